@@ -27,28 +27,42 @@ impl fmt::Display for Sectors {
     }
 }
 
-/// Formats `bytes` the way libguestfs tools do with `-h`: one decimal, binary prefixes
-/// (`512`, `1.0K`, `20M`, `3.5G`), as `virt-filesystems -h` and `df -h` print.
+/// Formats `bytes` as gnulib's `human_readable` does with autoscale, base 1024, SI suffixes and
+/// round-to-nearest (ties to even) — the `-h` output of `virt-filesystems`: `512`, `1.0K`,
+/// `9.5G`, `500M`. One decimal is shown while the scaled value is below 10.
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
-    if bytes < 1024 {
+    const SUFFIX: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
+    let mut exp = 0usize;
+    let mut div: u128 = 1;
+    while (bytes as u128) >= div * 1024 && exp < SUFFIX.len() - 1 {
+        div *= 1024;
+        exp += 1;
+    }
+    if exp == 0 {
         return bytes.to_string();
     }
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if value < 10.0 {
-        // one decimal below 10, rounded up like gnulib's human_readable (ceiling)
-        let tenths = (value * 10.0).ceil() / 10.0;
-        if tenths < 10.0 {
-            return format!("{tenths:.1}{}", UNITS[unit]);
+    let n = bytes as u128;
+    if n / div < 10 {
+        let tenths = round_half_even(n * 10, div);
+        if tenths < 100 {
+            return format!("{}.{}{}", tenths / 10, tenths % 10, SUFFIX[exp]);
         }
-        return format!("10{}", UNITS[unit]);
     }
-    format!("{}{}", value.ceil() as u64, UNITS[unit])
+    let whole = round_half_even(n, div);
+    if whole == 1024 && exp < SUFFIX.len() - 1 {
+        return format!("1.0{}", SUFFIX[exp + 1]);
+    }
+    format!("{whole}{}", SUFFIX[exp])
+}
+
+/// `num / den` rounded to the nearest integer, ties to even.
+fn round_half_even(num: u128, den: u128) -> u128 {
+    let (q, r) = (num / den, num % den);
+    match (2 * r).cmp(&den) {
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal if q % 2 == 1 => q + 1,
+        _ => q,
+    }
 }
 
 #[cfg(test)]
@@ -68,8 +82,16 @@ mod tests {
         assert_eq!(human_size(1023), "1023");
         assert_eq!(human_size(1024), "1.0K");
         assert_eq!(human_size(1536), "1.5K");
-        assert_eq!(human_size(100 << 20), "100M");
-        assert_eq!(human_size((1 << 30) + 1), "1.1G");
+        // the two examples of the virt-filesystems man page
+        assert_eq!(human_size(524_288_000), "500M");
+        assert_eq!(human_size(10_212_081_664), "9.5G");
+        assert_eq!(human_size((1 << 30) + 1), "1.0G");
         assert_eq!(human_size(10 << 30), "10G");
+        // 9.96K rounds to 10K; 1023.9K rounds up into the next unit
+        assert_eq!(human_size(10_200), "10K");
+        assert_eq!(human_size(1_048_500), "1.0M");
+        // ties to even: 1.25K -> 1.2K, 1.75K -> 1.8K
+        assert_eq!(human_size(1280), "1.2K");
+        assert_eq!(human_size(1792), "1.8K");
     }
 }

@@ -7,3 +7,8 @@ pub enum Error {
     #[error(transparent)]
     Disk(#[from] crate::disk::Error),
 }
+
+pub mod statfs;
+
+/// Result of filesystem-layer operations.
+pub type Result<T> = std::result::Result<T, Error>;
