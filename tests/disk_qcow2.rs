@@ -229,8 +229,10 @@ fn missing_backing_format_is_refused_with_the_rebase_command() {
 fn missing_backing_file_is_an_error_naming_it() {
     let dir = tmpdir();
     let img = copy(dir.path(), "qcow2-overlay.qcow2");
-    let msg = open_err(&img).to_string();
-    assert!(msg.contains("qcow2-base.qcow2"), "{msg}");
+    let e = open_err(&img);
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Backing { .. }), "{msg}");
+    assert!(msg.contains("qcow2-base.qcow2") && msg.contains(s(&img)), "{msg}");
 }
 
 fn assert_unsupported(img: &Path, feature: &str, fix: &str) {

@@ -42,7 +42,13 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
                 BackingFormat::Qcow2 => open_qcow2(&backing_path, false, chain).map(|(image, _)| image),
             };
             chain.pop();
-            Some(opened?)
+            Some(opened.map_err(|e| match e {
+                Error::Io { path: p, op: "open", source } if p == backing_path => backing_err(
+                    path,
+                    format!("cannot open backing file {} ({source}); restore it, or point the image at it with `qemu-img rebase -u -F FMT -b BACKING {}`", p.display(), path.display()),
+                ),
+                other => other,
+            })?)
         }
     };
 
@@ -57,7 +63,7 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
 }
 
 /// Opens a raw backing file read-only.
-fn open_raw(path: &Path, chain: &mut Vec<PathBuf>) -> Result<Image> {
+fn open_raw(path: &Path, chain: &[PathBuf]) -> Result<Image> {
     enter(path, chain)?;
     let file = open_file(path, false)?;
     let storage = imago_file(file, path, false)?;

@@ -430,3 +430,69 @@ fn ext_string(data: &[u8], path: &Path, what: &str) -> Result<String> {
     }
     Ok(s.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal v3 header (64 KiB clusters, 1 MiB disk, refcount table at 0x10000, L1 at
+    /// 0x30000, file of 0x40000 bytes) with a backing file name at 0x200 and the given
+    /// extensions after the 112-byte header.
+    fn header(exts: &[(u32, &[u8])]) -> Vec<u8> {
+        let mut h = vec![0u8; 65536];
+        let mut put = |off: usize, b: &[u8]| h[off..off + b.len()].copy_from_slice(b);
+        put(0, &MAGIC);
+        put(4, &3u32.to_be_bytes());
+        put(8, &0x200u64.to_be_bytes());
+        put(16, &8u32.to_be_bytes());
+        put(20, &16u32.to_be_bytes());
+        put(24, &(1u64 << 20).to_be_bytes());
+        put(36, &1u32.to_be_bytes());
+        put(40, &0x30000u64.to_be_bytes());
+        put(48, &0x10000u64.to_be_bytes());
+        put(56, &1u32.to_be_bytes());
+        put(96, &4u32.to_be_bytes());
+        put(100, &112u32.to_be_bytes());
+        put(0x200, b"base.img");
+        let mut pos = 112;
+        for (ty, data) in exts {
+            put(pos, &ty.to_be_bytes());
+            put(pos + 4, &(data.len() as u32).to_be_bytes());
+            put(pos + 8, data);
+            pos += 8 + data.len().next_multiple_of(8);
+        }
+        h
+    }
+
+    const LEN: u64 = 0x40000;
+
+    #[test]
+    fn parses_backing_name_and_format() {
+        let info = parse_header(&header(&[(EXT_BACKING_FORMAT, b"raw"), (0x6803_f857, &[0; 48])]), LEN, Path::new("x")).unwrap();
+        assert_eq!(info.backing_file.as_deref(), Some("base.img"));
+        assert_eq!(info.backing_format.as_deref(), Some("raw"));
+        assert_eq!((info.version, info.cluster_size, info.refcount_bits), (3, 65536, 16));
+        assert!(info.check_supported(Path::new("x")).is_ok());
+    }
+
+    #[test]
+    fn refuses_extensions_overrunning_the_backing_name() {
+        let err = parse_header(&header(&[(EXT_BACKING_FORMAT, &[b'q'; 0x200])]), LEN, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("runs past"), "{err}");
+    }
+
+    #[test]
+    fn refuses_backing_name_inside_the_header() {
+        let mut h = header(&[]);
+        h[8..16].copy_from_slice(&64u64.to_be_bytes());
+        let err = parse_header(&h, LEN, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("backing file name offset"), "{err}");
+    }
+
+    #[test]
+    fn external_data_file_name_is_refused_by_the_gate() {
+        let info = parse_header(&header(&[(EXT_DATA_FILE, b"data.raw")]), LEN, Path::new("x")).unwrap();
+        let err = info.check_supported(Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("external data file"), "{err}");
+    }
+}
