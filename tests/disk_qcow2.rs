@@ -495,3 +495,25 @@ fn corrupt_table_entries_behave_like_qemu() {
         }
     }
 }
+
+/// Writes into v2 images and over compressed clusters (copy-on-write of a compressed cluster)
+/// leave images that `qemu-img check` accepts and that read back like `qemu-img convert`.
+#[test]
+fn writes_to_v2_and_compressed_images_pass_qemu_img_check() {
+    let dir = tmpdir();
+    for name in ["qcow2-v2.qcow2", "qcow2-compressed.qcow2"] {
+        let img = copy(dir.path(), name);
+        {
+            let dev = open_image(&img, None, true).unwrap();
+            dev.write_at(&[0x42u8; 3000], (12 << 20) + 777).unwrap();
+            dev.write_at(&[0x43u8; 70_000], 30 << 20).unwrap();
+            dev.flush().unwrap();
+        }
+        run("qemu-img", &["check", s(&img)]);
+        let dev = open_image(&img, None, false).unwrap();
+        assert_same_as_qemu(&img, &*dev);
+        let mut buf = [0u8; 3000];
+        dev.read_at(&mut buf, (12 << 20) + 777).unwrap();
+        assert!(buf.iter().all(|&b| b == 0x42), "{name}");
+    }
+}
