@@ -1,0 +1,148 @@
+//! Our backing-chain gate: we open every backing file ourselves (read-only, only in the format
+//! its overlay names, depth- and loop-checked) and hand the opened image to imago, whose own
+//! implicit opening is denied.
+
+use super::header::{read_info_from, Qcow2Info};
+use crate::disk::{Error, Result};
+use imago::file::File as ImagoFile;
+use imago::qcow2::Qcow2;
+use imago::raw::Raw;
+use imago::{DenyImplicitOpenGate, FormatAccess, FormatDriverBuilder, StorageOpenOptions};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// Longest backing chain we follow (backing files below the top image).
+pub const MAX_DEPTH: usize = 16;
+
+/// An opened imago image over an imago file.
+pub(super) type Image = FormatAccess<ImagoFile>;
+
+/// Formats a backing file may have.
+enum BackingFormat {
+    Raw,
+    Qcow2,
+}
+
+/// Opens the qcow2 image at `path` and, recursively, its backing chain. `chain` holds the
+/// canonical paths of the images above it (for loop detection); its length is the depth.
+pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) -> Result<(Image, Qcow2Info)> {
+    let canonical = enter(path, chain)?;
+    let file = open_file(path, writable)?;
+    let info = read_info_from(&file, path)?;
+    info.check_supported(path)?;
+
+    let backing = match &info.backing_file {
+        None => None,
+        Some(name) => {
+            let format = backing_format(path, name, info.backing_format.as_deref())?;
+            let backing_path = resolve(path, name);
+            chain.push(canonical);
+            let opened = match format {
+                BackingFormat::Raw => open_raw(&backing_path, chain),
+                BackingFormat::Qcow2 => open_qcow2(&backing_path, false, chain).map(|(image, _)| image),
+            };
+            chain.pop();
+            Some(opened.map_err(|e| match e {
+                Error::Io { path: p, op: "open", source } if p == backing_path => backing_err(
+                    path,
+                    format!("cannot open backing file {} ({source}); restore it, or point the image at it with `qemu-img rebase -u -F FMT -b BACKING {}`", p.display(), path.display()),
+                ),
+                other => other,
+            })?)
+        }
+    };
+
+    let storage = imago_file(file, path, writable)?;
+    let qcow2 = Qcow2::<ImagoFile>::builder(storage)
+        .write(writable)
+        .backing(backing)
+        .data_file(None)
+        .open(DenyImplicitOpenGate::default())
+        .map_err(|e| engine(path, e))?;
+    Ok((FormatAccess::new(qcow2), info))
+}
+
+/// Opens a raw backing file read-only.
+fn open_raw(path: &Path, chain: &[PathBuf]) -> Result<Image> {
+    enter(path, chain)?;
+    let file = open_file(path, false)?;
+    let storage = imago_file(file, path, false)?;
+    let raw = Raw::<ImagoFile>::builder(storage)
+        .write(false)
+        .open(DenyImplicitOpenGate::default())
+        .map_err(|e| engine(path, e))?;
+    Ok(FormatAccess::new(raw))
+}
+
+/// Checks depth and loops for `path`, given the chain of images above it; returns its
+/// canonical path.
+fn enter(path: &Path, chain: &[PathBuf]) -> Result<PathBuf> {
+    let canonical = std::fs::canonicalize(path).map_err(|source| Error::Io { path: path.to_path_buf(), op: "open", source })?;
+    let top = chain.first().map(PathBuf::as_path).unwrap_or(path);
+    if let Some(pos) = chain.iter().position(|p| *p == canonical) {
+        let cycle: Vec<String> = chain[pos..].iter().chain(std::iter::once(&canonical)).map(|p| p.display().to_string()).collect();
+        return Err(backing_err(top, format!("backing chain loops: {}; fix the chain with `qemu-img rebase -u -b BACKING -F FMT IMG`", cycle.join(" -> "))));
+    }
+    if chain.len() > MAX_DEPTH {
+        return Err(backing_err(
+            top,
+            format!("backing chain is deeper than {MAX_DEPTH} images (at {}); flatten it with `qemu-img convert -O qcow2 {} OUT`", path.display(), top.display()),
+        ));
+    }
+    Ok(canonical)
+}
+
+/// The backing format named by the header; we never probe.
+fn backing_format(path: &Path, name: &str, format: Option<&str>) -> Result<BackingFormat> {
+    match format {
+        Some("raw") => Ok(BackingFormat::Raw),
+        Some("qcow2") => Ok(BackingFormat::Qcow2),
+        Some(other) => Err(backing_err(
+            path,
+            format!("backing file {name} has format '{other}', which we do not open (raw or qcow2 only); convert it with `qemu-img convert -O qcow2 {name} OUT` and rebase onto it"),
+        )),
+        None => Err(backing_err(
+            path,
+            format!(
+                "the header names backing file {name} but no backing format, and we never probe backing files; record the format with `qemu-img rebase -u -F FMT -b {name} {}` (FMT = raw or qcow2)",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// Resolves a backing file name against the directory of the image naming it.
+fn resolve(image: &Path, name: &str) -> PathBuf {
+    let name = Path::new(name);
+    if name.is_absolute() {
+        return name.to_path_buf();
+    }
+    match image.parent() {
+        Some(dir) => dir.join(name),
+        None => name.to_path_buf(),
+    }
+}
+
+/// Opens an image file; for writing only when `writable`.
+fn open_file(path: &Path, writable: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
+        .map_err(|source| Error::Io { path: path.to_path_buf(), op: "open", source })
+}
+
+/// Hands an open file to imago, telling it how the file was opened.
+fn imago_file(file: File, path: &Path, writable: bool) -> Result<ImagoFile> {
+    let opts = StorageOpenOptions::new().filename(path).write(writable);
+    ImagoFile::from_open_file(file, opts).map_err(|e| engine(path, e))
+}
+
+fn backing_err(path: &Path, msg: String) -> Error {
+    Error::Backing { path: path.to_path_buf(), msg }
+}
+
+/// An error from imago.
+pub(super) fn engine(path: &Path, e: std::io::Error) -> Error {
+    Error::Qcow2 { path: path.to_path_buf(), msg: e.to_string() }
+}
