@@ -303,6 +303,25 @@ fn mbr_partition_past_end_names_it() {
 }
 
 #[test]
+fn logical_partition_past_end_names_it() {
+    let mut dev = Patched::new("mbr-logical.raw");
+    let (_, chain) = ebr_chain(&dev);
+    let (second, _) = chain[1];
+    // The data entry of the second EBR (logical 6) grows past the end of the disk.
+    dev.set(second * 512 + 446 + 12, &0x0100_0000u32.to_le_bytes());
+    expect_err(&dev, &["partition 6 ", "beyond the end of the device"]);
+}
+
+#[test]
+fn ebr_without_signature_is_an_error() {
+    let mut dev = Patched::new("mbr-logical.raw");
+    let (_, chain) = ebr_chain(&dev);
+    let (third, _) = chain[2];
+    dev.set(third * 512 + 510, &[0, 0]);
+    expect_err(&dev, &[&format!("EBR at sector {third}"), "0x55AA"]);
+}
+
+#[test]
 fn truncated_gpt_image_is_an_error() {
     let mut dev = Patched::new("gpt-esp-ext4.raw");
     dev.len = 50 << 20;

@@ -78,15 +78,19 @@ pub(super) fn read_sector0(dev: &dyn BlockDev) -> Result<Option<Sector>> {
     Ok(has_boot_signature(&sector).then_some(sector))
 }
 
-/// Decides what a sector 0 with a `0x55AA` signature is, like libblkid: boot flags must be
-/// 0x00 or 0x80, and FAT/NTFS/exFAT boot sectors are filesystems, not tables.
+/// Decides what a sector 0 with a `0x55AA` signature is, like libblkid: FAT/NTFS/exFAT boot
+/// sectors are filesystems, not tables; an `0xEE` entry means GPT (whatever its boot flag, as
+/// for the kernel); otherwise boot flags must be 0x00 or 0x80.
 pub(super) fn classify(sector: &Sector) -> Sector0 {
     let table = entries(sector);
-    if table.iter().any(|e| e.boot != 0 && e.boot != 0x80) || is_fs_boot_sector(sector) {
+    if is_fs_boot_sector(sector) {
         return Sector0::NotATable;
     }
     if table.iter().any(|e| e.id == 0xEE) {
         return Sector0::Protective;
+    }
+    if table.iter().any(|e| e.boot != 0 && e.boot != 0x80) {
+        return Sector0::NotATable;
     }
     // A used entry starting at sector 0 would overlap the MBR itself: not a table.
     if table.iter().any(|e| e.is_used() && e.start == 0) {

@@ -20,14 +20,6 @@ pub enum Error {
     /// The block layer failed underneath.
     #[error(transparent)]
     Disk(#[from] crate::disk::Error),
-    /// The MBR (sector 0) is inconsistent.
-    #[error("{dev}: MBR: {reason}")]
-    Mbr {
-        /// Device name.
-        dev: String,
-        /// What is wrong.
-        reason: String,
-    },
     /// An extended boot record in the logical-partition chain is bad.
     #[error("{dev}: EBR at sector {sector}: {reason}")]
     Ebr {
