@@ -200,3 +200,19 @@ fn guid_at(b: &[u8], at: usize) -> String {
         t[7]
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::guid_at;
+
+    #[test]
+    fn guid_is_mixed_endian() {
+        // The EFI System Partition type GUID as stored on disk (UEFI spec, table 5-7).
+        let on_disk = [
+            0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B,
+        ];
+        assert_eq!(guid_at(&on_disk, 0), "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
+        // Short buffers read as zeros instead of panicking.
+        assert_eq!(guid_at(&on_disk, 12), "3BC93EC9-0000-0000-0000-000000000000");
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! [`PartitionTable::read`] looks at sector 0: no `0x55AA` signature, or a FAT/NTFS/exFAT boot
 //! sector (a filesystem on the whole disk) → no table; a `0xEE` entry (protective or hybrid
-//! MBR) → GPT ([`gpt`]); otherwise MBR ([`mbr`]). Both readers are ours: the `mbrman` and `gpt`
+//! MBR) → GPT (`gpt.rs`); otherwise MBR (`mbr.rs`). Both readers are ours: the `mbrman` and `gpt`
 //! crates panic or allocate without bound on hostile tables.
 //!
 //! Partition numbers follow libguestfs (and Linux): MBR primaries 1–4, logical partitions from
@@ -197,4 +197,34 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
         v.copy_from_slice(s);
     }
     u64::from_le_bytes(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::MemDev;
+
+    #[test]
+    fn no_table_without_a_boot_signature() {
+        assert_eq!(PartitionTable::read(&MemDev::new(vec![0; 300])).unwrap(), None);
+        assert_eq!(PartitionTable::read(&MemDev::new(vec![0; 4096])).unwrap(), None);
+    }
+
+    #[test]
+    fn protective_mbr_on_a_tiny_device_is_an_error() {
+        let mut disk = vec![0u8; 1024];
+        disk[446 + 4] = 0xEE;
+        disk[446 + 8] = 1;
+        disk[510] = 0x55;
+        disk[511] = 0xAA;
+        let err = PartitionTable::read(&MemDev::new(disk)).unwrap_err();
+        assert!(matches!(err, Error::Gpt { .. }), "{err}");
+        assert!(err.to_string().starts_with("mem: GPT: "), "{err}");
+    }
+
+    #[test]
+    fn table_kind_names_match_libguestfs() {
+        assert_eq!(TableKind::Mbr.to_string(), "msdos");
+        assert_eq!(TableKind::Gpt.to_string(), "gpt");
+    }
 }
