@@ -1,9 +1,230 @@
-//! Partition tables: MBR and GPT.
+//! Partition tables: MBR (with extended/logical partitions) and GPT, read-only for now.
+//!
+//! [`PartitionTable::read`] looks at sector 0: no `0x55AA` signature, or a FAT/NTFS/exFAT boot
+//! sector (a filesystem on the whole disk) → no table; a `0xEE` entry (protective or hybrid
+//! MBR) → GPT (`gpt.rs`); otherwise MBR (`mbr.rs`). Both readers are ours: the `mbrman` and `gpt`
+//! crates panic or allocate without bound on hostile tables.
+//!
+//! Partition numbers follow libguestfs (and Linux): MBR primaries 1–4, logical partitions from
+//! 5; GPT partition N is entry N−1 of the entry array.
 
-/// Errors of the partition layer.
+mod gpt;
+mod mbr;
+
+use crate::disk::BlockDev;
+use std::fmt;
+
+/// Errors of the partition layer. Each names the device and the on-disk structure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The block layer failed underneath.
     #[error(transparent)]
     Disk(#[from] crate::disk::Error),
+    /// An extended boot record in the logical-partition chain is bad.
+    #[error("{dev}: EBR at sector {sector}: {reason}")]
+    Ebr {
+        /// Device name.
+        dev: String,
+        /// Absolute sector of the EBR.
+        sector: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No usable GPT: both headers (or their entry arrays) are bad, or a protective MBR has no
+    /// GPT behind it.
+    #[error("{dev}: GPT: {reason}")]
+    Gpt {
+        /// Device name.
+        dev: String,
+        /// What is wrong (with the reason for each header).
+        reason: String,
+    },
+    /// A partition entry is inconsistent (for example its end lies before its start).
+    #[error("{dev}: partition {number}: {reason}")]
+    BadPartition {
+        /// Device name.
+        dev: String,
+        /// libguestfs partition number.
+        number: u32,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A partition extends past the end of the device.
+    #[error("{dev}: partition {number} (bytes {start}..{end}) extends beyond the end of the device ({size} bytes); the image may be truncated")]
+    BeyondEnd {
+        /// Device name.
+        dev: String,
+        /// libguestfs partition number.
+        number: u32,
+        /// First byte of the partition.
+        start: u64,
+        /// End (exclusive) of the partition in bytes.
+        end: u64,
+        /// Device size in bytes.
+        size: u64,
+    },
+}
+
+/// Result of partition-layer operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The kind of partition table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// DOS/MBR table (libguestfs calls it `msdos`).
+    Mbr,
+    /// GUID partition table.
+    Gpt,
+}
+
+impl fmt::Display for TableKind {
+    /// The name `part-get-parttype` prints: `msdos` or `gpt`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TableKind::Mbr => "msdos",
+            TableKind::Gpt => "gpt",
+        })
+    }
+}
+
+/// A partition table read from a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionTable {
+    /// MBR or GPT.
+    pub kind: TableKind,
+    /// The partitions, sorted by number.
+    pub partitions: Vec<Partition>,
+    /// GPT disk GUID, uppercase with dashes (`None` for MBR).
+    pub disk_guid: Option<String>,
+    /// MBR disk signature (offset 440), `None` for GPT.
+    pub mbr_signature: Option<u32>,
+    /// Problems that did not stop reading, e.g. `primary GPT header corrupt, using backup`.
+    pub warnings: Vec<String>,
+}
+
+/// One partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// libguestfs numbering: MBR primaries 1–4, logical from 5; GPT = entry index + 1.
+    pub number: u32,
+    /// First byte on the device.
+    pub start: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// Table-specific attributes.
+    pub kind: PartKind,
+}
+
+/// Table-specific partition attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartKind {
+    /// An MBR entry.
+    Mbr {
+        /// Partition type byte (`0x83` Linux, `0x05` extended, …).
+        id: u8,
+        /// Boot flag (`0x80`) set.
+        bootable: bool,
+        /// A logical partition inside the extended partition.
+        logical: bool,
+        /// The extended partition container itself.
+        extended: bool,
+    },
+    /// A GPT entry.
+    Gpt {
+        /// Partition type GUID, uppercase.
+        type_guid: String,
+        /// Unique partition GUID, uppercase.
+        guid: String,
+        /// Partition name (UTF-16LE on disk, up to 36 units).
+        name: String,
+        /// Attribute bits.
+        attributes: u64,
+    },
+}
+
+impl PartitionTable {
+    /// Reads the partition table of `dev`.
+    ///
+    /// Returns `None` when the device has no partition table (e.g. a whole-disk filesystem).
+    pub fn read(dev: &dyn BlockDev) -> Result<Option<PartitionTable>> {
+        let Some(sector0) = mbr::read_sector0(dev)? else {
+            return Ok(None);
+        };
+        match mbr::classify(&sector0) {
+            mbr::Sector0::NotATable => Ok(None),
+            mbr::Sector0::Protective => gpt::read(dev).map(Some),
+            mbr::Sector0::Mbr => mbr::read(dev, &sector0).map(Some),
+        }
+    }
+}
+
+/// Checks that `start..start+size` (bytes) lies inside `dev`, naming partition `number`.
+fn check_inside(dev: &dyn BlockDev, number: u32, start: u64, size: u64) -> Result<()> {
+    let len = dev.len();
+    match start.checked_add(size) {
+        Some(end) if end <= len => Ok(()),
+        end => Err(Error::BeyondEnd {
+            dev: dev.name(),
+            number,
+            start,
+            end: end.unwrap_or(u64::MAX),
+            size: len,
+        }),
+    }
+}
+
+/// Little-endian integer fields at fixed offsets of an on-disk structure already read in full.
+/// Offsets are constants of the format; a short buffer reads as zero instead of panicking.
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    let mut v = [0u8; 2];
+    if let Some(s) = b.get(at..at + 2) {
+        v.copy_from_slice(s);
+    }
+    u16::from_le_bytes(v)
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    let mut v = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        v.copy_from_slice(s);
+    }
+    u32::from_le_bytes(v)
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        v.copy_from_slice(s);
+    }
+    u64::from_le_bytes(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::MemDev;
+
+    #[test]
+    fn no_table_without_a_boot_signature() {
+        assert_eq!(PartitionTable::read(&MemDev::new(vec![0; 300])).unwrap(), None);
+        assert_eq!(PartitionTable::read(&MemDev::new(vec![0; 4096])).unwrap(), None);
+    }
+
+    #[test]
+    fn protective_mbr_on_a_tiny_device_is_an_error() {
+        let mut disk = vec![0u8; 1024];
+        disk[446 + 4] = 0xEE;
+        disk[446 + 8] = 1;
+        disk[510] = 0x55;
+        disk[511] = 0xAA;
+        let err = PartitionTable::read(&MemDev::new(disk)).unwrap_err();
+        assert!(matches!(err, Error::Gpt { .. }), "{err}");
+        assert!(err.to_string().starts_with("mem: GPT: "), "{err}");
+    }
+
+    #[test]
+    fn table_kind_names_match_libguestfs() {
+        assert_eq!(TableKind::Mbr.to_string(), "msdos");
+        assert_eq!(TableKind::Gpt.to_string(), "gpt");
+    }
 }
