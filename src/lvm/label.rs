@@ -109,6 +109,11 @@ fn decode(sec: &[u8], sector: u64) -> std::result::Result<PvLabel, String> {
 /// Looks for a PV label in the first four sectors of `dev`. `Ok(None)` when there is none (or
 /// the device is shorter than a sector); an error when a label is present but damaged.
 pub fn read_label(dev: &dyn BlockDev) -> Result<Option<PvLabel>> {
+    read_label_as(dev, &dev.name())
+}
+
+/// [`read_label`], naming the device `name` in errors.
+pub(crate) fn read_label_as(dev: &dyn BlockDev, name: &str) -> Result<Option<PvLabel>> {
     let n = (dev.len() / SECTOR as u64).min(SCAN_SECTORS);
     if n == 0 {
         return Ok(None);
@@ -119,7 +124,7 @@ pub fn read_label(dev: &dyn BlockDev) -> Result<Option<PvLabel>> {
             let sector = sector as u64;
             return decode(sec, sector)
                 .map(Some)
-                .map_err(|msg| Error::Label { dev: dev.name(), sector, msg });
+                .map_err(|msg| Error::Label { dev: name.to_string(), sector, msg });
         }
     }
     Ok(None)

@@ -21,12 +21,19 @@ fn le64(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8).and_then(|s| s.try_into().ok()).map_or(0, u64::from_le_bytes)
 }
 
-/// Reads the current metadata text of the area `mda` on `dev`. `Ok(None)` when the area holds
-/// no metadata (an orphan PV) or is marked ignored.
-pub fn read_text(dev: &dyn BlockDev, mda: DiskArea) -> Result<Option<Vec<u8>>> {
-    let err = |msg: String| Error::Mda { dev: dev.name(), offset: mda.offset, msg };
+/// Reads the current metadata text of the area `mda` on `dev` (called `name` in errors).
+/// `Ok(None)` when the area holds no metadata (an orphan PV) or is marked ignored.
+pub fn read_text(dev: &dyn BlockDev, name: &str, mda: DiskArea) -> Result<Option<Vec<u8>>> {
+    let err = |msg: String| Error::Mda { dev: name.to_string(), offset: mda.offset, msg };
     if mda.size <= MDA_HEADER_SIZE {
         return Err(err(format!("area size {} is smaller than its header", mda.size)));
+    }
+    if mda.offset.checked_add(mda.size).is_none_or(|end| end > dev.len()) {
+        return Err(err(format!(
+            "area of {} bytes lies beyond the end of the device ({} bytes); the PV label is damaged or the image truncated",
+            mda.size,
+            dev.len()
+        )));
     }
     let h = read_vec(dev, mda.offset, MDA_HEADER_SIZE as usize)?;
     if h.get(4..20) != Some(&MAGIC[..]) {
@@ -108,15 +115,15 @@ pub(crate) mod tests {
         let text = b"vg { id = \"x\" }\n\0".repeat(20);
         put_mda(&mut img, 4096, 4096, 4000, &text);
         let area = DiskArea { offset: 4096, size: 4096 };
-        let got = read_text(&MemDev::new(img.clone()), area).unwrap().unwrap();
+        let got = read_text(&MemDev::new(img.clone()), "mem", area).unwrap().unwrap();
         assert_eq!(got, &text[..text.len() - 1]);
         // size pointing outside the area
         img[4096 + 48..4096 + 56].copy_from_slice(&5000u64.to_le_bytes());
-        let e = read_text(&MemDev::new(img.clone()), area).unwrap_err().to_string();
+        let e = read_text(&MemDev::new(img.clone()), "mem", area).unwrap_err().to_string();
         assert!(e.contains("mem: LVM metadata area at offset 4096: header CRC mismatch"), "{e}");
         let crc = lvm_crc(INITIAL_CRC, &img[4096 + 4..4096 + 512]);
         img[4096..4100].copy_from_slice(&crc.to_le_bytes());
-        let e = read_text(&MemDev::new(img), area).unwrap_err().to_string();
+        let e = read_text(&MemDev::new(img), "mem", area).unwrap_err().to_string();
         assert!(e.contains("does not fit in the area"), "{e}");
     }
 }

@@ -332,9 +332,9 @@ pub fn scan(devs: &[(String, Dev)]) -> Result<Vec<VolumeGroup>> {
     let mut labels: Vec<(String, String)> = Vec::new();
     let mut copies: Vec<(String, VolumeGroup)> = Vec::new();
     for (name, dev) in devs {
-        let Some(l) = label::read_label(dev.as_ref())? else { continue };
+        let Some(l) = label::read_label_as(dev.as_ref(), name)? else { continue };
         for area in &l.metadata_areas {
-            if let Some(text) = mda::read_text(dev.as_ref(), *area)? {
+            if let Some(text) = mda::read_text(dev.as_ref(), name, *area)? {
                 copies.push((name.clone(), parse_vg(name, &text)?));
             }
         }
