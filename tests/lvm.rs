@@ -35,6 +35,7 @@ impl Drop for Loop {
 /// Runs an lvm2 report command restricted to `devs`, with a private configuration so the
 /// host's LVM state is neither read nor changed. Returns the JSON rows of `kind`.
 fn lvm_report(cmd: &str, kind: &str, fields: &str, devs: &[&Loop]) -> Vec<J> {
+    let all: &[&str] = if cmd == "lvs" { &["-a"] } else { &[] }; // lvs -a: hidden sub-LVs too
     let conf = tempfile::tempdir().unwrap();
     std::fs::write(
         conf.path().join("lvm.conf"),
@@ -46,6 +47,7 @@ fn lvm_report(cmd: &str, kind: &str, fields: &str, devs: &[&Loop]) -> Vec<J> {
     let out = Command::new(cmd)
         .env("LVM_SYSTEM_DIR", conf.path())
         .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .args(all)
         .args(["--devices", &list, "--readonly", "--units", "b", "--nosuffix", "--reportformat", "json", "-o", fields])
         .output()
         .unwrap();
@@ -160,13 +162,25 @@ fn compare_with_lvm2(devs: &[(String, Dev)], pvs: &[Pv]) -> Vec<VolumeGroup> {
     assert_eq!(rsegs.len(), nsegs);
     for r in &rsegs {
         let vg = vgs.iter().find(|v| v.name == r["vg_name"].as_str().unwrap()).unwrap();
-        let lv = vg.lvs.iter().find(|l| l.name == r["lv_name"].as_str().unwrap()).unwrap();
+        // hidden LVs are listed as [name]
+        let name = r["lv_name"].as_str().unwrap().trim_start_matches('[').trim_end_matches(']');
+        let lv = vg.lvs.iter().find(|l| l.name == name).unwrap();
         assert_eq!(lv.uuid, r["lv_uuid"].as_str().unwrap());
         assert_eq!(lv.size(vg), num(&r["lv_size"]));
         let start = num(&r["seg_start"]);
         let seg = lv.segments.iter().find(|s| s.start_extent * vg.extent_size == start).unwrap();
         assert_eq!(seg.extent_count * vg.extent_size, num(&r["seg_size"]));
-        let SegmentKind::Striped { stripe_size, stripes } = &seg.kind else { panic!("{seg:?}") };
+        let segtype = r["segtype"].as_str().unwrap();
+        let (stripe_size, stripes) = match &seg.kind {
+            SegmentKind::Striped { stripe_size, stripes } => (stripe_size, stripes),
+            SegmentKind::Unsupported { seg_type } => {
+                assert_eq!(seg_type, segtype);
+                let e = vg.open_lv(&lv.name, devs).err().unwrap().to_string();
+                assert!(e.starts_with(&format!("unsupported LV type {segtype} (/dev/{}/{})", vg.name, lv.name)), "{e}");
+                continue;
+            }
+        };
+        assert_eq!(segtype, if stripes.len() == 1 { "linear" } else { "striped" });
         assert_eq!(stripes.len() as u64, num(&r["stripes"]));
         assert_eq!(*stripe_size, num(&r["stripe_size"]));
         let per = seg.extent_count / stripes.len() as u64;
@@ -257,6 +271,24 @@ fn striped_two_disks_match_lvm2() {
         Err(e) => assert!(e.to_string().contains("/dev/vgstripe/span: physical volume pv1"), "{e}"),
         Ok(_) => panic!("span opened without its second disk"),
     }
+}
+
+#[test]
+fn thin_pool_and_thin_lvs_are_listed_but_refused() {
+    let image = fixture("lvm-thin.raw");
+    let dev = open(&image);
+    let devs = vec![("/dev/sda".to_string(), dev.clone())];
+    let pvs = [Pv { name: "/dev/sda".into(), size: dev.len(), dev, image, offset: 0 }];
+    let vgs = compare_with_lvm2(&devs, &pvs);
+    let vg = &vgs[0];
+    let kinds: Vec<(&str, bool)> = vg
+        .lvs
+        .iter()
+        .map(|l| (l.name.as_str(), matches!(l.segments[0].kind, SegmentKind::Unsupported { .. })))
+        .collect();
+    assert!(kinds.contains(&("thin", true)) && kinds.contains(&("pool", true)) && kinds.contains(&("plain", false)), "{kinds:?}");
+    let e = vg.open_lv("thin", &devs).err().unwrap().to_string();
+    assert_eq!(e, "unsupported LV type thin (/dev/vgthin/thin); only linear and striped LVs can be opened");
 }
 
 // ---------------------------------------------------------------- hostile input
