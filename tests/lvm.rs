@@ -291,6 +291,24 @@ fn thin_pool_and_thin_lvs_are_listed_but_refused() {
     assert_eq!(e, "unsupported LV type thin (/dev/vgthin/thin); only linear and striped LVs can be opened");
 }
 
+#[test]
+fn metadata_wrapped_around_the_ring_matches_lvm2() {
+    let image = fixture("lvm-wrap.raw");
+    let dev = open(&image);
+    // the fixture's committed text really wraps past the end of the metadata area
+    let label = lvm::read_label(dev.as_ref()).unwrap().unwrap();
+    let mda = label.metadata_areas[0];
+    let mut h = [0u8; 64];
+    dev.read_at(&mut h, mda.offset).unwrap();
+    let field = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().unwrap());
+    assert!(field(40) + field(48) > mda.size, "fixture text does not wrap: {} + {} <= {}", field(40), field(48), mda.size);
+    let devs = vec![("/dev/sda".to_string(), dev.clone())];
+    let pvs = [Pv { name: "/dev/sda".into(), size: dev.len(), dev, image, offset: 0 }];
+    let vgs = compare_with_lvm2(&devs, &pvs);
+    assert_eq!(vgs[0].name, "vgwrap");
+    assert!(vgs[0].seqno > 3, "seqno {}", vgs[0].seqno);
+}
+
 // ---------------------------------------------------------------- hostile input
 
 /// The PV area of the MBR fixture up to pe_start (label + metadata area), and where the
