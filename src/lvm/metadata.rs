@@ -6,6 +6,10 @@
 /// Deepest section nesting accepted (lvm2 writes 4 levels).
 pub const MAX_DEPTH: usize = 32;
 
+/// Most values and entries accepted in one text (bounds memory to tens of MiB; lvm2 metadata
+/// for thousands of LVs holds far fewer).
+pub const MAX_ITEMS: usize = 1_000_000;
+
 /// A value on the right of `=`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -68,6 +72,7 @@ struct Parser<'a> {
     s: &'a [u8],
     pos: usize,
     line: usize,
+    items: usize,
 }
 
 type PResult<T> = std::result::Result<T, String>;
@@ -149,7 +154,17 @@ impl Parser<'_> {
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
+    /// Counts one more value or entry against [`MAX_ITEMS`].
+    fn count(&mut self) -> PResult<()> {
+        self.items += 1;
+        if self.items > MAX_ITEMS {
+            return self.err(format!("more than {MAX_ITEMS} values"));
+        }
+        Ok(())
+    }
+
     fn scalar(&mut self) -> PResult<Value> {
+        self.count()?;
         match self.peek() {
             Some(b'"') => Ok(Value::Str(self.string()?)),
             Some(c) if c == b'-' || c.is_ascii_digit() => {
@@ -203,6 +218,7 @@ impl Parser<'_> {
                 _ => {}
             }
             let name = self.name()?;
+            self.count()?;
             match self.peek() {
                 Some(b'=') => {
                     self.pos += 1;
@@ -225,7 +241,7 @@ impl Parser<'_> {
 
 /// Parses metadata text. Errors carry the line number.
 pub fn parse(text: &[u8]) -> std::result::Result<Section, String> {
-    Parser { s: text, pos: 0, line: 1 }.entries(0)
+    Parser { s: text, pos: 0, line: 1, items: 0 }.entries(0)
 }
 
 #[cfg(test)]
@@ -284,6 +300,8 @@ s { t { } }"#;
             let e = parse(t).unwrap_err();
             assert!(e.contains(msg), "{e} vs {msg}");
         }
+        let many = format!("a = [{}]", "1,".repeat(MAX_ITEMS + 1));
+        assert!(parse(many.as_bytes()).unwrap_err().contains("more than 1000000 values"));
         let deep = "a {".repeat(100_000);
         assert!(parse(deep.as_bytes()).unwrap_err().contains("nested deeper"));
     }
