@@ -1,0 +1,236 @@
+//! `fs::probe` against the oracle `blkid -p -o export` on images made by real mkfs tools
+//! (fixtures/mk-fs.sh), plus hostile input: truncated and mutated images must never panic.
+
+mod common;
+
+use common::fixture;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use vguestfs::disk::{self, BlockDev, MemDev, RawFile};
+use vguestfs::fs::{probe, FsInfo};
+
+/// Every fixture of mk-fs.sh with the blkid TYPE it must have.
+const FIXTURES: &[(&str, &str)] = &[
+    ("fs-ext2.img", "ext2"),
+    ("fs-ext3.img", "ext3"),
+    ("fs-ext4.img", "ext4"),
+    ("fs-ext4-1k.img", "ext4"),
+    ("fs-ext4-nojournal.img", "ext4"),
+    ("fs-jbd.img", "jbd"),
+    ("fs-fat12.img", "vfat"),
+    ("fs-fat16.img", "vfat"),
+    ("fs-fat32.img", "vfat"),
+    ("fs-fat16-nolabel.img", "vfat"),
+    ("fs-swap.img", "swap"),
+    ("fs-xfs.img", "xfs"),
+    ("fs-btrfs.img", "btrfs"),
+    ("fs-ntfs.img", "ntfs"),
+    ("fs-iso.iso", "iso9660"),
+    ("fs-iso-joliet.iso", "iso9660"),
+    ("fs-luks1.img", "crypto_LUKS"),
+    ("fs-luks2.img", "crypto_LUKS"),
+    ("fs-squashfs.img", "squashfs"),
+    ("fs-lvm-pv.img", "LVM2_member"),
+];
+
+/// Undoes blkid's export escaping (`LVM2\ 001`).
+fn unescape(v: &str) -> String {
+    let mut out = String::new();
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// blkid's low-level probe result for a file, as KEY → value.
+fn blkid(path: &std::path::Path) -> HashMap<String, String> {
+    let p = path.to_str().expect("utf-8 fixture path");
+    // blkid exits 2 when it finds nothing; that is an answer, not a failure.
+    let out = std::process::Command::new("blkid").args(["-p", "-o", "export", p]).output().expect("run blkid");
+    assert!(out.status.success() || out.status.code() == Some(2), "blkid {p}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), unescape(v)))
+        .collect()
+}
+
+fn open(name: &str) -> RawFile {
+    RawFile::open(&fixture(name), false).expect("open fixture")
+}
+
+/// A device that counts the bytes read through it.
+struct Counting<D> {
+    inner: D,
+    read: AtomicU64,
+}
+
+impl<D: BlockDev> BlockDev for Counting<D> {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&self, buf: &mut [u8], off: u64) -> disk::Result<()> {
+        self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.inner.read_at(buf, off)
+    }
+    fn write_at(&self, buf: &[u8], off: u64) -> disk::Result<()> {
+        self.inner.write_at(buf, off)
+    }
+    fn flush(&self) -> disk::Result<()> {
+        self.inner.flush()
+    }
+    fn is_writable(&self) -> bool {
+        self.inner.is_writable()
+    }
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+}
+
+#[test]
+fn matches_blkid_on_every_fixture() {
+    for &(name, ty) in FIXTURES {
+        let oracle = blkid(&fixture(name));
+        assert_eq!(oracle.get("TYPE").map(String::as_str), Some(ty), "{name}: blkid disagrees with the fixture list");
+        let dev = Counting { inner: open(name), read: AtomicU64::new(0) };
+        let info = probe(&dev).unwrap_or_else(|e| panic!("{name}: {e}")).unwrap_or_else(|| panic!("{name}: not recognised"));
+        let want = FsInfo {
+            fs_type: ty.to_string(),
+            uuid: oracle.get("UUID").cloned(),
+            label: oracle.get("LABEL").cloned(),
+            version: oracle.get("VERSION").cloned(),
+        };
+        assert_eq!(info, want, "{name}");
+        let read = dev.read.load(Ordering::Relaxed);
+        assert!(read <= 128 * 1024, "{name}: probe read {read} bytes");
+    }
+}
+
+#[test]
+fn fixtures_set_the_requested_ids() {
+    // Independent of blkid: the values mk-fs.sh passed to the mkfs tools.
+    let get = |n: &str| probe(&open(n)).unwrap().unwrap();
+    assert_eq!(get("fs-ext4.img").uuid.as_deref(), Some("33333333-4444-5555-6666-777777777777"));
+    assert_eq!(get("fs-fat32.img").uuid.as_deref(), Some("DEAD-BEEF"));
+    assert_eq!(get("fs-fat12.img").label.as_deref(), Some("FAT12LBL"));
+    assert_eq!(get("fs-luks2.img").label.as_deref(), Some("lukslabel"));
+    assert_eq!(get("fs-lvm-pv.img").uuid.as_deref(), Some("Abcdef-1234-5678-9ABC-DEFG-hijk-lmnopq"));
+}
+
+#[test]
+fn zeros_are_nothing() {
+    assert!(blkid(&fixture("fs-zero.img")).get("TYPE").is_none());
+    assert_eq!(probe(&open("fs-zero.img")).unwrap(), None);
+}
+
+/// The first `max` bytes of a fixture.
+fn prefix(name: &str, max: u64) -> Vec<u8> {
+    let dev = open(name);
+    let n = dev.len().min(max) as usize;
+    disk::read_vec(&dev, 0, n).expect("read fixture")
+}
+
+#[test]
+fn truncated_fixtures_never_panic() {
+    let cuts: &[usize] = &[
+        0, 1, 3, 11, 0x36, 0x52, 511, 512, 513, 1023, 1024, 1025, 1080, 1100, 1536, 2048, 4086, 4096, 4106, 8192,
+        0x8000, 0x8001, 0x8006, 0x8800, 0x9000, 0xa000, 40960, 0x10000, 0x10040, 0x10048, 0x10100, 0x10300, 0x20000,
+        0x100000, 0x400000,
+    ];
+    for &(name, _) in FIXTURES {
+        let data = prefix(name, 4 << 20);
+        for &cut in cuts.iter().filter(|&&c| c <= data.len()) {
+            let dev = MemDev::new(data.get(..cut).unwrap_or(&data).to_vec());
+            // Ok(None), Ok(Some) and Err are all acceptable answers; a panic fails the test.
+            if let Ok(Some(info)) = probe(&dev) {
+                assert!(!info.fs_type.is_empty(), "{name} cut at {cut}");
+            }
+        }
+    }
+}
+
+/// A small deterministic PRNG (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+#[test]
+fn mutated_superblocks_never_panic() {
+    // Regions the probes read: boot sectors, ext superblock, swap page end, ISO descriptors,
+    // btrfs superblock.
+    let regions: &[(u64, u64)] = &[(0, 4096), (0x0ff0, 0x1000), (0x8000, 0x9800), (0x10000, 0x10300)];
+    let mut rng = Rng(0x5eed_f00d_1234_5678);
+    for &(name, _) in FIXTURES {
+        let data = prefix(name, 16 << 20);
+        let len = data.len() as u64;
+        let dev = MemDev::new(data);
+        for _ in 0..300 {
+            let (lo, hi) = if rng.below(10) == 0 { (0, len) } else { regions[rng.below(regions.len() as u64) as usize] };
+            let at = lo + rng.below(hi.saturating_sub(lo));
+            let n = (1 + rng.below(4)).min(len.saturating_sub(at)) as usize;
+            if n == 0 {
+                continue;
+            }
+            let mut saved = vec![0u8; n];
+            dev.read_at(&mut saved, at).unwrap();
+            let fill: Vec<u8> = match rng.below(3) {
+                0 => vec![0; n],
+                1 => vec![0xff; n],
+                _ => (0..n).map(|_| rng.next() as u8).collect(),
+            };
+            dev.write_at(&fill, at).unwrap();
+            if let Ok(Some(info)) = probe(&dev) {
+                assert!(!info.fs_type.is_empty(), "{name} mutated at {at}");
+            }
+            dev.write_at(&saved, at).unwrap();
+        }
+    }
+}
+
+/// A device whose reads fail.
+struct Failing;
+
+impl BlockDev for Failing {
+    fn len(&self) -> u64 {
+        1 << 20
+    }
+    fn read_at(&self, _buf: &mut [u8], _off: u64) -> disk::Result<()> {
+        Err(disk::Error::Io { path: "/nonexistent".into(), op: "read", source: std::io::Error::other("media error") })
+    }
+    fn write_at(&self, _buf: &[u8], _off: u64) -> disk::Result<()> {
+        Err(disk::Error::ReadOnly { dev: self.name() })
+    }
+    fn flush(&self) -> disk::Result<()> {
+        Ok(())
+    }
+    fn is_writable(&self) -> bool {
+        false
+    }
+    fn name(&self) -> String {
+        "/dev/sdz9".into()
+    }
+}
+
+#[test]
+fn read_errors_name_the_device() {
+    let err = probe(&Failing).expect_err("reads fail");
+    let msg = err.to_string();
+    assert!(msg.contains("/dev/sdz9") && msg.contains("media error"), "{msg}");
+}
