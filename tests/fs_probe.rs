@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::fixture;
+use common::{fixture, run};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use vguestfs::disk::{self, BlockDev, MemDev, RawFile};
@@ -17,6 +17,9 @@ const FIXTURES: &[(&str, &str)] = &[
     ("fs-ext4-1k.img", "ext4"),
     ("fs-ext4-nojournal.img", "ext4"),
     ("fs-jbd.img", "jbd"),
+    ("fs-ext2-journal.img", "ext3"),
+    ("fs-ext2-extents.img", "ext4"),
+    ("fs-ext4dev.img", "ext4dev"),
     ("fs-fat12.img", "vfat"),
     ("fs-fat16.img", "vfat"),
     ("fs-fat32.img", "vfat"),
@@ -33,20 +36,27 @@ const FIXTURES: &[(&str, &str)] = &[
     ("fs-lvm-pv.img", "LVM2_member"),
 ];
 
-/// Undoes blkid's export escaping (`LVM2\ 001`).
+/// Undoes blkid's export printing (`safe_print`): `\\` quotes the next character, `M-` sets the
+/// high bit, `^X` is a control character. Values that are not UTF-8 compare as
+/// `from_utf8_lossy`, as `probe` reports them.
 fn unescape(v: &str) -> String {
-    let mut out = String::new();
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
+    let mut out = Vec::new();
+    let mut b = v.bytes().peekable();
+    while let Some(mut c) = b.next() {
+        let mut high = 0;
+        if c == b'M' && b.peek() == Some(&b'-') {
+            b.next();
+            high = 0x80;
+            c = b.next().unwrap_or(0);
         }
+        if c == b'^' {
+            c = b.next().unwrap_or(0) ^ 0x40;
+        } else if c == b'\\' {
+            c = b.next().unwrap_or(0);
+        }
+        out.push(c | high);
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// blkid's low-level probe result for a file, as KEY → value.
@@ -233,4 +243,54 @@ fn read_errors_name_the_device() {
     let err = probe(&Failing).expect_err("reads fail");
     let msg = err.to_string();
     assert!(msg.contains("/dev/sdz9") && msg.contains("media error"), "{msg}");
+}
+
+/// Fixtures for the differential test, with the byte ranges their headers occupy.
+const DIFF_TARGETS: &[(&str, &[(u64, u64)])] = &[
+    ("fs-ext2.img", &[(1024, 1024 + 0x168)]),
+    ("fs-ext4.img", &[(1024 + 0x38, 1024 + 0x80)]),
+    ("fs-jbd.img", &[(1024 + 0x5c, 1024 + 0x68)]),
+    ("fs-fat12.img", &[(0, 0x40), (0x1fe, 0x200)]),
+    ("fs-fat16.img", &[(0, 0x40)]),
+    ("fs-fat32.img", &[(0, 0x60)]),
+    ("fs-swap.img", &[(0, 8), (1024, 1024 + 48), (1024 + 172, 1024 + 180), (0xff6, 0x1000)]),
+    ("fs-btrfs.img", &[(0x10020, 0x10048), (0x1012b, 0x10140)]),
+    ("fs-ntfs.img", &[(0, 0x50)]),
+    ("fs-iso-joliet.iso", &[(0x8000, 0x8060), (0x8800, 0x8860), (0x832d, 0x834f)]),
+    ("fs-luks2.img", &[(0, 0x20), (168, 208), (256, 264)]),
+    ("fs-lvm-pv.img", &[(512, 512 + 72)]),
+    ("fs-squashfs.img", &[(0, 32)]),
+];
+
+/// Replacement bytes: field boundaries, padding, printable ASCII and FAT/ext flag values.
+const FILLS: &[u8] = &[0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x30, 0x41, 0x61, 0x7a, 0x80, 0xe5, 0xf0, 0xf8, 0xff];
+
+#[test]
+fn mutated_headers_agree_with_blkid() {
+    use std::os::unix::fs::FileExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut rng = Rng(0xb1c1_d00d_0000_0001);
+    for &(name, regions) in DIFF_TARGETS {
+        let path = tmp.path().join(name);
+        run("cp", &["--sparse=always", fixture(name).to_str().expect("utf-8"), path.to_str().expect("utf-8")]);
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("open copy");
+        for _ in 0..25 {
+            let (lo, hi) = regions[rng.below(regions.len() as u64) as usize];
+            let at = lo + rng.below(hi - lo);
+            let fill: Vec<u8> = (0..1 + rng.below(2)).map(|_| FILLS[rng.below(FILLS.len() as u64) as usize]).collect();
+            let mut saved = vec![0u8; fill.len()];
+            file.read_exact_at(&mut saved, at).expect("read");
+            file.write_all_at(&fill, at).expect("write");
+            let oracle = blkid(&path);
+            let got = probe(&RawFile::open(&path, false).expect("open")).expect("probe");
+            let want = oracle.get("TYPE").map(|t| FsInfo {
+                fs_type: t.clone(),
+                uuid: oracle.get("UUID").cloned(),
+                label: oracle.get("LABEL").cloned(),
+                version: oracle.get("VERSION").cloned(),
+            });
+            assert_eq!(got, want, "{name} with {fill:02x?} at {at:#x}");
+            file.write_all_at(&saved, at).expect("restore");
+        }
+    }
 }

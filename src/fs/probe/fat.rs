@@ -1,5 +1,10 @@
-//! FAT12/16/32 (`vfat`), with libblkid's boot-sector checks and its label rule: the volume
-//! label entry in the root directory is preferred over the boot-sector label.
+//! FAT12/16/32 (`vfat`), with libblkid's boot-sector checks.
+//!
+//! The label follows libblkid (util-linux 2.38): `LABEL` is the volume-label entry of the root
+//! directory only. The boot-sector copy is what blkid calls `LABEL_FATBOOT`; it is not
+//! reported, so a volume whose root directory has no label entry has no label here either
+//! (every FAT `mkfs`/`fatlabel`/`mlabel` writes both copies). The BitLocker-to-Go check libblkid
+//! makes on FAT-looking boot sectors is not made.
 
 use super::{bytes, label, le16, le32, FsInfo, Reader, Result};
 
@@ -7,8 +12,6 @@ use super::{bytes, label, le16, le32, FsInfo, Reader, Result};
 const FAT12_MAX: u32 = 0xff4;
 const FAT16_MAX: u32 = 0xfff4;
 const FAT32_MAX: u32 = 0x0fff_fff6;
-/// The placeholder label `mkfs` writes when there is none.
-const NO_NAME: &[u8] = b"NO NAME    ";
 /// Size of a directory entry.
 const DIRENT: usize = 32;
 /// Directory bytes read at once while looking for the label entry.
@@ -99,6 +102,11 @@ fn search_label(r: &Reader, off: u64, entries: u32, budget: &mut u32) -> Result<
                 continue;
             }
             if attr & (0x08 | 0x10) == 0x08 {
+                // 0x05 stands for a leading 0xE5 byte (which marks free entries).
+                let mut name = name;
+                if name[0] == 0x05 {
+                    name[0] = 0xe5;
+                }
                 return Ok(Some(name));
             }
         }
@@ -158,7 +166,8 @@ pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
     };
     let Some((clusters, fat_size)) = valid(&bs, &b) else { return Ok(None) };
     let mut info = FsInfo::new("vfat");
-    let (root_label, boot_label, serial) = if b.fat16_length != 0 {
+    let ext_boot_sign = |at: usize| bs.get(at).copied().unwrap_or(0);
+    let (root_label, serial) = if b.fat16_length != 0 {
         let root = u64::from(b.reserved.wrapping_add(fat_size).wrapping_mul(b.sector_size));
         let mut budget = MAX_DIR_ENTRIES;
         let found = search_label(r, root, b.dir_entries, &mut budget)?;
@@ -169,24 +178,20 @@ pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
         } else {
             None
         };
-        (found, bytes(&bs, 0x2b, 11), Some(bytes(&bs, 0x27, 4)))
+        // The serial exists from the DOS 4 extended boot signature (0x28/0x29) on.
+        let serial = matches!(ext_boot_sign(0x26), 0x28 | 0x29).then(|| bytes(&bs, 0x27, 4));
+        (found, serial)
     } else if b.fat32_length != 0 {
         let found = fat32_root_label(r, &bs, &b, fat_size)?;
         if !fsinfo_ok(r, &bs, &b)? {
             return Ok(None);
         }
         info.version = Some("FAT32".to_string());
-        (found, bytes(&bs, 0x47, 11), Some(bytes(&bs, 0x43, 4)))
+        (found, Some(bytes(&bs, 0x43, 4)))
     } else {
-        (None, &[][..], None)
+        (None, None)
     };
-    let chosen = match &root_label {
-        Some(name) if name != NO_NAME => &name[..],
-        _ => boot_label,
-    };
-    if chosen != NO_NAME {
-        info.label = label(chosen);
-    }
+    info.label = root_label.and_then(|name| label(&name));
     if let Some(&[a, b, c, d]) = serial {
         info.uuid = Some(format!("{d:02X}{c:02X}-{b:02X}{a:02X}"));
     }

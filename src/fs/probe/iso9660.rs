@@ -20,12 +20,15 @@ fn date_uuid(d: &[u8]) -> Option<String> {
     if digits.len() != 16 || (digits.iter().all(|&c| c == b'0') && d.get(16) == Some(&0)) {
         return None;
     }
-    let s: String = digits.iter().map(|&c| char::from(c)).collect();
-    let part = |a: usize, b: usize| s.get(a..b).unwrap_or("");
-    Some(format!(
-        "{}-{}-{}-{}-{}-{}-{}",
-        part(0, 4), part(4, 6), part(6, 8), part(8, 10), part(10, 12), part(12, 14), part(14, 16)
-    ))
+    // Dashes after year, month, day, hour, minute and second; the bytes are kept as they are.
+    let mut out = Vec::with_capacity(22);
+    for (i, &c) in digits.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10 | 12 | 14) {
+            out.push(b'-');
+        }
+        out.push(c);
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Whether the ASCII `ascii` label equals the UTF-16BE `utf16` one over `utf16`'s length.

@@ -24,14 +24,14 @@ fn lvm_crc(data: &[u8]) -> u32 {
 
 /// The 32-character PV UUID in LVM's 6-4-4-4-4-4-6 dashed form.
 fn format_uuid(raw: &[u8]) -> String {
-    let mut s = String::with_capacity(38);
+    let mut out = Vec::with_capacity(38);
     for (i, &c) in raw.iter().enumerate() {
         if matches!(i, 6 | 10 | 14 | 18 | 22 | 26) {
-            s.push('-');
+            out.push(b'-');
         }
-        s.push(char::from(c));
+        out.push(c);
     }
-    s
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Probes for an LVM2 PV label.
