@@ -86,10 +86,21 @@ fn valid(bs: &[u8], b: &Bpb) -> Option<(u32, u32)> {
 /// Looks for the volume-label entry among `entries` directory entries at `off`, stopping at the
 /// end-of-directory marker. `budget` counts down the entries scanned over the whole search.
 fn search_label(r: &Reader, off: u64, entries: u32, budget: &mut u32) -> Result<Option<[u8; 11]>> {
+    // On larger devices libblkid reads the whole directory at once and finds nothing when it
+    // does not fit on the device.
+    let end = off.checked_add(u64::from(entries) * DIRENT as u64);
+    if !r.is_tiny() && end.is_none_or(|end| end > r.len()) {
+        return Ok(None);
+    }
     let mut left = entries.min(*budget) as usize;
     let mut pos = off;
     while left > 0 {
-        let n = left.min(DIR_CHUNK / DIRENT);
+        // Entries are read up to the end of the device, like libblkid's per-entry reads.
+        let avail = usize::try_from(r.len().saturating_sub(pos) / DIRENT as u64).unwrap_or(usize::MAX);
+        let n = left.min(DIR_CHUNK / DIRENT).min(avail);
+        if n == 0 {
+            return Ok(None);
+        }
         let Some(chunk) = r.read(pos, n * DIRENT)? else { return Ok(None) };
         for ent in chunk.chunks_exact(DIRENT) {
             let name: [u8; 11] = super::array(ent, 0);

@@ -1,7 +1,7 @@
 //! LVM2 physical volumes (`LVM2_member`): the `LABELONE` label in one of sectors 0–3 with type
 //! `LVM2 001`. Only the label is read here; the full LVM reader is `crate::lvm`.
 
-use super::{bytes, le32, le64, FsInfo, Reader, Result};
+use super::{cstr, bytes, le32, le64, FsInfo, Reader, Result};
 
 /// Where libblkid looks for the `LVM2 001` type string, in order: (read base, offset in it).
 const MAGICS: [(u64, usize); 4] = [(0, 0x218), (0, 0x18), (1024, 0x18), (1024, 0x218)];
@@ -31,11 +31,15 @@ fn format_uuid(raw: &[u8]) -> String {
         }
         out.push(c);
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(cstr(&out)).into_owned()
 }
 
 /// Probes for an LVM2 PV label.
 pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
+    // libblkid does not look for RAID-like members (LVM included) on floppy-sized devices.
+    if r.is_tiny() {
+        return Ok(None);
+    }
     for (base, at) in MAGICS {
         if !r.has_magic(base + at as u64, b"LVM2 001")? {
             continue;

@@ -3,8 +3,10 @@
 //!
 //! Signatures are tried in libblkid's order — volume formats that wrap other data (LVM2 PV,
 //! LUKS) first, then filesystems — so a swap or LUKS header is never misread as something else.
-//! The first family whose checks pass wins. Every read is bounded; a device shorter than a
-//! family's superblock is simply "not that type".
+//! The first family whose checks pass wins; where `blkid -p` finds several signatures and
+//! refuses with "ambivalent result", this reports the first in blkid's order. Every read is
+//! bounded; a device shorter than a family's superblock is simply "not that type", and devices
+//! of 1 KiB or less are never probed (as in libblkid).
 
 mod btrfs;
 mod ext;
@@ -65,6 +67,9 @@ const PROBES: &[ProbeFn] = &[
 /// Errors are I/O failures of the device and name it.
 pub fn probe(dev: &dyn BlockDev) -> Result<Option<FsInfo>> {
     let reader = Reader { dev, len: dev.len() };
+    if reader.len <= MIN_DEVICE {
+        return Ok(None);
+    }
     for p in PROBES {
         if let Some(info) = p(&reader)? {
             return Ok(Some(info));
@@ -72,6 +77,12 @@ pub fn probe(dev: &dyn BlockDev) -> Result<Option<FsInfo>> {
     }
     Ok(None)
 }
+
+/// libblkid does not look for superblocks on devices of 1 KiB or less.
+const MIN_DEVICE: u64 = 1024;
+
+/// Size of the largest "tiny" (floppy) device.
+const TINY: u64 = 1440 * 1024;
 
 /// The largest single read a probe makes.
 const MAX_READ: usize = 64 * 1024;
@@ -86,6 +97,12 @@ impl Reader<'_> {
     /// Device size in bytes.
     fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Whether libblkid treats the device as a floppy ("tiny": 1440 KiB or less), where it
+    /// skips RAID-like signatures and reads FAT directories entry by entry.
+    fn is_tiny(&self) -> bool {
+        self.len <= TINY
     }
 
     /// Reads `len` bytes at `off`; `None` when they lie (partly) beyond the end of the device
@@ -149,11 +166,16 @@ fn be64(b: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(array(b, at))
 }
 
+/// `raw` up to its first NUL: blkid's values are C strings.
+fn cstr(raw: &[u8]) -> &[u8] {
+    let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+    bytes(raw, 0, end)
+}
+
 /// A label as libblkid sets it: up to the first NUL, trailing whitespace removed, `None` when
 /// empty.
 fn label(raw: &[u8]) -> Option<String> {
-    let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
-    non_empty(String::from_utf8_lossy(bytes(raw, 0, end)).trim_end())
+    non_empty(rtrim(&String::from_utf8_lossy(cstr(raw))))
 }
 
 /// A UTF-16 label (`big_endian` or little), up to the first NUL, trailing whitespace removed.
@@ -166,7 +188,12 @@ fn utf16_label(raw: &[u8], big_endian: bool) -> Option<String> {
         })
         .take_while(|&u| u != 0)
         .collect();
-    non_empty(String::from_utf16_lossy(&units).trim_end())
+    non_empty(rtrim(&String::from_utf16_lossy(&units)))
+}
+
+/// `s` without trailing C-locale whitespace (libblkid trims with `isspace`).
+fn rtrim(s: &str) -> &str {
+    s.trim_end_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
 }
 
 /// `Some(s)` unless `s` is empty.
