@@ -25,12 +25,14 @@ use crate::disk::{read_vec, BlockDev};
 /// What [`probe`] found on a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FsInfo {
-    /// The blkid `TYPE`: `ext2`, `ext3`, `ext4`, `jbd`, `vfat`, `swap`, `xfs`, `btrfs`, `ntfs`,
-    /// `iso9660`, `crypto_LUKS`, `LVM2_member`, `squashfs`, … (names exactly as blkid).
+    /// The blkid `TYPE`: `ext2`, `ext3`, `ext4`, `ext4dev`, `jbd`, `vfat`, `swap`,
+    /// `swsuspend`, `xfs`, `btrfs`, `ntfs`, `iso9660`, `crypto_LUKS`, `LVM2_member`,
+    /// `squashfs`, `squashfs3` (names exactly as blkid).
     pub fs_type: String,
     /// The `UUID` exactly as `blkid -p -o export` prints it (its format depends on the type).
     pub uuid: Option<String>,
-    /// The `LABEL` as blkid reports it (trailing blanks removed).
+    /// The `LABEL` as blkid reports it: trailing blanks removed, bytes that are not UTF-8
+    /// replaced by U+FFFD. For FAT this is the root-directory volume-label entry (see `fat`).
     pub label: Option<String>,
     /// The `VERSION` where blkid prints one (`FAT32`, `1.0` for ext, `2` for LUKS…).
     pub version: Option<String>,
