@@ -45,12 +45,11 @@ fn has_fat_string(bs: &[u8]) -> bool {
 /// boot sector is plausible.
 fn valid(bs: &[u8], b: &Bpb) -> Option<(u32, u32)> {
     if !has_fat_string(bs) {
-        let weak = bs.first().is_some_and(|&j| j == 0xeb || j == 0xe9) || bytes(bs, 0x1fe, 2) == [0x55, 0xaa];
-        if !weak || bytes(bs, 0x1fe, 2) != [0x55, 0xaa] {
-            return None;
-        }
-        // OS/2 and DFSee put FAT-like pseudo boot sectors on JFS and HPFS.
-        if bytes(bs, 0x36, 8) == b"JFS     " || bytes(bs, 0x36, 8) == b"HPFS    " {
+        // Only the jump byte (0xEB/0xE9) or the boot signature can have matched: old floppies
+        // need the 0x55AA signature, and OS/2 and DFSee put FAT-like pseudo boot sectors on
+        // JFS and HPFS.
+        let fs_id = bytes(bs, 0x36, 8);
+        if bytes(bs, 0x1fe, 2) != [0x55, 0xaa] || fs_id == b"JFS     " || fs_id == b"HPFS    " {
             return None;
         }
     }
