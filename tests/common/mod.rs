@@ -30,3 +30,9 @@ pub fn sha256_file(p: &Path) -> String {
     let data = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     format!("{:x}", Sha256::digest(&data))
 }
+
+/// Serialises tests that attach loop devices and run lvm2 (they scan every loop device).
+pub fn loop_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}

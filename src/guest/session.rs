@@ -1,0 +1,325 @@
+//! The `Guest` session: adds drives, then `launch` builds the device map the way the libguestfs
+//! appliance's kernel would see it (`/dev/sda`, `/dev/sda1`, `/dev/VG/LV`).
+
+use super::Error as GuestError;
+use crate::disk::{self, Dev, Format, Slice};
+use crate::fs::probe::{probe, FsInfo};
+use crate::lvm::{self, VolumeGroup};
+use crate::part::{PartKind, Partition, PartitionTable};
+use crate::Result;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How a drive is added (`add_drive_opts` in libguestfs).
+#[derive(Debug, Clone, Copy)]
+pub struct DriveOptions {
+    /// Image format; probed from the file when `None`.
+    pub format: Option<Format>,
+    /// Open the image file read-only (the default).
+    pub readonly: bool,
+}
+
+impl Default for DriveOptions {
+    fn default() -> Self {
+        DriveOptions { format: None, readonly: true }
+    }
+}
+
+/// A whole disk of the guest.
+pub struct DiskDevice {
+    /// `/dev/sda`, `/dev/sdb`, … in the order the drives were added.
+    pub name: String,
+    /// The image, as a block device.
+    pub dev: Dev,
+    /// The partition table, if the disk has one.
+    pub table: Option<PartitionTable>,
+    /// Its partitions as devices, in partition-number order.
+    pub partitions: Vec<PartitionDevice>,
+}
+
+/// A partition of a guest disk.
+pub struct PartitionDevice {
+    /// `/dev/sda1`; MBR logical partitions are numbered from 5.
+    pub name: String,
+    /// The partition's bytes. An MBR extended partition is 1 KiB, as Linux shows it.
+    pub dev: Dev,
+    /// The table entry.
+    pub part: Partition,
+}
+
+impl PartitionDevice {
+    /// Whether this is an MBR extended-partition container (it holds no filesystem).
+    pub fn is_extended(&self) -> bool {
+        matches!(self.part.kind, PartKind::Mbr { extended: true, .. })
+    }
+
+    /// Whether a filesystem can live here: not an extended container, not a Microsoft reserved
+    /// or Windows snapshot partition (as libguestfs `list_filesystems` decides).
+    fn can_hold_filesystem(&self) -> bool {
+        const MS_RESERVED: &str = "E3C9E316-0B5C-4DB8-817D-F92DF00215AE";
+        const WIN_SNAPSHOT: &str = "CADDEBF1-4400-4DE8-B103-12117DCF3CCF";
+        match &self.part.kind {
+            PartKind::Mbr { extended, .. } => !extended,
+            PartKind::Gpt { type_guid, .. } => type_guid != MS_RESERVED && type_guid != WIN_SNAPSHOT,
+        }
+    }
+}
+
+/// The device map built by `launch`.
+struct DeviceMap {
+    disks: Vec<DiskDevice>,
+    vgs: Vec<VolumeGroup>,
+    /// Every device that may hold a PV (name, device): unpartitioned disks and partitions.
+    pv_candidates: Vec<(String, Dev)>,
+}
+
+/// A guest: drives added with [`Guest::add_drive`], then [`Guest::launch`].
+#[derive(Default)]
+pub struct Guest {
+    drives: Vec<(PathBuf, DriveOptions)>,
+    map: Option<DeviceMap>,
+}
+
+/// libguestfs disk names: sda … sdz, sdaa … (bijective base 26).
+fn disk_name(index: usize) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        n -= 1;
+        letters.push(b'a' + (n % 26) as u8);
+        n /= 26;
+    }
+    letters.reverse();
+    format!("/dev/sd{}", String::from_utf8_lossy(&letters))
+}
+
+impl Guest {
+    /// An empty session.
+    pub fn new() -> Guest {
+        Guest::default()
+    }
+
+    /// Adds a disk image (before `launch`).
+    pub fn add_drive(&mut self, path: &Path, opts: DriveOptions) -> Result<()> {
+        if self.map.is_some() {
+            return Err(GuestError::AlreadyLaunched.into());
+        }
+        self.drives.push((path.to_path_buf(), opts));
+        Ok(())
+    }
+
+    /// Opens the drives and discovers partitions and LVM volume groups.
+    pub fn launch(&mut self) -> Result<()> {
+        if self.map.is_some() {
+            return Err(GuestError::AlreadyLaunched.into());
+        }
+        if self.drives.is_empty() {
+            return Err(GuestError::NoDrives.into());
+        }
+        let mut disks = Vec::with_capacity(self.drives.len());
+        let mut pv_candidates = Vec::new();
+        for (i, (path, opts)) in self.drives.iter().enumerate() {
+            let name = disk_name(i);
+            let dev = disk::open_image(path, opts.format, !opts.readonly)?;
+            let dev: Dev = Arc::new(Renamed { inner: dev, name: name.clone() });
+            let table = PartitionTable::read(dev.as_ref())?;
+            let mut partitions = Vec::new();
+            if let Some(t) = &table {
+                for p in &t.partitions {
+                    let pname = format!("{name}{}", p.number);
+                    let extended = matches!(p.kind, PartKind::Mbr { extended: true, .. });
+                    // Linux exposes an extended container as 1 KiB so tools cannot clobber the
+                    // logical partitions through it; libguestfs reports that size.
+                    let len = if extended { p.size.min(1024) } else { p.size };
+                    let pdev: Dev = Arc::new(Slice::new(dev.clone(), p.start, len, pname.clone())?);
+                    if !extended {
+                        pv_candidates.push((pname.clone(), pdev.clone()));
+                    }
+                    partitions.push(PartitionDevice { name: pname, dev: pdev, part: p.clone() });
+                }
+            } else {
+                pv_candidates.push((name.clone(), dev.clone()));
+            }
+            disks.push(DiskDevice { name, dev, table, partitions });
+        }
+        let vgs = lvm::scan(&pv_candidates)?;
+        self.map = Some(DeviceMap { disks, vgs, pv_candidates });
+        Ok(())
+    }
+
+    fn map(&self) -> Result<&DeviceMap> {
+        self.map.as_ref().ok_or_else(|| GuestError::NotLaunched.into())
+    }
+
+    /// The guest's disks.
+    pub fn disks(&self) -> Result<&[DiskDevice]> {
+        Ok(&self.map()?.disks)
+    }
+
+    /// The LVM volume groups found.
+    pub fn volume_groups(&self) -> Result<&[VolumeGroup]> {
+        Ok(&self.map()?.vgs)
+    }
+
+    /// `list-devices`: the whole disks.
+    pub fn list_devices(&self) -> Result<Vec<String>> {
+        Ok(self.map()?.disks.iter().map(|d| d.name.clone()).collect())
+    }
+
+    /// `list-partitions`: every partition of every disk (extended containers included).
+    pub fn list_partitions(&self) -> Result<Vec<String>> {
+        Ok(self.map()?.disks.iter().flat_map(|d| d.partitions.iter().map(|p| p.name.clone())).collect())
+    }
+
+    /// Finds a partition device by name, with its disk.
+    pub fn partition(&self, name: &str) -> Result<(&DiskDevice, &PartitionDevice)> {
+        for d in &self.map()?.disks {
+            if let Some(p) = d.partitions.iter().find(|p| p.name == name) {
+                return Ok((d, p));
+            }
+        }
+        Err(GuestError::NoSuchDevice(name.to_string()).into())
+    }
+
+    /// `lvs`: visible logical volumes as `/dev/VG/LV`, sorted.
+    pub fn lvs(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .map()?
+            .vgs
+            .iter()
+            .flat_map(|vg| {
+                vg.lvs
+                    .iter()
+                    .filter(|lv| lv.status.iter().any(|s| s == "VISIBLE"))
+                    .map(move |lv| format!("/dev/{}/{}", vg.name, lv.name))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// `vgs`: volume group names, sorted.
+    pub fn vgs(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self.map()?.vgs.iter().map(|vg| vg.name.clone()).collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// `pvs`: devices holding physical volumes, sorted.
+    pub fn pvs(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> =
+            self.map()?.vgs.iter().flat_map(|vg| vg.pvs.iter().map(|pv| pv.device.clone())).collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Opens any guest device by name: `/dev/sda`, `/dev/sda1`, `/dev/VG/LV`.
+    pub fn device(&self, name: &str) -> Result<Dev> {
+        let map = self.map()?;
+        for d in &map.disks {
+            if d.name == name {
+                return Ok(d.dev.clone());
+            }
+            if let Some(p) = d.partitions.iter().find(|p| p.name == name) {
+                return Ok(p.dev.clone());
+            }
+        }
+        if let Some((vg, lv)) = name.strip_prefix("/dev/").and_then(|r| r.split_once('/')) {
+            if let Some(vg) = map.vgs.iter().find(|g| g.name == vg) {
+                if vg.lvs.iter().any(|l| l.name == lv) {
+                    return Ok(vg.open_lv(lv, &map.pv_candidates)?);
+                }
+            }
+        }
+        Err(GuestError::NoSuchDevice(name.to_string()).into())
+    }
+
+    /// Probes the filesystem (or other signature) on a device, like `vfs-type`/`vfs-uuid`.
+    pub fn probe(&self, name: &str) -> Result<Option<FsInfo>> {
+        let dev = self.device(name)?;
+        Ok(probe(dev.as_ref())?)
+    }
+
+    /// `list-filesystems`: (device, filesystem type or `unknown`) for unpartitioned disks,
+    /// partitions and logical volumes, skipping LVM/RAID members, LUKS containers and extended
+    /// partitions, as libguestfs does.
+    pub fn list_filesystems(&self) -> Result<Vec<(String, String)>> {
+        let map = self.map()?;
+        let mut candidates: Vec<String> = Vec::new();
+        for d in &map.disks {
+            if d.table.is_none() {
+                candidates.push(d.name.clone());
+            }
+        }
+        for d in &map.disks {
+            candidates.extend(d.partitions.iter().filter(|p| p.can_hold_filesystem()).map(|p| p.name.clone()));
+        }
+        candidates.extend(self.lvs()?);
+        let mut out = Vec::new();
+        for name in candidates {
+            let vfs_type = match self.probe(&name) {
+                Ok(Some(info)) => info.fs_type,
+                Ok(None) => "unknown".to_string(),
+                // An LV of an unsupported segment type cannot be read: it is listed as unknown,
+                // and the error names the type when it is accessed.
+                Err(crate::Error::Lvm(_)) => "unknown".to_string(),
+                Err(e) => return Err(e),
+            };
+            if vfs_type.ends_with("_member") || vfs_type == "crypto_LUKS" {
+                continue;
+            }
+            out.push((name, vfs_type));
+        }
+        Ok(out)
+    }
+}
+
+/// The image under its guest device name (`/dev/sda`), so errors say which disk.
+struct Renamed {
+    inner: Dev,
+    name: String,
+}
+
+impl disk::BlockDev for Renamed {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&self, buf: &mut [u8], off: u64) -> disk::Result<()> {
+        self.inner.read_at(buf, off)
+    }
+    fn write_at(&self, buf: &[u8], off: u64) -> disk::Result<()> {
+        self.inner.write_at(buf, off)
+    }
+    fn flush(&self) -> disk::Result<()> {
+        self.inner.flush()
+    }
+    fn is_writable(&self) -> bool {
+        self.inner.is_writable()
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_names_follow_libguestfs() {
+        assert_eq!(disk_name(0), "/dev/sda");
+        assert_eq!(disk_name(1), "/dev/sdb");
+        assert_eq!(disk_name(25), "/dev/sdz");
+        assert_eq!(disk_name(26), "/dev/sdaa");
+        assert_eq!(disk_name(27), "/dev/sdab");
+        assert_eq!(disk_name(701), "/dev/sdzz");
+        assert_eq!(disk_name(702), "/dev/sdaaa");
+    }
+
+    #[test]
+    fn methods_need_launch_and_drives() {
+        let mut g = Guest::new();
+        assert!(matches!(g.list_devices(), Err(crate::Error::Guest(GuestError::NotLaunched))));
+        assert!(matches!(g.launch(), Err(crate::Error::Guest(GuestError::NoDrives))));
+    }
+}
