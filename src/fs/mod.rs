@@ -1,9 +1,14 @@
-//! Filesystems: probing (blkid-like), statvfs-equivalent sizes, and later reading and writing.
+//! Filesystems: probing (blkid-like), statvfs-equivalent sizes, and the [`Filesystem`] trait
+//! that ext2/3/4 and FAT implement.
 
+mod errno;
 pub mod probe;
 pub mod statfs;
+mod types;
 
+pub use errno::Errno;
 pub use probe::{probe, FsInfo};
+pub use types::{DirEntry, FileType, Filesystem, Ino, Stat, StatVfs, Timespec};
 
 /// Errors of the filesystem layer.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +23,29 @@ pub enum Error {
         dev: String,
         /// The block-layer error.
         source: crate::disk::Error,
+    },
+    /// A POSIX error for an operation on an inode (`ENOENT`, `ENOTDIR`…).
+    #[error("{0}")]
+    Os(Errno),
+    /// The filesystem's structures are damaged.
+    #[error("{dev}: {fs}: corrupt filesystem: {msg} (run e2fsck/fsck.vfat on a copy)")]
+    Corrupt {
+        /// The device.
+        dev: String,
+        /// The filesystem type.
+        fs: String,
+        /// What is wrong, naming the structure.
+        msg: String,
+    },
+    /// A filesystem feature we cannot handle.
+    #[error("{dev}: {fs}: unsupported feature: {feature}")]
+    Unsupported {
+        /// The device.
+        dev: String,
+        /// The filesystem type.
+        fs: String,
+        /// The feature.
+        feature: String,
     },
 }
 

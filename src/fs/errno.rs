@@ -1,0 +1,57 @@
+//! POSIX error numbers for filesystem operations, with the messages `strerror` gives, so tools
+//! print what guestfish prints ("No such file or directory").
+
+/// The errors a filesystem operation reports the way the kernel would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Errno {
+    /// ENOENT
+    NoEntry,
+    /// ENOTDIR
+    NotDir,
+    /// EISDIR
+    IsDir,
+    /// ELOOP
+    Loop,
+    /// EINVAL
+    Invalid,
+    /// EROFS
+    ReadOnlyFs,
+    /// EEXIST
+    Exists,
+    /// ENOTEMPTY
+    NotEmpty,
+    /// ENOSPC
+    NoSpace,
+    /// ENAMETOOLONG
+    NameTooLong,
+    /// ENODATA (no such extended attribute)
+    NoData,
+    /// EPERM
+    NotPermitted,
+}
+
+impl Errno {
+    /// The `strerror` text.
+    pub fn message(self) -> &'static str {
+        match self {
+            Errno::NoEntry => "No such file or directory",
+            Errno::NotDir => "Not a directory",
+            Errno::IsDir => "Is a directory",
+            Errno::Loop => "Too many levels of symbolic links",
+            Errno::Invalid => "Invalid argument",
+            Errno::ReadOnlyFs => "Read-only file system",
+            Errno::Exists => "File exists",
+            Errno::NotEmpty => "Directory not empty",
+            Errno::NoSpace => "No space left on device",
+            Errno::NameTooLong => "File name too long",
+            Errno::NoData => "No data available",
+            Errno::NotPermitted => "Operation not permitted",
+        }
+    }
+}
+
+impl std::fmt::Display for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
