@@ -197,3 +197,178 @@ fn format_override_applies_to_following_drives() {
     assert_eq!(code, 1);
     assert!(err.contains("unknown image format 'vmdk'"), "{err}");
 }
+
+/// Runs vfilesystems and returns the CSV rows, split into fields.
+fn csv_rows(args: &[&str]) -> Vec<Vec<String>> {
+    let (out, err, code) = vfilesystems(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out.lines().map(split_csv).collect()
+}
+
+/// Splits one CSV line written with virt-filesystems' quoting (`"a,b"`, `""` for a quote).
+fn split_csv(line: &str) -> Vec<String> {
+    let (mut fields, mut cur, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
+}
+
+/// The image as a raw file (qcow2 converted by qemu-img).
+fn as_raw(img: &Path, dir: &Path) -> PathBuf {
+    if img.extension().is_some_and(|e| e == "qcow2") {
+        let raw = dir.join(format!("{}.raw", img.file_name().unwrap().to_string_lossy()));
+        common::run("qemu-img", &["convert", "-O", "raw", img.to_str().unwrap(), raw.to_str().unwrap()]);
+        raw
+    } else {
+        img.to_path_buf()
+    }
+}
+
+/// Every single-disk fixture: partitions equal `sfdisk -J`, filesystems on partitions and whole
+/// disks equal `blkid -p` at the partition's offsets (type, label, UUID), disk size equals the
+/// image's virtual size.
+#[test]
+fn every_fixture_lists_what_sfdisk_and_blkid_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = common::root().join("fixtures/build");
+    let mut images: Vec<PathBuf> = std::fs::read_dir(&build)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            // lvm-striped-{a,b} form one VG across two disks: tested below
+            !n.starts_with('.') && !n.starts_with("lvm-striped") && !n.ends_with(".done")
+        })
+        .collect();
+    images.sort();
+    assert!(images.len() >= 40, "fixtures missing: run fixtures/build.sh");
+    for img in &images {
+        let raw = as_raw(img, dir.path());
+        let name = img.to_str().unwrap();
+        let disk_size = std::fs::metadata(&raw).unwrap().len();
+        // partitions (sfdisk sees the protective MBR of a GPT disk as gpt, like us)
+        let sf = Command::new("sfdisk").arg("-J").arg(&raw).output().unwrap();
+        let mut expect_parts: Vec<(String, u64, u64, Option<String>)> = Vec::new();
+        if sf.status.success() && !sf.stdout.is_empty() {
+            let j: serde_json::Value = serde_json::from_slice(&sf.stdout).unwrap();
+            let t = &j["partitiontable"];
+            let dos = t["label"] == "dos";
+            for p in t["partitions"].as_array().into_iter().flatten() {
+                let node = p["node"].as_str().unwrap();
+                let num: String = node.chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
+                let start = p["start"].as_u64().unwrap() * 512;
+                let size = p["size"].as_u64().unwrap() * 512;
+                let ty = p["type"].as_str().unwrap().to_string();
+                let extended = dos && ["5", "f", "85"].contains(&ty.as_str());
+                let mbr = dos.then(|| format!("{:02x}", u8::from_str_radix(&ty, 16).unwrap()));
+                expect_parts.push((format!("/dev/sda{num}"), start, if extended { size.min(1024) } else { size }, mbr));
+            }
+        }
+        let rows = csv_rows(&["--parts", "--long", "--no-title", "--csv", "-a", name]);
+        let got: Vec<(String, u64, Option<String>)> =
+            rows.iter().map(|r| (r[0].clone(), r[3].parse().unwrap(), (!r[2].is_empty()).then(|| r[2].clone()))).collect();
+        let want: Vec<(String, u64, Option<String>)> = expect_parts.iter().map(|(n, _, s, m)| (n.clone(), *s, m.clone())).collect();
+        assert_eq!(got, want, "{name}: partitions vs sfdisk -J");
+        let rows = csv_rows(&["--blkdevs", "--long", "--no-title", "--csv", "-a", name]);
+        assert_eq!(rows, vec![vec!["/dev/sda".to_string(), "device".into(), disk_size.to_string(), String::new()]], "{name}");
+
+        // filesystems on the whole disk or the (non-extended) partitions, as blkid sees them
+        let places: Vec<(String, u64, u64)> = if expect_parts.is_empty() {
+            vec![("/dev/sda".into(), 0, disk_size)]
+        } else {
+            expect_parts.iter().filter(|(_, _, s, m)| !(m.is_some() && *s <= 1024 && ["05", "0f", "85"].contains(&m.as_deref().unwrap_or(""))))
+                .map(|(n, st, s, _)| (n.clone(), *st, *s)).collect()
+        };
+        let mut want_fs = Vec::new();
+        for (dev, off, size) in places {
+            let b = blkid_at(&raw, off, size);
+            let ty = b.get("TYPE").cloned().unwrap_or_else(|| "unknown".into());
+            if ty.ends_with("_member") || ty == "crypto_LUKS" {
+                continue;
+            }
+            let field = |k: &str| b.get(k).cloned().unwrap_or_default();
+            want_fs.push(vec![dev, "filesystem".into(), ty, field("LABEL"), field("UUID")]);
+        }
+        let got_fs: Vec<Vec<String>> = csv_rows(&["--extra", "--long", "--uuid", "--no-title", "--csv", "-a", name])
+            .into_iter()
+            .filter(|r| !r[0].starts_with("/dev/") || r[0].starts_with("/dev/sd"))
+            .map(|r| vec![r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone(), r[6].clone()])
+            .collect();
+        assert_eq!(got_fs, want_fs, "{name}: filesystems vs blkid -p");
+    }
+}
+
+/// One VG across two disks (`-a A -a B`): the PVs are /dev/sda and /dev/sdb, and the LVs and
+/// their sizes are what lvm2 reports.
+#[test]
+fn volume_group_across_two_disks() {
+    let a = common::fixture("lvm-striped-a.raw");
+    let b = common::fixture("lvm-striped-b.raw");
+    let rows = csv_rows(&["--lvs", "--vgs", "--pvs", "--long", "--no-title", "--csv", "-a", a.to_str().unwrap(), "-a", b.to_str().unwrap()]);
+    let names: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[0].as_str(), r[1].as_str(), r[3].as_str())).collect();
+    assert_eq!(
+        names,
+        vec![
+            ("/dev/vgstripe/span", "lv", "/dev/vgstripe"),
+            ("/dev/vgstripe/stripes", "lv", "/dev/vgstripe"),
+            ("/dev/vgstripe", "vg", "/dev/sda,/dev/sdb"),
+            ("/dev/sda", "pv", ""),
+            ("/dev/sdb", "pv", ""),
+        ]
+    );
+    // sizes from lvm2 on read-only loop devices of the two images
+    let _guard = common::loop_lock();
+    let conf = tempfile::tempdir().unwrap();
+    std::fs::write(conf.path().join("lvm.conf"), "devices { filter = [ \"a|^/dev/loop|\", \"r|.*|\" ] use_devicesfile = 0 }\nbackup { backup = 0 archive = 0 }\n").unwrap();
+    let la = common::run("losetup", &["-r", "-f", "--show", a.to_str().unwrap()]).trim().to_string();
+    let lb = common::run("losetup", &["-r", "-f", "--show", b.to_str().unwrap()]).trim().to_string();
+    let out = Command::new("lvs")
+        .args(["--noheadings", "--units", "b", "--nosuffix", "--separator", ",", "-o", "lv_name,lv_size", "vgstripe"])
+        .env("LVM_SYSTEM_DIR", conf.path())
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .output()
+        .unwrap();
+    common::run("losetup", &["-d", &la]);
+    common::run("losetup", &["-d", &lb]);
+    let mut lvm: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().split_once(',').map(|(n, s)| (format!("/dev/vgstripe/{n}"), s.to_string())))
+        .collect();
+    lvm.sort();
+    let ours: Vec<(String, String)> = rows.iter().filter(|r| r[1] == "lv").map(|r| (r[0].clone(), r[2].clone())).collect();
+    assert_eq!(ours, lvm);
+}
+
+/// Damaged images: a clear error naming the image or device, exit 1, never a panic.
+#[test]
+fn damaged_images_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(demo()).unwrap();
+    // a qcow2 cut short inside its tables / data
+    for cut in [100usize, 70_000, data.len() / 2] {
+        let p = dir.path().join(format!("cut{cut}.qcow2"));
+        std::fs::write(&p, &data[..cut]).unwrap();
+        let (_, err, code) = vfilesystems(&["--all", "--long", "-a", p.to_str().unwrap()]);
+        assert_eq!(code, 1, "cut at {cut}: {err}");
+        assert!(err.starts_with("vfilesystems: error: ") && !err.contains("panicked"), "{err}");
+        assert!(err.contains(p.to_str().unwrap()) || err.contains("/dev/sda"), "error names the image: {err}");
+    }
+    // a raw GPT disk cut short: the partition table points beyond the end
+    let raw = demo_raw(dir.path());
+    let bytes = std::fs::read(&raw).unwrap();
+    let p = dir.path().join("cut.raw");
+    std::fs::write(&p, &bytes[..20 << 20]).unwrap();
+    let (_, err, code) = vfilesystems(&["--all", "-a", p.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/dev/sda") && !err.contains("panicked"), "{err}");
+}

@@ -154,11 +154,16 @@ fn run() -> Result<()> {
             if !out.extra && (fs_type == "swap" || fs_type == "unknown") {
                 continue;
             }
-            let info = if cols.long { g.probe(&name)? } else { None };
+            let info = if cols.long && fs_type != "unknown" { g.probe(&name)? } else { None };
             // like virt-filesystems: the mounted filesystem's statvfs size where it can be
             // mounted, else the device size
-            let dev = g.device(&name)?;
-            let bytes = statvfs_size(dev.as_ref(), &fs_type)?.unwrap_or(dev.len());
+            let bytes = match fs_type.as_str() {
+                "unknown" | "swap" => g.device_size(&name)?,
+                _ => {
+                    let dev = g.device(&name)?;
+                    statvfs_size(dev.as_ref(), &fs_type)?.unwrap_or(dev.len())
+                }
+            };
             rows.push(row(
                 cols,
                 [
@@ -177,7 +182,7 @@ fn run() -> Result<()> {
     }
     if out.lvs {
         for lv in g.lvs()? {
-            let bytes = g.device(&lv)?.len();
+            let bytes = g.device_size(&lv)?;
             let (vg_name, lv_name) = lv.trim_start_matches("/dev/").split_once('/').unwrap_or(("", ""));
             let uuid = g
                 .volume_groups()?

@@ -181,7 +181,7 @@ impl Guest {
         Err(GuestError::NoSuchDevice(name.to_string()).into())
     }
 
-    /// `lvs`: visible logical volumes as `/dev/VG/LV`, sorted.
+    /// `lvs`: public logical volumes as `/dev/VG/LV`, sorted.
     pub fn lvs(&self) -> Result<Vec<String>> {
         let mut out: Vec<String> = self
             .map()?
@@ -190,7 +190,7 @@ impl Guest {
             .flat_map(|vg| {
                 vg.lvs
                     .iter()
-                    .filter(|lv| lv.status.iter().any(|s| s == "VISIBLE"))
+                    .filter(|lv| lv.is_public())
                     .map(move |lv| format!("/dev/{}/{}", vg.name, lv.name))
             })
             .collect();
@@ -213,6 +213,23 @@ impl Guest {
         Ok(out)
     }
 
+    /// `blockdev-getsize64`: a device's size in bytes. An LV's size comes from the LVM metadata,
+    /// so it is known even for LV types that cannot be opened.
+    pub fn device_size(&self, name: &str) -> Result<u64> {
+        if let Some((vg, lv)) = self.find_lv(name)? {
+            return Ok(lv.size(vg));
+        }
+        Ok(self.device(name)?.len())
+    }
+
+    /// The volume group and LV named by `/dev/VG/LV`, if it is one.
+    fn find_lv(&self, name: &str) -> Result<Option<(&VolumeGroup, &lvm::LogicalVolume)>> {
+        let Some((vg, lv)) = name.strip_prefix("/dev/").and_then(|r| r.split_once('/')) else {
+            return Ok(None);
+        };
+        Ok(self.map()?.vgs.iter().find(|g| g.name == vg).and_then(|g| g.lvs.iter().find(|l| l.name == lv).map(|l| (g, l))))
+    }
+
     /// Opens any guest device by name: `/dev/sda`, `/dev/sda1`, `/dev/VG/LV`.
     pub fn device(&self, name: &str) -> Result<Dev> {
         let map = self.map()?;
@@ -224,12 +241,8 @@ impl Guest {
                 return Ok(p.dev.clone());
             }
         }
-        if let Some((vg, lv)) = name.strip_prefix("/dev/").and_then(|r| r.split_once('/')) {
-            if let Some(vg) = map.vgs.iter().find(|g| g.name == vg) {
-                if vg.lvs.iter().any(|l| l.name == lv) {
-                    return Ok(vg.open_lv(lv, &map.pv_candidates)?);
-                }
-            }
+        if let Some((vg, lv)) = self.find_lv(name)? {
+            return Ok(vg.open_lv(&lv.name, &map.pv_candidates)?);
         }
         Err(GuestError::NoSuchDevice(name.to_string()).into())
     }

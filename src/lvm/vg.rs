@@ -86,6 +86,13 @@ pub struct VolumeGroup {
 }
 
 impl LogicalVolume {
+    /// Whether users see this LV (lvm2's `lv_role=public`, what libguestfs `lvs` lists): visible
+    /// and not a pool (thin-pool, cache-pool) whose data lives in hidden sub-LVs.
+    pub fn is_public(&self) -> bool {
+        let pool = self.segments.iter().any(|s| matches!(&s.kind, SegmentKind::Unsupported { seg_type } if seg_type.ends_with("-pool")));
+        self.status.iter().any(|s| s == "VISIBLE") && !pool
+    }
+
     /// Size in bytes.
     pub fn size(&self, vg: &VolumeGroup) -> u64 {
         let extents = self.segments.iter().fold(0u64, |a, s| a.saturating_add(s.extent_count));
