@@ -12,13 +12,20 @@ pub fn root() -> PathBuf {
 
 /// The committed demo image (GPT: ESP + LVM PV, VG demo with LVs root and swap).
 pub fn demo() -> String {
-    root().join("fixtures/demo.qcow2").to_string_lossy().into_owned()
+    root()
+        .join("fixtures/demo.qcow2")
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A fixture built by `fixtures/build.sh` (tests/run builds them all first).
 pub fn fixture(name: &str) -> String {
     let p = root().join("fixtures/build").join(name);
-    assert!(p.exists(), "fixture {} is missing: run fixtures/build.sh (tests/run does)", p.display());
+    assert!(
+        p.exists(),
+        "fixture {} is missing: run fixtures/build.sh (tests/run does)",
+        p.display()
+    );
     p.to_string_lossy().into_owned()
 }
 
@@ -33,7 +40,10 @@ pub struct Out {
 /// Runs vfish with `args` and `stdin` (None = empty, not a terminal).
 pub fn vfish_in(args: &[&str], stdin: Option<&str>, cwd: Option<&Path>) -> Out {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vfish"));
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
@@ -66,9 +76,20 @@ pub fn ok(args: &[&str]) -> String {
 
 /// Runs a host tool (PATH plus /usr/sbin, /sbin) and returns stdout; panics on failure.
 pub fn tool(cmd: &str, args: &[&str]) -> String {
-    let path = format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default());
-    let out = Command::new(cmd).args(args).env("PATH", path).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let path = format!(
+        "{}:/usr/sbin:/sbin",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(cmd)
+        .args(args)
+        .env("PATH", path)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
