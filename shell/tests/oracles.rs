@@ -8,8 +8,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-/// `sfdisk -J` partitions: (number, start sector, size sectors, type, uuid, name).
-fn sfdisk(image: &str) -> (String, Vec<(u32, u64, u64, String, String, String)>) {
+/// One `sfdisk -J` partition: (number, start sector, size in sectors, type, uuid, name).
+type SfPart = (u32, u64, u64, String, String, String);
+
+/// `sfdisk -J`: the table label and its partitions.
+fn sfdisk(image: &str) -> (String, Vec<SfPart>) {
     let json = tool("sfdisk", &["-J", image]);
     let v: serde_json::Value = serde_json::from_str(&json).expect("sfdisk json");
     let t = &v["partitiontable"];
