@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use vguestfs::disk::Format;
 use vguestfs::guest::DriveOptions;
+use vguestfs::lvm::{LogicalVolume, VolumeGroup};
 use vguestfs::part::PartKind;
 
 fn lines(out: &mut dyn Write, items: &[String]) -> CmdResult {
@@ -244,6 +245,113 @@ pub fn part_get_gpt_guid(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdR
 /// `part-get-name device partnum` (GPT only)
 pub fn part_get_name(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     writeln!(out, "{}", gpt_entry(s, a)?.2)?;
+    Ok(())
+}
+
+/// `part-get-bootable device partnum` (MBR boot flag)
+pub fn part_get_bootable(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    let p = s.partition(a.str(0), a.int(1))?;
+    match p.part.kind {
+        PartKind::Mbr { bootable, .. } => writeln!(out, "{bootable}")?,
+        PartKind::Gpt { .. } => return Err(not_table(a.str(0), "msdos")),
+    }
+    Ok(())
+}
+
+/// `part-get-gpt-attributes device partnum`: the 64 attribute bits, in decimal.
+pub fn part_get_gpt_attributes(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    let p = s.partition(a.str(0), a.int(1))?;
+    match p.part.kind {
+        PartKind::Gpt { attributes, .. } => writeln!(out, "{}", attributes as i64)?,
+        PartKind::Mbr { .. } => return Err(not_table(a.str(0), "gpt")),
+    }
+    Ok(())
+}
+
+/// `part-get-disk-guid device`
+pub fn part_get_disk_guid(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    let (_, table) = s.table(a.str(0))?;
+    match &table.disk_guid {
+        Some(g) => writeln!(out, "{g}")?,
+        None => return Err(not_table(a.str(0), "gpt")),
+    }
+    Ok(())
+}
+
+/// `blockdev-getro device`: whether the device is read-only.
+pub fn blockdev_getro(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    writeln!(out, "{}", !s.guest.device(a.str(0))?.is_writable())?;
+    Ok(())
+}
+
+/// The volume group and LV name of `/dev/VG/LV`, if it is a logical volume of the guest.
+fn find_lv<'a>(
+    s: &'a Session,
+    dev: &str,
+) -> Result<Option<(&'a VolumeGroup, &'a LogicalVolume)>, CmdError> {
+    let Some((vg, lv)) = dev.strip_prefix("/dev/").and_then(|r| r.split_once('/')) else {
+        return Ok(None);
+    };
+    let found = s
+        .guest
+        .volume_groups()?
+        .iter()
+        .find(|g| g.name == vg)
+        .and_then(|g| g.lvs.iter().find(|l| l.name == lv).map(|l| (g, l)));
+    Ok(found)
+}
+
+/// `is-lv mountable`
+pub fn is_lv(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    writeln!(out, "{}", find_lv(s, a.str(0))?.is_some())?;
+    Ok(())
+}
+
+/// `lvuuid device`
+pub fn lvuuid(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    match find_lv(s, a.str(0))? {
+        Some((_, lv)) => writeln!(out, "{}", lv.uuid)?,
+        None => {
+            return Err(CmdError::Failed(format!(
+                "{}: not a logical volume (see lvs)",
+                a.str(0)
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// `vguuid vgname`
+pub fn vguuid(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    let name = a.str(0);
+    match s.guest.volume_groups()?.iter().find(|g| g.name == name) {
+        Some(vg) => writeln!(out, "{}", vg.uuid)?,
+        None => {
+            return Err(CmdError::Failed(format!(
+                "{name}: no such volume group (see vgs)"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// `pvuuid device`
+pub fn pvuuid(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    let dev = a.str(0);
+    let pv = s
+        .guest
+        .volume_groups()?
+        .iter()
+        .flat_map(|g| g.pvs.iter())
+        .find(|p| p.device == dev);
+    match pv {
+        Some(pv) => writeln!(out, "{}", pv.uuid)?,
+        None => {
+            return Err(CmdError::Failed(format!(
+                "{dev}: not a physical volume (see pvs)"
+            )))
+        }
+    }
     Ok(())
 }
 

@@ -373,3 +373,18 @@ fn add_commands_before_run() {
         "vguestfs: error: add: the guest is already launched\n"
     );
 }
+
+#[test]
+fn rw_adds_drives_writable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("demo.qcow2");
+    std::fs::copy(demo(), &img).expect("copy");
+    let before = sha256_file(&img);
+    let p = img.to_string_lossy().into_owned();
+    assert_eq!(ok(&["--rw", "-a", &p, "run", ":", "blockdev-getro", "/dev/sda"]), "false\n");
+    assert_eq!(ok(&["-a", &p, "run", ":", "blockdev-getro", "/dev/sda"]), "true\n");
+    let o = vfish(&["--rw"], Some(&format!("add {p} readonly:true\nrun\nblockdev-getro /dev/sda1\n")));
+    assert_eq!((o.code, o.stdout.as_str()), (0, "true\n"));
+    // Nothing writes yet: reading through a writable drive changes no byte.
+    assert_eq!(sha256_file(&img), before);
+}

@@ -8,34 +8,67 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-/// One `sfdisk -J` partition: (number, start sector, size in sectors, type, uuid, name).
-type SfPart = (u32, u64, u64, String, String, String);
+/// One partition as `sfdisk -J` shows it.
+struct SfPart {
+    num: u32,
+    start: u64,
+    size: u64,
+    /// MBR type byte in hex without `0x`, or the GPT type GUID.
+    ty: String,
+    uuid: String,
+    name: String,
+    bootable: bool,
+    /// GPT attributes as sfdisk names them (`LegacyBIOSBootable GUID:60`).
+    attrs: String,
+}
 
-/// `sfdisk -J`: the table label and its partitions.
-fn sfdisk(image: &str) -> (String, Vec<SfPart>) {
+/// `sfdisk -J`: the table label (`dos`/`gpt`), its id and its partitions.
+fn sfdisk(image: &str) -> (String, String, Vec<SfPart>) {
     let json = tool("sfdisk", &["-J", image]);
     let v: serde_json::Value = serde_json::from_str(&json).expect("sfdisk json");
     let t = &v["partitiontable"];
     let label = t["label"].as_str().expect("label").to_string();
+    let id = t["id"].as_str().unwrap_or("").to_string();
     let parts = t["partitions"]
         .as_array()
         .expect("partitions")
         .iter()
         .map(|p| {
             let node = p["node"].as_str().expect("node");
-            let num: u32 = node[image.len()..].parse().expect("partition number");
             let s = |k: &str| p[k].as_str().unwrap_or("").to_string();
-            (
-                num,
-                p["start"].as_u64().expect("start"),
-                p["size"].as_u64().expect("size"),
-                s("type"),
-                s("uuid"),
-                s("name"),
-            )
+            SfPart {
+                num: node[image.len()..].parse().expect("partition number"),
+                start: p["start"].as_u64().expect("start"),
+                size: p["size"].as_u64().expect("size"),
+                ty: s("type"),
+                uuid: s("uuid"),
+                name: s("name"),
+                bootable: p["bootable"].as_bool().unwrap_or(false),
+                attrs: s("attrs"),
+            }
         })
         .collect();
-    (label, parts)
+    (label, id, parts)
+}
+
+/// The attribute bits sfdisk's names stand for.
+fn attr_bits(attrs: &str) -> u64 {
+    attrs
+        .split_whitespace()
+        .map(|a| match a {
+            "RequiredPartition" => 1,
+            "NoBlockIOProtocol" => 1 << 1,
+            "LegacyBIOSBootable" => 1 << 2,
+            other => {
+                let bits = other
+                    .strip_prefix("GUID:")
+                    .unwrap_or_else(|| panic!("sfdisk attribute {other}"));
+                bits.split(',')
+                    .map(|b| 1u64 << b.parse::<u32>().expect("bit"))
+                    .sum()
+            }
+        })
+        .sum()
 }
 
 /// `blkid -p` of the bytes at `offset` (`size` long) of `image`: TYPE, UUID, LABEL, ….
@@ -81,9 +114,15 @@ fn shell(image: &str, cmds: &[String]) -> Vec<String> {
 /// Checks part-list, part-get-parttype, MBR IDs / GPT GUIDs and names against sfdisk, and the
 /// vfs-* commands against blkid for every non-extended partition.
 fn check_against_tools(image: &str) {
-    let (label, parts) = sfdisk(image);
+    let (label, id, parts) = sfdisk(image);
     let mut expected_list = String::new();
-    for (i, (num, start, size, ..)) in parts.iter().enumerate() {
+    for (
+        i,
+        SfPart {
+            num, start, size, ..
+        },
+    ) in parts.iter().enumerate()
+    {
         let (b, l) = (start * 512, size * 512);
         expected_list.push_str(&format!(
             "[{i}] = {{\n  part_num: {num}\n  part_start: {b}\n  part_end: {}\n  part_size: {l}\n}}\n",
@@ -103,7 +142,21 @@ fn check_against_tools(image: &str) {
 
     let mut cmds = Vec::new();
     let mut want = Vec::new();
-    for (num, start, size, ty, uuid, name) in &parts {
+    if label == "gpt" {
+        cmds.push("part-get-disk-guid /dev/sda".to_string());
+        want.push(id.clone());
+    }
+    for SfPart {
+        num,
+        start,
+        size,
+        ty,
+        uuid,
+        name,
+        bootable,
+        attrs,
+    } in &parts
+    {
         let dev = format!("/dev/sda{num}");
         cmds.push(format!("part-to-partnum {dev}"));
         want.push(num.to_string());
@@ -112,6 +165,8 @@ fn check_against_tools(image: &str) {
         if label == "dos" {
             cmds.push(format!("part-get-mbr-id /dev/sda {num}"));
             want.push(format!("0x{ty}"));
+            cmds.push(format!("part-get-bootable /dev/sda {num}"));
+            want.push(bootable.to_string());
         } else {
             cmds.push(format!("part-get-gpt-type /dev/sda {num}"));
             want.push(ty.clone());
@@ -119,6 +174,8 @@ fn check_against_tools(image: &str) {
             want.push(uuid.clone());
             cmds.push(format!("part-get-name /dev/sda {num}"));
             want.push(name.clone());
+            cmds.push(format!("part-get-gpt-attributes /dev/sda {num}"));
+            want.push((attr_bits(attrs) as i64).to_string());
         }
         if label == "dos" && matches!(ty.as_str(), "5" | "f" | "85") {
             continue; // extended container: Linux shows 1 KiB of it, blkid has nothing to say
@@ -201,6 +258,11 @@ blockdev-getss /dev/sda
 canonical-device-name /dev/mapper/demo-root
 canonical-device-name /dev/vda2
 canonical-device-name /dev/mapper/other-lv
+is-lv /dev/demo/swap
+is-lv /dev/sda2
+lvuuid /dev/demo/root
+pvuuid /dev/sda2
+blockdev-getro /dev/demo/root
 ";
     let o = vfish(&["-a", &demo()], Some(script));
     assert_eq!(o.code, 0, "{o:?}");
@@ -237,7 +299,32 @@ swap
 /dev/demo/root
 /dev/sda2
 /dev/mapper/other-lv
+true
+false
+Dm0LVr-aaaa-bbbb-cccc-dddd-eeee-ffff01
+Dm0PV1-aaaa-bbbb-cccc-dddd-eeee-ffff01
+true
 "
+    );
+}
+
+#[test]
+fn vguuid_is_the_id_lvm2_wrote() {
+    // vgcreate picked the VG's id at random: read it from the metadata text lvm2 wrote into
+    // the PV's metadata area of the raw conversion.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = dir.path().join("demo.raw");
+    tool(
+        "qemu-img",
+        &["convert", "-O", "raw", &demo(), &raw.to_string_lossy()],
+    );
+    let bytes = std::fs::read(&raw).expect("read raw");
+    let text = String::from_utf8_lossy(&bytes);
+    let at = text.find("demo {\nid = \"").expect("VG metadata text") + "demo {\nid = \"".len();
+    let id = &text[at..at + 38];
+    assert_eq!(
+        ok(&["-a", &demo(), "run", ":", "vguuid", "demo"]),
+        format!("{id}\n")
     );
 }
 
