@@ -36,7 +36,7 @@ pub struct ArgSpec {
 /// A handler's failure.
 #[derive(Debug)]
 pub enum CmdError {
-    /// The operation failed: printed as `vguestfs: error: <api_name>: <message>`.
+    /// The operation failed: reported as `vguestfs: error: <api_name>: <message>`.
     Failed(String),
     /// A usage error already phrased for the user: printed as is.
     Usage(String),
@@ -585,9 +585,7 @@ impl Command {
     ) -> Result<(), Failure> {
         let args = Args::parse(self, words)?;
         (self.handler)(session, &args, out).map_err(|e| match e {
-            CmdError::Failed(m) => {
-                Failure::Message(format!("vguestfs: error: {}: {m}", self.api_name()))
-            }
+            CmdError::Failed(m) => Failure::Library(format!("{}: {m}", self.api_name())),
             CmdError::Usage(m) => Failure::Message(m),
         })
     }
@@ -645,6 +643,9 @@ pub enum Failure {
     WrongArgs,
     /// A message to print on stderr.
     Message(String),
+    /// The operation failed: `api_name: message`, printed after `vguestfs: error: ` (and, in
+    /// scripts, the input's `FILE:LINE: `).
+    Library(String),
 }
 
 /// Converted arguments of one call.

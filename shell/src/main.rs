@@ -102,11 +102,11 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
             eprintln!("{f}: {}", cli::strerror(&e));
             shell::Fatal
         })?;
-        return shell.run_script(BufReader::new(file));
+        return shell.run_script(BufReader::new(file), f);
     }
     if std::io::stdin().is_terminal() {
         repl::run(&mut shell)
     } else {
-        shell.run_script(std::io::stdin().lock())
+        shell.run_script(std::io::stdin().lock(), "*stdin*")
     }
 }

@@ -23,6 +23,9 @@ pub struct Shell {
     issued: usize,
     /// `$HOME`, for `~` in arguments.
     home: Option<String>,
+    /// In scripts: the input's name (`-f` file or `*stdin*`) and the current line number,
+    /// which prefix library errors as in guestfish (`*stdin*:3: vguestfs: error: …`).
+    location: Option<(String, usize)>,
 }
 
 impl Shell {
@@ -33,6 +36,7 @@ impl Shell {
             trace,
             issued: 0,
             home: std::env::var("HOME").ok(),
+            location: None,
         }
     }
 
@@ -58,9 +62,13 @@ impl Shell {
         Ok(())
     }
 
-    /// Runs lines from `input` until EOF or `quit` (scripts and stdin).
-    pub fn run_script(&mut self, input: impl BufRead) -> Result<(), Fatal> {
+    /// Runs lines from `input` (called `name` in error messages) until EOF or `quit`.
+    pub fn run_script(&mut self, input: impl BufRead, name: &str) -> Result<(), Fatal> {
+        self.location = Some((name.to_string(), 0));
         for line in input.lines() {
+            if let Some((_, n)) = &mut self.location {
+                *n += 1;
+            }
             if self.session.quit {
                 break;
             }
@@ -173,6 +181,15 @@ impl Shell {
             }
             Err(Failure::Message(m)) => {
                 eprintln!("{m}");
+                false
+            }
+            Err(Failure::Library(m)) => {
+                let at = self
+                    .location
+                    .as_ref()
+                    .map(|(f, n)| format!("{f}:{n}: "))
+                    .unwrap_or_default();
+                eprintln!("{at}vguestfs: error: {m}");
                 false
             }
         }

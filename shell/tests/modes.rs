@@ -100,11 +100,23 @@ fn scripts_from_file_and_stdin_stop_at_the_first_error() {
     let d = demo();
     let o = vfish(&["-a", &d, "-f", &script.to_string_lossy()], None);
     assert_eq!((o.code, o.stdout.as_str()), (1, DEMO_FS));
+    // Library errors in scripts name the input and line, as guestfish's do.
+    let at = format!(
+        "{}:5: vguestfs: error: vfs_type: /dev/nope: no such device",
+        script.display()
+    );
+    assert!(o.stderr.starts_with(&at), "{}", o.stderr);
     let o = vfish(
         &["-a", &d],
         Some("run\nlist-filesystems\nvfs-type /dev/nope\necho not reached\n"),
     );
     assert_eq!((o.code, o.stdout.as_str()), (1, DEMO_FS));
+    assert!(
+        o.stderr
+            .starts_with("*stdin*:3: vguestfs: error: vfs_type: /dev/nope"),
+        "{}",
+        o.stderr
+    );
     // A dashed line may fail.
     let o = vfish(
         &["-a", &d],
@@ -364,13 +376,13 @@ fn add_commands_before_run() {
     assert_eq!(o.code, 1);
     assert_eq!(
         o.stderr,
-        "vguestfs: error: add: unknown image format 'vmdk' (expected raw or qcow2)\n"
+        "*stdin*:1: vguestfs: error: add: unknown image format 'vmdk' (expected raw or qcow2)\n"
     );
     let o = vfish(&[], Some(&format!("add {d}\nrun\nadd {d}\n")));
     assert_eq!(o.code, 1);
     assert_eq!(
         o.stderr,
-        "vguestfs: error: add: the guest is already launched\n"
+        "*stdin*:3: vguestfs: error: add: the guest is already launched\n"
     );
 }
 
@@ -381,9 +393,20 @@ fn rw_adds_drives_writable() {
     std::fs::copy(demo(), &img).expect("copy");
     let before = sha256_file(&img);
     let p = img.to_string_lossy().into_owned();
-    assert_eq!(ok(&["--rw", "-a", &p, "run", ":", "blockdev-getro", "/dev/sda"]), "false\n");
-    assert_eq!(ok(&["-a", &p, "run", ":", "blockdev-getro", "/dev/sda"]), "true\n");
-    let o = vfish(&["--rw"], Some(&format!("add {p} readonly:true\nrun\nblockdev-getro /dev/sda1\n")));
+    assert_eq!(
+        ok(&["--rw", "-a", &p, "run", ":", "blockdev-getro", "/dev/sda"]),
+        "false\n"
+    );
+    assert_eq!(
+        ok(&["-a", &p, "run", ":", "blockdev-getro", "/dev/sda"]),
+        "true\n"
+    );
+    let o = vfish(
+        &["--rw"],
+        Some(&format!(
+            "add {p} readonly:true\nrun\nblockdev-getro /dev/sda1\n"
+        )),
+    );
     assert_eq!((o.code, o.stdout.as_str()), (0, "true\n"));
     // Nothing writes yet: reading through a writable drive changes no byte.
     assert_eq!(sha256_file(&img), before);

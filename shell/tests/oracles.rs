@@ -340,7 +340,11 @@ fn partition_command_errors() {
     ];
     for (cmd, err) in cases {
         let o = vfish(&["-a", &d], Some(&format!("run\n{cmd}\n")));
-        assert_eq!((o.code, o.stderr.as_str()), (1, err), "{cmd}");
+        assert_eq!(
+            (o.code, o.stderr.as_str()),
+            (1, format!("*stdin*:2: {err}").as_str()),
+            "{cmd}"
+        );
     }
     let whole = fixture("whole-ext2.raw");
     let o = vfish(
@@ -351,11 +355,11 @@ fn partition_command_errors() {
     assert_eq!(o.stdout, "/dev/sda: ext2\n");
     assert_eq!(
         o.stderr,
-        "vguestfs: error: part_list: /dev/sda: unrecognised disk label\n"
+        "*stdin*:3: vguestfs: error: part_list: /dev/sda: unrecognised disk label\n"
     );
     let mbr = fixture("mbr-logical.raw");
     let o = vfish(&["-a", &mbr], Some("run\npart-get-gpt-type /dev/sda 1\n"));
-    assert_eq!(o.stderr, "vguestfs: error: part_get_gpt_type: /dev/sda: this function needs a partition table of type 'gpt'\n");
+    assert_eq!(o.stderr, "*stdin*:2: vguestfs: error: part_get_gpt_type: /dev/sda: this function needs a partition table of type 'gpt'\n");
 }
 
 #[test]
