@@ -206,11 +206,8 @@ fn quoting_and_escapes() {
         o.stderr,
         "vfish: command arguments not separated by whitespace\n"
     );
-    let home = vfish_in(&[], Some("echo ~/x\n"), None).stdout;
-    assert_eq!(
-        home,
-        format!("{}/x\n", std::env::var("HOME").unwrap_or_default())
-    );
+    let home = vfish(&[], Some("echo ~/x ~ ~root/y\n")).stdout;
+    assert_eq!(home, format!("{HOME}/x {HOME} ~root/y\n"));
 }
 
 #[test]

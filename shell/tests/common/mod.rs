@@ -37,16 +37,17 @@ pub struct Out {
     pub code: i32,
 }
 
-/// Runs vfish with `args` and `stdin` (None = empty, not a terminal).
-pub fn vfish_in(args: &[&str], stdin: Option<&str>, cwd: Option<&Path>) -> Out {
+/// The `$HOME` vfish runs with in these tests (for `~` expansion).
+pub const HOME: &str = "/home/vfish-test";
+
+/// Runs vfish with `args` and `stdin` (None = empty; never a terminal).
+pub fn vfish(args: &[&str], stdin: Option<&str>) -> Out {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vfish"));
     cmd.args(args)
+        .env("HOME", HOME)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some(d) = cwd {
-        cmd.current_dir(d);
-    }
     let mut child = cmd.spawn().expect("spawn vfish");
     {
         let mut si = child.stdin.take().expect("stdin");
@@ -60,11 +61,6 @@ pub fn vfish_in(args: &[&str], stdin: Option<&str>, cwd: Option<&Path>) -> Out {
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         code: o.status.code().unwrap_or(-1),
     }
-}
-
-/// Runs vfish with `args` and optional stdin.
-pub fn vfish(args: &[&str], stdin: Option<&str>) -> Out {
-    vfish_in(args, stdin, None)
 }
 
 /// Runs vfish and asserts success and an empty stderr; returns stdout.
