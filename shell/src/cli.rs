@@ -117,7 +117,14 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                 }),
                 "file" => set_file(&mut o, value(&mut i)?)?,
                 "mount" => o.mounts.push(MountSpec::parse(&value(&mut i)?)),
-                "format" => format = inline.as_deref().map(parse_format).transpose()?,
+                "format" => {
+                    // `--format` or `--format=` alone: back to detecting the format.
+                    format = inline
+                        .as_deref()
+                        .filter(|f| !f.is_empty())
+                        .map(parse_format)
+                        .transpose()?
+                }
                 "inspector" => o.inspect = true,
                 "ro" => o.rw = false,
                 "rw" => o.rw = true,
@@ -318,6 +325,9 @@ mod tests {
             ]
         );
         assert!(o.trace && !o.rw);
+        let r = run(&["--format=raw", "-a", "a", "--format=", "-a", "b"]);
+        assert_eq!(r.drives[0].format, Some(Format::Raw));
+        assert_eq!(r.drives[1].format, None);
         assert_eq!(
             o.commands,
             [vec!["run"], vec!["-lvs"], vec!["echo", "a", "b"]]
