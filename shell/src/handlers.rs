@@ -6,7 +6,8 @@ use crate::commands::{self, Args, CmdError, CmdResult};
 use crate::session::Session;
 use std::io::Write;
 use std::path::Path;
-use vguestfs::disk::Format;
+use vguestfs::disk::probe::probe_format;
+use vguestfs::disk::{open_image, Format};
 use vguestfs::guest::DriveOptions;
 use vguestfs::lvm::{LogicalVolume, VolumeGroup};
 use vguestfs::part::PartKind;
@@ -38,6 +39,26 @@ fn add_drive(s: &mut Session, file: &str, format: Option<&str>, readonly: bool) 
         .map_err(|e| CmdError::Failed(format!("{file}: {}", crate::cli::strerror(&e))))?;
     s.guest
         .add_drive(Path::new(file), DriveOptions { format, readonly })?;
+    Ok(())
+}
+
+/// `disk-format filename`: the image format, `raw` or `qcow2`.
+pub fn disk_format(_s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    let name = match probe_format(Path::new(a.str(0)))? {
+        Format::Raw => "raw",
+        Format::Qcow2 => "qcow2",
+    };
+    writeln!(out, "{name}")?;
+    Ok(())
+}
+
+/// `disk-virtual-size filename`: the size of the disk the image holds, in bytes.
+pub fn disk_virtual_size(_s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    writeln!(
+        out,
+        "{}",
+        open_image(Path::new(a.str(0)), None, false)?.len()
+    )?;
     Ok(())
 }
 

@@ -392,3 +392,29 @@ fn whole_disk_filesystem_matches_blkid() {
     );
     assert_eq!(out, want);
 }
+
+#[test]
+fn disk_format_and_virtual_size_match_qemu_img() {
+    let images = [
+        demo(),
+        fixture("qcow2-v2.qcow2"),
+        fixture("qcow2-v3.qcow2"),
+        fixture("mbr-logical.raw"),
+    ];
+    for img in &images {
+        let info: serde_json::Value =
+            serde_json::from_str(&tool("qemu-img", &["info", "--output=json", img]))
+                .expect("qemu-img json");
+        let want = format!(
+            "{}\n{}\n",
+            info["format"].as_str().expect("format"),
+            info["virtual-size"].as_u64().expect("size")
+        );
+        // No drive added, nothing launched: these work on any host file.
+        assert_eq!(
+            ok(&["disk-format", img, ":", "disk-virtual-size", img]),
+            want,
+            "{img}"
+        );
+    }
+}
