@@ -1,7 +1,112 @@
-//! `vfish`: the guestfish-compatible shell. The command table, parser and REPL arrive with the
-//! read-side issue; until then this binary says so and exits non-zero.
+//! `vfish`: a guestfish-compatible shell over the vguestfs library.
+//!
+//! Modes, as in guestfish: commands on the command line (`vfish -a disk.img run : lvs`),
+//! a script (`-f FILE`, or `#!/usr/bin/vfish -f`), commands on standard input when it is not a
+//! terminal, and otherwise the interactive shell.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("vfish: the interactive shell is not implemented yet (see the read-side issue); use vfilesystems");
-    std::process::ExitCode::from(1)
+mod cli;
+mod commands;
+mod handlers;
+mod parser;
+mod repl;
+mod session;
+mod shell;
+
+use cli::Action;
+use session::Session;
+use shell::Shell;
+use std::io::{BufReader, IsTerminal};
+use std::path::Path;
+use std::process::ExitCode;
+use vguestfs::guest::DriveOptions;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse(&args) {
+        Err(e) => {
+            eprintln!("vfish: {}", e.0);
+            eprintln!("Try ‘vfish --help’ for more information.");
+            ExitCode::FAILURE
+        }
+        Ok(Action::Usage) => {
+            print!("{}", cli::usage());
+            ExitCode::SUCCESS
+        }
+        Ok(Action::Version) => {
+            println!("vfish {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Action::CmdHelp(None)) => {
+            print!("{}", commands::list_commands());
+            ExitCode::SUCCESS
+        }
+        Ok(Action::CmdHelp(Some(name))) => match commands::lookup(&name) {
+            Some(c) => {
+                print!("{}", c.long_help());
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("{name}: command not known, use -h to list all commands");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(Action::Run(o)) => match run(o) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(shell::Fatal) => ExitCode::FAILURE,
+        },
+    }
+}
+
+/// Sets up the session from the options and runs the chosen mode.
+fn run(o: cli::Options) -> Result<(), shell::Fatal> {
+    if o.verbose > 0 {
+        let level = if o.verbose > 1 {
+            log::LevelFilter::Trace
+        } else {
+            log::LevelFilter::Debug
+        };
+        env_logger::Builder::new().filter_level(level).init();
+    }
+    let mut session = Session::new(!o.rw);
+    for d in &o.drives {
+        if let Err(e) = std::fs::metadata(&d.path) {
+            eprintln!("{}: {}", d.path, cli::strerror(&e));
+            return Err(shell::Fatal);
+        }
+        let opts = DriveOptions {
+            format: d.format,
+            readonly: !o.rw,
+        };
+        if let Err(e) = session.guest.add_drive(Path::new(&d.path), opts) {
+            eprintln!("vguestfs: error: add_drive: {e}");
+            return Err(shell::Fatal);
+        }
+    }
+    if o.inspect {
+        eprintln!("vfish: -i: inspection is not available yet (the library has no inspect-os); use ‘run’ and ‘list-filesystems’");
+        return Err(shell::Fatal);
+    }
+    if let Some(m) = o.mounts.first() {
+        eprintln!(
+            "vfish: -m: cannot mount {} on {} (options ‘{}’, type ‘{}’): mounting filesystems is not available yet",
+            m.device, m.mountpoint, m.options, m.fstype
+        );
+        return Err(shell::Fatal);
+    }
+    let mut shell = Shell::new(session, o.trace);
+    if !o.commands.is_empty() {
+        return shell.run_words(&o.commands);
+    }
+    if let Some(f) = &o.file {
+        let file = std::fs::File::open(f).map_err(|e| {
+            eprintln!("{f}: {}", cli::strerror(&e));
+            shell::Fatal
+        })?;
+        return shell.run_script(BufReader::new(file), f);
+    }
+    if std::io::stdin().is_terminal() {
+        repl::run(&mut shell)
+    } else {
+        shell.run_script(std::io::stdin().lock(), "*stdin*")
+    }
 }

@@ -1,0 +1,860 @@
+//! The command table: every vfish command is one [`Command`] entry (name, aliases, arguments,
+//! help text, handler). Dispatch, `help`, `vfish -h` and tab completion all read this table.
+//!
+//! Adding a command = writing a handler (`fn(&mut Session, &Args, &mut dyn Write) -> CmdResult`)
+//! and one entry in [`COMMANDS`]. Argument count, integer/boolean conversion and optional
+//! `name:value` arguments are checked here before the handler runs.
+
+use crate::handlers as h;
+use crate::session::Session;
+use std::io::Write;
+
+/// How an argument is typed, converted and completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// Any string.
+    String,
+    /// A guest device: `/dev/sda`, `/dev/sda1`, `/dev/VG/LV` (completed from the guest).
+    Device,
+    /// A host file name (completed from the host filesystem).
+    HostFile,
+    /// A 32-bit signed integer (decimal, `0x` hex or `0` octal).
+    Int,
+    /// A boolean: `true`/`yes`/`y`/`1`/`on` or `false`/`no`/`n`/`0`/`off`.
+    Bool,
+}
+
+/// One argument of a command.
+#[derive(Debug, Clone, Copy)]
+pub struct ArgSpec {
+    /// The name shown in the synopsis.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: ArgKind,
+}
+
+/// A handler's failure.
+#[derive(Debug)]
+pub enum CmdError {
+    /// The operation failed: reported as `vguestfs: error: <api_name>: <message>`.
+    Failed(String),
+    /// A usage error already phrased for the user: printed as is.
+    Usage(String),
+}
+
+impl<E: std::error::Error> From<E> for CmdError {
+    fn from(e: E) -> CmdError {
+        CmdError::Failed(e.to_string())
+    }
+}
+
+/// What handlers return.
+pub type CmdResult = Result<(), CmdError>;
+
+/// A command handler: reads the session, writes its output to `out`.
+pub type Handler = fn(&mut Session, &Args, &mut dyn Write) -> CmdResult;
+
+/// One command.
+pub struct Command {
+    /// The name, with dashes (`list-devices`). Lookup also accepts underscores, any case.
+    pub name: &'static str,
+    /// Other names for it (`launch` for `run`).
+    pub aliases: &'static [&'static str],
+    /// Required arguments, in order.
+    pub args: &'static [ArgSpec],
+    /// Optional `name:value` arguments.
+    pub optargs: &'static [ArgSpec],
+    /// Any number of further arguments of this kind (`echo`'s words).
+    pub rest: Option<ArgSpec>,
+    /// One-line summary (the `help` list, the NAME section).
+    pub summary: &'static str,
+    /// Description paragraphs (separated by blank lines), shown by `help NAME`.
+    pub description: &'static str,
+    /// The code.
+    pub handler: Handler,
+}
+
+const fn arg(name: &'static str, kind: ArgKind) -> ArgSpec {
+    ArgSpec { name, kind }
+}
+
+const DEVICE: &[ArgSpec] = &[arg("device", ArgKind::Device)];
+const PARTITION: &[ArgSpec] = &[arg("partition", ArgKind::Device)];
+const MOUNTABLE: &[ArgSpec] = &[arg("mountable", ArgKind::Device)];
+const DEVICE_PARTNUM: &[ArgSpec] = &[arg("device", ArgKind::Device), arg("partnum", ArgKind::Int)];
+
+/// Every command, sorted by name. `help` and `quit` are listed first by `help`.
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "add",
+        aliases: &["add-drive"],
+        args: &[arg("filename", ArgKind::HostFile)],
+        optargs: &[
+            arg("readonly", ArgKind::Bool),
+            arg("format", ArgKind::String),
+        ],
+        rest: None,
+        summary: "add an image to examine or modify",
+        description: "This adds a disk image file to the session, before \"run\". The first \
+            image is /dev/sda, the second /dev/sdb, and so on.\n\n\
+            The optional \"readonly\" flag opens the image read-only; it defaults to the \
+            session's mode (read-only unless vfish was started with --rw). The optional \
+            \"format\" is \"raw\" or \"qcow2\"; without it the format is detected from the file.",
+        handler: h::add,
+    },
+    Command {
+        name: "add-ro",
+        aliases: &["add-drive-ro"],
+        args: &[arg("filename", ArgKind::HostFile)],
+        optargs: &[],
+        rest: None,
+        summary: "add a drive in snapshot mode (read-only)",
+        description: "This is the equivalent of \"add filename readonly:true\".",
+        handler: h::add_ro,
+    },
+    Command {
+        name: "blockdev-getro",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "is block device set to read-only",
+        description: "Returns a boolean indicating if the block device is read-only (true if read-only, false if not). Drives are read-only unless vfish was started with --rw or added with readonly:false.",
+        handler: h::blockdev_getro,
+    },
+    Command {
+        name: "blockdev-getsize64",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "get total size of device in bytes",
+        description: "This returns the size of the device in bytes.",
+        handler: h::blockdev_getsize64,
+    },
+    Command {
+        name: "blockdev-getss",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "get sectorsize of block device",
+        description: "This returns the size of sectors on a block device. Usually 512, but \
+            can be larger for modern devices. vfish devices always have 512-byte sectors.",
+        handler: h::blockdev_getss,
+    },
+    Command {
+        name: "blockdev-getsz",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "get total size of device in 512-byte sectors",
+        description: "This returns the size of the device in units of 512-byte sectors \
+            (even if the sectorsize isn't 512 bytes ... weird).",
+        handler: h::blockdev_getsz,
+    },
+    Command {
+        name: "canonical-device-name",
+        aliases: &[],
+        args: &[arg("device", ArgKind::Device)],
+        optargs: &[],
+        rest: None,
+        summary: "return canonical device name",
+        description: "This utility function is useful when displaying device names to the \
+            user. It takes a number of irregular device names and returns them in a \
+            consistent format: /dev/hdX and /dev/vdX become /dev/sdX, and \
+            /dev/mapper/VG-LV becomes /dev/VG/LV. Other names are returned unchanged.",
+        handler: h::canonical_device_name,
+    },
+    Command {
+        name: "disk-format",
+        aliases: &[],
+        args: &[arg("filename", ArgKind::HostFile)],
+        optargs: &[],
+        rest: None,
+        summary: "detect the disk format of a disk image",
+        description: "Detect and return the format of the disk image called \"filename\": \"raw\" or \"qcow2\". The image does not need to be added or launched.\n\nImages in formats vfish recognises but cannot open (vmdk, vdi, vhdx, vpc, qed) are an error that names the format and how to convert it.",
+        handler: h::disk_format,
+    },
+    Command {
+        name: "disk-virtual-size",
+        aliases: &[],
+        args: &[arg("filename", ArgKind::HostFile)],
+        optargs: &[],
+        rest: None,
+        summary: "return virtual size of a disk",
+        description: "Detect and return the virtual size in bytes of the disk image called \"filename\": the size of the disk the guest sees (for qcow2, the size in its header, not the file's size).",
+        handler: h::disk_virtual_size,
+    },
+    Command {
+        name: "echo",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: Some(arg("params", ArgKind::String)),
+        summary: "display a line of text",
+        description: "This echos the parameters to the terminal.",
+        handler: h::echo,
+    },
+    Command {
+        name: "help",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: Some(arg("cmd", ArgKind::String)),
+        summary: "display a list of commands or help on a command",
+        description: "\"help\" lists all commands; \"help cmd\" displays detailed help on \"cmd\".",
+        handler: h::help,
+    },
+    Command {
+        name: "is-lv",
+        aliases: &[],
+        args: MOUNTABLE,
+        optargs: &[],
+        rest: None,
+        summary: "test if mountable is a logical volume",
+        description: "This command tests whether \"mountable\" is a logical volume, and returns true iff this is the case.",
+        handler: h::is_lv,
+    },
+    Command {
+        name: "list-devices",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the block devices",
+        description: "List all the block devices: the whole disks, in the order they were \
+            added.",
+        handler: h::list_devices,
+    },
+    Command {
+        name: "list-filesystems",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list filesystems",
+        description: "This inspection command looks for filesystems on partitions, block \
+            devices and logical volumes, returning a list of mountables containing \
+            filesystems and their type.\n\n\
+            The return value is a hash, where the keys are the devices containing \
+            filesystems, and the values are the filesystem types. For example: \
+            \"/dev/sda1\" => \"ntfs\", \"/dev/vg_guest/lv_root\" => \"ext4\".\n\n\
+            Partitions holding LVM physical volumes, extended partitions and LUKS \
+            containers are not listed; a device whose content is not recognised is listed \
+            as \"unknown\".",
+        handler: h::list_filesystems,
+    },
+    Command {
+        name: "list-partitions",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the partitions",
+        description: "List all the partitions detected on all block devices. The full \
+            partition device names are returned, eg. /dev/sda1. This does not return \
+            logical volumes; for that use \"lvs\".",
+        handler: h::list_partitions,
+    },
+    Command {
+        name: "lvs",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the LVM logical volumes (LVs)",
+        description: "List all the logical volumes detected, as full device names such as \
+            /dev/VolGroup00/LogVol00.",
+        handler: h::lvs,
+    },
+    Command {
+        name: "lvuuid",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "get the UUID of a logical volume",
+        description: "This command returns the UUID of the LVM LV \"device\".",
+        handler: h::lvuuid,
+    },
+    Command {
+        name: "part-get-bootable",
+        aliases: &[],
+        args: DEVICE_PARTNUM,
+        optargs: &[],
+        rest: None,
+        summary: "return true if a partition is bootable",
+        description: "This command returns true if the partition \"partnum\" on \"device\" has the bootable flag set.\n\nvfish reads the flag of MBR partitions only: on a GPT disk this is an error.",
+        handler: h::part_get_bootable,
+    },
+    Command {
+        name: "part-get-disk-guid",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "get the GUID of a GPT-partitioned disk",
+        description: "Return the disk identifier (GUID) of a GPT-partitioned \"device\". Behaviour is undefined for other partition types.",
+        handler: h::part_get_disk_guid,
+    },
+    Command {
+        name: "part-get-gpt-attributes",
+        aliases: &[],
+        args: DEVICE_PARTNUM,
+        optargs: &[],
+        rest: None,
+        summary: "get the attribute flags of a GPT partition",
+        description: "Return the attribute flags of numbered GPT partition \"partnum\", a 64-bit number (bit 0: required partition, bit 2: legacy BIOS bootable, bits 48-63: type-specific). An error is returned for MBR partitions.",
+        handler: h::part_get_gpt_attributes,
+    },
+    Command {
+        name: "part-get-gpt-guid",
+        aliases: &[],
+        args: DEVICE_PARTNUM,
+        optargs: &[],
+        rest: None,
+        summary: "get the GUID of a GPT partition",
+        description: "Return the GUID of numbered GPT partition \"partnum\".",
+        handler: h::part_get_gpt_guid,
+    },
+    Command {
+        name: "part-get-gpt-type",
+        aliases: &[],
+        args: DEVICE_PARTNUM,
+        optargs: &[],
+        rest: None,
+        summary: "get the type GUID of a GPT partition",
+        description: "Return the type GUID of numbered GPT partition \"partnum\". For MBR \
+            partitions, return an appropriate GUID corresponding to the MBR type. Behaviour \
+            is undefined for other partition types.\n\n\
+            vfish supports GPT partitions only: on an MBR disk this is an error.",
+        handler: h::part_get_gpt_type,
+    },
+    Command {
+        name: "part-get-mbr-id",
+        aliases: &[],
+        args: DEVICE_PARTNUM,
+        optargs: &[],
+        rest: None,
+        summary: "get the MBR type byte (ID byte) from a partition",
+        description: "Returns the MBR type byte (also known as the ID byte) from the numbered \
+            partition \"partnum\".\n\n\
+            Note that only MBR (old DOS-style) partitions have type bytes. You will get \
+            undefined results for other partition table types.",
+        handler: h::part_get_mbr_id,
+    },
+    Command {
+        name: "part-get-name",
+        aliases: &[],
+        args: DEVICE_PARTNUM,
+        optargs: &[],
+        rest: None,
+        summary: "get partition name",
+        description: "This gets the partition name on partition numbered \"partnum\" on \
+            device \"device\". Note that partitions are numbered from 1.\n\n\
+            The partition name can only be read on certain types of partition table. This \
+            works on \"gpt\" but not on \"mbr\" partitions.",
+        handler: h::part_get_name,
+    },
+    Command {
+        name: "part-get-parttype",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "get the partition table type",
+        description: "This command examines the partition table on \"device\" and returns \
+            the partition table type (format) being used.\n\n\
+            Common return values include: \"msdos\" (a DOS/Windows style MBR partition \
+            table), \"gpt\" (a GPT/EFI-style partition table).",
+        handler: h::part_get_parttype,
+    },
+    Command {
+        name: "part-list",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "list partitions on a device",
+        description: "This command parses the partition table on \"device\" and returns the \
+            list of partitions found.\n\n\
+            The fields in the returned structure are: \"part_num\" (partition number, \
+            counting from 1), \"part_start\" (start of the partition in bytes), \"part_end\" \
+            (end of the partition in bytes, inclusive) and \"part_size\" (size of the \
+            partition in bytes).",
+        handler: h::part_list,
+    },
+    Command {
+        name: "part-to-dev",
+        aliases: &[],
+        args: PARTITION,
+        optargs: &[],
+        rest: None,
+        summary: "convert partition name to device name",
+        description: "This function takes a partition name (eg. \"/dev/sdb1\") and removes \
+            the partition number, returning the device name (eg. \"/dev/sdb\").\n\n\
+            The named partition must exist, for example as a string returned from \
+            \"list-partitions\".",
+        handler: h::part_to_dev,
+    },
+    Command {
+        name: "part-to-partnum",
+        aliases: &[],
+        args: PARTITION,
+        optargs: &[],
+        rest: None,
+        summary: "convert partition name to partition number",
+        description: "This function takes a partition name (eg. \"/dev/sdb1\") and returns \
+            the partition number (eg. \"1\").\n\n\
+            The named partition must exist, for example as a string returned from \
+            \"list-partitions\".",
+        handler: h::part_to_partnum,
+    },
+    Command {
+        name: "pvs",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the LVM physical volumes (PVs)",
+        description: "List all the physical volumes detected. This is the equivalent of the \
+            pvs(8) command. This returns a list of just the device names that contain PVs \
+            (eg. /dev/sda2).",
+        handler: h::pvs,
+    },
+    Command {
+        name: "pvuuid",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "get the UUID of a physical volume",
+        description: "This command returns the UUID of the LVM PV \"device\".",
+        handler: h::pvuuid,
+    },
+    Command {
+        name: "quit",
+        aliases: &["exit", "q"],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "quit vfish",
+        description: "This exits vfish.",
+        handler: h::quit,
+    },
+    Command {
+        name: "run",
+        aliases: &["launch"],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "launch the backend",
+        description: "You should call this after adding drives. It opens the images, reads \
+            the partition tables and finds the LVM volume groups. Commands that use devices \
+            fail until it has been called.",
+        handler: h::run,
+    },
+    Command {
+        name: "version",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "get the library version number",
+        description: "Return the vguestfs library version number as major, minor, release \
+            and extra fields.",
+        handler: h::version,
+    },
+    Command {
+        name: "vfs-label",
+        aliases: &[],
+        args: MOUNTABLE,
+        optargs: &[],
+        rest: None,
+        summary: "get the filesystem label",
+        description: "This returns the label of the filesystem on \"mountable\".\n\n\
+            If the filesystem is unlabeled, this returns the empty string.",
+        handler: h::vfs_label,
+    },
+    Command {
+        name: "vfs-type",
+        aliases: &[],
+        args: MOUNTABLE,
+        optargs: &[],
+        rest: None,
+        summary: "get the Linux VFS type corresponding to a mounted device",
+        description: "This command gets the filesystem type corresponding to the filesystem \
+            on \"mountable\".\n\n\
+            For most filesystems, the result is the name of the Linux VFS module which would \
+            be used to mount this filesystem if you mounted it without specifying the \
+            filesystem type. For example a string such as \"ext3\" or \"ntfs\". When nothing \
+            is recognised the result is the empty string.",
+        handler: h::vfs_type,
+    },
+    Command {
+        name: "vfs-uuid",
+        aliases: &[],
+        args: MOUNTABLE,
+        optargs: &[],
+        rest: None,
+        summary: "get the filesystem UUID",
+        description: "This returns the filesystem UUID of the filesystem on \"mountable\".\n\n\
+            If the filesystem does not have a UUID, this returns the empty string.",
+        handler: h::vfs_uuid,
+    },
+    Command {
+        name: "vgs",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the LVM volume groups (VGs)",
+        description: "List all the volumes groups detected. This is the equivalent of the \
+            vgs(8) command. This returns a list of just the volume group names that were \
+            detected (eg. VolGroup00).",
+        handler: h::vgs,
+    },
+    Command {
+        name: "vguuid",
+        aliases: &[],
+        args: &[arg("vgname", ArgKind::String)],
+        optargs: &[],
+        rest: None,
+        summary: "get the UUID of a volume group",
+        description: "This command returns the UUID of the LVM VG named \"vgname\".",
+        handler: h::vguuid,
+    },
+];
+
+/// Finds a command by name or alias: any case, `_` and `-` alike.
+pub fn lookup(name: &str) -> Option<&'static Command> {
+    let want = name.to_ascii_lowercase().replace('_', "-");
+    COMMANDS
+        .iter()
+        .find(|c| c.name == want || c.aliases.contains(&want.as_str()))
+}
+
+impl Command {
+    /// The libguestfs API name used in error messages: `vfs_type`.
+    pub fn api_name(&self) -> String {
+        self.name.replace('-', "_")
+    }
+
+    /// `name arg … [opt:type] …`, as in guestfish's usage line.
+    pub fn synopsis(&self) -> String {
+        let mut s = self.name.to_string();
+        for a in self.args {
+            s.push(' ');
+            s.push_str(a.name);
+        }
+        for o in self.optargs {
+            let ty = match o.kind {
+                ArgKind::Bool => "true|false",
+                ArgKind::Int => "N",
+                _ => "..",
+            };
+            s.push_str(&format!(" [{}:{ty}]", o.name));
+        }
+        if let Some(r) = self.rest {
+            s.push_str(&format!(" [{} ...]", r.name));
+        }
+        s
+    }
+
+    /// The text `help NAME` prints (pod2text layout of guestfish).
+    pub fn long_help(&self) -> String {
+        let mut out = format!(
+            "NAME\n    {} - {}\n\nSYNOPSIS\n     {}\n\nDESCRIPTION\n",
+            self.name,
+            self.summary,
+            self.synopsis()
+        );
+        let mut paras: Vec<String> = self.description.split("\n\n").map(str::to_string).collect();
+        if !self.optargs.is_empty() {
+            paras.push("This command has one or more optional arguments, given as name:value after the other arguments.".into());
+        }
+        if !self.aliases.is_empty() {
+            let names: Vec<String> = self.aliases.iter().map(|a| format!("'{a}'")).collect();
+            paras.push(format!(
+                "You can use {} as an alias for this command.",
+                names.join(" or ")
+            ));
+        }
+        for (i, p) in paras.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&wrap(p, 4, 76));
+        }
+        out
+    }
+
+    /// The kind of the argument at `index` (0-based, after the command name), if any.
+    pub fn arg_kind(&self, index: usize) -> Option<ArgKind> {
+        self.args.get(index).or(self.rest.as_ref()).map(|a| a.kind)
+    }
+
+    /// Checks the count and types of `words` and runs the handler.
+    pub fn invoke(
+        &self,
+        session: &mut Session,
+        words: &[String],
+        out: &mut dyn Write,
+    ) -> Result<(), Failure> {
+        let args = Args::parse(self, words)?;
+        (self.handler)(session, &args, out).map_err(|e| match e {
+            CmdError::Failed(m) => Failure::Library(format!("{}: {m}", self.api_name())),
+            CmdError::Usage(m) => Failure::Message(m),
+        })
+    }
+}
+
+/// Wraps a paragraph at `width` columns with `indent` spaces, like pod2text.
+fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent + line.len() + 1 + word.len() > width {
+            out.push_str(&format!("{pad}{line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&format!("{pad}{line}\n"));
+    }
+    out
+}
+
+/// The list `help` and `vfish -h` print: every name and alias with its summary.
+pub fn list_commands() -> String {
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    for c in COMMANDS {
+        rows.push((c.name, c.summary.to_string()));
+        for a in c.aliases {
+            rows.push((a, format!("alias for '{}'", c.name)));
+        }
+    }
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    // help and quit come first, as in guestfish.
+    rows.sort_by_key(|(n, _)| match *n {
+        "help" => 0,
+        "quit" => 1,
+        _ => 2,
+    });
+    let mut out = format!("    {:<16}     {}\n", "Command", "Description");
+    for (n, s) in rows {
+        out.push_str(&format!("{n:<20} {s}\n"));
+    }
+    out.push_str("    Use -h <cmd> / help <cmd> to show detailed help for a command.\n");
+    out
+}
+
+/// Why a command did not succeed; the dispatcher prints it and decides whether to go on.
+#[derive(Debug)]
+pub enum Failure {
+    /// Wrong argument count: guestfish prints the usage lines.
+    WrongArgs,
+    /// A message to print on stderr.
+    Message(String),
+    /// The operation failed: `api_name: message`, printed after `vguestfs: error: ` (and, in
+    /// scripts, the input's `FILE:LINE: `).
+    Library(String),
+}
+
+/// Converted arguments of one call.
+#[derive(Debug, Default)]
+pub struct Args {
+    values: Vec<String>,
+    ints: Vec<Option<i32>>,
+    opts: Vec<(&'static str, String)>,
+}
+
+impl Args {
+    fn parse(cmd: &Command, words: &[String]) -> Result<Args, Failure> {
+        let (min, max) = (cmd.args.len(), cmd.args.len() + cmd.optargs.len());
+        if words.len() < min || (cmd.rest.is_none() && words.len() > max) {
+            return Err(Failure::WrongArgs);
+        }
+        let mut args = Args::default();
+        for (i, w) in words.iter().enumerate() {
+            match cmd.args.get(i) {
+                Some(spec) => {
+                    args.ints.push(convert(cmd, spec, w)?);
+                    args.values.push(w.clone());
+                }
+                None if cmd.rest.is_some() => args.values.push(w.clone()),
+                None => {
+                    let spec = cmd
+                        .optargs
+                        .iter()
+                        .find(|o| w.strip_prefix(o.name).is_some_and(|r| r.starts_with(':')))
+                        .ok_or_else(|| {
+                            Failure::Message(format!(
+                                "{}: unknown optional argument \"{w}\"",
+                                cmd.name
+                            ))
+                        })?;
+                    if args.opts.iter().any(|(n, _)| *n == spec.name) {
+                        return Err(Failure::Message(format!(
+                            "{}: optional argument \"{}\" given more than once",
+                            cmd.name, spec.name
+                        )));
+                    }
+                    let value = &w[spec.name.len() + 1..];
+                    convert(cmd, spec, value)?;
+                    args.opts.push((spec.name, value.to_string()));
+                }
+            }
+        }
+        Ok(args)
+    }
+
+    /// Required or variadic argument `i` as given.
+    pub fn str(&self, i: usize) -> &str {
+        self.values.get(i).map_or("", String::as_str)
+    }
+
+    /// All positional arguments.
+    pub fn all(&self) -> &[String] {
+        &self.values
+    }
+
+    /// Required integer argument `i` (already validated).
+    pub fn int(&self, i: usize) -> i32 {
+        self.ints.get(i).copied().flatten().unwrap_or(0)
+    }
+
+    /// Optional argument `name`, as given.
+    pub fn opt(&self, name: &str) -> Option<&str> {
+        self.opts
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Optional boolean argument `name` (already validated).
+    pub fn opt_bool(&self, name: &str) -> Option<bool> {
+        self.opt(name).and_then(parse_bool)
+    }
+}
+
+/// Validates one value against its type; returns the integer for `Int`.
+fn convert(cmd: &Command, spec: &ArgSpec, w: &str) -> Result<Option<i32>, Failure> {
+    match spec.kind {
+        ArgKind::Int => parse_int(w).map(Some).ok_or_else(|| {
+            Failure::Message(format!(
+                "{}: {}: invalid integer parameter",
+                cmd.name, spec.name
+            ))
+        }),
+        ArgKind::Bool => match parse_bool(w) {
+            Some(_) => Ok(None),
+            None => Err(Failure::Message(format!(
+                "vfish: '{w}': invalid boolean value, use 'true' or 'false'"
+            ))),
+        },
+        ArgKind::String | ArgKind::Device | ArgKind::HostFile => Ok(None),
+    }
+}
+
+/// A C-style integer: optional sign, then decimal, `0x` hex or leading-`0` octal.
+pub fn parse_int(s: &str) -> Option<i32> {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (body, radix) = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        (h, 16)
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        (&digits[1..], 8)
+    } else {
+        (digits, 10)
+    };
+    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let v = i64::from_str_radix(body, radix).ok()?;
+    i32::try_from(if neg { -v } else { v }).ok()
+}
+
+/// guestfish's boolean words.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
+        "0" | "false" | "f" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_unique_and_documented() {
+        let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        for c in COMMANDS {
+            assert!(
+                !c.summary.is_empty() && !c.description.is_empty(),
+                "{}",
+                c.name
+            );
+            for a in c.aliases {
+                assert!(lookup(a).is_some_and(|x| x.name == c.name));
+                assert!(!names.contains(a), "alias {a} shadows a command");
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_ignores_case_and_underscores() {
+        assert_eq!(lookup("VFS_TYPE").map(|c| c.name), Some("vfs-type"));
+        assert_eq!(lookup("launch").map(|c| c.name), Some("run"));
+        assert!(lookup("nope").is_none());
+    }
+
+    #[test]
+    fn integers_and_booleans() {
+        assert_eq!(parse_int("12"), Some(12));
+        assert_eq!(parse_int("0x1f"), Some(31));
+        assert_eq!(parse_int("010"), Some(8));
+        assert_eq!(parse_int("-3"), Some(-3));
+        assert_eq!(parse_int("0"), Some(0));
+        assert_eq!(parse_int("--3"), None);
+        assert_eq!(parse_int("1k"), None);
+        assert_eq!(parse_int("4294967296"), None);
+        assert_eq!(parse_bool("Yes"), Some(true));
+        assert_eq!(parse_bool("off"), Some(false));
+        assert_eq!(parse_bool("maybe"), None);
+    }
+
+    #[test]
+    fn synopsis_and_help_layout() {
+        let add = lookup("add").expect("add");
+        assert_eq!(
+            add.synopsis(),
+            "add filename [readonly:true|false] [format:..]"
+        );
+        let h = lookup("run").expect("run").long_help();
+        assert!(h.starts_with("NAME\n    run - launch the backend\n\nSYNOPSIS\n     run\n\nDESCRIPTION\n    You should"), "{h}");
+        assert!(
+            h.ends_with("    You can use 'launch' as an alias for this command.\n"),
+            "{h}"
+        );
+        assert!(h.lines().all(|l| l.len() <= 76), "{h}");
+    }
+}
