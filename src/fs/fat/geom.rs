@@ -43,7 +43,7 @@ fn le32(b: &[u8], off: usize) -> u64 {
 
 /// What a FAT entry says about the cluster after `cluster`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Next {
+enum Next {
     /// The chain continues at this cluster (validated: inside the volume).
     Cluster(u32),
     /// End of chain.
@@ -167,7 +167,7 @@ impl Geometry {
 
     /// Follows the FAT from data cluster `c`. A free, bad or out-of-range entry is an
     /// `Err` message (Linux: "invalid cluster chain", EIO).
-    pub(super) fn next(&self, dev: &dyn BlockDev, c: u32) -> crate::fs::Result<Result<Next, String>> {
+    fn next(&self, dev: &dyn BlockDev, c: u32) -> crate::fs::Result<Result<Next, String>> {
         let v = self.entry(dev, c)?;
         Ok(if v >= self.eoc() {
             Ok(Next::End)
@@ -178,36 +178,37 @@ impl Geometry {
         })
     }
 
-    /// The clusters of the chain starting at `first`, at most `limit` of them (`Ok(Err)` when
-    /// the chain is longer: a loop, or a structure larger than allowed) — the first `limit`
-    /// only when `stop_at_limit`.
-    pub(super) fn chain(
+    /// Walks the chain starting at `first`, calling `visit` on each cluster, at most `limit`
+    /// of them: `Ok(Err)` when the chain is longer (a loop, or a structure larger than
+    /// allowed) — or, when `stop_at_limit`, just the first `limit`. Returns the count visited.
+    pub(super) fn walk(
         &self,
         dev: &dyn BlockDev,
         first: u32,
         limit: u64,
         stop_at_limit: bool,
-    ) -> crate::fs::Result<Result<Vec<u32>, String>> {
+        visit: &mut dyn FnMut(u32),
+    ) -> crate::fs::Result<Result<u64, String>> {
         if !self.valid(first) {
             return Ok(Err(format!("first cluster {first} outside the volume")));
         }
-        let mut out = vec![first];
         let mut c = first;
+        let mut n = 1;
+        visit(c);
         loop {
-            if out.len() as u64 >= limit && stop_at_limit {
-                return Ok(Ok(out));
+            if n >= limit && stop_at_limit {
+                return Ok(Ok(n));
             }
             match self.next(dev, c)? {
                 Err(msg) => return Ok(Err(msg)),
-                Ok(Next::End) => return Ok(Ok(out)),
-                Ok(Next::Cluster(n)) => {
-                    if out.len() as u64 >= limit {
-                        return Ok(Err(format!(
-                            "cluster chain from {first} longer than {limit} clusters (a loop?)"
-                        )));
-                    }
-                    out.push(n);
-                    c = n;
+                Ok(Next::End) => return Ok(Ok(n)),
+                Ok(Next::Cluster(_)) if n >= limit => {
+                    return Ok(Err(format!("cluster chain from {first} longer than {limit} clusters (a loop?)")));
+                }
+                Ok(Next::Cluster(next)) => {
+                    visit(next);
+                    n += 1;
+                    c = next;
                 }
             }
         }
