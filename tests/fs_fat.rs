@@ -254,7 +254,8 @@ fn modes_attributes_and_errors() {
 
 #[test]
 fn statvfs_equals_fsck_fat() {
-    for img in IMAGES.iter().copied().chain(["fs-fat12.img", "fs-fat16.img", "fs-fat32.img"]) {
+    let others = ["fs-fat12.img", "fs-fat16.img", "fs-fat32.img", "whole-vfat.raw", "whole-fat32.raw"];
+    for img in IMAGES.iter().copied().chain(others) {
         let path = fixture(img);
         let out = run("fsck.fat", &["-n", "-v", path.to_str().unwrap()]);
         // "IMG: N files, USED/TOTAL clusters"

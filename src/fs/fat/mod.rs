@@ -3,11 +3,11 @@
 //! Division of labour:
 //! - `fatfs` opens the volume (its own boot-sector validation) and iterates directories: long
 //!   names with their checksums, the lower-case flags of short names.
-//! - We check the boot sector first ([`geom`]: values that overflow `fatfs`' arithmetic are
+//! - We check the boot sector first (`geom`: values that overflow `fatfs`' arithmetic are
 //!   rejected), read the FAT ourselves to validate every directory's cluster chain before
 //!   `fatfs` follows it (`fatfs` has no loop detection: a directory whose chain loops would be
 //!   read forever), count free clusters for `statvfs`, and scan the raw directory slots
-//!   ([`dirent`]) for what `fatfs` keeps private: each entry's position and first cluster.
+//!   (`dirent`) for what `fatfs` keeps private: each entry's position and first cluster.
 //! - File data is read by us from the file's validated cluster chain (kept as runs of
 //!   contiguous clusters). `fatfs` can only open a file by iterating its parent directory and
 //!   seeks by walking the chain from the start, which made each `read` cost O(directory size +
@@ -20,7 +20,15 @@
 //! times are the DOS local time read as UTC, `ctime` = `mtime` (Linux ≥ 5.19), `atime` = the
 //! access date at midnight, the root's times are 0, directories' `nlink` counts their
 //! subdirectory entries (`.` and `..` included; the root gets 2 more), `blksize` is the
-//! cluster size.
+//! cluster size. `statvfs` is Linux's `fat_statfs`: clusters as blocks, free clusters counted
+//! in the FAT (the FSInfo hint is ignored, as Linux does without `usefree`), no inode counts,
+//! `namemax` 1530, `ST_RDONLY`, and `fsid` 0 (Linux derives it from the block device number).
+//!
+//! An inode is known once the directory holding it has been listed (`read_dir` or `lookup`);
+//! other numbers are `ENOENT`. Short names are decoded by `fatfs` (non-ASCII OEM bytes become
+//! U+FFFD); long names are UTF-8. Stricter than Linux: `fatfs` wants the 0x55AA boot signature
+//! and, on FAT32, a valid FSInfo sector; a file whose cluster chain is shorter than its size
+//! cannot be read at all (Linux fails only past the end of the chain).
 
 mod dirent;
 mod geom;
@@ -43,7 +51,8 @@ const NAMEMAX: u64 = 255 * 6;
 
 type FatVolume = fatfs::FileSystem<DevIo>;
 
-/// A FAT12/16/32 filesystem opened read-only.
+/// A FAT12/16/32 filesystem opened read-only (see the module documentation for how inode
+/// numbers and `stat` values are made). Nothing is ever written to the device.
 pub struct FatFs {
     dev: Dev,
     geom: Geometry,
