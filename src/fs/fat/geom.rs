@@ -251,3 +251,87 @@ fn raw_at(buf: &[u8], i: u64, bits: u8) -> u32 {
         _ => u32::from_le_bytes([buf[4 * i], buf[4 * i + 1], buf[4 * i + 2], buf[4 * i + 3]]) & 0x0FFF_FFFF,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::MemDev;
+
+    /// A FAT12 volume: 512-byte sectors and clusters, 1 reserved sector, 1 FAT of 6 sectors,
+    /// 16 root entries (1 sector), 2000 sectors → 1992 clusters.
+    fn volume(fat: &[(u32, u32)]) -> (Geometry, MemDev) {
+        let mut img = vec![0u8; 2000 * 512];
+        img[0x0B..0x0D].copy_from_slice(&512u16.to_le_bytes());
+        img[0x0D] = 1;
+        img[0x0E] = 1;
+        img[0x10] = 1;
+        img[0x11] = 16;
+        img[0x13..0x15].copy_from_slice(&2000u16.to_le_bytes());
+        img[0x16] = 6;
+        for &(c, v) in fat {
+            let o = 512 + (c + c / 2) as usize;
+            let old = u16::from_le_bytes([img[o], img[o + 1]]);
+            let new = if c & 1 == 0 { (old & 0xF000) | v as u16 } else { (old & 0x000F) | ((v as u16) << 4) };
+            img[o..o + 2].copy_from_slice(&new.to_le_bytes());
+        }
+        let g = Geometry::parse(&img[..512]).unwrap();
+        (g, MemDev::new(img))
+    }
+
+    fn chain(g: &Geometry, dev: &MemDev, first: u32, limit: u64, stop: bool) -> Result<Vec<u32>, String> {
+        let mut out = Vec::new();
+        g.walk(dev, first, limit, stop, &mut |c| out.push(c)).unwrap().map(|n| {
+            assert_eq!(n, out.len() as u64);
+            out
+        })
+    }
+
+    #[test]
+    fn geometry_of_a_small_fat12() {
+        let (g, dev) = volume(&[(0, 0xFF8), (1, 0xFFF), (2, 3), (3, 0xFFF)]);
+        assert_eq!((g.fat_bits, g.cluster_size, g.max_cluster, g.clusters()), (12, 512, 1994, 1992));
+        assert_eq!(g.root_region, (3584, 512));
+        assert_eq!(g.cluster_offset(2), 4096);
+        assert_eq!(g.free_clusters(&dev).unwrap(), 1990);
+    }
+
+    #[test]
+    fn chains_end_loop_and_leave_the_volume() {
+        let (g, dev) = volume(&[(2, 3), (3, 4), (4, 0xFFF), (5, 5), (6, 7), (7, 6), (8, 0), (9, 1993), (10, 1994)]);
+        assert_eq!(chain(&g, &dev, 2, 100, false), Ok(vec![2, 3, 4]));
+        assert_eq!(chain(&g, &dev, 2, 2, true), Ok(vec![2, 3]));
+        assert!(chain(&g, &dev, 2, 2, false).unwrap_err().contains("longer than 2"));
+        assert!(chain(&g, &dev, 5, 1992, false).unwrap_err().contains("loop"));
+        assert!(chain(&g, &dev, 6, 1992, false).unwrap_err().contains("loop"));
+        assert!(chain(&g, &dev, 8, 10, false).unwrap_err().contains("is 0x0"));
+        // 1993 is the last cluster (valid, but free here); 1994 is past it.
+        assert!(chain(&g, &dev, 9, 10, false).unwrap_err().contains("cluster 1993 is 0x0"));
+        assert!(chain(&g, &dev, 10, 10, false).unwrap_err().contains("0x7ca"));
+        assert!(chain(&g, &dev, 1, 10, false).unwrap_err().contains("outside"));
+        assert!(chain(&g, &dev, 1994, 10, false).unwrap_err().contains("outside"));
+    }
+
+    #[test]
+    fn hostile_boot_sectors() {
+        let (g, dev) = volume(&[]);
+        let good = dev.contents()[..512].to_vec();
+        assert_eq!(Geometry::parse(&good).unwrap().max_cluster, g.max_cluster);
+        let bad = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = good.clone();
+            f(&mut b);
+            Geometry::parse(&b).unwrap_err()
+        };
+        assert!(bad(&|b| b.truncate(100)).contains("512"));
+        assert!(bad(&|b| b[0x0D] = 0).contains("sectors per cluster"));
+        assert!(bad(&|b| b[0x0C] = 0x30).contains("bytes per sector"));
+        assert!(bad(&|b| b[0x10] = 0).contains("no reserved"));
+        assert!(bad(&|b| b[0x13..0x15].copy_from_slice(&8u16.to_le_bytes())).contains("no data area"));
+        // FAT32 with every field at its maximum: no overflow, a clear refusal.
+        assert!(bad(&|b| {
+            b[0x16..0x18].fill(0);
+            b[0x24..0x28].fill(0xFF);
+            b[0x0E..0x11].fill(0xFF);
+        })
+        .contains("FAT"));
+    }
+}
