@@ -25,11 +25,12 @@
 //! `namemax` 1530, `ST_RDONLY`, and `fsid` 0 (Linux derives it from the block device number).
 //!
 //! An inode is known once the directory holding it has been listed (`read_dir` or `lookup`);
-//! other numbers are `ENOENT`. Short names are decoded by `fatfs` (non-ASCII OEM bytes become
-//! U+FFFD); long names are UTF-8. Stricter than Linux: `fatfs` wants the 0x55AA boot signature
+//! other numbers are `ENOENT`. Names are UTF-8: long names from UTF-16, short names from
+//! code page 437 (Linux's default `codepage`; `fatfs` decodes them with our table). Stricter than Linux: `fatfs` wants the 0x55AA boot signature
 //! and, on FAT32, a valid FSInfo sector; a file whose cluster chain is shorter than its size
 //! cannot be read at all (Linux fails only past the end of the chain).
 
+mod cp437;
 mod dirent;
 mod geom;
 mod io;
@@ -96,7 +97,7 @@ struct Listing {
     size: u64,
 }
 
-/// One listed entry: the [`DirEntry`] and the 8.3 name (lookups match either).
+/// One listed entry: the [`DirEntry`] and the decoded 8.3 name (lookups match either).
 struct Item {
     entry: DirEntry,
     short: Vec<u8>,
@@ -117,7 +118,8 @@ impl FatFs {
     /// volumes are not `Send`, so none is kept in `self`. Read-only: dropping it writes nothing
     /// (its unmount only writes what it changed) and [`DevIo`] refuses writes anyway.
     fn mount(&self) -> Result<FatVolume> {
-        fatfs::FileSystem::new(DevIo::new(self.dev.clone()), fatfs::FsOptions::new())
+        let options = fatfs::FsOptions::new().oem_cp_converter(&cp437::CP437);
+        fatfs::FileSystem::new(DevIo::new(self.dev.clone()), options)
             .map_err(|e| self.io("boot sector", e))
     }
 
@@ -156,7 +158,7 @@ impl FatFs {
             let ino = r.pos / dirent::SLOT;
             let file_type = if r.is_dir() { FileType::Directory } else { FileType::Regular };
             let entry = DirEntry { name: got.file_name().into_bytes(), ino, file_type };
-            entries.push(Item { entry, short: r.short_name() });
+            entries.push(Item { entry, short: got.short_file_name().into_bytes() });
             nodes.entry(ino).or_insert_with(|| Node { parent: dir, ordinal, raw: r.clone() });
         }
         if seen != raw.len() {
