@@ -128,14 +128,19 @@ fn listings_equal_mdir_in_order() {
             let want: Vec<String> = String::from_utf8(out)
                 .unwrap()
                 .lines()
-                .map(|l| l.strip_prefix(&prefix).unwrap_or_else(|| panic!("{l}")).trim_end_matches('/').to_string())
+                .map(|l| {
+                    l.strip_prefix(&prefix).unwrap_or_else(|| panic!("{l}")).trim_end_matches('/').to_string()
+                })
                 .collect();
             let ino = resolve(&fs, &dir);
             let got: Vec<String> =
                 fs.read_dir(ino).unwrap().into_iter().map(|e| String::from_utf8(e.name).unwrap()).collect();
             assert_eq!(got, want, "{img}: listing of /{dir}");
             // nlink: Linux counts subdirectory entries, `.` and `..` (the root: 2 more).
-            let subdirs = std::fs::read_dir(tree.join(&dir)).unwrap().filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir()).count();
+            let subdirs = std::fs::read_dir(tree.join(&dir))
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+                .count();
             assert_eq!(fs.stat(ino).unwrap().nlink, subdirs as u64 + 2, "{img}: nlink of /{dir}");
         }
     }
@@ -165,7 +170,11 @@ fn mdir_long(path: &Path) -> Vec<(String, Option<u64>, String)> {
             let base: String = short[..8].iter().collect();
             let ext: String = short[9..].iter().collect();
             let (base, ext) = (base.trim_end(), ext.trim_end());
-            if ext.is_empty() { base.to_string() } else { format!("{base}.{ext}") }
+            if ext.is_empty() {
+                base.to_string()
+            } else {
+                format!("{base}.{ext}")
+            }
         };
         let size = fields[0].parse().ok();
         let (h, m) = fields[2].split_once(':').unwrap();
@@ -199,7 +208,8 @@ fn sizes_and_times_equal_mdir() {
         let rows = mdir_long(&path);
         assert_eq!(rows.len(), 22, "{img}: mdir rows {rows:?}");
         for (name, size, when) in rows {
-            let ino = fs.lookup(fs.root(), name.as_bytes()).unwrap().unwrap_or_else(|| panic!("{img}: {name}"));
+            let ino =
+                fs.lookup(fs.root(), name.as_bytes()).unwrap().unwrap_or_else(|| panic!("{img}: {name}"));
             let st = fs.stat(ino).unwrap();
             if let Some(size) = size {
                 assert_eq!(st.size, size, "{img}: {name}");
@@ -270,11 +280,23 @@ fn statvfs_equals_fsck_fat() {
         // The cluster size minfo reports; the size `fs::statfs` computes for virt-filesystems.
         let info = String::from_utf8(mtools("minfo", &["-i", path.to_str().unwrap(), "::"])).unwrap();
         let field = |k: &str| -> u64 {
-            info.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().split(' ').next().unwrap().parse().unwrap()
+            info.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap()
+                .trim()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
         };
         assert_eq!(v.bsize, field("sector size:") * field("cluster size:"), "{img}");
         let dev = RawFile::open(&path, false).unwrap();
-        assert_eq!(vguestfs::fs::statfs::statvfs_size(&dev, "vfat").unwrap(), Some(v.blocks * v.bsize), "{img}");
+        assert_eq!(
+            vguestfs::fs::statfs::statvfs_size(&dev, "vfat").unwrap(),
+            Some(v.blocks * v.bsize),
+            "{img}"
+        );
     }
 }
 
@@ -319,7 +341,8 @@ fn set_fat(img: &mut [u8], c: u32, v: u32) {
             12 => {
                 let o = f + c + c / 2;
                 let old = u16::from_le_bytes([img[o], img[o + 1]]);
-                let new = if c & 1 == 0 { (old & 0xF000) | v as u16 } else { (old & 0x000F) | ((v as u16) << 4) };
+                let new =
+                    if c & 1 == 0 { (old & 0xF000) | v as u16 } else { (old & 0x000F) | ((v as u16) << 4) };
                 img[o..o + 2].copy_from_slice(&new.to_le_bytes());
             }
             16 => img[f + 2 * c..f + 2 * c + 2].copy_from_slice(&(v as u16).to_le_bytes()),
@@ -340,7 +363,8 @@ fn eoc(img: &[u8]) -> u32 {
 fn first_cluster(img: &[u8], ino: Ino) -> u32 {
     let e = ino as usize * 32;
     let lo = u32::from(u16::from_le_bytes([img[e + 26], img[e + 27]]));
-    let hi = if fat_location(img).2 == 32 { u32::from(u16::from_le_bytes([img[e + 20], img[e + 21]])) } else { 0 };
+    let hi =
+        if fat_location(img).2 == 32 { u32::from(u16::from_le_bytes([img[e + 20], img[e + 21]])) } else { 0 };
     hi << 16 | lo
 }
 
@@ -382,7 +406,7 @@ fn broken_boot_sectors_are_refused() {
         assert!(corrupt_msg(mutate(&|b| b[13] = 3)).contains("sectors per cluster"));
         corrupt_msg(mutate(&|b| b[16] = 0));
         corrupt_msg(mutate(&|b| b[510] = 0)); // fatfs wants the 0x55AA signature
-        // A FAT as large as the sector count allows: must not overflow anything.
+                                              // A FAT as large as the sector count allows: must not overflow anything.
         corrupt_msg(mutate(&|b| if fat32 { b[36..40].fill(0xFF) } else { b[22..24].fill(0xFF) }));
         corrupt_msg(mutate(&|b| {
             b[19..21].fill(0);
@@ -458,7 +482,10 @@ fn entries_pointing_outside_the_volume() {
         // A size beyond the volume.
         b[readme as usize * 32 + 28..readme as usize * 32 + 32].fill(0xFF);
         let fs = open_bytes(b).unwrap();
-        assert!(corrupt_msg(read_all(&fs, resolve(&fs, "README.TXT"))).contains("larger than the volume"), "{img}");
+        assert!(
+            corrupt_msg(read_all(&fs, resolve(&fs, "README.TXT"))).contains("larger than the volume"),
+            "{img}"
+        );
     }
     // A FAT32 subdirectory cross-linked to the root: lists the root's entries, and walking
     // into itself ends (inodes are entry positions; the first parent found is kept).

@@ -185,7 +185,10 @@ mod tests {
         data[128 + 26] = 7;
         let e = scan(&data, &[1000, 5000], 128, true);
         assert_eq!(e.len(), 2);
-        assert_eq!((e[0].pos, e[0].short_name(), e[0].size, e[0].mode()), (1064, b"README.TXT".to_vec(), 5, 0o100555));
+        assert_eq!(
+            (e[0].pos, e[0].short_name(), e[0].size, e[0].mode()),
+            (1064, b"README.TXT".to_vec(), 5, 0o100555)
+        );
         assert_eq!((e[1].pos, e[1].short_name(), e[1].first_cluster), (5000, b"\xE5BC".to_vec(), 0x1_0007));
         assert_eq!(e[1].mode(), 0o040755);
         assert_eq!(scan(&data, &[1000, 5000], 128, false)[1].first_cluster, 7);

@@ -203,7 +203,9 @@ impl Geometry {
                 Err(msg) => return Ok(Err(msg)),
                 Ok(Next::End) => return Ok(Ok(n)),
                 Ok(Next::Cluster(_)) if n >= limit => {
-                    return Ok(Err(format!("cluster chain from {first} longer than {limit} clusters (a loop?)")));
+                    return Ok(Err(format!(
+                        "cluster chain from {first} longer than {limit} clusters (a loop?)"
+                    )));
                 }
                 Ok(Next::Cluster(next)) => {
                     visit(next);
@@ -297,7 +299,8 @@ mod tests {
 
     #[test]
     fn chains_end_loop_and_leave_the_volume() {
-        let (g, dev) = volume(&[(2, 3), (3, 4), (4, 0xFFF), (5, 5), (6, 7), (7, 6), (8, 0), (9, 1993), (10, 1994)]);
+        let (g, dev) =
+            volume(&[(2, 3), (3, 4), (4, 0xFFF), (5, 5), (6, 7), (7, 6), (8, 0), (9, 1993), (10, 1994)]);
         assert_eq!(chain(&g, &dev, 2, 100, false), Ok(vec![2, 3, 4]));
         assert_eq!(chain(&g, &dev, 2, 2, true), Ok(vec![2, 3]));
         assert!(chain(&g, &dev, 2, 2, false).unwrap_err().contains("longer than 2"));

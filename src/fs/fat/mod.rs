@@ -25,23 +25,27 @@
 //! `namemax` 1530, `ST_RDONLY`, and `fsid` 0 (Linux derives it from the block device number).
 //!
 //! An inode is known once the directory holding it has been listed (`read_dir` or `lookup`);
-//! other numbers are `ENOENT`. Names are UTF-8: long names from UTF-16, short names from
-//! code page 437 (Linux's default `codepage`; `fatfs` decodes them with our table). Stricter than Linux: `fatfs` wants the 0x55AA boot signature
-//! and, on FAT32, a valid FSInfo sector; a file whose cluster chain is shorter than its size
-//! cannot be read at all (Linux fails only past the end of the chain).
+//! other numbers are `ENOENT`. Names are UTF-8: long names from UTF-16, short names from code
+//! page 437 (Linux's default `codepage`; `fatfs` decodes them with our table).
+//!
+//! Stricter than Linux: `fatfs` wants the 0x55AA boot signature and, on FAT32, a valid FSInfo
+//! sector; a file whose cluster chain is shorter than its size cannot be read at all (Linux
+//! fails only past the end of the chain); a directory longer than 2 MiB (Linux's
+//! `FAT_MAX_DIR_SIZE`) is refused.
 
 mod cp437;
+mod data;
 mod dirent;
+mod dirs;
 mod geom;
 mod io;
 
-use self::dirent::RawEntry;
-use self::geom::{Geometry, MAX_DIR_BYTES};
+use self::dirs::Inner;
+use self::geom::Geometry;
 use self::io::DevIo;
 use crate::disk::{read_vec, Dev};
-use crate::fs::{DirEntry, Errno, Error, FileType, Filesystem, Ino, Result, Stat, StatVfs};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use crate::fs::{DirEntry, Errno, Error, Filesystem, Ino, Result, Stat, StatVfs};
+use std::sync::{Mutex, MutexGuard};
 
 /// The root directory's inode number.
 const ROOT: Ino = 1;
@@ -62,47 +66,6 @@ pub struct FatFs {
     inner: Mutex<Inner>,
 }
 
-/// What we learnt while listing directories.
-#[derive(Default)]
-struct Inner {
-    /// Every inode seen in a listing, kept as first seen (cross-linked directories cannot
-    /// make an inode its own ancestor).
-    nodes: HashMap<Ino, Node>,
-    /// Directory listings, by directory inode.
-    dirs: HashMap<Ino, Arc<Listing>>,
-    /// The data runs of files read so far.
-    runs: HashMap<Ino, Arc<Vec<Run>>>,
-}
-
-/// Where an inode's entry is: the `ordinal`-th entry `fatfs` yields in directory `parent`.
-#[derive(Clone)]
-struct Node {
-    parent: Ino,
-    ordinal: usize,
-    raw: RawEntry,
-}
-
-/// `count` contiguous clusters from `cluster`, holding the file's clusters from `index` on.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    index: u64,
-    cluster: u32,
-    count: u64,
-}
-
-/// A listed directory.
-struct Listing {
-    entries: Vec<Item>,
-    nlink: u64,
-    size: u64,
-}
-
-/// One listed entry: the [`DirEntry`] and the decoded 8.3 name (lookups match either).
-struct Item {
-    entry: DirEntry,
-    short: Vec<u8>,
-}
-
 impl FatFs {
     /// Opens the FAT filesystem on `dev`. Damaged boot sectors are [`Error::Corrupt`].
     pub fn open(dev: Dev) -> Result<FatFs> {
@@ -119,8 +82,7 @@ impl FatFs {
     /// (its unmount only writes what it changed) and [`DevIo`] refuses writes anyway.
     fn mount(&self) -> Result<FatVolume> {
         let options = fatfs::FsOptions::new().oem_cp_converter(&cp437::CP437);
-        fatfs::FileSystem::new(DevIo::new(self.dev.clone()), options)
-            .map_err(|e| self.io("boot sector", e))
+        fatfs::FileSystem::new(DevIo::new(self.dev.clone()), options).map_err(|e| self.io("boot sector", e))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -130,114 +92,6 @@ impl FatFs {
 
     fn corrupt(&self, msg: impl Into<String>) -> Error {
         corrupt(&self.dev, msg)
-    }
-
-    /// The listing of directory `dir`, reading it on first use.
-    fn listing(&self, inner: &mut Inner, dir: Ino) -> Result<Arc<Listing>> {
-        if let Some(l) = inner.dirs.get(&dir) {
-            return Ok(l.clone());
-        }
-        let (raw, size) = self.read_raw_dir(inner, dir)?;
-        let vol = self.mount()?;
-        let nodes = &mut inner.nodes;
-        let fat_dir = open_dir(&vol, nodes, dir).map_err(|e| self.io(&format!("directory {dir}"), e))?;
-        let mut entries = Vec::new();
-        let mut subdirs = if dir == ROOT { 2 } else { 0 };
-        let mut seen = 0;
-        for (ordinal, got) in fat_dir.iter().enumerate() {
-            let got = got.map_err(|e| self.io(&format!("directory {dir}"), e))?;
-            let Some(r) = raw.get(ordinal) else { break };
-            if got.short_file_name_as_bytes() != r.short_name().as_slice() {
-                return Err(self.corrupt(format!("directory {dir}: entry {ordinal} changed while read")));
-            }
-            seen += 1;
-            subdirs += u64::from(r.is_dir());
-            if r.is_dot() {
-                continue;
-            }
-            let ino = r.pos / dirent::SLOT;
-            let file_type = if r.is_dir() { FileType::Directory } else { FileType::Regular };
-            let entry = DirEntry { name: got.file_name().into_bytes(), ino, file_type };
-            entries.push(Item { entry, short: got.short_file_name().into_bytes() });
-            nodes.entry(ino).or_insert_with(|| Node { parent: dir, ordinal, raw: r.clone() });
-        }
-        if seen != raw.len() {
-            return Err(self.corrupt(format!("directory {dir}: {} entries, fatfs read {seen}", raw.len())));
-        }
-        let listing = Arc::new(Listing { entries, nlink: subdirs, size });
-        inner.dirs.insert(dir, listing.clone());
-        Ok(listing)
-    }
-
-    /// The short entries of directory `dir` read from the device and its size in bytes, after
-    /// checking its cluster chain.
-    fn read_raw_dir(&self, inner: &Inner, dir: Ino) -> Result<(Vec<RawEntry>, u64)> {
-        let g = &self.geom;
-        let fat32 = g.fat_bits == 32;
-        let first = if dir == ROOT {
-            if !fat32 {
-                let (off, len) = g.root_region;
-                let data = read_vec(self.dev.as_ref(), off, len as usize)?;
-                return Ok((dirent::scan(&data, &[off], len.max(1), false), self.root_entries * dirent::SLOT));
-            }
-            g.root_cluster
-        } else {
-            let node = inner.nodes.get(&dir).ok_or(Error::Os(Errno::NoEntry))?;
-            if !node.raw.is_dir() {
-                return Err(Error::Os(Errno::NotDir));
-            }
-            node.raw.first_cluster
-        };
-        let limit = g.clusters().min(MAX_DIR_BYTES / g.cluster_size).max(1);
-        let mut offsets = Vec::new();
-        g.walk(self.dev.as_ref(), first, limit, false, &mut |c| offsets.push(g.cluster_offset(c)))?
-            .map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?;
-        let cs = g.cluster_size;
-        let mut data = Vec::with_capacity(offsets.len() * cs as usize);
-        for &off in &offsets {
-            data.extend_from_slice(&read_vec(self.dev.as_ref(), off, cs as usize)?);
-        }
-        Ok((dirent::scan(&data, &offsets, cs, fat32), data.len() as u64))
-    }
-
-    /// The node of a non-root inode.
-    fn node(&self, inner: &Inner, ino: Ino) -> Result<Node> {
-        inner.nodes.get(&ino).cloned().ok_or(Error::Os(Errno::NoEntry))
-    }
-
-    /// The data runs of file `ino`, after checking once that its chain covers its size.
-    fn runs(&self, inner: &mut Inner, ino: Ino, raw: &RawEntry) -> Result<Arc<Vec<Run>>> {
-        if let Some(r) = inner.runs.get(&ino) {
-            return Ok(r.clone());
-        }
-        let need = u64::from(raw.size).div_ceil(self.geom.cluster_size);
-        if need > self.geom.clusters() {
-            return Err(self.corrupt(format!("file {ino}: size {} larger than the volume", raw.size)));
-        }
-        let mut runs: Vec<Run> = Vec::new();
-        let mut index = 0;
-        let mut add = |c: u32| {
-            match runs.last_mut() {
-                Some(r) if u64::from(r.cluster) + r.count == u64::from(c) => r.count += 1,
-                _ => runs.push(Run { index, cluster: c, count: 1 }),
-            }
-            index += 1;
-        };
-        if need > 0 {
-            let got = self
-                .geom
-                .walk(self.dev.as_ref(), raw.first_cluster, need, true, &mut add)?
-                .map_err(|m| self.corrupt(format!("file {ino}: {m}")))?;
-            if got < need {
-                return Err(self.corrupt(format!(
-                    "file {ino}: cluster chain of {got} clusters is shorter than its size {}",
-                    raw.size
-                )));
-            }
-        }
-        let runs = Arc::new(runs);
-        inner.runs.insert(ino, runs.clone());
-        Ok(runs)
     }
 
     fn io(&self, what: &str, e: std::io::Error) -> Error {
@@ -260,32 +114,6 @@ fn io_error(dev: &Dev, what: &str, e: std::io::Error) -> Error {
         Some(Ok(disk)) => Error::Disk(*disk),
         _ => corrupt(dev, format!("{what}: {msg}")),
     }
-}
-
-/// The `fatfs` directory of inode `dir`, found from the root by the ordinals of its ancestors
-/// (each already listed, so its chain is checked).
-fn open_dir<'a>(vol: &'a FatVolume, nodes: &HashMap<Ino, Node>, dir: Ino) -> std::io::Result<fatfs::Dir<'a, DevIo>> {
-    let mut path = Vec::new();
-    let mut at = dir;
-    while at != ROOT {
-        let node = nodes.get(&at).ok_or_else(|| std::io::Error::other("directory not listed"))?;
-        path.push(node.ordinal);
-        at = node.parent;
-    }
-    let mut d = vol.root_dir();
-    for &ordinal in path.iter().rev() {
-        let e = nth(&d, ordinal)?;
-        if !e.is_dir() {
-            return Err(std::io::Error::other("not a directory"));
-        }
-        d = e.to_dir();
-    }
-    Ok(d)
-}
-
-/// The `ordinal`-th entry `fatfs` yields in `d`.
-fn nth<'a>(d: &fatfs::Dir<'a, DevIo>, ordinal: usize) -> std::io::Result<fatfs::DirEntry<'a, DevIo>> {
-    d.iter().nth(ordinal).unwrap_or_else(|| Err(std::io::Error::other("directory entry vanished")))
 }
 
 /// Linux vfat's name comparison (`name_check=n`): ASCII case-insensitive.
@@ -320,7 +148,13 @@ impl Filesystem for FatFs {
         let base = Stat { ino, uid: 0, gid: 0, blksize: self.geom.cluster_size, ..Stat::default() };
         if ino == ROOT {
             let l = self.listing(&mut inner, ROOT)?;
-            return Ok(Stat { mode: 0o040755, nlink: l.nlink, size: l.size, blocks: self.blocks(l.size), ..base });
+            return Ok(Stat {
+                mode: 0o040755,
+                nlink: l.nlink,
+                size: l.size,
+                blocks: self.blocks(l.size),
+                ..base
+            });
         }
         let node = self.node(&inner, ino)?;
         let r = &node.raw;
@@ -331,7 +165,16 @@ impl Filesystem for FatFs {
             (1, u64::from(r.size))
         };
         let mtime = r.mtime();
-        Ok(Stat { mode: r.mode(), nlink, size, blocks: self.blocks(size), atime: r.atime(), mtime, ctime: mtime, ..base })
+        Ok(Stat {
+            mode: r.mode(),
+            nlink,
+            size,
+            blocks: self.blocks(size),
+            atime: r.atime(),
+            mtime,
+            ctime: mtime,
+            ..base
+        })
     }
 
     fn read_dir(&self, dir: Ino) -> Result<Vec<DirEntry>> {
@@ -354,24 +197,7 @@ impl Filesystem for FatFs {
         }
         let runs = self.runs(&mut inner, ino, &node.raw)?;
         drop(inner);
-        let want = (size - offset).min(buf.len() as u64) as usize;
-        let cs = self.geom.cluster_size;
-        let mut done = 0;
-        while done < want {
-            let at = offset + done as u64;
-            let k = at / cs;
-            // The run holding cluster k: the last one starting at or before it.
-            let i = runs.partition_point(|r| r.index <= k);
-            let Some(r) = i.checked_sub(1).and_then(|i| runs.get(i)) else {
-                return Err(self.corrupt(format!("file {ino}: no cluster for offset {at}")));
-            };
-            let run_end = (r.index + r.count) * cs;
-            let n = (want - done).min((run_end - at) as usize);
-            let dev_off = self.geom.cluster_offset(r.cluster) + (at - r.index * cs);
-            self.dev.read_at(&mut buf[done..done + n], dev_off)?;
-            done += n;
-        }
-        Ok(done)
+        self.read_runs(ino, &runs, offset, (size - offset).min(buf.len() as u64) as usize, buf)
     }
 
     fn readlink(&self, ino: Ino) -> Result<Vec<u8>> {
