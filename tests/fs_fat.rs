@@ -556,3 +556,28 @@ fn random_mutations_never_panic() {
     assert!(opened > 50, "{opened} of 150 mutated images opened");
     assert!(errors > 0, "no mutation was noticed");
 }
+
+#[test]
+fn cross_linked_directories_stay_bounded() {
+    // Every file of many/ turned into a directory sharing many/'s clusters: 600 directories of
+    // 600 entries each, which all list the same entries (inodes are entry positions).
+    let (mut b, many) = with_ino("fat-tree-32.img", "many");
+    let c0 = first_cluster(&b, many);
+    let fs = open_path(&fixture("fat-tree-32.img"));
+    let entries = fs.read_dir(resolve(&fs, "many")).unwrap();
+    for e in &entries {
+        b[e.ino as usize * 32 + 11] |= 0x10;
+        set_first_cluster(&mut b, e.ino, c0);
+    }
+    let fs = open_bytes(b).unwrap();
+    let many = resolve(&fs, "many");
+    let listed = fs.read_dir(many).unwrap();
+    assert_eq!(listed.len(), 600);
+    for e in &listed {
+        assert_eq!(e.file_type, FileType::Directory);
+        assert_eq!(fs.read_dir(e.ino).unwrap(), listed);
+        assert_eq!(fs.stat(e.ino).unwrap().nlink, 602);
+    }
+    // A walk meets the same inodes as in the intact image, and no error.
+    assert_eq!(walk(&fs), walk(&open_path(&fixture("fat-tree-32.img"))));
+}

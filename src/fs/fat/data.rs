@@ -19,7 +19,7 @@ impl FatFs {
     /// The data runs of file `ino`, after checking once that its chain covers its size.
     pub(super) fn runs(&self, inner: &mut Inner, ino: Ino, raw: &RawEntry) -> Result<Arc<Vec<Run>>> {
         if let Some(r) = inner.runs.get(&ino) {
-            return Ok(r.clone());
+            return Ok(r);
         }
         let need = u64::from(raw.size).div_ceil(self.geom.cluster_size);
         if need > self.geom.clusters() {
@@ -46,9 +46,8 @@ impl FatFs {
                 )));
             }
         }
-        let runs = Arc::new(runs);
-        inner.runs.insert(ino, runs.clone());
-        Ok(runs)
+        let weight = runs.len() + 1;
+        Ok(inner.runs.insert(ino, runs, weight))
     }
 
     /// Reads `want` bytes at `offset` of file `ino` (inside its size) into `buf`.

@@ -10,16 +10,19 @@ use crate::fs::{DirEntry, Errno, Error, FileType, Ino, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::cache::Cache;
+
 /// What we learnt while listing directories.
 #[derive(Default)]
 pub(super) struct Inner {
     /// Every inode seen in a listing, kept as first seen (cross-linked directories cannot
     /// make an inode its own ancestor).
     pub(super) nodes: HashMap<Ino, Node>,
-    /// Directory listings, by directory inode.
-    dirs: HashMap<Ino, Arc<Listing>>,
-    /// The data runs of files read so far.
-    pub(super) runs: HashMap<Ino, Arc<Vec<super::data::Run>>>,
+    /// Directory listings, by first cluster (0 for the root): cross-linked directories share
+    /// one. Weighed in entries.
+    dirs: Cache<u32, Listing>,
+    /// The data runs of files read so far. Weighed in runs.
+    pub(super) runs: Cache<Ino, Vec<super::data::Run>>,
 }
 
 /// Where an inode's entry is: the `ordinal`-th entry `fatfs` yields in directory `parent`.
@@ -46,10 +49,20 @@ pub(super) struct Item {
 impl FatFs {
     /// The listing of directory `dir`, reading it on first use.
     pub(super) fn listing(&self, inner: &mut Inner, dir: Ino) -> Result<Arc<Listing>> {
-        if let Some(l) = inner.dirs.get(&dir) {
-            return Ok(l.clone());
+        let key = match dir {
+            ROOT => 0,
+            _ => {
+                let node = inner.nodes.get(&dir).ok_or(Error::Os(Errno::NoEntry))?;
+                if !node.raw.is_dir() {
+                    return Err(Error::Os(Errno::NotDir));
+                }
+                node.raw.first_cluster
+            }
+        };
+        if let Some(l) = inner.dirs.get(&key) {
+            return Ok(l);
         }
-        let (raw, size) = self.read_raw_dir(inner, dir)?;
+        let (raw, size) = self.read_raw_dir(dir, key)?;
         let vol = self.mount()?;
         let nodes = &mut inner.nodes;
         let fat_dir = open_dir(&vol, nodes, dir).map_err(|e| self.io(&format!("directory {dir}"), e))?;
@@ -80,32 +93,26 @@ impl FatFs {
         if seen != raw.len() {
             return Err(self.corrupt(format!("directory {dir}: {} entries, fatfs read {seen}", raw.len())));
         }
-        let listing = Arc::new(Listing { entries, nlink: subdirs, size });
-        inner.dirs.insert(dir, listing.clone());
-        Ok(listing)
+        let weight = entries.len() + 1;
+        Ok(inner.dirs.insert(key, Listing { entries, nlink: subdirs, size }, weight))
     }
 
-    /// The short entries of directory `dir` read from the device and its size in bytes, after
-    /// checking its cluster chain.
-    fn read_raw_dir(&self, inner: &Inner, dir: Ino) -> Result<(Vec<RawEntry>, u64)> {
+    /// The short entries of directory `dir` (starting at cluster `first`; the root is found
+    /// from the boot sector) read from the device and its size in bytes, after checking its
+    /// cluster chain.
+    fn read_raw_dir(&self, dir: Ino, first: u32) -> Result<(Vec<RawEntry>, u64)> {
         let g = &self.geom;
         let fat32 = g.fat_bits == 32;
         let first = if dir == ROOT {
             if !fat32 {
                 let (off, len) = g.root_region;
                 let data = read_vec(self.dev.as_ref(), off, len as usize)?;
-                return Ok((
-                    dirent::scan(&data, &[off], len.max(1), false),
-                    self.root_entries * dirent::SLOT,
-                ));
+                let raw = dirent::scan(&data, &[off], len.max(1), false);
+                return Ok((raw, self.root_entries * dirent::SLOT));
             }
             g.root_cluster
         } else {
-            let node = inner.nodes.get(&dir).ok_or(Error::Os(Errno::NoEntry))?;
-            if !node.raw.is_dir() {
-                return Err(Error::Os(Errno::NotDir));
-            }
-            node.raw.first_cluster
+            first
         };
         let limit = g.clusters().min(MAX_DIR_BYTES / g.cluster_size).max(1);
         let mut offsets = Vec::new();

@@ -33,6 +33,7 @@
 //! fails only past the end of the chain); a directory longer than 2 MiB (Linux's
 //! `FAT_MAX_DIR_SIZE`) is refused.
 
+mod cache;
 mod cp437;
 mod data;
 mod dirent;
