@@ -472,11 +472,14 @@ fn entries_pointing_outside_the_volume() {
     for img in IMAGES {
         let (good, readme) = with_ino(img, "README.TXT");
         let deep = resolve(&open_path(&fixture(img)), "deep");
+        let empty = resolve(&open_path(&fixture(img)), "empty dir");
         let last = eoc(&good) - 8; // past the last cluster on every test image
         let mut b = good.clone();
         set_first_cluster(&mut b, readme, last);
         set_first_cluster(&mut b, deep, 1);
+        set_first_cluster(&mut b, empty, 0);
         let fs = open_bytes(b.clone()).unwrap();
+        assert!(corrupt_msg(fs.read_dir(resolve(&fs, "empty dir"))).contains("first cluster 0"), "{img}");
         assert!(corrupt_msg(read_all(&fs, resolve(&fs, "README.TXT"))).contains("outside"), "{img}");
         assert!(corrupt_msg(fs.read_dir(resolve(&fs, "deep"))).contains("outside"), "{img}");
         // A size beyond the volume.

@@ -18,9 +18,9 @@ pub(super) struct Inner {
     /// Every inode seen in a listing, kept as first seen (cross-linked directories cannot
     /// make an inode its own ancestor).
     pub(super) nodes: HashMap<Ino, Node>,
-    /// Directory listings, by first cluster (0 for the root): cross-linked directories share
-    /// one. Weighed in entries.
-    dirs: Cache<u32, Listing>,
+    /// Directory listings, by first cluster (`None` for the root): cross-linked directories
+    /// share one. Weighed in entries.
+    dirs: Cache<Option<u32>, Listing>,
     /// The data runs of files read so far. Weighed in runs.
     pub(super) runs: Cache<Ino, Vec<super::data::Run>>,
 }
@@ -50,13 +50,13 @@ impl FatFs {
     /// The listing of directory `dir`, reading it on first use.
     pub(super) fn listing(&self, inner: &mut Inner, dir: Ino) -> Result<Arc<Listing>> {
         let key = match dir {
-            ROOT => 0,
+            ROOT => None,
             _ => {
                 let node = inner.nodes.get(&dir).ok_or(Error::Os(Errno::NoEntry))?;
                 if !node.raw.is_dir() {
                     return Err(Error::Os(Errno::NotDir));
                 }
-                node.raw.first_cluster
+                Some(node.raw.first_cluster)
             }
         };
         if let Some(l) = inner.dirs.get(&key) {
@@ -97,22 +97,21 @@ impl FatFs {
         Ok(inner.dirs.insert(key, Listing { entries, nlink: subdirs, size }, weight))
     }
 
-    /// The short entries of directory `dir` (starting at cluster `first`; the root is found
-    /// from the boot sector) read from the device and its size in bytes, after checking its
-    /// cluster chain.
-    fn read_raw_dir(&self, dir: Ino, first: u32) -> Result<(Vec<RawEntry>, u64)> {
+    /// The short entries of directory `dir`, which starts at cluster `first` (`None`: the
+    /// root, found from the boot sector), read from the device, and its size in bytes, after
+    /// checking its cluster chain.
+    fn read_raw_dir(&self, dir: Ino, first: Option<u32>) -> Result<(Vec<RawEntry>, u64)> {
         let g = &self.geom;
         let fat32 = g.fat_bits == 32;
-        let first = if dir == ROOT {
-            if !fat32 {
+        let first = match first {
+            Some(c) => c,
+            None if fat32 => g.root_cluster,
+            None => {
                 let (off, len) = g.root_region;
                 let data = read_vec(self.dev.as_ref(), off, len as usize)?;
                 let raw = dirent::scan(&data, &[off], len.max(1), false);
                 return Ok((raw, self.root_entries * dirent::SLOT));
             }
-            g.root_cluster
-        } else {
-            first
         };
         let limit = g.clusters().min(MAX_DIR_BYTES / g.cluster_size).max(1);
         let mut offsets = Vec::new();
