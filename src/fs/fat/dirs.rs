@@ -16,7 +16,7 @@ use super::cache::Cache;
 #[derive(Default)]
 pub(super) struct Inner {
     /// Every inode seen in a listing, kept as first seen (cross-linked directories cannot
-    /// make an inode its own ancestor).
+    /// make an inode its own ancestor). At most one per 32 bytes of the device.
     pub(super) nodes: HashMap<Ino, Node>,
     /// Directory listings, by first cluster (`None` for the root): cross-linked directories
     /// share one. Weighed in entries.
@@ -77,7 +77,7 @@ impl FatFs {
                 );
             };
             if got.short_file_name_as_bytes() != r.short_name().as_slice() {
-                return Err(self.corrupt(format!("directory {dir}: entry {ordinal} changed while read")));
+                return Err(self.corrupt(format!("directory {dir}: entry {ordinal} differs between fatfs and the raw slots")));
             }
             seen += 1;
             subdirs += u64::from(r.is_dir());
