@@ -191,8 +191,7 @@ impl Filesystem for Ext4Fs {
             .inner
             .read_inode_verified(Self::ino32(ino)?)
             .map_err(|e| self.errors().map(e))?;
-        let entries = fs_ext4::xattr::read_all_resolved(&self.inner, &inode, &raw)
-            .map_err(|e| self.errors().map(e))?;
+        let entries = xattr::read(&self.inner, &inode, &raw).map_err(|e| self.errors().map(e))?;
         xattr::visible(entries).ok_or_else(|| {
             self.errors()
                 .corrupt(format!("inode {ino}: malformed POSIX ACL xattr"))

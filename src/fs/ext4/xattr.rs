@@ -1,5 +1,6 @@
 //! Extended attributes as `listxattr`/`getxattr` show them: the crate reads the in-inode area
-//! and the xattr block; here the inline-data body (`system.data`, never listed by the kernel)
+//! and the xattr block; here a value kept in an EA inode is bounded before it is read, the
+//! inline-data body (`system.data`, never listed by the kernel)
 //! is dropped and POSIX ACLs are converted from ext4's compact on-disk form to the VFS form
 //! (`posix_acl_xattr`, version 2) that `getfattr` prints.
 
@@ -16,6 +17,29 @@ const ACL_USER: u16 = 0x02;
 const ACL_GROUP: u16 = 0x08;
 /// The most ACL entries accepted (the kernel's `EXT4_ACL_MAX_ENTRIES` for a 4 KiB block).
 const MAX_ACL_ENTRIES: usize = 1024;
+
+/// `XATTR_SIZE_MAX`: the kernel refuses longer values, so a longer EA inode is damage.
+const XATTR_SIZE_MAX: u32 = 65536;
+
+/// The attributes of `inode` (raw bytes `raw`), values kept in EA inodes read in.
+pub(super) fn read(
+    fs: &fs_ext4::Filesystem,
+    inode: &fs_ext4::inode::Inode,
+    raw: &[u8],
+) -> fs_ext4::Result<Vec<fs_ext4::xattr::XattrEntry>> {
+    let (inode_size, block_size) = (fs.sb.inode_size, fs.sb.block_size());
+    let mut entries =
+        fs_ext4::xattr::read_all(fs.dev.as_ref(), inode, raw, inode_size, block_size)?;
+    for e in entries.iter_mut().filter(|e| e.value_inum != 0) {
+        if e.value_size > XATTR_SIZE_MAX {
+            return Err(fs_ext4::Error::Corrupt(
+                "xattr value in an EA inode exceeds XATTR_SIZE_MAX",
+            ));
+        }
+        e.value = fs_ext4::ea_inode::read_value_inode(fs, e.value_inum, e.value_size)?;
+    }
+    Ok(entries)
+}
 
 /// The attributes the kernel lists, in the crate's order, values as `getxattr` returns them.
 /// `None` when an ACL value is malformed (the kernel fails `getxattr` with `EINVAL` then).
