@@ -203,6 +203,22 @@ fn assert_reads_as_kernel(img: &str, dirty: bool) {
             (md.ctime(), md.ctime_nsec() as u32),
             "{what}: ctime"
         );
+        if !dirty {
+            // mkfs -d copied these from the source tree (whole seconds only).
+            let src = source
+                .join(std::ffi::OsStr::from_bytes(path))
+                .symlink_metadata()
+                .expect("lstat");
+            assert_eq!(
+                (st.mode, st.uid, st.gid, st.nlink, st.rdev),
+                (src.mode(), src.uid(), src.gid(), src.nlink(), src.rdev()),
+                "{what}: source lstat"
+            );
+            assert_eq!(st.mtime.sec, src.mtime(), "{what}: source mtime");
+            if !src.is_dir() {
+                assert_eq!(st.size, src.size(), "{what}: source size");
+            }
+        }
         match st.file_type() {
             Some(FileType::Regular) => {
                 let got = read_all(&fs, *ino, st.size);
