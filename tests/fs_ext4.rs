@@ -760,3 +760,33 @@ fn directory_cycle_is_bounded() {
     let dev: Dev = Arc::new(RawFile::open(&copy, false).expect("open"));
     assert!(walk_hostile(dev) > 3000);
 }
+
+#[test]
+fn hostile_journal_never_panics_or_hangs() {
+    let path = fixture("ext4-dirty.img");
+    let base = Arc::new(std::fs::read(&path).expect("read image"));
+    let bs = block_size(&path);
+    // The journal superblock, then the descriptor, data and commit blocks of the transactions.
+    let start: u64 = debugfs(&path, "bmap <8> 0")
+        .trim()
+        .parse()
+        .expect("journal block");
+    let len = 12 * bs;
+    for i in 0..96u64 {
+        let at = start * bs + (i * 7919 + i * i * 31) % len;
+        let value = [0x00, 0xff, 0x80, 0x7f, 0x01][(i % 5) as usize] ^ (i as u8);
+        let patches = vec![(at, value), (at + 1, value)];
+        let dev: Dev = Arc::new(Patched {
+            base: base.clone(),
+            patches,
+            len: base.len() as u64,
+        });
+        let t = std::time::Instant::now();
+        walk_hostile(dev);
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "journal byte {at}: took {:?}",
+            t.elapsed()
+        );
+    }
+}
