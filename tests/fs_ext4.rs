@@ -219,6 +219,11 @@ fn assert_reads_as_kernel(img: &str, dirty: bool) {
                 assert_eq!(st.size, src.size(), "{what}: source size");
             }
         }
+        // The path resolves by lookup (hash-tree, linear and inline directories).
+        let resolved = path
+            .split(|&b| b == b'/')
+            .try_fold(fs.root(), |dir, name| fs.lookup(dir, name).expect("lookup"));
+        assert_eq!(resolved, Some(*ino), "{what}: lookup");
         match st.file_type() {
             Some(FileType::Regular) => {
                 let got = read_all(&fs, *ino, st.size);
@@ -788,5 +793,26 @@ fn hostile_journal_never_panics_or_hangs() {
             "journal byte {at}: took {:?}",
             t.elapsed()
         );
+    }
+}
+
+#[test]
+fn unknown_incompat_feature_is_unsupported() {
+    let path = fixture("ext4-nocsum.img");
+    let base = Arc::new(std::fs::read(&path).expect("read image"));
+    // s_feature_incompat is at 0x60 of the superblock; bit 31 is no feature anyone defines.
+    let at = 1024 + 0x60 + 3;
+    let patches = vec![(at, base[at as usize] | 0x80)];
+    let dev: Dev = Arc::new(Patched {
+        base: base.clone(),
+        patches,
+        len: base.len() as u64,
+    });
+    match Ext4Fs::open(dev) {
+        Err(Error::Unsupported { feature, .. }) => {
+            assert!(feature.contains("INCOMPAT"), "{feature}")
+        }
+        Err(e) => panic!("expected Unsupported, got {e}"),
+        Ok(_) => panic!("mounted a filesystem with an unknown INCOMPAT feature"),
     }
 }
