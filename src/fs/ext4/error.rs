@@ -2,6 +2,7 @@
 //! `Corrupt` naming the damaged structure, `Unsupported` naming the feature.
 
 use crate::fs::{Errno, Error};
+use fs_ext4::features::{Incompat, RoCompat};
 
 /// Converts errors of the crate for the filesystem on device `dev` of type `fs`.
 pub(super) struct Mapper<'a> {
@@ -44,10 +45,14 @@ impl Mapper<'_> {
                 self.corrupt("superblock: bad magic (not an ext2/3/4 filesystem)")
             }
             E::UnsupportedIncompat(bits) => {
-                self.unsupported(format!("INCOMPAT features {bits:#x}"))
+                let known = Incompat::from_bits_truncate(bits);
+                let names = known.iter_names().map(|(n, _)| n);
+                self.unsupported(feature_list("INCOMPAT", names, bits & !known.bits()))
             }
             E::UnsupportedRoCompat(bits) => {
-                self.unsupported(format!("RO_COMPAT features {bits:#x}"))
+                let known = RoCompat::from_bits_truncate(bits);
+                let names = known.iter_names().map(|(n, _)| n);
+                self.unsupported(feature_list("RO_COMPAT", names, bits & !known.bits()))
             }
             E::Unsupported(what) => self.unsupported(what),
             other => self.corrupt(other.to_string()),
@@ -68,5 +73,63 @@ impl Mapper<'_> {
             )),
             other => Error::Disk(other),
         }
+    }
+}
+
+/// "INCOMPAT feature(s) casefold, unknown 0x80000000": the lower-cased flag names of a
+/// feature set, then any bits no flag names.
+fn feature_list<'a>(set: &str, names: impl Iterator<Item = &'a str>, unknown: u32) -> String {
+    let mut parts: Vec<String> = names.map(str::to_ascii_lowercase).collect();
+    if unknown != 0 {
+        parts.push(format!("unknown {unknown:#x}"));
+    }
+    format!("{set} feature(s) {}", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_errors_name_the_features() {
+        let m = Mapper {
+            dev: "d",
+            fs: "ext4",
+        };
+        let e = m.map(fs_ext4::Error::UnsupportedIncompat(
+            0x0002_0001 | 0x8000_0000,
+        ));
+        let Error::Unsupported { feature, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            feature,
+            "INCOMPAT feature(s) compression, casefold, unknown 0x80000000"
+        );
+        let e = m.map(fs_ext4::Error::UnsupportedRoCompat(0x0080));
+        let Error::Unsupported { feature, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(feature, "RO_COMPAT feature(s) has_snapshot");
+    }
+
+    #[test]
+    fn errnos() {
+        let m = Mapper {
+            dev: "d",
+            fs: "ext4",
+        };
+        assert!(matches!(
+            m.map(fs_ext4::Error::NotFound),
+            Error::Os(Errno::NoEntry)
+        ));
+        assert!(matches!(
+            m.map(fs_ext4::Error::NotADirectory),
+            Error::Os(Errno::NotDir)
+        ));
+        assert!(matches!(
+            m.map(fs_ext4::Error::CorruptExtentTree("x")),
+            Error::Corrupt { .. }
+        ));
     }
 }
