@@ -2,11 +2,11 @@
 //!
 //! The crate mounts, verifies checksums, and reads inodes, extent and indirect block maps,
 //! hash-tree and inline directories, symlinks, files and xattrs. It sees our device through
-//! [`device::ReadOnlyDev`], which refuses writes, so a dirty journal (`needs_recovery`) is
+//! `device::ReadOnlyDev`, which refuses writes, so a dirty journal (`needs_recovery`) is
 //! replayed into the crate's memory only and the image is never written. Ours are the pieces
-//! the crate lacks: listing block-mapped directories ([`dir`]), device numbers and the
-//! huge-file block count ([`inode`]), the kernel's view of xattrs ([`xattr`]), `statvfs`
-//! ([`statvfs`]), and the errno mapping ([`error`]).
+//! the crate lacks: listing block-mapped directories (`dir`), device numbers and the
+//! huge-file block count (`inode`), the kernel's view of xattrs (`xattr`), `statvfs`
+//! (`statvfs`), and the errno mapping (`error`).
 
 mod device;
 mod dir;
