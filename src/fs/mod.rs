@@ -2,6 +2,7 @@
 //! that ext2/3/4 and FAT implement.
 
 mod errno;
+pub mod ext4;
 pub mod fat;
 pub mod probe;
 pub mod statfs;
