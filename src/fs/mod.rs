@@ -51,5 +51,21 @@ pub enum Error {
     },
 }
 
+/// Opens the filesystem on `dev` for reading, by its probed type: ext2/3/4 and vfat. Other
+/// types get an error naming the type found.
+pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
+    let info = probe(dev.as_ref())?;
+    match info.as_ref().map(|i| i.fs_type.as_str()) {
+        Some("ext2" | "ext3" | "ext4") => Ok(std::sync::Arc::new(ext4::Ext4Fs::open(dev)?)),
+        Some("vfat") => Ok(std::sync::Arc::new(fat::FatFs::open(dev)?)),
+        Some(other) => Err(Error::Unsupported {
+            dev: dev.name(),
+            fs: other.to_string(),
+            feature: format!("mounting {other} filesystems (ext2/3/4 and vfat can be mounted)"),
+        }),
+        None => Err(Error::Unsupported { dev: dev.name(), fs: "unknown".into(), feature: "no filesystem found on the device".into() }),
+    }
+}
+
 /// Result of filesystem-layer operations.
 pub type Result<T> = std::result::Result<T, Error>;

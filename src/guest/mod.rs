@@ -1,6 +1,8 @@
 //! Guest sessions: drives → devices (disks, partitions, LVs) → filesystems, with libguestfs
 //! device names and method names.
 
+mod mounts;
+pub mod path;
 mod session;
 
 pub use session::{DiskDevice, DriveOptions, Guest, PartitionDevice};
@@ -20,4 +22,21 @@ pub enum Error {
     /// A device name that is not in the guest.
     #[error("{0}: no such device in the guest (see list-devices, list-partitions, lvs)")]
     NoSuchDevice(String),
+    /// Nothing is mounted at or on this path or device.
+    #[error("{0}: not mounted")]
+    NotMounted(String),
+    /// A filesystem is mounted below this mountpoint.
+    #[error("{0}: target is busy (unmount what is mounted below it first)")]
+    Busy(String),
+    /// A path was used before any filesystem was mounted on `/`.
+    #[error("no filesystem is mounted on / (use mount, or -i / -m)")]
+    NothingMounted,
+    /// A guest path that cannot be resolved or used, with the errno the kernel would give.
+    #[error("{path}: {errno}")]
+    Path {
+        /// The path as the user gave it.
+        path: String,
+        /// Why.
+        errno: crate::fs::Errno,
+    },
 }

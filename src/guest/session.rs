@@ -4,6 +4,7 @@
 use super::Error as GuestError;
 use crate::disk::{self, Dev, Format, Slice};
 use crate::fs::probe::{probe, FsInfo};
+use super::path::Mount;
 use crate::lvm::{self, VolumeGroup};
 use crate::part::{PartKind, Partition, PartitionTable};
 use crate::Result;
@@ -78,6 +79,8 @@ struct DeviceMap {
 pub struct Guest {
     drives: Vec<(PathBuf, DriveOptions)>,
     map: Option<DeviceMap>,
+    /// Mounted filesystems, in mount order (see `mounts.rs`).
+    pub(super) mounts: Vec<Mount>,
 }
 
 /// libguestfs disk names: sda … sdz, sdaa … (bijective base 26).

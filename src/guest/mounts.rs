@@ -1,0 +1,161 @@
+//! The guest's mount table: `mount`, `mount_ro`, `umount`, `umount_all`, `mounts`,
+//! `mountpoints`, and the file-level read methods that resolve guest paths through it.
+
+use super::path::{resolve, Mount, Resolved};
+use super::{Error as GuestError, Guest};
+use crate::fs::{self, DirEntry, Errno, FileType, Stat, StatVfs};
+use crate::Result;
+
+impl Guest {
+    /// `mount`: mounts the filesystem on `device` at `mountpoint`. In a read-only session the
+    /// filesystem is mounted read-only, as the kernel does for a write-protected disk.
+    pub fn mount(&mut self, device: &str, mountpoint: &str) -> Result<()> {
+        self.mount_with(device, mountpoint, false)
+    }
+
+    /// `mount-ro`: mounts read-only.
+    pub fn mount_ro(&mut self, device: &str, mountpoint: &str) -> Result<()> {
+        self.mount_with(device, mountpoint, true)
+    }
+
+    fn mount_with(&mut self, device: &str, mountpoint: &str, readonly: bool) -> Result<()> {
+        let dev = self.device(device)?;
+        let target = if self.mounts.is_empty() {
+            if mountpoint != "/" {
+                return Err(GuestError::Path { path: mountpoint.to_string(), errno: Errno::NoEntry }.into());
+            }
+            "/".to_string()
+        } else {
+            let r = resolve(&self.mounts, mountpoint, true)?;
+            let st = self.mounts[r.mount].fs.stat(r.ino)?;
+            if st.file_type() != Some(FileType::Directory) {
+                return Err(GuestError::Path { path: mountpoint.to_string(), errno: Errno::NotDir }.into());
+            }
+            r.canonical
+        };
+        let filesystem = fs::open(dev)?;
+        let readonly = readonly || !self.device(device)?.is_writable();
+        self.mounts.push(Mount { device: device.to_string(), mountpoint: target, fs: filesystem, readonly });
+        Ok(())
+    }
+
+    /// `umount`: unmounts by mountpoint or device (the latest such mount). Fails with EBUSY
+    /// while another filesystem is mounted below it.
+    pub fn umount(&mut self, path_or_device: &str) -> Result<()> {
+        let idx = self
+            .mounts
+            .iter()
+            .rposition(|m| m.mountpoint == path_or_device || m.device == path_or_device)
+            .ok_or_else(|| GuestError::NotMounted(path_or_device.to_string()))?;
+        let mp = self.mounts[idx].mountpoint.clone();
+        let below = |m: &Mount| mp == "/" || m.mountpoint.starts_with(&format!("{mp}/"));
+        if self.mounts[idx + 1..].iter().any(|m| below(m) && m.mountpoint != mp) {
+            return Err(GuestError::Busy(mp).into());
+        }
+        self.mounts.remove(idx);
+        Ok(())
+    }
+
+    /// `umount-all`.
+    pub fn umount_all(&mut self) {
+        self.mounts.clear();
+    }
+
+    /// `mounts`: mounted devices, in mount order.
+    pub fn mounts(&self) -> Vec<String> {
+        self.mounts.iter().map(|m| m.device.clone()).collect()
+    }
+
+    /// `mountpoints`: (device, mountpoint) pairs, in mount order.
+    pub fn mountpoints(&self) -> Vec<(String, String)> {
+        self.mounts.iter().map(|m| (m.device.clone(), m.mountpoint.clone())).collect()
+    }
+
+    /// Resolves a guest path (following a final symlink when `follow` is set).
+    pub fn resolve(&self, path: &str, follow: bool) -> Result<Resolved> {
+        if self.mounts.is_empty() {
+            return Err(GuestError::NothingMounted.into());
+        }
+        resolve(&self.mounts, path, follow)
+    }
+
+    /// `stat`.
+    pub fn stat(&self, path: &str) -> Result<Stat> {
+        let r = self.resolve(path, true)?;
+        Ok(self.mounts[r.mount].fs.stat(r.ino)?)
+    }
+
+    /// `lstat`.
+    pub fn lstat(&self, path: &str) -> Result<Stat> {
+        let r = self.resolve(path, false)?;
+        Ok(self.mounts[r.mount].fs.stat(r.ino)?)
+    }
+
+    /// `realpath`: the canonical guest path.
+    pub fn realpath(&self, path: &str) -> Result<String> {
+        Ok(self.resolve(path, true)?.canonical)
+    }
+
+    /// `readlink`.
+    pub fn readlink(&self, path: &str) -> Result<Vec<u8>> {
+        let r = self.resolve(path, false)?;
+        let fs = &self.mounts[r.mount].fs;
+        if fs.stat(r.ino)?.file_type() != Some(FileType::Symlink) {
+            return Err(GuestError::Path { path: path.to_string(), errno: Errno::Invalid }.into());
+        }
+        Ok(fs.readlink(r.ino)?)
+    }
+
+    /// `ls`-style listing of a directory: its entries, sorted by name as guestfish `ls` prints.
+    pub fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
+        let r = self.resolve(path, true)?;
+        let fs = &self.mounts[r.mount].fs;
+        if fs.stat(r.ino)?.file_type() != Some(FileType::Directory) {
+            return Err(GuestError::Path { path: path.to_string(), errno: Errno::NotDir }.into());
+        }
+        Ok(fs.read_dir(r.ino)?)
+    }
+
+    /// `cat`/`read-file`: the whole content of a regular file.
+    pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let r = self.resolve(path, true)?;
+        let fs = &self.mounts[r.mount].fs;
+        let st = fs.stat(r.ino)?;
+        match st.file_type() {
+            Some(FileType::Directory) => return Err(GuestError::Path { path: path.to_string(), errno: Errno::IsDir }.into()),
+            Some(FileType::Regular) => {}
+            _ => return Err(GuestError::Path { path: path.to_string(), errno: Errno::Invalid }.into()),
+        }
+        let mut out = Vec::with_capacity(st.size.min(64 << 20) as usize);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = fs.read(r.ino, out.len() as u64, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        Ok(out)
+    }
+
+    /// `statvfs` of the filesystem holding `path`.
+    pub fn statvfs(&self, path: &str) -> Result<StatVfs> {
+        let r = self.resolve(path, true)?;
+        let m = &self.mounts[r.mount];
+        let mut v = m.fs.statvfs()?;
+        if m.readonly {
+            v.flag |= 1;
+        }
+        Ok(v)
+    }
+
+    /// Whether a path exists (`exists`), and its type without following a last symlink
+    /// (`is-symlink`) or following it (`is-file`, `is-dir`).
+    pub fn file_type(&self, path: &str, follow: bool) -> Result<Option<FileType>> {
+        match self.resolve(path, follow) {
+            Ok(r) => Ok(self.mounts[r.mount].fs.stat(r.ino)?.file_type()),
+            Err(crate::Error::Guest(GuestError::Path { errno: Errno::NoEntry | Errno::NotDir, .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Mounting and guest-path resolution on images made by real tools: the demo image (ext4 root
+//! in LVM + FAT ESP on /boot/efi) and an ext4 built by `mkfs.ext4 -d` from a tree full of hostile
+//! symlinks. Guest paths never leave the guest root and never name host files.
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use vguestfs::fs::{Errno, FileType};
+use vguestfs::guest::{DriveOptions, Error as GuestError};
+use vguestfs::{Error, Guest};
+
+fn open(img: &Path) -> Guest {
+    let mut g = Guest::new();
+    g.add_drive(img, DriveOptions::default()).unwrap();
+    g.launch().unwrap();
+    g
+}
+
+fn errno(r: vguestfs::Result<impl std::fmt::Debug>) -> Errno {
+    match r {
+        Err(Error::Guest(GuestError::Path { errno, .. })) => errno,
+        other => panic!("expected a path error, got {other:?}"),
+    }
+}
+
+#[test]
+fn demo_mounts_like_guestfish() {
+    let demo = common::root().join("fixtures/demo.qcow2");
+    let before = common::sha256_file(&demo);
+    let mut g = open(&demo);
+    // nothing mounted yet; /boot/efi cannot come before /
+    assert!(matches!(g.stat("/etc"), Err(Error::Guest(GuestError::NothingMounted))));
+    assert_eq!(errno(g.mount("/dev/sda1", "/boot/efi")), Errno::NoEntry);
+    g.mount("/dev/demo/root", "/").unwrap();
+    g.mount_ro("/dev/sda1", "/boot/efi").unwrap();
+    assert_eq!(g.mountpoints(), vec![("/dev/demo/root".to_string(), "/".to_string()), ("/dev/sda1".into(), "/boot/efi".into())]);
+    assert_eq!(g.read_file("/etc/hostname").unwrap(), b"demo-debian\n");
+    assert_eq!(g.read_file("/boot/efi/EFI/BOOT/BOOTX64.EFI").unwrap(), b"demo EFI loader\n");
+    // the FAT lookup is case-insensitive, like Linux vfat
+    assert_eq!(g.read_file("/boot/efi/efi/boot/bootx64.efi").unwrap(), b"demo EFI loader\n");
+    assert_eq!(g.realpath("/boot/efi/../../etc/./hostname").unwrap(), "/etc/hostname");
+    assert_eq!(g.file_type("/boot/efi", true).unwrap(), Some(FileType::Directory));
+    assert_eq!(g.file_type("/nope", true).unwrap(), None);
+    assert_eq!(errno(g.read_file("/etc")), Errno::IsDir);
+    assert_eq!(errno(g.read_file("/etc/hostname/x")), Errno::NotDir);
+    assert_eq!(errno(g.read_dir("/etc/hostname")), Errno::NotDir);
+    assert!(g.statvfs("/").unwrap().flag & 1 == 1, "read-only session mounts read-only");
+    // / cannot go while /boot/efi is mounted on it
+    assert!(matches!(g.umount("/"), Err(Error::Guest(GuestError::Busy(_)))));
+    g.umount("/boot/efi").unwrap();
+    g.umount("/dev/demo/root").unwrap();
+    assert!(g.mounts().is_empty());
+    // swap cannot be mounted: the error names the type
+    let e = g.mount("/dev/demo/swap", "/").unwrap_err().to_string();
+    assert!(e.contains("swap"), "{e}");
+    assert_eq!(common::sha256_file(&demo), before, "read-only session changed the image");
+}
+
+/// A guest tree with symlinks aimed at the host: built by mkfs.ext4 -d (the symlinks are stored
+/// as-is; we resolve them inside the guest).
+fn hostile_image(dir: &Path) -> PathBuf {
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::create_dir_all(tree.join("a/b")).unwrap();
+    std::fs::write(tree.join("etc/shadow"), "guest shadow\n").unwrap();
+    std::fs::write(tree.join("a/b/file"), "in b\n").unwrap();
+    symlink("/etc/shadow", tree.join("abs")).unwrap();
+    symlink("../../../../../../etc/shadow", tree.join("a/b/up")).unwrap();
+    symlink("../../../../../..", tree.join("a/b/root")).unwrap();
+    symlink("loop2", tree.join("loop1")).unwrap();
+    symlink("loop1", tree.join("loop2")).unwrap();
+    symlink("b", tree.join("a/self")).unwrap();
+    // a chain of 40 links (allowed) and of 41 (ELOOP), ending in a file
+    for i in 0..41 {
+        symlink(format!("c{}", i + 1), tree.join(format!("c{i}"))).unwrap();
+    }
+    std::fs::write(tree.join("c41"), "end of chain\n").unwrap();
+    let img = dir.join("hostile.img");
+    common::run("truncate", &["-s", "16M", img.to_str().unwrap()]);
+    common::run("mkfs.ext4", &["-q", "-d", tree.to_str().unwrap(), img.to_str().unwrap()]);
+    img
+}
+
+#[test]
+fn symlinks_resolve_inside_the_guest_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = hostile_image(dir.path());
+    let mut g = open(&img);
+    g.mount("/dev/sda", "/").unwrap();
+    // absolute targets are relative to the guest's /, .. stops at the guest's /
+    assert_eq!(g.read_file("/abs").unwrap(), b"guest shadow\n");
+    assert_eq!(g.read_file("/a/b/up").unwrap(), b"guest shadow\n");
+    assert_eq!(g.realpath("/a/b/root").unwrap(), "/");
+    assert_eq!(g.realpath("/a/b/root/a/self/file").unwrap(), "/a/b/file");
+    assert_eq!(g.realpath("/../../..").unwrap(), "/");
+    assert_eq!(g.readlink("/abs").unwrap(), b"/etc/shadow");
+    assert_eq!(g.lstat("/abs").unwrap().file_type(), Some(FileType::Symlink));
+    assert_eq!(g.stat("/abs").unwrap().file_type(), Some(FileType::Regular));
+    // loops and chains: Linux allows 40 links per resolution
+    assert_eq!(errno(g.read_file("/loop1")), Errno::Loop);
+    assert_eq!(g.read_file("/c1").unwrap(), b"end of chain\n", "40 links");
+    assert_eq!(errno(g.read_file("/c0")), Errno::Loop, "41 links");
+    assert_eq!(errno(g.readlink("/etc/shadow")), Errno::Invalid);
+    assert_eq!(errno(g.stat("relative/path")), Errno::Invalid);
+}
