@@ -5,10 +5,13 @@
 pub const ARCH_BINARIES: &[&str] =
     &["/bin/bash", "/bin/ls", "/bin/echo", "/bin/rm", "/bin/sh", "/bin/true", "/usr/bin/true"];
 
+/// Bytes of an ELF file that [`elf_arch`] needs (the identification and `e_machine`).
+pub const HEADER_LEN: usize = 20;
+
 /// The architecture of an ELF file from its first bytes (at least 20), or `None` when it is
 /// not an ELF file or its machine is not one libguestfs names.
 pub fn elf_arch(head: &[u8]) -> Option<&'static str> {
-    if head.len() < 20 || &head[..4] != b"\x7fELF" {
+    if head.len() < HEADER_LEN || &head[..4] != b"\x7fELF" {
         return None;
     }
     let is64 = match head[4] {

@@ -154,14 +154,7 @@ fn hostname(view: &View) -> Option<String> {
 
 /// The architecture from the first of [`elf::ARCH_BINARIES`] that is an ELF file.
 fn arch(view: &View) -> Option<&'static str> {
-    elf::ARCH_BINARIES.iter().find_map(|bin| {
-        if !view.is_file(bin) {
-            return None;
-        }
-        // Only the header is needed, but files are read whole; binaries above the cap are skipped.
-        let data = view.read_capped(bin, view::DB_FILE_MAX).ok()??;
-        elf::elf_arch(&data)
-    })
+    elf::ARCH_BINARIES.iter().find_map(|bin| elf::elf_arch(&view.head(bin, elf::HEADER_LEN)?))
 }
 
 /// Sorts mountpoints as they must be mounted: shortest first, then by name.

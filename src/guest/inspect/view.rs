@@ -80,6 +80,25 @@ impl View {
         Err(super::Error::TooLarge { path: path.to_string(), size: out.len() as u64, max })
     }
 
+    /// The first bytes (up to `n`) of the regular file `path`, `None` when it cannot be read.
+    pub fn head(&self, path: &str, n: usize) -> Option<Vec<u8>> {
+        let r = resolve(&self.mounts, path, true).ok()?;
+        let fs = &self.mounts[r.mount].fs;
+        if fs.stat(r.ino).ok()?.file_type() != Some(FileType::Regular) {
+            return None;
+        }
+        let mut buf = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match fs.read(r.ino, got as u64, &mut buf[got..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got += k,
+            }
+        }
+        buf.truncate(got);
+        Some(buf)
+    }
+
     /// A small text file (at most [`SMALL_FILE_MAX`]) as lossy UTF-8; `None` when missing,
     /// unreadable or too large, as libguestfs ignores release files it cannot read.
     pub fn small_text(&self, path: &str) -> Option<String> {
