@@ -473,6 +473,26 @@ fn vinspect_json_equals_the_api() {
 }
 
 #[test]
+fn qcow2_inspects_like_its_raw_source() {
+    let bin = env!("CARGO_BIN_EXE_vinspect");
+    let (raw, qcow2) = (fixture("guest-ubuntu.raw"), fixture("guest-ubuntu.qcow2"));
+    let a = open(&raw).inspect_root("/dev/sda2").unwrap();
+    let b = open(&qcow2).inspect_root("/dev/sda2").unwrap();
+    assert_eq!(a, b);
+    let json = |args: &[&str]| {
+        let out = Command::new(bin).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<J>(&out.stdout).unwrap()
+    };
+    let q = qcow2.to_str().unwrap();
+    assert_eq!(json(&["--json", "-a", raw.to_str().unwrap()]), json(&["--json", "--format", "qcow2", "-a", q]));
+    // forced raw, the qcow2 file holds no partition table and no OS
+    let out = Command::new(bin).args(["--format", "raw", "-a", q]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no operating system"));
+}
+
+#[test]
 fn mount_inspected_mounts_like_guestfish_i() {
     let img = fixture("guest-ubuntu.raw");
     let mut g = open(&img);
