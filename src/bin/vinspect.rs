@@ -1,0 +1,195 @@
+//! `vinspect`: inspect the operating systems in disk images and print what `virt-inspector`
+//! prints — its XML (`<operatingsystems><operatingsystem><root>…`, same element names and
+//! order), or with `--json` the same data as JSON.
+
+use anyhow::{bail, Result};
+use clap::{Arg, ArgAction, Command};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vguestfs::disk::Format;
+use vguestfs::guest::inspect::{Application, OsInfo};
+use vguestfs::guest::DriveOptions;
+use vguestfs::Guest;
+
+fn cli() -> Command {
+    Command::new("vinspect")
+        .about("display information about the operating systems in a virtual machine disk image")
+        .version(env!("CARGO_PKG_VERSION"))
+        .arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).required(true).help("Add image"))
+        .arg(Arg::new("format").long("format").value_name("raw|qcow2").help("Disk format of every -a image (default: probed)"))
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON instead of XML"))
+        .arg(Arg::new("no-applications").long("no-applications").action(ArgAction::SetTrue).help("Do not list applications"))
+}
+
+/// One `<mountpoint dev="…">path</mountpoint>`.
+#[derive(Serialize)]
+struct MountpointOut {
+    dev: String,
+    mountpoint: String,
+}
+
+/// One `<filesystem dev="…">` with what blkid tells.
+#[derive(Serialize)]
+struct FilesystemOut {
+    dev: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    fs_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uuid: Option<String>,
+}
+
+/// One `<operatingsystem>`.
+#[derive(Serialize)]
+struct OsOut {
+    #[serde(flatten)]
+    info: OsInfo,
+    #[serde(rename = "mountpoints")]
+    mountpoints_out: Vec<MountpointOut>,
+    #[serde(rename = "filesystems")]
+    filesystems_out: Vec<FilesystemOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applications: Option<Vec<Application>>,
+}
+
+/// The whole report.
+#[derive(Serialize)]
+struct Report {
+    operatingsystems: Vec<OsOut>,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vinspect: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
+    let format = match m.get_one::<String>("format") {
+        Some(f) => Some(f.parse::<Format>().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let mut g = Guest::new();
+    for path in m.get_many::<String>("add").into_iter().flatten() {
+        g.add_drive(&PathBuf::from(path), DriveOptions { format, readonly: true })?;
+    }
+    g.launch()?;
+    let roots = g.inspect_os()?;
+    if roots.is_empty() {
+        bail!("no operating system could be detected inside this disk image.");
+    }
+    let mut report = Report { operatingsystems: Vec::new() };
+    for root in roots {
+        let mut info = g.inspect_root(&root)?;
+        // The XML lists the mountpoints and filesystems in their own elements.
+        let mountpoints = std::mem::take(&mut info.mountpoints);
+        let mut filesystems = std::mem::take(&mut info.filesystems);
+        filesystems.sort();
+        let filesystems_out = filesystems
+            .into_iter()
+            .map(|dev| {
+                let probed = g.probe(&dev).ok().flatten();
+                FilesystemOut {
+                    fs_type: probed.as_ref().map(|p| p.fs_type.clone()),
+                    label: probed.as_ref().and_then(|p| p.label.clone()).filter(|l| !l.is_empty()),
+                    uuid: probed.and_then(|p| p.uuid),
+                    dev,
+                }
+            })
+            .collect();
+        let applications = if m.get_flag("no-applications") {
+            None
+        } else {
+            match g.inspect_list_applications(&root) {
+                Ok(apps) => Some(apps),
+                Err(e) => {
+                    eprintln!("vinspect: warning: {root}: applications not listed: {e}");
+                    None
+                }
+            }
+        };
+        report.operatingsystems.push(OsOut {
+            info,
+            mountpoints_out: mountpoints.into_iter().map(|(mountpoint, dev)| MountpointOut { dev, mountpoint }).collect(),
+            filesystems_out,
+            applications,
+        });
+    }
+    if m.get_flag("json") {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", xml(&report));
+    }
+    Ok(())
+}
+
+/// XML text escaping.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// virt-inspector's XML, two-space indented.
+fn xml(r: &Report) -> String {
+    let mut o = String::from("<?xml version=\"1.0\"?>\n<operatingsystems>\n");
+    let el = |o: &mut String, indent: usize, name: &str, v: &str| {
+        if !v.is_empty() && v != "unknown" {
+            o.push_str(&format!("{:indent$}<{name}>{}</{name}>\n", "", esc(v)));
+        }
+    };
+    for os in &r.operatingsystems {
+        let i = &os.info;
+        o.push_str("  <operatingsystem>\n");
+        el(&mut o, 4, "root", &i.root);
+        el(&mut o, 4, "name", &i.os_type);
+        el(&mut o, 4, "arch", &i.arch);
+        el(&mut o, 4, "distro", &i.distro);
+        el(&mut o, 4, "product_name", &i.product_name);
+        el(&mut o, 4, "major_version", &i.major_version.to_string());
+        el(&mut o, 4, "minor_version", &i.minor_version.to_string());
+        el(&mut o, 4, "package_format", &i.package_format);
+        el(&mut o, 4, "package_management", &i.package_management);
+        el(&mut o, 4, "hostname", &i.hostname);
+        el(&mut o, 4, "format", &i.format);
+        o.push_str("    <mountpoints>\n");
+        for mp in &os.mountpoints_out {
+            o.push_str(&format!("      <mountpoint dev=\"{}\">{}</mountpoint>\n", esc(&mp.dev), esc(&mp.mountpoint)));
+        }
+        o.push_str("    </mountpoints>\n    <filesystems>\n");
+        for fs in &os.filesystems_out {
+            o.push_str(&format!("      <filesystem dev=\"{}\">\n", esc(&fs.dev)));
+            el(&mut o, 8, "type", fs.fs_type.as_deref().unwrap_or(""));
+            el(&mut o, 8, "label", fs.label.as_deref().unwrap_or(""));
+            el(&mut o, 8, "uuid", fs.uuid.as_deref().unwrap_or(""));
+            o.push_str("      </filesystem>\n");
+        }
+        o.push_str("    </filesystems>\n");
+        if let Some(apps) = &os.applications {
+            o.push_str("    <applications>\n");
+            for a in apps {
+                o.push_str("      <application>\n");
+                el(&mut o, 8, "name", &a.name);
+                if a.epoch != 0 {
+                    el(&mut o, 8, "epoch", &a.epoch.to_string());
+                }
+                el(&mut o, 8, "version", &a.version);
+                el(&mut o, 8, "release", &a.release);
+                el(&mut o, 8, "arch", &a.arch);
+                el(&mut o, 8, "url", &a.url);
+                el(&mut o, 8, "source_package", &a.source_package);
+                el(&mut o, 8, "summary", &a.summary);
+                o.push_str("      </application>\n");
+            }
+            o.push_str("    </applications>\n");
+        }
+        o.push_str("  </operatingsystem>\n");
+    }
+    o.push_str("</operatingsystems>\n");
+    o
+}
