@@ -124,7 +124,9 @@ impl Guest {
         for (i, (path, opts)) in self.drives.iter().enumerate() {
             let name = disk_name(i);
             let dev = disk::open_image(path, opts.format, !opts.readonly)?;
-            let dev: Dev = Arc::new(Renamed { inner: dev, name: name.clone() });
+            // the image under its guest device name, so that errors say which disk
+            let len = dev.len();
+            let dev: Dev = Arc::new(Slice::new(dev, 0, len, name.clone())?);
             let table = PartitionTable::read(dev.as_ref())?;
             let mut partitions = Vec::new();
             if let Some(t) = &table {
@@ -287,33 +289,6 @@ impl Guest {
             out.push((name, vfs_type));
         }
         Ok(out)
-    }
-}
-
-/// The image under its guest device name (`/dev/sda`), so errors say which disk.
-struct Renamed {
-    inner: Dev,
-    name: String,
-}
-
-impl disk::BlockDev for Renamed {
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
-    fn read_at(&self, buf: &mut [u8], off: u64) -> disk::Result<()> {
-        self.inner.read_at(buf, off)
-    }
-    fn write_at(&self, buf: &[u8], off: u64) -> disk::Result<()> {
-        self.inner.write_at(buf, off)
-    }
-    fn flush(&self) -> disk::Result<()> {
-        self.inner.flush()
-    }
-    fn is_writable(&self) -> bool {
-        self.inner.is_writable()
-    }
-    fn name(&self) -> String {
-        self.name.clone()
     }
 }
 
