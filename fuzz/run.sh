@@ -24,6 +24,12 @@ for f in sys.argv[2:]:
             open(os.path.join(sys.argv[1], '%s-%d.vg' % (os.path.basename(f), i)), 'wb').write(c.strip())
 PY
 fi
+if [ "$target" = gpt ] && [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
+  # the gpt target supplies sector 0 itself: seed with the images from LBA 1 on
+  for f in ../fixtures/build/*.raw ../fixtures/build/*.img; do
+    tail -c +513 "$f" | head -c 1048576 > "$corpus/$(basename "$f")"
+  done
+fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
   for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/build/*.img \
