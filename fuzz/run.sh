@@ -1,19 +1,43 @@
 #!/usr/bin/env bash
-# Runs one fuzz target with cargo-fuzz (libFuzzer): fuzz/run.sh TARGET [SECONDS].
+# Runs one fuzz target with cargo-fuzz (libFuzzer): fuzz/run.sh TARGET [SECONDS] [LIBFUZZER ARGS...]
 # The machine's toolchain is stable; cargo-fuzz needs nightly flags, so RUSTC_BOOTSTRAP=1 enables
 # them. Seeds come from the fixture images (fixtures/build.sh) so the fuzzer starts from real
-# structures. Crashes land in fuzz/artifacts/TARGET/.
+# structures. Crashes land in fuzz/artifacts/TARGET/. A dictionary fuzz/dict/TARGET.dict is used
+# when present. Extra arguments go to libFuzzer (e.g. -jobs=1 -timeout=5).
 set -euo pipefail
 cd "$(dirname "$0")"
-target=${1:?usage: fuzz/run.sh TARGET [SECONDS]  (targets: $(ls fuzz_targets | sed 's/\.rs$//' | tr '\n' ' '))}
+target=${1:?usage: fuzz/run.sh TARGET [SECONDS] [LIBFUZZER ARGS...]  (targets: $(ls fuzz_targets | sed 's/\.rs$//' | tr '\n' ' '))}
 secs=${2:-60}
+shift; [ $# -gt 0 ] && shift
 command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 corpus="corpus/$target"; mkdir -p "$corpus"
+if [ "$target" = lvm_metadata ] && [ -z "$(ls -A "$corpus")" ]; then
+  # the text parser wants text: the vgcfgbackup test file and every metadata text found in the
+  # fixture images (NUL-separated copies holding "physical_volumes" and "seqno")
+  cp ../src/lvm/testdata/*.vg "$corpus/"
+  [ -d ../fixtures/build ] && python3 - "$corpus" ../fixtures/build/*.raw ../fixtures/build/*.img <<'PY'
+import os, sys
+for f in sys.argv[2:]:
+    for i, c in enumerate(open(f, 'rb').read(8 << 20).split(b'\0')):
+        if b'physical_volumes' in c and b'seqno' in c and len(c) < 200000:
+            open(os.path.join(sys.argv[1], '%s-%d.vg' % (os.path.basename(f), i)), 'wb').write(c.strip())
+PY
+fi
+if [ "$target" = gpt ] && [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
+  # the gpt target supplies sector 0 itself: seed with the images from LBA 1 on
+  for f in ../fixtures/build/*.raw ../fixtures/build/*.img; do
+    tail -c +513 "$f" | head -c 1048576 > "$corpus/$(basename "$f")"
+  done
+fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
-  for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/demo.qcow2; do
+  for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/build/*.img \
+           ../fixtures/build/*.iso ../fixtures/demo.qcow2; do
     [ -e "$f" ] && head -c 1048576 "$f" > "$corpus/$(basename "$f")"
   done
 fi
-cargo fuzz run "$target" "$corpus" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=1048576
+dict=()
+[ -f "dict/$target.dict" ] && dict=(-dict="dict/$target.dict")
+cargo fuzz run "$target" "$corpus" -- -max_total_time="$secs" -rss_limit_mb=2048 \
+  -max_len=1048576 -timeout=5 "${dict[@]}" "$@"
