@@ -4,6 +4,7 @@
 //! [`disk`] block devices → [`part`] partition tables and [`lvm`] volume groups → [`fs`]
 //! filesystems → [`guest`] sessions. Each layer has its own `Error` type; [`Error`] wraps them.
 
+mod bytes;
 pub mod disk;
 pub mod error;
 pub mod fs;

@@ -2,6 +2,7 @@
 //! computed from the superblock alone. `virt-filesystems --long` prints this size for every
 //! filesystem it can mount; for the others it prints the device size.
 
+use crate::bytes::{le16, le32};
 use crate::disk::{read_vec, BlockDev};
 use crate::fs::Result;
 
@@ -13,14 +14,6 @@ pub fn statvfs_size(dev: &dyn BlockDev, fs_type: &str) -> Result<Option<u64>> {
         "vfat" => fat_size(dev),
         _ => Ok(None),
     }
-}
-
-fn le16(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 2).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]) as u64)
-}
-
-fn le32(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 4).map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as u64)
 }
 
 const EXT_SB_OFFSET: u64 = 1024;
@@ -97,19 +90,19 @@ fn ext_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
         return Ok(None);
     }
     let sb = read_vec(dev, EXT_SB_OFFSET, EXT_SB_LEN)?;
-    if le16(&sb, 0x38) != 0xEF53 {
+    if u64::from(le16(&sb, 0x38)) != 0xEF53 {
         return Ok(None);
     }
-    let log_block = le32(&sb, 0x18);
+    let log_block = u64::from(le32(&sb, 0x18));
     if log_block > 6 {
         return Ok(None);
     }
     let block_size = 1024u64 << log_block;
-    let incompat = le32(&sb, 0x60);
-    let ro_compat = le32(&sb, 0x64);
-    let mut blocks = le32(&sb, 0x04);
+    let incompat = u64::from(le32(&sb, 0x60));
+    let ro_compat = u64::from(le32(&sb, 0x64));
+    let mut blocks = u64::from(le32(&sb, 0x04));
     if incompat & INCOMPAT_64BIT != 0 {
-        blocks |= le32(&sb, 0x150) << 32;
+        blocks |= u64::from(le32(&sb, 0x150)) << 32;
     }
     // The kernel refuses to mount a filesystem larger than its device ("bad geometry: block
     // count exceeds size of device"). Checking it also bounds the group loop of ext_overhead by
@@ -117,7 +110,7 @@ fn ext_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
     if blocks.checked_mul(block_size).is_none_or(|b| b > dev.len()) {
         return Ok(None);
     }
-    let overhead_clusters = le32(&sb, 0x248);
+    let overhead_clusters = u64::from(le32(&sb, 0x248));
     if ro_compat & RO_COMPAT_BIGALLOC != 0 && overhead_clusters == 0 {
         // cluster-based overhead accounting is not computed here
         return Ok(None);
@@ -138,11 +131,11 @@ fn ext_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
 /// bitmaps, plus the internal journal. (Linux 6.x counts the reserved GDT blocks; older kernels
 /// did not, so on an old host libguestfs may show a slightly larger size.)
 fn ext_overhead(sb: &[u8], blocks: u64, block_size: u64, incompat: u64, ro_compat: u64) -> Option<u64> {
-    let first_data_block = le32(sb, 0x14);
-    let blocks_per_group = le32(sb, 0x20);
-    let inodes_per_group = le32(sb, 0x28);
-    let inode_size = if le32(sb, 0x4C) == 0 { 128 } else { le16(sb, 0x58) };
-    let desc_size = if incompat & INCOMPAT_64BIT != 0 { le16(sb, 0xFE).max(32) } else { 32 };
+    let first_data_block = u64::from(le32(sb, 0x14));
+    let blocks_per_group = u64::from(le32(sb, 0x20));
+    let inodes_per_group = u64::from(le32(sb, 0x28));
+    let inode_size = if u64::from(le32(sb, 0x4C)) == 0 { 128 } else { u64::from(le16(sb, 0x58)) };
+    let desc_size = if incompat & INCOMPAT_64BIT != 0 { u64::from(le16(sb, 0xFE)).max(32) } else { 32 };
     if blocks_per_group == 0 || inode_size == 0 || desc_size > block_size || blocks <= first_data_block {
         return None;
     }
@@ -159,21 +152,21 @@ fn ext_overhead(sb: &[u8], blocks: u64, block_size: u64, incompat: u64, ro_compa
         desc_per_block,
         gdb_count: groups.div_ceil(desc_per_block),
         itb_per_group: (inodes_per_group * inode_size).div_ceil(block_size),
-        compat: le32(sb, 0x5C),
+        compat: u64::from(le32(sb, 0x5C)),
         incompat,
         ro_compat,
-        first_meta_bg: le32(sb, 0x104),
-        reserved_gdt: le16(sb, 0xCE),
-        backup_bgs: [le32(sb, 0x24C), le32(sb, 0x250)],
+        first_meta_bg: u64::from(le32(sb, 0x104)),
+        reserved_gdt: u64::from(le16(sb, 0xCE)),
+        backup_bgs: [u64::from(le32(sb, 0x24C)), u64::from(le32(sb, 0x250))],
     };
     let mut overhead = geo.first_data_block;
     for g in 0..geo.groups {
         overhead += geo.base_meta_blocks(g) + geo.itb_per_group + 2;
     }
-    if geo.compat & COMPAT_HAS_JOURNAL != 0 && le32(sb, 0xE0) != 0 {
+    if geo.compat & COMPAT_HAS_JOURNAL != 0 && u64::from(le32(sb, 0xE0)) != 0 {
         // the journal inode's size, backed up in s_jnl_blocks[15..17] by mke2fs/tune2fs
         if sb.get(0xFD).copied() == Some(JNL_BACKUP_BLOCKS) {
-            let size = (le32(sb, 0x10C + 15 * 4) << 32) | le32(sb, 0x10C + 16 * 4);
+            let size = (u64::from(le32(sb, 0x10C + 15 * 4)) << 32) | u64::from(le32(sb, 0x10C + 16 * 4));
             overhead += size / geo.block_size;
         }
     }
@@ -186,17 +179,17 @@ fn fat_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
         return Ok(None);
     }
     let bs = read_vec(dev, 0, 512)?;
-    let bytes_per_sector = le16(&bs, 0x0B);
+    let bytes_per_sector = u64::from(le16(&bs, 0x0B));
     let sectors_per_cluster = bs.get(0x0D).copied().unwrap_or(0) as u64;
-    let reserved = le16(&bs, 0x0E);
+    let reserved = u64::from(le16(&bs, 0x0E));
     let fats = bs.get(0x10).copied().unwrap_or(0) as u64;
-    let root_entries = le16(&bs, 0x11);
-    let total = match le16(&bs, 0x13) {
-        0 => le32(&bs, 0x20),
+    let root_entries = u64::from(le16(&bs, 0x11));
+    let total = match u64::from(le16(&bs, 0x13)) {
+        0 => u64::from(le32(&bs, 0x20)),
         n => n,
     };
-    let fat_size = match le16(&bs, 0x16) {
-        0 => le32(&bs, 0x24),
+    let fat_size = match u64::from(le16(&bs, 0x16)) {
+        0 => u64::from(le32(&bs, 0x24)),
         n => n,
     };
     if bytes_per_sector == 0 || sectors_per_cluster == 0 {
@@ -208,7 +201,7 @@ fn fat_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
     let mut clusters = data / sectors_per_cluster;
     // Linux clamps the cluster count to the entries the FAT can hold (fat_fill_super)
     const MAX_FAT12: u64 = 0xFF4;
-    let fat_bits = if le16(&bs, 0x16) == 0 { 32 } else if clusters > MAX_FAT12 { 16 } else { 12 };
+    let fat_bits = if u64::from(le16(&bs, 0x16)) == 0 { 32 } else if clusters > MAX_FAT12 { 16 } else { 12 };
     let fat_entries = fat_size * bytes_per_sector * 8 / fat_bits;
     clusters = clusters.min(fat_entries.saturating_sub(2));
     Ok(Some(clusters * sectors_per_cluster * bytes_per_sector))

@@ -2,6 +2,7 @@
 //! text it points to in the circular buffer after the header (`lib/format_text/layout.h`).
 
 use super::{lvm_crc, DiskArea, Error, Result, INITIAL_CRC};
+use crate::bytes::{le32, le64};
 use crate::disk::{read_vec, BlockDev};
 
 /// Size of the header at the start of every metadata area (`MDA_HEADER_SIZE`).
@@ -12,14 +13,6 @@ const VERSION: u32 = 1;
 const RAW_LOCN_IGNORED: u32 = 1;
 /// Largest metadata text we read (lvm2's own default area is 1 MiB).
 pub const MAX_TEXT: u64 = 16 << 20;
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4).and_then(|s| s.try_into().ok()).map_or(0, u32::from_le_bytes)
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8).and_then(|s| s.try_into().ok()).map_or(0, u64::from_le_bytes)
-}
 
 /// Reads the current metadata text of the area `mda` on `dev` (called `name` in errors).
 /// `Ok(None)` when the area holds no metadata (an orphan PV) or is marked ignored.

@@ -20,6 +20,7 @@ mod swap;
 mod xfs;
 
 use super::{Error, Result};
+use crate::bytes::{array, be16, be32, be64, bytes, le16, le32, le64};
 use crate::disk::{read_vec, BlockDev};
 
 /// What [`probe`] found on a device.
@@ -126,46 +127,6 @@ impl Reader<'_> {
     fn has_magic(&self, off: u64, magic: &[u8]) -> Result<bool> {
         Ok(self.read(off, magic.len())?.is_some_and(|b| b == magic))
     }
-}
-
-/// `len` bytes of `b` at `at`, or an empty slice when out of range.
-fn bytes(b: &[u8], at: usize, len: usize) -> &[u8] {
-    at.checked_add(len).and_then(|end| b.get(at..end)).unwrap_or(&[])
-}
-
-/// Fixed-size array at `at` (zeros when out of range).
-fn array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
-    bytes(b, at, N).try_into().unwrap_or([0; N])
-}
-
-/// Little-endian u16 at `at` (0 when out of range).
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes(array(b, at))
-}
-
-/// Little-endian u32 at `at` (0 when out of range).
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(array(b, at))
-}
-
-/// Little-endian u64 at `at` (0 when out of range).
-fn le64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(array(b, at))
-}
-
-/// Big-endian u16 at `at` (0 when out of range).
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes(array(b, at))
-}
-
-/// Big-endian u32 at `at` (0 when out of range).
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(array(b, at))
-}
-
-/// Big-endian u64 at `at` (0 when out of range).
-fn be64(b: &[u8], at: usize) -> u64 {
-    u64::from_be_bytes(array(b, at))
 }
 
 /// `raw` up to its first NUL: blkid's values are C strings.
