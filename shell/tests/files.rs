@@ -1,0 +1,216 @@
+//! The file-reading commands on the demo image, checked against real oracles: the source tree
+//! the image was built from (`fixtures/trees/debian`), a kernel mount of the root LV
+//! (`mount -o loop,ro` of the LV's bytes) read with coreutils (`ls -lan`, `stat`, `find`,
+//! `du`, `head`, `tail`, `grep`, `cksum`, `tar`), and the image's sha256 before and after.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vguestfs::guest::DriveOptions;
+use vguestfs::Guest;
+
+/// vfish on the demo with the root LV on / (and the ESP on /boot/efi with `esp`).
+fn demo_ok(esp: bool, cmds: &[&str]) -> String {
+    let d = demo();
+    let mut args = vec!["--ro", "-a", &d, "-m", "/dev/demo/root"];
+    if esp {
+        args.extend(["-m", "/dev/sda1:/boot/efi"]);
+    }
+    args.extend(cmds);
+    ok(&args)
+}
+
+/// A shell pipeline's stdout (C locale, UTC).
+fn sh(script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).env("LC_ALL", "C").env("TZ", "UTC").output().expect("sh");
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The root LV mounted by the kernel (read-only loop mount of its bytes); unmounted on drop.
+struct KernelMount {
+    dir: tempfile::TempDir,
+}
+
+impl KernelMount {
+    fn new() -> KernelMount {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let raw = dir.path().join("root.raw");
+        let mut g = Guest::new();
+        g.add_drive(Path::new(&demo()), DriveOptions::default()).expect("add");
+        g.launch().expect("launch");
+        let dev = g.device("/dev/demo/root").expect("LV");
+        let mut f = std::fs::File::create(&raw).expect("raw");
+        let mut buf = vec![0u8; 1 << 20];
+        let mut off = 0;
+        while off < dev.len() {
+            let n = buf.len().min((dev.len() - off) as usize);
+            dev.read_at(&mut buf[..n], off).expect("read LV");
+            f.write_all(&buf[..n]).expect("write raw");
+            off += n as u64;
+        }
+        drop(f);
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).expect("mkdir");
+        tool("mount", &["-o", "loop,ro", &raw.to_string_lossy(), &mnt.to_string_lossy()]);
+        KernelMount { dir }
+    }
+
+    fn path(&self, p: &str) -> String {
+        format!("{}/mnt{p}", self.dir.path().display())
+    }
+}
+
+impl Drop for KernelMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.path("")).status();
+    }
+}
+
+fn tree(p: &str) -> PathBuf {
+    root().join("fixtures/trees/debian").join(p.trim_start_matches('/'))
+}
+
+#[test]
+fn demo_read_commands_match_the_kernel_and_the_source_tree() {
+    let image = root().join("fixtures/demo.qcow2");
+    let before = sha256_file(&image);
+    let k = KernelMount::new();
+
+    // cat, ls
+    assert_eq!(demo_ok(true, &["cat", "/etc/hostname"]), "demo-debian\n");
+    assert_eq!(demo_ok(true, &["cat", "/etc/hostname"]).as_bytes(), std::fs::read(tree("etc/hostname")).unwrap());
+    let ls = demo_ok(true, &["ls", "/etc"]);
+    assert_eq!(ls, sh(&format!("ls -A {}", k.path("/etc"))));
+    assert_eq!(ls, sh(&format!("ls -A {}", tree("etc").display())));
+    assert_eq!(ls.lines().count(), 16);
+
+    // ll = ls -lan (for / the kernel's `..` is the host's: compare the other lines)
+    assert_eq!(demo_ok(true, &["ll", "/etc"]), sh(&format!("ls -lan {}", k.path("/etc"))));
+    let strip = |s: &str| s.lines().filter(|l| !l.ends_with(" ..") && !l.starts_with("total")).map(|l| format!("{l}\n")).collect::<String>();
+    assert_eq!(strip(&demo_ok(false, &["ll", "/"])), strip(&sh(&format!("ls -lan {}", k.path("/")))));
+
+    // stat / statns against stat(1)
+    let st = demo_ok(true, &["stat", "/etc/passwd"]);
+    let kst = sh(&format!("stat -c 'ino: %i\nmode: 0x%f\nnlink: %h\nuid: %u\ngid: %g\nsize: %s\nblksize: %o\nblocks: %b\natime: %X\nmtime: %Y\nctime: %Z' {}", k.path("/etc/passwd")));
+    for line in kst.lines() {
+        let (field, value) = line.split_once(": ").unwrap();
+        let value = match value.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16).unwrap().to_string(),
+            None => value.to_string(),
+        };
+        assert!(st.contains(&format!("\n{field}: {value}\n")), "{field}: {value} not in\n{st}");
+    }
+    assert!(st.starts_with("dev: ") && st.ends_with("\n"), "{st}");
+    let ns = demo_ok(true, &["statns", "/etc/passwd"]);
+    let fields: Vec<&str> = ns.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(fields.len(), 22);
+    assert_eq!(&fields[..4], ["st_dev", "st_ino", "st_mode", "st_nlink"]);
+    let mtime = sh(&format!("stat -c %.9Y {}", k.path("/etc/passwd")));
+    let (sec, nsec) = mtime.trim().split_once('.').unwrap();
+    assert!(ns.contains(&format!("\nst_mtime_sec: {sec}\nst_mtime_nsec: {}\n", nsec.parse::<u64>().unwrap())), "{ns}");
+
+    // statvfs against stat -f
+    let v = demo_ok(true, &["statvfs", "/"]);
+    let kv = sh(&format!("stat -f -c 'bsize: %s\nfrsize: %S\nblocks: %b\nbfree: %f\nbavail: %a\nfiles: %c\nffree: %d\nnamemax: %l' {}", k.path("/")));
+    for line in kv.lines() {
+        assert!(v.contains(&format!("{line}\n")), "{line} not in\n{v}");
+    }
+    assert!(v.contains("\nflag: 1\n"), "read-only mount: {v}");
+
+    // checksums against the source tree and coreutils
+    let f = tree("etc/os-release").to_string_lossy().into_owned();
+    let sum = |ty: &str| demo_ok(true, &["checksum", ty, "/etc/os-release"]);
+    assert_eq!(sum("sha256"), format!("{}\n", sha256_file(Path::new(&f))));
+    for (ty, tool_name) in [("md5", "md5sum"), ("sha1", "sha1sum"), ("sha224", "sha224sum"), ("sha384", "sha384sum"), ("sha512", "sha512sum")] {
+        assert_eq!(sum(ty), format!("{}\n", sh(&format!("{tool_name} {f}")).split(' ').next().unwrap()), "{ty}");
+    }
+    assert_eq!(sum("crc"), format!("{}\n", sh(&format!("cksum {f}")).split(' ').next().unwrap()));
+
+    // find against the source tree and the kernel's find
+    let find = |dir: &str| sh(&format!("find {dir} -mindepth 1 -printf '%P\\n' | sort"));
+    assert_eq!(demo_ok(true, &["find", "/etc/ssh"]), find(&tree("etc/ssh").to_string_lossy()));
+    assert_eq!(demo_ok(true, &["find", "/etc/ssh"]), "ssh_host_ed25519_key\nssh_host_ed25519_key.pub\nsshd_config\n");
+    assert_eq!(demo_ok(false, &["find", "/"]), find(&k.path("/")));
+
+    // head/tail/grep against coreutils and GNU grep on the kernel mount
+    let passwd = k.path("/etc/passwd");
+    for (cmd, n, host) in [("head-n", "2", "head -n 2"), ("head-n", "-2", "head -n -2"), ("head-n", "0", "head -n 0"), ("tail-n", "1", "tail -n 1"), ("tail-n", "-3", "tail -n +3"), ("tail-n", "0", "tail -n 0")] {
+        assert_eq!(demo_ok(true, &[cmd, n, "/etc/passwd"]), sh(&format!("{host} {passwd}")), "{cmd} {n}");
+    }
+    assert_eq!(demo_ok(true, &["head-n", "2", "/etc/passwd"]), "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n");
+    assert_eq!(demo_ok(true, &["head", "/etc/passwd"]), sh(&format!("head {passwd}")));
+    assert_eq!(demo_ok(true, &["tail", "/etc/passwd"]), sh(&format!("tail {passwd}")));
+    for (args, host) in [
+        (vec!["^root:"], "grep '^root:'"),
+        (vec!["bin/\\(ba\\)*sh$"], "grep 'bin/\\(ba\\)*sh$'"),
+        (vec!["^(root|daemon):", "extended:true"], "grep -E '^(root|daemon):'"),
+        (vec!["DEBIAN", "insensitive:true"], "grep -i DEBIAN"),
+        (vec!["x:1", "fixed:true"], "grep -F x:1"),
+    ] {
+        let mut c = vec!["grep", args[0], "/etc/passwd"];
+        c.extend(&args[1..]);
+        assert_eq!(demo_ok(true, &c), sh(&format!("{host} {passwd}")), "{args:?}");
+    }
+    assert_eq!(demo_ok(true, &["grep", "nomatch", "/etc/passwd"]), "");
+
+    // tests, du, readlink/realpath, mounts
+    assert_eq!(
+        demo_ok(true, &["exists", "/etc", ":", "exists", "/nope", ":", "is-dir", "/etc", ":", "is-file", "/etc", ":", "is-file", "/etc/passwd", ":", "is-symlink", "/etc/passwd", ":", "is-dir", "/boot/efi/EFI"]),
+        "true\nfalse\ntrue\nfalse\ntrue\nfalse\ntrue\n"
+    );
+    assert_eq!(demo_ok(true, &["du", "/etc"]), sh(&format!("du -sk {} | cut -f1", k.path("/etc"))));
+    assert_eq!(demo_ok(true, &["realpath", "/boot/efi/../../etc/./passwd"]), "/etc/passwd\n");
+    assert_eq!(demo_ok(true, &["mountpoints", ":", "mounts"]), "/dev/demo/root: /\n/dev/sda1: /boot/efi\n/dev/demo/root\n/dev/sda1\n");
+    assert_eq!(demo_ok(true, &["glob", "echo", "/etc/host*", "/dev/sda?"]), "/etc/hostname /dev/sda1\n/etc/hostname /dev/sda2\n/etc/hosts /dev/sda1\n/etc/hosts /dev/sda2\n");
+
+    // download, copy-out, tar-out against the kernel mount
+    let out = tempfile::tempdir().unwrap();
+    let o = |p: &str| out.path().join(p).to_string_lossy().into_owned();
+    demo_ok(true, &["download", "/etc/passwd", &o("passwd")]);
+    assert_eq!(std::fs::read(o("passwd")).unwrap(), std::fs::read(&passwd).unwrap());
+    assert_eq!(demo_ok(true, &["download", "/etc/hostname", "-"]), "demo-debian\n");
+    demo_ok(true, &["copy-out", "/etc", &o("")]);
+    let meta = |dir: &str| sh(&format!("cd {dir} && find . -printf '%P %y %m %U %G %T@ %l\\n' | sort"));
+    assert_eq!(meta(&o("etc")), meta(&k.path("/etc")));
+    sh(&format!("diff -r {} {}", o("etc"), k.path("/etc")));
+    demo_ok(true, &["tar-out", "/etc", &o("etc.tar")]);
+    demo_ok(false, &["tar-out", "/", &o("root.tgz"), "compress:gzip"]);
+    let listing = sh(&format!("tar -tf {} | sed 's,/$,,' | sort", o("etc.tar")));
+    assert_eq!(listing, find(&k.path("/etc")));
+    assert_eq!(sh(&format!("tar -tzf {} | sed 's,/$,,' | sort", o("root.tgz"))), find(&k.path("/")));
+    std::fs::create_dir(o("x")).unwrap();
+    sh(&format!("tar -xf {} -C {}", o("etc.tar"), o("x")));
+    sh(&format!("diff -r {} {}", o("x"), k.path("/etc")));
+    // (tar-out has no entry for the directory itself: its first line is the host's)
+    let tail = |m: String| m.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>();
+    assert_eq!(tail(meta(&o("x"))), tail(meta(&k.path("/etc"))));
+
+    drop(k);
+    assert_eq!(sha256_file(&image), before, "--ro changed the image");
+}
+
+#[test]
+fn mount_errors_and_usage() {
+    let d = demo();
+    let o = vfish(&["-a", &d, "-m", "/dev/demo/swap"], None);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("vguestfs: error: mount: ") && o.stderr.contains("swap"), "{o:?}");
+    let o = vfish(&["-a", &d, "-m", "/dev/sda1:/:ro:ext4"], None);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("filesystem type is ‘vfat’, not ‘ext4’"), "{o:?}");
+    let o = vfish(&["-a", &d, "run", ":", "cat", "/etc/hostname"], None);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("vguestfs: error: cat: no filesystem is mounted on /"), "{o:?}");
+    let o = vfish(&["-a", &d, "-m", "/dev/demo/root", "cat", "/etc"], None);
+    assert!(o.stderr.contains("vguestfs: error: cat: /etc: Is a directory"), "{o:?}");
+    let o = vfish(&["-a", &d, "-m", "/dev/demo/root", "checksum", "sha3", "/etc/passwd"], None);
+    assert!(o.stderr.contains("unknown checksum type"), "{o:?}");
+    // mount/umount inside a session; --ro mounts read-only
+    assert_eq!(
+        ok(&["-a", &d, "run", ":", "mount", "/dev/demo/root", "/", ":", "mount-ro", "/dev/sda1", "/boot/efi", ":", "cat", "/boot/efi/EFI/BOOT/BOOTX64.EFI", ":", "umount", "/boot/efi", ":", "mounts", ":", "umount-all", ":", "mounts"]),
+        "demo EFI loader\n/dev/demo/root\n"
+    );
+}
