@@ -214,3 +214,89 @@ fn mount_errors_and_usage() {
         "demo EFI loader\n/dev/demo/root\n"
     );
 }
+
+/// A guest whose symlinks aim at the host (`/etc/shadow`, `../..` chains, absolute paths of a
+/// host canary) and host targets booby-trapped with symlinks: `download`, `copy-out` and
+/// `tar-out` copy links as links, never write through a host symlink, and leave everything
+/// outside the named target untouched.
+#[test]
+fn hostile_symlinks_never_reach_the_host() {
+    use std::os::unix::fs::symlink;
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s);
+    let s = |s: &str| p(s).to_string_lossy().into_owned();
+    std::fs::create_dir(p("canary")).unwrap();
+    std::fs::write(p("canary/secret"), "canary\n").unwrap();
+    let canary = s("canary/secret");
+    let evil = p("tree/evil");
+    std::fs::create_dir_all(evil.join("sub")).unwrap();
+    std::fs::write(evil.join("file"), "guest data\n").unwrap();
+    std::fs::write(evil.join("sub/f2"), "more\n").unwrap();
+    let up = format!("{}{}", "../".repeat(12), canary.trim_start_matches('/'));
+    let links = [("shadow", "/etc/shadow".to_string()), ("up", up.clone()), ("abs", canary.clone()), ("absdir", s("canary")), ("dotdot", "..".into())];
+    for (name, target) in &links {
+        symlink(target, evil.join(name)).unwrap();
+    }
+    let img = s("evil.img");
+    tool("mkfs.ext4", &["-q", "-d", &s("tree"), &img, "4M"]);
+    let img_sum = sha256_file(Path::new(&img));
+    let shadow_sum = sha256_file(Path::new("/etc/shadow"));
+    let canary_state = || sh(&format!("cd {} && find . -printf '%P %y %s %T@\\n' && cat secret", s("canary")));
+    let before = canary_state();
+    let run = |cmds: &[&str]| vfish(&[&["-a", &img, "-m", "/dev/sda"], cmds].concat(), None);
+
+    // copy-out: the links arrive as links with their targets as stored
+    std::fs::create_dir(p("out")).unwrap();
+    let o = run(&["copy-out", "/evil", &s("out")]);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""), "{o:?}");
+    for (name, target) in &links {
+        let host = p("out/evil").join(name);
+        assert!(std::fs::symlink_metadata(&host).unwrap().file_type().is_symlink(), "{name}");
+        assert_eq!(std::fs::read_link(&host).unwrap().to_string_lossy(), *target);
+    }
+    assert_eq!(std::fs::read_to_string(p("out/evil/sub/f2")).unwrap(), "more\n");
+
+    // a host symlink where copy-out would create the top directory, or a file inside a merged
+    // directory: refused, nothing written through it
+    std::fs::create_dir(p("out2")).unwrap();
+    symlink(p("canary"), p("out2/evil")).unwrap();
+    let o = run(&["copy-out", "/evil", &s("out2")]);
+    assert!(o.code == 1 && o.stderr.contains("File exists"), "{o:?}");
+    std::fs::create_dir_all(p("out3/evil")).unwrap();
+    symlink(&canary, p("out3/evil/file")).unwrap();
+    let o = run(&["copy-out", "/evil", &s("out3")]);
+    assert!(o.code == 1 && o.stderr.contains("File exists"), "{o:?}");
+
+    // download: guest links resolve inside the guest; a host symlink as target is replaced
+    for link in ["/evil/abs", "/evil/up", "/evil/absdir/secret"] {
+        let o = run(&["download", link, &s("out/x")]);
+        assert!(o.code == 1 && o.stderr.contains("No such file or directory"), "{link}: {o:?}");
+    }
+    assert!(!p("out/x").exists());
+    let o = run(&["download", "/evil/shadow", &s("out/x")]);
+    assert!(o.code == 1, "the guest has no /etc/shadow: {o:?}");
+    symlink(&canary, p("out/link")).unwrap();
+    let o = run(&["download", "/evil/file", &s("out/link")]);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""), "{o:?}");
+    assert!(std::fs::symlink_metadata(p("out/link")).unwrap().file_type().is_file());
+    assert_eq!(std::fs::read_to_string(p("out/link")).unwrap(), "guest data\n");
+    assert_eq!(run(&["download", "/evil/dotdot/evil/file", "-"]).stdout, "guest data\n");
+
+    // tar-out: links stored as links; a host symlink named as the tar file is replaced
+    symlink(&canary, p("out/t.tar")).unwrap();
+    let o = run(&["tar-out", "/evil", &s("out/t.tar")]);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""), "{o:?}");
+    assert!(std::fs::symlink_metadata(p("out/t.tar")).unwrap().file_type().is_file());
+    let listing = sh(&format!("tar -tvf {}", s("out/t.tar")));
+    for (name, target) in &links {
+        let line = listing.lines().find(|l| l.contains(&format!(" {name} -> "))).unwrap_or_else(|| panic!("{name}: {listing}"));
+        assert!(line.starts_with('l') && line.ends_with(&format!(" {name} -> {target}")), "{line}");
+    }
+    for name in sh(&format!("tar -tf {}", s("out/t.tar"))).lines() {
+        assert!(!name.starts_with('/') && !name.split('/').any(|c| c == ".."), "unsafe tar entry {name}");
+    }
+
+    assert_eq!(canary_state(), before, "the host canary was touched");
+    assert_eq!(sha256_file(Path::new("/etc/shadow")), shadow_sum);
+    assert_eq!(sha256_file(Path::new(&img)), img_sum, "read-only session changed the image");
+}
