@@ -28,8 +28,12 @@ fn host_err(path: &Path, e: &io::Error) -> CmdError {
 
 /// A guest name that can be joined to a host path: one non-empty component.
 fn safe_component(name: &[u8]) -> Result<&OsStr, CmdError> {
-    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
-        return Err(CmdError::Failed(format!("refusing unsafe file name in the guest: {:?}", String::from_utf8_lossy(name))));
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+    {
+        return Err(CmdError::Failed(format!(
+            "refusing unsafe file name in the guest: {:?}",
+            String::from_utf8_lossy(name)
+        )));
     }
     Ok(OsStr::from_bytes(name))
 }
@@ -41,7 +45,10 @@ fn temp_beside(target: &Path) -> Result<(PathBuf, File), CmdError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let base = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let base = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".{base}.vfish-{}-{n}", std::process::id()));
@@ -55,7 +62,11 @@ fn temp_beside(target: &Path) -> Result<(PathBuf, File), CmdError> {
 
 /// Writes the host file `target` with `fill`: into a fresh temporary file, then renamed over
 /// `target` (a symlink at `target` is replaced, never followed). `-` is standard output.
-fn write_host_file(target: &str, out: &mut dyn Write, fill: impl FnOnce(&mut dyn Write) -> CmdResult) -> CmdResult {
+fn write_host_file(
+    target: &str,
+    out: &mut dyn Write,
+    fill: impl FnOnce(&mut dyn Write) -> CmdResult,
+) -> CmdResult {
     if target == "-" {
         return fill(out);
     }
@@ -105,9 +116,14 @@ fn create_node(e: &TreeEntry, p: &Path) -> Result<bool, CmdError> {
             }
         }
         Some(FileType::Regular) => {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(p).map_err(|err| host_err(p, &err))?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p)
+                .map_err(|err| host_err(p, &err))?;
             io::copy(&mut e.open(), &mut f)?;
-            f.set_permissions(fs::Permissions::from_mode(st.mode & 0o7777)).map_err(|err| host_err(p, &err))?;
+            f.set_permissions(fs::Permissions::from_mode(st.mode & 0o7777))
+                .map_err(|err| host_err(p, &err))?;
             f.set_modified(mtime(st)).map_err(|err| host_err(p, &err))?;
         }
         Some(FileType::Symlink) => {
@@ -125,11 +141,18 @@ fn create_node(e: &TreeEntry, p: &Path) -> Result<bool, CmdError> {
 pub fn copy_out(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     let (remote, localdir) = (a.str(0), Path::new(a.str(1)));
     if !fs::metadata(localdir).is_ok_and(|m| m.is_dir()) {
-        return Err(CmdError::Failed(format!("copy-out: target '{}' is not a directory", localdir.display())));
+        return Err(CmdError::Failed(format!(
+            "copy-out: target '{}' is not a directory",
+            localdir.display()
+        )));
     }
     let canonical = s.guest.realpath(remote)?;
     let base = canonical.rsplit('/').next().unwrap_or_default();
-    let top = if base.is_empty() { localdir.to_path_buf() } else { localdir.join(safe_component(base.as_bytes())?) };
+    let top = if base.is_empty() {
+        localdir.to_path_buf()
+    } else {
+        localdir.join(safe_component(base.as_bytes())?)
+    };
     let entries = s.guest.walk(&canonical)?;
     let mut dirs = Vec::new();
     for e in &entries {
@@ -144,8 +167,11 @@ pub fn copy_out(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     // Directory modes and times last, deepest first: filling a directory changes its mtime,
     // and a read-only directory could not be filled.
     for (p, e) in dirs.iter().rev() {
-        fs::set_permissions(p, fs::Permissions::from_mode(e.stat.mode & 0o7777)).map_err(|err| host_err(p, &err))?;
-        File::open(p).and_then(|f| f.set_modified(mtime(&e.stat))).map_err(|err| host_err(p, &err))?;
+        fs::set_permissions(p, fs::Permissions::from_mode(e.stat.mode & 0o7777))
+            .map_err(|err| host_err(p, &err))?;
+        File::open(p)
+            .and_then(|f| f.set_modified(mtime(&e.stat)))
+            .map_err(|err| host_err(p, &err))?;
     }
     Ok(())
 }
@@ -168,7 +194,11 @@ fn tar_header(st: &Stat) -> Option<tar::Header> {
     h.set_uid(u64::from(st.uid));
     h.set_gid(u64::from(st.gid));
     h.set_mtime(u64::try_from(st.mtime.sec).unwrap_or(0));
-    h.set_size(if ty == tar::EntryType::Regular { st.size } else { 0 });
+    h.set_size(if ty == tar::EntryType::Regular {
+        st.size
+    } else {
+        0
+    });
     if matches!(ty, tar::EntryType::Char | tar::EntryType::Block) {
         let major = ((st.rdev >> 8) & 0xfff) | ((st.rdev >> 32) & !0xfff);
         let minor = (st.rdev & 0xff) | ((st.rdev >> 12) & !0xff);
@@ -188,9 +218,13 @@ fn write_tar(s: &Session, dir: &str, w: &mut dyn Write) -> CmdResult {
         for c in &e.components {
             path.push(safe_component(c)?);
         }
-        let Some(mut h) = tar_header(&e.stat) else { continue };
+        let Some(mut h) = tar_header(&e.stat) else {
+            continue;
+        };
         match e.stat.file_type() {
-            Some(FileType::Symlink) => b.append_link(&mut h, &path, OsStr::from_bytes(&e.readlink()?))?,
+            Some(FileType::Symlink) => {
+                b.append_link(&mut h, &path, OsStr::from_bytes(&e.readlink()?))?
+            }
             Some(FileType::Regular) => {
                 // A file that reads short still fills its declared size.
                 let data = e.open().chain(io::repeat(0)).take(e.stat.size);
@@ -212,7 +246,11 @@ pub fn tar_out(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     let gzip = match a.opt("compress") {
         None => false,
         Some("gzip") => true,
-        Some(other) => return Err(CmdError::Failed(format!("unknown or unsupported compression type: {other} (vfish supports gzip)"))),
+        Some(other) => {
+            return Err(CmdError::Failed(format!(
+                "unknown or unsupported compression type: {other} (vfish supports gzip)"
+            )))
+        }
     };
     let session: &Session = s;
     write_host_file(a.str(1), out, |w| {

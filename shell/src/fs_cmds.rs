@@ -75,7 +75,12 @@ pub fn zcat(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
 
 /// `ls directory`: the names, sorted.
 pub fn ls(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
-    let mut names: Vec<Vec<u8>> = s.guest.read_dir(a.str(0))?.into_iter().map(|e| e.name).collect();
+    let mut names: Vec<Vec<u8>> = s
+        .guest
+        .read_dir(a.str(0))?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     names.sort();
     for n in names {
         out.write_all(&n)?;
@@ -98,8 +103,16 @@ pub fn ll(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
         Some(i) => dir[..i].to_string(),
     };
     let mut rows = vec![
-        Row { stat: g.stat(&dir)?, name: ".".into(), target: None },
-        Row { stat: g.stat(&parent)?, name: "..".into(), target: None },
+        Row {
+            stat: g.stat(&dir)?,
+            name: ".".into(),
+            target: None,
+        },
+        Row {
+            stat: g.stat(&parent)?,
+            name: "..".into(),
+            target: None,
+        },
     ];
     for e in g.read_dir(&dir)? {
         let name = String::from_utf8_lossy(&e.name).into_owned();
@@ -122,7 +135,10 @@ pub fn ll(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
 
 /// Linux `makedev`.
 fn makedev(major: u64, minor: u64) -> u64 {
-    ((major & 0xfffff000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffffff00) << 12) | (minor & 0xff)
+    ((major & 0xfffff000) << 32)
+        | ((major & 0xfff) << 8)
+        | ((minor & 0xffffff00) << 12)
+        | (minor & 0xff)
 }
 
 /// The `st_dev` the appliance would report for a file on `device`: `/dev/sdXN` is block
@@ -131,7 +147,10 @@ fn device_number(g: &Guest, device: &str) -> u64 {
     if let Some(rest) = device.strip_prefix("/dev/sd") {
         let letters: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
         let part: u64 = rest[letters.len()..].parse().unwrap_or(0);
-        let index = letters.bytes().fold(0u64, |n, c| n * 26 + u64::from(c - b'a') + 1).saturating_sub(1);
+        let index = letters
+            .bytes()
+            .fold(0u64, |n, c| n * 26 + u64::from(c - b'a') + 1)
+            .saturating_sub(1);
         return makedev(8, index * 16 + part);
     }
     let lv = g.lvs().unwrap_or_default().iter().position(|l| l == device);
@@ -141,8 +160,15 @@ fn device_number(g: &Guest, device: &str) -> u64 {
 /// `stat` or `lstat` of `path`, with the `st_dev` of the device holding it.
 fn stat_of(g: &Guest, path: &str, follow: bool) -> Result<(u64, Stat), CmdError> {
     let r = g.resolve(path, follow)?;
-    let dev = g.mountpoints().get(r.mount).map_or(0, |(d, _)| device_number(g, d));
-    let st = if follow { g.stat(path)? } else { g.lstat(path)? };
+    let dev = g
+        .mountpoints()
+        .get(r.mount)
+        .map_or(0, |(d, _)| device_number(g, d));
+    let st = if follow {
+        g.stat(path)?
+    } else {
+        g.lstat(path)?
+    };
     Ok((dev, st))
 }
 
@@ -212,7 +238,11 @@ pub fn exists(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
 /// `followsymlinks:true`.
 fn is_type(s: &Session, a: &Args, out: &mut dyn Write, want: FileType) -> CmdResult {
     let follow = a.opt_bool("followsymlinks").unwrap_or(false);
-    writeln!(out, "{}", s.guest.file_type(a.str(0), follow)? == Some(want))?;
+    writeln!(
+        out,
+        "{}",
+        s.guest.file_type(a.str(0), follow)? == Some(want)
+    )?;
     Ok(())
 }
 
@@ -248,7 +278,11 @@ pub fn is_socket(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
 
 /// `is-symlink path`
 pub fn is_symlink(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
-    writeln!(out, "{}", s.guest.file_type(a.str(0), false)? == Some(FileType::Symlink))?;
+    writeln!(
+        out,
+        "{}",
+        s.guest.file_type(a.str(0), false)? == Some(FileType::Symlink)
+    )?;
     Ok(())
 }
 
@@ -288,7 +322,11 @@ fn print_xattrs(out: &mut dyn Write, attrs: &[(Vec<u8>, Vec<u8>)]) -> CmdResult 
                 v.push_str(&format!("\\x{b:02x}"));
             }
         }
-        writeln!(out, "[{i}] = {{\n  attrname: {}\n  attrval: {v}\n}}", String::from_utf8_lossy(name))?;
+        writeln!(
+            out,
+            "[{i}] = {{\n  attrname: {}\n  attrval: {v}\n}}",
+            String::from_utf8_lossy(name)
+        )?;
     }
     Ok(())
 }
@@ -321,7 +359,11 @@ impl Cksum {
     fn byte(&mut self, b: u8) {
         self.crc ^= u32::from(b) << 24;
         for _ in 0..8 {
-            self.crc = if self.crc & 0x8000_0000 != 0 { (self.crc << 1) ^ 0x04C1_1DB7 } else { self.crc << 1 };
+            self.crc = if self.crc & 0x8000_0000 != 0 {
+                (self.crc << 1) ^ 0x04C1_1DB7
+            } else {
+                self.crc << 1
+            };
         }
     }
 
@@ -369,7 +411,9 @@ pub fn checksum(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
             stream(f, |b| c.update(b))?;
             c.finish().to_string()
         }
-        other => return Err(CmdError::Failed(format!("unknown checksum type, expecting crc|md5|sha1|sha224|sha256|sha384|sha512: {other}"))),
+        other => return Err(CmdError::Failed(format!(
+            "unknown checksum type, expecting crc|md5|sha1|sha224|sha256|sha384|sha512: {other}"
+        ))),
     };
     writeln!(out, "{sum}")?;
     Ok(())
@@ -503,7 +547,9 @@ pub fn bre_to_regex(bre: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            '*' if out.is_empty() || out == "^" || out.ends_with('(') || out.ends_with('|') => out.push_str("\\*"),
+            '*' if out.is_empty() || out == "^" || out.ends_with('(') || out.ends_with('|') => {
+                out.push_str("\\*")
+            }
             '[' => {
                 // Copy the bracket expression through to its closing `]`.
                 let mut j = i + 1;
@@ -518,7 +564,8 @@ pub fn bre_to_regex(bre: &str) -> String {
                 }
                 while j < chars.len() && chars[j] != ']' {
                     if chars[j] == '[' && chars.get(j + 1) == Some(&':') {
-                        let end = (j + 2..chars.len().saturating_sub(1)).find(|&k| chars[k] == ':' && chars[k + 1] == ']');
+                        let end = (j + 2..chars.len().saturating_sub(1))
+                            .find(|&k| chars[k] == ':' && chars[k + 1] == ']');
                         if let Some(k) = end {
                             out.extend(&chars[j..k + 2]);
                             j = k + 2;
@@ -552,7 +599,11 @@ pub fn grep(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     } else {
         bre_to_regex(pattern)
     };
-    let flags = if a.opt_bool("insensitive").unwrap_or(false) { "(?i)" } else { "" };
+    let flags = if a.opt_bool("insensitive").unwrap_or(false) {
+        "(?i)"
+    } else {
+        ""
+    };
     let re = regex::bytes::RegexBuilder::new(&format!("{flags}{body}"))
         .unicode(false)
         .build()

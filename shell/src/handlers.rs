@@ -77,31 +77,47 @@ fn expand(s: &Session, word: &str) -> Result<Vec<String>, CmdError> {
         }
         devs.retain(|d| {
             let (dp, np) = (d.trim_start_matches("/dev/").split('/'), rest.split('/'));
-            dp.clone().count() == np.clone().count() && dp.zip(np).all(|(n, p)| fnmatch(p.as_bytes(), n.as_bytes()))
+            dp.clone().count() == np.clone().count()
+                && dp.zip(np).all(|(n, p)| fnmatch(p.as_bytes(), n.as_bytes()))
         });
         devs.sort();
         devs
     } else {
         s.guest.glob(word)?
     };
-    Ok(if found.is_empty() { vec![word.to_string()] } else { found })
+    Ok(if found.is_empty() {
+        vec![word.to_string()]
+    } else {
+        found
+    })
 }
 
 /// `glob command args…`: runs `command` once for every combination of the expansions.
 pub fn glob(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
-    let (name, words) = a.all().split_first().ok_or(CmdError::Usage("glob: no command".into()))?;
-    let cmd = commands::lookup(name).ok_or_else(|| CmdError::Usage(format!("{name}: unknown command")))?;
+    let (name, words) = a
+        .all()
+        .split_first()
+        .ok_or(CmdError::Usage("glob: no command".into()))?;
+    let cmd = commands::lookup(name)
+        .ok_or_else(|| CmdError::Usage(format!("{name}: unknown command")))?;
     let mut runs: Vec<Vec<String>> = vec![Vec::new()];
     for w in words {
         let options = expand(s, w)?;
         runs = runs
             .into_iter()
-            .flat_map(|prefix| options.iter().map(move |o| [prefix.clone(), vec![o.clone()]].concat()))
+            .flat_map(|prefix| {
+                options
+                    .iter()
+                    .map(move |o| [prefix.clone(), vec![o.clone()]].concat())
+            })
             .collect();
     }
     for run in runs {
         cmd.invoke(s, &run, out).map_err(|f| match f {
-            Failure::WrongArgs => CmdError::Usage(format!("error: incorrect number of arguments\nusage: {}", cmd.synopsis())),
+            Failure::WrongArgs => CmdError::Usage(format!(
+                "error: incorrect number of arguments\nusage: {}",
+                cmd.synopsis()
+            )),
             Failure::Message(m) => CmdError::Usage(m),
             Failure::Library(m) => CmdError::Usage(format!("vguestfs: error: {m}")),
         })?;

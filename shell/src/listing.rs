@@ -30,7 +30,11 @@ pub fn mode_string(mode: u32) -> String {
         Some(FileType::Regular) | None => '-',
     };
     let mut s = String::from(t);
-    for (shift, special, lower, upper) in [(6, 0o4000, 's', 'S'), (3, 0o2000, 's', 'S'), (0, 0o1000, 't', 'T')] {
+    for (shift, special, lower, upper) in [
+        (6, 0o4000, 's', 'S'),
+        (3, 0o2000, 's', 'S'),
+        (0, 0o1000, 't', 'T'),
+    ] {
         let bits = (mode >> shift) & 7;
         s.push(if bits & 4 != 0 { 'r' } else { '-' });
         s.push(if bits & 2 != 0 { 'w' } else { '-' });
@@ -51,7 +55,9 @@ fn major_minor(rdev: u64) -> (u64, u64) {
     (major, minor)
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// (year, month 1-12, day, hour, minute) of a Unix time, UTC.
 fn civil(t: i64) -> (i64, usize, i64, i64, i64) {
@@ -87,14 +93,30 @@ pub fn render(rows: &[Row], now: i64) -> String {
         Some(FileType::CharDevice | FileType::BlockDevice) => None,
         _ => Some(st.size.to_string()),
     };
-    let devs: Vec<(u64, u64)> = rows.iter().filter(|r| size_of(&r.stat).is_none()).map(|r| major_minor(r.stat.rdev)).collect();
-    let major_w = devs.iter().map(|d| d.0.to_string().len()).max().unwrap_or(0);
-    let minor_w = devs.iter().map(|d| d.1.to_string().len()).max().unwrap_or(0);
+    let devs: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| size_of(&r.stat).is_none())
+        .map(|r| major_minor(r.stat.rdev))
+        .collect();
+    let major_w = devs
+        .iter()
+        .map(|d| d.0.to_string().len())
+        .max()
+        .unwrap_or(0);
+    let minor_w = devs
+        .iter()
+        .map(|d| d.1.to_string().len())
+        .max()
+        .unwrap_or(0);
     let width = |f: &dyn Fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
     let nlink_w = width(&|r| r.stat.nlink.to_string().len());
     let uid_w = width(&|r| r.stat.uid.to_string().len());
     let gid_w = width(&|r| r.stat.gid.to_string().len());
-    let dev_w = if devs.is_empty() { 0 } else { major_w + 2 + minor_w };
+    let dev_w = if devs.is_empty() {
+        0
+    } else {
+        major_w + 2 + minor_w
+    };
     let size_w = width(&|r| size_of(&r.stat).map_or(0, |s| s.len())).max(dev_w);
     let blocks: u64 = rows.iter().map(|r| r.stat.blocks).sum();
     let mut out = format!("total {}\n", blocks.div_ceil(2));
@@ -139,9 +161,16 @@ mod tests {
     fn dates() {
         let now = 1_795_300_000; // 2026-11-22
         assert_eq!(date(978_307_200, now), "Jan  1  2001");
-        assert!(date(now - 3600, now).contains(':'), "recent dates show the time");
+        assert!(
+            date(now - 3600, now).contains(':'),
+            "recent dates show the time"
+        );
         assert_eq!(date(951_782_400, now), "Feb 29  2000");
-        assert_eq!(date(now + 86_400, now).len(), 12, "future dates show the year");
+        assert_eq!(
+            date(now + 86_400, now).len(),
+            12,
+            "future dates show the year"
+        );
         assert_eq!(major_minor(0x0103), (1, 3));
         assert_eq!(major_minor((136 << 8) | 10), (136, 10));
     }

@@ -76,17 +76,38 @@ fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), she
             match opt {
                 "ro" => ro = true,
                 "rw" | "defaults" => {}
-                other => return Err(fail("mount_options", &format!("{}: mount option ‘{other}’ is not supported (ro, rw, defaults)", m.device))),
+                other => {
+                    return Err(fail(
+                        "mount_options",
+                        &format!(
+                            "{}: mount option ‘{other}’ is not supported (ro, rw, defaults)",
+                            m.device
+                        ),
+                    ))
+                }
             }
         }
         if !m.fstype.is_empty() {
-            let probed = session.guest.probe(&m.device).map_err(|e| fail("mount_vfs", &e))?;
+            let probed = session
+                .guest
+                .probe(&m.device)
+                .map_err(|e| fail("mount_vfs", &e))?;
             let found = probed.map(|i| i.fs_type).unwrap_or_default();
             if found != m.fstype {
-                return Err(fail("mount_vfs", &format!("{}: filesystem type is ‘{found}’, not ‘{}’", m.device, m.fstype)));
+                return Err(fail(
+                    "mount_vfs",
+                    &format!(
+                        "{}: filesystem type is ‘{found}’, not ‘{}’",
+                        m.device, m.fstype
+                    ),
+                ));
             }
         }
-        let r = if ro { session.guest.mount_ro(&m.device, &m.mountpoint) } else { session.guest.mount(&m.device, &m.mountpoint) };
+        let r = if ro {
+            session.guest.mount_ro(&m.device, &m.mountpoint)
+        } else {
+            session.guest.mount(&m.device, &m.mountpoint)
+        };
         if let Err(e) = r {
             eprintln!("vguestfs: error: mount: {e}");
             eprintln!("vfish: ‘{}’ could not be mounted.", m.device);

@@ -68,10 +68,15 @@ impl VfishHelper {
         let mut out: Vec<Pair> = entries
             .into_iter()
             .filter_map(|e| String::from_utf8(e.name).ok().map(|n| (n, e.file_type)))
-            .filter(|(n, _)| n.starts_with(prefix) && (!n.starts_with('.') || prefix.starts_with('.')))
+            .filter(|(n, _)| {
+                n.starts_with(prefix) && (!n.starts_with('.') || prefix.starts_with('.'))
+            })
             .map(|(n, ty)| Pair {
                 display: n.clone(),
-                replacement: format!("{dir}{n}{}", if ty == FileType::Directory { "/" } else { " " }),
+                replacement: format!(
+                    "{dir}{n}{}",
+                    if ty == FileType::Directory { "/" } else { " " }
+                ),
             })
             .collect();
         out.sort_by(|a, b| a.display.cmp(&b.display));

@@ -24,8 +24,18 @@ fn demo_ok(esp: bool, cmds: &[&str]) -> String {
 
 /// A shell pipeline's stdout (C locale, UTC).
 fn sh(script: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(script).env("LC_ALL", "C").env("TZ", "UTC").output().expect("sh");
-    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("LC_ALL", "C")
+        .env("TZ", "UTC")
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -39,7 +49,8 @@ impl KernelMount {
         let dir = tempfile::tempdir().expect("tempdir");
         let raw = dir.path().join("root.raw");
         let mut g = Guest::new();
-        g.add_drive(Path::new(&demo()), DriveOptions::default()).expect("add");
+        g.add_drive(Path::new(&demo()), DriveOptions::default())
+            .expect("add");
         g.launch().expect("launch");
         let dev = g.device("/dev/demo/root").expect("LV");
         let mut f = std::fs::File::create(&raw).expect("raw");
@@ -54,7 +65,15 @@ impl KernelMount {
         drop(f);
         let mnt = dir.path().join("mnt");
         std::fs::create_dir(&mnt).expect("mkdir");
-        tool("mount", &["-o", "loop,ro", &raw.to_string_lossy(), &mnt.to_string_lossy()]);
+        tool(
+            "mount",
+            &[
+                "-o",
+                "loop,ro",
+                &raw.to_string_lossy(),
+                &mnt.to_string_lossy(),
+            ],
+        );
         KernelMount { dir }
     }
 
@@ -70,7 +89,9 @@ impl Drop for KernelMount {
 }
 
 fn tree(p: &str) -> PathBuf {
-    root().join("fixtures/trees/debian").join(p.trim_start_matches('/'))
+    root()
+        .join("fixtures/trees/debian")
+        .join(p.trim_start_matches('/'))
 }
 
 #[test]
@@ -81,16 +102,30 @@ fn demo_read_commands_match_the_kernel_and_the_source_tree() {
 
     // cat, ls
     assert_eq!(demo_ok(true, &["cat", "/etc/hostname"]), "demo-debian\n");
-    assert_eq!(demo_ok(true, &["cat", "/etc/hostname"]).as_bytes(), std::fs::read(tree("etc/hostname")).unwrap());
+    assert_eq!(
+        demo_ok(true, &["cat", "/etc/hostname"]).as_bytes(),
+        std::fs::read(tree("etc/hostname")).unwrap()
+    );
     let ls = demo_ok(true, &["ls", "/etc"]);
     assert_eq!(ls, sh(&format!("ls -A {}", k.path("/etc"))));
     assert_eq!(ls, sh(&format!("ls -A {}", tree("etc").display())));
     assert_eq!(ls.lines().count(), 16);
 
     // ll = ls -lan (for / the kernel's `..` is the host's: compare the other lines)
-    assert_eq!(demo_ok(true, &["ll", "/etc"]), sh(&format!("ls -lan {}", k.path("/etc"))));
-    let strip = |s: &str| s.lines().filter(|l| !l.ends_with(" ..") && !l.starts_with("total")).map(|l| format!("{l}\n")).collect::<String>();
-    assert_eq!(strip(&demo_ok(false, &["ll", "/"])), strip(&sh(&format!("ls -lan {}", k.path("/")))));
+    assert_eq!(
+        demo_ok(true, &["ll", "/etc"]),
+        sh(&format!("ls -lan {}", k.path("/etc")))
+    );
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.ends_with(" ..") && !l.starts_with("total"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    assert_eq!(
+        strip(&demo_ok(false, &["ll", "/"])),
+        strip(&sh(&format!("ls -lan {}", k.path("/"))))
+    );
 
     // stat / statns against stat(1)
     let st = demo_ok(true, &["stat", "/etc/passwd"]);
@@ -101,7 +136,10 @@ fn demo_read_commands_match_the_kernel_and_the_source_tree() {
             Some(hex) => u32::from_str_radix(hex, 16).unwrap().to_string(),
             None => value.to_string(),
         };
-        assert!(st.contains(&format!("\n{field}: {value}\n")), "{field}: {value} not in\n{st}");
+        assert!(
+            st.contains(&format!("\n{field}: {value}\n")),
+            "{field}: {value} not in\n{st}"
+        );
     }
     assert!(st.starts_with("dev: ") && st.ends_with("\n"), "{st}");
     let ns = demo_ok(true, &["statns", "/etc/passwd"]);
@@ -110,7 +148,13 @@ fn demo_read_commands_match_the_kernel_and_the_source_tree() {
     assert_eq!(&fields[..4], ["st_dev", "st_ino", "st_mode", "st_nlink"]);
     let mtime = sh(&format!("stat -c %.9Y {}", k.path("/etc/passwd")));
     let (sec, nsec) = mtime.trim().split_once('.').unwrap();
-    assert!(ns.contains(&format!("\nst_mtime_sec: {sec}\nst_mtime_nsec: {}\n", nsec.parse::<u64>().unwrap())), "{ns}");
+    assert!(
+        ns.contains(&format!(
+            "\nst_mtime_sec: {sec}\nst_mtime_nsec: {}\n",
+            nsec.parse::<u64>().unwrap()
+        )),
+        "{ns}"
+    );
 
     // statvfs against stat -f
     let v = demo_ok(true, &["statvfs", "/"]);
@@ -124,68 +168,168 @@ fn demo_read_commands_match_the_kernel_and_the_source_tree() {
     let f = tree("etc/os-release").to_string_lossy().into_owned();
     let sum = |ty: &str| demo_ok(true, &["checksum", ty, "/etc/os-release"]);
     assert_eq!(sum("sha256"), format!("{}\n", sha256_file(Path::new(&f))));
-    for (ty, tool_name) in [("md5", "md5sum"), ("sha1", "sha1sum"), ("sha224", "sha224sum"), ("sha384", "sha384sum"), ("sha512", "sha512sum")] {
-        assert_eq!(sum(ty), format!("{}\n", sh(&format!("{tool_name} {f}")).split(' ').next().unwrap()), "{ty}");
+    for (ty, tool_name) in [
+        ("md5", "md5sum"),
+        ("sha1", "sha1sum"),
+        ("sha224", "sha224sum"),
+        ("sha384", "sha384sum"),
+        ("sha512", "sha512sum"),
+    ] {
+        assert_eq!(
+            sum(ty),
+            format!(
+                "{}\n",
+                sh(&format!("{tool_name} {f}")).split(' ').next().unwrap()
+            ),
+            "{ty}"
+        );
     }
-    assert_eq!(sum("crc"), format!("{}\n", sh(&format!("cksum {f}")).split(' ').next().unwrap()));
+    assert_eq!(
+        sum("crc"),
+        format!("{}\n", sh(&format!("cksum {f}")).split(' ').next().unwrap())
+    );
 
     // find against the source tree and the kernel's find
     let find = |dir: &str| sh(&format!("find {dir} -mindepth 1 -printf '%P\\n' | sort"));
-    assert_eq!(demo_ok(true, &["find", "/etc/ssh"]), find(&tree("etc/ssh").to_string_lossy()));
-    assert_eq!(demo_ok(true, &["find", "/etc/ssh"]), "ssh_host_ed25519_key\nssh_host_ed25519_key.pub\nsshd_config\n");
+    assert_eq!(
+        demo_ok(true, &["find", "/etc/ssh"]),
+        find(&tree("etc/ssh").to_string_lossy())
+    );
+    assert_eq!(
+        demo_ok(true, &["find", "/etc/ssh"]),
+        "ssh_host_ed25519_key\nssh_host_ed25519_key.pub\nsshd_config\n"
+    );
     assert_eq!(demo_ok(false, &["find", "/"]), find(&k.path("/")));
 
     // head/tail/grep against coreutils and GNU grep on the kernel mount
     let passwd = k.path("/etc/passwd");
-    for (cmd, n, host) in [("head-n", "2", "head -n 2"), ("head-n", "-2", "head -n -2"), ("head-n", "0", "head -n 0"), ("tail-n", "1", "tail -n 1"), ("tail-n", "-3", "tail -n +3"), ("tail-n", "0", "tail -n 0")] {
-        assert_eq!(demo_ok(true, &[cmd, n, "/etc/passwd"]), sh(&format!("{host} {passwd}")), "{cmd} {n}");
+    for (cmd, n, host) in [
+        ("head-n", "2", "head -n 2"),
+        ("head-n", "-2", "head -n -2"),
+        ("head-n", "0", "head -n 0"),
+        ("tail-n", "1", "tail -n 1"),
+        ("tail-n", "-3", "tail -n +3"),
+        ("tail-n", "0", "tail -n 0"),
+    ] {
+        assert_eq!(
+            demo_ok(true, &[cmd, n, "/etc/passwd"]),
+            sh(&format!("{host} {passwd}")),
+            "{cmd} {n}"
+        );
     }
-    assert_eq!(demo_ok(true, &["head-n", "2", "/etc/passwd"]), "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n");
-    assert_eq!(demo_ok(true, &["head", "/etc/passwd"]), sh(&format!("head {passwd}")));
-    assert_eq!(demo_ok(true, &["tail", "/etc/passwd"]), sh(&format!("tail {passwd}")));
+    assert_eq!(
+        demo_ok(true, &["head-n", "2", "/etc/passwd"]),
+        "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+    );
+    assert_eq!(
+        demo_ok(true, &["head", "/etc/passwd"]),
+        sh(&format!("head {passwd}"))
+    );
+    assert_eq!(
+        demo_ok(true, &["tail", "/etc/passwd"]),
+        sh(&format!("tail {passwd}"))
+    );
     for (args, host) in [
         (vec!["^root:"], "grep '^root:'"),
         (vec!["bin/\\(ba\\)*sh$"], "grep 'bin/\\(ba\\)*sh$'"),
-        (vec!["^(root|daemon):", "extended:true"], "grep -E '^(root|daemon):'"),
+        (
+            vec!["^(root|daemon):", "extended:true"],
+            "grep -E '^(root|daemon):'",
+        ),
         (vec!["DEBIAN", "insensitive:true"], "grep -i DEBIAN"),
         (vec!["x:1", "fixed:true"], "grep -F x:1"),
     ] {
         let mut c = vec!["grep", args[0], "/etc/passwd"];
         c.extend(&args[1..]);
-        assert_eq!(demo_ok(true, &c), sh(&format!("{host} {passwd}")), "{args:?}");
+        assert_eq!(
+            demo_ok(true, &c),
+            sh(&format!("{host} {passwd}")),
+            "{args:?}"
+        );
     }
     assert_eq!(demo_ok(true, &["grep", "nomatch", "/etc/passwd"]), "");
 
     // tests, du, readlink/realpath, mounts
     assert_eq!(
-        demo_ok(true, &["exists", "/etc", ":", "exists", "/nope", ":", "is-dir", "/etc", ":", "is-file", "/etc", ":", "is-file", "/etc/passwd", ":", "is-symlink", "/etc/passwd", ":", "is-dir", "/boot/efi/EFI"]),
+        demo_ok(
+            true,
+            &[
+                "exists",
+                "/etc",
+                ":",
+                "exists",
+                "/nope",
+                ":",
+                "is-dir",
+                "/etc",
+                ":",
+                "is-file",
+                "/etc",
+                ":",
+                "is-file",
+                "/etc/passwd",
+                ":",
+                "is-symlink",
+                "/etc/passwd",
+                ":",
+                "is-dir",
+                "/boot/efi/EFI"
+            ]
+        ),
         "true\nfalse\ntrue\nfalse\ntrue\nfalse\ntrue\n"
     );
-    assert_eq!(demo_ok(true, &["du", "/etc"]), sh(&format!("du -sk {} | cut -f1", k.path("/etc"))));
-    assert_eq!(demo_ok(true, &["realpath", "/boot/efi/../../etc/./passwd"]), "/etc/passwd\n");
-    assert_eq!(demo_ok(true, &["mountpoints", ":", "mounts"]), "/dev/demo/root: /\n/dev/sda1: /boot/efi\n/dev/demo/root\n/dev/sda1\n");
+    assert_eq!(
+        demo_ok(true, &["du", "/etc"]),
+        sh(&format!("du -sk {} | cut -f1", k.path("/etc")))
+    );
+    assert_eq!(
+        demo_ok(true, &["realpath", "/boot/efi/../../etc/./passwd"]),
+        "/etc/passwd\n"
+    );
+    assert_eq!(
+        demo_ok(true, &["mountpoints", ":", "mounts"]),
+        "/dev/demo/root: /\n/dev/sda1: /boot/efi\n/dev/demo/root\n/dev/sda1\n"
+    );
     assert_eq!(demo_ok(true, &["glob", "echo", "/etc/host*", "/dev/sda?"]), "/etc/hostname /dev/sda1\n/etc/hostname /dev/sda2\n/etc/hosts /dev/sda1\n/etc/hosts /dev/sda2\n");
 
     // download, copy-out, tar-out against the kernel mount
     let out = tempfile::tempdir().unwrap();
     let o = |p: &str| out.path().join(p).to_string_lossy().into_owned();
     demo_ok(true, &["download", "/etc/passwd", &o("passwd")]);
-    assert_eq!(std::fs::read(o("passwd")).unwrap(), std::fs::read(&passwd).unwrap());
-    assert_eq!(demo_ok(true, &["download", "/etc/hostname", "-"]), "demo-debian\n");
+    assert_eq!(
+        std::fs::read(o("passwd")).unwrap(),
+        std::fs::read(&passwd).unwrap()
+    );
+    assert_eq!(
+        demo_ok(true, &["download", "/etc/hostname", "-"]),
+        "demo-debian\n"
+    );
     demo_ok(true, &["copy-out", "/etc", &o("")]);
-    let meta = |dir: &str| sh(&format!("cd {dir} && find . -printf '%P %y %m %U %G %T@ %l\\n' | sort"));
+    let meta = |dir: &str| {
+        sh(&format!(
+            "cd {dir} && find . -printf '%P %y %m %U %G %T@ %l\\n' | sort"
+        ))
+    };
     assert_eq!(meta(&o("etc")), meta(&k.path("/etc")));
     sh(&format!("diff -r {} {}", o("etc"), k.path("/etc")));
     demo_ok(true, &["tar-out", "/etc", &o("etc.tar")]);
     demo_ok(false, &["tar-out", "/", &o("root.tgz"), "compress:gzip"]);
     let listing = sh(&format!("tar -tf {} | sed 's,/$,,' | sort", o("etc.tar")));
     assert_eq!(listing, find(&k.path("/etc")));
-    assert_eq!(sh(&format!("tar -tzf {} | sed 's,/$,,' | sort", o("root.tgz"))), find(&k.path("/")));
+    assert_eq!(
+        sh(&format!("tar -tzf {} | sed 's,/$,,' | sort", o("root.tgz"))),
+        find(&k.path("/"))
+    );
     std::fs::create_dir(o("x")).unwrap();
     sh(&format!("tar -xf {} -C {}", o("etc.tar"), o("x")));
     sh(&format!("diff -r {} {}", o("x"), k.path("/etc")));
     // (tar-out has no entry for the directory itself: its first line is the host's)
-    let tail = |m: String| m.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>();
+    let tail = |m: String| {
+        m.lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
     assert_eq!(tail(meta(&o("x"))), tail(meta(&k.path("/etc"))));
 
     drop(k);
@@ -197,20 +341,69 @@ fn mount_errors_and_usage() {
     let d = demo();
     let o = vfish(&["-a", &d, "-m", "/dev/demo/swap"], None);
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("vguestfs: error: mount: ") && o.stderr.contains("swap"), "{o:?}");
+    assert!(
+        o.stderr.contains("vguestfs: error: mount: ") && o.stderr.contains("swap"),
+        "{o:?}"
+    );
     let o = vfish(&["-a", &d, "-m", "/dev/sda1:/:ro:ext4"], None);
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("filesystem type is ‘vfat’, not ‘ext4’"), "{o:?}");
+    assert!(
+        o.stderr.contains("filesystem type is ‘vfat’, not ‘ext4’"),
+        "{o:?}"
+    );
     let o = vfish(&["-a", &d, "run", ":", "cat", "/etc/hostname"], None);
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("vguestfs: error: cat: no filesystem is mounted on /"), "{o:?}");
+    assert!(
+        o.stderr
+            .contains("vguestfs: error: cat: no filesystem is mounted on /"),
+        "{o:?}"
+    );
     let o = vfish(&["-a", &d, "-m", "/dev/demo/root", "cat", "/etc"], None);
-    assert!(o.stderr.contains("vguestfs: error: cat: /etc: Is a directory"), "{o:?}");
-    let o = vfish(&["-a", &d, "-m", "/dev/demo/root", "checksum", "sha3", "/etc/passwd"], None);
+    assert!(
+        o.stderr
+            .contains("vguestfs: error: cat: /etc: Is a directory"),
+        "{o:?}"
+    );
+    let o = vfish(
+        &[
+            "-a",
+            &d,
+            "-m",
+            "/dev/demo/root",
+            "checksum",
+            "sha3",
+            "/etc/passwd",
+        ],
+        None,
+    );
     assert!(o.stderr.contains("unknown checksum type"), "{o:?}");
     // mount/umount inside a session; --ro mounts read-only
     assert_eq!(
-        ok(&["-a", &d, "run", ":", "mount", "/dev/demo/root", "/", ":", "mount-ro", "/dev/sda1", "/boot/efi", ":", "cat", "/boot/efi/EFI/BOOT/BOOTX64.EFI", ":", "umount", "/boot/efi", ":", "mounts", ":", "umount-all", ":", "mounts"]),
+        ok(&[
+            "-a",
+            &d,
+            "run",
+            ":",
+            "mount",
+            "/dev/demo/root",
+            "/",
+            ":",
+            "mount-ro",
+            "/dev/sda1",
+            "/boot/efi",
+            ":",
+            "cat",
+            "/boot/efi/EFI/BOOT/BOOTX64.EFI",
+            ":",
+            "umount",
+            "/boot/efi",
+            ":",
+            "mounts",
+            ":",
+            "umount-all",
+            ":",
+            "mounts"
+        ]),
         "demo EFI loader\n/dev/demo/root\n"
     );
 }
@@ -233,7 +426,13 @@ fn hostile_symlinks_never_reach_the_host() {
     std::fs::write(evil.join("file"), "guest data\n").unwrap();
     std::fs::write(evil.join("sub/f2"), "more\n").unwrap();
     let up = format!("{}{}", "../".repeat(12), canary.trim_start_matches('/'));
-    let links = [("shadow", "/etc/shadow".to_string()), ("up", up.clone()), ("abs", canary.clone()), ("absdir", s("canary")), ("dotdot", "..".into())];
+    let links = [
+        ("shadow", "/etc/shadow".to_string()),
+        ("up", up.clone()),
+        ("abs", canary.clone()),
+        ("absdir", s("canary")),
+        ("dotdot", "..".into()),
+    ];
     for (name, target) in &links {
         symlink(target, evil.join(name)).unwrap();
     }
@@ -241,7 +440,12 @@ fn hostile_symlinks_never_reach_the_host() {
     tool("mkfs.ext4", &["-q", "-d", &s("tree"), &img, "4M"]);
     let img_sum = sha256_file(Path::new(&img));
     let shadow_sum = sha256_file(Path::new("/etc/shadow"));
-    let canary_state = || sh(&format!("cd {} && find . -printf '%P %y %s %T@\\n' && cat secret", s("canary")));
+    let canary_state = || {
+        sh(&format!(
+            "cd {} && find . -printf '%P %y %s %T@\\n' && cat secret",
+            s("canary")
+        ))
+    };
     let before = canary_state();
     let run = |cmds: &[&str]| vfish(&[&["-a", &img, "-m", "/dev/sda"], cmds].concat(), None);
 
@@ -251,10 +455,22 @@ fn hostile_symlinks_never_reach_the_host() {
     assert_eq!((o.code, o.stderr.as_str()), (0, ""), "{o:?}");
     for (name, target) in &links {
         let host = p("out/evil").join(name);
-        assert!(std::fs::symlink_metadata(&host).unwrap().file_type().is_symlink(), "{name}");
-        assert_eq!(std::fs::read_link(&host).unwrap().to_string_lossy(), *target);
+        assert!(
+            std::fs::symlink_metadata(&host)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{name}"
+        );
+        assert_eq!(
+            std::fs::read_link(&host).unwrap().to_string_lossy(),
+            *target
+        );
     }
-    assert_eq!(std::fs::read_to_string(p("out/evil/sub/f2")).unwrap(), "more\n");
+    assert_eq!(
+        std::fs::read_to_string(p("out/evil/sub/f2")).unwrap(),
+        "more\n"
+    );
 
     // a host symlink where copy-out would create the top directory, or a file inside a merged
     // directory: refused, nothing written through it
@@ -270,7 +486,10 @@ fn hostile_symlinks_never_reach_the_host() {
     // download: guest links resolve inside the guest; a host symlink as target is replaced
     for link in ["/evil/abs", "/evil/up", "/evil/absdir/secret"] {
         let o = run(&["download", link, &s("out/x")]);
-        assert!(o.code == 1 && o.stderr.contains("No such file or directory"), "{link}: {o:?}");
+        assert!(
+            o.code == 1 && o.stderr.contains("No such file or directory"),
+            "{link}: {o:?}"
+        );
     }
     assert!(!p("out/x").exists());
     let o = run(&["download", "/evil/shadow", &s("out/x")]);
@@ -278,25 +497,50 @@ fn hostile_symlinks_never_reach_the_host() {
     symlink(&canary, p("out/link")).unwrap();
     let o = run(&["download", "/evil/file", &s("out/link")]);
     assert_eq!((o.code, o.stderr.as_str()), (0, ""), "{o:?}");
-    assert!(std::fs::symlink_metadata(p("out/link")).unwrap().file_type().is_file());
-    assert_eq!(std::fs::read_to_string(p("out/link")).unwrap(), "guest data\n");
-    assert_eq!(run(&["download", "/evil/dotdot/evil/file", "-"]).stdout, "guest data\n");
+    assert!(std::fs::symlink_metadata(p("out/link"))
+        .unwrap()
+        .file_type()
+        .is_file());
+    assert_eq!(
+        std::fs::read_to_string(p("out/link")).unwrap(),
+        "guest data\n"
+    );
+    assert_eq!(
+        run(&["download", "/evil/dotdot/evil/file", "-"]).stdout,
+        "guest data\n"
+    );
 
     // tar-out: links stored as links; a host symlink named as the tar file is replaced
     symlink(&canary, p("out/t.tar")).unwrap();
     let o = run(&["tar-out", "/evil", &s("out/t.tar")]);
     assert_eq!((o.code, o.stderr.as_str()), (0, ""), "{o:?}");
-    assert!(std::fs::symlink_metadata(p("out/t.tar")).unwrap().file_type().is_file());
+    assert!(std::fs::symlink_metadata(p("out/t.tar"))
+        .unwrap()
+        .file_type()
+        .is_file());
     let listing = sh(&format!("tar -tvf {}", s("out/t.tar")));
     for (name, target) in &links {
-        let line = listing.lines().find(|l| l.contains(&format!(" {name} -> "))).unwrap_or_else(|| panic!("{name}: {listing}"));
-        assert!(line.starts_with('l') && line.ends_with(&format!(" {name} -> {target}")), "{line}");
+        let line = listing
+            .lines()
+            .find(|l| l.contains(&format!(" {name} -> ")))
+            .unwrap_or_else(|| panic!("{name}: {listing}"));
+        assert!(
+            line.starts_with('l') && line.ends_with(&format!(" {name} -> {target}")),
+            "{line}"
+        );
     }
     for name in sh(&format!("tar -tf {}", s("out/t.tar"))).lines() {
-        assert!(!name.starts_with('/') && !name.split('/').any(|c| c == ".."), "unsafe tar entry {name}");
+        assert!(
+            !name.starts_with('/') && !name.split('/').any(|c| c == ".."),
+            "unsafe tar entry {name}"
+        );
     }
 
     assert_eq!(canary_state(), before, "the host canary was touched");
     assert_eq!(sha256_file(Path::new("/etc/shadow")), shadow_sum);
-    assert_eq!(sha256_file(Path::new(&img)), img_sum, "read-only session changed the image");
+    assert_eq!(
+        sha256_file(Path::new(&img)),
+        img_sum,
+        "read-only session changed the image"
+    );
 }
