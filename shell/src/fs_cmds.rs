@@ -89,9 +89,16 @@ pub fn ls(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     Ok(())
 }
 
-/// `path/name` for a guest directory path as given.
-fn child(dir: &str, name: &str) -> String {
-    format!("{}/{name}", dir.trim_end_matches('/'))
+/// GNU ls's mark after the mode: `+` for a POSIX ACL, `.` for an SELinux context only.
+fn access_mark(attrs: &[(Vec<u8>, Vec<u8>)]) -> char {
+    let has = |n: &[u8]| attrs.iter().any(|(k, _)| k == n);
+    if has(b"system.posix_acl_access") || has(b"system.posix_acl_default") {
+        '+'
+    } else if has(b"security.selinux") {
+        '.'
+    } else {
+        ' '
+    }
 }
 
 /// `ll directory`: `ls -la` (see [`crate::listing`]).
@@ -102,34 +109,22 @@ pub fn ll(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
         Some(0) | None => "/".to_string(),
         Some(i) => dir[..i].to_string(),
     };
+    let mark = |path: &str| -> Result<char, CmdError> { Ok(access_mark(&g.xattrs(path, true)?)) };
     let mut rows = vec![
-        Row {
-            stat: g.stat(&dir)?,
-            name: ".".into(),
-            target: None,
-        },
-        Row {
-            stat: g.stat(&parent)?,
-            name: "..".into(),
-            target: None,
-        },
+        Row { stat: g.stat(&dir)?, mark: mark(&dir)?, name: b".".to_vec(), target: None },
+        Row { stat: g.stat(&parent)?, mark: mark(&parent)?, name: b"..".to_vec(), target: None },
     ];
-    for e in g.read_dir(&dir)? {
-        let name = String::from_utf8_lossy(&e.name).into_owned();
-        let path = child(&dir, &name);
-        let stat = g.lstat(&path)?;
-        let target = if stat.file_type() == Some(FileType::Symlink) {
-            Some(String::from_utf8_lossy(&g.readlink(&path)?).into_owned())
-        } else {
-            None
-        };
-        rows.push(Row { stat, name, target });
+    for e in g.list_dir(&dir)? {
+        let target = if e.stat.file_type() == Some(FileType::Symlink) { Some(e.readlink()?) } else { None };
+        let mark = access_mark(&e.xattrs()?);
+        let name = e.components.last().cloned().unwrap_or_default();
+        rows.push(Row { stat: e.stat, mark, name, target });
     }
-    rows.sort_by(|x, y| x.name.as_bytes().cmp(y.name.as_bytes()));
+    rows.sort_by(|x, y| x.name.cmp(&y.name));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    out.write_all(listing::render(&rows, now).as_bytes())?;
+    out.write_all(&listing::render(&rows, now))?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! `ll`: the `ls -la` listing the libguestfs appliance prints (C locale, UTC): mode string,
 //! link count, owner, group, size (or `major, minor`), date, name (`name -> target` for
 //! symlinks), columns padded as GNU ls pads them, after a `total` line of 1 KiB blocks.
-//! Owners are numeric (`ls -lan`): the guest's user names are not the appliance's.
+//! Owners are numeric and right-aligned (`ls -lan`): the guest's user names are not the
+//! appliance's.
 
 use vguestfs::fs::{FileType, Stat};
 
@@ -9,10 +10,12 @@ use vguestfs::fs::{FileType, Stat};
 pub struct Row {
     /// `lstat` of the entry.
     pub stat: Stat,
-    /// The name as listed.
-    pub name: String,
+    /// The mark after the mode string: `+` (ACL), `.` (SELinux context) or ` `.
+    pub mark: char,
+    /// The name as listed (bytes: names need not be UTF-8).
+    pub name: Vec<u8>,
     /// A symlink's target.
-    pub target: Option<String>,
+    pub target: Option<Vec<u8>>,
 }
 
 /// GNU ls's "recent" window: half an average Gregorian year.
@@ -87,8 +90,10 @@ pub fn date(t: i64, now: i64) -> String {
     }
 }
 
-/// The listing: `total N` and one line per row, rows in the order given.
-pub fn render(rows: &[Row], now: i64) -> String {
+/// The listing: `total N` and one line per row, rows in the order given. The mark column is
+/// there only when some row has a mark, as in GNU ls.
+pub fn render(rows: &[Row], now: i64) -> Vec<u8> {
+    let marks = rows.iter().any(|r| r.mark != ' ');
     let size_of = |st: &Stat| match st.file_type() {
         Some(FileType::CharDevice | FileType::BlockDevice) => None,
         _ => Some(st.size.to_string()),
@@ -119,25 +124,30 @@ pub fn render(rows: &[Row], now: i64) -> String {
     };
     let size_w = width(&|r| size_of(&r.stat).map_or(0, |s| s.len())).max(dev_w);
     let blocks: u64 = rows.iter().map(|r| r.stat.blocks).sum();
-    let mut out = format!("total {}\n", blocks.div_ceil(2));
+    let mut out = format!("total {}\n", blocks.div_ceil(2)).into_bytes();
     for r in rows {
         let st = &r.stat;
         let size = size_of(st).unwrap_or_else(|| {
             let (ma, mi) = major_minor(st.rdev);
             format!("{ma:>major_w$}, {mi:>minor_w$}")
         });
-        let name = match &r.target {
-            Some(t) => format!("{} -> {t}", r.name),
-            None => r.name.clone(),
-        };
-        out.push_str(&format!(
-            "{} {:>nlink_w$} {:<uid_w$} {:<gid_w$} {size:>size_w$} {} {name}\n",
-            mode_string(st.mode),
-            st.nlink,
-            st.uid,
-            st.gid,
-            date(st.mtime.sec, now)
-        ));
+        let mode = if marks { format!("{}{}", mode_string(st.mode), r.mark) } else { mode_string(st.mode) };
+        out.extend_from_slice(
+            format!(
+                "{mode} {:>nlink_w$} {:>uid_w$} {:>gid_w$} {size:>size_w$} {} ",
+                st.nlink,
+                st.uid,
+                st.gid,
+                date(st.mtime.sec, now)
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&r.name);
+        if let Some(t) = &r.target {
+            out.extend_from_slice(b" -> ");
+            out.extend_from_slice(t);
+        }
+        out.push(b'\n');
     }
     out
 }

@@ -66,6 +66,11 @@ impl TreeEntry {
     pub fn readlink(&self) -> Result<Vec<u8>> {
         Ok(self.fs.readlink(self.ino)?)
     }
+
+    /// The node's extended attributes (of a symlink itself, not its target).
+    pub fn xattrs(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.fs.xattrs(self.ino)?)
+    }
 }
 
 /// A copy of the guest's mount table that lives apart from the [`Guest`] (the filesystems
@@ -156,34 +161,57 @@ impl Guest {
         self.mounts.iter().rev().find(|m| m.mountpoint == path)
     }
 
+    /// The entries of directory `entry` (at canonical path `canonical`), sorted by name, with
+    /// their canonical paths; a mountpoint shows the root of what is mounted there.
+    fn children(&self, canonical: &str, entry: &TreeEntry) -> Result<Vec<(String, TreeEntry)>> {
+        let mut children = entry.fs.read_dir(entry.ino)?;
+        children.retain(|c| valid_name(&c.name));
+        children.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out = Vec::with_capacity(children.len());
+        for c in children {
+            let path = join(canonical, &c.name);
+            let (fs, ino) = match self.mount_at(&path) {
+                Some(m) => (m.fs.clone(), m.fs.root()),
+                None => (entry.fs.clone(), c.ino),
+            };
+            let stat = fs.stat(ino)?;
+            let mut components = entry.components.clone();
+            components.push(c.name);
+            out.push((path, TreeEntry { components, stat, fs, ino }));
+        }
+        Ok(out)
+    }
+
+    /// The directory `dir` (following symlinks) as a [`TreeEntry`] and its canonical path.
+    fn tree_root(&self, dir: &str) -> Result<(String, TreeEntry)> {
+        let r = self.resolve(dir, true)?;
+        let fs = self.mounts[r.mount].fs.clone();
+        let stat = fs.stat(r.ino)?;
+        Ok((r.canonical, TreeEntry { components: Vec::new(), stat, fs, ino: r.ino }))
+    }
+
+    /// The entries of directory `dir` (following symlinks to it) with their `lstat`, sorted by
+    /// name: `ls -la` without `.` and `..`. Names need not be UTF-8.
+    pub fn list_dir(&self, dir: &str) -> Result<Vec<TreeEntry>> {
+        let (canonical, root) = self.tree_root(dir)?;
+        if root.stat.file_type() != Some(FileType::Directory) {
+            return Err(path_err(dir, Errno::NotDir));
+        }
+        Ok(self.children(&canonical, &root)?.into_iter().map(|(_, e)| e).collect())
+    }
+
     /// Walks the tree at `dir` (following a symlink only for `dir` itself) depth-first, the
     /// directory before its contents, entries of a directory sorted by name. Mountpoints below
     /// `dir` are crossed, as `find` and `tar` do in the appliance. A directory met twice (a
     /// damaged filesystem with a loop) is not entered again.
     pub fn walk(&self, dir: &str) -> Result<Vec<TreeEntry>> {
-        let r = self.resolve(dir, true)?;
-        let fs = self.mounts[r.mount].fs.clone();
-        let stat = fs.stat(r.ino)?;
         let mut out = Vec::new();
         let mut seen: HashSet<(usize, Ino)> = HashSet::new();
-        let mut stack = vec![(r.canonical, TreeEntry { components: Vec::new(), stat, fs, ino: r.ino })];
+        let mut stack = vec![self.tree_root(dir)?];
         while let Some((canonical, entry)) = stack.pop() {
             let is_dir = entry.stat.file_type() == Some(FileType::Directory);
             if is_dir && seen.insert((Arc::as_ptr(&entry.fs) as *const () as usize, entry.ino)) {
-                let mut children = entry.fs.read_dir(entry.ino)?;
-                children.retain(|c| valid_name(&c.name));
-                children.sort_by(|a, b| b.name.cmp(&a.name));
-                for c in children {
-                    let path = join(&canonical, &c.name);
-                    let (fs, ino) = match self.mount_at(&path) {
-                        Some(m) => (m.fs.clone(), m.fs.root()),
-                        None => (entry.fs.clone(), c.ino),
-                    };
-                    let stat = fs.stat(ino)?;
-                    let mut components = entry.components.clone();
-                    components.push(c.name);
-                    stack.push((path, TreeEntry { components, stat, fs, ino }));
-                }
+                stack.extend(self.children(&canonical, &entry)?.into_iter().rev());
             }
             out.push(entry);
         }
@@ -196,9 +224,11 @@ impl Guest {
         if self.stat(dir)?.file_type() != Some(FileType::Directory) {
             return Err(path_err(dir, Errno::NotDir));
         }
-        let mut names: Vec<String> = self.walk(dir)?.iter().skip(1).map(TreeEntry::relative).collect();
+        // Sorted by the raw names, as the appliance sorts them; shown lossily.
+        let mut names: Vec<(Vec<u8>, String)> =
+            self.walk(dir)?.iter().skip(1).map(|e| (e.components.join(&b'/'), e.relative())).collect();
         names.sort();
-        Ok(names)
+        Ok(names.into_iter().map(|(_, s)| s).collect())
     }
 
     /// `du`: the space used by `path` and everything below it, in KiB (`du -s`: allocated
