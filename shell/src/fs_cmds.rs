@@ -111,14 +111,33 @@ pub fn ll(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     };
     let mark = |path: &str| -> Result<char, CmdError> { Ok(access_mark(&g.xattrs(path, true)?)) };
     let mut rows = vec![
-        Row { stat: g.stat(&dir)?, mark: mark(&dir)?, name: b".".to_vec(), target: None },
-        Row { stat: g.stat(&parent)?, mark: mark(&parent)?, name: b"..".to_vec(), target: None },
+        Row {
+            stat: g.stat(&dir)?,
+            mark: mark(&dir)?,
+            name: b".".to_vec(),
+            target: None,
+        },
+        Row {
+            stat: g.stat(&parent)?,
+            mark: mark(&parent)?,
+            name: b"..".to_vec(),
+            target: None,
+        },
     ];
     for e in g.list_dir(&dir)? {
-        let target = if e.stat.file_type() == Some(FileType::Symlink) { Some(e.readlink()?) } else { None };
+        let target = if e.stat.file_type() == Some(FileType::Symlink) {
+            Some(e.readlink()?)
+        } else {
+            None
+        };
         let mark = access_mark(&e.xattrs()?);
         let name = e.components.last().cloned().unwrap_or_default();
-        rows.push(Row { stat: e.stat, mark, name, target });
+        rows.push(Row {
+            stat: e.stat,
+            mark,
+            name,
+            target,
+        });
     }
     rows.sort_by(|x, y| x.name.cmp(&y.name));
     let now = std::time::SystemTime::now()
@@ -343,6 +362,27 @@ struct Cksum {
     len: u64,
 }
 
+/// The CRC of each byte value, for [`Cksum`].
+const CKSUM_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = (i as u32) << 24;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 0x8000_0000 != 0 {
+                (c << 1) ^ 0x04C1_1DB7
+            } else {
+                c << 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
 impl Cksum {
     fn update(&mut self, data: &[u8]) {
         for &b in data {
@@ -352,14 +392,7 @@ impl Cksum {
     }
 
     fn byte(&mut self, b: u8) {
-        self.crc ^= u32::from(b) << 24;
-        for _ in 0..8 {
-            self.crc = if self.crc & 0x8000_0000 != 0 {
-                (self.crc << 1) ^ 0x04C1_1DB7
-            } else {
-                self.crc << 1
-            };
-        }
+        self.crc = (self.crc << 8) ^ CKSUM_TABLE[usize::from((self.crc >> 24) as u8 ^ b)];
     }
 
     fn finish(mut self) -> u32 {
@@ -406,9 +439,11 @@ pub fn checksum(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
             stream(f, |b| c.update(b))?;
             c.finish().to_string()
         }
-        other => return Err(CmdError::Failed(format!(
+        other => {
+            return Err(CmdError::Failed(format!(
             "unknown checksum type, expecting crc|md5|sha1|sha224|sha256|sha384|sha512: {other}"
-        ))),
+        )))
+        }
     };
     writeln!(out, "{sum}")?;
     Ok(())

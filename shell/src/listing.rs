@@ -131,7 +131,11 @@ pub fn render(rows: &[Row], now: i64) -> Vec<u8> {
             let (ma, mi) = major_minor(st.rdev);
             format!("{ma:>major_w$}, {mi:>minor_w$}")
         });
-        let mode = if marks { format!("{}{}", mode_string(st.mode), r.mark) } else { mode_string(st.mode) };
+        let mode = if marks {
+            format!("{}{}", mode_string(st.mode), r.mark)
+        } else {
+            mode_string(st.mode)
+        };
         out.extend_from_slice(
             format!(
                 "{mode} {:>nlink_w$} {:>uid_w$} {:>gid_w$} {size:>size_w$} {} ",

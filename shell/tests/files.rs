@@ -544,3 +544,222 @@ fn hostile_symlinks_never_reach_the_host() {
         "read-only session changed the image"
     );
 }
+
+/// The ext4 built by `fixtures/mk-ext4.sh` (every kind of inode: devices, FIFO, socket,
+/// symlinks, hard links, ACLs, xattrs, non-UTF-8 names, sparse files, old and future times),
+/// read by vfish and by the kernel (loop mount) with coreutils, getfattr and GNU tar.
+#[test]
+fn every_inode_kind_matches_the_kernel() {
+    let t = tempfile::tempdir().unwrap();
+    let fx = t.path().join("fx");
+    let built = fixture_or_build(&fx);
+    let img = built.join("ext4-4k.img").to_string_lossy().into_owned();
+    let before = sha256_file(Path::new(&img));
+    // The kernel mount's `..` is a fresh directory of ours: it widens no column.
+    let mnt = t.path().join("p/mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let m = mnt.to_string_lossy().into_owned();
+    tool("mount", &["-o", "loop,ro", &img, &m]);
+    struct Umount(String);
+    impl Drop for Umount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Umount(m.clone());
+    let run = |cmds: &[&str]| ok(&[&["-a", &img, "-m", "/dev/sda"], cmds].concat());
+
+    // ll = ls -lan (for / without the `..` line and the total it counts in)
+    let strip = |s: String| {
+        s.lines()
+            .filter(|l| !l.ends_with(" ..") && !l.starts_with("total"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    assert_eq!(strip(run(&["ll", "/"])), strip(sh(&format!("ls -lan {m}"))));
+    for d in ["/a", "/big-dir", "/sticky", "/acl-dir"] {
+        assert_eq!(run(&["ll", d]), sh(&format!("ls -lan {m}{d}")), "{d}");
+    }
+    assert_eq!(run(&["ls", "/"]), sh(&format!("ls -A {m}")));
+    assert_eq!(
+        run(&["find", "/"]),
+        sh(&format!(
+            "cd {m} && find . -mindepth 1 -printf '%P\\n' | sort"
+        ))
+    );
+
+    // stat of every kind
+    for f in [
+        "/big-dev",
+        "/block-dev",
+        "/fifo",
+        "/socket",
+        "/hard-link",
+        "/sparse-64m",
+        "/future-time",
+        "/ns-time",
+        "/big-owner",
+        "/short-link",
+    ] {
+        let st = run(&["lstatns", f]);
+        let k = sh(&format!("stat -c 'st_ino: %i\nst_nlink: %h\nst_uid: %u\nst_gid: %g\nst_size: %s\nst_blocks: %b' {m}{f}"));
+        for line in k.lines() {
+            assert!(
+                st.contains(&format!("\n{line}\n")),
+                "{f}: {line} not in\n{st}"
+            );
+        }
+        let (sec, nsec) = sh(&format!("stat -c %.9Y {m}{f}"))
+            .trim()
+            .split_once('.')
+            .map(|(a, b)| (a.to_string(), b.parse::<u64>().unwrap()))
+            .unwrap();
+        assert!(
+            st.contains(&format!("\nst_mtime_sec: {sec}\nst_mtime_nsec: {nsec}\n")),
+            "{f}: {st}"
+        );
+        let mode = u32::from_str_radix(sh(&format!("stat -c %f {m}{f}")).trim(), 16).unwrap();
+        assert!(st.contains(&format!("\nst_mode: {mode}\n")), "{f}: {st}");
+    }
+    assert_eq!(
+        run(&[
+            "is-chardev",
+            "/char-dev",
+            ":",
+            "is-blockdev",
+            "/block-dev",
+            ":",
+            "is-fifo",
+            "/fifo",
+            ":",
+            "is-socket",
+            "/socket",
+            ":",
+            "is-symlink",
+            "/short-link",
+            ":",
+            "is-file",
+            "/short-link",
+            ":",
+            "is-file",
+            "/short-link",
+            "followsymlinks:true",
+            ":",
+            "exists",
+            "/dangling-link",
+            ":",
+            "is-symlink",
+            "/dangling-link",
+            ":",
+            "readlink",
+            "/dir-link",
+            ":",
+            "realpath",
+            "/dir-link"
+        ]),
+        "true\ntrue\ntrue\ntrue\ntrue\nfalse\ntrue\nfalse\ntrue\na/b\n/a/b\n"
+    );
+
+    // checksums of every regular file against md5sum/cksum on the kernel mount
+    let files = sh(&format!(
+        "cd {m} && find . -maxdepth 1 -type f -printf '/%P\\n' | grep -a '^/[ -~]*$' | sort"
+    ));
+    let script: String = files
+        .lines()
+        .map(|f| format!("checksum md5 \"{f}\"\nchecksum crc \"{f}\"\n"))
+        .collect();
+    let o = vfish(&["-a", &img, "-m", "/dev/sda"], Some(&script));
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
+    let want: String = files
+        .lines()
+        .map(|f| {
+            let md5 = sh(&format!("md5sum '{m}{f}'"));
+            let crc = sh(&format!("cksum '{m}{f}'"));
+            format!(
+                "{}\n{}\n",
+                md5.split(' ').next().unwrap(),
+                crc.split(' ').next().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(o.stdout, want);
+    assert!(files.lines().count() > 15, "{files}");
+
+    // xattrs against getfattr (names and values, hex)
+    for f in ["/with-xattrs", "/xattr-dir", "/with-acl"] {
+        let ours = run(&["getxattrs", f]);
+        let mut names: Vec<&str> = ours
+            .lines()
+            .filter_map(|l| l.strip_prefix("  attrname: "))
+            .collect();
+        names.sort();
+        let k = sh(&format!("getfattr --absolute-names -d -m - -e hex {m}{f}"));
+        let mut kn: Vec<&str> = k
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(n, _)| n))
+            .collect();
+        kn.sort();
+        assert_eq!(names, kn, "{f}");
+    }
+    let x = run(&["getxattrs", "/with-xattrs"]);
+    assert!(
+        x.contains("  attrname: user.comment\n  attrval: hello world\n}"),
+        "{x}"
+    );
+    assert!(
+        x.contains("  attrname: user.binary\n  attrval: \\x00\\xff\\x10\n}"),
+        "{x}"
+    );
+    assert!(x.starts_with("[0] = {\n  attrname: "), "{x}");
+
+    // tar-out: GNU tar reads it back as the kernel sees the tree
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let o = |p: &str| out.join(p).to_string_lossy().into_owned();
+    run(&["tar-out", "/", &o("t.tar")]);
+    let names = sh(&format!(
+        "tar --quoting-style=literal -tf {} | sed 's,/$,,' | sort",
+        o("t.tar")
+    ));
+    let kernel = sh(&format!(
+        "cd {m} && find . -mindepth 1 ! -type s -printf '%P\\n' | sort"
+    ));
+    assert_eq!(names, kernel);
+    std::fs::create_dir(o("x")).unwrap();
+    sh(&format!(
+        "tar -xpf {} -C {} --numeric-owner",
+        o("t.tar"),
+        o("x")
+    ));
+    let meta = |dir: &str| {
+        sh(&format!("cd {dir} && find . -mindepth 1 ! -type s ! -type d -printf '%P %y %m %U %G %s %Ts %l\\n' | sort"))
+    };
+    // (tar keeps whole seconds)
+    assert_eq!(meta(&o("x")), meta(&m));
+    sh(&format!(
+        "diff -r --no-dereference -x fifo -x char-dev -x block-dev -x big-dev -x socket {} {m}",
+        o("x")
+    ));
+
+    // copy-out: the same tree minus special files
+    run(&["copy-out", "/a", &o("")]);
+    sh(&format!("diff -r --no-dereference {} {m}/a", o("a")));
+    assert_eq!(sha256_file(Path::new(&img)), before);
+}
+
+/// The fixtures of `fixtures/mk-ext4.sh`: from fixtures/build when built there, else built now
+/// into `dir`.
+fn fixture_or_build(dir: &Path) -> PathBuf {
+    let built = root().join("fixtures/build");
+    if built.join("ext4-4k.img").exists() {
+        return built;
+    }
+    tool(
+        "bash",
+        &[
+            &root().join("fixtures/mk-ext4.sh").to_string_lossy(),
+            &dir.to_string_lossy(),
+        ],
+    );
+    dir.to_path_buf()
+}
