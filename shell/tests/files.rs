@@ -763,3 +763,43 @@ fn fixture_or_build(dir: &Path) -> PathBuf {
     );
     dir.to_path_buf()
 }
+
+/// `zcat` and `grep compressed:true` against gzip(1) and zgrep(1) on files gzip made
+/// (one member, two concatenated members, and an uncompressed file zgrep passes through).
+#[test]
+fn compressed_files_match_gzip_and_zgrep() {
+    let t = tempfile::tempdir().unwrap();
+    let s = |p: &str| t.path().join(p).to_string_lossy().into_owned();
+    std::fs::create_dir(s("tree")).unwrap();
+    let text: String = (0..2000)
+        .map(|i| format!("line {i} {}\n", if i % 7 == 0 { "error" } else { "ok" }))
+        .collect();
+    std::fs::write(s("tree/plain.log"), &text).unwrap();
+    sh(&format!("cd {} && gzip -9 -c plain.log > one.gz && (gzip -c plain.log; printf 'tail error\\n' | gzip -c) > two.gz", s("tree")));
+    let img = s("gz.img");
+    tool("mkfs.ext4", &["-q", "-d", &s("tree"), &img, "4M"]);
+    let run = |cmds: &[&str]| ok(&[&["-a", &img, "-m", "/dev/sda"], cmds].concat());
+    for f in ["one.gz", "two.gz"] {
+        assert_eq!(
+            run(&["zcat", &format!("/{f}")]),
+            sh(&format!("gzip -dc {}", s(&format!("tree/{f}")))),
+            "{f}"
+        );
+        assert_eq!(
+            run(&["grep", "error$", &format!("/{f}"), "compressed:true"]),
+            sh(&format!("zgrep 'error$' {}", s(&format!("tree/{f}")))),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        run(&["grep", "^line 1[0-9] ", "/plain.log", "compressed:true"]),
+        sh(&format!("zgrep '^line 1[0-9] ' {}", s("tree/plain.log")))
+    );
+    let o = vfish(&["-a", &img, "-m", "/dev/sda", "zcat", "/plain.log"], None);
+    assert!(
+        o.code == 1
+            && o.stderr
+                .contains("vguestfs: error: zcat: /plain.log: invalid gzip header"),
+        "{o:?}"
+    );
+}
