@@ -167,10 +167,11 @@ pub fn copy_out(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     // Directory modes and times last, deepest first: filling a directory changes its mtime,
     // and a read-only directory could not be filled.
     for (p, e) in dirs.iter().rev() {
-        fs::set_permissions(p, fs::Permissions::from_mode(e.stat.mode & 0o7777))
-            .map_err(|err| host_err(p, &err))?;
+        // The time first: a directory made unreadable (mode 000) could not be opened after.
         File::open(p)
             .and_then(|f| f.set_modified(mtime(&e.stat)))
+            .map_err(|err| host_err(p, &err))?;
+        fs::set_permissions(p, fs::Permissions::from_mode(e.stat.mode & 0o7777))
             .map_err(|err| host_err(p, &err))?;
     }
     Ok(())
