@@ -266,7 +266,7 @@ pub fn usage() -> String {
      \x20 --format[=raw|..]    Force disk format for -a option\n\
      \x20 -i|--inspector       Automatically mount filesystems (not available yet)\n\
      \x20 -m|--mount dev[:mnt[:opts[:fstype]]]\n\
-     \x20                      Mount dev on mnt (if omitted, /) (not available yet)\n\
+     \x20                      Mount dev on mnt (if omitted, /)\n\
      \x20 -n|--no-sync         Don't autosync (accepted; there is nothing to sync)\n\
      \x20 -r|--ro              Mount read-only (the default)\n\
      \x20 -v|--verbose         Verbose messages\n\

@@ -2,12 +2,13 @@
 //! lists one per line, hashes as `key: value`, integers in decimal (MBR IDs in `0x` hex),
 //! struct lists as `[i] = {` … `}` blocks.
 
-use crate::commands::{self, Args, CmdError, CmdResult};
+use crate::commands::{self, Args, CmdError, CmdResult, Failure};
 use crate::session::Session;
 use std::io::Write;
 use std::path::Path;
 use vguestfs::disk::probe::probe_format;
 use vguestfs::disk::{open_image, Format};
+use vguestfs::guest::files::fnmatch;
 use vguestfs::guest::DriveOptions;
 use vguestfs::lvm::{LogicalVolume, VolumeGroup};
 use vguestfs::part::PartKind;
@@ -59,6 +60,68 @@ pub fn disk_virtual_size(_s: &mut Session, a: &Args, out: &mut dyn Write) -> Cmd
         "{}",
         open_image(Path::new(a.str(0)), None, false)?.len()
     )?;
+    Ok(())
+}
+
+/// The words a `glob` argument stands for: guest paths or (for `/dev/…`) device names
+/// matching it, or the argument itself when it has no wildcard or matches nothing.
+fn expand(s: &Session, word: &str) -> Result<Vec<String>, CmdError> {
+    if !word.contains(['*', '?', '[']) {
+        return Ok(vec![word.to_string()]);
+    }
+    let found = if let Some(rest) = word.strip_prefix("/dev/") {
+        let g = &s.guest;
+        let mut devs = Vec::new();
+        for list in [g.list_devices(), g.list_partitions(), g.lvs()] {
+            devs.extend(list?);
+        }
+        devs.retain(|d| {
+            let (dp, np) = (d.trim_start_matches("/dev/").split('/'), rest.split('/'));
+            dp.clone().count() == np.clone().count()
+                && dp.zip(np).all(|(n, p)| fnmatch(p.as_bytes(), n.as_bytes()))
+        });
+        devs.sort();
+        devs
+    } else {
+        s.guest.glob(word)?
+    };
+    Ok(if found.is_empty() {
+        vec![word.to_string()]
+    } else {
+        found
+    })
+}
+
+/// `glob command args…`: runs `command` once for every combination of the expansions.
+pub fn glob(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    let (name, words) = a
+        .all()
+        .split_first()
+        .ok_or(CmdError::Usage("glob: no command".into()))?;
+    let cmd = commands::lookup(name)
+        .ok_or_else(|| CmdError::Usage(format!("{name}: unknown command")))?;
+    let mut runs: Vec<Vec<String>> = vec![Vec::new()];
+    for w in words {
+        let options = expand(s, w)?;
+        runs = runs
+            .into_iter()
+            .flat_map(|prefix| {
+                options
+                    .iter()
+                    .map(move |o| [prefix.clone(), vec![o.clone()]].concat())
+            })
+            .collect();
+    }
+    for run in runs {
+        cmd.invoke(s, &run, out).map_err(|f| match f {
+            Failure::WrongArgs => CmdError::Usage(format!(
+                "error: incorrect number of arguments\nusage: {}",
+                cmd.synopsis()
+            )),
+            Failure::Message(m) => CmdError::Usage(m),
+            Failure::Library(m) => CmdError::Usage(format!("vguestfs: error: {m}")),
+        })?;
+    }
     Ok(())
 }
 

@@ -6,7 +6,10 @@
 
 mod cli;
 mod commands;
+mod export;
+mod fs_cmds;
 mod handlers;
+mod listing;
 mod parser;
 mod repl;
 mod session;
@@ -57,6 +60,63 @@ fn main() -> ExitCode {
     }
 }
 
+/// `-m`: launches the guest and mounts each `DEV[:MOUNTPOINT[:OPTIONS[:FSTYPE]]]` in order,
+/// as guestfish does. `ro` among the options mounts read-only (as does a read-only session);
+/// other options have no meaning for vfish's filesystems and are refused. A FSTYPE must be
+/// the type the filesystem is probed as.
+fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), shell::Fatal> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        eprintln!("vguestfs: error: {what}: {e}");
+        shell::Fatal
+    };
+    session.guest.launch().map_err(|e| fail("launch", &e))?;
+    for m in mounts {
+        let mut ro = false;
+        for opt in m.options.split(',').filter(|o| !o.is_empty()) {
+            match opt {
+                "ro" => ro = true,
+                "rw" | "defaults" => {}
+                other => {
+                    return Err(fail(
+                        "mount_options",
+                        &format!(
+                            "{}: mount option ‘{other}’ is not supported (ro, rw, defaults)",
+                            m.device
+                        ),
+                    ))
+                }
+            }
+        }
+        if !m.fstype.is_empty() {
+            let probed = session
+                .guest
+                .probe(&m.device)
+                .map_err(|e| fail("mount_vfs", &e))?;
+            let found = probed.map(|i| i.fs_type).unwrap_or_default();
+            if found != m.fstype {
+                return Err(fail(
+                    "mount_vfs",
+                    &format!(
+                        "{}: filesystem type is ‘{found}’, not ‘{}’",
+                        m.device, m.fstype
+                    ),
+                ));
+            }
+        }
+        let r = if ro {
+            session.guest.mount_ro(&m.device, &m.mountpoint)
+        } else {
+            session.guest.mount(&m.device, &m.mountpoint)
+        };
+        if let Err(e) = r {
+            eprintln!("vguestfs: error: mount: {e}");
+            eprintln!("vfish: ‘{}’ could not be mounted.", m.device);
+            return Err(shell::Fatal);
+        }
+    }
+    Ok(())
+}
+
 /// Sets up the session from the options and runs the chosen mode.
 fn run(o: cli::Options) -> Result<(), shell::Fatal> {
     if o.verbose > 0 {
@@ -86,12 +146,8 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         eprintln!("vfish: -i: inspection is not available yet (the library has no inspect-os); use ‘run’ and ‘list-filesystems’");
         return Err(shell::Fatal);
     }
-    if let Some(m) = o.mounts.first() {
-        eprintln!(
-            "vfish: -m: cannot mount {} on {} (options ‘{}’, type ‘{}’): mounting filesystems is not available yet",
-            m.device, m.mountpoint, m.options, m.fstype
-        );
-        return Err(shell::Fatal);
+    if !o.mounts.is_empty() {
+        mount_all(&mut session, &o.mounts)?;
     }
     let mut shell = Shell::new(session, o.trace);
     if !o.commands.is_empty() {

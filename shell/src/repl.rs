@@ -1,9 +1,9 @@
 //! The interactive shell: banner, `><fs> ` prompt, history in `$HOME/.vfish`, and tab
 //! completion driven by the command table (command names; then, per argument kind, guest
-//! devices or host files).
+//! devices, guest paths or host files).
 //!
-//! Completion of an argument asks the table for the argument's [`ArgKind`]; a new kind (guest
-//! paths, once mounting exists) is one more arm in [`VfishHelper::candidates`].
+//! Completion of an argument asks the table for the argument's [`ArgKind`]; guest paths are
+//! completed from the mounted guest's directories.
 
 use crate::commands::{self, ArgKind, COMMANDS};
 use crate::shell::{Fatal, Shell};
@@ -15,12 +15,16 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 use std::path::PathBuf;
+use vguestfs::fs::FileType;
+use vguestfs::guest::files::MountView;
 
 const PROMPT: &str = "><fs> ";
 
-/// Completion state: the guest's device names (refreshed after every command).
+/// Completion state: the guest's device names and mount table (refreshed after every
+/// command).
 struct VfishHelper {
     devices: Vec<String>,
+    mounts: MountView,
     files: FilenameCompleter,
 }
 
@@ -44,8 +48,39 @@ impl VfishHelper {
                 ),
             )),
             ArgKind::HostFile => self.files.complete(line, pos, ctx),
+            ArgKind::GuestPath => Ok((word_start, self.guest_paths(&line[word_start..pos]))),
             ArgKind::String | ArgKind::Int | ArgKind::Bool => Ok((word_start, Vec::new())),
         }
+    }
+}
+
+impl VfishHelper {
+    /// Guest paths completing `word`: the entries of its directory part that start with its
+    /// last component; a directory is completed with `/`, anything else with a space.
+    fn guest_paths(&self, word: &str) -> Vec<Pair> {
+        let Some(slash) = word.rfind('/') else {
+            return Vec::new();
+        };
+        let (dir, prefix) = (&word[..=slash], &word[slash + 1..]);
+        let Ok(entries) = self.mounts.read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Pair> = entries
+            .into_iter()
+            .filter_map(|e| String::from_utf8(e.name).ok().map(|n| (n, e.file_type)))
+            .filter(|(n, _)| {
+                n.starts_with(prefix) && (!n.starts_with('.') || prefix.starts_with('.'))
+            })
+            .map(|(n, ty)| Pair {
+                display: n.clone(),
+                replacement: format!(
+                    "{dir}{n}{}",
+                    if ty == FileType::Directory { "/" } else { " " }
+                ),
+            })
+            .collect();
+        out.sort_by(|a, b| a.display.cmp(&b.display));
+        out
     }
 }
 
@@ -125,6 +160,7 @@ pub fn run(shell: &mut Shell) -> Result<(), Fatal> {
     })?;
     rl.set_helper(Some(VfishHelper {
         devices: devices(shell),
+        mounts: shell.session.guest.mount_view(),
         files: FilenameCompleter::new(),
     }));
     let history = history_path();
@@ -151,6 +187,7 @@ pub fn run(shell: &mut Shell) -> Result<(), Fatal> {
                 }
                 if let Some(h) = rl.helper_mut() {
                     h.devices = devices(shell);
+                    h.mounts = shell.session.guest.mount_view();
                 }
             }
             Err(ReadlineError::Interrupted) => continue,

@@ -155,3 +155,54 @@ fn prompt_completion_and_history_across_sessions() {
     s.send("quit\r");
     assert_eq!(s.wait_exit(), 0);
 }
+
+#[test]
+fn guest_paths_complete_from_the_mounted_guest() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let d = demo();
+    let mut s = Pty::spawn(
+        &[
+            "-a",
+            &d,
+            "-m",
+            "/dev/demo/root",
+            "-m",
+            "/dev/sda1:/boot/efi",
+        ],
+        home.path(),
+    );
+    s.expect("><fs> ");
+    // A unique completion: the file, then a space.
+    s.send("cat /etc/host\t");
+    s.expect("hostname");
+    s.send("\r");
+    s.expect("demo-debian\r\n");
+    s.expect("><fs> ");
+    // A directory completes with a slash and goes on inside it (across the ESP mount).
+    s.send("ls /boot/e\t");
+    s.expect("efi/");
+    s.send("E\t");
+    s.expect("EFI/");
+    s.send("\r");
+    s.expect("BOOT\r\n");
+    s.expect("><fs> ");
+    // The path is the command's second argument here.
+    s.send("checksum md5 /etc/pass\t");
+    s.expect("passwd");
+    s.send("\r");
+    s.expect(&format!(
+        "{}\r\n",
+        common::tool(
+            "md5sum",
+            &[&common::root()
+                .join("fixtures/trees/debian/etc/passwd")
+                .to_string_lossy()]
+        )
+        .split(' ')
+        .next()
+        .unwrap_or("")
+    ));
+    s.expect("><fs> ");
+    s.send("quit\r");
+    assert_eq!(s.wait_exit(), 0);
+}

@@ -1,6 +1,7 @@
 //! Guest sessions: drives → devices (disks, partitions, LVs) → filesystems, with libguestfs
 //! device names and method names.
 
+pub mod files;
 pub mod inspect;
 mod mounts;
 pub mod path;
