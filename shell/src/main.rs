@@ -69,7 +69,9 @@ fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), she
         eprintln!("vguestfs: error: {what}: {e}");
         shell::Fatal
     };
-    session.guest.launch().map_err(|e| fail("launch", &e))?;
+    if !session.guest.is_launched() {
+        session.guest.launch().map_err(|e| fail("launch", &e))?;
+    }
     for m in mounts {
         let mut ro = false;
         for opt in m.options.split(',').filter(|o| !o.is_empty()) {
@@ -117,6 +119,42 @@ fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), she
     Ok(())
 }
 
+/// `-i`: launches, finds the one operating system and mounts its filesystems as its fstab
+/// says, shortest mountpoint first (guestfish's `inspect_mount`).
+fn inspect_mount(session: &mut Session, readonly: bool) -> Result<(), shell::Fatal> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        eprintln!("vguestfs: error: {what}: {e}");
+        shell::Fatal
+    };
+    session.guest.launch().map_err(|e| fail("launch", &e))?;
+    let roots = session
+        .guest
+        .inspect_os()
+        .map_err(|e| fail("inspect_os", &e))?;
+    let root = match roots.as_slice() {
+        [] => {
+            eprintln!("vfish: no operating system was found on this disk");
+            return Err(shell::Fatal);
+        }
+        [root] => root.clone(),
+        _ => {
+            eprintln!("vfish: multi-boot operating systems are not supported by the -i option");
+            return Err(shell::Fatal);
+        }
+    };
+    let skipped = session
+        .guest
+        .mount_inspected(&root, readonly)
+        .map_err(|e| fail("mount", &e))?;
+    for (mountpoint, e) in &skipped {
+        eprintln!("vguestfs: error: mount: {mountpoint}: {e}");
+    }
+    if !skipped.is_empty() {
+        eprintln!("vfish: some filesystems could not be mounted (ignored)");
+    }
+    Ok(())
+}
+
 /// Sets up the session from the options and runs the chosen mode.
 fn run(o: cli::Options) -> Result<(), shell::Fatal> {
     if o.verbose > 0 {
@@ -143,8 +181,7 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         }
     }
     if o.inspect {
-        eprintln!("vfish: -i: inspection is not available yet (the library has no inspect-os); use ‘run’ and ‘list-filesystems’");
-        return Err(shell::Fatal);
+        inspect_mount(&mut session, !o.rw)?;
     }
     if !o.mounts.is_empty() {
         mount_all(&mut session, &o.mounts)?;

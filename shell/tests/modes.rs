@@ -268,15 +268,39 @@ fn usage_errors_match_guestfish() {
 }
 
 #[test]
-fn inspection_says_it_is_not_available_and_m_mounts() {
+fn inspection_mounts_the_guest_and_m_mounts() {
     let d = demo();
-    let o = vfish(&["-a", &d, "-i"], None);
-    assert_eq!(o.code, 1);
-    assert!(
-        o.stderr
-            .starts_with("vfish: -i: inspection is not available yet"),
-        "{}",
-        o.stderr
+    // -i: the one OS found, its fstab mounted shortest mountpoint first (the ESP on /boot/efi)
+    assert_eq!(
+        ok(&[
+            "--ro",
+            "-a",
+            &d,
+            "-i",
+            "mountpoints",
+            ":",
+            "cat",
+            "/etc/hostname",
+            ":",
+            "ls",
+            "/boot/efi/EFI"
+        ]),
+        "/dev/demo/root: /\n/dev/sda1: /boot/efi\ndemo-debian\nBOOT\n"
+    );
+    // -i with -m: -m mounts on top of the inspected guest
+    assert_eq!(
+        ok(&["-a", &d, "-i", "-m", "/dev/sda1:/tmp", "mountpoints"]),
+        "/dev/demo/root: /\n/dev/sda1: /boot/efi\n/dev/sda1: /tmp\n"
+    );
+    // no OS: guestfish's message, exit 1
+    let whole = format!(
+        "{}/../fixtures/build/whole-ext2.raw",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let o = vfish(&["-a", &whole, "-i"], None);
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (1, "vfish: no operating system was found on this disk\n")
     );
     // -m launches and mounts (ro as an option; other options are refused)
     assert_eq!(

@@ -106,7 +106,7 @@ impl Guest {
         Ok(fs.readlink(r.ino)?)
     }
 
-    /// `ls`-style listing of a directory: its entries, sorted by name as guestfish `ls` prints.
+    /// The entries of a directory in on-disk order (without `.` and `..`); `ls` sorts them.
     pub fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
         let r = self.resolve(path, true)?;
         let fs = &self.mounts[r.mount].fs;

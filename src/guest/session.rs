@@ -152,6 +152,11 @@ impl Guest {
         Ok(())
     }
 
+    /// Whether `launch` has run.
+    pub fn is_launched(&self) -> bool {
+        self.map.is_some()
+    }
+
     fn map(&self) -> Result<&DeviceMap> {
         self.map.as_ref().ok_or_else(|| GuestError::NotLaunched.into())
     }
