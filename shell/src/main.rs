@@ -9,6 +9,7 @@ mod commands;
 mod export;
 mod fs_cmds;
 mod handlers;
+mod inspect_cmds;
 mod listing;
 mod parser;
 mod repl;

@@ -1,0 +1,106 @@
+//! The inspection commands and `-i` on the demo image: every value is what the guest's own files
+//! say (fixtures/trees/debian, from which the image was built) or what the host's `readelf` says
+//! of the binary copied into it.
+mod common;
+
+use common::{demo, ok, root};
+use std::process::Command;
+
+/// The value of `KEY=` in an os-release style file of the source tree.
+fn tree_value(file: &str, key: &str) -> String {
+    let text = std::fs::read_to_string(root().join("fixtures/trees/debian").join(file)).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+#[test]
+fn inspect_commands_report_the_guest_files() {
+    let d = demo();
+    let r = "/dev/demo/root";
+    let out = ok(&[
+        "--ro",
+        "-a",
+        &d,
+        "run",
+        ":",
+        "inspect-os",
+        ":",
+        "inspect-get-type",
+        r,
+        ":",
+        "inspect-get-distro",
+        r,
+        ":",
+        "inspect-get-product-name",
+        r,
+        ":",
+        "inspect-get-major-version",
+        r,
+        ":",
+        "inspect-get-minor-version",
+        r,
+        ":",
+        "inspect-get-hostname",
+        r,
+        ":",
+        "inspect-get-arch",
+        r,
+        ":",
+        "inspect-get-package-format",
+        r,
+        ":",
+        "inspect-get-package-management",
+        r,
+        ":",
+        "inspect-get-format",
+        r,
+        ":",
+        "inspect-get-mountpoints",
+        r,
+    ]);
+    let debian_version =
+        std::fs::read_to_string(root().join("fixtures/trees/debian/etc/debian_version")).unwrap();
+    let (major, minor) = debian_version.trim().split_once('.').unwrap();
+    assert_eq!(tree_value("etc/os-release", "ID"), "debian");
+    assert_eq!(tree_value("etc/os-release", "VERSION_ID"), major);
+    let hostname =
+        std::fs::read_to_string(root().join("fixtures/trees/debian/etc/hostname")).unwrap();
+    // the binary the build script copied into the guest is the host's /usr/bin/true
+    let readelf = Command::new("readelf")
+        .args(["-h", "/usr/bin/true"])
+        .output()
+        .unwrap();
+    let machine = String::from_utf8_lossy(&readelf.stdout)
+        .lines()
+        .find(|l| l.contains("Machine:"))
+        .unwrap()
+        .to_string();
+    let arch = if machine.contains("X86-64") {
+        "x86_64"
+    } else if machine.contains("AArch64") {
+        "aarch64"
+    } else {
+        "unknown"
+    };
+    // fstab names the root by UUID and the ESP by its FAT serial: the devices that carry them
+    let fstab = std::fs::read_to_string(root().join("fixtures/trees/debian/etc/fstab")).unwrap();
+    assert!(
+        fstab.contains("UUID=3e0c1f4a-5b6d-4e7f-8a9b-0c1d2e3f4a5b /")
+            && fstab.contains("UUID=2C1A-0B3D  /boot/efi")
+    );
+    let uuid_of = |dev: &str| ok(&["--ro", "-a", &d, "run", ":", "vfs-uuid", dev]);
+    assert_eq!(
+        uuid_of("/dev/demo/root"),
+        "3e0c1f4a-5b6d-4e7f-8a9b-0c1d2e3f4a5b\n"
+    );
+    assert_eq!(uuid_of("/dev/sda1"), "2C1A-0B3D\n");
+    let expected = format!(
+        "/dev/demo/root\nlinux\ndebian\n{}\n{major}\n{minor}\n{}{arch}\ndeb\napt\ninstalled\n/: /dev/demo/root\n/boot/efi: /dev/sda1\n",
+        debian_version.trim(),
+        hostname
+    );
+    assert_eq!(out, expected);
+}
