@@ -171,30 +171,11 @@ fn blkid_at(img: &Path, offset: u64) -> BTreeMap<String, String> {
 fn lv_offset(img: &Path, vg: &str, lv: &str) -> u64 {
     let _lock = common::loop_lock();
     let (off, size, _) = partition(img, 2);
-    let dev = run("losetup", &["-r", "-f", "--show", "-o", &off.to_string(), "--sizelimit", &size.to_string(), img.to_str().unwrap()]);
-    let dev = dev.trim().to_string();
-    let conf = tempfile::tempdir().unwrap();
-    std::fs::write(
-        conf.path().join("lvm.conf"),
-        "devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 hints = \"none\" }\n\
-         global { use_lvmlockd = 0 }\nbackup { backup = 0 archive = 0 }\n",
-    )
-    .unwrap();
-    let report = |cmd: &str, kind: &str, fields: &str| -> Vec<J> {
-        let out = Command::new(cmd)
-            .env("LVM_SYSTEM_DIR", conf.path())
-            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-            .args(["--devices", &dev, "--readonly", "--units", "b", "--nosuffix", "--reportformat", "json", "-o", fields])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
-        let j: J = serde_json::from_slice(&out.stdout).unwrap();
-        j["report"][0][kind].as_array().unwrap().clone()
-    };
-    let lvs = report("lvs", "lv", "vg_name,lv_name,seg_pe_ranges");
-    let pvs = report("pvs", "pv", "pe_start");
-    let vgs = report("vgs", "vg", "vg_extent_size");
-    let _ = Command::new("losetup").args(["-d", &dev]).status();
+    let dev = common::Loop::attach(img, off, size);
+    let lvs = common::lvm_report("lvs", "lv", "vg_name,lv_name,seg_pe_ranges", &[&dev]);
+    let pvs = common::lvm_report("pvs", "pv", "pe_start", &[&dev]);
+    let vgs = common::lvm_report("vgs", "vg", "vg_extent_size", &[&dev]);
+    drop(dev);
     let num = |v: &J| v.as_str().unwrap().trim().parse::<u64>().unwrap();
     let row = lvs.iter().find(|r| r["vg_name"] == vg && r["lv_name"] == lv).unwrap_or_else(|| panic!("lvs has no {vg}/{lv}: {lvs:?}"));
     let ranges = row["seg_pe_ranges"].as_str().unwrap();

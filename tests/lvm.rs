@@ -4,57 +4,12 @@
 
 mod common;
 
-use common::{fixture, run};
+use common::{fixture, lvm_report, run, Loop};
 use serde_json::Value as J;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use vguestfs::disk::{BlockDev, Dev, MemDev, RawFile, Slice};
 use vguestfs::lvm::{self, lvm_crc, scan, SegmentKind, VolumeGroup, INITIAL_CRC};
-
-/// Tests that attach loop devices or run lvm2 take this lock.
-static LOOPS: Mutex<()> = Mutex::new(());
-
-/// A read-only loop device over part of a file, detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn attach(file: &Path, offset: u64, size: u64) -> Loop {
-        let (o, s) = (offset.to_string(), size.to_string());
-        let dev = run("losetup", &["-r", "-f", "--show", "-o", &o, "--sizelimit", &s, file.to_str().unwrap()]);
-        Loop(dev.trim().to_string())
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
-/// Runs an lvm2 report command restricted to `devs`, with a private configuration so the
-/// host's LVM state is neither read nor changed. Returns the JSON rows of `kind`.
-fn lvm_report(cmd: &str, kind: &str, fields: &str, devs: &[&Loop]) -> Vec<J> {
-    let all: &[&str] = if cmd == "lvs" { &["-a"] } else { &[] }; // lvs -a: hidden sub-LVs too
-    let conf = tempfile::tempdir().unwrap();
-    std::fs::write(
-        conf.path().join("lvm.conf"),
-        "devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 hints = \"none\" }\n\
-         global { use_lvmlockd = 0 }\nbackup { backup = 0 archive = 0 }\n",
-    )
-    .unwrap();
-    let list = devs.iter().map(|l| l.0.as_str()).collect::<Vec<_>>().join(",");
-    let out = Command::new(cmd)
-        .env("LVM_SYSTEM_DIR", conf.path())
-        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-        .args(all)
-        .args(["--devices", &list, "--readonly", "--units", "b", "--nosuffix", "--reportformat", "json", "-o", fields])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
-    let j: J = serde_json::from_slice(&out.stdout).unwrap();
-    j["report"][0][kind].as_array().unwrap().clone()
-}
 
 fn num(v: &J) -> u64 {
     v.as_str().unwrap().trim().parse().unwrap()
@@ -121,7 +76,7 @@ fn read_all(dev: &dyn BlockDev) -> Vec<u8> {
 
 /// Compares everything lvm2 reports about the PVs with what `scan` found.
 fn compare_with_lvm2(devs: &[(String, Dev)], pvs: &[Pv]) -> Vec<VolumeGroup> {
-    let _guard = LOOPS.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = common::loop_lock();
     let vgs = scan(devs).unwrap();
     let loops: Vec<Loop> = pvs.iter().map(|p| Loop::attach(&p.image, p.offset, p.size)).collect();
     let refs: Vec<&Loop> = loops.iter().collect();

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use serde_json::Value as J;
 use std::process::Command;
 
 /// The project root.
@@ -35,4 +36,45 @@ pub fn sha256_file(p: &Path) -> String {
 pub fn loop_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A read-only loop device over part of a file, detached on drop.
+pub struct Loop(pub String);
+
+impl Loop {
+    pub fn attach(file: &Path, offset: u64, size: u64) -> Loop {
+        let (o, s) = (offset.to_string(), size.to_string());
+        let dev = run("losetup", &["-r", "-f", "--show", "-o", &o, "--sizelimit", &s, file.to_str().unwrap()]);
+        Loop(dev.trim().to_string())
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+/// Runs an lvm2 report command restricted to `devs`, with a private configuration so the
+/// host's LVM state is neither read nor changed. Returns the JSON rows of `kind`.
+pub fn lvm_report(cmd: &str, kind: &str, fields: &str, devs: &[&Loop]) -> Vec<J> {
+    let all: &[&str] = if cmd == "lvs" { &["-a"] } else { &[] }; // lvs -a: hidden sub-LVs too
+    let conf = tempfile::tempdir().unwrap();
+    std::fs::write(
+        conf.path().join("lvm.conf"),
+        "devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 hints = \"none\" }\n\
+         global { use_lvmlockd = 0 }\nbackup { backup = 0 archive = 0 }\n",
+    )
+    .unwrap();
+    let list = devs.iter().map(|l| l.0.as_str()).collect::<Vec<_>>().join(",");
+    let out = Command::new(cmd)
+        .env("LVM_SYSTEM_DIR", conf.path())
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .args(all)
+        .args(["--devices", &list, "--readonly", "--units", "b", "--nosuffix", "--reportformat", "json", "-o", fields])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    let j: J = serde_json::from_slice(&out.stdout).unwrap();
+    j["report"][0][kind].as_array().unwrap().clone()
 }
