@@ -9,7 +9,6 @@ mod commands;
 mod export;
 mod fs_cmds;
 mod handlers;
-mod listing;
 mod parser;
 mod repl;
 mod session;
