@@ -3,7 +3,7 @@
 //! per line, booleans `true`/`false`, structs as `field: value` lines.
 
 use crate::commands::{Args, CmdError, CmdResult};
-use crate::listing::{self, Row};
+use vguestfs::guest::listing::{self, Row};
 use crate::session::Session;
 use flate2::read::MultiGzDecoder;
 use md5::Md5;
@@ -101,7 +101,7 @@ fn access_mark(attrs: &[(Vec<u8>, Vec<u8>)]) -> char {
     }
 }
 
-/// `ll directory`: `ls -la` (see [`crate::listing`]).
+/// `ll directory`: `ls -la` (see [`vguestfs::guest::listing`]).
 pub fn ll(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     let g = &s.guest;
     let dir = g.realpath(a.str(0))?;

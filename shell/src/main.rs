@@ -10,7 +10,6 @@ mod export;
 mod fs_cmds;
 mod handlers;
 mod inspect_cmds;
-mod listing;
 mod parser;
 mod repl;
 mod session;

@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod inspect;
+pub mod listing;
 mod mounts;
 pub mod path;
 mod session;

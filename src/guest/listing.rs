@@ -4,7 +4,7 @@
 //! Owners are numeric and right-aligned (`ls -lan`): the guest's user names are not the
 //! appliance's.
 
-use vguestfs::fs::{FileType, Stat};
+use crate::fs::{FileType, Stat};
 
 /// One line's worth of data.
 pub struct Row {

@@ -1,0 +1,168 @@
+//! `vls`: list directories in a disk image, like `virt-ls`: plain names (`ls`), `-l` (the
+//! appliance's `ls -la`), `-R` (`find`, full paths). The guest is inspected and mounted
+//! read-only (or mounted as `-m DEV[:MP]` says). The recursive long / CSV / checksum modes are
+//! not implemented.
+
+use anyhow::{bail, Context, Result};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vguestfs::disk::Format;
+use vguestfs::fs::FileType;
+use vguestfs::guest::listing::{self, Row};
+use vguestfs::guest::DriveOptions;
+use vguestfs::Guest;
+
+fn cli() -> Command {
+    Command::new("vls")
+        .about("list files in a virtual machine")
+        .version(env!("CARGO_PKG_VERSION"))
+        .arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
+        .arg(
+            Arg::new("format")
+                .long("format")
+                .value_name("raw|qcow2")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("")
+                .action(ArgAction::Append)
+                .help("Force disk format for the following -a options"),
+        )
+        .arg(Arg::new("mount").short('m').long("mount").value_name("DEV[:MP]").action(ArgAction::Append).help("Mount DEV on MP (default /)"))
+        .arg(Arg::new("long").short('l').long("long").action(ArgAction::SetTrue).help("Long listing (ls -la)"))
+        .arg(Arg::new("recursive").short('R').long("recursive").action(ArgAction::SetTrue).help("Recursive listing"))
+        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
+        .arg(Arg::new("dirs").value_name("DIR").num_args(1..).required(true).help("Directories to list"))
+}
+
+/// Pairs each `-a IMAGE` with the last `--format` given before it on the command line.
+fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
+    let adds: Vec<(usize, &String)> = match (m.indices_of("add"), m.get_many::<String>("add")) {
+        (Some(i), Some(v)) => i.zip(v).collect(),
+        _ => Vec::new(),
+    };
+    let formats: Vec<(usize, &String)> = match (m.indices_of("format"), m.get_many::<String>("format")) {
+        (Some(i), Some(v)) => i.zip(v).collect(),
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (idx, path) in adds {
+        let fmt = formats.iter().rev().find(|(fi, _)| *fi < idx).map(|(_, f)| f.as_str()).unwrap_or("");
+        let fmt = if fmt.is_empty() { None } else { Some(fmt.parse::<Format>().map_err(anyhow::Error::msg)?) };
+        out.push((PathBuf::from(path), fmt));
+    }
+    Ok(out)
+}
+
+/// Adds the drives read-only, launches, and mounts (`-m` list, or inspection like `-i`).
+fn open_guest(m: &ArgMatches) -> Result<Guest> {
+    let drives = drives(m)?;
+    if drives.is_empty() {
+        bail!("you must specify at least one -a option.");
+    }
+    let mut g = Guest::new();
+    for (path, format) in drives {
+        g.add_drive(&path, DriveOptions { format, readonly: true }).with_context(|| path.display().to_string())?;
+    }
+    g.launch()?;
+    let mounts: Vec<&String> = m.get_many::<String>("mount").map(|v| v.collect()).unwrap_or_default();
+    if mounts.is_empty() {
+        let roots = g.inspect_os()?;
+        let root = match roots.as_slice() {
+            [] => bail!("no operating system was found on this disk"),
+            [r] => r.clone(),
+            _ => bail!("multi-boot operating systems are not supported"),
+        };
+        for (mp, e) in g.mount_inspected(&root, true)? {
+            eprintln!("vls: warning: {mp}: {e}");
+        }
+    } else {
+        for spec in mounts {
+            let (dev, mp) = match spec.split_once(':') {
+                Some((d, mp)) => (d, mp),
+                None => (spec.as_str(), "/"),
+            };
+            g.mount_ro(dev, mp).with_context(|| format!("mount {dev} on {mp}"))?;
+        }
+    }
+    Ok(g)
+}
+
+/// The mark after the mode string, from the extended attributes (as `ls` shows it).
+fn access_mark(xattrs: &[(Vec<u8>, Vec<u8>)]) -> char {
+    let has = |n: &[u8]| xattrs.iter().any(|(k, _)| k.as_slice() == n);
+    if has(b"system.posix_acl_access") || has(b"system.posix_acl_default") {
+        '+'
+    } else if has(b"security.selinux") {
+        '.'
+    } else {
+        ' '
+    }
+}
+
+/// `ls -la DIR` as the appliance prints it.
+fn long_listing(g: &Guest, dir: &str) -> Result<Vec<u8>> {
+    let dir = g.realpath(dir)?;
+    let parent = match dir.rfind('/') {
+        Some(0) | None => "/".to_string(),
+        Some(i) => dir[..i].to_string(),
+    };
+    let mut rows = vec![
+        Row { stat: g.stat(&dir)?, mark: access_mark(&g.xattrs(&dir, true)?), name: b".".to_vec(), target: None },
+        Row { stat: g.stat(&parent)?, mark: access_mark(&g.xattrs(&parent, true)?), name: b"..".to_vec(), target: None },
+    ];
+    for e in g.list_dir(&dir)? {
+        let target = if e.stat.file_type() == Some(FileType::Symlink) { Some(e.readlink()?) } else { None };
+        let mark = access_mark(&e.xattrs()?);
+        let name = e.components.last().cloned().unwrap_or_default();
+        rows.push(Row { stat: e.stat, mark, name, target });
+    }
+    rows.sort_by(|x, y| x.name.cmp(&y.name));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Ok(listing::render(&rows, now))
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vls: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
+    if m.get_flag("verbose") {
+        env_logger::Builder::new().filter_level(log::LevelFilter::Debug).init();
+    }
+    let long = m.get_flag("long");
+    let recursive = m.get_flag("recursive");
+    if long && recursive {
+        bail!("-lR (recursive long listing) is not supported");
+    }
+    let g = open_guest(&m)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for dir in m.get_many::<String>("dirs").into_iter().flatten() {
+        if long {
+            out.write_all(&long_listing(&g, dir)?)?;
+        } else if recursive {
+            let prefix = if dir.ends_with('/') { dir.clone() } else { format!("{dir}/") };
+            for p in g.find(dir)? {
+                writeln!(out, "{prefix}{p}")?;
+            }
+        } else {
+            for e in g.list_dir(dir)? {
+                out.write_all(e.components.last().map_or(&[][..], |c| c.as_slice()))?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
