@@ -2,14 +2,13 @@
 //! options, columns and layout of `virt-filesystems`.
 
 use anyhow::{bail, Context, Result};
-use clap::{Arg, ArgAction, ArgMatches, Command};
-use std::path::PathBuf;
+use clap::{Arg, ArgAction, Command};
 use std::process::ExitCode;
-use vguestfs::disk::Format;
 use vguestfs::fs::statfs::statvfs_size;
 use vguestfs::guest::DriveOptions;
 use vguestfs::part::{PartKind, TableKind};
 use vguestfs::units::human_size;
+use vguestfs::tool::drives;
 use vguestfs::Guest;
 
 /// What is listed (the real tool's OUTPUT_* bits).
@@ -71,25 +70,6 @@ fn cli() -> Command {
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
         .arg(flag("vgs").aliases(["volgroups", "volume-groups"]).help("Display LVM volume groups"))
         .arg(Arg::new("trace").short('x').action(ArgAction::SetTrue).help("Trace library calls"))
-}
-
-/// Pairs each `-a IMAGE` with the last `--format` given before it on the command line.
-fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
-    let adds: Vec<(usize, &String)> = match (m.indices_of("add"), m.get_many::<String>("add")) {
-        (Some(i), Some(v)) => i.zip(v).collect(),
-        _ => Vec::new(),
-    };
-    let formats: Vec<(usize, &String)> = match (m.indices_of("format"), m.get_many::<String>("format")) {
-        (Some(i), Some(v)) => i.zip(v).collect(),
-        _ => Vec::new(),
-    };
-    let mut out = Vec::new();
-    for (idx, path) in adds {
-        let fmt = formats.iter().rev().find(|(fi, _)| *fi < idx).map(|(_, f)| f.as_str()).unwrap_or("");
-        let fmt = if fmt.is_empty() { None } else { Some(fmt.parse::<Format>().map_err(anyhow::Error::msg)?) };
-        out.push((PathBuf::from(path), fmt));
-    }
-    Ok(out)
 }
 
 fn main() -> ExitCode {

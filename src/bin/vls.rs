@@ -3,15 +3,13 @@
 //! read-only (or mounted as `-m DEV[:MP]` says). The recursive long / CSV / checksum modes are
 //! not implemented.
 
-use anyhow::{bail, Context, Result};
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use anyhow::{bail, Result};
+use clap::{Arg, ArgAction, Command};
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use vguestfs::disk::Format;
 use vguestfs::fs::FileType;
 use vguestfs::guest::listing::{self, Row};
-use vguestfs::guest::DriveOptions;
+use vguestfs::tool::open_guest;
 use vguestfs::Guest;
 
 fn cli() -> Command {
@@ -34,59 +32,6 @@ fn cli() -> Command {
         .arg(Arg::new("recursive").short('R').long("recursive").action(ArgAction::SetTrue).help("Recursive listing"))
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
         .arg(Arg::new("dirs").value_name("DIR").num_args(1..).required(true).help("Directories to list"))
-}
-
-/// Pairs each `-a IMAGE` with the last `--format` given before it on the command line.
-fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
-    let adds: Vec<(usize, &String)> = match (m.indices_of("add"), m.get_many::<String>("add")) {
-        (Some(i), Some(v)) => i.zip(v).collect(),
-        _ => Vec::new(),
-    };
-    let formats: Vec<(usize, &String)> = match (m.indices_of("format"), m.get_many::<String>("format")) {
-        (Some(i), Some(v)) => i.zip(v).collect(),
-        _ => Vec::new(),
-    };
-    let mut out = Vec::new();
-    for (idx, path) in adds {
-        let fmt = formats.iter().rev().find(|(fi, _)| *fi < idx).map(|(_, f)| f.as_str()).unwrap_or("");
-        let fmt = if fmt.is_empty() { None } else { Some(fmt.parse::<Format>().map_err(anyhow::Error::msg)?) };
-        out.push((PathBuf::from(path), fmt));
-    }
-    Ok(out)
-}
-
-/// Adds the drives read-only, launches, and mounts (`-m` list, or inspection like `-i`).
-fn open_guest(m: &ArgMatches) -> Result<Guest> {
-    let drives = drives(m)?;
-    if drives.is_empty() {
-        bail!("you must specify at least one -a option.");
-    }
-    let mut g = Guest::new();
-    for (path, format) in drives {
-        g.add_drive(&path, DriveOptions { format, readonly: true }).with_context(|| path.display().to_string())?;
-    }
-    g.launch()?;
-    let mounts: Vec<&String> = m.get_many::<String>("mount").map(|v| v.collect()).unwrap_or_default();
-    if mounts.is_empty() {
-        let roots = g.inspect_os()?;
-        let root = match roots.as_slice() {
-            [] => bail!("no operating system was found on this disk"),
-            [r] => r.clone(),
-            _ => bail!("multi-boot operating systems are not supported"),
-        };
-        for (mp, e) in g.mount_inspected(&root, true)? {
-            eprintln!("vls: warning: {mp}: {e}");
-        }
-    } else {
-        for spec in mounts {
-            let (dev, mp) = match spec.split_once(':') {
-                Some((d, mp)) => (d, mp),
-                None => (spec.as_str(), "/"),
-            };
-            g.mount_ro(dev, mp).with_context(|| format!("mount {dev} on {mp}"))?;
-        }
-    }
-    Ok(g)
 }
 
 /// The mark after the mode string, from the extended attributes (as `ls` shows it).
@@ -145,7 +90,7 @@ fn run() -> Result<()> {
     if long && recursive {
         bail!("-lR (recursive long listing) is not supported");
     }
-    let g = open_guest(&m)?;
+    let g = open_guest(&m, "vls")?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for dir in m.get_many::<String>("dirs").into_iter().flatten() {

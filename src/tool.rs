@@ -1,0 +1,63 @@
+//! Command-line plumbing shared by the tool binaries (`vfilesystems`, `vcat`, `vls`): the
+//! virt-tools way of pairing `--format` with the `-a` options after it, and opening a guest
+//! read-only with `-m` mounts or, without them, by inspection like `-i`.
+
+use crate::disk::Format;
+use crate::guest::DriveOptions;
+use crate::Guest;
+use anyhow::{bail, Context, Result};
+use clap::ArgMatches;
+use std::path::PathBuf;
+
+/// Reads the `add` and `format` arguments: pairs each `-a IMAGE` with the last `--format` given before it on the command line.
+pub fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
+    let adds: Vec<(usize, &String)> = match (m.indices_of("add"), m.get_many::<String>("add")) {
+        (Some(i), Some(v)) => i.zip(v).collect(),
+        _ => Vec::new(),
+    };
+    let formats: Vec<(usize, &String)> = match (m.indices_of("format"), m.get_many::<String>("format")) {
+        (Some(i), Some(v)) => i.zip(v).collect(),
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (idx, path) in adds {
+        let fmt = formats.iter().rev().find(|(fi, _)| *fi < idx).map(|(_, f)| f.as_str()).unwrap_or("");
+        let fmt = if fmt.is_empty() { None } else { Some(fmt.parse::<Format>().map_err(anyhow::Error::msg)?) };
+        out.push((PathBuf::from(path), fmt));
+    }
+    Ok(out)
+}
+
+/// Reads the `add`, `format` and `mount` arguments: adds the drives read-only, launches, and mounts (`-m` list, or inspection like `-i`).
+pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
+    let drives = drives(m)?;
+    if drives.is_empty() {
+        bail!("you must specify at least one -a option.");
+    }
+    let mut g = Guest::new();
+    for (path, format) in drives {
+        g.add_drive(&path, DriveOptions { format, readonly: true }).with_context(|| path.display().to_string())?;
+    }
+    g.launch()?;
+    let mounts: Vec<&String> = m.get_many::<String>("mount").map(|v| v.collect()).unwrap_or_default();
+    if mounts.is_empty() {
+        let roots = g.inspect_os()?;
+        let root = match roots.as_slice() {
+            [] => bail!("no operating system was found on this disk"),
+            [r] => r.clone(),
+            _ => bail!("multi-boot operating systems are not supported"),
+        };
+        for (mp, e) in g.mount_inspected(&root, true)? {
+            eprintln!("{prog}: warning: {mp}: {e}");
+        }
+    } else {
+        for spec in mounts {
+            let (dev, mp) = match spec.split_once(':') {
+                Some((d, mp)) => (d, mp),
+                None => (spec.as_str(), "/"),
+            };
+            g.mount_ro(dev, mp).with_context(|| format!("mount {dev} on {mp}"))?;
+        }
+    }
+    Ok(g)
+}
