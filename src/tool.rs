@@ -6,8 +6,9 @@ use crate::disk::Format;
 use crate::guest::DriveOptions;
 use crate::Guest;
 use anyhow::{bail, Context, Result};
-use clap::ArgMatches;
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// Reads the `add` and `format` arguments: pairs each `-a IMAGE` with the last `--format` given before it on the command line.
 pub fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
@@ -60,4 +61,30 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
         }
     }
     Ok(g)
+}
+
+/// Adds the `-a IMAGE` and `--format[=raw|qcow2]` options that [`drives`] reads.
+pub fn drive_args(cmd: Command) -> Command {
+    cmd.arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
+        .arg(
+            Arg::new("format")
+                .long("format")
+                .value_name("raw|qcow2")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("")
+                .action(ArgAction::Append)
+                .help("Force disk format for the following -a options (--format alone: probe again)"),
+        )
+}
+
+/// The exit status of a tool: 0, or 1 after printing `PROG: error: …` as the virt tools do.
+pub fn exit_status(prog: &str, result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{prog}: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

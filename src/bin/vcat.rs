@@ -10,33 +10,16 @@ use vguestfs::fs::FileType;
 use vguestfs::tool::open_guest;
 
 fn cli() -> Command {
-    Command::new("vcat")
+    vguestfs::tool::drive_args(Command::new("vcat"))
         .about("display files in a virtual machine")
         .version(env!("CARGO_PKG_VERSION"))
-        .arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
-        .arg(
-            Arg::new("format")
-                .long("format")
-                .value_name("raw|qcow2")
-                .num_args(0..=1)
-                .require_equals(true)
-                .default_missing_value("")
-                .action(ArgAction::Append)
-                .help("Force disk format for the following -a options"),
-        )
         .arg(Arg::new("mount").short('m').long("mount").value_name("DEV[:MP]").action(ArgAction::Append).help("Mount DEV on MP (default /)"))
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
         .arg(Arg::new("files").value_name("FILE").num_args(1..).required(true).help("Files to display"))
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vcat: error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    vguestfs::tool::exit_status("vcat", run())
 }
 
 fn run() -> Result<()> {

@@ -38,22 +38,11 @@ type Row = Vec<Option<String>>;
 
 fn cli() -> Command {
     let flag = |name: &'static str| Arg::new(name).long(name).action(ArgAction::SetTrue);
-    Command::new("vfilesystems")
+    vguestfs::tool::drive_args(Command::new("vfilesystems"))
         .about("list filesystems, partitions, block devices, LVM in a disk image")
         .version(env!("CARGO_PKG_VERSION"))
         .disable_help_flag(true)
         .arg(Arg::new("help").long("help").action(ArgAction::Help).help("Display brief help"))
-        .arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
-        .arg(
-            Arg::new("format")
-                .long("format")
-                .value_name("raw|qcow2")
-                .num_args(0..=1)
-                .require_equals(true)
-                .default_missing_value("")
-                .action(ArgAction::Append)
-                .help("Force disk format for the following -a options (--format alone: probe again)"),
-        )
         .arg(flag("all").help("Display everything"))
         .arg(flag("blkdevs").alias("block-devices").help("Display block devices"))
         .arg(flag("csv").help("Output as Comma-Separated Values"))
@@ -73,13 +62,7 @@ fn cli() -> Command {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vfilesystems: error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    vguestfs::tool::exit_status("vfilesystems", run())
 }
 
 fn run() -> Result<()> {

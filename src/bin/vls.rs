@@ -13,20 +13,9 @@ use vguestfs::tool::open_guest;
 use vguestfs::Guest;
 
 fn cli() -> Command {
-    Command::new("vls")
+    vguestfs::tool::drive_args(Command::new("vls"))
         .about("list files in a virtual machine")
         .version(env!("CARGO_PKG_VERSION"))
-        .arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
-        .arg(
-            Arg::new("format")
-                .long("format")
-                .value_name("raw|qcow2")
-                .num_args(0..=1)
-                .require_equals(true)
-                .default_missing_value("")
-                .action(ArgAction::Append)
-                .help("Force disk format for the following -a options"),
-        )
         .arg(Arg::new("mount").short('m').long("mount").value_name("DEV[:MP]").action(ArgAction::Append).help("Mount DEV on MP (default /)"))
         .arg(Arg::new("long").short('l').long("long").action(ArgAction::SetTrue).help("Long listing (ls -la)"))
         .arg(Arg::new("recursive").short('R').long("recursive").action(ArgAction::SetTrue).help("Recursive listing"))
@@ -71,13 +60,7 @@ fn long_listing(g: &Guest, dir: &str) -> Result<Vec<u8>> {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vls: error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    vguestfs::tool::exit_status("vls", run())
 }
 
 fn run() -> Result<()> {
