@@ -168,4 +168,99 @@ pub trait Filesystem: Send + Sync {
 
     /// `statvfs` of the filesystem.
     fn statvfs(&self) -> Result<StatVfs>;
+
+    // ---- write side -------------------------------------------------------------------
+    // A filesystem opened read-only keeps these defaults: every change fails with EROFS,
+    // which is what the kernel answers for a read-only mount. Names are single path
+    // components (no `/`, not empty, not `.`/`..`); the guest layer resolves paths.
+
+    /// Whether the filesystem was opened for writing.
+    fn is_writable(&self) -> bool {
+        false
+    }
+
+    /// Creates an empty regular file `name` in `dir` with permission bits `mode & 0o7777`.
+    /// EEXIST if the name exists.
+    fn create(&self, _dir: Ino, _name: &[u8], _mode: u32) -> Result<Ino> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Creates directory `name` in `dir`.
+    fn mkdir(&self, _dir: Ino, _name: &[u8], _mode: u32) -> Result<Ino> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Creates a device node, fifo or socket; `mode` carries the `S_IFMT` type bits and
+    /// `rdev` the Linux `makedev` number for devices.
+    fn mknod(&self, _dir: Ino, _name: &[u8], _mode: u32, _rdev: u64) -> Result<Ino> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Creates symbolic link `name` in `dir` pointing at `target`.
+    fn symlink(&self, _dir: Ino, _name: &[u8], _target: &[u8]) -> Result<Ino> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Adds a hard link `name` in `dir` to inode `ino` (not a directory).
+    fn link(&self, _ino: Ino, _dir: Ino, _name: &[u8]) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Removes the non-directory entry `name` from `dir` (the inode is freed with its last link).
+    fn unlink(&self, _dir: Ino, _name: &[u8]) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Removes the empty directory `name` from `dir`.
+    fn rmdir(&self, _dir: Ino, _name: &[u8]) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// `rename(2)`: moves `name` of `dir` to `new_name` of `new_dir`, replacing an existing
+    /// target as POSIX does (a file by a file, an empty directory by a directory).
+    fn rename(&self, _dir: Ino, _name: &[u8], _new_dir: Ino, _new_name: &[u8]) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Writes `data` at `offset` of a regular file, extending it as needed.
+    fn write(&self, _ino: Ino, _offset: u64, _data: &[u8]) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Sets a regular file's size (shrinking frees blocks, growing reads as zeros).
+    fn truncate(&self, _ino: Ino, _size: u64) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Sets the permission bits (`mode & 0o7777`).
+    fn chmod(&self, _ino: Ino, _mode: u32) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Sets owner and group; `None` leaves one unchanged (as `-1` to `chown(2)`).
+    fn chown(&self, _ino: Ino, _uid: Option<u32>, _gid: Option<u32>) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Sets access and modification times; `None` leaves one unchanged.
+    fn utimens(&self, _ino: Ino, _atime: Option<Timespec>, _mtime: Option<Timespec>) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Sets extended attribute `name` (with its namespace prefix, e.g. `user.x`,
+    /// `security.selinux`) to `value`, creating or replacing it.
+    fn setxattr(&self, _ino: Ino, _name: &[u8], _value: &[u8]) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Removes extended attribute `name`; ENODATA if it is not set.
+    fn removexattr(&self, _ino: Ino, _name: &[u8]) -> Result<()> {
+        Err(super::Error::Os(super::Errno::ReadOnlyFs))
+    }
+
+    /// Writes every change held in memory to the device (`sync`). The device itself may be
+    /// a copy-on-write overlay that is committed separately.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
 }
