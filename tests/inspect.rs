@@ -350,11 +350,11 @@ fn tree_packages(tree: &str, format: &str) -> Vec<(String, String, String)> {
     out
 }
 
-/// `[epoch:]version[-release]` as the package manager writes it.
-fn full_version(a: &Application) -> String {
+/// `[epoch:]version[-release]` as the package manager writes it (apk's release is `rN`).
+fn full_version(a: &Application, fmt: &str) -> String {
     let mut s = if a.epoch != 0 { format!("{}:{}", a.epoch, a.version) } else { a.version.clone() };
     if !a.release.is_empty() {
-        s.push('-');
+        s.push_str(if fmt == "apk" { "-r" } else { "-" });
         s.push_str(&a.release);
     }
     s
@@ -374,7 +374,7 @@ fn applications_equal_the_package_databases() {
             }
             fmt => {
                 let apps = apps.unwrap();
-                let got: Vec<(String, String, String)> = apps.iter().map(|a| (a.name.clone(), full_version(a), a.arch.clone())).collect();
+                let got: Vec<(String, String, String)> = apps.iter().map(|a| (a.name.clone(), full_version(a, fmt), a.arch.clone())).collect();
                 let want = tree_packages(e.tree, fmt);
                 assert_eq!(got, want, "{}", e.image);
                 if fmt != "unknown" {

@@ -184,6 +184,7 @@ fn xml(r: &Report) -> String {
                 el(&mut o, 8, "url", &a.url);
                 el(&mut o, 8, "source_package", &a.source_package);
                 el(&mut o, 8, "summary", &a.summary);
+                el(&mut o, 8, "description", &a.description);
                 o.push_str("      </application>\n");
             }
             o.push_str("    </applications>\n");

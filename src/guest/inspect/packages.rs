@@ -17,7 +17,8 @@ pub struct Application {
     pub epoch: i32,
     /// Upstream version.
     pub version: String,
-    /// Distribution release (the part after the last `-`), or empty.
+    /// Distribution release (the part after the first `-` of the version, as libguestfs
+    /// splits it; apk's leading `r` dropped), or empty.
     pub release: String,
     /// Package architecture (`amd64`, `x86_64`, `all`, `any`…), or empty.
     pub arch: String,
@@ -27,6 +28,8 @@ pub struct Application {
     pub source_package: String,
     /// One-line summary, or empty.
     pub summary: String,
+    /// Longer description, or empty.
+    pub description: String,
 }
 
 /// `[epoch:]version[-release]` → (epoch, version, release).
@@ -35,28 +38,41 @@ fn split_version(full: &str) -> (i32, String, String) {
         Some((e, rest)) if !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()) => (e.parse().unwrap_or(0), rest),
         _ => (0, full),
     };
-    match rest.rsplit_once('-') {
+    match rest.split_once('-') {
         Some((v, r)) => (epoch, v.to_string(), r.to_string()),
         None => (epoch, rest.to_string(), String::new()),
     }
 }
 
+/// The text fields of an application besides name and version (libguestfs leaves the
+/// ones a format lacks empty).
+#[derive(Default)]
+struct Fields<'a> {
+    arch: &'a str,
+    url: &'a str,
+    source: &'a str,
+    summary: &'a str,
+    description: String,
+}
+
 /// An application from its name, full version and the other fields.
-fn app(name: &str, full_version: &str, arch: &str, url: &str, source: &str, summary: &str) -> Application {
+fn app(name: &str, full_version: &str, f: Fields) -> Application {
     let (epoch, version, release) = split_version(full_version);
     Application {
         name: name.to_string(),
         epoch,
         version,
         release,
-        arch: arch.to_string(),
-        url: url.to_string(),
-        source_package: source.to_string(),
-        summary: summary.to_string(),
+        arch: f.arch.to_string(),
+        url: f.url.to_string(),
+        source_package: f.source.to_string(),
+        summary: f.summary.to_string(),
+        description: f.description,
     }
 }
 
-/// dpkg status: stanzas separated by blank lines; only `install ok installed` packages.
+/// dpkg status: stanzas separated by blank lines; packages whose `Status` says installed.
+/// The first line of `Description` is the summary, its continuation lines the description.
 pub fn parse_dpkg_status(text: &str) -> Vec<Application> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
@@ -64,39 +80,63 @@ pub fn parse_dpkg_status(text: &str) -> Vec<Application> {
             stanza.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':'))).map(str::trim).unwrap_or("")
         };
         let name = field("Package");
-        if name.is_empty() || field("Status") != "install ok installed" {
+        if name.is_empty() || !field("Status").contains("installed") || field("Version").is_empty() {
             continue;
         }
-        let source = field("Source").split_whitespace().next().unwrap_or("");
-        out.push(app(name, field("Version"), field("Architecture"), field("Homepage"), source, field("Description")));
+        let description = stanza
+            .lines()
+            .skip_while(|l| !l.starts_with("Description:"))
+            .skip(1)
+            .take_while(|l| l.starts_with(' '))
+            .map(|l| &l[1..])
+            .collect::<Vec<_>>()
+            .join("\n");
+        let fields = Fields {
+            arch: field("Architecture"),
+            url: field("Homepage"),
+            source: field("Source").split_whitespace().next().unwrap_or(""),
+            summary: field("Description"),
+            description,
+        };
+        out.push(app(name, field("Version"), fields));
     }
     out
 }
 
-/// apk's installed database: stanzas of `X:value` lines separated by blank lines.
+/// apk's installed database: stanzas of `X:value` lines separated by blank lines. `T` is the
+/// description; the release drops its leading `r` (`1.2-r4` → release `4`).
 pub fn parse_apk_installed(text: &str) -> Vec<Application> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
         let field = |key: &str| stanza.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':'))).unwrap_or("");
         let name = field("P");
-        if name.is_empty() {
+        if name.is_empty() || field("V").is_empty() {
             continue;
         }
-        out.push(app(name, field("V"), field("A"), field("U"), field("o"), field("T")));
+        let mut a = app(name, field("V"), Fields { arch: field("A"), url: field("U"), description: field("T").to_string(), ..Fields::default() });
+        if let Some(r) = a.release.strip_prefix('r') {
+            a.release = r.to_string();
+        }
+        out.push(a);
     }
     out
 }
 
-/// One pacman `desc` file: `%KEY%` lines each followed by its value lines.
+/// One pacman `desc` file: `%KEY%` lines each followed by its value line. Name, version with a
+/// release, and arch are mandatory; `%DESC%` is the description.
 pub fn parse_pacman_desc(text: &str) -> Option<Application> {
     let field = |key: &str| {
         let mut lines = text.lines();
         lines.find(|l| l.trim_end() == key)?;
-        lines.next().map(str::trim)
+        lines.next().map(str::trim).filter(|v| !v.is_empty())
     };
-    let name = field("%NAME%").filter(|n| !n.is_empty())?;
-    let f = |k| field(k).unwrap_or("");
-    Some(app(name, f("%VERSION%"), f("%ARCH%"), f("%URL%"), f("%BASE%"), f("%DESC%")))
+    let name = field("%NAME%")?;
+    let a = app(
+        name,
+        field("%VERSION%")?,
+        Fields { arch: field("%ARCH%")?, url: field("%URL%").unwrap_or(""), description: field("%DESC%").unwrap_or("").to_string(), ..Fields::default() },
+    );
+    (!a.version.is_empty() && !a.release.is_empty()).then_some(a)
 }
 
 /// The applications of a root by its package format, sorted by name.
@@ -137,7 +177,8 @@ mod tests {
         assert_eq!(split_version("1:9.2p1-2+deb12u3"), (1, "9.2p1".into(), "2+deb12u3".into()));
         assert_eq!(split_version("3.118ubuntu5"), (0, "3.118ubuntu5".into(), String::new()));
         assert_eq!(split_version("1.2.4_git20230717-r4"), (0, "1.2.4_git20230717".into(), "r4".into()));
-        assert_eq!(split_version("x:1-2-3"), (0, "x:1-2".into(), "3".into()));
+        // libguestfs splits at the first '-'
+        assert_eq!(split_version("2:1.2-3-4"), (2, "1.2".into(), "3-4".into()));
     }
 
     #[test]
@@ -146,7 +187,8 @@ mod tests {
                  Package: b\nStatus: deinstall ok config-files\nVersion: 2\n\nGarbage\n\n";
         let apps = parse_dpkg_status(s);
         assert_eq!(apps.len(), 1);
-        assert_eq!(apps[0], app("a", "1.0-1", "amd64", "", "", "A"));
+        let fields = Fields { arch: "amd64", summary: "A", description: "more".into(), ..Fields::default() };
+        assert_eq!(apps[0], app("a", "1.0-1", fields));
     }
 
     #[test]
@@ -154,5 +196,7 @@ mod tests {
         let a = parse_pacman_desc("%NAME%\nzlib\n\n%VERSION%\n1:1.3.1-1\n\n%ARCH%\nx86_64\n").unwrap();
         assert_eq!((a.name.as_str(), a.epoch, a.version.as_str(), a.release.as_str()), ("zlib", 1, "1.3.1", "1"));
         assert_eq!(parse_pacman_desc("%VERSION%\n1\n"), None);
+        // release is mandatory
+        assert_eq!(parse_pacman_desc("%NAME%\nz\n%VERSION%\n1\n%ARCH%\nany\n"), None);
     }
 }
