@@ -152,6 +152,7 @@ fn inspect_mount(session: &mut Session, readonly: bool) -> Result<(), shell::Fat
     if !skipped.is_empty() {
         eprintln!("vfish: some filesystems could not be mounted (ignored)");
     }
+    session.inspected_root = Some(root);
     Ok(())
 }
 

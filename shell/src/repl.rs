@@ -152,6 +152,24 @@ fn history_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".vfish"))
 }
 
+/// What guestfish prints after the banner when `-i` mounted a guest: the product name and
+/// each fstab mountpoint with its device, shortest mountpoint first, then a blank line.
+fn inspect_prompt(guest: &vguestfs::Guest, root: &str) -> String {
+    let mut o = String::new();
+    if let Ok(name) = guest.inspect_get_product_name(root) {
+        if name != "unknown" {
+            o.push_str(&format!("Operating system: {name}\n"));
+        }
+    }
+    let mut mps = guest.inspect_get_mountpoints(root).unwrap_or_default();
+    mps.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(&b.0)));
+    for (mp, dev) in mps {
+        o.push_str(&format!("{dev} mounted on {mp}\n"));
+    }
+    o.push('\n');
+    o
+}
+
 /// Runs the interactive shell until `quit` or end of input.
 pub fn run(shell: &mut Shell) -> Result<(), Fatal> {
     let mut rl: Editor<VfishHelper, DefaultHistory> = Editor::new().map_err(|e| {
@@ -174,6 +192,9 @@ pub fn run(shell: &mut Shell) -> Result<(), Fatal> {
          Type: ‘help’ for help on commands\n\
          \x20     ‘quit’ to quit the shell\n\n"
     );
+    if let Some(root) = &shell.session.inspected_root {
+        print!("{}", inspect_prompt(&shell.session.guest, root));
+    }
     let mut result = Ok(());
     while !shell.session.quit {
         match rl.readline(PROMPT) {

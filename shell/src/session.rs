@@ -14,6 +14,8 @@ pub struct Session {
     pub readonly: bool,
     /// Set by `quit`: no further commands are read.
     pub quit: bool,
+    /// The root `-i` inspected and mounted, for the interactive banner.
+    pub inspected_root: Option<String>,
 }
 
 impl Session {
@@ -23,6 +25,7 @@ impl Session {
             guest: Guest::new(),
             readonly,
             quit: false,
+            inspected_root: None,
         }
     }
 

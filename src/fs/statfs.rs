@@ -237,7 +237,6 @@ mod tests {
         assert_eq!(statvfs_size(&dev, "ext2").unwrap(), None);
         // a filesystem that fits its device keeps its size: 8 blocks of 1 KiB in one group,
         // minus superblock, descriptor block, inode table block and two bitmaps
-        let mut img = img;
         img.resize(8192, 0);
         img[1024 + 0x04..1024 + 0x08].copy_from_slice(&8u32.to_le_bytes());
         img[1024 + 0x20..1024 + 0x24].copy_from_slice(&8u32.to_le_bytes());
