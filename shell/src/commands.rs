@@ -9,6 +9,7 @@ use crate::export as x;
 use crate::fs_cmds as f;
 use crate::handlers as h;
 use crate::inspect_cmds as i;
+use crate::write_cmds as w;
 use crate::session::Session;
 use std::io::Write;
 
@@ -25,6 +26,8 @@ pub enum ArgKind {
     GuestPath,
     /// A 32-bit signed integer (decimal, `0x` hex or `0` octal).
     Int,
+    /// A 64-bit signed integer (same syntax).
+    Int64,
     /// A boolean: `true`/`yes`/`y`/`1`/`on` or `false`/`no`/`n`/`0`/`off`.
     Bool,
 }
@@ -194,6 +197,36 @@ pub static COMMANDS: &[Command] = &[
         handler: f::checksum,
     },
     Command {
+        name: "chmod",
+        aliases: &[],
+        args: &[arg("mode", ArgKind::Int), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "change file mode",
+        description: "Change the mode (permissions) of path to mode. Only numeric modes are supported; give them in octal with a leading 0 (0755). Symbolic links are followed. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::chmod,
+    },
+    Command {
+        name: "chown",
+        aliases: &[],
+        args: &[arg("owner", ArgKind::Int), arg("group", ArgKind::Int), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "change file owner and group",
+        description: "Change the file owner to owner and group to group (numeric ids; -1 leaves one unchanged). Symbolic links are followed; use lchown to change the link itself. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::chown,
+    },
+    Command {
+        name: "copy-in",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: Some(arg("localpath remotedir", ArgKind::HostFile)),
+        summary: "copy local files or directories into an image",
+        description: "Copy local files or directories recursively into the disk image, placing them in the directory called remotedir (which must exist). Modes, numeric owners, times and symbolic links are kept, as the appliance's tar running as root keeps them. Wildcards are not supported. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::copy_in,
+    },
+    Command {
         name: "copy-out",
         aliases: &[],
         args: &[arg("remote", ArgKind::GuestPath), arg("localdir", ArgKind::HostFile)],
@@ -202,6 +235,36 @@ pub static COMMANDS: &[Command] = &[
         summary: "copy remote files or directories out of an image",
         description: "copy-out copies the guest file or directory remote recursively out of the disk image, into the host directory localdir, which must exist. Modes, modification times, symbolic links (as symbolic links, never followed on the host) and, when run as root, owners are kept.\n\nNothing outside localdir is written: files are created new (an existing file or symlink in the way is an error, \"File exists\"), existing real directories are merged into. Device files, FIFOs and sockets are not copied.",
         handler: x::copy_out,
+    },
+    Command {
+        name: "cp",
+        aliases: &[],
+        args: &[arg("src", ArgKind::GuestPath), arg("dest", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "copy a file",
+        description: "This copies a file from src to dest where dest is either a destination filename or destination directory. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::cp,
+    },
+    Command {
+        name: "cp-a",
+        aliases: &[],
+        args: &[arg("src", ArgKind::GuestPath), arg("dest", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "copy a file or directory recursively",
+        description: "This copies a file or directory from src to dest recursively using the cp -a command: modes, owners, times, extended attributes, symbolic links and hard links are kept. Copying across filesystems is supported. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::cp_a,
+    },
+    Command {
+        name: "cp-r",
+        aliases: &[],
+        args: &[arg("src", ArgKind::GuestPath), arg("dest", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "copy a file or directory recursively",
+        description: "This copies a file or directory from src to dest recursively using the cp -rP command: symbolic links are copied as links, other attributes are not kept. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::cp_r,
     },
     Command {
         name: "disk-format",
@@ -252,6 +315,16 @@ pub static COMMANDS: &[Command] = &[
         summary: "display a line of text",
         description: "This echos the parameters to the terminal.",
         handler: h::echo,
+    },
+    Command {
+        name: "edit",
+        aliases: &["emacs", "vi"],
+        args: &[arg("filename", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "edit a file",
+        description: "This is used to edit a file. It downloads the file, edits it locally using your editor ($EDITOR, default vi), then uploads the result if it changed. The file is rewritten in place, so its owner, mode and SELinux label stay. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::edit,
     },
     Command {
         name: "exists",
@@ -564,6 +637,16 @@ pub static COMMANDS: &[Command] = &[
         handler: f::is_symlink,
     },
     Command {
+        name: "lchown",
+        aliases: &[],
+        args: &[arg("owner", ArgKind::Int), arg("group", ArgKind::Int), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "change file owner and group",
+        description: "Change the file owner to owner and group to group. This is like chown but if path is a symlink then the link itself is changed, not the target. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::lchown,
+    },
+    Command {
         name: "lgetxattrs",
         aliases: &[],
         args: PATH,
@@ -625,6 +708,56 @@ pub static COMMANDS: &[Command] = &[
         handler: f::ll,
     },
     Command {
+        name: "ln",
+        aliases: &[],
+        args: &[arg("target", ArgKind::GuestPath), arg("linkname", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "create a hard link",
+        description: "This command creates a hard link. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::ln,
+    },
+    Command {
+        name: "ln-f",
+        aliases: &[],
+        args: &[arg("target", ArgKind::GuestPath), arg("linkname", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "create a hard link",
+        description: "This command creates a hard link, removing the link linkname if it exists already. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::ln_f,
+    },
+    Command {
+        name: "ln-s",
+        aliases: &[],
+        args: &[arg("target", ArgKind::String), arg("linkname", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "create a symbolic link",
+        description: "This command creates a symbolic link. The target is stored as given (an absolute target is resolved inside the guest). Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::ln_s,
+    },
+    Command {
+        name: "ln-sf",
+        aliases: &[],
+        args: &[arg("target", ArgKind::String), arg("linkname", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "create a symbolic link",
+        description: "This command creates a symbolic link, removing the link linkname if it exists already. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::ln_sf,
+    },
+    Command {
+        name: "lremovexattr",
+        aliases: &[],
+        args: &[arg("xattr", ArgKind::String), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "remove extended attribute of a file or directory",
+        description: "This is the same as removexattr, but if path is a symbolic link, then it removes an extended attribute of the link itself. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::lremovexattr,
+    },
+    Command {
         name: "ls",
         aliases: &[],
         args: &[arg("directory", ArgKind::GuestPath)],
@@ -633,6 +766,16 @@ pub static COMMANDS: &[Command] = &[
         summary: "list the files in a directory",
         description: "List the files in directory (relative to the root directory, there is no cwd). The . and .. entries are not returned, but hidden files are shown. The names are sorted.",
         handler: f::ls,
+    },
+    Command {
+        name: "lsetxattr",
+        aliases: &[],
+        args: &[arg("xattr", ArgKind::String), arg("val", ArgKind::String), arg("vallen", ArgKind::Int), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "set extended attribute of a file or directory",
+        description: "This is the same as setxattr, but if path is a symbolic link, then it sets an extended attribute of the link itself. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::lsetxattr,
     },
     Command {
         name: "lstat",
@@ -676,6 +819,76 @@ pub static COMMANDS: &[Command] = &[
         handler: h::lvuuid,
     },
     Command {
+        name: "mkdir",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "create a directory",
+        description: "Create a directory named path (mode 0755). Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::mkdir,
+    },
+    Command {
+        name: "mkdir-mode",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath), arg("mode", ArgKind::Int)],
+        optargs: &[],
+        rest: None,
+        summary: "create a directory with a particular mode",
+        description: "This command creates a directory, setting the initial permissions of the directory to mode. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::mkdir_mode,
+    },
+    Command {
+        name: "mkdir-p",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "create a directory and parents",
+        description: "Create a directory named path, creating any parent directories as necessary. This is like the mkdir -p shell command. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::mkdir_p,
+    },
+    Command {
+        name: "mkfifo",
+        aliases: &[],
+        args: &[arg("mode", ArgKind::Int), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "make FIFO (named pipe)",
+        description: "This call creates a FIFO (named pipe) called path with mode mode. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::mkfifo,
+    },
+    Command {
+        name: "mknod",
+        aliases: &[],
+        args: &[arg("mode", ArgKind::Int), arg("devmajor", ArgKind::Int), arg("devminor", ArgKind::Int), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "make block, character or FIFO devices",
+        description: "This call creates block or character special devices, or named pipes (FIFOs). The mode parameter should be the mode, using the standard constants. devmajor and devminor are the device major and minor numbers, only used when creating block and character special devices. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::mknod,
+    },
+    Command {
+        name: "mknod-b",
+        aliases: &[],
+        args: &[arg("mode", ArgKind::Int), arg("devmajor", ArgKind::Int), arg("devminor", ArgKind::Int), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "make block device node",
+        description: "This call creates a block device node called path with mode mode and device major/minor devmajor and devminor. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::mknod_b,
+    },
+    Command {
+        name: "mknod-c",
+        aliases: &[],
+        args: &[arg("mode", ArgKind::Int), arg("devmajor", ArgKind::Int), arg("devminor", ArgKind::Int), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "make char device node",
+        description: "This call creates a char device node called path with mode mode and device major/minor devmajor and devminor. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::mknod_c,
+    },
+    Command {
         name: "mount",
         aliases: &[],
         args: &[arg("mountable", ArgKind::Device), arg("mountpoint", ArgKind::GuestPath)],
@@ -714,6 +927,16 @@ pub static COMMANDS: &[Command] = &[
         summary: "show mounted filesystems",
         description: "This returns the list of currently mounted filesystems. It returns the list of devices (eg. /dev/sda1, /dev/VG/LV).",
         handler: f::mounts,
+    },
+    Command {
+        name: "mv",
+        aliases: &[],
+        args: &[arg("src", ArgKind::GuestPath), arg("dest", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "move a file",
+        description: "This moves a file from src to dest where dest is either a destination filename or destination directory. Moving across filesystems copies (as cp -a) then removes the source. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::mv,
     },
     Command {
         name: "part-get-bootable",
@@ -901,6 +1124,56 @@ pub static COMMANDS: &[Command] = &[
         handler: f::realpath,
     },
     Command {
+        name: "removexattr",
+        aliases: &[],
+        args: &[arg("xattr", ArgKind::String), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "remove extended attribute of a file or directory",
+        description: "This call removes the extended attribute named xattr of the file path. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::removexattr,
+    },
+    Command {
+        name: "rm",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "remove a file",
+        description: "Remove the single file path. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::rm,
+    },
+    Command {
+        name: "rm-f",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "remove a file ignoring errors",
+        description: "Remove the file path. If the file doesn't exist, that error is ignored. (Other errors, eg. I/O errors or bad paths, are not ignored.) This cannot remove directories. Use rmdir to remove an empty directory, or rm-rf to remove directories recursively. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::rm_f,
+    },
+    Command {
+        name: "rm-rf",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "remove a file or directory recursively",
+        description: "Remove the file or directory path, recursively removing the contents if its a directory. This is like the rm -rf shell command. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::rm_rf,
+    },
+    Command {
+        name: "rmdir",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "remove a directory",
+        description: "Remove the single directory path. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::rmdir,
+    },
+    Command {
         name: "run",
         aliases: &["launch"],
         args: &[],
@@ -911,6 +1184,16 @@ pub static COMMANDS: &[Command] = &[
             the partition tables and finds the LVM volume groups. Commands that use devices \
             fail until it has been called.",
         handler: h::run,
+    },
+    Command {
+        name: "setxattr",
+        aliases: &[],
+        args: &[arg("xattr", ArgKind::String), arg("val", ArgKind::String), arg("vallen", ArgKind::Int), arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "set extended attribute of a file or directory",
+        description: "This call sets the extended attribute named xattr of the file path to the value val (of length vallen). The value is arbitrary 8 bit data. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::setxattr,
     },
     Command {
         name: "stat",
@@ -943,6 +1226,16 @@ pub static COMMANDS: &[Command] = &[
         handler: f::statvfs,
     },
     Command {
+        name: "sync",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "sync disks, writes are flushed through to the disk image",
+        description: "This syncs the disk, so that any writes are flushed through to the underlying disk image. You should always call this if you have modified a disk image, before closing the handle (vfish also does it when it exits). Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::sync,
+    },
+    Command {
         name: "tail",
         aliases: &[],
         args: PATH,
@@ -963,6 +1256,16 @@ pub static COMMANDS: &[Command] = &[
         handler: f::tail_n,
     },
     Command {
+        name: "tar-in",
+        aliases: &[],
+        args: &[arg("tarfile", ArgKind::HostFile), arg("directory", ArgKind::GuestPath)],
+        optargs: &[arg("compress", ArgKind::String), arg("xattrs", ArgKind::Bool)],
+        rest: None,
+        summary: "unpack tarfile to directory",
+        description: "This command uploads and unpacks local file tarfile into directory. The optional compress flag controls compression: none or gzip. With xattrs:true the pax SCHILY.xattr extended attributes are restored. Members naming .. are refused. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::tar_in,
+    },
+    Command {
         name: "tar-out",
         aliases: &[],
         args: &[arg("directory", ArgKind::GuestPath), arg("tarfile", ArgKind::HostFile)],
@@ -971,6 +1274,36 @@ pub static COMMANDS: &[Command] = &[
         summary: "pack directory into tarfile",
         description: "This command packs the contents of directory and downloads it to local file tarfile (- for standard output). The optional compress flag can be gzip.\n\nEntries are named relative to directory (etc/passwd; the directory itself has no entry), symbolic links are stored as symbolic links, owners are numeric, hard links are stored as separate files and sockets are skipped. The host file is written new and renamed over tarfile.",
         handler: x::tar_out,
+    },
+    Command {
+        name: "touch",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "update file timestamps or create a new file",
+        description: "Touch acts like the touch(1) command. It can be used to update the timestamps on a file, or, if the file does not exist, to create a new zero-length file. This command only works on regular files. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::touch,
+    },
+    Command {
+        name: "truncate",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "truncate a file to zero size",
+        description: "This command truncates path to a zero-length file. The file must exist already. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::truncate,
+    },
+    Command {
+        name: "truncate-size",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath), arg("size", ArgKind::Int64)],
+        optargs: &[],
+        rest: None,
+        summary: "truncate a file to a particular size",
+        description: "This command truncates path to size size bytes. The file must exist already. If the current file size is less than size then the file is extended to the required size with zero bytes. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::truncate_size,
     },
     Command {
         name: "umount",
@@ -991,6 +1324,26 @@ pub static COMMANDS: &[Command] = &[
         summary: "unmount all filesystems",
         description: "This unmounts all mounted filesystems.",
         handler: f::umount_all,
+    },
+    Command {
+        name: "upload",
+        aliases: &[],
+        args: &[arg("filename", ArgKind::HostFile), arg("remotefilename", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "upload a file from the local machine",
+        description: "Upload local file filename to remotefilename on the filesystem. filename can also be a named pipe; - reads standard input. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::upload,
+    },
+    Command {
+        name: "utimens",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath), arg("atsecs", ArgKind::Int64), arg("atnsecs", ArgKind::Int64), arg("mtsecs", ArgKind::Int64), arg("mtnsecs", ArgKind::Int64)],
+        optargs: &[],
+        rest: None,
+        summary: "set timestamp of a file with nanosecond precision",
+        description: "This command sets the timestamps of a file with nanosecond precision. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::utimens,
     },
     Command {
         name: "version",
@@ -1063,6 +1416,26 @@ pub static COMMANDS: &[Command] = &[
         handler: h::vguuid,
     },
     Command {
+        name: "write",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath), arg("content", ArgKind::String)],
+        optargs: &[],
+        rest: None,
+        summary: "create a new file",
+        description: "This call creates a file called path. The content of the file is the string content. If the file exists it is overwritten in place (owner, mode and extended attributes stay). Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::write,
+    },
+    Command {
+        name: "write-append",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath), arg("content", ArgKind::String)],
+        optargs: &[],
+        rest: None,
+        summary: "append content to end of file",
+        description: "This call appends content to the end of file path. If path does not exist, then a new file is created. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        handler: w::write_append,
+    },
+    Command {
         name: "zcat",
         aliases: &[],
         args: PATH,
@@ -1098,7 +1471,7 @@ impl Command {
         for o in self.optargs {
             let ty = match o.kind {
                 ArgKind::Bool => "true|false",
-                ArgKind::Int => "N",
+                ArgKind::Int | ArgKind::Int64 => "N",
                 _ => "..",
             };
             s.push_str(&format!(" [{}:{ty}]", o.name));
@@ -1218,7 +1591,7 @@ pub enum Failure {
 #[derive(Debug, Default)]
 pub struct Args {
     values: Vec<String>,
-    ints: Vec<Option<i32>>,
+    ints: Vec<Option<i64>>,
     opts: Vec<(&'static str, String)>,
 }
 
@@ -1272,8 +1645,13 @@ impl Args {
         &self.values
     }
 
-    /// Required integer argument `i` (already validated).
+    /// Required 32-bit integer argument `i` (already validated to fit).
     pub fn int(&self, i: usize) -> i32 {
+        i32::try_from(self.int64(i)).unwrap_or(0)
+    }
+
+    /// Required 64-bit integer argument `i` (already validated).
+    pub fn int64(&self, i: usize) -> i64 {
         self.ints.get(i).copied().flatten().unwrap_or(0)
     }
 
@@ -1291,10 +1669,15 @@ impl Args {
     }
 }
 
-/// Validates one value against its type; returns the integer for `Int`.
-fn convert(cmd: &Command, spec: &ArgSpec, w: &str) -> Result<Option<i32>, Failure> {
+/// Validates one value against its type; returns the integer for `Int` and `Int64`.
+fn convert(cmd: &Command, spec: &ArgSpec, w: &str) -> Result<Option<i64>, Failure> {
+    let int = match spec.kind {
+        ArgKind::Int => parse_int(w).map(i64::from),
+        ArgKind::Int64 => parse_int64(w),
+        _ => None,
+    };
     match spec.kind {
-        ArgKind::Int => parse_int(w).map(Some).ok_or_else(|| {
+        ArgKind::Int | ArgKind::Int64 => int.map(Some).ok_or_else(|| {
             Failure::Message(format!(
                 "{}: {}: invalid integer parameter",
                 cmd.name, spec.name
@@ -1310,8 +1693,13 @@ fn convert(cmd: &Command, spec: &ArgSpec, w: &str) -> Result<Option<i32>, Failur
     }
 }
 
-/// A C-style integer: optional sign, then decimal, `0x` hex or leading-`0` octal.
+/// A C-style 32-bit integer: optional sign, then decimal, `0x` hex or leading-`0` octal.
 pub fn parse_int(s: &str) -> Option<i32> {
+    i32::try_from(parse_int64(s)?).ok()
+}
+
+/// A C-style 64-bit integer (same syntax as [`parse_int`]).
+pub fn parse_int64(s: &str) -> Option<i64> {
     let (neg, digits) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
@@ -1330,7 +1718,7 @@ pub fn parse_int(s: &str) -> Option<i32> {
         return None;
     }
     let v = i64::from_str_radix(body, radix).ok()?;
-    i32::try_from(if neg { -v } else { v }).ok()
+    Some(if neg { -v } else { v })
 }
 
 /// guestfish's boolean words.

@@ -14,6 +14,8 @@ mod parser;
 mod repl;
 mod session;
 mod shell;
+mod tar_in;
+mod write_cmds;
 
 use cli::Action;
 use session::Session;

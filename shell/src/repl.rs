@@ -49,7 +49,7 @@ impl VfishHelper {
             )),
             ArgKind::HostFile => self.files.complete(line, pos, ctx),
             ArgKind::GuestPath => Ok((word_start, self.guest_paths(&line[word_start..pos]))),
-            ArgKind::String | ArgKind::Int | ArgKind::Bool => Ok((word_start, Vec::new())),
+            ArgKind::String | ArgKind::Int | ArgKind::Int64 | ArgKind::Bool => Ok((word_start, Vec::new())),
         }
     }
 }

@@ -29,6 +29,12 @@ impl Session {
         }
     }
 
+    /// `sync`: writes what the filesystems hold in memory to the disks.
+    pub fn sync(&mut self) -> Result<(), CmdError> {
+        self.guest.sync_filesystems()?;
+        Ok(())
+    }
+
     /// The whole disk called `name`; a partition or LV name is an error.
     pub fn disk(&self, name: &str) -> Result<&DiskDevice, CmdError> {
         if let Some(d) = self.guest.disks()?.iter().find(|d| d.name == name) {

@@ -28,6 +28,10 @@ pub enum Errno {
     NoData,
     /// EPERM
     NotPermitted,
+    /// EBUSY (a mountpoint cannot be removed or renamed)
+    Busy,
+    /// EXDEV (a hard link across filesystems)
+    CrossDevice,
 }
 
 impl Errno {
@@ -46,6 +50,8 @@ impl Errno {
             Errno::NameTooLong => "File name too long",
             Errno::NoData => "No data available",
             Errno::NotPermitted => "Operation not permitted",
+            Errno::Busy => "Device or resource busy",
+            Errno::CrossDevice => "Invalid cross-device link",
         }
     }
 }

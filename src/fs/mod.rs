@@ -10,7 +10,7 @@ mod types;
 
 pub use errno::Errno;
 pub use probe::{probe, FsInfo};
-pub use types::{DirEntry, FileType, Filesystem, Ino, Stat, StatVfs, Timespec};
+pub use types::{major, makedev, minor, DirEntry, FileType, Filesystem, Ino, Stat, StatVfs, Timespec};
 
 /// Errors of the filesystem layer.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,11 @@ pub struct GuestFile {
 }
 
 impl GuestFile {
+    /// A reader of inode `ino` of `fs`, `size` bytes long.
+    pub(super) fn new(fs: Arc<dyn Filesystem>, ino: Ino, size: u64) -> GuestFile {
+        GuestFile { fs, ino, size, pos: 0 }
+    }
+
     /// The file's size in bytes.
     pub fn size(&self) -> u64 {
         self.size

@@ -7,6 +7,7 @@ pub mod listing;
 mod mounts;
 pub mod path;
 mod session;
+pub mod write;
 
 pub use session::{DiskDevice, DriveOptions, Guest, PartitionDevice};
 
@@ -34,6 +35,9 @@ pub enum Error {
     /// A path was used before any filesystem was mounted on `/`.
     #[error("no filesystem is mounted on / (use mount, or -i / -m)")]
     NothingMounted,
+    /// Reading a host file or stream that feeds a guest write failed.
+    #[error("{0}")]
+    Host(String),
     /// A guest path that cannot be resolved or used, with the errno the kernel would give.
     #[error("{path}: {errno}")]
     Path {

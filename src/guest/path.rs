@@ -43,7 +43,7 @@ struct Step {
 }
 
 /// The mount whose mountpoint is exactly `path`, latest mount first (it shadows earlier ones).
-fn mount_at(mounts: &[Mount], path: &str) -> Option<usize> {
+pub(super) fn mount_at(mounts: &[Mount], path: &str) -> Option<usize> {
     mounts.iter().rposition(|m| m.mountpoint == path)
 }
 

@@ -71,14 +71,7 @@ pub(super) fn device_number(block: &[u8; 60]) -> u64 {
     makedev(major, minor)
 }
 
-/// glibc's `makedev`.
-pub(super) fn makedev(major: u32, minor: u32) -> u64 {
-    let (major, minor) = (u64::from(major), u64::from(minor));
-    ((major & 0xffff_f000) << 32)
-        | ((major & 0xfff) << 8)
-        | ((minor & 0xffff_ff00) << 12)
-        | (minor & 0xff)
-}
+pub(super) use crate::fs::makedev;
 
 #[cfg(test)]
 mod tests {

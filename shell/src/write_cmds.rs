@@ -1,0 +1,334 @@
+//! Handlers of the commands that change the guest (`write`, `mkdir-p`, `rm-rf`, `cp-a`,
+//! `upload`, `tar-in`, `edit`…), with guestfish's names, arguments and semantics. Without
+//! `--rw` the filesystems are mounted read-only and every one of them fails with EROFS.
+
+use crate::commands::{Args, CmdError, CmdResult};
+use crate::session::Session;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use vguestfs::fs::{FileType, Timespec};
+use vguestfs::guest::write::Copy;
+
+/// A host-side failure, naming the host path.
+fn host_err(p: &Path, e: &io::Error) -> CmdError {
+    CmdError::Failed(format!("{}: {}", p.display(), crate::cli::strerror(e)))
+}
+
+/// A mode argument: permission bits only (guestfish passes them to chmod/mkdir as given).
+fn mode(a: &Args, i: usize) -> Result<u32, CmdError> {
+    u32::try_from(a.int(i)).map_err(|_| CmdError::Failed(format!("{}: invalid mode", a.int(i))))
+}
+
+/// `write path content`
+pub fn write(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.write(a.str(0), a.str(1).as_bytes())?)
+}
+
+/// `write-append path content`
+pub fn write_append(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.write_append(a.str(0), a.str(1).as_bytes())?)
+}
+
+/// `upload filename remotefilename` (`-` reads standard input).
+pub fn upload(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    let (local, remote) = (a.str(0), a.str(1));
+    if local == "-" {
+        s.guest.write_stream(remote, &mut io::stdin().lock())?;
+    } else {
+        let p = Path::new(local);
+        let mut f = std::fs::File::open(p).map_err(|e| host_err(p, &e))?;
+        s.guest.write_stream(remote, &mut f)?;
+    }
+    Ok(())
+}
+
+/// `mkdir path`
+pub fn mkdir(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.mkdir(a.str(0))?)
+}
+
+/// `mkdir-p path`
+pub fn mkdir_p(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.mkdir_p(a.str(0))?)
+}
+
+/// `mkdir-mode path mode`
+pub fn mkdir_mode(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.mkdir_mode(a.str(0), mode(a, 1)?)?)
+}
+
+/// `rm path`
+pub fn rm(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.rm(a.str(0))?)
+}
+
+/// `rm-f path`
+pub fn rm_f(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.rm_f(a.str(0))?)
+}
+
+/// `rm-rf path`
+pub fn rm_rf(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.rm_rf(a.str(0))?)
+}
+
+/// `rmdir path`
+pub fn rmdir(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.rmdir(a.str(0))?)
+}
+
+/// `touch path`
+pub fn touch(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.touch(a.str(0))?)
+}
+
+/// `truncate path`
+pub fn truncate(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.truncate_size(a.str(0), 0)?)
+}
+
+/// `truncate-size path size`
+pub fn truncate_size(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    let size = u64::try_from(a.int64(1)).map_err(|_| CmdError::Failed("truncate-size: size must not be negative".into()))?;
+    Ok(s.guest.truncate_size(a.str(0), size)?)
+}
+
+/// `chmod mode path`
+pub fn chmod(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.chmod(mode(a, 0)?, a.str(1))?)
+}
+
+/// `chown owner group path`
+pub fn chown(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.chown(a.int(0).into(), a.int(1).into(), a.str(2), true)?)
+}
+
+/// `lchown owner group path`
+pub fn lchown(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.chown(a.int(0).into(), a.int(1).into(), a.str(2), false)?)
+}
+
+/// `utimens path atsecs atnsecs mtsecs mtnsecs`
+pub fn utimens(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    let ts = |sec: i64, nsec: i64| -> Result<Timespec, CmdError> {
+        let nsec = u32::try_from(nsec).ok().filter(|n| *n < 1_000_000_000);
+        nsec.map(|nsec| Timespec { sec, nsec }).ok_or_else(|| CmdError::Failed("utimens: nanoseconds out of range".into()))
+    };
+    let (at, mt) = (ts(a.int64(1), a.int64(2))?, ts(a.int64(3), a.int64(4))?);
+    Ok(s.guest.set_times(a.str(0), Some(at), Some(mt))?)
+}
+
+/// `ln target linkname`
+pub fn ln(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.ln(a.str(0), a.str(1), false)?)
+}
+
+/// `ln-f target linkname`
+pub fn ln_f(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.ln(a.str(0), a.str(1), true)?)
+}
+
+/// `ln-s target linkname`
+pub fn ln_s(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.ln_s(a.str(0), a.str(1), false)?)
+}
+
+/// `ln-sf target linkname`
+pub fn ln_sf(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.ln_s(a.str(0), a.str(1), true)?)
+}
+
+/// `mv src dest`
+pub fn mv(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.mv(a.str(0), a.str(1))?)
+}
+
+/// `cp src dest`
+pub fn cp(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.cp(a.str(0), a.str(1), Copy::File)?)
+}
+
+/// `cp-a src dest`
+pub fn cp_a(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.cp(a.str(0), a.str(1), Copy::Archive)?)
+}
+
+/// `cp-r src dest`
+pub fn cp_r(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.cp(a.str(0), a.str(1), Copy::Recursive)?)
+}
+
+/// The first `vallen` bytes of `val` (guestfish's `setxattr xattr val vallen path`).
+fn xattr_value(a: &Args) -> Result<&[u8], CmdError> {
+    let v = a.str(1).as_bytes();
+    usize::try_from(a.int(2))
+        .ok()
+        .and_then(|n| v.get(..n))
+        .ok_or_else(|| CmdError::Failed(format!("setxattr: vallen {} does not fit the value ({} bytes)", a.int(2), v.len())))
+}
+
+/// `setxattr xattr val vallen path`
+pub fn setxattr(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.setxattr(a.str(0), xattr_value(a)?, a.str(3), true)?)
+}
+
+/// `lsetxattr xattr val vallen path`
+pub fn lsetxattr(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.setxattr(a.str(0), xattr_value(a)?, a.str(3), false)?)
+}
+
+/// `removexattr xattr path`
+pub fn removexattr(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.removexattr(a.str(0), a.str(1), true)?)
+}
+
+/// `lremovexattr xattr path`
+pub fn lremovexattr(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.removexattr(a.str(0), a.str(1), false)?)
+}
+
+/// `mknod mode devmajor devminor path` (mode includes the type bits).
+pub fn mknod(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    mknod_typed(s, a, 0)
+}
+
+/// `mknod-b mode devmajor devminor path`
+pub fn mknod_b(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    mknod_typed(s, a, FileType::BlockDevice.mode_bits())
+}
+
+/// `mknod-c mode devmajor devminor path`
+pub fn mknod_c(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    mknod_typed(s, a, FileType::CharDevice.mode_bits())
+}
+
+fn mknod_typed(s: &mut Session, a: &Args, type_bits: u32) -> CmdResult {
+    let m = mode(a, 0)? | type_bits;
+    if FileType::from_mode(m).is_none() || m & 0o170000 == FileType::Directory.mode_bits() || m & 0o170000 == FileType::Symlink.mode_bits() {
+        return Err(CmdError::Failed(format!("mknod: {m:#o}: mode must name a regular file, device, fifo or socket")));
+    }
+    let dev = |i| u32::try_from(a.int(i)).map_err(|_| CmdError::Failed("mknod: device numbers must not be negative".into()));
+    Ok(s.guest.mknod(m, dev(1)?, dev(2)?, a.str(3))?)
+}
+
+/// `mkfifo mode path`
+pub fn mkfifo(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.mknod(mode(a, 0)? | FileType::Fifo.mode_bits(), 0, 0, a.str(1))?)
+}
+
+/// `sync`: writes everything pending to the disk images.
+pub fn sync(s: &mut Session, _a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.sync()?)
+}
+
+/// `edit filename` (`vi`, `emacs`): edits a copy in `$EDITOR` (default `vi`) and writes it
+/// back in place if it changed, keeping the file's owner, mode and SELinux label.
+pub fn edit(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    let path = a.str(0);
+    let before = s.guest.read_file(path)?;
+    let dir = tempfile::tempdir().map_err(|e| CmdError::Failed(format!("edit: temporary directory: {e}")))?;
+    let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("file");
+    let tmp = dir.path().join(name);
+    std::fs::write(&tmp, &before).map_err(|e| host_err(&tmp, &e))?;
+    let editor = std::env::var("EDITOR").ok().filter(|e| !e.trim().is_empty()).unwrap_or_else(|| "vi".into());
+    // $EDITOR may carry arguments ("emacs -nw"): run it through the shell, as guestfish does
+    let status = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(&tmp)
+        .status()
+        .map_err(|e| CmdError::Failed(format!("edit: running {editor}: {e}")))?;
+    if !status.success() {
+        return Err(CmdError::Failed(format!("edit: {editor} failed ({status}); {path} unchanged")));
+    }
+    let after = std::fs::read(&tmp).map_err(|e| host_err(&tmp, &e))?;
+    if after != before {
+        s.guest.write(path, &after)?;
+    }
+    Ok(())
+}
+
+/// The target of a host symlink, for `copy-in`.
+fn read_link(p: &Path) -> Result<String, CmdError> {
+    let t = std::fs::read_link(p).map_err(|e| host_err(p, &e))?;
+    Ok(t.to_string_lossy().into_owned())
+}
+
+/// `copy-in localpath [localpath ...] remotedir`: copies host files and directories
+/// (recursively) into the guest directory, keeping modes, numeric owners, times and symlinks,
+/// as the appliance's `tar` running as root does.
+pub fn copy_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    use std::os::unix::fs::MetadataExt;
+    let all = a.all();
+    let Some((remotedir, locals)) = all.split_last().filter(|(_, l)| !l.is_empty()) else {
+        return Err(CmdError::Usage("copy-in: usage: copy-in localpath [localpath ...] remotedir".into()));
+    };
+    if s.guest.file_type(remotedir, true)? != Some(FileType::Directory) {
+        return Err(CmdError::Failed(format!("copy-in: target '{remotedir}' is not a directory")));
+    }
+    fn one(s: &Session, local: &Path, remote: &str) -> Result<(), CmdError> {
+        let md = std::fs::symlink_metadata(local).map_err(|e| host_err(local, &e))?;
+        let ft = md.file_type();
+        if ft.is_dir() {
+            if s.guest.file_type(remote, false)? != Some(FileType::Directory) {
+                s.guest.mkdir_mode(remote, 0o700)?;
+            }
+            let mut names: Vec<_> = std::fs::read_dir(local)
+                .map_err(|e| host_err(local, &e))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| host_err(local, &e))?;
+            names.sort();
+            for n in names {
+                one(s, &local.join(&n), &format!("{}/{}", remote.trim_end_matches('/'), n.to_string_lossy()))?;
+            }
+        } else if ft.is_symlink() {
+            s.guest.ln_s(&read_link(local)?, remote, true)?;
+        } else if ft.is_file() {
+            let mut f = std::fs::File::open(local).map_err(|e| host_err(local, &e))?;
+            s.guest.write_stream(remote, &mut f)?;
+        } else {
+            return Err(CmdError::Failed(format!("copy-in: {}: not a regular file, directory or symlink", local.display())));
+        }
+        s.guest.chown(md.uid().into(), md.gid().into(), remote, false)?;
+        if !ft.is_symlink() {
+            s.guest.chmod(md.mode() & 0o7777, remote)?;
+            let t = |sec: i64, nsec: i64| Timespec { sec, nsec: u32::try_from(nsec).unwrap_or(0) };
+            s.guest.set_times(remote, Some(t(md.atime(), md.atime_nsec())), Some(t(md.mtime(), md.mtime_nsec())))?;
+        }
+        Ok(())
+    }
+    for local in locals {
+        let p = Path::new(local);
+        let base = p.file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+        if base.is_empty() || base == ".." {
+            return Err(CmdError::Failed(format!("copy-in: {local}: cannot name the copy")));
+        }
+        one(s, p, &format!("{}/{base}", remotedir.trim_end_matches('/')))?;
+    }
+    Ok(())
+}
+
+/// `tar-in tarfile directory [compress:gzip] [xattrs:true]`: unpacks a host tar file (`-`
+/// for standard input) into a guest directory, keeping modes, numeric owners, times,
+/// symlinks, hard links, devices, fifos, and with `xattrs:true` the pax `SCHILY.xattr.*`
+/// extended attributes. Members with `..` components are refused; leading `/` is dropped.
+pub fn tar_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    let (file, dir) = (a.str(0), a.str(1));
+    if s.guest.file_type(dir, true)? != Some(FileType::Directory) {
+        return Err(CmdError::Failed(format!("tar-in: {dir}: not a directory")));
+    }
+    let input: Box<dyn Read> = if file == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let p = Path::new(file);
+        Box::new(std::fs::File::open(p).map_err(|e| host_err(p, &e))?)
+    };
+    let input: Box<dyn Read> = match a.opt("compress") {
+        None | Some("none") => input,
+        Some("gzip") => Box::new(flate2::read::GzDecoder::new(input)),
+        Some(other) => return Err(CmdError::Failed(format!("tar-in: compress:{other} is not supported (gzip is)"))),
+    };
+    crate::tar_in::unpack(&s.guest, input, dir, a.opt_bool("xattrs").unwrap_or(false))
+}
