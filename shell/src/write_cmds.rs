@@ -218,7 +218,7 @@ pub fn mkfifo(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
 
 /// `sync`: writes everything pending to the disk images.
 pub fn sync(s: &mut Session, _a: &Args, _out: &mut dyn Write) -> CmdResult {
-    Ok(s.sync()?)
+    s.sync()
 }
 
 /// `edit filename` (`vi`, `emacs`): edits a copy in `$EDITOR` (default `vi`) and writes it
