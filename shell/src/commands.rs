@@ -5,10 +5,12 @@
 //! and one entry in [`COMMANDS`]. Argument count, integer/boolean conversion and optional
 //! `name:value` arguments are checked here before the handler runs.
 
+use crate::df as d;
 use crate::export as x;
 use crate::fs_cmds as f;
 use crate::handlers as h;
 use crate::inspect_cmds as i;
+use crate::lvm_cmds as l;
 use crate::session::Session;
 use std::io::Write;
 
@@ -202,6 +204,35 @@ pub static COMMANDS: &[Command] = &[
         summary: "copy remote files or directories out of an image",
         description: "copy-out copies the guest file or directory remote recursively out of the disk image, into the host directory localdir, which must exist. Modes, modification times, symbolic links (as symbolic links, never followed on the host) and, when run as root, owners are kept.\n\nNothing outside localdir is written: files are created new (an existing file or symlink in the way is an error, \"File exists\"), existing real directories are merged into. Device files, FIFOs and sockets are not copied.",
         handler: x::copy_out,
+    },
+    Command {
+        name: "df",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "report file system disk space usage",
+        description: "This command prints what df(1) prints in the libguestfs appliance: \
+            disk space used by the mounted guest filesystems, in 1K blocks, in mount order. \
+            Filesystems are named as the appliance's kernel names them (/dev/sda1; a logical \
+            volume as /dev/mapper/VG-LV) and mounted under /sysroot. The appliance's own \
+            filesystems are not listed.\n\n\
+            This command is mostly useful for interactive sessions. It is not intended that \
+            you try to parse the output string. Use \"statvfs\" from programs.",
+        handler: d::df,
+    },
+    Command {
+        name: "df-h",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "report file system disk space usage (human readable)",
+        description: "This command prints what \"df -h\" prints in the libguestfs appliance: \
+            like \"df\", with sizes in powers of 1024 (K, M, G…; one decimal below 10).\n\n\
+            This command is mostly useful for interactive sessions. It is not intended that \
+            you try to parse the output string. Use \"statvfs\" from programs.",
+        handler: d::df_h,
     },
     Command {
         name: "disk-format",
@@ -646,6 +677,24 @@ pub static COMMANDS: &[Command] = &[
         handler: h::lvs,
     },
     Command {
+        name: "lvs-full",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the LVM logical volumes (LVs)",
+        description: "List all the logical volumes detected. This is the equivalent of the \
+            lvs(8) command (without -a: thin pools are listed, hidden sub-LVs are not). The \
+            \"full\" version includes all fields, as lvm2 computes them.\n\n\
+            vfish maps LVs in user space: no kernel device exists, so the fields are what \
+            lvm2 reports for an inactive LV on a host without device-mapper: the state and \
+            open characters of lv_attr are \"X\" (unknown, as in -wi-XX----), lv_kernel_major \
+            and lv_kernel_minor are -1, snap_percent and copy_percent are empty. Linear, \
+            striped, thin and thin-pool LVs are described; other types (mirror, raid, \
+            snapshots, cache, vdo) are an error naming the type.",
+        handler: l::lvs_full,
+    },
+    Command {
         name: "lvuuid",
         aliases: &[],
         args: DEVICE,
@@ -841,6 +890,20 @@ pub static COMMANDS: &[Command] = &[
         handler: h::pvs,
     },
     Command {
+        name: "pvs-full",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the LVM physical volumes (PVs)",
+        description: "List all the physical volumes of the volume groups detected. This is \
+            the equivalent of the pvs(8) command. The \"full\" version includes all fields, \
+            as lvm2 computes them (pv_uuid without dashes, sizes in bytes; pv_mda_free is \
+            the free space of the fullest metadata area, by lvm2's rule that one copy of the \
+            metadata may use half of the area).",
+        handler: l::pvs_full,
+    },
+    Command {
         name: "pvuuid",
         aliases: &[],
         args: DEVICE,
@@ -1031,6 +1094,17 @@ pub static COMMANDS: &[Command] = &[
             vgs(8) command. This returns a list of just the volume group names that were \
             detected (eg. VolGroup00).",
         handler: h::vgs,
+    },
+    Command {
+        name: "vgs-full",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the LVM volume groups (VGs)",
+        description: "List all the volumes groups detected. This is the equivalent of the \
+            vgs(8) command. The \"full\" version includes all fields, as lvm2 computes them.",
+        handler: l::vgs_full,
     },
     Command {
         name: "vguuid",
