@@ -24,7 +24,7 @@ pub fn df_h(s: &mut Session, _a: &Args, out: &mut dyn Write) -> CmdResult {
 }
 
 fn print(s: &Session, out: &mut dyn Write, human: bool) -> CmdResult {
-    let lvs = if s.guest.is_launched() { s.guest.lvs()? } else { Vec::new() };
+    let lvs = s.guest.lvs()?; // also: nothing to report before launch
     let mut rows = Vec::new();
     for (device, mountpoint, v) in s.guest.mounts_statvfs()? {
         let source = if lvs.contains(&device) { mapper_name(&device) } else { device };
