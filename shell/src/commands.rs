@@ -5,11 +5,13 @@
 //! and one entry in [`COMMANDS`]. Argument count, integer/boolean conversion and optional
 //! `name:value` arguments are checked here before the handler runs.
 
+use crate::df as d;
 use crate::export as x;
 use crate::fs_cmds as f;
 use crate::handlers as h;
 use crate::inspect_cmds as i;
 use crate::write_cmds as w;
+use crate::lvm_cmds as l;
 use crate::session::Session;
 use std::io::Write;
 
@@ -265,6 +267,35 @@ pub static COMMANDS: &[Command] = &[
         summary: "copy a file or directory recursively",
         description: "This copies a file or directory from src to dest recursively using the cp -rP command: symbolic links are copied as links, other attributes are not kept. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
         handler: w::cp_r,
+    },
+    Command {
+        name: "df",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "report file system disk space usage",
+        description: "This command prints what df(1) prints in the libguestfs appliance: \
+            disk space used by the mounted guest filesystems, in 1K blocks, in mount order. \
+            Filesystems are named as the appliance's kernel names them (/dev/sda1; a logical \
+            volume as /dev/mapper/VG-LV) and mounted under /sysroot. The appliance's own \
+            filesystems are not listed.\n\n\
+            This command is mostly useful for interactive sessions. It is not intended that \
+            you try to parse the output string. Use \"statvfs\" from programs.",
+        handler: d::df,
+    },
+    Command {
+        name: "df-h",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "report file system disk space usage (human readable)",
+        description: "This command prints what \"df -h\" prints in the libguestfs appliance: \
+            like \"df\", with sizes in powers of 1024 (K, M, G…; one decimal below 10).\n\n\
+            This command is mostly useful for interactive sessions. It is not intended that \
+            you try to parse the output string. Use \"statvfs\" from programs.",
+        handler: d::df_h,
     },
     Command {
         name: "disk-format",
@@ -809,6 +840,24 @@ pub static COMMANDS: &[Command] = &[
         handler: h::lvs,
     },
     Command {
+        name: "lvs-full",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the LVM logical volumes (LVs)",
+        description: "List all the logical volumes detected. This is the equivalent of the \
+            lvs(8) command (without -a: thin pools are listed, hidden sub-LVs are not). The \
+            \"full\" version includes all fields, as lvm2 computes them.\n\n\
+            vfish maps LVs in user space: no kernel device exists, so the fields are what \
+            lvm2 reports for an inactive LV on a host without device-mapper: the state and \
+            open characters of lv_attr are \"X\" (unknown, as in -wi-XX----), lv_kernel_major \
+            and lv_kernel_minor are -1, snap_percent and copy_percent are empty. Linear, \
+            striped, thin and thin-pool LVs are described; other types (mirror, raid, \
+            snapshots, cache, vdo) are an error naming the type.",
+        handler: l::lvs_full,
+    },
+    Command {
         name: "lvuuid",
         aliases: &[],
         args: DEVICE,
@@ -1082,6 +1131,20 @@ pub static COMMANDS: &[Command] = &[
             pvs(8) command. This returns a list of just the device names that contain PVs \
             (eg. /dev/sda2).",
         handler: h::pvs,
+    },
+    Command {
+        name: "pvs-full",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the LVM physical volumes (PVs)",
+        description: "List all the physical volumes of the volume groups detected. This is \
+            the equivalent of the pvs(8) command. The \"full\" version includes all fields, \
+            as lvm2 computes them (pv_uuid without dashes, sizes in bytes; pv_mda_free is \
+            the free space of the fullest metadata area, by lvm2's rule that one copy of the \
+            metadata may use half of the area).",
+        handler: l::pvs_full,
     },
     Command {
         name: "pvuuid",
@@ -1404,6 +1467,17 @@ pub static COMMANDS: &[Command] = &[
             vgs(8) command. This returns a list of just the volume group names that were \
             detected (eg. VolGroup00).",
         handler: h::vgs,
+    },
+    Command {
+        name: "vgs-full",
+        aliases: &[],
+        args: &[],
+        optargs: &[],
+        rest: None,
+        summary: "list the LVM volume groups (VGs)",
+        description: "List all the volumes groups detected. This is the equivalent of the \
+            vgs(8) command. The \"full\" version includes all fields, as lvm2 computes them.",
+        handler: l::vgs_full,
     },
     Command {
         name: "vguuid",

@@ -4,6 +4,7 @@
 
 use crate::commands::{self, Args, CmdError, CmdResult, Failure};
 use crate::session::Session;
+use crate::structs::{print_list, Fields};
 use std::io::Write;
 use std::path::Path;
 use vguestfs::disk::probe::probe_format;
@@ -265,15 +266,20 @@ pub fn blockdev_getss(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResu
 /// `part-list device`: the `struct partition` list.
 pub fn part_list(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     let (_, table) = s.table(a.str(0))?;
-    for (i, p) in table.partitions.iter().enumerate() {
-        let end = (p.start + p.size).saturating_sub(1);
-        writeln!(
-            out,
-            "[{i}] = {{\n  part_num: {}\n  part_start: {}\n  part_end: {end}\n  part_size: {}\n}}",
-            p.number, p.start, p.size
-        )?;
-    }
-    Ok(())
+    let rows: Vec<Fields> = table
+        .partitions
+        .iter()
+        .map(|p| {
+            let end = (p.start + p.size).saturating_sub(1);
+            vec![
+                ("part_num", p.number.to_string()),
+                ("part_start", p.start.to_string()),
+                ("part_end", end.to_string()),
+                ("part_size", p.size.to_string()),
+            ]
+        })
+        .collect();
+    print_list(out, &rows)
 }
 
 /// `part-get-parttype device`: `msdos` or `gpt`.

@@ -3,6 +3,7 @@
 
 use crate::commands::{Args, CmdResult};
 use crate::session::Session;
+use crate::structs::{print_list, Fields};
 use std::io::Write;
 use vguestfs::guest::inspect::OsInfo;
 
@@ -89,33 +90,58 @@ pub fn get_filesystems(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdRes
 
 /// `inspect-list-applications2 root`: guestfish's `application2` structs.
 pub fn list_applications2(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
-    for (i, app) in s.guest.inspect_list_applications(a.str(0))?.iter().enumerate() {
-        writeln!(
-            out,
-            "[{i}] = {{\n  app2_name: {}\n  app2_display_name: \n  app2_epoch: {}\n  app2_version: {}\n  \
-             app2_release: {}\n  app2_arch: {}\n  app2_install_path: \n  app2_trans_path: \n  \
-             app2_publisher: \n  app2_url: {}\n  app2_source_package: {}\n  app2_summary: {}\n  \
-             app2_description: {}\n  app2_spare1: \n  app2_spare2: \n  app2_spare3: \n  \
-             app2_spare4: \n}}",
-            app.name, app.epoch, app.version, app.release, app.arch, app.url, app.source_package,
-            app.summary, app.description
-        )?;
-    }
-    Ok(())
+    let rows: Vec<Fields> = s
+        .guest
+        .inspect_list_applications(a.str(0))?
+        .into_iter()
+        .map(|app| {
+            vec![
+                ("app2_name", app.name),
+                ("app2_display_name", String::new()),
+                ("app2_epoch", app.epoch.to_string()),
+                ("app2_version", app.version),
+                ("app2_release", app.release),
+                ("app2_arch", app.arch),
+                ("app2_install_path", String::new()),
+                ("app2_trans_path", String::new()),
+                ("app2_publisher", String::new()),
+                ("app2_url", app.url),
+                ("app2_source_package", app.source_package),
+                ("app2_summary", app.summary),
+                ("app2_description", app.description),
+                ("app2_spare1", String::new()),
+                ("app2_spare2", String::new()),
+                ("app2_spare3", String::new()),
+                ("app2_spare4", String::new()),
+            ]
+        })
+        .collect();
+    print_list(out, &rows)
 }
 
 /// `inspect-list-applications root` (deprecated in libguestfs): the `application` structs,
 /// which have no arch.
 pub fn list_applications(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
-    for (i, app) in s.guest.inspect_list_applications(a.str(0))?.iter().enumerate() {
-        writeln!(
-            out,
-            "[{i}] = {{\n  app_name: {}\n  app_display_name: \n  app_epoch: {}\n  app_version: {}\n  \
-             app_release: {}\n  app_install_path: \n  app_trans_path: \n  app_publisher: \n  \
-             app_url: {}\n  app_source_package: {}\n  app_summary: {}\n  app_description: {}\n}}",
-            app.name, app.epoch, app.version, app.release, app.url, app.source_package,
-            app.summary, app.description
-        )?;
-    }
-    Ok(())
+    let rows: Vec<Fields> = s
+        .guest
+        .inspect_list_applications(a.str(0))?
+        .into_iter()
+        .map(|app| {
+            vec![
+                ("app_name", app.name),
+                ("app_display_name", String::new()),
+                ("app_epoch", app.epoch.to_string()),
+                ("app_version", app.version),
+                ("app_release", app.release),
+                ("app_install_path", String::new()),
+                ("app_trans_path", String::new()),
+                ("app_publisher", String::new()),
+                ("app_url", app.url),
+                ("app_source_package", app.source_package),
+                ("app_summary", app.summary),
+                ("app_description", app.description),
+            ]
+        })
+        .collect();
+    print_list(out, &rows)
 }

@@ -9,13 +9,16 @@ mod commands;
 mod export;
 mod fs_cmds;
 mod handlers;
+mod df;
 mod inspect_cmds;
+mod lvm_cmds;
 mod parser;
 mod repl;
 mod session;
 mod shell;
 mod tar_in;
 mod write_cmds;
+mod structs;
 
 use cli::Action;
 use session::Session;

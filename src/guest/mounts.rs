@@ -141,12 +141,16 @@ impl Guest {
     /// `statvfs` of the filesystem holding `path`.
     pub fn statvfs(&self, path: &str) -> Result<StatVfs> {
         let r = self.resolve(path, true)?;
-        let m = &self.mounts[r.mount];
-        let mut v = m.fs.statvfs()?;
-        if m.readonly {
-            v.flag |= 1;
+        mount_statvfs(&self.mounts[r.mount])
+    }
+
+    /// (device, mountpoint, `statvfs`) of every mounted filesystem, in mount order (`df`).
+    pub fn mounts_statvfs(&self) -> Result<Vec<(String, String, StatVfs)>> {
+        let mut out = Vec::with_capacity(self.mounts.len());
+        for m in &self.mounts {
+            out.push((m.device.clone(), m.mountpoint.clone(), mount_statvfs(m)?));
         }
-        Ok(v)
+        Ok(out)
     }
 
     /// Whether a path exists (`exists`), and its type without following a last symlink
@@ -158,4 +162,13 @@ impl Guest {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The filesystem's `statvfs`, with `ST_RDONLY` when the mount is read-only.
+fn mount_statvfs(m: &Mount) -> Result<StatVfs> {
+    let mut v = m.fs.statvfs()?;
+    if m.readonly {
+        v.flag |= 1;
+    }
+    Ok(v)
 }

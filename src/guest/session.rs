@@ -223,6 +223,21 @@ impl Guest {
         Ok(out)
     }
 
+    /// `pvs-full`: lvm2's `pvs` columns for every PV of every volume group.
+    pub fn pvs_full(&self) -> Result<Vec<lvm::report::PvRow>> {
+        Ok(lvm::report::pvs(&self.map()?.vgs))
+    }
+
+    /// `vgs-full`: lvm2's `vgs` columns for every volume group.
+    pub fn vgs_full(&self) -> Result<Vec<lvm::report::VgRow>> {
+        Ok(lvm::report::vgs(&self.map()?.vgs))
+    }
+
+    /// `lvs-full`: lvm2's `lvs` columns for every LV `lvs` (without `-a`) lists.
+    pub fn lvs_full(&self) -> Result<Vec<lvm::report::LvRow>> {
+        Ok(lvm::report::lvs(&self.map()?.vgs)?)
+    }
+
     /// `blockdev-getsize64`: a device's size in bytes. An LV's size comes from the LVM metadata,
     /// so it is known even for LV types that cannot be opened.
     pub fn device_size(&self, name: &str) -> Result<u64> {

@@ -14,9 +14,36 @@ const RAW_LOCN_IGNORED: u32 = 1;
 /// Largest metadata text we read (lvm2's own default area is 1 MiB).
 pub const MAX_TEXT: u64 = 16 << 20;
 
-/// Reads the current metadata text of the area `mda` on `dev` (called `name` in errors).
-/// `Ok(None)` when the area holds no metadata (an orphan PV) or is marked ignored.
-pub fn read_text(dev: &dyn BlockDev, name: &str, mda: DiskArea) -> Result<Option<Vec<u8>>> {
+/// A metadata area as lvm2's reports count it (`pv_mda_count`, `pv_mda_free`, `vg_mda_free`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MdaInfo {
+    /// Size of the area, its header included, in bytes.
+    pub size: u64,
+    /// Size of the committed metadata text (`raw_locn[0].size`, as written: its terminating
+    /// NUL included); 0 when the area holds none.
+    pub text_size: u64,
+    /// Marked ignored (`pvchange --metadataignore y`): kept but not used.
+    pub ignored: bool,
+}
+
+impl MdaInfo {
+    /// Free space as lvm2 reports it (`read_metadata_location_summary` in
+    /// `lib/format_text/format-text.c`): one copy of the metadata may take half of the
+    /// circular buffer less a sector, so free = that half - 512 - the current text size,
+    /// rounded down to whole sectors, 0 when full. An ignored area is never read: 0.
+    pub fn free(&self) -> u64 {
+        if self.ignored {
+            return 0;
+        }
+        let max = (self.size.saturating_sub(MDA_HEADER_SIZE) / 2).saturating_sub(512);
+        max.saturating_sub(self.text_size) / 512 * 512
+    }
+}
+
+/// Reads the current metadata text of the area `mda` on `dev` (called `name` in errors),
+/// with what lvm2's reports say about the area. The text is `None` when the area holds no
+/// metadata (an orphan PV) or is marked ignored.
+pub fn read_text(dev: &dyn BlockDev, name: &str, mda: DiskArea) -> Result<(MdaInfo, Option<Vec<u8>>)> {
     let err = |msg: String| Error::Mda { dev: name.to_string(), offset: mda.offset, msg };
     if mda.size <= MDA_HEADER_SIZE {
         return Err(err(format!("area size {} is smaller than its header", mda.size)));
@@ -49,8 +76,11 @@ pub fn read_text(dev: &dyn BlockDev, name: &str, mda: DiskArea) -> Result<Option
     }
     // raw_locn[0] is the committed metadata; [1] would be a precommitted copy.
     let (off, len, text_crc, flags) = (le64(&h, 40), le64(&h, 48), le32(&h, 56), le32(&h, 60));
-    if flags & RAW_LOCN_IGNORED != 0 || (off == 0 && len == 0) {
-        return Ok(None);
+    if flags & RAW_LOCN_IGNORED != 0 {
+        return Ok((MdaInfo { size, text_size: 0, ignored: true }, None));
+    }
+    if off == 0 && len == 0 {
+        return Ok((MdaInfo { size, text_size: 0, ignored: false }, None));
     }
     if len > MAX_TEXT || len > size - MDA_HEADER_SIZE {
         return Err(err(format!("metadata text size {len} does not fit in the area ({size} bytes, limit {MAX_TEXT})")));
@@ -74,7 +104,7 @@ pub fn read_text(dev: &dyn BlockDev, name: &str, mda: DiskArea) -> Result<Option
     while text.last() == Some(&0) {
         text.pop();
     }
-    Ok(Some(text))
+    Ok((MdaInfo { size, text_size: len, ignored: false }, Some(text)))
 }
 
 #[cfg(test)]
@@ -103,13 +133,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn free_space_follows_lvm2() {
+        // lvm2's default 1 MiB area at 4 KiB: (1044480 - 512) / 2 - 512 = 521472 for one copy
+        let free = |text_size| MdaInfo { size: 1044480, text_size, ignored: false }.free();
+        assert_eq!(free(0), 521216); // whole sectors: 1018 × 512
+        assert_eq!(free(2000), 519168);
+        assert_eq!(free(521472), 0);
+        assert_eq!(free(u64::MAX), 0);
+        assert_eq!(MdaInfo { size: 1044480, text_size: 0, ignored: true }.free(), 0);
+        assert_eq!(MdaInfo { size: 0, text_size: 0, ignored: false }.free(), 0);
+    }
+
+    #[test]
     fn reads_wrapped_text() {
         let mut img = vec![0u8; 8192];
         let text = b"vg { id = \"x\" }\n\0".repeat(20);
         put_mda(&mut img, 4096, 4096, 4000, &text);
         let area = DiskArea { offset: 4096, size: 4096 };
-        let got = read_text(&MemDev::new(img.clone()), "mem", area).unwrap().unwrap();
-        assert_eq!(got, &text[..text.len() - 1]);
+        let (info, got) = read_text(&MemDev::new(img.clone()), "mem", area).unwrap();
+        assert_eq!(got.unwrap(), &text[..text.len() - 1]);
+        assert_eq!(info, MdaInfo { size: 4096, text_size: text.len() as u64, ignored: false });
+        // (4096 - 512) / 2 - 512 = 1280 bytes for one copy; the text takes 340: 940 → 512
+        assert_eq!(info.free(), 512);
         // size pointing outside the area
         img[4096 + 48..4096 + 56].copy_from_slice(&5000u64.to_le_bytes());
         let e = read_text(&MemDev::new(img.clone()), "mem", area).unwrap_err().to_string();

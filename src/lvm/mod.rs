@@ -8,6 +8,7 @@
 pub mod label;
 pub mod mda;
 pub mod metadata;
+pub mod report;
 pub mod striped;
 pub mod vg;
 
@@ -79,6 +80,14 @@ pub enum Error {
         pv: String,
         /// PV uuid.
         uuid: String,
+    },
+    /// An LV whose lvm2 report row (`lvs-full`) we cannot compute.
+    #[error("{lv}: lvs-full cannot describe {what} (lvm2's attributes for it are not modelled)")]
+    UnsupportedReport {
+        /// `/dev/VG/LV`.
+        lv: String,
+        /// The kind of LV (`LV type raid1`, `snapshot origin`…).
+        what: String,
     },
     /// No LV of that name in the volume group.
     #[error("/dev/{vg}/{lv}: no such logical volume")]

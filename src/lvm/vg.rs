@@ -3,7 +3,8 @@
 
 use super::metadata::{self, Item, Section, Value};
 use super::striped::Striped;
-use super::{label, mda, Error, Result};
+use super::mda::{self, MdaInfo};
+use super::{label, Error, Result};
 use crate::disk::{Dev, Extent, Linear};
 use crate::units::SECTOR_SIZE;
 use std::collections::HashMap;
@@ -24,6 +25,16 @@ pub struct PhysicalVolume {
     pub pe_start: u64,
     /// Number of extents.
     pub pe_count: u64,
+    /// Status flags (`ALLOCATABLE`…).
+    pub status: Vec<String>,
+    /// Compatible flags (`MISSING` when lvm2 marked the PV lost).
+    pub flags: Vec<String>,
+    /// Tags, in metadata order.
+    pub tags: Vec<String>,
+    /// Size of the device the scan found it on, in bytes; 0 when it was not found.
+    pub dev_len: u64,
+    /// The metadata areas of its label; empty when it was not found.
+    pub mdas: Vec<MdaInfo>,
 }
 
 /// A contiguous run of an LV's extents with one mapping.
@@ -35,6 +46,11 @@ pub struct Segment {
     pub extent_count: u64,
     /// How the extents map to PVs.
     pub kind: SegmentKind,
+    /// String fields of a segment of another type, in file order: the LVs it refers to
+    /// (`thin_pool`, `origin`, `external_origin`, `metadata`, `pool`, `cow_store`, …).
+    pub refs: Vec<(String, String)>,
+    /// `zero_new_blocks` of a thin-pool segment.
+    pub zero_new_blocks: bool,
 }
 
 /// The mapping of a segment.
@@ -63,6 +79,14 @@ pub struct LogicalVolume {
     pub uuid: String,
     /// Status flags (`READ`, `WRITE`, `VISIBLE`…); tools list only LVs with `VISIBLE`.
     pub status: Vec<String>,
+    /// Compatible flags (`ACTIVATION_SKIP`…).
+    pub flags: Vec<String>,
+    /// Tags, in metadata order.
+    pub tags: Vec<String>,
+    /// `allocation_policy` (`inherit` when absent).
+    pub alloc_policy: String,
+    /// Persistent device numbers (`major`, `minor`), set with the `FIXED_MINOR` status.
+    pub major_minor: Option<(i64, i64)>,
     /// Segments in LV order.
     pub segments: Vec<Segment>,
 }
@@ -78,6 +102,20 @@ pub struct VolumeGroup {
     pub seqno: u64,
     /// Extent size in bytes.
     pub extent_size: u64,
+    /// Status flags (`RESIZEABLE`, `READ`, `WRITE`, `EXPORTED`, `CLUSTERED`…).
+    pub status: Vec<String>,
+    /// Tags, in metadata order.
+    pub tags: Vec<String>,
+    /// `allocation_policy` (`normal` when absent).
+    pub alloc_policy: String,
+    /// `system_id` (empty when absent).
+    pub system_id: String,
+    /// `lock_type` of a shared VG (`sanlock`, `dlm`); `none` or absent for a local VG.
+    pub lock_type: Option<String>,
+    /// `max_lv` (0: no limit).
+    pub max_lv: u64,
+    /// `max_pv` (0: no limit).
+    pub max_pv: u64,
     /// Physical volumes in metadata order.
     pub pvs: Vec<PhysicalVolume>,
     /// Logical volumes in metadata order (hidden sub-LVs included).
@@ -214,6 +252,30 @@ fn strings(s: &Section, key: &str, what: &str) -> VResult<Vec<String>> {
     }
 }
 
+/// A list of strings that may be absent (`tags`, `flags`): empty then.
+fn opt_strings(s: &Section, key: &str, what: &str) -> VResult<Vec<String>> {
+    if s.value(key).is_none() {
+        return Ok(Vec::new());
+    }
+    strings(s, key, what)
+}
+
+/// A string that may be absent.
+fn opt_string(s: &Section, key: &str, what: &str) -> VResult<Option<String>> {
+    if s.value(key).is_none() {
+        return Ok(None);
+    }
+    string(s, key, what).map(Some)
+}
+
+/// A nonnegative integer that may be absent: 0 then.
+fn opt_uint(s: &Section, key: &str, what: &str) -> VResult<u64> {
+    if s.value(key).is_none() {
+        return Ok(0);
+    }
+    uint(s, key, what)
+}
+
 fn sectors(s: &Section, key: &str, what: &str) -> VResult<u64> {
     uint(s, key, what)?.checked_mul(SECTOR_SIZE).ok_or_else(|| format!("{what}: {key} overflows"))
 }
@@ -227,6 +289,11 @@ fn parse_pv(name: &str, s: &Section, vg: &str) -> VResult<PhysicalVolume> {
         dev_size: sectors(s, "dev_size", &what)?,
         pe_start: sectors(s, "pe_start", &what)?,
         pe_count: uint(s, "pe_count", &what)?,
+        status: opt_strings(s, "status", &what)?,
+        flags: opt_strings(s, "flags", &what)?,
+        tags: opt_strings(s, "tags", &what)?,
+        dev_len: 0,
+        mdas: Vec::new(),
     })
 }
 
@@ -235,7 +302,16 @@ fn parse_segment(s: &Section, what: &str, extent_size: u64, pvs: &HashMap<&str, 
     let extent_count = uint(s, "extent_count", what)?;
     let seg_type = string(s, "type", what)?;
     if seg_type != "striped" {
-        return Ok(Segment { start_extent, extent_count, kind: SegmentKind::Unsupported { seg_type } });
+        let refs = s
+            .entries
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Item::Value(Value::Str(t)) if k != "type" => Some((k.clone(), t.clone())),
+                _ => None,
+            })
+            .collect();
+        let zero_new_blocks = matches!(s.value("zero_new_blocks"), Some(Value::Int(n)) if *n != 0);
+        return Ok(Segment { start_extent, extent_count, kind: SegmentKind::Unsupported { seg_type }, refs, zero_new_blocks });
     }
     let n = uint(s, "stripe_count", what)?;
     if n == 0 || n > MAX_STRIPES as u64 || extent_count % n != 0 || extent_count == 0 {
@@ -264,7 +340,7 @@ fn parse_segment(s: &Section, what: &str, extent_size: u64, pvs: &HashMap<&str, 
         }
         stripes.push((pv.clone(), pe));
     }
-    Ok(Segment { start_extent, extent_count, kind: SegmentKind::Striped { stripe_size, stripes } })
+    Ok(Segment { start_extent, extent_count, kind: SegmentKind::Striped { stripe_size, stripes }, refs: Vec::new(), zero_new_blocks: false })
 }
 
 fn parse_lv(name: &str, s: &Section, vg: &str, extent_size: u64, pvs: &HashMap<&str, &PhysicalVolume>) -> VResult<LogicalVolume> {
@@ -297,7 +373,21 @@ fn parse_lv(name: &str, s: &Section, vg: &str, extent_size: u64, pvs: &HashMap<&
     if next.checked_mul(extent_size).is_none() {
         return Err(format!("{what}: size overflows"));
     }
-    Ok(LogicalVolume { name: name.to_string(), uuid: string(s, "id", &what)?, status: strings(s, "status", &what)?, segments })
+    let status = strings(s, "status", &what)?;
+    let major_minor = match (s.value("major"), s.value("minor")) {
+        (Some(Value::Int(ma)), Some(Value::Int(mi))) if status.iter().any(|f| f == "FIXED_MINOR") => Some((*ma, *mi)),
+        _ => None,
+    };
+    Ok(LogicalVolume {
+        name: name.to_string(),
+        uuid: string(s, "id", &what)?,
+        status,
+        flags: opt_strings(s, "flags", &what)?,
+        tags: opt_strings(s, "tags", &what)?,
+        alloc_policy: opt_string(s, "allocation_policy", &what)?.unwrap_or_else(|| "inherit".into()),
+        major_minor,
+        segments,
+    })
 }
 
 /// Builds a volume group from a parsed metadata tree (the top level of the text).
@@ -340,6 +430,13 @@ pub fn from_metadata(top: &Section) -> VResult<VolumeGroup> {
         uuid: string(s, "id", &what)?,
         seqno: uint(s, "seqno", &what)?,
         extent_size,
+        status: opt_strings(s, "status", &what)?,
+        tags: opt_strings(s, "tags", &what)?,
+        alloc_policy: opt_string(s, "allocation_policy", &what)?.unwrap_or_else(|| "normal".into()),
+        system_id: opt_string(s, "system_id", &what)?.unwrap_or_default(),
+        lock_type: opt_string(s, "lock_type", &what)?.filter(|t| t != "none"),
+        max_lv: opt_uint(s, "max_lv", &what)?,
+        max_pv: opt_uint(s, "max_pv", &what)?,
         pvs,
         lvs,
         warnings: Vec::new(),
@@ -357,17 +454,21 @@ pub fn parse_vg(dev: &str, text: &[u8]) -> Result<VolumeGroup> {
 /// assemble VGs (a VG may span PVs on several devices/disks). Devices with no label are skipped.
 /// A PV whose label/metadata is garbage → an error naming device and structure (not a panic).
 pub fn scan(devs: &[(String, Dev)]) -> Result<Vec<VolumeGroup>> {
-    // (device name, PV uuid) of every label, and (device, vg) of every metadata copy
-    let mut labels: Vec<(String, String)> = Vec::new();
+    // every label: device name, PV uuid, device size, metadata areas; and (device, vg) of
+    // every metadata copy
+    let mut labels: Vec<(String, String, u64, Vec<MdaInfo>)> = Vec::new();
     let mut copies: Vec<(String, VolumeGroup)> = Vec::new();
     for (name, dev) in devs {
         let Some(l) = label::read_label_as(dev.as_ref(), name)? else { continue };
+        let mut mdas = Vec::with_capacity(l.metadata_areas.len());
         for area in &l.metadata_areas {
-            if let Some(text) = mda::read_text(dev.as_ref(), name, *area)? {
+            let (info, text) = mda::read_text(dev.as_ref(), name, *area)?;
+            mdas.push(info);
+            if let Some(text) = text {
                 copies.push((name.clone(), parse_vg(name, &text)?));
             }
         }
-        labels.push((name.clone(), l.uuid));
+        labels.push((name.clone(), l.uuid, dev.len(), mdas));
     }
     // the newest copy of each VG (by uuid), with the device it came from
     let mut newest: Vec<(String, VolumeGroup)> = Vec::new();
@@ -394,9 +495,13 @@ pub fn scan(devs: &[(String, Dev)]) -> Result<Vec<VolumeGroup>> {
     let mut out: Vec<VolumeGroup> = newest.into_iter().map(|(_, vg)| vg).collect();
     for vg in &mut out {
         for pv in &mut vg.pvs {
-            let found = labels.iter().find(|(_, u)| u.replace('-', "") == pv.uuid.replace('-', ""));
+            let found = labels.iter().find(|(_, u, _, _)| u.replace('-', "") == pv.uuid.replace('-', ""));
             match found {
-                Some((dev, _)) => pv.device = dev.clone(),
+                Some((dev, _, len, mdas)) => {
+                    pv.device = dev.clone();
+                    pv.dev_len = *len;
+                    pv.mdas = mdas.clone();
+                }
                 None => {
                     vg.warnings.push(format!(
                         "VG {}: PV {} (uuid {}, last seen as {}) is missing; LVs on it cannot be opened",
@@ -444,7 +549,9 @@ mod tests {
             [Segment {
                 start_extent: 0,
                 extent_count: 16,
-                kind: SegmentKind::Striped { stripe_size: 65536, stripes: vec![("pv0".into(), 0), ("pv1".into(), 0)] }
+                kind: SegmentKind::Striped { stripe_size: 65536, stripes: vec![("pv0".into(), 0), ("pv1".into(), 0)] },
+                refs: vec![],
+                zero_new_blocks: false,
             }]
         );
         assert_eq!(vg.lvs[1].size(&vg), 22 << 20);
