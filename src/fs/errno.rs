@@ -28,6 +28,14 @@ pub enum Errno {
     NoData,
     /// EPERM
     NotPermitted,
+    /// EMLINK
+    TooManyLinks,
+    /// EFBIG
+    FileTooBig,
+    /// ERANGE (an xattr name longer than 255 bytes)
+    Range,
+    /// E2BIG (an xattr value longer than 64 KiB)
+    TooBig,
 }
 
 impl Errno {
@@ -46,6 +54,10 @@ impl Errno {
             Errno::NameTooLong => "File name too long",
             Errno::NoData => "No data available",
             Errno::NotPermitted => "Operation not permitted",
+            Errno::TooManyLinks => "Too many links",
+            Errno::FileTooBig => "File too large",
+            Errno::Range => "Numerical result out of range",
+            Errno::TooBig => "Argument list too long",
         }
     }
 }
