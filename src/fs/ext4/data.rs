@@ -2,7 +2,8 @@
 //! crate's `pwrite`/`truncate`, in bounded chunks. The crate cannot write into a block-mapped
 //! file (ext2, ext3, `^extent`) in place or shrink one; it can only replace the whole
 //! content, so such a file is read, changed in memory and replaced — up to
-//! [`MAX_REWRITE`] bytes; beyond that the write is refused as unsupported.
+//! [`MAX_REWRITE`] bytes, and only as one journal transaction and one contiguous free run;
+//! beyond those limits the write is refused as unsupported, naming the limit.
 
 use super::Ctx;
 use crate::fs::{Errno, Error, Result};
@@ -112,6 +113,38 @@ fn rewrite(
     }
     edit(&mut content);
     let path = c.names.path_of(c, ino, "rewriting a block-mapped file")?;
-    c.ok(c.fs.apply_replace_file_content(&path, &content))?;
-    Ok(())
+    match c.fs.apply_replace_file_content(&path, &content) {
+        Err(fs_ext4::Error::Corrupt(NO_RUN)) => Err(no_run(c, len)),
+        Err(fs_ext4::Error::Corrupt(TOO_LARGE)) => Err(c.err.unsupported(format!(
+            "writing {len} bytes to a block-mapped (ext3-style) file: rust-fs-ext4 replaces \
+             the whole file in one journal transaction, which must fit in the journal"
+        ))),
+        r => c.ok(r).map(|_| ()),
+    }
+}
+
+/// The crate's refusal when no block group holds one free run for the whole new content
+/// (it allocates a block-mapped file's data and indirect blocks as one run).
+const NO_RUN: &str = "no group has a contiguous free run of this size";
+
+/// The journal writer's refusal of a transaction longer than the journal (made before
+/// anything is written).
+const TOO_LARGE: &str = "journal_writer: transaction too large for journal";
+
+/// The error for a rewrite of `len` bytes that found no free run long enough: ENOSPC when
+/// the filesystem lacks the blocks at all, else an unsupported case that names the limit.
+fn no_run(c: &Ctx<'_>, len: u64) -> Error {
+    let bs = u64::from(c.fs.sb.block_size());
+    let free = fs_ext4::bgd::read_all(c.fs.dev.as_ref(), &c.fs.sb, &c.fs.csum)
+        .map(|g| g.iter().map(|g| u64::from(g.free_blocks_count)).sum::<u64>())
+        .unwrap_or(0);
+    // Data blocks plus at most one indirect block per (block size / 4) of them, and the tree.
+    let data = len.div_ceil(bs);
+    if free < data + data.div_ceil(bs / 4) + 2 {
+        return Error::Os(Errno::NoSpace);
+    }
+    c.err.unsupported(format!(
+        "writing {len} bytes to a block-mapped (ext2/ext3-style) file: rust-fs-ext4 needs them \
+         in one contiguous free run within a block group, and no group has one"
+    ))
 }
