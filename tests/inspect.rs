@@ -482,7 +482,7 @@ fn mount_inspected_mounts_like_guestfish_i() {
     assert_eq!(g.mountpoints(), vec![("/dev/sda2".to_string(), "/".to_string()), ("/dev/sda1".into(), "/boot/efi".into())]);
     assert_eq!(g.read_file("/boot/efi/EFI/ubuntu/grubx64.efi").unwrap(), b"grub\n");
     assert_eq!(g.read_file("/etc/hostname").unwrap(), b"jammy-vm\n");
-    g.umount_all();
+    g.umount_all().unwrap();
     // centos: / on an LV, /boot on a partition
     let mut g = open(&fixture("guest-centos7.raw"));
     g.mount_inspected("/dev/centos/root", true).unwrap();

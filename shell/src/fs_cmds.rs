@@ -41,7 +41,7 @@ pub fn umount(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
 
 /// `umount-all`
 pub fn umount_all(s: &mut Session, _a: &Args, _out: &mut dyn Write) -> CmdResult {
-    s.guest.umount_all();
+    s.guest.umount_all()?;
     Ok(())
 }
 

@@ -193,6 +193,18 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         mount_all(&mut session, &o.mounts)?;
     }
     let mut shell = Shell::new(session, o.trace);
+    let result = run_mode(&mut shell, &o);
+    // As guestfish does when its handle closes: what the commands changed is written out,
+    // also after a failed command (earlier commands' changes stay, as they would in guestfish).
+    let closed = shell.session.close();
+    if let Err(commands::CmdError::Failed(m) | commands::CmdError::Usage(m)) = &closed {
+        eprintln!("vguestfs: error: close: {m}");
+    }
+    result.and(closed.map_err(|_| shell::Fatal))
+}
+
+/// Runs the commands from the command line, the `-f` script, the terminal or stdin.
+fn run_mode(shell: &mut Shell, o: &cli::Options) -> Result<(), shell::Fatal> {
     if !o.commands.is_empty() {
         return shell.run_words(&o.commands);
     }
@@ -204,7 +216,7 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         return shell.run_script(BufReader::new(file), f);
     }
     if std::io::stdin().is_terminal() {
-        repl::run(&mut shell)
+        repl::run(shell)
     } else {
         shell.run_script(std::io::stdin().lock(), "*stdin*")
     }

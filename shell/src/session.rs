@@ -35,6 +35,12 @@ impl Session {
         Ok(())
     }
 
+    /// At exit: unmounts everything, writing what the filesystems hold to the disks.
+    pub fn close(&mut self) -> Result<(), CmdError> {
+        self.guest.umount_all()?;
+        Ok(())
+    }
+
     /// The whole disk called `name`; a partition or LV name is an error.
     pub fn disk(&self, name: &str) -> Result<&DiskDevice, CmdError> {
         if let Some(d) = self.guest.disks()?.iter().find(|d| d.name == name) {

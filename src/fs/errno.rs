@@ -32,6 +32,14 @@ pub enum Errno {
     Busy,
     /// EXDEV (a hard link across filesystems)
     CrossDevice,
+    /// EMLINK
+    TooManyLinks,
+    /// EFBIG
+    FileTooBig,
+    /// ERANGE (an xattr name longer than 255 bytes)
+    Range,
+    /// E2BIG (an xattr value longer than 64 KiB)
+    TooBig,
 }
 
 impl Errno {
@@ -52,6 +60,10 @@ impl Errno {
             Errno::NotPermitted => "Operation not permitted",
             Errno::Busy => "Device or resource busy",
             Errno::CrossDevice => "Invalid cross-device link",
+            Errno::TooManyLinks => "Too many links",
+            Errno::FileTooBig => "File too large",
+            Errno::Range => "Numerical result out of range",
+            Errno::TooBig => "Argument list too long",
         }
     }
 }

@@ -33,8 +33,8 @@ impl Guest {
             }
             r.canonical
         };
-        let filesystem = fs::open(dev)?;
-        let readonly = readonly || !self.device(device)?.is_writable();
+        let readonly = readonly || !dev.is_writable();
+        let filesystem = if readonly { fs::open(dev)? } else { fs::open_rw(dev)? };
         self.mounts.push(Mount { device: device.to_string(), mountpoint: target, fs: filesystem, readonly });
         Ok(())
     }
@@ -52,13 +52,23 @@ impl Guest {
         if self.mounts[idx + 1..].iter().any(|m| below(m) && m.mountpoint != mp) {
             return Err(GuestError::Busy(mp).into());
         }
+        self.mounts[idx].fs.sync()?;
         self.mounts.remove(idx);
         Ok(())
     }
 
-    /// `umount-all`.
-    pub fn umount_all(&mut self) {
-        self.mounts.clear();
+    /// `umount-all`: every change a writable filesystem holds is written to its device first.
+    /// All filesystems are unmounted even when one fails to sync; the first error is returned.
+    pub fn umount_all(&mut self) -> Result<()> {
+        let mut first = Ok(());
+        for m in self.mounts.drain(..).rev() {
+            if let Err(e) = m.fs.sync() {
+                if first.is_ok() {
+                    first = Err(e.into());
+                }
+            }
+        }
+        first
     }
 
     /// `mounts`: mounted devices, in mount order.

@@ -71,7 +71,11 @@ impl Guest {
         if name == "." || name == ".." {
             return Err(at(path, Errno::Invalid));
         }
-        let r = self.resolve(dir, true)?;
+        // errors name the path the user gave, as the kernel's would
+        let r = self.resolve(dir, true).map_err(|e| match e {
+            crate::Error::Guest(GuestError::Path { errno, .. }) => at(path, errno),
+            other => other,
+        })?;
         let fs = &self.mounts[r.mount].fs;
         if fs.stat(r.ino).map_err(on(path))?.file_type() != Some(FileType::Directory) {
             return Err(at(path, Errno::NotDir));

@@ -35,3 +35,17 @@ pub(super) fn read_block_mapped(
     }
     Ok(entries)
 }
+
+/// The entries of directory `ino` (`.` and `..` included), in on-disk order, however the
+/// directory is mapped (extents, inline data, or blocks).
+pub(super) fn list(fs: &fs_ext4::Filesystem, ino: u32) -> fs_ext4::Result<Vec<DirEntry>> {
+    let inode = fs.stat_ino(ino)?;
+    if !inode.is_dir() {
+        return Err(fs_ext4::Error::NotADirectory);
+    }
+    if inode.has_extents() || inode.has_inline_data() {
+        fs.read_dir_ino(ino)
+    } else {
+        read_block_mapped(fs, &inode)
+    }
+}

@@ -41,6 +41,11 @@ impl Mapper<'_> {
             E::IsADirectory => Error::Os(Errno::IsDir),
             E::NameTooLong => Error::Os(Errno::NameTooLong),
             E::InvalidArgument(_) => Error::Os(Errno::Invalid),
+            E::AlreadyExists => Error::Os(Errno::Exists),
+            E::DirectoryNotEmpty => Error::Os(Errno::NotEmpty),
+            E::NoSpaceLeftOnDevice => Error::Os(Errno::NoSpace),
+            E::TooManyLinks => Error::Os(Errno::TooManyLinks),
+            E::ReadOnly | E::JournalNotReplayed => Error::Os(Errno::ReadOnlyFs),
             E::BadMagic { .. } => {
                 self.corrupt("superblock: bad magic (not an ext2/3/4 filesystem)")
             }
@@ -126,6 +131,14 @@ mod tests {
         assert!(matches!(
             m.map(fs_ext4::Error::NotADirectory),
             Error::Os(Errno::NotDir)
+        ));
+        assert!(matches!(
+            m.map(fs_ext4::Error::DirectoryNotEmpty),
+            Error::Os(Errno::NotEmpty)
+        ));
+        assert!(matches!(
+            m.map(fs_ext4::Error::NoSpaceLeftOnDevice),
+            Error::Os(Errno::NoSpace)
         ));
         assert!(matches!(
             m.map(fs_ext4::Error::CorruptExtentTree("x")),

@@ -1,42 +1,92 @@
-//! ext2/ext3/ext4, read side, through `rust-fs-ext4` (pinned `=0.8.0`).
+//! ext2/ext3/ext4 through `rust-fs-ext4` (pinned `=0.8.0`), read-only or writable.
 //!
 //! The crate mounts, verifies checksums, and reads inodes, extent and indirect block maps,
-//! hash-tree and inline directories, symlinks, files and xattrs. It sees our device through
-//! `device::ReadOnlyDev`, which refuses writes, so a dirty journal (`needs_recovery`) is
-//! replayed into the crate's memory only and the image is never written. Ours are the pieces
-//! the crate lacks: listing block-mapped directories (`dir`), device numbers and the
-//! huge-file block count (`inode`), the kernel's view of xattrs (`xattr`), `statvfs`
-//! (`statvfs`), and the errno mapping (`error`).
+//! hash-tree and inline directories, symlinks, files and xattrs; on a writable mount it also
+//! makes every change, each one a journal transaction checkpointed before it returns.
+//! [`Ext4Fs::open`] gives it a device that refuses writes (`device::Adapter`), so a dirty
+//! journal (`needs_recovery`) is replayed into the crate's memory only and the image is never
+//! written; [`Ext4Fs::open_rw`] lets it write, and a dirty journal is replayed onto the
+//! device, as the kernel does. Ours are the pieces the crate lacks or gets wrong: listing
+//! block-mapped directories (`dir`), device numbers and the huge-file block count (`inode`),
+//! the kernel's view of xattrs (`xattr`), `statvfs` (`statvfs`), the errno mapping (`error`),
+//! which features may be written (`features`), and on the write side the name checks and
+//! device numbers (`write`), file data on block-mapped files (`data`), xattrs by inode
+//! (`xattr_write`, through a path found by `names`), and `sync`.
 
+mod data;
 mod device;
 mod dir;
 mod error;
+mod features;
 mod inode;
+mod names;
 mod statvfs;
+mod write;
 mod xattr;
+mod xattr_write;
 
 use crate::disk::Dev;
-use crate::fs::{DirEntry, Errno, Error, FileType, Filesystem, Ino, Result, Stat, StatVfs};
+use crate::fs::{
+    DirEntry, Errno, Error, FileType, Filesystem, Ino, Result, Stat, StatVfs, Timespec,
+};
 use fs_ext4::dir::DirEntryType;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// The root directory's inode number.
 const ROOT_INO: Ino = 2;
 /// `EXT4_NAME_LEN`.
 const NAME_MAX: usize = 255;
 
-/// A mounted ext2/3/4 filesystem, read-only.
+/// A mounted ext2/3/4 filesystem, read-only ([`Ext4Fs::open`]) or writable
+/// ([`Ext4Fs::open_rw`]).
 pub struct Ext4Fs {
-    inner: fs_ext4::Filesystem,
+    /// The crate's mount; `None` only after a `sync` whose remount failed. Reads share it;
+    /// every change holds it exclusively, so changes are serialised.
+    mount: RwLock<Option<fs_ext4::Filesystem>>,
+    dev: Dev,
+    writable: bool,
     dev_name: String,
     fs_type: String,
     size_bytes: Option<u64>,
+    names: names::Names,
+}
+
+/// What a write operation works with: the crate's mount, the error mapper and the name hints.
+struct Ctx<'a> {
+    /// The crate's mount.
+    pub fs: &'a fs_ext4::Filesystem,
+    /// Error mapping for this device.
+    pub err: error::Mapper<'a>,
+    /// Where inodes were last seen, for operations the crate addresses by path.
+    pub names: &'a names::Names,
+}
+
+impl Ctx<'_> {
+    /// A crate result as ours.
+    pub fn ok<T>(&self, r: fs_ext4::Result<T>) -> Result<T> {
+        r.map_err(|e| self.err.map(e))
+    }
 }
 
 impl Ext4Fs {
     /// Mounts the ext2/3/4 filesystem on `dev` read-only. A dirty journal is replayed in
     /// memory; nothing is ever written to `dev`.
     pub fn open(dev: Dev) -> Result<Ext4Fs> {
+        Self::mount(dev, false)
+    }
+
+    /// Mounts the ext2/3/4 filesystem on the writable `dev` for reading and writing. A dirty
+    /// journal is replayed onto the device first, as the kernel does. A volume with a
+    /// feature whose structures the writer does not maintain (`quota`, `meta_bg`,
+    /// `encrypt`…) or that records errors is refused with [`Error::Unsupported`] naming it,
+    /// before anything is written. Changes reach the device as they are made (each a
+    /// journal transaction, checkpointed at once); [`Filesystem::sync`] marks the volume
+    /// clean again.
+    pub fn open_rw(dev: Dev) -> Result<Ext4Fs> {
+        Self::mount(dev, true)
+    }
+
+    fn mount(dev: Dev, writable: bool) -> Result<Ext4Fs> {
         let dev_name = dev.name();
         let fs_type = match crate::fs::probe(dev.as_ref())? {
             Some(info) if matches!(info.fs_type.as_str(), "ext2" | "ext3" | "ext4" | "ext4dev") => {
@@ -51,27 +101,64 @@ impl Ext4Fs {
             }
         };
         let size_bytes = crate::fs::statfs::statvfs_size(dev.as_ref(), &fs_type)?;
-        let inner =
-            fs_ext4::Filesystem::mount(Arc::new(device::ReadOnlyDev(dev))).map_err(|e| {
-                error::Mapper {
-                    dev: &dev_name,
-                    fs: &fs_type,
-                }
-                .map(e)
-            })?;
+        let errors = error::Mapper { dev: &dev_name, fs: &fs_type };
+        if writable {
+            if !dev.is_writable() {
+                return Err(Error::Os(Errno::ReadOnlyFs));
+            }
+            let probe = device::Adapter { dev: dev.clone(), writable: false };
+            let sb = fs_ext4::Superblock::read(&probe).map_err(|e| errors.map(e))?;
+            if let Some(why) = features::write_refusal(&sb) {
+                return Err(errors.unsupported(why));
+            }
+        }
+        let inner = Self::mount_crate(&dev, writable).map_err(|e| errors.map(e))?;
         Ok(Ext4Fs {
-            inner,
+            mount: RwLock::new(Some(inner)),
+            dev,
+            writable,
             dev_name,
             fs_type,
             size_bytes,
+            names: names::Names::default(),
         })
     }
 
+    /// The crate's mount of `dev` (replaying a dirty journal onto it when `writable`).
+    fn mount_crate(dev: &Dev, writable: bool) -> fs_ext4::Result<fs_ext4::Filesystem> {
+        fs_ext4::Filesystem::mount(Arc::new(device::Adapter { dev: dev.clone(), writable }))
+    }
+
     fn errors(&self) -> error::Mapper<'_> {
-        error::Mapper {
-            dev: &self.dev_name,
-            fs: &self.fs_type,
+        error::Mapper { dev: &self.dev_name, fs: &self.fs_type }
+    }
+
+    /// The error for an operation after a `sync` that could not mount the volume again.
+    fn unmounted(&self) -> Error {
+        self.errors().corrupt("not mounted: remounting after sync failed")
+    }
+
+    /// Runs `f` on the mount, shared with other readers.
+    fn with<T>(&self, f: impl FnOnce(&fs_ext4::Filesystem) -> Result<T>) -> Result<T> {
+        // A poisoned lock means a thread panicked while holding it; the mount itself is
+        // only changed by `sync`, which leaves it either mounted or `None`.
+        let guard = self.mount.read().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(fs) => f(fs),
+            None => Err(self.unmounted()),
         }
+    }
+
+    /// Runs the change `f` with the mount held exclusively; EROFS on a read-only mount.
+    fn change<T>(&self, f: impl FnOnce(&Ctx<'_>) -> Result<T>) -> Result<T> {
+        if !self.writable {
+            return Err(Error::Os(Errno::ReadOnlyFs));
+        }
+        let guard = self.mount.write().unwrap_or_else(|p| p.into_inner());
+        let Some(fs) = guard.as_ref() else {
+            return Err(self.unmounted());
+        };
+        f(&Ctx { fs, err: self.errors(), names: &self.names })
     }
 
     /// The crate's inode number for `ino` (ext inode numbers are 32-bit).
@@ -80,14 +167,12 @@ impl Ext4Fs {
     }
 
     /// The parsed, live (allocated, linked) inode `ino`.
-    fn inode(&self, ino: Ino) -> Result<fs_ext4::inode::Inode> {
-        self.inner
-            .stat_ino(Self::ino32(ino)?)
-            .map_err(|e| self.errors().map(e))
+    fn inode(&self, fs: &fs_ext4::Filesystem, ino: Ino) -> Result<fs_ext4::inode::Inode> {
+        fs.stat_ino(Self::ino32(ino)?).map_err(|e| self.errors().map(e))
     }
 
     /// The file type of an entry, from the directory when it records one, else from the inode.
-    fn entry_type(&self, e: &fs_ext4::dir::DirEntry) -> Result<FileType> {
+    fn entry_type(&self, fs: &fs_ext4::Filesystem, e: &fs_ext4::dir::DirEntry) -> Result<FileType> {
         let t = match e.file_type {
             DirEntryType::RegFile => FileType::Regular,
             DirEntryType::Directory => FileType::Directory,
@@ -97,15 +182,26 @@ impl Ext4Fs {
             DirEntryType::Socket => FileType::Socket,
             DirEntryType::Symlink => FileType::Symlink,
             DirEntryType::Unknown => {
-                let mode = u32::from(self.inode(u64::from(e.inode))?.mode);
+                let mode = u32::from(self.inode(fs, u64::from(e.inode))?.mode);
                 return FileType::from_mode(mode).ok_or_else(|| {
-                    self.errors()
-                        .corrupt(format!("inode {}: invalid mode {mode:#o}", e.inode))
+                    self.errors().corrupt(format!("inode {}: invalid mode {mode:#o}", e.inode))
                 });
             }
         };
         Ok(t)
     }
+}
+
+/// Checks a single path component: not empty, no `/` or NUL, not `.`/`..` (EINVAL), at most
+/// 255 bytes (ENAMETOOLONG).
+fn check_name(name: &[u8]) -> Result<()> {
+    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+        return Err(Error::Os(Errno::Invalid));
+    }
+    if name.len() > NAME_MAX {
+        return Err(Error::Os(Errno::NameTooLong));
+    }
+    Ok(())
 }
 
 impl Filesystem for Ext4Fs {
@@ -118,91 +214,179 @@ impl Filesystem for Ext4Fs {
     }
 
     fn lookup(&self, dir: Ino, name: &[u8]) -> Result<Option<Ino>> {
-        if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
-            return Err(Error::Os(Errno::Invalid));
-        }
-        if name.len() > NAME_MAX {
-            return Err(Error::Os(Errno::NameTooLong));
-        }
-        match self.inner.lookup_at(Self::ino32(dir)?, name) {
-            Ok(ino) => Ok(Some(u64::from(ino))),
+        check_name(name)?;
+        let dir32 = Self::ino32(dir)?;
+        self.with(|fs| match fs.lookup_at(dir32, name) {
+            Ok(ino) => {
+                if name != b"." && name != b".." {
+                    self.names.note(ino, dir32, name);
+                }
+                Ok(Some(u64::from(ino)))
+            }
             Err(fs_ext4::Error::NotFound) => Ok(None),
             Err(e) => Err(self.errors().map(e)),
-        }
+        })
     }
 
     fn stat(&self, ino: Ino) -> Result<Stat> {
-        let inode = self.inode(ino)?;
-        Ok(inode::stat(ino, &inode, self.inner.sb.block_size()))
+        self.with(|fs| Ok(inode::stat(ino, &self.inode(fs, ino)?, fs.sb.block_size())))
     }
 
     fn read_dir(&self, dir: Ino) -> Result<Vec<DirEntry>> {
-        let inode = self.inode(dir)?;
-        if !inode.is_dir() {
-            return Err(Error::Os(Errno::NotDir));
-        }
-        let raw = if inode.has_extents() || inode.has_inline_data() {
-            self.inner.read_dir_ino(Self::ino32(dir)?)
-        } else {
-            dir::read_block_mapped(&self.inner, &inode)
-        }
-        .map_err(|e| self.errors().map(e))?;
-        raw.iter()
-            .filter(|e| e.name != b"." && e.name != b"..")
-            .map(|e| {
-                Ok(DirEntry {
-                    name: e.name.clone(),
-                    ino: u64::from(e.inode),
-                    file_type: self.entry_type(e)?,
+        self.with(|fs| {
+            if !self.inode(fs, dir)?.is_dir() {
+                return Err(Error::Os(Errno::NotDir));
+            }
+            let raw = dir::list(fs, Self::ino32(dir)?).map_err(|e| self.errors().map(e))?;
+            raw.iter()
+                .filter(|e| e.name != b"." && e.name != b"..")
+                .map(|e| {
+                    Ok(DirEntry {
+                        name: e.name.clone(),
+                        ino: u64::from(e.inode),
+                        file_type: self.entry_type(fs, e)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let inode = self.inode(ino)?;
-        if inode.is_dir() {
-            return Err(Error::Os(Errno::IsDir));
-        }
-        if !inode.is_file() {
-            return Err(Error::Os(Errno::Invalid));
-        }
-        let Some(left) = inode.size.checked_sub(offset).filter(|&n| n > 0) else {
-            return Ok(0);
-        };
-        let len = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        self.inner
-            .read_ino(Self::ino32(ino)?, offset, &mut buf[..len])
-            .map_err(|e| self.errors().map(e))
+        self.with(|fs| {
+            let inode = self.inode(fs, ino)?;
+            if inode.is_dir() {
+                return Err(Error::Os(Errno::IsDir));
+            }
+            if !inode.is_file() {
+                return Err(Error::Os(Errno::Invalid));
+            }
+            let Some(left) = inode.size.checked_sub(offset).filter(|&n| n > 0) else {
+                return Ok(0);
+            };
+            let len = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            fs.read_ino(Self::ino32(ino)?, offset, &mut buf[..len])
+                .map_err(|e| self.errors().map(e))
+        })
     }
 
     fn readlink(&self, ino: Ino) -> Result<Vec<u8>> {
-        if !self.inode(ino)?.is_symlink() {
-            return Err(Error::Os(Errno::Invalid));
-        }
-        self.inner
-            .read_link_ino(Self::ino32(ino)?)
-            .map_err(|e| self.errors().map(e))
+        self.with(|fs| {
+            if !self.inode(fs, ino)?.is_symlink() {
+                return Err(Error::Os(Errno::Invalid));
+            }
+            fs.read_link_ino(Self::ino32(ino)?).map_err(|e| self.errors().map(e))
+        })
     }
 
     fn xattrs(&self, ino: Ino) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.inode(ino)?;
-        let (inode, raw) = self
-            .inner
-            .read_inode_verified(Self::ino32(ino)?)
-            .map_err(|e| self.errors().map(e))?;
-        let entries = xattr::read(&self.inner, &inode, &raw).map_err(|e| self.errors().map(e))?;
-        xattr::visible(entries).ok_or_else(|| {
-            self.errors()
-                .corrupt(format!("inode {ino}: malformed POSIX ACL xattr"))
+        self.with(|fs| {
+            self.inode(fs, ino)?;
+            let (inode, raw) =
+                fs.read_inode_verified(Self::ino32(ino)?).map_err(|e| self.errors().map(e))?;
+            let entries = xattr::read(fs, &inode, &raw).map_err(|e| self.errors().map(e))?;
+            xattr::visible(entries).ok_or_else(|| {
+                self.errors().corrupt(format!("inode {ino}: malformed POSIX ACL xattr"))
+            })
         })
     }
 
     fn statvfs(&self) -> Result<StatVfs> {
         let size = self.size_bytes.ok_or_else(|| {
-            self.errors()
-                .unsupported("statvfs of bigalloc without s_overhead_clusters")
+            self.errors().unsupported("statvfs of bigalloc without s_overhead_clusters")
         })?;
-        Ok(statvfs::statvfs(&self.inner, size))
+        self.with(|fs| {
+            statvfs::statvfs(fs, size, !self.writable).map_err(|e| self.errors().map(e))
+        })
+    }
+
+    fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    fn create(&self, dir: Ino, name: &[u8], mode: u32) -> Result<Ino> {
+        check_name(name)?;
+        self.change(|c| write::create(c, Self::ino32(dir)?, name, mode))
+    }
+
+    fn mkdir(&self, dir: Ino, name: &[u8], mode: u32) -> Result<Ino> {
+        check_name(name)?;
+        self.change(|c| write::mkdir(c, Self::ino32(dir)?, name, mode))
+    }
+
+    fn mknod(&self, dir: Ino, name: &[u8], mode: u32, rdev: u64) -> Result<Ino> {
+        check_name(name)?;
+        self.change(|c| write::mknod(c, Self::ino32(dir)?, name, mode, rdev))
+    }
+
+    fn symlink(&self, dir: Ino, name: &[u8], target: &[u8]) -> Result<Ino> {
+        check_name(name)?;
+        self.change(|c| write::symlink(c, Self::ino32(dir)?, name, target))
+    }
+
+    fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> Result<()> {
+        check_name(name)?;
+        self.change(|c| write::link(c, Self::ino32(ino)?, Self::ino32(dir)?, name))
+    }
+
+    fn unlink(&self, dir: Ino, name: &[u8]) -> Result<()> {
+        check_name(name)?;
+        self.change(|c| write::unlink(c, Self::ino32(dir)?, name))
+    }
+
+    fn rmdir(&self, dir: Ino, name: &[u8]) -> Result<()> {
+        check_name(name)?;
+        self.change(|c| write::rmdir(c, Self::ino32(dir)?, name))
+    }
+
+    fn rename(&self, dir: Ino, name: &[u8], new_dir: Ino, new_name: &[u8]) -> Result<()> {
+        check_name(name)?;
+        check_name(new_name)?;
+        self.change(|c| {
+            write::rename(c, Self::ino32(dir)?, name, Self::ino32(new_dir)?, new_name)
+        })
+    }
+
+    fn write(&self, ino: Ino, offset: u64, buf: &[u8]) -> Result<()> {
+        self.change(|c| data::write(c, Self::ino32(ino)?, offset, buf))
+    }
+
+    fn truncate(&self, ino: Ino, size: u64) -> Result<()> {
+        self.change(|c| data::truncate(c, Self::ino32(ino)?, size))
+    }
+
+    fn chmod(&self, ino: Ino, mode: u32) -> Result<()> {
+        self.change(|c| write::chmod(c, Self::ino32(ino)?, mode))
+    }
+
+    fn chown(&self, ino: Ino, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
+        self.change(|c| write::chown(c, Self::ino32(ino)?, uid, gid))
+    }
+
+    fn utimens(&self, ino: Ino, atime: Option<Timespec>, mtime: Option<Timespec>) -> Result<()> {
+        self.change(|c| write::utimens(c, Self::ino32(ino)?, atime, mtime))
+    }
+
+    fn setxattr(&self, ino: Ino, name: &[u8], value: &[u8]) -> Result<()> {
+        self.change(|c| xattr_write::set(c, Self::ino32(ino)?, name, value))
+    }
+
+    fn removexattr(&self, ino: Ino, name: &[u8]) -> Result<()> {
+        self.change(|c| xattr_write::remove(c, Self::ino32(ino)?, name))
+    }
+
+    /// Puts the volume away cleanly — every change is already on the device, checkpointed
+    /// out of the journal, and the `s_state` found at mount is written back — then mounts
+    /// it again for further use.
+    fn sync(&self) -> Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        let mut guard = self.mount.write().unwrap_or_else(|p| p.into_inner());
+        let Some(fs) = guard.take() else {
+            return Err(self.unmounted());
+        };
+        let finished = fs.finish().map_err(|e| self.errors().map(e));
+        *guard = Some(Self::mount_crate(&self.dev, true).map_err(|e| self.errors().map(e))?);
+        finished
     }
 }
