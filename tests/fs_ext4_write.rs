@@ -48,6 +48,8 @@ fn create_write_mkdir_unlink_on_every_image() {
             fs.write(small, 0, b"tiny\n").expect("write small");
             // Remove a file of the fixture tree and one of ours.
             fs.unlink(root, b"mid-5000").expect("unlink fixture file");
+            // Grow a small fixture file (inline on ext4-inline.img) past what an inode holds.
+            fs.write(resolve(&fs, b"small-59"), 59, &data[..10_000]).expect("grow small-59");
             let gone = fs.create(root, b"gone", 0o644).expect("create gone");
             fs.write(gone, 0, &data[..5000]).expect("write gone");
             fs.unlink(root, b"gone").expect("unlink");
@@ -72,8 +74,12 @@ fn create_write_mkdir_unlink_on_every_image() {
         assert!(!ls.contains(" mid-5000") && !ls.contains(" gone"), "{img}: {ls}");
         let dst = debugfs_text(&s.path, "stat /newdir");
         assert_eq!(stat_field(&dst, "Links"), "2", "{img}: {dst}");
+        let mut small = std::fs::read(common::fixture("ext4-tree/small-59")).unwrap();
+        small.extend_from_slice(&data[..10_000]);
+        assert_eq!(debugfs(&s.path, "cat /small-59"), small, "{img}: grown small-59");
         // Our own reader, on a fresh mount.
         let fs = open_ro(&s.path);
+        assert_eq!(read_all(&fs, resolve(&fs, b"small-59")), small, "{img}");
         let f = resolve(&fs, b"newdir/file");
         assert_eq!(read_all(&fs, f), expect, "{img}: our reader");
         assert_eq!(fs.stat(f).unwrap().mode, 0o100640);
@@ -546,4 +552,88 @@ fn block_mapped_write_larger_than_the_journal_is_refused_cleanly() {
     }
     assert_fsck_clean(&s.path);
     assert_eq!(debugfs(&s.path, "cat /f"), b"before and after");
+}
+
+#[test]
+fn sparse_writes_build_a_deep_extent_tree() {
+    // 1 KiB blocks: the inode holds 4 extents, a leaf block 84, so 600 separate one-block
+    // extents need a tree of depth 2. Every other block is written, then the holes between
+    // are filled from the end, then the file is cut in the middle.
+    let s = scratch("ext4-1k.img");
+    let mut model = vec![0u8; 1200 * 1024];
+    {
+        let fs = open_rw(&s.path);
+        let f = fs.create(fs.root(), b"deep", 0o644).unwrap();
+        for i in (0..1200u64).step_by(2) {
+            let d = pattern(i, 1024);
+            fs.write(f, i * 1024, &d).unwrap_or_else(|e| panic!("block {i}: {e}"));
+            model[i as usize * 1024..(i as usize + 1) * 1024].copy_from_slice(&d);
+        }
+        let depth = debugfs_text(&s.path, "ex /deep");
+        assert!(depth.lines().any(|l| l.trim_start().starts_with("2/ 2")), "{depth}");
+        for i in (1..300u64).rev().step_by(2) {
+            let d = pattern(i + 7, 1024);
+            fs.write(f, i * 1024, &d).unwrap();
+            model[i as usize * 1024..(i as usize + 1) * 1024].copy_from_slice(&d);
+        }
+        fs.truncate(f, 700 * 1024 + 5).unwrap();
+        model.truncate(700 * 1024 + 5);
+        fs.sync().unwrap();
+    }
+    assert_fsck_clean(&s.path);
+    assert_eq!(debugfs(&s.path, "cat /deep"), model);
+    assert_eq!(view(&s.path).unwrap().read("/deep").unwrap(), model);
+    assert_eq!(read_all(&open_ro(&s.path), resolve(&open_ro(&s.path), b"deep")), model);
+}
+
+#[test]
+fn new_inodes_get_the_current_time_and_old_times_are_stored() {
+    let s = scratch("ext4-4k.img");
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let before = now();
+    {
+        let fs = open_rw(&s.path);
+        let f = fs.create(fs.root(), b"new", 0o644).unwrap();
+        let st = fs.stat(f).unwrap();
+        for t in [st.atime, st.mtime, st.ctime] {
+            assert!(t.sec >= before - 1 && t.sec <= now() + 1, "{t:?}");
+        }
+        let old = resolve(&fs, b"old-time");
+        fs.utimens(old, Some(Timespec { sec: -86_400 * 365, nsec: 1 }), Some(Timespec { sec: -1, nsec: 999_999_999 }))
+            .unwrap();
+        fs.sync().unwrap();
+    }
+    assert_fsck_clean(&s.path);
+    let fs = open_ro(&s.path);
+    let st = fs.stat(resolve(&fs, b"old-time")).unwrap();
+    assert_eq!(st.atime, Timespec { sec: -86_400 * 365, nsec: 1 });
+    assert_eq!(st.mtime, Timespec { sec: -1, nsec: 999_999_999 });
+    let text = debugfs_text(&s.path, "stat /old-time");
+    assert!(text.contains("mtime: 0xffffffff:ee6b27fc"), "{text}");
+}
+
+#[test]
+fn posix_acl_in_vfs_form_is_stored_on_disk_form() {
+    // setfacl -m u:1000:r,g:2000:rw: USER_OBJ rw, USER 1000 r, GROUP_OBJ r, GROUP 2000 rw,
+    // MASK rw, OTHER r — as the VFS passes it (version 2, 8-byte entries).
+    let mut vfs = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [(1u16, 6u16, u32::MAX), (2, 4, 1000), (4, 4, u32::MAX), (8, 6, 2000), (0x10, 6, u32::MAX), (0x20, 4, u32::MAX)] {
+        vfs.extend_from_slice(&tag.to_le_bytes());
+        vfs.extend_from_slice(&perm.to_le_bytes());
+        vfs.extend_from_slice(&id.to_le_bytes());
+    }
+    let s = scratch("ext4-4k.img");
+    {
+        let fs = open_rw(&s.path);
+        fs.setxattr(resolve(&fs, b"one-byte"), b"system.posix_acl_access", &vfs).unwrap();
+        assert_eq!(os(fs.setxattr(resolve(&fs, b"one-byte"), b"system.posix_acl_access", &[2, 0, 0, 0, 9]).unwrap_err()), Errno::Invalid);
+        fs.sync().unwrap();
+    }
+    assert_fsck_clean(&s.path);
+    let fs = open_ro(&s.path);
+    let x = fs.xattrs(resolve(&fs, b"one-byte")).unwrap();
+    assert_eq!(x, vec![(b"system.posix_acl_access".to_vec(), vfs)]);
+    // The same bytes mke2fs stored for with-acl, which setfacl gave the same ACL.
+    let orig = fs.xattrs(resolve(&fs, b"with-acl")).unwrap();
+    assert_eq!(orig, x);
 }
