@@ -3,18 +3,28 @@
 //! (an LVM logical volume).
 
 mod error;
+pub mod image;
 pub mod linear;
+pub mod lock;
 pub mod mem;
+pub mod overlay;
 pub mod probe;
 pub mod qcow2;
+pub mod rangeset;
 pub mod raw;
+pub mod redo;
 pub mod slice;
+mod spill;
 
 pub use error::Error;
+pub use image::{open_session_image, OpenedImage};
 pub use linear::{Extent, Linear};
+pub use lock::ImageLock;
 pub use mem::MemDev;
+pub use overlay::{CommitStats, Overlay, OverlayOptions};
 pub use probe::{open_image, Format};
 pub use raw::RawFile;
+pub use redo::{LogState, RedoTarget};
 pub use slice::Slice;
 
 use std::sync::Arc;
