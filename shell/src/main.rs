@@ -71,6 +71,9 @@ fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), she
     };
     if !session.guest.is_launched() {
         session.guest.launch().map_err(|e| fail("launch", &e))?;
+        for n in session.guest.notices() {
+            eprintln!("vguestfs: {n}");
+        }
     }
     for m in mounts {
         let mut ro = false;
@@ -127,6 +130,9 @@ fn inspect_mount(session: &mut Session, readonly: bool) -> Result<(), shell::Fat
         shell::Fatal
     };
     session.guest.launch().map_err(|e| fail("launch", &e))?;
+    for n in session.guest.notices() {
+        eprintln!("vguestfs: {n}");
+    }
     let roots = session
         .guest
         .inspect_os()

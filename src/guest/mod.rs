@@ -8,7 +8,7 @@ mod mounts;
 pub mod path;
 mod session;
 
-pub use session::{DiskDevice, DriveOptions, Guest, PartitionDevice};
+pub use session::{DiskChanges, DiskCommit, DiskDevice, DriveOptions, Guest, PartitionDevice};
 
 /// Errors of guest sessions.
 #[derive(Debug, thiserror::Error)]
