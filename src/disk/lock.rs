@@ -6,10 +6,13 @@
 //! `F_RDLCK`) on byte `100 + n` for each permission `n` it holds and on byte `200 + n` for each
 //! permission it does not let others have; permissions are bit 0 consistent read, 1 write,
 //! 2 write unchanged, 3 resize. Before taking a permission it tests (`F_OFD_GETLK` with
-//! `F_WRLCK`) the byte of the opposite kind. We hold all four permissions and share none, so
-//! a QEMU (or `qemu-img`) started later fails to get its locks, and we refuse when anyone else
-//! has any lock in the first 300 bytes (libvirt's byte 0 included). Locks are taken first and
-//! conflicts tested after, so two racing openers both refuse rather than both proceed.
+//! `F_WRLCK`) the byte of the opposite kind. We lock like a QEMU writer: we hold all four
+//! permissions and share only consistent read and write-unchanged (QEMU's default for a
+//! writable disk), so a QEMU VM or a `qemu-img` started later fails to get its locks while
+//! `qemu-img info -U` still works. We refuse when anyone else has any lock in the first 300
+//! bytes (libvirt's byte 0 included): a reader could see a half-done commit. Locks are taken
+//! first and conflicts tested after, so two racing openers both refuse rather than both
+//! proceed.
 //!
 //! OFD locks belong to the open file description, not the process: a second open in the
 //! same process conflicts too, and closing the lock's file releases exactly its locks.
@@ -25,8 +28,15 @@ const PERM_BASE: i64 = 100;
 const SHARED_BASE: i64 = 200;
 /// QEMU's permissions, by bit number.
 const PERMS: [&str; 4] = ["consistent read", "write", "write unchanged", "resize"];
+/// The permissions we do not share (bit numbers): write and resize.
+const UNSHARED: [i64; 2] = [1, 3];
 /// Bytes tested for other holders: 0 (libvirt) up to the end of QEMU's shared-permission bytes.
 const CHECK_END: i64 = 300;
+/// Attempts, and the pause between them, before a conflicting lock counts: a lock can be held
+/// for a moment by a child process another thread is starting (between its fork and its exec,
+/// it shares our open file descriptions), and a real holder does not go away in 0.3 s.
+const ATTEMPTS: u32 = 12;
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// A write lock on an image file, held until dropped.
 #[derive(Debug)]
@@ -46,10 +56,25 @@ impl ImageLock {
     /// Locks `path` for writing, or fails with [`Error::InUse`] when another process (or
     /// another open in this one) holds a lock on it.
     pub fn acquire(path: &Path) -> Result<ImageLock> {
+        let mut attempt = 1;
+        loop {
+            match ImageLock::try_acquire(path) {
+                Err(Error::InUse { .. }) if attempt < ATTEMPTS => {
+                    attempt += 1;
+                    std::thread::sleep(PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_acquire(path: &Path) -> Result<ImageLock> {
         let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), op: "open for locking", source })?;
         let lock = ImageLock { file, path: path.to_path_buf() };
-        lock.set(PERM_BASE)?;
-        lock.set(SHARED_BASE)?;
+        lock.set(PERM_BASE, PERMS.len() as i64)?;
+        for bit in UNSHARED {
+            lock.set(SHARED_BASE + bit, 1)?;
+        }
         if let Some(h) = lock.holder()? {
             return Err(lock.in_use(&h));
         }
@@ -61,9 +86,9 @@ impl ImageLock {
         &self.path
     }
 
-    /// Takes shared locks on the four permission bytes at `base`.
-    fn set(&self, base: i64) -> Result<()> {
-        let mut fl = flock(libc::F_RDLCK, base, PERMS.len() as i64);
+    /// Takes a shared lock on `len` bytes at `start`.
+    fn set(&self, start: i64, len: i64) -> Result<()> {
+        let mut fl = flock(libc::F_RDLCK, start, len);
         // SAFETY: F_OFD_SETLK reads a valid, initialised `struct flock` that outlives the call,
         // on a file descriptor we own.
         let rc = unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
@@ -73,7 +98,7 @@ impl ImageLock {
         let e = std::io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::EAGAIN) | Some(libc::EACCES) => {
-                Err(self.in_use(&self.holder()?.unwrap_or(Holder { start: base, len: PERMS.len() as i64, pid: -1 })))
+                Err(self.in_use(&self.holder()?.unwrap_or(Holder { start, len, pid: -1 })))
             }
             _ => Err(self.lock_err(e)),
         }
