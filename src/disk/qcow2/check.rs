@@ -7,7 +7,7 @@
 
 use super::header::{Qcow2Info, MAX_L1_ENTRIES};
 use crate::disk::{Error, Result};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -69,17 +69,25 @@ pub fn check_metadata(file: &File, info: &Qcow2Info, path: &Path) -> Result<()> 
     if l1_bytes > 0 {
         c.place(&mut regions, info.l1_table_offset, l1_bytes, What::L1)?;
     }
-    let mut active_l2 = HashSet::new();
+    let reft_bytes = u64::from(info.refcount_table_clusters) * c.cluster;
+    c.place(&mut regions, info.refcount_table_offset, reft_bytes, What::RefTable)?;
+    // The tables the header names must be sound before their entries mean anything.
+    overlaps(&mut regions, path)?;
+
+    // Offsets of the active L2 tables, which snapshots may share (kept only when there are
+    // snapshots).
+    let mut active_l2 = Vec::new();
     for (i, entry) in c.read_table(info.l1_table_offset, l1_bytes, What::L1)?.into_iter().enumerate() {
         let off = entry & L1_OFFSET_MASK;
         if off != 0 {
             c.place(&mut regions, off, c.cluster, What::L2(i))?;
-            active_l2.insert(off);
+            if info.nb_snapshots > 0 {
+                active_l2.push(off);
+            }
         }
     }
+    active_l2.sort_unstable();
 
-    let reft_bytes = u64::from(info.refcount_table_clusters) * c.cluster;
-    c.place(&mut regions, info.refcount_table_offset, reft_bytes, What::RefTable)?;
     for (i, entry) in c.read_table(info.refcount_table_offset, reft_bytes, What::RefTable)?.into_iter().enumerate() {
         let off = entry & REFT_OFFSET_MASK;
         if off != 0 {
@@ -140,9 +148,9 @@ impl Checker<'_> {
 
     /// The snapshot table, each snapshot's L1 table, and the L2 tables they name that the
     /// active L1 table does not share.
-    fn snapshots(&self, regions: &mut Vec<Region>, info: &Qcow2Info, active_l2: &HashSet<u64>) -> Result<()> {
+    fn snapshots(&self, regions: &mut Vec<Region>, info: &Qcow2Info, active_l2: &[u64]) -> Result<()> {
         let table = info.snapshots_offset;
-        let mut pos = table;
+        let (mut pos, mut end) = (table, table);
         let mut l1_budget = MAX_SNAPSHOT_L1_ENTRIES;
         let mut shared_l2 = BTreeSet::new();
         for n in 0..info.nb_snapshots {
@@ -156,7 +164,12 @@ impl Checker<'_> {
             let id_len = u64::from(u16::from_be_bytes([e[12], e[13]]));
             let name_len = u64::from(u16::from_be_bytes([e[14], e[15]]));
             let extra_len = u64::from(u32::from_be_bytes([e[36], e[37], e[38], e[39]]));
-            pos = pos.saturating_add((40 + extra_len + id_len + name_len).next_multiple_of(8));
+            // The last entry's padding need not exist: QEMU ends the file right after it.
+            end = pos.saturating_add(40 + extra_len + id_len + name_len);
+            if end > self.file_len || end - table > MAX_SNAPSHOT_TABLE {
+                return Err(self.err(format!("the snapshot table at offset {table:#x} runs past the end of the file at snapshot {n}")));
+            }
+            pos = end.next_multiple_of(8);
             if l1_size > MAX_L1_ENTRIES || l1_size > l1_budget {
                 return Err(self.err(format!("the L1 table of snapshot {n} has {l1_size} entries, more than we check")));
             }
@@ -167,15 +180,15 @@ impl Checker<'_> {
             }
             for entry in self.read_table(l1_off, l1_size * 8, what)? {
                 let off = entry & L1_OFFSET_MASK;
-                if off != 0 && !active_l2.contains(&off) {
+                if off != 0 && active_l2.binary_search(&off).is_err() {
                     shared_l2.insert(off);
+                    if shared_l2.len() + regions.len() > MAX_TABLES {
+                        return Err(self.err(format!("the image has more than {MAX_TABLES} metadata tables")));
+                    }
                 }
             }
         }
-        if pos > self.file_len || pos - table > MAX_SNAPSHOT_TABLE {
-            return Err(self.err(format!("the snapshot table at offset {table:#x} runs past the end of the file")));
-        }
-        self.place(regions, table, pos - table, What::SnapshotTable)?;
+        self.place(regions, table, end - table, What::SnapshotTable)?;
         for off in shared_l2 {
             self.place(regions, off, self.cluster, What::SnapshotL2(off))?;
         }
