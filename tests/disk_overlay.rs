@@ -484,7 +484,7 @@ fn leftover_logs_are_settled_and_reported() {
     fs::rename(&log, log_of(&other)).unwrap();
     let mut g = Guest::new();
     g.add_drive(&other, DriveOptions { format: None, readonly: false }).unwrap();
-    let err = g.launch().err().unwrap().to_string();
+    let err = g.launch().unwrap_err().to_string();
     assert!(err.contains("not replayed") && err.contains("inode") && err.contains("delete the log"), "{err}");
     assert_eq!(sha256_file(&other), old);
     assert!(log_of(&other).exists());

@@ -9,7 +9,7 @@ use common::{run, sha256_file};
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use vguestfs::disk::{open_session_image, qcow2, BlockDev, OverlayOptions};
+use vguestfs::disk::{open_session_image, qcow2, OverlayOptions};
 use vguestfs::guest::DriveOptions;
 use vguestfs::Guest;
 
@@ -181,7 +181,7 @@ fn hand_corrupted_images_are_refused_for_writing_and_left_alone() {
         // through a guest session too
         let mut g = Guest::new();
         g.add_drive(&img, DriveOptions { format: None, readonly: false }).unwrap();
-        let gerr = g.launch().err().expect("guest launched on a corrupt image").to_string();
+        let gerr = g.launch().expect_err("guest launched on a corrupt image").to_string();
         assert!(gerr.contains(words[0].as_str()), "{what}: {gerr}");
         assert_eq!(sha256_file(&img), before, "{what}: the refused image changed");
         assert!(!vguestfs::disk::redo::log_path(&img).exists());
