@@ -3,17 +3,7 @@
 //! crash before the log is complete leaves the image untouched (the partial log is discarded);
 //! a crash after it leaves a complete log, which the next writable open replays.
 //!
-//! Layout (little-endian; see the design notes in [`crate::disk`]):
-//!
-//! ```text
-//! header (64 bytes)  "VGFSREDO", version u32 = 1, header length u32 = 64,
-//!                    image virtual size u64, image inode u64, image format u32 (0 raw, 1 qcow2),
-//!                    reserved (zero) up to byte 60, CRC-32 of bytes 0..60 u32
-//! data record        "DATA", CRC-32 u32 of bytes 8..32+len, offset u64, len u64 (1..=1 MiB),
-//!                    sequence number u64 (0, 1, …), data, zero padding to a multiple of 8
-//! commit record      "DONE", CRC-32 u32 of bytes 8..32, record count u64, data bytes u64,
-//!                    CRC-32 u32 of every byte of the log before this record, zero u32
-//! ```
+//! The layout and the commit protocol are described in the design notes of [`crate::disk`].
 
 use super::{BlockDev, Dev, Error, Format, RawFile, Result};
 use std::fs::{File, OpenOptions};
