@@ -193,6 +193,15 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         mount_all(&mut session, &o.mounts)?;
     }
     let mut shell = Shell::new(session, o.trace);
+    let result = run_commands(&mut shell, &o);
+    // As guestfish leaves what its commands wrote on the disk, even after an error: the
+    // writable drives' overlays are committed at exit.
+    let committed = commit(&shell.session);
+    result.and(committed)
+}
+
+/// Runs the commands from the command line, the `-f` script, standard input or the REPL.
+fn run_commands(shell: &mut Shell, o: &cli::Options) -> Result<(), shell::Fatal> {
     if !o.commands.is_empty() {
         return shell.run_words(&o.commands);
     }
@@ -204,8 +213,19 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         return shell.run_script(BufReader::new(file), f);
     }
     if std::io::stdin().is_terminal() {
-        repl::run(&mut shell)
+        repl::run(shell)
     } else {
         shell.run_script(std::io::stdin().lock(), "*stdin*")
     }
+}
+
+/// Commits every writable drive of a launched guest (a no-op for read-only sessions).
+fn commit(session: &Session) -> Result<(), shell::Fatal> {
+    if !session.guest.is_launched() {
+        return Ok(());
+    }
+    session.guest.commit().map(|_| ()).map_err(|e| {
+        eprintln!("vguestfs: error: commit: {e}");
+        shell::Fatal
+    })
 }
