@@ -40,6 +40,9 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
         g.add_drive(&path, DriveOptions { format, readonly: true }).with_context(|| path.display().to_string())?;
     }
     g.launch()?;
+    for n in g.notices() {
+        eprintln!("{prog}: {n}");
+    }
     let mounts: Vec<&String> = m.get_many::<String>("mount").map(|v| v.collect()).unwrap_or_default();
     if mounts.is_empty() {
         let roots = g.inspect_os()?;

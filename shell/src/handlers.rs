@@ -129,6 +129,9 @@ pub fn glob(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
 /// `run` / `launch`
 pub fn run(s: &mut Session, _a: &Args, _out: &mut dyn Write) -> CmdResult {
     s.guest.launch()?;
+    for n in s.guest.notices() {
+        eprintln!("vguestfs: {n}");
+    }
     Ok(())
 }
 

@@ -76,6 +76,9 @@ fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), she
     };
     if !session.guest.is_launched() {
         session.guest.launch().map_err(|e| fail("launch", &e))?;
+        for n in session.guest.notices() {
+            eprintln!("vguestfs: {n}");
+        }
     }
     for m in mounts {
         let mut ro = false;
@@ -132,6 +135,9 @@ fn inspect_mount(session: &mut Session, readonly: bool) -> Result<(), shell::Fat
         shell::Fatal
     };
     session.guest.launch().map_err(|e| fail("launch", &e))?;
+    for n in session.guest.notices() {
+        eprintln!("vguestfs: {n}");
+    }
     let roots = session
         .guest
         .inspect_os()
@@ -195,7 +201,8 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
     let mut shell = Shell::new(session, o.trace);
     let result = run_mode(&mut shell, &o);
     // As guestfish does when its handle closes: what the commands changed is written out,
-    // also after a failed command (earlier commands' changes stay, as they would in guestfish).
+    // also after a failed command (earlier commands' changes stay, as they would in
+    // guestfish): filesystems are synced and unmounted, the writable drives committed.
     let closed = shell.session.close();
     if let Err(commands::CmdError::Failed(m) | commands::CmdError::Usage(m)) = &closed {
         eprintln!("vguestfs: error: close: {m}");
@@ -221,3 +228,4 @@ fn run_mode(shell: &mut Shell, o: &cli::Options) -> Result<(), shell::Fatal> {
         shell.run_script(std::io::stdin().lock(), "*stdin*")
     }
 }
+

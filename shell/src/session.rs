@@ -29,15 +29,21 @@ impl Session {
         }
     }
 
-    /// `sync`: writes what the filesystems hold in memory to the disks.
+    /// `sync`: writes what the filesystems hold to the disk images (commits the overlays).
     pub fn sync(&mut self) -> Result<(), CmdError> {
-        self.guest.sync_filesystems()?;
+        if self.guest.is_launched() {
+            self.guest.commit()?;
+        }
         Ok(())
     }
 
-    /// At exit: unmounts everything, writing what the filesystems hold to the disks.
+    /// At exit: unmounts everything (filesystems write what they hold to their devices),
+    /// then commits the writable drives' overlays to the image files.
     pub fn close(&mut self) -> Result<(), CmdError> {
         self.guest.umount_all()?;
+        if self.guest.is_launched() {
+            self.guest.commit()?;
+        }
         Ok(())
     }
 

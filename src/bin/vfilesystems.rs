@@ -106,6 +106,9 @@ fn run() -> Result<()> {
         g.add_drive(path, DriveOptions { format: *format, readonly: true })?;
     }
     g.launch().context("opening the disk images")?;
+    for n in g.notices() {
+        eprintln!("vfilesystems: {n}");
+    }
 
     let mut rows: Vec<Row> = Vec::new();
     if long && !m.get_flag("no-title") {

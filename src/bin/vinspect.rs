@@ -81,6 +81,9 @@ fn run() -> Result<()> {
         g.add_drive(&PathBuf::from(path), DriveOptions { format, readonly: true })?;
     }
     g.launch()?;
+    for n in g.notices() {
+        eprintln!("vinspect: {n}");
+    }
     let roots = g.inspect_os()?;
     if roots.is_empty() {
         bail!("no operating system could be detected inside this disk image.");

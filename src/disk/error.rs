@@ -65,4 +65,20 @@ pub enum Error {
         /// Why (loop, too deep, missing format, not found).
         msg: String,
     },
+    /// A redo log (`IMAGE.vguestfs-redo`) that cannot be written, replayed or trusted.
+    #[error("{path}: {msg}")]
+    Redo {
+        /// The log file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        msg: String,
+    },
+    /// The image is locked by another process (a running QEMU, or another vguestfs).
+    #[error("{path} is in use by another process (a running QEMU/VM?) — refusing to write ({detail})")]
+    InUse {
+        /// The image file.
+        path: PathBuf,
+        /// Which lock is held.
+        detail: String,
+    },
 }

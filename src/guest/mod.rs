@@ -9,7 +9,7 @@ pub mod path;
 mod session;
 pub mod write;
 
-pub use session::{DiskDevice, DriveOptions, Guest, PartitionDevice};
+pub use session::{DiskChanges, DiskCommit, DiskDevice, DriveOptions, Guest, PartitionDevice};
 
 /// Errors of guest sessions.
 #[derive(Debug, thiserror::Error)]

@@ -2,12 +2,13 @@
 //! appliance's kernel would see it (`/dev/sda`, `/dev/sda1`, `/dev/VG/LV`).
 
 use super::Error as GuestError;
-use crate::disk::{self, Dev, Format, Slice};
+use crate::disk::{self, Dev, Format, Overlay, OverlayOptions, Slice};
 use crate::fs::probe::{probe, FsInfo};
 use super::path::Mount;
 use crate::lvm::{self, VolumeGroup};
 use crate::part::{PartKind, Partition, PartitionTable};
 use crate::Result;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,9 +67,43 @@ impl PartitionDevice {
     }
 }
 
+/// An image opened for writing: changes wait in its overlay until [`Guest::commit`].
+struct WritableImage {
+    /// The image file.
+    path: PathBuf,
+    /// Its guest device name (`/dev/sda`).
+    device: String,
+    overlay: Arc<Overlay>,
+}
+
+/// What [`Guest::commit`] wrote to one disk image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskCommit {
+    /// The image file.
+    pub image: PathBuf,
+    /// Its guest device name (`/dev/sda`).
+    pub device: String,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Merged byte ranges written.
+    pub ranges: usize,
+}
+
+/// The pending (uncommitted) changes of one disk image: what a commit would write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskChanges {
+    /// The image file.
+    pub image: PathBuf,
+    /// Its guest device name (`/dev/sda`).
+    pub device: String,
+    /// Changed byte ranges of the disk (virtual offsets for qcow2), merged, ascending.
+    pub ranges: Vec<Range<u64>>,
+}
+
 /// The device map built by `launch`.
 struct DeviceMap {
     disks: Vec<DiskDevice>,
+    writable: Vec<WritableImage>,
     vgs: Vec<VolumeGroup>,
     /// Every device that may hold a PV (name, device): unpartitioned disks and partitions.
     pv_candidates: Vec<(String, Dev)>,
@@ -81,6 +116,8 @@ pub struct Guest {
     map: Option<DeviceMap>,
     /// Mounted filesystems, in mount order (see `mounts.rs`).
     pub(super) mounts: Vec<Mount>,
+    /// Messages for the user from `launch` (leftover redo logs replayed or removed).
+    notices: Vec<String>,
 }
 
 /// libguestfs disk names: sda … sdz, sdaa … (bijective base 26).
@@ -111,7 +148,11 @@ impl Guest {
         Ok(())
     }
 
-    /// Opens the drives and discovers partitions and LVM volume groups.
+    /// Opens the drives and discovers partitions and LVM volume groups. A drive added with
+    /// `readonly: false` is locked against other writers (a running QEMU, another vguestfs),
+    /// opened for writing, and put under a copy-on-write overlay: nothing reaches the image
+    /// before [`Guest::commit`], and dropping the guest without it writes nothing. A leftover
+    /// redo log of an interrupted commit is settled first; see [`Guest::notices`].
     pub fn launch(&mut self) -> Result<()> {
         if self.map.is_some() {
             return Err(GuestError::AlreadyLaunched.into());
@@ -120,10 +161,16 @@ impl Guest {
             return Err(GuestError::NoDrives.into());
         }
         let mut disks = Vec::with_capacity(self.drives.len());
+        let mut writable = Vec::new();
         let mut pv_candidates = Vec::new();
         for (i, (path, opts)) in self.drives.iter().enumerate() {
             let name = disk_name(i);
-            let dev = disk::open_image(path, opts.format, !opts.readonly)?;
+            let opened = disk::open_session_image(path, opts.format, !opts.readonly, &OverlayOptions::default())?;
+            self.notices.extend(opened.notices);
+            if let (Some(overlay), false) = (opened.overlay, opts.readonly) {
+                writable.push(WritableImage { path: path.clone(), device: name.clone(), overlay });
+            }
+            let dev = opened.dev;
             // the image under its guest device name, so that errors say which disk
             let len = dev.len();
             let dev: Dev = Arc::new(Slice::new(dev, 0, len, name.clone())?);
@@ -148,8 +195,41 @@ impl Guest {
             disks.push(DiskDevice { name, dev, table, partitions });
         }
         let vgs = lvm::scan(&pv_candidates)?;
-        self.map = Some(DeviceMap { disks, vgs, pv_candidates });
+        self.map = Some(DeviceMap { disks, writable, vgs, pv_candidates });
         Ok(())
+    }
+
+    /// Messages for the user from `launch`: an interrupted commit replayed from a leftover
+    /// redo log, an incomplete log removed or ignored, a log shown applied in a read-only
+    /// session. Tools print them.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// Commits every writable drive: mounted filesystems are synced, then each image's
+    /// pending changes are written through its redo log (see [`Overlay::commit`]). Returns
+    /// what was written per image; a drive with no changes reports 0 bytes.
+    pub fn commit(&self) -> Result<Vec<DiskCommit>> {
+        let map = self.map()?;
+        self.sync_filesystems()?;
+        let mut out = Vec::with_capacity(map.writable.len());
+        for w in &map.writable {
+            let stats = w.overlay.commit()?;
+            out.push(DiskCommit { image: w.path.clone(), device: w.device.clone(), bytes: stats.bytes, ranges: stats.ranges });
+        }
+        Ok(out)
+    }
+
+    /// The pending changes per writable drive (mounted filesystems are synced into the
+    /// overlays first): what [`Guest::commit`] would write — the `--dry-run` report.
+    pub fn dirty_ranges(&self) -> Result<Vec<DiskChanges>> {
+        let map = self.map()?;
+        self.sync_filesystems()?;
+        Ok(map
+            .writable
+            .iter()
+            .map(|w| DiskChanges { image: w.path.clone(), device: w.device.clone(), ranges: w.overlay.dirty_ranges() })
+            .collect())
     }
 
     /// Whether `launch` has run.

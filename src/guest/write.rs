@@ -505,7 +505,8 @@ pub enum Copy {
 }
 
 impl Guest {
-    /// `sync`: writes every change the writable filesystems hold in memory to their devices.
+    /// Writes every change the writable filesystems hold in memory to their devices (the
+    /// drives' overlays, until [`Guest::commit`]).
     pub fn sync_filesystems(&self) -> Result<()> {
         for m in self.mounts.iter().filter(|m| !m.readonly && m.fs.is_writable()) {
             m.fs.sync()?;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod ext4w;
+pub mod fault;
 
 use std::path::{Path, PathBuf};
 use serde_json::Value as J;

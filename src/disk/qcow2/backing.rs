@@ -30,6 +30,9 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
     let file = open_file(path, writable)?;
     let info = read_info_from(&file, path)?;
     info.check_supported(path)?;
+    if writable {
+        super::check::check_metadata(&file, &info, path)?;
+    }
 
     let backing = match &info.backing_file {
         None => None,

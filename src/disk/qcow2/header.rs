@@ -20,7 +20,7 @@ const MIN_CLUSTER_BITS: u32 = 9;
 const MAX_CLUSTER_BITS: u32 = 21;
 
 /// Largest L1 table QEMU accepts (32 MiB of 8-byte entries).
-const MAX_L1_ENTRIES: u64 = 32 * 1024 * 1024 / 8;
+pub(super) const MAX_L1_ENTRIES: u64 = 32 * 1024 * 1024 / 8;
 /// Largest refcount table QEMU accepts (8 MiB).
 const MAX_REFTABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest snapshot count QEMU accepts.
@@ -83,8 +83,16 @@ pub struct Qcow2Info {
     pub lazy_refcounts: bool,
     /// Number of L1 table entries.
     pub l1_size: u32,
+    /// File offset of the L1 table (cluster-aligned, inside the file).
+    pub l1_table_offset: u64,
+    /// File offset of the refcount table (cluster-aligned, inside the file).
+    pub refcount_table_offset: u64,
+    /// Length of the refcount table in clusters.
+    pub refcount_table_clusters: u32,
     /// Number of internal snapshots.
     pub nb_snapshots: u32,
+    /// File offset of the snapshot table (meaningful when `nb_snapshots > 0`).
+    pub snapshots_offset: u64,
     /// Incompatible feature bits (dirty, corrupt, external data file, compression type,
     /// extended L2, and any unknown bit).
     pub incompatible_features: u64,
@@ -415,7 +423,11 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
         refcount_bits: 1 << refcount_order,
         lazy_refcounts: compatible_features & COMPAT_LAZY_REFCOUNTS != 0,
         l1_size,
+        l1_table_offset,
+        refcount_table_offset,
+        refcount_table_clusters,
         nb_snapshots,
+        snapshots_offset,
         incompatible_features,
         crypt_method,
         data_file,

@@ -1,9 +1,11 @@
 //! qcow2 images (v2 and v3) through imago, behind our own header check and backing-chain gate.
 
 mod backing;
+mod check;
 mod header;
 
 pub use backing::MAX_DEPTH;
+pub use check::{check_metadata, MAX_TABLES};
 pub use header::{parse_header, read_info, Compression, Qcow2Info, MAGIC};
 
 use super::{check_range, BlockDev, Dev, Error, Result};
@@ -12,7 +14,8 @@ use std::sync::Arc;
 
 /// Opens a qcow2 image and its backing chain. The header of every image in the chain is
 /// validated by our parser before imago reads it; the image file is opened for writing only
-/// when `writable` (backing files never are).
+/// when `writable` (backing files never are), and then only after its metadata passed
+/// [`check_metadata`].
 pub fn open(path: &Path, writable: bool) -> Result<Dev> {
     let (image, info) = backing::open_qcow2(path, writable, &mut Vec::new())?;
     Ok(Arc::new(Qcow2Dev { image, path: path.to_path_buf(), len: info.virtual_size, writable }))

@@ -1,0 +1,164 @@
+//! The overlay's store of dirty chunks: in memory up to a bound, then in an unnamed temporary
+//! file (never in RAM past the bound), so a large edit cannot exhaust memory.
+
+use super::{Error, Result};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+/// Chunk size: the unit the overlay copies from its base on a partial write.
+pub const CHUNK: u64 = 4096;
+
+/// Where a chunk's bytes live.
+enum Slot {
+    /// In memory.
+    Mem(Box<[u8]>),
+    /// In the spill file: (offset, length).
+    File(u64, usize),
+}
+
+/// Chunks by index (`offset / CHUNK`). Each chunk holds the current bytes of its whole chunk
+/// of the device (the last chunk of a device may be shorter than [`CHUNK`]).
+pub struct ChunkStore {
+    chunks: BTreeMap<u64, Slot>,
+    mem_bytes: usize,
+    mem_limit: usize,
+    spill_dir: PathBuf,
+    spill: Option<File>,
+    spill_len: u64,
+}
+
+impl ChunkStore {
+    /// An empty store keeping at most `mem_limit` bytes in memory; further chunks go to an
+    /// unnamed file created in `spill_dir` when first needed.
+    pub fn new(mem_limit: usize, spill_dir: PathBuf) -> ChunkStore {
+        ChunkStore { chunks: BTreeMap::new(), mem_bytes: 0, mem_limit, spill_dir, spill: None, spill_len: 0 }
+    }
+
+    fn io(&self, op: &'static str, source: std::io::Error) -> Error {
+        Error::Io { path: self.spill_dir.join("(unnamed overlay spill file)"), op, source }
+    }
+
+    /// Whether chunk `idx` is held.
+    pub fn contains(&self, idx: u64) -> bool {
+        self.chunks.contains_key(&idx)
+    }
+
+    /// The first held chunk at or after `idx`.
+    pub fn next_from(&self, idx: u64) -> Option<u64> {
+        self.chunks.range(idx..).next().map(|(&i, _)| i)
+    }
+
+    /// Copies `out.len()` bytes at `within` of held chunk `idx` into `out`.
+    pub fn read(&self, idx: u64, within: usize, out: &mut [u8]) -> Result<()> {
+        match self.chunks.get(&idx) {
+            Some(Slot::Mem(b)) => {
+                let src = within.checked_add(out.len()).and_then(|end| b.get(within..end));
+                out.copy_from_slice(src.ok_or_else(|| self.range_err(idx))?);
+                Ok(())
+            }
+            Some(Slot::File(at, len)) => {
+                if within.checked_add(out.len()).is_none_or(|end| end > *len) {
+                    return Err(self.range_err(idx));
+                }
+                let file = self.spill.as_ref().ok_or_else(|| self.range_err(idx))?;
+                file.read_exact_at(out, at + within as u64).map_err(|e| self.io("spill read", e))
+            }
+            None => Err(self.range_err(idx)),
+        }
+    }
+
+    /// Overwrites bytes at `within` of held chunk `idx`.
+    pub fn update(&mut self, idx: u64, within: usize, data: &[u8]) -> Result<()> {
+        let err = self.range_err(idx);
+        match self.chunks.get_mut(&idx) {
+            Some(Slot::Mem(b)) => {
+                let dst = within.checked_add(data.len()).and_then(|end| b.get_mut(within..end)).ok_or(err)?;
+                dst.copy_from_slice(data);
+                Ok(())
+            }
+            Some(Slot::File(at, len)) => {
+                if within.checked_add(data.len()).is_none_or(|end| end > *len) {
+                    return Err(err);
+                }
+                let at = *at + within as u64;
+                let file = self.spill.as_ref().ok_or(err)?;
+                file.write_all_at(data, at).map_err(|e| self.io("spill write", e))
+            }
+            None => Err(err),
+        }
+    }
+
+    /// Stores a new chunk `idx` with its full contents.
+    pub fn insert(&mut self, idx: u64, data: Vec<u8>) -> Result<()> {
+        if self.mem_bytes.saturating_add(data.len()) <= self.mem_limit {
+            self.mem_bytes += data.len();
+            self.chunks.insert(idx, Slot::Mem(data.into_boxed_slice()));
+            return Ok(());
+        }
+        if self.spill.is_none() {
+            let file = tempfile::tempfile_in(&self.spill_dir).map_err(|e| self.io("create spill file", e))?;
+            self.spill = Some(file);
+        }
+        let at = self.spill_len;
+        if let Some(file) = &self.spill {
+            file.write_all_at(&data, at).map_err(|e| self.io("spill write", e))?;
+        }
+        self.spill_len += data.len() as u64;
+        self.chunks.insert(idx, Slot::File(at, data.len()));
+        Ok(())
+    }
+
+    /// Drops every chunk (and the spill file).
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.mem_bytes = 0;
+        self.spill = None;
+        self.spill_len = 0;
+    }
+
+    /// Bytes held in memory.
+    pub fn mem_bytes(&self) -> usize {
+        self.mem_bytes
+    }
+
+    /// Bytes held in the spill file.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.spill_len
+    }
+
+    fn range_err(&self, idx: u64) -> Error {
+        Error::OutOfRange { dev: "overlay chunk store".into(), offset: idx.saturating_mul(CHUNK), len: CHUNK, size: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spills_past_the_memory_bound_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = ChunkStore::new(2 * CHUNK as usize, dir.path().to_path_buf());
+        for i in 0..5u64 {
+            s.insert(i * 3, vec![i as u8; CHUNK as usize]).unwrap();
+        }
+        assert_eq!(s.mem_bytes(), 2 * CHUNK as usize);
+        assert_eq!(s.spilled_bytes(), 3 * CHUNK);
+        s.update(12, 10, b"abc").unwrap();
+        let mut b = [0u8; 5];
+        s.read(12, 9, &mut b).unwrap();
+        assert_eq!(&b, &[4, b'a', b'b', b'c', 4]);
+        s.read(3, 4091, &mut b).unwrap();
+        assert_eq!(b, [1u8; 5]);
+        assert!(s.read(3, 4095, &mut [0u8; 2]).is_err());
+        assert!(s.read(1, 0, &mut [0u8; 1]).is_err());
+        assert_eq!(s.next_from(4), Some(6));
+        assert_eq!(s.next_from(13), None);
+        s.clear();
+        assert!(!s.contains(0) && s.spilled_bytes() == 0);
+        // the spill file is unnamed: nothing is left in the directory
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
