@@ -65,6 +65,9 @@ pub struct Options {
     pub drives: Vec<Drive>,
     /// `--rw` (the default is read-only).
     pub rw: bool,
+    /// `--dry-run` (vfish only): with `--rw`, commands change the guest as usual but nothing
+    /// is written to the images; the changes are listed at exit.
+    pub dry_run: bool,
     /// `-i`.
     pub inspect: bool,
     /// `-m` requests.
@@ -128,6 +131,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                 "inspector" => o.inspect = true,
                 "ro" => o.rw = false,
                 "rw" => o.rw = true,
+                "dry-run" => o.dry_run = true,
                 "verbose" => o.verbose = o.verbose.saturating_add(1),
                 "no-sync" => {}
                 "version" => return Ok(Action::Version),
@@ -138,7 +142,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
             if inline.is_some()
                 && matches!(
                     name,
-                    "inspector" | "ro" | "rw" | "verbose" | "no-sync" | "version" | "help"
+                    "inspector" | "ro" | "rw" | "dry-run" | "verbose" | "no-sync" | "version" | "help"
                 )
             {
                 return Err(CliError(format!(
@@ -264,7 +268,8 @@ pub fn usage() -> String {
      \x20 -a|--add image       Add image\n\
      \x20 -f|--file file       Read commands from file\n\
      \x20 --format[=raw|..]    Force disk format for -a option\n\
-     \x20 -i|--inspector       Automatically mount filesystems (not available yet)\n\
+     \x20 --dry-run            With --rw: write nothing, list what would change\n\
+     \x20 -i|--inspector       Automatically mount filesystems\n\
      \x20 -m|--mount dev[:mnt[:opts[:fstype]]]\n\
      \x20                      Mount dev on mnt (if omitted, /)\n\
      \x20 -n|--no-sync         Don't autosync (accepted; there is nothing to sync)\n\

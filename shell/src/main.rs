@@ -178,6 +178,7 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         env_logger::Builder::new().filter_level(level).init();
     }
     let mut session = Session::new(!o.rw);
+    session.dry_run = o.dry_run;
     for d in &o.drives {
         if let Err(e) = std::fs::metadata(&d.path) {
             eprintln!("{}: {}", d.path, cli::strerror(&e));
@@ -203,7 +204,7 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
     // As guestfish does when its handle closes: what the commands changed is written out,
     // also after a failed command (earlier commands' changes stay, as they would in
     // guestfish): filesystems are synced and unmounted, the writable drives committed.
-    let closed = shell.session.close();
+    let closed = shell.session.close(&mut std::io::stdout().lock());
     if let Err(commands::CmdError::Failed(m) | commands::CmdError::Usage(m)) = &closed {
         eprintln!("vguestfs: error: close: {m}");
     }

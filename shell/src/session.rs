@@ -16,6 +16,8 @@ pub struct Session {
     pub quit: bool,
     /// The root `-i` inspected and mounted, for the interactive banner.
     pub inspected_root: Option<String>,
+    /// `--dry-run`: never commit; [`Session::close`] lists the changes instead.
+    pub dry_run: bool,
 }
 
 impl Session {
@@ -26,12 +28,13 @@ impl Session {
             readonly,
             quit: false,
             inspected_root: None,
+            dry_run: false,
         }
     }
 
     /// `sync`: writes what the filesystems hold to the disk images (commits the overlays).
     pub fn sync(&mut self) -> Result<(), CmdError> {
-        if self.guest.is_launched() {
+        if self.guest.is_launched() && !self.dry_run {
             self.guest.commit()?;
         }
         Ok(())
@@ -39,10 +42,28 @@ impl Session {
 
     /// At exit: unmounts everything (filesystems write what they hold to their devices),
     /// then commits the writable drives' overlays to the image files.
-    pub fn close(&mut self) -> Result<(), CmdError> {
+    /// With `--dry-run`, nothing is committed: the changes are printed on stdout instead, per
+    /// guest path and per image byte range.
+    pub fn close(&mut self, out: &mut dyn std::io::Write) -> Result<(), CmdError> {
+        let changes = self.guest.path_changes();
         self.guest.umount_all()?;
-        if self.guest.is_launched() {
+        if !self.guest.is_launched() {
+            return Ok(());
+        }
+        if !self.dry_run {
             self.guest.commit()?;
+            return Ok(());
+        }
+        writeln!(out, "dry run: nothing was written; these changes would have been made:")?;
+        for c in &changes {
+            writeln!(out, "{} {}", c.op, c.path)?;
+        }
+        for d in self.guest.dirty_ranges()? {
+            let bytes: u64 = d.ranges.iter().map(|r| r.end - r.start).sum();
+            writeln!(out, "{} ({}): {bytes} bytes in {} ranges", d.device, d.image.display(), d.ranges.len())?;
+            for r in &d.ranges {
+                writeln!(out, "  bytes {}..{} ({} bytes)", r.start, r.end, r.end - r.start)?;
+            }
         }
         Ok(())
     }

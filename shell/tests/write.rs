@@ -227,3 +227,62 @@ fn qcow2_writes_pass_qemu_img_check() {
     debugfs(&back, &format!("dump /a/b/fs.img {}", out.display()));
     assert_eq!(sha256_file(&out), sha256_file(&payload));
 }
+
+#[test]
+fn dry_run_lists_the_changes_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let img = ext4_image(t.path());
+    let before = std::fs::read(&img).unwrap();
+    let cmds = ["write", "/etc/hostname", "x", ":", "mkdir", "/d", ":", "rm", "/etc/motd"];
+    let mut args = vec!["--rw", "--dry-run", "-a", img.to_str().unwrap(), "-m", "/dev/sda"];
+    args.extend_from_slice(&cmds);
+    let out = ok(&args);
+    assert_eq!(std::fs::read(&img).unwrap(), before, "a dry run writes nothing");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("dry run: nothing was written; these changes would have been made:"));
+    assert_eq!(lines.by_ref().take(3).collect::<Vec<_>>(), ["write /etc/hostname", "mkdir /d", "rm /etc/motd"]);
+    let dev = lines.next().unwrap();
+    assert!(dev.starts_with(&format!("/dev/sda ({}): ", img.display())), "{dev}");
+    let ranges: Vec<(usize, usize)> = lines
+        .map(|l| {
+            let r = l.trim().strip_prefix("bytes ").unwrap().split(' ').next().unwrap();
+            let (s, e) = r.split_once("..").unwrap();
+            (s.parse().unwrap(), e.parse().unwrap())
+        })
+        .collect();
+    assert!(!ranges.is_empty());
+    // the same commands for real change bytes inside the listed ranges only
+    rw(&img, &cmds);
+    let after = std::fs::read(&img).unwrap();
+    assert_ne!(after, before);
+    let outside = before
+        .iter()
+        .zip(&after)
+        .enumerate()
+        .filter(|(i, (x, y))| x != y && !ranges.iter().any(|&(s, e)| (s..e).contains(i)))
+        .count();
+    assert_eq!(outside, 0, "bytes changed outside the dry run's ranges");
+}
+
+#[test]
+fn qcow2_variants_commit_cleanly_and_backing_files_stay() {
+    let t = tempfile::tempdir().unwrap();
+    let raw = ext4_image(t.path());
+    let p = |n: &str| t.path().join(n).to_str().unwrap().to_string();
+    tool("qemu-img", &["convert", "-c", "-O", "qcow2", raw.to_str().unwrap(), &p("c.qcow2")]);
+    tool("qemu-img", &["convert", "-O", "qcow2", "-o", "compat=0.10", raw.to_str().unwrap(), &p("v2.qcow2")]);
+    tool("qemu-img", &["convert", "-O", "qcow2", raw.to_str().unwrap(), &p("base.qcow2")]);
+    tool("qemu-img", &["create", "-f", "qcow2", "-F", "qcow2", "-b", &p("base.qcow2"), &p("top.qcow2")]);
+    let base_sha = sha256_file(Path::new(&p("base.qcow2")));
+    for img in ["c.qcow2", "v2.qcow2", "top.qcow2"] {
+        let q = PathBuf::from(p(img));
+        rw(&q, &["write", "/etc/hostname", "variant\n", ":", "mkdir-p", "/x/y", ":", "cp-a", "/etc", "/x/y/etc", ":", "rm-rf", "/etc/ssh"]);
+        tool("qemu-img", &["check", q.to_str().unwrap()]);
+        let back = t.path().join(format!("{img}.raw"));
+        tool("qemu-img", &["convert", "-O", "raw", q.to_str().unwrap(), back.to_str().unwrap()]);
+        assert_fsck_clean(&back);
+        assert_eq!(debugfs(&back, "cat /x/y/etc/hostname"), "variant\n", "{img}");
+        assert!(debugfs(&back, "stat /etc/ssh").is_empty(), "{img}");
+    }
+    assert_eq!(sha256_file(Path::new(&p("base.qcow2"))), base_sha, "backing file untouched");
+}

@@ -118,6 +118,8 @@ pub struct Guest {
     pub(super) mounts: Vec<Mount>,
     /// Messages for the user from `launch` (leftover redo logs replayed or removed).
     notices: Vec<String>,
+    /// What the write methods changed, by guest path (see `write.rs`).
+    pub(super) changes: std::sync::Mutex<Vec<super::write::PathChange>>,
 }
 
 /// libguestfs disk names: sda … sdz, sdaa … (bijective base 26).

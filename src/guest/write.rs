@@ -47,7 +47,32 @@ fn now() -> Timespec {
     Timespec { sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nsec: d.subsec_nanos() }
 }
 
+/// One change made through the guest's write methods: the operation (guestfish's command
+/// name) and the guest path it changed — the per-path part of a `--dry-run` report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathChange {
+    /// `write`, `mkdir`, `rm-rf`, `chmod`…
+    pub op: &'static str,
+    /// The path as given.
+    pub path: String,
+}
+
 impl Guest {
+    /// Runs `f` and, when it succeeds, records `op` on `path` (calls made inside another
+    /// recorded call, like `cp-a`'s, are recorded too: each path that changed is listed).
+    fn record<T>(&self, op: &'static str, path: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let r = f()?;
+        if let Ok(mut c) = self.changes.lock() {
+            c.push(PathChange { op, path: path.to_string() });
+        }
+        Ok(r)
+    }
+
+    /// The changes made through the write methods so far, in order.
+    pub fn path_changes(&self) -> Vec<PathChange> {
+        self.changes.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
     /// The filesystem of mount `m`, if it may be written.
     fn writable(&self, m: usize, path: &str) -> Result<&Arc<dyn Filesystem>> {
         let mount: &Mount = &self.mounts[m];
@@ -153,22 +178,28 @@ impl Guest {
 
     /// `upload`: like [`Guest::write`], reading the content from `reader` in chunks.
     pub fn write_stream(&self, path: &str, reader: &mut dyn Read) -> Result<u64> {
-        let (m, ino) = self.open_or_create(path, FILE_MODE)?;
-        self.writable(m, path)?.truncate(ino, 0).map_err(on(path))?;
-        self.write_from(m, ino, 0, reader, path)
+        self.record("write", path, || {
+            let (m, ino) = self.open_or_create(path, FILE_MODE)?;
+            self.writable(m, path)?.truncate(ino, 0).map_err(on(path))?;
+            self.write_from(m, ino, 0, reader, path)
+        })
     }
 
     /// `write-append`: appends `content` to `path` (created if missing).
     pub fn write_append(&self, path: &str, content: &[u8]) -> Result<()> {
-        let (m, ino) = self.open_or_create(path, FILE_MODE)?;
-        let size = self.mounts[m].fs.stat(ino).map_err(on(path))?.size;
-        self.write_from(m, ino, size, &mut &content[..], path).map(|_| ())
+        self.record("write-append", path, || {
+            let (m, ino) = self.open_or_create(path, FILE_MODE)?;
+            let size = self.mounts[m].fs.stat(ino).map_err(on(path))?.size;
+            self.write_from(m, ino, size, &mut &content[..], path).map(|_| ())
+        })
     }
 
     /// `pwrite`-like: writes `content` at `offset` of an existing regular file.
     pub fn write_at(&self, path: &str, offset: u64, content: &[u8]) -> Result<()> {
-        let (m, ino) = self.regular(path)?;
-        self.writable(m, path)?.write(ino, offset, content).map_err(on(path))
+        self.record("write", path, || {
+            let (m, ino) = self.regular(path)?;
+            self.writable(m, path)?.write(ino, offset, content).map_err(on(path))
+        })
     }
 
     /// An existing regular file (following symlinks).
@@ -183,33 +214,39 @@ impl Guest {
 
     /// `touch`: creates an empty file, or sets an existing file's times to now.
     pub fn touch(&self, path: &str) -> Result<()> {
-        let existed = self.resolve(path, true).is_ok();
-        let (m, ino) = self.open_or_create(path, FILE_MODE)?;
-        if existed {
-            let t = now();
-            self.writable(m, path)?.utimens(ino, Some(t), Some(t)).map_err(on(path))?;
-        }
-        Ok(())
+        self.record("touch", path, || {
+            let existed = self.resolve(path, true).is_ok();
+            let (m, ino) = self.open_or_create(path, FILE_MODE)?;
+            if existed {
+                let t = now();
+                self.writable(m, path)?.utimens(ino, Some(t), Some(t)).map_err(on(path))?;
+            }
+            Ok(())
+        })
     }
 
     /// `truncate-size`: sets a regular file's size (`truncate` is size 0).
     pub fn truncate_size(&self, path: &str, size: u64) -> Result<()> {
-        let (m, ino) = self.regular(path)?;
-        self.writable(m, path)?.truncate(ino, size).map_err(on(path))
+        self.record("truncate", path, || {
+            let (m, ino) = self.regular(path)?;
+            self.writable(m, path)?.truncate(ino, size).map_err(on(path))
+        })
     }
 
     /// `mkdir`, with `mode` (`mkdir-mode`; `mkdir` uses 0755).
     pub fn mkdir_mode(&self, path: &str, mode: u32) -> Result<()> {
-        let e = self.entry(path).map_err(|err| match err {
-            crate::Error::Guest(GuestError::Path { errno: Errno::Busy, .. }) => at(path, Errno::Exists),
-            other => other,
-        })?;
-        let fs = self.writable(e.mount, path)?;
-        if self.is_mountpoint(&e.canonical) || fs.lookup(e.dir, &e.name).map_err(on(path))?.is_some() {
-            return Err(at(path, Errno::Exists));
-        }
-        fs.mkdir(e.dir, &e.name, mode).map_err(on(path))?;
-        Ok(())
+        self.record("mkdir", path, || {
+            let e = self.entry(path).map_err(|err| match err {
+                crate::Error::Guest(GuestError::Path { errno: Errno::Busy, .. }) => at(path, Errno::Exists),
+                other => other,
+            })?;
+            let fs = self.writable(e.mount, path)?;
+            if self.is_mountpoint(&e.canonical) || fs.lookup(e.dir, &e.name).map_err(on(path))?.is_some() {
+                return Err(at(path, Errno::Exists));
+            }
+            fs.mkdir(e.dir, &e.name, mode).map_err(on(path))?;
+            Ok(())
+        })
     }
 
     /// `mkdir`.
@@ -238,18 +275,20 @@ impl Guest {
 
     /// `rm`: removes a non-directory.
     pub fn rm(&self, path: &str) -> Result<()> {
-        let e = self.entry(path)?;
-        let fs = self.writable(e.mount, path)?;
-        match fs.lookup(e.dir, &e.name).map_err(on(path))? {
-            None => Err(at(path, Errno::NoEntry)),
-            Some(_) if self.is_mountpoint(&e.canonical) => Err(at(path, Errno::IsDir)),
-            Some(ino) => {
-                if fs.stat(ino).map_err(on(path))?.file_type() == Some(FileType::Directory) {
-                    return Err(at(path, Errno::IsDir));
+        self.record("rm", path, || {
+            let e = self.entry(path)?;
+            let fs = self.writable(e.mount, path)?;
+            match fs.lookup(e.dir, &e.name).map_err(on(path))? {
+                None => Err(at(path, Errno::NoEntry)),
+                Some(_) if self.is_mountpoint(&e.canonical) => Err(at(path, Errno::IsDir)),
+                Some(ino) => {
+                    if fs.stat(ino).map_err(on(path))?.file_type() == Some(FileType::Directory) {
+                        return Err(at(path, Errno::IsDir));
+                    }
+                    fs.unlink(e.dir, &e.name).map_err(on(path))
                 }
-                fs.unlink(e.dir, &e.name).map_err(on(path))
             }
-        }
+        })
     }
 
     /// `rm-f`: like `rm`, but a missing file is not an error.
@@ -262,30 +301,34 @@ impl Guest {
 
     /// `rmdir`: removes an empty directory.
     pub fn rmdir(&self, path: &str) -> Result<()> {
-        let e = self.entry(path)?;
-        if self.is_mountpoint(&e.canonical) {
-            return Err(at(path, Errno::Busy));
-        }
-        let fs = self.writable(e.mount, path)?;
-        match fs.lookup(e.dir, &e.name).map_err(on(path))? {
-            None => Err(at(path, Errno::NoEntry)),
-            Some(ino) if fs.stat(ino).map_err(on(path))?.file_type() != Some(FileType::Directory) => Err(at(path, Errno::NotDir)),
-            Some(_) => fs.rmdir(e.dir, &e.name).map_err(on(path)),
-        }
+        self.record("rmdir", path, || {
+            let e = self.entry(path)?;
+            if self.is_mountpoint(&e.canonical) {
+                return Err(at(path, Errno::Busy));
+            }
+            let fs = self.writable(e.mount, path)?;
+            match fs.lookup(e.dir, &e.name).map_err(on(path))? {
+                None => Err(at(path, Errno::NoEntry)),
+                Some(ino) if fs.stat(ino).map_err(on(path))?.file_type() != Some(FileType::Directory) => Err(at(path, Errno::NotDir)),
+                Some(_) => fs.rmdir(e.dir, &e.name).map_err(on(path)),
+            }
+        })
     }
 
     /// `rm-rf`: removes `path` and everything below it; a missing path is not an error.
     /// Symlinks are removed, never followed; a mountpoint below is EBUSY.
     pub fn rm_rf(&self, path: &str) -> Result<()> {
-        let e = match self.entry(path) {
-            Err(crate::Error::Guest(GuestError::Path { errno: Errno::NoEntry, .. })) => return Ok(()),
-            r => r?,
-        };
-        let fs = self.writable(e.mount, path)?.clone();
-        let Some(ino) = fs.lookup(e.dir, &e.name).map_err(on(path))? else {
-            return Ok(());
-        };
-        self.remove_tree(&fs, e.dir, &e.name, ino, &e.canonical)
+        self.record("rm-rf", path, || {
+            let e = match self.entry(path) {
+                Err(crate::Error::Guest(GuestError::Path { errno: Errno::NoEntry, .. })) => return Ok(()),
+                r => r?,
+            };
+            let fs = self.writable(e.mount, path)?.clone();
+            let Some(ino) = fs.lookup(e.dir, &e.name).map_err(on(path))? else {
+                return Ok(());
+            };
+            self.remove_tree(&fs, e.dir, &e.name, ino, &e.canonical)
+        })
     }
 
     fn remove_tree(&self, fs: &Arc<dyn Filesystem>, dir: Ino, name: &[u8], ino: Ino, canonical: &str) -> Result<()> {
@@ -305,66 +348,82 @@ impl Guest {
 
     /// `chmod`: sets permission bits (following symlinks).
     pub fn chmod(&self, mode: u32, path: &str) -> Result<()> {
-        let r = self.resolve(path, true)?;
-        self.writable(r.mount, path)?.chmod(r.ino, mode & 0o7777).map_err(on(path))
+        self.record("chmod", path, || {
+            let r = self.resolve(path, true)?;
+            self.writable(r.mount, path)?.chmod(r.ino, mode & 0o7777).map_err(on(path))
+        })
     }
 
     /// `chown` (following symlinks); `lchown` with `follow` false. A negative id (guestfish's
     /// -1) leaves it unchanged.
     pub fn chown(&self, uid: i64, gid: i64, path: &str, follow: bool) -> Result<()> {
-        let r = self.resolve(path, follow)?;
-        let id = |v: i64| u32::try_from(v).ok();
-        self.writable(r.mount, path)?.chown(r.ino, id(uid), id(gid)).map_err(on(path))
+        self.record("chown", path, || {
+            let r = self.resolve(path, follow)?;
+            let id = |v: i64| u32::try_from(v).ok();
+            self.writable(r.mount, path)?.chown(r.ino, id(uid), id(gid)).map_err(on(path))
+        })
     }
 
     /// `utimens`-like: sets access and modification times (following symlinks).
     pub fn set_times(&self, path: &str, atime: Option<Timespec>, mtime: Option<Timespec>) -> Result<()> {
-        let r = self.resolve(path, true)?;
-        self.writable(r.mount, path)?.utimens(r.ino, atime, mtime).map_err(on(path))
+        self.record("utimens", path, || {
+            let r = self.resolve(path, true)?;
+            self.writable(r.mount, path)?.utimens(r.ino, atime, mtime).map_err(on(path))
+        })
     }
 
     /// `setxattr` (following symlinks) / `lsetxattr`.
     pub fn setxattr(&self, name: &str, value: &[u8], path: &str, follow: bool) -> Result<()> {
-        let r = self.resolve(path, follow)?;
-        self.writable(r.mount, path)?.setxattr(r.ino, name.as_bytes(), value).map_err(on(path))
+        self.record("setxattr", path, || {
+            let r = self.resolve(path, follow)?;
+            self.writable(r.mount, path)?.setxattr(r.ino, name.as_bytes(), value).map_err(on(path))
+        })
     }
 
     /// `removexattr` (following symlinks) / `lremovexattr`.
     pub fn removexattr(&self, name: &str, path: &str, follow: bool) -> Result<()> {
-        let r = self.resolve(path, follow)?;
-        self.writable(r.mount, path)?.removexattr(r.ino, name.as_bytes()).map_err(on(path))
+        self.record("removexattr", path, || {
+            let r = self.resolve(path, follow)?;
+            self.writable(r.mount, path)?.removexattr(r.ino, name.as_bytes()).map_err(on(path))
+        })
     }
 
     /// `mknod`: a device node, fifo or socket (`mode` with its type bits).
     pub fn mknod(&self, mode: u32, major: u32, minor: u32, path: &str) -> Result<()> {
-        let e = self.entry(path)?;
-        let fs = self.writable(e.mount, path)?;
-        if fs.lookup(e.dir, &e.name).map_err(on(path))?.is_some() {
-            return Err(at(path, Errno::Exists));
-        }
-        let rdev = fs::makedev(major, minor);
-        fs.mknod(e.dir, &e.name, mode, rdev).map_err(on(path))?;
-        Ok(())
+        self.record("mknod", path, || {
+            let e = self.entry(path)?;
+            let fs = self.writable(e.mount, path)?;
+            if fs.lookup(e.dir, &e.name).map_err(on(path))?.is_some() {
+                return Err(at(path, Errno::Exists));
+            }
+            let rdev = fs::makedev(major, minor);
+            fs.mknod(e.dir, &e.name, mode, rdev).map_err(on(path))?;
+            Ok(())
+        })
     }
 
     /// `ln-s` (`force`: `ln-sf`, replacing an existing non-directory `linkname`).
     pub fn ln_s(&self, target: &str, linkname: &str, force: bool) -> Result<()> {
-        let e = self.prepare_link(linkname, force)?;
-        self.writable(e.mount, linkname)?.symlink(e.dir, &e.name, target.as_bytes()).map_err(on(linkname))?;
-        Ok(())
+        self.record("ln-s", linkname, || {
+            let e = self.prepare_link(linkname, force)?;
+            self.writable(e.mount, linkname)?.symlink(e.dir, &e.name, target.as_bytes()).map_err(on(linkname))?;
+            Ok(())
+        })
     }
 
     /// `ln` (`force`: `ln-f`): a hard link `linkname` to the existing `target`.
     pub fn ln(&self, target: &str, linkname: &str, force: bool) -> Result<()> {
-        let t = self.resolve(target, false)?;
-        if self.mounts[t.mount].fs.stat(t.ino).map_err(on(target))?.file_type() == Some(FileType::Directory) {
-            return Err(at(target, Errno::NotPermitted));
-        }
-        let e = self.prepare_link(linkname, force)?;
-        if e.mount != t.mount {
-            return Err(GuestError::Path { path: linkname.to_string(), errno: Errno::CrossDevice }.into());
-        }
-        self.writable(e.mount, linkname)?.link(t.ino, e.dir, &e.name).map_err(on(linkname))
+        self.record("ln", linkname, || {
+            let t = self.resolve(target, false)?;
+            if self.mounts[t.mount].fs.stat(t.ino).map_err(on(target))?.file_type() == Some(FileType::Directory) {
+                return Err(at(target, Errno::NotPermitted));
+            }
+            let e = self.prepare_link(linkname, force)?;
+            if e.mount != t.mount {
+                return Err(GuestError::Path { path: linkname.to_string(), errno: Errno::CrossDevice }.into());
+            }
+            self.writable(e.mount, linkname)?.link(t.ino, e.dir, &e.name).map_err(on(linkname))
+        })
     }
 
     /// The entry for a new link name; with `force`, an existing non-directory is removed.
@@ -398,32 +457,36 @@ impl Guest {
 
     /// `mv`: renames within a filesystem; across filesystems, copies (`cp -a`) then removes.
     pub fn mv(&self, src: &str, dest: &str) -> Result<()> {
-        let dest = self.destination(src, dest)?;
-        let s = self.entry(src)?;
-        let d = self.entry(&dest)?;
-        if self.is_mountpoint(&s.canonical) || self.is_mountpoint(&d.canonical) {
-            return Err(at(src, Errno::Busy));
-        }
-        let fs = self.writable(s.mount, src)?;
-        if fs.lookup(s.dir, &s.name).map_err(on(src))?.is_none() {
-            return Err(at(src, Errno::NoEntry));
-        }
-        if s.mount == d.mount {
-            return fs.rename(s.dir, &s.name, d.dir, &d.name).map_err(on(src));
-        }
-        self.writable(d.mount, &dest)?;
-        self.copy(&s.canonical, &dest, Copy::Archive)?;
-        self.rm_rf(&s.canonical)
+        self.record("mv", src, || {
+            let dest = self.destination(src, dest)?;
+            let s = self.entry(src)?;
+            let d = self.entry(&dest)?;
+            if self.is_mountpoint(&s.canonical) || self.is_mountpoint(&d.canonical) {
+                return Err(at(src, Errno::Busy));
+            }
+            let fs = self.writable(s.mount, src)?;
+            if fs.lookup(s.dir, &s.name).map_err(on(src))?.is_none() {
+                return Err(at(src, Errno::NoEntry));
+            }
+            if s.mount == d.mount {
+                return fs.rename(s.dir, &s.name, d.dir, &d.name).map_err(on(src));
+            }
+            self.writable(d.mount, &dest)?;
+            self.copy(&s.canonical, &dest, Copy::Archive)?;
+            self.rm_rf(&s.canonical)
+        })
     }
 
     /// `cp` (files; a symlink source is followed), `cp-r` (recursive, no attributes kept),
     /// `cp-a` (recursive, keeping modes, owners, times, xattrs, symlinks, hard links).
     pub fn cp(&self, src: &str, dest: &str, how: Copy) -> Result<()> {
-        let dest = self.destination(src, dest)?;
-        if how == Copy::File && self.file_type(src, true)? == Some(FileType::Directory) {
-            return Err(at(src, Errno::IsDir));
-        }
-        self.copy(src, &dest, how)
+        self.record("cp", dest, || {
+            let dest = self.destination(src, dest)?;
+            if how == Copy::File && self.file_type(src, true)? == Some(FileType::Directory) {
+                return Err(at(src, Errno::IsDir));
+            }
+            self.copy(src, &dest, how)
+        })
     }
 
     fn copy(&self, src: &str, dest: &str, how: Copy) -> Result<()> {
