@@ -28,6 +28,10 @@ pub enum Errno {
     NoData,
     /// EPERM
     NotPermitted,
+    /// EFBIG
+    FileTooBig,
+    /// EOPNOTSUPP
+    NotSupported,
 }
 
 impl Errno {
@@ -46,6 +50,8 @@ impl Errno {
             Errno::NameTooLong => "File name too long",
             Errno::NoData => "No data available",
             Errno::NotPermitted => "Operation not permitted",
+            Errno::FileTooBig => "File too large",
+            Errno::NotSupported => "Operation not supported",
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: locating fixture images built by `fixtures/build.sh`.
 #![allow(dead_code)]
 
+pub mod fat;
+
 use std::path::{Path, PathBuf};
 use serde_json::Value as J;
 use std::process::Command;
