@@ -4,6 +4,7 @@
 
 use super::dirent::{RawEntry, ATTR_RO, SLOT};
 use super::dirs::{open_dir, Inner, Node};
+use super::geom::MAX_DIR_BYTES;
 use super::io::{DevIo, UndoLog};
 use super::time::{DosTime, Now};
 use super::{cp437, names, time, FatFs, FatVolume, ROOT};
@@ -186,9 +187,11 @@ impl FatFs {
         self.transact(&what, |vol, raw| {
             let d = open_dir(vol, &inner.nodes, dir)?;
             if !is_dir {
-                return d.create_file(name).map(drop);
+                d.create_file(name)?;
+                return self.check_dir_size(key);
             }
             drop(d.create_dir(name)?);
+            self.check_dir_size(key)?;
             // The new directory: the one short entry of `dir` that was not listed before.
             let before: HashSet<Ino> = listing.entries.iter().map(|i| i.entry.ino).collect();
             let (now, _) = self.read_raw_dir(dir, key).map_err(io::Error::other)?;
@@ -200,6 +203,24 @@ impl FatFs {
         let listing = self.listing(&mut inner, dir)?;
         let made = listing.entries.iter().find(|i| i.entry.name == name.as_bytes());
         made.map(|i| i.entry.ino).ok_or_else(|| self.corrupt(format!("{what}: the new entry is not listed")))
+    }
+
+    /// Inside a transaction that added entries to the directory whose listing key is `key`:
+    /// a directory may not grow past Linux's `FAT_MAX_DIR_SIZE` (ENOSPC there, and our reader
+    /// refuses longer ones).
+    fn check_dir_size(&self, key: Option<u32>) -> io::Result<()> {
+        let g = &self.geom;
+        let first = match key {
+            Some(c) => c,
+            None if g.fat_bits == 32 => g.root_cluster,
+            None => return Ok(()),
+        };
+        let limit = MAX_DIR_BYTES / g.cluster_size;
+        match g.walk(self.dev.as_ref(), first, limit, false, &mut |_| {}).map_err(io::Error::other)? {
+            Ok(_) => Ok(()),
+            Err(m) if m.contains("longer than") => Err(io::Error::new(io::ErrorKind::WriteZero, m)),
+            Err(m) => Err(io::Error::other(m)),
+        }
     }
 
     /// Rewrites the start of a directory `fatfs` 0.3.6 just made, whose `.` and `..` entries
@@ -301,6 +322,7 @@ impl FatFs {
             _ => None,
         };
         let fat32 = self.geom.fat_bits == 32;
+        let new_key = self.dir_key(&inner, new_dir)?;
         let what = format!("renaming entry {src} of directory {dir} to {new_name:?} in directory {new_dir}");
         self.transact(&what, |vol, raw| {
             let from = open_dir(vol, &inner.nodes, dir)?;
@@ -309,6 +331,7 @@ impl FatFs {
                 to.remove(&t_at.handle)?;
             }
             from.rename(&at.handle, &to, new_name)?;
+            self.check_dir_size(new_key)?;
             if let Some((pos, cluster)) = dotdot {
                 poke(raw, pos + OFF_CLUSTER_LO, &(cluster as u16).to_le_bytes())?;
                 if fat32 {
