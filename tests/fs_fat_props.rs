@@ -325,10 +325,12 @@ impl Run<'_> {
             if !same {
                 self.model.dir_mut(from).remove(last);
                 let dst = self.model.dir_mut(&to);
-                if let Some((k, _)) = target {
-                    dst.remove(&k);
-                }
-                dst.insert(norm(name).to_string(), src_node);
+                // A replaced target keeps its spelling of the name, as on Linux.
+                let stored = match target {
+                    Some((k, _)) => dst.remove_entry(&k).map(|(k, _)| k).unwrap(),
+                    None => norm(name).to_string(),
+                };
+                dst.insert(stored, src_node);
             }
         }
     }

@@ -217,6 +217,7 @@ fn rename_moves_replaces_and_refuses_like_linux() {
         // A directory replaces an empty directory.
         fs.mkdir(root, b"e2", 0).unwrap();
         fs.rename(deep, b"again", root, b"E2").unwrap();
+        assert!(names_of(&path, "/").contains(&"e2".to_string()), "{img}: the target's spelling stays");
         assert_eq!(fs.stat(resolve(&fs, "/e2").unwrap()).unwrap().nlink, 3, "{img}: the moved directory");
         assert_file(&fs, &path, "/e2/level3/LEVEL4/level five/6/bottom.txt", b"bottom\n");
         assert_eq!(names_of(&path, "/e2/level3"), ["LEVEL4", "after move"]);

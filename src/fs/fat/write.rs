@@ -307,6 +307,11 @@ impl FatFs {
             }
             None => None,
         };
+        // Linux moves the entry into the target's slot, keeping the target's spelling of the
+        // name ("mv a b" onto "B" leaves "B"); we write a new entry with that spelling.
+        let kept = target.as_ref().and_then(|(t, _)| target_listing.entries.iter().find(|i| i.entry.ino == *t));
+        let kept = kept.and_then(|i| std::str::from_utf8(&i.entry.name).ok()).filter(|n| names::new_name(n.as_bytes()).ok() == Some(*n));
+        let new_name = kept.unwrap_or(new_name);
         if names::full_checksum_sets(&target_listing.entries) > MAX_FULL_SETS {
             return Err(Error::Unsupported {
                 dev: self.dev.name(),
