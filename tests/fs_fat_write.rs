@@ -459,3 +459,61 @@ fn fixed_root_directory_fills_up() {
         assert_file(&fs, &path, &format!("/entry number {} with a long name", made - 1), b"last");
     }
 }
+
+/// A directory holds at most 65536 slots (Linux's `FAT_MAX_DIR_SIZE`): adding an entry to a
+/// full one is ENOSPC and changes nothing. The directory is filled by hand: 2 MiB of 8.3
+/// entries in a chain of 1024 two-KiB clusters on a FAT16 volume made by mkfs.vfat.
+#[test]
+fn a_directory_stops_at_65536_slots() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("dir16.img");
+    let out = std::process::Command::new("mkfs.vfat")
+        .args(["-F", "16", "-s", "4", "-n", "FULLDIR", "-C", path.to_str().unwrap(), "16384"])
+        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    common::fat::mtools("mmd", &["-i", path.to_str().unwrap(), "::/full"]);
+    let mut img = std::fs::read(&path).unwrap();
+    let le16 = |b: &[u8], o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let (bps, spc, reserved, fats, root_entries, spf) =
+        (le16(&img, 11), usize::from(img[13]), le16(&img, 14), usize::from(img[16]), le16(&img, 17), le16(&img, 22));
+    let cluster_size = bps * spc;
+    assert_eq!(cluster_size, 2048);
+    let ro = open_ro(&path);
+    let dir = resolve(&ro, "/full").unwrap();
+    let slot = dir as usize * 32;
+    let first = le16(&img, slot + 26);
+    let data = (reserved + fats * spf) * bps + root_entries * 32;
+    let clusters = (1 << 21) / cluster_size;
+    for f in 0..fats {
+        let fat = (reserved + f * spf) * bps;
+        for i in 0..clusters {
+            let next: u16 = if i + 1 == clusters { 0xFFFF } else { (first + i + 1) as u16 };
+            img[fat + (first + i) * 2..][..2].copy_from_slice(&next.to_le_bytes());
+        }
+    }
+    let start = data + (first - 2) * cluster_size;
+    for i in 2..65536usize {
+        let e = &mut img[start + i * 32..][..32];
+        e.fill(0);
+        e[..11].copy_from_slice(format!("F{i:07}   ").as_bytes());
+        e[11] = 0x20;
+    }
+    std::fs::write(&path, &img).unwrap();
+    assert_fsck_clean(&path);
+    let fs = open_rw(&path);
+    let full = resolve(&fs, "/full").unwrap();
+    assert_eq!(fs.read_dir(full).unwrap().len(), 65534);
+    assert_eq!(errno(fs.create(full, b"one more", 0)), Errno::NoSpace);
+    assert_eq!(errno(fs.mkdir(full, b"x", 0)), Errno::NoSpace);
+    assert_eq!(errno(fs.rename(fs.root(), b"full", full, b"x")), Errno::Invalid);
+    assert!(std::fs::read(&path).unwrap() == img, "a refused create changed the image");
+    // A freed slot is reused: an 8.3 name needs one slot (fatfs writes one long-name slot too,
+    // so it needs two: free two).
+    fs.unlink(full, b"F0000002").unwrap();
+    fs.unlink(full, b"F0000003").unwrap();
+    fs.create(full, b"x", 0).unwrap();
+    assert_fsck_clean(&path);
+    assert_eq!(fs.read_dir(full).unwrap().len(), 65533);
+}

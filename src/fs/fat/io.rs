@@ -3,6 +3,10 @@
 //! A read-only stream refuses writes (`PermissionDenied`) before they reach the device. A
 //! writable stream first saves the bytes each write replaces into an [`UndoLog`], so that an
 //! operation failing half-way can put the device back as it was.
+//!
+//! `fatfs` reads a field at a time (a directory entry is a dozen reads), so small reads are
+//! served from one cached block; writes go through to the device and update the block. The
+//! streams of one transaction share their [`Shared`] state, so the block stays coherent.
 
 use crate::disk::Dev;
 use std::cell::RefCell;
@@ -26,23 +30,35 @@ impl UndoLog {
     }
 }
 
+/// Size of the cached block.
+const BLOCK: u64 = 4096;
+
+/// What the streams of one transaction share: the undo log and the cached block.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// Bytes replaced so far.
+    pub(super) undo: UndoLog,
+    /// Device offset and bytes of the cached block (empty: none).
+    block: (u64, Vec<u8>),
+}
+
 /// A cursor over a block device, as `fatfs` expects its disk to be.
 pub(super) struct DevIo {
     dev: Dev,
     pos: u64,
-    /// Where replaced bytes are saved; `None` for a read-only stream.
-    undo: Option<Rc<RefCell<UndoLog>>>,
+    shared: Rc<RefCell<Shared>>,
+    writable: bool,
 }
 
 impl DevIo {
     /// A read-only cursor at offset 0 of `dev`.
     pub(super) fn new(dev: Dev) -> DevIo {
-        DevIo { dev, pos: 0, undo: None }
+        DevIo { dev, pos: 0, shared: Rc::default(), writable: false }
     }
 
-    /// A writable cursor at offset 0 of `dev` saving what it overwrites into `undo`.
-    pub(super) fn writable(dev: Dev, undo: Rc<RefCell<UndoLog>>) -> DevIo {
-        DevIo { dev, pos: 0, undo: Some(undo) }
+    /// A writable cursor at offset 0 of `dev` saving what it overwrites into `shared`.
+    pub(super) fn writable(dev: Dev, shared: Rc<RefCell<Shared>>) -> DevIo {
+        DevIo { dev, pos: 0, shared, writable: true }
     }
 }
 
@@ -53,7 +69,23 @@ impl Read for DevIo {
         if n == 0 {
             return Ok(0);
         }
-        self.dev.read_at(&mut buf[..n], self.pos).map_err(io::Error::other)?;
+        if n as u64 >= BLOCK {
+            self.dev.read_at(&mut buf[..n], self.pos).map_err(io::Error::other)?;
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        let mut shared = self.shared.borrow_mut();
+        let (start, data) = &mut shared.block;
+        if !(*start..*start + data.len() as u64).contains(&self.pos) {
+            let at = self.pos - self.pos % BLOCK;
+            let len = BLOCK.min(self.dev.len() - at) as usize;
+            let mut fresh = vec![0u8; len];
+            self.dev.read_at(&mut fresh, at).map_err(io::Error::other)?;
+            (*start, *data) = (at, fresh);
+        }
+        let from = (self.pos - *start) as usize;
+        let n = n.min(data.len() - from);
+        buf[..n].copy_from_slice(&data[from..from + n]);
         self.pos += n as u64;
         Ok(n)
     }
@@ -61,16 +93,28 @@ impl Read for DevIo {
 
 impl Write for DevIo {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(undo) = &self.undo else {
+        if !self.writable {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, "FAT volume opened read-only"));
-        };
+        }
         // Past the end of the device is an error (the device's), never a short write: `fatfs`
         // takes a short write for a full fixed-size region (the FAT12/16 root directory).
         let mut old = vec![0u8; buf.len()];
         self.dev.read_at(&mut old, self.pos).map_err(io::Error::other)?;
-        undo.borrow_mut().saved.push((self.pos, old));
+        let mut shared = self.shared.borrow_mut();
+        shared.undo.saved.push((self.pos, old));
+        // The cached block is forgotten first: it must not outlive a failed write.
+        let (start, data) = std::mem::take(&mut shared.block);
         self.dev.write_at(buf, self.pos).map_err(io::Error::other)?;
-        self.pos += buf.len() as u64;
+        let end = self.pos + buf.len() as u64;
+        let block_end = start + data.len() as u64;
+        let mut data = data;
+        if self.pos < block_end && start < end {
+            let (lo, hi) = (self.pos.max(start), end.min(block_end));
+            data[(lo - start) as usize..(hi - start) as usize]
+                .copy_from_slice(&buf[(lo - self.pos) as usize..(hi - self.pos) as usize]);
+        }
+        shared.block = (start, data);
+        self.pos = end;
         Ok(buf.len())
     }
 
@@ -118,8 +162,11 @@ mod tests {
     fn writes_are_undone_newest_first() {
         let mem = Arc::new(MemDev::new((0u8..16).collect()));
         let dev: Dev = mem.clone();
-        let undo = Rc::new(RefCell::new(UndoLog::default()));
-        let mut io = DevIo::writable(dev.clone(), undo.clone());
+        let shared = Rc::new(RefCell::new(Shared::default()));
+        let mut io = DevIo::writable(dev.clone(), shared.clone());
+        let mut other = DevIo::writable(dev.clone(), shared.clone());
+        let mut buf = [0u8; 3];
+        other.read_exact(&mut buf).unwrap();
         io.seek(SeekFrom::Start(2)).unwrap();
         io.write_all(&[100, 101, 102]).unwrap();
         io.seek(SeekFrom::Start(3)).unwrap();
@@ -128,8 +175,12 @@ mod tests {
         assert!(io.write(&[1, 2]).is_err());
         assert_eq!(&mem.contents()[..6], &[0, 1, 100, 200, 102, 5]);
         assert_eq!(mem.contents()[15], 15);
-        drop(io);
-        Rc::try_unwrap(undo).ok().unwrap().into_inner().rollback(&dev).unwrap();
+        // The other stream of the transaction sees the writes (the cached block follows them).
+        other.seek(SeekFrom::Start(1)).unwrap();
+        other.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, [1, 100, 200]);
+        drop((io, other));
+        Rc::try_unwrap(shared).ok().unwrap().into_inner().undo.rollback(&dev).unwrap();
         assert_eq!(mem.contents(), (0u8..16).collect::<Vec<_>>());
     }
 }

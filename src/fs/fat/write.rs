@@ -5,7 +5,7 @@
 use super::dirent::{RawEntry, ATTR_RO, SLOT};
 use super::dirs::{open_dir, Inner, Node};
 use super::geom::MAX_DIR_BYTES;
-use super::io::{DevIo, UndoLog};
+use super::io::{DevIo, Shared};
 use super::time::{DosTime, Now};
 use super::{cp437, names, time, FatFs, FatVolume, ROOT};
 use crate::disk::read_vec;
@@ -49,7 +49,7 @@ impl FatFs {
     /// unmounted (FSInfo written, dirty flag cleared). If anything fails, every byte written is
     /// put back as it was. `what` names the operation in errors.
     fn transact<R>(&self, what: &str, op: impl FnOnce(&FatVolume, &mut DevIo) -> io::Result<R>) -> Result<R> {
-        let undo = Rc::new(RefCell::new(UndoLog::default()));
+        let undo = Rc::new(RefCell::new(Shared::default()));
         let run = || -> io::Result<R> {
             let options = fatfs::FsOptions::new().oem_cp_converter(&cp437::CP437).time_provider(&time::NOW);
             let vol = fatfs::FileSystem::new(DevIo::writable(self.dev.clone(), undo.clone()), options)?;
@@ -59,7 +59,7 @@ impl FatFs {
             Ok(r)
         };
         let result = run();
-        let log = std::mem::take(&mut *undo.borrow_mut());
+        let log = std::mem::take(&mut undo.borrow_mut().undo);
         match result {
             Ok(r) => Ok(r),
             Err(e) => {
