@@ -47,19 +47,20 @@ impl FatFs {
     /// Runs `op` as one transaction: on a fresh writable `fatfs` mount (its clock: the current
     /// time), handed that mount and a raw writer for entry fields `fatfs` cannot set, then
     /// unmounted (FSInfo written, dirty flag cleared). If anything fails, every byte written is
-    /// put back as it was. `what` names the operation in errors.
+    /// put back as it was (so a transaction holds a copy of every byte it overwrites: callers
+    /// write large files in chunks). `what` names the operation in errors.
     fn transact<R>(&self, what: &str, op: impl FnOnce(&FatVolume, &mut DevIo) -> io::Result<R>) -> Result<R> {
-        let undo = Rc::new(RefCell::new(Shared::default()));
+        let shared = Rc::new(RefCell::new(Shared::default()));
         let run = || -> io::Result<R> {
             let options = fatfs::FsOptions::new().oem_cp_converter(&cp437::CP437).time_provider(&time::NOW);
-            let vol = fatfs::FileSystem::new(DevIo::writable(self.dev.clone(), undo.clone()), options)?;
-            let mut raw = DevIo::writable(self.dev.clone(), undo.clone());
+            let vol = fatfs::FileSystem::new(DevIo::writable(self.dev.clone(), shared.clone()), options)?;
+            let mut raw = DevIo::writable(self.dev.clone(), shared.clone());
             let r = op(&vol, &mut raw)?;
             vol.unmount()?;
             Ok(r)
         };
         let result = run();
-        let log = std::mem::take(&mut undo.borrow_mut().undo);
+        let log = std::mem::take(&mut shared.borrow_mut().undo);
         match result {
             Ok(r) => Ok(r),
             Err(e) => {
