@@ -30,6 +30,21 @@ if [ "$target" = gpt ] && [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build 
     tail -c +513 "$f" | head -c 1048576 > "$corpus/$(basename "$f")"
   done
 fi
+if [ "$target" = fat_write ] && [ -z "$(ls -A "$corpus")" ]; then
+  # small FAT12 volumes that fit whole in an input (the fixture images do not), with long
+  # names, a subdirectory and files over several clusters
+  export MTOOLS_SKIP_CHECK=1 PATH="$PATH:/usr/sbin:/sbin"
+  for kib in 64 160 512; do
+    img="$corpus/fat12-$kib.img"
+    mkfs.vfat -F 12 -n SEED -C "$img" "$kib" >/dev/null
+    head -c 5000 /dev/urandom >"$corpus/.data"
+    mmd -i "$img" "::/a directory"
+    mcopy -i "$img" "$corpus/.data" "::/a long file name.bin"
+    mcopy -i "$img" "$corpus/.data" "::/a directory/INNER.TXT"
+    echo short | mcopy -i "$img" - ::/SHORT.TXT
+    rm -f "$corpus/.data"
+  done
+fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
   for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/build/*.img \

@@ -286,3 +286,30 @@ fn qcow2_variants_commit_cleanly_and_backing_files_stay() {
     }
     assert_eq!(sha256_file(Path::new(&p("base.qcow2"))), base_sha, "backing file untouched");
 }
+
+#[test]
+fn fat_esp_of_the_demo_image_is_written_and_passes_fsck_vfat() {
+    let t = tempfile::tempdir().unwrap();
+    let q = t.path().join("demo.qcow2");
+    std::fs::copy(common::demo(), &q).unwrap();
+    ok(&[
+        "--rw", "-a", q.to_str().unwrap(), "-m", "/dev/sda1",
+        "mkdir-p", "/EFI/debian", ":", "write", "/EFI/debian/grub.cfg", "set root=x\n", ":",
+        "write", "/startup.nsh", "fs0:\\EFI\\debian\\grubx64.efi\n", ":", "mv", "/startup.nsh", "/STARTUP.NSH",
+    ]);
+    tool("qemu-img", &["check", q.to_str().unwrap()]);
+    let raw = t.path().join("demo.raw");
+    tool("qemu-img", &["convert", "-O", "raw", q.to_str().unwrap(), raw.to_str().unwrap()]);
+    // the ESP's bytes, cut out at its sfdisk offset
+    let dump = tool("sfdisk", &["-J", raw.to_str().unwrap()]);
+    let j: serde_json::Value = serde_json::from_str(&dump).unwrap();
+    let p1 = &j["partitiontable"]["partitions"][0];
+    let (start, size) = (p1["start"].as_u64().unwrap(), p1["size"].as_u64().unwrap());
+    let esp = t.path().join("esp.img");
+    let bytes = std::fs::read(&raw).unwrap();
+    std::fs::write(&esp, &bytes[(start * 512) as usize..((start + size) * 512) as usize]).unwrap();
+    tool("fsck.vfat", &["-n", esp.to_str().unwrap()]);
+    let e = format!("{}", esp.display());
+    assert_eq!(tool("mtype", &["-i", &e, "::/EFI/debian/grub.cfg"]), "set root=x\n");
+    assert!(tool("mdir", &["-i", &e, "::/"]).contains("STARTUP"));
+}

@@ -40,6 +40,8 @@ pub enum Errno {
     Range,
     /// E2BIG (an xattr value longer than 64 KiB)
     TooBig,
+    /// EOPNOTSUPP
+    NotSupported,
 }
 
 impl Errno {
@@ -64,6 +66,7 @@ impl Errno {
             Errno::FileTooBig => "File too large",
             Errno::Range => "Numerical result out of range",
             Errno::TooBig => "Argument list too long",
+            Errno::NotSupported => "Operation not supported",
         }
     }
 }

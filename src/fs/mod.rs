@@ -67,17 +67,18 @@ pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
     }
 }
 
-/// Opens the filesystem on `dev` for reading and writing, by its probed type: ext2/3/4.
-/// Other types get an error naming what cannot be written.
+/// Opens the filesystem on the writable device `dev` (in production a copy-on-write overlay)
+/// for reading and writing, by its probed type: ext2/3/4 and vfat. Other types get an error
+/// naming what cannot be written.
 pub fn open_rw(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
     let info = probe(dev.as_ref())?;
     match info.as_ref().map(|i| i.fs_type.as_str()) {
         Some("ext2" | "ext3" | "ext4") => Ok(std::sync::Arc::new(ext4::Ext4Fs::open_rw(dev)?)),
-        Some("vfat") => Err(Error::Unsupported { dev: dev.name(), fs: "vfat".into(), feature: "writing vfat".into() }),
+        Some("vfat") => Ok(std::sync::Arc::new(fat::FatFs::open_rw(dev)?)),
         Some(other) => Err(Error::Unsupported {
             dev: dev.name(),
             fs: other.to_string(),
-            feature: format!("writing {other} filesystems (ext2/3/4 can be written)"),
+            feature: format!("writing {other} filesystems (ext2/3/4 and vfat can be written)"),
         }),
         None => Err(Error::Unsupported { dev: dev.name(), fs: "unknown".into(), feature: "no filesystem found on the device".into() }),
     }

@@ -3,6 +3,7 @@
 
 pub mod ext4w;
 pub mod fault;
+pub mod fat;
 
 use std::path::{Path, PathBuf};
 use serde_json::Value as J;

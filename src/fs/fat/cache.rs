@@ -27,6 +27,17 @@ impl<K: Hash + Eq, V> Cache<K, V> {
         self.map.get(k).cloned()
     }
 
+    /// Forgets what is remembered for `k`.
+    pub(super) fn remove(&mut self, k: &K) {
+        self.map.remove(k);
+    }
+
+    /// Forgets everything.
+    pub(super) fn clear(&mut self) {
+        self.map.clear();
+        self.weight = 0;
+    }
+
     /// Remembers `v` (of `weight` units) for `k` and returns it shared.
     pub(super) fn insert(&mut self, k: K, v: V, weight: usize) -> Arc<V> {
         if self.weight.saturating_add(weight) > MAX_WEIGHT {

@@ -5,10 +5,10 @@ use crate::fs::Timespec;
 
 /// Attribute bits.
 pub(super) const ATTR_RO: u8 = 0x01;
-const ATTR_VOLUME: u8 = 0x08;
+pub(super) const ATTR_VOLUME: u8 = 0x08;
 pub(super) const ATTR_DIR: u8 = 0x10;
-const ATTR_LFN: u8 = 0x0F;
-const DELETED: u8 = 0xE5;
+pub(super) const ATTR_LFN: u8 = 0x0F;
+pub(super) const DELETED: u8 = 0xE5;
 /// Size of a directory slot.
 pub(super) const SLOT: u64 = 32;
 
@@ -37,7 +37,7 @@ fn le16(b: &[u8], off: usize) -> u16 {
 
 impl RawEntry {
     /// Decodes slot `b` (32 bytes) found at device offset `pos`.
-    fn parse(b: &[u8], pos: u64, fat32: bool) -> RawEntry {
+    pub(super) fn parse(b: &[u8], pos: u64, fat32: bool) -> RawEntry {
         let mut name = [0u8; 11];
         name.copy_from_slice(&b[..11]);
         let hi = if fat32 { u32::from(le16(b, 20)) << 16 } else { 0 };

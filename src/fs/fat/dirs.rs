@@ -16,11 +16,12 @@ use super::cache::Cache;
 #[derive(Default)]
 pub(super) struct Inner {
     /// Every inode seen in a listing, kept as first seen (cross-linked directories cannot
-    /// make an inode its own ancestor). At most one per 32 bytes of the device.
+    /// make an inode its own ancestor) and refreshed when its own parent is listed again
+    /// after a change. At most one per 32 bytes of the device.
     pub(super) nodes: HashMap<Ino, Node>,
     /// Directory listings, by first cluster (`None` for the root): cross-linked directories
     /// share one. Weighed in entries.
-    dirs: Cache<Option<u32>, Listing>,
+    pub(super) dirs: Cache<Option<u32>, Listing>,
     /// The data runs of files read so far. Weighed in runs.
     pub(super) runs: Cache<Ino, Vec<super::data::Run>>,
 }
@@ -28,8 +29,8 @@ pub(super) struct Inner {
 /// Where an inode's entry is: the `ordinal`-th entry `fatfs` yields in directory `parent`.
 #[derive(Clone)]
 pub(super) struct Node {
-    parent: Ino,
-    ordinal: usize,
+    pub(super) parent: Ino,
+    pub(super) ordinal: usize,
     pub(super) raw: RawEntry,
 }
 
@@ -88,7 +89,14 @@ impl FatFs {
             let file_type = if r.is_dir() { FileType::Directory } else { FileType::Regular };
             let entry = DirEntry { name: got.file_name().into_bytes(), ino, file_type };
             entries.push(Item { entry, short: got.short_file_name().into_bytes() });
-            nodes.entry(ino).or_insert_with(|| Node { parent: dir, ordinal, raw: r.clone() });
+            let node = Node { parent: dir, ordinal, raw: r.clone() };
+            match nodes.get_mut(&ino) {
+                None => {
+                    nodes.insert(ino, node);
+                }
+                Some(old) if old.parent == dir => *old = node,
+                Some(_) => {}
+            }
         }
         if seen != raw.len() {
             return Err(self.corrupt(format!("directory {dir}: {} entries, fatfs read {seen}", raw.len())));
@@ -100,7 +108,7 @@ impl FatFs {
     /// The short entries of directory `dir`, which starts at cluster `first` (`None`: the
     /// root, found from the boot sector), read from the device, and its size in bytes, after
     /// checking its cluster chain.
-    fn read_raw_dir(&self, dir: Ino, first: Option<u32>) -> Result<(Vec<RawEntry>, u64)> {
+    pub(super) fn read_raw_dir(&self, dir: Ino, first: Option<u32>) -> Result<(Vec<RawEntry>, u64)> {
         let g = &self.geom;
         let fat32 = g.fat_bits == 32;
         let first = match first {
@@ -125,6 +133,14 @@ impl FatFs {
         Ok((dirent::scan(&data, &offsets, cs, fat32), data.len() as u64))
     }
 
+    /// The listing key of directory `dir` (its first cluster; `None` for the root).
+    pub(super) fn dir_key(&self, inner: &Inner, dir: Ino) -> Result<Option<u32>> {
+        match dir {
+            ROOT => Ok(None),
+            _ => Ok(Some(self.node(inner, dir)?.raw.first_cluster)),
+        }
+    }
+
     /// The node of a non-root inode.
     pub(super) fn node(&self, inner: &Inner, ino: Ino) -> Result<Node> {
         inner.nodes.get(&ino).cloned().ok_or(Error::Os(Errno::NoEntry))
@@ -133,7 +149,7 @@ impl FatFs {
 
 /// The `fatfs` directory of inode `dir`, found from the root by the ordinals of its ancestors
 /// (each already listed, so its chain is checked).
-fn open_dir<'a>(
+pub(super) fn open_dir<'a>(
     vol: &'a FatVolume,
     nodes: &HashMap<Ino, Node>,
     dir: Ino,
@@ -142,6 +158,9 @@ fn open_dir<'a>(
     let mut at = dir;
     while at != ROOT {
         let node = nodes.get(&at).ok_or_else(|| std::io::Error::other("directory not listed"))?;
+        if path.len() > nodes.len() {
+            return Err(std::io::Error::other("directory is its own ancestor"));
+        }
         path.push(node.ordinal);
         at = node.parent;
     }

@@ -31,6 +31,9 @@ pub(super) struct Geometry {
     data_offset: u64,
     /// One past the last valid cluster number (Linux's `max_cluster`).
     pub max_cluster: u32,
+    /// Data clusters by the boot sector alone, before clamping to what the FAT holds (what
+    /// `fatfs` works with).
+    pub bpb_clusters: u64,
 }
 
 fn le16(b: &[u8], off: usize) -> u64 {
@@ -95,6 +98,7 @@ impl Geometry {
             12
         };
         let fat_entries = spf * bps * 8 / u64::from(fat_bits);
+        let bpb_clusters = clusters;
         let clusters = clusters.min(fat_entries.saturating_sub(2));
         if clusters == 0 || clusters > 0x0FFF_FFF5 {
             return Err(format!("boot sector: {clusters} data clusters"));
@@ -118,6 +122,7 @@ impl Geometry {
             root_cluster,
             data_offset: data_start * bps,
             max_cluster,
+            bpb_clusters,
         })
     }
 

@@ -1,4 +1,4 @@
-//! FAT12/16/32 (vfat), read-only, through the `fatfs` crate.
+//! FAT12/16/32 (vfat), read and written through the `fatfs` crate.
 //!
 //! Division of labour:
 //! - `fatfs` opens the volume (its own boot-sector validation) and iterates directories: long
@@ -22,7 +22,8 @@
 //! subdirectory entries (`.` and `..` included; the root gets 2 more), `blksize` is the
 //! cluster size. `statvfs` is Linux's `fat_statfs`: clusters as blocks, free clusters counted
 //! in the FAT (the FSInfo hint is ignored, as Linux does without `usefree`), no inode counts,
-//! `namemax` 1530, `ST_RDONLY`, and `fsid` 0 (Linux derives it from the block device number).
+//! `namemax` 1530, `ST_RDONLY` when opened read-only, and `fsid` 0 (Linux derives it from the
+//! block device number).
 //!
 //! An inode is known once the directory holding it has been listed (`read_dir` or `lookup`);
 //! other numbers are `ENOENT`. Names are UTF-8: long names from UTF-16, short names from code
@@ -32,6 +33,15 @@
 //! sector; a file whose cluster chain is shorter than its size cannot be read at all (Linux
 //! fails only past the end of the chain); a directory longer than 2 MiB (Linux's
 //! `FAT_MAX_DIR_SIZE`) is refused.
+//!
+//! Writing ([`FatFs::open_rw`], module `write`): every change is one transaction on a fresh
+//! `fatfs` mount (its allocation, long names, 8.3 name generation, FSInfo and dirty flag),
+//! unmounted at its end so the volume is clean between operations; a failure undoes every
+//! byte the transaction wrote. Entry fields `fatfs` has no API for (times, the read-only
+//! attribute, the `..` cluster of a moved directory) are written by us in the same
+//! transaction. Afterwards the directories that changed are listed again, so reads see the
+//! writes exactly. Inode numbers stay stable except that a renamed entry gets a new one (its
+//! short entry moved).
 
 mod cache;
 mod cp437;
@@ -40,41 +50,80 @@ mod dirent;
 mod dirs;
 mod geom;
 mod io;
+mod names;
+mod time;
+mod write;
 
 use self::dirs::Inner;
 use self::geom::Geometry;
 use self::io::DevIo;
 use crate::disk::{read_vec, Dev};
-use crate::fs::{DirEntry, Errno, Error, Filesystem, Ino, Result, Stat, StatVfs};
+use crate::fs::{DirEntry, Errno, Error, Filesystem, Ino, Result, Stat, StatVfs, Timespec};
 use std::sync::{Mutex, MutexGuard};
 
 /// The root directory's inode number.
 const ROOT: Ino = 1;
-/// `ST_RDONLY`.
+/// `ST_RDONLY`, set when opened read-only.
 const ST_RDONLY: u64 = 1;
 /// Linux's `f_namelen` for vfat: `FAT_LFN_LEN` (255) × `NLS_MAX_CHARSET_SIZE` (6).
 const NAMEMAX: u64 = 255 * 6;
 
 type FatVolume = fatfs::FileSystem<DevIo>;
 
-/// A FAT12/16/32 filesystem opened read-only (see the module documentation for how inode
-/// numbers and `stat` values are made). Nothing is ever written to the device.
+/// A FAT12/16/32 filesystem (see the module documentation for how inode numbers and `stat`
+/// values are made). Opened with [`FatFs::open`], nothing is ever written to the device.
 pub struct FatFs {
     dev: Dev,
     geom: Geometry,
     /// Number of root directory entries (FAT12/16): the root's size is this × 32.
     root_entries: u64,
+    /// Opened with [`FatFs::open_rw`].
+    writable: bool,
     inner: Mutex<Inner>,
 }
 
 impl FatFs {
-    /// Opens the FAT filesystem on `dev`. Damaged boot sectors are [`Error::Corrupt`].
+    /// Opens the FAT filesystem on `dev` read-only. Damaged boot sectors are
+    /// [`Error::Corrupt`].
     pub fn open(dev: Dev) -> Result<FatFs> {
         let bs = read_vec(dev.as_ref(), 0, 512.min(dev.len() as usize))?;
         let geom = Geometry::parse(&bs).map_err(|msg| corrupt(&dev, msg))?;
         let root_entries = u64::from(u16::from_le_bytes([bs[0x11], bs[0x12]]));
-        let fs = FatFs { dev, geom, root_entries, inner: Mutex::new(Inner::default()) };
+        let fs = FatFs { dev, geom, root_entries, writable: false, inner: Mutex::new(Inner::default()) };
         fs.mount()?;
+        Ok(fs)
+    }
+
+    /// Opens the FAT filesystem on the writable device `dev` for reading and writing (in
+    /// production a copy-on-write overlay). Refused, naming the reason, when the device is
+    /// read-only or when `fatfs` would read the volume's geometry differently from Linux (a
+    /// FAT too small for the clusters, or a cluster count that contradicts the FAT type).
+    pub fn open_rw(dev: Dev) -> Result<FatFs> {
+        if !dev.is_writable() {
+            return Err(Error::Disk(crate::disk::Error::ReadOnly { dev: dev.name() }));
+        }
+        let mut fs = FatFs::open(dev)?;
+        let fatfs_bits = match fs.mount()?.fat_type() {
+            fatfs::FatType::Fat12 => 12,
+            fatfs::FatType::Fat16 => 16,
+            fatfs::FatType::Fat32 => 32,
+        };
+        let unsupported = |feature: String| Error::Unsupported { dev: fs.dev.name(), fs: "vfat".into(), feature };
+        if fs.geom.bpb_clusters != fs.geom.clusters() {
+            return Err(unsupported(format!(
+                "writing a volume whose FAT holds {} of its {} clusters",
+                fs.geom.clusters(),
+                fs.geom.bpb_clusters
+            )));
+        }
+        if fatfs_bits != fs.geom.fat_bits {
+            return Err(unsupported(format!(
+                "writing a FAT{} volume whose {} clusters make fatfs read it as FAT{fatfs_bits}",
+                fs.geom.fat_bits,
+                fs.geom.clusters()
+            )));
+        }
+        fs.writable = true;
         Ok(fs)
     }
 
@@ -101,6 +150,21 @@ impl FatFs {
 
     fn blocks(&self, size: u64) -> u64 {
         size.div_ceil(self.geom.cluster_size) * self.geom.cluster_size / 512
+    }
+}
+
+impl FatFs {
+    /// `lookup` with the lock held.
+    fn lookup_in(&self, inner: &mut Inner, dir: Ino, name: &[u8]) -> Result<Option<Ino>> {
+        let listing = self.listing(inner, dir)?;
+        // vfat ignores trailing dots in looked-up names (`vfat_striptail_len`).
+        let end = name.len() - name.iter().rev().take_while(|&&c| c == b'.').count();
+        let name = if end == 0 { name } else { &name[..end] };
+        Ok(listing
+            .entries
+            .iter()
+            .find(|i| same_name(&i.entry.name, name) || same_name(&i.short, name))
+            .map(|i| i.entry.ino))
     }
 }
 
@@ -133,15 +197,7 @@ impl Filesystem for FatFs {
 
     fn lookup(&self, dir: Ino, name: &[u8]) -> Result<Option<Ino>> {
         let mut inner = self.lock();
-        let listing = self.listing(&mut inner, dir)?;
-        // vfat ignores trailing dots in looked-up names (`vfat_striptail_len`).
-        let end = name.len() - name.iter().rev().take_while(|&&c| c == b'.').count();
-        let name = if end == 0 { name } else { &name[..end] };
-        Ok(listing
-            .entries
-            .iter()
-            .find(|i| same_name(&i.entry.name, name) || same_name(&i.short, name))
-            .map(|i| i.entry.ino))
+        self.lookup_in(&mut inner, dir, name)
     }
 
     fn stat(&self, ino: Ino) -> Result<Stat> {
@@ -211,6 +267,76 @@ impl Filesystem for FatFs {
         Ok(Vec::new())
     }
 
+    fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    fn create(&self, dir: Ino, name: &[u8], _mode: u32) -> Result<Ino> {
+        // Like Linux, the mode is not stored: new files are read-write (0755 as mounted).
+        self.make(dir, name, false)
+    }
+
+    fn mkdir(&self, dir: Ino, name: &[u8], _mode: u32) -> Result<Ino> {
+        self.make(dir, name, true)
+    }
+
+    fn mknod(&self, dir: Ino, name: &[u8], _mode: u32, _rdev: u64) -> Result<Ino> {
+        self.refuse_new(dir, name)
+    }
+
+    fn symlink(&self, dir: Ino, name: &[u8], _target: &[u8]) -> Result<Ino> {
+        self.refuse_new(dir, name)
+    }
+
+    fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> Result<()> {
+        self.stat(ino)?;
+        self.refuse_new(dir, name).map(drop)
+    }
+
+    fn unlink(&self, dir: Ino, name: &[u8]) -> Result<()> {
+        self.remove(dir, name, false)
+    }
+
+    fn rmdir(&self, dir: Ino, name: &[u8]) -> Result<()> {
+        self.remove(dir, name, true)
+    }
+
+    fn rename(&self, dir: Ino, name: &[u8], new_dir: Ino, new_name: &[u8]) -> Result<()> {
+        self.rename_entry(dir, name, new_dir, new_name)
+    }
+
+    fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<()> {
+        self.write_file(ino, offset, data)
+    }
+
+    fn truncate(&self, ino: Ino, size: u64) -> Result<()> {
+        self.truncate_file(ino, size)
+    }
+
+    fn chmod(&self, ino: Ino, mode: u32) -> Result<()> {
+        self.set_mode(ino, mode)
+    }
+
+    fn chown(&self, ino: Ino, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
+        self.set_owner(ino, uid, gid)
+    }
+
+    fn utimens(&self, ino: Ino, atime: Option<Timespec>, mtime: Option<Timespec>) -> Result<()> {
+        self.set_times(ino, atime, mtime)
+    }
+
+    fn setxattr(&self, ino: Ino, _name: &[u8], _value: &[u8]) -> Result<()> {
+        self.refuse_xattr(ino)
+    }
+
+    fn removexattr(&self, ino: Ino, _name: &[u8]) -> Result<()> {
+        self.refuse_xattr(ino)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.sync_dev()
+    }
+
     fn statvfs(&self) -> Result<StatVfs> {
         let _serialise = self.lock();
         let free = self.geom.free_clusters(self.dev.as_ref())?;
@@ -225,7 +351,7 @@ impl Filesystem for FatFs {
             ffree: 0,
             favail: 0,
             fsid: 0,
-            flag: ST_RDONLY,
+            flag: if self.writable { 0 } else { ST_RDONLY },
             namemax: NAMEMAX,
         })
     }
