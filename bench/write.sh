@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (issue 4): create 1000 files + delete them + rewrite a 100 MB file.
 #   vfish --rw on a qcow2 image (copy-on-write overlay, commit with redo log at exit)
-#   vs debugfs -w doing the same on the raw image (no journal, no atomic commit).
+#   vs debugfs -w doing the same on the raw image (no journal, no atomic commit, no fsync),
+#   and vs debugfs -w followed by sync -f (the same durability as our fsynced commit).
 # Each run starts from a fresh copy of the image (the copy is timed separately and
 # subtracted by running it as hyperfine's --prepare). Needs hyperfine.
 set -euo pipefail
@@ -34,6 +35,8 @@ hyperfine --warmup 1 --min-runs 5 \
   -n "vfish --rw (qcow2)" "$bin --rw -a $tmp/run.qcow2 -m /dev/sda -f $tmp/vfish.script" \
   --prepare "cp $tmp/base.raw $tmp/run.raw" \
   -n "debugfs -w (raw)" "debugfs -w -f $tmp/debugfs.cmds $tmp/run.raw" \
+  --prepare "cp $tmp/base.raw $tmp/run.raw" \
+  -n "debugfs -w (raw) + sync -f (same durability as our commit)" "sh -c 'debugfs -w -f $tmp/debugfs.cmds $tmp/run.raw >/dev/null 2>&1 && sync -f $tmp/run.raw'" \
   --export-markdown "$tmp/r.md" >/dev/null
 # the results are checked, not only timed
 cp "$tmp/base.qcow2" "$tmp/check.qcow2"

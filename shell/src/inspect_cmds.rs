@@ -1,7 +1,7 @@
 //! Handlers of the inspection commands (`inspect-os`, `inspect-get-*`), printing as guestfish:
 //! strings and integers on one line, lists one item per line, hashes as `key: value`.
 
-use crate::commands::{Args, CmdResult};
+use crate::commands::{Args, CmdError, CmdResult};
 use crate::session::Session;
 use crate::structs::{print_list, Fields};
 use std::io::Write;
@@ -88,60 +88,48 @@ pub fn get_filesystems(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdRes
     Ok(())
 }
 
-/// `inspect-list-applications2 root`: guestfish's `application2` structs.
-pub fn list_applications2(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
-    let rows: Vec<Fields> = s
-        .guest
-        .inspect_list_applications(a.str(0))?
+/// The applications of `root` as guestfish's `application2` structs, or with `v1` as the
+/// older `application` structs (fields named `app_`, no arch, no spares).
+fn applications(s: &Session, root: &str, v1: bool) -> Result<Vec<Fields>, CmdError> {
+    Ok(s.guest
+        .inspect_list_applications(root)?
         .into_iter()
         .map(|app| {
-            vec![
-                ("app2_name", app.name),
-                ("app2_display_name", String::new()),
-                ("app2_epoch", app.epoch.to_string()),
-                ("app2_version", app.version),
-                ("app2_release", app.release),
-                ("app2_arch", app.arch),
-                ("app2_install_path", String::new()),
-                ("app2_trans_path", String::new()),
-                ("app2_publisher", String::new()),
-                ("app2_url", app.url),
-                ("app2_source_package", app.source_package),
-                ("app2_summary", app.summary),
-                ("app2_description", app.description),
-                ("app2_spare1", String::new()),
-                ("app2_spare2", String::new()),
-                ("app2_spare3", String::new()),
-                ("app2_spare4", String::new()),
-            ]
+            let all = [
+                ("app2_name", "app_name", app.name),
+                ("app2_display_name", "app_display_name", String::new()),
+                ("app2_epoch", "app_epoch", app.epoch.to_string()),
+                ("app2_version", "app_version", app.version),
+                ("app2_release", "app_release", app.release),
+                ("app2_arch", "", app.arch),
+                ("app2_install_path", "app_install_path", String::new()),
+                ("app2_trans_path", "app_trans_path", String::new()),
+                ("app2_publisher", "app_publisher", String::new()),
+                ("app2_url", "app_url", app.url),
+                ("app2_source_package", "app_source_package", app.source_package),
+                ("app2_summary", "app_summary", app.summary),
+                ("app2_description", "app_description", app.description),
+                ("app2_spare1", "", String::new()),
+                ("app2_spare2", "", String::new()),
+                ("app2_spare3", "", String::new()),
+                ("app2_spare4", "", String::new()),
+            ];
+            all.into_iter()
+                .filter_map(|(n2, n1, v)| match v1 {
+                    false => Some((n2, v)),
+                    true => (!n1.is_empty()).then_some((n1, v)),
+                })
+                .collect()
         })
-        .collect();
-    print_list(out, &rows)
+        .collect())
 }
 
-/// `inspect-list-applications root` (deprecated in libguestfs): the `application` structs,
-/// which have no arch.
+/// `inspect-list-applications2 root`: guestfish's `application2` structs.
+pub fn list_applications2(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    print_list(out, &applications(s, a.str(0), false)?)
+}
+
+/// `inspect-list-applications root` (deprecated in libguestfs): the `application` structs.
 pub fn list_applications(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
-    let rows: Vec<Fields> = s
-        .guest
-        .inspect_list_applications(a.str(0))?
-        .into_iter()
-        .map(|app| {
-            vec![
-                ("app_name", app.name),
-                ("app_display_name", String::new()),
-                ("app_epoch", app.epoch.to_string()),
-                ("app_version", app.version),
-                ("app_release", app.release),
-                ("app_install_path", String::new()),
-                ("app_trans_path", String::new()),
-                ("app_publisher", String::new()),
-                ("app_url", app.url),
-                ("app_source_package", app.source_package),
-                ("app_summary", app.summary),
-                ("app_description", app.description),
-            ]
-        })
-        .collect();
-    print_list(out, &rows)
+    print_list(out, &applications(s, a.str(0), true)?)
 }
