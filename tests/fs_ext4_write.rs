@@ -532,8 +532,11 @@ fn open_rw_needs_a_writable_device_and_dispatches_by_type() {
     assert_eq!(fs.statvfs().unwrap().flag & 1, 0);
     let fat = scratch("fat-tree-16.img");
     let dev: vguestfs::disk::Dev = std::sync::Arc::new(vguestfs::disk::RawFile::open(&fat.path, true).unwrap());
+    assert_eq!(vguestfs::fs::open_rw(dev).unwrap().fs_type(), "vfat");
+    let swap = scratch("fs-swap.img");
+    let dev: vguestfs::disk::Dev = std::sync::Arc::new(vguestfs::disk::RawFile::open(&swap.path, true).unwrap());
     let err = vguestfs::fs::open_rw(dev).err().unwrap().to_string();
-    assert!(err.contains("writing vfat"), "{err}");
+    assert!(err.contains("writing swap filesystems (ext2/3/4 and vfat can be written)"), "{err}");
 }
 
 #[test]
