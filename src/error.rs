@@ -18,6 +18,9 @@ pub enum Error {
     /// Guest sessions (devices, mounts, paths).
     #[error(transparent)]
     Guest(#[from] crate::guest::Error),
+    /// Sysprep operations and their options.
+    #[error(transparent)]
+    Sysprep(#[from] crate::sysprep::Error),
 }
 
 /// Result with the crate-wide [`Error`].

@@ -37,7 +37,7 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
     }
     let mut g = Guest::new();
     for (path, format) in drives {
-        g.add_drive(&path, DriveOptions { format, readonly: true }).with_context(|| path.display().to_string())?;
+        g.add_drive(&path, DriveOptions { format, readonly: true, ..Default::default() }).with_context(|| path.display().to_string())?;
     }
     g.launch()?;
     for n in g.notices() {

@@ -77,7 +77,7 @@ impl Drop for QemuIo {
 
 fn guest(img: &Path, readonly: bool) -> vguestfs::Result<Guest> {
     let mut g = Guest::new();
-    g.add_drive(img, DriveOptions { format: None, readonly })?;
+    g.add_drive(img, DriveOptions { format: None, readonly, ..Default::default() })?;
     g.launch()?;
     Ok(g)
 }

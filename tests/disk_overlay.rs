@@ -362,7 +362,7 @@ fn guest_commit_dirty_ranges_and_drop() {
     let writes = pair.writes();
     let open = || {
         let mut g = Guest::new();
-        g.add_drive(&img, DriveOptions { format: Some(Format::Raw), readonly: false }).unwrap();
+        g.add_drive(&img, DriveOptions { format: Some(Format::Raw), readonly: false, ..Default::default() }).unwrap();
         g.launch().unwrap();
         for (off, data) in &writes {
             g.device("/dev/sda").unwrap().write_at(data, *off).unwrap();
@@ -423,7 +423,7 @@ fn leftover_logs_are_settled_and_reported() {
     let (old, new) = (sha256_file(&pair.a), sha256_file(&pair.b));
     let guest = |readonly: bool| {
         let mut g = Guest::new();
-        g.add_drive(&img, DriveOptions { format: None, readonly }).unwrap();
+        g.add_drive(&img, DriveOptions { format: None, readonly, ..Default::default() }).unwrap();
         g.launch().map(|()| g)
     };
 
@@ -483,7 +483,7 @@ fn leftover_logs_are_settled_and_reported() {
     fs::copy(&pair.a, &other).unwrap();
     fs::rename(&log, log_of(&other)).unwrap();
     let mut g = Guest::new();
-    g.add_drive(&other, DriveOptions { format: None, readonly: false }).unwrap();
+    g.add_drive(&other, DriveOptions { format: None, readonly: false, ..Default::default() }).unwrap();
     let err = g.launch().unwrap_err().to_string();
     assert!(err.contains("not replayed") && err.contains("inode") && err.contains("delete the log"), "{err}");
     assert_eq!(sha256_file(&other), old);

@@ -180,7 +180,7 @@ fn hand_corrupted_images_are_refused_for_writing_and_left_alone() {
         }
         // through a guest session too
         let mut g = Guest::new();
-        g.add_drive(&img, DriveOptions { format: None, readonly: false }).unwrap();
+        g.add_drive(&img, DriveOptions { format: None, readonly: false, ..Default::default() }).unwrap();
         let gerr = g.launch().expect_err("guest launched on a corrupt image").to_string();
         assert!(gerr.contains(words[0].as_str()), "{what}: {gerr}");
         assert_eq!(sha256_file(&img), before, "{what}: the refused image changed");

@@ -40,7 +40,7 @@ fn add_drive(s: &mut Session, file: &str, format: Option<&str>, readonly: bool) 
     std::fs::metadata(file)
         .map_err(|e| CmdError::Failed(format!("{file}: {}", crate::cli::strerror(&e))))?;
     s.guest
-        .add_drive(Path::new(file), DriveOptions { format, readonly })?;
+        .add_drive(Path::new(file), DriveOptions { format, readonly, ..Default::default() })?;
     Ok(())
 }
 

@@ -187,6 +187,7 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         let opts = DriveOptions {
             format: d.format,
             readonly: !o.rw,
+            ..Default::default()
         };
         if let Err(e) = session.guest.add_drive(Path::new(&d.path), opts) {
             eprintln!("vguestfs: error: add_drive: {e}");

@@ -103,7 +103,7 @@ fn run() -> Result<()> {
     }
     let mut g = Guest::new();
     for (path, format) in &drives {
-        g.add_drive(path, DriveOptions { format: *format, readonly: true })?;
+        g.add_drive(path, DriveOptions { format: *format, readonly: true, ..Default::default() })?;
     }
     g.launch().context("opening the disk images")?;
     for n in g.notices() {

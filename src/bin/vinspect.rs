@@ -78,7 +78,7 @@ fn run() -> Result<()> {
     };
     let mut g = Guest::new();
     for path in m.get_many::<String>("add").into_iter().flatten() {
-        g.add_drive(&PathBuf::from(path), DriveOptions { format, readonly: true })?;
+        g.add_drive(&PathBuf::from(path), DriveOptions { format, readonly: true, ..Default::default() })?;
     }
     g.launch()?;
     for n in g.notices() {

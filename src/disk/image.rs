@@ -2,6 +2,7 @@
 //! processes, open it for writing, settle a leftover redo log (replay a complete one, remove
 //! an incomplete one), and put an [`Overlay`] on top so nothing is written before a commit.
 //! Read-only: open it read-only; a complete leftover log is shown applied, in memory only.
+//! Scratch (dry runs): read-only, under an overlay that takes writes and never commits.
 
 use super::lock::ImageLock;
 use super::overlay::{Overlay, OverlayOptions};
@@ -64,6 +65,20 @@ fn open_writable(path: &Path, format: Format, opts: &OverlayOptions) -> Result<O
     }
     let overlay = Arc::new(Overlay::new(base, target, opts).with_lock(lock));
     Ok(OpenedImage { dev: overlay.clone(), overlay: Some(overlay), notices })
+}
+
+/// Opens an image file read-only under a [`Overlay::scratch`] overlay: the guest may be
+/// changed, nothing can be committed (a dry run). A leftover redo log is handled as for a
+/// read-only open.
+pub fn open_scratch_image(path: &Path, format: Option<Format>, opts: &OverlayOptions) -> Result<OpenedImage> {
+    let format = match format {
+        Some(f) => f,
+        None => probe_format(path)?,
+    };
+    let opened = open_read_only(path, format, opts)?;
+    let target = RedoTarget::beside(path, format, opened.dev.len())?;
+    let overlay = Arc::new(Overlay::scratch(opened.dev, target, opts.clone()));
+    Ok(OpenedImage { dev: overlay.clone(), overlay: Some(overlay), notices: opened.notices })
 }
 
 fn open_read_only(path: &Path, format: Format, opts: &OverlayOptions) -> Result<OpenedImage> {

@@ -56,7 +56,7 @@ pub mod slice;
 mod spill;
 
 pub use error::Error;
-pub use image::{open_session_image, OpenedImage};
+pub use image::{open_scratch_image, open_session_image, OpenedImage};
 pub use linear::{Extent, Linear};
 pub use lock::ImageLock;
 pub use mem::MemDev;

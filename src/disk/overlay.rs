@@ -71,6 +71,13 @@ impl Overlay {
         }
     }
 
+    /// A scratch overlay over a read-only `base`: it accepts writes, reads them back, reports
+    /// them as dirty ranges, and can never commit (a dry run: the image file stays read-only
+    /// and every change is thrown away with the overlay).
+    pub fn scratch(base: Dev, target: RedoTarget, opts: OverlayOptions) -> Overlay {
+        Overlay { writable: true, ..Overlay::new(base, target, opts) }
+    }
+
     /// Keeps `lock` until the overlay is dropped.
     pub fn with_lock(mut self, lock: ImageLock) -> Overlay {
         self._lock = Some(lock);
@@ -170,7 +177,7 @@ impl Overlay {
     /// writes. On failure the pending changes are kept (commit can be retried); if the image
     /// was being written, the complete log stays and the next writable open finishes the job.
     pub fn commit(&self) -> Result<CommitStats> {
-        if !self.writable {
+        if !self.writable || !self.base.is_writable() {
             return Err(Error::ReadOnly { dev: self.name() });
         }
         let mut st = self.state();

@@ -19,11 +19,14 @@ pub struct DriveOptions {
     pub format: Option<Format>,
     /// Open the image file read-only (the default).
     pub readonly: bool,
+    /// With `readonly`: the guest may still be changed, in a throwaway copy-on-write overlay
+    /// (a dry run, like libguestfs's overlays on read-only drives); nothing can be committed.
+    pub scratch: bool,
 }
 
 impl Default for DriveOptions {
     fn default() -> Self {
-        DriveOptions { format: None, readonly: true }
+        DriveOptions { format: None, readonly: true, scratch: false }
     }
 }
 
@@ -167,9 +170,14 @@ impl Guest {
         let mut pv_candidates = Vec::new();
         for (i, (path, opts)) in self.drives.iter().enumerate() {
             let name = disk_name(i);
-            let opened = disk::open_session_image(path, opts.format, !opts.readonly, &OverlayOptions::default())?;
+            let scratch = opts.readonly && opts.scratch;
+            let opened = if scratch {
+                disk::open_scratch_image(path, opts.format, &OverlayOptions::default())?
+            } else {
+                disk::open_session_image(path, opts.format, !opts.readonly, &OverlayOptions::default())?
+            };
             self.notices.extend(opened.notices);
-            if let (Some(overlay), false) = (opened.overlay, opts.readonly) {
+            if let (Some(overlay), true) = (opened.overlay, !opts.readonly || scratch) {
                 writable.push(WritableImage { path: path.clone(), device: name.clone(), overlay });
             }
             let dev = opened.dev;

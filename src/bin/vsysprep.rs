@@ -1,0 +1,322 @@
+//! `vsysprep`: prepare a guest image for cloning and for OpenStack, like `virt-sysprep`, in
+//! user space. The guest is inspected, its filesystems mounted read-write under a
+//! copy-on-write overlay, the selected operations run in virt-sysprep's order, and the changes
+//! committed at the end through the redo log (all or nothing). `--dry-run` opens the image
+//! read-only and lists the changes instead; `--audit` checks OpenStack readiness.
+
+use anyhow::{bail, Context, Result};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+use vguestfs::guest::DriveOptions;
+use vguestfs::sysprep::audit::{self, Status};
+use vguestfs::sysprep::{self, Ctx, CustomizeAction, Message, OpReport, Options, Selection};
+use vguestfs::Guest;
+
+/// The customize options vsysprep applies (virt-customize's file-level ones).
+/// (clap id, option, value name).
+const CUSTOMIZE: &[(&str, &str, &str)] = &[
+    ("hostname", "--hostname", "HOSTNAME"),
+    ("timezone", "--timezone", "TIMEZONE"),
+    ("root-password", "--root-password", "SELECTOR"),
+    ("password", "--password", "USER:SELECTOR"),
+    ("ssh-inject", "--ssh-inject", "USER[:SELECTOR]"),
+    ("write", "--write", "FILE:CONTENT"),
+    ("append-line", "--append-line", "FILE:LINE"),
+    ("delete", "--delete", "PATH"),
+    ("mkdir", "--mkdir", "DIR"),
+    ("chmod", "--chmod", "PERMISSIONS:FILE"),
+    ("upload", "--upload", "FILE:DEST"),
+    ("link", "--link", "TARGET:LINK[:LINK..]"),
+    ("touch", "--touch", "FILE"),
+    ("truncate", "--truncate", "FILE"),
+    ("firstboot", "--firstboot", "SCRIPT"),
+    ("firstboot-command", "--firstboot-command", "CMD"),
+];
+
+/// virt-customize options that need programs run inside the guest, or are not done yet:
+/// recognised, and refused with the reason.
+const REFUSED: &[(&str, &str)] = &[
+    ("run", "running scripts inside the guest needs the guest booted; vsysprep never runs the guest (use --firstboot)"),
+    ("run-command", "running commands inside the guest needs the guest booted; vsysprep never runs the guest (use --firstboot-command)"),
+    ("install", "installing packages runs the guest's package manager; vsysprep never runs the guest (use --firstboot-command)"),
+    ("uninstall", "removing packages runs the guest's package manager; vsysprep never runs the guest (use --firstboot-command)"),
+    ("update", "updating packages runs the guest's package manager; vsysprep never runs the guest (use --firstboot-command)"),
+    ("firstboot-install", "not supported yet (use --firstboot-command with the package manager)"),
+    ("script", "the script operation mounts the guest on the host with FUSE, which vsysprep does not do"),
+    ("scriptdir", "the script operation mounts the guest on the host with FUSE, which vsysprep does not do"),
+    ("edit", "Perl expressions are not supported (use --write or --append-line)"),
+    ("copy", "not supported yet"),
+    ("copy-in", "not supported yet (use --upload per file)"),
+    ("move", "not supported yet"),
+    ("scrub", "not supported yet (use --delete)"),
+    ("chown", "not supported yet"),
+    ("commands-from-file", "not supported yet"),
+    ("truncate-recursive", "not supported yet"),
+    ("tar-in", "not supported yet (vfish --rw tar-in does it)"),
+];
+
+fn cli() -> Command {
+    let mut cmd = vguestfs::tool::drive_args(Command::new("vsysprep"))
+        .about("Reset, unconfigure or customize a virtual machine image so clones can be made, and ready it for OpenStack")
+        .version(env!("CARGO_PKG_VERSION"))
+        .arg(Arg::new("images").value_name("IMAGE").num_args(0..).help("Disk image (like -a)"))
+        .arg(Arg::new("list-operations").long("list-operations").action(ArgAction::SetTrue).help("List the operations and exit"))
+        .arg(Arg::new("operations").long("operations").visible_alias("operation").value_name("OPS").action(ArgAction::Append).help("Operations to run: names, -name, defaults, all (comma-separated, repeatable)"))
+        .arg(Arg::new("enable").long("enable").value_name("OPS").action(ArgAction::Append).help("Run exactly these operations"))
+        .arg(Arg::new("dry-run").short('n').long("dry-run").visible_alias("dryrun").action(ArgAction::SetTrue).help("Open the image read-only and print the changes that would be made"))
+        .arg(Arg::new("audit").long("audit").action(ArgAction::SetTrue).help("Check OpenStack readiness (read-only); exit 1 if a check fails"))
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print a machine-readable report on stdout"))
+        .arg(Arg::new("keep-user-accounts").long("keep-user-accounts").value_name("USERS").action(ArgAction::Append).help("user-account: keep these users"))
+        .arg(Arg::new("remove-user-accounts").long("remove-user-accounts").value_name("USERS").action(ArgAction::Append).help("user-account: remove only these users"))
+        .arg(Arg::new("cloud-init-user").long("cloud-init-user").value_name("USER").help("cloud-init: the default user of the instances"))
+        .arg(Arg::new("password-crypto").long("password-crypto").value_name("sha512").help("Password hash (sha512 only)"))
+        .arg(Arg::new("no-selinux-relabel").long("no-selinux-relabel").action(ArgAction::SetTrue).hide(true))
+        .arg(Arg::new("selinux-relabel").long("selinux-relabel").action(ArgAction::SetTrue).hide(true))
+        .arg(Arg::new("quiet").short('q').long("quiet").action(ArgAction::SetTrue).help("Don't print progress messages"))
+        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
+        .arg(Arg::new("trace").short('x').action(ArgAction::SetTrue).help("Trace every change as it is made"));
+    for (name, _, value) in CUSTOMIZE {
+        cmd = cmd.arg(Arg::new(*name).long(*name).value_name(*value).action(ArgAction::Append).help("Customize option (see virt-customize)"));
+    }
+    for (name, _) in REFUSED {
+        cmd = cmd.arg(Arg::new(*name).long(*name).value_name("ARG").num_args(0..=1).action(ArgAction::Append).hide(true));
+    }
+    cmd
+}
+
+fn main() -> ExitCode {
+    let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
+    match run(&m) {
+        Ok(code) => code,
+        Err(e) => vguestfs::tool::exit_status("vsysprep", Err(e)),
+    }
+}
+
+/// The customize actions in command-line order.
+fn customize_actions(m: &ArgMatches) -> Result<Vec<CustomizeAction>> {
+    let mut all: Vec<(usize, CustomizeAction)> = Vec::new();
+    for (name, option, _) in CUSTOMIZE {
+        let (Some(idx), Some(vals)) = (m.indices_of(name), m.get_many::<String>(name)) else { continue };
+        for (i, v) in idx.zip(vals) {
+            all.push((i, CustomizeAction::parse(option, v)?));
+        }
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, a)| a).collect())
+}
+
+/// Comma-separated names from repeatable options.
+fn names(m: &ArgMatches, id: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for v in m.get_many::<String>(id).into_iter().flatten() {
+        for n in v.split(',') {
+            if n.is_empty() {
+                bail!("user-accounts: empty user name");
+            }
+            out.push(n.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The JSON report of a run.
+#[derive(Serialize)]
+struct Report<'a> {
+    dry_run: bool,
+    images: Vec<String>,
+    root: String,
+    distro: String,
+    operations: &'a [OpReport],
+    /// Bytes written per image (0 in a dry run: what would be written).
+    disks: Vec<DiskReport>,
+}
+
+#[derive(Serialize)]
+struct DiskReport {
+    image: String,
+    bytes: u64,
+    ranges: usize,
+}
+
+fn run(m: &ArgMatches) -> Result<ExitCode> {
+    let start = Instant::now();
+    if m.get_flag("verbose") {
+        env_logger::Builder::new().filter_level(log::LevelFilter::Debug).init();
+    }
+    if m.get_flag("list-operations") {
+        print!("{}", sysprep::list_operations());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (name, why) in REFUSED {
+        if m.contains_id(name) && m.value_source(name) == Some(clap::parser::ValueSource::CommandLine) {
+            bail!("--{name}: {why}");
+        }
+    }
+    if let Some(c) = m.get_one::<String>("password-crypto") {
+        if c != "sha512" {
+            bail!("--password-crypto {c}: only sha512 is supported");
+        }
+    }
+    let json = m.get_flag("json");
+    let quiet = m.get_flag("quiet") || json;
+    let trace = m.get_flag("trace");
+    let dry_run = m.get_flag("dry-run");
+    let audit_only = m.get_flag("audit");
+
+    let mut lists: Vec<String> = m.get_many::<String>("enable").into_iter().flatten().cloned().collect();
+    if lists.len() > 1 {
+        bail!("--enable option can only be given once");
+    }
+    lists.extend(m.get_many::<String>("operations").into_iter().flatten().cloned());
+    let selection = Selection::from_lists(&lists)?;
+    let opts = Options {
+        keep_users: names(m, "keep-user-accounts")?,
+        remove_users: names(m, "remove-user-accounts")?,
+        cloud_init_user: m.get_one::<String>("cloud-init-user").cloned(),
+        customize: sysprep::Customize { actions: customize_actions(m)? },
+        selinux_relabel: !m.get_flag("no-selinux-relabel"),
+    };
+    if !selection.contains("user-account") {
+        for (opt, v) in [("--keep-user-accounts", &opts.keep_users), ("--remove-user-accounts", &opts.remove_users)] {
+            if !v.is_empty() {
+                bail!("user-accounts: {opt} parameter was used, but the \"user-account\" operation is not enabled");
+            }
+        }
+    }
+
+    // progress on stdout as virt-sysprep prints it (stderr when stdout carries the JSON report)
+    let say = |msg: &str| {
+        let line = format!("[{:>6.1}] {msg}", start.elapsed().as_secs_f64());
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    let out = |msg: Message| match msg {
+        Message::Progress(p) if !quiet => say(p),
+        Message::Progress(_) => {}
+        Message::Info(i) if json => eprintln!("vsysprep: {i}"),
+        Message::Info(i) => println!("vsysprep: {i}"),
+        Message::Warning(w) => eprintln!("vsysprep: warning: {w}"),
+    };
+
+    let mut drives = vguestfs::tool::drives(m)?;
+    drives.extend(m.get_many::<String>("images").into_iter().flatten().map(|p| (PathBuf::from(p), None)));
+    if drives.is_empty() {
+        bail!("you must give either -a or an IMAGE.  Read vsysprep --help for further information.");
+    }
+    out(Message::Progress("Examining the guest ..."));
+    let readonly = dry_run || audit_only;
+    let mut g = Guest::new();
+    for (path, format) in &drives {
+        g.add_drive(path, DriveOptions { format: *format, readonly, scratch: dry_run })
+            .with_context(|| path.display().to_string())?;
+    }
+    g.launch()?;
+    for n in g.notices() {
+        eprintln!("vsysprep: {n}");
+    }
+    let roots = g.inspect_os()?;
+    if roots.is_empty() {
+        bail!("no operating systems were found in the guest image");
+    }
+    if audit_only {
+        return audit_roots(&mut g, &roots, json);
+    }
+    let mut reports = Vec::new();
+    let mut distro = String::new();
+    for root in &roots {
+        for (mp, e) in g.mount_inspected(root, false)? {
+            eprintln!("vsysprep: warning: {mp}: {e} (ignored)");
+        }
+        let os = g.inspect_root(root)?;
+        distro = os.distro.clone();
+        let cx = Ctx::new(os, &opts, &out);
+        for op in sysprep::run_order(&selection) {
+            out(Message::Progress(&format!("Performing \"{}\" ...", op.name())));
+            let r = sysprep::run_op(&g, &cx, op)?;
+            if trace {
+                for c in &r.changes {
+                    eprintln!("vsysprep: trace: {} {}", c.action, c.path);
+                }
+            }
+            reports.push(r);
+        }
+        g.umount_all()?;
+    }
+    let disks: Vec<DiskReport> = if dry_run {
+        g.dirty_ranges()?
+            .into_iter()
+            .map(|d| DiskReport { image: d.image.display().to_string(), bytes: d.ranges.iter().map(|r| r.end - r.start).sum(), ranges: d.ranges.len() })
+            .collect()
+    } else {
+        g.commit()?.into_iter().map(|c| DiskReport { image: c.image.display().to_string(), bytes: c.bytes, ranges: c.ranges }).collect()
+    };
+    if json {
+        let report = Report {
+            dry_run,
+            images: drives.iter().map(|(p, _)| p.display().to_string()).collect(),
+            root: roots.join(" "),
+            distro,
+            operations: &reports,
+            disks,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if dry_run {
+        print_dry_run(&reports, &disks)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `--dry-run` listing: each change per operation, then the bytes per image.
+fn print_dry_run(reports: &[OpReport], disks: &[DiskReport]) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut o = stdout.lock();
+    writeln!(o, "dry run: nothing was written; these changes would have been made:")?;
+    for r in reports {
+        for c in &r.changes {
+            writeln!(o, "  {}: {} {}", r.name, c.action, c.path)?;
+        }
+    }
+    for d in disks {
+        writeln!(o, "  {}: {} bytes in {} ranges", d.image, d.bytes, d.ranges)?;
+    }
+    Ok(())
+}
+
+/// `--audit`: the readiness checks of each root, printed or as JSON; exit 1 when one fails.
+fn audit_roots(g: &mut Guest, roots: &[String], json: bool) -> Result<ExitCode> {
+    let mut all = Vec::new();
+    for root in roots {
+        for (mp, e) in g.mount_inspected(root, true)? {
+            eprintln!("vsysprep: warning: {mp}: {e} (ignored)");
+        }
+        let os = g.inspect_root(root)?;
+        let findings = audit::audit(g, &os)?;
+        g.umount_all()?;
+        all.push((root.clone(), findings));
+    }
+    let failed = all.iter().flat_map(|(_, f)| f).filter(|f| f.status == Status::Fail).count();
+    if json {
+        #[derive(Serialize)]
+        struct RootAudit<'a> {
+            root: &'a str,
+            findings: &'a [audit::Finding],
+        }
+        let v: Vec<RootAudit> = all.iter().map(|(r, f)| RootAudit { root: r, findings: f }).collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "roots": v, "failed": failed }))?);
+    } else {
+        for (root, findings) in &all {
+            println!("OpenStack readiness of {root}:");
+            for f in findings {
+                println!("{}  {:<15} {}", f.status.label(), f.check, f.detail);
+            }
+        }
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
