@@ -1,0 +1,313 @@
+//! `vsysprep`, judged by other people's tools: every run is on a copy of a fixture built with
+//! real tools; afterwards each ext2/3/4 filesystem of the guest must pass `e2fsck -fn`, the
+//! qcow2 `qemu-img check`, and the guest files read back through `debugfs` must be as
+//! virt-sysprep(1) describes. `--dry-run` must list exactly the changes a real run makes and
+//! leave the image byte-identical; a second run must change nothing.
+
+mod common;
+
+use common::{fixture, run, sha256_file};
+use serde_json::Value as J;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use vguestfs::guest::DriveOptions;
+use vguestfs::Guest;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vsysprep")
+}
+
+fn vsysprep(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("run vsysprep")
+}
+
+/// Runs vsysprep, which must succeed; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let o = vsysprep(args);
+    assert!(o.status.success(), "vsysprep {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A scratch copy of a fixture.
+fn copy(src: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join(src.file_name().unwrap());
+    run("cp", &["--sparse=always", src.to_str().unwrap(), dst.to_str().unwrap()]);
+    (dir, dst)
+}
+
+/// Every (action, path) of a `--json` report, per operation.
+fn changes(report: &J) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for op in report["operations"].as_array().unwrap() {
+        for c in op["changes"].as_array().unwrap() {
+            out.push((op["name"].as_str().unwrap().to_string(), c["action"].as_str().unwrap().to_string(), c["path"].as_str().unwrap().to_string()));
+        }
+    }
+    out
+}
+
+fn json_run(args: &[&str]) -> J {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    serde_json::from_str(&ok(&a)).unwrap()
+}
+
+/// The ext2/3/4 filesystems of a guest image (device name, a raw copy of its bytes read
+/// through our stack): e2fsck and debugfs then judge the bytes.
+fn ext_filesystems(img: &Path, dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut g = Guest::new();
+    g.add_drive(img, DriveOptions::default()).unwrap();
+    g.launch().unwrap();
+    let mut out = Vec::new();
+    for (dev, kind) in g.list_filesystems().unwrap() {
+        if !kind.starts_with("ext") {
+            continue;
+        }
+        let d = g.device(&dev).unwrap();
+        let path = dir.join(dev.trim_start_matches("/dev/").replace('/', "-"));
+        let mut buf = vec![0u8; d.len() as usize];
+        d.read_at(&mut buf, 0).unwrap();
+        std::fs::write(&path, &buf).unwrap();
+        out.push((dev, path));
+    }
+    out
+}
+
+/// `e2fsck -fn` is clean on every ext filesystem of the image; `qemu-img check` on a qcow2.
+fn assert_checkers_clean(img: &Path) -> (tempfile::TempDir, Vec<(String, PathBuf)>) {
+    if img.extension().is_some_and(|e| e == "qcow2") {
+        run("qemu-img", &["check", img.to_str().unwrap()]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fss = ext_filesystems(img, dir.path());
+    assert!(!fss.is_empty());
+    for (dev, f) in &fss {
+        let o = Command::new("e2fsck").args(["-fn", f.to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success(), "e2fsck -fn {dev}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    }
+    (dir, fss)
+}
+
+/// debugfs output of one request.
+fn debugfs(fs: &Path, req: &str) -> String {
+    let o = Command::new("debugfs").args(["-R", req, fs.to_str().unwrap()]).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Whether debugfs finds `path` on the filesystem.
+fn exists(fs: &Path, path: &str) -> bool {
+    let o = Command::new("debugfs").args(["-R", &format!("stat {path}"), fs.to_str().unwrap()]).output().unwrap();
+    !String::from_utf8_lossy(&o.stderr).contains("File not found")
+}
+
+/// The filesystem of `fss` that holds the guest root (it has /etc/passwd).
+fn root_fs(fss: &[(String, PathBuf)]) -> &Path {
+    &fss.iter().find(|(_, f)| exists(f, "/etc/passwd")).expect("a root filesystem").1
+}
+
+#[test]
+fn list_operations_are_virt_sysprep_s() {
+    let out = ok(&["--list-operations"]);
+    let mut names = Vec::new();
+    for line in out.lines() {
+        let (name, rest) = line.split_once(' ').unwrap();
+        let default_on = rest.starts_with("* ");
+        assert!(default_on || rest.starts_with("  "), "{line}");
+        names.push((name.to_string(), default_on));
+    }
+    let sorted = {
+        let mut s = names.clone();
+        s.sort();
+        s
+    };
+    assert_eq!(names, sorted, "sorted by name");
+    // virt-sysprep --list-operations (guestfs-tools 1.57): name and default
+    let virt_sysprep = [
+        ("abrt-data", true), ("backup-files", true), ("bash-history", true), ("blkid-tab", true), ("ca-certificates", false),
+        ("crash-data", true), ("cron-spool", true), ("customize", true), ("dhcp-client-state", true), ("dhcp-server-state", true),
+        ("dovecot-data", true), ("firewall-rules", false), ("flag-reconfiguration", false), ("ipa-client", true),
+        ("kerberos-data", false), ("kerberos-hostkeytab", true), ("logfiles", true), ("lvm-system-devices", true),
+        ("machine-id", true), ("mail-spool", true), ("net-hostname", true), ("net-hwaddr", true), ("net-nmconn", true),
+        ("pacct-log", true), ("package-manager-cache", true), ("pam-data", true), ("passwd-backups", true),
+        ("puppet-data-log", true), ("rh-subscription-manager", true), ("rhn-systemid", true), ("rpm-db", true),
+        ("samba-db-log", true), ("smolt-uuid", true), ("ssh-hostkeys", true), ("ssh-userdir", true), ("sssd-db-log", true),
+        ("tmp-files", true), ("udev-persistent-net", true), ("user-account", false), ("utmp", true), ("yum-uuid", true),
+        ("zsh-history", true),
+    ];
+    for (n, d) in virt_sysprep {
+        assert!(names.contains(&(n.to_string(), d)), "{n} (default {d}) missing from:\n{out}");
+    }
+    for (n, d) in [("acpiphp", true), ("cloud-init", true), ("serial-console", false), ("zeroconf", false)] {
+        assert!(names.contains(&(n.to_string(), d)), "{n}");
+    }
+    assert!(out.contains("abrt-data * Remove the crash data generated by ABRT\n"));
+    assert!(out.contains("user-account   Remove the user accounts in the guest\n"));
+}
+
+#[test]
+fn dry_run_lists_exactly_what_a_run_changes_and_writes_nothing() {
+    let demo = common::root().join("fixtures/demo.qcow2");
+    let (_d, img) = copy(&demo);
+    let before = sha256_file(&img);
+    let dry = json_run(&["--dry-run", img.to_str().unwrap()]);
+    assert_eq!(sha256_file(&img), before, "a dry run leaves the image byte-identical");
+    assert!(!img.with_extension("qcow2.vguestfs-redo").exists());
+    let text = ok(&["-n", img.to_str().unwrap()]);
+    assert!(text.contains("dry run: nothing was written"), "{text}");
+    assert_eq!(sha256_file(&img), before);
+
+    let real = json_run(&[img.to_str().unwrap()]);
+    assert_eq!(changes(&dry), changes(&real), "the dry run lists the real run's changes");
+    assert_eq!(dry["disks"][0]["bytes"], real["disks"][0]["bytes"], "and the same bytes");
+    assert_ne!(sha256_file(&img), before);
+    let expected: BTreeSet<(&str, &str, &str)> = [
+        ("bash-history", "rm", "/root/.bash_history"),
+        ("bash-history", "rm", "/home/debian/.bash_history"),
+        ("ssh-hostkeys", "rm", "/etc/ssh/ssh_host_ed25519_key"),
+        ("ssh-hostkeys", "rm", "/etc/ssh/ssh_host_ed25519_key.pub"),
+        ("machine-id", "truncate", "/etc/machine-id"),
+        ("logfiles", "rm-rf", "/var/log/syslog"),
+    ]
+    .into_iter()
+    .collect();
+    let got = changes(&real);
+    for e in &expected {
+        assert!(got.iter().any(|(o, a, p)| (o.as_str(), a.as_str(), p.as_str()) == *e), "{e:?} not in {got:?}");
+    }
+    let (_fsd, fss) = assert_checkers_clean(&img);
+    let root = root_fs(&fss);
+    assert!(!exists(root, "/root/.bash_history"));
+    assert!(!exists(root, "/etc/ssh/ssh_host_ed25519_key"));
+    assert!(exists(root, "/etc/ssh/sshd_config"), "other files stay");
+    assert_eq!(debugfs(root, "cat /etc/machine-id"), "");
+
+    // a second run finds nothing to do and writes nothing
+    let after = sha256_file(&img);
+    let again = json_run(&[img.to_str().unwrap()]);
+    assert_eq!(changes(&again), vec![]);
+    assert_eq!(again["disks"][0]["bytes"], 0);
+    assert_eq!(sha256_file(&img), after);
+}
+
+#[test]
+fn customize_options_are_applied_in_order() {
+    let demo = common::root().join("fixtures/demo.qcow2");
+    let (d, img) = copy(&demo);
+    let script = d.path().join("setup.sh");
+    std::fs::write(&script, "#!/bin/sh\necho configured > /etc/motd\n").unwrap();
+    let upload = d.path().join("banner.txt");
+    std::fs::write(&upload, "authorized use only\n").unwrap();
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDQm0mK3yJ4xA2yL6n7PjbD8B9QmT0hF5s1n2a3b4c5d test@host";
+    let out = ok(&[
+        "--hostname", "web01.example.com",
+        "--root-password", "password:s3cret pass",
+        "--ssh-inject", &format!("root:string:{key}"),
+        "--mkdir", "/srv/app/conf",
+        "--write", "/srv/app/conf/app.ini:[app]\nport=8080\n",
+        "--append-line", "/etc/hosts:10.0.0.1 gateway",
+        "--chmod", "0600:/srv/app/conf/app.ini",
+        "--upload", &format!("{}:/etc", upload.display()),
+        "--link", "/srv/app/conf/app.ini:/etc/app.ini:/root/app.ini",
+        "--touch", "/etc/cloud-ready",
+        "--delete", "/etc/ssh/sshd_*",
+        "--firstboot", script.to_str().unwrap(),
+        "--firstboot-command", "systemctl enable --now app",
+        img.to_str().unwrap(),
+    ]);
+    assert!(out.contains("Setting the hostname: web01.example.com"), "{out}");
+    assert!(out.contains("Setting passwords"));
+    let (_fsd, fss) = assert_checkers_clean(&img);
+    let root = root_fs(&fss);
+    assert_eq!(debugfs(root, "cat /etc/hostname"), "web01.example.com\n");
+    let hosts = debugfs(root, "cat /etc/hosts");
+    assert!(hosts.ends_with("10.0.0.1 gateway\n"), "{hosts}");
+    // the root password verifies with openssl's SHA-512 crypt
+    let shadow = debugfs(root, "cat /etc/shadow");
+    let hash = shadow.lines().find(|l| l.starts_with("root:")).unwrap().split(':').nth(1).unwrap().to_string();
+    let salt = hash.split('$').nth(2).unwrap();
+    assert_eq!(run("openssl", &["passwd", "-6", "-salt", salt, "s3cret pass"]).trim(), hash);
+    // ssh key: directory 0700, file 0600, owned by root
+    assert_eq!(debugfs(root, "cat /root/.ssh/authorized_keys"), format!("{key}\n"));
+    let st = debugfs(root, "stat /root/.ssh/authorized_keys");
+    assert!(st.contains("Mode:  0600") || st.contains("Mode:  00600"), "{st}");
+    assert!(debugfs(root, "stat /root/.ssh").contains("Mode:  0700") || debugfs(root, "stat /root/.ssh").contains("Mode:  00700"));
+    assert_eq!(debugfs(root, "cat /srv/app/conf/app.ini"), "[app]\nport=8080\n");
+    assert!(debugfs(root, "stat /srv/app/conf/app.ini").contains("0600"));
+    assert_eq!(debugfs(root, "cat /etc/banner.txt"), "authorized use only\n");
+    assert!(debugfs(root, "stat /etc/app.ini").contains("Fast link dest: \"/srv/app/conf/app.ini\""));
+    assert!(exists(root, "/etc/cloud-ready"));
+    assert!(!exists(root, "/etc/ssh/sshd_config"));
+    let scripts = debugfs(root, "ls -l /usr/lib/virt-sysprep/scripts");
+    assert!(scripts.contains("5000-0001-"), "{scripts}");
+    assert!(scripts.contains("5000-0002-systemctl-enable---now-app"), "{scripts}");
+    assert!(exists(root, "/usr/lib/virt-sysprep/firstboot.sh"));
+}
+
+#[test]
+fn user_account_removes_login_users_only() {
+    let demo = common::root().join("fixtures/demo.qcow2");
+    let (_d, img) = copy(&demo);
+    let passwd_before = {
+        let dir = tempfile::tempdir().unwrap();
+        let fss = ext_filesystems(&img, dir.path());
+        debugfs(root_fs(&fss), "cat /etc/passwd")
+    };
+    let users: Vec<&str> = passwd_before.lines().filter(|l| l.split(':').nth(2).and_then(|u| u.parse::<u32>().ok()).is_some_and(|u| (1000..=60000).contains(&u))).map(|l| l.split(':').next().unwrap()).collect();
+    assert!(!users.is_empty(), "the demo has login users");
+    ok(&["--operations", "user-account", img.to_str().unwrap()]);
+    let (_fsd, fss) = assert_checkers_clean(&img);
+    let root = root_fs(&fss);
+    let passwd = debugfs(root, "cat /etc/passwd");
+    for u in &users {
+        assert!(!passwd.lines().any(|l| l.starts_with(&format!("{u}:"))), "{u} still in passwd");
+        assert!(!debugfs(root, "cat /etc/shadow").lines().any(|l| l.starts_with(&format!("{u}:"))));
+        assert!(!exists(root, &format!("/home/{u}")));
+    }
+    assert!(passwd.lines().any(|l| l.starts_with("root:")), "root stays");
+    let err = vsysprep(&["--keep-user-accounts", "root", img.to_str().unwrap()]);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("\"user-account\" operation is not enabled"));
+}
+
+#[test]
+fn audit_reports_and_passes_after_sysprep() {
+    let demo = common::root().join("fixtures/demo.qcow2");
+    let (_d, img) = copy(&demo);
+    let before = sha256_file(&img);
+    let o = vsysprep(&["--audit", "--json", img.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "a fresh demo fails the audit");
+    assert_eq!(sha256_file(&img), before, "the audit is read-only");
+    let j: J = serde_json::from_slice(&o.stdout).unwrap();
+    let status = |j: &J, check: &str| -> String {
+        j["roots"][0]["findings"].as_array().unwrap().iter().find(|f| f["check"] == check).unwrap()["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(status(&j, "ssh-hostkeys"), "fail");
+    assert_eq!(status(&j, "shell-history"), "fail");
+    assert_eq!(status(&j, "machine-id"), "fail");
+    ok(&["-q", img.to_str().unwrap()]);
+    let o = vsysprep(&["--audit", "--json", img.to_str().unwrap()]);
+    let j: J = serde_json::from_slice(&o.stdout).unwrap();
+    for c in ["ssh-hostkeys", "shell-history", "machine-id", "mac-pins"] {
+        assert_eq!(status(&j, c), "pass", "{c} after sysprep");
+    }
+    let text = String::from_utf8_lossy(&vsysprep(&["--audit", img.to_str().unwrap()]).stdout).into_owned();
+    assert!(text.lines().any(|l| l.starts_with("PASS  ssh-hostkeys")), "{text}");
+}
+
+#[test]
+fn errors_are_virt_sysprep_s() {
+    let img = fixture("ext4-4k.img");
+    let before = sha256_file(&img);
+    let o = vsysprep(&["--format=raw", "-a", img.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("vsysprep: error: no operating systems were found in the guest image"));
+    assert_eq!(sha256_file(&img), before);
+    let o = vsysprep(&["--operations", "no-such-op", img.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("'no-such-op' is not a known operation"));
+    let o = vsysprep(&["--run-command", "dnf -y update", img.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--run-command: running commands inside the guest"));
+    let o = vsysprep(&[]);
+    assert_eq!(o.status.code(), Some(1));
+}
