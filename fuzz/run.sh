@@ -24,6 +24,16 @@ for f in sys.argv[2:]:
             open(os.path.join(sys.argv[1], '%s-%d.vg' % (os.path.basename(f), i)), 'wb').write(c.strip())
 PY
 fi
+if [ "$target" = sysprep_text ] && [ -z "$(ls -A "$corpus")" ]; then
+  # netplan YAML, NUL, a systemd-networkd unit: from the sysprep fixture trees, and a flow-style pin
+  i=0
+  for y in ../fixtures/trees/*/etc/netplan/*.yaml; do
+    for u in ../fixtures/trees/*/etc/systemd/network/*; do
+      [ -f "$y" ] && [ -f "$u" ] && { cat "$y"; printf '\0'; cat "$u"; } > "$corpus/seed-$i" && i=$((i+1))
+    done
+  done
+  printf '    eth0:\n      match: {macaddress: "52:54:00:00:00:01"}\n      set-name: eth0\n\0[Match]\nMACAddress=52:54:00:00:00:01\n[Link]\nName=eth0\n' > "$corpus/seed-flow"
+fi
 if [ "$target" = gpt ] && [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # the gpt target supplies sector 0 itself: seed with the images from LBA 1 on
   for f in ../fixtures/build/*.raw ../fixtures/build/*.img; do

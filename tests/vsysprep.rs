@@ -311,3 +311,125 @@ fn errors_are_virt_sysprep_s() {
     let o = vsysprep(&[]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// Whether `path` is one a change names (or lies below a removed tree).
+fn covered(path: &str, changes: &[(String, String, String)]) -> bool {
+    changes.iter().any(|(_, action, p)| path == p || (action == "rm-rf" && path.starts_with(&format!("{p}/"))))
+}
+
+/// A full sysprep of a fixture: the dry run lists the run's changes exactly and leaves the
+/// image alone; the whole-tree diff (debugfs) contains exactly the reported paths; the
+/// checkers pass; a second run changes nothing. Returns the report and the tree diff.
+fn full_run(name: &str, extra: &[&str]) -> (J, Vec<String>, common::tree::Tree) {
+    let (_d, img) = copy(&fixture(name));
+    let before = common::tree::guest_tree(&img, name);
+    let sha = sha256_file(&img);
+    let mut args: Vec<&str> = extra.to_vec();
+    args.push(img.to_str().unwrap());
+    let mut dry_args = vec!["--dry-run"];
+    dry_args.extend_from_slice(&args);
+    let dry = json_run(&dry_args);
+    assert_eq!(sha256_file(&img), sha, "dry run wrote to the image");
+    let real = json_run(&args);
+    assert_eq!(changes(&dry), changes(&real), "--dry-run lists the real run's changes");
+    let after = common::tree::guest_tree(&img, name);
+    let diff = common::tree::diff(&before, &after);
+    let ch = changes(&real);
+    for line in &diff {
+        let path = line[2..].split(": ").next().unwrap().split(" (").next().unwrap();
+        assert!(covered(path, &ch), "{name}: {line} is not in the report");
+    }
+    for (op, _, p) in &ch {
+        assert!(diff.iter().any(|l| l[2..].starts_with(p.as_str())) || before.get(p) == after.get(p) && op == "customize", "{name}: {op} reported {p} but it did not change");
+    }
+    assert_checkers_clean(&img);
+    let sha2 = sha256_file(&img);
+    let again = json_run(&args);
+    assert_eq!(changes(&again), vec![], "{name}: the second run changed something");
+    assert_eq!(sha256_file(&img), sha2, "{name}: the second run wrote to the image");
+    (real, diff, after)
+}
+
+#[test]
+fn ubuntu_image_is_cleaned_as_virt_sysprep_describes() {
+    let (_report, diff, after) = full_run("sysprep-ubuntu.qcow2", &[]);
+    let removed = |p: &str| diff.iter().any(|l| l == &format!("- {p} (file)") || l.starts_with(&format!("- {p} (")));
+    for p in [
+        "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ed25519_key.pub", "/root/.bash_history", "/home/ubuntu/.bash_history",
+        "/home/alice/.zsh_history", "/root/.ssh", "/home/ubuntu/.ssh/authorized_keys", "/var/log/syslog", "/var/log/auth.log",
+        "/var/log/wtmp", "/var/lib/dhcp/dhclient.eth0.leases", "/etc/passwd-", "/etc/shadow-",
+        "/var/spool/cron/crontabs/ubuntu", "/var/mail/alice", "/etc/hosts~", "/var/backups/passwd.bak", "/tmp/.hidden-lock",
+        "/etc/krb5.keytab", "/etc/lvm/devices/system.devices", "/var/lib/cloud/instance", "/var/log/cloud-init.log", "/run/utmp",
+    ] {
+        assert!(removed(p), "{p} should be gone; diff:\n{}", diff.join("\n"));
+    }
+    for p in ["/etc/machine-id", "/etc/udev/rules.d/70-persistent-net.rules", "/var/log/account/pacct"] {
+        assert_eq!(after[p].size, 0, "{p} emptied");
+    }
+    // kept: directories, the system files next to what went, files outside backup-files' roots
+    for p in ["/tmp", "/var/tmp", "/var/log", "/etc/ssh/sshd_config", "/etc/hosts", "/home/ubuntu/.profile", "/usr/share/doc/bash/README~", "/var/cache/apt/archives"] {
+        assert!(after.contains_key(p), "{p} must stay");
+    }
+    assert_eq!(after["/tmp"].mode, 0o1777);
+    // MAC pins gone from netplan, networkd and NetworkManager; acpiphp and the cloud-init drop-in added
+    let changed = |p: &str| diff.iter().any(|l| l.starts_with(&format!("~ {p}:")));
+    for p in ["/etc/netplan/50-cloud-init.yaml", "/etc/systemd/network/10-eth0.link", "/etc/NetworkManager/system-connections/Wired.nmconnection", "/etc/modules"] {
+        assert!(changed(p), "{p} edited");
+    }
+    assert!(diff.iter().any(|l| l == "+ /etc/cloud/cloud.cfg.d/95_vsysprep_openstack.cfg (file)"));
+    let (_fsd, fss) = assert_checkers_clean(&{
+        // a fresh copy run through the same, to read the edited files back with debugfs
+        let (d, img) = copy(&fixture("sysprep-ubuntu.raw"));
+        ok(&["-q", img.to_str().unwrap()]);
+        std::mem::forget(d);
+        img
+    });
+    let root = root_fs(&fss);
+    let netplan = debugfs(root, "cat /etc/netplan/50-cloud-init.yaml");
+    assert!(!netplan.contains("macaddress"), "{netplan}");
+    assert!(!debugfs(root, "cat /etc/systemd/network/10-eth0.link").contains("MACAddress="));
+    assert!(!debugfs(root, "cat /etc/NetworkManager/system-connections/Wired.nmconnection").contains("mac-address="));
+    assert!(debugfs(root, "cat /etc/modules").lines().any(|l| l == "acpiphp"));
+    assert!(debugfs(root, "cat /etc/cloud/cloud.cfg.d/95_vsysprep_openstack.cfg").contains("datasource_list: [ ConfigDrive, OpenStack, None ]"));
+}
+
+#[test]
+fn centos7_lvm_image_is_cleaned_as_virt_sysprep_describes() {
+    let (report, diff, after) = full_run("sysprep-centos7.qcow2", &["--operations", "defaults,user-account,zeroconf,serial-console,firewall-rules"]);
+    let removed = |p: &str| diff.iter().any(|l| l.starts_with(&format!("- {p} (")));
+    for p in [
+        "/etc/ssh/ssh_host_rsa_key", "/root/.bash_history", "/home/bob", "/var/lib/rpm/__db.001", "/var/lib/yum/uuid",
+        "/etc/smolt/hw-uuid", "/var/log/messages", "/var/log/secure", "/var/log/audit/audit.log",
+        "/var/lib/dhclient/dhclient-eth0.leases", "/etc/sysconfig/iptables",
+    ] {
+        assert!(removed(p), "{p} should be gone; diff:\n{}", diff.join("\n"));
+    }
+    assert!(after.contains_key("/var/lib/rpm/Packages"), "the RPM database itself stays");
+    assert!(after.contains_key("/etc/sysconfig/rhn/systemid"), "rhn-systemid is for RHEL only");
+    assert!(after.contains_key("/boot/grub2/grub.cfg"), "/boot is mounted and kept");
+    let warnings: Vec<&str> = report["operations"].as_array().unwrap().iter().flat_map(|o| o["warnings"].as_array().unwrap()).filter_map(|w| w.as_str()).collect();
+    assert!(warnings.iter().any(|w| w.contains("cloud-init is not installed")), "{warnings:?}");
+    // read the edited files back
+    let (d, img) = copy(&fixture("sysprep-centos7.raw"));
+    ok(&["-q", "--operations", "defaults,user-account,zeroconf,serial-console", img.to_str().unwrap()]);
+    let (_fsd, fss) = assert_checkers_clean(&img);
+    drop(d);
+    let root = root_fs(&fss);
+    let ifcfg = debugfs(root, "cat /etc/sysconfig/network-scripts/ifcfg-eth0");
+    for gone in ["HWADDR=", "DHCP_HOSTNAME=", "HOSTNAME="] {
+        assert!(!ifcfg.lines().any(|l| l.starts_with(gone)), "{gone} in {ifcfg}");
+    }
+    assert!(!debugfs(root, "cat /etc/sysconfig/network-scripts/ifcfg-eth1").contains("MACADDR="));
+    assert!(debugfs(root, "cat /etc/sysconfig/network").lines().any(|l| l == "NOZEROCONF=yes"));
+    assert!(debugfs(root, "cat /etc/default/grub").contains("console=ttyS0,115200n8"));
+    let passwd = debugfs(root, "cat /etc/passwd");
+    assert!(!passwd.contains("\nbob:") && !passwd.contains("\ncentos:"), "{passwd}");
+    assert!(passwd.starts_with("root:"));
+    for f in ["/etc/group", "/etc/gshadow"] {
+        let t = debugfs(root, &format!("cat {f}"));
+        assert!(!t.lines().any(|l| l.split(':').next_back().is_some_and(|m| m.split(',').any(|u| u == "bob"))), "{f}: {t}");
+    }
+    let boot = &fss.iter().find(|(dev, _)| dev == "/dev/sda1").unwrap().1;
+    assert!(debugfs(boot, "cat /grub2/grub.cfg").contains("console=ttyS0,115200n8"), "kernel lines of /boot/grub2/grub.cfg");
+    assert!(exists(root, "/.autorelabel"), "SELinux guest flagged for relabelling");
+}

@@ -48,19 +48,33 @@ pub fn apply_globs(g: &Guest, globs: &[&str], action: Action) -> Result<()> {
     Ok(())
 }
 
+/// `path` with its directory resolved (`/var/run/utmp` → `/run/utmp`): the name the
+/// report gives for what was removed.
+fn canonical(g: &Guest, path: &str) -> Result<String> {
+    match path.rsplit_once('/') {
+        Some((dir, name)) if !dir.is_empty() => {
+            let d = g.realpath(dir)?;
+            Ok(if d == "/" { format!("/{name}") } else { format!("{d}/{name}") })
+        }
+        _ => Ok(path.to_string()),
+    }
+}
+
 /// Applies `action` to one existing path.
 pub fn apply(g: &Guest, path: &str, action: Action) -> Result<()> {
-    match (action, kind(g, path)?) {
-        (_, None) => Ok(()),
-        (Action::RmRf, Some(_)) => g.rm_rf(path),
-        (Action::RmFiles, Some(FileType::Directory)) => Ok(()),
-        (Action::RmFiles, Some(_)) => g.rm(path),
+    let Some(k) = kind(g, path)? else { return Ok(()) };
+    let path = &canonical(g, path)?;
+    match (action, k) {
+        (Action::RmRf, _) => g.rm_rf(path),
+        (Action::RmFiles, FileType::Directory) => Ok(()),
+        (Action::RmFiles, _) => g.rm(path),
     }
 }
 
 /// Empties the regular file `path` when it is not empty (a missing file is left missing).
 pub fn truncate(g: &Guest, path: &str) -> Result<()> {
     if is_file(g, path)? && g.lstat(path)?.size > 0 {
+        let path = &canonical(g, path)?;
         g.truncate_size(path, 0)?;
     }
     Ok(())

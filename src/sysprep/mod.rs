@@ -11,7 +11,7 @@ pub mod audit;
 pub mod crypt;
 pub mod customize;
 mod edit;
-mod ops;
+pub mod ops;
 
 use crate::guest::inspect::OsInfo;
 use crate::guest::write::PathChange;

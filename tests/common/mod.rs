@@ -4,6 +4,7 @@
 pub mod ext4w;
 pub mod fault;
 pub mod fat;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 use serde_json::Value as J;
