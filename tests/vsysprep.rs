@@ -433,3 +433,36 @@ fn centos7_lvm_image_is_cleaned_as_virt_sysprep_describes() {
     assert!(debugfs(boot, "cat /grub2/grub.cfg").contains("console=ttyS0,115200n8"), "kernel lines of /boot/grub2/grub.cfg");
     assert!(exists(root, "/.autorelabel"), "SELinux guest flagged for relabelling");
 }
+
+#[test]
+fn an_image_in_use_by_qemu_is_refused_and_left_alone() {
+    let demo = common::root().join("fixtures/demo.qcow2");
+    let (_d, img) = copy(&demo);
+    let before = sha256_file(&img);
+    let mut qemu = Command::new("qemu-io")
+        .args(["-f", "qcow2", img.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait until qemu-io holds its locks (the kernel's lock table names the image's inode)
+    use std::os::unix::fs::MetadataExt;
+    let ino = format!(":{} ", std::fs::metadata(&img).unwrap().ino());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string("/proc/locks").unwrap().lines().any(|l| l.contains("OFDLCK") && l.contains(&ino)) {
+        assert!(std::time::Instant::now() < deadline, "qemu-io never locked the image");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = vsysprep(&["-q", img.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let refused = String::from_utf8_lossy(&o.stderr).into_owned();
+    // a dry run opens the image read-only and may look at it meanwhile
+    ok(&["-q", "--dry-run", img.to_str().unwrap()]);
+    use std::io::Write as _;
+    qemu.stdin.take().unwrap().write_all(b"quit\n").unwrap();
+    assert!(qemu.wait().unwrap().success());
+    assert!(refused.contains("vsysprep: error:"), "{refused}");
+    assert!(refused.contains("is in use by another process"), "{refused}");
+    assert_eq!(sha256_file(&img), before, "the held image is unchanged");
+}
