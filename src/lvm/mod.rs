@@ -3,7 +3,7 @@
 //! [`scan`] finds PV labels on devices ([`label`]), reads the newest metadata text from each
 //! PV's metadata areas ([`mda`]), parses it ([`metadata`]) and assembles volume groups
 //! ([`vg`]); [`VolumeGroup::open_lv`] builds an LV as a block device (`disk::Linear` pieces and
-//! [`striped::Striped`] maps).
+//! [`striped::Striped`] maps). [`pvresize`] writes new metadata for a grown PV ([`write`]).
 
 pub mod label;
 pub mod mda;
@@ -11,8 +11,10 @@ pub mod metadata;
 pub mod report;
 pub mod striped;
 pub mod vg;
+pub mod write;
 
 pub use label::{read_label, DiskArea, PvLabel};
+pub use write::{pvresize, PvResized};
 pub use vg::{scan, LogicalVolume, PhysicalVolume, Segment, SegmentKind, VolumeGroup};
 
 /// Result of LVM operations.

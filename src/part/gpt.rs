@@ -13,11 +13,22 @@ const MAX_ENTRY_BYTES: u64 = 128 * 1024;
 const ENTRY_MIN: u32 = 128;
 
 /// A validated header with its CRC-checked entry array.
-struct Table {
-    disk_guid: String,
-    alternate_lba: u64,
-    entry_size: usize,
-    entries: Vec<u8>,
+pub(super) struct Table {
+    pub(super) disk_guid: String,
+    pub(super) alternate_lba: u64,
+    pub(super) entry_size: usize,
+    pub(super) entries: Vec<u8>,
+    /// The header sector as read.
+    pub(super) header: [u8; 512],
+    /// The header's size field (bytes covered by its CRC).
+    pub(super) header_size: usize,
+    pub(super) first_usable: u64,
+}
+
+/// The primary header (LBA 1) and its entries, validated: what a table rewrite starts from.
+/// A corrupt primary is an error here (repair it with gdisk/sgdisk first).
+pub(super) fn primary(dev: &dyn BlockDev) -> Result<Table> {
+    load(dev, 1)?.map_err(|why| Error::Gpt { dev: dev.name(), reason: format!("primary header at LBA 1 unusable ({why}); repair the table first (sgdisk -v, gdisk)") })
 }
 
 /// Reads the GPT of `dev` (sector 0 was a protective or hybrid MBR).
@@ -137,7 +148,15 @@ fn load(dev: &dyn BlockDev, lba: u64) -> Result<std::result::Result<Table, Strin
             "partition entry array CRC mismatch (stored {entries_crc:#010x}, computed {computed:#010x})"
         )));
     }
-    Ok(Ok(Table { disk_guid: guid_at(&h, 56), alternate_lba, entry_size: entry_size as usize, entries }))
+    Ok(Ok(Table {
+        disk_guid: guid_at(&h, 56),
+        alternate_lba,
+        entry_size: entry_size as usize,
+        entries,
+        header: h,
+        header_size: header_size as usize,
+        first_usable,
+    }))
 }
 
 /// The used entries of a validated table, checked against the device size.
@@ -183,7 +202,7 @@ fn partitions(dev: &dyn BlockDev, table: &Table) -> Result<Vec<Partition>> {
 }
 
 /// Formats the mixed-endian GUID at `at` as uppercase `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX`.
-fn guid_at(b: &[u8], at: usize) -> String {
+pub(super) fn guid_at(b: &[u8], at: usize) -> String {
     let t: [u8; 8] = std::array::from_fn(|i| b.get(at + 8 + i).copied().unwrap_or(0));
     format!(
         "{:08X}-{:04X}-{:04X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",

@@ -1,4 +1,5 @@
-//! Partition tables: MBR (with extended/logical partitions) and GPT, read-only for now.
+//! Partition tables: MBR (with extended/logical partitions) and GPT; growing a partition
+//! (`grow.rs`, growpart's rules).
 //!
 //! [`PartitionTable::read`] looks at sector 0: no `0x55AA` signature, or a FAT/NTFS/exFAT boot
 //! sector (a filesystem on the whole disk) → no table; a `0xEE` entry (protective or hybrid
@@ -9,6 +10,7 @@
 //! 5; GPT partition N is entry N−1 of the entry array.
 
 mod gpt;
+pub mod grow;
 mod mbr;
 
 use crate::disk::BlockDev;
