@@ -407,6 +407,11 @@ fn centos7_lvm_image_is_cleaned_as_virt_sysprep_describes() {
     assert!(after.contains_key("/var/lib/rpm/Packages"), "the RPM database itself stays");
     assert!(after.contains_key("/etc/sysconfig/rhn/systemid"), "rhn-systemid is for RHEL only");
     assert!(after.contains_key("/boot/grub2/grub.cfg"), "/boot is mounted and kept");
+    // the OpenStack guide's udev steps: both rule files emptied, the generator masked in /etc
+    for p in ["/etc/udev/rules.d/70-persistent-net.rules", "/usr/lib/udev/rules.d/75-persistent-net-generator.rules", "/etc/udev/rules.d/75-persistent-net-generator.rules"] {
+        assert_eq!(after[p].size, 0, "{p} empty");
+    }
+    assert!(diff.iter().any(|l| l == "+ /etc/modules-load.d/acpiphp.conf (file)"), "acpiphp through systemd's modules-load.d");
     let warnings: Vec<&str> = report["operations"].as_array().unwrap().iter().flat_map(|o| o["warnings"].as_array().unwrap()).filter_map(|w| w.as_str()).collect();
     assert!(warnings.iter().any(|w| w.contains("cloud-init is not installed")), "{warnings:?}");
     // read the edited files back
