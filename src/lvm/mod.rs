@@ -14,7 +14,7 @@ pub mod vg;
 pub mod write;
 
 pub use label::{read_label, DiskArea, PvLabel};
-pub use write::{pvresize, PvResized};
+pub use write::{lvextend, pvresize, LvExtended, PvResized};
 pub use vg::{scan, LogicalVolume, PhysicalVolume, Segment, SegmentKind, VolumeGroup};
 
 /// Result of LVM operations.

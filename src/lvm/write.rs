@@ -1,4 +1,5 @@
-//! Metadata writes: `pvresize` of a PV whose device grew. The VG's text metadata is edited in
+//! Metadata writes: `pvresize` of a PV whose device grew, `lvextend` of a linear LV into
+//! free extents. The VG's text metadata is edited in
 //! place (seqno + 1, the PV's `dev_size` and `pe_count`; everything else kept byte for byte),
 //! written into each metadata area's circular buffer after the current copy, and the
 //! `raw_locn` and header CRCs updated as lvm2's `format_text` does; the PV header's device
@@ -7,6 +8,7 @@
 
 use super::label::{read_label_as, PvLabel};
 use super::mda::{self, MDA_HEADER_SIZE};
+use super::vg::{SegmentKind, VolumeGroup};
 use super::{lvm_crc, DiskArea, Error, Result, INITIAL_CRC};
 use crate::bytes::{le32, le64};
 use crate::disk::{read_vec, BlockDev};
@@ -191,6 +193,171 @@ pub fn pvresize(dev: &dyn BlockDev, name: &str) -> Result<Option<PvResized>> {
     }
     write_label_dev_size(dev, &label, new_sectors * SECTOR)?;
     Ok(Some(PvResized { uuid: label.uuid, vg: Some(vg.name), pe_count: (old.0, new_pe), dev_size: (old.1, new_sectors) }))
+}
+
+/// Inserts `insertion` (whole lines) before the line closing the section at `path`.
+fn insert_before_close(text: &str, path: &[&str], insertion: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + insertion.len());
+    let mut stack: Vec<String> = Vec::new();
+    let mut done = false;
+    for piece in text.split_inclusive('\n') {
+        let t = split_comment(piece.trim_end_matches('\n')).0.trim();
+        if let Some(name) = t.strip_suffix('{') {
+            stack.push(name.trim().to_string());
+        } else if t == "}" {
+            if !done && stack.iter().map(String::as_str).eq(path.iter().copied()) {
+                out.push_str(insertion);
+                done = true;
+            }
+            stack.pop();
+        }
+        out.push_str(piece);
+    }
+    done.then_some(out)
+}
+
+/// Free extent runs `(pv name, first extent, count)` of a VG, in PV order.
+fn free_runs(vg: &VolumeGroup) -> Vec<(String, u64, u64)> {
+    let mut runs = Vec::new();
+    for pv in &vg.pvs {
+        let mut used: Vec<(u64, u64)> = Vec::new();
+        for seg in vg.lvs.iter().flat_map(|l| &l.segments) {
+            if let SegmentKind::Striped { stripes, .. } = &seg.kind {
+                let per = seg.extent_count / stripes.len().max(1) as u64;
+                used.extend(stripes.iter().filter(|(n, _)| *n == pv.name).map(|(_, pe)| (*pe, per)));
+            }
+        }
+        used.sort_unstable();
+        let mut at = 0u64;
+        for (start, count) in used {
+            if start > at {
+                runs.push((pv.name.clone(), at, start - at));
+            }
+            at = at.max(start.saturating_add(count));
+        }
+        if at < pv.pe_count {
+            runs.push((pv.name.clone(), at, pv.pe_count - at));
+        }
+    }
+    runs
+}
+
+/// What [`lvextend`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LvExtended {
+    /// `/dev/VG/LV`.
+    pub lv: String,
+    /// Extents before and after.
+    pub extents: (u64, u64),
+}
+
+/// The metadata text of `vg` (read from its newest copy, `text`) with linear LV `lv` grown by
+/// `add` extents, as lvm2's normal allocation does it: the last segment grows when the extents
+/// right after it on its PV are free, and the rest goes into new linear segments taken from
+/// the free runs in PV order; seqno + 1.
+pub fn lvextend_text(text: &str, vg: &VolumeGroup, lv: &str, add: u64) -> Result<String> {
+    let bad = |msg: String| Error::Metadata { dev: format!("/dev/{}/{lv}", vg.name), msg };
+    let l = vg.lvs.iter().find(|l| l.name == lv).ok_or_else(|| Error::NoSuchLv { vg: vg.name.clone(), lv: lv.to_string() })?;
+    let last = l.segments.last().ok_or_else(|| bad("the LV has no segments".into()))?;
+    let SegmentKind::Striped { stripes, .. } = &last.kind else {
+        return Err(bad("lvextend: only linear LVs can be extended".into()));
+    };
+    let [(last_pv, last_pe)] = stripes.as_slice() else {
+        return Err(bad(format!("lvextend: extending a striped LV ({} stripes) is not supported", stripes.len())));
+    };
+    let mut runs = free_runs(vg);
+    let total: u64 = runs.iter().map(|r| r.2).sum();
+    if add > total {
+        return Err(bad(format!("lvextend: {add} extents requested, the VG has {total} free")));
+    }
+    let mut left = add;
+    let mut grow_last = 0;
+    let after = last_pe + last.extent_count;
+    if let Some(r) = runs.iter_mut().find(|r| r.0 == *last_pv && r.1 == after) {
+        grow_last = left.min(r.2);
+        r.1 += grow_last;
+        r.2 -= grow_last;
+        left -= grow_last;
+    }
+    let mut new_segments = Vec::new();
+    let mut next_le = last.start_extent + last.extent_count + grow_last;
+    for r in runs.iter().filter(|r| r.2 > 0) {
+        if left == 0 {
+            break;
+        }
+        let n = left.min(r.2);
+        new_segments.push((next_le, n, r.0.clone(), r.1));
+        next_le += n;
+        left -= n;
+    }
+    let last_name = format!("segment{}", l.segments.len());
+    let count = l.segments.len() + new_segments.len();
+    let mut out = edit_values(text, |s, k, v| match (s.len(), k) {
+        (1, "seqno") if s[0] == vg.name => Some((vg.seqno + 1).to_string()),
+        (3, "segment_count") if s[1] == "logical_volumes" && s[2] == lv => Some(count.to_string()),
+        (4, "extent_count") if s[1] == "logical_volumes" && s[2] == lv && s[3] == last_name => {
+            v.parse::<u64>().ok().map(|c| (c + grow_last).to_string())
+        }
+        _ => None,
+    });
+    if !new_segments.is_empty() {
+        let mut ins = String::new();
+        for (i, (le, n, pv, pe)) in new_segments.iter().enumerate() {
+            let number = l.segments.len() + 1 + i;
+            ins.push_str(&format!(
+                "\n\t\t\tsegment{number} {{\n\t\t\t\tstart_extent = {le}\n\t\t\t\textent_count = {n}\n\n\t\t\t\ttype = \"striped\"\n\t\t\t\tstripe_count = 1\t# linear\n\n\t\t\t\tstripes = [\n\t\t\t\t\t\"{pv}\", {pe}\n\t\t\t\t]\n\t\t\t}}\n"
+            ));
+        }
+        out = insert_before_close(&out, &[&vg.name, "logical_volumes", lv], &ins).ok_or_else(|| bad("the LV's section was not found in the metadata text".into()))?;
+    }
+    Ok(out)
+}
+
+/// `lvextend` of linear LV `lv` of `vg` by `add` extents (all free extents when `None`):
+/// the new metadata is written on every metadata area of every PV (`devs` are the scanned
+/// devices, by the names the VG's PVs were found on).
+pub fn lvextend(devs: &[(String, crate::disk::Dev)], vg: &VolumeGroup, lv: &str, add: Option<u64>) -> Result<LvExtended> {
+    let path = format!("/dev/{}/{lv}", vg.name);
+    let before = vg.lvs.iter().find(|l| l.name == lv).ok_or_else(|| Error::NoSuchLv { vg: vg.name.clone(), lv: lv.to_string() })?;
+    let old: u64 = before.segments.iter().map(|s| s.extent_count).sum();
+    let free: u64 = free_runs(vg).iter().map(|r| r.2).sum();
+    let add = add.unwrap_or(free);
+    if add == 0 {
+        return Ok(LvExtended { lv: path, extents: (old, old) });
+    }
+    let mut pv_devs = Vec::new();
+    for pv in &vg.pvs {
+        let dev = devs.iter().find(|(n, _)| *n == pv.device).map(|(_, d)| d.clone());
+        let dev = dev.ok_or_else(|| Error::MissingPv { lv: path.clone(), pv: pv.name.clone(), uuid: pv.uuid.clone() })?;
+        pv_devs.push((pv.device.clone(), dev));
+    }
+    // the newest copy of the text, from the first PV that has one
+    let mut current = None;
+    for (name, dev) in &pv_devs {
+        let Some(label) = read_label_as(dev.as_ref(), name)? else { continue };
+        for area in &label.metadata_areas {
+            if let (_, Some(t)) = mda::read_text(dev.as_ref(), name, *area)? {
+                if super::vg::parse_vg(name, &t)?.seqno == vg.seqno {
+                    current = Some(t);
+                }
+            }
+        }
+        if current.is_some() {
+            break;
+        }
+    }
+    let text = current.ok_or_else(|| Error::Metadata { dev: path.clone(), msg: format!("no metadata copy with seqno {} found", vg.seqno) })?;
+    let new_text = lvextend_text(&String::from_utf8_lossy(&text), vg, lv, add)?;
+    super::vg::parse_vg(&path, new_text.as_bytes())?;
+    for (name, dev) in &pv_devs {
+        let Some(label) = read_label_as(dev.as_ref(), name)? else { continue };
+        for area in &label.metadata_areas {
+            if let (_, Some(_)) = mda::read_text(dev.as_ref(), name, *area)? {
+                write_text(dev.as_ref(), name, *area, new_text.as_bytes())?;
+            }
+        }
+    }
+    Ok(LvExtended { lv: path, extents: (old, old + add) })
 }
 
 #[cfg(test)]
