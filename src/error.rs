@@ -21,6 +21,9 @@ pub enum Error {
     /// Sysprep operations and their options.
     #[error(transparent)]
     Sysprep(#[from] crate::sysprep::Error),
+    /// Resizing.
+    #[error(transparent)]
+    Resize(#[from] crate::resize::Error),
 }
 
 /// Result with the crate-wide [`Error`].

@@ -11,6 +11,7 @@ pub mod fs;
 pub mod guest;
 pub mod lvm;
 pub mod part;
+pub mod resize;
 pub mod sysprep;
 pub mod tool;
 pub mod units;

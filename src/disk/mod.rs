@@ -42,6 +42,7 @@
 //! together.
 
 mod error;
+pub mod extended;
 pub mod image;
 pub mod linear;
 pub mod lock;
@@ -52,11 +53,13 @@ pub mod qcow2;
 pub mod rangeset;
 pub mod raw;
 pub mod redo;
+pub mod resize;
 pub mod slice;
 mod spill;
 
 pub use error::Error;
 pub use image::{open_scratch_image, open_session_image, OpenedImage};
+pub use extended::ZeroExtended;
 pub use linear::{Extent, Linear};
 pub use lock::ImageLock;
 pub use mem::MemDev;
@@ -64,6 +67,7 @@ pub use overlay::{CommitStats, Overlay, OverlayOptions};
 pub use probe::{open_image, Format};
 pub use raw::RawFile;
 pub use redo::{LogState, RedoTarget};
+pub use resize::grow_image;
 pub use slice::Slice;
 
 use std::sync::Arc;

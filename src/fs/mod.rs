@@ -6,6 +6,7 @@ pub mod ext4;
 pub mod fat;
 pub mod probe;
 pub mod statfs;
+pub mod swap;
 mod types;
 
 pub use errno::Errno;

@@ -69,3 +69,17 @@ impl BlockDev for Qcow2Dev {
         self.path.display().to_string()
     }
 }
+
+/// Grows the virtual size of the qcow2 image at `path` to `new_size` bytes (no
+/// preallocation): imago writes the new size (and, when needed, a larger L1 table) into the
+/// image; its metadata is checked first as for any write. The caller holds the image lock.
+pub fn resize_grow(path: &Path, new_size: u64) -> Result<()> {
+    let (image, info) = backing::open_qcow2(path, true, &mut Vec::new())?;
+    if new_size < info.virtual_size {
+        return Err(Error::Qcow2 { path: path.to_path_buf(), msg: format!("cannot shrink from {} to {new_size} bytes", info.virtual_size) });
+    }
+    let e = |e| backing::engine(path, e);
+    image.resize_grow(new_size, imago::format::PreallocateMode::None).map_err(e)?;
+    image.flush().map_err(e)?;
+    image.sync().map_err(e)
+}

@@ -1,0 +1,147 @@
+//! `vresize --size` in place, judged by the real tools on twin copies: the partition table as
+//! `growpart` leaves it, the LVM metadata as lvm2's own `pvresize` + `lvextend` leave it (its
+//! `pvs`/`lvs`/`vgs` reports), the swap header as `mkswap` writes it with the same UUID,
+//! `qemu-img check` clean; `--dry-run` writes nothing.
+
+mod common;
+
+use common::{fixture, loop_lock, run, sha256_file};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn vresize(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vresize")).args(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = vresize(args);
+    assert!(o.status.success(), "vresize {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn copy(name: &str, dir: &Path, as_name: &str) -> PathBuf {
+    let p = dir.join(as_name);
+    run("cp", &["--sparse=always", fixture(name).to_str().unwrap(), p.to_str().unwrap()]);
+    p
+}
+
+/// lvm2 reports on a loop device over `len` bytes at `off` of the raw image `img`, after
+/// running `before` (e.g. pvresize, lvextend) there.
+fn lvm2(img: &Path, off: u64, len: u64, before: &[&[&str]]) -> String {
+    let conf = tempfile::tempdir().unwrap();
+    std::fs::write(
+        conf.path().join("lvm.conf"),
+        "devices { filter = [ \"a|^/dev/loop|\", \"r|.*|\" ] use_devicesfile = 0 }\nbackup { backup = 0 archive = 0 }\nglobal { use_lvmlockd = 0 }\nactivation { udev_sync = 0 udev_rules = 0 monitoring = 0 }\n",
+    )
+    .unwrap();
+    let dev = run("losetup", &["-f", "--show", "-o", &off.to_string(), "--sizelimit", &len.to_string(), img.to_str().unwrap()]).trim().to_string();
+    let mut out = String::new();
+    let report: &[&[&str]] = &[
+        &["pvs", "--noheadings", "--units", "s", "-o", "pv_size,dev_size,pv_pe_count,pv_free"],
+        &["lvs", "--noheadings", "--units", "s", "-o", "lv_name,lv_size,seg_pe_ranges"],
+        &["vgs", "--noheadings", "-o", "vg_name,vg_extent_count,vg_free_count"],
+        &["vgck", "centos"],
+    ];
+    for (i, c) in before.iter().chain(report).enumerate() {
+        let args: Vec<&str> = c[1..].iter().map(|a| if *a == "DEVICE" { dev.as_str() } else { a }).collect();
+        let o = Command::new(c[0]).args(&args).env("LVM_SYSTEM_DIR", conf.path()).env("LVM_SUPPRESS_FD_WARNINGS", "1").output().unwrap();
+        if !o.status.success() {
+            let _ = Command::new("losetup").args(["-d", &dev]).status();
+            panic!("{c:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        if i >= before.len() {
+            out.push_str(&String::from_utf8_lossy(&o.stdout).replace(&dev, "DEV"));
+        }
+    }
+    let _ = Command::new("losetup").args(["-d", &dev]).status();
+    out
+}
+
+fn sfdisk_d(img: &Path) -> String {
+    let name = img.file_name().unwrap().to_str().unwrap();
+    run("sfdisk", &["-d", img.to_str().unwrap()]).replace(img.to_str().unwrap(), "DISK").replace(name, "DISK")
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let img = copy("sysprep-centos7.qcow2", d.path(), "c.qcow2");
+    let before = sha256_file(&img);
+    let out = ok(&["--size", "+200M", "--expand", "/dev/sda2", "--lv-expand", "/dev/centos/swap", "--dry-run", img.to_str().unwrap()]);
+    assert!(out.contains("/dev/sda2: This partition will be resized"), "{out}");
+    assert!(out.contains("The LVM PV on it will be resized from 23 to 73 extents"), "{out}");
+    assert!(out.contains("/dev/centos/swap: This logical volume will be expanded from 4 to 57 extents"), "{out}");
+    assert_eq!(sha256_file(&img), before);
+    assert!(!d.path().join("c.qcow2.vguestfs-redo").exists());
+}
+
+#[test]
+fn lvm_guest_grows_like_growpart_pvresize_lvextend_mkswap() {
+    let d = tempfile::tempdir().unwrap();
+    let img = copy("sysprep-centos7.qcow2", d.path(), "c.qcow2");
+    let out = ok(&["--size", "+200M", "--expand", "/dev/sda2", "--lv-expand", "/dev/centos/swap", img.to_str().unwrap()]);
+    assert!(out.contains("swap area will be re-made"), "{out}");
+    run("qemu-img", &["check", img.to_str().unwrap()]);
+    let ours = d.path().join("ours.raw");
+    run("qemu-img", &["convert", "-O", "raw", img.to_str().unwrap(), ours.to_str().unwrap()]);
+    // the twin: the raw fixture grown by the real tools
+    let theirs = copy("sysprep-centos7.raw", d.path(), "theirs.raw");
+    run("truncate", &["-s", &std::fs::metadata(&ours).unwrap().len().to_string(), theirs.to_str().unwrap()]);
+    run("growpart", &[theirs.to_str().unwrap(), "2"]);
+    assert_eq!(sfdisk_d(&ours), sfdisk_d(&theirs), "partition table as growpart's");
+    let (off, len) = (67584u64 * 512, 604127u64 * 512);
+    let _l = loop_lock();
+    let mine = lvm2(&ours, off, len, &[]);
+    let real = lvm2(&theirs, off, len, &[&["pvresize", "DEVICE"], &["lvextend", "--driverloaded", "n", "-l", "+100%FREE", "centos/swap"]]);
+    assert_eq!(mine, real, "LVM as lvm2's pvresize + lvextend");
+    // the swap header as mkswap writes it over the grown LV, same UUID
+    let at = off + (1 << 20);
+    let uuid = run("blkid", &["-p", "-o", "value", "-s", "UUID", "-O", &at.to_string(), ours.to_str().unwrap()]);
+    let swap = d.path().join("swap");
+    run("truncate", &["-s", &(57u64 * (4 << 20)).to_string(), swap.to_str().unwrap()]);
+    run("mkswap", &["-q", "-U", uuid.trim(), swap.to_str().unwrap()]);
+    let page = |p: &Path, at: u64| {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(p).unwrap();
+        f.seek(SeekFrom::Start(at)).unwrap();
+        let mut b = vec![0u8; 4096];
+        f.read_exact(&mut b).unwrap();
+        b
+    };
+    assert_eq!(page(&ours, at), page(&swap, 0), "swap header as mkswap -U writes it");
+}
+
+#[test]
+fn partition_of_a_gpt_raw_image_grows_like_growpart() {
+    let d = tempfile::tempdir().unwrap();
+    let img = copy("sysprep-ubuntu.raw", d.path(), "u.raw");
+    let out = ok(&["--size", "200M", "--expand", "/dev/sda1", img.to_str().unwrap()]);
+    assert!(out.contains("/dev/sda1: This partition will be resized"), "{out}");
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 200 << 20);
+    let theirs = copy("sysprep-ubuntu.raw", d.path(), "t.raw");
+    run("truncate", &["-s", "200M", theirs.to_str().unwrap()]);
+    run("growpart", &[theirs.to_str().unwrap(), "1"]);
+    assert_eq!(sfdisk_d(&img), sfdisk_d(&theirs));
+    assert!(run("sgdisk", &["-v", img.to_str().unwrap()]).contains("No problems found"));
+}
+
+#[test]
+fn refusals() {
+    let d = tempfile::tempdir().unwrap();
+    let img = copy("sysprep-ubuntu.raw", d.path(), "u.raw");
+    let before = sha256_file(&img);
+    for (args, msg) in [
+        (vec!["--size", "50M"], "would shrink it"),
+        (vec!["--size", "+1G", "--expand", "/dev/sda9"], "no such partition"),
+        (vec!["--size", "lots"], "expected a size"),
+    ] {
+        let mut a = args.clone();
+        a.push(img.to_str().unwrap());
+        let o = vresize(&a);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(msg), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(sha256_file(&img), before, "{args:?} changed the image");
+    }
+    let o = vresize(&["--expand", "/dev/sda1", img.to_str().unwrap(), "out.img"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("copy mode"), "{}", String::from_utf8_lossy(&o.stderr));
+}
