@@ -3,11 +3,12 @@
 //! libFuzzer cannot forge CRC32s, so when the input's last byte is even the target recomputes
 //! the entry-array and header CRCs of both headers first: the fuzzer then reaches the entry
 //! array and partition checks. Odd last bytes leave the CRCs as they are (mismatch paths).
+//! Then growpart's grow on a copy twice the size (`part::grow`), which must read back.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vguestfs::disk::MemDev;
-use vguestfs::part::PartitionTable;
+use vguestfs::part::{grow, PartitionTable};
 
 /// Sector 0: one 0xEE entry covering the disk, and the 0x55AA signature.
 fn protective_mbr() -> Vec<u8> {
@@ -44,6 +45,25 @@ fn fix_crcs(disk: &mut [u8], h: usize) {
     disk[h + 16..h + 20].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Grows every partition of a copy of the disk, doubled in size; a table we wrote must read
+/// back with the new size.
+fn grow_all(disk: &[u8]) {
+    let mut big = disk.to_vec();
+    big.resize(disk.len() * 2, 0);
+    let dev = MemDev::new(big);
+    let Ok(Some(table)) = PartitionTable::read(&dev) else { return };
+    for p in table.partitions.iter().take(8) {
+        if let Ok(grow::Plan::Grow { growth, .. }) = grow::plan(&dev, &table, p.number, &grow::GrowOptions::default()) {
+            if grow::apply(&dev, &growth).is_ok() {
+                let again = PartitionTable::read(&dev).expect("a grown table reads back");
+                let q = again.and_then(|t| t.partitions.into_iter().find(|q| q.number == p.number)).expect("the grown partition is there");
+                assert_eq!(q.size, growth.new_size * 512);
+                return;
+            }
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut disk = protective_mbr();
     disk.extend_from_slice(data);
@@ -54,6 +74,6 @@ fuzz_target!(|data: &[u8]| {
         }
         fix_crcs(&mut disk, 512);
     }
-    let dev = MemDev::new(disk);
-    let _ = PartitionTable::read(&dev);
+    let _ = PartitionTable::read(&MemDev::new(disk.clone()));
+    grow_all(&disk);
 });

@@ -2,6 +2,8 @@
 //! libFuzzer cannot forge CRCs, so when the input's last byte is even the target first makes the
 //! label CRC, then each metadata area's text CRC and header CRC valid: the fuzzer then reaches
 //! the metadata text parser, VG assembly and the LV maps. Odd last bytes keep the CRCs as given.
+//! Then the metadata writes on a copy twice the size: pvresize and lvextend, whose output must
+//! scan again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -62,4 +64,36 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    grow(data_fixed(&devs));
 });
+
+/// The (CRC-fixed) image bytes of the scanned device.
+fn data_fixed(devs: &[(String, Dev); 1]) -> Vec<u8> {
+    let d = &devs[0].1;
+    let mut img = vec![0u8; d.len() as usize];
+    let _ = d.read_at(&mut img, 0);
+    img
+}
+
+/// pvresize on a copy twice the size, then lvextend of each LV into the free extents; metadata
+/// we wrote must scan again, with the LV grown.
+fn grow(mut img: Vec<u8>) {
+    let len = img.len();
+    img.resize(len * 2, 0);
+    let dev: Dev = Arc::new(MemDev::new(img));
+    if vguestfs::lvm::pvresize(dev.as_ref(), "/dev/sda").is_err() {
+        return;
+    }
+    let devs = [("/dev/sda".to_string(), dev)];
+    let Ok(vgs) = vguestfs::lvm::scan(&devs) else { panic!("metadata written by pvresize does not scan") };
+    for vg in vgs.iter().take(1) {
+        for lv in vg.lvs.iter().take(4) {
+            if let Ok(r) = vguestfs::lvm::lvextend(&devs, vg, &lv.name, None) {
+                let again = vguestfs::lvm::scan(&devs).expect("metadata written by lvextend scans");
+                let l = again.iter().flat_map(|v| &v.lvs).find(|l| l.name == lv.name).expect("the LV is still there");
+                assert_eq!(l.segments.iter().map(|s| s.extent_count).sum::<u64>(), r.extents.1);
+                return;
+            }
+        }
+    }
+}
