@@ -97,6 +97,10 @@ impl BlockDev for Linear {
         self.extents.iter().all(|e| e.dev.is_writable())
     }
 
+    fn buffers_until_commit(&self) -> bool {
+        self.extents.iter().all(|e| e.dev.buffers_until_commit())
+    }
+
     fn name(&self) -> String {
         self.name.clone()
     }

@@ -97,6 +97,14 @@ pub trait BlockDev: Send + Sync {
     /// Whether writes are allowed.
     fn is_writable(&self) -> bool;
 
+    /// Whether every write stays in a copy-on-write [`Overlay`] until an atomic
+    /// [`Overlay::commit`] (for views: whether every device below does). A filesystem on such
+    /// a device need not journal its own changes: the image only ever moves from one state
+    /// between operations to another, and a crash mid-operation cannot reach it.
+    fn buffers_until_commit(&self) -> bool {
+        false
+    }
+
     /// A name for messages: the image path, or the guest device name (`/dev/sda1`).
     fn name(&self) -> String;
 }

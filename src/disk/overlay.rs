@@ -264,6 +264,11 @@ impl BlockDev for Overlay {
         self.writable
     }
 
+    /// Always: nothing reaches the image but through [`Overlay::commit`].
+    fn buffers_until_commit(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> String {
         self.base.name()
     }

@@ -55,6 +55,10 @@ impl BlockDev for Slice {
         self.inner.is_writable()
     }
 
+    fn buffers_until_commit(&self) -> bool {
+        self.inner.buffers_until_commit()
+    }
+
     fn name(&self) -> String {
         self.name.clone()
     }

@@ -89,6 +89,10 @@ impl BlockDev for Striped {
         self.stripes.iter().all(|e| e.dev.is_writable())
     }
 
+    fn buffers_until_commit(&self) -> bool {
+        self.stripes.iter().all(|e| e.dev.buffers_until_commit())
+    }
+
     fn name(&self) -> String {
         self.name.clone()
     }
