@@ -4,7 +4,7 @@
 
 use super::lock::ImageLock;
 use super::rangeset::RangeSet;
-use super::redo::{self, LogWrapper, RedoTarget, MAX_RECORD};
+use super::redo::{self, LogWrapper, RedoTarget, Writeback, MAX_RECORD};
 use super::spill::{ChunkStore, CHUNK};
 use super::{check_range, BlockDev, Dev, Error, Result};
 use std::ops::Range;
@@ -120,10 +120,8 @@ impl Overlay {
             let idx = pos / CHUNK;
             let at = (pos - off) as usize;
             if st.store.contains(idx) {
-                let within = pos - idx * CHUNK;
-                let n = (CHUNK - within).min(end - pos) as usize;
-                st.store.read(idx, within as usize, &mut buf[at..at + n])?;
-                pos += n as u64;
+                let within = (pos - idx * CHUNK) as usize;
+                pos += st.store.read_run(idx, within, &mut buf[at..])? as u64;
             } else {
                 // Everything up to the next dirty chunk comes from the base in one read.
                 let next = st.store.next_from(idx).map_or(end, |i| (i * CHUNK).min(end));
@@ -150,11 +148,14 @@ impl Overlay {
             if st.store.contains(idx) {
                 st.store.update(idx, within, piece)?;
             } else {
-                let mut chunk = vec![0u8; chunk_len];
-                if n < chunk_len {
+                let chunk = if n == chunk_len {
+                    piece.to_vec()
+                } else {
+                    let mut chunk = vec![0u8; chunk_len];
                     self.base.read_at(&mut chunk, chunk_start)?;
-                }
-                chunk[within..within + n].copy_from_slice(piece);
+                    chunk[within..within + n].copy_from_slice(piece);
+                    chunk
+                };
                 st.store.insert(idx, chunk)?;
             }
             st.dirty.insert(pos..pos + n as u64);
@@ -197,10 +198,14 @@ impl Overlay {
                 msg: format!("commit failed while writing the redo log, so {} is unchanged: {e}", self.target.image.display()),
             });
         }
+        // the image file (raw or qcow2) is written through `base`; this descriptor only hints
+        let mut writeback = Writeback::new(std::fs::File::open(&self.target.image).ok());
         let applied = records.iter().try_for_each(|r| {
             let piece = &mut buf[..(r.end - r.start) as usize];
             self.read_locked(&st, piece, r.start)?;
-            self.base.write_at(piece, r.start)
+            self.base.write_at(piece, r.start)?;
+            writeback.wrote(piece.len() as u64);
+            Ok(())
         });
         if let Err(e) = applied.and_then(|()| self.base.flush()) {
             return Err(Error::Redo {

@@ -69,6 +69,45 @@ impl ChunkStore {
         }
     }
 
+    /// Copies bytes from `within` of held chunk `idx` into `out`, continuing into the chunks
+    /// that follow it when they lie next to it in the spill file (one read for a spilled
+    /// run); returns how many bytes were copied (at least one, at most `out.len()`).
+    pub fn read_run(&self, idx: u64, within: usize, out: &mut [u8]) -> Result<usize> {
+        let Some(Slot::File(at, len)) = self.chunks.get(&idx) else {
+            let n = self.chunk_len(idx)?.saturating_sub(within).min(out.len());
+            self.read(idx, within, &mut out[..n])?;
+            return Ok(n);
+        };
+        if within >= *len {
+            return Err(self.range_err(idx));
+        }
+        let start = at + within as u64;
+        let (mut n, mut end) = ((*len - within).min(out.len()), at + *len as u64);
+        let mut next = idx + 1;
+        while n < out.len() {
+            match self.chunks.get(&next) {
+                Some(Slot::File(a, l)) if *a == end => {
+                    n = (n + l).min(out.len());
+                    end += *l as u64;
+                    next += 1;
+                }
+                _ => break,
+            }
+        }
+        let file = self.spill.as_ref().ok_or_else(|| self.range_err(idx))?;
+        file.read_exact_at(&mut out[..n], start).map_err(|e| self.io("spill read", e))?;
+        Ok(n)
+    }
+
+    /// Length of held chunk `idx`.
+    fn chunk_len(&self, idx: u64) -> Result<usize> {
+        match self.chunks.get(&idx) {
+            Some(Slot::Mem(b)) => Ok(b.len()),
+            Some(Slot::File(_, len)) => Ok(*len),
+            None => Err(self.range_err(idx)),
+        }
+    }
+
     /// Overwrites bytes at `within` of held chunk `idx`.
     pub fn update(&mut self, idx: u64, within: usize, data: &[u8]) -> Result<()> {
         let err = self.range_err(idx);
@@ -156,6 +195,18 @@ mod tests {
         assert!(s.read(1, 0, &mut [0u8; 1]).is_err());
         assert_eq!(s.next_from(4), Some(6));
         assert_eq!(s.next_from(13), None);
+        // chunks 6, 9, 12 are spilled one after another but not adjacent by index: one each
+        let mut run = vec![0u8; 3 * CHUNK as usize];
+        assert_eq!(s.read_run(6, 10, &mut run).unwrap(), CHUNK as usize - 10);
+        assert_eq!(s.read_run(0, 0, &mut run).unwrap(), CHUNK as usize);
+        assert!(s.read_run(2, 0, &mut run).is_err());
+        s.insert(13, vec![7u8; CHUNK as usize]).unwrap();
+        s.insert(14, vec![8u8; 100]).unwrap();
+        // 12, 13, 14 are adjacent in the file and by index: one read across them
+        assert_eq!(s.read_run(12, 4090, &mut run).unwrap(), 6 + CHUNK as usize + 100);
+        assert_eq!(&run[..7], &[4, 4, 4, 4, 4, 4, 7]);
+        assert_eq!(run[6 + CHUNK as usize], 8);
+        assert_eq!(s.read_run(12, 4090, &mut run[..10]).unwrap(), 10);
         s.clear();
         assert!(!s.contains(0) && s.spilled_bytes() == 0);
         // the spill file is unnamed: nothing is left in the directory
