@@ -1,6 +1,6 @@
 //! A window (offset + length) onto another device: partitions.
 
-use super::{check_range, BlockDev, Dev, Error, Result};
+use super::{check_range, check_span, BlockDev, Dev, Error, Result};
 
 /// `len` bytes of `inner` starting at byte `offset`, under its own device name.
 pub struct Slice {
@@ -45,6 +45,11 @@ impl BlockDev for Slice {
     fn write_at(&self, buf: &[u8], off: u64) -> Result<()> {
         check_range(&|| self.name.clone(), off, buf.len(), self.len)?;
         self.inner.write_at(buf, self.offset + off)
+    }
+
+    fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
+        check_span(&|| self.name.clone(), off, len, self.len)?;
+        self.inner.write_zeroes(self.offset + off, len)
     }
 
     fn flush(&self) -> Result<()> {

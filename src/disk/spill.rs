@@ -149,6 +149,17 @@ impl ChunkStore {
         Ok(())
     }
 
+    /// Drops the chunks with index in `idx` (their bytes in the spill file stay unused until
+    /// [`ChunkStore::clear`]).
+    pub fn remove_range(&mut self, idx: std::ops::Range<u64>) {
+        let gone: Vec<u64> = self.chunks.range(idx).map(|(&i, _)| i).collect();
+        for i in gone {
+            if let Some(Slot::Mem(b)) = self.chunks.remove(&i) {
+                self.mem_bytes -= b.len();
+            }
+        }
+    }
+
     /// Drops every chunk (and the spill file).
     pub fn clear(&mut self) {
         self.chunks.clear();
@@ -207,6 +218,9 @@ mod tests {
         assert_eq!(&run[..7], &[4, 4, 4, 4, 4, 4, 7]);
         assert_eq!(run[6 + CHUNK as usize], 8);
         assert_eq!(s.read_run(12, 4090, &mut run[..10]).unwrap(), 10);
+        s.remove_range(2..13);
+        assert!(!s.contains(3) && !s.contains(6) && !s.contains(12) && s.contains(0) && s.contains(13));
+        assert_eq!(s.mem_bytes(), CHUNK as usize);
         s.clear();
         assert!(!s.contains(0) && s.spilled_bytes() == 0);
         // the spill file is unnamed: nothing is left in the directory
