@@ -646,7 +646,7 @@ fn posix_acl_in_vfs_form_is_stored_on_disk_form() {
 /// place; the committed image passes `e2fsck -fn`, reads back, and its journal is clean.
 #[test]
 fn on_an_overlay_writes_skip_the_journal() {
-    use vguestfs::disk::{open_session_image, BlockDev as _, Format, OverlayOptions};
+    use vguestfs::disk::{open_session_image, Format, OverlayOptions};
     for img in ["ext4-4k.img", "ext4-ext3.img", "ext4-dirty.img"] {
         let s = scratch(img);
         let data = pattern(77, 3 << 20);

@@ -512,7 +512,7 @@ mod tests {
     fn a_version_1_log_still_replays() {
         let dir = tempfile::tempdir().unwrap();
         let t = target(dir.path(), 4096);
-        write_records(&t, &[0..5]);
+        write_records(&t, &[0..5, 8..9]);
         let mut log = std::fs::read(&t.log).unwrap();
         log[8..12].copy_from_slice(&1u32.to_le_bytes());
         let crc = crc32fast::hash(&log[..60]);
@@ -524,7 +524,7 @@ mod tests {
         let rc = crc32fast::hash(&log[done + 8..done + 32]);
         log[done + 4..done + 8].copy_from_slice(&rc.to_le_bytes());
         std::fs::write(&t.log, &log).unwrap();
-        assert_eq!(inspect(&t).unwrap(), LogState::Complete { ranges: 1, bytes: 5 });
+        assert_eq!(inspect(&t).unwrap(), LogState::Complete { ranges: 2, bytes: 6 });
     }
 
     #[test]
