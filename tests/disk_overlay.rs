@@ -123,9 +123,25 @@ fn block_writes(a: &Path, b: &Path) -> Vec<(u64, Vec<u8>)> {
     out
 }
 
+/// Ranges the zero-record crash tests zero after the A→B writes: inside a chunk, across
+/// chunks with unaligned ends, and the last bytes of the image.
+const ZEROS: &[(u64, u64)] = &[(100, 200), (5 << 20, (2 << 20) + 1234), ((8 << 20) - 5000, 5000)];
+
 /// Opens `img` for writing under an overlay whose image and log devices count toward `plan`,
 /// applies `writes` and commits.
 fn commit_with_fault(img: &Path, fmt: Format, writes: &[(u64, Vec<u8>)], plan: &Arc<Plan>, spill: &Path) -> vguestfs::disk::Result<CommitStats> {
+    commit_with_fault_zeroing(img, fmt, writes, &[], plan, spill)
+}
+
+/// [`commit_with_fault`], zeroing `zeros` (offset, length) after the writes.
+fn commit_with_fault_zeroing(
+    img: &Path,
+    fmt: Format,
+    writes: &[(u64, Vec<u8>)],
+    zeros: &[(u64, u64)],
+    plan: &Arc<Plan>,
+    spill: &Path,
+) -> vguestfs::disk::Result<CommitStats> {
     let lock = ImageLock::acquire(img)?;
     let base = open_image(img, Some(fmt), true)?;
     let target = RedoTarget::beside(img, fmt, base.len())?;
@@ -134,6 +150,9 @@ fn commit_with_fault(img: &Path, fmt: Format, writes: &[(u64, Vec<u8>)], plan: &
     let ov = Overlay::new(plan.wrap(base), target, opts).with_lock(lock).with_log_wrapper(Arc::new(move |d| p.wrap(d)));
     for (off, data) in writes {
         ov.write_at(data, *off)?;
+    }
+    for &(off, len) in zeros {
+        ov.write_zeroes(off, len)?;
     }
     let (mem, spilled) = ov.buffered_bytes();
     assert!(mem <= 16 << 10 && spilled > 0, "the spill path is not exercised: {mem} {spilled}");
@@ -164,17 +183,24 @@ fn crash_child() {
     let on = if f[4] == "write" { On::Write } else { On::Flush };
     let plan = Plan::new(on, f[5].parse().unwrap(), Action::Kill);
     let spill = img.parent().unwrap();
-    commit_with_fault(img, fmt, &block_writes(a, b), &plan, spill).unwrap();
+    let zeros = if f.get(6) == Some(&"zeros") { ZEROS } else { &[] };
+    commit_with_fault_zeroing(img, fmt, &block_writes(a, b), zeros, &plan, spill).unwrap();
     assert!(!plan.fired());
 }
 
 /// Runs the commit in a child process that exits at the fault; returns whether it was killed.
 fn crash_in_child(img: &Path, fmt: Format, pair: &Pair, on: On, k: u64) -> bool {
+    crash_in_child_zeroing(img, fmt, pair, on, k, false)
+}
+
+/// [`crash_in_child`], the commit zeroing [`ZEROS`] too when `zeros`.
+fn crash_in_child_zeroing(img: &Path, fmt: Format, pair: &Pair, on: On, k: u64, zeros: bool) -> bool {
     let fmt_name = if fmt == Format::Raw { "raw" } else { "qcow2" };
     let on_name = if on == On::Write { "write" } else { "flush" };
+    let z = if zeros { "zeros" } else { "" };
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("VGFS_CRASH", [s(img), fmt_name, s(&pair.a), s(&pair.b), on_name, &k.to_string()].join("\t"))
+        .env("VGFS_CRASH", [s(img), fmt_name, s(&pair.a), s(&pair.b), on_name, &k.to_string(), z].join("\t"))
         .output()
         .unwrap();
     match out.status.code() {
@@ -257,6 +283,81 @@ fn crash_matrix(fmt: Format) {
         "{fmt:?}: {records} records, {total_writes} writes and {total_flushes} flushes per commit; {} crashes ended old, {} new",
         outcomes.0, outcomes.1
     );
+}
+
+/// Guest-visible bytes of an image (raw: the file; qcow2: `qemu-img check`, then convert).
+fn guest_sha(img: &Path, fmt: Format, scratch: &Path) -> String {
+    match fmt {
+        Format::Raw => sha256_file(img),
+        Format::Qcow2 => {
+            run("qemu-img", &["check", s(img)]);
+            let out = scratch.join("guest.raw");
+            run("qemu-img", &["convert", "-O", "raw", s(img), s(&out)]);
+            sha256_file(&out)
+        }
+    }
+}
+
+/// A commit holding zero records (no data in the log) besides data records, interrupted at
+/// every write and flush (failed in-process, killed in a child): after the next writable open
+/// the image is exactly the old or exactly the new state (sha256 of the guest bytes), and a
+/// qcow2 image passes `qemu-img check` (v3: the zeroing made zero clusters).
+fn zero_crash_matrix(fmt: Format) {
+    let pair = Pair::new();
+    let source = if fmt == Format::Raw { pair.a.clone() } else { pair.a_qcow2() };
+    let writes = pair.writes();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut new_bytes = fs::read(&pair.b).unwrap();
+    for &(off, len) in ZEROS {
+        new_bytes[off as usize..(off + len) as usize].fill(0);
+    }
+    let want_new = scratch.path().join("new.raw");
+    fs::write(&want_new, &new_bytes).unwrap();
+    let (old, new) = (sha256_file(&pair.a), sha256_file(&want_new));
+    let img = scratch.path().join(if fmt == Format::Raw { "img.raw" } else { "img.qcow2" });
+
+    fs::copy(&source, &img).unwrap();
+    let plan = Plan::new(On::Write, u64::MAX, Action::Fail);
+    commit_with_fault_zeroing(&img, fmt, &writes, ZEROS, &plan, scratch.path()).unwrap();
+    assert_eq!(guest_sha(&img, fmt, scratch.path()), new, "{fmt:?}: the clean commit");
+    let (total_writes, total_flushes) = plan.counts();
+    let mut outcomes = (0, 0);
+    for action in [Action::Fail, Action::Kill] {
+        for (on, total) in [(On::Write, total_writes), (On::Flush, total_flushes)] {
+            for k in 1..=total {
+                fs::copy(&source, &img).unwrap();
+                let fired = match action {
+                    Action::Fail => {
+                        let plan = Plan::new(on, k, Action::Fail);
+                        let r = commit_with_fault_zeroing(&img, fmt, &writes, ZEROS, &plan, scratch.path());
+                        plan.fired() && r.is_err()
+                    }
+                    Action::Kill => crash_in_child_zeroing(&img, fmt, &pair, on, k, true),
+                };
+                assert!(fired, "{action:?} {on:?} {k}: the fault did not fire");
+                drop(open_session_image(&img, Some(fmt), true, &OverlayOptions::default()).unwrap());
+                assert!(!log_of(&img).exists(), "{action:?} {on:?} {k}: the log is still there");
+                let sum = guest_sha(&img, fmt, scratch.path());
+                assert!(sum == old || sum == new, "{fmt:?} {action:?} {on:?} {k}: neither the old nor the new image");
+                if (on, k) == (On::Write, 1) {
+                    assert_eq!(sum, old, "a fault at the log header keeps the old image");
+                }
+                if sum == old { outcomes.0 += 1 } else { outcomes.1 += 1 }
+            }
+        }
+    }
+    assert!(outcomes.0 > 0 && outcomes.1 > 0, "{outcomes:?}");
+    eprintln!("{fmt:?} with zero records: {total_writes} writes, {total_flushes} flushes; {} crashes ended old, {} new", outcomes.0, outcomes.1);
+}
+
+#[test]
+fn crash_at_every_write_and_flush_of_a_raw_commit_with_zero_records() {
+    zero_crash_matrix(Format::Raw);
+}
+
+#[test]
+fn crash_at_every_write_and_flush_of_a_qcow2_commit_with_zero_records() {
+    zero_crash_matrix(Format::Qcow2);
 }
 
 #[test]

@@ -124,6 +124,16 @@ pub static COMMANDS: &[Command] = &[
         handler: h::add_ro,
     },
     Command {
+        name: "blkdiscard",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "discard all blocks on a device",
+        description: "This discards all blocks on the block device device, giving the free space back to the host operating system. In vfish the discarded blocks read back as zeros (as after zero-device): a qcow2 v3 image gets zero clusters, a raw or qcow2 v2 image zeros written where it is not zero already. The device must not be in use by a mounted filesystem. Without --rw the drives are read-only and this fails.",
+        handler: w::zero_device,
+    },
+    Command {
         name: "blockdev-getro",
         aliases: &[],
         args: DEVICE,
@@ -1518,6 +1528,26 @@ pub static COMMANDS: &[Command] = &[
         summary: "print a gzip-compressed file",
         description: "Decompresses the gzip-compressed file path and prints it (concatenated members are all decompressed). This is a vfish command: guestfish has download and the host's zcat for this.",
         handler: f::zcat,
+    },
+    Command {
+        name: "zero",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "write zeroes to the device",
+        description: "This command writes zeroes over the first few blocks of device (vfish: the first 128 KiB). How many blocks are zeroed isn't specified (but it's not enough to securely wipe the device). It should be sufficient to remove any partition tables, filesystem superblocks and so on. If blocks are already zero, then this command avoids writing zeroes. The device must not be in use by a mounted filesystem. Without --rw the drives are read-only and this fails.",
+        handler: w::zero,
+    },
+    Command {
+        name: "zero-device",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "write zeroes to an entire device",
+        description: "This command writes zeroes over the entire device. Compare with zero which just zeroes the first few blocks of a device. If blocks are already zero, then this command avoids writing zeroes. This prevents the underlying device from becoming non-sparse or growing unnecessarily: the overlay stores no data for the range, and the commit gives a qcow2 v3 image zero clusters, and writes zeros to a raw or qcow2 v2 image only where it is not zero already. The device must not be in use by a mounted filesystem. Without --rw the drives are read-only and this fails.",
+        handler: w::zero_device,
     },
 ];
 

@@ -332,3 +332,14 @@ pub fn tar_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     };
     crate::tar_in::unpack(&s.guest, input, dir, a.opt_bool("xattrs").unwrap_or(false))
 }
+
+/// `zero device`: zeros the first blocks of a device (partition tables, superblocks).
+pub fn zero(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.zero(a.str(0))?)
+}
+
+/// `zero-device device` (and `blkdiscard device`, whose discarded blocks read back as
+/// zeros here): zeros the whole device.
+pub fn zero_device(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.zero_device(a.str(0))?)
+}

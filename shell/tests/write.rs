@@ -313,3 +313,59 @@ fn fat_esp_of_the_demo_image_is_written_and_passes_fsck_vfat() {
     assert_eq!(tool("mtype", &["-i", &e, "::/EFI/debian/grub.cfg"]), "set root=x\n");
     assert!(tool("mdir", &["-i", &e, "::/"]).contains("STARTUP"));
 }
+
+/// `zero-device`, `zero` and `blkdiscard` on partitions of qcow2 v3 (the fixture) and v2
+/// (compat=0.10, made by qemu-img) copies: `qemu-img check` clean, `qemu-img convert -O raw`
+/// shows the ranges zeroed and every other byte unchanged, and the image did not grow (v3:
+/// zero clusters; v2: zeros written only over data that was not zero). A mounted device is
+/// refused; without --rw nothing is written.
+#[test]
+fn zero_device_on_qcow2_v3_and_v2_judged_by_qemu_img() {
+    let t = tempfile::tempdir().unwrap();
+    let raw = common::fixture("gpt-esp-ext4.raw");
+    let parts = common::partitions(&raw);
+    let (p1, p2) = (parts[0], parts[1]);
+    let reference = std::fs::read(&raw).unwrap();
+    for compat in ["1.1", "0.10"] {
+        let img = t.path().join(format!("disk-{compat}.qcow2"));
+        let s = |p: &Path| p.to_str().unwrap().to_string();
+        tool("qemu-img", &["convert", "-f", "raw", "-O", "qcow2", "-o", &format!("compat={compat}"), &raw, &s(&img)]);
+        let before = sha256_file(&img);
+        let size_before = std::fs::metadata(&img).unwrap().len();
+
+        // read-only: refused, nothing written
+        let o = vfish(&["-a", &s(&img), "run", ":", "zero-device", "/dev/sda2"], None);
+        assert!(o.code != 0 && o.stderr.contains("/dev/sda2"), "{o:?}");
+        // mounted: refused, nothing written
+        let o = vfish(&["--rw", "-a", &s(&img), "-m", "/dev/sda2", "zero-device", "/dev/sda2"], None);
+        assert!(o.code != 0 && o.stderr.contains("in use"), "{o:?}");
+        let o = vfish(&["--rw", "-a", &s(&img), "-m", "/dev/sda2", "zero", "/dev/sda"], None);
+        assert!(o.code != 0 && o.stderr.contains("in use"), "{o:?}");
+        assert_eq!(sha256_file(&img), before, "compat={compat}: a refused zeroing wrote");
+
+        ok(&["--rw", "-a", &s(&img), "run", ":", "zero-device", "/dev/sda2", ":", "zero", "/dev/sda1"]);
+        tool("qemu-img", &["check", &s(&img)]);
+        let out = t.path().join("out.raw");
+        tool("qemu-img", &["convert", "-O", "raw", &s(&img), &s(&out)]);
+        let got = std::fs::read(&out).unwrap();
+        assert_eq!(got.len(), reference.len());
+        let zeroed = |i: usize| {
+            let i = i as u64;
+            (p2.0..p2.0 + p2.1).contains(&i) || (p1.0..p1.0 + 128 * 1024).contains(&i)
+        };
+        let first_bad = (0..got.len()).find(|&i| got[i] != if zeroed(i) { 0 } else { reference[i] });
+        assert_eq!(first_bad, None, "compat={compat}: byte differs");
+        // the partition had data: something really changed
+        assert!(reference[p2.0 as usize..(p2.0 + p2.1) as usize].iter().any(|&b| b != 0));
+        let size_after = std::fs::metadata(&img).unwrap().len();
+        assert!(size_after <= size_before + (1 << 20), "compat={compat}: {size_before} -> {size_after}");
+
+        // blkdiscard on the rest reads back as zeros too
+        ok(&["--rw", "-a", &s(&img), "run", ":", "blkdiscard", "/dev/sda1"]);
+        tool("qemu-img", &["check", &s(&img)]);
+        tool("qemu-img", &["convert", "-O", "raw", &s(&img), &s(&out)]);
+        let got = std::fs::read(&out).unwrap();
+        assert!(got[p1.0 as usize..(p1.0 + p1.1) as usize].iter().all(|&b| b == 0), "compat={compat}");
+        assert!(got[..p1.0 as usize] == reference[..p1.0 as usize], "compat={compat}: the GPT changed");
+    }
+}

@@ -94,7 +94,7 @@ fn open_read_only(path: &Path, format: Format, opts: &OverlayOptions) -> Result<
         LogState::Unusable(why) => plain(vec![format!("{image}: ignoring leftover redo log {log}: {why}")]),
         LogState::Complete { .. } => {
             let overlay = Arc::new(Overlay::new(base.clone(), target.clone(), opts.clone()));
-            let state = redo::for_each_record(&target, &mut |off, data| overlay.load_pending(data, off))?;
+            let state = redo::for_each_record(&target, &mut |off, rec| overlay.load_pending(off, rec))?;
             let LogState::Complete { ranges, bytes } = state else {
                 // The log changed under us (another process finished or removed it): show the image.
                 return plain(vec![]);

@@ -86,6 +86,15 @@ impl BlockDev for Linear {
         self.each_piece(off, buf.len(), |e, at, r| e.dev.write_at(&buf[r], at))
     }
 
+    fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
+        if !self.is_writable() {
+            return Err(Error::ReadOnly { dev: self.name.clone() });
+        }
+        let n = usize::try_from(len)
+            .map_err(|_| Error::OutOfRange { dev: self.name.clone(), offset: off, len, size: self.len })?;
+        self.each_piece(off, n, |e, at, r| e.dev.write_zeroes(at, r.len() as u64))
+    }
+
     fn flush(&self) -> Result<()> {
         for e in &self.extents {
             e.dev.flush()?;
@@ -95,6 +104,10 @@ impl BlockDev for Linear {
 
     fn is_writable(&self) -> bool {
         self.extents.iter().all(|e| e.dev.is_writable())
+    }
+
+    fn buffers_until_commit(&self) -> bool {
+        self.extents.iter().all(|e| e.dev.buffers_until_commit())
     }
 
     fn name(&self) -> String {

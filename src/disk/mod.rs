@@ -17,14 +17,22 @@
 //! (little-endian):
 //!
 //! ```text
-//! header (64 bytes)  "VGFSREDO", version u32 = 1, header length u32 = 64,
+//! header (64 bytes)  "VGFSREDO", version u32 = 2, header length u32 = 64,
 //!                    image virtual size u64, image inode u64, format u32 (0 raw, 1 qcow2),
 //!                    zeros up to byte 60, CRC-32 of bytes 0..60 u32
-//! data record ×N     "DATA", CRC-32 u32 of bytes 8..32+len, image offset u64,
+//! record ×N, either
+//!   data record      "DATA", CRC-32 u32 of bytes 8..32+len, image offset u64,
 //!                    len u64 (1 ..= 1 MiB), sequence number u64, data, zeros to a multiple of 8
-//! commit record      "DONE", CRC-32 u32 of bytes 8..32, N u64, total data bytes u64,
+//!   zero record      "ZERO", CRC-32 u32 of bytes 8..32, image offset u64, len u64 (≥ 1),
+//!                    sequence number u64 — the range becomes zeros; no data
+//! commit record      "DONE", CRC-32 u32 of bytes 8..32, N u64, total bytes of the records u64,
 //!                    CRC-32 u32 of every byte of the log before this record, zero u32
 //! ```
+//!
+//! Version 1 logs (data records only) are still read. Zeroing ([`BlockDev::write_zeroes`],
+//! vfish's `zero-device`) stores no data in the overlay, only a zero range, and commits as a
+//! zero record: the image then zeroes it its own way (qcow2 v3: zero clusters; raw and qcow2
+//! v2: zeros written over the pieces not zero already).
 //!
 //! Commit: (1) write the whole log (one record per merged dirty range, split at 1 MiB),
 //! fsync it and its directory; (2) write the records to the image and fsync it (for qcow2:
@@ -95,11 +103,32 @@ pub trait BlockDev: Send + Sync {
     /// Writes all of `buf` at byte offset `off`. Read-only devices return [`Error::ReadOnly`].
     fn write_at(&self, buf: &[u8], off: u64) -> Result<()>;
 
+    /// Makes `len` bytes at `off` read back as zeros. The default reads the range piece by
+    /// piece and writes zeros only over pieces that are not zero already, so a sparse image
+    /// stays sparse (guestfish's `zero-device` promises as much); devices override it with
+    /// cheaper means: an [`Overlay`] records a zero range and stores no data, a qcow2 v3 image
+    /// gets zero clusters, views pass it down.
+    fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
+        if !self.is_writable() {
+            return Err(Error::ReadOnly { dev: self.name() });
+        }
+        check_span(&|| self.name(), off, len, self.len())?;
+        zero_by_writing(self, off, len)
+    }
+
     /// Makes previous writes durable.
     fn flush(&self) -> Result<()>;
 
     /// Whether writes are allowed.
     fn is_writable(&self) -> bool;
+
+    /// Whether every write stays in a copy-on-write [`Overlay`] until an atomic
+    /// [`Overlay::commit`] (for views: whether every device below does). A filesystem on such
+    /// a device need not journal its own changes: the image only ever moves from one state
+    /// between operations to another, and a crash mid-operation cannot reach it.
+    fn buffers_until_commit(&self) -> bool {
+        false
+    }
 
     /// A name for messages: the image path, or the guest device name (`/dev/sda1`).
     fn name(&self) -> String;
@@ -110,11 +139,36 @@ pub type Dev = Arc<dyn BlockDev>;
 
 /// Checks that `len` bytes at `off` lie inside a device of `size` bytes.
 pub(crate) fn check_range(name: &dyn Fn() -> String, off: u64, len: usize, size: u64) -> Result<()> {
-    let end = off.checked_add(len as u64);
-    match end {
+    check_span(name, off, len as u64, size)
+}
+
+/// [`check_range`] for a length that need not fit in memory (a range to zero).
+pub(crate) fn check_span(name: &dyn Fn() -> String, off: u64, len: u64, size: u64) -> Result<()> {
+    match off.checked_add(len) {
         Some(end) if end <= size => Ok(()),
-        _ => Err(Error::OutOfRange { dev: name(), offset: off, len: len as u64, size }),
+        _ => Err(Error::OutOfRange { dev: name(), offset: off, len, size }),
     }
+}
+
+/// The piece [`zero_by_writing`] reads, compares and (when not zero) overwrites.
+const ZERO_STEP: u64 = 64 << 10;
+
+/// Zeroes `len` bytes at `off` of `dev` (range already checked) by writing zero buffers over
+/// the pieces that are not all zeros already.
+pub(crate) fn zero_by_writing<D: BlockDev + ?Sized>(dev: &D, off: u64, len: u64) -> Result<()> {
+    let end = off + len;
+    let mut buf = vec![0u8; ZERO_STEP.min(len) as usize];
+    let zeros = vec![0u8; buf.len()];
+    let mut pos = off;
+    while pos < end {
+        let n = ZERO_STEP.min(end - pos) as usize;
+        dev.read_at(&mut buf[..n], pos)?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            dev.write_at(&zeros[..n], pos)?;
+        }
+        pos += n as u64;
+    }
+    Ok(())
 }
 
 /// Reads `len` bytes at `off` into a new buffer. `len` must be small (it is allocated at once):

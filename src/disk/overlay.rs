@@ -4,9 +4,9 @@
 
 use super::lock::ImageLock;
 use super::rangeset::RangeSet;
-use super::redo::{self, LogWrapper, RedoTarget, MAX_RECORD};
+use super::redo::{self, LogWrapper, Piece, Record, RedoTarget, Writeback, MAX_RECORD};
 use super::spill::{ChunkStore, CHUNK};
-use super::{check_range, BlockDev, Dev, Error, Result};
+use super::{check_range, check_span, BlockDev, Dev, Error, Result};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -40,7 +40,11 @@ pub struct CommitStats {
 
 struct State {
     store: ChunkStore,
+    /// Every changed range: written or zeroed.
     dirty: RangeSet,
+    /// Ranges that read as zeros and hold no chunk: whole chunks (or the device's short last
+    /// chunk), disjoint from the chunks in `store`.
+    zeroed: RangeSet,
 }
 
 /// A copy-on-write [`BlockDev`] over a base device (the opened image). Reads see pending
@@ -65,7 +69,11 @@ impl Overlay {
             writable: base.is_writable(),
             base,
             target,
-            state: Mutex::new(State { store: ChunkStore::new(opts.mem_limit, spill_dir), dirty: RangeSet::new() }),
+            state: Mutex::new(State {
+                store: ChunkStore::new(opts.mem_limit, spill_dir),
+                dirty: RangeSet::new(),
+                zeroed: RangeSet::new(),
+            }),
             log_wrapper: None,
             _lock: None,
         }
@@ -120,17 +128,54 @@ impl Overlay {
             let idx = pos / CHUNK;
             let at = (pos - off) as usize;
             if st.store.contains(idx) {
-                let within = pos - idx * CHUNK;
-                let n = (CHUNK - within).min(end - pos) as usize;
-                st.store.read(idx, within as usize, &mut buf[at..at + n])?;
-                pos += n as u64;
+                let within = (pos - idx * CHUNK) as usize;
+                pos += st.store.read_run(idx, within, &mut buf[at..])? as u64;
             } else {
-                // Everything up to the next dirty chunk comes from the base in one read.
+                // Everything up to the next dirty chunk comes from below in one go.
                 let next = st.store.next_from(idx).map_or(end, |i| (i * CHUNK).min(end));
                 let n = (next - pos) as usize;
-                self.base.read_at(&mut buf[at..at + n], pos)?;
+                self.read_below(st, &mut buf[at..at + n], pos)?;
                 pos = next;
             }
+        }
+        Ok(())
+    }
+
+    /// Reads what lies below the chunks: zeros in zeroed ranges, the base elsewhere.
+    fn read_below(&self, st: &State, buf: &mut [u8], off: u64) -> Result<()> {
+        let end = off + buf.len() as u64;
+        let mut pos = off;
+        for z in st.zeroed.intersecting(off..end) {
+            if pos < z.start {
+                self.base.read_at(&mut buf[(pos - off) as usize..(z.start - off) as usize], pos)?;
+            }
+            buf[(z.start - off) as usize..(z.end - off) as usize].fill(0);
+            pos = z.end;
+        }
+        if pos < end {
+            self.base.read_at(&mut buf[(pos - off) as usize..], pos)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `len` bytes at `off` zeros: partly covered chunks at the ends are written with
+    /// zeros, the whole chunks between are dropped and recorded as a zero range (no data).
+    fn zero_locked(&self, st: &mut State, off: u64, len: u64) -> Result<()> {
+        let size = self.base.len();
+        let end = off + len;
+        let first = off.next_multiple_of(CHUNK).min(end);
+        let last = if end == size { end } else { end / CHUNK * CHUNK }.max(first);
+        let zeros = vec![0u8; (CHUNK as usize).min(len as usize)];
+        if first > off {
+            self.write_locked(st, &zeros[..(first - off) as usize], off)?;
+        }
+        if last > first {
+            st.store.remove_range(first / CHUNK..last.div_ceil(CHUNK));
+            st.zeroed.insert(first..last);
+            st.dirty.insert(first..last);
+        }
+        if end > last {
+            self.write_locked(st, &zeros[..(end - last) as usize], last)?;
         }
         Ok(())
     }
@@ -150,12 +195,17 @@ impl Overlay {
             if st.store.contains(idx) {
                 st.store.update(idx, within, piece)?;
             } else {
-                let mut chunk = vec![0u8; chunk_len];
-                if n < chunk_len {
-                    self.base.read_at(&mut chunk, chunk_start)?;
-                }
-                chunk[within..within + n].copy_from_slice(piece);
+                let chunk = if n == chunk_len {
+                    piece.to_vec()
+                } else {
+                    let mut chunk = vec![0u8; chunk_len];
+                    self.read_below(st, &mut chunk, chunk_start)?;
+                    chunk[within..within + n].copy_from_slice(piece);
+                    chunk
+                };
                 st.store.insert(idx, chunk)?;
+                // the chunk now holds this range's bytes (zeros included)
+                st.zeroed.remove(chunk_start..chunk_start + chunk_len as u64);
             }
             st.dirty.insert(pos..pos + n as u64);
             pos += n as u64;
@@ -165,10 +215,18 @@ impl Overlay {
 
     /// Adds pending data without the writability check: a read-only session showing the
     /// contents of a complete leftover redo log without writing the image.
-    pub(crate) fn load_pending(&self, data: &[u8], off: u64) -> Result<()> {
-        check_range(&|| self.name(), off, data.len(), self.len())?;
+    pub(crate) fn load_pending(&self, off: u64, rec: Record<'_>) -> Result<()> {
         let mut st = self.state();
-        self.write_locked(&mut st, data, off)
+        match rec {
+            Record::Data(data) => {
+                check_range(&|| self.name(), off, data.len(), self.len())?;
+                self.write_locked(&mut st, data, off)
+            }
+            Record::Zero(len) => {
+                check_span(&|| self.name(), off, len, self.len())?;
+                self.zero_locked(&mut st, off, len)
+            }
+        }
     }
 
     /// Writes every pending change to the image, atomically: the redo log is written and
@@ -185,8 +243,12 @@ impl Overlay {
             return Ok(CommitStats::default());
         }
         let stats = CommitStats { bytes: st.dirty.bytes(), ranges: st.dirty.len() };
-        let records = split(st.dirty.ranges());
-        let mut buf = vec![0u8; records.iter().map(|r| r.end - r.start).max().unwrap_or(0) as usize];
+        let records = pieces(&st.dirty, &st.zeroed);
+        let longest = records.iter().filter_map(|p| match p {
+            Piece::Data(r) => Some(r.end - r.start),
+            Piece::Zero(_) => None,
+        });
+        let mut buf = vec![0u8; longest.max().unwrap_or(0) as usize];
         let written = redo::write_log(&self.target, self.log_wrapper.as_ref(), &records, |off, out| {
             self.read_locked(&st, out, off)
         });
@@ -197,10 +259,17 @@ impl Overlay {
                 msg: format!("commit failed while writing the redo log, so {} is unchanged: {e}", self.target.image.display()),
             });
         }
-        let applied = records.iter().try_for_each(|r| {
-            let piece = &mut buf[..(r.end - r.start) as usize];
-            self.read_locked(&st, piece, r.start)?;
-            self.base.write_at(piece, r.start)
+        // the image file (raw or qcow2) is written through `base`; this descriptor only hints
+        let mut writeback = Writeback::new(std::fs::File::open(&self.target.image).ok());
+        let applied = records.iter().try_for_each(|p| match p {
+            Piece::Data(r) => {
+                let piece = &mut buf[..(r.end - r.start) as usize];
+                self.read_locked(&st, piece, r.start)?;
+                self.base.write_at(piece, r.start)?;
+                writeback.wrote(piece.len() as u64);
+                Ok(())
+            }
+            Piece::Zero(r) => self.base.write_zeroes(r.start, r.end - r.start),
         });
         if let Err(e) = applied.and_then(|()| self.base.flush()) {
             return Err(Error::Redo {
@@ -213,6 +282,7 @@ impl Overlay {
         }
         st.store.clear();
         st.dirty.clear();
+        st.zeroed.clear();
         redo::remove(&self.target).map_err(|e| Error::Redo {
             path: self.target.log.clone(),
             msg: format!("the commit is complete, but removing its redo log failed ({e}); the next writable open replays it again, harmlessly"),
@@ -221,18 +291,30 @@ impl Overlay {
     }
 }
 
-/// Splits ranges into pieces of at most [`MAX_RECORD`] bytes (one log record each).
-fn split(ranges: impl Iterator<Item = Range<u64>>) -> Vec<Range<u64>> {
+/// The records of a commit, in ascending order: the zeroed ranges as zero records, the rest
+/// of the dirty ranges as data records of at most [`MAX_RECORD`] bytes.
+fn pieces(dirty: &RangeSet, zeroed: &RangeSet) -> Vec<Piece> {
     let mut out = Vec::new();
-    for r in ranges {
-        let mut s = r.start;
-        while s < r.end {
-            let e = r.end.min(s + MAX_RECORD);
-            out.push(s..e);
-            s = e;
+    for r in dirty.ranges() {
+        let mut pos = r.start;
+        for z in zeroed.intersecting(r.clone()) {
+            split_into(&mut out, pos..z.start);
+            out.push(Piece::Zero(z.clone()));
+            pos = z.end;
         }
+        split_into(&mut out, pos..r.end);
     }
     out
+}
+
+/// Appends `r` as data records of at most [`MAX_RECORD`] bytes.
+fn split_into(out: &mut Vec<Piece>, r: Range<u64>) {
+    let mut s = r.start;
+    while s < r.end {
+        let e = r.end.min(s + MAX_RECORD);
+        out.push(Piece::Data(s..e));
+        s = e;
+    }
 }
 
 impl BlockDev for Overlay {
@@ -255,6 +337,16 @@ impl BlockDev for Overlay {
         self.write_locked(&mut st, buf, off)
     }
 
+    /// Records a zero range: whole chunks store no data, in memory or spilled.
+    fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly { dev: self.name() });
+        }
+        check_span(&|| self.name(), off, len, self.len())?;
+        let mut st = self.state();
+        self.zero_locked(&mut st, off, len)
+    }
+
     /// Pending writes stay in the overlay until [`Overlay::commit`]; there is nothing to flush.
     fn flush(&self) -> Result<()> {
         Ok(())
@@ -262,6 +354,11 @@ impl BlockDev for Overlay {
 
     fn is_writable(&self) -> bool {
         self.writable
+    }
+
+    /// Always: nothing reaches the image but through [`Overlay::commit`].
+    fn buffers_until_commit(&self) -> bool {
+        true
     }
 
     fn name(&self) -> String {
@@ -360,7 +457,7 @@ mod tests {
         let ov = Overlay::new(base, RedoTarget::beside(&image, Format::Raw, 8192).unwrap(), OverlayOptions::default());
         assert!(!ov.is_writable());
         assert!(matches!(ov.write_at(b"x", 0), Err(Error::ReadOnly { .. })));
-        ov.load_pending(b"xyz", 8189).unwrap();
+        ov.load_pending(8189, Record::Data(b"xyz")).unwrap();
         let mut b = [0u8; 4];
         ov.read_at(&mut b, 8188).unwrap();
         assert_eq!(&b, b"\x01xyz");
@@ -369,8 +466,70 @@ mod tests {
     }
 
     #[test]
-    fn long_ranges_split_into_bounded_records() {
-        let r = split([0..MAX_RECORD * 2 + 5, MAX_RECORD * 3..MAX_RECORD * 3 + 1].into_iter());
-        assert_eq!(r, vec![0..MAX_RECORD, MAX_RECORD..2 * MAX_RECORD, 2 * MAX_RECORD..2 * MAX_RECORD + 5, 3 * MAX_RECORD..3 * MAX_RECORD + 1]);
+    fn long_ranges_split_into_bounded_records_around_zero_ranges() {
+        let mut dirty = RangeSet::new();
+        dirty.insert(0..MAX_RECORD * 2 + 5);
+        dirty.insert(MAX_RECORD * 3..MAX_RECORD * 5 + 1);
+        let mut zeroed = RangeSet::new();
+        zeroed.insert(MAX_RECORD * 3 + 4096..MAX_RECORD * 5);
+        let m = MAX_RECORD;
+        assert_eq!(
+            pieces(&dirty, &zeroed),
+            vec![
+                Piece::Data(0..m),
+                Piece::Data(m..2 * m),
+                Piece::Data(2 * m..2 * m + 5),
+                Piece::Data(3 * m..3 * m + 4096),
+                Piece::Zero(3 * m + 4096..5 * m),
+                Piece::Data(5 * m..5 * m + 1),
+            ]
+        );
+    }
+
+    /// Zero ranges mixed with writes, against a byte model: reads, dirty ranges, commits
+    /// (replayed from the log's zero records too), in memory and spilled.
+    #[test]
+    fn zero_ranges_match_a_byte_model() {
+        for mem_limit in [0usize, 1 << 30] {
+            let len = 70_001usize;
+            let (_dir, base, ov) = setup(len, mem_limit);
+            let mut model = base.contents();
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ mem_limit as u64;
+            let mut next = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            for round in 0..300 {
+                let off = (next() % len as u64) as usize;
+                let n = ((next() % 20_000) as usize).min(len - off);
+                match next() % 4 {
+                    0 => {
+                        let mut got = vec![0u8; n];
+                        ov.read_at(&mut got, off as u64).unwrap();
+                        assert!(got == model[off..off + n], "round {round}: read {n} at {off}");
+                    }
+                    1 => {
+                        ov.write_zeroes(off as u64, n as u64).unwrap();
+                        model[off..off + n].fill(0);
+                    }
+                    _ => {
+                        let data: Vec<u8> = (0..n).map(|_| next() as u8).collect();
+                        ov.write_at(&data, off as u64).unwrap();
+                        model[off..off + n].copy_from_slice(&data);
+                    }
+                }
+                if round % 100 == 99 {
+                    ov.commit().unwrap();
+                    assert!(base.contents() == model, "commit at round {round}");
+                }
+            }
+            ov.write_zeroes(0, len as u64).unwrap();
+            assert_eq!(ov.dirty_ranges(), vec![0..len as u64]);
+            assert_eq!(ov.buffered_bytes().0, 0, "zeroing stores no data in memory");
+            ov.commit().unwrap();
+            assert!(base.contents().iter().all(|&b| b == 0));
+        }
     }
 }

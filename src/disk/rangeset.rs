@@ -38,6 +38,34 @@ impl RangeSet {
         self.map.insert(start, end);
     }
 
+    /// Removes `range` from the set, trimming and splitting the ranges it overlaps.
+    pub fn remove(&mut self, range: Range<u64>) {
+        for r in self.intersecting(range.clone()) {
+            // `r` is clipped; find the stored range holding it
+            let Some((&s, &e)) = self.map.range(..=r.start).next_back() else { continue };
+            self.map.remove(&s);
+            if s < r.start {
+                self.map.insert(s, r.start);
+            }
+            if r.end < e {
+                self.map.insert(r.end, e);
+            }
+        }
+    }
+
+    /// The parts of the set inside `range`, clipped to it, in ascending order.
+    pub fn intersecting(&self, range: Range<u64>) -> Vec<Range<u64>> {
+        if range.start >= range.end {
+            return Vec::new();
+        }
+        let first = self.map.range(..=range.start).next_back().map_or(range.start, |(&s, _)| s);
+        self.map
+            .range(first..range.end)
+            .filter(|&(_, &e)| e > range.start)
+            .map(|(&s, &e)| s.max(range.start)..e.min(range.end))
+            .collect()
+    }
+
     /// The ranges in ascending order.
     pub fn ranges(&self) -> impl Iterator<Item = Range<u64>> + '_ {
         self.map.iter().map(|(&s, &e)| s..e)
@@ -107,6 +135,38 @@ mod tests {
                 assert_eq!(set.ranges().collect::<Vec<_>>(), runs(&bits));
             }
             assert_eq!(set.bytes(), bits.iter().filter(|&&b| b).count() as u64);
+        }
+    }
+
+    #[test]
+    fn remove_and_intersecting_match_a_bitmap() {
+        let mut x: u64 = 0x0bad_cafe_f00d_d00d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200 {
+            let mut set = RangeSet::new();
+            let mut bits = vec![false; 300];
+            for _ in 0..(next() % 30) {
+                let s = next() % 300;
+                let e = (s + next() % 60).min(300);
+                let keep = next() % 3 != 0;
+                if keep {
+                    set.insert(s..e);
+                } else {
+                    set.remove(s..e);
+                }
+                bits[s as usize..e as usize].iter_mut().for_each(|b| *b = keep);
+                assert_eq!(set.ranges().collect::<Vec<_>>(), runs(&bits));
+                let (qs, qe) = (next() % 300, next() % 300);
+                let (qs, qe) = (qs.min(qe), qs.max(qe));
+                let mut clipped = vec![false; 300];
+                clipped[qs as usize..qe as usize].copy_from_slice(&bits[qs as usize..qe as usize]);
+                assert_eq!(set.intersecting(qs..qe), runs(&clipped), "{qs}..{qe}");
+            }
         }
     }
 

@@ -18,15 +18,44 @@ pub const LOG_SUFFIX: &str = ".vguestfs-redo";
 pub const MAX_RECORD: u64 = 1 << 20;
 
 const MAGIC: [u8; 8] = *b"VGFSREDO";
-const VERSION: u32 = 1;
+/// Written by this version; version 1 (no zero records) is read too.
+const VERSION: u32 = 2;
 const HEADER_LEN: u64 = 64;
 const RECORD_HEADER_LEN: u64 = 32;
 const COMMIT_LEN: u64 = 32;
 const TAG_DATA: [u8; 4] = *b"DATA";
 const TAG_DONE: [u8; 4] = *b"DONE";
+const TAG_ZERO: [u8; 4] = *b"ZERO";
 
-/// Receives each record of a log: (image offset, new bytes).
-pub type RecordSink<'a> = &'a mut dyn FnMut(u64, &[u8]) -> Result<()>;
+/// What a commit changes in one range of the image: a record of its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// New bytes for the range (at most [`MAX_RECORD`] long).
+    Data(Range<u64>),
+    /// The range becomes zeros (any length; the log holds no data for it).
+    Zero(Range<u64>),
+}
+
+impl Piece {
+    /// The byte range of the image.
+    pub fn range(&self) -> &Range<u64> {
+        match self {
+            Piece::Data(r) | Piece::Zero(r) => r,
+        }
+    }
+}
+
+/// A record read back from a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// These bytes go at the record's offset.
+    Data(&'a [u8]),
+    /// This many bytes at the record's offset become zeros.
+    Zero(u64),
+}
+
+/// Receives each record of a log: (image offset, what changes there).
+pub type RecordSink<'a> = &'a mut dyn FnMut(u64, Record<'_>) -> Result<()>;
 
 /// Wraps the log file's device before the log is written: a seam for fault-injection tests.
 pub type LogWrapper = Arc<dyn Fn(Dev) -> Dev + Send + Sync>;
@@ -148,18 +177,24 @@ fn encode_header(id: &Identity) -> [u8; HEADER_LEN as usize] {
     h
 }
 
-/// Writes a complete log of `records` (byte ranges of the image; `fetch(offset, buf)` supplies
-/// their new contents) and makes it durable: the file, then its directory. On error the
-/// partial log is left for the caller to remove.
+/// Bytes a record takes in the log.
+fn record_len(p: &Piece) -> u64 {
+    match p {
+        Piece::Data(r) => RECORD_HEADER_LEN + pad8(r.end - r.start),
+        Piece::Zero(_) => RECORD_HEADER_LEN,
+    }
+}
+
+/// Writes a complete log of `records` (`fetch(offset, buf)` supplies the new contents of the
+/// data records) and makes it durable: the file, then its directory. On error the partial log
+/// is left for the caller to remove.
 pub(crate) fn write_log(
     target: &RedoTarget,
     wrap: Option<&LogWrapper>,
-    records: &[Range<u64>],
+    records: &[Piece],
     mut fetch: impl FnMut(u64, &mut [u8]) -> Result<()>,
 ) -> Result<()> {
-    let total = HEADER_LEN
-        + records.iter().map(|r| RECORD_HEADER_LEN + pad8(r.end - r.start)).sum::<u64>()
-        + COMMIT_LEN;
+    let total = HEADER_LEN + records.iter().map(record_len).sum::<u64>() + COMMIT_LEN;
     let log = &target.log;
     let file = OpenOptions::new()
         .read(true)
@@ -169,6 +204,7 @@ pub(crate) fn write_log(
         .open(log)
         .map_err(io(log, "create redo log"))?;
     file.set_len(total).map_err(io(log, "size redo log"))?;
+    let mut writeback = Writeback::new(file.try_clone().ok());
     let raw: Dev = Arc::new(RawFile::from_file(file, log.clone(), true)?);
     let dev = match wrap {
         Some(w) => w(raw),
@@ -179,24 +215,39 @@ pub(crate) fn write_log(
     dev.write_at(&header, 0)?;
     log_crc.update(&header);
     let mut pos = HEADER_LEN;
-    let mut buf = Vec::new();
+    let longest = records.iter().map(record_len).max().unwrap_or(0);
+    let mut buf = vec![0u8; longest as usize];
     let mut bytes = 0u64;
-    for (seq, r) in records.iter().enumerate() {
+    for (seq, piece) in records.iter().enumerate() {
+        let r = piece.range();
         let len = r.end - r.start;
-        let data_end = (RECORD_HEADER_LEN + len) as usize;
-        buf.clear();
-        buf.resize((RECORD_HEADER_LEN + pad8(len)) as usize, 0);
-        fetch(r.start, &mut buf[RECORD_HEADER_LEN as usize..data_end])?;
-        buf[0..4].copy_from_slice(&TAG_DATA);
-        buf[8..16].copy_from_slice(&r.start.to_le_bytes());
-        buf[16..24].copy_from_slice(&len.to_le_bytes());
-        buf[24..32].copy_from_slice(&(seq as u64).to_le_bytes());
-        let crc = crc32fast::hash(&buf[8..data_end]);
-        buf[4..8].copy_from_slice(&crc.to_le_bytes());
-        dev.write_at(&buf, pos)?;
-        log_crc.update(&buf);
-        pos += buf.len() as u64;
+        let (tag, data_end) = match piece {
+            Piece::Data(_) => (TAG_DATA, (RECORD_HEADER_LEN + len) as usize),
+            Piece::Zero(_) => (TAG_ZERO, RECORD_HEADER_LEN as usize),
+        };
+        let rec = &mut buf[..record_len(piece) as usize];
+        fetch_data(piece, &mut fetch, &mut rec[RECORD_HEADER_LEN as usize..data_end])?;
+        rec[data_end..].fill(0);
+        rec[0..4].copy_from_slice(&tag);
+        rec[8..16].copy_from_slice(&r.start.to_le_bytes());
+        rec[16..24].copy_from_slice(&len.to_le_bytes());
+        rec[24..32].copy_from_slice(&(seq as u64).to_le_bytes());
+        let mut body = crc32fast::Hasher::new();
+        body.update(&rec[8..data_end]);
+        let crc = body.clone().finalize();
+        rec[4..8].copy_from_slice(&crc.to_le_bytes());
+        dev.write_at(rec, pos)?;
+        // the log's running CRC, without reading the data a second time
+        let mut head = crc32fast::Hasher::new();
+        head.update(&rec[..8]);
+        log_crc.combine(&head);
+        log_crc.combine(&body);
+        let mut pad = crc32fast::Hasher::new();
+        pad.update(&rec[data_end..]);
+        log_crc.combine(&pad);
+        pos += rec.len() as u64;
         bytes += len;
+        writeback.wrote(rec.len() as u64);
     }
     let mut done = [0u8; COMMIT_LEN as usize];
     done[0..4].copy_from_slice(&TAG_DONE);
@@ -208,6 +259,47 @@ pub(crate) fn write_log(
     dev.write_at(&done, pos)?;
     dev.flush()?;
     sync_dir(log)
+}
+
+/// Fills `out` with the new contents of a data record (a zero record has none).
+fn fetch_data(piece: &Piece, fetch: &mut impl FnMut(u64, &mut [u8]) -> Result<()>, out: &mut [u8]) -> Result<()> {
+    match piece {
+        Piece::Data(r) => fetch(r.start, out),
+        Piece::Zero(_) => Ok(()),
+    }
+}
+
+/// Starts the kernel writing dirty pages of a file back in the background every few MiB
+/// written, so that the fsync that follows waits only for the tail: a hint, whose failure is
+/// ignored (the fsync still makes everything durable).
+pub(crate) struct Writeback {
+    file: Option<File>,
+    pending: u64,
+}
+
+impl Writeback {
+    /// Bytes written between two hints.
+    const STEP: u64 = 8 << 20;
+
+    /// Hints for `file` (none when `None`).
+    pub(crate) fn new(file: Option<File>) -> Writeback {
+        Writeback { file, pending: 0 }
+    }
+
+    /// Counts `n` bytes written; past [`Writeback::STEP`], starts writeback of the whole file.
+    pub(crate) fn wrote(&mut self, n: u64) {
+        self.pending += n;
+        if self.pending < Self::STEP {
+            return;
+        }
+        self.pending = 0;
+        if let Some(f) = &self.file {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid open descriptor; offset 0, length 0 = the whole file; the call
+            // only queues writeback and touches no memory of ours.
+            unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+        }
+    }
 }
 
 /// Reads the log of `target`: whether it exists, is complete and belongs to the image.
@@ -233,7 +325,10 @@ pub fn for_each_record(target: &RedoTarget, apply: RecordSink<'_>) -> Result<Log
 /// Replays the complete log of `target` onto `dev` (the image opened for writing), flushes
 /// the image, then removes the log. Returns (records, bytes) replayed.
 pub fn replay(target: &RedoTarget, dev: &dyn BlockDev) -> Result<(u64, u64)> {
-    let state = for_each_record(target, &mut |off, data| dev.write_at(data, off))?;
+    let state = for_each_record(target, &mut |off, rec| match rec {
+        Record::Data(data) => dev.write_at(data, off),
+        Record::Zero(len) => dev.write_zeroes(off, len),
+    })?;
     let LogState::Complete { ranges, bytes } = state else {
         return Err(Error::Redo { path: target.log.clone(), msg: format!("cannot replay: {state:?}") });
     };
@@ -277,7 +372,7 @@ fn scan(file: &File, target: &RedoTarget, mut apply: Option<RecordSink<'_>>) -> 
         return incomplete("its header checksum does not match".into());
     }
     let version = le32(&header, 8);
-    if version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Ok(LogState::Unusable(format!(
             "it is a version {version} log and this vguestfs reads version {VERSION}; open the image with the vguestfs that wrote it"
         )));
@@ -320,21 +415,22 @@ fn scan(file: &File, target: &RedoTarget, mut apply: Option<RecordSink<'_>>) -> 
                 None => LogState::Complete { ranges: seq, bytes },
             });
         }
-        if tag != TAG_DATA {
+        let zero = tag == TAG_ZERO && version >= 2;
+        if tag != TAG_DATA && !zero {
             return incomplete(format!("it ends after {seq} records without a commit record"));
         }
         let (off, rlen, rseq) = (le64(&rec, 8), le64(&rec, 16), le64(&rec, 24));
-        if rlen == 0 || rlen > MAX_RECORD || rseq != seq {
+        if rlen == 0 || (!zero && rlen > MAX_RECORD) || rseq != seq {
             return incomplete(format!("record {seq} at byte {pos} is damaged"));
         }
         data.clear();
-        data.resize(pad8(rlen) as usize, 0);
+        data.resize(if zero { 0 } else { pad8(rlen) as usize }, 0);
         if !read(file, path, len, &mut data, pos + RECORD_HEADER_LEN)? {
             return incomplete(format!("record {seq} at byte {pos} is cut short"));
         }
         let mut crc = crc32fast::Hasher::new();
         crc.update(&rec[8..32]);
-        crc.update(&data[..rlen as usize]);
+        crc.update(&data[..data.len().min(rlen as usize)]);
         if le32(&rec, 4) != crc.finalize() {
             return incomplete(format!("record {seq} at byte {pos} fails its checksum"));
         }
@@ -342,7 +438,7 @@ fn scan(file: &File, target: &RedoTarget, mut apply: Option<RecordSink<'_>>) -> 
             return Ok(LogState::Unusable(format!("record {seq} at byte {pos} lies beyond the end of the image")));
         }
         if let Some(apply) = apply.as_mut() {
-            apply(off, &data[..rlen as usize])?;
+            apply(off, if zero { Record::Zero(rlen) } else { Record::Data(&data[..rlen as usize]) })?;
         }
         log_crc.update(&rec);
         log_crc.update(&data);
@@ -364,6 +460,10 @@ mod tests {
     }
 
     fn write_records(t: &RedoTarget, records: &[Range<u64>]) {
+        write_pieces(t, &records.iter().cloned().map(Piece::Data).collect::<Vec<_>>());
+    }
+
+    fn write_pieces(t: &RedoTarget, records: &[Piece]) {
         write_log(t, None, records, |off, buf| {
             buf.iter_mut().enumerate().for_each(|(i, b)| *b = (off as usize + i) as u8);
             Ok(())
@@ -388,10 +488,50 @@ mod tests {
     }
 
     #[test]
+    fn zero_records_replay_as_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = target(dir.path(), 10_000);
+        write_pieces(&t, &[Piece::Data(3..10), Piece::Zero(10..5000), Piece::Data(5000..5100), Piece::Zero(9000..10_000)]);
+        // a zero record holds no data: header, 2 data records, 2 bare record headers, commit
+        assert_eq!(std::fs::metadata(&t.log).unwrap().len(), 64 + (32 + 8) + (32 + 104) + 2 * 32 + 32);
+        assert_eq!(inspect(&t).unwrap(), LogState::Complete { ranges: 4, bytes: 7 + 4990 + 100 + 1000 });
+        let dev = MemDev::new(vec![0xee; 10_000]);
+        replay(&t, &dev).unwrap();
+        let c = dev.contents();
+        for (i, &b) in c.iter().enumerate() {
+            let want = match i {
+                3..10 | 5000..5100 => i as u8,
+                10..5000 | 9000.. => 0,
+                _ => 0xee,
+            };
+            assert_eq!(b, want, "byte {i}");
+        }
+    }
+
+    #[test]
+    fn a_version_1_log_still_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = target(dir.path(), 4096);
+        write_records(&t, &[0..5, 8..9]);
+        let mut log = std::fs::read(&t.log).unwrap();
+        log[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32fast::hash(&log[..60]);
+        log[60..64].copy_from_slice(&crc.to_le_bytes());
+        // the commit record's CRC covers the header
+        let done = log.len() - 32;
+        let all = crc32fast::hash(&log[..done]);
+        log[done + 24..done + 28].copy_from_slice(&all.to_le_bytes());
+        let rc = crc32fast::hash(&log[done + 8..done + 32]);
+        log[done + 4..done + 8].copy_from_slice(&rc.to_le_bytes());
+        std::fs::write(&t.log, &log).unwrap();
+        assert_eq!(inspect(&t).unwrap(), LogState::Complete { ranges: 2, bytes: 6 });
+    }
+
+    #[test]
     fn every_truncation_and_every_bit_flip_is_incomplete() {
         let dir = tempfile::tempdir().unwrap();
         let t = target(dir.path(), 4096);
-        write_records(&t, &[0..5, 64..100]);
+        write_pieces(&t, &[Piece::Data(0..5), Piece::Zero(8..60), Piece::Data(64..100)]);
         let good = std::fs::read(&t.log).unwrap();
         for cut in 0..good.len() {
             std::fs::write(&t.log, &good[..cut]).unwrap();

@@ -1,6 +1,6 @@
 //! A window (offset + length) onto another device: partitions.
 
-use super::{check_range, BlockDev, Dev, Error, Result};
+use super::{check_range, check_span, BlockDev, Dev, Error, Result};
 
 /// `len` bytes of `inner` starting at byte `offset`, under its own device name.
 pub struct Slice {
@@ -47,12 +47,21 @@ impl BlockDev for Slice {
         self.inner.write_at(buf, self.offset + off)
     }
 
+    fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
+        check_span(&|| self.name.clone(), off, len, self.len)?;
+        self.inner.write_zeroes(self.offset + off, len)
+    }
+
     fn flush(&self) -> Result<()> {
         self.inner.flush()
     }
 
     fn is_writable(&self) -> bool {
         self.inner.is_writable()
+    }
+
+    fn buffers_until_commit(&self) -> bool {
+        self.inner.buffers_until_commit()
     }
 
     fn name(&self) -> String {

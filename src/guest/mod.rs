@@ -32,6 +32,14 @@ pub enum Error {
     /// A filesystem is mounted below this mountpoint.
     #[error("{0}: target is busy (unmount what is mounted below it first)")]
     Busy(String),
+    /// A device to be overwritten holds, or lies inside, a mounted filesystem.
+    #[error("{device}: device is in use: {mounted} is mounted (umount it first)")]
+    InUse {
+        /// The device to be overwritten.
+        device: String,
+        /// The mounted device that shares its blocks.
+        mounted: String,
+    },
     /// A path was used before any filesystem was mounted on `/`.
     #[error("no filesystem is mounted on / (use mount, or -i / -m)")]
     NothingMounted,

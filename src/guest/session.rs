@@ -12,6 +12,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Bytes `zero` clears at the start of a device: 32 blocks of 4 KiB.
+pub const ZERO_HEAD: u64 = 32 * 4096;
+
 /// How a drive is added (`add_drive_opts` in libguestfs).
 #[derive(Debug, Clone, Copy)]
 pub struct DriveOptions {
@@ -360,6 +363,42 @@ impl Guest {
             return Ok(vg.open_lv(&lv.name, &map.pv_candidates)?);
         }
         Err(GuestError::NoSuchDevice(name.to_string()).into())
+    }
+
+    /// `zero-device`: makes the whole device read as zeros. Through the overlay no data is
+    /// stored for it; the commit zeroes the image its own way (qcow2 v3: zero clusters; raw
+    /// and qcow2 v2: zeros written only where the image is not zero already).
+    pub fn zero_device(&self, name: &str) -> Result<()> {
+        let dev = self.device_to_overwrite(name)?;
+        Ok(dev.write_zeroes(0, dev.len())?)
+    }
+
+    /// `zero`: zeros the first [`ZERO_HEAD`] bytes of the device (all of a smaller one):
+    /// enough to remove partition tables and filesystem superblocks, not to wipe it.
+    pub fn zero(&self, name: &str) -> Result<()> {
+        let dev = self.device_to_overwrite(name)?;
+        Ok(dev.write_zeroes(0, dev.len().min(ZERO_HEAD))?)
+    }
+
+    /// A device to overwrite whole: refused while it holds a mounted filesystem, or is part of
+    /// a mounted device (its disk, a partition of it, or — for a disk or partition — any
+    /// mounted logical volume, which may lie on it), whose cached state would go stale.
+    fn device_to_overwrite(&self, name: &str) -> Result<Dev> {
+        let dev = self.device(name)?;
+        if !dev.is_writable() {
+            return Err(disk::Error::ReadOnly { dev: name.to_string() }.into());
+        }
+        let is_lv = |d: &str| d.strip_prefix("/dev/").is_some_and(|r| r.contains('/'));
+        let shares = |m: &str| {
+            m == name
+                || (m.starts_with(name) && !is_lv(name))
+                || (name.starts_with(m) && !is_lv(m))
+                || (is_lv(m) != is_lv(name))
+        };
+        if let Some(m) = self.mounts().into_iter().find(|m| shares(m)) {
+            return Err(GuestError::InUse { device: name.to_string(), mounted: m }.into());
+        }
+        Ok(dev)
     }
 
     /// Probes the filesystem (or other signature) on a device, like `vfs-type`/`vfs-uuid`.

@@ -81,12 +81,25 @@ impl BlockDev for Striped {
         self.each_chunk(off, buf.len(), |e, at, r| e.dev.write_at(&buf[r], at))
     }
 
+    fn write_zeroes(&self, off: u64, len: u64) -> disk::Result<()> {
+        if !self.is_writable() {
+            return Err(disk::Error::ReadOnly { dev: self.name.clone() });
+        }
+        let n = usize::try_from(len)
+            .map_err(|_| disk::Error::OutOfRange { dev: self.name.clone(), offset: off, len, size: self.len })?;
+        self.each_chunk(off, n, |e, at, r| e.dev.write_zeroes(at, r.len() as u64))
+    }
+
     fn flush(&self) -> disk::Result<()> {
         self.stripes.iter().try_for_each(|e| e.dev.flush())
     }
 
     fn is_writable(&self) -> bool {
         self.stripes.iter().all(|e| e.dev.is_writable())
+    }
+
+    fn buffers_until_commit(&self) -> bool {
+        self.stripes.iter().all(|e| e.dev.buffers_until_commit())
     }
 
     fn name(&self) -> String {

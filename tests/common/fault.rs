@@ -97,6 +97,22 @@ impl BlockDev for FaultDev {
         self.inner.write_at(buf, off)
     }
 
+    /// Counts as one write; killed, the first half of the range is zeroed first.
+    fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
+        let n = self.plan.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.plan.on == On::Write && n == self.plan.k {
+            self.plan.fired.store(true, Ordering::SeqCst);
+            match self.plan.action {
+                Action::Fail => return Err(self.plan.injected(&*self.inner)),
+                Action::Kill => {
+                    let _ = self.inner.write_zeroes(off, len / 2);
+                    std::process::exit(KILLED);
+                }
+            }
+        }
+        self.inner.write_zeroes(off, len)
+    }
+
     fn flush(&self) -> Result<()> {
         let n = self.plan.flushes.fetch_add(1, Ordering::SeqCst) + 1;
         if self.plan.on == On::Flush && n == self.plan.k {

@@ -8,7 +8,7 @@ pub use backing::MAX_DEPTH;
 pub use check::{check_metadata, MAX_TABLES};
 pub use header::{parse_header, read_info, Compression, Qcow2Info, MAGIC};
 
-use super::{check_range, BlockDev, Dev, Error, Result};
+use super::{check_range, check_span, zero_by_writing, BlockDev, Dev, Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// [`check_metadata`].
 pub fn open(path: &Path, writable: bool) -> Result<Dev> {
     let (image, info) = backing::open_qcow2(path, writable, &mut Vec::new())?;
-    Ok(Arc::new(Qcow2Dev { image, path: path.to_path_buf(), len: info.virtual_size, writable }))
+    Ok(Arc::new(Qcow2Dev { image, path: path.to_path_buf(), len: info.virtual_size, version: info.version, writable }))
 }
 
 /// An open qcow2 image as a [`BlockDev`].
@@ -26,6 +26,8 @@ struct Qcow2Dev {
     image: backing::Image,
     path: PathBuf,
     len: u64,
+    /// Header version: 2 (compat=0.10, no zero clusters) or 3.
+    version: u32,
     writable: bool,
 }
 
@@ -51,6 +53,20 @@ impl BlockDev for Qcow2Dev {
         }
         check_range(&|| self.name(), off, buf.len(), self.len)?;
         self.image.write(buf, off).map_err(|e| self.err(e))
+    }
+
+    /// Version 3: imago's write-zeroes (zero clusters, partial clusters written as zeros).
+    /// Version 2 has no zero clusters: zeros are written, over pieces not zero already.
+    fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly { dev: self.name() });
+        }
+        check_span(&|| self.name(), off, len, self.len)?;
+        if self.version >= 3 {
+            self.image.write_zeroes(off, len).map_err(|e| self.err(e))
+        } else {
+            zero_by_writing(self, off, len)
+        }
     }
 
     fn flush(&self) -> Result<()> {

@@ -79,9 +79,11 @@ impl Ext4Fs {
     /// journal is replayed onto the device first, as the kernel does. A volume with a
     /// feature whose structures the writer does not maintain (`quota`, `meta_bg`,
     /// `encrypt`…) or that records errors is refused with [`Error::Unsupported`] naming it,
-    /// before anything is written. Changes reach the device as they are made (each a
-    /// journal transaction, checkpointed at once); [`Filesystem::sync`] marks the volume
-    /// clean again.
+    /// before anything is written. Changes reach the device as they are made: each a journal
+    /// transaction, checkpointed at once — or, on a device that
+    /// [buffers until an atomic commit](crate::disk::BlockDev::buffers_until_commit) (an
+    /// overlay), written to their final locations without the journal, which stays clean.
+    /// [`Filesystem::sync`] marks the volume clean again.
     pub fn open_rw(dev: Dev) -> Result<Ext4Fs> {
         Self::mount(dev, true)
     }
@@ -126,7 +128,15 @@ impl Ext4Fs {
 
     /// The crate's mount of `dev` (replaying a dirty journal onto it when `writable`).
     fn mount_crate(dev: &Dev, writable: bool) -> fs_ext4::Result<fs_ext4::Filesystem> {
-        fs_ext4::Filesystem::mount(Arc::new(device::Adapter { dev: dev.clone(), writable }))
+        let mut fs = fs_ext4::Filesystem::mount(Arc::new(device::Adapter { dev: dev.clone(), writable }))?;
+        if writable && dev.buffers_until_commit() {
+            // Every change waits in the overlay and reaches the image by an atomic commit made
+            // between operations, so the journal would only write each block twice (data
+            // included: the crate journals data too). The journal was replayed above and
+            // stays clean; changes go to their final locations directly.
+            fs.journal = None;
+        }
+        Ok(fs)
     }
 
     fn errors(&self) -> error::Mapper<'_> {
