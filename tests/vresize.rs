@@ -134,6 +134,8 @@ fn refusals() {
         (vec!["--size", "50M"], "would shrink it"),
         (vec!["--size", "+1G", "--expand", "/dev/sda9"], "no such partition"),
         (vec!["--size", "lots"], "expected a size"),
+        // fails after the partition step: nothing at all is written, not even the disk growth
+        (vec!["--size", "+1G", "--expand", "/dev/sda1", "--lv-expand", "/dev/vg/nope"], "no such partition or logical volume"),
     ] {
         let mut a = args.clone();
         a.push(img.to_str().unwrap());
