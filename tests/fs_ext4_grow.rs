@@ -348,3 +348,47 @@ fn not_ext_is_an_error_not_a_panic() {
     let err = grow(&dev, None, false).unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
 }
+
+/// Timing figures for bench/ext4_grow.sh (run in release with `--ignored --nocapture`): our
+/// grow straight to the file and under a scratch overlay (the production path, nothing
+/// committed), against resize2fs on a copy.
+#[test]
+#[ignore]
+fn bench_grow() {
+    for (from, to) in [(64, 2048), (2048, 20 * 1024)] {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("fs.img");
+        std::fs::File::create(&img).unwrap().set_len(from * MIB).unwrap();
+        tool("mke2fs", &["-q", "-F", "-t", "ext4", "-b", "4096", img.to_str().unwrap()]);
+        tool("truncate", &["-s", &format!("{}", to * MIB), img.to_str().unwrap()]);
+        let copy = |name: &str| {
+            let p = dir.path().join(name);
+            tool("cp", &["--sparse=always", img.to_str().unwrap(), p.to_str().unwrap()]);
+            p
+        };
+        let (direct, theirs) = (copy("direct.img"), copy("theirs.img"));
+        let t = std::time::Instant::now();
+        let r = grow(open_rw(&direct).as_ref(), None, false).unwrap();
+        let ours = t.elapsed();
+        let base: Dev = Arc::new(RawFile::open(&img, false).unwrap());
+        let target = RedoTarget::beside(&img, Format::Raw, base.len()).unwrap();
+        let ov = Overlay::scratch(base, target, OverlayOptions::default());
+        let t = std::time::Instant::now();
+        grow(&ov, None, false).unwrap();
+        let overlay = t.elapsed();
+        let (ranges, bytes) = (ov.dirty_ranges().len(), ov.dirty_ranges().iter().map(|r| r.end - r.start).sum::<u64>());
+        let t = std::time::Instant::now();
+        tool("resize2fs", &[theirs.to_str().unwrap()]);
+        let resize2fs = t.elapsed();
+        assert_fsck_clean(&direct);
+        println!(
+            "BENCH ext4 4k {from} MiB -> {to} MiB ({} -> {} groups): ours direct {:.1} ms, ours under overlay {:.1} ms \
+             ({ranges} dirty ranges, {bytes} bytes), resize2fs {:.1} ms",
+            r.old_groups,
+            r.new_groups,
+            ours.as_secs_f64() * 1e3,
+            overlay.as_secs_f64() * 1e3,
+            resize2fs.as_secs_f64() * 1e3
+        );
+    }
+}

@@ -395,7 +395,7 @@ fn new_geometry(old: &Geo, size: u64, target: u64, e: &Errs<'_>) -> Result<Geo> 
                 new.desc_blocks,
                 old.desc_blocks + room,
                 old.desc_blocks,
-                fit * old.bs >> 20
+                (fit * old.bs) >> 20
             )));
         }
         new.reserved_gdt = room - more;
@@ -430,7 +430,7 @@ fn read_descs(dev: &dyn BlockDev, geo: &Geo, e: &Errs<'_>) -> Result<Descs> {
 /// The byte offset and bytes of the resize inode, read from group 0's inode table.
 fn read_resize_inode(dev: &dyn BlockDev, geo: &Geo, descs: &Descs, e: &Errs<'_>) -> Result<(u64, Vec<u8>)> {
     let table = descs.inode_table(0);
-    if table < geo.first_data_block || table + geo.itb > geo.blocks {
+    if table < geo.first_data_block || table.saturating_add(geo.itb) > geo.blocks {
         return Err(e.corrupt(format!("group 0: inode table at {table} outside the filesystem")));
     }
     let at = table * geo.bs + (resize_inode::INO - 1) * geo.inode_size;
@@ -578,7 +578,7 @@ fn mark_meta(bitmap: &mut [u8], geo: &Geo, g: u64, m: &place::Meta) -> bool {
     let end = first + geo.group_blocks(g);
     let mut any = false;
     for (start, len) in [(m.block_bitmap, 1), (m.inode_bitmap, 1), (m.inode_table, geo.itb)] {
-        let (s, t) = (start.max(first), (start + len).min(end));
+        let (s, t) = (start.max(first), start.saturating_add(len).min(end));
         if s < t {
             set_range(bitmap, s - first, t - first);
             any = true;

@@ -204,6 +204,9 @@ impl Geo {
         if geo.itb + 2 > bpg {
             return Err("superblock: the inode table does not fit a group".into());
         }
+        if geo.prefix(0).len() >= geo.group_blocks(0) {
+            return Err("superblock: the descriptor table and reserved GDT blocks do not fit group 0".into());
+        }
         if geo.incompat & INCOMPAT_META_BG != 0 && geo.first_meta_bg > geo.desc_blocks {
             return Err(format!("superblock: s_first_meta_bg {} beyond the descriptor table", geo.first_meta_bg));
         }
