@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use vguestfs::disk::{Dev, Format, Overlay, OverlayOptions, RawFile, RedoTarget};
 use vguestfs::fs::ext4_grow::{grow, GrowReport};
-use vguestfs::fs::Error;
+use vguestfs::fs::{Error, Filesystem as _};
 
 const MIB: u64 = 1 << 20;
 
@@ -144,6 +144,12 @@ fn grow_and_compare(img: &Img, to_mib: u64, size: Option<u64>) -> GrowReport {
     assert_eq!(fi, dumpe2fs_field(&ours, "Free inodes"), "superblock free inodes = sum over groups");
     let after = fs_tree(&ours);
     assert_eq!(diff(&before, &after), Vec::<String>::new(), "files changed by the grow");
+    // our own ext4 stack mounts the grown filesystem and sees its new size
+    let fs = vguestfs::fs::ext4::Ext4Fs::open(open_rw(&ours)).unwrap_or_else(|e| panic!("mount after grow: {e}"));
+    assert!(!fs.read_dir(fs.root()).unwrap().is_empty());
+    let st = fs.statvfs().unwrap();
+    assert_eq!(st.files, report.new_inodes);
+    assert_eq!(st.bfree, dumpe2fs_field(&ours, "Free blocks"));
     assert!(report.changed());
     // a second grow to the same size has nothing to do
     let again = grow(open_rw(&ours).as_ref(), size, false).unwrap();
