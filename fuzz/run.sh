@@ -55,6 +55,22 @@ if [ "$target" = fat_write ] && [ -z "$(ls -A "$corpus")" ]; then
     rm -f "$corpus/.data"
   done
 fi
+if [ "$target" = ext4_grow ] && [ -z "$(ls -A "$corpus")" ]; then
+  # whole small filesystems (the target appends zeros to grow into), one per layout
+  export PATH="$PATH:/usr/sbin:/sbin"
+  i=0
+  for opts in "-t ext4 -b 1024" "-t ext4 -b 1024 -O ^flex_bg" "-t ext4 -b 1024 -O ^64bit" \
+              "-t ext4 -b 1024 -O ^metadata_csum,uninit_bg" "-t ext3 -b 1024" "-t ext2 -b 1024" \
+              "-t ext4 -b 1024 -O sparse_super2" "-t ext4 -b 1024 -O meta_bg,^resize_inode" \
+              "-t ext4 -b 4096 -O ^has_journal"; do
+    for kib in 300 1000; do
+      img="$corpus/seed-$i.img"; i=$((i+1))
+      truncate -s "${kib}K" "$img"
+      # shellcheck disable=SC2086
+      mke2fs -q -F -N 64 -g 256 $opts "$img" >/dev/null 2>&1 || rm -f "$img"
+    done
+  done
+fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
   for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/build/*.img \

@@ -3,6 +3,7 @@
 
 mod errno;
 pub mod ext4;
+pub mod ext4_grow;
 pub mod fat;
 pub mod probe;
 pub mod statfs;
@@ -38,6 +39,23 @@ pub enum Error {
         /// The filesystem type.
         fs: String,
         /// What is wrong, naming the structure.
+        msg: String,
+    },
+    /// The filesystem must be checked before the operation (`e2fsck -f`): it was not cleanly
+    /// unmounted, records errors, has orphans or a journal to replay.
+    #[error("{dev}: {msg}")]
+    NeedsCheck {
+        /// The device.
+        dev: String,
+        /// What is wrong and what to run (resize2fs's wording).
+        msg: String,
+    },
+    /// A resize that cannot be done as asked: a size beyond the device or the format's limits.
+    #[error("{dev}: resize: {msg}")]
+    Resize {
+        /// The device.
+        dev: String,
+        /// Why, with the limit.
         msg: String,
     },
     /// A filesystem feature we cannot handle.
