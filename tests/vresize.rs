@@ -147,3 +147,62 @@ fn refusals() {
     let o = vresize(&["--expand", "/dev/sda1", img.to_str().unwrap(), "out.img"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("copy mode"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `dumpe2fs -h` fields of the filesystem at `off` (`len` bytes) of a raw image.
+fn dumpe2fs(img: &Path, off: u64, len: u64) -> Vec<String> {
+    let d = tempfile::tempdir().unwrap();
+    let fs = d.path().join("fs");
+    run("dd", &[&format!("if={}", img.display()), &format!("of={}", fs.display()), "bs=512", &format!("skip={}", off / 512), &format!("count={}", len / 512), "status=none"]);
+    let o = Command::new("e2fsck").args(["-fn", fs.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "e2fsck -fn: {}", String::from_utf8_lossy(&o.stdout));
+    run("dumpe2fs", &["-h", fs.to_str().unwrap()])
+        .lines()
+        .filter(|l| l.starts_with("Block count:") || l.starts_with("Inode count:") || l.starts_with("Reserved block count:"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn ext4_root_grows_like_growpart_and_resize2fs() {
+    let d = tempfile::tempdir().unwrap();
+    // Ubuntu: ext4 on the partition itself
+    let img = copy("sysprep-ubuntu.qcow2", d.path(), "u.qcow2");
+    let out = ok(&["--size", "300M", "--expand", "/dev/sda1", img.to_str().unwrap()]);
+    assert!(out.contains("/dev/sda1: The filesystem ext2/3/4 will be expanded"), "{out}");
+    run("qemu-img", &["check", img.to_str().unwrap()]);
+    let ours = d.path().join("u.raw");
+    run("qemu-img", &["convert", "-O", "raw", img.to_str().unwrap(), ours.to_str().unwrap()]);
+    let theirs = copy("sysprep-ubuntu.raw", d.path(), "t.raw");
+    run("truncate", &["-s", "300M", theirs.to_str().unwrap()]);
+    run("growpart", &[theirs.to_str().unwrap(), "1"]);
+    assert_eq!(sfdisk_d(&ours), sfdisk_d(&theirs));
+    let (off, len) = (43008u64 * 512, (614366u64 - 43008 + 1) * 512);
+    let d2 = tempfile::tempdir().unwrap();
+    let fs = d2.path().join("fs");
+    run("dd", &[&format!("if={}", theirs.display()), &format!("of={}", fs.display()), "bs=512", &format!("skip={}", off / 512), &format!("count={}", len / 512), "status=none"]);
+    run("resize2fs", &["-f", fs.to_str().unwrap()]);
+    run("dd", &[&format!("if={}", fs.display()), &format!("of={}", theirs.display()), "bs=512", &format!("seek={}", off / 512), "conv=notrunc", "status=none"]);
+    let mine = dumpe2fs(&ours, off, len);
+    assert_eq!(mine, dumpe2fs(&theirs, off, len), "the same geometry as resize2fs");
+    assert!(mine.iter().any(|l| l == "Block count:              71419"), "{mine:?}");
+    // the files are the same as before (debugfs, whole tree)
+    let before = common::tree::ext4_tree(&fixture("sysprep-ubuntu.raw"), off, 151552 * 512);
+    let after = common::tree::ext4_tree(&ours, off, len);
+    assert_eq!(common::tree::diff(&before, &after), Vec::<String>::new());
+}
+
+#[test]
+fn lvm_root_lv_and_its_ext4_grow() {
+    let d = tempfile::tempdir().unwrap();
+    let img = copy("sysprep-centos7.raw", d.path(), "c.raw");
+    let out = ok(&["--size", "+200M", "--expand", "/dev/sda2", "--lv-expand", "/dev/centos/root", img.to_str().unwrap()]);
+    assert!(out.contains("/dev/centos/root: This logical volume will be expanded from 16 to 69 extents"), "{out}");
+    assert!(out.contains("/dev/centos/root: The filesystem ext2/3/4 will be expanded"), "{out}");
+    // root is contiguous (extents 4-72): check its filesystem with e2fsck and dumpe2fs
+    let root = 67584u64 * 512 + (1 << 20) + 4 * (4 << 20);
+    let fields = dumpe2fs(&img, root, 69 * (4 << 20));
+    assert!(fields.iter().any(|l| l == "Block count:              70656"), "{fields:?}");
+    let before = common::tree::ext4_tree(&fixture("sysprep-centos7.raw"), root, 64 << 20);
+    let after = common::tree::ext4_tree(&img, root, 69 * (4 << 20));
+    assert_eq!(common::tree::diff(&before, &after), Vec::<String>::new());
+}

@@ -1,7 +1,7 @@
 //! `vresize`: grow a guest disk image in place — the image's virtual size (raw or qcow2),
 //! then the partition given with `--expand` (growpart's rules), the LVM PV on it, the LV given
-//! with `--lv-expand`, and the filesystem inside (ext2/3/4; swap re-made with its UUID and
-//! label). The plan is worked out first on a read-only view of the image and printed;
+//! with `--lv-expand`, and the filesystem inside (ext2/3/4 as resize2fs grows them; swap
+//! re-made with its UUID and label). The plan is worked out first on a read-only view of the image and printed;
 //! `--dry-run` stops there. Then the image is grown and every table and filesystem change is
 //! committed together through the redo log.
 
