@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `vresize --size 20G --expand /dev/sda1` in place on a 2 GiB qcow2 (GPT, one ext4
 # partition holding a small tree) and `--size +18G --expand /dev/sda2 --lv-expand` on the
-# CentOS LVM fixture (its swap LV), each run on a fresh copy; beside it `qemu-img resize` alone
+# CentOS LVM fixture (its root LV and ext4), each run on a fresh copy; beside it `qemu-img resize` alone
 # (the floor: the image's own growth). Needs hyperfine, the tools of fixtures/ and a release
 # build. Writes bench/results-resize.md.
 set -euo pipefail
@@ -28,9 +28,9 @@ hyperfine -N --warmup 2 --min-runs 10 --prepare "cp $tmp/g.qcow2 $tmp/w.qcow2" \
   --export-markdown "$tmp/r.md" >/dev/null
 cat "$tmp/r.md" >> "$out"
 if [ -e fixtures/build/sysprep-centos7.qcow2 ]; then
-  echo "## CentOS 7 LVM qcow2 (128 MiB) → +18 GiB, PV and swap LV" >> "$out"
+  echo "## CentOS 7 LVM qcow2 (128 MiB) → +18 GiB, PV, root LV and its ext4" >> "$out"
   hyperfine -N --warmup 2 --min-runs 10 --prepare "cp fixtures/build/sysprep-centos7.qcow2 $tmp/c.qcow2" \
-    -n "vresize --size +18G --expand /dev/sda2 --lv-expand /dev/centos/swap" "$bin -q --size +18G --expand /dev/sda2 --lv-expand /dev/centos/swap $tmp/c.qcow2" \
+    -n "vresize --size +18G --expand /dev/sda2 --lv-expand /dev/centos/root" "$bin -q --size +18G --expand /dev/sda2 --lv-expand /dev/centos/root $tmp/c.qcow2" \
     --export-markdown "$tmp/r.md" >/dev/null
   cat "$tmp/r.md" >> "$out"
 fi
