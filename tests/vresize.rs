@@ -148,11 +148,16 @@ fn refusals() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("copy mode"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// Copies `len` bytes at `off` of `img` to the file `to` (dd).
+fn extract(img: &Path, off: u64, len: u64, to: &Path) {
+    run("dd", &[&format!("if={}", img.display()), &format!("of={}", to.display()), "bs=512", &format!("skip={}", off / 512), &format!("count={}", len / 512), "status=none"]);
+}
+
 /// `dumpe2fs -h` fields of the filesystem at `off` (`len` bytes) of a raw image.
 fn dumpe2fs(img: &Path, off: u64, len: u64) -> Vec<String> {
     let d = tempfile::tempdir().unwrap();
     let fs = d.path().join("fs");
-    run("dd", &[&format!("if={}", img.display()), &format!("of={}", fs.display()), "bs=512", &format!("skip={}", off / 512), &format!("count={}", len / 512), "status=none"]);
+    extract(img, off, len, &fs);
     let o = Command::new("e2fsck").args(["-fn", fs.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success(), "e2fsck -fn: {}", String::from_utf8_lossy(&o.stdout));
     run("dumpe2fs", &["-h", fs.to_str().unwrap()])
@@ -179,7 +184,7 @@ fn ext4_root_grows_like_growpart_and_resize2fs() {
     let (off, len) = (43008u64 * 512, (614366u64 - 43008 + 1) * 512);
     let d2 = tempfile::tempdir().unwrap();
     let fs = d2.path().join("fs");
-    run("dd", &[&format!("if={}", theirs.display()), &format!("of={}", fs.display()), "bs=512", &format!("skip={}", off / 512), &format!("count={}", len / 512), "status=none"]);
+    extract(&theirs, off, len, &fs);
     run("resize2fs", &["-f", fs.to_str().unwrap()]);
     run("dd", &[&format!("if={}", fs.display()), &format!("of={}", theirs.display()), "bs=512", &format!("seek={}", off / 512), "conv=notrunc", "status=none"]);
     let mine = dumpe2fs(&ours, off, len);
