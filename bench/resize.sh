@@ -2,7 +2,7 @@
 # Benchmark: `vresize --size 20G --expand /dev/sda1` in place on a 2 GiB qcow2 (GPT, one ext4
 # partition holding a small tree) and `--size +18G --expand /dev/sda2 --lv-expand` on the
 # CentOS LVM fixture (its root LV and ext4), each run on a fresh copy; beside it `qemu-img resize` alone
-# (the floor: the image's own growth). Needs hyperfine, the tools of fixtures/ and a release
+# (the floor: the image's own growth); and the copy mode against qemu-img convert. Needs hyperfine, the tools of fixtures/ and a release
 # build. Writes bench/results-resize.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,14 @@ echo "## 2 GiB qcow2 (GPT + ext4) → 20 GiB" >> "$out"
 hyperfine -N --warmup 2 --min-runs 10 --prepare "cp $tmp/g.qcow2 $tmp/w.qcow2" \
   -n "vresize --size 20G --expand /dev/sda1" "$bin -q --size 20G --expand /dev/sda1 $tmp/w.qcow2" \
   -n "qemu-img resize (floor)" "qemu-img resize -q $tmp/w.qcow2 20G" \
+  --export-markdown "$tmp/r.md" >/dev/null
+cat "$tmp/r.md" >> "$out"
+# copy mode: the 2 GiB qcow2 onto a fresh 20 GiB raw file, against qemu-img convert of the same
+# input to raw (the throughput floor: both read the whole input and write its data sparsely)
+echo "## copy mode: 2 GiB qcow2 → fresh 20 GiB raw (vs qemu-img convert -O raw)" >> "$out"
+hyperfine -N --warmup 1 --min-runs 5 --prepare "bash -c 'rm -f $tmp/o.raw; truncate -s 20G $tmp/o.raw'" \
+  -n "vresize --expand /dev/sda1 IN OUT" "$bin -q --expand /dev/sda1 $tmp/g.qcow2 $tmp/o.raw" \
+  -n "qemu-img convert -O raw" "qemu-img convert -O raw $tmp/g.qcow2 $tmp/o.raw" \
   --export-markdown "$tmp/r.md" >/dev/null
 cat "$tmp/r.md" >> "$out"
 if [ -e fixtures/build/sysprep-centos7.qcow2 ]; then

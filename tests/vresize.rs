@@ -261,3 +261,62 @@ fn a_commit_failing_at_any_write_leaves_the_old_or_the_new_guest() {
     assert!(outcomes.0 > 0 && outcomes.1 > 0, "{outcomes:?}");
     eprintln!("{writes} writes, {flushes} flushes per commit; crashes ended {} old, {} new", outcomes.0, outcomes.1);
 }
+
+#[test]
+fn copy_mode_equals_the_in_place_grow_of_a_copy() {
+    let d = tempfile::tempdir().unwrap();
+    let req = ["--expand", "/dev/sda2", "--lv-expand", "/dev/centos/root"];
+    // copy mode into a pre-created 300 MiB raw file
+    let out = d.path().join("out.raw");
+    run("truncate", &["-s", "300M", out.to_str().unwrap()]);
+    let (qcow2_in, raw_in) = (fixture("sysprep-centos7.qcow2"), fixture("sysprep-centos7.raw"));
+    let mut args = req.to_vec();
+    args.extend([qcow2_in.to_str().unwrap(), out.to_str().unwrap()]);
+    let text = ok(&args);
+    assert!(text.contains("Resize operation completed with no errors"), "{text}");
+    // in place on a raw copy grown to the same size: the very same bytes
+    let inplace = copy("sysprep-centos7.raw", d.path(), "inplace.raw");
+    let mut args = req.to_vec();
+    args.extend(["--size", "300M", inplace.to_str().unwrap()]);
+    ok(&args);
+    assert_eq!(sha256_file(&out), sha256_file(&inplace));
+    let root = 67584u64 * 512 + (1 << 20) + 4 * (4 << 20);
+    assert!(dumpe2fs(&out, root, 62 * (4 << 20)).iter().any(|l| l == "Block count:              63488"));
+    // into a qcow2 made by qemu-img: check clean, same guest bytes
+    let q = d.path().join("out.qcow2");
+    run("qemu-img", &["create", "-q", "-f", "qcow2", q.to_str().unwrap(), "300M"]);
+    let mut args = vec!["-q"];
+    args.extend(req);
+    args.extend([raw_in.to_str().unwrap(), q.to_str().unwrap()]);
+    ok(&args);
+    run("qemu-img", &["check", q.to_str().unwrap()]);
+    let qraw = d.path().join("q.raw");
+    run("qemu-img", &["convert", "-O", "raw", q.to_str().unwrap(), qraw.to_str().unwrap()]);
+    assert_eq!(sha256_file(&qraw), sha256_file(&out));
+}
+
+#[test]
+fn copy_mode_refusals() {
+    let d = tempfile::tempdir().unwrap();
+    let input = fixture("sysprep-ubuntu.qcow2");
+    let out = d.path().join("out.raw");
+    run("truncate", &["-s", "50M", out.to_str().unwrap()]);
+    let o = vresize(&["--expand", "/dev/sda1", input.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("smaller than the input"), "{}", String::from_utf8_lossy(&o.stderr));
+    run("truncate", &["-s", "300M", out.to_str().unwrap()]);
+    for (extra, msg) in [
+        (vec!["--expand", "/dev/sda15"], "would have to move"),
+        (vec!["--delete", "/dev/sda14"], "--delete: changing the layout"),
+        (vec!["--align-first", "always"], "--align-first always"),
+    ] {
+        let mut a = extra.clone();
+        a.extend([input.to_str().unwrap(), out.to_str().unwrap()]);
+        let o = vresize(&a);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(msg), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    // an output that already holds data is refused
+    let full = copy("sysprep-centos7.raw", d.path(), "full.raw");
+    let o = vresize(&["--expand", "/dev/sda1", input.to_str().unwrap(), full.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not empty"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -2,8 +2,10 @@
 //! rules), the LVM PV on it (pvresize), an LV (lvextend) and the filesystem inside (ext4 grow,
 //! swap re-made keeping its UUID and label). [`inplace::run`] works on any writable device —
 //! the image under a copy-on-write overlay, so the tool can run it first on a scratch overlay
-//! to print the plan (and stop there with `--dry-run`), then for real and commit.
+//! to print the plan (and stop there with `--dry-run`), then for real and commit. [`copy`] is
+//! virt-resize's copy mode for layouts that need no partition moved.
 
+pub mod copy;
 pub mod inplace;
 
 /// Errors of resizing.
