@@ -32,6 +32,7 @@ cat "$tmp/r.md" >> "$out"
 echo "## copy mode: 2 GiB qcow2 → fresh 20 GiB raw (vs qemu-img convert -O raw)" >> "$out"
 hyperfine -N --warmup 1 --min-runs 5 --prepare "bash -c 'rm -f $tmp/o.raw; truncate -s 20G $tmp/o.raw'" \
   -n "vresize --expand /dev/sda1 IN OUT" "$bin -q --expand /dev/sda1 $tmp/g.qcow2 $tmp/o.raw" \
+  -n "vresize IN OUT (copy only)" "$bin -q $tmp/g.qcow2 $tmp/o.raw" \
   -n "qemu-img convert -O raw" "qemu-img convert -O raw $tmp/g.qcow2 $tmp/o.raw" \
   --export-markdown "$tmp/r.md" >/dev/null
 cat "$tmp/r.md" >> "$out"

@@ -130,6 +130,13 @@ pub trait BlockDev: Send + Sync {
         false
     }
 
+    /// How many bytes from `off` (at most `len`) are known to read as zeros without reading
+    /// them (unallocated or zero clusters of a qcow2 image); 0 when not known. Lets copies skip
+    /// holes, as `qemu-img convert` does.
+    fn known_zeros(&self, _off: u64, _len: u64) -> Result<u64> {
+        Ok(0)
+    }
+
     /// A name for messages: the image path, or the guest device name (`/dev/sda1`).
     fn name(&self) -> String;
 }

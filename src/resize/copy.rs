@@ -1,5 +1,5 @@
 //! virt-resize's copy mode, for the layouts that need no partition moved: the input disk is
-//! copied sparsely (all-zero chunks are skipped) onto the start of the pre-created, larger
+//! copied sparsely (the input's holes and all-zero chunks are skipped) onto the start of the pre-created, larger
 //! output, then the output is grown in place ([`super::inplace::run`]): the expanded
 //! partition, its PV, an LV, the filesystem. Partitions after the expanded one would have to
 //! move, and `--shrink`/`--resize`/`--delete` change the layout: those are refused by name.
@@ -50,6 +50,14 @@ pub fn copy(input: &dyn BlockDev, output: &dyn BlockDev, progress: &mut dyn FnMu
     let mut stats = CopyStats { read: 0, written: 0 };
     let mut off = 0u64;
     while off < len {
+        // holes of the input (a fresh output already reads as zeros there)
+        let zeros = input.known_zeros(off, len - off)?;
+        if zeros > 0 {
+            off += zeros;
+            stats.read = off;
+            progress(off);
+            continue;
+        }
         let n = (len - off).min(CHUNK as u64) as usize;
         let piece = &mut buf[..n];
         input.read_at(piece, off)?;

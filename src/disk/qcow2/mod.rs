@@ -81,6 +81,18 @@ impl BlockDev for Qcow2Dev {
         self.writable
     }
 
+    fn known_zeros(&self, off: u64, len: u64) -> Result<u64> {
+        let len = len.min(self.len.saturating_sub(off));
+        if len == 0 {
+            return Ok(0);
+        }
+        let (mapping, n) = self.image.get_mapping(off, len).map_err(|e| self.err(e))?;
+        Ok(match mapping {
+            imago::Mapping::Zero { .. } => n.min(len),
+            _ => 0,
+        })
+    }
+
     fn name(&self) -> String {
         self.path.display().to_string()
     }
