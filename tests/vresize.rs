@@ -144,8 +144,10 @@ fn refusals() {
         assert!(String::from_utf8_lossy(&o.stderr).contains(msg), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(sha256_file(&img), before, "{args:?} changed the image");
     }
-    let o = vresize(&["--expand", "/dev/sda1", img.to_str().unwrap(), "out.img"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("copy mode"), "{}", String::from_utf8_lossy(&o.stderr));
+    // copy mode into a missing output
+    let o = vresize(&["--expand", "/dev/sda1", img.to_str().unwrap(), d.path().join("missing.img").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.img"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// Copies `len` bytes at `off` of `img` to the file `to` (dd).
