@@ -114,15 +114,19 @@ mod tests {
         out
     }
 
-    #[test]
-    fn merges_like_a_bitmap() {
-        let mut x: u64 = 0x1234_5678_9abc_def1;
-        let mut next = move || {
+    /// A small deterministic random number generator (xorshift64).
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    #[test]
+    fn merges_like_a_bitmap() {
+        let mut next = xorshift(0x1234_5678_9abc_def1);
         for _ in 0..200 {
             let mut set = RangeSet::new();
             let mut bits = vec![false; 300];
@@ -140,13 +144,7 @@ mod tests {
 
     #[test]
     fn remove_and_intersecting_match_a_bitmap() {
-        let mut x: u64 = 0x0bad_cafe_f00d_d00d;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x0bad_cafe_f00d_d00d);
         for _ in 0..200 {
             let mut set = RangeSet::new();
             let mut bits = vec![false; 300];

@@ -50,7 +50,16 @@ impl Only {
     }
 }
 
-/// An operation defined by a function.
+/// What an operation does.
+#[derive(Clone, Copy)]
+pub enum Work {
+    /// Applies an action to what shell globs match (most of virt-sysprep's operations).
+    Globs(&'static [&'static str], super::edit::Action),
+    /// Runs a function.
+    Fn(fn(&Guest, &Ctx) -> crate::Result<()>),
+}
+
+/// An operation of the list.
 pub struct FnOp {
     /// Name.
     pub name: &'static str,
@@ -61,7 +70,7 @@ pub struct FnOp {
     /// Which guests.
     pub only: Only,
     /// The work.
-    pub apply: fn(&Guest, &Ctx) -> crate::Result<()>,
+    pub apply: Work,
 }
 
 impl Operation for FnOp {
@@ -75,10 +84,13 @@ impl Operation for FnOp {
         self.default_on
     }
     fn apply(&self, g: &Guest, cx: &Ctx) -> crate::Result<()> {
-        if self.only.applies(cx) {
-            (self.apply)(g, cx)?;
+        if !self.only.applies(cx) {
+            return Ok(());
         }
-        Ok(())
+        match self.apply {
+            Work::Globs(globs, action) => super::edit::apply_globs(g, globs, action),
+            Work::Fn(f) => f(g, cx),
+        }
     }
 }
 
@@ -101,5 +113,5 @@ pub static CUSTOMIZE: FnOp = FnOp {
     description: "Customize the guest",
     default_on: true,
     only: Only::Any,
-    apply: |g, cx| super::customize::apply(g, cx, &cx.opts.customize),
+    apply: Work::Fn(|g, cx| super::customize::apply(g, cx, &cx.opts.customize)),
 };

@@ -2,7 +2,7 @@
 //! ifcfg files, netplan, systemd-networkd, NetworkManager keyfiles), `net-nmconn` and
 //! `udev-persistent-net` (emptied, as the OpenStack image guide asks).
 
-use super::{FnOp, Only};
+use super::{FnOp, Only, Work};
 use crate::sysprep::edit::{self, Action};
 use crate::sysprep::Ctx;
 use crate::Guest;
@@ -15,28 +15,28 @@ pub static OPS: [FnOp; 4] = [
         description: "Remove HOSTNAME and DHCP_HOSTNAME in network interface configuration",
         default_on: true,
         only: Only::RhFamily,
-        apply: net_hostname,
+        apply: Work::Fn(net_hostname),
     },
     FnOp {
         name: "net-hwaddr",
         description: "Remove HWADDR (hard-coded MAC address) configuration",
         default_on: true,
         only: Only::Linux,
-        apply: net_hwaddr,
+        apply: Work::Fn(net_hwaddr),
     },
     FnOp {
         name: "net-nmconn",
         description: "Remove system-local NetworkManager connection profiles (keyfiles)",
         default_on: true,
         only: Only::RhFamily,
-        apply: |g, _| edit::apply_globs(g, &["/etc/NetworkManager/system-connections/*.nmconnection"], Action::RmFiles),
+        apply: Work::Globs(&["/etc/NetworkManager/system-connections/*.nmconnection"], Action::RmFiles),
     },
     FnOp {
         name: "udev-persistent-net",
         description: "Remove udev persistent net rules",
         default_on: true,
         only: Only::Linux,
-        apply: udev_persistent_net,
+        apply: Work::Fn(udev_persistent_net),
     },
 ];
 

@@ -3,7 +3,7 @@
 //! `serial-console` (kernel console on ttyS0 for `nova console-log`), `zeroconf`
 //! (no 169.254/16 route over the metadata service's address).
 
-use super::{FnOp, Only};
+use super::{FnOp, Only, Work};
 use crate::sysprep::customize::set_var_in_file;
 use crate::sysprep::edit;
 use crate::sysprep::Ctx;
@@ -12,22 +12,22 @@ use crate::Result;
 
 /// The OpenStack operations.
 pub static OPS: [FnOp; 4] = [
-    FnOp { name: "acpiphp", description: "Load the acpiphp module at boot (PCI hotplug, for OpenStack)", default_on: true, only: Only::Linux, apply: acpiphp },
+    FnOp { name: "acpiphp", description: "Load the acpiphp module at boot (PCI hotplug, for OpenStack)", default_on: true, only: Only::Linux, apply: Work::Fn(acpiphp) },
     FnOp {
         name: "cloud-init",
         description: "Configure cloud-init for OpenStack and reset its instance state",
         default_on: true,
         only: Only::Linux,
-        apply: cloud_init,
+        apply: Work::Fn(cloud_init),
     },
     FnOp {
         name: "serial-console",
         description: "Send kernel and boot messages to the serial console ttyS0",
         default_on: false,
         only: Only::Linux,
-        apply: serial_console,
+        apply: Work::Fn(serial_console),
     },
-    FnOp { name: "zeroconf", description: "Disable the zeroconf route (NOZEROCONF=yes)", default_on: false, only: Only::RhFamily, apply: zeroconf },
+    FnOp { name: "zeroconf", description: "Disable the zeroconf route (NOZEROCONF=yes)", default_on: false, only: Only::RhFamily, apply: Work::Fn(zeroconf) },
 ];
 
 /// Whether the guest boots with systemd.

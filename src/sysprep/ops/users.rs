@@ -6,7 +6,7 @@
 //! directory) and mail spools. `--keep-user-accounts` keeps names; with
 //! `--remove-user-accounts`, only those names are removed.
 
-use super::{FnOp, Only};
+use super::{FnOp, Only, Work};
 use crate::sysprep::{edit, Ctx};
 use crate::Guest;
 use crate::Result;
@@ -18,7 +18,7 @@ pub static USER_ACCOUNT: FnOp = FnOp {
     description: "Remove the user accounts in the guest",
     default_on: false,
     only: Only::Linux,
-    apply: user_account,
+    apply: Work::Fn(user_account),
 };
 
 /// `UID_MIN` and `UID_MAX` of a login.defs text (defaults 1000 and 60000, as shadow-utils').
