@@ -264,37 +264,150 @@ fn a_commit_failing_at_any_write_leaves_the_old_or_the_new_guest() {
     eprintln!("{writes} writes, {flushes} flushes per commit; crashes ended {} old, {} new", outcomes.0, outcomes.1);
 }
 
-#[test]
-fn copy_mode_equals_the_in_place_grow_of_a_copy() {
+/// The `start=…, size=…` part of sfdisk's line for partition `n` (and its type and flags).
+fn sfdisk_part(dump: &str, n: u32) -> String {
+    dump.lines().find(|l| l.starts_with(&format!("DISK{n} :"))).map(|l| l.split_once(':').unwrap().1.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
+/// `mdir -/ -b` of the FAT filesystem at `off` (`len` bytes) of a raw image, after `fsck.vfat -n`.
+fn fat_listing(img: &Path, off: u64, len: u64) -> String {
     let d = tempfile::tempdir().unwrap();
-    let req = ["--expand", "/dev/sda2", "--lv-expand", "/dev/centos/root"];
-    // copy mode into a pre-created 300 MiB raw file
+    let fs = d.path().join("fs");
+    extract(img, off, len, &fs);
+    let o = Command::new("fsck.vfat").args(["-n", fs.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "fsck.vfat -n: {}", String::from_utf8_lossy(&o.stdout));
+    let o = Command::new("mdir").args(["-/", "-b", "-i", fs.to_str().unwrap(), "::"]).env("MTOOLS_SKIP_CHECK", "1").output().unwrap();
+    assert!(o.status.success());
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// sha256 of `len` bytes at `off` of a file.
+fn region_sha(img: &Path, off: u64, len: u64) -> String {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("r");
+    extract(img, off, len, &f);
+    sha256_file(&f)
+}
+
+/// GPT: `--delete` the BIOS boot partition, `--resize` the ESP, `--expand` the root: the
+/// partitions move and are renumbered in disk order as virt-resize lays them out (sizes by its
+/// surplus formula), sgdisk finds no problem, the ESP passes fsck.vfat with the same files,
+/// the root's ext4 has resize2fs's geometry for its new size and the same files (debugfs).
+#[test]
+fn copy_mode_moves_resizes_and_deletes_gpt_partitions() {
+    let d = tempfile::tempdir().unwrap();
+    let input = fixture("sysprep-ubuntu.qcow2");
     let out = d.path().join("out.raw");
     run("truncate", &["-s", "300M", out.to_str().unwrap()]);
-    let (qcow2_in, raw_in) = (fixture("sysprep-centos7.qcow2"), fixture("sysprep-centos7.raw"));
-    let mut args = req.to_vec();
-    args.extend([qcow2_in.to_str().unwrap(), out.to_str().unwrap()]);
-    let text = ok(&args);
-    assert!(text.contains("Resize operation completed with no errors"), "{text}");
-    // in place on a raw copy grown to the same size: the very same bytes
-    let inplace = copy("sysprep-centos7.raw", d.path(), "inplace.raw");
-    let mut args = req.to_vec();
-    args.extend(["--size", "300M", inplace.to_str().unwrap()]);
-    ok(&args);
-    assert_eq!(sha256_file(&out), sha256_file(&inplace));
-    let root = 67584u64 * 512 + (1 << 20) + 4 * (4 << 20);
-    assert!(dumpe2fs(&out, root, 62 * (4 << 20)).iter().any(|l| l == "Block count:              63488"));
-    // into a qcow2 made by qemu-img: check clean, same guest bytes
+    let req = ["--delete", "/dev/sda14", "--resize", "/dev/sda15=+16M", "--expand", "/dev/sda1", input.to_str().unwrap(), out.to_str().unwrap()];
+    let mut dry = vec!["--dry-run"];
+    dry.extend(req);
+    let text = ok(&dry);
+    assert!(text.contains("/dev/sda14: This partition will be deleted."), "{text}");
+    assert!(text.contains("/dev/sda15: This partition will be resized from 16.0M to 32.0M."), "{text}");
+    assert!(text.contains("/dev/sda1: This partition will be resized from 74.0M to 265.7M.  The filesystem ext4 on /dev/sda1 will be expanded using the ‘resize2fs’ method."), "{text}");
+    assert_eq!(run("stat", &["-c", "%b", out.to_str().unwrap()]).trim(), "0", "--dry-run wrote to the output");
+    let o = vresize(&req);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown/unavailable method for expanding the vfat filesystem on /dev/sda15"));
+    // virt-resize's layout: overhead 4096 + 128 × 4 + 64 sectors; the surplus goes to sda1
+    let dump = sfdisk_d(&out);
+    assert_eq!(sfdisk_part(&dump, 1), "start= 2048, size= 65536, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=D4F6B8CA-2E3A-4B7C-9D1F-3A5B7C9D1E2F");
+    assert_eq!(sfdisk_part(&dump, 2), "start= 67584, size= 544256, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=A7C3E5F1-2B4D-4F6A-8C9E-1D3F5B7A9C2E");
+    assert!(!dump.contains("DISK3"), "{dump}");
+    assert!(dump.contains("label-id: 9B1C4D7E-2F3A-4B5C-8D6E-0F1A2B3C4D5E"), "{dump}");
+    assert!(run("sgdisk", &["-v", out.to_str().unwrap()]).contains("No problems found"));
+    // the ESP: same files, fsck clean (the filesystem itself keeps its size)
+    let src_raw = fixture("sysprep-ubuntu.raw");
+    assert_eq!(fat_listing(&out, 2048 * 512, 65536 * 512), fat_listing(&src_raw, 10240 * 512, 32768 * 512));
+    // the root: resize2fs on the source filesystem copied into a partition of the new size
+    let (off, len) = (67584u64 * 512, 544256u64 * 512);
+    let twin = d.path().join("twin.raw");
+    extract(&src_raw, 43008 * 512, 151552 * 512, &twin);
+    run("truncate", &["-s", &len.to_string(), twin.to_str().unwrap()]);
+    run("resize2fs", &["-f", twin.to_str().unwrap()]);
+    assert_eq!(dumpe2fs(&out, off, len), dumpe2fs(&twin, 0, len));
+    let before = common::tree::ext4_tree(&src_raw, 43008 * 512, 151552 * 512);
+    assert_eq!(common::tree::diff(&before, &common::tree::ext4_tree(&out, off, len)), Vec::<String>::new());
+}
+
+/// MBR + LVM into a qcow2 made by qemu-img: /boot grown with `--resize`, the PV partition moved
+/// and expanded, the root LV extended; judged by qemu-img check, sfdisk (type, bootable flag,
+/// boot code and disk signature kept), lvm2's own pvresize + lvextend on a twin of the PV
+/// (identical pvs/lvs/vgs reports), e2fsck + resize2fs's geometry for /boot, the same files.
+#[test]
+fn copy_mode_moves_an_lvm_partition_into_qcow2() {
+    let _l = loop_lock();
+    let d = tempfile::tempdir().unwrap();
+    let input = fixture("sysprep-centos7.raw");
     let q = d.path().join("out.qcow2");
-    run("qemu-img", &["create", "-q", "-f", "qcow2", q.to_str().unwrap(), "300M"]);
-    let mut args = vec!["-q"];
-    args.extend(req);
-    args.extend([raw_in.to_str().unwrap(), q.to_str().unwrap()]);
-    ok(&args);
+    run("qemu-img", &["create", "-q", "-f", "qcow2", q.to_str().unwrap(), "400M"]);
+    let text = ok(&["--resize", "/dev/sda1=+32M", "--expand", "/dev/sda2", "--lv-expand", "/dev/centos/root", input.to_str().unwrap(), q.to_str().unwrap()]);
+    assert!(text.contains("/dev/centos/root: This logical volume will be expanded to maximum size.  The filesystem ext4 on /dev/centos/root will be expanded using the ‘resize2fs’ method."), "{text}");
+    assert!(text.contains("Expanding /dev/sda2 using the ‘pvresize’ method"), "{text}");
     run("qemu-img", &["check", q.to_str().unwrap()]);
-    let qraw = d.path().join("q.raw");
-    run("qemu-img", &["convert", "-O", "raw", q.to_str().unwrap(), qraw.to_str().unwrap()]);
-    assert_eq!(sha256_file(&qraw), sha256_file(&out));
+    let out = d.path().join("out.raw");
+    run("qemu-img", &["convert", "-O", "raw", q.to_str().unwrap(), out.to_str().unwrap()]);
+    let dump = sfdisk_d(&out);
+    // sda1: 65536 + 65536 sectors, rounded up to 128; sda2 gets the surplus
+    assert_eq!(sfdisk_part(&dump, 1), "start= 2048, size= 131072, type=83, bootable");
+    // overhead 4096 + 128 × 3 + 64 sectors: 489024 sectors of surplus, rounded up to 128
+    assert_eq!(sfdisk_part(&dump, 2), "start= 133120, size= 683648, type=8e");
+    let p2_size = 683648u64;
+    assert_eq!(region_sha(&out, 0, 446), region_sha(&input, 0, 446), "boot code and disk signature");
+    // /boot: resize2fs on the source's filesystem copied into 64 MiB
+    let twin = d.path().join("boot.raw");
+    extract(&input, 2048 * 512, 65536 * 512, &twin);
+    run("truncate", &["-s", &(131072u64 * 512).to_string(), twin.to_str().unwrap()]);
+    run("resize2fs", &["-f", twin.to_str().unwrap()]);
+    assert_eq!(dumpe2fs(&out, 2048 * 512, 131072 * 512), dumpe2fs(&twin, 0, 131072 * 512));
+    // the PV: lvm2 on a twin holding the source PV in a partition of the new size
+    let pv_twin = d.path().join("pv.raw");
+    extract(&input, 67584 * 512, 194560 * 512, &pv_twin);
+    run("truncate", &["-s", &(p2_size * 512).to_string(), pv_twin.to_str().unwrap()]);
+    let theirs = lvm2(&pv_twin, 0, p2_size * 512, &[&["pvresize", "DEVICE"], &["lvextend", "--driverloaded", "n", "-l", "+100%FREE", "centos/root"]]);
+    let ours = lvm2(&out, 133120 * 512, p2_size * 512, &[]);
+    assert_eq!(ours, theirs);
+    // the root LV (extents 4 on, contiguous) holds the same files, grown
+    let extents: u64 = ours.lines().find(|l| l.trim_start().starts_with("root")).unwrap().split_whitespace().nth(1).unwrap().trim_end_matches('S').parse::<u64>().unwrap() / 8192;
+    let root = 133120 * 512 + (1 << 20) + 4 * (4 << 20);
+    let fields = dumpe2fs(&out, root, extents * (4 << 20));
+    assert!(fields.iter().any(|l| *l == format!("Block count:              {}", extents * 1024)), "{fields:?}");
+    let before = common::tree::ext4_tree(&input, 67584 * 512 + (1 << 20) + 4 * (4 << 20), 64 << 20);
+    assert_eq!(common::tree::diff(&before, &common::tree::ext4_tree(&out, root, extents * (4 << 20))), Vec::<String>::new());
+}
+
+/// MBR with logical partitions: the first partition moved to sector 128 (`--align-first
+/// always`) and grown, a primary deleted, the extended partition moved whole (its EBR chain is
+/// relative, so sfdisk reads the same logical partitions at the new place, byte for byte), an
+/// extra partition for the surplus ending 64 sectors before the end.
+#[test]
+fn copy_mode_moves_an_extended_partition_and_adds_the_surplus_partition() {
+    let d = tempfile::tempdir().unwrap();
+    let input = fixture("mbr-logical.raw");
+    let out = d.path().join("out.raw");
+    run("truncate", &["-s", "100M", out.to_str().unwrap()]);
+    let text = ok(&["--align-first", "always", "--resize", "/dev/sda1=+8M", "--delete", "/dev/sda2", input.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(text.contains("There is a surplus of 37.7M.  An extra partition will be created for the surplus."), "{text}");
+    let dump = sfdisk_d(&out);
+    let src = sfdisk_d(&input);
+    assert_eq!(sfdisk_part(&dump, 1), "start= 128, size= 32768, type=83, bootable");
+    assert_eq!(sfdisk_part(&dump, 2), "start= 32896, size= 90112, type=5");
+    assert_eq!(sfdisk_part(&dump, 3), format!("start= 123008, size= {}, type=83", 204800 - 64 - 123008 + 1));
+    let shift = 34816 - 32896;
+    for n in [5, 6, 7] {
+        let (a, b) = (sfdisk_part(&src, n), sfdisk_part(&dump, n));
+        let start = |l: &str| l.split("start= ").nth(1).unwrap().split(',').next().unwrap().trim().parse::<u64>().unwrap();
+        let size = |l: &str| l.split("size= ").nth(1).unwrap().split(',').next().unwrap().trim().parse::<u64>().unwrap();
+        assert_eq!((start(&b) + shift, size(&b)), (start(&a), size(&a)), "logical {n}");
+        assert_eq!(b.split(", ").skip(2).collect::<Vec<_>>(), a.split(", ").skip(2).collect::<Vec<_>>());
+        assert_eq!(region_sha(&out, start(&b) * 512, size(&b) * 512), region_sha(&input, start(&a) * 512, size(&a) * 512), "logical {n}");
+    }
+    // the first partition's ext2 grown to 16 MiB, e2fsck clean, same files
+    let fields = dumpe2fs(&out, 128 * 512, 32768 * 512);
+    assert!(fields.iter().any(|l| l.starts_with("Block count:") && l.ends_with(" 16384")), "{fields:?}");
+    let before = common::tree::ext4_tree(&input, 2048 * 512, 16384 * 512);
+    assert_eq!(common::tree::diff(&before, &common::tree::ext4_tree(&out, 128 * 512, 32768 * 512)), Vec::<String>::new());
 }
 
 #[test]
@@ -303,22 +416,31 @@ fn copy_mode_refusals() {
     let input = fixture("sysprep-ubuntu.qcow2");
     let out = d.path().join("out.raw");
     run("truncate", &["-s", "50M", out.to_str().unwrap()]);
-    let o = vresize(&["--expand", "/dev/sda1", input.to_str().unwrap(), out.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("smaller than the input"), "{}", String::from_utf8_lossy(&o.stderr));
-    run("truncate", &["-s", "300M", out.to_str().unwrap()]);
-    for (extra, msg) in [
-        (vec!["--expand", "/dev/sda15"], "would have to move"),
-        (vec!["--delete", "/dev/sda14"], "--delete: changing the layout"),
-        (vec!["--align-first", "always"], "--align-first always"),
-    ] {
-        let mut a = extra.clone();
+    let fails = |extra: &[&str], out: &Path, msg: &str| {
+        let mut a = extra.to_vec();
         a.extend([input.to_str().unwrap(), out.to_str().unwrap()]);
         let o = vresize(&a);
         assert_eq!(o.status.code(), Some(1), "{extra:?}");
         assert!(String::from_utf8_lossy(&o.stderr).contains(msg), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
-    }
-    // an output that already holds data is refused
+    };
+    // (192512 sectors of partitions + 4672 of overhead) − 102400 = 94784 sectors
+    fails(&["--expand", "/dev/sda1"], &out, "You cannot use --expand when there is no surplus space to expand into.  You need to make the target disk larger by at least 46.3M.");
+    fails(&[], &out, "There is a deficit of");
+    fails(&["--shrink", "/dev/sda1"], &out, "damaged by shrinking it below 77594624 bytes");
+    fails(&["--resize", "/dev/sda14=-1M"], &out, "unknown content which might be damaged");
+    run("truncate", &["-s", "300M", out.to_str().unwrap()]);
+    fails(&["--expand", "/dev/sda1", "--shrink", "/dev/sda15"], &out, "you cannot use options --expand and --shrink together");
+    fails(&["--resize", "/dev/sda9=+1M"], &out, "/dev/sda9: partition not found in the source disk image");
+    fails(&["--align-first", "sometimes"], &out, "unknown --align-first option");
+    fails(&["--unknown-filesystems", "error", "--resize", "/dev/sda15=+1M"], &out, "unknown/unavailable method for expanding the vfat filesystem on /dev/sda15");
+    fails(&["--size", "+1G"], &out, "--size is for growing in place");
+    assert_eq!(run("stat", &["-c", "%b", out.to_str().unwrap()]).trim(), "0", "a refused request wrote to the output");
+    // an output that already holds data is refused; input and output the same image too
     let full = copy("sysprep-centos7.raw", d.path(), "full.raw");
-    let o = vresize(&["--expand", "/dev/sda1", input.to_str().unwrap(), full.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is not empty"), "{}", String::from_utf8_lossy(&o.stderr));
+    fails(&["--expand", "/dev/sda1"], &full, "is not empty");
+    let o = vresize(&[input.to_str().unwrap(), input.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("same disk image for input and output"));
+    // copy-mode options are refused in place
+    let o = vresize(&["--size", "+1G", "--delete", "/dev/sda14", out.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--delete is for copy mode"), "{}", String::from_utf8_lossy(&o.stderr));
 }

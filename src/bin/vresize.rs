@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use vguestfs::disk::{self, open_session_image, Dev, Format, Overlay, OverlayOptions, RedoTarget, ZeroExtended};
 use vguestfs::resize::inplace::{self, Request, Step};
-use vguestfs::resize::parse_size;
+use vguestfs::resize::{copy, layout, parse_size};
 
 fn cli() -> Command {
     Command::new("vresize")
@@ -21,14 +21,23 @@ fn cli() -> Command {
         .version(env!("CARGO_PKG_VERSION"))
         .arg(Arg::new("size").long("size").value_name("SIZE|+SIZE").help("New disk size (20G) or growth (+10G)"))
         .arg(Arg::new("expand").long("expand").value_name("PART").help("Partition to expand into the new space (/dev/sda2)"))
-        .arg(Arg::new("lv-expand").long("lv-expand").value_name("LV").help("Logical volume to extend into the free extents (/dev/VG/LV)"))
+        .arg(Arg::new("lv-expand").long("lv-expand").visible_alias("LV-expand").value_name("LV").action(ArgAction::Append).help("Logical volume to extend into the free extents (/dev/VG/LV)"))
         .arg(Arg::new("dry-run").short('n').long("dry-run").action(ArgAction::SetTrue).help("Print the plan and stop; the image is opened read-only"))
         .arg(Arg::new("format").long("format").value_name("raw|qcow2").help("Image format (probed by default)"))
         .arg(Arg::new("quiet").short('q').long("quiet").action(ArgAction::SetTrue).help("Don't print the plan"))
-        .arg(Arg::new("align-first").long("align-first").value_name("auto|never|always").help("Copy mode: moving the first partition is not done (auto and never keep it)"))
-        .arg(Arg::new("shrink").long("shrink").value_name("PART").hide(true))
-        .arg(Arg::new("resize").long("resize").value_name("PART=SIZE").hide(true))
-        .arg(Arg::new("delete").long("delete").value_name("PART").hide(true))
+        .arg(Arg::new("shrink").long("shrink").value_name("PART").help("Copy mode: shrink this partition so that the disk fits the output"))
+        .arg(Arg::new("resize").long("resize").value_name("PART=[+-]SIZE[%]").action(ArgAction::Append).help("Copy mode: resize a partition (10G, +200M, -10%)"))
+        .arg(Arg::new("resize-force").long("resize-force").value_name("PART=[+-]SIZE[%]").action(ArgAction::Append).help("Copy mode: resize a partition even below its content"))
+        .arg(Arg::new("delete").long("delete").value_name("PART").action(ArgAction::Append).help("Copy mode: leave a partition out"))
+        .arg(Arg::new("ignore").long("ignore").value_name("PART").action(ArgAction::Append).help("Copy mode: create a partition but do not copy its content"))
+        .arg(Arg::new("alignment").long("alignment").value_name("SECTORS").value_parser(clap::value_parser!(u64)).help("Copy mode: partition alignment (default 128 sectors)"))
+        .arg(Arg::new("align-first").long("align-first").value_name("auto|never|always").help("Copy mode: move the first partition to the alignment (default auto)"))
+        .arg(Arg::new("no-extra-partition").long("no-extra-partition").action(ArgAction::SetTrue).help("Copy mode: do not make a partition of the surplus"))
+        .arg(Arg::new("no-copy-boot-loader").long("no-copy-boot-loader").action(ArgAction::SetTrue).help("Copy mode: do not copy the boot loader"))
+        .arg(Arg::new("no-expand-content").long("no-expand-content").action(ArgAction::SetTrue).help("Copy mode: do not grow the PVs and filesystems of resized partitions"))
+        .arg(Arg::new("no-sparse").long("no-sparse").action(ArgAction::SetTrue).hide(true))
+        .arg(Arg::new("unknown-filesystems").long("unknown-filesystems").value_name("ignore|warn|error").help("Copy mode: what to do about filesystems that cannot be expanded (default warn)"))
+        .arg(Arg::new("output-format").long("output-format").value_name("raw|qcow2").help("Copy mode: output format (probed by default)"))
         .arg(Arg::new("images").value_name("IMAGE").num_args(1..=2).required(true).help("IMAGE (in place, with --size) or INPUT OUTPUT (copy mode: OUTPUT pre-created, larger)"))
 }
 
@@ -64,46 +73,104 @@ fn print_summary(m: &ArgMatches, lines: &[String]) {
     }
 }
 
-/// virt-resize's copy mode, for layouts that need no partition moved.
+/// The values of a repeatable option, in order.
+fn many(m: &ArgMatches, id: &str) -> Vec<String> {
+    m.get_many::<String>(id).into_iter().flatten().cloned().collect()
+}
+
+/// virt-resize's copy mode: plan the layout, print the summary, then copy and expand.
 fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
-    for opt in ["shrink", "resize", "delete"] {
-        if m.contains_id(opt) {
-            bail!("--{opt}: changing the layout (shrinking, resizing or deleting partitions) is not supported yet in copy mode");
-        }
-    }
-    if m.get_one::<String>("align-first").is_some_and(|a| a == "always") {
-        bail!("--align-first always: moving the first partition is not supported yet (auto and never keep it where it is)");
-    }
     if m.contains_id("size") {
         bail!("--size is for growing in place; in copy mode the output's size is used");
     }
-    let req = Request { expand: m.get_one::<String>("expand").cloned(), lv_expand: m.get_one::<String>("lv-expand").cloned() };
-    let in_fmt = disk::probe::probe_format(input)?;
-    let out_fmt = format_of(m, output)?;
+    if m.get_flag("no-sparse") {
+        bail!("--no-sparse: writing the zeros of the input is not supported (the output is created fresh, so a sparse copy reads the same)");
+    }
+    if input.canonicalize().ok().is_some_and(|i| output.canonicalize().ok() == Some(i)) {
+        bail!("you cannot use the same disk image for input and output");
+    }
+    let started = std::time::Instant::now();
+    let quiet = m.get_flag("quiet");
+    let say = |msg: &str| {
+        if !quiet {
+            println!("[{:6.1}] {msg}", started.elapsed().as_secs_f64());
+        }
+    };
+    let in_fmt = format_of(m, input)?;
+    let out_fmt = match m.get_one::<String>("output-format") {
+        Some(f) => f.parse::<Format>().map_err(anyhow::Error::msg)?,
+        None => disk::probe::probe_format(output)?,
+    };
+    say(&format!("Examining {}", input.display()));
     let src = disk::open_image(input, Some(in_fmt), false)?;
-    vguestfs::resize::copy::check_layout(src.as_ref(), req.expand.as_deref())?;
     let out_len = disk::open_image(output, Some(out_fmt), false)?.len();
-    let steps = plan(input, in_fmt, out_len, &req)?;
-    let mut lines = vec![format!("{}: The disk will be copied to {} ({} → {out_len} bytes).", input.display(), output.display(), src.len())];
-    lines.extend(steps.iter().map(|s| s.to_string()));
-    print_summary(m, &lines);
+    for (what, len) in [(input, src.len()), (output, out_len)] {
+        if len < layout::MAX_BOOTLOADER {
+            bail!("{}: file is too small to be a disk image ({len} bytes)", what.display());
+        }
+    }
+    let source = copy::examine(&src)?;
+    let opts = layout::Options {
+        expand: m.get_one::<String>("expand").cloned(),
+        shrink: m.get_one::<String>("shrink").cloned(),
+        resizes: many(m, "resize"),
+        resizes_force: many(m, "resize-force"),
+        deletes: many(m, "delete"),
+        ignores: many(m, "ignore"),
+        alignment: *m.get_one::<u64>("alignment").unwrap_or(&128),
+        align_first: m.get_one::<String>("align-first").map_or(Ok(layout::AlignFirst::Auto), |a| a.parse())?,
+        extra_partition: !m.get_flag("no-extra-partition"),
+    };
+    let plan = layout::plan(source.kind, source.parts.clone(), out_len, &opts)?;
+    let lv_expands = many(m, "lv-expand");
+    let mut lv_lines = Vec::new();
+    let mut warnings = plan.unknown_filesystems();
+    for lv in &lv_expands {
+        let content = copy::lv_content(&src, &source, lv)?;
+        let mut line = format!("{lv}: This logical volume will be expanded to maximum size.");
+        match content.method() {
+            Some(method) => line.push_str(&format!("  The {content} on {lv} will be expanded using the ‘{method}’ method.")),
+            None => {
+                if let layout::Content::Fs(t, _) = &content {
+                    warnings.push(format!("unknown/unavailable method for expanding the {t} filesystem on {lv}"));
+                }
+            }
+        }
+        lv_lines.push(line);
+    }
+    match m.get_one::<String>("unknown-filesystems").map_or("warn", String::as_str) {
+        "error" if !warnings.is_empty() => bail!("{}", warnings.join("; ")),
+        "warn" => warnings.iter().for_each(|w| eprintln!("vresize: warning: {w}")),
+        "ignore" | "error" => {}
+        other => bail!("unknown --unknown-filesystems {other}: use ignore|warn|error"),
+    }
+    if !quiet {
+        println!("**********\n\nSummary of changes:\n");
+        let mut lines = plan.summary();
+        let surplus = if plan.surplus > 0 { lines.pop() } else { None };
+        lines.extend(lv_lines);
+        lines.extend(surplus);
+        for l in lines {
+            println!("{l}\n");
+        }
+        println!("**********");
+    }
     if m.get_flag("dry-run") {
         return Ok(());
     }
     let _lock = disk::ImageLock::acquire(output)?;
     let dst = disk::open_image(output, Some(out_fmt), true)?;
-    vguestfs::resize::copy::check_fresh(&dst)?;
-    let bar = if m.get_flag("quiet") { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(src.len()) };
+    copy::check_fresh(&dst)?;
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(copy::bytes_to_copy(&plan)) };
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:50} {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-    vguestfs::resize::copy::copy(src.as_ref(), dst.as_ref(), &mut |done| bar.set_position(done))?;
+    let run_opts = copy::RunOptions { copy_boot_loader: !m.get_flag("no-copy-boot-loader"), expand_content: !m.get_flag("no-expand-content"), lv_expands };
+    let steps = copy::run(&src, &source, &plan, &dst, &run_opts, &mut |msg| bar.suspend(|| say(msg)), &mut |done| bar.set_position(done))?;
     bar.finish_and_clear();
-    let done = inplace::run(&dst, &req)?;
-    dst.flush()?;
-    if done != steps {
-        bail!("{}: the input changed while it was copied", input.display());
-    }
-    if !m.get_flag("quiet") {
-        println!("Resize operation completed with no errors.  Before deleting the old disk, carefully check that the resized disk boots and works correctly.");
+    if !quiet {
+        for s in &steps {
+            println!("{s}");
+        }
+        println!("\nResize operation completed with no errors.  Before deleting the old disk, carefully check that the resized disk boots and works correctly.");
     }
     Ok(())
 }
@@ -120,7 +187,16 @@ fn run(m: &ArgMatches) -> Result<()> {
         Some(s) => parse_size(s, old)?,
         None => old,
     };
-    let req = Request { expand: m.get_one::<String>("expand").cloned(), lv_expand: m.get_one::<String>("lv-expand").cloned() };
+    let lvs = many(m, "lv-expand");
+    if lvs.len() > 1 {
+        bail!("--lv-expand: in place, one LV is extended (into all the free extents)");
+    }
+    let req = Request { expand: m.get_one::<String>("expand").cloned(), lv_expand: lvs.first().cloned() };
+    for opt in ["shrink", "resize", "resize-force", "delete", "ignore", "alignment", "align-first", "no-extra-partition", "no-copy-boot-loader", "no-expand-content", "output-format"] {
+        if m.value_source(opt) == Some(clap::parser::ValueSource::CommandLine) {
+            bail!("--{opt} is for copy mode (vresize [OPTIONS] INPUT OUTPUT); in place only --size, --expand and --lv-expand apply");
+        }
+    }
     let steps = plan(path, format, new_size, &req)?;
     let mut lines = Vec::new();
     if new_size != old {

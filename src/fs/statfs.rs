@@ -16,6 +16,32 @@ pub fn statvfs_size(dev: &dyn BlockDev, fs_type: &str) -> Result<Option<u64>> {
     }
 }
 
+/// Bytes of its device the filesystem spans according to its superblock — ext2/3/4: block
+/// count × block size; vfat: total sectors × sector size; `None` for other types or a
+/// superblock that does not read.
+pub fn span(dev: &dyn BlockDev, fs_type: &str) -> Result<Option<u64>> {
+    Ok(match fs_type {
+        "ext2" | "ext3" | "ext4" if dev.len() >= EXT_SB_OFFSET + EXT_SB_LEN as u64 => {
+            let sb = read_vec(dev, EXT_SB_OFFSET, EXT_SB_LEN)?;
+            let log_block = le32(&sb, 0x18);
+            let mut blocks = u64::from(le32(&sb, 0x04));
+            if u64::from(le32(&sb, 0x60)) & INCOMPAT_64BIT != 0 {
+                blocks |= u64::from(le32(&sb, 0x150)) << 32;
+            }
+            (le16(&sb, 0x38) == 0xEF53 && log_block <= 6).then(|| blocks.checked_mul(1024 << log_block)).flatten()
+        }
+        "vfat" if dev.len() >= 512 => {
+            let bs = read_vec(dev, 0, 512)?;
+            let total = match le16(&bs, 0x13) {
+                0 => u64::from(le32(&bs, 0x20)),
+                n => u64::from(n),
+            };
+            Some(total * u64::from(le16(&bs, 0x0B)))
+        }
+        _ => None,
+    })
+}
+
 const EXT_SB_OFFSET: u64 = 1024;
 const EXT_SB_LEN: usize = 1024;
 const COMPAT_HAS_JOURNAL: u64 = 0x4;

@@ -1,5 +1,5 @@
-//! Growing a Linux swap area to fill its (grown) device, as re-running `mkswap` with the same
-//! UUID and label would: the v1 header's `last_page` is set to the last 4 KiB page of the
+//! Re-making a Linux swap area over its whole (grown or shrunk) device, as re-running `mkswap`
+//! with the same UUID and label would: the v1 header's `last_page` is set to the last 4 KiB page of the
 //! device, the bad-page list emptied; the UUID, label and signature stay.
 
 use super::Error;
@@ -14,15 +14,16 @@ const NR_BADPAGES_AT: usize = 1032;
 const BADPAGES_AT: usize = 1536;
 const MAGIC: &[u8; 10] = b"SWAPSPACE2";
 
-/// What [`grow`] changed: pages before and after (`last_page + 1`).
+/// What [`remake`] changed: pages before and after (`last_page + 1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SwapGrown {
     /// Usable pages before and after (counting the header page).
     pub pages: (u64, u64),
 }
 
-/// Grows the 4 KiB-page swap area on `dev` to the whole device.
-pub fn grow(dev: &dyn BlockDev) -> Result<SwapGrown, Error> {
+/// Re-makes the 4 KiB-page swap area on `dev` over the whole device (at least 10 pages, as
+/// mkswap requires).
+pub fn remake(dev: &dyn BlockDev) -> Result<SwapGrown, Error> {
     let bad = |feature: String| Error::Unsupported { dev: dev.name(), fs: "swap".into(), feature };
     let mut page = vec![0u8; PAGE as usize];
     dev.read_at(&mut page, 0)?;
@@ -36,8 +37,8 @@ pub fn grow(dev: &dyn BlockDev) -> Result<SwapGrown, Error> {
     let old = u64::from(u32_at(&page, LAST_PAGE_AT)) + 1;
     let pages = dev.len() / PAGE;
     let last = u32::try_from(pages.saturating_sub(1)).map_err(|_| bad(format!("{pages} pages do not fit the header")))?;
-    if pages < old {
-        return Err(bad(format!("the device ({pages} pages) is smaller than the swap area ({old} pages)")));
+    if pages < 10 {
+        return Err(bad(format!("the device holds {pages} pages; a swap area needs at least 10")));
     }
     let nbad = u32_at(&page, NR_BADPAGES_AT) as usize;
     page[LAST_PAGE_AT..LAST_PAGE_AT + 4].copy_from_slice(&last.to_le_bytes());

@@ -147,7 +147,7 @@ pub fn apply(dev: &dyn BlockDev, growth: &Growth) -> Result<()> {
 }
 
 /// CHS address of an LBA (255 heads, 63 sectors, as fdisk); past cylinder 1023 the maximum.
-fn chs(lba: u64) -> [u8; 3] {
+pub(super) fn chs(lba: u64) -> [u8; 3] {
     let (heads, secs) = (255u64, 63u64);
     let cyl = lba / (heads * secs);
     if cyl > 1023 {
@@ -171,16 +171,16 @@ fn apply_mbr(dev: &dyn BlockDev, sector0: &mut Sector, g: &Growth) -> Result<()>
     Ok(())
 }
 
-fn put_u32(b: &mut [u8], at: usize, v: u32) {
+pub(super) fn put_u32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
-fn put_u64(b: &mut [u8], at: usize, v: u64) {
+pub(super) fn put_u64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
 
 /// Sets the header CRC (over `size` bytes, with the field zeroed).
-fn seal(h: &mut [u8; 512], size: usize) {
+pub(super) fn seal(h: &mut [u8; 512], size: usize) {
     put_u32(h, 16, 0);
     let crc = crc32fast::hash(&h[..size.min(512)]);
     put_u32(h, 16, crc);

@@ -9,6 +9,7 @@
 //! Partition numbers follow libguestfs (and Linux): MBR primaries 1–4, logical partitions from
 //! 5; GPT partition N is entry N−1 of the entry array.
 
+pub mod create;
 mod gpt;
 pub mod grow;
 mod mbr;

@@ -1,75 +1,259 @@
-//! virt-resize's copy mode, for the layouts that need no partition moved: the input disk is
-//! copied sparsely (the input's holes and all-zero chunks are skipped) onto the start of the pre-created, larger
-//! output, then the output is grown in place ([`super::inplace::run`]): the expanded
-//! partition, its PV, an LV, the filesystem. Partitions after the expanded one would have to
-//! move, and `--shrink`/`--resize`/`--delete` change the layout: those are refused by name.
+//! virt-resize's copy mode: the source disk is examined ([`examine`]: partitions in disk
+//! order and what each holds), a [`Layout`] is planned, then [`run`] writes a new partition
+//! table on the fresh output, copies the boot loader area and every kept partition to its new
+//! place sparsely (holes of the input and all-zero chunks are skipped), fixes an NTFS boot
+//! record when the first partition moved, and expands the content of every resized partition
+//! (pvresize, resize2fs, mkswap) and the `--lv-expand` LVs and their filesystems.
 
+use super::inplace::{extend_lv, grow_fs, Step};
+use super::layout::{Content, Layout, Op, SourcePart, MAX_BOOTLOADER};
 use super::Error;
-use crate::disk::{BlockDev, Dev};
-use crate::part::PartitionTable;
+use crate::disk::{BlockDev, Dev, Slice};
+use crate::part::create::{self, NewPartition, GPT_FIRST_USABLE};
+use crate::part::{PartKind, PartitionTable, TableKind};
 use crate::units::SECTOR_SIZE;
+use std::sync::Arc;
 
 /// Bytes per copied chunk.
 pub const CHUNK: usize = 1 << 20;
+/// GPT type of the extra partition (Linux filesystem data, parted's default).
+const LINUX_DATA: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+
+/// The source disk as copy mode sees it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// MBR or GPT.
+    pub kind: TableKind,
+    /// The GPT disk GUID (kept on the target).
+    pub disk_guid: Option<String>,
+    /// MBR primaries and extended partitions, or GPT entries, in disk order.
+    pub parts: Vec<SourcePart>,
+    /// The first 446 bytes of sector 0 (boot code and disk signature).
+    pub boot_code: [u8; 446],
+}
 
 /// What a copy wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CopyStats {
-    /// Bytes of the input read.
+    /// Bytes of the input gone through.
     pub read: u64,
     /// Bytes written (chunks holding data).
     pub written: u64,
 }
 
-/// Checks that growing partition `expand` of the input needs no other partition moved: no
-/// partition starts after it.
-pub fn check_layout(input: &dyn BlockDev, expand: Option<&str>) -> crate::Result<()> {
-    let Some(expand) = expand else { return Ok(()) };
-    let n: u32 = expand.strip_prefix("/dev/sda").and_then(|n| n.parse().ok()).ok_or_else(|| Error::NoSuchDevice(expand.to_string()))?;
-    let table = PartitionTable::read(input)?.ok_or_else(|| Error::NoSuchDevice(expand.to_string()))?;
-    let p = table.partitions.iter().find(|p| p.number == n).ok_or_else(|| Error::NoSuchDevice(expand.to_string()))?;
-    if let Some(q) = table.partitions.iter().find(|q| q.start > p.start) {
-        return Err(Error::Unsupported(format!(
-            "copy mode: /dev/sda{} (sector {}) follows {expand} and would have to move; moving partitions is not supported yet",
-            q.number,
-            q.start / SECTOR_SIZE
-        ))
-        .into());
+/// Reads the partition table of `input` and classifies every partition's content.
+pub fn examine(input: &Dev) -> crate::Result<Source> {
+    let name = input.name();
+    let table = PartitionTable::read(input.as_ref())?.ok_or_else(|| Error::Layout(format!("{name}: unknown partition table type; only MBR (DOS) and GPT partition tables can be resized")))?;
+    let mut boot_code = [0u8; 446];
+    input.read_at(&mut boot_code, 0)?;
+    let mut parts = Vec::new();
+    let mut slices = Vec::new();
+    for p in table.partitions.iter().filter(|p| !matches!(p.kind, PartKind::Mbr { logical: true, .. })) {
+        let name = format!("/dev/sda{}", p.number);
+        slices.push((name.clone(), Arc::new(Slice::new(input.clone(), p.start, p.size, name.clone())?) as Dev, p));
     }
+    let pv_devs: Vec<(String, Dev)> = slices.iter().map(|(n, d, _)| (n.clone(), d.clone())).collect();
+    let vgs = crate::lvm::scan(&pv_devs)?;
+    for (name, dev, p) in &slices {
+        let content = if matches!(p.kind, PartKind::Mbr { extended: true, .. }) { Content::Extended } else { content_of(dev, name, &vgs)? };
+        parts.push(SourcePart { name: name.clone(), start: p.start, size: p.size, kind: p.kind.clone(), content });
+    }
+    parts.sort_by_key(|p| p.start);
+    Ok(Source { kind: table.kind, disk_guid: table.disk_guid, parts, boot_code })
+}
+
+/// What `dev` holds; a PV's size is what its extents need (`pe_start` + extents).
+fn content_of(dev: &Dev, name: &str, vgs: &[crate::lvm::VolumeGroup]) -> crate::Result<Content> {
+    let Some(info) = crate::fs::probe(dev.as_ref())? else { return Ok(Content::Unknown) };
+    Ok(match info.fs_type.as_str() {
+        "swap" => Content::Swap,
+        "LVM2_member" => {
+            let pv = vgs.iter().flat_map(|vg| vg.pvs.iter().map(move |pv| (vg, pv))).find(|(_, pv)| pv.device == name);
+            match pv {
+                Some((vg, pv)) => Content::Pv(pv.pe_start + pv.pe_count * vg.extent_size),
+                None => Content::Pv(dev.len()),
+            }
+        }
+        t => Content::Fs(t.to_string(), crate::fs::statfs::span(dev.as_ref(), t)?),
+    })
+}
+
+/// The content of the LV `lv_path` (`/dev/VG/LV`) of the source.
+pub fn lv_content(input: &Dev, source: &Source, lv_path: &str) -> crate::Result<Content> {
+    let pv_devs = pv_devs(input, source.parts.iter().map(|p| (p.name.clone(), p.start, p.size)))?;
+    let (vg_name, lv_name) = lv_path.strip_prefix("/dev/").and_then(|p| p.split_once('/')).ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))?;
+    let vgs = crate::lvm::scan(&pv_devs)?;
+    let vg = vgs.iter().find(|v| v.name == vg_name).ok_or_else(|| {
+        Error::Layout(format!("{lv_path}: logical volume not found in the source disk image (this error came from ‘--lv-expand’ option on the command line)"))
+    })?;
+    let dev = vg.open_lv(lv_name, &pv_devs)?;
+    content_of(&dev, lv_path, &vgs)
+}
+
+/// Slices of `disk` named as given: `(name, first byte, bytes)`.
+fn pv_devs(disk: &Dev, parts: impl Iterator<Item = (String, u64, u64)>) -> crate::Result<Vec<(String, Dev)>> {
+    parts.map(|(name, start, size)| Ok((name.clone(), Arc::new(Slice::new(disk.clone(), start, size, name)?) as Dev))).collect()
+}
+
+/// Bytes `run` copies (for a progress bar).
+pub fn bytes_to_copy(layout: &Layout) -> u64 {
+    layout
+        .parts
+        .iter()
+        .map(|p| match p.op {
+            Op::Copy => p.source.size,
+            Op::Resize(n) => n.min(p.source.size),
+            Op::Ignore | Op::Delete => 0,
+        })
+        .sum()
+}
+
+/// Options of [`run`] besides the layout.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Copy the boot code of sector 0 and the gap before the first partition.
+    pub copy_boot_loader: bool,
+    /// Expand the content of resized partitions (off with `--no-expand-content`).
+    pub expand_content: bool,
+    /// `--lv-expand` LVs (`/dev/VG/LV`).
+    pub lv_expands: Vec<String>,
+}
+
+/// Carries out `layout` from `input` onto the fresh `output`; `progress` gets messages
+/// (`Copying /dev/sda1`) and `bytes` the bytes copied so far. Returns what was expanded.
+pub fn run(input: &Dev, source: &Source, layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn FnMut(&str), bytes: &mut dyn FnMut(u64)) -> crate::Result<Vec<Step>> {
+    progress(&format!("Setting up initial partition table on {}", output.name()));
+    let mut new_parts: Vec<NewPartition> = Vec::new();
+    for p in &layout.parts {
+        if let Some(t) = p.target {
+            new_parts.push(NewPartition { start: t.start, end: t.end, kind: p.source.kind.clone() });
+        }
+    }
+    if let Some(t) = layout.extra {
+        let kind = match layout.kind {
+            TableKind::Mbr => PartKind::Mbr { id: 0x83, bootable: false, logical: false, extended: false },
+            TableKind::Gpt => PartKind::Gpt { type_guid: LINUX_DATA.into(), guid: random_guid()?, name: "primary".into(), attributes: 0 },
+        };
+        new_parts.push(NewPartition { start: t.start, end: t.end, kind });
+    }
+    let boot_code = if opts.copy_boot_loader { source.boot_code } else { [0u8; 446] };
+    create::write(output.as_ref(), layout.kind, &new_parts, &boot_code, source.disk_guid.as_deref())?;
+    let mut done = 0u64;
+    if opts.copy_boot_loader {
+        // the gap between the table and the first partition (GRUB's core image on MBR disks),
+        // as far as both disks have it
+        let table_end = match layout.kind {
+            TableKind::Mbr => SECTOR_SIZE,
+            TableKind::Gpt => GPT_FIRST_USABLE * SECTOR_SIZE,
+        };
+        let first_target = new_parts.first().map_or(0, |p| p.start * SECTOR_SIZE);
+        let first_source = source.parts.first().map_or(0, |p| p.start);
+        let end = first_source.min(first_target).min(table_end + MAX_BOOTLOADER);
+        if end > table_end {
+            copy_range(input.as_ref(), table_end, output.as_ref(), table_end, end - table_end, &mut |_| {})?;
+        }
+    }
+    for p in &layout.parts {
+        let (Some(t), Op::Copy | Op::Resize(_)) = (p.target, p.op) else { continue };
+        let len = match p.op {
+            Op::Resize(n) => n.min(p.source.size),
+            _ => p.source.size,
+        };
+        progress(&format!("Copying {}", p.source.name));
+        let base = done;
+        copy_range(input.as_ref(), p.source.start, output.as_ref(), t.start * SECTOR_SIZE, len, &mut |n| bytes(base + n))?;
+        done += len;
+    }
+    if layout.align_first {
+        fix_ntfs_boot_record(layout, output, progress)?;
+    }
+    let mut steps = Vec::new();
+    if opts.expand_content {
+        steps = expand(layout, output, opts, progress)?;
+    }
+    output.flush()?;
+    Ok(steps)
+}
+
+/// Sets the "hidden sectors" of the NTFS boot record of the first partition to its new start.
+fn fix_ntfs_boot_record(layout: &Layout, output: &Dev, progress: &mut dyn FnMut(&str)) -> crate::Result<()> {
+    let Some((p, t)) = layout.parts.iter().find_map(|p| p.target.map(|t| (p, t))) else { return Ok(()) };
+    if !matches!(&p.source.content, Content::Fs(f, _) if f == "ntfs") {
+        return Ok(());
+    }
+    let at = t.start * SECTOR_SIZE;
+    let mut magic = [0u8; 8];
+    output.read_at(&mut magic, at + 3)?;
+    if &magic != b"NTFS    " {
+        progress("warning: first partition is NTFS but does not contain NTFS boot loader magic");
+        return Ok(());
+    }
+    progress("Fixing first NTFS partition boot record");
+    let hidden = u32::try_from(t.start).map_err(|_| Error::Layout(format!("the first partition's start {} does not fit the NTFS boot record", t.start)))?;
+    output.write_at(&hidden.to_le_bytes(), at + 0x1C)?;
     Ok(())
 }
 
-/// Copies `input` onto the start of `output` (at least as large), skipping all-zero chunks of
-/// a fresh output; `progress` is told the bytes done so far after each chunk.
-pub fn copy(input: &dyn BlockDev, output: &dyn BlockDev, progress: &mut dyn FnMut(u64)) -> crate::Result<CopyStats> {
-    let len = input.len();
-    if output.len() < len {
-        return Err(Error::Unsupported(format!("copy mode: the output ({} bytes) is smaller than the input ({len} bytes); shrinking is not supported", output.len())).into());
+/// Expands what grew: each resized partition's content, then each `--lv-expand` LV and its
+/// filesystem.
+fn expand(layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> crate::Result<Vec<Step>> {
+    let targets: Vec<(String, u64, u64)> = layout
+        .parts
+        .iter()
+        .filter_map(|p| p.target.map(|t| (format!("/dev/sda{}", t.number), t.start * SECTOR_SIZE, (t.end - t.start + 1) * SECTOR_SIZE)))
+        .collect();
+    let pv_devs = pv_devs(output, targets.into_iter())?;
+    let mut steps = Vec::new();
+    for p in &layout.parts {
+        let (Some(t), Op::Resize(_)) = (p.target, p.op) else { continue };
+        let Some(method) = p.source.content.method() else { continue };
+        let target = format!("/dev/sda{}", t.number);
+        let now = if target != p.source.name { format!(" (now {target})") } else { String::new() };
+        progress(&format!("Expanding {}{now} using the ‘{method}’ method", p.source.name));
+        let dev = pv_devs.iter().find(|(n, _)| *n == target).map(|(_, d)| d.clone()).ok_or_else(|| Error::NoSuchDevice(target.clone()))?;
+        match p.source.content {
+            Content::Pv(_) => {
+                if let Some(resized) = crate::lvm::pvresize(dev.as_ref(), &target)? {
+                    steps.push(Step::Pv { device: target, resized });
+                }
+            }
+            _ => steps.extend(grow_fs(&target, &dev)?),
+        }
     }
+    for lv in &opts.lv_expands {
+        progress(&format!("Expanding {lv}"));
+        let (step, (name, dev)) = extend_lv(&pv_devs, lv)?;
+        steps.extend(step);
+        steps.extend(grow_fs(&name, &dev)?);
+    }
+    Ok(steps)
+}
+
+/// Copies `len` bytes at `from` of `input` to `to` of `output`, skipping the input's holes and
+/// all-zero chunks (the output reads as zeros there already); `progress` gets the bytes done.
+pub fn copy_range(input: &dyn BlockDev, from: u64, output: &dyn BlockDev, to: u64, len: u64, progress: &mut dyn FnMut(u64)) -> crate::Result<CopyStats> {
     let mut buf = vec![0u8; CHUNK];
-    let mut stats = CopyStats { read: 0, written: 0 };
+    let mut stats = CopyStats::default();
     let mut off = 0u64;
     while off < len {
-        // holes of the input (a fresh output already reads as zeros there)
-        let zeros = input.known_zeros(off, len - off)?;
+        let zeros = input.known_zeros(from + off, len - off)?.min(len - off);
         if zeros > 0 {
             off += zeros;
-            stats.read = off;
             progress(off);
             continue;
         }
         let n = (len - off).min(CHUNK as u64) as usize;
         let piece = &mut buf[..n];
-        input.read_at(piece, off)?;
+        input.read_at(piece, from + off)?;
         if piece.iter().any(|&b| b != 0) {
-            output.write_at(piece, off)?;
+            output.write_at(piece, to + off)?;
             stats.written += n as u64;
         }
         off += n as u64;
-        stats.read = off;
         progress(off);
     }
-    output.flush()?;
+    stats.read = len;
     Ok(stats)
 }
 
@@ -84,4 +268,14 @@ pub fn check_fresh(output: &Dev) -> crate::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A random (version 4) GUID, uppercase.
+fn random_guid() -> crate::Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::Unsupported(format!("no random numbers from the operating system for a partition GUID: {e}")))?;
+    b[6] = (b[6] & 0x0F) | 0x40;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
+    Ok(format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]))
 }

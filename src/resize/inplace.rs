@@ -151,20 +151,9 @@ fn finish(req: &Request, expanded: Option<(String, Dev)>, pv_devs: Vec<(String, 
         }
     }
     if let Some(lv_path) = &req.lv_expand {
-        let (vg_name, lv_name) = lv_path
-            .strip_prefix("/dev/")
-            .and_then(|p| p.split_once('/'))
-            .or_else(|| lv_path.strip_prefix("/dev/mapper/").and_then(|p| p.split_once('-')))
-            .ok_or_else(|| Error::NoSuchDevice(lv_path.clone()))?;
-        let vgs = lvm::scan(&pv_devs)?;
-        let vg = vgs.iter().find(|v| v.name == vg_name).ok_or_else(|| Error::NoSuchDevice(lv_path.clone()))?;
-        let ext = lvm::lvextend(&pv_devs, vg, lv_name, None)?;
-        if ext.extents.0 != ext.extents.1 {
-            steps.push(Step::Lv(ext));
-        }
-        let vgs = lvm::scan(&pv_devs)?;
-        let vg = vgs.iter().find(|v| v.name == vg_name).ok_or_else(|| Error::NoSuchDevice(lv_path.clone()))?;
-        fs_target = Some((format!("/dev/{vg_name}/{lv_name}"), vg.open_lv(lv_name, &pv_devs)?));
+        let (step, lv) = extend_lv(&pv_devs, lv_path)?;
+        steps.extend(step);
+        fs_target = Some(lv);
     }
     if let Some((name, dev)) = fs_target {
         if let Some(step) = grow_fs(&name, &dev)? {
@@ -174,13 +163,32 @@ fn finish(req: &Request, expanded: Option<(String, Dev)>, pv_devs: Vec<(String, 
     Ok(steps)
 }
 
-/// Grows the filesystem on `dev` to fill it, by its type.
-fn grow_fs(name: &str, dev: &Dev) -> crate::Result<Option<Step>> {
+/// Extends the LV `lv_path` (`/dev/VG/LV` or `/dev/mapper/VG-LV`) found on `pv_devs` into
+/// its VG's free extents; returns the step (`None`: no free extents) and the LV's name and
+/// device as they are afterwards.
+pub(super) fn extend_lv(pv_devs: &[(String, Dev)], lv_path: &str) -> crate::Result<(Option<Step>, (String, Dev))> {
+    let (vg_name, lv_name) = lv_path
+        .strip_prefix("/dev/")
+        .and_then(|p| p.split_once('/'))
+        .or_else(|| lv_path.strip_prefix("/dev/mapper/").and_then(|p| p.split_once('-')))
+        .ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))?;
+    let find = || -> crate::Result<lvm::VolumeGroup> {
+        let vgs = lvm::scan(pv_devs)?;
+        Ok(vgs.into_iter().find(|v| v.name == vg_name).ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))?)
+    };
+    let ext = lvm::lvextend(pv_devs, &find()?, lv_name, None)?;
+    let step = (ext.extents.0 != ext.extents.1).then_some(Step::Lv(ext));
+    let dev = find()?.open_lv(lv_name, pv_devs)?;
+    Ok((step, (format!("/dev/{vg_name}/{lv_name}"), dev)))
+}
+
+/// Grows (or re-makes, for swap) the filesystem on `dev` to fill it, by its type.
+pub(super) fn grow_fs(name: &str, dev: &Dev) -> crate::Result<Option<Step>> {
     let info = crate::fs::probe(dev.as_ref())?;
     let fs_type = info.map(|i| i.fs_type).unwrap_or_default();
     Ok(match fs_type.as_str() {
         "swap" => {
-            let g = crate::fs::swap::grow(dev.as_ref())?;
+            let g = crate::fs::swap::remake(dev.as_ref())?;
             (g.pages.0 != g.pages.1).then(|| Step::Swap { device: name.to_string(), pages: g.pages })
         }
         "ext2" | "ext3" | "ext4" => {

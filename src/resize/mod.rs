@@ -7,6 +7,7 @@
 
 pub mod copy;
 pub mod inplace;
+pub mod layout;
 
 /// Errors of resizing.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,9 @@ pub enum Error {
     /// A device name that is not on the disk.
     #[error("{0}: no such partition or logical volume on the disk")]
     NoSuchDevice(String),
+    /// A copy-mode request that cannot be laid out (virt-resize's message).
+    #[error("{0}")]
+    Layout(String),
     /// Something not supported, named.
     #[error("not supported: {0}")]
     Unsupported(String),
