@@ -410,6 +410,34 @@ fn copy_mode_moves_an_extended_partition_and_adds_the_surplus_partition() {
     assert_eq!(common::tree::diff(&before, &common::tree::ext4_tree(&out, 128 * 512, 32768 * 512)), Vec::<String>::new());
 }
 
+/// `--shrink` onto a smaller output after the filesystem was shrunk with resize2fs (the way
+/// virt-resize asks for): the partition shrinks by the deficit, and the filesystem then grows
+/// to fill it as resize2fs grows the same filesystem on a partition of that size.
+#[test]
+fn copy_mode_shrinks_a_partition_whose_filesystem_was_shrunk_first() {
+    let d = tempfile::tempdir().unwrap();
+    let input = copy("sysprep-ubuntu.raw", d.path(), "in.raw");
+    let fs = d.path().join("fs.raw");
+    extract(&input, 43008 * 512, 151552 * 512, &fs);
+    run("e2fsck", &["-fy", fs.to_str().unwrap()]);
+    run("resize2fs", &[fs.to_str().unwrap(), "40M"]);
+    run("dd", &[&format!("if={}", fs.display()), &format!("of={}", input.display()), "bs=512", "seek=43008", "conv=notrunc", "status=none"]);
+    let out = d.path().join("out.raw");
+    run("truncate", &["-s", "80M", out.to_str().unwrap()]);
+    // deficit: 192512 sectors of partitions + 4672 of overhead − 163840 = 33344 sectors
+    let text = ok(&["--shrink", "/dev/sda1", input.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(text.contains("/dev/sda1: This partition will be resized from 74.0M to 57.7M."), "{text}");
+    let dump = sfdisk_d(&out);
+    assert_eq!(sfdisk_part(&dump, 3), "start= 43008, size= 118272, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=A7C3E5F1-2B4D-4F6A-8C9E-1D3F5B7A9C2E");
+    assert!(run("sgdisk", &["-v", out.to_str().unwrap()]).contains("No problems found"));
+    let len = 118272u64 * 512;
+    run("truncate", &["-s", &len.to_string(), fs.to_str().unwrap()]);
+    run("resize2fs", &["-f", fs.to_str().unwrap()]);
+    assert_eq!(dumpe2fs(&out, 43008 * 512, len), dumpe2fs(&fs, 0, len));
+    let before = common::tree::ext4_tree(&fixture("sysprep-ubuntu.raw"), 43008 * 512, 151552 * 512);
+    assert_eq!(common::tree::diff(&before, &common::tree::ext4_tree(&out, 43008 * 512, len)), Vec::<String>::new());
+}
+
 #[test]
 fn copy_mode_refusals() {
     let d = tempfile::tempdir().unwrap();

@@ -3,8 +3,9 @@
 //! with `--lv-expand`, and the filesystem inside (ext2/3/4 as resize2fs grows them; swap
 //! re-made with its UUID and label). The plan is worked out first on a read-only view of the image and printed;
 //! `--dry-run` stops there. Then the image is grown and every table and filesystem change is
-//! committed together through the redo log. Copy mode (`INPUT OUTPUT`, as virt-resize, OUTPUT
-//! pre-created and larger) copies the disk sparsely, then grows the copy the same way.
+//! committed together through the redo log. Copy mode (`INPUT OUTPUT`, OUTPUT pre-created) is
+//! virt-resize's: its options, layout, summary and messages; partitions are copied sparsely to
+//! their new places and the content of the ones that grew is expanded.
 
 use anyhow::{bail, Context, Result};
 use clap::{Arg, ArgAction, ArgMatches, Command};

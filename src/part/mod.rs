@@ -1,5 +1,5 @@
 //! Partition tables: MBR (with extended/logical partitions) and GPT; growing a partition
-//! (`grow.rs`, growpart's rules).
+//! (`grow.rs`, growpart's rules); writing a new table (`create.rs`).
 //!
 //! [`PartitionTable::read`] looks at sector 0: no `0x55AA` signature, or a FAT/NTFS/exFAT boot
 //! sector (a filesystem on the whole disk) → no table; a `0xEE` entry (protective or hybrid

@@ -267,7 +267,7 @@ fn mark_resize(p: &mut Planned, new: i128, option: &str, force: bool) -> Result<
             }
             Content::Fs(t, None) => return Err(Error::Layout(format!("{name}: the size of its {t} filesystem is not known, so shrinking it might damage it.  {force_hint}"))),
             Content::Fs(t, Some(size)) if i128::from(*size) > new => {
-                return Err(Error::Layout(format!("{name}: This partition contains a {t} filesystem which will be damaged by shrinking it below {size} bytes (user asked to shrink it to {new} bytes).  {force_hint}")))
+                return Err(Error::Layout(format!("{name}: This partition contains a {t} filesystem which will be damaged by shrinking it below {size} bytes (user asked to shrink it to {new} bytes).  vresize does not shrink filesystems: shrink it first (resize2fs for ext2/3/4).  {force_hint}")))
             }
             Content::Extended => return Err(Error::Layout(format!("{name}: This extended partition contains logical partitions which might be damaged by shrinking it.  {force_hint}"))),
             _ => {}

@@ -3,7 +3,7 @@
 //! swap re-made keeping its UUID and label). [`inplace::run`] works on any writable device —
 //! the image under a copy-on-write overlay, so the tool can run it first on a scratch overlay
 //! to print the plan (and stop there with `--dry-run`), then for real and commit. [`copy`] is
-//! virt-resize's copy mode for layouts that need no partition moved.
+//! virt-resize's copy mode onto a fresh output, laid out by [`layout`].
 
 pub mod copy;
 pub mod inplace;
