@@ -3,7 +3,8 @@
 //! libFuzzer cannot forge CRC32s, so when the input's last byte is even the target recomputes
 //! the entry-array and header CRCs of both headers first: the fuzzer then reaches the entry
 //! array and partition checks. Odd last bytes leave the CRCs as they are (mismatch paths).
-//! Then growpart's grow on a copy twice the size (`part::grow`), which must read back.
+//! Then growpart's grow on a copy twice the size (`part::grow`), which must read back, and
+//! virt-resize's copy mode onto a larger disk, whose table must read back as planned.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -47,7 +48,7 @@ fn fix_crcs(disk: &mut [u8], h: usize) {
 
 #[path = "grow_check.rs"]
 mod grow_check;
-use grow_check::grow_all;
+use grow_check::{copy_all, grow_all};
 
 fuzz_target!(|data: &[u8]| {
     let mut disk = protective_mbr();
@@ -61,4 +62,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = PartitionTable::read(&MemDev::new(disk.clone()));
     grow_all(&disk);
+    copy_all(&disk);
 });

@@ -230,31 +230,70 @@ fn expand(layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn F
     Ok(steps)
 }
 
+/// A stretch of the input as the reader thread of [`copy_range`] found it.
+enum Piece {
+    /// This many bytes known or read to be zero.
+    Zeros(u64),
+    /// A chunk holding data: the buffer and its used length.
+    Data(Vec<u8>, usize),
+}
+
+/// Chunks read ahead of the writer.
+const READ_AHEAD: usize = 4;
+
 /// Copies `len` bytes at `from` of `input` to `to` of `output`, skipping the input's holes and
 /// all-zero chunks (the output reads as zeros there already); `progress` gets the bytes done.
+/// A second thread reads (and looks for zeros) while this one writes.
 pub fn copy_range(input: &dyn BlockDev, from: u64, output: &dyn BlockDev, to: u64, len: u64, progress: &mut dyn FnMut(u64)) -> crate::Result<CopyStats> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut stats = CopyStats::default();
-    let mut off = 0u64;
-    while off < len {
-        let zeros = input.known_zeros(from + off, len - off)?.min(len - off);
-        if zeros > 0 {
-            off += zeros;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<crate::Result<Piece>>(READ_AHEAD);
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut off = 0u64;
+            while off < len {
+                let piece = (|| -> crate::Result<(Piece, u64)> {
+                    let zeros = input.known_zeros(from + off, len - off)?.min(len - off);
+                    if zeros > 0 {
+                        return Ok((Piece::Zeros(zeros), zeros));
+                    }
+                    let n = (len - off).min(CHUNK as u64) as usize;
+                    let mut buf = spare_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                    input.read_at(&mut buf[..n], from + off)?;
+                    Ok((if buf[..n].iter().all(|&b| b == 0) { Piece::Zeros(n as u64) } else { Piece::Data(buf, n) }, n as u64))
+                })();
+                let stop = piece.is_err();
+                let sent = match piece {
+                    Ok((p, n)) => {
+                        off += n;
+                        tx.send(Ok(p))
+                    }
+                    Err(e) => tx.send(Err(e)),
+                };
+                // the writer stopped (an error of its own) or we did
+                if sent.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        let mut stats = CopyStats { read: len, written: 0 };
+        let mut off = 0u64;
+        for piece in rx {
+            match piece? {
+                Piece::Zeros(n) => off += n,
+                Piece::Data(buf, n) => {
+                    output.write_at(&buf[..n], to + off)?;
+                    stats.written += n as u64;
+                    off += n as u64;
+                    let _ = spare_tx.send(buf);
+                }
+            }
             progress(off);
-            continue;
         }
-        let n = (len - off).min(CHUNK as u64) as usize;
-        let piece = &mut buf[..n];
-        input.read_at(piece, from + off)?;
-        if piece.iter().any(|&b| b != 0) {
-            output.write_at(piece, to + off)?;
-            stats.written += n as u64;
+        if off < len {
+            return Err(Error::Unsupported(format!("copy of {} stopped at byte {off} of {len}", input.name())).into());
         }
-        off += n as u64;
-        progress(off);
-    }
-    stats.read = len;
-    Ok(stats)
+        Ok(stats)
+    })
 }
 
 /// The output device of a copy must start out zero where the input is zero (a freshly created
