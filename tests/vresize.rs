@@ -438,6 +438,28 @@ fn copy_mode_shrinks_a_partition_whose_filesystem_was_shrunk_first() {
     assert_eq!(common::tree::diff(&before, &common::tree::ext4_tree(&out, 43008 * 512, len)), Vec::<String>::new());
 }
 
+/// GPT entry names, attribute bits, type and partition GUIDs and the disk GUID are kept; the
+/// output is a qcow2 whose format is given with `--output-format`.
+#[test]
+fn copy_mode_keeps_gpt_names_attributes_and_guids() {
+    let d = tempfile::tempdir().unwrap();
+    let input = fixture("gpt-esp-ext4.raw");
+    let q = d.path().join("out.img");
+    run("qemu-img", &["create", "-q", "-f", "qcow2", q.to_str().unwrap(), "200M"]);
+    ok(&["-q", "--output-format", "qcow2", "--expand", "/dev/sda2", input.to_str().unwrap(), q.to_str().unwrap()]);
+    run("qemu-img", &["check", q.to_str().unwrap()]);
+    let out = d.path().join("out.raw");
+    run("qemu-img", &["convert", "-O", "raw", q.to_str().unwrap(), out.to_str().unwrap()]);
+    let (src, dump) = (sfdisk_d(&input), sfdisk_d(&out));
+    let tail = |l: String| l.split(", ").skip(2).map(str::to_string).collect::<Vec<_>>();
+    for n in [1, 2] {
+        assert_eq!(tail(sfdisk_part(&dump, n)), tail(sfdisk_part(&src, n)), "partition {n}");
+    }
+    assert!(sfdisk_part(&dump, 2).contains("name=\"Linux root\", attrs=\"LegacyBIOSBootable GUID:60\""), "{dump}");
+    assert!(dump.contains("label-id: 5E1F1D2C-3B4A-4958-8776-A5B4C3D2E1F0"), "{dump}");
+    assert!(run("sgdisk", &["-v", out.to_str().unwrap()]).contains("No problems found"));
+}
+
 #[test]
 fn copy_mode_refusals() {
     let d = tempfile::tempdir().unwrap();
