@@ -388,14 +388,7 @@ impl Guest {
         if !dev.is_writable() {
             return Err(disk::Error::ReadOnly { dev: name.to_string() }.into());
         }
-        let is_lv = |d: &str| d.strip_prefix("/dev/").is_some_and(|r| r.contains('/'));
-        let shares = |m: &str| {
-            m == name
-                || (m.starts_with(name) && !is_lv(name))
-                || (name.starts_with(m) && !is_lv(m))
-                || (is_lv(m) != is_lv(name))
-        };
-        if let Some(m) = self.mounts().into_iter().find(|m| shares(m)) {
+        if let Some(m) = self.mounts().into_iter().find(|m| shares_storage(m, name)) {
             return Err(GuestError::InUse { device: name.to_string(), mounted: m }.into());
         }
         Ok(dev)
@@ -441,9 +434,34 @@ impl Guest {
     }
 }
 
+/// Whether the mounted device `mounted` and the device `target` may share storage: the same
+/// device, a disk and one of its partitions (`/dev/sda`, `/dev/sda1` — not `/dev/sda1` and
+/// `/dev/sda10`), or a logical volume and a disk or partition (the LV may lie on it).
+fn shares_storage(mounted: &str, target: &str) -> bool {
+    let is_lv = |d: &str| d.strip_prefix("/dev/").is_some_and(|r| r.contains('/'));
+    let partition_of = |disk: &str, dev: &str| {
+        !disk.ends_with(|c: char| c.is_ascii_digit()) && dev.strip_prefix(disk).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    mounted == target || (is_lv(mounted) != is_lv(target)) || (!is_lv(target) && (partition_of(target, mounted) || partition_of(mounted, target)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mounted_devices_sharing_storage() {
+        // regression: /dev/sda1 mounted made /dev/sda10 look in use (prefix comparison)
+        assert!(!shares_storage("/dev/sda1", "/dev/sda10"));
+        assert!(!shares_storage("/dev/sda10", "/dev/sda1"));
+        assert!(!shares_storage("/dev/sdb1", "/dev/sda"));
+        assert!(shares_storage("/dev/sda1", "/dev/sda"));
+        assert!(shares_storage("/dev/sda", "/dev/sda12"));
+        assert!(shares_storage("/dev/sda2", "/dev/sda2"));
+        assert!(shares_storage("/dev/vg/root", "/dev/sda2"));
+        assert!(shares_storage("/dev/sda2", "/dev/vg/root"));
+        assert!(!shares_storage("/dev/vg/root", "/dev/vg/swap"));
+    }
 
     #[test]
     fn disk_names_follow_libguestfs() {
