@@ -230,7 +230,7 @@ fn expand(layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn F
     Ok(steps)
 }
 
-/// A stretch of the input as the reader thread of [`copy_range`] found it.
+/// A stretch of the input as [`read_pieces`] found it.
 enum Piece {
     /// This many bytes known or read to be zero.
     Zeros(u64),
@@ -241,59 +241,99 @@ enum Piece {
 /// Chunks read ahead of the writer.
 const READ_AHEAD: usize = 4;
 
+/// Goes through `len` bytes at `from` of `input`, giving `sink` each hole (imago's zero
+/// mappings), all-zero chunk or data chunk in order; stops after an error or when `sink`
+/// returns false. Buffers come from `spare` when it has one.
+fn read_pieces(input: &dyn BlockDev, from: u64, len: u64, spare: &mut dyn FnMut() -> Option<Vec<u8>>, sink: &mut dyn FnMut(crate::Result<Piece>) -> bool) {
+    let mut off = 0u64;
+    while off < len {
+        let piece = (|| -> crate::Result<(Piece, u64)> {
+            let zeros = input.known_zeros(from + off, len - off)?.min(len - off);
+            if zeros > 0 {
+                return Ok((Piece::Zeros(zeros), zeros));
+            }
+            let n = (len - off).min(CHUNK as u64) as usize;
+            let mut buf = spare().unwrap_or_else(|| vec![0u8; CHUNK]);
+            input.read_at(&mut buf[..n], from + off)?;
+            Ok((if buf[..n].iter().all(|&b| b == 0) { Piece::Zeros(n as u64) } else { Piece::Data(buf, n) }, n as u64))
+        })();
+        match piece {
+            Ok((p, n)) => {
+                off += n;
+                if !sink(Ok(p)) {
+                    return;
+                }
+            }
+            Err(e) => {
+                sink(Err(e));
+                return;
+            }
+        }
+    }
+}
+
 /// Copies `len` bytes at `from` of `input` to `to` of `output`, skipping the input's holes and
 /// all-zero chunks (the output reads as zeros there already); `progress` gets the bytes done.
-/// A second thread reads (and looks for zeros) while this one writes.
+/// Past [`READ_AHEAD`] chunks a second thread reads (and looks for zeros) while this one writes.
 pub fn copy_range(input: &dyn BlockDev, from: u64, output: &dyn BlockDev, to: u64, len: u64, progress: &mut dyn FnMut(u64)) -> crate::Result<CopyStats> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<crate::Result<Piece>>(READ_AHEAD);
-    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut off = 0u64;
-            while off < len {
-                let piece = (|| -> crate::Result<(Piece, u64)> {
-                    let zeros = input.known_zeros(from + off, len - off)?.min(len - off);
-                    if zeros > 0 {
-                        return Ok((Piece::Zeros(zeros), zeros));
+    let mut stats = CopyStats { read: len, written: 0 };
+    let mut off = 0u64;
+    let mut write = |piece: crate::Result<Piece>| -> crate::Result<Option<Vec<u8>>> {
+        let spare = match piece? {
+            Piece::Zeros(n) => {
+                off += n;
+                None
+            }
+            Piece::Data(buf, n) => {
+                output.write_at(&buf[..n], to + off)?;
+                stats.written += n as u64;
+                off += n as u64;
+                Some(buf)
+            }
+        };
+        progress(off);
+        Ok(spare)
+    };
+    let mut failed = None;
+    if len <= (READ_AHEAD * CHUNK) as u64 {
+        let spare = std::cell::Cell::new(None);
+        read_pieces(input, from, len, &mut || spare.take(), &mut |p| match write(p) {
+            Ok(buf) => {
+                spare.set(buf);
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        });
+    } else {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<crate::Result<Piece>>(READ_AHEAD);
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        std::thread::scope(|scope| {
+            scope.spawn(move || read_pieces(input, from, len, &mut || spare_rx.try_recv().ok(), &mut |p| tx.send(p).is_ok()));
+            for p in rx {
+                match write(p) {
+                    Ok(buf) => {
+                        if let Some(b) = buf {
+                            let _ = spare_tx.send(b);
+                        }
                     }
-                    let n = (len - off).min(CHUNK as u64) as usize;
-                    let mut buf = spare_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
-                    input.read_at(&mut buf[..n], from + off)?;
-                    Ok((if buf[..n].iter().all(|&b| b == 0) { Piece::Zeros(n as u64) } else { Piece::Data(buf, n) }, n as u64))
-                })();
-                let stop = piece.is_err();
-                let sent = match piece {
-                    Ok((p, n)) => {
-                        off += n;
-                        tx.send(Ok(p))
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
                     }
-                    Err(e) => tx.send(Err(e)),
-                };
-                // the writer stopped (an error of its own) or we did
-                if sent.is_err() || stop {
-                    break;
                 }
             }
         });
-        let mut stats = CopyStats { read: len, written: 0 };
-        let mut off = 0u64;
-        for piece in rx {
-            match piece? {
-                Piece::Zeros(n) => off += n,
-                Piece::Data(buf, n) => {
-                    output.write_at(&buf[..n], to + off)?;
-                    stats.written += n as u64;
-                    off += n as u64;
-                    let _ = spare_tx.send(buf);
-                }
-            }
-            progress(off);
-        }
-        if off < len {
-            return Err(Error::Unsupported(format!("copy of {} stopped at byte {off} of {len}", input.name())).into());
-        }
-        Ok(stats)
-    })
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if off < len {
+        return Err(Error::Unsupported(format!("copy of {} stopped at byte {off} of {len}", input.name())).into());
+    }
+    Ok(stats)
 }
 
 /// The output device of a copy must start out zero where the input is zero (a freshly created
