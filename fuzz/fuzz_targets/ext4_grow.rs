@@ -1,11 +1,12 @@
 //! Fuzzes the offline ext2/3/4 grow: the bytes are a filesystem image, the device is that
 //! image followed by zeros (up to 4 MiB more, chosen by the last byte), grown to fill the
-//! device with and without `force`. A grow that succeeds must leave a filesystem the grow
-//! reads again and finds nothing to do on.
+//! device with and without `force` (which replays a journal needing recovery first). A grow
+//! that succeeds must leave a filesystem the grow reads again and finds nothing to do on.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vguestfs::disk::MemDev;
+use std::sync::Arc;
+use vguestfs::disk::{Dev, MemDev};
 use vguestfs::fs::ext4_grow::grow;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     for force in [false, true] {
         let mut img = data.to_vec();
         img.resize(data.len() + extra, 0);
-        let dev = MemDev::new(img);
+        let dev: Dev = Arc::new(MemDev::new(img));
         if let Ok(r) = grow(&dev, None, force) {
             if r.changed() {
                 let again = grow(&dev, None, true).expect("a grown filesystem reads back");

@@ -5,8 +5,9 @@
 //! What it does, as `resize2fs DEV [SIZE]` does when the filesystem grows:
 //! - refuses a filesystem that is not clean (not cleanly unmounted, errors recorded, orphans,
 //!   checked before its last mount, impossible free counts) with resize2fs's "Please run
-//!   'e2fsck -f DEV' first." unless forced; a journal that needs recovery is refused even
-//!   when forced (replaying it afterwards would write old metadata over the new);
+//!   'e2fsck -f DEV' first." unless forced; forced, a journal that needs recovery is first
+//!   replayed onto the device (as the kernel or e2fsck would: resize2fs -f would grow under
+//!   it, and a later replay would write old metadata over the new);
 //! - picks the new size like resize2fs (the device size rounded down to a page, a last group
 //!   too small for its metadata dropped, at most 2^32 blocks without `64bit`, at most 2^32-1
 //!   inodes);
@@ -33,7 +34,7 @@ mod place;
 mod resize_inode;
 
 use crate::bytes::{le16, le32};
-use crate::disk::{read_vec, BlockDev};
+use crate::disk::{read_vec, BlockDev, Dev};
 use crate::fs::{Error, Result};
 use desc::{Descs, BLOCK_UNINIT, INODE_UNINIT};
 use geo::{off, Geo};
@@ -106,9 +107,13 @@ impl Errs<'_> {
 
 /// Grows the ext2/3/4 filesystem on `dev` to `new_size_blocks` blocks, or to fill `dev` when
 /// `None` (like `resize2fs DEV` without a size). `force` skips the cleanliness checks
-/// (`resize2fs -f`), except for a journal that needs recovery. Nothing to do is not an error:
-/// the report says so. Everything is checked and laid out before the first write.
-pub fn grow(dev: &dyn BlockDev, new_size_blocks: Option<u64>, force: bool) -> Result<GrowReport> {
+/// (`resize2fs -f`) and replays a journal that needs recovery first. Nothing to do is not an
+/// error: the report says so. Everything else is checked and laid out before the first write.
+pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, force: bool) -> Result<GrowReport> {
+    if force && needs_recovery(dev.as_ref())? {
+        crate::fs::Filesystem::sync(&crate::fs::ext4::Ext4Fs::open_rw(dev.clone())?)?;
+    }
+    let dev = dev.as_ref();
     let name = dev.name();
     let fs_type = match crate::fs::probe(dev)? {
         Some(i) if matches!(i.fs_type.as_str(), "ext2" | "ext3" | "ext4" | "ext4dev") => i.fs_type,
@@ -268,14 +273,21 @@ fn check_features(geo: &Geo, e: &Errs<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Whether the ext superblock on `dev` says its journal needs recovery.
+fn needs_recovery(dev: &dyn BlockDev) -> Result<bool> {
+    if dev.len() < 2048 {
+        return Ok(false);
+    }
+    let sb = read_vec(dev, 1024, 1024)?;
+    Ok(le16(&sb, off::MAGIC) == geo::MAGIC && le32(&sb, off::INCOMPAT) & geo::INCOMPAT_RECOVER != 0)
+}
+
 /// resize2fs's checks before it touches an unmounted filesystem.
 fn check_clean(sb: &[u8], geo: &Geo, dev: &str, force: bool) -> Result<()> {
     let check = |msg: String| Err(Error::NeedsCheck { dev: dev.into(), msg });
     if geo.has(geo::INCOMPAT_RECOVER) {
-        return check(format!(
-            "the journal needs recovery. Please run 'e2fsck -f {dev}' first (not overridden by --force: \
-             replaying the journal after a grow would overwrite the new metadata)."
-        ));
+        // still set when forced: the replay did not clear it
+        return check(format!("the journal needs recovery. Please run 'e2fsck -f {dev}' first."));
     }
     if force {
         return Ok(());
