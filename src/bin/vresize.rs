@@ -165,7 +165,8 @@ fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(copy::bytes_to_copy(&plan)) };
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:50} {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
     let run_opts = copy::RunOptions { copy_boot_loader: !m.get_flag("no-copy-boot-loader"), expand_content: !m.get_flag("no-expand-content"), lv_expands };
-    let steps = copy::run(&src, &source, &plan, &dst, &run_opts, &mut |msg| bar.suspend(|| say(msg)), &mut |done| bar.set_position(done))?;
+    let steps = copy::run(&src, &source, &plan, &dst, &run_opts, &mut |msg| bar.suspend(|| say(msg)), &mut |done| bar.set_position(done))
+        .with_context(|| format!("{}: the output is incomplete (the input was not changed); create it fresh before trying again", output.display()))?;
     bar.finish_and_clear();
     if !quiet {
         for s in &steps {
