@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use vguestfs::disk::{Dev, Format, Overlay, OverlayOptions, RawFile, RedoTarget};
-use vguestfs::fs::ext4_grow::{grow, GrowReport};
+use vguestfs::fs::ext4_grow::{grow, Checks, GrowReport};
 use vguestfs::fs::{Error, Filesystem as _};
 
 const MIB: u64 = 1 << 20;
@@ -125,7 +125,7 @@ fn grow_and_compare(img: &Img, to_mib: u64, size: Option<u64>) -> GrowReport {
     let before = fs_tree(&img.path);
     let ours = img.copy("ours.img", to_mib);
     let theirs = img.copy("theirs.img", to_mib);
-    let report = grow(&open_rw(&ours), size, false).unwrap_or_else(|e| panic!("grow: {e}"));
+    let report = grow(&open_rw(&ours), size, Checks::Strict).unwrap_or_else(|e| panic!("grow: {e}"));
     let mut args = vec![theirs.to_str().unwrap().to_string()];
     if let Some(n) = size {
         args.push(n.to_string());
@@ -152,7 +152,7 @@ fn grow_and_compare(img: &Img, to_mib: u64, size: Option<u64>) -> GrowReport {
     assert_eq!(st.bfree, dumpe2fs_field(&ours, "Free blocks"));
     assert!(report.changed());
     // a second grow to the same size has nothing to do
-    let again = grow(&open_rw(&ours), size, false).unwrap();
+    let again = grow(&open_rw(&ours), size, Checks::Strict).unwrap();
     assert!(!again.changed(), "{again:?}");
     assert!(again.message.contains("Nothing to do!"), "{}", again.message);
     report
@@ -180,10 +180,10 @@ fn ext4_4k_explicit_size_and_in_two_steps() {
     let ours = img.copy("ours.img", 1024);
     let theirs = img.copy("theirs.img", 1024);
     let dev = open_rw(&ours);
-    let first = grow(&dev, Some(40_000), false).unwrap();
+    let first = grow(&dev, Some(40_000), Checks::Strict).unwrap();
     assert_eq!(first.new_blocks, 40_000);
     assert_fsck_clean(&ours);
-    let second = grow(&dev, None, false).unwrap();
+    let second = grow(&dev, None, Checks::Strict).unwrap();
     assert_eq!(second.old_blocks, 40_000);
     tool("resize2fs", &[theirs.to_str().unwrap()]);
     assert_fsck_clean(&ours);
@@ -258,13 +258,13 @@ fn reserved_gdt_exhausted_without_meta_bg_is_refused_with_the_limit() {
     let img = Img::mkfs(&["-t", "ext4", "-b", "1024", "-O", "^resize_inode"], 64);
     let ours = img.copy("ours.img", 200);
     let orig = snapshot(&ours);
-    let err = grow(&open_rw(&ours), None, false).unwrap_err();
+    let err = grow(&open_rw(&ours), None, Checks::Strict).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Unsupported { .. }), "{msg}");
     assert!(msg.contains("no meta_bg") && msg.contains("largest size that fits is 131073 blocks"), "{msg}");
     assert!(unchanged(&ours, &orig), "nothing written");
     // the largest size that fits works
-    let r = grow(&open_rw(&ours), Some(131_073), false).unwrap();
+    let r = grow(&open_rw(&ours), Some(131_073), Checks::Strict).unwrap();
     assert_eq!(r.new_groups, 16);
     assert_fsck_clean(&ours);
 }
@@ -273,7 +273,7 @@ fn reserved_gdt_exhausted_without_meta_bg_is_refused_with_the_limit() {
 fn more_than_2_32_blocks_without_64bit_is_refused() {
     let img = Img::mkfs(&["-t", "ext4", "-b", "4096", "-O", "^64bit"], 64);
     let ours = img.copy("ours.img", 64);
-    let err = grow(&open_rw(&ours), Some((1 << 32) + 5), false).unwrap_err();
+    let err = grow(&open_rw(&ours), Some((1 << 32) + 5), Checks::Strict).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Resize { .. }) && msg.contains("too large to be expressed in 32 bits"), "{msg}");
 }
@@ -283,12 +283,12 @@ fn shrink_is_not_supported_and_same_size_is_nothing_to_do() {
     let img = Img::mkfs(&["-t", "ext4", "-b", "4096"], 64);
     let ours = img.copy("ours.img", 64);
     let orig = snapshot(&ours);
-    let err = grow(&open_rw(&ours), Some(10_000), false).unwrap_err();
+    let err = grow(&open_rw(&ours), Some(10_000), Checks::Strict).unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }) && err.to_string().contains("shrinking"), "{err}");
-    let r = grow(&open_rw(&ours), None, false).unwrap();
+    let r = grow(&open_rw(&ours), None, Checks::Strict).unwrap();
     assert!(!r.changed());
     assert_eq!(r.message, "The filesystem is already 16384 (4k) blocks long.  Nothing to do!");
-    let err = grow(&open_rw(&ours), Some(20_000), false).unwrap_err();
+    let err = grow(&open_rw(&ours), Some(20_000), Checks::Strict).unwrap_err();
     assert!(matches!(err, Error::Resize { .. }) && err.to_string().contains("is only 16384 (4k) blocks"), "{err}");
     assert!(unchanged(&ours, &orig), "nothing written");
 }
@@ -296,17 +296,27 @@ fn shrink_is_not_supported_and_same_size_is_nothing_to_do() {
 #[test]
 fn unclean_filesystems_need_e2fsck_unless_forced() {
     let img = Img::mkfs(&["-t", "ext4", "-b", "4096"], 64);
-    for (i, set) in ["state 0", "state 3", "last_orphan 12"].iter().enumerate() {
+    // mounted after its last check (every booted image): resize2fs wants e2fsck first, the
+    // lenient checks (what virt-resize gets after libguestfs's e2fsck) let it through
+    for (i, set) in ["state 0", "state 3", "last_orphan 12", "mtime 20300101"].iter().enumerate() {
         let ours = img.copy(&format!("unclean{i}.img"), 200);
         tool("debugfs", &["-w", "-R", &format!("ssv {set}"), ours.to_str().unwrap()]);
         let orig = snapshot(&ours);
-        let err = grow(&open_rw(&ours), None, false).unwrap_err();
+        let err = grow(&open_rw(&ours), None, Checks::Strict).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::NeedsCheck { .. }), "{set}: {msg}");
         assert!(msg.contains(&format!("Please run 'e2fsck -f {}' first.", ours.display())), "{set}: {msg}");
         assert!(unchanged(&ours, &orig), "{set}: nothing written");
+        if set.starts_with("mtime") {
+            assert!(grow(&open_rw(&ours), None, Checks::Repairs).unwrap().changed());
+            assert_eq!(e2fsck(&ours).0, 0, "{}", e2fsck(&ours).1);
+            continue;
+        }
+        let err = grow(&open_rw(&ours), None, Checks::Repairs).unwrap_err();
+        assert!(matches!(err, Error::NeedsCheck { .. }), "{set}, repairs: {err}");
+        assert!(unchanged(&ours, &orig), "{set}: nothing written");
         if *set == "state 0" {
-            let r = grow(&open_rw(&ours), None, true).unwrap();
+            let r = grow(&open_rw(&ours), None, Checks::Force).unwrap();
             assert!(r.changed());
             assert_eq!(e2fsck(&ours).0, 0, "{}", e2fsck(&ours).1);
         }
@@ -315,18 +325,18 @@ fn unclean_filesystems_need_e2fsck_unless_forced() {
     let ours = img.copy("recover.img", 200);
     tool("debugfs", &["-w", "-R", "feature needs_recovery", ours.to_str().unwrap()]);
     let orig = snapshot(&ours);
-    let err = grow(&open_rw(&ours), None, false).unwrap_err();
+    let err = grow(&open_rw(&ours), None, Checks::Strict).unwrap_err();
     assert!(matches!(err, Error::NeedsCheck { .. }) && err.to_string().contains("journal needs recovery"), "{err}");
     assert!(unchanged(&ours, &orig), "nothing written");
 }
 
-/// Forced, a journal needing recovery (three committed transactions written by debugfs, never
-/// checkpointed) is replayed before the grow: the result equals debugfs's journal replay
+/// With the lenient checks (vresize's), a journal needing recovery (three committed
+/// transactions written by debugfs, never checkpointed) is replayed before the grow: the result equals debugfs's journal replay
 /// (`jr`) followed by resize2fs on a twin — counts (dumpe2fs), the replayed file blocks, the
 /// directory listings (names, inodes, modes, sizes; the fixture has a non-UTF-8 name, so not
 /// the tree helper). (e2fsck -fy would also re-index a large directory: not the twin.)
 #[test]
-fn forced_grow_replays_a_journal_needing_recovery_first() {
+fn lenient_grow_replays_a_journal_needing_recovery_first() {
     let dir = tempfile::tempdir().unwrap();
     let copy = |name: &str| {
         let p = dir.path().join(name);
@@ -335,7 +345,7 @@ fn forced_grow_replays_a_journal_needing_recovery_first() {
         p
     };
     let (ours, theirs) = (copy("ours.img"), copy("theirs.img"));
-    let r = grow(&open_rw(&ours), None, true).unwrap();
+    let r = grow(&open_rw(&ours), None, Checks::Repairs).unwrap();
     assert!(r.changed());
     assert_fsck_clean(&ours);
     tool("debugfs", &["-w", "-R", "jr", theirs.to_str().unwrap()]);
@@ -373,19 +383,19 @@ fn fault_halfway_under_the_overlay_leaves_the_image_unchanged() {
     };
     let count = Plan::new(On::Write, u64::MAX, Action::Fail);
     let ov: Dev = Arc::new(overlay(&ours));
-    grow(&count.wrap(ov), None, false).unwrap();
+    grow(&count.wrap(ov), None, Checks::Strict).unwrap();
     let writes = count.counts().0;
     assert!(writes > 10, "{writes} writes");
     for k in [1, 2, writes / 2, writes - 1, writes] {
         let plan = Plan::new(On::Write, k, Action::Fail);
         let ov: Dev = Arc::new(overlay(&ours));
-        let err = grow(&plan.wrap(ov), None, false).unwrap_err();
+        let err = grow(&plan.wrap(ov), None, Checks::Strict).unwrap_err();
         assert!(plan.fired() && err.to_string().contains("injected fault"), "k={k}: {err}");
     }
     assert!(unchanged(&ours, &orig), "the image was written");
     // without an overlay the interrupted grow leaves the error flag for e2fsck to see
     let plan = Plan::new(On::Write, writes / 2, Action::Fail);
-    assert!(grow(&plan.wrap(open_rw(&ours)), None, false).is_err());
+    assert!(grow(&plan.wrap(open_rw(&ours)), None, Checks::Strict).is_err());
     let state = tool("dumpe2fs", &["-h", ours.to_str().unwrap()]);
     assert!(state.contains("Filesystem state:         clean with errors"), "{state}");
 }
@@ -393,7 +403,7 @@ fn fault_halfway_under_the_overlay_leaves_the_image_unchanged() {
 #[test]
 fn not_ext_is_an_error_not_a_panic() {
     let dev: Dev = Arc::new(vguestfs::disk::MemDev::new(vec![0u8; 1 << 20]));
-    let err = grow(&dev, None, false).unwrap_err();
+    let err = grow(&dev, None, Checks::Strict).unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
 }
 
@@ -416,13 +426,13 @@ fn bench_grow() {
         };
         let (direct, theirs) = (copy("direct.img"), copy("theirs.img"));
         let t = std::time::Instant::now();
-        let r = grow(&open_rw(&direct), None, false).unwrap();
+        let r = grow(&open_rw(&direct), None, Checks::Strict).unwrap();
         let ours = t.elapsed();
         let base: Dev = Arc::new(RawFile::open(&img, false).unwrap());
         let target = RedoTarget::beside(&img, Format::Raw, base.len()).unwrap();
         let ov = Arc::new(Overlay::scratch(base, target, OverlayOptions::default()));
         let t = std::time::Instant::now();
-        grow(&(ov.clone() as Dev), None, false).unwrap();
+        grow(&(ov.clone() as Dev), None, Checks::Strict).unwrap();
         let overlay = t.elapsed();
         let (ranges, bytes) = (ov.dirty_ranges().len(), ov.dirty_ranges().iter().map(|r| r.end - r.start).sum::<u64>());
         let t = std::time::Instant::now();

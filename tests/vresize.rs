@@ -198,6 +198,32 @@ fn ext4_root_grows_like_growpart_and_resize2fs() {
     assert_eq!(common::tree::diff(&before, &after), Vec::<String>::new());
 }
 
+/// A filesystem mounted since its last e2fsck (every image that was booted) is grown, as
+/// virt-resize grows it after libguestfs's `e2fsck -f -y`; one with errors recorded is refused
+/// with resize2fs's message and the image is left as it was.
+#[test]
+fn booted_filesystem_grows_and_one_with_errors_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (off, len) = (43008u64 * 512, 151552u64 * 512);
+    for (set, grows) in [("mtime 20300101", true), ("state 3", false)] {
+        let img = copy("sysprep-ubuntu.raw", d.path(), "u.raw");
+        let fs = d.path().join("fs");
+        extract(&img, off, len, &fs);
+        run("debugfs", &["-w", "-R", &format!("ssv {set}"), fs.to_str().unwrap()]);
+        run("dd", &[&format!("if={}", fs.display()), &format!("of={}", img.display()), "bs=512", "seek=43008", "conv=notrunc", "status=none"]);
+        let before = sha256_file(&img);
+        let o = vresize(&["--size", "300M", "--expand", "/dev/sda1", img.to_str().unwrap()]);
+        assert_eq!(o.status.success(), grows, "{set}: {}", String::from_utf8_lossy(&o.stderr));
+        if grows {
+            let fields = dumpe2fs(&img, off, (614366 - 43008 + 1) * 512);
+            assert!(fields.iter().any(|l| l == "Block count:              71419"), "{fields:?}");
+        } else {
+            assert!(String::from_utf8_lossy(&o.stderr).contains("Please run 'e2fsck -f /dev/sda1' first."), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_eq!(sha256_file(&img), before, "a refused grow wrote");
+        }
+    }
+}
+
 #[test]
 fn lvm_root_lv_and_its_ext4_grow() {
     let d = tempfile::tempdir().unwrap();

@@ -5,9 +5,12 @@
 //! What it does, as `resize2fs DEV [SIZE]` does when the filesystem grows:
 //! - refuses a filesystem that is not clean (not cleanly unmounted, errors recorded, orphans,
 //!   checked before its last mount, impossible free counts) with resize2fs's "Please run
-//!   'e2fsck -f DEV' first." unless forced; forced, a journal that needs recovery is first
-//!   replayed onto the device (as the kernel or e2fsck would: resize2fs -f would grow under
-//!   it, and a later replay would write old metadata over the new);
+//!   'e2fsck -f DEV' first." ([`Checks::Strict`]); [`Checks::Repairs`] lets a filesystem
+//!   mounted since its last check through (what virt-resize gets from libguestfs, which runs
+//!   `e2fsck -f -y` first) and refuses only what e2fsck would have to repair; with
+//!   [`Checks::Repairs`] and [`Checks::Force`] a journal that needs recovery is first replayed
+//!   onto the device (as the kernel or e2fsck would: resize2fs -f would grow under it, and a
+//!   later replay would write old metadata over the new);
 //! - picks the new size like resize2fs (the device size rounded down to a page, a last group
 //!   too small for its metadata dropped, at most 2^32 blocks without `64bit`, at most 2^32-1
 //!   inodes);
@@ -106,11 +109,11 @@ impl Errs<'_> {
 }
 
 /// Grows the ext2/3/4 filesystem on `dev` to `new_size_blocks` blocks, or to fill `dev` when
-/// `None` (like `resize2fs DEV` without a size). `force` skips the cleanliness checks
-/// (`resize2fs -f`) and replays a journal that needs recovery first. Nothing to do is not an
-/// error: the report says so. Everything else is checked and laid out before the first write.
-pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, force: bool) -> Result<GrowReport> {
-    if force && needs_recovery(dev.as_ref())? {
+/// `None` (like `resize2fs DEV` without a size), after the cleanliness `checks`. Nothing to
+/// do is not an error: the report says so. Everything but a journal replay is checked and laid
+/// out before the first write.
+pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, checks: Checks) -> Result<GrowReport> {
+    if checks != Checks::Strict && needs_recovery(dev.as_ref())? {
         crate::fs::Filesystem::sync(&crate::fs::ext4::Ext4Fs::open_rw(dev.clone())?)?;
     }
     let dev = dev.as_ref();
@@ -129,7 +132,7 @@ pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, force: bool) -> Result<Grow
     if old.has_ro(geo::RO_COMPAT_METADATA_CSUM) && le32(&sb, off::CHECKSUM) != csum::superblock(&sb) {
         return Err(e.corrupt("superblock checksum does not match (run e2fsck -f)"));
     }
-    check_clean(&sb, &old, &name, force)?;
+    check_clean(&sb, &old, &name, checks)?;
     let dev_blocks = dev.len() / old.bs;
     if old.blocks > dev_blocks {
         return Err(e.resize(format!(
@@ -282,21 +285,34 @@ fn needs_recovery(dev: &dyn BlockDev) -> Result<bool> {
     Ok(le16(&sb, off::MAGIC) == geo::MAGIC && le32(&sb, off::INCOMPAT) & geo::INCOMPAT_RECOVER != 0)
 }
 
-/// resize2fs's checks before it touches an unmounted filesystem.
-fn check_clean(sb: &[u8], geo: &Geo, dev: &str, force: bool) -> Result<()> {
+/// Which of resize2fs's cleanliness checks [`grow`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// All of them, as `resize2fs DEV`: a journal needing recovery, or a filesystem mounted
+    /// since its last e2fsck, is refused too.
+    Strict,
+    /// Those that need e2fsck's repairs (errors recorded, not cleanly unmounted, orphans,
+    /// impossible free counts); a journal needing recovery is replayed first.
+    Repairs,
+    /// None (`resize2fs -f`); a journal needing recovery is replayed first.
+    Force,
+}
+
+/// resize2fs's checks before it touches an unmounted filesystem, as many as `checks` asks.
+fn check_clean(sb: &[u8], geo: &Geo, dev: &str, checks: Checks) -> Result<()> {
     let check = |msg: String| Err(Error::NeedsCheck { dev: dev.into(), msg });
     if geo.has(geo::INCOMPAT_RECOVER) {
-        // still set when forced: the replay did not clear it
+        // after a replay too, had it not cleared the flag
         return check(format!("the journal needs recovery. Please run 'e2fsck -f {dev}' first."));
     }
-    if force {
+    if checks == Checks::Force {
         return Ok(());
     }
     let state = le16(sb, off::STATE);
     let free_blocks = split(sb, geo, off::FREE_BLOCKS_LO, off::FREE_BLOCKS_HI);
     let unclean = state & geo::STATE_ERROR != 0
         || state & geo::STATE_VALID == 0
-        || le32(sb, off::LASTCHECK) < le32(sb, off::MTIME)
+        || (checks == Checks::Strict && le32(sb, off::LASTCHECK) < le32(sb, off::MTIME))
         || free_blocks > geo.blocks
         || le32(sb, off::FREE_INODES) > le32(sb, off::INODES_COUNT)
         || le32(sb, off::LAST_ORPHAN) != 0

@@ -192,7 +192,7 @@ pub(super) fn grow_fs(name: &str, dev: &Dev) -> crate::Result<Option<Step>> {
             (g.pages.0 != g.pages.1).then(|| Step::Swap { device: name.to_string(), pages: g.pages })
         }
         "ext2" | "ext3" | "ext4" => {
-            let r = crate::fs::ext4_grow::grow(dev, None, false)?;
+            let r = crate::fs::ext4_grow::grow(dev, None, crate::fs::ext4_grow::Checks::Repairs)?;
             r.changed().then(|| Step::Ext { device: name.to_string(), blocks: (r.old_blocks, r.new_blocks) })
         }
         "" => Some(Step::NotGrown { device: name.to_string(), why: "no filesystem found".into() }),
