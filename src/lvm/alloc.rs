@@ -104,7 +104,7 @@ impl Allocator {
         let mut maps = Vec::new();
         let mut id = 0;
         for (i, pv) in vg.pvs.iter().enumerate() {
-            if !pv.status.iter().any(|s| s == "ALLOCATABLE") || pv.device == "[unknown]" {
+            if !pv.status.iter().any(|s| s == "ALLOCATABLE") || pv.flags.iter().any(|f| f == "MISSING") {
                 continue;
             }
             let mut areas = Vec::new();
@@ -131,7 +131,7 @@ impl Allocator {
     }
 
     fn free(&self) -> u64 {
-        self.maps.iter().flat_map(|(_, a)| a).map(|a| a.count).sum()
+        self.maps.iter().flat_map(|(_, a)| a).fold(0u64, |t, a| t.saturating_add(a.count))
     }
 
     /// The first stripe `s` (unassigned when positional) for which `matches(s)`; a positional
@@ -287,7 +287,7 @@ impl Allocator {
         };
         loop {
             if self.find_some(left, flags) {
-                let got = self.chunks.last().map_or(0, |c| c.len * self.stripes() as u64);
+                let got = self.chunks.last().map_or(0, |c| c.len.saturating_mul(self.stripes() as u64));
                 left -= got.min(left);
                 if policy == Policy::Normal {
                     flags |= CLING_ALLOCED;
@@ -326,4 +326,36 @@ pub fn allocate(vg: &VolumeGroup, lv: &LogicalVolume, stripes: usize, add: u64, 
         return Err(Shortfall::Extents(left));
     }
     Ok(a.chunks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lvm::metadata::tests::VGCFGBACKUP;
+
+    #[test]
+    fn equal_areas_keep_their_order_and_reduced_ones_move() {
+        let a = |id, count| Area { id, start: 0, count, unreserved: count };
+        let mut areas = Vec::new();
+        for (id, count) in [(0, 5), (1, 9), (2, 5)] {
+            insert(&mut areas, a(id, count), false);
+        }
+        assert_eq!(areas.iter().map(|a| a.id).collect::<Vec<_>>(), [1, 0, 2]);
+        areas[0].unreserved = 5;
+        assert_eq!(reinsert(&mut areas, 0), 2, "after the areas of 5 it no longer exceeds");
+    }
+
+    #[test]
+    fn striped_lv_takes_a_new_segment_on_its_own_pvs() {
+        // vgstripe: stripes on pv0 0-7 / pv1 0-7, span after both; free pv0 18-30, pv1 20-30
+        let mut vg = crate::lvm::vg::parse_vg("test", VGCFGBACKUP.as_bytes()).unwrap();
+        assert_eq!(allocate(&vg, &vg.lvs[0], 2, 24, true), Ok(vec![]), "pv1 is missing: no room for 2 stripes");
+        vg.pvs[1].flags.clear();
+        let lv = &vg.lvs[0];
+        assert_eq!(allocate(&vg, lv, 2, 24, true), Ok(vec![Chunk { len: 11, stripes: vec![(0, 18), (1, 20)] }]));
+        assert_eq!(allocate(&vg, lv, 2, 24, false), Err(Shortfall::Extents(2)));
+        assert_eq!(allocate(&vg, lv, 2, 100, false), Err(Shortfall::Space(100, 24)));
+        // span (linear, last on pv0 8-17) continues in place
+        assert_eq!(allocate(&vg, &vg.lvs[1], 1, 3, false), Ok(vec![Chunk { len: 3, stripes: vec![(0, 18)] }]));
+    }
 }

@@ -1,14 +1,14 @@
-//! Metadata writes: `pvresize` of a PV whose device grew, `lvextend` of a linear LV into
-//! free extents. The VG's text metadata is edited in
-//! place (seqno + 1, the PV's `dev_size` and `pe_count`; everything else kept byte for byte),
-//! written into each metadata area's circular buffer after the current copy, and the
-//! `raw_locn` and header CRCs updated as lvm2's `format_text` does; the PV header's device
-//! size follows. Callers write through a copy-on-write overlay and commit, so a failure
-//! leaves the old metadata.
+//! Metadata writes: `pvresize` of a PV whose device grew, `lvextend` of a linear or striped
+//! LV into free extents (placed by lvm2's allocator, [`super::alloc`]). The VG's text metadata
+//! is edited in place (seqno + 1, the PV's `dev_size` and `pe_count`, the LV's segments;
+//! everything else kept byte for byte), written into the circular buffer of every metadata
+//! area of every PV of the VG after the current copy, and the `raw_locn` and header CRCs
+//! updated as lvm2's `format_text` does. Callers write through a copy-on-write overlay and
+//! commit, so a failure leaves the old metadata.
 
+use super::alloc::Shortfall;
 use super::label::{read_label_as, PvLabel};
 use super::mda::{self, MDA_HEADER_SIZE};
-use super::alloc::Shortfall;
 use super::vg::{SegmentKind, VolumeGroup};
 use super::{lvm_crc, DiskArea, Error, Result, INITIAL_CRC};
 use crate::bytes::{le32, le64};
@@ -328,8 +328,8 @@ pub struct LvExtended {
 /// whose last segment has `stripes` stripes of `stripe_size` bytes: lvm2 rounds to whole
 /// stripes (of at least one extent each), up for `+N`, down for `100%FREE`.
 fn requested(vg: &VolumeGroup, stripes: u64, stripe_size: u64, add: Option<u64>) -> u64 {
-    let free: u64 = vg.pvs.iter().flat_map(|p| free_runs(vg, &p.name)).map(|r| r.1).sum();
-    let unit = stripes.max(1) * if stripe_size > vg.extent_size { stripe_size / vg.extent_size.max(1) } else { 1 };
+    let free = vg.pvs.iter().flat_map(|p| free_runs(vg, &p.name)).fold(0u64, |a, r| a.saturating_add(r.1));
+    let unit = stripes.max(1).saturating_mul(if stripe_size > vg.extent_size { stripe_size / vg.extent_size.max(1) } else { 1 });
     match add {
         Some(n) => n.div_ceil(unit).saturating_mul(unit),
         None => free / unit * unit,
@@ -365,7 +365,7 @@ pub fn lvextend_text(text: &str, vg: &VolumeGroup, lv: &str, add: Option<u64>) -
     // lvm2's lv_merge_segments: a chunk continuing the previous segment on every stripe joins it
     let per = last.extent_count / n.max(1);
     let mut ends: Vec<(String, u64)> = stripes.iter().map(|(p, pe)| (p.clone(), pe.saturating_add(per))).collect();
-    let (mut grow_last, mut segments, mut next_le) = (0u64, Vec::<NewSegment>::new(), last.start_extent + last.extent_count);
+    let (mut grow_last, mut segments, mut next_le) = (0u64, Vec::<NewSegment>::new(), last.start_extent.saturating_add(last.extent_count));
     for c in &chunks {
         let at: Vec<(String, u64)> = c.stripes.iter().map(|&(p, pe)| (vg.pvs[p].name.clone(), pe)).collect();
         if at != ends {
@@ -373,12 +373,12 @@ pub fn lvextend_text(text: &str, vg: &VolumeGroup, lv: &str, add: Option<u64>) -
         } else if let Some(seg) = segments.last_mut() {
             seg.1 += c.len;
         } else {
-            grow_last += c.len * n;
+            grow_last = grow_last.saturating_add(c.len.saturating_mul(n));
         }
-        ends = at.into_iter().map(|(p, pe)| (p, pe + c.len)).collect();
-        next_le += c.len * n;
+        ends = at.into_iter().map(|(p, pe)| (p, pe.saturating_add(c.len))).collect();
+        next_le = next_le.saturating_add(c.len.saturating_mul(n));
     }
-    let added = next_le - last.start_extent - last.extent_count;
+    let added = chunks.iter().fold(0u64, |a, c| a.saturating_add(c.len.saturating_mul(n)));
     if added == 0 {
         return Ok((text.to_string(), 0));
     }
@@ -388,14 +388,14 @@ pub fn lvextend_text(text: &str, vg: &VolumeGroup, lv: &str, add: Option<u64>) -
         (1, "seqno") if s[0] == vg.name => Some((vg.seqno + 1).to_string()),
         (3, "segment_count") if s[1] == "logical_volumes" && s[2] == lv => Some(count.to_string()),
         (4, "extent_count") if s[1] == "logical_volumes" && s[2] == lv && s[3] == last_name => {
-            v.parse::<u64>().ok().map(|c| (c + grow_last).to_string())
+            v.parse::<u64>().ok().map(|c| c.saturating_add(grow_last).to_string())
         }
         _ => None,
     });
     if !segments.is_empty() {
         let mut ins = String::new();
         for (i, (le, len, at)) in segments.iter().enumerate() {
-            ins.push_str(&segment_text(l.segments.len() + 1 + i, *le, len * n, *stripe_size / SECTOR, at));
+            ins.push_str(&segment_text(l.segments.len() + 1 + i, *le, len.saturating_mul(n), *stripe_size / SECTOR, at));
         }
         out = insert_before_close(&out, &[&vg.name, "logical_volumes", lv], &ins).ok_or_else(|| bad("the LV's section was not found in the metadata text".into()))?;
     }
