@@ -249,6 +249,14 @@ fn lvextend_striped_matches_lvm2() {
     assert_eq!(report, vg_report(&b, "vgmulti"));
     assert_eq!(r.extents, (12, 46), "{report}");
     assert!(report.contains("DEV2:4-7 DEV0:19-22"), "{report}");
+    // linear LVs across the PVs: after (pv1 4-7, wide follows it) clings to pv1, then takes
+    // the largest free areas; lin continues in place on pv2, then the same
+    let (a, b) = (copies(d.path(), MULTI, "ours"), copies(d.path(), MULTI, "lvm2"));
+    for (lv, add, arg) in [("wide", Some(4), "+4"), ("after", Some(20), "+20"), ("lin", None, "+100%FREE")] {
+        ours(&a, |devs| vguestfs::lvm::lvextend(devs, &vguestfs::lvm::scan(devs).unwrap()[0], lv, add).unwrap());
+        lvm2_on(&whole(&b), &[&["lvextend", "--driverloaded", "n", "-l", arg, &format!("vgmulti/{lv}")]]);
+        assert_eq!(vg_report(&a, "vgmulti"), vg_report(&b, "vgmulti"), "{lv} {arg}");
+    }
     // stripes: span follows both stripes, so a new segment; after both PVs grow, the last
     // segment continues on both
     let (a, b) = (copies(d.path(), STRIPED, "ours"), copies(d.path(), STRIPED, "lvm2"));
