@@ -134,16 +134,14 @@ impl Allocator {
         self.maps.iter().flat_map(|(_, a)| a).fold(0u64, |t, a| t.saturating_add(a.count))
     }
 
-    /// The first stripe `s` (unassigned when positional) for which `matches(s)`; a positional
-    /// match reserves the whole area for it (`_is_condition`).
-    fn condition(&mut self, n: usize, matches: impl Fn(usize) -> bool, map: usize, area: Area, flags: u8) -> bool {
+    /// Whether a stripe `s` with `hits[s]` is found (its slot still free, when positional); a
+    /// positional match reserves the whole area for that stripe (`_is_condition`).
+    fn claim(&mut self, hits: &[bool], map: usize, area: Area, flags: u8) -> bool {
         let positional = flags & POSITIONAL != 0;
         let free_slot = |s: usize| self.positional.get(s).is_some_and(Option::is_none);
-        let Some(s) = (0..n).find(|&s| (!positional || free_slot(s)) && matches(s)) else { return false };
-        if positional {
-            if let Some(slot) = self.positional.get_mut(s) {
-                *slot = Some(Slot { map, id: area.id, used: area.count });
-            }
+        let Some(s) = (0..hits.len()).find(|&s| hits[s] && (!positional || free_slot(s))) else { return false };
+        if let Some(slot) = self.positional.get_mut(s).filter(|_| positional) {
+            *slot = Some(Slot { map, id: area.id, used: area.count });
         }
         true
     }
@@ -154,27 +152,28 @@ impl Allocator {
         if area.unreserved == 0 {
             return Use::NextArea;
         }
-        let done = |flags: u8| if flags & POSITIONAL != 0 { Use::Preferred } else { Use::Area };
+        let found = if flags & POSITIONAL != 0 { Use::Preferred } else { Use::Area };
         if flags & (CONTIGUOUS | CLING_LVSEG | CLING_ALLOCED) == 0 {
+            // normal: a PV's first (largest) area, or a later one big enough on its own
             if area.unreserved.saturating_mul(self.stripes() as u64) < still_needed && found_one {
                 return Use::NextPv;
             }
-            return done(flags);
+            return found;
         }
-        let last = self.last.clone();
-        if self.condition(last.len(), |s| last[s] == (pv, area.start), m, area, flags) {
-            return done(flags);
+        let contiguous: Vec<bool> = self.last.iter().map(|&l| l == (pv, area.start)).collect();
+        if self.claim(&contiguous, m, area, flags) {
+            return found;
         }
         if flags & CONTIGUOUS != 0 {
             return Use::NextArea;
         }
-        let first = self.first.clone();
-        if self.condition(first.len(), |s| first[s] == pv, m, area, flags) {
-            return done(flags);
+        let cling: Vec<bool> = self.first.iter().map(|&p| p == pv).collect();
+        if self.claim(&cling, m, area, flags) {
+            return found;
         }
-        let alloced = self.alloced.clone();
-        if flags & CLING_ALLOCED != 0 && self.condition(alloced.len(), |s| alloced[s].contains(&pv), m, area, flags) {
-            return done(flags);
+        let alloced: Vec<bool> = self.alloced.iter().map(|a| a.contains(&pv)).collect();
+        if flags & CLING_ALLOCED != 0 && self.claim(&alloced, m, area, flags) {
+            return found;
         }
         Use::NextPv
     }
