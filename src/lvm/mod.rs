@@ -4,7 +4,7 @@
 //! PV's metadata areas ([`mda`]), parses it ([`metadata`]) and assembles volume groups
 //! ([`vg`]); [`VolumeGroup::open_lv`] builds an LV as a block device (`disk::Linear` pieces and
 //! [`striped::Striped`] maps). [`pvresize_in`] writes new metadata for a grown PV and
-//! [`lvextend`] for a longer LV ([`write`], allocating as lvm2 does: [`alloc`]).
+//! [`lvextend`] for a longer LV ([`write`](mod@write), allocating as lvm2 does: [`alloc`]).
 
 pub mod alloc;
 pub mod label;
