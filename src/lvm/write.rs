@@ -216,8 +216,10 @@ pub fn pvresize(dev: &dyn BlockDev, name: &str) -> Result<Option<PvResized>> {
 /// Returns `None` when `name` holds no PV label, `Some` with what changed otherwise (no
 /// change when the metadata already has this size; `vg: None` for a PV in no volume group,
 /// whose header alone is updated). Only growing; a PV with a metadata area after its data
-/// (which would have to move) is refused. Write through an overlay and commit: an error may
-/// leave some areas written.
+/// (which would have to move) is refused. Errors: `name` not among `devs`; a PV of the volume
+/// group not found on any of `devs` ([`Error::MissingPv`], checked before anything is written);
+/// damaged labels or metadata on any of `devs`. Write through an overlay and commit: a write
+/// error may leave some areas written.
 pub fn pvresize_in(devs: &[(String, crate::disk::Dev)], name: &str) -> Result<Option<PvResized>> {
     resize_pv(&borrowed(devs), name)
 }
