@@ -3,8 +3,10 @@
 //! [`scan`] finds PV labels on devices ([`label`]), reads the newest metadata text from each
 //! PV's metadata areas ([`mda`]), parses it ([`metadata`]) and assembles volume groups
 //! ([`vg`]); [`VolumeGroup::open_lv`] builds an LV as a block device (`disk::Linear` pieces and
-//! [`striped::Striped`] maps). [`pvresize`] writes new metadata for a grown PV ([`write`]).
+//! [`striped::Striped`] maps). [`pvresize_in`] writes new metadata for a grown PV and
+//! [`lvextend`] for a longer LV ([`write`](mod@write), allocating as lvm2 does: [`alloc`]).
 
+pub mod alloc;
 pub mod label;
 pub mod mda;
 pub mod metadata;
@@ -14,7 +16,7 @@ pub mod vg;
 pub mod write;
 
 pub use label::{read_label, DiskArea, PvLabel};
-pub use write::{lvextend, pvresize, LvExtended, PvResized};
+pub use write::{lvextend, pvresize, pvresize_in, LvExtended, PvResized};
 pub use vg::{scan, LogicalVolume, PhysicalVolume, Segment, SegmentKind, VolumeGroup};
 
 /// Result of LVM operations.

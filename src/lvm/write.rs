@@ -1,11 +1,12 @@
-//! Metadata writes: `pvresize` of a PV whose device grew, `lvextend` of a linear LV into
-//! free extents. The VG's text metadata is edited in
-//! place (seqno + 1, the PV's `dev_size` and `pe_count`; everything else kept byte for byte),
-//! written into each metadata area's circular buffer after the current copy, and the
-//! `raw_locn` and header CRCs updated as lvm2's `format_text` does; the PV header's device
-//! size follows. Callers write through a copy-on-write overlay and commit, so a failure
-//! leaves the old metadata.
+//! Metadata writes: `pvresize` of a PV whose device grew, `lvextend` of a linear or striped
+//! LV into free extents (placed by lvm2's allocator, [`super::alloc`]). The VG's text metadata
+//! is edited in place (seqno + 1, the PV's `dev_size` and `pe_count`, the LV's segments;
+//! everything else kept byte for byte), written into the circular buffer of every metadata
+//! area of every PV of the VG after the current copy, and the `raw_locn` and header CRCs
+//! updated as lvm2's `format_text` does. Callers write through a copy-on-write overlay and
+//! commit, so a failure leaves the old metadata.
 
+use super::alloc::Shortfall;
 use super::label::{read_label_as, PvLabel};
 use super::mda::{self, MDA_HEADER_SIZE};
 use super::vg::{SegmentKind, VolumeGroup};
@@ -134,38 +135,113 @@ fn write_label_dev_size(dev: &dyn BlockDev, label: &PvLabel, dev_size: u64) -> R
     Ok(())
 }
 
-/// `pvresize` of the PV on `dev` (the partition, already at its new size; `name` for errors)
-/// to the whole device. `None` when `dev` holds no PV; `Some` with what changed (no change when
-/// the metadata already says this size). Only growing; the VG must have this one PV with
-/// metadata (the other copies could not be updated), and no metadata area may follow the data.
+/// A device with a PV label.
+struct Labelled<'a> {
+    name: &'a str,
+    dev: &'a dyn BlockDev,
+    label: PvLabel,
+}
+
+/// The PV labels on `devs` (devices without one are left out).
+fn labels<'a>(devs: &[(&'a str, &'a dyn BlockDev)]) -> Result<Vec<Labelled<'a>>> {
+    let mut out = Vec::new();
+    for &(name, dev) in devs {
+        if let Some(label) = read_label_as(dev, name)? {
+            out.push(Labelled { name, dev, label });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether two PV uuids are the same (with or without dashes).
+fn same_uuid(a: &str, b: &str) -> bool {
+    a.replace('-', "") == b.replace('-', "")
+}
+
+/// The newest metadata copy (text and volume group) in the metadata areas of `labels` whose
+/// volume group satisfies `wanted`.
+fn newest_copy(labels: &[Labelled], wanted: impl Fn(&VolumeGroup) -> bool) -> Result<Option<(Vec<u8>, VolumeGroup)>> {
+    let mut best: Option<(Vec<u8>, VolumeGroup)> = None;
+    for l in labels {
+        for area in &l.label.metadata_areas {
+            let (_, Some(text)) = mda::read_text(l.dev, l.name, *area)? else { continue };
+            let vg = super::vg::parse_vg(l.name, &text)?;
+            if wanted(&vg) && best.as_ref().is_none_or(|(_, b)| vg.seqno > b.seqno) {
+                best = Some((text, vg));
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// Writes `text` (already checked to parse) as the new metadata of `vg` into every metadata
+/// area in use on every PV of `vg`, as lvm2's `vg_write` + `vg_commit` do; `what` names the
+/// object being changed in errors. Every PV must be among `labels`.
+fn write_vg_text(labels: &[Labelled], vg: &VolumeGroup, what: &str, text: &str) -> Result<()> {
+    let mut pvs = Vec::with_capacity(vg.pvs.len());
+    for pv in &vg.pvs {
+        let l = labels.iter().find(|l| same_uuid(&l.label.uuid, &pv.uuid));
+        pvs.push(l.ok_or_else(|| Error::MissingPv { lv: what.to_string(), pv: pv.name.clone(), uuid: pv.uuid.clone() })?);
+    }
+    for l in pvs {
+        for area in &l.label.metadata_areas {
+            if let (_, Some(_)) = mda::read_text(l.dev, l.name, *area)? {
+                write_text(l.dev, l.name, *area, text.as_bytes())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Borrows a device list as `(name, device)` pairs.
+fn borrowed(devs: &[(String, crate::disk::Dev)]) -> Vec<(&str, &dyn BlockDev)> {
+    devs.iter().map(|(n, d)| (n.as_str(), d.as_ref())).collect()
+}
+
+/// `pvresize` of the PV on `dev` (already at its new size; `name` for errors) to the whole
+/// device, when its volume group has no other PV: see [`pvresize_in`], which also resizes a PV
+/// of a multi-PV volume group given all its devices (here the other PVs are missing).
 pub fn pvresize(dev: &dyn BlockDev, name: &str) -> Result<Option<PvResized>> {
-    let Some(label) = read_label_as(dev, name)? else { return Ok(None) };
+    resize_pv(&[(name, dev)], name)
+}
+
+/// `pvresize` of the PV on device `name`, one of `devs`, to its whole (grown) device, as lvm2
+/// does it: the PV's `dev_size` and `pe_count` and the volume group's seqno change in the
+/// metadata text, which is written into the metadata areas of EVERY PV of the volume group
+/// (new `raw_locn` and header CRCs). Like lvm2, the PV header's device size is rewritten only
+/// for a PV in no volume group.
+///
+/// `devs` are the scanned devices as for [`lvextend`] and [`super::scan`] (every partition
+/// and whole disk, the grown one at its new size), and must hold every PV of the volume group.
+/// Returns `None` when `name` holds no PV label, `Some` with what changed otherwise (no
+/// change when the metadata already has this size; `vg: None` for a PV in no volume group,
+/// whose header alone is updated). Only growing; a PV with a metadata area after its data
+/// (which would have to move) is refused. Errors: `name` not among `devs`; a PV of the volume
+/// group not found on any of `devs` ([`Error::MissingPv`], checked before anything is written);
+/// damaged labels or metadata on any of `devs`. Write through an overlay and commit: a write
+/// error may leave some areas written.
+pub fn pvresize_in(devs: &[(String, crate::disk::Dev)], name: &str) -> Result<Option<PvResized>> {
+    resize_pv(&borrowed(devs), name)
+}
+
+fn resize_pv(devs: &[(&str, &dyn BlockDev)], name: &str) -> Result<Option<PvResized>> {
     let unsupported = |msg: String| Error::Metadata { dev: name.to_string(), msg };
+    let labels = labels(devs)?;
+    let Some(me) = labels.iter().find(|l| l.name == name) else {
+        return if devs.iter().any(|(n, _)| *n == name) { Ok(None) } else { Err(unsupported("pvresize: no such device among the scanned ones".into())) };
+    };
+    let label = &me.label;
     let data_start = label.data_areas.first().map_or(0, |d| d.offset);
     if label.metadata_areas.iter().any(|m| m.offset > data_start) {
         return Err(unsupported("pvresize: the PV has a metadata area at the end of the device, which would have to move; not supported".into()));
     }
-    let new_sectors = dev.len() / SECTOR;
-    let mut texts = Vec::new();
-    for area in &label.metadata_areas {
-        if let (_, Some(text)) = mda::read_text(dev, name, *area)? {
-            texts.push((*area, text));
-        }
-    }
-    let Some((_, text)) = texts.first() else {
+    let new_sectors = me.dev.len() / SECTOR;
+    let Some((text, vg)) = newest_copy(&labels, |vg| vg.pvs.iter().any(|p| same_uuid(&p.uuid, &label.uuid)))? else {
         // an orphan PV: only its header records the size
-        write_label_dev_size(dev, &label, new_sectors * SECTOR)?;
-        return Ok(Some(PvResized { uuid: label.uuid, vg: None, pe_count: (0, 0), dev_size: (label.dev_size / SECTOR, new_sectors) }));
+        write_label_dev_size(me.dev, label, new_sectors * SECTOR)?;
+        return Ok(Some(PvResized { uuid: label.uuid.clone(), vg: None, pe_count: (0, 0), dev_size: (label.dev_size / SECTOR, new_sectors) }));
     };
-    let vg = super::vg::parse_vg(name, text)?;
-    if vg.pvs.len() != 1 {
-        return Err(unsupported(format!(
-            "pvresize: volume group {} has {} physical volumes; resizing one PV of a multi-PV VG is not supported (the other PVs' metadata copies would be stale)",
-            vg.name,
-            vg.pvs.len()
-        )));
-    }
-    let pv = vg.pvs.iter().find(|p| p.uuid == label.uuid).ok_or_else(|| unsupported(format!("PV {} is not in the metadata of VG {}", label.uuid, vg.name)))?;
+    let pv = vg.pvs.iter().find(|p| same_uuid(&p.uuid, &label.uuid)).ok_or_else(|| unsupported(format!("PV {} is not in the metadata of VG {}", label.uuid, vg.name)))?;
     let extent = vg.extent_size / SECTOR;
     let pe_start = pv.pe_start / SECTOR;
     if extent == 0 || new_sectors < pe_start {
@@ -173,26 +249,25 @@ pub fn pvresize(dev: &dyn BlockDev, name: &str) -> Result<Option<PvResized>> {
     }
     let new_pe = (new_sectors - pe_start) / extent;
     let old = (pv.pe_count, pv.dev_size / SECTOR);
+    let resized = PvResized { uuid: label.uuid.clone(), vg: Some(vg.name.clone()), pe_count: (old.0, new_pe), dev_size: (old.1, new_sectors) };
     if new_pe < pv.pe_count {
         return Err(unsupported(format!("pvresize: {name} is smaller than PV {} ({new_pe} < {} extents); shrinking is not supported", pv.uuid, pv.pe_count)));
     }
     if (new_pe, new_sectors) == old {
-        return Ok(Some(PvResized { uuid: label.uuid, vg: Some(vg.name), pe_count: (old.0, new_pe), dev_size: (old.1, new_sectors) }));
+        return Ok(Some(resized));
     }
-    let text = String::from_utf8_lossy(text).into_owned();
+    let text = String::from_utf8_lossy(&text).into_owned();
     let section = pv_section(&text, &pv.uuid).ok_or_else(|| unsupported(format!("PV {} has no section in the metadata text", pv.uuid)))?;
-    let seqno = vg.seqno + 1;
     let new_text = edit_values(&text, |s, k, _| match (s.len(), k) {
-        (1, "seqno") if s[0] == vg.name => Some(seqno.to_string()),
+        (1, "seqno") if s[0] == vg.name => Some((vg.seqno + 1).to_string()),
         (3, "dev_size") if s[1] == "physical_volumes" && s[2] == section => Some(new_sectors.to_string()),
         (3, "pe_count") if s[1] == "physical_volumes" && s[2] == section => Some(new_pe.to_string()),
         _ => None,
     });
-    for (area, _) in &texts {
-        write_text(dev, name, *area, new_text.as_bytes())?;
-    }
-    write_label_dev_size(dev, &label, new_sectors * SECTOR)?;
-    Ok(Some(PvResized { uuid: label.uuid, vg: Some(vg.name), pe_count: (old.0, new_pe), dev_size: (old.1, new_sectors) }))
+    super::vg::parse_vg(name, new_text.as_bytes())?;
+    // lvm2 rewrites the PV header only of an orphan PV (or one with a second metadata area)
+    write_vg_text(&labels, &vg, name, &new_text)?;
+    Ok(Some(resized))
 }
 
 /// Inserts `insertion` (whole lines) before the line closing the section at `path`.
@@ -216,28 +291,28 @@ fn insert_before_close(text: &str, path: &[&str], insertion: &str) -> Option<Str
     done.then_some(out)
 }
 
-/// Free extent runs `(pv name, first extent, count)` of a VG, in PV order.
-fn free_runs(vg: &VolumeGroup) -> Vec<(String, u64, u64)> {
+/// Free extent runs `(first extent, count)` of PV `pv` (its name in the metadata) of `vg`,
+/// in extent order.
+pub(super) fn free_runs(vg: &VolumeGroup, pv: &str) -> Vec<(u64, u64)> {
+    let Some(p) = vg.pvs.iter().find(|p| p.name == pv) else { return Vec::new() };
+    let mut used: Vec<(u64, u64)> = Vec::new();
+    for seg in vg.lvs.iter().flat_map(|l| &l.segments) {
+        if let SegmentKind::Striped { stripes, .. } = &seg.kind {
+            let per = seg.extent_count / stripes.len().max(1) as u64;
+            used.extend(stripes.iter().filter(|(n, _)| n == pv).map(|(_, pe)| (*pe, per)));
+        }
+    }
+    used.sort_unstable();
     let mut runs = Vec::new();
-    for pv in &vg.pvs {
-        let mut used: Vec<(u64, u64)> = Vec::new();
-        for seg in vg.lvs.iter().flat_map(|l| &l.segments) {
-            if let SegmentKind::Striped { stripes, .. } = &seg.kind {
-                let per = seg.extent_count / stripes.len().max(1) as u64;
-                used.extend(stripes.iter().filter(|(n, _)| *n == pv.name).map(|(_, pe)| (*pe, per)));
-            }
+    let mut at = 0u64;
+    for (start, count) in used {
+        if start > at && at < p.pe_count {
+            runs.push((at, start.min(p.pe_count) - at));
         }
-        used.sort_unstable();
-        let mut at = 0u64;
-        for (start, count) in used {
-            if start > at {
-                runs.push((pv.name.clone(), at, start - at));
-            }
-            at = at.max(start.saturating_add(count));
-        }
-        if at < pv.pe_count {
-            runs.push((pv.name.clone(), at, pv.pe_count - at));
-        }
+        at = at.max(start.saturating_add(count));
+    }
+    if at < p.pe_count {
+        runs.push((at, p.pe_count - at));
     }
     runs
 }
@@ -251,113 +326,121 @@ pub struct LvExtended {
     pub extents: (u64, u64),
 }
 
-/// The metadata text of `vg` (read from its newest copy, `text`) with linear LV `lv` grown by
-/// `add` extents, as lvm2's normal allocation does it: the last segment grows when the extents
-/// right after it on its PV are free, and the rest goes into new linear segments taken from
-/// the free runs in PV order; seqno + 1.
-pub fn lvextend_text(text: &str, vg: &VolumeGroup, lv: &str, add: u64) -> Result<String> {
-    let bad = |msg: String| Error::Metadata { dev: format!("/dev/{}/{lv}", vg.name), msg };
+/// The extents `lvextend -l +N` (`Some(N)`) or `-l +100%FREE` (`None`) asks for, for an LV
+/// whose last segment has `stripes` stripes of `stripe_size` bytes: lvm2 rounds to whole
+/// stripes (of at least one extent each), up for `+N`, down for `100%FREE`.
+fn requested(vg: &VolumeGroup, stripes: u64, stripe_size: u64, add: Option<u64>) -> u64 {
+    let free = vg.pvs.iter().flat_map(|p| free_runs(vg, &p.name)).fold(0u64, |a, r| a.saturating_add(r.1));
+    let unit = stripes.max(1).saturating_mul(if stripe_size > vg.extent_size { stripe_size / vg.extent_size.max(1) } else { 1 });
+    match add {
+        Some(n) => n.div_ceil(unit).saturating_mul(unit),
+        None => free / unit * unit,
+    }
+}
+
+/// A segment of the extended LV: start, extents per stripe, `(pv name, first extent)` per stripe.
+type NewSegment = (u64, u64, Vec<(String, u64)>);
+
+/// The metadata text of `vg` (read from its newest copy, `text`) with LV `lv` extended as
+/// `lvextend -l +N` (`add = Some(N)`) or `-l +100%FREE` (`None`) does it with lvm2's normal
+/// allocation ([`super::alloc`]): new extents continuing the last segment on every stripe
+/// grow it, the others become new segments with its stripe count and stripe size; seqno + 1.
+/// Also the number of extents added (0: nothing to do or, for `None`, no room for the LV's
+/// stripes; the text unchanged, as lvm2 leaves it).
+pub fn lvextend_text(text: &str, vg: &VolumeGroup, lv: &str, add: Option<u64>) -> Result<(String, u64)> {
+    let path = format!("/dev/{}/{lv}", vg.name);
+    let bad = |msg: String| Error::Metadata { dev: path.clone(), msg };
     let l = vg.lvs.iter().find(|l| l.name == lv).ok_or_else(|| Error::NoSuchLv { vg: vg.name.clone(), lv: lv.to_string() })?;
     let last = l.segments.last().ok_or_else(|| bad("the LV has no segments".into()))?;
-    let SegmentKind::Striped { stripes, .. } = &last.kind else {
-        return Err(bad("lvextend: only linear LVs can be extended".into()));
+    let SegmentKind::Striped { stripes, stripe_size } = &last.kind else {
+        return Err(bad("lvextend: only linear and striped LVs can be extended".into()));
     };
-    let [(last_pv, last_pe)] = stripes.as_slice() else {
-        return Err(bad(format!("lvextend: extending a striped LV ({} stripes) is not supported", stripes.len())));
-    };
-    let mut runs = free_runs(vg);
-    let total: u64 = runs.iter().map(|r| r.2).sum();
-    if add > total {
-        return Err(bad(format!("lvextend: {add} extents requested, the VG has {total} free")));
+    let n = stripes.len() as u64;
+    let want = requested(vg, n, *stripe_size, add);
+    if want == 0 {
+        return Ok((text.to_string(), 0));
     }
-    let mut left = add;
-    let mut grow_last = 0;
-    let after = last_pe + last.extent_count;
-    if let Some(r) = runs.iter_mut().find(|r| r.0 == *last_pv && r.1 == after) {
-        grow_last = left.min(r.2);
-        r.1 += grow_last;
-        r.2 -= grow_last;
-        left -= grow_last;
-    }
-    let mut new_segments = Vec::new();
-    let mut next_le = last.start_extent + last.extent_count + grow_last;
-    for r in runs.iter().filter(|r| r.2 > 0) {
-        if left == 0 {
-            break;
+    let chunks = super::alloc::allocate(vg, l, stripes.len(), want, add.is_none()).map_err(|s| match s {
+        Shortfall::Space(need, free) => bad(format!("lvextend: insufficient free space: {need} extents needed, but only {free} available")),
+        Shortfall::Extents(left) => bad(format!("lvextend: insufficient suitable allocatable extents for logical volume {lv}: {left} more required")),
+    })?;
+    // lvm2's lv_merge_segments: a chunk continuing the previous segment on every stripe joins it
+    let per = last.extent_count / n.max(1);
+    let mut ends: Vec<(String, u64)> = stripes.iter().map(|(p, pe)| (p.clone(), pe.saturating_add(per))).collect();
+    let (mut grow_last, mut segments, mut next_le) = (0u64, Vec::<NewSegment>::new(), last.start_extent.saturating_add(last.extent_count));
+    for c in &chunks {
+        let at: Vec<(String, u64)> = c.stripes.iter().map(|&(p, pe)| (vg.pvs[p].name.clone(), pe)).collect();
+        if at != ends {
+            segments.push((next_le, c.len, at.clone()));
+        } else if let Some(seg) = segments.last_mut() {
+            seg.1 += c.len;
+        } else {
+            grow_last = grow_last.saturating_add(c.len.saturating_mul(n));
         }
-        let n = left.min(r.2);
-        new_segments.push((next_le, n, r.0.clone(), r.1));
-        next_le += n;
-        left -= n;
+        ends = at.into_iter().map(|(p, pe)| (p, pe.saturating_add(c.len))).collect();
+        next_le = next_le.saturating_add(c.len.saturating_mul(n));
+    }
+    let added = chunks.iter().fold(0u64, |a, c| a.saturating_add(c.len.saturating_mul(n)));
+    if added == 0 {
+        return Ok((text.to_string(), 0));
     }
     let last_name = format!("segment{}", l.segments.len());
-    let count = l.segments.len() + new_segments.len();
+    let count = l.segments.len() + segments.len();
     let mut out = edit_values(text, |s, k, v| match (s.len(), k) {
         (1, "seqno") if s[0] == vg.name => Some((vg.seqno + 1).to_string()),
         (3, "segment_count") if s[1] == "logical_volumes" && s[2] == lv => Some(count.to_string()),
         (4, "extent_count") if s[1] == "logical_volumes" && s[2] == lv && s[3] == last_name => {
-            v.parse::<u64>().ok().map(|c| (c + grow_last).to_string())
+            v.parse::<u64>().ok().map(|c| c.saturating_add(grow_last).to_string())
         }
         _ => None,
     });
-    if !new_segments.is_empty() {
+    if !segments.is_empty() {
         let mut ins = String::new();
-        for (i, (le, n, pv, pe)) in new_segments.iter().enumerate() {
-            let number = l.segments.len() + 1 + i;
-            ins.push_str(&format!(
-                "\n\t\t\tsegment{number} {{\n\t\t\t\tstart_extent = {le}\n\t\t\t\textent_count = {n}\n\n\t\t\t\ttype = \"striped\"\n\t\t\t\tstripe_count = 1\t# linear\n\n\t\t\t\tstripes = [\n\t\t\t\t\t\"{pv}\", {pe}\n\t\t\t\t]\n\t\t\t}}\n"
-            ));
+        for (i, (le, len, at)) in segments.iter().enumerate() {
+            ins.push_str(&segment_text(l.segments.len() + 1 + i, *le, len.saturating_mul(n), *stripe_size / SECTOR, at));
         }
         out = insert_before_close(&out, &[&vg.name, "logical_volumes", lv], &ins).ok_or_else(|| bad("the LV's section was not found in the metadata text".into()))?;
     }
-    Ok(out)
+    Ok((out, added))
 }
 
-/// `lvextend` of linear LV `lv` of `vg` by `add` extents (all free extents when `None`):
-/// the new metadata is written on every metadata area of every PV (`devs` are the scanned
-/// devices, by the names the VG's PVs were found on).
+/// A striped (or linear) segment section as lvm2 writes it.
+fn segment_text(number: usize, start: u64, extents: u64, stripe_sectors: u64, stripes: &[(String, u64)]) -> String {
+    let kind = match stripes.len() {
+        1 => "\t# linear\n".to_string(),
+        _ => format!("\n\t\t\t\tstripe_size = {stripe_sectors}\n"),
+    };
+    let list: Vec<String> = stripes.iter().map(|(pv, pe)| format!("\t\t\t\t\t\"{pv}\", {pe}")).collect();
+    format!(
+        "\n\t\t\tsegment{number} {{\n\t\t\t\tstart_extent = {start}\n\t\t\t\textent_count = {extents}\n\n\t\t\t\ttype = \"striped\"\n\t\t\t\tstripe_count = {}{kind}\n\t\t\t\tstripes = [\n{}\n\t\t\t\t]\n\t\t\t}}\n",
+        stripes.len(),
+        list.join(",\n")
+    )
+}
+
+/// `lvextend` of LV `lv` of `vg` (linear or striped) by `add` extents, like `lvextend -l +N`,
+/// or by all it can get of the free extents when `None`, like `lvextend -l +100%FREE`
+/// ([`lvextend_text`]): the new metadata is written on every metadata area of every PV
+/// (`devs` are the scanned devices and must hold every PV of the volume group). lvm2's
+/// refusals: "insufficient free space: N extents needed, but only M available",
+/// "insufficient suitable allocatable extents …".
 pub fn lvextend(devs: &[(String, crate::disk::Dev)], vg: &VolumeGroup, lv: &str, add: Option<u64>) -> Result<LvExtended> {
     let path = format!("/dev/{}/{lv}", vg.name);
     let before = vg.lvs.iter().find(|l| l.name == lv).ok_or_else(|| Error::NoSuchLv { vg: vg.name.clone(), lv: lv.to_string() })?;
     let old: u64 = before.segments.iter().map(|s| s.extent_count).sum();
-    let free: u64 = free_runs(vg).iter().map(|r| r.2).sum();
-    let add = add.unwrap_or(free);
-    if add == 0 {
-        return Ok(LvExtended { lv: path, extents: (old, old) });
+    let devs = borrowed(devs);
+    let labels = labels(&devs)?;
+    if let Some(pv) = vg.pvs.iter().find(|p| !labels.iter().any(|l| same_uuid(&l.label.uuid, &p.uuid))) {
+        return Err(Error::MissingPv { lv: path, pv: pv.name.clone(), uuid: pv.uuid.clone() });
     }
-    let mut pv_devs = Vec::new();
-    for pv in &vg.pvs {
-        let dev = devs.iter().find(|(n, _)| *n == pv.device).map(|(_, d)| d.clone());
-        let dev = dev.ok_or_else(|| Error::MissingPv { lv: path.clone(), pv: pv.name.clone(), uuid: pv.uuid.clone() })?;
-        pv_devs.push((pv.device.clone(), dev));
+    let current = newest_copy(&labels, |v| v.uuid == vg.uuid && v.seqno == vg.seqno)?;
+    let (text, _) = current.ok_or_else(|| Error::Metadata { dev: path.clone(), msg: format!("no metadata copy with seqno {} found", vg.seqno) })?;
+    let (new_text, added) = lvextend_text(&String::from_utf8_lossy(&text), vg, lv, add)?;
+    if added > 0 {
+        super::vg::parse_vg(&path, new_text.as_bytes())?;
+        write_vg_text(&labels, vg, &path, &new_text)?;
     }
-    // the newest copy of the text, from the first PV that has one
-    let mut current = None;
-    for (name, dev) in &pv_devs {
-        let Some(label) = read_label_as(dev.as_ref(), name)? else { continue };
-        for area in &label.metadata_areas {
-            if let (_, Some(t)) = mda::read_text(dev.as_ref(), name, *area)? {
-                if super::vg::parse_vg(name, &t)?.seqno == vg.seqno {
-                    current = Some(t);
-                }
-            }
-        }
-        if current.is_some() {
-            break;
-        }
-    }
-    let text = current.ok_or_else(|| Error::Metadata { dev: path.clone(), msg: format!("no metadata copy with seqno {} found", vg.seqno) })?;
-    let new_text = lvextend_text(&String::from_utf8_lossy(&text), vg, lv, add)?;
-    super::vg::parse_vg(&path, new_text.as_bytes())?;
-    for (name, dev) in &pv_devs {
-        let Some(label) = read_label_as(dev.as_ref(), name)? else { continue };
-        for area in &label.metadata_areas {
-            if let (_, Some(_)) = mda::read_text(dev.as_ref(), name, *area)? {
-                write_text(dev.as_ref(), name, *area, new_text.as_bytes())?;
-            }
-        }
-    }
-    Ok(LvExtended { lv: path, extents: (old, old + add) })
+    Ok(LvExtended { lv: path, extents: (old, old + added) })
 }
 
 #[cfg(test)]

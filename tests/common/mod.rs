@@ -43,14 +43,25 @@ pub fn loop_lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A read-only loop device over part of a file, detached on drop.
+/// A loop device over part of a file, detached on drop.
 pub struct Loop(pub String);
 
 impl Loop {
+    /// Read-only.
     pub fn attach(file: &Path, offset: u64, size: u64) -> Loop {
+        Loop::attach_with(file, offset, size, &["-r"])
+    }
+
+    /// Writable (for lvm2 commands that change the metadata).
+    pub fn attach_rw(file: &Path, offset: u64, size: u64) -> Loop {
+        Loop::attach_with(file, offset, size, &[])
+    }
+
+    fn attach_with(file: &Path, offset: u64, size: u64, flags: &[&str]) -> Loop {
         let (o, s) = (offset.to_string(), size.to_string());
-        let dev = run("losetup", &["-r", "-f", "--show", "-o", &o, "--sizelimit", &s, file.to_str().unwrap()]);
-        Loop(dev.trim().to_string())
+        let mut args = flags.to_vec();
+        args.extend(["-f", "--show", "-o", &o, "--sizelimit", &s, file.to_str().unwrap()]);
+        Loop(run("losetup", &args).trim().to_string())
     }
 }
 
