@@ -306,3 +306,52 @@ fn lvextend_striped_refusals_match_lvm2() {
     assert_eq!(report, vg_report(&b, "vgmulti"));
     assert!(report.contains("69   15   3"), "{report}");
 }
+
+/// A disk whose partitions 1 and 2 hold the two PVs of vgstripe (sfdisk's table, the fixtures'
+/// bytes), grown by 16 MiB: `vgrowpart DISK 2` grows partition 2 and its PV, writing the new
+/// metadata on both PVs, as growpart + lvm2's pvresize do on a twin (same pvs/lvs/vgs, vgck).
+#[test]
+fn vgrowpart_resizes_a_pv_whose_vg_spans_two_partitions() {
+    let d = tempfile::tempdir().unwrap();
+    let _l = loop_lock();
+    let mib = 1u64 << 20;
+    let disk = |name: &str| {
+        let p = d.path().join(name);
+        run("truncate", &["-s", &(65 * mib).to_string(), p.to_str().unwrap()]);
+        let table = "label: dos\nstart=2048, size=65536, type=8e\nstart=67584, size=65536, type=8e\n";
+        let mut c = Command::new("sfdisk").args(["-q", p.to_str().unwrap()]).stdin(std::process::Stdio::piped()).spawn().unwrap();
+        std::io::Write::write_all(c.stdin.as_mut().unwrap(), table.as_bytes()).unwrap();
+        assert!(c.wait().unwrap().success());
+        for (f, seek) in [("lvm-striped-a.raw", 1), ("lvm-striped-b.raw", 33)] {
+            run("dd", &[&format!("if={}", fixture(f).display()), &format!("of={}", p.display()), "bs=1M", &format!("seek={seek}"), "conv=notrunc", "status=none"]);
+        }
+        run("truncate", &["-s", &(81 * mib).to_string(), p.to_str().unwrap()]);
+        p
+    };
+    let (ours, theirs) = (disk("ours.raw"), disk("theirs.raw"));
+    let o = Command::new(env!("CARGO_BIN_EXE_vgrowpart")).args([ours.to_str().unwrap(), "2"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run("growpart", &[theirs.to_str().unwrap(), "2"]);
+    let size2 = |img: &Path| -> u64 {
+        let dump = run("sfdisk", &["-d", img.to_str().unwrap()]);
+        let line = dump.lines().find(|l| l.contains("start=       67584")).unwrap().to_string();
+        line.split("size=").nth(1).unwrap().split(',').next().unwrap().trim().parse::<u64>().unwrap() * 512
+    };
+    assert_eq!(size2(&ours), size2(&theirs));
+    let ranges = |img: &Path| vec![(img.to_path_buf(), 2048 * 512, 65536 * 512), (img.to_path_buf(), 67584 * 512, size2(img))];
+    let report: &[&[&str]] = &[
+        &["pvs", "--noheadings", "--units", "s", "-o", "pv_name,pv_size,dev_size,pv_pe_count,pv_free"],
+        &["lvs", "--noheadings", "--units", "s", "-o", "lv_name,lv_size,seg_pe_ranges", "vgstripe"],
+        &["vgs", "--noheadings", "-o", "vg_extent_count,vg_free_count,vg_seqno", "vgstripe"],
+        &["vgck", "vgstripe"],
+    ];
+    let on = |img: &Path, before: &[&[&str]]| {
+        let r = ranges(img);
+        let parts: Vec<(&Path, u64, u64)> = r.iter().map(|(p, o, s)| (p.as_path(), *o, *s)).collect();
+        lvm2_on(&parts, if before.is_empty() { report } else { before })
+    };
+    on(&theirs, &[&["pvresize", "DEV1"]]);
+    let ours_report = on(&ours, &[]);
+    assert_eq!(ours_report, on(&theirs, &[]));
+    assert!(ours_report.contains("DEV1 94208S  98271S  46 53248S"), "{ours_report}");
+}

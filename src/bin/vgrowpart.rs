@@ -8,10 +8,9 @@
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::path::Path;
 use std::process::ExitCode;
-use vguestfs::disk::{open_session_image, Format, OverlayOptions, Slice};
+use vguestfs::disk::{open_session_image, Format, OverlayOptions};
 use vguestfs::part::grow::{self, GrowOptions, Plan};
 use vguestfs::part::PartitionTable;
-use vguestfs::units::SECTOR_SIZE;
 
 fn cli() -> Command {
     Command::new("vgrowpart")
@@ -91,9 +90,9 @@ fn run(m: &ArgMatches) -> Result<u8, Failed> {
         return Ok(0);
     }
     grow::apply(dev.as_ref(), &growth)?;
-    let part_name = format!("{disk}{number}");
-    let part = Slice::new(dev.clone(), growth.start * SECTOR_SIZE, growth.new_size * SECTOR_SIZE, part_name.clone())?;
-    let pv = vguestfs::lvm::pvresize(&part, &part_name)?;
+    // the PV on the grown partition, its VG's other PVs on the other partitions
+    let parts = PartitionTable::read(dev.as_ref())?.ok_or_else(|| Failed(format!("{disk}: the grown table does not read back")))?.slices(&dev, disk)?;
+    let pv = vguestfs::lvm::pvresize_in(&parts, &format!("{disk}{number}"))?;
     if let Some(o) = &opened.overlay {
         o.commit()?;
     }

@@ -127,7 +127,7 @@ fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
     let mut lv_lines = Vec::new();
     let mut warnings = plan.unknown_filesystems();
     for lv in &lv_expands {
-        let content = copy::lv_content(&src, &source, lv)?;
+        let content = copy::lv_content(&src, lv)?;
         let mut line = format!("{lv}: This logical volume will be expanded to maximum size.");
         match content.method() {
             Some(method) => line.push_str(&format!("  The {content} on {lv} will be expanded using the ‘{method}’ method.")),

@@ -159,6 +159,20 @@ impl PartitionTable {
             mbr::Sector0::Mbr => mbr::read(dev, &sector0).map(Some),
         }
     }
+
+    /// Every partition of `disk` but extended-partition containers, as a device named
+    /// `{prefix}{number}` (`/dev/sda2`): what an LVM scan or a filesystem probe looks at.
+    pub fn slices(&self, disk: &crate::disk::Dev, prefix: &str) -> crate::Result<Vec<(String, crate::disk::Dev)>> {
+        self.partitions
+            .iter()
+            .filter(|p| !matches!(p.kind, PartKind::Mbr { extended: true, .. }))
+            .map(|p| {
+                let name = format!("{prefix}{}", p.number);
+                let dev: crate::disk::Dev = std::sync::Arc::new(crate::disk::Slice::new(disk.clone(), p.start, p.size, name.clone())?);
+                Ok((name, dev))
+            })
+            .collect()
+    }
 }
 
 /// Checks that `start..start+size` (bytes) lies inside `dev`, naming partition `number`.

@@ -8,11 +8,10 @@
 use super::inplace::{extend_lv, grow_fs, Step};
 use super::layout::{Content, Layout, Op, SourcePart, MAX_BOOTLOADER};
 use super::Error;
-use crate::disk::{BlockDev, Dev, Slice};
+use crate::disk::{BlockDev, Dev};
 use crate::part::create::{self, NewPartition, GPT_FIRST_USABLE};
 use crate::part::{PartKind, PartitionTable, TableKind};
 use crate::units::SECTOR_SIZE;
-use std::sync::Arc;
 
 /// Bytes per copied chunk.
 pub const CHUNK: usize = 1 << 20;
@@ -47,17 +46,16 @@ pub fn examine(input: &Dev) -> crate::Result<Source> {
     let table = PartitionTable::read(input.as_ref())?.ok_or_else(|| Error::Layout(format!("{name}: unknown partition table type; only MBR (DOS) and GPT partition tables can be resized")))?;
     let mut boot_code = [0u8; 446];
     input.read_at(&mut boot_code, 0)?;
+    let pv_devs = table.slices(input, "/dev/sda")?;
+    let vgs = crate::lvm::scan(&pv_devs)?;
     let mut parts = Vec::new();
-    let mut slices = Vec::new();
     for p in table.partitions.iter().filter(|p| !matches!(p.kind, PartKind::Mbr { logical: true, .. })) {
         let name = format!("/dev/sda{}", p.number);
-        slices.push((name.clone(), Arc::new(Slice::new(input.clone(), p.start, p.size, name.clone())?) as Dev, p));
-    }
-    let pv_devs: Vec<(String, Dev)> = slices.iter().map(|(n, d, _)| (n.clone(), d.clone())).collect();
-    let vgs = crate::lvm::scan(&pv_devs)?;
-    for (name, dev, p) in &slices {
-        let content = if matches!(p.kind, PartKind::Mbr { extended: true, .. }) { Content::Extended } else { content_of(dev, name, &vgs)? };
-        parts.push(SourcePart { name: name.clone(), start: p.start, size: p.size, kind: p.kind.clone(), content });
+        let content = match pv_devs.iter().find(|(n, _)| *n == name) {
+            Some((_, dev)) => content_of(dev, &name, &vgs)?,
+            None => Content::Extended,
+        };
+        parts.push(SourcePart { name, start: p.start, size: p.size, kind: p.kind.clone(), content });
     }
     parts.sort_by_key(|p| p.start);
     Ok(Source { kind: table.kind, disk_guid: table.disk_guid, parts, boot_code })
@@ -79,9 +77,12 @@ fn content_of(dev: &Dev, name: &str, vgs: &[crate::lvm::VolumeGroup]) -> crate::
     })
 }
 
-/// The content of the LV `lv_path` (`/dev/VG/LV`) of the source.
-pub fn lv_content(input: &Dev, source: &Source, lv_path: &str) -> crate::Result<Content> {
-    let pv_devs = pv_devs(input, source.parts.iter().map(|p| (p.name.clone(), p.start, p.size)))?;
+/// The content of the LV `lv_path` (`/dev/VG/LV`) of the source disk `input`.
+pub fn lv_content(input: &Dev, lv_path: &str) -> crate::Result<Content> {
+    let pv_devs = match PartitionTable::read(input.as_ref())? {
+        Some(t) => t.slices(input, "/dev/sda")?,
+        None => Vec::new(),
+    };
     let (vg_name, lv_name) = lv_path.strip_prefix("/dev/").and_then(|p| p.split_once('/')).ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))?;
     let vgs = crate::lvm::scan(&pv_devs)?;
     let vg = vgs.iter().find(|v| v.name == vg_name).ok_or_else(|| {
@@ -89,11 +90,6 @@ pub fn lv_content(input: &Dev, source: &Source, lv_path: &str) -> crate::Result<
     })?;
     let dev = vg.open_lv(lv_name, &pv_devs)?;
     content_of(&dev, lv_path, &vgs)
-}
-
-/// Slices of `disk` named as given: `(name, first byte, bytes)`.
-fn pv_devs(disk: &Dev, parts: impl Iterator<Item = (String, u64, u64)>) -> crate::Result<Vec<(String, Dev)>> {
-    parts.map(|(name, start, size)| Ok((name.clone(), Arc::new(Slice::new(disk.clone(), start, size, name)?) as Dev))).collect()
 }
 
 /// Bytes `run` copies (for a progress bar).
@@ -198,12 +194,8 @@ fn fix_ntfs_boot_record(layout: &Layout, output: &Dev, progress: &mut dyn FnMut(
 /// Expands what grew: each resized partition's content, then each `--lv-expand` LV and its
 /// filesystem.
 fn expand(layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> crate::Result<Vec<Step>> {
-    let targets: Vec<(String, u64, u64)> = layout
-        .parts
-        .iter()
-        .filter_map(|p| p.target.map(|t| (format!("/dev/sda{}", t.number), t.start * SECTOR_SIZE, (t.end - t.start + 1) * SECTOR_SIZE)))
-        .collect();
-    let pv_devs = pv_devs(output, targets.into_iter())?;
+    let table = PartitionTable::read(output.as_ref())?.ok_or_else(|| Error::Layout(format!("{}: the new partition table does not read back", output.name())))?;
+    let pv_devs = table.slices(output, "/dev/sda")?;
     let mut steps = Vec::new();
     for p in &layout.parts {
         let (Some(t), Op::Resize(_)) = (p.target, p.op) else { continue };
@@ -214,7 +206,7 @@ fn expand(layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn F
         let dev = pv_devs.iter().find(|(n, _)| *n == target).map(|(_, d)| d.clone()).ok_or_else(|| Error::NoSuchDevice(target.clone()))?;
         match p.source.content {
             Content::Pv(_) => {
-                if let Some(resized) = crate::lvm::pvresize(dev.as_ref(), &target)? {
+                if let Some(resized) = crate::lvm::pvresize_in(&pv_devs, &target)? {
                     steps.push(Step::Pv { device: target, resized });
                 }
             }

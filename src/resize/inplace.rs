@@ -2,13 +2,12 @@
 //! at its new size (the caller grows the image and puts it under an overlay).
 
 use super::Error;
-use crate::disk::{Dev, Slice};
+use crate::disk::Dev;
 use crate::lvm::{self, LvExtended, PvResized};
 use crate::part::grow::{self, GrowOptions, Growth, Plan};
 use crate::part::PartitionTable;
 use crate::units::SECTOR_SIZE;
 use std::fmt;
-use std::sync::Arc;
 
 /// What to grow.
 #[derive(Debug, Clone, Default)]
@@ -109,30 +108,24 @@ pub fn run(disk: &Dev, req: &Request) -> crate::Result<Vec<Step>> {
         return finish(req, None, pv_devs, steps);
     };
     let number = req.expand.as_deref().map(partition_number).transpose()?;
-    let mut new_size = None;
     if let Some(n) = number {
         let device = format!("/dev/sda{n}");
         let plan = grow::plan(disk.as_ref(), &table, n, &GrowOptions { fudge: 0, free_percent: None })?;
         match plan {
             Plan::Grow { growth, .. } => {
                 grow::apply(disk.as_ref(), &growth)?;
-                new_size = Some(growth.new_size * SECTOR_SIZE);
                 steps.push(Step::Partition { device, growth });
             }
             Plan::NoChange(why) => steps.push(Step::PartitionUnchanged { device, why }),
         }
     }
-    for p in &table.partitions {
-        let name = format!("/dev/sda{}", p.number);
-        let size = if Some(p.number) == number { new_size.unwrap_or(p.size) } else { p.size };
-        let dev: Dev = Arc::new(Slice::new(disk.clone(), p.start, size, name.clone())?);
-        if Some(p.number) == number {
-            expanded = Some((name.clone(), dev.clone()));
-        }
-        pv_devs.push((name, dev));
-    }
-    if number.is_some() && expanded.is_none() {
-        return Err(Error::NoSuchDevice(req.expand.clone().unwrap_or_default()).into());
+    // the partitions as they are now (the expanded one at its new size)
+    let table = PartitionTable::read(disk.as_ref())?.ok_or_else(|| Error::NoSuchDevice("/dev/sda".into()))?;
+    pv_devs.extend(table.slices(disk, "/dev/sda")?);
+    if let Some(n) = number {
+        let name = format!("/dev/sda{n}");
+        let dev = pv_devs.iter().find(|(d, _)| *d == name).map(|(_, d)| d.clone()).ok_or_else(|| Error::NoSuchDevice(name.clone()))?;
+        expanded = Some((name, dev));
     }
     finish(req, expanded, pv_devs, steps)
 }
@@ -141,7 +134,7 @@ pub fn run(disk: &Dev, req: &Request) -> crate::Result<Vec<Step>> {
 fn finish(req: &Request, expanded: Option<(String, Dev)>, pv_devs: Vec<(String, Dev)>, mut steps: Vec<Step>) -> crate::Result<Vec<Step>> {
     let mut fs_target = None;
     if let Some((name, dev)) = &expanded {
-        match lvm::pvresize(dev.as_ref(), name)? {
+        match lvm::pvresize_in(&pv_devs, name)? {
             Some(resized) => {
                 if resized.pe_count.0 != resized.pe_count.1 {
                     steps.push(Step::Pv { device: name.clone(), resized });
