@@ -18,7 +18,7 @@ use vguestfs::resize::{copy, layout, parse_size};
 
 fn cli() -> Command {
     Command::new("vresize")
-        .about("Grow a virtual machine disk image in place: disk, partition, LVM, filesystem")
+        .about("Resize a virtual machine disk image: grow it in place (disk, partition, LVM, filesystem), or copy it onto a new disk as virt-resize does")
         .version(env!("CARGO_PKG_VERSION"))
         .arg(Arg::new("size").long("size").value_name("SIZE|+SIZE").help("New disk size (20G) or growth (+10G)"))
         .arg(Arg::new("expand").long("expand").value_name("PART").help("Partition to expand into the new space (/dev/sda2)"))
@@ -39,7 +39,7 @@ fn cli() -> Command {
         .arg(Arg::new("no-sparse").long("no-sparse").action(ArgAction::SetTrue).hide(true))
         .arg(Arg::new("unknown-filesystems").long("unknown-filesystems").value_name("ignore|warn|error").help("Copy mode: what to do about filesystems that cannot be expanded (default warn)"))
         .arg(Arg::new("output-format").long("output-format").value_name("raw|qcow2").help("Copy mode: output format (probed by default)"))
-        .arg(Arg::new("images").value_name("IMAGE").num_args(1..=2).required(true).help("IMAGE (in place, with --size) or INPUT OUTPUT (copy mode: OUTPUT pre-created, larger)"))
+        .arg(Arg::new("images").value_name("IMAGE").num_args(1..=2).required(true).help("IMAGE (in place, with --size) or INPUT OUTPUT (copy mode: OUTPUT pre-created, raw or qcow2)"))
 }
 
 fn main() -> ExitCode {
