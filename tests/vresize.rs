@@ -40,7 +40,7 @@ fn lvm2(img: &Path, off: u64, len: u64, before: &[&[&str]]) -> String {
         &["pvs", "--noheadings", "--units", "s", "-o", "pv_size,dev_size,pv_pe_count,pv_free"],
         &["lvs", "--noheadings", "--units", "s", "-o", "lv_name,lv_size,seg_pe_ranges"],
         &["vgs", "--noheadings", "-o", "vg_name,vg_extent_count,vg_free_count"],
-        &["vgck", "centos"],
+        &["vgck"],
     ];
     for (i, c) in before.iter().chain(report).enumerate() {
         let args: Vec<&str> = c[1..].iter().map(|a| if *a == "DEVICE" { dev.as_str() } else { a }).collect();
@@ -222,6 +222,27 @@ fn booted_filesystem_grows_and_one_with_errors_is_refused() {
             assert_eq!(sha256_file(&img), before, "a refused grow wrote");
         }
     }
+}
+
+/// A disk without a partition table grows as a whole: the ext2 on it as resize2fs grows it on
+/// a twin, the PV on it as lvm2's pvresize does.
+#[test]
+fn whole_disk_filesystem_and_pv_grow() {
+    let d = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (copy("whole-ext2.raw", d.path(), "o.raw"), copy("whole-ext2.raw", d.path(), "t.raw"));
+    let out = ok(&["--size", "+10M", ours.to_str().unwrap()]);
+    assert!(out.contains("/dev/sda: The filesystem ext2/3/4 will be expanded from 8192 to 18432 blocks."), "{out}");
+    run("truncate", &["-s", "+10M", theirs.to_str().unwrap()]);
+    run("resize2fs", &["-f", theirs.to_str().unwrap()]);
+    let len = std::fs::metadata(&ours).unwrap().len();
+    assert_eq!(dumpe2fs(&ours, 0, len), dumpe2fs(&theirs, 0, len));
+    let _l = loop_lock();
+    let (ours, theirs) = (copy("lvm-wrap.raw", d.path(), "op.raw"), copy("lvm-wrap.raw", d.path(), "tp.raw"));
+    let out = ok(&["--size", "+8M", ours.to_str().unwrap()]);
+    assert!(out.contains("/dev/sda: The LVM PV on it will be resized from 15 to 23 extents."), "{out}");
+    run("truncate", &["-s", "+8M", theirs.to_str().unwrap()]);
+    let len = std::fs::metadata(&ours).unwrap().len();
+    assert_eq!(lvm2(&ours, 0, len, &[]), lvm2(&theirs, 0, len, &[&["pvresize", "DEVICE"]]));
 }
 
 #[test]

@@ -43,11 +43,13 @@ pub struct CopyStats {
 /// Reads the partition table of `input` and classifies every partition's content.
 pub fn examine(input: &Dev) -> crate::Result<Source> {
     let name = input.name();
-    let table = PartitionTable::read(input.as_ref())?.ok_or_else(|| Error::Layout(format!("{name}: unknown partition table type; only MBR (DOS) and GPT partition tables can be resized")))?;
+    let table = PartitionTable::read(input.as_ref())?.ok_or_else(|| Error::Layout(format!("{name}: unknown partition table type; copy mode only supports MBR (DOS) and GPT partition tables (a disk holding one filesystem or PV grows in place: vresize --size)")))?;
     let mut boot_code = [0u8; 446];
     input.read_at(&mut boot_code, 0)?;
     let pv_devs = table.slices(input, "/dev/sda")?;
-    let vgs = crate::lvm::scan(&pv_devs)?;
+    // VGs that do not assemble only cost their PVs' exact sizes: such a PV then counts as filling
+    // its partition (it cannot be shrunk); expanding it later reports the problem
+    let vgs = crate::lvm::scan(&pv_devs).unwrap_or_default();
     let mut parts = Vec::new();
     for p in table.partitions.iter().filter(|p| !matches!(p.kind, PartKind::Mbr { logical: true, .. })) {
         let name = format!("/dev/sda{}", p.number);

@@ -1,5 +1,6 @@
 //! The in-place grow, in order: partition → PV → LV → filesystem, on a disk device already
-//! at its new size (the caller grows the image and puts it under an overlay).
+//! at its new size (the caller grows the image and puts it under an overlay). A disk without a
+//! partition table grows as a whole: its PV, or the filesystem on it.
 
 use super::Error;
 use crate::disk::Dev;
@@ -104,8 +105,9 @@ pub fn run(disk: &Dev, req: &Request) -> crate::Result<Vec<Step>> {
         if let Some(p) = &req.expand {
             return Err(Error::NoSuchDevice(p.clone()).into());
         }
+        // no table: the whole disk is what grows (its PV, or its filesystem)
         pv_devs.push(("/dev/sda".into(), disk.clone()));
-        return finish(req, None, pv_devs, steps);
+        return finish(req, Some(("/dev/sda".into(), disk.clone())), pv_devs, steps);
     };
     let number = req.expand.as_deref().map(partition_number).transpose()?;
     if let Some(n) = number {
