@@ -333,6 +333,17 @@ pub fn tar_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     crate::tar_in::unpack(&s.guest, input, dir, a.opt_bool("xattrs").unwrap_or(false))
 }
 
+/// `resize2fs device`: grows the ext2/3/4 filesystem to fill its device.
+pub fn resize2fs(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.resize2fs(a.str(0), None)?)
+}
+
+/// `resize2fs-size device size`: grows the ext2/3/4 filesystem to `size` bytes.
+pub fn resize2fs_size(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    let size = u64::try_from(a.int64(1)).map_err(|_| CmdError::Failed("resize2fs-size: size must not be negative".into()))?;
+    Ok(s.guest.resize2fs(a.str(0), Some(size))?)
+}
+
 /// `zero device`: zeros the first blocks of a device (partition tables, superblocks).
 pub fn zero(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     Ok(s.guest.zero(a.str(0))?)

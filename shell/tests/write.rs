@@ -369,3 +369,51 @@ fn zero_device_on_qcow2_v3_and_v2_judged_by_qemu_img() {
         assert!(got[..p1.0 as usize] == reference[..p1.0 as usize], "compat={compat}: the GPT changed");
     }
 }
+
+/// `resize2fs` and `resize2fs-size` on a filesystem whose device grew: the same block and
+/// inode counts as resize2fs on a twin, e2fsck clean, files unchanged; refusals (read-only,
+/// mounted, shrinking, a size that is not whole KiB) leave the image byte-identical.
+#[test]
+fn resize2fs_grows_like_resize2fs() {
+    let t = tempfile::tempdir().unwrap();
+    let img = ext4_image(t.path());
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let counts = |p: &Path| {
+        let h = tool("dumpe2fs", &["-h", &s(p)]);
+        h.lines().filter(|l| l.starts_with("Block count:") || l.starts_with("Inode count:") || l.starts_with("Reserved block count:")).map(str::to_string).collect::<Vec<_>>()
+    };
+    for (cmd, size, theirs_size) in [(vec!["resize2fs", "/dev/sda"], "64M", None), (vec!["resize2fs-size", "/dev/sda", "52428800"], "64M", Some("50M"))] {
+        let (ours, theirs) = (t.path().join("ours.img"), t.path().join("theirs.img"));
+        for p in [&ours, &theirs] {
+            std::fs::copy(&img, p).unwrap();
+            tool("truncate", &["-s", size, &s(p)]);
+        }
+        let before = sha256_file(&ours);
+        let mut ro = vec!["-a".to_string(), s(&ours), "run".into(), ":".into()];
+        ro.extend(cmd.iter().map(|c| c.to_string()));
+        let ro: Vec<&str> = ro.iter().map(String::as_str).collect();
+        let o = vfish(&ro, None);
+        assert!(o.code != 0, "{cmd:?} read-only: {o:?}");
+        let mut mounted = vec!["--rw", "-a", ours.to_str().unwrap(), "-m", "/dev/sda"];
+        mounted.extend(cmd.iter().copied());
+        let o = vfish(&mounted, None);
+        assert!(o.code != 0 && o.stderr.contains("in use"), "{cmd:?} mounted: {o:?}");
+        assert_eq!(sha256_file(&ours), before, "{cmd:?}: a refused resize wrote");
+        let mut args = vec!["--rw", "-a", ours.to_str().unwrap(), "run", ":"];
+        args.extend(cmd.iter().copied());
+        ok(&args);
+        let mut r2 = vec![s(&theirs)];
+        r2.extend(theirs_size.map(str::to_string));
+        tool("resize2fs", &r2.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_fsck_clean(&ours);
+        assert_eq!(counts(&ours), counts(&theirs), "{cmd:?}");
+        assert_eq!(debugfs(&ours, "cat /etc/hostname"), "guest\n");
+    }
+    let ours = t.path().join("ours.img");
+    let before = sha256_file(&ours);
+    for (size, msg) in [("1000", "round number of kilobytes"), ("16777216", "")] {
+        let o = vfish(&["--rw", "-a", ours.to_str().unwrap(), "run", ":", "resize2fs-size", "/dev/sda", size], None);
+        assert!(o.code != 0 && o.stderr.contains(msg), "{size}: {o:?}");
+    }
+    assert_eq!(sha256_file(&ours), before, "a refused resize wrote");
+}

@@ -276,6 +276,16 @@ fn check_features(geo: &Geo, e: &Errs<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The block size of the ext2/3/4 filesystem on `dev` (to turn a size in bytes into blocks).
+pub fn block_size(dev: &dyn BlockDev) -> Result<u64> {
+    let name = dev.name();
+    let e = Errs { dev: &name, fs: "ext4" };
+    if dev.len() < 2048 {
+        return Err(e.corrupt("device too small for an ext2/3/4 superblock"));
+    }
+    Ok(Geo::parse(&read_vec(dev, 1024, 1024)?).map_err(|m| e.corrupt(m))?.bs)
+}
+
 /// Whether the ext superblock on `dev` says its journal needs recovery.
 fn needs_recovery(dev: &dyn BlockDev) -> Result<bool> {
     if dev.len() < 2048 {

@@ -40,6 +40,9 @@ pub enum Error {
         /// The mounted device that shares its blocks.
         mounted: String,
     },
+    /// An argument out of the range a command accepts.
+    #[error("{0}")]
+    BadArgument(String),
     /// A path was used before any filesystem was mounted on `/`.
     #[error("no filesystem is mounted on / (use mount, or -i / -m)")]
     NothingMounted,

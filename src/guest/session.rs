@@ -380,6 +380,23 @@ impl Guest {
         Ok(dev.write_zeroes(0, dev.len().min(ZERO_HEAD))?)
     }
 
+    /// `resize2fs` / `resize2fs-size`: grows the ext2/3/4 filesystem on the device to fill it,
+    /// or to `size` bytes (a whole number of KiB, as resize2fs's `NK`). libguestfs runs
+    /// `e2fsck -f -y` first; here a journal needing recovery is replayed and a filesystem
+    /// that would need e2fsck's repairs is refused ([`Checks::Repairs`]). Shrinking is refused.
+    ///
+    /// [`Checks::Repairs`]: crate::fs::ext4_grow::Checks::Repairs
+    pub fn resize2fs(&self, name: &str, size: Option<u64>) -> Result<()> {
+        let dev = self.device_to_overwrite(name)?;
+        let blocks = match size {
+            None => None,
+            Some(bytes) if bytes % 1024 != 0 => return Err(GuestError::BadArgument(format!("{bytes}: size must be a round number of kilobytes")).into()),
+            Some(bytes) => Some(bytes / crate::fs::ext4_grow::block_size(dev.as_ref())?),
+        };
+        crate::fs::ext4_grow::grow(&dev, blocks, crate::fs::ext4_grow::Checks::Repairs)?;
+        Ok(())
+    }
+
     /// A device to overwrite whole: refused while it holds a mounted filesystem, or is part of
     /// a mounted device (its disk, a partition of it, or — for a disk or partition — any
     /// mounted logical volume, which may lie on it), whose cached state would go stale.
