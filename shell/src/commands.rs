@@ -839,6 +839,16 @@ pub static COMMANDS: &[Command] = &[
         handler: f::lstatns,
     },
     Command {
+        name: "lvresize-free",
+        aliases: &[],
+        args: &[arg("lv", ArgKind::Device), arg("percent", ArgKind::Int)],
+        optargs: &[],
+        rest: None,
+        summary: "expand an LV to fill free space",
+        description: "This expands an existing logical volume lv so that it fills pc% of the remaining free space in the volume group. Commonly you would call this with pc = 100 which expands the logical volume as much as possible, using all remaining free space in the volume group. vfish allocates as lvm2 does (the last segment grows when its areas can, striped LVs keep their stripes) and writes the new metadata on every PV. Without --rw the drives are read-only and this fails.",
+        handler: w::lvresize_free,
+    },
+    Command {
         name: "lvs",
         aliases: &[],
         args: &[],
@@ -1129,6 +1139,26 @@ pub static COMMANDS: &[Command] = &[
             The named partition must exist, for example as a string returned from \
             \"list-partitions\".",
         handler: h::part_to_partnum,
+    },
+    Command {
+        name: "pvresize",
+        aliases: &[],
+        args: DEVICE,
+        optargs: &[],
+        rest: None,
+        summary: "resize an LVM physical volume",
+        description: "This resizes (expands) an existing LVM physical volume to match the new size of the underlying device (grow the partition first, e.g. with vgrowpart). The volume group's metadata is written on every PV, as lvm2 does. vfish only grows PVs: shrinking is refused. Without --rw the drives are read-only and this fails.",
+        handler: w::pvresize,
+    },
+    Command {
+        name: "pvresize-size",
+        aliases: &[],
+        args: &[arg("device", ArgKind::Device), arg("size", ArgKind::Int64)],
+        optargs: &[],
+        rest: None,
+        summary: "resize an LVM physical volume (with size)",
+        description: "This command is the same as pvresize except that it allows you to specify the new size (in bytes) explicitly: a multiple of 512, at most the device's size, and not smaller than the PV.",
+        handler: w::pvresize_size,
     },
     Command {
         name: "pvs",

@@ -344,6 +344,22 @@ pub fn resize2fs_size(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdRes
     Ok(s.guest.resize2fs(a.str(0), Some(size))?)
 }
 
+/// `pvresize device`: the LVM PV fills its device.
+pub fn pvresize(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.pvresize(a.str(0), None)?)
+}
+
+/// `pvresize-size device size`: the LVM PV becomes `size` bytes.
+pub fn pvresize_size(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    let size = u64::try_from(a.int64(1)).map_err(|_| CmdError::Failed("pvresize-size: size must not be negative".into()))?;
+    Ok(s.guest.pvresize(a.str(0), Some(size))?)
+}
+
+/// `lvresize-free lv percent`: the LV takes `percent` % of its VG's free extents.
+pub fn lvresize_free(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    Ok(s.guest.lvresize_free(a.str(0), a.int64(1))?)
+}
+
 /// `zero device`: zeros the first blocks of a device (partition tables, superblocks).
 pub fn zero(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     Ok(s.guest.zero(a.str(0))?)

@@ -397,6 +397,51 @@ impl Guest {
         Ok(())
     }
 
+    /// `pvresize` / `pvresize-size`: sets the LVM PV on `name` (a partition or disk) to fill
+    /// it, or to `size` bytes, as lvm2's `pvresize [--setphysicalvolumesize]`; the VG's
+    /// metadata is rewritten on every PV. Shrinking is refused.
+    pub fn pvresize(&mut self, name: &str, size: Option<u64>) -> Result<()> {
+        let map = self.map.as_mut().ok_or(GuestError::NotLaunched)?;
+        let Some(i) = map.pv_candidates.iter().position(|(n, _)| n == name) else {
+            return Err(GuestError::NoSuchDevice(name.to_string()).into());
+        };
+        let dev = map.pv_candidates[i].1.clone();
+        if !dev.is_writable() {
+            return Err(disk::Error::ReadOnly { dev: name.to_string() }.into());
+        }
+        let mut devs = map.pv_candidates.clone();
+        if let Some(size) = size {
+            if size > dev.len() || size % 512 != 0 {
+                return Err(GuestError::BadArgument(format!("pvresize-size: {size} bytes: not a multiple of 512 or larger than {name} ({} bytes)", dev.len())).into());
+            }
+            devs[i].1 = Arc::new(Slice::new(dev, 0, size, name)?);
+        }
+        lvm::pvresize_in(&devs, name)?.ok_or_else(|| GuestError::BadArgument(format!("{name}: not an LVM physical volume")))?;
+        map.vgs = lvm::scan(&map.pv_candidates)?;
+        Ok(())
+    }
+
+    /// `lvresize-free lv percent`: extends the LV by `percent` % of its VG's free extents
+    /// (rounded up, as lvm2's `lvextend -l +N%FREE`).
+    pub fn lvresize_free(&mut self, lv: &str, percent: i64) -> Result<()> {
+        if !(0..=100).contains(&percent) {
+            return Err(GuestError::BadArgument(format!("percentage must be [0..100] (was {percent})")).into());
+        }
+        let (vg, l) = self.find_lv(lv)?.ok_or_else(|| GuestError::NoSuchDevice(lv.to_string()))?;
+        let (vg, name) = (vg.clone(), l.name.clone());
+        let map = self.map.as_mut().ok_or(GuestError::NotLaunched)?;
+        if let Some((n, _)) = map.pv_candidates.iter().find(|(_, d)| !d.is_writable()) {
+            return Err(disk::Error::ReadOnly { dev: n.clone() }.into());
+        }
+        let free = if vg.extent_size == 0 { 0 } else { vg.free() / vg.extent_size };
+        let add = (free * percent as u64).div_ceil(100);
+        if add > 0 {
+            lvm::lvextend(&map.pv_candidates, &vg, &name, Some(add))?;
+            map.vgs = lvm::scan(&map.pv_candidates)?;
+        }
+        Ok(())
+    }
+
     /// A device to overwrite whole: refused while it holds a mounted filesystem, or is part of
     /// a mounted device (its disk, a partition of it, or — for a disk or partition — any
     /// mounted logical volume, which may lie on it), whose cached state would go stale.
