@@ -433,7 +433,7 @@ impl Guest {
         if let Some((n, _)) = map.pv_candidates.iter().find(|(_, d)| !d.is_writable()) {
             return Err(disk::Error::ReadOnly { dev: n.clone() }.into());
         }
-        let free = if vg.extent_size == 0 { 0 } else { vg.free() / vg.extent_size };
+        let free = vg.free().checked_div(vg.extent_size).unwrap_or(0);
         let add = (free * percent as u64).div_ceil(100);
         if add > 0 {
             lvm::lvextend(&map.pv_candidates, &vg, &name, Some(add))?;
