@@ -434,7 +434,7 @@ impl Guest {
             return Err(disk::Error::ReadOnly { dev: n.clone() }.into());
         }
         let free = vg.free().checked_div(vg.extent_size).unwrap_or(0);
-        let add = (free * percent as u64).div_ceil(100);
+        let add = free.saturating_mul(percent as u64).div_ceil(100);
         if add > 0 {
             lvm::lvextend(&map.pv_candidates, &vg, &name, Some(add))?;
             map.vgs = lvm::scan(&map.pv_candidates)?;
