@@ -255,6 +255,9 @@ fn mark_resize(p: &mut Planned, new: i128, option: &str, force: bool) -> Result<
     if new <= 0 {
         return Err(Error::Layout(format!("{name}: new partition size is zero or negative")));
     }
+    let Ok(new_bytes) = u64::try_from(new) else {
+        return Err(Error::Layout(format!("{name}: new partition size {new} bytes is too large")));
+    };
     if new == old {
         return Ok(());
     }
@@ -273,7 +276,7 @@ fn mark_resize(p: &mut Planned, new: i128, option: &str, force: bool) -> Result<
             _ => {}
         }
     }
-    p.op = Op::Resize(new as u64);
+    p.op = Op::Resize(new_bytes);
     Ok(())
 }
 
@@ -552,6 +555,9 @@ mod tests {
         assert!(try_(Options { resizes: vec!["/dev/sda3=40M".into()], ..Options::default() }).unwrap_err().contains("LVM physical volume"));
         assert!(try_(Options { resizes: vec!["/dev/sda1=+1M".into(), "/dev/sda1=+2M".into()], ..Options::default() }).unwrap_err().contains("already been marked"));
         assert!(try_(Options { resizes: vec!["/dev/sda9=+1M".into()], ..Options::default() }).unwrap_err().contains("partition not found"));
+        // regression: a size past 2^64 was truncated (to a shrink that skipped the content check)
+        let e = try_(Options { resizes: vec!["/dev/sda1=99999999999999G".into()], ..Options::default() }).unwrap_err();
+        assert!(e.contains("too large"), "{e}");
         assert!(try_(Options { resizes: vec!["/dev/sda1".into()], ..Options::default() }).unwrap_err().contains("missing size field"));
         assert!(try_(Options { deletes: vec!["sda1".into()], resizes: vec!["sda1=+1M".into()], ..Options::default() }).unwrap_err().contains("already deleted"));
         assert!(try_(Options { shrink: Some("sda1".into()), ..Options::default() }).unwrap_err().contains("no deficit"));

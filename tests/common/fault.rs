@@ -73,6 +73,25 @@ pub struct FaultDev {
     plan: Arc<Plan>,
 }
 
+impl FaultDev {
+    /// Counts one write; at the planned one fails it, or runs `half` (a partial write) and
+    /// exits the process.
+    fn count_write(&self, half: impl FnOnce()) -> Result<()> {
+        let n = self.plan.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.plan.on == On::Write && n == self.plan.k {
+            self.plan.fired.store(true, Ordering::SeqCst);
+            match self.plan.action {
+                Action::Fail => return Err(self.plan.injected(&*self.inner)),
+                Action::Kill => {
+                    half();
+                    std::process::exit(KILLED);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl BlockDev for FaultDev {
     fn len(&self) -> u64 {
         self.inner.len()
@@ -83,33 +102,17 @@ impl BlockDev for FaultDev {
     }
 
     fn write_at(&self, buf: &[u8], off: u64) -> Result<()> {
-        let n = self.plan.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.plan.on == On::Write && n == self.plan.k {
-            self.plan.fired.store(true, Ordering::SeqCst);
-            match self.plan.action {
-                Action::Fail => return Err(self.plan.injected(&*self.inner)),
-                Action::Kill => {
-                    let _ = self.inner.write_at(&buf[..buf.len() / 2], off);
-                    std::process::exit(KILLED);
-                }
-            }
-        }
+        self.count_write(|| {
+            let _ = self.inner.write_at(&buf[..buf.len() / 2], off);
+        })?;
         self.inner.write_at(buf, off)
     }
 
     /// Counts as one write; killed, the first half of the range is zeroed first.
     fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
-        let n = self.plan.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.plan.on == On::Write && n == self.plan.k {
-            self.plan.fired.store(true, Ordering::SeqCst);
-            match self.plan.action {
-                Action::Fail => return Err(self.plan.injected(&*self.inner)),
-                Action::Kill => {
-                    let _ = self.inner.write_zeroes(off, len / 2);
-                    std::process::exit(KILLED);
-                }
-            }
-        }
+        self.count_write(|| {
+            let _ = self.inner.write_zeroes(off, len / 2);
+        })?;
         self.inner.write_zeroes(off, len)
     }
 
