@@ -75,7 +75,7 @@ impl Drop for QemuIo {
     }
 }
 
-fn guest(img: &Path, readonly: bool) -> vguestfs::Result<Guest> {
+fn guest(img: &Path, readonly: bool) -> vguestfs::guest::Result<Guest> {
     let mut g = Guest::new();
     g.add_drive(img, DriveOptions { format: None, readonly, ..Default::default() })?;
     g.launch()?;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use vguestfs::disk::{Dev, Format, Overlay, OverlayOptions, RawFile, RedoTarget};
-use vguestfs::fs::ext4_grow::{grow, Checks, GrowReport};
+use vguestfs::fs::ext4::grow::{grow, Checks, GrowReport};
 use vguestfs::fs::{Error, Filesystem as _};
 
 const MIB: u64 = 1 << 20;

@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 use vguestfs::disk::{Dev, MemDev};
-use vguestfs::fs::ext4_grow::{grow, Checks};
+use vguestfs::fs::ext4::grow::{grow, Checks};
 
 fuzz_target!(|data: &[u8]| {
     let extra = (usize::from(data.last().copied().unwrap_or(0)) + 1) * 16 * 1024;

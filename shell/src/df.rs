@@ -5,7 +5,8 @@
 //! mountpoint is under `/sysroot`. Layout and rounding follow coreutils `src/df.c` and gnulib
 //! `human.c`: numbers rounded up, `Use%` rounded up, `-` when it cannot be computed.
 
-use crate::commands::{Args, CmdResult};
+use crate::command::Args;
+use crate::error::CmdResult;
 use crate::session::Session;
 use std::io::Write;
 use vguestfs::fs::StatVfs;

@@ -8,7 +8,8 @@
 //! symlinks (never followed on the host), and every guest name is checked to be a plain
 //! component (no `/`, `.` or `..`) before it is joined to a host path.
 
-use crate::commands::{Args, CmdError, CmdResult};
+use crate::command::Args;
+use crate::error::{CmdError, CmdResult};
 use crate::session::Session;
 use flate2::write::GzEncoder;
 use std::ffi::OsStr;

@@ -2,7 +2,8 @@
 //! `stat`, `checksum`, `head`, `grep`, `find`…), printing as guestfish does: string lists one
 //! per line, booleans `true`/`false`, structs as `field: value` lines.
 
-use crate::commands::{Args, CmdError, CmdResult};
+use crate::command::Args;
+use crate::error::{CmdError, CmdResult};
 use vguestfs::guest::listing::{self, Row};
 use crate::session::Session;
 use flate2::read::MultiGzDecoder;

@@ -2,7 +2,8 @@
 //! lists one per line, hashes as `key: value`, integers in decimal (MBR IDs in `0x` hex),
 //! struct lists as `[i] = {` … `}` blocks.
 
-use crate::commands::{self, Args, CmdError, CmdResult, Failure};
+use crate::command::{self, Args, Failure};
+use crate::error::{CmdError, CmdResult};
 use crate::session::Session;
 use crate::structs::{print_list, Fields};
 use std::io::Write;
@@ -99,7 +100,7 @@ pub fn glob(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
         .all()
         .split_first()
         .ok_or(CmdError::Usage("glob: no command".into()))?;
-    let cmd = commands::lookup(name)
+    let cmd = command::lookup_in(a.commands(), name)
         .ok_or_else(|| CmdError::Usage(format!("{name}: unknown command")))?;
     let mut runs: Vec<Vec<String>> = vec![Vec::new()];
     for w in words {
@@ -114,7 +115,7 @@ pub fn glob(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
             .collect();
     }
     for run in runs {
-        cmd.invoke(s, &run, out).map_err(|f| match f {
+        cmd.invoke(a.commands(), s, &run, out).map_err(|f| match f {
             Failure::WrongArgs => CmdError::Usage(format!(
                 "error: incorrect number of arguments\nusage: {}",
                 cmd.synopsis()
@@ -151,9 +152,9 @@ pub fn help(_s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
                  Once you have done this, use the ‘run’ command.\n\n\
                  For more information about a command, use ‘help cmd’.\n"
             )?;
-            write!(out, "{}", commands::list_commands())?;
+            write!(out, "{}", command::list_commands(a.commands()))?;
         }
-        Some(name) => match commands::lookup(name) {
+        Some(name) => match command::lookup_in(a.commands(), name) {
             Some(c) => write!(out, "{}", c.long_help())?,
             None => {
                 return Err(CmdError::Usage(format!(

@@ -1,7 +1,8 @@
 //! Handlers of the inspection commands (`inspect-os`, `inspect-get-*`), printing as guestfish:
 //! strings and integers on one line, lists one item per line, hashes as `key: value`.
 
-use crate::commands::{Args, CmdError, CmdResult};
+use crate::command::Args;
+use crate::error::{CmdError, CmdResult};
 use crate::session::Session;
 use crate::structs::{print_list, Fields};
 use std::io::Write;

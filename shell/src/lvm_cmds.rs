@@ -1,7 +1,8 @@
 //! `pvs-full`, `vgs-full`, `lvs-full`: lvm2's report columns as libguestfs's `lvm_pv`,
 //! `lvm_vg` and `lvm_lv` structs (uuids without dashes, sizes in bytes).
 
-use crate::commands::{Args, CmdResult};
+use crate::command::Args;
+use crate::error::CmdResult;
 use crate::session::Session;
 use crate::structs::{opt_percent, print_list, Fields};
 use std::io::Write;

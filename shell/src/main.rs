@@ -5,7 +5,9 @@
 //! terminal, and otherwise the interactive shell.
 
 mod cli;
-mod commands;
+mod command;
+mod error;
+mod table;
 mod export;
 mod fs_cmds;
 mod handlers;
@@ -45,10 +47,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Action::CmdHelp(None)) => {
-            print!("{}", commands::list_commands());
+            print!("{}", command::list_commands(table::COMMANDS));
             ExitCode::SUCCESS
         }
-        Ok(Action::CmdHelp(Some(name))) => match commands::lookup(&name) {
+        Ok(Action::CmdHelp(Some(name))) => match table::lookup(&name) {
             Some(c) => {
                 print!("{}", c.long_help());
                 ExitCode::SUCCESS
@@ -206,7 +208,7 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
     // also after a failed command (earlier commands' changes stay, as they would in
     // guestfish): filesystems are synced and unmounted, the writable drives committed.
     let closed = shell.session.close(&mut std::io::stdout().lock());
-    if let Err(commands::CmdError::Failed(m) | commands::CmdError::Usage(m)) = &closed {
+    if let Err(error::CmdError::Failed(m) | error::CmdError::Usage(m)) = &closed {
         eprintln!("vguestfs: error: close: {m}");
     }
     result.and(closed.map_err(|_| shell::Fatal))

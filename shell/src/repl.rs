@@ -5,7 +5,8 @@
 //! Completion of an argument asks the table for the argument's [`ArgKind`]; guest paths are
 //! completed from the mounted guest's directories.
 
-use crate::commands::{self, ArgKind, COMMANDS};
+use crate::command::ArgKind;
+use crate::table::{self, COMMANDS};
 use crate::shell::{Fatal, Shell};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
@@ -123,7 +124,7 @@ impl Completer for VfishHelper {
             return Ok((start, matching(names, &before[start..])));
         };
         let kind =
-            commands::lookup(first.trim_start_matches('-')).and_then(|c| c.arg_kind(done.len()));
+            table::lookup(first.trim_start_matches('-')).and_then(|c| c.arg_kind(done.len()));
         match kind {
             Some(k) => self.candidates(k, line, pos, word_start, ctx),
             None => Ok((word_start, Vec::new())),

@@ -1,7 +1,7 @@
 //! The state commands act on: the guest (drives, then the device map after `run`) and the
 //! settings from the command line that commands honour.
 
-use crate::commands::CmdError;
+use crate::error::CmdError;
 use vguestfs::guest::{DiskDevice, PartitionDevice};
 use vguestfs::part::PartitionTable;
 use vguestfs::Guest;

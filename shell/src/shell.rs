@@ -3,7 +3,8 @@
 //! exit status 1 unless the command was written `-cmd`; interactively it is reported and the
 //! shell goes on.
 
-use crate::commands::{self, Failure};
+use crate::command::{Command, Failure};
+use crate::table;
 use crate::parser::{self, LineKind};
 use crate::session::Session;
 use std::io::{self, BufRead, BufReader, Write};
@@ -144,7 +145,7 @@ impl Shell {
     /// whether it succeeded; failures have been reported on stderr.
     pub fn issue(&mut self, name: &str, args: &[String], pipe: Option<&str>) -> bool {
         self.issued += 1;
-        let Some(cmd) = commands::lookup(name) else {
+        let Some(cmd) = table::lookup(name) else {
             eprintln!("{name}: unknown command");
             if self.issued == 1 {
                 eprint!(
@@ -165,7 +166,7 @@ impl Shell {
         let result = match pipe {
             None => {
                 let mut out = Lenient(io::stdout().lock());
-                let r = cmd.invoke(&mut self.session, args, &mut out);
+                let r = cmd.invoke(table::COMMANDS, &mut self.session, args, &mut out);
                 let _ = out.flush();
                 r
             }
@@ -199,7 +200,7 @@ impl Shell {
     /// guestfish.
     fn piped(
         &mut self,
-        cmd: &commands::Command,
+        cmd: &Command,
         args: &[String],
         pipe: &str,
     ) -> Result<(), Failure> {
@@ -211,7 +212,7 @@ impl Shell {
             .spawn()
             .map_err(|e| Failure::Message(format!("vfish: sh: {}", crate::cli::strerror(&e))))?;
         let result = match child.stdin.take() {
-            Some(stdin) => cmd.invoke(&mut self.session, args, &mut Lenient(stdin)),
+            Some(stdin) => cmd.invoke(table::COMMANDS, &mut self.session, args, &mut Lenient(stdin)),
             None => Err(Failure::Message(
                 "vfish: pipe: no standard input for the host command".into(),
             )),

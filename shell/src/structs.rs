@@ -1,7 +1,7 @@
 //! Printing of struct lists (guestfish's `RStructList` results): each struct as
 //! `[i] = {`, one `  field: value` line per field, `}`.
 
-use crate::commands::CmdResult;
+use crate::error::CmdResult;
 use std::io::Write;
 
 /// One struct: its fields in order, values already formatted.

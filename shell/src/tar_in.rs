@@ -1,6 +1,6 @@
 //! `tar-in`: unpacks a tar stream into a guest directory through the guest's write methods.
 
-use crate::commands::CmdError;
+use crate::error::CmdError;
 use std::io::Read;
 use std::path::{Component, Path};
 use vguestfs::fs::{FileType, Timespec};

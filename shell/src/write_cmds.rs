@@ -2,7 +2,8 @@
 //! `upload`, `tar-in`, `edit`…), with guestfish's names, arguments and semantics. Without
 //! `--rw` the filesystems are mounted read-only and every one of them fails with EROFS.
 
-use crate::commands::{Args, CmdError, CmdResult};
+use crate::command::Args;
+use crate::error::{CmdError, CmdResult};
 use crate::session::Session;
 use std::io::{self, Read, Write};
 use std::path::Path;

@@ -3,7 +3,6 @@
 
 mod errno;
 pub mod ext4;
-pub mod ext4_grow;
 pub mod fat;
 pub mod probe;
 pub mod statfs;

@@ -5,7 +5,7 @@
 use super::path::{resolve, Mount};
 use super::{Error as GuestError, Guest};
 use crate::fs::{DirEntry, Errno, FileType, Filesystem, Ino, Stat};
-use crate::Result;
+use crate::guest::Result;
 use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
@@ -89,7 +89,7 @@ impl MountView {
     /// The entries of the guest directory `path` (following symlinks), in on-disk order.
     pub fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
         if self.mounts.is_empty() {
-            return Err(GuestError::NothingMounted.into());
+            return Err(GuestError::NothingMounted);
         }
         let r = resolve(&self.mounts, path, true)?;
         let fs = &self.mounts[r.mount].fs;
@@ -106,8 +106,8 @@ fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/') && !name.contains(&0)
 }
 
-fn path_err(path: &str, errno: Errno) -> crate::Error {
-    GuestError::Path { path: path.to_string(), errno }.into()
+fn path_err(path: &str, errno: Errno) -> GuestError {
+    GuestError::Path { path: path.to_string(), errno }
 }
 
 /// `path` joined with `name` (a canonical directory path and one component).

@@ -9,7 +9,7 @@ pub mod path;
 mod session;
 pub mod write;
 
-pub use session::{DiskChanges, DiskCommit, DiskDevice, DriveOptions, Guest, PartitionDevice};
+pub use session::{DiskChanges, DiskCommit, DiskDevice, DriveOptions, Guest, PartitionDevice, PathChange};
 
 /// Errors of guest sessions.
 #[derive(Debug, thiserror::Error)]
@@ -57,4 +57,19 @@ pub enum Error {
         /// Why.
         errno: crate::fs::Errno,
     },
+    /// The block layer failed underneath.
+    #[error(transparent)]
+    Disk(#[from] crate::disk::Error),
+    /// A partition table is unreadable.
+    #[error(transparent)]
+    Part(#[from] crate::part::Error),
+    /// LVM metadata is unreadable.
+    #[error(transparent)]
+    Lvm(#[from] crate::lvm::Error),
+    /// A filesystem failed.
+    #[error(transparent)]
+    Fs(#[from] crate::fs::Error),
 }
+
+/// Result of guest-session calls.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -4,7 +4,7 @@
 use super::path::{resolve, Mount, Resolved};
 use super::{Error as GuestError, Guest};
 use crate::fs::{self, DirEntry, Errno, FileType, Stat, StatVfs};
-use crate::Result;
+use crate::guest::Result;
 
 impl Guest {
     /// `mount`: mounts the filesystem on `device` at `mountpoint`. In a read-only session the
@@ -22,14 +22,14 @@ impl Guest {
         let dev = self.device(device)?;
         let target = if self.mounts.is_empty() {
             if mountpoint != "/" {
-                return Err(GuestError::Path { path: mountpoint.to_string(), errno: Errno::NoEntry }.into());
+                return Err(GuestError::Path { path: mountpoint.to_string(), errno: Errno::NoEntry });
             }
             "/".to_string()
         } else {
             let r = resolve(&self.mounts, mountpoint, true)?;
             let st = self.mounts[r.mount].fs.stat(r.ino)?;
             if st.file_type() != Some(FileType::Directory) {
-                return Err(GuestError::Path { path: mountpoint.to_string(), errno: Errno::NotDir }.into());
+                return Err(GuestError::Path { path: mountpoint.to_string(), errno: Errno::NotDir });
             }
             r.canonical
         };
@@ -50,7 +50,7 @@ impl Guest {
         let mp = self.mounts[idx].mountpoint.clone();
         let below = |m: &Mount| mp == "/" || m.mountpoint.starts_with(&format!("{mp}/"));
         if self.mounts[idx + 1..].iter().any(|m| below(m) && m.mountpoint != mp) {
-            return Err(GuestError::Busy(mp).into());
+            return Err(GuestError::Busy(mp));
         }
         self.mounts[idx].fs.sync()?;
         self.mounts.remove(idx);
@@ -84,7 +84,7 @@ impl Guest {
     /// Resolves a guest path (following a final symlink when `follow` is set).
     pub fn resolve(&self, path: &str, follow: bool) -> Result<Resolved> {
         if self.mounts.is_empty() {
-            return Err(GuestError::NothingMounted.into());
+            return Err(GuestError::NothingMounted);
         }
         resolve(&self.mounts, path, follow)
     }
@@ -111,7 +111,7 @@ impl Guest {
         let r = self.resolve(path, false)?;
         let fs = &self.mounts[r.mount].fs;
         if fs.stat(r.ino)?.file_type() != Some(FileType::Symlink) {
-            return Err(GuestError::Path { path: path.to_string(), errno: Errno::Invalid }.into());
+            return Err(GuestError::Path { path: path.to_string(), errno: Errno::Invalid });
         }
         Ok(fs.readlink(r.ino)?)
     }
@@ -121,7 +121,7 @@ impl Guest {
         let r = self.resolve(path, true)?;
         let fs = &self.mounts[r.mount].fs;
         if fs.stat(r.ino)?.file_type() != Some(FileType::Directory) {
-            return Err(GuestError::Path { path: path.to_string(), errno: Errno::NotDir }.into());
+            return Err(GuestError::Path { path: path.to_string(), errno: Errno::NotDir });
         }
         Ok(fs.read_dir(r.ino)?)
     }
@@ -132,9 +132,9 @@ impl Guest {
         let fs = &self.mounts[r.mount].fs;
         let st = fs.stat(r.ino)?;
         match st.file_type() {
-            Some(FileType::Directory) => return Err(GuestError::Path { path: path.to_string(), errno: Errno::IsDir }.into()),
+            Some(FileType::Directory) => return Err(GuestError::Path { path: path.to_string(), errno: Errno::IsDir }),
             Some(FileType::Regular) => {}
-            _ => return Err(GuestError::Path { path: path.to_string(), errno: Errno::Invalid }.into()),
+            _ => return Err(GuestError::Path { path: path.to_string(), errno: Errno::Invalid }),
         }
         let mut out = Vec::with_capacity(st.size.min(64 << 20) as usize);
         let mut buf = vec![0u8; 1 << 20];
@@ -168,7 +168,7 @@ impl Guest {
     pub fn file_type(&self, path: &str, follow: bool) -> Result<Option<FileType>> {
         match self.resolve(path, follow) {
             Ok(r) => Ok(self.mounts[r.mount].fs.stat(r.ino)?.file_type()),
-            Err(crate::Error::Guest(GuestError::Path { errno: Errno::NoEntry | Errno::NotDir, .. })) => Ok(None),
+            Err(GuestError::Path { errno: Errno::NoEntry | Errno::NotDir, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

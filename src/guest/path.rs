@@ -5,7 +5,7 @@
 
 use super::Error as GuestError;
 use crate::fs::{Errno, FileType, Filesystem, Ino};
-use crate::Result;
+use crate::guest::Result;
 use std::sync::Arc;
 
 /// Symlinks followed while resolving one path before `ELOOP` (Linux's limit).
@@ -67,7 +67,7 @@ fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
 /// Resolves `path` (absolute) against `mounts`. With `follow_last`, a symlink as the last
 /// component is followed (stat); without, it is returned itself (lstat).
 pub fn resolve(mounts: &[Mount], path: &str, follow_last: bool) -> Result<Resolved> {
-    let err = |errno| crate::Error::from(GuestError::Path { path: path.to_string(), errno });
+    let err = |errno| GuestError::Path { path: path.to_string(), errno };
     if !path.starts_with('/') {
         return Err(err(Errno::Invalid));
     }

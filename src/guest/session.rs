@@ -7,7 +7,7 @@ use crate::fs::probe::{probe, FsInfo};
 use super::path::Mount;
 use crate::lvm::{self, VolumeGroup};
 use crate::part::{PartKind, Partition, PartitionTable};
-use crate::Result;
+use crate::guest::Result;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -115,6 +115,16 @@ struct DeviceMap {
     pv_candidates: Vec<(String, Dev)>,
 }
 
+/// One change made through the guest's write methods: the operation (guestfish's command
+/// name) and the guest path it changed — the per-path part of a `--dry-run` report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathChange {
+    /// `write`, `mkdir`, `rm-rf`, `chmod`…
+    pub op: &'static str,
+    /// The path as given.
+    pub path: String,
+}
+
 /// A guest: drives added with [`Guest::add_drive`], then [`Guest::launch`].
 #[derive(Default)]
 pub struct Guest {
@@ -125,7 +135,7 @@ pub struct Guest {
     /// Messages for the user from `launch` (leftover redo logs replayed or removed).
     notices: Vec<String>,
     /// What the write methods changed, by guest path (see `write.rs`).
-    pub(super) changes: std::sync::Mutex<Vec<super::write::PathChange>>,
+    pub(super) changes: std::sync::Mutex<Vec<PathChange>>,
 }
 
 /// libguestfs disk names: sda … sdz, sdaa … (bijective base 26).
@@ -150,7 +160,7 @@ impl Guest {
     /// Adds a disk image (before `launch`).
     pub fn add_drive(&mut self, path: &Path, opts: DriveOptions) -> Result<()> {
         if self.map.is_some() {
-            return Err(GuestError::AlreadyLaunched.into());
+            return Err(GuestError::AlreadyLaunched);
         }
         self.drives.push((path.to_path_buf(), opts));
         Ok(())
@@ -163,10 +173,10 @@ impl Guest {
     /// redo log of an interrupted commit is settled first; see [`Guest::notices`].
     pub fn launch(&mut self) -> Result<()> {
         if self.map.is_some() {
-            return Err(GuestError::AlreadyLaunched.into());
+            return Err(GuestError::AlreadyLaunched);
         }
         if self.drives.is_empty() {
-            return Err(GuestError::NoDrives.into());
+            return Err(GuestError::NoDrives);
         }
         let mut disks = Vec::with_capacity(self.drives.len());
         let mut writable = Vec::new();
@@ -251,7 +261,7 @@ impl Guest {
     }
 
     fn map(&self) -> Result<&DeviceMap> {
-        self.map.as_ref().ok_or_else(|| GuestError::NotLaunched.into())
+        self.map.as_ref().ok_or(GuestError::NotLaunched)
     }
 
     /// The guest's disks.
@@ -281,7 +291,7 @@ impl Guest {
                 return Ok((d, p));
             }
         }
-        Err(GuestError::NoSuchDevice(name.to_string()).into())
+        Err(GuestError::NoSuchDevice(name.to_string()))
     }
 
     /// `lvs`: public logical volumes as `/dev/VG/LV`, sorted.
@@ -362,7 +372,7 @@ impl Guest {
         if let Some((vg, lv)) = self.find_lv(name)? {
             return Ok(vg.open_lv(&lv.name, &map.pv_candidates)?);
         }
-        Err(GuestError::NoSuchDevice(name.to_string()).into())
+        Err(GuestError::NoSuchDevice(name.to_string()))
     }
 
     /// `zero-device`: makes the whole device read as zeros. Through the overlay no data is
@@ -385,15 +395,15 @@ impl Guest {
     /// `e2fsck -f -y` first; here a journal needing recovery is replayed and a filesystem
     /// that would need e2fsck's repairs is refused ([`Checks::Repairs`]). Shrinking is refused.
     ///
-    /// [`Checks::Repairs`]: crate::fs::ext4_grow::Checks::Repairs
+    /// [`Checks::Repairs`]: crate::fs::ext4::grow::Checks::Repairs
     pub fn resize2fs(&self, name: &str, size: Option<u64>) -> Result<()> {
         let dev = self.device_to_overwrite(name)?;
         let blocks = match size {
             None => None,
-            Some(bytes) if bytes % 1024 != 0 => return Err(GuestError::BadArgument(format!("{bytes}: size must be a round number of kilobytes")).into()),
-            Some(bytes) => Some(bytes / crate::fs::ext4_grow::block_size(dev.as_ref())?),
+            Some(bytes) if bytes % 1024 != 0 => return Err(GuestError::BadArgument(format!("{bytes}: size must be a round number of kilobytes"))),
+            Some(bytes) => Some(bytes / crate::fs::ext4::grow::block_size(dev.as_ref())?),
         };
-        crate::fs::ext4_grow::grow(&dev, blocks, crate::fs::ext4_grow::Checks::Repairs)?;
+        crate::fs::ext4::grow::grow(&dev, blocks, crate::fs::ext4::grow::Checks::Repairs)?;
         Ok(())
     }
 
@@ -403,7 +413,7 @@ impl Guest {
     pub fn pvresize(&mut self, name: &str, size: Option<u64>) -> Result<()> {
         let map = self.map.as_mut().ok_or(GuestError::NotLaunched)?;
         let Some(i) = map.pv_candidates.iter().position(|(n, _)| n == name) else {
-            return Err(GuestError::NoSuchDevice(name.to_string()).into());
+            return Err(GuestError::NoSuchDevice(name.to_string()));
         };
         let dev = map.pv_candidates[i].1.clone();
         if !dev.is_writable() {
@@ -412,7 +422,7 @@ impl Guest {
         let mut devs = map.pv_candidates.clone();
         if let Some(size) = size {
             if size > dev.len() || size % 512 != 0 {
-                return Err(GuestError::BadArgument(format!("pvresize-size: {size} bytes: not a multiple of 512 or larger than {name} ({} bytes)", dev.len())).into());
+                return Err(GuestError::BadArgument(format!("pvresize-size: {size} bytes: not a multiple of 512 or larger than {name} ({} bytes)", dev.len())));
             }
             devs[i].1 = Arc::new(Slice::new(dev, 0, size, name)?);
         }
@@ -425,7 +435,7 @@ impl Guest {
     /// (rounded up, as lvm2's `lvextend -l +N%FREE`).
     pub fn lvresize_free(&mut self, lv: &str, percent: i64) -> Result<()> {
         if !(0..=100).contains(&percent) {
-            return Err(GuestError::BadArgument(format!("percentage must be [0..100] (was {percent})")).into());
+            return Err(GuestError::BadArgument(format!("percentage must be [0..100] (was {percent})")));
         }
         let (vg, l) = self.find_lv(lv)?.ok_or_else(|| GuestError::NoSuchDevice(lv.to_string()))?;
         let (vg, name) = (vg.clone(), l.name.clone());
@@ -451,7 +461,7 @@ impl Guest {
             return Err(disk::Error::ReadOnly { dev: name.to_string() }.into());
         }
         if let Some(m) = self.mounts().into_iter().find(|m| shares_storage(m, name)) {
-            return Err(GuestError::InUse { device: name.to_string(), mounted: m }.into());
+            return Err(GuestError::InUse { device: name.to_string(), mounted: m });
         }
         Ok(dev)
     }
@@ -484,7 +494,7 @@ impl Guest {
                 Ok(None) => "unknown".to_string(),
                 // An LV of an unsupported segment type cannot be read: it is listed as unknown,
                 // and the error names the type when it is accessed.
-                Err(crate::Error::Lvm(_)) => "unknown".to_string(),
+                Err(super::Error::Lvm(_)) => "unknown".to_string(),
                 Err(e) => return Err(e),
             };
             if vfs_type.ends_with("_member") || vfs_type == "crypto_LUKS" {
@@ -539,7 +549,7 @@ mod tests {
     #[test]
     fn methods_need_launch_and_drives() {
         let mut g = Guest::new();
-        assert!(matches!(g.list_devices(), Err(crate::Error::Guest(GuestError::NotLaunched))));
-        assert!(matches!(g.launch(), Err(crate::Error::Guest(GuestError::NoDrives))));
+        assert!(matches!(g.list_devices(), Err(GuestError::NotLaunched)));
+        assert!(matches!(g.launch(), Err(GuestError::NoDrives)));
     }
 }

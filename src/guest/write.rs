@@ -4,9 +4,9 @@
 //! mount holding the path. A read-only mount answers EROFS, as the appliance's kernel does.
 
 use super::path::{mount_at, Mount};
-use super::{Error as GuestError, Guest};
+use super::{Error as GuestError, Guest, PathChange};
 use crate::fs::{self, Errno, FileType, Filesystem, Ino, Stat, Timespec};
-use crate::Result;
+use crate::guest::Result;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
@@ -29,12 +29,12 @@ struct Entry {
 }
 
 /// A path error with the errno the kernel would give.
-fn at(path: &str, errno: Errno) -> crate::Error {
-    GuestError::Path { path: path.to_string(), errno }.into()
+fn at(path: &str, errno: Errno) -> GuestError {
+    GuestError::Path { path: path.to_string(), errno }
 }
 
 /// Turns a filesystem error into a guest error naming `path` when it is a plain errno.
-fn on(path: &str) -> impl Fn(fs::Error) -> crate::Error + '_ {
+fn on(path: &str) -> impl Fn(fs::Error) -> GuestError + '_ {
     move |e| match e {
         fs::Error::Os(errno) => at(path, errno),
         other => other.into(),
@@ -45,16 +45,6 @@ fn on(path: &str) -> impl Fn(fs::Error) -> crate::Error + '_ {
 fn now() -> Timespec {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     Timespec { sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nsec: d.subsec_nanos() }
-}
-
-/// One change made through the guest's write methods: the operation (guestfish's command
-/// name) and the guest path it changed — the per-path part of a `--dry-run` report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathChange {
-    /// `write`, `mkdir`, `rm-rf`, `chmod`…
-    pub op: &'static str,
-    /// The path as given.
-    pub path: String,
 }
 
 impl Guest {
@@ -98,7 +88,7 @@ impl Guest {
         }
         // errors name the path the user gave, as the kernel's would
         let r = self.resolve(dir, true).map_err(|e| match e {
-            crate::Error::Guest(GuestError::Path { errno, .. }) => at(path, errno),
+            GuestError::Path { errno, .. } => at(path, errno),
             other => other,
         })?;
         let fs = &self.mounts[r.mount].fs;
@@ -128,7 +118,7 @@ impl Guest {
                         _ => Err(at(path, Errno::Invalid)),
                     };
                 }
-                Err(crate::Error::Guest(GuestError::Path { errno: Errno::NoEntry, .. })) => {}
+                Err(GuestError::Path { errno: Errno::NoEntry, .. }) => {}
                 Err(e) => return Err(e),
             }
             let e = self.entry(&target)?;
@@ -237,7 +227,7 @@ impl Guest {
     pub fn mkdir_mode(&self, path: &str, mode: u32) -> Result<()> {
         self.record("mkdir", path, || {
             let e = self.entry(path).map_err(|err| match err {
-                crate::Error::Guest(GuestError::Path { errno: Errno::Busy, .. }) => at(path, Errno::Exists),
+                GuestError::Path { errno: Errno::Busy, .. } => at(path, Errno::Exists),
                 other => other,
             })?;
             let fs = self.writable(e.mount, path)?;
@@ -294,7 +284,7 @@ impl Guest {
     /// `rm-f`: like `rm`, but a missing file is not an error.
     pub fn rm_f(&self, path: &str) -> Result<()> {
         match self.rm(path) {
-            Err(crate::Error::Guest(GuestError::Path { errno: Errno::NoEntry, .. })) => Ok(()),
+            Err(GuestError::Path { errno: Errno::NoEntry, .. }) => Ok(()),
             r => r,
         }
     }
@@ -320,7 +310,7 @@ impl Guest {
     pub fn rm_rf(&self, path: &str) -> Result<()> {
         self.record("rm-rf", path, || {
             let e = match self.entry(path) {
-                Err(crate::Error::Guest(GuestError::Path { errno: Errno::NoEntry, .. })) => return Ok(()),
+                Err(GuestError::Path { errno: Errno::NoEntry, .. }) => return Ok(()),
                 r => r?,
             };
             let fs = self.writable(e.mount, path)?.clone();
@@ -420,7 +410,7 @@ impl Guest {
             }
             let e = self.prepare_link(linkname, force)?;
             if e.mount != t.mount {
-                return Err(GuestError::Path { path: linkname.to_string(), errno: Errno::CrossDevice }.into());
+                return Err(GuestError::Path { path: linkname.to_string(), errno: Errno::CrossDevice });
             }
             self.writable(e.mount, linkname)?.link(t.ino, e.dir, &e.name).map_err(on(linkname))
         })

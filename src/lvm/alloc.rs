@@ -108,7 +108,7 @@ impl Allocator {
                 continue;
             }
             let mut areas = Vec::new();
-            for (start, count) in super::write::free_runs(vg, &pv.name) {
+            for (start, count) in free_runs(vg, &pv.name) {
                 insert(&mut areas, Area { id, start, count, unreserved: count }, false);
                 id += 1;
             }
@@ -303,6 +303,32 @@ impl Allocator {
             }
         }
     }
+}
+
+/// Free extent runs `(first extent, count)` of PV `pv` (its name in the metadata) of `vg`,
+/// in extent order.
+pub(super) fn free_runs(vg: &VolumeGroup, pv: &str) -> Vec<(u64, u64)> {
+    let Some(p) = vg.pvs.iter().find(|p| p.name == pv) else { return Vec::new() };
+    let mut used: Vec<(u64, u64)> = Vec::new();
+    for seg in vg.lvs.iter().flat_map(|l| &l.segments) {
+        if let SegmentKind::Striped { stripes, .. } = &seg.kind {
+            let per = seg.extent_count / stripes.len().max(1) as u64;
+            used.extend(stripes.iter().filter(|(n, _)| n == pv).map(|(_, pe)| (*pe, per)));
+        }
+    }
+    used.sort_unstable();
+    let mut runs = Vec::new();
+    let mut at = 0u64;
+    for (start, count) in used {
+        if start > at && at < p.pe_count {
+            runs.push((at, start.min(p.pe_count) - at));
+        }
+        at = at.max(start.saturating_add(count));
+    }
+    if at < p.pe_count {
+        runs.push((at, p.pe_count - at));
+    }
+    runs
 }
 
 /// Allocates `add` extents (a multiple of `stripes`) for `lv` with `stripes` stripes like

@@ -6,7 +6,7 @@
 //! updated as lvm2's `format_text` does. Callers write through a copy-on-write overlay and
 //! commit, so a failure leaves the old metadata.
 
-use super::alloc::Shortfall;
+use super::alloc::{free_runs, Shortfall};
 use super::label::{read_label_as, PvLabel};
 use super::mda::{self, MDA_HEADER_SIZE};
 use super::vg::{SegmentKind, VolumeGroup};
@@ -289,32 +289,6 @@ fn insert_before_close(text: &str, path: &[&str], insertion: &str) -> Option<Str
         out.push_str(piece);
     }
     done.then_some(out)
-}
-
-/// Free extent runs `(first extent, count)` of PV `pv` (its name in the metadata) of `vg`,
-/// in extent order.
-pub(super) fn free_runs(vg: &VolumeGroup, pv: &str) -> Vec<(u64, u64)> {
-    let Some(p) = vg.pvs.iter().find(|p| p.name == pv) else { return Vec::new() };
-    let mut used: Vec<(u64, u64)> = Vec::new();
-    for seg in vg.lvs.iter().flat_map(|l| &l.segments) {
-        if let SegmentKind::Striped { stripes, .. } = &seg.kind {
-            let per = seg.extent_count / stripes.len().max(1) as u64;
-            used.extend(stripes.iter().filter(|(n, _)| n == pv).map(|(_, pe)| (*pe, per)));
-        }
-    }
-    used.sort_unstable();
-    let mut runs = Vec::new();
-    let mut at = 0u64;
-    for (start, count) in used {
-        if start > at && at < p.pe_count {
-            runs.push((at, start.min(p.pe_count) - at));
-        }
-        at = at.max(start.saturating_add(count));
-    }
-    if at < p.pe_count {
-        runs.push((at, p.pe_count - at));
-    }
-    runs
 }
 
 /// What [`lvextend`] did.

@@ -162,7 +162,7 @@ impl PartitionTable {
 
     /// Every partition of `disk` but extended-partition containers, as a device named
     /// `{prefix}{number}` (`/dev/sda2`): what an LVM scan or a filesystem probe looks at.
-    pub fn slices(&self, disk: &crate::disk::Dev, prefix: &str) -> crate::Result<Vec<(String, crate::disk::Dev)>> {
+    pub fn slices(&self, disk: &crate::disk::Dev, prefix: &str) -> Result<Vec<(String, crate::disk::Dev)>> {
         self.partitions
             .iter()
             .filter(|p| !matches!(p.kind, PartKind::Mbr { extended: true, .. }))

@@ -7,7 +7,7 @@
 
 use super::inplace::{extend_lv, grow_fs, Step};
 use super::layout::{Content, Layout, Op, SourcePart, MAX_BOOTLOADER};
-use super::Error;
+use super::{Error, Result};
 use crate::disk::{BlockDev, Dev};
 use crate::part::create::{self, NewPartition, GPT_FIRST_USABLE};
 use crate::part::{PartKind, PartitionTable, TableKind};
@@ -41,7 +41,7 @@ pub struct CopyStats {
 }
 
 /// Reads the partition table of `input` and classifies every partition's content.
-pub fn examine(input: &Dev) -> crate::Result<Source> {
+pub fn examine(input: &Dev) -> Result<Source> {
     let name = input.name();
     let table = PartitionTable::read(input.as_ref())?.ok_or_else(|| Error::Layout(format!("{name}: unknown partition table type; copy mode only supports MBR (DOS) and GPT partition tables (a disk holding one filesystem or PV grows in place: vresize --size)")))?;
     let mut boot_code = [0u8; 446];
@@ -64,7 +64,7 @@ pub fn examine(input: &Dev) -> crate::Result<Source> {
 }
 
 /// What `dev` holds; a PV's size is what its extents need (`pe_start` + extents).
-fn content_of(dev: &Dev, name: &str, vgs: &[crate::lvm::VolumeGroup]) -> crate::Result<Content> {
+fn content_of(dev: &Dev, name: &str, vgs: &[crate::lvm::VolumeGroup]) -> Result<Content> {
     let Some(info) = crate::fs::probe(dev.as_ref())? else { return Ok(Content::Unknown) };
     Ok(match info.fs_type.as_str() {
         "swap" => Content::Swap,
@@ -80,7 +80,7 @@ fn content_of(dev: &Dev, name: &str, vgs: &[crate::lvm::VolumeGroup]) -> crate::
 }
 
 /// The content of the LV `lv_path` (`/dev/VG/LV`) of the source disk `input`.
-pub fn lv_content(input: &Dev, lv_path: &str) -> crate::Result<Content> {
+pub fn lv_content(input: &Dev, lv_path: &str) -> Result<Content> {
     let pv_devs = match PartitionTable::read(input.as_ref())? {
         Some(t) => t.slices(input, "/dev/sda")?,
         None => Vec::new(),
@@ -120,7 +120,7 @@ pub struct RunOptions {
 
 /// Carries out `layout` from `input` onto the fresh `output`; `progress` gets messages
 /// (`Copying /dev/sda1`) and `bytes` the bytes copied so far. Returns what was expanded.
-pub fn run(input: &Dev, source: &Source, layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn FnMut(&str), bytes: &mut dyn FnMut(u64)) -> crate::Result<Vec<Step>> {
+pub fn run(input: &Dev, source: &Source, layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn FnMut(&str), bytes: &mut dyn FnMut(u64)) -> Result<Vec<Step>> {
     progress(&format!("Setting up initial partition table on {}", output.name()));
     let mut new_parts: Vec<NewPartition> = Vec::new();
     for p in &layout.parts {
@@ -175,7 +175,7 @@ pub fn run(input: &Dev, source: &Source, layout: &Layout, output: &Dev, opts: &R
 }
 
 /// Sets the "hidden sectors" of the NTFS boot record of the first partition to its new start.
-fn fix_ntfs_boot_record(layout: &Layout, output: &Dev, progress: &mut dyn FnMut(&str)) -> crate::Result<()> {
+fn fix_ntfs_boot_record(layout: &Layout, output: &Dev, progress: &mut dyn FnMut(&str)) -> Result<()> {
     let Some((p, t)) = layout.parts.iter().find_map(|p| p.target.map(|t| (p, t))) else { return Ok(()) };
     if !matches!(&p.source.content, Content::Fs(f, _) if f == "ntfs") {
         return Ok(());
@@ -195,7 +195,7 @@ fn fix_ntfs_boot_record(layout: &Layout, output: &Dev, progress: &mut dyn FnMut(
 
 /// Expands what grew: each resized partition's content, then each `--lv-expand` LV and its
 /// filesystem.
-fn expand(layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> crate::Result<Vec<Step>> {
+fn expand(layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Step>> {
     let table = PartitionTable::read(output.as_ref())?.ok_or_else(|| Error::Layout(format!("{}: the new partition table does not read back", output.name())))?;
     let pv_devs = table.slices(output, "/dev/sda")?;
     let mut steps = Vec::new();
@@ -238,10 +238,10 @@ const READ_AHEAD: usize = 4;
 /// Goes through `len` bytes at `from` of `input`, giving `sink` each hole (imago's zero
 /// mappings), all-zero chunk or data chunk in order; stops after an error or when `sink`
 /// returns false. Buffers come from `spare` when it has one.
-fn read_pieces(input: &dyn BlockDev, from: u64, len: u64, spare: &mut dyn FnMut() -> Option<Vec<u8>>, sink: &mut dyn FnMut(crate::Result<Piece>) -> bool) {
+fn read_pieces(input: &dyn BlockDev, from: u64, len: u64, spare: &mut dyn FnMut() -> Option<Vec<u8>>, sink: &mut dyn FnMut(Result<Piece>) -> bool) {
     let mut off = 0u64;
     while off < len {
-        let piece = (|| -> crate::Result<(Piece, u64)> {
+        let piece = (|| -> Result<(Piece, u64)> {
             let zeros = input.known_zeros(from + off, len - off)?.min(len - off);
             if zeros > 0 {
                 return Ok((Piece::Zeros(zeros), zeros));
@@ -269,10 +269,10 @@ fn read_pieces(input: &dyn BlockDev, from: u64, len: u64, spare: &mut dyn FnMut(
 /// Copies `len` bytes at `from` of `input` to `to` of `output`, skipping the input's holes and
 /// all-zero chunks (the output reads as zeros there already); `progress` gets the bytes done.
 /// Past [`READ_AHEAD`] chunks a second thread reads (and looks for zeros) while this one writes.
-pub fn copy_range(input: &dyn BlockDev, from: u64, output: &dyn BlockDev, to: u64, len: u64, progress: &mut dyn FnMut(u64)) -> crate::Result<CopyStats> {
+pub fn copy_range(input: &dyn BlockDev, from: u64, output: &dyn BlockDev, to: u64, len: u64, progress: &mut dyn FnMut(u64)) -> Result<CopyStats> {
     let mut stats = CopyStats { read: len, written: 0 };
     let mut off = 0u64;
-    let mut write = |piece: crate::Result<Piece>| -> crate::Result<Option<Vec<u8>>> {
+    let mut write = |piece: Result<Piece>| -> Result<Option<Vec<u8>>> {
         let spare = match piece? {
             Piece::Zeros(n) => {
                 off += n;
@@ -302,7 +302,7 @@ pub fn copy_range(input: &dyn BlockDev, from: u64, output: &dyn BlockDev, to: u6
             }
         });
     } else {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<crate::Result<Piece>>(READ_AHEAD);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Piece>>(READ_AHEAD);
         let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         std::thread::scope(|scope| {
             scope.spawn(move || read_pieces(input, from, len, &mut || spare_rx.try_recv().ok(), &mut |p| tx.send(p).is_ok()));
@@ -325,26 +325,26 @@ pub fn copy_range(input: &dyn BlockDev, from: u64, output: &dyn BlockDev, to: u6
         return Err(e);
     }
     if off < len {
-        return Err(Error::Unsupported(format!("copy of {} stopped at byte {off} of {len}", input.name())).into());
+        return Err(Error::Unsupported(format!("copy of {} stopped at byte {off} of {len}", input.name())));
     }
     Ok(stats)
 }
 
 /// The output device of a copy must start out zero where the input is zero (a freshly created
 /// image): checked on its first and last sectors, the usual places of old partition tables.
-pub fn check_fresh(output: &Dev) -> crate::Result<()> {
+pub fn check_fresh(output: &Dev) -> Result<()> {
     let mut s = [0u8; 512];
     for off in [0, output.len().saturating_sub(512)] {
         output.read_at(&mut s, off)?;
         if s.iter().any(|&b| b != 0) {
-            return Err(Error::Unsupported(format!("copy mode: the output is not empty (data at byte {off}); create it fresh (qemu-img create or truncate)")).into());
+            return Err(Error::Unsupported(format!("copy mode: the output is not empty (data at byte {off}); create it fresh (qemu-img create or truncate)")));
         }
     }
     Ok(())
 }
 
 /// A random (version 4) GUID, uppercase.
-fn random_guid() -> crate::Result<String> {
+fn random_guid() -> Result<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).map_err(|e| Error::Unsupported(format!("no random numbers from the operating system for a partition GUID: {e}")))?;
     b[6] = (b[6] & 0x0F) | 0x40;

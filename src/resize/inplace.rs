@@ -2,7 +2,7 @@
 //! at its new size (the caller grows the image and puts it under an overlay). A disk without a
 //! partition table grows as a whole: its PV, or the filesystem on it.
 
-use super::Error;
+use super::{Error, Result};
 use crate::disk::Dev;
 use crate::lvm::{self, LvExtended, PvResized};
 use crate::part::grow::{self, GrowOptions, Growth, Plan};
@@ -90,12 +90,12 @@ impl fmt::Display for Step {
 }
 
 /// The partition number of `/dev/sdaN` (the only disk).
-fn partition_number(device: &str) -> Result<u32, Error> {
+fn partition_number(device: &str) -> Result<u32> {
     device.strip_prefix("/dev/sda").and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or_else(|| Error::NoSuchDevice(device.to_string()))
 }
 
 /// Grows what `req` names on `disk` (the image at its new size, writable); returns the steps.
-pub fn run(disk: &Dev, req: &Request) -> crate::Result<Vec<Step>> {
+pub fn run(disk: &Dev, req: &Request) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     let table = PartitionTable::read(disk.as_ref())?;
     // every device that may hold a PV: partitions (as they are after the grow), or the disk
@@ -103,7 +103,7 @@ pub fn run(disk: &Dev, req: &Request) -> crate::Result<Vec<Step>> {
     let mut expanded: Option<(String, Dev)> = None;
     let Some(table) = table else {
         if let Some(p) = &req.expand {
-            return Err(Error::NoSuchDevice(p.clone()).into());
+            return Err(Error::NoSuchDevice(p.clone()));
         }
         // no table: the whole disk is what grows (its PV, or its filesystem)
         pv_devs.push(("/dev/sda".into(), disk.clone()));
@@ -133,7 +133,7 @@ pub fn run(disk: &Dev, req: &Request) -> crate::Result<Vec<Step>> {
 }
 
 /// PV, LV and filesystem steps after the partition's.
-fn finish(req: &Request, expanded: Option<(String, Dev)>, pv_devs: Vec<(String, Dev)>, mut steps: Vec<Step>) -> crate::Result<Vec<Step>> {
+fn finish(req: &Request, expanded: Option<(String, Dev)>, pv_devs: Vec<(String, Dev)>, mut steps: Vec<Step>) -> Result<Vec<Step>> {
     let mut fs_target = None;
     if let Some((name, dev)) = &expanded {
         match lvm::pvresize_in(&pv_devs, name)? {
@@ -161,15 +161,15 @@ fn finish(req: &Request, expanded: Option<(String, Dev)>, pv_devs: Vec<(String, 
 /// Extends the LV `lv_path` (`/dev/VG/LV` or `/dev/mapper/VG-LV`) found on `pv_devs` into
 /// its VG's free extents; returns the step (`None`: no free extents) and the LV's name and
 /// device as they are afterwards.
-pub(super) fn extend_lv(pv_devs: &[(String, Dev)], lv_path: &str) -> crate::Result<(Option<Step>, (String, Dev))> {
+pub(super) fn extend_lv(pv_devs: &[(String, Dev)], lv_path: &str) -> Result<(Option<Step>, (String, Dev))> {
     let (vg_name, lv_name) = lv_path
         .strip_prefix("/dev/")
         .and_then(|p| p.split_once('/'))
         .or_else(|| lv_path.strip_prefix("/dev/mapper/").and_then(|p| p.split_once('-')))
         .ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))?;
-    let find = || -> crate::Result<lvm::VolumeGroup> {
+    let find = || -> Result<lvm::VolumeGroup> {
         let vgs = lvm::scan(pv_devs)?;
-        Ok(vgs.into_iter().find(|v| v.name == vg_name).ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))?)
+        vgs.into_iter().find(|v| v.name == vg_name).ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))
     };
     let ext = lvm::lvextend(pv_devs, &find()?, lv_name, None)?;
     let step = (ext.extents.0 != ext.extents.1).then_some(Step::Lv(ext));
@@ -178,7 +178,7 @@ pub(super) fn extend_lv(pv_devs: &[(String, Dev)], lv_path: &str) -> crate::Resu
 }
 
 /// Grows (or re-makes, for swap) the filesystem on `dev` to fill it, by its type.
-pub(super) fn grow_fs(name: &str, dev: &Dev) -> crate::Result<Option<Step>> {
+pub(super) fn grow_fs(name: &str, dev: &Dev) -> Result<Option<Step>> {
     let info = crate::fs::probe(dev.as_ref())?;
     let fs_type = info.map(|i| i.fs_type).unwrap_or_default();
     Ok(match fs_type.as_str() {
@@ -187,7 +187,7 @@ pub(super) fn grow_fs(name: &str, dev: &Dev) -> crate::Result<Option<Step>> {
             (g.pages.0 != g.pages.1).then(|| Step::Swap { device: name.to_string(), pages: g.pages })
         }
         "ext2" | "ext3" | "ext4" => {
-            let r = crate::fs::ext4_grow::grow(dev, None, crate::fs::ext4_grow::Checks::Repairs)?;
+            let r = crate::fs::ext4::grow::grow(dev, None, crate::fs::ext4::grow::Checks::Repairs)?;
             r.changed().then(|| Step::Ext { device: name.to_string(), blocks: (r.old_blocks, r.new_blocks) })
         }
         "" => Some(Step::NotGrown { device: name.to_string(), why: "no filesystem found".into() }),

@@ -5,7 +5,7 @@
 //! next one rounded up to the alignment, renumbered from 1; an extra partition for a surplus of
 //! 10 MiB or more). The numbers and messages follow guestfs-tools' `resize.ml`.
 
-use super::Error;
+use super::{Error, Result};
 use crate::part::{PartKind, TableKind};
 use crate::units::SECTOR_SIZE;
 use std::fmt;
@@ -110,7 +110,7 @@ pub enum AlignFirst {
 
 impl std::str::FromStr for AlignFirst {
     type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "auto" => Ok(AlignFirst::Auto),
             "never" => Ok(AlignFirst::Never),
@@ -196,14 +196,14 @@ pub fn human(bytes: i128) -> String {
 
 /// A `--resize` size field against the old size: `10G`, `+200M`, `-1.5G`, `50%`, `+10%`
 /// (suffixes b, K, M, G; fractions rounded down, percentages to a tenth).
-pub fn parse_resize(old: u64, field: &str) -> Result<i128, Error> {
+pub fn parse_resize(old: u64, field: &str) -> Result<i128> {
     let bad = || Error::Layout(format!("{field}: cannot parse resize field"));
     let (sign, rest) = match field.as_bytes().first() {
         Some(b'+') => (1i128, &field[1..]),
         Some(b'-') => (-1, &field[1..]),
         _ => (0, field),
     };
-    let number = |s: &str| -> Result<f64, Error> {
+    let number = |s: &str| -> Result<f64> {
         if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
             return Err(bad());
         }
@@ -233,7 +233,7 @@ pub fn parse_resize(old: u64, field: &str) -> Result<i128, Error> {
 }
 
 /// The partition named `name` (`/dev/sda2` or `sda2`) given with `option`.
-fn find(parts: &[Planned], name: &str, option: &str) -> Result<usize, Error> {
+fn find(parts: &[Planned], name: &str, option: &str) -> Result<usize> {
     let name = if name.starts_with("/dev/") { name.to_string() } else { format!("/dev/{name}") };
     let i = parts.iter().position(|p| p.source.name == name).ok_or_else(|| {
         Error::Layout(format!("{name}: partition not found in the source disk image (this error came from ‘{option}’ option on the command line)"))
@@ -246,7 +246,7 @@ fn find(parts: &[Planned], name: &str, option: &str) -> Result<usize, Error> {
 }
 
 /// Marks `p` to become `new` bytes, refusing to shrink it below its content unless `force`.
-fn mark_resize(p: &mut Planned, new: i128, option: &str, force: bool) -> Result<(), Error> {
+fn mark_resize(p: &mut Planned, new: i128, option: &str, force: bool) -> Result<()> {
     let name = &p.source.name;
     if matches!(p.op, Op::Resize(_)) {
         return Err(Error::Layout(format!("{name}: this partition has already been marked for resizing")));
@@ -314,7 +314,7 @@ fn can_fix_boot_loader(parts: &[Planned]) -> bool {
 }
 
 /// Plans copying `parts` (in disk order) of a `kind` table onto a disk of `out_size` bytes.
-pub fn plan(kind: TableKind, parts: Vec<SourcePart>, out_size: u64, opts: &Options) -> Result<Layout, Error> {
+pub fn plan(kind: TableKind, parts: Vec<SourcePart>, out_size: u64, opts: &Options) -> Result<Layout> {
     if parts.is_empty() {
         return Err(Error::Layout("the source disk has no partitions".into()));
     }

@@ -32,11 +32,26 @@ pub enum Error {
     /// Something not supported, named.
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// The block layer failed.
+    #[error(transparent)]
+    Disk(#[from] crate::disk::Error),
+    /// A partition table could not be read or written.
+    #[error(transparent)]
+    Part(#[from] crate::part::Error),
+    /// LVM metadata could not be read or written.
+    #[error(transparent)]
+    Lvm(#[from] crate::lvm::Error),
+    /// A filesystem could not be examined or grown.
+    #[error(transparent)]
+    Fs(#[from] crate::fs::Error),
 }
+
+/// Result of resize calls.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// The new size for `spec` (`20G`, `+10G`, `1048576`) given the current size; a multiple of
 /// 512 bytes.
-pub fn parse_size(spec: &str, current: u64) -> Result<u64, Error> {
+pub fn parse_size(spec: &str, current: u64) -> Result<u64> {
     let bad = || Error::BadSize(spec.to_string());
     let (relative, s) = match spec.strip_prefix('+') {
         Some(rest) => (true, rest),

@@ -7,7 +7,7 @@ use super::ops::openstack::has_cloud_init;
 use super::ops::users::uid_range;
 use crate::guest::inspect::OsInfo;
 use crate::Guest;
-use crate::Result;
+use crate::sysprep::Result;
 use serde::Serialize;
 
 /// The outcome of one check.

@@ -5,10 +5,10 @@
 //! virt-customize sets them last. Options that need to run programs inside the guest
 //! (`--run`, `--install`…) are refused by the tool: there is no appliance to run them in.
 
-use super::edit::{self, read_text, write_if_changed};
+use super::edit::{self, append_line, read_text, set_var_in_file, write_if_changed};
 use super::{crypt, Ctx, Error};
 use crate::Guest;
-use crate::Result;
+use crate::sysprep::Result;
 use std::path::{Path, PathBuf};
 
 /// How a password is chosen (virt-customize's selectors).
@@ -181,7 +181,7 @@ pub fn apply(g: &Guest, cx: &Ctx, c: &Customize) -> Result<()> {
                 say(format!("Setting the timezone: {tz}"));
                 let target = format!("/usr/share/zoneinfo/{tz}");
                 if tz.contains("..") || !edit::exists(g, &target)? {
-                    return Err(Error::BadOption { option: "--timezone", msg: format!("timezone '{tz}' does not exist, use a location like 'Europe/London'") }.into());
+                    return Err(Error::BadOption { option: "--timezone", msg: format!("timezone '{tz}' does not exist, use a location like 'Europe/London'") });
                 }
                 if g.readlink("/etc/localtime").ok().as_deref() != Some(target.as_bytes()) {
                     g.ln_s(&target, "/etc/localtime", true)?;
@@ -256,12 +256,12 @@ pub fn apply(g: &Guest, cx: &Ctx, c: &Customize) -> Result<()> {
                 firstboot_n += 1;
                 say(format!("Installing firstboot script: {}", script.display()));
                 let name = script.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "script".into());
-                super::ops::firstboot::add(g, cx, firstboot_n, &name, &host_read(script)?)?;
+                super::firstboot::add(g, cx, firstboot_n, &name, &host_read(script)?)?;
             }
             CustomizeAction::FirstbootCommand(cmd) => {
                 firstboot_n += 1;
                 say(format!("Installing firstboot command: {cmd}"));
-                super::ops::firstboot::add(g, cx, firstboot_n, cmd, format!("{cmd}\n").as_bytes())?;
+                super::firstboot::add(g, cx, firstboot_n, cmd, format!("{cmd}\n").as_bytes())?;
             }
             CustomizeAction::Password { .. } => {}
         }
@@ -292,27 +292,6 @@ fn selinux_enabled(g: &Guest) -> Result<bool> {
         let v = l.split_once('=').map_or("", |(_, v)| v).trim().trim_matches('"');
         v != "disabled"
     }))
-}
-
-/// `--append-line`: adds `line` at the end of `path` (created if missing), after a line
-/// ending if the file does not end with one; the file's own line ending (`\r\n`) is used.
-/// A file whose last line is already `line` is left alone.
-fn append_line(g: &Guest, path: &str, line: &str) -> Result<()> {
-    let old = edit::read(g, path)?.unwrap_or_default();
-    let crlf = old.windows(2).any(|w| w == b"\r\n");
-    let nl: &[u8] = if crlf { b"\r\n" } else { b"\n" };
-    let last = old.strip_suffix(nl).unwrap_or(&old).rsplit(|b| *b == b'\n').next().unwrap_or(&[]);
-    let last = last.strip_suffix(b"\r").unwrap_or(last);
-    if !old.is_empty() && last == line.as_bytes() && old.ends_with(nl) {
-        return Ok(());
-    }
-    let mut add = Vec::new();
-    if !old.is_empty() && !old.ends_with(b"\n") {
-        add.extend_from_slice(nl);
-    }
-    add.extend_from_slice(line.as_bytes());
-    add.extend_from_slice(nl);
-    g.write_append(path, &add)
 }
 
 /// Sets the hostname the way the guest's distro keeps it; false when it does not know how.
@@ -346,25 +325,6 @@ pub fn set_hostname(g: &Guest, cx: &Ctx, name: &str) -> Result<bool> {
         _ => return Ok(false),
     }
     Ok(true)
-}
-
-/// Sets `KEY=value` in a shell-variable file: replaces the lines that set it, or appends one
-/// when none does (creating the file when it is missing).
-pub fn set_var_in_file(g: &Guest, path: &str, key: &str, value: &str) -> Result<()> {
-    let new = format!("{key}={value}");
-    let mut found = false;
-    edit::edit_lines(g, path, |l| {
-        if edit::sets_var(l, &[key]) {
-            found = true;
-            Some(new.clone())
-        } else {
-            Some(l.to_string())
-        }
-    })?;
-    if !found {
-        append_line(g, path, &new)?;
-    }
-    Ok(())
 }
 
 /// The short form of a host name (before the first dot).
@@ -434,7 +394,7 @@ fn ssh_inject(g: &Guest, user: &str, key: &KeySource) -> Result<()> {
         KeySource::Default => default_ssh_key()?,
     };
     let Some((uid, gid, home)) = passwd_entry(g, user)? else {
-        return Err(Error::BadOption { option: "--ssh-inject", msg: format!("the user {user} does not exist in the guest") }.into());
+        return Err(Error::BadOption { option: "--ssh-inject", msg: format!("the user {user} does not exist in the guest") });
     };
     let dir = format!("{}/.ssh", home.trim_end_matches('/'));
     if !edit::is_dir(g, &dir)? {
@@ -452,7 +412,7 @@ fn ssh_inject(g: &Guest, user: &str, key: &KeySource) -> Result<()> {
         return Ok(());
     }
     let sep = if old.is_empty() || old.ends_with('\n') { "" } else { "\n" };
-    g.write_append(&file, format!("{sep}{key}\n").as_bytes())
+    Ok(g.write_append(&file, format!("{sep}{key}\n").as_bytes())?)
 }
 
 /// The newest `~/.ssh/id_*.pub` of the user running the tool.
@@ -491,7 +451,7 @@ fn set_passwords(g: &Guest, cx: &Ctx, list: &[(&str, &PasswordSelector)]) -> Res
         Some(l.to_string())
     })?;
     if let Some(i) = seen.iter().position(|s| !s) {
-        return Err(Error::BadOption { option: "--password", msg: format!("user {} does not exist in the guest's /etc/shadow", hashes[i].0) }.into());
+        return Err(Error::BadOption { option: "--password", msg: format!("user {} does not exist in the guest's /etc/shadow", hashes[i].0) });
     }
     Ok(())
 }

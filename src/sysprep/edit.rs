@@ -1,9 +1,10 @@
 //! File-level helpers the operations share: removing what globs match, emptying files, and
-//! editing text files line by line — each writes only when something changes.
+//! editing text files line by line, appending lines and setting shell variables — each writes
+//! only when something changes.
 
 use crate::fs::FileType;
 use crate::Guest;
-use crate::Result;
+use crate::sysprep::Result;
 
 /// Largest guest file an operation reads whole to edit it (config files are tiny; a larger one
 /// is left alone with an error rather than read into memory).
@@ -20,7 +21,7 @@ pub enum Action {
 
 /// The type of `path`, not following a final symlink; `None` when it does not exist.
 pub fn kind(g: &Guest, path: &str) -> Result<Option<FileType>> {
-    g.file_type(path, false)
+    Ok(g.file_type(path, false)?)
 }
 
 /// Whether `path` is a regular file (not a symlink to one).
@@ -65,10 +66,11 @@ pub fn apply(g: &Guest, path: &str, action: Action) -> Result<()> {
     let Some(k) = kind(g, path)? else { return Ok(()) };
     let path = &canonical(g, path)?;
     match (action, k) {
-        (Action::RmRf, _) => g.rm_rf(path),
-        (Action::RmFiles, FileType::Directory) => Ok(()),
-        (Action::RmFiles, _) => g.rm(path),
+        (Action::RmRf, _) => g.rm_rf(path)?,
+        (Action::RmFiles, FileType::Directory) => {}
+        (Action::RmFiles, _) => g.rm(path)?,
     }
+    Ok(())
 }
 
 /// Empties the regular file `path` when it is not empty (a missing file is left missing).
@@ -87,7 +89,7 @@ pub fn read(g: &Guest, path: &str) -> Result<Option<Vec<u8>>> {
     }
     let size = g.stat(path)?.size;
     if size > MAX_EDIT {
-        return Err(crate::sysprep::Error::Guest { path: path.to_string(), msg: format!("{size} bytes: too large to edit (at most {MAX_EDIT})") }.into());
+        return Err(crate::sysprep::Error::GuestFile { path: path.to_string(), msg: format!("{size} bytes: too large to edit (at most {MAX_EDIT})") });
     }
     Ok(Some(g.read_file(path)?))
 }
@@ -158,6 +160,46 @@ pub fn files_in(g: &Guest, dir: &str, pat: &str) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// `--append-line`: adds `line` at the end of `path` (created if missing), after a line
+/// ending if the file does not end with one; the file's own line ending (`\r\n`) is used.
+/// A file whose last line is already `line` is left alone.
+pub fn append_line(g: &Guest, path: &str, line: &str) -> Result<()> {
+    let old = read(g, path)?.unwrap_or_default();
+    let crlf = old.windows(2).any(|w| w == b"\r\n");
+    let nl: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+    let last = old.strip_suffix(nl).unwrap_or(&old).rsplit(|b| *b == b'\n').next().unwrap_or(&[]);
+    let last = last.strip_suffix(b"\r").unwrap_or(last);
+    if !old.is_empty() && last == line.as_bytes() && old.ends_with(nl) {
+        return Ok(());
+    }
+    let mut add = Vec::new();
+    if !old.is_empty() && !old.ends_with(b"\n") {
+        add.extend_from_slice(nl);
+    }
+    add.extend_from_slice(line.as_bytes());
+    add.extend_from_slice(nl);
+    Ok(g.write_append(path, &add)?)
+}
+
+/// Sets `KEY=value` in a shell-variable file: replaces the lines that set it, or appends one
+/// when none does (creating the file when it is missing).
+pub fn set_var_in_file(g: &Guest, path: &str, key: &str, value: &str) -> Result<()> {
+    let new = format!("{key}={value}");
+    let mut found = false;
+    edit_lines(g, path, |l| {
+        if sets_var(l, &[key]) {
+            found = true;
+            Some(new.clone())
+        } else {
+            Some(l.to_string())
+        }
+    })?;
+    if !found {
+        append_line(g, path, &new)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

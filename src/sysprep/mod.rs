@@ -11,10 +11,12 @@ pub mod audit;
 pub mod crypt;
 pub mod customize;
 mod edit;
+mod facts;
+pub mod firstboot;
 pub mod ops;
 
 use crate::guest::inspect::OsInfo;
-use crate::guest::write::PathChange;
+use crate::guest::PathChange;
 use crate::Guest;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -38,7 +40,7 @@ pub enum Error {
     },
     /// A guest file has content the operation cannot safely edit.
     #[error("{path}: {msg}")]
-    Guest {
+    GuestFile {
         /// The guest path.
         path: String,
         /// What is wrong.
@@ -55,7 +57,13 @@ pub enum Error {
     /// Something the guest asks for that vguestfs cannot do without running the guest.
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// Reading or writing the guest failed.
+    #[error(transparent)]
+    Guest(#[from] crate::guest::Error),
 }
+
+/// Result of sysprep operations.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// A message from an operation for the user; the tool decides how to show it (`-q` hides
 /// progress lines only, as virt-sysprep's).
@@ -154,7 +162,7 @@ pub trait Operation: Sync {
     /// Whether it runs when no `--operations` are given.
     fn default_on(&self) -> bool;
     /// Does the operation's work on `g` (mounted read-write at the guest's mountpoints).
-    fn apply(&self, g: &Guest, cx: &Ctx) -> crate::Result<()>;
+    fn apply(&self, g: &Guest, cx: &Ctx) -> Result<()>;
 }
 
 /// Every operation, sorted by name (the order `--list-operations` shows them in).
@@ -185,7 +193,7 @@ impl Selection {
     }
 
     /// The selection of the `--operations` lists given (defaults when there are none).
-    pub fn from_lists<S: AsRef<str>>(lists: &[S]) -> Result<Selection, Error> {
+    pub fn from_lists<S: AsRef<str>>(lists: &[S]) -> Result<Selection> {
         if lists.is_empty() {
             return Ok(Selection::defaults());
         }
@@ -260,7 +268,7 @@ pub fn run_order(selection: &Selection) -> Vec<&'static dyn Operation> {
 }
 
 /// Runs one operation on `g`; returns what it changed.
-pub fn run_op(g: &Guest, cx: &Ctx, op: &dyn Operation) -> crate::Result<OpReport> {
+pub fn run_op(g: &Guest, cx: &Ctx, op: &dyn Operation) -> Result<OpReport> {
     let before = g.path_changes().len();
     op.apply(g, cx)?;
     let changes = g.path_changes().into_iter().skip(before).map(Change::from).collect();
@@ -269,6 +277,6 @@ pub fn run_op(g: &Guest, cx: &Ctx, op: &dyn Operation) -> crate::Result<OpReport
 
 /// Runs the selected operations on `g` in [`run_order`]; returns what each one changed.
 /// Stops at the first operation that fails.
-pub fn run(g: &Guest, cx: &Ctx, selection: &Selection) -> crate::Result<Vec<OpReport>> {
+pub fn run(g: &Guest, cx: &Ctx, selection: &Selection) -> Result<Vec<OpReport>> {
     run_order(selection).into_iter().map(|op| run_op(g, cx, op)).collect()
 }

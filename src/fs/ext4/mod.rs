@@ -11,13 +11,15 @@
 //! the kernel's view of xattrs (`xattr`), `statvfs` (`statvfs`), the errno mapping (`error`),
 //! which features may be written (`features`), and on the write side the name checks and
 //! device numbers (`write`), file data on block-mapped files (`data`), xattrs by inode
-//! (`xattr_write`, through a path found by `names`), and `sync`.
+//! (`xattr_write`, through a path found by `names`), and `sync`. Offline grow with
+//! resize2fs's semantics is [`grow`].
 
 mod data;
 mod device;
 mod dir;
 mod error;
 mod features;
+pub mod grow;
 mod inode;
 mod names;
 mod statvfs;

@@ -2,8 +2,7 @@
 //! contiguous clusters.
 
 use super::dirent::RawEntry;
-use super::dirs::Inner;
-use super::FatFs;
+use super::{FatFs, Inner};
 use crate::fs::{Ino, Result};
 use std::sync::Arc;
 

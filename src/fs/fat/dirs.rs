@@ -4,27 +4,11 @@
 use super::dirent::{self, RawEntry};
 use super::geom::MAX_DIR_BYTES;
 use super::io::DevIo;
-use super::{FatFs, FatVolume, ROOT};
+use super::{FatFs, FatVolume, Inner, ROOT};
 use crate::disk::read_vec;
 use crate::fs::{DirEntry, Errno, Error, FileType, Ino, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-use super::cache::Cache;
-
-/// What we learnt while listing directories.
-#[derive(Default)]
-pub(super) struct Inner {
-    /// Every inode seen in a listing, kept as first seen (cross-linked directories cannot
-    /// make an inode its own ancestor) and refreshed when its own parent is listed again
-    /// after a change. At most one per 32 bytes of the device.
-    pub(super) nodes: HashMap<Ino, Node>,
-    /// Directory listings, by first cluster (`None` for the root): cross-linked directories
-    /// share one. Weighed in entries.
-    pub(super) dirs: Cache<Option<u32>, Listing>,
-    /// The data runs of files read so far. Weighed in runs.
-    pub(super) runs: Cache<Ino, Vec<super::data::Run>>,
-}
 
 /// Where an inode's entry is: the `ordinal`-th entry `fatfs` yields in directory `parent`.
 #[derive(Clone)]

@@ -54,11 +54,13 @@ mod names;
 mod time;
 mod write;
 
-use self::dirs::Inner;
+use self::cache::Cache;
+use self::dirs::{Listing, Node};
 use self::geom::Geometry;
 use self::io::DevIo;
 use crate::disk::{read_vec, Dev};
 use crate::fs::{DirEntry, Errno, Error, Filesystem, Ino, Result, Stat, StatVfs, Timespec};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 /// The root directory's inode number.
@@ -69,6 +71,20 @@ const ST_RDONLY: u64 = 1;
 const NAMEMAX: u64 = 255 * 6;
 
 type FatVolume = fatfs::FileSystem<DevIo>;
+
+/// What we learnt while listing directories.
+#[derive(Default)]
+struct Inner {
+    /// Every inode seen in a listing, kept as first seen (cross-linked directories cannot
+    /// make an inode its own ancestor) and refreshed when its own parent is listed again
+    /// after a change. At most one per 32 bytes of the device.
+    nodes: HashMap<Ino, Node>,
+    /// Directory listings, by first cluster (`None` for the root): cross-linked directories
+    /// share one. Weighed in entries.
+    dirs: Cache<Option<u32>, Listing>,
+    /// The data runs of files read so far. Weighed in runs.
+    runs: Cache<Ino, Vec<data::Run>>,
+}
 
 /// A FAT12/16/32 filesystem (see the module documentation for how inode numbers and `stat`
 /// values are made). Opened with [`FatFs::open`], nothing is ever written to the device.

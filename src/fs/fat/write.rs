@@ -3,11 +3,11 @@
 //! changed directories are listed again so that reads see it.
 
 use super::dirent::{RawEntry, ATTR_RO, SLOT};
-use super::dirs::{open_dir, Inner, Node};
+use super::dirs::{open_dir, Node};
 use super::geom::MAX_DIR_BYTES;
 use super::io::{DevIo, Shared};
 use super::time::{DosTime, Now};
-use super::{cp437, names, time, FatFs, FatVolume, ROOT};
+use super::{cp437, names, time, FatFs, FatVolume, Inner, ROOT};
 use crate::disk::read_vec;
 use crate::fs::{Errno, Error, Ino, Result, Timespec};
 use std::cell::RefCell;

@@ -40,7 +40,7 @@ pub enum Error {
     Unsupported(String),
     /// The layers below failed.
     #[error(transparent)]
-    Guest(#[from] crate::Error),
+    Guest(#[from] super::Error),
 }
 
 impl From<crate::fs::Error> for Error {
@@ -322,7 +322,7 @@ impl Guest {
     /// Mounts `root` and its fstab mountpoints, shortest first (like `guestfish -i`): read-only
     /// when `readonly`. A mountpoint that cannot be mounted is skipped and returned with its
     /// error, as guestfish reports and ignores it.
-    pub fn mount_inspected(&mut self, root: &str, readonly: bool) -> Result<Vec<(String, crate::Error)>> {
+    pub fn mount_inspected(&mut self, root: &str, readonly: bool) -> Result<Vec<(String, super::Error)>> {
         let info = self.inspect_root(root)?;
         let mut skipped = Vec::new();
         for (mp, dev) in &info.mountpoints {

@@ -5,7 +5,7 @@
 use crate::fs::{self, FileType};
 use crate::guest::path::{resolve, Mount};
 use crate::guest::Guest;
-use crate::Result;
+use crate::guest::Result;
 
 /// Largest release/hostname/fstab file read (libguestfs reads only "small files" there too).
 pub const SMALL_FILE_MAX: u64 = 1 << 20;

@@ -5,9 +5,10 @@
 use super::{FnOp, Only, Work};
 use crate::fs::FileType;
 use crate::sysprep::edit::{self, Action};
+use crate::sysprep::facts::rh_family;
 use crate::sysprep::Ctx;
 use crate::Guest;
-use crate::Result;
+use crate::sysprep::Result;
 
 const fn op(name: &'static str, description: &'static str, default_on: bool, only: Only, action: Action, globs: &'static [&'static str]) -> FnOp {
     FnOp { name, description, default_on, only, apply: Work::Globs(globs, action) }
@@ -196,7 +197,7 @@ pub static FN_OPS: [FnOp; 9] = [
         description: "Flag the system for reconfiguration",
         default_on: false,
         only: Linux,
-        apply: Work::Fn(|g, _| if edit::exists(g, "/.unconfigured")? { Ok(()) } else { g.touch("/.unconfigured") }),
+        apply: Work::Fn(|g, _| if edit::exists(g, "/.unconfigured")? { Ok(()) } else { Ok(g.touch("/.unconfigured")?) }),
     },
     FnOp { name: "kerberos-data", description: "Remove Kerberos data in the guest", default_on: false, only: Linux, apply: Work::Fn(kerberos_data) },
     FnOp { name: "machine-id", description: "Remove the local machine ID", default_on: true, only: Linux, apply: Work::Fn(machine_id) },
@@ -302,7 +303,7 @@ fn machine_id(g: &Guest, _: &Ctx) -> Result<()> {
 
 /// `pacct-log`: process accounting files, the main one recreated empty.
 fn pacct_log(g: &Guest, cx: &Ctx) -> Result<()> {
-    let dir = if super::rh_family(&cx.os.distro) {
+    let dir = if rh_family(&cx.os.distro) {
         "/var/account"
     } else if cx.is_deb() {
         "/var/log/account"

@@ -3,11 +3,11 @@
 //! OpenStack readiness ones, [`firstboot`] the firstboot service `customize` installs.
 
 pub mod files;
-pub mod firstboot;
 pub mod net;
 pub mod openstack;
 pub mod users;
 
+use super::facts::rh_family;
 use super::{Ctx, Operation};
 use crate::Guest;
 
@@ -26,14 +26,6 @@ pub enum Only {
     Rpm,
     /// Guests managed by yum.
     Yum,
-}
-
-/// Whether the guest's distro is of the Red Hat family.
-pub fn rh_family(distro: &str) -> bool {
-    matches!(
-        distro,
-        "fedora" | "rhel" | "centos" | "scientificlinux" | "oraclelinux" | "redhat-based" | "rocky" | "almalinux"
-    )
 }
 
 impl Only {
@@ -56,7 +48,7 @@ pub enum Work {
     /// Applies an action to what shell globs match (most of virt-sysprep's operations).
     Globs(&'static [&'static str], super::edit::Action),
     /// Runs a function.
-    Fn(fn(&Guest, &Ctx) -> crate::Result<()>),
+    Fn(fn(&Guest, &Ctx) -> crate::sysprep::Result<()>),
 }
 
 /// An operation of the list.
@@ -83,7 +75,7 @@ impl Operation for FnOp {
     fn default_on(&self) -> bool {
         self.default_on
     }
-    fn apply(&self, g: &Guest, cx: &Ctx) -> crate::Result<()> {
+    fn apply(&self, g: &Guest, cx: &Ctx) -> crate::sysprep::Result<()> {
         if !self.only.applies(cx) {
             return Ok(());
         }

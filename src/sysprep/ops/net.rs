@@ -6,7 +6,7 @@ use super::{FnOp, Only, Work};
 use crate::sysprep::edit::{self, Action};
 use crate::sysprep::Ctx;
 use crate::Guest;
-use crate::Result;
+use crate::sysprep::Result;
 
 /// The network operations.
 pub static OPS: [FnOp; 4] = [

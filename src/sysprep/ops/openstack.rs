@@ -4,11 +4,11 @@
 //! (no 169.254/16 route over the metadata service's address).
 
 use super::{FnOp, Only, Work};
-use crate::sysprep::customize::set_var_in_file;
-use crate::sysprep::edit;
+use crate::sysprep::edit::{self, set_var_in_file};
+use crate::sysprep::facts::has_systemd;
 use crate::sysprep::Ctx;
 use crate::Guest;
-use crate::Result;
+use crate::sysprep::Result;
 
 /// The OpenStack operations.
 pub static OPS: [FnOp; 4] = [
@@ -29,16 +29,6 @@ pub static OPS: [FnOp; 4] = [
     },
     FnOp { name: "zeroconf", description: "Disable the zeroconf route (NOZEROCONF=yes)", default_on: false, only: Only::RhFamily, apply: Work::Fn(zeroconf) },
 ];
-
-/// Whether the guest boots with systemd.
-pub fn has_systemd(g: &Guest) -> Result<bool> {
-    for p in ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"] {
-        if g.file_type(p, true)?.is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
 
 /// Whether a modules list (`/etc/modules`, `modules-load.d/*.conf`) names `module`.
 fn lists_module(text: &str, module: &str) -> bool {

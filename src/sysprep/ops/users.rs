@@ -9,7 +9,7 @@
 use super::{FnOp, Only, Work};
 use crate::sysprep::{edit, Ctx};
 use crate::Guest;
-use crate::Result;
+use crate::sysprep::Result;
 use std::collections::BTreeSet;
 
 /// The operation.

@@ -3,10 +3,10 @@
 //! `/usr/lib/virt-sysprep/firstboot.sh` from a systemd unit (`guestfs-firstboot.service`) or,
 //! without systemd, from SysV `S99guestfs-firstboot` links.
 
-use super::{openstack::has_systemd, rh_family};
-use crate::sysprep::{edit, Ctx, Error};
+use super::facts::{has_systemd, rh_family};
+use super::{edit, Ctx, Error};
 use crate::Guest;
-use crate::Result;
+use crate::sysprep::Result;
 
 const DIR: &str = "/usr/lib/virt-sysprep";
 const DRIVER: &str = "/usr/lib/virt-sysprep/firstboot.sh";
@@ -128,7 +128,7 @@ fn install_service(g: &Guest, cx: &Ctx) -> Result<()> {
             link(g, "../guestfs-firstboot", &format!("/etc/init.d/rc{rl}.d/S99guestfs-firstboot"))?;
         }
     } else {
-        return Err(Error::Unsupported(format!("firstboot scripts on guest type {distro} (no systemd, unknown init system)")).into());
+        return Err(Error::Unsupported(format!("firstboot scripts on guest type {distro} (no systemd, unknown init system)")));
     }
     Ok(())
 }

@@ -114,7 +114,7 @@ impl Errs<'_> {
 /// out before the first write.
 pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, checks: Checks) -> Result<GrowReport> {
     if checks != Checks::Strict && needs_recovery(dev.as_ref())? {
-        crate::fs::Filesystem::sync(&crate::fs::ext4::Ext4Fs::open_rw(dev.clone())?)?;
+        crate::fs::Filesystem::sync(&super::Ext4Fs::open_rw(dev.clone())?)?;
     }
     let dev = dev.as_ref();
     let name = dev.name();
