@@ -56,6 +56,24 @@ if [ "$target" = mbr ] || [ "$target" = gpt ]; then
     fi
   fi
 fi
+if [ "$target" = qcow2_check ] && [ -z "$(ls -A "$corpus")" ]; then
+  # whole small qcow2 files made by qemu-img/qemu-io: cluster sizes, refcount widths, v2,
+  # snapshots, compressed clusters, a persistent bitmap
+  i=0
+  for opts in cluster_size=512 cluster_size=4096 cluster_size=4096,refcount_bits=1 \
+              cluster_size=4096,refcount_bits=64 compat=0.10,cluster_size=4096 cluster_size=65536; do
+    img="$corpus/seed-$i.qcow2"; i=$((i+1))
+    qemu-img create -q -f qcow2 -o "$opts" "$img" 1M
+    qemu-io -f qcow2 -c "write -P 17 0 20k" -c "write -P 34 600k 9k" "$img" >/dev/null
+  done
+  cp "$corpus/seed-1.qcow2" "$corpus/snap.qcow2"
+  qemu-img snapshot -c one "$corpus/snap.qcow2"
+  qemu-io -f qcow2 -c "write -P 51 0 8k" "$corpus/snap.qcow2" >/dev/null
+  qemu-img convert -c -O qcow2 -o cluster_size=4096 "$corpus/seed-1.qcow2" "$corpus/compressed.qcow2"
+  cp "$corpus/seed-1.qcow2" "$corpus/bitmap.qcow2"
+  qemu-img bitmap --add -f qcow2 "$corpus/bitmap.qcow2" b0
+  qemu-io -f qcow2 -c "write -P 68 100k 30k" "$corpus/bitmap.qcow2" >/dev/null
+fi
 if [ "$target" = fat_write ] && [ -z "$(ls -A "$corpus")" ]; then
   # small FAT12 volumes that fit whole in an input (the fixture images do not), with long
   # names, a subdirectory and files over several clusters

@@ -247,3 +247,313 @@ fn too_many_tables_are_refused() {
     fs::File::open(&img).unwrap().read_exact_at(&mut now, 0).unwrap();
     assert_eq!((now, fs::metadata(&img).unwrap().len()), (head, len));
 }
+
+fn patch32(path: &Path, off: u64, value: u32) {
+    fs::OpenOptions::new().write(true).open(path).unwrap().write_all_at(&value.to_be_bytes(), off).unwrap();
+}
+
+fn patch16(path: &Path, off: u64, value: u16) {
+    fs::OpenOptions::new().write(true).open(path).unwrap().write_all_at(&value.to_be_bytes(), off).unwrap();
+}
+
+/// A FAT volume made by mkfs.vfat and mcopy, converted by qemu-img to qcow2 (64 KiB clusters).
+fn fat_image(dir: &Path) -> PathBuf {
+    let raw = dir.join("fat.raw");
+    run("truncate", &["-s", "16M", s(&raw)]);
+    run("mkfs.vfat", &["-n", "HOSTILE", s(&raw)]);
+    let file = dir.join("file.bin");
+    fs::write(&file, (0..200_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>()).unwrap();
+    run("mcopy", &["-i", s(&raw), s(&file), "::/file.bin"]);
+    let img = dir.join("fat.qcow2");
+    run("qemu-img", &["convert", "-f", "raw", "-O", "qcow2", s(&raw), s(&img)]);
+    img
+}
+
+/// The first allocated data cluster of the first L2 table: (L2 entry's file offset, entry).
+fn first_data_entry(path: &Path, l: &Layout) -> (u64, u64) {
+    let d = fs::read(path).unwrap();
+    let l2 = l.l2.1;
+    (0..l.cluster / 8)
+        .map(|i| (l2 + 8 * i, be64(&d, (l2 + 8 * i) as usize)))
+        .find(|&(_, e)| e & 0x00ff_ffff_ffff_fe00 != 0)
+        .unwrap()
+}
+
+/// Issue 23 item 1: metadata that lies about which clusters are in use. Every case is refused
+/// before anything is written (the image stays byte-identical, a guest upload fails), with an
+/// error naming the problem and `qemu-img check -r all`; qemu-img check agrees the image is
+/// damaged. Before the fix, a 300 KiB upload through the first one overwrote the qcow2 header.
+#[test]
+fn lying_refcounts_are_refused_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = fat_image(dir.path());
+    let l = layout(&good);
+    let (entry_at, entry) = first_data_entry(&good, &l);
+    let data = entry & 0x00ff_ffff_ffff_fe00;
+    let (refblock, reftable, cluster, l2) = (l.refblock, l.reftable, l.cluster, l.l2.1);
+    let refcount_of = move |cluster_off: u64| refblock + 2 * (cluster_off / cluster);
+    const COPIED: u64 = 1 << 63;
+    type Patch<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: Vec<(&str, Patch, Vec<String>)> = vec![
+        ("refcount table entry 0 is 0", Box::new(move |p| patch64(p, reftable, 0)), vec!["the cluster at offset 0x0 has refcount 0 but 1 reference".into(), "overwritten".into()]),
+        ("refcount_table_clusters is 0", Box::new(|p| patch32(p, 56, 0)), vec!["has refcount 0 but 1 reference".into()]),
+        (
+            "a data cluster mapped onto the refcount block",
+            Box::new(move |p| patch64(p, entry_at, refblock | COPIED)),
+            vec![format!("maps a data cluster at offset {:#x} onto the refcount block of refcount table entry 0", l.refblock)],
+        ),
+        (
+            "a data cluster mapped onto its own L2 table",
+            Box::new(move |p| patch64(p, entry_at, l2 | COPIED)),
+            vec![format!("maps a data cluster at offset {l2:#x} onto the L2 table of L1 entry 0 at offset {l2:#x}")],
+        ),
+        (
+            "a used data cluster with refcount 0",
+            Box::new(move |p| patch16(p, refcount_of(data), 0)),
+            vec![format!("the cluster at offset {data:#x} has refcount 0 but 1 reference")],
+        ),
+        (
+            "a data cluster with refcount 2 and one reference",
+            Box::new(move |p| patch16(p, refcount_of(data), 2)),
+            vec![format!("the cluster at offset {data:#x} has refcount 2 but 1 reference")],
+        ),
+        (
+            "a COPIED flag missing on a data cluster of refcount 1",
+            Box::new(move |p| patch64(p, entry_at, entry & !COPIED)),
+            vec![format!("the COPIED flag of the data cluster at offset {data:#x} disagrees with its refcount 1")],
+        ),
+    ];
+    let upload = vec![0xa5u8; 300 << 10];
+    for (what, patch, words) in cases {
+        let img = dir.path().join("bad.qcow2");
+        fs::copy(&good, &img).unwrap();
+        patch(&img);
+        let before = sha256_file(&img);
+        let err = qcow2::open(&img, true).err().unwrap_or_else(|| panic!("{what}: opened for writing")).to_string();
+        for w in words.iter().map(String::as_str).chain(["refusing to write", "qemu-img check -r all"]) {
+            assert!(err.contains(w), "{what}: '{w}' missing from: {err}");
+        }
+        // The issue's reproduction: an upload through a writable guest session.
+        let mut g = Guest::new();
+        g.add_drive(&img, DriveOptions { format: None, readonly: false, ..Default::default() }).unwrap();
+        let launched = g.launch().and_then(|_| g.mount("/dev/sda", "/")).and_then(|_| g.write("/up.bin", &upload)).and_then(|_| g.commit());
+        assert!(launched.is_err(), "{what}: the upload went through");
+        drop(g);
+        assert_eq!(sha256_file(&img), before, "{what}: the refused image changed");
+        assert!(!vguestfs::disk::redo::log_path(&img).exists());
+        // Read-only use keeps working.
+        assert!(qcow2::open(&img, false).is_ok(), "{what}: no longer opens read-only");
+        let check = std::process::Command::new("qemu-img").args(["check", s(&img)]).output().unwrap();
+        assert!(!check.status.success(), "{what}: qemu-img check finds nothing wrong");
+    }
+}
+
+/// Every 8-byte pointer of a qcow2 image (file offset of the field, the bits that hold the
+/// offset), found by walking the metadata from the header: header table offsets, refcount table
+/// entries, L1 and L2 entries (standard ones), snapshot L1 offsets and entries, the bitmap
+/// directory offset, bitmap table offsets and entries.
+fn pointer_sites(path: &Path) -> Vec<(u64, u64)> {
+    const MASK: u64 = 0x00ff_ffff_ffff_fe00;
+    let d = fs::read(path).unwrap();
+    let at = |o: u64| -> u64 { if o as usize + 8 <= d.len() { be64(&d, o as usize) } else { 0 } };
+    let cluster = 1u64 << be32(&d, 20);
+    let mut sites = vec![(40, u64::MAX), (48, u64::MAX)];
+    let (reftable, rt_clusters) = (at(48), be32(&d, 56) as u64);
+    for i in 0..rt_clusters * cluster / 8 {
+        if at(reftable + 8 * i) != 0 {
+            sites.push((reftable + 8 * i, !0x1ff));
+        }
+    }
+    let mut l1s = vec![(at(40), be32(&d, 36) as u64, true)];
+    let nb_snapshots = be32(&d, 60);
+    if nb_snapshots > 0 {
+        sites.push((64, u64::MAX));
+        let mut pos = at(64);
+        for _ in 0..nb_snapshots {
+            sites.push((pos, u64::MAX));
+            l1s.push((at(pos), be32(&d, pos + 8) as u64, false));
+            let (id, name, extra) = (u16::from_be_bytes([d[pos as usize + 12], d[pos as usize + 13]]) as u64, u16::from_be_bytes([d[pos as usize + 14], d[pos as usize + 15]]) as u64, be32(&d, pos + 36) as u64);
+            pos = (pos + 40 + extra + id + name).next_multiple_of(8);
+        }
+    }
+    for (l1, size, active) in l1s {
+        for i in 0..size {
+            let e = at(l1 + 8 * i) & MASK;
+            if e == 0 {
+                continue;
+            }
+            sites.push((l1 + 8 * i, MASK));
+            if active {
+                for j in 0..cluster / 8 {
+                    let l2e = at(e + 8 * j);
+                    if l2e & (1 << 62) == 0 && l2e & MASK != 0 {
+                        sites.push((e + 8 * j, MASK));
+                    }
+                }
+            }
+        }
+    }
+    // header extensions: the bitmaps extension's directory
+    if be32(&d, 4) == 3 {
+        let mut pos = be32(&d, 100) as u64;
+        while pos + 8 <= cluster {
+            let (ty, len) = (be32(&d, pos), be32(&d, pos + 4) as u64);
+            if ty == 0 {
+                break;
+            }
+            if ty == 0x2385_2875 {
+                sites.push((pos + 8 + 16, u64::MAX));
+                let (count, dir) = (be32(&d, pos + 8), at(pos + 8 + 16));
+                let mut e = dir;
+                for _ in 0..count {
+                    sites.push((e, MASK));
+                    let (table, size) = (at(e), be32(&d, e + 8) as u64);
+                    for k in 0..size {
+                        if at(table + 8 * k) & MASK != 0 {
+                            sites.push((table + 8 * k, MASK));
+                        }
+                    }
+                    let (name, extra) = (u16::from_be_bytes([d[e as usize + 18], d[e as usize + 19]]) as u64, be32(&d, e + 20) as u64);
+                    e = (e + 24 + extra + name).next_multiple_of(8);
+                }
+            }
+            pos += 8 + len.next_multiple_of(8);
+        }
+    }
+    sites
+}
+
+/// The base images of the property test, each made by qemu-img and qemu-io.
+fn varied_images(dir: &Path) -> Vec<PathBuf> {
+    let make = |name: &str, opts: &str, size: &str| {
+        let p = dir.join(name);
+        run("qemu-img", &["create", "-q", "-f", "qcow2", "-o", opts, s(&p), size]);
+        for (pat, off, len) in [(0x11, "0", "300k"), (0x22, "1M", "64k"), (0x33, "3000k", "100k")] {
+            run("qemu-io", &["-f", "qcow2", "-c", &format!("write -P {pat} {off} {len}"), s(&p)]);
+        }
+        p
+    };
+    let mut v = vec![
+        make("c64k.qcow2", "cluster_size=65536", "8M"),
+        make("c4k.qcow2", "cluster_size=4096", "8M"),
+        make("c512.qcow2", "cluster_size=512", "4M"),
+        make("rc8.qcow2", "cluster_size=4096,refcount_bits=8", "8M"),
+        make("rc1.qcow2", "cluster_size=4096,refcount_bits=1", "8M"),
+        make("c2m.qcow2", "cluster_size=2097152", "8M"),
+        make("v2.qcow2", "compat=0.10,cluster_size=4096", "8M"),
+    ];
+    let snap = make("snap.qcow2", "cluster_size=4096", "8M");
+    run("qemu-img", &["snapshot", "-c", "one", s(&snap)]);
+    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x44 0 100k", s(&snap)]);
+    run("qemu-img", &["snapshot", "-c", "two", s(&snap)]);
+    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x55 2M 300k", s(&snap)]);
+    v.push(snap);
+    let compressed = dir.join("compressed.qcow2");
+    run("qemu-img", &["convert", "-c", "-f", "qcow2", "-O", "qcow2", "-o", "cluster_size=4096", s(&v[1]), s(&compressed)]);
+    v.push(compressed);
+    let bitmaps = make("bitmaps.qcow2", "cluster_size=4096", "8M");
+    run("qemu-img", &["bitmap", "--add", "-f", "qcow2", s(&bitmaps), "b0"]);
+    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x66 4M 200k", s(&bitmaps)]);
+    v.push(bitmaps);
+    v
+}
+
+/// A small deterministic generator (xorshift64*), so a failing case can be replayed by seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// `qemu-img check`'s counts: (corruptions, leaks).
+fn check_counts(img: &Path) -> (u64, u64) {
+    let out = std::process::Command::new("qemu-img").args(["check", "--output=json", s(img)]).output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let n = |k: &str| j.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    (n("corruptions") + n("check-errors"), n("leaks"))
+}
+
+/// The overlap rule as a property: a valid qemu-made image, one metadata pointer redirected at
+/// random onto another structure (or data cluster), then a random write. Either the write is
+/// refused and the image is byte-identical, or it goes through, `qemu-img check` finds no
+/// error and no leak that the redirection did not already make (a redirected table pointer
+/// strands the old table: a leak, harmless, which QEMU writes through too), and qemu-io reads
+/// back what was written.
+#[test]
+fn redirected_pointers_never_lead_to_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = varied_images(dir.path());
+    // Unpatched, every one of them takes a write and stays clean; but the one with a persistent
+    // dirty bitmap, which our writes would leave stale, is refused naming it.
+    let (bitmaps, images_wo) = images.split_last().unwrap();
+    let err = qcow2::open(bitmaps, true).err().expect("an image with bitmaps opened for writing").to_string();
+    assert!(err.contains("persistent dirty bitmaps (b0)") && err.contains("qemu-img bitmap --remove") && !err.contains("metadata check"), "{err}");
+    for base in images_wo {
+        let img = dir.path().join("valid.qcow2");
+        fs::copy(base, &img).unwrap();
+        let o = open_session_image(&img, None, true, &OverlayOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", base.display()));
+        o.dev.write_at(&[0x77; 70_000], 3 << 20).unwrap();
+        o.overlay.as_ref().unwrap().commit().unwrap();
+        drop(o);
+        assert_eq!(check_counts(&img), (0, 0), "{}", base.display());
+        let out = run("qemu-io", &["-f", "qcow2", "-c", "read -P 0x77 3M 70000", s(&img)]);
+        assert!(out.contains("read 70000/70000 bytes"), "{}: {out}", base.display());
+    }
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut refused, mut written) = (0, 0);
+    for round in 0..60 {
+        let base = &images[round % images.len()];
+        let sites = pointer_sites(base);
+        let d = fs::read(base).unwrap();
+        let mut targets: Vec<u64> = sites.iter().map(|&(at, mask)| be64(&d, at as usize) & mask).filter(|&t| t != 0).collect();
+        targets.push(0);
+        targets.sort_unstable();
+        targets.dedup();
+        let (site, mask) = sites[rng.below(sites.len() as u64) as usize];
+        let target = targets[rng.below(targets.len() as u64) as usize];
+        let old = be64(&d, site as usize);
+        let img = dir.path().join("case.qcow2");
+        fs::copy(base, &img).unwrap();
+        patch64(&img, site, (old & !mask) | (target & mask));
+        let before = sha256_file(&img);
+        let virtual_size = u64::from_be_bytes(d[24..32].try_into().unwrap());
+        let len = 1 + rng.below(256 << 10);
+        let off = rng.below(virtual_size - len);
+        let pattern = 1 + rng.below(250) as u8;
+        let what = format!("round {round}: {} field {site:#x} {old:#x} -> {target:#x}, write {len} at {off}", base.display());
+        let result = open_session_image(&img, None, true, &OverlayOptions::default()).and_then(|o| {
+            o.dev.write_at(&vec![pattern; len as usize], off)?;
+            o.overlay.as_ref().expect("overlay").commit()?;
+            Ok(())
+        });
+        match result {
+            Err(_) => {
+                refused += 1;
+                assert_eq!(sha256_file(&img), before, "{what}: refused but changed");
+                assert!(!vguestfs::disk::redo::log_path(&img).exists(), "{what}");
+            }
+            Ok(()) => {
+                written += 1;
+                let patched = dir.path().join("patched.qcow2");
+                fs::copy(base, &patched).unwrap();
+                patch64(&patched, site, (old & !mask) | (target & mask));
+                let (errors, leaks) = check_counts(&img);
+                assert_eq!(errors, 0, "{what}: qemu-img check finds errors after the write");
+                assert!(leaks <= check_counts(&patched).1, "{what}: the write leaked clusters");
+                let out = run("qemu-io", &["-f", "qcow2", "-c", &format!("read -P {pattern} {off} {len}"), s(&img)]);
+                assert!(out.contains(&format!("read {len}/{len} bytes")), "{what}: {out}");
+            }
+        }
+    }
+    eprintln!("redirected pointers: {refused} refused, {written} written");
+    assert!(refused > 0 && written > 0, "{refused} refused, {written} written");
+}

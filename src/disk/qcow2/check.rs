@@ -1,9 +1,14 @@
 //! The metadata check run before a qcow2 image is opened for writing: the L1 table, every L2
 //! table, the refcount table, every refcount block, the snapshot table and the snapshots' L1
 //! and L2 tables must lie inside the file, be cluster-aligned, and overlap neither the header
-//! nor each other. An image that fails is never written (a write through a bad table would
-//! overwrite other metadata or data). The work is bounded: tables are at most as large as the
+//! nor each other; then every cluster's refcount must equal the references to it
+//! ([`refcounts`]: what QEMU's overlap check and `qemu-img check` guard against). An image that
+//! fails is never written (a write through a bad table, or an allocation of a cluster that
+//! looks free but is in use, would overwrite other metadata or data); the error says to repair
+//! a copy with `qemu-img check -r all`. The work is bounded: tables are at most as large as the
 //! header check allows, and a table count past [`MAX_TABLES`] is refused.
+
+mod refcounts;
 
 use super::header::{Qcow2Info, MAX_L1_ENTRIES};
 use crate::disk::{Error, Result};
@@ -35,6 +40,8 @@ enum What {
     SnapshotTable,
     SnapshotL1(u32),
     SnapshotL2(u64),
+    BitmapDirectory,
+    BitmapTable(u32),
 }
 
 impl std::fmt::Display for What {
@@ -48,6 +55,8 @@ impl std::fmt::Display for What {
             What::SnapshotTable => write!(f, "the snapshot table"),
             What::SnapshotL1(n) => write!(f, "the L1 table of snapshot {n}"),
             What::SnapshotL2(off) => write!(f, "an L2 table of a snapshot at offset {off:#x}"),
+            What::BitmapDirectory => write!(f, "the bitmap directory"),
+            What::BitmapTable(n) => write!(f, "the table of bitmap {n}"),
         }
     }
 }
@@ -98,7 +107,8 @@ pub fn check_metadata(file: &File, info: &Qcow2Info, path: &Path) -> Result<()> 
     if info.nb_snapshots > 0 {
         c.snapshots(&mut regions, info, &active_l2)?;
     }
-    overlaps(&mut regions, path)
+    overlaps(&mut regions, path)?;
+    refcounts::verify(&c, info, &regions)
 }
 
 struct Checker<'a> {
@@ -113,7 +123,7 @@ impl Checker<'_> {
         Error::Qcow2 {
             path: self.path.to_path_buf(),
             msg: format!(
-                "metadata check before writing failed: {msg}; refusing to write to this image (inspect it with `qemu-img check {}`)",
+                "metadata check before writing failed: {msg}; refusing to write to this image (inspect it with `qemu-img check {}`; repair a copy with `qemu-img check -r all COPY`)",
                 self.path.display()
             ),
         }
@@ -139,20 +149,33 @@ impl Checker<'_> {
         self.file.read_exact_at(buf, off).map_err(|e| self.err(format!("reading {what} at offset {off:#x}: {e}")))
     }
 
-    /// Reads a table of big-endian u64 entries (its size was bounded by the header check).
-    fn read_table(&self, off: u64, len: u64, what: What) -> Result<Vec<u64>> {
+    /// Reads `len` bytes at `off`, which must lie inside the file (so `len` is bounded by it).
+    fn read_bytes(&self, off: u64, len: u64, what: What) -> Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        if off.checked_add(len).is_none_or(|end| end > self.file_len) {
+            return Err(self.err(format!("{what} ({len} bytes at offset {off:#x}) lies beyond the end of the file ({} bytes)", self.file_len)));
+        }
         let mut buf = vec![0u8; usize::try_from(len).map_err(|_| self.err(format!("{what} is too large")))?];
         self.read(&mut buf, off, what)?;
+        Ok(buf)
+    }
+
+    /// Reads a table of big-endian u64 entries.
+    fn read_table(&self, off: u64, len: u64, what: What) -> Result<Vec<u64>> {
+        let buf = self.read_bytes(off, len, what)?;
         Ok(buf.chunks_exact(8).map(|b| u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect())
     }
 
-    /// The snapshot table, each snapshot's L1 table, and the L2 tables they name that the
-    /// active L1 table does not share.
-    fn snapshots(&self, regions: &mut Vec<Region>, info: &Qcow2Info, active_l2: &[u64]) -> Result<()> {
+    /// Each snapshot's L1 table `(offset, entries)`, and where the snapshot table ends. The
+    /// table must lie inside the file and within QEMU's size limit; the L1 tables together
+    /// have at most [`MAX_SNAPSHOT_L1_ENTRIES`] entries.
+    fn snapshot_l1s(&self, info: &Qcow2Info) -> Result<(Vec<(u64, u64)>, u64)> {
         let table = info.snapshots_offset;
         let (mut pos, mut end) = (table, table);
         let mut l1_budget = MAX_SNAPSHOT_L1_ENTRIES;
-        let mut shared_l2 = BTreeSet::new();
+        let mut l1s = Vec::new();
         for n in 0..info.nb_snapshots {
             let mut e = [0u8; 40];
             if pos.checked_add(40).is_none_or(|end| end > self.file_len || end - table > MAX_SNAPSHOT_TABLE) {
@@ -174,22 +197,34 @@ impl Checker<'_> {
                 return Err(self.err(format!("the L1 table of snapshot {n} has {l1_size} entries, more than we check")));
             }
             l1_budget -= l1_size;
-            let what = What::SnapshotL1(n);
+            l1s.push((l1_off, l1_size));
+        }
+        Ok((l1s, end))
+    }
+
+    /// The snapshot table, each snapshot's L1 table, and the L2 tables they name that the
+    /// active L1 table does not name.
+    fn snapshots(&self, regions: &mut Vec<Region>, info: &Qcow2Info, active_l2: &[u64]) -> Result<()> {
+        let (l1s, end) = self.snapshot_l1s(info)?;
+        let mut own_l2 = BTreeSet::new();
+        for (n, (l1_off, l1_size)) in l1s.into_iter().enumerate() {
+            let what = What::SnapshotL1(n as u32);
             if l1_size > 0 {
                 self.place(regions, l1_off, l1_size * 8, what)?;
             }
             for entry in self.read_table(l1_off, l1_size * 8, what)? {
                 let off = entry & L1_OFFSET_MASK;
                 if off != 0 && active_l2.binary_search(&off).is_err() {
-                    shared_l2.insert(off);
-                    if shared_l2.len() + regions.len() > MAX_TABLES {
+                    own_l2.insert(off);
+                    if own_l2.len() + regions.len() > MAX_TABLES {
                         return Err(self.err(format!("the image has more than {MAX_TABLES} metadata tables")));
                     }
                 }
             }
         }
+        let table = info.snapshots_offset;
         self.place(regions, table, end - table, What::SnapshotTable)?;
-        for off in shared_l2 {
+        for off in own_l2 {
             self.place(regions, off, self.cluster, What::SnapshotL2(off))?;
         }
         Ok(())

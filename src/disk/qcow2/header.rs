@@ -32,6 +32,10 @@ const MAX_BACKING_NAME: u32 = 1023;
 const EXT_END: u32 = 0;
 const EXT_BACKING_FORMAT: u32 = 0xe279_2aca;
 const EXT_DATA_FILE: u32 = 0x4441_5441;
+const EXT_BITMAPS: u32 = 0x2385_2875;
+
+/// Autoclear feature bit 0: the bitmaps extension is consistent.
+const AUTOCLEAR_BITMAPS: u64 = 1 << 0;
 
 /// Incompatible feature bits.
 const INCOMPAT_DIRTY: u64 = 1 << 0;
@@ -100,6 +104,19 @@ pub struct Qcow2Info {
     pub crypt_method: u32,
     /// External data file name from the header extension, if any.
     pub data_file: Option<String>,
+    /// The bitmaps extension, when present and marked consistent (autoclear bit 0).
+    pub bitmaps: Option<Bitmaps>,
+}
+
+/// Where the persistent dirty bitmaps are (the bitmaps header extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bitmaps {
+    /// Number of bitmaps in the directory.
+    pub count: u32,
+    /// File offset of the bitmap directory.
+    pub directory_offset: u64,
+    /// Size of the bitmap directory in bytes.
+    pub directory_size: u64,
 }
 
 impl Qcow2Info {
@@ -299,11 +316,12 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
     let nb_snapshots = f.u32(60, "nb_snapshots")?;
     let snapshots_offset = f.u64(64, "snapshots_offset")?;
 
-    let (incompatible_features, compatible_features, refcount_order, header_length, compression_type) = if version == 2 {
-        (0, 0, 4, V2_HEADER_LEN, Compression::Zlib)
+    let (incompatible_features, compatible_features, autoclear_features, refcount_order, header_length, compression_type) = if version == 2 {
+        (0, 0, 0, 4, V2_HEADER_LEN, Compression::Zlib)
     } else {
         let incompat = f.u64(72, "incompatible_features")?;
         let compat = f.u64(80, "compatible_features")?;
+        let autoclear = f.u64(88, "autoclear_features")?;
         let order = f.u32(96, "refcount_order")?;
         let len = f.u32(100, "header_length")?;
         if (len as usize) < V3_HEADER_LEN || u64::from(len) > cluster_size || (len > V3_HEADER_LEN as u32 && len % 8 != 0) {
@@ -324,7 +342,7 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
         if (incompat & INCOMPAT_COMPRESSION != 0) != (compression != Compression::Zlib) {
             return Err(corrupt(path, format!("compression type bit (incompatible bit 3) does not match compression_type {ctype}")));
         }
-        (incompat, compat, order, len as usize, compression)
+        (incompat, compat, autoclear, order, len as usize, compression)
     };
     if refcount_order > 6 {
         return Err(corrupt(path, format!("refcount_order {refcount_order} is larger than 6")));
@@ -387,6 +405,7 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
     };
     let mut backing_format = None;
     let mut data_file = None;
+    let mut bitmaps = None;
     let mut pos = header_length;
     loop {
         if pos.checked_add(8).is_none_or(|end| end > ext_end) {
@@ -408,6 +427,7 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
         match ty {
             EXT_BACKING_FORMAT => backing_format = Some(ext_string(data, path, "backing format")?),
             EXT_DATA_FILE => data_file = Some(ext_string(data, path, "external data file name")?),
+            EXT_BITMAPS if autoclear_features & AUTOCLEAR_BITMAPS != 0 => bitmaps = Some(bitmaps_ext(data, path)?),
             _ => {}
         }
         pos = data_off + len.next_multiple_of(8);
@@ -431,7 +451,17 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
         incompatible_features,
         crypt_method,
         data_file,
+        bitmaps,
     })
+}
+
+/// The bitmaps extension: bitmap count, reserved word, directory size and offset.
+fn bitmaps_ext(data: &[u8], path: &Path) -> Result<Bitmaps> {
+    let f = Fields { bytes: data, path };
+    if data.len() != 24 {
+        return Err(corrupt(path, format!("bitmaps header extension has {} bytes, not 24", data.len())));
+    }
+    Ok(Bitmaps { count: f.u32(0, "nb_bitmaps")?, directory_size: f.u64(8, "bitmap_directory_size")?, directory_offset: f.u64(16, "bitmap_directory_offset")? })
 }
 
 /// A string header extension (no NUL, UTF-8).

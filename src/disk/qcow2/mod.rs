@@ -6,7 +6,7 @@ mod header;
 
 pub use backing::MAX_DEPTH;
 pub use check::{check_metadata, MAX_TABLES};
-pub use header::{parse_header, read_info, Compression, Qcow2Info, MAGIC};
+pub use header::{parse_header, read_info, Bitmaps, Compression, Qcow2Info, MAGIC};
 
 use super::{check_range, check_span, zero_by_writing, BlockDev, Dev, Error, Result};
 use std::path::{Path, PathBuf};
