@@ -30,17 +30,15 @@
 //! filesystem without `meta_bg` (which needs data moved) are refused before anything is
 //! written, with an error saying so.
 
-mod csum;
-mod desc;
-mod geo;
 mod place;
 mod resize_inode;
 
 use crate::bytes::{le16, le32};
 use crate::disk::{read_vec, BlockDev, Dev};
 use crate::fs::{Error, Result};
-use desc::{Descs, BLOCK_UNINIT, INODE_UNINIT};
-use geo::{off, Geo};
+use super::desc::{Descs, BLOCK_UNINIT, INODE_UNINIT};
+use super::geo::{self, off, put16, put32, put_split, seal_sb, split, Geo};
+use super::csum;
 
 /// What a grow did (or found it had nothing to do).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -165,13 +163,9 @@ pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, checks: Checks) -> Result<G
         return Ok(report);
     }
     let new = new_geometry(&old, size, target, &e)?;
-    let mut descs = read_descs(dev, &old, &e)?;
+    let mut descs = Descs::read(dev, &old)?.map_err(|m| e.corrupt(m))?;
     let uuid = sb[off::UUID..off::UUID + 16].to_vec();
-    let seed = if old.has(geo::INCOMPAT_CSUM_SEED) {
-        le32(&sb, off::CHECKSUM_SEED)
-    } else {
-        csum::crc32c_raw(!0, &uuid)
-    };
+    let seed = geo::csum_seed(&sb, &old);
     if old.has_gd_csum() {
         if let Some(g) = (0..old.groups).find(|&g| descs.stored_checksum(g) != descs.checksum(&old, seed, &uuid, g)) {
             return Err(e.corrupt(format!("group descriptor {g}: checksum does not match (run e2fsck -f)")));
@@ -450,21 +444,6 @@ fn new_geometry(old: &Geo, size: u64, target: u64, e: &Errs<'_>) -> Result<Geo> 
     Ok(new)
 }
 
-/// The descriptor table of `geo`, read from the primary copies.
-fn read_descs(dev: &dyn BlockDev, geo: &Geo, e: &Errs<'_>) -> Result<Descs> {
-    let bs = geo.bs as usize;
-    let mut raw = vec![0u8; geo.desc_blocks as usize * bs];
-    for (i, chunk) in raw.chunks_mut(bs).enumerate() {
-        let blk = geo.desc_block_primary(i as u64);
-        if blk >= geo.blocks {
-            return Err(e.corrupt(format!("group descriptor block {i} at {blk} is outside the filesystem")));
-        }
-        dev.read_at(chunk, blk * geo.bs)?;
-    }
-    raw.truncate(geo.groups as usize * geo.desc_size);
-    Ok(Descs::new(raw, geo))
-}
-
 /// The byte offset and bytes of the resize inode, read from group 0's inode table.
 fn read_resize_inode(dev: &dyn BlockDev, geo: &Geo, descs: &Descs, e: &Errs<'_>) -> Result<(u64, Vec<u8>)> {
     let table = descs.inode_table(0);
@@ -651,36 +630,4 @@ fn scaled_reserve(sb: &[u8], old: &Geo, new: &Geo) -> u64 {
     let r = split(sb, old, off::R_BLOCKS_LO, off::R_BLOCKS_HI);
     let percent = (r as f64 * 100.0) / old.blocks as f64;
     (percent * new.blocks as f64 / 100.0) as u64
-}
-
-/// A 32-bit superblock field with its high half at `hi` when the filesystem is 64bit.
-fn split(sb: &[u8], geo: &Geo, lo: usize, hi: usize) -> u64 {
-    let mut v = u64::from(le32(sb, lo));
-    if geo.has(geo::INCOMPAT_64BIT) {
-        v |= u64::from(le32(sb, hi)) << 32;
-    }
-    v
-}
-
-fn put_split(sb: &mut [u8], geo: &Geo, lo: usize, hi: usize, v: u64) {
-    put32(sb, lo, v as u32);
-    if geo.has(geo::INCOMPAT_64BIT) {
-        put32(sb, hi, (v >> 32) as u32);
-    }
-}
-
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-}
-
-/// Stores the superblock checksum (metadata_csum).
-fn seal_sb(geo: &Geo, sb: &mut [u8]) {
-    if geo.has_ro(geo::RO_COMPAT_METADATA_CSUM) {
-        let c = csum::superblock(sb);
-        put32(sb, off::CHECKSUM, c);
-    }
 }

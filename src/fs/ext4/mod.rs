@@ -18,11 +18,15 @@ mod data;
 mod device;
 mod dir;
 mod error;
+mod csum;
+mod desc;
 mod features;
+mod geo;
 pub mod grow;
 mod inode;
 mod names;
 mod statvfs;
+mod tail;
 mod write;
 mod xattr;
 mod xattr_write;
@@ -171,6 +175,34 @@ impl Ext4Fs {
             return Err(self.unmounted());
         };
         f(&Ctx { fs, err: self.errors(), names: &self.names })
+    }
+
+    /// Runs `f`, a change that removes the entry `name` of `dir` (unlink, rmdir, a rename over
+    /// it), then frees what the crate leaves of a block-mapped inode the change freed: the
+    /// blocks its map holds past its size (see [`tail`]).
+    fn removing(&self, dir: u32, name: &[u8], f: impl FnOnce(&Ctx<'_>) -> Result<()>) -> Result<()> {
+        if !self.writable {
+            return Err(Error::Os(Errno::ReadOnlyFs));
+        }
+        let mut guard = self.mount.write().unwrap_or_else(|p| p.into_inner());
+        let Some(fs) = guard.as_mut() else {
+            return Err(self.unmounted());
+        };
+        let errors = self.errors();
+        let tail = {
+            let c = Ctx { fs: &*fs, err: errors, names: &self.names };
+            let tail = tail::before_removal(&c, dir, name)?;
+            f(&c)?;
+            tail
+        };
+        if let Some(tail) = tail {
+            fs.flush().map_err(|e| self.errors().map(e))?;
+            if tail.release(fs, self.dev.as_ref())? > 0 {
+                // Our writes went under the crate's caches: it reads its metadata again.
+                fs.fresh_read().map_err(|e| self.errors().map(e))?;
+            }
+        }
+        Ok(())
     }
 
     /// The crate's inode number for `ino` (ext inode numbers are 32-bit).
@@ -342,20 +374,22 @@ impl Filesystem for Ext4Fs {
 
     fn unlink(&self, dir: Ino, name: &[u8]) -> Result<()> {
         check_name(name)?;
-        self.change(|c| write::unlink(c, Self::ino32(dir)?, name))
+        let dir = Self::ino32(dir)?;
+        self.removing(dir, name, |c| write::unlink(c, dir, name))
     }
 
     fn rmdir(&self, dir: Ino, name: &[u8]) -> Result<()> {
         check_name(name)?;
-        self.change(|c| write::rmdir(c, Self::ino32(dir)?, name))
+        let dir = Self::ino32(dir)?;
+        self.removing(dir, name, |c| write::rmdir(c, dir, name))
     }
 
     fn rename(&self, dir: Ino, name: &[u8], new_dir: Ino, new_name: &[u8]) -> Result<()> {
         check_name(name)?;
         check_name(new_name)?;
-        self.change(|c| {
-            write::rename(c, Self::ino32(dir)?, name, Self::ino32(new_dir)?, new_name)
-        })
+        let (dir, new_dir) = (Self::ino32(dir)?, Self::ino32(new_dir)?);
+        // A replaced target is removed with the rename.
+        self.removing(new_dir, new_name, |c| write::rename(c, dir, name, new_dir, new_name))
     }
 
     fn write(&self, ino: Ino, offset: u64, buf: &[u8]) -> Result<()> {

@@ -5,7 +5,7 @@
 //! group. New metadata only ever lands in the new groups, so no block of the existing
 //! filesystem is touched and no old bitmap has to be searched for free space.
 
-use super::geo::Geo;
+use crate::fs::ext4::geo::Geo;
 
 /// The metadata locations of one new group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

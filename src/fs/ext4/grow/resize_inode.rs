@@ -5,8 +5,8 @@
 //! `(desc_blocks + n) % (block_size / 4)`, each lists its copies in every backup group of the
 //! grown filesystem, and `i_blocks` counts them all.
 
-use super::csum::crc32c_raw;
-use super::geo::{backup_groups, Geo, RO_COMPAT_HUGE_FILE, RO_COMPAT_METADATA_CSUM};
+use crate::fs::ext4::csum::crc32c_raw;
+use crate::fs::ext4::geo::{backup_groups, Geo, RO_COMPAT_HUGE_FILE, RO_COMPAT_METADATA_CSUM};
 use crate::bytes::{le16, le32};
 
 /// `EXT2_RESIZE_INO`.

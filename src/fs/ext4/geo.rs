@@ -1,4 +1,5 @@
-//! The superblock fields a grow reads and writes, and the geometry they imply: where each
+//! The superblock fields our own metadata writers (grow, freeing a block map's tail) read and
+//! write, and the geometry they imply: where each
 //! group starts, which groups hold superblock and descriptor backups (sparse_super,
 //! sparse_super2, meta_bg), and where every copy of a descriptor block lives.
 //! Everything is validated once in [`Geo::parse`], so the arithmetic afterwards cannot
@@ -343,6 +344,48 @@ pub(super) fn backup_groups(geo: &Geo) -> Vec<u64> {
     v.sort_unstable();
     v.dedup();
     v
+}
+
+/// A 32-bit superblock field with its high half at `hi` when the filesystem is 64bit.
+pub(super) fn split(sb: &[u8], geo: &Geo, lo: usize, hi: usize) -> u64 {
+    let mut v = u64::from(le32(sb, lo));
+    if geo.has(INCOMPAT_64BIT) {
+        v |= u64::from(le32(sb, hi)) << 32;
+    }
+    v
+}
+
+pub(super) fn put_split(sb: &mut [u8], geo: &Geo, lo: usize, hi: usize, v: u64) {
+    put32(sb, lo, v as u32);
+    if geo.has(INCOMPAT_64BIT) {
+        put32(sb, hi, (v >> 32) as u32);
+    }
+}
+
+pub(super) fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+pub(super) fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Stores the superblock checksum (metadata_csum).
+pub(super) fn seal_sb(geo: &Geo, sb: &mut [u8]) {
+    if geo.has_ro(RO_COMPAT_METADATA_CSUM) {
+        let c = super::csum::superblock(sb);
+        put32(sb, off::CHECKSUM, c);
+    }
+}
+
+/// The seed of every metadata_csum checksum: `s_checksum_seed` when the superblock carries
+/// one, else the CRC32C of the UUID.
+pub(super) fn csum_seed(sb: &[u8], geo: &Geo) -> u32 {
+    if geo.has(INCOMPAT_CSUM_SEED) {
+        le32(sb, off::CHECKSUM_SEED)
+    } else {
+        super::csum::crc32c_raw(!0, &sb[off::UUID..off::UUID + 16])
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use super::csum::{crc16, crc32c_raw};
 use super::geo::{Geo, RO_COMPAT_METADATA_CSUM};
 use crate::bytes::{le16, le32};
+use crate::disk::BlockDev;
 
 /// `bg_flags` bits.
 pub(super) const INODE_UNINIT: u16 = 0x0001;
@@ -37,6 +38,21 @@ pub(super) struct Descs {
 }
 
 impl Descs {
+    /// Reads the primary descriptor table of the filesystem `geo` from `dev`.
+    pub fn read(dev: &dyn BlockDev, geo: &Geo) -> crate::fs::Result<Result<Descs, String>> {
+        let bs = geo.bs as usize;
+        let mut raw = vec![0u8; geo.desc_blocks as usize * bs];
+        for (i, chunk) in raw.chunks_mut(bs).enumerate() {
+            let blk = geo.desc_block_primary(i as u64);
+            if blk >= geo.blocks {
+                return Ok(Err(format!("group descriptor block {i} at {blk} is outside the filesystem")));
+            }
+            dev.read_at(chunk, blk * geo.bs)?;
+        }
+        raw.truncate(geo.groups as usize * geo.desc_size);
+        Ok(Ok(Descs::new(raw, geo)))
+    }
+
     /// A table of `raw` descriptors of the filesystem `geo`.
     pub fn new(raw: Vec<u8>, geo: &Geo) -> Descs {
         Descs { raw, size: geo.desc_size, wide: geo.desc_size >= 64 }

@@ -1,0 +1,90 @@
+//! e2fsprogs' own test images (`tests/data/e2fsprogs`, see its README): repaired copies are
+//! clean filesystems with the shapes e2fsck accepts but `mke2fs -d` never makes, and every
+//! change we make to one must leave it clean for `e2fsck -fn`, read back by debugfs.
+
+mod common;
+
+use common::run;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vguestfs::guest::DriveOptions;
+use vguestfs::fs::Filesystem;
+use vguestfs::Guest;
+
+/// `NAME.img.gz` decompressed into `dir`, repaired there by `e2fsck -fy`, which must leave it
+/// clean.
+fn repaired(dir: &Path, name: &str) -> PathBuf {
+    let gz = common::root().join("tests/data/e2fsprogs").join(format!("{name}.img.gz"));
+    let out = Command::new("gzip").arg("-dc").arg(&gz).output().expect("gzip");
+    assert!(out.status.success(), "gzip -dc {}", gz.display());
+    let img = dir.join(format!("{name}.img"));
+    std::fs::write(&img, out.stdout).unwrap();
+    // exit 1: errors fixed; 0: nothing to fix
+    let fix = Command::new("e2fsck").args(["-fy", img.to_str().unwrap()]).output().unwrap();
+    assert!(matches!(fix.status.code(), Some(0 | 1)), "e2fsck -fy {name}: {}", String::from_utf8_lossy(&fix.stdout));
+    assert_clean(&img, &format!("{name} after e2fsck -fy"));
+    img
+}
+
+fn assert_clean(img: &Path, what: &str) {
+    let out = Command::new("e2fsck").args(["-fn", img.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{what}: e2fsck -fn:\n{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// rm-rf on a clean filesystem left blocks a block-mapped inode's map held past its size
+/// (`f_emptydir`: `/mapdir` is 1 KiB with the map `(0):1091, (TIND):1090`; the TIND block
+/// stayed marked in use). Each removal must leave e2fsck nothing to fix, and debugfs must no
+/// longer find the path.
+#[test]
+fn rm_rf_frees_block_maps_past_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, path) in [("f_emptydir", "/mapdir"), ("f_hugedir_blocks", "/xyz"), ("f_lotsbad", "/big_dir"), ("f_h_normal", "/test"), ("f_h_normal", "/test3")] {
+        let img = repaired(dir.path(), name);
+        if name == "f_emptydir" {
+            let stat = run("debugfs", &["-R", "stat /mapdir", img.to_str().unwrap()]);
+            assert!(stat.contains("(TIND):1090"), "the image changed: {stat}");
+        }
+        let mut g = Guest::new();
+        g.add_drive(&img, DriveOptions { readonly: false, format: Some(vguestfs::disk::Format::Raw), ..Default::default() }).unwrap();
+        g.launch().unwrap();
+        g.mount("/dev/sda", "/").unwrap();
+        g.rm_rf(path).unwrap();
+        g.commit().unwrap();
+        drop(g);
+        assert_clean(&img, &format!("{name}: rm-rf {path}"));
+        let ls = run("debugfs", &["-R", "ls -l /", img.to_str().unwrap()]);
+        assert!(!ls.contains(&format!(" {}\n", &path[1..])), "{name}: {path} still listed: {ls}");
+    }
+}
+
+/// The same tail freed when a rename replaces the directory that holds it.
+#[test]
+fn rename_over_a_block_map_past_its_size_frees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = repaired(dir.path(), "f_emptydir");
+    {
+        let fs = common::ext4w::open_rw(&img);
+        let root = 2;
+        fs.mkdir(root, b"newdir", 0o755).unwrap();
+        fs.rename(root, b"newdir", root, b"mapdir").unwrap();
+        fs.sync().unwrap();
+    }
+    assert_clean(&img, "rename /newdir over /mapdir");
+    let stat = run("debugfs", &["-R", "stat /mapdir", img.to_str().unwrap()]);
+    assert!(!stat.contains("TIND") && stat.contains("Type: directory"), "{stat}");
+}
+
+/// A device node keeps its number in i_block, not block pointers: removing one frees nothing
+/// (major 4, minor 0x40 reads as block 1088, which f_emptydir uses).
+#[test]
+fn removing_a_device_node_frees_no_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = repaired(dir.path(), "f_emptydir");
+    {
+        let fs = common::ext4w::open_rw(&img);
+        fs.mknod(2, b"dev", 0o020_644, vguestfs::fs::makedev(4, 0x40)).unwrap();
+        fs.unlink(2, b"dev").unwrap();
+        fs.sync().unwrap();
+    }
+    assert_clean(&img, "mknod + unlink of a character device");
+}
