@@ -88,3 +88,22 @@ fn removing_a_device_node_frees_no_block() {
     }
     assert_clean(&img, "mknod + unlink of a character device");
 }
+
+/// An inline-data symlink longer than i_block (60 bytes) continues in the `system.data`
+/// xattr (`d_inline_dump`: `/link` is 80 bytes): readlink, ll and tar-out read it whole, as
+/// debugfs does.
+#[test]
+fn long_inline_data_symlinks_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = repaired(dir.path(), "d_inline_dump");
+    let mut g = Guest::new();
+    g.add_drive(&img, DriveOptions { readonly: true, format: Some(vguestfs::disk::Format::Raw), ..Default::default() }).unwrap();
+    g.launch().unwrap();
+    g.mount_ro("/dev/sda", "/").unwrap();
+    for link in ["/link", "/shortlink"] {
+        let stat = run("debugfs", &["-R", &format!("stat {link}"), img.to_str().unwrap()]);
+        let want = stat.split("Fast link dest: \"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_else(|| panic!("{stat}"));
+        assert_eq!(g.readlink(link).unwrap(), want.as_bytes(), "{link}");
+    }
+    assert_eq!(g.readlink("/link").unwrap().len(), 80);
+}

@@ -668,3 +668,21 @@ fn on_an_overlay_writes_skip_the_journal() {
         assert!(logdump.contains("Journal starts at block") && !logdump.contains("Found expected sequence"), "{img}: {logdump}");
     }
 }
+
+/// A full inode table is ENOSPC, as the kernel says, not "corrupt filesystem" (the crate calls
+/// it corruption); the filesystem stays clean.
+#[test]
+fn running_out_of_inodes_is_enospc() {
+    let s = mkfs(&["-t", "ext4", "-N", "32"], 8);
+    {
+        let fs = open_rw(&s.path);
+        let root = fs.root();
+        let err = (0..64)
+            .map(|i| fs.create(root, format!("f{i}").as_bytes(), 0o644))
+            .find_map(|r| r.err())
+            .expect("32 inodes never ran out");
+        assert_eq!(os(err), Errno::NoSpace);
+        fs.sync().unwrap();
+    }
+    assert_fsck_clean(&s.path);
+}

@@ -803,3 +803,35 @@ fn compressed_files_match_gzip_and_zgrep() {
         "{o:?}"
     );
 }
+
+/// tar-out over a damaged filesystem: a symlink whose target no tar archive can store (here
+/// an empty one, made with debugfs) is skipped with a warning naming it, and the rest of the
+/// tree is archived; an error names the guest path it happened at.
+#[test]
+fn tar_out_skips_unstorable_symlinks_and_names_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let p = img.to_str().unwrap();
+    let run = |cmd: &str, args: &[&str]| {
+        let out = Command::new(cmd).args(args).env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").output().unwrap();
+        assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run("truncate", &["-s", "8M", p]);
+    run("mkfs.ext4", &["-q", "-F", p]);
+    let src = dir.path().join("hello");
+    std::fs::write(&src, b"hello\n").unwrap();
+    let script = format!("write {} hello\nsymlink bad x\nsif bad size 0\nsymlink good hello\n", src.display());
+    let out = Command::new("debugfs").args(["-w", "-f", "-", p]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().and_then(|mut c| {
+        c.stdin.take().unwrap().write_all(script.as_bytes())?;
+        c.wait()
+    });
+    assert!(out.unwrap().success());
+    let tar = dir.path().join("out.tar");
+    let r = vfish(&["--ro", "-a", p, "-m", "/dev/sda", "tar-out", "/", tar.to_str().unwrap()], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("skipping the symlink /bad: its target is empty"), "{}", r.stderr);
+    let list = sh(&format!("tar tvf {}", tar.display()));
+    assert!(list.contains("good -> hello") && list.contains("hello") && !list.contains(" bad"), "{list}");
+    let r = vfish(&["--ro", "-a", p, "-m", "/dev/sda", "tar-out", "/nope", tar.to_str().unwrap()], None);
+    assert!(r.code != 0 && r.stderr.contains("/nope: No such file or directory"), "{}", r.stderr);
+}
