@@ -103,3 +103,28 @@ fn symlinks_resolve_inside_the_guest_root() {
     assert_eq!(errno(g.readlink("/etc/shadow")), Errno::Invalid);
     assert_eq!(errno(g.stat("relative/path")), Errno::Invalid);
 }
+
+/// A write that fails (the volume is full) does not leave behind the file it created: the
+/// volume reads as before (mdir) and passes fsck.vfat; an existing file's name stays.
+#[test]
+fn a_failed_write_leaves_no_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("small.img");
+    let p = img.to_str().unwrap();
+    common::run("truncate", &["-s", "1M", p]);
+    common::run("mkfs.vfat", &[p]);
+    let mut g = Guest::new();
+    g.add_drive(&img, DriveOptions { readonly: false, format: Some(vguestfs::disk::Format::Raw), ..Default::default() }).unwrap();
+    g.launch().unwrap();
+    g.mount("/dev/sda", "/").unwrap();
+    g.write("/keep.txt", b"kept\n").unwrap();
+    let err = g.write("/big.bin", &vec![7u8; 2 << 20]).expect_err("2 MiB fit on a 1 MiB volume");
+    assert_eq!(errno(Err::<(), _>(err)), Errno::NoSpace);
+    assert_eq!(errno(g.stat("/big.bin")), Errno::NoEntry, "the failed write left /big.bin");
+    g.commit().unwrap();
+    drop(g);
+    let listing = common::run("mdir", &["-i", p, "-b", "::/"]);
+    let upper = listing.to_uppercase();
+    assert!(upper.contains("KEEP.TXT") && !upper.contains("BIG.BIN"), "{listing}");
+    common::run("fsck.vfat", &["-n", p]);
+}

@@ -107,13 +107,19 @@ impl Guest {
     /// The regular file `path` leads to (following symlinks), created empty with `mode` when
     /// it does not exist — also through a dangling symlink, as `open(O_CREAT)` does.
     fn open_or_create(&self, path: &str, mode: u32) -> Result<(usize, Ino)> {
+        self.open_or_create_noting(path, mode).map(|(m, ino, _)| (m, ino))
+    }
+
+    /// [`Self::open_or_create`], also saying where it created the file (directory inode and
+    /// name), if it did.
+    fn open_or_create_noting(&self, path: &str, mode: u32) -> Result<(usize, Ino, Option<(Ino, Vec<u8>)>)> {
         let mut target = path.to_string();
         for _ in 0..=super::path::MAX_SYMLINKS {
             match self.resolve(&target, true) {
                 Ok(r) => {
                     let st = self.mounts[r.mount].fs.stat(r.ino).map_err(on(path))?;
                     return match st.file_type() {
-                        Some(FileType::Regular) => Ok((r.mount, r.ino)),
+                        Some(FileType::Regular) => Ok((r.mount, r.ino, None)),
                         Some(FileType::Directory) => Err(at(path, Errno::IsDir)),
                         _ => Err(at(path, Errno::Invalid)),
                     };
@@ -126,7 +132,7 @@ impl Guest {
             match fs.lookup(e.dir, &e.name).map_err(on(path))? {
                 None => {
                     let ino = fs.create(e.dir, &e.name, mode).map_err(on(path))?;
-                    return Ok((e.mount, ino));
+                    return Ok((e.mount, ino, Some((e.dir, e.name.clone()))));
                 }
                 Some(ino) => {
                     // a dangling symlink: create what it points at
@@ -169,9 +175,18 @@ impl Guest {
     /// `upload`: like [`Guest::write`], reading the content from `reader` in chunks.
     pub fn write_stream(&self, path: &str, reader: &mut dyn Read) -> Result<u64> {
         self.record("write", path, || {
-            let (m, ino) = self.open_or_create(path, FILE_MODE)?;
-            self.writable(m, path)?.truncate(ino, 0).map_err(on(path))?;
-            self.write_from(m, ino, 0, reader, path)
+            let (m, ino, created) = self.open_or_create_noting(path, FILE_MODE)?;
+            let written = self
+                .writable(m, path)?
+                .truncate(ino, 0)
+                .map_err(on(path))
+                .and_then(|()| self.write_from(m, ino, 0, reader, path));
+            if let (Err(_), Some((dir, name))) = (&written, created) {
+                // A file this call created is not left behind, empty or partial, by a failed
+                // write (volume full, source unreadable).
+                let _ = self.mounts[m].fs.unlink(dir, &name);
+            }
+            written
         })
     }
 
