@@ -557,3 +557,41 @@ fn redirected_pointers_never_lead_to_damage() {
     eprintln!("redirected pointers: {refused} refused, {written} written");
     assert!(refused > 0 && written > 0, "{refused} refused, {written} written");
 }
+
+/// Issue 23 item 2: an image left with the dirty bit by a crash (lazy refcounts, qemu-io
+/// killed mid-session) reads as QEMU reads it — the data written before the crash, as qemu-io
+/// reads it back — but is refused for writing, naming `qemu-img check -r all`, and stays
+/// byte-identical; once repaired by that command it takes writes.
+#[test]
+fn dirty_images_read_but_are_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("dirty.qcow2");
+    run("qemu-img", &["create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", s(&img), "4M"]);
+    // qemu-io kills itself before closing the image: the dirty bit stays set.
+    let crash = std::process::Command::new("qemu-io").args(["-f", "qcow2", "-c", "write -P 0x5c 64k 200k", "-c", "sigraise 9", s(&img)]).output().unwrap();
+    assert!(!crash.status.success());
+    let data = fs::read(&img).unwrap();
+    assert_eq!(u64::from_be_bytes(data[72..80].try_into().unwrap()) & 1, 1, "qemu-io left no dirty bit");
+    let before = sha256_file(&img);
+
+    let dev = qcow2::open(&img, false).unwrap_or_else(|e| panic!("read-only open of a dirty image: {e}"));
+    let mut buf = vec![0u8; 300 << 10];
+    dev.read_at(&mut buf, 0).unwrap();
+    assert!(buf[..64 << 10].iter().all(|&b| b == 0) && buf[64 << 10..264 << 10].iter().all(|&b| b == 0x5c) && buf[264 << 10..].iter().all(|&b| b == 0));
+    let out = run("qemu-io", &["-r", "-f", "qcow2", "-c", "read -P 0x5c 64k 200k", s(&img)]);
+    assert!(out.contains("read 204800/204800 bytes"), "{out}");
+    drop(dev);
+
+    let err = qcow2::open(&img, true).err().expect("a dirty image opened for writing").to_string();
+    assert!(err.contains("dirty bit") && err.contains(&format!("qemu-img check -r all {}", s(&img))), "{err}");
+    assert_eq!(sha256_file(&img), before);
+
+    run("qemu-img", &["check", "-q", "-r", "all", s(&img)]);
+    let opened = open_session_image(&img, None, true, &OverlayOptions::default()).unwrap();
+    opened.dev.write_at(&[0x3e; 4096], 1 << 20).unwrap();
+    opened.overlay.as_ref().unwrap().commit().unwrap();
+    drop(opened);
+    run("qemu-img", &["check", s(&img)]);
+    let out = run("qemu-io", &["-f", "qcow2", "-c", "read -P 0x3e 1M 4k", s(&img)]);
+    assert!(out.contains("read 4096/4096 bytes"), "{out}");
+}

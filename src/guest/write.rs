@@ -47,6 +47,12 @@ fn now() -> Timespec {
     Timespec { sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nsec: d.subsec_nanos() }
 }
 
+/// Where a write created the file it writes: the directory inode and the name.
+struct Created {
+    dir: Ino,
+    name: Vec<u8>,
+}
+
 impl Guest {
     /// Runs `f` and, when it succeeds, records `op` on `path` (calls made inside another
     /// recorded call, like `cp-a`'s, are recorded too: each path that changed is listed).
@@ -110,9 +116,8 @@ impl Guest {
         self.open_or_create_noting(path, mode).map(|(m, ino, _)| (m, ino))
     }
 
-    /// [`Self::open_or_create`], also saying where it created the file (directory inode and
-    /// name), if it did.
-    fn open_or_create_noting(&self, path: &str, mode: u32) -> Result<(usize, Ino, Option<(Ino, Vec<u8>)>)> {
+    /// [`Self::open_or_create`], also saying where it created the file, if it did.
+    fn open_or_create_noting(&self, path: &str, mode: u32) -> Result<(usize, Ino, Option<Created>)> {
         let mut target = path.to_string();
         for _ in 0..=super::path::MAX_SYMLINKS {
             match self.resolve(&target, true) {
@@ -132,7 +137,7 @@ impl Guest {
             match fs.lookup(e.dir, &e.name).map_err(on(path))? {
                 None => {
                     let ino = fs.create(e.dir, &e.name, mode).map_err(on(path))?;
-                    return Ok((e.mount, ino, Some((e.dir, e.name.clone()))));
+                    return Ok((e.mount, ino, Some(Created { dir: e.dir, name: e.name.clone() })));
                 }
                 Some(ino) => {
                     // a dangling symlink: create what it points at
@@ -181,7 +186,7 @@ impl Guest {
                 .truncate(ino, 0)
                 .map_err(on(path))
                 .and_then(|()| self.write_from(m, ino, 0, reader, path));
-            if let (Err(_), Some((dir, name))) = (&written, created) {
+            if let (Err(_), Some(Created { dir, name })) = (&written, created) {
                 // A file this call created is not left behind, empty or partial, by a failed
                 // write (volume full, source unreadable).
                 let _ = self.mounts[m].fs.unlink(dir, &name);

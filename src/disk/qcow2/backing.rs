@@ -4,6 +4,7 @@
 
 use super::header::{read_info_from, Qcow2Info};
 use crate::disk::{Error, Result};
+use super::storage::ImageFile;
 use imago::file::File as ImagoFile;
 use imago::qcow2::Qcow2;
 use imago::raw::Raw;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_DEPTH: usize = 16;
 
 /// An opened imago image over an imago file.
-pub(super) type Image = FormatAccess<ImagoFile>;
+pub(super) type Image = FormatAccess<ImageFile>;
 
 /// Formats a backing file may have.
 enum BackingFormat {
@@ -31,6 +32,13 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
     let info = read_info_from(&file, path)?;
     info.check_supported(path)?;
     if writable {
+        if info.dirty() {
+            return Err(Error::Qcow2Unsupported {
+                path: path.to_path_buf(),
+                feature: "writing with the dirty bit set (incompatible feature bit 0: refcounts may be stale after a crash)".into(),
+                fix: format!("repair it with `qemu-img check -r all {}` (reading works as it is)", path.display()),
+            });
+        }
         super::check::check_metadata(&file, &info, path)?;
     }
 
@@ -55,8 +63,8 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
         }
     };
 
-    let storage = imago_file(file, path, writable)?;
-    let qcow2 = Qcow2::<ImagoFile>::builder(storage)
+    let storage = ImageFile::new(imago_file(file, path, writable)?, !writable && info.dirty());
+    let qcow2 = Qcow2::<ImageFile>::builder(storage)
         .write(writable)
         .backing(backing)
         .data_file(None)
@@ -69,8 +77,8 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
 fn open_raw(path: &Path, chain: &[PathBuf]) -> Result<Image> {
     enter(path, chain)?;
     let file = open_file(path, false)?;
-    let storage = imago_file(file, path, false)?;
-    let raw = Raw::<ImagoFile>::builder(storage)
+    let storage = ImageFile::new(imago_file(file, path, false)?, false);
+    let raw = Raw::<ImageFile>::builder(storage)
         .write(false)
         .open(DenyImplicitOpenGate::default())
         .map_err(|e| engine(path, e))?;

@@ -169,12 +169,6 @@ impl Qcow2Info {
                 format!("check and repair it with `qemu-img check -r all {p}`"),
             ));
         }
-        if self.dirty() {
-            return Err(unsupported(
-                "dirty bit set (incompatible feature bit 0; refcounts may be stale)",
-                format!("repair it with `qemu-img check -r all {p}`"),
-            ));
-        }
         if self.incompatible_features & INCOMPAT_DATA_FILE != 0 || self.data_file.is_some() {
             return Err(unsupported(
                 "external data file (incompatible feature bit 2)",

@@ -3,6 +3,7 @@
 mod backing;
 mod check;
 mod header;
+mod storage;
 
 pub use backing::MAX_DEPTH;
 pub use check::{check_metadata, MAX_TABLES};
