@@ -402,7 +402,8 @@ fn broken_boot_sectors_are_refused() {
             open_bytes(b).map(drop)
         };
         assert!(corrupt_msg(mutate(&|b| b.truncate(511))).contains("512"));
-        assert!(corrupt_msg(mutate(&|b| b[..512].fill(0))).contains("bytes per sector"));
+        // Linux's first check on a zeroed sector is the reserved-sector count.
+        assert!(corrupt_msg(mutate(&|b| b[..512].fill(0))).contains("reserved sectors"));
         assert!(corrupt_msg(mutate(&|b| b[13] = 3)).contains("sectors per cluster"));
         corrupt_msg(mutate(&|b| b[16] = 0));
         corrupt_msg(mutate(&|b| b[510] = 0)); // fatfs wants the 0x55AA signature
@@ -583,4 +584,54 @@ fn cross_linked_directories_stay_bounded() {
     }
     // A walk meets the same inodes as in the intact image, and no error.
     assert_eq!(walk(&fs), walk(&open_path(&fixture("fat-tree-32.img"))));
+}
+
+/// Issue 23 item 4: boot sectors Linux refuses to mount, made from mkfs.vfat volumes by
+/// patching one BPB field. Each is refused by `fs::open` with an error naming the field (not
+/// "no filesystem found", and never opened at another layout), and fsck.vfat rejects it too.
+#[test]
+fn hostile_bpbs_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, args: &[&str]| {
+        let p = dir.path().join(name);
+        run("truncate", &["-s", "32M", p.to_str().unwrap()]);
+        let mut a = args.to_vec();
+        a.push(p.to_str().unwrap());
+        run("mkfs.vfat", &a);
+        std::fs::read(&p).unwrap()
+    };
+    let fat16 = make("fat16.img", &["-F", "16"]);
+    let fat32 = make("fat32.img", &["-F", "32"]);
+    let le16 = |v: u16| v.to_le_bytes().to_vec();
+    let le32 = |v: u32| v.to_le_bytes().to_vec();
+    // (what, base image, offset, bytes, words the error names)
+    let cases: Vec<(&str, &Vec<u8>, usize, Vec<u8>, &str)> = vec![
+        ("bytes per sector 0", &fat16, 0x0B, le16(0), "BPB_BytsPerSec"),
+        ("bytes per sector 256", &fat16, 0x0B, le16(256), "BPB_BytsPerSec"),
+        ("bytes per sector 1000", &fat16, 0x0B, le16(1000), "BPB_BytsPerSec"),
+        ("bytes per sector 8192", &fat32, 0x0B, le16(8192), "BPB_BytsPerSec"),
+        ("sectors per cluster 0", &fat16, 0x0D, vec![0], "BPB_SecPerClus"),
+        ("sectors per cluster 3", &fat16, 0x0D, vec![3], "BPB_SecPerClus"),
+        ("sectors per cluster 255", &fat32, 0x0D, vec![255], "BPB_SecPerClus"),
+        ("reserved sectors 0", &fat16, 0x0E, le16(0), "BPB_RsvdSecCnt"),
+        ("FATs 0", &fat32, 0x10, vec![0], "BPB_NumFATs"),
+        ("root entries 17", &fat16, 0x11, le16(17), "BPB_RootEntCnt"),
+        ("root entries 65535", &fat16, 0x11, le16(65535), "BPB_RootEntCnt"),
+        ("total sectors 0", &fat32, 0x20, le32(0), "BPB_TotSec"),
+        ("total sectors huge", &fat32, 0x20, le32(0xFFFF_FF00), "BPB_TotSec"),
+    ];
+    for (what, base, at, bytes, field) in cases {
+        let img = dir.path().join("bad.img");
+        let mut data = base.clone();
+        data[at..at + bytes.len()].copy_from_slice(&bytes);
+        std::fs::write(&img, &data).unwrap();
+        let dev: Dev = Arc::new(RawFile::open(&img, false).unwrap());
+        let err = match vguestfs::fs::open(dev) {
+            Ok(_) => panic!("{what}: opened"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(field) && err.contains("vfat"), "{what}: {err}");
+        let fsck = std::process::Command::new("fsck.vfat").env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").args(["-n", img.to_str().unwrap()]).output().unwrap();
+        assert!(!fsck.status.success(), "{what}: fsck.vfat accepts it");
+    }
 }

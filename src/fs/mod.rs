@@ -81,7 +81,7 @@ pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
             fs: other.to_string(),
             feature: format!("mounting {other} filesystems (ext2/3/4 and vfat can be mounted)"),
         }),
-        None => Err(Error::Unsupported { dev: dev.name(), fs: "unknown".into(), feature: "no filesystem found on the device".into() }),
+        None => Err(not_found(&dev)?),
     }
 }
 
@@ -98,8 +98,18 @@ pub fn open_rw(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> 
             fs: other.to_string(),
             feature: format!("writing {other} filesystems (ext2/3/4 and vfat can be written)"),
         }),
-        None => Err(Error::Unsupported { dev: dev.name(), fs: "unknown".into(), feature: "no filesystem found on the device".into() }),
+        None => Err(not_found(&dev)?),
     }
+}
+
+/// The error for a device no probe recognised: a damaged FAT boot sector named by its bad field,
+/// else "no filesystem found".
+fn not_found(dev: &crate::disk::Dev) -> Result<Error> {
+    Ok(fat::diagnose(dev)?.unwrap_or_else(|| Error::Unsupported {
+        dev: dev.name(),
+        fs: "unknown".into(),
+        feature: "no filesystem found on the device".into(),
+    }))
 }
 
 /// Result of filesystem-layer operations.

@@ -72,14 +72,32 @@ impl Geometry {
             0 => le32(bs, 0x20),
             n => n,
         };
+        // The checks and their order are Linux's (`fat_read_bpb`, `fat_fill_super`): a volume
+        // Linux would not mount is refused, naming the field.
+        if reserved == 0 {
+            return Err("boot sector: reserved sectors (BPB_RsvdSecCnt) is 0".into());
+        }
+        if fats == 0 {
+            return Err("boot sector: number of FATs (BPB_NumFATs) is 0".into());
+        }
+        let media = bs[0x15];
+        if !(media >= 0xf8 || media == 0xf0) {
+            return Err(format!("boot sector: media descriptor (BPB_Media) {media:#04x} is not 0xf0 or 0xf8..0xff"));
+        }
         if !bps.is_power_of_two() || !(512..=4096).contains(&bps) {
-            return Err(format!("boot sector: bytes per sector {bps} is not 512..4096"));
+            return Err(format!("boot sector: bytes per sector (BPB_BytsPerSec) {bps} is not a power of two in 512..4096"));
         }
         if !spc.is_power_of_two() {
-            return Err(format!("boot sector: sectors per cluster {spc} is not a power of two"));
+            return Err(format!("boot sector: sectors per cluster (BPB_SecPerClus) {spc} is not a power of two"));
         }
-        if reserved == 0 || fats == 0 || spf == 0 {
-            return Err("boot sector: no reserved sectors, FATs or FAT sectors".into());
+        if spf == 0 {
+            return Err("boot sector: sectors per FAT (BPB_FATSz16 and BPB_FATSz32) is 0".into());
+        }
+        let per_sector = bps / 32;
+        if root_entries % per_sector != 0 {
+            return Err(format!(
+                "boot sector: root directory entries (BPB_RootEntCnt) {root_entries} is not a multiple of {per_sector} (whole {bps}-byte sectors)"
+            ));
         }
         if spf * bps > MAX_FAT_BYTES {
             return Err(format!("boot sector: FAT of {spf} sectors is larger than 512 MiB"));
@@ -87,7 +105,7 @@ impl Geometry {
         let root_sectors = (root_entries * 32).div_ceil(bps);
         let data_start = reserved + fats * spf + root_sectors;
         if total <= data_start {
-            return Err(format!("boot sector: {total} sectors leave no data area after sector {data_start}"));
+            return Err(format!("boot sector: total sectors (BPB_TotSec16/BPB_TotSec32) {total} leave no data area after sector {data_start}"));
         }
         let clusters = (total - data_start) / spc;
         let fat_bits: u8 = if is_fat32 {
@@ -124,6 +142,11 @@ impl Geometry {
             max_cluster,
             bpb_clusters,
         })
+    }
+
+    /// Where the volume ends by its boot sector (the end of its last data cluster).
+    pub(super) fn end(&self) -> u64 {
+        self.data_offset + self.clusters() * self.cluster_size
     }
 
     /// Number of data clusters.
@@ -274,6 +297,7 @@ mod tests {
         img[0x10] = 1;
         img[0x11] = 16;
         img[0x13..0x15].copy_from_slice(&2000u16.to_le_bytes());
+        img[0x15] = 0xF8;
         img[0x16] = 6;
         for &(c, v) in fat {
             let o = 512 + (c + c / 2) as usize;
@@ -332,7 +356,10 @@ mod tests {
         assert!(bad(&|b| b.truncate(100)).contains("512"));
         assert!(bad(&|b| b[0x0D] = 0).contains("sectors per cluster"));
         assert!(bad(&|b| b[0x0C] = 0x30).contains("bytes per sector"));
-        assert!(bad(&|b| b[0x10] = 0).contains("no reserved"));
+        assert!(bad(&|b| b[0x10] = 0).contains("number of FATs (BPB_NumFATs) is 0"));
+        assert!(bad(&|b| b[0x0E] = 0).contains("reserved sectors (BPB_RsvdSecCnt) is 0"));
+        assert!(bad(&|b| b[0x15] = 0x12).contains("media descriptor (BPB_Media) 0x12"));
+        assert!(bad(&|b| b[0x11] = 17).contains("root directory entries (BPB_RootEntCnt) 17 is not a multiple of 16"));
         assert!(bad(&|b| b[0x13..0x15].copy_from_slice(&8u16.to_le_bytes())).contains("no data area"));
         // FAT32 with every field at its maximum: no overflow, a clear refusal.
         assert!(bad(&|b| {

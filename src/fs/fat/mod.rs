@@ -98,6 +98,33 @@ pub struct FatFs {
     inner: Mutex<Inner>,
 }
 
+/// Why the device, which no probe recognised, holds no FAT volume Linux would mount: when its
+/// boot sector names FAT (`FAT16   `, `FAT32   `, `MSWIN`…) but a boot-sector field is invalid,
+/// the error names the field. `None` when the sector does not look like FAT at all.
+pub fn diagnose(dev: &Dev) -> Result<Option<Error>> {
+    if dev.len() < 512 {
+        return Ok(None);
+    }
+    let bs = read_vec(dev.as_ref(), 0, 512)?;
+    if !crate::fs::probe::fat::has_fat_string(&bs) {
+        return Ok(None);
+    }
+    Ok(match Geometry::parse(&bs) {
+        Err(msg) => Some(corrupt(dev, msg)),
+        Ok(g) => past_the_device(&g, dev),
+    })
+}
+
+/// The error for a volume whose boot sector makes it larger than its device.
+fn past_the_device(g: &Geometry, dev: &Dev) -> Option<Error> {
+    (g.end() > dev.len()).then(|| {
+        corrupt(
+            dev,
+            format!("boot sector: total sectors (BPB_TotSec16/BPB_TotSec32) make the volume {} bytes, larger than the device ({} bytes)", g.end(), dev.len()),
+        )
+    })
+}
+
 impl FatFs {
     /// Opens the FAT filesystem on `dev` read-only. Damaged boot sectors are
     /// [`Error::Corrupt`].
@@ -119,6 +146,9 @@ impl FatFs {
             return Err(Error::Disk(crate::disk::Error::ReadOnly { dev: dev.name() }));
         }
         let mut fs = FatFs::open(dev)?;
+        if let Some(e) = past_the_device(&fs.geom, &fs.dev) {
+            return Err(e);
+        }
         let fatfs_bits = match fs.mount()?.fat_type() {
             fatfs::FatType::Fat12 => 12,
             fatfs::FatType::Fat16 => 16,

@@ -34,7 +34,7 @@ struct Bpb {
 
 /// Whether the boot sector carries one of the FAT magic strings (otherwise only the weaker
 /// jump-byte or 0x55AA signatures matched).
-fn has_fat_string(bs: &[u8]) -> bool {
+pub(crate) fn has_fat_string(bs: &[u8]) -> bool {
     bytes(bs, 0x52, 5) == b"MSWIN"
         || bytes(bs, 0x52, 8) == b"FAT32   "
         || bytes(bs, 0x36, 5) == b"MSDOS"

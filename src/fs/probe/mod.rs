@@ -10,7 +10,7 @@
 
 mod btrfs;
 mod ext;
-mod fat;
+pub(crate) mod fat;
 mod iso9660;
 mod luks;
 mod lvm;
