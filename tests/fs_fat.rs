@@ -604,8 +604,9 @@ fn hostile_bpbs_are_refused_naming_the_field() {
     let fat32 = make("fat32.img", &["-F", "32"]);
     let le16 = |v: u16| v.to_le_bytes().to_vec();
     let le32 = |v: u32| v.to_le_bytes().to_vec();
-    // (what, base image, offset, bytes, words the error names)
-    let cases: Vec<(&str, &Vec<u8>, usize, Vec<u8>, &str)> = vec![
+    /// What is patched, the base image, the offset, the bytes, the field the error names.
+    type Case<'a> = (&'a str, &'a Vec<u8>, usize, Vec<u8>, &'a str);
+    let cases: Vec<Case> = vec![
         ("bytes per sector 0", &fat16, 0x0B, le16(0), "BPB_BytsPerSec"),
         ("bytes per sector 256", &fat16, 0x0B, le16(256), "BPB_BytsPerSec"),
         ("bytes per sector 1000", &fat16, 0x0B, le16(1000), "BPB_BytsPerSec"),
