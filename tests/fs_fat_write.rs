@@ -519,3 +519,69 @@ fn a_directory_stops_at_65536_slots() {
     assert_fsck_clean(&path);
     assert_eq!(fs.read_dir(full).unwrap().len(), 65533);
 }
+
+/// Issue 23 item 3: damaged volumes are refused for writing before anything is written, so
+/// a write cannot make the damage worse. Each damage is one byte patch of a mkfs.vfat + mcopy
+/// volume (FAT16, 2 KiB clusters): fsck.vfat finds it too, the refused image is unchanged, and
+/// reading it still works.
+#[test]
+fn damaged_volumes_are_refused_for_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.img");
+    let g = good.to_str().unwrap();
+    common::run("truncate", &["-s", "16M", g]);
+    common::run("mkfs.vfat", &["-F", "16", "-s", "4", g]);
+    let src = dir.path().join("data");
+    std::fs::write(&src, pattern(5000, 3)).unwrap();
+    for (from, to) in [(&src, "::/A.BIN"), (&src, "::/B.BIN")] {
+        common::run("mcopy", &["-i", g, from.to_str().unwrap(), to]);
+    }
+    common::run("mmd", &["-i", g, "::/D"]);
+    common::run("mcopy", &["-i", g, src.to_str().unwrap(), "::/D/C.BIN"]);
+    let img = std::fs::read(&good).unwrap();
+    let le16 = |o: usize| u16::from_le_bytes([img[o], img[o + 1]]) as usize;
+    let (bps, reserved, fats, spf) = (le16(0x0B), le16(0x0E), img[0x10] as usize, le16(0x16));
+    let fat = reserved * bps;
+    let root = (reserved + fats * spf) * bps;
+    // The root slot of an 8.3 name, and the first cluster it names.
+    let slot = |name: &[u8; 11]| -> (usize, usize) {
+        let at = (0..512).map(|i| root + 32 * i).find(|&o| &img[o..o + 11] == name).expect("entry");
+        (at, le16(at + 26))
+    };
+    let (a_slot, a) = slot(b"A       BIN");
+    let (b_slot, _) = slot(b"B       BIN");
+    let (_, d) = slot(b"D          ");
+    // D's first data cluster starts with its '.' entry.
+    let d_data = root + 512 * 32 + (d - 2) * 4 * bps;
+    /// What is damaged, the byte patches (offset, bytes), a word of the refusal.
+    type Case<'a> = (&'a str, Vec<(usize, Vec<u8>)>, &'a str);
+    let cases: Vec<Case> = vec![
+        ("B cross-linked onto A's chain", vec![(b_slot + 26, (a as u16).to_le_bytes().to_vec())], "cross-linked"),
+        ("A's chain runs into a free cluster", vec![(fat + 2 * a, vec![0, 0])], "not a cluster of the volume"),
+        ("the FAT zeroed", vec![(fat + 4, vec![0; 2 * 64])], "not a cluster of the volume"),
+        ("A points at directory D's cluster", vec![(a_slot + 26, (d as u16).to_le_bytes().to_vec())], "cross-linked"),
+        ("D lost its '.'", vec![(d_data, vec![b'X'])], "'.' or '..'"),
+    ];
+    for (what, patches, word) in cases {
+        let path = dir.path().join("bad.img");
+        let mut bytes = img.clone();
+        for (at, b) in &patches {
+            bytes[*at..*at + b.len()].copy_from_slice(b);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let dev: Dev = Arc::new(RawFile::open(&path, true).unwrap());
+        let err = match FatFs::open_rw(dev) {
+            Ok(_) => panic!("{what}: opened for writing"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(word) && err.contains("run fsck.vfat on a copy first"), "{what}: {err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{what}: the refused image changed");
+        let ro: Dev = Arc::new(RawFile::open(&path, false).unwrap());
+        assert!(FatFs::open(ro).is_ok(), "{what}: no longer opens read-only");
+        let fsck = std::process::Command::new("fsck.vfat").env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").args(["-n", path.to_str().unwrap()]).output().unwrap();
+        assert!(!fsck.status.success(), "{what}: fsck.vfat finds nothing wrong: {}", String::from_utf8_lossy(&fsck.stdout));
+    }
+    // The undamaged volume is accepted.
+    let dev: Dev = Arc::new(RawFile::open(&good, true).unwrap());
+    assert!(FatFs::open_rw(dev).is_ok());
+}

@@ -46,7 +46,7 @@ fn le32(b: &[u8], off: usize) -> u64 {
 
 /// What a FAT entry says about the cluster after `cluster`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
+pub(super) enum Next {
     /// The chain continues at this cluster (validated: inside the volume).
     Cluster(u32),
     /// End of chain.
@@ -195,7 +195,7 @@ impl Geometry {
 
     /// Follows the FAT from data cluster `c`. A free, bad or out-of-range entry is an
     /// `Err` message (Linux: "invalid cluster chain", EIO).
-    fn next(&self, dev: &dyn BlockDev, c: u32) -> crate::fs::Result<Result<Next, String>> {
+    pub(super) fn next(&self, dev: &dyn BlockDev, c: u32) -> crate::fs::Result<Result<Next, String>> {
         let v = self.entry(dev, c)?;
         Ok(if v >= self.eoc() {
             Ok(Next::End)

@@ -44,6 +44,7 @@
 //! short entry moved).
 
 mod cache;
+mod check;
 mod cp437;
 mod data;
 mod dirent;
@@ -169,6 +170,7 @@ impl FatFs {
                 fs.geom.clusters()
             )));
         }
+        fs.check_before_writing()?;
         fs.writable = true;
         Ok(fs)
     }
