@@ -128,3 +128,52 @@ fn a_failed_write_leaves_no_new_file() {
     assert!(upper.contains("KEEP.TXT") && !upper.contains("BIG.BIN"), "{listing}");
     common::run("fsck.vfat", &["-n", p]);
 }
+
+/// Issue 23 item 5: a directory reachable by two paths (ext4: a hard-linked directory made
+/// with debugfs `link`; FAT: a subdirectory entry pointing at its own parent's cluster) makes
+/// find, du and the tree walk behind tar-out/copy-out fail naming both paths, instead of
+/// silently leaving out the content at the second one.
+#[test]
+fn directory_loops_are_reported_with_both_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let ext4 = dir.path().join("loop.ext4");
+    let p = ext4.to_str().unwrap();
+    common::run("truncate", &["-s", "8M", p]);
+    common::run("mkfs.ext4", &["-q", "-F", p]);
+    for req in ["mkdir a", "mkdir b", "write /dev/null a/f", "link a b/again"] {
+        common::run("debugfs", &["-w", "-R", req, p]);
+    }
+    let mut g = open(&ext4);
+    g.mount_ro("/dev/sda", "/").unwrap();
+    for (what, r) in [("find", g.find("/").map(drop)), ("du", g.du("/").map(drop)), ("walk", g.walk("/").map(drop))] {
+        match r {
+            Err(GuestError::DirectoryLoop { path, first }) => assert_eq!((path.as_str(), first.as_str()), ("/b/again", "/a"), "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+
+    let fat = dir.path().join("loop.fat");
+    let p = fat.to_str().unwrap();
+    common::run("truncate", &["-s", "16M", p]);
+    common::run("mkfs.vfat", &["-F", "16", p]);
+    common::run("mmd", &["-i", p, "::/D", "::/D/E"]);
+    // E's entry in D names D's own first cluster: D contains itself.
+    let mut img = std::fs::read(&fat).unwrap();
+    let le16 = |img: &[u8], o: usize| u16::from_le_bytes([img[o], img[o + 1]]) as usize;
+    let (bps, reserved, fats, spf, spc) = (le16(&img, 0x0B), le16(&img, 0x0E), img[0x10] as usize, le16(&img, 0x16), img[0x0D] as usize);
+    let root = (reserved + fats * spf) * bps;
+    let d_slot = (0..512).map(|i| root + 32 * i).find(|&o| &img[o..o + 11] == b"D          ").unwrap();
+    let d = le16(&img, d_slot + 26);
+    let d_data = root + le16(&img, 0x11) * 32 + (d - 2) * spc * bps;
+    let e_slot = (0..64).map(|i| d_data + 32 * i).find(|&o| &img[o..o + 11] == b"E          ").unwrap();
+    img[e_slot + 26..e_slot + 28].copy_from_slice(&(d as u16).to_le_bytes());
+    std::fs::write(&fat, &img).unwrap();
+    let mut g = open(&fat);
+    g.mount_ro("/dev/sda", "/").unwrap();
+    // FAT inodes are entry positions: /D/E (E's slot) lists D's content, so the loop closes
+    // one level down, where E's slot is met again.
+    match g.find("/") {
+        Err(GuestError::DirectoryLoop { path, first }) => assert_eq!((path.as_str(), first.as_str()), ("/D/E/E", "/D/E")),
+        other => panic!("FAT: {other:?}"),
+    }
+}

@@ -6,7 +6,7 @@ use super::path::{resolve, Mount};
 use super::{Error as GuestError, Guest};
 use crate::fs::{DirEntry, Errno, FileType, Filesystem, Ino, Stat};
 use crate::guest::Result;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -208,14 +208,19 @@ impl Guest {
     /// Walks the tree at `dir` (following a symlink only for `dir` itself) depth-first, the
     /// directory before its contents, entries of a directory sorted by name. Mountpoints below
     /// `dir` are crossed, as `find` and `tar` do in the appliance. A directory met twice (a
-    /// damaged filesystem with a loop) is not entered again.
+    /// damaged filesystem: a hard-linked directory, a FAT directory that contains itself) is
+    /// an error naming both paths — never a silent omission of its content at one of them.
     pub fn walk(&self, dir: &str) -> Result<Vec<TreeEntry>> {
         let mut out = Vec::new();
-        let mut seen: HashSet<(usize, Ino)> = HashSet::new();
+        let mut seen: HashMap<(usize, Ino), String> = HashMap::new();
         let mut stack = vec![self.tree_root(dir)?];
         while let Some((canonical, entry)) = stack.pop() {
-            let is_dir = entry.stat.file_type() == Some(FileType::Directory);
-            if is_dir && seen.insert((Arc::as_ptr(&entry.fs) as *const () as usize, entry.ino)) {
+            if entry.stat.file_type() == Some(FileType::Directory) {
+                let key = (Arc::as_ptr(&entry.fs) as *const () as usize, entry.ino);
+                if let Some(first) = seen.get(&key) {
+                    return Err(GuestError::DirectoryLoop { path: canonical, first: first.clone() });
+                }
+                seen.insert(key, canonical.clone());
                 stack.extend(self.children(&canonical, &entry)?.into_iter().rev());
             }
             out.push(entry);

@@ -57,6 +57,15 @@ pub enum Error {
         /// Why.
         errno: crate::fs::Errno,
     },
+    /// A directory reached by two paths: the filesystem is damaged (a hard-linked directory, a
+    /// directory that contains itself).
+    #[error("{path}: directory loop: the same directory as {first} (the filesystem is damaged; check a copy with e2fsck -f or fsck.vfat)")]
+    DirectoryLoop {
+        /// The second path.
+        path: String,
+        /// The path it was first met at.
+        first: String,
+    },
     /// The block layer failed underneath.
     #[error(transparent)]
     Disk(#[from] crate::disk::Error),
