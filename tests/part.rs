@@ -6,7 +6,10 @@ mod common;
 use common::{fixture, run};
 use std::collections::BTreeMap;
 use vguestfs::disk::{self, BlockDev, RawFile};
+use std::path::{Path, PathBuf};
+use vguestfs::guest::DriveOptions;
 use vguestfs::part::{self, PartKind, PartitionTable, TableKind};
+use vguestfs::Guest;
 
 /// A fixture seen through a byte-level patch overlay, optionally cut short: a temp copy of
 /// the image without copying 100 MB per case. Named like a guest disk so errors can be checked.
@@ -495,4 +498,74 @@ fn mutated_fixtures_never_panic() {
     }
     // The mutations reach both the accepting and the rejecting paths.
     assert!(tables > 500 && errors > 500, "{tables} tables, {errors} errors");
+}
+
+/// `fdisk -b 4096 -l IMG`: (number, start byte, size in bytes) of each partition.
+fn fdisk_4k(img: &Path) -> Vec<(u32, u64, u64)> {
+    let out = common::run("fdisk", &["-b", "4096", "-l", img.to_str().unwrap()]);
+    let name = img.to_str().unwrap();
+    out.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let mut f = rest.split_whitespace().filter(|w| *w != "*");
+            let number: u32 = f.next()?.parse().ok()?;
+            let (start, _end, sectors): (u64, u64, u64) = (f.next()?.parse().ok()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+            Some((number, start * 4096, sectors * 4096))
+        })
+        .collect()
+}
+
+/// A 64 MiB image partitioned by `fdisk -b 4096` with the given commands, with an ext4 made by
+/// mkfs.ext4 in the partition starting at 1 MiB.
+fn disk_4k(dir: &Path, name: &str, commands: &str) -> PathBuf {
+    let img = dir.join(name);
+    common::run("truncate", &["-s", "64M", img.to_str().unwrap()]);
+    let mut fdisk = std::process::Command::new("fdisk")
+        .args(["-b", "4096", img.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut fdisk.stdin.take().unwrap(), commands.as_bytes()).unwrap();
+    assert!(fdisk.wait().unwrap().success());
+    let fs = dir.join("p1.ext4");
+    common::run("truncate", &["-s", "16M", fs.to_str().unwrap()]);
+    common::run("mkfs.ext4", &["-q", "-F", "-b", "4096", fs.to_str().unwrap()]);
+    common::run("debugfs", &["-w", "-R", "write /etc/hostname hostname", fs.to_str().unwrap()]);
+    let (input, output) = (format!("if={}", fs.display()), format!("of={}", img.display()));
+    common::run("dd", &[&input, &output, "bs=1M", "seek=1", "conv=notrunc"]);
+    img
+}
+
+/// Issue 23 item 7: disks with 4096-byte logical sectors (made with `fdisk -b 4096`) are read
+/// at their real layout — the MBR's primary, extended and logical partitions 5–7, and a GPT —
+/// as `fdisk -b 4096 -l` lists them, without being told; `read_with` takes the size as
+/// libguestfs' `blocksize` does; the ext4 in partition 1 mounts and reads; growing a 4K
+/// table is refused with an error that says why.
+#[test]
+fn four_k_sector_disks_read_at_their_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbr = disk_4k(dir.path(), "mbr4k.img", "o\nn\np\n1\n256\n4351\nn\ne\n2\n4352\n12543\nn\nl\n4608\n5631\nn\nl\n5888\n6911\nn\nl\n7168\n8191\nt\n6\n82\nw\n");
+    let gpt = disk_4k(dir.path(), "gpt4k.img", "g\nn\n1\n256\n4351\nn\n2\n4352\n8447\nw\n");
+    for img in [&mbr, &gpt] {
+        let dev = RawFile::open(img, false).unwrap();
+        let want = fdisk_4k(img);
+        assert!(want.len() >= 2, "{want:?}");
+        for table in [PartitionTable::read(&dev).unwrap().unwrap(), PartitionTable::read_with(&dev, Some(4096)).unwrap().unwrap()] {
+            assert_eq!(table.sector_size, 4096, "{}", img.display());
+            let got: Vec<(u32, u64, u64)> = table.partitions.iter().map(|p| (p.number, p.start, p.size)).collect();
+            assert_eq!(got, want, "{}", img.display());
+            let err = vguestfs::part::grow::plan(&dev, &table, 1, &Default::default()).unwrap_err().to_string();
+            assert!(err.contains("4096-byte logical sectors"), "{err}");
+        }
+        let mut g = Guest::new();
+        g.add_drive(img, DriveOptions { readonly: true, format: Some(vguestfs::disk::Format::Raw), ..Default::default() }).unwrap();
+        g.launch().unwrap();
+        g.mount_ro("/dev/sda1", "/").unwrap();
+        assert_eq!(g.read_file("/hostname").unwrap(), std::fs::read("/etc/hostname").unwrap());
+    }
+    // Read as 512-byte sectors (the old behaviour) the MBR disk is another layout altogether.
+    let dev = RawFile::open(&mbr, false).unwrap();
+    let at_512 = PartitionTable::read_with(&dev, Some(512)).unwrap().unwrap();
+    assert_eq!(at_512.partitions[0].start, 256 * 512);
 }

@@ -10,6 +10,8 @@ pub struct Drive {
     pub path: String,
     /// From the `--format=` in force when it was given; `None` = detect.
     pub format: Option<Format>,
+    /// From the `--blocksize=` in force when it was given; `None` = probe.
+    pub blocksize: Option<u64>,
 }
 
 /// A `-m DEV[:MOUNTPOINT[:OPTIONS[:FSTYPE]]]` request.
@@ -90,6 +92,7 @@ pub struct CliError(pub String);
 pub fn parse(args: &[String]) -> Result<Action, CliError> {
     let mut o = Options::default();
     let mut format: Option<Format> = None;
+    let mut blocksize: Option<u64> = None;
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -117,6 +120,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                 "add" => o.drives.push(Drive {
                     path: value(&mut i)?,
                     format,
+                    blocksize,
                 }),
                 "file" => set_file(&mut o, value(&mut i)?)?,
                 "mount" => o.mounts.push(MountSpec::parse(&value(&mut i)?)),
@@ -126,6 +130,14 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                         .as_deref()
                         .filter(|f| !f.is_empty())
                         .map(parse_format)
+                        .transpose()?
+                }
+                "blocksize" => {
+                    // `--blocksize` alone: back to probing the sector size.
+                    blocksize = inline
+                        .as_deref()
+                        .filter(|b| !b.is_empty())
+                        .map(|b| vguestfs::guest::parse_blocksize(b).map_err(|e| CliError(format!("--{e}"))))
                         .transpose()?
                 }
                 "inspector" => o.inspect = true,
@@ -172,6 +184,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                 'a' => o.drives.push(Drive {
                     path: value(&mut i)?,
                     format,
+                    blocksize,
                 }),
                 'f' => set_file(&mut o, value(&mut i)?)?,
                 'm' => o.mounts.push(MountSpec::parse(&value(&mut i)?)),
@@ -267,6 +280,7 @@ pub fn usage() -> String {
      \x20 -h|--cmd-help cmd    Display detailed help on ‘cmd’\n\
      \x20 -a|--add image       Add image\n\
      \x20 -f|--file file       Read commands from file\n\
+     \x20 --blocksize[=512|4096] Set the sector size of the disk for -a option\n\
      \x20 --format[=raw|..]    Force disk format for -a option\n\
      \x20 --dry-run            With --rw: write nothing, list what would change\n\
      \x20 -i|--inspector       Automatically mount filesystems\n\
@@ -300,8 +314,10 @@ mod tests {
             "-a",
             "x.img",
             "--format=qcow2",
+            "--blocksize=4096",
             "-ay.qcow2",
             "--format",
+            "--blocksize",
             "--add=z",
             "-rx",
             "run",
@@ -317,19 +333,23 @@ mod tests {
             [
                 Drive {
                     path: "x.img".into(),
-                    format: None
+                    format: None,
+                    blocksize: None
                 },
                 Drive {
                     path: "y.qcow2".into(),
-                    format: Some(Format::Qcow2)
+                    format: Some(Format::Qcow2),
+                    blocksize: Some(4096)
                 },
                 Drive {
                     path: "z".into(),
-                    format: None
+                    format: None,
+                    blocksize: None
                 },
             ]
         );
         assert!(o.trace && !o.rw);
+        assert!(parse(&["--blocksize=1024".to_string()]).is_err());
         let r = run(&["--format=raw", "-a", "a", "--format=", "-a", "b"]);
         assert_eq!(r.drives[0].format, Some(Format::Raw));
         assert_eq!(r.drives[1].format, None);

@@ -25,15 +25,16 @@ fn lines(out: &mut dyn Write, items: &[String]) -> CmdResult {
 /// `add filename [readonly:true|false] [format:..]`
 pub fn add(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     let readonly = a.opt_bool("readonly").unwrap_or(s.readonly);
-    add_drive(s, a.str(0), a.opt("format"), readonly)
+    let blocksize = a.opt("blocksize").map(vguestfs::guest::parse_blocksize).transpose().map_err(CmdError::Failed)?;
+    add_drive(s, a.str(0), a.opt("format"), readonly, blocksize)
 }
 
 /// `add-ro filename`
 pub fn add_ro(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    add_drive(s, a.str(0), None, true)
+    add_drive(s, a.str(0), None, true, None)
 }
 
-fn add_drive(s: &mut Session, file: &str, format: Option<&str>, readonly: bool) -> CmdResult {
+fn add_drive(s: &mut Session, file: &str, format: Option<&str>, readonly: bool, blocksize: Option<u64>) -> CmdResult {
     let format = format
         .map(str::parse::<Format>)
         .transpose()
@@ -41,7 +42,7 @@ fn add_drive(s: &mut Session, file: &str, format: Option<&str>, readonly: bool) 
     std::fs::metadata(file)
         .map_err(|e| CmdError::Failed(format!("{file}: {}", crate::cli::strerror(&e))))?;
     s.guest
-        .add_drive(Path::new(file), DriveOptions { format, readonly, ..Default::default() })?;
+        .add_drive(Path::new(file), DriveOptions { format, readonly, blocksize, ..Default::default() })?;
     Ok(())
 }
 

@@ -188,6 +188,7 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         }
         let opts = DriveOptions {
             format: d.format,
+            blocksize: d.blocksize,
             readonly: !o.rw,
             ..Default::default()
         };

@@ -32,6 +32,7 @@ pub static COMMANDS: &[Command] = &[
         optargs: &[
             arg("readonly", ArgKind::Bool),
             arg("format", ArgKind::String),
+            arg("blocksize", ArgKind::Int),
         ],
         rest: None,
         summary: "add an image to examine or modify",
@@ -39,7 +40,9 @@ pub static COMMANDS: &[Command] = &[
             image is /dev/sda, the second /dev/sdb, and so on.\n\n\
             The optional \"readonly\" flag opens the image read-only; it defaults to the \
             session's mode (read-only unless vfish was started with --rw). The optional \
-            \"format\" is \"raw\" or \"qcow2\"; without it the format is detected from the file.",
+            \"format\" is \"raw\" or \"qcow2\"; without it the format is detected from the file. \
+            The optional \"blocksize\" (512 or 4096) is the disk's logical sector size; without \
+            it the size is probed from the partition table.",
         handler: h::add,
     },
     Command {
@@ -1571,7 +1574,7 @@ mod tests {
         let add = lookup("add").expect("add");
         assert_eq!(
             add.synopsis(),
-            "add filename [readonly:true|false] [format:..]"
+            "add filename [readonly:true|false] [format:..] [blocksize:N]"
         );
         let h = lookup("run").expect("run").long_help();
         assert!(h.starts_with("NAME\n    run - launch the backend\n\nSYNOPSIS\n     run\n\nDESCRIPTION\n    You should"), "{h}");

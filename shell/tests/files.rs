@@ -835,3 +835,23 @@ fn tar_out_skips_unstorable_symlinks_and_names_paths() {
     let r = vfish(&["--ro", "-a", p, "-m", "/dev/sda", "tar-out", "/nope", tar.to_str().unwrap()], None);
     assert!(r.code != 0 && r.stderr.contains("/nope: No such file or directory"), "{}", r.stderr);
 }
+
+/// `--blocksize` and `add … blocksize:N`: a 4K-sector disk read with the size given, as
+/// guestfish takes it, lists the partitions `fdisk -b 4096` made; 512 lists another layout.
+#[test]
+fn blocksize_option_sets_the_sector_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("d4k.img");
+    let p = img.to_str().unwrap();
+    assert!(Command::new("truncate").args(["-s", "64M", p]).status().unwrap().success());
+    let mut fdisk = Command::new("fdisk").args(["-b", "4096", p]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    fdisk.stdin.take().unwrap().write_all(b"g\nn\n1\n256\n4351\nw\n").unwrap();
+    assert!(fdisk.wait().unwrap().success());
+    let r = vfish(&["--blocksize=4096", "-a", p, "run", ":", "part-list", "/dev/sda"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("part_start: 1048576") && r.stdout.contains("part_size: 16777216"), "{}", r.stdout);
+    let r = vfish(&["add", p, "blocksize:4096", ":", "run", ":", "part-list", "/dev/sda"], None);
+    assert!(r.stdout.contains("part_start: 1048576"), "{} {}", r.stdout, r.stderr);
+    let r = vfish(&["--blocksize=1024", "-a", p, "run"], None);
+    assert!(r.code != 0 && r.stderr.contains("must be 512 or 4096"), "{}", r.stderr);
+}

@@ -214,7 +214,7 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
     let readonly = dry_run || audit_only;
     let mut g = Guest::new();
     for (path, format) in &drives {
-        g.add_drive(path, DriveOptions { format: *format, readonly, scratch: dry_run })
+        g.add_drive(path, DriveOptions { format: *format, readonly, scratch: dry_run, blocksize: None })
             .with_context(|| path.display().to_string())?;
     }
     g.launch()?;

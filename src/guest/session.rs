@@ -25,11 +25,23 @@ pub struct DriveOptions {
     /// With `readonly`: the guest may still be changed, in a throwaway copy-on-write overlay
     /// (a dry run, like libguestfs's overlays on read-only drives); nothing can be committed.
     pub scratch: bool,
+    /// Logical sector size of the disk (libguestfs' `blocksize`: 512 or 4096); probed from
+    /// the partition table when `None`.
+    pub blocksize: Option<u64>,
 }
 
 impl Default for DriveOptions {
     fn default() -> Self {
-        DriveOptions { format: None, readonly: true, scratch: false }
+        DriveOptions { format: None, readonly: true, scratch: false, blocksize: None }
+    }
+}
+
+/// A `blocksize` libguestfs accepts: 512 or 4096.
+pub fn parse_blocksize(s: &str) -> std::result::Result<u64, String> {
+    match s {
+        "512" => Ok(512),
+        "4096" => Ok(4096),
+        other => Err(format!("blocksize {other}: must be 512 or 4096")),
     }
 }
 
@@ -197,7 +209,7 @@ impl Guest {
             // the image under its guest device name, so that errors say which disk
             let len = dev.len();
             let dev: Dev = Arc::new(Slice::new(dev, 0, len, name.clone())?);
-            let table = PartitionTable::read(dev.as_ref())?;
+            let table = PartitionTable::read_with(dev.as_ref(), opts.blocksize)?;
             let mut partitions = Vec::new();
             if let Some(t) = &table {
                 for p in &t.partitions {

@@ -28,17 +28,28 @@ pub(super) struct Table {
 /// The primary header (LBA 1) and its entries, validated: what a table rewrite starts from.
 /// A corrupt primary is an error here (repair it with gdisk/sgdisk first).
 pub(super) fn primary(dev: &dyn BlockDev) -> Result<Table> {
-    load(dev, 1)?.map_err(|why| Error::Gpt { dev: dev.name(), reason: format!("primary header at LBA 1 unusable ({why}); repair the table first (sgdisk -v, gdisk)") })
+    load(dev, 1, SECTOR_SIZE)?.map_err(|why| Error::Gpt { dev: dev.name(), reason: format!("primary header at LBA 1 unusable ({why}); repair the table first (sgdisk -v, gdisk)") })
 }
 
-/// Reads the GPT of `dev` (sector 0 was a protective or hybrid MBR).
-pub(super) fn read(dev: &dyn BlockDev) -> Result<PartitionTable> {
-    let last_lba = (dev.len() / SECTOR_SIZE).saturating_sub(1);
+/// The logical sector size of a GPT disk: where the primary header's signature is (LBA 1 of
+/// 512 or of 4096 bytes); 512 when neither holds it (the backup is looked for at 512).
+pub(super) fn sector_size(dev: &dyn BlockDev) -> Result<u64> {
+    for ss in [SECTOR_SIZE, 4096] {
+        if dev.len() >= 2 * ss && read_vec(dev, ss, SIGNATURE.len())? == SIGNATURE {
+            return Ok(ss);
+        }
+    }
+    Ok(SECTOR_SIZE)
+}
+
+/// Reads the GPT of `dev` (sector 0 was a protective or hybrid MBR) with `ss`-byte sectors.
+pub(super) fn read(dev: &dyn BlockDev, ss: u64) -> Result<PartitionTable> {
+    let last_lba = (dev.len() / ss).saturating_sub(1);
     let mut warnings = Vec::new();
-    let table = match load(dev, 1)? {
+    let table = match load(dev, 1, ss)? {
         Ok(primary) => {
             let alt = primary.alternate_lba;
-            if let Err(why) = load(dev, alt)? {
+            if let Err(why) = load(dev, alt, ss)? {
                 warnings.push(format!(
                     "{}: backup GPT header at LBA {alt} corrupt ({why}); using the primary (gdisk can rebuild the backup)",
                     dev.name()
@@ -46,7 +57,7 @@ pub(super) fn read(dev: &dyn BlockDev) -> Result<PartitionTable> {
             }
             primary
         }
-        Err(why_primary) => match load(dev, last_lba)? {
+        Err(why_primary) => match load(dev, last_lba, ss)? {
             Ok(backup) => {
                 warnings.push(format!(
                     "{}: primary GPT header at LBA 1 corrupt ({why_primary}), using backup at LBA {last_lba} (gdisk can rebuild the primary)",
@@ -64,26 +75,27 @@ pub(super) fn read(dev: &dyn BlockDev) -> Result<PartitionTable> {
             }
         },
     };
-    let partitions = partitions(dev, &table)?;
+    let partitions = partitions(dev, &table, ss)?;
     Ok(PartitionTable {
         kind: TableKind::Gpt,
         partitions,
         disk_guid: Some(table.disk_guid),
         mbr_signature: None,
         warnings,
+        sector_size: ss,
     })
 }
 
 /// Reads and validates the header at `lba` and its entry array. The inner `Err` says why the
 /// header is unusable; the outer one is an I/O failure.
-fn load(dev: &dyn BlockDev, lba: u64) -> Result<std::result::Result<Table, String>> {
+fn load(dev: &dyn BlockDev, lba: u64, ss: u64) -> Result<std::result::Result<Table, String>> {
     let len = dev.len();
-    let sectors = len / SECTOR_SIZE;
+    let sectors = len / ss;
     if lba < 1 || lba >= sectors {
         return Ok(Err(format!("LBA {lba} is outside the device ({sectors} sectors); the image may be truncated")));
     }
     let mut h = [0u8; 512];
-    dev.read_at(&mut h, lba * SECTOR_SIZE)?;
+    dev.read_at(&mut h, lba * ss)?;
     if h.get(..8) != Some(SIGNATURE) {
         return Ok(Err("no \"EFI PART\" signature".into()));
     }
@@ -134,14 +146,14 @@ fn load(dev: &dyn BlockDev, lba: u64) -> Result<std::result::Result<Table, Strin
             "{count} partition entries of {entry_size} bytes exceed the {MAX_ENTRY_BYTES}-byte limit"
         )));
     }
-    let array_end = entries_lba.checked_mul(SECTOR_SIZE).and_then(|o| o.checked_add(array_bytes));
+    let array_end = entries_lba.checked_mul(ss).and_then(|o| o.checked_add(array_bytes));
     if entries_lba < 1 || !matches!(array_end, Some(end) if end <= len) {
         return Ok(Err(format!(
             "partition entry array at LBA {entries_lba} ({array_bytes} bytes) is outside the device; the image may be truncated"
         )));
     }
     // Bounded above: at most MAX_ENTRY_BYTES, inside the device.
-    let entries = read_vec(dev, entries_lba * SECTOR_SIZE, array_bytes as usize)?;
+    let entries = read_vec(dev, entries_lba * ss, array_bytes as usize)?;
     let computed = crc32fast::hash(&entries);
     if computed != entries_crc {
         return Ok(Err(format!(
@@ -160,8 +172,8 @@ fn load(dev: &dyn BlockDev, lba: u64) -> Result<std::result::Result<Table, Strin
 }
 
 /// The used entries of a validated table, checked against the device size.
-fn partitions(dev: &dyn BlockDev, table: &Table) -> Result<Vec<Partition>> {
-    let sectors = dev.len() / SECTOR_SIZE;
+fn partitions(dev: &dyn BlockDev, table: &Table, ss: u64) -> Result<Vec<Partition>> {
+    let sectors = dev.len() / ss;
     let mut out = Vec::new();
     for (number, e) in (1u32..).zip(table.entries.chunks_exact(table.entry_size)) {
         if e.get(..16).is_none_or(|t| t.iter().all(|&b| b == 0)) {
@@ -177,13 +189,13 @@ fn partitions(dev: &dyn BlockDev, table: &Table) -> Result<Vec<Partition>> {
             });
         }
         if last >= sectors {
-            let start = first.saturating_mul(SECTOR_SIZE);
-            let end = last.saturating_add(1).saturating_mul(SECTOR_SIZE);
+            let start = first.saturating_mul(ss);
+            let end = last.saturating_add(1).saturating_mul(ss);
             return Err(Error::BeyondEnd { dev: dev.name(), number, start, end, size: dev.len() });
         }
         // last < sectors: no overflow below.
-        let start = first * SECTOR_SIZE;
-        let size = (last - first + 1) * SECTOR_SIZE;
+        let start = first * ss;
+        let size = (last - first + 1) * ss;
         check_inside(dev, number, start, size)?;
         let units: Vec<u16> = (0..36).map(|i| le_u16(e, 56 + 2 * i)).take_while(|&u| u != 0).collect();
         out.push(Partition {

@@ -99,6 +99,52 @@ pub(super) fn classify(sector: &Sector) -> Sector0 {
     Sector0::Mbr
 }
 
+/// Guesses the logical sector size of an MBR disk: 4096 only when the table makes sense with
+/// 4096-byte sectors and not with 512 — every used entry fits the device at 4096, and the
+/// extended partition's first EBR, or the content of a partition (a boot sector, an ext
+/// superblock, an XFS or LVM label), is found only at the 4096-byte reading.
+pub(super) fn guess_sector_size(dev: &dyn BlockDev, sector0: &Sector) -> Result<u64> {
+    let used: Vec<Entry> = entries(sector0).into_iter().filter(Entry::is_used).collect();
+    let fits = |e: &Entry| (u64::from(e.start) + u64::from(e.sectors)) * 4096 <= dev.len();
+    if used.is_empty() || dev.len() % 4096 != 0 || !used.iter().all(fits) {
+        return Ok(512);
+    }
+    let mut at_512 = 0;
+    let mut at_4096 = 0;
+    for e in &used {
+        for (ss, count) in [(512u64, &mut at_512), (4096, &mut at_4096)] {
+            let off = u64::from(e.start) * ss;
+            let found = if e.is_extended() { ebr_at(dev, off)? } else { content_at(dev, off)? };
+            *count += usize::from(found);
+        }
+    }
+    Ok(if at_4096 > 0 && at_512 == 0 { 4096 } else { 512 })
+}
+
+/// Whether an EBR (a `0x55AA` sector holding partition entries) is at byte `off`.
+fn ebr_at(dev: &dyn BlockDev, off: u64) -> Result<bool> {
+    if off + SECTOR_SIZE > dev.len() {
+        return Ok(false);
+    }
+    let mut s = [0u8; 512];
+    dev.read_at(&mut s, off)?;
+    Ok(has_boot_signature(&s) && entries(&s).iter().any(Entry::is_used))
+}
+
+/// Whether a partition starting at byte `off` begins with something recognisable: a boot
+/// sector's `0x55AA`, an ext2/3/4 superblock magic, an XFS superblock, an LVM2 label.
+fn content_at(dev: &dyn BlockDev, off: u64) -> Result<bool> {
+    if off + 2048 > dev.len() {
+        return Ok(false);
+    }
+    let mut b = [0u8; 2048];
+    dev.read_at(&mut b, off)?;
+    let ext = le_u16(&b, 1080) == 0xEF53;
+    let xfs = &b[..4] == b"XFSB";
+    let lvm = (0..4).any(|s| b.get(s * 512..s * 512 + 8) == Some(&b"LABELONE"[..]));
+    Ok(b[510..512] == [0x55, 0xAA] || ext || xfs || lvm)
+}
+
 /// A FAT, NTFS or exFAT boot sector (checked like libblkid's `blkid_probe_is_vfat`/`ntfs`).
 fn is_fs_boot_sector(s: &Sector) -> bool {
     let oem = s.get(3..11);
@@ -122,16 +168,16 @@ fn is_fs_boot_sector(s: &Sector) -> bool {
         && (media >= 0xF8 || media == 0xF0)
 }
 
-/// Reads an MBR table from a classified sector 0.
-pub(super) fn read(dev: &dyn BlockDev, sector0: &Sector) -> Result<PartitionTable> {
+/// Reads an MBR table from a classified sector 0, with `ss`-byte logical sectors.
+pub(super) fn read(dev: &dyn BlockDev, sector0: &Sector, ss: u64) -> Result<PartitionTable> {
     let mut partitions = Vec::new();
     let mut next_logical = 5u32;
     for (slot, e) in (1u32..).zip(entries(sector0)) {
         if !e.is_used() {
             continue;
         }
-        let start = u64::from(e.start) * SECTOR_SIZE;
-        let size = u64::from(e.sectors) * SECTOR_SIZE;
+        let start = u64::from(e.start) * ss;
+        let size = u64::from(e.sectors) * ss;
         check_inside(dev, slot, start, size)?;
         partitions.push(Partition {
             number: slot,
@@ -145,7 +191,7 @@ pub(super) fn read(dev: &dyn BlockDev, sector0: &Sector) -> Result<PartitionTabl
             },
         });
         if e.is_extended() {
-            read_logicals(dev, &e, &mut next_logical, &mut partitions)?;
+            read_logicals(dev, &e, ss, &mut next_logical, &mut partitions)?;
         }
     }
     partitions.sort_by_key(|p| p.number);
@@ -155,12 +201,13 @@ pub(super) fn read(dev: &dyn BlockDev, sector0: &Sector) -> Result<PartitionTabl
         disk_guid: None,
         mbr_signature: Some(le_u32(sector0, DISK_SIGNATURE_OFFSET)),
         warnings: Vec::new(),
+        sector_size: ss,
     })
 }
 
 /// Follows the EBR chain of extended partition `ext` (already checked to lie inside `dev`),
-/// numbering logical partitions from `*next`.
-fn read_logicals(dev: &dyn BlockDev, ext: &Entry, next: &mut u32, out: &mut Vec<Partition>) -> Result<()> {
+/// numbering logical partitions from `*next`; sectors are `ss` bytes.
+fn read_logicals(dev: &dyn BlockDev, ext: &Entry, ss: u64, next: &mut u32, out: &mut Vec<Partition>) -> Result<()> {
     let ext_start = u64::from(ext.start);
     let ext_end = ext_start + u64::from(ext.sectors);
     let mut seen = HashSet::new();
@@ -169,7 +216,7 @@ fn read_logicals(dev: &dyn BlockDev, ext: &Entry, next: &mut u32, out: &mut Vec<
     loop {
         let err = |reason: String| Error::Ebr { dev: dev.name(), sector: ebr, reason };
         let mut sector = [0u8; 512];
-        dev.read_at(&mut sector, ebr * SECTOR_SIZE)?;
+        dev.read_at(&mut sector, ebr * ss)?;
         if !has_boot_signature(&sector) {
             if ebr == ext_start {
                 // An extended partition without logical partitions need not hold an EBR.
@@ -185,8 +232,8 @@ fn read_logicals(dev: &dyn BlockDev, ext: &Entry, next: &mut u32, out: &mut Vec<
             }
             let number = *next;
             *next += 1;
-            let start = (ebr + u64::from(data.start)) * SECTOR_SIZE;
-            let size = u64::from(data.sectors) * SECTOR_SIZE;
+            let start = (ebr + u64::from(data.start)) * ss;
+            let size = u64::from(data.sectors) * ss;
             check_inside(dev, number, start, size)?;
             out.push(Partition {
                 number,

@@ -103,6 +103,8 @@ pub struct PartitionTable {
     pub mbr_signature: Option<u32>,
     /// Problems that did not stop reading, e.g. `primary GPT header corrupt, using backup`.
     pub warnings: Vec<String>,
+    /// The logical sector size the table is read with: 512, or 4096 on 4K-sector disks.
+    pub sector_size: u64,
 }
 
 /// One partition.
@@ -149,14 +151,36 @@ impl PartitionTable {
     /// Reads the partition table of `dev`.
     ///
     /// Returns `None` when the device has no partition table (e.g. a whole-disk filesystem).
+    ///
+    /// The logical sector size is probed: a GPT header at LBA 1 of 512 or 4096 bytes; an MBR
+    /// whose entries only make sense with 4096-byte sectors (see [`PartitionTable::read_with`]
+    /// to give it, as libguestfs' `blocksize`).
     pub fn read(dev: &dyn BlockDev) -> Result<Option<PartitionTable>> {
+        Self::read_with(dev, None)
+    }
+
+    /// Reads the partition table of `dev` with `sector_size`-byte logical sectors (512 or
+    /// 4096), or probing it when `None`.
+    pub fn read_with(dev: &dyn BlockDev, sector_size: Option<u64>) -> Result<Option<PartitionTable>> {
         let Some(sector0) = mbr::read_sector0(dev)? else {
             return Ok(None);
         };
         match mbr::classify(&sector0) {
             mbr::Sector0::NotATable => Ok(None),
-            mbr::Sector0::Protective => gpt::read(dev).map(Some),
-            mbr::Sector0::Mbr => mbr::read(dev, &sector0).map(Some),
+            mbr::Sector0::Protective => {
+                let ss = match sector_size {
+                    Some(ss) => ss,
+                    None => gpt::sector_size(dev)?,
+                };
+                gpt::read(dev, ss).map(Some)
+            }
+            mbr::Sector0::Mbr => {
+                let ss = match sector_size {
+                    Some(ss) => ss,
+                    None => mbr::guess_sector_size(dev, &sector0)?,
+                };
+                mbr::read(dev, &sector0, ss).map(Some)
+            }
         }
     }
 
