@@ -121,6 +121,9 @@ impl Descs {
     pub fn set_free_inodes(&mut self, g: u64, n: u64) {
         self.set(g, FREE_INODES, 2, n);
     }
+    pub fn itable_unused(&self, g: u64) -> u64 {
+        self.get(g, ITABLE_UNUSED, 2)
+    }
     pub fn set_itable_unused(&mut self, g: u64, n: u64) {
         self.set(g, ITABLE_UNUSED, 2, n);
     }

@@ -25,6 +25,7 @@ mod geo;
 pub mod grow;
 mod inode;
 mod names;
+mod precheck;
 mod statvfs;
 mod tail;
 mod write;
@@ -55,6 +56,8 @@ pub struct Ext4Fs {
     fs_type: String,
     size_bytes: Option<u64>,
     names: names::Names,
+    /// Every group's fixed metadata (writable mounts): what no removal may free.
+    fixed: precheck::FixedBlocks,
 }
 
 /// What a write operation works with: the crate's mount, the error mapper and the name hints.
@@ -124,6 +127,7 @@ impl Ext4Fs {
         };
         let size_bytes = crate::fs::statfs::statvfs_size(dev.as_ref(), &fs_type)?;
         let errors = error::Mapper { dev: &dev_name, fs: &fs_type };
+        let mut fixed = precheck::FixedBlocks::default();
         if writable {
             if !dev.is_writable() {
                 return Err(Error::Os(Errno::ReadOnlyFs));
@@ -133,6 +137,11 @@ impl Ext4Fs {
             if let Some(why) = features::write_refusal(&sb) {
                 return Err(errors.unsupported(why));
             }
+            let refuse = |msg: String| Error::NeedsCheck {
+                dev: dev_name.clone(),
+                msg: format!("{fs_type}: {msg}; refusing to write (run e2fsck -f on a copy first)"),
+            };
+            fixed = precheck::check(dev.as_ref(), &refuse)?;
         }
         let inner = Self::mount_crate(&dev, writable).map_err(|e| errors.map(e))?;
         Ok(Ext4Fs {
@@ -143,6 +152,7 @@ impl Ext4Fs {
             fs_type,
             size_bytes,
             names: names::Names::default(),
+            fixed,
         })
     }
 
@@ -205,7 +215,7 @@ impl Ext4Fs {
         let errors = self.errors();
         let tail = {
             let c = Ctx { fs: &*fs, err: errors, names: &self.names };
-            let tail = tail::before_removal(&c, dir, name)?;
+            let tail = tail::before_removal(&c, &self.fixed, dir, name)?;
             f(&c)?;
             tail
         };

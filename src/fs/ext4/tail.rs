@@ -1,5 +1,14 @@
-//! The tail of a deleted block-mapped inode: blocks its map holds past its size.
+//! What a removal frees: the blocks of the inode it deletes must be marked in use (or the
+//! crate would free them again and count them twice: e2fsprogs' `f_toobig_extent_dir`), and
+//! the tail of a deleted block-mapped inode — blocks its map holds past its size — is freed.
 //!
+//! Ownership: before a removal that deletes an inode (its last link; a directory), every block
+//! it holds (data, indirect or extent-tree blocks) must be marked in use in its group's block
+//! bitmap and must not be the filesystem's fixed metadata (e2fsprogs' `f_ind_inode_collision`
+//! maps the superblock and bitmaps); otherwise the filesystem is damaged, and the removal is
+//! refused with "run e2fsck -f on a copy first" before anything is written.
+//!
+//! The tail:
 //! ext2/ext3-style inodes map blocks through `i_block` (12 direct pointers, then single,
 //! double and triple indirect blocks). e2fsck accepts a map that holds blocks past `i_size`
 //! (e2fsprogs' own `f_emptydir`, once repaired, keeps a 1 KiB directory whose map is
@@ -12,10 +21,11 @@
 
 use super::desc::Descs;
 use super::geo::{self, off, put_split, seal_sb, split, Geo};
+use super::precheck::FixedBlocks;
 use super::Ctx;
 use crate::bytes::le32;
 use crate::disk::{read_vec, BlockDev};
-use crate::fs::Result;
+use crate::fs::{Error, Result};
 use std::collections::BTreeMap;
 
 /// `EXT4_EXTENTS_FL`.
@@ -31,11 +41,15 @@ pub(super) struct Tail {
     blocks: Vec<u64>,
 }
 
-/// Notes the tail of the inode `name` in directory `dir` names, when it is block-mapped and
-/// its map holds anything past its size. Lookup errors are left to the removal to report.
-pub(super) fn before_removal(c: &Ctx<'_>, dir: u32, name: &[u8]) -> Result<Option<Tail>> {
+/// Checks that the inode `name` in directory `dir` names owns what its removal would free,
+/// and notes its tail when it is block-mapped and its map holds anything past its size.
+/// Lookup errors are left to the removal to report.
+pub(super) fn before_removal(c: &Ctx<'_>, fixed: &FixedBlocks, dir: u32, name: &[u8]) -> Result<Option<Tail>> {
     let Ok(ino) = c.fs.lookup_at(dir, name) else { return Ok(None) };
     let Ok(inode) = c.fs.stat_ino(ino) else { return Ok(None) };
+    if inode.is_dir() || inode.links_count <= 1 {
+        check_owned(c, fixed, ino, &inode)?;
+    }
     // Only regular files, directories and symlinks map blocks: device nodes keep their
     // device number in i_block, and a fast symlink its target.
     let kind = inode.mode & 0o170_000;
@@ -51,6 +65,67 @@ pub(super) fn before_removal(c: &Ctx<'_>, dir: u32, name: &[u8]) -> Result<Optio
     let mut blocks = Vec::new();
     map.collect(&i_block, inode.size.div_ceil(map.bs), &mut blocks)?;
     Ok((!blocks.is_empty()).then_some(Tail { ino, blocks }))
+}
+
+/// Every block inode `ino` holds must be marked in use (see the module docs).
+fn check_owned(c: &Ctx<'_>, fixed: &FixedBlocks, ino: u32, inode: &fs_ext4::inode::Inode) -> Result<()> {
+    let kind = inode.mode & 0o170_000;
+    let bs = u64::from(c.fs.sb.block_size());
+    let fast_symlink = kind == 0o120_000 && inode.size < 60 && inode.blocks <= u64::from(inode.file_acl != 0) * (bs / 512);
+    if !matches!(kind, 0o100_000 | 0o040_000 | 0o120_000) || fast_symlink || inode.flags & INLINE_DATA_FL != 0 {
+        return Ok(());
+    }
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    if inode.flags & EXTENTS_FL != 0 {
+        // A tree the crate cannot walk is the removal's to report.
+        let Ok((extents, nodes)) = fs_ext4::extent::collect_all_with_nodes(&inode.block, c.fs.dev.as_ref(), c.fs.sb.block_size()) else {
+            return Ok(());
+        };
+        runs.extend(extents.iter().map(|e| (e.physical_block, u64::from(e.length))));
+        runs.extend(nodes.into_iter().map(|n| (n, 1)));
+    } else {
+        let i_block: [u32; 15] = std::array::from_fn(|i| le32(&inode.block, 4 * i));
+        let map = MapWalk { c, bs, blocks_count: c.fs.sb.blocks_count, first_data: u64::from(c.fs.sb.first_data_block) };
+        let mut blocks = Vec::new();
+        map.collect(&i_block, 0, &mut blocks)?;
+        runs.extend(blocks.into_iter().map(|b| (b, 1)));
+    }
+    let bpg = u64::from(c.fs.sb.blocks_per_group).max(1);
+    let first_data = u64::from(c.fs.sb.first_data_block);
+    let mut bitmaps: BTreeMap<u64, Option<Vec<u8>>> = BTreeMap::new();
+    // The descriptors as on the device: the crate's copy keeps the flags it mounted with.
+    let mut groups = None;
+    let refuse = |why: String| Error::NeedsCheck {
+        dev: c.err.dev.to_string(),
+        msg: format!("{}: {why}; refusing to remove it (run e2fsck -f on a copy first)", c.err.fs),
+    };
+    for (start, len) in runs {
+        for b in start..start.saturating_add(len) {
+            if fixed.contains(b) {
+                return Err(refuse(format!("block {b} of inode {ino} is the filesystem's own metadata")));
+            }
+            let Some(rel) = b.checked_sub(first_data) else { continue };
+            let (g, bit) = (rel / bpg, (rel % bpg) as usize);
+            let bitmap = match bitmaps.entry(g) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    if groups.is_none() {
+                        groups = Some(c.ok(fs_ext4::bgd::read_all(c.fs.dev.as_ref(), &c.fs.sb, &c.fs.csum))?);
+                    }
+                    let bitmap = match groups.as_ref().and_then(|gs| gs.get(g as usize)) {
+                        Some(d) if !d.flags().contains(fs_ext4::bgd::BgdFlags::BLOCK_UNINIT) => Some(c.ok(c.fs.read_block(d.block_bitmap))?),
+                        _ => None,
+                    };
+                    e.insert(bitmap)
+                }
+            };
+            let used = bitmap.as_ref().and_then(|m| m.get(bit / 8)).is_some_and(|v| v & (1 << (bit % 8)) != 0);
+            if !used {
+                return Err(refuse(format!("block {b} of inode {ino} is marked free in the block bitmap")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Walks an indirect block map, keeping the blocks the crate's delete leaves behind.
