@@ -4,6 +4,7 @@
 //! offset, and are left byte-identical.
 
 mod common;
+use common::Rng;
 
 use common::{run, sha256_file};
 use std::fs;
@@ -458,21 +459,6 @@ fn varied_images(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// A small deterministic generator (xorshift64*), so a failing case can be replayed by seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// `qemu-img check`'s counts: (corruptions, leaks).
 fn check_counts(img: &Path) -> (u64, u64) {

@@ -2,6 +2,7 @@
 //! (fixtures/mk-fs.sh), plus hostile input: truncated and mutated images must never panic.
 
 mod common;
+use common::Rng;
 
 use common::{fixture, run};
 use std::collections::HashMap;
@@ -202,20 +203,6 @@ fn truncated_fixtures_agree_with_blkid() {
     }
 }
 
-/// A small deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 #[test]
 fn mutated_superblocks_never_panic() {

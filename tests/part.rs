@@ -2,6 +2,7 @@
 //! `fixtures/mk-part.sh`, and hostile tables made by patching bytes of those fixtures.
 
 mod common;
+use common::Rng;
 
 use common::{fixture, run};
 use std::collections::BTreeMap;
@@ -440,21 +441,6 @@ fn protective_mbr_without_gpt_is_an_error() {
     assert!(err.to_string().contains("protective MBR but no valid GPT"), "{err}");
 }
 
-/// A small deterministic generator (xorshift64*) so the mutation loop is reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[test]
 fn mutated_fixtures_never_panic() {

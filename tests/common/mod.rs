@@ -94,3 +94,21 @@ pub fn lvm_report(cmd: &str, kind: &str, fields: &str, devs: &[&Loop]) -> Vec<J>
     let j: J = serde_json::from_slice(&out.stdout).unwrap();
     j["report"][0][kind].as_array().unwrap().clone()
 }
+
+/// A small deterministic generator (xorshift64*), so a failing case can be replayed by seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64-bit value.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A value below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
