@@ -260,9 +260,16 @@ fn fixtures_cover_the_formats() {
     assert!(fmt("/links/short", "core.format").contains("local"));
     assert!(fmt("/xattrs/short", "core.aformat").contains("local"));
     assert!(fmt("/xattrs/node", "core.aformat").contains("extents"));
-    for d in ["/dirs/block", "/dirs/leaf", "/dirs/node"] {
-        assert!(fmt(d, "core.size").trim_start_matches("core.size = ").parse::<u64>().unwrap() >= 4096, "{d}");
-    }
+    // Leaf blocks at the 32 GiB leaf offset: leaf1 (XDL3) for a leaf directory, a da node
+    // (0x3ebe) for node and btree directories; attribute block 0 likewise.
+    let block0 = |path: &str, cmd: &str, field: &str| {
+        run("xfs_db", &["-r", "-c", &format!("path {path}"), "-c", cmd, "-c", &format!("print {field}"), img.to_str().unwrap()]).trim().to_string()
+    };
+    assert!(block0("/dirs/leaf", "dblock 8388608", "lhdr.info.hdr.magic").ends_with("0x3df1"));
+    assert!(block0("/dirs/node", "dblock 8388608", "nhdr.info.hdr.magic").ends_with("0x3ebe"));
+    assert!(block0("/dirs/btree", "dblock 8388608", "nhdr.info.hdr.magic").ends_with("0x3ebe"));
+    assert!(block0("/xattrs/leaf", "ablock 0", "hdr.info.hdr.magic").ends_with("0x3bee"));
+    assert!(block0("/xattrs/node", "ablock 0", "hdr.info.hdr.magic").ends_with("0x3ebe"));
     let fs = open(&img);
     let frag = lookup_path(&fs, "files/fragmented.bin");
     assert_eq!(fs.stat(frag).unwrap().size, 299 * 8192 + 4096);

@@ -28,6 +28,40 @@ const XARM: u32 = 0x5841_524d;
 /// Largest value Linux accepts (`XATTR_SIZE_MAX`).
 pub const MAX_VALUE: u32 = 65536;
 
+/// POSIX ACLs as XFS stores them: trusted-namespace attributes with these names, in XFS's own
+/// big-endian format (`xfs_acl`). Linux lists each twice: under its raw `trusted.` name and as
+/// the `system.` name with the value converted to the generic xattr format.
+const ACL_NAMES: [(&[u8], &[u8]); 2] = [(b"SGI_ACL_FILE", b"system.posix_acl_access"), (b"SGI_ACL_DEFAULT", b"system.posix_acl_default")];
+/// `XFS_ACL_MAX_ENTRIES` on v5 is bounded by the value size; this bounds it for both.
+const ACL_MAX_ENTRIES: usize = (MAX_VALUE as usize - 4) / 12;
+
+/// The `system.posix_acl_*` twin of a raw ACL attribute (`name` with its Linux prefix), with
+/// the value converted from `xfs_acl` (be32 count; be32 tag, be32 id, be16 perm, pad) to
+/// `posix_acl_xattr` (le32 version 2; le16 tag, le16 perm, le32 id — undefined id for the
+/// owner, group, mask and other entries); `None` for other attributes and malformed values.
+pub fn acl_twin(name: &[u8], value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let raw = name.strip_prefix(b"trusted.")?;
+    let (_, sys) = ACL_NAMES.iter().find(|(n, _)| *n == raw)?;
+    let count = be32(value, 0) as usize;
+    if count > ACL_MAX_ENTRIES || value.len() != 4 + count * 12 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(4 + count * 8);
+    out.extend_from_slice(&2u32.to_le_bytes());
+    for i in 0..count {
+        let e = 4 + i * 12;
+        let tag = be32(value, e);
+        let id = match tag {
+            2 | 8 => be32(value, e + 4),
+            _ => u32::MAX,
+        };
+        out.extend_from_slice(&(tag as u16).to_le_bytes());
+        out.extend_from_slice(&be16(value, e + 8).to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+    Some((sys.to_vec(), out))
+}
+
 /// The Linux name of an attribute: namespace prefix + name; `None` for entries Linux does
 /// not list (parent pointers, incomplete).
 pub fn linux_name(flags: u8, name: &[u8]) -> Option<Vec<u8>> {
@@ -204,6 +238,19 @@ mod tests {
         assert!(shortform(&f).unwrap_err().contains("attribute 2"));
         f[0..2].copy_from_slice(&1000u16.to_be_bytes());
         assert!(shortform(&f).is_err());
+    }
+
+    #[test]
+    fn acl_converts() {
+        let mut v = 1u32.to_be_bytes().to_vec();
+        v.extend(2u32.to_be_bytes());
+        v.extend(1234u32.to_be_bytes());
+        v.extend([0, 7, 0, 0]);
+        let (n, x) = acl_twin(b"trusted.SGI_ACL_FILE", &v).unwrap();
+        assert_eq!(n, b"system.posix_acl_access");
+        assert_eq!(x, [2, 0, 0, 0, 2, 0, 7, 0, 0xd2, 4, 0, 0]);
+        assert!(acl_twin(b"trusted.SGI_ACL_FILE", &v[..10]).is_none());
+        assert!(acl_twin(b"user.SGI_ACL_FILE", &v).is_none());
     }
 
     #[test]

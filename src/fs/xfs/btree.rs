@@ -174,3 +174,98 @@ pub fn walk(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::Error;
+    use std::collections::HashMap;
+
+    /// An in-memory v4 filesystem of 512-byte blocks holding bmbt blocks.
+    struct Mem {
+        sb: Superblock,
+        blocks: HashMap<u64, Vec<u8>>,
+    }
+
+    impl Source for Mem {
+        fn sb(&self) -> &Superblock {
+            &self.sb
+        }
+        fn read_tree_block(&self, _kind: &TreeKind, ptr: u64) -> Result<Vec<u8>> {
+            self.blocks.get(&ptr).cloned().ok_or_else(|| self.corrupt(format!("block {ptr} unreadable")))
+        }
+        fn corrupt(&self, msg: String) -> Error {
+            Error::Corrupt { dev: "mem".into(), fs: "xfs".into(), msg }
+        }
+    }
+
+    fn sb() -> Superblock {
+        let mut b = vec![0u8; 512];
+        b[0..4].copy_from_slice(b"XFSB");
+        b[4..8].copy_from_slice(&512u32.to_be_bytes());
+        b[8..16].copy_from_slice(&1024u64.to_be_bytes());
+        b[48..56].copy_from_slice(&100u64.to_be_bytes());
+        b[84..88].copy_from_slice(&1024u32.to_be_bytes());
+        b[88..92].copy_from_slice(&1u32.to_be_bytes());
+        b[100..102].copy_from_slice(&0xb4a4u16.to_be_bytes());
+        b[102..104].copy_from_slice(&512u16.to_be_bytes());
+        b[104..106].copy_from_slice(&256u16.to_be_bytes());
+        (b[120], b[121], b[122], b[123], b[124]) = (9, 9, 8, 1, 10);
+        Superblock::parse(&b).unwrap()
+    }
+
+    /// A v4 bmbt block: level, and records (level 0: record bytes = i) or child pointers.
+    fn block(level: u16, n: u16, ptrs: &[u64]) -> Vec<u8> {
+        let mut b = vec![0u8; 512];
+        b[0..4].copy_from_slice(&BMBT.magic_v4.to_be_bytes());
+        b[4..6].copy_from_slice(&level.to_be_bytes());
+        b[6..8].copy_from_slice(&n.to_be_bytes());
+        let maxrecs = (512 - 24) / 16;
+        for (i, p) in ptrs.iter().enumerate() {
+            let at = 24 + maxrecs * 8 + i * 8;
+            b[at..at + 8].copy_from_slice(&p.to_be_bytes());
+        }
+        b
+    }
+
+    fn walk_all(m: &Mem, level: u16, root: Vec<u64>, max: u64) -> std::result::Result<usize, String> {
+        let mut n = 0;
+        walk(m, &BMBT, level, root, 1, max, &mut |_| {
+            n += 1;
+            Ok(())
+        })
+        .map(|()| n)
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn walks_and_bounds() {
+        let mut m = Mem { sb: sb(), blocks: HashMap::new() };
+        m.blocks.insert(10, block(1, 2, &[11, 12]));
+        m.blocks.insert(11, block(0, 3, &[]));
+        m.blocks.insert(12, block(0, 2, &[]));
+        assert_eq!(walk_all(&m, 2, vec![10], 100), Ok(5));
+        assert!(walk_all(&m, 2, vec![10], 4).unwrap_err().contains("more than 4 records"));
+        // A cycle: an interior block pointing at itself (its level then mismatches) and two
+        // pointers at one leaf.
+        m.blocks.insert(10, block(1, 2, &[11, 11]));
+        assert!(walk_all(&m, 2, vec![10], 100).unwrap_err().contains("twice"));
+        m.blocks.insert(10, block(1, 1, &[10]));
+        assert!(walk_all(&m, 2, vec![10], 100).unwrap_err().contains("twice"));
+        // Wrong level, absurd counts, bad magic, absurd height.
+        m.blocks.insert(10, block(1, 1, &[10]));
+        assert!(walk_all(&m, 3, vec![10], 100).unwrap_err().contains("level 1, expected 2"));
+        m.blocks.insert(11, block(0, 9999, &[]));
+        assert!(walk_all(&m, 1, vec![11], u64::MAX).unwrap_err().contains("do not fit"));
+        m.blocks.insert(10, block(1, 0, &[]));
+        assert!(walk_all(&m, 2, vec![10], 100).unwrap_err().contains("0 keys"));
+        let mut b = block(0, 1, &[]);
+        b[0] = 0;
+        m.blocks.insert(13, b);
+        assert!(walk_all(&m, 1, vec![13], 100).unwrap_err().contains("magic"));
+        assert!(walk_all(&m, 200, vec![13], 100).unwrap_err().contains("height"));
+        // The inode root: a level-0 root or more records than fit are refused.
+        assert!(inode_root(&m, &[0, 0, 0, 1, 0, 0, 0, 0], 5).is_err());
+        assert!(inode_root(&m, &[0, 1, 0, 9, 0, 0, 0, 0], 5).is_err());
+    }
+}

@@ -21,8 +21,10 @@
 //! filesystem reports a little less free space); the internal log is not counted in
 //! `f_blocks`.
 //!
-//! Not yet: POSIX ACLs (stored as `trusted.SGI_ACL_*` in XFS's own format) are listed under
-//! those raw names; lookups scan the directory listing instead of the hash index.
+//! POSIX ACLs (stored as `trusted.SGI_ACL_FILE`/`SGI_ACL_DEFAULT` in XFS's own format) are
+//! listed as Linux lists them to root: under the raw name and as `system.posix_acl_*` with the
+//! value converted. Not yet: lookups scan the (cached) directory listing instead of following
+//! the leaf/node hash index; ASCII case-insensitive filesystems are looked up byte for byte.
 
 pub mod ag;
 pub mod attr;
@@ -480,7 +482,14 @@ impl Filesystem for XfsFs {
 
     fn xattrs(&self, ino: Ino) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let i = self.inode(ino)?;
-        self.attrs(&i)
+        let mut out = Vec::new();
+        for (name, value) in self.attrs(&i)? {
+            if let Some(twin) = attr::acl_twin(&name, &value) {
+                out.push(twin);
+            }
+            out.push((name, value));
+        }
+        Ok(out)
     }
 
     fn statvfs(&self) -> Result<StatVfs> {
