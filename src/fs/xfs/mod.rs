@@ -15,11 +15,11 @@
 //! Writing (a later issue) must refuse a dirty log, as the kernel would replay it first.
 //!
 //! Inode numbers are XFS's own. `stat` follows Linux: `blksize` = max(4096, block size),
-//! `blocks` = `di_nblocks` in 512-byte units. `statvfs` follows `xfs_fs_statfs` from the
-//! superblock counters (free blocks less the per-AG set-aside and free-space btree blocks;
-//! the kernel also withholds its reserve pool and per-AG metadata reservations, so a mounted
-//! filesystem reports a little less free space); the internal log is not counted in
-//! `f_blocks`.
+//! `blocks` = `di_nblocks` in 512-byte units. `statvfs` follows `xfs_fs_statfs` on a
+//! read-only mount, from the superblock counters: free blocks less the per-AG set-aside and
+//! the free-space btree blocks (a read-write mount also withholds its reserve pool and per-AG
+//! metadata reservations, so it reports less free space); the internal log is not counted in
+//! `f_blocks`; inode totals capped by `imax_pct`.
 //!
 //! POSIX ACLs (stored as `trusted.SGI_ACL_FILE`/`SGI_ACL_DEFAULT` in XFS's own format) are
 //! listed as Linux lists them to root: under the raw name and as `system.posix_acl_*` with the
