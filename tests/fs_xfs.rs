@@ -20,7 +20,8 @@ use vguestfs::fs::xfs::XfsFs;
 use vguestfs::fs::{Error, FileType, Filesystem, Ino};
 
 /// The v5 images, each mountable by the kernel.
-const V5_IMAGES: &[&str] = &["xfs-v5.img", "xfs-rmap.img", "xfs-nosparse.img", "xfs-dir16k.img", "xfs-1k.img", "xfs-ag8.img"];
+const V5_IMAGES: &[&str] =
+    &["xfs-v5.img", "xfs-rmap.img", "xfs-nosparse.img", "xfs-dir16k.img", "xfs-1k.img", "xfs-ag8.img", "xfs-64k.img", "xfs-4ksect.img"];
 
 /// Every v5 image opens and its root lists (the per-image tests below compare everything).
 #[test]
@@ -247,6 +248,16 @@ fn v5_eight_ags() {
     compare_with_kernel("xfs-ag8.img");
 }
 
+#[test]
+fn v5_blocks_64k() {
+    compare_with_kernel("xfs-64k.img");
+}
+
+#[test]
+fn v5_sectors_4k() {
+    compare_with_kernel("xfs-4ksect.img");
+}
+
 /// The formats the fixtures are meant to exercise really are on disk (xfs_db says so).
 #[test]
 fn fixtures_cover_the_formats() {
@@ -305,7 +316,16 @@ fn xfs_db_ls(img: &Path, dir: &str) -> BTreeMap<Vec<u8>, u64> {
 
 #[test]
 fn v4_reads_as_its_source_tree() {
-    let img = fixture("xfs-v4.img");
+    v4_image("xfs-v4.img");
+}
+
+#[test]
+fn v4_blocks_512() {
+    v4_image("xfs-v4-512.img");
+}
+
+fn v4_image(name: &str) {
+    let img = fixture(name);
     let tree = fixture("xfs-v4-tree");
     let fs = open(&img);
     assert!(!fs.superblock().crc);

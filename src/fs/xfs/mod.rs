@@ -50,7 +50,7 @@ use std::sync::{Arc, Mutex};
 const ST_RDONLY: u64 = 1;
 /// Cached block maps and directory listings (each cache).
 const CACHE_ENTRIES: usize = 256;
-/// Largest directory (data bytes) read.
+/// Largest directory (data space bytes, `di_size`) read.
 const MAX_DIR_BYTES: u64 = 1 << 30;
 /// Deepest attribute node tree.
 const MAX_DA_DEPTH: u16 = 8;
@@ -191,7 +191,12 @@ impl XfsFs {
             Format::Extents | Format::Btree => {
                 let map = self.data_map(&ino)?;
                 let per = u64::from(self.sb.dirblksize >> self.sb.blocklog);
-                let leaf = dir2::LEAF_OFFSET >> self.sb.blocklog;
+                // The data space ends at di_size (leaf and free blocks lie beyond, uncounted),
+                // as the kernel's readdir stops there.
+                if ino.size > MAX_DIR_BYTES {
+                    return Err(self.corrupt(format!("directory {dir}: {} bytes of data blocks", ino.size)));
+                }
+                let leaf = ino.size.min(dir2::LEAF_OFFSET).div_ceil(u64::from(self.sb.blocksize));
                 let mut starts = Vec::new();
                 for e in map.iter().filter(|e| e.off < leaf) {
                     let first = e.off.div_ceil(per) * per;
