@@ -65,6 +65,12 @@ fn ours(fs: &XfsFs) -> BTreeMap<Vec<u8>, Node> {
     let mut stack = vec![(Vec::new(), fs.root())];
     let mut buf = vec![0u8; 1 << 20];
     while let Some((path, dir)) = stack.pop() {
+        // Names that are not there, including one of an existing name's hash ("." is 0x2e).
+        for missing in [&b"no-such-name"[..], &[0x2e][..], b"s1x"] {
+            if missing != b"." {
+                assert_eq!(fs.lookup(dir, missing).unwrap(), None, "{}", show(&path));
+            }
+        }
         for e in fs.read_dir(dir).unwrap_or_else(|err| panic!("read_dir {}: {err}", show(&path))) {
             let mut p = path.clone();
             if !p.is_empty() {

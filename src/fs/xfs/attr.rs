@@ -1,12 +1,13 @@
 //! Extended attributes: shortform inside the inode's attribute fork
 //! (`xfs_attr_shortform`), or leaf blocks (`xfs_attr_leafblock`/`xfs_attr3_leafblock`) in
-//! the attribute fork, reached through node blocks (`xfs_da_intnode`) when there are several;
+//! the attribute fork, reached through node blocks ([`super::da`]) when there are several;
 //! large values live in remote blocks (v5: `xfs_attr3_rmt_hdr`, magic XARM, per block).
 //! Namespaces map to Linux names: `user.`, `trusted.` (XFS_ATTR_ROOT), `security.`
 //! (XFS_ATTR_SECURE). Parent pointers and incomplete entries are skipped.
 
 use crate::bytes::{be16, be32, be64, bytes};
 use crate::fs::xfs::crc;
+use crate::fs::xfs::da::{self, Owner};
 
 /// Entry flags.
 const LOCAL: u8 = 1;
@@ -18,10 +19,6 @@ const INCOMPLETE: u8 = 0x80;
 pub const LEAF_V4: u16 = 0xfbee;
 /// v5 leaf.
 pub const LEAF_V5: u16 = 0x3bee;
-/// v4 node.
-pub const NODE_V4: u16 = 0xfebe;
-/// v5 node.
-pub const NODE_V5: u16 = 0x3ebe;
 /// v5 remote value block header length.
 pub const RMT_HDR: usize = 56;
 const XARM: u32 = 0x5841_524d;
@@ -118,56 +115,12 @@ pub fn shortform(fork: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
     Ok(out)
 }
 
-/// What v5 blocks must say about themselves.
-pub struct Owner<'a> {
-    /// The inode.
-    pub ino: u64,
-    /// Filesystem UUID.
-    pub uuid: &'a [u8; 16],
-    /// Block address in 512-byte sectors.
-    pub daddr: u64,
-}
-
-/// Checks a v5 `xfs_da3_blkinfo` (CRC at 12, address at 16, UUID at 32, owner at 48).
-fn check_da3(b: &[u8], o: &Owner, what: &str) -> Result<(), String> {
-    if !crc::verify(b, 12) {
-        return Err(format!("attribute {what} block: bad CRC"));
-    }
-    if be64(b, 16) != o.daddr || b.get(32..48) != Some(&o.uuid[..]) || be64(b, 48) != o.ino {
-        return Err(format!("attribute {what} block: belongs to another inode or place"));
-    }
-    Ok(())
-}
-
-/// The magic number of a dir/attr btree block (`xfs_da_blkinfo.magic`).
-pub fn da_magic(b: &[u8]) -> u16 {
-    be16(b, 8)
-}
-
-/// Parses a node block: (level, child blocks in hash order).
-pub fn node(b: &[u8], owner: Option<&Owner>) -> Result<(u16, Vec<u32>), String> {
-    let hdr = match (da_magic(b), owner) {
-        (NODE_V4, None) => 16,
-        (NODE_V5, Some(o)) => {
-            check_da3(b, o, "node")?;
-            64
-        }
-        (m, _) => return Err(format!("attribute node block: bad magic {m:#x}")),
-    };
-    let (count, level) = if owner.is_some() { (be16(b, 56), be16(b, 58)) } else { (be16(b, 12), be16(b, 14)) };
-    let count = usize::from(count);
-    if count == 0 || hdr + count * 8 > b.len() {
-        return Err(format!("attribute node block: {count} entries do not fit"));
-    }
-    Ok((level, (0..count).map(|i| be32(b, hdr + i * 8 + 4)).collect()))
-}
-
 /// Parses a leaf block: the forward sibling (0: last) and the entries (Linux name, value).
 pub fn leaf(b: &[u8], owner: Option<&Owner>) -> Result<(u32, Vec<(Vec<u8>, Value)>), String> {
-    let (hdr, count) = match (da_magic(b), owner) {
+    let (hdr, count) = match (da::magic(b), owner) {
         (LEAF_V4, None) => (32, be16(b, 12)),
         (LEAF_V5, Some(o)) => {
-            check_da3(b, o, "leaf")?;
+            da::check_v5(b, o, "attribute leaf")?;
             (80, be16(b, 56))
         }
         (m, _) => return Err(format!("attribute leaf block: bad magic {m:#x}")),
@@ -264,7 +217,7 @@ mod tests {
         b[36..38].copy_from_slice(&510u16.to_be_bytes());
         b[510] = 0xff;
         assert!(leaf(&b, None).is_err());
-        b[8..10].copy_from_slice(&NODE_V4.to_be_bytes());
+        b[8..10].copy_from_slice(&da::NODE_V4.to_be_bytes());
         assert!(leaf(&b, None).unwrap_err().contains("magic"));
     }
 }

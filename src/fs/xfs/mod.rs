@@ -1,6 +1,7 @@
 //! XFS, read side, our own code (no crate reads XFS): the layout mirrors xfsprogs' `libxfs`
 //! — [`sb`] superblock, [`ag`] AG headers, [`inode`] inodes, [`bmap`] fork block maps over the
-//! one generic [`btree`] engine, [`dir2`] directories, [`attr`] extended attributes,
+//! one generic [`btree`] engine, [`da`] the dir/attr btree, [`dir2`] directories, [`attr`]
+//! extended attributes,
 //! [`symlink`] link targets, [`crc`] the v5 CRC32c.
 //!
 //! Supported: v4 (crc=0) and v5 (crc=1) filesystems, block sizes 512 B–64 KiB, directory
@@ -23,14 +24,15 @@
 //!
 //! POSIX ACLs (stored as `trusted.SGI_ACL_FILE`/`SGI_ACL_DEFAULT` in XFS's own format) are
 //! listed as Linux lists them to root: under the raw name and as `system.posix_acl_*` with the
-//! value converted. Not yet: lookups scan the (cached) directory listing instead of following
-//! the leaf/node hash index; ASCII case-insensitive filesystems are looked up byte for byte.
+//! value converted. Lookups follow the directory hash index; on ASCII case-insensitive
+//! filesystems (whose hash differs) they scan the listing and compare bytes.
 
 pub mod ag;
 pub mod attr;
 pub mod bmap;
 pub mod btree;
 pub mod crc;
+pub mod da;
 pub mod dir2;
 pub mod inode;
 pub mod sb;
@@ -52,8 +54,6 @@ const ST_RDONLY: u64 = 1;
 const CACHE_ENTRIES: usize = 256;
 /// Largest directory (data space bytes, `di_size`) read.
 const MAX_DIR_BYTES: u64 = 1 << 30;
-/// Deepest attribute node tree.
-const MAX_DA_DEPTH: u16 = 8;
 
 /// An XFS filesystem opened read-only (see the module documentation).
 pub struct XfsFs {
@@ -225,6 +225,68 @@ impl XfsFs {
         Ok(e)
     }
 
+    /// Looks `name` up in a block, leaf, node or btree directory through its hash index:
+    /// only the index blocks on the way and the data blocks of candidate entries are read.
+    fn lookup_hashed(&self, dir: &Inode, name: &[u8]) -> Result<Option<Ino>> {
+        let map = self.data_map(dir)?;
+        let per = u64::from(self.sb.dirblksize >> self.sb.blocklog);
+        let leaf_fb = dir2::LEAF_OFFSET >> self.sb.blocklog;
+        let hash = dir2::hash::hashname(name);
+        let uuid = self.sb.meta_uuid;
+        let what = format!("directory {}", dir.ino);
+        let bad = |m: String| self.corrupt(format!("{what}: {m}"));
+        let mut addrs = Vec::new();
+        if bmap::find(&map, leaf_fb).is_err() {
+            // Block directory: the index sits at the end of its only block.
+            let (b, daddr) = self.read_mapped(&map, 0, per, &what)?;
+            let o = dir2::data::Owner { ino: dir.ino, uuid: &uuid, daddr };
+            let (_, end) = dir2::data::header(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
+            addrs.extend(dir2::data::block_leaf(&b, end).into_iter().filter(|e| e.0 == hash).map(|e| e.1));
+        } else {
+            let (mut b, mut daddr) = self.read_mapped(&map, leaf_fb, per, &what)?;
+            let mut depth = 0;
+            while matches!(da::magic(&b), da::NODE_V4 | da::NODE_V5) {
+                depth += 1;
+                if depth > da::MAX_DEPTH {
+                    return Err(bad("node tree too deep".into()));
+                }
+                let o = da::Owner { ino: dir.ino, uuid: &uuid, daddr };
+                let (_, kids) = da::node(&b, self.sb.crc.then_some(&o), "directory").map_err(bad)?;
+                // The first subtree whose highest hash reaches ours, else the last.
+                let child = kids.iter().find(|k| k.0 >= hash).or(kids.last()).map_or(0, |k| k.1);
+                (b, daddr) = self.read_mapped(&map, u64::from(child), per, &what)?;
+            }
+            let mut seen = HashSet::new();
+            loop {
+                let o = da::Owner { ino: dir.ino, uuid: &uuid, daddr };
+                let entries = dir2::leaf::parse(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
+                addrs.extend(entries.iter().filter(|e| e.0 == hash).map(|e| e.1));
+                // Equal hashes may continue in the next leaf.
+                let next = da::forw(&b);
+                if next == 0 || entries.last().is_none_or(|e| e.0 != hash) {
+                    break;
+                }
+                if !seen.insert(next) || seen.len() > 1024 {
+                    return Err(bad(format!("leaf sibling {next} reached twice (cycle)")));
+                }
+                (b, daddr) = self.read_mapped(&map, u64::from(next), per, &what)?;
+            }
+        }
+        for addr in addrs.into_iter().filter(|&a| a != 0) {
+            let byte = u64::from(addr) * 8;
+            let db = byte / u64::from(self.sb.dirblksize);
+            let at = (byte % u64::from(self.sb.dirblksize)) as usize;
+            let (b, daddr) = self.read_mapped(&map, db * per, per, &what)?;
+            let o = dir2::data::Owner { ino: dir.ino, uuid: &uuid, daddr };
+            let (hdr, end) = dir2::data::header(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
+            let e = dir2::data::entry_at(&b, at, hdr, end, self.sb.ftype).map_err(bad)?;
+            if e.name == name {
+                return Ok(Some(e.ino));
+            }
+        }
+        Ok(None)
+    }
+
     /// The attribute fork map of `ino`.
     fn attr_map(&self, ino: &Inode) -> Result<Vec<Extent>> {
         match ino.aformat {
@@ -248,7 +310,7 @@ impl XfsFs {
         while out.len() < len as usize {
             let (b, daddr) = self.attr_block(ino, map, fb)?;
             if self.sb.crc {
-                let o = attr::Owner { ino: ino.ino, uuid: &uuid, daddr };
+                let o = da::Owner { ino: ino.ino, uuid: &uuid, daddr };
                 let part = attr::remote_block(&b, &o, out.len() as u32).map_err(|m| self.corrupt(format!("inode {}: {m}", ino.ino)))?;
                 if part.is_empty() {
                     return Err(self.corrupt(format!("inode {}: empty remote value block", ino.ino)));
@@ -281,14 +343,14 @@ impl XfsFs {
         let mut blk = 0u64;
         let mut depth = 0;
         let (mut b, mut daddr) = self.attr_block(ino, &map, 0)?;
-        while matches!(attr::da_magic(&b), attr::NODE_V4 | attr::NODE_V5) {
+        while matches!(da::magic(&b), da::NODE_V4 | da::NODE_V5) {
             depth += 1;
-            if depth > MAX_DA_DEPTH {
+            if depth > da::MAX_DEPTH {
                 return Err(bad("attribute tree too deep".into()));
             }
-            let o = attr::Owner { ino: ino.ino, uuid: &uuid, daddr };
-            let (_, kids) = attr::node(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
-            blk = u64::from(kids[0]);
+            let o = da::Owner { ino: ino.ino, uuid: &uuid, daddr };
+            let (_, kids) = da::node(&b, self.sb.crc.then_some(&o), "attribute").map_err(bad)?;
+            blk = u64::from(kids[0].1);
             (b, daddr) = self.attr_block(ino, &map, blk)?;
         }
         let mut out = Vec::new();
@@ -297,7 +359,7 @@ impl XfsFs {
             if !seen.insert(blk) {
                 return Err(bad(format!("attribute leaf {blk} reached twice (cycle)")));
             }
-            let o = attr::Owner { ino: ino.ino, uuid: &uuid, daddr };
+            let o = da::Owner { ino: ino.ino, uuid: &uuid, daddr };
             let (next, entries) = attr::leaf(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
             for (name, v) in entries {
                 let value = match v {
@@ -355,7 +417,10 @@ impl Filesystem for XfsFs {
             let (parent, _) = dir2::sf::parse(&ino.data_fork, ino.size, self.sb.ftype).map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?;
             return Ok(Some(parent));
         }
-        Ok(self.entries(dir)?.iter().find(|e| e.name == name).map(|e| e.ino))
+        match ino.format {
+            Format::Extents | Format::Btree if !self.sb.ascii_ci => self.lookup_hashed(&ino, name),
+            _ => Ok(self.entries(dir)?.iter().find(|e| e.name == name).map(|e| e.ino)),
+        }
     }
 
     fn stat(&self, ino: Ino) -> Result<Stat> {

@@ -23,9 +23,9 @@ pub struct Owner<'a> {
     pub daddr: u64,
 }
 
-/// Parses a directory data block `b` (the whole directory block) and appends its entries
-/// (`.` and `..` included) to `out`. `owner` is `Some` on v5 filesystems.
-pub fn parse(b: &[u8], ftype: bool, owner: Option<&Owner>, out: &mut Vec<RawEntry>) -> Result<(), String> {
+/// Checks a data block's header (magic, and on v5 CRC, address and owner) and returns where
+/// its entries start and end (block directories end at their leaf entries).
+pub fn header(b: &[u8], owner: Option<&Owner>) -> Result<(usize, usize), String> {
     if b.len() < 512 {
         return Err("data block: too short".into());
     }
@@ -58,6 +58,37 @@ pub fn parse(b: &[u8], ftype: bool, owner: Option<&Owner>, out: &mut Vec<RawEntr
     } else {
         b.len()
     };
+    Ok((hdr, end))
+}
+
+/// The hash index at the end of a block directory's block (header already checked by
+/// [`header`]): (hash, address) pairs.
+pub fn block_leaf(b: &[u8], end: usize) -> Vec<(u32, u32)> {
+    let count = (b.len() - 8 - end) / 8;
+    (0..count).map(|i| (be32(b, end + i * 8), be32(b, end + i * 8 + 4))).collect()
+}
+
+/// The entry at byte `at` of a data block whose entries lie in `hdr..end`.
+pub fn entry_at(b: &[u8], at: usize, hdr: usize, end: usize, ftype: bool) -> Result<RawEntry, String> {
+    if at < hdr || at % 8 != 0 || at + 9 > end || be16(b, at) == 0xffff {
+        return Err(format!("data block: no entry at {at}"));
+    }
+    let namelen = usize::from(b[at + 8]);
+    let size = (8 + 1 + namelen + usize::from(ftype) + 2 + 7) & !7;
+    if namelen == 0 || at + size > end {
+        return Err(format!("data block: entry at {at} runs past the data"));
+    }
+    Ok(RawEntry {
+        name: b[at + 9..at + 9 + namelen].to_vec(),
+        ino: be64(b, at),
+        ftype: if ftype { b[at + 9 + namelen] } else { 0 },
+    })
+}
+
+/// Parses a directory data block `b` (the whole directory block) and appends its entries
+/// (`.` and `..` included) to `out`. `owner` is `Some` on v5 filesystems.
+pub fn parse(b: &[u8], ftype: bool, owner: Option<&Owner>, out: &mut Vec<RawEntry>) -> Result<(), String> {
+    let (hdr, end) = header(b, owner)?;
     let mut p = hdr;
     while p < end {
         if be16(b, p) == 0xffff {

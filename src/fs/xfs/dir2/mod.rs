@@ -1,11 +1,13 @@
 //! Directories (dir2): shortform inside the inode ([`sf`]), or data blocks in the data fork
 //! below the 32 GiB leaf offset ([`data`]: the single block of block-format directories and
 //! the data blocks of leaf, node and btree directories, whose fork may itself be a bmbt).
-//! Listings read every data block; lookups search the listing (the leaf/node hash index,
-//! [`hash`], is not needed to find a name and is not trusted for it).
+//! Listings read every data block; lookups follow the hash index ([`hash`]): the leaf entries
+//! at the end of a block directory's block, the [`leaf`] block of a leaf directory, or the da
+//! node blocks down to the leaf blocks of node and btree directories.
 
 pub mod data;
 pub mod hash;
+pub mod leaf;
 pub mod sf;
 
 /// Logical byte offset where leaf blocks start (`XFS_DIR2_LEAF_OFFSET`): data blocks lie below.
