@@ -214,6 +214,8 @@ fn compare_with_kernel(name: &str) {
     let sv = fs.statvfs().unwrap();
     let f = run("stat", &["-f", "-c", "%S %b %f %a %c %d %l", m.0.path().to_str().unwrap()]);
     let v: Vec<u64> = f.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let dev = RawFile::open(&img, false).unwrap();
+    assert_eq!(vguestfs::fs::statfs::statvfs_size(&dev, "xfs").unwrap(), Some(v[0] * v[1]), "{name}: statvfs_size");
     // Exactly what a read-only mount reports (a read-write mount also withholds its reserve
     // pool and per-AG metadata reservations from the free blocks).
     assert_eq!(
