@@ -437,6 +437,13 @@ fn damaged_images_fail_cleanly() {
         Ok(_) => panic!("opened"),
     }
 
+    // A damaged AGF of AG 2: files still read, statvfs (which sums every AGF) fails.
+    let (_d, p) = damaged("xfs-v5.img", &["agf 2", "write -d length 5"]);
+    let fs = open(&p);
+    ours(&fs);
+    let msg = corrupt_msg(fs.statvfs());
+    assert!(msg.contains("AGF of AG 2"), "{msg}");
+
     // An inode whose extent points past the filesystem.
     let (_d, p) = damaged("xfs-v5.img", &["path /files/size-4096.bin", "write u3.bmx[0].startblock 0xffffffffff"]);
     let fs = open(&p);

@@ -52,8 +52,9 @@ use std::sync::{Arc, Mutex};
 const ST_RDONLY: u64 = 1;
 /// Cached block maps and directory listings (each cache).
 const CACHE_ENTRIES: usize = 256;
-/// Largest directory (data space bytes, `di_size`) read.
-const MAX_DIR_BYTES: u64 = 1 << 30;
+/// Largest directory (data space bytes, `di_size`) listed: about 5 million entries of
+/// 30-byte names; a listing is held in memory whole. Larger ones are refused as unsupported.
+const MAX_DIR_BYTES: u64 = 256 << 20;
 
 /// An XFS filesystem opened read-only (see the module documentation).
 pub struct XfsFs {
@@ -76,7 +77,8 @@ fn cached<V>(m: &Mutex<HashMap<Ino, Arc<V>>>, k: Ino) -> Option<Arc<V>> {
 }
 
 impl XfsFs {
-    /// Opens the XFS filesystem on `dev` read-only: superblock and every AG header verified.
+    /// Opens the XFS filesystem on `dev` read-only: superblock, AG 0's headers and the root
+    /// inode verified.
     pub fn open(dev: Dev) -> Result<XfsFs> {
         let first = read_vec(dev.as_ref(), 0, 512.min(dev.len() as usize))?;
         let sectsize = usize::from(crate::bytes::be16(&first, 102)).clamp(512, 32768);
@@ -85,14 +87,14 @@ impl XfsFs {
             SbError::Corrupt(m) => corrupt(&dev, m),
             SbError::Unsupported(f) => Error::Unsupported { dev: dev.name(), fs: "xfs".into(), feature: f },
         })?;
-        if (sb.dblocks << sb.blocklog) > dev.len() {
+        if sb.dblocks.saturating_mul(u64::from(sb.blocksize)) > dev.len() {
             return Err(corrupt(&dev, format!("{} blocks of {} bytes do not fit the device of {} bytes", sb.dblocks, sb.blocksize, dev.len())));
         }
         let fs = XfsFs { dev, sb, maps: Mutex::default(), dirs: Mutex::default() };
-        for agno in 0..fs.sb.agcount {
-            fs.agf(agno)?;
-            fs.agi(agno)?;
-        }
+        // AG 0's headers now; the others when statvfs needs them (hundreds of AGs cost a read
+        // each, and files are found through inodes, not AG headers).
+        fs.agf(0)?;
+        fs.agi(0)?;
         let root = fs.inode(fs.sb.rootino)?;
         if root.kind() != 0o040000 {
             return Err(fs.corrupt("the root inode is not a directory".into()));
@@ -194,7 +196,11 @@ impl XfsFs {
                 // The data space ends at di_size (leaf and free blocks lie beyond, uncounted),
                 // as the kernel's readdir stops there.
                 if ino.size > MAX_DIR_BYTES {
-                    return Err(self.corrupt(format!("directory {dir}: {} bytes of data blocks", ino.size)));
+                    return Err(Error::Unsupported {
+                        dev: self.dev.name(),
+                        fs: "xfs".into(),
+                        feature: format!("listing directory {dir} of {} bytes (at most {MAX_DIR_BYTES})", ino.size),
+                    });
                 }
                 let leaf = ino.size.min(dir2::LEAF_OFFSET).div_ceil(u64::from(self.sb.blocksize));
                 let mut starts = Vec::new();
@@ -434,7 +440,7 @@ impl Filesystem for XfsFs {
             rdev: i.rdev,
             size: i.size,
             blksize: u64::from(self.sb.blocksize.max(4096)),
-            blocks: i.nblocks << (self.sb.blocklog - 9),
+            blocks: i.nblocks.saturating_mul(u64::from(self.sb.blocksize >> 9)),
             atime: i.atime,
             mtime: i.mtime,
             ctime: i.ctime,
@@ -484,7 +490,7 @@ impl Filesystem for XfsFs {
             let fb = pos >> bl;
             match bmap::find(&map, fb) {
                 Ok(e) => {
-                    let run_end = end.min((e.off + e.count) << bl);
+                    let run_end = end.min((e.off + e.count).saturating_mul(1 << bl));
                     let n = (run_end - pos) as usize;
                     if e.unwritten {
                         buf[at..at + n].fill(0);
@@ -573,14 +579,14 @@ impl Filesystem for XfsFs {
             if sb.ro_compat & sb::RO_COMPAT_RMAPBT != 0 {
                 n -= i64::from(agf.rmap_blocks) - 1;
             }
-            allocbt += n.max(0) as u64;
+            allocbt = allocbt.saturating_add(n.max(0) as u64);
         }
-        let blocks = sb.dblocks - u64::from(sb.logblocks);
-        let unavailable = u64::from(sb.agcount) * 8 + allocbt;
+        let blocks = sb.dblocks.saturating_sub(u64::from(sb.logblocks));
+        let unavailable = (u64::from(sb.agcount) * 8).saturating_add(allocbt);
         let bfree = sb.fdblocks.saturating_sub(unavailable);
         let ialloc_blks = (64u64 >> sb.inopblog).max(1);
         let maxicount = if sb.imax_pct > 0 { (sb.dblocks * u64::from(sb.imax_pct) / 100 / ialloc_blks * ialloc_blks) << sb.inopblog } else { 0 };
-        let mut files = (sb.icount + (bfree << sb.inopblog)).min((1 << 56) - 1);
+        let mut files = sb.icount.saturating_add(bfree.saturating_mul(1 << sb.inopblog)).min((1 << 56) - 1);
         if maxicount > 0 {
             files = files.min(maxicount);
         }

@@ -161,6 +161,9 @@ impl Superblock {
         if dblocks == 0 || dblocks > max || dblocks < max - u64::from(agblocks) + 1 {
             return Err(corrupt(format!("{dblocks} data blocks for {agcount} groups of {agblocks}")));
         }
+        if dblocks.checked_mul(u64::from(blocksize)).is_none() {
+            return Err(corrupt(format!("{dblocks} blocks of {blocksize} bytes overflow 64 bits")));
+        }
         let dirblklog = b[192];
         if u32::from(blocklog) + u32::from(dirblklog) > 16 {
             return Err(corrupt(format!("directory block log {dirblklog}")));
