@@ -21,7 +21,7 @@ use vguestfs::fs::{Error, FileType, Filesystem, Ino};
 
 /// The v5 images, each mountable by the kernel.
 const V5_IMAGES: &[&str] =
-    &["xfs-v5.img", "xfs-rmap.img", "xfs-nosparse.img", "xfs-dir16k.img", "xfs-1k.img", "xfs-ag8.img", "xfs-64k.img", "xfs-4ksect.img"];
+    &["xfs-v5.img", "xfs-rmap.img", "xfs-nosparse.img", "xfs-dir16k.img", "xfs-1k.img", "xfs-ag8.img", "xfs-64k.img", "xfs-4ksect.img", "xfs-nrext64.img"];
 
 /// Every v5 image opens and its root lists (the per-image tests below compare everything).
 #[test]
@@ -264,6 +264,11 @@ fn v5_blocks_64k() {
 #[test]
 fn v5_sectors_4k() {
     compare_with_kernel("xfs-4ksect.img");
+}
+
+#[test]
+fn v5_nrext64() {
+    compare_with_kernel("xfs-nrext64.img");
 }
 
 /// The formats the fixtures are meant to exercise really are on disk (xfs_db says so).
