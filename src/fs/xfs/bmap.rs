@@ -108,6 +108,55 @@ mod tests {
         assert_eq!(Extent::decode(&r), Extent { off: 5, block: blk, count: 7, unwritten: true });
     }
 
+    struct Src(crate::fs::xfs::sb::Superblock);
+
+    impl Source for Src {
+        fn sb(&self) -> &crate::fs::xfs::sb::Superblock {
+            &self.0
+        }
+        fn read_tree_block(&self, _: &btree::TreeKind, ptr: u64) -> Result<Vec<u8>> {
+            Err(self.corrupt(format!("no block {ptr}")))
+        }
+        fn corrupt(&self, msg: String) -> crate::fs::Error {
+            crate::fs::Error::Corrupt { dev: "mem".into(), fs: "xfs".into(), msg }
+        }
+    }
+
+    fn rec(off: u64, blk: u64, count: u64) -> [u8; 16] {
+        let mut r = [0u8; 16];
+        r[..8].copy_from_slice(&((off << 9) | (blk >> 43)).to_be_bytes());
+        r[8..].copy_from_slice(&((blk << 21) | count).to_be_bytes());
+        r
+    }
+
+    #[test]
+    fn hostile_maps_are_refused() {
+        let mut b = vec![0u8; 512];
+        b[0..4].copy_from_slice(b"XFSB");
+        b[4..8].copy_from_slice(&4096u32.to_be_bytes());
+        b[8..16].copy_from_slice(&16384u64.to_be_bytes());
+        b[48..56].copy_from_slice(&8192u64.to_be_bytes());
+        b[84..88].copy_from_slice(&16384u32.to_be_bytes());
+        b[88..92].copy_from_slice(&1u32.to_be_bytes());
+        b[100..102].copy_from_slice(&0xb4a4u16.to_be_bytes());
+        b[102..104].copy_from_slice(&512u16.to_be_bytes());
+        b[104..106].copy_from_slice(&256u16.to_be_bytes());
+        (b[120], b[121], b[122], b[123], b[124]) = (12, 9, 8, 4, 14);
+        let src = Src(crate::fs::xfs::sb::Superblock::parse(&b).unwrap());
+        let fork = |recs: &[[u8; 16]]| recs.concat();
+        let ok = fork(&[rec(0, 100, 2), rec(5, 300, 1)]);
+        assert_eq!(extents(&src, 1, Format::Extents, &ok, 2).unwrap().len(), 2);
+        let err = |f: Vec<u8>, n: u64| extents(&src, 1, Format::Extents, &f, n).unwrap_err().to_string();
+        assert!(err(fork(&[rec(0, 100, 2), rec(1, 300, 1)]), 2).contains("out of order"));
+        assert!(err(fork(&[rec(0, 100, 0)]), 1).contains("empty"));
+        assert!(err(fork(&[rec(0, 16383, 2)]), 1).contains("outside"));
+        assert!(err(fork(&[rec(0, 1 << 14, 1)]), 1).contains("outside"));
+        assert!(err(ok.clone(), 3).contains("do not fit"));
+        assert!(err(ok.clone(), u64::MAX).contains("do not fit"));
+        assert!(extents(&src, 1, Format::Btree, &ok, u64::MAX).unwrap_err().to_string().contains("extents"));
+        assert!(extents(&src, 1, Format::Local, &ok, 1).is_err());
+    }
+
     #[test]
     fn finds() {
         let m = [Extent { off: 2, block: 0, count: 3, unwritten: false }, Extent { off: 10, block: 0, count: 1, unwritten: false }];
