@@ -371,6 +371,20 @@ fn v4_image(name: &str) {
         let listed: BTreeMap<Vec<u8>, u64> = fs.read_dir(dir).unwrap().into_iter().map(|e| (e.name, e.ino)).collect();
         assert_eq!(listed, db, "/{d}");
     }
+    // Inode fields as xfs_db prints them, for every inode of the root and of one big directory.
+    for dir in [fs.root(), lookup_path(&fs, "leaf")] {
+        for e in fs.read_dir(dir).unwrap() {
+            let st = fs.stat(e.ino).unwrap();
+            let out = run(
+                "xfs_db",
+                &["-r", "-c", &format!("inode {}", e.ino), "-c", "print core.mode core.uid core.gid core.nlinkv2 core.size core.nblocks core.mtime.nsec", img.to_str().unwrap()],
+            );
+            let f: Vec<&str> = out.lines().map(|l| l.rsplit(" = ").next().unwrap()).collect();
+            let want = (u32::from_str_radix(f[0], 8).unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap(), f[5].parse::<u64>().unwrap(), f[6].parse().unwrap());
+            let nblocks_unit = fs.superblock().blocksize as u64 / 512;
+            assert_eq!((st.mode, st.uid, st.gid, st.nlink, st.size, st.blocks / nblocks_unit, st.mtime.nsec), want, "{name}: inode {}", e.ino);
+        }
+    }
 }
 
 #[test]
