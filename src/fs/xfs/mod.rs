@@ -20,7 +20,8 @@
 //! read-only mount, from the superblock counters: free blocks less the per-AG set-aside and
 //! the free-space btree blocks (a read-write mount also withholds its reserve pool and per-AG
 //! metadata reservations, so it reports less free space); the internal log is not counted in
-//! `f_blocks`; inode totals capped by `imax_pct`.
+//! `f_blocks`; inode totals capped by `imax_pct`; `fsid` 0 (Linux derives it from the block
+//! device number).
 //!
 //! POSIX ACLs (stored as `trusted.SGI_ACL_FILE`/`SGI_ACL_DEFAULT` in XFS's own format) are
 //! listed as Linux lists them to root: under the raw name and as `system.posix_acl_*` with the
