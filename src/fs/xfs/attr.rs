@@ -75,6 +75,12 @@ pub fn linux_name(flags: u8, name: &[u8]) -> Option<Vec<u8>> {
     Some([prefix, name].concat())
 }
 
+/// An attribute: Linux name and value.
+pub type Attr = (Vec<u8>, Vec<u8>);
+
+/// A leaf block's forward sibling (0: last) and its entries.
+pub type Leaf = (u32, Vec<(Vec<u8>, Value)>);
+
 /// A value: here, or in remote blocks of the attribute fork.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -90,7 +96,7 @@ pub enum Value {
 }
 
 /// Parses a shortform attribute fork.
-pub fn shortform(fork: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub fn shortform(fork: &[u8]) -> Result<Vec<Attr>, String> {
     let total = usize::from(be16(fork, 0));
     if total < 4 || total > fork.len() {
         return Err(format!("shortform attributes: {total} bytes in a fork of {}", fork.len()));
@@ -116,7 +122,7 @@ pub fn shortform(fork: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
 }
 
 /// Parses a leaf block: the forward sibling (0: last) and the entries (Linux name, value).
-pub fn leaf(b: &[u8], owner: Option<&Owner>) -> Result<(u32, Vec<(Vec<u8>, Value)>), String> {
+pub fn leaf(b: &[u8], owner: Option<&Owner>) -> Result<Leaf, String> {
     let (hdr, count) = match (da::magic(b), owner) {
         (LEAF_V4, None) => (32, be16(b, 12)),
         (LEAF_V5, Some(o)) => {

@@ -109,7 +109,7 @@ impl XfsFs {
     }
 
     fn ag_sector(&self, agno: u32, sector: u64) -> Result<Vec<u8>> {
-        let off = (u64::from(agno) * u64::from(self.sb.agblocks) << self.sb.blocklog) + sector * u64::from(self.sb.sectsize);
+        let off = ((u64::from(agno) * u64::from(self.sb.agblocks)) << self.sb.blocklog) + sector * u64::from(self.sb.sectsize);
         Ok(read_vec(self.dev.as_ref(), off, usize::from(self.sb.sectsize))?)
     }
 
