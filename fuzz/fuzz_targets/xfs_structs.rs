@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         let _ = dir2::data::parse(data, crc, crc.then_some(&o), &mut out);
         if let Ok((hdr, end)) = dir2::data::header(data, crc.then_some(&o)) {
-            let leaf = dir2::data::block_leaf(data, end);
+            let leaf = dir2::data::block_leaf(data, end).unwrap_or_default();
             for (_, addr) in leaf.iter().take(64) {
                 let _ = dir2::data::entry_at(data, *addr as usize * 8, hdr, end, crc);
             }

@@ -157,7 +157,7 @@ pub fn walk(
                     return Err(bad(format!("more than {max_records} records")));
                 }
                 let at = hdr + i * kind.rec_len;
-                each(&b[at..at + kind.rec_len])?;
+                each(b.get(at..at + kind.rec_len).ok_or_else(|| bad("short block".into()))?)?;
             }
         } else {
             let maxrecs = room / (kind.key_len + kind.ptr_len());

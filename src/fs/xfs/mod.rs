@@ -248,7 +248,7 @@ impl XfsFs {
             let (b, daddr) = self.read_mapped(&map, 0, per, &what)?;
             let o = dir2::data::Owner { ino: dir.ino, uuid: &uuid, daddr };
             let (_, end) = dir2::data::header(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
-            addrs.extend(dir2::data::block_leaf(&b, end).into_iter().filter(|e| e.0 == hash).map(|e| e.1));
+            addrs.extend(dir2::data::block_leaf(&b, end).map_err(bad)?.into_iter().filter(|e| e.0 == hash).map(|e| e.1));
         } else {
             let (mut b, mut daddr) = self.read_mapped(&map, leaf_fb, per, &what)?;
             let mut depth = 0;

@@ -61,11 +61,13 @@ pub fn header(b: &[u8], owner: Option<&Owner>) -> Result<(usize, usize), String>
     Ok((hdr, end))
 }
 
-/// The hash index at the end of a block directory's block (header already checked by
-/// [`header`]): (hash, address) pairs.
-pub fn block_leaf(b: &[u8], end: usize) -> Vec<(u32, u32)> {
-    let count = (b.len() - 8 - end) / 8;
-    (0..count).map(|i| (be32(b, end + i * 8), be32(b, end + i * 8 + 4))).collect()
+/// The hash index at the end of a block directory's block whose entries end at `end` (as
+/// [`header`] found): (hash, address) pairs. A data block of a larger directory has none.
+pub fn block_leaf(b: &[u8], end: usize) -> Result<Vec<(u32, u32)>, String> {
+    let Some(room) = b.len().checked_sub(8).and_then(|n| n.checked_sub(end)) else {
+        return Err("a data block where a block directory's only block was expected".into());
+    };
+    Ok((0..room / 8).map(|i| (be32(b, end + i * 8), be32(b, end + i * 8 + 4))).collect())
 }
 
 /// The entry at byte `at` of a data block whose entries lie in `hdr..end`.
@@ -159,5 +161,8 @@ mod tests {
         b[0..4].copy_from_slice(&XDD3.to_be_bytes());
         let o = Owner { ino: 1, uuid: &[0; 16], daddr: 0 };
         assert!(parse(&b, true, Some(&o), &mut out).unwrap_err().contains("CRC"));
+        // A data block has no block-directory index (found by fuzzing: this underflowed).
+        let (_, end) = header(&block(), None).unwrap();
+        assert!(block_leaf(&block(), end).unwrap_err().contains("block directory"));
     }
 }
