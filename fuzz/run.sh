@@ -105,6 +105,30 @@ if [ "$target" = ext4_grow ] && [ -z "$(ls -A "$corpus")" ]; then
     done
   done
 fi
+if [ "$target" = xfs_read ] && [ -z "$(ls -A "$corpus")" ]; then
+  # small XFS filesystems (32 MiB, 2 AGs: the log lands in AG 1, so the first MiB holds the AG 0
+  # headers, the root and the first files) filled by mkfs.xfs -p from a tiny tree; the QA_*
+  # variables let mkfs.xfs 6.1 make filesystems under 300 MiB. The target zero-extends inputs.
+  export PATH="$PATH:/usr/sbin:/sbin"
+  t=$(mktemp -d); mkdir -p "$t/d"
+  for i in $(seq 1 40); do echo "$i" >"$t/d/entry-$i"; done
+  head -c 5000 /dev/zero | tr '\0' 'z' >"$t/f5k"; echo hi >"$t/small"
+  long=$(printf 'x%.0s' $(seq 1 300))
+  { echo /dev/null; echo 0 0; echo "d--755 0 0"
+    echo " small ---644 0 0 $t/small"; echo " f5k ---644 0 0 $t/f5k"
+    echo " l l--777 0 0 small"; echo " long l--777 0 0 $long"; echo " d d--755 0 0"
+    for i in $(seq 1 40); do echo "  entry-$i ---644 0 0 $t/d/entry-$i"; done
+    echo " \$"; echo "\$"; } >"$t/proto"
+  i=0
+  for opts in "-m crc=0" "-m crc=1" "-m crc=0 -b size=1024" "-m crc=1 -n size=8192"; do
+    img="$t/x.img"; rm -f "$img"; truncate -s 32M "$img"
+    # shellcheck disable=SC2086
+    if TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f $opts -d agcount=2 -p "$t/proto" "$img" >/dev/null 2>&1; then
+      head -c 1048576 "$img" >"$corpus/seed-$i.img"; i=$((i+1))
+    fi
+  done
+  rm -rf "$t"
+fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
   for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/build/*.img \

@@ -1,5 +1,5 @@
 //! Filesystems: probing (blkid-like), statvfs-equivalent sizes, and the [`Filesystem`] trait
-//! that ext2/3/4 and FAT implement.
+//! that ext2/3/4, FAT and XFS (read-only) implement.
 
 mod errno;
 pub mod ext4;
@@ -8,6 +8,7 @@ pub mod probe;
 pub mod statfs;
 pub mod swap;
 mod types;
+pub mod xfs;
 
 pub use errno::Errno;
 pub use probe::{probe, FsInfo};
@@ -69,17 +70,18 @@ pub enum Error {
     },
 }
 
-/// Opens the filesystem on `dev` for reading, by its probed type: ext2/3/4 and vfat. Other
+/// Opens the filesystem on `dev` for reading, by its probed type: ext2/3/4, vfat and xfs. Other
 /// types get an error naming the type found.
 pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
     let info = probe(dev.as_ref())?;
     match info.as_ref().map(|i| i.fs_type.as_str()) {
         Some("ext2" | "ext3" | "ext4") => Ok(std::sync::Arc::new(ext4::Ext4Fs::open(dev)?)),
         Some("vfat") => Ok(std::sync::Arc::new(fat::FatFs::open(dev)?)),
+        Some("xfs") => Ok(std::sync::Arc::new(xfs::XfsFs::open(dev)?)),
         Some(other) => Err(Error::Unsupported {
             dev: dev.name(),
             fs: other.to_string(),
-            feature: format!("mounting {other} filesystems (ext2/3/4 and vfat can be mounted)"),
+            feature: format!("mounting {other} filesystems (ext2/3/4, vfat and xfs can be mounted)"),
         }),
         None => Err(not_found(&dev)?),
     }

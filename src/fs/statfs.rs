@@ -6,14 +6,29 @@ use crate::bytes::{le16, le32};
 use crate::disk::{read_vec, BlockDev};
 use crate::fs::Result;
 
-/// `statvfs` total size in bytes for ext2/3/4 and vfat; `None` for other types and for
+/// `statvfs` total size in bytes for ext2/3/4, vfat and xfs; `None` for other types and for
 /// superblocks whose geometry does not add up (callers then show the device size).
 pub fn statvfs_size(dev: &dyn BlockDev, fs_type: &str) -> Result<Option<u64>> {
     match fs_type {
         "ext2" | "ext3" | "ext4" => ext_size(dev),
         "vfat" => fat_size(dev),
+        "xfs" => xfs_size(dev),
         _ => Ok(None),
     }
+}
+
+/// XFS (`xfs_fs_statfs`): data blocks less the internal log, from a superblock that verifies
+/// (and that the reader would open: no realtime device, no external log…).
+fn xfs_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
+    if dev.len() < 512 {
+        return Ok(None);
+    }
+    let first = read_vec(dev, 0, 512)?;
+    let sect = u64::from(crate::bytes::be16(&first, 102)).clamp(512, 32768);
+    let b = if sect > 512 && dev.len() >= sect { read_vec(dev, 0, sect as usize)? } else { first };
+    Ok(crate::fs::xfs::sb::Superblock::parse(&b)
+        .ok()
+        .map(|sb| (sb.dblocks - u64::from(sb.logblocks).min(sb.dblocks)) << sb.blocklog))
 }
 
 /// Bytes of its device the filesystem spans according to its superblock — ext2/3/4: block
