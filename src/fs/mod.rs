@@ -32,7 +32,7 @@ pub enum Error {
     #[error("{0}")]
     Os(Errno),
     /// The filesystem's structures are damaged.
-    #[error("{dev}: {fs}: corrupt filesystem: {msg} (run e2fsck/fsck.vfat on a copy)")]
+    #[error("{dev}: {fs}: corrupt filesystem: {msg} (check a copy with {})", checker(fs))]
     Corrupt {
         /// The device.
         dev: String,
@@ -112,6 +112,18 @@ fn not_found(dev: &crate::disk::Dev) -> Result<Error> {
         fs: "unknown".into(),
         feature: "no filesystem found on the device".into(),
     }))
+}
+
+/// The tool that checks and repairs filesystem type `fs`.
+fn checker(fs: &str) -> &'static str {
+    match fs {
+        "ext2" | "ext3" | "ext4" | "ext4dev" => "e2fsck -f",
+        "vfat" => "fsck.vfat",
+        "xfs" => "xfs_repair -n",
+        "btrfs" => "btrfs check --readonly",
+        "ntfs" => "ntfsfix -n",
+        _ => "its fsck",
+    }
 }
 
 /// Result of filesystem-layer operations.
