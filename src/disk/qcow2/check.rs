@@ -40,6 +40,7 @@ enum What {
     SnapshotTable,
     SnapshotL1(u32),
     SnapshotL2(u64),
+    L2At(u64),
     BitmapDirectory,
     BitmapTable(u32),
 }
@@ -55,6 +56,7 @@ impl std::fmt::Display for What {
             What::SnapshotTable => write!(f, "the snapshot table"),
             What::SnapshotL1(n) => write!(f, "the L1 table of snapshot {n}"),
             What::SnapshotL2(off) => write!(f, "an L2 table of a snapshot at offset {off:#x}"),
+            What::L2At(off) => write!(f, "the L2 table at offset {off:#x}"),
             What::BitmapDirectory => write!(f, "the bitmap directory"),
             What::BitmapTable(n) => write!(f, "the table of bitmap {n}"),
         }

@@ -50,31 +50,32 @@ pub(super) fn before_removal(c: &Ctx<'_>, fixed: &FixedBlocks, dir: u32, name: &
     if inode.is_dir() || inode.links_count <= 1 {
         check_owned(c, fixed, ino, &inode)?;
     }
-    // Only regular files, directories and symlinks map blocks: device nodes keep their
-    // device number in i_block, and a fast symlink its target.
-    let kind = inode.mode & 0o170_000;
-    let fast_symlink = kind == 0o120_000 && inode.size < 60 && inode.blocks <= u64::from(inode.file_acl != 0) * u64::from(c.fs.sb.block_size() / 512);
-    if !matches!(kind, 0o100_000 | 0o040_000 | 0o120_000) || fast_symlink {
+    if !holds_blocks(c, &inode) || inode.flags & EXTENTS_FL != 0 {
         return Ok(None);
     }
     let i_block: [u32; 15] = std::array::from_fn(|i| le32(&inode.block, 4 * i));
-    if inode.flags & (EXTENTS_FL | INLINE_DATA_FL) != 0 {
-        return Ok(None);
-    }
     let map = MapWalk { c, bs: u64::from(c.fs.sb.block_size()), blocks_count: c.fs.sb.blocks_count, first_data: u64::from(c.fs.sb.first_data_block) };
     let mut blocks = Vec::new();
     map.collect(&i_block, inode.size.div_ceil(map.bs), &mut blocks)?;
     Ok((!blocks.is_empty()).then_some(Tail { ino, blocks }))
 }
 
+/// Whether `inode`'s i_block maps blocks (an extent tree or a block map). Only regular files,
+/// directories and symlinks map blocks: device nodes keep their device number in i_block, a
+/// fast symlink its target, an inline-data inode its data.
+fn holds_blocks(c: &Ctx<'_>, inode: &fs_ext4::inode::Inode) -> bool {
+    let kind = inode.mode & 0o170_000;
+    let xattr_sectors = u64::from(inode.file_acl != 0) * u64::from(c.fs.sb.block_size() / 512);
+    let fast_symlink = kind == 0o120_000 && inode.size < 60 && inode.blocks <= xattr_sectors;
+    matches!(kind, 0o100_000 | 0o040_000 | 0o120_000) && !fast_symlink && inode.flags & INLINE_DATA_FL == 0
+}
+
 /// Every block inode `ino` holds must be marked in use (see the module docs).
 fn check_owned(c: &Ctx<'_>, fixed: &FixedBlocks, ino: u32, inode: &fs_ext4::inode::Inode) -> Result<()> {
-    let kind = inode.mode & 0o170_000;
-    let bs = u64::from(c.fs.sb.block_size());
-    let fast_symlink = kind == 0o120_000 && inode.size < 60 && inode.blocks <= u64::from(inode.file_acl != 0) * (bs / 512);
-    if !matches!(kind, 0o100_000 | 0o040_000 | 0o120_000) || fast_symlink || inode.flags & INLINE_DATA_FL != 0 {
+    if !holds_blocks(c, inode) {
         return Ok(());
     }
+    let bs = u64::from(c.fs.sb.block_size());
     let mut runs: Vec<(u64, u64)> = Vec::new();
     if inode.flags & EXTENTS_FL != 0 {
         // A tree the crate cannot walk is the removal's to report.

@@ -143,7 +143,7 @@ pub(super) fn verify(c: &Checker, info: &Qcow2Info, regions: &[Region]) -> Resul
     }
     for (&l2, &times) in &l2_uses {
         refs.add(c, l2, c.cluster, times, &|| format!("the L2 table at offset {l2:#x}"))?;
-        for entry in c.read_table(l2, c.cluster, What::SnapshotL2(l2))? {
+        for entry in c.read_table(l2, c.cluster, What::L2At(l2))? {
             let Some((off, len)) = data_extent(c, entry, l2)? else { continue };
             if entry & COMPRESSED == 0 {
                 if let Some(m) = metadata_at(regions, off) {
