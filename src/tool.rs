@@ -63,7 +63,16 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
             g.mount_ro(dev, mp).with_context(|| format!("mount {dev} on {mp}"))?;
         }
     }
+    print_warnings(&g, prog);
     Ok(g)
+}
+
+/// Prints the filesystem warnings the session has not shown yet (see
+/// [`Guest::take_warnings`]) as `PROG: warning: …` lines.
+pub fn print_warnings(g: &Guest, prog: &str) {
+    for w in g.take_warnings() {
+        eprintln!("{prog}: warning: {w}");
+    }
 }
 
 /// Adds the `-a IMAGE` and `--format[=raw|qcow2]` options that [`drives`] reads.

@@ -337,11 +337,39 @@ fn v4_blocks_512() {
     v4_image("xfs-v4-512.img");
 }
 
+/// An ASCII case-insensitive filesystem (`-n version=ci`, filled from the v4 tree) reads as
+/// the tree, and names in every directory format are found whatever their ASCII case, with
+/// the inode xfs_db lists for the exact name.
+#[test]
+fn ascii_ci_lookups_ignore_case() {
+    proto_image("xfs-ci.img", true);
+    let img = fixture("xfs-ci.img");
+    let fs = open(&img);
+    assert!(fs.superblock().ascii_ci);
+    for d in ["short", "block", "leaf", "node"] {
+        let dir = lookup_path(&fs, &d.to_uppercase());
+        for (name, ino) in xfs_db_ls(&img, &format!("/{d}")).into_iter().step_by(37) {
+            let upper = name.to_ascii_uppercase();
+            assert_eq!(fs.lookup(dir, &upper).unwrap(), Some(ino), "/{d}/{}", show(&upper));
+            assert_eq!(fs.lookup(dir, &name).unwrap(), Some(ino), "/{d}/{}", show(&name));
+        }
+        assert_eq!(fs.lookup(dir, b"ENTRY-NAME-99999").unwrap(), None);
+    }
+    // a case-sensitive filesystem does not match other cases
+    let v4 = open(&fixture("xfs-v4.img"));
+    assert_eq!(v4.lookup(lookup_path(&v4, "short"), b"ENTRY-NAME-00000").unwrap(), None);
+}
+
 fn v4_image(name: &str) {
+    proto_image(name, false);
+}
+
+/// An image `mkfs.xfs -p` filled from the v4 tree reads back as that tree.
+fn proto_image(name: &str, crc: bool) {
     let img = fixture(name);
     let tree = fixture("xfs-v4-tree");
     let fs = open(&img);
-    assert!(!fs.superblock().crc);
+    assert_eq!(fs.superblock().crc, crc);
     let mine = ours(&fs);
     let mut count = 0;
     let mut stack = vec![tree.clone()];
@@ -400,6 +428,28 @@ fn dirty_log_reads_what_is_on_disk() {
     assert_eq!(&buf[..n], b"synced\n");
     assert!(fs.lookup(fs.root(), b"only-in-log").unwrap().is_none());
     ours(&fs);
+}
+
+/// The log state we find equals xfs_repair's verdict (it alerts about "valuable metadata
+/// changes in a log" exactly when the log is dirty), on every XFS fixture: clean unmounts,
+/// fresh `mkfs.xfs -p` images (v4 and v5), and the one shut down with a dirty log.
+#[test]
+fn dirty_log_is_found_as_xfs_repair_finds_it() {
+    let mut names: Vec<&str> = V5_IMAGES.to_vec();
+    names.extend(["xfs-v4.img", "xfs-v4-512.img", "xfs-dirty.img"]);
+    for name in names {
+        let img = fixture(name);
+        let out = std::process::Command::new("xfs_repair").args(["-n", "-f"]).arg(&img).output().expect("xfs_repair");
+        let repair_dirty = String::from_utf8_lossy(&out.stderr).contains("valuable metadata changes in a log");
+        let fs = open(&img);
+        let warnings = fs.warnings();
+        assert_eq!(!warnings.is_empty(), repair_dirty, "{name}: {warnings:?}");
+        assert_eq!(fs.log_state() == vguestfs::fs::xfs::log::LogState::Dirty, repair_dirty, "{name}");
+        if repair_dirty {
+            assert!(warnings[0].contains("log is dirty") && warnings[0].contains("mount"), "{}", warnings[0]);
+        }
+    }
+    assert!(open(&fixture("xfs-dirty.img")).log_state() == vguestfs::fs::xfs::log::LogState::Dirty);
 }
 
 /// A sparse copy of a fixture changed with `xfs_db -x` commands (which recompute CRCs).
@@ -495,4 +545,12 @@ fn tools_read_xfs() {
     let mut want: Vec<String> = std::fs::read_dir(fixture("xfs-v4-tree").join("short")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     want.sort();
     assert_eq!(names, want);
+    // a dirty log: the file reads as on disk, with one warning naming the risk and the fix
+    let img = fixture("xfs-dirty.img");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vcat")).args(["-a", img.to_str().unwrap(), "-m", "/dev/sda", "/synced.txt"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"synced\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("vcat: warning: /dev/sda: the XFS log is dirty").count(), 1, "{err}");
+    assert!(err.contains("mount and unmount the filesystem once with the Linux kernel"), "{err}");
 }

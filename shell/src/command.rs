@@ -138,7 +138,12 @@ impl Command {
     ) -> Result<(), Failure> {
         let mut args = Args::parse(self, words)?;
         args.table = table;
-        (self.handler)(session, &args, out).map_err(|e| match e {
+        let r = (self.handler)(session, &args, out);
+        // what the filesystems opened by the command warn about (a dirty XFS log…)
+        for w in session.guest.take_warnings() {
+            eprintln!("vguestfs: warning: {w}");
+        }
+        r.map_err(|e| match e {
             CmdError::Failed(m) => Failure::Library(format!("{}: {m}", self.api_name())),
             CmdError::Usage(m) => Failure::Message(m),
         })

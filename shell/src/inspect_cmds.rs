@@ -58,6 +58,11 @@ pub fn get_hostname(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult
     field(s, a, out, |i| i.hostname.clone())
 }
 
+/// `inspect-get-osinfo root`
+pub fn get_osinfo(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    field(s, a, out, |i| i.osinfo.clone())
+}
+
 /// `inspect-get-package-format root`
 pub fn get_package_format(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     field(s, a, out, |i| i.package_format.clone())

@@ -126,6 +126,9 @@ fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), she
             return Err(shell::Fatal);
         }
     }
+    for w in session.guest.take_warnings() {
+        eprintln!("vguestfs: warning: {w}");
+    }
     Ok(())
 }
 
@@ -166,6 +169,9 @@ fn inspect_mount(session: &mut Session, readonly: bool) -> Result<(), shell::Fat
         eprintln!("vfish: some filesystems could not be mounted (ignored)");
     }
     session.inspected_root = Some(root);
+    for w in session.guest.take_warnings() {
+        eprintln!("vguestfs: warning: {w}");
+    }
     Ok(())
 }
 

@@ -460,6 +460,16 @@ pub static COMMANDS: &[Command] = &[
         handler: i::get_mountpoints,
     },
     Command {
+        name: "inspect-get-osinfo",
+        aliases: &[],
+        args: &[arg("root", ArgKind::Device)],
+        optargs: &[],
+        rest: None,
+        summary: "get a possible osinfo short ID corresponding to this operating system",
+        description: "This returns a libosinfo short ID for the inspected operating system (for example \"rhel9.4\", \"rocky9\", \"centos-stream9\", \"debian12\", \"ubuntu22.04\"), derived from the distro and version as libguestfs derives it, or \"unknown\".",
+        handler: i::get_osinfo,
+    },
+    Command {
         name: "inspect-get-package-format",
         aliases: &[],
         args: &[arg("root", ArgKind::Device)],

@@ -85,6 +85,7 @@ fn run() -> Result<()> {
         eprintln!("vinspect: {n}");
     }
     let roots = g.inspect_os()?;
+    vguestfs::tool::print_warnings(&g, "vinspect");
     if roots.is_empty() {
         bail!("no operating system could be detected inside this disk image.");
     }
@@ -159,7 +160,7 @@ fn xml(r: &Report) -> String {
         el(&mut o, 4, "package_format", &i.package_format);
         el(&mut o, 4, "package_management", &i.package_management);
         el(&mut o, 4, "hostname", &i.hostname);
-        el(&mut o, 4, "format", &i.format);
+        el(&mut o, 4, "osinfo", &i.osinfo);
         o.push_str("    <mountpoints>\n");
         for mp in &os.mountpoints_out {
             o.push_str(&format!("      <mountpoint dev=\"{}\">{}</mountpoint>\n", esc(&mp.dev), esc(&mp.mountpoint)));

@@ -222,6 +222,7 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
         eprintln!("vsysprep: {n}");
     }
     let roots = g.inspect_os()?;
+    vguestfs::tool::print_warnings(&g, "vsysprep");
     if roots.is_empty() {
         bail!("no operating systems were found in the guest image");
     }

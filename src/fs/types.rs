@@ -190,6 +190,13 @@ pub trait Filesystem: Send + Sync {
     // which is what the kernel answers for a read-only mount. Names are single path
     // components (no `/`, not empty, not `.`/`..`); the guest layer resolves paths.
 
+    /// Conditions found at open that may make what is read differ from what the guest's
+    /// kernel would show (for example an XFS log that was not replayed), each a sentence
+    /// naming the risk and the fix. Empty for a clean filesystem.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Whether the filesystem was opened for writing.
     fn is_writable(&self) -> bool {
         false

@@ -35,6 +35,7 @@ impl Guest {
         };
         let readonly = readonly || !dev.is_writable();
         let filesystem = if readonly { fs::open(dev)? } else { fs::open_rw(dev)? };
+        self.note_fs_warnings(filesystem.as_ref());
         self.mounts.push(Mount { device: device.to_string(), mountpoint: target, fs: filesystem, readonly });
         Ok(())
     }

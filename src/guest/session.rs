@@ -148,6 +148,15 @@ pub struct Guest {
     notices: Vec<String>,
     /// What the write methods changed, by guest path (see `write.rs`).
     pub(super) changes: std::sync::Mutex<Vec<PathChange>>,
+    /// Filesystem warnings (see [`Guest::take_warnings`]).
+    warnings: std::sync::Mutex<Warnings>,
+}
+
+/// Every filesystem warning of the session, and how many the tool has taken.
+#[derive(Default)]
+struct Warnings {
+    all: Vec<String>,
+    taken: usize,
 }
 
 /// libguestfs disk names: sda … sdz, sdaa … (bijective base 26).
@@ -239,6 +248,26 @@ impl Guest {
     /// session. Tools print them.
     pub fn notices(&self) -> &[String] {
         &self.notices
+    }
+
+    /// Records the warnings of a filesystem just opened (mounted, or opened by inspection),
+    /// each once per session.
+    pub(super) fn note_fs_warnings(&self, fs: &dyn crate::fs::Filesystem) {
+        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        for msg in fs.warnings() {
+            if !w.all.contains(&msg) {
+                w.all.push(msg);
+            }
+        }
+    }
+
+    /// Warnings about filesystems opened since the last call (an XFS log that was not
+    /// replayed…), each given once per session: tools print them as `warning:` lines.
+    pub fn take_warnings(&self) -> Vec<String> {
+        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        let new = w.all[w.taken..].to_vec();
+        w.taken = w.all.len();
+        new
     }
 
     /// Commits every writable drive: mounted filesystems are synced, then each image's

@@ -13,7 +13,9 @@
 //!
 //! A dirty log is not replayed: the image is read as it is on disk, which may lag behind
 //! what the kernel would show after recovery (files synced before the crash read correctly).
-//! Writing (a later issue) must refuse a dirty log, as the kernel would replay it first.
+//! [`log`] tells whether it is dirty, and [`Filesystem::warnings`] then names the risk and
+//! the fix. Writing (a later issue) must refuse a dirty log, as the kernel would replay it
+//! first.
 //!
 //! Inode numbers are XFS's own. `stat` follows Linux: `blksize` = max(4096, block size),
 //! `blocks` = `di_nblocks` in 512-byte units. `statvfs` follows `xfs_fs_statfs` on a
@@ -26,7 +28,8 @@
 //! POSIX ACLs (stored as `trusted.SGI_ACL_FILE`/`SGI_ACL_DEFAULT` in XFS's own format) are
 //! listed as Linux lists them to root: under the raw name and as `system.posix_acl_*` with the
 //! value converted. Lookups follow the directory hash index; on ASCII case-insensitive
-//! filesystems (whose hash differs) they scan the listing and compare bytes.
+//! filesystems (`mkfs.xfs -n version=ci`, whose hash differs) they scan the listing and
+//! match names as the kernel does: an exact match first, else one equal ignoring ASCII case.
 
 pub mod ag;
 pub mod attr;
@@ -36,6 +39,7 @@ pub mod crc;
 pub mod da;
 pub mod dir2;
 pub mod inode;
+pub mod log;
 pub mod sb;
 pub mod symlink;
 
@@ -61,6 +65,7 @@ const MAX_DIR_BYTES: u64 = 256 << 20;
 pub struct XfsFs {
     dev: Dev,
     sb: Superblock,
+    log: log::LogState,
     maps: Mutex<HashMap<Ino, Arc<Vec<Extent>>>>,
     dirs: Mutex<HashMap<Ino, Arc<Vec<RawEntry>>>>,
 }
@@ -91,7 +96,8 @@ impl XfsFs {
         if sb.dblocks.saturating_mul(u64::from(sb.blocksize)) > dev.len() {
             return Err(corrupt(&dev, format!("{} blocks of {} bytes do not fit the device of {} bytes", sb.dblocks, sb.blocksize, dev.len())));
         }
-        let fs = XfsFs { dev, sb, maps: Mutex::default(), dirs: Mutex::default() };
+        let mut fs = XfsFs { dev, sb, log: log::LogState::Clean, maps: Mutex::default(), dirs: Mutex::default() };
+        fs.log = fs.log_state();
         // AG 0's headers now; the others when statvfs needs them (hundreds of AGs cost a read
         // each, and files are found through inodes, not AG headers).
         fs.agf(0)?;
@@ -106,6 +112,28 @@ impl XfsFs {
     /// The superblock.
     pub fn superblock(&self) -> &Superblock {
         &self.sb
+    }
+
+    /// Whether the internal log is clean (read at open; see [`log`]).
+    pub fn log_state(&self) -> log::LogState {
+        struct Reader<'a> {
+            fs: &'a XfsFs,
+            start: u64,
+            bbs: u64,
+        }
+        impl log::LogReader for Reader<'_> {
+            fn block(&self, n: u64) -> Option<[u8; 512]> {
+                let mut b = [0u8; 512];
+                (n < self.bbs).then_some(())?;
+                self.fs.dev.read_at(&mut b, self.start + n * 512).ok()?;
+                Some(b)
+            }
+        }
+        let bbs = u64::from(self.sb.logblocks) << (self.sb.blocklog - 9);
+        match self.sb.fsb_to_byte(self.sb.logstart, u64::from(self.sb.logblocks)) {
+            Some(start) => log::state(&Reader { fs: self, start, bbs }, bbs),
+            None => log::LogState::Dirty,
+        }
     }
 
     fn ag_sector(&self, agno: u32, sector: u64) -> Result<Vec<u8>> {
@@ -411,6 +439,19 @@ impl Filesystem for XfsFs {
         "xfs"
     }
 
+    fn warnings(&self) -> Vec<String> {
+        match self.log {
+            log::LogState::Clean => Vec::new(),
+            log::LogState::Dirty => vec![format!(
+                "{}: the XFS log is dirty (the guest was not shut down cleanly) and is not replayed: \
+                 files changed just before the shutdown may read as they were before; to replay the \
+                 log, mount and unmount the filesystem once with the Linux kernel (booting the guest \
+                 does it)",
+                self.dev.name()
+            )],
+        }
+    }
+
     fn root(&self) -> Ino {
         self.sb.rootino
     }
@@ -426,7 +467,13 @@ impl Filesystem for XfsFs {
         }
         match ino.format {
             Format::Extents | Format::Btree if !self.sb.ascii_ci => self.lookup_hashed(&ino, name),
-            _ => Ok(self.entries(dir)?.iter().find(|e| e.name == name).map(|e| e.ino)),
+            _ => {
+                let entries = self.entries(dir)?;
+                let exact = entries.iter().find(|e| e.name == name);
+                // ASCII case-insensitive filesystems prefer an exact match, as the kernel does
+                let found = exact.or_else(|| if self.sb.ascii_ci { entries.iter().find(|e| e.name.eq_ignore_ascii_case(name)) } else { None });
+                Ok(found.map(|e| e.ino))
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! so that nothing stays mounted), and `inspect_get_*` tell what each root holds: distro,
 //! product, version, hostname, architecture, package manager, fstab mountpoints, applications.
 
+mod distro;
 mod elf;
 mod fstab;
 mod packages;
@@ -79,6 +80,8 @@ pub struct OsInfo {
     pub package_management: String,
     /// `installed`.
     pub format: String,
+    /// libosinfo short id (`rhel9.4`, `debian12`…) or `unknown`.
+    pub osinfo: String,
     /// (mountpoint, device) from fstab, shortest mountpoint first (then by name): the order
     /// in which to mount them. Not serialized: reports give them their own shape.
     #[serde(skip)]
@@ -86,41 +89,6 @@ pub struct OsInfo {
     /// Devices of this OS: the root and what its fstab names (swap included). Not serialized.
     #[serde(skip)]
     pub filesystems: Vec<String>,
-}
-
-/// The package format of a distro (libguestfs's table).
-fn package_format(distro: &str) -> &'static str {
-    match distro {
-        "fedora" | "meego" | "rhel" | "redhat-based" | "centos" | "rocky" | "scientificlinux" | "oraclelinux"
-        | "altlinux" | "mageia" | "mandriva" | "suse-based" | "opensuse" | "sles" | "openmandriva" => "rpm",
-        "debian" | "ubuntu" | "linuxmint" | "kalilinux" => "deb",
-        "archlinux" => "pacman",
-        "gentoo" => "ebuild",
-        "pardus" => "pisi",
-        "alpinelinux" => "apk",
-        "voidlinux" => "xbps",
-        _ => "unknown",
-    }
-}
-
-/// The package manager of a distro and major version (libguestfs's table).
-fn package_management(distro: &str, major: u32) -> &'static str {
-    match distro {
-        "fedora" if major >= 22 => "dnf",
-        "fedora" | "meego" => "yum",
-        "rhel" | "centos" | "rocky" | "scientificlinux" | "oraclelinux" | "redhat-based" if major >= 8 => "dnf",
-        "rhel" | "centos" | "rocky" | "scientificlinux" | "oraclelinux" | "redhat-based" if major >= 5 => "yum",
-        "rhel" | "centos" | "rocky" | "scientificlinux" | "oraclelinux" | "redhat-based" => "up2date",
-        "debian" | "ubuntu" | "linuxmint" | "kalilinux" => "apt",
-        "archlinux" => "pacman",
-        "gentoo" => "portage",
-        "pardus" => "pisi",
-        "mageia" | "mandriva" => "urpmi",
-        "opensuse" | "sles" | "suse-based" => "zypper",
-        "alpinelinux" => "apk",
-        "voidlinux" => "xbps",
-        _ => "unknown",
-    }
 }
 
 /// Whether the filesystem mounted as `/` of `view` looks like a Linux root (libguestfs's
@@ -233,14 +201,15 @@ impl Guest {
             root: root.to_string(),
             os_type: "linux".into(),
             distro: distro.into(),
-            product_name: rel.product_name.unwrap_or_else(unknown),
+            product_name: rel.product_name.clone().unwrap_or_else(unknown),
             major_version: major,
             minor_version: minor,
             arch: arch(&view).map(str::to_string).unwrap_or_else(unknown),
             hostname: hostname(&view).unwrap_or_else(unknown),
-            package_format: package_format(distro).into(),
-            package_management: package_management(distro, major).into(),
+            package_format: distro::package_format(distro).into(),
+            package_management: distro::package_management(distro, major, view.is_file("/usr/bin/dnf")).into(),
             format: "installed".into(),
+            osinfo: distro::osinfo(distro, rel.product_name.as_deref().unwrap_or(""), major, minor),
             mountpoints,
             filesystems,
         })
@@ -295,6 +264,11 @@ impl Guest {
     /// `inspect-get-format`: `installed`.
     pub fn inspect_get_format(&self, root: &str) -> Result<String> {
         Ok(self.inspect_root(root)?.format)
+    }
+
+    /// `inspect-get-osinfo`: the libosinfo short id (`rhel9.4`, `ubuntu22.04`…) or `unknown`.
+    pub fn inspect_get_osinfo(&self, root: &str) -> Result<String> {
+        Ok(self.inspect_root(root)?.osinfo)
     }
 
     /// `inspect-get-mountpoints`: (mountpoint, device), shortest mountpoint first.

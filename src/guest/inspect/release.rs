@@ -1,6 +1,10 @@
 //! Distribution, product name and version from the release files, checked in libguestfs's
 //! order (`/etc/os-release` first, then `/etc/lsb-release`, then the per-distro files): each
 //! test whose file exists may finish detection or fall through to the next one.
+//!
+//! The tables are libguestfs 1.48's, with two os-release IDs it does not know added:
+//! `almalinux` (distro `almalinux`; libguestfs falls back to `/etc/redhat-release` and says
+//! `redhat-based`) and `amzn` (distro `amazonlinux`; libguestfs says `unknown`).
 
 use super::view::View;
 
@@ -26,18 +30,24 @@ fn distro_of_os_release_id(id: &str) -> Option<&'static str> {
         "debian" => "debian",
         "fedora" => "fedora",
         "frugalware" => "frugalware",
+        "gentoo" => "gentoo",
         "kali" => "kalilinux",
+        "kylin" => "kylin",
         "mageia" => "mageia",
         "neokylin" => "neokylin",
-        "ol" => "oraclelinux",
+        "openmandriva" => "openmandriva",
         "opensuse" => "opensuse",
         s if s.starts_with("opensuse-") => "opensuse",
+        "pardus" => "pardus",
         "pld" => "pldlinux",
         "rhel" => "rhel",
         "rocky" => "rocky",
         "sles" | "sled" => "sles",
         "ubuntu" => "ubuntu",
         "void" => "voidlinux",
+        // Not in libguestfs's table.
+        "almalinux" => "almalinux",
+        "amzn" => "amazonlinux",
         _ => return None,
     })
 }
@@ -102,9 +112,10 @@ fn parse_os_release(text: &str, r: &mut Release) -> bool {
         return false;
     }
     match (r.distro, r.version) {
-        // Debian and CentOS give only the major version here: the release files have more.
-        (Some("debian" | "centos"), Some((_, 0))) => false,
-        (Some("voidlinux"), None) => {
+        // Debian, CentOS and Rocky give only the major version here: the release files have more.
+        (Some("debian" | "centos" | "rocky"), Some((_, 0))) => false,
+        // Rolling distros have no VERSION_ID.
+        (Some("archlinux" | "gentoo" | "voidlinux"), None) => {
             r.version = Some((0, 0));
             true
         }
@@ -218,6 +229,7 @@ pub fn detect(view: &View) -> Release {
         ("/etc/lsb-release", |_, t, r| parse_lsb_release(t, r)),
         ("/etc/oracle-release", |_, t, r| parse_generic(t, "oraclelinux", Some("Oracle Linux"), r)),
         ("/etc/centos-release", |_, t, r| parse_generic(t, "centos", Some("CentOS"), r)),
+        ("/etc/rocky-release", |_, t, r| parse_generic(t, "rocky", Some("Rocky Linux"), r)),
         ("/etc/altlinux-release", |_, t, r| parse_generic(t, "altlinux", None, r)),
         ("/etc/redhat-release", |_, t, r| {
             if let Some(major) = t.lines().next().and_then(|l| number_after(l, "Fedora release ")).map(|(m, _)| m) {
@@ -228,6 +240,7 @@ pub fn detect(view: &View) -> Release {
             }
             parse_generic(t, "rhel", Some("Red Hat"), r)
                 || parse_generic(t, "centos", Some("CentOS"), r)
+                || parse_generic(t, "rocky", Some("Rocky Linux"), r)
                 || parse_generic(t, "scientificlinux", Some("Scientific Linux"), r)
                 || parse_generic(t, "redhat-based", None, r)
                 || {
@@ -286,6 +299,8 @@ mod tests {
         assert_eq!(redhat_style("Red Hat Enterprise Linux AS release 4 (Nahant Update 9)", "Red Hat"), Some((4, 9)));
         assert_eq!(redhat_style("Red Hat Enterprise Linux release 9.4 (Plow)", "Red Hat"), Some((9, 4)));
         assert_eq!(redhat_style("Rocky Linux release 9.4 (Blue Onyx)", "Red Hat"), None);
+        assert_eq!(redhat_style("Rocky Linux release 9.4 (Blue Onyx)", "Rocky Linux"), Some((9, 4)));
+        assert_eq!(redhat_style("CentOS Stream release 9", "CentOS"), Some((9, 0)));
     }
 
     #[test]
@@ -297,7 +312,17 @@ mod tests {
         assert!(parse_os_release("ID='ubuntu'\nPRETTY_NAME=\"Ubuntu \\\"22.04\\\"\"\nVERSION_ID=\"22.04\"\n", &mut r));
         assert_eq!(r.product_name.as_deref(), Some("Ubuntu \"22.04\""));
         let mut r = Release::default();
-        assert!(!parse_os_release("ID=arch\nPRETTY_NAME=\"Arch Linux\"\n", &mut r));
+        // rolling distros have no version: 0.0
+        assert!(parse_os_release("ID=arch\nPRETTY_NAME=\"Arch Linux\"\n", &mut r));
+        assert_eq!(r.version, Some((0, 0)));
+        let mut r = Release::default();
+        assert!(!parse_os_release("ID=rocky\nPRETTY_NAME=\"Rocky Linux 9\"\nVERSION_ID=\"9\"\n", &mut r));
+        let mut r = Release::default();
+        assert!(parse_os_release("ID=\"amzn\"\nPRETTY_NAME=\"Amazon Linux 2023.6.20241121\"\nVERSION_ID=\"2023\"\n", &mut r));
+        assert_eq!((r.distro, r.version), (Some("amazonlinux"), Some((2023, 0))));
+        // libguestfs does not know ID=ol: /etc/oracle-release decides
+        let mut r = Release::default();
+        assert!(!parse_os_release("ID=\"ol\"\nPRETTY_NAME=\"Oracle Linux Server 9.4\"\nVERSION_ID=\"9.4\"\n", &mut r));
         assert!(!parse_os_release("\u{0}\u{1}=\u{ff}garbage", &mut Release::default()));
     }
 }

@@ -21,6 +21,7 @@ impl View {
     /// Opens `device` as the guest `/`.
     pub fn new(guest: &Guest, device: &str) -> Result<View> {
         let fs = fs::open(guest.device(device)?)?;
+        guest.note_fs_warnings(fs.as_ref());
         Ok(View { mounts: vec![Mount { device: device.to_string(), mountpoint: "/".into(), fs, readonly: true }] })
     }
 
@@ -28,6 +29,7 @@ impl View {
     /// opened is skipped, as inspection skips what it cannot mount.
     pub fn add(&mut self, guest: &Guest, device: &str, mountpoint: &str) {
         if let Ok(fs) = guest.device(device).and_then(|d| Ok(fs::open(d)?)) {
+            guest.note_fs_warnings(fs.as_ref());
             self.mounts.push(Mount { device: device.to_string(), mountpoint: mountpoint.to_string(), fs, readonly: true });
         }
     }
