@@ -1,12 +1,12 @@
 //! Fuzzes the XFS structure parsers one by one on the input bytes, without a filesystem
 //! around them: superblock, AGF, AGI, inode (v4 and v5 geometry), shortform directory,
 //! directory data block (v4 and v5), directory leaf, da node, shortform attributes, attribute
-//! leaf, remote attribute and symlink blocks, extent records. None may panic; every parser
-//! must stay inside the bytes it is given.
+//! leaf, remote attribute and symlink blocks, extent records, the log head search. None may
+//! panic; every parser must stay inside the bytes it is given.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vguestfs::fs::xfs::{ag, attr, bmap, da, dir2, inode, sb, symlink};
+use vguestfs::fs::xfs::{ag, attr, bmap, da, dir2, inode, log, sb, symlink};
 
 fn geometry(crc: bool, inodesize: u16) -> sb::Superblock {
     sb::Superblock {
@@ -73,4 +73,13 @@ fuzz_target!(|data: &[u8]| {
         let _ = bmap::Extent::decode(r);
     }
     let _ = dir2::hash::hashname(data);
+    // the log read as a run of 512-byte blocks (the head search and record check)
+    struct Log<'a>(&'a [u8]);
+    impl log::LogReader for Log<'_> {
+        fn block(&self, n: u64) -> Option<[u8; 512]> {
+            let at = usize::try_from(n).ok()?.checked_mul(512)?;
+            self.0.get(at..at + 512)?.try_into().ok()
+        }
+    }
+    let _ = log::state(&Log(data), data.len() as u64 / 512 + 1);
 });

@@ -174,7 +174,10 @@ fn xml(r: &Report) -> String {
             o.push_str("      </filesystem>\n");
         }
         o.push_str("    </filesystems>\n");
-        if let Some(apps) = &os.applications {
+        // libxml2's writer closes an empty element in its start tag
+        if os.applications.as_ref().is_some_and(Vec::is_empty) {
+            o.push_str("    <applications/>\n");
+        } else if let Some(apps) = &os.applications {
             o.push_str("    <applications>\n");
             for a in apps {
                 o.push_str("      <application>\n");
