@@ -385,14 +385,16 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
         let compression = match ctype {
             0 => Compression::Zlib,
             1 => Compression::Zstd,
-            other => return Err(Error::Qcow2Unsupported {
-                path: path.to_path_buf(),
-                feature: format!("unknown compression type {other}"),
-                fix: format!(
+            other => {
+                return Err(Error::Qcow2Unsupported {
+                    path: path.to_path_buf(),
+                    feature: format!("unknown compression type {other}"),
+                    fix: format!(
                     "convert it with `qemu-img convert -O qcow2 -o compression_type=zlib {} OUT`",
                     path.display()
                 ),
-            }),
+                })
+            }
         };
         if (incompat & INCOMPAT_COMPRESSION != 0) != (compression != Compression::Zlib) {
             return Err(corrupt(path, format!("compression type bit (incompatible bit 3) does not match compression_type {ctype}")));

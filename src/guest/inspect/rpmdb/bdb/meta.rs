@@ -55,9 +55,11 @@ impl Meta {
         let big_endian = match (le32(file, 12), be32(file, 12)) {
             (HASH_MAGIC, _) => false,
             (_, HASH_MAGIC) => true,
-            (m, _) => return Err(err(format!(
+            (m, _) => {
+                return Err(err(format!(
                 "meta page: magic {m:#x} is not a hash database's (0x61561; a btree is 0x53162)"
-            ))),
+            )))
+            }
         };
         let g = |at| u32_at(file, at, big_endian);
         let (version, page_size, last_pgno) = (g(16), g(20), g(32));
