@@ -40,3 +40,6 @@ impl Error {
         }
     }
 }
+
+/// What a reader delivers for one record: its key and bytes, or why it cannot be read.
+pub type Record<'a, K> = Result<(K, &'a [u8]), Error>;

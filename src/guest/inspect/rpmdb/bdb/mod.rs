@@ -16,7 +16,7 @@ pub mod page;
 pub use meta::Meta;
 pub use page::{hash_items, Item, PageHeader};
 
-use super::error::{bdb as err, Error};
+use super::error::{bdb as err, Error, Record};
 use meta::u32_at;
 
 /// An open hash database file.
@@ -76,7 +76,7 @@ impl<'a> Database<'a> {
     /// Walks every bucket chain, calling `pair` with each key and its data, or with the error
     /// of a pair that cannot be read (overflow chain damaged, duplicates). On a damaged bucket
     /// page the walk stops with the error, after the pairs read until then.
-    pub fn scan(&self, pair: &mut dyn FnMut(Result<(&[u8], &[u8]), Error>)) -> Result<(), Error> {
+    pub fn scan(&self, pair: &mut dyn FnMut(Record<'_, &[u8]>)) -> Result<(), Error> {
         let mut visited = vec![false; self.pages as usize];
         let mut budget = self.file.len() as u64;
         let (mut key_buf, mut data_buf) = (Vec::new(), Vec::new());
@@ -189,10 +189,7 @@ pub const KEY_BOOKKEEPING: u32 = 0;
 /// and blob, or with the error of a pair that cannot be read (key not 4 bytes, damaged
 /// overflow chain). Key 0 is skipped. On a damaged bucket page the headers read so far have
 /// been delivered and the error is returned.
-pub fn packages(
-    file: &[u8],
-    row: &mut dyn FnMut(Result<(u32, &[u8]), Error>),
-) -> Result<(), Error> {
+pub fn packages(file: &[u8], row: &mut dyn FnMut(Record<'_, u32>)) -> Result<(), Error> {
     let db = Database::open(file)?;
     let big = db.meta().big_endian;
     db.scan(&mut |r| match r {

@@ -17,7 +17,7 @@ pub use btree_page::{local_payload, BtreePage, PageType};
 pub use file_header::FileHeader;
 pub use record::Value;
 
-use super::error::{sqlite as err, Error};
+use super::error::{sqlite as err, Error, Record};
 use crate::bytes::be32;
 
 /// An open database file.
@@ -58,11 +58,7 @@ impl<'a> Database<'a> {
     /// Walks the table b-tree rooted at `root` in rowid order, calling `row` with each rowid and
     /// its whole payload, or with the error of a row whose overflow chain is damaged. On a
     /// damaged b-tree page the walk stops with the error, after the rows read until then.
-    pub fn scan_table(
-        &self,
-        root: u32,
-        row: &mut dyn FnMut(Result<(i64, &[u8]), Error>),
-    ) -> Result<(), Error> {
+    pub fn scan_table(&self, root: u32, row: &mut dyn FnMut(Record<'_, i64>)) -> Result<(), Error> {
         let mut visited = vec![false; self.header.pages as usize + 1];
         let mut budget = self.file.len() as u64;
         let mut stack = vec![root];
@@ -199,10 +195,7 @@ pub const PACKAGES_TABLE: &str = "Packages";
 /// overflow chain, record that is not (NULL or integer, blob)). `Ok(false)` when the database
 /// has no `Packages` table; on a damaged b-tree page the rows read so far have been delivered
 /// and the error is returned.
-pub fn packages(
-    file: &[u8],
-    row: &mut dyn FnMut(Result<(i64, &[u8]), Error>),
-) -> Result<bool, Error> {
+pub fn packages(file: &[u8], row: &mut dyn FnMut(Record<'_, i64>)) -> Result<bool, Error> {
     let db = Database::open(file)?;
     let Some(root) = db.table_root(PACKAGES_TABLE)? else {
         return Ok(false);
