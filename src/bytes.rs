@@ -4,9 +4,7 @@
 
 /// `len` bytes of `b` at `at`, or an empty slice when out of range.
 pub(crate) fn bytes(b: &[u8], at: usize, len: usize) -> &[u8] {
-    at.checked_add(len)
-        .and_then(|end| b.get(at..end))
-        .unwrap_or(&[])
+    at.checked_add(len).and_then(|end| b.get(at..end)).unwrap_or(&[])
 }
 
 /// Fixed-size array at `at` (zeros when out of range).

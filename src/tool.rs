@@ -16,24 +16,14 @@ pub fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
         (Some(i), Some(v)) => i.zip(v).collect(),
         _ => Vec::new(),
     };
-    let formats: Vec<(usize, &String)> =
-        match (m.indices_of("format"), m.get_many::<String>("format")) {
-            (Some(i), Some(v)) => i.zip(v).collect(),
-            _ => Vec::new(),
-        };
+    let formats: Vec<(usize, &String)> = match (m.indices_of("format"), m.get_many::<String>("format")) {
+        (Some(i), Some(v)) => i.zip(v).collect(),
+        _ => Vec::new(),
+    };
     let mut out = Vec::new();
     for (idx, path) in adds {
-        let fmt = formats
-            .iter()
-            .rev()
-            .find(|(fi, _)| *fi < idx)
-            .map(|(_, f)| f.as_str())
-            .unwrap_or("");
-        let fmt = if fmt.is_empty() {
-            None
-        } else {
-            Some(fmt.parse::<Format>().map_err(anyhow::Error::msg)?)
-        };
+        let fmt = formats.iter().rev().find(|(fi, _)| *fi < idx).map(|(_, f)| f.as_str()).unwrap_or("");
+        let fmt = if fmt.is_empty() { None } else { Some(fmt.parse::<Format>().map_err(anyhow::Error::msg)?) };
         out.push((PathBuf::from(path), fmt));
     }
     Ok(out)
@@ -47,24 +37,13 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
     }
     let mut g = Guest::new();
     for (path, format) in drives {
-        g.add_drive(
-            &path,
-            DriveOptions {
-                format,
-                readonly: true,
-                ..Default::default()
-            },
-        )
-        .with_context(|| path.display().to_string())?;
+        g.add_drive(&path, DriveOptions { format, readonly: true, ..Default::default() }).with_context(|| path.display().to_string())?;
     }
     g.launch()?;
     for n in g.notices() {
         eprintln!("{prog}: {n}");
     }
-    let mounts: Vec<&String> = m
-        .get_many::<String>("mount")
-        .map(|v| v.collect())
-        .unwrap_or_default();
+    let mounts: Vec<&String> = m.get_many::<String>("mount").map(|v| v.collect()).unwrap_or_default();
     if mounts.is_empty() {
         let roots = g.inspect_os()?;
         let root = match roots.as_slice() {
@@ -81,8 +60,7 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
                 Some((d, mp)) => (d, mp),
                 None => (spec.as_str(), "/"),
             };
-            g.mount_ro(dev, mp)
-                .with_context(|| format!("mount {dev} on {mp}"))?;
+            g.mount_ro(dev, mp).with_context(|| format!("mount {dev} on {mp}"))?;
         }
     }
     Ok(g)
@@ -90,24 +68,17 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
 
 /// Adds the `-a IMAGE` and `--format[=raw|qcow2]` options that [`drives`] reads.
 pub fn drive_args(cmd: Command) -> Command {
-    cmd.arg(
-        Arg::new("add")
-            .short('a')
-            .long("add")
-            .value_name("IMAGE")
-            .action(ArgAction::Append)
-            .help("Add image"),
-    )
-    .arg(
-        Arg::new("format")
-            .long("format")
-            .value_name("raw|qcow2")
-            .num_args(0..=1)
-            .require_equals(true)
-            .default_missing_value("")
-            .action(ArgAction::Append)
-            .help("Force disk format for the following -a options (--format alone: probe again)"),
-    )
+    cmd.arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
+        .arg(
+            Arg::new("format")
+                .long("format")
+                .value_name("raw|qcow2")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("")
+                .action(ArgAction::Append)
+                .help("Force disk format for the following -a options (--format alone: probe again)"),
+        )
 }
 
 /// The exit status of a tool: 0, or 1 after printing `PROG: error: …` as the virt tools do.

@@ -26,9 +26,7 @@ fn ofd_locks(path: &Path) -> Vec<(u64, u64)> {
         .filter(|l| l.contains("OFDLCK"))
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            let at = f.iter().position(|x| {
-                x.rsplit(':').next() == Some(ino.as_str()) && x.matches(':').count() == 2
-            })?;
+            let at = f.iter().position(|x| x.rsplit(':').next() == Some(ino.as_str()) && x.matches(':').count() == 2)?;
             Some((f.get(at + 1)?.parse().ok()?, f.get(at + 2)?.parse().ok()?))
         })
         .collect()
@@ -37,10 +35,7 @@ fn ofd_locks(path: &Path) -> Vec<(u64, u64)> {
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -82,14 +77,7 @@ impl Drop for QemuIo {
 
 fn guest(img: &Path, readonly: bool) -> vguestfs::guest::Result<Guest> {
     let mut g = Guest::new();
-    g.add_drive(
-        img,
-        DriveOptions {
-            format: None,
-            readonly,
-            ..Default::default()
-        },
-    )?;
+    g.add_drive(img, DriveOptions { format: None, readonly, ..Default::default() })?;
     g.launch()?;
     Ok(g)
 }
@@ -105,31 +93,19 @@ fn an_image_held_by_qemu_io_is_refused_for_write() {
     let dir = tempfile::tempdir().unwrap();
     let raw = raw_image(dir.path());
     let qcow2 = dir.path().join("disk.qcow2");
-    run(
-        "qemu-img",
-        &["convert", "-f", "raw", "-O", "qcow2", s(&raw), s(&qcow2)],
-    );
+    run("qemu-img", &["convert", "-f", "raw", "-O", "qcow2", s(&raw), s(&qcow2)]);
     for (img, fmt) in [(&raw, "raw"), (&qcow2, "qcow2")] {
         let before = common::sha256_file(img);
         let qemu = QemuIo::start(img, fmt);
-        let err = guest(img, false)
-            .err()
-            .expect("a writable open of an image qemu-io holds succeeded")
-            .to_string();
+        let err = guest(img, false).err().expect("a writable open of an image qemu-io holds succeeded").to_string();
         assert!(
-            err.contains(&format!(
-                "{} is in use by another process (a running QEMU/VM?) — refusing to write",
-                img.display()
-            )),
+            err.contains(&format!("{} is in use by another process (a running QEMU/VM?) — refusing to write", img.display())),
             "{err}"
         );
         assert!(err.contains("QEMU's 'consistent read' permission"), "{err}");
         // a read-only open still works
         let g = guest(img, true).unwrap();
-        assert_eq!(
-            g.list_filesystems().unwrap(),
-            vec![("/dev/sda".to_string(), "ext2".to_string())]
-        );
+        assert_eq!(g.list_filesystems().unwrap(), vec![("/dev/sda".to_string(), "ext2".to_string())]);
         drop(g);
         qemu.quit();
         assert!(ofd_locks(img).is_empty());
@@ -144,9 +120,7 @@ fn an_image_held_by_qemu_io_is_refused_for_write() {
 #[test]
 #[ignore = "run as a child process by the lock tests"]
 fn lock_child() {
-    let Ok(img) = std::env::var("VGFS_LOCK_IMG") else {
-        return;
-    };
+    let Ok(img) = std::env::var("VGFS_LOCK_IMG") else { return };
     match guest(Path::new(&img), false) {
         Ok(_) => println!("OUTCOME: opened"),
         Err(e) => println!("OUTCOME: {e}"),
@@ -155,23 +129,12 @@ fn lock_child() {
 
 fn other_process_outcome(img: &Path) -> String {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "lock_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["lock_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env("VGFS_LOCK_IMG", img)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    stdout
-        .split("OUTCOME: ")
-        .nth(1)
-        .and_then(|r| r.lines().next())
-        .unwrap_or_else(|| panic!("no outcome: {stdout}"))
-        .to_string()
+    stdout.split("OUTCOME: ").nth(1).and_then(|r| r.lines().next()).unwrap_or_else(|| panic!("no outcome: {stdout}")).to_string()
 }
 
 #[test]
@@ -185,47 +148,23 @@ fn our_write_lock_stops_qemu_and_other_writers() {
     assert_eq!(locks, vec![(100, 103), (201, 201), (203, 203)]);
 
     // QEMU refuses the image, for writing and for a plain (consistent) read.
-    let io = Command::new("qemu-io")
-        .args(["-f", "raw", "-c", "read 0 512", s(&img)])
-        .output()
-        .unwrap();
+    let io = Command::new("qemu-io").args(["-f", "raw", "-c", "read 0 512", s(&img)]).output().unwrap();
     let stderr = String::from_utf8_lossy(&io.stderr);
-    assert!(
-        !io.status.success() && stderr.contains("Failed to get") && stderr.contains("lock"),
-        "qemu-io: {stderr}"
-    );
+    assert!(!io.status.success() && stderr.contains("Failed to get") && stderr.contains("lock"), "qemu-io: {stderr}");
     let copy = dir.path().join("copy.raw");
-    let conv = Command::new("qemu-img")
-        .args(["convert", "-O", "raw", s(&img), s(&copy)])
-        .output()
-        .unwrap();
+    let conv = Command::new("qemu-img").args(["convert", "-O", "raw", s(&img), s(&copy)]).output().unwrap();
     let stderr = String::from_utf8_lossy(&conv.stderr);
-    assert!(
-        !conv.status.success() && stderr.contains("Failed to get shared \"write\" lock"),
-        "qemu-img convert: {stderr}"
-    );
+    assert!(!conv.status.success() && stderr.contains("Failed to get shared \"write\" lock"), "qemu-img convert: {stderr}");
     // ... but, as with a running VM, a forced shared read works.
-    run(
-        "qemu-img",
-        &["convert", "-U", "-O", "raw", s(&img), s(&copy)],
-    );
+    run("qemu-img", &["convert", "-U", "-O", "raw", s(&img), s(&copy)]);
 
     // A second writer, in this process or another, is refused; readers are not.
-    let err = guest(&img, false)
-        .err()
-        .expect("second writable open succeeded")
-        .to_string();
+    let err = guest(&img, false).err().expect("second writable open succeeded").to_string();
     assert!(err.contains("is in use by another process"), "{err}");
     let outcome = other_process_outcome(&img);
-    assert!(
-        outcome.contains("is in use by another process") && outcome.contains("refusing to write"),
-        "{outcome}"
-    );
+    assert!(outcome.contains("is in use by another process") && outcome.contains("refusing to write"), "{outcome}");
     assert!(guest(&img, true).is_ok());
-    let ls = Command::new(env!("CARGO_BIN_EXE_vfilesystems"))
-        .args(["-a", s(&img)])
-        .output()
-        .unwrap();
+    let ls = Command::new(env!("CARGO_BIN_EXE_vfilesystems")).args(["-a", s(&img)]).output().unwrap();
     assert!(ls.status.success() && String::from_utf8_lossy(&ls.stdout).contains("/dev/sda"));
     // The refused attempts left our locks as they were.
     let mut again = ofd_locks(&img);
@@ -249,9 +188,6 @@ fn backing_files_are_not_locked() {
     let writer = guest(&top, false).unwrap();
     assert!(!ofd_locks(&top).is_empty());
     assert!(ofd_locks(&base).is_empty());
-    run(
-        "qemu-io",
-        &["-r", "-f", "qcow2", "-c", "read 0 512", s(&base)],
-    );
+    run("qemu-io", &["-r", "-f", "qcow2", "-c", "read 0 512", s(&base)]);
     drop(writer);
 }

@@ -29,33 +29,14 @@ fn tmpdir() -> tempfile::TempDir {
 fn assert_same_as_qemu(image: &Path, dev: &dyn BlockDev) {
     let dir = tmpdir();
     let reference = dir.path().join("ref.raw");
-    run(
-        "qemu-img",
-        &[
-            "convert",
-            "-O",
-            "raw",
-            image.to_str().unwrap(),
-            reference.to_str().unwrap(),
-        ],
-    );
+    run("qemu-img", &["convert", "-O", "raw", image.to_str().unwrap(), reference.to_str().unwrap()]);
     let expected = fs::read(&reference).unwrap();
-    assert_eq!(
-        dev.len(),
-        expected.len() as u64,
-        "{}: virtual size",
-        image.display()
-    );
+    assert_eq!(dev.len(), expected.len() as u64, "{}: virtual size", image.display());
     let mut buf = vec![0u8; CHUNK];
     for (i, want) in expected.chunks(CHUNK).enumerate() {
         let got = &mut buf[..want.len()];
         dev.read_at(got, (i * CHUNK) as u64).unwrap();
-        assert!(
-            got == want,
-            "{}: chunk {i} (offset {:#x}) differs from qemu-img convert",
-            image.display(),
-            i * CHUNK
-        );
+        assert!(got == want, "{}: chunk {i} (offset {:#x}) differs from qemu-img convert", image.display(), i * CHUNK);
     }
 }
 
@@ -90,70 +71,25 @@ fn info_matches_qemu_img_info() {
     for name in FIXTURES {
         let path = fixture(name);
         let info = qcow2::read_info(&path).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&run(
-            "qemu-img",
-            &["info", "--output=json", path.to_str().unwrap()],
-        ))
-        .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&run("qemu-img", &["info", "--output=json", path.to_str().unwrap()])).unwrap();
         let data = &json["format-specific"]["data"];
-        assert_eq!(
-            json["virtual-size"].as_u64(),
-            Some(info.virtual_size),
-            "{name}"
-        );
-        assert_eq!(
-            json["cluster-size"].as_u64(),
-            Some(info.cluster_size),
-            "{name}"
-        );
+        assert_eq!(json["virtual-size"].as_u64(), Some(info.virtual_size), "{name}");
+        assert_eq!(json["cluster-size"].as_u64(), Some(info.cluster_size), "{name}");
         assert_eq!(data["compat"].as_str(), Some(info.compat()), "{name}");
-        assert_eq!(
-            json["backing-filename"].as_str(),
-            info.backing_file.as_deref(),
-            "{name}"
-        );
-        assert_eq!(
-            json["backing-filename-format"].as_str(),
-            info.backing_format.as_deref(),
-            "{name}"
-        );
-        assert_eq!(
-            data["compression-type"].as_str(),
-            Some(info.compression_type.name()),
-            "{name}"
-        );
-        assert_eq!(
-            data["refcount-bits"].as_u64(),
-            Some(u64::from(info.refcount_bits)),
-            "{name}"
-        );
+        assert_eq!(json["backing-filename"].as_str(), info.backing_file.as_deref(), "{name}");
+        assert_eq!(json["backing-filename-format"].as_str(), info.backing_format.as_deref(), "{name}");
+        assert_eq!(data["compression-type"].as_str(), Some(info.compression_type.name()), "{name}");
+        assert_eq!(data["refcount-bits"].as_u64(), Some(u64::from(info.refcount_bits)), "{name}");
         assert_eq!(json["dirty-flag"].as_bool(), Some(info.dirty()), "{name}");
         if info.version == 3 {
-            assert_eq!(
-                data["lazy-refcounts"].as_bool(),
-                Some(info.lazy_refcounts),
-                "{name}"
-            );
-            assert_eq!(
-                data["extended-l2"].as_bool(),
-                Some(info.extended_l2()),
-                "{name}"
-            );
+            assert_eq!(data["lazy-refcounts"].as_bool(), Some(info.lazy_refcounts), "{name}");
+            assert_eq!(data["extended-l2"].as_bool(), Some(info.extended_l2()), "{name}");
             assert_eq!(data["corrupt"].as_bool(), Some(info.corrupt()), "{name}");
         }
     }
-    assert_eq!(
-        qcow2::read_info(&fixture("qcow2-v2.qcow2"))
-            .unwrap()
-            .version,
-        2
-    );
-    assert_eq!(
-        qcow2::read_info(&fixture("qcow2-v3.qcow2"))
-            .unwrap()
-            .version,
-        3
-    );
+    assert_eq!(qcow2::read_info(&fixture("qcow2-v2.qcow2")).unwrap().version, 2);
+    assert_eq!(qcow2::read_info(&fixture("qcow2-v3.qcow2")).unwrap().version, 3);
 }
 
 /// A temp copy of a fixture (and, for overlays, of what it needs) in `dir`.
@@ -190,18 +126,10 @@ fn truncated_images_are_refused_clearly() {
     let dir = tmpdir();
     let img = copy(dir.path(), "qcow2-v3.qcow2");
     for len in [0u64, 3, 50, 100, 65536, 196608] {
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&img)
-            .unwrap()
-            .set_len(len)
-            .unwrap();
+        fs::OpenOptions::new().write(true).open(&img).unwrap().set_len(len).unwrap();
         let msg = open_err(&img).to_string();
         assert!(msg.contains(s(&img)), "{msg}");
-        assert!(
-            msg.contains("truncated") || msg.contains("magic") || msg.contains("beyond"),
-            "len {len}: {msg}"
-        );
+        assert!(msg.contains("truncated") || msg.contains("magic") || msg.contains("beyond"), "len {len}: {msg}");
     }
 }
 
@@ -210,12 +138,7 @@ fn truncated_data_area_never_panics() {
     let dir = tmpdir();
     let img = copy(dir.path(), "qcow2-v3.qcow2");
     let full = fs::metadata(&img).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&img)
-        .unwrap()
-        .set_len(full / 2)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(&img).unwrap().set_len(full / 2).unwrap();
     // The tables are intact, the data clusters past the cut are gone: either open or a read
     // must fail, or the data must differ from the intact image — never a panic or hang.
     if let Ok(dev) = qcow2::open(&img, false) {
@@ -248,23 +171,10 @@ fn backing_loops_are_refused() {
     assert!(msg.contains("loops"), "{msg}");
 
     qemu_img(&["create", "-q", "-f", "qcow2", s(&a), "1M"]);
-    qemu_img(&[
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        "-F",
-        "qcow2",
-        "-b",
-        "a.qcow2",
-        s(&b),
-    ]);
+    qemu_img(&["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "a.qcow2", s(&b)]);
     qemu_img(&["rebase", "-u", "-F", "qcow2", "-b", "b.qcow2", s(&a)]);
     let msg = open_err(&a).to_string();
-    assert!(
-        msg.contains("loops") && msg.contains("b.qcow2") && msg.contains("a.qcow2"),
-        "{msg}"
-    );
+    assert!(msg.contains("loops") && msg.contains("b.qcow2") && msg.contains("a.qcow2"), "{msg}");
     let msg = open_err(&b).to_string();
     assert!(msg.contains("loops"), "{msg}");
 }
@@ -278,17 +188,7 @@ fn chain(dir: &Path, layers: usize) -> PathBuf {
     for i in 1..=layers {
         let name = format!("l{i}.qcow2");
         top = dir.join(&name);
-        qemu_img(&[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-F",
-            below.1,
-            "-b",
-            &below.0,
-            s(&top),
-        ]);
+        qemu_img(&["create", "-q", "-f", "qcow2", "-F", below.1, "-b", &below.0, s(&top)]);
         below = (name, "qcow2");
     }
     top
@@ -299,10 +199,7 @@ fn backing_chains_deeper_than_16_are_refused() {
     let dir = tmpdir();
     let top = chain(dir.path(), 17);
     let e = open_err(&top);
-    assert!(
-        matches!(e, Error::Backing { .. }) && e.to_string().contains("deeper than 16"),
-        "{e}"
-    );
+    assert!(matches!(e, Error::Backing { .. }) && e.to_string().contains("deeper than 16"), "{e}");
 
     let dir = tmpdir();
     let top = chain(dir.path(), 16);
@@ -317,10 +214,7 @@ fn missing_backing_format_is_refused_with_the_rebase_command() {
     let img = copy(dir.path(), "qcow2-overlay.qcow2");
     // Rename the backing-format extension to an unknown type, which qemu ignores.
     let mut data = fs::read(&img).unwrap();
-    let pos = data[..65536]
-        .windows(4)
-        .position(|w| w == [0xe2, 0x79, 0x2a, 0xca])
-        .unwrap();
+    let pos = data[..65536].windows(4).position(|w| w == [0xe2, 0x79, 0x2a, 0xca]).unwrap();
     data[pos..pos + 4].copy_from_slice(&[0x12, 0x34, 0x56, 0x78]);
     fs::write(&img, data).unwrap();
     let json = run("qemu-img", &["info", "--output=json", "-U", s(&img)]);
@@ -328,10 +222,7 @@ fn missing_backing_format_is_refused_with_the_rebase_command() {
     let e = open_err(&img);
     let msg = e.to_string();
     assert!(matches!(e, Error::Backing { .. }), "{msg}");
-    assert!(
-        msg.contains("qemu-img rebase -u -F FMT -b qcow2-base.qcow2"),
-        "{msg}"
-    );
+    assert!(msg.contains("qemu-img rebase -u -F FMT -b qcow2-base.qcow2"), "{msg}");
 }
 
 #[test]
@@ -341,24 +232,16 @@ fn missing_backing_file_is_an_error_naming_it() {
     let e = open_err(&img);
     let msg = e.to_string();
     assert!(matches!(e, Error::Backing { .. }), "{msg}");
-    assert!(
-        msg.contains("qcow2-base.qcow2") && msg.contains(s(&img)),
-        "{msg}"
-    );
+    assert!(msg.contains("qcow2-base.qcow2") && msg.contains(s(&img)), "{msg}");
 }
 
 fn assert_unsupported(img: &Path, feature: &str, fix: &str) {
     match open_err(img) {
-        Error::Qcow2Unsupported {
-            feature: f, fix: x, ..
-        } => {
+        Error::Qcow2Unsupported { feature: f, fix: x, .. } => {
             assert!(f.contains(feature), "feature '{f}' should name '{feature}'");
             assert!(x.contains(fix), "fix '{x}' should contain '{fix}'");
         }
-        other => panic!(
-            "{}: expected an unsupported-feature error, got {other}",
-            img.display()
-        ),
+        other => panic!("{}: expected an unsupported-feature error, got {other}", img.display()),
     }
 }
 
@@ -366,37 +249,12 @@ fn assert_unsupported(img: &Path, feature: &str, fix: &str) {
 fn unsupported_features_are_refused_with_the_fix() {
     let dir = tmpdir();
     let zstd = dir.path().join("zstd.qcow2");
-    qemu_img(&[
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        "-o",
-        "compression_type=zstd",
-        s(&zstd),
-        "1M",
-    ]);
-    assert_eq!(
-        qcow2::read_info(&zstd).unwrap().compression_type,
-        Compression::Zstd
-    );
-    assert_unsupported(
-        &zstd,
-        "zstd",
-        "qemu-img convert -O qcow2 -o compression_type=zlib",
-    );
+    qemu_img(&["create", "-q", "-f", "qcow2", "-o", "compression_type=zstd", s(&zstd), "1M"]);
+    assert_eq!(qcow2::read_info(&zstd).unwrap().compression_type, Compression::Zstd);
+    assert_unsupported(&zstd, "zstd", "qemu-img convert -O qcow2 -o compression_type=zlib");
 
     let ext = dir.path().join("extl2.qcow2");
-    qemu_img(&[
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        "-o",
-        "extended_l2=on",
-        s(&ext),
-        "1M",
-    ]);
+    qemu_img(&["create", "-q", "-f", "qcow2", "-o", "extended_l2=on", s(&ext), "1M"]);
     assert!(qcow2::read_info(&ext).unwrap().extended_l2());
     assert_unsupported(&ext, "extended L2", "qemu-img convert -O qcow2");
 
@@ -425,64 +283,21 @@ fn unsupported_features_are_refused_with_the_fix() {
 fn corrupt_headers_are_refused_clearly() {
     let dir = tmpdir();
     for (what, off, bytes, expect) in [
-        (
-            "huge l1_size",
-            36,
-            0x7fff_ffffu32.to_be_bytes().to_vec(),
-            "l1_size",
-        ),
+        ("huge l1_size", 36, 0x7fff_ffffu32.to_be_bytes().to_vec(), "l1_size"),
         ("small l1_size", 36, 0u32.to_be_bytes().to_vec(), "L1 table"),
-        (
-            "cluster_bits 30",
-            20,
-            30u32.to_be_bytes().to_vec(),
-            "cluster_bits 30",
-        ),
-        (
-            "cluster_bits 8",
-            20,
-            8u32.to_be_bytes().to_vec(),
-            "cluster_bits 8",
-        ),
-        (
-            "L1 beyond file",
-            40,
-            (1u64 << 40).to_be_bytes().to_vec(),
-            "beyond the end of the file",
-        ),
-        (
-            "L1 overflow",
-            40,
-            (u64::MAX - 0xffff).to_be_bytes().to_vec(),
-            "beyond the end of the file",
-        ),
-        (
-            "unaligned L1",
-            40,
-            0x30008u64.to_be_bytes().to_vec(),
-            "not cluster-aligned",
-        ),
-        (
-            "refcount table beyond file",
-            48,
-            (1u64 << 40).to_be_bytes().to_vec(),
-            "refcount table",
-        ),
+        ("cluster_bits 30", 20, 30u32.to_be_bytes().to_vec(), "cluster_bits 30"),
+        ("cluster_bits 8", 20, 8u32.to_be_bytes().to_vec(), "cluster_bits 8"),
+        ("L1 beyond file", 40, (1u64 << 40).to_be_bytes().to_vec(), "beyond the end of the file"),
+        ("L1 overflow", 40, (u64::MAX - 0xffff).to_be_bytes().to_vec(), "beyond the end of the file"),
+        ("unaligned L1", 40, 0x30008u64.to_be_bytes().to_vec(), "not cluster-aligned"),
+        ("refcount table beyond file", 48, (1u64 << 40).to_be_bytes().to_vec(), "refcount table"),
         ("version 4", 4, 4u32.to_be_bytes().to_vec(), "version 4"),
-        (
-            "header_length",
-            100,
-            12u32.to_be_bytes().to_vec(),
-            "header_length",
-        ),
+        ("header_length", 100, 12u32.to_be_bytes().to_vec(), "header_length"),
     ] {
         let img = copy(dir.path(), "qcow2-v3.qcow2");
         patch(&img, off, &bytes);
         let msg = open_err(&img).to_string();
-        assert!(
-            msg.contains(expect) && msg.contains(s(&img)),
-            "{what}: {msg}"
-        );
+        assert!(msg.contains(expect) && msg.contains(s(&img)), "{what}: {msg}");
     }
 }
 
@@ -521,10 +336,7 @@ fn other_formats_are_refused_with_the_convert_command() {
                 Ok(_) => panic!("{fmt} {subformat:?} image opened"),
                 Err(e) => e.to_string(),
             };
-            assert!(
-                msg.contains(&format!("{fmt} image")) && msg.contains("qemu-img convert -O qcow2"),
-                "{msg}"
-            );
+            assert!(msg.contains(&format!("{fmt} image")) && msg.contains("qemu-img convert -O qcow2"), "{msg}");
         }
     }
 }
@@ -538,9 +350,7 @@ fn access_modes(path: &Path) -> Vec<u32> {
             continue;
         }
         let fd = entry.file_name();
-        let Ok(info) = fs::read_to_string(Path::new("/proc/self/fdinfo").join(&fd)) else {
-            continue;
-        };
+        let Ok(info) = fs::read_to_string(Path::new("/proc/self/fdinfo").join(&fd)) else { continue };
         let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap();
         modes.push(u32::from_str_radix(flags.trim(), 8).unwrap() & 0o3);
     }
@@ -557,23 +367,13 @@ fn read_only_open_never_opens_files_for_writing() {
     let mut buf = [0u8; 4096];
     dev.read_at(&mut buf, 1 << 20).unwrap();
     let (top_modes, base_modes) = (access_modes(&top), access_modes(&base));
-    assert!(
-        !top_modes.is_empty() && !base_modes.is_empty(),
-        "the images are not open: {top_modes:?} {base_modes:?}"
-    );
-    assert!(
-        top_modes.iter().chain(&base_modes).all(|&m| m == 0),
-        "opened for writing: {top_modes:?} {base_modes:?}"
-    );
+    assert!(!top_modes.is_empty() && !base_modes.is_empty(), "the images are not open: {top_modes:?} {base_modes:?}");
+    assert!(top_modes.iter().chain(&base_modes).all(|&m| m == 0), "opened for writing: {top_modes:?} {base_modes:?}");
     drop(dev);
 
     // The same check sees a writable open (so it can fail), and backing files stay read-only.
     let dev = open_image(&top, None, true).unwrap();
-    assert!(
-        access_modes(&top).contains(&2),
-        "writable open is not O_RDWR: {:?}",
-        access_modes(&top)
-    );
+    assert!(access_modes(&top).contains(&2), "writable open is not O_RDWR: {:?}", access_modes(&top));
     assert!(access_modes(&base).iter().all(|&m| m == 0));
     drop(dev);
 }
@@ -593,11 +393,7 @@ fn writes_land_in_the_overlay_and_qemu_img_agrees() {
         dev.flush().unwrap();
     }
     run("qemu-img", &["check", s(&top)]);
-    assert_eq!(
-        common::sha256_file(&base),
-        base_sum,
-        "the backing file changed"
-    );
+    assert_eq!(common::sha256_file(&base), base_sum, "the backing file changed");
     let dev = open_image(&top, None, false).unwrap();
     assert!(matches!(dev.write_at(b"x", 0), Err(Error::ReadOnly { .. })));
     assert_same_as_qemu(&top, &*dev);
@@ -651,10 +447,7 @@ fn header_parser_survives_mutations() {
         check(&m, file_len);
     }
     check(&[], 0);
-    assert!(
-        accepted > 0,
-        "the parser accepted no mutant, not even harmless ones"
-    );
+    assert!(accepted > 0, "the parser accepted no mutant, not even harmless ones");
 }
 
 fn be64(data: &[u8], off: usize) -> u64 {
@@ -664,10 +457,7 @@ fn be64(data: &[u8], off: usize) -> u64 {
 /// Reads the whole device; returns whether every read succeeded. Must not panic or hang.
 fn read_all(dev: &dyn BlockDev) -> bool {
     let mut buf = vec![0u8; CHUNK];
-    (0..dev.len()).step_by(CHUNK).all(|off| {
-        dev.read_at(&mut buf[..CHUNK.min((dev.len() - off) as usize)], off)
-            .is_ok()
-    })
+    (0..dev.len()).step_by(CHUNK).all(|off| dev.read_at(&mut buf[..CHUNK.min((dev.len() - off) as usize)], off).is_ok())
 }
 
 /// Corrupt L1/L2 entries (the header is fine, so imago reads the tables): where qemu-img fails
@@ -685,21 +475,9 @@ fn corrupt_table_entries_behave_like_qemu() {
         ("L1 entry beyond the file", l1, 0x8000_0000_4000_0000u64),
         ("unaligned L1 entry", l1, 0x8000_0000_0001_0200),
         ("L2 entry beyond the file", l2, 0x8000_0000_4000_0000),
-        (
-            "compressed L2 entry beyond the file",
-            l2,
-            0x4000_0000_4000_0000,
-        ),
-        (
-            "compressed L2 entry with a huge size",
-            l2,
-            0x7fff_ffff_ffff_ffff,
-        ),
-        (
-            "compressed L2 entry pointing at metadata",
-            l2,
-            0x4000_0000_0000_0000,
-        ),
+        ("compressed L2 entry beyond the file", l2, 0x4000_0000_4000_0000),
+        ("compressed L2 entry with a huge size", l2, 0x7fff_ffff_ffff_ffff),
+        ("compressed L2 entry pointing at metadata", l2, 0x4000_0000_0000_0000),
     ] {
         let mut data = original.clone();
         data[off..off + 8].copy_from_slice(&value.to_be_bytes());
@@ -711,15 +489,9 @@ fn corrupt_table_entries_behave_like_qemu() {
             .status
             .success();
         match qcow2::open(&img, false) {
-            Err(e) => assert!(
-                !qemu_ok && e.to_string().contains(s(&img)),
-                "{what}: qemu reads it, we fail: {e}"
-            ),
+            Err(e) => assert!(!qemu_ok && e.to_string().contains(s(&img)), "{what}: qemu reads it, we fail: {e}"),
             Ok(dev) if qemu_ok => assert_same_as_qemu(&img, &*dev),
-            Ok(dev) => assert!(
-                !read_all(&*dev),
-                "{what}: qemu-img fails, every read of ours succeeded"
-            ),
+            Ok(dev) => assert!(!read_all(&*dev), "{what}: qemu-img fails, every read of ours succeeded"),
         }
     }
 }

@@ -27,12 +27,7 @@ fn be32(data: &[u8], off: u64) -> u32 {
 }
 
 fn patch64(path: &Path, off: u64, value: u64) {
-    fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .write_all_at(&value.to_be_bytes(), off)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(path).unwrap().write_all_at(&value.to_be_bytes(), off).unwrap();
 }
 
 /// The header fields the corruptions need.
@@ -56,33 +51,13 @@ fn layout(path: &Path) -> Layout {
         .map(|i| (i, be64(&d, (l1 + 8 * i) as usize) & 0x00ff_ffff_ffff_fe00))
         .find(|&(_, off)| off != 0)
         .unwrap();
-    Layout {
-        cluster,
-        file_len: d.len() as u64,
-        l1,
-        reftable,
-        l2,
-        refblock: be64(&d, reftable as usize),
-    }
+    Layout { cluster, file_len: d.len() as u64, l1, reftable, l2, refblock: be64(&d, reftable as usize) }
 }
 
 /// A qcow2 image with 4 KiB clusters (many L2 tables) of the fixture's raw base.
 fn small_cluster_image(dir: &Path) -> PathBuf {
     let img = dir.join("small.qcow2");
-    run(
-        "qemu-img",
-        &[
-            "convert",
-            "-f",
-            "raw",
-            "-O",
-            "qcow2",
-            "-o",
-            "cluster_size=4096",
-            s(&common::fixture("qcow2-base.raw")),
-            s(&img),
-        ],
-    );
+    run("qemu-img", &["convert", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", s(&common::fixture("qcow2-base.raw")), s(&img)]);
     img
 }
 
@@ -92,34 +67,22 @@ fn qemu_made_images_pass_and_take_writes() {
     for backing in ["qcow2-base.qcow2", "qcow2-base.raw"] {
         fs::copy(common::fixture(backing), dir.path().join(backing)).unwrap();
     }
-    let mut images: Vec<PathBuf> = [
-        "qcow2-v3.qcow2",
-        "qcow2-v2.qcow2",
-        "qcow2-compressed.qcow2",
-        "qcow2-overlay.qcow2",
-        "qcow2-rawback.qcow2",
-    ]
-    .iter()
-    .map(|n| {
-        let p = dir.path().join(n);
-        fs::copy(common::fixture(n), &p).unwrap();
-        p
-    })
-    .collect();
+    let mut images: Vec<PathBuf> = ["qcow2-v3.qcow2", "qcow2-v2.qcow2", "qcow2-compressed.qcow2", "qcow2-overlay.qcow2", "qcow2-rawback.qcow2"]
+        .iter()
+        .map(|n| {
+            let p = dir.path().join(n);
+            fs::copy(common::fixture(n), &p).unwrap();
+            p
+        })
+        .collect();
     images.push(small_cluster_image(dir.path()));
     // Internal snapshots whose L2 tables diverge from the active ones after more writes.
     let snap = dir.path().join("snap.qcow2");
     fs::copy(&images[5], &snap).unwrap();
     run("qemu-img", &["snapshot", "-c", "one", s(&snap)]);
-    run(
-        "qemu-io",
-        &["-f", "qcow2", "-c", "write -P 0x11 0 3M", s(&snap)],
-    );
+    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x11 0 3M", s(&snap)]);
     run("qemu-img", &["snapshot", "-c", "two", s(&snap)]);
-    run(
-        "qemu-io",
-        &["-f", "qcow2", "-c", "write -P 0x22 1M 5M", s(&snap)],
-    );
+    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x22 1M 5M", s(&snap)]);
     images.push(snap);
     for img in &images {
         let opened = open_session_image(img, None, true, &OverlayOptions::default())
@@ -128,10 +91,7 @@ fn qemu_made_images_pass_and_take_writes() {
         opened.overlay.as_ref().unwrap().commit().unwrap();
         drop(opened);
         run("qemu-img", &["check", s(img)]);
-        let out = run(
-            "qemu-io",
-            &["-f", "qcow2", "-c", "read -P 0x5a 3M 10000", s(img)],
-        );
+        let out = run("qemu-io", &["-f", "qcow2", "-c", "read -P 0x5a 3M 10000", s(img)]);
         assert!(out.contains("read 10000/10000 bytes"), "{out}");
     }
     let list = run("qemu-img", &["snapshot", "-l", s(&images[6])]);
@@ -149,107 +109,56 @@ fn hand_corrupted_images_are_refused_for_writing_and_left_alone() {
     let l1_entry = l.l1 + 8 * l2_idx;
     // (what, where, new value, words the error must contain, the header check refuses it)
     let cases: Vec<(&str, u64, u64, Vec<String>, bool)> = vec![
-        (
-            "L1 offset past EOF",
-            40,
-            past_end,
-            vec!["L1 table".into(), "beyond the end of the file".into()],
-            true,
-        ),
-        (
-            "L1 table on the header",
-            40,
-            0,
-            vec![
-                "the L1 table".into(),
-                "the header".into(),
-                "overlaps".into(),
-            ],
-            false,
-        ),
-        (
-            "refcount table on the L1 table",
-            48,
-            l.l1,
-            vec![
-                "the refcount table".into(),
-                "the L1 table".into(),
-                "overlaps".into(),
-            ],
-            false,
-        ),
+        ("L1 offset past EOF", 40, past_end, vec!["L1 table".into(), "beyond the end of the file".into()], true),
+        ("L1 table on the header", 40, 0, vec!["the L1 table".into(), "the header".into(), "overlaps".into()], false),
+        ("refcount table on the L1 table", 48, l.l1, vec!["the refcount table".into(), "the L1 table".into(), "overlaps".into()], false),
         (
             "L2 table on the refcount table",
             l1_entry,
             l.reftable | COPIED,
-            vec![
-                format!("the L2 table of L1 entry {l2_idx}"),
-                "the refcount table".into(),
-                "overlaps".into(),
-            ],
+            vec![format!("the L2 table of L1 entry {l2_idx}"), "the refcount table".into(), "overlaps".into()],
             false,
         ),
         (
             "L2 table on the L1 table",
             l1_entry,
             l.l1 | COPIED,
-            vec![
-                format!("the L2 table of L1 entry {l2_idx}"),
-                "the L1 table".into(),
-                format!("{:#x}", l.l1),
-            ],
+            vec![format!("the L2 table of L1 entry {l2_idx}"), "the L1 table".into(), format!("{:#x}", l.l1)],
             false,
         ),
         (
             "L2 table past EOF",
             l1_entry,
             past_end | COPIED,
-            vec![
-                format!("the L2 table of L1 entry {l2_idx}"),
-                format!("{past_end:#x}"),
-                "beyond the end of the file".into(),
-            ],
+            vec![format!("the L2 table of L1 entry {l2_idx}"), format!("{past_end:#x}"), "beyond the end of the file".into()],
             false,
         ),
         (
             "unaligned L2 table",
             l1_entry,
             (l2_off + 512) | COPIED,
-            vec![
-                format!("the L2 table of L1 entry {l2_idx}"),
-                "not cluster-aligned".into(),
-            ],
+            vec![format!("the L2 table of L1 entry {l2_idx}"), "not cluster-aligned".into()],
             false,
         ),
         (
             "two L1 entries share an L2 table",
             l1_entry + 8,
             l2_off | COPIED,
-            vec![
-                format!("the L2 table of L1 entry {}", l2_idx + 1),
-                format!("the L2 table of L1 entry {l2_idx}"),
-                "overlaps".into(),
-            ],
+            vec![format!("the L2 table of L1 entry {}", l2_idx + 1), format!("the L2 table of L1 entry {l2_idx}"), "overlaps".into()],
             false,
         ),
         (
             "refcount block past EOF",
             l.reftable,
             past_end,
-            vec![
-                "the refcount block of refcount table entry 0".into(),
-                "beyond the end of the file".into(),
-            ],
+            vec!["the refcount block of refcount table entry 0".into(), "beyond the end of the file".into()],
             false,
         ),
         (
             "refcount block on an L2 table",
             l.reftable,
             l2_off,
-            vec![
-                "the refcount block of refcount table entry 0".into(),
-                format!("the L2 table of L1 entry {l2_idx}"),
-            ],
+            vec!["the refcount block of refcount table entry 0".into(), format!("the L2 table of L1 entry {l2_idx}")],
             false,
         ),
     ];
@@ -265,45 +174,21 @@ fn hand_corrupted_images_are_refused_for_writing_and_left_alone() {
         };
         assert!(err.contains(s(&img)), "{what}: {err}");
         for w in &words {
-            assert!(
-                err.contains(w.as_str()),
-                "{what}: '{w}' missing from: {err}"
-            );
+            assert!(err.contains(w.as_str()), "{what}: '{w}' missing from: {err}");
         }
         if !header_refuses {
             assert!(err.contains("refusing to write"), "{what}: {err}");
         }
         // through a guest session too
         let mut g = Guest::new();
-        g.add_drive(
-            &img,
-            DriveOptions {
-                format: None,
-                readonly: false,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let gerr = g
-            .launch()
-            .expect_err("guest launched on a corrupt image")
-            .to_string();
+        g.add_drive(&img, DriveOptions { format: None, readonly: false, ..Default::default() }).unwrap();
+        let gerr = g.launch().expect_err("guest launched on a corrupt image").to_string();
         assert!(gerr.contains(words[0].as_str()), "{what}: {gerr}");
-        assert_eq!(
-            sha256_file(&img),
-            before,
-            "{what}: the refused image changed"
-        );
+        assert_eq!(sha256_file(&img), before, "{what}: the refused image changed");
         assert!(!vguestfs::disk::redo::log_path(&img).exists());
         // qemu-img agrees that the image is damaged
-        let check = std::process::Command::new("qemu-img")
-            .args(["check", s(&img)])
-            .output()
-            .unwrap();
-        assert!(
-            !check.status.success(),
-            "{what}: qemu-img check finds nothing wrong"
-        );
+        let check = std::process::Command::new("qemu-img").args(["check", s(&img)]).output().unwrap();
+        assert!(!check.status.success(), "{what}: qemu-img check finds nothing wrong");
     }
 }
 
@@ -317,38 +202,19 @@ fn corrupt_snapshot_tables_are_refused() {
     let snap_l1 = be64(&data, table as usize);
     let l = layout(&img);
     for (what, at, value, word) in [
-        (
-            "snapshot L1 past EOF",
-            table,
-            l.file_len.next_multiple_of(l.cluster) + (1 << 20),
-            "the L1 table of snapshot 0",
-        ),
-        (
-            "snapshot L1 on the active L1",
-            table,
-            l.l1,
-            "the L1 table of snapshot 0",
-        ),
+        ("snapshot L1 past EOF", table, l.file_len.next_multiple_of(l.cluster) + (1 << 20), "the L1 table of snapshot 0"),
+        ("snapshot L1 on the active L1", table, l.l1, "the L1 table of snapshot 0"),
         ("snapshot table on the header", 64, 0, "the snapshot table"),
     ] {
         let bad = dir.path().join("bad.qcow2");
         fs::copy(&img, &bad).unwrap();
         patch64(&bad, at, value);
         let before = sha256_file(&bad);
-        let err = qcow2::open(&bad, true)
-            .err()
-            .unwrap_or_else(|| panic!("{what}: opened"))
-            .to_string();
+        let err = qcow2::open(&bad, true).err().unwrap_or_else(|| panic!("{what}: opened")).to_string();
         assert!(err.contains(word), "{what}: {err}");
         assert_eq!(sha256_file(&bad), before);
-        let check = std::process::Command::new("qemu-img")
-            .args(["check", s(&bad)])
-            .output()
-            .unwrap();
-        assert!(
-            !check.status.success(),
-            "{what}: qemu-img check finds nothing wrong"
-        );
+        let check = std::process::Command::new("qemu-img").args(["check", s(&bad)]).output().unwrap();
+        assert!(!check.status.success(), "{what}: qemu-img check finds nothing wrong");
     }
     assert_ne!(snap_l1, 0);
 }
@@ -359,19 +225,7 @@ fn corrupt_snapshot_tables_are_refused() {
 fn too_many_tables_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("huge.qcow2");
-    run(
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-o",
-            "cluster_size=512",
-            s(&img),
-            "64M",
-        ],
-    );
+    run("qemu-img", &["create", "-q", "-f", "qcow2", "-o", "cluster_size=512", s(&img), "64M"]);
     let entries = qcow2::MAX_TABLES as u64 + 10;
     let l1_off: u64 = (entries + 4096) * 512;
     let mut l1 = Vec::with_capacity(entries as usize * 8);
@@ -384,42 +238,23 @@ fn too_many_tables_are_refused() {
     f.write_all_at(&l1_off.to_be_bytes(), 40).unwrap();
     drop(f);
     let mut head = vec![0u8; 4096];
-    fs::File::open(&img)
-        .unwrap()
-        .read_exact_at(&mut head, 0)
-        .unwrap();
+    fs::File::open(&img).unwrap().read_exact_at(&mut head, 0).unwrap();
     let len = fs::metadata(&img).unwrap().len();
     let start = std::time::Instant::now();
     let err = qcow2::open(&img, true).err().expect("opened").to_string();
-    assert!(
-        err.contains("more than") && err.contains("metadata tables"),
-        "{err}"
-    );
+    assert!(err.contains("more than") && err.contains("metadata tables"), "{err}");
     assert!(start.elapsed().as_secs() < 30);
     let mut now = vec![0u8; 4096];
-    fs::File::open(&img)
-        .unwrap()
-        .read_exact_at(&mut now, 0)
-        .unwrap();
+    fs::File::open(&img).unwrap().read_exact_at(&mut now, 0).unwrap();
     assert_eq!((now, fs::metadata(&img).unwrap().len()), (head, len));
 }
 
 fn patch32(path: &Path, off: u64, value: u32) {
-    fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .write_all_at(&value.to_be_bytes(), off)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(path).unwrap().write_all_at(&value.to_be_bytes(), off).unwrap();
 }
 
 fn patch16(path: &Path, off: u64, value: u16) {
-    fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .write_all_at(&value.to_be_bytes(), off)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(path).unwrap().write_all_at(&value.to_be_bytes(), off).unwrap();
 }
 
 /// A FAT volume made by mkfs.vfat and mcopy, converted by qemu-img to qcow2 (64 KiB clusters).
@@ -428,19 +263,10 @@ fn fat_image(dir: &Path) -> PathBuf {
     run("truncate", &["-s", "16M", s(&raw)]);
     run("mkfs.vfat", &["-n", "HOSTILE", s(&raw)]);
     let file = dir.join("file.bin");
-    fs::write(
-        &file,
-        (0..200_000u32)
-            .map(|i| (i % 251) as u8)
-            .collect::<Vec<u8>>(),
-    )
-    .unwrap();
+    fs::write(&file, (0..200_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>()).unwrap();
     run("mcopy", &["-i", s(&raw), s(&file), "::/file.bin"]);
     let img = dir.join("fat.qcow2");
-    run(
-        "qemu-img",
-        &["convert", "-f", "raw", "-O", "qcow2", s(&raw), s(&img)],
-    );
+    run("qemu-img", &["convert", "-f", "raw", "-O", "qcow2", s(&raw), s(&img)]);
     img
 }
 
@@ -504,54 +330,22 @@ fn lying_refcounts_are_refused_before_any_write() {
         fs::copy(&good, &img).unwrap();
         patch(&img);
         let before = sha256_file(&img);
-        let err = qcow2::open(&img, true)
-            .err()
-            .unwrap_or_else(|| panic!("{what}: opened for writing"))
-            .to_string();
-        for w in words
-            .iter()
-            .map(String::as_str)
-            .chain(["refusing to write", "qemu-img check -r all"])
-        {
+        let err = qcow2::open(&img, true).err().unwrap_or_else(|| panic!("{what}: opened for writing")).to_string();
+        for w in words.iter().map(String::as_str).chain(["refusing to write", "qemu-img check -r all"]) {
             assert!(err.contains(w), "{what}: '{w}' missing from: {err}");
         }
         // The issue's reproduction: an upload through a writable guest session.
         let mut g = Guest::new();
-        g.add_drive(
-            &img,
-            DriveOptions {
-                format: None,
-                readonly: false,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let launched = g
-            .launch()
-            .and_then(|_| g.mount("/dev/sda", "/"))
-            .and_then(|_| g.write("/up.bin", &upload))
-            .and_then(|_| g.commit());
+        g.add_drive(&img, DriveOptions { format: None, readonly: false, ..Default::default() }).unwrap();
+        let launched = g.launch().and_then(|_| g.mount("/dev/sda", "/")).and_then(|_| g.write("/up.bin", &upload)).and_then(|_| g.commit());
         assert!(launched.is_err(), "{what}: the upload went through");
         drop(g);
-        assert_eq!(
-            sha256_file(&img),
-            before,
-            "{what}: the refused image changed"
-        );
+        assert_eq!(sha256_file(&img), before, "{what}: the refused image changed");
         assert!(!vguestfs::disk::redo::log_path(&img).exists());
         // Read-only use keeps working.
-        assert!(
-            qcow2::open(&img, false).is_ok(),
-            "{what}: no longer opens read-only"
-        );
-        let check = std::process::Command::new("qemu-img")
-            .args(["check", s(&img)])
-            .output()
-            .unwrap();
-        assert!(
-            !check.status.success(),
-            "{what}: qemu-img check finds nothing wrong"
-        );
+        assert!(qcow2::open(&img, false).is_ok(), "{what}: no longer opens read-only");
+        let check = std::process::Command::new("qemu-img").args(["check", s(&img)]).output().unwrap();
+        assert!(!check.status.success(), "{what}: qemu-img check finds nothing wrong");
     }
 }
 
@@ -562,13 +356,7 @@ fn lying_refcounts_are_refused_before_any_write() {
 fn pointer_sites(path: &Path) -> Vec<(u64, u64)> {
     const MASK: u64 = 0x00ff_ffff_ffff_fe00;
     let d = fs::read(path).unwrap();
-    let at = |o: u64| -> u64 {
-        if o as usize + 8 <= d.len() {
-            be64(&d, o as usize)
-        } else {
-            0
-        }
-    };
+    let at = |o: u64| -> u64 { if o as usize + 8 <= d.len() { be64(&d, o as usize) } else { 0 } };
     let cluster = 1u64 << be32(&d, 20);
     let mut sites = vec![(40, u64::MAX), (48, u64::MAX)];
     let (reftable, rt_clusters) = (at(48), be32(&d, 56) as u64);
@@ -585,11 +373,7 @@ fn pointer_sites(path: &Path) -> Vec<(u64, u64)> {
         for _ in 0..nb_snapshots {
             sites.push((pos, u64::MAX));
             l1s.push((at(pos), be32(&d, pos + 8) as u64, false));
-            let (id, name, extra) = (
-                u16::from_be_bytes([d[pos as usize + 12], d[pos as usize + 13]]) as u64,
-                u16::from_be_bytes([d[pos as usize + 14], d[pos as usize + 15]]) as u64,
-                be32(&d, pos + 36) as u64,
-            );
+            let (id, name, extra) = (u16::from_be_bytes([d[pos as usize + 12], d[pos as usize + 13]]) as u64, u16::from_be_bytes([d[pos as usize + 14], d[pos as usize + 15]]) as u64, be32(&d, pos + 36) as u64);
             pos = (pos + 40 + extra + id + name).next_multiple_of(8);
         }
     }
@@ -630,10 +414,7 @@ fn pointer_sites(path: &Path) -> Vec<(u64, u64)> {
                             sites.push((table + 8 * k, MASK));
                         }
                     }
-                    let (name, extra) = (
-                        u16::from_be_bytes([d[e as usize + 18], d[e as usize + 19]]) as u64,
-                        be32(&d, e + 20) as u64,
-                    );
+                    let (name, extra) = (u16::from_be_bytes([d[e as usize + 18], d[e as usize + 19]]) as u64, be32(&d, e + 20) as u64);
                     e = (e + 24 + extra + name).next_multiple_of(8);
                 }
             }
@@ -647,25 +428,9 @@ fn pointer_sites(path: &Path) -> Vec<(u64, u64)> {
 fn varied_images(dir: &Path) -> Vec<PathBuf> {
     let make = |name: &str, opts: &str, size: &str| {
         let p = dir.join(name);
-        run(
-            "qemu-img",
-            &["create", "-q", "-f", "qcow2", "-o", opts, s(&p), size],
-        );
-        for (pat, off, len) in [
-            (0x11, "0", "300k"),
-            (0x22, "1M", "64k"),
-            (0x33, "3000k", "100k"),
-        ] {
-            run(
-                "qemu-io",
-                &[
-                    "-f",
-                    "qcow2",
-                    "-c",
-                    &format!("write -P {pat} {off} {len}"),
-                    s(&p),
-                ],
-            );
+        run("qemu-img", &["create", "-q", "-f", "qcow2", "-o", opts, s(&p), size]);
+        for (pat, off, len) in [(0x11, "0", "300k"), (0x22, "1M", "64k"), (0x33, "3000k", "100k")] {
+            run("qemu-io", &["-f", "qcow2", "-c", &format!("write -P {pat} {off} {len}"), s(&p)]);
         }
         p
     };
@@ -680,54 +445,25 @@ fn varied_images(dir: &Path) -> Vec<PathBuf> {
     ];
     let snap = make("snap.qcow2", "cluster_size=4096", "8M");
     run("qemu-img", &["snapshot", "-c", "one", s(&snap)]);
-    run(
-        "qemu-io",
-        &["-f", "qcow2", "-c", "write -P 0x44 0 100k", s(&snap)],
-    );
+    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x44 0 100k", s(&snap)]);
     run("qemu-img", &["snapshot", "-c", "two", s(&snap)]);
-    run(
-        "qemu-io",
-        &["-f", "qcow2", "-c", "write -P 0x55 2M 300k", s(&snap)],
-    );
+    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x55 2M 300k", s(&snap)]);
     v.push(snap);
     let compressed = dir.join("compressed.qcow2");
-    run(
-        "qemu-img",
-        &[
-            "convert",
-            "-c",
-            "-f",
-            "qcow2",
-            "-O",
-            "qcow2",
-            "-o",
-            "cluster_size=4096",
-            s(&v[1]),
-            s(&compressed),
-        ],
-    );
+    run("qemu-img", &["convert", "-c", "-f", "qcow2", "-O", "qcow2", "-o", "cluster_size=4096", s(&v[1]), s(&compressed)]);
     v.push(compressed);
     let bitmaps = make("bitmaps.qcow2", "cluster_size=4096", "8M");
-    run(
-        "qemu-img",
-        &["bitmap", "--add", "-f", "qcow2", s(&bitmaps), "b0"],
-    );
-    run(
-        "qemu-io",
-        &["-f", "qcow2", "-c", "write -P 0x66 4M 200k", s(&bitmaps)],
-    );
+    run("qemu-img", &["bitmap", "--add", "-f", "qcow2", s(&bitmaps), "b0"]);
+    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x66 4M 200k", s(&bitmaps)]);
     v.push(bitmaps);
     v
 }
 
+
 /// `qemu-img check`'s counts: (corruptions, leaks).
 fn check_counts(img: &Path) -> (u64, u64) {
-    let out = std::process::Command::new("qemu-img")
-        .args(["check", "--output=json", s(img)])
-        .output()
-        .unwrap();
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let out = std::process::Command::new("qemu-img").args(["check", "--output=json", s(img)]).output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     let n = |k: &str| j.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
     (n("corruptions") + n("check-errors"), n("leaks"))
 }
@@ -745,34 +481,18 @@ fn redirected_pointers_never_lead_to_damage() {
     // Unpatched, every one of them takes a write and stays clean; but the one with a persistent
     // dirty bitmap, which our writes would leave stale, is refused naming it.
     let (bitmaps, images_wo) = images.split_last().unwrap();
-    let err = qcow2::open(bitmaps, true)
-        .err()
-        .expect("an image with bitmaps opened for writing")
-        .to_string();
-    assert!(
-        err.contains("persistent dirty bitmaps (b0)")
-            && err.contains("qemu-img bitmap --remove")
-            && !err.contains("metadata check"),
-        "{err}"
-    );
+    let err = qcow2::open(bitmaps, true).err().expect("an image with bitmaps opened for writing").to_string();
+    assert!(err.contains("persistent dirty bitmaps (b0)") && err.contains("qemu-img bitmap --remove") && !err.contains("metadata check"), "{err}");
     for base in images_wo {
         let img = dir.path().join("valid.qcow2");
         fs::copy(base, &img).unwrap();
-        let o = open_session_image(&img, None, true, &OverlayOptions::default())
-            .unwrap_or_else(|e| panic!("{}: {e}", base.display()));
+        let o = open_session_image(&img, None, true, &OverlayOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", base.display()));
         o.dev.write_at(&[0x77; 70_000], 3 << 20).unwrap();
         o.overlay.as_ref().unwrap().commit().unwrap();
         drop(o);
         assert_eq!(check_counts(&img), (0, 0), "{}", base.display());
-        let out = run(
-            "qemu-io",
-            &["-f", "qcow2", "-c", "read -P 0x77 3M 70000", s(&img)],
-        );
-        assert!(
-            out.contains("read 70000/70000 bytes"),
-            "{}: {out}",
-            base.display()
-        );
+        let out = run("qemu-io", &["-f", "qcow2", "-c", "read -P 0x77 3M 70000", s(&img)]);
+        assert!(out.contains("read 70000/70000 bytes"), "{}: {out}", base.display());
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut refused, mut written) = (0, 0);
@@ -780,11 +500,7 @@ fn redirected_pointers_never_lead_to_damage() {
         let base = &images[round % images.len()];
         let sites = pointer_sites(base);
         let d = fs::read(base).unwrap();
-        let mut targets: Vec<u64> = sites
-            .iter()
-            .map(|&(at, mask)| be64(&d, at as usize) & mask)
-            .filter(|&t| t != 0)
-            .collect();
+        let mut targets: Vec<u64> = sites.iter().map(|&(at, mask)| be64(&d, at as usize) & mask).filter(|&t| t != 0).collect();
         targets.push(0);
         targets.sort_unstable();
         targets.dedup();
@@ -799,16 +515,12 @@ fn redirected_pointers_never_lead_to_damage() {
         let len = 1 + rng.below(256 << 10);
         let off = rng.below(virtual_size - len);
         let pattern = 1 + rng.below(250) as u8;
-        let what = format!(
-            "round {round}: {} field {site:#x} {old:#x} -> {target:#x}, write {len} at {off}",
-            base.display()
-        );
-        let result =
-            open_session_image(&img, None, true, &OverlayOptions::default()).and_then(|o| {
-                o.dev.write_at(&vec![pattern; len as usize], off)?;
-                o.overlay.as_ref().expect("overlay").commit()?;
-                Ok(())
-            });
+        let what = format!("round {round}: {} field {site:#x} {old:#x} -> {target:#x}, write {len} at {off}", base.display());
+        let result = open_session_image(&img, None, true, &OverlayOptions::default()).and_then(|o| {
+            o.dev.write_at(&vec![pattern; len as usize], off)?;
+            o.overlay.as_ref().expect("overlay").commit()?;
+            Ok(())
+        });
         match result {
             Err(_) => {
                 refused += 1;
@@ -821,36 +533,15 @@ fn redirected_pointers_never_lead_to_damage() {
                 fs::copy(base, &patched).unwrap();
                 patch64(&patched, site, (old & !mask) | (target & mask));
                 let (errors, leaks) = check_counts(&img);
-                assert_eq!(
-                    errors, 0,
-                    "{what}: qemu-img check finds errors after the write"
-                );
-                assert!(
-                    leaks <= check_counts(&patched).1,
-                    "{what}: the write leaked clusters"
-                );
-                let out = run(
-                    "qemu-io",
-                    &[
-                        "-f",
-                        "qcow2",
-                        "-c",
-                        &format!("read -P {pattern} {off} {len}"),
-                        s(&img),
-                    ],
-                );
-                assert!(
-                    out.contains(&format!("read {len}/{len} bytes")),
-                    "{what}: {out}"
-                );
+                assert_eq!(errors, 0, "{what}: qemu-img check finds errors after the write");
+                assert!(leaks <= check_counts(&patched).1, "{what}: the write leaked clusters");
+                let out = run("qemu-io", &["-f", "qcow2", "-c", &format!("read -P {pattern} {off} {len}"), s(&img)]);
+                assert!(out.contains(&format!("read {len}/{len} bytes")), "{what}: {out}");
             }
         }
     }
     eprintln!("redirected pointers: {refused} refused, {written} written");
-    assert!(
-        refused > 0 && written > 0,
-        "{refused} refused, {written} written"
-    );
+    assert!(refused > 0 && written > 0, "{refused} refused, {written} written");
 }
 
 /// Issue 23 item 2: an image left with the dirty bit by a crash (lazy refcounts, qemu-io
@@ -861,65 +552,24 @@ fn redirected_pointers_never_lead_to_damage() {
 fn dirty_images_read_but_are_not_written() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("dirty.qcow2");
-    run(
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-o",
-            "lazy_refcounts=on",
-            s(&img),
-            "4M",
-        ],
-    );
+    run("qemu-img", &["create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", s(&img), "4M"]);
     // qemu-io kills itself before closing the image: the dirty bit stays set.
-    let crash = std::process::Command::new("qemu-io")
-        .args([
-            "-f",
-            "qcow2",
-            "-c",
-            "write -P 0x5c 64k 200k",
-            "-c",
-            "sigraise 9",
-            s(&img),
-        ])
-        .output()
-        .unwrap();
+    let crash = std::process::Command::new("qemu-io").args(["-f", "qcow2", "-c", "write -P 0x5c 64k 200k", "-c", "sigraise 9", s(&img)]).output().unwrap();
     assert!(!crash.status.success());
     let data = fs::read(&img).unwrap();
-    assert_eq!(
-        u64::from_be_bytes(data[72..80].try_into().unwrap()) & 1,
-        1,
-        "qemu-io left no dirty bit"
-    );
+    assert_eq!(u64::from_be_bytes(data[72..80].try_into().unwrap()) & 1, 1, "qemu-io left no dirty bit");
     let before = sha256_file(&img);
 
-    let dev =
-        qcow2::open(&img, false).unwrap_or_else(|e| panic!("read-only open of a dirty image: {e}"));
+    let dev = qcow2::open(&img, false).unwrap_or_else(|e| panic!("read-only open of a dirty image: {e}"));
     let mut buf = vec![0u8; 300 << 10];
     dev.read_at(&mut buf, 0).unwrap();
-    assert!(
-        buf[..64 << 10].iter().all(|&b| b == 0)
-            && buf[64 << 10..264 << 10].iter().all(|&b| b == 0x5c)
-            && buf[264 << 10..].iter().all(|&b| b == 0)
-    );
-    let out = run(
-        "qemu-io",
-        &["-r", "-f", "qcow2", "-c", "read -P 0x5c 64k 200k", s(&img)],
-    );
+    assert!(buf[..64 << 10].iter().all(|&b| b == 0) && buf[64 << 10..264 << 10].iter().all(|&b| b == 0x5c) && buf[264 << 10..].iter().all(|&b| b == 0));
+    let out = run("qemu-io", &["-r", "-f", "qcow2", "-c", "read -P 0x5c 64k 200k", s(&img)]);
     assert!(out.contains("read 204800/204800 bytes"), "{out}");
     drop(dev);
 
-    let err = qcow2::open(&img, true)
-        .err()
-        .expect("a dirty image opened for writing")
-        .to_string();
-    assert!(
-        err.contains("dirty bit") && err.contains(&format!("qemu-img check -r all {}", s(&img))),
-        "{err}"
-    );
+    let err = qcow2::open(&img, true).err().expect("a dirty image opened for writing").to_string();
+    assert!(err.contains("dirty bit") && err.contains(&format!("qemu-img check -r all {}", s(&img))), "{err}");
     assert_eq!(sha256_file(&img), before);
 
     run("qemu-img", &["check", "-q", "-r", "all", s(&img)]);
@@ -928,9 +578,6 @@ fn dirty_images_read_but_are_not_written() {
     opened.overlay.as_ref().unwrap().commit().unwrap();
     drop(opened);
     run("qemu-img", &["check", s(&img)]);
-    let out = run(
-        "qemu-io",
-        &["-f", "qcow2", "-c", "read -P 0x3e 1M 4k", s(&img)],
-    );
+    let out = run("qemu-io", &["-f", "qcow2", "-c", "read -P 0x3e 1M 4k", s(&img)]);
     assert!(out.contains("read 4096/4096 bytes"), "{out}");
 }

@@ -20,19 +20,12 @@ use vguestfs::fs::{Error, Filesystem as _};
 const MIB: u64 = 1 << 20;
 
 fn path_env() -> String {
-    format!(
-        "{}:/usr/sbin:/sbin",
-        std::env::var("PATH").unwrap_or_default()
-    )
+    format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default())
 }
 
 /// Runs an e2fsprogs tool, panicking with its output on failure; returns stdout.
 fn tool(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .env("PATH", path_env())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let out = Command::new(cmd).env("PATH", path_env()).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
     assert!(
         out.status.success(),
         "{cmd} {args:?}: {}{}",
@@ -51,11 +44,7 @@ fn source_tree(dir: &Path) {
     std::fs::write(dir.join("big.bin"), pattern(1, 3 * MIB as usize + 123)).unwrap();
     std::fs::write(dir.join("etc/sub/mid.bin"), pattern(2, 200_000)).unwrap();
     for i in 0..40 {
-        std::fs::write(
-            dir.join(format!("etc/sub/f{i}")),
-            pattern(100 + i, 1000 + i as usize * 37),
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("etc/sub/f{i}")), pattern(100 + i, 1000 + i as usize * 37)).unwrap();
     }
     std::os::unix::fs::symlink("etc/hostname", dir.join("link")).unwrap();
 }
@@ -73,10 +62,7 @@ impl Img {
         let tree = dir.path().join("tree");
         source_tree(&tree);
         let path = dir.path().join("fs.img");
-        std::fs::File::create(&path)
-            .unwrap()
-            .set_len(mib * MIB)
-            .unwrap();
+        std::fs::File::create(&path).unwrap().set_len(mib * MIB).unwrap();
         let mut all = vec!["-q", "-F", "-E", "root_owner=0:0"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["-d", tree.to_str().unwrap(), path.to_str().unwrap()]);
@@ -87,18 +73,8 @@ impl Img {
     /// A sparse copy named `name`, enlarged to `mib` MiB.
     fn copy(&self, name: &str, mib: u64) -> PathBuf {
         let p = self.dir.path().join(name);
-        tool(
-            "cp",
-            &[
-                "--sparse=always",
-                self.path.to_str().unwrap(),
-                p.to_str().unwrap(),
-            ],
-        );
-        tool(
-            "truncate",
-            &["-s", &format!("{}", mib * MIB), p.to_str().unwrap()],
-        );
+        tool("cp", &["--sparse=always", self.path.to_str().unwrap(), p.to_str().unwrap()]);
+        tool("truncate", &["-s", &format!("{}", mib * MIB), p.to_str().unwrap()]);
         p
     }
 }
@@ -106,26 +82,13 @@ impl Img {
 /// A pristine copy of `p` to compare with after an operation that must not write.
 fn snapshot(p: &Path) -> PathBuf {
     let copy = p.with_extension("orig");
-    tool(
-        "cp",
-        &[
-            "--sparse=always",
-            p.to_str().unwrap(),
-            copy.to_str().unwrap(),
-        ],
-    );
+    tool("cp", &["--sparse=always", p.to_str().unwrap(), copy.to_str().unwrap()]);
     copy
 }
 
 /// Whether `p` is byte for byte its snapshot (`cmp`).
 fn unchanged(p: &Path, orig: &Path) -> bool {
-    Command::new("cmp")
-        .args(["-s"])
-        .arg(p)
-        .arg(orig)
-        .status()
-        .unwrap()
-        .success()
+    Command::new("cmp").args(["-s"]).arg(p).arg(orig).status().unwrap().success()
 }
 
 fn open_rw(p: &Path) -> Dev {
@@ -136,14 +99,8 @@ fn open_rw(p: &Path) -> Dev {
 fn dumpe2fs_field(img: &Path, name: &str) -> u64 {
     let out = tool("dumpe2fs", &["-h", img.to_str().unwrap()]);
     let key = format!("{name}:");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(&key))
-        .unwrap_or_else(|| panic!("no {name} in dumpe2fs -h:\n{out}"));
-    line[key.len()..]
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{line}"))
+    let line = out.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("no {name} in dumpe2fs -h:\n{out}"));
+    line[key.len()..].trim().parse().unwrap_or_else(|_| panic!("{line}"))
 }
 
 /// The free counts summed over `dumpe2fs` group lines ("N free blocks, M free inodes").
@@ -153,10 +110,7 @@ fn group_free_sums(img: &Path) -> (u64, u64) {
     for l in out.lines() {
         let l = l.trim();
         if let Some((blocks, rest)) = l.split_once(" free blocks, ") {
-            if let (Ok(n), Some(m)) = (
-                blocks.parse::<u64>(),
-                rest.split(' ').next().and_then(|m| m.parse::<u64>().ok()),
-            ) {
+            if let (Ok(n), Some(m)) = (blocks.parse::<u64>(), rest.split(' ').next().and_then(|m| m.parse::<u64>().ok())) {
                 b += n;
                 i += m;
             }
@@ -171,51 +125,27 @@ fn grow_and_compare(img: &Img, to_mib: u64, size: Option<u64>) -> GrowReport {
     let before = fs_tree(&img.path);
     let ours = img.copy("ours.img", to_mib);
     let theirs = img.copy("theirs.img", to_mib);
-    let report =
-        grow(&open_rw(&ours), size, Checks::Strict).unwrap_or_else(|e| panic!("grow: {e}"));
+    let report = grow(&open_rw(&ours), size, Checks::Strict).unwrap_or_else(|e| panic!("grow: {e}"));
     let mut args = vec![theirs.to_str().unwrap().to_string()];
     if let Some(n) = size {
         args.push(n.to_string());
     }
-    tool(
-        "resize2fs",
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    tool("resize2fs", &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_fsck_clean(&ours);
     assert_fsck_clean(&theirs);
     for field in ["Block count", "Inode count"] {
-        assert_eq!(
-            dumpe2fs_field(&ours, field),
-            dumpe2fs_field(&theirs, field),
-            "{field}"
-        );
+        assert_eq!(dumpe2fs_field(&ours, field), dumpe2fs_field(&theirs, field), "{field}");
     }
     assert_eq!(report.new_blocks, dumpe2fs_field(&ours, "Block count"));
     assert_eq!(report.new_inodes, dumpe2fs_field(&ours, "Inode count"));
-    assert_eq!(
-        dumpe2fs_field(&ours, "Reserved block count"),
-        dumpe2fs_field(&theirs, "Reserved block count")
-    );
+    assert_eq!(dumpe2fs_field(&ours, "Reserved block count"), dumpe2fs_field(&theirs, "Reserved block count"));
     let (fb, fi) = group_free_sums(&ours);
-    assert_eq!(
-        fb,
-        dumpe2fs_field(&ours, "Free blocks"),
-        "superblock free blocks = sum over groups"
-    );
-    assert_eq!(
-        fi,
-        dumpe2fs_field(&ours, "Free inodes"),
-        "superblock free inodes = sum over groups"
-    );
+    assert_eq!(fb, dumpe2fs_field(&ours, "Free blocks"), "superblock free blocks = sum over groups");
+    assert_eq!(fi, dumpe2fs_field(&ours, "Free inodes"), "superblock free inodes = sum over groups");
     let after = fs_tree(&ours);
-    assert_eq!(
-        diff(&before, &after),
-        Vec::<String>::new(),
-        "files changed by the grow"
-    );
+    assert_eq!(diff(&before, &after), Vec::<String>::new(), "files changed by the grow");
     // our own ext4 stack mounts the grown filesystem and sees its new size
-    let fs = vguestfs::fs::ext4::Ext4Fs::open(open_rw(&ours))
-        .unwrap_or_else(|e| panic!("mount after grow: {e}"));
+    let fs = vguestfs::fs::ext4::Ext4Fs::open(open_rw(&ours)).unwrap_or_else(|e| panic!("mount after grow: {e}"));
     assert!(!fs.read_dir(fs.root()).unwrap().is_empty());
     let st = fs.statvfs().unwrap();
     assert_eq!(st.files, report.new_inodes);
@@ -224,11 +154,7 @@ fn grow_and_compare(img: &Img, to_mib: u64, size: Option<u64>) -> GrowReport {
     // a second grow to the same size has nothing to do
     let again = grow(&open_rw(&ours), size, Checks::Strict).unwrap();
     assert!(!again.changed(), "{again:?}");
-    assert!(
-        again.message.contains("Nothing to do!"),
-        "{}",
-        again.message
-    );
+    assert!(again.message.contains("Nothing to do!"), "{}", again.message);
     report
 }
 
@@ -261,14 +187,8 @@ fn ext4_4k_explicit_size_and_in_two_steps() {
     assert_eq!(second.old_blocks, 40_000);
     tool("resize2fs", &[theirs.to_str().unwrap()]);
     assert_fsck_clean(&ours);
-    assert_eq!(
-        dumpe2fs_field(&ours, "Block count"),
-        dumpe2fs_field(&theirs, "Block count")
-    );
-    assert_eq!(
-        dumpe2fs_field(&ours, "Inode count"),
-        dumpe2fs_field(&theirs, "Inode count")
-    );
+    assert_eq!(dumpe2fs_field(&ours, "Block count"), dumpe2fs_field(&theirs, "Block count"));
+    assert_eq!(dumpe2fs_field(&ours, "Inode count"), dumpe2fs_field(&theirs, "Inode count"));
     assert_eq!(diff(&before, &fs_tree(&ours)), Vec::<String>::new());
 }
 
@@ -295,10 +215,7 @@ fn ext4_no_64bit() {
 
 #[test]
 fn ext4_uninit_bg_without_metadata_csum() {
-    let img = Img::mkfs(
-        &["-t", "ext4", "-b", "4096", "-O", "^metadata_csum,uninit_bg"],
-        64,
-    );
+    let img = Img::mkfs(&["-t", "ext4", "-b", "4096", "-O", "^metadata_csum,uninit_bg"], 64);
     grow_and_compare(&img, 300, None);
 }
 
@@ -331,10 +248,7 @@ fn ext4_sparse_super2() {
 fn ext4_meta_bg_beyond_the_first_descriptor_block() {
     // 1 KiB blocks, 64-byte descriptors: 16 groups per descriptor block, so growing from 8 to
     // 70 groups adds four meta groups
-    let img = Img::mkfs(
-        &["-t", "ext4", "-b", "1024", "-O", "meta_bg,^resize_inode"],
-        64,
-    );
+    let img = Img::mkfs(&["-t", "ext4", "-b", "1024", "-O", "meta_bg,^resize_inode"], 64);
     grow_and_compare(&img, 560, None);
 }
 
@@ -347,10 +261,7 @@ fn reserved_gdt_exhausted_without_meta_bg_is_refused_with_the_limit() {
     let err = grow(&open_rw(&ours), None, Checks::Strict).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Unsupported { .. }), "{msg}");
-    assert!(
-        msg.contains("no meta_bg") && msg.contains("largest size that fits is 131073 blocks"),
-        "{msg}"
-    );
+    assert!(msg.contains("no meta_bg") && msg.contains("largest size that fits is 131073 blocks"), "{msg}");
     assert!(unchanged(&ours, &orig), "nothing written");
     // the largest size that fits works
     let r = grow(&open_rw(&ours), Some(131_073), Checks::Strict).unwrap();
@@ -364,10 +275,7 @@ fn more_than_2_32_blocks_without_64bit_is_refused() {
     let ours = img.copy("ours.img", 64);
     let err = grow(&open_rw(&ours), Some((1 << 32) + 5), Checks::Strict).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        matches!(err, Error::Resize { .. }) && msg.contains("too large to be expressed in 32 bits"),
-        "{msg}"
-    );
+    assert!(matches!(err, Error::Resize { .. }) && msg.contains("too large to be expressed in 32 bits"), "{msg}");
 }
 
 #[test]
@@ -376,22 +284,12 @@ fn shrink_is_not_supported_and_same_size_is_nothing_to_do() {
     let ours = img.copy("ours.img", 64);
     let orig = snapshot(&ours);
     let err = grow(&open_rw(&ours), Some(10_000), Checks::Strict).unwrap_err();
-    assert!(
-        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("shrinking"),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Unsupported { .. }) && err.to_string().contains("shrinking"), "{err}");
     let r = grow(&open_rw(&ours), None, Checks::Strict).unwrap();
     assert!(!r.changed());
-    assert_eq!(
-        r.message,
-        "The filesystem is already 16384 (4k) blocks long.  Nothing to do!"
-    );
+    assert_eq!(r.message, "The filesystem is already 16384 (4k) blocks long.  Nothing to do!");
     let err = grow(&open_rw(&ours), Some(20_000), Checks::Strict).unwrap_err();
-    assert!(
-        matches!(err, Error::Resize { .. })
-            && err.to_string().contains("is only 16384 (4k) blocks"),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Resize { .. }) && err.to_string().contains("is only 16384 (4k) blocks"), "{err}");
     assert!(unchanged(&ours, &orig), "nothing written");
 }
 
@@ -400,36 +298,22 @@ fn unclean_filesystems_need_e2fsck_unless_forced() {
     let img = Img::mkfs(&["-t", "ext4", "-b", "4096"], 64);
     // mounted after its last check (every booted image): resize2fs wants e2fsck first, the
     // lenient checks (what virt-resize gets after libguestfs's e2fsck) let it through
-    for (i, set) in ["state 0", "state 3", "last_orphan 12", "mtime 20300101"]
-        .iter()
-        .enumerate()
-    {
+    for (i, set) in ["state 0", "state 3", "last_orphan 12", "mtime 20300101"].iter().enumerate() {
         let ours = img.copy(&format!("unclean{i}.img"), 200);
-        tool(
-            "debugfs",
-            &["-w", "-R", &format!("ssv {set}"), ours.to_str().unwrap()],
-        );
+        tool("debugfs", &["-w", "-R", &format!("ssv {set}"), ours.to_str().unwrap()]);
         let orig = snapshot(&ours);
         let err = grow(&open_rw(&ours), None, Checks::Strict).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::NeedsCheck { .. }), "{set}: {msg}");
-        assert!(
-            msg.contains(&format!("Please run 'e2fsck -f {}' first.", ours.display())),
-            "{set}: {msg}"
-        );
+        assert!(msg.contains(&format!("Please run 'e2fsck -f {}' first.", ours.display())), "{set}: {msg}");
         assert!(unchanged(&ours, &orig), "{set}: nothing written");
         if set.starts_with("mtime") {
-            assert!(grow(&open_rw(&ours), None, Checks::Repairs)
-                .unwrap()
-                .changed());
+            assert!(grow(&open_rw(&ours), None, Checks::Repairs).unwrap().changed());
             assert_eq!(e2fsck(&ours).0, 0, "{}", e2fsck(&ours).1);
             continue;
         }
         let err = grow(&open_rw(&ours), None, Checks::Repairs).unwrap_err();
-        assert!(
-            matches!(err, Error::NeedsCheck { .. }),
-            "{set}, repairs: {err}"
-        );
+        assert!(matches!(err, Error::NeedsCheck { .. }), "{set}, repairs: {err}");
         assert!(unchanged(&ours, &orig), "{set}: nothing written");
         if *set == "state 0" {
             let r = grow(&open_rw(&ours), None, Checks::Force).unwrap();
@@ -439,17 +323,10 @@ fn unclean_filesystems_need_e2fsck_unless_forced() {
     }
     // a journal that needs recovery is refused unless forced
     let ours = img.copy("recover.img", 200);
-    tool(
-        "debugfs",
-        &["-w", "-R", "feature needs_recovery", ours.to_str().unwrap()],
-    );
+    tool("debugfs", &["-w", "-R", "feature needs_recovery", ours.to_str().unwrap()]);
     let orig = snapshot(&ours);
     let err = grow(&open_rw(&ours), None, Checks::Strict).unwrap_err();
-    assert!(
-        matches!(err, Error::NeedsCheck { .. })
-            && err.to_string().contains("journal needs recovery"),
-        "{err}"
-    );
+    assert!(matches!(err, Error::NeedsCheck { .. }) && err.to_string().contains("journal needs recovery"), "{err}");
     assert!(unchanged(&ours, &orig), "nothing written");
 }
 
@@ -463,14 +340,7 @@ fn lenient_grow_replays_a_journal_needing_recovery_first() {
     let dir = tempfile::tempdir().unwrap();
     let copy = |name: &str| {
         let p = dir.path().join(name);
-        tool(
-            "cp",
-            &[
-                "--sparse=always",
-                common::fixture("ext4-dirty.img").to_str().unwrap(),
-                p.to_str().unwrap(),
-            ],
-        );
+        tool("cp", &["--sparse=always", common::fixture("ext4-dirty.img").to_str().unwrap(), p.to_str().unwrap()]);
         tool("truncate", &["-s", "+16M", p.to_str().unwrap()]);
         p
     };
@@ -482,30 +352,20 @@ fn lenient_grow_replays_a_journal_needing_recovery_first() {
     assert!(!tool("dumpe2fs", &["-h", theirs.to_str().unwrap()]).contains("needs_recovery"));
     tool("resize2fs", &["-f", theirs.to_str().unwrap()]);
     for field in ["Block count", "Inode count", "Free blocks", "Free inodes"] {
-        assert_eq!(
-            dumpe2fs_field(&ours, field),
-            dumpe2fs_field(&theirs, field),
-            "{field}"
-        );
+        assert_eq!(dumpe2fs_field(&ours, field), dumpe2fs_field(&theirs, field), "{field}");
     }
     let journal = |n| std::fs::read(common::fixture(&format!("ext4-journal-{n}.bin"))).unwrap();
     assert_eq!(tool_bytes(&ours, "cat /exactly-4k"), journal(2));
     assert_eq!(tool_bytes(&ours, "cat /mid-5000")[..4096], journal(3)[..]);
     for dir in ["/", "/big-dir"] {
-        let ls = |img: &Path| {
-            String::from_utf8_lossy(&tool_bytes(img, &format!("ls -p {dir}"))).into_owned()
-        };
+        let ls = |img: &Path| String::from_utf8_lossy(&tool_bytes(img, &format!("ls -p {dir}"))).into_owned();
         assert_eq!(ls(&ours), ls(&theirs), "{dir}");
     }
 }
 
 /// `debugfs -R REQUEST` of an image, as bytes.
 fn tool_bytes(img: &Path, request: &str) -> Vec<u8> {
-    let out = Command::new("debugfs")
-        .env("PATH", path_env())
-        .args(["-R", request, img.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = Command::new("debugfs").env("PATH", path_env()).args(["-R", request, img.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success());
     out.stdout
 }
@@ -530,20 +390,14 @@ fn fault_halfway_under_the_overlay_leaves_the_image_unchanged() {
         let plan = Plan::new(On::Write, k, Action::Fail);
         let ov: Dev = Arc::new(overlay(&ours));
         let err = grow(&plan.wrap(ov), None, Checks::Strict).unwrap_err();
-        assert!(
-            plan.fired() && err.to_string().contains("injected fault"),
-            "k={k}: {err}"
-        );
+        assert!(plan.fired() && err.to_string().contains("injected fault"), "k={k}: {err}");
     }
     assert!(unchanged(&ours, &orig), "the image was written");
     // without an overlay the interrupted grow leaves the error flag for e2fsck to see
     let plan = Plan::new(On::Write, writes / 2, Action::Fail);
     assert!(grow(&plan.wrap(open_rw(&ours)), None, Checks::Strict).is_err());
     let state = tool("dumpe2fs", &["-h", ours.to_str().unwrap()]);
-    assert!(
-        state.contains("Filesystem state:         clean with errors"),
-        "{state}"
-    );
+    assert!(state.contains("Filesystem state:         clean with errors"), "{state}");
 }
 
 #[test]
@@ -562,36 +416,12 @@ fn bench_grow() {
     for (from, to) in [(64, 2048), (2048, 20 * 1024)] {
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("fs.img");
-        std::fs::File::create(&img)
-            .unwrap()
-            .set_len(from * MIB)
-            .unwrap();
-        tool(
-            "mke2fs",
-            &[
-                "-q",
-                "-F",
-                "-t",
-                "ext4",
-                "-b",
-                "4096",
-                img.to_str().unwrap(),
-            ],
-        );
-        tool(
-            "truncate",
-            &["-s", &format!("{}", to * MIB), img.to_str().unwrap()],
-        );
+        std::fs::File::create(&img).unwrap().set_len(from * MIB).unwrap();
+        tool("mke2fs", &["-q", "-F", "-t", "ext4", "-b", "4096", img.to_str().unwrap()]);
+        tool("truncate", &["-s", &format!("{}", to * MIB), img.to_str().unwrap()]);
         let copy = |name: &str| {
             let p = dir.path().join(name);
-            tool(
-                "cp",
-                &[
-                    "--sparse=always",
-                    img.to_str().unwrap(),
-                    p.to_str().unwrap(),
-                ],
-            );
+            tool("cp", &["--sparse=always", img.to_str().unwrap(), p.to_str().unwrap()]);
             p
         };
         let (direct, theirs) = (copy("direct.img"), copy("theirs.img"));
@@ -604,13 +434,7 @@ fn bench_grow() {
         let t = std::time::Instant::now();
         grow(&(ov.clone() as Dev), None, Checks::Strict).unwrap();
         let overlay = t.elapsed();
-        let (ranges, bytes) = (
-            ov.dirty_ranges().len(),
-            ov.dirty_ranges()
-                .iter()
-                .map(|r| r.end - r.start)
-                .sum::<u64>(),
-        );
+        let (ranges, bytes) = (ov.dirty_ranges().len(), ov.dirty_ranges().iter().map(|r| r.end - r.start).sum::<u64>());
         let t = std::time::Instant::now();
         tool("resize2fs", &[theirs.to_str().unwrap()]);
         let resize2fs = t.elapsed();

@@ -62,15 +62,7 @@ struct Node {
 
 impl Node {
     fn new(kind: Kind, perm: u32) -> Node {
-        Node {
-            kind,
-            perm,
-            uid: 0,
-            gid: 0,
-            atime: None,
-            mtime: None,
-            xattrs: BTreeMap::new(),
-        }
+        Node { kind, perm, uid: 0, gid: 0, atime: None, mtime: None, xattrs: BTreeMap::new() }
     }
     fn file_type(&self) -> FileType {
         match &self.kind {
@@ -114,38 +106,17 @@ impl Model {
         if let Kind::Dir(e) = &node.kind {
             return 2 + e.values().filter(|c| self.nodes[c].is_dir()).count() as u64;
         }
-        self.nodes
-            .values()
-            .filter_map(|n| match &n.kind {
-                Kind::Dir(e) => Some(e),
-                _ => None,
-            })
-            .flat_map(|e| e.values())
-            .filter(|&&c| c == ino)
-            .count() as u64
+        self.nodes.values().filter_map(|n| match &n.kind { Kind::Dir(e) => Some(e), _ => None })
+            .flat_map(|e| e.values()).filter(|&&c| c == ino).count() as u64
     }
     fn dirs(&self) -> Vec<Ino> {
-        self.nodes
-            .iter()
-            .filter(|(_, n)| n.is_dir())
-            .map(|(i, _)| *i)
-            .collect()
+        self.nodes.iter().filter(|(_, n)| n.is_dir()).map(|(i, _)| *i).collect()
     }
     fn files(&self) -> Vec<Ino> {
-        self.nodes
-            .iter()
-            .filter(|(_, n)| matches!(n.kind, Kind::File(_)))
-            .map(|(i, _)| *i)
-            .collect()
+        self.nodes.iter().filter(|(_, n)| matches!(n.kind, Kind::File(_))).map(|(i, _)| *i).collect()
     }
     fn data_bytes(&self) -> u64 {
-        self.nodes
-            .values()
-            .map(|n| match &n.kind {
-                Kind::File(d) => d.len() as u64,
-                _ => 0,
-            })
-            .sum()
+        self.nodes.values().map(|n| match &n.kind { Kind::File(d) => d.len() as u64, _ => 0 }).sum()
     }
     /// Whether directory `a` is `b` or one of its ancestors.
     fn is_ancestor(&self, a: Ino, mut b: Ino) -> bool {
@@ -179,46 +150,20 @@ struct Flavor {
 }
 
 const FLAVORS: &[Flavor] = &[
-    Flavor {
-        name: "ext2",
-        mkfs: &["-t", "ext2", "-b", "1024", "-I", "256"],
-        size_mib: 32,
-        block_mapped: true,
-    },
-    Flavor {
-        name: "ext3",
-        mkfs: &["-t", "ext3", "-b", "4096", "-I", "256", "-J", "size=8"],
-        size_mib: 48,
-        block_mapped: true,
-    },
-    Flavor {
-        name: "ext4-4k",
-        mkfs: &["-t", "ext4", "-b", "4096"],
-        size_mib: 48,
-        block_mapped: false,
-    },
-    Flavor {
-        name: "ext4-1k",
-        mkfs: &["-t", "ext4", "-b", "1024"],
-        size_mib: 32,
-        block_mapped: false,
-    },
+    Flavor { name: "ext2", mkfs: &["-t", "ext2", "-b", "1024", "-I", "256"], size_mib: 32, block_mapped: true },
+    Flavor { name: "ext3", mkfs: &["-t", "ext3", "-b", "4096", "-I", "256", "-J", "size=8"], size_mib: 48, block_mapped: true },
+    Flavor { name: "ext4-4k", mkfs: &["-t", "ext4", "-b", "4096"], size_mib: 48, block_mapped: false },
+    Flavor { name: "ext4-1k", mkfs: &["-t", "ext4", "-b", "1024"], size_mib: 32, block_mapped: false },
 ];
 
 const NAMES: &[&[u8]] = &[b"a", b"b", b"c", b"d", b"e", b"f", b"g"];
 
 fn cases() -> u64 {
-    std::env::var("VGUESTFS_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
+    std::env::var("VGUESTFS_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
 }
 
 fn first_seed() -> u64 {
-    std::env::var("VGUESTFS_PROPTEST_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed_0000)
+    std::env::var("VGUESTFS_PROPTEST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_0000)
 }
 
 fn run_flavor(index: usize) {
@@ -230,23 +175,11 @@ fn run_flavor(index: usize) {
         let seed = first_seed().wrapping_add(i * FLAVORS.len() as u64 + index as u64);
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("fs.img");
-        common::run(
-            "cp",
-            &[
-                "--sparse=always",
-                template.path.to_str().unwrap(),
-                img.to_str().unwrap(),
-            ],
-        );
+        common::run("cp", &["--sparse=always", template.path.to_str().unwrap(), img.to_str().unwrap()]);
         let mut log = Vec::new();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            sequence(flavor, seed, &img, &mut log)
-        }));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequence(flavor, seed, &img, &mut log)));
         if let Err(e) = result {
-            let msg = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+            let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
             panic!(
                 "{}: sequence with seed {seed} failed: {}\nreplay: VGUESTFS_PROPTEST_SEED={} VGUESTFS_PROPTEST_CASES={}\noperations:\n{}",
                 flavor.name,
@@ -258,11 +191,7 @@ fn run_flavor(index: usize) {
         }
     }
     let outcomes = OUTCOMES.with(|o| o.borrow().clone());
-    eprintln!(
-        "{}: {n} sequences in {:.1?}; outcomes {outcomes:?}",
-        flavor.name,
-        start.elapsed()
-    );
+    eprintln!("{}: {n} sequences in {:.1?}; outcomes {outcomes:?}", flavor.name, start.elapsed());
 }
 
 #[test]
@@ -317,18 +246,8 @@ fn sequence(flavor: &Flavor, seed: u64, img: &Path, log: &mut Vec<String>) {
     let fs = open_rw(img);
     let root = fs.root();
     let lf = fs.lookup(root, b"lost+found").unwrap().unwrap();
-    let mut m = Model {
-        nodes: BTreeMap::new(),
-        parent: BTreeMap::new(),
-        root,
-    };
-    m.nodes.insert(
-        root,
-        Node::new(
-            Kind::Dir(BTreeMap::from([(b"lost+found".to_vec(), lf)])),
-            0o755,
-        ),
-    );
+    let mut m = Model { nodes: BTreeMap::new(), parent: BTreeMap::new(), root };
+    m.nodes.insert(root, Node::new(Kind::Dir(BTreeMap::from([(b"lost+found".to_vec(), lf)])), 0o755));
     let mut lost = Node::new(Kind::Dir(BTreeMap::new()), 0o700);
     lost.perm = 0o700;
     m.nodes.insert(lf, lost);
@@ -336,11 +255,7 @@ fn sequence(flavor: &Flavor, seed: u64, img: &Path, log: &mut Vec<String>) {
     let st = fs.statvfs().unwrap();
     let capacity = st.bfree * st.bsize;
     let bsize = st.bsize as usize;
-    let max_file: u64 = if flavor.block_mapped {
-        1_300_000
-    } else {
-        6 << 20
-    };
+    let max_file: u64 = if flavor.block_mapped { 1_300_000 } else { 6 << 20 };
     let ops = 10 + rng.below(25);
     for _ in 0..ops {
         step(&fs, &mut m, &mut rng, log, capacity, max_file, bsize, lf);
@@ -356,11 +271,7 @@ fn sequence(flavor: &Flavor, seed: u64, img: &Path, log: &mut Vec<String>) {
 /// A name in `dir`: usually one it holds (not lost+found), else one from [`NAMES`].
 fn name_in(m: &Model, rng: &mut Rng, dir: Ino) -> Vec<u8> {
     if m.nodes[&dir].is_dir() && rng.chance(70) {
-        let names: Vec<&Vec<u8>> = m
-            .dir(dir)
-            .keys()
-            .filter(|n| n.as_slice() != b"lost+found")
-            .collect();
+        let names: Vec<&Vec<u8>> = m.dir(dir).keys().filter(|n| n.as_slice() != b"lost+found").collect();
         if !names.is_empty() {
             return rng.pick(&names).to_vec();
         }
@@ -379,16 +290,7 @@ fn any_dir(m: &Model, rng: &mut Rng, lf: Ino) -> Ino {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn step(
-    fs: &Ext4Fs,
-    m: &mut Model,
-    rng: &mut Rng,
-    log: &mut Vec<String>,
-    capacity: u64,
-    max_file: u64,
-    bsize: usize,
-    lf: Ino,
-) {
+fn step(fs: &Ext4Fs, m: &mut Model, rng: &mut Rng, log: &mut Vec<String>, capacity: u64, max_file: u64, bsize: usize, lf: Ino) {
     let name = rng.pick(NAMES).to_vec();
     let show = |n: &[u8]| String::from_utf8_lossy(n).into_owned();
     match rng.below(100) {
@@ -405,53 +307,22 @@ fn step(
                 Ok(())
             };
             let (op, node, got) = match kind {
-                0..=4 => (
-                    format!("create {dir}/{} {perm:o}", show(&name)),
-                    Node::new(Kind::File(Vec::new()), perm),
-                    fs.create(dir, &name, perm),
-                ),
-                5..=6 => (
-                    format!("mkdir {dir}/{} {perm:o}", show(&name)),
-                    Node::new(Kind::Dir(BTreeMap::new()), perm),
-                    fs.mkdir(dir, &name, perm),
-                ),
+                0..=4 => (format!("create {dir}/{} {perm:o}", show(&name)), Node::new(Kind::File(Vec::new()), perm), fs.create(dir, &name, perm)),
+                5..=6 => (format!("mkdir {dir}/{} {perm:o}", show(&name)), Node::new(Kind::Dir(BTreeMap::new()), perm), fs.mkdir(dir, &name, perm)),
                 7 => {
                     let (t, rdev) = *rng.pick(&[
                         (FileType::Fifo, 0),
                         (FileType::Socket, 0),
                         (FileType::CharDevice, 0x0440),
                         (FileType::BlockDevice, 0x0801),
-                        (
-                            FileType::CharDevice,
-                            (300 << 8) | (70000 & 0xff) | ((70000 & !0xff) << 12),
-                        ),
+                        (FileType::CharDevice, (300 << 8) | (70000 & 0xff) | ((70000 & !0xff) << 12)),
                     ]);
-                    (
-                        format!("mknod {dir}/{} {t:?} {rdev:#x}", show(&name)),
-                        Node::new(Kind::Special(t, rdev), perm),
-                        fs.mknod(dir, &name, t.mode_bits() | perm, rdev),
-                    )
+                    (format!("mknod {dir}/{} {t:?} {rdev:#x}", show(&name)), Node::new(Kind::Special(t, rdev), perm), fs.mknod(dir, &name, t.mode_bits() | perm, rdev))
                 }
                 _ => {
-                    let len = if rng.chance(50) {
-                        1 + rng.below(59)
-                    } else {
-                        60 + rng.below((bsize as u64 - 60).min(400))
-                    } as usize;
-                    let target: Vec<u8> = (0..len)
-                        .map(|i| {
-                            if i % 40 == 39 {
-                                b'/'
-                            } else {
-                                b'a' + (rng.below(26) as u8)
-                            }
-                        })
-                        .collect();
-                    (
-                        format!("symlink {dir}/{} ({len} bytes)", show(&name)),
-                        Node::new(Kind::Symlink(target.clone()), 0o777),
-                        fs.symlink(dir, &name, &target),
-                    )
+                    let len = if rng.chance(50) { 1 + rng.below(59) } else { 60 + rng.below((bsize as u64 - 60).min(400)) } as usize;
+                    let target: Vec<u8> = (0..len).map(|i| if i % 40 == 39 { b'/' } else { b'a' + (rng.below(26) as u8) }).collect();
+                    (format!("symlink {dir}/{} ({len} bytes)", show(&name)), Node::new(Kind::Symlink(target.clone()), 0o777), fs.symlink(dir, &name, &target))
                 }
             };
             log.push(op.clone());
@@ -470,13 +341,7 @@ fn step(
             let files = m.files();
             if files.is_empty() || rng.chance(3) {
                 let d = any_dir(m, rng, lf);
-                let want = if m.nodes[&d].is_dir() {
-                    Err(Errno::IsDir)
-                } else if matches!(m.nodes[&d].kind, Kind::File(_)) {
-                    Ok(())
-                } else {
-                    Err(Errno::Invalid)
-                };
+                let want = if m.nodes[&d].is_dir() { Err(Errno::IsDir) } else if matches!(m.nodes[&d].kind, Kind::File(_)) { Ok(()) } else { Err(Errno::Invalid) };
                 if want.is_err() {
                     log.push(format!("write {d} (not a file)"));
                     check("write non-file", want, fs.write(d, 0, b"x"));
@@ -484,20 +349,13 @@ fn step(
                 return;
             }
             let f = *rng.pick(&files);
-            let cur = match &m.nodes[&f].kind {
-                Kind::File(d) => d.len() as u64,
-                _ => unreachable!(),
-            };
+            let cur = match &m.nodes[&f].kind { Kind::File(d) => d.len() as u64, _ => unreachable!() };
             let (off, len) = match rng.below(10) {
                 0..=6 => (rng.below(cur + 65536), rng.below(8192) + 1),
                 7..=8 => (rng.below(cur + 1), rng.below(256 << 10) + 1),
                 _ => (rng.below(2 << 20), (1 << 20) + rng.below(1 << 20)),
             };
-            let (off, len) = if off + len > max_file {
-                (rng.below(max_file / 2), rng.below(max_file / 2) + 1)
-            } else {
-                (off, len)
-            };
+            let (off, len) = if off + len > max_file { (rng.below(max_file / 2), rng.below(max_file / 2) + 1) } else { (off, len) };
             let grow = (off + len).saturating_sub(cur);
             if m.data_bytes() + grow > capacity * 3 / 10 {
                 log.push("write skipped (budget)".into());
@@ -522,15 +380,8 @@ fn step(
                 return;
             }
             let f = *rng.pick(&files);
-            let cur = match &m.nodes[&f].kind {
-                Kind::File(d) => d.len() as u64,
-                _ => unreachable!(),
-            };
-            let size = if rng.chance(50) {
-                rng.below(cur + 1)
-            } else {
-                rng.below(max_file)
-            };
+            let cur = match &m.nodes[&f].kind { Kind::File(d) => d.len() as u64, _ => unreachable!() };
+            let size = if rng.chance(50) { rng.below(cur + 1) } else { rng.below(max_file) };
             if size > cur && m.data_bytes() + size - cur > capacity * 3 / 10 {
                 return;
             }
@@ -546,11 +397,7 @@ fn step(
             let dir = any_dir(m, rng, lf);
             let name = name_in(m, rng, dir);
             let rm_dir = rng.chance(40);
-            let op = format!(
-                "{} {dir}/{}",
-                if rm_dir { "rmdir" } else { "unlink" },
-                show(&name)
-            );
+            let op = format!("{} {dir}/{}", if rm_dir { "rmdir" } else { "unlink" }, show(&name));
             log.push(op.clone());
             let want = if !m.nodes[&dir].is_dir() {
                 Err(Errno::NotDir)
@@ -566,11 +413,7 @@ fn step(
                     },
                 }
             };
-            let got = if rm_dir {
-                fs.rmdir(dir, &name)
-            } else {
-                fs.unlink(dir, &name)
-            };
+            let got = if rm_dir { fs.rmdir(dir, &name) } else { fs.unlink(dir, &name) };
             if check(&op, want, got) {
                 m.remove_entry(dir, &name);
             }
@@ -579,11 +422,7 @@ fn step(
         67..=76 => {
             let (d1, d2) = (any_dir(m, rng, lf), any_dir(m, rng, lf));
             let name = name_in(m, rng, d1);
-            let name2 = if rng.chance(30) {
-                name_in(m, rng, d2)
-            } else {
-                rng.pick(NAMES).to_vec()
-            };
+            let name2 = if rng.chance(30) { name_in(m, rng, d2) } else { rng.pick(NAMES).to_vec() };
             let op = format!("rename {d1}/{} -> {d2}/{}", show(&name), show(&name2));
             log.push(op.clone());
             let want = rename_outcome(m, d1, &name, d2, &name2);
@@ -653,12 +492,7 @@ fn step(
                 _ => {
                     // 1970..2038: ext4-view 1.0 refuses other times (tests/fs_ext4_write.rs
                     // covers them with debugfs).
-                    let mut t = || {
-                        rng.chance(70).then(|| Timespec {
-                            sec: rng.below(1 << 31) as i64,
-                            nsec: rng.below(1_000_000_000) as u32,
-                        })
-                    };
+                    let mut t = || rng.chance(70).then(|| Timespec { sec: rng.below(1 << 31) as i64, nsec: rng.below(1_000_000_000) as u32 });
                     let (a, mt) = (t(), t());
                     log.push(format!("utimens {ino} {a:?} {mt:?}"));
                     check("utimens", Ok(()), fs.utimens(ino, a, mt));
@@ -672,14 +506,8 @@ fn step(
             let all: Vec<Ino> = m.nodes.keys().copied().filter(|&i| i != lf).collect();
             let ino = *rng.pick(&all);
             let node = m.nodes.get_mut(&ino).unwrap();
-            let ns: &[u8] = if rng.chance(60) {
-                b"user."
-            } else {
-                b"trusted."
-            };
-            let user_ok_for = |k: &[u8], n: &Node| {
-                matches!(n.kind, Kind::File(_) | Kind::Dir(_)) || !k.starts_with(b"user.")
-            };
+            let ns: &[u8] = if rng.chance(60) { b"user." } else { b"trusted." };
+            let user_ok_for = |k: &[u8], n: &Node| matches!(n.kind, Kind::File(_) | Kind::Dir(_)) || !k.starts_with(b"user.");
             const KEYS: &[&[u8]] = &[b"one", b"two", b"three"];
             let mut key = [ns, *rng.pick(KEYS)].concat();
             let set: Vec<Vec<u8>> = node.xattrs.keys().cloned().collect();
@@ -689,34 +517,18 @@ fn step(
             let user_ok = user_ok_for(&key, node);
             if rng.chance(70) {
                 let huge = rng.chance(5);
-                let len = if huge {
-                    bsize + 1
-                } else {
-                    rng.below(48) as usize
-                };
+                let len = if huge { bsize + 1 } else { rng.below(48) as usize };
                 let value = pattern(rng.next(), len);
                 let op = format!("setxattr {ino} {} ({len} bytes)", show(&key));
                 log.push(op.clone());
-                let want = if !user_ok {
-                    Err(Errno::NotPermitted)
-                } else if huge {
-                    Err(Errno::NoSpace)
-                } else {
-                    Ok(())
-                };
+                let want = if !user_ok { Err(Errno::NotPermitted) } else if huge { Err(Errno::NoSpace) } else { Ok(()) };
                 if check(&op, want, fs.setxattr(ino, &key, &value)) {
                     node.xattrs.insert(key, value);
                 }
             } else {
                 let op = format!("removexattr {ino} {}", show(&key));
                 log.push(op.clone());
-                let want = if !user_ok {
-                    Err(Errno::NotPermitted)
-                } else if node.xattrs.contains_key(&key) {
-                    Ok(())
-                } else {
-                    Err(Errno::NoData)
-                };
+                let want = if !user_ok { Err(Errno::NotPermitted) } else if node.xattrs.contains_key(&key) { Ok(()) } else { Err(Errno::NoData) };
                 if check(&op, want, fs.removexattr(ino, &key)) {
                     node.xattrs.remove(&key);
                 }
@@ -730,16 +542,12 @@ fn rename_outcome(m: &Model, d1: Ino, n1: &[u8], d2: Ino, n2: &[u8]) -> Want {
     if !m.nodes[&d1].is_dir() || !m.nodes[&d2].is_dir() {
         return Err(Errno::NotDir);
     }
-    let Some(&src) = m.dir(d1).get(n1) else {
-        return Err(Errno::NoEntry);
-    };
+    let Some(&src) = m.dir(d1).get(n1) else { return Err(Errno::NoEntry) };
     let src_dir = m.nodes[&src].is_dir();
     if src_dir && m.is_ancestor(src, d2) {
         return Err(Errno::Invalid);
     }
-    let Some(&dst) = m.dir(d2).get(n2) else {
-        return Ok(());
-    };
+    let Some(&dst) = m.dir(d2).get(n2) else { return Ok(()) };
     if dst == src {
         return Ok(());
     }
@@ -760,12 +568,7 @@ fn compare(m: &Model, img: &Path, rng: &mut Rng, flavor: &Flavor) {
     let mut seen = BTreeSet::new();
     while let Some((dir, path)) = stack.pop() {
         let want: BTreeMap<Vec<u8>, Ino> = m.dir(dir).clone();
-        let got: BTreeMap<Vec<u8>, Ino> = fs
-            .read_dir(dir)
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.name, e.ino))
-            .collect();
+        let got: BTreeMap<Vec<u8>, Ino> = fs.read_dir(dir).unwrap().into_iter().map(|e| (e.name, e.ino)).collect();
         assert_eq!(got, want, "entries of {}", String::from_utf8_lossy(&path));
         for (name, &ino) in &want {
             let node = &m.nodes[&ino];
@@ -793,17 +596,9 @@ fn compare(m: &Model, img: &Path, rng: &mut Rng, flavor: &Flavor) {
             let vp = ext4_view::Path::try_from(p.as_slice()).unwrap();
             let vmeta = view.as_ref().map(|v| v.symlink_metadata(vp).unwrap());
             if let Some(vm) = &vmeta {
-                assert_eq!(
-                    (vm.uid(), vm.gid()),
-                    (node.uid, node.gid),
-                    "{shown}: ext4-view owner"
-                );
+                assert_eq!((vm.uid(), vm.gid()), (node.uid, node.gid), "{shown}: ext4-view owner");
                 if !matches!(node.kind, Kind::Symlink(_)) {
-                    assert_eq!(
-                        u32::from(vm.mode()) & 0o7777,
-                        node.perm,
-                        "{shown}: ext4-view mode"
-                    );
+                    assert_eq!(u32::from(vm.mode()) & 0o7777, node.perm, "{shown}: ext4-view mode");
                 }
             }
             match &node.kind {
@@ -826,11 +621,7 @@ fn compare(m: &Model, img: &Path, rng: &mut Rng, flavor: &Flavor) {
                 Kind::Symlink(t) => {
                     assert_eq!(&fs.readlink(ino).unwrap(), t, "{shown}: target");
                     if let Some(v) = &view {
-                        assert_eq!(
-                            v.read_link(vp).unwrap().as_ref(),
-                            t.as_slice(),
-                            "{shown}: ext4-view target"
-                        );
+                        assert_eq!(v.read_link(vp).unwrap().as_ref(), t.as_slice(), "{shown}: ext4-view target");
                     }
                 }
                 Kind::Special(_, rdev) => assert_eq!(st.rdev, *rdev, "{shown}: rdev"),

@@ -34,11 +34,7 @@ fn mtools(cmd: &str, args: &[&str]) -> Vec<u8> {
         .env("MTOOLS_SKIP_CHECK", "1")
         .output()
         .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -46,10 +42,7 @@ fn mtools(cmd: &str, args: &[&str]) -> Vec<u8> {
 fn resolve(fs: &FatFs, path: &str) -> Ino {
     let mut ino = fs.root();
     for c in path.split('/').filter(|c| !c.is_empty()) {
-        ino = fs
-            .lookup(ino, c.as_bytes())
-            .unwrap()
-            .unwrap_or_else(|| panic!("{path}: {c} not found"));
+        ino = fs.lookup(ino, c.as_bytes()).unwrap().unwrap_or_else(|| panic!("{path}: {c} not found"));
     }
     ino
 }
@@ -74,11 +67,7 @@ fn source_paths(root: &Path) -> Vec<(String, bool)> {
         for e in std::fs::read_dir(root.join(&rel)).unwrap() {
             let e = e.unwrap();
             let name = e.file_name().into_string().unwrap();
-            let p = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
+            let p = if rel.is_empty() { name } else { format!("{rel}/{name}") };
             let is_dir = e.file_type().unwrap().is_dir();
             if is_dir {
                 todo.push(p.clone());
@@ -107,26 +96,15 @@ fn files_equal_source_tree_and_mtype() {
             files += 1;
             let data = read_all(&fs, ino).unwrap();
             assert_eq!(st.size, meta.len(), "{img}: {rel} size");
-            assert_eq!(
-                data,
-                std::fs::read(tree.join(&rel)).unwrap(),
-                "{img}: {rel} differs from the source"
-            );
+            assert_eq!(data, std::fs::read(tree.join(&rel)).unwrap(), "{img}: {rel} differs from the source");
             // mtools writes the source mtime (UTC here) with 2-second granularity.
-            assert_eq!(
-                st.mtime.sec,
-                meta.mtime() - meta.mtime().rem_euclid(2),
-                "{img}: {rel} mtime"
-            );
+            assert_eq!(st.mtime.sec, meta.mtime() - meta.mtime().rem_euclid(2), "{img}: {rel} mtime");
             assert_eq!(st.ctime, st.mtime, "{img}: {rel} ctime");
             assert_eq!(st.atime.sec % 86400, 0, "{img}: {rel} atime is a date");
             assert_eq!((st.uid, st.gid, st.nlink), (0, 0, 1));
             // mtype for everything outside the 600-entry directory, and a sample inside it.
             if !rel.starts_with("many/") || rel.ends_with("0.txt") {
-                let mt = mtools(
-                    "mtype",
-                    &["-i", path.to_str().unwrap(), &format!("::/{rel}")],
-                );
+                let mt = mtools("mtype", &["-i", path.to_str().unwrap(), &format!("::/{rel}")]);
                 assert_eq!(data, mt, "{img}: {rel} differs from mtype");
             }
         }
@@ -141,64 +119,41 @@ fn listings_equal_mdir_in_order() {
         let path = fixture(img);
         let fs = open_path(&path);
         let dirs: Vec<String> = std::iter::once(String::new())
-            .chain(
-                source_paths(&tree)
-                    .into_iter()
-                    .filter(|(_, d)| *d)
-                    .map(|(p, _)| p),
-            )
+            .chain(source_paths(&tree).into_iter().filter(|(_, d)| *d).map(|(p, _)| p))
             .collect();
         for dir in dirs {
             let target = format!("::/{dir}");
             let out = mtools("mdir", &["-a", "-b", "-i", path.to_str().unwrap(), &target]);
-            let prefix = if dir.is_empty() {
-                "::/".to_string()
-            } else {
-                format!("::/{dir}/")
-            };
+            let prefix = if dir.is_empty() { "::/".to_string() } else { format!("::/{dir}/") };
             let want: Vec<String> = String::from_utf8(out)
                 .unwrap()
                 .lines()
                 .map(|l| {
-                    l.strip_prefix(&prefix)
-                        .unwrap_or_else(|| panic!("{l}"))
-                        .trim_end_matches('/')
-                        .to_string()
+                    l.strip_prefix(&prefix).unwrap_or_else(|| panic!("{l}")).trim_end_matches('/').to_string()
                 })
                 .collect();
             let ino = resolve(&fs, &dir);
-            let got: Vec<String> = fs
-                .read_dir(ino)
-                .unwrap()
-                .into_iter()
-                .map(|e| String::from_utf8(e.name).unwrap())
-                .collect();
+            let got: Vec<String> =
+                fs.read_dir(ino).unwrap().into_iter().map(|e| String::from_utf8(e.name).unwrap()).collect();
             assert_eq!(got, want, "{img}: listing of /{dir}");
             // nlink: Linux counts subdirectory entries, `.` and `..` (the root: 2 more).
             let subdirs = std::fs::read_dir(tree.join(&dir))
                 .unwrap()
                 .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
                 .count();
-            assert_eq!(
-                fs.stat(ino).unwrap().nlink,
-                subdirs as u64 + 2,
-                "{img}: nlink of /{dir}"
-            );
+            assert_eq!(fs.stat(ino).unwrap().nlink, subdirs as u64 + 2, "{img}: nlink of /{dir}");
         }
     }
 }
 
 /// `mdir -a` of the root: (name, size or None for directories, "YYYY-MM-DD HH:MM").
 fn mdir_long(path: &Path) -> Vec<(String, Option<u64>, String)> {
-    let out =
-        String::from_utf8(mtools("mdir", &["-a", "-i", path.to_str().unwrap(), "::/"])).unwrap();
+    let out = String::from_utf8(mtools("mdir", &["-a", "-i", path.to_str().unwrap(), "::/"])).unwrap();
     let mut rows = Vec::new();
     for l in out.lines() {
         // "NAME     EXT   size-or-<DIR> YYYY-MM-DD  HH:MM  long name"
         // The 8.3 column is 12 characters (not bytes: mtools prints the OEM name as UTF-8).
-        let Some((at, c)) = l.char_indices().nth(12) else {
-            continue;
-        };
+        let Some((at, c)) = l.char_indices().nth(12) else { continue };
         if !c.is_whitespace() || l.starts_with(' ') {
             continue;
         }
@@ -208,11 +163,7 @@ fn mdir_long(path: &Path) -> Vec<(String, Option<u64>, String)> {
         if fields.len() < 3 || !fields[1].contains('-') {
             continue;
         }
-        let long = rest
-            .split_once(fields[2])
-            .map_or("", |x| x.1)
-            .trim_start()
-            .to_string();
+        let long = rest.split_once(fields[2]).map_or("", |x| x.1).trim_start().to_string();
         let name = if !long.is_empty() {
             long
         } else {
@@ -227,11 +178,7 @@ fn mdir_long(path: &Path) -> Vec<(String, Option<u64>, String)> {
         };
         let size = fields[0].parse().ok();
         let (h, m) = fields[2].split_once(':').unwrap();
-        rows.push((
-            name,
-            size,
-            format!("{} {:02}:{m}", fields[1], h.parse::<u32>().unwrap()),
-        ));
+        rows.push((name, size, format!("{} {:02}:{m}", fields[1], h.parse::<u32>().unwrap())));
     }
     rows
 }
@@ -250,11 +197,7 @@ fn minute(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
 }
 
 #[test]
@@ -265,10 +208,8 @@ fn sizes_and_times_equal_mdir() {
         let rows = mdir_long(&path);
         assert_eq!(rows.len(), 22, "{img}: mdir rows {rows:?}");
         for (name, size, when) in rows {
-            let ino = fs
-                .lookup(fs.root(), name.as_bytes())
-                .unwrap()
-                .unwrap_or_else(|| panic!("{img}: {name}"));
+            let ino =
+                fs.lookup(fs.root(), name.as_bytes()).unwrap().unwrap_or_else(|| panic!("{img}: {name}"));
             let st = fs.stat(ino).unwrap();
             if let Some(size) = size {
                 assert_eq!(st.size, size, "{img}: {name}");
@@ -292,17 +233,11 @@ fn modes_attributes_and_errors() {
     let readme = resolve(&fs, "README.TXT");
     assert_eq!(fs.lookup(root, b"readme.txt").unwrap(), Some(readme));
     assert_eq!(fs.lookup(root, b"README.TXT...").unwrap(), Some(readme));
-    assert_eq!(
-        fs.lookup(root, b"MIXEDC~1.TEX").unwrap(),
-        Some(resolve(&fs, "MixedCase File Name.Text"))
-    );
+    assert_eq!(fs.lookup(root, b"MIXEDC~1.TEX").unwrap(), Some(resolve(&fs, "MixedCase File Name.Text")));
     assert_eq!(fs.lookup(root, b"nope").unwrap(), None);
     // Inode numbers are the entry positions / 32: the same in a fresh open, all distinct.
     let again = open_path(&fixture("fat-tree-16.img"));
-    assert_eq!(
-        resolve(&again, "deep/level 2/level3"),
-        resolve(&fs, "deep/level 2/level3")
-    );
+    assert_eq!(resolve(&again, "deep/level 2/level3"), resolve(&fs, "deep/level 2/level3"));
     let many = resolve(&fs, "many");
     let inos: HashSet<Ino> = fs.read_dir(many).unwrap().iter().map(|e| e.ino).collect();
     assert_eq!(inos.len(), 600);
@@ -329,44 +264,21 @@ fn modes_attributes_and_errors() {
 
 #[test]
 fn statvfs_equals_fsck_fat() {
-    let others = [
-        "fs-fat12.img",
-        "fs-fat16.img",
-        "fs-fat32.img",
-        "whole-vfat.raw",
-        "whole-fat32.raw",
-    ];
+    let others = ["fs-fat12.img", "fs-fat16.img", "fs-fat32.img", "whole-vfat.raw", "whole-fat32.raw"];
     for img in IMAGES.iter().copied().chain(others) {
         let path = fixture(img);
         let out = run("fsck.fat", &["-n", "-v", path.to_str().unwrap()]);
         // "IMG: N files, USED/TOTAL clusters"
-        let last = out
-            .lines()
-            .rev()
-            .find(|l| l.ends_with(" clusters"))
-            .unwrap();
-        let counts = last
-            .rsplit(", ")
-            .next()
-            .unwrap()
-            .trim_end_matches(" clusters");
+        let last = out.lines().rev().find(|l| l.ends_with(" clusters")).unwrap();
+        let counts = last.rsplit(", ").next().unwrap().trim_end_matches(" clusters");
         let (used, total) = counts.split_once('/').unwrap();
         let (used, total): (u64, u64) = (used.parse().unwrap(), total.parse().unwrap());
         let fs = open_path(&path);
         let v = fs.statvfs().unwrap();
-        assert_eq!(
-            (v.blocks, v.bfree, v.bavail),
-            (total, total - used, total - used),
-            "{img}"
-        );
-        assert_eq!(
-            (v.files, v.ffree, v.namemax, v.flag),
-            (0, 0, 1530, 1),
-            "{img}"
-        );
+        assert_eq!((v.blocks, v.bfree, v.bavail), (total, total - used, total - used), "{img}");
+        assert_eq!((v.files, v.ffree, v.namemax, v.flag), (0, 0, 1530, 1), "{img}");
         // The cluster size minfo reports; the size `fs::statfs` computes for virt-filesystems.
-        let info =
-            String::from_utf8(mtools("minfo", &["-i", path.to_str().unwrap(), "::"])).unwrap();
+        let info = String::from_utf8(mtools("minfo", &["-i", path.to_str().unwrap(), "::"])).unwrap();
         let field = |k: &str| -> u64 {
             info.lines()
                 .find_map(|l| l.strip_prefix(k))
@@ -378,11 +290,7 @@ fn statvfs_equals_fsck_fat() {
                 .parse()
                 .unwrap()
         };
-        assert_eq!(
-            v.bsize,
-            field("sector size:") * field("cluster size:"),
-            "{img}"
-        );
+        assert_eq!(v.bsize, field("sector size:") * field("cluster size:"), "{img}");
         let dev = RawFile::open(&path, false).unwrap();
         assert_eq!(
             vguestfs::fs::statfs::statvfs_size(&dev, "vfat").unwrap(),
@@ -415,9 +323,7 @@ fn get_fat(img: &[u8], c: u32) -> u32 {
             u32::from(if c & 1 == 0 { v & 0xFFF } else { v >> 4 })
         }
         16 => u32::from(u16::from_le_bytes([img[fat + 2 * c], img[fat + 2 * c + 1]])),
-        _ => {
-            u32::from_le_bytes(img[fat + 4 * c..fat + 4 * c + 4].try_into().unwrap()) & 0x0FFF_FFFF
-        }
+        _ => u32::from_le_bytes(img[fat + 4 * c..fat + 4 * c + 4].try_into().unwrap()) & 0x0FFF_FFFF,
     }
 }
 
@@ -435,11 +341,8 @@ fn set_fat(img: &mut [u8], c: u32, v: u32) {
             12 => {
                 let o = f + c + c / 2;
                 let old = u16::from_le_bytes([img[o], img[o + 1]]);
-                let new = if c & 1 == 0 {
-                    (old & 0xF000) | v as u16
-                } else {
-                    (old & 0x000F) | ((v as u16) << 4)
-                };
+                let new =
+                    if c & 1 == 0 { (old & 0xF000) | v as u16 } else { (old & 0x000F) | ((v as u16) << 4) };
                 img[o..o + 2].copy_from_slice(&new.to_le_bytes());
             }
             16 => img[f + 2 * c..f + 2 * c + 2].copy_from_slice(&(v as u16).to_le_bytes()),
@@ -460,11 +363,8 @@ fn eoc(img: &[u8]) -> u32 {
 fn first_cluster(img: &[u8], ino: Ino) -> u32 {
     let e = ino as usize * 32;
     let lo = u32::from(u16::from_le_bytes([img[e + 26], img[e + 27]]));
-    let hi = if fat_location(img).2 == 32 {
-        u32::from(u16::from_le_bytes([img[e + 20], img[e + 21]]))
-    } else {
-        0
-    };
+    let hi =
+        if fat_location(img).2 == 32 { u32::from(u16::from_le_bytes([img[e + 20], img[e + 21]])) } else { 0 };
     hi << 16 | lo
 }
 
@@ -508,21 +408,13 @@ fn broken_boot_sectors_are_refused() {
         corrupt_msg(mutate(&|b| b[16] = 0));
         corrupt_msg(mutate(&|b| b[510] = 0)); // fatfs wants the 0x55AA signature
                                               // A FAT as large as the sector count allows: must not overflow anything.
-        corrupt_msg(mutate(&|b| {
-            if fat32 {
-                b[36..40].fill(0xFF)
-            } else {
-                b[22..24].fill(0xFF)
-            }
-        }));
+        corrupt_msg(mutate(&|b| if fat32 { b[36..40].fill(0xFF) } else { b[22..24].fill(0xFF) }));
         corrupt_msg(mutate(&|b| {
             b[19..21].fill(0);
             b[32..36].copy_from_slice(&40u32.to_le_bytes());
         }));
         if fat32 {
-            assert!(
-                corrupt_msg(mutate(&|b| b[44..48].fill(0xFF))).contains("root directory cluster")
-            );
+            assert!(corrupt_msg(mutate(&|b| b[44..48].fill(0xFF))).contains("root directory cluster"));
         }
     }
 }
@@ -547,18 +439,12 @@ fn cluster_chain_loops_are_detected() {
         assert_ne!(c, c0, "{img}: many/ spans several clusters");
         set_fat(&mut back, c, c0);
         let fs = open_bytes(back).unwrap();
-        assert!(
-            corrupt_msg(fs.read_dir(resolve(&fs, "many"))).contains("loop"),
-            "{img}"
-        );
+        assert!(corrupt_msg(fs.read_dir(resolve(&fs, "many"))).contains("loop"), "{img}");
         // A free entry inside a chain.
         let mut free = good.clone();
         set_fat(&mut free, c0, 0);
         let fs = open_bytes(free).unwrap();
-        assert!(
-            corrupt_msg(fs.read_dir(resolve(&fs, "many"))).contains("not a cluster"),
-            "{img}"
-        );
+        assert!(corrupt_msg(fs.read_dir(resolve(&fs, "many"))).contains("not a cluster"), "{img}");
         // A file whose chain loops: read as Linux reads it (the loop repeats, bounded by the
         // size); one whose chain ends early: an error, not a short file.
         let (good, big) = with_ino(img, "size-1048577.bin");
@@ -568,17 +454,11 @@ fn cluster_chain_loops_are_detected() {
         let fs = open_bytes(floop).unwrap();
         let data = read_all(&fs, resolve(&fs, "size-1048577.bin")).unwrap();
         assert_eq!(data.len(), 1_048_577);
-        assert_ne!(
-            data,
-            std::fs::read(fixture("fat-tree").join("size-1048577.bin")).unwrap()
-        );
+        assert_ne!(data, std::fs::read(fixture("fat-tree").join("size-1048577.bin")).unwrap());
         let mut short = good.clone();
         set_fat(&mut short, f0, eoc(&good));
         let fs = open_bytes(short).unwrap();
-        assert!(
-            corrupt_msg(read_all(&fs, resolve(&fs, "size-1048577.bin"))).contains("shorter"),
-            "{img}"
-        );
+        assert!(corrupt_msg(read_all(&fs, resolve(&fs, "size-1048577.bin"))).contains("shorter"), "{img}");
     }
     // The FAT32 root directory looping to itself.
     let mut b = std::fs::read(fixture("fat-tree-32.img")).unwrap();
@@ -600,24 +480,14 @@ fn entries_pointing_outside_the_volume() {
         set_first_cluster(&mut b, deep, 1);
         set_first_cluster(&mut b, empty, 0);
         let fs = open_bytes(b.clone()).unwrap();
-        assert!(
-            corrupt_msg(fs.read_dir(resolve(&fs, "empty dir"))).contains("first cluster 0"),
-            "{img}"
-        );
-        assert!(
-            corrupt_msg(read_all(&fs, resolve(&fs, "README.TXT"))).contains("outside"),
-            "{img}"
-        );
-        assert!(
-            corrupt_msg(fs.read_dir(resolve(&fs, "deep"))).contains("outside"),
-            "{img}"
-        );
+        assert!(corrupt_msg(fs.read_dir(resolve(&fs, "empty dir"))).contains("first cluster 0"), "{img}");
+        assert!(corrupt_msg(read_all(&fs, resolve(&fs, "README.TXT"))).contains("outside"), "{img}");
+        assert!(corrupt_msg(fs.read_dir(resolve(&fs, "deep"))).contains("outside"), "{img}");
         // A size beyond the volume.
         b[readme as usize * 32 + 28..readme as usize * 32 + 32].fill(0xFF);
         let fs = open_bytes(b).unwrap();
         assert!(
-            corrupt_msg(read_all(&fs, resolve(&fs, "README.TXT")))
-                .contains("larger than the volume"),
+            corrupt_msg(read_all(&fs, resolve(&fs, "README.TXT"))).contains("larger than the volume"),
             "{img}"
         );
     }
@@ -631,10 +501,7 @@ fn entries_pointing_outside_the_volume() {
     let inner = fs.lookup(deep, b"deep").unwrap().unwrap();
     assert_eq!(inner, deep);
     assert_eq!(fs.read_dir(deep).unwrap(), fs.read_dir(fs.root()).unwrap());
-    assert_eq!(
-        read_all(&fs, resolve(&fs, "deep/deep/deep/README.TXT")).unwrap(),
-        b"short file\n"
-    );
+    assert_eq!(read_all(&fs, resolve(&fs, "deep/deep/deep/README.TXT")).unwrap(), b"short file\n");
 }
 
 /// Walks everything from the root, bounded; returns (inodes visited, errors met).
@@ -681,11 +548,7 @@ fn random_mutations_never_panic() {
         let mut b = good.clone();
         // Boot sector, FAT and root directory: the first 40 KiB.
         for _ in 0..1 + rnd() % 8 {
-            let at = if rnd() % 4 == 0 {
-                (rnd() % 90) as usize
-            } else {
-                fat + (rnd() % 40_000) as usize
-            };
+            let at = if rnd() % 4 == 0 { (rnd() % 90) as usize } else { fat + (rnd() % 40_000) as usize };
             b[at] = rnd() as u8;
         }
         if let Ok(fs) = open_bytes(b) {
@@ -744,79 +607,19 @@ fn hostile_bpbs_are_refused_naming_the_field() {
     /// What is patched, the base image, the offset, the bytes, the field the error names.
     type Case<'a> = (&'a str, &'a Vec<u8>, usize, Vec<u8>, &'a str);
     let cases: Vec<Case> = vec![
-        (
-            "bytes per sector 0",
-            &fat16,
-            0x0B,
-            le16(0),
-            "BPB_BytsPerSec",
-        ),
-        (
-            "bytes per sector 256",
-            &fat16,
-            0x0B,
-            le16(256),
-            "BPB_BytsPerSec",
-        ),
-        (
-            "bytes per sector 1000",
-            &fat16,
-            0x0B,
-            le16(1000),
-            "BPB_BytsPerSec",
-        ),
-        (
-            "bytes per sector 8192",
-            &fat32,
-            0x0B,
-            le16(8192),
-            "BPB_BytsPerSec",
-        ),
-        (
-            "sectors per cluster 0",
-            &fat16,
-            0x0D,
-            vec![0],
-            "BPB_SecPerClus",
-        ),
-        (
-            "sectors per cluster 3",
-            &fat16,
-            0x0D,
-            vec![3],
-            "BPB_SecPerClus",
-        ),
-        (
-            "sectors per cluster 255",
-            &fat32,
-            0x0D,
-            vec![255],
-            "BPB_SecPerClus",
-        ),
-        (
-            "reserved sectors 0",
-            &fat16,
-            0x0E,
-            le16(0),
-            "BPB_RsvdSecCnt",
-        ),
+        ("bytes per sector 0", &fat16, 0x0B, le16(0), "BPB_BytsPerSec"),
+        ("bytes per sector 256", &fat16, 0x0B, le16(256), "BPB_BytsPerSec"),
+        ("bytes per sector 1000", &fat16, 0x0B, le16(1000), "BPB_BytsPerSec"),
+        ("bytes per sector 8192", &fat32, 0x0B, le16(8192), "BPB_BytsPerSec"),
+        ("sectors per cluster 0", &fat16, 0x0D, vec![0], "BPB_SecPerClus"),
+        ("sectors per cluster 3", &fat16, 0x0D, vec![3], "BPB_SecPerClus"),
+        ("sectors per cluster 255", &fat32, 0x0D, vec![255], "BPB_SecPerClus"),
+        ("reserved sectors 0", &fat16, 0x0E, le16(0), "BPB_RsvdSecCnt"),
         ("FATs 0", &fat32, 0x10, vec![0], "BPB_NumFATs"),
         ("root entries 17", &fat16, 0x11, le16(17), "BPB_RootEntCnt"),
-        (
-            "root entries 65535",
-            &fat16,
-            0x11,
-            le16(65535),
-            "BPB_RootEntCnt",
-        ),
+        ("root entries 65535", &fat16, 0x11, le16(65535), "BPB_RootEntCnt"),
         ("total sectors 0", &fat32, 0x20, le32(0), "BPB_TotSec"),
-        (
-            "total sectors huge",
-            &fat32,
-            0x20,
-            le32(0xFFFF_FF00),
-            "BPB_TotSec",
-        ),
+        ("total sectors huge", &fat32, 0x20, le32(0xFFFF_FF00), "BPB_TotSec"),
     ];
     for (what, base, at, bytes, field) in cases {
         let img = dir.path().join("bad.img");
@@ -829,11 +632,7 @@ fn hostile_bpbs_are_refused_naming_the_field() {
             Err(e) => e.to_string(),
         };
         assert!(err.contains(field) && err.contains("vfat"), "{what}: {err}");
-        let fsck = std::process::Command::new("fsck.vfat")
-            .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-            .args(["-n", img.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let fsck = std::process::Command::new("fsck.vfat").env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").args(["-n", img.to_str().unwrap()]).output().unwrap();
         assert!(!fsck.status.success(), "{what}: fsck.vfat accepts it");
     }
 }

@@ -43,9 +43,7 @@ impl Rng {
 
     fn bytes(&mut self, n: usize) -> Vec<u8> {
         let seed = self.next();
-        (0..n)
-            .map(|i| (seed.rotate_left(i as u32 % 64) as u8).wrapping_add(i as u8))
-            .collect()
+        (0..n).map(|i| (seed.rotate_left(i as u32 % 64) as u8).wrapping_add(i as u8)).collect()
     }
 }
 
@@ -96,9 +94,7 @@ impl Model {
     fn dir(&self, path: &[String]) -> &BTreeMap<String, Node> {
         let mut at = &self.root;
         for c in path {
-            let Node::Dir(m) = at else {
-                panic!("model: {path:?} is not a directory")
-            };
+            let Node::Dir(m) = at else { panic!("model: {path:?} is not a directory") };
             at = &m[c];
         }
         match at {
@@ -110,9 +106,7 @@ impl Model {
     fn dir_mut(&mut self, path: &[String]) -> &mut BTreeMap<String, Node> {
         let mut at = &mut self.root;
         for c in path {
-            let Node::Dir(m) = at else {
-                panic!("model: {path:?} is not a directory")
-            };
+            let Node::Dir(m) = at else { panic!("model: {path:?} is not a directory") };
             at = m.get_mut(c).unwrap();
         }
         match at {
@@ -128,11 +122,7 @@ impl Model {
 
     /// Every path, directories and files, depth first (the root excluded).
     fn paths(&self) -> Vec<(Vec<String>, bool)> {
-        fn walk(
-            m: &BTreeMap<String, Node>,
-            at: &mut Vec<String>,
-            out: &mut Vec<(Vec<String>, bool)>,
-        ) {
+        fn walk(m: &BTreeMap<String, Node>, at: &mut Vec<String>, out: &mut Vec<(Vec<String>, bool)>) {
             for (k, v) in m {
                 at.push(k.clone());
                 out.push((at.clone(), matches!(v, Node::Dir(_))));
@@ -183,12 +173,7 @@ impl Run<'_> {
 
     /// Checks an operation's outcome against the model's; returns whether the model is to be
     /// changed (the operation succeeded).
-    fn check(
-        &mut self,
-        what: String,
-        got: vguestfs::fs::Result<()>,
-        want: Result<(), Errno>,
-    ) -> bool {
+    fn check(&mut self, what: String, got: vguestfs::fs::Result<()>, want: Result<(), Errno>) -> bool {
         self.log.push(format!("{what} -> {got:?}"));
         match (got, want) {
             (Ok(()), Ok(())) => {
@@ -208,13 +193,8 @@ impl Run<'_> {
     }
 
     fn random_path(&mut self, want_dir: Option<bool>) -> Option<Vec<String>> {
-        let all: Vec<Vec<String>> = self
-            .model
-            .paths()
-            .into_iter()
-            .filter(|(_, d)| want_dir.is_none_or(|w| w == *d))
-            .map(|(p, _)| p)
-            .collect();
+        let all: Vec<Vec<String>> =
+            self.model.paths().into_iter().filter(|(_, d)| want_dir.is_none_or(|w| w == *d)).map(|(p, _)| p).collect();
         (!all.is_empty()).then(|| self.rng.pick(&all).clone())
     }
 
@@ -244,48 +224,28 @@ impl Run<'_> {
         let dir = self.random_dir();
         let name = *self.rng.pick(NAMES);
         let d = self.ino(&dir);
-        let want = if find(self.model.dir(&dir), name).is_some() {
-            Err(Errno::Exists)
-        } else {
-            Ok(())
-        };
-        let got = if is_dir {
-            self.fs.mkdir(d, name.as_bytes(), 0o755)
-        } else {
-            self.fs.create(d, name.as_bytes(), 0o644)
-        };
+        let want = if find(self.model.dir(&dir), name).is_some() { Err(Errno::Exists) } else { Ok(()) };
+        let got = if is_dir { self.fs.mkdir(d, name.as_bytes(), 0o755) } else { self.fs.create(d, name.as_bytes(), 0o644) };
         let op = if is_dir { "mkdir" } else { "create" };
         if self.check(format!("{op} {dir:?} {name:?}"), got.map(drop), want) {
-            let node = if is_dir {
-                Node::Dir(BTreeMap::new())
-            } else {
-                Node::File(Vec::new(), None)
-            };
-            self.model
-                .dir_mut(&dir)
-                .insert(norm(name).to_string(), node);
+            let node = if is_dir { Node::Dir(BTreeMap::new()) } else { Node::File(Vec::new(), None) };
+            self.model.dir_mut(&dir).insert(norm(name).to_string(), node);
         }
     }
 
     fn file(&mut self) -> Option<(Vec<String>, Vec<u8>)> {
         let path = self.random_path(Some(false))?;
-        let Node::File(data, _) = self.model.node(&path) else {
-            unreachable!()
-        };
+        let Node::File(data, _) = self.model.node(&path) else { unreachable!() };
         Some((path, data.clone()))
     }
 
     fn set_file(&mut self, path: &[String], data: Vec<u8>) {
         let (last, dir) = path.split_last().unwrap();
-        self.model
-            .dir_mut(dir)
-            .insert(last.clone(), Node::File(data, None));
+        self.model.dir_mut(dir).insert(last.clone(), Node::File(data, None));
     }
 
     fn write(&mut self) {
-        let Some((path, mut data)) = self.file() else {
-            return self.make(false);
-        };
+        let Some((path, mut data)) = self.file() else { return self.make(false) };
         let off = self.rng.below(data.len() as u64 + 9000) as usize;
         let max = if self.rng.below(4) == 0 { 70_000 } else { 5000 };
         let len = self.rng.below(max) as usize;
@@ -303,9 +263,7 @@ impl Run<'_> {
     }
 
     fn truncate(&mut self) {
-        let Some((path, mut data)) = self.file() else {
-            return self.make(false);
-        };
+        let Some((path, mut data)) = self.file() else { return self.make(false) };
         let size = self.rng.below(data.len() as u64 * 2 + 5000) as usize;
         let ino = self.ino(&path);
         let got = self.fs.truncate(ino, size as u64);
@@ -317,29 +275,19 @@ impl Run<'_> {
     }
 
     fn unlink(&mut self) {
-        let Some(path) = self.random_path(None) else {
-            return;
-        };
+        let Some(path) = self.random_path(None) else { return };
         let (last, dir) = path.split_last().unwrap();
         let is_dir = matches!(self.model.node(&path), Node::Dir(_));
         let want = if is_dir { Err(Errno::IsDir) } else { Ok(()) };
-        let got = self
-            .fs
-            .unlink(self.ino(dir), last.to_ascii_uppercase().as_bytes());
+        let got = self.fs.unlink(self.ino(dir), last.to_ascii_uppercase().as_bytes());
         if self.check(format!("unlink {path:?}"), got, want) {
             self.model.dir_mut(dir).remove(last);
         }
     }
 
     fn rmdir(&mut self) {
-        let kind = if self.rng.below(4) == 0 {
-            None
-        } else {
-            Some(true)
-        };
-        let Some(path) = self.random_path(kind) else {
-            return;
-        };
+        let kind = if self.rng.below(4) == 0 { None } else { Some(true) };
+        let Some(path) = self.random_path(kind) else { return };
         let (last, dir) = path.split_last().unwrap();
         let want = match self.model.node(&path) {
             Node::File(..) => Err(Errno::NotDir),
@@ -353,9 +301,7 @@ impl Run<'_> {
     }
 
     fn rename(&mut self) {
-        let Some(src) = self.random_path(None) else {
-            return;
-        };
+        let Some(src) = self.random_path(None) else { return };
         let to = self.random_dir();
         let name = *self.rng.pick(NAMES);
         let (last, from) = src.split_last().unwrap();
@@ -373,12 +319,7 @@ impl Run<'_> {
                 _ => Ok(()),
             }
         };
-        let got = self.fs.rename(
-            self.ino(from),
-            last.as_bytes(),
-            self.ino(&to),
-            name.as_bytes(),
-        );
+        let got = self.fs.rename(self.ino(from), last.as_bytes(), self.ino(&to), name.as_bytes());
         if self.check(format!("rename {src:?} to {to:?} {name:?}"), got, want) {
             let same = matches!(&target, Some((k, _)) if *from == to[..] && k == last);
             if !same {
@@ -395,20 +336,14 @@ impl Run<'_> {
     }
 
     fn utimens(&mut self) {
-        let Some((path, data)) = self.file() else {
-            return;
-        };
+        let Some((path, data)) = self.file() else { return };
         // 1980 .. 2100, any second: stored in 2-second steps.
         let t = 315_532_800 + self.rng.below(3_786_912_000) as i64;
         let ino = self.ino(&path);
-        let got = self
-            .fs
-            .utimens(ino, None, Some(Timespec { sec: t, nsec: 0 }));
+        let got = self.fs.utimens(ino, None, Some(Timespec { sec: t, nsec: 0 }));
         if self.check(format!("utimens {path:?} {t}"), got, Ok(())) {
             let (last, dir) = path.split_last().unwrap();
-            self.model
-                .dir_mut(dir)
-                .insert(last.clone(), Node::File(data, Some(t & !1)));
+            self.model.dir_mut(dir).insert(last.clone(), Node::File(data, Some(t & !1)));
         }
     }
 
@@ -426,16 +361,9 @@ impl Run<'_> {
 
     /// Reads after writes are exact through the writer.
     fn read_back(&mut self, path: &[String]) {
-        let Node::File(want, _) = self.model.node(path) else {
-            return;
-        };
+        let Node::File(want, _) = self.model.node(path) else { return };
         let got = read_all(&self.fs, self.ino(path));
-        assert!(
-            got == *want,
-            "{path:?}: read back {} bytes, the model has {}",
-            got.len(),
-            want.len()
-        );
+        assert!(got == *want, "{path:?}: read back {} bytes, the model has {}", got.len(), want.len());
     }
 
     /// The end of a sequence: the volume is clean and holds exactly the model.
@@ -450,22 +378,13 @@ impl Run<'_> {
             if is_dir {
                 continue;
             }
-            let Node::File(want, mtime) = self.model.node(&path) else {
-                unreachable!()
-            };
+            let Node::File(want, mtime) = self.model.node(&path) else { unreachable!() };
             let full = format!("{}/{}", self.top, path.join("/"));
-            assert!(
-                mtype(self.img, &full) == *want,
-                "{full}: mtype differs from the model"
-            );
+            assert!(mtype(self.img, &full) == *want, "{full}: mtype differs from the model");
             let st = ro.stat(resolve(&ro, &full).unwrap()).unwrap();
             match mtime {
                 Some(t) => assert_eq!(st.mtime.sec, *t, "{full}: mtime"),
-                None => assert!(
-                    st.mtime.sec >= self.start - 2 && st.mtime.sec <= now() + 2,
-                    "{full}: mtime {:?}",
-                    st.mtime
-                ),
+                None => assert!(st.mtime.sec >= self.start - 2 && st.mtime.sec <= now() + 2, "{full}: mtime {:?}", st.mtime),
             }
         }
     }
@@ -473,12 +392,8 @@ impl Run<'_> {
     fn verify_dir(&self, fs: &FatFs, path: &[String]) {
         let full = format!("{}/{}", self.top, path.join("/"));
         let ino = resolve(fs, &full).unwrap();
-        let mut got: Vec<String> = fs
-            .read_dir(ino)
-            .unwrap()
-            .into_iter()
-            .map(|e| String::from_utf8(e.name).unwrap())
-            .collect();
+        let mut got: Vec<String> =
+            fs.read_dir(ino).unwrap().into_iter().map(|e| String::from_utf8(e.name).unwrap()).collect();
         got.sort();
         let want: Vec<String> = self.model.dir(path).keys().cloned().collect();
         assert_eq!(got, want, "{full}: listing");
@@ -489,10 +404,7 @@ impl Run<'_> {
                 Node::Dir(_) => self.verify_dir(fs, &p),
                 Node::File(data, _) => {
                     let f = resolve(fs, &format!("{full}/{k}")).unwrap();
-                    assert!(
-                        read_all(fs, f) == *data,
-                        "{full}/{k}: our reader differs from the model"
-                    );
+                    assert!(read_all(fs, f) == *data, "{full}/{k}: our reader differs from the model");
                 }
             }
         }
@@ -500,10 +412,7 @@ impl Run<'_> {
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
-    })
+    std::env::var(name).ok().map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}={v}: not a number")))
 }
 
 /// Runs one sequence of `ops` operations from `seed` on a fresh copy of `vol`; returns the
@@ -512,14 +421,11 @@ fn sequence(vol: &Volume, work: &Path, seed: u64, ops: usize) -> [u64; 3] {
     std::fs::copy(&vol.base, work).unwrap();
     let fs = open_rw(work);
     if !vol.top.is_empty() {
-        fs.mkdir(fs.root(), vol.top.trim_start_matches('/').as_bytes(), 0o755)
-            .unwrap();
+        fs.mkdir(fs.root(), vol.top.trim_start_matches('/').as_bytes(), 0o755).unwrap();
     }
     let mut run = Run {
         rng: Rng(seed),
-        model: Model {
-            root: Node::Dir(BTreeMap::new()),
-        },
+        model: Model { root: Node::Dir(BTreeMap::new()) },
         fs,
         img: work,
         top: vol.top,
@@ -549,25 +455,11 @@ fn sequence(vol: &Volume, work: &Path, seed: u64, ops: usize) -> [u64; 3] {
 fn tiny(dir: &Path) -> PathBuf {
     let p = dir.join("tiny.img");
     let out = std::process::Command::new("mkfs.vfat")
-        .args([
-            "-F",
-            "12",
-            "-n",
-            "TINY",
-            "-i",
-            "0000fa00",
-            "-C",
-            p.to_str().unwrap(),
-            "160",
-        ])
+        .args(["-F", "12", "-n", "TINY", "-i", "0000fa00", "-C", p.to_str().unwrap(), "160"])
         .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
         .output()
         .expect("mkfs.vfat (dosfstools)");
-    assert!(
-        out.status.success(),
-        "mkfs.vfat: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "mkfs.vfat: {}", String::from_utf8_lossy(&out.stderr));
     p
 }
 
@@ -579,39 +471,20 @@ fn run_volume(vol: Volume, salt: u64) -> [u64; 3] {
     let work = dir.path().join("work.img");
     let mut total = [0u64; 3];
     for case in 0..cases {
-        let seed = if cases == 1 {
-            base_seed
-        } else {
-            base_seed
-                .wrapping_add(case)
-                .wrapping_mul(0x9E37_79B9)
-                .wrapping_add(salt)
-        };
+        let seed = if cases == 1 { base_seed } else { base_seed.wrapping_add(case).wrapping_mul(0x9E37_79B9).wrapping_add(salt) };
         let ops = 10 + (seed % 51) as usize;
         let s = sequence(&vol, &work, seed, ops);
         for (t, n) in total.iter_mut().zip(s) {
             *t += n;
         }
     }
-    eprintln!(
-        "{}: {cases} sequences: {} operations succeeded, {} ENOSPC, {} refused as the model says",
-        vol.name, total[0], total[1], total[2]
-    );
-    assert!(
-        total[0] > total[2],
-        "{}: too few operations succeed to test much",
-        vol.name
-    );
+    eprintln!("{}: {cases} sequences: {} operations succeeded, {} ENOSPC, {} refused as the model says", vol.name, total[0], total[1], total[2]);
+    assert!(total[0] > total[2], "{}: too few operations succeed to test much", vol.name);
     total
 }
 
 fn fixture_volume(name: &'static str) -> Volume {
-    Volume {
-        name,
-        base: common::fixture(name),
-        top: "/p",
-        tiny: false,
-    }
+    Volume { name, base: common::fixture(name), top: "/p", tiny: false }
 }
 
 #[test]
@@ -633,15 +506,7 @@ fn random_sequences_fat32() {
 fn random_sequences_on_a_tiny_volume_hit_enospc_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let base = tiny(dir.path());
-    let [_, enospc, _] = run_volume(
-        Volume {
-            name: "tiny FAT12",
-            base,
-            top: "",
-            tiny: true,
-        },
-        1,
-    );
+    let [_, enospc, _] = run_volume(Volume { name: "tiny FAT12", base, top: "", tiny: true }, 1);
     let cases = env_u64("VGUESTFS_PROPTEST_CASES", 150);
     assert!(enospc > 0 || cases < 20, "the tiny volume never filled up");
 }

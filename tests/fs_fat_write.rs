@@ -6,8 +6,7 @@
 mod common;
 
 use common::fat::{
-    assert_fsck_clean, copy, mattrib, mdir, mtype, now, open_ro, open_rw, parent, read_all,
-    resolve, IMAGES,
+    assert_fsck_clean, copy, mattrib, mdir, mtype, now, open_ro, open_rw, parent, read_all, resolve, IMAGES,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -24,35 +23,18 @@ fn errno<T: std::fmt::Debug>(r: vguestfs::fs::Result<T>) -> Errno {
 
 /// Bytes that differ from any counter stream of the fixtures.
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u32).wrapping_mul(31).wrapping_add(u32::from(seed)) as u8 ^ 0x5a)
-        .collect()
+    (0..n).map(|i| (i as u32).wrapping_mul(31).wrapping_add(u32::from(seed)) as u8 ^ 0x5a).collect()
 }
 
 /// Asserts `path` holds `want` through the writer, a fresh read-only open and `mtype`.
 fn assert_file(fs: &FatFs, img: &Path, path: &str, want: &[u8]) {
     let ino = resolve(fs, path).unwrap_or_else(|| panic!("{path}: not found"));
-    assert_eq!(
-        read_all(fs, ino),
-        want,
-        "{}: {path} through the writer",
-        img.display()
-    );
+    assert_eq!(read_all(fs, ino), want, "{}: {path} through the writer", img.display());
     assert_eq!(fs.stat(ino).unwrap().size, want.len() as u64);
     let ro = open_ro(img);
     let ino = resolve(&ro, path).unwrap_or_else(|| panic!("{path}: not found on reopening"));
-    assert_eq!(
-        read_all(&ro, ino),
-        want,
-        "{}: {path} reopened",
-        img.display()
-    );
-    assert_eq!(
-        mtype(img, path),
-        want,
-        "{}: {path} through mtype",
-        img.display()
-    );
+    assert_eq!(read_all(&ro, ino), want, "{}: {path} reopened", img.display());
+    assert_eq!(mtype(img, path), want, "{}: {path} through mtype", img.display());
 }
 
 fn names_of(img: &Path, dir: &str) -> Vec<String> {
@@ -68,11 +50,7 @@ fn create_write_and_read_back() {
         let before = now();
         let root = fs.root();
         let ino = fs.create(root, b"new file.bin", 0o644).unwrap();
-        assert_eq!(
-            errno(fs.create(root, b"NEW FILE.BIN", 0o644)),
-            Errno::Exists,
-            "{img}: case variant"
-        );
+        assert_eq!(errno(fs.create(root, b"NEW FILE.BIN", 0o644)), Errno::Exists, "{img}: case variant");
         assert_eq!(fs.stat(ino).unwrap().size, 0);
         // Across cluster boundaries (512 B .. 4 KiB clusters), then overwrite in the middle.
         let mut want = pattern(70_000, 1);
@@ -87,34 +65,18 @@ fn create_write_and_read_back() {
         want.extend_from_slice(&tail);
         fs.write(ino, 10, b"").unwrap();
         let st = fs.stat(ino).unwrap();
-        assert!(
-            st.mtime.sec >= before - 2 && st.mtime.sec <= now() + 2,
-            "{img}: mtime {:?} not now",
-            st.mtime
-        );
+        assert!(st.mtime.sec >= before - 2 && st.mtime.sec <= now() + 2, "{img}: mtime {:?} not now", st.mtime);
         assert_eq!(st.mode, 0o100755);
         fs.sync().unwrap();
         assert_fsck_clean(&path);
         assert_file(&fs, &path, "/new file.bin", &want);
-        let row = mdir(&path, "/")
-            .into_iter()
-            .find(|r| r.name == "new file.bin")
-            .unwrap();
-        assert_eq!(
-            (row.short.as_str(), row.size),
-            ("NEWFIL~1.BIN", Some(want.len() as u64)),
-            "{img}"
-        );
+        let row = mdir(&path, "/").into_iter().find(|r| r.name == "new file.bin").unwrap();
+        assert_eq!((row.short.as_str(), row.size), ("NEWFIL~1.BIN", Some(want.len() as u64)), "{img}");
         // An existing fixture file rewritten in place keeps the others intact.
         let readme = resolve(&fs, "/README.TXT").unwrap();
         fs.write(readme, 0, b"SHORT").unwrap();
         assert_file(&fs, &path, "/README.TXT", b"SHORT file\n");
-        assert_file(
-            &fs,
-            &path,
-            "/size-65537.bin",
-            &mtype(&common::fixture(img), "/size-65537.bin"),
-        );
+        assert_file(&fs, &path, "/size-65537.bin", &mtype(&common::fixture(img), "/size-65537.bin"));
         assert_fsck_clean(&path);
     }
 }
@@ -134,28 +96,15 @@ fn truncate_shrinks_and_grows_with_zeros() {
         }
         fs.truncate(ino, 0).unwrap();
         let cs = fs.statvfs().unwrap().bsize;
-        assert_eq!(
-            fs.statvfs().unwrap().bfree,
-            free0 + 1_048_577u64.div_ceil(cs),
-            "{img}: clusters freed"
-        );
+        assert_eq!(fs.statvfs().unwrap().bfree, free0 + 1_048_577u64.div_ceil(cs), "{img}: clusters freed");
         fs.truncate(ino, 70_000).unwrap();
         want = vec![0; 70_000];
         let before = now();
         fs.truncate(ino, 70_000).unwrap();
-        assert!(
-            fs.stat(ino).unwrap().mtime.sec >= before - 2,
-            "{img}: truncate sets mtime"
-        );
+        assert!(fs.stat(ino).unwrap().mtime.sec >= before - 2, "{img}: truncate sets mtime");
         assert_eq!(errno(fs.truncate(ino, 1 << 32)), Errno::FileTooBig);
-        assert_eq!(
-            errno(fs.write(ino, u64::from(u32::MAX), b"x")),
-            Errno::FileTooBig
-        );
-        assert_eq!(
-            errno(fs.truncate(resolve(&fs, "/deep").unwrap(), 0)),
-            Errno::IsDir
-        );
+        assert_eq!(errno(fs.write(ino, u64::from(u32::MAX), b"x")), Errno::FileTooBig);
+        assert_eq!(errno(fs.truncate(resolve(&fs, "/deep").unwrap(), 0)), Errno::IsDir);
         assert_eq!(errno(fs.write(fs.root(), 0, b"x")), Errno::IsDir);
         assert_fsck_clean(&path);
         assert_file(&fs, &path, "/size-1048577.bin", &want);
@@ -188,14 +137,12 @@ fn mkdir_rmdir_and_unlink() {
         assert_file(&fs, &path, "/New Dir/sub/inner.txt", b"inside\n");
         // Enough entries to grow the directory past one cluster.
         for i in 0..70 {
-            fs.create(sub, format!("file with a long name {i}").as_bytes(), 0o644)
-                .unwrap();
+            fs.create(sub, format!("file with a long name {i}").as_bytes(), 0o644).unwrap();
         }
         assert_fsck_clean(&path);
         assert_eq!(names_of(&path, "/New Dir/sub").len(), 71, "{img}");
         for i in 0..70 {
-            fs.unlink(sub, format!("FILE WITH A LONG NAME {i}").as_bytes())
-                .unwrap();
+            fs.unlink(sub, format!("FILE WITH A LONG NAME {i}").as_bytes()).unwrap();
         }
         fs.unlink(sub, b"inner.txt").unwrap();
         assert_eq!(fs.lookup(sub, b"inner.txt").unwrap(), None);
@@ -208,23 +155,14 @@ fn mkdir_rmdir_and_unlink() {
         fs.unlink(root, b"size-1048577.bin").unwrap();
         let deep = resolve(&fs, "/deep/level 2/level3/LEVEL4/level five/6").unwrap();
         fs.unlink(deep, b"bottom.txt").unwrap();
-        for p in [
-            "/deep/level 2/level3/LEVEL4/level five/6",
-            "/deep/level 2/level3/LEVEL4/level five",
-            "/deep/level 2/level3/LEVEL4",
-            "/deep/level 2/level3",
-            "/deep/level 2",
-        ] {
+        for p in ["/deep/level 2/level3/LEVEL4/level five/6", "/deep/level 2/level3/LEVEL4/level five",
+                  "/deep/level 2/level3/LEVEL4", "/deep/level 2/level3", "/deep/level 2"] {
             let (dir, name) = parent(&fs, p);
             fs.rmdir(dir, name.as_bytes()).unwrap();
         }
         let cs = fs.statvfs().unwrap().bsize;
         // The file, five directories and bottom.txt.
-        assert_eq!(
-            fs.statvfs().unwrap().bfree,
-            free0 + 1_048_577u64.div_ceil(cs) + 6,
-            "{img}: clusters freed"
-        );
+        assert_eq!(fs.statvfs().unwrap().bfree, free0 + 1_048_577u64.div_ceil(cs) + 6, "{img}: clusters freed");
         assert_fsck_clean(&path);
         assert!(!names_of(&path, "/").contains(&"size-1048577.bin".to_string()));
         assert!(names_of(&path, "/deep").is_empty());
@@ -239,20 +177,15 @@ fn rename_moves_replaces_and_refuses_like_linux() {
         let root = fs.root();
         let readme = mtype(&path, "/README.TXT");
         // Same directory, to a long name.
-        fs.rename(root, b"README.TXT", root, b"Read Me Please.txt")
-            .unwrap();
+        fs.rename(root, b"README.TXT", root, b"Read Me Please.txt").unwrap();
         assert_eq!(fs.lookup(root, b"README.TXT").unwrap(), None);
         // Into another directory, replacing a file there.
         let empty = resolve(&fs, "/empty dir").unwrap();
         let victim = fs.create(empty, b"victim", 0o644).unwrap();
         fs.write(victim, 0, &pattern(9000, 4)).unwrap();
         let free = fs.statvfs().unwrap().bfree;
-        fs.rename(root, b"read me please.TXT", empty, b"victim")
-            .unwrap();
-        assert!(
-            fs.statvfs().unwrap().bfree > free,
-            "{img}: the replaced file's clusters are freed"
-        );
+        fs.rename(root, b"read me please.TXT", empty, b"victim").unwrap();
+        assert!(fs.statvfs().unwrap().bfree > free, "{img}: the replaced file's clusters are freed");
         assert_file(&fs, &path, "/empty dir/victim", &readme);
         // A case-only rename of the same entry does nothing (as on Linux).
         fs.rename(empty, b"victim", empty, b"VICTIM").unwrap();
@@ -260,82 +193,33 @@ fn rename_moves_replaces_and_refuses_like_linux() {
         // A directory with contents moves to another parent; `..` follows it.
         let deep = resolve(&fs, "/deep").unwrap();
         fs.rename(deep, b"level 2", empty, b"moved").unwrap();
-        assert_file(
-            &fs,
-            &path,
-            "/empty dir/moved/level3/LEVEL4/level five/6/bottom.txt",
-            b"bottom\n",
-        );
+        assert_file(&fs, &path, "/empty dir/moved/level3/LEVEL4/level five/6/bottom.txt", b"bottom\n");
         let moved = resolve(&fs, "/empty dir/moved").unwrap();
-        fs.create(
-            resolve(&fs, "/empty dir/moved/level3").unwrap(),
-            b"after move",
-            0,
-        )
-        .unwrap();
+        fs.create(resolve(&fs, "/empty dir/moved/level3").unwrap(), b"after move", 0).unwrap();
         fs.sync().unwrap();
         assert_fsck_clean(&path);
         // Back to the root, then into a subdirectory of the root again.
         fs.rename(empty, b"moved", root, b"top").unwrap();
         fs.rename(root, b"top", deep, b"again").unwrap();
-        assert_eq!(
-            errno(fs.stat(moved)),
-            Errno::NoEntry,
-            "{img}: the old inode is gone"
-        );
-        assert_file(
-            &fs,
-            &path,
-            "/deep/again/level3/LEVEL4/level five/6/bottom.txt",
-            b"bottom\n",
-        );
+        assert_eq!(errno(fs.stat(moved)), Errno::NoEntry, "{img}: the old inode is gone");
+        assert_file(&fs, &path, "/deep/again/level3/LEVEL4/level five/6/bottom.txt", b"bottom\n");
         assert_fsck_clean(&path);
         // Refusals.
         let again = resolve(&fs, "/deep/again").unwrap();
         let level3 = resolve(&fs, "/deep/again/level3").unwrap();
-        assert_eq!(
-            errno(fs.rename(deep, b"again", level3, b"inside")),
-            Errno::Invalid
-        );
+        assert_eq!(errno(fs.rename(deep, b"again", level3, b"inside")), Errno::Invalid);
         assert_eq!(errno(fs.rename(root, b"deep", again, b"x")), Errno::Invalid);
-        assert_eq!(
-            errno(fs.rename(root, b"lower.txt", root, b"deep")),
-            Errno::IsDir
-        );
-        assert_eq!(
-            errno(fs.rename(root, b"deep", root, b"lower.txt")),
-            Errno::NotDir
-        );
-        assert_eq!(
-            errno(fs.rename(root, b"empty dir", root, b"many")),
-            Errno::NotEmpty
-        );
-        assert_eq!(
-            errno(fs.rename(root, b"nothing", root, b"x")),
-            Errno::NoEntry
-        );
-        assert_eq!(
-            errno(fs.rename(root, b"lower.txt", root, b"a:b")),
-            Errno::Invalid
-        );
+        assert_eq!(errno(fs.rename(root, b"lower.txt", root, b"deep")), Errno::IsDir);
+        assert_eq!(errno(fs.rename(root, b"deep", root, b"lower.txt")), Errno::NotDir);
+        assert_eq!(errno(fs.rename(root, b"empty dir", root, b"many")), Errno::NotEmpty);
+        assert_eq!(errno(fs.rename(root, b"nothing", root, b"x")), Errno::NoEntry);
+        assert_eq!(errno(fs.rename(root, b"lower.txt", root, b"a:b")), Errno::Invalid);
         // A directory replaces an empty directory.
         fs.mkdir(root, b"e2", 0).unwrap();
         fs.rename(deep, b"again", root, b"E2").unwrap();
-        assert!(
-            names_of(&path, "/").contains(&"e2".to_string()),
-            "{img}: the target's spelling stays"
-        );
-        assert_eq!(
-            fs.stat(resolve(&fs, "/e2").unwrap()).unwrap().nlink,
-            3,
-            "{img}: the moved directory"
-        );
-        assert_file(
-            &fs,
-            &path,
-            "/e2/level3/LEVEL4/level five/6/bottom.txt",
-            b"bottom\n",
-        );
+        assert!(names_of(&path, "/").contains(&"e2".to_string()), "{img}: the target's spelling stays");
+        assert_eq!(fs.stat(resolve(&fs, "/e2").unwrap()).unwrap().nlink, 3, "{img}: the moved directory");
+        assert_file(&fs, &path, "/e2/level3/LEVEL4/level five/6/bottom.txt", b"bottom\n");
         assert_eq!(names_of(&path, "/e2/level3"), ["LEVEL4", "after move"]);
         fs.sync().unwrap();
         assert_fsck_clean(&path);
@@ -373,78 +257,29 @@ fn long_names_and_short_name_generation() {
             .collect();
         assert_fsck_clean(&path);
         let rows = mdir(&path, "/names");
-        let got: Vec<(String, String)> = rows
-            .iter()
-            .map(|r| (r.name.clone(), r.short.clone()))
-            .collect();
+        let got: Vec<(String, String)> = rows.iter().map(|r| (r.name.clone(), r.short.clone())).collect();
         // (`mdir` output is column-aligned: leading spaces of a long name do not survive it.)
         let trimmed: Vec<&str> = stored.iter().map(|n| n.trim_start()).collect();
-        assert_eq!(
-            got.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(),
-            trimmed,
-            "{img}"
-        );
-        let ours: Vec<Vec<u8>> = fs
-            .read_dir(d)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
-        assert_eq!(
-            ours,
-            stored
-                .iter()
-                .map(|n| n.as_bytes().to_vec())
-                .collect::<Vec<_>>(),
-            "{img}"
-        );
+        assert_eq!(got.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(), trimmed, "{img}");
+        let ours: Vec<Vec<u8>> = fs.read_dir(d).unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(ours, stored.iter().map(|n| n.as_bytes().to_vec()).collect::<Vec<_>>(), "{img}");
         for ((_, want_short), (name, short)) in cases.iter().zip(&got) {
             // The fifth colliding name gets a checksum form (2 letters, 4 hex digits, ~1).
             assert_eq!(short, want_short, "{img}: 8.3 name of {name}");
         }
         let fifth = fs.create(d, b"TextFile.fifth.txt", 0).unwrap();
-        let listed = fs
-            .read_dir(d)
-            .unwrap()
-            .into_iter()
-            .find(|e| e.ino == fifth)
-            .unwrap();
+        let listed = fs.read_dir(d).unwrap().into_iter().find(|e| e.ino == fifth).unwrap();
         assert_eq!(listed.name, b"TextFile.fifth.txt");
-        let short = mdir(&path, "/names")
-            .into_iter()
-            .find(|r| r.name == "TextFile.fifth.txt")
-            .unwrap()
-            .short;
-        assert!(
-            short.starts_with("TE") && short.ends_with("~1.TXT") && short.len() == 12,
-            "{img}: {short}"
-        );
+        let short = mdir(&path, "/names").into_iter().find(|r| r.name == "TextFile.fifth.txt").unwrap().short;
+        assert!(short.starts_with("TE") && short.ends_with("~1.TXT") && short.len() == 12, "{img}: {short}");
         // Lookups are case-insensitive for long and 8.3 names.
         let yours = fs.lookup(d, b"textfi~2.txt").unwrap();
         assert!(yours.is_some());
         assert_eq!(fs.lookup(d, b"TEXTFILE.YOURS.TXT").unwrap(), yours);
-        for bad in [
-            &b"a*"[..],
-            b"a?",
-            b"<",
-            b">",
-            b"|",
-            b"\"",
-            b"a:b",
-            b"back\\slash",
-            b"tab\t",
-            b"end ",
-        ] {
-            assert_eq!(
-                errno(fs.create(d, bad, 0)),
-                Errno::Invalid,
-                "{img}: {bad:?}"
-            );
+        for bad in [&b"a*"[..], b"a?", b"<", b">", b"|", b"\"", b"a:b", b"back\\slash", b"tab\t", b"end "] {
+            assert_eq!(errno(fs.create(d, bad, 0)), Errno::Invalid, "{img}: {bad:?}");
         }
-        assert_eq!(
-            errno(fs.create(d, "L".repeat(256).as_bytes(), 0)),
-            Errno::NameTooLong
-        );
+        assert_eq!(errno(fs.create(d, "L".repeat(256).as_bytes(), 0)), Errno::NameTooLong);
         assert_eq!(errno(fs.create(d, b"TEXTFILE.MINE.TXT", 0)), Errno::Exists);
         assert_eq!(errno(fs.create(d, b"textfi~1.txt", 0)), Errno::Exists);
         assert_eq!(errno(fs.mkdir(d, b"Dots", 0)), Errno::Exists);
@@ -460,43 +295,20 @@ fn times_attributes_and_what_vfat_refuses() {
         let root = fs.root();
         let f = resolve(&fs, "/lower.txt").unwrap();
         // 2019-06-15 13:45:31.9 → mtime 13:45:30 (2 s steps); atime 2001-02-03 → its midnight.
-        let mtime = Timespec {
-            sec: 1_560_606_331,
-            nsec: 900_000_000,
-        };
-        let atime = Timespec {
-            sec: 981_173_106,
-            nsec: 0,
-        };
+        let mtime = Timespec { sec: 1_560_606_331, nsec: 900_000_000 };
+        let atime = Timespec { sec: 981_173_106, nsec: 0 };
         fs.utimens(f, Some(atime), Some(mtime)).unwrap();
         let st = fs.stat(f).unwrap();
-        assert_eq!(
-            (st.mtime.sec, st.atime.sec),
-            (1_560_606_330, 981_158_400),
-            "{img}"
-        );
-        fs.utimens(f, None, Some(Timespec { sec: 0, nsec: 0 }))
-            .unwrap();
+        assert_eq!((st.mtime.sec, st.atime.sec), (1_560_606_330, 981_158_400), "{img}");
+        fs.utimens(f, None, Some(Timespec { sec: 0, nsec: 0 })).unwrap();
         let st = fs.stat(f).unwrap();
-        assert_eq!(
-            (st.mtime.sec, st.atime.sec),
-            (315_532_800, 981_158_400),
-            "{img}: clamped to 1980, atime kept"
-        );
+        assert_eq!((st.mtime.sec, st.atime.sec), (315_532_800, 981_158_400), "{img}: clamped to 1980, atime kept");
         let d = resolve(&fs, "/deep").unwrap();
         fs.utimens(d, None, Some(mtime)).unwrap();
         fs.utimens(root, Some(atime), Some(mtime)).unwrap();
         let ro = open_ro(&path);
-        assert_eq!(
-            ro.stat(resolve(&ro, "/deep").unwrap()).unwrap().mtime.sec,
-            1_560_606_330
-        );
-        let row = |name: &str| {
-            mdir(&path, "/")
-                .into_iter()
-                .find(|r| r.name == name)
-                .unwrap()
-        };
+        assert_eq!(ro.stat(resolve(&ro, "/deep").unwrap()).unwrap().mtime.sec, 1_560_606_330);
+        let row = |name: &str| mdir(&path, "/").into_iter().find(|r| r.name == name).unwrap();
         assert_eq!(row("deep").minute, "2019-06-15 13:45");
         assert_eq!(row("lower.txt").minute, "1980-01-01 00:00");
         // chmod: the owner write bit is the read-only attribute; nothing else may change.
@@ -508,11 +320,7 @@ fn times_attributes_and_what_vfat_refuses() {
         assert_eq!(fs.stat(f).unwrap().mode, 0o100555);
         fs.chmod(f, 0o444 | 0o111).unwrap();
         for bad in [0o644, 0o700, 0o4755, 0o1755, 0o000] {
-            assert_eq!(
-                errno(fs.chmod(f, bad)),
-                Errno::NotPermitted,
-                "{img}: chmod {bad:o}"
-            );
+            assert_eq!(errno(fs.chmod(f, bad)), Errno::NotPermitted, "{img}: chmod {bad:o}");
         }
         assert_eq!(errno(fs.chmod(d, 0o555)), Errno::NotPermitted);
         fs.chmod(d, 0o777).unwrap();
@@ -524,16 +332,10 @@ fn times_attributes_and_what_vfat_refuses() {
         fs.chown(f, None, None).unwrap();
         assert_eq!(errno(fs.chown(f, Some(1000), None)), Errno::NotPermitted);
         assert_eq!(errno(fs.chown(f, None, Some(1))), Errno::NotPermitted);
-        assert_eq!(
-            errno(fs.symlink(root, b"link", b"lower.txt")),
-            Errno::NotPermitted
-        );
+        assert_eq!(errno(fs.symlink(root, b"link", b"lower.txt")), Errno::NotPermitted);
         assert_eq!(errno(fs.symlink(root, b"LOWER.TXT", b"x")), Errno::Exists);
         assert_eq!(errno(fs.link(f, root, b"hard")), Errno::NotPermitted);
-        assert_eq!(
-            errno(fs.mknod(root, b"fifo", 0o010644, 0)),
-            Errno::NotPermitted
-        );
+        assert_eq!(errno(fs.mknod(root, b"fifo", 0o010644, 0)), Errno::NotPermitted);
         assert_eq!(errno(fs.setxattr(f, b"user.x", b"1")), Errno::NotSupported);
         assert_eq!(errno(fs.removexattr(f, b"user.x")), Errno::NotSupported);
         assert_eq!(Errno::NotSupported.message(), "Operation not supported");
@@ -556,10 +358,7 @@ fn read_only_opens_refuse_every_change() {
     assert_eq!(errno(fs.write(f, 0, b"x")), Errno::ReadOnlyFs);
     assert_eq!(errno(fs.truncate(f, 0)), Errno::ReadOnlyFs);
     assert_eq!(errno(fs.unlink(root, b"lower.txt")), Errno::ReadOnlyFs);
-    assert_eq!(
-        errno(fs.rename(root, b"lower.txt", root, b"y")),
-        Errno::ReadOnlyFs
-    );
+    assert_eq!(errno(fs.rename(root, b"lower.txt", root, b"y")), Errno::ReadOnlyFs);
     assert_eq!(errno(fs.utimens(f, None, None)), Errno::ReadOnlyFs);
     assert_eq!(errno(fs.chmod(f, 0o555)), Errno::ReadOnlyFs);
     assert_eq!(errno(fs.symlink(root, b"l", b"t")), Errno::ReadOnlyFs);
@@ -580,17 +379,11 @@ fn open_rw_by_probe() {
     fs.sync().unwrap();
     assert_eq!(mtype(&path, "/probed"), b"through fs::open_rw");
     assert_fsck_clean(&path);
-    let ext4: Dev = Arc::new(MemDev::new(
-        std::fs::read(common::fixture("fs-ext4.img")).unwrap(),
-    ));
+    let ext4: Dev = Arc::new(MemDev::new(std::fs::read(common::fixture("fs-ext4.img")).unwrap()));
     assert_eq!(vguestfs::fs::open_rw(ext4).unwrap().fs_type(), "ext4");
-    let swap: Dev = Arc::new(MemDev::new(
-        std::fs::read(common::fixture("fs-swap.img")).unwrap(),
-    ));
+    let swap: Dev = Arc::new(MemDev::new(std::fs::read(common::fixture("fs-swap.img")).unwrap()));
     match vguestfs::fs::open_rw(swap) {
-        Err(Error::Unsupported { feature, .. }) => {
-            assert!(feature.contains("writing swap"), "{feature}")
-        }
+        Err(Error::Unsupported { feature, .. }) => assert!(feature.contains("writing swap"), "{feature}"),
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
@@ -613,10 +406,7 @@ fn filling_the_volume_to_enospc() {
             match fs.write(big, want.len() as u64, &chunk[..size]) {
                 Ok(()) => want.extend_from_slice(&chunk[..size]),
                 Err(Error::Os(Errno::NoSpace)) => {
-                    assert!(
-                        std::fs::read(&path).unwrap() == image_before,
-                        "{img}: a failed write changed the image"
-                    );
+                    assert!(std::fs::read(&path).unwrap() == image_before, "{img}: a failed write changed the image");
                     full += 1;
                     size /= 2;
                 }
@@ -655,11 +445,7 @@ fn fixed_root_directory_fills_up() {
         let root = fs.root();
         let mut made = 0;
         loop {
-            match fs.create(
-                root,
-                format!("entry number {made} with a long name").as_bytes(),
-                0,
-            ) {
+            match fs.create(root, format!("entry number {made} with a long name").as_bytes(), 0) {
                 Ok(_) => made += 1,
                 Err(Error::Os(Errno::NoSpace)) => break,
                 Err(e) => panic!("{img}: {e}"),
@@ -670,15 +456,9 @@ fn fixed_root_directory_fills_up() {
         let listed = fs.read_dir(root).unwrap().len();
         assert_fsck_clean(&path);
         assert_eq!(mdir(&path, "/").len(), listed, "{img}");
-        let ino: Ino =
-            resolve(&fs, &format!("/entry number {} with a long name", made - 1)).unwrap();
+        let ino: Ino = resolve(&fs, &format!("/entry number {} with a long name", made - 1)).unwrap();
         fs.write(ino, 0, b"last").unwrap();
-        assert_file(
-            &fs,
-            &path,
-            &format!("/entry number {} with a long name", made - 1),
-            b"last",
-        );
+        assert_file(&fs, &path, &format!("/entry number {} with a long name", made - 1), b"last");
     }
 }
 
@@ -690,36 +470,16 @@ fn a_directory_stops_at_65536_slots() {
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("dir16.img");
     let out = std::process::Command::new("mkfs.vfat")
-        .args([
-            "-F",
-            "16",
-            "-s",
-            "4",
-            "-n",
-            "FULLDIR",
-            "-C",
-            path.to_str().unwrap(),
-            "16384",
-        ])
+        .args(["-F", "16", "-s", "4", "-n", "FULLDIR", "-C", path.to_str().unwrap(), "16384"])
         .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     common::fat::mtools("mmd", &["-i", path.to_str().unwrap(), "::/full"]);
     let mut img = std::fs::read(&path).unwrap();
     let le16 = |b: &[u8], o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
-    let (bps, spc, reserved, fats, root_entries, spf) = (
-        le16(&img, 11),
-        usize::from(img[13]),
-        le16(&img, 14),
-        usize::from(img[16]),
-        le16(&img, 17),
-        le16(&img, 22),
-    );
+    let (bps, spc, reserved, fats, root_entries, spf) =
+        (le16(&img, 11), usize::from(img[13]), le16(&img, 14), usize::from(img[16]), le16(&img, 17), le16(&img, 22));
     let cluster_size = bps * spc;
     assert_eq!(cluster_size, 2048);
     let ro = open_ro(&path);
@@ -731,11 +491,7 @@ fn a_directory_stops_at_65536_slots() {
     for f in 0..fats {
         let fat = (reserved + f * spf) * bps;
         for i in 0..clusters {
-            let next: u16 = if i + 1 == clusters {
-                0xFFFF
-            } else {
-                (first + i + 1) as u16
-            };
+            let next: u16 = if i + 1 == clusters { 0xFFFF } else { (first + i + 1) as u16 };
             img[fat + (first + i) * 2..][..2].copy_from_slice(&next.to_le_bytes());
         }
     }
@@ -753,14 +509,8 @@ fn a_directory_stops_at_65536_slots() {
     assert_eq!(fs.read_dir(full).unwrap().len(), 65534);
     assert_eq!(errno(fs.create(full, b"one more", 0)), Errno::NoSpace);
     assert_eq!(errno(fs.mkdir(full, b"x", 0)), Errno::NoSpace);
-    assert_eq!(
-        errno(fs.rename(fs.root(), b"full", full, b"x")),
-        Errno::Invalid
-    );
-    assert!(
-        std::fs::read(&path).unwrap() == img,
-        "a refused create changed the image"
-    );
+    assert_eq!(errno(fs.rename(fs.root(), b"full", full, b"x")), Errno::Invalid);
+    assert!(std::fs::read(&path).unwrap() == img, "a refused create changed the image");
     // A freed slot is reused: an 8.3 name needs one slot (fatfs writes one long-name slot too,
     // so it needs two: free two).
     fs.unlink(full, b"F0000002").unwrap();
@@ -795,10 +545,7 @@ fn damaged_volumes_are_refused_for_writing() {
     let root = (reserved + fats * spf) * bps;
     // The root slot of an 8.3 name, and the first cluster it names.
     let slot = |name: &[u8; 11]| -> (usize, usize) {
-        let at = (0..512)
-            .map(|i| root + 32 * i)
-            .find(|&o| &img[o..o + 11] == name)
-            .expect("entry");
+        let at = (0..512).map(|i| root + 32 * i).find(|&o| &img[o..o + 11] == name).expect("entry");
         (at, le16(at + 26))
     };
     let (a_slot, a) = slot(b"A       BIN");
@@ -809,26 +556,10 @@ fn damaged_volumes_are_refused_for_writing() {
     /// What is damaged, the byte patches (offset, bytes), a word of the refusal.
     type Case<'a> = (&'a str, Vec<(usize, Vec<u8>)>, &'a str);
     let cases: Vec<Case> = vec![
-        (
-            "B cross-linked onto A's chain",
-            vec![(b_slot + 26, (a as u16).to_le_bytes().to_vec())],
-            "cross-linked",
-        ),
-        (
-            "A's chain runs into a free cluster",
-            vec![(fat + 2 * a, vec![0, 0])],
-            "not a cluster of the volume",
-        ),
-        (
-            "the FAT zeroed",
-            vec![(fat + 4, vec![0; 2 * 64])],
-            "not a cluster of the volume",
-        ),
-        (
-            "A points at directory D's cluster",
-            vec![(a_slot + 26, (d as u16).to_le_bytes().to_vec())],
-            "cross-linked",
-        ),
+        ("B cross-linked onto A's chain", vec![(b_slot + 26, (a as u16).to_le_bytes().to_vec())], "cross-linked"),
+        ("A's chain runs into a free cluster", vec![(fat + 2 * a, vec![0, 0])], "not a cluster of the volume"),
+        ("the FAT zeroed", vec![(fat + 4, vec![0; 2 * 64])], "not a cluster of the volume"),
+        ("A points at directory D's cluster", vec![(a_slot + 26, (d as u16).to_le_bytes().to_vec())], "cross-linked"),
         ("D lost its '.'", vec![(d_data, vec![b'X'])], "'.' or '..'"),
     ];
     for (what, patches, word) in cases {
@@ -843,27 +574,12 @@ fn damaged_volumes_are_refused_for_writing() {
             Ok(_) => panic!("{what}: opened for writing"),
             Err(e) => e.to_string(),
         };
-        assert!(
-            err.contains(word) && err.contains("run fsck.vfat on a copy first"),
-            "{what}: {err}"
-        );
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            bytes,
-            "{what}: the refused image changed"
-        );
+        assert!(err.contains(word) && err.contains("run fsck.vfat on a copy first"), "{what}: {err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{what}: the refused image changed");
         let ro: Dev = Arc::new(RawFile::open(&path, false).unwrap());
         assert!(FatFs::open(ro).is_ok(), "{what}: no longer opens read-only");
-        let fsck = std::process::Command::new("fsck.vfat")
-            .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-            .args(["-n", path.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            !fsck.status.success(),
-            "{what}: fsck.vfat finds nothing wrong: {}",
-            String::from_utf8_lossy(&fsck.stdout)
-        );
+        let fsck = std::process::Command::new("fsck.vfat").env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").args(["-n", path.to_str().unwrap()]).output().unwrap();
+        assert!(!fsck.status.success(), "{what}: fsck.vfat finds nothing wrong: {}", String::from_utf8_lossy(&fsck.stdout));
     }
     // The undamaged volume is accepted.
     let dev: Dev = Arc::new(RawFile::open(&good, true).unwrap());

@@ -64,19 +64,13 @@ fn unescape(v: &str) -> String {
 /// "ambivalent result" (several signatures), where `probe` reports the first in blkid's order.
 fn blkid_answer(path: &std::path::Path) -> Option<HashMap<String, String>> {
     let p = path.to_str().expect("utf-8 fixture path");
-    let out = std::process::Command::new("blkid")
-        .args(["-p", "-o", "export", p])
-        .output()
-        .expect("run blkid");
+    let out = std::process::Command::new("blkid").args(["-p", "-o", "export", p]).output().expect("run blkid");
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("ambivalent result") {
         return None;
     }
     // blkid exits 2 when it finds nothing; that is an answer, not a failure.
-    assert!(
-        out.status.success() || out.status.code() == Some(2),
-        "blkid {p}: {stderr}"
-    );
+    assert!(out.status.success() || out.status.code() == Some(2), "blkid {p}: {stderr}");
     Some(
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -88,8 +82,7 @@ fn blkid_answer(path: &std::path::Path) -> Option<HashMap<String, String>> {
 
 /// blkid's unambiguous answer for a file.
 fn blkid(path: &std::path::Path) -> HashMap<String, String> {
-    blkid_answer(path)
-        .unwrap_or_else(|| panic!("{}: blkid finds several signatures", path.display()))
+    blkid_answer(path).unwrap_or_else(|| panic!("{}: blkid finds several signatures", path.display()))
 }
 
 fn open(name: &str) -> RawFile {
@@ -128,18 +121,9 @@ impl<D: BlockDev> BlockDev for Counting<D> {
 fn matches_blkid_on_every_fixture() {
     for &(name, ty) in FIXTURES {
         let oracle = blkid(&fixture(name));
-        assert_eq!(
-            oracle.get("TYPE").map(String::as_str),
-            Some(ty),
-            "{name}: blkid disagrees with the fixture list"
-        );
-        let dev = Counting {
-            inner: open(name),
-            read: AtomicU64::new(0),
-        };
-        let info = probe(&dev)
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-            .unwrap_or_else(|| panic!("{name}: not recognised"));
+        assert_eq!(oracle.get("TYPE").map(String::as_str), Some(ty), "{name}: blkid disagrees with the fixture list");
+        let dev = Counting { inner: open(name), read: AtomicU64::new(0) };
+        let info = probe(&dev).unwrap_or_else(|e| panic!("{name}: {e}")).unwrap_or_else(|| panic!("{name}: not recognised"));
         let want = FsInfo {
             fs_type: ty.to_string(),
             uuid: oracle.get("UUID").cloned(),
@@ -156,17 +140,11 @@ fn matches_blkid_on_every_fixture() {
 fn fixtures_set_the_requested_ids() {
     // Independent of blkid: the values mk-fs.sh passed to the mkfs tools.
     let get = |n: &str| probe(&open(n)).unwrap().unwrap();
-    assert_eq!(
-        get("fs-ext4.img").uuid.as_deref(),
-        Some("33333333-4444-5555-6666-777777777777")
-    );
+    assert_eq!(get("fs-ext4.img").uuid.as_deref(), Some("33333333-4444-5555-6666-777777777777"));
     assert_eq!(get("fs-fat32.img").uuid.as_deref(), Some("DEAD-BEEF"));
     assert_eq!(get("fs-fat12.img").label.as_deref(), Some("FAT12LBL"));
     assert_eq!(get("fs-luks2.img").label.as_deref(), Some("lukslabel"));
-    assert_eq!(
-        get("fs-lvm-pv.img").uuid.as_deref(),
-        Some("Abcdef-1234-5678-9ABC-DEFG-hijk-lmnopq")
-    );
+    assert_eq!(get("fs-lvm-pv.img").uuid.as_deref(), Some("Abcdef-1234-5678-9ABC-DEFG-hijk-lmnopq"));
 }
 
 #[test]
@@ -185,9 +163,9 @@ fn prefix(name: &str, max: u64) -> Vec<u8> {
 #[test]
 fn truncated_fixtures_never_panic() {
     let cuts: &[usize] = &[
-        0, 1, 3, 11, 0x36, 0x52, 511, 512, 513, 1023, 1024, 1025, 1080, 1100, 1536, 2048, 4086,
-        4096, 4106, 8192, 0x8000, 0x8001, 0x8006, 0x8800, 0x9000, 0xa000, 40960, 0x10000, 0x10040,
-        0x10048, 0x10100, 0x10300, 0x20000, 0x100000, 0x400000,
+        0, 1, 3, 11, 0x36, 0x52, 511, 512, 513, 1023, 1024, 1025, 1080, 1100, 1536, 2048, 4086, 4096, 4106, 8192,
+        0x8000, 0x8001, 0x8006, 0x8800, 0x9000, 0xa000, 40960, 0x10000, 0x10040, 0x10048, 0x10100, 0x10300, 0x20000,
+        0x100000, 0x400000,
     ];
     for &(name, _) in FIXTURES {
         let data = prefix(name, 4 << 20);
@@ -205,18 +183,13 @@ fn truncated_fixtures_never_panic() {
 #[test]
 fn truncated_fixtures_agree_with_blkid() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let cuts: &[usize] = &[
-        512, 1024, 1100, 2048, 4096, 8192, 0x8800, 0x9000, 40960, 0x10100, 0x10300, 0x20000,
-        0xfffff, 0x100000, 0x100001, 1474560, 1474561,
-    ];
+    let cuts: &[usize] = &[512, 1024, 1100, 2048, 4096, 8192, 0x8800, 0x9000, 40960, 0x10100, 0x10300, 0x20000, 0xfffff, 0x100000, 0x100001, 1474560, 1474561];
     for &(name, _) in FIXTURES {
         let data = prefix(name, 2 << 20);
         for &cut in cuts.iter().filter(|&&c| c < data.len()) {
             let path = tmp.path().join(format!("{name}.{cut}"));
             std::fs::write(&path, data.get(..cut).unwrap_or(&data)).expect("write prefix");
-            let Some(oracle) = blkid_answer(&path) else {
-                continue;
-            };
+            let Some(oracle) = blkid_answer(&path) else { continue };
             let want = oracle.get("TYPE").map(|t| FsInfo {
                 fs_type: t.clone(),
                 uuid: oracle.get("UUID").cloned(),
@@ -230,27 +203,19 @@ fn truncated_fixtures_agree_with_blkid() {
     }
 }
 
+
 #[test]
 fn mutated_superblocks_never_panic() {
     // Regions the probes read: boot sectors, ext superblock, swap page end, ISO descriptors,
     // btrfs superblock.
-    let regions: &[(u64, u64)] = &[
-        (0, 4096),
-        (0x0ff0, 0x1000),
-        (0x8000, 0x9800),
-        (0x10000, 0x10300),
-    ];
+    let regions: &[(u64, u64)] = &[(0, 4096), (0x0ff0, 0x1000), (0x8000, 0x9800), (0x10000, 0x10300)];
     let mut rng = Rng(0x5eed_f00d_1234_5678);
     for &(name, _) in FIXTURES {
         let data = prefix(name, 16 << 20);
         let len = data.len() as u64;
         let dev = MemDev::new(data);
         for _ in 0..60 {
-            let (lo, hi) = if rng.below(10) == 0 {
-                (0, len)
-            } else {
-                regions[rng.below(regions.len() as u64) as usize]
-            };
+            let (lo, hi) = if rng.below(10) == 0 { (0, len) } else { regions[rng.below(regions.len() as u64) as usize] };
             let at = lo + rng.below(hi.saturating_sub(lo));
             let n = (1 + rng.below(4)).min(len.saturating_sub(at)) as usize;
             if n == 0 {
@@ -280,11 +245,7 @@ impl BlockDev for Failing {
         1 << 20
     }
     fn read_at(&self, _buf: &mut [u8], _off: u64) -> disk::Result<()> {
-        Err(disk::Error::Io {
-            path: "/nonexistent".into(),
-            op: "read",
-            source: std::io::Error::other("media error"),
-        })
+        Err(disk::Error::Io { path: "/nonexistent".into(), op: "read", source: std::io::Error::other("media error") })
     }
     fn write_at(&self, _buf: &[u8], _off: u64) -> disk::Result<()> {
         Err(disk::Error::ReadOnly { dev: self.name() })
@@ -304,42 +265,25 @@ impl BlockDev for Failing {
 fn read_errors_name_the_device() {
     let err = probe(&Failing).expect_err("reads fail");
     let msg = err.to_string();
-    assert!(
-        msg.contains("/dev/sdz9") && msg.contains("media error"),
-        "{msg}"
-    );
+    assert!(msg.contains("/dev/sdz9") && msg.contains("media error"), "{msg}");
 }
 
 /// Fixtures for the differential test, with the byte ranges their headers occupy.
 const DIFF_TARGETS: &[(&str, &[(u64, u64)])] = &[
     ("fs-ext2.img", &[(1024, 1024 + 0x168)]),
-    (
-        "fs-ext4.img",
-        &[(1024 + 0x38, 1024 + 0x80), (1024 + 0x160, 1024 + 0x164)],
-    ),
+    ("fs-ext4.img", &[(1024 + 0x38, 1024 + 0x80), (1024 + 0x160, 1024 + 0x164)]),
     ("fs-ext4-1k.img", &[(1024 + 0x38, 1024 + 0x80)]),
     ("fs-jbd.img", &[(1024 + 0x5c, 1024 + 0x68)]),
     ("fs-fat12.img", &[(0, 0x40), (0x1fe, 0x200)]),
     ("fs-fat16.img", &[(0, 0x40)]),
     ("fs-fat16-nolabel.img", &[(0, 0x40)]),
     ("fs-fat32.img", &[(0, 0x60)]),
-    (
-        "fs-swap.img",
-        &[
-            (0, 8),
-            (1024, 1024 + 48),
-            (1024 + 172, 1024 + 180),
-            (0xff6, 0x1000),
-        ],
-    ),
+    ("fs-swap.img", &[(0, 8), (1024, 1024 + 48), (1024 + 172, 1024 + 180), (0xff6, 0x1000)]),
     ("fs-xfs.img", &[(0, 0x80)]),
     ("fs-btrfs.img", &[(0x10020, 0x10048), (0x1012b, 0x10140)]),
     ("fs-ntfs.img", &[(0, 0x50)]),
     ("fs-iso.iso", &[(0x8000, 0x8060), (0x832d, 0x834f)]),
-    (
-        "fs-iso-joliet.iso",
-        &[(0x8000, 0x8060), (0x8800, 0x8860), (0x832d, 0x834f)],
-    ),
+    ("fs-iso-joliet.iso", &[(0x8000, 0x8060), (0x8800, 0x8860), (0x832d, 0x834f)]),
     ("fs-luks1.img", &[(0, 8), (168, 208)]),
     ("fs-luks2.img", &[(0, 0x20), (168, 208), (256, 264)]),
     ("fs-lvm-pv.img", &[(512, 512 + 72)]),
@@ -351,21 +295,9 @@ const DIFF_TARGETS: &[(&str, &[(u64, u64)])] = &[
 fn fat_root_dir(name: &str) -> (u64, u64) {
     let bs = prefix(name, 512);
     let le16 = |at: usize| u64::from(u16::from_le_bytes([bs[at], bs[at + 1]]));
-    let le32 = |at: usize| {
-        u64::from(u32::from_le_bytes([
-            bs[at],
-            bs[at + 1],
-            bs[at + 2],
-            bs[at + 3],
-        ]))
-    };
-    let (fat_len, root_cluster) = if le16(0x16) != 0 {
-        (le16(0x16), 2)
-    } else {
-        (le32(0x24), le32(0x2c))
-    };
-    let sectors =
-        le16(0x0e) + u64::from(bs[0x10]) * fat_len + (root_cluster - 2) * u64::from(bs[0x0d]);
+    let le32 = |at: usize| u64::from(u32::from_le_bytes([bs[at], bs[at + 1], bs[at + 2], bs[at + 3]]));
+    let (fat_len, root_cluster) = if le16(0x16) != 0 { (le16(0x16), 2) } else { (le32(0x24), le32(0x2c)) };
+    let sectors = le16(0x0e) + u64::from(bs[0x10]) * fat_len + (root_cluster - 2) * u64::from(bs[0x0d]);
     let start = sectors * le16(0x0b);
     (start, start + 96)
 }
@@ -385,9 +317,7 @@ fn ntfs_volume_record(name: &str) -> (u64, u64) {
 }
 
 /// Replacement bytes: field boundaries, padding, printable ASCII and FAT/ext flag values.
-const FILLS: &[u8] = &[
-    0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x30, 0x41, 0x61, 0x7a, 0x80, 0xe5, 0xf0, 0xf8, 0xff,
-];
+const FILLS: &[u8] = &[0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x30, 0x41, 0x61, 0x7a, 0x80, 0xe5, 0xf0, 0xf8, 0xff];
 
 #[test]
 fn mutated_headers_agree_with_blkid() {
@@ -404,25 +334,12 @@ fn mutated_headers_agree_with_blkid() {
             regions.push(ntfs_volume_record(name));
         }
         let path = tmp.path().join(name);
-        run(
-            "cp",
-            &[
-                "--sparse=always",
-                fixture(name).to_str().expect("utf-8"),
-                path.to_str().expect("utf-8"),
-            ],
-        );
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .expect("open copy");
+        run("cp", &["--sparse=always", fixture(name).to_str().expect("utf-8"), path.to_str().expect("utf-8")]);
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("open copy");
         for _ in 0..60 {
             let (lo, hi) = regions[rng.below(regions.len() as u64) as usize];
             let at = lo + rng.below(hi - lo);
-            let fill: Vec<u8> = (0..1 + rng.below(2))
-                .map(|_| FILLS[rng.below(FILLS.len() as u64) as usize])
-                .collect();
+            let fill: Vec<u8> = (0..1 + rng.below(2)).map(|_| FILLS[rng.below(FILLS.len() as u64) as usize]).collect();
             let mut saved = vec![0u8; fill.len()];
             file.read_exact_at(&mut saved, at).expect("read");
             file.write_all_at(&fill, at).expect("write");
@@ -444,10 +361,7 @@ fn mutated_headers_agree_with_blkid() {
         }
     }
     // Several signatures at once are rare; almost every case must have been compared.
-    assert!(
-        compared > 10 * ambivalent,
-        "compared {compared}, ambivalent {ambivalent}"
-    );
+    assert!(compared > 10 * ambivalent, "compared {compared}, ambivalent {ambivalent}");
 }
 
 #[test]
@@ -455,28 +369,12 @@ fn luks2_secondary_header_agrees_with_blkid() {
     use std::os::unix::fs::FileExt;
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("luks2.img");
-    run(
-        "cp",
-        &[
-            "--sparse=always",
-            fixture("fs-luks2.img").to_str().expect("utf-8"),
-            path.to_str().expect("utf-8"),
-        ],
-    );
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .expect("open copy");
+    run("cp", &["--sparse=always", fixture("fs-luks2.img").to_str().expect("utf-8"), path.to_str().expect("utf-8")]);
+    let file = std::fs::OpenOptions::new().write(true).open(&path).expect("open copy");
     file.write_all_at(b"XXXX", 0).expect("wipe primary magic");
     let oracle = blkid(&path);
-    assert_eq!(
-        oracle.get("TYPE").map(String::as_str),
-        Some("crypto_LUKS"),
-        "blkid finds the secondary header"
-    );
-    let got = probe(&RawFile::open(&path, false).expect("open"))
-        .expect("probe")
-        .expect("recognised");
+    assert_eq!(oracle.get("TYPE").map(String::as_str), Some("crypto_LUKS"), "blkid finds the secondary header");
+    let got = probe(&RawFile::open(&path, false).expect("open")).expect("probe").expect("recognised");
     assert_eq!(got.uuid, oracle.get("UUID").cloned());
     assert_eq!(got.label, oracle.get("LABEL").cloned());
 }

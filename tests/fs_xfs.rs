@@ -20,17 +20,8 @@ use vguestfs::fs::xfs::XfsFs;
 use vguestfs::fs::{Error, FileType, Filesystem, Ino};
 
 /// The v5 images, each mountable by the kernel.
-const V5_IMAGES: &[&str] = &[
-    "xfs-v5.img",
-    "xfs-rmap.img",
-    "xfs-nosparse.img",
-    "xfs-dir16k.img",
-    "xfs-1k.img",
-    "xfs-ag8.img",
-    "xfs-64k.img",
-    "xfs-4ksect.img",
-    "xfs-nrext64.img",
-];
+const V5_IMAGES: &[&str] =
+    &["xfs-v5.img", "xfs-rmap.img", "xfs-nosparse.img", "xfs-dir16k.img", "xfs-1k.img", "xfs-ag8.img", "xfs-64k.img", "xfs-4ksect.img", "xfs-nrext64.img"];
 
 /// Every v5 image opens and its root lists (the per-image tests below compare everything).
 #[test]
@@ -80,24 +71,14 @@ fn ours(fs: &XfsFs) -> BTreeMap<Vec<u8>, Node> {
                 assert_eq!(fs.lookup(dir, missing).unwrap(), None, "{}", show(&path));
             }
         }
-        for e in fs
-            .read_dir(dir)
-            .unwrap_or_else(|err| panic!("read_dir {}: {err}", show(&path)))
-        {
+        for e in fs.read_dir(dir).unwrap_or_else(|err| panic!("read_dir {}: {err}", show(&path))) {
             let mut p = path.clone();
             if !p.is_empty() {
                 p.push(b'/');
             }
             p.extend_from_slice(&e.name);
-            assert_eq!(
-                fs.lookup(dir, &e.name).unwrap(),
-                Some(e.ino),
-                "lookup {}",
-                show(&p)
-            );
-            let st = fs
-                .stat(e.ino)
-                .unwrap_or_else(|err| panic!("stat {}: {err}", show(&p)));
+            assert_eq!(fs.lookup(dir, &e.name).unwrap(), Some(e.ino), "lookup {}", show(&p));
+            let st = fs.stat(e.ino).unwrap_or_else(|err| panic!("stat {}: {err}", show(&p)));
             assert_eq!(st.file_type(), Some(e.file_type), "{}", show(&p));
             let mut n = Node {
                 ino: st.ino,
@@ -108,34 +89,19 @@ fn ours(fs: &XfsFs) -> BTreeMap<Vec<u8>, Node> {
                 size: st.size,
                 blocks: st.blocks,
                 rdev: st.rdev,
-                times: [
-                    (st.atime.sec, st.atime.nsec),
-                    (st.mtime.sec, st.mtime.nsec),
-                    (st.ctime.sec, st.ctime.nsec),
-                ],
+                times: [(st.atime.sec, st.atime.nsec), (st.mtime.sec, st.mtime.nsec), (st.ctime.sec, st.ctime.nsec)],
                 target: None,
                 sha: None,
-                xattrs: fs
-                    .xattrs(e.ino)
-                    .unwrap_or_else(|err| panic!("xattrs {}: {err}", show(&p)))
-                    .into_iter()
-                    .collect(),
+                xattrs: fs.xattrs(e.ino).unwrap_or_else(|err| panic!("xattrs {}: {err}", show(&p))).into_iter().collect(),
             };
             match e.file_type {
                 FileType::Directory => stack.push((p.clone(), e.ino)),
-                FileType::Symlink => {
-                    n.target = Some(
-                        fs.readlink(e.ino)
-                            .unwrap_or_else(|err| panic!("readlink {}: {err}", show(&p))),
-                    )
-                }
+                FileType::Symlink => n.target = Some(fs.readlink(e.ino).unwrap_or_else(|err| panic!("readlink {}: {err}", show(&p)))),
                 FileType::Regular => {
                     let mut h = Sha256::new();
                     let mut off = 0u64;
                     loop {
-                        let k = fs
-                            .read(e.ino, off, &mut buf)
-                            .unwrap_or_else(|err| panic!("read {}: {err}", show(&p)));
+                        let k = fs.read(e.ino, off, &mut buf).unwrap_or_else(|err| panic!("read {}: {err}", show(&p)));
                         if k == 0 {
                             break;
                         }
@@ -155,21 +121,7 @@ fn ours(fs: &XfsFs) -> BTreeMap<Vec<u8>, Node> {
 
 /// `getfattr -R -d -m - -e hex` of a tree: absolute path → xattrs.
 fn getfattr(dir: &Path) -> BTreeMap<PathBuf, BTreeMap<Vec<u8>, Vec<u8>>> {
-    let text = run(
-        "getfattr",
-        &[
-            "-R",
-            "-P",
-            "-h",
-            "-d",
-            "-m",
-            "-",
-            "-e",
-            "hex",
-            "--absolute-names",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let text = run("getfattr", &["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", dir.to_str().unwrap()]);
     let mut out: BTreeMap<PathBuf, BTreeMap<Vec<u8>, Vec<u8>>> = BTreeMap::new();
     let mut cur = None;
     for line in text.lines() {
@@ -178,12 +130,8 @@ fn getfattr(dir: &Path) -> BTreeMap<PathBuf, BTreeMap<Vec<u8>, Vec<u8>>> {
         } else if let (Some(c), false) = (&cur, line.is_empty()) {
             let (name, value) = line.split_once('=').unwrap_or((line, ""));
             let v = value.strip_prefix("0x").unwrap_or("");
-            let bytes = (0..v.len() / 2)
-                .map(|i| u8::from_str_radix(&v[2 * i..2 * i + 2], 16).unwrap())
-                .collect();
-            out.entry(c.clone())
-                .or_default()
-                .insert(name.as_bytes().to_vec(), bytes);
+            let bytes = (0..v.len() / 2).map(|i| u8::from_str_radix(&v[2 * i..2 * i + 2], 16).unwrap()).collect();
+            out.entry(c.clone()).or_default().insert(name.as_bytes().to_vec(), bytes);
         }
     }
     out
@@ -198,12 +146,7 @@ fn kernel(mnt: &Path) -> BTreeMap<Vec<u8>, Node> {
         for e in std::fs::read_dir(&dir).unwrap() {
             let e = e.unwrap();
             let path = e.path();
-            let rel = path
-                .strip_prefix(mnt)
-                .unwrap()
-                .as_os_str()
-                .as_bytes()
-                .to_vec();
+            let rel = path.strip_prefix(mnt).unwrap().as_os_str().as_bytes().to_vec();
             let m = std::fs::symlink_metadata(&path).unwrap();
             let ft = m.file_type();
             let mut n = Node {
@@ -215,11 +158,7 @@ fn kernel(mnt: &Path) -> BTreeMap<Vec<u8>, Node> {
                 size: m.size(),
                 blocks: m.blocks(),
                 rdev: m.rdev(),
-                times: [
-                    (m.atime(), m.atime_nsec() as u32),
-                    (m.mtime(), m.mtime_nsec() as u32),
-                    (m.ctime(), m.ctime_nsec() as u32),
-                ],
+                times: [(m.atime(), m.atime_nsec() as u32), (m.mtime(), m.mtime_nsec() as u32), (m.ctime(), m.ctime_nsec() as u32)],
                 target: None,
                 sha: None,
                 xattrs: attrs.get(&path).cloned().unwrap_or_default(),
@@ -227,18 +166,9 @@ fn kernel(mnt: &Path) -> BTreeMap<Vec<u8>, Node> {
             if ft.is_dir() {
                 stack.push(path.clone());
             } else if ft.is_symlink() {
-                n.target = Some(
-                    std::fs::read_link(&path)
-                        .unwrap()
-                        .as_os_str()
-                        .as_bytes()
-                        .to_vec(),
-                );
+                n.target = Some(std::fs::read_link(&path).unwrap().as_os_str().as_bytes().to_vec());
             } else if ft.is_file() {
-                n.sha = Some(format!(
-                    "{:x}",
-                    Sha256::digest(std::fs::read(&path).unwrap())
-                ));
+                n.sha = Some(format!("{:x}", Sha256::digest(std::fs::read(&path).unwrap())));
             }
             assert!(!ft.is_socket());
             out.insert(rel, n);
@@ -253,24 +183,14 @@ struct Mount(tempfile::TempDir);
 impl Mount {
     fn new(img: &Path) -> Mount {
         let d = tempfile::tempdir().unwrap();
-        run(
-            "mount",
-            &[
-                "-o",
-                "loop,ro",
-                img.to_str().unwrap(),
-                d.path().to_str().unwrap(),
-            ],
-        );
+        run("mount", &["-o", "loop,ro", img.to_str().unwrap(), d.path().to_str().unwrap()]);
         Mount(d)
     }
 }
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.0.path())
-            .status();
+        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
     }
 }
 
@@ -282,38 +202,20 @@ fn compare_with_kernel(name: &str) {
     let theirs = kernel(m.0.path());
     assert_eq!(mine.len(), theirs.len(), "{name}: path counts");
     for (p, k) in &theirs {
-        let o = mine
-            .get(p)
-            .unwrap_or_else(|| panic!("{name}: {} missing", show(p)));
+        let o = mine.get(p).unwrap_or_else(|| panic!("{name}: {} missing", show(p)));
         assert_eq!(o, k, "{name}: {}", show(p));
     }
     // The root itself.
     let root = fs.stat(fs.root()).unwrap();
     let rm = std::fs::metadata(m.0.path()).unwrap();
-    assert_eq!(
-        (root.ino, root.mode, root.nlink, root.size),
-        (rm.ino(), rm.mode(), rm.nlink(), rm.size()),
-        "{name}: root"
-    );
+    assert_eq!((root.ino, root.mode, root.nlink, root.size), (rm.ino(), rm.mode(), rm.nlink(), rm.size()), "{name}: root");
     assert_eq!(fs.xattrs(fs.root()).unwrap(), vec![]);
     // statvfs as `stat -f` reports it.
     let sv = fs.statvfs().unwrap();
-    let f = run(
-        "stat",
-        &[
-            "-f",
-            "-c",
-            "%S %b %f %a %c %d %l",
-            m.0.path().to_str().unwrap(),
-        ],
-    );
+    let f = run("stat", &["-f", "-c", "%S %b %f %a %c %d %l", m.0.path().to_str().unwrap()]);
     let v: Vec<u64> = f.split_whitespace().map(|x| x.parse().unwrap()).collect();
     let dev = RawFile::open(&img, false).unwrap();
-    assert_eq!(
-        vguestfs::fs::statfs::statvfs_size(&dev, "xfs").unwrap(),
-        Some(v[0] * v[1]),
-        "{name}: statvfs_size"
-    );
+    assert_eq!(vguestfs::fs::statfs::statvfs_size(&dev, "xfs").unwrap(), Some(v[0] * v[1]), "{name}: statvfs_size");
     // Exactly what a read-only mount reports (a read-write mount also withholds its reserve
     // pool and per-AG metadata reservations from the free blocks).
     assert_eq!(
@@ -374,17 +276,7 @@ fn v5_nrext64() {
 fn fixtures_cover_the_formats() {
     let img = fixture("xfs-v5.img");
     let fmt = |path: &str, field: &str| {
-        let out = run(
-            "xfs_db",
-            &[
-                "-r",
-                "-c",
-                &format!("path {path}"),
-                "-c",
-                &format!("print {field}"),
-                img.to_str().unwrap(),
-            ],
-        );
+        let out = run("xfs_db", &["-r", "-c", &format!("path {path}"), "-c", &format!("print {field}"), img.to_str().unwrap()]);
         out.trim().to_string()
     };
     assert!(fmt("/dirs/short", "core.format").contains("local"));
@@ -398,21 +290,7 @@ fn fixtures_cover_the_formats() {
     // Leaf blocks at the 32 GiB leaf offset: leaf1 (XDL3) for a leaf directory, a da node
     // (0x3ebe) for node and btree directories; attribute block 0 likewise.
     let block0 = |path: &str, cmd: &str, field: &str| {
-        run(
-            "xfs_db",
-            &[
-                "-r",
-                "-c",
-                &format!("path {path}"),
-                "-c",
-                cmd,
-                "-c",
-                &format!("print {field}"),
-                img.to_str().unwrap(),
-            ],
-        )
-        .trim()
-        .to_string()
+        run("xfs_db", &["-r", "-c", &format!("path {path}"), "-c", cmd, "-c", &format!("print {field}"), img.to_str().unwrap()]).trim().to_string()
     };
     assert!(block0("/dirs/leaf", "dblock 8388608", "lhdr.info.hdr.magic").ends_with("0x3df1"));
     assert!(block0("/dirs/node", "dblock 8388608", "nhdr.info.hdr.magic").ends_with("0x3ebe"));
@@ -427,20 +305,14 @@ fn fixtures_cover_the_formats() {
 fn lookup_path(fs: &dyn Filesystem, p: &str) -> Ino {
     let mut ino = fs.root();
     for c in p.split('/') {
-        ino = fs
-            .lookup(ino, c.as_bytes())
-            .unwrap()
-            .unwrap_or_else(|| panic!("{p}: {c} not found"));
+        ino = fs.lookup(ino, c.as_bytes()).unwrap().unwrap_or_else(|| panic!("{p}: {c} not found"));
     }
     ino
 }
 
 /// `xfs_db -r -c 'ls DIR'` of a v4 image: name → inode.
 fn xfs_db_ls(img: &Path, dir: &str) -> BTreeMap<Vec<u8>, u64> {
-    let out = run(
-        "xfs_db",
-        &["-r", "-c", &format!("ls {dir}"), img.to_str().unwrap()],
-    );
+    let out = run("xfs_db", &["-r", "-c", &format!("ls {dir}"), img.to_str().unwrap()]);
     let mut m = BTreeMap::new();
     for line in out.lines() {
         // "8          128                directory      0x0000002e   1 . (good)"
@@ -476,31 +348,18 @@ fn v4_image(name: &str) {
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap() {
             let path = e.unwrap().path();
-            let rel = path
-                .strip_prefix(&tree)
-                .unwrap()
-                .as_os_str()
-                .as_bytes()
-                .to_vec();
-            let o = mine
-                .get(&rel)
-                .unwrap_or_else(|| panic!("v4: {} missing", show(&rel)));
+            let rel = path.strip_prefix(&tree).unwrap().as_os_str().as_bytes().to_vec();
+            let o = mine.get(&rel).unwrap_or_else(|| panic!("v4: {} missing", show(&rel)));
             let m = std::fs::symlink_metadata(&path).unwrap();
             assert_eq!(o.mode, m.mode(), "{}", show(&rel));
             count += 1;
             if m.is_dir() {
                 stack.push(path);
             } else if m.file_type().is_symlink() {
-                assert_eq!(
-                    o.target.as_deref(),
-                    Some(std::fs::read_link(&path).unwrap().as_os_str().as_bytes())
-                );
+                assert_eq!(o.target.as_deref(), Some(std::fs::read_link(&path).unwrap().as_os_str().as_bytes()));
             } else {
                 assert_eq!(o.size, m.size(), "{}", show(&rel));
-                assert_eq!(
-                    o.sha.as_deref(),
-                    Some(format!("{:x}", Sha256::digest(std::fs::read(&path).unwrap())).as_str())
-                );
+                assert_eq!(o.sha.as_deref(), Some(format!("{:x}", Sha256::digest(std::fs::read(&path).unwrap())).as_str()));
             }
         }
     }
@@ -508,17 +367,8 @@ fn v4_image(name: &str) {
     // Inode numbers as xfs_db lists them, in every directory format.
     for d in ["", "short", "block", "leaf", "node"] {
         let db = xfs_db_ls(&img, &format!("/{d}"));
-        let dir = if d.is_empty() {
-            fs.root()
-        } else {
-            lookup_path(&fs, d)
-        };
-        let listed: BTreeMap<Vec<u8>, u64> = fs
-            .read_dir(dir)
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.name, e.ino))
-            .collect();
+        let dir = if d.is_empty() { fs.root() } else { lookup_path(&fs, d) };
+        let listed: BTreeMap<Vec<u8>, u64> = fs.read_dir(dir).unwrap().into_iter().map(|e| (e.name, e.ino)).collect();
         assert_eq!(listed, db, "/{d}");
     }
     // Inode fields as xfs_db prints them, for every inode of the root and of one big directory.
@@ -529,34 +379,10 @@ fn v4_image(name: &str) {
                 "xfs_db",
                 &["-r", "-c", &format!("inode {}", e.ino), "-c", "print core.mode core.uid core.gid core.nlinkv2 core.size core.nblocks core.mtime.nsec", img.to_str().unwrap()],
             );
-            let f: Vec<&str> = out
-                .lines()
-                .map(|l| l.rsplit(" = ").next().unwrap())
-                .collect();
-            let want = (
-                u32::from_str_radix(f[0], 8).unwrap(),
-                f[1].parse().unwrap(),
-                f[2].parse().unwrap(),
-                f[3].parse().unwrap(),
-                f[4].parse().unwrap(),
-                f[5].parse::<u64>().unwrap(),
-                f[6].parse().unwrap(),
-            );
+            let f: Vec<&str> = out.lines().map(|l| l.rsplit(" = ").next().unwrap()).collect();
+            let want = (u32::from_str_radix(f[0], 8).unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap(), f[5].parse::<u64>().unwrap(), f[6].parse().unwrap());
             let nblocks_unit = fs.superblock().blocksize as u64 / 512;
-            assert_eq!(
-                (
-                    st.mode,
-                    st.uid,
-                    st.gid,
-                    st.nlink,
-                    st.size,
-                    st.blocks / nblocks_unit,
-                    st.mtime.nsec
-                ),
-                want,
-                "{name}: inode {}",
-                e.ino
-            );
+            assert_eq!((st.mode, st.uid, st.gid, st.nlink, st.size, st.blocks / nblocks_unit, st.mtime.nsec), want, "{name}: inode {}", e.ino);
         }
     }
 }
@@ -566,12 +392,7 @@ fn dirty_log_reads_what_is_on_disk() {
     let img = fixture("xfs-dirty.img");
     let db = xfs_db_ls(&img, "/");
     let fs = open(&img);
-    let listed: BTreeMap<Vec<u8>, u64> = fs
-        .read_dir(fs.root())
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.name, e.ino))
-        .collect();
+    let listed: BTreeMap<Vec<u8>, u64> = fs.read_dir(fs.root()).unwrap().into_iter().map(|e| (e.name, e.ino)).collect();
     assert_eq!(listed, db);
     let f = lookup_path(&fs, "synced.txt");
     let mut buf = [0u8; 64];
@@ -585,14 +406,7 @@ fn dirty_log_reads_what_is_on_disk() {
 fn damaged(name: &str, cmds: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join(name);
-    run(
-        "cp",
-        &[
-            "--sparse=always",
-            fixture(name).to_str().unwrap(),
-            p.to_str().unwrap(),
-        ],
-    );
+    run("cp", &["--sparse=always", fixture(name).to_str().unwrap(), p.to_str().unwrap()]);
     let mut args = vec!["-x"];
     for c in cmds {
         args.extend(["-c", c]);
@@ -614,26 +428,9 @@ fn corrupt_msg(r: Result<impl Sized, Error>) -> String {
 fn damaged_images_fail_cleanly() {
     // A bmbt whose root points twice at the same leaf.
     let img = fixture("xfs-v5.img");
-    let ptr = run(
-        "xfs_db",
-        &[
-            "-r",
-            "-c",
-            "path /files/fragmented.bin",
-            "-c",
-            "print u3.bmbt.ptrs[1]",
-            img.to_str().unwrap(),
-        ],
-    );
+    let ptr = run("xfs_db", &["-r", "-c", "path /files/fragmented.bin", "-c", "print u3.bmbt.ptrs[1]", img.to_str().unwrap()]);
     let ptr = ptr.trim().rsplit(' ').next().unwrap().to_string();
-    let (_d, p) = damaged(
-        "xfs-v5.img",
-        &[
-            "path /files/fragmented.bin",
-            &format!("write u3.bmbt.ptrs[2] {ptr}"),
-            "write u3.bmbt.numrecs 2",
-        ],
-    );
+    let (_d, p) = damaged("xfs-v5.img", &["path /files/fragmented.bin", &format!("write u3.bmbt.ptrs[2] {ptr}"), "write u3.bmbt.numrecs 2"]);
     let fs = open(&p);
     let ino = lookup_path(&fs, "files/fragmented.bin");
     let msg = corrupt_msg(fs.read(ino, 0, &mut [0u8; 16]));
@@ -642,14 +439,7 @@ fn damaged_images_fail_cleanly() {
     // A directory data block with a bad CRC (written without recomputing it), and one that
     // names another owner (CRC recomputed).
     for (how, want) in [("-c", "CRC"), ("-d", "owned by another")] {
-        let (_d, p) = damaged(
-            "xfs-v5.img",
-            &[
-                "path /dirs/leaf",
-                "dblock 0",
-                &format!("write {how} dhdr.hdr.owner 5"),
-            ],
-        );
+        let (_d, p) = damaged("xfs-v5.img", &["path /dirs/leaf", "dblock 0", &format!("write {how} dhdr.hdr.owner 5")]);
         let fs = open(&p);
         let dir = lookup_path(&fs, "dirs");
         let leaf = fs.lookup(dir, b"leaf").unwrap().unwrap();
@@ -661,9 +451,7 @@ fn damaged_images_fail_cleanly() {
     let (_d, p) = damaged("xfs-v5.img", &["sb 0", "write -d features_incompat 0x800b"]);
     let dev: Dev = Arc::new(RawFile::open(&p, false).unwrap());
     match XfsFs::open(dev) {
-        Err(Error::Unsupported { feature, .. }) => {
-            assert!(feature.contains("unknown incompatible"), "{feature}")
-        }
+        Err(Error::Unsupported { feature, .. }) => assert!(feature.contains("unknown incompatible"), "{feature}"),
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("opened"),
     }
@@ -676,13 +464,7 @@ fn damaged_images_fail_cleanly() {
     assert!(msg.contains("AGF of AG 2"), "{msg}");
 
     // An inode whose extent points past the filesystem.
-    let (_d, p) = damaged(
-        "xfs-v5.img",
-        &[
-            "path /files/size-4096.bin",
-            "write u3.bmx[0].startblock 0xffffffffff",
-        ],
-    );
+    let (_d, p) = damaged("xfs-v5.img", &["path /files/size-4096.bin", "write u3.bmx[0].startblock 0xffffffffff"]);
     let fs = open(&p);
     let ino = lookup_path(&fs, "files/size-4096.bin");
     let msg = corrupt_msg(fs.read(ino, 0, &mut [0u8; 16]));
@@ -703,38 +485,14 @@ fn fs_open_probes_xfs() {
 #[test]
 fn tools_read_xfs() {
     let img = fixture("xfs-v4.img");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vcat"))
-        .args(["-a", img.to_str().unwrap(), "-m", "/dev/sda", "/f70000"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        out.stdout,
-        std::fs::read(fixture("xfs-v4-tree").join("f70000")).unwrap()
-    );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vls"))
-        .args(["-a", img.to_str().unwrap(), "-m", "/dev/sda", "/short"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut names: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vcat")).args(["-a", img.to_str().unwrap(), "-m", "/dev/sda", "/f70000"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, std::fs::read(fixture("xfs-v4-tree").join("f70000")).unwrap());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vls")).args(["-a", img.to_str().unwrap(), "-m", "/dev/sda", "/short"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut names: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
     names.sort();
-    let mut want: Vec<String> = std::fs::read_dir(fixture("xfs-v4-tree").join("short"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut want: Vec<String> = std::fs::read_dir(fixture("xfs-v4-tree").join("short")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     want.sort();
     assert_eq!(names, want);
 }

@@ -79,11 +79,7 @@ struct UseLeaf {
 
 /// Whether the attributes hold `#[cfg(test)]`.
 fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| {
-        a.path().is_ident("cfg")
-            && a.parse_args::<syn::Path>()
-                .is_ok_and(|p| p.is_ident("test"))
-    })
+    attrs.iter().any(|a| a.path().is_ident("cfg") && a.parse_args::<syn::Path>().is_ok_and(|p| p.is_ident("test")))
 }
 
 /// The attributes of an item (none for the kinds never found under `#[cfg(test)]` alone).
@@ -130,16 +126,8 @@ fn use_leaves(tree: &UseTree, prefix: &mut Vec<String>, out: &mut Vec<UseLeaf>) 
         if ident != "self" {
             path.push(ident.to_string());
         }
-        let alias = if alias == "self" {
-            path.last().cloned()
-        } else {
-            Some(alias.to_string())
-        };
-        UseLeaf {
-            path,
-            alias: alias.filter(|a| a != "_"),
-            glob: false,
-        }
+        let alias = if alias == "self" { path.last().cloned() } else { Some(alias.to_string()) };
+        UseLeaf { path, alias: alias.filter(|a| a != "_"), glob: false }
     };
     match tree {
         UseTree::Path(p) => {
@@ -149,11 +137,7 @@ fn use_leaves(tree: &UseTree, prefix: &mut Vec<String>, out: &mut Vec<UseLeaf>) 
         }
         UseTree::Name(n) => out.push(leaf(prefix, &n.ident, &n.ident)),
         UseTree::Rename(r) => out.push(leaf(prefix, &r.ident, &r.rename)),
-        UseTree::Glob(_) => out.push(UseLeaf {
-            path: prefix.clone(),
-            alias: None,
-            glob: true,
-        }),
+        UseTree::Glob(_) => out.push(UseLeaf { path: prefix.clone(), alias: None, glob: true }),
         UseTree::Group(g) => g.items.iter().for_each(|t| use_leaves(t, prefix, out)),
     }
 }
@@ -171,29 +155,15 @@ impl Crate {
     /// Reads the crate whose root file is `root` (relative to `base`), following `mod x;`.
     fn load(base: &Path, root: &str) -> Crate {
         let mut krate = Crate::default();
-        let dir = Path::new(root)
-            .parent()
-            .expect("crate root is in a directory")
-            .to_path_buf();
+        let dir = Path::new(root).parent().expect("crate root is in a directory").to_path_buf();
         krate.add_file(base, root.to_string(), None, "crate", dir);
         krate
     }
 
     /// Adds an empty module named `name` under `parent`, returning its index.
-    fn new_module(
-        &mut self,
-        name: &str,
-        parent: Option<usize>,
-        file: String,
-        child_dir: PathBuf,
-    ) -> usize {
+    fn new_module(&mut self, name: &str, parent: Option<usize>, file: String, child_dir: PathBuf) -> usize {
         let id = self.modules.len();
-        self.modules.push(Module {
-            file,
-            parent,
-            child_dir,
-            ..Module::default()
-        });
+        self.modules.push(Module { file, parent, child_dir, ..Module::default() });
         if let Some(p) = parent {
             self.modules[p].children.insert(name.to_string(), id);
         }
@@ -201,16 +171,8 @@ impl Crate {
     }
 
     /// Parses `file` and adds it as module `name` under `parent`.
-    fn add_file(
-        &mut self,
-        base: &Path,
-        file: String,
-        parent: Option<usize>,
-        name: &str,
-        child_dir: PathBuf,
-    ) {
-        let text =
-            std::fs::read_to_string(base.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    fn add_file(&mut self, base: &Path, file: String, parent: Option<usize>, name: &str, child_dir: PathBuf) {
+        let text = std::fs::read_to_string(base.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let ast = syn::parse_file(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
         let id = self.new_module(name, parent, file.clone(), child_dir);
         self.file_owner.insert(file, id);
@@ -255,43 +217,20 @@ impl Crate {
             }
             None => {
                 let flat = self.modules[id].child_dir.join(format!("{name}.rs"));
-                let path = if base.join(&flat).exists() {
-                    flat
-                } else {
-                    dir.join("mod.rs")
-                };
-                self.add_file(
-                    base,
-                    path.to_string_lossy().into_owned(),
-                    Some(id),
-                    &name,
-                    dir,
-                );
+                let path = if base.join(&flat).exists() { flat } else { dir.join("mod.rs") };
+                self.add_file(base, path.to_string_lossy().into_owned(), Some(id), &name, dir);
             }
         }
     }
 
     /// Resolves `segs`, written in module `from`; `locals` are function-level `use`s there.
     /// `want_module` prefers a module over a same-named function for the last segment.
-    fn resolve(
-        &self,
-        from: usize,
-        segs: &[String],
-        want_module: bool,
-        locals: Option<&Aliases>,
-    ) -> Option<Def> {
+    fn resolve(&self, from: usize, segs: &[String], want_module: bool, locals: Option<&Aliases>) -> Option<Def> {
         self.resolve_in(from, segs, want_module, locals, &mut HashSet::new())
     }
 
     /// [`Crate::resolve`] with the lookups already tried (which breaks `use` loops).
-    fn resolve_in(
-        &self,
-        from: usize,
-        segs: &[String],
-        want_module: bool,
-        locals: Option<&Aliases>,
-        seen: &mut Seen,
-    ) -> Option<Def> {
+    fn resolve_in(&self, from: usize, segs: &[String], want_module: bool, locals: Option<&Aliases>, seen: &mut Seen) -> Option<Def> {
         let (mut def, rest) = match segs.first()?.as_str() {
             "crate" => (Def::Module(0), &segs[1..]),
             "self" => (Def::Module(from), &segs[1..]),
@@ -330,60 +269,41 @@ impl Crate {
             return None;
         }
         let module = &self.modules[m];
-        let item = module.items.contains(name).then(|| Def::Item {
-            module: m,
-            name: name.to_string(),
-        });
+        let item = module.items.contains(name).then(|| Def::Item { module: m, name: name.to_string() });
         let child = module.children.get(name).map(|&c| Def::Module(c));
         let direct = if want_module { child.or(item) } else { item };
         if direct.is_some() {
             return direct;
         }
-        if let Some(d) = module
-            .uses
-            .get(name)
-            .and_then(|p| self.resolve_in(m, p, want_module, None, seen))
-        {
+        if let Some(d) = module.uses.get(name).and_then(|p| self.resolve_in(m, p, want_module, None, seen)) {
             return Some(d);
         }
         if let Some(c) = module.children.get(name) {
             return Some(Def::Module(*c));
         }
-        module
-            .globs
-            .iter()
-            .find_map(|glob| match self.resolve_in(m, glob, true, None, seen)? {
-                Def::Module(g) => self.lookup(g, name, want_module, seen),
-                Def::Item { .. } => None, // `use Enum::*`: the `use` itself is the edge.
-            })
+        module.globs.iter().find_map(|glob| match self.resolve_in(m, glob, true, None, seen)? {
+            Def::Module(g) => self.lookup(g, name, want_module, seen),
+            Def::Item { .. } => None, // `use Enum::*`: the `use` itself is the edge.
+        })
     }
 
     /// Whether `to`'s file is a descendant module of `from`'s file (a facade edge).
     fn is_descendant(&self, from: &str, to: &str) -> bool {
-        let (Some(&owner), Some(&target)) = (self.file_owner.get(from), self.file_owner.get(to))
-        else {
+        let (Some(&owner), Some(&target)) = (self.file_owner.get(from), self.file_owner.get(to)) else {
             return false;
         };
-        std::iter::successors(self.modules[target].parent, |&p| self.modules[p].parent)
-            .any(|p| p == owner)
+        std::iter::successors(self.modules[target].parent, |&p| self.modules[p].parent).any(|p| p == owner)
     }
 
     /// Adds the crate's file edges to `edges` (no self-loops, no facade edges).
     fn collect_edges(&self, edges: &mut Edges) {
         for (id, module) in self.modules.iter().enumerate() {
-            let mut refs = RefCollector {
-                krate: self,
-                module: id,
-                locals: Aliases::new(),
-                found: Vec::new(),
-            };
+            let mut refs = RefCollector { krate: self, module: id, locals: Aliases::new(), found: Vec::new() };
             module.body.iter().for_each(|item| refs.visit_item(item));
             for (def_module, name) in refs.found {
                 let to = &self.modules[def_module].file;
                 if *to != module.file && !self.is_descendant(&module.file, to) {
-                    edges
-                        .entry((module.file.clone(), to.clone()))
-                        .or_insert(name);
+                    edges.entry((module.file.clone(), to.clone())).or_insert(name);
                 }
             }
         }
@@ -403,10 +323,7 @@ struct RefCollector<'a> {
 impl RefCollector<'_> {
     /// Records the item `segs` names, if it is one of this crate's.
     fn reference(&mut self, segs: &[String], want_module: bool) {
-        if let Some(Def::Item { module, name }) =
-            self.krate
-                .resolve(self.module, segs, want_module, Some(&self.locals))
-        {
+        if let Some(Def::Item { module, name }) = self.krate.resolve(self.module, segs, want_module, Some(&self.locals)) {
             self.found.push((module, name));
         }
     }
@@ -449,9 +366,7 @@ impl<'ast> Visit<'ast> for RefCollector<'_> {
     /// Macro arguments are walked when they parse as comma-separated expressions.
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
         visit::visit_macro(self, mac);
-        if let Ok(args) =
-            mac.parse_body_with(Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated)
-        {
+        if let Ok(args) = mac.parse_body_with(Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated) {
             args.iter().for_each(|e| self.visit_expr(e));
         }
     }
@@ -462,12 +377,7 @@ fn crate_roots(base: &Path) -> Vec<String> {
     let mut roots = vec!["src/lib.rs".to_string(), "shell/src/main.rs".to_string()];
     let bins = std::fs::read_dir(base.join("src/bin")).expect("src/bin is readable");
     let mut bins: Vec<String> = bins
-        .map(|e| {
-            e.expect("src/bin entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|e| e.expect("src/bin entry").file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".rs"))
         .map(|name| format!("src/bin/{name}"))
         .collect();
@@ -492,19 +402,14 @@ fn cycles(edges: &Edges) -> Vec<BTreeSet<String>> {
         next.entry(from).or_default().push(to);
         next.entry(to).or_default();
     }
-    let reachable: BTreeMap<&str, BTreeSet<&str>> =
-        next.keys().map(|n| (*n, reach(&next, n))).collect();
+    let reachable: BTreeMap<&str, BTreeSet<&str>> = next.keys().map(|n| (*n, reach(&next, n))).collect();
     let mut done = BTreeSet::new();
     let mut out = Vec::new();
     for (n, from_n) in &reachable {
         if done.contains(*n) {
             continue;
         }
-        let scc: BTreeSet<String> = from_n
-            .iter()
-            .filter(|m| reachable[*m].contains(n))
-            .map(|m| m.to_string())
-            .collect();
+        let scc: BTreeSet<String> = from_n.iter().filter(|m| reachable[*m].contains(n)).map(|m| m.to_string()).collect();
         done.extend(scc.iter().cloned());
         if scc.len() > 1 {
             out.push(scc);
@@ -532,10 +437,7 @@ fn describe(edges: &Edges, sccs: &[BTreeSet<String>]) -> String {
     for (i, scc) in sccs.iter().enumerate() {
         let files: Vec<&str> = scc.iter().map(String::as_str).collect();
         msg += &format!("\ncycle {}: {}\n", i + 1, files.join(", "));
-        for ((from, to), item) in edges
-            .iter()
-            .filter(|((f, t), _)| scc.contains(f) && scc.contains(t))
-        {
+        for ((from, to), item) in edges.iter().filter(|((f, t), _)| scc.contains(f) && scc.contains(t)) {
             msg += &format!("  {from} -> {to} ({item})\n");
         }
     }
@@ -564,10 +466,7 @@ fn scan_synthetic(files: &[(&str, &str)]) -> Edges {
 
 /// The files of each cycle, for comparing in the tests below.
 fn cycle_files(edges: &Edges) -> Vec<Vec<String>> {
-    cycles(edges)
-        .into_iter()
-        .map(|s| s.into_iter().collect())
-        .collect()
+    cycles(edges).into_iter().map(|s| s.into_iter().collect()).collect()
 }
 
 #[test]
@@ -575,10 +474,7 @@ fn sibling_cycle_is_found() {
     let edges = scan_synthetic(&[
         ("src/lib.rs", "mod a; mod b;"),
         ("src/a.rs", "use crate::b::B; pub struct A(B);"),
-        (
-            "src/b.rs",
-            "pub struct B; pub fn f() -> super::a::A { todo!() }",
-        ),
+        ("src/b.rs", "pub struct B; pub fn f() -> super::a::A { todo!() }"),
     ]);
     assert_eq!(cycle_files(&edges), [["src/a.rs", "src/b.rs"]]);
     assert_eq!(edges[&("src/b.rs".into(), "src/a.rs".into())], "A");
@@ -589,14 +485,8 @@ fn sibling_cycle_is_found() {
 fn facade_reexport_and_child_to_parent_use_is_no_cycle() {
     let edges = scan_synthetic(&[
         ("src/lib.rs", "mod m;"),
-        (
-            "src/m/mod.rs",
-            "mod child; pub use child::C; pub struct Shared; fn g() { child::f() }",
-        ),
-        (
-            "src/m/child.rs",
-            "use super::Shared; pub struct C(Shared); pub fn f() {}",
-        ),
+        ("src/m/mod.rs", "mod child; pub use child::C; pub struct Shared; fn g() { child::f() }"),
+        ("src/m/child.rs", "use super::Shared; pub struct C(Shared); pub fn f() {}"),
     ]);
     assert!(cycles(&edges).is_empty(), "{edges:?}");
     assert!(edges.contains_key(&("src/m/child.rs".into(), "src/m/mod.rs".into())));
@@ -608,23 +498,10 @@ fn reexport_chain_is_followed_to_the_defining_file() {
         ("src/lib.rs", "mod a; mod b; mod c; pub use b::Deep;"),
         ("src/a.rs", "use crate::Deep; fn f(_: Deep) {}"),
         ("src/b.rs", "pub use crate::c::Deep;"),
-        (
-            "src/c.rs",
-            "pub enum Deep { V } fn g() { let _ = crate::a::f; }",
-        ),
+        ("src/c.rs", "pub enum Deep { V } fn g() { let _ = crate::a::f; }"),
     ]);
-    let pairs: Vec<(&str, &str)> = edges
-        .keys()
-        .map(|(f, t)| (f.as_str(), t.as_str()))
-        .collect();
-    assert_eq!(
-        pairs,
-        [
-            ("src/a.rs", "src/c.rs"),
-            ("src/b.rs", "src/c.rs"),
-            ("src/c.rs", "src/a.rs")
-        ]
-    );
+    let pairs: Vec<(&str, &str)> = edges.keys().map(|(f, t)| (f.as_str(), t.as_str())).collect();
+    assert_eq!(pairs, [("src/a.rs", "src/c.rs"), ("src/b.rs", "src/c.rs"), ("src/c.rs", "src/a.rs")]);
     assert_eq!(cycle_files(&edges), [["src/a.rs", "src/c.rs"]]);
 }
 

@@ -33,44 +33,23 @@ fn rpm_q(root: &Path, bdb: bool, qf: &str) -> String {
     if bdb {
         c.args(["--define", "_db_backend bdb_ro"]);
     }
-    let out = c
-        .args(["-qa", "--qf", qf])
-        .env("LC_ALL", "C")
-        .output()
-        .expect("rpm");
-    assert!(
-        out.status.success(),
-        "rpm -qa: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = c.args(["-qa", "--qf", qf]).env("LC_ALL", "C").output().expect("rpm");
+    assert!(out.status.success(), "rpm -qa: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Our applications as rpm's query format prints them, sorted.
 fn ours(apps: &[Application]) -> Vec<String> {
-    let mut v: Vec<String> = apps
-        .iter()
-        .map(|a| {
-            format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                a.name, a.epoch, a.version, a.release, a.arch, a.url, a.summary
-            )
-        })
-        .collect();
+    let mut v: Vec<String> =
+        apps.iter().map(|a| format!("{}\t{}\t{}\t{}\t{}\t{}\t{}", a.name, a.epoch, a.version, a.release, a.arch, a.url, a.summary)).collect();
     v.sort();
     v
 }
 
 /// The oracle: fields and descriptions from rpm.
 fn oracle(root: &Path, bdb: bool) -> (Vec<String>, BTreeMap<String, String>) {
-    let mut lines: Vec<String> = rpm_q(
-        root,
-        bdb,
-        "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{URL}\\t%{SUMMARY}\\n",
-    )
-    .lines()
-    .map(String::from)
-    .collect();
+    let mut lines: Vec<String> =
+        rpm_q(root, bdb, "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{URL}\\t%{SUMMARY}\\n").lines().map(String::from).collect();
     lines.sort();
     let text = rpm_q(root, bdb, "%{NAME}\\n%{DESCRIPTION}\\n@@END@@\\n");
     let descs = text
@@ -78,10 +57,7 @@ fn oracle(root: &Path, bdb: bool) -> (Vec<String>, BTreeMap<String, String>) {
         .filter(|s| !s.is_empty())
         .map(|s| {
             let (name, desc) = s.split_once('\n').unwrap();
-            (
-                name.to_string(),
-                desc.strip_suffix('\n').unwrap_or(desc).to_string(),
-            )
+            (name.to_string(), desc.strip_suffix('\n').unwrap_or(desc).to_string())
         })
         .collect();
     (lines, descs)
@@ -103,22 +79,10 @@ fn check_against_rpm(name: &str, file: &str, backend: Backend) -> Option<Vec<u8>
     // sorted by name as libguestfs sorts; the special cases of the fixture
     assert!(apps.windows(2).all(|w| w[0].name <= w[1].name));
     let get = |n: &str| apps.iter().find(|a| a.name == n).unwrap();
-    assert_eq!(
-        (get("alpha").epoch, get("alpha").url.as_str()),
-        (3, "https://example.org/alpha")
-    );
-    assert!(
-        get("alpha")
-            .description
-            .contains("several lines,\n\nwith an empty line"),
-        "{:?}",
-        get("alpha").description
-    );
+    assert_eq!((get("alpha").epoch, get("alpha").url.as_str()), (3, "https://example.org/alpha"));
+    assert!(get("alpha").description.contains("several lines,\n\nwith an empty line"), "{:?}", get("alpha").description);
     assert_eq!(get("beta").url, "(none)");
-    assert_eq!(
-        (get("gpg-pubkey").arch.as_str(), get("gpg-pubkey").epoch),
-        ("(none)", 0)
-    );
+    assert_eq!((get("gpg-pubkey").arch.as_str(), get("gpg-pubkey").epoch), ("(none)", 0));
     Some(data)
 }
 
@@ -177,11 +141,7 @@ fn damaged_sqlite() {
     // truncated: fewer packages, a warning, no panic (every length)
     for len in [0, 50, 100, ps, data.len() / 2, data.len() - 1] {
         let (apps, w) = read(&data[..len]);
-        assert!(
-            apps.len() < 41 && !w.is_empty(),
-            "{len}: {} {w:?}",
-            apps.len()
-        );
+        assert!(apps.len() < 41 && !w.is_empty(), "{len}: {} {w:?}", apps.len());
     }
     // the table's interior root page of an unknown type
     let mut d = data.clone();
@@ -196,10 +156,7 @@ fn damaged_sqlite() {
     let at = (table as usize - 1) * ps + 8;
     d[at..at + 4].copy_from_slice(&table.to_be_bytes());
     let (_, w) = read(&d);
-    assert!(
-        w.iter().any(|w| w.contains("reached twice")),
-        "{w:?} (child {child})"
-    );
+    assert!(w.iter().any(|w| w.contains("reached twice")), "{w:?} (child {child})");
 
     // find the big header's first overflow page and a small header on a leaf
     let (mut first_overflow, mut small) = (None, None);
@@ -218,9 +175,7 @@ fn damaged_sqlite() {
             } else if c.overflow.is_none() && small.is_none() {
                 // record header [hlen, NULL, blob type]: the blob follows it
                 let (hlen, _) = sqlite::record::varint(c.local, 0).unwrap();
-                small = Some(
-                    (n as usize - 1) * ps + offset_in(db.page(n).unwrap(), c.local) + hlen as usize,
-                );
+                small = Some((n as usize - 1) * ps + offset_in(db.page(n).unwrap(), c.local) + hlen as usize);
             }
         }
     }
@@ -230,19 +185,13 @@ fn damaged_sqlite() {
     d[(ov - 1) * ps..(ov - 1) * ps + 4].copy_from_slice(&(ov as u32).to_be_bytes());
     let (apps, w) = read(&d);
     assert_eq!(apps.len(), 40);
-    assert!(
-        w.len() == 1 && w[0].contains(&format!("overflow page {ov} reached twice")),
-        "{w:?}"
-    );
+    assert!(w.len() == 1 && w[0].contains(&format!("overflow page {ov} reached twice")), "{w:?}");
     // a header with il huge: skipped with a warning
     let mut d = data.clone();
     d[small.unwrap()..small.unwrap() + 4].copy_from_slice(&[0xff; 4]);
     let (apps, w) = read(&d);
     assert_eq!(apps.len(), 40);
-    assert!(
-        w.len() == 1 && w[0].contains("rpm header: header ") && w[0].contains("over the limit"),
-        "{w:?}"
-    );
+    assert!(w.len() == 1 && w[0].contains("rpm header: header ") && w[0].contains("over the limit"), "{w:?}");
     // no Packages table
     let (apps, w) = read(&data[..ps]);
     assert!(apps.is_empty() && !w.is_empty());
@@ -259,11 +208,7 @@ fn damaged_bdb() {
     let read = |d: &[u8]| rpmdb::read(d, Backend::Bdb, "Packages");
     for len in [0, 100, 511, ps, ps + 100, data.len() / 2, data.len() - 1] {
         let (apps, w) = read(&data[..len]);
-        assert!(
-            apps.len() < 41 && !w.is_empty(),
-            "{len}: {} {w:?}",
-            apps.len()
-        );
+        assert!(apps.len() < 41 && !w.is_empty(), "{len}: {} {w:?}", apps.len());
     }
     // the largest off-page item (the 3000-file header, over many overflow pages)
     let mut offpage = Vec::new();
@@ -287,10 +232,7 @@ fn damaged_bdb() {
     d[ov * ps + 16..ov * ps + 20].copy_from_slice(&(ov as u32).to_le_bytes());
     let (apps, w) = read(&d);
     assert_eq!(apps.len(), 40);
-    assert!(
-        w.len() == 1 && w[0].contains(&format!("overflow page {ov} reached twice")),
-        "{w:?}"
-    );
+    assert!(w.len() == 1 && w[0].contains(&format!("overflow page {ov} reached twice")), "{w:?}");
     // the header's il huge
     let mut d = data.clone();
     d[ov * ps + 26..ov * ps + 30].copy_from_slice(&[0xff; 4]);
@@ -302,10 +244,7 @@ fn damaged_bdb() {
     d[b0 as usize * ps + 25] = 0x42;
     let (apps, w) = read(&d);
     assert!(apps.is_empty());
-    assert!(
-        w.len() == 1 && w[0].contains(&format!("page {b0} of type 66 is not a hash page")),
-        "{w:?}"
-    );
+    assert!(w.len() == 1 && w[0].contains(&format!("page {b0} of type 66 is not a hash page")), "{w:?}");
     // a bucket chain looping back
     let b1 = db.meta().bucket_page(1).unwrap();
     let mut d = data.clone();
@@ -333,29 +272,18 @@ fn sqlite_cli_tables_read_back() {
         // sizes around the local-payload limits of both page sizes, and enough small rows for
         // interior pages
         let sizes = [0, 1, 477, 478, 500, 5000, 65501, 65502, 200_000];
-        let mut sql = format!(
-            "PRAGMA page_size={page_size}; CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);"
-        );
+        let mut sql = format!("PRAGMA page_size={page_size}; CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);");
         for (i, s) in sizes.iter().enumerate() {
             sql += &format!("INSERT INTO t VALUES ({}, randomblob({s}));", i + 1);
         }
         sql += "INSERT INTO t SELECT id + 100, randomblob(id % 300) FROM t;";
         for _ in 0..5 {
-            sql +=
-                "INSERT INTO t SELECT id + (SELECT max(id) FROM t), randomblob(id % 700) FROM t;";
+            sql += "INSERT INTO t SELECT id + (SELECT max(id) FROM t), randomblob(id % 700) FROM t;";
         }
         sql += "CREATE TABLE other (x TEXT); INSERT INTO other VALUES ('y');";
         let out = Command::new("sqlite3").arg(&f).arg(&sql).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let want = Command::new("sqlite3")
-            .arg(&f)
-            .arg("SELECT id, hex(b) FROM t ORDER BY id")
-            .output()
-            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let want = Command::new("sqlite3").arg(&f).arg("SELECT id, hex(b) FROM t ORDER BY id").output().unwrap();
         let want: Vec<(i64, String)> = String::from_utf8(want.stdout)
             .unwrap()
             .lines()
@@ -375,13 +303,8 @@ fn sqlite_cli_tables_read_back() {
             let (rowid, payload) = r.unwrap();
             let v = sqlite::record::parse(payload).unwrap();
             assert_eq!(v[0], sqlite::Value::Null);
-            let sqlite::Value::Blob(b) = v[1] else {
-                panic!("{:?}", v[1])
-            };
-            got.push((
-                rowid,
-                b.iter().map(|x| format!("{x:02X}")).collect::<String>(),
-            ));
+            let sqlite::Value::Blob(b) = v[1] else { panic!("{:?}", v[1]) };
+            got.push((rowid, b.iter().map(|x| format!("{x:02X}")).collect::<String>()));
         })
         .unwrap();
         assert_eq!(got.len(), want.len());
@@ -389,10 +312,7 @@ fn sqlite_cli_tables_read_back() {
         assert_eq!(db.table_root("missing").unwrap(), None);
         // not an rpm database: no Packages table
         let (apps, w) = rpmdb::read(&data, Backend::Sqlite, "t.db");
-        assert!(
-            apps.is_empty() && w == ["t.db: SQLite database: no Packages table"],
-            "{w:?}"
-        );
+        assert!(apps.is_empty() && w == ["t.db: SQLite database: no Packages table"], "{w:?}");
     }
 }
 

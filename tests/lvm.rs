@@ -35,12 +35,7 @@ fn partitions(image: &Path) -> Vec<(u64, u64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            (
-                p["start"].as_u64().unwrap() * 512,
-                p["size"].as_u64().unwrap() * 512,
-            )
-        })
+        .map(|p| (p["start"].as_u64().unwrap() * 512, p["size"].as_u64().unwrap() * 512))
         .collect()
 }
 
@@ -55,13 +50,7 @@ fn mbr_devices() -> (Vec<(String, Dev)>, Vec<Pv>) {
         let dev: Dev = Arc::new(Slice::new(disk.clone(), off, size, name.clone()).unwrap());
         devs.push((name.clone(), dev.clone()));
         if i == 1 {
-            pvs.push(Pv {
-                name,
-                dev,
-                image: image.clone(),
-                offset: off,
-                size,
-            });
+            pvs.push(Pv { name, dev, image: image.clone(), offset: off, size });
         }
     }
     (devs, pvs)
@@ -70,20 +59,11 @@ fn mbr_devices() -> (Vec<(String, Dev)>, Vec<Pv>) {
 fn striped_devices() -> (Vec<(String, Dev)>, Vec<Pv>) {
     let mut devs = Vec::new();
     let mut pvs = Vec::new();
-    for (name, file) in [
-        ("/dev/sda", "lvm-striped-a.raw"),
-        ("/dev/sdb", "lvm-striped-b.raw"),
-    ] {
+    for (name, file) in [("/dev/sda", "lvm-striped-a.raw"), ("/dev/sdb", "lvm-striped-b.raw")] {
         let image = fixture(file);
         let dev = open(&image);
         devs.push((name.to_string(), dev.clone()));
-        pvs.push(Pv {
-            name: name.into(),
-            size: dev.len(),
-            dev,
-            image,
-            offset: 0,
-        });
+        pvs.push(Pv { name: name.into(), size: dev.len(), dev, image, offset: 0 });
     }
     (devs, pvs)
 }
@@ -98,147 +78,70 @@ fn read_all(dev: &dyn BlockDev) -> Vec<u8> {
 fn compare_with_lvm2(devs: &[(String, Dev)], pvs: &[Pv]) -> Vec<VolumeGroup> {
     let _guard = common::loop_lock();
     let vgs = scan(devs).unwrap();
-    let loops: Vec<Loop> = pvs
-        .iter()
-        .map(|p| Loop::attach(&p.image, p.offset, p.size))
-        .collect();
+    let loops: Vec<Loop> = pvs.iter().map(|p| Loop::attach(&p.image, p.offset, p.size)).collect();
     let refs: Vec<&Loop> = loops.iter().collect();
     // loop device name -> our device name
-    let ours = |l: &str| {
-        pvs[loops.iter().position(|x| x.0 == l).unwrap()]
-            .name
-            .clone()
-    };
+    let ours = |l: &str| pvs[loops.iter().position(|x| x.0 == l).unwrap()].name.clone();
 
-    let rvgs = lvm_report(
-        "vgs",
-        "vg",
-        "vg_name,vg_uuid,vg_seqno,vg_extent_size,vg_size,vg_free,pv_count,lv_count",
-        &refs,
-    );
+    let rvgs = lvm_report("vgs", "vg", "vg_name,vg_uuid,vg_seqno,vg_extent_size,vg_size,vg_free,pv_count,lv_count", &refs);
     assert_eq!(rvgs.len(), vgs.len());
     for r in &rvgs {
-        let vg = vgs
-            .iter()
-            .find(|v| v.name == r["vg_name"].as_str().unwrap())
-            .unwrap();
+        let vg = vgs.iter().find(|v| v.name == r["vg_name"].as_str().unwrap()).unwrap();
         assert_eq!(vg.uuid, r["vg_uuid"].as_str().unwrap());
         assert_eq!(vg.seqno, num(&r["vg_seqno"]));
         assert_eq!(vg.extent_size, num(&r["vg_extent_size"]));
         assert_eq!(vg.size(), num(&r["vg_size"]));
         assert_eq!(vg.free(), num(&r["vg_free"]));
         assert_eq!(vg.pvs.len() as u64, num(&r["pv_count"]));
-        let visible = vg
-            .lvs
-            .iter()
-            .filter(|l| l.status.iter().any(|s| s == "VISIBLE"))
-            .count();
+        let visible = vg.lvs.iter().filter(|l| l.status.iter().any(|s| s == "VISIBLE")).count();
         assert_eq!(visible as u64, num(&r["lv_count"]));
         assert!(vg.warnings.is_empty(), "{:?}", vg.warnings);
     }
 
-    let rpvs = lvm_report(
-        "pvs",
-        "pv",
-        "pv_name,vg_name,pv_uuid,dev_size,pe_start,pv_pe_count",
-        &refs,
-    );
+    let rpvs = lvm_report("pvs", "pv", "pv_name,vg_name,pv_uuid,dev_size,pe_start,pv_pe_count", &refs);
     assert_eq!(rpvs.len(), pvs.len());
     for r in &rpvs {
-        let vg = vgs
-            .iter()
-            .find(|v| v.name == r["vg_name"].as_str().unwrap())
-            .unwrap();
-        let pv = vg
-            .pvs
-            .iter()
-            .find(|p| p.uuid == r["pv_uuid"].as_str().unwrap())
-            .unwrap();
+        let vg = vgs.iter().find(|v| v.name == r["vg_name"].as_str().unwrap()).unwrap();
+        let pv = vg.pvs.iter().find(|p| p.uuid == r["pv_uuid"].as_str().unwrap()).unwrap();
         assert_eq!(pv.device, ours(r["pv_name"].as_str().unwrap()));
         assert_eq!(pv.dev_size, num(&r["dev_size"]));
         assert_eq!(pv.pe_start, num(&r["pe_start"]));
         assert_eq!(pv.pe_count, num(&r["pv_pe_count"]));
-        let label = lvm::read_label(
-            devs.iter()
-                .find(|(n, _)| *n == pv.device)
-                .unwrap()
-                .1
-                .as_ref(),
-        )
-        .unwrap()
-        .unwrap();
+        let label = lvm::read_label(devs.iter().find(|(n, _)| *n == pv.device).unwrap().1.as_ref()).unwrap().unwrap();
         assert_eq!(label.uuid, pv.uuid);
     }
 
     let fields = "vg_name,lv_name,lv_uuid,lv_size,seg_start,seg_size,segtype,stripes,stripe_size,seg_pe_ranges";
     let rsegs = lvm_report("lvs", "lv", fields, &refs);
-    let nsegs: usize = vgs
-        .iter()
-        .flat_map(|v| &v.lvs)
-        .map(|l| l.segments.len())
-        .sum();
+    let nsegs: usize = vgs.iter().flat_map(|v| &v.lvs).map(|l| l.segments.len()).sum();
     assert_eq!(rsegs.len(), nsegs);
     for r in &rsegs {
-        let vg = vgs
-            .iter()
-            .find(|v| v.name == r["vg_name"].as_str().unwrap())
-            .unwrap();
+        let vg = vgs.iter().find(|v| v.name == r["vg_name"].as_str().unwrap()).unwrap();
         // hidden LVs are listed as [name]
-        let name = r["lv_name"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+        let name = r["lv_name"].as_str().unwrap().trim_start_matches('[').trim_end_matches(']');
         let lv = vg.lvs.iter().find(|l| l.name == name).unwrap();
         assert_eq!(lv.uuid, r["lv_uuid"].as_str().unwrap());
         assert_eq!(lv.size(vg), num(&r["lv_size"]));
         let start = num(&r["seg_start"]);
-        let seg = lv
-            .segments
-            .iter()
-            .find(|s| s.start_extent * vg.extent_size == start)
-            .unwrap();
+        let seg = lv.segments.iter().find(|s| s.start_extent * vg.extent_size == start).unwrap();
         assert_eq!(seg.extent_count * vg.extent_size, num(&r["seg_size"]));
         let segtype = r["segtype"].as_str().unwrap();
         let (stripe_size, stripes) = match &seg.kind {
-            SegmentKind::Striped {
-                stripe_size,
-                stripes,
-            } => (stripe_size, stripes),
+            SegmentKind::Striped { stripe_size, stripes } => (stripe_size, stripes),
             SegmentKind::Unsupported { seg_type } => {
                 assert_eq!(seg_type, segtype);
                 let e = vg.open_lv(&lv.name, devs).err().unwrap().to_string();
-                assert!(
-                    e.starts_with(&format!(
-                        "unsupported LV type {segtype} (/dev/{}/{})",
-                        vg.name, lv.name
-                    )),
-                    "{e}"
-                );
+                assert!(e.starts_with(&format!("unsupported LV type {segtype} (/dev/{}/{})", vg.name, lv.name)), "{e}");
                 continue;
             }
         };
-        assert_eq!(
-            segtype,
-            if stripes.len() == 1 {
-                "linear"
-            } else {
-                "striped"
-            }
-        );
+        assert_eq!(segtype, if stripes.len() == 1 { "linear" } else { "striped" });
         assert_eq!(stripes.len() as u64, num(&r["stripes"]));
         assert_eq!(*stripe_size, num(&r["stripe_size"]));
         let per = seg.extent_count / stripes.len() as u64;
         let ranges: Vec<String> = stripes
             .iter()
-            .map(|(pv, pe)| {
-                format!(
-                    "{}:{}-{}",
-                    vg.pvs.iter().find(|p| &p.name == pv).unwrap().device,
-                    pe,
-                    pe + per - 1
-                )
-            })
+            .map(|(pv, pe)| format!("{}:{}-{}", vg.pvs.iter().find(|p| &p.name == pv).unwrap().device, pe, pe + per - 1))
             .collect();
         // lvm2's ranges, device names translated to ours
         let theirs: Vec<String> = r["seg_pe_ranges"]
@@ -259,11 +162,7 @@ fn compare_with_lvm2(devs: &[(String, Dev)], pvs: &[Pv]) -> Vec<VolumeGroup> {
         let mut got = vec![0u8; seg_len];
         lvdev.read_at(&mut got, start).unwrap();
         let mut expect = Vec::with_capacity(seg_len);
-        let chunk = if *stripe_size == 0 {
-            per * vg.extent_size
-        } else {
-            *stripe_size
-        } as usize;
+        let chunk = if *stripe_size == 0 { per * vg.extent_size } else { *stripe_size } as usize;
         let areas: Vec<Vec<u8>> = r["seg_pe_ranges"]
             .as_str()
             .unwrap()
@@ -271,10 +170,7 @@ fn compare_with_lvm2(devs: &[(String, Dev)], pvs: &[Pv]) -> Vec<VolumeGroup> {
             .map(|x| {
                 let (d, rng) = x.rsplit_once(':').unwrap();
                 let first: u64 = rng.split('-').next().unwrap().parse().unwrap();
-                let rpv = rpvs
-                    .iter()
-                    .find(|p| p["pv_name"].as_str().unwrap() == d)
-                    .unwrap();
+                let rpv = rpvs.iter().find(|p| p["pv_name"].as_str().unwrap() == d).unwrap();
                 let pv = &pvs[loops.iter().position(|l| l.0 == d).unwrap()];
                 let at = pv.offset + num(&rpv["pe_start"]) + first * vg.extent_size;
                 let bytes = std::fs::read(&pv.image).unwrap();
@@ -286,12 +182,7 @@ fn compare_with_lvm2(devs: &[(String, Dev)], pvs: &[Pv]) -> Vec<VolumeGroup> {
                 expect.extend_from_slice(&a[row * chunk..(row + 1) * chunk]);
             }
         }
-        assert!(
-            got == expect,
-            "{}/{} segment at {start}: bytes differ from lvm2's extents",
-            vg.name,
-            lv.name
-        );
+        assert!(got == expect, "{}/{} segment at {start}: bytes differ from lvm2's extents", vg.name, lv.name);
     }
     vgs
 }
@@ -311,23 +202,13 @@ fn mbr_lvm_matches_lvm2() {
     let vg = &vgs[0];
     assert_eq!(vg.name, "vg0");
     let root = &vg.lvs.iter().find(|l| l.name == "root").unwrap();
-    assert_eq!(
-        root.segments.len(),
-        2,
-        "root has two non-contiguous segments"
-    );
+    assert_eq!(root.segments.len(), 2, "root has two non-contiguous segments");
     let rootdev = vg.open_lv("root", &devs).unwrap();
     assert_eq!(rootdev.name(), "/dev/vg0/root");
     let id = blkid_of(&read_all(rootdev.as_ref()));
-    assert!(
-        id.contains("TYPE=ext4") && id.contains("LABEL=root"),
-        "{id}"
-    );
+    assert!(id.contains("TYPE=ext4") && id.contains("LABEL=root"), "{id}");
     let id = blkid_of(&read_all(vg.open_lv("swap", &devs).unwrap().as_ref()));
-    assert!(
-        id.contains("TYPE=swap") && id.contains("LABEL=swap"),
-        "{id}"
-    );
+    assert!(id.contains("TYPE=swap") && id.contains("LABEL=swap"), "{id}");
 }
 
 #[test]
@@ -337,22 +218,12 @@ fn striped_two_disks_match_lvm2() {
     assert_eq!(vgs.len(), 1);
     assert_eq!(vgs[0].name, "vgstripe");
     let st = vgs[0].lvs.iter().find(|l| l.name == "stripes").unwrap();
-    assert!(
-        matches!(&st.segments[0].kind, SegmentKind::Striped { stripes, .. } if stripes.len() == 2)
-    );
+    assert!(matches!(&st.segments[0].kind, SegmentKind::Striped { stripes, .. } if stripes.len() == 2));
     // one disk alone: the VG is listed with a warning; LVs needing the other disk refuse to open
     let alone = scan(&devs[..1]).unwrap();
-    assert!(
-        alone[0].warnings.iter().any(|w| w.contains("is missing")),
-        "{:?}",
-        alone[0].warnings
-    );
+    assert!(alone[0].warnings.iter().any(|w| w.contains("is missing")), "{:?}", alone[0].warnings);
     match alone[0].open_lv("span", &devs[..1]) {
-        Err(e) => assert!(
-            e.to_string()
-                .contains("/dev/vgstripe/span: physical volume pv1"),
-            "{e}"
-        ),
+        Err(e) => assert!(e.to_string().contains("/dev/vgstripe/span: physical volume pv1"), "{e}"),
         Ok(_) => panic!("span opened without its second disk"),
     }
 }
@@ -362,36 +233,17 @@ fn thin_pool_and_thin_lvs_are_listed_but_refused() {
     let image = fixture("lvm-thin.raw");
     let dev = open(&image);
     let devs = vec![("/dev/sda".to_string(), dev.clone())];
-    let pvs = [Pv {
-        name: "/dev/sda".into(),
-        size: dev.len(),
-        dev,
-        image,
-        offset: 0,
-    }];
+    let pvs = [Pv { name: "/dev/sda".into(), size: dev.len(), dev, image, offset: 0 }];
     let vgs = compare_with_lvm2(&devs, &pvs);
     let vg = &vgs[0];
     let kinds: Vec<(&str, bool)> = vg
         .lvs
         .iter()
-        .map(|l| {
-            (
-                l.name.as_str(),
-                matches!(l.segments[0].kind, SegmentKind::Unsupported { .. }),
-            )
-        })
+        .map(|l| (l.name.as_str(), matches!(l.segments[0].kind, SegmentKind::Unsupported { .. })))
         .collect();
-    assert!(
-        kinds.contains(&("thin", true))
-            && kinds.contains(&("pool", true))
-            && kinds.contains(&("plain", false)),
-        "{kinds:?}"
-    );
+    assert!(kinds.contains(&("thin", true)) && kinds.contains(&("pool", true)) && kinds.contains(&("plain", false)), "{kinds:?}");
     let e = vg.open_lv("thin", &devs).err().unwrap().to_string();
-    assert_eq!(
-        e,
-        "unsupported LV type thin (/dev/vgthin/thin); only linear and striped LVs can be opened"
-    );
+    assert_eq!(e, "unsupported LV type thin (/dev/vgthin/thin); only linear and striped LVs can be opened");
 }
 
 #[test]
@@ -404,21 +256,9 @@ fn metadata_wrapped_around_the_ring_matches_lvm2() {
     let mut h = [0u8; 64];
     dev.read_at(&mut h, mda.offset).unwrap();
     let field = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().unwrap());
-    assert!(
-        field(40) + field(48) > mda.size,
-        "fixture text does not wrap: {} + {} <= {}",
-        field(40),
-        field(48),
-        mda.size
-    );
+    assert!(field(40) + field(48) > mda.size, "fixture text does not wrap: {} + {} <= {}", field(40), field(48), mda.size);
     let devs = vec![("/dev/sda".to_string(), dev.clone())];
-    let pvs = [Pv {
-        name: "/dev/sda".into(),
-        size: dev.len(),
-        dev,
-        image,
-        offset: 0,
-    }];
+    let pvs = [Pv { name: "/dev/sda".into(), size: dev.len(), dev, image, offset: 0 }];
     let vgs = compare_with_lvm2(&devs, &pvs);
     assert_eq!(vgs[0].name, "vgwrap");
     assert!(vgs[0].seqno > 3, "seqno {}", vgs[0].seqno);
@@ -472,43 +312,21 @@ fn damaged_pv_gives_clear_errors() {
     let (head, mda, off, size) = pv_head();
     let text = head[(mda + off) as usize..(mda + off + size) as usize].to_vec();
     let text_str = String::from_utf8_lossy(&text).into_owned();
-    assert!(scan(&[(
-        "/dev/sda2".to_string(),
-        Arc::new(MemDev::new(head.clone())) as Dev
-    )])
-    .is_ok());
+    assert!(scan(&[("/dev/sda2".to_string(), Arc::new(MemDev::new(head.clone())) as Dev)]).is_ok());
 
-    let e = scan_err(with_text(
-        &head,
-        mda,
-        off,
-        b"vg0 { id = [ \"x\" \n garbage } } }",
-    ));
-    assert!(
-        e.starts_with("/dev/sda2: LVM metadata text: line 2:"),
-        "{e}"
-    );
+    let e = scan_err(with_text(&head, mda, off, b"vg0 { id = [ \"x\" \n garbage } } }"));
+    assert!(e.starts_with("/dev/sda2: LVM metadata text: line 2:"), "{e}");
 
     let mut img = head.clone();
     img[(mda + 48) as usize..(mda + 56) as usize].copy_from_slice(&(64u64 << 20).to_le_bytes());
     fix_mda_crc(&mut img, mda);
     let e = scan_err(img);
-    assert!(
-        e.starts_with(&format!(
-            "/dev/sda2: LVM metadata area at offset {mda}: metadata text size"
-        )),
-        "{e}"
-    );
+    assert!(e.starts_with(&format!("/dev/sda2: LVM metadata area at offset {mda}: metadata text size")), "{e}");
 
     let mut img = head.clone();
     img[(mda + 40) as usize] ^= 0x10;
     let e = scan_err(img);
-    assert!(
-        e.contains(&format!(
-            "LVM metadata area at offset {mda}: header CRC mismatch"
-        )),
-        "{e}"
-    );
+    assert!(e.contains(&format!("LVM metadata area at offset {mda}: header CRC mismatch")), "{e}");
 
     let mut img = head.clone();
     img[(mda + off) as usize] ^= 0x20;
@@ -517,10 +335,7 @@ fn damaged_pv_gives_clear_errors() {
     let mut img = head.clone();
     img[512 + 40] ^= 1;
     let e = scan_err(img);
-    assert!(
-        e.starts_with("/dev/sda2: LVM label in sector 1: CRC mismatch"),
-        "{e}"
-    );
+    assert!(e.starts_with("/dev/sda2: LVM label in sector 1: CRC mismatch"), "{e}");
 
     let e = scan_err(with_text(&head, mda, off, "x {".repeat(10_000).as_bytes()));
     assert!(e.contains("nested deeper than"), "{e}");
@@ -528,10 +343,7 @@ fn damaged_pv_gives_clear_errors() {
     let past = text_str.replacen("\"pv0\", 20", "\"pv0\", 40", 1);
     assert_ne!(past, text_str);
     let e = scan_err(with_text(&head, mda, off, past.as_bytes()));
-    assert!(
-        e.contains("LV vg0/root segment2: extents 40..40+20 on pv0 go past its pe_count 46"),
-        "{e}"
-    );
+    assert!(e.contains("LV vg0/root segment2: extents 40..40+20 on pv0 go past its pe_count 46"), "{e}");
 }
 
 /// xorshift64: a fixed sequence, so failures reproduce.
@@ -610,8 +422,5 @@ fn mutated_labels_and_metadata_never_panic() {
             }
         }
     }
-    assert!(
-        ok > 0 && errs > 0,
-        "mutations should both pass and fail: ok {ok}, errors {errs}"
-    );
+    assert!(ok > 0 && errs > 0, "mutations should both pass and fail: ok {ok}, errors {errs}");
 }

@@ -6,8 +6,8 @@ use common::Rng;
 
 use common::{fixture, run};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use vguestfs::disk::{self, BlockDev, RawFile};
+use std::path::{Path, PathBuf};
 use vguestfs::guest::DriveOptions;
 use vguestfs::part::{self, PartKind, PartitionTable, TableKind};
 use vguestfs::Guest;
@@ -24,11 +24,7 @@ impl Patched {
     fn new(name: &str) -> Patched {
         let base = RawFile::open(&fixture(name), false).expect("open fixture");
         let len = base.len();
-        Patched {
-            base,
-            len,
-            patches: BTreeMap::new(),
-        }
+        Patched { base, len, patches: BTreeMap::new() }
     }
 
     fn set(&mut self, off: u64, bytes: &[u8]) {
@@ -56,8 +52,7 @@ impl Patched {
         let header_size = self.u32_at(h + 12).clamp(92, 512) as usize;
         let entries_lba = self.u64_at(h + 72);
         let bytes = u64::from(self.u32_at(h + 80)) * u64::from(self.u32_at(h + 84));
-        if bytes <= 1 << 20 && entries_lba < self.len / 512 && entries_lba * 512 + bytes <= self.len
-        {
+        if bytes <= 1 << 20 && entries_lba < self.len / 512 && entries_lba * 512 + bytes <= self.len {
             let crc = crc32fast::hash(&self.get(entries_lba * 512, bytes as usize));
             self.set(h + 88, &crc.to_le_bytes());
         }
@@ -79,12 +74,7 @@ impl BlockDev for Patched {
     fn read_at(&self, buf: &mut [u8], off: u64) -> disk::Result<()> {
         let end = off + buf.len() as u64;
         if end > self.len {
-            return Err(disk::Error::OutOfRange {
-                dev: self.name(),
-                offset: off,
-                len: buf.len() as u64,
-                size: self.len,
-            });
+            return Err(disk::Error::OutOfRange { dev: self.name(), offset: off, len: buf.len() as u64, size: self.len });
         }
         self.base.read_at(buf, off)?;
         for (&at, &b) in self.patches.range(off..end) {
@@ -123,11 +113,7 @@ fn sfdisk_json(name: &str) -> serde_json::Value {
 
 /// Partition number from an sfdisk node name (`/path/img.raw7` → 7).
 fn node_number(node: &str) -> u32 {
-    let digits: String = node
-        .chars()
-        .rev()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
+    let digits: String = node.chars().rev().take_while(|c| c.is_ascii_digit()).collect();
     digits.chars().rev().collect::<String>().parse().unwrap()
 }
 
@@ -156,27 +142,15 @@ fn check_gpt_against_tools(name: &str) {
         assert_eq!(ours.number, node_number(theirs["node"].as_str().unwrap()));
         assert_eq!(ours.start, theirs["start"].as_u64().unwrap() * 512);
         assert_eq!(ours.size, theirs["size"].as_u64().unwrap() * 512);
-        let PartKind::Gpt {
-            type_guid,
-            guid,
-            name,
-            attributes,
-        } = &ours.kind
-        else {
+        let PartKind::Gpt { type_guid, guid, name, attributes } = &ours.kind else {
             panic!("GPT partition of MBR kind: {ours:?}");
         };
         assert_eq!(type_guid, theirs["type"].as_str().unwrap());
         assert_eq!(guid, theirs["uuid"].as_str().unwrap());
         assert_eq!(name, theirs["name"].as_str().unwrap_or(""));
-        let info = run(
-            "sgdisk",
-            &["-i", &ours.number.to_string(), path.to_str().unwrap()],
-        );
+        let info = run("sgdisk", &["-i", &ours.number.to_string(), path.to_str().unwrap()]);
         let code = sgdisk_field(&info, "Partition GUID code:");
-        assert!(
-            code.starts_with(type_guid.as_str()),
-            "{code} vs {type_guid}"
-        );
+        assert!(code.starts_with(type_guid.as_str()), "{code} vs {type_guid}");
         assert_eq!(&sgdisk_field(&info, "Partition unique GUID:"), guid);
         let flags = u64::from_str_radix(&sgdisk_field(&info, "Attribute flags:"), 16).unwrap();
         assert_eq!(*attributes, flags);
@@ -189,20 +163,13 @@ fn gpt_matches_sfdisk_and_sgdisk() {
     check_gpt_against_tools("gpt-esp-ext4.raw");
     // The fixture sets attribute bits, so the attribute comparison is not only zeros.
     let table = read_fixture("gpt-esp-ext4.raw").unwrap();
-    assert!(
-        matches!(table.partitions[1].kind, PartKind::Gpt { attributes, .. } if attributes != 0)
-    );
+    assert!(matches!(table.partitions[1].kind, PartKind::Gpt { attributes, .. } if attributes != 0));
 }
 
 #[test]
 fn gpt_with_256_entries_gaps_and_utf16_names_matches_sgdisk() {
     check_gpt_against_tools("gpt-many.raw");
-    let numbers: Vec<u32> = read_fixture("gpt-many.raw")
-        .unwrap()
-        .partitions
-        .iter()
-        .map(|p| p.number)
-        .collect();
+    let numbers: Vec<u32> = read_fixture("gpt-many.raw").unwrap().partitions.iter().map(|p| p.number).collect();
     assert_eq!(numbers, [1, 3, 5]);
 }
 
@@ -211,10 +178,7 @@ fn hybrid_mbr_reads_the_gpt() {
     let sector0 = std::fs::read(fixture("gpt-hybrid.raw")).unwrap()[..512].to_vec();
     // sgdisk -h made a real hybrid: a data entry besides the 0xEE one.
     let types: Vec<u8> = (0..4).map(|i| sector0[446 + 16 * i + 4]).collect();
-    assert!(
-        types.contains(&0xEE) && types.iter().any(|&t| t != 0 && t != 0xEE),
-        "{types:x?}"
-    );
+    assert!(types.contains(&0xEE) && types.iter().any(|&t| t != 0 && t != 0xEE), "{types:x?}");
     check_gpt_against_tools("gpt-hybrid.raw");
 }
 
@@ -226,10 +190,7 @@ fn check_mbr_against_sfdisk(name: &str) -> PartitionTable {
     assert_eq!(table.kind.to_string(), "msdos");
     assert_eq!(table.disk_guid, None);
     let id = oracle["id"].as_str().unwrap().trim_start_matches("0x");
-    assert_eq!(
-        table.mbr_signature,
-        Some(u32::from_str_radix(id, 16).unwrap())
-    );
+    assert_eq!(table.mbr_signature, Some(u32::from_str_radix(id, 16).unwrap()));
     let parts = oracle["partitions"].as_array().unwrap();
     assert_eq!(table.partitions.len(), parts.len());
     for (ours, theirs) in table.partitions.iter().zip(parts) {
@@ -237,13 +198,7 @@ fn check_mbr_against_sfdisk(name: &str) -> PartitionTable {
         assert_eq!(ours.number, number);
         assert_eq!(ours.start, theirs["start"].as_u64().unwrap() * 512);
         assert_eq!(ours.size, theirs["size"].as_u64().unwrap() * 512);
-        let PartKind::Mbr {
-            id,
-            bootable,
-            logical,
-            extended,
-        } = ours.kind
-        else {
+        let PartKind::Mbr { id, bootable, logical, extended } = ours.kind else {
             panic!("MBR partition of GPT kind: {ours:?}");
         };
         let their_id = u8::from_str_radix(theirs["type"].as_str().unwrap(), 16).unwrap();
@@ -271,18 +226,10 @@ fn mbr_with_gaps_and_empty_extended_matches_sfdisk() {
 
 #[test]
 fn whole_disk_filesystems_have_no_table() {
-    for name in [
-        "whole-ext2.raw",
-        "whole-vfat.raw",
-        "whole-fat32.raw",
-        "whole-ntfs.raw",
-    ] {
+    for name in ["whole-ext2.raw", "whole-vfat.raw", "whole-fat32.raw", "whole-ntfs.raw"] {
         let path = fixture(name);
         let blkid = run("blkid", &["-p", "-o", "export", path.to_str().unwrap()]);
-        assert!(
-            blkid.contains("USAGE=filesystem") && !blkid.contains("PTTYPE="),
-            "{name}: {blkid}"
-        );
+        assert!(blkid.contains("USAGE=filesystem") && !blkid.contains("PTTYPE="), "{name}: {blkid}");
         assert_eq!(read_fixture(name), None, "{name}");
     }
     // The FAT boot sectors do carry 0x55AA: the FAT check is what rejects them.
@@ -304,17 +251,12 @@ fn expect_err(dev: &Patched, needles: &[&str]) -> String {
 
 /// The EBR chain of an MBR fixture: (absolute sector of the EBR, byte offset of its link entry).
 fn ebr_chain(dev: &Patched) -> (u64, Vec<(u64, u64)>) {
-    let ext = (0..4u64)
-        .map(|i| 446 + 16 * i)
-        .find(|&at| matches!(dev.get(at + 4, 1)[0], 0x05 | 0x0F))
-        .expect("extended entry");
+    let ext = (0..4u64).map(|i| 446 + 16 * i).find(|&at| matches!(dev.get(at + 4, 1)[0], 0x05 | 0x0F)).expect("extended entry");
     let ext_start = u64::from(dev.u32_at(ext + 8));
     let mut chain = Vec::new();
     let mut ebr = ext_start;
     loop {
-        let link = (0..4u64)
-            .map(|i| ebr * 512 + 446 + 16 * i)
-            .find(|&at| matches!(dev.get(at + 4, 1)[0], 0x05 | 0x0F));
+        let link = (0..4u64).map(|i| ebr * 512 + 446 + 16 * i).find(|&at| matches!(dev.get(at + 4, 1)[0], 0x05 | 0x0F));
         chain.push((ebr, link.unwrap_or(0)));
         match link {
             Some(at) => ebr = ext_start + u64::from(dev.u32_at(at + 8)),
@@ -351,17 +293,8 @@ fn ebr_outside_extended_partition_is_an_error() {
     let (first, link) = chain[0];
     let ext_size = dev.u32_at(446 + 2 * 16 + 12);
     dev.set(link + 8, &(ext_size + 10).to_le_bytes());
-    let msg = expect_err(
-        &dev,
-        &[
-            &format!("EBR at sector {first}"),
-            "outside the extended partition",
-        ],
-    );
-    assert!(
-        msg.contains(&(ext_start + u64::from(ext_size) + 10).to_string()),
-        "{msg}"
-    );
+    let msg = expect_err(&dev, &[&format!("EBR at sector {first}"), "outside the extended partition"]);
+    assert!(msg.contains(&(ext_start + u64::from(ext_size) + 10).to_string()), "{msg}");
 }
 
 #[test]
@@ -430,27 +363,15 @@ fn gpt_backup_header_replaces_a_corrupt_primary() {
     assert_eq!(table.partitions, good.partitions);
     assert_eq!(table.disk_guid, good.disk_guid);
     assert_eq!(table.warnings.len(), 1, "{:?}", table.warnings);
-    assert!(
-        table.warnings[0].contains("primary GPT header at LBA 1 corrupt"),
-        "{:?}",
-        table.warnings
-    );
-    assert!(
-        table.warnings[0].contains("CRC mismatch"),
-        "{:?}",
-        table.warnings
-    );
+    assert!(table.warnings[0].contains("primary GPT header at LBA 1 corrupt"), "{:?}", table.warnings);
+    assert!(table.warnings[0].contains("CRC mismatch"), "{:?}", table.warnings);
 
     // The primary's entry array damaged: the backup's own array is used.
     let mut entries = Patched::new("gpt-esp-ext4.raw");
     entries.set(2 * 512 + 100, b"X");
     let table = PartitionTable::read(&entries).unwrap().unwrap();
     assert_eq!(table.partitions, good.partitions);
-    assert!(
-        table.warnings[0].contains("entry array CRC mismatch"),
-        "{:?}",
-        table.warnings
-    );
+    assert!(table.warnings[0].contains("entry array CRC mismatch"), "{:?}", table.warnings);
 }
 
 #[test]
@@ -459,10 +380,7 @@ fn gpt_corrupt_backup_is_a_warning() {
     let last = dev.last_lba();
     dev.set(last * 512 + 20, &[0xFF]);
     let table = PartitionTable::read(&dev).unwrap().unwrap();
-    assert!(table
-        .warnings
-        .iter()
-        .any(|w| w.contains(&format!("backup GPT header at LBA {last} corrupt"))));
+    assert!(table.warnings.iter().any(|w| w.contains(&format!("backup GPT header at LBA {last} corrupt"))));
 }
 
 #[test]
@@ -471,14 +389,7 @@ fn gpt_both_headers_bad_is_an_error() {
     let last = dev.last_lba();
     dev.set(512 + 16, &[0, 0, 0, 0]);
     dev.set(last * 512 + 16, &[0, 0, 0, 0]);
-    expect_err(
-        &dev,
-        &[
-            "GPT",
-            "LBA 1: header CRC mismatch",
-            &format!("LBA {last}: header CRC mismatch"),
-        ],
-    );
+    expect_err(&dev, &["GPT", "LBA 1: header CRC mismatch", &format!("LBA {last}: header CRC mismatch")]);
 
     // Entry arrays damaged behind both (valid) headers.
     let mut entries = Patched::new("gpt-esp-ext4.raw");
@@ -527,24 +438,15 @@ fn protective_mbr_without_gpt_is_an_error() {
     dev.set(last * 512, b"NOT PART");
     let err = PartitionTable::read(&dev).unwrap_err();
     assert!(matches!(err, part::Error::Gpt { .. }), "{err}");
-    assert!(
-        err.to_string().contains("protective MBR but no valid GPT"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("protective MBR but no valid GPT"), "{err}");
 }
+
 
 #[test]
 fn mutated_fixtures_never_panic() {
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let (mut tables, mut errors) = (0, 0);
-    for name in [
-        "gpt-esp-ext4.raw",
-        "gpt-hybrid.raw",
-        "gpt-many.raw",
-        "mbr-logical.raw",
-        "mbr-sparse.raw",
-        "whole-vfat.raw",
-    ] {
+    for name in ["gpt-esp-ext4.raw", "gpt-hybrid.raw", "gpt-many.raw", "mbr-logical.raw", "mbr-sparse.raw", "whole-vfat.raw"] {
         let probe = Patched::new(name);
         let len = probe.len;
         // Metadata regions: MBR + primary GPT, backup GPT, and the EBRs of the MBR fixture.
@@ -581,10 +483,7 @@ fn mutated_fixtures_never_panic() {
         }
     }
     // The mutations reach both the accepting and the rejecting paths.
-    assert!(
-        tables > 500 && errors > 500,
-        "{tables} tables, {errors} errors"
-    );
+    assert!(tables > 500 && errors > 500, "{tables} tables, {errors} errors");
 }
 
 /// `fdisk -b 4096 -l IMG`: (number, start byte, size in bytes) of each partition.
@@ -596,11 +495,7 @@ fn fdisk_4k(img: &Path) -> Vec<(u32, u64, u64)> {
             let rest = l.strip_prefix(name)?;
             let mut f = rest.split_whitespace().filter(|w| *w != "*");
             let number: u32 = f.next()?.parse().ok()?;
-            let (start, _end, sectors): (u64, u64, u64) = (
-                f.next()?.parse().ok()?,
-                f.next()?.parse().ok()?,
-                f.next()?.parse().ok()?,
-            );
+            let (start, _end, sectors): (u64, u64, u64) = (f.next()?.parse().ok()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?);
             Some((number, start * 4096, sectors * 4096))
         })
         .collect()
@@ -621,23 +516,9 @@ fn disk_4k(dir: &Path, name: &str, commands: &str) -> PathBuf {
     assert!(fdisk.wait().unwrap().success());
     let fs = dir.join("p1.ext4");
     common::run("truncate", &["-s", "16M", fs.to_str().unwrap()]);
-    common::run(
-        "mkfs.ext4",
-        &["-q", "-F", "-b", "4096", fs.to_str().unwrap()],
-    );
-    common::run(
-        "debugfs",
-        &[
-            "-w",
-            "-R",
-            "write /etc/hostname hostname",
-            fs.to_str().unwrap(),
-        ],
-    );
-    let (input, output) = (
-        format!("if={}", fs.display()),
-        format!("of={}", img.display()),
-    );
+    common::run("mkfs.ext4", &["-q", "-F", "-b", "4096", fs.to_str().unwrap()]);
+    common::run("debugfs", &["-w", "-R", "write /etc/hostname hostname", fs.to_str().unwrap()]);
+    let (input, output) = (format!("if={}", fs.display()), format!("of={}", img.display()));
     common::run("dd", &[&input, &output, "bs=1M", "seek=1", "conv=notrunc"]);
     img
 }
@@ -651,49 +532,23 @@ fn disk_4k(dir: &Path, name: &str, commands: &str) -> PathBuf {
 fn four_k_sector_disks_read_at_their_layout() {
     let dir = tempfile::tempdir().unwrap();
     let mbr = disk_4k(dir.path(), "mbr4k.img", "o\nn\np\n1\n256\n4351\nn\ne\n2\n4352\n12543\nn\nl\n4608\n5631\nn\nl\n5888\n6911\nn\nl\n7168\n8191\nt\n6\n82\nw\n");
-    let gpt = disk_4k(
-        dir.path(),
-        "gpt4k.img",
-        "g\nn\n1\n256\n4351\nn\n2\n4352\n8447\nw\n",
-    );
+    let gpt = disk_4k(dir.path(), "gpt4k.img", "g\nn\n1\n256\n4351\nn\n2\n4352\n8447\nw\n");
     for img in [&mbr, &gpt] {
         let dev = RawFile::open(img, false).unwrap();
         let want = fdisk_4k(img);
         assert!(want.len() >= 2, "{want:?}");
-        for table in [
-            PartitionTable::read(&dev).unwrap().unwrap(),
-            PartitionTable::read_with(&dev, Some(4096))
-                .unwrap()
-                .unwrap(),
-        ] {
+        for table in [PartitionTable::read(&dev).unwrap().unwrap(), PartitionTable::read_with(&dev, Some(4096)).unwrap().unwrap()] {
             assert_eq!(table.sector_size, 4096, "{}", img.display());
-            let got: Vec<(u32, u64, u64)> = table
-                .partitions
-                .iter()
-                .map(|p| (p.number, p.start, p.size))
-                .collect();
+            let got: Vec<(u32, u64, u64)> = table.partitions.iter().map(|p| (p.number, p.start, p.size)).collect();
             assert_eq!(got, want, "{}", img.display());
-            let err = vguestfs::part::grow::plan(&dev, &table, 1, &Default::default())
-                .unwrap_err()
-                .to_string();
+            let err = vguestfs::part::grow::plan(&dev, &table, 1, &Default::default()).unwrap_err().to_string();
             assert!(err.contains("4096-byte logical sectors"), "{err}");
         }
         let mut g = Guest::new();
-        g.add_drive(
-            img,
-            DriveOptions {
-                readonly: true,
-                format: Some(vguestfs::disk::Format::Raw),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        g.add_drive(img, DriveOptions { readonly: true, format: Some(vguestfs::disk::Format::Raw), ..Default::default() }).unwrap();
         g.launch().unwrap();
         g.mount_ro("/dev/sda1", "/").unwrap();
-        assert_eq!(
-            g.read_file("/hostname").unwrap(),
-            std::fs::read("/etc/hostname").unwrap()
-        );
+        assert_eq!(g.read_file("/hostname").unwrap(), std::fs::read("/etc/hostname").unwrap());
     }
     // Read as 512-byte sectors (the old behaviour) the MBR disk is another layout altogether.
     let dev = RawFile::open(&mbr, false).unwrap();

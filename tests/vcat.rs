@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn vcat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vcat"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_vcat")).args(args).output().unwrap()
 }
 
 fn demo() -> PathBuf {
@@ -29,10 +26,7 @@ fn tree_files(tree: &Path, dir: &str) -> Vec<String> {
             if ft.is_dir() {
                 stack.push(e.path());
             } else if ft.is_file() {
-                out.push(format!(
-                    "/{}",
-                    e.path().strip_prefix(tree).unwrap().to_str().unwrap()
-                ));
+                out.push(format!("/{}", e.path().strip_prefix(tree).unwrap().to_str().unwrap()));
             }
         }
     }
@@ -47,11 +41,7 @@ fn check_tree(img: &Path, tree: &str, dirs: &[&str]) {
     for dir in dirs {
         for f in tree_files(&tree, dir) {
             let o = vcat(&["-a", img.to_str().unwrap(), &f]);
-            assert!(
-                o.status.success(),
-                "{f}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
+            assert!(o.status.success(), "{f}: {}", String::from_utf8_lossy(&o.stderr));
             assert_eq!(o.stdout, std::fs::read(tree.join(&f[1..])).unwrap(), "{f}");
             n += 1;
         }
@@ -63,10 +53,7 @@ fn check_tree(img: &Path, tree: &str, dirs: &[&str]) {
     args.extend(files.iter().map(String::as_str));
     let o = vcat(&args);
     assert!(o.status.success());
-    let want: Vec<u8> = files
-        .iter()
-        .flat_map(|f| std::fs::read(tree.join(&f[1..])).unwrap())
-        .collect();
+    let want: Vec<u8> = files.iter().flat_map(|f| std::fs::read(tree.join(&f[1..])).unwrap()).collect();
     assert_eq!(o.stdout, want);
     assert_eq!(sha256_file(img), before, "image modified");
 }
@@ -84,19 +71,9 @@ fn centos7_files_equal_source_tree() {
 #[test]
 fn explicit_mount_and_format() {
     let d = demo();
-    let o = vcat(&[
-        "--format=qcow2",
-        "-a",
-        d.to_str().unwrap(),
-        "-m",
-        "/dev/demo/root",
-        "/etc/hostname",
-    ]);
+    let o = vcat(&["--format=qcow2", "-a", d.to_str().unwrap(), "-m", "/dev/demo/root", "/etc/hostname"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(
-        o.stdout,
-        std::fs::read(root().join("fixtures/trees/debian/etc/hostname")).unwrap()
-    );
+    assert_eq!(o.stdout, std::fs::read(root().join("fixtures/trees/debian/etc/hostname")).unwrap());
 }
 
 #[test]
@@ -105,23 +82,13 @@ fn errors_like_virt_cat() {
     let d = d.to_str().unwrap();
     let o = vcat(&["-a", d, "/etc/nope"]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr),
-        "vcat: error: /etc/nope: No such file or directory\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "vcat: error: /etc/nope: No such file or directory\n");
     let o = vcat(&["-a", d, "/etc"]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr),
-        "vcat: error: /etc: Is a directory\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "vcat: error: /etc: Is a directory\n");
     // a bare filesystem image has no OS
     let fsimg = fixture("ext4-4k.img");
     let o = vcat(&["-a", fsimg.to_str().unwrap(), "/etc/hostname"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("no operating system"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no operating system"), "{}", String::from_utf8_lossy(&o.stderr));
 }

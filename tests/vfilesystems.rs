@@ -8,15 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn vfilesystems(args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vfilesystems"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap_or(-1),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_vfilesystems")).args(args).output().unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code().unwrap_or(-1))
 }
 
 fn demo() -> PathBuf {
@@ -26,16 +19,7 @@ fn demo() -> PathBuf {
 /// The demo image as raw, in a temp dir.
 fn demo_raw(dir: &Path) -> PathBuf {
     let raw = dir.join("demo.raw");
-    common::run(
-        "qemu-img",
-        &[
-            "convert",
-            "-O",
-            "raw",
-            demo().to_str().unwrap(),
-            raw.to_str().unwrap(),
-        ],
-    );
+    common::run("qemu-img", &["convert", "-O", "raw", demo().to_str().unwrap(), raw.to_str().unwrap()]);
     raw
 }
 
@@ -44,12 +28,7 @@ fn sgdisk_part(raw: &Path, n: u32) -> (u64, u64) {
     let text = common::run("sgdisk", &["-i", &n.to_string(), raw.to_str().unwrap()]);
     let field = |key: &str| -> u64 {
         let l = text.lines().find(|l| l.starts_with(key)).unwrap();
-        l[key.len()..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        l[key.len()..].split_whitespace().next().unwrap().parse().unwrap()
     };
     let first = field("First sector:");
     let last = field("Last sector:");
@@ -59,24 +38,13 @@ fn sgdisk_part(raw: &Path, n: u32) -> (u64, u64) {
 /// `blkid -p -o export` of a byte range of `raw`.
 fn blkid_at(raw: &Path, off: u64, size: u64) -> std::collections::HashMap<String, String> {
     let out = Command::new("blkid")
-        .args([
-            "-p",
-            "-o",
-            "export",
-            "-O",
-            &off.to_string(),
-            "-S",
-            &size.to_string(),
-        ])
+        .args(["-p", "-o", "export", "-O", &off.to_string(), "-S", &size.to_string()])
         .arg(raw)
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect()
 }
 
@@ -84,15 +52,7 @@ fn blkid_at(raw: &Path, off: u64, size: u64) -> std::collections::HashMap<String
 fn kernel_fs_size(raw: &Path, off: u64, size: u64) -> u64 {
     let mnt = tempfile::tempdir().unwrap();
     let opts = format!("loop,ro,offset={off},sizelimit={size}");
-    common::run(
-        "mount",
-        &[
-            "-o",
-            &opts,
-            raw.to_str().unwrap(),
-            mnt.path().to_str().unwrap(),
-        ],
-    );
+    common::run("mount", &["-o", &opts, raw.to_str().unwrap(), mnt.path().to_str().unwrap()]);
     let s = common::run("stat", &["-f", "-c", "%b %S", mnt.path().to_str().unwrap()]);
     common::run("umount", &[mnt.path().to_str().unwrap()]);
     let v: Vec<u64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();
@@ -104,21 +64,10 @@ fn fat_size(raw: &Path, off: u64, size: u64, dir: &Path) -> u64 {
     let part = dir.join("esp.img");
     let data = std::fs::read(raw).unwrap();
     std::fs::write(&part, &data[off as usize..(off + size) as usize]).unwrap();
-    let out = Command::new("fsck.fat")
-        .args(["-n", "-v"])
-        .arg(&part)
-        .output()
-        .unwrap();
+    let out = Command::new("fsck.fat").args(["-n", "-v"]).arg(&part).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let first_num = |pat: &str| -> u64 {
-        text.lines()
-            .find(|l| l.contains(pat))
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        text.lines().find(|l| l.contains(pat)).unwrap().split_whitespace().next().unwrap().parse().unwrap()
     };
     first_num("bytes per cluster") * first_num("data clusters")
 }
@@ -143,51 +92,14 @@ fn lvm_report(raw: &Path, off: u64, size: u64) -> LvmReport {
         "devices { filter = [ \"a|^/dev/loop|\", \"r|.*|\" ] use_devicesfile = 0 }\nbackup { backup = 0 archive = 0 }\n",
     )
     .unwrap();
-    let lo = common::run(
-        "losetup",
-        &[
-            "-r",
-            "-f",
-            "--show",
-            "-o",
-            &off.to_string(),
-            "--sizelimit",
-            &size.to_string(),
-            raw.to_str().unwrap(),
-        ],
-    );
+    let lo = common::run("losetup", &["-r", "-f", "--show", "-o", &off.to_string(), "--sizelimit", &size.to_string(), raw.to_str().unwrap()]);
     let lo = lo.trim().to_string();
     let lvm = |args: &[&str]| -> String {
-        let out = Command::new(args[0])
-            .args(&args[1..])
-            .env("LVM_SYSTEM_DIR", conf.path())
-            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-            .output()
-            .unwrap();
+        let out = Command::new(args[0]).args(&args[1..]).env("LVM_SYSTEM_DIR", conf.path()).env("LVM_SUPPRESS_FD_WARNINGS", "1").output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let pv = lvm(&[
-        "pvs",
-        "--noheadings",
-        "--units",
-        "b",
-        "--nosuffix",
-        "-o",
-        "pv_uuid,pv_size,pe_start,vg_uuid,vg_size,vg_extent_size",
-        &lo,
-    ]);
-    let lvs = lvm(&[
-        "lvs",
-        "--noheadings",
-        "--units",
-        "b",
-        "--nosuffix",
-        "--separator",
-        "|",
-        "-o",
-        "lv_name,lv_uuid,lv_size,seg_pe_ranges",
-        "demo",
-    ]);
+    let pv = lvm(&["pvs", "--noheadings", "--units", "b", "--nosuffix", "-o", "pv_uuid,pv_size,pe_start,vg_uuid,vg_size,vg_extent_size", &lo]);
+    let lvs = lvm(&["lvs", "--noheadings", "--units", "b", "--nosuffix", "--separator", "|", "-o", "lv_name,lv_uuid,lv_size,seg_pe_ranges", "demo"]);
     common::run("losetup", &["-d", &lo]);
     let f: Vec<&str> = pv.split_whitespace().collect();
     LvmReport {
@@ -203,21 +115,8 @@ fn lvm_report(raw: &Path, off: u64, size: u64) -> LvmReport {
             .map(|l| {
                 let c: Vec<&str> = l.trim().split('|').collect();
                 // seg_pe_ranges: /dev/loopN:FIRST-LAST
-                let first = c[3]
-                    .rsplit(':')
-                    .next()
-                    .unwrap()
-                    .split('-')
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                (
-                    c[0].to_string(),
-                    c[1].to_string(),
-                    c[2].parse().unwrap(),
-                    first,
-                )
+                let first = c[3].rsplit(':').next().unwrap().split('-').next().unwrap().parse().unwrap();
+                (c[0].to_string(), c[1].to_string(), c[2].parse().unwrap(), first)
             })
             .collect(),
     }
@@ -242,54 +141,20 @@ fn demo_listing_equals_the_real_tools() {
     let disk_size = std::fs::metadata(&raw).unwrap().len();
 
     let expected = [
-        format!(
-            "/dev/sda1,filesystem,vfat,{},,{},,{}",
-            esp["LABEL"],
-            fat_size(&raw, p1_off, p1_size, dir.path()),
-            esp["UUID"]
-        ),
-        format!(
-            "/dev/demo/root,filesystem,ext4,{},,{},,{}",
-            root["LABEL"],
-            kernel_fs_size(&raw, root_off, root_size),
-            root["UUID"]
-        ),
-        format!(
-            "/dev/demo/swap,filesystem,swap,{},,{},,{}",
-            swap["LABEL"], swap_size, swap["UUID"]
-        ),
-        format!(
-            "/dev/demo/root,lv,,,,{root_size},/dev/demo,{}",
-            nodash(&root_uuid)
-        ),
-        format!(
-            "/dev/demo/swap,lv,,,,{swap_size},/dev/demo,{}",
-            nodash(&swap_uuid)
-        ),
-        format!(
-            "/dev/demo,vg,,,,{},/dev/sda2,{}",
-            lvm.vg_size,
-            nodash(&lvm.vg_uuid)
-        ),
+        format!("/dev/sda1,filesystem,vfat,{},,{},,{}", esp["LABEL"], fat_size(&raw, p1_off, p1_size, dir.path()), esp["UUID"]),
+        format!("/dev/demo/root,filesystem,ext4,{},,{},,{}", root["LABEL"], kernel_fs_size(&raw, root_off, root_size), root["UUID"]),
+        format!("/dev/demo/swap,filesystem,swap,{},,{},,{}", swap["LABEL"], swap_size, swap["UUID"]),
+        format!("/dev/demo/root,lv,,,,{root_size},/dev/demo,{}", nodash(&root_uuid)),
+        format!("/dev/demo/swap,lv,,,,{swap_size},/dev/demo,{}", nodash(&swap_uuid)),
+        format!("/dev/demo,vg,,,,{},/dev/sda2,{}", lvm.vg_size, nodash(&lvm.vg_uuid)),
         format!("/dev/sda2,pv,,,,{},,{}", lvm.pv_size, nodash(&lvm.pv_uuid)),
         format!("/dev/sda1,partition,,,,{p1_size},/dev/sda,"),
         format!("/dev/sda2,partition,,,,{p2_size},/dev/sda,"),
         format!("/dev/sda,device,,,,{disk_size},,"),
     ];
-    let (out, err, code) = vfilesystems(&[
-        "--all",
-        "--long",
-        "--uuid",
-        "--csv",
-        "--no-title",
-        "-a",
-        demo().to_str().unwrap(),
-    ]);
+    let (out, err, code) = vfilesystems(&["--all", "--long", "--uuid", "--csv", "--no-title", "-a", demo().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        out.lines().collect::<Vec<_>>(),
-        expected.iter().map(String::as_str).collect::<Vec<_>>()
-    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 #[test]
@@ -299,14 +164,7 @@ fn text_layout_matches_virt_filesystems() {
     assert_eq!(code, 0);
     assert_eq!(out, "/dev/sda1\n/dev/demo/root\n");
     // --long: title row, columns padded to the widest cell plus two spaces, `-` for empty
-    let (out, _, _) = vfilesystems(&[
-        "--long",
-        "--parts",
-        "--blkdevs",
-        "-h",
-        "-a",
-        demo().to_str().unwrap(),
-    ]);
+    let (out, _, _) = vfilesystems(&["--long", "--parts", "--blkdevs", "-h", "-a", demo().to_str().unwrap()]);
     assert_eq!(
         out,
         "Name       Type       MBR  Size  Parent\n\
@@ -320,16 +178,10 @@ fn text_layout_matches_virt_filesystems() {
 fn option_errors_like_virt_filesystems() {
     let (_, err, code) = vfilesystems(&["--long"]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("you must specify at least one -a option"),
-        "{err}"
-    );
+    assert!(err.contains("you must specify at least one -a option"), "{err}");
     let (_, err, code) = vfilesystems(&["-h", "--csv", "-a", "x"]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("you cannot use -h and --csv options together"),
-        "{err}"
-    );
+    assert!(err.contains("you cannot use -h and --csv options together"), "{err}");
     let (_, err, code) = vfilesystems(&["-a", "/nonexistent/disk.img"]);
     assert_eq!(code, 1);
     assert!(err.contains("/nonexistent/disk.img"), "{err}");
@@ -338,8 +190,7 @@ fn option_errors_like_virt_filesystems() {
 #[test]
 fn format_override_applies_to_following_drives() {
     // the qcow2 read as raw has no partition table and no filesystem: nothing to list
-    let (out, err, code) =
-        vfilesystems(&["--format=raw", "-a", demo().to_str().unwrap(), "--extra"]);
+    let (out, err, code) = vfilesystems(&["--format=raw", "-a", demo().to_str().unwrap(), "--extra"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "/dev/sda\n");
     let (_, err, code) = vfilesystems(&["--format=vmdk", "-a", demo().to_str().unwrap()]);
@@ -356,8 +207,7 @@ fn csv_rows(args: &[&str]) -> Vec<Vec<String>> {
 
 /// Splits one CSV line written with virt-filesystems' quoting (`"a,b"`, `""` for a quote).
 fn split_csv(line: &str) -> Vec<String> {
-    let (mut fields, mut cur, mut quoted, mut chars) =
-        (Vec::new(), String::new(), false, line.chars().peekable());
+    let (mut fields, mut cur, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
     while let Some(c) = chars.next() {
         match (c, quoted) {
             ('"', true) if chars.peek() == Some(&'"') => {
@@ -376,20 +226,8 @@ fn split_csv(line: &str) -> Vec<String> {
 /// The image as a raw file (qcow2 converted by qemu-img).
 fn as_raw(img: &Path, dir: &Path) -> PathBuf {
     if img.extension().is_some_and(|e| e == "qcow2") {
-        let raw = dir.join(format!(
-            "{}.raw",
-            img.file_name().unwrap().to_string_lossy()
-        ));
-        common::run(
-            "qemu-img",
-            &[
-                "convert",
-                "-O",
-                "raw",
-                img.to_str().unwrap(),
-                raw.to_str().unwrap(),
-            ],
-        );
+        let raw = dir.join(format!("{}.raw", img.file_name().unwrap().to_string_lossy()));
+        common::run("qemu-img", &["convert", "-O", "raw", img.to_str().unwrap(), raw.to_str().unwrap()]);
         raw
     } else {
         img.to_path_buf()
@@ -409,17 +247,12 @@ fn every_fixture_lists_what_sfdisk_and_blkid_see() {
         .filter(|p| {
             let n = p.file_name().unwrap().to_string_lossy().into_owned();
             // lvm-striped-{a,b} form one VG across two disks: tested below
-            let image = [".raw", ".img", ".qcow2", ".iso"]
-                .iter()
-                .any(|e| n.ends_with(e));
+            let image = [".raw", ".img", ".qcow2", ".iso"].iter().any(|e| n.ends_with(e));
             image && p.is_file() && !n.starts_with("lvm-striped")
         })
         .collect();
     images.sort();
-    assert!(
-        images.len() >= 40,
-        "fixtures missing: run fixtures/build.sh"
-    );
+    assert!(images.len() >= 40, "fixtures missing: run fixtures/build.sh");
     for img in &images {
         let raw = as_raw(img, dir.path());
         let name = img.to_str().unwrap();
@@ -433,68 +266,29 @@ fn every_fixture_lists_what_sfdisk_and_blkid_see() {
             let dos = t["label"] == "dos";
             for p in t["partitions"].as_array().into_iter().flatten() {
                 let node = p["node"].as_str().unwrap();
-                let num: String = node
-                    .chars()
-                    .rev()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
+                let num: String = node.chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
                 let start = p["start"].as_u64().unwrap() * 512;
                 let size = p["size"].as_u64().unwrap() * 512;
                 let ty = p["type"].as_str().unwrap().to_string();
                 let extended = dos && ["5", "f", "85"].contains(&ty.as_str());
                 let mbr = dos.then(|| format!("{:02x}", u8::from_str_radix(&ty, 16).unwrap()));
-                expect_parts.push((
-                    format!("/dev/sda{num}"),
-                    start,
-                    if extended { size.min(1024) } else { size },
-                    mbr,
-                ));
+                expect_parts.push((format!("/dev/sda{num}"), start, if extended { size.min(1024) } else { size }, mbr));
             }
         }
         let rows = csv_rows(&["--parts", "--long", "--no-title", "--csv", "-a", name]);
-        let got: Vec<(String, u64, Option<String>)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    r[0].clone(),
-                    r[3].parse().unwrap(),
-                    (!r[2].is_empty()).then(|| r[2].clone()),
-                )
-            })
-            .collect();
-        let want: Vec<(String, u64, Option<String>)> = expect_parts
-            .iter()
-            .map(|(n, _, s, m)| (n.clone(), *s, m.clone()))
-            .collect();
+        let got: Vec<(String, u64, Option<String>)> =
+            rows.iter().map(|r| (r[0].clone(), r[3].parse().unwrap(), (!r[2].is_empty()).then(|| r[2].clone()))).collect();
+        let want: Vec<(String, u64, Option<String>)> = expect_parts.iter().map(|(n, _, s, m)| (n.clone(), *s, m.clone())).collect();
         assert_eq!(got, want, "{name}: partitions vs sfdisk -J");
         let rows = csv_rows(&["--blkdevs", "--long", "--no-title", "--csv", "-a", name]);
-        assert_eq!(
-            rows,
-            vec![vec![
-                "/dev/sda".to_string(),
-                "device".into(),
-                disk_size.to_string(),
-                String::new()
-            ]],
-            "{name}"
-        );
+        assert_eq!(rows, vec![vec!["/dev/sda".to_string(), "device".into(), disk_size.to_string(), String::new()]], "{name}");
 
         // filesystems on the whole disk or the (non-extended) partitions, as blkid sees them
         let places: Vec<(String, u64, u64)> = if expect_parts.is_empty() {
             vec![("/dev/sda".into(), 0, disk_size)]
         } else {
-            expect_parts
-                .iter()
-                .filter(|(_, _, s, m)| {
-                    !(m.is_some()
-                        && *s <= 1024
-                        && ["05", "0f", "85"].contains(&m.as_deref().unwrap_or("")))
-                })
-                .map(|(n, st, s, _)| (n.clone(), *st, *s))
-                .collect()
+            expect_parts.iter().filter(|(_, _, s, m)| !(m.is_some() && *s <= 1024 && ["05", "0f", "85"].contains(&m.as_deref().unwrap_or(""))))
+                .map(|(n, st, s, _)| (n.clone(), *st, *s)).collect()
         };
         let mut want_fs = Vec::new();
         for (dev, off, size) in places {
@@ -504,35 +298,13 @@ fn every_fixture_lists_what_sfdisk_and_blkid_see() {
                 continue;
             }
             let field = |k: &str| b.get(k).cloned().unwrap_or_default();
-            want_fs.push(vec![
-                dev,
-                "filesystem".into(),
-                ty,
-                field("LABEL"),
-                field("UUID"),
-            ]);
+            want_fs.push(vec![dev, "filesystem".into(), ty, field("LABEL"), field("UUID")]);
         }
-        let got_fs: Vec<Vec<String>> = csv_rows(&[
-            "--extra",
-            "--long",
-            "--uuid",
-            "--no-title",
-            "--csv",
-            "-a",
-            name,
-        ])
-        .into_iter()
-        .filter(|r| !r[0].starts_with("/dev/") || r[0].starts_with("/dev/sd"))
-        .map(|r| {
-            vec![
-                r[0].clone(),
-                r[1].clone(),
-                r[2].clone(),
-                r[3].clone(),
-                r[6].clone(),
-            ]
-        })
-        .collect();
+        let got_fs: Vec<Vec<String>> = csv_rows(&["--extra", "--long", "--uuid", "--no-title", "--csv", "-a", name])
+            .into_iter()
+            .filter(|r| !r[0].starts_with("/dev/") || r[0].starts_with("/dev/sd"))
+            .map(|r| vec![r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone(), r[6].clone()])
+            .collect();
         assert_eq!(got_fs, want_fs, "{name}: filesystems vs blkid -p");
     }
 }
@@ -543,22 +315,8 @@ fn every_fixture_lists_what_sfdisk_and_blkid_see() {
 fn volume_group_across_two_disks() {
     let a = common::fixture("lvm-striped-a.raw");
     let b = common::fixture("lvm-striped-b.raw");
-    let rows = csv_rows(&[
-        "--lvs",
-        "--vgs",
-        "--pvs",
-        "--long",
-        "--no-title",
-        "--csv",
-        "-a",
-        a.to_str().unwrap(),
-        "-a",
-        b.to_str().unwrap(),
-    ]);
-    let names: Vec<(&str, &str, &str)> = rows
-        .iter()
-        .map(|r| (r[0].as_str(), r[1].as_str(), r[3].as_str()))
-        .collect();
+    let rows = csv_rows(&["--lvs", "--vgs", "--pvs", "--long", "--no-title", "--csv", "-a", a.to_str().unwrap(), "-a", b.to_str().unwrap()]);
+    let names: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[0].as_str(), r[1].as_str(), r[3].as_str())).collect();
     assert_eq!(
         names,
         vec![
@@ -573,24 +331,10 @@ fn volume_group_across_two_disks() {
     let _guard = common::loop_lock();
     let conf = tempfile::tempdir().unwrap();
     std::fs::write(conf.path().join("lvm.conf"), "devices { filter = [ \"a|^/dev/loop|\", \"r|.*|\" ] use_devicesfile = 0 }\nbackup { backup = 0 archive = 0 }\n").unwrap();
-    let la = common::run("losetup", &["-r", "-f", "--show", a.to_str().unwrap()])
-        .trim()
-        .to_string();
-    let lb = common::run("losetup", &["-r", "-f", "--show", b.to_str().unwrap()])
-        .trim()
-        .to_string();
+    let la = common::run("losetup", &["-r", "-f", "--show", a.to_str().unwrap()]).trim().to_string();
+    let lb = common::run("losetup", &["-r", "-f", "--show", b.to_str().unwrap()]).trim().to_string();
     let out = Command::new("lvs")
-        .args([
-            "--noheadings",
-            "--units",
-            "b",
-            "--nosuffix",
-            "--separator",
-            ",",
-            "-o",
-            "lv_name,lv_size",
-            "vgstripe",
-        ])
+        .args(["--noheadings", "--units", "b", "--nosuffix", "--separator", ",", "-o", "lv_name,lv_size", "vgstripe"])
         .env("LVM_SYSTEM_DIR", conf.path())
         .env("LVM_SUPPRESS_FD_WARNINGS", "1")
         .output()
@@ -599,18 +343,10 @@ fn volume_group_across_two_disks() {
     common::run("losetup", &["-d", &lb]);
     let mut lvm: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| {
-            l.trim()
-                .split_once(',')
-                .map(|(n, s)| (format!("/dev/vgstripe/{n}"), s.to_string()))
-        })
+        .filter_map(|l| l.trim().split_once(',').map(|(n, s)| (format!("/dev/vgstripe/{n}"), s.to_string())))
         .collect();
     lvm.sort();
-    let ours: Vec<(String, String)> = rows
-        .iter()
-        .filter(|r| r[1] == "lv")
-        .map(|r| (r[0].clone(), r[2].clone()))
-        .collect();
+    let ours: Vec<(String, String)> = rows.iter().filter(|r| r[1] == "lv").map(|r| (r[0].clone(), r[2].clone())).collect();
     assert_eq!(ours, lvm);
 }
 
@@ -625,14 +361,8 @@ fn damaged_images_give_clear_errors() {
         std::fs::write(&p, &data[..cut]).unwrap();
         let (_, err, code) = vfilesystems(&["--all", "--long", "-a", p.to_str().unwrap()]);
         assert_eq!(code, 1, "cut at {cut}: {err}");
-        assert!(
-            err.starts_with("vfilesystems: error: ") && !err.contains("panicked"),
-            "{err}"
-        );
-        assert!(
-            err.contains(p.to_str().unwrap()) || err.contains("/dev/sda"),
-            "error names the image: {err}"
-        );
+        assert!(err.starts_with("vfilesystems: error: ") && !err.contains("panicked"), "{err}");
+        assert!(err.contains(p.to_str().unwrap()) || err.contains("/dev/sda"), "error names the image: {err}");
     }
     // a raw GPT disk cut short: the partition table points beyond the end
     let raw = demo_raw(dir.path());
@@ -641,8 +371,5 @@ fn damaged_images_give_clear_errors() {
     std::fs::write(&p, &bytes[..20 << 20]).unwrap();
     let (_, err, code) = vfilesystems(&["--all", "-a", p.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("/dev/sda") && !err.contains("panicked"),
-        "{err}"
-    );
+    assert!(err.contains("/dev/sda") && !err.contains("panicked"), "{err}");
 }

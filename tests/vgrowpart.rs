@@ -10,17 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn vgrowpart(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vgrowpart"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_vgrowpart")).args(args).output().unwrap()
 }
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 /// Two copies of a fixture, grown to `size` with truncate (or `qemu-img resize` for qcow2),
@@ -36,29 +30,14 @@ fn twins(name: &str, size: &str) -> Twins {
     let file = "disk.img";
     let (ours, theirs) = (a.path().join(file), b.path().join(file));
     for p in [&ours, &theirs] {
-        run(
-            "cp",
-            &[
-                "--sparse=always",
-                fixture(name).to_str().unwrap(),
-                p.to_str().unwrap(),
-            ],
-        );
+        run("cp", &["--sparse=always", fixture(name).to_str().unwrap(), p.to_str().unwrap()]);
         run("truncate", &["-s", size, p.to_str().unwrap()]);
     }
-    Twins {
-        _dirs: (a, b),
-        ours,
-        theirs,
-    }
+    Twins { _dirs: (a, b), ours, theirs }
 }
 
 fn sfdisk_d(p: &Path) -> String {
-    let o = Command::new("sfdisk")
-        .current_dir(p.parent().unwrap())
-        .args(["-d", "disk.img"])
-        .output()
-        .unwrap();
+    let o = Command::new("sfdisk").current_dir(p.parent().unwrap()).args(["-d", "disk.img"]).output().unwrap();
     assert!(o.status.success());
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -69,25 +48,12 @@ fn grow_both(t: &Twins, opts: &[&str], n: &str) -> (Output, Output) {
         let mut args: Vec<&str> = opts.to_vec();
         args.push("disk.img");
         args.push(n);
-        Command::new(prog)
-            .current_dir(p.parent().unwrap())
-            .args(&args)
-            .output()
-            .unwrap()
+        Command::new(prog).current_dir(p.parent().unwrap()).args(&args).output().unwrap()
     };
     let o = run_in(&t.ours, env!("CARGO_BIN_EXE_vgrowpart"));
     let g = run_in(&t.theirs, "growpart");
-    assert_eq!(
-        text(&o).0,
-        text(&g).0,
-        "stdout of vgrowpart {opts:?} vs growpart"
-    );
-    assert_eq!(
-        o.status.code(),
-        g.status.code(),
-        "exit status; ours stderr: {}",
-        text(&o).1
-    );
+    assert_eq!(text(&o).0, text(&g).0, "stdout of vgrowpart {opts:?} vs growpart");
+    assert_eq!(o.status.code(), g.status.code(), "exit status; ours stderr: {}", text(&o).1);
     (o, g)
 }
 
@@ -95,18 +61,8 @@ fn grow_both(t: &Twins, opts: &[&str], n: &str) -> (Output, Output) {
 fn gpt_grow_is_byte_identical_to_growpart() {
     let t = twins("sysprep-ubuntu.raw", "200M");
     let (o, _) = grow_both(&t, &[], "1");
-    assert!(
-        text(&o)
-            .0
-            .starts_with("CHANGED: partition=1 start=43008 old: size=151552"),
-        "{:?}",
-        text(&o)
-    );
-    assert_eq!(
-        sha256_file(&t.ours),
-        sha256_file(&t.theirs),
-        "the same bytes as growpart + sfdisk"
-    );
+    assert!(text(&o).0.starts_with("CHANGED: partition=1 start=43008 old: size=151552"), "{:?}", text(&o));
+    assert_eq!(sha256_file(&t.ours), sha256_file(&t.theirs), "the same bytes as growpart + sfdisk");
     let v = run("sgdisk", &["-v", t.ours.to_str().unwrap()]);
     assert!(v.contains("No problems found"), "{v}");
     // nothing left to grow: growpart's NOCHANGE, exit 1
@@ -136,11 +92,7 @@ fn fudge_and_free_percent_as_growpart() {
     // 16 KiB more: with the 33 sectors kept for a GPT backup, 2047 sectors, less than the 1 MiB fudge
     let t = twins("sysprep-ubuntu.raw", "98320K");
     let (o, _) = grow_both(&t, &[], "1");
-    assert!(
-        text(&o).0.contains("could only be grown by"),
-        "{:?}",
-        text(&o)
-    );
+    assert!(text(&o).0.contains("could only be grown by"), "{:?}", text(&o));
     let (o, _) = grow_both(&t, &["--fudge", "4096"], "1");
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(sfdisk_d(&t.ours), sfdisk_d(&t.theirs));
@@ -149,11 +101,7 @@ fn fudge_and_free_percent_as_growpart() {
     assert_eq!(sfdisk_d(&t.ours), sfdisk_d(&t.theirs));
     let t = twins("sysprep-ubuntu.raw", "100M");
     let (o, _) = grow_both(&t, &["--free-percent=50"], "1");
-    assert!(
-        text(&o).0.contains("could not be grown while leaving 50%"),
-        "{:?}",
-        text(&o)
-    );
+    assert!(text(&o).0.contains("could not be grown while leaving 50%"), "{:?}", text(&o));
 }
 
 #[test]
@@ -161,17 +109,9 @@ fn mbr_over_2tib_is_capped_like_growpart() {
     // a sparse 3 TiB disk with one small MBR partition
     let t = twins("sysprep-centos7.raw", "3T");
     for p in [&t.ours, &t.theirs] {
-        let mut sf = Command::new("sfdisk")
-            .args(["-q", p.to_str().unwrap()])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut sf = Command::new("sfdisk").args(["-q", p.to_str().unwrap()]).stdin(std::process::Stdio::piped()).spawn().unwrap();
         use std::io::Write;
-        sf.stdin
-            .take()
-            .unwrap()
-            .write_all(b"label: dos\nlabel-id: 0x1234abcd\nstart=2048, size=2048, type=83\n")
-            .unwrap();
+        sf.stdin.take().unwrap().write_all(b"label: dos\nlabel-id: 0x1234abcd\nstart=2048, size=2048, type=83\n").unwrap();
         assert!(sf.wait().unwrap().success());
     }
     // growpart 0.33 puts the end at sector 2^32, which MBR cannot address, and its sfdisk call
@@ -180,15 +120,8 @@ fn mbr_over_2tib_is_capped_like_growpart() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert_eq!(text(&o).0, "CHANGED: partition=1 start=2048 old: size=2048 end=4095 new: size=4294965248 end=4294967295\n");
     assert!(text(&o).1.contains("larger than 2TB"), "{:?}", text(&o));
-    assert!(
-        sfdisk_d(&t.ours).contains("start=        2048, size=  4294965248, type=83"),
-        "{}",
-        sfdisk_d(&t.ours)
-    );
-    let v = Command::new("sfdisk")
-        .args(["--verify", t.ours.to_str().unwrap()])
-        .output()
-        .unwrap();
+    assert!(sfdisk_d(&t.ours).contains("start=        2048, size=  4294965248, type=83"), "{}", sfdisk_d(&t.ours));
+    let v = Command::new("sfdisk").args(["--verify", t.ours.to_str().unwrap()]).output().unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
 }
 
@@ -198,11 +131,7 @@ fn lvm_pv_is_resized_as_pvresize_does() {
     grow_both(&t, &[], "2");
     assert_eq!(sfdisk_d(&t.ours), sfdisk_d(&t.theirs));
     let mbr = |p: &Path| std::fs::read(p).unwrap()[..512].to_vec();
-    assert_eq!(
-        mbr(&t.ours),
-        mbr(&t.theirs),
-        "the MBR sector, CHS fields included, is sfdisk's"
-    );
+    assert_eq!(mbr(&t.ours), mbr(&t.theirs), "the MBR sector, CHS fields included, is sfdisk's");
     // lvm2 resizes the twin's PV; then both must report the same
     let (start, size) = (67584u64 * 512, 546783u64 * 512);
     let _l = loop_lock();
@@ -213,31 +142,11 @@ fn lvm_pv_is_resized_as_pvresize_does() {
             "devices { filter = [ \"a|^/dev/loop|\", \"r|.*|\" ] use_devicesfile = 0 }\nbackup { backup = 0 archive = 0 }\nglobal { use_lvmlockd = 0 }\nactivation { udev_sync = 0 udev_rules = 0 monitoring = 0 }\n",
         )
         .unwrap();
-        let dev = run(
-            "losetup",
-            &[
-                "-f",
-                "--show",
-                "-o",
-                &start.to_string(),
-                "--sizelimit",
-                &size.to_string(),
-                img.to_str().unwrap(),
-            ],
-        );
+        let dev = run("losetup", &["-f", "--show", "-o", &start.to_string(), "--sizelimit", &size.to_string(), img.to_str().unwrap()]);
         let dev = dev.trim().to_string();
         let lvm = |args: &[&str]| {
-            let o = Command::new(args[0])
-                .args(&args[1..])
-                .env("LVM_SYSTEM_DIR", env_dir.path())
-                .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-                .output()
-                .unwrap();
-            (
-                o.status.success(),
-                String::from_utf8_lossy(&o.stdout).into_owned()
-                    + &String::from_utf8_lossy(&o.stderr),
-            )
+            let o = Command::new(args[0]).args(&args[1..]).env("LVM_SYSTEM_DIR", env_dir.path()).env("LVM_SUPPRESS_FD_WARNINGS", "1").output().unwrap();
+            (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
         };
         if resize {
             let (ok, out) = lvm(&["pvresize", &dev]);
@@ -245,30 +154,9 @@ fn lvm_pv_is_resized_as_pvresize_does() {
         }
         let mut out = String::new();
         for cmd in [
-            vec![
-                "pvs",
-                "--noheadings",
-                "--units",
-                "s",
-                "-o",
-                "pv_uuid,pv_size,pe_start,dev_size,pv_pe_count,pv_pe_alloc_count,pv_free",
-            ],
-            vec![
-                "vgs",
-                "--noheadings",
-                "--units",
-                "s",
-                "-o",
-                "vg_name,seqno,vg_extent_count,vg_free_count,vg_size",
-            ],
-            vec![
-                "lvs",
-                "--noheadings",
-                "--units",
-                "s",
-                "-o",
-                "lv_name,lv_size,seg_pe_ranges",
-            ],
+            vec!["pvs", "--noheadings", "--units", "s", "-o", "pv_uuid,pv_size,pe_start,dev_size,pv_pe_count,pv_pe_alloc_count,pv_free"],
+            vec!["vgs", "--noheadings", "--units", "s", "-o", "vg_name,seqno,vg_extent_count,vg_free_count,vg_size"],
+            vec!["lvs", "--noheadings", "--units", "s", "-o", "lv_name,lv_size,seg_pe_ranges"],
             vec!["vgck", "centos"],
         ] {
             let (ok, o) = lvm(&cmd);
@@ -291,28 +179,13 @@ fn lvm_pv_is_resized_as_pvresize_does() {
 fn qcow2_images_grow_and_pass_qemu_img_check() {
     let d = tempfile::tempdir().unwrap();
     let img = d.path().join("disk.qcow2");
-    run(
-        "cp",
-        &[
-            fixture("sysprep-ubuntu.qcow2").to_str().unwrap(),
-            img.to_str().unwrap(),
-        ],
-    );
+    run("cp", &[fixture("sysprep-ubuntu.qcow2").to_str().unwrap(), img.to_str().unwrap()]);
     run("qemu-img", &["resize", "-q", img.to_str().unwrap(), "200M"]);
     let o = vgrowpart(&[img.to_str().unwrap(), "1"]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     run("qemu-img", &["check", img.to_str().unwrap()]);
     let raw = d.path().join("disk.img");
-    run(
-        "qemu-img",
-        &[
-            "convert",
-            "-O",
-            "raw",
-            img.to_str().unwrap(),
-            raw.to_str().unwrap(),
-        ],
-    );
+    run("qemu-img", &["convert", "-O", "raw", img.to_str().unwrap(), raw.to_str().unwrap()]);
     // the same as growpart on the raw twin
     let t = twins("sysprep-ubuntu.raw", "200M");
     grow_both(&t, &[], "1");

@@ -19,21 +19,13 @@ fn bin() -> &'static str {
 }
 
 fn vsysprep(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .output()
-        .expect("run vsysprep")
+    Command::new(bin()).args(args).output().expect("run vsysprep")
 }
 
 /// Runs vsysprep, which must succeed; returns stdout.
 fn ok(args: &[&str]) -> String {
     let o = vsysprep(args);
-    assert!(
-        o.status.success(),
-        "vsysprep {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "vsysprep {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -41,14 +33,7 @@ fn ok(args: &[&str]) -> String {
 fn copy(src: &Path) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join(src.file_name().unwrap());
-    run(
-        "cp",
-        &[
-            "--sparse=always",
-            src.to_str().unwrap(),
-            dst.to_str().unwrap(),
-        ],
-    );
+    run("cp", &["--sparse=always", src.to_str().unwrap(), dst.to_str().unwrap()]);
     (dir, dst)
 }
 
@@ -57,11 +42,7 @@ fn changes(report: &J) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for op in report["operations"].as_array().unwrap() {
         for c in op["changes"].as_array().unwrap() {
-            out.push((
-                op["name"].as_str().unwrap().to_string(),
-                c["action"].as_str().unwrap().to_string(),
-                c["path"].as_str().unwrap().to_string(),
-            ));
+            out.push((op["name"].as_str().unwrap().to_string(), c["action"].as_str().unwrap().to_string(), c["path"].as_str().unwrap().to_string()));
         }
     }
     out
@@ -103,44 +84,27 @@ fn assert_checkers_clean(img: &Path) -> (tempfile::TempDir, Vec<(String, PathBuf
     let fss = ext_filesystems(img, dir.path());
     assert!(!fss.is_empty());
     for (dev, f) in &fss {
-        let o = Command::new("e2fsck")
-            .args(["-fn", f.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "e2fsck -fn {dev}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let o = Command::new("e2fsck").args(["-fn", f.to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success(), "e2fsck -fn {dev}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     }
     (dir, fss)
 }
 
 /// debugfs output of one request.
 fn debugfs(fs: &Path, req: &str) -> String {
-    let o = Command::new("debugfs")
-        .args(["-R", req, fs.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = Command::new("debugfs").args(["-R", req, fs.to_str().unwrap()]).output().unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Whether debugfs finds `path` on the filesystem.
 fn exists(fs: &Path, path: &str) -> bool {
-    let o = Command::new("debugfs")
-        .args(["-R", &format!("stat {path}"), fs.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = Command::new("debugfs").args(["-R", &format!("stat {path}"), fs.to_str().unwrap()]).output().unwrap();
     !String::from_utf8_lossy(&o.stderr).contains("File not found")
 }
 
 /// The filesystem of `fss` that holds the guest root (it has /etc/passwd).
 fn root_fs(fss: &[(String, PathBuf)]) -> &Path {
-    &fss.iter()
-        .find(|(_, f)| exists(f, "/etc/passwd"))
-        .expect("a root filesystem")
-        .1
+    &fss.iter().find(|(_, f)| exists(f, "/etc/passwd")).expect("a root filesystem").1
 }
 
 #[test]
@@ -161,61 +125,21 @@ fn list_operations_are_virt_sysprep_s() {
     assert_eq!(names, sorted, "sorted by name");
     // virt-sysprep --list-operations (guestfs-tools 1.57): name and default
     let virt_sysprep = [
-        ("abrt-data", true),
-        ("backup-files", true),
-        ("bash-history", true),
-        ("blkid-tab", true),
-        ("ca-certificates", false),
-        ("crash-data", true),
-        ("cron-spool", true),
-        ("customize", true),
-        ("dhcp-client-state", true),
-        ("dhcp-server-state", true),
-        ("dovecot-data", true),
-        ("firewall-rules", false),
-        ("flag-reconfiguration", false),
-        ("ipa-client", true),
-        ("kerberos-data", false),
-        ("kerberos-hostkeytab", true),
-        ("logfiles", true),
-        ("lvm-system-devices", true),
-        ("machine-id", true),
-        ("mail-spool", true),
-        ("net-hostname", true),
-        ("net-hwaddr", true),
-        ("net-nmconn", true),
-        ("pacct-log", true),
-        ("package-manager-cache", true),
-        ("pam-data", true),
-        ("passwd-backups", true),
-        ("puppet-data-log", true),
-        ("rh-subscription-manager", true),
-        ("rhn-systemid", true),
-        ("rpm-db", true),
-        ("samba-db-log", true),
-        ("smolt-uuid", true),
-        ("ssh-hostkeys", true),
-        ("ssh-userdir", true),
-        ("sssd-db-log", true),
-        ("tmp-files", true),
-        ("udev-persistent-net", true),
-        ("user-account", false),
-        ("utmp", true),
-        ("yum-uuid", true),
+        ("abrt-data", true), ("backup-files", true), ("bash-history", true), ("blkid-tab", true), ("ca-certificates", false),
+        ("crash-data", true), ("cron-spool", true), ("customize", true), ("dhcp-client-state", true), ("dhcp-server-state", true),
+        ("dovecot-data", true), ("firewall-rules", false), ("flag-reconfiguration", false), ("ipa-client", true),
+        ("kerberos-data", false), ("kerberos-hostkeytab", true), ("logfiles", true), ("lvm-system-devices", true),
+        ("machine-id", true), ("mail-spool", true), ("net-hostname", true), ("net-hwaddr", true), ("net-nmconn", true),
+        ("pacct-log", true), ("package-manager-cache", true), ("pam-data", true), ("passwd-backups", true),
+        ("puppet-data-log", true), ("rh-subscription-manager", true), ("rhn-systemid", true), ("rpm-db", true),
+        ("samba-db-log", true), ("smolt-uuid", true), ("ssh-hostkeys", true), ("ssh-userdir", true), ("sssd-db-log", true),
+        ("tmp-files", true), ("udev-persistent-net", true), ("user-account", false), ("utmp", true), ("yum-uuid", true),
         ("zsh-history", true),
     ];
     for (n, d) in virt_sysprep {
-        assert!(
-            names.contains(&(n.to_string(), d)),
-            "{n} (default {d}) missing from:\n{out}"
-        );
+        assert!(names.contains(&(n.to_string(), d)), "{n} (default {d}) missing from:\n{out}");
     }
-    for (n, d) in [
-        ("acpiphp", true),
-        ("cloud-init", true),
-        ("serial-console", false),
-        ("zeroconf", false),
-    ] {
+    for (n, d) in [("acpiphp", true), ("cloud-init", true), ("serial-console", false), ("zeroconf", false)] {
         assert!(names.contains(&(n.to_string(), d)), "{n}");
     }
     assert!(out.contains("abrt-data * Remove the crash data generated by ABRT\n"));
@@ -228,26 +152,15 @@ fn dry_run_lists_exactly_what_a_run_changes_and_writes_nothing() {
     let (_d, img) = copy(&demo);
     let before = sha256_file(&img);
     let dry = json_run(&["--dry-run", img.to_str().unwrap()]);
-    assert_eq!(
-        sha256_file(&img),
-        before,
-        "a dry run leaves the image byte-identical"
-    );
+    assert_eq!(sha256_file(&img), before, "a dry run leaves the image byte-identical");
     assert!(!img.with_extension("qcow2.vguestfs-redo").exists());
     let text = ok(&["-n", img.to_str().unwrap()]);
     assert!(text.contains("dry run: nothing was written"), "{text}");
     assert_eq!(sha256_file(&img), before);
 
     let real = json_run(&[img.to_str().unwrap()]);
-    assert_eq!(
-        changes(&dry),
-        changes(&real),
-        "the dry run lists the real run's changes"
-    );
-    assert_eq!(
-        dry["disks"][0]["bytes"], real["disks"][0]["bytes"],
-        "and the same bytes"
-    );
+    assert_eq!(changes(&dry), changes(&real), "the dry run lists the real run's changes");
+    assert_eq!(dry["disks"][0]["bytes"], real["disks"][0]["bytes"], "and the same bytes");
     assert_ne!(sha256_file(&img), before);
     let expected: BTreeSet<(&str, &str, &str)> = [
         ("bash-history", "rm", "/root/.bash_history"),
@@ -261,11 +174,7 @@ fn dry_run_lists_exactly_what_a_run_changes_and_writes_nothing() {
     .collect();
     let got = changes(&real);
     for e in &expected {
-        assert!(
-            got.iter()
-                .any(|(o, a, p)| (o.as_str(), a.as_str(), p.as_str()) == *e),
-            "{e:?} not in {got:?}"
-        );
+        assert!(got.iter().any(|(o, a, p)| (o.as_str(), a.as_str(), p.as_str()) == *e), "{e:?} not in {got:?}");
     }
     let (_fsd, fss) = assert_checkers_clean(&img);
     let root = root_fs(&fss);
@@ -292,38 +201,22 @@ fn customize_options_are_applied_in_order() {
     std::fs::write(&upload, "authorized use only\n").unwrap();
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDQm0mK3yJ4xA2yL6n7PjbD8B9QmT0hF5s1n2a3b4c5d test@host";
     let out = ok(&[
-        "--hostname",
-        "web01.example.com",
-        "--root-password",
-        "password:s3cret pass",
-        "--ssh-inject",
-        &format!("root:string:{key}"),
-        "--mkdir",
-        "/srv/app/conf",
-        "--write",
-        "/srv/app/conf/app.ini:[app]\nport=8080\n",
-        "--append-line",
-        "/etc/hosts:10.0.0.1 gateway",
-        "--chmod",
-        "0600:/srv/app/conf/app.ini",
-        "--upload",
-        &format!("{}:/etc", upload.display()),
-        "--link",
-        "/srv/app/conf/app.ini:/etc/app.ini:/root/app.ini",
-        "--touch",
-        "/etc/cloud-ready",
-        "--delete",
-        "/etc/ssh/sshd_*",
-        "--firstboot",
-        script.to_str().unwrap(),
-        "--firstboot-command",
-        "systemctl enable --now app",
+        "--hostname", "web01.example.com",
+        "--root-password", "password:s3cret pass",
+        "--ssh-inject", &format!("root:string:{key}"),
+        "--mkdir", "/srv/app/conf",
+        "--write", "/srv/app/conf/app.ini:[app]\nport=8080\n",
+        "--append-line", "/etc/hosts:10.0.0.1 gateway",
+        "--chmod", "0600:/srv/app/conf/app.ini",
+        "--upload", &format!("{}:/etc", upload.display()),
+        "--link", "/srv/app/conf/app.ini:/etc/app.ini:/root/app.ini",
+        "--touch", "/etc/cloud-ready",
+        "--delete", "/etc/ssh/sshd_*",
+        "--firstboot", script.to_str().unwrap(),
+        "--firstboot-command", "systemctl enable --now app",
         img.to_str().unwrap(),
     ]);
-    assert!(
-        out.contains("Setting the hostname: web01.example.com"),
-        "{out}"
-    );
+    assert!(out.contains("Setting the hostname: web01.example.com"), "{out}");
     assert!(out.contains("Setting passwords"));
     let (_fsd, fss) = assert_checkers_clean(&img);
     let root = root_fs(&fss);
@@ -332,53 +225,23 @@ fn customize_options_are_applied_in_order() {
     assert!(hosts.ends_with("10.0.0.1 gateway\n"), "{hosts}");
     // the root password verifies with openssl's SHA-512 crypt
     let shadow = debugfs(root, "cat /etc/shadow");
-    let hash = shadow
-        .lines()
-        .find(|l| l.starts_with("root:"))
-        .unwrap()
-        .split(':')
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let hash = shadow.lines().find(|l| l.starts_with("root:")).unwrap().split(':').nth(1).unwrap().to_string();
     let salt = hash.split('$').nth(2).unwrap();
-    assert_eq!(
-        run("openssl", &["passwd", "-6", "-salt", salt, "s3cret pass"]).trim(),
-        hash
-    );
+    assert_eq!(run("openssl", &["passwd", "-6", "-salt", salt, "s3cret pass"]).trim(), hash);
     // ssh key: directory 0700, file 0600, owned by root
-    assert_eq!(
-        debugfs(root, "cat /root/.ssh/authorized_keys"),
-        format!("{key}\n")
-    );
+    assert_eq!(debugfs(root, "cat /root/.ssh/authorized_keys"), format!("{key}\n"));
     let st = debugfs(root, "stat /root/.ssh/authorized_keys");
-    assert!(
-        st.contains("Mode:  0600") || st.contains("Mode:  00600"),
-        "{st}"
-    );
-    assert!(
-        debugfs(root, "stat /root/.ssh").contains("Mode:  0700")
-            || debugfs(root, "stat /root/.ssh").contains("Mode:  00700")
-    );
-    assert_eq!(
-        debugfs(root, "cat /srv/app/conf/app.ini"),
-        "[app]\nport=8080\n"
-    );
+    assert!(st.contains("Mode:  0600") || st.contains("Mode:  00600"), "{st}");
+    assert!(debugfs(root, "stat /root/.ssh").contains("Mode:  0700") || debugfs(root, "stat /root/.ssh").contains("Mode:  00700"));
+    assert_eq!(debugfs(root, "cat /srv/app/conf/app.ini"), "[app]\nport=8080\n");
     assert!(debugfs(root, "stat /srv/app/conf/app.ini").contains("0600"));
-    assert_eq!(
-        debugfs(root, "cat /etc/banner.txt"),
-        "authorized use only\n"
-    );
-    assert!(
-        debugfs(root, "stat /etc/app.ini").contains("Fast link dest: \"/srv/app/conf/app.ini\"")
-    );
+    assert_eq!(debugfs(root, "cat /etc/banner.txt"), "authorized use only\n");
+    assert!(debugfs(root, "stat /etc/app.ini").contains("Fast link dest: \"/srv/app/conf/app.ini\""));
     assert!(exists(root, "/etc/cloud-ready"));
     assert!(!exists(root, "/etc/ssh/sshd_config"));
     let scripts = debugfs(root, "ls -l /usr/lib/virt-sysprep/scripts");
     assert!(scripts.contains("5000-0001-"), "{scripts}");
-    assert!(
-        scripts.contains("5000-0002-systemctl-enable---now-app"),
-        "{scripts}"
-    );
+    assert!(scripts.contains("5000-0002-systemctl-enable---now-app"), "{scripts}");
     assert!(exists(root, "/usr/lib/virt-sysprep/firstboot.sh"));
 }
 
@@ -391,37 +254,21 @@ fn user_account_removes_login_users_only() {
         let fss = ext_filesystems(&img, dir.path());
         debugfs(root_fs(&fss), "cat /etc/passwd")
     };
-    let users: Vec<&str> = passwd_before
-        .lines()
-        .filter(|l| {
-            l.split(':')
-                .nth(2)
-                .and_then(|u| u.parse::<u32>().ok())
-                .is_some_and(|u| (1000..=60000).contains(&u))
-        })
-        .map(|l| l.split(':').next().unwrap())
-        .collect();
+    let users: Vec<&str> = passwd_before.lines().filter(|l| l.split(':').nth(2).and_then(|u| u.parse::<u32>().ok()).is_some_and(|u| (1000..=60000).contains(&u))).map(|l| l.split(':').next().unwrap()).collect();
     assert!(!users.is_empty(), "the demo has login users");
     ok(&["--operations", "user-account", img.to_str().unwrap()]);
     let (_fsd, fss) = assert_checkers_clean(&img);
     let root = root_fs(&fss);
     let passwd = debugfs(root, "cat /etc/passwd");
     for u in &users {
-        assert!(
-            !passwd.lines().any(|l| l.starts_with(&format!("{u}:"))),
-            "{u} still in passwd"
-        );
-        assert!(!debugfs(root, "cat /etc/shadow")
-            .lines()
-            .any(|l| l.starts_with(&format!("{u}:"))));
+        assert!(!passwd.lines().any(|l| l.starts_with(&format!("{u}:"))), "{u} still in passwd");
+        assert!(!debugfs(root, "cat /etc/shadow").lines().any(|l| l.starts_with(&format!("{u}:"))));
         assert!(!exists(root, &format!("/home/{u}")));
     }
     assert!(passwd.lines().any(|l| l.starts_with("root:")), "root stays");
     let err = vsysprep(&["--keep-user-accounts", "root", img.to_str().unwrap()]);
     assert!(!err.status.success());
-    assert!(
-        String::from_utf8_lossy(&err.stderr).contains("\"user-account\" operation is not enabled")
-    );
+    assert!(String::from_utf8_lossy(&err.stderr).contains("\"user-account\" operation is not enabled"));
 }
 
 #[test]
@@ -434,15 +281,7 @@ fn audit_reports_and_passes_after_sysprep() {
     assert_eq!(sha256_file(&img), before, "the audit is read-only");
     let j: J = serde_json::from_slice(&o.stdout).unwrap();
     let status = |j: &J, check: &str| -> String {
-        j["roots"][0]["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["check"] == check)
-            .unwrap()["status"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        j["roots"][0]["findings"].as_array().unwrap().iter().find(|f| f["check"] == check).unwrap()["status"].as_str().unwrap().to_string()
     };
     assert_eq!(status(&j, "ssh-hostkeys"), "fail");
     assert_eq!(status(&j, "shell-history"), "fail");
@@ -453,12 +292,8 @@ fn audit_reports_and_passes_after_sysprep() {
     for c in ["ssh-hostkeys", "shell-history", "machine-id", "mac-pins"] {
         assert_eq!(status(&j, c), "pass", "{c} after sysprep");
     }
-    let text =
-        String::from_utf8_lossy(&vsysprep(&["--audit", img.to_str().unwrap()]).stdout).into_owned();
-    assert!(
-        text.lines().any(|l| l.starts_with("PASS  ssh-hostkeys")),
-        "{text}"
-    );
+    let text = String::from_utf8_lossy(&vsysprep(&["--audit", img.to_str().unwrap()]).stdout).into_owned();
+    assert!(text.lines().any(|l| l.starts_with("PASS  ssh-hostkeys")), "{text}");
 }
 
 #[test]
@@ -467,23 +302,19 @@ fn errors_are_virt_sysprep_s() {
     let before = sha256_file(&img);
     let o = vsysprep(&["--format=raw", "-a", img.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr)
-        .contains("vsysprep: error: no operating systems were found in the guest image"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("vsysprep: error: no operating systems were found in the guest image"));
     assert_eq!(sha256_file(&img), before);
     let o = vsysprep(&["--operations", "no-such-op", img.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("'no-such-op' is not a known operation"));
     let o = vsysprep(&["--run-command", "dnf -y update", img.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&o.stderr)
-        .contains("--run-command: running commands inside the guest"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--run-command: running commands inside the guest"));
     let o = vsysprep(&[]);
     assert_eq!(o.status.code(), Some(1));
 }
 
 /// Whether `path` is one a change names (or lies below a removed tree).
 fn covered(path: &str, changes: &[(String, String, String)]) -> bool {
-    changes.iter().any(|(_, action, p)| {
-        path == p || (action == "rm-rf" && path.starts_with(&format!("{p}/")))
-    })
+    changes.iter().any(|(_, action, p)| path == p || (action == "rm-rf" && path.starts_with(&format!("{p}/"))))
 }
 
 /// A full sysprep of a fixture: the dry run lists the run's changes exactly and leaves the
@@ -500,115 +331,52 @@ fn full_run(name: &str, extra: &[&str]) -> (J, Vec<String>, common::tree::Tree) 
     let dry = json_run(&dry_args);
     assert_eq!(sha256_file(&img), sha, "dry run wrote to the image");
     let real = json_run(&args);
-    assert_eq!(
-        changes(&dry),
-        changes(&real),
-        "--dry-run lists the real run's changes"
-    );
+    assert_eq!(changes(&dry), changes(&real), "--dry-run lists the real run's changes");
     let after = common::tree::guest_tree(&img, name);
     let diff = common::tree::diff(&before, &after);
     let ch = changes(&real);
     for line in &diff {
-        let path = line[2..]
-            .split(": ")
-            .next()
-            .unwrap()
-            .split(" (")
-            .next()
-            .unwrap();
+        let path = line[2..].split(": ").next().unwrap().split(" (").next().unwrap();
         assert!(covered(path, &ch), "{name}: {line} is not in the report");
     }
     for (op, _, p) in &ch {
-        assert!(
-            diff.iter().any(|l| l[2..].starts_with(p.as_str()))
-                || before.get(p) == after.get(p) && op == "customize",
-            "{name}: {op} reported {p} but it did not change"
-        );
+        assert!(diff.iter().any(|l| l[2..].starts_with(p.as_str())) || before.get(p) == after.get(p) && op == "customize", "{name}: {op} reported {p} but it did not change");
     }
     assert_checkers_clean(&img);
     let sha2 = sha256_file(&img);
     let again = json_run(&args);
-    assert_eq!(
-        changes(&again),
-        vec![],
-        "{name}: the second run changed something"
-    );
-    assert_eq!(
-        sha256_file(&img),
-        sha2,
-        "{name}: the second run wrote to the image"
-    );
+    assert_eq!(changes(&again), vec![], "{name}: the second run changed something");
+    assert_eq!(sha256_file(&img), sha2, "{name}: the second run wrote to the image");
     (real, diff, after)
 }
 
 #[test]
 fn ubuntu_image_is_cleaned_as_virt_sysprep_describes() {
     let (_report, diff, after) = full_run("sysprep-ubuntu.qcow2", &[]);
-    let removed = |p: &str| {
-        diff.iter()
-            .any(|l| l == &format!("- {p} (file)") || l.starts_with(&format!("- {p} (")))
-    };
+    let removed = |p: &str| diff.iter().any(|l| l == &format!("- {p} (file)") || l.starts_with(&format!("- {p} (")));
     for p in [
-        "/etc/ssh/ssh_host_rsa_key",
-        "/etc/ssh/ssh_host_ed25519_key.pub",
-        "/root/.bash_history",
-        "/home/ubuntu/.bash_history",
-        "/home/alice/.zsh_history",
-        "/root/.ssh",
-        "/home/ubuntu/.ssh/authorized_keys",
-        "/var/log/syslog",
-        "/var/log/auth.log",
-        "/var/log/wtmp",
-        "/var/lib/dhcp/dhclient.eth0.leases",
-        "/etc/passwd-",
-        "/etc/shadow-",
-        "/var/spool/cron/crontabs/ubuntu",
-        "/var/mail/alice",
-        "/etc/hosts~",
-        "/var/backups/passwd.bak",
-        "/tmp/.hidden-lock",
-        "/etc/krb5.keytab",
-        "/etc/lvm/devices/system.devices",
-        "/var/lib/cloud/instance",
-        "/var/log/cloud-init.log",
-        "/run/utmp",
+        "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ed25519_key.pub", "/root/.bash_history", "/home/ubuntu/.bash_history",
+        "/home/alice/.zsh_history", "/root/.ssh", "/home/ubuntu/.ssh/authorized_keys", "/var/log/syslog", "/var/log/auth.log",
+        "/var/log/wtmp", "/var/lib/dhcp/dhclient.eth0.leases", "/etc/passwd-", "/etc/shadow-",
+        "/var/spool/cron/crontabs/ubuntu", "/var/mail/alice", "/etc/hosts~", "/var/backups/passwd.bak", "/tmp/.hidden-lock",
+        "/etc/krb5.keytab", "/etc/lvm/devices/system.devices", "/var/lib/cloud/instance", "/var/log/cloud-init.log", "/run/utmp",
     ] {
         assert!(removed(p), "{p} should be gone; diff:\n{}", diff.join("\n"));
     }
-    for p in [
-        "/etc/machine-id",
-        "/etc/udev/rules.d/70-persistent-net.rules",
-        "/var/log/account/pacct",
-    ] {
+    for p in ["/etc/machine-id", "/etc/udev/rules.d/70-persistent-net.rules", "/var/log/account/pacct"] {
         assert_eq!(after[p].size, 0, "{p} emptied");
     }
     // kept: directories, the system files next to what went, files outside backup-files' roots
-    for p in [
-        "/tmp",
-        "/var/tmp",
-        "/var/log",
-        "/etc/ssh/sshd_config",
-        "/etc/hosts",
-        "/home/ubuntu/.profile",
-        "/usr/share/doc/bash/README~",
-        "/var/cache/apt/archives",
-    ] {
+    for p in ["/tmp", "/var/tmp", "/var/log", "/etc/ssh/sshd_config", "/etc/hosts", "/home/ubuntu/.profile", "/usr/share/doc/bash/README~", "/var/cache/apt/archives"] {
         assert!(after.contains_key(p), "{p} must stay");
     }
     assert_eq!(after["/tmp"].mode, 0o1777);
     // MAC pins gone from netplan, networkd and NetworkManager; acpiphp and the cloud-init drop-in added
     let changed = |p: &str| diff.iter().any(|l| l.starts_with(&format!("~ {p}:")));
-    for p in [
-        "/etc/netplan/50-cloud-init.yaml",
-        "/etc/systemd/network/10-eth0.link",
-        "/etc/NetworkManager/system-connections/Wired.nmconnection",
-        "/etc/modules",
-    ] {
+    for p in ["/etc/netplan/50-cloud-init.yaml", "/etc/systemd/network/10-eth0.link", "/etc/NetworkManager/system-connections/Wired.nmconnection", "/etc/modules"] {
         assert!(changed(p), "{p} edited");
     }
-    assert!(diff
-        .iter()
-        .any(|l| l == "+ /etc/cloud/cloud.cfg.d/95_vsysprep_openstack.cfg (file)"));
+    assert!(diff.iter().any(|l| l == "+ /etc/cloud/cloud.cfg.d/95_vsysprep_openstack.cfg (file)"));
     let (_fsd, fss) = assert_checkers_clean(&{
         // a fresh copy run through the same, to read the edited files back with debugfs
         let (d, img) = copy(&fixture("sysprep-ubuntu.raw"));
@@ -620,131 +388,55 @@ fn ubuntu_image_is_cleaned_as_virt_sysprep_describes() {
     let netplan = debugfs(root, "cat /etc/netplan/50-cloud-init.yaml");
     assert!(!netplan.contains("macaddress"), "{netplan}");
     assert!(!debugfs(root, "cat /etc/systemd/network/10-eth0.link").contains("MACAddress="));
-    assert!(!debugfs(
-        root,
-        "cat /etc/NetworkManager/system-connections/Wired.nmconnection"
-    )
-    .contains("mac-address="));
-    assert!(debugfs(root, "cat /etc/modules")
-        .lines()
-        .any(|l| l == "acpiphp"));
-    assert!(
-        debugfs(root, "cat /etc/cloud/cloud.cfg.d/95_vsysprep_openstack.cfg")
-            .contains("datasource_list: [ ConfigDrive, OpenStack, None ]")
-    );
+    assert!(!debugfs(root, "cat /etc/NetworkManager/system-connections/Wired.nmconnection").contains("mac-address="));
+    assert!(debugfs(root, "cat /etc/modules").lines().any(|l| l == "acpiphp"));
+    assert!(debugfs(root, "cat /etc/cloud/cloud.cfg.d/95_vsysprep_openstack.cfg").contains("datasource_list: [ ConfigDrive, OpenStack, None ]"));
 }
 
 #[test]
 fn centos7_lvm_image_is_cleaned_as_virt_sysprep_describes() {
-    let (report, diff, after) = full_run(
-        "sysprep-centos7.qcow2",
-        &[
-            "--operations",
-            "defaults,user-account,zeroconf,serial-console,firewall-rules",
-        ],
-    );
+    let (report, diff, after) = full_run("sysprep-centos7.qcow2", &["--operations", "defaults,user-account,zeroconf,serial-console,firewall-rules"]);
     let removed = |p: &str| diff.iter().any(|l| l.starts_with(&format!("- {p} (")));
     for p in [
-        "/etc/ssh/ssh_host_rsa_key",
-        "/root/.bash_history",
-        "/home/bob",
-        "/var/lib/rpm/__db.001",
-        "/var/lib/yum/uuid",
-        "/etc/smolt/hw-uuid",
-        "/var/log/messages",
-        "/var/log/secure",
-        "/var/log/audit/audit.log",
-        "/var/lib/dhclient/dhclient-eth0.leases",
-        "/etc/sysconfig/iptables",
+        "/etc/ssh/ssh_host_rsa_key", "/root/.bash_history", "/home/bob", "/var/lib/rpm/__db.001", "/var/lib/yum/uuid",
+        "/etc/smolt/hw-uuid", "/var/log/messages", "/var/log/secure", "/var/log/audit/audit.log",
+        "/var/lib/dhclient/dhclient-eth0.leases", "/etc/sysconfig/iptables",
     ] {
         assert!(removed(p), "{p} should be gone; diff:\n{}", diff.join("\n"));
     }
-    assert!(
-        after.contains_key("/var/lib/rpm/Packages"),
-        "the RPM database itself stays"
-    );
-    assert!(
-        after.contains_key("/etc/sysconfig/rhn/systemid"),
-        "rhn-systemid is for RHEL only"
-    );
-    assert!(
-        after.contains_key("/boot/grub2/grub.cfg"),
-        "/boot is mounted and kept"
-    );
+    assert!(after.contains_key("/var/lib/rpm/Packages"), "the RPM database itself stays");
+    assert!(after.contains_key("/etc/sysconfig/rhn/systemid"), "rhn-systemid is for RHEL only");
+    assert!(after.contains_key("/boot/grub2/grub.cfg"), "/boot is mounted and kept");
     // the OpenStack guide's udev steps: both rule files emptied, the generator masked in /etc
-    for p in [
-        "/etc/udev/rules.d/70-persistent-net.rules",
-        "/usr/lib/udev/rules.d/75-persistent-net-generator.rules",
-        "/etc/udev/rules.d/75-persistent-net-generator.rules",
-    ] {
+    for p in ["/etc/udev/rules.d/70-persistent-net.rules", "/usr/lib/udev/rules.d/75-persistent-net-generator.rules", "/etc/udev/rules.d/75-persistent-net-generator.rules"] {
         assert_eq!(after[p].size, 0, "{p} empty");
     }
-    assert!(
-        diff.iter()
-            .any(|l| l == "+ /etc/modules-load.d/acpiphp.conf (file)"),
-        "acpiphp through systemd's modules-load.d"
-    );
-    let warnings: Vec<&str> = report["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|o| o["warnings"].as_array().unwrap())
-        .filter_map(|w| w.as_str())
-        .collect();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("cloud-init is not installed")),
-        "{warnings:?}"
-    );
+    assert!(diff.iter().any(|l| l == "+ /etc/modules-load.d/acpiphp.conf (file)"), "acpiphp through systemd's modules-load.d");
+    let warnings: Vec<&str> = report["operations"].as_array().unwrap().iter().flat_map(|o| o["warnings"].as_array().unwrap()).filter_map(|w| w.as_str()).collect();
+    assert!(warnings.iter().any(|w| w.contains("cloud-init is not installed")), "{warnings:?}");
     // read the edited files back
     let (d, img) = copy(&fixture("sysprep-centos7.raw"));
-    ok(&[
-        "-q",
-        "--operations",
-        "defaults,user-account,zeroconf,serial-console",
-        img.to_str().unwrap(),
-    ]);
+    ok(&["-q", "--operations", "defaults,user-account,zeroconf,serial-console", img.to_str().unwrap()]);
     let (_fsd, fss) = assert_checkers_clean(&img);
     drop(d);
     let root = root_fs(&fss);
     let ifcfg = debugfs(root, "cat /etc/sysconfig/network-scripts/ifcfg-eth0");
     for gone in ["HWADDR=", "DHCP_HOSTNAME=", "HOSTNAME="] {
-        assert!(
-            !ifcfg.lines().any(|l| l.starts_with(gone)),
-            "{gone} in {ifcfg}"
-        );
+        assert!(!ifcfg.lines().any(|l| l.starts_with(gone)), "{gone} in {ifcfg}");
     }
     assert!(!debugfs(root, "cat /etc/sysconfig/network-scripts/ifcfg-eth1").contains("MACADDR="));
-    assert!(debugfs(root, "cat /etc/sysconfig/network")
-        .lines()
-        .any(|l| l == "NOZEROCONF=yes"));
+    assert!(debugfs(root, "cat /etc/sysconfig/network").lines().any(|l| l == "NOZEROCONF=yes"));
     assert!(debugfs(root, "cat /etc/default/grub").contains("console=ttyS0,115200n8"));
     let passwd = debugfs(root, "cat /etc/passwd");
-    assert!(
-        !passwd.contains("\nbob:") && !passwd.contains("\ncentos:"),
-        "{passwd}"
-    );
+    assert!(!passwd.contains("\nbob:") && !passwd.contains("\ncentos:"), "{passwd}");
     assert!(passwd.starts_with("root:"));
     for f in ["/etc/group", "/etc/gshadow"] {
         let t = debugfs(root, &format!("cat {f}"));
-        assert!(
-            !t.lines().any(|l| l
-                .split(':')
-                .next_back()
-                .is_some_and(|m| m.split(',').any(|u| u == "bob"))),
-            "{f}: {t}"
-        );
+        assert!(!t.lines().any(|l| l.split(':').next_back().is_some_and(|m| m.split(',').any(|u| u == "bob"))), "{f}: {t}");
     }
     let boot = &fss.iter().find(|(dev, _)| dev == "/dev/sda1").unwrap().1;
-    assert!(
-        debugfs(boot, "cat /grub2/grub.cfg").contains("console=ttyS0,115200n8"),
-        "kernel lines of /boot/grub2/grub.cfg"
-    );
-    assert!(
-        exists(root, "/.autorelabel"),
-        "SELinux guest flagged for relabelling"
-    );
+    assert!(debugfs(boot, "cat /grub2/grub.cfg").contains("console=ttyS0,115200n8"), "kernel lines of /boot/grub2/grub.cfg");
+    assert!(exists(root, "/.autorelabel"), "SELinux guest flagged for relabelling");
 }
 
 #[test]
@@ -763,15 +455,8 @@ fn an_image_in_use_by_qemu_is_refused_and_left_alone() {
     use std::os::unix::fs::MetadataExt;
     let ino = format!(":{} ", std::fs::metadata(&img).unwrap().ino());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !std::fs::read_to_string("/proc/locks")
-        .unwrap()
-        .lines()
-        .any(|l| l.contains("OFDLCK") && l.contains(&ino))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "qemu-io never locked the image"
-        );
+    while !std::fs::read_to_string("/proc/locks").unwrap().lines().any(|l| l.contains("OFDLCK") && l.contains(&ino)) {
+        assert!(std::time::Instant::now() < deadline, "qemu-io never locked the image");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let o = vsysprep(&["-q", img.to_str().unwrap()]);
@@ -783,9 +468,6 @@ fn an_image_in_use_by_qemu_is_refused_and_left_alone() {
     qemu.stdin.take().unwrap().write_all(b"quit\n").unwrap();
     assert!(qemu.wait().unwrap().success());
     assert!(refused.contains("vsysprep: error:"), "{refused}");
-    assert!(
-        refused.contains("is in use by another process"),
-        "{refused}"
-    );
+    assert!(refused.contains("is in use by another process"), "{refused}");
     assert_eq!(sha256_file(&img), before, "the held image is unchanged");
 }

@@ -137,10 +137,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                     blocksize = inline
                         .as_deref()
                         .filter(|b| !b.is_empty())
-                        .map(|b| {
-                            vguestfs::guest::parse_blocksize(b)
-                                .map_err(|e| CliError(format!("--{e}")))
-                        })
+                        .map(|b| vguestfs::guest::parse_blocksize(b).map_err(|e| CliError(format!("--{e}"))))
                         .transpose()?
                 }
                 "inspector" => o.inspect = true,
@@ -157,14 +154,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
             if inline.is_some()
                 && matches!(
                     name,
-                    "inspector"
-                        | "ro"
-                        | "rw"
-                        | "dry-run"
-                        | "verbose"
-                        | "no-sync"
-                        | "version"
-                        | "help"
+                    "inspector" | "ro" | "rw" | "dry-run" | "verbose" | "no-sync" | "version" | "help"
                 )
             {
                 return Err(CliError(format!(

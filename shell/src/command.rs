@@ -56,6 +56,8 @@ pub struct Command {
     pub handler: Handler,
 }
 
+
+
 /// Finds a command of `table` by name or alias: any case, `_` and `-` alike.
 pub fn lookup_in(table: &'static [Command], name: &str) -> Option<&'static Command> {
     let want = name.to_ascii_lowercase().replace('_', "-");

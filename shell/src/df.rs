@@ -28,16 +28,8 @@ fn print(s: &Session, out: &mut dyn Write, human: bool) -> CmdResult {
     let lvs = s.guest.lvs()?; // also: nothing to report before launch
     let mut rows = Vec::new();
     for (device, mountpoint, v) in s.guest.mounts_statvfs()? {
-        let source = if lvs.contains(&device) {
-            mapper_name(&device)
-        } else {
-            device
-        };
-        let target = if mountpoint == "/" {
-            SYSROOT.to_string()
-        } else {
-            format!("{SYSROOT}{mountpoint}")
-        };
+        let source = if lvs.contains(&device) { mapper_name(&device) } else { device };
+        let target = if mountpoint == "/" { SYSROOT.to_string() } else { format!("{SYSROOT}{mountpoint}") };
         if let Some(row) = row(source, target, &v, human) {
             rows.push(row);
         }
@@ -50,11 +42,7 @@ fn print(s: &Session, out: &mut dyn Write, human: bool) -> CmdResult {
 fn mapper_name(lv: &str) -> String {
     let rest = lv.strip_prefix("/dev/").unwrap_or(lv);
     let (vg, name) = rest.split_once('/').unwrap_or(("", rest));
-    format!(
-        "/dev/mapper/{}-{}",
-        vg.replace('-', "--"),
-        name.replace('-', "--")
-    )
+    format!("/dev/mapper/{}-{}", vg.replace('-', "--"), name.replace('-', "--"))
 }
 
 /// One table row: source, size, used, available, use%, mountpoint. `None` for a filesystem
@@ -66,16 +54,8 @@ fn row(source: String, target: String, v: &StatVfs, human: bool) -> Option<[Stri
     let unit = if v.frsize != 0 { v.frsize } else { v.bsize };
     let (to, autoscale) = if human { (1, true) } else { (1024, false) };
     let size = |n: u64| readable(n, unit, to, autoscale);
-    let (used, used_neg) = if v.blocks >= v.bfree {
-        (v.blocks - v.bfree, false)
-    } else {
-        (v.bfree - v.blocks, true)
-    };
-    let used_cell = if used_neg {
-        format!("-{}", size(used))
-    } else {
-        size(used)
-    };
+    let (used, used_neg) = if v.blocks >= v.bfree { (v.blocks - v.bfree, false) } else { (v.bfree - v.blocks, true) };
+    let used_cell = if used_neg { format!("-{}", size(used)) } else { size(used) };
     Some([
         printable(&source),
         size(v.blocks),
@@ -95,11 +75,7 @@ fn percent(used: u64, used_neg: bool, avail: u64) -> String {
         return format!("{pct}%");
     }
     // floating-point fallback of df.c for a negative used count
-    let u = if used_neg {
-        -(used as f64)
-    } else {
-        used as f64
-    };
+    let u = if used_neg { -(used as f64) } else { used as f64 };
     let t = u + avail as f64;
     if t == 0.0 {
         return "-".into();
@@ -114,9 +90,7 @@ fn percent(used: u64, used_neg: bool, avail: u64) -> String {
 
 /// Control characters shown as `?`, as df does when its output is not a terminal.
 fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// gnulib `human_readable` with rounding up: `n` blocks of `from` bytes in blocks of `to`
@@ -129,11 +103,7 @@ fn readable(n: u64, from: u64, to: u64, autoscale: bool) -> String {
     let mut tenths = r10 / to;
     let r2 = (r10 % to) * 2;
     // 0: exact; 1: below half a tenth; 2: exactly half; 3: above half
-    let mut rounding: u128 = if r2 < to {
-        u128::from(r2 > 0)
-    } else {
-        2 + u128::from(to < r2)
-    };
+    let mut rounding: u128 = if r2 < to { u128::from(r2 > 0) } else { 2 + u128::from(to < r2) };
     let mut exponent = 0usize;
     let mut decimal = None;
     if autoscale && amt >= 1024 {
@@ -142,11 +112,7 @@ fn readable(n: u64, from: u64, to: u64, autoscale: bool) -> String {
             let r2 = (r10 % 1024) * 2 + (rounding >> 1);
             amt /= 1024;
             tenths = r10 / 1024;
-            rounding = if r2 < 1024 {
-                u128::from(r2 + rounding != 0)
-            } else {
-                2 + u128::from(1024 < r2 + rounding)
-            };
+            rounding = if r2 < 1024 { u128::from(r2 + rounding != 0) } else { 2 + u128::from(1024 < r2 + rounding) };
             exponent += 1;
         }
         if amt < 10 {
@@ -189,19 +155,10 @@ fn table(rows: &[[String; 6]], human: bool) -> String {
     let header: [&str; 6] = if human {
         ["Filesystem", "Size", "Used", "Avail", "Use%", "Mounted on"]
     } else {
-        [
-            "Filesystem",
-            "1K-blocks",
-            "Used",
-            "Available",
-            "Use%",
-            "Mounted on",
-        ]
+        ["Filesystem", "1K-blocks", "Used", "Available", "Use%", "Mounted on"]
     };
     let mut widths = [14usize, 5, 5, 5, 4, 0];
-    let all = std::iter::once(header.map(str::to_string))
-        .chain(rows.iter().cloned())
-        .collect::<Vec<_>>();
+    let all = std::iter::once(header.map(str::to_string)).chain(rows.iter().cloned()).collect::<Vec<_>>();
     for r in &all {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
@@ -248,12 +205,7 @@ mod tests {
         assert_eq!(readable(10 * 1024 - 1, 1, 1, true), "10K");
         assert_eq!(readable(1024 * 1024 - 1, 1, 1, true), "1.0M");
         assert_eq!(readable(u64::MAX, 4096, 1, true), "64Z");
-        assert_eq!(
-            readable(u64::MAX, u64::MAX, 1024, false),
-            (u128::from(u64::MAX) * u128::from(u64::MAX))
-                .div_ceil(1024)
-                .to_string()
-        );
+        assert_eq!(readable(u64::MAX, u64::MAX, 1024, false), (u128::from(u64::MAX) * u128::from(u64::MAX)).div_ceil(1024).to_string());
     }
 
     #[test]
@@ -272,23 +224,13 @@ mod tests {
     fn names_and_layout() {
         assert_eq!(mapper_name("/dev/demo/root"), "/dev/mapper/demo-root");
         assert_eq!(mapper_name("/dev/my-vg/lv-1"), "/dev/mapper/my--vg-lv--1");
-        let rows = [[
-            "/dev/sda1".to_string(),
-            "14073".into(),
-            "14".into(),
-            "12913".into(),
-            "1%".into(),
-            "/sysroot/a\nb".into(),
-        ]];
+        let rows = [["/dev/sda1".to_string(), "14073".into(), "14".into(), "12913".into(), "1%".into(), "/sysroot/a\nb".into()]];
         let rows = [rows[0].clone().map(|c| printable(&c))];
         assert_eq!(
             table(&rows, false),
             "Filesystem     1K-blocks  Used Available Use% Mounted on\n\
              /dev/sda1          14073    14     12913   1% /sysroot/a?b\n"
         );
-        assert_eq!(
-            table(&[], true),
-            "Filesystem      Size  Used Avail Use% Mounted on\n"
-        );
+        assert_eq!(table(&[], true), "Filesystem      Size  Used Avail Use% Mounted on\n");
     }
 }

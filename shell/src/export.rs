@@ -232,25 +232,18 @@ fn write_tar(s: &Session, dir: &str, w: &mut dyn Write) -> CmdResult {
                 // A damaged filesystem can hold targets no tar archive can store: one such
                 // symlink is left out with a warning, not the whole archive.
                 if target.is_empty() || target.contains(&0) {
-                    let why = if target.is_empty() {
-                        "is empty"
-                    } else {
-                        "contains a NUL byte"
-                    };
+                    let why = if target.is_empty() { "is empty" } else { "contains a NUL byte" };
                     eprintln!("vfish: tar-out: skipping the symlink {guest}: its target {why}");
                     continue;
                 }
-                b.append_link(&mut h, &path, OsStr::from_bytes(&target))
-                    .map_err(|err| at(&err))?
+                b.append_link(&mut h, &path, OsStr::from_bytes(&target)).map_err(|err| at(&err))?
             }
             Some(FileType::Regular) => {
                 // A file that reads short still fills its declared size.
                 let data = e.open().chain(io::repeat(0)).take(e.stat.size);
                 b.append_data(&mut h, &path, data).map_err(|err| at(&err))?
             }
-            _ => b
-                .append_data(&mut h, &path, io::empty())
-                .map_err(|err| at(&err))?,
+            _ => b.append_data(&mut h, &path, io::empty()).map_err(|err| at(&err))?,
         }
     }
     b.finish()?;

@@ -4,6 +4,7 @@
 
 use crate::command::Args;
 use crate::error::{CmdError, CmdResult};
+use vguestfs::guest::listing::{self, Row};
 use crate::session::Session;
 use flate2::read::MultiGzDecoder;
 use md5::Md5;
@@ -12,7 +13,6 @@ use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use vguestfs::fs::{FileType, Stat};
-use vguestfs::guest::listing::{self, Row};
 use vguestfs::Guest;
 
 fn lines(out: &mut dyn Write, items: &[String]) -> CmdResult {

@@ -25,11 +25,7 @@ fn lines(out: &mut dyn Write, items: &[String]) -> CmdResult {
 /// `add filename [readonly:true|false] [format:..]`
 pub fn add(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     let readonly = a.opt_bool("readonly").unwrap_or(s.readonly);
-    let blocksize = a
-        .opt("blocksize")
-        .map(vguestfs::guest::parse_blocksize)
-        .transpose()
-        .map_err(CmdError::Failed)?;
+    let blocksize = a.opt("blocksize").map(vguestfs::guest::parse_blocksize).transpose().map_err(CmdError::Failed)?;
     add_drive(s, a.str(0), a.opt("format"), readonly, blocksize)
 }
 
@@ -38,28 +34,15 @@ pub fn add_ro(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     add_drive(s, a.str(0), None, true, None)
 }
 
-fn add_drive(
-    s: &mut Session,
-    file: &str,
-    format: Option<&str>,
-    readonly: bool,
-    blocksize: Option<u64>,
-) -> CmdResult {
+fn add_drive(s: &mut Session, file: &str, format: Option<&str>, readonly: bool, blocksize: Option<u64>) -> CmdResult {
     let format = format
         .map(str::parse::<Format>)
         .transpose()
         .map_err(CmdError::Failed)?;
     std::fs::metadata(file)
         .map_err(|e| CmdError::Failed(format!("{file}: {}", crate::cli::strerror(&e))))?;
-    s.guest.add_drive(
-        Path::new(file),
-        DriveOptions {
-            format,
-            readonly,
-            blocksize,
-            ..Default::default()
-        },
-    )?;
+    s.guest
+        .add_drive(Path::new(file), DriveOptions { format, readonly, blocksize, ..Default::default() })?;
     Ok(())
 }
 
@@ -133,15 +116,14 @@ pub fn glob(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
             .collect();
     }
     for run in runs {
-        cmd.invoke(a.commands(), s, &run, out)
-            .map_err(|f| match f {
-                Failure::WrongArgs => CmdError::Usage(format!(
-                    "error: incorrect number of arguments\nusage: {}",
-                    cmd.synopsis()
-                )),
-                Failure::Message(m) => CmdError::Usage(m),
-                Failure::Library(m) => CmdError::Usage(format!("vguestfs: error: {m}")),
-            })?;
+        cmd.invoke(a.commands(), s, &run, out).map_err(|f| match f {
+            Failure::WrongArgs => CmdError::Usage(format!(
+                "error: incorrect number of arguments\nusage: {}",
+                cmd.synopsis()
+            )),
+            Failure::Message(m) => CmdError::Usage(m),
+            Failure::Library(m) => CmdError::Usage(format!("vguestfs: error: {m}")),
+        })?;
     }
     Ok(())
 }

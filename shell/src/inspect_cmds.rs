@@ -107,11 +107,7 @@ fn applications(s: &Session, root: &str, v1: bool) -> Result<Vec<Fields>, CmdErr
                 ("app2_trans_path", "app_trans_path", String::new()),
                 ("app2_publisher", "app_publisher", String::new()),
                 ("app2_url", "app_url", app.url),
-                (
-                    "app2_source_package",
-                    "app_source_package",
-                    app.source_package,
-                ),
+                ("app2_source_package", "app_source_package", app.source_package),
                 ("app2_summary", "app_summary", app.summary),
                 ("app2_description", "app_description", app.description),
                 ("app2_spare1", "", String::new()),

@@ -6,21 +6,21 @@
 
 mod cli;
 mod command;
-mod df;
 mod error;
+mod table;
 mod export;
 mod fs_cmds;
 mod handlers;
+mod df;
 mod inspect_cmds;
 mod lvm_cmds;
 mod parser;
 mod repl;
 mod session;
 mod shell;
-mod structs;
-mod table;
 mod tar_in;
 mod write_cmds;
+mod structs;
 
 use cli::Action;
 use session::Session;
@@ -233,3 +233,4 @@ fn run_mode(shell: &mut Shell, o: &cli::Options) -> Result<(), shell::Fatal> {
         shell.run_script(std::io::stdin().lock(), "*stdin*")
     }
 }
+

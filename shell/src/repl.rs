@@ -6,8 +6,8 @@
 //! completed from the mounted guest's directories.
 
 use crate::command::ArgKind;
-use crate::shell::{Fatal, Shell};
 use crate::table::{self, COMMANDS};
+use crate::shell::{Fatal, Shell};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -50,9 +50,7 @@ impl VfishHelper {
             )),
             ArgKind::HostFile => self.files.complete(line, pos, ctx),
             ArgKind::GuestPath => Ok((word_start, self.guest_paths(&line[word_start..pos]))),
-            ArgKind::String | ArgKind::Int | ArgKind::Int64 | ArgKind::Bool => {
-                Ok((word_start, Vec::new()))
-            }
+            ArgKind::String | ArgKind::Int | ArgKind::Int64 | ArgKind::Bool => Ok((word_start, Vec::new())),
         }
     }
 }

@@ -54,30 +54,15 @@ impl Session {
             self.guest.commit()?;
             return Ok(());
         }
-        writeln!(
-            out,
-            "dry run: nothing was written; these changes would have been made:"
-        )?;
+        writeln!(out, "dry run: nothing was written; these changes would have been made:")?;
         for c in &changes {
             writeln!(out, "{} {}", c.op, c.path)?;
         }
         for d in self.guest.dirty_ranges()? {
             let bytes: u64 = d.ranges.iter().map(|r| r.end - r.start).sum();
-            writeln!(
-                out,
-                "{} ({}): {bytes} bytes in {} ranges",
-                d.device,
-                d.image.display(),
-                d.ranges.len()
-            )?;
+            writeln!(out, "{} ({}): {bytes} bytes in {} ranges", d.device, d.image.display(), d.ranges.len())?;
             for r in &d.ranges {
-                writeln!(
-                    out,
-                    "  bytes {}..{} ({} bytes)",
-                    r.start,
-                    r.end,
-                    r.end - r.start
-                )?;
+                writeln!(out, "  bytes {}..{} ({} bytes)", r.start, r.end, r.end - r.start)?;
             }
         }
         Ok(())

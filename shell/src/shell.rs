@@ -4,9 +4,9 @@
 //! shell goes on.
 
 use crate::command::{Command, Failure};
+use crate::table;
 use crate::parser::{self, LineKind};
 use crate::session::Session;
-use crate::table;
 use std::io::{self, BufRead, BufReader, Write};
 use std::process::{Command as Process, Stdio};
 
@@ -198,7 +198,12 @@ impl Shell {
 
     /// `cmd | hostcmd`: the host command reads the output; its exit status is ignored, as in
     /// guestfish.
-    fn piped(&mut self, cmd: &Command, args: &[String], pipe: &str) -> Result<(), Failure> {
+    fn piped(
+        &mut self,
+        cmd: &Command,
+        args: &[String],
+        pipe: &str,
+    ) -> Result<(), Failure> {
         let _ = io::stdout().flush();
         let mut child = Process::new("sh")
             .arg("-c")
@@ -207,12 +212,7 @@ impl Shell {
             .spawn()
             .map_err(|e| Failure::Message(format!("vfish: sh: {}", crate::cli::strerror(&e))))?;
         let result = match child.stdin.take() {
-            Some(stdin) => cmd.invoke(
-                table::COMMANDS,
-                &mut self.session,
-                args,
-                &mut Lenient(stdin),
-            ),
+            Some(stdin) => cmd.invoke(table::COMMANDS, &mut self.session, args, &mut Lenient(stdin)),
             None => Err(Failure::Message(
                 "vfish: pipe: no standard input for the host command".into(),
             )),

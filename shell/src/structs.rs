@@ -31,11 +31,7 @@ pub fn opt_percent(p: Option<f32>) -> String {
 /// 1e6 on.
 fn fmt_g(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
-        return if v.is_finite() {
-            "0".into()
-        } else {
-            v.to_string()
-        };
+        return if v.is_finite() { "0".into() } else { v.to_string() };
     }
     let sci = format!("{v:.5e}"); // mantissa rounded to six digits, e.g. "1.23457e1"
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -67,13 +63,7 @@ mod tests {
         assert_eq!(opt_percent(Some(0.0)), "0 %");
         assert_eq!(opt_percent(Some(100.0)), "100 %");
         assert_eq!(opt_percent(Some(12.5)), "12.5 %");
-        for (v, s) in [
-            (33.333333333, "33.3333"),
-            (0.0001, "0.0001"),
-            (0.00001234, "1.234e-05"),
-            (1234567.0, "1.23457e+06"),
-            (99.99999, "100"),
-        ] {
+        for (v, s) in [(33.333333333, "33.3333"), (0.0001, "0.0001"), (0.00001234, "1.234e-05"), (1234567.0, "1.23457e+06"), (99.99999, "100")] {
             assert_eq!(fmt_g(v), s, "{v}");
         }
     }
@@ -81,14 +71,8 @@ mod tests {
     #[test]
     fn list_layout() {
         let mut out = Vec::new();
-        let rows = vec![
-            vec![("a", "1".to_string()), ("b", String::new())],
-            vec![("a", "2".to_string())],
-        ];
+        let rows = vec![vec![("a", "1".to_string()), ("b", String::new())], vec![("a", "2".to_string())]];
         print_list(&mut out, &rows).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "[0] = {\n  a: 1\n  b: \n}\n[1] = {\n  a: 2\n}\n"
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), "[0] = {\n  a: 1\n  b: \n}\n[1] = {\n  a: 2\n}\n");
     }
 }

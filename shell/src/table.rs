@@ -11,8 +11,8 @@ use crate::export as x;
 use crate::fs_cmds as f;
 use crate::handlers as h;
 use crate::inspect_cmds as i;
-use crate::lvm_cmds as l;
 use crate::write_cmds as w;
+use crate::lvm_cmds as l;
 
 const fn arg(name: &'static str, kind: ArgKind) -> ArgSpec {
     ArgSpec { name, kind }

@@ -20,10 +20,7 @@ fn member_path(dir: &str, name: &Path) -> Result<Option<String>, CmdError> {
             }
             Component::RootDir | Component::CurDir => {}
             Component::ParentDir | Component::Prefix(_) => {
-                return Err(CmdError::Failed(format!(
-                    "tar-in: member {}: '..' in a member name is refused",
-                    name.display()
-                )))
+                return Err(CmdError::Failed(format!("tar-in: member {}: '..' in a member name is refused", name.display())))
             }
         }
     }
@@ -39,16 +36,11 @@ pub fn unpack(guest: &Guest, input: impl Read, dir: &str, xattrs: bool) -> Resul
     for entry in archive.entries().map_err(tar_err)? {
         let mut entry = entry.map_err(tar_err)?;
         let name = entry.path().map_err(tar_err)?.into_owned();
-        let Some(path) = member_path(dir, &name)? else {
-            continue;
-        };
+        let Some(path) = member_path(dir, &name)? else { continue };
         let h = entry.header().clone();
         let mode = h.mode().map_err(tar_err)? & 0o7777;
         let (uid, gid) = (h.uid().map_err(tar_err)?, h.gid().map_err(tar_err)?);
-        let mtime = Timespec {
-            sec: i64::try_from(h.mtime().map_err(tar_err)?).unwrap_or(i64::MAX),
-            nsec: 0,
-        };
+        let mtime = Timespec { sec: i64::try_from(h.mtime().map_err(tar_err)?).unwrap_or(i64::MAX), nsec: 0 };
         let kind = h.entry_type();
         let mut is_link = false;
         match kind {
@@ -68,9 +60,7 @@ pub fn unpack(guest: &Guest, input: impl Read, dir: &str, xattrs: bool) -> Resul
             }
             tar::EntryType::Link => {
                 let target = h.link_name().map_err(tar_err)?.unwrap_or_default();
-                let Some(target) = member_path(dir, &target)? else {
-                    continue;
-                };
+                let Some(target) = member_path(dir, &target)? else { continue };
                 guest.ln(&target, &path, true)?;
                 continue;
             }
@@ -87,34 +77,22 @@ pub fn unpack(guest: &Guest, input: impl Read, dir: &str, xattrs: bool) -> Resul
                 guest.mknod(mode | bits, major, minor, &path)?;
             }
             // pax/GNU metadata members are consumed by the tar reader itself
-            tar::EntryType::XGlobalHeader
-            | tar::EntryType::XHeader
-            | tar::EntryType::GNULongName
-            | tar::EntryType::GNULongLink => continue,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => continue,
             other => {
-                return Err(CmdError::Failed(format!(
-                    "tar-in: member {}: unsupported tar entry type {other:?}",
-                    name.display()
-                )));
+                return Err(CmdError::Failed(format!("tar-in: member {}: unsupported tar entry type {other:?}", name.display())));
             }
         }
         if xattrs {
             if let Some(exts) = entry.pax_extensions().map_err(tar_err)? {
                 for ext in exts {
                     let ext = ext.map_err(tar_err)?;
-                    if let Some(attr) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr."))
-                    {
+                    if let Some(attr) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
                         guest.setxattr(attr, ext.value_bytes(), &path, false)?;
                     }
                 }
             }
         }
-        guest.chown(
-            uid.try_into().unwrap_or(-1),
-            gid.try_into().unwrap_or(-1),
-            &path,
-            false,
-        )?;
+        guest.chown(uid.try_into().unwrap_or(-1), gid.try_into().unwrap_or(-1), &path, false)?;
         if !is_link {
             guest.chmod(mode, &path)?;
             if kind == tar::EntryType::Directory {
@@ -136,14 +114,8 @@ mod tests {
 
     #[test]
     fn member_paths_stay_below_the_directory() {
-        assert_eq!(
-            member_path("/d", Path::new("a/b")).unwrap().as_deref(),
-            Some("/d/a/b")
-        );
-        assert_eq!(
-            member_path("/d/", Path::new("/etc/x")).unwrap().as_deref(),
-            Some("/d/etc/x")
-        );
+        assert_eq!(member_path("/d", Path::new("a/b")).unwrap().as_deref(), Some("/d/a/b"));
+        assert_eq!(member_path("/d/", Path::new("/etc/x")).unwrap().as_deref(), Some("/d/etc/x"));
         assert_eq!(member_path("/d", Path::new("./")).unwrap(), None);
         assert!(member_path("/d", Path::new("a/../../etc/shadow")).is_err());
     }

@@ -90,8 +90,7 @@ pub fn truncate(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
 
 /// `truncate-size path size`
 pub fn truncate_size(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    let size = u64::try_from(a.int64(1))
-        .map_err(|_| CmdError::Failed("truncate-size: size must not be negative".into()))?;
+    let size = u64::try_from(a.int64(1)).map_err(|_| CmdError::Failed("truncate-size: size must not be negative".into()))?;
     Ok(s.guest.truncate_size(a.str(0), size)?)
 }
 
@@ -102,22 +101,19 @@ pub fn chmod(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
 
 /// `chown owner group path`
 pub fn chown(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    Ok(s.guest
-        .chown(a.int(0).into(), a.int(1).into(), a.str(2), true)?)
+    Ok(s.guest.chown(a.int(0).into(), a.int(1).into(), a.str(2), true)?)
 }
 
 /// `lchown owner group path`
 pub fn lchown(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    Ok(s.guest
-        .chown(a.int(0).into(), a.int(1).into(), a.str(2), false)?)
+    Ok(s.guest.chown(a.int(0).into(), a.int(1).into(), a.str(2), false)?)
 }
 
 /// `utimens path atsecs atnsecs mtsecs mtnsecs`
 pub fn utimens(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     let ts = |sec: i64, nsec: i64| -> Result<Timespec, CmdError> {
         let nsec = u32::try_from(nsec).ok().filter(|n| *n < 1_000_000_000);
-        nsec.map(|nsec| Timespec { sec, nsec })
-            .ok_or_else(|| CmdError::Failed("utimens: nanoseconds out of range".into()))
+        nsec.map(|nsec| Timespec { sec, nsec }).ok_or_else(|| CmdError::Failed("utimens: nanoseconds out of range".into()))
     };
     let (at, mt) = (ts(a.int64(1), a.int64(2))?, ts(a.int64(3), a.int64(4))?);
     Ok(s.guest.set_times(a.str(0), Some(at), Some(mt))?)
@@ -169,25 +165,17 @@ fn xattr_value(a: &Args) -> Result<&[u8], CmdError> {
     usize::try_from(a.int(2))
         .ok()
         .and_then(|n| v.get(..n))
-        .ok_or_else(|| {
-            CmdError::Failed(format!(
-                "setxattr: vallen {} does not fit the value ({} bytes)",
-                a.int(2),
-                v.len()
-            ))
-        })
+        .ok_or_else(|| CmdError::Failed(format!("setxattr: vallen {} does not fit the value ({} bytes)", a.int(2), v.len())))
 }
 
 /// `setxattr xattr val vallen path`
 pub fn setxattr(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    Ok(s.guest
-        .setxattr(a.str(0), xattr_value(a)?, a.str(3), true)?)
+    Ok(s.guest.setxattr(a.str(0), xattr_value(a)?, a.str(3), true)?)
 }
 
 /// `lsetxattr xattr val vallen path`
 pub fn lsetxattr(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    Ok(s.guest
-        .setxattr(a.str(0), xattr_value(a)?, a.str(3), false)?)
+    Ok(s.guest.setxattr(a.str(0), xattr_value(a)?, a.str(3), false)?)
 }
 
 /// `removexattr xattr path`
@@ -217,25 +205,16 @@ pub fn mknod_c(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
 
 fn mknod_typed(s: &mut Session, a: &Args, type_bits: u32) -> CmdResult {
     let m = mode(a, 0)? | type_bits;
-    if FileType::from_mode(m).is_none()
-        || m & 0o170000 == FileType::Directory.mode_bits()
-        || m & 0o170000 == FileType::Symlink.mode_bits()
-    {
-        return Err(CmdError::Failed(format!(
-            "mknod: {m:#o}: mode must name a regular file, device, fifo or socket"
-        )));
+    if FileType::from_mode(m).is_none() || m & 0o170000 == FileType::Directory.mode_bits() || m & 0o170000 == FileType::Symlink.mode_bits() {
+        return Err(CmdError::Failed(format!("mknod: {m:#o}: mode must name a regular file, device, fifo or socket")));
     }
-    let dev = |i| {
-        u32::try_from(a.int(i))
-            .map_err(|_| CmdError::Failed("mknod: device numbers must not be negative".into()))
-    };
+    let dev = |i| u32::try_from(a.int(i)).map_err(|_| CmdError::Failed("mknod: device numbers must not be negative".into()));
     Ok(s.guest.mknod(m, dev(1)?, dev(2)?, a.str(3))?)
 }
 
 /// `mkfifo mode path`
 pub fn mkfifo(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    Ok(s.guest
-        .mknod(mode(a, 0)? | FileType::Fifo.mode_bits(), 0, 0, a.str(1))?)
+    Ok(s.guest.mknod(mode(a, 0)? | FileType::Fifo.mode_bits(), 0, 0, a.str(1))?)
 }
 
 /// `sync`: writes everything pending to the disk images.
@@ -248,19 +227,11 @@ pub fn sync(s: &mut Session, _a: &Args, _out: &mut dyn Write) -> CmdResult {
 pub fn edit(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     let path = a.str(0);
     let before = s.guest.read_file(path)?;
-    let dir = tempfile::tempdir()
-        .map_err(|e| CmdError::Failed(format!("edit: temporary directory: {e}")))?;
-    let name = path
-        .rsplit('/')
-        .next()
-        .filter(|n| !n.is_empty())
-        .unwrap_or("file");
+    let dir = tempfile::tempdir().map_err(|e| CmdError::Failed(format!("edit: temporary directory: {e}")))?;
+    let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("file");
     let tmp = dir.path().join(name);
     std::fs::write(&tmp, &before).map_err(|e| host_err(&tmp, &e))?;
-    let editor = std::env::var("EDITOR")
-        .ok()
-        .filter(|e| !e.trim().is_empty())
-        .unwrap_or_else(|| "vi".into());
+    let editor = std::env::var("EDITOR").ok().filter(|e| !e.trim().is_empty()).unwrap_or_else(|| "vi".into());
     // $EDITOR may carry arguments ("emacs -nw"): run it through the shell, as guestfish does
     let status = std::process::Command::new("/bin/sh")
         .arg("-c")
@@ -270,9 +241,7 @@ pub fn edit(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
         .status()
         .map_err(|e| CmdError::Failed(format!("edit: running {editor}: {e}")))?;
     if !status.success() {
-        return Err(CmdError::Failed(format!(
-            "edit: {editor} failed ({status}); {path} unchanged"
-        )));
+        return Err(CmdError::Failed(format!("edit: {editor} failed ({status}); {path} unchanged")));
     }
     let after = std::fs::read(&tmp).map_err(|e| host_err(&tmp, &e))?;
     if after != before {
@@ -294,14 +263,10 @@ pub fn copy_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     use std::os::unix::fs::MetadataExt;
     let all = a.all();
     let Some((remotedir, locals)) = all.split_last().filter(|(_, l)| !l.is_empty()) else {
-        return Err(CmdError::Usage(
-            "copy-in: usage: copy-in localpath [localpath ...] remotedir".into(),
-        ));
+        return Err(CmdError::Usage("copy-in: usage: copy-in localpath [localpath ...] remotedir".into()));
     };
     if s.guest.file_type(remotedir, true)? != Some(FileType::Directory) {
-        return Err(CmdError::Failed(format!(
-            "copy-in: target '{remotedir}' is not a directory"
-        )));
+        return Err(CmdError::Failed(format!("copy-in: target '{remotedir}' is not a directory")));
     }
     fn one(s: &Session, local: &Path, remote: &str) -> Result<(), CmdError> {
         let md = std::fs::symlink_metadata(local).map_err(|e| host_err(local, &e))?;
@@ -317,11 +282,7 @@ pub fn copy_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
                 .map_err(|e| host_err(local, &e))?;
             names.sort();
             for n in names {
-                one(
-                    s,
-                    &local.join(&n),
-                    &format!("{}/{}", remote.trim_end_matches('/'), n.to_string_lossy()),
-                )?;
+                one(s, &local.join(&n), &format!("{}/{}", remote.trim_end_matches('/'), n.to_string_lossy()))?;
             }
         } else if ft.is_symlink() {
             s.guest.ln_s(&read_link(local)?, remote, true)?;
@@ -329,37 +290,21 @@ pub fn copy_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
             let mut f = std::fs::File::open(local).map_err(|e| host_err(local, &e))?;
             s.guest.write_stream(remote, &mut f)?;
         } else {
-            return Err(CmdError::Failed(format!(
-                "copy-in: {}: not a regular file, directory or symlink",
-                local.display()
-            )));
+            return Err(CmdError::Failed(format!("copy-in: {}: not a regular file, directory or symlink", local.display())));
         }
-        s.guest
-            .chown(md.uid().into(), md.gid().into(), remote, false)?;
+        s.guest.chown(md.uid().into(), md.gid().into(), remote, false)?;
         if !ft.is_symlink() {
             s.guest.chmod(md.mode() & 0o7777, remote)?;
-            let t = |sec: i64, nsec: i64| Timespec {
-                sec,
-                nsec: u32::try_from(nsec).unwrap_or(0),
-            };
-            s.guest.set_times(
-                remote,
-                Some(t(md.atime(), md.atime_nsec())),
-                Some(t(md.mtime(), md.mtime_nsec())),
-            )?;
+            let t = |sec: i64, nsec: i64| Timespec { sec, nsec: u32::try_from(nsec).unwrap_or(0) };
+            s.guest.set_times(remote, Some(t(md.atime(), md.atime_nsec())), Some(t(md.mtime(), md.mtime_nsec())))?;
         }
         Ok(())
     }
     for local in locals {
         let p = Path::new(local);
-        let base = p
-            .file_name()
-            .map(|b| b.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let base = p.file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
         if base.is_empty() || base == ".." {
-            return Err(CmdError::Failed(format!(
-                "copy-in: {local}: cannot name the copy"
-            )));
+            return Err(CmdError::Failed(format!("copy-in: {local}: cannot name the copy")));
         }
         one(s, p, &format!("{}/{base}", remotedir.trim_end_matches('/')))?;
     }
@@ -384,11 +329,7 @@ pub fn tar_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     let input: Box<dyn Read> = match a.opt("compress") {
         None | Some("none") => input,
         Some("gzip") => Box::new(flate2::read::GzDecoder::new(input)),
-        Some(other) => {
-            return Err(CmdError::Failed(format!(
-                "tar-in: compress:{other} is not supported (gzip is)"
-            )))
-        }
+        Some(other) => return Err(CmdError::Failed(format!("tar-in: compress:{other} is not supported (gzip is)"))),
     };
     crate::tar_in::unpack(&s.guest, input, dir, a.opt_bool("xattrs").unwrap_or(false))
 }
@@ -400,8 +341,7 @@ pub fn resize2fs(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
 
 /// `resize2fs-size device size`: grows the ext2/3/4 filesystem to `size` bytes.
 pub fn resize2fs_size(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    let size = u64::try_from(a.int64(1))
-        .map_err(|_| CmdError::Failed("resize2fs-size: size must not be negative".into()))?;
+    let size = u64::try_from(a.int64(1)).map_err(|_| CmdError::Failed("resize2fs-size: size must not be negative".into()))?;
     Ok(s.guest.resize2fs(a.str(0), Some(size))?)
 }
 
@@ -412,8 +352,7 @@ pub fn pvresize(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
 
 /// `pvresize-size device size`: the LVM PV becomes `size` bytes.
 pub fn pvresize_size(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    let size = u64::try_from(a.int64(1))
-        .map_err(|_| CmdError::Failed("pvresize-size: size must not be negative".into()))?;
+    let size = u64::try_from(a.int64(1)).map_err(|_| CmdError::Failed("pvresize-size: size must not be negative".into()))?;
     Ok(s.guest.pvresize(a.str(0), Some(size))?)
 }
 

@@ -71,15 +71,9 @@ fn whole_disk_filesystems_match_coreutils() {
         let out = ok(&["-a", &img, "-m", "/dev/sda", "df", ":", "df-h"]);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4, "{name}: {out}");
-        assert_eq!(
-            lines[0],
-            "Filesystem     1K-blocks  Used Available Use% Mounted on"
-        );
+        assert_eq!(lines[0], "Filesystem     1K-blocks  Used Available Use% Mounted on");
         assert_eq!(lines[2], "Filesystem      Size  Used Avail Use% Mounted on");
-        assert!(
-            lines[1].starts_with("/dev/sda ") && lines[1].ends_with(" /sysroot"),
-            "{out}"
-        );
+        assert!(lines[1].starts_with("/dev/sda ") && lines[1].ends_with(" /sysroot"), "{out}");
         let k = KernelMount::new(&img, 0);
         assert_eq!(numbers(lines[1]), k.df(&[])[1..5], "{name}: df");
         assert_eq!(numbers(lines[3]), k.df(&["-h"])[1..5], "{name}: df -h");
@@ -89,8 +83,7 @@ fn whole_disk_filesystems_match_coreutils() {
 /// The LV's bytes in a file (the kernel has no device-mapper to map it).
 fn lv_bytes(image: &str, lv: &str, to: &Path) {
     let mut g = Guest::new();
-    g.add_drive(Path::new(image), DriveOptions::default())
-        .expect("add");
+    g.add_drive(Path::new(image), DriveOptions::default()).expect("add");
     g.launch().expect("launch");
     let dev = g.device(lv).expect("LV");
     let mut buf = vec![0u8; dev.len() as usize];
@@ -101,17 +94,7 @@ fn lv_bytes(image: &str, lv: &str, to: &Path) {
 #[test]
 fn lv_and_partition_in_mount_order() {
     let img = fixture("guest-centos7.raw");
-    let out = ok(&[
-        "-a",
-        &img,
-        "-m",
-        "/dev/centos/root",
-        "-m",
-        "/dev/sda1:/boot",
-        "df",
-        ":",
-        "df-h",
-    ]);
+    let out = ok(&["-a", &img, "-m", "/dev/centos/root", "-m", "/dev/sda1:/boot", "df", ":", "df-h"]);
     assert_eq!(
         out,
         "Filesystem              1K-blocks  Used Available Use% Mounted on\n\
@@ -147,8 +130,5 @@ fn nothing_mounted_prints_the_header() {
     assert!(o.stderr.contains("df: ") && o.stdout.is_empty(), "{o:?}");
     // after umount, the filesystem is gone from the table
     let out = ok(&["-a", &img, "-m", "/dev/sda", "umount", "/", ":", "df"]);
-    assert_eq!(
-        out,
-        "Filesystem     1K-blocks  Used Available Use% Mounted on\n"
-    );
+    assert_eq!(out, "Filesystem     1K-blocks  Used Available Use% Mounted on\n");
 }

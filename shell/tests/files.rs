@@ -813,79 +813,27 @@ fn tar_out_skips_unstorable_symlinks_and_names_paths() {
     let img = dir.path().join("fs.img");
     let p = img.to_str().unwrap();
     let run = |cmd: &str, args: &[&str]| {
-        let out = Command::new(cmd)
-            .args(args)
-            .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{cmd} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new(cmd).args(args).env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").output().unwrap();
+        assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     run("truncate", &["-s", "8M", p]);
     run("mkfs.ext4", &["-q", "-F", p]);
     let src = dir.path().join("hello");
     std::fs::write(&src, b"hello\n").unwrap();
-    let script = format!(
-        "write {} hello\nsymlink bad x\nsif bad size 0\nsymlink good hello\n",
-        src.display()
-    );
-    let out = Command::new("debugfs")
-        .args(["-w", "-f", "-", p])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(script.as_bytes())?;
-            c.wait()
-        });
+    let script = format!("write {} hello\nsymlink bad x\nsif bad size 0\nsymlink good hello\n", src.display());
+    let out = Command::new("debugfs").args(["-w", "-f", "-", p]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().and_then(|mut c| {
+        c.stdin.take().unwrap().write_all(script.as_bytes())?;
+        c.wait()
+    });
     assert!(out.unwrap().success());
     let tar = dir.path().join("out.tar");
-    let r = vfish(
-        &[
-            "--ro",
-            "-a",
-            p,
-            "-m",
-            "/dev/sda",
-            "tar-out",
-            "/",
-            tar.to_str().unwrap(),
-        ],
-        None,
-    );
+    let r = vfish(&["--ro", "-a", p, "-m", "/dev/sda", "tar-out", "/", tar.to_str().unwrap()], None);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("skipping the symlink /bad: its target is empty"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("skipping the symlink /bad: its target is empty"), "{}", r.stderr);
     let list = sh(&format!("tar tvf {}", tar.display()));
-    assert!(
-        list.contains("good -> hello") && list.contains("hello") && !list.contains(" bad"),
-        "{list}"
-    );
-    let r = vfish(
-        &[
-            "--ro",
-            "-a",
-            p,
-            "-m",
-            "/dev/sda",
-            "tar-out",
-            "/nope",
-            tar.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(
-        r.code != 0 && r.stderr.contains("/nope: No such file or directory"),
-        "{}",
-        r.stderr
-    );
+    assert!(list.contains("good -> hello") && list.contains("hello") && !list.contains(" bad"), "{list}");
+    let r = vfish(&["--ro", "-a", p, "-m", "/dev/sda", "tar-out", "/nope", tar.to_str().unwrap()], None);
+    assert!(r.code != 0 && r.stderr.contains("/nope: No such file or directory"), "{}", r.stderr);
 }
 
 /// `--blocksize` and `add … blocksize:N`: a 4K-sector disk read with the size given, as
@@ -895,65 +843,15 @@ fn blocksize_option_sets_the_sector_size() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("d4k.img");
     let p = img.to_str().unwrap();
-    assert!(Command::new("truncate")
-        .args(["-s", "64M", p])
-        .status()
-        .unwrap()
-        .success());
-    let mut fdisk = Command::new("fdisk")
-        .args(["-b", "4096", p])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    fdisk
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"g\nn\n1\n256\n4351\nw\n")
-        .unwrap();
+    assert!(Command::new("truncate").args(["-s", "64M", p]).status().unwrap().success());
+    let mut fdisk = Command::new("fdisk").args(["-b", "4096", p]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    fdisk.stdin.take().unwrap().write_all(b"g\nn\n1\n256\n4351\nw\n").unwrap();
     assert!(fdisk.wait().unwrap().success());
-    let r = vfish(
-        &[
-            "--blocksize=4096",
-            "-a",
-            p,
-            "run",
-            ":",
-            "part-list",
-            "/dev/sda",
-        ],
-        None,
-    );
+    let r = vfish(&["--blocksize=4096", "-a", p, "run", ":", "part-list", "/dev/sda"], None);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("part_start: 1048576") && r.stdout.contains("part_size: 16777216"),
-        "{}",
-        r.stdout
-    );
-    let r = vfish(
-        &[
-            "add",
-            p,
-            "blocksize:4096",
-            ":",
-            "run",
-            ":",
-            "part-list",
-            "/dev/sda",
-        ],
-        None,
-    );
-    assert!(
-        r.stdout.contains("part_start: 1048576"),
-        "{} {}",
-        r.stdout,
-        r.stderr
-    );
+    assert!(r.stdout.contains("part_start: 1048576") && r.stdout.contains("part_size: 16777216"), "{}", r.stdout);
+    let r = vfish(&["add", p, "blocksize:4096", ":", "run", ":", "part-list", "/dev/sda"], None);
+    assert!(r.stdout.contains("part_start: 1048576"), "{} {}", r.stdout, r.stderr);
     let r = vfish(&["--blocksize=1024", "-a", p, "run"], None);
-    assert!(
-        r.code != 0 && r.stderr.contains("must be 512 or 4096"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.code != 0 && r.stderr.contains("must be 512 or 4096"), "{}", r.stderr);
 }

@@ -108,20 +108,9 @@ fn inspect_commands_report_the_guest_files() {
 #[test]
 fn list_applications2_prints_the_dpkg_database_as_guestfish() {
     let d = demo();
-    let out = ok(&[
-        "--ro",
-        "-a",
-        &d,
-        "run",
-        ":",
-        "inspect-list-applications2",
-        "/dev/demo/root",
-    ]);
+    let out = ok(&["--ro", "-a", &d, "run", ":", "inspect-list-applications2", "/dev/demo/root"]);
     // fixtures/trees/debian/var/lib/dpkg/status: three installed packages, sorted by name
-    let names: Vec<&str> = out
-        .lines()
-        .filter_map(|l| l.strip_prefix("  app2_name: "))
-        .collect();
+    let names: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("  app2_name: ")).collect();
     assert_eq!(names, ["base-files", "cloud-init", "openssh-server"]);
     let ssh = out.split("[2] = {\n").nth(1).unwrap();
     assert_eq!(
@@ -132,15 +121,7 @@ fn list_applications2_prints_the_dpkg_database_as_guestfish() {
          app2_summary: secure shell (SSH) server, for secure access from remote machines\n  \
          app2_description: \n  app2_spare1: \n  app2_spare2: \n  app2_spare3: \n  app2_spare4: \n}\n"
     );
-    let old = ok(&[
-        "--ro",
-        "-a",
-        &d,
-        "run",
-        ":",
-        "inspect-list-applications",
-        "/dev/demo/root",
-    ]);
+    let old = ok(&["--ro", "-a", &d, "run", ":", "inspect-list-applications", "/dev/demo/root"]);
     assert!(old.contains("[0] = {\n  app_name: base-files\n  app_display_name: \n  app_epoch: 0\n  app_version: 12.4+deb12u7\n  app_release: \n  app_install_path: "), "{old}");
     assert!(!old.contains("arch"), "{old}");
 }

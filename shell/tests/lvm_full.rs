@@ -21,22 +21,12 @@ struct Pv {
 
 fn whole(name: &'static str, image: String) -> Pv {
     let size = std::fs::metadata(&image).expect("image").len();
-    Pv {
-        name,
-        image,
-        offset: 0,
-        size,
-    }
+    Pv { name, image, offset: 0, size }
 }
 
 fn partition(name: &'static str, image: String, n: usize) -> Pv {
     let (offset, size) = partitions(&image)[n - 1];
-    Pv {
-        name,
-        image,
-        offset,
-        size,
-    }
+    Pv { name, image, offset, size }
 }
 
 /// guestfish's struct-list text for lvm2's rows: fields in `cols` order, dashes dropped from
@@ -48,15 +38,8 @@ fn expected(rows: &[J], cols: &str, key: &str, rename: &dyn Fn(&str) -> String) 
             cols.split(',')
                 .map(|c| {
                     // lvm2's JSON names `modules` by its full name `lv_modules`
-                    let cell = if c == "modules" {
-                        &r["lv_modules"]
-                    } else {
-                        &r[c]
-                    };
-                    let v = cell
-                        .as_str()
-                        .unwrap_or_else(|| panic!("{c} in {r}"))
-                        .to_string();
+                    let cell = if c == "modules" { &r["lv_modules"] } else { &r[c] };
+                    let v = cell.as_str().unwrap_or_else(|| panic!("{c} in {r}")).to_string();
                     let v = match c {
                         "pv_uuid" | "vg_uuid" | "lv_uuid" => v.replace('-', ""),
                         "pv_name" => rename(&v),
@@ -86,19 +69,13 @@ fn check(disks: &[&str], pvs: &[Pv]) -> String {
     for d in disks {
         args.extend(["-a", d]);
     }
-    args.extend([
-        "run", ":", "pvs-full", ":", "echo", "====", ":", "vgs-full", ":", "echo", "====", ":",
-        "lvs-full",
-    ]);
+    args.extend(["run", ":", "pvs-full", ":", "echo", "====", ":", "vgs-full", ":", "echo", "====", ":", "lvs-full"]);
     let got = ok(&args);
     let parts: Vec<&str> = got.split("====\n").collect();
     assert_eq!(parts.len(), 3, "{got}");
 
     let _lock = loop_lock();
-    let loops: Vec<Loop> = pvs
-        .iter()
-        .map(|p| Loop::attach(&p.image, p.offset, p.size))
-        .collect();
+    let loops: Vec<Loop> = pvs.iter().map(|p| Loop::attach(&p.image, p.offset, p.size)).collect();
     let refs: Vec<&Loop> = loops.iter().collect();
     let rename = |l: &str| -> String {
         match loops.iter().position(|x| x.0 == l) {
@@ -111,12 +88,7 @@ fn check(disks: &[&str], pvs: &[Pv]) -> String {
     let lvs = lvm_report("lvs", "lv", &format!("vg_name,{LV}"), &refs);
     // sorted by VG, then LV name, as lvm2 sorts; the vg_name column is not a struct field
     let mut lvs = lvs;
-    lvs.sort_by_key(|r| {
-        (
-            r["vg_name"].as_str().map(str::to_string),
-            r["lv_name"].as_str().map(str::to_string),
-        )
-    });
+    lvs.sort_by_key(|r| (r["vg_name"].as_str().map(str::to_string), r["lv_name"].as_str().map(str::to_string)));
     let want_lvs = expected(&lvs, LV, "", &rename);
     assert_eq!(parts[0], want_pvs, "pvs-full of {disks:?}");
     assert_eq!(parts[1], want_vgs, "vgs-full of {disks:?}");
@@ -158,10 +130,7 @@ fn demo_matches_lvm2() {
 #[test]
 fn striped_two_disks_match_lvm2() {
     let (a, b) = (fixture("lvm-striped-a.raw"), fixture("lvm-striped-b.raw"));
-    check(
-        &[&a, &b],
-        &[whole("/dev/sda", a.clone()), whole("/dev/sdb", b.clone())],
-    );
+    check(&[&a, &b], &[whole("/dev/sda", a.clone()), whole("/dev/sdb", b.clone())]);
 }
 
 #[test]
@@ -169,15 +138,9 @@ fn thin_pool_and_thin_lv_match_lvm2() {
     let img = fixture("lvm-thin.raw");
     let lvs = check(&[&img], &[whole("/dev/sda", img.clone())]);
     // lvm2's lvs without -a: the pool is listed, its hidden sub-LVs are not
-    let names: Vec<&str> = lvs
-        .lines()
-        .filter_map(|l| l.strip_prefix("  lv_name: "))
-        .collect();
+    let names: Vec<&str> = lvs.lines().filter_map(|l| l.strip_prefix("  lv_name: ")).collect();
     assert_eq!(names, ["plain", "pool", "thin"]);
-    assert!(
-        lvs.contains("  lv_attr: Vwi-XXtz--\n") && lvs.contains("  modules: thin,thin-pool\n"),
-        "{lvs}"
-    );
+    assert!(lvs.contains("  lv_attr: Vwi-XXtz--\n") && lvs.contains("  modules: thin,thin-pool\n"), "{lvs}");
 }
 
 #[test]
@@ -185,19 +148,13 @@ fn wrapped_metadata_and_tags_match_lvm2() {
     let img = fixture("lvm-wrap.raw");
     check(&[&img], &[whole("/dev/sda", img.clone())]);
     let vgs = ok(&["-a", &img, "run", ":", "vgs-full"]);
-    assert!(
-        vgs.contains("  vg_tags: fixture_tag_number_1,fixture_tag_number_10,"),
-        "{vgs}"
-    );
+    assert!(vgs.contains("  vg_tags: fixture_tag_number_1,fixture_tag_number_10,"), "{vgs}");
 }
 
 #[test]
 fn without_lvm_the_lists_are_empty() {
     let img = fixture("whole-ext2.raw");
-    assert_eq!(
-        ok(&["-a", &img, "run", ":", "pvs-full", ":", "vgs-full", ":", "lvs-full"]),
-        ""
-    );
+    assert_eq!(ok(&["-a", &img, "run", ":", "pvs-full", ":", "vgs-full", ":", "lvs-full"]), "");
     let o = vfish(&["-a", &img, "pvs-full"], None);
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stderr.contains("pvs_full"), "{o:?}");

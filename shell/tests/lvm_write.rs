@@ -11,10 +11,7 @@ use std::process::Command;
 /// A copy of the CentOS fixture, 300 MiB, partition 2 grown by growpart.
 fn grown(dir: &Path, name: &str) -> String {
     let p = dir.join(name).to_str().unwrap().to_string();
-    tool(
-        "cp",
-        &["--sparse=always", &fixture("sysprep-centos7.raw"), &p],
-    );
+    tool("cp", &["--sparse=always", &fixture("sysprep-centos7.raw"), &p]);
     tool("truncate", &["-s", "300M", &p]);
     tool("growpart", &[&p, "2"]);
     p
@@ -24,40 +21,14 @@ fn grown(dir: &Path, name: &str) -> String {
 /// configuration.
 fn lvm2(image: &str, cmds: &[&[&str]]) {
     let (off, size) = partitions(image)[1];
-    let dev = tool(
-        "losetup",
-        &[
-            "-f",
-            "--show",
-            "-o",
-            &off.to_string(),
-            "--sizelimit",
-            &size.to_string(),
-            image,
-        ],
-    )
-    .trim()
-    .to_string();
+    let dev = tool("losetup", &["-f", "--show", "-o", &off.to_string(), "--sizelimit", &size.to_string(), image]).trim().to_string();
     let conf = tempfile::tempdir().unwrap();
     std::fs::write(conf.path().join("lvm.conf"), "devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 hints = \"none\" }\nglobal { use_lvmlockd = 0 }\nbackup { backup = 0 archive = 0 }\nactivation { udev_sync = 0 udev_rules = 0 monitoring = 0 }\n").unwrap();
-    let path = format!(
-        "{}:/usr/sbin:/sbin",
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default());
     let mut failed = None;
     for c in cmds {
-        let args: Vec<&str> = c[1..]
-            .iter()
-            .map(|a| if *a == "DEV" { dev.as_str() } else { a })
-            .collect();
-        let o = Command::new(c[0])
-            .args(["--devices", &dev])
-            .args(&args)
-            .env("PATH", &path)
-            .env("LVM_SYSTEM_DIR", conf.path())
-            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-            .output()
-            .unwrap();
+        let args: Vec<&str> = c[1..].iter().map(|a| if *a == "DEV" { dev.as_str() } else { a }).collect();
+        let o = Command::new(c[0]).args(["--devices", &dev]).args(&args).env("PATH", &path).env("LVM_SYSTEM_DIR", conf.path()).env("LVM_SUPPRESS_FD_WARNINGS", "1").output().unwrap();
         if !o.status.success() {
             failed = Some(format!("{c:?}: {}", String::from_utf8_lossy(&o.stderr)));
             break;
@@ -83,53 +54,12 @@ fn pvresize_and_lvresize_free_match_lvm2() {
     let t = tempfile::tempdir().unwrap();
     for (ours_cmds, theirs_cmds) in [
         (
-            vec![
-                "pvresize",
-                "/dev/sda2",
-                ":",
-                "lvresize-free",
-                "/dev/centos/root",
-                "50",
-            ],
-            vec![
-                vec!["pvresize", "DEV"],
-                vec![
-                    "lvextend",
-                    "--driverloaded",
-                    "n",
-                    "-l",
-                    "+50%FREE",
-                    "centos/root",
-                ],
-            ],
+            vec!["pvresize", "/dev/sda2", ":", "lvresize-free", "/dev/centos/root", "50"],
+            vec![vec!["pvresize", "DEV"], vec!["lvextend", "--driverloaded", "n", "-l", "+50%FREE", "centos/root"]],
         ),
         (
-            vec![
-                "pvresize-size",
-                "/dev/sda2",
-                "209715200",
-                ":",
-                "lvresize-free",
-                "/dev/centos/swap",
-                "100",
-            ],
-            vec![
-                vec![
-                    "pvresize",
-                    "-y",
-                    "--setphysicalvolumesize",
-                    "209715200b",
-                    "DEV",
-                ],
-                vec![
-                    "lvextend",
-                    "--driverloaded",
-                    "n",
-                    "-l",
-                    "+100%FREE",
-                    "centos/swap",
-                ],
-            ],
+            vec!["pvresize-size", "/dev/sda2", "209715200", ":", "lvresize-free", "/dev/centos/swap", "100"],
+            vec![vec!["pvresize", "-y", "--setphysicalvolumesize", "209715200b", "DEV"], vec!["lvextend", "--driverloaded", "n", "-l", "+100%FREE", "centos/swap"]],
         ),
     ] {
         let (ours, theirs) = (grown(t.path(), "ours.raw"), grown(t.path(), "theirs.raw"));
@@ -152,31 +82,15 @@ fn pvresize_and_lvresize_free_match_lvm2() {
     let before = sha256_file(Path::new(&ours));
     for (cmd, msg) in [
         (vec!["pvresize", "/dev/sda1"], "not an LVM physical volume"),
-        (
-            vec!["pvresize-size", "/dev/sda2", "1000"],
-            "not a multiple of 512",
-        ),
-        (
-            vec!["pvresize-size", "/dev/sda2", "1048576"],
-            "shrinking is not supported",
-        ),
-        (
-            vec!["lvresize-free", "/dev/centos/root", "101"],
-            "percentage must be [0..100]",
-        ),
-        (
-            vec!["lvresize-free", "/dev/centos/nope", "50"],
-            "no such device",
-        ),
+        (vec!["pvresize-size", "/dev/sda2", "1000"], "not a multiple of 512"),
+        (vec!["pvresize-size", "/dev/sda2", "1048576"], "shrinking is not supported"),
+        (vec!["lvresize-free", "/dev/centos/root", "101"], "percentage must be [0..100]"),
+        (vec!["lvresize-free", "/dev/centos/nope", "50"], "no such device"),
     ] {
         let mut a = vec!["--rw", "-a", ours.as_str(), "run", ":"];
         a.extend(cmd.iter().copied());
         let o = vfish(&a, None);
         assert!(o.code != 0 && o.stderr.contains(msg), "{cmd:?}: {o:?}");
     }
-    assert_eq!(
-        sha256_file(Path::new(&ours)),
-        before,
-        "a refused command wrote"
-    );
+    assert_eq!(sha256_file(Path::new(&ours)), before, "a refused command wrote");
 }

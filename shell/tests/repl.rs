@@ -215,9 +215,7 @@ fn inspector_banner_names_the_os_and_its_mounts() {
     s.expect("Type: ‘help’ for help on commands");
     // guestfish's print_inspect_prompt: product name (libguestfs takes Debian's from
     // /etc/debian_version), then the mountpoints shortest first, then a blank line
-    let version =
-        std::fs::read_to_string(common::root().join("fixtures/trees/debian/etc/debian_version"))
-            .unwrap();
+    let version = std::fs::read_to_string(common::root().join("fixtures/trees/debian/etc/debian_version")).unwrap();
     s.expect(&format!(
         "Operating system: {}\r\n/dev/demo/root mounted on /\r\n/dev/sda1 mounted on /boot/efi\r\n\r\n",
         version.trim()

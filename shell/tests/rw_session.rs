@@ -23,55 +23,28 @@ fn rw_refuses_an_image_qemu_holds_and_ro_still_reads_it() {
         .expect("qemu-io");
     let mut stdin = qemu.stdin.take().expect("stdin");
     // wait until the kernel lists qemu-io's locks on the image
-    let ino =
-        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&img).expect("stat")).to_string();
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&img).expect("stat")).to_string();
     let start = std::time::Instant::now();
     while !std::fs::read_to_string("/proc/locks")
         .expect("/proc/locks")
         .lines()
-        .any(|l| {
-            l.contains("OFDLCK")
-                && l.split_whitespace()
-                    .any(|f| f.matches(':').count() == 2 && f.ends_with(&format!(":{ino}")))
-        })
+        .any(|l| l.contains("OFDLCK") && l.split_whitespace().any(|f| f.matches(':').count() == 2 && f.ends_with(&format!(":{ino}"))))
     {
-        assert!(
-            start.elapsed().as_secs() < 20,
-            "qemu-io never locked the image"
-        );
+        assert!(start.elapsed().as_secs() < 20, "qemu-io never locked the image");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let o = vfish(&["--rw", "-a", &p, "run"], None);
     assert_eq!(o.code, 1);
-    assert!(
-        o.stderr
-            .contains("is in use by another process (a running QEMU/VM?) — refusing to write"),
-        "{}",
-        o.stderr
-    );
+    assert!(o.stderr.contains("is in use by another process (a running QEMU/VM?) — refusing to write"), "{}", o.stderr);
     let o = vfish(&["--ro", "-a", &p, "run", ":", "list-devices"], None);
-    assert_eq!(
-        (o.code, o.stdout.as_str()),
-        (0, "/dev/sda\n"),
-        "{}",
-        o.stderr
-    );
+    assert_eq!((o.code, o.stdout.as_str()), (0, "/dev/sda\n"), "{}", o.stderr);
     stdin.write_all(b"quit\n").expect("quit");
     drop(stdin);
     assert!(qemu.wait().expect("wait").success());
     let before = sha256_file(&img);
     let o = vfish(&["--rw", "-a", &p, "run", ":", "list-devices"], None);
-    assert_eq!(
-        (o.code, o.stdout.as_str()),
-        (0, "/dev/sda\n"),
-        "{}",
-        o.stderr
-    );
-    assert_eq!(
-        sha256_file(&img),
-        before,
-        "a session that changed nothing wrote to the image"
-    );
+    assert_eq!((o.code, o.stdout.as_str()), (0, "/dev/sda\n"), "{}", o.stderr);
+    assert_eq!(sha256_file(&img), before, "a session that changed nothing wrote to the image");
 }
 
 #[test]
@@ -85,19 +58,11 @@ fn an_incomplete_redo_log_is_reported_and_removed() {
     let before = sha256_file(&img);
     let o = vfish(&["--ro", "-a", &p, "run"], None);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    assert!(
-        o.stderr.contains("ignoring") && o.stderr.contains("vguestfs-redo"),
-        "{}",
-        o.stderr
-    );
+    assert!(o.stderr.contains("ignoring") && o.stderr.contains("vguestfs-redo"), "{}", o.stderr);
     assert!(log.exists());
     let o = vfish(&["--rw", "-a", &p, "run"], None);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    assert!(
-        o.stderr.contains("removed") && o.stderr.contains("the image is as it was"),
-        "{}",
-        o.stderr
-    );
+    assert!(o.stderr.contains("removed") && o.stderr.contains("the image is as it was"), "{}", o.stderr);
     assert!(!log.exists());
     assert_eq!(sha256_file(&img), before);
 }

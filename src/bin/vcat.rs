@@ -13,28 +13,9 @@ fn cli() -> Command {
     vguestfs::tool::drive_args(Command::new("vcat"))
         .about("display files in a virtual machine")
         .version(env!("CARGO_PKG_VERSION"))
-        .arg(
-            Arg::new("mount")
-                .short('m')
-                .long("mount")
-                .value_name("DEV[:MP]")
-                .action(ArgAction::Append)
-                .help("Mount DEV on MP (default /)"),
-        )
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(ArgAction::SetTrue)
-                .help("Verbose messages"),
-        )
-        .arg(
-            Arg::new("files")
-                .value_name("FILE")
-                .num_args(1..)
-                .required(true)
-                .help("Files to display"),
-        )
+        .arg(Arg::new("mount").short('m').long("mount").value_name("DEV[:MP]").action(ArgAction::Append).help("Mount DEV on MP (default /)"))
+        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
+        .arg(Arg::new("files").value_name("FILE").num_args(1..).required(true).help("Files to display"))
 }
 
 fn main() -> ExitCode {
@@ -44,9 +25,7 @@ fn main() -> ExitCode {
 fn run() -> Result<()> {
     let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
     if m.get_flag("verbose") {
-        env_logger::Builder::new()
-            .filter_level(log::LevelFilter::Debug)
-            .init();
+        env_logger::Builder::new().filter_level(log::LevelFilter::Debug).init();
     }
     let g = open_guest(&m, "vcat")?;
     let stdout = std::io::stdout();

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use vguestfs::fs::statfs::statvfs_size;
 use vguestfs::guest::DriveOptions;
 use vguestfs::part::{PartKind, TableKind};
-use vguestfs::tool::drives;
 use vguestfs::units::human_size;
+use vguestfs::tool::drives;
 use vguestfs::Guest;
 
 /// What is listed (the real tool's OUTPUT_* bits).
@@ -42,75 +42,23 @@ fn cli() -> Command {
         .about("list filesystems, partitions, block devices, LVM in a disk image")
         .version(env!("CARGO_PKG_VERSION"))
         .disable_help_flag(true)
-        .arg(
-            Arg::new("help")
-                .long("help")
-                .action(ArgAction::Help)
-                .help("Display brief help"),
-        )
+        .arg(Arg::new("help").long("help").action(ArgAction::Help).help("Display brief help"))
         .arg(flag("all").help("Display everything"))
-        .arg(
-            flag("blkdevs")
-                .alias("block-devices")
-                .help("Display block devices"),
-        )
+        .arg(flag("blkdevs").alias("block-devices").help("Display block devices"))
         .arg(flag("csv").help("Output as Comma-Separated Values"))
         .arg(flag("extra").help("Display swap and data filesystems"))
         .arg(flag("filesystems").help("Display mountable filesystems"))
-        .arg(
-            flag("fs-version")
-                .alias("fs-versions")
-                .help("Add filesystem version to --long output"),
-        )
-        .arg(
-            Arg::new("human")
-                .short('h')
-                .long("human-readable")
-                .action(ArgAction::SetTrue)
-                .help("Human-readable sizes in --long output"),
-        )
-        .arg(
-            Arg::new("long")
-                .short('l')
-                .long("long")
-                .action(ArgAction::SetTrue)
-                .help("Long output"),
-        )
-        .arg(
-            flag("lvs")
-                .aliases(["logvols", "logical-volumes"])
-                .help("Display LVM logical volumes"),
-        )
+        .arg(flag("fs-version").alias("fs-versions").help("Add filesystem version to --long output"))
+        .arg(Arg::new("human").short('h').long("human-readable").action(ArgAction::SetTrue).help("Human-readable sizes in --long output"))
+        .arg(Arg::new("long").short('l').long("long").action(ArgAction::SetTrue).help("Long output"))
+        .arg(flag("lvs").aliases(["logvols", "logical-volumes"]).help("Display LVM logical volumes"))
         .arg(flag("no-title").help("No title in --long output"))
         .arg(flag("parts").alias("partitions").help("Display partitions"))
-        .arg(
-            flag("pvs")
-                .aliases(["physvols", "physical-volumes"])
-                .help("Display LVM physical volumes"),
-        )
-        .arg(
-            flag("uuid")
-                .alias("uuids")
-                .help("Add UUIDs to --long output"),
-        )
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(ArgAction::SetTrue)
-                .help("Verbose messages"),
-        )
-        .arg(
-            flag("vgs")
-                .aliases(["volgroups", "volume-groups"])
-                .help("Display LVM volume groups"),
-        )
-        .arg(
-            Arg::new("trace")
-                .short('x')
-                .action(ArgAction::SetTrue)
-                .help("Trace library calls"),
-        )
+        .arg(flag("pvs").aliases(["physvols", "physical-volumes"]).help("Display LVM physical volumes"))
+        .arg(flag("uuid").alias("uuids").help("Add UUIDs to --long output"))
+        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
+        .arg(flag("vgs").aliases(["volgroups", "volume-groups"]).help("Display LVM volume groups"))
+        .arg(Arg::new("trace").short('x').action(ArgAction::SetTrue).help("Trace library calls"))
 }
 
 fn main() -> ExitCode {
@@ -120,9 +68,7 @@ fn main() -> ExitCode {
 fn run() -> Result<()> {
     let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
     if m.get_flag("verbose") || m.get_flag("trace") {
-        env_logger::Builder::new()
-            .filter_level(log::LevelFilter::Debug)
-            .init();
+        env_logger::Builder::new().filter_level(log::LevelFilter::Debug).init();
     }
     let human = m.get_flag("human");
     let csv = m.get_flag("csv");
@@ -131,15 +77,7 @@ fn run() -> Result<()> {
     }
     let mut out = Output::default();
     if m.get_flag("all") {
-        out = Output {
-            filesystems: true,
-            extra: true,
-            partitions: true,
-            blockdevs: true,
-            lvs: true,
-            vgs: true,
-            pvs: true,
-        };
+        out = Output { filesystems: true, extra: true, partitions: true, blockdevs: true, lvs: true, vgs: true, pvs: true };
     }
     out.filesystems |= m.get_flag("filesystems") || m.get_flag("extra");
     out.extra |= m.get_flag("extra");
@@ -165,14 +103,7 @@ fn run() -> Result<()> {
     }
     let mut g = Guest::new();
     for (path, format) in &drives {
-        g.add_drive(
-            path,
-            DriveOptions {
-                format: *format,
-                readonly: true,
-                ..Default::default()
-            },
-        )?;
+        g.add_drive(path, DriveOptions { format: *format, readonly: true, ..Default::default() })?;
     }
     g.launch().context("opening the disk images")?;
     for n in g.notices() {
@@ -189,11 +120,7 @@ fn run() -> Result<()> {
             if !out.extra && (fs_type == "swap" || fs_type == "unknown") {
                 continue;
             }
-            let info = if cols.long && fs_type != "unknown" {
-                g.probe(&name)?
-            } else {
-                None
-            };
+            let info = if cols.long && fs_type != "unknown" { g.probe(&name)? } else { None };
             // like virt-filesystems: the mounted filesystem's statvfs size where it can be
             // mounted, else the device size
             let bytes = match fs_type.as_str() {
@@ -222,30 +149,14 @@ fn run() -> Result<()> {
     if out.lvs {
         for lv in g.lvs()? {
             let bytes = g.device_size(&lv)?;
-            let (vg_name, lv_name) = lv
-                .trim_start_matches("/dev/")
-                .split_once('/')
-                .unwrap_or(("", ""));
+            let (vg_name, lv_name) = lv.trim_start_matches("/dev/").split_once('/').unwrap_or(("", ""));
             let uuid = g
                 .volume_groups()?
                 .iter()
                 .find(|vg| vg.name == vg_name)
                 .and_then(|vg| vg.lvs.iter().find(|l| l.name == lv_name))
                 .map(|l| l.uuid.replace('-', ""));
-            rows.push(row(
-                cols,
-                [
-                    Some(lv.clone()),
-                    Some("lv".into()),
-                    None,
-                    None,
-                    None,
-                    size(bytes),
-                    Some(format!("/dev/{vg_name}")),
-                    uuid,
-                    None,
-                ],
-            ));
+            rows.push(row(cols, [Some(lv.clone()), Some("lv".into()), None, None, None, size(bytes), Some(format!("/dev/{vg_name}")), uuid, None]));
         }
     }
     if out.vgs {
@@ -255,17 +166,7 @@ fn run() -> Result<()> {
             let parents: Vec<&str> = vg.pvs.iter().map(|pv| pv.device.as_str()).collect();
             rows.push(row(
                 cols,
-                [
-                    Some(format!("/dev/{}", vg.name)),
-                    Some("vg".into()),
-                    None,
-                    None,
-                    None,
-                    size(vg.size()),
-                    Some(parents.join(",")),
-                    Some(vg.uuid.replace('-', "")),
-                    None,
-                ],
+                [Some(format!("/dev/{}", vg.name)), Some("vg".into()), None, None, None, size(vg.size()), Some(parents.join(",")), Some(vg.uuid.replace('-', "")), None],
             ));
         }
     }
@@ -273,25 +174,8 @@ fn run() -> Result<()> {
         for vg in g.volume_groups()? {
             for pv in &vg.pvs {
                 // lvm2's pv_size: allocatable extents × extent size once the PV is in a VG.
-                let bytes = if pv.pe_count > 0 {
-                    pv.pe_count.saturating_mul(vg.extent_size)
-                } else {
-                    pv.dev_size
-                };
-                rows.push(row(
-                    cols,
-                    [
-                        Some(pv.device.clone()),
-                        Some("pv".into()),
-                        None,
-                        None,
-                        None,
-                        size(bytes),
-                        None,
-                        Some(pv.uuid.replace('-', "")),
-                        None,
-                    ],
-                ));
+                let bytes = if pv.pe_count > 0 { pv.pe_count.saturating_mul(vg.extent_size) } else { pv.dev_size };
+                rows.push(row(cols, [Some(pv.device.clone()), Some("pv".into()), None, None, None, size(bytes), None, Some(pv.uuid.replace('-', "")), None]));
             }
         }
     }
@@ -303,46 +187,16 @@ fn run() -> Result<()> {
                     PartKind::Mbr { id, .. } if msdos => Some(format!("{id:02x}")),
                     _ => None,
                 };
-                rows.push(row(
-                    cols,
-                    [
-                        Some(p.name.clone()),
-                        Some("partition".into()),
-                        None,
-                        None,
-                        mbr,
-                        size(p.dev.len()),
-                        Some(d.name.clone()),
-                        None,
-                        None,
-                    ],
-                ));
+                rows.push(row(cols, [Some(p.name.clone()), Some("partition".into()), None, None, mbr, size(p.dev.len()), Some(d.name.clone()), None, None]));
             }
         }
     }
     if out.blockdevs {
         for d in g.disks()? {
-            rows.push(row(
-                cols,
-                [
-                    Some(d.name.clone()),
-                    Some("device".into()),
-                    None,
-                    None,
-                    None,
-                    size(d.dev.len()),
-                    None,
-                    None,
-                    None,
-                ],
-            ));
+            rows.push(row(cols, [Some(d.name.clone()), Some("device".into()), None, None, None, size(d.dev.len()), None, None, None]));
         }
     }
-    let text = if csv {
-        render_csv(&rows)
-    } else {
-        render_text(&rows)
-    };
+    let text = if csv { render_csv(&rows) } else { render_text(&rows) };
     print!("{text}");
     Ok(())
 }
@@ -350,41 +204,13 @@ fn run() -> Result<()> {
 /// The title row.
 fn title(cols: Columns) -> Row {
     let t = |s: &str| Some(s.to_string());
-    row(
-        cols,
-        [
-            t("Name"),
-            t("Type"),
-            t("VFS"),
-            t("Label"),
-            t("MBR"),
-            t("Size"),
-            t("Parent"),
-            t("UUID"),
-            t("FSVersion"),
-        ],
-    )
+    row(cols, [t("Name"), t("Type"), t("VFS"), t("Label"), t("MBR"), t("Size"), t("Parent"), t("UUID"), t("FSVersion")])
 }
 
 /// Keeps the fields of the shown columns: Name, Type, VFS, Label, MBR, Size, Parent, UUID, FSVersion.
 fn row(cols: Columns, fields: [Option<String>; 9]) -> Row {
-    let shown = [
-        true,
-        cols.long,
-        cols.vfs,
-        cols.vfs,
-        cols.mbr,
-        cols.long,
-        cols.long,
-        cols.uuid,
-        cols.fs_version,
-    ];
-    fields
-        .into_iter()
-        .zip(shown)
-        .filter(|(_, s)| *s)
-        .map(|(f, _)| f)
-        .collect()
+    let shown = [true, cols.long, cols.vfs, cols.vfs, cols.mbr, cols.long, cols.long, cols.uuid, cols.fs_version];
+    fields.into_iter().zip(shown).filter(|(_, s)| *s).map(|(f, _)| f).collect()
 }
 
 /// Aligned text: columns wholly empty are dropped, `-` stands for an empty field, two spaces
@@ -429,9 +255,7 @@ fn render_csv(rows: &[Row]) -> String {
         let fields: Vec<String> = r
             .iter()
             .map(|f| match f {
-                Some(s) if s.contains([' ', '"', '\n', ',']) => {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                }
+                Some(s) if s.contains([' ', '"', '\n', ',']) => format!("\"{}\"", s.replace('"', "\"\"")),
                 Some(s) => s.clone(),
                 None => String::new(),
             })

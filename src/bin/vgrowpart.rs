@@ -51,26 +51,16 @@ fn main() -> ExitCode {
 }
 
 fn run(m: &ArgMatches) -> Result<u8, Failed> {
-    let disk = m
-        .get_one::<String>("disk")
-        .map(String::as_str)
-        .unwrap_or_default();
+    let disk = m.get_one::<String>("disk").map(String::as_str).unwrap_or_default();
     let number: u32 = m
         .get_one::<String>("partition")
         .and_then(|p| p.parse().ok())
         .filter(|n| *n > 0)
         .ok_or_else(|| Failed("partition must be a number".into()))?;
-    let format = m
-        .get_one::<String>("format")
-        .map(|f| f.parse::<Format>())
-        .transpose()
-        .map_err(Failed)?;
+    let format = m.get_one::<String>("format").map(|f| f.parse::<Format>()).transpose().map_err(Failed)?;
     let dry_run = m.get_flag("dry-run");
     let opts = GrowOptions {
-        fudge: m
-            .get_one::<u64>("fudge")
-            .copied()
-            .unwrap_or(GrowOptions::default().fudge),
+        fudge: m.get_one::<u64>("fudge").copied().unwrap_or(GrowOptions::default().fudge),
         free_percent: m.get_one::<u64>("free-percent").copied(),
     };
     let path = Path::new(disk);
@@ -82,8 +72,7 @@ fn run(m: &ArgMatches) -> Result<u8, Failed> {
         eprintln!("vgrowpart: {n}");
     }
     let dev = opened.dev;
-    let table = PartitionTable::read(dev.as_ref())?
-        .ok_or_else(|| Failed(format!("{disk}: no partition table")))?;
+    let table = PartitionTable::read(dev.as_ref())?.ok_or_else(|| Failed(format!("{disk}: no partition table")))?;
     let (growth, warnings) = match grow::plan(dev.as_ref(), &table, number, &opts)? {
         Plan::NoChange(why) => {
             println!("NOCHANGE: {why}");
@@ -96,30 +85,19 @@ fn run(m: &ArgMatches) -> Result<u8, Failed> {
     }
     if dry_run {
         println!("CHANGE: {}", growth.info());
-        eprint!(
-            "# === old sfdisk -d ===\n{}",
-            grow::sfdisk_dump(dev.as_ref(), &table, disk, None)?
-        );
-        eprint!(
-            "# === new sfdisk -d ===\n{}",
-            grow::sfdisk_dump(dev.as_ref(), &table, disk, Some(&growth))?
-        );
+        eprint!("# === old sfdisk -d ===\n{}", grow::sfdisk_dump(dev.as_ref(), &table, disk, None)?);
+        eprint!("# === new sfdisk -d ===\n{}", grow::sfdisk_dump(dev.as_ref(), &table, disk, Some(&growth))?);
         return Ok(0);
     }
     grow::apply(dev.as_ref(), &growth)?;
     // the PV on the grown partition, its VG's other PVs on the other partitions
-    let parts = PartitionTable::read(dev.as_ref())?
-        .ok_or_else(|| Failed(format!("{disk}: the grown table does not read back")))?
-        .slices(&dev, disk)?;
+    let parts = PartitionTable::read(dev.as_ref())?.ok_or_else(|| Failed(format!("{disk}: the grown table does not read back")))?.slices(&dev, disk)?;
     let pv = vguestfs::lvm::pvresize_in(&parts, &format!("{disk}{number}"))?;
     if let Some(o) = &opened.overlay {
         o.commit()?;
     }
     if let Some(pv) = pv.filter(|_| m.get_count("verbose") > 0) {
-        eprintln!(
-            "vgrowpart: LVM PV {} resized: {} -> {} extents",
-            pv.uuid, pv.pe_count.0, pv.pe_count.1
-        );
+        eprintln!("vgrowpart: LVM PV {} resized: {} -> {} extents", pv.uuid, pv.pe_count.0, pv.pe_count.1);
     }
     println!("CHANGED: {}", growth.info());
     Ok(0)

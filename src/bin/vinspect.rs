@@ -16,33 +16,10 @@ fn cli() -> Command {
     Command::new("vinspect")
         .about("display information about the operating systems in a virtual machine disk image")
         .version(env!("CARGO_PKG_VERSION"))
-        .arg(
-            Arg::new("add")
-                .short('a')
-                .long("add")
-                .value_name("IMAGE")
-                .action(ArgAction::Append)
-                .required(true)
-                .help("Add image"),
-        )
-        .arg(
-            Arg::new("format")
-                .long("format")
-                .value_name("raw|qcow2")
-                .help("Disk format of every -a image (default: probed)"),
-        )
-        .arg(
-            Arg::new("json")
-                .long("json")
-                .action(ArgAction::SetTrue)
-                .help("Print JSON instead of XML"),
-        )
-        .arg(
-            Arg::new("no-applications")
-                .long("no-applications")
-                .action(ArgAction::SetTrue)
-                .help("Do not list applications"),
-        )
+        .arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).required(true).help("Add image"))
+        .arg(Arg::new("format").long("format").value_name("raw|qcow2").help("Disk format of every -a image (default: probed)"))
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON instead of XML"))
+        .arg(Arg::new("no-applications").long("no-applications").action(ArgAction::SetTrue).help("Do not list applications"))
 }
 
 /// One `<mountpoint dev="…">path</mountpoint>`.
@@ -101,14 +78,7 @@ fn run() -> Result<()> {
     };
     let mut g = Guest::new();
     for path in m.get_many::<String>("add").into_iter().flatten() {
-        g.add_drive(
-            &PathBuf::from(path),
-            DriveOptions {
-                format,
-                readonly: true,
-                ..Default::default()
-            },
-        )?;
+        g.add_drive(&PathBuf::from(path), DriveOptions { format, readonly: true, ..Default::default() })?;
     }
     g.launch()?;
     for n in g.notices() {
@@ -118,9 +88,7 @@ fn run() -> Result<()> {
     if roots.is_empty() {
         bail!("no operating system could be detected inside this disk image.");
     }
-    let mut report = Report {
-        operatingsystems: Vec::new(),
-    };
+    let mut report = Report { operatingsystems: Vec::new() };
     for root in roots {
         let mut info = g.inspect_root(&root)?;
         // The XML lists the mountpoints and filesystems in their own elements.
@@ -133,10 +101,7 @@ fn run() -> Result<()> {
                 let probed = g.probe(&dev).ok().flatten();
                 FilesystemOut {
                     fs_type: probed.as_ref().map(|p| p.fs_type.clone()),
-                    label: probed
-                        .as_ref()
-                        .and_then(|p| p.label.clone())
-                        .filter(|l| !l.is_empty()),
+                    label: probed.as_ref().and_then(|p| p.label.clone()).filter(|l| !l.is_empty()),
                     uuid: probed.and_then(|p| p.uuid),
                     dev,
                 }
@@ -155,10 +120,7 @@ fn run() -> Result<()> {
         };
         report.operatingsystems.push(OsOut {
             info,
-            mountpoints_out: mountpoints
-                .into_iter()
-                .map(|(mountpoint, dev)| MountpointOut { dev, mountpoint })
-                .collect(),
+            mountpoints_out: mountpoints.into_iter().map(|(mountpoint, dev)| MountpointOut { dev, mountpoint }).collect(),
             filesystems_out,
             applications,
         });
@@ -173,10 +135,7 @@ fn run() -> Result<()> {
 
 /// XML text escaping.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// virt-inspector's XML, two-space indented.
@@ -203,11 +162,7 @@ fn xml(r: &Report) -> String {
         el(&mut o, 4, "format", &i.format);
         o.push_str("    <mountpoints>\n");
         for mp in &os.mountpoints_out {
-            o.push_str(&format!(
-                "      <mountpoint dev=\"{}\">{}</mountpoint>\n",
-                esc(&mp.dev),
-                esc(&mp.mountpoint)
-            ));
+            o.push_str(&format!("      <mountpoint dev=\"{}\">{}</mountpoint>\n", esc(&mp.dev), esc(&mp.mountpoint)));
         }
         o.push_str("    </mountpoints>\n    <filesystems>\n");
         for fs in &os.filesystems_out {

@@ -16,42 +16,11 @@ fn cli() -> Command {
     vguestfs::tool::drive_args(Command::new("vls"))
         .about("list files in a virtual machine")
         .version(env!("CARGO_PKG_VERSION"))
-        .arg(
-            Arg::new("mount")
-                .short('m')
-                .long("mount")
-                .value_name("DEV[:MP]")
-                .action(ArgAction::Append)
-                .help("Mount DEV on MP (default /)"),
-        )
-        .arg(
-            Arg::new("long")
-                .short('l')
-                .long("long")
-                .action(ArgAction::SetTrue)
-                .help("Long listing (ls -la)"),
-        )
-        .arg(
-            Arg::new("recursive")
-                .short('R')
-                .long("recursive")
-                .action(ArgAction::SetTrue)
-                .help("Recursive listing"),
-        )
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(ArgAction::SetTrue)
-                .help("Verbose messages"),
-        )
-        .arg(
-            Arg::new("dirs")
-                .value_name("DIR")
-                .num_args(1..)
-                .required(true)
-                .help("Directories to list"),
-        )
+        .arg(Arg::new("mount").short('m').long("mount").value_name("DEV[:MP]").action(ArgAction::Append).help("Mount DEV on MP (default /)"))
+        .arg(Arg::new("long").short('l').long("long").action(ArgAction::SetTrue).help("Long listing (ls -la)"))
+        .arg(Arg::new("recursive").short('R').long("recursive").action(ArgAction::SetTrue).help("Recursive listing"))
+        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
+        .arg(Arg::new("dirs").value_name("DIR").num_args(1..).required(true).help("Directories to list"))
 }
 
 /// The mark after the mode string, from the extended attributes (as `ls` shows it).
@@ -74,33 +43,14 @@ fn long_listing(g: &Guest, dir: &str) -> Result<Vec<u8>> {
         Some(i) => dir[..i].to_string(),
     };
     let mut rows = vec![
-        Row {
-            stat: g.stat(&dir)?,
-            mark: access_mark(&g.xattrs(&dir, true)?),
-            name: b".".to_vec(),
-            target: None,
-        },
-        Row {
-            stat: g.stat(&parent)?,
-            mark: access_mark(&g.xattrs(&parent, true)?),
-            name: b"..".to_vec(),
-            target: None,
-        },
+        Row { stat: g.stat(&dir)?, mark: access_mark(&g.xattrs(&dir, true)?), name: b".".to_vec(), target: None },
+        Row { stat: g.stat(&parent)?, mark: access_mark(&g.xattrs(&parent, true)?), name: b"..".to_vec(), target: None },
     ];
     for e in g.list_dir(&dir)? {
-        let target = if e.stat.file_type() == Some(FileType::Symlink) {
-            Some(e.readlink()?)
-        } else {
-            None
-        };
+        let target = if e.stat.file_type() == Some(FileType::Symlink) { Some(e.readlink()?) } else { None };
         let mark = access_mark(&e.xattrs()?);
         let name = e.components.last().cloned().unwrap_or_default();
-        rows.push(Row {
-            stat: e.stat,
-            mark,
-            name,
-            target,
-        });
+        rows.push(Row { stat: e.stat, mark, name, target });
     }
     rows.sort_by(|x, y| x.name.cmp(&y.name));
     let now = std::time::SystemTime::now()
@@ -116,9 +66,7 @@ fn main() -> ExitCode {
 fn run() -> Result<()> {
     let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
     if m.get_flag("verbose") {
-        env_logger::Builder::new()
-            .filter_level(log::LevelFilter::Debug)
-            .init();
+        env_logger::Builder::new().filter_level(log::LevelFilter::Debug).init();
     }
     let long = m.get_flag("long");
     let recursive = m.get_flag("recursive");
@@ -132,11 +80,7 @@ fn run() -> Result<()> {
         if long {
             out.write_all(&long_listing(&g, dir)?)?;
         } else if recursive {
-            let prefix = if dir.ends_with('/') {
-                dir.clone()
-            } else {
-                format!("{dir}/")
-            };
+            let prefix = if dir.ends_with('/') { dir.clone() } else { format!("{dir}/") };
             for p in g.find(dir)? {
                 writeln!(out, "{prefix}{p}")?;
             }

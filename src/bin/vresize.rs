@@ -12,9 +12,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use vguestfs::disk::{
-    self, open_session_image, Dev, Format, Overlay, OverlayOptions, RedoTarget, ZeroExtended,
-};
+use vguestfs::disk::{self, open_session_image, Dev, Format, Overlay, OverlayOptions, RedoTarget, ZeroExtended};
 use vguestfs::resize::inplace::{self, Request, Step};
 use vguestfs::resize::{copy, layout, parse_size};
 
@@ -54,11 +52,7 @@ fn plan(path: &Path, format: Format, new_size: u64, req: &Request) -> Result<Vec
     let base = disk::open_image(path, Some(format), false)?;
     let extended: Dev = Arc::new(ZeroExtended::new(base, new_size));
     let target = RedoTarget::beside(path, format, new_size)?;
-    let scratch: Dev = Arc::new(Overlay::scratch(
-        extended,
-        target,
-        OverlayOptions::default(),
-    ));
+    let scratch: Dev = Arc::new(Overlay::scratch(extended, target, OverlayOptions::default()));
     Ok(inplace::run(&scratch, req)?)
 }
 
@@ -82,11 +76,7 @@ fn print_summary(m: &ArgMatches, lines: &[String]) {
 
 /// The values of a repeatable option, in order.
 fn many(m: &ArgMatches, id: &str) -> Vec<String> {
-    m.get_many::<String>(id)
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect()
+    m.get_many::<String>(id).into_iter().flatten().cloned().collect()
 }
 
 /// virt-resize's copy mode: plan the layout, print the summary, then copy and expand.
@@ -97,11 +87,7 @@ fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
     if m.get_flag("no-sparse") {
         bail!("--no-sparse: writing the zeros of the input is not supported (the output is created fresh, so a sparse copy reads the same)");
     }
-    if input
-        .canonicalize()
-        .ok()
-        .is_some_and(|i| output.canonicalize().ok() == Some(i))
-    {
+    if input.canonicalize().ok().is_some_and(|i| output.canonicalize().ok() == Some(i)) {
         bail!("you cannot use the same disk image for input and output");
     }
     let started = std::time::Instant::now();
@@ -121,10 +107,7 @@ fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
     let out_len = disk::open_image(output, Some(out_fmt), false)?.len();
     for (what, len) in [(input, src.len()), (output, out_len)] {
         if len < layout::MAX_BOOTLOADER {
-            bail!(
-                "{}: file is too small to be a disk image ({len} bytes)",
-                what.display()
-            );
+            bail!("{}: file is too small to be a disk image ({len} bytes)", what.display());
         }
     }
     let source = copy::examine(&src)?;
@@ -136,9 +119,7 @@ fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
         deletes: many(m, "delete"),
         ignores: many(m, "ignore"),
         alignment: *m.get_one::<u64>("alignment").unwrap_or(&128),
-        align_first: m
-            .get_one::<String>("align-first")
-            .map_or(Ok(layout::AlignFirst::Auto), |a| a.parse())?,
+        align_first: m.get_one::<String>("align-first").map_or(Ok(layout::AlignFirst::Auto), |a| a.parse())?,
         extra_partition: !m.get_flag("no-extra-partition"),
     };
     let plan = layout::plan(source.kind, source.parts.clone(), out_len, &opts)?;
@@ -149,27 +130,18 @@ fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
         let content = copy::lv_content(&src, lv)?;
         let mut line = format!("{lv}: This logical volume will be expanded to maximum size.");
         match content.method() {
-            Some(method) => line.push_str(&format!(
-                "  The {content} on {lv} will be expanded using the ‘{method}’ method."
-            )),
+            Some(method) => line.push_str(&format!("  The {content} on {lv} will be expanded using the ‘{method}’ method.")),
             None => {
                 if let layout::Content::Fs(t, _) = &content {
-                    warnings.push(format!(
-                        "unknown/unavailable method for expanding the {t} filesystem on {lv}"
-                    ));
+                    warnings.push(format!("unknown/unavailable method for expanding the {t} filesystem on {lv}"));
                 }
             }
         }
         lv_lines.push(line);
     }
-    match m
-        .get_one::<String>("unknown-filesystems")
-        .map_or("warn", String::as_str)
-    {
+    match m.get_one::<String>("unknown-filesystems").map_or("warn", String::as_str) {
         "error" if !warnings.is_empty() => bail!("{}", warnings.join("; ")),
-        "warn" => warnings
-            .iter()
-            .for_each(|w| eprintln!("vresize: warning: {w}")),
+        "warn" => warnings.iter().for_each(|w| eprintln!("vresize: warning: {w}")),
         "ignore" | "error" => {}
         other => bail!("unknown --unknown-filesystems {other}: use ignore|warn|error"),
     }
@@ -190,22 +162,9 @@ fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
     let _lock = disk::ImageLock::acquire(output)?;
     let dst = disk::open_image(output, Some(out_fmt), true)?;
     copy::check_fresh(&dst)?;
-    let bar = if quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(copy::bytes_to_copy(&plan))
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:50} {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let run_opts = copy::RunOptions {
-        copy_boot_loader: !m.get_flag("no-copy-boot-loader"),
-        expand_content: !m.get_flag("no-expand-content"),
-        lv_expands,
-    };
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(copy::bytes_to_copy(&plan)) };
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:50} {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let run_opts = copy::RunOptions { copy_boot_loader: !m.get_flag("no-copy-boot-loader"), expand_content: !m.get_flag("no-expand-content"), lv_expands };
     let steps = copy::run(&src, &source, &plan, &dst, &run_opts, &mut |msg| bar.suspend(|| say(msg)), &mut |done| bar.set_position(done))
         .with_context(|| format!("{}: the output is incomplete (the input was not changed); create it fresh before trying again", output.display()))?;
     bar.finish_and_clear();
@@ -219,11 +178,7 @@ fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
 }
 
 fn run(m: &ArgMatches) -> Result<()> {
-    let images: Vec<&String> = m
-        .get_many::<String>("images")
-        .into_iter()
-        .flatten()
-        .collect();
+    let images: Vec<&String> = m.get_many::<String>("images").into_iter().flatten().collect();
     if let [input, output] = images.as_slice() {
         return copy_mode(m, Path::new(input.as_str()), Path::new(output.as_str()));
     }
@@ -238,23 +193,8 @@ fn run(m: &ArgMatches) -> Result<()> {
     if lvs.len() > 1 {
         bail!("--lv-expand: in place, one LV is extended (into all the free extents)");
     }
-    let req = Request {
-        expand: m.get_one::<String>("expand").cloned(),
-        lv_expand: lvs.first().cloned(),
-    };
-    for opt in [
-        "shrink",
-        "resize",
-        "resize-force",
-        "delete",
-        "ignore",
-        "alignment",
-        "align-first",
-        "no-extra-partition",
-        "no-copy-boot-loader",
-        "no-expand-content",
-        "output-format",
-    ] {
+    let req = Request { expand: m.get_one::<String>("expand").cloned(), lv_expand: lvs.first().cloned() };
+    for opt in ["shrink", "resize", "resize-force", "delete", "ignore", "alignment", "align-first", "no-extra-partition", "no-copy-boot-loader", "no-expand-content", "output-format"] {
         if m.value_source(opt) == Some(clap::parser::ValueSource::CommandLine) {
             bail!("--{opt} is for copy mode (vresize [OPTIONS] INPUT OUTPUT); in place only --size, --expand and --lv-expand apply");
         }
@@ -262,10 +202,7 @@ fn run(m: &ArgMatches) -> Result<()> {
     let steps = plan(path, format, new_size, &req)?;
     let mut lines = Vec::new();
     if new_size != old {
-        lines.push(format!(
-            "{}: The disk will be grown from {old} to {new_size} bytes.",
-            path.display()
-        ));
+        lines.push(format!("{}: The disk will be grown from {old} to {new_size} bytes.", path.display()));
     }
     lines.extend(steps.iter().map(|s| s.to_string()));
     print_summary(m, &lines);
@@ -273,24 +210,15 @@ fn run(m: &ArgMatches) -> Result<()> {
         return Ok(());
     }
     if new_size != old {
-        disk::grow_image(path, format, new_size)
-            .with_context(|| format!("growing {}", path.display()))?;
+        disk::grow_image(path, format, new_size).with_context(|| format!("growing {}", path.display()))?;
     }
     let opened = open_session_image(path, Some(format), true, &OverlayOptions::default())?;
     for n in &opened.notices {
         eprintln!("vresize: {n}");
     }
-    let done = inplace::run(&opened.dev, &req).with_context(|| {
-        format!(
-            "{}: the disk is {new_size} bytes now; nothing else was changed",
-            path.display()
-        )
-    })?;
+    let done = inplace::run(&opened.dev, &req).with_context(|| format!("{}: the disk is {new_size} bytes now; nothing else was changed", path.display()))?;
     if done != steps {
-        bail!(
-            "{}: the image changed while it was planned; nothing was written past growing the disk",
-            path.display()
-        );
+        bail!("{}: the image changed while it was planned; nothing was written past growing the disk", path.display());
     }
     if let Some(o) = &opened.overlay {
         o.commit()?;

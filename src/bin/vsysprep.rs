@@ -80,23 +80,10 @@ fn cli() -> Command {
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
         .arg(Arg::new("trace").short('x').action(ArgAction::SetTrue).help("Trace every change as it is made"));
     for (name, _, value) in CUSTOMIZE {
-        cmd = cmd.arg(
-            Arg::new(*name)
-                .long(*name)
-                .value_name(*value)
-                .action(ArgAction::Append)
-                .help("Customize option (see virt-customize)"),
-        );
+        cmd = cmd.arg(Arg::new(*name).long(*name).value_name(*value).action(ArgAction::Append).help("Customize option (see virt-customize)"));
     }
     for (name, _) in REFUSED {
-        cmd = cmd.arg(
-            Arg::new(*name)
-                .long(*name)
-                .value_name("ARG")
-                .num_args(0..=1)
-                .action(ArgAction::Append)
-                .hide(true),
-        );
+        cmd = cmd.arg(Arg::new(*name).long(*name).value_name("ARG").num_args(0..=1).action(ArgAction::Append).hide(true));
     }
     cmd
 }
@@ -113,9 +100,7 @@ fn main() -> ExitCode {
 fn customize_actions(m: &ArgMatches) -> Result<Vec<CustomizeAction>> {
     let mut all: Vec<(usize, CustomizeAction)> = Vec::new();
     for (name, option, _) in CUSTOMIZE {
-        let (Some(idx), Some(vals)) = (m.indices_of(name), m.get_many::<String>(name)) else {
-            continue;
-        };
+        let (Some(idx), Some(vals)) = (m.indices_of(name), m.get_many::<String>(name)) else { continue };
         for (i, v) in idx.zip(vals) {
             all.push((i, CustomizeAction::parse(option, v)?));
         }
@@ -160,18 +145,14 @@ struct DiskReport {
 fn run(m: &ArgMatches) -> Result<ExitCode> {
     let start = Instant::now();
     if m.get_flag("verbose") {
-        env_logger::Builder::new()
-            .filter_level(log::LevelFilter::Debug)
-            .init();
+        env_logger::Builder::new().filter_level(log::LevelFilter::Debug).init();
     }
     if m.get_flag("list-operations") {
         print!("{}", sysprep::list_operations());
         return Ok(ExitCode::SUCCESS);
     }
     for (name, why) in REFUSED {
-        if m.contains_id(name)
-            && m.value_source(name) == Some(clap::parser::ValueSource::CommandLine)
-        {
+        if m.contains_id(name) && m.value_source(name) == Some(clap::parser::ValueSource::CommandLine) {
             bail!("--{name}: {why}");
         }
     }
@@ -186,36 +167,21 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
     let dry_run = m.get_flag("dry-run");
     let audit_only = m.get_flag("audit");
 
-    let mut lists: Vec<String> = m
-        .get_many::<String>("enable")
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
+    let mut lists: Vec<String> = m.get_many::<String>("enable").into_iter().flatten().cloned().collect();
     if lists.len() > 1 {
         bail!("--enable option can only be given once");
     }
-    lists.extend(
-        m.get_many::<String>("operations")
-            .into_iter()
-            .flatten()
-            .cloned(),
-    );
+    lists.extend(m.get_many::<String>("operations").into_iter().flatten().cloned());
     let selection = Selection::from_lists(&lists)?;
     let opts = Options {
         keep_users: names(m, "keep-user-accounts")?,
         remove_users: names(m, "remove-user-accounts")?,
         cloud_init_user: m.get_one::<String>("cloud-init-user").cloned(),
-        customize: sysprep::Customize {
-            actions: customize_actions(m)?,
-        },
+        customize: sysprep::Customize { actions: customize_actions(m)? },
         selinux_relabel: !m.get_flag("no-selinux-relabel"),
     };
     if !selection.contains("user-account") {
-        for (opt, v) in [
-            ("--keep-user-accounts", &opts.keep_users),
-            ("--remove-user-accounts", &opts.remove_users),
-        ] {
+        for (opt, v) in [("--keep-user-accounts", &opts.keep_users), ("--remove-user-accounts", &opts.remove_users)] {
             if !v.is_empty() {
                 bail!("user-accounts: {opt} parameter was used, but the \"user-account\" operation is not enabled");
             }
@@ -240,31 +206,16 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
     };
 
     let mut drives = vguestfs::tool::drives(m)?;
-    drives.extend(
-        m.get_many::<String>("images")
-            .into_iter()
-            .flatten()
-            .map(|p| (PathBuf::from(p), None)),
-    );
+    drives.extend(m.get_many::<String>("images").into_iter().flatten().map(|p| (PathBuf::from(p), None)));
     if drives.is_empty() {
-        bail!(
-            "you must give either -a or an IMAGE.  Read vsysprep --help for further information."
-        );
+        bail!("you must give either -a or an IMAGE.  Read vsysprep --help for further information.");
     }
     out(Message::Progress("Examining the guest ..."));
     let readonly = dry_run || audit_only;
     let mut g = Guest::new();
     for (path, format) in &drives {
-        g.add_drive(
-            path,
-            DriveOptions {
-                format: *format,
-                readonly,
-                scratch: dry_run,
-                blocksize: None,
-            },
-        )
-        .with_context(|| path.display().to_string())?;
+        g.add_drive(path, DriveOptions { format: *format, readonly, scratch: dry_run, blocksize: None })
+            .with_context(|| path.display().to_string())?;
     }
     g.launch()?;
     for n in g.notices() {
@@ -287,10 +238,7 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
         distro = os.distro.clone();
         let cx = Ctx::new(os, &opts, &out);
         for op in sysprep::run_order(&selection) {
-            out(Message::Progress(&format!(
-                "Performing \"{}\" ...",
-                op.name()
-            )));
+            out(Message::Progress(&format!("Performing \"{}\" ...", op.name())));
             let r = sysprep::run_op(&g, &cx, op)?;
             if trace {
                 for c in &r.changes {
@@ -304,29 +252,15 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
     let disks: Vec<DiskReport> = if dry_run {
         g.dirty_ranges()?
             .into_iter()
-            .map(|d| DiskReport {
-                image: d.image.display().to_string(),
-                bytes: d.ranges.iter().map(|r| r.end - r.start).sum(),
-                ranges: d.ranges.len(),
-            })
+            .map(|d| DiskReport { image: d.image.display().to_string(), bytes: d.ranges.iter().map(|r| r.end - r.start).sum(), ranges: d.ranges.len() })
             .collect()
     } else {
-        g.commit()?
-            .into_iter()
-            .map(|c| DiskReport {
-                image: c.image.display().to_string(),
-                bytes: c.bytes,
-                ranges: c.ranges,
-            })
-            .collect()
+        g.commit()?.into_iter().map(|c| DiskReport { image: c.image.display().to_string(), bytes: c.bytes, ranges: c.ranges }).collect()
     };
     if json {
         let report = Report {
             dry_run,
-            images: drives
-                .iter()
-                .map(|(p, _)| p.display().to_string())
-                .collect(),
+            images: drives.iter().map(|(p, _)| p.display().to_string()).collect(),
             root: roots.join(" "),
             distro,
             operations: &reports,
@@ -343,10 +277,7 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
 fn print_dry_run(reports: &[OpReport], disks: &[DiskReport]) -> Result<()> {
     let stdout = std::io::stdout();
     let mut o = stdout.lock();
-    writeln!(
-        o,
-        "dry run: nothing was written; these changes would have been made:"
-    )?;
+    writeln!(o, "dry run: nothing was written; these changes would have been made:")?;
     for r in reports {
         for c in &r.changes {
             writeln!(o, "  {}: {} {}", r.name, c.action, c.path)?;
@@ -370,28 +301,15 @@ fn audit_roots(g: &mut Guest, roots: &[String], json: bool) -> Result<ExitCode> 
         g.umount_all()?;
         all.push((root.clone(), findings));
     }
-    let failed = all
-        .iter()
-        .flat_map(|(_, f)| f)
-        .filter(|f| f.status == Status::Fail)
-        .count();
+    let failed = all.iter().flat_map(|(_, f)| f).filter(|f| f.status == Status::Fail).count();
     if json {
         #[derive(Serialize)]
         struct RootAudit<'a> {
             root: &'a str,
             findings: &'a [audit::Finding],
         }
-        let v: Vec<RootAudit> = all
-            .iter()
-            .map(|(r, f)| RootAudit {
-                root: r,
-                findings: f,
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "roots": v, "failed": failed }))?
-        );
+        let v: Vec<RootAudit> = all.iter().map(|(r, f)| RootAudit { root: r, findings: f }).collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "roots": v, "failed": failed }))?);
     } else {
         for (root, findings) in &all {
             println!("OpenStack readiness of {root}:");
@@ -400,9 +318,5 @@ fn audit_roots(g: &mut Guest, roots: &[String], json: bool) -> Result<ExitCode> 
             }
         }
     }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

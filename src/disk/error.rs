@@ -74,9 +74,7 @@ pub enum Error {
         msg: String,
     },
     /// The image is locked by another process (a running QEMU, or another vguestfs).
-    #[error(
-        "{path} is in use by another process (a running QEMU/VM?) — refusing to write ({detail})"
-    )]
+    #[error("{path} is in use by another process (a running QEMU/VM?) — refusing to write ({detail})")]
     InUse {
         /// The image file.
         path: PathBuf,

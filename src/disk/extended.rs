@@ -37,9 +37,7 @@ impl BlockDev for ZeroExtended {
     fn write_at(&self, buf: &[u8], off: u64) -> Result<()> {
         check_range(&|| self.name(), off, buf.len(), self.len)?;
         if off + buf.len() as u64 > self.inner.len() {
-            return Err(Error::ReadOnly {
-                dev: format!("{} (past its current end)", self.name()),
-            });
+            return Err(Error::ReadOnly { dev: format!("{} (past its current end)", self.name()) });
         }
         self.inner.write_at(buf, off)
     }

@@ -25,12 +25,7 @@ pub struct OpenedImage {
 
 /// Opens `path` (format probed when `None`) for a session; see the module docs. For a
 /// writable image `opts.spill_dir` defaults to the image's directory.
-pub fn open_session_image(
-    path: &Path,
-    format: Option<Format>,
-    writable: bool,
-    opts: &OverlayOptions,
-) -> Result<OpenedImage> {
+pub fn open_session_image(path: &Path, format: Option<Format>, writable: bool, opts: &OverlayOptions) -> Result<OpenedImage> {
     let format = match format {
         Some(f) => f,
         None => probe_format(path)?,
@@ -61,36 +56,21 @@ fn open_writable(path: &Path, format: Format, opts: &OverlayOptions) -> Result<O
             notices.push(format!("{image}: replayed an interrupted commit ({bytes} bytes in {ranges} ranges) from {log}"));
         }
         LogState::Unusable(why) => {
-            return Err(Error::Redo {
-                path: target.log.clone(),
-                msg: format!("leftover redo log not replayed: {why}"),
-            });
+            return Err(Error::Redo { path: target.log.clone(), msg: format!("leftover redo log not replayed: {why}") });
         }
     }
     let mut opts = opts.clone();
     if opts.spill_dir.is_none() {
-        opts.spill_dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .map(Path::to_path_buf)
-            .or_else(|| Some(".".into()));
+        opts.spill_dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(Path::to_path_buf).or_else(|| Some(".".into()));
     }
     let overlay = Arc::new(Overlay::new(base, target, opts).with_lock(lock));
-    Ok(OpenedImage {
-        dev: overlay.clone(),
-        overlay: Some(overlay),
-        notices,
-    })
+    Ok(OpenedImage { dev: overlay.clone(), overlay: Some(overlay), notices })
 }
 
 /// Opens an image file read-only under a [`Overlay::scratch`] overlay: the guest may be
 /// changed, nothing can be committed (a dry run). A leftover redo log is handled as for a
 /// read-only open.
-pub fn open_scratch_image(
-    path: &Path,
-    format: Option<Format>,
-    opts: &OverlayOptions,
-) -> Result<OpenedImage> {
+pub fn open_scratch_image(path: &Path, format: Option<Format>, opts: &OverlayOptions) -> Result<OpenedImage> {
     let format = match format {
         Some(f) => f,
         None => probe_format(path)?,
@@ -98,24 +78,14 @@ pub fn open_scratch_image(
     let opened = open_read_only(path, format, opts)?;
     let target = RedoTarget::beside(path, format, opened.dev.len())?;
     let overlay = Arc::new(Overlay::scratch(opened.dev, target, opts.clone()));
-    Ok(OpenedImage {
-        dev: overlay.clone(),
-        overlay: Some(overlay),
-        notices: opened.notices,
-    })
+    Ok(OpenedImage { dev: overlay.clone(), overlay: Some(overlay), notices: opened.notices })
 }
 
 fn open_read_only(path: &Path, format: Format, opts: &OverlayOptions) -> Result<OpenedImage> {
     let base = open_image(path, Some(format), false)?;
     let target = RedoTarget::beside(path, format, base.len())?;
     let (image, log) = (path.display().to_string(), target.log.display().to_string());
-    let plain = |notices| {
-        Ok(OpenedImage {
-            dev: base.clone(),
-            overlay: None,
-            notices,
-        })
-    };
+    let plain = |notices| Ok(OpenedImage { dev: base.clone(), overlay: None, notices });
     match redo::inspect(&target)? {
         LogState::Absent => plain(vec![]),
         LogState::Incomplete(why) => plain(vec![format!(

@@ -31,14 +31,7 @@ impl Linear {
         for e in &extents {
             match e.offset.checked_add(e.len) {
                 Some(end) if end <= e.dev.len() => {}
-                _ => {
-                    return Err(Error::OutOfRange {
-                        dev: e.dev.name(),
-                        offset: e.offset,
-                        len: e.len,
-                        size: e.dev.len(),
-                    })
-                }
+                _ => return Err(Error::OutOfRange { dev: e.dev.name(), offset: e.offset, len: e.len, size: e.dev.len() }),
             }
             starts.push(len);
             len = len.checked_add(e.len).ok_or_else(|| Error::OutOfRange {
@@ -48,12 +41,7 @@ impl Linear {
                 size: u64::MAX,
             })?;
         }
-        Ok(Linear {
-            extents,
-            starts,
-            len,
-            name,
-        })
+        Ok(Linear { extents, starts, len, name })
     }
 
     /// Runs `f(extent, offset in extent, range of buf)` over the pieces covering `len` bytes at `off`.
@@ -93,25 +81,17 @@ impl BlockDev for Linear {
 
     fn write_at(&self, buf: &[u8], off: u64) -> Result<()> {
         if !self.is_writable() {
-            return Err(Error::ReadOnly {
-                dev: self.name.clone(),
-            });
+            return Err(Error::ReadOnly { dev: self.name.clone() });
         }
         self.each_piece(off, buf.len(), |e, at, r| e.dev.write_at(&buf[r], at))
     }
 
     fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
         if !self.is_writable() {
-            return Err(Error::ReadOnly {
-                dev: self.name.clone(),
-            });
+            return Err(Error::ReadOnly { dev: self.name.clone() });
         }
-        let n = usize::try_from(len).map_err(|_| Error::OutOfRange {
-            dev: self.name.clone(),
-            offset: off,
-            len,
-            size: self.len,
-        })?;
+        let n = usize::try_from(len)
+            .map_err(|_| Error::OutOfRange { dev: self.name.clone(), offset: off, len, size: self.len })?;
         self.each_piece(off, n, |e, at, r| e.dev.write_zeroes(at, r.len() as u64))
     }
 
@@ -145,21 +125,9 @@ mod tests {
         let dev = pattern_dev(10_000);
         let lin = Linear::new(
             vec![
-                Extent {
-                    dev: dev.clone(),
-                    offset: 5000,
-                    len: 100,
-                },
-                Extent {
-                    dev: dev.clone(),
-                    offset: 0,
-                    len: 0,
-                },
-                Extent {
-                    dev: dev.clone(),
-                    offset: 1000,
-                    len: 200,
-                },
+                Extent { dev: dev.clone(), offset: 5000, len: 100 },
+                Extent { dev: dev.clone(), offset: 0, len: 0 },
+                Extent { dev: dev.clone(), offset: 1000, len: 200 },
             ],
             "/dev/vg/lv",
         )
@@ -167,23 +135,12 @@ mod tests {
         assert_eq!(lin.len(), 300);
         let mut buf = vec![0u8; 300];
         lin.read_at(&mut buf, 0).unwrap();
-        let expect: Vec<u8> = (5000..5100)
-            .chain(1000..1200)
-            .map(|i| (i % 251) as u8)
-            .collect();
+        let expect: Vec<u8> = (5000..5100).chain(1000..1200).map(|i| (i % 251) as u8).collect();
         assert_eq!(buf, expect);
         let mut b = [0u8; 10];
         lin.read_at(&mut b, 95).unwrap();
         assert_eq!(&b[..], &expect[95..105]);
         assert!(lin.read_at(&mut b, 295).is_err());
-        assert!(Linear::new(
-            vec![Extent {
-                dev,
-                offset: 9_999,
-                len: 2
-            }],
-            "x"
-        )
-        .is_err());
+        assert!(Linear::new(vec![Extent { dev, offset: 9_999, len: 2 }], "x").is_err());
     }
 }

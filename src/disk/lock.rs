@@ -69,15 +69,8 @@ impl ImageLock {
     }
 
     fn try_acquire(path: &Path) -> Result<ImageLock> {
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            op: "open for locking",
-            source,
-        })?;
-        let lock = ImageLock {
-            file,
-            path: path.to_path_buf(),
-        };
+        let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), op: "open for locking", source })?;
+        let lock = ImageLock { file, path: path.to_path_buf() };
         lock.set(PERM_BASE, PERMS.len() as i64)?;
         for bit in UNSHARED {
             lock.set(SHARED_BASE + bit, 1)?;
@@ -105,11 +98,7 @@ impl ImageLock {
         let e = std::io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::EAGAIN) | Some(libc::EACCES) => {
-                Err(self.in_use(&self.holder()?.unwrap_or(Holder {
-                    start,
-                    len,
-                    pid: -1,
-                })))
+                Err(self.in_use(&self.holder()?.unwrap_or(Holder { start, len, pid: -1 })))
             }
             _ => Err(self.lock_err(e)),
         }
@@ -127,26 +116,15 @@ impl ImageLock {
         if i32::from(fl.l_type) == libc::F_UNLCK {
             return Ok(None);
         }
-        Ok(Some(Holder {
-            start: fl.l_start,
-            len: fl.l_len,
-            pid: fl.l_pid,
-        }))
+        Ok(Some(Holder { start: fl.l_start, len: fl.l_len, pid: fl.l_pid }))
     }
 
     fn in_use(&self, h: &Holder) -> Error {
-        Error::InUse {
-            path: self.path.clone(),
-            detail: describe(h),
-        }
+        Error::InUse { path: self.path.clone(), detail: describe(h) }
     }
 
     fn lock_err(&self, source: std::io::Error) -> Error {
-        Error::Io {
-            path: self.path.clone(),
-            op: "lock (fcntl F_OFD_SETLK; does this filesystem support file locks?)",
-            source,
-        }
+        Error::Io { path: self.path.clone(), op: "lock (fcntl F_OFD_SETLK; does this filesystem support file locks?)", source }
     }
 }
 
@@ -162,28 +140,13 @@ fn flock(kind: i32, start: i64, len: i64) -> libc::flock {
 
 /// Says which lock is held, in QEMU's terms where it is one of QEMU's bytes.
 fn describe(h: &Holder) -> String {
-    let perm = |base: i64| {
-        usize::try_from(h.start - base)
-            .ok()
-            .and_then(|i| PERMS.get(i))
-            .copied()
-    };
+    let perm = |base: i64| usize::try_from(h.start - base).ok().and_then(|i| PERMS.get(i)).copied();
     let what = if let Some(p) = perm(PERM_BASE) {
-        format!(
-            "a process holds QEMU's '{p}' permission on it (lock byte {})",
-            h.start
-        )
+        format!("a process holds QEMU's '{p}' permission on it (lock byte {})", h.start)
     } else if let Some(p) = perm(SHARED_BASE) {
-        format!(
-            "a process forbids others QEMU's '{p}' permission (lock byte {})",
-            h.start
-        )
+        format!("a process forbids others QEMU's '{p}' permission (lock byte {})", h.start)
     } else {
-        let end = if h.len == 0 {
-            "the end".to_string()
-        } else {
-            (h.start + h.len - 1).to_string()
-        };
+        let end = if h.len == 0 { "the end".to_string() } else { (h.start + h.len - 1).to_string() };
         format!("a process holds a lock on bytes {} to {end}", h.start)
     };
     if h.pid > 0 {
@@ -202,10 +165,7 @@ mod tests {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         let first = ImageLock::acquire(tmp.path()).unwrap();
         let err = ImageLock::acquire(tmp.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("is in use by another process") && err.contains("lock byte 10"),
-            "{err}"
-        );
+        assert!(err.contains("is in use by another process") && err.contains("lock byte 10"), "{err}");
         // The refused attempt released its own locks: the first still holds, nobody else does.
         drop(first);
         let again = ImageLock::acquire(tmp.path()).unwrap();
@@ -214,23 +174,8 @@ mod tests {
 
     #[test]
     fn descriptions_name_qemu_permissions() {
-        assert!(describe(&Holder {
-            start: 101,
-            len: 1,
-            pid: -1
-        })
-        .contains("'write' permission"));
-        assert!(describe(&Holder {
-            start: 203,
-            len: 1,
-            pid: -1
-        })
-        .contains("forbids others QEMU's 'resize'"));
-        assert!(describe(&Holder {
-            start: 0,
-            len: 0,
-            pid: 42
-        })
-        .contains("bytes 0 to the end, pid 42"));
+        assert!(describe(&Holder { start: 101, len: 1, pid: -1 }).contains("'write' permission"));
+        assert!(describe(&Holder { start: 203, len: 1, pid: -1 }).contains("forbids others QEMU's 'resize'"));
+        assert!(describe(&Holder { start: 0, len: 0, pid: 42 }).contains("bytes 0 to the end, pid 42"));
     }
 }

@@ -12,10 +12,7 @@ pub struct MemDev {
 impl MemDev {
     /// A device holding `data`, named `mem`.
     pub fn new(data: Vec<u8>) -> MemDev {
-        MemDev {
-            data: Mutex::new(data),
-            name: "mem".into(),
-        }
+        MemDev { data: Mutex::new(data), name: "mem".into() }
     }
 
     /// A copy of the current contents.

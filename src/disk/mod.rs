@@ -66,8 +66,8 @@ pub mod slice;
 mod spill;
 
 pub use error::Error;
-pub use extended::ZeroExtended;
 pub use image::{open_scratch_image, open_session_image, OpenedImage};
+pub use extended::ZeroExtended;
 pub use linear::{Extent, Linear};
 pub use lock::ImageLock;
 pub use mem::MemDev;
@@ -145,12 +145,7 @@ pub trait BlockDev: Send + Sync {
 pub type Dev = Arc<dyn BlockDev>;
 
 /// Checks that `len` bytes at `off` lie inside a device of `size` bytes.
-pub(crate) fn check_range(
-    name: &dyn Fn() -> String,
-    off: u64,
-    len: usize,
-    size: u64,
-) -> Result<()> {
+pub(crate) fn check_range(name: &dyn Fn() -> String, off: u64, len: usize, size: u64) -> Result<()> {
     check_span(name, off, len as u64, size)
 }
 
@@ -158,12 +153,7 @@ pub(crate) fn check_range(
 pub(crate) fn check_span(name: &dyn Fn() -> String, off: u64, len: u64, size: u64) -> Result<()> {
     match off.checked_add(len) {
         Some(end) if end <= size => Ok(()),
-        _ => Err(Error::OutOfRange {
-            dev: name(),
-            offset: off,
-            len,
-            size,
-        }),
+        _ => Err(Error::OutOfRange { dev: name(), offset: off, len, size }),
     }
 }
 

@@ -25,10 +25,7 @@ pub struct OverlayOptions {
 
 impl Default for OverlayOptions {
     fn default() -> Self {
-        OverlayOptions {
-            mem_limit: DEFAULT_MEM_LIMIT,
-            spill_dir: None,
-        }
+        OverlayOptions { mem_limit: DEFAULT_MEM_LIMIT, spill_dir: None }
     }
 }
 
@@ -86,10 +83,7 @@ impl Overlay {
     /// them as dirty ranges, and can never commit (a dry run: the image file stays read-only
     /// and every change is thrown away with the overlay).
     pub fn scratch(base: Dev, target: RedoTarget, opts: OverlayOptions) -> Overlay {
-        Overlay {
-            writable: true,
-            ..Overlay::new(base, target, opts)
-        }
+        Overlay { writable: true, ..Overlay::new(base, target, opts) }
     }
 
     /// Keeps `lock` until the overlay is dropped.
@@ -138,10 +132,7 @@ impl Overlay {
                 pos += st.store.read_run(idx, within, &mut buf[at..])? as u64;
             } else {
                 // Everything up to the next dirty chunk comes from below in one go.
-                let next = st
-                    .store
-                    .next_from(idx)
-                    .map_or(end, |i| (i * CHUNK).min(end));
+                let next = st.store.next_from(idx).map_or(end, |i| (i * CHUNK).min(end));
                 let n = (next - pos) as usize;
                 self.read_below(st, &mut buf[at..at + n], pos)?;
                 pos = next;
@@ -156,10 +147,7 @@ impl Overlay {
         let mut pos = off;
         for z in st.zeroed.intersecting(off..end) {
             if pos < z.start {
-                self.base.read_at(
-                    &mut buf[(pos - off) as usize..(z.start - off) as usize],
-                    pos,
-                )?;
+                self.base.read_at(&mut buf[(pos - off) as usize..(z.start - off) as usize], pos)?;
             }
             buf[(z.start - off) as usize..(z.end - off) as usize].fill(0);
             pos = z.end;
@@ -176,12 +164,7 @@ impl Overlay {
         let size = self.base.len();
         let end = off + len;
         let first = off.next_multiple_of(CHUNK).min(end);
-        let last = if end == size {
-            end
-        } else {
-            end / CHUNK * CHUNK
-        }
-        .max(first);
+        let last = if end == size { end } else { end / CHUNK * CHUNK }.max(first);
         let zeros = vec![0u8; (CHUNK as usize).min(len as usize)];
         if first > off {
             self.write_locked(st, &zeros[..(first - off) as usize], off)?;
@@ -222,8 +205,7 @@ impl Overlay {
                 };
                 st.store.insert(idx, chunk)?;
                 // the chunk now holds this range's bytes (zeros included)
-                st.zeroed
-                    .remove(chunk_start..chunk_start + chunk_len as u64);
+                st.zeroed.remove(chunk_start..chunk_start + chunk_len as u64);
             }
             st.dirty.insert(pos..pos + n as u64);
             pos += n as u64;
@@ -260,30 +242,21 @@ impl Overlay {
         if st.dirty.is_empty() {
             return Ok(CommitStats::default());
         }
-        let stats = CommitStats {
-            bytes: st.dirty.bytes(),
-            ranges: st.dirty.len(),
-        };
+        let stats = CommitStats { bytes: st.dirty.bytes(), ranges: st.dirty.len() };
         let records = pieces(&st.dirty, &st.zeroed);
         let longest = records.iter().filter_map(|p| match p {
             Piece::Data(r) => Some(r.end - r.start),
             Piece::Zero(_) => None,
         });
         let mut buf = vec![0u8; longest.max().unwrap_or(0) as usize];
-        let written = redo::write_log(
-            &self.target,
-            self.log_wrapper.as_ref(),
-            &records,
-            |off, out| self.read_locked(&st, out, off),
-        );
+        let written = redo::write_log(&self.target, self.log_wrapper.as_ref(), &records, |off, out| {
+            self.read_locked(&st, out, off)
+        });
         if let Err(e) = written {
             let _ = redo::remove(&self.target);
             return Err(Error::Redo {
                 path: self.target.log.clone(),
-                msg: format!(
-                    "commit failed while writing the redo log, so {} is unchanged: {e}",
-                    self.target.image.display()
-                ),
+                msg: format!("commit failed while writing the redo log, so {} is unchanged: {e}", self.target.image.display()),
             });
         }
         // the image file (raw or qcow2) is written through `base`; this descriptor only hints
@@ -405,14 +378,7 @@ mod tests {
         std::fs::write(&image, b"").unwrap();
         let base = Arc::new(MemDev::new((0..len).map(|i| (i % 253) as u8).collect()));
         let target = RedoTarget::beside(&image, Format::Raw, len as u64).unwrap();
-        let ov = Overlay::new(
-            base.clone(),
-            target,
-            OverlayOptions {
-                mem_limit,
-                spill_dir: Some(dir.path().into()),
-            },
-        );
+        let ov = Overlay::new(base.clone(), target, OverlayOptions { mem_limit, spill_dir: Some(dir.path().into()) });
         (dir, base, ov)
     }
 
@@ -424,21 +390,12 @@ mod tests {
         ov.write_at(&[9u8; 5000], 19_000 - 5000).unwrap();
         let mut b = [0u8; 7];
         ov.read_at(&mut b, 4093).unwrap();
-        assert_eq!(
-            &b,
-            &[before[4093], b'h', b'e', b'l', b'l', b'o', before[4099]]
-        );
+        assert_eq!(&b, &[before[4093], b'h', b'e', b'l', b'l', b'o', before[4099]]);
         assert_eq!(base.contents(), before);
         assert_eq!(ov.dirty_ranges(), vec![4094..4099, 14_000..19_000]);
         assert!(ov.write_at(b"x", 20_000).is_err());
         let stats = ov.commit().unwrap();
-        assert_eq!(
-            stats,
-            CommitStats {
-                bytes: 5005,
-                ranges: 2
-            }
-        );
+        assert_eq!(stats, CommitStats { bytes: 5005, ranges: 2 });
         let after = base.contents();
         assert_eq!(&after[4094..4099], b"hello");
         assert!(after[14_000..19_000].iter().all(|&x| x == 9));
@@ -469,10 +426,7 @@ mod tests {
                 if next() % 3 == 0 {
                     let mut got = vec![0u8; n];
                     ov.read_at(&mut got, off as u64).unwrap();
-                    assert!(
-                        got == model[off..off + n],
-                        "round {round}: read {n} at {off}"
-                    );
+                    assert!(got == model[off..off + n], "round {round}: read {n} at {off}");
                 } else {
                     let data: Vec<u8> = (0..n).map(|_| next() as u8).collect();
                     ov.write_at(&data, off as u64).unwrap();
@@ -500,11 +454,7 @@ mod tests {
         let image = dir.path().join("img");
         std::fs::write(&image, vec![1u8; 8192]).unwrap();
         let base: Dev = Arc::new(crate::disk::RawFile::open(&image, false).unwrap());
-        let ov = Overlay::new(
-            base,
-            RedoTarget::beside(&image, Format::Raw, 8192).unwrap(),
-            OverlayOptions::default(),
-        );
+        let ov = Overlay::new(base, RedoTarget::beside(&image, Format::Raw, 8192).unwrap(), OverlayOptions::default());
         assert!(!ov.is_writable());
         assert!(matches!(ov.write_at(b"x", 0), Err(Error::ReadOnly { .. })));
         ov.load_pending(8189, Record::Data(b"xyz")).unwrap();
@@ -558,10 +508,7 @@ mod tests {
                     0 => {
                         let mut got = vec![0u8; n];
                         ov.read_at(&mut got, off as u64).unwrap();
-                        assert!(
-                            got == model[off..off + n],
-                            "round {round}: read {n} at {off}"
-                        );
+                        assert!(got == model[off..off + n], "round {round}: read {n} at {off}");
                     }
                     1 => {
                         ov.write_zeroes(off as u64, n as u64).unwrap();

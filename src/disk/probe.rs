@@ -19,9 +19,7 @@ impl std::str::FromStr for Format {
         match s {
             "raw" => Ok(Format::Raw),
             "qcow2" => Ok(Format::Qcow2),
-            other => Err(format!(
-                "unknown image format '{other}' (expected raw or qcow2)"
-            )),
+            other => Err(format!("unknown image format '{other}' (expected raw or qcow2)")),
         }
     }
 }
@@ -58,9 +56,7 @@ const VPC_FOOTER: u64 = 512;
 pub fn probe_format(path: &Path) -> Result<Format> {
     let f = RawFile::open(path, false)?;
     let mut head = [0u8; 512];
-    let head_len = usize::try_from(f.len())
-        .unwrap_or(usize::MAX)
-        .min(head.len());
+    let head_len = usize::try_from(f.len()).unwrap_or(usize::MAX).min(head.len());
     let head = head.get_mut(..head_len).unwrap_or_default();
     f.read_at(head, 0)?;
     if head.starts_with(&qcow2::MAGIC) {
@@ -72,10 +68,7 @@ pub fn probe_format(path: &Path) -> Result<Format> {
             .and_then(|o| head.get(o..o.checked_add(magic.len())?))
             .is_some_and(|b| b == magic)
     };
-    let mut foreign = FOREIGN
-        .iter()
-        .find(|(_, magic, off)| at(magic, *off))
-        .map(|(name, _, _)| *name);
+    let mut foreign = FOREIGN.iter().find(|(_, magic, off)| at(magic, *off)).map(|(name, _, _)| *name);
     if foreign.is_none() && f.len() >= VPC_FOOTER {
         let mut footer = [0u8; 8];
         f.read_at(&mut footer, f.len() - VPC_FOOTER)?;
@@ -110,10 +103,7 @@ mod tests {
     fn tiny_and_plain_files_are_raw() {
         assert_eq!(probe_format(image(b"").path()).unwrap(), Format::Raw);
         assert_eq!(probe_format(image(b"QF").path()).unwrap(), Format::Raw);
-        assert_eq!(
-            probe_format(image(&[0u8; 4096]).path()).unwrap(),
-            Format::Raw
-        );
+        assert_eq!(probe_format(image(&[0u8; 4096]).path()).unwrap(), Format::Raw);
     }
 
     #[test]
@@ -121,10 +111,7 @@ mod tests {
         let mut bytes = vec![0u8; 4096];
         bytes[4096 - 512..4096 - 504].copy_from_slice(b"conectix");
         let err = probe_format(image(&bytes).path()).unwrap_err().to_string();
-        assert!(
-            err.contains("vpc image") && err.contains("qemu-img convert -O qcow2"),
-            "{err}"
-        );
+        assert!(err.contains("vpc image") && err.contains("qemu-img convert -O qcow2"), "{err}");
     }
 
     #[test]

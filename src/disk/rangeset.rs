@@ -30,8 +30,7 @@ impl RangeSet {
             }
         }
         // Every range starting inside [start, end] is absorbed.
-        let absorbed: Vec<(u64, u64)> =
-            self.map.range(start..=end).map(|(&s, &e)| (s, e)).collect();
+        let absorbed: Vec<(u64, u64)> = self.map.range(start..=end).map(|(&s, &e)| (s, e)).collect();
         for (s, e) in absorbed {
             end = end.max(e);
             self.map.remove(&s);
@@ -43,9 +42,7 @@ impl RangeSet {
     pub fn remove(&mut self, range: Range<u64>) {
         for r in self.intersecting(range.clone()) {
             // `r` is clipped; find the stored range holding it
-            let Some((&s, &e)) = self.map.range(..=r.start).next_back() else {
-                continue;
-            };
+            let Some((&s, &e)) = self.map.range(..=r.start).next_back() else { continue };
             self.map.remove(&s);
             if s < r.start {
                 self.map.insert(s, r.start);
@@ -61,11 +58,7 @@ impl RangeSet {
         if range.start >= range.end {
             return Vec::new();
         }
-        let first = self
-            .map
-            .range(..=range.start)
-            .next_back()
-            .map_or(range.start, |(&s, _)| s);
+        let first = self.map.range(..=range.start).next_back().map_or(range.start, |(&s, _)| s);
         self.map
             .range(first..range.end)
             .filter(|&(_, &e)| e > range.start)
@@ -142,9 +135,7 @@ mod tests {
                 let len = next() % 40;
                 let e = (s + len).min(300);
                 set.insert(s..e);
-                bits[s as usize..e as usize]
-                    .iter_mut()
-                    .for_each(|b| *b = true);
+                bits[s as usize..e as usize].iter_mut().for_each(|b| *b = true);
                 assert_eq!(set.ranges().collect::<Vec<_>>(), runs(&bits));
             }
             assert_eq!(set.bytes(), bits.iter().filter(|&&b| b).count() as u64);
@@ -166,9 +157,7 @@ mod tests {
                 } else {
                     set.remove(s..e);
                 }
-                bits[s as usize..e as usize]
-                    .iter_mut()
-                    .for_each(|b| *b = keep);
+                bits[s as usize..e as usize].iter_mut().for_each(|b| *b = keep);
                 assert_eq!(set.ranges().collect::<Vec<_>>(), runs(&bits));
                 let (qs, qe) = (next() % 300, next() % 300);
                 let (qs, qe) = (qs.min(qe), qs.max(qe));

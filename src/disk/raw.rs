@@ -17,47 +17,22 @@ pub struct RawFile {
 impl RawFile {
     /// Opens `path`; the file is opened for writing only when `writable` is true.
     pub fn open(path: &Path, writable: bool) -> Result<RawFile> {
-        let io = |op, source| Error::Io {
-            path: path.to_path_buf(),
-            op,
-            source,
-        };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(path)
-            .map_err(|e| io("open", e))?;
+        let io = |op, source| Error::Io { path: path.to_path_buf(), op, source };
+        let file = OpenOptions::new().read(true).write(writable).open(path).map_err(|e| io("open", e))?;
         let meta = file.metadata().map_err(|e| io("stat", e))?;
         if meta.is_dir() {
-            return Err(Error::Format {
-                path: path.to_path_buf(),
-                msg: "is a directory, not a disk image".into(),
-            });
+            return Err(Error::Format { path: path.to_path_buf(), msg: "is a directory, not a disk image".into() });
         }
-        Ok(RawFile {
-            file,
-            path: path.to_path_buf(),
-            len: meta.len(),
-            writable,
-        })
+        Ok(RawFile { file, path: path.to_path_buf(), len: meta.len(), writable })
     }
 
     /// Wraps an already-open file (used for block devices and tests).
     pub fn from_file(file: File, path: PathBuf, writable: bool) -> Result<RawFile> {
         let len = file
             .metadata()
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                op: "stat",
-                source,
-            })?
+            .map_err(|source| Error::Io { path: path.clone(), op: "stat", source })?
             .len();
-        Ok(RawFile {
-            file,
-            path,
-            len,
-            writable,
-        })
+        Ok(RawFile { file, path, len, writable })
     }
 
     /// The image path.
@@ -80,11 +55,7 @@ impl BlockDev for RawFile {
         check_range(&|| self.name(), off, buf.len(), self.len)?;
         self.file
             .read_exact_at(buf, off)
-            .map_err(|source| Error::Io {
-                path: self.path.clone(),
-                op: "read",
-                source,
-            })
+            .map_err(|source| Error::Io { path: self.path.clone(), op: "read", source })
     }
 
     fn write_at(&self, buf: &[u8], off: u64) -> Result<()> {
@@ -94,22 +65,16 @@ impl BlockDev for RawFile {
         check_range(&|| self.name(), off, buf.len(), self.len)?;
         self.file
             .write_all_at(buf, off)
-            .map_err(|source| Error::Io {
-                path: self.path.clone(),
-                op: "write",
-                source,
-            })
+            .map_err(|source| Error::Io { path: self.path.clone(), op: "write", source })
     }
 
     fn flush(&self) -> Result<()> {
         if !self.writable {
             return Ok(());
         }
-        self.file.sync_data().map_err(|source| Error::Io {
-            path: self.path.clone(),
-            op: "flush",
-            source,
-        })
+        self.file
+            .sync_data()
+            .map_err(|source| Error::Io { path: self.path.clone(), op: "flush", source })
     }
 
     fn is_writable(&self) -> bool {
@@ -134,10 +99,7 @@ mod tests {
         let mut buf = [0u8; 16];
         dev.read_at(&mut buf, 4080).unwrap();
         assert_eq!(buf, [7u8; 16]);
-        assert!(matches!(
-            dev.read_at(&mut buf, 4081),
-            Err(Error::OutOfRange { .. })
-        ));
+        assert!(matches!(dev.read_at(&mut buf, 4081), Err(Error::OutOfRange { .. })));
         assert!(matches!(dev.write_at(&buf, 0), Err(Error::ReadOnly { .. })));
     }
 

@@ -85,20 +85,8 @@ pub struct RedoTarget {
 impl RedoTarget {
     /// The log beside `image`, for the image opened as `format` with virtual size `size`.
     pub fn beside(image: &Path, format: Format, size: u64) -> Result<RedoTarget> {
-        let meta = std::fs::metadata(image).map_err(|source| Error::Io {
-            path: image.to_path_buf(),
-            op: "stat",
-            source,
-        })?;
-        Ok(RedoTarget {
-            image: image.to_path_buf(),
-            log: log_path(image),
-            identity: Identity {
-                size,
-                ino: meta.ino(),
-                format,
-            },
-        })
+        let meta = std::fs::metadata(image).map_err(|source| Error::Io { path: image.to_path_buf(), op: "stat", source })?;
+        Ok(RedoTarget { image: image.to_path_buf(), log: log_path(image), identity: Identity { size, ino: meta.ino(), format } })
     }
 }
 
@@ -164,11 +152,7 @@ fn le32(b: &[u8], at: usize) -> u32 {
 }
 
 fn io<'a>(path: &'a Path, op: &'static str) -> impl Fn(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        op,
-        source,
-    }
+    move |source| Error::Io { path: path.to_path_buf(), op, source }
 }
 
 /// fsyncs the directory holding `path`, so that creating or removing it is durable.
@@ -177,9 +161,7 @@ fn sync_dir(path: &Path) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir, "sync directory"))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir, "sync directory"))
 }
 
 fn encode_header(id: &Identity) -> [u8; HEADER_LEN as usize] {
@@ -244,11 +226,7 @@ pub(crate) fn write_log(
             Piece::Zero(_) => (TAG_ZERO, RECORD_HEADER_LEN as usize),
         };
         let rec = &mut buf[..record_len(piece) as usize];
-        fetch_data(
-            piece,
-            &mut fetch,
-            &mut rec[RECORD_HEADER_LEN as usize..data_end],
-        )?;
+        fetch_data(piece, &mut fetch, &mut rec[RECORD_HEADER_LEN as usize..data_end])?;
         rec[data_end..].fill(0);
         rec[0..4].copy_from_slice(&tag);
         rec[8..16].copy_from_slice(&r.start.to_le_bytes());
@@ -284,11 +262,7 @@ pub(crate) fn write_log(
 }
 
 /// Fills `out` with the new contents of a data record (a zero record has none).
-fn fetch_data(
-    piece: &Piece,
-    fetch: &mut impl FnMut(u64, &mut [u8]) -> Result<()>,
-    out: &mut [u8],
-) -> Result<()> {
+fn fetch_data(piece: &Piece, fetch: &mut impl FnMut(u64, &mut [u8]) -> Result<()>, out: &mut [u8]) -> Result<()> {
     match piece {
         Piece::Data(r) => fetch(r.start, out),
         Piece::Zero(_) => Ok(()),
@@ -356,10 +330,7 @@ pub fn replay(target: &RedoTarget, dev: &dyn BlockDev) -> Result<(u64, u64)> {
         Record::Zero(len) => dev.write_zeroes(off, len),
     })?;
     let LogState::Complete { ranges, bytes } = state else {
-        return Err(Error::Redo {
-            path: target.log.clone(),
-            msg: format!("cannot replay: {state:?}"),
-        });
+        return Err(Error::Redo { path: target.log.clone(), msg: format!("cannot replay: {state:?}") });
     };
     dev.flush()?;
     remove(target)?;
@@ -377,14 +348,10 @@ pub fn remove(target: &RedoTarget) -> Result<()> {
 
 /// Reads `buf.len()` bytes at `off` of the log; `false` when the file is too short.
 fn read(file: &File, path: &Path, len: u64, buf: &mut [u8], off: u64) -> Result<bool> {
-    if off
-        .checked_add(buf.len() as u64)
-        .is_none_or(|end| end > len)
-    {
+    if off.checked_add(buf.len() as u64).is_none_or(|end| end > len) {
         return Ok(false);
     }
-    file.read_exact_at(buf, off)
-        .map_err(io(path, "read redo log"))?;
+    file.read_exact_at(buf, off).map_err(io(path, "read redo log"))?;
     Ok(true)
 }
 
@@ -433,19 +400,14 @@ fn scan(file: &File, target: &RedoTarget, mut apply: Option<RecordSink<'_>>) -> 
     loop {
         let mut rec = [0u8; RECORD_HEADER_LEN as usize];
         if !read(file, path, len, &mut rec, pos)? {
-            return incomplete(format!(
-                "it ends after {seq} records without a commit record"
-            ));
+            return incomplete(format!("it ends after {seq} records without a commit record"));
         }
         let tag = &rec[0..4];
         if tag == TAG_DONE {
             if le32(&rec, 4) != crc32fast::hash(&rec[8..32]) {
                 return incomplete("its commit record is damaged".into());
             }
-            if le64(&rec, 8) != seq
-                || le64(&rec, 16) != bytes
-                || le32(&rec, 24) != log_crc.finalize()
-            {
+            if le64(&rec, 8) != seq || le64(&rec, 16) != bytes || le32(&rec, 24) != log_crc.finalize() {
                 return incomplete("its commit record does not match the records before it".into());
             }
             return Ok(match mismatch {
@@ -455,9 +417,7 @@ fn scan(file: &File, target: &RedoTarget, mut apply: Option<RecordSink<'_>>) -> 
         }
         let zero = tag == TAG_ZERO && version >= 2;
         if tag != TAG_DATA && !zero {
-            return incomplete(format!(
-                "it ends after {seq} records without a commit record"
-            ));
+            return incomplete(format!("it ends after {seq} records without a commit record"));
         }
         let (off, rlen, rseq) = (le64(&rec, 8), le64(&rec, 16), le64(&rec, 24));
         if rlen == 0 || (!zero && rlen > MAX_RECORD) || rseq != seq {
@@ -475,19 +435,10 @@ fn scan(file: &File, target: &RedoTarget, mut apply: Option<RecordSink<'_>>) -> 
             return incomplete(format!("record {seq} at byte {pos} fails its checksum"));
         }
         if mismatch.is_none() && off.checked_add(rlen).is_none_or(|end| end > id.size) {
-            return Ok(LogState::Unusable(format!(
-                "record {seq} at byte {pos} lies beyond the end of the image"
-            )));
+            return Ok(LogState::Unusable(format!("record {seq} at byte {pos} lies beyond the end of the image")));
         }
         if let Some(apply) = apply.as_mut() {
-            apply(
-                off,
-                if zero {
-                    Record::Zero(rlen)
-                } else {
-                    Record::Data(&data[..rlen as usize])
-                },
-            )?;
+            apply(off, if zero { Record::Zero(rlen) } else { Record::Data(&data[..rlen as usize]) })?;
         }
         log_crc.update(&rec);
         log_crc.update(&data);
@@ -509,17 +460,12 @@ mod tests {
     }
 
     fn write_records(t: &RedoTarget, records: &[Range<u64>]) {
-        write_pieces(
-            t,
-            &records.iter().cloned().map(Piece::Data).collect::<Vec<_>>(),
-        );
+        write_pieces(t, &records.iter().cloned().map(Piece::Data).collect::<Vec<_>>());
     }
 
     fn write_pieces(t: &RedoTarget, records: &[Piece]) {
         write_log(t, None, records, |off, buf| {
-            buf.iter_mut()
-                .enumerate()
-                .for_each(|(i, b)| *b = (off as usize + i) as u8);
+            buf.iter_mut().enumerate().for_each(|(i, b)| *b = (off as usize + i) as u8);
             Ok(())
         })
         .unwrap();
@@ -530,13 +476,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = target(dir.path(), 10_000);
         write_records(&t, &[3..10, 100..1100, 9990..10_000]);
-        assert_eq!(
-            inspect(&t).unwrap(),
-            LogState::Complete {
-                ranges: 3,
-                bytes: 1017
-            }
-        );
+        assert_eq!(inspect(&t).unwrap(), LogState::Complete { ranges: 3, bytes: 1017 });
         let dev = MemDev::new(vec![0xee; 10_000]);
         assert_eq!(replay(&t, &dev).unwrap(), (3, 1017));
         let c = dev.contents();
@@ -551,27 +491,10 @@ mod tests {
     fn zero_records_replay_as_zeros() {
         let dir = tempfile::tempdir().unwrap();
         let t = target(dir.path(), 10_000);
-        write_pieces(
-            &t,
-            &[
-                Piece::Data(3..10),
-                Piece::Zero(10..5000),
-                Piece::Data(5000..5100),
-                Piece::Zero(9000..10_000),
-            ],
-        );
+        write_pieces(&t, &[Piece::Data(3..10), Piece::Zero(10..5000), Piece::Data(5000..5100), Piece::Zero(9000..10_000)]);
         // a zero record holds no data: header, 2 data records, 2 bare record headers, commit
-        assert_eq!(
-            std::fs::metadata(&t.log).unwrap().len(),
-            64 + (32 + 8) + (32 + 104) + 2 * 32 + 32
-        );
-        assert_eq!(
-            inspect(&t).unwrap(),
-            LogState::Complete {
-                ranges: 4,
-                bytes: 7 + 4990 + 100 + 1000
-            }
-        );
+        assert_eq!(std::fs::metadata(&t.log).unwrap().len(), 64 + (32 + 8) + (32 + 104) + 2 * 32 + 32);
+        assert_eq!(inspect(&t).unwrap(), LogState::Complete { ranges: 4, bytes: 7 + 4990 + 100 + 1000 });
         let dev = MemDev::new(vec![0xee; 10_000]);
         replay(&t, &dev).unwrap();
         let c = dev.contents();
@@ -601,40 +524,25 @@ mod tests {
         let rc = crc32fast::hash(&log[done + 8..done + 32]);
         log[done + 4..done + 8].copy_from_slice(&rc.to_le_bytes());
         std::fs::write(&t.log, &log).unwrap();
-        assert_eq!(
-            inspect(&t).unwrap(),
-            LogState::Complete {
-                ranges: 2,
-                bytes: 6
-            }
-        );
+        assert_eq!(inspect(&t).unwrap(), LogState::Complete { ranges: 2, bytes: 6 });
     }
 
     #[test]
     fn every_truncation_and_every_bit_flip_is_incomplete() {
         let dir = tempfile::tempdir().unwrap();
         let t = target(dir.path(), 4096);
-        write_pieces(
-            &t,
-            &[Piece::Data(0..5), Piece::Zero(8..60), Piece::Data(64..100)],
-        );
+        write_pieces(&t, &[Piece::Data(0..5), Piece::Zero(8..60), Piece::Data(64..100)]);
         let good = std::fs::read(&t.log).unwrap();
         for cut in 0..good.len() {
             std::fs::write(&t.log, &good[..cut]).unwrap();
-            assert!(
-                matches!(inspect(&t).unwrap(), LogState::Incomplete(_)),
-                "cut at {cut}"
-            );
+            assert!(matches!(inspect(&t).unwrap(), LogState::Incomplete(_)), "cut at {cut}");
         }
         for i in 0..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x10;
             std::fs::write(&t.log, &bad).unwrap();
             let st = inspect(&t).unwrap();
-            assert!(
-                matches!(st, LogState::Incomplete(_)),
-                "flip at byte {i}: {st:?}"
-            );
+            assert!(matches!(st, LogState::Incomplete(_)), "flip at byte {i}: {st:?}");
         }
     }
 
@@ -646,10 +554,7 @@ mod tests {
         let mut other = t.clone();
         other.identity.size = 8192;
         let st = inspect(&other).unwrap();
-        assert!(
-            matches!(&st, LogState::Unusable(m) if m.contains("4096 bytes") && m.contains("delete the log")),
-            "{st:?}"
-        );
+        assert!(matches!(&st, LogState::Unusable(m) if m.contains("4096 bytes") && m.contains("delete the log")), "{st:?}");
         let dev = MemDev::new(vec![0; 8192]);
         assert!(replay(&other, &dev).is_err());
         assert!(dev.contents().iter().all(|&b| b == 0));

@@ -13,47 +13,18 @@ use std::path::Path;
 /// disk loses data: not supported).
 pub fn grow_image(path: &Path, format: Format, new_size: u64) -> Result<u64> {
     if new_size % 512 != 0 {
-        return Err(Error::Format {
-            path: path.to_path_buf(),
-            msg: format!("new size {new_size} is not a multiple of 512 bytes"),
-        });
+        return Err(Error::Format { path: path.to_path_buf(), msg: format!("new size {new_size} is not a multiple of 512 bytes") });
     }
     let _lock = ImageLock::acquire(path)?;
     match format {
         Format::Raw => {
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(path)
-                .map_err(|source| Error::Io {
-                    path: path.to_path_buf(),
-                    op: "open",
-                    source,
-                })?;
-            let old = f
-                .metadata()
-                .map_err(|source| Error::Io {
-                    path: path.to_path_buf(),
-                    op: "stat",
-                    source,
-                })?
-                .len();
+            let f = OpenOptions::new().read(true).write(true).open(path).map_err(|source| Error::Io { path: path.to_path_buf(), op: "open", source })?;
+            let old = f.metadata().map_err(|source| Error::Io { path: path.to_path_buf(), op: "stat", source })?.len();
             if new_size < old {
-                return Err(Error::Format {
-                    path: path.to_path_buf(),
-                    msg: format!("cannot shrink from {old} to {new_size} bytes"),
-                });
+                return Err(Error::Format { path: path.to_path_buf(), msg: format!("cannot shrink from {old} to {new_size} bytes") });
             }
-            f.set_len(new_size).map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                op: "truncate",
-                source,
-            })?;
-            f.sync_all().map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                op: "fsync",
-                source,
-            })?;
+            f.set_len(new_size).map_err(|source| Error::Io { path: path.to_path_buf(), op: "truncate", source })?;
+            f.sync_all().map_err(|source| Error::Io { path: path.to_path_buf(), op: "fsync", source })?;
             Ok(old)
         }
         Format::Qcow2 => {

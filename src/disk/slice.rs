@@ -16,18 +16,8 @@ impl Slice {
     pub fn new(inner: Dev, offset: u64, len: u64, name: impl Into<String>) -> Result<Slice> {
         let name = name.into();
         match offset.checked_add(len) {
-            Some(end) if end <= inner.len() => Ok(Slice {
-                inner,
-                offset,
-                len,
-                name,
-            }),
-            _ => Err(Error::OutOfRange {
-                dev: inner.name(),
-                offset,
-                len,
-                size: inner.len(),
-            }),
+            Some(end) if end <= inner.len() => Ok(Slice { inner, offset, len, name }),
+            _ => Err(Error::OutOfRange { dev: inner.name(), offset, len, size: inner.len() }),
         }
     }
 
@@ -96,15 +86,7 @@ pub(crate) mod tests {
         let s = Slice::new(dev.clone(), 1000, 500, "/dev/sda1").unwrap();
         let mut b = [0u8; 4];
         s.read_at(&mut b, 10).unwrap();
-        assert_eq!(
-            b,
-            [
-                (1010 % 251) as u8,
-                (1011 % 251) as u8,
-                (1012 % 251) as u8,
-                (1013 % 251) as u8
-            ]
-        );
+        assert_eq!(b, [(1010 % 251) as u8, (1011 % 251) as u8, (1012 % 251) as u8, (1013 % 251) as u8]);
         let err = s.read_at(&mut b, 497).unwrap_err().to_string();
         assert!(err.contains("/dev/sda1"), "{err}");
         assert!(Slice::new(dev.clone(), 9_990, 11, "x").is_err());

@@ -40,15 +40,7 @@ impl ChunkStore {
     /// An empty store keeping at most `mem_limit` bytes in memory; further chunks go to an
     /// unnamed file created in `spill_dir` when first needed.
     pub fn new(mem_limit: usize, spill_dir: PathBuf) -> ChunkStore {
-        ChunkStore {
-            chunks: BTreeMap::new(),
-            mem_bytes: 0,
-            mem_limit,
-            spill_dir,
-            spill: None,
-            spill_len: 0,
-            tail: Vec::new(),
-        }
+        ChunkStore { chunks: BTreeMap::new(), mem_bytes: 0, mem_limit, spill_dir, spill: None, spill_len: 0, tail: Vec::new() }
     }
 
     /// Where the unwritten tail starts in the spill file.
@@ -69,22 +61,14 @@ impl ChunkStore {
             return Ok(());
         }
         let at = self.tail_start();
-        let file = self
-            .spill
-            .as_ref()
-            .ok_or_else(|| self.range_err(at / CHUNK))?;
-        file.write_all_at(&self.tail, at)
-            .map_err(|e| self.io("spill write", e))?;
+        let file = self.spill.as_ref().ok_or_else(|| self.range_err(at / CHUNK))?;
+        file.write_all_at(&self.tail, at).map_err(|e| self.io("spill write", e))?;
         self.tail.clear();
         Ok(())
     }
 
     fn io(&self, op: &'static str, source: std::io::Error) -> Error {
-        Error::Io {
-            path: self.spill_dir.join("(unnamed overlay spill file)"),
-            op,
-            source,
-        }
+        Error::Io { path: self.spill_dir.join("(unnamed overlay spill file)"), op, source }
     }
 
     /// Whether chunk `idx` is held.
@@ -101,9 +85,7 @@ impl ChunkStore {
     pub fn read(&self, idx: u64, within: usize, out: &mut [u8]) -> Result<()> {
         match self.chunks.get(&idx) {
             Some(Slot::Mem(b)) => {
-                let src = within
-                    .checked_add(out.len())
-                    .and_then(|end| b.get(within..end));
+                let src = within.checked_add(out.len()).and_then(|end| b.get(within..end));
                 out.copy_from_slice(src.ok_or_else(|| self.range_err(idx))?);
                 Ok(())
             }
@@ -117,8 +99,7 @@ impl ChunkStore {
                     return Ok(());
                 }
                 let file = self.spill.as_ref().ok_or_else(|| self.range_err(idx))?;
-                file.read_exact_at(out, at)
-                    .map_err(|e| self.io("spill read", e))
+                file.read_exact_at(out, at).map_err(|e| self.io("spill read", e))
             }
             None => Err(self.range_err(idx)),
         }
@@ -140,11 +121,7 @@ impl ChunkStore {
         let (mut n, mut end) = ((*len - within).min(out.len()), at + *len as u64);
         let mut next = idx + 1;
         // a run stays on one side of the tail's start: in the file, or in the tail
-        let limit = if start >= self.tail_start() {
-            u64::MAX
-        } else {
-            self.tail_start()
-        };
+        let limit = if start >= self.tail_start() { u64::MAX } else { self.tail_start() };
         while n < out.len() {
             match self.chunks.get(&next) {
                 Some(Slot::File(a, l)) if *a == end && end < limit => {
@@ -160,8 +137,7 @@ impl ChunkStore {
             return Ok(n);
         }
         let file = self.spill.as_ref().ok_or_else(|| self.range_err(idx))?;
-        file.read_exact_at(&mut out[..n], start)
-            .map_err(|e| self.io("spill read", e))?;
+        file.read_exact_at(&mut out[..n], start).map_err(|e| self.io("spill read", e))?;
         Ok(n)
     }
 
@@ -179,10 +155,7 @@ impl ChunkStore {
         let err = self.range_err(idx);
         match self.chunks.get_mut(&idx) {
             Some(Slot::Mem(b)) => {
-                let dst = within
-                    .checked_add(data.len())
-                    .and_then(|end| b.get_mut(within..end))
-                    .ok_or(err)?;
+                let dst = within.checked_add(data.len()).and_then(|end| b.get_mut(within..end)).ok_or(err)?;
                 dst.copy_from_slice(data);
                 Ok(())
             }
@@ -196,8 +169,7 @@ impl ChunkStore {
                     return Ok(());
                 }
                 let file = self.spill.as_ref().ok_or(err)?;
-                file.write_all_at(data, at)
-                    .map_err(|e| self.io("spill write", e))
+                file.write_all_at(data, at).map_err(|e| self.io("spill write", e))
             }
             None => Err(err),
         }
@@ -211,8 +183,7 @@ impl ChunkStore {
             return Ok(());
         }
         if self.spill.is_none() {
-            let file = tempfile::tempfile_in(&self.spill_dir)
-                .map_err(|e| self.io("create spill file", e))?;
+            let file = tempfile::tempfile_in(&self.spill_dir).map_err(|e| self.io("create spill file", e))?;
             self.spill = Some(file);
         }
         let at = self.spill_len;
@@ -256,12 +227,7 @@ impl ChunkStore {
     }
 
     fn range_err(&self, idx: u64) -> Error {
-        Error::OutOfRange {
-            dev: "overlay chunk store".into(),
-            offset: idx.saturating_mul(CHUNK),
-            len: CHUNK,
-            size: 0,
-        }
+        Error::OutOfRange { dev: "overlay chunk store".into(), offset: idx.saturating_mul(CHUNK), len: CHUNK, size: 0 }
     }
 }
 
@@ -296,17 +262,12 @@ mod tests {
         s.insert(13, vec![7u8; CHUNK as usize]).unwrap();
         s.insert(14, vec![8u8; 100]).unwrap();
         // 12, 13, 14 are adjacent in the file and by index: one read across them
-        assert_eq!(
-            s.read_run(12, 4090, &mut run).unwrap(),
-            6 + CHUNK as usize + 100
-        );
+        assert_eq!(s.read_run(12, 4090, &mut run).unwrap(), 6 + CHUNK as usize + 100);
         assert_eq!(&run[..7], &[4, 4, 4, 4, 4, 4, 7]);
         assert_eq!(run[6 + CHUNK as usize], 8);
         assert_eq!(s.read_run(12, 4090, &mut run[..10]).unwrap(), 10);
         s.remove_range(2..13);
-        assert!(
-            !s.contains(3) && !s.contains(6) && !s.contains(12) && s.contains(0) && s.contains(13)
-        );
+        assert!(!s.contains(3) && !s.contains(6) && !s.contains(12) && s.contains(0) && s.contains(13));
         assert_eq!(s.mem_bytes(), CHUNK as usize);
         s.clear();
         assert!(!s.contains(0) && s.spilled_bytes() == 0);
@@ -323,11 +284,7 @@ mod tests {
         for i in 0..n {
             s.insert(i, vec![byte(i); CHUNK as usize]).unwrap();
         }
-        assert_eq!(
-            s.tail.len() as u64,
-            (n - per_tail) * CHUNK,
-            "the first batch was written"
-        );
+        assert_eq!(s.tail.len() as u64, (n - per_tail) * CHUNK, "the first batch was written");
         // updates land in the file and in the tail
         s.update(3, 0, b"file").unwrap();
         s.update(n - 2, 0, b"tail").unwrap();
@@ -335,9 +292,7 @@ mod tests {
         let mut pos = 0usize;
         while pos < all.len() {
             let idx = pos as u64 / CHUNK;
-            pos += s
-                .read_run(idx, pos % CHUNK as usize, &mut all[pos..])
-                .unwrap();
+            pos += s.read_run(idx, pos % CHUNK as usize, &mut all[pos..]).unwrap();
         }
         for i in 0..n {
             let c = &all[(i * CHUNK) as usize..((i + 1) * CHUNK) as usize];
@@ -351,10 +306,7 @@ mod tests {
         }
         // a run starting in the file stops where the tail starts
         let mut buf = vec![0u8; 4 * CHUNK as usize];
-        assert_eq!(
-            s.read_run(per_tail - 1, 0, &mut buf).unwrap(),
-            CHUNK as usize
-        );
+        assert_eq!(s.read_run(per_tail - 1, 0, &mut buf).unwrap(), CHUNK as usize);
         let mut one = [0u8; 1];
         s.read(per_tail, 5, &mut one).unwrap();
         assert_eq!(one[0], byte(per_tail));

@@ -12,9 +12,7 @@ pub mod xfs;
 
 pub use errno::Errno;
 pub use probe::{probe, FsInfo};
-pub use types::{
-    major, makedev, minor, DirEntry, FileType, Filesystem, Ino, Stat, StatVfs, Timespec,
-};
+pub use types::{major, makedev, minor, DirEntry, FileType, Filesystem, Ino, Stat, StatVfs, Timespec};
 
 /// Errors of the filesystem layer.
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +32,7 @@ pub enum Error {
     #[error("{0}")]
     Os(Errno),
     /// The filesystem's structures are damaged.
-    #[error(
-        "{dev}: {fs}: corrupt filesystem: {msg} (check a copy with {})",
-        checker(fs)
-    )]
+    #[error("{dev}: {fs}: corrupt filesystem: {msg} (check a copy with {})", checker(fs))]
     Corrupt {
         /// The device.
         dev: String,
@@ -86,9 +81,7 @@ pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
         Some(other) => Err(Error::Unsupported {
             dev: dev.name(),
             fs: other.to_string(),
-            feature: format!(
-                "mounting {other} filesystems (ext2/3/4, vfat and xfs can be mounted)"
-            ),
+            feature: format!("mounting {other} filesystems (ext2/3/4, vfat and xfs can be mounted)"),
         }),
         None => Err(not_found(&dev)?),
     }

@@ -25,11 +25,7 @@ fn xfs_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
     }
     let first = read_vec(dev, 0, 512)?;
     let sect = u64::from(crate::bytes::be16(&first, 102)).clamp(512, 32768);
-    let b = if sect > 512 && dev.len() >= sect {
-        read_vec(dev, 0, sect as usize)?
-    } else {
-        first
-    };
+    let b = if sect > 512 && dev.len() >= sect { read_vec(dev, 0, sect as usize)? } else { first };
     Ok(crate::fs::xfs::sb::Superblock::parse(&b)
         .ok()
         .map(|sb| (sb.dblocks - u64::from(sb.logblocks).min(sb.dblocks)) << sb.blocklog))
@@ -47,9 +43,7 @@ pub fn span(dev: &dyn BlockDev, fs_type: &str) -> Result<Option<u64>> {
             if u64::from(le32(&sb, 0x60)) & INCOMPAT_64BIT != 0 {
                 blocks |= u64::from(le32(&sb, 0x150)) << 32;
             }
-            (le16(&sb, 0x38) == 0xEF53 && log_block <= 6)
-                .then(|| blocks.checked_mul(1024 << log_block))
-                .flatten()
+            (le16(&sb, 0x38) == 0xEF53 && log_block <= 6).then(|| blocks.checked_mul(1024 << log_block)).flatten()
         }
         "vfat" if dev.len() >= 512 => {
             let bs = read_vec(dev, 0, 512)?;
@@ -170,40 +164,20 @@ fn ext_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
             None => return Ok(None),
         }
     };
-    Ok(blocks
-        .checked_sub(overhead)
-        .and_then(|b| b.checked_mul(block_size)))
+    Ok(blocks.checked_sub(overhead).and_then(|b| b.checked_mul(block_size)))
 }
 
 /// The kernel's `ext4_calculate_overhead` for non-bigalloc filesystems: first data block, per
 /// group superblock backup + descriptor (and reserved descriptor) blocks + inode table + two
 /// bitmaps, plus the internal journal. (Linux 6.x counts the reserved GDT blocks; older kernels
 /// did not, so on an old host libguestfs may show a slightly larger size.)
-fn ext_overhead(
-    sb: &[u8],
-    blocks: u64,
-    block_size: u64,
-    incompat: u64,
-    ro_compat: u64,
-) -> Option<u64> {
+fn ext_overhead(sb: &[u8], blocks: u64, block_size: u64, incompat: u64, ro_compat: u64) -> Option<u64> {
     let first_data_block = u64::from(le32(sb, 0x14));
     let blocks_per_group = u64::from(le32(sb, 0x20));
     let inodes_per_group = u64::from(le32(sb, 0x28));
-    let inode_size = if u64::from(le32(sb, 0x4C)) == 0 {
-        128
-    } else {
-        u64::from(le16(sb, 0x58))
-    };
-    let desc_size = if incompat & INCOMPAT_64BIT != 0 {
-        u64::from(le16(sb, 0xFE)).max(32)
-    } else {
-        32
-    };
-    if blocks_per_group == 0
-        || inode_size == 0
-        || desc_size > block_size
-        || blocks <= first_data_block
-    {
+    let inode_size = if u64::from(le32(sb, 0x4C)) == 0 { 128 } else { u64::from(le16(sb, 0x58)) };
+    let desc_size = if incompat & INCOMPAT_64BIT != 0 { u64::from(le16(sb, 0xFE)).max(32) } else { 32 };
+    if blocks_per_group == 0 || inode_size == 0 || desc_size > block_size || blocks <= first_data_block {
         return None;
     }
     let groups = (blocks - first_data_block).div_ceil(blocks_per_group);
@@ -233,8 +207,7 @@ fn ext_overhead(
     if geo.compat & COMPAT_HAS_JOURNAL != 0 && u64::from(le32(sb, 0xE0)) != 0 {
         // the journal inode's size, backed up in s_jnl_blocks[15..17] by mke2fs/tune2fs
         if sb.get(0xFD).copied() == Some(JNL_BACKUP_BLOCKS) {
-            let size =
-                (u64::from(le32(sb, 0x10C + 15 * 4)) << 32) | u64::from(le32(sb, 0x10C + 16 * 4));
+            let size = (u64::from(le32(sb, 0x10C + 15 * 4)) << 32) | u64::from(le32(sb, 0x10C + 16 * 4));
             overhead += size / geo.block_size;
         }
     }
@@ -265,19 +238,11 @@ fn fat_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
     }
     let root_sectors = (root_entries * 32).div_ceil(bytes_per_sector);
     let data_start = reserved + fats * fat_size + root_sectors;
-    let Some(data) = total.checked_sub(data_start) else {
-        return Ok(None);
-    };
+    let Some(data) = total.checked_sub(data_start) else { return Ok(None) };
     let mut clusters = data / sectors_per_cluster;
     // Linux clamps the cluster count to the entries the FAT can hold (fat_fill_super)
     const MAX_FAT12: u64 = 0xFF4;
-    let fat_bits = if u64::from(le16(&bs, 0x16)) == 0 {
-        32
-    } else if clusters > MAX_FAT12 {
-        16
-    } else {
-        12
-    };
+    let fat_bits = if u64::from(le16(&bs, 0x16)) == 0 { 32 } else if clusters > MAX_FAT12 { 16 } else { 12 };
     let fat_entries = fat_size * bytes_per_sector * 8 / fat_bits;
     clusters = clusters.min(fat_entries.saturating_sub(2));
     Ok(Some(clusters * sectors_per_cluster * bytes_per_sector))
@@ -291,10 +256,7 @@ mod tests {
     fn powers_for_sparse_super() {
         let yes = [1u64, 3, 5, 7, 9, 25, 27, 49, 81, 125, 243, 343];
         for n in yes {
-            assert!(
-                [3u64, 5, 7].iter().any(|&b| is_power_of(n, b)) || n == 1,
-                "{n}"
-            );
+            assert!([3u64, 5, 7].iter().any(|&b| is_power_of(n, b)) || n == 1, "{n}");
         }
         for n in [2u64, 15, 21, 35, 45, 63] {
             assert!(![3u64, 5, 7].iter().any(|&b| is_power_of(n, b)), "{n}");
@@ -307,8 +269,7 @@ mod tests {
     #[test]
     fn superblock_larger_than_the_device_is_none() {
         let mut img = vec![0u8; 4096];
-        let mut put =
-            |off: usize, b: &[u8]| img[1024 + off..1024 + off + b.len()].copy_from_slice(b);
+        let mut put = |off: usize, b: &[u8]| img[1024 + off..1024 + off + b.len()].copy_from_slice(b);
         put(0x04, &u32::MAX.to_le_bytes()); // s_blocks_count_lo
         put(0x20, &256u32.to_le_bytes()); // s_blocks_per_group
         put(0x28, &1u32.to_le_bytes()); // s_inodes_per_group

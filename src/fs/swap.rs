@@ -24,11 +24,7 @@ pub struct SwapGrown {
 /// Re-makes the 4 KiB-page swap area on `dev` over the whole device (at least 10 pages, as
 /// mkswap requires).
 pub fn remake(dev: &dyn BlockDev) -> Result<SwapGrown, Error> {
-    let bad = |feature: String| Error::Unsupported {
-        dev: dev.name(),
-        fs: "swap".into(),
-        feature,
-    };
+    let bad = |feature: String| Error::Unsupported { dev: dev.name(), fs: "swap".into(), feature };
     let mut page = vec![0u8; PAGE as usize];
     dev.read_at(&mut page, 0)?;
     if page.get(PAGE as usize - MAGIC.len()..) != Some(&MAGIC[..]) {
@@ -36,19 +32,13 @@ pub fn remake(dev: &dyn BlockDev) -> Result<SwapGrown, Error> {
     }
     let u32_at = |b: &[u8], at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
     if u32_at(&page, VERSION_AT) != 1 {
-        return Err(bad(format!(
-            "header version {} (only 1)",
-            u32_at(&page, VERSION_AT)
-        )));
+        return Err(bad(format!("header version {} (only 1)", u32_at(&page, VERSION_AT))));
     }
     let old = u64::from(u32_at(&page, LAST_PAGE_AT)) + 1;
     let pages = dev.len() / PAGE;
-    let last = u32::try_from(pages.saturating_sub(1))
-        .map_err(|_| bad(format!("{pages} pages do not fit the header")))?;
+    let last = u32::try_from(pages.saturating_sub(1)).map_err(|_| bad(format!("{pages} pages do not fit the header")))?;
     if pages < 10 {
-        return Err(bad(format!(
-            "the device holds {pages} pages; a swap area needs at least 10"
-        )));
+        return Err(bad(format!("the device holds {pages} pages; a swap area needs at least 10")));
     }
     let nbad = u32_at(&page, NR_BADPAGES_AT) as usize;
     page[LAST_PAGE_AT..LAST_PAGE_AT + 4].copy_from_slice(&last.to_le_bytes());
@@ -56,7 +46,5 @@ pub fn remake(dev: &dyn BlockDev) -> Result<SwapGrown, Error> {
     let list_end = (BADPAGES_AT + 4 * nbad).min(PAGE as usize - MAGIC.len());
     page[BADPAGES_AT..list_end].fill(0);
     dev.write_at(&page, 0)?;
-    Ok(SwapGrown {
-        pages: (old, pages),
-    })
+    Ok(SwapGrown { pages: (old, pages) })
 }

@@ -21,12 +21,7 @@ pub struct GuestFile {
 impl GuestFile {
     /// A reader of inode `ino` of `fs`, `size` bytes long.
     pub(super) fn new(fs: Arc<dyn Filesystem>, ino: Ino, size: u64) -> GuestFile {
-        GuestFile {
-            fs,
-            ino,
-            size,
-            pos: 0,
-        }
+        GuestFile { fs, ino, size, pos: 0 }
     }
 
     /// The file's size in bytes.
@@ -42,10 +37,7 @@ impl GuestFile {
 
 impl Read for GuestFile {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self
-            .fs
-            .read(self.ino, self.pos, buf)
-            .map_err(std::io::Error::other)?;
+        let n = self.fs.read(self.ino, self.pos, buf).map_err(std::io::Error::other)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -66,22 +58,13 @@ pub struct TreeEntry {
 impl TreeEntry {
     /// The path relative to the walked directory, `/`-separated (lossy for non-UTF-8 names).
     pub fn relative(&self) -> String {
-        let parts: Vec<String> = self
-            .components
-            .iter()
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect();
+        let parts: Vec<String> = self.components.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect();
         parts.join("/")
     }
 
     /// A reader of a regular file's content.
     pub fn open(&self) -> GuestFile {
-        GuestFile {
-            fs: self.fs.clone(),
-            ino: self.ino,
-            size: self.stat.size,
-            pos: 0,
-        }
+        GuestFile { fs: self.fs.clone(), ino: self.ino, size: self.stat.size, pos: 0 }
     }
 
     /// A symlink's target.
@@ -124,10 +107,7 @@ fn valid_name(name: &[u8]) -> bool {
 }
 
 fn path_err(path: &str, errno: Errno) -> GuestError {
-    GuestError::Path {
-        path: path.to_string(),
-        errno,
-    }
+    GuestError::Path { path: path.to_string(), errno }
 }
 
 /// `path` joined with `name` (a canonical directory path and one component).
@@ -146,12 +126,7 @@ impl Guest {
         let mounts = self
             .mounts
             .iter()
-            .map(|m| Mount {
-                device: m.device.clone(),
-                mountpoint: m.mountpoint.clone(),
-                fs: m.fs.clone(),
-                readonly: m.readonly,
-            })
+            .map(|m| Mount { device: m.device.clone(), mountpoint: m.mountpoint.clone(), fs: m.fs.clone(), readonly: m.readonly })
             .collect();
         MountView { mounts }
     }
@@ -162,12 +137,7 @@ impl Guest {
         let fs = self.mounts[r.mount].fs.clone();
         let st = fs.stat(r.ino)?;
         match st.file_type() {
-            Some(FileType::Regular) => Ok(GuestFile {
-                fs,
-                ino: r.ino,
-                size: st.size,
-                pos: 0,
-            }),
+            Some(FileType::Regular) => Ok(GuestFile { fs, ino: r.ino, size: st.size, pos: 0 }),
             Some(FileType::Directory) => Err(path_err(path, Errno::IsDir)),
             _ => Err(path_err(path, Errno::Invalid)),
         }
@@ -176,8 +146,7 @@ impl Guest {
     /// `pread`: up to `count` bytes at `offset` of the file at `path`.
     pub fn read_range(&self, path: &str, offset: u64, count: usize) -> Result<Vec<u8>> {
         let f = self.open_file(path)?;
-        let want =
-            count.min(usize::try_from(f.size().saturating_sub(offset)).unwrap_or(usize::MAX));
+        let want = count.min(usize::try_from(f.size().saturating_sub(offset)).unwrap_or(usize::MAX));
         let mut buf = vec![0u8; want];
         let mut done = 0;
         while done < want {
@@ -213,15 +182,7 @@ impl Guest {
             let stat = fs.stat(ino)?;
             let mut components = entry.components.clone();
             components.push(c.name);
-            out.push((
-                path,
-                TreeEntry {
-                    components,
-                    stat,
-                    fs,
-                    ino,
-                },
-            ));
+            out.push((path, TreeEntry { components, stat, fs, ino }));
         }
         Ok(out)
     }
@@ -231,15 +192,7 @@ impl Guest {
         let r = self.resolve(dir, true)?;
         let fs = self.mounts[r.mount].fs.clone();
         let stat = fs.stat(r.ino)?;
-        Ok((
-            r.canonical,
-            TreeEntry {
-                components: Vec::new(),
-                stat,
-                fs,
-                ino: r.ino,
-            },
-        ))
+        Ok((r.canonical, TreeEntry { components: Vec::new(), stat, fs, ino: r.ino }))
     }
 
     /// The entries of directory `dir` (following symlinks to it) with their `lstat`, sorted by
@@ -249,11 +202,7 @@ impl Guest {
         if root.stat.file_type() != Some(FileType::Directory) {
             return Err(path_err(dir, Errno::NotDir));
         }
-        Ok(self
-            .children(&canonical, &root)?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
+        Ok(self.children(&canonical, &root)?.into_iter().map(|(_, e)| e).collect())
     }
 
     /// Walks the tree at `dir` (following a symlink only for `dir` itself) depth-first, the
@@ -269,10 +218,7 @@ impl Guest {
             if entry.stat.file_type() == Some(FileType::Directory) {
                 let key = (Arc::as_ptr(&entry.fs) as *const () as usize, entry.ino);
                 if let Some(first) = seen.get(&key) {
-                    return Err(GuestError::DirectoryLoop {
-                        path: canonical,
-                        first: first.clone(),
-                    });
+                    return Err(GuestError::DirectoryLoop { path: canonical, first: first.clone() });
                 }
                 seen.insert(key, canonical.clone());
                 stack.extend(self.children(&canonical, &entry)?.into_iter().rev());
@@ -289,12 +235,8 @@ impl Guest {
             return Err(path_err(dir, Errno::NotDir));
         }
         // Sorted by the raw names, as the appliance sorts them; shown lossily.
-        let mut names: Vec<(Vec<u8>, String)> = self
-            .walk(dir)?
-            .iter()
-            .skip(1)
-            .map(|e| (e.components.join(&b'/'), e.relative()))
-            .collect();
+        let mut names: Vec<(Vec<u8>, String)> =
+            self.walk(dir)?.iter().skip(1).map(|e| (e.components.join(&b'/'), e.relative())).collect();
         names.sort();
         Ok(names.into_iter().map(|(_, s)| s).collect())
     }
@@ -305,10 +247,7 @@ impl Guest {
         let mut seen: HashSet<(usize, Ino)> = HashSet::new();
         let mut blocks = 0u64;
         for e in self.walk(path)? {
-            if e.stat.nlink <= 1
-                || e.stat.file_type() == Some(FileType::Directory)
-                || seen.insert((Arc::as_ptr(&e.fs) as *const () as usize, e.ino))
-            {
+            if e.stat.nlink <= 1 || e.stat.file_type() == Some(FileType::Directory) || seen.insert((Arc::as_ptr(&e.fs) as *const () as usize, e.ino)) {
                 blocks = blocks.saturating_add(e.stat.blocks);
             }
         }
@@ -405,13 +344,7 @@ fn match_from(pat: &[u8], name: &[u8]) -> bool {
                     n += 1;
                     continue;
                 }
-                c if c != b'*'
-                    && c != b'?'
-                    && c != b'['
-                    && c != b'\\'
-                    && n < name.len()
-                    && c == name[n] =>
-                {
+                c if c != b'*' && c != b'?' && c != b'[' && c != b'\\' && n < name.len() && c == name[n] => {
                     p += 1;
                     n += 1;
                     continue;

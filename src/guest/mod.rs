@@ -9,10 +9,7 @@ pub mod path;
 mod session;
 pub mod write;
 
-pub use session::{
-    parse_blocksize, DiskChanges, DiskCommit, DiskDevice, DriveOptions, Guest, PartitionDevice,
-    PathChange,
-};
+pub use session::{parse_blocksize, DiskChanges, DiskCommit, DiskDevice, DriveOptions, Guest, PartitionDevice, PathChange};
 
 /// Errors of guest sessions.
 #[derive(Debug, thiserror::Error)]

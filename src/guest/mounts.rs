@@ -22,35 +22,20 @@ impl Guest {
         let dev = self.device(device)?;
         let target = if self.mounts.is_empty() {
             if mountpoint != "/" {
-                return Err(GuestError::Path {
-                    path: mountpoint.to_string(),
-                    errno: Errno::NoEntry,
-                });
+                return Err(GuestError::Path { path: mountpoint.to_string(), errno: Errno::NoEntry });
             }
             "/".to_string()
         } else {
             let r = resolve(&self.mounts, mountpoint, true)?;
             let st = self.mounts[r.mount].fs.stat(r.ino)?;
             if st.file_type() != Some(FileType::Directory) {
-                return Err(GuestError::Path {
-                    path: mountpoint.to_string(),
-                    errno: Errno::NotDir,
-                });
+                return Err(GuestError::Path { path: mountpoint.to_string(), errno: Errno::NotDir });
             }
             r.canonical
         };
         let readonly = readonly || !dev.is_writable();
-        let filesystem = if readonly {
-            fs::open(dev)?
-        } else {
-            fs::open_rw(dev)?
-        };
-        self.mounts.push(Mount {
-            device: device.to_string(),
-            mountpoint: target,
-            fs: filesystem,
-            readonly,
-        });
+        let filesystem = if readonly { fs::open(dev)? } else { fs::open_rw(dev)? };
+        self.mounts.push(Mount { device: device.to_string(), mountpoint: target, fs: filesystem, readonly });
         Ok(())
     }
 
@@ -64,10 +49,7 @@ impl Guest {
             .ok_or_else(|| GuestError::NotMounted(path_or_device.to_string()))?;
         let mp = self.mounts[idx].mountpoint.clone();
         let below = |m: &Mount| mp == "/" || m.mountpoint.starts_with(&format!("{mp}/"));
-        if self.mounts[idx + 1..]
-            .iter()
-            .any(|m| below(m) && m.mountpoint != mp)
-        {
+        if self.mounts[idx + 1..].iter().any(|m| below(m) && m.mountpoint != mp) {
             return Err(GuestError::Busy(mp));
         }
         self.mounts[idx].fs.sync()?;
@@ -96,10 +78,7 @@ impl Guest {
 
     /// `mountpoints`: (device, mountpoint) pairs, in mount order.
     pub fn mountpoints(&self) -> Vec<(String, String)> {
-        self.mounts
-            .iter()
-            .map(|m| (m.device.clone(), m.mountpoint.clone()))
-            .collect()
+        self.mounts.iter().map(|m| (m.device.clone(), m.mountpoint.clone())).collect()
     }
 
     /// Resolves a guest path (following a final symlink when `follow` is set).
@@ -132,10 +111,7 @@ impl Guest {
         let r = self.resolve(path, false)?;
         let fs = &self.mounts[r.mount].fs;
         if fs.stat(r.ino)?.file_type() != Some(FileType::Symlink) {
-            return Err(GuestError::Path {
-                path: path.to_string(),
-                errno: Errno::Invalid,
-            });
+            return Err(GuestError::Path { path: path.to_string(), errno: Errno::Invalid });
         }
         Ok(fs.readlink(r.ino)?)
     }
@@ -145,10 +121,7 @@ impl Guest {
         let r = self.resolve(path, true)?;
         let fs = &self.mounts[r.mount].fs;
         if fs.stat(r.ino)?.file_type() != Some(FileType::Directory) {
-            return Err(GuestError::Path {
-                path: path.to_string(),
-                errno: Errno::NotDir,
-            });
+            return Err(GuestError::Path { path: path.to_string(), errno: Errno::NotDir });
         }
         Ok(fs.read_dir(r.ino)?)
     }
@@ -159,19 +132,9 @@ impl Guest {
         let fs = &self.mounts[r.mount].fs;
         let st = fs.stat(r.ino)?;
         match st.file_type() {
-            Some(FileType::Directory) => {
-                return Err(GuestError::Path {
-                    path: path.to_string(),
-                    errno: Errno::IsDir,
-                })
-            }
+            Some(FileType::Directory) => return Err(GuestError::Path { path: path.to_string(), errno: Errno::IsDir }),
             Some(FileType::Regular) => {}
-            _ => {
-                return Err(GuestError::Path {
-                    path: path.to_string(),
-                    errno: Errno::Invalid,
-                })
-            }
+            _ => return Err(GuestError::Path { path: path.to_string(), errno: Errno::Invalid }),
         }
         let mut out = Vec::with_capacity(st.size.min(64 << 20) as usize);
         let mut buf = vec![0u8; 1 << 20];
@@ -205,10 +168,7 @@ impl Guest {
     pub fn file_type(&self, path: &str, follow: bool) -> Result<Option<FileType>> {
         match self.resolve(path, follow) {
             Ok(r) => Ok(self.mounts[r.mount].fs.stat(r.ino)?.file_type()),
-            Err(GuestError::Path {
-                errno: Errno::NoEntry | Errno::NotDir,
-                ..
-            }) => Ok(None),
+            Err(GuestError::Path { errno: Errno::NoEntry | Errno::NotDir, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -67,24 +67,14 @@ fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
 /// Resolves `path` (absolute) against `mounts`. With `follow_last`, a symlink as the last
 /// component is followed (stat); without, it is returned itself (lstat).
 pub fn resolve(mounts: &[Mount], path: &str, follow_last: bool) -> Result<Resolved> {
-    let err = |errno| GuestError::Path {
-        path: path.to_string(),
-        errno,
-    };
+    let err = |errno| GuestError::Path { path: path.to_string(), errno };
     if !path.starts_with('/') {
         return Err(err(Errno::Invalid));
     }
     let root_mount = mount_at(mounts, "/").ok_or(err(Errno::NoEntry))?;
-    let root = Step {
-        name: Vec::new(),
-        mount: root_mount,
-        ino: mounts[root_mount].fs.root(),
-    };
+    let root = Step { name: Vec::new(), mount: root_mount, ino: mounts[root_mount].fs.root() };
     let mut steps: Vec<Step> = Vec::new();
-    let mut todo: Vec<Vec<u8>> = components(path.as_bytes())
-        .rev()
-        .map(<[u8]>::to_vec)
-        .collect();
+    let mut todo: Vec<Vec<u8>> = components(path.as_bytes()).rev().map(<[u8]>::to_vec).collect();
     let mut links = 0usize;
     while let Some(name) = todo.pop() {
         let here = steps.last().unwrap_or(&root).clone();
@@ -132,9 +122,5 @@ pub fn resolve(mounts: &[Mount], path: &str, follow_last: bool) -> Result<Resolv
         steps.push(Step { name, mount, ino });
     }
     let end = steps.last().unwrap_or(&root);
-    Ok(Resolved {
-        mount: end.mount,
-        ino: end.ino,
-        canonical: canonical(&steps),
-    })
+    Ok(Resolved { mount: end.mount, ino: end.ino, canonical: canonical(&steps) })
 }

@@ -1,13 +1,13 @@
 //! The `Guest` session: adds drives, then `launch` builds the device map the way the libguestfs
 //! appliance's kernel would see it (`/dev/sda`, `/dev/sda1`, `/dev/VG/LV`).
 
-use super::path::Mount;
 use super::Error as GuestError;
 use crate::disk::{self, Dev, Format, Overlay, OverlayOptions, Slice};
 use crate::fs::probe::{probe, FsInfo};
-use crate::guest::Result;
+use super::path::Mount;
 use crate::lvm::{self, VolumeGroup};
 use crate::part::{PartKind, Partition, PartitionTable};
+use crate::guest::Result;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,12 +32,7 @@ pub struct DriveOptions {
 
 impl Default for DriveOptions {
     fn default() -> Self {
-        DriveOptions {
-            format: None,
-            readonly: true,
-            scratch: false,
-            blocksize: None,
-        }
+        DriveOptions { format: None, readonly: true, scratch: false, blocksize: None }
     }
 }
 
@@ -85,9 +80,7 @@ impl PartitionDevice {
         const WIN_SNAPSHOT: &str = "CADDEBF1-4400-4DE8-B103-12117DCF3CCF";
         match &self.part.kind {
             PartKind::Mbr { extended, .. } => !extended,
-            PartKind::Gpt { type_guid, .. } => {
-                type_guid != MS_RESERVED && type_guid != WIN_SNAPSHOT
-            }
+            PartKind::Gpt { type_guid, .. } => type_guid != MS_RESERVED && type_guid != WIN_SNAPSHOT,
         }
     }
 }
@@ -206,20 +199,11 @@ impl Guest {
             let opened = if scratch {
                 disk::open_scratch_image(path, opts.format, &OverlayOptions::default())?
             } else {
-                disk::open_session_image(
-                    path,
-                    opts.format,
-                    !opts.readonly,
-                    &OverlayOptions::default(),
-                )?
+                disk::open_session_image(path, opts.format, !opts.readonly, &OverlayOptions::default())?
             };
             self.notices.extend(opened.notices);
             if let (Some(overlay), true) = (opened.overlay, !opts.readonly || scratch) {
-                writable.push(WritableImage {
-                    path: path.clone(),
-                    device: name.clone(),
-                    overlay,
-                });
+                writable.push(WritableImage { path: path.clone(), device: name.clone(), overlay });
             }
             let dev = opened.dev;
             // the image under its guest device name, so that errors say which disk
@@ -238,29 +222,15 @@ impl Guest {
                     if !extended {
                         pv_candidates.push((pname.clone(), pdev.clone()));
                     }
-                    partitions.push(PartitionDevice {
-                        name: pname,
-                        dev: pdev,
-                        part: p.clone(),
-                    });
+                    partitions.push(PartitionDevice { name: pname, dev: pdev, part: p.clone() });
                 }
             } else {
                 pv_candidates.push((name.clone(), dev.clone()));
             }
-            disks.push(DiskDevice {
-                name,
-                dev,
-                table,
-                partitions,
-            });
+            disks.push(DiskDevice { name, dev, table, partitions });
         }
         let vgs = lvm::scan(&pv_candidates)?;
-        self.map = Some(DeviceMap {
-            disks,
-            writable,
-            vgs,
-            pv_candidates,
-        });
+        self.map = Some(DeviceMap { disks, writable, vgs, pv_candidates });
         Ok(())
     }
 
@@ -280,12 +250,7 @@ impl Guest {
         let mut out = Vec::with_capacity(map.writable.len());
         for w in &map.writable {
             let stats = w.overlay.commit()?;
-            out.push(DiskCommit {
-                image: w.path.clone(),
-                device: w.device.clone(),
-                bytes: stats.bytes,
-                ranges: stats.ranges,
-            });
+            out.push(DiskCommit { image: w.path.clone(), device: w.device.clone(), bytes: stats.bytes, ranges: stats.ranges });
         }
         Ok(out)
     }
@@ -298,11 +263,7 @@ impl Guest {
         Ok(map
             .writable
             .iter()
-            .map(|w| DiskChanges {
-                image: w.path.clone(),
-                device: w.device.clone(),
-                ranges: w.overlay.dirty_ranges(),
-            })
+            .map(|w| DiskChanges { image: w.path.clone(), device: w.device.clone(), ranges: w.overlay.dirty_ranges() })
             .collect())
     }
 
@@ -332,12 +293,7 @@ impl Guest {
 
     /// `list-partitions`: every partition of every disk (extended containers included).
     pub fn list_partitions(&self) -> Result<Vec<String>> {
-        Ok(self
-            .map()?
-            .disks
-            .iter()
-            .flat_map(|d| d.partitions.iter().map(|p| p.name.clone()))
-            .collect())
+        Ok(self.map()?.disks.iter().flat_map(|d| d.partitions.iter().map(|p| p.name.clone())).collect())
     }
 
     /// Finds a partition device by name, with its disk.
@@ -376,12 +332,8 @@ impl Guest {
 
     /// `pvs`: devices holding physical volumes, sorted.
     pub fn pvs(&self) -> Result<Vec<String>> {
-        let mut out: Vec<String> = self
-            .map()?
-            .vgs
-            .iter()
-            .flat_map(|vg| vg.pvs.iter().map(|pv| pv.device.clone()))
-            .collect();
+        let mut out: Vec<String> =
+            self.map()?.vgs.iter().flat_map(|vg| vg.pvs.iter().map(|pv| pv.device.clone())).collect();
         out.sort();
         Ok(out)
     }
@@ -415,12 +367,7 @@ impl Guest {
         let Some((vg, lv)) = name.strip_prefix("/dev/").and_then(|r| r.split_once('/')) else {
             return Ok(None);
         };
-        Ok(self
-            .map()?
-            .vgs
-            .iter()
-            .find(|g| g.name == vg)
-            .and_then(|g| g.lvs.iter().find(|l| l.name == lv).map(|l| (g, l))))
+        Ok(self.map()?.vgs.iter().find(|g| g.name == vg).and_then(|g| g.lvs.iter().find(|l| l.name == lv).map(|l| (g, l))))
     }
 
     /// Opens any guest device by name: `/dev/sda`, `/dev/sda1`, `/dev/VG/LV`.
@@ -465,11 +412,7 @@ impl Guest {
         let dev = self.device_to_overwrite(name)?;
         let blocks = match size {
             None => None,
-            Some(bytes) if bytes % 1024 != 0 => {
-                return Err(GuestError::BadArgument(format!(
-                    "{bytes}: size must be a round number of kilobytes"
-                )))
-            }
+            Some(bytes) if bytes % 1024 != 0 => return Err(GuestError::BadArgument(format!("{bytes}: size must be a round number of kilobytes"))),
             Some(bytes) => Some(bytes / crate::fs::ext4::grow::block_size(dev.as_ref())?),
         };
         crate::fs::ext4::grow::grow(&dev, blocks, crate::fs::ext4::grow::Checks::Repairs)?;
@@ -486,10 +429,7 @@ impl Guest {
         };
         let dev = map.pv_candidates[i].1.clone();
         if !dev.is_writable() {
-            return Err(disk::Error::ReadOnly {
-                dev: name.to_string(),
-            }
-            .into());
+            return Err(disk::Error::ReadOnly { dev: name.to_string() }.into());
         }
         let mut devs = map.pv_candidates.clone();
         if let Some(size) = size {
@@ -498,9 +438,7 @@ impl Guest {
             }
             devs[i].1 = Arc::new(Slice::new(dev, 0, size, name)?);
         }
-        lvm::pvresize_in(&devs, name)?.ok_or_else(|| {
-            GuestError::BadArgument(format!("{name}: not an LVM physical volume"))
-        })?;
+        lvm::pvresize_in(&devs, name)?.ok_or_else(|| GuestError::BadArgument(format!("{name}: not an LVM physical volume")))?;
         map.vgs = lvm::scan(&map.pv_candidates)?;
         Ok(())
     }
@@ -509,13 +447,9 @@ impl Guest {
     /// (rounded up, as lvm2's `lvextend -l +N%FREE`).
     pub fn lvresize_free(&mut self, lv: &str, percent: i64) -> Result<()> {
         if !(0..=100).contains(&percent) {
-            return Err(GuestError::BadArgument(format!(
-                "percentage must be [0..100] (was {percent})"
-            )));
+            return Err(GuestError::BadArgument(format!("percentage must be [0..100] (was {percent})")));
         }
-        let (vg, l) = self
-            .find_lv(lv)?
-            .ok_or_else(|| GuestError::NoSuchDevice(lv.to_string()))?;
+        let (vg, l) = self.find_lv(lv)?.ok_or_else(|| GuestError::NoSuchDevice(lv.to_string()))?;
         let (vg, name) = (vg.clone(), l.name.clone());
         let map = self.map.as_mut().ok_or(GuestError::NotLaunched)?;
         if let Some((n, _)) = map.pv_candidates.iter().find(|(_, d)| !d.is_writable()) {
@@ -536,16 +470,10 @@ impl Guest {
     fn device_to_overwrite(&self, name: &str) -> Result<Dev> {
         let dev = self.device(name)?;
         if !dev.is_writable() {
-            return Err(disk::Error::ReadOnly {
-                dev: name.to_string(),
-            }
-            .into());
+            return Err(disk::Error::ReadOnly { dev: name.to_string() }.into());
         }
         if let Some(m) = self.mounts().into_iter().find(|m| shares_storage(m, name)) {
-            return Err(GuestError::InUse {
-                device: name.to_string(),
-                mounted: m,
-            });
+            return Err(GuestError::InUse { device: name.to_string(), mounted: m });
         }
         Ok(dev)
     }
@@ -568,12 +496,7 @@ impl Guest {
             }
         }
         for d in &map.disks {
-            candidates.extend(
-                d.partitions
-                    .iter()
-                    .filter(|p| p.can_hold_filesystem())
-                    .map(|p| p.name.clone()),
-            );
+            candidates.extend(d.partitions.iter().filter(|p| p.can_hold_filesystem()).map(|p| p.name.clone()));
         }
         candidates.extend(self.lvs()?);
         let mut out = Vec::new();
@@ -601,14 +524,9 @@ impl Guest {
 fn shares_storage(mounted: &str, target: &str) -> bool {
     let is_lv = |d: &str| d.strip_prefix("/dev/").is_some_and(|r| r.contains('/'));
     let partition_of = |disk: &str, dev: &str| {
-        !disk.ends_with(|c: char| c.is_ascii_digit())
-            && dev
-                .strip_prefix(disk)
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        !disk.ends_with(|c: char| c.is_ascii_digit()) && dev.strip_prefix(disk).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     };
-    mounted == target
-        || (is_lv(mounted) != is_lv(target))
-        || (!is_lv(target) && (partition_of(target, mounted) || partition_of(mounted, target)))
+    mounted == target || (is_lv(mounted) != is_lv(target)) || (!is_lv(target) && (partition_of(target, mounted) || partition_of(mounted, target)))
 }
 
 #[cfg(test)]

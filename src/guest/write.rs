@@ -30,10 +30,7 @@ struct Entry {
 
 /// A path error with the errno the kernel would give.
 fn at(path: &str, errno: Errno) -> GuestError {
-    GuestError::Path {
-        path: path.to_string(),
-        errno,
-    }
+    GuestError::Path { path: path.to_string(), errno }
 }
 
 /// Turns a filesystem error into a guest error naming `path` when it is a plain errno.
@@ -46,13 +43,8 @@ fn on(path: &str) -> impl Fn(fs::Error) -> GuestError + '_ {
 
 /// The current time.
 fn now() -> Timespec {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timespec {
-        sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        nsec: d.subsec_nanos(),
-    }
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timespec { sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nsec: d.subsec_nanos() }
 }
 
 /// Where a write created the file it writes: the directory inode and the name.
@@ -67,10 +59,7 @@ impl Guest {
     fn record<T>(&self, op: &'static str, path: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let r = f()?;
         if let Ok(mut c) = self.changes.lock() {
-            c.push(PathChange {
-                op,
-                path: path.to_string(),
-            });
+            c.push(PathChange { op, path: path.to_string() });
         }
         Ok(r)
     }
@@ -112,17 +101,8 @@ impl Guest {
         if fs.stat(r.ino).map_err(on(path))?.file_type() != Some(FileType::Directory) {
             return Err(at(path, Errno::NotDir));
         }
-        let canonical = if r.canonical == "/" {
-            format!("/{name}")
-        } else {
-            format!("{}/{name}", r.canonical)
-        };
-        Ok(Entry {
-            mount: r.mount,
-            dir: r.ino,
-            name: name.as_bytes().to_vec(),
-            canonical,
-        })
+        let canonical = if r.canonical == "/" { format!("/{name}") } else { format!("{}/{name}", r.canonical) };
+        Ok(Entry { mount: r.mount, dir: r.ino, name: name.as_bytes().to_vec(), canonical })
     }
 
     /// Whether a filesystem is mounted exactly at the canonical path.
@@ -133,16 +113,11 @@ impl Guest {
     /// The regular file `path` leads to (following symlinks), created empty with `mode` when
     /// it does not exist — also through a dangling symlink, as `open(O_CREAT)` does.
     fn open_or_create(&self, path: &str, mode: u32) -> Result<(usize, Ino)> {
-        self.open_or_create_noting(path, mode)
-            .map(|(m, ino, _)| (m, ino))
+        self.open_or_create_noting(path, mode).map(|(m, ino, _)| (m, ino))
     }
 
     /// [`Self::open_or_create`], also saying where it created the file, if it did.
-    fn open_or_create_noting(
-        &self,
-        path: &str,
-        mode: u32,
-    ) -> Result<(usize, Ino, Option<Created>)> {
+    fn open_or_create_noting(&self, path: &str, mode: u32) -> Result<(usize, Ino, Option<Created>)> {
         let mut target = path.to_string();
         for _ in 0..=super::path::MAX_SYMLINKS {
             match self.resolve(&target, true) {
@@ -154,10 +129,7 @@ impl Guest {
                         _ => Err(at(path, Errno::Invalid)),
                     };
                 }
-                Err(GuestError::Path {
-                    errno: Errno::NoEntry,
-                    ..
-                }) => {}
+                Err(GuestError::Path { errno: Errno::NoEntry, .. }) => {}
                 Err(e) => return Err(e),
             }
             let e = self.entry(&target)?;
@@ -165,14 +137,7 @@ impl Guest {
             match fs.lookup(e.dir, &e.name).map_err(on(path))? {
                 None => {
                     let ino = fs.create(e.dir, &e.name, mode).map_err(on(path))?;
-                    return Ok((
-                        e.mount,
-                        ino,
-                        Some(Created {
-                            dir: e.dir,
-                            name: e.name.clone(),
-                        }),
-                    ));
+                    return Ok((e.mount, ino, Some(Created { dir: e.dir, name: e.name.clone() })));
                 }
                 Some(ino) => {
                     // a dangling symlink: create what it points at
@@ -191,21 +156,12 @@ impl Guest {
     }
 
     /// Writes `reader` into the file at `offset`, in chunks; returns the bytes written.
-    fn write_from(
-        &self,
-        m: usize,
-        ino: Ino,
-        mut offset: u64,
-        reader: &mut dyn Read,
-        path: &str,
-    ) -> Result<u64> {
+    fn write_from(&self, m: usize, ino: Ino, mut offset: u64, reader: &mut dyn Read, path: &str) -> Result<u64> {
         let fs = self.writable(m, path)?;
         let mut buf = vec![0u8; CHUNK];
         let start = offset;
         loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| GuestError::Host(format!("{path}: reading the source: {e}")))?;
+            let n = reader.read(&mut buf).map_err(|e| GuestError::Host(format!("{path}: reading the source: {e}")))?;
             if n == 0 {
                 break;
             }
@@ -244,8 +200,7 @@ impl Guest {
         self.record("write-append", path, || {
             let (m, ino) = self.open_or_create(path, FILE_MODE)?;
             let size = self.mounts[m].fs.stat(ino).map_err(on(path))?.size;
-            self.write_from(m, ino, size, &mut &content[..], path)
-                .map(|_| ())
+            self.write_from(m, ino, size, &mut &content[..], path).map(|_| ())
         })
     }
 
@@ -253,21 +208,14 @@ impl Guest {
     pub fn write_at(&self, path: &str, offset: u64, content: &[u8]) -> Result<()> {
         self.record("write", path, || {
             let (m, ino) = self.regular(path)?;
-            self.writable(m, path)?
-                .write(ino, offset, content)
-                .map_err(on(path))
+            self.writable(m, path)?.write(ino, offset, content).map_err(on(path))
         })
     }
 
     /// An existing regular file (following symlinks).
     fn regular(&self, path: &str) -> Result<(usize, Ino)> {
         let r = self.resolve(path, true)?;
-        match self.mounts[r.mount]
-            .fs
-            .stat(r.ino)
-            .map_err(on(path))?
-            .file_type()
-        {
+        match self.mounts[r.mount].fs.stat(r.ino).map_err(on(path))?.file_type() {
             Some(FileType::Regular) => Ok((r.mount, r.ino)),
             Some(FileType::Directory) => Err(at(path, Errno::IsDir)),
             _ => Err(at(path, Errno::Invalid)),
@@ -281,9 +229,7 @@ impl Guest {
             let (m, ino) = self.open_or_create(path, FILE_MODE)?;
             if existed {
                 let t = now();
-                self.writable(m, path)?
-                    .utimens(ino, Some(t), Some(t))
-                    .map_err(on(path))?;
+                self.writable(m, path)?.utimens(ino, Some(t), Some(t)).map_err(on(path))?;
             }
             Ok(())
         })
@@ -293,9 +239,7 @@ impl Guest {
     pub fn truncate_size(&self, path: &str, size: u64) -> Result<()> {
         self.record("truncate", path, || {
             let (m, ino) = self.regular(path)?;
-            self.writable(m, path)?
-                .truncate(ino, size)
-                .map_err(on(path))
+            self.writable(m, path)?.truncate(ino, size).map_err(on(path))
         })
     }
 
@@ -303,15 +247,11 @@ impl Guest {
     pub fn mkdir_mode(&self, path: &str, mode: u32) -> Result<()> {
         self.record("mkdir", path, || {
             let e = self.entry(path).map_err(|err| match err {
-                GuestError::Path {
-                    errno: Errno::Busy, ..
-                } => at(path, Errno::Exists),
+                GuestError::Path { errno: Errno::Busy, .. } => at(path, Errno::Exists),
                 other => other,
             })?;
             let fs = self.writable(e.mount, path)?;
-            if self.is_mountpoint(&e.canonical)
-                || fs.lookup(e.dir, &e.name).map_err(on(path))?.is_some()
-            {
+            if self.is_mountpoint(&e.canonical) || fs.lookup(e.dir, &e.name).map_err(on(path))?.is_some() {
                 return Err(at(path, Errno::Exists));
             }
             fs.mkdir(e.dir, &e.name, mode).map_err(on(path))?;
@@ -364,10 +304,7 @@ impl Guest {
     /// `rm-f`: like `rm`, but a missing file is not an error.
     pub fn rm_f(&self, path: &str) -> Result<()> {
         match self.rm(path) {
-            Err(GuestError::Path {
-                errno: Errno::NoEntry,
-                ..
-            }) => Ok(()),
+            Err(GuestError::Path { errno: Errno::NoEntry, .. }) => Ok(()),
             r => r,
         }
     }
@@ -382,11 +319,7 @@ impl Guest {
             let fs = self.writable(e.mount, path)?;
             match fs.lookup(e.dir, &e.name).map_err(on(path))? {
                 None => Err(at(path, Errno::NoEntry)),
-                Some(ino)
-                    if fs.stat(ino).map_err(on(path))?.file_type() != Some(FileType::Directory) =>
-                {
-                    Err(at(path, Errno::NotDir))
-                }
+                Some(ino) if fs.stat(ino).map_err(on(path))?.file_type() != Some(FileType::Directory) => Err(at(path, Errno::NotDir)),
                 Some(_) => fs.rmdir(e.dir, &e.name).map_err(on(path)),
             }
         })
@@ -397,10 +330,7 @@ impl Guest {
     pub fn rm_rf(&self, path: &str) -> Result<()> {
         self.record("rm-rf", path, || {
             let e = match self.entry(path) {
-                Err(GuestError::Path {
-                    errno: Errno::NoEntry,
-                    ..
-                }) => return Ok(()),
+                Err(GuestError::Path { errno: Errno::NoEntry, .. }) => return Ok(()),
                 r => r?,
             };
             let fs = self.writable(e.mount, path)?.clone();
@@ -411,24 +341,13 @@ impl Guest {
         })
     }
 
-    fn remove_tree(
-        &self,
-        fs: &Arc<dyn Filesystem>,
-        dir: Ino,
-        name: &[u8],
-        ino: Ino,
-        canonical: &str,
-    ) -> Result<()> {
+    fn remove_tree(&self, fs: &Arc<dyn Filesystem>, dir: Ino, name: &[u8], ino: Ino, canonical: &str) -> Result<()> {
         if self.is_mountpoint(canonical) {
             return Err(at(canonical, Errno::Busy));
         }
         if fs.stat(ino).map_err(on(canonical))?.file_type() == Some(FileType::Directory) {
             for child in fs.read_dir(ino).map_err(on(canonical))? {
-                let child_path = format!(
-                    "{}/{}",
-                    canonical.trim_end_matches('/'),
-                    String::from_utf8_lossy(&child.name)
-                );
+                let child_path = format!("{}/{}", canonical.trim_end_matches('/'), String::from_utf8_lossy(&child.name));
                 self.remove_tree(fs, ino, &child.name, child.ino, &child_path)?;
             }
             fs.rmdir(dir, name).map_err(on(canonical))
@@ -441,9 +360,7 @@ impl Guest {
     pub fn chmod(&self, mode: u32, path: &str) -> Result<()> {
         self.record("chmod", path, || {
             let r = self.resolve(path, true)?;
-            self.writable(r.mount, path)?
-                .chmod(r.ino, mode & 0o7777)
-                .map_err(on(path))
+            self.writable(r.mount, path)?.chmod(r.ino, mode & 0o7777).map_err(on(path))
         })
     }
 
@@ -453,24 +370,15 @@ impl Guest {
         self.record("chown", path, || {
             let r = self.resolve(path, follow)?;
             let id = |v: i64| u32::try_from(v).ok();
-            self.writable(r.mount, path)?
-                .chown(r.ino, id(uid), id(gid))
-                .map_err(on(path))
+            self.writable(r.mount, path)?.chown(r.ino, id(uid), id(gid)).map_err(on(path))
         })
     }
 
     /// `utimens`-like: sets access and modification times (following symlinks).
-    pub fn set_times(
-        &self,
-        path: &str,
-        atime: Option<Timespec>,
-        mtime: Option<Timespec>,
-    ) -> Result<()> {
+    pub fn set_times(&self, path: &str, atime: Option<Timespec>, mtime: Option<Timespec>) -> Result<()> {
         self.record("utimens", path, || {
             let r = self.resolve(path, true)?;
-            self.writable(r.mount, path)?
-                .utimens(r.ino, atime, mtime)
-                .map_err(on(path))
+            self.writable(r.mount, path)?.utimens(r.ino, atime, mtime).map_err(on(path))
         })
     }
 
@@ -478,9 +386,7 @@ impl Guest {
     pub fn setxattr(&self, name: &str, value: &[u8], path: &str, follow: bool) -> Result<()> {
         self.record("setxattr", path, || {
             let r = self.resolve(path, follow)?;
-            self.writable(r.mount, path)?
-                .setxattr(r.ino, name.as_bytes(), value)
-                .map_err(on(path))
+            self.writable(r.mount, path)?.setxattr(r.ino, name.as_bytes(), value).map_err(on(path))
         })
     }
 
@@ -488,9 +394,7 @@ impl Guest {
     pub fn removexattr(&self, name: &str, path: &str, follow: bool) -> Result<()> {
         self.record("removexattr", path, || {
             let r = self.resolve(path, follow)?;
-            self.writable(r.mount, path)?
-                .removexattr(r.ino, name.as_bytes())
-                .map_err(on(path))
+            self.writable(r.mount, path)?.removexattr(r.ino, name.as_bytes()).map_err(on(path))
         })
     }
 
@@ -512,9 +416,7 @@ impl Guest {
     pub fn ln_s(&self, target: &str, linkname: &str, force: bool) -> Result<()> {
         self.record("ln-s", linkname, || {
             let e = self.prepare_link(linkname, force)?;
-            self.writable(e.mount, linkname)?
-                .symlink(e.dir, &e.name, target.as_bytes())
-                .map_err(on(linkname))?;
+            self.writable(e.mount, linkname)?.symlink(e.dir, &e.name, target.as_bytes()).map_err(on(linkname))?;
             Ok(())
         })
     }
@@ -523,25 +425,14 @@ impl Guest {
     pub fn ln(&self, target: &str, linkname: &str, force: bool) -> Result<()> {
         self.record("ln", linkname, || {
             let t = self.resolve(target, false)?;
-            if self.mounts[t.mount]
-                .fs
-                .stat(t.ino)
-                .map_err(on(target))?
-                .file_type()
-                == Some(FileType::Directory)
-            {
+            if self.mounts[t.mount].fs.stat(t.ino).map_err(on(target))?.file_type() == Some(FileType::Directory) {
                 return Err(at(target, Errno::NotPermitted));
             }
             let e = self.prepare_link(linkname, force)?;
             if e.mount != t.mount {
-                return Err(GuestError::Path {
-                    path: linkname.to_string(),
-                    errno: Errno::CrossDevice,
-                });
+                return Err(GuestError::Path { path: linkname.to_string(), errno: Errno::CrossDevice });
             }
-            self.writable(e.mount, linkname)?
-                .link(t.ino, e.dir, &e.name)
-                .map_err(on(linkname))
+            self.writable(e.mount, linkname)?.link(t.ino, e.dir, &e.name).map_err(on(linkname))
         })
     }
 
@@ -614,15 +505,7 @@ impl Guest {
         self.copy_node(r.mount, r.ino, src, dest, how, &mut links)
     }
 
-    fn copy_node(
-        &self,
-        m: usize,
-        ino: Ino,
-        src: &str,
-        dest: &str,
-        how: Copy,
-        links: &mut HashMap<(usize, Ino), String>,
-    ) -> Result<()> {
+    fn copy_node(&self, m: usize, ino: Ino, src: &str, dest: &str, how: Copy, links: &mut HashMap<(usize, Ino), String>) -> Result<()> {
         let sfs = self.mounts[m].fs.clone();
         let st = sfs.stat(ino).map_err(on(src))?;
         if how == Copy::Archive && st.nlink > 1 && st.file_type() != Some(FileType::Directory) {
@@ -638,24 +521,18 @@ impl Guest {
                 }
                 for child in sfs.read_dir(ino).map_err(on(src))? {
                     let n = String::from_utf8_lossy(&child.name).into_owned();
-                    let (cs, cd) = (
-                        format!("{}/{n}", src.trim_end_matches('/')),
-                        format!("{}/{n}", dest.trim_end_matches('/')),
-                    );
+                    let (cs, cd) = (format!("{}/{n}", src.trim_end_matches('/')), format!("{}/{n}", dest.trim_end_matches('/')));
                     // a filesystem mounted below is copied from the mount, as cp sees it
-                    let (cm, cino) =
-                        match mount_at(&self.mounts, &self.resolve(&cs, false)?.canonical) {
-                            Some(mm) => (mm, self.mounts[mm].fs.root()),
-                            None => (m, child.ino),
-                        };
+                    let (cm, cino) = match mount_at(&self.mounts, &self.resolve(&cs, false)?.canonical) {
+                        Some(mm) => (mm, self.mounts[mm].fs.root()),
+                        None => (m, child.ino),
+                    };
                     self.copy_node(cm, cino, &cs, &cd, how, links)?;
                 }
             }
             Some(FileType::Regular) => {
                 let (dm, dino) = self.open_or_create(dest, st.mode & 0o7777)?;
-                self.writable(dm, dest)?
-                    .truncate(dino, 0)
-                    .map_err(on(dest))?;
+                self.writable(dm, dest)?.truncate(dino, 0).map_err(on(dest))?;
                 let mut reader = super::files::GuestFile::new(sfs.clone(), ino, st.size);
                 self.write_from(dm, dino, 0, &mut reader, dest)?;
             }
@@ -675,25 +552,17 @@ impl Guest {
     }
 
     /// `cp -a`'s attribute copy: xattrs, owner, mode, times (of a symlink itself).
-    fn copy_attributes(
-        &self,
-        st: &Stat,
-        sfs: &Arc<dyn Filesystem>,
-        ino: Ino,
-        dest: &str,
-    ) -> Result<()> {
+    fn copy_attributes(&self, st: &Stat, sfs: &Arc<dyn Filesystem>, ino: Ino, dest: &str) -> Result<()> {
         let d = self.resolve(dest, false)?;
         let dfs = self.writable(d.mount, dest)?;
         for (name, value) in sfs.xattrs(ino).map_err(on(dest))? {
             dfs.setxattr(d.ino, &name, &value).map_err(on(dest))?;
         }
-        dfs.chown(d.ino, Some(st.uid), Some(st.gid))
-            .map_err(on(dest))?;
+        dfs.chown(d.ino, Some(st.uid), Some(st.gid)).map_err(on(dest))?;
         if st.file_type() != Some(FileType::Symlink) {
             dfs.chmod(d.ino, st.mode & 0o7777).map_err(on(dest))?;
         }
-        dfs.utimens(d.ino, Some(st.atime), Some(st.mtime))
-            .map_err(on(dest))
+        dfs.utimens(d.ino, Some(st.atime), Some(st.mtime)).map_err(on(dest))
     }
 }
 
@@ -712,11 +581,7 @@ impl Guest {
     /// Writes every change the writable filesystems hold in memory to their devices (the
     /// drives' overlays, until [`Guest::commit`]).
     pub fn sync_filesystems(&self) -> Result<()> {
-        for m in self
-            .mounts
-            .iter()
-            .filter(|m| !m.readonly && m.fs.is_writable())
-        {
+        for m in self.mounts.iter().filter(|m| !m.readonly && m.fs.is_writable()) {
             m.fs.sync()?;
         }
         Ok(())

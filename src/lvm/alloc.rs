@@ -83,10 +83,7 @@ struct Allocator {
 /// extents when `reduced`); returns the position.
 fn insert(areas: &mut Vec<Area>, a: Area, reduced: bool) -> usize {
     let key = if reduced { a.unreserved } else { a.count };
-    let at = areas
-        .iter()
-        .position(|b| key > b.count)
-        .unwrap_or(areas.len());
+    let at = areas.iter().position(|b| key > b.count).unwrap_or(areas.len());
     areas.insert(at, a);
     at
 }
@@ -99,18 +96,7 @@ fn reinsert(areas: &mut Vec<Area>, i: usize) -> usize {
 
 /// Stripe PVs of a striped segment, as indices into `vg.pvs`.
 fn stripe_pvs(vg: &VolumeGroup, stripes: &[(String, u64)]) -> Vec<(usize, u64)> {
-    stripes
-        .iter()
-        .map(|(n, pe)| {
-            (
-                vg.pvs
-                    .iter()
-                    .position(|p| p.name == *n)
-                    .unwrap_or(usize::MAX),
-                *pe,
-            )
-        })
-        .collect()
+    stripes.iter().map(|(n, pe)| (vg.pvs.iter().position(|p| p.name == *n).unwrap_or(usize::MAX), *pe)).collect()
 }
 
 impl Allocator {
@@ -118,52 +104,26 @@ impl Allocator {
         let mut maps = Vec::new();
         let mut id = 0;
         for (i, pv) in vg.pvs.iter().enumerate() {
-            if !pv.status.iter().any(|s| s == "ALLOCATABLE")
-                || pv.flags.iter().any(|f| f == "MISSING")
-            {
+            if !pv.status.iter().any(|s| s == "ALLOCATABLE") || pv.flags.iter().any(|f| f == "MISSING") {
                 continue;
             }
             let mut areas = Vec::new();
             for (start, count) in free_runs(vg, &pv.name) {
-                insert(
-                    &mut areas,
-                    Area {
-                        id,
-                        start,
-                        count,
-                        unreserved: count,
-                    },
-                    false,
-                );
+                insert(&mut areas, Area { id, start, count, unreserved: count }, false);
                 id += 1;
             }
             maps.push((i, areas));
         }
-        let seg_pvs =
-            |seg: Option<&super::vg::Segment>| match seg.map(|s| (&s.kind, s.extent_count)) {
-                Some((SegmentKind::Striped { stripes, .. }, n)) => {
-                    let per = n / stripes.len().max(1) as u64;
-                    stripe_pvs(vg, stripes)
-                        .into_iter()
-                        .map(|(p, pe)| (p, pe.saturating_add(per)))
-                        .collect()
-                }
-                _ => Vec::new(),
-            };
+        let seg_pvs = |seg: Option<&super::vg::Segment>| match seg.map(|s| (&s.kind, s.extent_count)) {
+            Some((SegmentKind::Striped { stripes, .. }, n)) => {
+                let per = n / stripes.len().max(1) as u64;
+                stripe_pvs(vg, stripes).into_iter().map(|(p, pe)| (p, pe.saturating_add(per))).collect()
+            }
+            _ => Vec::new(),
+        };
         let last = seg_pvs(lv.segments.last());
-        let first = seg_pvs(lv.segments.first())
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
-        Allocator {
-            maps,
-            last,
-            first,
-            alloced: vec![Vec::new(); stripes],
-            positional: Vec::new(),
-            found: Vec::new(),
-            chunks: Vec::new(),
-        }
+        let first = seg_pvs(lv.segments.first()).into_iter().map(|(p, _)| p).collect();
+        Allocator { maps, last, first, alloced: vec![Vec::new(); stripes], positional: Vec::new(), found: Vec::new(), chunks: Vec::new() }
     }
 
     fn stripes(&self) -> usize {
@@ -171,10 +131,7 @@ impl Allocator {
     }
 
     fn free(&self) -> u64 {
-        self.maps
-            .iter()
-            .flat_map(|(_, a)| a)
-            .fold(0u64, |t, a| t.saturating_add(a.count))
+        self.maps.iter().flat_map(|(_, a)| a).fold(0u64, |t, a| t.saturating_add(a.count))
     }
 
     /// Whether a stripe `s` with `hits[s]` is found (its slot still free, when positional); a
@@ -182,15 +139,9 @@ impl Allocator {
     fn claim(&mut self, hits: &[bool], map: usize, area: Area, flags: u8) -> bool {
         let positional = flags & POSITIONAL != 0;
         let free_slot = |s: usize| self.positional.get(s).is_some_and(Option::is_none);
-        let Some(s) = (0..hits.len()).find(|&s| hits[s] && (!positional || free_slot(s))) else {
-            return false;
-        };
+        let Some(s) = (0..hits.len()).find(|&s| hits[s] && (!positional || free_slot(s))) else { return false };
         if let Some(slot) = self.positional.get_mut(s).filter(|_| positional) {
-            *slot = Some(Slot {
-                map,
-                id: area.id,
-                used: area.count,
-            });
+            *slot = Some(Slot { map, id: area.id, used: area.count });
         }
         true
     }
@@ -201,11 +152,7 @@ impl Allocator {
         if area.unreserved == 0 {
             return Use::NextArea;
         }
-        let found = if flags & POSITIONAL != 0 {
-            Use::Preferred
-        } else {
-            Use::Area
-        };
+        let found = if flags & POSITIONAL != 0 { Use::Preferred } else { Use::Area };
         if flags & (CONTIGUOUS | CLING_LVSEG | CLING_ALLOCED) == 0 {
             // normal: a PV's first (largest) area, or a later one big enough on its own
             if area.unreserved.saturating_mul(self.stripes() as u64) < still_needed && found_one {
@@ -263,11 +210,7 @@ impl Allocator {
                     Use::NextArea => i += 1,
                     Use::Area => {
                         if !found_one {
-                            self.found.push(Slot {
-                                map: m,
-                                id: 0,
-                                used: 0,
-                            });
+                            self.found.push(Slot { map: m, id: 0, used: 0 });
                             found_one = true;
                         }
                         // _calc_required_extents: reserve what one stripe needs of this area
@@ -280,11 +223,7 @@ impl Allocator {
                         }
                         i += 1;
                         if let Some(last) = self.found.last_mut() {
-                            *last = Slot {
-                                map: m,
-                                id,
-                                used: required,
-                            };
+                            *last = Slot { map: m, id, used: required };
                         }
                     }
                 }
@@ -294,8 +233,7 @@ impl Allocator {
             }
         }
         let ix = self.found.len();
-        if (preferred < num_positional && ix == 0) || ix + preferred < n || ix + num_positional < n
-        {
+        if (preferred < num_positional && ix == 0) || ix + preferred < n || ix + num_positional < n {
             return false;
         }
         // qsort of glibc 2.36 (merge sort): stable
@@ -304,12 +242,7 @@ impl Allocator {
         let chosen: Vec<Slot> = if num_positional == 0 {
             rest.take(n).collect()
         } else {
-            let filled: Option<Vec<Slot>> = self
-                .positional
-                .clone()
-                .into_iter()
-                .map(|p| p.or_else(|| rest.next()))
-                .collect();
+            let filled: Option<Vec<Slot>> = self.positional.clone().into_iter().map(|p| p.or_else(|| rest.next())).collect();
             match filled {
                 Some(f) => f,
                 None => return false,
@@ -328,9 +261,7 @@ impl Allocator {
         let mut stripes = Vec::with_capacity(chosen.len());
         for (s, slot) in chosen.iter().enumerate() {
             let (pv, areas) = &mut self.maps[slot.map];
-            let Some(i) = areas.iter().position(|a| a.id == slot.id) else {
-                return false;
-            };
+            let Some(i) = areas.iter().position(|a| a.id == slot.id) else { return false };
             let mut a = areas.remove(i);
             stripes.push((*pv, a.start));
             self.alloced[s].push(*pv);
@@ -355,10 +286,7 @@ impl Allocator {
         };
         loop {
             if self.find_some(left, flags) {
-                let got = self
-                    .chunks
-                    .last()
-                    .map_or(0, |c| c.len.saturating_mul(self.stripes() as u64));
+                let got = self.chunks.last().map_or(0, |c| c.len.saturating_mul(self.stripes() as u64));
                 left -= got.min(left);
                 if policy == Policy::Normal {
                     flags |= CLING_ALLOCED;
@@ -380,19 +308,12 @@ impl Allocator {
 /// Free extent runs `(first extent, count)` of PV `pv` (its name in the metadata) of `vg`,
 /// in extent order.
 pub(super) fn free_runs(vg: &VolumeGroup, pv: &str) -> Vec<(u64, u64)> {
-    let Some(p) = vg.pvs.iter().find(|p| p.name == pv) else {
-        return Vec::new();
-    };
+    let Some(p) = vg.pvs.iter().find(|p| p.name == pv) else { return Vec::new() };
     let mut used: Vec<(u64, u64)> = Vec::new();
     for seg in vg.lvs.iter().flat_map(|l| &l.segments) {
         if let SegmentKind::Striped { stripes, .. } = &seg.kind {
             let per = seg.extent_count / stripes.len().max(1) as u64;
-            used.extend(
-                stripes
-                    .iter()
-                    .filter(|(n, _)| n == pv)
-                    .map(|(_, pe)| (*pe, per)),
-            );
+            used.extend(stripes.iter().filter(|(n, _)| n == pv).map(|(_, pe)| (*pe, per)));
         }
     }
     used.sort_unstable();
@@ -413,13 +334,7 @@ pub(super) fn free_runs(vg: &VolumeGroup, pv: &str) -> Vec<(u64, u64)> {
 /// Allocates `add` extents (a multiple of `stripes`) for `lv` with `stripes` stripes like
 /// lvm2's `lvextend`. `approx` (`-l +100%FREE`) takes what it can get, maybe nothing. The
 /// chunks in allocation order, or what was missing.
-pub fn allocate(
-    vg: &VolumeGroup,
-    lv: &LogicalVolume,
-    stripes: usize,
-    add: u64,
-    approx: bool,
-) -> Result<Vec<Chunk>, Shortfall> {
+pub fn allocate(vg: &VolumeGroup, lv: &LogicalVolume, stripes: usize, add: u64, approx: bool) -> Result<Vec<Chunk>, Shortfall> {
     let mut a = Allocator::new(vg, lv, stripes.max(1));
     let mut left = add;
     for policy in [Policy::Contiguous, Policy::Cling, Policy::Normal] {
@@ -445,55 +360,27 @@ mod tests {
 
     #[test]
     fn equal_areas_keep_their_order_and_reduced_ones_move() {
-        let a = |id, count| Area {
-            id,
-            start: 0,
-            count,
-            unreserved: count,
-        };
+        let a = |id, count| Area { id, start: 0, count, unreserved: count };
         let mut areas = Vec::new();
         for (id, count) in [(0, 5), (1, 9), (2, 5)] {
             insert(&mut areas, a(id, count), false);
         }
         assert_eq!(areas.iter().map(|a| a.id).collect::<Vec<_>>(), [1, 0, 2]);
         areas[0].unreserved = 5;
-        assert_eq!(
-            reinsert(&mut areas, 0),
-            2,
-            "after the areas of 5 it no longer exceeds"
-        );
+        assert_eq!(reinsert(&mut areas, 0), 2, "after the areas of 5 it no longer exceeds");
     }
 
     #[test]
     fn striped_lv_takes_a_new_segment_on_its_own_pvs() {
         // vgstripe: stripes on pv0 0-7 / pv1 0-7, span after both; free pv0 18-30, pv1 20-30
         let mut vg = crate::lvm::vg::parse_vg("test", VGCFGBACKUP.as_bytes()).unwrap();
-        assert_eq!(
-            allocate(&vg, &vg.lvs[0], 2, 24, true),
-            Ok(vec![]),
-            "pv1 is missing: no room for 2 stripes"
-        );
+        assert_eq!(allocate(&vg, &vg.lvs[0], 2, 24, true), Ok(vec![]), "pv1 is missing: no room for 2 stripes");
         vg.pvs[1].flags.clear();
         let lv = &vg.lvs[0];
-        assert_eq!(
-            allocate(&vg, lv, 2, 24, true),
-            Ok(vec![Chunk {
-                len: 11,
-                stripes: vec![(0, 18), (1, 20)]
-            }])
-        );
+        assert_eq!(allocate(&vg, lv, 2, 24, true), Ok(vec![Chunk { len: 11, stripes: vec![(0, 18), (1, 20)] }]));
         assert_eq!(allocate(&vg, lv, 2, 24, false), Err(Shortfall::Extents(2)));
-        assert_eq!(
-            allocate(&vg, lv, 2, 100, false),
-            Err(Shortfall::Space(100, 24))
-        );
+        assert_eq!(allocate(&vg, lv, 2, 100, false), Err(Shortfall::Space(100, 24)));
         // span (linear, last on pv0 8-17) continues in place
-        assert_eq!(
-            allocate(&vg, &vg.lvs[1], 1, 3, false),
-            Ok(vec![Chunk {
-                len: 3,
-                stripes: vec![(0, 18)]
-            }])
-        );
+        assert_eq!(allocate(&vg, &vg.lvs[1], 1, 3, false), Ok(vec![Chunk { len: 3, stripes: vec![(0, 18)] }]));
     }
 }

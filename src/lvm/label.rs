@@ -52,29 +52,19 @@ pub fn dashed_uuid(raw: &str) -> String {
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
+    Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
 }
 
 /// Reads a zero-terminated `disk_locn` list at `*pos`, advancing it past the terminator.
-fn read_areas(
-    sec: &[u8],
-    pos: &mut usize,
-    what: &str,
-) -> std::result::Result<Vec<DiskArea>, String> {
+fn read_areas(sec: &[u8], pos: &mut usize, what: &str) -> std::result::Result<Vec<DiskArea>, String> {
     let mut areas = Vec::new();
     loop {
         let (Some(offset), Some(size)) = (u64_at(sec, *pos), u64_at(sec, *pos + 8)) else {
-            return Err(format!(
-                "{what} list is not terminated inside the label sector"
-            ));
+            return Err(format!("{what} list is not terminated inside the label sector"));
         };
         *pos += 16;
         if offset == 0 && size == 0 {
@@ -98,13 +88,8 @@ fn decode(sec: &[u8], sector: u64) -> std::result::Result<PvLabel, String> {
     }
     let offset = u32_at(sec, 20).ok_or("short sector")? as usize;
     if sec.get(24..32) != Some(&LABEL_TYPE[..]) {
-        let t = sec
-            .get(24..32)
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
-        return Err(format!(
-            "label type {t:?} is not \"LVM2 001\"; only LVM2 text-format PVs are supported"
-        ));
+        let t = sec.get(24..32).map(String::from_utf8_lossy).unwrap_or_default();
+        return Err(format!("label type {t:?} is not \"LVM2 001\"; only LVM2 text-format PVs are supported"));
     }
     if !(32..SECTOR - ID_LEN - 8).contains(&offset) {
         return Err(format!("PV header offset {offset} lies outside the sector"));
@@ -118,13 +103,7 @@ fn decode(sec: &[u8], sector: u64) -> std::result::Result<PvLabel, String> {
     let mut pos = offset + ID_LEN + 8;
     let data_areas = read_areas(sec, &mut pos, "data area")?;
     let metadata_areas = read_areas(sec, &mut pos, "metadata area")?;
-    Ok(PvLabel {
-        sector,
-        uuid,
-        dev_size,
-        data_areas,
-        metadata_areas,
-    })
+    Ok(PvLabel { sector, uuid, dev_size, data_areas, metadata_areas })
 }
 
 /// Looks for a PV label in the first four sectors of `dev`. `Ok(None)` when there is none (or
@@ -143,11 +122,9 @@ pub(crate) fn read_label_as(dev: &dyn BlockDev, name: &str) -> Result<Option<PvL
     for (sector, sec) in buf.chunks_exact(SECTOR).enumerate() {
         if sec.starts_with(LABEL_ID) {
             let sector = sector as u64;
-            return decode(sec, sector).map(Some).map_err(|msg| Error::Label {
-                dev: name.to_string(),
-                sector,
-                msg,
-            });
+            return decode(sec, sector)
+                .map(Some)
+                .map_err(|msg| Error::Label { dev: name.to_string(), sector, msg });
         }
     }
     Ok(None)
@@ -159,14 +136,7 @@ pub(crate) mod tests {
     use crate::disk::MemDev;
 
     /// Writes a valid label into sector `sector` of `img`.
-    pub(crate) fn put_label(
-        img: &mut [u8],
-        sector: usize,
-        uuid: &[u8; 32],
-        dev_size: u64,
-        data: &[(u64, u64)],
-        mdas: &[(u64, u64)],
-    ) {
+    pub(crate) fn put_label(img: &mut [u8], sector: usize, uuid: &[u8; 32], dev_size: u64, data: &[(u64, u64)], mdas: &[(u64, u64)]) {
         let s = &mut img[sector * 512..(sector + 1) * 512];
         s.fill(0);
         s[..8].copy_from_slice(LABEL_ID);
@@ -176,12 +146,7 @@ pub(crate) mod tests {
         s[32..64].copy_from_slice(uuid);
         s[64..72].copy_from_slice(&dev_size.to_le_bytes());
         let mut p = 72;
-        for &(o, l) in data
-            .iter()
-            .chain([(0, 0)].iter())
-            .chain(mdas.iter())
-            .chain([(0, 0)].iter())
-        {
+        for &(o, l) in data.iter().chain([(0, 0)].iter()).chain(mdas.iter()).chain([(0, 0)].iter()) {
             s[p..p + 8].copy_from_slice(&o.to_le_bytes());
             s[p + 8..p + 16].copy_from_slice(&l.to_le_bytes());
             p += 16;
@@ -193,37 +158,15 @@ pub(crate) mod tests {
     #[test]
     fn decodes_and_checks_crc() {
         let mut img = vec![0u8; 4096];
-        put_label(
-            &mut img,
-            1,
-            b"abcdefABCDEF0123456789abcdefABCD",
-            1 << 20,
-            &[(1 << 20, 0)],
-            &[(4096, 1 << 20)],
-        );
+        put_label(&mut img, 1, b"abcdefABCDEF0123456789abcdefABCD", 1 << 20, &[(1 << 20, 0)], &[(4096, 1 << 20)]);
         let l = read_label(&MemDev::new(img.clone())).unwrap().unwrap();
         assert_eq!(l.uuid, "abcdef-ABCD-EF01-2345-6789-abcd-efABCD");
         assert_eq!(l.sector, 1);
-        assert_eq!(
-            l.data_areas,
-            vec![DiskArea {
-                offset: 1 << 20,
-                size: 0
-            }]
-        );
-        assert_eq!(
-            l.metadata_areas,
-            vec![DiskArea {
-                offset: 4096,
-                size: 1 << 20
-            }]
-        );
+        assert_eq!(l.data_areas, vec![DiskArea { offset: 1 << 20, size: 0 }]);
+        assert_eq!(l.metadata_areas, vec![DiskArea { offset: 4096, size: 1 << 20 }]);
         img[512 + 100] ^= 1;
         let e = read_label(&MemDev::new(img)).unwrap_err().to_string();
-        assert!(
-            e.contains("mem: LVM label in sector 1: CRC mismatch"),
-            "{e}"
-        );
+        assert!(e.contains("mem: LVM label in sector 1: CRC mismatch"), "{e}");
         assert!(read_label(&MemDev::new(vec![0u8; 100])).unwrap().is_none());
         assert!(read_label(&MemDev::new(vec![0u8; 4096])).unwrap().is_none());
     }
@@ -231,14 +174,7 @@ pub(crate) mod tests {
     #[test]
     fn unterminated_lists_are_errors() {
         let mut img = vec![0u8; 2048];
-        put_label(
-            &mut img,
-            0,
-            b"abcdefABCDEF0123456789abcdefABCD",
-            1,
-            &[],
-            &[],
-        );
+        put_label(&mut img, 0, b"abcdefABCDEF0123456789abcdefABCD", 1, &[], &[]);
         for p in (72..512).step_by(8) {
             img[p] = 1;
         }

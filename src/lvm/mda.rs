@@ -43,27 +43,12 @@ impl MdaInfo {
 /// Reads the current metadata text of the area `mda` on `dev` (called `name` in errors),
 /// with what lvm2's reports say about the area. The text is `None` when the area holds no
 /// metadata (an orphan PV) or is marked ignored.
-pub fn read_text(
-    dev: &dyn BlockDev,
-    name: &str,
-    mda: DiskArea,
-) -> Result<(MdaInfo, Option<Vec<u8>>)> {
-    let err = |msg: String| Error::Mda {
-        dev: name.to_string(),
-        offset: mda.offset,
-        msg,
-    };
+pub fn read_text(dev: &dyn BlockDev, name: &str, mda: DiskArea) -> Result<(MdaInfo, Option<Vec<u8>>)> {
+    let err = |msg: String| Error::Mda { dev: name.to_string(), offset: mda.offset, msg };
     if mda.size <= MDA_HEADER_SIZE {
-        return Err(err(format!(
-            "area size {} is smaller than its header",
-            mda.size
-        )));
+        return Err(err(format!("area size {} is smaller than its header", mda.size)));
     }
-    if mda
-        .offset
-        .checked_add(mda.size)
-        .is_none_or(|end| end > dev.len())
-    {
+    if mda.offset.checked_add(mda.size).is_none_or(|end| end > dev.len()) {
         return Err(err(format!(
             "area of {} bytes lies beyond the end of the device ({} bytes); the PV label is damaged or the image truncated",
             mda.size,
@@ -74,18 +59,13 @@ pub fn read_text(
     if h.get(4..20) != Some(&MAGIC[..]) {
         return Err(err("bad magic: not an LVM2 metadata area header".into()));
     }
-    let (crc, calc) = (
-        le32(&h, 0),
-        lvm_crc(INITIAL_CRC, h.get(4..).unwrap_or_default()),
-    );
+    let (crc, calc) = (le32(&h, 0), lvm_crc(INITIAL_CRC, h.get(4..).unwrap_or_default()));
     if crc != calc {
         return Err(err(format!("header CRC mismatch (stored {crc:#010x}, computed {calc:#010x}); the header is damaged (pvck --repair may help)")));
     }
     let version = le32(&h, 20);
     if version != VERSION {
-        return Err(err(format!(
-            "header version {version} is not supported (only 1)"
-        )));
+        return Err(err(format!("header version {version} is not supported (only 1)")));
     }
     let (start, size) = (le64(&h, 24), le64(&h, 32));
     if start != mda.offset || size != mda.size {
@@ -97,47 +77,23 @@ pub fn read_text(
     // raw_locn[0] is the committed metadata; [1] would be a precommitted copy.
     let (off, len, text_crc, flags) = (le64(&h, 40), le64(&h, 48), le32(&h, 56), le32(&h, 60));
     if flags & RAW_LOCN_IGNORED != 0 {
-        return Ok((
-            MdaInfo {
-                size,
-                text_size: 0,
-                ignored: true,
-            },
-            None,
-        ));
+        return Ok((MdaInfo { size, text_size: 0, ignored: true }, None));
     }
     if off == 0 && len == 0 {
-        return Ok((
-            MdaInfo {
-                size,
-                text_size: 0,
-                ignored: false,
-            },
-            None,
-        ));
+        return Ok((MdaInfo { size, text_size: 0, ignored: false }, None));
     }
     if len > MAX_TEXT || len > size - MDA_HEADER_SIZE {
-        return Err(err(format!(
-            "metadata text size {len} does not fit in the area ({size} bytes, limit {MAX_TEXT})"
-        )));
+        return Err(err(format!("metadata text size {len} does not fit in the area ({size} bytes, limit {MAX_TEXT})")));
     }
     if off < MDA_HEADER_SIZE || off >= size {
-        return Err(err(format!(
-            "metadata text offset {off} lies outside the area ({size} bytes)"
-        )));
+        return Err(err(format!("metadata text offset {off} lies outside the area ({size} bytes)")));
     }
     // The text may wrap from the end of the area back to just after the header.
     let first = len.min(size - off);
-    let at = start
-        .checked_add(off)
-        .ok_or_else(|| err("metadata text offset overflows".into()))?;
+    let at = start.checked_add(off).ok_or_else(|| err("metadata text offset overflows".into()))?;
     let mut text = read_vec(dev, at, first as usize)?;
     if first < len {
-        text.extend(read_vec(
-            dev,
-            start + MDA_HEADER_SIZE,
-            (len - first) as usize,
-        )?);
+        text.extend(read_vec(dev, start + MDA_HEADER_SIZE, (len - first) as usize)?);
     }
     let calc = lvm_crc(INITIAL_CRC, &text);
     if calc != text_crc {
@@ -148,14 +104,7 @@ pub fn read_text(
     while text.last() == Some(&0) {
         text.pop();
     }
-    Ok((
-        MdaInfo {
-            size,
-            text_size: len,
-            ignored: false,
-        },
-        Some(text),
-    ))
+    Ok((MdaInfo { size, text_size: len, ignored: false }, Some(text)))
 }
 
 #[cfg(test)]
@@ -186,36 +135,13 @@ pub(crate) mod tests {
     #[test]
     fn free_space_follows_lvm2() {
         // lvm2's default 1 MiB area at 4 KiB: (1044480 - 512) / 2 - 512 = 521472 for one copy
-        let free = |text_size| {
-            MdaInfo {
-                size: 1044480,
-                text_size,
-                ignored: false,
-            }
-            .free()
-        };
+        let free = |text_size| MdaInfo { size: 1044480, text_size, ignored: false }.free();
         assert_eq!(free(0), 521216); // whole sectors: 1018 × 512
         assert_eq!(free(2000), 519168);
         assert_eq!(free(521472), 0);
         assert_eq!(free(u64::MAX), 0);
-        assert_eq!(
-            MdaInfo {
-                size: 1044480,
-                text_size: 0,
-                ignored: true
-            }
-            .free(),
-            0
-        );
-        assert_eq!(
-            MdaInfo {
-                size: 0,
-                text_size: 0,
-                ignored: false
-            }
-            .free(),
-            0
-        );
+        assert_eq!(MdaInfo { size: 1044480, text_size: 0, ignored: true }.free(), 0);
+        assert_eq!(MdaInfo { size: 0, text_size: 0, ignored: false }.free(), 0);
     }
 
     #[test]
@@ -223,36 +149,19 @@ pub(crate) mod tests {
         let mut img = vec![0u8; 8192];
         let text = b"vg { id = \"x\" }\n\0".repeat(20);
         put_mda(&mut img, 4096, 4096, 4000, &text);
-        let area = DiskArea {
-            offset: 4096,
-            size: 4096,
-        };
+        let area = DiskArea { offset: 4096, size: 4096 };
         let (info, got) = read_text(&MemDev::new(img.clone()), "mem", area).unwrap();
         assert_eq!(got.unwrap(), &text[..text.len() - 1]);
-        assert_eq!(
-            info,
-            MdaInfo {
-                size: 4096,
-                text_size: text.len() as u64,
-                ignored: false
-            }
-        );
+        assert_eq!(info, MdaInfo { size: 4096, text_size: text.len() as u64, ignored: false });
         // (4096 - 512) / 2 - 512 = 1280 bytes for one copy; the text takes 340: 940 → 512
         assert_eq!(info.free(), 512);
         // size pointing outside the area
         img[4096 + 48..4096 + 56].copy_from_slice(&5000u64.to_le_bytes());
-        let e = read_text(&MemDev::new(img.clone()), "mem", area)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("mem: LVM metadata area at offset 4096: header CRC mismatch"),
-            "{e}"
-        );
+        let e = read_text(&MemDev::new(img.clone()), "mem", area).unwrap_err().to_string();
+        assert!(e.contains("mem: LVM metadata area at offset 4096: header CRC mismatch"), "{e}");
         let crc = lvm_crc(INITIAL_CRC, &img[4096 + 4..4096 + 512]);
         img[4096..4100].copy_from_slice(&crc.to_le_bytes());
-        let e = read_text(&MemDev::new(img), "mem", area)
-            .unwrap_err()
-            .to_string();
+        let e = read_text(&MemDev::new(img), "mem", area).unwrap_err().to_string();
         assert!(e.contains("does not fit in the area"), "{e}");
     }
 }

@@ -174,9 +174,7 @@ impl Parser<'_> {
                     self.pos += 1;
                 }
                 if self.s.get(self.pos).is_some_and(|&c| is_name_byte(c)) {
-                    return self.err(
-                        "malformed number (floating-point values are not expected in VG metadata)",
-                    );
+                    return self.err("malformed number (floating-point values are not expected in VG metadata)");
                 }
                 let t = String::from_utf8_lossy(&self.s[start..self.pos]).into_owned();
                 match t.parse::<i64>() {
@@ -235,12 +233,7 @@ impl Parser<'_> {
                     let sub = self.entries(depth + 1)?;
                     sec.entries.push((name, Item::Section(sub)));
                 }
-                _ => {
-                    return self.err(format!(
-                        "expected '=' or '{{' after {name:?}, found {}",
-                        self.what()
-                    ))
-                }
+                _ => return self.err(format!("expected '=' or '{{' after {name:?}, found {}", self.what())),
             }
         }
     }
@@ -248,13 +241,7 @@ impl Parser<'_> {
 
 /// Parses metadata text. Errors carry the line number.
 pub fn parse(text: &[u8]) -> std::result::Result<Section, String> {
-    Parser {
-        s: text,
-        pos: 0,
-        line: 1,
-        items: 0,
-    }
-    .entries(0)
+    Parser { s: text, pos: 0, line: 1, items: 0 }.entries(0)
 }
 
 #[cfg(test)]
@@ -267,44 +254,21 @@ pub(crate) mod tests {
     #[test]
     fn parses_vgcfgbackup_output() {
         let top = parse(VGCFGBACKUP.as_bytes()).unwrap();
-        assert_eq!(
-            top.value("contents"),
-            Some(&Value::Str("Text Format Volume Group".into()))
-        );
+        assert_eq!(top.value("contents"), Some(&Value::Str("Text Format Volume Group".into())));
         assert_eq!(top.value("version"), Some(&Value::Int(1)));
         let vg = top.section("vgstripe").unwrap();
         assert_eq!(vg.value("seqno"), Some(&Value::Int(2)));
         assert_eq!(
             vg.value("status"),
-            Some(&Value::List(vec![
-                Value::Str("RESIZEABLE".into()),
-                Value::Str("READ".into()),
-                Value::Str("WRITE".into())
-            ]))
+            Some(&Value::List(vec![Value::Str("RESIZEABLE".into()), Value::Str("READ".into()), Value::Str("WRITE".into())]))
         );
         assert_eq!(vg.value("flags"), Some(&Value::List(vec![])));
-        let pvs: Vec<&str> = vg
-            .section("physical_volumes")
-            .unwrap()
-            .sections()
-            .map(|(n, _)| n)
-            .collect();
+        let pvs: Vec<&str> = vg.section("physical_volumes").unwrap().sections().map(|(n, _)| n).collect();
         assert_eq!(pvs, ["pv0", "pv1"]);
-        let seg = vg
-            .section("logical_volumes")
-            .unwrap()
-            .section("stripes")
-            .unwrap()
-            .section("segment1")
-            .unwrap();
+        let seg = vg.section("logical_volumes").unwrap().section("stripes").unwrap().section("segment1").unwrap();
         assert_eq!(
             seg.value("stripes"),
-            Some(&Value::List(vec![
-                Value::Str("pv0".into()),
-                Value::Int(0),
-                Value::Str("pv1".into()),
-                Value::Int(0)
-            ]))
+            Some(&Value::List(vec![Value::Str("pv0".into()), Value::Int(0), Value::Str("pv1".into()), Value::Int(0)]))
         );
         assert_eq!(seg.value("stripe_size"), Some(&Value::Int(128)));
     }
@@ -317,14 +281,7 @@ s { t { } }"#;
         let top = parse(t).unwrap();
         assert_eq!(top.value("a"), Some(&Value::Str("x\"y\\z".into())));
         assert_eq!(top.value("b"), Some(&Value::Int(-5)));
-        assert_eq!(
-            top.value("c"),
-            Some(&Value::List(vec![
-                Value::Int(1),
-                Value::Str("2".into()),
-                Value::Int(3)
-            ]))
-        );
+        assert_eq!(top.value("c"), Some(&Value::List(vec![Value::Int(1), Value::Str("2".into()), Value::Int(3)])));
         assert!(top.section("s").unwrap().section("t").is_some());
     }
 
@@ -344,12 +301,8 @@ s { t { } }"#;
             assert!(e.contains(msg), "{e} vs {msg}");
         }
         let many = format!("a = [{}]", "1,".repeat(MAX_ITEMS + 1));
-        assert!(parse(many.as_bytes())
-            .unwrap_err()
-            .contains("more than 1000000 values"));
+        assert!(parse(many.as_bytes()).unwrap_err().contains("more than 1000000 values"));
         let deep = "a {".repeat(100_000);
-        assert!(parse(deep.as_bytes())
-            .unwrap_err()
-            .contains("nested deeper"));
+        assert!(parse(deep.as_bytes()).unwrap_err().contains("nested deeper"));
     }
 }

@@ -16,8 +16,8 @@ pub mod vg;
 pub mod write;
 
 pub use label::{read_label, DiskArea, PvLabel};
-pub use vg::{scan, LogicalVolume, PhysicalVolume, Segment, SegmentKind, VolumeGroup};
 pub use write::{lvextend, pvresize, pvresize_in, LvExtended, PvResized};
+pub use vg::{scan, LogicalVolume, PhysicalVolume, Segment, SegmentKind, VolumeGroup};
 
 /// Result of LVM operations.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -116,11 +116,7 @@ mod tests {
             for &b in data {
                 crc ^= u32::from(b);
                 for _ in 0..8 {
-                    crc = if crc & 1 != 0 {
-                        (crc >> 1) ^ 0xedb8_8320
-                    } else {
-                        crc >> 1
-                    };
+                    crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
                 }
             }
             crc

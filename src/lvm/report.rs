@@ -175,24 +175,12 @@ pub fn pv_row(vg: &VolumeGroup, pv: &PhysicalVolume) -> PvRow {
     let (size, free, used) = if pv.pe_count == 0 {
         (pv.dev_size, pv.dev_size, 0)
     } else {
-        (
-            extents(pv.pe_count),
-            extents(pv.pe_count.saturating_sub(alloc)),
-            extents(alloc),
-        )
+        (extents(pv.pe_count), extents(pv.pe_count.saturating_sub(alloc)), extents(alloc))
     };
     // a PV in a VG is always "used": 'u' when it is not allocatable
     let attr = [
-        if has(&pv.status, "ALLOCATABLE") {
-            'a'
-        } else {
-            'u'
-        },
-        if has(&vg.status, "EXPORTED") {
-            'x'
-        } else {
-            '-'
-        },
+        if has(&pv.status, "ALLOCATABLE") { 'a' } else { 'u' },
+        if has(&vg.status, "EXPORTED") { 'x' } else { '-' },
         if is_missing(pv) { 'm' } else { '-' },
     ];
     PvRow {
@@ -215,10 +203,7 @@ pub fn pv_row(vg: &VolumeGroup, pv: &PhysicalVolume) -> PvRow {
 
 /// The `vgs` row of `vg`.
 pub fn vg_row(vg: &VolumeGroup) -> VgRow {
-    let extent_count = vg
-        .pvs
-        .iter()
-        .fold(0u64, |a, p| a.saturating_add(p.pe_count));
+    let extent_count = vg.pvs.iter().fold(0u64, |a, p| a.saturating_add(p.pe_count));
     let free_count = vg.free() / vg.extent_size.max(1);
     let shared = if has(&vg.status, "CLUSTERED") {
         'c'
@@ -229,21 +214,9 @@ pub fn vg_row(vg: &VolumeGroup) -> VgRow {
     };
     let attr = [
         if has(&vg.status, "WRITE") { 'w' } else { 'r' },
-        if has(&vg.status, "RESIZEABLE") {
-            'z'
-        } else {
-            '-'
-        },
-        if has(&vg.status, "EXPORTED") {
-            'x'
-        } else {
-            '-'
-        },
-        if vg.pvs.iter().any(is_missing) {
-            'p'
-        } else {
-            '-'
-        },
+        if has(&vg.status, "RESIZEABLE") { 'z' } else { '-' },
+        if has(&vg.status, "EXPORTED") { 'x' } else { '-' },
+        if vg.pvs.iter().any(is_missing) { 'p' } else { '-' },
         alloc_char(&vg.alloc_policy),
         shared,
     ];
@@ -267,19 +240,12 @@ pub fn vg_row(vg: &VolumeGroup) -> VgRow {
         vg_seqno: i64_of(vg.seqno),
         vg_tags: joined_tags(&vg.tags),
         vg_mda_count: mdas.clone().count() as i64,
-        vg_mda_free: mdas
-            .filter(|m| !m.ignored)
-            .map(|m| m.free())
-            .min()
-            .unwrap_or(0),
+        vg_mda_free: mdas.filter(|m| !m.ignored).map(|m| m.free()).min().unwrap_or(0),
     }
 }
 
 /// Segments of type `ty` of every LV of `vg`.
-fn segments_of_type<'a>(
-    vg: &'a VolumeGroup,
-    ty: &'a str,
-) -> impl Iterator<Item = &'a Segment> + Clone + 'a {
+fn segments_of_type<'a>(vg: &'a VolumeGroup, ty: &'a str) -> impl Iterator<Item = &'a Segment> + Clone + 'a {
     vg.lvs
         .iter()
         .flat_map(|l| &l.segments)
@@ -288,12 +254,7 @@ fn segments_of_type<'a>(
 
 /// The value of reference `key` of an LV's first segment.
 fn first_ref<'a>(lv: &'a LogicalVolume, key: &str) -> Option<&'a str> {
-    lv.segments
-        .first()?
-        .refs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    lv.segments.first()?.refs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// The type of a segment (`striped` for linear and striped ones).
@@ -311,9 +272,9 @@ fn is_partial(vg: &VolumeGroup, lv: &LogicalVolume, depth: usize) -> bool {
         return false;
     }
     lv.segments.iter().any(|seg| match &seg.kind {
-        SegmentKind::Striped { stripes, .. } => stripes
-            .iter()
-            .any(|(name, _)| vg.pvs.iter().any(|p| &p.name == name && is_missing(p))),
+        SegmentKind::Striped { stripes, .. } => {
+            stripes.iter().any(|(name, _)| vg.pvs.iter().any(|p| &p.name == name && is_missing(p)))
+        }
         SegmentKind::Unsupported { .. } => seg
             .refs
             .iter()
@@ -326,26 +287,14 @@ fn is_partial(vg: &VolumeGroup, lv: &LogicalVolume, depth: usize) -> bool {
 /// types (mirror, raid, snapshots and their origins, cache, vdo…) lvm2's attributes depend on
 /// rules we do not model, and the error says so.
 pub fn lv_row(vg: &VolumeGroup, lv: &LogicalVolume) -> Result<LvRow> {
-    let unsupported = |what: String| Error::UnsupportedReport {
-        lv: format!("/dev/{}/{}", vg.name, lv.name),
-        what,
-    };
+    let unsupported = |what: String| Error::UnsupportedReport { lv: format!("/dev/{}/{}", vg.name, lv.name), what };
     let ty = lv.segments.first().map_or("striped", seg_type);
     let (kind, modules, zero) = match ty {
         "striped" => ('-', "", false),
-        "thin-pool" => (
-            't',
-            "thin-pool",
-            lv.segments.first().is_some_and(|s| s.zero_new_blocks),
-        ),
+        "thin-pool" => ('t', "thin-pool", lv.segments.first().is_some_and(|s| s.zero_new_blocks)),
         "thin" => {
             let pool = first_ref(lv, "thin_pool").and_then(|p| vg.lvs.iter().find(|l| l.name == p));
-            (
-                'V',
-                "thin,thin-pool",
-                pool.and_then(|p| p.segments.first())
-                    .is_some_and(|s| s.zero_new_blocks),
-            )
+            ('V', "thin,thin-pool", pool.and_then(|p| p.segments.first()).is_some_and(|s| s.zero_new_blocks))
         }
         other => return Err(unsupported(format!("LV type {other}"))),
     };
@@ -362,11 +311,7 @@ pub fn lv_row(vg: &VolumeGroup, lv: &LogicalVolume) -> Result<LvRow> {
     if named_by("snapshot", "cow_store") {
         return Err(unsupported("snapshot".into()));
     }
-    for (flag, what) in [
-        ("CONVERTING", "LVs under conversion"),
-        ("LOCKED", "LVs locked by pvmove"),
-        ("PVMOVE", "pvmove LVs"),
-    ] {
+    for (flag, what) in [("CONVERTING", "LVs under conversion"), ("LOCKED", "LVs locked by pvmove"), ("PVMOVE", "pvmove LVs")] {
         if has(&lv.status, flag) {
             return Err(unsupported(what.into()));
         }
@@ -381,26 +326,16 @@ pub fn lv_row(vg: &VolumeGroup, lv: &LogicalVolume) -> Result<LvRow> {
             '-'
         },
         alloc_char(&lv.alloc_policy),
-        if has(&lv.status, "FIXED_MINOR") {
-            'm'
-        } else {
-            '-'
-        },
+        if has(&lv.status, "FIXED_MINOR") { 'm' } else { '-' },
         'X', // state: unknown without device-mapper
         'X', // open: unknown without device-mapper
         if ty == "striped" { '-' } else { 't' },
         if zero { 'z' } else { '-' },
         if is_partial(vg, lv, 0) { 'p' } else { '-' },
-        if has(&lv.status, "ACTIVATION_SKIP") || has(&lv.flags, "ACTIVATION_SKIP") {
-            'k'
-        } else {
-            '-'
-        },
+        if has(&lv.status, "ACTIVATION_SKIP") || has(&lv.flags, "ACTIVATION_SKIP") { 'k' } else { '-' },
     ];
     let (major, minor) = lv.major_minor.unwrap_or((-1, -1));
-    let origin = first_ref(lv, "origin")
-        .or_else(|| first_ref(lv, "external_origin"))
-        .unwrap_or_default();
+    let origin = first_ref(lv, "origin").or_else(|| first_ref(lv, "external_origin")).unwrap_or_default();
     Ok(LvRow {
         lv_name: lv.name.clone(),
         lv_uuid: lv.uuid.replace('-', ""),
@@ -423,10 +358,7 @@ pub fn lv_row(vg: &VolumeGroup, lv: &LogicalVolume) -> Result<LvRow> {
 
 /// `pvs-full`: the PVs of every VG, sorted by device name as lvm2 sorts them.
 pub fn pvs(vgs: &[VolumeGroup]) -> Vec<PvRow> {
-    let mut rows: Vec<PvRow> = vgs
-        .iter()
-        .flat_map(|vg| vg.pvs.iter().map(move |pv| pv_row(vg, pv)))
-        .collect();
+    let mut rows: Vec<PvRow> = vgs.iter().flat_map(|vg| vg.pvs.iter().map(move |pv| pv_row(vg, pv))).collect();
     rows.sort_by(|a, b| a.pv_name.cmp(&b.pv_name));
     rows
 }
@@ -445,11 +377,7 @@ pub fn lvs(vgs: &[VolumeGroup]) -> Result<Vec<LvRow>> {
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     let mut rows = Vec::new();
     for vg in sorted {
-        let mut lvs: Vec<&LogicalVolume> = vg
-            .lvs
-            .iter()
-            .filter(|l| has(&l.status, "VISIBLE"))
-            .collect();
+        let mut lvs: Vec<&LogicalVolume> = vg.lvs.iter().filter(|l| has(&l.status, "VISIBLE")).collect();
         lvs.sort_by(|a, b| a.name.cmp(&b.name));
         for lv in lvs {
             rows.push(lv_row(vg, lv)?);
@@ -484,32 +412,12 @@ mod tests {
     fn plain_vg_rows() {
         let vg = vg(&[]);
         let v = vg_row(&vg);
-        assert_eq!(
-            (
-                v.vg_attr.as_str(),
-                v.vg_extent_count,
-                v.vg_free_count,
-                v.lv_count
-            ),
-            ("wz--n-", 62, 24, 2)
-        );
+        assert_eq!((v.vg_attr.as_str(), v.vg_extent_count, v.vg_free_count, v.lv_count), ("wz--n-", 62, 24, 2));
         let p = pvs(std::slice::from_ref(&vg));
-        assert_eq!(
-            (
-                p[0].pv_attr.as_str(),
-                p[0].pv_pe_alloc_count,
-                p[1].pv_pe_alloc_count
-            ),
-            ("a--", 8 + 10, 8 + 12)
-        );
+        assert_eq!((p[0].pv_attr.as_str(), p[0].pv_pe_alloc_count, p[1].pv_pe_alloc_count), ("a--", 8 + 10, 8 + 12));
         assert_eq!(p[0].pv_uuid, "VgStrPvdaa000000000000000000000a");
         let l = lvs(std::slice::from_ref(&vg)).unwrap();
-        assert_eq!(
-            l.iter()
-                .map(|r| (r.lv_name.as_str(), r.lv_attr.as_str(), r.seg_count))
-                .collect::<Vec<_>>(),
-            [("span", "-wi-XX----", 2), ("stripes", "-wi-XX----", 1)]
-        );
+        assert_eq!(l.iter().map(|r| (r.lv_name.as_str(), r.lv_attr.as_str(), r.seg_count)).collect::<Vec<_>>(), [("span", "-wi-XX----", 2), ("stripes", "-wi-XX----", 1)]);
     }
 
     #[test]
@@ -524,15 +432,7 @@ mod tests {
         assert_eq!(pv_row(&vg, &vg.pvs[0]).pv_attr, "ux-");
         let stripes = vg.lvs.iter().find(|l| l.name == "stripes").unwrap();
         let r = lv_row(&vg, stripes).unwrap();
-        assert_eq!(
-            (
-                r.lv_attr.as_str(),
-                r.lv_major,
-                r.lv_minor,
-                r.lv_tags.as_str()
-            ),
-            ("-rcmXX---k", 253, 7, "y,z")
-        );
+        assert_eq!((r.lv_attr.as_str(), r.lv_major, r.lv_minor, r.lv_tags.as_str()), ("-rcmXX---k", 253, 7, "y,z"));
     }
 
     #[test]
@@ -545,29 +445,19 @@ mod tests {
         assert_eq!(pv_row(&vg, &vg.pvs[1]).pv_attr, "a-m");
         assert_eq!(pv_row(&vg, &vg.pvs[1]).dev_size, 0);
         assert_eq!(vg_row(&vg).vg_attr, "wz-pn-");
-        let attrs: Vec<String> = lvs(std::slice::from_ref(&vg))
-            .unwrap()
-            .into_iter()
-            .map(|r| r.lv_attr)
-            .collect();
+        let attrs: Vec<String> = lvs(std::slice::from_ref(&vg)).unwrap().into_iter().map(|r| r.lv_attr).collect();
         assert_eq!(attrs, ["-wi-XX--p-", "-wi-XX--p-"]);
     }
 
     #[test]
     fn unmodelled_types_are_named_errors() {
-        let raid = vg(&[(
-            "type = \"striped\"\n\t\t\t\tstripe_count = 2",
-            "type = \"raid1\"\n\t\t\t\tstripe_count = 2",
-        )]);
+        let raid = vg(&[("type = \"striped\"\n\t\t\t\tstripe_count = 2", "type = \"raid1\"\n\t\t\t\tstripe_count = 2")]);
         let e = lvs(std::slice::from_ref(&raid)).unwrap_err().to_string();
         assert_eq!(e, "/dev/vgstripe/stripes: lvs-full cannot describe LV type raid1 (lvm2's attributes for it are not modelled)");
         // span is the origin of an old-style snapshot held in stripes
         let snap = vg(&[("type = \"striped\"\n\t\t\t\tstripe_count = 2", "type = \"snapshot\"\n\t\t\t\torigin = \"span\"\n\t\t\t\tcow_store = \"nothing\"\n\t\t\t\tstripe_count = 2")]);
         let span = snap.lvs.iter().find(|l| l.name == "span").unwrap();
-        assert!(lv_row(&snap, span)
-            .unwrap_err()
-            .to_string()
-            .contains("cannot describe snapshot origin"));
+        assert!(lv_row(&snap, span).unwrap_err().to_string().contains("cannot describe snapshot origin"));
         assert_eq!(vg_row(&snap).snap_count, 1);
     }
 }

@@ -1,9 +1,9 @@
 //! Volume groups: metadata tree → structs, assembly of PVs found on several devices, and LVs
 //! as block devices.
 
-use super::mda::{self, MdaInfo};
 use super::metadata::{self, Item, Section, Value};
 use super::striped::Striped;
+use super::mda::{self, MdaInfo};
 use super::{label, Error, Result};
 use crate::disk::{Dev, Extent, Linear};
 use crate::units::SECTOR_SIZE;
@@ -134,10 +134,7 @@ impl LogicalVolume {
 
     /// Size in bytes.
     pub fn size(&self, vg: &VolumeGroup) -> u64 {
-        let extents = self
-            .segments
-            .iter()
-            .fold(0u64, |a, s| a.saturating_add(s.extent_count));
+        let extents = self.segments.iter().fold(0u64, |a, s| a.saturating_add(s.extent_count));
         extents.saturating_mul(vg.extent_size)
     }
 }
@@ -145,10 +142,7 @@ impl LogicalVolume {
 impl VolumeGroup {
     /// Total size of the PVs' extents, in bytes.
     pub fn size(&self) -> u64 {
-        let extents = self
-            .pvs
-            .iter()
-            .fold(0u64, |a, p| a.saturating_add(p.pe_count));
+        let extents = self.pvs.iter().fold(0u64, |a, p| a.saturating_add(p.pe_count));
         extents.saturating_mul(self.extent_size)
     }
 
@@ -160,8 +154,7 @@ impl VolumeGroup {
             .flat_map(|lv| &lv.segments)
             .filter(|s| matches!(s.kind, SegmentKind::Striped { .. }))
             .fold(0u64, |a, s| a.saturating_add(s.extent_count));
-        self.size()
-            .saturating_sub(used.saturating_mul(self.extent_size))
+        self.size().saturating_sub(used.saturating_mul(self.extent_size))
     }
 
     /// The LV as a block device named "/dev/VG/LV": Linear over the PV devices for 1-stripe
@@ -173,74 +166,39 @@ impl VolumeGroup {
             .lvs
             .iter()
             .find(|l| l.name == lv)
-            .ok_or_else(|| Error::NoSuchLv {
-                vg: self.name.clone(),
-                lv: lv.to_string(),
-            })?;
+            .ok_or_else(|| Error::NoSuchLv { vg: self.name.clone(), lv: lv.to_string() })?;
         let pvs = pv_index(&self.pvs);
         let mut pieces = Vec::with_capacity(l.segments.len());
         for seg in &l.segments {
-            let SegmentKind::Striped {
-                stripe_size,
-                stripes,
-            } = &seg.kind
-            else {
-                let SegmentKind::Unsupported { seg_type } = &seg.kind else {
-                    continue;
-                };
-                return Err(Error::Unsupported {
-                    seg_type: seg_type.clone(),
-                    lv: path,
-                });
+            let SegmentKind::Striped { stripe_size, stripes } = &seg.kind else {
+                let SegmentKind::Unsupported { seg_type } = &seg.kind else { continue };
+                return Err(Error::Unsupported { seg_type: seg_type.clone(), lv: path });
             };
             // validated by from_metadata: stripes nonempty, counts divide, no overflow
             let per_stripe = seg.extent_count / stripes.len().max(1) as u64 * self.extent_size;
             let mut extents = Vec::with_capacity(stripes.len());
             for (pv_name, pe) in stripes {
-                let pv = pvs
-                    .get(pv_name.as_str())
-                    .ok_or_else(|| self.bad(format!("{path} uses unknown PV {pv_name}")))?;
-                let dev = pv_devs
-                    .iter()
-                    .find(|(n, _)| n == &pv.device)
-                    .map(|(_, d)| d.clone())
-                    .ok_or_else(|| Error::MissingPv {
-                        lv: path.clone(),
-                        pv: pv.name.clone(),
-                        uuid: pv.uuid.clone(),
-                    })?;
-                let offset = pe
-                    .checked_mul(self.extent_size)
-                    .and_then(|o| o.checked_add(pv.pe_start));
-                let offset =
-                    offset.ok_or_else(|| self.bad(format!("{path}: extent offset overflows")))?;
-                extents.push(Extent {
-                    dev,
-                    offset,
-                    len: per_stripe,
-                });
+                let pv = pvs.get(pv_name.as_str()).ok_or_else(|| self.bad(format!("{path} uses unknown PV {pv_name}")))?;
+                let dev = pv_devs.iter().find(|(n, _)| n == &pv.device).map(|(_, d)| d.clone()).ok_or_else(|| {
+                    Error::MissingPv { lv: path.clone(), pv: pv.name.clone(), uuid: pv.uuid.clone() }
+                })?;
+                let offset = pe.checked_mul(self.extent_size).and_then(|o| o.checked_add(pv.pe_start));
+                let offset = offset.ok_or_else(|| self.bad(format!("{path}: extent offset overflows")))?;
+                extents.push(Extent { dev, offset, len: per_stripe });
             }
             if extents.len() == 1 {
                 pieces.extend(extents);
             } else {
-                let s =
-                    Striped::new(extents, *stripe_size, path.clone()).map_err(|m| self.bad(m))?;
+                let s = Striped::new(extents, *stripe_size, path.clone()).map_err(|m| self.bad(m))?;
                 let len = crate::disk::BlockDev::len(&s);
-                pieces.push(Extent {
-                    dev: Arc::new(s),
-                    offset: 0,
-                    len,
-                });
+                pieces.push(Extent { dev: Arc::new(s), offset: 0, len });
             }
         }
         Ok(Arc::new(Linear::new(pieces, path)?))
     }
 
     fn bad(&self, msg: String) -> Error {
-        Error::Metadata {
-            dev: format!("volume group {}", self.name),
-            msg,
-        }
+        Error::Metadata { dev: format!("volume group {}", self.name), msg }
     }
 }
 
@@ -270,9 +228,7 @@ fn want<'a>(s: &'a Section, key: &str, what: &str) -> VResult<&'a Value> {
 fn uint(s: &Section, key: &str, what: &str) -> VResult<u64> {
     match want(s, key, what)? {
         Value::Int(n) if *n >= 0 => Ok(*n as u64),
-        v => Err(format!(
-            "{what}: {key} should be a nonnegative integer, not {v:?}"
-        )),
+        v => Err(format!("{what}: {key} should be a nonnegative integer, not {v:?}")),
     }
 }
 
@@ -321,25 +277,14 @@ fn opt_uint(s: &Section, key: &str, what: &str) -> VResult<u64> {
 }
 
 fn sectors(s: &Section, key: &str, what: &str) -> VResult<u64> {
-    uint(s, key, what)?
-        .checked_mul(SECTOR_SIZE)
-        .ok_or_else(|| format!("{what}: {key} overflows"))
+    uint(s, key, what)?.checked_mul(SECTOR_SIZE).ok_or_else(|| format!("{what}: {key} overflows"))
 }
 
 fn parse_pv(name: &str, s: &Section, vg: &str) -> VResult<PhysicalVolume> {
     let what = format!("VG {vg} PV {name}");
     Ok(PhysicalVolume {
         name: name.to_string(),
-        device: s
-            .value("device")
-            .and_then(|v| {
-                if let Value::Str(d) = v {
-                    Some(d.clone())
-                } else {
-                    None
-                }
-            })
-            .unwrap_or_default(),
+        device: s.value("device").and_then(|v| if let Value::Str(d) = v { Some(d.clone()) } else { None }).unwrap_or_default(),
         uuid: string(s, "id", &what)?,
         dev_size: sectors(s, "dev_size", &what)?,
         pe_start: sectors(s, "pe_start", &what)?,
@@ -352,12 +297,7 @@ fn parse_pv(name: &str, s: &Section, vg: &str) -> VResult<PhysicalVolume> {
     })
 }
 
-fn parse_segment(
-    s: &Section,
-    what: &str,
-    extent_size: u64,
-    pvs: &HashMap<&str, &PhysicalVolume>,
-) -> VResult<Segment> {
+fn parse_segment(s: &Section, what: &str, extent_size: u64, pvs: &HashMap<&str, &PhysicalVolume>) -> VResult<Segment> {
     let start_extent = uint(s, "start_extent", what)?;
     let extent_count = uint(s, "extent_count", what)?;
     let seg_type = string(s, "type", what)?;
@@ -371,85 +311,43 @@ fn parse_segment(
             })
             .collect();
         let zero_new_blocks = matches!(s.value("zero_new_blocks"), Some(Value::Int(n)) if *n != 0);
-        return Ok(Segment {
-            start_extent,
-            extent_count,
-            kind: SegmentKind::Unsupported { seg_type },
-            refs,
-            zero_new_blocks,
-        });
+        return Ok(Segment { start_extent, extent_count, kind: SegmentKind::Unsupported { seg_type }, refs, zero_new_blocks });
     }
     let n = uint(s, "stripe_count", what)?;
     if n == 0 || n > MAX_STRIPES as u64 || extent_count % n != 0 || extent_count == 0 {
-        return Err(format!(
-            "{what}: {extent_count} extents cannot be split into {n} stripes (limit {MAX_STRIPES})"
-        ));
+        return Err(format!("{what}: {extent_count} extents cannot be split into {n} stripes (limit {MAX_STRIPES})"));
     }
-    let stripe_size = if n == 1 {
-        0
-    } else {
-        sectors(s, "stripe_size", what)?
-    };
+    let stripe_size = if n == 1 { 0 } else { sectors(s, "stripe_size", what)? };
     if n > 1 && (stripe_size == 0 || extent_size % stripe_size != 0) {
-        return Err(format!(
-            "{what}: stripe size {stripe_size} does not divide the extent size {extent_size}"
-        ));
+        return Err(format!("{what}: stripe size {stripe_size} does not divide the extent size {extent_size}"));
     }
     let Some(Value::List(list)) = s.value("stripes") else {
         return Err(format!("{what}: missing stripes list"));
     };
     if list.len() as u64 != 2 * n {
-        return Err(format!(
-            "{what}: stripes list has {} items, expected {}",
-            list.len(),
-            2 * n
-        ));
+        return Err(format!("{what}: stripes list has {} items, expected {}", list.len(), 2 * n));
     }
     let per = extent_count / n;
     let mut stripes = Vec::with_capacity(n as usize);
     for pair in list.chunks_exact(2) {
         let [Value::Str(pv), Value::Int(pe)] = pair else {
-            return Err(format!(
-                "{what}: stripes should be pairs of PV name and extent"
-            ));
+            return Err(format!("{what}: stripes should be pairs of PV name and extent"));
         };
-        let p = pvs
-            .get(pv.as_str())
-            .ok_or_else(|| format!("{what}: stripe on unknown PV {pv}"))?;
+        let p = pvs.get(pv.as_str()).ok_or_else(|| format!("{what}: stripe on unknown PV {pv}"))?;
         let pe = u64::try_from(*pe).map_err(|_| format!("{what}: negative extent {pe}"))?;
         if pe.checked_add(per).is_none_or(|end| end > p.pe_count) {
-            return Err(format!(
-                "{what}: extents {pe}..{pe}+{per} on {pv} go past its pe_count {}",
-                p.pe_count
-            ));
+            return Err(format!("{what}: extents {pe}..{pe}+{per} on {pv} go past its pe_count {}", p.pe_count));
         }
         stripes.push((pv.clone(), pe));
     }
-    Ok(Segment {
-        start_extent,
-        extent_count,
-        kind: SegmentKind::Striped {
-            stripe_size,
-            stripes,
-        },
-        refs: Vec::new(),
-        zero_new_blocks: false,
-    })
+    Ok(Segment { start_extent, extent_count, kind: SegmentKind::Striped { stripe_size, stripes }, refs: Vec::new(), zero_new_blocks: false })
 }
 
-fn parse_lv(
-    name: &str,
-    s: &Section,
-    vg: &str,
-    extent_size: u64,
-    pvs: &HashMap<&str, &PhysicalVolume>,
-) -> VResult<LogicalVolume> {
+fn parse_lv(name: &str, s: &Section, vg: &str, extent_size: u64, pvs: &HashMap<&str, &PhysicalVolume>) -> VResult<LogicalVolume> {
     let what = format!("LV {vg}/{name}");
     let count = uint(s, "segment_count", &what)?;
     if count == 0 || count > MAX_SEGMENTS as u64 {
-        return Err(format!(
-            "{what}: segment_count {count} is out of range (1..{MAX_SEGMENTS})"
-        ));
+        return Err(format!("{what}: segment_count {count} is out of range (1..{MAX_SEGMENTS})"));
     }
     // The first entry of each name, indexed once: `Section::section` per segment is a linear
     // search, quadratic over tens of thousands of segments (minutes for fuzzed metadata).
@@ -467,14 +365,9 @@ fn parse_lv(
         };
         let seg = parse_segment(seg, &seg_what, extent_size, pvs)?;
         if seg.start_extent != next {
-            return Err(format!(
-                "{seg_what}: starts at extent {} but the previous segment ends at {next}",
-                seg.start_extent
-            ));
+            return Err(format!("{seg_what}: starts at extent {} but the previous segment ends at {next}", seg.start_extent));
         }
-        next = next
-            .checked_add(seg.extent_count)
-            .ok_or_else(|| format!("{seg_what}: extent count overflows"))?;
+        next = next.checked_add(seg.extent_count).ok_or_else(|| format!("{seg_what}: extent count overflows"))?;
         segments.push(seg);
     }
     if next.checked_mul(extent_size).is_none() {
@@ -482,11 +375,7 @@ fn parse_lv(
     }
     let status = strings(s, "status", &what)?;
     let major_minor = match (s.value("major"), s.value("minor")) {
-        (Some(Value::Int(ma)), Some(Value::Int(mi)))
-            if status.iter().any(|f| f == "FIXED_MINOR") =>
-        {
-            Some((*ma, *mi))
-        }
+        (Some(Value::Int(ma)), Some(Value::Int(mi))) if status.iter().any(|f| f == "FIXED_MINOR") => Some((*ma, *mi)),
         _ => None,
     };
     Ok(LogicalVolume {
@@ -495,8 +384,7 @@ fn parse_lv(
         status,
         flags: opt_strings(s, "flags", &what)?,
         tags: opt_strings(s, "tags", &what)?,
-        alloc_policy: opt_string(s, "allocation_policy", &what)?
-            .unwrap_or_else(|| "inherit".into()),
+        alloc_policy: opt_string(s, "allocation_policy", &what)?.unwrap_or_else(|| "inherit".into()),
         major_minor,
         segments,
     })
@@ -521,12 +409,7 @@ pub fn from_metadata(top: &Section) -> VResult<VolumeGroup> {
                 return Err(format!("{what}: more than {MAX_PVS} PVs"));
             }
             let pv = parse_pv(n, p, name)?;
-            if pv
-                .pe_count
-                .checked_mul(extent_size)
-                .and_then(|b| b.checked_add(pv.pe_start))
-                .is_none()
-            {
+            if pv.pe_count.checked_mul(extent_size).and_then(|b| b.checked_add(pv.pe_start)).is_none() {
                 return Err(format!("{what} PV {n}: pe_count {} overflows", pv.pe_count));
             }
             pvs.push(pv);
@@ -562,10 +445,7 @@ pub fn from_metadata(top: &Section) -> VResult<VolumeGroup> {
 
 /// Parses metadata text read from `dev` into a volume group.
 pub fn parse_vg(dev: &str, text: &[u8]) -> Result<VolumeGroup> {
-    let bad = |msg| Error::Metadata {
-        dev: dev.to_string(),
-        msg,
-    };
+    let bad = |msg| Error::Metadata { dev: dev.to_string(), msg };
     let top = metadata::parse(text).map_err(bad)?;
     from_metadata(&top).map_err(bad)
 }
@@ -579,9 +459,7 @@ pub fn scan(devs: &[(String, Dev)]) -> Result<Vec<VolumeGroup>> {
     let mut labels: Vec<(String, String, u64, Vec<MdaInfo>)> = Vec::new();
     let mut copies: Vec<(String, VolumeGroup)> = Vec::new();
     for (name, dev) in devs {
-        let Some(l) = label::read_label_as(dev.as_ref(), name)? else {
-            continue;
-        };
+        let Some(l) = label::read_label_as(dev.as_ref(), name)? else { continue };
         let mut mdas = Vec::with_capacity(l.metadata_areas.len());
         for area in &l.metadata_areas {
             let (info, text) = mda::read_text(dev.as_ref(), name, *area)?;
@@ -599,11 +477,7 @@ pub fn scan(devs: &[(String, Dev)]) -> Result<Vec<VolumeGroup>> {
             None => newest.push((dev, vg)),
             Some((_, cur)) if cur.seqno == vg.seqno => {}
             Some((cur_dev, cur)) => {
-                let (old, new) = if vg.seqno > cur.seqno {
-                    ((&*cur_dev, &*cur), (&dev, &vg))
-                } else {
-                    ((&dev, &vg), (&*cur_dev, &*cur))
-                };
+                let (old, new) = if vg.seqno > cur.seqno { ((&*cur_dev, &*cur), (&dev, &vg)) } else { ((&dev, &vg), (&*cur_dev, &*cur)) };
                 let msg = format!(
                     "VG {}: metadata on {} (seqno {}) is older than on {} (seqno {}); using seqno {}",
                     vg.name, old.0, old.1.seqno, new.0, new.1.seqno, new.1.seqno
@@ -621,9 +495,7 @@ pub fn scan(devs: &[(String, Dev)]) -> Result<Vec<VolumeGroup>> {
     let mut out: Vec<VolumeGroup> = newest.into_iter().map(|(_, vg)| vg).collect();
     for vg in &mut out {
         for pv in &mut vg.pvs {
-            let found = labels
-                .iter()
-                .find(|(_, u, _, _)| u.replace('-', "") == pv.uuid.replace('-', ""));
+            let found = labels.iter().find(|(_, u, _, _)| u.replace('-', "") == pv.uuid.replace('-', ""));
             match found {
                 Some((dev, _, len, mdas)) => {
                     pv.device = dev.clone();
@@ -665,17 +537,11 @@ mod tests {
     #[test]
     fn vgcfgbackup_output_to_structs() {
         let vg = vg_from(VGCFGBACKUP).unwrap();
-        assert_eq!(
-            (vg.name.as_str(), vg.seqno, vg.extent_size),
-            ("vgstripe", 2, 1 << 20)
-        );
+        assert_eq!((vg.name.as_str(), vg.seqno, vg.extent_size), ("vgstripe", 2, 1 << 20));
         assert_eq!(vg.uuid, "Z43CcN-fC4r-n12Y-BTpj-oC18-5lLc-eonMXy");
         assert_eq!(vg.pvs.len(), 2);
         assert_eq!(vg.pvs[0].uuid, "VgStrP-vdaa-0000-0000-0000-0000-00000a");
-        assert_eq!(
-            (vg.pvs[0].dev_size, vg.pvs[0].pe_start, vg.pvs[0].pe_count),
-            (32 << 20, 1 << 20, 31)
-        );
+        assert_eq!((vg.pvs[0].dev_size, vg.pvs[0].pe_start, vg.pvs[0].pe_count), (32 << 20, 1 << 20, 31));
         let names: Vec<&str> = vg.lvs.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["stripes", "span"]);
         assert_eq!(
@@ -683,10 +549,7 @@ mod tests {
             [Segment {
                 start_extent: 0,
                 extent_count: 16,
-                kind: SegmentKind::Striped {
-                    stripe_size: 65536,
-                    stripes: vec![("pv0".into(), 0), ("pv1".into(), 0)]
-                },
+                kind: SegmentKind::Striped { stripe_size: 65536, stripes: vec![("pv0".into(), 0), ("pv1".into(), 0)] },
                 refs: vec![],
                 zero_new_blocks: false,
             }]
@@ -705,17 +568,9 @@ mod tests {
 
     #[test]
     fn unsupported_segment_type_is_kept_and_refused_on_open() {
-        let thin = edited(
-            "type = \"striped\"\n\t\t\t\tstripe_count = 2",
-            "type = \"thin-pool\"\n\t\t\t\tstripe_count = 2",
-        );
+        let thin = edited("type = \"striped\"\n\t\t\t\tstripe_count = 2", "type = \"thin-pool\"\n\t\t\t\tstripe_count = 2");
         let vg = vg_from(&thin).unwrap();
-        assert_eq!(
-            vg.lvs[0].segments[0].kind,
-            SegmentKind::Unsupported {
-                seg_type: "thin-pool".into()
-            }
-        );
+        assert_eq!(vg.lvs[0].segments[0].kind, SegmentKind::Unsupported { seg_type: "thin-pool".into() });
         assert_eq!(vg.free(), 40 << 20);
         let e = open_err(&vg, "stripes");
         assert_eq!(e, "unsupported LV type thin-pool (/dev/vgstripe/stripes); only linear and striped LVs can be opened");
@@ -728,45 +583,18 @@ mod tests {
     #[test]
     fn bad_metadata_is_a_clear_error() {
         for (from, to, msg) in [
-            (
-                "\"pv1\", 8",
-                "\"pv1\", 25",
-                "extents 25..25+12 on pv1 go past its pe_count 31",
-            ),
+            ("\"pv1\", 8", "\"pv1\", 25", "extents 25..25+12 on pv1 go past its pe_count 31"),
             ("\"pv1\", 8", "\"pv7\", 8", "stripe on unknown PV pv7"),
-            (
-                "stripe_size = 128",
-                "stripe_size = 100",
-                "does not divide the extent size",
-            ),
-            (
-                "extent_count = 16",
-                "extent_count = 15",
-                "cannot be split into 2 stripes",
-            ),
-            (
-                "start_extent = 12",
-                "start_extent = 13",
-                "starts at extent 13",
-            ),
+            ("stripe_size = 128", "stripe_size = 100", "does not divide the extent size"),
+            ("extent_count = 16", "extent_count = 15", "cannot be split into 2 stripes"),
+            ("start_extent = 12", "start_extent = 13", "starts at extent 13"),
             ("segment_count = 2", "segment_count = 3", "missing segment3"),
-            (
-                "seqno = 2",
-                "seqno = \"2\"",
-                "seqno should be a nonnegative integer",
-            ),
+            ("seqno = 2", "seqno = \"2\"", "seqno should be a nonnegative integer"),
             ("extent_size = 2048", "extent_size = 0", "extent_size is 0"),
-            (
-                "pe_count = 31",
-                "pe_count = 9223372036854775807",
-                "overflows",
-            ),
+            ("pe_count = 31", "pe_count = 9223372036854775807", "overflows"),
         ] {
             let e = vg_from(&edited(from, to)).unwrap_err().to_string();
-            assert!(
-                e.starts_with("test: LVM metadata text: ") && e.contains(msg),
-                "{e} vs {msg}"
-            );
+            assert!(e.starts_with("test: LVM metadata text: ") && e.contains(msg), "{e} vs {msg}");
         }
     }
 
@@ -778,21 +606,14 @@ mod tests {
         let n = MAX_SEGMENTS;
         let mut text = format!("vg {{\nid = \"x\"\nseqno = 1\nextent_size = 8\nlogical_volumes {{\nlv {{\nid = \"y\"\nstatus = []\nsegment_count = {n}\n");
         for i in 0..n {
-            text += &format!(
-                "segment{} {{\nstart_extent = {i}\nextent_count = 1\ntype = \"x\"\n}}\n",
-                i + 1
-            );
+            text += &format!("segment{} {{\nstart_extent = {i}\nextent_count = 1\ntype = \"x\"\n}}\n", i + 1);
         }
         text += "}\n}\n}\n";
         let t = std::time::Instant::now();
         let vg = vg_from(&text).unwrap();
         assert_eq!(vg.lvs[0].segments.len(), n);
         assert_eq!(vg.lvs[0].size(&vg), n as u64 * 4096);
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(60),
-            "{:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "{:?}", t.elapsed());
     }
 
     /// Regression (fuzz campaign): MAX_PVS PVs and segments of MAX_STRIPES stripes on the last
@@ -800,16 +621,13 @@ mod tests {
     #[test]
     fn many_pvs_and_stripes_are_found_in_linear_time() {
         let last = MAX_PVS - 1;
-        let mut text =
-            "vg {\nid = \"x\"\nseqno = 1\nextent_size = 8\nphysical_volumes {\n".to_string();
+        let mut text = "vg {\nid = \"x\"\nseqno = 1\nextent_size = 8\nphysical_volumes {\n".to_string();
         for i in 0..MAX_PVS {
             text += &format!("pv{i} {{\nid = \"a\"\ndevice = \"/dev/sda\"\ndev_size = 8\npe_start = 0\npe_count = 1\n}}\n");
         }
         let segments = 600;
         let stripes = vec![format!("\"pv{last}\", 0"); MAX_STRIPES].join(", ");
-        text += &format!(
-            "}}\nlogical_volumes {{\nlv {{\nid = \"y\"\nstatus = []\nsegment_count = {segments}\n"
-        );
+        text += &format!("}}\nlogical_volumes {{\nlv {{\nid = \"y\"\nstatus = []\nsegment_count = {segments}\n");
         for i in 0..segments {
             text += &format!(
                 "segment{} {{\nstart_extent = {}\nextent_count = {MAX_STRIPES}\ntype = \"striped\"\nstripe_count = {MAX_STRIPES}\nstripe_size = 8\nstripes = [{stripes}]\n}}\n",
@@ -820,31 +638,19 @@ mod tests {
         text += "}\n}\n}\n";
         let t = std::time::Instant::now();
         let vg = vg_from(&text).unwrap();
-        let devs: Vec<(String, Dev)> =
-            vec![("/dev/sda".into(), Arc::new(MemDev::new(vec![7; 4096])))];
+        let devs: Vec<(String, Dev)> = vec![("/dev/sda".into(), Arc::new(MemDev::new(vec![7; 4096])))];
         let lv = vg.open_lv("lv", &devs).unwrap();
         assert_eq!(lv.len(), (segments * MAX_STRIPES * 4096) as u64);
         let mut buf = [0u8; 512];
         lv.read_at(&mut buf, lv.len() - 512).unwrap();
         assert_eq!(buf, [7; 512]);
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(60),
-            "{:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "{:?}", t.elapsed());
     }
 
     /// A disk image holding one PV (label in sector 1, metadata area at 4 KiB, extents at 1 MiB).
     fn pv_image(uuid: &[u8; 32], text: &str, size: usize) -> Vec<u8> {
         let mut img = vec![0u8; size];
-        put_label(
-            &mut img,
-            1,
-            uuid,
-            size as u64,
-            &[(1 << 20, 0)],
-            &[(4096, (1 << 20) - 4096)],
-        );
+        put_label(&mut img, 1, uuid, size as u64, &[(1 << 20, 0)], &[(4096, (1 << 20) - 4096)]);
         let mut t = text.as_bytes().to_vec();
         t.push(0);
         put_mda(&mut img, 4096, (1 << 20) - 4096, 512, &t);
@@ -858,20 +664,14 @@ mod tests {
         let b = pv_image(b"VgStrPvdbb000000000000000000000b", &newer, 32 << 20);
         // distinct data on each disk at extent 0
         a[1 << 20..(1 << 20) + 65536].fill(0xaa);
-        let devs: Vec<(String, Dev)> = vec![
-            ("/dev/sda".into(), Arc::new(MemDev::new(a))),
-            ("/dev/sdb".into(), Arc::new(MemDev::new(b))),
-            ("/dev/sdc".into(), Arc::new(MemDev::new(vec![0; 8192]))),
-        ];
+        let devs: Vec<(String, Dev)> =
+            vec![("/dev/sda".into(), Arc::new(MemDev::new(a))), ("/dev/sdb".into(), Arc::new(MemDev::new(b))), ("/dev/sdc".into(), Arc::new(MemDev::new(vec![0; 8192])))];
         let vgs = scan(&devs).unwrap();
         assert_eq!(vgs.len(), 1);
         let vg = &vgs[0];
         assert_eq!(vg.seqno, 3);
         assert_eq!(vg.warnings, ["VG vgstripe: metadata on /dev/sda (seqno 2) is older than on /dev/sdb (seqno 3); using seqno 3"]);
-        assert_eq!(
-            (vg.pvs[0].device.as_str(), vg.pvs[1].device.as_str()),
-            ("/dev/sda", "/dev/sdb")
-        );
+        assert_eq!((vg.pvs[0].device.as_str(), vg.pvs[1].device.as_str()), ("/dev/sda", "/dev/sdb"));
         let lv = vg.open_lv("stripes", &devs).unwrap();
         assert_eq!(lv.len(), 16 << 20);
         assert_eq!(lv.name(), "/dev/vgstripe/stripes");
@@ -886,17 +686,8 @@ mod tests {
 
     #[test]
     fn scan_reports_garbage_with_device_name() {
-        let img = pv_image(
-            b"VgStrPvdaa000000000000000000000a",
-            "vgstripe { id = ",
-            2 << 20,
-        );
-        let e = scan(&[("/dev/sda2".into(), Arc::new(MemDev::new(img)) as Dev)])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("/dev/sda2: LVM metadata text: line 1:"),
-            "{e}"
-        );
+        let img = pv_image(b"VgStrPvdaa000000000000000000000a", "vgstripe { id = ", 2 << 20);
+        let e = scan(&[("/dev/sda2".into(), Arc::new(MemDev::new(img)) as Dev)]).unwrap_err().to_string();
+        assert!(e.starts_with("/dev/sda2: LVM metadata text: line 1:"), "{e}");
     }
 }

@@ -46,10 +46,7 @@ fn split_comment(line: &str) -> (&str, &str) {
 /// Rewrites metadata text line by line: `f(sections, key, value)` may return a new value for
 /// a `key = value` line (`sections` is the path of section names it is in). A replaced value
 /// loses its comment (lvm2's size comments would be stale).
-pub fn edit_values(
-    text: &str,
-    mut f: impl FnMut(&[String], &str, &str) -> Option<String>,
-) -> String {
+pub fn edit_values(text: &str, mut f: impl FnMut(&[String], &str, &str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     let mut stack: Vec<String> = Vec::new();
     for piece in text.split_inclusive('\n') {
@@ -92,11 +89,7 @@ fn pv_section(text: &str, uuid: &str) -> Option<String> {
 /// copy in the circular buffer (wrapping to just after the header), `raw_locn[0]` and the
 /// header CRC updated.
 pub fn write_text(dev: &dyn BlockDev, name: &str, area: DiskArea, text: &[u8]) -> Result<()> {
-    let err = |msg: String| Error::Mda {
-        dev: name.to_string(),
-        offset: area.offset,
-        msg,
-    };
+    let err = |msg: String| Error::Mda { dev: name.to_string(), offset: area.offset, msg };
     let mut h = read_vec(dev, area.offset, MDA_HEADER_SIZE as usize)?;
     let (old_off, old_len) = (le64(&h, 40), le64(&h, 48));
     let mut blob = text.to_vec();
@@ -107,11 +100,7 @@ pub fn write_text(dev: &dyn BlockDev, name: &str, area: DiskArea, text: &[u8]) -
     if len > ring / 2 {
         return Err(err(format!("metadata of {len} bytes does not fit (the area holds {} bytes per copy); enlarge the metadata area", ring / 2)));
     }
-    let mut off = if old_len == 0 {
-        MDA_HEADER_SIZE
-    } else {
-        (old_off + old_len).div_ceil(SECTOR) * SECTOR
-    };
+    let mut off = if old_len == 0 { MDA_HEADER_SIZE } else { (old_off + old_len).div_ceil(SECTOR) * SECTOR };
     if off >= area.size {
         off = MDA_HEADER_SIZE + (off - area.size);
     }
@@ -137,11 +126,7 @@ fn write_label_dev_size(dev: &dyn BlockDev, label: &PvLabel, dev_size: u64) -> R
     let hdr = le32(&sec, 20) as usize;
     let field = hdr + 32;
     if field + 8 > sec.len() {
-        return Err(Error::Label {
-            dev: dev.name(),
-            sector: label.sector,
-            msg: format!("PV header offset {hdr} lies outside the sector"),
-        });
+        return Err(Error::Label { dev: dev.name(), sector: label.sector, msg: format!("PV header offset {hdr} lies outside the sector") });
     }
     sec[field..field + 8].copy_from_slice(&dev_size.to_le_bytes());
     let crc = lvm_crc(INITIAL_CRC, &sec[20..]);
@@ -175,16 +160,11 @@ fn same_uuid(a: &str, b: &str) -> bool {
 
 /// The newest metadata copy (text and volume group) in the metadata areas of `labels` whose
 /// volume group satisfies `wanted`.
-fn newest_copy(
-    labels: &[Labelled],
-    wanted: impl Fn(&VolumeGroup) -> bool,
-) -> Result<Option<(Vec<u8>, VolumeGroup)>> {
+fn newest_copy(labels: &[Labelled], wanted: impl Fn(&VolumeGroup) -> bool) -> Result<Option<(Vec<u8>, VolumeGroup)>> {
     let mut best: Option<(Vec<u8>, VolumeGroup)> = None;
     for l in labels {
         for area in &l.label.metadata_areas {
-            let (_, Some(text)) = mda::read_text(l.dev, l.name, *area)? else {
-                continue;
-            };
+            let (_, Some(text)) = mda::read_text(l.dev, l.name, *area)? else { continue };
             let vg = super::vg::parse_vg(l.name, &text)?;
             if wanted(&vg) && best.as_ref().is_none_or(|(_, b)| vg.seqno > b.seqno) {
                 best = Some((text, vg));
@@ -201,11 +181,7 @@ fn write_vg_text(labels: &[Labelled], vg: &VolumeGroup, what: &str, text: &str) 
     let mut pvs = Vec::with_capacity(vg.pvs.len());
     for pv in &vg.pvs {
         let l = labels.iter().find(|l| same_uuid(&l.label.uuid, &pv.uuid));
-        pvs.push(l.ok_or_else(|| Error::MissingPv {
-            lv: what.to_string(),
-            pv: pv.name.clone(),
-            uuid: pv.uuid.clone(),
-        })?);
+        pvs.push(l.ok_or_else(|| Error::MissingPv { lv: what.to_string(), pv: pv.name.clone(), uuid: pv.uuid.clone() })?);
     }
     for l in pvs {
         for area in &l.label.metadata_areas {
@@ -249,19 +225,10 @@ pub fn pvresize_in(devs: &[(String, crate::disk::Dev)], name: &str) -> Result<Op
 }
 
 fn resize_pv(devs: &[(&str, &dyn BlockDev)], name: &str) -> Result<Option<PvResized>> {
-    let unsupported = |msg: String| Error::Metadata {
-        dev: name.to_string(),
-        msg,
-    };
+    let unsupported = |msg: String| Error::Metadata { dev: name.to_string(), msg };
     let labels = labels(devs)?;
     let Some(me) = labels.iter().find(|l| l.name == name) else {
-        return if devs.iter().any(|(n, _)| *n == name) {
-            Ok(None)
-        } else {
-            Err(unsupported(
-                "pvresize: no such device among the scanned ones".into(),
-            ))
-        };
+        return if devs.iter().any(|(n, _)| *n == name) { Ok(None) } else { Err(unsupported("pvresize: no such device among the scanned ones".into())) };
     };
     let label = &me.label;
     let data_start = label.data_areas.first().map_or(0, |d| d.offset);
@@ -269,45 +236,20 @@ fn resize_pv(devs: &[(&str, &dyn BlockDev)], name: &str) -> Result<Option<PvResi
         return Err(unsupported("pvresize: the PV has a metadata area at the end of the device, which would have to move; not supported".into()));
     }
     let new_sectors = me.dev.len() / SECTOR;
-    let Some((text, vg)) = newest_copy(&labels, |vg| {
-        vg.pvs.iter().any(|p| same_uuid(&p.uuid, &label.uuid))
-    })?
-    else {
+    let Some((text, vg)) = newest_copy(&labels, |vg| vg.pvs.iter().any(|p| same_uuid(&p.uuid, &label.uuid)))? else {
         // an orphan PV: only its header records the size
         write_label_dev_size(me.dev, label, new_sectors * SECTOR)?;
-        return Ok(Some(PvResized {
-            uuid: label.uuid.clone(),
-            vg: None,
-            pe_count: (0, 0),
-            dev_size: (label.dev_size / SECTOR, new_sectors),
-        }));
+        return Ok(Some(PvResized { uuid: label.uuid.clone(), vg: None, pe_count: (0, 0), dev_size: (label.dev_size / SECTOR, new_sectors) }));
     };
-    let pv = vg
-        .pvs
-        .iter()
-        .find(|p| same_uuid(&p.uuid, &label.uuid))
-        .ok_or_else(|| {
-            unsupported(format!(
-                "PV {} is not in the metadata of VG {}",
-                label.uuid, vg.name
-            ))
-        })?;
+    let pv = vg.pvs.iter().find(|p| same_uuid(&p.uuid, &label.uuid)).ok_or_else(|| unsupported(format!("PV {} is not in the metadata of VG {}", label.uuid, vg.name)))?;
     let extent = vg.extent_size / SECTOR;
     let pe_start = pv.pe_start / SECTOR;
     if extent == 0 || new_sectors < pe_start {
-        return Err(unsupported(format!(
-            "VG {}: extent size {extent} or pe_start {pe_start} does not fit the device",
-            vg.name
-        )));
+        return Err(unsupported(format!("VG {}: extent size {extent} or pe_start {pe_start} does not fit the device", vg.name)));
     }
     let new_pe = (new_sectors - pe_start) / extent;
     let old = (pv.pe_count, pv.dev_size / SECTOR);
-    let resized = PvResized {
-        uuid: label.uuid.clone(),
-        vg: Some(vg.name.clone()),
-        pe_count: (old.0, new_pe),
-        dev_size: (old.1, new_sectors),
-    };
+    let resized = PvResized { uuid: label.uuid.clone(), vg: Some(vg.name.clone()), pe_count: (old.0, new_pe), dev_size: (old.1, new_sectors) };
     if new_pe < pv.pe_count {
         return Err(unsupported(format!("pvresize: {name} is smaller than PV {} ({new_pe} < {} extents); shrinking is not supported", pv.uuid, pv.pe_count)));
     }
@@ -315,20 +257,11 @@ fn resize_pv(devs: &[(&str, &dyn BlockDev)], name: &str) -> Result<Option<PvResi
         return Ok(Some(resized));
     }
     let text = String::from_utf8_lossy(&text).into_owned();
-    let section = pv_section(&text, &pv.uuid).ok_or_else(|| {
-        unsupported(format!(
-            "PV {} has no section in the metadata text",
-            pv.uuid
-        ))
-    })?;
+    let section = pv_section(&text, &pv.uuid).ok_or_else(|| unsupported(format!("PV {} has no section in the metadata text", pv.uuid)))?;
     let new_text = edit_values(&text, |s, k, _| match (s.len(), k) {
         (1, "seqno") if s[0] == vg.name => Some((vg.seqno + 1).to_string()),
-        (3, "dev_size") if s[1] == "physical_volumes" && s[2] == section => {
-            Some(new_sectors.to_string())
-        }
-        (3, "pe_count") if s[1] == "physical_volumes" && s[2] == section => {
-            Some(new_pe.to_string())
-        }
+        (3, "dev_size") if s[1] == "physical_volumes" && s[2] == section => Some(new_sectors.to_string()),
+        (3, "pe_count") if s[1] == "physical_volumes" && s[2] == section => Some(new_pe.to_string()),
         _ => None,
     });
     super::vg::parse_vg(name, new_text.as_bytes())?;
@@ -371,18 +304,8 @@ pub struct LvExtended {
 /// whose last segment has `stripes` stripes of `stripe_size` bytes: lvm2 rounds to whole
 /// stripes (of at least one extent each), up for `+N`, down for `100%FREE`.
 fn requested(vg: &VolumeGroup, stripes: u64, stripe_size: u64, add: Option<u64>) -> u64 {
-    let free = vg
-        .pvs
-        .iter()
-        .flat_map(|p| free_runs(vg, &p.name))
-        .fold(0u64, |a, r| a.saturating_add(r.1));
-    let unit = stripes
-        .max(1)
-        .saturating_mul(if stripe_size > vg.extent_size {
-            stripe_size / vg.extent_size.max(1)
-        } else {
-            1
-        });
+    let free = vg.pvs.iter().flat_map(|p| free_runs(vg, &p.name)).fold(0u64, |a, r| a.saturating_add(r.1));
+    let unit = stripes.max(1).saturating_mul(if stripe_size > vg.extent_size { stripe_size / vg.extent_size.max(1) } else { 1 });
     match add {
         Some(n) => n.div_ceil(unit).saturating_mul(unit),
         None => free / unit * unit,
@@ -398,37 +321,13 @@ type NewSegment = (u64, u64, Vec<(String, u64)>);
 /// grow it, the others become new segments with its stripe count and stripe size; seqno + 1.
 /// Also the number of extents added (0: nothing to do or, for `None`, no room for the LV's
 /// stripes; the text unchanged, as lvm2 leaves it).
-pub fn lvextend_text(
-    text: &str,
-    vg: &VolumeGroup,
-    lv: &str,
-    add: Option<u64>,
-) -> Result<(String, u64)> {
+pub fn lvextend_text(text: &str, vg: &VolumeGroup, lv: &str, add: Option<u64>) -> Result<(String, u64)> {
     let path = format!("/dev/{}/{lv}", vg.name);
-    let bad = |msg: String| Error::Metadata {
-        dev: path.clone(),
-        msg,
-    };
-    let l = vg
-        .lvs
-        .iter()
-        .find(|l| l.name == lv)
-        .ok_or_else(|| Error::NoSuchLv {
-            vg: vg.name.clone(),
-            lv: lv.to_string(),
-        })?;
-    let last = l
-        .segments
-        .last()
-        .ok_or_else(|| bad("the LV has no segments".into()))?;
-    let SegmentKind::Striped {
-        stripes,
-        stripe_size,
-    } = &last.kind
-    else {
-        return Err(bad(
-            "lvextend: only linear and striped LVs can be extended".into()
-        ));
+    let bad = |msg: String| Error::Metadata { dev: path.clone(), msg };
+    let l = vg.lvs.iter().find(|l| l.name == lv).ok_or_else(|| Error::NoSuchLv { vg: vg.name.clone(), lv: lv.to_string() })?;
+    let last = l.segments.last().ok_or_else(|| bad("the LV has no segments".into()))?;
+    let SegmentKind::Striped { stripes, stripe_size } = &last.kind else {
+        return Err(bad("lvextend: only linear and striped LVs can be extended".into()));
     };
     let n = stripes.len() as u64;
     let want = requested(vg, n, *stripe_size, add);
@@ -441,21 +340,10 @@ pub fn lvextend_text(
     })?;
     // lvm2's lv_merge_segments: a chunk continuing the previous segment on every stripe joins it
     let per = last.extent_count / n.max(1);
-    let mut ends: Vec<(String, u64)> = stripes
-        .iter()
-        .map(|(p, pe)| (p.clone(), pe.saturating_add(per)))
-        .collect();
-    let (mut grow_last, mut segments, mut next_le) = (
-        0u64,
-        Vec::<NewSegment>::new(),
-        last.start_extent.saturating_add(last.extent_count),
-    );
+    let mut ends: Vec<(String, u64)> = stripes.iter().map(|(p, pe)| (p.clone(), pe.saturating_add(per))).collect();
+    let (mut grow_last, mut segments, mut next_le) = (0u64, Vec::<NewSegment>::new(), last.start_extent.saturating_add(last.extent_count));
     for c in &chunks {
-        let at: Vec<(String, u64)> = c
-            .stripes
-            .iter()
-            .map(|&(p, pe)| (vg.pvs[p].name.clone(), pe))
-            .collect();
+        let at: Vec<(String, u64)> = c.stripes.iter().map(|&(p, pe)| (vg.pvs[p].name.clone(), pe)).collect();
         if at != ends {
             segments.push((next_le, c.len, at.clone()));
         } else if let Some(seg) = segments.last_mut() {
@@ -463,15 +351,10 @@ pub fn lvextend_text(
         } else {
             grow_last = grow_last.saturating_add(c.len.saturating_mul(n));
         }
-        ends = at
-            .into_iter()
-            .map(|(p, pe)| (p, pe.saturating_add(c.len)))
-            .collect();
+        ends = at.into_iter().map(|(p, pe)| (p, pe.saturating_add(c.len))).collect();
         next_le = next_le.saturating_add(c.len.saturating_mul(n));
     }
-    let added = chunks
-        .iter()
-        .fold(0u64, |a, c| a.saturating_add(c.len.saturating_mul(n)));
+    let added = chunks.iter().fold(0u64, |a, c| a.saturating_add(c.len.saturating_mul(n)));
     if added == 0 {
         return Ok((text.to_string(), 0));
     }
@@ -480,45 +363,28 @@ pub fn lvextend_text(
     let mut out = edit_values(text, |s, k, v| match (s.len(), k) {
         (1, "seqno") if s[0] == vg.name => Some((vg.seqno + 1).to_string()),
         (3, "segment_count") if s[1] == "logical_volumes" && s[2] == lv => Some(count.to_string()),
-        (4, "extent_count") if s[1] == "logical_volumes" && s[2] == lv && s[3] == last_name => v
-            .parse::<u64>()
-            .ok()
-            .map(|c| c.saturating_add(grow_last).to_string()),
+        (4, "extent_count") if s[1] == "logical_volumes" && s[2] == lv && s[3] == last_name => {
+            v.parse::<u64>().ok().map(|c| c.saturating_add(grow_last).to_string())
+        }
         _ => None,
     });
     if !segments.is_empty() {
         let mut ins = String::new();
         for (i, (le, len, at)) in segments.iter().enumerate() {
-            ins.push_str(&segment_text(
-                l.segments.len() + 1 + i,
-                *le,
-                len.saturating_mul(n),
-                *stripe_size / SECTOR,
-                at,
-            ));
+            ins.push_str(&segment_text(l.segments.len() + 1 + i, *le, len.saturating_mul(n), *stripe_size / SECTOR, at));
         }
-        out = insert_before_close(&out, &[&vg.name, "logical_volumes", lv], &ins)
-            .ok_or_else(|| bad("the LV's section was not found in the metadata text".into()))?;
+        out = insert_before_close(&out, &[&vg.name, "logical_volumes", lv], &ins).ok_or_else(|| bad("the LV's section was not found in the metadata text".into()))?;
     }
     Ok((out, added))
 }
 
 /// A striped (or linear) segment section as lvm2 writes it.
-fn segment_text(
-    number: usize,
-    start: u64,
-    extents: u64,
-    stripe_sectors: u64,
-    stripes: &[(String, u64)],
-) -> String {
+fn segment_text(number: usize, start: u64, extents: u64, stripe_sectors: u64, stripes: &[(String, u64)]) -> String {
     let kind = match stripes.len() {
         1 => "\t# linear\n".to_string(),
         _ => format!("\n\t\t\t\tstripe_size = {stripe_sectors}\n"),
     };
-    let list: Vec<String> = stripes
-        .iter()
-        .map(|(pv, pe)| format!("\t\t\t\t\t\"{pv}\", {pe}"))
-        .collect();
+    let list: Vec<String> = stripes.iter().map(|(pv, pe)| format!("\t\t\t\t\t\"{pv}\", {pe}")).collect();
     format!(
         "\n\t\t\tsegment{number} {{\n\t\t\t\tstart_extent = {start}\n\t\t\t\textent_count = {extents}\n\n\t\t\t\ttype = \"striped\"\n\t\t\t\tstripe_count = {}{kind}\n\t\t\t\tstripes = [\n{}\n\t\t\t\t]\n\t\t\t}}\n",
         stripes.len(),
@@ -532,49 +398,23 @@ fn segment_text(
 /// (`devs` are the scanned devices and must hold every PV of the volume group). lvm2's
 /// refusals: "insufficient free space: N extents needed, but only M available",
 /// "insufficient suitable allocatable extents …".
-pub fn lvextend(
-    devs: &[(String, crate::disk::Dev)],
-    vg: &VolumeGroup,
-    lv: &str,
-    add: Option<u64>,
-) -> Result<LvExtended> {
+pub fn lvextend(devs: &[(String, crate::disk::Dev)], vg: &VolumeGroup, lv: &str, add: Option<u64>) -> Result<LvExtended> {
     let path = format!("/dev/{}/{lv}", vg.name);
-    let before = vg
-        .lvs
-        .iter()
-        .find(|l| l.name == lv)
-        .ok_or_else(|| Error::NoSuchLv {
-            vg: vg.name.clone(),
-            lv: lv.to_string(),
-        })?;
+    let before = vg.lvs.iter().find(|l| l.name == lv).ok_or_else(|| Error::NoSuchLv { vg: vg.name.clone(), lv: lv.to_string() })?;
     let old: u64 = before.segments.iter().map(|s| s.extent_count).sum();
     let devs = borrowed(devs);
     let labels = labels(&devs)?;
-    if let Some(pv) = vg
-        .pvs
-        .iter()
-        .find(|p| !labels.iter().any(|l| same_uuid(&l.label.uuid, &p.uuid)))
-    {
-        return Err(Error::MissingPv {
-            lv: path,
-            pv: pv.name.clone(),
-            uuid: pv.uuid.clone(),
-        });
+    if let Some(pv) = vg.pvs.iter().find(|p| !labels.iter().any(|l| same_uuid(&l.label.uuid, &p.uuid))) {
+        return Err(Error::MissingPv { lv: path, pv: pv.name.clone(), uuid: pv.uuid.clone() });
     }
     let current = newest_copy(&labels, |v| v.uuid == vg.uuid && v.seqno == vg.seqno)?;
-    let (text, _) = current.ok_or_else(|| Error::Metadata {
-        dev: path.clone(),
-        msg: format!("no metadata copy with seqno {} found", vg.seqno),
-    })?;
+    let (text, _) = current.ok_or_else(|| Error::Metadata { dev: path.clone(), msg: format!("no metadata copy with seqno {} found", vg.seqno) })?;
     let (new_text, added) = lvextend_text(&String::from_utf8_lossy(&text), vg, lv, add)?;
     if added > 0 {
         super::vg::parse_vg(&path, new_text.as_bytes())?;
         write_vg_text(&labels, vg, &path, &new_text)?;
     }
-    Ok(LvExtended {
-        lv: path,
-        extents: (old, old + added),
-    })
+    Ok(LvExtended { lv: path, extents: (old, old + added) })
 }
 
 #[cfg(test)]
@@ -594,14 +434,8 @@ mod tests {
         });
         assert!(out.contains("\tseqno = 4\n"));
         assert!(out.contains("\t\t\tdev_size = 200\n"));
-        assert!(
-            out.contains("\t\t\tseqno = 9\n"),
-            "nested keys of the same name stay"
-        );
-        assert!(
-            out.contains("device = \"/dev/x\"\t# Hint only\n"),
-            "other lines stay byte for byte"
-        );
+        assert!(out.contains("\t\t\tseqno = 9\n"), "nested keys of the same name stay");
+        assert!(out.contains("device = \"/dev/x\"\t# Hint only\n"), "other lines stay byte for byte");
         assert_eq!(out.len(), TEXT.len() - "\t# 50 Kilobytes".len());
     }
 

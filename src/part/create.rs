@@ -36,18 +36,9 @@ pub fn gpt_last_usable(sectors: u64) -> Option<u64> {
 /// Writes a new `kind` table holding `parts` onto `dev`, over whatever was there; sector 0
 /// starts with `boot_code` (the MBR's first 446 bytes: boot loader, disk signature).
 /// `disk_guid` is the GPT's (a fresh one is an error: callers keep the source's).
-pub fn write(
-    dev: &dyn BlockDev,
-    kind: TableKind,
-    parts: &[NewPartition],
-    boot_code: &[u8; 446],
-    disk_guid: Option<&str>,
-) -> Result<()> {
+pub fn write(dev: &dyn BlockDev, kind: TableKind, parts: &[NewPartition], boot_code: &[u8; 446], disk_guid: Option<&str>) -> Result<()> {
     let sectors = dev.len() / SECTOR_SIZE;
-    let bad = |reason: String| Error::Gpt {
-        dev: dev.name(),
-        reason,
-    };
+    let bad = |reason: String| Error::Gpt { dev: dev.name(), reason };
     let mut sector0 = [0u8; 512];
     sector0[..446].copy_from_slice(boot_code);
     sector0[510] = 0x55;
@@ -55,34 +46,17 @@ pub fn write(
     match kind {
         TableKind::Mbr => {
             if parts.len() > 4 {
-                return Err(bad(format!(
-                    "{} primary partitions do not fit an MBR (at most 4)",
-                    parts.len()
-                )));
+                return Err(bad(format!("{} primary partitions do not fit an MBR (at most 4)", parts.len())));
             }
             for (slot, p) in parts.iter().enumerate() {
                 let PartKind::Mbr { id, bootable, .. } = p.kind else {
                     return Err(bad("a GPT entry given for an MBR table".into()));
                 };
-                let start = u32::try_from(p.start)
-                    .map_err(|_| bad(format!("partition {} starts past 2^32 sectors", slot + 1)))?;
-                let size = p
-                    .end
-                    .checked_sub(p.start)
-                    .map(|s| s + 1)
-                    .and_then(|s| u32::try_from(s).ok());
-                let size = size.ok_or_else(|| {
-                    bad(format!(
-                        "partition {} is empty or larger than 2^32 sectors",
-                        slot + 1
-                    ))
-                })?;
+                let start = u32::try_from(p.start).map_err(|_| bad(format!("partition {} starts past 2^32 sectors", slot + 1)))?;
+                let size = p.end.checked_sub(p.start).map(|s| s + 1).and_then(|s| u32::try_from(s).ok());
+                let size = size.ok_or_else(|| bad(format!("partition {} is empty or larger than 2^32 sectors", slot + 1)))?;
                 if p.end >= sectors {
-                    return Err(bad(format!(
-                        "partition {} ends at sector {} past the disk's {sectors}",
-                        slot + 1,
-                        p.end
-                    )));
+                    return Err(bad(format!("partition {} ends at sector {} past the disk's {sectors}", slot + 1, p.end)));
                 }
                 let at = 446 + 16 * slot;
                 sector0[at] = if bootable { 0x80 } else { 0 };
@@ -95,47 +69,21 @@ pub fn write(
             dev.write_at(&sector0, 0)?;
         }
         TableKind::Gpt => {
-            let last_usable = gpt_last_usable(sectors)
-                .filter(|l| *l > GPT_FIRST_USABLE)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "a disk of {sectors} sectors is too small for a GPT"
-                    ))
-                })?;
+            let last_usable = gpt_last_usable(sectors).filter(|l| *l > GPT_FIRST_USABLE).ok_or_else(|| bad(format!("a disk of {sectors} sectors is too small for a GPT")))?;
             if parts.len() as u64 > GPT_ENTRIES {
-                return Err(bad(format!(
-                    "{} partitions do not fit a {GPT_ENTRIES}-entry GPT",
-                    parts.len()
-                )));
+                return Err(bad(format!("{} partitions do not fit a {GPT_ENTRIES}-entry GPT", parts.len())));
             }
-            let disk_guid = guid_bytes(disk_guid.ok_or_else(|| bad("no disk GUID given".into()))?)
-                .ok_or_else(|| bad("the disk GUID does not parse".into()))?;
+            let disk_guid = guid_bytes(disk_guid.ok_or_else(|| bad("no disk GUID given".into()))?).ok_or_else(|| bad("the disk GUID does not parse".into()))?;
             let mut entries = vec![0u8; (GPT_ENTRIES * GPT_ENTRY_SIZE) as usize];
-            for (e, (i, p)) in entries
-                .chunks_exact_mut(GPT_ENTRY_SIZE as usize)
-                .zip(parts.iter().enumerate())
-            {
-                let PartKind::Gpt {
-                    type_guid,
-                    guid,
-                    name,
-                    attributes,
-                } = &p.kind
-                else {
+            for (e, (i, p)) in entries.chunks_exact_mut(GPT_ENTRY_SIZE as usize).zip(parts.iter().enumerate()) {
+                let PartKind::Gpt { type_guid, guid, name, attributes } = &p.kind else {
                     return Err(bad("an MBR entry given for a GPT table".into()));
                 };
                 if p.start < GPT_FIRST_USABLE || p.end > last_usable || p.end < p.start {
                     return Err(bad(format!("partition {} ({}–{}) is outside the usable sectors {GPT_FIRST_USABLE}–{last_usable}", i + 1, p.start, p.end)));
                 }
-                let t = guid_bytes(type_guid).ok_or_else(|| {
-                    bad(format!(
-                        "partition {}: type GUID {type_guid} does not parse",
-                        i + 1
-                    ))
-                })?;
-                let u = guid_bytes(guid).ok_or_else(|| {
-                    bad(format!("partition {}: GUID {guid} does not parse", i + 1))
-                })?;
+                let t = guid_bytes(type_guid).ok_or_else(|| bad(format!("partition {}: type GUID {type_guid} does not parse", i + 1)))?;
+                let u = guid_bytes(guid).ok_or_else(|| bad(format!("partition {}: GUID {guid} does not parse", i + 1)))?;
                 e[..16].copy_from_slice(&t);
                 e[16..32].copy_from_slice(&u);
                 put_u64(e, 32, p.start);
@@ -172,11 +120,7 @@ pub fn write(
             sector0[pmbr + 4] = 0xEE;
             sector0[pmbr + 5..pmbr + 8].copy_from_slice(&[0xFF, 0xFF, 0xFF]);
             put_u32(&mut sector0, pmbr + 8, 1);
-            put_u32(
-                &mut sector0,
-                pmbr + 12,
-                u32::try_from(sectors - 1).unwrap_or(u32::MAX),
-            );
+            put_u32(&mut sector0, pmbr + 12, u32::try_from(sectors - 1).unwrap_or(u32::MAX));
             dev.write_at(&sector0, 0)?;
             dev.write_at(&primary, SECTOR_SIZE)?;
             dev.write_at(&entries, 2 * SECTOR_SIZE)?;

@@ -2,10 +2,7 @@
 //! LBA; each header and its partition entry array are CRC32-checked. A bad primary with a good
 //! backup is used with a warning; both bad is an error.
 
-use super::{
-    check_inside, le_u16, le_u32, le_u64, Error, PartKind, Partition, PartitionTable, Result,
-    TableKind,
-};
+use super::{check_inside, le_u16, le_u32, le_u64, Error, PartKind, Partition, PartitionTable, Result, TableKind};
 use crate::disk::{read_vec, BlockDev};
 use crate::units::SECTOR_SIZE;
 
@@ -31,12 +28,7 @@ pub(super) struct Table {
 /// The primary header (LBA 1) and its entries, validated: what a table rewrite starts from.
 /// A corrupt primary is an error here (repair it with gdisk/sgdisk first).
 pub(super) fn primary(dev: &dyn BlockDev) -> Result<Table> {
-    load(dev, 1, SECTOR_SIZE)?.map_err(|why| Error::Gpt {
-        dev: dev.name(),
-        reason: format!(
-            "primary header at LBA 1 unusable ({why}); repair the table first (sgdisk -v, gdisk)"
-        ),
-    })
+    load(dev, 1, SECTOR_SIZE)?.map_err(|why| Error::Gpt { dev: dev.name(), reason: format!("primary header at LBA 1 unusable ({why}); repair the table first (sgdisk -v, gdisk)") })
 }
 
 /// The logical sector size of a GPT disk: where the primary header's signature is (LBA 1 of
@@ -100,9 +92,7 @@ fn load(dev: &dyn BlockDev, lba: u64, ss: u64) -> Result<std::result::Result<Tab
     let len = dev.len();
     let sectors = len / ss;
     if lba < 1 || lba >= sectors {
-        return Ok(Err(format!(
-            "LBA {lba} is outside the device ({sectors} sectors); the image may be truncated"
-        )));
+        return Ok(Err(format!("LBA {lba} is outside the device ({sectors} sectors); the image may be truncated")));
     }
     let mut h = [0u8; 512];
     dev.read_at(&mut h, lba * ss)?;
@@ -124,9 +114,7 @@ fn load(dev: &dyn BlockDev, lba: u64, ss: u64) -> Result<std::result::Result<Tab
     }
     let computed = crc32fast::hash(zeroed.get(..header_size as usize).unwrap_or(&[]));
     if stored_crc != computed {
-        return Ok(Err(format!(
-            "header CRC mismatch (stored {stored_crc:#010x}, computed {computed:#010x})"
-        )));
+        return Ok(Err(format!("header CRC mismatch (stored {stored_crc:#010x}, computed {computed:#010x})")));
     }
     let my_lba = le_u64(&h, 24);
     let alternate_lba = le_u64(&h, 32);
@@ -150,9 +138,7 @@ fn load(dev: &dyn BlockDev, lba: u64, ss: u64) -> Result<std::result::Result<Tab
         )));
     }
     if entry_size < ENTRY_MIN || entry_size % ENTRY_MIN != 0 {
-        return Ok(Err(format!(
-            "partition entry size {entry_size} is not a multiple of {ENTRY_MIN}"
-        )));
+        return Ok(Err(format!("partition entry size {entry_size} is not a multiple of {ENTRY_MIN}")));
     }
     let array_bytes = u64::from(count) * u64::from(entry_size);
     if array_bytes > MAX_ENTRY_BYTES {
@@ -160,9 +146,7 @@ fn load(dev: &dyn BlockDev, lba: u64, ss: u64) -> Result<std::result::Result<Tab
             "{count} partition entries of {entry_size} bytes exceed the {MAX_ENTRY_BYTES}-byte limit"
         )));
     }
-    let array_end = entries_lba
-        .checked_mul(ss)
-        .and_then(|o| o.checked_add(array_bytes));
+    let array_end = entries_lba.checked_mul(ss).and_then(|o| o.checked_add(array_bytes));
     if entries_lba < 1 || !matches!(array_end, Some(end) if end <= len) {
         return Ok(Err(format!(
             "partition entry array at LBA {entries_lba} ({array_bytes} bytes) is outside the device; the image may be truncated"
@@ -207,22 +191,13 @@ fn partitions(dev: &dyn BlockDev, table: &Table, ss: u64) -> Result<Vec<Partitio
         if last >= sectors {
             let start = first.saturating_mul(ss);
             let end = last.saturating_add(1).saturating_mul(ss);
-            return Err(Error::BeyondEnd {
-                dev: dev.name(),
-                number,
-                start,
-                end,
-                size: dev.len(),
-            });
+            return Err(Error::BeyondEnd { dev: dev.name(), number, start, end, size: dev.len() });
         }
         // last < sectors: no overflow below.
         let start = first * ss;
         let size = (last - first + 1) * ss;
         check_inside(dev, number, start, size)?;
-        let units: Vec<u16> = (0..36)
-            .map(|i| le_u16(e, 56 + 2 * i))
-            .take_while(|&u| u != 0)
-            .collect();
+        let units: Vec<u16> = (0..36).map(|i| le_u16(e, 56 + 2 * i)).take_while(|&u| u != 0).collect();
         out.push(Partition {
             number,
             start,
@@ -265,14 +240,10 @@ mod tests {
     fn guid_is_mixed_endian() {
         // The EFI System Partition type GUID as stored on disk (UEFI spec, table 5-7).
         let on_disk = [
-            0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E,
-            0xC9, 0x3B,
+            0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B,
         ];
         assert_eq!(guid_at(&on_disk, 0), "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
         // Short buffers read as zeros instead of panicking.
-        assert_eq!(
-            guid_at(&on_disk, 12),
-            "3BC93EC9-0000-0000-0000-000000000000"
-        );
+        assert_eq!(guid_at(&on_disk, 12), "3BC93EC9-0000-0000-0000-000000000000");
     }
 }

@@ -32,10 +32,7 @@ pub struct GrowOptions {
 
 impl Default for GrowOptions {
     fn default() -> Self {
-        GrowOptions {
-            fudge: 1 << 20,
-            free_percent: None,
-        }
+        GrowOptions { fudge: 1 << 20, free_percent: None }
     }
 }
 
@@ -81,20 +78,11 @@ pub enum Plan {
 }
 
 fn bad(dev: &dyn BlockDev, number: u32, reason: impl Into<String>) -> Error {
-    Error::BadPartition {
-        dev: dev.name(),
-        number,
-        reason: reason.into(),
-    }
+    Error::BadPartition { dev: dev.name(), number, reason: reason.into() }
 }
 
 /// Plans growing partition `number` of `table` (read from `dev`) as growpart would.
-pub fn plan(
-    dev: &dyn BlockDev,
-    table: &PartitionTable,
-    number: u32,
-    opts: &GrowOptions,
-) -> Result<Plan> {
+pub fn plan(dev: &dyn BlockDev, table: &PartitionTable, number: u32, opts: &GrowOptions) -> Result<Plan> {
     if table.sector_size != SECTOR_SIZE {
         return Err(bad(dev, number, format!("growing a partition of a disk with {}-byte logical sectors is not supported (512-byte sectors only); the disk is read correctly", table.sector_size)));
     }
@@ -102,10 +90,7 @@ pub fn plan(
     let Some(p) = table.partitions.iter().find(|p| p.number == number) else {
         return Err(bad(dev, number, "no such partition"));
     };
-    if let PartKind::Mbr {
-        logical, extended, ..
-    } = p.kind
-    {
+    if let PartKind::Mbr { logical, extended, .. } = p.kind {
         if logical || extended {
             return Err(bad(dev, number, "growing a logical or extended MBR partition is not supported (only primary partitions 1-4)"));
         }
@@ -115,13 +100,7 @@ pub fn plan(
     let pt_end = pt_start + pt_size - 1;
     // the nearest partition start at or after our end (the extended container counts, its
     // logical partitions lie inside it)
-    let next = table
-        .partitions
-        .iter()
-        .map(|q| q.start / SECTOR_SIZE)
-        .filter(|&s| s >= pt_end)
-        .min()
-        .unwrap_or(sector_num);
+    let next = table.partitions.iter().map(|q| q.start / SECTOR_SIZE).filter(|&s| s >= pt_end).min().unwrap_or(sector_num);
     let mut max_end = next.saturating_sub(1);
     let mut warnings = Vec::new();
     if table.kind == TableKind::Mbr {
@@ -150,25 +129,12 @@ pub fn plan(
         }
     }
     if pt_end >= max_end {
-        return Ok(Plan::NoChange(format!(
-            "partition {number} is size {pt_size}. it cannot be grown"
-        )));
+        return Ok(Plan::NoChange(format!("partition {number} is size {pt_size}. it cannot be grown")));
     }
     if pt_end + opts.fudge / SECTOR_SIZE > max_end {
-        return Ok(Plan::NoChange(format!(
-            "partition {number} could only be grown by {} [fudge={}]",
-            max_end - pt_end,
-            opts.fudge / SECTOR_SIZE
-        )));
+        return Ok(Plan::NoChange(format!("partition {number} could only be grown by {} [fudge={}]", max_end - pt_end, opts.fudge / SECTOR_SIZE)));
     }
-    let growth = Growth {
-        number,
-        start: pt_start,
-        old_size: pt_size,
-        old_end: pt_end,
-        new_size: max_end - pt_start + 1,
-        new_end: max_end,
-    };
+    let growth = Growth { number, start: pt_start, old_size: pt_size, old_end: pt_end, new_size: max_end - pt_start + 1, new_end: max_end };
     Ok(Plan::Grow { growth, warnings })
 }
 
@@ -179,10 +145,7 @@ pub fn apply(dev: &dyn BlockDev, growth: &Growth) -> Result<()> {
     match super::mbr::classify(&sector0) {
         super::mbr::Sector0::Mbr => apply_mbr(dev, &mut sector0, growth),
         super::mbr::Sector0::Protective => apply_gpt(dev, &mut sector0, growth),
-        super::mbr::Sector0::NotATable => Err(Error::Gpt {
-            dev: dev.name(),
-            reason: "no partition table to grow".into(),
-        }),
+        super::mbr::Sector0::NotATable => Err(Error::Gpt { dev: dev.name(), reason: "no partition table to grow".into() }),
     }
 }
 
@@ -195,36 +158,16 @@ pub(super) fn chs(lba: u64) -> [u8; 3] {
     }
     let head = (lba / secs) % heads;
     let sec = lba % secs + 1;
-    [
-        head as u8,
-        (sec as u8) | (((cyl >> 8) as u8) << 6),
-        cyl as u8,
-    ]
+    [head as u8, (sec as u8) | (((cyl >> 8) as u8) << 6), cyl as u8]
 }
 
 fn apply_mbr(dev: &dyn BlockDev, sector0: &mut Sector, g: &Growth) -> Result<()> {
-    let slot = g
-        .number
-        .checked_sub(1)
-        .filter(|s| *s < 4)
-        .ok_or_else(|| bad(dev, g.number, "not a primary MBR partition"))? as usize;
+    let slot = g.number.checked_sub(1).filter(|s| *s < 4).ok_or_else(|| bad(dev, g.number, "not a primary MBR partition"))? as usize;
     let at = 446 + 16 * slot;
-    if u64::from(le_u32(sector0, at + 8)) != g.start
-        || u64::from(le_u32(sector0, at + 12)) != g.old_size
-    {
-        return Err(bad(
-            dev,
-            g.number,
-            "the partition changed since the plan was made",
-        ));
+    if u64::from(le_u32(sector0, at + 8)) != g.start || u64::from(le_u32(sector0, at + 12)) != g.old_size {
+        return Err(bad(dev, g.number, "the partition changed since the plan was made"));
     }
-    let size = u32::try_from(g.new_size).map_err(|_| {
-        bad(
-            dev,
-            g.number,
-            format!("{} sectors do not fit an MBR entry", g.new_size),
-        )
-    })?;
+    let size = u32::try_from(g.new_size).map_err(|_| bad(dev, g.number, format!("{} sectors do not fit an MBR entry", g.new_size)))?;
     sector0[at + 5..at + 8].copy_from_slice(&chs(g.new_end));
     sector0[at + 12..at + 16].copy_from_slice(&size.to_le_bytes());
     dev.write_at(&sector0[..], 0)?;
@@ -249,40 +192,21 @@ pub(super) fn seal(h: &mut [u8; 512], size: usize) {
 fn apply_gpt(dev: &dyn BlockDev, sector0: &mut Sector, g: &Growth) -> Result<()> {
     let t = gpt::primary(dev)?;
     let sectors = dev.len() / SECTOR_SIZE;
-    let idx = g
-        .number
-        .checked_sub(1)
-        .ok_or_else(|| bad(dev, g.number, "no such GPT entry"))? as usize;
+    let idx = g.number.checked_sub(1).ok_or_else(|| bad(dev, g.number, "no such GPT entry"))? as usize;
     let mut entries = t.entries.clone();
     let at = idx * t.entry_size;
     let Some(e) = entries.get_mut(at..at + t.entry_size) else {
         return Err(bad(dev, g.number, "no such GPT entry"));
     };
     if le_u64(e, 32) != g.start || le_u64(e, 40) != g.old_end {
-        return Err(bad(
-            dev,
-            g.number,
-            "the partition changed since the plan was made",
-        ));
+        return Err(bad(dev, g.number, "the partition changed since the plan was made"));
     }
     let entry_sectors = (t.entries.len() as u64).div_ceil(SECTOR_SIZE);
     let alternate = sectors - 1;
-    let backup_entries = alternate
-        .checked_sub(entry_sectors)
-        .ok_or_else(|| Error::Gpt {
-            dev: dev.name(),
-            reason: "disk too small for a backup GPT".into(),
-        })?;
+    let backup_entries = alternate.checked_sub(entry_sectors).ok_or_else(|| Error::Gpt { dev: dev.name(), reason: "disk too small for a backup GPT".into() })?;
     let last_usable = backup_entries - 1;
     if g.new_end > last_usable {
-        return Err(bad(
-            dev,
-            g.number,
-            format!(
-                "new end {} is past the last usable sector {last_usable}",
-                g.new_end
-            ),
-        ));
+        return Err(bad(dev, g.number, format!("new end {} is past the last usable sector {last_usable}", g.new_end)));
     }
     put_u64(e, 40, g.new_end);
     let entries_crc = crc32fast::hash(&entries);
@@ -327,20 +251,11 @@ fn part_name(disk: &str, n: u32) -> String {
 /// The table of `dev` in `sfdisk -d` form, as growpart shows it for the disk named `disk`
 /// (GPT without its `last-lba:` line, which the grown table changes); with `grow`, that
 /// partition shown at its new size.
-pub fn sfdisk_dump(
-    dev: &dyn BlockDev,
-    table: &PartitionTable,
-    disk: &str,
-    grow: Option<&Growth>,
-) -> Result<String> {
+pub fn sfdisk_dump(dev: &dyn BlockDev, table: &PartitionTable, disk: &str, grow: Option<&Growth>) -> Result<String> {
     let mut o = String::new();
     match table.kind {
         TableKind::Mbr => {
-            let _ = writeln!(
-                o,
-                "label: dos\nlabel-id: {:#010x}\ndevice: {disk}\nunit: sectors\nsector-size: 512\n",
-                table.mbr_signature.unwrap_or(0)
-            );
+            let _ = writeln!(o, "label: dos\nlabel-id: {:#010x}\ndevice: {disk}\nunit: sectors\nsector-size: 512\n", table.mbr_signature.unwrap_or(0));
         }
         TableKind::Gpt => {
             let t = gpt::primary(dev)?;
@@ -353,10 +268,7 @@ pub fn sfdisk_dump(
             Some(g) if g.number == p.number => g.new_size,
             _ => p.size / SECTOR_SIZE,
         };
-        let mut line = format!(
-            "{} : start={start:>12}, size={size:>12}, ",
-            part_name(disk, p.number)
-        );
+        let mut line = format!("{} : start={start:>12}, size={size:>12}, ", part_name(disk, p.number));
         match &p.kind {
             PartKind::Mbr { id, bootable, .. } => {
                 let _ = write!(line, "type={id:x}");
@@ -364,12 +276,7 @@ pub fn sfdisk_dump(
                     line.push_str(", bootable");
                 }
             }
-            PartKind::Gpt {
-                type_guid,
-                guid,
-                name,
-                attributes,
-            } => {
+            PartKind::Gpt { type_guid, guid, name, attributes } => {
                 let _ = write!(line, "type={type_guid}, uuid={guid}");
                 if !name.is_empty() {
                     let _ = write!(line, ", name=\"{name}\"");
@@ -397,10 +304,7 @@ fn gpt_attrs(a: u64) -> String {
     if a & 4 != 0 {
         names.push("LegacyBIOSBootable".to_string());
     }
-    let guid_bits: Vec<String> = (48..64)
-        .filter(|b| a >> b & 1 != 0)
-        .map(|b| b.to_string())
-        .collect();
+    let guid_bits: Vec<String> = (48..64).filter(|b| a >> b & 1 != 0).map(|b| b.to_string()).collect();
     if !guid_bits.is_empty() {
         names.push(format!("GUID:{}", guid_bits.join(",")));
     }

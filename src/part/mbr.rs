@@ -4,9 +4,7 @@
 //! next EBR (start relative to the extended partition). The chain is followed with a bound
 //! ([`MAX_LOGICAL`]), loop detection, and every EBR must lie inside the extended partition.
 
-use super::{
-    check_inside, le_u16, le_u32, Error, PartKind, Partition, PartitionTable, Result, TableKind,
-};
+use super::{check_inside, le_u16, le_u32, Error, PartKind, Partition, PartitionTable, Result, TableKind};
 use crate::disk::BlockDev;
 use crate::units::SECTOR_SIZE;
 use std::collections::HashSet;
@@ -106,10 +104,7 @@ pub(super) fn classify(sector: &Sector) -> Sector0 {
 /// extended partition's first EBR, or the content of a partition (a boot sector, an ext
 /// superblock, an XFS or LVM label), is found only at the 4096-byte reading.
 pub(super) fn guess_sector_size(dev: &dyn BlockDev, sector0: &Sector) -> Result<u64> {
-    let used: Vec<Entry> = entries(sector0)
-        .into_iter()
-        .filter(Entry::is_used)
-        .collect();
+    let used: Vec<Entry> = entries(sector0).into_iter().filter(Entry::is_used).collect();
     let fits = |e: &Entry| (u64::from(e.start) + u64::from(e.sectors)) * 4096 <= dev.len();
     if used.is_empty() || dev.len() % 4096 != 0 || !used.iter().all(fits) {
         return Ok(512);
@@ -119,19 +114,11 @@ pub(super) fn guess_sector_size(dev: &dyn BlockDev, sector0: &Sector) -> Result<
     for e in &used {
         for (ss, count) in [(512u64, &mut at_512), (4096, &mut at_4096)] {
             let off = u64::from(e.start) * ss;
-            let found = if e.is_extended() {
-                ebr_at(dev, off)?
-            } else {
-                content_at(dev, off)?
-            };
+            let found = if e.is_extended() { ebr_at(dev, off)? } else { content_at(dev, off)? };
             *count += usize::from(found);
         }
     }
-    Ok(if at_4096 > 0 && at_512 == 0 {
-        4096
-    } else {
-        512
-    })
+    Ok(if at_4096 > 0 && at_512 == 0 { 4096 } else { 512 })
 }
 
 /// Whether an EBR (a `0x55AA` sector holding partition entries) is at byte `off`.
@@ -220,24 +207,14 @@ pub(super) fn read(dev: &dyn BlockDev, sector0: &Sector, ss: u64) -> Result<Part
 
 /// Follows the EBR chain of extended partition `ext` (already checked to lie inside `dev`),
 /// numbering logical partitions from `*next`; sectors are `ss` bytes.
-fn read_logicals(
-    dev: &dyn BlockDev,
-    ext: &Entry,
-    ss: u64,
-    next: &mut u32,
-    out: &mut Vec<Partition>,
-) -> Result<()> {
+fn read_logicals(dev: &dyn BlockDev, ext: &Entry, ss: u64, next: &mut u32, out: &mut Vec<Partition>) -> Result<()> {
     let ext_start = u64::from(ext.start);
     let ext_end = ext_start + u64::from(ext.sectors);
     let mut seen = HashSet::new();
     let mut ebr = ext_start;
     seen.insert(ebr);
     loop {
-        let err = |reason: String| Error::Ebr {
-            dev: dev.name(),
-            sector: ebr,
-            reason,
-        };
+        let err = |reason: String| Error::Ebr { dev: dev.name(), sector: ebr, reason };
         let mut sector = [0u8; 512];
         dev.read_at(&mut sector, ebr * ss)?;
         if !has_boot_signature(&sector) {
@@ -245,9 +222,7 @@ fn read_logicals(
                 // An extended partition without logical partitions need not hold an EBR.
                 return Ok(());
             }
-            return Err(err(
-                "no 0x55AA signature; the logical partition chain is corrupt".into(),
-            ));
+            return Err(err("no 0x55AA signature; the logical partition chain is corrupt".into()));
         }
         let table = entries(&sector);
         if let Some(data) = table.iter().find(|e| e.is_used() && !e.is_extended()) {
@@ -264,12 +239,7 @@ fn read_logicals(
                 number,
                 start,
                 size,
-                kind: PartKind::Mbr {
-                    id: data.id,
-                    bootable: data.boot == 0x80,
-                    logical: true,
-                    extended: false,
-                },
+                kind: PartKind::Mbr { id: data.id, bootable: data.boot == 0x80, logical: true, extended: false },
             });
         }
         let Some(link) = table.iter().find(|e| e.is_used() && e.is_extended()) else {
@@ -282,9 +252,7 @@ fn read_logicals(
             )));
         }
         if !seen.insert(target) {
-            return Err(err(format!(
-                "next EBR at sector {target} was already visited: the EBR chain loops"
-            )));
+            return Err(err(format!("next EBR at sector {target} was already visited: the EBR chain loops")));
         }
         if seen.len() > MAX_LOGICAL {
             return Err(err(format!(

@@ -161,10 +161,7 @@ impl PartitionTable {
 
     /// Reads the partition table of `dev` with `sector_size`-byte logical sectors (512 or
     /// 4096), or probing it when `None`.
-    pub fn read_with(
-        dev: &dyn BlockDev,
-        sector_size: Option<u64>,
-    ) -> Result<Option<PartitionTable>> {
+    pub fn read_with(dev: &dyn BlockDev, sector_size: Option<u64>) -> Result<Option<PartitionTable>> {
         let Some(sector0) = mbr::read_sector0(dev)? else {
             return Ok(None);
         };
@@ -189,22 +186,13 @@ impl PartitionTable {
 
     /// Every partition of `disk` but extended-partition containers, as a device named
     /// `{prefix}{number}` (`/dev/sda2`): what an LVM scan or a filesystem probe looks at.
-    pub fn slices(
-        &self,
-        disk: &crate::disk::Dev,
-        prefix: &str,
-    ) -> Result<Vec<(String, crate::disk::Dev)>> {
+    pub fn slices(&self, disk: &crate::disk::Dev, prefix: &str) -> Result<Vec<(String, crate::disk::Dev)>> {
         self.partitions
             .iter()
             .filter(|p| !matches!(p.kind, PartKind::Mbr { extended: true, .. }))
             .map(|p| {
                 let name = format!("{prefix}{}", p.number);
-                let dev: crate::disk::Dev = std::sync::Arc::new(crate::disk::Slice::new(
-                    disk.clone(),
-                    p.start,
-                    p.size,
-                    name.clone(),
-                )?);
+                let dev: crate::disk::Dev = std::sync::Arc::new(crate::disk::Slice::new(disk.clone(), p.start, p.size, name.clone())?);
                 Ok((name, dev))
             })
             .collect()
@@ -259,14 +247,8 @@ mod tests {
 
     #[test]
     fn no_table_without_a_boot_signature() {
-        assert_eq!(
-            PartitionTable::read(&MemDev::new(vec![0; 300])).unwrap(),
-            None
-        );
-        assert_eq!(
-            PartitionTable::read(&MemDev::new(vec![0; 4096])).unwrap(),
-            None
-        );
+        assert_eq!(PartitionTable::read(&MemDev::new(vec![0; 300])).unwrap(), None);
+        assert_eq!(PartitionTable::read(&MemDev::new(vec![0; 4096])).unwrap(), None);
     }
 
     #[test]

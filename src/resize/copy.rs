@@ -45,10 +45,7 @@ pub fn examine(input: &Dev) -> Result<Source> {
     let name = input.name();
     let table = PartitionTable::read(input.as_ref())?.ok_or_else(|| Error::Layout(format!("{name}: unknown partition table type; copy mode only supports MBR (DOS) and GPT partition tables (a disk holding one filesystem or PV grows in place: vresize --size)")))?;
     if table.sector_size != crate::units::SECTOR_SIZE {
-        return Err(Error::Unsupported(format!(
-            "{name}: copying a disk with {}-byte logical sectors (512-byte sectors only)",
-            table.sector_size
-        )));
+        return Err(Error::Unsupported(format!("{name}: copying a disk with {}-byte logical sectors (512-byte sectors only)", table.sector_size)));
     }
     let mut boot_code = [0u8; 446];
     input.read_at(&mut boot_code, 0)?;
@@ -57,45 +54,25 @@ pub fn examine(input: &Dev) -> Result<Source> {
     // its partition (it cannot be shrunk); expanding it later reports the problem
     let vgs = crate::lvm::scan(&pv_devs).unwrap_or_default();
     let mut parts = Vec::new();
-    for p in table
-        .partitions
-        .iter()
-        .filter(|p| !matches!(p.kind, PartKind::Mbr { logical: true, .. }))
-    {
+    for p in table.partitions.iter().filter(|p| !matches!(p.kind, PartKind::Mbr { logical: true, .. })) {
         let name = format!("/dev/sda{}", p.number);
         let content = match pv_devs.iter().find(|(n, _)| *n == name) {
             Some((_, dev)) => content_of(dev, &name, &vgs)?,
             None => Content::Extended,
         };
-        parts.push(SourcePart {
-            name,
-            start: p.start,
-            size: p.size,
-            kind: p.kind.clone(),
-            content,
-        });
+        parts.push(SourcePart { name, start: p.start, size: p.size, kind: p.kind.clone(), content });
     }
     parts.sort_by_key(|p| p.start);
-    Ok(Source {
-        kind: table.kind,
-        disk_guid: table.disk_guid,
-        parts,
-        boot_code,
-    })
+    Ok(Source { kind: table.kind, disk_guid: table.disk_guid, parts, boot_code })
 }
 
 /// What `dev` holds; a PV's size is what its extents need (`pe_start` + extents).
 fn content_of(dev: &Dev, name: &str, vgs: &[crate::lvm::VolumeGroup]) -> Result<Content> {
-    let Some(info) = crate::fs::probe(dev.as_ref())? else {
-        return Ok(Content::Unknown);
-    };
+    let Some(info) = crate::fs::probe(dev.as_ref())? else { return Ok(Content::Unknown) };
     Ok(match info.fs_type.as_str() {
         "swap" => Content::Swap,
         "LVM2_member" => {
-            let pv = vgs
-                .iter()
-                .flat_map(|vg| vg.pvs.iter().map(move |pv| (vg, pv)))
-                .find(|(_, pv)| pv.device == name);
+            let pv = vgs.iter().flat_map(|vg| vg.pvs.iter().map(move |pv| (vg, pv))).find(|(_, pv)| pv.device == name);
             match pv {
                 Some((vg, pv)) => Content::Pv(pv.pe_start + pv.pe_count * vg.extent_size),
                 None => Content::Pv(dev.len()),
@@ -111,10 +88,7 @@ pub fn lv_content(input: &Dev, lv_path: &str) -> Result<Content> {
         Some(t) => t.slices(input, "/dev/sda")?,
         None => Vec::new(),
     };
-    let (vg_name, lv_name) = lv_path
-        .strip_prefix("/dev/")
-        .and_then(|p| p.split_once('/'))
-        .ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))?;
+    let (vg_name, lv_name) = lv_path.strip_prefix("/dev/").and_then(|p| p.split_once('/')).ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))?;
     let vgs = crate::lvm::scan(&pv_devs)?;
     let vg = vgs.iter().find(|v| v.name == vg_name).ok_or_else(|| {
         Error::Layout(format!("{lv_path}: logical volume not found in the source disk image (this error came from ‘--lv-expand’ option on the command line)"))
@@ -149,62 +123,23 @@ pub struct RunOptions {
 
 /// Carries out `layout` from `input` onto the fresh `output`; `progress` gets messages
 /// (`Copying /dev/sda1`) and `bytes` the bytes copied so far. Returns what was expanded.
-pub fn run(
-    input: &Dev,
-    source: &Source,
-    layout: &Layout,
-    output: &Dev,
-    opts: &RunOptions,
-    progress: &mut dyn FnMut(&str),
-    bytes: &mut dyn FnMut(u64),
-) -> Result<Vec<Step>> {
-    progress(&format!(
-        "Setting up initial partition table on {}",
-        output.name()
-    ));
+pub fn run(input: &Dev, source: &Source, layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn FnMut(&str), bytes: &mut dyn FnMut(u64)) -> Result<Vec<Step>> {
+    progress(&format!("Setting up initial partition table on {}", output.name()));
     let mut new_parts: Vec<NewPartition> = Vec::new();
     for p in &layout.parts {
         if let Some(t) = p.target {
-            new_parts.push(NewPartition {
-                start: t.start,
-                end: t.end,
-                kind: p.source.kind.clone(),
-            });
+            new_parts.push(NewPartition { start: t.start, end: t.end, kind: p.source.kind.clone() });
         }
     }
     if let Some(t) = layout.extra {
         let kind = match layout.kind {
-            TableKind::Mbr => PartKind::Mbr {
-                id: 0x83,
-                bootable: false,
-                logical: false,
-                extended: false,
-            },
-            TableKind::Gpt => PartKind::Gpt {
-                type_guid: LINUX_DATA.into(),
-                guid: random_guid()?,
-                name: "primary".into(),
-                attributes: 0,
-            },
+            TableKind::Mbr => PartKind::Mbr { id: 0x83, bootable: false, logical: false, extended: false },
+            TableKind::Gpt => PartKind::Gpt { type_guid: LINUX_DATA.into(), guid: random_guid()?, name: "primary".into(), attributes: 0 },
         };
-        new_parts.push(NewPartition {
-            start: t.start,
-            end: t.end,
-            kind,
-        });
+        new_parts.push(NewPartition { start: t.start, end: t.end, kind });
     }
-    let boot_code = if opts.copy_boot_loader {
-        source.boot_code
-    } else {
-        [0u8; 446]
-    };
-    create::write(
-        output.as_ref(),
-        layout.kind,
-        &new_parts,
-        &boot_code,
-        source.disk_guid.as_deref(),
-    )?;
+    let boot_code = if opts.copy_boot_loader { source.boot_code } else { [0u8; 446] };
+    create::write(output.as_ref(), layout.kind, &new_parts, &boot_code, source.disk_guid.as_deref())?;
     let mut done = 0u64;
     if opts.copy_boot_loader {
         // the gap between the table and the first partition (GRUB's core image on MBR disks),
@@ -215,38 +150,20 @@ pub fn run(
         };
         let first_target = new_parts.first().map_or(0, |p| p.start * SECTOR_SIZE);
         let first_source = source.parts.first().map_or(0, |p| p.start);
-        let end = first_source
-            .min(first_target)
-            .min(table_end + MAX_BOOTLOADER);
+        let end = first_source.min(first_target).min(table_end + MAX_BOOTLOADER);
         if end > table_end {
-            copy_range(
-                input.as_ref(),
-                table_end,
-                output.as_ref(),
-                table_end,
-                end - table_end,
-                &mut |_| {},
-            )?;
+            copy_range(input.as_ref(), table_end, output.as_ref(), table_end, end - table_end, &mut |_| {})?;
         }
     }
     for p in &layout.parts {
-        let (Some(t), Op::Copy | Op::Resize(_)) = (p.target, p.op) else {
-            continue;
-        };
+        let (Some(t), Op::Copy | Op::Resize(_)) = (p.target, p.op) else { continue };
         let len = match p.op {
             Op::Resize(n) => n.min(p.source.size),
             _ => p.source.size,
         };
         progress(&format!("Copying {}", p.source.name));
         let base = done;
-        copy_range(
-            input.as_ref(),
-            p.source.start,
-            output.as_ref(),
-            t.start * SECTOR_SIZE,
-            len,
-            &mut |n| bytes(base + n),
-        )?;
+        copy_range(input.as_ref(), p.source.start, output.as_ref(), t.start * SECTOR_SIZE, len, &mut |n| bytes(base + n))?;
         done += len;
     }
     if layout.align_first {
@@ -261,14 +178,8 @@ pub fn run(
 }
 
 /// Sets the "hidden sectors" of the NTFS boot record of the first partition to its new start.
-fn fix_ntfs_boot_record(
-    layout: &Layout,
-    output: &Dev,
-    progress: &mut dyn FnMut(&str),
-) -> Result<()> {
-    let Some((p, t)) = layout.parts.iter().find_map(|p| p.target.map(|t| (p, t))) else {
-        return Ok(());
-    };
+fn fix_ntfs_boot_record(layout: &Layout, output: &Dev, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    let Some((p, t)) = layout.parts.iter().find_map(|p| p.target.map(|t| (p, t))) else { return Ok(()) };
     if !matches!(&p.source.content, Content::Fs(f, _) if f == "ntfs") {
         return Ok(());
     }
@@ -280,61 +191,28 @@ fn fix_ntfs_boot_record(
         return Ok(());
     }
     progress("Fixing first NTFS partition boot record");
-    let hidden = u32::try_from(t.start).map_err(|_| {
-        Error::Layout(format!(
-            "the first partition's start {} does not fit the NTFS boot record",
-            t.start
-        ))
-    })?;
+    let hidden = u32::try_from(t.start).map_err(|_| Error::Layout(format!("the first partition's start {} does not fit the NTFS boot record", t.start)))?;
     output.write_at(&hidden.to_le_bytes(), at + 0x1C)?;
     Ok(())
 }
 
 /// Expands what grew: each resized partition's content, then each `--lv-expand` LV and its
 /// filesystem.
-fn expand(
-    layout: &Layout,
-    output: &Dev,
-    opts: &RunOptions,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Vec<Step>> {
-    let table = PartitionTable::read(output.as_ref())?.ok_or_else(|| {
-        Error::Layout(format!(
-            "{}: the new partition table does not read back",
-            output.name()
-        ))
-    })?;
+fn expand(layout: &Layout, output: &Dev, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Step>> {
+    let table = PartitionTable::read(output.as_ref())?.ok_or_else(|| Error::Layout(format!("{}: the new partition table does not read back", output.name())))?;
     let pv_devs = table.slices(output, "/dev/sda")?;
     let mut steps = Vec::new();
     for p in &layout.parts {
-        let (Some(t), Op::Resize(_)) = (p.target, p.op) else {
-            continue;
-        };
-        let Some(method) = p.source.content.method() else {
-            continue;
-        };
+        let (Some(t), Op::Resize(_)) = (p.target, p.op) else { continue };
+        let Some(method) = p.source.content.method() else { continue };
         let target = format!("/dev/sda{}", t.number);
-        let now = if target != p.source.name {
-            format!(" (now {target})")
-        } else {
-            String::new()
-        };
-        progress(&format!(
-            "Expanding {}{now} using the ‘{method}’ method",
-            p.source.name
-        ));
-        let dev = pv_devs
-            .iter()
-            .find(|(n, _)| *n == target)
-            .map(|(_, d)| d.clone())
-            .ok_or_else(|| Error::NoSuchDevice(target.clone()))?;
+        let now = if target != p.source.name { format!(" (now {target})") } else { String::new() };
+        progress(&format!("Expanding {}{now} using the ‘{method}’ method", p.source.name));
+        let dev = pv_devs.iter().find(|(n, _)| *n == target).map(|(_, d)| d.clone()).ok_or_else(|| Error::NoSuchDevice(target.clone()))?;
         match p.source.content {
             Content::Pv(_) => {
                 if let Some(resized) = crate::lvm::pvresize_in(&pv_devs, &target)? {
-                    steps.push(Step::Pv {
-                        device: target,
-                        resized,
-                    });
+                    steps.push(Step::Pv { device: target, resized });
                 }
             }
             _ => steps.extend(grow_fs(&target, &dev)?),
@@ -363,13 +241,7 @@ const READ_AHEAD: usize = 4;
 /// Goes through `len` bytes at `from` of `input`, giving `sink` each hole (imago's zero
 /// mappings), all-zero chunk or data chunk in order; stops after an error or when `sink`
 /// returns false. Buffers come from `spare` when it has one.
-fn read_pieces(
-    input: &dyn BlockDev,
-    from: u64,
-    len: u64,
-    spare: &mut dyn FnMut() -> Option<Vec<u8>>,
-    sink: &mut dyn FnMut(Result<Piece>) -> bool,
-) {
+fn read_pieces(input: &dyn BlockDev, from: u64, len: u64, spare: &mut dyn FnMut() -> Option<Vec<u8>>, sink: &mut dyn FnMut(Result<Piece>) -> bool) {
     let mut off = 0u64;
     while off < len {
         let piece = (|| -> Result<(Piece, u64)> {
@@ -380,14 +252,7 @@ fn read_pieces(
             let n = (len - off).min(CHUNK as u64) as usize;
             let mut buf = spare().unwrap_or_else(|| vec![0u8; CHUNK]);
             input.read_at(&mut buf[..n], from + off)?;
-            Ok((
-                if buf[..n].iter().all(|&b| b == 0) {
-                    Piece::Zeros(n as u64)
-                } else {
-                    Piece::Data(buf, n)
-                },
-                n as u64,
-            ))
+            Ok((if buf[..n].iter().all(|&b| b == 0) { Piece::Zeros(n as u64) } else { Piece::Data(buf, n) }, n as u64))
         })();
         match piece {
             Ok((p, n)) => {
@@ -407,18 +272,8 @@ fn read_pieces(
 /// Copies `len` bytes at `from` of `input` to `to` of `output`, skipping the input's holes and
 /// all-zero chunks (the output reads as zeros there already); `progress` gets the bytes done.
 /// Past [`READ_AHEAD`] chunks a second thread reads (and looks for zeros) while this one writes.
-pub fn copy_range(
-    input: &dyn BlockDev,
-    from: u64,
-    output: &dyn BlockDev,
-    to: u64,
-    len: u64,
-    progress: &mut dyn FnMut(u64),
-) -> Result<CopyStats> {
-    let mut stats = CopyStats {
-        read: len,
-        written: 0,
-    };
+pub fn copy_range(input: &dyn BlockDev, from: u64, output: &dyn BlockDev, to: u64, len: u64, progress: &mut dyn FnMut(u64)) -> Result<CopyStats> {
+    let mut stats = CopyStats { read: len, written: 0 };
     let mut off = 0u64;
     let mut write = |piece: Result<Piece>| -> Result<Option<Vec<u8>>> {
         let spare = match piece? {
@@ -439,35 +294,21 @@ pub fn copy_range(
     let mut failed = None;
     if len <= (READ_AHEAD * CHUNK) as u64 {
         let spare = std::cell::Cell::new(None);
-        read_pieces(
-            input,
-            from,
-            len,
-            &mut || spare.take(),
-            &mut |p| match write(p) {
-                Ok(buf) => {
-                    spare.set(buf);
-                    true
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            },
-        );
+        read_pieces(input, from, len, &mut || spare.take(), &mut |p| match write(p) {
+            Ok(buf) => {
+                spare.set(buf);
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        });
     } else {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Piece>>(READ_AHEAD);
         let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         std::thread::scope(|scope| {
-            scope.spawn(move || {
-                read_pieces(
-                    input,
-                    from,
-                    len,
-                    &mut || spare_rx.try_recv().ok(),
-                    &mut |p| tx.send(p).is_ok(),
-                )
-            });
+            scope.spawn(move || read_pieces(input, from, len, &mut || spare_rx.try_recv().ok(), &mut |p| tx.send(p).is_ok()));
             for p in rx {
                 match write(p) {
                     Ok(buf) => {
@@ -487,10 +328,7 @@ pub fn copy_range(
         return Err(e);
     }
     if off < len {
-        return Err(Error::Unsupported(format!(
-            "copy of {} stopped at byte {off} of {len}",
-            input.name()
-        )));
+        return Err(Error::Unsupported(format!("copy of {} stopped at byte {off} of {len}", input.name())));
     }
     Ok(stats)
 }
@@ -511,20 +349,9 @@ pub fn check_fresh(output: &Dev) -> Result<()> {
 /// A random (version 4) GUID, uppercase.
 fn random_guid() -> Result<String> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| {
-        Error::Unsupported(format!(
-            "no random numbers from the operating system for a partition GUID: {e}"
-        ))
-    })?;
+    getrandom::fill(&mut b).map_err(|e| Error::Unsupported(format!("no random numbers from the operating system for a partition GUID: {e}")))?;
     b[6] = (b[6] & 0x0F) | 0x40;
     b[8] = (b[8] & 0x3F) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    ))
+    Ok(format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]))
 }

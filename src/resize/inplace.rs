@@ -69,10 +69,7 @@ pub enum Step {
 }
 
 fn gib(sectors: u64) -> String {
-    format!(
-        "{:.1}G",
-        (sectors * SECTOR_SIZE) as f64 / f64::from(1u32 << 30)
-    )
+    format!("{:.1}G", (sectors * SECTOR_SIZE) as f64 / f64::from(1u32 << 30))
 }
 
 impl fmt::Display for Step {
@@ -94,11 +91,7 @@ impl fmt::Display for Step {
 
 /// The partition number of `/dev/sdaN` (the only disk).
 fn partition_number(device: &str) -> Result<u32> {
-    device
-        .strip_prefix("/dev/sda")
-        .and_then(|n| n.parse().ok())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Error::NoSuchDevice(device.to_string()))
+    device.strip_prefix("/dev/sda").and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or_else(|| Error::NoSuchDevice(device.to_string()))
 }
 
 /// Grows what `req` names on `disk` (the image at its new size, writable); returns the steps.
@@ -119,15 +112,7 @@ pub fn run(disk: &Dev, req: &Request) -> Result<Vec<Step>> {
     let number = req.expand.as_deref().map(partition_number).transpose()?;
     if let Some(n) = number {
         let device = format!("/dev/sda{n}");
-        let plan = grow::plan(
-            disk.as_ref(),
-            &table,
-            n,
-            &GrowOptions {
-                fudge: 0,
-                free_percent: None,
-            },
-        )?;
+        let plan = grow::plan(disk.as_ref(), &table, n, &GrowOptions { fudge: 0, free_percent: None })?;
         match plan {
             Plan::Grow { growth, .. } => {
                 grow::apply(disk.as_ref(), &growth)?;
@@ -137,37 +122,24 @@ pub fn run(disk: &Dev, req: &Request) -> Result<Vec<Step>> {
         }
     }
     // the partitions as they are now (the expanded one at its new size)
-    let table = PartitionTable::read(disk.as_ref())?
-        .ok_or_else(|| Error::NoSuchDevice("/dev/sda".into()))?;
+    let table = PartitionTable::read(disk.as_ref())?.ok_or_else(|| Error::NoSuchDevice("/dev/sda".into()))?;
     pv_devs.extend(table.slices(disk, "/dev/sda")?);
     if let Some(n) = number {
         let name = format!("/dev/sda{n}");
-        let dev = pv_devs
-            .iter()
-            .find(|(d, _)| *d == name)
-            .map(|(_, d)| d.clone())
-            .ok_or_else(|| Error::NoSuchDevice(name.clone()))?;
+        let dev = pv_devs.iter().find(|(d, _)| *d == name).map(|(_, d)| d.clone()).ok_or_else(|| Error::NoSuchDevice(name.clone()))?;
         expanded = Some((name, dev));
     }
     finish(req, expanded, pv_devs, steps)
 }
 
 /// PV, LV and filesystem steps after the partition's.
-fn finish(
-    req: &Request,
-    expanded: Option<(String, Dev)>,
-    pv_devs: Vec<(String, Dev)>,
-    mut steps: Vec<Step>,
-) -> Result<Vec<Step>> {
+fn finish(req: &Request, expanded: Option<(String, Dev)>, pv_devs: Vec<(String, Dev)>, mut steps: Vec<Step>) -> Result<Vec<Step>> {
     let mut fs_target = None;
     if let Some((name, dev)) = &expanded {
         match lvm::pvresize_in(&pv_devs, name)? {
             Some(resized) => {
                 if resized.pe_count.0 != resized.pe_count.1 {
-                    steps.push(Step::Pv {
-                        device: name.clone(),
-                        resized,
-                    });
+                    steps.push(Step::Pv { device: name.clone(), resized });
                 }
             }
             None => fs_target = Some((name.clone(), dev.clone())),
@@ -189,24 +161,15 @@ fn finish(
 /// Extends the LV `lv_path` (`/dev/VG/LV` or `/dev/mapper/VG-LV`) found on `pv_devs` into
 /// its VG's free extents; returns the step (`None`: no free extents) and the LV's name and
 /// device as they are afterwards.
-pub(super) fn extend_lv(
-    pv_devs: &[(String, Dev)],
-    lv_path: &str,
-) -> Result<(Option<Step>, (String, Dev))> {
+pub(super) fn extend_lv(pv_devs: &[(String, Dev)], lv_path: &str) -> Result<(Option<Step>, (String, Dev))> {
     let (vg_name, lv_name) = lv_path
         .strip_prefix("/dev/")
         .and_then(|p| p.split_once('/'))
-        .or_else(|| {
-            lv_path
-                .strip_prefix("/dev/mapper/")
-                .and_then(|p| p.split_once('-'))
-        })
+        .or_else(|| lv_path.strip_prefix("/dev/mapper/").and_then(|p| p.split_once('-')))
         .ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))?;
     let find = || -> Result<lvm::VolumeGroup> {
         let vgs = lvm::scan(pv_devs)?;
-        vgs.into_iter()
-            .find(|v| v.name == vg_name)
-            .ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))
+        vgs.into_iter().find(|v| v.name == vg_name).ok_or_else(|| Error::NoSuchDevice(lv_path.to_string()))
     };
     let ext = lvm::lvextend(pv_devs, &find()?, lv_name, None)?;
     let step = (ext.extents.0 != ext.extents.1).then_some(Step::Lv(ext));
@@ -221,26 +184,14 @@ pub(super) fn grow_fs(name: &str, dev: &Dev) -> Result<Option<Step>> {
     Ok(match fs_type.as_str() {
         "swap" => {
             let g = crate::fs::swap::remake(dev.as_ref())?;
-            (g.pages.0 != g.pages.1).then(|| Step::Swap {
-                device: name.to_string(),
-                pages: g.pages,
-            })
+            (g.pages.0 != g.pages.1).then(|| Step::Swap { device: name.to_string(), pages: g.pages })
         }
         "ext2" | "ext3" | "ext4" => {
             let r = crate::fs::ext4::grow::grow(dev, None, crate::fs::ext4::grow::Checks::Repairs)?;
-            r.changed().then(|| Step::Ext {
-                device: name.to_string(),
-                blocks: (r.old_blocks, r.new_blocks),
-            })
+            r.changed().then(|| Step::Ext { device: name.to_string(), blocks: (r.old_blocks, r.new_blocks) })
         }
-        "" => Some(Step::NotGrown {
-            device: name.to_string(),
-            why: "no filesystem found".into(),
-        }),
-        other => Some(Step::NotGrown {
-            device: name.to_string(),
-            why: format!("growing {other} is not supported yet"),
-        }),
+        "" => Some(Step::NotGrown { device: name.to_string(), why: "no filesystem found".into() }),
+        other => Some(Step::NotGrown { device: name.to_string(), why: format!("growing {other} is not supported yet") }),
     })
 }
 

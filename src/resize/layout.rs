@@ -36,9 +36,7 @@ impl Content {
     pub fn method(&self) -> Option<&'static str> {
         match self {
             Content::Pv(_) => Some("pvresize"),
-            Content::Fs(t, _) if matches!(t.as_str(), "ext2" | "ext3" | "ext4") => {
-                Some("resize2fs")
-            }
+            Content::Fs(t, _) if matches!(t.as_str(), "ext2" | "ext3" | "ext4") => Some("resize2fs"),
             Content::Swap => Some("mkswap"),
             _ => None,
         }
@@ -117,9 +115,7 @@ impl std::str::FromStr for AlignFirst {
             "auto" => Ok(AlignFirst::Auto),
             "never" => Ok(AlignFirst::Never),
             "always" => Ok(AlignFirst::Always),
-            _ => Err(Error::Layout(
-                "unknown --align-first option: use never|always|auto".into(),
-            )),
+            _ => Err(Error::Layout("unknown --align-first option: use never|always|auto".into())),
         }
     }
 }
@@ -149,17 +145,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            expand: None,
-            shrink: None,
-            resizes: Vec::new(),
-            resizes_force: Vec::new(),
-            deletes: Vec::new(),
-            ignores: Vec::new(),
-            alignment: 128,
-            align_first: AlignFirst::Auto,
-            extra_partition: true,
-        }
+        Options { expand: None, shrink: None, resizes: Vec::new(), resizes_force: Vec::new(), deletes: Vec::new(), ignores: Vec::new(), alignment: 128, align_first: AlignFirst::Auto, extra_partition: true }
     }
 }
 
@@ -193,11 +179,7 @@ pub struct Layout {
 
 /// virt-resize's human sizes: bytes below 1 KiB, else one decimal of K, M or G.
 pub fn human(bytes: i128) -> String {
-    let (sign, b) = if bytes < 0 {
-        ("-", -bytes)
-    } else {
-        ("", bytes)
-    };
+    let (sign, b) = if bytes < 0 { ("-", -bytes) } else { ("", bytes) };
     if b < 1024 {
         return format!("{sign}{b}");
     }
@@ -252,21 +234,13 @@ pub fn parse_resize(old: u64, field: &str) -> Result<i128> {
 
 /// The partition named `name` (`/dev/sda2` or `sda2`) given with `option`.
 fn find(parts: &[Planned], name: &str, option: &str) -> Result<usize> {
-    let name = if name.starts_with("/dev/") {
-        name.to_string()
-    } else {
-        format!("/dev/{name}")
-    };
+    let name = if name.starts_with("/dev/") { name.to_string() } else { format!("/dev/{name}") };
     let i = parts.iter().position(|p| p.source.name == name).ok_or_else(|| {
         Error::Layout(format!("{name}: partition not found in the source disk image (this error came from ‘{option}’ option on the command line)"))
     })?;
     match parts[i].op {
-        Op::Ignore => Err(Error::Layout(format!(
-            "{name}: partition already ignored, you cannot use it in ‘{option}’ option"
-        ))),
-        Op::Delete => Err(Error::Layout(format!(
-            "{name}: partition already deleted, you cannot use it in ‘{option}’ option"
-        ))),
+        Op::Ignore => Err(Error::Layout(format!("{name}: partition already ignored, you cannot use it in ‘{option}’ option"))),
+        Op::Delete => Err(Error::Layout(format!("{name}: partition already deleted, you cannot use it in ‘{option}’ option"))),
         _ => Ok(i),
     }
 }
@@ -275,20 +249,14 @@ fn find(parts: &[Planned], name: &str, option: &str) -> Result<usize> {
 fn mark_resize(p: &mut Planned, new: i128, option: &str, force: bool) -> Result<()> {
     let name = &p.source.name;
     if matches!(p.op, Op::Resize(_)) {
-        return Err(Error::Layout(format!(
-            "{name}: this partition has already been marked for resizing"
-        )));
+        return Err(Error::Layout(format!("{name}: this partition has already been marked for resizing")));
     }
     let old = i128::from(p.source.size);
     if new <= 0 {
-        return Err(Error::Layout(format!(
-            "{name}: new partition size is zero or negative"
-        )));
+        return Err(Error::Layout(format!("{name}: new partition size is zero or negative")));
     }
     let Ok(new_bytes) = u64::try_from(new) else {
-        return Err(Error::Layout(format!(
-            "{name}: new partition size {new} bytes is too large"
-        )));
+        return Err(Error::Layout(format!("{name}: new partition size {new} bytes is too large")));
     };
     if new == old {
         return Ok(());
@@ -316,8 +284,7 @@ fn mark_resize(p: &mut Planned, new: i128, option: &str, force: bool) -> Result<
 fn surplus(parts: &[Planned], out_size: u64, alignment: u64) -> i128 {
     let first_start = parts.first().map_or(0, |p| p.source.start / SECTOR_SIZE);
     let start_overhead = 64u64.max(MAX_BOOTLOADER / SECTOR_SIZE).max(first_start);
-    let overhead = i128::from(start_overhead + alignment * (parts.len() as u64 + 1) + 64)
-        * i128::from(SECTOR_SIZE);
+    let overhead = i128::from(start_overhead + alignment * (parts.len() as u64 + 1) + 64) * i128::from(SECTOR_SIZE);
     let required: i128 = parts
         .iter()
         .map(|p| match p.op {
@@ -340,23 +307,14 @@ fn can_fix_boot_loader(parts: &[Planned]) -> bool {
                 PartKind::Gpt { attributes, .. } => attributes & 4 != 0,
             };
             let start = p.source.start / SECTOR_SIZE;
-            bootable
-                && p.op != Op::Delete
-                && matches!(&p.source.content, Content::Fs(t, _) if t == "ntfs")
-                && start != 0
-                && start.trailing_zeros() < 12
+            bootable && p.op != Op::Delete && matches!(&p.source.content, Content::Fs(t, _) if t == "ntfs") && start != 0 && start.trailing_zeros() < 12
         }
         _ => false,
     }
 }
 
 /// Plans copying `parts` (in disk order) of a `kind` table onto a disk of `out_size` bytes.
-pub fn plan(
-    kind: TableKind,
-    parts: Vec<SourcePart>,
-    out_size: u64,
-    opts: &Options,
-) -> Result<Layout> {
+pub fn plan(kind: TableKind, parts: Vec<SourcePart>, out_size: u64, opts: &Options) -> Result<Layout> {
     if parts.is_empty() {
         return Err(Error::Layout("the source disk has no partitions".into()));
     }
@@ -366,36 +324,16 @@ pub fn plan(
     let mut end_of_prev = 0;
     for p in &parts {
         if p.start < end_of_prev {
-            return Err(Error::Layout(format!(
-                "{}: this partition overlaps the previous one",
-                p.name
-            )));
+            return Err(Error::Layout(format!("{}: this partition overlaps the previous one", p.name)));
         }
         end_of_prev = p.start + p.size;
         match p.content {
-            Content::Pv(size) if size > p.size => {
-                return Err(Error::Layout(format!(
-                    "{}: partition size {} < physical volume size {size}",
-                    p.name, p.size
-                )))
-            }
-            Content::Fs(_, Some(size)) if size > p.size => {
-                return Err(Error::Layout(format!(
-                    "{}: partition size {} < filesystem size {size}",
-                    p.name, p.size
-                )))
-            }
+            Content::Pv(size) if size > p.size => return Err(Error::Layout(format!("{}: partition size {} < physical volume size {size}", p.name, p.size))),
+            Content::Fs(_, Some(size)) if size > p.size => return Err(Error::Layout(format!("{}: partition size {} < filesystem size {size}", p.name, p.size))),
             _ => {}
         }
     }
-    let mut parts: Vec<Planned> = parts
-        .into_iter()
-        .map(|source| Planned {
-            source,
-            op: Op::Copy,
-            target: None,
-        })
-        .collect();
+    let mut parts: Vec<Planned> = parts.into_iter().map(|source| Planned { source, op: Op::Copy, target: None }).collect();
     for name in &opts.ignores {
         let i = find(&parts, name, "--ignore")?;
         parts[i].op = Op::Ignore;
@@ -404,26 +342,16 @@ pub fn plan(
         let i = find(&parts, name, "--delete")?;
         parts[i].op = Op::Delete;
     }
-    for (list, option, force) in [
-        (&opts.resizes, "--resize", false),
-        (&opts.resizes_force, "--resize-force", true),
-    ] {
+    for (list, option, force) in [(&opts.resizes, "--resize", false), (&opts.resizes_force, "--resize-force", true)] {
         for arg in list {
-            let (name, field) = arg
-                .split_once('=')
-                .filter(|(_, f)| !f.is_empty())
-                .ok_or_else(|| {
-                    Error::Layout(format!("{arg}: missing size field in ‘{option}’ option"))
-                })?;
+            let (name, field) = arg.split_once('=').filter(|(_, f)| !f.is_empty()).ok_or_else(|| Error::Layout(format!("{arg}: missing size field in ‘{option}’ option")))?;
             let i = find(&parts, name, option)?;
             let new = parse_resize(parts[i].source.size, field)?;
             mark_resize(&mut parts[i], new, option, force)?;
         }
     }
     if opts.expand.is_some() && opts.shrink.is_some() {
-        return Err(Error::Layout(
-            "you cannot use options --expand and --shrink together".into(),
-        ));
+        return Err(Error::Layout("you cannot use options --expand and --shrink together".into()));
     }
     if let Some(name) = &opts.expand {
         let s = surplus(&parts, out_size, opts.alignment);
@@ -461,11 +389,7 @@ pub fn plan(
         AlignFirst::Auto => can_fix_boot_loader(&parts),
     };
     let a = opts.alignment;
-    let mut start = if align_first {
-        a
-    } else {
-        parts[0].source.start / SECTOR_SIZE
-    };
+    let mut start = if align_first { a } else { parts[0].source.start / SECTOR_SIZE };
     let mut number = 1u32;
     for p in &mut parts {
         let size = match p.op {
@@ -476,11 +400,7 @@ pub fn plan(
         let sectors = size.div_ceil(SECTOR_SIZE);
         let next = (start + sectors).div_ceil(a) * a;
         // a resized partition reaches up to the next aligned start; a copy keeps its size
-        let end = if matches!(p.op, Op::Resize(_)) {
-            next - 1
-        } else {
-            start + sectors - 1
-        };
+        let end = if matches!(p.op, Op::Resize(_)) { next - 1 } else { start + sectors - 1 };
         p.target = Some(Target { number, start, end });
         number += 1;
         start = next;
@@ -490,23 +410,8 @@ pub fn plan(
         TableKind::Mbr => number <= 4,
         TableKind::Gpt => number <= 128,
     };
-    let extra = (opts.extra_partition
-        && surplus >= MIN_EXTRA_PARTITION
-        && room
-        && out_sectors > start + 64)
-        .then(|| Target {
-            number,
-            start,
-            end: out_sectors - 64,
-        });
-    Ok(Layout {
-        kind,
-        parts,
-        surplus,
-        extra,
-        align_first,
-        extra_wanted: opts.extra_partition,
-    })
+    let extra = (opts.extra_partition && surplus >= MIN_EXTRA_PARTITION && room && out_sectors > start + 64).then(|| Target { number, start, end: out_sectors - 64 });
+    Ok(Layout { kind, parts, surplus, extra, align_first, extra_wanted: opts.extra_partition })
 }
 
 impl Layout {
@@ -547,10 +452,7 @@ impl Layout {
             .iter()
             .filter(|p| matches!(p.op, Op::Resize(_)) && p.source.content.method().is_none())
             .filter_map(|p| match &p.source.content {
-                Content::Fs(t, _) => Some(format!(
-                    "unknown/unavailable method for expanding the {t} filesystem on {}",
-                    p.source.name
-                )),
+                Content::Fs(t, _) => Some(format!("unknown/unavailable method for expanding the {t} filesystem on {}", p.source.name)),
                 _ => None,
             })
             .collect()
@@ -564,18 +466,7 @@ mod tests {
     const M: u64 = 1 << 20;
 
     fn part(n: u32, start_sector: u64, size: u64, content: Content) -> SourcePart {
-        SourcePart {
-            name: format!("/dev/sda{n}"),
-            start: start_sector * 512,
-            size,
-            kind: PartKind::Mbr {
-                id: 0x83,
-                bootable: n == 1,
-                logical: false,
-                extended: false,
-            },
-            content,
-        }
+        SourcePart { name: format!("/dev/sda{n}"), start: start_sector * 512, size, kind: PartKind::Mbr { id: 0x83, bootable: n == 1, logical: false, extended: false }, content }
     }
 
     fn ext4(size: u64) -> Content {
@@ -584,15 +475,7 @@ mod tests {
 
     #[test]
     fn human_sizes_as_virt_resize() {
-        for (n, s) in [
-            (100, "100"),
-            (-100, "-100"),
-            (1024, "1.0K"),
-            (1126, "1.1K"),
-            (1363149, "1.3M"),
-            (-1363149, "-1.3M"),
-            (3650722201, "3.4G"),
-        ] {
+        for (n, s) in [(100, "100"), (-100, "-100"), (1024, "1.0K"), (1126, "1.1K"), (1363149, "1.3M"), (-1363149, "-1.3M"), (3650722201, "3.4G")] {
             assert_eq!(human(n), s);
         }
     }
@@ -625,14 +508,8 @@ mod tests {
     #[test]
     fn expand_takes_the_surplus_and_later_partitions_move() {
         // sda1 64 MiB at 2048, sda2 64 MiB at 133120; 1 GiB target, expand sda1
-        let parts = vec![
-            part(1, 2048, 64 * M, ext4(64 * M)),
-            part(2, 133120, 64 * M, Content::Swap),
-        ];
-        let opts = Options {
-            expand: Some("/dev/sda1".into()),
-            ..Options::default()
-        };
+        let parts = vec![part(1, 2048, 64 * M, ext4(64 * M)), part(2, 133120, 64 * M, Content::Swap)];
+        let opts = Options { expand: Some("/dev/sda1".into()), ..Options::default() };
         let l = plan(TableKind::Mbr, parts, 1024 * M, &opts).unwrap();
         // overhead: max(64, 4096, 2048) + 128 * 3 + 64 sectors
         let overhead = (4096 + 384 + 64) * 512;
@@ -645,231 +522,71 @@ mod tests {
         let t2 = l.parts[1].target.unwrap();
         assert_eq!((t2.number, t2.start, t2.end), (2, next, next + 131072 - 1));
         assert!(l.surplus < MIN_EXTRA_PARTITION && l.extra.is_none());
-        assert!(
-            l.summary()[0].contains("will be resized from 64.0M to"),
-            "{:?}",
-            l.summary()
-        );
-        assert!(l.summary()[0].contains(
-            "The filesystem ext4 on /dev/sda1 will be expanded using the ‘resize2fs’ method."
-        ));
+        assert!(l.summary()[0].contains("will be resized from 64.0M to"), "{:?}", l.summary());
+        assert!(l.summary()[0].contains("The filesystem ext4 on /dev/sda1 will be expanded using the ‘resize2fs’ method."));
     }
 
     #[test]
     fn delete_renumbers_and_a_surplus_gets_an_extra_partition() {
-        let parts = vec![
-            part(1, 2048, 64 * M, ext4(64 * M)),
-            part(2, 133120, 64 * M, Content::Swap),
-            part(3, 264192, 64 * M, Content::Pv(64 * M)),
-        ];
-        let opts = Options {
-            deletes: vec!["sda2".into()],
-            ..Options::default()
-        };
+        let parts = vec![part(1, 2048, 64 * M, ext4(64 * M)), part(2, 133120, 64 * M, Content::Swap), part(3, 264192, 64 * M, Content::Pv(64 * M))];
+        let opts = Options { deletes: vec!["sda2".into()], ..Options::default() };
         let l = plan(TableKind::Mbr, parts, 1024 * M, &opts).unwrap();
         assert_eq!(l.parts[1].target, None);
         let t3 = l.parts[2].target.unwrap();
         assert_eq!((t3.number, t3.start), (2, 133120));
         let extra = l.extra.unwrap();
-        assert_eq!(
-            (extra.number, extra.start, extra.end),
-            (3, 264192, 1024 * M / 512 - 64)
-        );
-        assert!(l
-            .summary()
-            .iter()
-            .any(|s| s == "/dev/sda2: This partition will be deleted."));
-        assert!(l
-            .summary()
-            .last()
-            .unwrap()
-            .contains("An extra partition will be created"));
-        let none = Options {
-            deletes: vec!["sda2".into()],
-            extra_partition: false,
-            ..Options::default()
-        };
-        let parts = vec![
-            part(1, 2048, 64 * M, ext4(64 * M)),
-            part(2, 133120, 64 * M, Content::Swap),
-        ];
-        assert_eq!(
-            plan(TableKind::Mbr, parts, 1024 * M, &none).unwrap().extra,
-            None
-        );
+        assert_eq!((extra.number, extra.start, extra.end), (3, 264192, 1024 * M / 512 - 64));
+        assert!(l.summary().iter().any(|s| s == "/dev/sda2: This partition will be deleted."));
+        assert!(l.summary().last().unwrap().contains("An extra partition will be created"));
+        let none = Options { deletes: vec!["sda2".into()], extra_partition: false, ..Options::default() };
+        let parts = vec![part(1, 2048, 64 * M, ext4(64 * M)), part(2, 133120, 64 * M, Content::Swap)];
+        assert_eq!(plan(TableKind::Mbr, parts, 1024 * M, &none).unwrap().extra, None);
     }
 
     #[test]
     fn shrinking_is_checked_against_the_content() {
-        let parts = || {
-            vec![
-                part(1, 2048, 64 * M, ext4(32 * M)),
-                part(2, 133120, 64 * M, Content::Unknown),
-                part(3, 264192, 64 * M, Content::Pv(48 * M)),
-            ]
-        };
-        let try_ =
-            |o: Options| plan(TableKind::Mbr, parts(), 1024 * M, &o).map_err(|e| e.to_string());
-        assert!(try_(Options {
-            resizes: vec!["/dev/sda1=32M".into()],
-            ..Options::default()
-        })
-        .is_ok());
-        let e = try_(Options {
-            resizes: vec!["/dev/sda1=-40M".into()],
-            ..Options::default()
-        })
-        .unwrap_err();
-        assert!(
-            e.contains(
-                "ext4 filesystem which will be damaged by shrinking it below 33554432 bytes"
-            ),
-            "{e}"
-        );
-        assert!(try_(Options {
-            resizes: vec!["/dev/sda2=-1M".into()],
-            ..Options::default()
-        })
-        .unwrap_err()
-        .contains("unknown content"));
-        assert!(try_(Options {
-            resizes_force: vec!["/dev/sda2=-1M".into()],
-            ..Options::default()
-        })
-        .is_ok());
-        assert!(try_(Options {
-            resizes: vec!["/dev/sda3=40M".into()],
-            ..Options::default()
-        })
-        .unwrap_err()
-        .contains("LVM physical volume"));
-        assert!(try_(Options {
-            resizes: vec!["/dev/sda1=+1M".into(), "/dev/sda1=+2M".into()],
-            ..Options::default()
-        })
-        .unwrap_err()
-        .contains("already been marked"));
-        assert!(try_(Options {
-            resizes: vec!["/dev/sda9=+1M".into()],
-            ..Options::default()
-        })
-        .unwrap_err()
-        .contains("partition not found"));
+        let parts = || vec![part(1, 2048, 64 * M, ext4(32 * M)), part(2, 133120, 64 * M, Content::Unknown), part(3, 264192, 64 * M, Content::Pv(48 * M))];
+        let try_ = |o: Options| plan(TableKind::Mbr, parts(), 1024 * M, &o).map_err(|e| e.to_string());
+        assert!(try_(Options { resizes: vec!["/dev/sda1=32M".into()], ..Options::default() }).is_ok());
+        let e = try_(Options { resizes: vec!["/dev/sda1=-40M".into()], ..Options::default() }).unwrap_err();
+        assert!(e.contains("ext4 filesystem which will be damaged by shrinking it below 33554432 bytes"), "{e}");
+        assert!(try_(Options { resizes: vec!["/dev/sda2=-1M".into()], ..Options::default() }).unwrap_err().contains("unknown content"));
+        assert!(try_(Options { resizes_force: vec!["/dev/sda2=-1M".into()], ..Options::default() }).is_ok());
+        assert!(try_(Options { resizes: vec!["/dev/sda3=40M".into()], ..Options::default() }).unwrap_err().contains("LVM physical volume"));
+        assert!(try_(Options { resizes: vec!["/dev/sda1=+1M".into(), "/dev/sda1=+2M".into()], ..Options::default() }).unwrap_err().contains("already been marked"));
+        assert!(try_(Options { resizes: vec!["/dev/sda9=+1M".into()], ..Options::default() }).unwrap_err().contains("partition not found"));
         // regression: a size past 2^64 was truncated (to a shrink that skipped the content check)
-        let e = try_(Options {
-            resizes: vec!["/dev/sda1=99999999999999G".into()],
-            ..Options::default()
-        })
-        .unwrap_err();
+        let e = try_(Options { resizes: vec!["/dev/sda1=99999999999999G".into()], ..Options::default() }).unwrap_err();
         assert!(e.contains("too large"), "{e}");
-        assert!(try_(Options {
-            resizes: vec!["/dev/sda1".into()],
-            ..Options::default()
-        })
-        .unwrap_err()
-        .contains("missing size field"));
-        assert!(try_(Options {
-            deletes: vec!["sda1".into()],
-            resizes: vec!["sda1=+1M".into()],
-            ..Options::default()
-        })
-        .unwrap_err()
-        .contains("already deleted"));
-        assert!(try_(Options {
-            shrink: Some("sda1".into()),
-            ..Options::default()
-        })
-        .unwrap_err()
-        .contains("no deficit"));
-        assert!(try_(Options {
-            expand: Some("sda1".into()),
-            shrink: Some("sda2".into()),
-            ..Options::default()
-        })
-        .unwrap_err()
-        .contains("together"));
+        assert!(try_(Options { resizes: vec!["/dev/sda1".into()], ..Options::default() }).unwrap_err().contains("missing size field"));
+        assert!(try_(Options { deletes: vec!["sda1".into()], resizes: vec!["sda1=+1M".into()], ..Options::default() }).unwrap_err().contains("already deleted"));
+        assert!(try_(Options { shrink: Some("sda1".into()), ..Options::default() }).unwrap_err().contains("no deficit"));
+        assert!(try_(Options { expand: Some("sda1".into()), shrink: Some("sda2".into()), ..Options::default() }).unwrap_err().contains("together"));
     }
 
     #[test]
     fn deficit_and_shrink() {
-        let parts = || {
-            vec![
-                part(1, 2048, 64 * M, ext4(32 * M)),
-                part(2, 133120, 64 * M, Content::Swap),
-            ]
-        };
-        let e = plan(TableKind::Mbr, parts(), 100 * M, &Options::default())
-            .unwrap_err()
-            .to_string();
+        let parts = || vec![part(1, 2048, 64 * M, ext4(32 * M)), part(2, 133120, 64 * M, Content::Swap)];
+        let e = plan(TableKind::Mbr, parts(), 100 * M, &Options::default()).unwrap_err().to_string();
         assert!(e.contains("There is a deficit of"), "{e}");
-        let l = plan(
-            TableKind::Mbr,
-            parts(),
-            100 * M,
-            &Options {
-                shrink: Some("/dev/sda1".into()),
-                ..Options::default()
-            },
-        )
-        .unwrap();
-        let Op::Resize(n) = l.parts[0].op else {
-            panic!("{:?}", l.parts[0].op)
-        };
+        let l = plan(TableKind::Mbr, parts(), 100 * M, &Options { shrink: Some("/dev/sda1".into()), ..Options::default() }).unwrap();
+        let Op::Resize(n) = l.parts[0].op else { panic!("{:?}", l.parts[0].op) };
         assert!((32 * M..64 * M).contains(&n));
         assert_eq!(l.surplus, 0);
-        let e = plan(
-            TableKind::Mbr,
-            parts(),
-            100 * M,
-            &Options {
-                expand: Some("/dev/sda1".into()),
-                ..Options::default()
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let e = plan(TableKind::Mbr, parts(), 100 * M, &Options { expand: Some("/dev/sda1".into()), ..Options::default() }).unwrap_err().to_string();
         assert!(e.contains("no surplus space to expand into"), "{e}");
     }
 
     #[test]
     fn align_first() {
-        let parts = || {
-            vec![part(
-                1,
-                63,
-                64 * M,
-                Content::Fs("ntfs".into(), Some(64 * M)),
-            )]
-        };
-        assert!(
-            plan(TableKind::Mbr, parts(), 1024 * M, &Options::default())
-                .unwrap()
-                .align_first
-        );
-        let never = Options {
-            align_first: AlignFirst::Never,
-            ..Options::default()
-        };
+        let parts = || vec![part(1, 63, 64 * M, Content::Fs("ntfs".into(), Some(64 * M)))];
+        assert!(plan(TableKind::Mbr, parts(), 1024 * M, &Options::default()).unwrap().align_first);
+        let never = Options { align_first: AlignFirst::Never, ..Options::default() };
         let l = plan(TableKind::Mbr, parts(), 1024 * M, &never).unwrap();
         assert_eq!(l.parts[0].target.unwrap().start, 63);
         let ext = || vec![part(1, 63, 64 * M, ext4(64 * M))];
-        assert!(
-            !plan(TableKind::Mbr, ext(), 1024 * M, &Options::default())
-                .unwrap()
-                .align_first
-        );
-        let always = Options {
-            align_first: AlignFirst::Always,
-            ..Options::default()
-        };
-        assert_eq!(
-            plan(TableKind::Mbr, ext(), 1024 * M, &always)
-                .unwrap()
-                .parts[0]
-                .target
-                .unwrap()
-                .start,
-            128
-        );
+        assert!(!plan(TableKind::Mbr, ext(), 1024 * M, &Options::default()).unwrap().align_first);
+        let always = Options { align_first: AlignFirst::Always, ..Options::default() };
+        assert_eq!(plan(TableKind::Mbr, ext(), 1024 * M, &always).unwrap().parts[0].target.unwrap().start, 128);
     }
 }

@@ -67,21 +67,12 @@ pub fn parse_size(spec: &str, current: u64) -> Result<u64> {
     };
     let n: u64 = num.parse().map_err(|_| bad())?;
     let bytes = n.checked_mul(1u64 << shift).ok_or_else(bad)?;
-    let size = if relative {
-        current.checked_add(bytes).ok_or_else(bad)?
-    } else {
-        bytes
-    };
+    let size = if relative { current.checked_add(bytes).ok_or_else(bad)? } else { bytes };
     if size % 512 != 0 {
-        return Err(Error::BadSize(format!(
-            "{spec} ({size} bytes is not a multiple of 512)"
-        )));
+        return Err(Error::BadSize(format!("{spec} ({size} bytes is not a multiple of 512)")));
     }
     if size < current {
-        return Err(Error::Shrink {
-            old: current,
-            new: size,
-        });
+        return Err(Error::Shrink { old: current, new: size });
     }
     Ok(size)
 }

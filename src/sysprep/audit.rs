@@ -6,8 +6,8 @@ use super::ops::net::{netplan_unpin, networkd_unpin};
 use super::ops::openstack::has_cloud_init;
 use super::ops::users::uid_range;
 use crate::guest::inspect::OsInfo;
-use crate::sysprep::Result;
 use crate::Guest;
+use crate::sysprep::Result;
 use serde::Serialize;
 
 /// The outcome of one check.
@@ -44,25 +44,11 @@ pub struct Finding {
     pub detail: String,
 }
 
-fn finding(
-    check: &'static str,
-    ok: bool,
-    bad: Status,
-    good: impl Into<String>,
-    why: impl Into<String>,
-) -> Finding {
+fn finding(check: &'static str, ok: bool, bad: Status, good: impl Into<String>, why: impl Into<String>) -> Finding {
     if ok {
-        Finding {
-            check,
-            status: Status::Pass,
-            detail: good.into(),
-        }
+        Finding { check, status: Status::Pass, detail: good.into() }
     } else {
-        Finding {
-            check,
-            status: bad,
-            detail: why.into(),
-        }
+        Finding { check, status: bad, detail: why.into() }
     }
 }
 
@@ -79,20 +65,14 @@ fn first_present(g: &Guest, paths: &[&str]) -> Result<Option<String>> {
 /// Whether a systemd unit is enabled for boot (a `*.target.wants` link), or a SysV start link.
 fn enabled(g: &Guest, units: &[&str]) -> Result<bool> {
     for u in units {
-        for wants in [
-            "multi-user.target.wants",
-            "default.target.wants",
-            "sockets.target.wants",
-        ] {
+        for wants in ["multi-user.target.wants", "default.target.wants", "sockets.target.wants"] {
             if edit::exists(g, &format!("/etc/systemd/system/{wants}/{u}"))? {
                 return Ok(true);
             }
         }
         let base = u.trim_end_matches(".service").trim_end_matches(".socket");
         for rl in ["/etc/rc3.d", "/etc/rc.d/rc3.d", "/etc/runlevels/default"] {
-            if !g.glob(&format!("{rl}/S*{base}"))?.is_empty()
-                || edit::exists(g, &format!("{rl}/{base}"))?
-            {
+            if !g.glob(&format!("{rl}/S*{base}"))?.is_empty() || edit::exists(g, &format!("{rl}/{base}"))? {
                 return Ok(true);
             }
         }
@@ -104,158 +84,59 @@ fn enabled(g: &Guest, units: &[&str]) -> Result<bool> {
 pub fn audit(g: &Guest, os: &OsInfo) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
     let ci = has_cloud_init(g)?;
-    out.push(finding(
-        "cloud-init",
-        ci,
-        Status::Fail,
-        "installed",
-        "not installed: OpenStack cannot inject SSH keys, user data or the hostname",
-    ));
+    out.push(finding("cloud-init", ci, Status::Fail, "installed", "not installed: OpenStack cannot inject SSH keys, user data or the hostname"));
 
-    let grow = first_present(
-        g,
-        &[
-            "/usr/bin/growpart",
-            "/usr/sbin/growpart",
-            "/usr/sbin/growroot",
-            "/usr/share/initramfs-tools/scripts/local-bottom/growroot",
-        ],
-    )?;
+    let grow = first_present(g, &["/usr/bin/growpart", "/usr/sbin/growpart", "/usr/sbin/growroot", "/usr/share/initramfs-tools/scripts/local-bottom/growroot"])?;
     out.push(finding("growpart", grow.is_some(), Status::Warn, format!("present ({})", grow.clone().unwrap_or_default()), "neither growpart nor growroot: the root filesystem will not grow to the flavor's disk size"));
 
     let sshd = first_present(g, &["/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd"])?;
-    out.push(finding(
-        "ssh-server",
-        sshd.is_some(),
-        Status::Fail,
-        format!("installed ({})", sshd.clone().unwrap_or_default()),
-        "no sshd: the instance cannot be logged into",
-    ));
+    out.push(finding("ssh-server", sshd.is_some(), Status::Fail, format!("installed ({})", sshd.clone().unwrap_or_default()), "no sshd: the instance cannot be logged into"));
     if sshd.is_some() {
-        let on = enabled(
-            g,
-            &[
-                "ssh.service",
-                "sshd.service",
-                "ssh.socket",
-                "sshd.socket",
-                "sshd",
-                "dropbear",
-            ],
-        )?;
-        out.push(finding(
-            "ssh-enabled",
-            on,
-            Status::Warn,
-            "enabled at boot",
-            "sshd is not enabled at boot (no systemd wants link or rc3.d start link)",
-        ));
+        let on = enabled(g, &["ssh.service", "sshd.service", "ssh.socket", "sshd.socket", "sshd", "dropbear"])?;
+        out.push(finding("ssh-enabled", on, Status::Warn, "enabled at boot", "sshd is not enabled at boot (no systemd wants link or rc3.d start link)"));
     }
 
     let mut keys = g.glob("/etc/ssh/*_host_*")?;
     keys.retain(|k| !k.ends_with(".pub"));
-    out.push(finding(
-        "ssh-hostkeys",
-        keys.is_empty(),
-        Status::Fail,
-        "none (each instance makes its own)",
-        format!("present, shared by every instance: {}", keys.join(" ")),
-    ));
+    out.push(finding("ssh-hostkeys", keys.is_empty(), Status::Fail, "none (each instance makes its own)", format!("present, shared by every instance: {}", keys.join(" "))));
 
     let pins = mac_pins(g)?;
-    out.push(finding(
-        "mac-pins",
-        pins.is_empty(),
-        Status::Fail,
-        "none",
-        format!(
-            "MAC addresses pinned (the instance's NIC will not match): {}",
-            pins.join(" ")
-        ),
-    ));
+    out.push(finding("mac-pins", pins.is_empty(), Status::Fail, "none", format!("MAC addresses pinned (the instance's NIC will not match): {}", pins.join(" "))));
 
     let fw = firewall(g)?;
-    out.push(finding(
-        "firewall",
-        fw.is_empty(),
-        Status::Warn,
-        "no guest firewall enabled (security groups filter)",
-        format!("guest firewall configured: {}", fw.join(" ")),
-    ));
+    out.push(finding("firewall", fw.is_empty(), Status::Warn, "no guest firewall enabled (security groups filter)", format!("guest firewall configured: {}", fw.join(" "))));
 
     let acpid = first_present(g, &["/usr/sbin/acpid", "/sbin/acpid"])?;
-    out.push(finding(
-        "acpid",
-        acpid.is_some(),
-        Status::Warn,
-        "installed",
-        "acpid not installed: the instance ignores ACPI shutdown/reboot from the hypervisor",
-    ));
+    out.push(finding("acpid", acpid.is_some(), Status::Warn, "installed", "acpid not installed: the instance ignores ACPI shutdown/reboot from the hypervisor"));
 
     let hp = acpiphp_configured(g)?;
     out.push(finding("acpiphp", hp, Status::Warn, "loaded at boot", "acpiphp is not loaded at boot: hot-plugged volumes may not appear (run the acpiphp operation)"));
 
     let (layout_ok, layout) = root_layout(g, &os.root)?;
-    out.push(finding(
-        "root-layout",
-        layout_ok,
-        Status::Warn,
-        layout.clone(),
-        layout,
-    ));
+    out.push(finding("root-layout", layout_ok, Status::Warn, layout.clone(), layout));
 
     let console = serial_console(g)?;
-    out.push(finding(
-        "serial-console",
-        console,
-        Status::Warn,
-        "console=ttyS0 on the kernel command line",
-        "no console=ttyS0: the console log (nova console-log) stays empty",
-    ));
+    out.push(finding("serial-console", console, Status::Warn, "console=ttyS0 on the kernel command line", "no console=ttyS0: the console log (nova console-log) stays empty"));
 
     let mut hist = g.glob("/home/*/.bash_history")?;
     hist.extend(g.glob("/home/*/.zsh_history")?);
     hist.extend(g.glob("/root/.*_history")?);
-    out.push(finding(
-        "shell-history",
-        hist.is_empty(),
-        Status::Fail,
-        "none",
-        format!("present: {}", hist.join(" ")),
-    ));
+    out.push(finding("shell-history", hist.is_empty(), Status::Fail, "none", format!("present: {}", hist.join(" "))));
 
     let users = login_users(g)?;
-    out.push(finding(
-        "user-accounts",
-        users.is_empty(),
-        Status::Warn,
-        "no login accounts besides root and system accounts",
-        format!("accounts present in every instance: {}", users.join(" ")),
-    ));
+    out.push(finding("user-accounts", users.is_empty(), Status::Warn, "no login accounts besides root and system accounts", format!("accounts present in every instance: {}", users.join(" "))));
 
-    let mid =
-        edit::read(g, "/etc/machine-id")?.is_some_and(|b| !b.iter().all(u8::is_ascii_whitespace));
-    out.push(finding(
-        "machine-id",
-        !mid,
-        Status::Fail,
-        "empty (made at first boot)",
-        "/etc/machine-id is set: every instance would share it",
-    ));
+    let mid = edit::read(g, "/etc/machine-id")?.is_some_and(|b| !b.iter().all(u8::is_ascii_whitespace));
+    out.push(finding("machine-id", !mid, Status::Fail, "empty (made at first boot)", "/etc/machine-id is set: every instance would share it"));
     Ok(out)
 }
 
 /// Where MAC addresses are pinned.
 fn mac_pins(g: &Guest) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for pattern in [
-        "/etc/sysconfig/network-scripts/ifcfg-*",
-        "/etc/sysconfig/network/ifcfg-*",
-    ] {
+    for pattern in ["/etc/sysconfig/network-scripts/ifcfg-*", "/etc/sysconfig/network/ifcfg-*"] {
         for p in g.glob(pattern)? {
-            if edit::read_text(g, &p)?
-                .is_some_and(|t| t.lines().any(|l| edit::sets_var(l, &["HWADDR", "MACADDR"])))
-            {
+            if edit::read_text(g, &p)?.is_some_and(|t| t.lines().any(|l| edit::sets_var(l, &["HWADDR", "MACADDR"]))) {
                 out.push(p);
             }
         }
@@ -273,18 +154,12 @@ fn mac_pins(g: &Guest) -> Result<Vec<String>> {
         }
     }
     for p in edit::files_in(g, "/etc/NetworkManager/system-connections", "*")? {
-        if edit::read_text(g, &p)?.is_some_and(|t| {
-            t.lines()
-                .any(|l| l.trim_start().starts_with("mac-address="))
-        }) {
+        if edit::read_text(g, &p)?.is_some_and(|t| t.lines().any(|l| l.trim_start().starts_with("mac-address="))) {
             out.push(p);
         }
     }
     let rules = "/etc/udev/rules.d/70-persistent-net.rules";
-    if edit::read_text(g, rules)?.is_some_and(|t| {
-        t.lines()
-            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-    }) {
+    if edit::read_text(g, rules)?.is_some_and(|t| t.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))) {
         out.push(rules.to_string());
     }
     Ok(out)
@@ -296,9 +171,7 @@ fn firewall(g: &Guest) -> Result<Vec<String>> {
     if enabled(g, &["firewalld.service"])? {
         out.push("firewalld".to_string());
     }
-    if edit::read_text(g, "/etc/ufw/ufw.conf")?
-        .is_some_and(|t| t.lines().any(|l| l.trim() == "ENABLED=yes"))
-    {
+    if edit::read_text(g, "/etc/ufw/ufw.conf")?.is_some_and(|t| t.lines().any(|l| l.trim() == "ENABLED=yes")) {
         out.push("ufw".to_string());
     }
     if edit::is_file(g, "/etc/sysconfig/iptables")? && enabled(g, &["iptables.service"])? {
@@ -310,24 +183,12 @@ fn firewall(g: &Guest) -> Result<Vec<String>> {
 /// Whether a modules-load list or `/etc/modules` loads acpiphp.
 fn acpiphp_configured(g: &Guest) -> Result<bool> {
     let mut files = vec!["/etc/modules".to_string()];
-    for dir in [
-        "/etc/modules-load.d",
-        "/usr/lib/modules-load.d",
-        "/lib/modules-load.d",
-    ] {
+    for dir in ["/etc/modules-load.d", "/usr/lib/modules-load.d", "/lib/modules-load.d"] {
         files.extend(edit::files_in(g, dir, "*.conf")?);
     }
     files.extend(edit::files_in(g, "/etc/sysconfig/modules", "*.modules")?);
     for f in files {
-        if edit::read_text(g, &f)?.is_some_and(|t| {
-            t.lines().any(|l| {
-                l.split('#')
-                    .next()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .any(|w| w == "acpiphp")
-            })
-        }) {
+        if edit::read_text(g, &f)?.is_some_and(|t| t.lines().any(|l| l.split('#').next().unwrap_or("").split_whitespace().any(|w| w == "acpiphp"))) {
             return Ok(true);
         }
     }
@@ -344,23 +205,12 @@ fn root_layout(g: &Guest, root: &str) -> Result<(bool, String)> {
         return Ok((true, format!("root {root} is a whole disk")));
     }
     let n = &root[root.len() - digits..];
-    Ok((
-        n == "1",
-        if n == "1" {
-            format!("root {root} is the first partition")
-        } else {
-            format!("root {root} is partition {n}, not the first: growing it needs the partitions after it moved")
-        },
-    ))
+    Ok((n == "1", if n == "1" { format!("root {root} is the first partition") } else { format!("root {root} is partition {n}, not the first: growing it needs the partitions after it moved") }))
 }
 
 /// Whether the kernel command line has `console=ttyS0`.
 fn serial_console(g: &Guest) -> Result<bool> {
-    let mut files = vec![
-        "/etc/default/grub".to_string(),
-        "/boot/grub/grub.cfg".to_string(),
-        "/boot/grub2/grub.cfg".to_string(),
-    ];
+    let mut files = vec!["/etc/default/grub".to_string(), "/boot/grub/grub.cfg".to_string(), "/boot/grub2/grub.cfg".to_string()];
     files.extend(g.glob("/boot/efi/EFI/*/grub.cfg")?);
     for f in files {
         if edit::read_text(g, &f)?.is_some_and(|t| t.contains("console=ttyS0")) {

@@ -10,9 +10,7 @@ const PASSWORD_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 /// Random bytes from the operating system.
 fn random_bytes(n: usize) -> Result<Vec<u8>, super::Error> {
     let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).map_err(|e| {
-        super::Error::Unsupported(format!("no random numbers from the operating system: {e}"))
-    })?;
+    getrandom::fill(&mut buf).map_err(|e| super::Error::Unsupported(format!("no random numbers from the operating system: {e}")))?;
     Ok(buf)
 }
 

@@ -7,8 +7,8 @@
 
 use super::edit::{self, append_line, read_text, set_var_in_file, write_if_changed};
 use super::{crypt, Ctx, Error};
-use crate::sysprep::Result;
 use crate::Guest;
+use crate::sysprep::Result;
 use std::path::{Path, PathBuf};
 
 /// How a password is chosen (virt-customize's selectors).
@@ -85,10 +85,7 @@ pub enum CustomizeAction {
     /// `--firstboot-command 'CMD'`.
     FirstbootCommand(String),
     /// `--root-password SELECTOR` / `--password USER:SELECTOR` (applied after the rest).
-    Password {
-        user: String,
-        selector: PasswordSelector,
-    },
+    Password { user: String, selector: PasswordSelector },
 }
 
 /// The customize options, in command-line order.
@@ -99,15 +96,8 @@ pub struct Customize {
 }
 
 /// Splits `A:B` at the first colon, for options whose value is two fields.
-fn split2<'a>(
-    option: &'static str,
-    value: &'a str,
-    what: &str,
-) -> std::result::Result<(&'a str, &'a str), Error> {
-    value.split_once(':').ok_or_else(|| Error::BadOption {
-        option,
-        msg: format!("'{value}': expected {what}"),
-    })
+fn split2<'a>(option: &'static str, value: &'a str, what: &str) -> std::result::Result<(&'a str, &'a str), Error> {
+    value.split_once(':').ok_or_else(|| Error::BadOption { option, msg: format!("'{value}': expected {what}") })
 }
 
 impl CustomizeAction {
@@ -119,49 +109,27 @@ impl CustomizeAction {
             "--timezone" => CustomizeAction::Timezone(value.to_string()),
             "--write" => {
                 let (p, c) = split2(option, value, "FILE:CONTENT")?;
-                CustomizeAction::Write {
-                    path: p.to_string(),
-                    content: c.to_string(),
-                }
+                CustomizeAction::Write { path: p.to_string(), content: c.to_string() }
             }
             "--append-line" => {
                 let (p, l) = split2(option, value, "FILE:LINE")?;
-                CustomizeAction::AppendLine {
-                    path: p.to_string(),
-                    line: l.to_string(),
-                }
+                CustomizeAction::AppendLine { path: p.to_string(), line: l.to_string() }
             }
             "--mkdir" => CustomizeAction::Mkdir(value.to_string()),
             "--chmod" => {
                 let (m, p) = split2(option, value, "PERMISSIONS:FILE")?;
                 // virt-customize: octal with a leading 0, decimal otherwise
                 let radix = if m.starts_with('0') { 8 } else { 10 };
-                let mode = u32::from_str_radix(m, radix)
-                    .ok()
-                    .filter(|m| *m <= 0o7777)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "'{m}': permissions must be a number, octal with a leading 0 (0755)"
-                        ))
-                    })?;
-                CustomizeAction::Chmod {
-                    mode,
-                    path: p.to_string(),
-                }
+                let mode = u32::from_str_radix(m, radix).ok().filter(|m| *m <= 0o7777).ok_or_else(|| bad(format!("'{m}': permissions must be a number, octal with a leading 0 (0755)")))?;
+                CustomizeAction::Chmod { mode, path: p.to_string() }
             }
             "--upload" => {
                 let (s, d) = split2(option, value, "FILE:DEST")?;
-                CustomizeAction::Upload {
-                    src: PathBuf::from(s),
-                    dest: d.to_string(),
-                }
+                CustomizeAction::Upload { src: PathBuf::from(s), dest: d.to_string() }
             }
             "--link" => {
                 let (t, rest) = split2(option, value, "TARGET:LINK[:LINK…]")?;
-                CustomizeAction::Link {
-                    target: t.to_string(),
-                    links: rest.split(':').map(str::to_string).collect(),
-                }
+                CustomizeAction::Link { target: t.to_string(), links: rest.split(':').map(str::to_string).collect() }
             }
             "--delete" => CustomizeAction::Delete(value.to_string()),
             "--touch" => CustomizeAction::Touch(value.to_string()),
@@ -172,46 +140,26 @@ impl CustomizeAction {
                     Some((u, sel)) => match sel.split_once(':') {
                         Some(("file", f)) => (u, KeySource::File(PathBuf::from(f))),
                         Some(("string", k)) => (u, KeySource::String(k.to_string())),
-                        _ => {
-                            return Err(bad(format!(
-                                "'{sel}': expected file:FILENAME or string:KEY"
-                            )))
-                        }
+                        _ => return Err(bad(format!("'{sel}': expected file:FILENAME or string:KEY"))),
                     },
                 };
-                CustomizeAction::SshInject {
-                    user: user.to_string(),
-                    key,
-                }
+                CustomizeAction::SshInject { user: user.to_string(), key }
             }
             "--firstboot" => CustomizeAction::Firstboot(PathBuf::from(value)),
             "--firstboot-command" => CustomizeAction::FirstbootCommand(value.to_string()),
-            "--root-password" => CustomizeAction::Password {
-                user: "root".into(),
-                selector: PasswordSelector::parse(option, value)?,
-            },
+            "--root-password" => CustomizeAction::Password { user: "root".into(), selector: PasswordSelector::parse(option, value)? },
             "--password" => {
                 let (u, s) = split2(option, value, "USER:SELECTOR")?;
-                CustomizeAction::Password {
-                    user: u.to_string(),
-                    selector: PasswordSelector::parse(option, s)?,
-                }
+                CustomizeAction::Password { user: u.to_string(), selector: PasswordSelector::parse(option, s)? }
             }
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "{other}: not a customize option of vsysprep"
-                )))
-            }
+            other => return Err(Error::Unsupported(format!("{other}: not a customize option of vsysprep"))),
         })
     }
 }
 
 /// Reads a host file for an option.
 fn host_read(path: &Path) -> std::result::Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::Host {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    })
+    std::fs::read(path).map_err(|e| Error::Host { path: path.display().to_string(), msg: e.to_string() })
 }
 
 /// Applies every action to the guest, in order, passwords last, with virt-customize's
@@ -233,12 +181,7 @@ pub fn apply(g: &Guest, cx: &Ctx, c: &Customize) -> Result<()> {
                 say(format!("Setting the timezone: {tz}"));
                 let target = format!("/usr/share/zoneinfo/{tz}");
                 if tz.contains("..") || !edit::exists(g, &target)? {
-                    return Err(Error::BadOption {
-                        option: "--timezone",
-                        msg: format!(
-                            "timezone '{tz}' does not exist, use a location like 'Europe/London'"
-                        ),
-                    });
+                    return Err(Error::BadOption { option: "--timezone", msg: format!("timezone '{tz}' does not exist, use a location like 'Europe/London'") });
                 }
                 if g.readlink("/etc/localtime").ok().as_deref() != Some(target.as_bytes()) {
                     g.ln_s(&target, "/etc/localtime", true)?;
@@ -268,10 +211,7 @@ pub fn apply(g: &Guest, cx: &Ctx, c: &Customize) -> Result<()> {
                 say(format!("Uploading: {} to {dest}", src.display()));
                 let data = host_read(src)?;
                 let dest = if edit::is_dir(g, dest)? {
-                    let name = src
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
+                    let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                     format!("{}/{name}", dest.trim_end_matches('/'))
                 } else {
                     dest.clone()
@@ -315,10 +255,7 @@ pub fn apply(g: &Guest, cx: &Ctx, c: &Customize) -> Result<()> {
             CustomizeAction::Firstboot(script) => {
                 firstboot_n += 1;
                 say(format!("Installing firstboot script: {}", script.display()));
-                let name = script
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "script".into());
+                let name = script.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "script".into());
                 super::firstboot::add(g, cx, firstboot_n, &name, &host_read(script)?)?;
             }
             CustomizeAction::FirstbootCommand(cmd) => {
@@ -342,11 +279,7 @@ pub fn apply(g: &Guest, cx: &Ctx, c: &Customize) -> Result<()> {
         set_passwords(g, cx, &passwords)?;
     }
     say("SELinux relabelling".into());
-    if cx.opts.selinux_relabel
-        && selinux_enabled(g)?
-        && !g.path_changes().is_empty()
-        && !edit::exists(g, "/.autorelabel")?
-    {
+    if cx.opts.selinux_relabel && selinux_enabled(g)? && !g.path_changes().is_empty() && !edit::exists(g, "/.autorelabel")? {
         g.touch("/.autorelabel")?;
     }
     Ok(())
@@ -354,21 +287,11 @@ pub fn apply(g: &Guest, cx: &Ctx, c: &Customize) -> Result<()> {
 
 /// Whether `/etc/selinux/config` enables SELinux (`SELINUX=` other than `disabled`).
 fn selinux_enabled(g: &Guest) -> Result<bool> {
-    let Some(cfg) = read_text(g, "/etc/selinux/config")? else {
-        return Ok(false);
-    };
-    Ok(cfg
-        .lines()
-        .rev()
-        .find(|l| edit::sets_var(l, &["SELINUX"]))
-        .is_some_and(|l| {
-            let v = l
-                .split_once('=')
-                .map_or("", |(_, v)| v)
-                .trim()
-                .trim_matches('"');
-            v != "disabled"
-        }))
+    let Some(cfg) = read_text(g, "/etc/selinux/config")? else { return Ok(false) };
+    Ok(cfg.lines().rev().find(|l| edit::sets_var(l, &["SELINUX"])).is_some_and(|l| {
+        let v = l.split_once('=').map_or("", |(_, v)| v).trim().trim_matches('"');
+        v != "disabled"
+    }))
 }
 
 /// Sets the hostname the way the guest's distro keeps it; false when it does not know how.
@@ -376,18 +299,9 @@ pub fn set_hostname(g: &Guest, cx: &Ctx, name: &str) -> Result<bool> {
     let os = &cx.os;
     let rhel_like = matches!(
         os.distro.as_str(),
-        "rhel"
-            | "centos"
-            | "scientificlinux"
-            | "oraclelinux"
-            | "redhat-based"
-            | "rocky"
-            | "almalinux"
-            | "circle"
-            | "fedora"
+        "rhel" | "centos" | "scientificlinux" | "oraclelinux" | "redhat-based" | "rocky" | "almalinux" | "circle" | "fedora"
     );
-    let systemd_rhel = (os.distro == "fedora" && os.major_version >= 18)
-        || (rhel_like && os.distro != "fedora" && os.major_version >= 7);
+    let systemd_rhel = (os.distro == "fedora" && os.major_version >= 18) || (rhel_like && os.distro != "fedora" && os.major_version >= 7);
     let line = format!("{name}\n");
     match os.distro.as_str() {
         _ if systemd_rhel => {
@@ -399,16 +313,13 @@ pub fn set_hostname(g: &Guest, cx: &Ctx, name: &str) -> Result<bool> {
             write_if_changed(g, "/etc/HOSTNAME", line.as_bytes())?;
         }
         "debian" | "ubuntu" | "linuxmint" | "kalilinux" => {
-            let old = read_text(g, "/etc/hostname")?
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty());
+            let old = read_text(g, "/etc/hostname")?.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
             write_if_changed(g, "/etc/hostname", line.as_bytes())?;
             if let Some(old) = old.filter(|o| o != name) {
                 replace_host_in_etc_hosts(g, &old, name)?;
             }
         }
-        "archlinux" | "alpinelinux" | "voidlinux" | "gentoo" | "mageia" | "openmandriva"
-        | "altlinux" => {
+        "archlinux" | "alpinelinux" | "voidlinux" | "gentoo" | "mageia" | "openmandriva" | "altlinux" => {
             write_if_changed(g, "/etc/hostname", line.as_bytes())?;
         }
         _ => return Ok(false),
@@ -451,11 +362,7 @@ fn replace_host_in_etc_hosts(g: &Guest, old: &str, new: &str) -> Result<()> {
             let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
             let word = &rest[..end];
             // the first field is the address
-            out.push_str(if first {
-                word
-            } else {
-                rename(word).unwrap_or(word)
-            });
+            out.push_str(if first { word } else { rename(word).unwrap_or(word) });
             first = false;
             rest = &rest[end..];
         }
@@ -466,9 +373,7 @@ fn replace_host_in_etc_hosts(g: &Guest, old: &str, new: &str) -> Result<()> {
 
 /// The guest's passwd entry of `user`: (uid, gid, home).
 pub fn passwd_entry(g: &Guest, user: &str) -> Result<Option<(u32, u32, String)>> {
-    let Some(text) = read_text(g, "/etc/passwd")? else {
-        return Ok(None);
-    };
+    let Some(text) = read_text(g, "/etc/passwd")? else { return Ok(None) };
     for l in text.lines() {
         let f: Vec<&str> = l.split(':').collect();
         if f.len() >= 7 && f[0] == user {
@@ -485,16 +390,11 @@ pub fn passwd_entry(g: &Guest, user: &str) -> Result<Option<(u32, u32, String)>>
 fn ssh_inject(g: &Guest, user: &str, key: &KeySource) -> Result<()> {
     let key = match key {
         KeySource::String(k) => k.clone(),
-        KeySource::File(f) => String::from_utf8_lossy(&host_read(f)?)
-            .trim_end()
-            .to_string(),
+        KeySource::File(f) => String::from_utf8_lossy(&host_read(f)?).trim_end().to_string(),
         KeySource::Default => default_ssh_key()?,
     };
     let Some((uid, gid, home)) = passwd_entry(g, user)? else {
-        return Err(Error::BadOption {
-            option: "--ssh-inject",
-            msg: format!("the user {user} does not exist in the guest"),
-        });
+        return Err(Error::BadOption { option: "--ssh-inject", msg: format!("the user {user} does not exist in the guest") });
     };
     let dir = format!("{}/.ssh", home.trim_end_matches('/'));
     if !edit::is_dir(g, &dir)? {
@@ -511,44 +411,27 @@ fn ssh_inject(g: &Guest, user: &str, key: &KeySource) -> Result<()> {
     if old.lines().any(|l| l.trim() == key.trim()) {
         return Ok(());
     }
-    let sep = if old.is_empty() || old.ends_with('\n') {
-        ""
-    } else {
-        "\n"
-    };
+    let sep = if old.is_empty() || old.ends_with('\n') { "" } else { "\n" };
     Ok(g.write_append(&file, format!("{sep}{key}\n").as_bytes())?)
 }
 
 /// The newest `~/.ssh/id_*.pub` of the user running the tool.
 fn default_ssh_key() -> std::result::Result<String, Error> {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     let dir = home.join(".ssh");
-    let none = || Error::BadOption {
-        option: "--ssh-inject",
-        msg: format!(
-            "no SSH public key (id_*.pub) in {}: give USER:file:KEYFILE or USER:string:KEY",
-            dir.display()
-        ),
-    };
+    let none = || Error::BadOption { option: "--ssh-inject", msg: format!("no SSH public key (id_*.pub) in {}: give USER:file:KEYFILE or USER:string:KEY", dir.display()) };
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
     for e in std::fs::read_dir(&dir).map_err(|_| none())?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with("id_") && name.ends_with(".pub") {
-            let t = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .unwrap_or(std::time::UNIX_EPOCH);
+            let t = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
             if best.as_ref().is_none_or(|(bt, _)| t > *bt) {
                 best = Some((t, e.path()));
             }
         }
     }
     let (_, path) = best.ok_or_else(none)?;
-    Ok(String::from_utf8_lossy(&host_read(&path)?)
-        .trim_end()
-        .to_string())
+    Ok(String::from_utf8_lossy(&host_read(&path)?).trim_end().to_string())
 }
 
 /// Sets the passwords in `/etc/shadow` (the second field; `!` first when locked).
@@ -568,13 +451,7 @@ fn set_passwords(g: &Guest, cx: &Ctx, list: &[(&str, &PasswordSelector)]) -> Res
         Some(l.to_string())
     })?;
     if let Some(i) = seen.iter().position(|s| !s) {
-        return Err(Error::BadOption {
-            option: "--password",
-            msg: format!(
-                "user {} does not exist in the guest's /etc/shadow",
-                hashes[i].0
-            ),
-        });
+        return Err(Error::BadOption { option: "--password", msg: format!("user {} does not exist in the guest's /etc/shadow", hashes[i].0) });
     }
     Ok(())
 }
@@ -605,40 +482,23 @@ mod tests {
     fn parses_options() {
         assert_eq!(
             CustomizeAction::parse("--chmod", "0755:/usr/bin/x").unwrap(),
-            CustomizeAction::Chmod {
-                mode: 0o755,
-                path: "/usr/bin/x".into()
-            }
+            CustomizeAction::Chmod { mode: 0o755, path: "/usr/bin/x".into() }
         );
         assert!(CustomizeAction::parse("--chmod", "rwx:/x").is_err());
-        assert_eq!(
-            CustomizeAction::parse("--chmod", "493:/x").unwrap(),
-            CustomizeAction::Chmod {
-                mode: 0o755,
-                path: "/x".into()
-            }
-        );
+        assert_eq!(CustomizeAction::parse("--chmod", "493:/x").unwrap(), CustomizeAction::Chmod { mode: 0o755, path: "/x".into() });
         assert_eq!(
             CustomizeAction::parse("--link", "/t:/a:/b").unwrap(),
-            CustomizeAction::Link {
-                target: "/t".into(),
-                links: vec!["/a".into(), "/b".into()]
-            }
+            CustomizeAction::Link { target: "/t".into(), links: vec!["/a".into(), "/b".into()] }
         );
         assert_eq!(
             CustomizeAction::parse("--ssh-inject", "root:string:ssh-ed25519 AAAA x@y").unwrap(),
-            CustomizeAction::SshInject {
-                user: "root".into(),
-                key: KeySource::String("ssh-ed25519 AAAA x@y".into())
-            }
+            CustomizeAction::SshInject { user: "root".into(), key: KeySource::String("ssh-ed25519 AAAA x@y".into()) }
         );
         assert_eq!(
             CustomizeAction::parse("--password", "bob:locked:password:x").unwrap(),
             CustomizeAction::Password {
                 user: "bob".into(),
-                selector: PasswordSelector::Locked(Box::new(PasswordSelector::Password(
-                    "x".into()
-                )))
+                selector: PasswordSelector::Locked(Box::new(PasswordSelector::Password("x".into())))
             }
         );
         assert!(CustomizeAction::parse("--root-password", "hunter2").is_err());

@@ -3,8 +3,8 @@
 //! only when something changes.
 
 use crate::fs::FileType;
-use crate::sysprep::Result;
 use crate::Guest;
+use crate::sysprep::Result;
 
 /// Largest guest file an operation reads whole to edit it (config files are tiny; a larger one
 /// is left alone with an error rather than read into memory).
@@ -55,11 +55,7 @@ fn canonical(g: &Guest, path: &str) -> Result<String> {
     match path.rsplit_once('/') {
         Some((dir, name)) if !dir.is_empty() => {
             let d = g.realpath(dir)?;
-            Ok(if d == "/" {
-                format!("/{name}")
-            } else {
-                format!("{d}/{name}")
-            })
+            Ok(if d == "/" { format!("/{name}") } else { format!("{d}/{name}") })
         }
         _ => Ok(path.to_string()),
     }
@@ -67,9 +63,7 @@ fn canonical(g: &Guest, path: &str) -> Result<String> {
 
 /// Applies `action` to one existing path.
 pub fn apply(g: &Guest, path: &str, action: Action) -> Result<()> {
-    let Some(k) = kind(g, path)? else {
-        return Ok(());
-    };
+    let Some(k) = kind(g, path)? else { return Ok(()) };
     let path = &canonical(g, path)?;
     match (action, k) {
         (Action::RmRf, _) => g.rm_rf(path)?,
@@ -95,10 +89,7 @@ pub fn read(g: &Guest, path: &str) -> Result<Option<Vec<u8>>> {
     }
     let size = g.stat(path)?.size;
     if size > MAX_EDIT {
-        return Err(crate::sysprep::Error::GuestFile {
-            path: path.to_string(),
-            msg: format!("{size} bytes: too large to edit (at most {MAX_EDIT})"),
-        });
+        return Err(crate::sysprep::Error::GuestFile { path: path.to_string(), msg: format!("{size} bytes: too large to edit (at most {MAX_EDIT})") });
     }
     Ok(Some(g.read_file(path)?))
 }
@@ -121,11 +112,7 @@ pub fn write_if_changed(g: &Guest, path: &str, content: &[u8]) -> Result<bool> {
 /// Edits the text file `path` line by line: `f` returns the line to keep (possibly changed)
 /// or `None` to drop it. Line endings are kept; the file is rewritten only when it changed.
 /// A missing file is left missing.
-pub fn edit_lines(
-    g: &Guest,
-    path: &str,
-    mut f: impl FnMut(&str) -> Option<String>,
-) -> Result<bool> {
+pub fn edit_lines(g: &Guest, path: &str, mut f: impl FnMut(&str) -> Option<String>) -> Result<bool> {
     let Some(old) = read(g, path)? else {
         return Ok(false);
     };
@@ -161,10 +148,7 @@ fn split_ending(piece: &str) -> (&str, &str) {
 pub fn sets_var(line: &str, keys: &[&str]) -> bool {
     let l = line.trim_start();
     let l = l.strip_prefix("export ").map_or(l, str::trim_start);
-    keys.iter().any(|k| {
-        l.strip_prefix(k)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    })
+    keys.iter().any(|k| l.strip_prefix(k).is_some_and(|rest| rest.trim_start().starts_with('=')))
 }
 
 /// The regular files directly in `dir` whose names match the shell pattern `pat`, sorted.
@@ -185,12 +169,7 @@ pub fn append_line(g: &Guest, path: &str, line: &str) -> Result<()> {
     let old = read(g, path)?.unwrap_or_default();
     let crlf = old.windows(2).any(|w| w == b"\r\n");
     let nl: &[u8] = if crlf { b"\r\n" } else { b"\n" };
-    let last = old
-        .strip_suffix(nl)
-        .unwrap_or(&old)
-        .rsplit(|b| *b == b'\n')
-        .next()
-        .unwrap_or(&[]);
+    let last = old.strip_suffix(nl).unwrap_or(&old).rsplit(|b| *b == b'\n').next().unwrap_or(&[]);
     let last = last.strip_suffix(b"\r").unwrap_or(last);
     if !old.is_empty() && last == line.as_bytes() && old.ends_with(nl) {
         return Ok(());

@@ -1,20 +1,13 @@
 //! Facts about the guest that operations and customize options decide by.
 
-use crate::sysprep::Result;
 use crate::Guest;
+use crate::sysprep::Result;
 
 /// Whether the guest's distro is of the Red Hat family.
 pub fn rh_family(distro: &str) -> bool {
     matches!(
         distro,
-        "fedora"
-            | "rhel"
-            | "centos"
-            | "scientificlinux"
-            | "oraclelinux"
-            | "redhat-based"
-            | "rocky"
-            | "almalinux"
+        "fedora" | "rhel" | "centos" | "scientificlinux" | "oraclelinux" | "redhat-based" | "rocky" | "almalinux"
     )
 }
 

@@ -5,8 +5,8 @@
 
 use super::facts::{has_systemd, rh_family};
 use super::{edit, Ctx, Error};
-use crate::sysprep::Result;
 use crate::Guest;
+use crate::sysprep::Result;
 
 const DIR: &str = "/usr/lib/virt-sysprep";
 const DRIVER: &str = "/usr/lib/virt-sysprep/firstboot.sh";
@@ -61,17 +61,7 @@ WantedBy=multi-user.target
 /// The script file name for the `n`th firstboot item named `name`: priority 5000, a
 /// counter, and the name with every character outside `[A-Za-z0-9_]` made `-` (60 at most).
 pub fn script_name(n: usize, name: &str) -> String {
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(60)
-        .collect();
+    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).take(60).collect();
     format!("5000-{n:04}-{clean}")
 }
 
@@ -125,34 +115,20 @@ fn install_service(g: &Guest, cx: &Ctx) -> Result<()> {
     let distro = cx.os.distro.as_str();
     if rh_family(distro) {
         for rl in [2, 3, 5] {
-            link(
-                g,
-                DRIVER,
-                &format!("/etc/rc.d/rc{rl}.d/S99guestfs-firstboot"),
-            )?;
+            link(g, DRIVER, &format!("/etc/rc.d/rc{rl}.d/S99guestfs-firstboot"))?;
         }
     } else if matches!(distro, "debian" | "ubuntu" | "kalilinux" | "linuxmint") {
         link(g, DRIVER, "/etc/init.d/guestfs-firstboot")?;
         for rl in [2, 3, 5] {
-            link(
-                g,
-                "../init.d/guestfs-firstboot",
-                &format!("/etc/rc{rl}.d/S99guestfs-firstboot"),
-            )?;
+            link(g, "../init.d/guestfs-firstboot", &format!("/etc/rc{rl}.d/S99guestfs-firstboot"))?;
         }
     } else if matches!(distro, "opensuse" | "sles" | "suse-based") {
         link(g, DRIVER, "/etc/init.d/guestfs-firstboot")?;
         for rl in [2, 3, 5] {
-            link(
-                g,
-                "../guestfs-firstboot",
-                &format!("/etc/init.d/rc{rl}.d/S99guestfs-firstboot"),
-            )?;
+            link(g, "../guestfs-firstboot", &format!("/etc/init.d/rc{rl}.d/S99guestfs-firstboot"))?;
         }
     } else {
-        return Err(Error::Unsupported(format!(
-            "firstboot scripts on guest type {distro} (no systemd, unknown init system)"
-        )));
+        return Err(Error::Unsupported(format!("firstboot scripts on guest type {distro} (no systemd, unknown init system)")));
     }
     Ok(())
 }
@@ -163,14 +139,8 @@ mod tests {
 
     #[test]
     fn script_names() {
-        assert_eq!(
-            script_name(1, "/home/me/setup.sh"),
-            "5000-0001--home-me-setup-sh"
-        );
+        assert_eq!(script_name(1, "/home/me/setup.sh"), "5000-0001--home-me-setup-sh");
         assert_eq!(script_name(12, "echo hi > /x"), "5000-0012-echo-hi----x");
-        assert_eq!(
-            script_name(1, &"a".repeat(80)).len(),
-            "5000-0001-".len() + 60
-        );
+        assert_eq!(script_name(1, &"a".repeat(80)).len(), "5000-0001-".len() + 60);
     }
 }

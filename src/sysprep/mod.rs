@@ -91,12 +91,7 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// A context for the OS `os`; messages go to `out`.
     pub fn new(os: OsInfo, opts: &'a Options, out: &'a dyn Fn(Message)) -> Ctx<'a> {
-        Ctx {
-            os,
-            opts,
-            out,
-            warnings: RefCell::new(Vec::new()),
-        }
+        Ctx { os, opts, out, warnings: RefCell::new(Vec::new()) }
     }
 
     /// A progress message.
@@ -154,13 +149,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            keep_users: Vec::new(),
-            remove_users: Vec::new(),
-            cloud_init_user: None,
-            customize: Customize::default(),
-            selinux_relabel: true,
-        }
+        Options { keep_users: Vec::new(), remove_users: Vec::new(), cloud_init_user: None, customize: Customize::default(), selinux_relabel: true }
     }
 }
 
@@ -187,14 +176,7 @@ pub fn operations() -> Vec<&'static dyn Operation> {
 pub fn list_operations() -> String {
     operations()
         .iter()
-        .map(|o| {
-            format!(
-                "{} {} {}\n",
-                o.name(),
-                if o.default_on() { "*" } else { " " },
-                o.description()
-            )
-        })
+        .map(|o| format!("{} {} {}\n", o.name(), if o.default_on() { "*" } else { " " }, o.description()))
         .collect()
 }
 
@@ -207,13 +189,7 @@ pub struct Selection(BTreeSet<&'static str>);
 impl Selection {
     /// The default operations.
     pub fn defaults() -> Selection {
-        Selection(
-            operations()
-                .iter()
-                .filter(|o| o.default_on())
-                .map(|o| o.name())
-                .collect(),
-        )
+        Selection(operations().iter().filter(|o| o.default_on()).map(|o| o.name()).collect())
     }
 
     /// The selection of the `--operations` lists given (defaults when there are none).
@@ -224,28 +200,15 @@ impl Selection {
         let all = operations();
         let mut set = BTreeSet::new();
         for list in lists {
-            for item in list
-                .as_ref()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
+            for item in list.as_ref().split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 let (remove, name) = match item.strip_prefix('-') {
                     Some(n) => (true, n),
                     None => (false, item),
                 };
                 let names: Vec<&'static str> = match name {
-                    "defaults" => all
-                        .iter()
-                        .filter(|o| o.default_on())
-                        .map(|o| o.name())
-                        .collect(),
+                    "defaults" => all.iter().filter(|o| o.default_on()).map(|o| o.name()).collect(),
                     "all" => all.iter().map(|o| o.name()).collect(),
-                    n => vec![all
-                        .iter()
-                        .find(|o| o.name() == n)
-                        .ok_or_else(|| Error::UnknownOperation(n.to_string()))?
-                        .name()],
+                    n => vec![all.iter().find(|o| o.name() == n).ok_or_else(|| Error::UnknownOperation(n.to_string()))?.name()],
                 };
                 for n in names {
                     if remove {
@@ -292,20 +255,14 @@ pub struct Change {
 
 impl From<PathChange> for Change {
     fn from(c: PathChange) -> Change {
-        Change {
-            action: c.op,
-            path: c.path,
-        }
+        Change { action: c.op, path: c.path }
     }
 }
 
 /// The selected operations in the order they run: by name, `customize` last (virt-sysprep
 /// gives it a later order than the rest).
 pub fn run_order(selection: &Selection) -> Vec<&'static dyn Operation> {
-    let mut ops: Vec<_> = operations()
-        .into_iter()
-        .filter(|o| selection.contains(o.name()))
-        .collect();
+    let mut ops: Vec<_> = operations().into_iter().filter(|o| selection.contains(o.name())).collect();
     ops.sort_by_key(|o| (o.name() == "customize", o.name()));
     ops
 }
@@ -314,24 +271,12 @@ pub fn run_order(selection: &Selection) -> Vec<&'static dyn Operation> {
 pub fn run_op(g: &Guest, cx: &Ctx, op: &dyn Operation) -> Result<OpReport> {
     let before = g.path_changes().len();
     op.apply(g, cx)?;
-    let changes = g
-        .path_changes()
-        .into_iter()
-        .skip(before)
-        .map(Change::from)
-        .collect();
-    Ok(OpReport {
-        name: op.name(),
-        changes,
-        warnings: cx.take_warnings(),
-    })
+    let changes = g.path_changes().into_iter().skip(before).map(Change::from).collect();
+    Ok(OpReport { name: op.name(), changes, warnings: cx.take_warnings() })
 }
 
 /// Runs the selected operations on `g` in [`run_order`]; returns what each one changed.
 /// Stops at the first operation that fails.
 pub fn run(g: &Guest, cx: &Ctx, selection: &Selection) -> Result<Vec<OpReport>> {
-    run_order(selection)
-        .into_iter()
-        .map(|op| run_op(g, cx, op))
-        .collect()
+    run_order(selection).into_iter().map(|op| run_op(g, cx, op)).collect()
 }

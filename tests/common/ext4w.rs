@@ -20,14 +20,7 @@ pub struct Scratch {
 pub fn scratch(name: &str) -> Scratch {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join(name);
-    super::run(
-        "cp",
-        &[
-            "--sparse=always",
-            super::fixture(name).to_str().unwrap(),
-            path.to_str().unwrap(),
-        ],
-    );
+    super::run("cp", &["--sparse=always", super::fixture(name).to_str().unwrap(), path.to_str().unwrap()]);
     Scratch { _dir: dir, path }
 }
 
@@ -40,25 +33,14 @@ pub fn mkfs(args: &[&str], size_mib: u64) -> Scratch {
     let mut all = vec!["-q", "-F", "-E", "root_owner=0:0"];
     all.extend_from_slice(args);
     all.push(path.to_str().unwrap());
-    let out = Command::new("mke2fs")
-        .env("PATH", path_env())
-        .args(&all)
-        .output()
-        .expect("mke2fs");
-    assert!(
-        out.status.success(),
-        "mke2fs {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("mke2fs").env("PATH", path_env()).args(&all).output().expect("mke2fs");
+    assert!(out.status.success(), "mke2fs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     Scratch { _dir: dir, path }
 }
 
 /// PATH with the sbin directories e2fsprogs lives in.
 fn path_env() -> String {
-    format!(
-        "{}:/usr/sbin:/sbin",
-        std::env::var("PATH").unwrap_or_default()
-    )
+    format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default())
 }
 
 /// Mounts `img` writable.
@@ -75,17 +57,8 @@ pub fn open_ro(img: &Path) -> Ext4Fs {
 
 /// `e2fsck -fn` exit status and output.
 pub fn e2fsck(img: &Path) -> (i32, String) {
-    let out = Command::new("e2fsck")
-        .env("PATH", path_env())
-        .arg("-fn")
-        .arg(img)
-        .output()
-        .expect("e2fsck");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("e2fsck").env("PATH", path_env()).arg("-fn").arg(img).output().expect("e2fsck");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -97,17 +70,8 @@ pub fn assert_fsck_clean(img: &Path) {
 
 /// `debugfs -R REQUEST` output (stdout).
 pub fn debugfs(img: &Path, request: &str) -> Vec<u8> {
-    let out = Command::new("debugfs")
-        .env("PATH", path_env())
-        .args(["-R", request])
-        .arg(img)
-        .output()
-        .expect("debugfs");
-    assert!(
-        out.status.success(),
-        "debugfs -R {request:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("debugfs").env("PATH", path_env()).args(["-R", request]).arg(img).output().expect("debugfs");
+    assert!(out.status.success(), "debugfs -R {request:?}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -120,24 +84,15 @@ pub fn debugfs_text(img: &Path, request: &str) -> String {
 /// `field:`.
 pub fn stat_field(stat: &str, field: &str) -> String {
     let key = format!("{field}:");
-    let at = stat
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {field} in\n{stat}"));
-    stat[at + key.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_string()
+    let at = stat.find(&key).unwrap_or_else(|| panic!("no {field} in\n{stat}"));
+    stat[at + key.len()..].split_whitespace().next().unwrap_or("").to_string()
 }
 
 /// The inode at `path` (components separated by `/`), through `lookup`.
 pub fn resolve(fs: &dyn Filesystem, path: &[u8]) -> Ino {
     let mut ino = fs.root();
     for c in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
-        ino = fs
-            .lookup(ino, c)
-            .expect("lookup")
-            .unwrap_or_else(|| panic!("{} not found", String::from_utf8_lossy(path)));
+        ino = fs.lookup(ino, c).expect("lookup").unwrap_or_else(|| panic!("{} not found", String::from_utf8_lossy(path)));
     }
     ino
 }

@@ -40,41 +40,21 @@ pub fn mtools(cmd: &str, args: &[&str]) -> Vec<u8> {
         .env("MTOOLS_SKIP_CHECK", "1")
         .output()
         .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
 /// `mtype -i IMG ::/path`: the file's bytes as mtools reads them.
 pub fn mtype(img: &Path, path: &str) -> Vec<u8> {
-    mtools(
-        "mtype",
-        &["-i", img.to_str().unwrap(), &format!("::{path}")],
-    )
+    mtools("mtype", &["-i", img.to_str().unwrap(), &format!("::{path}")])
 }
 
 /// Asserts `fsck.vfat -n` finds nothing: exit 0 and only its banner and summary lines.
 pub fn assert_fsck_clean(img: &Path) {
-    let out = Command::new("fsck.vfat")
-        .arg("-n")
-        .arg(img)
-        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-        .output()
-        .expect("fsck.vfat (dosfstools)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("fsck.vfat").arg("-n").arg(img).env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").output().expect("fsck.vfat (dosfstools)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = text.lines().collect();
-    assert!(
-        out.status.success() && lines.len() == 2 && !text.contains("differences"),
-        "fsck.vfat -n {}: {text}",
-        img.display()
-    );
+    assert!(out.status.success() && lines.len() == 2 && !text.contains("differences"), "fsck.vfat -n {}: {text}", img.display());
 }
 
 /// One row of `mdir -a IMG ::/dir`.
@@ -92,18 +72,12 @@ pub struct MdirRow {
 
 /// `mdir -a` of directory `dir` (`/`-rooted), without `.` and `..`.
 pub fn mdir(img: &Path, dir: &str) -> Vec<MdirRow> {
-    let out = String::from_utf8(mtools(
-        "mdir",
-        &["-a", "-i", img.to_str().unwrap(), &format!("::{dir}")],
-    ))
-    .unwrap();
+    let out = String::from_utf8(mtools("mdir", &["-a", "-i", img.to_str().unwrap(), &format!("::{dir}")])).unwrap();
     let mut rows = Vec::new();
     for l in out.lines() {
         // "NAME     EXT   size-or-<DIR> YYYY-MM-DD  HH:MM  long name"; the 8.3 column is 12
         // characters (mtools prints the OEM name as UTF-8).
-        let Some((at, c)) = l.char_indices().nth(12) else {
-            continue;
-        };
+        let Some((at, c)) = l.char_indices().nth(12) else { continue };
         if !c.is_whitespace() || l.starts_with(' ') {
             continue;
         }
@@ -116,40 +90,23 @@ pub fn mdir(img: &Path, dir: &str) -> Vec<MdirRow> {
         let base: String = short[..8].iter().collect();
         let ext: String = short[9..].iter().collect();
         let (base, ext) = (base.trim_end(), ext.trim_end());
-        let short = if ext.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}.{ext}")
-        };
+        let short = if ext.is_empty() { base.to_string() } else { format!("{base}.{ext}") };
         if short == "." || short == ".." {
             continue;
         }
-        let long = rest
-            .split_once(fields[2])
-            .map_or("", |x| x.1)
-            .trim_start()
-            .to_string();
+        let long = rest.split_once(fields[2]).map_or("", |x| x.1).trim_start().to_string();
         let name = if long.is_empty() { short.clone() } else { long };
         let size = fields[0].parse().ok();
         let (h, m) = fields[2].split_once(':').unwrap();
         let minute = format!("{} {:02}:{m}", fields[1], h.parse::<u32>().unwrap());
-        rows.push(MdirRow {
-            short,
-            name,
-            size,
-            minute,
-        });
+        rows.push(MdirRow { short, name, size, minute });
     }
     rows
 }
 
 /// `mattrib` letters of a file (`"R"`, `"AR"`…, spaces removed).
 pub fn mattrib(img: &Path, path: &str) -> String {
-    let out = String::from_utf8(mtools(
-        "mattrib",
-        &["-i", img.to_str().unwrap(), &format!("::{path}")],
-    ))
-    .unwrap();
+    let out = String::from_utf8(mtools("mattrib", &["-i", img.to_str().unwrap(), &format!("::{path}")])).unwrap();
     let (attrs, _) = out.split_once("::").unwrap();
     attrs.chars().filter(|c| !c.is_whitespace()).collect()
 }
@@ -166,10 +123,7 @@ pub fn resolve(fs: &dyn Filesystem, path: &str) -> Option<Ino> {
 /// The parent directory's inode and the last name of `path`.
 pub fn parent<'a>(fs: &dyn Filesystem, path: &'a str) -> (Ino, &'a str) {
     let (dir, name) = path.rsplit_once('/').unwrap();
-    (
-        resolve(fs, dir).unwrap_or_else(|| panic!("{dir}: not found")),
-        name,
-    )
+    (resolve(fs, dir).unwrap_or_else(|| panic!("{dir}: not found")), name)
 }
 
 /// Every byte of file `ino` through `read`.
@@ -187,8 +141,5 @@ pub fn read_all(fs: &dyn Filesystem, ino: Ino) -> Vec<u8> {
 
 /// Seconds since the epoch now.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }

@@ -40,14 +40,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(on: On, k: u64, action: Action) -> Arc<Plan> {
-        Arc::new(Plan {
-            on,
-            k,
-            action,
-            writes: AtomicU64::new(0),
-            flushes: AtomicU64::new(0),
-            fired: AtomicBool::new(false),
-        })
+        Arc::new(Plan { on, k, action, writes: AtomicU64::new(0), flushes: AtomicU64::new(0), fired: AtomicBool::new(false) })
     }
 
     /// Whether the fault happened.
@@ -57,26 +50,16 @@ impl Plan {
 
     /// Writes and flushes counted so far.
     pub fn counts(&self) -> (u64, u64) {
-        (
-            self.writes.load(Ordering::SeqCst),
-            self.flushes.load(Ordering::SeqCst),
-        )
+        (self.writes.load(Ordering::SeqCst), self.flushes.load(Ordering::SeqCst))
     }
 
     /// Wraps `dev` so that its writes and flushes count toward this plan.
     pub fn wrap(self: &Arc<Plan>, dev: Dev) -> Dev {
-        Arc::new(FaultDev {
-            inner: dev,
-            plan: self.clone(),
-        })
+        Arc::new(FaultDev { inner: dev, plan: self.clone() })
     }
 
     fn injected(&self, dev: &dyn BlockDev) -> Error {
-        Error::Io {
-            path: dev.name().into(),
-            op: "write",
-            source: std::io::Error::other(format!("injected fault at {:?} {}", self.on, self.k)),
-        }
+        Error::Io { path: dev.name().into(), op: "write", source: std::io::Error::other(format!("injected fault at {:?} {}", self.on, self.k)) }
     }
 }
 

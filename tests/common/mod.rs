@@ -19,25 +19,14 @@ pub fn root() -> PathBuf {
 /// command to run when it is missing (tests/run builds every fixture before testing).
 pub fn fixture(name: &str) -> PathBuf {
     let p = root().join("fixtures/build").join(name);
-    assert!(
-        p.exists(),
-        "fixture {} is missing: run fixtures/build.sh (tests/run does)",
-        p.display()
-    );
+    assert!(p.exists(), "fixture {} is missing: run fixtures/build.sh (tests/run does)", p.display());
     p
 }
 
 /// Runs a host command and returns its stdout; panics with stderr on failure.
 pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(out.status.success(), "{cmd} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -71,15 +60,7 @@ impl Loop {
     fn attach_with(file: &Path, offset: u64, size: u64, flags: &[&str]) -> Loop {
         let (o, s) = (offset.to_string(), size.to_string());
         let mut args = flags.to_vec();
-        args.extend([
-            "-f",
-            "--show",
-            "-o",
-            &o,
-            "--sizelimit",
-            &s,
-            file.to_str().unwrap(),
-        ]);
+        args.extend(["-f", "--show", "-o", &o, "--sizelimit", &s, file.to_str().unwrap()]);
         Loop(run("losetup", &args).trim().to_string())
     }
 }
@@ -101,34 +82,15 @@ pub fn lvm_report(cmd: &str, kind: &str, fields: &str, devs: &[&Loop]) -> Vec<J>
          global { use_lvmlockd = 0 }\nbackup { backup = 0 archive = 0 }\n",
     )
     .unwrap();
-    let list = devs
-        .iter()
-        .map(|l| l.0.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = devs.iter().map(|l| l.0.as_str()).collect::<Vec<_>>().join(",");
     let out = Command::new(cmd)
         .env("LVM_SYSTEM_DIR", conf.path())
         .env("LVM_SUPPRESS_FD_WARNINGS", "1")
         .args(all)
-        .args([
-            "--devices",
-            &list,
-            "--readonly",
-            "--units",
-            "b",
-            "--nosuffix",
-            "--reportformat",
-            "json",
-            "-o",
-            fields,
-        ])
+        .args(["--devices", &list, "--readonly", "--units", "b", "--nosuffix", "--reportformat", "json", "-o", fields])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
     let j: J = serde_json::from_slice(&out.stdout).unwrap();
     j["report"][0][kind].as_array().unwrap().clone()
 }

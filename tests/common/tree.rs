@@ -83,11 +83,7 @@ pub type Tree = BTreeMap<String, Node>;
 
 fn run_ok(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -99,10 +95,7 @@ fn temp_path() -> TempPath {
 pub fn is_qcow2(image: &Path) -> bool {
     let mut magic = [0u8; 4];
     use std::io::Read;
-    std::fs::File::open(image)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && &magic == b"QFI\xfb"
+    std::fs::File::open(image).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"QFI\xfb"
 }
 
 /// A raw copy of `image` (qcow2 converted by `qemu-img convert -O raw`, raw copied sparsely by
@@ -110,19 +103,9 @@ pub fn is_qcow2(image: &Path) -> bool {
 pub fn raw_copy(image: &Path) -> TempPath {
     let out = temp_path();
     if is_qcow2(image) {
-        run_ok(
-            Command::new("qemu-img")
-                .args(["convert", "-q", "-f", "qcow2", "-O", "raw"])
-                .arg(image)
-                .arg(&out),
-        );
+        run_ok(Command::new("qemu-img").args(["convert", "-q", "-f", "qcow2", "-O", "raw"]).arg(image).arg(&out));
     } else {
-        run_ok(
-            Command::new("cp")
-                .arg("--sparse=always")
-                .arg(image)
-                .arg(&out),
-        );
+        run_ok(Command::new("cp").arg("--sparse=always").arg(image).arg(&out));
     }
     out
 }
@@ -130,34 +113,21 @@ pub fn raw_copy(image: &Path) -> TempPath {
 /// The bytes `offset..offset+size` of a raw image in a temporary file (`dd`), removed on drop.
 pub fn extract(raw: &Path, offset: u64, size: u64) -> TempPath {
     let out = temp_path();
-    run_ok(
-        Command::new("dd")
-            .arg(format!("if={}", raw.display()))
-            .arg(format!("of={}", out.display()))
-            .args([
-                "bs=1M",
-                "iflag=skip_bytes,count_bytes",
-                &format!("skip={offset}"),
-                &format!("count={size}"),
-                "conv=sparse",
-                "status=none",
-            ]),
-    );
-    assert_eq!(
-        std::fs::metadata(&out).unwrap().len(),
-        size,
-        "{}: short read at {offset}+{size}",
-        raw.display()
-    );
+    run_ok(Command::new("dd").arg(format!("if={}", raw.display())).arg(format!("of={}", out.display())).args([
+        "bs=1M",
+        "iflag=skip_bytes,count_bytes",
+        &format!("skip={offset}"),
+        &format!("count={size}"),
+        "conv=sparse",
+        "status=none",
+    ]));
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), size, "{}: short read at {offset}+{size}", raw.display());
     out
 }
 
 /// Quotes a path for debugfs' command parser.
 fn q(path: &str) -> String {
-    assert!(
-        !path.contains('"') && !path.contains('\n'),
-        "path {path:?} cannot be passed to debugfs"
-    );
+    assert!(!path.contains('"') && !path.contains('\n'), "path {path:?} cannot be passed to debugfs");
     format!("\"{path}\"")
 }
 
@@ -182,13 +152,7 @@ fn debugfs_batch(fs: &Path, commands: &[String]) -> Vec<String> {
             s.push_str(line);
         }
     }
-    assert_eq!(
-        sections.len(),
-        commands.len(),
-        "debugfs answered {} of {} commands",
-        sections.len(),
-        commands.len()
-    );
+    assert_eq!(sections.len(), commands.len(), "debugfs answered {} of {} commands", sections.len(), commands.len());
     sections
 }
 
@@ -219,19 +183,11 @@ pub fn fs_tree(fs: &Path) -> Tree {
     let mut tree = Tree::new();
     let mut level = vec!["/".to_string()];
     while !level.is_empty() {
-        let outputs = debugfs_batch(
-            fs,
-            &level
-                .iter()
-                .map(|d| format!("ls -p {}", q(d)))
-                .collect::<Vec<_>>(),
-        );
+        let outputs = debugfs_batch(fs, &level.iter().map(|d| format!("ls -p {}", q(d))).collect::<Vec<_>>());
         let mut next = Vec::new();
         for (dir, out) in level.iter().zip(outputs) {
             for line in out.lines() {
-                let Some((ino, mode, uid, gid, name, size)) = parse_ls_p(line.trim_end()) else {
-                    continue;
-                };
+                let Some((ino, mode, uid, gid, name, size)) = parse_ls_p(line.trim_end()) else { continue };
                 if ino == 0 {
                     continue; // unused directory entry (lost+found's empty blocks)
                 }
@@ -245,47 +201,24 @@ pub fn fs_tree(fs: &Path) -> Tree {
                     next.push(path.clone());
                 }
                 let size = if kind == Kind::Dir { 0 } else { size };
-                tree.insert(
-                    path,
-                    Node {
-                        kind,
-                        mode: mode & 0o7777,
-                        uid,
-                        gid,
-                        size,
-                        ino,
-                        sha256: None,
-                        target: None,
-                        xattrs: BTreeMap::new(),
-                    },
-                );
+                tree.insert(path, Node { kind, mode: mode & 0o7777, uid, gid, size, ino, sha256: None, target: None, xattrs: BTreeMap::new() });
             }
         }
         level = next;
     }
     // Contents and symlink targets: one rdump of the whole filesystem.
     let dump = tempfile::tempdir().unwrap();
-    run_ok(
-        Command::new("debugfs")
-            .arg("-R")
-            .arg(format!("rdump / {}", dump.path().display()))
-            .arg(fs),
-    );
+    run_ok(Command::new("debugfs").arg("-R").arg(format!("rdump / {}", dump.path().display())).arg(fs));
     for (path, node) in tree.iter_mut() {
         let host = dump.path().join(path.trim_start_matches('/'));
         match node.kind {
             Kind::File => {
                 let data = std::fs::read(&host).unwrap_or_else(|e| panic!("rdump of {path}: {e}"));
-                assert_eq!(
-                    data.len() as u64,
-                    node.size,
-                    "{path}: rdump size differs from ls"
-                );
+                assert_eq!(data.len() as u64, node.size, "{path}: rdump size differs from ls");
                 node.sha256 = Some(format!("{:x}", Sha256::digest(&data)));
             }
             Kind::Symlink => {
-                let t =
-                    std::fs::read_link(&host).unwrap_or_else(|e| panic!("rdump of {path}: {e}"));
+                let t = std::fs::read_link(&host).unwrap_or_else(|e| panic!("rdump of {path}: {e}"));
                 node.target = Some(t.to_string_lossy().into_owned());
             }
             _ => {}
@@ -294,13 +227,7 @@ pub fn fs_tree(fs: &Path) -> Tree {
     // Extended attributes: one ea_list batch for the names (it leaves out long values), one
     // ea_get batch for the values.
     let paths: Vec<String> = tree.keys().cloned().collect();
-    let outs = debugfs_batch(
-        fs,
-        &paths
-            .iter()
-            .map(|p| format!("ea_list {}", q(p)))
-            .collect::<Vec<_>>(),
-    );
+    let outs = debugfs_batch(fs, &paths.iter().map(|p| format!("ea_list {}", q(p))).collect::<Vec<_>>());
     let mut wanted: Vec<(String, String)> = Vec::new();
     for (p, out) in paths.iter().zip(&outs) {
         for l in out.lines() {
@@ -309,19 +236,10 @@ pub fn fs_tree(fs: &Path) -> Tree {
             }
         }
     }
-    let values = debugfs_batch(
-        fs,
-        &wanted
-            .iter()
-            .map(|(p, n)| format!("ea_get {} {n}", q(p)))
-            .collect::<Vec<_>>(),
-    );
+    let values = debugfs_batch(fs, &wanted.iter().map(|(p, n)| format!("ea_get {} {n}", q(p))).collect::<Vec<_>>());
     for ((p, name), out) in wanted.into_iter().zip(values) {
         let first = out.lines().next().unwrap_or("");
-        let value = first
-            .split_once(") = ")
-            .map(|(_, v)| v.trim_end().to_string())
-            .unwrap_or_else(|| panic!("ea_get {p} {name}: {out:?}"));
+        let value = first.split_once(") = ").map(|(_, v)| v.trim_end().to_string()).unwrap_or_else(|| panic!("ea_get {p} {name}: {out:?}"));
         tree.get_mut(&p).unwrap().xattrs.insert(name, value);
     }
     tree
@@ -367,24 +285,13 @@ pub fn diff(before: &Tree, after: &Tree) -> Vec<String> {
                     what.push("content".to_string());
                 }
                 if o.target != n.target {
-                    what.push(format!(
-                        "target {:?} -> {:?}",
-                        o.target.as_deref().unwrap_or(""),
-                        n.target.as_deref().unwrap_or("")
-                    ));
+                    what.push(format!("target {:?} -> {:?}", o.target.as_deref().unwrap_or(""), n.target.as_deref().unwrap_or("")));
                 }
-                for name in o
-                    .xattrs
-                    .keys()
-                    .chain(n.xattrs.keys())
-                    .collect::<std::collections::BTreeSet<_>>()
-                {
+                for name in o.xattrs.keys().chain(n.xattrs.keys()).collect::<std::collections::BTreeSet<_>>() {
                     match (o.xattrs.get(name), n.xattrs.get(name)) {
                         (Some(_), None) => what.push(format!("xattr -{name}")),
                         (None, Some(_)) => what.push(format!("xattr +{name}")),
-                        (Some(a), Some(b)) if a != b => {
-                            what.push(format!("xattr {name} {a} -> {b}"))
-                        }
+                        (Some(a), Some(b)) if a != b => what.push(format!("xattr {name} {a} -> {b}")),
                         _ => {}
                     }
                 }
@@ -422,43 +329,13 @@ pub fn sysprep_layout(name: &str) -> Vec<FsRegion> {
     let pv = 67584 * 512 + MIB;
     match base {
         "sysprep-ubuntu" => vec![
-            FsRegion {
-                mountpoint: "/",
-                fstype: "ext4",
-                device: "/dev/sda1",
-                offset: 43008 * 512,
-                size: 74 * MIB,
-            },
-            FsRegion {
-                mountpoint: "/boot/efi",
-                fstype: "vfat",
-                device: "/dev/sda15",
-                offset: 10240 * 512,
-                size: 16 * MIB,
-            },
+            FsRegion { mountpoint: "/", fstype: "ext4", device: "/dev/sda1", offset: 43008 * 512, size: 74 * MIB },
+            FsRegion { mountpoint: "/boot/efi", fstype: "vfat", device: "/dev/sda15", offset: 10240 * 512, size: 16 * MIB },
         ],
         "sysprep-centos7" => vec![
-            FsRegion {
-                mountpoint: "/",
-                fstype: "ext4",
-                device: "/dev/centos/root",
-                offset: pv + 4 * 4 * MIB,
-                size: 64 * MIB,
-            },
-            FsRegion {
-                mountpoint: "/boot",
-                fstype: "ext4",
-                device: "/dev/sda1",
-                offset: 2048 * 512,
-                size: 32 * MIB,
-            },
-            FsRegion {
-                mountpoint: "swap",
-                fstype: "swap",
-                device: "/dev/centos/swap",
-                offset: pv,
-                size: 16 * MIB,
-            },
+            FsRegion { mountpoint: "/", fstype: "ext4", device: "/dev/centos/root", offset: pv + 4 * 4 * MIB, size: 64 * MIB },
+            FsRegion { mountpoint: "/boot", fstype: "ext4", device: "/dev/sda1", offset: 2048 * 512, size: 32 * MIB },
+            FsRegion { mountpoint: "swap", fstype: "swap", device: "/dev/centos/swap", offset: pv, size: 16 * MIB },
         ],
         _ => panic!("no sysprep fixture named {name}"),
     }
@@ -467,11 +344,7 @@ pub fn sysprep_layout(name: &str) -> Vec<FsRegion> {
 /// The ext4 filesystems of a sysprep fixture as (mountpoint, fixture image, offset, size).
 pub fn sysprep_fs(name: &str) -> Vec<(&'static str, PathBuf, u64, u64)> {
     let image = super::fixture(name);
-    sysprep_layout(name)
-        .into_iter()
-        .filter(|r| r.fstype == "ext4")
-        .map(|r| (r.mountpoint, image.clone(), r.offset, r.size))
-        .collect()
+    sysprep_layout(name).into_iter().filter(|r| r.fstype == "ext4").map(|r| (r.mountpoint, image.clone(), r.offset, r.size)).collect()
 }
 
 /// One tree of every ext4 filesystem of `image` (a copy of the fixture `name`, raw or qcow2),
@@ -485,10 +358,7 @@ pub fn guest_tree(image: &Path, name: &str) -> Tree {
     } else {
         image
     };
-    let mut regions: Vec<FsRegion> = sysprep_layout(name)
-        .into_iter()
-        .filter(|r| r.fstype == "ext4")
-        .collect();
+    let mut regions: Vec<FsRegion> = sysprep_layout(name).into_iter().filter(|r| r.fstype == "ext4").collect();
     regions.sort_by_key(|r| r.mountpoint.len());
     let mut tree = Tree::new();
     for r in regions {

@@ -108,10 +108,7 @@ pub struct Loop(pub String);
 impl Loop {
     pub fn attach(file: &str, offset: u64, size: u64) -> Loop {
         let (o, s) = (offset.to_string(), size.to_string());
-        let dev = tool(
-            "losetup",
-            &["-r", "-f", "--show", "-o", &o, "--sizelimit", &s, file],
-        );
+        let dev = tool("losetup", &["-r", "-f", "--show", "-o", &o, "--sizelimit", &s, file]);
         Loop(dev.trim().to_string())
     }
 }
@@ -132,55 +129,28 @@ pub fn lvm_report(cmd: &str, kind: &str, fields: &str, devs: &[&Loop]) -> Vec<se
          global { use_lvmlockd = 0 }\nbackup { backup = 0 archive = 0 }\n",
     )
     .expect("lvm.conf");
-    let list = devs
-        .iter()
-        .map(|l| l.0.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    let path = format!(
-        "{}:/usr/sbin:/sbin",
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let list = devs.iter().map(|l| l.0.as_str()).collect::<Vec<_>>().join(",");
+    let path = format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default());
     let out = Command::new(cmd)
         .env("PATH", path)
         .env("LVM_SYSTEM_DIR", conf.path())
         .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-        .args([
-            "--devices",
-            &list,
-            "--readonly",
-            "--units",
-            "b",
-            "--nosuffix",
-        ])
+        .args(["--devices", &list, "--readonly", "--units", "b", "--nosuffix"])
         .args(["--reportformat", "json", "-o", fields])
         .output()
         .expect("lvm2");
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("lvm2 json");
-    j["report"][0][kind]
-        .as_array()
-        .expect("report rows")
-        .clone()
+    j["report"][0][kind].as_array().expect("report rows").clone()
 }
 
 /// Partitions of an image as (start, size) in bytes, from `sfdisk -J`.
 pub fn partitions(image: &str) -> Vec<(u64, u64)> {
-    let j: serde_json::Value =
-        serde_json::from_str(&tool("sfdisk", &["-J", image])).expect("sfdisk json");
+    let j: serde_json::Value = serde_json::from_str(&tool("sfdisk", &["-J", image])).expect("sfdisk json");
     j["partitiontable"]["partitions"]
         .as_array()
         .expect("partitions")
         .iter()
-        .map(|p| {
-            (
-                p["start"].as_u64().expect("start") * 512,
-                p["size"].as_u64().expect("size") * 512,
-            )
-        })
+        .map(|p| (p["start"].as_u64().expect("start") * 512, p["size"].as_u64().expect("size") * 512))
         .collect()
 }

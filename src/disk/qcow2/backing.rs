@@ -3,8 +3,8 @@
 //! implicit opening is denied.
 
 use super::header::{read_info_from, Qcow2Info};
-use super::storage::ImageFile;
 use crate::disk::{Error, Result};
+use super::storage::ImageFile;
 use imago::file::File as ImagoFile;
 use imago::qcow2::Qcow2;
 use imago::raw::Raw;
@@ -26,11 +26,7 @@ enum BackingFormat {
 
 /// Opens the qcow2 image at `path` and, recursively, its backing chain. `chain` holds the
 /// canonical paths of the images above it (for loop detection); its length is the depth.
-pub(super) fn open_qcow2(
-    path: &Path,
-    writable: bool,
-    chain: &mut Vec<PathBuf>,
-) -> Result<(Image, Qcow2Info)> {
+pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) -> Result<(Image, Qcow2Info)> {
     let canonical = enter(path, chain)?;
     let file = open_file(path, writable)?;
     let info = read_info_from(&file, path)?;
@@ -54,9 +50,7 @@ pub(super) fn open_qcow2(
             chain.push(canonical);
             let opened = match format {
                 BackingFormat::Raw => open_raw(&backing_path, chain),
-                BackingFormat::Qcow2 => {
-                    open_qcow2(&backing_path, false, chain).map(|(image, _)| image)
-                }
+                BackingFormat::Qcow2 => open_qcow2(&backing_path, false, chain).map(|(image, _)| image),
             };
             chain.pop();
             Some(opened.map_err(|e| match e {
@@ -94,18 +88,10 @@ fn open_raw(path: &Path, chain: &[PathBuf]) -> Result<Image> {
 /// Checks depth and loops for `path`, given the chain of images above it; returns its
 /// canonical path.
 fn enter(path: &Path, chain: &[PathBuf]) -> Result<PathBuf> {
-    let canonical = std::fs::canonicalize(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        op: "open",
-        source,
-    })?;
+    let canonical = std::fs::canonicalize(path).map_err(|source| Error::Io { path: path.to_path_buf(), op: "open", source })?;
     let top = chain.first().map(PathBuf::as_path).unwrap_or(path);
     if let Some(pos) = chain.iter().position(|p| *p == canonical) {
-        let cycle: Vec<String> = chain[pos..]
-            .iter()
-            .chain(std::iter::once(&canonical))
-            .map(|p| p.display().to_string())
-            .collect();
+        let cycle: Vec<String> = chain[pos..].iter().chain(std::iter::once(&canonical)).map(|p| p.display().to_string()).collect();
         return Err(backing_err(top, format!("backing chain loops: {}; fix the chain with `qemu-img rebase -u -b BACKING -F FMT IMG`", cycle.join(" -> "))));
     }
     if chain.len() > MAX_DEPTH {
@@ -154,11 +140,7 @@ fn open_file(path: &Path, writable: bool) -> Result<File> {
         .read(true)
         .write(writable)
         .open(path)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            op: "open",
-            source,
-        })
+        .map_err(|source| Error::Io { path: path.to_path_buf(), op: "open", source })
 }
 
 /// Hands an open file to imago, telling it how the file was opened.
@@ -168,16 +150,10 @@ fn imago_file(file: File, path: &Path, writable: bool) -> Result<ImagoFile> {
 }
 
 fn backing_err(path: &Path, msg: String) -> Error {
-    Error::Backing {
-        path: path.to_path_buf(),
-        msg,
-    }
+    Error::Backing { path: path.to_path_buf(), msg }
 }
 
 /// An error from imago.
 pub(super) fn engine(path: &Path, e: std::io::Error) -> Error {
-    Error::Qcow2 {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    }
+    Error::Qcow2 { path: path.to_path_buf(), msg: e.to_string() }
 }

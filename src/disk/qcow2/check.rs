@@ -72,48 +72,23 @@ struct Region {
 
 /// Checks the metadata of the qcow2 image open in `file` (see the module docs).
 pub fn check_metadata(file: &File, info: &Qcow2Info, path: &Path) -> Result<()> {
-    let file_len = file
-        .metadata()
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            op: "stat",
-            source,
-        })?
-        .len();
-    let c = Checker {
-        file,
-        path,
-        file_len,
-        cluster: info.cluster_size,
-    };
-    let mut regions = vec![Region {
-        start: 0,
-        len: c.cluster,
-        what: What::Header,
-    }];
+    let file_len = file.metadata().map_err(|source| Error::Io { path: path.to_path_buf(), op: "stat", source })?.len();
+    let c = Checker { file, path, file_len, cluster: info.cluster_size };
+    let mut regions = vec![Region { start: 0, len: c.cluster, what: What::Header }];
 
     let l1_bytes = u64::from(info.l1_size) * 8;
     if l1_bytes > 0 {
         c.place(&mut regions, info.l1_table_offset, l1_bytes, What::L1)?;
     }
     let reft_bytes = u64::from(info.refcount_table_clusters) * c.cluster;
-    c.place(
-        &mut regions,
-        info.refcount_table_offset,
-        reft_bytes,
-        What::RefTable,
-    )?;
+    c.place(&mut regions, info.refcount_table_offset, reft_bytes, What::RefTable)?;
     // The tables the header names must be sound before their entries mean anything.
     overlaps(&mut regions, path)?;
 
     // Offsets of the active L2 tables, which snapshots may share (kept only when there are
     // snapshots).
     let mut active_l2 = Vec::new();
-    for (i, entry) in c
-        .read_table(info.l1_table_offset, l1_bytes, What::L1)?
-        .into_iter()
-        .enumerate()
-    {
+    for (i, entry) in c.read_table(info.l1_table_offset, l1_bytes, What::L1)?.into_iter().enumerate() {
         let off = entry & L1_OFFSET_MASK;
         if off != 0 {
             c.place(&mut regions, off, c.cluster, What::L2(i))?;
@@ -124,11 +99,7 @@ pub fn check_metadata(file: &File, info: &Qcow2Info, path: &Path) -> Result<()> 
     }
     active_l2.sort_unstable();
 
-    for (i, entry) in c
-        .read_table(info.refcount_table_offset, reft_bytes, What::RefTable)?
-        .into_iter()
-        .enumerate()
-    {
+    for (i, entry) in c.read_table(info.refcount_table_offset, reft_bytes, What::RefTable)?.into_iter().enumerate() {
         let off = entry & REFT_OFFSET_MASK;
         if off != 0 {
             c.place(&mut regions, off, c.cluster, What::RefBlock(i))?;
@@ -170,22 +141,14 @@ impl Checker<'_> {
             return Err(self.err(format!("{what} ({len} bytes at offset {off:#x}) lies beyond the end of the file ({} bytes)", self.file_len)));
         }
         if regions.len() >= MAX_TABLES {
-            return Err(self.err(format!(
-                "the image has more than {MAX_TABLES} metadata tables"
-            )));
+            return Err(self.err(format!("the image has more than {MAX_TABLES} metadata tables")));
         }
-        regions.push(Region {
-            start: off,
-            len: len.max(1).next_multiple_of(self.cluster),
-            what,
-        });
+        regions.push(Region { start: off, len: len.max(1).next_multiple_of(self.cluster), what });
         Ok(())
     }
 
     fn read(&self, buf: &mut [u8], off: u64, what: What) -> Result<()> {
-        self.file
-            .read_exact_at(buf, off)
-            .map_err(|e| self.err(format!("reading {what} at offset {off:#x}: {e}")))
+        self.file.read_exact_at(buf, off).map_err(|e| self.err(format!("reading {what} at offset {off:#x}: {e}")))
     }
 
     /// Reads `len` bytes at `off`, which must lie inside the file (so `len` is bounded by it).
@@ -196,8 +159,7 @@ impl Checker<'_> {
         if off.checked_add(len).is_none_or(|end| end > self.file_len) {
             return Err(self.err(format!("{what} ({len} bytes at offset {off:#x}) lies beyond the end of the file ({} bytes)", self.file_len)));
         }
-        let mut buf =
-            vec![0u8; usize::try_from(len).map_err(|_| self.err(format!("{what} is too large")))?];
+        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| self.err(format!("{what} is too large")))?];
         self.read(&mut buf, off, what)?;
         Ok(buf)
     }
@@ -205,10 +167,7 @@ impl Checker<'_> {
     /// Reads a table of big-endian u64 entries.
     fn read_table(&self, off: u64, len: u64, what: What) -> Result<Vec<u64>> {
         let buf = self.read_bytes(off, len, what)?;
-        Ok(buf
-            .chunks_exact(8)
-            .map(|b| u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect())
+        Ok(buf.chunks_exact(8).map(|b| u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect())
     }
 
     /// Each snapshot's L1 table `(offset, entries)`, and where the snapshot table ends. The
@@ -221,10 +180,7 @@ impl Checker<'_> {
         let mut l1s = Vec::new();
         for n in 0..info.nb_snapshots {
             let mut e = [0u8; 40];
-            if pos
-                .checked_add(40)
-                .is_none_or(|end| end > self.file_len || end - table > MAX_SNAPSHOT_TABLE)
-            {
+            if pos.checked_add(40).is_none_or(|end| end > self.file_len || end - table > MAX_SNAPSHOT_TABLE) {
                 return Err(self.err(format!("the snapshot table at offset {table:#x} runs past the end of the file at snapshot {n}")));
             }
             self.read(&mut e, pos, What::SnapshotTable)?;
@@ -240,9 +196,7 @@ impl Checker<'_> {
             }
             pos = end.next_multiple_of(8);
             if l1_size > MAX_L1_ENTRIES || l1_size > l1_budget {
-                return Err(self.err(format!(
-                    "the L1 table of snapshot {n} has {l1_size} entries, more than we check"
-                )));
+                return Err(self.err(format!("the L1 table of snapshot {n} has {l1_size} entries, more than we check")));
             }
             l1_budget -= l1_size;
             l1s.push((l1_off, l1_size));
@@ -252,12 +206,7 @@ impl Checker<'_> {
 
     /// The snapshot table, each snapshot's L1 table, and the L2 tables they name that the
     /// active L1 table does not name.
-    fn snapshots(
-        &self,
-        regions: &mut Vec<Region>,
-        info: &Qcow2Info,
-        active_l2: &[u64],
-    ) -> Result<()> {
+    fn snapshots(&self, regions: &mut Vec<Region>, info: &Qcow2Info, active_l2: &[u64]) -> Result<()> {
         let (l1s, end) = self.snapshot_l1s(info)?;
         let mut own_l2 = BTreeSet::new();
         for (n, (l1_off, l1_size)) in l1s.into_iter().enumerate() {
@@ -270,9 +219,7 @@ impl Checker<'_> {
                 if off != 0 && active_l2.binary_search(&off).is_err() {
                     own_l2.insert(off);
                     if own_l2.len() + regions.len() > MAX_TABLES {
-                        return Err(self.err(format!(
-                            "the image has more than {MAX_TABLES} metadata tables"
-                        )));
+                        return Err(self.err(format!("the image has more than {MAX_TABLES} metadata tables")));
                     }
                 }
             }
@@ -323,29 +270,14 @@ mod tests {
 
     #[test]
     fn overlap_names_both_structures() {
-        let mut r = vec![
-            region(0, 0x10000, What::Header),
-            region(0x30000, 0x20000, What::L1),
-            region(0x40000, 0x10000, What::L2(7)),
-        ];
+        let mut r = vec![region(0, 0x10000, What::Header), region(0x30000, 0x20000, What::L1), region(0x40000, 0x10000, What::L2(7))];
         let e = overlaps(&mut r, Path::new("x")).unwrap_err().to_string();
         assert!(e.contains("the L2 table of L1 entry 7 at offset 0x40000 overlaps the L1 table at offset 0x30000"), "{e}");
         // A long region hides behind a shorter one that starts after it.
-        let mut r = vec![
-            region(0, 0x100000, What::RefTable),
-            region(0x10000, 0x10000, What::L1),
-            region(0x50000, 0x10000, What::L2(0)),
-        ];
+        let mut r = vec![region(0, 0x100000, What::RefTable), region(0x10000, 0x10000, What::L1), region(0x50000, 0x10000, What::L2(0))];
         let e = overlaps(&mut r, Path::new("x")).unwrap_err().to_string();
-        assert!(
-            e.contains("the L1 table at offset 0x10000 overlaps the refcount table"),
-            "{e}"
-        );
-        let mut r = vec![
-            region(0, 0x10000, What::Header),
-            region(0x10000, 0x10000, What::L1),
-            region(0x20000, 0x10000, What::RefBlock(0)),
-        ];
+        assert!(e.contains("the L1 table at offset 0x10000 overlaps the refcount table"), "{e}");
+        let mut r = vec![region(0, 0x10000, What::Header), region(0x10000, 0x10000, What::L1), region(0x20000, 0x10000, What::RefBlock(0))];
         assert!(overlaps(&mut r, Path::new("x")).is_ok());
     }
 }

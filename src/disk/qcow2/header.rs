@@ -154,11 +154,7 @@ impl Qcow2Info {
         };
         let p = path.display();
         if self.crypt_method != 0 {
-            let method = if self.crypt_method == 1 {
-                "AES"
-            } else {
-                "LUKS"
-            };
+            let method = if self.crypt_method == 1 { "AES" } else { "LUKS" };
             return Err(unsupported(
                 &format!("encryption ({method})"),
                 format!(
@@ -176,17 +172,13 @@ impl Qcow2Info {
         if self.incompatible_features & INCOMPAT_DATA_FILE != 0 || self.data_file.is_some() {
             return Err(unsupported(
                 "external data file (incompatible feature bit 2)",
-                format!(
-                    "convert it to a self-contained image with `qemu-img convert -O qcow2 {p} OUT`"
-                ),
+                format!("convert it to a self-contained image with `qemu-img convert -O qcow2 {p} OUT`"),
             ));
         }
         if self.compression_type == Compression::Zstd {
             return Err(unsupported(
                 "zstd compression",
-                format!(
-                    "convert it with `qemu-img convert -O qcow2 -o compression_type=zlib {p} OUT`"
-                ),
+                format!("convert it with `qemu-img convert -O qcow2 -o compression_type=zlib {p} OUT`"),
             ));
         }
         if self.extended_l2() {
@@ -195,18 +187,12 @@ impl Qcow2Info {
                 format!("convert it with `qemu-img convert -O qcow2 -o extended_l2=off {p} OUT`"),
             ));
         }
-        let known = INCOMPAT_DIRTY
-            | INCOMPAT_CORRUPT
-            | INCOMPAT_DATA_FILE
-            | INCOMPAT_COMPRESSION
-            | INCOMPAT_EXTL2;
+        let known = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
         let unknown = self.incompatible_features & !known;
         if unknown != 0 {
             return Err(unsupported(
                 &format!("unknown incompatible feature bits {unknown:#x}"),
-                format!(
-                    "convert it with a newer `qemu-img convert -O qcow2 -o compat=1.1 {p} OUT`"
-                ),
+                format!("convert it with a newer `qemu-img convert -O qcow2 -o compat=1.1 {p} OUT`"),
             ));
         }
         Ok(())
@@ -215,34 +201,23 @@ impl Qcow2Info {
 
 /// Reads and parses the header of the qcow2 image at `path` (our own parser; no imago).
 pub fn read_info(path: &Path) -> Result<Qcow2Info> {
-    let file = File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        op: "open",
-        source,
-    })?;
+    let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), op: "open", source })?;
     read_info_from(&file, path)
 }
 
 /// Reads the first cluster of an open image file and parses the header in it.
 pub(super) fn read_info_from(file: &File, path: &Path) -> Result<Qcow2Info> {
-    let io = |op, source| Error::Io {
-        path: path.to_path_buf(),
-        op,
-        source,
-    };
+    let io = |op, source| Error::Io { path: path.to_path_buf(), op, source };
     let file_len = file.metadata().map_err(|e| io("stat", e))?.len();
     // Cluster bits sit at byte 20; the first cluster is at most 2 MiB once they are checked.
     let mut fixed = [0u8; V3_HEADER_LEN];
-    let fixed_len = usize::try_from(file_len)
-        .unwrap_or(usize::MAX)
-        .min(V3_HEADER_LEN);
+    let fixed_len = usize::try_from(file_len).unwrap_or(usize::MAX).min(V3_HEADER_LEN);
     let fixed = fixed.get_mut(..fixed_len).unwrap_or_default();
     file.read_exact_at(fixed, 0).map_err(|e| io("read", e))?;
     let cluster_bits = cluster_bits(fixed, path)?;
     let want = (1u64 << cluster_bits).min(file_len);
     let mut first = vec![0u8; want as usize];
-    file.read_exact_at(&mut first, 0)
-        .map_err(|e| io("read", e))?;
+    file.read_exact_at(&mut first, 0).map_err(|e| io("read", e))?;
     parse_header(&first, file_len, path)
 }
 
@@ -273,10 +248,7 @@ impl Fields<'_> {
 }
 
 fn corrupt(path: &Path, msg: String) -> Error {
-    Error::Qcow2 {
-        path: path.to_path_buf(),
-        msg,
-    }
+    Error::Qcow2 { path: path.to_path_buf(), msg }
 }
 
 /// Checks the magic and returns the validated cluster_bits from the start of the header.
@@ -296,19 +268,9 @@ fn cluster_bits(bytes: &[u8], path: &Path) -> Result<u32> {
 }
 
 /// Checks that the table at `off` of `len` bytes is cluster-aligned and inside the file.
-fn check_table(
-    path: &Path,
-    what: &str,
-    off: u64,
-    len: u64,
-    cluster_size: u64,
-    file_len: u64,
-) -> Result<()> {
+fn check_table(path: &Path, what: &str, off: u64, len: u64, cluster_size: u64, file_len: u64) -> Result<()> {
     if off % cluster_size != 0 {
-        return Err(corrupt(
-            path,
-            format!("{what} offset {off:#x} is not cluster-aligned; the header is corrupt"),
-        ));
+        return Err(corrupt(path, format!("{what} offset {off:#x} is not cluster-aligned; the header is corrupt")));
     }
     match off.checked_add(len) {
         Some(end) if end <= file_len => Ok(()),
@@ -326,9 +288,7 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
     let cluster_bits = cluster_bits(first_cluster, path)?;
     let cluster_size = 1u64 << cluster_bits;
     // Only the first cluster may hold header data.
-    let bytes = first_cluster
-        .get(..cluster_size as usize)
-        .unwrap_or(first_cluster);
+    let bytes = first_cluster.get(..cluster_size as usize).unwrap_or(first_cluster);
     let f = Fields { bytes, path };
 
     let version = f.u32(4, "version")?;
@@ -336,10 +296,7 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
         return Err(Error::Qcow2Unsupported {
             path: path.to_path_buf(),
             feature: format!("qcow2 version {version}"),
-            fix: format!(
-                "convert it with `qemu-img convert -O qcow2 -o compat=1.1 {} OUT`",
-                path.display()
-            ),
+            fix: format!("convert it with `qemu-img convert -O qcow2 -o compat=1.1 {} OUT`", path.display()),
         });
     }
     let backing_file_offset = f.u64(8, "backing_file_offset")?;
@@ -353,14 +310,7 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
     let nb_snapshots = f.u32(60, "nb_snapshots")?;
     let snapshots_offset = f.u64(64, "snapshots_offset")?;
 
-    let (
-        incompatible_features,
-        compatible_features,
-        autoclear_features,
-        refcount_order,
-        header_length,
-        compression_type,
-    ) = if version == 2 {
+    let (incompatible_features, compatible_features, autoclear_features, refcount_order, header_length, compression_type) = if version == 2 {
         (0, 0, 0, 4, V2_HEADER_LEN, Compression::Zlib)
     } else {
         let incompat = f.u64(72, "incompatible_features")?;
@@ -368,20 +318,10 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
         let autoclear = f.u64(88, "autoclear_features")?;
         let order = f.u32(96, "refcount_order")?;
         let len = f.u32(100, "header_length")?;
-        if (len as usize) < V3_HEADER_LEN
-            || u64::from(len) > cluster_size
-            || (len > V3_HEADER_LEN as u32 && len % 8 != 0)
-        {
+        if (len as usize) < V3_HEADER_LEN || u64::from(len) > cluster_size || (len > V3_HEADER_LEN as u32 && len % 8 != 0) {
             return Err(corrupt(path, format!("header_length {len} is invalid (must be 104, or a multiple of 8 within the first cluster)")));
         }
-        let ctype = if len as usize > V3_HEADER_LEN {
-            f.slice(104, 1, "compression_type")?
-                .first()
-                .copied()
-                .unwrap_or(0)
-        } else {
-            0
-        };
+        let ctype = if len as usize > V3_HEADER_LEN { f.slice(104, 1, "compression_type")?.first().copied().unwrap_or(0) } else { 0 };
         let compression = match ctype {
             0 => Compression::Zlib,
             1 => Compression::Zstd,
@@ -389,41 +329,24 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
                 return Err(Error::Qcow2Unsupported {
                     path: path.to_path_buf(),
                     feature: format!("unknown compression type {other}"),
-                    fix: format!(
-                    "convert it with `qemu-img convert -O qcow2 -o compression_type=zlib {} OUT`",
-                    path.display()
-                ),
+                    fix: format!("convert it with `qemu-img convert -O qcow2 -o compression_type=zlib {} OUT`", path.display()),
                 })
             }
         };
         if (incompat & INCOMPAT_COMPRESSION != 0) != (compression != Compression::Zlib) {
             return Err(corrupt(path, format!("compression type bit (incompatible bit 3) does not match compression_type {ctype}")));
         }
-        (
-            incompat,
-            compat,
-            autoclear,
-            order,
-            len as usize,
-            compression,
-        )
+        (incompat, compat, autoclear, order, len as usize, compression)
     };
     if refcount_order > 6 {
-        return Err(corrupt(
-            path,
-            format!("refcount_order {refcount_order} is larger than 6"),
-        ));
+        return Err(corrupt(path, format!("refcount_order {refcount_order} is larger than 6")));
     }
 
     // L1 table: bounded, inside the file, and large enough for the virtual size.
     if u64::from(l1_size) > MAX_L1_ENTRIES {
         return Err(corrupt(path, format!("l1_size {l1_size} exceeds the maximum of {MAX_L1_ENTRIES} entries; the header is corrupt")));
     }
-    let l2_entry_size = if incompatible_features & INCOMPAT_EXTL2 != 0 {
-        16
-    } else {
-        8
-    };
+    let l2_entry_size = if incompatible_features & INCOMPAT_EXTL2 != 0 { 16 } else { 8 };
     let bytes_per_l1_entry = cluster_size / l2_entry_size * cluster_size;
     let needed_l1 = virtual_size.div_ceil(bytes_per_l1_entry);
     if needed_l1 > u64::from(l1_size) {
@@ -432,44 +355,20 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
             format!("L1 table has {l1_size} entries but the virtual size {virtual_size} needs {needed_l1}; the header is corrupt"),
         ));
     }
-    check_table(
-        path,
-        "L1 table",
-        l1_table_offset,
-        u64::from(l1_size) * 8,
-        cluster_size,
-        file_len,
-    )?;
+    check_table(path, "L1 table", l1_table_offset, u64::from(l1_size) * 8, cluster_size, file_len)?;
 
     let reftable_bytes = u64::from(refcount_table_clusters) * cluster_size;
     if reftable_bytes > MAX_REFTABLE_BYTES {
         return Err(corrupt(path, format!("refcount table of {refcount_table_clusters} clusters exceeds {MAX_REFTABLE_BYTES} bytes; the header is corrupt")));
     }
-    check_table(
-        path,
-        "refcount table",
-        refcount_table_offset,
-        reftable_bytes,
-        cluster_size,
-        file_len,
-    )?;
+    check_table(path, "refcount table", refcount_table_offset, reftable_bytes, cluster_size, file_len)?;
 
     if nb_snapshots > MAX_SNAPSHOTS {
-        return Err(corrupt(
-            path,
-            format!("nb_snapshots {nb_snapshots} exceeds {MAX_SNAPSHOTS}"),
-        ));
+        return Err(corrupt(path, format!("nb_snapshots {nb_snapshots} exceeds {MAX_SNAPSHOTS}")));
     }
     if nb_snapshots > 0 {
         // Each snapshot table entry is at least 40 bytes.
-        check_table(
-            path,
-            "snapshot table",
-            snapshots_offset,
-            u64::from(nb_snapshots) * 40,
-            cluster_size,
-            file_len,
-        )?;
+        check_table(path, "snapshot table", snapshots_offset, u64::from(nb_snapshots) * 40, cluster_size, file_len)?;
     }
 
     // Backing file name: inside the first cluster, after the header.
@@ -487,10 +386,7 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
         let name = std::str::from_utf8(name)
             .map_err(|_| corrupt(path, "backing file name is not valid UTF-8".into()))?;
         if name.contains('\0') {
-            return Err(corrupt(
-                path,
-                "backing file name contains a NUL byte".into(),
-            ));
+            return Err(corrupt(path, "backing file name contains a NUL byte".into()));
         }
         Some(name.to_string())
     };
@@ -510,10 +406,7 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
             if pos == ext_end {
                 break;
             }
-            return Err(corrupt(
-                path,
-                format!("header extension at byte {pos} runs past the end of the extension area"),
-            ));
+            return Err(corrupt(path, format!("header extension at byte {pos} runs past the end of the extension area")));
         }
         let ty = f.u32(pos, "header extension type")?;
         if ty == EXT_END {
@@ -528,9 +421,7 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
         match ty {
             EXT_BACKING_FORMAT => backing_format = Some(ext_string(data, path, "backing format")?),
             EXT_DATA_FILE => data_file = Some(ext_string(data, path, "external data file name")?),
-            EXT_BITMAPS if autoclear_features & AUTOCLEAR_BITMAPS != 0 => {
-                bitmaps = Some(bitmaps_ext(data, path)?)
-            }
+            EXT_BITMAPS if autoclear_features & AUTOCLEAR_BITMAPS != 0 => bitmaps = Some(bitmaps_ext(data, path)?),
             _ => {}
         }
         pos = data_off + len.next_multiple_of(8);
@@ -562,22 +453,14 @@ pub fn parse_header(first_cluster: &[u8], file_len: u64, path: &Path) -> Result<
 fn bitmaps_ext(data: &[u8], path: &Path) -> Result<Bitmaps> {
     let f = Fields { bytes: data, path };
     if data.len() != 24 {
-        return Err(corrupt(
-            path,
-            format!("bitmaps header extension has {} bytes, not 24", data.len()),
-        ));
+        return Err(corrupt(path, format!("bitmaps header extension has {} bytes, not 24", data.len())));
     }
-    Ok(Bitmaps {
-        count: f.u32(0, "nb_bitmaps")?,
-        directory_size: f.u64(8, "bitmap_directory_size")?,
-        directory_offset: f.u64(16, "bitmap_directory_offset")?,
-    })
+    Ok(Bitmaps { count: f.u32(0, "nb_bitmaps")?, directory_size: f.u64(8, "bitmap_directory_size")?, directory_offset: f.u64(16, "bitmap_directory_offset")? })
 }
 
 /// A string header extension (no NUL, UTF-8).
 fn ext_string(data: &[u8], path: &Path, what: &str) -> Result<String> {
-    let s = std::str::from_utf8(data)
-        .map_err(|_| corrupt(path, format!("{what} is not valid UTF-8")))?;
+    let s = std::str::from_utf8(data).map_err(|_| corrupt(path, format!("{what} is not valid UTF-8")))?;
     if s.contains('\0') {
         return Err(corrupt(path, format!("{what} contains a NUL byte")));
     }
@@ -621,29 +504,16 @@ mod tests {
 
     #[test]
     fn parses_backing_name_and_format() {
-        let info = parse_header(
-            &header(&[(EXT_BACKING_FORMAT, b"raw"), (0x6803_f857, &[0; 48])]),
-            LEN,
-            Path::new("x"),
-        )
-        .unwrap();
+        let info = parse_header(&header(&[(EXT_BACKING_FORMAT, b"raw"), (0x6803_f857, &[0; 48])]), LEN, Path::new("x")).unwrap();
         assert_eq!(info.backing_file.as_deref(), Some("base.img"));
         assert_eq!(info.backing_format.as_deref(), Some("raw"));
-        assert_eq!(
-            (info.version, info.cluster_size, info.refcount_bits),
-            (3, 65536, 16)
-        );
+        assert_eq!((info.version, info.cluster_size, info.refcount_bits), (3, 65536, 16));
         assert!(info.check_supported(Path::new("x")).is_ok());
     }
 
     #[test]
     fn refuses_extensions_overrunning_the_backing_name() {
-        let err = parse_header(
-            &header(&[(EXT_BACKING_FORMAT, &[b'q'; 0x200])]),
-            LEN,
-            Path::new("x"),
-        )
-        .unwrap_err();
+        let err = parse_header(&header(&[(EXT_BACKING_FORMAT, &[b'q'; 0x200])]), LEN, Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("runs past"), "{err}");
     }
 
@@ -652,20 +522,12 @@ mod tests {
         let mut h = header(&[]);
         h[8..16].copy_from_slice(&64u64.to_be_bytes());
         let err = parse_header(&h, LEN, Path::new("x")).unwrap_err();
-        assert!(
-            err.to_string().contains("backing file name offset"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("backing file name offset"), "{err}");
     }
 
     #[test]
     fn external_data_file_name_is_refused_by_the_gate() {
-        let info = parse_header(
-            &header(&[(EXT_DATA_FILE, b"data.raw")]),
-            LEN,
-            Path::new("x"),
-        )
-        .unwrap();
+        let info = parse_header(&header(&[(EXT_DATA_FILE, b"data.raw")]), LEN, Path::new("x")).unwrap();
         let err = info.check_supported(Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("external data file"), "{err}");
     }

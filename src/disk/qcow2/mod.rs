@@ -19,13 +19,7 @@ use std::sync::Arc;
 /// [`check_metadata`].
 pub fn open(path: &Path, writable: bool) -> Result<Dev> {
     let (image, info) = backing::open_qcow2(path, writable, &mut Vec::new())?;
-    Ok(Arc::new(Qcow2Dev {
-        image,
-        path: path.to_path_buf(),
-        len: info.virtual_size,
-        version: info.version,
-        writable,
-    }))
+    Ok(Arc::new(Qcow2Dev { image, path: path.to_path_buf(), len: info.virtual_size, version: info.version, writable }))
 }
 
 /// An open qcow2 image as a [`BlockDev`].
@@ -111,18 +105,10 @@ impl BlockDev for Qcow2Dev {
 pub fn resize_grow(path: &Path, new_size: u64) -> Result<()> {
     let (image, info) = backing::open_qcow2(path, true, &mut Vec::new())?;
     if new_size < info.virtual_size {
-        return Err(Error::Qcow2 {
-            path: path.to_path_buf(),
-            msg: format!(
-                "cannot shrink from {} to {new_size} bytes",
-                info.virtual_size
-            ),
-        });
+        return Err(Error::Qcow2 { path: path.to_path_buf(), msg: format!("cannot shrink from {} to {new_size} bytes", info.virtual_size) });
     }
     let e = |e| backing::engine(path, e);
-    image
-        .resize_grow(new_size, imago::format::PreallocateMode::None)
-        .map_err(e)?;
+    image.resize_grow(new_size, imago::format::PreallocateMode::None).map_err(e)?;
     image.flush().map_err(e)?;
     image.sync().map_err(e)
 }

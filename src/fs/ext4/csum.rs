@@ -15,11 +15,7 @@ pub(super) fn crc16(seed: u16, data: &[u8]) -> u16 {
     for &b in data {
         crc ^= u16::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xA001
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xA001 } else { crc >> 1 };
         }
     }
     crc
@@ -39,10 +35,7 @@ mod tests {
         // standard CRC32C("123456789") = 0xE3069283; raw = inverted, from seed !0
         assert_eq!(!crc32c_raw(!0, b"123456789"), 0xE306_9283);
         // chaining: raw(raw(s, a), b) = raw(s, a ++ b)
-        assert_eq!(
-            crc32c_raw(crc32c_raw(7, b"1234"), b"56789"),
-            crc32c_raw(7, b"123456789")
-        );
+        assert_eq!(crc32c_raw(crc32c_raw(7, b"1234"), b"56789"), crc32c_raw(7, b"123456789"));
     }
 
     #[test]

@@ -48,9 +48,7 @@ fn max_size(fs: &fs_ext4::Filesystem, node: &Inode) -> u64 {
 pub(super) fn write(c: &Ctx<'_>, ino: u32, offset: u64, data: &[u8]) -> Result<()> {
     let node = c.ok(c.fs.stat_ino(ino))?;
     check_regular(&node)?;
-    let end = offset
-        .checked_add(data.len() as u64)
-        .ok_or(Error::Os(Errno::FileTooBig))?;
+    let end = offset.checked_add(data.len() as u64).ok_or(Error::Os(Errno::FileTooBig))?;
     if end > max_size(c.fs, &node) {
         return Err(Error::Os(Errno::FileTooBig));
     }
@@ -109,9 +107,7 @@ fn rewrite(
     while done < keep {
         let n = c.ok(c.fs.read_ino(ino, done as u64, &mut content[done..keep]))?;
         if n == 0 {
-            return Err(c
-                .err
-                .corrupt(format!("inode {ino}: short read within its size")));
+            return Err(c.err.corrupt(format!("inode {ino}: short read within its size")));
         }
         done += n;
     }
@@ -140,11 +136,7 @@ const TOO_LARGE: &str = "journal_writer: transaction too large for journal";
 fn no_run(c: &Ctx<'_>, len: u64) -> Error {
     let bs = u64::from(c.fs.sb.block_size());
     let free = fs_ext4::bgd::read_all(c.fs.dev.as_ref(), &c.fs.sb, &c.fs.csum)
-        .map(|g| {
-            g.iter()
-                .map(|g| u64::from(g.free_blocks_count))
-                .sum::<u64>()
-        })
+        .map(|g| g.iter().map(|g| u64::from(g.free_blocks_count)).sum::<u64>())
         .unwrap_or(0);
     // Data blocks plus at most one indirect block per (block size / 4) of them, and the tree.
     let data = len.div_ceil(bs);

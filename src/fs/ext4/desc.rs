@@ -45,9 +45,7 @@ impl Descs {
         for (i, chunk) in raw.chunks_mut(bs).enumerate() {
             let blk = geo.desc_block_primary(i as u64);
             if blk >= geo.blocks {
-                return Ok(Err(format!(
-                    "group descriptor block {i} at {blk} is outside the filesystem"
-                )));
+                return Ok(Err(format!("group descriptor block {i} at {blk} is outside the filesystem")));
             }
             dev.read_at(chunk, blk * geo.bs)?;
         }
@@ -57,11 +55,7 @@ impl Descs {
 
     /// A table of `raw` descriptors of the filesystem `geo`.
     pub fn new(raw: Vec<u8>, geo: &Geo) -> Descs {
-        Descs {
-            raw,
-            size: geo.desc_size,
-            wide: geo.desc_size >= 64,
-        }
+        Descs { raw, size: geo.desc_size, wide: geo.desc_size >= 64 }
     }
 
     /// Adds `n` zeroed descriptors.
@@ -77,14 +71,8 @@ impl Descs {
     fn get(&self, g: u64, lo: usize, width: usize) -> u64 {
         let at = self.at(g);
         let (l, h) = match width {
-            2 => (
-                u64::from(le16(&self.raw, at + lo)),
-                u64::from(le16(&self.raw, at + lo + HI)),
-            ),
-            _ => (
-                u64::from(le32(&self.raw, at + lo)),
-                u64::from(le32(&self.raw, at + lo + HI)),
-            ),
+            2 => (u64::from(le16(&self.raw, at + lo)), u64::from(le16(&self.raw, at + lo + HI))),
+            _ => (u64::from(le32(&self.raw, at + lo)), u64::from(le32(&self.raw, at + lo + HI))),
         };
         if self.wide {
             l | h << (8 * width)
@@ -122,13 +110,7 @@ impl Descs {
     }
 
     /// Sets the locations of the group's bitmaps and inode table.
-    pub fn set_locations(
-        &mut self,
-        g: u64,
-        block_bitmap: u64,
-        inode_bitmap: u64,
-        inode_table: u64,
-    ) {
+    pub fn set_locations(&mut self, g: u64, block_bitmap: u64, inode_bitmap: u64, inode_table: u64) {
         self.set(g, BLOCK_BITMAP, 4, block_bitmap);
         self.set(g, INODE_BITMAP, 4, inode_bitmap);
         self.set(g, INODE_TABLE, 4, inode_table);
@@ -192,8 +174,7 @@ impl Descs {
         let at = self.at(g);
         self.raw[at + lo..at + lo + 2].copy_from_slice(&(crc as u16).to_le_bytes());
         if self.size >= hi_end {
-            self.raw[at + lo + HI..at + lo + HI + 2]
-                .copy_from_slice(&((crc >> 16) as u16).to_le_bytes());
+            self.raw[at + lo + HI..at + lo + HI + 2].copy_from_slice(&((crc >> 16) as u16).to_le_bytes());
         }
     }
 }

@@ -65,10 +65,7 @@ pub(super) fn write_refusal(sb: &Superblock) -> Option<String> {
     if incompat != 0 || ro_compat != 0 {
         let mut names = names(incompat, INCOMPAT_NAMES, "INCOMPAT");
         names.extend(names_of_ro(ro_compat));
-        return Some(format!(
-            "writing a filesystem with feature(s) {}",
-            names.join(", ")
-        ));
+        return Some(format!("writing a filesystem with feature(s) {}", names.join(", ")));
     }
     if sb.state & STATE_ERROR_FS != 0 {
         return Some("writing a filesystem that records errors (run e2fsck on it first)".into());
@@ -82,11 +79,8 @@ fn names_of_ro(bits: u32) -> Vec<String> {
 
 /// The names of `bits`, then any bit without one as `SET 0x…`.
 fn names(bits: u32, table: &[(u32, &str)], set: &str) -> Vec<String> {
-    let mut out: Vec<String> = table
-        .iter()
-        .filter(|(b, _)| bits & b != 0)
-        .map(|(_, n)| n.to_string())
-        .collect();
+    let mut out: Vec<String> =
+        table.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| n.to_string()).collect();
     let unnamed = table.iter().fold(bits, |left, (b, _)| left & !b);
     if unnamed != 0 {
         out.push(format!("unknown {set} {unnamed:#x}"));
@@ -100,23 +94,16 @@ mod tests {
 
     #[test]
     fn names_known_and_unknown_bits() {
-        assert_eq!(
-            names(0x0410, INCOMPAT_NAMES, "INCOMPAT"),
-            ["meta_bg", "ea_inode"]
-        );
-        assert_eq!(
-            names(0x0100 | 0x8000_0000, RO_COMPAT_NAMES, "RO_COMPAT"),
-            ["quota", "unknown RO_COMPAT 0x80000000"]
-        );
+        assert_eq!(names(0x0410, INCOMPAT_NAMES, "INCOMPAT"), ["meta_bg", "ea_inode"]);
+        assert_eq!(names(0x0100 | 0x8000_0000, RO_COMPAT_NAMES, "RO_COMPAT"), [
+            "quota",
+            "unknown RO_COMPAT 0x80000000"
+        ]);
     }
 
     #[test]
     fn writable_sets_are_named() {
-        assert!(names(WRITABLE_INCOMPAT, INCOMPAT_NAMES, "I")
-            .iter()
-            .all(|n| !n.contains("unknown")));
-        assert!(names(WRITABLE_RO_COMPAT, RO_COMPAT_NAMES, "R")
-            .iter()
-            .all(|n| !n.contains("unknown")));
+        assert!(names(WRITABLE_INCOMPAT, INCOMPAT_NAMES, "I").iter().all(|n| !n.contains("unknown")));
+        assert!(names(WRITABLE_RO_COMPAT, RO_COMPAT_NAMES, "R").iter().all(|n| !n.contains("unknown")));
     }
 }

@@ -146,47 +146,23 @@ impl Geo {
         let incompat = le32(sb, off::INCOMPAT);
         let first_data_block = u64::from(le32(sb, off::FIRST_DATA_BLOCK));
         if first_data_block != u64::from(bs == 1024) {
-            return Err(format!(
-                "superblock: s_first_data_block {first_data_block} for {bs}-byte blocks"
-            ));
+            return Err(format!("superblock: s_first_data_block {first_data_block} for {bs}-byte blocks"));
         }
         let bpg = u64::from(le32(sb, off::BLOCKS_PER_GROUP));
-        if bpg < 256
-            || bpg > 8 * bs
-            || bpg % 8 != 0
-            || u64::from(le32(sb, off::CLUSTERS_PER_GROUP)) != bpg
-        {
+        if bpg < 256 || bpg > 8 * bs || bpg % 8 != 0 || u64::from(le32(sb, off::CLUSTERS_PER_GROUP)) != bpg {
             return Err(format!("superblock: s_blocks_per_group {bpg} out of range"));
         }
         let ipg = u64::from(le32(sb, off::INODES_PER_GROUP));
         if ipg == 0 || ipg > 8 * bs || ipg % 8 != 0 {
             return Err(format!("superblock: s_inodes_per_group {ipg} out of range"));
         }
-        let inode_size = if le32(sb, off::REV_LEVEL) == 0 {
-            128
-        } else {
-            u64::from(le16(sb, off::INODE_SIZE))
-        };
+        let inode_size = if le32(sb, off::REV_LEVEL) == 0 { 128 } else { u64::from(le16(sb, off::INODE_SIZE)) };
         if inode_size < 128 || inode_size > bs || !inode_size.is_power_of_two() {
-            return Err(format!(
-                "superblock: s_inode_size {inode_size} out of range"
-            ));
+            return Err(format!("superblock: s_inode_size {inode_size} out of range"));
         }
-        let desc_size = if incompat & INCOMPAT_64BIT != 0 {
-            usize::from(le16(sb, off::DESC_SIZE))
-        } else {
-            32
-        };
-        let min_desc = if incompat & INCOMPAT_64BIT != 0 {
-            64
-        } else {
-            32
-        };
-        if desc_size < min_desc
-            || desc_size > 1024
-            || !desc_size.is_power_of_two()
-            || desc_size as u64 > bs
-        {
+        let desc_size = if incompat & INCOMPAT_64BIT != 0 { usize::from(le16(sb, off::DESC_SIZE)) } else { 32 };
+        let min_desc = if incompat & INCOMPAT_64BIT != 0 { 64 } else { 32 };
+        if desc_size < min_desc || desc_size > 1024 || !desc_size.is_power_of_two() || desc_size as u64 > bs {
             return Err(format!("superblock: s_desc_size {desc_size} out of range"));
         }
         let mut blocks = u64::from(le32(sb, off::BLOCKS_LO));
@@ -216,56 +192,35 @@ impl Geo {
             desc_blocks: 0,
             reserved_gdt: u64::from(le16(sb, off::RESERVED_GDT)),
             first_meta_bg: u64::from(le32(sb, off::FIRST_META_BG)),
-            backup_bgs: [
-                u64::from(le32(sb, off::BACKUP_BGS)),
-                u64::from(le32(sb, off::BACKUP_BGS + 4)),
-            ],
+            backup_bgs: [u64::from(le32(sb, off::BACKUP_BGS)), u64::from(le32(sb, off::BACKUP_BGS + 4))],
             window,
         };
         if geo.reserved_gdt > bs / 4 {
-            return Err(format!(
-                "superblock: s_reserved_gdt_blocks {} out of range",
-                geo.reserved_gdt
-            ));
+            return Err(format!("superblock: s_reserved_gdt_blocks {} out of range", geo.reserved_gdt));
         }
         if blocks <= first_data_block {
             return Err(format!("superblock: s_blocks_count {blocks} out of range"));
         }
-        let geo = geo
-            .resized(blocks)
-            .ok_or_else(|| format!("superblock: {blocks} blocks make too many groups"))?;
+        let geo = geo.resized(blocks).ok_or_else(|| format!("superblock: {blocks} blocks make too many groups"))?;
         if geo.itb + 2 > bpg {
             return Err("superblock: the inode table does not fit a group".into());
         }
         if geo.prefix(0).len() >= geo.group_blocks(0) {
-            return Err(
-                "superblock: the descriptor table and reserved GDT blocks do not fit group 0"
-                    .into(),
-            );
+            return Err("superblock: the descriptor table and reserved GDT blocks do not fit group 0".into());
         }
         if geo.incompat & INCOMPAT_META_BG != 0 && geo.first_meta_bg > geo.desc_blocks {
-            return Err(format!(
-                "superblock: s_first_meta_bg {} beyond the descriptor table",
-                geo.first_meta_bg
-            ));
+            return Err(format!("superblock: s_first_meta_bg {} beyond the descriptor table", geo.first_meta_bg));
         }
         Ok(geo)
     }
 
     /// The same layout with `blocks` blocks; `None` past [`MAX_GROUPS`] groups.
     pub fn resized(&self, blocks: u64) -> Option<Geo> {
-        let groups = blocks
-            .checked_sub(self.first_data_block)?
-            .div_ceil(self.bpg);
+        let groups = blocks.checked_sub(self.first_data_block)?.div_ceil(self.bpg);
         if groups == 0 || groups > MAX_GROUPS {
             return None;
         }
-        Some(Geo {
-            blocks,
-            groups,
-            desc_blocks: groups.div_ceil(self.dpb),
-            ..self.clone()
-        })
+        Some(Geo { blocks, groups, desc_blocks: groups.div_ceil(self.dpb), ..self.clone() })
     }
 
     pub fn has(&self, incompat: u32) -> bool {
@@ -326,18 +281,10 @@ impl Geo {
         let sb = self.has_super(g);
         let meta_bg = g / self.dpb;
         if !self.has(INCOMPAT_META_BG) || meta_bg < self.first_meta_bg {
-            Prefix {
-                sb,
-                old_desc: if sb { self.old_desc_region() } else { 0 },
-                meta_desc: false,
-            }
+            Prefix { sb, old_desc: if sb { self.old_desc_region() } else { 0 }, meta_desc: false }
         } else {
             let i = g % self.dpb;
-            Prefix {
-                sb,
-                old_desc: 0,
-                meta_desc: i == 0 || i == 1 || i == self.dpb - 1,
-            }
+            Prefix { sb, old_desc: 0, meta_desc: i == 0 || i == 1 || i == self.dpb - 1 }
         }
     }
 
@@ -454,10 +401,7 @@ mod tests {
         put(off::BLOCKS_PER_GROUP, 32768);
         put(off::CLUSTERS_PER_GROUP, 32768);
         put(off::INODES_PER_GROUP, 8192);
-        put(
-            off::RO_COMPAT,
-            if sparse { RO_COMPAT_SPARSE_SUPER } else { 0 },
-        );
+        put(off::RO_COMPAT, if sparse { RO_COMPAT_SPARSE_SUPER } else { 0 });
         sb[off::MAGIC..off::MAGIC + 2].copy_from_slice(&MAGIC.to_le_bytes());
         Geo::parse(&sb).unwrap()
     }

@@ -33,12 +33,12 @@
 mod place;
 mod resize_inode;
 
-use super::csum;
-use super::desc::{Descs, BLOCK_UNINIT, INODE_UNINIT};
-use super::geo::{self, off, put16, put32, put_split, seal_sb, split, Geo};
 use crate::bytes::{le16, le32};
 use crate::disk::{read_vec, BlockDev, Dev};
 use crate::fs::{Error, Result};
+use super::desc::{Descs, BLOCK_UNINIT, INODE_UNINIT};
+use super::geo::{self, off, put16, put32, put_split, seal_sb, split, Geo};
+use super::csum;
 
 /// What a grow did (or found it had nothing to do).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -73,39 +73,17 @@ impl GrowReport {
 
 /// `COMPAT` features a grow leaves consistent: dir_prealloc, imagic_inodes, has_journal,
 /// ext_attr, resize_inode, dir_index, sparse_super2, fast_commit, stable_inodes, orphan_file.
-const GROW_COMPAT: u32 =
-    0x0001 | 0x0002 | 0x0004 | 0x0008 | 0x0010 | 0x0020 | 0x0200 | 0x0400 | 0x0800 | 0x1000;
+const GROW_COMPAT: u32 = 0x0001 | 0x0002 | 0x0004 | 0x0008 | 0x0010 | 0x0020 | 0x0200 | 0x0400 | 0x0800 | 0x1000;
 /// `INCOMPAT` features a grow leaves consistent: filetype, needs_recovery (refused as
 /// unclean), meta_bg, extent, 64bit, flex_bg, ea_inode, dirdata, metadata_csum_seed,
 /// large_dir, inline_data, encrypt, casefold.
-const GROW_INCOMPAT: u32 = 0x0002
-    | 0x0004
-    | 0x0010
-    | 0x0040
-    | 0x0080
-    | 0x0200
-    | 0x0400
-    | 0x1000
-    | 0x2000
-    | 0x4000
-    | 0x8000
-    | 0x10000
-    | 0x20000;
+const GROW_INCOMPAT: u32 =
+    0x0002 | 0x0004 | 0x0010 | 0x0040 | 0x0080 | 0x0200 | 0x0400 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x10000 | 0x20000;
 /// `RO_COMPAT` features a grow leaves consistent: sparse_super, large_file, btree_dir,
 /// huge_file, uninit_bg, dir_nlink, extra_isize, quota, metadata_csum, project, verity,
 /// orphan_present (refused as unclean).
-const GROW_RO_COMPAT: u32 = 0x0001
-    | 0x0002
-    | 0x0004
-    | 0x0008
-    | 0x0010
-    | 0x0020
-    | 0x0040
-    | 0x0100
-    | 0x0400
-    | 0x2000
-    | 0x8000
-    | 0x10000;
+const GROW_RO_COMPAT: u32 =
+    0x0001 | 0x0002 | 0x0004 | 0x0008 | 0x0010 | 0x0020 | 0x0040 | 0x0100 | 0x0400 | 0x2000 | 0x8000 | 0x10000;
 
 /// Bytes of zeros written at a time when inode tables are zeroed.
 const ZERO_CHUNK: u64 = 1 << 20;
@@ -118,24 +96,13 @@ struct Errs<'a> {
 
 impl Errs<'_> {
     fn corrupt(&self, msg: impl Into<String>) -> Error {
-        Error::Corrupt {
-            dev: self.dev.into(),
-            fs: self.fs.into(),
-            msg: msg.into(),
-        }
+        Error::Corrupt { dev: self.dev.into(), fs: self.fs.into(), msg: msg.into() }
     }
     fn unsupported(&self, what: impl Into<String>) -> Error {
-        Error::Unsupported {
-            dev: self.dev.into(),
-            fs: self.fs.into(),
-            feature: what.into(),
-        }
+        Error::Unsupported { dev: self.dev.into(), fs: self.fs.into(), feature: what.into() }
     }
     fn resize(&self, msg: impl Into<String>) -> Error {
-        Error::Resize {
-            dev: self.dev.into(),
-            msg: msg.into(),
-        }
+        Error::Resize { dev: self.dev.into(), msg: msg.into() }
     }
 }
 
@@ -153,18 +120,14 @@ pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, checks: Checks) -> Result<G
         Some(i) if matches!(i.fs_type.as_str(), "ext2" | "ext3" | "ext4" | "ext4dev") => i.fs_type,
         _ => "ext4".to_string(),
     };
-    let e = Errs {
-        dev: &name,
-        fs: &fs_type,
-    };
+    let e = Errs { dev: &name, fs: &fs_type };
     if dev.len() < 2048 {
         return Err(e.corrupt("device too small for an ext2/3/4 superblock"));
     }
     let sb = read_vec(dev, 1024, 1024)?;
     let old = Geo::parse(&sb).map_err(|m| e.corrupt(m))?;
     check_features(&old, &e)?;
-    if old.has_ro(geo::RO_COMPAT_METADATA_CSUM) && le32(&sb, off::CHECKSUM) != csum::superblock(&sb)
-    {
+    if old.has_ro(geo::RO_COMPAT_METADATA_CSUM) && le32(&sb, off::CHECKSUM) != csum::superblock(&sb) {
         return Err(e.corrupt("superblock checksum does not match (run e2fsck -f)"));
     }
     check_clean(&sb, &old, &name, checks)?;
@@ -187,10 +150,7 @@ pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, checks: Checks) -> Result<G
         old_inodes,
         new_inodes: old_inodes,
         lazy_itable_init: false,
-        message: format!(
-            "The filesystem is already {} ({k}k) blocks long.  Nothing to do!",
-            old.blocks
-        ),
+        message: format!("The filesystem is already {} ({k}k) blocks long.  Nothing to do!", old.blocks),
     };
     if target < old.blocks {
         return Err(e.unsupported(format!(
@@ -207,32 +167,20 @@ pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, checks: Checks) -> Result<G
     let uuid = sb[off::UUID..off::UUID + 16].to_vec();
     let seed = geo::csum_seed(&sb, &old);
     if old.has_gd_csum() {
-        if let Some(g) = (0..old.groups)
-            .find(|&g| descs.stored_checksum(g) != descs.checksum(&old, seed, &uuid, g))
-        {
-            return Err(e.corrupt(format!(
-                "group descriptor {g}: checksum does not match (run e2fsck -f)"
-            )));
+        if let Some(g) = (0..old.groups).find(|&g| descs.stored_checksum(g) != descs.checksum(&old, seed, &uuid, g)) {
+            return Err(e.corrupt(format!("group descriptor {g}: checksum does not match (run e2fsck -f)")));
         }
     }
-    let windows =
-        place::place(&new, old.groups).map_err(|m| e.unsupported(format!("growing: {m}")))?;
+    let windows = place::place(&new, old.groups).map_err(|m| e.unsupported(format!("growing: {m}")))?;
     let lazy = new.has_gd_csum();
-    let mut w = Writer {
-        dev,
-        geo: &new,
-        e: &e,
-    };
+    let mut w = Writer { dev, geo: &new, e: &e };
     let mut resize = None;
     if new.compat & geo::COMPAT_RESIZE_INODE != 0 {
         let (at, mut inode) = read_resize_inode(dev, &old, &descs, &e)?;
-        if old.has_ro(geo::RO_COMPAT_METADATA_CSUM)
-            && !resize_inode::checksum_ok(seed, resize_inode::INO, &inode)
-        {
+        if old.has_ro(geo::RO_COMPAT_METADATA_CSUM) && !resize_inode::checksum_ok(seed, resize_inode::INO, &inode) {
             return Err(e.corrupt("resize inode (7): checksum does not match (run e2fsck -f)"));
         }
-        let rebuilt = resize_inode::rebuild(&new, seed, &mut inode)
-            .map_err(|m| e.unsupported(format!("growing: {m}")))?;
+        let rebuilt = resize_inode::rebuild(&new, seed, &mut inode).map_err(|m| e.unsupported(format!("growing: {m}")))?;
         resize = Some((at, inode, rebuilt));
     }
     let touched = touched_groups(dev, &old, &new, &descs, &e)?;
@@ -280,13 +228,7 @@ pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, checks: Checks) -> Result<G
     put32(&mut out, off::INODES_COUNT, inodes as u32);
     put_split(&mut out, &new, off::BLOCKS_LO, off::BLOCKS_HI, new.blocks);
     put_split(&mut out, &new, off::R_BLOCKS_LO, off::R_BLOCKS_HI, r_blocks);
-    put_split(
-        &mut out,
-        &new,
-        off::FREE_BLOCKS_LO,
-        off::FREE_BLOCKS_HI,
-        free_blocks,
-    );
+    put_split(&mut out, &new, off::FREE_BLOCKS_LO, off::FREE_BLOCKS_HI, free_blocks);
     put32(&mut out, off::FREE_INODES, free_inodes as u32);
     put16(&mut out, off::RESERVED_GDT, new.reserved_gdt as u16);
     put32(&mut out, off::OVERHEAD_CLUSTERS, 0);
@@ -307,10 +249,7 @@ pub fn grow(dev: &Dev, new_size_blocks: Option<u64>, checks: Checks) -> Result<G
     report.new_groups = new.groups;
     report.new_inodes = inodes;
     report.lazy_itable_init = lazy;
-    report.message = format!(
-        "The filesystem on {name} is now {} ({k}k) blocks long.",
-        new.blocks
-    );
+    report.message = format!("The filesystem on {name} is now {} ({k}k) blocks long.", new.blocks);
     Ok(report)
 }
 
@@ -326,9 +265,7 @@ fn check_features(geo: &Geo, e: &Errs<'_>) -> Result<()> {
         )));
     }
     if geo.has(geo::INCOMPAT_META_BG) && geo.compat & geo::COMPAT_RESIZE_INODE != 0 {
-        return Err(e.unsupported(
-            "growing a filesystem with both meta_bg and resize_inode (run e2fsck -f first)",
-        ));
+        return Err(e.unsupported("growing a filesystem with both meta_bg and resize_inode (run e2fsck -f first)"));
     }
     Ok(())
 }
@@ -336,16 +273,11 @@ fn check_features(geo: &Geo, e: &Errs<'_>) -> Result<()> {
 /// The block size of the ext2/3/4 filesystem on `dev` (to turn a size in bytes into blocks).
 pub fn block_size(dev: &dyn BlockDev) -> Result<u64> {
     let name = dev.name();
-    let e = Errs {
-        dev: &name,
-        fs: "ext4",
-    };
+    let e = Errs { dev: &name, fs: "ext4" };
     if dev.len() < 2048 {
         return Err(e.corrupt("device too small for an ext2/3/4 superblock"));
     }
-    Ok(Geo::parse(&read_vec(dev, 1024, 1024)?)
-        .map_err(|m| e.corrupt(m))?
-        .bs)
+    Ok(Geo::parse(&read_vec(dev, 1024, 1024)?).map_err(|m| e.corrupt(m))?.bs)
 }
 
 /// Whether the ext superblock on `dev` says its journal needs recovery.
@@ -354,10 +286,7 @@ fn needs_recovery(dev: &dyn BlockDev) -> Result<bool> {
         return Ok(false);
     }
     let sb = read_vec(dev, 1024, 1024)?;
-    Ok(
-        le16(&sb, off::MAGIC) == geo::MAGIC
-            && le32(&sb, off::INCOMPAT) & geo::INCOMPAT_RECOVER != 0,
-    )
+    Ok(le16(&sb, off::MAGIC) == geo::MAGIC && le32(&sb, off::INCOMPAT) & geo::INCOMPAT_RECOVER != 0)
 }
 
 /// Which of resize2fs's cleanliness checks [`grow`] makes.
@@ -375,17 +304,10 @@ pub enum Checks {
 
 /// resize2fs's checks before it touches an unmounted filesystem, as many as `checks` asks.
 fn check_clean(sb: &[u8], geo: &Geo, dev: &str, checks: Checks) -> Result<()> {
-    let check = |msg: String| {
-        Err(Error::NeedsCheck {
-            dev: dev.into(),
-            msg,
-        })
-    };
+    let check = |msg: String| Err(Error::NeedsCheck { dev: dev.into(), msg });
     if geo.has(geo::INCOMPAT_RECOVER) {
         // after a replay too, had it not cleared the flag
-        return check(format!(
-            "the journal needs recovery. Please run 'e2fsck -f {dev}' first."
-        ));
+        return check(format!("the journal needs recovery. Please run 'e2fsck -f {dev}' first."));
     }
     if checks == Checks::Force {
         return Ok(());
@@ -488,29 +410,16 @@ fn adjust_new_size(geo: &Geo, mut size: u64) -> u64 {
 /// blocks consumed by new descriptor blocks, sparse_super2 backups moved, and the limits that
 /// make a grow impossible without moving data.
 fn new_geometry(old: &Geo, size: u64, target: u64, e: &Errs<'_>) -> Result<Geo> {
-    let mut new = old
-        .resized(size)
-        .ok_or_else(|| e.unsupported(format!("growing to {size} blocks: too many groups")))?;
+    let mut new = old.resized(size).ok_or_else(|| e.unsupported(format!("growing to {size} blocks: too many groups")))?;
     if new.ipg * new.groups > u64::from(u32::MAX) {
-        return Err(e.resize(format!(
-            "inodes ({}) must be less than {}",
-            new.ipg * new.groups,
-            u32::MAX
-        )));
+        return Err(e.resize(format!("inodes ({}) must be less than {}", new.ipg * new.groups, u32::MAX)));
     }
     let more = new.desc_blocks - old.desc_blocks;
     if !new.has(geo::INCOMPAT_META_BG) && more > 0 {
-        let room = if old.compat & geo::COMPAT_RESIZE_INODE != 0 {
-            old.reserved_gdt
-        } else {
-            0
-        };
+        let room = if old.compat & geo::COMPAT_RESIZE_INODE != 0 { old.reserved_gdt } else { 0 };
         if more > room {
             let max_groups = (old.desc_blocks + room) * old.dpb;
-            let fit = adjust_new_size(
-                old,
-                (old.first_data_block + max_groups * old.bpg).min(target),
-            );
+            let fit = adjust_new_size(old, (old.first_data_block + max_groups * old.bpg).min(target));
             return Err(e.unsupported(format!(
                 "growing to {size} blocks needs {} group descriptor blocks but only {} fit ({} + {room} reserved GDT \
                  blocks) and the filesystem has no meta_bg feature; moving data to make room, as resize2fs does, \
@@ -536,17 +445,10 @@ fn new_geometry(old: &Geo, size: u64, target: u64, e: &Errs<'_>) -> Result<Geo> 
 }
 
 /// The byte offset and bytes of the resize inode, read from group 0's inode table.
-fn read_resize_inode(
-    dev: &dyn BlockDev,
-    geo: &Geo,
-    descs: &Descs,
-    e: &Errs<'_>,
-) -> Result<(u64, Vec<u8>)> {
+fn read_resize_inode(dev: &dyn BlockDev, geo: &Geo, descs: &Descs, e: &Errs<'_>) -> Result<(u64, Vec<u8>)> {
     let table = descs.inode_table(0);
     if table < geo.first_data_block || table.saturating_add(geo.itb) > geo.blocks {
-        return Err(e.corrupt(format!(
-            "group 0: inode table at {table} outside the filesystem"
-        )));
+        return Err(e.corrupt(format!("group 0: inode table at {table} outside the filesystem")));
     }
     let at = table * geo.bs + (resize_inode::INO - 1) * geo.inode_size;
     let inode = read_vec(dev, at, geo.inode_size as usize)?;
@@ -556,21 +458,12 @@ fn read_resize_inode(
 
 /// The old groups whose block bitmap changes, with their new bitmaps: the last group (it gets
 /// longer) and any group that loses its superblock backup (sparse_super2).
-fn touched_groups(
-    dev: &dyn BlockDev,
-    old: &Geo,
-    new: &Geo,
-    descs: &Descs,
-    e: &Errs<'_>,
-) -> Result<Vec<(u64, Vec<u8>)>> {
+fn touched_groups(dev: &dyn BlockDev, old: &Geo, new: &Geo, descs: &Descs, e: &Errs<'_>) -> Result<Vec<(u64, Vec<u8>)>> {
     let mut out = Vec::new();
     for g in 0..old.groups {
         let (was, now) = (old.prefix(g).len(), new.prefix(g).len());
         if now > was {
-            return Err(e.unsupported(format!(
-                "growing: group {g} would need {} more metadata blocks",
-                now - was
-            )));
+            return Err(e.unsupported(format!("growing: group {g} would need {} more metadata blocks", now - was)));
         }
         if now == was && g != old.groups - 1 {
             continue;
@@ -588,9 +481,7 @@ fn touched_groups(
         } else {
             let blk = descs.block_bitmap(g);
             if blk < old.first_data_block || blk >= old.blocks {
-                return Err(e.corrupt(format!(
-                    "group {g}: block bitmap at {blk} outside the filesystem"
-                )));
+                return Err(e.corrupt(format!("group {g}: block bitmap at {blk} outside the filesystem")));
             }
             let mut b = read_vec(dev, blk * old.bs, old.bs as usize)?;
             clear_range(&mut b, now, was);
@@ -615,9 +506,7 @@ impl Writer<'_> {
     /// Writes `data` at block `blk`.
     fn block(&mut self, blk: u64, data: &[u8]) -> Result<()> {
         if blk >= self.geo.blocks {
-            return Err(self
-                .e
-                .corrupt(format!("write to block {blk} outside the filesystem")));
+            return Err(self.e.corrupt(format!("write to block {blk} outside the filesystem")));
         }
         self.dev.write_at(data, blk * self.geo.bs)?;
         Ok(())
@@ -625,13 +514,7 @@ impl Writer<'_> {
 
     /// Lays out one window of new groups: bitmaps written, inode tables zeroed unless `lazy`,
     /// descriptors filled in.
-    fn window(
-        &mut self,
-        win: &place::Window,
-        descs: &mut Descs,
-        seed: u32,
-        lazy: bool,
-    ) -> Result<()> {
+    fn window(&mut self, win: &place::Window, descs: &mut Descs, seed: u32, lazy: bool) -> Result<()> {
         let geo = self.geo;
         let bs = geo.bs as usize;
         let csum = geo.has_ro(geo::RO_COMPAT_METADATA_CSUM);
@@ -653,10 +536,7 @@ impl Writer<'_> {
             descs.set_free_inodes(g, geo.ipg);
             if geo.has_gd_csum() {
                 let last = g == geo.groups - 1;
-                descs.set_flags(
-                    g,
-                    INODE_UNINIT | if last || foreign { 0 } else { BLOCK_UNINIT },
-                );
+                descs.set_flags(g, INODE_UNINIT | if last || foreign { 0 } else { BLOCK_UNINIT });
                 descs.set_itable_unused(g, geo.ipg);
             }
             if csum {
@@ -714,11 +594,7 @@ fn mark_meta(bitmap: &mut [u8], geo: &Geo, g: u64, m: &place::Meta) -> bool {
     let first = geo.group_first(g);
     let end = first + geo.group_blocks(g);
     let mut any = false;
-    for (start, len) in [
-        (m.block_bitmap, 1),
-        (m.inode_bitmap, 1),
-        (m.inode_table, geo.itb),
-    ] {
+    for (start, len) in [(m.block_bitmap, 1), (m.inode_bitmap, 1), (m.inode_table, geo.itb)] {
         let (s, t) = (start.max(first), start.saturating_add(len).min(end));
         if s < t {
             set_range(bitmap, s - first, t - first);
@@ -746,9 +622,7 @@ fn clear_range(bitmap: &mut [u8], from: u64, to: u64) {
 
 /// Zero bits among the first `n` of `bitmap`.
 fn free_bits(bitmap: &[u8], n: u64) -> u64 {
-    (0..n)
-        .filter(|&b| bitmap[(b / 8) as usize] & (1 << (b % 8)) == 0)
-        .count() as u64
+    (0..n).filter(|&b| bitmap[(b / 8) as usize] & (1 << (b % 8)) == 0).count() as u64
 }
 
 /// The reserved block count scaled with the size, with resize2fs's floating-point arithmetic.

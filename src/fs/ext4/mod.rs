@@ -14,12 +14,12 @@
 //! (`xattr_write`, through a path found by `names`), and `sync`. Offline grow with
 //! resize2fs's semantics is [`grow`].
 
-mod csum;
 mod data;
-mod desc;
 mod device;
 mod dir;
 mod error;
+mod csum;
+mod desc;
 mod features;
 mod geo;
 pub mod grow;
@@ -79,17 +79,14 @@ impl Ctx<'_> {
     /// group descriptors agree that none is free.
     pub fn ok<T>(&self, r: fs_ext4::Result<T>) -> Result<T> {
         r.map_err(|e| match e {
-            fs_ext4::Error::Corrupt(NO_FREE_INODE) if self.free_inodes() == Some(0) => {
-                Error::Os(Errno::NoSpace)
-            }
+            fs_ext4::Error::Corrupt(NO_FREE_INODE) if self.free_inodes() == Some(0) => Error::Os(Errno::NoSpace),
             e => self.err.map(e),
         })
     }
 
     /// Free inodes by the group descriptors on the device.
     fn free_inodes(&self) -> Option<u64> {
-        let groups =
-            fs_ext4::bgd::read_all(self.fs.dev.as_ref(), &self.fs.sb, &self.fs.csum).ok()?;
+        let groups = fs_ext4::bgd::read_all(self.fs.dev.as_ref(), &self.fs.sb, &self.fs.csum).ok()?;
         Some(groups.iter().map(|g| u64::from(g.free_inodes_count)).sum())
     }
 }
@@ -129,19 +126,13 @@ impl Ext4Fs {
             }
         };
         let size_bytes = crate::fs::statfs::statvfs_size(dev.as_ref(), &fs_type)?;
-        let errors = error::Mapper {
-            dev: &dev_name,
-            fs: &fs_type,
-        };
+        let errors = error::Mapper { dev: &dev_name, fs: &fs_type };
         let mut fixed = precheck::FixedBlocks::default();
         if writable {
             if !dev.is_writable() {
                 return Err(Error::Os(Errno::ReadOnlyFs));
             }
-            let probe = device::Adapter {
-                dev: dev.clone(),
-                writable: false,
-            };
+            let probe = device::Adapter { dev: dev.clone(), writable: false };
             let sb = fs_ext4::Superblock::read(&probe).map_err(|e| errors.map(e))?;
             if let Some(why) = features::write_refusal(&sb) {
                 return Err(errors.unsupported(why));
@@ -167,10 +158,7 @@ impl Ext4Fs {
 
     /// The crate's mount of `dev` (replaying a dirty journal onto it when `writable`).
     fn mount_crate(dev: &Dev, writable: bool) -> fs_ext4::Result<fs_ext4::Filesystem> {
-        let mut fs = fs_ext4::Filesystem::mount(Arc::new(device::Adapter {
-            dev: dev.clone(),
-            writable,
-        }))?;
+        let mut fs = fs_ext4::Filesystem::mount(Arc::new(device::Adapter { dev: dev.clone(), writable }))?;
         if writable && dev.buffers_until_commit() {
             // Every change waits in the overlay and reaches the image by an atomic commit made
             // between operations, so the journal would only write each block twice (data
@@ -182,16 +170,12 @@ impl Ext4Fs {
     }
 
     fn errors(&self) -> error::Mapper<'_> {
-        error::Mapper {
-            dev: &self.dev_name,
-            fs: &self.fs_type,
-        }
+        error::Mapper { dev: &self.dev_name, fs: &self.fs_type }
     }
 
     /// The error for an operation after a `sync` that could not mount the volume again.
     fn unmounted(&self) -> Error {
-        self.errors()
-            .corrupt("not mounted: remounting after sync failed")
+        self.errors().corrupt("not mounted: remounting after sync failed")
     }
 
     /// Runs `f` on the mount, shared with other readers.
@@ -214,22 +198,13 @@ impl Ext4Fs {
         let Some(fs) = guard.as_ref() else {
             return Err(self.unmounted());
         };
-        f(&Ctx {
-            fs,
-            err: self.errors(),
-            names: &self.names,
-        })
+        f(&Ctx { fs, err: self.errors(), names: &self.names })
     }
 
     /// Runs `f`, a change that removes the entry `name` of `dir` (unlink, rmdir, a rename over
     /// it), then frees what the crate leaves of a block-mapped inode the change freed: the
     /// blocks its map holds past its size (see [`tail`]).
-    fn removing(
-        &self,
-        dir: u32,
-        name: &[u8],
-        f: impl FnOnce(&Ctx<'_>) -> Result<()>,
-    ) -> Result<()> {
+    fn removing(&self, dir: u32, name: &[u8], f: impl FnOnce(&Ctx<'_>) -> Result<()>) -> Result<()> {
         if !self.writable {
             return Err(Error::Os(Errno::ReadOnlyFs));
         }
@@ -239,11 +214,7 @@ impl Ext4Fs {
         };
         let errors = self.errors();
         let tail = {
-            let c = Ctx {
-                fs: &*fs,
-                err: errors,
-                names: &self.names,
-            };
+            let c = Ctx { fs: &*fs, err: errors, names: &self.names };
             let tail = tail::before_removal(&c, &self.fixed, dir, name)?;
             f(&c)?;
             tail
@@ -265,8 +236,7 @@ impl Ext4Fs {
 
     /// The parsed, live (allocated, linked) inode `ino`.
     fn inode(&self, fs: &fs_ext4::Filesystem, ino: Ino) -> Result<fs_ext4::inode::Inode> {
-        fs.stat_ino(Self::ino32(ino)?)
-            .map_err(|e| self.errors().map(e))
+        fs.stat_ino(Self::ino32(ino)?).map_err(|e| self.errors().map(e))
     }
 
     /// The file type of an entry, from the directory when it records one, else from the inode.
@@ -282,8 +252,7 @@ impl Ext4Fs {
             DirEntryType::Unknown => {
                 let mode = u32::from(self.inode(fs, u64::from(e.inode))?.mode);
                 return FileType::from_mode(mode).ok_or_else(|| {
-                    self.errors()
-                        .corrupt(format!("inode {}: invalid mode {mode:#o}", e.inode))
+                    self.errors().corrupt(format!("inode {}: invalid mode {mode:#o}", e.inode))
                 });
             }
         };
@@ -377,39 +346,35 @@ impl Filesystem for Ext4Fs {
             if inode.has_inline_data() {
                 // A target longer than i_block continues in the `system.data` xattr, which the
                 // crate's read_link does not follow: read it as inline file data.
-                let (inode, raw) = fs
-                    .read_inode_verified(Self::ino32(ino)?)
-                    .map_err(|e| self.errors().map(e))?;
-                let mut target = fs_ext4::file_io::read_inline(fs, &inode, &raw)
-                    .map_err(|e| self.errors().map(e))?;
+                let (inode, raw) =
+                    fs.read_inode_verified(Self::ino32(ino)?).map_err(|e| self.errors().map(e))?;
+                let mut target = fs_ext4::file_io::read_inline(fs, &inode, &raw).map_err(|e| self.errors().map(e))?;
                 target.truncate(usize::try_from(inode.size).unwrap_or(usize::MAX));
                 return Ok(target);
             }
-            fs.read_link_ino(Self::ino32(ino)?)
-                .map_err(|e| self.errors().map(e))
+            fs.read_link_ino(Self::ino32(ino)?).map_err(|e| self.errors().map(e))
         })
     }
 
     fn xattrs(&self, ino: Ino) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.with(|fs| {
             self.inode(fs, ino)?;
-            let (inode, raw) = fs
-                .read_inode_verified(Self::ino32(ino)?)
-                .map_err(|e| self.errors().map(e))?;
+            let (inode, raw) =
+                fs.read_inode_verified(Self::ino32(ino)?).map_err(|e| self.errors().map(e))?;
             let entries = xattr::read(fs, &inode, &raw).map_err(|e| self.errors().map(e))?;
             xattr::visible(entries).ok_or_else(|| {
-                self.errors()
-                    .corrupt(format!("inode {ino}: malformed POSIX ACL xattr"))
+                self.errors().corrupt(format!("inode {ino}: malformed POSIX ACL xattr"))
             })
         })
     }
 
     fn statvfs(&self) -> Result<StatVfs> {
         let size = self.size_bytes.ok_or_else(|| {
-            self.errors()
-                .unsupported("statvfs of bigalloc without s_overhead_clusters")
+            self.errors().unsupported("statvfs of bigalloc without s_overhead_clusters")
         })?;
-        self.with(|fs| statvfs::statvfs(fs, size, !self.writable).map_err(|e| self.errors().map(e)))
+        self.with(|fs| {
+            statvfs::statvfs(fs, size, !self.writable).map_err(|e| self.errors().map(e))
+        })
     }
 
     fn is_writable(&self) -> bool {
@@ -458,9 +423,7 @@ impl Filesystem for Ext4Fs {
         check_name(new_name)?;
         let (dir, new_dir) = (Self::ino32(dir)?, Self::ino32(new_dir)?);
         // A replaced target is removed with the rename.
-        self.removing(new_dir, new_name, |c| {
-            write::rename(c, dir, name, new_dir, new_name)
-        })
+        self.removing(new_dir, new_name, |c| write::rename(c, dir, name, new_dir, new_name))
     }
 
     fn write(&self, ino: Ino, offset: u64, buf: &[u8]) -> Result<()> {

@@ -35,11 +35,7 @@ impl Names {
     }
 
     fn hint(&self, ino: u32) -> Option<(u32, Vec<u8>)> {
-        self.hints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&ino)
-            .cloned()
+        self.hints.lock().unwrap_or_else(|p| p.into_inner()).get(&ino).cloned()
     }
 
     /// An absolute UTF-8 path naming inode `ino`, for the crate's path-addressed calls;
@@ -66,14 +62,9 @@ impl Names {
         }
         let found = search(c, ino)?;
         if found.is_empty() {
-            return Err(c
-                .err
-                .corrupt(format!("inode {ino} is in use but no directory names it")));
+            return Err(c.err.corrupt(format!("inode {ino} is in use but no directory names it")));
         }
-        found
-            .into_iter()
-            .find_map(|p| String::from_utf8(p).ok())
-            .ok_or_else(not_utf8)
+        found.into_iter().find_map(|p| String::from_utf8(p).ok()).ok_or_else(not_utf8)
     }
 
     /// The path of directory `ino`, climbing `..` to the root.
@@ -82,9 +73,7 @@ impl Names {
         let mut cur = ino;
         while cur != ROOT {
             if names.len() >= MAX_DEPTH {
-                return Err(c.err.corrupt(format!(
-                    "directory {ino}: `..` chain deeper than {MAX_DEPTH}"
-                )));
+                return Err(c.err.corrupt(format!("directory {ino}: `..` chain deeper than {MAX_DEPTH}")));
             }
             let parent = c.ok(c.fs.lookup_at(cur, b".."))?;
             let entries = c.ok(dir::list(c.fs, parent))?;
@@ -93,9 +82,7 @@ impl Names {
                 .find(|e| e.inode == cur && e.name != b"." && e.name != b"..")
                 .map(|e| e.name)
                 .ok_or_else(|| {
-                    c.err.corrupt(format!(
-                        "directory {cur}: its parent {parent} does not name it"
-                    ))
+                    c.err.corrupt(format!("directory {cur}: its parent {parent} does not name it"))
                 })?;
             names.push(name);
             cur = parent;

@@ -26,8 +26,14 @@ pub(super) fn statvfs(
         &fresh
     };
     let bsize = u64::from(sb.block_size());
-    let bfree: u64 = groups.iter().map(|g| u64::from(g.free_blocks_count)).sum();
-    let ffree: u64 = groups.iter().map(|g| u64::from(g.free_inodes_count)).sum();
+    let bfree: u64 = groups
+        .iter()
+        .map(|g| u64::from(g.free_blocks_count))
+        .sum();
+    let ffree: u64 = groups
+        .iter()
+        .map(|g| u64::from(g.free_inodes_count))
+        .sum();
     let has_extents = sb.feature_incompat & fs_ext4::features::Incompat::EXTENTS.bits() != 0;
     let resv = if has_extents {
         (sb.blocks_count / 50).min(4096)

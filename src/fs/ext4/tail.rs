@@ -44,18 +44,9 @@ pub(super) struct Tail {
 /// Checks that the inode `name` in directory `dir` names owns what its removal would free,
 /// and notes its tail when it is block-mapped and its map holds anything past its size.
 /// Lookup errors are left to the removal to report.
-pub(super) fn before_removal(
-    c: &Ctx<'_>,
-    fixed: &FixedBlocks,
-    dir: u32,
-    name: &[u8],
-) -> Result<Option<Tail>> {
-    let Ok(ino) = c.fs.lookup_at(dir, name) else {
-        return Ok(None);
-    };
-    let Ok(inode) = c.fs.stat_ino(ino) else {
-        return Ok(None);
-    };
+pub(super) fn before_removal(c: &Ctx<'_>, fixed: &FixedBlocks, dir: u32, name: &[u8]) -> Result<Option<Tail>> {
+    let Ok(ino) = c.fs.lookup_at(dir, name) else { return Ok(None) };
+    let Ok(inode) = c.fs.stat_ino(ino) else { return Ok(None) };
     if inode.is_dir() || inode.links_count <= 1 {
         check_owned(c, fixed, ino, &inode)?;
     }
@@ -63,12 +54,7 @@ pub(super) fn before_removal(
         return Ok(None);
     }
     let i_block: [u32; 15] = std::array::from_fn(|i| le32(&inode.block, 4 * i));
-    let map = MapWalk {
-        c,
-        bs: u64::from(c.fs.sb.block_size()),
-        blocks_count: c.fs.sb.blocks_count,
-        first_data: u64::from(c.fs.sb.first_data_block),
-    };
+    let map = MapWalk { c, bs: u64::from(c.fs.sb.block_size()), blocks_count: c.fs.sb.blocks_count, first_data: u64::from(c.fs.sb.first_data_block) };
     let mut blocks = Vec::new();
     map.collect(&i_block, inode.size.div_ceil(map.bs), &mut blocks)?;
     Ok((!blocks.is_empty()).then_some(Tail { ino, blocks }))
@@ -81,18 +67,11 @@ fn holds_blocks(c: &Ctx<'_>, inode: &fs_ext4::inode::Inode) -> bool {
     let kind = inode.mode & 0o170_000;
     let xattr_sectors = u64::from(inode.file_acl != 0) * u64::from(c.fs.sb.block_size() / 512);
     let fast_symlink = kind == 0o120_000 && inode.size < 60 && inode.blocks <= xattr_sectors;
-    matches!(kind, 0o100_000 | 0o040_000 | 0o120_000)
-        && !fast_symlink
-        && inode.flags & INLINE_DATA_FL == 0
+    matches!(kind, 0o100_000 | 0o040_000 | 0o120_000) && !fast_symlink && inode.flags & INLINE_DATA_FL == 0
 }
 
 /// Every block inode `ino` holds must be marked in use (see the module docs).
-fn check_owned(
-    c: &Ctx<'_>,
-    fixed: &FixedBlocks,
-    ino: u32,
-    inode: &fs_ext4::inode::Inode,
-) -> Result<()> {
+fn check_owned(c: &Ctx<'_>, fixed: &FixedBlocks, ino: u32, inode: &fs_ext4::inode::Inode) -> Result<()> {
     if !holds_blocks(c, inode) {
         return Ok(());
     }
@@ -100,27 +79,14 @@ fn check_owned(
     let mut runs: Vec<(u64, u64)> = Vec::new();
     if inode.flags & EXTENTS_FL != 0 {
         // A tree the crate cannot walk is the removal's to report.
-        let Ok((extents, nodes)) = fs_ext4::extent::collect_all_with_nodes(
-            &inode.block,
-            c.fs.dev.as_ref(),
-            c.fs.sb.block_size(),
-        ) else {
+        let Ok((extents, nodes)) = fs_ext4::extent::collect_all_with_nodes(&inode.block, c.fs.dev.as_ref(), c.fs.sb.block_size()) else {
             return Ok(());
         };
-        runs.extend(
-            extents
-                .iter()
-                .map(|e| (e.physical_block, u64::from(e.length))),
-        );
+        runs.extend(extents.iter().map(|e| (e.physical_block, u64::from(e.length))));
         runs.extend(nodes.into_iter().map(|n| (n, 1)));
     } else {
         let i_block: [u32; 15] = std::array::from_fn(|i| le32(&inode.block, 4 * i));
-        let map = MapWalk {
-            c,
-            bs,
-            blocks_count: c.fs.sb.blocks_count,
-            first_data: u64::from(c.fs.sb.first_data_block),
-        };
+        let map = MapWalk { c, bs, blocks_count: c.fs.sb.blocks_count, first_data: u64::from(c.fs.sb.first_data_block) };
         let mut blocks = Vec::new();
         map.collect(&i_block, 0, &mut blocks)?;
         runs.extend(blocks.into_iter().map(|b| (b, 1)));
@@ -132,49 +98,31 @@ fn check_owned(
     let mut groups = None;
     let refuse = |why: String| Error::NeedsCheck {
         dev: c.err.dev.to_string(),
-        msg: format!(
-            "{}: {why}; refusing to remove it (run e2fsck -f on a copy first)",
-            c.err.fs
-        ),
+        msg: format!("{}: {why}; refusing to remove it (run e2fsck -f on a copy first)", c.err.fs),
     };
     for (start, len) in runs {
         for b in start..start.saturating_add(len) {
             if fixed.contains(b) {
-                return Err(refuse(format!(
-                    "block {b} of inode {ino} is the filesystem's own metadata"
-                )));
+                return Err(refuse(format!("block {b} of inode {ino} is the filesystem's own metadata")));
             }
-            let Some(rel) = b.checked_sub(first_data) else {
-                continue;
-            };
+            let Some(rel) = b.checked_sub(first_data) else { continue };
             let (g, bit) = (rel / bpg, (rel % bpg) as usize);
             let bitmap = match bitmaps.entry(g) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
                     if groups.is_none() {
-                        groups = Some(c.ok(fs_ext4::bgd::read_all(
-                            c.fs.dev.as_ref(),
-                            &c.fs.sb,
-                            &c.fs.csum,
-                        ))?);
+                        groups = Some(c.ok(fs_ext4::bgd::read_all(c.fs.dev.as_ref(), &c.fs.sb, &c.fs.csum))?);
                     }
                     let bitmap = match groups.as_ref().and_then(|gs| gs.get(g as usize)) {
-                        Some(d) if !d.flags().contains(fs_ext4::bgd::BgdFlags::BLOCK_UNINIT) => {
-                            Some(c.ok(c.fs.read_block(d.block_bitmap))?)
-                        }
+                        Some(d) if !d.flags().contains(fs_ext4::bgd::BgdFlags::BLOCK_UNINIT) => Some(c.ok(c.fs.read_block(d.block_bitmap))?),
                         _ => None,
                     };
                     e.insert(bitmap)
                 }
             };
-            let used = bitmap
-                .as_ref()
-                .and_then(|m| m.get(bit / 8))
-                .is_some_and(|v| v & (1 << (bit % 8)) != 0);
+            let used = bitmap.as_ref().and_then(|m| m.get(bit / 8)).is_some_and(|v| v & (1 << (bit % 8)) != 0);
             if !used {
-                return Err(refuse(format!(
-                    "block {b} of inode {ino} is marked free in the block bitmap"
-                )));
+                return Err(refuse(format!("block {b} of inode {ino} is marked free in the block bitmap")));
             }
         }
     }
@@ -213,14 +161,7 @@ impl MapWalk<'_, '_> {
 
     /// The subtree of indirect block `blk` at `depth` (0 = single) mapping logical blocks from
     /// `first` on.
-    fn tree(
-        &self,
-        blk: u64,
-        depth: u32,
-        first: u64,
-        size_blocks: u64,
-        out: &mut Vec<u64>,
-    ) -> Result<()> {
+    fn tree(&self, blk: u64, depth: u32, first: u64, size_blocks: u64, out: &mut Vec<u64>) -> Result<()> {
         if blk == 0 || !self.valid(blk) {
             return Ok(());
         }
@@ -252,34 +193,22 @@ impl Tail {
     pub(super) fn release(self, fs: &fs_ext4::Filesystem, dev: &dyn BlockDev) -> Result<u64> {
         let ipg = u64::from(fs.sb.inodes_per_group);
         let group = u64::from(self.ino - 1) / ipg.max(1);
-        let Some(desc) = fs.groups.get(group as usize) else {
-            return Ok(0);
-        };
+        let Some(desc) = fs.groups.get(group as usize) else { return Ok(0) };
         let bs = u64::from(fs.sb.block_size());
         let inode_bitmap = read_vec(dev, desc.inode_bitmap * bs, bs as usize)?;
         let bit = (u64::from(self.ino - 1) % ipg) as usize;
-        if inode_bitmap
-            .get(bit / 8)
-            .is_some_and(|b| b & (1 << (bit % 8)) != 0)
-        {
+        if inode_bitmap.get(bit / 8).is_some_and(|b| b & (1 << (bit % 8)) != 0) {
             // Still in use (another hard link): its blocks are its own.
             return Ok(0);
         }
         let mut sb = read_vec(dev, 1024, 1024)?;
-        let Ok(geo) = Geo::parse(&sb) else {
-            return Ok(0);
-        };
-        let Ok(mut descs) = Descs::read(dev, &geo)? else {
-            return Ok(0);
-        };
+        let Ok(geo) = Geo::parse(&sb) else { return Ok(0) };
+        let Ok(mut descs) = Descs::read(dev, &geo)? else { return Ok(0) };
         let seed = geo::csum_seed(&sb, &geo);
         let uuid = sb[off::UUID..off::UUID + 16].to_vec();
         let mut by_group: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for b in self.blocks {
-            by_group
-                .entry(geo.group_of(b))
-                .or_default()
-                .push(b - geo.group_first(geo.group_of(b)));
+            by_group.entry(geo.group_of(b)).or_default().push(b - geo.group_first(geo.group_of(b)));
         }
         let mut freed = 0;
         for (g, bits) in by_group {
@@ -313,13 +242,7 @@ impl Tail {
         }
         if freed > 0 {
             let free = split(&sb, &geo, off::FREE_BLOCKS_LO, off::FREE_BLOCKS_HI) + freed;
-            put_split(
-                &mut sb,
-                &geo,
-                off::FREE_BLOCKS_LO,
-                off::FREE_BLOCKS_HI,
-                free,
-            );
+            put_split(&mut sb, &geo, off::FREE_BLOCKS_LO, off::FREE_BLOCKS_HI, free);
             seal_sb(&geo, &mut sb);
             dev.write_at(&sb, 1024)?;
         }

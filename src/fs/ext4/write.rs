@@ -76,9 +76,7 @@ fn store_device_number(c: &Ctx<'_>, ino: u32, major: u32, minor: u32) -> Result<
     let words = kernel_dev_words(major, minor);
     let (node, mut raw) = c.ok(c.fs.read_inode_verified(ino))?;
     if raw.len() < OFF_BLOCK + 8 {
-        return Err(c
-            .err
-            .corrupt(format!("inode {ino}: shorter than 128 bytes")));
+        return Err(c.err.corrupt(format!("inode {ino}: shorter than 128 bytes")));
     }
     let mut want = [0u8; 8];
     want[..4].copy_from_slice(&words[0].to_le_bytes());
@@ -99,9 +97,7 @@ fn store_device_number(c: &Ctx<'_>, ino: u32, major: u32, minor: u32) -> Result<
     let mut block = [0u8; 60];
     block.copy_from_slice(&c.ok(c.fs.stat_ino(ino))?.block);
     if inode::device_number(&block) != inode::makedev(major, minor) {
-        return Err(c
-            .err
-            .corrupt(format!("inode {ino}: device number did not stick")));
+        return Err(c.err.corrupt(format!("inode {ino}: device number did not stick")));
     }
     Ok(())
 }
@@ -149,13 +145,7 @@ pub(super) fn rmdir(c: &Ctx<'_>, dir: u32, name: &[u8]) -> Result<()> {
 }
 
 /// `rename(2)`, replacing an existing target as POSIX does.
-pub(super) fn rename(
-    c: &Ctx<'_>,
-    dir: u32,
-    name: &[u8],
-    new_dir: u32,
-    new_name: &[u8],
-) -> Result<()> {
+pub(super) fn rename(c: &Ctx<'_>, dir: u32, name: &[u8], new_dir: u32, new_name: &[u8]) -> Result<()> {
     c.ok(c.fs.apply_rename_at(dir, name, new_dir, new_name, true))?;
     if let Ok(ino) = c.fs.lookup_at(new_dir, new_name) {
         c.names.note(ino, new_dir, new_name);
@@ -171,9 +161,7 @@ pub(super) fn chmod(c: &Ctx<'_>, ino: u32, mode: u32) -> Result<()> {
 /// `chown(2)`. As Linux does (even for root), a non-directory loses set-user-ID, and
 /// set-group-ID when group execute is set.
 pub(super) fn chown(c: &Ctx<'_>, ino: u32, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
-    c.ok(c
-        .fs
-        .apply_chown_ino(ino, uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX)))?;
+    c.ok(c.fs.apply_chown_ino(ino, uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX)))?;
     let node = c.ok(c.fs.stat_ino(ino))?;
     if node.is_dir() {
         return Ok(());
@@ -212,10 +200,7 @@ mod tests {
     #[test]
     fn dev_split_is_glibc() {
         assert_eq!(split_dev(inode::makedev(8, 1)).ok(), Some((8, 1)));
-        assert_eq!(
-            split_dev(inode::makedev(300, 70000)).ok(),
-            Some((300, 70000))
-        );
+        assert_eq!(split_dev(inode::makedev(300, 70000)).ok(), Some((300, 70000)));
         assert!(split_dev(inode::makedev(4096, 0)).is_err());
         assert!(split_dev(inode::makedev(1, 0x10_0000)).is_err());
     }

@@ -86,10 +86,7 @@ const ACL_TAGS: &[u16] = &[0x01, 0x02, 0x04, 0x08, 0x10, 0x20];
 /// value is malformed (the kernel answers EINVAL).
 fn acl_to_disk(vfs: &[u8]) -> Option<Vec<u8>> {
     let le16 = |o: usize| vfs.get(o..o + 2).map(|s| u16::from_le_bytes([s[0], s[1]]));
-    let le32 = |o: usize| {
-        vfs.get(o..o + 4)
-            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    };
+    let le32 = |o: usize| vfs.get(o..o + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]));
     if le32(0)? != XATTR_ACL_VERSION || (vfs.len() - 4) % 8 != 0 {
         return None;
     }
@@ -115,13 +112,7 @@ mod tests {
     #[test]
     fn acl_round_trips_through_the_read_side() {
         let mut vfs = 2u32.to_le_bytes().to_vec();
-        for (tag, perm, id) in [
-            (1u16, 6u16, u32::MAX),
-            (2, 4, 1000),
-            (4, 4, u32::MAX),
-            (0x10, 4, u32::MAX),
-            (0x20, 0, u32::MAX),
-        ] {
+        for (tag, perm, id) in [(1u16, 6u16, u32::MAX), (2, 4, 1000), (4, 4, u32::MAX), (0x10, 4, u32::MAX), (0x20, 0, u32::MAX)] {
             vfs.extend_from_slice(&tag.to_le_bytes());
             vfs.extend_from_slice(&perm.to_le_bytes());
             vfs.extend_from_slice(&id.to_le_bytes());

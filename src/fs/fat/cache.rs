@@ -17,10 +17,7 @@ pub(super) struct Cache<K, V> {
 
 impl<K: Hash + Eq, V> Default for Cache<K, V> {
     fn default() -> Self {
-        Cache {
-            map: HashMap::new(),
-            weight: 0,
-        }
+        Cache { map: HashMap::new(), weight: 0 }
     }
 }
 
@@ -63,14 +60,8 @@ mod tests {
         let mut c = Cache::default();
         c.insert(1, "a", MAX_WEIGHT - 1);
         c.insert(2, "b", 1);
-        assert_eq!(
-            (c.get(&1).as_deref(), c.get(&2).as_deref()),
-            (Some(&"a"), Some(&"b"))
-        );
+        assert_eq!((c.get(&1).as_deref(), c.get(&2).as_deref()), (Some(&"a"), Some(&"b")));
         c.insert(3, "c", 1);
-        assert_eq!(
-            (c.get(&1), c.get(&2), c.get(&3).as_deref()),
-            (None, None, Some(&"c"))
-        );
+        assert_eq!((c.get(&1), c.get(&2), c.get(&3).as_deref()), (None, None, Some(&"c")));
     }
 }

@@ -39,18 +39,9 @@ impl FatFs {
     /// Refuses the volume for writing when its tree and FAT disagree (see the module docs).
     pub(super) fn check_before_writing(&self) -> Result<()> {
         let g = &self.geom;
-        let mut claims = Claims {
-            bits: vec![0; (g.max_cluster as usize).div_ceil(64)],
-        };
+        let mut claims = Claims { bits: vec![0; (g.max_cluster as usize).div_ceil(64)] };
         // (first cluster, path); the FAT12/16 root lives outside the clusters.
-        let mut dirs: Vec<(Option<u32>, String)> = vec![(
-            if g.fat_bits == 32 {
-                Some(g.root_cluster)
-            } else {
-                None
-            },
-            "/".into(),
-        )];
+        let mut dirs: Vec<(Option<u32>, String)> = vec![(if g.fat_bits == 32 { Some(g.root_cluster) } else { None }, "/".into())];
         while let Some((first, path)) = dirs.pop() {
             let entries = match first {
                 None => {
@@ -74,11 +65,7 @@ impl FatFs {
                 }
             };
             for e in entries.iter().filter(|e| !e.is_dot()) {
-                let child = format!(
-                    "{}/{}",
-                    path.trim_end_matches('/'),
-                    String::from_utf8_lossy(&e.short_name())
-                );
+                let child = format!("{}/{}", path.trim_end_matches('/'), String::from_utf8_lossy(&e.short_name()));
                 if e.first_cluster == 0 {
                     if e.is_dir() {
                         return Err(self.refuse(format!("directory {child} has no cluster")));
@@ -122,12 +109,8 @@ impl FatFs {
 
     /// A directory's first two entries are `.` (itself) and `..`.
     fn check_dots(&self, entries: &[RawEntry], first: u32, path: &str) -> Result<()> {
-        let dot = entries
-            .first()
-            .is_some_and(|e| &e.name == b".          " && e.is_dir() && e.first_cluster == first);
-        let dotdot = entries
-            .get(1)
-            .is_some_and(|e| &e.name == b"..         " && e.is_dir());
+        let dot = entries.first().is_some_and(|e| &e.name == b".          " && e.is_dir() && e.first_cluster == first);
+        let dotdot = entries.get(1).is_some_and(|e| &e.name == b"..         " && e.is_dir());
         if dot && dotdot {
             return Ok(());
         }
@@ -136,8 +119,6 @@ impl FatFs {
 
     /// The refusal for a volume that needs repairs.
     fn refuse(&self, msg: String) -> Error {
-        self.corrupt(format!(
-            "{msg}; refusing to write (run fsck.vfat on a copy first)"
-        ))
+        self.corrupt(format!("{msg}; refusing to write (run fsck.vfat on a copy first)"))
     }
 }

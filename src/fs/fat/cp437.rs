@@ -40,9 +40,7 @@ impl fatfs::OemCpConverter for Cp437 {
         if uni_char.is_ascii() {
             return Some(uni_char as u8);
         }
-        HIGH.iter()
-            .position(|&c| c == uni_char)
-            .map(|i| 0x80 + i as u8)
+        HIGH.iter().position(|&c| c == uni_char).map(|i| 0x80 + i as u8)
     }
 }
 

@@ -16,32 +16,20 @@ pub(super) struct Run {
 
 impl FatFs {
     /// The data runs of file `ino`, after checking once that its chain covers its size.
-    pub(super) fn runs(
-        &self,
-        inner: &mut Inner,
-        ino: Ino,
-        raw: &RawEntry,
-    ) -> Result<Arc<Vec<Run>>> {
+    pub(super) fn runs(&self, inner: &mut Inner, ino: Ino, raw: &RawEntry) -> Result<Arc<Vec<Run>>> {
         if let Some(r) = inner.runs.get(&ino) {
             return Ok(r);
         }
         let need = u64::from(raw.size).div_ceil(self.geom.cluster_size);
         if need > self.geom.clusters() {
-            return Err(self.corrupt(format!(
-                "file {ino}: size {} larger than the volume",
-                raw.size
-            )));
+            return Err(self.corrupt(format!("file {ino}: size {} larger than the volume", raw.size)));
         }
         let mut runs: Vec<Run> = Vec::new();
         let mut index = 0;
         let mut add = |c: u32| {
             match runs.last_mut() {
                 Some(r) if u64::from(r.cluster) + r.count == u64::from(c) => r.count += 1,
-                _ => runs.push(Run {
-                    index,
-                    cluster: c,
-                    count: 1,
-                }),
+                _ => runs.push(Run { index, cluster: c, count: 1 }),
             }
             index += 1;
         };

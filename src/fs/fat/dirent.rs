@@ -40,11 +40,7 @@ impl RawEntry {
     pub(super) fn parse(b: &[u8], pos: u64, fat32: bool) -> RawEntry {
         let mut name = [0u8; 11];
         name.copy_from_slice(&b[..11]);
-        let hi = if fat32 {
-            u32::from(le16(b, 20)) << 16
-        } else {
-            0
-        };
+        let hi = if fat32 { u32::from(le16(b, 20)) << 16 } else { 0 };
         RawEntry {
             pos,
             name,
@@ -98,25 +94,17 @@ impl RawEntry {
 
     /// Modification time (also Linux's `ctime` since 5.19).
     pub(super) fn mtime(&self) -> Timespec {
-        Timespec {
-            sec: fat2unix(self.time, self.date),
-            nsec: 0,
-        }
+        Timespec { sec: fat2unix(self.time, self.date), nsec: 0 }
     }
 
     /// Access time: the access date at midnight.
     pub(super) fn atime(&self) -> Timespec {
-        Timespec {
-            sec: fat2unix(0, self.adate),
-            nsec: 0,
-        }
+        Timespec { sec: fat2unix(0, self.adate), nsec: 0 }
     }
 }
 
 /// Cumulative days before each month (index 1..12; 13..15 are invalid months Linux maps to 0).
-const DAYS_BEFORE: [i64; 16] = [
-    0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 0, 0, 0,
-];
+const DAYS_BEFORE: [i64; 16] = [0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 0, 0, 0];
 /// Days from 1970-01-01 to 1980-01-01.
 const DAYS_DELTA: i64 = 365 * 10 + 2;
 /// 2100 - 1980: not a leap year.
@@ -135,9 +123,7 @@ pub(super) fn fat2unix(time: u16, date: u16) -> i64 {
     if year & 3 == 0 && year != YEAR_2100 && month > 2 {
         leap_days += 1;
     }
-    let secs = i64::from(time & 0x1F) * 2
-        + i64::from((time >> 5) & 0x3F) * 60
-        + i64::from(time >> 11) * 3600;
+    let secs = i64::from(time & 0x1F) * 2 + i64::from((time >> 5) & 0x3F) * 60 + i64::from(time >> 11) * 3600;
     secs + (year * 365 + leap_days + DAYS_BEFORE[month] + day + DAYS_DELTA) * 86400
 }
 
@@ -149,9 +135,7 @@ pub(super) fn scan(data: &[u8], offsets: &[u64], segment: u64, fat32: bool) -> V
     let mut out = Vec::new();
     for (i, slot) in data.chunks_exact(SLOT as usize).enumerate() {
         let at = i as u64 * SLOT;
-        let Some(&base) = offsets.get((at / segment) as usize) else {
-            break;
-        };
+        let Some(&base) = offsets.get((at / segment) as usize) else { break };
         match slot[0] {
             0 => break,
             DELETED => continue,
@@ -177,10 +161,7 @@ mod tests {
         // date 0 is read as 1980-01-01 too (month and day clamp to 1)
         assert_eq!(fat2unix(0, 0), 315_532_800);
         // 2019-06-15 13:45:30: date = (39<<9)|(6<<5)|15, time = (13<<11)|(45<<5)|15
-        assert_eq!(
-            fat2unix((13 << 11) | (45 << 5) | 15, (39 << 9) | (6 << 5) | 15),
-            1_560_606_330
-        );
+        assert_eq!(fat2unix((13 << 11) | (45 << 5) | 15, (39 << 9) | (6 << 5) | 15), 1_560_606_330);
         // 2000-03-01 (leap year, after February)
         assert_eq!(fat2unix(0, (20 << 9) | (3 << 5) | 1), 951_868_800);
         // 2100-03-01 is not after a leap day
@@ -208,10 +189,7 @@ mod tests {
             (e[0].pos, e[0].short_name(), e[0].size, e[0].mode()),
             (1064, b"README.TXT".to_vec(), 5, 0o100555)
         );
-        assert_eq!(
-            (e[1].pos, e[1].short_name(), e[1].first_cluster),
-            (5000, b"\xE5BC".to_vec(), 0x1_0007)
-        );
+        assert_eq!((e[1].pos, e[1].short_name(), e[1].first_cluster), (5000, b"\xE5BC".to_vec(), 0x1_0007));
         assert_eq!(e[1].mode(), 0o040755);
         assert_eq!(scan(&data, &[1000, 5000], 128, false)[1].first_cluster, 7);
     }

@@ -50,23 +50,19 @@ impl FatFs {
         let (raw, size) = self.read_raw_dir(dir, key)?;
         let vol = self.mount()?;
         let nodes = &mut inner.nodes;
-        let fat_dir =
-            open_dir(&vol, nodes, dir).map_err(|e| self.io(&format!("directory {dir}"), e))?;
+        let fat_dir = open_dir(&vol, nodes, dir).map_err(|e| self.io(&format!("directory {dir}"), e))?;
         let mut entries = Vec::new();
         let mut subdirs = if dir == ROOT { 2 } else { 0 };
         let mut seen = 0;
         for (ordinal, got) in fat_dir.iter().enumerate() {
             let got = got.map_err(|e| self.io(&format!("directory {dir}"), e))?;
             let Some(r) = raw.get(ordinal) else {
-                return Err(self.corrupt(format!(
-                    "directory {dir}: fatfs read more than {} entries",
-                    raw.len()
-                )));
+                return Err(
+                    self.corrupt(format!("directory {dir}: fatfs read more than {} entries", raw.len()))
+                );
             };
             if got.short_file_name_as_bytes() != r.short_name().as_slice() {
-                return Err(self.corrupt(format!(
-                    "directory {dir}: entry {ordinal} differs between fatfs and the raw slots"
-                )));
+                return Err(self.corrupt(format!("directory {dir}: entry {ordinal} differs between fatfs and the raw slots")));
             }
             seen += 1;
             subdirs += u64::from(r.is_dir());
@@ -74,25 +70,10 @@ impl FatFs {
                 continue;
             }
             let ino = r.pos / dirent::SLOT;
-            let file_type = if r.is_dir() {
-                FileType::Directory
-            } else {
-                FileType::Regular
-            };
-            let entry = DirEntry {
-                name: got.file_name().into_bytes(),
-                ino,
-                file_type,
-            };
-            entries.push(Item {
-                entry,
-                short: got.short_file_name().into_bytes(),
-            });
-            let node = Node {
-                parent: dir,
-                ordinal,
-                raw: r.clone(),
-            };
+            let file_type = if r.is_dir() { FileType::Directory } else { FileType::Regular };
+            let entry = DirEntry { name: got.file_name().into_bytes(), ino, file_type };
+            entries.push(Item { entry, short: got.short_file_name().into_bytes() });
+            let node = Node { parent: dir, ordinal, raw: r.clone() };
             match nodes.get_mut(&ino) {
                 None => {
                     nodes.insert(ino, node);
@@ -102,31 +83,16 @@ impl FatFs {
             }
         }
         if seen != raw.len() {
-            return Err(self.corrupt(format!(
-                "directory {dir}: {} entries, fatfs read {seen}",
-                raw.len()
-            )));
+            return Err(self.corrupt(format!("directory {dir}: {} entries, fatfs read {seen}", raw.len())));
         }
         let weight = entries.len() + 1;
-        Ok(inner.dirs.insert(
-            key,
-            Listing {
-                entries,
-                nlink: subdirs,
-                size,
-            },
-            weight,
-        ))
+        Ok(inner.dirs.insert(key, Listing { entries, nlink: subdirs, size }, weight))
     }
 
     /// The short entries of directory `dir`, which starts at cluster `first` (`None`: the
     /// root, found from the boot sector), read from the device, and its size in bytes, after
     /// checking its cluster chain.
-    pub(super) fn read_raw_dir(
-        &self,
-        dir: Ino,
-        first: Option<u32>,
-    ) -> Result<(Vec<RawEntry>, u64)> {
+    pub(super) fn read_raw_dir(&self, dir: Ino, first: Option<u32>) -> Result<(Vec<RawEntry>, u64)> {
         let g = &self.geom;
         let fat32 = g.fat_bits == 32;
         let first = match first {
@@ -141,10 +107,8 @@ impl FatFs {
         };
         let limit = g.clusters().min(MAX_DIR_BYTES / g.cluster_size).max(1);
         let mut offsets = Vec::new();
-        g.walk(self.dev.as_ref(), first, limit, false, &mut |c| {
-            offsets.push(g.cluster_offset(c))
-        })?
-        .map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?;
+        g.walk(self.dev.as_ref(), first, limit, false, &mut |c| offsets.push(g.cluster_offset(c)))?
+            .map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?;
         let cs = g.cluster_size;
         let mut data = Vec::with_capacity(offsets.len() * cs as usize);
         for &off in &offsets {
@@ -163,11 +127,7 @@ impl FatFs {
 
     /// The node of a non-root inode.
     pub(super) fn node(&self, inner: &Inner, ino: Ino) -> Result<Node> {
-        inner
-            .nodes
-            .get(&ino)
-            .cloned()
-            .ok_or(Error::Os(Errno::NoEntry))
+        inner.nodes.get(&ino).cloned().ok_or(Error::Os(Errno::NoEntry))
     }
 }
 
@@ -181,9 +141,7 @@ pub(super) fn open_dir<'a>(
     let mut path = Vec::new();
     let mut at = dir;
     while at != ROOT {
-        let node = nodes
-            .get(&at)
-            .ok_or_else(|| std::io::Error::other("directory not listed"))?;
+        let node = nodes.get(&at).ok_or_else(|| std::io::Error::other("directory not listed"))?;
         if path.len() > nodes.len() {
             return Err(std::io::Error::other("directory is its own ancestor"));
         }
@@ -202,11 +160,6 @@ pub(super) fn open_dir<'a>(
 }
 
 /// The `ordinal`-th entry `fatfs` yields in `d`.
-fn nth<'a>(
-    d: &fatfs::Dir<'a, DevIo>,
-    ordinal: usize,
-) -> std::io::Result<fatfs::DirEntry<'a, DevIo>> {
-    d.iter()
-        .nth(ordinal)
-        .unwrap_or_else(|| Err(std::io::Error::other("directory entry vanished")))
+fn nth<'a>(d: &fatfs::Dir<'a, DevIo>, ordinal: usize) -> std::io::Result<fatfs::DirEntry<'a, DevIo>> {
+    d.iter().nth(ordinal).unwrap_or_else(|| Err(std::io::Error::other("directory entry vanished")))
 }

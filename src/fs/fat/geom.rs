@@ -41,12 +41,7 @@ fn le16(b: &[u8], off: usize) -> u64 {
 }
 
 fn le32(b: &[u8], off: usize) -> u64 {
-    u64::from(u32::from_le_bytes([
-        b[off],
-        b[off + 1],
-        b[off + 2],
-        b[off + 3],
-    ]))
+    u64::from(u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]))
 }
 
 /// What a FAT entry says about the cluster after `cluster`.
@@ -87,17 +82,13 @@ impl Geometry {
         }
         let media = bs[0x15];
         if !(media >= 0xf8 || media == 0xf0) {
-            return Err(format!(
-                "boot sector: media descriptor (BPB_Media) {media:#04x} is not 0xf0 or 0xf8..0xff"
-            ));
+            return Err(format!("boot sector: media descriptor (BPB_Media) {media:#04x} is not 0xf0 or 0xf8..0xff"));
         }
         if !bps.is_power_of_two() || !(512..=4096).contains(&bps) {
             return Err(format!("boot sector: bytes per sector (BPB_BytsPerSec) {bps} is not a power of two in 512..4096"));
         }
         if !spc.is_power_of_two() {
-            return Err(format!(
-                "boot sector: sectors per cluster (BPB_SecPerClus) {spc} is not a power of two"
-            ));
+            return Err(format!("boot sector: sectors per cluster (BPB_SecPerClus) {spc} is not a power of two"));
         }
         if spf == 0 {
             return Err("boot sector: sectors per FAT (BPB_FATSz16 and BPB_FATSz32) is 0".into());
@@ -109,9 +100,7 @@ impl Geometry {
             ));
         }
         if spf * bps > MAX_FAT_BYTES {
-            return Err(format!(
-                "boot sector: FAT of {spf} sectors is larger than 512 MiB"
-            ));
+            return Err(format!("boot sector: FAT of {spf} sectors is larger than 512 MiB"));
         }
         let root_sectors = (root_entries * 32).div_ceil(bps);
         let data_start = reserved + fats * spf + root_sectors;
@@ -133,20 +122,14 @@ impl Geometry {
             return Err(format!("boot sector: {clusters} data clusters"));
         }
         let ext_flags = le16(bs, 0x28);
-        let active = if is_fat32 && ext_flags & 0x80 != 0 {
-            ext_flags & 0x0F
-        } else {
-            0
-        };
+        let active = if is_fat32 && ext_flags & 0x80 != 0 { ext_flags & 0x0F } else { 0 };
         if active >= fats {
             return Err(format!("boot sector: active FAT {active} of {fats}"));
         }
         let max_cluster = clusters as u32 + FIRST_CLUSTER;
         let root_cluster = if is_fat32 { le32(bs, 0x2C) as u32 } else { 0 };
         if is_fat32 && !(FIRST_CLUSTER..max_cluster).contains(&root_cluster) {
-            return Err(format!(
-                "boot sector: root directory cluster {root_cluster} outside the volume"
-            ));
+            return Err(format!("boot sector: root directory cluster {root_cluster} outside the volume"));
         }
         let root_start = (reserved + fats * spf) * bps;
         Ok(Geometry {
@@ -212,20 +195,14 @@ impl Geometry {
 
     /// Follows the FAT from data cluster `c`. A free, bad or out-of-range entry is an
     /// `Err` message (Linux: "invalid cluster chain", EIO).
-    pub(super) fn next(
-        &self,
-        dev: &dyn BlockDev,
-        c: u32,
-    ) -> crate::fs::Result<Result<Next, String>> {
+    pub(super) fn next(&self, dev: &dyn BlockDev, c: u32) -> crate::fs::Result<Result<Next, String>> {
         let v = self.entry(dev, c)?;
         Ok(if v >= self.eoc() {
             Ok(Next::End)
         } else if self.valid(v) {
             Ok(Next::Cluster(v))
         } else {
-            Err(format!(
-                "FAT entry of cluster {c} is {v:#x}, not a cluster of the volume"
-            ))
+            Err(format!("FAT entry of cluster {c} is {v:#x}, not a cluster of the volume"))
         })
     }
 
@@ -283,9 +260,7 @@ impl Geometry {
             let mut buf = read_vec(dev, self.fat_offset + off, len as usize)?;
             buf.resize(len as usize + 4, 0);
             free += (0..entries)
-                .filter(|&i| {
-                    first + i >= u64::from(FIRST_CLUSTER) && raw_at(&buf, i, self.fat_bits) == 0
-                })
+                .filter(|&i| first + i >= u64::from(FIRST_CLUSTER) && raw_at(&buf, i, self.fat_bits) == 0)
                 .count() as u64;
             first += entries;
         }
@@ -303,10 +278,7 @@ fn raw_at(buf: &[u8], i: u64, bits: u8) -> u32 {
             u32::from(if i & 1 == 0 { v & 0x0FFF } else { v >> 4 })
         }
         16 => u32::from(u16::from_le_bytes([buf[2 * i], buf[2 * i + 1]])),
-        _ => {
-            u32::from_le_bytes([buf[4 * i], buf[4 * i + 1], buf[4 * i + 2], buf[4 * i + 3]])
-                & 0x0FFF_FFFF
-        }
+        _ => u32::from_le_bytes([buf[4 * i], buf[4 * i + 1], buf[4 * i + 2], buf[4 * i + 3]]) & 0x0FFF_FFFF,
     }
 }
 
@@ -330,40 +302,25 @@ mod tests {
         for &(c, v) in fat {
             let o = 512 + (c + c / 2) as usize;
             let old = u16::from_le_bytes([img[o], img[o + 1]]);
-            let new = if c & 1 == 0 {
-                (old & 0xF000) | v as u16
-            } else {
-                (old & 0x000F) | ((v as u16) << 4)
-            };
+            let new = if c & 1 == 0 { (old & 0xF000) | v as u16 } else { (old & 0x000F) | ((v as u16) << 4) };
             img[o..o + 2].copy_from_slice(&new.to_le_bytes());
         }
         let g = Geometry::parse(&img[..512]).unwrap();
         (g, MemDev::new(img))
     }
 
-    fn chain(
-        g: &Geometry,
-        dev: &MemDev,
-        first: u32,
-        limit: u64,
-        stop: bool,
-    ) -> Result<Vec<u32>, String> {
+    fn chain(g: &Geometry, dev: &MemDev, first: u32, limit: u64, stop: bool) -> Result<Vec<u32>, String> {
         let mut out = Vec::new();
-        g.walk(dev, first, limit, stop, &mut |c| out.push(c))
-            .unwrap()
-            .map(|n| {
-                assert_eq!(n, out.len() as u64);
-                out
-            })
+        g.walk(dev, first, limit, stop, &mut |c| out.push(c)).unwrap().map(|n| {
+            assert_eq!(n, out.len() as u64);
+            out
+        })
     }
 
     #[test]
     fn geometry_of_a_small_fat12() {
         let (g, dev) = volume(&[(0, 0xFF8), (1, 0xFFF), (2, 3), (3, 0xFFF)]);
-        assert_eq!(
-            (g.fat_bits, g.cluster_size, g.max_cluster, g.clusters()),
-            (12, 512, 1994, 1992)
-        );
+        assert_eq!((g.fat_bits, g.cluster_size, g.max_cluster, g.clusters()), (12, 512, 1994, 1992));
         assert_eq!(g.root_region, (3584, 512));
         assert_eq!(g.cluster_offset(2), 4096);
         assert_eq!(g.free_clusters(&dev).unwrap(), 1990);
@@ -371,44 +328,19 @@ mod tests {
 
     #[test]
     fn chains_end_loop_and_leave_the_volume() {
-        let (g, dev) = volume(&[
-            (2, 3),
-            (3, 4),
-            (4, 0xFFF),
-            (5, 5),
-            (6, 7),
-            (7, 6),
-            (8, 0),
-            (9, 1993),
-            (10, 1994),
-        ]);
+        let (g, dev) =
+            volume(&[(2, 3), (3, 4), (4, 0xFFF), (5, 5), (6, 7), (7, 6), (8, 0), (9, 1993), (10, 1994)]);
         assert_eq!(chain(&g, &dev, 2, 100, false), Ok(vec![2, 3, 4]));
         assert_eq!(chain(&g, &dev, 2, 2, true), Ok(vec![2, 3]));
-        assert!(chain(&g, &dev, 2, 2, false)
-            .unwrap_err()
-            .contains("longer than 2"));
-        assert!(chain(&g, &dev, 5, 1992, false)
-            .unwrap_err()
-            .contains("loop"));
-        assert!(chain(&g, &dev, 6, 1992, false)
-            .unwrap_err()
-            .contains("loop"));
-        assert!(chain(&g, &dev, 8, 10, false)
-            .unwrap_err()
-            .contains("is 0x0"));
+        assert!(chain(&g, &dev, 2, 2, false).unwrap_err().contains("longer than 2"));
+        assert!(chain(&g, &dev, 5, 1992, false).unwrap_err().contains("loop"));
+        assert!(chain(&g, &dev, 6, 1992, false).unwrap_err().contains("loop"));
+        assert!(chain(&g, &dev, 8, 10, false).unwrap_err().contains("is 0x0"));
         // 1993 is the last cluster (valid, but free here); 1994 is past it.
-        assert!(chain(&g, &dev, 9, 10, false)
-            .unwrap_err()
-            .contains("cluster 1993 is 0x0"));
-        assert!(chain(&g, &dev, 10, 10, false)
-            .unwrap_err()
-            .contains("0x7ca"));
-        assert!(chain(&g, &dev, 1, 10, false)
-            .unwrap_err()
-            .contains("outside"));
-        assert!(chain(&g, &dev, 1994, 10, false)
-            .unwrap_err()
-            .contains("outside"));
+        assert!(chain(&g, &dev, 9, 10, false).unwrap_err().contains("cluster 1993 is 0x0"));
+        assert!(chain(&g, &dev, 10, 10, false).unwrap_err().contains("0x7ca"));
+        assert!(chain(&g, &dev, 1, 10, false).unwrap_err().contains("outside"));
+        assert!(chain(&g, &dev, 1994, 10, false).unwrap_err().contains("outside"));
     }
 
     #[test]
@@ -427,11 +359,8 @@ mod tests {
         assert!(bad(&|b| b[0x10] = 0).contains("number of FATs (BPB_NumFATs) is 0"));
         assert!(bad(&|b| b[0x0E] = 0).contains("reserved sectors (BPB_RsvdSecCnt) is 0"));
         assert!(bad(&|b| b[0x15] = 0x12).contains("media descriptor (BPB_Media) 0x12"));
-        assert!(bad(&|b| b[0x11] = 17)
-            .contains("root directory entries (BPB_RootEntCnt) 17 is not a multiple of 16"));
-        assert!(
-            bad(&|b| b[0x13..0x15].copy_from_slice(&8u16.to_le_bytes())).contains("no data area")
-        );
+        assert!(bad(&|b| b[0x11] = 17).contains("root directory entries (BPB_RootEntCnt) 17 is not a multiple of 16"));
+        assert!(bad(&|b| b[0x13..0x15].copy_from_slice(&8u16.to_le_bytes())).contains("no data area"));
         // FAT32 with every field at its maximum: no overflow, a clear refusal.
         assert!(bad(&|b| {
             b[0x16..0x18].fill(0);

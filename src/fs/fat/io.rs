@@ -53,22 +53,12 @@ pub(super) struct DevIo {
 impl DevIo {
     /// A read-only cursor at offset 0 of `dev`.
     pub(super) fn new(dev: Dev) -> DevIo {
-        DevIo {
-            dev,
-            pos: 0,
-            shared: Rc::default(),
-            writable: false,
-        }
+        DevIo { dev, pos: 0, shared: Rc::default(), writable: false }
     }
 
     /// A writable cursor at offset 0 of `dev` saving what it overwrites into `shared`.
     pub(super) fn writable(dev: Dev, shared: Rc<RefCell<Shared>>) -> DevIo {
-        DevIo {
-            dev,
-            pos: 0,
-            shared,
-            writable: true,
-        }
+        DevIo { dev, pos: 0, shared, writable: true }
     }
 }
 
@@ -80,9 +70,7 @@ impl Read for DevIo {
             return Ok(0);
         }
         if n as u64 >= BLOCK {
-            self.dev
-                .read_at(&mut buf[..n], self.pos)
-                .map_err(io::Error::other)?;
+            self.dev.read_at(&mut buf[..n], self.pos).map_err(io::Error::other)?;
             self.pos += n as u64;
             return Ok(n);
         }
@@ -106,17 +94,12 @@ impl Read for DevIo {
 impl Write for DevIo {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if !self.writable {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "FAT volume opened read-only",
-            ));
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "FAT volume opened read-only"));
         }
         // Past the end of the device is an error (the device's), never a short write: `fatfs`
         // takes a short write for a full fixed-size region (the FAT12/16 root directory).
         let mut old = vec![0u8; buf.len()];
-        self.dev
-            .read_at(&mut old, self.pos)
-            .map_err(io::Error::other)?;
+        self.dev.read_at(&mut old, self.pos).map_err(io::Error::other)?;
         let mut shared = self.shared.borrow_mut();
         shared.undo.saved.push((self.pos, old));
         // The cached block is forgotten first: it must not outlive a failed write.
@@ -148,8 +131,7 @@ impl Seek for DevIo {
             SeekFrom::End(d) => self.dev.len().checked_add_signed(d),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
-        let new = new
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        let new = new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
         self.pos = new;
         Ok(new)
     }
@@ -172,10 +154,7 @@ mod tests {
         assert_eq!(io.read(&mut buf).unwrap(), 0);
         assert_eq!(io.seek(SeekFrom::Current(-16)).unwrap(), 0);
         assert!(io.seek(SeekFrom::Current(-1)).is_err());
-        assert_eq!(
-            io.write(&[9]).unwrap_err().kind(),
-            io::ErrorKind::PermissionDenied
-        );
+        assert_eq!(io.write(&[9]).unwrap_err().kind(), io::ErrorKind::PermissionDenied);
         assert_eq!(mem.contents()[0], 0);
     }
 
@@ -201,13 +180,7 @@ mod tests {
         other.read_exact(&mut buf).unwrap();
         assert_eq!(buf, [1, 100, 200]);
         drop((io, other));
-        Rc::try_unwrap(shared)
-            .ok()
-            .unwrap()
-            .into_inner()
-            .undo
-            .rollback(&dev)
-            .unwrap();
+        Rc::try_unwrap(shared).ok().unwrap().into_inner().undo.rollback(&dev).unwrap();
         assert_eq!(mem.contents(), (0u8..16).collect::<Vec<_>>());
     }
 }

@@ -133,13 +133,7 @@ impl FatFs {
         let bs = read_vec(dev.as_ref(), 0, 512.min(dev.len() as usize))?;
         let geom = Geometry::parse(&bs).map_err(|msg| corrupt(&dev, msg))?;
         let root_entries = u64::from(u16::from_le_bytes([bs[0x11], bs[0x12]]));
-        let fs = FatFs {
-            dev,
-            geom,
-            root_entries,
-            writable: false,
-            inner: Mutex::new(Inner::default()),
-        };
+        let fs = FatFs { dev, geom, root_entries, writable: false, inner: Mutex::new(Inner::default()) };
         fs.mount()?;
         Ok(fs)
     }
@@ -150,9 +144,7 @@ impl FatFs {
     /// FAT too small for the clusters, or a cluster count that contradicts the FAT type).
     pub fn open_rw(dev: Dev) -> Result<FatFs> {
         if !dev.is_writable() {
-            return Err(Error::Disk(crate::disk::Error::ReadOnly {
-                dev: dev.name(),
-            }));
+            return Err(Error::Disk(crate::disk::Error::ReadOnly { dev: dev.name() }));
         }
         let mut fs = FatFs::open(dev)?;
         if let Some(e) = past_the_device(&fs.geom, &fs.dev) {
@@ -163,11 +155,7 @@ impl FatFs {
             fatfs::FatType::Fat16 => 16,
             fatfs::FatType::Fat32 => 32,
         };
-        let unsupported = |feature: String| Error::Unsupported {
-            dev: fs.dev.name(),
-            fs: "vfat".into(),
-            feature,
-        };
+        let unsupported = |feature: String| Error::Unsupported { dev: fs.dev.name(), fs: "vfat".into(), feature };
         if fs.geom.bpb_clusters != fs.geom.clusters() {
             return Err(unsupported(format!(
                 "writing a volume whose FAT holds {} of its {} clusters",
@@ -192,8 +180,7 @@ impl FatFs {
     /// (its unmount only writes what it changed) and [`DevIo`] refuses writes anyway.
     fn mount(&self) -> Result<FatVolume> {
         let options = fatfs::FsOptions::new().oem_cp_converter(&cp437::CP437);
-        fatfs::FileSystem::new(DevIo::new(self.dev.clone()), options)
-            .map_err(|e| self.io("boot sector", e))
+        fatfs::FileSystem::new(DevIo::new(self.dev.clone()), options).map_err(|e| self.io("boot sector", e))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -230,20 +217,13 @@ impl FatFs {
 }
 
 fn corrupt(dev: &Dev, msg: impl Into<String>) -> Error {
-    Error::Corrupt {
-        dev: dev.name(),
-        fs: "vfat".into(),
-        msg: msg.into(),
-    }
+    Error::Corrupt { dev: dev.name(), fs: "vfat".into(), msg: msg.into() }
 }
 
 /// A `fatfs` error: our device's error when it is one, else damage found by `fatfs`.
 fn io_error(dev: &Dev, what: &str, e: std::io::Error) -> Error {
     let msg = e.to_string();
-    match e
-        .into_inner()
-        .map(|inner| inner.downcast::<crate::disk::Error>())
-    {
+    match e.into_inner().map(|inner| inner.downcast::<crate::disk::Error>()) {
         Some(Ok(disk)) => Error::Disk(*disk),
         _ => corrupt(dev, format!("{what}: {msg}")),
     }
@@ -270,13 +250,7 @@ impl Filesystem for FatFs {
 
     fn stat(&self, ino: Ino) -> Result<Stat> {
         let mut inner = self.lock();
-        let base = Stat {
-            ino,
-            uid: 0,
-            gid: 0,
-            blksize: self.geom.cluster_size,
-            ..Stat::default()
-        };
+        let base = Stat { ino, uid: 0, gid: 0, blksize: self.geom.cluster_size, ..Stat::default() };
         if ino == ROOT {
             let l = self.listing(&mut inner, ROOT)?;
             return Ok(Stat {
@@ -310,12 +284,7 @@ impl Filesystem for FatFs {
 
     fn read_dir(&self, dir: Ino) -> Result<Vec<DirEntry>> {
         let mut inner = self.lock();
-        Ok(self
-            .listing(&mut inner, dir)?
-            .entries
-            .iter()
-            .map(|i| i.entry.clone())
-            .collect())
+        Ok(self.listing(&mut inner, dir)?.entries.iter().map(|i| i.entry.clone()).collect())
     }
 
     fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> Result<usize> {
@@ -333,13 +302,7 @@ impl Filesystem for FatFs {
         }
         let runs = self.runs(&mut inner, ino, &node.raw)?;
         drop(inner);
-        self.read_runs(
-            ino,
-            &runs,
-            offset,
-            (size - offset).min(buf.len() as u64) as usize,
-            buf,
-        )
+        self.read_runs(ino, &runs, offset, (size - offset).min(buf.len() as u64) as usize, buf)
     }
 
     fn readlink(&self, ino: Ino) -> Result<Vec<u8>> {

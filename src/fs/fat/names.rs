@@ -34,12 +34,7 @@ pub(super) fn new_name(name: &[u8]) -> Result<&str> {
 /// or its 8.3 name, compared case-insensitively over all of Unicode (Linux compares ASCII
 /// letters only; where the two differ we refuse rather than let `fatfs` pick another entry).
 pub(super) fn fatfs_matches(item: &Item, name: &str) -> bool {
-    let up = |s: &[u8]| {
-        String::from_utf8_lossy(s)
-            .chars()
-            .flat_map(char::to_uppercase)
-            .collect::<String>()
-    };
+    let up = |s: &[u8]| String::from_utf8_lossy(s).chars().flat_map(char::to_uppercase).collect::<String>();
     let want = up(name.as_bytes());
     up(&item.entry.name) == want || up(&item.short) == want
 }
@@ -68,21 +63,14 @@ pub(super) fn full_checksum_sets(entries: &[Item]) -> usize {
             Some(dot) => (&s[..dot], &s[dot + 1..]),
             None => (s, &s[s.len()..]),
         };
-        let Some(tilde) = base.iter().position(|&c| c == b'~') else {
-            continue;
-        };
-        let digit = base
-            .get(tilde + 1)
-            .filter(|d| (b'1'..=b'9').contains(d) && base.len() == tilde + 2);
-        let hex =
-            (4..=6).contains(&tilde) && base[tilde - 4..tilde].iter().all(u8::is_ascii_hexdigit);
+        let Some(tilde) = base.iter().position(|&c| c == b'~') else { continue };
+        let digit = base.get(tilde + 1).filter(|d| (b'1'..=b'9').contains(d) && base.len() == tilde + 2);
+        let hex = (4..=6).contains(&tilde) && base[tilde - 4..tilde].iter().all(u8::is_ascii_hexdigit);
         if let (Some(d), true) = (digit, hex) {
             *sets.entry((&base[..tilde], ext)).or_default() |= 1 << (d - b'0');
         }
     }
-    sets.values()
-        .filter(|&&bits| bits == 0b11_1111_1110)
-        .count()
+    sets.values().filter(|&&bits| bits == 0b11_1111_1110).count()
 }
 
 #[cfg(test)]
@@ -92,11 +80,7 @@ mod tests {
 
     fn item(long: &str, short: &str) -> Item {
         Item {
-            entry: DirEntry {
-                name: long.as_bytes().to_vec(),
-                ino: 0,
-                file_type: FileType::Regular,
-            },
+            entry: DirEntry { name: long.as_bytes().to_vec(), ino: 0, file_type: FileType::Regular },
             short: short.as_bytes().to_vec(),
         }
     }
@@ -108,47 +92,18 @@ mod tests {
         assert_eq!(new_name(b" lead space").unwrap(), " lead space");
         assert_eq!(new_name("héllo ✓".as_bytes()).unwrap(), "héllo ✓");
         assert!(matches!(new_name(b"..."), Err(Error::Os(Errno::NoEntry))));
-        for bad in [
-            &b"a*b"[..],
-            b"a?",
-            b"a<",
-            b"a>",
-            b"a|",
-            b"a\"",
-            b"a:",
-            b"a\\b",
-            b"a\x01",
-            b"end ",
-            b"\xff",
-            b"a\x7f",
-        ] {
-            assert!(
-                matches!(new_name(bad), Err(Error::Os(Errno::Invalid))),
-                "{bad:?}"
-            );
+        for bad in [&b"a*b"[..], b"a?", b"a<", b"a>", b"a|", b"a\"", b"a:", b"a\\b", b"a\x01", b"end ", b"\xff", b"a\x7f"] {
+            assert!(matches!(new_name(bad), Err(Error::Os(Errno::Invalid))), "{bad:?}");
         }
-        assert!(matches!(
-            new_name("😀".as_bytes()),
-            Err(Error::Os(Errno::Invalid))
-        ));
+        assert!(matches!(new_name("😀".as_bytes()), Err(Error::Os(Errno::Invalid))));
         assert!(new_name("x".repeat(255).as_bytes()).is_ok());
-        assert!(matches!(
-            new_name("x".repeat(256).as_bytes()),
-            Err(Error::Os(Errno::NameTooLong))
-        ));
-        assert!(matches!(
-            new_name("é".repeat(200).as_bytes()),
-            Err(Error::Os(Errno::NameTooLong))
-        ));
+        assert!(matches!(new_name("x".repeat(256).as_bytes()), Err(Error::Os(Errno::NameTooLong))));
+        assert!(matches!(new_name("é".repeat(200).as_bytes()), Err(Error::Os(Errno::NameTooLong))));
     }
 
     #[test]
     fn handles_avoid_earlier_matches() {
-        let entries = [
-            item("Readme", "README"),
-            item("readme.txt", "README.TXT"),
-            item("x", "README~1"),
-        ];
+        let entries = [item("Readme", "README"), item("readme.txt", "README.TXT"), item("x", "README~1")];
         assert!(fatfs_matches(&entries[0], "rEaDmE"));
         assert!(fatfs_matches(&entries[1], "README.txt"));
         assert_eq!(handle(&entries, 1).as_deref(), Some("readme.txt"));
@@ -161,17 +116,13 @@ mod tests {
 
     #[test]
     fn counts_full_checksum_sets() {
-        let mut entries: Vec<Item> = (1..=9)
-            .map(|d| item("x", &format!("AB12CD~{d}.TXT")))
-            .collect();
+        let mut entries: Vec<Item> = (1..=9).map(|d| item("x", &format!("AB12CD~{d}.TXT"))).collect();
         assert_eq!(full_checksum_sets(&entries), 1);
         entries.pop();
         assert_eq!(full_checksum_sets(&entries), 0);
         let short: Vec<Item> = (1..=9).map(|d| item("x", &format!("12CD~{d}"))).collect();
         assert_eq!(full_checksum_sets(&short), 1);
-        let long_prefix: Vec<Item> = (1..=9)
-            .map(|d| item("x", &format!("FILENU~{d}.TXT")))
-            .collect();
+        let long_prefix: Vec<Item> = (1..=9).map(|d| item("x", &format!("FILENU~{d}.TXT"))).collect();
         assert_eq!(full_checksum_sets(&long_prefix), 0);
     }
 }

@@ -22,24 +22,10 @@ impl DosTime {
         let rem = sec.rem_euclid(86400);
         let (year, month, day) = civil_from_days(days);
         if year < 1980 {
-            return DosTime {
-                year: 1980,
-                month: 1,
-                day: 1,
-                hour: 0,
-                min: 0,
-                sec: 0,
-            };
+            return DosTime { year: 1980, month: 1, day: 1, hour: 0, min: 0, sec: 0 };
         }
         if year > 2107 {
-            return DosTime {
-                year: 2107,
-                month: 12,
-                day: 31,
-                hour: 23,
-                min: 59,
-                sec: 59,
-            };
+            return DosTime { year: 2107, month: 12, day: 31, hour: 23, min: 59, sec: 59 };
         }
         // In range: every field fits its DOS bit width.
         DosTime {
@@ -64,17 +50,8 @@ impl DosTime {
 
     fn fatfs(self) -> fatfs::DateTime {
         fatfs::DateTime {
-            date: fatfs::Date {
-                year: self.year,
-                month: self.month,
-                day: self.day,
-            },
-            time: fatfs::Time {
-                hour: self.hour,
-                min: self.min,
-                sec: self.sec,
-                millis: 0,
-            },
+            date: fatfs::Date { year: self.year, month: self.month, day: self.day },
+            time: fatfs::Time { hour: self.hour, min: self.min, sec: self.sec, millis: 0 },
         }
     }
 }
@@ -91,9 +68,7 @@ pub(super) static NOW: Now = Now;
 impl Now {
     /// Seconds since the epoch now (0 if the clock is before 1970: clamped to 1980 anyway).
     pub(super) fn unix() -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 }
 
@@ -114,14 +89,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_linux_decoding() {
-        for &t in &[
-            315_532_800i64,
-            1_560_606_330,
-            951_868_800,
-            4_107_542_398,
-            1_700_000_001,
-            2_147_483_647,
-        ] {
+        for &t in &[315_532_800i64, 1_560_606_330, 951_868_800, 4_107_542_398, 1_700_000_001, 2_147_483_647] {
             let d = DosTime::from_unix(t);
             assert_eq!(fat2unix(d.time(), d.date()), t & !1, "{t}");
         }
@@ -134,10 +102,7 @@ mod tests {
         let lo = DosTime::from_unix(-86_400 * 400);
         assert_eq!((lo.time(), lo.date()), (0, (1 << 5) | 1));
         let hi = DosTime::from_unix(i64::MAX / 2);
-        assert_eq!(
-            (hi.time(), hi.date()),
-            ((23 << 11) | (59 << 5) | 29, (127 << 9) | (12 << 5) | 31)
-        );
+        assert_eq!((hi.time(), hi.date()), ((23 << 11) | (59 << 5) | 29, (127 << 9) | (12 << 5) | 31));
     }
 
     #[test]

@@ -49,18 +49,11 @@ impl FatFs {
     /// unmounted (FSInfo written, dirty flag cleared). If anything fails, every byte written is
     /// put back as it was (so a transaction holds a copy of every byte it overwrites: callers
     /// write large files in chunks). `what` names the operation in errors.
-    fn transact<R>(
-        &self,
-        what: &str,
-        op: impl FnOnce(&FatVolume, &mut DevIo) -> io::Result<R>,
-    ) -> Result<R> {
+    fn transact<R>(&self, what: &str, op: impl FnOnce(&FatVolume, &mut DevIo) -> io::Result<R>) -> Result<R> {
         let shared = Rc::new(RefCell::new(Shared::default()));
         let run = || -> io::Result<R> {
-            let options = fatfs::FsOptions::new()
-                .oem_cp_converter(&cp437::CP437)
-                .time_provider(&time::NOW);
-            let vol =
-                fatfs::FileSystem::new(DevIo::writable(self.dev.clone(), shared.clone()), options)?;
+            let options = fatfs::FsOptions::new().oem_cp_converter(&cp437::CP437).time_provider(&time::NOW);
+            let vol = fatfs::FileSystem::new(DevIo::writable(self.dev.clone(), shared.clone()), options)?;
             let mut raw = DevIo::writable(self.dev.clone(), shared.clone());
             let r = op(&vol, &mut raw)?;
             vol.unmount()?;
@@ -90,9 +83,7 @@ impl FatFs {
         match e.kind() {
             io::ErrorKind::WriteZero => Error::Os(Errno::NoSpace),
             io::ErrorKind::AlreadyExists => Error::Os(Errno::Exists),
-            io::ErrorKind::Other if e.to_string() == "No space left on device" => {
-                Error::Os(Errno::NoSpace)
-            }
+            io::ErrorKind::Other if e.to_string() == "No space left on device" => Error::Os(Errno::NoSpace),
             _ => self.io(what, e),
         }
     }
@@ -101,22 +92,11 @@ impl FatFs {
     fn locate(&self, inner: &mut Inner, ino: Ino) -> Result<Located> {
         let node = self.node(inner, ino)?;
         let listing = self.listing(inner, node.parent)?;
-        let index = listing
-            .entries
-            .iter()
-            .position(|i| i.entry.ino == ino)
-            .ok_or(Error::Os(Errno::NoEntry))?;
+        let index = listing.entries.iter().position(|i| i.entry.ino == ino).ok_or(Error::Os(Errno::NoEntry))?;
         let handle = names::handle(&listing.entries, index).ok_or_else(|| {
-            self.corrupt(format!(
-                "directory {}: entry {ino} shares every name it has with an earlier entry",
-                node.parent
-            ))
+            self.corrupt(format!("directory {}: entry {ino} shares every name it has with an earlier entry", node.parent))
         })?;
-        Ok(Located {
-            parent: node.parent,
-            node,
-            handle,
-        })
+        Ok(Located { parent: node.parent, node, handle })
     }
 
     /// Checks the whole cluster chain of file `ino` before `fatfs` follows or frees it: it must
@@ -126,27 +106,15 @@ impl FatFs {
         if raw.first_cluster == 0 {
             return match need {
                 0 => Ok(()),
-                _ => Err(self.corrupt(format!(
-                    "file {ino}: size {} but no first cluster",
-                    raw.size
-                ))),
+                _ => Err(self.corrupt(format!("file {ino}: size {} but no first cluster", raw.size))),
             };
         }
         let got = self
             .geom
-            .walk(
-                self.dev.as_ref(),
-                raw.first_cluster,
-                self.geom.clusters(),
-                false,
-                &mut |_| {},
-            )?
+            .walk(self.dev.as_ref(), raw.first_cluster, self.geom.clusters(), false, &mut |_| {})?
             .map_err(|m| self.corrupt(format!("file {ino}: {m}")))?;
         if got < need {
-            return Err(self.corrupt(format!(
-                "file {ino}: cluster chain of {got} clusters is shorter than its size {}",
-                raw.size
-            )));
+            return Err(self.corrupt(format!("file {ino}: cluster chain of {got} clusters is shorter than its size {}", raw.size)));
         }
         Ok(())
     }
@@ -167,9 +135,7 @@ impl FatFs {
             inner.dirs.remove(&key);
             let listing = self.listing(inner, dir)?;
             let present: HashSet<Ino> = listing.entries.iter().map(|i| i.entry.ino).collect();
-            inner
-                .nodes
-                .retain(|ino, n| n.parent != dir || present.contains(ino));
+            inner.nodes.retain(|ino, n| n.parent != dir || present.contains(ino));
         }
         Ok(())
     }
@@ -206,11 +172,7 @@ impl FatFs {
         let mut inner = self.lock();
         let listing = self.listing(&mut inner, dir)?;
         let name = names::new_name(name)?;
-        if listing
-            .entries
-            .iter()
-            .any(|i| names::fatfs_matches(i, name))
-        {
+        if listing.entries.iter().any(|i| names::fatfs_matches(i, name)) {
             return Err(Error::Os(Errno::Exists));
         }
         let sets = names::full_checksum_sets(&listing.entries);
@@ -234,21 +196,14 @@ impl FatFs {
             // The new directory: the one short entry of `dir` that was not listed before.
             let before: HashSet<Ino> = listing.entries.iter().map(|i| i.entry.ino).collect();
             let (now, _) = self.read_raw_dir(dir, key).map_err(io::Error::other)?;
-            let new = now
-                .iter()
-                .find(|r| r.is_dir() && !r.is_dot() && !before.contains(&(r.pos / SLOT)));
-            let new =
-                new.ok_or_else(|| io::Error::other("the new directory's entry is not found"))?;
+            let new = now.iter().find(|r| r.is_dir() && !r.is_dot() && !before.contains(&(r.pos / SLOT)));
+            let new = new.ok_or_else(|| io::Error::other("the new directory's entry is not found"))?;
             self.fix_dots(raw, new, dir == ROOT)
         })?;
         self.changed(&mut inner, &[dir])?;
         let listing = self.listing(&mut inner, dir)?;
-        let made = listing
-            .entries
-            .iter()
-            .find(|i| i.entry.name == name.as_bytes());
-        made.map(|i| i.entry.ino)
-            .ok_or_else(|| self.corrupt(format!("{what}: the new entry is not listed")))
+        let made = listing.entries.iter().find(|i| i.entry.name == name.as_bytes());
+        made.map(|i| i.entry.ino).ok_or_else(|| self.corrupt(format!("{what}: the new entry is not listed")))
     }
 
     /// Inside a transaction that added entries to the directory whose listing key is `key`:
@@ -262,10 +217,7 @@ impl FatFs {
             None => return Ok(()),
         };
         let limit = MAX_DIR_BYTES / g.cluster_size;
-        match g
-            .walk(self.dev.as_ref(), first, limit, false, &mut |_| {})
-            .map_err(io::Error::other)?
-        {
+        match g.walk(self.dev.as_ref(), first, limit, false, &mut |_| {}).map_err(io::Error::other)? {
             Ok(_) => Ok(()),
             Err(m) if m.contains("longer than") => Err(io::Error::new(io::ErrorKind::WriteZero, m)),
             Err(m) => Err(io::Error::other(m)),
@@ -281,13 +233,10 @@ impl FatFs {
             return Err(io::Error::other("the new directory has no cluster"));
         }
         let start = self.geom.cluster_offset(entry.first_cluster);
-        let mut slots =
-            read_vec(self.dev.as_ref(), start, 4 * SLOT as usize).map_err(io::Error::other)?;
+        let mut slots = read_vec(self.dev.as_ref(), start, 4 * SLOT as usize).map_err(io::Error::other)?;
         let (dot, dotdot) = (&slots[32..43], &slots[96..107]);
         if dot != b".          " || dotdot != b"..         " {
-            return Err(io::Error::other(
-                "the new directory's . and .. entries are not where fatfs 0.3.6 puts them",
-            ));
+            return Err(io::Error::other("the new directory's . and .. entries are not where fatfs 0.3.6 puts them"));
         }
         slots.copy_within(32..64, 0);
         slots.copy_within(96..128, 32);
@@ -303,34 +252,22 @@ impl FatFs {
     pub(super) fn remove(&self, dir: Ino, name: &[u8], is_dir: bool) -> Result<()> {
         self.check_writable()?;
         let mut inner = self.lock();
-        let ino = self
-            .lookup_in(&mut inner, dir, name)?
-            .ok_or(Error::Os(Errno::NoEntry))?;
+        let ino = self.lookup_in(&mut inner, dir, name)?.ok_or(Error::Os(Errno::NoEntry))?;
         let at = self.locate(&mut inner, ino)?;
         self.check_removable(&mut inner, ino, &at.node.raw, is_dir)?;
         let what = format!("removing entry {ino} of directory {}", at.parent);
-        self.transact(&what, |vol, _| {
-            open_dir(vol, &inner.nodes, at.parent)?.remove(&at.handle)
-        })?;
+        self.transact(&what, |vol, _| open_dir(vol, &inner.nodes, at.parent)?.remove(&at.handle))?;
         self.forget(&mut inner, ino, &at.node.raw);
         self.changed(&mut inner, &[at.parent])
     }
 
     /// Checks that entry `ino` may be removed as a directory (`is_dir`: empty, else ENOTDIR)
     /// or as a file (else EISDIR), and that `fatfs` can free its clusters.
-    fn check_removable(
-        &self,
-        inner: &mut Inner,
-        ino: Ino,
-        raw: &RawEntry,
-        is_dir: bool,
-    ) -> Result<()> {
+    fn check_removable(&self, inner: &mut Inner, ino: Ino, raw: &RawEntry, is_dir: bool) -> Result<()> {
         match (is_dir, raw.is_dir()) {
             (true, false) => Err(Error::Os(Errno::NotDir)),
             (false, true) => Err(Error::Os(Errno::IsDir)),
-            (true, true) if !self.listing(inner, ino)?.entries.is_empty() => {
-                Err(Error::Os(Errno::NotEmpty))
-            }
+            (true, true) if !self.listing(inner, ino)?.entries.is_empty() => Err(Error::Os(Errno::NotEmpty)),
             (true, true) => Ok(()),
             (false, false) => self.check_chain(ino, raw),
         }
@@ -345,18 +282,10 @@ impl FatFs {
     }
 
     /// `rename(2)`: see [`crate::fs::Filesystem::rename`].
-    pub(super) fn rename_entry(
-        &self,
-        dir: Ino,
-        name: &[u8],
-        new_dir: Ino,
-        new_name: &[u8],
-    ) -> Result<()> {
+    pub(super) fn rename_entry(&self, dir: Ino, name: &[u8], new_dir: Ino, new_name: &[u8]) -> Result<()> {
         self.check_writable()?;
         let mut inner = self.lock();
-        let src = self
-            .lookup_in(&mut inner, dir, name)?
-            .ok_or(Error::Os(Errno::NoEntry))?;
+        let src = self.lookup_in(&mut inner, dir, name)?.ok_or(Error::Os(Errno::NoEntry))?;
         let target_listing = self.listing(&mut inner, new_dir)?;
         let new_name = names::new_name(new_name)?;
         let at = self.locate(&mut inner, src)?;
@@ -366,11 +295,7 @@ impl FatFs {
         }
         // The entry `fatfs` would see as the target must be the one Linux sees.
         let linux_target = self.lookup_in(&mut inner, new_dir, new_name.as_bytes())?;
-        let fatfs_target = target_listing
-            .entries
-            .iter()
-            .find(|i| names::fatfs_matches(i, new_name))
-            .map(|i| i.entry.ino);
+        let fatfs_target = target_listing.entries.iter().find(|i| names::fatfs_matches(i, new_name)).map(|i| i.entry.ino);
         if fatfs_target != linux_target {
             return Err(Error::Os(Errno::Exists));
         }
@@ -385,12 +310,8 @@ impl FatFs {
         };
         // Linux moves the entry into the target's slot, keeping the target's spelling of the
         // name ("mv a b" onto "B" leaves "B"); we write a new entry with that spelling.
-        let kept = target
-            .as_ref()
-            .and_then(|(t, _)| target_listing.entries.iter().find(|i| i.entry.ino == *t));
-        let kept = kept
-            .and_then(|i| std::str::from_utf8(&i.entry.name).ok())
-            .filter(|n| names::new_name(n.as_bytes()).ok() == Some(*n));
+        let kept = target.as_ref().and_then(|(t, _)| target_listing.entries.iter().find(|i| i.entry.ino == *t));
+        let kept = kept.and_then(|i| std::str::from_utf8(&i.entry.name).ok()).filter(|n| names::new_name(n.as_bytes()).ok() == Some(*n));
         let new_name = kept.unwrap_or(new_name);
         if names::full_checksum_sets(&target_listing.entries) > MAX_FULL_SETS {
             return Err(Error::Unsupported {
@@ -403,17 +324,12 @@ impl FatFs {
         // (`fatfs` does not do it); the root is cluster 0 there, as Linux writes it.
         let dir = at.parent;
         let dotdot = match (src_is_dir, dir != new_dir) {
-            (true, true) => Some((
-                self.dotdot_pos(src, &at.node.raw)?,
-                self.parent_cluster(&inner, new_dir)?,
-            )),
+            (true, true) => Some((self.dotdot_pos(src, &at.node.raw)?, self.parent_cluster(&inner, new_dir)?)),
             _ => None,
         };
         let fat32 = self.geom.fat_bits == 32;
         let new_key = self.dir_key(&inner, new_dir)?;
-        let what = format!(
-            "renaming entry {src} of directory {dir} to {new_name:?} in directory {new_dir}"
-        );
+        let what = format!("renaming entry {src} of directory {dir} to {new_name:?} in directory {new_dir}");
         self.transact(&what, |vol, raw| {
             let from = open_dir(vol, &inner.nodes, dir)?;
             let to = open_dir(vol, &inner.nodes, new_dir)?;
@@ -425,11 +341,7 @@ impl FatFs {
             if let Some((pos, cluster)) = dotdot {
                 poke(raw, pos + OFF_CLUSTER_LO, &(cluster as u16).to_le_bytes())?;
                 if fat32 {
-                    poke(
-                        raw,
-                        pos + OFF_CLUSTER_HI,
-                        &((cluster >> 16) as u16).to_le_bytes(),
-                    )?;
+                    poke(raw, pos + OFF_CLUSTER_HI, &((cluster >> 16) as u16).to_le_bytes())?;
                 }
             }
             Ok(())
@@ -467,10 +379,7 @@ impl FatFs {
     /// cluster), checked to be one.
     fn dotdot_pos(&self, ino: Ino, raw: &RawEntry) -> Result<u64> {
         if !self.geom.valid(raw.first_cluster) {
-            return Err(self.corrupt(format!(
-                "directory {ino}: first cluster {} outside the volume",
-                raw.first_cluster
-            )));
+            return Err(self.corrupt(format!("directory {ino}: first cluster {} outside the volume", raw.first_cluster)));
         }
         let pos = self.geom.cluster_offset(raw.first_cluster) + SLOT;
         let name = read_vec(self.dev.as_ref(), pos, 11)?;
@@ -506,10 +415,7 @@ impl FatFs {
         self.check_writable()?;
         let mut inner = self.lock();
         let at = self.file_for_write(&mut inner, ino)?;
-        if offset
-            .checked_add(data.len() as u64)
-            .is_none_or(|end| end > MAX_FILE)
-        {
+        if offset.checked_add(data.len() as u64).is_none_or(|end| end > MAX_FILE) {
             return Err(Error::Os(Errno::FileTooBig));
         }
         if data.is_empty() {
@@ -553,11 +459,7 @@ impl FatFs {
                 f.flush()?;
             }
             let now = DosTime::from_unix(Now::unix());
-            poke(
-                raw,
-                ino * SLOT + OFF_MTIME,
-                &dos_words(now.time(), now.date()),
-            )
+            poke(raw, ino * SLOT + OFF_MTIME, &dos_words(now.time(), now.date()))
         })?;
         self.reload(&mut inner, ino)
     }
@@ -565,12 +467,7 @@ impl FatFs {
     /// Sets the access date and modification time of `ino` (FAT keeps a date for access and
     /// 2-second steps for modification; out-of-range times are clamped as Linux does). The
     /// root has no entry to keep them in: accepted and forgotten, as Linux does.
-    pub(super) fn set_times(
-        &self,
-        ino: Ino,
-        atime: Option<Timespec>,
-        mtime: Option<Timespec>,
-    ) -> Result<()> {
+    pub(super) fn set_times(&self, ino: Ino, atime: Option<Timespec>, mtime: Option<Timespec>) -> Result<()> {
         self.check_writable()?;
         let mut inner = self.lock();
         if ino == ROOT {
@@ -579,11 +476,7 @@ impl FatFs {
         self.node(&inner, ino)?;
         self.transact(&format!("setting the times of entry {ino}"), |_, raw| {
             if let Some(t) = atime {
-                poke(
-                    raw,
-                    ino * SLOT + OFF_ADATE,
-                    &DosTime::from_unix(t.sec).date().to_le_bytes(),
-                )?;
+                poke(raw, ino * SLOT + OFF_ADATE, &DosTime::from_unix(t.sec).date().to_le_bytes())?;
             }
             if let Some(t) = mtime {
                 let t = DosTime::from_unix(t.sec);
@@ -610,17 +503,11 @@ impl FatFs {
             return Ok(());
         }
         let raw = self.node(&inner, ino)?.raw;
-        let attr = if mode & 0o200 == 0 {
-            raw.attr | ATTR_RO
-        } else {
-            raw.attr & !ATTR_RO
-        };
+        let attr = if mode & 0o200 == 0 { raw.attr | ATTR_RO } else { raw.attr & !ATTR_RO };
         if attr == raw.attr {
             return Ok(());
         }
-        self.transact(&format!("setting the attributes of entry {ino}"), |_, w| {
-            poke(w, ino * SLOT + OFF_ATTR, &[attr])
-        })?;
+        self.transact(&format!("setting the attributes of entry {ino}"), |_, w| poke(w, ino * SLOT + OFF_ATTR, &[attr]))?;
         self.reload(&mut inner, ino)
     }
 

@@ -15,9 +15,7 @@ pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
     if r.len() < MIN_SIZE {
         return Ok(None);
     }
-    let Some(sb) = r.read(SB_OFF, SB_LEN)? else {
-        return Ok(None);
-    };
+    let Some(sb) = r.read(SB_OFF, SB_LEN)? else { return Ok(None) };
     if bytes(&sb, 0x40, 8) != b"_BHRfS_M" {
         return Ok(None);
     }

@@ -54,9 +54,7 @@ fn ext_type(f: Features) -> Option<&'static str> {
 
 /// Probes for an ext superblock.
 pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
-    let Some(sb) = r.read(SB_OFF, SB_LEN)? else {
-        return Ok(None);
-    };
+    let Some(sb) = r.read(SB_OFF, SB_LEN)? else { return Ok(None) };
     if bytes(&sb, 0x38, 2) != MAGIC {
         return Ok(None);
     }
@@ -66,9 +64,7 @@ pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
         ro_compat: le32(&sb, 0x64),
         flags: le32(&sb, 0x160),
     };
-    let Some(fs_type) = ext_type(features) else {
-        return Ok(None);
-    };
+    let Some(fs_type) = ext_type(features) else { return Ok(None) };
     let mut info = FsInfo::new(fs_type);
     info.uuid = uuid(&array(&sb, 0x68));
     info.label = label(bytes(&sb, 0x78, 16));
@@ -81,12 +77,7 @@ mod tests {
     use super::*;
 
     fn t(compat: u32, incompat: u32, ro_compat: u32, flags: u32) -> Option<&'static str> {
-        ext_type(Features {
-            compat,
-            incompat,
-            ro_compat,
-            flags,
-        })
+        ext_type(Features { compat, incompat, ro_compat, flags })
     }
 
     // Feature bits as mke2fs sets them.
@@ -106,19 +97,13 @@ mod tests {
     #[test]
     fn classic_ext2() {
         let compat = EXT_ATTR | RESIZE_INODE | DIR_INDEX;
-        assert_eq!(
-            t(compat, FILETYPE, SPARSE_SUPER | LARGE_FILE, 0),
-            Some("ext2")
-        );
+        assert_eq!(t(compat, FILETYPE, SPARSE_SUPER | LARGE_FILE, 0), Some("ext2"));
     }
 
     #[test]
     fn journal_makes_ext3() {
         let compat = COMPAT_HAS_JOURNAL | EXT_ATTR | DIR_INDEX;
-        assert_eq!(
-            t(compat, FILETYPE, SPARSE_SUPER | LARGE_FILE, 0),
-            Some("ext3")
-        );
+        assert_eq!(t(compat, FILETYPE, SPARSE_SUPER | LARGE_FILE, 0), Some("ext3"));
         // A journal needing recovery is still ext3.
         assert_eq!(t(compat, FILETYPE | RECOVER, SPARSE_SUPER, 0), Some("ext3"));
     }
@@ -126,39 +111,22 @@ mod tests {
     #[test]
     fn ext4_features_make_ext4_with_or_without_journal() {
         let inc = FILETYPE | EXTENTS | BIT64 | FLEX_BG;
-        assert_eq!(
-            t(COMPAT_HAS_JOURNAL, inc, SPARSE_SUPER | HUGE_FILE, 0),
-            Some("ext4")
-        );
+        assert_eq!(t(COMPAT_HAS_JOURNAL, inc, SPARSE_SUPER | HUGE_FILE, 0), Some("ext4"));
         assert_eq!(t(0, inc, SPARSE_SUPER, 0), Some("ext4"));
         // An ro_compat feature beyond ext3 alone is enough.
-        assert_eq!(
-            t(COMPAT_HAS_JOURNAL, FILETYPE, METADATA_CSUM, 0),
-            Some("ext4")
-        );
+        assert_eq!(t(COMPAT_HAS_JOURNAL, FILETYPE, METADATA_CSUM, 0), Some("ext4"));
         assert_eq!(t(0, FILETYPE, HUGE_FILE, 0), Some("ext4"));
     }
 
     #[test]
     fn test_filesys_flag_is_ext4dev() {
-        assert_eq!(
-            t(
-                COMPAT_HAS_JOURNAL,
-                FILETYPE | EXTENTS,
-                0,
-                FLAGS_TEST_FILESYS
-            ),
-            Some("ext4dev")
-        );
+        assert_eq!(t(COMPAT_HAS_JOURNAL, FILETYPE | EXTENTS, 0, FLAGS_TEST_FILESYS), Some("ext4dev"));
     }
 
     #[test]
     fn journal_device_is_jbd() {
         assert_eq!(t(0, INCOMPAT_JOURNAL_DEV, 0, 0), Some("jbd"));
-        assert_eq!(
-            t(0, INCOMPAT_JOURNAL_DEV | EXTENTS, 0, FLAGS_TEST_FILESYS),
-            Some("jbd")
-        );
+        assert_eq!(t(0, INCOMPAT_JOURNAL_DEV | EXTENTS, 0, FLAGS_TEST_FILESYS), Some("jbd"));
     }
 
     #[test]

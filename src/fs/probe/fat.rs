@@ -67,17 +67,11 @@ fn valid(bs: &[u8], b: &Bpb) -> Option<(u32, u32)> {
     if sect_count == 0 {
         sect_count = le32(bs, 0x20);
     }
-    let fat_length = if b.fat16_length != 0 {
-        b.fat16_length
-    } else {
-        b.fat32_length
-    };
+    let fat_length = if b.fat16_length != 0 { b.fat16_length } else { b.fat32_length };
     let fat_size = fat_length.wrapping_mul(b.fats);
     let dir_size = (b.dir_entries * DIRENT as u32).div_ceil(b.sector_size);
     // Unsigned arithmetic as in libblkid: an underflow yields a huge count that fails below.
-    let clusters = sect_count
-        .wrapping_sub(b.reserved.wrapping_add(fat_size).wrapping_add(dir_size))
-        / b.cluster_size;
+    let clusters = sect_count.wrapping_sub(b.reserved.wrapping_add(fat_size).wrapping_add(dir_size)) / b.cluster_size;
     let max = if b.fat16_length == 0 && b.fat32_length != 0 {
         FAT32_MAX
     } else if clusters > FAT12_MAX {
@@ -101,15 +95,12 @@ fn search_label(r: &Reader, off: u64, entries: u32, budget: &mut u32) -> Result<
     let mut pos = off;
     while left > 0 {
         // Entries are read up to the end of the device, like libblkid's per-entry reads.
-        let avail =
-            usize::try_from(r.len().saturating_sub(pos) / DIRENT as u64).unwrap_or(usize::MAX);
+        let avail = usize::try_from(r.len().saturating_sub(pos) / DIRENT as u64).unwrap_or(usize::MAX);
         let n = left.min(DIR_CHUNK / DIRENT).min(avail);
         if n == 0 {
             return Ok(None);
         }
-        let Some(chunk) = r.read(pos, n * DIRENT)? else {
-            return Ok(None);
-        };
+        let Some(chunk) = r.read(pos, n * DIRENT)? else { return Ok(None) };
         for ent in chunk.chunks_exact(DIRENT) {
             let name: [u8; 11] = super::array(ent, 0);
             let attr = ent.get(11).copied().unwrap_or(0);
@@ -153,9 +144,7 @@ fn fat32_root_label(r: &Reader, bs: &[u8], b: &Bpb, fat_size: u32) -> Result<Opt
             return Ok(Some(name));
         }
         let entry_off = u64::from(b.reserved) * u64::from(b.sector_size) + u64::from(next) * 4;
-        let Some(entry) = r.read(entry_off, 4)? else {
-            break;
-        };
+        let Some(entry) = r.read(entry_off, 4)? else { break };
         next = le32(&entry, 0) & 0x0fff_ffff;
     }
     Ok(None)
@@ -167,9 +156,7 @@ fn fsinfo_ok(r: &Reader, bs: &[u8], b: &Bpb) -> Result<bool> {
     if sect == 0 {
         return Ok(true);
     }
-    let Some(fsinfo) = r.read(u64::from(sect) * u64::from(b.sector_size), 512)? else {
-        return Ok(false);
-    };
+    let Some(fsinfo) = r.read(u64::from(sect) * u64::from(b.sector_size), 512)? else { return Ok(false) };
     let sig1 = bytes(&fsinfo, 0, 4);
     let sig2 = bytes(&fsinfo, 484, 4);
     Ok([&b"RRaA"[..], b"RRdA", &[0; 4]].contains(&sig1) && [&b"rrAa"[..], &[0; 4]].contains(&sig2))
@@ -177,9 +164,7 @@ fn fsinfo_ok(r: &Reader, bs: &[u8], b: &Bpb) -> Result<bool> {
 
 /// Probes for a FAT boot sector.
 pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
-    let Some(bs) = r.read(0, 512)? else {
-        return Ok(None);
-    };
+    let Some(bs) = r.read(0, 512)? else { return Ok(None) };
     let b = Bpb {
         sector_size: u32::from(le16(&bs, 0x0b)),
         cluster_size: u32::from(bs.get(0x0d).copied().unwrap_or(0)),
@@ -189,17 +174,11 @@ pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
         fat16_length: u32::from(le16(&bs, 0x16)),
         fat32_length: le32(&bs, 0x24),
     };
-    let Some((clusters, fat_size)) = valid(&bs, &b) else {
-        return Ok(None);
-    };
+    let Some((clusters, fat_size)) = valid(&bs, &b) else { return Ok(None) };
     let mut info = FsInfo::new("vfat");
     let ext_boot_sign = |at: usize| bs.get(at).copied().unwrap_or(0);
     let (root_label, serial) = if b.fat16_length != 0 {
-        let root = u64::from(
-            b.reserved
-                .wrapping_add(fat_size)
-                .wrapping_mul(b.sector_size),
-        );
+        let root = u64::from(b.reserved.wrapping_add(fat_size).wrapping_mul(b.sector_size));
         let mut budget = MAX_DIR_ENTRIES;
         let found = search_label(r, root, b.dir_entries, &mut budget)?;
         info.version = if clusters < FAT12_MAX {

@@ -40,12 +40,7 @@ fn date_uuid(d: &[u8]) -> Option<String> {
 /// unrepresentable characters — rebuilds the full label as UTF-16BE; `None` otherwise.
 fn merge_utf16be_ascii(utf16: &[u8], ascii: &[u8]) -> Option<Vec<u8>> {
     let len = ascii.len();
-    let unit = |i: usize| {
-        (
-            utf16.get(i).copied().unwrap_or(0),
-            utf16.get(i + 1).copied().unwrap_or(0),
-        )
-    };
+    let unit = |i: usize| (utf16.get(i).copied().unwrap_or(0), utf16.get(i + 1).copied().unwrap_or(0));
     let mut out = Vec::with_capacity(2 * len + 4);
     let (mut a, mut u) = (0, 0);
     while u + 1 < len && a < len {
@@ -82,9 +77,7 @@ fn is_joliet(vd: &[u8]) -> bool {
 
 /// Probes for an ISO 9660 (or High Sierra) volume.
 pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
-    let Some(first) = r.read(VD_OFF, VD_LEN)? else {
-        return Ok(None);
-    };
+    let Some(first) = r.read(VD_OFF, VD_LEN)? else { return Ok(None) };
     let mut info = FsInfo::new("iso9660");
     if bytes(&first, 1, 5) != b"CD001" {
         if bytes(&first, 9, 5) == b"CDROM" {
@@ -96,9 +89,7 @@ pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
     }
     let (mut pvd, mut joliet) = (None, None);
     for i in 0..VD_MAX {
-        let Some(vd) = r.read(VD_OFF + i * VD_LEN as u64, VD_LEN)? else {
-            break;
-        };
+        let Some(vd) = r.read(VD_OFF + i * VD_LEN as u64, VD_LEN)? else { break };
         match vd.first() {
             Some(0xff) | None => break,
             Some(1) if pvd.is_none() => pvd = Some(vd),
@@ -111,8 +102,7 @@ pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
     }
     let Some(pvd) = pvd else { return Ok(None) };
     let pvd_label = bytes(&pvd, VOLUME_ID, VOLUME_ID_LEN);
-    info.uuid =
-        date_uuid(bytes(&pvd, MODIFIED, 17)).or_else(|| date_uuid(bytes(&pvd, CREATED, 17)));
+    info.uuid = date_uuid(bytes(&pvd, MODIFIED, 17)).or_else(|| date_uuid(bytes(&pvd, CREATED, 17)));
     info.label = match &joliet {
         Some(j) => {
             let joliet_label = bytes(j, VOLUME_ID, VOLUME_ID_LEN);
@@ -147,28 +137,17 @@ mod tests {
         let joliet = utf16be("Long label, part");
         let pvd = b"LONG LABEL, PART TWO AND MORE   ";
         let merged = merge_utf16be_ascii(&joliet, pvd).unwrap();
-        assert_eq!(
-            utf16_label(&merged, true).as_deref(),
-            Some("Long label, part TWO AND MORE")
-        );
+        assert_eq!(utf16_label(&merged, true).as_deref(), Some("Long label, part TWO AND MORE"));
     }
 
     #[test]
     fn different_labels_do_not_merge() {
-        assert_eq!(
-            merge_utf16be_ascii(
-                &utf16be("Other           "),
-                b"LABEL                           "
-            ),
-            None
-        );
+        assert_eq!(merge_utf16be_ascii(&utf16be("Other           "), b"LABEL                           "), None);
     }
 
     #[test]
     fn placeholders_take_the_unicode_character() {
-        let merged =
-            merge_utf16be_ascii(&utf16be("Caf\u{e9}"), b"CAF_                            ")
-                .unwrap();
+        let merged = merge_utf16be_ascii(&utf16be("Caf\u{e9}"), b"CAF_                            ").unwrap();
         assert_eq!(utf16_label(&merged, true).as_deref(), Some("Caf\u{e9}"));
     }
 }

@@ -6,9 +6,7 @@ use super::{be16, bytes, label, FsInfo, Reader, Result};
 /// The common binary header size (LUKS2's; LUKS1's is smaller).
 const HDR_LEN: usize = 512;
 /// Offsets libblkid scans for a LUKS2 secondary header.
-const SECONDARY: [u64; 9] = [
-    0x4000, 0x8000, 0x10000, 0x20000, 0x40000, 0x80000, 0x100000, 0x200000, 0x400000,
-];
+const SECONDARY: [u64; 9] = [0x4000, 0x8000, 0x10000, 0x20000, 0x40000, 0x80000, 0x100000, 0x200000, 0x400000];
 
 /// Whether `hdr` starts with `magic`. Like libblkid 2.38, the LUKS2 `hdr_offset` field is not
 /// checked against the header's position (newer libblkid does).
@@ -39,9 +37,7 @@ pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
         }
     }
     for off in SECONDARY {
-        let Some(hdr) = r.read(off, HDR_LEN)? else {
-            return Ok(None);
-        };
+        let Some(hdr) = r.read(off, HDR_LEN)? else { return Ok(None) };
         if valid(&hdr, b"SKUL\xba\xbe") {
             return Ok(Some(info(&hdr)));
         }

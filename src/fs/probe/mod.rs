@@ -42,12 +42,7 @@ pub struct FsInfo {
 impl FsInfo {
     /// An `FsInfo` of type `fs_type` with nothing else known yet.
     fn new(fs_type: &str) -> FsInfo {
-        FsInfo {
-            fs_type: fs_type.to_string(),
-            uuid: None,
-            label: None,
-            version: None,
-        }
+        FsInfo { fs_type: fs_type.to_string(), uuid: None, label: None, version: None }
     }
 }
 
@@ -74,10 +69,7 @@ const PROBES: &[ProbeFn] = &[
 /// Reads only a few KB (superblocks at fixed offsets); `Ok(None)` when nothing is recognised.
 /// Errors are I/O failures of the device and name it.
 pub fn probe(dev: &dyn BlockDev) -> Result<Option<FsInfo>> {
-    let reader = Reader {
-        dev,
-        len: dev.len(),
-    };
+    let reader = Reader { dev, len: dev.len() };
     if reader.len <= MIN_DEVICE {
         return Ok(None);
     }
@@ -128,10 +120,7 @@ impl Reader<'_> {
         }
         read_vec(self.dev, off, len)
             .map(Some)
-            .map_err(|source| Error::Probe {
-                dev: self.dev.name(),
-                source,
-            })
+            .map_err(|source| Error::Probe { dev: self.dev.name(), source })
     }
 
     /// Whether the bytes at `off` equal `magic` (false when beyond the end).
@@ -157,15 +146,8 @@ fn utf16_label(raw: &[u8], big_endian: bool) -> Option<String> {
     let units: Vec<u16> = raw
         .chunks_exact(2)
         .map(|c| {
-            let pair = [
-                c.first().copied().unwrap_or(0),
-                c.get(1).copied().unwrap_or(0),
-            ];
-            if big_endian {
-                u16::from_be_bytes(pair)
-            } else {
-                u16::from_le_bytes(pair)
-            }
+            let pair = [c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)];
+            if big_endian { u16::from_be_bytes(pair) } else { u16::from_le_bytes(pair) }
         })
         .take_while(|&u| u != 0)
         .collect();
@@ -190,14 +172,7 @@ fn uuid(raw: &[u8; 16]) -> Option<String> {
     }
     let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     let part = |a: usize, b: usize| hex.get(a..b).unwrap_or("");
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        part(0, 8),
-        part(8, 12),
-        part(12, 16),
-        part(16, 20),
-        part(20, 32)
-    ))
+    Some(format!("{}-{}-{}-{}-{}", part(0, 8), part(8, 12), part(12, 16), part(16, 20), part(20, 32)))
 }
 
 #[cfg(test)]
@@ -230,9 +205,6 @@ mod tests {
         assert_eq!(uuid(&raw), None);
         raw[0] = 0xab;
         raw[15] = 0x01;
-        assert_eq!(
-            uuid(&raw).as_deref(),
-            Some("ab000000-0000-0000-0000-000000000001")
-        );
+        assert_eq!(uuid(&raw).as_deref(), Some("ab000000-0000-0000-0000-000000000001"));
     }
 }

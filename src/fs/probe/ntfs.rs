@@ -57,54 +57,34 @@ fn volume_name(rec: &[u8], rec_size: usize) -> Option<String> {
 
 /// Probes for an NTFS boot sector.
 pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
-    let Some(bs) = r.read(0, 512)? else {
-        return Ok(None);
-    };
+    let Some(bs) = r.read(0, 512)? else { return Ok(None) };
     if bytes(&bs, 3, 8) != b"NTFS    " {
         return Ok(None);
     }
     let sector = u64::from(le16(&bs, 0x0b));
     let byte = |at: usize| bs.get(at).copied().unwrap_or(0);
-    let Some(spc) = sectors_per_cluster(byte(0x0d)) else {
-        return Ok(None);
-    };
+    let Some(spc) = sectors_per_cluster(byte(0x0d)) else { return Ok(None) };
     if !(256..=4096).contains(&sector) || sector * spc > MAX_CLUSTER {
         return Ok(None);
     }
     // FAT fields NTFS leaves zero: reserved sectors, FATs, root entries, sectors, FAT length.
-    if le16(&bs, 0x0e) != 0
-        || byte(0x10) != 0
-        || le16(&bs, 0x11) != 0
-        || le16(&bs, 0x13) != 0
-        || le16(&bs, 0x16) != 0
-        || le32(&bs, 0x20) != 0
+    if le16(&bs, 0x0e) != 0 || byte(0x10) != 0 || le16(&bs, 0x11) != 0 || le16(&bs, 0x13) != 0
+        || le16(&bs, 0x16) != 0 || le32(&bs, 0x20) != 0
     {
         return Ok(None);
     }
-    let Some(rec_size) = mft_record_size(byte(0x40), sector * spc) else {
-        return Ok(None);
-    };
+    let Some(rec_size) = mft_record_size(byte(0x40), sector * spc) else { return Ok(None) };
     let clusters = le64(&bs, 0x28) / spc;
     let (mft, mirror) = (le64(&bs, 0x30), le64(&bs, 0x38));
     if mft > clusters || mirror > clusters {
         return Ok(None);
     }
     // Records beyond our read bound are never met on real volumes (1 or 4 KiB).
-    let rec_len = usize::try_from(rec_size)
-        .unwrap_or(usize::MAX)
-        .min(MAX_READ);
-    let Some(mft_off) = mft.checked_mul(sector * spc) else {
-        return Ok(None);
-    };
-    let Some(first) = r.read(mft_off, rec_len)? else {
-        return Ok(None);
-    };
-    let Some(vol_off) = mft_off.checked_add(MFT_RECORD_VOLUME * rec_size) else {
-        return Ok(None);
-    };
-    let Some(vol) = r.read(vol_off, rec_len)? else {
-        return Ok(None);
-    };
+    let rec_len = usize::try_from(rec_size).unwrap_or(usize::MAX).min(MAX_READ);
+    let Some(mft_off) = mft.checked_mul(sector * spc) else { return Ok(None) };
+    let Some(first) = r.read(mft_off, rec_len)? else { return Ok(None) };
+    let Some(vol_off) = mft_off.checked_add(MFT_RECORD_VOLUME * rec_size) else { return Ok(None) };
+    let Some(vol) = r.read(vol_off, rec_len)? else { return Ok(None) };
     if bytes(&first, 0, 4) != b"FILE" || bytes(&vol, 0, 4) != b"FILE" {
         return Ok(None);
     }

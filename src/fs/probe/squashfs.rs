@@ -5,9 +5,7 @@ use super::{be16, bytes, le16, FsInfo, Reader, Result};
 
 /// Probes for a SquashFS superblock.
 pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
-    let Some(sb) = r.read(0, 32)? else {
-        return Ok(None);
-    };
+    let Some(sb) = r.read(0, 32)? else { return Ok(None) };
     let (major, minor) = match bytes(&sb, 0, 4) {
         b"hsqs" => (le16(&sb, 28), le16(&sb, 30)),
         b"sqsh" => (be16(&sb, 28), be16(&sb, 30)),

@@ -29,9 +29,7 @@ fn find_magic(r: &Reader, magics: &[&'static [u8]]) -> Result<Option<&'static [u
 /// Fills UUID, label and version from the v1 header, like libblkid's `swap_set_info`;
 /// `None` when a SWAPSPACE2 header has a wrong version or no last page.
 fn set_info(r: &Reader, mut info: FsInfo, version: &str, check_v1: bool) -> Result<Option<FsInfo>> {
-    let Some(hdr) = r.read(HDR_OFF, HDR_LEN)? else {
-        return Ok(None);
-    };
+    let Some(hdr) = r.read(HDR_OFF, HDR_LEN)? else { return Ok(None) };
     if check_v1 {
         let v = le32(&hdr, 0);
         if v != 1 && v.swap_bytes() != 1 {
@@ -55,19 +53,14 @@ pub(super) fn probe_swap(r: &Reader) -> Result<Option<FsInfo>> {
     if r.len() < MIN_SIZE {
         return Ok(None);
     }
-    let Some(magic) = find_magic(r, &[b"SWAP-SPACE", b"SWAPSPACE2"])? else {
-        return Ok(None);
-    };
+    let Some(magic) = find_magic(r, &[b"SWAP-SPACE", b"SWAPSPACE2"])? else { return Ok(None) };
     if r.has_magic(0, TOI_MAGIC)? {
         return Ok(None);
     }
     let info = FsInfo::new("swap");
     if magic == b"SWAP-SPACE" {
         // Version 0 has neither label nor UUID.
-        return Ok(Some(FsInfo {
-            version: Some("0".to_string()),
-            ..info
-        }));
+        return Ok(Some(FsInfo { version: Some("0".to_string()), ..info }));
     }
     set_info(r, info, "1", true)
 }
@@ -80,10 +73,7 @@ pub(super) fn probe_swsuspend(r: &Reader) -> Result<Option<FsInfo>> {
     let version = if r.has_magic(0, TOI_MAGIC)? {
         "tuxonice"
     } else {
-        match find_magic(
-            r,
-            &[b"S1SUSPEND", b"S2SUSPEND", b"ULSUSPEND", b"LINHIB0001"],
-        )? {
+        match find_magic(r, &[b"S1SUSPEND", b"S2SUSPEND", b"ULSUSPEND", b"LINHIB0001"])? {
             Some(b"S1SUSPEND") => "s1suspend",
             Some(b"S2SUSPEND") => "s2suspend",
             Some(b"ULSUSPEND") => "ulsuspend",
@@ -104,10 +94,7 @@ mod tests {
         let mut data = vec![0u8; 64 * 1024];
         data[0xff6..0x1000].copy_from_slice(b"SWAP-SPACE");
         let info = probe(&MemDev::new(data)).unwrap().unwrap();
-        assert_eq!(
-            (info.fs_type.as_str(), info.version.as_deref(), info.uuid),
-            ("swap", Some("0"), None)
-        );
+        assert_eq!((info.fs_type.as_str(), info.version.as_deref(), info.uuid), ("swap", Some("0"), None));
     }
 
     #[test]
@@ -120,10 +107,7 @@ mod tests {
         assert_eq!(info.fs_type, "swsuspend");
         assert_eq!(info.version.as_deref(), Some("s1suspend"));
         assert_eq!(info.label.as_deref(), Some("hib"));
-        assert_eq!(
-            info.uuid.as_deref(),
-            Some("42000000-0000-0000-0000-000000000000")
-        );
+        assert_eq!(info.uuid.as_deref(), Some("42000000-0000-0000-0000-000000000000"));
     }
 
     #[test]

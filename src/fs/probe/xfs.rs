@@ -36,9 +36,7 @@ fn plausible(sb: &[u8]) -> bool {
 
 /// Probes for an XFS superblock.
 pub(super) fn probe(r: &Reader) -> Result<Option<FsInfo>> {
-    let Some(sb) = r.read(0, 512)? else {
-        return Ok(None);
-    };
+    let Some(sb) = r.read(0, 512)? else { return Ok(None) };
     if bytes(&sb, 0, 4) != b"XFSB" || !plausible(&sb) {
         return Ok(None);
     }

@@ -30,33 +30,18 @@ pub struct Agi {
 }
 
 /// Common checks: magic, version 1, sequence number, AG length, and on v5 the UUID and CRC.
-fn check(
-    sb: &Superblock,
-    b: &[u8],
-    agno: u32,
-    magic: u32,
-    what: &str,
-    uuid_off: usize,
-    crc_off: usize,
-) -> Result<(), String> {
+fn check(sb: &Superblock, b: &[u8], agno: u32, magic: u32, what: &str, uuid_off: usize, crc_off: usize) -> Result<(), String> {
     let n = usize::from(sb.sectsize);
     if b.len() < n || be32(b, 0) != magic {
         return Err(format!("{what} of AG {agno}: bad magic"));
     }
     if be32(b, 4) != 1 || be32(b, 8) != agno {
-        return Err(format!(
-            "{what} of AG {agno}: version {} and sequence number {}",
-            be32(b, 4),
-            be32(b, 8)
-        ));
+        return Err(format!("{what} of AG {agno}: version {} and sequence number {}", be32(b, 4), be32(b, 8)));
     }
     let last = sb.dblocks - u64::from(agno) * u64::from(sb.agblocks);
     let want = last.min(u64::from(sb.agblocks));
     if u64::from(be32(b, 12)) != want {
-        return Err(format!(
-            "{what} of AG {agno}: length {} instead of {want}",
-            be32(b, 12)
-        ));
+        return Err(format!("{what} of AG {agno}: length {} instead of {want}", be32(b, 12)));
     }
     if sb.crc {
         if !crc::verify(&b[..n], crc_off) {
@@ -73,11 +58,7 @@ impl Agf {
     /// Parses the AGF sector of AG `agno`.
     pub fn parse(sb: &Superblock, agno: u32, b: &[u8]) -> Result<Agf, String> {
         check(sb, b, agno, XAGF, "AGF", 64, 216)?;
-        let agf = Agf {
-            freeblks: be32(b, 52),
-            btreeblks: be32(b, 60),
-            rmap_blocks: be32(b, 80),
-        };
+        let agf = Agf { freeblks: be32(b, 52), btreeblks: be32(b, 60), rmap_blocks: be32(b, 80) };
         if agf.freeblks > be32(b, 12) {
             return Err(format!("AGF of AG {agno}: {} free blocks", agf.freeblks));
         }
@@ -89,15 +70,9 @@ impl Agi {
     /// Parses the AGI sector of AG `agno`.
     pub fn parse(sb: &Superblock, agno: u32, b: &[u8]) -> Result<Agi, String> {
         check(sb, b, agno, XAGI, "AGI", 296, 312)?;
-        let agi = Agi {
-            count: be32(b, 16),
-            freecount: be32(b, 28),
-        };
+        let agi = Agi { count: be32(b, 16), freecount: be32(b, 28) };
         if agi.freecount > agi.count {
-            return Err(format!(
-                "AGI of AG {agno}: {} free of {} inodes",
-                agi.freecount, agi.count
-            ));
+            return Err(format!("AGI of AG {agno}: {} free of {} inodes", agi.freecount, agi.count));
         }
         Ok(agi)
     }

@@ -28,10 +28,7 @@ pub const MAX_VALUE: u32 = 65536;
 /// POSIX ACLs as XFS stores them: trusted-namespace attributes with these names, in XFS's own
 /// big-endian format (`xfs_acl`). Linux lists each twice: under its raw `trusted.` name and as
 /// the `system.` name with the value converted to the generic xattr format.
-const ACL_NAMES: [(&[u8], &[u8]); 2] = [
-    (b"SGI_ACL_FILE", b"system.posix_acl_access"),
-    (b"SGI_ACL_DEFAULT", b"system.posix_acl_default"),
-];
+const ACL_NAMES: [(&[u8], &[u8]); 2] = [(b"SGI_ACL_FILE", b"system.posix_acl_access"), (b"SGI_ACL_DEFAULT", b"system.posix_acl_default")];
 /// `XFS_ACL_MAX_ENTRIES` on v5 is bounded by the value size; this bounds it for both.
 const ACL_MAX_ENTRIES: usize = (MAX_VALUE as usize - 4) / 12;
 
@@ -102,10 +99,7 @@ pub enum Value {
 pub fn shortform(fork: &[u8]) -> Result<Vec<Attr>, String> {
     let total = usize::from(be16(fork, 0));
     if total < 4 || total > fork.len() {
-        return Err(format!(
-            "shortform attributes: {total} bytes in a fork of {}",
-            fork.len()
-        ));
+        return Err(format!("shortform attributes: {total} bytes in a fork of {}", fork.len()));
     }
     let b = &fork[..total];
     let count = usize::from(b[2]);
@@ -156,22 +150,13 @@ pub fn leaf(b: &[u8], owner: Option<&Owner>) -> Result<Leaf, String> {
             if idx + 3 + nl + vl > b.len() {
                 return Err(bad());
             }
-            (
-                &b[idx + 3..idx + 3 + nl],
-                Value::Local(b[idx + 3 + nl..idx + 3 + nl + vl].to_vec()),
-            )
+            (&b[idx + 3..idx + 3 + nl], Value::Local(b[idx + 3 + nl..idx + 3 + nl + vl].to_vec()))
         } else {
             let nl = usize::from(*b.get(idx + 8).ok_or_else(bad)?);
             if idx + 9 + nl > b.len() {
                 return Err(bad());
             }
-            (
-                bytes(b, idx + 9, nl),
-                Value::Remote {
-                    block: be32(b, idx),
-                    len: be32(b, idx + 4),
-                },
-            )
+            (bytes(b, idx + 9, nl), Value::Remote { block: be32(b, idx), len: be32(b, idx + 4) })
         };
         if let Some(n) = linux_name(flags, name) {
             out.push((n, value));
@@ -188,16 +173,11 @@ pub fn remote_block<'a>(b: &'a [u8], o: &Owner, offset: u32) -> Result<&'a [u8],
     if !crc::verify(b, 12) {
         return Err("remote attribute value block: bad CRC".into());
     }
-    if b.get(16..32) != Some(&o.uuid[..])
-        || be64(b, 32) != o.ino
-        || be64(b, 40) != o.daddr
-        || be32(b, 4) != offset
-    {
+    if b.get(16..32) != Some(&o.uuid[..]) || be64(b, 32) != o.ino || be64(b, 40) != o.daddr || be32(b, 4) != offset {
         return Err("remote attribute value block: belongs to another value or place".into());
     }
     let n = be32(b, 8) as usize;
-    b.get(RMT_HDR..RMT_HDR + n)
-        .ok_or_else(|| format!("remote attribute value block claims {n} bytes"))
+    b.get(RMT_HDR..RMT_HDR + n).ok_or_else(|| format!("remote attribute value block claims {n} bytes"))
 }
 
 #[cfg(test)]
@@ -212,13 +192,7 @@ mod tests {
         let n = f.len() as u16;
         f[0..2].copy_from_slice(&n.to_be_bytes());
         let a = shortform(&f).unwrap();
-        assert_eq!(
-            a,
-            vec![
-                (b"user.a".to_vec(), b"xy".to_vec()),
-                (b"trusted.t".to_vec(), vec![])
-            ]
-        );
+        assert_eq!(a, vec![(b"user.a".to_vec(), b"xy".to_vec()), (b"trusted.t".to_vec(), vec![])]);
         f[2] = 3;
         assert!(shortform(&f).unwrap_err().contains("attribute 2"));
         f[0..2].copy_from_slice(&1000u16.to_be_bytes());

@@ -40,26 +40,14 @@ impl Extent {
 
 /// The extents of a fork whose bytes in the inode are `fork`, in the given format, with the
 /// inode's extent count `nextents`, owned by inode `ino`.
-pub fn extents(
-    src: &dyn Source,
-    ino: u64,
-    format: Format,
-    fork: &[u8],
-    nextents: u64,
-) -> Result<Vec<Extent>> {
+pub fn extents(src: &dyn Source, ino: u64, format: Format, fork: &[u8], nextents: u64) -> Result<Vec<Extent>> {
     let mut out = Vec::new();
     match format {
         Format::Extents => {
             if nextents > (fork.len() / 16) as u64 {
-                return Err(src.corrupt(format!(
-                    "inode {ino}: {nextents} extents do not fit in the fork"
-                )));
+                return Err(src.corrupt(format!("inode {ino}: {nextents} extents do not fit in the fork")));
             }
-            out.extend(
-                fork.chunks_exact(16)
-                    .take(nextents as usize)
-                    .map(Extent::decode),
-            );
+            out.extend(fork.chunks_exact(16).take(nextents as usize).map(Extent::decode));
         }
         Format::Btree => {
             if nextents > MAX_EXTENTS {
@@ -71,11 +59,7 @@ pub fn extents(
                 Ok(())
             })?;
         }
-        _ => {
-            return Err(src.corrupt(format!(
-                "inode {ino}: fork format {format:?} has no block map"
-            )))
-        }
+        _ => return Err(src.corrupt(format!("inode {ino}: fork format {format:?} has no block map"))),
     }
     check(src, ino, &out)?;
     Ok(out)
@@ -86,17 +70,11 @@ fn check(src: &dyn Source, ino: u64, map: &[Extent]) -> Result<()> {
     let mut next = 0u64;
     for e in map {
         if e.count == 0 || e.off < next {
-            return Err(src.corrupt(format!(
-                "inode {ino}: extent at file block {} out of order or empty",
-                e.off
-            )));
+            return Err(src.corrupt(format!("inode {ino}: extent at file block {} out of order or empty", e.off)));
         }
         next = e.off + e.count;
         if src.sb().fsb_to_byte(e.block, e.count).is_none() {
-            return Err(src.corrupt(format!(
-                "inode {ino}: extent of {} blocks at block {:#x} outside the filesystem",
-                e.count, e.block
-            )));
+            return Err(src.corrupt(format!("inode {ino}: extent of {} blocks at block {:#x} outside the filesystem", e.count, e.block)));
         }
     }
     Ok(())
@@ -127,15 +105,7 @@ mod tests {
         let mut r = [0u8; 16];
         r[..8].copy_from_slice(&l0.to_be_bytes());
         r[8..].copy_from_slice(&l1.to_be_bytes());
-        assert_eq!(
-            Extent::decode(&r),
-            Extent {
-                off: 5,
-                block: blk,
-                count: 7,
-                unwritten: true
-            }
-        );
+        assert_eq!(Extent::decode(&r), Extent { off: 5, block: blk, count: 7, unwritten: true });
     }
 
     struct Src(crate::fs::xfs::sb::Superblock);
@@ -148,11 +118,7 @@ mod tests {
             Err(self.corrupt(format!("no block {ptr}")))
         }
         fn corrupt(&self, msg: String) -> crate::fs::Error {
-            crate::fs::Error::Corrupt {
-                dev: "mem".into(),
-                fs: "xfs".into(),
-                msg,
-            }
+            crate::fs::Error::Corrupt { dev: "mem".into(), fs: "xfs".into(), msg }
         }
     }
 
@@ -180,40 +146,20 @@ mod tests {
         let fork = |recs: &[[u8; 16]]| recs.concat();
         let ok = fork(&[rec(0, 100, 2), rec(5, 300, 1)]);
         assert_eq!(extents(&src, 1, Format::Extents, &ok, 2).unwrap().len(), 2);
-        let err = |f: Vec<u8>, n: u64| {
-            extents(&src, 1, Format::Extents, &f, n)
-                .unwrap_err()
-                .to_string()
-        };
+        let err = |f: Vec<u8>, n: u64| extents(&src, 1, Format::Extents, &f, n).unwrap_err().to_string();
         assert!(err(fork(&[rec(0, 100, 2), rec(1, 300, 1)]), 2).contains("out of order"));
         assert!(err(fork(&[rec(0, 100, 0)]), 1).contains("empty"));
         assert!(err(fork(&[rec(0, 16383, 2)]), 1).contains("outside"));
         assert!(err(fork(&[rec(0, 1 << 14, 1)]), 1).contains("outside"));
         assert!(err(ok.clone(), 3).contains("do not fit"));
         assert!(err(ok.clone(), u64::MAX).contains("do not fit"));
-        assert!(extents(&src, 1, Format::Btree, &ok, u64::MAX)
-            .unwrap_err()
-            .to_string()
-            .contains("extents"));
+        assert!(extents(&src, 1, Format::Btree, &ok, u64::MAX).unwrap_err().to_string().contains("extents"));
         assert!(extents(&src, 1, Format::Local, &ok, 1).is_err());
     }
 
     #[test]
     fn finds() {
-        let m = [
-            Extent {
-                off: 2,
-                block: 0,
-                count: 3,
-                unwritten: false,
-            },
-            Extent {
-                off: 10,
-                block: 0,
-                count: 1,
-                unwritten: false,
-            },
-        ];
+        let m = [Extent { off: 2, block: 0, count: 3, unwritten: false }, Extent { off: 10, block: 0, count: 1, unwritten: false }];
         assert_eq!(find(&m, 0), Err(2));
         assert_eq!(find(&m, 4).map(|e| e.off), Ok(2));
         assert_eq!(find(&m, 5), Err(10));

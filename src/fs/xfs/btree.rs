@@ -7,8 +7,8 @@
 //! limited, `numrecs` must fit the block, and every v5 block's CRC, magic, owner and
 //! self-address are checked.
 
-use super::crc;
 use super::sb::Superblock;
+use super::crc;
 use crate::bytes::{be16, be32, be64};
 use crate::fs::Result;
 use std::collections::HashSet;
@@ -35,14 +35,7 @@ pub struct TreeKind {
 
 /// The bmap btree of a data or attribute fork (records are 16-byte extents, keys 8-byte
 /// file offsets).
-pub const BMBT: TreeKind = TreeKind {
-    name: "bmbt",
-    magic_v4: 0x424d_4150,
-    magic_v5: 0x424d_4133,
-    long: true,
-    rec_len: 16,
-    key_len: 8,
-};
+pub const BMBT: TreeKind = TreeKind { name: "bmbt", magic_v4: 0x424d_4150, magic_v5: 0x424d_4133, long: true, rec_len: 16, key_len: 8 };
 
 /// Where the engine reads blocks and reports damage.
 pub trait Source {
@@ -67,19 +60,11 @@ impl TreeKind {
     }
 
     fn ptr_len(&self) -> usize {
-        if self.long {
-            8
-        } else {
-            4
-        }
+        if self.long { 8 } else { 4 }
     }
 
     fn ptr(&self, b: &[u8], at: usize) -> u64 {
-        if self.long {
-            be64(b, at)
-        } else {
-            u64::from(be32(b, at))
-        }
+        if self.long { be64(b, at) } else { u64::from(be32(b, at)) }
     }
 }
 
@@ -96,9 +81,7 @@ pub fn inode_root(src: &dyn Source, fork: &[u8], owner: u64) -> Result<(u16, Vec
     let n = usize::from(be16(fork, 2));
     let maxrecs = fork.len().saturating_sub(4) / 16;
     if level == 0 || level >= MAX_HEIGHT || n == 0 || n > maxrecs {
-        return Err(src.corrupt(format!(
-            "inode {owner}: bmbt root with level {level} and {n} of at most {maxrecs} records"
-        )));
+        return Err(src.corrupt(format!("inode {owner}: bmbt root with level {level} and {n} of at most {maxrecs} records")));
     }
     let base = 4 + maxrecs * 8;
     Ok((level, (0..n).map(|i| be64(fork, base + i * 8)).collect()))
@@ -122,10 +105,7 @@ pub fn walk(
     let mut seen = HashSet::new();
     let mut delivered = 0u64;
     // Depth-first, left to right: a stack of (level of the children, pointers left, reversed).
-    let mut stack = vec![Node {
-        level: level.saturating_sub(1),
-        ptrs: ptrs.into_iter().rev().collect(),
-    }];
+    let mut stack = vec![Node { level: level.saturating_sub(1), ptrs: ptrs.into_iter().rev().collect() }];
     if level == 0 || level > MAX_HEIGHT {
         return Err(src.corrupt(format!("{}: height {level}", kind.name)));
     }
@@ -136,14 +116,10 @@ pub fn walk(
         };
         let want = top.level;
         if !seen.insert(ptr) {
-            return Err(src.corrupt(format!(
-                "{} of owner {owner}: block {ptr} reached twice (cycle)",
-                kind.name
-            )));
+            return Err(src.corrupt(format!("{} of owner {owner}: block {ptr} reached twice (cycle)", kind.name)));
         }
         let b = src.read_tree_block(kind, ptr)?;
-        let bad =
-            |m: String| src.corrupt(format!("{} block {ptr} (owner {owner}): {m}", kind.name));
+        let bad = |m: String| src.corrupt(format!("{} block {ptr} (owner {owner}): {m}", kind.name));
         let magic = be32(&b, 0);
         if magic != if sb.crc { kind.magic_v5 } else { kind.magic_v4 } {
             return Err(bad(format!("bad magic {magic:#x}")));
@@ -181,10 +157,7 @@ pub fn walk(
                     return Err(bad(format!("more than {max_records} records")));
                 }
                 let at = hdr + i * kind.rec_len;
-                each(
-                    b.get(at..at + kind.rec_len)
-                        .ok_or_else(|| bad("short block".into()))?,
-                )?;
+                each(b.get(at..at + kind.rec_len).ok_or_else(|| bad("short block".into()))?)?;
             }
         } else {
             let maxrecs = room / (kind.key_len + kind.ptr_len());
@@ -195,14 +168,8 @@ pub fn walk(
                 return Err(bad("too deep".into()));
             }
             let base = hdr + maxrecs * kind.key_len;
-            let ptrs = (0..n)
-                .rev()
-                .map(|i| kind.ptr(&b, base + i * kind.ptr_len()))
-                .collect();
-            stack.push(Node {
-                level: lvl - 1,
-                ptrs,
-            });
+            let ptrs = (0..n).rev().map(|i| kind.ptr(&b, base + i * kind.ptr_len())).collect();
+            stack.push(Node { level: lvl - 1, ptrs });
         }
     }
     Ok(())
@@ -225,17 +192,10 @@ mod tests {
             &self.sb
         }
         fn read_tree_block(&self, _kind: &TreeKind, ptr: u64) -> Result<Vec<u8>> {
-            self.blocks
-                .get(&ptr)
-                .cloned()
-                .ok_or_else(|| self.corrupt(format!("block {ptr} unreadable")))
+            self.blocks.get(&ptr).cloned().ok_or_else(|| self.corrupt(format!("block {ptr} unreadable")))
         }
         fn corrupt(&self, msg: String) -> Error {
-            Error::Corrupt {
-                dev: "mem".into(),
-                fs: "xfs".into(),
-                msg,
-            }
+            Error::Corrupt { dev: "mem".into(), fs: "xfs".into(), msg }
         }
     }
 
@@ -268,12 +228,7 @@ mod tests {
         b
     }
 
-    fn walk_all(
-        m: &Mem,
-        level: u16,
-        root: Vec<u64>,
-        max: u64,
-    ) -> std::result::Result<usize, String> {
+    fn walk_all(m: &Mem, level: u16, root: Vec<u64>, max: u64) -> std::result::Result<usize, String> {
         let mut n = 0;
         walk(m, &BMBT, level, root, 1, max, &mut |_| {
             n += 1;
@@ -285,49 +240,30 @@ mod tests {
 
     #[test]
     fn walks_and_bounds() {
-        let mut m = Mem {
-            sb: sb(),
-            blocks: HashMap::new(),
-        };
+        let mut m = Mem { sb: sb(), blocks: HashMap::new() };
         m.blocks.insert(10, block(1, 2, &[11, 12]));
         m.blocks.insert(11, block(0, 3, &[]));
         m.blocks.insert(12, block(0, 2, &[]));
         assert_eq!(walk_all(&m, 2, vec![10], 100), Ok(5));
-        assert!(walk_all(&m, 2, vec![10], 4)
-            .unwrap_err()
-            .contains("more than 4 records"));
+        assert!(walk_all(&m, 2, vec![10], 4).unwrap_err().contains("more than 4 records"));
         // A cycle: an interior block pointing at itself (its level then mismatches) and two
         // pointers at one leaf.
         m.blocks.insert(10, block(1, 2, &[11, 11]));
-        assert!(walk_all(&m, 2, vec![10], 100)
-            .unwrap_err()
-            .contains("twice"));
+        assert!(walk_all(&m, 2, vec![10], 100).unwrap_err().contains("twice"));
         m.blocks.insert(10, block(1, 1, &[10]));
-        assert!(walk_all(&m, 2, vec![10], 100)
-            .unwrap_err()
-            .contains("twice"));
+        assert!(walk_all(&m, 2, vec![10], 100).unwrap_err().contains("twice"));
         // Wrong level, absurd counts, bad magic, absurd height.
         m.blocks.insert(10, block(1, 1, &[10]));
-        assert!(walk_all(&m, 3, vec![10], 100)
-            .unwrap_err()
-            .contains("level 1, expected 2"));
+        assert!(walk_all(&m, 3, vec![10], 100).unwrap_err().contains("level 1, expected 2"));
         m.blocks.insert(11, block(0, 9999, &[]));
-        assert!(walk_all(&m, 1, vec![11], u64::MAX)
-            .unwrap_err()
-            .contains("do not fit"));
+        assert!(walk_all(&m, 1, vec![11], u64::MAX).unwrap_err().contains("do not fit"));
         m.blocks.insert(10, block(1, 0, &[]));
-        assert!(walk_all(&m, 2, vec![10], 100)
-            .unwrap_err()
-            .contains("0 keys"));
+        assert!(walk_all(&m, 2, vec![10], 100).unwrap_err().contains("0 keys"));
         let mut b = block(0, 1, &[]);
         b[0] = 0;
         m.blocks.insert(13, b);
-        assert!(walk_all(&m, 1, vec![13], 100)
-            .unwrap_err()
-            .contains("magic"));
-        assert!(walk_all(&m, 200, vec![13], 100)
-            .unwrap_err()
-            .contains("height"));
+        assert!(walk_all(&m, 1, vec![13], 100).unwrap_err().contains("magic"));
+        assert!(walk_all(&m, 200, vec![13], 100).unwrap_err().contains("height"));
         // The inode root: a level-0 root or more records than fit are refused.
         assert!(inode_root(&m, &[0, 0, 0, 1, 0, 0, 0, 0], 5).is_err());
         assert!(inode_root(&m, &[0, 1, 0, 9, 0, 0, 0, 0], 5).is_err());

@@ -54,23 +54,12 @@ pub fn node(b: &[u8], owner: Option<&Owner>, what: &str) -> Result<(u16, Vec<(u3
         }
         (m, _) => return Err(format!("{what} node block: bad magic {m:#x}")),
     };
-    let (count, level) = if owner.is_some() {
-        (be16(b, 56), be16(b, 58))
-    } else {
-        (be16(b, 12), be16(b, 14))
-    };
+    let (count, level) = if owner.is_some() { (be16(b, 56), be16(b, 58)) } else { (be16(b, 12), be16(b, 14)) };
     let count = usize::from(count);
     if count == 0 || hdr + count * 8 > b.len() || level == 0 || level > MAX_DEPTH {
-        return Err(format!(
-            "{what} node block: {count} entries at level {level}"
-        ));
+        return Err(format!("{what} node block: {count} entries at level {level}"));
     }
-    Ok((
-        level,
-        (0..count)
-            .map(|i| (be32(b, hdr + i * 8), be32(b, hdr + i * 8 + 4)))
-            .collect(),
-    ))
+    Ok((level, (0..count).map(|i| (be32(b, hdr + i * 8), be32(b, hdr + i * 8 + 4))).collect()))
 }
 
 #[cfg(test)]
@@ -90,11 +79,7 @@ mod tests {
         b[12..14].copy_from_slice(&1u16.to_be_bytes());
         b[14..16].copy_from_slice(&0u16.to_be_bytes());
         assert!(node(&b, None, "x").is_err());
-        let o = Owner {
-            ino: 1,
-            uuid: &[0; 16],
-            daddr: 0,
-        };
+        let o = Owner { ino: 1, uuid: &[0; 16], daddr: 0 };
         assert!(node(&b, Some(&o), "x").unwrap_err().contains("magic"));
     }
 }

@@ -78,15 +78,9 @@ fn format(v: u8, what: &str) -> Result<Format, String> {
 fn time(b: &[u8], at: usize, bigtime: bool) -> Timespec {
     if bigtime {
         let ns = be64(b, at);
-        Timespec {
-            sec: (ns / 1_000_000_000) as i64 - (1i64 << 31),
-            nsec: (ns % 1_000_000_000) as u32,
-        }
+        Timespec { sec: (ns / 1_000_000_000) as i64 - (1i64 << 31), nsec: (ns % 1_000_000_000) as u32 }
     } else {
-        Timespec {
-            sec: i64::from(be32(b, at) as i32),
-            nsec: be32(b, at + 4).min(999_999_999),
-        }
+        Timespec { sec: i64::from(be32(b, at) as i32), nsec: be32(b, at + 4).min(999_999_999) }
     }
 }
 
@@ -102,12 +96,7 @@ impl Inode {
         let core = match (version, sb.crc) {
             (1 | 2, false) => 100,
             (3, true) => 176,
-            (v, _) => {
-                return Err(what(&format!(
-                    "version {v} on a v{} filesystem",
-                    if sb.crc { 5 } else { 4 }
-                )))
-            }
+            (v, _) => return Err(what(&format!("version {v} on a v{} filesystem", if sb.crc { 5 } else { 4 }))),
         };
         if version == 3 {
             if !crc::verify(b, CRC_OFF) {
@@ -132,18 +121,13 @@ impl Inode {
         let forkoff = usize::from(b[82]) * 8;
         let literal = b.len() - core;
         if forkoff > literal {
-            return Err(what(&format!(
-                "attribute fork offset {forkoff} past the literal area"
-            )));
+            return Err(what(&format!("attribute fork offset {forkoff} past the literal area")));
         }
         let fmt = format(b[5], "data fork").map_err(|m| what(&m))?;
         let (data_end, aformat) = if forkoff == 0 {
             (b.len(), None)
         } else {
-            (
-                core + forkoff,
-                Some(format(b[83], "attribute fork").map_err(|m| what(&m))?),
-            )
+            (core + forkoff, Some(format(b[83], "attribute fork").map_err(|m| what(&m))?))
         };
         let data_fork = b[core..data_end].to_vec();
         let attr_fork = b[data_end..].to_vec();
@@ -158,11 +142,7 @@ impl Inode {
             mode,
             uid: be32(b, 8),
             gid: be32(b, 12),
-            nlink: if version == 1 {
-                u32::from(be16(b, 6))
-            } else {
-                be32(b, 16)
-            },
+            nlink: if version == 1 { u32::from(be16(b, 6)) } else { be32(b, 16) },
             size: be64(b, 56),
             nblocks: be64(b, 64),
             atime: time(b, 32, bigtime),
@@ -235,24 +215,18 @@ mod tests {
         let i = Inode::parse(&s, 131, &good()).unwrap();
         assert_eq!(i.format, Format::Extents);
         assert_eq!(i.data_fork.len(), 512 - 176);
-        assert!(Inode::parse(&s, 132, &good())
-            .unwrap_err()
-            .contains("records inode number"));
+        assert!(Inode::parse(&s, 132, &good()).unwrap_err().contains("records inode number"));
         let mut b = good();
         b[60] ^= 1;
         assert!(Inode::parse(&s, 131, &b).unwrap_err().contains("CRC"));
         let mut b = good();
         b[82] = 255;
         crc::stamp(&mut b, CRC_OFF);
-        assert!(Inode::parse(&s, 131, &b)
-            .unwrap_err()
-            .contains("attribute fork offset"));
+        assert!(Inode::parse(&s, 131, &b).unwrap_err().contains("attribute fork offset"));
         let mut b = good();
         b[5] = 9;
         crc::stamp(&mut b, CRC_OFF);
         assert!(Inode::parse(&s, 131, &b).unwrap_err().contains("format 9"));
-        assert!(Inode::parse(&s, 131, &good()[..100])
-            .unwrap_err()
-            .contains("magic"));
+        assert!(Inode::parse(&s, 131, &good()[..100]).unwrap_err().contains("magic"));
     }
 }

@@ -83,36 +83,15 @@ impl XfsFs {
     pub fn open(dev: Dev) -> Result<XfsFs> {
         let first = read_vec(dev.as_ref(), 0, 512.min(dev.len() as usize))?;
         let sectsize = usize::from(crate::bytes::be16(&first, 102)).clamp(512, 32768);
-        let b = if sectsize > 512 && dev.len() >= sectsize as u64 {
-            read_vec(dev.as_ref(), 0, sectsize)?
-        } else {
-            first
-        };
+        let b = if sectsize > 512 && dev.len() >= sectsize as u64 { read_vec(dev.as_ref(), 0, sectsize)? } else { first };
         let sb = Superblock::parse(&b).map_err(|e| match e {
             SbError::Corrupt(m) => corrupt(&dev, m),
-            SbError::Unsupported(f) => Error::Unsupported {
-                dev: dev.name(),
-                fs: "xfs".into(),
-                feature: f,
-            },
+            SbError::Unsupported(f) => Error::Unsupported { dev: dev.name(), fs: "xfs".into(), feature: f },
         })?;
         if sb.dblocks.saturating_mul(u64::from(sb.blocksize)) > dev.len() {
-            return Err(corrupt(
-                &dev,
-                format!(
-                    "{} blocks of {} bytes do not fit the device of {} bytes",
-                    sb.dblocks,
-                    sb.blocksize,
-                    dev.len()
-                ),
-            ));
+            return Err(corrupt(&dev, format!("{} blocks of {} bytes do not fit the device of {} bytes", sb.dblocks, sb.blocksize, dev.len())));
         }
-        let fs = XfsFs {
-            dev,
-            sb,
-            maps: Mutex::default(),
-            dirs: Mutex::default(),
-        };
+        let fs = XfsFs { dev, sb, maps: Mutex::default(), dirs: Mutex::default() };
         // AG 0's headers now; the others when statvfs needs them (hundreds of AGs cost a read
         // each, and files are found through inodes, not AG headers).
         fs.agf(0)?;
@@ -130,13 +109,8 @@ impl XfsFs {
     }
 
     fn ag_sector(&self, agno: u32, sector: u64) -> Result<Vec<u8>> {
-        let off = ((u64::from(agno) * u64::from(self.sb.agblocks)) << self.sb.blocklog)
-            + sector * u64::from(self.sb.sectsize);
-        Ok(read_vec(
-            self.dev.as_ref(),
-            off,
-            usize::from(self.sb.sectsize),
-        )?)
+        let off = ((u64::from(agno) * u64::from(self.sb.agblocks)) << self.sb.blocklog) + sector * u64::from(self.sb.sectsize);
+        Ok(read_vec(self.dev.as_ref(), off, usize::from(self.sb.sectsize))?)
     }
 
     /// The AGF of `agno`, checked.
@@ -166,14 +140,8 @@ impl XfsFs {
 
     /// Reads `count` filesystem blocks from `fsb`.
     fn read_fsb(&self, fsb: u64, count: u64) -> Result<Vec<u8>> {
-        let off = self.sb.fsb_to_byte(fsb, count).ok_or_else(|| {
-            self.corrupt(format!("block {fsb:#x} (+{count}) outside the filesystem"))
-        })?;
-        Ok(read_vec(
-            self.dev.as_ref(),
-            off,
-            (count << self.sb.blocklog) as usize,
-        )?)
+        let off = self.sb.fsb_to_byte(fsb, count).ok_or_else(|| self.corrupt(format!("block {fsb:#x} (+{count}) outside the filesystem")))?;
+        Ok(read_vec(self.dev.as_ref(), off, (count << self.sb.blocklog) as usize)?)
     }
 
     /// The data fork map of `ino` (cached).
@@ -182,13 +150,7 @@ impl XfsFs {
             return Ok(m);
         }
         let m = match ino.format {
-            Format::Extents | Format::Btree => Arc::new(bmap::extents(
-                self,
-                ino.ino,
-                ino.format,
-                &ino.data_fork,
-                ino.nextents,
-            )?),
+            Format::Extents | Format::Btree => Arc::new(bmap::extents(self, ino.ino, ino.format, &ino.data_fork, ino.nextents)?),
             _ => Arc::new(Vec::new()),
         };
         bounded_insert(&self.maps, ino.ino, m.clone());
@@ -197,19 +159,12 @@ impl XfsFs {
 
     /// Reads the run of `count` file blocks from `fblock` of a fork map; every block must be
     /// mapped (directory and attribute blocks have no holes).
-    fn read_mapped(
-        &self,
-        map: &[Extent],
-        fblock: u64,
-        count: u64,
-        what: &str,
-    ) -> Result<(Vec<u8>, u64)> {
+    fn read_mapped(&self, map: &[Extent], fblock: u64, count: u64, what: &str) -> Result<(Vec<u8>, u64)> {
         let mut out = Vec::with_capacity((count << self.sb.blocklog) as usize);
         let mut daddr = None;
         let mut fb = fblock;
         while fb < fblock + count {
-            let e = bmap::find(map, fb)
-                .map_err(|_| self.corrupt(format!("{what}: file block {fb} is a hole")))?;
+            let e = bmap::find(map, fb).map_err(|_| self.corrupt(format!("{what}: file block {fb} is a hole")))?;
             let n = (e.off + e.count - fb).min(fblock + count - fb);
             let start = e.block + (fb - e.off);
             if daddr.is_none() {
@@ -233,8 +188,7 @@ impl XfsFs {
         let mut out = Vec::new();
         match ino.format {
             Format::Local => {
-                let (_, e) = dir2::sf::parse(&ino.data_fork, ino.size, self.sb.ftype)
-                    .map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?;
+                let (_, e) = dir2::sf::parse(&ino.data_fork, ino.size, self.sb.ftype).map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?;
                 out = e;
             }
             Format::Extents | Format::Btree => {
@@ -246,16 +200,10 @@ impl XfsFs {
                     return Err(Error::Unsupported {
                         dev: self.dev.name(),
                         fs: "xfs".into(),
-                        feature: format!(
-                            "listing directory {dir} of {} bytes (at most {MAX_DIR_BYTES})",
-                            ino.size
-                        ),
+                        feature: format!("listing directory {dir} of {} bytes (at most {MAX_DIR_BYTES})", ino.size),
                     });
                 }
-                let leaf = ino
-                    .size
-                    .min(dir2::LEAF_OFFSET)
-                    .div_ceil(u64::from(self.sb.blocksize));
+                let leaf = ino.size.min(dir2::LEAF_OFFSET).div_ceil(u64::from(self.sb.blocksize));
                 let mut starts = Vec::new();
                 for e in map.iter().filter(|e| e.off < leaf) {
                     let first = e.off.div_ceil(per) * per;
@@ -264,9 +212,7 @@ impl XfsFs {
                     while s < end {
                         starts.push(s);
                         if starts.len() as u64 * u64::from(self.sb.dirblksize) > MAX_DIR_BYTES {
-                            return Err(self.corrupt(format!(
-                                "directory {dir}: larger than {MAX_DIR_BYTES} bytes"
-                            )));
+                            return Err(self.corrupt(format!("directory {dir}: larger than {MAX_DIR_BYTES} bytes")));
                         }
                         s += per;
                     }
@@ -274,11 +220,7 @@ impl XfsFs {
                 let uuid = self.sb.meta_uuid;
                 for s in starts {
                     let (b, daddr) = self.read_mapped(&map, s, per, &format!("directory {dir}"))?;
-                    let owner = dir2::data::Owner {
-                        ino: dir,
-                        uuid: &uuid,
-                        daddr,
-                    };
+                    let owner = dir2::data::Owner { ino: dir, uuid: &uuid, daddr };
                     dir2::data::parse(&b, self.sb.ftype, self.sb.crc.then_some(&owner), &mut out)
                         .map_err(|m| self.corrupt(format!("directory {dir} block {s}: {m}")))?;
                 }
@@ -304,19 +246,9 @@ impl XfsFs {
         if bmap::find(&map, leaf_fb).is_err() {
             // Block directory: the index sits at the end of its only block.
             let (b, daddr) = self.read_mapped(&map, 0, per, &what)?;
-            let o = dir2::data::Owner {
-                ino: dir.ino,
-                uuid: &uuid,
-                daddr,
-            };
+            let o = dir2::data::Owner { ino: dir.ino, uuid: &uuid, daddr };
             let (_, end) = dir2::data::header(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
-            addrs.extend(
-                dir2::data::block_leaf(&b, end)
-                    .map_err(bad)?
-                    .into_iter()
-                    .filter(|e| e.0 == hash)
-                    .map(|e| e.1),
-            );
+            addrs.extend(dir2::data::block_leaf(&b, end).map_err(bad)?.into_iter().filter(|e| e.0 == hash).map(|e| e.1));
         } else {
             let (mut b, mut daddr) = self.read_mapped(&map, leaf_fb, per, &what)?;
             let mut depth = 0;
@@ -325,28 +257,15 @@ impl XfsFs {
                 if depth > da::MAX_DEPTH {
                     return Err(bad("node tree too deep".into()));
                 }
-                let o = da::Owner {
-                    ino: dir.ino,
-                    uuid: &uuid,
-                    daddr,
-                };
-                let (_, kids) =
-                    da::node(&b, self.sb.crc.then_some(&o), "directory").map_err(bad)?;
+                let o = da::Owner { ino: dir.ino, uuid: &uuid, daddr };
+                let (_, kids) = da::node(&b, self.sb.crc.then_some(&o), "directory").map_err(bad)?;
                 // The first subtree whose highest hash reaches ours, else the last.
-                let child = kids
-                    .iter()
-                    .find(|k| k.0 >= hash)
-                    .or(kids.last())
-                    .map_or(0, |k| k.1);
+                let child = kids.iter().find(|k| k.0 >= hash).or(kids.last()).map_or(0, |k| k.1);
                 (b, daddr) = self.read_mapped(&map, u64::from(child), per, &what)?;
             }
             let mut seen = HashSet::new();
             loop {
-                let o = da::Owner {
-                    ino: dir.ino,
-                    uuid: &uuid,
-                    daddr,
-                };
+                let o = da::Owner { ino: dir.ino, uuid: &uuid, daddr };
                 let entries = dir2::leaf::parse(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
                 addrs.extend(entries.iter().filter(|e| e.0 == hash).map(|e| e.1));
                 // Equal hashes may continue in the next leaf.
@@ -365,11 +284,7 @@ impl XfsFs {
             let db = byte / u64::from(self.sb.dirblksize);
             let at = (byte % u64::from(self.sb.dirblksize)) as usize;
             let (b, daddr) = self.read_mapped(&map, db * per, per, &what)?;
-            let o = dir2::data::Owner {
-                ino: dir.ino,
-                uuid: &uuid,
-                daddr,
-            };
+            let o = dir2::data::Owner { ino: dir.ino, uuid: &uuid, daddr };
             let (hdr, end) = dir2::data::header(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
             let e = dir2::data::entry_at(&b, at, hdr, end, self.sb.ftype).map_err(bad)?;
             if e.name == name {
@@ -382,9 +297,7 @@ impl XfsFs {
     /// The attribute fork map of `ino`.
     fn attr_map(&self, ino: &Inode) -> Result<Vec<Extent>> {
         match ino.aformat {
-            Some(f @ (Format::Extents | Format::Btree)) => {
-                bmap::extents(self, ino.ino, f, &ino.attr_fork, ino.anextents)
-            }
+            Some(f @ (Format::Extents | Format::Btree)) => bmap::extents(self, ino.ino, f, &ino.attr_fork, ino.anextents),
             _ => Ok(Vec::new()),
         }
     }
@@ -404,17 +317,10 @@ impl XfsFs {
         while out.len() < len as usize {
             let (b, daddr) = self.attr_block(ino, map, fb)?;
             if self.sb.crc {
-                let o = da::Owner {
-                    ino: ino.ino,
-                    uuid: &uuid,
-                    daddr,
-                };
-                let part = attr::remote_block(&b, &o, out.len() as u32)
-                    .map_err(|m| self.corrupt(format!("inode {}: {m}", ino.ino)))?;
+                let o = da::Owner { ino: ino.ino, uuid: &uuid, daddr };
+                let part = attr::remote_block(&b, &o, out.len() as u32).map_err(|m| self.corrupt(format!("inode {}: {m}", ino.ino)))?;
                 if part.is_empty() {
-                    return Err(
-                        self.corrupt(format!("inode {}: empty remote value block", ino.ino))
-                    );
+                    return Err(self.corrupt(format!("inode {}: empty remote value block", ino.ino)));
                 }
                 let n = part.len().min(len as usize - out.len());
                 out.extend_from_slice(&part[..n]);
@@ -449,11 +355,7 @@ impl XfsFs {
             if depth > da::MAX_DEPTH {
                 return Err(bad("attribute tree too deep".into()));
             }
-            let o = da::Owner {
-                ino: ino.ino,
-                uuid: &uuid,
-                daddr,
-            };
+            let o = da::Owner { ino: ino.ino, uuid: &uuid, daddr };
             let (_, kids) = da::node(&b, self.sb.crc.then_some(&o), "attribute").map_err(bad)?;
             blk = u64::from(kids[0].1);
             (b, daddr) = self.attr_block(ino, &map, blk)?;
@@ -464,18 +366,12 @@ impl XfsFs {
             if !seen.insert(blk) {
                 return Err(bad(format!("attribute leaf {blk} reached twice (cycle)")));
             }
-            let o = da::Owner {
-                ino: ino.ino,
-                uuid: &uuid,
-                daddr,
-            };
+            let o = da::Owner { ino: ino.ino, uuid: &uuid, daddr };
             let (next, entries) = attr::leaf(&b, self.sb.crc.then_some(&o)).map_err(bad)?;
             for (name, v) in entries {
                 let value = match v {
                     attr::Value::Local(v) => v,
-                    attr::Value::Remote { block, len } => {
-                        self.remote_value(ino, &map, block, len)?
-                    }
+                    attr::Value::Remote { block, len } => self.remote_value(ino, &map, block, len)?,
                 };
                 out.push((name, value));
             }
@@ -507,11 +403,7 @@ impl Source for XfsFs {
 }
 
 fn corrupt(dev: &Dev, msg: String) -> Error {
-    Error::Corrupt {
-        dev: dev.name(),
-        fs: "xfs".into(),
-        msg,
-    }
+    Error::Corrupt { dev: dev.name(), fs: "xfs".into(), msg }
 }
 
 impl Filesystem for XfsFs {
@@ -529,17 +421,12 @@ impl Filesystem for XfsFs {
         }
         let ino = self.inode(dir)?;
         if name == b".." && ino.format == Format::Local {
-            let (parent, _) = dir2::sf::parse(&ino.data_fork, ino.size, self.sb.ftype)
-                .map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?;
+            let (parent, _) = dir2::sf::parse(&ino.data_fork, ino.size, self.sb.ftype).map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?;
             return Ok(Some(parent));
         }
         match ino.format {
             Format::Extents | Format::Btree if !self.sb.ascii_ci => self.lookup_hashed(&ino, name),
-            _ => Ok(self
-                .entries(dir)?
-                .iter()
-                .find(|e| e.name == name)
-                .map(|e| e.ino)),
+            _ => Ok(self.entries(dir)?.iter().find(|e| e.name == name).map(|e| e.ino)),
         }
     }
 
@@ -571,16 +458,10 @@ impl Filesystem for XfsFs {
                 Some(t) => t,
                 None => {
                     let i = self.inode(e.ino)?;
-                    FileType::from_mode(u32::from(i.mode)).ok_or_else(|| {
-                        self.corrupt(format!("inode {}: mode {:o}", e.ino, i.mode))
-                    })?
+                    FileType::from_mode(u32::from(i.mode)).ok_or_else(|| self.corrupt(format!("inode {}: mode {:o}", e.ino, i.mode)))?
                 }
             };
-            out.push(DirEntry {
-                name: e.name.clone(),
-                ino: e.ino,
-                file_type,
-            });
+            out.push(DirEntry { name: e.name.clone(), ino: e.ino, file_type });
         }
         Ok(out)
     }
@@ -598,10 +479,7 @@ impl Filesystem for XfsFs {
         let end = i.size.min(offset.saturating_add(buf.len() as u64));
         let want = (end - offset) as usize;
         if i.format == Format::Local {
-            let src = i
-                .data_fork
-                .get(offset as usize..end as usize)
-                .ok_or_else(|| self.corrupt(format!("inode {ino}: local data past the fork")))?;
+            let src = i.data_fork.get(offset as usize..end as usize).ok_or_else(|| self.corrupt(format!("inode {ino}: local data past the fork")))?;
             buf[..want].copy_from_slice(src);
             return Ok(want);
         }
@@ -618,9 +496,7 @@ impl Filesystem for XfsFs {
                     if e.unwritten {
                         buf[at..at + n].fill(0);
                     } else {
-                        let base = self.sb.fsb_to_byte(e.block, e.count).ok_or_else(|| {
-                            self.corrupt(format!("inode {ino}: extent outside the filesystem"))
-                        })?;
+                        let base = self.sb.fsb_to_byte(e.block, e.count).ok_or_else(|| self.corrupt(format!("inode {ino}: extent outside the filesystem")))?;
                         let dev_off = base + ((fb - e.off) << bl) + (pos & ((1 << bl) - 1));
                         self.dev.read_at(&mut buf[at..at + n], dev_off)?;
                     }
@@ -646,11 +522,7 @@ impl Filesystem for XfsFs {
         }
         let size = i.size as usize;
         match i.format {
-            Format::Local => i
-                .data_fork
-                .get(..size)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| self.corrupt(format!("symlink {ino}: target past the fork"))),
+            Format::Local => i.data_fork.get(..size).map(<[u8]>::to_vec).ok_or_else(|| self.corrupt(format!("symlink {ino}: target past the fork"))),
             Format::Extents | Format::Btree => {
                 // One buffer (and on v5 one header) per extent, as xfs_readlink_bmap reads.
                 let map = self.data_map(&i)?;
@@ -661,16 +533,12 @@ impl Filesystem for XfsFs {
                         break;
                     }
                     if e.count > symlink::MAX_BLOCKS || e.off > symlink::MAX_BLOCKS {
-                        return Err(self.corrupt(format!(
-                            "symlink {ino}: extent of {} blocks at {}",
-                            e.count, e.off
-                        )));
+                        return Err(self.corrupt(format!("symlink {ino}: extent of {} blocks at {}", e.count, e.off)));
                     }
                     let b = self.read_fsb(e.block, e.count)?;
                     let daddr = self.sb.fsb_to_byte(e.block, e.count).unwrap_or(0) >> 9;
                     let part = if self.sb.crc {
-                        symlink::remote_block(&b, ino, &uuid, daddr, out.len() as u32)
-                            .map_err(|m| self.corrupt(m))?
+                        symlink::remote_block(&b, ino, &uuid, daddr, out.len() as u32).map_err(|m| self.corrupt(m))?
                     } else {
                         &b[..]
                     };
@@ -681,10 +549,7 @@ impl Filesystem for XfsFs {
                     out.extend_from_slice(&part[..n]);
                 }
                 if out.len() < size {
-                    return Err(self.corrupt(format!(
-                        "symlink {ino}: {} of {size} bytes mapped",
-                        out.len()
-                    )));
+                    return Err(self.corrupt(format!("symlink {ino}: {} of {size} bytes mapped", out.len())));
                 }
                 Ok(out)
             }
@@ -721,15 +586,8 @@ impl Filesystem for XfsFs {
         let unavailable = (u64::from(sb.agcount) * 8).saturating_add(allocbt);
         let bfree = sb.fdblocks.saturating_sub(unavailable);
         let ialloc_blks = (64u64 >> sb.inopblog).max(1);
-        let maxicount = if sb.imax_pct > 0 {
-            (sb.dblocks * u64::from(sb.imax_pct) / 100 / ialloc_blks * ialloc_blks) << sb.inopblog
-        } else {
-            0
-        };
-        let mut files = sb
-            .icount
-            .saturating_add(bfree.saturating_mul(1 << sb.inopblog))
-            .min((1 << 56) - 1);
+        let maxicount = if sb.imax_pct > 0 { (sb.dblocks * u64::from(sb.imax_pct) / 100 / ialloc_blks * ialloc_blks) << sb.inopblog } else { 0 };
+        let mut files = sb.icount.saturating_add(bfree.saturating_mul(1 << sb.inopblog)).min((1 << 56) - 1);
         if maxicount > 0 {
             files = files.min(maxicount);
         }

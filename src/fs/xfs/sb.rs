@@ -128,9 +128,7 @@ impl Superblock {
         }
         if crc {
             let n = usize::from(sectsize);
-            let Some(sector) = b.get(..n) else {
-                return Err(corrupt("short sector"));
-            };
+            let Some(sector) = b.get(..n) else { return Err(corrupt("short sector")) };
             if !crc::verify(sector, CRC_OFF) {
                 return Err(corrupt("bad CRC"));
             }
@@ -147,23 +145,13 @@ impl Superblock {
         }
         let inopblog = b[123];
         if blocklog.checked_sub(inodelog) != Some(inopblog) {
-            return Err(corrupt(
-                "inodes per block does not match the block and inode sizes",
-            ));
+            return Err(corrupt("inodes per block does not match the block and inode sizes"));
         }
         let agblocks = be32(b, 84);
         let agcount = be32(b, 88);
         let agblklog = b[124];
-        if agcount == 0
-            || agblocks < 64
-            || agblklog > 31
-            || u64::from(agblocks) > 1 << agblklog
-            || agblklog == 0
-            || 1u64 << (agblklog - 1) >= u64::from(agblocks)
-        {
-            return Err(corrupt(format!(
-                "allocation groups: {agcount} of {agblocks} blocks (log {agblklog})"
-            )));
+        if agcount == 0 || agblocks < 64 || agblklog > 31 || u64::from(agblocks) > 1 << agblklog || agblklog == 0 || 1u64 << (agblklog - 1) >= u64::from(agblocks) {
+            return Err(corrupt(format!("allocation groups: {agcount} of {agblocks} blocks (log {agblklog})")));
         }
         if u32::from(agblklog) + u32::from(inopblog) > 32 {
             return Err(corrupt("inode number layout exceeds 64 bits"));
@@ -171,29 +159,17 @@ impl Superblock {
         let dblocks = be64(b, 8);
         let max = u64::from(agcount) * u64::from(agblocks);
         if dblocks == 0 || dblocks > max || dblocks < max - u64::from(agblocks) + 1 {
-            return Err(corrupt(format!(
-                "{dblocks} data blocks for {agcount} groups of {agblocks}"
-            )));
+            return Err(corrupt(format!("{dblocks} data blocks for {agcount} groups of {agblocks}")));
         }
         if dblocks.checked_mul(u64::from(blocksize)).is_none() {
-            return Err(corrupt(format!(
-                "{dblocks} blocks of {blocksize} bytes overflow 64 bits"
-            )));
+            return Err(corrupt(format!("{dblocks} blocks of {blocksize} bytes overflow 64 bits")));
         }
         let dirblklog = b[192];
         if u32::from(blocklog) + u32::from(dirblklog) > 16 {
             return Err(corrupt(format!("directory block log {dirblklog}")));
         }
-        let features2 = if versionnum & VERSION_MOREBITS != 0 {
-            be32(b, 200)
-        } else {
-            0
-        };
-        let (ro_compat, incompat) = if crc {
-            (be32(b, 212), be32(b, 216))
-        } else {
-            (0, 0)
-        };
+        let features2 = if versionnum & VERSION_MOREBITS != 0 { be32(b, 200) } else { 0 };
+        let (ro_compat, incompat) = if crc { (be32(b, 212), be32(b, 216)) } else { (0, 0) };
         if be64(b, 16) != 0 || be32(b, 92) != 0 {
             return Err(SbError::Unsupported("realtime device".into()));
         }
@@ -208,10 +184,7 @@ impl Superblock {
             return Err(SbError::Unsupported("needsrepair (run xfs_repair)".into()));
         }
         if incompat & !INCOMPAT_KNOWN != 0 {
-            return Err(SbError::Unsupported(format!(
-                "unknown incompatible features {:#x}",
-                incompat & !INCOMPAT_KNOWN
-            )));
+            return Err(SbError::Unsupported(format!("unknown incompatible features {:#x}", incompat & !INCOMPAT_KNOWN)));
         }
         let mut meta_uuid = [0u8; 16];
         meta_uuid.copy_from_slice(&b[32..48]);
@@ -239,11 +212,7 @@ impl Superblock {
             fdblocks: be64(b, 144),
             imax_pct: b[127],
             crc,
-            ftype: if crc {
-                incompat & INCOMPAT_FTYPE != 0
-            } else {
-                features2 & F2_FTYPE != 0
-            },
+            ftype: if crc { incompat & INCOMPAT_FTYPE != 0 } else { features2 & F2_FTYPE != 0 },
             nrext64: incompat & INCOMPAT_NREXT64 != 0,
             ro_compat,
             ascii_ci: versionnum & VERSION_BORG != 0,
@@ -329,16 +298,10 @@ mod tests {
         assert!(Superblock::parse(&b).is_err());
         let mut b = v4();
         b[48..56].copy_from_slice(&0u64.to_be_bytes());
-        assert_eq!(
-            Superblock::parse(&b),
-            Err(SbError::Unsupported("external log".into()))
-        );
+        assert_eq!(Superblock::parse(&b), Err(SbError::Unsupported("external log".into())));
         let mut b = v4();
         b[16..24].copy_from_slice(&5u64.to_be_bytes());
-        assert_eq!(
-            Superblock::parse(&b),
-            Err(SbError::Unsupported("realtime device".into()))
-        );
+        assert_eq!(Superblock::parse(&b), Err(SbError::Unsupported("realtime device".into())));
         let mut b = v4();
         b[100..102].copy_from_slice(&0xb4a5u16.to_be_bytes());
         assert!(matches!(Superblock::parse(&b), Err(SbError::Corrupt(m)) if m.contains("CRC")));
@@ -351,19 +314,13 @@ mod tests {
         b[100..102].copy_from_slice(&0xb4a5u16.to_be_bytes());
         b[216..220].copy_from_slice(&0x10u32.to_be_bytes());
         crc::stamp(&mut b, CRC_OFF);
-        assert!(
-            matches!(Superblock::parse(&b), Err(SbError::Unsupported(m)) if m.contains("needsrepair"))
-        );
+        assert!(matches!(Superblock::parse(&b), Err(SbError::Unsupported(m)) if m.contains("needsrepair")));
         b[216..220].copy_from_slice(&0x8000u32.to_be_bytes());
         crc::stamp(&mut b, CRC_OFF);
-        assert!(
-            matches!(Superblock::parse(&b), Err(SbError::Unsupported(m)) if m.contains("unknown"))
-        );
+        assert!(matches!(Superblock::parse(&b), Err(SbError::Unsupported(m)) if m.contains("unknown")));
         b[216..220].copy_from_slice(&0x100u32.to_be_bytes());
         crc::stamp(&mut b, CRC_OFF);
-        assert!(
-            matches!(Superblock::parse(&b), Err(SbError::Unsupported(m)) if m.contains("metadir"))
-        );
+        assert!(matches!(Superblock::parse(&b), Err(SbError::Unsupported(m)) if m.contains("metadir")));
         b[216..220].copy_from_slice(&0x1u32.to_be_bytes());
         crc::stamp(&mut b, CRC_OFF);
         assert!(Superblock::parse(&b).unwrap().crc);

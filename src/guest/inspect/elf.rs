@@ -2,15 +2,8 @@
 //! it (`x86_64`, `i386`, `aarch64`, `arm`, `ppc64le`, `s390x`, `riscv64`…).
 
 /// Binaries looked at, in order: libguestfs's list, then `true`, which every tree has.
-pub const ARCH_BINARIES: &[&str] = &[
-    "/bin/bash",
-    "/bin/ls",
-    "/bin/echo",
-    "/bin/rm",
-    "/bin/sh",
-    "/bin/true",
-    "/usr/bin/true",
-];
+pub const ARCH_BINARIES: &[&str] =
+    &["/bin/bash", "/bin/ls", "/bin/echo", "/bin/rm", "/bin/sh", "/bin/true", "/usr/bin/true"];
 
 /// Bytes of an ELF file that [`elf_arch`] needs (the identification and `e_machine`).
 pub const HEADER_LEN: usize = 20;
@@ -32,11 +25,7 @@ pub fn elf_arch(head: &[u8]) -> Option<&'static str> {
         _ => return None,
     };
     let m = [head[18], head[19]];
-    let machine = if le {
-        u16::from_le_bytes(m)
-    } else {
-        u16::from_be_bytes(m)
-    };
+    let machine = if le { u16::from_le_bytes(m) } else { u16::from_be_bytes(m) };
     Some(match (machine, is64) {
         (3 | 6, _) => "i386",
         (62, _) => "x86_64",
@@ -68,11 +57,7 @@ mod tests {
         h[..4].copy_from_slice(b"\x7fELF");
         h[4] = class;
         h[5] = data;
-        let m = if data == 1 {
-            machine.to_le_bytes()
-        } else {
-            machine.to_be_bytes()
-        };
+        let m = if data == 1 { machine.to_le_bytes() } else { machine.to_be_bytes() };
         h[18..20].copy_from_slice(&m);
         h
     }

@@ -18,9 +18,7 @@ pub struct Devices {
 
 /// Mountpoints libguestfs ignores.
 fn ignored_mountpoint(mp: &str) -> bool {
-    ["/dev", "/media", "/proc", "/selinux", "/sys"]
-        .iter()
-        .any(|p| mp == *p || mp.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+    ["/dev", "/media", "/proc", "/selinux", "/sys"].iter().any(|p| mp == *p || mp.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
 }
 
 /// Decodes the `\040`-style octal escapes fstab uses for blanks.
@@ -29,10 +27,7 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -66,20 +61,14 @@ fn split_mapper(name: &str) -> Option<(String, String)> {
 /// `/dev/sdb2`, `/dev/vda`, `/dev/xvdc1`, `/dev/hda3` → (disk index, partition suffix).
 fn split_xdev(dev: &str) -> Option<(usize, &str)> {
     let rest = dev.strip_prefix("/dev/")?;
-    let rest = ["xvd", "hd", "sd", "vd"]
-        .iter()
-        .find_map(|p| rest.strip_prefix(p))?;
-    let letters = rest
-        .find(|c: char| !c.is_ascii_lowercase())
-        .unwrap_or(rest.len());
+    let rest = ["xvd", "hd", "sd", "vd"].iter().find_map(|p| rest.strip_prefix(p))?;
+    let letters = rest.find(|c: char| !c.is_ascii_lowercase()).unwrap_or(rest.len());
     let (l, part) = rest.split_at(letters);
     if l.is_empty() || l.len() > 3 || !part.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
     // bijective base 26: a = 0, z = 25, aa = 26
-    let n = l
-        .bytes()
-        .fold(0usize, |n, c| n * 26 + (c - b'a') as usize + 1);
+    let n = l.bytes().fold(0usize, |n, c| n * 26 + (c - b'a') as usize + 1);
     Some((n - 1, part))
 }
 
@@ -89,32 +78,16 @@ impl Devices {
         let by = |key: &str, value: &str| -> Option<String> {
             let v = value.to_ascii_lowercase();
             match key {
-                "UUID" => self
-                    .filesystems
-                    .iter()
-                    .find(|f| f.1.as_deref().map(str::to_ascii_lowercase) == Some(v.clone()))
-                    .map(|f| f.0.clone()),
-                "LABEL" => self
-                    .filesystems
-                    .iter()
-                    .find(|f| f.2.as_deref() == Some(value))
-                    .map(|f| f.0.clone()),
-                "PARTUUID" => self
-                    .partuuids
-                    .iter()
-                    .find(|p| p.1.to_ascii_lowercase() == v)
-                    .map(|p| p.0.clone()),
+                "UUID" => self.filesystems.iter().find(|f| f.1.as_deref().map(str::to_ascii_lowercase) == Some(v.clone())).map(|f| f.0.clone()),
+                "LABEL" => self.filesystems.iter().find(|f| f.2.as_deref() == Some(value)).map(|f| f.0.clone()),
+                "PARTUUID" => self.partuuids.iter().find(|p| p.1.to_ascii_lowercase() == v).map(|p| p.0.clone()),
                 _ => None,
             }
         };
         if let Some((key, value)) = spec.split_once('=') {
             return by(key, value.trim_matches('"'));
         }
-        for (dir, key) in [
-            ("/dev/disk/by-uuid/", "UUID"),
-            ("/dev/disk/by-label/", "LABEL"),
-            ("/dev/disk/by-partuuid/", "PARTUUID"),
-        ] {
+        for (dir, key) in [("/dev/disk/by-uuid/", "UUID"), ("/dev/disk/by-label/", "LABEL"), ("/dev/disk/by-partuuid/", "PARTUUID")] {
             if let Some(value) = spec.strip_prefix(dir) {
                 return by(key, value);
             }
@@ -140,9 +113,7 @@ pub fn parse(text: &str, devices: &Devices, root: &str) -> Vec<(String, String)>
     let mut out = Vec::new();
     for line in text.lines() {
         let mut fields = line.split_ascii_whitespace();
-        let (Some(spec), Some(mp)) = (fields.next(), fields.next()) else {
-            continue;
-        };
+        let (Some(spec), Some(mp)) = (fields.next(), fields.next()) else { continue };
         if spec.starts_with('#') {
             continue;
         }
@@ -163,14 +134,8 @@ mod tests {
 
     #[test]
     fn device_names() {
-        assert_eq!(
-            split_mapper("centos-root"),
-            Some(("centos".into(), "root".into()))
-        );
-        assert_eq!(
-            split_mapper("my--vg-lv--1"),
-            Some(("my-vg".into(), "lv-1".into()))
-        );
+        assert_eq!(split_mapper("centos-root"), Some(("centos".into(), "root".into())));
+        assert_eq!(split_mapper("my--vg-lv--1"), Some(("my-vg".into(), "lv-1".into())));
         assert_eq!(split_mapper("novg"), None);
         assert_eq!(split_xdev("/dev/vda"), Some((0, "")));
         assert_eq!(split_xdev("/dev/xvdb2"), Some((1, "2")));
@@ -185,11 +150,7 @@ mod tests {
         let d = Devices {
             disks: vec!["/dev/sda".into()],
             names: vec!["/dev/sda".into(), "/dev/sda1".into(), "/dev/vg/lv".into()],
-            filesystems: vec![(
-                "/dev/sda1".into(),
-                Some("AB-CD".into()),
-                Some("boot".into()),
-            )],
+            filesystems: vec![("/dev/sda1".into(), Some("AB-CD".into()), Some("boot".into()))],
             partuuids: vec![("/dev/sda1".into(), "0A1B-X".into())],
         };
         let fstab = "UUID=ab-cd /boot ext4 d 0 0\nLABEL=boot /b2 ext4\nPARTUUID=0a1b-x /b3 x\n\
@@ -197,13 +158,8 @@ mod tests {
                      /dev/sdb1 /nope x\n/dev/sda1 /proc/x y\n# /dev/sda1 /c x\n/dev/root /r x\n\u{fffd}\n";
         let got = parse(fstab, &d, "/dev/vg/lv");
         let want: Vec<(String, String)> = [
-            ("/dev/sda1", "/boot"),
-            ("/dev/sda1", "/b2"),
-            ("/dev/sda1", "/b3"),
-            ("/dev/sda1", "/b4"),
-            ("/dev/vg/lv", "/"),
-            ("/dev/vg/lv", "swap"),
-            ("/dev/vg/lv", "/r"),
+            ("/dev/sda1", "/boot"), ("/dev/sda1", "/b2"), ("/dev/sda1", "/b3"), ("/dev/sda1", "/b4"),
+            ("/dev/vg/lv", "/"), ("/dev/vg/lv", "swap"), ("/dev/vg/lv", "/r"),
         ]
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))

@@ -96,9 +96,8 @@ pub struct OsInfo {
 /// The package format of a distro (libguestfs's table).
 fn package_format(distro: &str) -> &'static str {
     match distro {
-        "fedora" | "meego" | "rhel" | "redhat-based" | "centos" | "rocky" | "scientificlinux"
-        | "oraclelinux" | "altlinux" | "mageia" | "mandriva" | "suse-based" | "opensuse"
-        | "sles" | "openmandriva" => "rpm",
+        "fedora" | "meego" | "rhel" | "redhat-based" | "centos" | "rocky" | "scientificlinux" | "oraclelinux"
+        | "altlinux" | "mageia" | "mandriva" | "suse-based" | "opensuse" | "sles" | "openmandriva" => "rpm",
         "debian" | "ubuntu" | "linuxmint" | "kalilinux" => "deb",
         "archlinux" => "pacman",
         "gentoo" => "ebuild",
@@ -114,19 +113,9 @@ fn package_management(distro: &str, major: u32) -> &'static str {
     match distro {
         "fedora" if major >= 22 => "dnf",
         "fedora" | "meego" => "yum",
-        "rhel" | "centos" | "rocky" | "scientificlinux" | "oraclelinux" | "redhat-based"
-            if major >= 8 =>
-        {
-            "dnf"
-        }
-        "rhel" | "centos" | "rocky" | "scientificlinux" | "oraclelinux" | "redhat-based"
-            if major >= 5 =>
-        {
-            "yum"
-        }
-        "rhel" | "centos" | "rocky" | "scientificlinux" | "oraclelinux" | "redhat-based" => {
-            "up2date"
-        }
+        "rhel" | "centos" | "rocky" | "scientificlinux" | "oraclelinux" | "redhat-based" if major >= 8 => "dnf",
+        "rhel" | "centos" | "rocky" | "scientificlinux" | "oraclelinux" | "redhat-based" if major >= 5 => "yum",
+        "rhel" | "centos" | "rocky" | "scientificlinux" | "oraclelinux" | "redhat-based" => "up2date",
         "debian" | "ubuntu" | "linuxmint" | "kalilinux" => "apt",
         "archlinux" => "pacman",
         "gentoo" => "portage",
@@ -144,9 +133,7 @@ fn package_management(distro: &str, major: u32) -> &'static str {
 /// or `/etc/hosts` a file).
 fn is_linux_root(view: &View) -> bool {
     let bin = view.file_type("/bin", false) == Some(crate::fs::FileType::Directory)
-        || view
-            .readlink("/bin")
-            .is_some_and(|t| t == b"usr/bin" || t == b"/usr/bin");
+        || view.readlink("/bin").is_some_and(|t| t == b"usr/bin" || t == b"/usr/bin");
     view.file_type("/etc", false) == Some(crate::fs::FileType::Directory)
         && bin
         && (view.is_file("/etc/fstab") || view.is_file("/etc/hosts"))
@@ -162,23 +149,17 @@ fn first_line(view: &View, path: &str) -> Option<String> {
 /// The host name: `/etc/HOSTNAME`, `/etc/hostname`, then `HOSTNAME=` in
 /// `/etc/sysconfig/network`.
 fn hostname(view: &View) -> Option<String> {
-    first_line(view, "/etc/HOSTNAME")
-        .or_else(|| first_line(view, "/etc/hostname"))
-        .or_else(|| {
-            let text = view.small_text("/etc/sysconfig/network")?;
-            let v = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("HOSTNAME="))?;
-            let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
-            (!v.is_empty()).then(|| v.to_string())
-        })
+    first_line(view, "/etc/HOSTNAME").or_else(|| first_line(view, "/etc/hostname")).or_else(|| {
+        let text = view.small_text("/etc/sysconfig/network")?;
+        let v = text.lines().find_map(|l| l.trim().strip_prefix("HOSTNAME="))?;
+        let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+        (!v.is_empty()).then(|| v.to_string())
+    })
 }
 
 /// The architecture from the first of [`elf::ARCH_BINARIES`] that is an ELF file.
 fn arch(view: &View) -> Option<&'static str> {
-    elf::ARCH_BINARIES
-        .iter()
-        .find_map(|bin| elf::elf_arch(&view.head(bin, elf::HEADER_LEN)?))
+    elf::ARCH_BINARIES.iter().find_map(|bin| elf::elf_arch(&view.head(bin, elf::HEADER_LEN)?))
 }
 
 /// Sorts mountpoints as they must be mounted: shortest first, then by name.
@@ -189,10 +170,7 @@ fn sort_mountpoints(mps: &mut [(String, String)]) {
 impl Guest {
     /// The session's devices with the names fstab entries may use.
     fn fstab_devices(&self) -> Result<fstab::Devices> {
-        let mut d = fstab::Devices {
-            disks: self.list_devices()?,
-            ..Default::default()
-        };
+        let mut d = fstab::Devices { disks: self.list_devices()?, ..Default::default() };
         d.names.extend(d.disks.iter().cloned());
         for disk in self.disks()? {
             for p in &disk.partitions {
@@ -238,10 +216,7 @@ impl Guest {
         let distro = rel.distro.unwrap_or("unknown");
         let (major, minor) = rel.version.unwrap_or((0, 0));
         let devices = self.fstab_devices()?;
-        let entries = view
-            .small_text("/etc/fstab")
-            .map(|t| fstab::parse(&t, &devices, root))
-            .unwrap_or_default();
+        let entries = view.small_text("/etc/fstab").map(|t| fstab::parse(&t, &devices, root)).unwrap_or_default();
         let mut mountpoints: Vec<(String, String)> = Vec::new();
         for (dev, mp) in &entries {
             if mp.starts_with('/') && !mountpoints.iter().any(|(m, _)| m == mp) {
@@ -356,19 +331,11 @@ impl Guest {
     /// Mounts `root` and its fstab mountpoints, shortest first (like `guestfish -i`): read-only
     /// when `readonly`. A mountpoint that cannot be mounted is skipped and returned with its
     /// error, as guestfish reports and ignores it.
-    pub fn mount_inspected(
-        &mut self,
-        root: &str,
-        readonly: bool,
-    ) -> Result<Vec<(String, super::Error)>> {
+    pub fn mount_inspected(&mut self, root: &str, readonly: bool) -> Result<Vec<(String, super::Error)>> {
         let info = self.inspect_root(root)?;
         let mut skipped = Vec::new();
         for (mp, dev) in &info.mountpoints {
-            let r = if readonly {
-                self.mount_ro(dev, mp)
-            } else {
-                self.mount(dev, mp)
-            };
+            let r = if readonly { self.mount_ro(dev, mp) } else { self.mount(dev, mp) };
             if let Err(e) = r {
                 if mp == "/" {
                     return Err(e.into());

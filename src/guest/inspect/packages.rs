@@ -1,8 +1,8 @@
 //! Installed applications from the package databases: dpkg's `/var/lib/dpkg/status`, apk's
 //! `/lib/apk/db/installed` and pacman's `/var/lib/pacman/local/*/desc`; rpm's in `rpmdb/`.
 
-use super::application::Application;
 use super::view::{View, DB_FILE_MAX, SMALL_FILE_MAX};
+use super::application::Application;
 use super::Error;
 
 /// Most pacman package directories read.
@@ -11,9 +11,7 @@ const MAX_PACMAN_PACKAGES: usize = 100_000;
 /// `[epoch:]version[-release]` → (epoch, version, release).
 fn split_version(full: &str) -> (i32, String, String) {
     let (epoch, rest) = match full.split_once(':') {
-        Some((e, rest)) if !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()) => {
-            (e.parse().unwrap_or(0), rest)
-        }
+        Some((e, rest)) if !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()) => (e.parse().unwrap_or(0), rest),
         _ => (0, full),
     };
     match rest.split_once('-') {
@@ -55,15 +53,10 @@ pub fn parse_dpkg_status(text: &str) -> Vec<Application> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
         let field = |key: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
-                .map(str::trim)
-                .unwrap_or("")
+            stanza.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':'))).map(str::trim).unwrap_or("")
         };
         let name = field("Package");
-        if name.is_empty() || !field("Status").contains("installed") || field("Version").is_empty()
-        {
+        if name.is_empty() || !field("Status").contains("installed") || field("Version").is_empty() {
             continue;
         }
         let description = stanza
@@ -91,26 +84,12 @@ pub fn parse_dpkg_status(text: &str) -> Vec<Application> {
 pub fn parse_apk_installed(text: &str) -> Vec<Application> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
-        let field = |key: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
-                .unwrap_or("")
-        };
+        let field = |key: &str| stanza.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':'))).unwrap_or("");
         let name = field("P");
         if name.is_empty() || field("V").is_empty() {
             continue;
         }
-        let mut a = app(
-            name,
-            field("V"),
-            Fields {
-                arch: field("A"),
-                url: field("U"),
-                description: field("T").to_string(),
-                ..Fields::default()
-            },
-        );
+        let mut a = app(name, field("V"), Fields { arch: field("A"), url: field("U"), description: field("T").to_string(), ..Fields::default() });
         if let Some(r) = a.release.strip_prefix('r') {
             a.release = r.to_string();
         }
@@ -131,12 +110,7 @@ pub fn parse_pacman_desc(text: &str) -> Option<Application> {
     let a = app(
         name,
         field("%VERSION%")?,
-        Fields {
-            arch: field("%ARCH%")?,
-            url: field("%URL%").unwrap_or(""),
-            description: field("%DESC%").unwrap_or("").to_string(),
-            ..Fields::default()
-        },
+        Fields { arch: field("%ARCH%")?, url: field("%URL%").unwrap_or(""), description: field("%DESC%").unwrap_or("").to_string(), ..Fields::default() },
     );
     (!a.version.is_empty() && !a.release.is_empty()).then_some(a)
 }
@@ -158,12 +132,7 @@ pub fn list(view: &View, package_format: &str) -> Result<(Vec<Application>, Vec<
             let mut apps = Vec::new();
             for name in view.list_dir(dir).into_iter().take(MAX_PACMAN_PACKAGES) {
                 let path = format!("{dir}/{}/desc", String::from_utf8_lossy(&name));
-                if let Some(a) = view
-                    .read_capped(&path, SMALL_FILE_MAX)
-                    .ok()
-                    .flatten()
-                    .and_then(|d| parse_pacman_desc(&String::from_utf8_lossy(&d)))
-                {
+                if let Some(a) = view.read_capped(&path, SMALL_FILE_MAX).ok().flatten().and_then(|d| parse_pacman_desc(&String::from_utf8_lossy(&d))) {
                     apps.push(a);
                 }
             }
@@ -183,18 +152,9 @@ mod tests {
 
     #[test]
     fn versions_split() {
-        assert_eq!(
-            split_version("1:9.2p1-2+deb12u3"),
-            (1, "9.2p1".into(), "2+deb12u3".into())
-        );
-        assert_eq!(
-            split_version("3.118ubuntu5"),
-            (0, "3.118ubuntu5".into(), String::new())
-        );
-        assert_eq!(
-            split_version("1.2.4_git20230717-r4"),
-            (0, "1.2.4_git20230717".into(), "r4".into())
-        );
+        assert_eq!(split_version("1:9.2p1-2+deb12u3"), (1, "9.2p1".into(), "2+deb12u3".into()));
+        assert_eq!(split_version("3.118ubuntu5"), (0, "3.118ubuntu5".into(), String::new()));
+        assert_eq!(split_version("1.2.4_git20230717-r4"), (0, "1.2.4_git20230717".into(), "r4".into()));
         // libguestfs splits at the first '-'
         assert_eq!(split_version("2:1.2-3-4"), (2, "1.2".into(), "3-4".into()));
     }
@@ -205,33 +165,16 @@ mod tests {
                  Package: b\nStatus: deinstall ok config-files\nVersion: 2\n\nGarbage\n\n";
         let apps = parse_dpkg_status(s);
         assert_eq!(apps.len(), 1);
-        let fields = Fields {
-            arch: "amd64",
-            summary: "A",
-            description: "more".into(),
-            ..Fields::default()
-        };
+        let fields = Fields { arch: "amd64", summary: "A", description: "more".into(), ..Fields::default() };
         assert_eq!(apps[0], app("a", "1.0-1", fields));
     }
 
     #[test]
     fn pacman_desc() {
-        let a =
-            parse_pacman_desc("%NAME%\nzlib\n\n%VERSION%\n1:1.3.1-1\n\n%ARCH%\nx86_64\n").unwrap();
-        assert_eq!(
-            (
-                a.name.as_str(),
-                a.epoch,
-                a.version.as_str(),
-                a.release.as_str()
-            ),
-            ("zlib", 1, "1.3.1", "1")
-        );
+        let a = parse_pacman_desc("%NAME%\nzlib\n\n%VERSION%\n1:1.3.1-1\n\n%ARCH%\nx86_64\n").unwrap();
+        assert_eq!((a.name.as_str(), a.epoch, a.version.as_str(), a.release.as_str()), ("zlib", 1, "1.3.1", "1"));
         assert_eq!(parse_pacman_desc("%VERSION%\n1\n"), None);
         // release is mandatory
-        assert_eq!(
-            parse_pacman_desc("%NAME%\nz\n%VERSION%\n1\n%ARCH%\nany\n"),
-            None
-        );
+        assert_eq!(parse_pacman_desc("%NAME%\nz\n%VERSION%\n1\n%ARCH%\nany\n"), None);
     }
 }

@@ -64,31 +64,18 @@ fn shell_unquote(v: &str) -> String {
 
 /// `KEY=value` lines (comments and other lines skipped).
 fn key_values(text: &str) -> impl Iterator<Item = (&str, &str)> {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim(), v))
+    text.lines().filter(|l| !l.trim_start().starts_with('#')).filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim(), v))
 }
 
 /// The first number `N` or `N.M` in `s`, as (major, minor).
 pub fn version_in(s: &str) -> Option<(u32, u32)> {
     let start = s.find(|c: char| c.is_ascii_digit())?;
     let mut parts = s[start..].splitn(3, '.');
-    let digits = |p: &str| {
-        p.chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse::<u32>()
-            .ok()
-    };
+    let digits = |p: &str| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u32>().ok();
     let major_part = parts.next()?;
     let major = digits(major_part)?;
     let whole_major = major_part.chars().all(|c| c.is_ascii_digit());
-    let minor = if whole_major {
-        parts.next().and_then(digits)
-    } else {
-        None
-    };
+    let minor = if whole_major { parts.next().and_then(digits) } else { None };
     Some((major, minor.unwrap_or(0)))
 }
 
@@ -176,10 +163,7 @@ fn redhat_style(line: &str, vendor: &str) -> Option<(u32, u32)> {
     if let Some((update, _)) = number_after(rest, "Update ") {
         return Some((major, update));
     }
-    let minor = rest
-        .strip_prefix('.')
-        .and_then(|r| number_after(r, ""))
-        .map(|(m, _)| m);
+    let minor = rest.strip_prefix('.').and_then(|r| number_after(r, "")).map(|(m, _)| m);
     Some((major, minor.unwrap_or(0)))
 }
 
@@ -208,26 +192,15 @@ fn parse_generic(text: &str, distro: &'static str, pattern: Option<&str>, r: &mu
 /// `/etc/SuSE-release`: product on line 1, `VERSION = N` and `PATCHLEVEL = M` after.
 fn parse_suse_release(text: &str, r: &mut Release) -> bool {
     let mut lines = text.lines();
-    let Some(product) = lines.next() else {
-        return false;
-    };
+    let Some(product) = lines.next() else { return false };
     r.product_name = Some(product.to_string());
-    let field = |l: Option<&str>, key: &str| {
-        l.and_then(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse::<u32>().ok())
-    };
-    if product.starts_with("SUSE Linux Enterprise ")
-        || product.starts_with("SUSE LINUX Enterprise ")
-        || product.starts_with("Novell Linux Desktop ")
-    {
+    let field = |l: Option<&str>, key: &str| l.and_then(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse::<u32>().ok());
+    if product.starts_with("SUSE Linux Enterprise ") || product.starts_with("SUSE LINUX Enterprise ") || product.starts_with("Novell Linux Desktop ") {
         let major = field(lines.next(), "VERSION =");
         let minor = field(lines.next(), "PATCHLEVEL =");
         r.distro = Some("sles");
         r.version = major.map(|m| (m, minor.unwrap_or(0)));
-    } else if ["openSUSE ", "SuSE Linux ", "SUSE LINUX "]
-        .iter()
-        .any(|p| product.starts_with(p))
-    {
+    } else if ["openSUSE ", "SuSE Linux ", "SUSE LINUX "].iter().any(|p| product.starts_with(p)) {
         if let Some(v) = lines.next().and_then(version_in) {
             r.version = Some(v);
         }
@@ -243,22 +216,11 @@ pub fn detect(view: &View) -> Release {
     let tests: &[Test] = &[
         ("/etc/os-release", |_, t, r| parse_os_release(t, r)),
         ("/etc/lsb-release", |_, t, r| parse_lsb_release(t, r)),
-        ("/etc/oracle-release", |_, t, r| {
-            parse_generic(t, "oraclelinux", Some("Oracle Linux"), r)
-        }),
-        ("/etc/centos-release", |_, t, r| {
-            parse_generic(t, "centos", Some("CentOS"), r)
-        }),
-        ("/etc/altlinux-release", |_, t, r| {
-            parse_generic(t, "altlinux", None, r)
-        }),
+        ("/etc/oracle-release", |_, t, r| parse_generic(t, "oraclelinux", Some("Oracle Linux"), r)),
+        ("/etc/centos-release", |_, t, r| parse_generic(t, "centos", Some("CentOS"), r)),
+        ("/etc/altlinux-release", |_, t, r| parse_generic(t, "altlinux", None, r)),
         ("/etc/redhat-release", |_, t, r| {
-            if let Some(major) = t
-                .lines()
-                .next()
-                .and_then(|l| number_after(l, "Fedora release "))
-                .map(|(m, _)| m)
-            {
+            if let Some(major) = t.lines().next().and_then(|l| number_after(l, "Fedora release ")).map(|(m, _)| m) {
                 r.product_name = t.lines().next().map(str::to_string);
                 r.distro = Some("fedora");
                 r.version = Some((major, 0));
@@ -273,43 +235,23 @@ pub fn detect(view: &View) -> Release {
                     true
                 }
         }),
-        ("/etc/debian_version", |_, t, r| {
-            parse_generic(t, "debian", None, r)
-        }),
-        ("/etc/pardus-release", |_, t, r| {
-            parse_generic(t, "pardus", None, r)
-        }),
+        ("/etc/debian_version", |_, t, r| parse_generic(t, "debian", None, r)),
+        ("/etc/pardus-release", |_, t, r| parse_generic(t, "pardus", None, r)),
         ("/etc/arch-release", |_, _, r| {
             r.distro = Some("archlinux");
             true
         }),
-        ("/etc/gentoo-release", |_, t, r| {
-            parse_generic(t, "gentoo", None, r)
-        }),
-        ("/etc/meego-release", |_, t, r| {
-            parse_generic(t, "meego", None, r)
-        }),
-        ("/etc/slackware-version", |_, t, r| {
-            parse_generic(t, "slackware", None, r)
-        }),
-        ("/etc/ttylinux-target", |_, t, r| {
-            parse_generic(t, "ttylinux", None, r)
-        }),
+        ("/etc/gentoo-release", |_, t, r| parse_generic(t, "gentoo", None, r)),
+        ("/etc/meego-release", |_, t, r| parse_generic(t, "meego", None, r)),
+        ("/etc/slackware-version", |_, t, r| parse_generic(t, "slackware", None, r)),
+        ("/etc/ttylinux-target", |_, t, r| parse_generic(t, "ttylinux", None, r)),
         ("/etc/SuSE-release", |_, t, r| parse_suse_release(t, r)),
-        ("/etc/cirros/version", |_, t, r| {
-            parse_generic(t, "cirros", None, r)
-        }),
+        ("/etc/cirros/version", |_, t, r| parse_generic(t, "cirros", None, r)),
         ("/etc/br-version", |v, t, r| {
-            let distro = if v.is_file("/usr/share/cirros/logo") {
-                "cirros"
-            } else {
-                "buildroot"
-            };
+            let distro = if v.is_file("/usr/share/cirros/logo") { "cirros" } else { "buildroot" };
             parse_generic(t, distro, None, r)
         }),
-        ("/etc/alpine-release", |_, t, r| {
-            parse_generic(t, "alpinelinux", None, r)
-        }),
+        ("/etc/alpine-release", |_, t, r| parse_generic(t, "alpinelinux", None, r)),
     ];
     for (file, test) in tests {
         if !view.is_file(file) {
@@ -339,53 +281,23 @@ mod tests {
 
     #[test]
     fn redhat_patterns() {
-        assert_eq!(
-            redhat_style("CentOS Linux release 7.9.2009 (Core)", "CentOS"),
-            Some((7, 9))
-        );
-        assert_eq!(
-            redhat_style("CentOS release 5 (Final)", "CentOS"),
-            Some((5, 0))
-        );
-        assert_eq!(
-            redhat_style(
-                "Red Hat Enterprise Linux AS release 4 (Nahant Update 9)",
-                "Red Hat"
-            ),
-            Some((4, 9))
-        );
-        assert_eq!(
-            redhat_style("Red Hat Enterprise Linux release 9.4 (Plow)", "Red Hat"),
-            Some((9, 4))
-        );
-        assert_eq!(
-            redhat_style("Rocky Linux release 9.4 (Blue Onyx)", "Red Hat"),
-            None
-        );
+        assert_eq!(redhat_style("CentOS Linux release 7.9.2009 (Core)", "CentOS"), Some((7, 9)));
+        assert_eq!(redhat_style("CentOS release 5 (Final)", "CentOS"), Some((5, 0)));
+        assert_eq!(redhat_style("Red Hat Enterprise Linux AS release 4 (Nahant Update 9)", "Red Hat"), Some((4, 9)));
+        assert_eq!(redhat_style("Red Hat Enterprise Linux release 9.4 (Plow)", "Red Hat"), Some((9, 4)));
+        assert_eq!(redhat_style("Rocky Linux release 9.4 (Blue Onyx)", "Red Hat"), None);
     }
 
     #[test]
     fn os_release_rules() {
         let mut r = Release::default();
-        assert!(!parse_os_release(
-            "ID=debian\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_ID=\"12\"\n",
-            &mut r
-        ));
+        assert!(!parse_os_release("ID=debian\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_ID=\"12\"\n", &mut r));
         assert_eq!(r.distro, Some("debian"));
         let mut r = Release::default();
-        assert!(parse_os_release(
-            "ID='ubuntu'\nPRETTY_NAME=\"Ubuntu \\\"22.04\\\"\"\nVERSION_ID=\"22.04\"\n",
-            &mut r
-        ));
+        assert!(parse_os_release("ID='ubuntu'\nPRETTY_NAME=\"Ubuntu \\\"22.04\\\"\"\nVERSION_ID=\"22.04\"\n", &mut r));
         assert_eq!(r.product_name.as_deref(), Some("Ubuntu \"22.04\""));
         let mut r = Release::default();
-        assert!(!parse_os_release(
-            "ID=arch\nPRETTY_NAME=\"Arch Linux\"\n",
-            &mut r
-        ));
-        assert!(!parse_os_release(
-            "\u{0}\u{1}=\u{ff}garbage",
-            &mut Release::default()
-        ));
+        assert!(!parse_os_release("ID=arch\nPRETTY_NAME=\"Arch Linux\"\n", &mut r));
+        assert!(!parse_os_release("\u{0}\u{1}=\u{ff}garbage", &mut Release::default()));
     }
 }

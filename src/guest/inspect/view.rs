@@ -21,26 +21,14 @@ impl View {
     /// Opens `device` as the guest `/`.
     pub fn new(guest: &Guest, device: &str) -> Result<View> {
         let fs = fs::open(guest.device(device)?)?;
-        Ok(View {
-            mounts: vec![Mount {
-                device: device.to_string(),
-                mountpoint: "/".into(),
-                fs,
-                readonly: true,
-            }],
-        })
+        Ok(View { mounts: vec![Mount { device: device.to_string(), mountpoint: "/".into(), fs, readonly: true }] })
     }
 
     /// Adds `device` at `mountpoint` (a canonical absolute path); a filesystem that cannot be
     /// opened is skipped, as inspection skips what it cannot mount.
     pub fn add(&mut self, guest: &Guest, device: &str, mountpoint: &str) {
         if let Ok(fs) = guest.device(device).and_then(|d| Ok(fs::open(d)?)) {
-            self.mounts.push(Mount {
-                device: device.to_string(),
-                mountpoint: mountpoint.to_string(),
-                fs,
-                readonly: true,
-            });
+            self.mounts.push(Mount { device: device.to_string(), mountpoint: mountpoint.to_string(), fs, readonly: true });
         }
     }
 
@@ -59,44 +47,26 @@ impl View {
     pub fn readlink(&self, path: &str) -> Option<Vec<u8>> {
         let r = resolve(&self.mounts, path, false).ok()?;
         let fs = &self.mounts[r.mount].fs;
-        (fs.stat(r.ino).ok()?.file_type() == Some(FileType::Symlink))
-            .then(|| fs.readlink(r.ino).ok())
-            .flatten()
+        (fs.stat(r.ino).ok()?.file_type() == Some(FileType::Symlink)).then(|| fs.readlink(r.ino).ok()).flatten()
     }
 
     /// Names in the directory `path` (empty when it is not a readable directory).
     pub fn list_dir(&self, path: &str) -> Vec<Vec<u8>> {
-        let Ok(r) = resolve(&self.mounts, path, true) else {
-            return Vec::new();
-        };
-        self.mounts[r.mount]
-            .fs
-            .read_dir(r.ino)
-            .map(|v| v.into_iter().map(|e| e.name).collect())
-            .unwrap_or_default()
+        let Ok(r) = resolve(&self.mounts, path, true) else { return Vec::new() };
+        self.mounts[r.mount].fs.read_dir(r.ino).map(|v| v.into_iter().map(|e| e.name).collect()).unwrap_or_default()
     }
 
     /// The content of the regular file `path` if it exists and is at most `max` bytes:
     /// `Ok(None)` when it is missing or not a regular file, an error when it is larger.
-    pub fn read_capped(
-        &self,
-        path: &str,
-        max: u64,
-    ) -> std::result::Result<Option<Vec<u8>>, super::Error> {
-        let Ok(r) = resolve(&self.mounts, path, true) else {
-            return Ok(None);
-        };
+    pub fn read_capped(&self, path: &str, max: u64) -> std::result::Result<Option<Vec<u8>>, super::Error> {
+        let Ok(r) = resolve(&self.mounts, path, true) else { return Ok(None) };
         let fs = &self.mounts[r.mount].fs;
         let st = fs.stat(r.ino)?;
         if st.file_type() != Some(FileType::Regular) {
             return Ok(None);
         }
         if st.size > max {
-            return Err(super::Error::TooLarge {
-                path: path.to_string(),
-                size: st.size,
-                max,
-            });
+            return Err(super::Error::TooLarge { path: path.to_string(), size: st.size, max });
         }
         let mut out = Vec::with_capacity(st.size as usize);
         let mut buf = vec![0u8; 64 << 10];
@@ -107,11 +77,7 @@ impl View {
             }
             out.extend_from_slice(&buf[..n]);
         }
-        Err(super::Error::TooLarge {
-            path: path.to_string(),
-            size: out.len() as u64,
-            max,
-        })
+        Err(super::Error::TooLarge { path: path.to_string(), size: out.len() as u64, max })
     }
 
     /// The first bytes (up to `n`) of the regular file `path`, `None` when it cannot be read.

@@ -5,8 +5,8 @@
 use super::{FnOp, Only, Work};
 use crate::sysprep::edit::{self, Action};
 use crate::sysprep::Ctx;
-use crate::sysprep::Result;
 use crate::Guest;
+use crate::sysprep::Result;
 
 /// The network operations.
 pub static OPS: [FnOp; 4] = [
@@ -29,10 +29,7 @@ pub static OPS: [FnOp; 4] = [
         description: "Remove system-local NetworkManager connection profiles (keyfiles)",
         default_on: true,
         only: Only::RhFamily,
-        apply: Work::Globs(
-            &["/etc/NetworkManager/system-connections/*.nmconnection"],
-            Action::RmFiles,
-        ),
+        apply: Work::Globs(&["/etc/NetworkManager/system-connections/*.nmconnection"], Action::RmFiles),
     },
     FnOp {
         name: "udev-persistent-net",
@@ -44,10 +41,7 @@ pub static OPS: [FnOp; 4] = [
 ];
 
 /// Where ifcfg files live (Red Hat family, SUSE).
-const IFCFG: &[&str] = &[
-    "/etc/sysconfig/network-scripts/ifcfg-*",
-    "/etc/sysconfig/network/ifcfg-*",
-];
+const IFCFG: &[&str] = &["/etc/sysconfig/network-scripts/ifcfg-*", "/etc/sysconfig/network/ifcfg-*"];
 
 /// Removes the lines setting one of `keys` from every ifcfg file.
 fn strip_ifcfg(g: &Guest, keys: &[&str]) -> Result<()> {
@@ -90,9 +84,7 @@ fn net_hwaddr(g: &Guest, _: &Ctx) -> Result<()> {
         }
     }
     for p in edit::files_in(g, "/etc/NetworkManager/system-connections", "*")? {
-        edit::edit_lines(g, &p, |l| {
-            (!l.trim_start().starts_with("mac-address=")).then(|| l.to_string())
-        })?;
+        edit::edit_lines(g, &p, |l| (!l.trim_start().starts_with("mac-address=")).then(|| l.to_string()))?;
     }
     Ok(())
 }
@@ -115,17 +107,13 @@ pub fn netplan_unpin(text: &str) -> String {
     let mut drop = vec![false; lines.len()];
     for (i, l) in lines.iter().enumerate() {
         let t = l.trim();
-        let is_match =
-            t == "match:" || t.starts_with("match:") && t.contains("macaddress") && t.contains('{');
+        let is_match = t == "match:" || t.starts_with("match:") && t.contains("macaddress") && t.contains('{');
         if !is_match {
             continue;
         }
         let ind = indent(l);
         // the block's children: following lines indented deeper
-        let children: Vec<usize> = (i + 1..lines.len())
-            .take_while(|&j| yaml_blank(lines[j]) || indent(lines[j]) > ind)
-            .filter(|&j| !yaml_blank(lines[j]))
-            .collect();
+        let children: Vec<usize> = (i + 1..lines.len()).take_while(|&j| yaml_blank(lines[j]) || indent(lines[j]) > ind).filter(|&j| !yaml_blank(lines[j])).collect();
         let flow_only_mac = t.starts_with("match:") && t != "match:" && t.matches(':').count() == 2;
         for &j in &children {
             if lines[j].trim_start().starts_with("macaddress:") {
@@ -135,13 +123,8 @@ pub fn netplan_unpin(text: &str) -> String {
         if flow_only_mac || children.iter().all(|&j| drop[j]) {
             drop[i] = true;
             // sibling set-name at the same indentation, within the parent block
-            let start = (0..i)
-                .rev()
-                .find(|&j| !yaml_blank(lines[j]) && indent(lines[j]) < ind)
-                .map_or(0, |j| j + 1);
-            let end = (i + 1..lines.len())
-                .find(|&j| !yaml_blank(lines[j]) && indent(lines[j]) < ind)
-                .unwrap_or(lines.len());
+            let start = (0..i).rev().find(|&j| !yaml_blank(lines[j]) && indent(lines[j]) < ind).map_or(0, |j| j + 1);
+            let end = (i + 1..lines.len()).find(|&j| !yaml_blank(lines[j]) && indent(lines[j]) < ind).unwrap_or(lines.len());
             for j in start..end {
                 if indent(lines[j]) == ind && lines[j].trim_start().starts_with("set-name:") {
                     drop[j] = true;
@@ -149,12 +132,7 @@ pub fn netplan_unpin(text: &str) -> String {
             }
         }
     }
-    lines
-        .iter()
-        .zip(drop)
-        .filter(|(_, d)| !d)
-        .map(|(l, _)| *l)
-        .collect()
+    lines.iter().zip(drop).filter(|(_, d)| !d).map(|(l, _)| *l).collect()
 }
 
 /// Removes `MACAddress=` / `PermanentMACAddress=` from `[Match]` sections of a systemd-networkd
@@ -230,15 +208,9 @@ mod tests {
     #[test]
     fn netplan_mac_match_removed_with_set_name() {
         let y = "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n      match:\n        macaddress: 52:54:00:12:34:56\n      set-name: eth0\n  version: 2\n";
-        assert_eq!(
-            netplan_unpin(y),
-            "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n  version: 2\n"
-        );
+        assert_eq!(netplan_unpin(y), "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n  version: 2\n");
         let keep = "    eth0:\n      match:\n        macaddress: 52:54:00:12:34:56\n        driver: virtio_net\n      set-name: eth0\n";
-        assert_eq!(
-            netplan_unpin(keep),
-            "    eth0:\n      match:\n        driver: virtio_net\n      set-name: eth0\n"
-        );
+        assert_eq!(netplan_unpin(keep), "    eth0:\n      match:\n        driver: virtio_net\n      set-name: eth0\n");
         let flow = "    eth0:\n      match: {macaddress: '52:54:00:12:34:56'}\n      set-name: eth0\n      dhcp4: yes\n";
         assert_eq!(netplan_unpin(flow), "    eth0:\n      dhcp4: yes\n");
         let none = "network:\n  version: 2\n  ethernets:\n    eth0: {dhcp4: true}\n";
@@ -248,15 +220,9 @@ mod tests {
     #[test]
     fn networkd_match_mac_removed() {
         let link = "[Match]\nMACAddress=52:54:00:12:34:56\n\n[Link]\nName=eth0\n";
-        assert_eq!(
-            networkd_unpin(link, "OriginalName=*"),
-            "[Match]\nOriginalName=*\n\n[Link]\nName=eth0\n"
-        );
+        assert_eq!(networkd_unpin(link, "OriginalName=*"), "[Match]\nOriginalName=*\n\n[Link]\nName=eth0\n");
         let net = "[Match]\nName=eth0\nMACAddress=52:54:00:12:34:56\n[Network]\nDHCP=yes\n";
-        assert_eq!(
-            networkd_unpin(net, "Name=*"),
-            "[Match]\nName=eth0\n[Network]\nDHCP=yes\n"
-        );
+        assert_eq!(networkd_unpin(net, "Name=*"), "[Match]\nName=eth0\n[Network]\nDHCP=yes\n");
         let set = "[Link]\nMACAddress=52:54:00:12:34:56\n";
         assert_eq!(networkd_unpin(set, "Name=*"), set);
     }

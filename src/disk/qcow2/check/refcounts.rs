@@ -48,54 +48,25 @@ struct Refs {
 
 impl Refs {
     /// Counts one more reference to each cluster that `len` bytes at `off` touch.
-    fn add(
-        &mut self,
-        c: &Checker,
-        off: u64,
-        len: u64,
-        times: u32,
-        what: &dyn Fn() -> String,
-    ) -> Result<()> {
+    fn add(&mut self, c: &Checker, off: u64, len: u64, times: u32, what: &dyn Fn() -> String) -> Result<()> {
         if len == 0 {
             return Ok(());
         }
-        let end = off
-            .checked_add(len)
-            .ok_or_else(|| c.err(format!("{} at offset {off:#x} overflows", what())))?;
+        let end = off.checked_add(len).ok_or_else(|| c.err(format!("{} at offset {off:#x} overflows", what())))?;
         // QEMU's rule: a region may end past the file by less than one cluster.
         if end.saturating_sub(self.file_len) >= c.cluster {
-            return Err(c.err(format!(
-                "{} ({len} bytes at offset {off:#x}) lies beyond the end of the file ({} bytes)",
-                what(),
-                self.file_len
-            )));
+            return Err(c.err(format!("{} ({len} bytes at offset {off:#x}) lies beyond the end of the file ({} bytes)", what(), self.file_len)));
         }
         for i in off >> self.cluster_bits..=(end - 1) >> self.cluster_bits {
-            let slot = self.counts.get_mut(i as usize).ok_or_else(|| {
-                c.err(format!(
-                    "{} at offset {off:#x} lies beyond the end of the file",
-                    what()
-                ))
-            })?;
+            let slot = self.counts.get_mut(i as usize).ok_or_else(|| c.err(format!("{} at offset {off:#x} lies beyond the end of the file", what())))?;
             let n = u32::from(*slot) + times;
-            *slot = u16::try_from(n)
-                .ok()
-                .filter(|&n| n < u16::MAX)
-                .ok_or_else(|| {
-                    c.err(format!(
-                        "the cluster at offset {:#x} has more than 65534 references",
-                        i << self.cluster_bits
-                    ))
-                })?;
+            *slot = u16::try_from(n).ok().filter(|&n| n < u16::MAX).ok_or_else(|| c.err(format!("the cluster at offset {:#x} has more than 65534 references", i << self.cluster_bits)))?;
         }
         Ok(())
     }
 
     fn get(&self, cluster: u64) -> u64 {
-        self.counts
-            .get(cluster as usize)
-            .copied()
-            .map_or(0, u64::from)
+        self.counts.get(cluster as usize).copied().map_or(0, u64::from)
     }
 }
 
@@ -108,9 +79,7 @@ fn refcount_at(block: &[u8], i: usize, bits: u32) -> u64 {
         u64::from(byte >> (bit % 8)) & ((1 << bits) - 1)
     } else {
         let n = bits as usize / 8;
-        block
-            .get(i * n..i * n + n)
-            .map_or(0, |b| b.iter().fold(0u64, |v, x| v << 8 | u64::from(*x)))
+        block.get(i * n..i * n + n).map_or(0, |b| b.iter().fold(0u64, |v, x| v << 8 | u64::from(*x)))
     }
 }
 
@@ -132,9 +101,7 @@ fn data_extent(c: &Checker, entry: u64, l2: u64) -> Result<Option<(u64, u64)>> {
         return Ok(None);
     }
     if off % c.cluster != 0 {
-        return Err(c.err(format!(
-            "a data cluster at offset {off:#x} (L2 table at {l2:#x}) is not cluster-aligned"
-        )));
+        return Err(c.err(format!("a data cluster at offset {off:#x} (L2 table at {l2:#x}) is not cluster-aligned")));
     }
     Ok(Some((off, c.cluster)))
 }
@@ -143,9 +110,7 @@ fn data_extent(c: &Checker, entry: u64, l2: u64) -> Result<Option<(u64, u64)>> {
 /// once the overlap check passed, disjoint).
 fn metadata_at(regions: &[Region], off: u64) -> Option<&Region> {
     let i = regions.partition_point(|r| r.start <= off);
-    regions
-        .get(i.checked_sub(1)?)
-        .filter(|r| r.start + r.len > off)
+    regions.get(i.checked_sub(1)?).filter(|r| r.start + r.len > off)
 }
 
 /// Counts the references of every cluster and compares them with the stored refcounts (see the
@@ -153,22 +118,13 @@ fn metadata_at(regions: &[Region], off: u64) -> Option<&Region> {
 pub(super) fn verify(c: &Checker, info: &Qcow2Info, regions: &[Region]) -> Result<()> {
     let clusters = c.file_len.div_ceil(c.cluster) + 1;
     if clusters > MAX_CLUSTERS {
-        return Err(c.err(format!(
-            "the file has {clusters} clusters, more than the {MAX_CLUSTERS} we check"
-        )));
+        return Err(c.err(format!("the file has {clusters} clusters, more than the {MAX_CLUSTERS} we check")));
     }
-    let mut refs = Refs {
-        counts: vec![0; clusters as usize],
-        cluster_bits: c.cluster.trailing_zeros(),
-        file_len: c.file_len,
-    };
+    let mut refs = Refs { counts: vec![0; clusters as usize], cluster_bits: c.cluster.trailing_zeros(), file_len: c.file_len };
 
     // Every metadata structure placed so far is referenced once (L2 tables are counted per L1
     // table naming them, below).
-    for r in regions
-        .iter()
-        .filter(|r| !matches!(r.what, What::L2(_) | What::SnapshotL2(_)))
-    {
+    for r in regions.iter().filter(|r| !matches!(r.what, What::L2(_) | What::SnapshotL2(_))) {
         refs.add(c, r.start, r.len, 1, &|| r.what.to_string())?;
     }
 
@@ -176,40 +132,25 @@ pub(super) fn verify(c: &Checker, info: &Qcow2Info, regions: &[Region]) -> Resul
     let mut l2_uses: BTreeMap<u64, u32> = BTreeMap::new();
     let l1_bytes = u64::from(info.l1_size) * 8;
     let active_l1 = c.read_table(info.l1_table_offset, l1_bytes, What::L1)?;
-    for off in active_l1
-        .iter()
-        .map(|e| e & L1_OFFSET_MASK)
-        .filter(|&o| o != 0)
-    {
+    for off in active_l1.iter().map(|e| e & L1_OFFSET_MASK).filter(|&o| o != 0) {
         *l2_uses.entry(off).or_default() += 1;
     }
     for (n, (l1_off, l1_size)) in c.snapshot_l1s(info)?.0.into_iter().enumerate() {
-        for off in c
-            .read_table(l1_off, l1_size * 8, What::SnapshotL1(n as u32))?
-            .into_iter()
-            .map(|e| e & L1_OFFSET_MASK)
-            .filter(|&o| o != 0)
-        {
+        for off in c.read_table(l1_off, l1_size * 8, What::SnapshotL1(n as u32))?.into_iter().map(|e| e & L1_OFFSET_MASK).filter(|&o| o != 0) {
             let uses = l2_uses.entry(off).or_default();
             *uses = uses.saturating_add(1);
         }
     }
     for (&l2, &times) in &l2_uses {
-        refs.add(c, l2, c.cluster, times, &|| {
-            format!("the L2 table at offset {l2:#x}")
-        })?;
+        refs.add(c, l2, c.cluster, times, &|| format!("the L2 table at offset {l2:#x}"))?;
         for entry in c.read_table(l2, c.cluster, What::L2At(l2))? {
-            let Some((off, len)) = data_extent(c, entry, l2)? else {
-                continue;
-            };
+            let Some((off, len)) = data_extent(c, entry, l2)? else { continue };
             if entry & COMPRESSED == 0 {
                 if let Some(m) = metadata_at(regions, off) {
                     return Err(c.err(format!("the L2 table at offset {l2:#x} maps a data cluster at offset {off:#x} onto {} at offset {:#x}", m.what, m.start)));
                 }
             }
-            refs.add(c, off, len, times, &|| {
-                format!("a data cluster of the L2 table at offset {l2:#x}")
-            })?;
+            refs.add(c, off, len, times, &|| format!("a data cluster of the L2 table at offset {l2:#x}"))?;
         }
     }
 
@@ -242,9 +183,7 @@ pub(super) fn verify(c: &Checker, info: &Qcow2Info, regions: &[Region]) -> Resul
             }
             // A v2 image has no zero flag: the bit is reserved.
             if entry & ZERO != 0 && info.version < 3 {
-                return Err(c.err(format!(
-                    "the L2 table at offset {off:#x} has reserved bit 0 set in a version 2 image"
-                )));
+                return Err(c.err(format!("the L2 table at offset {off:#x} has reserved bit 0 set in a version 2 image")));
             }
         }
     }
@@ -261,16 +200,9 @@ pub(super) fn verify(c: &Checker, info: &Qcow2Info, regions: &[Region]) -> Resul
 
 /// Counts the bitmap directory, each bitmap's table, and the data clusters the tables name;
 /// returns the bitmaps' names.
-fn count_bitmaps(
-    c: &Checker,
-    refs: &mut Refs,
-    b: crate::disk::qcow2::Bitmaps,
-) -> Result<Vec<String>> {
+fn count_bitmaps(c: &Checker, refs: &mut Refs, b: crate::disk::qcow2::Bitmaps) -> Result<Vec<String>> {
     let what = || "the bitmap directory".to_string();
-    if b.count > MAX_BITMAPS
-        || b.directory_size > MAX_BITMAP_DIRECTORY
-        || b.directory_offset % c.cluster != 0
-    {
+    if b.count > MAX_BITMAPS || b.directory_size > MAX_BITMAP_DIRECTORY || b.directory_offset % c.cluster != 0 {
         return Err(c.err(format!("the bitmaps extension is invalid ({} bitmaps, a directory of {} bytes at offset {:#x})", b.count, b.directory_size, b.directory_offset)));
     }
     refs.add(c, b.directory_offset, b.directory_size, 1, &what)?;
@@ -278,35 +210,21 @@ fn count_bitmaps(
     let mut pos = 0usize;
     let mut names = Vec::new();
     for n in 0..b.count {
-        let e = dir
-            .get(pos..pos + BITMAP_ENTRY as usize)
-            .ok_or_else(|| c.err(format!("the bitmap directory ends before bitmap {n}")))?;
+        let e = dir.get(pos..pos + BITMAP_ENTRY as usize).ok_or_else(|| c.err(format!("the bitmap directory ends before bitmap {n}")))?;
         let be = |r: std::ops::Range<usize>| e[r].iter().fold(0u64, |v, x| v << 8 | u64::from(*x));
         let (table, size, name_len, extra) = (be(0..8), be(8..12), be(18..20), be(20..24));
         let name_at = pos as u64 + BITMAP_ENTRY + extra;
-        let name = dir
-            .get(name_at as usize..(name_at + name_len) as usize)
-            .ok_or_else(|| {
-                c.err(format!(
-                    "the name of bitmap {n} runs past the bitmap directory"
-                ))
-            })?;
+        let name = dir.get(name_at as usize..(name_at + name_len) as usize).ok_or_else(|| c.err(format!("the name of bitmap {n} runs past the bitmap directory")))?;
         names.push(String::from_utf8_lossy(name).into_owned());
         pos = (name_at + name_len).next_multiple_of(8) as usize;
         if table % c.cluster != 0 {
-            return Err(c.err(format!(
-                "the table of bitmap {n} at offset {table:#x} is not cluster-aligned"
-            )));
+            return Err(c.err(format!("the table of bitmap {n} at offset {table:#x} is not cluster-aligned")));
         }
-        refs.add(c, table, size * 8, 1, &|| {
-            format!("the table of bitmap {n}")
-        })?;
+        refs.add(c, table, size * 8, 1, &|| format!("the table of bitmap {n}"))?;
         for entry in c.read_table(table, size * 8, What::BitmapTable(n))? {
             let off = entry & L2_OFFSET_MASK;
             if off != 0 {
-                refs.add(c, off, c.cluster, 1, &|| {
-                    format!("a data cluster of bitmap {n}")
-                })?;
+                refs.add(c, off, c.cluster, 1, &|| format!("a data cluster of bitmap {n}"))?;
             }
         }
     }
@@ -318,22 +236,14 @@ fn count_bitmaps(
 fn compare(c: &Checker, info: &Qcow2Info, refs: &Refs) -> Result<()> {
     let bits = info.refcount_bits;
     let per_block = c.cluster * 8 / u64::from(bits);
-    let table = c.read_table(
-        info.refcount_table_offset,
-        u64::from(info.refcount_table_clusters) * c.cluster,
-        What::RefTable,
-    )?;
+    let table = c.read_table(info.refcount_table_offset, u64::from(info.refcount_table_clusters) * c.cluster, What::RefTable)?;
     let clusters = refs.counts.len() as u64;
     let mismatch = |cluster: u64, stored: u64, counted: u64| {
         c.err(format!(
             "the cluster at offset {:#x} has refcount {stored} but {counted} reference{}{}",
             cluster * c.cluster,
             if counted == 1 { "" } else { "s" },
-            if stored < counted {
-                " (it would be overwritten as free space)"
-            } else {
-                ""
-            }
+            if stored < counted { " (it would be overwritten as free space)" } else { "" }
         ))
     };
     for (i, entry) in table.iter().enumerate() {
@@ -342,11 +252,7 @@ fn compare(c: &Checker, info: &Qcow2Info, refs: &Refs) -> Result<()> {
             break;
         }
         let block = entry & REFT_OFFSET_MASK;
-        let data = if block == 0 {
-            Vec::new()
-        } else {
-            c.read_bytes(block, c.cluster, What::RefBlock(i))?
-        };
+        let data = if block == 0 { Vec::new() } else { c.read_bytes(block, c.cluster, What::RefBlock(i))? };
         for j in 0..per_block.min(clusters - first) {
             let counted = refs.get(first + j);
             let stored = refcount_at(&data, j as usize, bits);
@@ -388,35 +294,14 @@ mod tests {
     #[test]
     fn metadata_lookup() {
         let r = vec![
-            Region {
-                start: 0,
-                len: 0x10000,
-                what: What::Header,
-            },
-            Region {
-                start: 0x20000,
-                len: 0x20000,
-                what: What::RefTable,
-            },
-            Region {
-                start: 0x40000,
-                len: 0x10000,
-                what: What::L1,
-            },
+            Region { start: 0, len: 0x10000, what: What::Header },
+            Region { start: 0x20000, len: 0x20000, what: What::RefTable },
+            Region { start: 0x40000, len: 0x10000, what: What::L1 },
         ];
-        assert!(matches!(
-            metadata_at(&r, 0x8000).map(|r| r.what),
-            Some(What::Header)
-        ));
+        assert!(matches!(metadata_at(&r, 0x8000).map(|r| r.what), Some(What::Header)));
         assert!(metadata_at(&r, 0x10000).is_none());
-        assert!(matches!(
-            metadata_at(&r, 0x38000).map(|r| r.what),
-            Some(What::RefTable)
-        ));
-        assert!(matches!(
-            metadata_at(&r, 0x40000).map(|r| r.what),
-            Some(What::L1)
-        ));
+        assert!(matches!(metadata_at(&r, 0x38000).map(|r| r.what), Some(What::RefTable)));
+        assert!(matches!(metadata_at(&r, 0x40000).map(|r| r.what), Some(What::L1)));
         assert!(metadata_at(&r, 0x50000).is_none());
     }
 }

@@ -41,20 +41,9 @@ pub(super) fn place(geo: &Geo, old_groups: u64) -> Result<Vec<Window>, String> {
 
 fn place_window(geo: &Geo, first: u64, end: u64) -> Result<Window, String> {
     let limit = geo.group_first(end - 1) + geo.group_blocks(end - 1);
-    let mut cur = Cursor {
-        geo,
-        next: geo.group_first(first),
-        limit,
-    };
+    let mut cur = Cursor { geo, next: geo.group_first(first), limit };
     let n = (end - first) as usize;
-    let mut meta = vec![
-        Meta {
-            block_bitmap: 0,
-            inode_bitmap: 0,
-            inode_table: 0
-        };
-        n
-    ];
+    let mut meta = vec![Meta { block_bitmap: 0, inode_bitmap: 0, inode_table: 0 }; n];
     let fail = |g: u64| format!("the metadata of new group {g} does not fit groups {first}..{end}");
     for (i, m) in meta.iter_mut().enumerate() {
         m.block_bitmap = cur.alloc(1).ok_or_else(|| fail(first + i as u64))?;

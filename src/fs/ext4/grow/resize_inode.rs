@@ -5,9 +5,9 @@
 //! `(desc_blocks + n) % (block_size / 4)`, each lists its copies in every backup group of the
 //! grown filesystem, and `i_blocks` counts them all.
 
-use crate::bytes::{le16, le32};
 use crate::fs::ext4::csum::crc32c_raw;
 use crate::fs::ext4::geo::{backup_groups, Geo, RO_COMPAT_HUGE_FILE, RO_COMPAT_METADATA_CSUM};
+use crate::bytes::{le16, le32};
 
 /// `EXT2_RESIZE_INO`.
 pub(super) const INO: u64 = 7;
@@ -35,9 +35,7 @@ pub(super) struct Rebuilt {
 pub(super) fn dind_block(geo: &Geo, inode: &[u8]) -> Result<u64, String> {
     let dind = u64::from(le32(inode, DIND));
     if dind < geo.first_data_block || dind >= geo.blocks {
-        return Err(format!(
-            "resize inode: double-indirect block {dind} outside the filesystem"
-        ));
+        return Err(format!("resize inode: double-indirect block {dind} outside the filesystem"));
     }
     Ok(dind)
 }
@@ -79,10 +77,7 @@ pub(super) fn rebuild(geo: &Geo, seed: u32, inode: &mut [u8]) -> Result<Rebuilt,
     let apb = geo.bs / 4;
     let backups = backup_groups(geo);
     if backups.len() as u64 > apb {
-        return Err(format!(
-            "resize inode: {} backup groups do not fit one indirect block",
-            backups.len()
-        ));
+        return Err(format!("resize inode: {} backup groups do not fit one indirect block", backups.len()));
     }
     let mut dind_buf = vec![0u8; geo.bs as usize];
     let mut blocks = Vec::new();
@@ -94,9 +89,8 @@ pub(super) fn rebuild(geo: &Geo, seed: u32, inode: &mut [u8]) -> Result<Rebuilt,
         let mut list = vec![0u8; geo.bs as usize];
         for (i, &grp) in backups.iter().enumerate() {
             let copy = gdt_blk + grp * geo.bpg;
-            let copy = u32::try_from(copy).map_err(|_| {
-                format!("resize inode: reserved GDT copy at block {copy} beyond 2^32 blocks")
-            })?;
+            let copy = u32::try_from(copy)
+                .map_err(|_| format!("resize inode: reserved GDT copy at block {copy} beyond 2^32 blocks"))?;
             list[i * 4..i * 4 + 4].copy_from_slice(&copy.to_le_bytes());
         }
         blocks.push((gdt_blk, list));

@@ -42,11 +42,7 @@ pub fn header(b: &[u8], owner: Option<&Owner>) -> Result<(usize, usize), String>
             return Err("data block: bad CRC".into());
         }
         if be64(b, 8) != o.daddr {
-            return Err(format!(
-                "data block: records address {} instead of {}",
-                be64(b, 8),
-                o.daddr
-            ));
+            return Err(format!("data block: records address {} instead of {}", be64(b, 8), o.daddr));
         }
         if &b[24..40] != o.uuid || be64(b, 40) != o.ino {
             return Err("data block: owned by another directory or filesystem".into());
@@ -54,10 +50,7 @@ pub fn header(b: &[u8], owner: Option<&Owner>) -> Result<(usize, usize), String>
     }
     let end = if block {
         let count = u64::from(be32(b, b.len() - 8));
-        let leaf = count
-            .checked_mul(8)
-            .and_then(|n| n.checked_add(8))
-            .unwrap_or(u64::MAX);
+        let leaf = count.checked_mul(8).and_then(|n| n.checked_add(8)).unwrap_or(u64::MAX);
         if leaf > (b.len() - hdr) as u64 {
             return Err(format!("block directory: {count} leaf entries do not fit"));
         }
@@ -74,19 +67,11 @@ pub fn block_leaf(b: &[u8], end: usize) -> Result<Vec<(u32, u32)>, String> {
     let Some(room) = b.len().checked_sub(8).and_then(|n| n.checked_sub(end)) else {
         return Err("a data block where a block directory's only block was expected".into());
     };
-    Ok((0..room / 8)
-        .map(|i| (be32(b, end + i * 8), be32(b, end + i * 8 + 4)))
-        .collect())
+    Ok((0..room / 8).map(|i| (be32(b, end + i * 8), be32(b, end + i * 8 + 4))).collect())
 }
 
 /// The entry at byte `at` of a data block whose entries lie in `hdr..end`.
-pub fn entry_at(
-    b: &[u8],
-    at: usize,
-    hdr: usize,
-    end: usize,
-    ftype: bool,
-) -> Result<RawEntry, String> {
+pub fn entry_at(b: &[u8], at: usize, hdr: usize, end: usize, ftype: bool) -> Result<RawEntry, String> {
     if at < hdr || at % 8 != 0 || at + 9 > end || be16(b, at) == 0xffff {
         return Err(format!("data block: no entry at {at}"));
     }
@@ -104,12 +89,7 @@ pub fn entry_at(
 
 /// Parses a directory data block `b` (the whole directory block) and appends its entries
 /// (`.` and `..` included) to `out`. `owner` is `Some` on v5 filesystems.
-pub fn parse(
-    b: &[u8],
-    ftype: bool,
-    owner: Option<&Owner>,
-    out: &mut Vec<RawEntry>,
-) -> Result<(), String> {
+pub fn parse(b: &[u8], ftype: bool, owner: Option<&Owner>, out: &mut Vec<RawEntry>) -> Result<(), String> {
     let (hdr, end) = header(b, owner)?;
     let mut p = hdr;
     while p < end {
@@ -161,49 +141,28 @@ mod tests {
     fn parses_and_rejects() {
         let mut out = Vec::new();
         parse(&block(), true, None, &mut out).unwrap();
-        assert_eq!(
-            out,
-            vec![RawEntry {
-                name: b"abc".to_vec(),
-                ino: 200,
-                ftype: 1
-            }]
-        );
+        assert_eq!(out, vec![RawEntry { name: b"abc".to_vec(), ino: 200, ftype: 1 }]);
         let mut b = block();
         b[34..36].copy_from_slice(&4u16.to_be_bytes());
-        assert!(parse(&b, true, None, &mut out)
-            .unwrap_err()
-            .contains("free space"));
+        assert!(parse(&b, true, None, &mut out).unwrap_err().contains("free space"));
         let mut b = block();
         b[24] = 255;
         b[32..34].copy_from_slice(&0u16.to_be_bytes());
         assert!(parse(&b, true, None, &mut out).is_err());
         let mut b = block();
         b[0] = 0;
-        assert!(parse(&b, true, None, &mut out)
-            .unwrap_err()
-            .contains("magic"));
+        assert!(parse(&b, true, None, &mut out).unwrap_err().contains("magic"));
         let mut b = block();
         b[0..4].copy_from_slice(&XD2B.to_be_bytes());
         b[504..508].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(parse(&b, true, None, &mut out)
-            .unwrap_err()
-            .contains("leaf entries"));
+        assert!(parse(&b, true, None, &mut out).unwrap_err().contains("leaf entries"));
         // a v5 block with a wrong CRC
         let mut b = block();
         b[0..4].copy_from_slice(&XDD3.to_be_bytes());
-        let o = Owner {
-            ino: 1,
-            uuid: &[0; 16],
-            daddr: 0,
-        };
-        assert!(parse(&b, true, Some(&o), &mut out)
-            .unwrap_err()
-            .contains("CRC"));
+        let o = Owner { ino: 1, uuid: &[0; 16], daddr: 0 };
+        assert!(parse(&b, true, Some(&o), &mut out).unwrap_err().contains("CRC"));
         // A data block has no block-directory index (found by fuzzing: this underflowed).
         let (_, end) = header(&block(), None).unwrap();
-        assert!(block_leaf(&block(), end)
-            .unwrap_err()
-            .contains("block directory"));
+        assert!(block_leaf(&block(), end).unwrap_err().contains("block directory"));
     }
 }

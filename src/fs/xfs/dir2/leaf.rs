@@ -25,18 +25,14 @@ pub fn parse(b: &[u8], owner: Option<&Owner>) -> Result<Vec<(u32, u32)>, String>
     let count = usize::from(count);
     let end = if leaf1 {
         let best = be32(b, b.len().saturating_sub(4)) as usize;
-        b.len()
-            .saturating_sub(4)
-            .saturating_sub(best.saturating_mul(2))
+        b.len().saturating_sub(4).saturating_sub(best.saturating_mul(2))
     } else {
         b.len()
     };
     if hdr + count * 8 > end {
         return Err(format!("directory leaf block: {count} entries do not fit"));
     }
-    Ok((0..count)
-        .map(|i| (be32(b, hdr + i * 8), be32(b, hdr + i * 8 + 4)))
-        .collect())
+    Ok((0..count).map(|i| (be32(b, hdr + i * 8), be32(b, hdr + i * 8 + 4))).collect())
 }
 
 #[cfg(test)]
@@ -56,15 +52,6 @@ mod tests {
         b[12..14].copy_from_slice(&1u16.to_be_bytes());
         b[508..512].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(parse(&b, None).is_err());
-        assert!(parse(
-            &b,
-            Some(&Owner {
-                ino: 0,
-                uuid: &[0; 16],
-                daddr: 0
-            })
-        )
-        .unwrap_err()
-        .contains("magic"));
+        assert!(parse(&b, Some(&Owner { ino: 0, uuid: &[0; 16], daddr: 0 })).unwrap_err().contains("magic"));
     }
 }

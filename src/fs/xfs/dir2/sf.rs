@@ -9,22 +9,13 @@ use crate::bytes::{be32, be64, bytes};
 /// inode and the entries.
 pub fn parse(fork: &[u8], size: u64, ftype: bool) -> Result<(u64, Vec<RawEntry>), String> {
     if size > fork.len() as u64 || size < 6 {
-        return Err(format!(
-            "shortform directory of {size} bytes in a fork of {}",
-            fork.len()
-        ));
+        return Err(format!("shortform directory of {size} bytes in a fork of {}", fork.len()));
     }
     let b = &fork[..size as usize];
     let count = usize::from(b[0]);
     let wide = b[1] != 0;
     let inolen = if wide { 8 } else { 4 };
-    let ino = |at: usize| {
-        if wide {
-            be64(b, at)
-        } else {
-            u64::from(be32(b, at))
-        }
-    };
+    let ino = |at: usize| if wide { be64(b, at) } else { u64::from(be32(b, at)) };
     let parent = ino(2);
     let mut p = 2 + inolen;
     let mut out = Vec::with_capacity(count);
@@ -37,11 +28,7 @@ pub fn parse(fork: &[u8], size: u64, ftype: bool) -> Result<(u64, Vec<RawEntry>)
         }
         let name = bytes(b, p + 3, namelen).to_vec();
         let ft = if ftype { b[p + 3 + namelen] } else { 0 };
-        out.push(RawEntry {
-            name,
-            ino: ino(p + 3 + namelen + extra),
-            ftype: ft,
-        });
+        out.push(RawEntry { name, ino: ino(p + 3 + namelen + extra), ftype: ft });
         p += len;
     }
     Ok((parent, out))
@@ -54,25 +41,14 @@ mod tests {
     #[test]
     fn parses_and_bounds() {
         // 1 entry, 4-byte inodes, parent 128, "ab" -> 131, ftype 1
-        let b = [
-            1u8, 0, 0, 0, 0, 128, 2, 0, 0x30, b'a', b'b', 1, 0, 0, 0, 131,
-        ];
+        let b = [1u8, 0, 0, 0, 0, 128, 2, 0, 0x30, b'a', b'b', 1, 0, 0, 0, 131];
         let (parent, e) = parse(&b, b.len() as u64, true).unwrap();
         assert_eq!(parent, 128);
-        assert_eq!(
-            e,
-            vec![RawEntry {
-                name: b"ab".to_vec(),
-                ino: 131,
-                ftype: 1
-            }]
-        );
+        assert_eq!(e, vec![RawEntry { name: b"ab".to_vec(), ino: 131, ftype: 1 }]);
         assert!(parse(&b, 100, true).is_err());
         let mut bad = b;
         bad[0] = 2;
-        assert!(parse(&bad, b.len() as u64, true)
-            .unwrap_err()
-            .contains("entry 1"));
+        assert!(parse(&bad, b.len() as u64, true).unwrap_err().contains("entry 1"));
         bad[6] = 200;
         assert!(parse(&bad, b.len() as u64, true).is_err());
     }

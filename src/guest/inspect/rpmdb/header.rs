@@ -84,16 +84,17 @@ pub struct Header<'a> {
     store: &'a [u8],
 }
 
-/// Length in the store of `count` NUL-terminated strings at `at`, or `None` when one runs
-/// past the end.
-fn strings_len(store: &[u8], at: usize, count: u32) -> Option<usize> {
-    let mut pos = at;
+/// Length in the store of `count` NUL-terminated strings at `at`, looking at no more than
+/// `limit` bytes; `None` when one runs past the end or the limit.
+fn strings_len(store: &[u8], at: usize, count: u32, limit: usize) -> Option<usize> {
+    let end = at.checked_add(limit)?.min(store.len());
+    let area = store.get(at..end)?;
+    let mut pos = 0;
     for _ in 0..count {
-        let rest = store.get(pos..)?;
-        let nul = rest.iter().position(|&b| b == 0)?;
-        pos = pos.checked_add(nul + 1)?;
+        let nul = area.get(pos..)?.iter().position(|&b| b == 0)?;
+        pos += nul + 1;
     }
-    Some(pos - at)
+    Some(pos)
 }
 
 impl<'a> Header<'a> {
@@ -101,52 +102,32 @@ impl<'a> Header<'a> {
     pub fn parse(blob: &'a [u8]) -> Result<Header<'a>, Error> {
         let blob = blob.strip_prefix(&MAGIC[..]).unwrap_or(blob);
         if blob.len() < 8 {
-            return Err(err(format!(
-                "{} bytes, shorter than the 8-byte il/dl preamble",
-                blob.len()
-            )));
+            return Err(err(format!("{} bytes, shorter than the 8-byte il/dl preamble", blob.len())));
         }
         let (il, dl) = (be32(blob, 0), be32(blob, 4));
         if il > MAX_ENTRIES {
-            return Err(err(format!(
-                "index count il {il} over the limit {MAX_ENTRIES}"
-            )));
+            return Err(err(format!("index count il {il} over the limit {MAX_ENTRIES}")));
         }
         if dl > MAX_DATA {
-            return Err(err(format!(
-                "data length dl {dl} over the limit {MAX_DATA}"
-            )));
+            return Err(err(format!("data length dl {dl} over the limit {MAX_DATA}")));
         }
         let index_end = 8 + il as usize * 16;
         let need = index_end + dl as usize;
         if blob.len() < need {
-            return Err(err(format!(
-                "il {il} and dl {dl} need {need} bytes, the blob has {}",
-                blob.len()
-            )));
+            return Err(err(format!("il {il} and dl {dl} need {need} bytes, the blob has {}", blob.len())));
         }
         let index = &blob[8..index_end];
         let store = &blob[index_end..need];
         let mut entries = Vec::with_capacity(il as usize);
+        // entries do not share data: their lengths add up to at most dl, which also bounds
+        // the work of checking string entries to one pass over the store
+        let mut unclaimed = u64::from(dl);
         for (i, e) in index.chunks_exact(16).enumerate() {
-            let entry = Entry {
-                tag: be32(e, 0),
-                kind: be32(e, 4),
-                offset: be32(e, 8),
-                count: be32(e, 12),
-            };
+            let entry = Entry { tag: be32(e, 0), kind: be32(e, 4), offset: be32(e, 8), count: be32(e, 12) };
             let at = entry.offset as usize;
-            let bad = |what: &str| {
-                err(format!(
-                    "index entry {i} (tag {}, type {}): {what}",
-                    entry.tag, entry.kind
-                ))
-            };
+            let bad = |what: &str| err(format!("index entry {i} (tag {}, type {}): {what}", entry.tag, entry.kind));
             if entry.offset > dl {
-                return Err(bad(&format!(
-                    "offset {} past the data store of {dl} bytes",
-                    entry.offset
-                )));
+                return Err(bad(&format!("offset {} past the data store of {dl} bytes", entry.offset)));
             }
             let width = match entry.kind {
                 kind::NULL => Some(0),
@@ -161,28 +142,23 @@ impl<'a> Header<'a> {
                 Some(w) => u64::from(entry.count) * w,
                 None => {
                     if entry.kind == kind::STRING && entry.count != 1 {
-                        return Err(bad(&format!(
-                            "string with count {} (must be 1)",
-                            entry.count
-                        )));
+                        return Err(bad(&format!("string with count {} (must be 1)", entry.count)));
                     }
                     if entry.count as usize > store.len() - at {
-                        return Err(bad(&format!(
-                            "{} strings cannot fit in the {} bytes after offset {at}",
-                            entry.count,
-                            store.len() - at
-                        )));
+                        return Err(bad(&format!("{} strings cannot fit in the {} bytes after offset {at}", entry.count, store.len() - at)));
                     }
-                    strings_len(store, at, entry.count)
-                        .ok_or_else(|| bad("string not NUL-terminated inside the data store"))?
+                    strings_len(store, at, entry.count, unclaimed as usize)
+                        .ok_or_else(|| bad("string not NUL-terminated inside the data store (or overlapping other entries' data)"))?
                         as u64
                 }
             };
             if at as u64 + len > u64::from(dl) {
-                return Err(bad(&format!(
-                    "{len} bytes at offset {at} run past the data store of {dl} bytes"
-                )));
+                return Err(bad(&format!("{len} bytes at offset {at} run past the data store of {dl} bytes")));
             }
+            if len > unclaimed {
+                return Err(bad(&format!("{len} bytes: the entries' data add up to more than the {dl}-byte store (overlapping)")));
+            }
+            unclaimed -= len;
             entries.push(entry);
         }
         Ok(Header { entries, store })
@@ -233,10 +209,7 @@ impl<'a> Header<'a> {
             return String::from_utf8_lossy(s).into_owned();
         }
         match self.entry(tag) {
-            Some(e) if e.kind != kind::CHAR => self
-                .number(tag)
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| NONE.to_string()),
+            Some(e) if e.kind != kind::CHAR => self.number(tag).map(|n| n.to_string()).unwrap_or_else(|| NONE.to_string()),
             _ => NONE.to_string(),
         }
     }
@@ -291,27 +264,15 @@ mod tests {
             (tag::DESCRIPTION, kind::I18NSTRING, 1, b"line 1\nline 2\0"),
         ]);
         let a = Header::parse(&b).unwrap().application();
-        assert_eq!(
-            (a.name.as_str(), a.version.as_str(), a.epoch),
-            ("zsh", "5.8", 2)
-        );
-        assert_eq!(
-            (a.summary.as_str(), a.description.as_str()),
-            ("Shell", "line 1\nline 2")
-        );
-        assert_eq!(
-            (a.release.as_str(), a.arch.as_str(), a.url.as_str()),
-            (NONE, NONE, NONE)
-        );
+        assert_eq!((a.name.as_str(), a.version.as_str(), a.epoch), ("zsh", "5.8", 2));
+        assert_eq!((a.summary.as_str(), a.description.as_str()), ("Shell", "line 1\nline 2"));
+        assert_eq!((a.release.as_str(), a.arch.as_str(), a.url.as_str()), (NONE, NONE, NONE));
         // the magic prefix is accepted
         let mut m = MAGIC.to_vec();
         m.extend_from_slice(&b);
         assert_eq!(Header::parse(&m).unwrap().application(), a);
         // no epoch: 0; a dribble entry replaces the earlier one
-        let b = blob(&[
-            (tag::NAME, kind::STRING, 1, b"a\0"),
-            (tag::NAME, kind::STRING, 1, b"b\0"),
-        ]);
+        let b = blob(&[(tag::NAME, kind::STRING, 1, b"a\0"), (tag::NAME, kind::STRING, 1, b"b\0")]);
         let a = Header::parse(&b).unwrap().application();
         assert_eq!((a.name.as_str(), a.epoch), ("b", 0));
     }
@@ -328,28 +289,19 @@ mod tests {
         // offset past the store
         let mut b = blob(&[(tag::NAME, kind::STRING, 1, b"zsh\0")]);
         b[8 + 11] = 9;
-        assert!(
-            Header::parse(&b)
-                .unwrap_err()
-                .to_string()
-                .contains("offset 9 past"),
-            "{:?}",
-            Header::parse(&b)
-        );
+        assert!(Header::parse(&b).unwrap_err().to_string().contains("offset 9 past"), "{:?}", Header::parse(&b));
         // unterminated string, string count 2, too many array strings, int32 past the end
         assert!(Header::parse(&blob(&[(tag::NAME, kind::STRING, 1, b"zsh")])).is_err());
         assert!(Header::parse(&blob(&[(tag::NAME, kind::STRING, 2, b"a\0b\0")])).is_err());
         assert!(Header::parse(&blob(&[(tag::SUMMARY, kind::I18NSTRING, 3, b"a\0b\0")])).is_err());
-        assert!(Header::parse(&blob(&[(
-            tag::SUMMARY,
-            kind::I18NSTRING,
-            u32::MAX,
-            b"a\0b\0"
-        )]))
-        .is_err());
+        assert!(Header::parse(&blob(&[(tag::SUMMARY, kind::I18NSTRING, u32::MAX, b"a\0b\0")])).is_err());
         assert!(Header::parse(&blob(&[(tag::EPOCH, kind::INT32, 2, &[0, 0, 0, 1])])).is_err());
         assert!(Header::parse(&blob(&[(tag::EPOCH, kind::INT64, u32::MAX, &[0; 8])])).is_err());
         // unknown type
         assert!(Header::parse(&blob(&[(tag::EPOCH, 10, 1, &[0; 8])])).is_err());
+        // two entries sharing their data
+        let mut b = blob(&[(tag::NAME, kind::STRING, 1, b"abc\0"), (tag::VERSION, kind::STRING, 1, b"1\0")]);
+        b[8 + 16 + 11] = 0;
+        assert!(Header::parse(&b).unwrap_err().to_string().contains("overlapping"), "{:?}", Header::parse(&b));
     }
 }

@@ -57,8 +57,7 @@ impl Warnings {
 
     fn finish(mut self, path: &str) -> Vec<String> {
         if self.dropped > 0 {
-            self.list
-                .push(format!("{path}: {} more warnings not shown", self.dropped));
+            self.list.push(format!("{path}: {} more warnings not shown", self.dropped));
         }
         self.list
     }
@@ -69,24 +68,17 @@ impl Warnings {
 /// name as libguestfs sorts them (a stable sort of the reversed database order).
 pub fn read(file: &[u8], backend: Backend, path: &str) -> (Vec<Application>, Vec<String>) {
     let mut apps = Vec::new();
-    let mut w = Warnings {
-        list: Vec::new(),
-        dropped: 0,
-    };
+    let mut w = Warnings { list: Vec::new(), dropped: 0 };
     let mut seen = 0usize;
     let mut add = |r: Result<(i64, &[u8]), Error>, w: &mut Warnings| {
         seen += 1;
         if seen > MAX_PACKAGES {
             if seen == MAX_PACKAGES + 1 {
-                w.push(format!(
-                    "{path}: more than {MAX_PACKAGES} headers, the rest are not read"
-                ));
+                w.push(format!("{path}: more than {MAX_PACKAGES} headers, the rest are not read"));
             }
             return;
         }
-        match r.and_then(|(n, blob)| {
-            header::Header::parse(blob).map_err(|e| e.context(format_args!("header {n}")))
-        }) {
+        match r.and_then(|(n, blob)| header::Header::parse(blob).map_err(|e| e.context(format_args!("header {n}")))) {
             Ok(h) => apps.push(h.application()),
             Err(e) => w.push(format!("{path}: {e}")),
         }
@@ -97,9 +89,7 @@ pub fn read(file: &[u8], backend: Backend, path: &str) -> (Vec<Application>, Vec
             Ok(false) => Err(error::sqlite("no Packages table")),
             Err(e) => Err(e),
         },
-        Backend::Bdb => bdb::packages(file, &mut |r| {
-            add(r.map(|(k, b)| (i64::from(k), b)), &mut w)
-        }),
+        Backend::Bdb => bdb::packages(file, &mut |r| add(r.map(|(k, b)| (i64::from(k), b)), &mut w)),
     };
     if let Err(e) = ended {
         w.push(format!("{path}: {e}"));
@@ -127,16 +117,12 @@ pub fn list(view: &View) -> Result<(Vec<Application>, Vec<String>), super::Error
         if backend == Backend::Sqlite {
             let wal = format!("{path}-wal");
             if view.head(&wal, 1).is_some_and(|b| !b.is_empty()) {
-                warnings.push(format!("{wal}: write-ahead log not replayed: packages installed or removed since the last checkpoint may be missing or still listed"));
+                warnings.push(format!(
+                    "{wal}: write-ahead log not replayed: packages installed or removed since the last checkpoint may be missing or still listed"
+                ));
             }
         }
         return Ok((apps, warnings));
     }
-    Err(super::Error::NoDatabase(
-        PATHS[0]
-            .0
-            .rsplit_once('/')
-            .map_or("/var/lib/rpm", |(d, _)| d)
-            .to_string(),
-    ))
+    Err(super::Error::NoDatabase(PATHS[0].0.rsplit_once('/').map_or("/var/lib/rpm", |(d, _)| d).to_string()))
 }

@@ -34,9 +34,7 @@ fn visit(visited: &mut [bool], n: u32, what: &str) -> Result<(), Error> {
             *v = true;
             Ok(())
         }
-        Some(_) => Err(err(format!(
-            "{what} page {n} reached twice (a cycle or a shared page)"
-        ))),
+        Some(_) => Err(err(format!("{what} page {n} reached twice (a cycle or a shared page)"))),
         None => Err(err(format!("{what} page {n} past the last page"))),
     }
 }
@@ -45,8 +43,7 @@ impl<'a> Database<'a> {
     /// Checks the meta page of `file` (the whole database file).
     pub fn open(file: &'a [u8]) -> Result<Database<'a>, Error> {
         let meta = Meta::parse(file)?;
-        let in_file =
-            u32::try_from(file.len() as u64 / u64::from(meta.page_size)).unwrap_or(u32::MAX);
+        let in_file = u32::try_from(file.len() as u64 / u64::from(meta.page_size)).unwrap_or(u32::MAX);
         let pages = in_file.min(meta.last_pgno.saturating_add(1));
         Ok(Database { file, meta, pages })
     }
@@ -59,16 +56,10 @@ impl<'a> Database<'a> {
     /// Page `n` and its header, checked to be the page it says it is.
     pub fn page(&self, n: u32) -> Result<(&'a [u8], PageHeader), Error> {
         if n >= self.pages {
-            return Err(err(format!(
-                "page {n} past the last page {} (or the end of the file)",
-                self.pages.saturating_sub(1)
-            )));
+            return Err(err(format!("page {n} past the last page {} (or the end of the file)", self.pages.saturating_sub(1))));
         }
         let size = self.meta.page_size as usize;
-        let data = self
-            .file
-            .get(n as usize * size..(n as usize + 1) * size)
-            .ok_or_else(|| err(format!("page {n} past the end of the file")))?;
+        let data = self.file.get(n as usize * size..(n as usize + 1) * size).ok_or_else(|| err(format!("page {n} past the end of the file")))?;
         let hdr = PageHeader::parse(data, self.meta.big_endian);
         Ok((data, hdr))
     }
@@ -81,11 +72,7 @@ impl<'a> Database<'a> {
         let mut budget = self.file.len() as u64;
         let (mut key_buf, mut data_buf) = (Vec::new(), Vec::new());
         for bucket in 0..=self.meta.max_bucket {
-            let mut n = self.meta.bucket_page(bucket).ok_or_else(|| {
-                err(format!(
-                    "bucket {bucket}: spares table points past the file"
-                ))
-            })?;
+            let mut n = self.meta.bucket_page(bucket).ok_or_else(|| err(format!("bucket {bucket}: spares table points past the file")))?;
             loop {
                 visit(&mut visited, n, "bucket")?;
                 let (data, hdr) = self.page(n)?;
@@ -93,16 +80,10 @@ impl<'a> Database<'a> {
                     break; // a bucket page never written: empty
                 }
                 if hdr.pgno != n {
-                    return Err(err(format!(
-                        "bucket {bucket}: page {n} says it is page {}",
-                        hdr.pgno
-                    )));
+                    return Err(err(format!("bucket {bucket}: page {n} says it is page {}", hdr.pgno)));
                 }
                 if hdr.kind != page::kind::HASH && hdr.kind != page::kind::HASH_UNSORTED {
-                    return Err(err(format!(
-                        "bucket {bucket}: page {n} of type {} is not a hash page",
-                        hdr.kind
-                    )));
+                    return Err(err(format!("bucket {bucket}: page {n} of type {} is not a hash page", hdr.kind)));
                 }
                 let items = hash_items(data, &hdr, self.meta.big_endian)?;
                 for (i, kv) in items.chunks_exact(2).enumerate() {
@@ -124,57 +105,35 @@ impl<'a> Database<'a> {
     }
 
     /// The bytes of one item: on the page, or gathered into `buf` from its overflow chain.
-    fn item<'b>(
-        &self,
-        it: Item<'a>,
-        buf: &'b mut Vec<u8>,
-        visited: &mut [bool],
-        budget: &mut u64,
-    ) -> Result<&'b [u8], Error>
+    fn item<'b>(&self, it: Item<'a>, buf: &'b mut Vec<u8>, visited: &mut [bool], budget: &mut u64) -> Result<&'b [u8], Error>
     where
         'a: 'b,
     {
         let (first, len) = match it {
             Item::KeyData(d) => return Ok(d),
             Item::OffPage { pgno, len } => (pgno, len),
-            Item::Duplicate | Item::OffDup => {
-                return Err(err(
-                    "duplicate items (not used by rpm's Packages) are not read",
-                ))
-            }
+            Item::Duplicate | Item::OffDup => return Err(err("duplicate items (not used by rpm's Packages) are not read")),
         };
         if u64::from(len) > *budget {
-            return Err(err(format!(
-                "off-page item of {len} bytes: more than the file holds"
-            )));
+            return Err(err(format!("off-page item of {len} bytes: more than the file holds")));
         }
         *budget -= u64::from(len);
         buf.clear();
         let mut n = first;
         while buf.len() < len as usize {
             if n == 0 {
-                return Err(err(format!(
-                    "overflow chain from page {first} ends {} bytes short of {len}",
-                    len as usize - buf.len()
-                )));
+                return Err(err(format!("overflow chain from page {first} ends {} bytes short of {len}", len as usize - buf.len())));
             }
             visit(visited, n, "overflow")?;
             let (data, hdr) = self.page(n)?;
             if hdr.pgno != n || hdr.kind != page::kind::OVERFLOW {
-                return Err(err(format!(
-                    "overflow page {n}: type {} page numbered {}",
-                    hdr.kind, hdr.pgno
-                )));
+                return Err(err(format!("overflow page {n}: type {} page numbered {}", hdr.kind, hdr.pgno)));
             }
             let on_page = usize::from(hdr.hf_offset);
             let chunk = data
                 .get(page::HEADER_LEN..page::HEADER_LEN + on_page)
                 .filter(|_| on_page <= len as usize - buf.len())
-                .ok_or_else(|| {
-                    err(format!(
-                        "overflow page {n}: {on_page} bytes do not fit the page or the item"
-                    ))
-                })?;
+                .ok_or_else(|| err(format!("overflow page {n}: {on_page} bytes do not fit the page or the item")))?;
             buf.extend_from_slice(chunk);
             n = hdr.next_pgno;
         }
@@ -199,10 +158,7 @@ pub fn packages(file: &[u8], row: &mut dyn FnMut(Record<'_, u32>)) -> Result<(),
                 row(Ok((k, blob)))
             }
         }
-        Ok((key, _)) => row(Err(err(format!(
-            "key of {} bytes, not a 4-byte header number",
-            key.len()
-        )))),
+        Ok((key, _)) => row(Err(err(format!("key of {} bytes, not a 4-byte header number", key.len())))),
         Err(e) => row(Err(e)),
     })
 }

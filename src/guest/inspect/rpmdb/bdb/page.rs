@@ -95,11 +95,7 @@ pub enum Item<'a> {
 
 /// The items of the hash page `page` (`hdr` its header), checked to lie inside the page
 /// without overlapping.
-pub fn hash_items<'a>(
-    page: &'a [u8],
-    hdr: &PageHeader,
-    big_endian: bool,
-) -> Result<Vec<Item<'a>>, Error> {
+pub fn hash_items<'a>(page: &'a [u8], hdr: &PageHeader, big_endian: bool) -> Result<Vec<Item<'a>>, Error> {
     let n = usize::from(hdr.entries);
     let index_end = HEADER_LEN + 2 * n;
     let bad = |what: String| err(format!("page {}: {what}", hdr.pgno));
@@ -111,26 +107,16 @@ pub fn hash_items<'a>(
     for i in 0..n {
         let off = usize::from(u16_at(page, HEADER_LEN + 2 * i, big_endian));
         if off < index_end || off >= end {
-            return Err(bad(format!(
-                "item {i} at offset {off} outside {index_end}..{end}"
-            )));
+            return Err(bad(format!("item {i} at offset {off} outside {index_end}..{end}")));
         }
         let data = &page[off..end];
         end = off;
         items.push(match data[0] {
             item::KEYDATA => Item::KeyData(&data[1..]),
-            item::OFFPAGE if data.len() >= 12 => Item::OffPage {
-                pgno: u32_at(data, 4, big_endian),
-                len: u32_at(data, 8, big_endian),
-            },
+            item::OFFPAGE if data.len() >= 12 => Item::OffPage { pgno: u32_at(data, 4, big_endian), len: u32_at(data, 8, big_endian) },
             item::DUPLICATE => Item::Duplicate,
             item::OFFDUP => Item::OffDup,
-            t => {
-                return Err(bad(format!(
-                    "item {i}: type {t} unknown or item of {} bytes too short",
-                    data.len()
-                )))
-            }
+            t => return Err(bad(format!("item {i}: type {t} unknown or item of {} bytes too short", data.len()))),
         });
     }
     Ok(items)
@@ -155,16 +141,7 @@ mod tests {
         p[503..507].copy_from_slice(&70000u32.to_le_bytes());
         let h = PageHeader::parse(&p, false);
         assert_eq!((h.entries, h.kind), (2, kind::HASH));
-        assert_eq!(
-            hash_items(&p, &h, false).unwrap(),
-            vec![
-                Item::KeyData(b"abcd"),
-                Item::OffPage {
-                    pgno: 9,
-                    len: 70000
-                }
-            ]
-        );
+        assert_eq!(hash_items(&p, &h, false).unwrap(), vec![Item::KeyData(b"abcd"), Item::OffPage { pgno: 9, len: 70000 }]);
         // offsets not decreasing, into the index, short off-page item
         let mut bad = p.clone();
         bad[28..30].copy_from_slice(&508u16.to_le_bytes());

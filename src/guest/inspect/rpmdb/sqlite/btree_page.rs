@@ -78,9 +78,7 @@ impl<'a> BtreePage<'a> {
     /// its b-tree header at `header_at` (100 on page 1, else 0).
     pub fn parse(number: u32, data: &'a [u8], header_at: usize) -> Result<BtreePage<'a>, Error> {
         let bad = |what: String| err(format!("page {number}: {what}"));
-        let t = *data
-            .get(header_at)
-            .ok_or_else(|| bad("b-tree header past the page end".into()))?;
+        let t = *data.get(header_at).ok_or_else(|| bad("b-tree header past the page end".into()))?;
         let kind = match t {
             0x02 => PageType::IndexInterior,
             0x05 => PageType::TableInterior,
@@ -100,25 +98,14 @@ impl<'a> BtreePage<'a> {
         if right_child == Some(0) {
             return Err(bad("interior page with right-most child 0".into()));
         }
-        Ok(BtreePage {
-            number,
-            kind,
-            cells,
-            right_child,
-            data,
-            pointers,
-            content_min,
-        })
+        Ok(BtreePage { number, kind, cells, right_child, data, pointers, content_min })
     }
 
     /// Offset of cell `i` in the page, checked to lie after the pointer array.
     pub fn cell_offset(&self, i: u16) -> Result<usize, Error> {
         let off = usize::from(be16(self.data, self.pointers + 2 * usize::from(i)));
         if i >= self.cells || off < self.content_min || off >= self.data.len() {
-            return Err(err(format!(
-                "page {}: cell {i} at offset {off} outside the cell content area",
-                self.number
-            )));
+            return Err(err(format!("page {}: cell {i} at offset {off} outside the cell content area", self.number)));
         }
         Ok(off)
     }
@@ -130,10 +117,7 @@ impl<'a> BtreePage<'a> {
         let key = varint(self.data, off + 4);
         match key {
             Some((key, _)) if child != 0 && off + 4 <= self.data.len() => Ok((child, key as i64)),
-            _ => Err(err(format!(
-                "page {}: interior cell {i} truncated or with child 0",
-                self.number
-            ))),
+            _ => Err(err(format!("page {}: interior cell {i} truncated or with child 0", self.number))),
         }
     }
 
@@ -141,19 +125,14 @@ impl<'a> BtreePage<'a> {
     pub fn leaf_cell(&self, i: u16, usable: u32) -> Result<LeafCell<'a>, Error> {
         let off = self.cell_offset(i)?;
         let bad = |what: &str| err(format!("page {}: leaf cell {i}: {what}", self.number));
-        let (payload_len, a) =
-            varint(self.data, off).ok_or_else(|| bad("payload length truncated"))?;
+        let (payload_len, a) = varint(self.data, off).ok_or_else(|| bad("payload length truncated"))?;
         let (rowid, b) = varint(self.data, off + a).ok_or_else(|| bad("rowid truncated"))?;
         let start = off + a + b;
         let local_len = local_payload(usable, payload_len) as usize;
         let local = self
             .data
             .get(start..start.saturating_add(local_len))
-            .ok_or_else(|| {
-                bad(&format!(
-                    "{local_len} local payload bytes run past the page"
-                ))
-            })?;
+            .ok_or_else(|| bad(&format!("{local_len} local payload bytes run past the page")))?;
         let mut end = start + local_len;
         let overflow = if (local_len as u64) < payload_len {
             let page = be32(self.data, end);
@@ -165,13 +144,7 @@ impl<'a> BtreePage<'a> {
         } else {
             None
         };
-        Ok(LeafCell {
-            rowid: rowid as i64,
-            payload_len,
-            local,
-            overflow,
-            span: (off, end),
-        })
+        Ok(LeafCell { rowid: rowid as i64, payload_len, local, overflow, span: (off, end) })
     }
 }
 
@@ -194,15 +167,9 @@ mod tests {
         assert_eq!(local_payload(4096, 489 + 2 * 4092 + (4061 - 489)), 4061);
         assert_eq!(local_payload(4096, 489 + 2 * 4092 + (4061 - 489) + 1), 489);
         // U = 512 (X = 477, M = (500·32)/255−23 = 39) and U = 65536 (X = 65501, M = 8199)
-        assert_eq!(
-            (local_payload(512, 477), local_payload(512, 478)),
-            (477, 39)
-        );
+        assert_eq!((local_payload(512, 477), local_payload(512, 478)), (477, 39));
         assert_eq!(local_payload(512, 39 + 508 + 100), 139);
-        assert_eq!(
-            (local_payload(65536, 65502), local_payload(65536, 200_000)),
-            (8199, 8199)
-        );
+        assert_eq!((local_payload(65536, 65502), local_payload(65536, 200_000)), (8199, 8199));
         assert_eq!(local_payload(65536, 8199 + 65532 + 5), 8204);
         // huge lengths do not overflow
         assert!(local_payload(480, u64::MAX) <= 445);
@@ -226,37 +193,22 @@ mod tests {
         let p = leaf(&[&[3, 7, 1, 2, 3]]);
         let page = BtreePage::parse(2, &p, 0).unwrap();
         let c = page.leaf_cell(0, 512).unwrap();
-        assert_eq!(
-            (c.rowid, c.payload_len, c.local, c.overflow),
-            (7, 3, &[1u8, 2, 3][..], None)
-        );
+        assert_eq!((c.rowid, c.payload_len, c.local, c.overflow), (7, 3, &[1u8, 2, 3][..], None));
         assert!(page.leaf_cell(1, 512).is_err());
         // a payload of 1000 bytes keeps 39 + (1000−39) mod 508 = 492 > X = 477 → 39 local bytes
         let mut cell = vec![0x87, 0x68, 9];
         cell.extend([0xab; 39]);
         cell.extend(5u32.to_be_bytes());
         let p = leaf(&[&cell]);
-        let c = BtreePage::parse(2, &p, 0)
-            .unwrap()
-            .leaf_cell(0, 512)
-            .unwrap();
-        assert_eq!(
-            (c.payload_len, c.local.len(), c.overflow),
-            (1000, 39, Some(5))
-        );
+        let c = BtreePage::parse(2, &p, 0).unwrap().leaf_cell(0, 512).unwrap();
+        assert_eq!((c.payload_len, c.local.len(), c.overflow), (1000, 39, Some(5)));
         // unknown type, pointer into the header, too many cells
         let mut bad = p.clone();
         bad[0] = 0x42;
-        assert_eq!(
-            BtreePage::parse(17, &bad, 0).unwrap_err().to_string(),
-            "SQLite database: page 17: b-tree page type 0x42 unknown"
-        );
+        assert_eq!(BtreePage::parse(17, &bad, 0).unwrap_err().to_string(), "SQLite database: page 17: b-tree page type 0x42 unknown");
         let mut bad = p.clone();
         bad[8..10].copy_from_slice(&4u16.to_be_bytes());
-        assert!(BtreePage::parse(2, &bad, 0)
-            .unwrap()
-            .leaf_cell(0, 512)
-            .is_err());
+        assert!(BtreePage::parse(2, &bad, 0).unwrap().leaf_cell(0, 512).is_err());
         let mut bad = p;
         bad[3..5].copy_from_slice(&300u16.to_be_bytes());
         assert!(BtreePage::parse(2, &bad, 0).is_err());

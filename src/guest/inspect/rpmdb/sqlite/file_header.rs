@@ -27,10 +27,7 @@ impl FileHeader {
     /// Parses the header of `file` (the whole database file).
     pub fn parse(file: &[u8]) -> Result<FileHeader, Error> {
         if file.len() < LEN {
-            return Err(err(format!(
-                "file of {} bytes, shorter than the 100-byte header",
-                file.len()
-            )));
+            return Err(err(format!("file of {} bytes, shorter than the 100-byte header", file.len())));
         }
         if bytes(file, 0, 16) != MAGIC {
             return Err(err("file header: no \"SQLite format 3\" magic"));
@@ -46,24 +43,13 @@ impl FileHeader {
             return Err(err(format!("file header: {reserved} reserved bytes leave {usable} usable of {page_size}-byte pages (at least 480)")));
         }
         if bytes(file, 21, 3) != [64, 32, 32] {
-            return Err(err(format!(
-                "file header: payload fractions {:?}, the format requires 64/32/32",
-                bytes(file, 21, 3)
-            )));
+            return Err(err(format!("file header: payload fractions {:?}, the format requires 64/32/32", bytes(file, 21, 3))));
         }
         let pages = u32::try_from(file.len() as u64 / u64::from(page_size)).unwrap_or(u32::MAX);
         if pages == 0 {
-            return Err(err(format!(
-                "file of {} bytes holds no whole {page_size}-byte page",
-                file.len()
-            )));
+            return Err(err(format!("file of {} bytes holds no whole {page_size}-byte page", file.len())));
         }
-        Ok(FileHeader {
-            page_size,
-            reserved,
-            usable,
-            pages,
-        })
+        Ok(FileHeader { page_size, reserved, usable, pages })
     }
 }
 

@@ -30,10 +30,7 @@ pub struct Database<'a> {
 impl<'a> Database<'a> {
     /// Checks the file header of `file` (the whole database file).
     pub fn open(file: &'a [u8]) -> Result<Database<'a>, Error> {
-        Ok(Database {
-            file,
-            header: FileHeader::parse(file)?,
-        })
+        Ok(Database { file, header: FileHeader::parse(file)? })
     }
 
     /// The file header.
@@ -44,15 +41,10 @@ impl<'a> Database<'a> {
     /// The usable bytes of page `n` (1-based).
     pub fn page(&self, n: u32) -> Result<&'a [u8], Error> {
         if n == 0 || n > self.header.pages {
-            return Err(err(format!(
-                "page {n} outside the file's {} pages",
-                self.header.pages
-            )));
+            return Err(err(format!("page {n} outside the file's {} pages", self.header.pages)));
         }
         let start = (n as usize - 1) * self.header.page_size as usize;
-        self.file
-            .get(start..start + self.header.usable as usize)
-            .ok_or_else(|| err(format!("page {n} past the end of the file")))
+        self.file.get(start..start + self.header.usable as usize).ok_or_else(|| err(format!("page {n} past the end of the file")))
     }
 
     /// Walks the table b-tree rooted at `root` in rowid order, calling `row` with each rowid and
@@ -88,21 +80,14 @@ impl<'a> Database<'a> {
                     }
                     for c in cells {
                         if c.payload_len > budget {
-                            return Err(err(format!(
-                                "page {n}: row {}: payload of {} bytes, more than the file holds",
-                                c.rowid, c.payload_len
-                            )));
+                            return Err(err(format!("page {n}: row {}: payload of {} bytes, more than the file holds", c.rowid, c.payload_len)));
                         }
                         budget -= c.payload_len;
                         payload.clear();
                         payload.extend_from_slice(c.local);
-                        match c.overflow.map_or(Ok(()), |first| {
-                            self.overflow(first, c.payload_len, &mut payload, &mut visited)
-                        }) {
+                        match c.overflow.map_or(Ok(()), |first| self.overflow(first, c.payload_len, &mut payload, &mut visited)) {
                             Ok(()) => row(Ok((c.rowid, &payload))),
-                            Err(e) => {
-                                row(Err(e.context(format_args!("page {n}: row {}", c.rowid))))
-                            }
+                            Err(e) => row(Err(e.context(format_args!("page {n}: row {}", c.rowid)))),
                         }
                     }
                 }
@@ -113,21 +98,12 @@ impl<'a> Database<'a> {
     }
 
     /// Appends the overflow chain from page `first` to `out` until it holds `total` bytes.
-    fn overflow(
-        &self,
-        first: u32,
-        total: u64,
-        out: &mut Vec<u8>,
-        visited: &mut [bool],
-    ) -> Result<(), Error> {
+    fn overflow(&self, first: u32, total: u64, out: &mut Vec<u8>, visited: &mut [bool]) -> Result<(), Error> {
         let mut next = first;
         let chunk = self.header.usable as usize - 4;
         while (out.len() as u64) < total {
             if next == 0 {
-                return Err(err(format!(
-                    "overflow chain ends {} bytes short of the {total}-byte payload",
-                    total - out.len() as u64
-                )));
+                return Err(err(format!("overflow chain ends {} bytes short of the {total}-byte payload", total - out.len() as u64)));
             }
             visit(visited, next, "overflow")?;
             let data = self.page(next)?;
@@ -149,9 +125,7 @@ impl<'a> Database<'a> {
             }
             match r.and_then(|(_, payload)| record::parse(payload)) {
                 Ok(v) => {
-                    if let [Value::Text(b"table"), Value::Text(n), _, Value::Integer(root), ..] =
-                        v[..]
-                    {
+                    if let [Value::Text(b"table"), Value::Text(n), _, Value::Integer(root), ..] = v[..] {
                         if n.eq_ignore_ascii_case(name.as_bytes()) {
                             found = Some(root);
                         }
@@ -165,9 +139,7 @@ impl<'a> Database<'a> {
         .map_err(|e| e.context("schema table"))?;
         match found {
             Some(root) if root > 0 && root <= i64::from(self.header.pages) => Ok(Some(root as u32)),
-            Some(root) => Err(err(format!(
-                "schema table: table {name} has root page {root}, outside the file"
-            ))),
+            Some(root) => Err(err(format!("schema table: table {name} has root page {root}, outside the file"))),
             None => bad.map_or(Ok(None), |e| Err(e.context("schema table"))),
         }
     }
@@ -180,9 +152,7 @@ fn visit(visited: &mut [bool], n: u32, what: &str) -> Result<(), Error> {
             *v = true;
             Ok(())
         }
-        Some(_) => Err(err(format!(
-            "{what} page {n} reached twice (a cycle or a shared page)"
-        ))),
+        Some(_) => Err(err(format!("{what} page {n} reached twice (a cycle or a shared page)"))),
         None => Err(err(format!("{what} page {n} outside the file"))),
     }
 }
@@ -204,10 +174,7 @@ pub fn packages(file: &[u8], row: &mut dyn FnMut(Record<'_, i64>)) -> Result<boo
         Ok((rowid, payload)) => match record::parse(payload) {
             Ok(v) => match v.get(1) {
                 Some(Value::Blob(b)) => row(Ok((rowid, b))),
-                other => row(Err(err(format!(
-                    "Packages row {rowid}: column blob is {}, not a blob",
-                    kind(other)
-                )))),
+                other => row(Err(err(format!("Packages row {rowid}: column blob is {}, not a blob", kind(other))))),
             },
             Err(e) => row(Err(e.context(format_args!("Packages row {rowid}")))),
         },

@@ -53,11 +53,7 @@ pub fn serial_len(t: u64) -> Option<u64> {
 
 /// Big-endian two's-complement integer of 1..=8 bytes.
 fn signed(b: &[u8]) -> i64 {
-    let mut v: i64 = if b.first().is_some_and(|&x| x & 0x80 != 0) {
-        -1
-    } else {
-        0
-    };
+    let mut v: i64 = if b.first().is_some_and(|&x| x & 0x80 != 0) { -1 } else { 0 };
     for &x in b {
         v = (v << 8) | i64::from(x);
     }
@@ -66,40 +62,27 @@ fn signed(b: &[u8]) -> i64 {
 
 /// Decodes the record `payload` into its column values.
 pub fn parse(payload: &[u8]) -> Result<Vec<Value<'_>>, Error> {
-    let (hlen, n) =
-        varint(payload, 0).ok_or_else(|| err("record: header length varint truncated"))?;
+    let (hlen, n) = varint(payload, 0).ok_or_else(|| err("record: header length varint truncated"))?;
     if hlen > payload.len() as u64 || (hlen as usize) < n {
-        return Err(err(format!(
-            "record: header length {hlen} outside the {}-byte payload",
-            payload.len()
-        )));
+        return Err(err(format!("record: header length {hlen} outside the {}-byte payload", payload.len())));
     }
     let hlen = hlen as usize;
     let mut values = Vec::new();
     let (mut at, mut body) = (n, hlen);
     while at < hlen {
-        let (t, k) = varint(&payload[..hlen], at)
-            .ok_or_else(|| err("record: serial type varint runs past the header"))?;
+        let (t, k) = varint(&payload[..hlen], at).ok_or_else(|| err("record: serial type varint runs past the header"))?;
         at += k;
         let len = serial_len(t).ok_or_else(|| err(format!("record: reserved serial type {t}")))?;
         let data = (body as u64)
             .checked_add(len)
             .filter(|&end| end <= payload.len() as u64)
             .and_then(|end| payload.get(body..end as usize))
-            .ok_or_else(|| {
-                err(format!(
-                    "record: column {} ({len} bytes) runs past the {}-byte payload",
-                    values.len(),
-                    payload.len()
-                ))
-            })?;
+            .ok_or_else(|| err(format!("record: column {} ({len} bytes) runs past the {}-byte payload", values.len(), payload.len())))?;
         body += data.len();
         values.push(match t {
             0 => Value::Null,
             1..=6 => Value::Integer(signed(data)),
-            7 => Value::Float(f64::from_bits(u64::from_be_bytes(
-                data.try_into().unwrap_or([0; 8]),
-            ))),
+            7 => Value::Float(f64::from_bits(u64::from_be_bytes(data.try_into().unwrap_or([0; 8])))),
             8 => Value::Integer(0),
             9 => Value::Integer(1),
             t if t % 2 == 0 => Value::Blob(data),
@@ -121,10 +104,7 @@ mod tests {
         assert_eq!(varint(&[0x82, 0x80, 0x01], 0), Some(((2 << 14) | 1, 3)));
         // nine bytes: the last one gives 8 bits
         assert_eq!(varint(&[0xff; 9], 0), Some((u64::MAX, 9)));
-        assert_eq!(
-            varint(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], 0),
-            Some((1, 9))
-        );
+        assert_eq!(varint(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], 0), Some((1, 9)));
         assert_eq!(varint(&[0x81], 0), None);
         assert_eq!(varint(&[0x01], 1), None);
         assert_eq!(varint(&[0x01], usize::MAX), None);
@@ -132,33 +112,15 @@ mod tests {
 
     #[test]
     fn serial_types() {
-        assert_eq!(
-            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(|t| serial_len(t).unwrap()),
-            [0, 1, 2, 3, 4, 6, 8, 8, 0, 0]
-        );
+        assert_eq!([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(|t| serial_len(t).unwrap()), [0, 1, 2, 3, 4, 6, 8, 8, 0, 0]);
         assert_eq!((serial_len(10), serial_len(11)), (None, None));
-        assert_eq!(
-            (
-                serial_len(12),
-                serial_len(13),
-                serial_len(14),
-                serial_len(15)
-            ),
-            (Some(0), Some(0), Some(1), Some(1))
-        );
+        assert_eq!((serial_len(12), serial_len(13), serial_len(14), serial_len(15)), (Some(0), Some(0), Some(1), Some(1)));
         // header 7 bytes: NULL, int8 -2, int24 0x010203, blob of 2, text of 1; then const 1
         let rec = [7, 0, 1, 3, 16, 15, 9, 0xfe, 1, 2, 3, 0xaa, 0xbb, b'x'];
         let v = parse(&rec).unwrap();
         assert_eq!(
             v,
-            vec![
-                Value::Null,
-                Value::Integer(-2),
-                Value::Integer(0x010203),
-                Value::Blob(&[0xaa, 0xbb]),
-                Value::Text(b"x"),
-                Value::Integer(1)
-            ]
+            vec![Value::Null, Value::Integer(-2), Value::Integer(0x010203), Value::Blob(&[0xaa, 0xbb]), Value::Text(b"x"), Value::Integer(1)]
         );
         // int48 and int64 signs
         assert_eq!(
