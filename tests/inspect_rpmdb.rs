@@ -3,7 +3,7 @@
 //! checked with rpm's `bdb_ro`) must read back as `rpm -qa --qf` lists them (sqlite backend,
 //! and `_db_backend bdb_ro` for the Berkeley DB), damaged copies must give warnings and what
 //! could be read (never a panic), and tables written by the `sqlite3` CLI (page sizes 512 and
-//! 65536, blobs of 0 to 200000 bytes) must read back byte for byte.
+//! 65536, reserved bytes, blobs of 0 to 200000 bytes) must read back byte for byte.
 mod common;
 
 use common::root;
@@ -120,6 +120,12 @@ fn bdb_equals_rpm_bdb_ro() {
     })
     .unwrap();
     assert_eq!((keys.len(), n), (42, 41));
+}
+
+#[test]
+fn big_endian_bdb_equals_rpm_bdb_ro() {
+    let Some(data) = check_against_rpm("bdb-be", "Packages", Backend::Bdb) else { return };
+    assert!(bdb::Database::open(&data).unwrap().meta().big_endian);
 }
 
 /// Offset of `inner` in `outer` (a subslice of it).
@@ -259,7 +265,8 @@ fn damaged_bdb() {
     assert!(apps.is_empty() && w[0].contains("magic"), "{w:?}");
 }
 
-/// Rows written by the sqlite3 CLI read back exactly, at both ends of the page sizes.
+/// Rows written by the sqlite3 CLI read back exactly, at both ends of the page sizes and with
+/// bytes reserved at the end of the pages.
 #[test]
 fn sqlite_cli_tables_read_back() {
     if Command::new("sqlite3").arg("-version").output().is_err() {
@@ -267,7 +274,8 @@ fn sqlite_cli_tables_read_back() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for page_size in [512, 65536] {
+    // (page size, bytes reserved at the end of each page)
+    for (page_size, reserved) in [(512, 0), (65536, 0), (1024, 32)] {
         let f = dir.path().join(format!("t{page_size}.db"));
         // sizes around the local-payload limits of both page sizes, and enough small rows for
         // interior pages
@@ -281,7 +289,7 @@ fn sqlite_cli_tables_read_back() {
             sql += "INSERT INTO t SELECT id + (SELECT max(id) FROM t), randomblob(id % 700) FROM t;";
         }
         sql += "CREATE TABLE other (x TEXT); INSERT INTO other VALUES ('y');";
-        let out = Command::new("sqlite3").arg(&f).arg(&sql).output().unwrap();
+        let out = Command::new("sqlite3").arg(&f).arg(format!(".filectrl reserve_bytes {reserved}")).arg(&sql).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let want = Command::new("sqlite3").arg(&f).arg("SELECT id, hex(b) FROM t ORDER BY id").output().unwrap();
         let want: Vec<(i64, String)> = String::from_utf8(want.stdout)
@@ -296,7 +304,7 @@ fn sqlite_cli_tables_read_back() {
 
         let data = std::fs::read(&f).unwrap();
         let db = sqlite::Database::open(&data).unwrap();
-        assert_eq!(db.header().page_size, page_size);
+        assert_eq!((db.header().page_size, db.header().usable), (page_size, page_size - reserved));
         let root = db.table_root("T").unwrap().unwrap();
         let mut got = Vec::new();
         db.scan_table(root, &mut |r| {
