@@ -70,7 +70,7 @@ pub fn read(file: &[u8], backend: Backend, path: &str) -> (Vec<Application>, Vec
     let mut apps = Vec::new();
     let mut w = Warnings { list: Vec::new(), dropped: 0 };
     let mut seen = 0usize;
-    let mut add = |r: Result<(i64, &[u8]), Error>, w: &mut Warnings| {
+    let mut add = |r: error::Record<'_, i64>, w: &mut Warnings| {
         seen += 1;
         if seen > MAX_PACKAGES {
             if seen == MAX_PACKAGES + 1 {
@@ -107,9 +107,6 @@ pub fn read(file: &[u8], backend: Backend, path: &str) -> (Vec<Application>, Vec
 /// a missing database is an [`super::Error::NoDatabase`].
 pub fn list(view: &View) -> Result<(Vec<Application>, Vec<String>), super::Error> {
     for (path, backend) in PATHS {
-        if !view.is_file(path) {
-            continue;
-        }
         let Some(file) = view.read_capped(path, DB_FILE_MAX)? else {
             continue;
         };
@@ -124,5 +121,5 @@ pub fn list(view: &View) -> Result<(Vec<Application>, Vec<String>), super::Error
         }
         return Ok((apps, warnings));
     }
-    Err(super::Error::NoDatabase(PATHS[0].0.rsplit_once('/').map_or("/var/lib/rpm", |(d, _)| d).to_string()))
+    Err(super::Error::NoDatabase("/var/lib/rpm".into()))
 }
