@@ -129,6 +129,32 @@ if [ "$target" = xfs_read ] && [ -z "$(ls -A "$corpus")" ]; then
   done
   rm -rf "$t"
 fi
+if [ "${target#rpm}" != "$target" ] && [ -z "$(ls -A "$corpus")" ] && [ -f ../fixtures/build/rpmdb-sqlite/var/lib/rpm/rpmdb.sqlite ]; then
+  # from the rpm database fixture (fixtures/mk-rpmdb.sh): rpm_header gets header blobs;
+  # rpmdb_sqlite small Packages tables copied by sqlite3 (page sizes 512 to 65536, one with
+  # the 470 KB header); rpmdb_bdb small hash files made by db5.3_load (page sizes 512 to 4096, one big-endian)
+  fx=../fixtures/build/rpmdb-sqlite/var/lib/rpm/rpmdb.sqlite
+  case $target in
+    rpm_header)
+      for h in $(sqlite3 "$fx" 'select hnum from Packages where length(blob) < 8000 limit 12'); do
+        sqlite3 "$fx" "select hex(blob) from Packages where hnum = $h" | xxd -r -p > "$corpus/header-$h"
+      done ;;
+    rpmdb_sqlite)
+      for ps in 512 1024 4096 65536; do
+        sqlite3 "$corpus/seed-$ps.sqlite" "PRAGMA page_size=$ps; CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL); ATTACH '$fx' AS f; INSERT INTO Packages SELECT hnum, blob FROM f.Packages WHERE length(blob) < 3000 LIMIT 6;"
+      done
+      sqlite3 "$corpus/seed-big.sqlite" "PRAGMA page_size=4096; CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL); ATTACH '$fx' AS f; INSERT INTO Packages SELECT hnum, blob FROM f.Packages WHERE length(blob) < 2200 OR length(blob) > 100000;" ;;
+    rpmdb_bdb)
+      for ps in 512 1024 4096 be; do
+        # "be": 1024-byte pages, big-endian (db_lorder=4321)
+        lorder=1234; [ "$ps" = be ] && lorder=4321
+        { printf 'VERSION=3\nformat=bytevalue\ntype=hash\ndb_pagesize=%s\ndb_lorder=%s\nh_ffactor=2\nHEADER=END\n 00000000\n 08000000\n' "${ps/be/1024}" "$lorder"
+          sqlite3 -separator ' ' "$fx" 'select hnum, lower(hex(blob)) from Packages where length(blob) < 2200 limit 6' |
+            while read -r n blob; do printf ' %02x000000\n %s\n' "$n" "$blob"; done
+          printf 'DATA=END\n'; } | db5.3_load -t hash "$corpus/seed-$ps.db"
+      done ;;
+  esac
+fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
   for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/build/*.img \

@@ -22,7 +22,8 @@
 //!                  one folder per filesystem holding its read, write and grow parts:
 //!                  ext4/ (grow.rs + grow/), fat/; probe/ (one file per signature)
 //! src/guest/       Guest session (session.rs, mounts.rs), path.rs, files.rs, write.rs,
-//!                  listing.rs, inspect/
+//!                  listing.rs, inspect/ (rpmdb/: rpm databases, SQLite and
+//!                  Berkeley DB hash readers)
 //! src/sysprep/     Operation trait + registry (mod.rs), ops/ (one file per operation family),
 //!                  customize.rs, firstboot.rs, audit.rs, edit.rs (file edits), facts.rs
 //!                  (guest facts), crypt.rs

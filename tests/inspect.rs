@@ -367,11 +367,12 @@ fn applications_equal_the_package_databases() {
         let apps = g.inspect_list_applications(e.root);
         assert!(g.mounts().is_empty());
         match e.package_format {
-            "rpm" => {
-                let err = apps.unwrap_err();
-                assert!(matches!(err, InspectError::Unsupported(_)), "{err}");
-                assert!(err.to_string().contains("RPM"), "{err}");
-            }
+            // the trees hold a placeholder README, no database (until their image scripts call
+            // fixtures/rpmdb.sh); the rpm database readers are judged in tests/inspect_rpmdb.rs
+            "rpm" => match apps {
+                Err(err) => assert!(matches!(err, InspectError::NoDatabase(_)), "{err}"),
+                Ok(apps) => assert!(!apps.is_empty(), "{}: empty rpm database", e.image),
+            },
             fmt => {
                 let apps = apps.unwrap();
                 let got: Vec<(String, String, String)> = apps.iter().map(|a| (a.name.clone(), full_version(a, fmt), a.arch.clone())).collect();

@@ -3,14 +3,16 @@
 //! so that nothing stays mounted), and `inspect_get_*` tell what each root holds: distro,
 //! product, version, hostname, architecture, package manager, fstab mountpoints, applications.
 
+mod application;
 mod distro;
 mod elf;
 mod fstab;
 mod packages;
 mod release;
+pub mod rpmdb;
 mod view;
 
-pub use packages::Application;
+pub use application::Application;
 
 use crate::guest::Guest;
 use crate::part::PartKind;
@@ -39,6 +41,9 @@ pub enum Error {
     /// Something inspection cannot do (yet).
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// The rpm database is damaged.
+    #[error(transparent)]
+    Rpmdb(#[from] rpmdb::Error),
     /// The layers below failed.
     #[error(transparent)]
     Guest(#[from] super::Error),
@@ -281,16 +286,20 @@ impl Guest {
         Ok(self.inspect_root(root)?.filesystems)
     }
 
-    /// `inspect-list-applications2`: installed packages sorted by name, from the dpkg, apk or
-    /// pacman database (read with the root's fstab mountpoints in place). RPM databases are
-    /// not supported: an [`Error::Unsupported`].
+    /// `inspect-list-applications2`: installed packages sorted by name, from the dpkg, apk,
+    /// pacman or rpm (SQLite or Berkeley DB) database, read with the root's fstab mountpoints
+    /// in place. What a damaged database lacks is logged as warnings.
     pub fn inspect_list_applications(&self, root: &str) -> Result<Vec<Application>> {
         let info = self.inspect_root(root)?;
         let mut view = View::new(self, root)?;
         for (mp, dev) in info.mountpoints.iter().filter(|(mp, _)| mp != "/") {
             view.add(self, dev, mp);
         }
-        packages::list(&view, &info.package_format)
+        let (apps, warnings) = packages::list(&view, &info.package_format)?;
+        for w in warnings {
+            log::warn!("{w}");
+        }
+        Ok(apps)
     }
 
     /// Mounts `root` and its fstab mountpoints, shortest first (like `guestfish -i`): read-only

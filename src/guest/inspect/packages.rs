@@ -1,36 +1,12 @@
 //! Installed applications from the package databases: dpkg's `/var/lib/dpkg/status`, apk's
-//! `/lib/apk/db/installed` and pacman's `/var/lib/pacman/local/*/desc`.
+//! `/lib/apk/db/installed` and pacman's `/var/lib/pacman/local/*/desc`; rpm's in `rpmdb/`.
 
 use super::view::{View, DB_FILE_MAX, SMALL_FILE_MAX};
+use super::application::Application;
 use super::Error;
-use serde::Serialize;
 
 /// Most pacman package directories read.
 const MAX_PACMAN_PACKAGES: usize = 100_000;
-
-/// An installed application (libguestfs `application2`, the fields Linux package managers fill).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Application {
-    /// Package name.
-    pub name: String,
-    /// Epoch (0 when none).
-    pub epoch: i32,
-    /// Upstream version.
-    pub version: String,
-    /// Distribution release (the part after the first `-` of the version, as libguestfs
-    /// splits it; apk's leading `r` dropped), or empty.
-    pub release: String,
-    /// Package architecture (`amd64`, `x86_64`, `all`, `any`…), or empty.
-    pub arch: String,
-    /// Upstream URL, or empty.
-    pub url: String,
-    /// Source package, or empty.
-    pub source_package: String,
-    /// One-line summary, or empty.
-    pub summary: String,
-    /// Longer description, or empty.
-    pub description: String,
-}
 
 /// `[epoch:]version[-release]` → (epoch, version, release).
 fn split_version(full: &str) -> (i32, String, String) {
@@ -139,8 +115,9 @@ pub fn parse_pacman_desc(text: &str) -> Option<Application> {
     (!a.version.is_empty() && !a.release.is_empty()).then_some(a)
 }
 
-/// The applications of a root by its package format, sorted by name.
-pub fn list(view: &View, package_format: &str) -> Result<Vec<Application>, Error> {
+/// The applications of a root by its package format, sorted by name, with warnings about
+/// what a damaged database lacks.
+pub fn list(view: &View, package_format: &str) -> Result<(Vec<Application>, Vec<String>), Error> {
     let text = |path: &str| -> Result<String, Error> {
         match view.read_capped(path, DB_FILE_MAX)? {
             Some(data) => Ok(String::from_utf8_lossy(&data).into_owned()),
@@ -161,11 +138,12 @@ pub fn list(view: &View, package_format: &str) -> Result<Vec<Application>, Error
             }
             apps
         }
-        "rpm" => return Err(Error::Unsupported("reading the RPM database (/var/lib/rpm: Berkeley DB or SQLite)".into())),
+        // sorted as libguestfs sorts them: by name only
+        "rpm" => return super::rpmdb::list(view),
         _ => Vec::new(),
     };
     apps.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
-    Ok(apps)
+    Ok((apps, Vec::new()))
 }
 
 #[cfg(test)]
