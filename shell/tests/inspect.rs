@@ -3,7 +3,7 @@
 //! of the binary copied into it.
 mod common;
 
-use common::{demo, ok, root};
+use common::{demo, fixture, ok, root};
 use std::process::Command;
 
 /// The value of `KEY=` in an os-release style file of the source tree.
@@ -124,4 +124,26 @@ fn list_applications2_prints_the_dpkg_database_as_guestfish() {
     let old = ok(&["--ro", "-a", &d, "run", ":", "inspect-list-applications", "/dev/demo/root"]);
     assert!(old.contains("[0] = {\n  app_name: base-files\n  app_display_name: \n  app_epoch: 0\n  app_version: 12.4+deb12u7\n  app_release: \n  app_install_path: "), "{old}");
     assert!(!old.contains("arch"), "{old}");
+}
+
+/// RHEL-family guests on XFS (fixtures/mk-guests-el.sh) open with `-i` like ext4 ones: the
+/// fstab's UUID=, LABEL= and /dev/mapper/ names mounted, files read from / and /boot.
+#[test]
+fn xfs_guests_open_with_i() {
+    for (img, host) in [
+        ("guest-el9.qcow2", "rhel9-guest.example.com\n"),
+        ("guest-al2023.raw", "al2023-guest.example.com\n"),
+    ] {
+        let img = fixture(img);
+        assert_eq!(ok(&["--ro", "-a", &img, "-i", "cat", "/etc/hostname"]), host);
+    }
+    let img = fixture("guest-el7.raw");
+    let out = ok(&[
+        "--ro", "-a", &img, "-i", "inspect-get-osinfo", "/dev/rhel/root", ":", "cat", "/etc/sysconfig/network", ":",
+        "ls", "/boot/loader/entries",
+    ]);
+    assert_eq!(
+        out,
+        "rhel7.9\nNETWORKING=yes\nHOSTNAME=rhel7-guest.example.com\n0123456789abcdef0123456789abcdef-3.10.0-1160.el7.x86_64.conf\n"
+    );
 }
