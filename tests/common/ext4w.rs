@@ -70,7 +70,12 @@ pub fn assert_fsck_clean(img: &Path) {
 
 /// `debugfs -R REQUEST` output (stdout).
 pub fn debugfs(img: &Path, request: &str) -> Vec<u8> {
-    let out = Command::new("debugfs").env("PATH", path_env()).args(["-R", request]).arg(img).output().expect("debugfs");
+    let out = Command::new("debugfs")
+        .env("PATH", path_env())
+        .args(["-R", request])
+        .arg(img)
+        .output()
+        .expect("debugfs");
     assert!(out.status.success(), "debugfs -R {request:?}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
@@ -92,7 +97,10 @@ pub fn stat_field(stat: &str, field: &str) -> String {
 pub fn resolve(fs: &dyn Filesystem, path: &[u8]) -> Ino {
     let mut ino = fs.root();
     for c in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
-        ino = fs.lookup(ino, c).expect("lookup").unwrap_or_else(|| panic!("{} not found", String::from_utf8_lossy(path)));
+        ino = fs
+            .lookup(ino, c)
+            .expect("lookup")
+            .unwrap_or_else(|| panic!("{} not found", String::from_utf8_lossy(path)));
     }
     ino
 }

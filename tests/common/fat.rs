@@ -51,10 +51,19 @@ pub fn mtype(img: &Path, path: &str) -> Vec<u8> {
 
 /// Asserts `fsck.vfat -n` finds nothing: exit 0 and only its banner and summary lines.
 pub fn assert_fsck_clean(img: &Path) {
-    let out = Command::new("fsck.vfat").arg("-n").arg(img).env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").output().expect("fsck.vfat (dosfstools)");
+    let out = Command::new("fsck.vfat")
+        .arg("-n")
+        .arg(img)
+        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+        .output()
+        .expect("fsck.vfat (dosfstools)");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = text.lines().collect();
-    assert!(out.status.success() && lines.len() == 2 && !text.contains("differences"), "fsck.vfat -n {}: {text}", img.display());
+    assert!(
+        out.status.success() && lines.len() == 2 && !text.contains("differences"),
+        "fsck.vfat -n {}: {text}",
+        img.display()
+    );
 }
 
 /// One row of `mdir -a IMG ::/dir`.

@@ -59,7 +59,11 @@ impl Plan {
     }
 
     fn injected(&self, dev: &dyn BlockDev) -> Error {
-        Error::Io { path: dev.name().into(), op: "write", source: std::io::Error::other(format!("injected fault at {:?} {}", self.on, self.k)) }
+        Error::Io {
+            path: dev.name().into(),
+            op: "write",
+            source: std::io::Error::other(format!("injected fault at {:?} {}", self.on, self.k)),
+        }
     }
 }
 

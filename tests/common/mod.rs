@@ -2,12 +2,12 @@
 #![allow(dead_code)]
 
 pub mod ext4w;
-pub mod fat;
 pub mod fault;
+pub mod fat;
 pub mod tree;
 
-use serde_json::Value as J;
 use std::path::{Path, PathBuf};
+use serde_json::Value as J;
 use std::process::Command;
 
 /// The project root.

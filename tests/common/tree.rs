@@ -170,11 +170,7 @@ fn parse_ls_p(line: &str) -> Option<(u64, u32, u32, u32, String, u64)> {
 }
 
 fn join(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
+    if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") }
 }
 
 /// Snapshot of the ext2/3/4 filesystem image `fs` (a file holding just the filesystem).
@@ -369,13 +365,7 @@ pub fn guest_tree(image: &Path, name: &str) -> Tree {
             tree.retain(|p, _| p != mp && !p.starts_with(&prefix));
         }
         for (p, n) in t {
-            let gp = if mp == "/" {
-                p
-            } else if p == "/" {
-                mp.to_string()
-            } else {
-                format!("{mp}{p}")
-            };
+            let gp = if mp == "/" { p } else if p == "/" { mp.to_string() } else { format!("{mp}{p}") };
             tree.insert(gp, n);
         }
     }
