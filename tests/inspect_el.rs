@@ -75,3 +75,33 @@ fn filesystems_list_as_virt_filesystems_does() {
         assert_eq!(ours, golden(&format!("{name}.virt-filesystems.txt")), "{img}");
     }
 }
+
+/// A damaged rpm database (its first b-tree page overwritten through a kernel mount of a copy)
+/// lists no applications and warns naming the file and the structure; inspection goes on.
+#[test]
+fn damaged_rpm_database_warns_and_lists_nothing() {
+    let _l = common::loop_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("al2023.raw");
+    common::run("cp", &["--sparse=always", fixture("guest-al2023.raw").to_str().unwrap(), img.to_str().unwrap()]);
+    let parts: serde_json::Value = serde_json::from_str(&common::run("sfdisk", &["-J", img.to_str().unwrap()])).unwrap();
+    let p1 = parts["partitiontable"]["partitions"].as_array().unwrap().iter().find(|p| p["node"].as_str().unwrap().ends_with("raw1")).unwrap().clone();
+    let (start, size) = (p1["start"].as_u64().unwrap() * 512, p1["size"].as_u64().unwrap() * 512);
+    {
+        let lo = common::Loop::attach_rw(&img, start, size);
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        common::run("mount", &[&lo.0, mnt.to_str().unwrap()]);
+        let db = mnt.join("var/lib/rpm/rpmdb.sqlite");
+        let mut data = std::fs::read(&db).unwrap();
+        data[100..4096].fill(0x42);
+        std::fs::write(&db, &data).unwrap();
+        common::run("umount", &[mnt.to_str().unwrap()]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_vinspect")).args(["-a", img.to_str().unwrap()]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("    <applications/>\n"), "{stdout}");
+    assert!(stdout.contains("<distro>amazonlinux</distro>"), "{stdout}");
+    assert!(stderr.contains("vinspect: warning: /dev/sda1: ") && stderr.contains("rpmdb.sqlite"), "{stderr}");
+}

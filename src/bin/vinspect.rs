@@ -126,6 +126,7 @@ fn run() -> Result<()> {
             applications,
         });
     }
+    vguestfs::tool::print_warnings(&g, "vinspect");
     if m.get_flag("json") {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

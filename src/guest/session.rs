@@ -253,16 +253,22 @@ impl Guest {
     /// Records the warnings of a filesystem just opened (mounted, or opened by inspection),
     /// each once per session.
     pub(super) fn note_fs_warnings(&self, fs: &dyn crate::fs::Filesystem) {
-        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
         for msg in fs.warnings() {
-            if !w.all.contains(&msg) {
-                w.all.push(msg);
-            }
+            self.note_warning(msg);
         }
     }
 
-    /// Warnings about filesystems opened since the last call (an XFS log that was not
-    /// replayed…), each given once per session: tools print them as `warning:` lines.
+    /// Records a warning for the tool to print (once per session).
+    pub(super) fn note_warning(&self, msg: String) {
+        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        if !w.all.contains(&msg) {
+            w.all.push(msg);
+        }
+    }
+
+    /// Warnings since the last call — about filesystems opened (an XFS log that was not
+    /// replayed…) or package databases read (a damaged rpm database…) — each given once per
+    /// session: tools print them as `warning:` lines.
     pub fn take_warnings(&self) -> Vec<String> {
         let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
         let new = w.all[w.taken..].to_vec();

@@ -297,7 +297,7 @@ impl Guest {
         }
         let (apps, warnings) = packages::list(&view, &info.package_format)?;
         for w in warnings {
-            log::warn!("{w}");
+            self.note_warning(format!("{root}: {w}"));
         }
         Ok(apps)
     }
