@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Reads the `add` and `format` arguments: pairs each `-a IMAGE` with the last `--format` given before it on the command line.
+/// Applies `--backing-allow` first (see [`apply_backing_allow`]).
 pub fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
+    apply_backing_allow(m);
     let adds: Vec<(usize, &String)> = match (m.indices_of("add"), m.get_many::<String>("add")) {
         (Some(i), Some(v)) => i.zip(v).collect(),
         _ => Vec::new(),
@@ -75,9 +77,39 @@ pub fn print_warnings(g: &Guest, prog: &str) {
     }
 }
 
-/// Adds the `-a IMAGE` and `--format[=raw|qcow2]` options that [`drives`] reads.
+/// The `--backing-allow DIR|any` option (repeatable): qcow2 backing files that resolve outside
+/// their image's directory are opened only from these directories (see
+/// [`crate::disk::set_backing_allow`]).
+pub fn backing_allow_arg() -> Arg {
+    Arg::new("backing-allow")
+        .long("backing-allow")
+        .value_name("DIR|any")
+        .action(ArgAction::Append)
+        .help("Allow qcow2 backing files in DIR (repeatable), or anywhere with 'any'; by default only backing files beside their image or below it are opened")
+}
+
+/// Sets the process's backing-file rule from `--backing-allow` (when the command has it).
+pub fn apply_backing_allow(m: &ArgMatches) {
+    let Ok(Some(values)) = m.try_get_many::<String>("backing-allow") else { return };
+    crate::disk::set_backing_allow(backing_allow(values.map(String::as_str)));
+}
+
+/// The rule for a list of `--backing-allow` values: `any` wins, else the directories.
+pub fn backing_allow<'a>(values: impl Iterator<Item = &'a str>) -> crate::disk::BackingAllow {
+    let mut dirs = Vec::new();
+    for v in values {
+        if v == "any" {
+            return crate::disk::BackingAllow::Any;
+        }
+        dirs.push(PathBuf::from(v));
+    }
+    crate::disk::BackingAllow::Dirs(dirs)
+}
+
+/// Adds the `-a IMAGE`, `--format[=raw|qcow2]` and `--backing-allow` options that [`drives`]
+/// reads.
 pub fn drive_args(cmd: Command) -> Command {
-    cmd.arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
+    cmd.arg(backing_allow_arg()).arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
         .arg(
             Arg::new("format")
                 .long("format")

@@ -82,6 +82,8 @@ pub struct Options {
     pub verbose: u8,
     /// Commands on the command line, split at `:` (each: name and arguments).
     pub commands: Vec<Vec<String>>,
+    /// `--backing-allow DIR|any` values, in order.
+    pub backing_allow: Vec<String>,
 }
 
 /// A bad command line: the message (without the program name).
@@ -124,6 +126,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                 }),
                 "file" => set_file(&mut o, value(&mut i)?)?,
                 "mount" => o.mounts.push(MountSpec::parse(&value(&mut i)?)),
+                "backing-allow" => o.backing_allow.push(value(&mut i)?),
                 "format" => {
                     // `--format` or `--format=` alone: back to detecting the format.
                     format = inline
@@ -280,6 +283,8 @@ pub fn usage() -> String {
      \x20 -h|--cmd-help cmd    Display detailed help on ‘cmd’\n\
      \x20 -a|--add image       Add image\n\
      \x20 -f|--file file       Read commands from file\n\
+     \x20 --backing-allow DIR|any Allow qcow2 backing files in DIR (or anywhere),\n\
+     \x20                      not only beside their image\n\
      \x20 --blocksize[=512|4096] Set the sector size of the disk for -a option\n\
      \x20 --format[=raw|..]    Force disk format for -a option\n\
      \x20 --dry-run            With --rw: write nothing, list what would change\n\

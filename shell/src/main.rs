@@ -185,6 +185,9 @@ fn run(o: cli::Options) -> Result<(), shell::Fatal> {
         };
         env_logger::Builder::new().filter_level(level).init();
     }
+    if !o.backing_allow.is_empty() {
+        vguestfs::disk::set_backing_allow(vguestfs::tool::backing_allow(o.backing_allow.iter().map(String::as_str)));
+    }
     let mut session = Session::new(!o.rw);
     session.dry_run = o.dry_run;
     for d in &o.drives {

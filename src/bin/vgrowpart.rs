@@ -23,6 +23,7 @@ fn cli() -> Command {
         .arg(Arg::new("free-percent").long("free-percent").value_name("P").value_parser(clap::value_parser!(u64).range(0..100)).help("Leave P percent of the disk unused"))
         .arg(Arg::new("update").short('u').long("update").value_name("MODE").help("Accepted for growpart compatibility (an image file has no kernel partition table to update)"))
         .arg(Arg::new("format").long("format").value_name("raw|qcow2").help("Image format (probed by default)"))
+        .arg(vguestfs::tool::backing_allow_arg())
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::Count).help("Verbose"))
 }
 
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         let _ = e.print();
         std::process::exit(code)
     });
+    vguestfs::tool::apply_backing_allow(&m);
     match run(&m) {
         Ok(code) => ExitCode::from(code),
         Err(Failed(msg)) => {

@@ -18,6 +18,7 @@ fn cli() -> Command {
         .version(env!("CARGO_PKG_VERSION"))
         .arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).required(true).help("Add image"))
         .arg(Arg::new("format").long("format").value_name("raw|qcow2").help("Disk format of every -a image (default: probed)"))
+        .arg(vguestfs::tool::backing_allow_arg())
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON instead of XML"))
         .arg(Arg::new("no-applications").long("no-applications").action(ArgAction::SetTrue).help("Do not list applications"))
 }
@@ -76,6 +77,7 @@ fn run() -> Result<()> {
         Some(f) => Some(f.parse::<Format>().map_err(anyhow::Error::msg)?),
         None => None,
     };
+    vguestfs::tool::apply_backing_allow(&m);
     let mut g = Guest::new();
     for path in m.get_many::<String>("add").into_iter().flatten() {
         g.add_drive(&PathBuf::from(path), DriveOptions { format, readonly: true, ..Default::default() })?;

@@ -25,6 +25,7 @@ fn cli() -> Command {
         .arg(Arg::new("lv-expand").long("lv-expand").visible_alias("LV-expand").value_name("LV").action(ArgAction::Append).help("Logical volume to extend into the free extents (/dev/VG/LV)"))
         .arg(Arg::new("dry-run").short('n').long("dry-run").action(ArgAction::SetTrue).help("Print the plan and stop; the image is opened read-only"))
         .arg(Arg::new("format").long("format").value_name("raw|qcow2").help("Image format (probed by default)"))
+        .arg(vguestfs::tool::backing_allow_arg())
         .arg(Arg::new("quiet").short('q').long("quiet").action(ArgAction::SetTrue).help("Don't print the plan"))
         .arg(Arg::new("shrink").long("shrink").value_name("PART").help("Copy mode: shrink this partition so that the disk fits the output"))
         .arg(Arg::new("resize").long("resize").value_name("PART=[+-]SIZE[%]").action(ArgAction::Append).help("Copy mode: resize a partition (10G, +200M, -10%)"))
@@ -44,6 +45,7 @@ fn cli() -> Command {
 
 fn main() -> ExitCode {
     let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
+    vguestfs::tool::apply_backing_allow(&m);
     vguestfs::tool::exit_status("vresize", run(&m))
 }
 

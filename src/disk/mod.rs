@@ -51,6 +51,7 @@
 
 mod error;
 pub mod extended;
+pub mod file;
 pub mod image;
 pub mod linear;
 pub mod lock;
@@ -73,6 +74,7 @@ pub use lock::ImageLock;
 pub use mem::MemDev;
 pub use overlay::{CommitStats, Overlay, OverlayOptions};
 pub use probe::{open_image, Format};
+pub use qcow2::{set_backing_allow, BackingAllow};
 pub use raw::RawFile;
 pub use redo::{LogState, RedoTarget};
 pub use resize::grow_image;

@@ -1,7 +1,7 @@
 //! Raw image files: positioned I/O on a `File`, opened read-only unless writes are asked for.
 
 use super::{check_range, BlockDev, Error, Result};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -18,12 +18,9 @@ impl RawFile {
     /// Opens `path`; the file is opened for writing only when `writable` is true.
     pub fn open(path: &Path, writable: bool) -> Result<RawFile> {
         let io = |op, source| Error::Io { path: path.to_path_buf(), op, source };
-        let file = OpenOptions::new().read(true).write(writable).open(path).map_err(|e| io("open", e))?;
-        let meta = file.metadata().map_err(|e| io("stat", e))?;
-        if meta.is_dir() {
-            return Err(Error::Format { path: path.to_path_buf(), msg: "is a directory, not a disk image".into() });
-        }
-        Ok(RawFile { file, path: path.to_path_buf(), len: meta.len(), writable })
+        let file = super::file::open(path, writable)?;
+        let len = block_len(&file).map_err(|e| io("stat", e))?;
+        Ok(RawFile { file, path: path.to_path_buf(), len, writable })
     }
 
     /// Wraps an already-open file (used for block devices and tests).
@@ -44,6 +41,17 @@ impl RawFile {
     pub fn file(&self) -> &File {
         &self.file
     }
+}
+
+/// The size of an image file: its length, or for a block device the offset of its end.
+fn block_len(file: &File) -> std::io::Result<u64> {
+    use std::io::Seek;
+    let meta = file.metadata()?;
+    if std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
+        let mut f = file;
+        return f.seek(std::io::SeekFrom::End(0));
+    }
+    Ok(meta.len())
 }
 
 impl BlockDev for RawFile {

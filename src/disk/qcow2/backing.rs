@@ -1,6 +1,12 @@
 //! Our backing-chain gate: we open every backing file ourselves (read-only, only in the format
 //! its overlay names, depth- and loop-checked) and hand the opened image to imago, whose own
 //! implicit opening is denied.
+//!
+//! A backing name is image data, and images come from strangers: a name that resolves
+//! (symlinks and `..` followed) outside the directory of the image naming it would let an
+//! uploaded image make us read any host file as its disk (`/etc/shadow`, another tenant's
+//! image). Such names are refused unless the process allowed them ([`set_backing_allow`], the
+//! tools' `--backing-allow DIR|any`); backing files beside the image or below it always open.
 
 use super::header::{read_info_from, Qcow2Info};
 use crate::disk::{Error, Result};
@@ -9,8 +15,58 @@ use imago::file::File as ImagoFile;
 use imago::qcow2::Qcow2;
 use imago::raw::Raw;
 use imago::{DenyImplicitOpenGate, FormatAccess, FormatDriverBuilder, StorageOpenOptions};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+/// Which backing files outside their image's directory may be opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BackingAllow {
+    /// Only backing files in the directory of the image naming them, or below it.
+    #[default]
+    Beside,
+    /// Those, and backing files in (or below) these directories.
+    Dirs(Vec<PathBuf>),
+    /// Any backing file.
+    Any,
+}
+
+/// The process's backing-file rule.
+static ALLOW: RwLock<BackingAllow> = RwLock::new(BackingAllow::Beside);
+
+/// Sets which backing files outside their image's directory may be opened (for the whole
+/// process: the tools set it from `--backing-allow` before opening anything).
+pub fn set_backing_allow(allow: BackingAllow) {
+    *ALLOW.write().unwrap_or_else(|p| p.into_inner()) = allow;
+}
+
+/// Refuses `backing` (named `name` by the image `image`) when it resolves outside the
+/// image's directory and the process did not allow its directory.
+fn check_allowed(image: &Path, name: &str, backing: &Path) -> Result<()> {
+    // a backing file that does not exist fails at open, with its own message
+    let (Ok(target), Ok(image_c)) = (std::fs::canonicalize(backing), std::fs::canonicalize(image)) else { return Ok(()) };
+    let dir = image_c.parent().unwrap_or(Path::new("/"));
+    if target.starts_with(dir) {
+        return Ok(());
+    }
+    let allowed = match &*ALLOW.read().unwrap_or_else(|p| p.into_inner()) {
+        BackingAllow::Any => true,
+        BackingAllow::Beside => false,
+        BackingAllow::Dirs(dirs) => dirs.iter().any(|d| std::fs::canonicalize(d).is_ok_and(|d| target.starts_with(d))),
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(backing_err(
+        image,
+        format!(
+            "backing file name {name:?} resolves to {}, outside the image's directory {}: an image could make us read any host file that way, so it is refused; allow it with --backing-allow {} (or --backing-allow any)",
+            target.display(),
+            dir.display(),
+            target.parent().unwrap_or(Path::new("/")).display()
+        ),
+    ))
+}
 
 /// Longest backing chain we follow (backing files below the top image).
 pub const MAX_DEPTH: usize = 16;
@@ -47,6 +103,7 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
         Some(name) => {
             let format = backing_format(path, name, info.backing_format.as_deref())?;
             let backing_path = resolve(path, name);
+            check_allowed(path, name, &backing_path)?;
             chain.push(canonical);
             let opened = match format {
                 BackingFormat::Raw => open_raw(&backing_path, chain),
@@ -134,13 +191,10 @@ fn resolve(image: &Path, name: &str) -> PathBuf {
     }
 }
 
-/// Opens an image file; for writing only when `writable`.
+/// Opens an image file (never blocking; regular files and block devices only); for writing
+/// only when `writable`.
 fn open_file(path: &Path, writable: bool) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(writable)
-        .open(path)
-        .map_err(|source| Error::Io { path: path.to_path_buf(), op: "open", source })
+    crate::disk::file::open(path, writable)
 }
 
 /// Hands an open file to imago, telling it how the file was opened.
