@@ -391,12 +391,42 @@ fn parse_lv(name: &str, s: &Section, vg: &str, extent_size: u64, pvs: &HashMap<&
 }
 
 /// Builds a volume group from a parsed metadata tree (the top level of the text).
+/// Checks a VG, LV or PV name as lvm2 does (`validate_name`): 1–127 bytes of
+/// `[A-Za-z0-9+_.-]`, not `.` or `..`, not starting with `-`.
+fn check_name(kind: &str, name: &str) -> VResult<()> {
+    let ok_chars = name.bytes().all(|c| c.is_ascii_alphanumeric() || b"+_.-".contains(&c));
+    if name.is_empty() || name.len() > 127 || !ok_chars || name == "." || name == ".." || name.starts_with('-') {
+        return Err(format!(
+            "invalid {kind} name {:?} (lvm2 allows 1-127 characters of A-Z a-z 0-9 + _ . -, not '.', '..' or a leading '-')",
+            name.escape_debug().to_string()
+        ));
+    }
+    Ok(())
+}
+
+/// Fails when two items share a name or an id (`what` says which).
+fn check_unique<'a>(what: &str, kind: &str, items: impl Iterator<Item = (&'a str, &'a str)>) -> VResult<()> {
+    let mut names = HashMap::new();
+    let mut ids = HashMap::new();
+    for (name, id) in items {
+        if names.insert(name, ()).is_some() {
+            return Err(format!("{what}: two {kind}s are named {name}"));
+        }
+        let id_key = id.replace('-', "");
+        if ids.insert(id_key, name).is_some_and(|other| other != name) {
+            return Err(format!("{what}: {kind}s share the id {id}"));
+        }
+    }
+    Ok(())
+}
+
 pub fn from_metadata(top: &Section) -> VResult<VolumeGroup> {
     let mut vgs = top.sections();
     let (name, s) = vgs.next().ok_or("no volume group section")?;
     if vgs.next().is_some() {
         return Err("more than one volume group section".into());
     }
+    check_name("volume group", name)?;
     let what = format!("VG {name}");
     let extent_size = sectors(s, "extent_size", &what)?;
     if extent_size == 0 {
@@ -415,6 +445,7 @@ pub fn from_metadata(top: &Section) -> VResult<VolumeGroup> {
             pvs.push(pv);
         }
     }
+    check_unique(&what, "PV", pvs.iter().map(|p| (p.name.as_str(), p.uuid.as_str())))?;
     let pv_names = pv_index(&pvs);
     let mut lvs = Vec::new();
     if let Some(list) = s.section("logical_volumes") {
@@ -422,9 +453,11 @@ pub fn from_metadata(top: &Section) -> VResult<VolumeGroup> {
             if lvs.len() >= MAX_LVS {
                 return Err(format!("{what}: more than {MAX_LVS} LVs"));
             }
+            check_name("logical volume", n).map_err(|e| format!("{what}: {e}"))?;
             lvs.push(parse_lv(n, l, name, extent_size, &pv_names)?);
         }
     }
+    check_unique(&what, "LV", lvs.iter().map(|l| (l.name.as_str(), l.uuid.as_str())))?;
     Ok(VolumeGroup {
         name: name.to_string(),
         uuid: string(s, "id", &what)?,
@@ -493,6 +526,19 @@ pub fn scan(devs: &[(String, Dev)]) -> Result<Vec<VolumeGroup>> {
         }
     }
     let mut out: Vec<VolumeGroup> = newest.into_iter().map(|(_, vg)| vg).collect();
+    // two VGs of one name would give two devices one name (/dev/VG/LV): lvm2 refuses to
+    // activate both; so do we, naming them
+    for (i, a) in out.iter().enumerate() {
+        if let Some(b) = out[i + 1..].iter().find(|b| b.name == a.name) {
+            return Err(Error::Metadata {
+                dev: format!("volume group {}", a.name),
+                msg: format!(
+                    "two volume groups are named {} (uuids {} and {}); rename one on a copy with `vgimportclone` or `vgrename UUID NEWNAME`",
+                    a.name, a.uuid, b.uuid
+                ),
+            });
+        }
+    }
     for vg in &mut out {
         for pv in &mut vg.pvs {
             let found = labels.iter().find(|(_, u, _, _)| u.replace('-', "") == pv.uuid.replace('-', ""));
@@ -592,6 +638,12 @@ mod tests {
             ("seqno = 2", "seqno = \"2\"", "seqno should be a nonnegative integer"),
             ("extent_size = 2048", "extent_size = 0", "extent_size is 0"),
             ("pe_count = 31", "pe_count = 9223372036854775807", "overflows"),
+            // names as lvm2 validates them, and duplicates
+            ("\t\tspan {", "\t\tstripes {", "two LVs are named stripes"),
+            ("\t\tspan {", "\t\t.. {", "invalid logical volume name \"..\""),
+            ("\t\tspan {", "\t\t-span {", "invalid logical volume name \"-span\""),
+            ("vgstripe {", "vg/../etc {", "invalid volume group name"),
+            ("\t\tpv1 {", "\t\tpv0 {", "two PVs are named pv0"),
         ] {
             let e = vg_from(&edited(from, to)).unwrap_err().to_string();
             assert!(e.starts_with("test: LVM metadata text: ") && e.contains(msg), "{e} vs {msg}");
@@ -623,7 +675,7 @@ mod tests {
         let last = MAX_PVS - 1;
         let mut text = "vg {\nid = \"x\"\nseqno = 1\nextent_size = 8\nphysical_volumes {\n".to_string();
         for i in 0..MAX_PVS {
-            text += &format!("pv{i} {{\nid = \"a\"\ndevice = \"/dev/sda\"\ndev_size = 8\npe_start = 0\npe_count = 1\n}}\n");
+            text += &format!("pv{i} {{\nid = \"a{i}\"\ndevice = \"/dev/sda\"\ndev_size = 8\npe_start = 0\npe_count = 1\n}}\n");
         }
         let segments = 600;
         let stripes = vec![format!("\"pv{last}\", 0"); MAX_STRIPES].join(", ");
@@ -682,6 +734,18 @@ mod tests {
         let vgs = scan(&devs[..1]).unwrap();
         assert!(vgs[0].warnings[0].contains("PV pv1 (uuid VgStrP-vdbb-0000-0000-0000-0000-00000b, last seen as [unknown]) is missing"), "{:?}", vgs[0].warnings);
         assert!(vgs[0].open_lv("stripes", &devs[..1]).is_err());
+    }
+
+    #[test]
+    fn two_vgs_with_one_name_are_refused() {
+        // the same VG name with another VG uuid on a second disk (a cloned disk attached twice)
+        let vg_id = VGCFGBACKUP.lines().find_map(|l| l.trim().strip_prefix("id = ")).unwrap().trim_matches('"').to_string();
+        let other = VGCFGBACKUP.replacen(&vg_id, "Other0-aaaa-bbbb-cccc-dddd-eeee-ffffff", 1);
+        let a = pv_image(b"VgStrPvdaa000000000000000000000a", VGCFGBACKUP, 32 << 20);
+        let b = pv_image(b"VgStrPvdbb000000000000000000000b", &other, 32 << 20);
+        let devs: Vec<(String, Dev)> = vec![("/dev/sda".into(), Arc::new(MemDev::new(a))), ("/dev/sdb".into(), Arc::new(MemDev::new(b)))];
+        let e = scan(&devs).unwrap_err().to_string();
+        assert!(e.contains("two volume groups are named vgstripe") && e.contains("vgimportclone"), "{e}");
     }
 
     #[test]
