@@ -43,6 +43,9 @@ pub enum Error {
     /// An argument out of the range a command accepts.
     #[error("{0}")]
     BadArgument(String),
+    /// A write refused because the disk is damaged in a way that writing could make worse.
+    #[error("{0}")]
+    Refused(String),
     /// A path was used before any filesystem was mounted on `/`.
     #[error("no filesystem is mounted on / (use mount, or -i / -m)")]
     NothingMounted,

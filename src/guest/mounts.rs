@@ -34,6 +34,13 @@ impl Guest {
             r.canonical
         };
         let readonly = readonly || !dev.is_writable();
+        if !readonly {
+            if let Some(problem) = self.layout_problem(device) {
+                return Err(GuestError::Refused(format!(
+                    "{device}: not mounted for writing: partition table layout: {problem}; mount it read-only, or fix the table on a copy first (sgdisk -v, sfdisk -V)"
+                )));
+            }
+        }
         let filesystem = if readonly { fs::open(dev)? } else { fs::open_rw(dev)? };
         self.note_fs_warnings(filesystem.as_ref());
         self.mounts.push(Mount { device: device.to_string(), mountpoint: target, fs: filesystem, readonly });

@@ -221,6 +221,8 @@ impl Guest {
             let table = PartitionTable::read_with(dev.as_ref(), opts.blocksize)?;
             let mut partitions = Vec::new();
             if let Some(t) = &table {
+                self.notices.extend(t.warnings.iter().map(|w| format!("warning: {w}")));
+                self.notices.extend(t.layout.iter().map(|p| format!("warning: {name}: partition table layout: {} (writing to a filesystem there is refused)", p.msg)));
                 for p in &t.partitions {
                     let pname = format!("{name}{}", p.number);
                     let extended = matches!(p.kind, PartKind::Mbr { extended: true, .. });
@@ -305,6 +307,17 @@ impl Guest {
     /// Whether `launch` has run.
     pub fn is_launched(&self) -> bool {
         self.map.is_some()
+    }
+
+    /// The first partition-table layout problem naming partition `device` (it overlaps another
+    /// partition or the table), if any: filesystems there are not written.
+    pub(super) fn layout_problem(&self, device: &str) -> Option<String> {
+        let map = self.map.as_ref()?;
+        map.disks.iter().find_map(|d| {
+            let table = d.table.as_ref()?;
+            let p = d.partitions.iter().find(|p| p.name == device)?;
+            table.layout.iter().find(|l| l.partitions.contains(&p.part.number)).map(|l| format!("{}: {}", d.name, l.msg))
+        })
     }
 
     fn map(&self) -> Result<&DeviceMap> {

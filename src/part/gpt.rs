@@ -76,8 +76,10 @@ pub(super) fn read(dev: &dyn BlockDev, ss: u64) -> Result<PartitionTable> {
         },
     };
     let partitions = partitions(dev, &table, ss)?;
+    let usable = (table.first_usable, le_u64(&table.header, 48));
     Ok(PartitionTable {
         kind: TableKind::Gpt,
+        layout: super::layout_problems(&partitions, ss, usable),
         partitions,
         disk_guid: Some(table.disk_guid),
         mbr_signature: None,

@@ -83,6 +83,7 @@ fn bad(dev: &dyn BlockDev, number: u32, reason: impl Into<String>) -> Error {
 
 /// Plans growing partition `number` of `table` (read from `dev`) as growpart would.
 pub fn plan(dev: &dyn BlockDev, table: &PartitionTable, number: u32, opts: &GrowOptions) -> Result<Plan> {
+    table.check_layout(&dev.name())?;
     if table.sector_size != SECTOR_SIZE {
         return Err(bad(dev, number, format!("growing a partition of a disk with {}-byte logical sectors is not supported (512-byte sectors only); the disk is read correctly", table.sector_size)));
     }

@@ -195,8 +195,10 @@ pub(super) fn read(dev: &dyn BlockDev, sector0: &Sector, ss: u64) -> Result<Part
         }
     }
     partitions.sort_by_key(|p| p.number);
+    let usable = (1, (dev.len() / ss).saturating_sub(1));
     Ok(PartitionTable {
         kind: TableKind::Mbr,
+        layout: super::layout_problems(&partitions, ss, usable),
         partitions,
         disk_guid: None,
         mbr_signature: Some(le_u32(sector0, DISK_SIGNATURE_OFFSET)),

@@ -35,6 +35,15 @@ pub enum Error {
     },
     /// No usable GPT: both headers (or their entry arrays) are bad, or a protective MBR has no
     /// GPT behind it.
+    #[error("{dev}: partition table layout: {problem}{}; writing to this disk is refused (sgdisk -v or sfdisk -V show the same; fix the table on a copy first)", if *count > 1 { format!(" (and {} more problems)", count - 1) } else { String::new() })]
+    Layout {
+        /// The disk.
+        dev: String,
+        /// The first problem.
+        problem: String,
+        /// How many problems there are.
+        count: usize,
+    },
     #[error("{dev}: GPT: {reason}")]
     Gpt {
         /// Device name.
@@ -103,8 +112,21 @@ pub struct PartitionTable {
     pub mbr_signature: Option<u32>,
     /// Problems that did not stop reading, e.g. `primary GPT header corrupt, using backup`.
     pub warnings: Vec<String>,
+    /// Layout problems `sgdisk -v` / `sfdisk` report — partitions overlapping each other or
+    /// the table, GPT entries outside the usable LBAs — each naming the partitions: the disk
+    /// reads, but writers refuse it ([`PartitionTable::check_layout`]).
+    pub layout: Vec<LayoutProblem>,
     /// The logical sector size the table is read with: 512, or 4096 on 4K-sector disks.
     pub sector_size: u64,
+}
+
+/// A problem in the layout of a partition table, naming the partitions involved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutProblem {
+    /// The partition numbers it names.
+    pub partitions: Vec<u32>,
+    /// What sgdisk -v / sfdisk would say.
+    pub msg: String,
 }
 
 /// One partition.
@@ -147,6 +169,42 @@ pub enum PartKind {
     },
 }
 
+/// Layout problems of `parts` on a device of `sectors` `ss`-byte sectors: partitions outside
+/// `usable` (first and last usable sector, inclusive) and pairs that overlap — an MBR
+/// extended container and the logical partitions inside it excepted.
+pub(super) fn layout_problems(parts: &[Partition], ss: u64, usable: (u64, u64)) -> Vec<LayoutProblem> {
+    let mut out = Vec::new();
+    let range = |p: &Partition| (p.start / ss, (p.start + p.size) / ss - 1);
+    for p in parts {
+        let (first, last) = range(p);
+        if first < usable.0 || last > usable.1 {
+            let msg = format!(
+                "partition {} (sectors {first}-{last}) is outside the usable sectors {}-{}: it overlaps the partition table",
+                p.number, usable.0, usable.1
+            );
+            out.push(LayoutProblem { partitions: vec![p.number], msg });
+        }
+    }
+    let extended = |p: &Partition| matches!(p.kind, PartKind::Mbr { extended: true, .. });
+    let logical = |p: &Partition| matches!(p.kind, PartKind::Mbr { logical: true, .. });
+    let mut sorted: Vec<&Partition> = parts.iter().collect();
+    sorted.sort_by_key(|p| p.start);
+    for (i, a) in sorted.iter().enumerate() {
+        let a_end = a.start + a.size;
+        for b in sorted[i + 1..].iter().take_while(|b| b.start < a_end) {
+            if (extended(a) && logical(b)) || (extended(b) && logical(a)) {
+                continue;
+            }
+            let (x, y) = if a.number < b.number { (a, b) } else { (b, a) };
+            let (xf, xl) = range(x);
+            let (yf, yl) = range(y);
+            let msg = format!("partitions {} and {} overlap (sectors {xf}-{xl} and {yf}-{yl})", x.number, y.number);
+            out.push(LayoutProblem { partitions: vec![x.number, y.number], msg });
+        }
+    }
+    out
+}
+
 impl PartitionTable {
     /// Reads the partition table of `dev`.
     ///
@@ -182,6 +240,21 @@ impl PartitionTable {
                 mbr::read(dev, &sector0, ss).map(Some)
             }
         }
+    }
+
+    /// Refuses a disk whose layout has problems (see [`PartitionTable::layout`]): writers call
+    /// it before changing the table or a filesystem on it.
+    pub fn check_layout(&self, dev: &str) -> Result<()> {
+        match self.layout.first() {
+            None => Ok(()),
+            Some(first) => Err(Error::Layout { dev: dev.to_string(), problem: first.msg.clone(), count: self.layout.len() }),
+        }
+    }
+
+    /// Whether partition `number` is named by a layout problem (it overlaps another or the
+    /// table).
+    pub fn in_layout_problem(&self, number: u32) -> bool {
+        self.layout.iter().any(|p| p.partitions.contains(&number))
     }
 
     /// Every partition of `disk` but extended-partition containers, as a device named

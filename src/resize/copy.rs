@@ -44,6 +44,7 @@ pub struct CopyStats {
 pub fn examine(input: &Dev) -> Result<Source> {
     let name = input.name();
     let table = PartitionTable::read(input.as_ref())?.ok_or_else(|| Error::Layout(format!("{name}: unknown partition table type; copy mode only supports MBR (DOS) and GPT partition tables (a disk holding one filesystem or PV grows in place: vresize --size)")))?;
+    table.check_layout(&name)?;
     if table.sector_size != crate::units::SECTOR_SIZE {
         return Err(Error::Unsupported(format!("{name}: copying a disk with {}-byte logical sectors (512-byte sectors only)", table.sector_size)));
     }

@@ -98,6 +98,9 @@ fn partition_number(device: &str) -> Result<u32> {
 pub fn run(disk: &Dev, req: &Request) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     let table = PartitionTable::read(disk.as_ref())?;
+    if let Some(t) = &table {
+        t.check_layout(&disk.name())?;
+    }
     // every device that may hold a PV: partitions (as they are after the grow), or the disk
     let mut pv_devs: Vec<(String, Dev)> = Vec::new();
     let mut expanded: Option<(String, Dev)> = None;
