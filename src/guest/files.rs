@@ -170,8 +170,27 @@ impl Guest {
     /// their canonical paths; a mountpoint shows the root of what is mounted there.
     fn children(&self, canonical: &str, entry: &TreeEntry) -> Result<Vec<(String, TreeEntry)>> {
         let mut children = entry.fs.read_dir(entry.ino)?;
+        // A damaged directory can hold names no path can carry, or one name twice (a
+        // symlink and a directory both called x1: an archive would then hold members below
+        // a symlink member). Such entries are skipped, each with a warning.
+        for c in children.iter().filter(|c| !valid_name(&c.name)) {
+            self.note_warning(format!("{canonical}: skipping the entry {:?}: not a valid file name (the directory is damaged)", String::from_utf8_lossy(&c.name)));
+        }
         children.retain(|c| valid_name(&c.name));
+        // stable: among equal names the first in directory order stays
         children.sort_by(|a, b| a.name.cmp(&b.name));
+        children.dedup_by(|later, first| {
+            let dup = later.name == first.name;
+            if dup {
+                self.note_warning(format!(
+                    "{}: the directory holds this name twice (it is damaged): only its first entry (inode {}) is used, the one of inode {} is skipped",
+                    join(canonical, &later.name),
+                    first.ino,
+                    later.ino
+                ));
+            }
+            dup
+        });
         let mut out = Vec::with_capacity(children.len());
         for c in children {
             let path = join(canonical, &c.name);
@@ -206,7 +225,9 @@ impl Guest {
     }
 
     /// Walks the tree at `dir` (following a symlink only for `dir` itself) depth-first, the
-    /// directory before its contents, entries of a directory sorted by name. Mountpoints below
+    /// directory before its contents, entries of a directory sorted by name (a name a damaged
+    /// directory holds twice is walked once, its later entries skipped with a warning; see
+    /// [`Guest::take_warnings`]). Mountpoints below
     /// `dir` are crossed, as `find` and `tar` do in the appliance. A directory met twice (a
     /// damaged filesystem: a hard-linked directory, a FAT directory that contains itself) is
     /// an error naming both paths — never a silent omission of its content at one of them.
