@@ -471,3 +471,20 @@ fn an_image_in_use_by_qemu_is_refused_and_left_alone() {
     assert!(refused.contains("is in use by another process"), "{refused}");
     assert_eq!(sha256_file(&img), before, "the held image is unchanged");
 }
+
+/// Customize values that would land in shell-sourced guest files are refused before any work:
+/// a host name carrying a command or a second line, a timezone path escaping zoneinfo. The
+/// image is not even opened (its bytes and its lock stay as they were).
+#[test]
+fn bad_customize_values_are_refused_before_any_work() {
+    let (_d, img) = copy(&common::root().join("fixtures/demo.qcow2"));
+    let before = sha256_file(&img);
+    for (opt, value) in [("--hostname", "web01\nHACK=1"), ("--hostname", "$(reboot)"), ("--timezone", "../../../etc/shadow")] {
+        let o = vsysprep(&[opt, value, img.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{opt} {value:?} accepted");
+        assert!(!err.contains("Examining the guest") && !String::from_utf8_lossy(&o.stdout).contains("Examining"), "{err}");
+        assert!(err.contains(opt), "{err}");
+    }
+    assert_eq!(sha256_file(&img), before);
+}

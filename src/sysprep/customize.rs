@@ -100,19 +100,74 @@ fn split2<'a>(option: &'static str, value: &'a str, what: &str) -> std::result::
     value.split_once(':').ok_or_else(|| Error::BadOption { option, msg: format!("'{value}': expected {what}") })
 }
 
+/// A host name as RFC 1123 allows it: dot-separated labels of 1–63 letters, digits and
+/// hyphens, not starting or ending with a hyphen; at most 253 bytes in all (a single name: at
+/// most 63). It lands in shell-sourced files (`/etc/sysconfig/network`, `/etc/machine-info`),
+/// so nothing else may pass.
+fn check_hostname(name: &str) -> std::result::Result<(), String> {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len()) && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') && !l.starts_with('-') && !l.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.trim_end_matches('.').split('.').all(label_ok) {
+        return Err(format!(
+            "'{}': not a valid host name (RFC 1123: labels of 1-63 letters, digits and '-', not starting or ending with '-', separated by dots, 253 bytes at most)",
+            name.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// A timezone name as tzdata names its files (`Europe/London`, `Etc/GMT+5`, `UTC`): letters,
+/// digits and `/_+-.`, no `..` component, not absolute.
+fn check_timezone(tz: &str) -> std::result::Result<(), String> {
+    let ok = !tz.is_empty()
+        && tz.len() <= 255
+        && tz.bytes().all(|c| c.is_ascii_alphanumeric() || b"/_+-.".contains(&c))
+        && !tz.starts_with('/')
+        && !tz.split('/').any(|c| c == ".." || c == "." || c.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{}': not a timezone name (use a location like 'Europe/London')", tz.escape_debug()))
+    }
+}
+
+/// A user name as useradd accepts it (letters, digits, `._-`, a trailing `$`, not starting
+/// with `-`): it selects lines of /etc/passwd and /etc/shadow, so `:` or a newline must not
+/// pass.
+fn check_user(user: &str) -> std::result::Result<(), String> {
+    let body = user.strip_suffix('$').unwrap_or(user);
+    let ok = !body.is_empty() && user.len() <= 32 && !body.starts_with('-') && body.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{}': not a valid user name", user.escape_debug()))
+    }
+}
+
 impl CustomizeAction {
-    /// Parses one command-line option (`--hostname`…, without its value's shell quoting).
+    /// Parses one command-line option (`--hostname`…, without its value's shell quoting). Values
+    /// that land in shell-sourced or line-based guest files are checked here, before any work.
     pub fn parse(option: &'static str, value: &str) -> std::result::Result<CustomizeAction, Error> {
         let bad = |msg: String| Error::BadOption { option, msg };
         Ok(match option {
-            "--hostname" => CustomizeAction::Hostname(value.to_string()),
-            "--timezone" => CustomizeAction::Timezone(value.to_string()),
+            "--hostname" => {
+                check_hostname(value).map_err(bad)?;
+                CustomizeAction::Hostname(value.to_string())
+            }
+            "--timezone" => {
+                check_timezone(value).map_err(bad)?;
+                CustomizeAction::Timezone(value.to_string())
+            }
             "--write" => {
                 let (p, c) = split2(option, value, "FILE:CONTENT")?;
                 CustomizeAction::Write { path: p.to_string(), content: c.to_string() }
             }
             "--append-line" => {
                 let (p, l) = split2(option, value, "FILE:LINE")?;
+                if l.contains(['\n', '\r']) {
+                    return Err(bad("the line must not contain a newline (give one --append-line per line)".into()));
+                }
                 CustomizeAction::AppendLine { path: p.to_string(), line: l.to_string() }
             }
             "--mkdir" => CustomizeAction::Mkdir(value.to_string()),
@@ -143,6 +198,7 @@ impl CustomizeAction {
                         _ => return Err(bad(format!("'{sel}': expected file:FILENAME or string:KEY"))),
                     },
                 };
+                check_user(user).map_err(bad)?;
                 CustomizeAction::SshInject { user: user.to_string(), key }
             }
             "--firstboot" => CustomizeAction::Firstboot(PathBuf::from(value)),
@@ -150,6 +206,7 @@ impl CustomizeAction {
             "--root-password" => CustomizeAction::Password { user: "root".into(), selector: PasswordSelector::parse(option, value)? },
             "--password" => {
                 let (u, s) = split2(option, value, "USER:SELECTOR")?;
+                check_user(u).map_err(bad)?;
                 CustomizeAction::Password { user: u.to_string(), selector: PasswordSelector::parse(option, s)? }
             }
             other => return Err(Error::Unsupported(format!("{other}: not a customize option of vsysprep"))),
@@ -477,6 +534,30 @@ fn hash_for(cx: &Ctx, user: &str, sel: &PasswordSelector) -> std::result::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_reach_shell_sourced_files_are_checked() {
+        for ok in ["web01", "web-01.example.com", "a", "x.example.com.", &"a".repeat(63), &format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61))] {
+            assert!(CustomizeAction::parse("--hostname", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "web 01", "web01\nHACK=1", "web;reboot", "-web", "web-", "a..b", "$(id)", "web_01", &"a".repeat(64), &format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(62))] {
+            let e = CustomizeAction::parse("--hostname", bad).unwrap_err().to_string();
+            assert!(e.contains("not a valid host name"), "{bad}: {e}");
+        }
+        for ok in ["Europe/London", "UTC", "Etc/GMT+5", "America/Argentina/Buenos_Aires"] {
+            assert!(CustomizeAction::parse("--timezone", ok).is_ok(), "{ok}");
+        }
+        for bad in ["../../etc/shadow", "/etc/passwd", "Europe/London\nx", "Europe//London", "a b", ""] {
+            assert!(CustomizeAction::parse("--timezone", bad).is_err(), "{bad}");
+        }
+        assert!(CustomizeAction::parse("--append-line", "/etc/hosts:1.2.3.4 a\n5.6.7.8 b").is_err());
+        assert!(CustomizeAction::parse("--append-line", "/etc/hosts:1.2.3.4 a").is_ok());
+        assert!(CustomizeAction::parse("--password", "ro:ot:password:x").is_err());
+        assert!(CustomizeAction::parse("--password", "bob\nroot:password:x").is_err());
+        assert!(CustomizeAction::parse("--password", "svc$:password:x").is_ok());
+        assert!(CustomizeAction::parse("--ssh-inject", "../root:string:ssh-ed25519 AAAA").is_err());
+        assert!(CustomizeAction::parse("--ssh-inject", "cloud-user:string:ssh-ed25519 AAAA").is_ok());
+    }
 
     #[test]
     fn parses_options() {
