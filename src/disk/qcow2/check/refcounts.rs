@@ -159,25 +159,25 @@ pub(super) fn verify(c: &Checker, info: &Qcow2Info, regions: &[Region]) -> Resul
         None => Vec::new(),
     };
 
-    compare(c, info, &refs)?;
+    let stored = compare(c, info, &refs)?;
 
-    // COPIED flags of the active tables: set exactly when the refcount (now known to equal the
-    // references) is 1.
+    // COPIED flags of the active tables: set exactly when the stored refcount (now known to be
+    // at least the references) is 1, as qemu-img check wants them.
     for (i, entry) in active_l1.iter().enumerate() {
         let off = entry & L1_OFFSET_MASK;
         if off == 0 {
             continue;
         }
-        let shared = refs.get(off >> refs.cluster_bits) != 1;
-        if (entry & COPIED != 0) == shared {
-            return Err(c.err(format!("L1 entry {i}: the COPIED flag of the L2 table at offset {off:#x} disagrees with its refcount {}", refs.get(off >> refs.cluster_bits))));
+        let n = stored.get(off >> refs.cluster_bits);
+        if (entry & COPIED != 0) == (n != 1) {
+            return Err(c.err(format!("L1 entry {i}: the COPIED flag of the L2 table at offset {off:#x} disagrees with its refcount {n}")));
         }
         for entry in c.read_table(off, c.cluster, What::L2(i))? {
             let data = entry & L2_OFFSET_MASK;
             if entry & COMPRESSED != 0 || data == 0 {
                 continue;
             }
-            let n = refs.get(data >> refs.cluster_bits);
+            let n = stored.get(data >> refs.cluster_bits);
             if (entry & COPIED != 0) == (n != 1) {
                 return Err(c.err(format!("the L2 table at offset {off:#x}: the COPIED flag of the data cluster at offset {data:#x} disagrees with its refcount {n}")));
             }
@@ -231,13 +231,25 @@ fn count_bitmaps(c: &Checker, refs: &mut Refs, b: crate::disk::qcow2::Bitmaps) -
     Ok(names)
 }
 
+/// The stored refcounts of the referenced clusters (0 for the others), saturated at
+/// `u16::MAX`: what the COPIED flags are checked against.
+struct Stored(Vec<u16>);
+
+impl Stored {
+    fn get(&self, cluster: u64) -> u16 {
+        usize::try_from(cluster).ok().and_then(|i| self.0.get(i)).copied().unwrap_or(0)
+    }
+}
+
 /// Compares every stored refcount with the references counted; a cluster with references that
-/// no refcount block covers counts as refcount 0.
-fn compare(c: &Checker, info: &Qcow2Info, refs: &Refs) -> Result<()> {
+/// no refcount block covers counts as refcount 0. A refcount above the references is a leak
+/// (allowed); below, an error. Returns the stored refcounts of the referenced clusters.
+fn compare(c: &Checker, info: &Qcow2Info, refs: &Refs) -> Result<Stored> {
     let bits = info.refcount_bits;
     let per_block = c.cluster * 8 / u64::from(bits);
     let table = c.read_table(info.refcount_table_offset, u64::from(info.refcount_table_clusters) * c.cluster, What::RefTable)?;
     let clusters = refs.counts.len() as u64;
+    let mut out = Stored(vec![0; refs.counts.len()]);
     let mismatch = |cluster: u64, stored: u64, counted: u64| {
         c.err(format!(
             "the cluster at offset {:#x} has refcount {stored} but {counted} reference{}{}",
@@ -256,9 +268,14 @@ fn compare(c: &Checker, info: &Qcow2Info, refs: &Refs) -> Result<()> {
         for j in 0..per_block.min(clusters - first) {
             let counted = refs.get(first + j);
             let stored = refcount_at(&data, j as usize, bits);
-            // Leaks (stored > 0, no reference) are harmless: the cluster is never reused.
-            if counted != 0 && stored != counted {
+            // Leaks (a refcount above the references: a crash between dropping a reference
+            // and decrementing the count) are harmless, as qemu-img check says: the cluster is
+            // never reused while it is counted. A refcount below the references is not.
+            if stored < counted {
                 return Err(mismatch(first + j, stored, counted));
+            }
+            if counted != 0 {
+                out.0[(first + j) as usize] = u16::try_from(stored).unwrap_or(u16::MAX);
             }
         }
     }
@@ -267,7 +284,7 @@ fn compare(c: &Checker, info: &Qcow2Info, refs: &Refs) -> Result<()> {
     if let Some(k) = (covered..clusters).find(|&k| refs.get(k) != 0) {
         return Err(mismatch(k, 0, refs.get(k)));
     }
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]
