@@ -32,9 +32,13 @@
 //! match names as the kernel does: an exact match first, else one equal ignoring ASCII case.
 
 pub mod ag;
+pub mod agfl;
+pub mod alloc;
 pub mod attr;
 pub mod bmap;
 pub mod btree;
+pub mod btree_write;
+pub mod buf;
 pub mod crc;
 pub mod da;
 pub mod dir2;
@@ -42,6 +46,7 @@ pub mod inode;
 pub mod log;
 pub mod sb;
 pub mod symlink;
+pub mod writer;
 
 use self::bmap::Extent;
 use self::btree::{Source, TreeKind};
