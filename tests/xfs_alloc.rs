@@ -256,6 +256,64 @@ fn v5_1k_repair_clean() {
     let (_d, img) = mkfs(&["-b", "size=1024", "-d", "agcount=4"]);
     let levels = sequence(&img, &[1, 3], 0x5eed_0002, 800, 1200);
     assert!(levels >= 2, "free-space btrees reached {levels} levels");
+    kernel_round_trip(&img);
+}
+
+/// The kernel as a second judge: a read-write loop mount (its verifiers check every AGF,
+/// AGFL and btree block it reads, CRCs and LSNs against the log head), a file written
+/// across the AGs and removed, unmount, then `xfs_repair -n` again.
+fn kernel_round_trip(img: &Path) {
+    let mnt = tempfile::tempdir().unwrap();
+    let m = mnt.path().to_str().unwrap();
+    let st = Command::new("mount").args(["-o", "loop", img.to_str().unwrap(), m]).status();
+    if !st.is_ok_and(|s| s.success()) {
+        eprintln!("skipped the kernel round trip: cannot loop-mount (needs root)");
+        return;
+    }
+    let f = mnt.path().join("fill");
+    let w = Command::new("dd").args(["if=/dev/zero", &format!("of={}", f.display()), "bs=1M", "count=200", "conv=fsync"]).output().unwrap();
+    let rm = std::fs::remove_file(&f);
+    let _ = Command::new("sync").status();
+    let um = Command::new("umount").arg(m).status().unwrap();
+    assert!(w.status.success(), "kernel write: {}", String::from_utf8_lossy(&w.stderr));
+    assert!(rm.is_ok() && um.success(), "kernel remove/umount");
+    repair_clean(img);
+}
+
+/// An operation that fails half-way (a by-size btree block damaged after the by-block tree
+/// was already changed in memory) writes nothing, and the writer's state rolls back.
+#[test]
+fn failure_mid_operation_writes_nothing() {
+    let (_d, img) = mkfs(&["-b", "size=1024", "-d", "agcount=4"]);
+    let mut w = open(&img).unwrap();
+    // Allocated 2999..3009; freeing 3000..3008 merges with nothing: the by-block insert
+    // comes first, then the by-size insert meets the damage.
+    let (s0, l0) = w.alloc_extent(1, 10, 10, Some(2999)).unwrap().unwrap();
+    assert_eq!((s0, l0), (2999, 10));
+    let (s, l) = (3000, 8);
+    let agf = fields(&db(&img, &["agf 1", "p"]));
+    let cntroot: u64 = agf["cntroot"].parse().unwrap();
+    let sb = fields(&db(&img, &["sb 0", "p agblocks blocksize"]));
+    let (agblocks, bs): (u64, u64) = (sb["agblocks"].parse().unwrap(), sb["blocksize"].parse().unwrap());
+    // Damage the by-size root (a byte in its unused tail: the CRC no longer matches).
+    let off = (agblocks + cntroot) * bs + bs - 1;
+    let mut data = std::fs::read(&img).unwrap();
+    data[off as usize] ^= 0xff;
+    std::fs::write(&img, &data).unwrap();
+    let fd = w.fdblocks();
+    let e = w.free_extent(1, s, l).expect_err("a damaged cntbt must fail the free");
+    assert!(e.to_string().contains("cntbt") && e.to_string().contains("CRC"), "{e}");
+    assert!(std::fs::read(&img).unwrap() == data, "the failed free wrote something");
+    assert_eq!(w.fdblocks(), fd);
+    // Repaired by hand, the same free goes through and the filesystem is clean.
+    data[off as usize] ^= 0xff;
+    std::fs::write(&img, &data).unwrap();
+    w.free_extent(1, s, l).unwrap();
+    w.free_extent(1, 2999, 1).unwrap();
+    w.free_extent(1, 3008, 1).unwrap();
+    assert_eq!(w.free_extents(1).unwrap().len(), 1);
+    drop(w);
+    repair_clean(&img);
 }
 
 /// The rmap btree (overlapping keys) is not written yet: refused by name.

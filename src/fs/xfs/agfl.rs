@@ -69,7 +69,7 @@ impl XfsWriter {
         if btree {
             agf.btreeblks += 1;
         }
-        if bno == 0 || bno >= self.sb.agblocks {
+        if !self.block_ok(agno, bno) {
             return Err(self.corrupt(format!("AGFL of AG {agno}: block {bno} outside the AG")));
         }
         Ok(bno)
@@ -138,5 +138,18 @@ impl XfsWriter {
         let (hdr, size) = self.agfl_slots();
         let agf = self.agf(agno)?.clone();
         Ok((0..agf.flcount).map(|i| be32(&b, hdr + ((agf.flfirst + i) % size) as usize * 4)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::agfl_size;
+
+    #[test]
+    fn agfl_slots() {
+        // v5: a 36-byte header, then (sector size - 36) / 4 slots; v4: the whole sector.
+        assert_eq!(agfl_size(512, true), 119);
+        assert_eq!(agfl_size(4096, true), 1015);
+        assert_eq!(agfl_size(512, false), 128);
     }
 }

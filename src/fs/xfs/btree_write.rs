@@ -194,7 +194,7 @@ impl XfsWriter {
         }
     }
 
-    fn block_ok(&self, agno: u32, bno: u32) -> bool {
+    pub(crate) fn block_ok(&self, agno: u32, bno: u32) -> bool {
         // Past the AG headers (superblock, AGF, AGI, AGFL sectors) and inside the AG.
         let hdr_end = (4 * u64::from(self.sb.sectsize)).div_ceil(u64::from(self.sb.blocksize));
         let len = if agno + 1 == self.sb.agcount { self.sb.dblocks - u64::from(agno) * u64::from(self.sb.agblocks) } else { u64::from(self.sb.agblocks) };
@@ -650,7 +650,13 @@ impl XfsWriter {
         let mut blocks = 0u32;
         // Level by level, left to right, following parents' pointers and checking siblings.
         let mut row = vec![(root, None::<Vec<u8>>)];
+        if levels == 0 || levels > u32::from(MAX_HEIGHT) {
+            return Err(self.corrupt(format!("{} of AG {agno}: {levels} levels", t.name)));
+        }
         for level in (0..levels as u16).rev() {
+            if row.len() as u64 + u64::from(blocks) > u64::from(self.sb.agblocks) {
+                return Err(self.corrupt(format!("{} of AG {agno}: more blocks than the AG has (a cycle)", t.name)));
+            }
             let mut next = Vec::new();
             let mut prev = NULL;
             for (i, (bno, want_key)) in row.iter().enumerate() {
