@@ -79,12 +79,19 @@ impl XfsWriter {
     pub(crate) fn agfl_put(&mut self, agno: u32, bno: u32, btree: bool) -> Result<()> {
         let mut b = self.agfl_read(agno)?;
         let (hdr, size) = self.agfl_slots();
-        let agf = self.agf(agno)?;
-        if agf.flcount >= size {
+        let (flcount, btreeblks) = {
+            let a = self.agf(agno)?;
+            (a.flcount, a.btreeblks)
+        };
+        if flcount >= size {
             return Err(self.corrupt(format!("AGFL of AG {agno}: full ({size} blocks)")));
         }
+        if btree && btreeblks == 0 {
+            return Err(self.corrupt(format!("AGF of AG {agno}: a btree block freed while btreeblks is 0")));
+        }
+        let agf = self.agf(agno)?;
         if btree {
-            agf.btreeblks = agf.btreeblks.checked_sub(1).ok_or_else(|| Error::Os(Errno::Invalid))?;
+            agf.btreeblks -= 1;
         }
         agf.fllast = if agf.flcount == 0 { agf.flfirst } else { (agf.fllast + 1) % size };
         agf.flcount += 1;

@@ -56,8 +56,11 @@ impl XfsWriter {
             self.bt_insert(&BNOBT, agno, &rec(a + take, right))?;
             self.bt_insert(&CNTBT, agno, &rec(a + take, right))?;
         }
-        let agf = self.agf(agno)?;
-        agf.freeblks = agf.freeblks.checked_sub(take).ok_or(Error::Os(Errno::Invalid))?;
+        let free = self.agf(agno)?.freeblks;
+        let Some(left) = free.checked_sub(take) else {
+            return Err(self.corrupt(format!("AGF of AG {agno}: {free} free blocks, {take} allocated from the btrees")));
+        };
+        self.agf(agno)?.freeblks = left;
         self.set_longest(agno)
     }
 
@@ -114,7 +117,7 @@ impl XfsWriter {
     /// Puts `[bno, bno + len)` back into both trees, merged with its neighbours; refuses a
     /// range overlapping free space.
     pub(crate) fn free_in_trees(&mut self, agno: u32, bno: u32, len: u32) -> Result<()> {
-        let end = bno.checked_add(len).ok_or(Error::Os(Errno::Invalid))?;
+        let end = bno.checked_add(len).filter(|&e| e <= self.ag_len(agno)).ok_or_else(|| self.corrupt(format!("freeing blocks {bno}+{len} of AG {agno}: past the AG's end")))?;
         let left = self.bt_lookup(&BNOBT, agno, &rec(bno, 0), Lookup::Le)?.map(|r| unrec(&r));
         let right = self.bt_lookup(&BNOBT, agno, &rec(bno, 0), Lookup::Ge)?.map(|r| unrec(&r));
         let overlap = |m: String| self.corrupt(format!("freeing blocks {bno}..{end} of AG {agno}: {m}"));
@@ -147,8 +150,11 @@ impl XfsWriter {
         }
         self.bt_insert(&CNTBT, agno, &rec(ns, nl))?;
         let aglen = self.ag_len(agno);
-        let agf = self.agf(agno)?;
-        agf.freeblks = agf.freeblks.checked_add(len).filter(|&f| f <= aglen).ok_or(Error::Os(Errno::Invalid))?;
+        let free = self.agf(agno)?.freeblks;
+        let Some(now) = free.checked_add(len).filter(|&f| f <= aglen) else {
+            return Err(self.corrupt(format!("AGF of AG {agno}: {free} free blocks and {len} more exceed the AG's {aglen}")));
+        };
+        self.agf(agno)?.freeblks = now;
         self.set_longest(agno)
     }
 
