@@ -334,7 +334,9 @@ fn bad_frees_refused_nothing_written() {
     assert_eq!((s, l), (5000, 10));
     let before = std::fs::read(&img).unwrap();
     let agfl = w.agfl_blocks(1).unwrap();
-    for (agno, b, n) in [(1, 4990, 5), (1, 4999, 2), (1, 5009, 2), (1, agfl[0], 1), (1, 0, 1), (1, 76799, 2), (9, 100, 1)] {
+    let agf = fields(&db(&img, &["agf 1", "p"]));
+    let (bnoroot, cntroot): (u32, u32) = (agf["bnoroot"].parse().unwrap(), agf["cntroot"].parse().unwrap());
+    for (agno, b, n) in [(1, 4990, 5), (1, 4999, 2), (1, 5009, 2), (1, agfl[0], 1), (1, bnoroot, 1), (1, cntroot, 1), (1, 0, 1), (1, 76799, 2), (9, 100, 1)] {
         let e = w.free_extent(agno, b, n).expect_err("bad free accepted");
         assert!(matches!(e, Error::Corrupt { .. }), "free {agno}/{b}+{n}: {e}");
     }

@@ -198,6 +198,11 @@ impl XfsWriter {
             if let Some(b) = fl.iter().find(|&&b| b >= agbno && b - agbno < len) {
                 return Err(self.corrupt(format!("freeing blocks {agbno}+{len} of AG {agno}: block {b} is on the AGFL")));
             }
+            for t in [&BNOBT, &CNTBT] {
+                if let Some(b) = self.bt_blocks(t, agno)?.into_iter().find(|&b| b >= agbno && b - agbno < len) {
+                    return Err(self.corrupt(format!("freeing blocks {agbno}+{len} of AG {agno}: block {b} belongs to the {}", t.name)));
+                }
+            }
             self.fix_freelist(agno, true)?;
             self.free_in_trees(agno, agbno, len)?;
             self.fdblocks += u64::from(len);

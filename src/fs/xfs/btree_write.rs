@@ -640,6 +640,29 @@ impl XfsWriter {
         Ok(())
     }
 
+    /// The blocks of the tree: the root and every block an interior block points to (leaves
+    /// are not read). Bounded by the AG size.
+    pub fn bt_blocks(&mut self, t: &AgTree, agno: u32) -> Result<Vec<u32>> {
+        let (root, levels) = self.bt_root(t, agno)?;
+        if levels == 0 || levels > u32::from(MAX_HEIGHT) {
+            return Err(self.corrupt(format!("{} of AG {agno}: {levels} levels", t.name)));
+        }
+        let mut out = vec![root];
+        let mut row = vec![root];
+        for level in (1..levels as u16).rev() {
+            let mut next = Vec::new();
+            for bno in row {
+                next.extend(self.bt_read(t, agno, bno, level)?.ptrs);
+                if out.len() + next.len() > self.sb.agblocks as usize {
+                    return Err(self.corrupt(format!("{} of AG {agno}: more blocks than the AG has (a cycle)", t.name)));
+                }
+            }
+            out.extend(&next);
+            row = next;
+        }
+        Ok(out)
+    }
+
     /// Every record of the tree in order, checking the structure on the way (levels, key
     /// order, keys equal to the first key below, sibling pointers, fill): a test and debug
     /// aid. Returns (records, blocks beyond the root, levels).
