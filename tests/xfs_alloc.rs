@@ -259,6 +259,14 @@ fn v5_1k_repair_clean() {
     kernel_round_trip(&img);
 }
 
+/// 4 KiB sectors: the AG headers fill four blocks, the AGFL has (4096 - 36) / 4 slots.
+#[test]
+fn v5_4k_sectors_repair_clean() {
+    let (_d, img) = mkfs(&["-s", "size=4096", "-d", "agcount=4"]);
+    sequence(&img, &[0, 2], 0x5eed_0003, 600, 600);
+    kernel_round_trip(&img);
+}
+
 /// The kernel as a second judge: a read-write loop mount (its verifiers check every AGF,
 /// AGFL and btree block it reads, CRCs and LSNs against the log head), a file written
 /// across the AGs and removed, unmount, then `xfs_repair -n` again.
