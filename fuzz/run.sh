@@ -105,7 +105,7 @@ if [ "$target" = ext4_grow ] && [ -z "$(ls -A "$corpus")" ]; then
     done
   done
 fi
-if [ "$target" = xfs_read ] && [ -z "$(ls -A "$corpus")" ]; then
+if { [ "$target" = xfs_read ] || [ "$target" = xfs_alloc ]; } && [ -z "$(ls -A "$corpus")" ]; then
   # small XFS filesystems (32 MiB, 2 AGs: the log lands in AG 1, so the first MiB holds the AG 0
   # headers, the root and the first files) filled by mkfs.xfs -p from a tiny tree; the QA_*
   # variables let mkfs.xfs 6.1 make filesystems under 300 MiB. The target zero-extends inputs.

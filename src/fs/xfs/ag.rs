@@ -1,6 +1,7 @@
 //! Allocation group headers: the AGF (free space, sector 1 of the AG) and the AGI (inodes,
 //! sector 2), checked (magic, version, sequence number, length, v5 CRC and UUID). The AGFL
-//! (sector 3) is not needed to read files.
+//! (sector 3) is in [`super::agfl`]. [`Agf::encode`] writes the AGF fields back (the writer
+//! stamps LSN and CRC through [`super::buf`]).
 
 use super::crc;
 use super::sb::Superblock;
@@ -9,15 +10,48 @@ use crate::bytes::{be32, bytes};
 const XAGF: u32 = 0x5841_4746;
 const XAGI: u32 = 0x5841_4749;
 
-/// The AGF fields the reader uses.
+/// Byte offset of the AGF's LSN and CRC.
+pub const AGF_LSN_OFF: usize = 208;
+/// Byte offset of the AGF's CRC.
+pub const AGF_CRC_OFF: usize = 216;
+
+/// The AGF (`xfs_agf`): everything the free-space code keeps in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agf {
-    /// Free blocks in the AG.
+    /// Blocks in this AG.
+    pub length: u32,
+    /// Root blocks of the by-block and by-size free-space btrees.
+    pub bno_root: u32,
+    /// Root of the by-size btree.
+    pub cnt_root: u32,
+    /// Root of the rmap btree (rmapbt filesystems).
+    pub rmap_root: u32,
+    /// Levels of the by-block btree.
+    pub bno_level: u32,
+    /// Levels of the by-size btree.
+    pub cnt_level: u32,
+    /// Levels of the rmap btree.
+    pub rmap_level: u32,
+    /// First AGFL slot in use.
+    pub flfirst: u32,
+    /// Last AGFL slot in use.
+    pub fllast: u32,
+    /// AGFL slots in use.
+    pub flcount: u32,
+    /// Free blocks in the AG (the free-space btrees' records, not the AGFL).
     pub freeblks: u32,
+    /// Longest free extent.
+    pub longest: u32,
     /// Blocks in the free-space (and rmap) btrees beyond their roots.
     pub btreeblks: u32,
     /// Blocks of the rmap btree (root included).
     pub rmap_blocks: u32,
+    /// Blocks of the refcount btree (root included).
+    pub refcount_blocks: u32,
+    /// Root of the refcount btree.
+    pub refcount_root: u32,
+    /// Levels of the refcount btree.
+    pub refcount_level: u32,
 }
 
 /// The AGI fields the reader uses.
@@ -58,11 +92,56 @@ impl Agf {
     /// Parses the AGF sector of AG `agno`.
     pub fn parse(sb: &Superblock, agno: u32, b: &[u8]) -> Result<Agf, String> {
         check(sb, b, agno, XAGF, "AGF", 64, 216)?;
-        let agf = Agf { freeblks: be32(b, 52), btreeblks: be32(b, 60), rmap_blocks: be32(b, 80) };
-        if agf.freeblks > be32(b, 12) {
-            return Err(format!("AGF of AG {agno}: {} free blocks", agf.freeblks));
+        let agf = Agf {
+            length: be32(b, 12),
+            bno_root: be32(b, 16),
+            cnt_root: be32(b, 20),
+            rmap_root: be32(b, 24),
+            bno_level: be32(b, 28),
+            cnt_level: be32(b, 32),
+            rmap_level: be32(b, 36),
+            flfirst: be32(b, 40),
+            fllast: be32(b, 44),
+            flcount: be32(b, 48),
+            freeblks: be32(b, 52),
+            longest: be32(b, 56),
+            btreeblks: be32(b, 60),
+            rmap_blocks: be32(b, 80),
+            refcount_blocks: be32(b, 84),
+            refcount_root: be32(b, 88),
+            refcount_level: be32(b, 92),
+        };
+        if agf.freeblks > agf.length || agf.longest > agf.freeblks {
+            return Err(format!("AGF of AG {agno}: {} free blocks, longest extent {}", agf.freeblks, agf.longest));
         }
         Ok(agf)
+    }
+
+    /// Writes the fields into the AGF sector `b` (parsed from it before: magic, version,
+    /// sequence number and UUID stay); the caller stamps LSN and CRC.
+    pub fn encode(&self, b: &mut [u8]) {
+        let fields = [
+            (12, self.length),
+            (16, self.bno_root),
+            (20, self.cnt_root),
+            (24, self.rmap_root),
+            (28, self.bno_level),
+            (32, self.cnt_level),
+            (36, self.rmap_level),
+            (40, self.flfirst),
+            (44, self.fllast),
+            (48, self.flcount),
+            (52, self.freeblks),
+            (56, self.longest),
+            (60, self.btreeblks),
+            (80, self.rmap_blocks),
+            (84, self.refcount_blocks),
+            (88, self.refcount_root),
+            (92, self.refcount_level),
+        ];
+        for (at, v) in fields {
+            b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+        }
     }
 }
 

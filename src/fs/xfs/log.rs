@@ -51,10 +51,17 @@ fn cycle(b: &[u8; 512]) -> u32 {
 /// Whether the log of `bbs` basic blocks read through `r` is clean. Unreadable blocks or
 /// records that make no sense count as dirty (the cautious answer).
 pub fn state(r: &dyn LogReader, bbs: u64) -> LogState {
-    head_record(r, bbs).unwrap_or(LogState::Dirty)
+    head_record(r, bbs).map_or(LogState::Dirty, |(s, _)| s)
 }
 
-fn head_record(r: &dyn LogReader, bbs: u64) -> Option<LogState> {
+/// The state and the LSN (cycle << 32 | basic block) of the last record header before the head:
+/// the newest LSN the log holds, the one offline writes stamp in v5 metadata (no newer than the
+/// head, so the kernel's `xfs_log_check_lsn` at mount finds nothing from the future).
+pub fn state_and_lsn(r: &dyn LogReader, bbs: u64) -> Option<(LogState, u64)> {
+    head_record(r, bbs)
+}
+
+fn head_record(r: &dyn LogReader, bbs: u64) -> Option<(LogState, u64)> {
     if bbs < 2 {
         return None;
     }
@@ -87,11 +94,12 @@ fn head_record(r: &dyn LogReader, bbs: u64) -> Option<LogState> {
         let size = u64::from(be32(&b, 320));
         let hblks = if version == 2 && size > HEADER_CYCLE_SIZE { size.div_ceil(HEADER_CYCLE_SIZE) } else { 1 };
         let end = (at + hblks + len.div_ceil(BB)) % bbs;
+        let lsn = (u64::from(be32(&b, 4)) << 32) | at;
         if be32(&b, 40) != 1 || end != head % bbs {
-            return Some(LogState::Dirty);
+            return Some((LogState::Dirty, lsn));
         }
         let data = r.block((at + hblks) % bbs)?;
-        return Some(if data[9] & UNMOUNT_TRANS != 0 { LogState::Clean } else { LogState::Dirty });
+        return Some((if data[9] & UNMOUNT_TRANS != 0 { LogState::Clean } else { LogState::Dirty }, lsn));
     }
     None
 }
@@ -138,6 +146,7 @@ mod tests {
         let mut log = vec![header(2, 512, 3), data(2), header(2, 20, 1), unmount(2)];
         log.extend((0..12).map(|_| data(1)));
         assert_eq!(state(&Mem(log.clone()), 16), LogState::Clean);
+        assert_eq!(state_and_lsn(&Mem(log.clone()), 16), Some((LogState::Clean, 2 << 32 | 2)));
         // the head record is a transaction: dirty
         log[3] = data(2);
         assert_eq!(state(&Mem(log.clone()), 16), LogState::Dirty);

@@ -11,6 +11,12 @@
 //! feature bits. Every v5 metadata block read is checked (magic, CRC, UUID, owner, address);
 //! every structure is bounded (btree heights, cycles, record counts, sizes).
 //!
+//! Write side (growing, issue 14): [`writer::XfsWriter`] opens a writable device for metadata
+//! writes (refusing a dirty log, rmapbt, and what the reader refuses); [`buf`] holds the blocks
+//! an operation changes until it succeeds whole (v5 LSN and CRC stamped); [`btree_write`] is
+//! the generic AG btree writer (bnobt and cntbt today); [`agfl`] the AG free list and
+//! `fix_freelist`; [`alloc`] allocates and frees extents.
+//!
 //! A dirty log is not replayed: the image is read as it is on disk, which may lag behind
 //! what the kernel would show after recovery (files synced before the crash read correctly).
 //! [`log`] tells whether it is dirty, and [`Filesystem::warnings`] then names the risk and
@@ -32,9 +38,13 @@
 //! match names as the kernel does: an exact match first, else one equal ignoring ASCII case.
 
 pub mod ag;
+pub mod agfl;
+pub mod alloc;
 pub mod attr;
 pub mod bmap;
 pub mod btree;
+pub mod btree_write;
+pub mod buf;
 pub mod crc;
 pub mod da;
 pub mod dir2;
@@ -42,6 +52,7 @@ pub mod inode;
 pub mod log;
 pub mod sb;
 pub mod symlink;
+pub mod writer;
 
 use self::bmap::Extent;
 use self::btree::{Source, TreeKind};

@@ -1,0 +1,195 @@
+//! The write side's session: a writable device, the superblock and the AG headers kept in
+//! memory while an operation runs, and the [`Bufs`] every changed block goes through. Every
+//! public operation ([`XfsWriter::alloc_extent`], [`XfsWriter::free_extent`]…) runs whole or
+//! not at all: on success the changed AGFs, the superblock and every pending block reach the
+//! device; on error nothing does and the in-memory state returns to what it was.
+//!
+//! Refused at open, by name: what [`Superblock::parse`] refuses (realtime device, external log,
+//! metadir, needsrepair, unknown incompatible features), a dirty log (the kernel would replay
+//! it first), unknown read-only-compatible features, and the reverse-mapping btree (rmapbt:
+//! its overlapping keys are not in the btree writer yet, and every allocation would have to
+//! add an rmap record).
+
+use super::ag::{self, Agf};
+use super::buf::{Bufs, Stamp};
+use super::log::{self, LogState};
+use super::sb::{self, SbError, Superblock};
+use crate::disk::{read_vec, Dev};
+use crate::fs::{Error, Result};
+use std::collections::BTreeMap;
+
+/// `features_ro_compat` bits the writer knows: finobt, rmapbt (refused below), reflink,
+/// inobtcount.
+const RO_COMPAT_KNOWN: u32 = 0x1 | 0x2 | 0x4 | 0x8;
+/// `sb_fdblocks`.
+const SB_FDBLOCKS_OFF: usize = 144;
+/// `sb_lsn` (v5).
+const SB_LSN_OFF: usize = 240;
+
+/// An AGF held in memory during an operation.
+#[derive(Clone)]
+pub(crate) struct AgfState {
+    pub agf: Agf,
+    raw: Vec<u8>,
+    dirty: bool,
+}
+
+/// An XFS filesystem open for metadata writes (see the module documentation).
+pub struct XfsWriter {
+    pub(crate) sb: Superblock,
+    sb_raw: Vec<u8>,
+    pub(crate) fdblocks: u64,
+    pub(crate) bufs: Bufs,
+    pub(crate) agfs: BTreeMap<u32, AgfState>,
+    /// The state before the current operation (restored when it fails).
+    saved: Option<(u64, BTreeMap<u32, AgfState>)>,
+}
+
+impl XfsWriter {
+    /// Opens `dev` (writable) for metadata writes; refuses what the module documentation lists.
+    pub fn open(dev: Dev) -> Result<XfsWriter> {
+        let name = dev.name();
+        let unsupported = |f: String| Error::Unsupported { dev: name.clone(), fs: "xfs".into(), feature: format!("writing: {f}") };
+        let corrupt = |m: String| Error::Corrupt { dev: name.clone(), fs: "xfs".into(), msg: m };
+        let first = read_vec(dev.as_ref(), 0, 512.min(dev.len() as usize))?;
+        let sectsize = usize::from(crate::bytes::be16(&first, 102)).clamp(512, 32768);
+        let raw = if sectsize > 512 && dev.len() >= sectsize as u64 { read_vec(dev.as_ref(), 0, sectsize)? } else { first };
+        let sb = Superblock::parse(&raw).map_err(|e| match e {
+            SbError::Corrupt(m) => corrupt(m),
+            SbError::Unsupported(f) => unsupported(f),
+        })?;
+        if sb.dblocks.saturating_mul(u64::from(sb.blocksize)) > dev.len() {
+            return Err(corrupt(format!("{} blocks of {} bytes do not fit the device of {} bytes", sb.dblocks, sb.blocksize, dev.len())));
+        }
+        if !dev.is_writable() {
+            return Err(Error::Disk(crate::disk::Error::ReadOnly { dev: name.clone() }));
+        }
+        if sb.ro_compat & !RO_COMPAT_KNOWN != 0 {
+            return Err(unsupported(format!("unknown read-only-compatible features {:#x}", sb.ro_compat & !RO_COMPAT_KNOWN)));
+        }
+        if sb.ro_compat & sb::RO_COMPAT_RMAPBT != 0 {
+            return Err(unsupported("the reverse-mapping btree (rmapbt)".into()));
+        }
+        let lsn = match log_lsn(&dev, &sb) {
+            Some((LogState::Clean, lsn)) => lsn,
+            _ => return Err(Error::NeedsCheck { dev: name.clone(), msg: "xfs: the log is dirty (mount the filesystem to replay it, or run xfs_repair); not writing".into() }),
+        };
+        let fdblocks = sb.fdblocks;
+        let bufs = Bufs::new(dev, sb.crc, lsn);
+        Ok(XfsWriter { sb, sb_raw: raw[..sectsize.min(raw.len())].to_vec(), fdblocks, bufs, agfs: BTreeMap::new(), saved: None })
+    }
+
+    /// The superblock as opened (counters as of then; see [`XfsWriter::fdblocks`]).
+    pub fn superblock(&self) -> &Superblock {
+        &self.sb
+    }
+
+    /// Free data blocks (`sb_fdblocks`) as the writer keeps it.
+    pub fn fdblocks(&self) -> u64 {
+        self.fdblocks
+    }
+
+    pub(crate) fn corrupt(&self, msg: String) -> Error {
+        Error::Corrupt { dev: self.bufs.dev_name(), fs: "xfs".into(), msg }
+    }
+
+    /// Byte offset of AG block `agbno` of AG `agno`.
+    pub(crate) fn ag_byte(&self, agno: u32, agbno: u32) -> u64 {
+        (u64::from(agno) * u64::from(self.sb.agblocks) + u64::from(agbno)) << self.sb.blocklog
+    }
+
+    /// Byte offset of sector `n` of AG `agno` (1 AGF, 2 AGI, 3 AGFL).
+    pub(crate) fn ag_sector_byte(&self, agno: u32, n: u64) -> u64 {
+        self.ag_byte(agno, 0) + n * u64::from(self.sb.sectsize)
+    }
+
+    /// The AGF of `agno` (read and checked on first use).
+    pub(crate) fn agf(&mut self, agno: u32) -> Result<&mut Agf> {
+        if agno >= self.sb.agcount {
+            return Err(self.corrupt(format!("AG {agno} of {}", self.sb.agcount)));
+        }
+        if !self.agfs.contains_key(&agno) {
+            let raw = self.bufs.read(self.ag_sector_byte(agno, 1), usize::from(self.sb.sectsize))?;
+            let agf = Agf::parse(&self.sb, agno, &raw).map_err(|m| self.corrupt(m))?;
+            if agf.bno_level == 0 || agf.cnt_level == 0 || agf.bno_level > u32::from(super::btree::MAX_HEIGHT) || agf.cnt_level > u32::from(super::btree::MAX_HEIGHT) {
+                return Err(self.corrupt(format!("AGF of AG {agno}: free-space btree levels {} and {}", agf.bno_level, agf.cnt_level)));
+            }
+            self.agfs.insert(agno, AgfState { agf, raw, dirty: false });
+        }
+        let st = self.agfs.get_mut(&agno).ok_or(Error::Os(crate::fs::Errno::Invalid))?;
+        st.dirty = true;
+        Ok(&mut st.agf)
+    }
+
+    /// Starts an operation: remembers the in-memory state to restore when it fails.
+    pub(crate) fn begin(&mut self) {
+        self.saved = Some((self.fdblocks, self.agfs.clone()));
+    }
+
+    /// Ends an operation: on success writes the changed AGFs, the superblock and every pending
+    /// block; on error (or when writing fails) restores the state and writes nothing more.
+    pub(crate) fn end<T>(&mut self, r: Result<T>) -> Result<T> {
+        let saved = self.saved.take();
+        let r = r.and_then(|v| self.write_headers().map(|()| v));
+        let r = r.and_then(|v| self.bufs.flush().map(|()| v));
+        if r.is_err() {
+            self.bufs.discard();
+            if let Some((fd, agfs)) = saved {
+                self.fdblocks = fd;
+                self.agfs = agfs;
+            }
+        }
+        r
+    }
+
+    /// Ends an operation that must change nothing: drops pending blocks, restores the state.
+    pub(crate) fn abort(&mut self) {
+        self.bufs.discard();
+        if let Some((fd, agfs)) = self.saved.take() {
+            self.fdblocks = fd;
+            self.agfs = agfs;
+        }
+    }
+
+    fn write_headers(&mut self) -> Result<()> {
+        let stamp = Stamp { lsn_off: ag::AGF_LSN_OFF, crc_off: ag::AGF_CRC_OFF };
+        let mut puts = Vec::new();
+        for (&agno, st) in self.agfs.iter_mut().filter(|(_, s)| s.dirty) {
+            st.agf.encode(&mut st.raw);
+            st.dirty = false;
+            puts.push((agno, st.raw.clone()));
+        }
+        for (agno, raw) in puts {
+            let off = self.ag_sector_byte(agno, 1);
+            self.bufs.put(off, raw, Some(stamp));
+        }
+        if self.fdblocks != crate::bytes::be64(&self.sb_raw, SB_FDBLOCKS_OFF) {
+            self.sb_raw[SB_FDBLOCKS_OFF..SB_FDBLOCKS_OFF + 8].copy_from_slice(&self.fdblocks.to_be_bytes());
+            self.bufs.put(0, self.sb_raw.clone(), Some(Stamp { lsn_off: SB_LSN_OFF, crc_off: sb::CRC_OFF }));
+            if self.sb.crc {
+                self.sb_raw = self.bufs.read(0, self.sb_raw.len())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The log's state and newest LSN.
+fn log_lsn(dev: &Dev, sb: &Superblock) -> Option<(LogState, u64)> {
+    struct Reader<'a> {
+        dev: &'a Dev,
+        start: u64,
+        bbs: u64,
+    }
+    impl log::LogReader for Reader<'_> {
+        fn block(&self, n: u64) -> Option<[u8; 512]> {
+            let mut b = [0u8; 512];
+            (n < self.bbs).then_some(())?;
+            self.dev.read_at(&mut b, self.start + n * 512).ok()?;
+            Some(b)
+        }
+    }
+    let bbs = u64::from(sb.logblocks) << (sb.blocklog - 9);
+    let start = sb.fsb_to_byte(sb.logstart, u64::from(sb.logblocks))?;
+    log::state_and_lsn(&Reader { dev, start, bbs }, bbs)
+}
