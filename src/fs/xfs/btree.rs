@@ -139,7 +139,15 @@ pub fn walk(
             if !owner_ok {
                 return Err(bad("owned by another structure".into()));
             }
-            let _ = blkno_off;
+            // the block's own address (in 512-byte units): a block written elsewhere is stale
+            let at = if kind.long {
+                sb.fsb_to_byte(ptr, 1)
+            } else {
+                owner.checked_mul(u64::from(sb.agblocks)).and_then(|a| a.checked_add(ptr)).and_then(|b| b.checked_mul(u64::from(sb.blocksize)))
+            };
+            if at.map(|a| a >> 9) != Some(be64(&b, blkno_off)) {
+                return Err(bad(format!("records its address as sector {}, not where it was read", be64(&b, blkno_off))));
+            }
         }
         let lvl = be16(&b, 4);
         if lvl != want {
