@@ -69,6 +69,24 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
     Ok(g)
 }
 
+/// With `-v`: prints each qcow2 image's backing chain (`PROG: IMAGE: backing chain: IMAGE
+/// (qcow2) -> BASE (raw)`), as the open follows it.
+pub fn print_backing_chains(prog: &str, images: &[PathBuf]) {
+    for img in images {
+        if crate::disk::probe::probe_format(img).ok() != Some(Format::Qcow2) {
+            continue;
+        }
+        match crate::disk::qcow2::backing_chain(img) {
+            Ok(chain) if chain.len() > 1 => {
+                let parts: Vec<String> = chain.iter().map(|(p, f)| format!("{} ({f})", p.display())).collect();
+                eprintln!("{prog}: {}: backing chain: {}", img.display(), parts.join(" -> "));
+            }
+            Ok(_) => eprintln!("{prog}: {}: no backing file", img.display()),
+            Err(e) => eprintln!("{prog}: {}: backing chain: {e}", img.display()),
+        }
+    }
+}
+
 /// Prints the filesystem warnings the session has not shown yet (see
 /// [`Guest::take_warnings`]) as `PROG: warning: …` lines.
 pub fn print_warnings(g: &Guest, prog: &str) {

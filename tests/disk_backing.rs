@@ -39,6 +39,12 @@ fn fifos_fail_fast() {
     assert!(t.elapsed() < Duration::from_secs(1));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a FIFO (named pipe), not a disk image"), "{out:?}");
+    // opened for writing too (the lock is taken first)
+    let t = Instant::now();
+    let mut g = vguestfs::Guest::new();
+    g.add_drive(&fifo, vguestfs::guest::DriveOptions { readonly: false, ..Default::default() }).unwrap();
+    let e = g.launch().unwrap_err().to_string();
+    assert!(t.elapsed() < Duration::from_secs(1) && e.contains("FIFO"), "{e}");
     // a qcow2 whose backing file (beside it) is a FIFO
     let back = dir.path().join("back.raw");
     mkfifo(&back);
@@ -70,6 +76,11 @@ fn backing_names_outside_the_image_directory_need_allowing() {
     let abs_inside = images.join("abs-inside.qcow2");
     overlay(&abs_inside, images.join("sub/base.raw").to_str().unwrap(), "raw");
     assert!(lists_base(&vfilesystems(&["-a", abs_inside.to_str().unwrap()])));
+
+    // -v prints the chain followed
+    let o = vfilesystems(&["-v", "-a", ok.to_str().unwrap()]);
+    let want = format!("vfilesystems: {}: backing chain: {} (qcow2) -> {} (raw)", ok.display(), ok.display(), images.join("sub/base.raw").display());
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&want), "{}", String::from_utf8_lossy(&o.stderr));
 
     // outside: absolute, ../, or a symlink beside the image — refused, naming the option
     let escaping = [

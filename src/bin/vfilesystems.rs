@@ -98,6 +98,9 @@ fn run() -> Result<()> {
         fs_version: long && m.get_flag("fs-version"),
     };
     let drives = drives(&m)?;
+    if m.get_flag("verbose") {
+        vguestfs::tool::print_backing_chains("vfilesystems", &drives.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>());
+    }
     if drives.is_empty() {
         bail!("you must specify at least one -a option.");
     }

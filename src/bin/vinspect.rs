@@ -19,6 +19,7 @@ fn cli() -> Command {
         .arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).required(true).help("Add image"))
         .arg(Arg::new("format").long("format").value_name("raw|qcow2").help("Disk format of every -a image (default: probed)"))
         .arg(vguestfs::tool::backing_allow_arg())
+        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Print the backing chain of each qcow2 image"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON instead of XML"))
         .arg(Arg::new("no-applications").long("no-applications").action(ArgAction::SetTrue).help("Do not list applications"))
 }
@@ -78,6 +79,10 @@ fn run() -> Result<()> {
         None => None,
     };
     vguestfs::tool::apply_backing_allow(&m);
+    if m.get_flag("verbose") {
+        let images: Vec<PathBuf> = m.get_many::<String>("add").into_iter().flatten().map(PathBuf::from).collect();
+        vguestfs::tool::print_backing_chains("vinspect", &images);
+    }
     let mut g = Guest::new();
     for path in m.get_many::<String>("add").into_iter().flatten() {
         g.add_drive(&PathBuf::from(path), DriveOptions { format, readonly: true, ..Default::default() })?;

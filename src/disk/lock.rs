@@ -69,7 +69,8 @@ impl ImageLock {
     }
 
     fn try_acquire(path: &Path) -> Result<ImageLock> {
-        let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), op: "open for locking", source })?;
+        // never blocking, regular files and block devices only (a FIFO named as the image)
+        let file = crate::disk::file::open(path, false)?;
         let lock = ImageLock { file, path: path.to_path_buf() };
         lock.set(PERM_BASE, PERMS.len() as i64)?;
         for bit in UNSHARED {

@@ -130,6 +130,31 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
     Ok((FormatAccess::new(qcow2), info))
 }
 
+/// The backing chain of the qcow2 image at `path` as the open would follow it: (image, format)
+/// from `path` down, with the same rules (formats named, never probed; names inside the
+/// image's directory unless allowed; depth and loops bounded). For `-v` listings.
+pub fn backing_chain(path: &Path) -> Result<Vec<(PathBuf, &'static str)>> {
+    let mut out = vec![(path.to_path_buf(), "qcow2")];
+    let mut seen = vec![enter(path, &[])?];
+    let mut cur = path.to_path_buf();
+    loop {
+        let info = super::header::read_info(&cur)?;
+        let Some(name) = &info.backing_file else { return Ok(out) };
+        let format = backing_format(&cur, name, info.backing_format.as_deref())?;
+        let next = resolve(&cur, name);
+        check_allowed(&cur, name, &next)?;
+        seen.push(enter(&next, &seen)?);
+        match format {
+            BackingFormat::Raw => {
+                out.push((next, "raw"));
+                return Ok(out);
+            }
+            BackingFormat::Qcow2 => out.push((next.clone(), "qcow2")),
+        }
+        cur = next;
+    }
+}
+
 /// Opens a raw backing file read-only.
 fn open_raw(path: &Path, chain: &[PathBuf]) -> Result<Image> {
     enter(path, chain)?;

@@ -201,7 +201,7 @@ impl Qcow2Info {
 
 /// Reads and parses the header of the qcow2 image at `path` (our own parser; no imago).
 pub fn read_info(path: &Path) -> Result<Qcow2Info> {
-    let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), op: "open", source })?;
+    let file = crate::disk::file::open(path, false)?;
     read_info_from(&file, path)
 }
 

@@ -1,7 +1,7 @@
 //! qcow2 images (v2 and v3) through imago, behind our own header check and backing-chain gate.
 
 mod backing;
-pub use backing::{set_backing_allow, BackingAllow};
+pub use backing::{backing_chain, set_backing_allow, BackingAllow};
 mod check;
 mod header;
 mod storage;
