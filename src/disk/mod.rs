@@ -53,6 +53,7 @@ mod error;
 pub mod extended;
 pub mod file;
 pub mod image;
+pub mod info;
 pub mod linear;
 pub mod lock;
 pub mod mem;
