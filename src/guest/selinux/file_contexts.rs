@@ -20,11 +20,14 @@
 use regex::bytes::{Regex, RegexBuilder};
 use std::sync::OnceLock;
 
-/// Compiled size cap per spec (a real policy's largest regex needs a few KiB).
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-/// At most this many specs are kept (RHEL 9 targeted has about 6000); the rest are dropped
-/// with a warning and lookups that could reach them cannot decide.
-pub const MAX_SPECS: usize = 200_000;
+/// Compiled size cap per spec: a real policy's regexes need well under 1 KiB each; a hostile
+/// one (`a{1000}{1000}`) is refused, so [`MAX_SPECS`] × this bounds the memory of a policy.
+const REGEX_SIZE_LIMIT: usize = 16 << 10;
+/// Lazy-DFA cache cap per spec (searches fall back to the NFA engines past it).
+const DFA_SIZE_LIMIT: usize = 64 << 10;
+/// At most this many specs are kept (RHEL 9 targeted has about 6000 with its homedirs); past
+/// it the policy is distrusted: every lookup is undecided.
+pub const MAX_SPECS: usize = 20_000;
 /// At most this many substitution lines per file.
 const MAX_SUBS: usize = 10_000;
 
@@ -71,7 +74,7 @@ impl Spec {
             // `(?s)` as libselinux's PCRE2_DOTALL; anchored without a group, as libselinux does
             RegexBuilder::new(&format!("(?s-u)^{}$", self.regex_str))
                 .size_limit(REGEX_SIZE_LIMIT)
-                .dfa_size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(DFA_SIZE_LIMIT)
                 .nest_limit(100)
                 .build()
                 .map_err(|e| e.to_string().lines().last().unwrap_or("invalid regex").trim().to_string())
@@ -306,6 +309,12 @@ impl FileContexts {
         }
     }
 
+    /// Puts the specs in lookup order (libselinux's `sort_specs`); regexes still compile on
+    /// first use, so a session pays only for the specs its lookups reach.
+    pub fn prepare(&mut self) {
+        self.sort();
+    }
+
     /// Compiles every spec now (lookups compile lazily otherwise); warns about those that fail.
     pub fn compile_all(&mut self) {
         self.sort();
@@ -434,6 +443,22 @@ mod tests {
         assert_eq!(literal_prefix(br"/etc/x\d"), b"/etc/x");
         assert_eq!(literal_prefix(br"/x\.?y"), b"/x");
         assert_eq!(literal_prefix(b"/a[|]b"), b"/a");
+    }
+
+    #[test]
+    fn hostile_regexes_are_refused_not_run() {
+        let mut f = fc("/.* a:b:default_t\n/x(a{1000}){1000} a:b:c\n/y(((a*)*)*)*b a:b:c\n");
+        f.compile_all();
+        assert_eq!(f.warnings().len(), 1, "{:?}", f.warnings());
+        assert!(matches!(f.lookup(b"/xa", REG), Lookup::Undecided(_)));
+        let long = format!("/y{}", "a".repeat(100_000));
+        assert_eq!(f.lookup(long.as_bytes(), REG), Lookup::Label("a:b:default_t".into()));
+        let mut many = String::new();
+        for i in 0..MAX_SPECS + 1 {
+            many.push_str(&format!("/d{i} a:b:c\n"));
+        }
+        let mut f = fc(&many);
+        assert!(matches!(f.lookup(b"/d1", REG), Lookup::Undecided(_)));
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub fn load_policy(mounts: &[Mount], warn: &mut dyn FnMut(String)) -> Policy {
     if fc.is_empty() {
         return Policy::Unreadable(format!("{base}: no specs"));
     }
-    fc.compile_all();
+    fc.prepare();
     for w in fc.warnings() {
         warn(format!("SELinux policy: {w}"));
     }
