@@ -72,7 +72,7 @@ impl Spec {
     fn compiled(&self) -> &Result<Regex, String> {
         self.regex.get_or_init(|| {
             // `(?s)` as libselinux's PCRE2_DOTALL; anchored without a group, as libselinux does
-            RegexBuilder::new(&format!("(?s-u)^{}$", self.regex_str))
+            RegexBuilder::new(&format!("(?s-u)^{}$", pcre_braces(&self.regex_str)))
                 .size_limit(REGEX_SIZE_LIMIT)
                 .dfa_size_limit(DFA_SIZE_LIMIT)
                 .nest_limit(100)
@@ -80,6 +80,58 @@ impl Spec {
                 .map_err(|e| e.to_string().lines().last().unwrap_or("invalid regex").trim().to_string())
         })
     }
+}
+
+/// `re` with each `{` that does not open a `{n}`, `{n,}` or `{n,m}` quantifier escaped: PCRE
+/// (libselinux's engine) takes such a brace literally (`/run/user/%{USERID}` in refpolicy), the
+/// `regex` crate refuses it.
+fn pcre_braces(re: &str) -> std::borrow::Cow<'_, str> {
+    let b = re.as_bytes();
+    let quantifier = |i: usize| {
+        let rest = &b[i + 1..];
+        let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+        let n = digits(rest);
+        if n == 0 {
+            return false;
+        }
+        match rest.get(n) {
+            Some(b'}') => true,
+            Some(b',') => {
+                let m = digits(&rest[n + 1..]);
+                rest.get(n + 1 + m) == Some(&b'}')
+            }
+            _ => false,
+        }
+    };
+    let mut out = String::new();
+    let (mut i, mut in_class, mut last) = (0, false, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' if !in_class => {
+                in_class = true;
+                if b.get(i + 1) == Some(&b'^') {
+                    i += 1;
+                }
+                if b.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            b']' if in_class => in_class = false,
+            b'{' if !in_class && !quantifier(i) => {
+                out.push_str(&re[last..i]);
+                out.push_str("\\{");
+                last = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if last == 0 {
+        return std::borrow::Cow::Borrowed(re);
+    }
+    out.push_str(&re[last..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Whether `re` has regex meta characters, as libselinux's `spec_hasMetaChars` decides (a
@@ -459,6 +511,15 @@ mod tests {
         }
         let mut f = fc(&many);
         assert!(matches!(f.lookup(b"/d1", REG), Lookup::Undecided(_)));
+    }
+
+    #[test]
+    fn literal_braces_as_pcre() {
+        assert_eq!(pcre_braces("/run/user/%{USERID}/x"), "/run/user/%\\{USERID}/x");
+        assert_eq!(pcre_braces("/a{1,2}b{3}c{4,}"), "/a{1,2}b{3}c{4,}");
+        assert_eq!(pcre_braces("/a{,2}[{]\\{"), "/a\\{,2}[{]\\{");
+        let mut f = fc("/.* a:b:c\n/run/user/%{USERID}(/.*)? a:b:user_t\n");
+        assert_eq!(f.lookup(b"/run/user/%{USERID}/bus", REG), Lookup::Label("a:b:user_t".into()));
     }
 
     #[test]
