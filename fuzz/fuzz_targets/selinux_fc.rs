@@ -1,7 +1,8 @@
 //! Fuzzes the SELinux `file_contexts` reader and matcher (`guest::selinux::file_contexts`) on
 //! guest policy text. The input is split at NULs into: file_contexts, file_contexts.local,
 //! file_contexts.subs, and lookup paths (one a line; the first byte of each picks the file
-//! type). Nothing may panic or hang (the regex engine is linear-time with a compiled-size cap);
+//! type; an even last byte compiles every regex up front, an odd one lazily as a guest session
+//! does). Nothing may panic or hang (the regex engine is linear-time with a compiled-size cap);
 //! a lookup answers the same twice, and a path with doubled or trailing slashes answers as its
 //! clean form.
 #![no_main]
@@ -18,7 +19,12 @@ fuzz_target!(|data: &[u8]| {
     fc.add_specs("file_contexts", base);
     fc.add_specs("file_contexts.local", local);
     fc.set_subs(subs, false);
-    fc.compile_all();
+    // as a guest session loads it (lazy regexes), or everything compiled up front (even last byte)
+    if data.last().is_some_and(|b| b % 2 == 0) {
+        fc.compile_all();
+    } else {
+        fc.prepare();
+    }
     for line in paths.split(|&b| b == b'\n').take(64) {
         let Some((&m, rest)) = line.split_first() else { continue };
         let mode = MODES[usize::from(m) % MODES.len()];
