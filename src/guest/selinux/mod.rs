@@ -44,6 +44,12 @@ impl Guest {
         p
     }
 
+    /// Drops the loaded policy: the mount table changed, the next create reads it again from
+    /// whatever is then mounted at `/`.
+    pub(super) fn forget_selinux_policy(&self) {
+        self.selinux.lock().unwrap_or_else(|p| p.into_inner()).loaded = None;
+    }
+
     /// What the guest's policy says for `path` of type `mode` (S_IFMT bits; 0: any type) —
     /// `matchpathcon`. `None` when the guest has no SELinux.
     pub fn selinux_lookup(&self, path: &str, mode: u32) -> Option<Result<Lookup, String>> {
