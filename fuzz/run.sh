@@ -155,6 +155,14 @@ if [ "${target#rpm}" != "$target" ] && [ -z "$(ls -A "$corpus")" ] && [ -f ../fi
       done ;;
   esac
 fi
+if [ "$target" = selinux_fc ] && [ -z "$(ls -A "$corpus")" ]; then
+  # the SELinux policy of the guest fixture tree: file_contexts, NUL, .local, NUL, .subs_dist,
+  # NUL, lookup paths (first byte: file type); and the .homedirs part as a base alone
+  fc=../fixtures/trees/selinux-el9/etc/selinux/targeted/contexts/files/file_contexts
+  { cat $fc; printf '\0'; cat $fc.local; printf '\0'; cat $fc.subs_dist; printf '\0'
+    printf '1etc/motd\n2root/.ssh\n1home/rocky/.ssh/authorized_keys\n3bin/sh\n1opt/legacy/x\n1run/sshd.pid\n'; } > "$corpus/seed-el9"
+  { cat $fc.homedirs; printf '\0\0\0'; printf '2home/a\n1home/a/.ssh/x\n'; } > "$corpus/seed-homedirs"
+fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
   for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/build/*.img \

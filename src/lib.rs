@@ -23,7 +23,9 @@
 //!                  ext4/ (grow.rs + grow/), fat/; probe/ (one file per signature)
 //! src/guest/       Guest session (session.rs, mounts.rs), path.rs, files.rs, write.rs,
 //!                  listing.rs, inspect/ (rpmdb/: rpm databases, SQLite and
-//!                  Berkeley DB hash readers)
+//!                  Berkeley DB hash readers), selinux/ (labels of created files:
+//!                  file_contexts.rs the parser and matcher, policy.rs the guest's config and
+//!                  policy files, mod.rs the hook the write methods call)
 //! src/sysprep/     Operation trait + registry (mod.rs), ops/ (one file per operation family),
 //!                  customize.rs, firstboot.rs, audit.rs, edit.rs (file edits), facts.rs
 //!                  (guest facts), crypt.rs

@@ -351,6 +351,24 @@ pub fn getxattrs(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     print_xattrs(out, &s.guest.xattrs(a.str(0), true)?)
 }
 
+/// `getxattr path name`: the value, raw.
+pub fn getxattr(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    one_xattr(s, a, out, true)
+}
+
+/// `lgetxattr path name`
+pub fn lgetxattr(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    one_xattr(s, a, out, false)
+}
+
+fn one_xattr(s: &mut Session, a: &Args, out: &mut dyn Write, follow: bool) -> CmdResult {
+    let (path, name) = (a.str(0), a.str(1));
+    match s.guest.xattrs(path, follow)?.into_iter().find(|(n, _)| n.as_slice() == name.as_bytes()) {
+        Some((_, v)) => Ok(out.write_all(&v)?),
+        None => Err(vguestfs::guest::Error::Path { path: path.to_string(), errno: vguestfs::fs::Errno::NoData }.into()),
+    }
+}
+
 /// `lgetxattrs path`
 pub fn lgetxattrs(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     print_xattrs(out, &s.guest.xattrs(a.str(0), false)?)

@@ -320,6 +320,16 @@ pub static COMMANDS: &[Command] = &[
         handler: f::find,
     },
     Command {
+        name: "getxattr",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath), arg("name", ArgKind::String)],
+        optargs: &[],
+        rest: None,
+        summary: "get a single extended attribute",
+        description: "Gets the extended attribute name of path and prints its value, byte for byte (an SELinux label, security.selinux, ends with a NUL byte, as the kernel stores it). An attribute that is not set fails with \"No data available\". A final symlink is followed; see lgetxattr.",
+        handler: f::getxattr,
+    },
+    Command {
         name: "getxattrs",
         aliases: &[],
         args: PATH,
@@ -628,6 +638,16 @@ pub static COMMANDS: &[Command] = &[
         summary: "change file owner and group",
         description: "Change the file owner to owner and group to group. This is like chown but if path is a symlink then the link itself is changed, not the target. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
         handler: w::lchown,
+    },
+    Command {
+        name: "lgetxattr",
+        aliases: &[],
+        args: &[arg("path", ArgKind::GuestPath), arg("name", ArgKind::String)],
+        optargs: &[],
+        rest: None,
+        summary: "get a single extended attribute",
+        description: "Gets the extended attribute name of path and prints its value, byte for byte (an SELinux label, security.selinux, ends with a NUL byte, as the kernel stores it). An attribute that is not set fails with \"No data available\". If path is a symbolic link, the attribute of the link itself is read; see getxattr.",
+        handler: f::lgetxattr,
     },
     Command {
         name: "lgetxattrs",

@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod listing;
 mod mounts;
 pub mod path;
+pub mod selinux;
 mod session;
 pub mod write;
 

@@ -44,6 +44,7 @@ impl Guest {
         let filesystem = if readonly { fs::open(dev)? } else { fs::open_rw(dev)? };
         self.note_fs_warnings(filesystem.as_ref());
         self.mounts.push(Mount { device: device.to_string(), mountpoint: target, fs: filesystem, readonly });
+        self.forget_selinux_policy();
         Ok(())
     }
 
@@ -62,6 +63,7 @@ impl Guest {
         }
         self.mounts[idx].fs.sync()?;
         self.mounts.remove(idx);
+        self.forget_selinux_policy();
         Ok(())
     }
 
@@ -69,6 +71,7 @@ impl Guest {
     /// All filesystems are unmounted even when one fails to sync; the first error is returned.
     pub fn umount_all(&mut self) -> Result<()> {
         let mut first = Ok(());
+        self.forget_selinux_policy();
         for m in self.mounts.drain(..).rev() {
             if let Err(e) = m.fs.sync() {
                 if first.is_ok() {

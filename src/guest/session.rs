@@ -150,6 +150,8 @@ pub struct Guest {
     pub(super) changes: std::sync::Mutex<Vec<PathChange>>,
     /// Filesystem warnings (see [`Guest::take_warnings`]).
     warnings: std::sync::Mutex<Warnings>,
+    /// The guest's SELinux policy and the paths needing a relabel (see `selinux/`).
+    pub(super) selinux: std::sync::Mutex<super::selinux::policy::State>,
 }
 
 /// Every filesystem warning of the session, and how many the tool has taken.

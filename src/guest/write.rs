@@ -2,6 +2,8 @@
 //! `mkdir-p`, `rm-rf`, `cp-a`, `mv`, `ln-sf`…). Paths resolve as for reads (symlinks inside
 //! the guest root); the change itself is one call of the [`Filesystem`] write half on the
 //! mount holding the path. A read-only mount answers EROFS, as the appliance's kernel does.
+//! Every inode created gets the SELinux label the guest's policy gives its path (see
+//! [`super::selinux`]); a file changed in place keeps its own.
 
 use super::path::{mount_at, Mount};
 use super::{Error as GuestError, Guest, PathChange};
@@ -137,6 +139,7 @@ impl Guest {
             match fs.lookup(e.dir, &e.name).map_err(on(path))? {
                 None => {
                     let ino = fs.create(e.dir, &e.name, mode).map_err(on(path))?;
+                    self.label_created(e.mount, e.dir, ino, &e.canonical, 0o100000);
                     return Ok((e.mount, ino, Some(Created { dir: e.dir, name: e.name.clone() })));
                 }
                 Some(ino) => {
@@ -254,7 +257,8 @@ impl Guest {
             if self.is_mountpoint(&e.canonical) || fs.lookup(e.dir, &e.name).map_err(on(path))?.is_some() {
                 return Err(at(path, Errno::Exists));
             }
-            fs.mkdir(e.dir, &e.name, mode).map_err(on(path))?;
+            let ino = fs.mkdir(e.dir, &e.name, mode).map_err(on(path))?;
+            self.label_created(e.mount, e.dir, ino, &e.canonical, 0o040000);
             Ok(())
         })
     }
@@ -407,7 +411,8 @@ impl Guest {
                 return Err(at(path, Errno::Exists));
             }
             let rdev = fs::makedev(major, minor);
-            fs.mknod(e.dir, &e.name, mode, rdev).map_err(on(path))?;
+            let ino = fs.mknod(e.dir, &e.name, mode, rdev).map_err(on(path))?;
+            self.label_created(e.mount, e.dir, ino, &e.canonical, mode & super::selinux::S_IFMT);
             Ok(())
         })
     }
@@ -416,7 +421,8 @@ impl Guest {
     pub fn ln_s(&self, target: &str, linkname: &str, force: bool) -> Result<()> {
         self.record("ln-s", linkname, || {
             let e = self.prepare_link(linkname, force)?;
-            self.writable(e.mount, linkname)?.symlink(e.dir, &e.name, target.as_bytes()).map_err(on(linkname))?;
+            let ino = self.writable(e.mount, linkname)?.symlink(e.dir, &e.name, target.as_bytes()).map_err(on(linkname))?;
+            self.label_created(e.mount, e.dir, ino, &e.canonical, 0o120000);
             Ok(())
         })
     }

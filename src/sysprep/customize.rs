@@ -220,9 +220,10 @@ fn host_read(path: &Path) -> std::result::Result<Vec<u8>, Error> {
 }
 
 /// Applies every action to the guest, in order, passwords last, with virt-customize's
-/// progress messages (`Setting the hostname: …`). Then, on an SELinux guest that the run
-/// changed, `/.autorelabel` asks for a relabel at the next boot (files this run created have
-/// no label; `setfiles` cannot run without the guest).
+/// progress messages (`Setting the hostname: …`). Files created get their SELinux label from
+/// the guest's policy as they are made (what virt-customize's `setfiles` pass gives them); when
+/// a label could not be decided (policy unreadable, a spec the regex engine cannot compile),
+/// `/.autorelabel` asks for a relabel at the next boot and a warning in the report says why.
 pub fn apply(g: &Guest, cx: &Ctx, c: &Customize) -> Result<()> {
     let say = |m: String| cx.progress(&m);
     let mut firstboot_n = 0usize;
@@ -336,8 +337,22 @@ pub fn apply(g: &Guest, cx: &Ctx, c: &Customize) -> Result<()> {
         set_passwords(g, cx, &passwords)?;
     }
     say("SELinux relabelling".into());
-    if cx.opts.selinux_relabel && selinux_enabled(g)? && !g.path_changes().is_empty() && !edit::exists(g, "/.autorelabel")? {
-        g.touch("/.autorelabel")?;
+    if cx.opts.selinux_relabel && selinux_enabled(g)? {
+        // files created were labelled from the guest's policy as they were made (see
+        // guest::selinux); those it could not decide are left to a relabel at next boot
+        let undecided = g.selinux_relabel_needed();
+        if !undecided.is_empty() && !edit::exists(g, "/.autorelabel")? {
+            const SHOWN: usize = 5;
+            let mut list: Vec<String> = undecided.iter().take(SHOWN).map(|(p, why)| format!("{p} ({why})")).collect();
+            if undecided.len() > SHOWN {
+                list.push(format!("and {} more", undecided.len() - SHOWN));
+            }
+            cx.warn(format!(
+                "SELinux: the label of {} could not be decided from the guest's policy: created /.autorelabel, the guest relabels its filesystems at next boot",
+                list.join(", ")
+            ));
+            g.touch("/.autorelabel")?;
+        }
     }
     Ok(())
 }
