@@ -56,7 +56,8 @@ pub struct ImageInfo {
 }
 
 /// Signatures looked for: (format, magic, offset). Offsets past the file are not checked.
-const SIGNATURES: &[(&str, &[u8], u64)] = &[
+/// `probe_format` uses the containers' ones too.
+pub(crate) const SIGNATURES: &[(&str, &[u8], u64)] = &[
     ("qcow2", &qcow2::MAGIC, 0),
     ("vmdk", b"KDMV", 0),
     ("vmdk", b"COWD", 0),
@@ -73,7 +74,7 @@ const SIGNATURES: &[(&str, &[u8], u64)] = &[
 ];
 
 /// Image containers (formats a reader interprets instead of reading as a disk).
-const CONTAINERS: &[&str] = &["qcow2", "vmdk", "vhdx", "vpc", "vdi", "qed"];
+pub(crate) const CONTAINERS: &[&str] = &["qcow2", "vmdk", "vhdx", "vpc", "vdi", "qed"];
 
 /// Reads the headers of `path` and judges it; `declared` is the format the caller was told
 /// (`--format`). An error only when the file cannot be read at all (exit 2).

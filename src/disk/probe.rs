@@ -37,16 +37,6 @@ pub fn open_image(path: &Path, format: Option<Format>, writable: bool) -> Result
     }
 }
 
-/// Whole-image formats we recognise but do not open: (name, magic, offset of the magic).
-const FOREIGN: &[(&str, &[u8], u64)] = &[
-    ("vmdk", b"KDMV", 0),
-    ("vmdk", b"COWD", 0),
-    ("vmdk", b"# Disk DescriptorFile", 0),
-    ("vdi", &[0x7f, 0x10, 0xda, 0xbe], 0x40),
-    ("vhdx", b"vhdxfile", 0),
-    ("vpc", b"conectix", 0),
-    ("qed", b"QED\0", 0),
-];
 
 /// Length of the VHD (vpc) footer at the end of fixed-size images.
 const VPC_FOOTER: u64 = 512;
@@ -68,7 +58,12 @@ pub fn probe_format(path: &Path) -> Result<Format> {
             .and_then(|o| head.get(o..o.checked_add(magic.len())?))
             .is_some_and(|b| b == magic)
     };
-    let mut foreign = FOREIGN.iter().find(|(_, magic, off)| at(magic, *off)).map(|(name, _, _)| *name);
+    // the containers we recognise but do not open (one signature table: `info::SIGNATURES`)
+    let mut foreign = super::info::SIGNATURES
+        .iter()
+        .filter(|(name, _, _)| *name != "qcow2" && super::info::CONTAINERS.contains(name))
+        .find(|(_, magic, off)| at(magic, *off))
+        .map(|(name, _, _)| *name);
     if foreign.is_none() && f.len() >= VPC_FOOTER {
         let mut footer = [0u8; 8];
         f.read_at(&mut footer, f.len() - VPC_FOOTER)?;

@@ -104,6 +104,36 @@ fn head_record(r: &dyn LogReader, bbs: u64) -> Option<(LogState, u64)> {
     None
 }
 
+/// The internal log of a filesystem on a device, as [`LogReader`] blocks.
+pub struct OnDevice<'a> {
+    dev: &'a crate::disk::Dev,
+    start: u64,
+    bbs: u64,
+}
+
+impl<'a> OnDevice<'a> {
+    /// The log the superblock places on `dev`; `None` when it lies outside the data device.
+    pub fn new(dev: &'a crate::disk::Dev, sb: &super::sb::Superblock) -> Option<OnDevice<'a>> {
+        let bbs = u64::from(sb.logblocks) << (sb.blocklog - 9);
+        let start = sb.fsb_to_byte(sb.logstart, u64::from(sb.logblocks))?;
+        Some(OnDevice { dev, start, bbs })
+    }
+
+    /// Its length in basic blocks.
+    pub fn bbs(&self) -> u64 {
+        self.bbs
+    }
+}
+
+impl LogReader for OnDevice<'_> {
+    fn block(&self, n: u64) -> Option<[u8; 512]> {
+        let mut b = [0u8; 512];
+        (n < self.bbs).then_some(())?;
+        self.dev.read_at(&mut b, self.start + n * 512).ok()?;
+        Some(b)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

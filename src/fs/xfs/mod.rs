@@ -127,22 +127,8 @@ impl XfsFs {
 
     /// Whether the internal log is clean (read at open; see [`log`]).
     pub fn log_state(&self) -> log::LogState {
-        struct Reader<'a> {
-            fs: &'a XfsFs,
-            start: u64,
-            bbs: u64,
-        }
-        impl log::LogReader for Reader<'_> {
-            fn block(&self, n: u64) -> Option<[u8; 512]> {
-                let mut b = [0u8; 512];
-                (n < self.bbs).then_some(())?;
-                self.fs.dev.read_at(&mut b, self.start + n * 512).ok()?;
-                Some(b)
-            }
-        }
-        let bbs = u64::from(self.sb.logblocks) << (self.sb.blocklog - 9);
-        match self.sb.fsb_to_byte(self.sb.logstart, u64::from(self.sb.logblocks)) {
-            Some(start) => log::state(&Reader { fs: self, start, bbs }, bbs),
+        match log::OnDevice::new(&self.dev, &self.sb) {
+            Some(l) => log::state(&l, l.bbs()),
             None => log::LogState::Dirty,
         }
     }

@@ -176,20 +176,6 @@ impl XfsWriter {
 
 /// The log's state and newest LSN.
 fn log_lsn(dev: &Dev, sb: &Superblock) -> Option<(LogState, u64)> {
-    struct Reader<'a> {
-        dev: &'a Dev,
-        start: u64,
-        bbs: u64,
-    }
-    impl log::LogReader for Reader<'_> {
-        fn block(&self, n: u64) -> Option<[u8; 512]> {
-            let mut b = [0u8; 512];
-            (n < self.bbs).then_some(())?;
-            self.dev.read_at(&mut b, self.start + n * 512).ok()?;
-            Some(b)
-        }
-    }
-    let bbs = u64::from(sb.logblocks) << (sb.blocklog - 9);
-    let start = sb.fsb_to_byte(sb.logstart, u64::from(sb.logblocks))?;
-    log::state_and_lsn(&Reader { dev, start, bbs }, bbs)
+    let l = log::OnDevice::new(dev, sb)?;
+    log::state_and_lsn(&l, l.bbs())
 }
