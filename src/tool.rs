@@ -87,6 +87,16 @@ pub fn print_backing_chains(prog: &str, images: &[PathBuf]) {
     }
 }
 
+/// Lets a closed stdout end the tool quietly, as it ends `cat` or `qemu-img` (`vinspect --json
+/// | head`): the default SIGPIPE action instead of Rust's, which turns the broken pipe into a
+/// panic at the next `println!`. Every tool calls it first.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Prints the filesystem warnings the session has not shown yet (see
 /// [`Guest::take_warnings`]) as `PROG: warning: …` lines.
 pub fn print_warnings(g: &Guest, prog: &str) {

@@ -31,6 +31,7 @@ use std::process::ExitCode;
 use vguestfs::guest::DriveOptions;
 
 fn main() -> ExitCode {
+    vguestfs::tool::default_sigpipe();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match cli::parse(&args) {
         Err(e) => {

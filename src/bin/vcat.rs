@@ -19,6 +19,7 @@ fn cli() -> Command {
 }
 
 fn main() -> ExitCode {
+    vguestfs::tool::default_sigpipe();
     vguestfs::tool::exit_status("vcat", run())
 }
 

@@ -37,6 +37,7 @@ impl<E: std::fmt::Display> From<E> for Failed {
 }
 
 fn main() -> ExitCode {
+    vguestfs::tool::default_sigpipe();
     let m = cli().try_get_matches().unwrap_or_else(|e| {
         let code = if e.use_stderr() { 2 } else { 0 };
         let _ = e.print();

@@ -65,6 +65,7 @@ fn human(i: &ImageInfo) -> String {
 }
 
 fn main() -> ExitCode {
+    vguestfs::tool::default_sigpipe();
     let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
     let path = PathBuf::from(m.get_one::<String>("image").map(String::as_str).unwrap_or_default());
     let info = match inspect(&path, m.get_one::<String>("format").map(String::as_str)) {

@@ -63,6 +63,7 @@ struct Report {
 }
 
 fn main() -> ExitCode {
+    vguestfs::tool::default_sigpipe();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

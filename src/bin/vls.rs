@@ -60,6 +60,7 @@ fn long_listing(g: &Guest, dir: &str) -> Result<Vec<u8>> {
 }
 
 fn main() -> ExitCode {
+    vguestfs::tool::default_sigpipe();
     vguestfs::tool::exit_status("vls", run())
 }
 

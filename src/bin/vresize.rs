@@ -44,6 +44,7 @@ fn cli() -> Command {
 }
 
 fn main() -> ExitCode {
+    vguestfs::tool::default_sigpipe();
     let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
     vguestfs::tool::apply_backing_allow(&m);
     vguestfs::tool::exit_status("vresize", run(&m))

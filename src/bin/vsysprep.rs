@@ -89,6 +89,7 @@ fn cli() -> Command {
 }
 
 fn main() -> ExitCode {
+    vguestfs::tool::default_sigpipe();
     let m = cli().try_get_matches().unwrap_or_else(|e| e.exit());
     match run(&m) {
         Ok(code) => code,
