@@ -21,6 +21,8 @@ fn cli() -> Command {
         .arg(vguestfs::tool::backing_allow_arg())
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Print the backing chain of each qcow2 image"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON instead of XML"))
+        .arg(Arg::new("glance").long("glance").action(ArgAction::SetTrue).help("Print the Glance image properties derived from the guest (see --glance-format); with --json, add a glance object"))
+        .arg(Arg::new("glance-format").long("glance-format").value_name("cli|env|json").value_parser(["cli", "env", "json"]).default_value("cli").help("cli: one `openstack image set --property k=v … IMAGE` line; env: KEY=value lines; json: properties with their sources"))
         .arg(Arg::new("no-applications").long("no-applications").action(ArgAction::SetTrue).help("Do not list applications"))
 }
 
@@ -54,6 +56,9 @@ struct OsOut {
     filesystems_out: Vec<FilesystemOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     applications: Option<Vec<Application>>,
+    /// Glance properties (`--glance`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    glance: Option<Vec<vguestfs::guest::inspect::glance::Property>>,
 }
 
 /// The whole report.
@@ -97,6 +102,9 @@ fn run() -> Result<()> {
     if roots.is_empty() {
         bail!("no operating system could be detected inside this disk image.");
     }
+    if m.get_flag("glance") && !m.get_flag("json") {
+        return print_glance(&g, &roots, &m);
+    }
     let mut report = Report { operatingsystems: Vec::new() };
     for root in roots {
         let mut info = g.inspect_root(&root)?;
@@ -132,6 +140,7 @@ fn run() -> Result<()> {
             mountpoints_out: mountpoints.into_iter().map(|(mountpoint, dev)| MountpointOut { dev, mountpoint }).collect(),
             filesystems_out,
             applications,
+            glance: if m.get_flag("glance") { Some(g.glance_properties(&root)?) } else { None },
         });
     }
     vguestfs::tool::print_warnings(&g, "vinspect");
@@ -141,6 +150,38 @@ fn run() -> Result<()> {
         print!("{}", xml(&report));
     }
     Ok(())
+}
+
+/// `--glance` without `--json`: the properties of each root in the chosen format.
+fn print_glance(g: &Guest, roots: &[String], m: &clap::ArgMatches) -> Result<()> {
+    let images: Vec<&String> = m.get_many::<String>("add").into_iter().flatten().collect();
+    for root in roots {
+        let props = g.glance_properties(root)?;
+        vguestfs::tool::print_warnings(g, "vinspect");
+        match m.get_one::<String>("glance-format").map(String::as_str) {
+            Some("env") => {
+                for p in &props {
+                    println!("{}={}", p.key, shell_quote(&p.value));
+                }
+            }
+            Some("json") => println!("{}", serde_json::to_string_pretty(&props)?),
+            _ => {
+                let args: Vec<String> = props.iter().map(|p| format!("--property {}", shell_quote(&format!("{}={}", p.key, p.value)))).collect();
+                let image = images.first().map(|i| shell_quote(i)).unwrap_or_default();
+                println!("openstack image set {} {image}", args.join(" "));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A word for a POSIX shell: unchanged when safe, else single-quoted.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.=/:,+@".contains(&c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// XML text escaping.

@@ -7,6 +7,7 @@ mod application;
 mod distro;
 mod elf;
 mod fstab;
+pub mod glance;
 mod packages;
 mod release;
 pub mod rpmdb;

@@ -1,0 +1,183 @@
+//! Glance image properties derived from the guest, with where each came from: virt-v2v's
+//! `-o openstack` rules (`output/openstack_image_properties.ml`) for what inspection knows —
+//! `architecture`, `os_type`, `os_distro` (`archlinux` → `arch`, `sles` → `sled`, the rest as
+//! inspection names it), `os_version` (major, or major.minor when the minor is not 0),
+//! `hypervisor_type` and `vm_mode` — and, from the disk itself, the firmware
+//! (`hw_firmware_type`: `uefi` when an ESP holds an EFI loader and no BIOS boot path exists,
+//! `bios` otherwise, saying when both work; `hw_machine_type` `q35` with UEFI;
+//! `os_secure_boot` `optional` when the EFI loader is a signed shim), `hw_qemu_guest_agent`,
+//! `os_admin_user` (cloud-init's default user) and `cloud_init_installed`.
+//!
+//! Not derived yet: the virtio driver properties (`hw_disk_bus`, `hw_vif_model`,
+//! `hw_scsi_model`, `hw_rng_model`), which need the default kernel's initramfs read.
+
+use super::view::View;
+use super::Result;
+use crate::guest::Guest;
+use crate::part::PartKind;
+use serde::Serialize;
+
+/// The GPT type of an EFI System Partition.
+const ESP_GUID: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+/// The GPT type of a BIOS boot partition (GRUB's core image on GPT disks).
+const BIOS_BOOT_GUID: &str = "21686148-6449-6E6F-744E-656564454649";
+
+/// One Glance property: key, value, and where the value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Property {
+    /// Property name (`os_distro`…).
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// Where it came from (`/etc/os-release`, `/dev/sda2: /EFI/BOOT/BOOTX64.EFI`…).
+    pub source: String,
+}
+
+/// What can boot the disks: EFI loaders on ESPs (partition, path), and BIOS boot paths.
+struct BootPaths {
+    efi: Vec<(String, String)>,
+    bios: Vec<String>,
+}
+
+fn prop(key: &str, value: impl Into<String>, source: impl Into<String>) -> Property {
+    Property { key: key.into(), value: value.into(), source: source.into() }
+}
+
+/// The Glance name of an inspection distro.
+fn glance_distro(distro: &str) -> &str {
+    match distro {
+        "archlinux" => "arch",
+        "sles" => "sled",
+        other => other,
+    }
+}
+
+/// cloud-init's default user: `name:` under `default_user:` in `/etc/cloud/cloud.cfg`.
+fn cloud_default_user(cfg: &str) -> Option<String> {
+    let mut lines = cfg.lines().skip_while(|l| l.trim_start() != "default_user:" && !l.trim_start().starts_with("default_user:"));
+    let head = lines.next()?;
+    let indent = head.len() - head.trim_start().len();
+    for l in lines {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if l.len() - t.len() <= indent {
+            break;
+        }
+        if let Some(v) = t.strip_prefix("name:") {
+            let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+            return (!v.is_empty()).then(|| v.to_string());
+        }
+    }
+    None
+}
+
+impl Guest {
+    /// The EFI loaders of the ESPs of the disks, and the BIOS boot paths: a BIOS boot
+    /// partition or an MBR with boot code.
+    fn boot_paths(&self) -> Result<BootPaths> {
+        let (mut efi, mut bios) = (Vec::new(), Vec::new());
+        for disk in self.disks()? {
+            if let Some(t) = &disk.table {
+                if matches!(t.kind, crate::part::TableKind::Mbr) {
+                    let mut code = [0u8; 440];
+                    if disk.dev.read_at(&mut code, 0).is_ok() && code.iter().any(|&b| b != 0) {
+                        bios.push(format!("{}: boot code in the MBR", disk.name));
+                    }
+                }
+            }
+            for p in &disk.partitions {
+                let (esp, bios_boot) = match &p.part.kind {
+                    PartKind::Gpt { type_guid, .. } => (type_guid == ESP_GUID, type_guid == BIOS_BOOT_GUID),
+                    PartKind::Mbr { id, .. } => (*id == 0xef, false),
+                };
+                if bios_boot {
+                    bios.push(format!("{}: BIOS boot partition", p.name));
+                }
+                if esp {
+                    let Ok(view) = View::new(self, &p.name) else { continue };
+                    for dir in view.list_dir("/EFI") {
+                        let dir = String::from_utf8_lossy(&dir).into_owned();
+                        for f in view.list_dir(&format!("/EFI/{dir}")) {
+                            let f = String::from_utf8_lossy(&f).into_owned();
+                            if f.to_ascii_lowercase().ends_with(".efi") {
+                                efi.push((p.name.clone(), format!("/EFI/{dir}/{f}")));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(BootPaths { efi, bios })
+    }
+
+    /// Glance properties of the operating system at `root` (see the module documentation),
+    /// read with its fstab mountpoints in place.
+    pub fn glance_properties(&self, root: &str) -> Result<Vec<Property>> {
+        let os = self.inspect_root(root)?;
+        let mut view = View::new(self, root)?;
+        for (mp, dev) in os.mountpoints.iter().filter(|(mp, _)| mp != "/") {
+            view.add(self, dev, mp);
+        }
+        let release = "the release files (/etc/os-release…)";
+        let mut out = Vec::new();
+        if os.arch != "unknown" {
+            out.push(prop("architecture", os.arch.clone(), "the ELF header of a system binary"));
+        }
+        out.push(prop("os_type", os.os_type.clone(), "inspection"));
+        if os.distro != "unknown" {
+            out.push(prop("os_distro", glance_distro(&os.distro), format!("{release}: distro {} (osinfo {})", os.distro, os.osinfo)));
+        }
+        match (os.major_version, os.minor_version) {
+            (0, 0) => {}
+            (x, 0) => out.push(prop("os_version", x.to_string(), release)),
+            (x, y) => out.push(prop("os_version", format!("{x}.{y}"), release)),
+        }
+        out.push(prop("hypervisor_type", "kvm", "virt-v2v's default"));
+        out.push(prop("vm_mode", "hvm", "virt-v2v's default"));
+
+        let BootPaths { efi, bios } = self.boot_paths()?;
+        let efi_text = efi.iter().map(|(p, f)| format!("{p}: {f}")).collect::<Vec<_>>().join(", ");
+        match (efi.is_empty(), bios.is_empty()) {
+            (false, true) => {
+                out.push(prop("hw_firmware_type", "uefi", format!("EFI loader {efi_text}; no BIOS boot path")));
+                out.push(prop("hw_machine_type", "q35", "UEFI firmware"));
+            }
+            (false, false) => out.push(prop("hw_firmware_type", "bios", format!("both work: {} and EFI loader {efi_text}; BIOS is the default", bios.join(", ")))),
+            (true, false) => out.push(prop("hw_firmware_type", "bios", bios.join(", "))),
+            (true, true) => out.push(prop("hw_firmware_type", "bios", "no EFI loader found (and no BIOS boot code either)")),
+        }
+        if let Some((p, f)) = efi.iter().find(|(_, f)| f.rsplit('/').next().is_some_and(|n| n.to_ascii_lowercase().starts_with("shim"))) {
+            out.push(prop("os_secure_boot", "optional", format!("signed shim {p}: {f}")));
+        }
+        let agent = ["/usr/bin/qemu-ga", "/usr/sbin/qemu-ga"].into_iter().find(|b| view.is_file(b));
+        let enabled = ["/etc/systemd/system/multi-user.target.wants/qemu-guest-agent.service", "/etc/systemd/system/sysinit.target.wants/qemu-guest-agent.service"]
+            .into_iter()
+            .find(|l| view.readlink(l).is_some());
+        if let (Some(b), Some(l)) = (agent, enabled) {
+            out.push(prop("hw_qemu_guest_agent", "yes", format!("{b}, enabled by {l}")));
+        }
+        let cloud_init = ["/usr/bin/cloud-init", "/usr/local/bin/cloud-init"].into_iter().find(|b| view.is_file(b));
+        out.push(prop("cloud_init_installed", if cloud_init.is_some() { "true" } else { "false" }, cloud_init.unwrap_or("no cloud-init binary in /usr/bin")));
+        if let Some(user) = view.small_text("/etc/cloud/cloud.cfg").and_then(|t| cloud_default_user(&t)) {
+            out.push(prop("os_admin_user", user, "/etc/cloud/cloud.cfg: system_info.default_user.name"));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_user_of_cloud_cfg() {
+        let cfg = "users:\n - default\nsystem_info:\n   distro: rhel\n   default_user:\n     name: cloud-user\n     lock_passwd: true\n   paths:\n     cloud_dir: /var/lib/cloud\n";
+        assert_eq!(cloud_default_user(cfg).as_deref(), Some("cloud-user"));
+        assert_eq!(cloud_default_user("system_info:\n  default_user:\n    lock_passwd: true\n  other:\n    name: x\n"), None);
+        assert_eq!(cloud_default_user("garbage"), None);
+        assert_eq!(glance_distro("archlinux"), "arch");
+        assert_eq!(glance_distro("rocky"), "rocky");
+    }
+}
