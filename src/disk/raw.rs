@@ -25,10 +25,7 @@ impl RawFile {
 
     /// Wraps an already-open file (used for block devices and tests).
     pub fn from_file(file: File, path: PathBuf, writable: bool) -> Result<RawFile> {
-        let len = file
-            .metadata()
-            .map_err(|source| Error::Io { path: path.clone(), op: "stat", source })?
-            .len();
+        let len = block_len(&file).map_err(|source| Error::Io { path: path.clone(), op: "stat", source })?;
         Ok(RawFile { file, path, len, writable })
     }
 

@@ -251,12 +251,6 @@ impl PartitionTable {
         }
     }
 
-    /// Whether partition `number` is named by a layout problem (it overlaps another or the
-    /// table).
-    pub fn in_layout_problem(&self, number: u32) -> bool {
-        self.layout.iter().any(|p| p.partitions.contains(&number))
-    }
-
     /// Every partition of `disk` but extended-partition containers, as a device named
     /// `{prefix}{number}` (`/dev/sda2`): what an LVM scan or a filesystem probe looks at.
     pub fn slices(&self, disk: &crate::disk::Dev, prefix: &str) -> Result<Vec<(String, crate::disk::Dev)>> {

@@ -260,15 +260,13 @@ impl FileContexts {
                 self.overflow = true;
                 return;
             }
-            let rest: Vec<&[u8]> = fields.take(2).collect();
-            let (type_str, context) = match rest.as_slice() {
-                [] => {
+            let (type_str, context) = match (fields.next(), fields.next()) {
+                (None, _) => {
                     self.warnings.push(format!("{origin}: a spec without a context (ignored)"));
                     continue;
                 }
-                [c] => (None, *c),
-                [t, c] => (Some(*t), *c),
-                _ => unreachable!(),
+                (Some(c), None) => (None, c),
+                (Some(t), Some(c)) => (Some(t), c),
             };
             let regex_str = String::from_utf8_lossy(first).into_owned();
             let context = String::from_utf8_lossy(context).into_owned();
