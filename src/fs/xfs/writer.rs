@@ -21,6 +21,12 @@ use std::collections::BTreeMap;
 /// `features_ro_compat` bits the writer knows: finobt, rmapbt (refused below), reflink,
 /// inobtcount.
 const RO_COMPAT_KNOWN: u32 = 0x1 | 0x2 | 0x4 | 0x8;
+/// `sb_dblocks`.
+const SB_DBLOCKS_OFF: usize = 8;
+/// `sb_agcount`.
+const SB_AGCOUNT_OFF: usize = 88;
+/// `sb_imax_pct`.
+const SB_IMAX_PCT_OFF: usize = 127;
 /// `sb_fdblocks`.
 const SB_FDBLOCKS_OFF: usize = 144;
 /// `sb_lsn` (v5).
@@ -41,8 +47,19 @@ pub struct XfsWriter {
     pub(crate) fdblocks: u64,
     pub(crate) bufs: Bufs,
     pub(crate) agfs: BTreeMap<u32, AgfState>,
+    /// The superblock's geometry changed in this operation (grow): the primary and every
+    /// secondary superblock are rewritten at its end.
+    geometry_changed: bool,
     /// The state before the current operation (restored when it fails).
-    saved: Option<(u64, BTreeMap<u32, AgfState>)>,
+    saved: Option<Saved>,
+}
+
+/// What an operation may change in memory, kept to restore when it fails.
+struct Saved {
+    fdblocks: u64,
+    agfs: BTreeMap<u32, AgfState>,
+    sb: Superblock,
+    sb_raw: Vec<u8>,
 }
 
 impl XfsWriter {
@@ -76,7 +93,7 @@ impl XfsWriter {
         };
         let fdblocks = sb.fdblocks;
         let bufs = Bufs::new(dev, sb.crc, lsn);
-        Ok(XfsWriter { sb, sb_raw: raw[..sectsize.min(raw.len())].to_vec(), fdblocks, bufs, agfs: BTreeMap::new(), saved: None })
+        Ok(XfsWriter { sb, sb_raw: raw[..sectsize.min(raw.len())].to_vec(), fdblocks, bufs, agfs: BTreeMap::new(), geometry_changed: false, saved: None })
     }
 
     /// The superblock as opened (counters as of then; see [`XfsWriter::fdblocks`]).
@@ -123,32 +140,50 @@ impl XfsWriter {
 
     /// Starts an operation: remembers the in-memory state to restore when it fails.
     pub(crate) fn begin(&mut self) {
-        self.saved = Some((self.fdblocks, self.agfs.clone()));
+        self.saved = Some(Saved { fdblocks: self.fdblocks, agfs: self.agfs.clone(), sb: self.sb.clone(), sb_raw: self.sb_raw.clone() });
+    }
+
+    /// Restores the state [`XfsWriter::begin`] saved.
+    fn restore(&mut self) {
+        if let Some(s) = self.saved.take() {
+            (self.fdblocks, self.agfs, self.sb, self.sb_raw) = (s.fdblocks, s.agfs, s.sb, s.sb_raw);
+        }
+        self.geometry_changed = false;
+    }
+
+    /// Sets the data size and AG count (and `imax_pct` when given) of the superblock; at the
+    /// operation's end the primary and every secondary superblock get the new geometry, as
+    /// the kernel's growfs rewrites them all (`xfs_update_secondary_sbs`).
+    pub(crate) fn set_geometry(&mut self, dblocks: u64, agcount: u32, imax_pct: Option<u8>) {
+        self.sb.dblocks = dblocks;
+        self.sb.agcount = agcount;
+        self.sb_raw[SB_DBLOCKS_OFF..SB_DBLOCKS_OFF + 8].copy_from_slice(&dblocks.to_be_bytes());
+        self.sb_raw[SB_AGCOUNT_OFF..SB_AGCOUNT_OFF + 4].copy_from_slice(&agcount.to_be_bytes());
+        if let Some(p) = imax_pct {
+            self.sb.imax_pct = p;
+            self.sb_raw[SB_IMAX_PCT_OFF] = p;
+        }
+        self.geometry_changed = true;
     }
 
     /// Ends an operation: on success writes the changed AGFs, the superblock and every pending
     /// block; on error (or when writing fails) restores the state and writes nothing more.
     pub(crate) fn end<T>(&mut self, r: Result<T>) -> Result<T> {
-        let saved = self.saved.take();
         let r = r.and_then(|v| self.write_headers().map(|()| v));
         let r = r.and_then(|v| self.bufs.flush().map(|()| v));
         if r.is_err() {
             self.bufs.discard();
-            if let Some((fd, agfs)) = saved {
-                self.fdblocks = fd;
-                self.agfs = agfs;
-            }
+            self.restore();
         }
+        self.saved = None;
+        self.geometry_changed = false;
         r
     }
 
     /// Ends an operation that must change nothing: drops pending blocks, restores the state.
     pub(crate) fn abort(&mut self) {
         self.bufs.discard();
-        if let Some((fd, agfs)) = self.saved.take() {
-            self.fdblocks = fd;
-            self.agfs = agfs;
-        }
+        self.restore();
     }
 
     fn write_headers(&mut self) -> Result<()> {
@@ -163,11 +198,15 @@ impl XfsWriter {
             let off = self.ag_sector_byte(agno, 1);
             self.bufs.put(off, raw, Some(stamp));
         }
-        if self.fdblocks != crate::bytes::be64(&self.sb_raw, SB_FDBLOCKS_OFF) {
+        if self.fdblocks != crate::bytes::be64(&self.sb_raw, SB_FDBLOCKS_OFF) || self.geometry_changed {
             self.sb_raw[SB_FDBLOCKS_OFF..SB_FDBLOCKS_OFF + 8].copy_from_slice(&self.fdblocks.to_be_bytes());
             self.bufs.put(0, self.sb_raw.clone(), Some(Stamp { lsn_off: SB_LSN_OFF, crc_off: sb::CRC_OFF }));
-            if self.sb.crc {
-                self.sb_raw = self.bufs.read(0, self.sb_raw.len())?;
+            self.sb_raw = self.bufs.read(0, self.sb_raw.len())?;
+        }
+        if self.geometry_changed {
+            for agno in 1..self.sb.agcount {
+                let off = self.ag_sector_byte(agno, 0);
+                self.bufs.put(off, self.sb_raw.clone(), None);
             }
         }
         Ok(())
