@@ -131,3 +131,18 @@ fn shrinking_an_xfs_partition_is_refused_with_the_reason() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("XFS filesystems cannot be shrunk"), "{err}");
 }
+
+/// A grow of a whole-disk XFS whose commit fails at the k-th write or flush, for every k,
+/// leaves the image exactly as it was or exactly grown; the grown one is xfs_repair-clean.
+#[test]
+fn a_commit_failing_at_any_write_leaves_the_old_or_the_new_xfs() {
+    use vguestfs::resize::inplace::Request;
+    let d = tempfile::tempdir().unwrap();
+    let grown = copy("xfs-v5.img", d.path(), "grown.raw");
+    std::fs::OpenOptions::new().write(true).open(&grown).and_then(|f| f.set_len(400 << 20)).unwrap();
+    let img = d.path().join("img.raw");
+    let outcomes = common::fault::vresize_commit_outcomes(&grown, &img, &Request { expand: None, lv_expand: None });
+    assert!(outcomes.0 > 0 && outcomes.1 > 0, "{outcomes:?}");
+    repair_clean(&img);
+    assert_eq!(fields(&db(&img, &["sb 0", "print dblocks"]))["dblocks"], "102400");
+}
