@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/build
 mkdir -p "$out"
-for img in guest-ubuntu.qcow2 guest-el9.qcow2; do
-  src=fixtures/build/$img
+for src in fixtures/build/guest-ubuntu.qcow2 fixtures/build/guest-el9.qcow2 fixtures/demo.qcow2; do
+  img=$(basename "$src")
   [ -e "$src" ] || { echo "skip $src (run fixtures/build.sh)"; continue; }
   base=${img%.qcow2}
   [ -e "$out/$base-c.qcow2" ] || qemu-img convert -c -O qcow2 "$src" "$out/$base-c.qcow2"
