@@ -6,8 +6,8 @@
 //! (`FormatAccess::get_mapping`, through the whole backing chain) and reads every normal
 //! cluster; the ranges it maps as `Mapping::Special` — in qcow2, compressed clusters, in any
 //! qcow2 layer of the chain — come here. imago does not expose a compressed cluster's
-//! descriptor, so we read that cluster's L1 and L2 entries ourselves (two 8-byte reads, only
-//! on a cache miss is the compressed data read), inflate it with zlib-rs (measured against
+//! descriptor, so we read that cluster's L1 and L2 entries ourselves (two 8-byte reads, on a
+//! cluster's first read only), inflate it with zlib-rs (measured against
 //! miniz_oxide, imago's inflater, and libdeflate: `bench/inflate.sh`, BENCHMARKS.md) into a
 //! bounded LRU [`ClusterCache`] keyed by (layer, host offset of the compressed data), and
 //! copy from there. Each cluster is thus inflated once while it stays among the most recently
@@ -170,8 +170,12 @@ impl Layer {
     /// Fills `out` from guest offset `guest`, `at` bytes into its compressed cluster (`out`
     /// stays inside it).
     fn read_in_cluster(&self, cache: &ClusterCache, guest: u64, at: usize, out: &mut [u8]) -> Result<()> {
+        let index = (self.id, guest >> self.cluster_bits);
+        if cache.read_guest(index, at, out) {
+            return Ok(());
+        }
         let d = self.descriptor(guest)?;
-        if cache.read(self.key(d), at, out) {
+        if cache.read(self.key(d), index, at, out) {
             return Ok(());
         }
         let data = self.inflate(guest, d)?;
@@ -179,7 +183,7 @@ impl Layer {
             return Err(self.err(format!("read of {} bytes at guest offset {guest:#x} crosses its cluster", out.len())));
         };
         out.copy_from_slice(src);
-        cache.insert(self.key(d), data);
+        cache.insert(self.key(d), index, data);
         Ok(())
     }
 
