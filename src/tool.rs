@@ -183,7 +183,6 @@ pub fn one_line(e: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::one_line;
-    use anyhow::Context;
 
     #[test]
     fn causes_already_said_are_not_repeated() {
