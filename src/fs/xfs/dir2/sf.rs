@@ -34,6 +34,15 @@ pub fn parse(fork: &[u8], size: u64, ftype: bool) -> Result<(u64, Vec<RawEntry>)
     Ok((parent, out))
 }
 
+/// An empty shortform directory whose parent is `parent`: the header alone (count 0; parent
+/// in 4 bytes, or 8 with `i8count` 1 when it does not fit in 32 bits), as `xfs_dir2_sf_create`.
+pub fn empty(parent: u64) -> Vec<u8> {
+    match u32::try_from(parent) {
+        Ok(p) => [&[0u8, 0][..], &p.to_be_bytes()].concat(),
+        Err(_) => [&[0u8, 1][..], &parent.to_be_bytes()].concat(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +60,15 @@ mod tests {
         assert!(parse(&bad, b.len() as u64, true).unwrap_err().contains("entry 1"));
         bad[6] = 200;
         assert!(parse(&bad, b.len() as u64, true).is_err());
+    }
+
+    #[test]
+    fn empty_round_trips() {
+        let e = empty(128);
+        assert_eq!(e, [0, 0, 0, 0, 0, 128]);
+        assert_eq!(parse(&e, 6, true).unwrap(), (128, vec![]));
+        let wide = empty(1 << 40);
+        assert_eq!(wide.len(), 10);
+        assert_eq!(parse(&wide, 10, false).unwrap(), (1 << 40, vec![]));
     }
 }

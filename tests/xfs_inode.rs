@@ -1,0 +1,407 @@
+//! XFS inode allocation (`XfsWriter::alloc_inode`/`init_inode`/`free_inode`: inode chunks,
+//! sparse chunks, the inobt and finobt through the generic AG btree writer, AGI and superblock
+//! counters) judged by xfsprogs on fresh `mkfs.xfs` images of several configurations: while
+//! inodes are allocated (they belong to no directory, so xfs_repair would call them
+//! disconnected) `xfs_db -r` reads back the inode cores, the AGI, the superblock counters and
+//! every inobt/finobt record, compared with the writer's model; once every inode is freed
+//! again `xfs_repair -n` judges the whole filesystem (chunks removed, their blocks and the
+//! btrees' blocks back in free space, counters).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use vguestfs::disk::{Dev, RawFile};
+use vguestfs::fs::xfs::ialloc::InoRec;
+use vguestfs::fs::xfs::inode::NewInode;
+use vguestfs::fs::xfs::writer::XfsWriter;
+use vguestfs::fs::{Error, Timespec};
+
+/// A fresh 300 MiB image made by `mkfs.xfs -q ARGS` in a temporary directory.
+fn mkfs(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("xfs.img");
+    std::fs::File::create(&path).and_then(|f| f.set_len(300 << 20)).expect("image");
+    let out = Command::new("mkfs.xfs").env("PATH", path_env()).arg("-q").args(args).arg(&path).output().expect("mkfs.xfs");
+    assert!(out.status.success(), "mkfs.xfs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (dir, path)
+}
+
+fn path_env() -> String {
+    format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default())
+}
+
+fn open(img: &Path) -> XfsWriter {
+    let dev: Dev = Arc::new(RawFile::open(img, true).expect("open image rw"));
+    XfsWriter::open(dev).expect("XfsWriter::open")
+}
+
+fn db(img: &Path, cmds: &[&str]) -> String {
+    let mut c = Command::new("xfs_db");
+    c.env("PATH", path_env()).env("TZ", "UTC").arg("-r");
+    for x in cmds {
+        c.arg("-c").arg(x);
+    }
+    let out = c.arg(img).output().expect("xfs_db");
+    assert!(out.status.success(), "xfs_db {cmds:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `name = value` lines of xfs_db's print.
+fn fields(text: &str) -> BTreeMap<String, String> {
+    text.lines().filter_map(|l| l.split_once(" = ")).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
+}
+
+fn repair_clean(img: &Path) {
+    let out = Command::new("xfs_repair").env("PATH", path_env()).args(["-n", "-f"]).arg(img).output().expect("xfs_repair");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let bad: Vec<&str> = text.lines().filter(|l| l.contains("bad") || l.contains("counted") || l.contains("would")).collect();
+    assert!(out.status.success() && bad.is_empty(), "xfs_repair -n {}: exit {:?}\n{text}", img.display(), out.status.code());
+}
+
+/// xorshift64*: a small seeded generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The `N:[a,b,…]` records of an xfs_db print, as numbers.
+fn recs_of(text: &str) -> Vec<Vec<u64>> {
+    let mut out = Vec::new();
+    for part in text.split(":[").skip(1) {
+        let inner = part.split(']').next().unwrap_or("");
+        let nums: Vec<u64> =
+            inner.split(',').map(|w| w.trim()).map(|w| if let Some(h) = w.strip_prefix("0x") { u64::from_str_radix(h, 16).unwrap() } else { w.parse().unwrap() }).collect();
+        out.push(nums);
+    }
+    out
+}
+
+/// Every record of the inobt (or finobt) of AG `agno` as xfs_db reads it, walking the tree
+/// from the AGI root through each `ptrs[i]`; each record as (startino, holemask, count,
+/// freecount, free) (non-sparse records: holemask 0, count 64).
+fn db_inobt(img: &Path, agno: u32, fino: bool) -> Vec<InoRec> {
+    let root = if fino { "free_root" } else { "root" };
+    let mut out = Vec::new();
+    let mut stack: Vec<Vec<u32>> = vec![vec![]];
+    while let Some(path) = stack.pop() {
+        let mut cmds = vec![format!("agi {agno}"), format!("addr {root}")];
+        cmds.extend(path.iter().map(|i| format!("addr ptrs[{i}]")));
+        cmds.push("p".into());
+        let cmds: Vec<&str> = cmds.iter().map(String::as_str).collect();
+        let text = db(img, &cmds);
+        let f = fields(&text);
+        let level: u32 = f["level"].parse().unwrap();
+        let n: u32 = f["numrecs"].parse().unwrap();
+        if level > 0 {
+            for i in (1..=n).rev() {
+                let mut p = path.clone();
+                p.push(i);
+                stack.push(p);
+            }
+            continue;
+        }
+        let sparse = text.contains("[startino,holemask,count,freecount,free]");
+        for r in recs_of(text.split_once("recs[").map_or("", |x| x.1)) {
+            out.push(if sparse {
+                InoRec { startino: r[0] as u32, holemask: r[1] as u16, count: r[2] as u8, freecount: r[3] as u8, free: r[4] }
+            } else {
+                InoRec { startino: r[0] as u32, holemask: 0, count: 64, freecount: r[1] as u8, free: r[2] }
+            });
+        }
+    }
+    out
+}
+
+/// What the test allocated: inode → what it was made.
+struct Model {
+    img: PathBuf,
+    inodes: BTreeMap<u64, NewInode>,
+    icount0: u64,
+    ifree0: u64,
+    agcount: u32,
+    now: Timespec,
+}
+
+impl Model {
+    fn new(img: &Path, w: &XfsWriter) -> Model {
+        let sb = fields(&db(img, &["sb 0", "p icount ifree"]));
+        let (icount0, ifree0) = (sb["icount"].parse().unwrap(), sb["ifree"].parse().unwrap());
+        assert_eq!(w.inode_counts(), (icount0, ifree0));
+        Model { img: img.to_path_buf(), inodes: BTreeMap::new(), icount0, ifree0, agcount: w.superblock().agcount, now: Timespec { sec: 1_767_323_045, nsec: 123_456_789 } }
+    }
+
+    fn alloc(&mut self, w: &mut XfsWriter, parent: u64, kind: u32) -> u64 {
+        let is_dir = kind == 1;
+        let ino = w.alloc_inode(parent, is_dir).unwrap_or_else(|e| panic!("alloc_inode {parent}: {e}"));
+        assert!(!self.inodes.contains_key(&ino), "inode {ino} allocated twice");
+        let n = self.inodes.len() as u32;
+        let new = match kind {
+            1 => NewInode { mode: 0o40755, uid: n, gid: 100, rdev: 0, parent, target: vec![] },
+            2 => NewInode { mode: 0o120777, uid: 0, gid: 0, rdev: 0, parent: 0, target: format!("target-{n}").into_bytes() },
+            3 => NewInode { mode: 0o20600, uid: 0, gid: 6, rdev: vguestfs::fs::makedev(8, 16 + n % 8), parent: 0, target: vec![] },
+            _ => NewInode { mode: 0o100644, uid: 1000 + n, gid: 100, rdev: 0, parent: 0, target: vec![] },
+        };
+        w.init_inode(ino, &new, self.now).unwrap_or_else(|e| panic!("init_inode {ino}: {e}"));
+        self.inodes.insert(ino, new);
+        ino
+    }
+
+    fn free(&mut self, w: &mut XfsWriter, ino: u64) {
+        self.inodes.remove(&ino).unwrap();
+        w.free_inode(ino).unwrap_or_else(|e| panic!("free_inode {ino}: {e}"));
+    }
+
+    /// xfs_db against the writer and the model: superblock and AGI counters, every inobt and
+    /// finobt record, and the cores of `sample` allocated inodes.
+    fn check(&self, w: &mut XfsWriter, sample: usize, what: &str) -> u32 {
+        let sb = fields(&db(&self.img, &["sb 0", "p icount ifree"]));
+        let (ic, ifr) = w.inode_counts();
+        assert_eq!((sb["icount"].parse::<u64>().unwrap(), sb["ifree"].parse::<u64>().unwrap()), (ic, ifr), "{what}: sb icount/ifree");
+        assert_eq!(ic - ifr, self.icount0 - self.ifree0 + self.inodes.len() as u64, "{what}: inodes in use");
+        let mut levels = 0;
+        for agno in 0..self.agcount {
+            let ours = w.inode_chunks(agno).unwrap_or_else(|e| panic!("{what}: AG {agno}: {e}"));
+            let agi = fields(&db(&self.img, &[&format!("agi {agno}"), "p"]));
+            assert!(!w.superblock().crc || agi["crc"].contains("correct"), "{what}: AGI {agno} crc {}", agi["crc"]);
+            let count: u32 = ours.iter().map(|r| u32::from(r.count)).sum();
+            let free: u32 = ours.iter().map(|r| u32::from(r.freecount)).sum();
+            assert_eq!(agi["count"], count.to_string(), "{what}: AGI {agno} count");
+            assert_eq!(agi["freecount"], free.to_string(), "{what}: AGI {agno} freecount");
+            levels = levels.max(agi["level"].parse().unwrap());
+            assert_eq!(db_inobt(&self.img, agno, false), ours, "{what}: AG {agno}: xfs_db inobt vs the writer");
+            if agi.get("free_root").is_some_and(|r| r != "0" && r != "null") && agi["free_level"] != "0" {
+                let want: Vec<InoRec> = ours.iter().filter(|r| r.freecount > 0).copied().collect();
+                assert_eq!(db_inobt(&self.img, agno, true), want, "{what}: AG {agno}: xfs_db finobt");
+            }
+            // Every inode the model holds is in use in its chunk.
+            let agshift = u32::from(w.superblock().agblklog) + u32::from(w.superblock().inopblog);
+            for (&ino, _) in self.inodes.range(u64::from(agno) << agshift..u64::from(agno + 1) << agshift) {
+                let agino = (ino & ((1 << agshift) - 1)) as u32;
+                let r = ours.iter().find(|r| agino >= r.startino && agino < r.startino + 64).unwrap_or_else(|| panic!("{what}: inode {ino} in no chunk"));
+                assert_eq!(r.free & (1 << (agino - r.startino)), 0, "{what}: inode {ino} free in its chunk");
+            }
+        }
+        let step = (self.inodes.len() / sample.max(1)).max(1);
+        for (&ino, new) in self.inodes.iter().step_by(step) {
+            self.check_inode(w, ino, new, what);
+        }
+        levels
+    }
+
+    fn check_inode(&self, w: &XfsWriter, ino: u64, new: &NewInode, what: &str) {
+        let f = fields(&db(&self.img, &[&format!("inode {ino}"), "p"]));
+        let v5 = w.superblock().crc;
+        assert_eq!(f["core.mode"], format!("0{:o}", new.mode), "{what}: inode {ino} mode");
+        assert_eq!(f["core.uid"], new.uid.to_string(), "{what}: inode {ino} uid");
+        assert_eq!(f["core.gid"], new.gid.to_string(), "{what}: inode {ino} gid");
+        let dir = new.mode & 0o170000 == 0o40000;
+        assert_eq!(f["core.nlinkv2"], if dir { "2" } else { "1" }, "{what}: inode {ino} nlink");
+        assert_eq!(f["core.version"], if v5 { "3" } else { "2" });
+        assert_eq!(f["core.mtime.sec"], "Fri Jan  2 03:04:05 2026", "{what}: inode {ino} mtime");
+        assert_eq!(f["core.ctime.nsec"], "123456789", "{what}: inode {ino} ctime");
+        assert_eq!(f["core.aformat"], "2 (extents)");
+        assert_eq!(f["next_unlinked"], "null");
+        assert_eq!(f["core.nblocks"], "0");
+        match new.mode & 0o170000 {
+            0o40000 => {
+                assert_eq!(f["core.format"], "1 (local)");
+                assert_eq!(f["core.size"], "6");
+                assert_eq!(f[if v5 { "u3.sfdir3.hdr.parent.i4" } else { "u.sfdir2.hdr.parent.i4" }], new.parent.to_string());
+            }
+            0o120000 => {
+                assert_eq!(f["core.format"], "1 (local)");
+                assert_eq!(f["core.size"], new.target.len().to_string());
+                let sym = f.get("u3.symlink").or(f.get("u.symlink")).unwrap_or_else(|| panic!("{what}: inode {ino}: {f:?}"));
+                assert_eq!(sym.trim_matches('"').as_bytes(), &new.target[..]);
+            }
+            0o20000 => {
+                assert_eq!(f["core.format"], "0 (dev)");
+                let d = vguestfs::fs::major(new.rdev) << 18 | vguestfs::fs::minor(new.rdev);
+                let dev = f.get("u3.dev").or(f.get("u.dev")).unwrap_or_else(|| panic!("{what}: inode {ino}: {f:?}"));
+                assert_eq!(dev, &format!("{d:#x}"), "{what}: inode {ino} rdev");
+            }
+            _ => assert_eq!(f["core.format"], "2 (extents)"),
+        }
+        if v5 {
+            assert!(f["v3.crc"].contains("correct"), "{what}: inode {ino} crc {}", f["v3.crc"]);
+            assert_eq!(f["v3.inumber"], ino.to_string());
+            assert_eq!(f["v3.change_count"], "1");
+            assert_eq!(f["v3.crtime.sec"], "Fri Jan  2 03:04:05 2026");
+            assert_eq!(f["v3.bigtime"], if w.superblock().bigtime { "1" } else { "0" });
+            assert_eq!(f["v3.nrext64"], if w.superblock().nrext64 { "1" } else { "0" });
+        }
+    }
+}
+
+/// One seeded sequence: `n` inodes of mixed types (directories spread over the AGs by the
+/// rotor, files near their parent; with `spread` false all but the first few are files in
+/// the root directory, so one AG's trees grow deep), xfs_db checks, a random half freed,
+/// checks, the rest freed, and xfs_repair. Returns the deepest inobt seen.
+fn sequence(img: &Path, n: usize, seed: u64, sample: usize, spread: bool) -> u32 {
+    let mut w = open(img);
+    let mut m = Model::new(img, &w);
+    let mut rng = Rng(seed | 1);
+    let root = w.superblock().rootino;
+    let mut parents = vec![root];
+    for i in 0..n {
+        let kind = if i < 8 { (i % 4) as u32 } else if spread { [0, 0, 0, 1, 2, 3][rng.below(6) as usize] } else { 0 };
+        let parent = if spread { parents[rng.below(parents.len() as u64) as usize] } else { root };
+        let ino = m.alloc(&mut w, parent, kind);
+        if kind == 1 {
+            parents.push(ino);
+        }
+    }
+    let mut levels = m.check(&mut w, sample, &format!("after {n} allocations (seed {seed})"));
+    let mut all: Vec<u64> = m.inodes.keys().copied().collect();
+    for i in (1..all.len()).rev() {
+        all.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let (half, rest) = all.split_at(all.len() / 2);
+    for &ino in half {
+        m.free(&mut w, ino);
+    }
+    levels = levels.max(m.check(&mut w, sample, &format!("after freeing half (seed {seed})")));
+    // Some more, into the freed slots, then everything freed.
+    let mut more = Vec::new();
+    for _ in 0..n / 4 {
+        more.push(m.alloc(&mut w, root, 0));
+    }
+    m.check(&mut w, sample, &format!("after reallocating (seed {seed})"));
+    for &ino in rest.iter().chain(&more) {
+        m.free(&mut w, ino);
+    }
+    m.check(&mut w, 0, &format!("everything freed (seed {seed})"));
+    assert_eq!(w.inode_counts(), (m.icount0, m.ifree0), "sb counters back to the start");
+    drop(w);
+    repair_clean(img);
+    levels
+}
+
+/// v5 defaults (4 KiB blocks, 512-byte inodes, sparse inodes, finobt, inobtcount, bigtime).
+#[test]
+fn v5_default_repair_clean() {
+    let (_d, img) = mkfs(&["-d", "agcount=4"]);
+    sequence(&img, 600, 0x1a11_0001, 40, true);
+}
+
+/// v5 with 1 KiB blocks: 60 records per inobt leaf, so the trees split and join.
+#[test]
+fn v5_1k_deep_inobt_repair_clean() {
+    let (_d, img) = mkfs(&["-b", "size=1024", "-d", "agcount=2"]);
+    let levels = sequence(&img, 6000, 0x1a11_0002, 20, false);
+    assert!(levels >= 2, "inobt reached {levels} levels");
+}
+
+/// No free inode btree: free inodes are found through the inobt.
+#[test]
+fn v5_no_finobt_repair_clean() {
+    let (_d, img) = mkfs(&["-m", "finobt=0,inobtcount=0", "-d", "agcount=4"]);
+    sequence(&img, 500, 0x1a11_0003, 20, true);
+}
+
+/// v4 (crc=0): v2 inodes, non-sparse records, no finobt; 512-byte blocks (31 records per
+/// leaf).
+#[test]
+fn v4_512_repair_clean() {
+    let (_d, img) = mkfs(&["-m", "crc=0", "-b", "size=512", "-d", "agcount=2"]);
+    let levels = sequence(&img, 3000, 0x1a11_0004, 20, false);
+    assert!(levels >= 2, "inobt reached {levels} levels");
+}
+
+/// Sparse inode chunks: AG 1's free space cut so that no aligned whole chunk fits (only the
+/// first half of every aligned chunk-sized piece is free), so new chunks there are sparse
+/// and fill up by merging; then everything is freed.
+#[test]
+fn sparse_chunks_in_fragmented_space() {
+    let (_d, img) = mkfs(&["-d", "agcount=4"]);
+    let mut w = open(&img);
+    let sb = w.superblock().clone();
+    assert!(sb.spino_align > 0 && sb.spino_align < sb.inoalignmt, "sparse inodes on by default");
+    let chunk = sb.inoalignmt;
+    // Take every free extent of AG 1, then give back the first spino_align blocks of each
+    // aligned chunk-sized piece.
+    let mut taken = Vec::new();
+    while let Some((s, l)) = w.alloc_extent(1, 1, 1 << 20, None).unwrap() {
+        taken.push((s, l));
+    }
+    let mut held = Vec::new();
+    for (s, l) in taken {
+        let mut b = s;
+        while b < s + l {
+            let piece_end = ((b / chunk) + 1) * chunk;
+            let end = piece_end.min(s + l);
+            let free_end = ((b / chunk) * chunk + sb.spino_align).min(end);
+            if b < free_end {
+                w.free_extent(1, b, free_end - b).unwrap();
+            }
+            if free_end.max(b) < end {
+                held.push((free_end.max(b), end - free_end.max(b)));
+            }
+            b = end;
+        }
+    }
+    let mut m = Model::new(&img, &w);
+    // A parent in AG 1: files go there first.
+    let parent = (1u64 << (u32::from(sb.agblklog) + u32::from(sb.inopblog))) | 64;
+    let mut inos = Vec::new();
+    for _ in 0..300 {
+        inos.push(m.alloc(&mut w, parent, 0));
+    }
+    m.check(&mut w, 10, "sparse allocations");
+    let recs = w.inode_chunks(1).unwrap();
+    assert!(recs.iter().any(|r| r.holemask != 0), "no sparse chunk in AG 1: {recs:?}");
+    assert!(inos.iter().all(|&i| i >> (u32::from(sb.agblklog) + u32::from(sb.inopblog)) == 1), "inodes outside AG 1");
+    for ino in inos {
+        m.free(&mut w, ino);
+    }
+    m.check(&mut w, 0, "sparse chunks freed");
+    assert!(w.inode_chunks(1).unwrap().is_empty());
+    for (s, l) in held {
+        w.free_extent(1, s, l).unwrap();
+    }
+    drop(w);
+    repair_clean(&img);
+}
+
+/// An allocation that fails half-way (the inobt root damaged after the finobt was changed in
+/// memory) writes nothing and rolls the writer back; freeing a free inode is refused.
+#[test]
+fn failure_mid_operation_writes_nothing() {
+    let (_d, img) = mkfs(&["-d", "agcount=4"]);
+    let mut w = open(&img);
+    let root = w.superblock().rootino;
+    let agi = fields(&db(&img, &["agi 0", "p root"]));
+    let inoroot: u64 = agi["root"].parse().unwrap();
+    let bs = u64::from(w.superblock().blocksize);
+    let off = (inoroot * bs + bs - 1) as usize;
+    let mut data = std::fs::read(&img).unwrap();
+    data[off] ^= 0xff;
+    std::fs::write(&img, &data).unwrap();
+    let counts = w.inode_counts();
+    let e = w.alloc_inode(root, false).expect_err("a damaged inobt must fail the allocation");
+    assert!(matches!(e, Error::Corrupt { .. }) && e.to_string().contains("inobt"), "{e}");
+    assert!(std::fs::read(&img).unwrap() == data, "the failed allocation wrote something");
+    assert_eq!(w.inode_counts(), counts);
+    data[off] ^= 0xff;
+    std::fs::write(&img, &data).unwrap();
+    let ino = w.alloc_inode(root, false).unwrap();
+    assert_eq!(ino, root + 3, "the first free inode after root, rbmino and rsumino");
+    let before = std::fs::read(&img).unwrap();
+    let e = w.free_inode(ino + 1).expect_err("freeing a free inode");
+    assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+    assert!(std::fs::read(&img).unwrap() == before, "a refused free wrote something");
+    w.free_inode(ino).unwrap();
+    assert_eq!(w.inode_counts(), counts);
+    drop(w);
+    repair_clean(&img);
+}
