@@ -405,3 +405,144 @@ fn failure_mid_operation_writes_nothing() {
     drop(w);
     repair_clean(&img);
 }
+
+/// `(name, inode)` of each entry xfs_db's `ls` lists in `path`, with every entry "(good)".
+fn db_ls(img: &Path, path: &str) -> BTreeMap<String, u64> {
+    let text = db(img, &[&format!("ls {path}")]);
+    let mut out = BTreeMap::new();
+    for l in text.lines().skip(1) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        assert!(w.len() >= 7 && w[w.len() - 1] == "(good)", "xfs_db ls {path}: {l}");
+        out.insert(w[5..w.len() - 1].join(" "), w[1].parse().unwrap());
+    }
+    out
+}
+
+fn nlink(img: &Path, ino: u64) -> u32 {
+    fields(&db(img, &[&format!("inode {ino}"), "p core.nlinkv2"]))["core.nlinkv2"].parse().unwrap()
+}
+
+/// Mounts `img` (loop, as root) and runs `f` on the mount point; false when it cannot mount.
+fn with_kernel(img: &Path, f: impl FnOnce(&Path)) -> bool {
+    let mnt = tempfile::tempdir().unwrap();
+    let st = Command::new("mount").args(["-o", "loop", img.to_str().unwrap(), mnt.path().to_str().unwrap()]).status();
+    if !st.is_ok_and(|s| s.success()) {
+        eprintln!("skipped the kernel read-back: cannot loop-mount (needs root)");
+        return false;
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(mnt.path())));
+    let um = Command::new("umount").arg(mnt.path()).status().unwrap();
+    assert!(um.success(), "umount");
+    if let Err(p) = r {
+        std::panic::resume_unwind(p);
+    }
+    true
+}
+
+/// Names in shortform directories: a directory tree of files, directories, a symlink and a
+/// fifo created by the writer; with them linked `xfs_repair -n` is clean, `xfs_db ls` lists
+/// them, link counts are right, and (v5) the kernel sees the same tree and adds a file of
+/// its own; then everything is removed through the writer (refusals first: an existing
+/// name, a missing one, a non-empty directory) and xfs_repair is clean again with the
+/// superblock counters back.
+fn create_remove(args: &[&str], kernel: bool) {
+    let (_d, img) = mkfs(args);
+    let mut w = open(&img);
+    let root = w.superblock().rootino;
+    let counts0 = w.inode_counts();
+    let d1 = w.create(root, b"d1", 0o40755, 0, 0).unwrap();
+    let f1 = w.create(root, b"f1", 0o100644, 1000, 100).unwrap();
+    let s1 = w.symlink(root, b"s1", b"f1", 0, 0).unwrap();
+    let p1 = w.create(root, b"p1", 0o10640, 0, 0).unwrap();
+    let sub = w.create(d1, b"sub", 0o40700, 1000, 1000).unwrap();
+    let inner = w.create(d1, b"inner", 0o100600, 0, 0).unwrap();
+    let deep = w.create(sub, b"deep", 0o140755, 0, 0).unwrap();
+    assert!(matches!(w.create(root, b"f1", 0o100644, 0, 0), Err(Error::Os(vguestfs::fs::Errno::Exists))));
+    drop(w);
+    repair_clean(&img);
+    let want = |v: &[(&str, u64)]| v.iter().map(|&(n, i)| (n.to_string(), i)).collect::<BTreeMap<_, _>>();
+    assert_eq!(db_ls(&img, "/"), want(&[(".", root), ("..", root), ("d1", d1), ("f1", f1), ("s1", s1), ("p1", p1)]));
+    assert_eq!(db_ls(&img, "/d1"), want(&[(".", d1), ("..", root), ("sub", sub), ("inner", inner)]));
+    assert_eq!(db_ls(&img, "/d1/sub"), want(&[(".", sub), ("..", d1), ("deep", deep)]));
+    assert_eq!((nlink(&img, root), nlink(&img, d1), nlink(&img, sub), nlink(&img, f1)), (3, 3, 2, 1));
+    let mut kfile = false;
+    if kernel {
+        kfile = with_kernel(&img, |m| {
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            let names: Vec<String> = std::fs::read_dir(m).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            assert_eq!(names.len(), 4, "{names:?}");
+            let md = std::fs::metadata(m.join("f1")).unwrap();
+            assert_eq!((md.mode(), md.uid(), md.gid(), md.len(), md.ino()), (0o100644, 1000, 100, 0, f1));
+            assert_eq!(std::fs::read_link(m.join("s1")).unwrap(), Path::new("f1"));
+            assert!(std::fs::symlink_metadata(m.join("p1")).unwrap().file_type().is_fifo());
+            assert!(std::fs::symlink_metadata(m.join("d1/sub/deep")).unwrap().file_type().is_socket());
+            assert_eq!(std::fs::metadata(m.join("d1/sub")).unwrap().mode(), 0o40700);
+            std::fs::write(m.join("d1/kfile"), b"").unwrap();
+        });
+        repair_clean(&img);
+    }
+    let mut w = open(&img);
+    assert!(matches!(w.remove(root, b"d1"), Err(Error::Os(vguestfs::fs::Errno::NotEmpty))));
+    assert!(matches!(w.remove(root, b"nothing"), Err(Error::Os(vguestfs::fs::Errno::NoEntry))));
+    w.remove(sub, b"deep").unwrap();
+    w.remove(d1, b"sub").unwrap();
+    w.remove(d1, b"inner").unwrap();
+    if kfile {
+        w.remove(d1, b"kfile").unwrap();
+    }
+    for n in [&b"d1"[..], b"f1", b"s1", b"p1"] {
+        w.remove(root, n).unwrap();
+    }
+    assert_eq!(w.inode_counts(), counts0);
+    drop(w);
+    repair_clean(&img);
+    assert_eq!(db_ls(&img, "/"), want(&[(".", root), ("..", root)]));
+    assert_eq!(nlink(&img, root), 2);
+}
+
+#[test]
+fn create_remove_v5() {
+    create_remove(&["-d", "agcount=4"], true);
+}
+
+#[test]
+fn create_remove_v5_1k() {
+    create_remove(&["-b", "size=1024", "-d", "agcount=4"], true);
+}
+
+#[test]
+fn create_remove_v4_512_no_ftype() {
+    create_remove(&["-m", "crc=0", "-b", "size=512", "-n", "ftype=0", "-d", "agcount=4"], false);
+}
+
+/// A shortform directory filled until the next entry would need the block format: that
+/// creation is refused naming the format and writes nothing; everything removed, clean.
+#[test]
+fn full_shortform_refused() {
+    let (_d, img) = mkfs(&["-d", "agcount=4"]);
+    let mut w = open(&img);
+    let root = w.superblock().rootino;
+    let mut names = Vec::new();
+    let e = loop {
+        let name = format!("entry-{:03}", names.len());
+        match w.create(root, name.as_bytes(), 0o100644, 0, 0) {
+            Ok(_) => names.push(name),
+            Err(e) => break e,
+        }
+        assert!(names.len() < 100, "the shortform directory never filled");
+    };
+    assert!(matches!(&e, Error::Unsupported { .. }) && e.to_string().contains("block format"), "{e}");
+    assert!(names.len() > 10);
+    let before = std::fs::read(&img).unwrap();
+    assert!(w.create(root, b"one-more", 0o100644, 0, 0).is_err());
+    assert!(std::fs::read(&img).unwrap() == before, "a refused create wrote something");
+    drop(w);
+    repair_clean(&img);
+    assert_eq!(db_ls(&img, "/").len(), names.len() + 2);
+    let mut w = open(&img);
+    for n in &names {
+        w.remove(root, n.as_bytes()).unwrap();
+    }
+    drop(w);
+    repair_clean(&img);
+}

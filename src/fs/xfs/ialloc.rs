@@ -174,7 +174,7 @@ impl XfsWriter {
     }
 
     /// The block holding inode `ino` (pending version first), and the inode's offset in it.
-    fn inode_block(&self, ino: u64) -> Result<(u64, Vec<u8>, usize)> {
+    pub(crate) fn inode_block(&self, ino: u64) -> Result<(u64, Vec<u8>, usize)> {
         let (off, at) = self.inode_place(ino)?;
         Ok((off, self.bufs.read(off, self.sb.blocksize as usize)?, at))
     }
@@ -379,10 +379,7 @@ impl XfsWriter {
     pub(crate) fn dialloc(&mut self, parent: u64, is_dir: bool) -> Result<u64> {
         let g = self.geometry()?;
         let agcount = self.sb.agcount;
-        let (pagno, pagino) = match self.ino_split(parent) {
-            Ok(p) => p,
-            Err(_) => (0, 0),
-        };
+        let (pagno, pagino) = self.ino_split(parent).unwrap_or_default();
         let start = if is_dir {
             let a = self.agirotor % agcount;
             self.agirotor = (a + 1) % agcount;

@@ -4,7 +4,8 @@
 //! Write side: [`init_free`] stamps the free inodes of a new chunk (`xfs_ialloc_inode_init`),
 //! [`init_new`] makes a free inode a new file, directory, symlink or special file as the
 //! kernel's `xfs_init_new_inode` does, [`reset_free`] returns one to the free state
-//! (`xfs_ifree`).
+//! (`xfs_ifree`); [`set_local_fork`], [`set_nlink`] and [`touch`] edit an inode in use, and
+//! [`seal`] stamps it.
 
 use super::crc;
 use super::sb::Superblock;
@@ -226,8 +227,41 @@ fn put_time(b: &mut [u8], at: usize, t: Timespec, bigtime: bool) {
     }
 }
 
-/// Stamps a v3 inode's LSN and CRC (nothing on v2).
-fn finish(sb: &Superblock, b: &mut [u8], lsn: u64) {
+/// Replaces the local data fork of inode `b` (a shortform directory, a short symlink) by
+/// `data` and sets `di_size`; false when it does not fit the data fork.
+pub fn set_local_fork(sb: &Superblock, b: &mut [u8], data: &[u8]) -> bool {
+    let core = core_len(sb);
+    let forkoff = usize::from(b[82]) * 8;
+    let end = if forkoff == 0 { b.len() } else { (core + forkoff).min(b.len()) };
+    if core + data.len() > end {
+        return false;
+    }
+    b[core..end].fill(0);
+    b[core..core + data.len()].copy_from_slice(data);
+    put64(b, 56, data.len() as u64);
+    true
+}
+
+/// Sets the link count (`di_nlink`, v2 and v3 inodes).
+pub fn set_nlink(b: &mut [u8], n: u32) {
+    put32(b, 16, n);
+}
+
+/// Sets the change time (and with `mtime` the modification time) to `now`, in the inode's
+/// own timestamp format, and counts a change in `di_changecount` (v3).
+pub fn touch(sb: &Superblock, b: &mut [u8], now: Timespec, mtime: bool) {
+    let bigtime = sb.crc && be64(b, 120) & DIFLAG2_BIGTIME != 0;
+    put_time(b, 48, now, bigtime);
+    if mtime {
+        put_time(b, 40, now, bigtime);
+    }
+    if sb.crc {
+        put64(b, 104, be64(b, 104).wrapping_add(1));
+    }
+}
+
+/// Stamps an inode after changes: LSN and CRC on v3 (nothing on v2).
+pub fn seal(sb: &Superblock, b: &mut [u8], lsn: u64) {
     if sb.crc {
         put64(b, 112, lsn);
         let c = crc::compute(b, CRC_OFF);
@@ -248,7 +282,7 @@ pub fn init_free(sb: &Superblock, ino: u64, b: &mut [u8], gen: u32) {
         put64(b, 152, ino);
         b[160..176].copy_from_slice(&sb.meta_uuid);
     }
-    finish(sb, b, 0);
+    seal(sb, b, 0);
 }
 
 /// Makes free inode `b` (checked by the caller: a valid inode with mode 0) the new inode
@@ -298,7 +332,7 @@ pub fn init_new(sb: &Superblock, b: &mut [u8], new: &NewInode, now: Timespec, ge
     }
     b[core..].fill(0);
     b[core..core + fork.len()].copy_from_slice(&fork);
-    finish(sb, b, lsn);
+    seal(sb, b, lsn);
     Ok(())
 }
 
@@ -317,7 +351,7 @@ pub fn reset_free(sb: &Superblock, b: &mut [u8], lsn: u64) {
         put64(b, 120, new_flags2(sb));
     }
     b[core..].fill(0);
-    finish(sb, b, lsn);
+    seal(sb, b, lsn);
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! an operation changes until it succeeds whole (v5 LSN and CRC stamped); [`btree_write`] is
 //! the generic AG btree writer (bnobt, cntbt, inobt, finobt); [`agfl`] the AG free list and
 //! `fix_freelist`; [`alloc`] allocates and frees extents; [`ialloc`] allocates and frees
-//! inodes and inode chunks.
+//! inodes and inode chunks; [`create`] creates and removes names in shortform directories.
 //!
 //! A dirty log is not replayed: the image is read as it is on disk, which may lag behind
 //! what the kernel would show after recovery (files synced before the crash read correctly).
@@ -47,6 +47,7 @@ pub mod btree;
 pub mod btree_write;
 pub mod buf;
 pub mod crc;
+pub mod create;
 pub mod da;
 pub mod dir2;
 pub mod ialloc;
