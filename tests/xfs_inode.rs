@@ -785,3 +785,34 @@ fn wide_inode_numbers_i8count() {
     drop(w);
     repair_clean(&img);
 }
+
+/// Hostile inode btree records (v4, no CRC to get past: a record whose free count disagrees
+/// with its free mask, then one whose chunk lies past the AG's end) fail allocation and
+/// freeing as corruption naming the tree, and write nothing.
+#[test]
+fn hostile_inobt_records_refused() {
+    let (_d, img) = mkfs(&["-m", "crc=0", "-d", "agcount=4"]);
+    let w = open(&img);
+    let (root, bs, agblocks) = (w.superblock().rootino, u64::from(w.superblock().blocksize), w.superblock().agblocks);
+    drop(w);
+    let agi = fields(&db(&img, &["agi 0", "p root"]));
+    let leaf = agi["root"].parse::<u64>().unwrap() * bs;
+    // The first record: startino at 16, freecount at 20 (v4: 16-byte header).
+    let good = std::fs::read(&img).unwrap();
+    for (at, val) in [(20usize, 9u32), (16, (agblocks << w_inopblog(&img)) as u32)] {
+        let mut data = good.clone();
+        data[leaf as usize + at..leaf as usize + at + 4].copy_from_slice(&val.to_be_bytes());
+        std::fs::write(&img, &data).unwrap();
+        let mut w = open(&img);
+        let e = w.alloc_inode(root, false).expect_err("a hostile inobt record must fail");
+        assert!(matches!(&e, Error::Corrupt { .. }) && e.to_string().contains("inobt"), "{e}");
+        let e = w.free_inode(root).expect_err("a hostile inobt record must fail");
+        assert!(matches!(&e, Error::Corrupt { .. }), "{e}");
+        drop(w);
+        assert!(std::fs::read(&img).unwrap() == data, "a refused operation wrote something");
+    }
+}
+
+fn w_inopblog(img: &Path) -> u32 {
+    fields(&db(img, &["sb 0", "p inopblog"]))["inopblog"].parse().unwrap()
+}

@@ -289,7 +289,9 @@ impl XfsWriter {
         let right = self.bt_lookup(&FINOBT, agno, &pagino.to_be_bytes(), Lookup::Ge)?;
         Ok(match (left, right) {
             (Some(l), Some(r)) => {
-                if pagino - be32(&l, 0) + INODES_PER_CHUNK - 1 > be32(&r, 0).wrapping_sub(pagino) {
+                // Nearer to the right unless the left chunk's last inode is closer.
+                let (dl, dr) = (u64::from(pagino - be32(&l, 0)) + u64::from(INODES_PER_CHUNK) - 1, u64::from(be32(&r, 0).saturating_sub(pagino)));
+                if dl > dr {
                     Some(r)
                 } else {
                     Some(l)
