@@ -799,7 +799,7 @@ fn hostile_inobt_records_refused() {
     let leaf = agi["root"].parse::<u64>().unwrap() * bs;
     // The first record: startino at 16, freecount at 20 (v4: 16-byte header).
     let good = std::fs::read(&img).unwrap();
-    for (at, val) in [(20usize, 9u32), (16, (agblocks << w_inopblog(&img)) as u32)] {
+    for (at, val) in [(20usize, 9u32), (16, agblocks << w_inopblog(&img))] {
         let mut data = good.clone();
         data[leaf as usize + at..leaf as usize + at + 4].copy_from_slice(&val.to_be_bytes());
         std::fs::write(&img, &data).unwrap();
