@@ -132,8 +132,9 @@ impl XfsWriter {
         Ok(Geometry { inos, blks, min_blks, align, maxicount })
     }
 
+    /// Whether inode btree records have the sparse format (hole mask, 8-bit counts).
     fn sparse(&self) -> bool {
-        self.sb.spino_align != 0
+        self.sb.sparse_inodes
     }
 
     fn has_finobt(&self) -> bool {
@@ -200,7 +201,7 @@ impl XfsWriter {
             got = self.alloc_within(agno, g.blks, g.blks, Some((agi.root, w)))?;
         }
         // Sparse: a cluster-aligned piece whose whole aligned chunk fits in the AG.
-        if got.is_none() && self.sparse() && g.min_blks < g.blks {
+        if got.is_none() && self.sb.spino_align != 0 && g.min_blks < g.blks {
             let hi = (aglen / self.sb.inoalignmt * self.sb.inoalignmt).saturating_sub(g.blks);
             let w = Within { align: self.sb.spino_align, lo: self.sb.inoalignmt, hi };
             got = self.alloc_within(agno, g.min_blks, g.min_blks, Some((agi.root, w)))?;

@@ -385,6 +385,7 @@ mod tests {
             ro_compat: 0,
             ascii_ci: false,
             inoalignmt: 8,
+            sparse_inodes: true,
             spino_align: 4,
             bigtime: true,
         }

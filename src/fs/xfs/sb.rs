@@ -103,7 +103,10 @@ pub struct Superblock {
     pub ascii_ci: bool,
     /// Inode chunk alignment in blocks (`sb_inoalignmt`; 0 without the align feature).
     pub inoalignmt: u32,
-    /// Sparse inode chunks: their alignment in blocks (`sb_spino_align`), 0 without them.
+    /// Sparse inode chunks: the inode btree records carry a hole mask.
+    pub sparse_inodes: bool,
+    /// Alignment in blocks of sparse inode chunks (`sb_spino_align`; 0 without sparse inodes,
+    /// and when a block holds a whole chunk).
     pub spino_align: u32,
     /// Timestamps are 64-bit nanosecond counters (bigtime).
     pub bigtime: bool,
@@ -229,6 +232,7 @@ impl Superblock {
             ro_compat,
             ascii_ci: versionnum & VERSION_BORG != 0,
             inoalignmt: if versionnum & VERSION_ALIGN != 0 { be32(b, 180) } else { 0 },
+            sparse_inodes: incompat & INCOMPAT_SPINODES != 0,
             spino_align: if incompat & INCOMPAT_SPINODES != 0 { be32(b, 228) } else { 0 },
             bigtime: incompat & INCOMPAT_BIGTIME != 0,
         })
