@@ -840,3 +840,80 @@ fn random_tree_4k_sectors_repair_clean() {
 fn random_tree_64k_repair_clean() {
     random_tree(&["-b", "size=65536", "-d", "agcount=4"], 0x7dee_0007, 1200, true);
 }
+
+/// The kernel as a twin: the same creations (files in the root, directories spread by the
+/// rotor over the AGs, files in each directory, some removed and their inodes reused) made by
+/// the kernel on one copy of a fresh image and by the writer on another give the same inode
+/// numbers and superblock counters; both copies are xfs_repair clean.
+#[test]
+fn kernel_twin_same_inode_numbers() {
+    let (d, img) = mkfs(&["-d", "agcount=4"]);
+    let twin = d.path().join("twin.img");
+    let st = Command::new("cp").args(["--sparse=always"]).arg(&img).arg(&twin).status().unwrap();
+    assert!(st.success());
+    let mut steps: Vec<(String, bool, bool)> = Vec::new(); // (path, is_dir, remove)
+    for i in 0..10 {
+        steps.push((format!("f{i}"), false, false));
+    }
+    for i in 0..6 {
+        steps.push((format!("d{i}"), true, false));
+        for j in 0..5 {
+            steps.push((format!("d{i}/g{j}"), false, false));
+        }
+    }
+    for i in [2, 3, 7] {
+        steps.push((format!("f{i}"), false, true));
+    }
+    steps.push(("d1/g2".into(), false, true));
+    for i in 10..14 {
+        steps.push((format!("f{i}"), false, false));
+    }
+    steps.push(("d1/h".into(), false, false));
+    let mut kernel = BTreeMap::new();
+    let mounted = with_kernel(&img, |m| {
+        use std::os::unix::fs::MetadataExt;
+        for (p, is_dir, remove) in &steps {
+            let path = m.join(p);
+            match (is_dir, remove) {
+                (_, true) => {
+                    std::fs::remove_file(&path).unwrap();
+                    // The kernel frees an unlinked inode in the background (inodegc) once the
+                    // VFS lets it go; sync and dropping the dentry/inode caches make that
+                    // happen now, as the writer frees at once.
+                    assert!(Command::new("sync").status().unwrap().success());
+                    let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
+                    assert!(Command::new("sync").status().unwrap().success());
+                }
+                (true, false) => std::fs::create_dir(&path).unwrap(),
+                (false, false) => drop(std::fs::File::create(&path).unwrap()),
+            }
+            if !remove {
+                kernel.insert(p.clone(), std::fs::metadata(&path).unwrap().ino());
+            }
+        }
+    });
+    if !mounted {
+        return;
+    }
+    repair_clean(&img);
+    let mut w = open(&twin);
+    let root = w.superblock().rootino;
+    let mut ours: BTreeMap<String, u64> = BTreeMap::new();
+    for (p, is_dir, remove) in &steps {
+        let (dir, name) = match p.rsplit_once('/') {
+            Some((d, n)) => (ours[d], n),
+            None => (root, p.as_str()),
+        };
+        if *remove {
+            w.remove(dir, name.as_bytes()).unwrap();
+            continue;
+        }
+        let ino = w.create(dir, name.as_bytes(), if *is_dir { 0o40755 } else { 0o100644 }, 0, 0).unwrap();
+        ours.insert(p.clone(), ino);
+    }
+    drop(w);
+    repair_clean(&twin);
+    assert_eq!(ours, kernel, "inode numbers: ours vs the kernel's");
+    let sb = |i: &Path| fields(&db(i, &["sb 0", "p icount ifree fdblocks"]));
+    assert_eq!(sb(&twin), sb(&img), "superblock counters");
+}
