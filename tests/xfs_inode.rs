@@ -141,8 +141,8 @@ impl Model {
     }
 
     fn alloc(&mut self, w: &mut XfsWriter, parent: u64, kind: u32) -> u64 {
-        let is_dir = kind == 1;
-        let ino = w.alloc_inode(parent, is_dir).unwrap_or_else(|e| panic!("alloc_inode {parent}: {e}"));
+        let mode = [0o100644, 0o40755, 0o120777, 0o20600][kind as usize % 4];
+        let ino = w.alloc_inode(parent, mode).unwrap_or_else(|e| panic!("alloc_inode {parent}: {e}"));
         assert!(!self.inodes.contains_key(&ino), "inode {ino} allocated twice");
         let n = self.inodes.len() as u32;
         let new = match kind {
@@ -319,11 +319,11 @@ fn v4_512_repair_clean() {
 }
 
 /// Cuts AG `agno`'s free space so that no aligned whole inode chunk fits: every free extent
-/// is taken, then the first `spino_align` blocks of each aligned chunk-sized piece given
-/// back. Returns the extents still held.
+/// is taken, then all but the first block of each aligned chunk-sized piece given back (free
+/// extents of 7 blocks on 4 KiB blocks with 512-byte inodes: room for an aligned sparse
+/// chunk and the kernel's alignment slop). Returns the extents still held.
 fn fragment(w: &mut XfsWriter, agno: u32) -> Vec<(u32, u32)> {
-    let sb = w.superblock().clone();
-    let chunk = sb.inoalignmt;
+    let chunk = w.superblock().inoalignmt;
     let mut taken = Vec::new();
     while let Some((s, l)) = w.alloc_extent(agno, 1, 1 << 20, None).unwrap() {
         taken.push((s, l));
@@ -333,12 +333,12 @@ fn fragment(w: &mut XfsWriter, agno: u32) -> Vec<(u32, u32)> {
         let mut b = s;
         while b < s + l {
             let end = ((b / chunk + 1) * chunk).min(s + l);
-            let free_end = ((b / chunk) * chunk + sb.spino_align).min(end);
-            if b < free_end {
-                w.free_extent(agno, b, free_end - b).unwrap();
+            if b % chunk == 0 {
+                held.push((b, 1));
+                b += 1;
             }
-            if free_end.max(b) < end {
-                held.push((free_end.max(b), end - free_end.max(b)));
+            if b < end {
+                w.free_extent(agno, b, end - b).unwrap();
             }
             b = end;
         }
@@ -346,18 +346,23 @@ fn fragment(w: &mut XfsWriter, agno: u32) -> Vec<(u32, u32)> {
     held
 }
 
-/// Sparse inode chunks: AG 1's free space cut so that no aligned whole chunk fits (only the
-/// first half of every aligned chunk-sized piece is free), so new chunks there are sparse
-/// and fill up by merging; then everything is freed.
+/// [`fragment`] on every AG; the held extents as (AG, start, length).
+fn fragment_all(w: &mut XfsWriter) -> Vec<(u32, u32, u32)> {
+    (0..w.superblock().agcount).flat_map(|a| fragment(w, a).into_iter().map(move |(s, l)| (a, s, l))).collect()
+}
+
+/// Sparse inode chunks: every AG's free space cut so that no aligned whole chunk fits, so
+/// once the root's chunk is used up (the first pass takes free inodes anywhere) new chunks
+/// are sparse and fill up by merging; then everything is freed.
 #[test]
 fn sparse_chunks_in_fragmented_space() {
     let (_d, img) = mkfs(&["-d", "agcount=4"]);
     let mut w = open(&img);
     let sb = w.superblock().clone();
     assert!(sb.spino_align > 0 && sb.spino_align < sb.inoalignmt, "sparse inodes on by default");
-    let held = fragment(&mut w, 1);
+    let held = fragment_all(&mut w);
     let mut m = Model::new(&img, &w);
-    // A parent in AG 1: files go there first.
+    // A parent in AG 1: its chunks are made there.
     let parent = (1u64 << (u32::from(sb.agblklog) + u32::from(sb.inopblog))) | 64;
     let mut inos = Vec::new();
     for _ in 0..300 {
@@ -365,15 +370,15 @@ fn sparse_chunks_in_fragmented_space() {
     }
     m.check(&mut w, 10, "sparse allocations");
     let recs = w.inode_chunks(1).unwrap();
+    assert!(recs.len() >= 2 && recs.iter().all(|r| r.holemask != 0 || r.count == 64), "AG 1: {recs:?}");
     assert!(recs.iter().any(|r| r.holemask != 0), "no sparse chunk in AG 1: {recs:?}");
-    assert!(inos.iter().all(|&i| i >> (u32::from(sb.agblklog) + u32::from(sb.inopblog)) == 1), "inodes outside AG 1");
     for ino in inos {
         m.free(&mut w, ino);
     }
     m.check(&mut w, 0, "sparse chunks freed");
     assert!(w.inode_chunks(1).unwrap().is_empty());
-    for (s, l) in held {
-        w.free_extent(1, s, l).unwrap();
+    for (a, s, l) in held {
+        w.free_extent(a, s, l).unwrap();
     }
     drop(w);
     repair_clean(&img);
@@ -394,13 +399,13 @@ fn failure_mid_operation_writes_nothing() {
     data[off] ^= 0xff;
     std::fs::write(&img, &data).unwrap();
     let counts = w.inode_counts();
-    let e = w.alloc_inode(root, false).expect_err("a damaged inobt must fail the allocation");
+    let e = w.alloc_inode(root, 0o100644).expect_err("a damaged inobt must fail the allocation");
     assert!(matches!(e, Error::Corrupt { .. }) && e.to_string().contains("inobt"), "{e}");
     assert!(std::fs::read(&img).unwrap() == data, "the failed allocation wrote something");
     assert_eq!(w.inode_counts(), counts);
     data[off] ^= 0xff;
     std::fs::write(&img, &data).unwrap();
-    let ino = w.alloc_inode(root, false).unwrap();
+    let ino = w.alloc_inode(root, 0o100644).unwrap();
     assert_eq!(ino, root + 3, "the first free inode after root, rbmino and rsumino");
     let before = std::fs::read(&img).unwrap();
     let e = w.free_inode(ino + 1).expect_err("freeing a free inode");
@@ -690,47 +695,33 @@ fn random_tree_no_finobt_repair_clean() {
     random_tree(&["-m", "finobt=0,inobtcount=0", "-d", "agcount=4"], 0x7dee_0004, 1500, true);
 }
 
-/// Sparse chunks judged by xfs_repair while linked: AG 1 fragmented, directories made until
-/// five of them are in AG 1 (the rotor), files in those (their inodes in sparse chunks of AG
-/// 1); the held space given back, then `xfs_repair -n` with everything linked, the kernel's
-/// view, removal, and xfs_repair again.
+/// Sparse chunks judged by xfs_repair while linked: every AG fragmented, eight directories
+/// of twelve files (more than the root's chunk holds); the held space given back, then
+/// `xfs_repair -n` with everything linked, the kernel's view, removal, and xfs_repair again.
 #[test]
 fn sparse_chunks_linked_repair_clean() {
     let (_d, img) = mkfs(&["-d", "agcount=4"]);
     let mut w = open(&img);
-    let sb = w.superblock().clone();
-    let shift = u32::from(sb.agblklog) + u32::from(sb.inopblog);
-    let root = sb.rootino;
+    let root = w.superblock().rootino;
     let counts0 = w.inode_counts();
-    let held = fragment(&mut w, 1);
+    let held = fragment_all(&mut w);
     let mut tree: Tree = BTreeMap::new();
     tree.insert(root, BTreeMap::new());
-    let mut ag1 = Vec::new();
-    for i in 0..40 {
+    for i in 0..8 {
         let name = format!("d{i}");
         let d = w.create(root, name.as_bytes(), 0o40755, 0, 0).unwrap();
         tree.get_mut(&root).unwrap().insert(name, (d, true));
-        tree.insert(d, BTreeMap::new());
-        if d >> shift == 1 {
-            ag1.push(d);
-        }
-        if ag1.len() == 5 {
-            break;
-        }
-    }
-    assert_eq!(ag1.len(), 5);
-    for &d in &ag1 {
-        for j in 0..15 {
+        let mut entries = BTreeMap::new();
+        for j in 0..12 {
             let name = format!("file-{j}");
-            let ino = w.create(d, name.as_bytes(), 0o100644, 0, 0).unwrap();
-            assert_eq!(ino >> shift, 1, "file {ino} of directory {d} outside AG 1");
-            tree.get_mut(&d).unwrap().insert(name, (ino, false));
+            entries.insert(name.clone(), (w.create(d, name.as_bytes(), 0o100644, 0, 0).unwrap(), false));
         }
+        tree.insert(d, entries);
     }
-    let recs = w.inode_chunks(1).unwrap();
-    assert!(recs.iter().filter(|r| r.holemask != 0).count() >= 2, "sparse chunks in AG 1: {recs:?}");
-    for (s, l) in held {
-        w.free_extent(1, s, l).unwrap();
+    let sparse: usize = (0..4).map(|a| w.inode_chunks(a).unwrap().iter().filter(|r| r.holemask != 0).count()).sum();
+    assert!(sparse >= 2, "{sparse} sparse chunks");
+    for (a, s, l) in held {
+        w.free_extent(a, s, l).unwrap();
     }
     repair_clean(&img);
     with_kernel(&img, |m| kernel_matches(m, &tree, root));
@@ -744,7 +735,6 @@ fn sparse_chunks_linked_repair_clean() {
         w.remove(root, n.as_bytes()).unwrap();
     }
     assert_eq!(w.inode_counts(), counts0);
-    assert!(w.inode_chunks(1).unwrap().is_empty());
     drop(w);
     repair_clean(&img);
 }
@@ -809,7 +799,7 @@ fn hostile_inobt_records_refused() {
         data[leaf as usize + at..leaf as usize + at + 4].copy_from_slice(&val.to_be_bytes());
         std::fs::write(&img, &data).unwrap();
         let mut w = open(&img);
-        let e = w.alloc_inode(root, false).expect_err("a hostile inobt record must fail");
+        let e = w.alloc_inode(root, 0o100644).expect_err("a hostile inobt record must fail");
         assert!(matches!(&e, Error::Corrupt { .. }) && e.to_string().contains("inobt"), "{e}");
         let e = w.free_inode(root).expect_err("a hostile inobt record must fail");
         assert!(matches!(&e, Error::Corrupt { .. }), "{e}");
@@ -849,7 +839,15 @@ type Step = (String, bool, bool);
 /// `mkfs.xfs ARGS` image and by the writer on another give the same inode numbers and
 /// superblock counters (icount, ifree, fdblocks); both copies are xfs_repair clean.
 fn twin(args: &[&str], steps: &[Step]) {
+    twin_prepared(args, steps, |_| Vec::new());
+}
+
+/// [`twin`] on an image first changed by `prep` through the writer (both copies), which
+/// returns the extents it holds (AG, start, length); they are freed on both copies at the
+/// end.
+fn twin_prepared(args: &[&str], steps: &[Step], prep: impl Fn(&mut XfsWriter) -> Vec<(u32, u32, u32)>) {
     let (d, img) = mkfs(args);
+    let held = prep(&mut open(&img));
     let twin = d.path().join("twin.img");
     let st = Command::new("cp").args(["--sparse=always"]).arg(&img).arg(&twin).status().unwrap();
     assert!(st.success());
@@ -866,11 +864,12 @@ fn twin(args: &[&str], steps: &[Step]) {
                         std::fs::remove_file(&path).unwrap();
                     }
                     // The kernel frees an unlinked inode in the background (inodegc) once the
-                    // VFS lets it go; sync and dropping the dentry/inode caches make that
-                    // happen now, as the writer frees at once.
+                    // VFS lets it go; sync, dropping the dentry/inode caches and statfs make
+                    // that happen now, as the writer frees at once.
                     assert!(Command::new("sync").status().unwrap().success());
                     let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
-                    assert!(Command::new("sync").status().unwrap().success());
+                    // statfs flushes the kernel's pending inode frees (inodegc).
+                    assert!(Command::new("stat").arg("-f").arg(m).output().unwrap().status.success());
                 }
                 (true, false) => std::fs::create_dir(&path).unwrap(),
                 (false, false) => drop(std::fs::File::create(&path).unwrap()),
@@ -883,7 +882,9 @@ fn twin(args: &[&str], steps: &[Step]) {
     if !mounted {
         return;
     }
-    repair_clean(&img);
+    if held.is_empty() {
+        repair_clean(&img);
+    }
     let mut w = open(&twin);
     let root = w.superblock().rootino;
     let mut ours: BTreeMap<String, u64> = BTreeMap::new();
@@ -899,6 +900,12 @@ fn twin(args: &[&str], steps: &[Step]) {
         let ino = w.create(dir, name.as_bytes(), if *is_dir { 0o40755 } else { 0o100644 }, 0, 0).unwrap_or_else(|e| panic!("create {p}: {e}"));
         ours.insert(p.clone(), ino);
     }
+    let mut k = open(&img);
+    for &(a, s, l) in &held {
+        w.free_extent(a, s, l).unwrap();
+        k.free_extent(a, s, l).unwrap_or_else(|e| panic!("kernel copy: freeing held extent {a}/{s}+{l}: {e}"));
+    }
+    drop(k);
     drop(w);
     repair_clean(&twin);
     let diff: Vec<_> = ours.iter().filter(|(p, i)| kernel.get(*p) != Some(i)).map(|(p, i)| (p, i, kernel.get(p))).collect();
@@ -977,4 +984,25 @@ fn random_steps(seed: u64, n: usize) -> Vec<Step> {
 fn kernel_twin_random() {
     twin(&["-d", "agcount=4"], &random_steps(0x7713_0001, 700));
     twin(&["-b", "size=1024", "-d", "agcount=2"], &random_steps(0x7713_0002, 700));
+}
+
+/// Sparse chunks against the kernel: every AG's free space fragmented on both copies (no
+/// aligned whole chunk fits anywhere), so once the root's chunk is used up new inodes come
+/// from sparse chunks (the kernel's second pass); some removed and reused.
+#[test]
+fn kernel_twin_sparse() {
+    let mut steps: Vec<Step> = Vec::new();
+    for i in 0..8 {
+        steps.push((format!("d{i}"), true, false));
+        for j in 0..12 {
+            steps.push((format!("d{i}/f{j}"), false, false));
+        }
+    }
+    for j in [0, 3, 4, 5, 11] {
+        steps.push((format!("d6/f{j}"), false, true));
+    }
+    for j in 12..20 {
+        steps.push((format!("d6/f{j}"), false, false));
+    }
+    twin_prepared(&["-d", "agcount=4"], &steps, fragment_all);
 }

@@ -19,17 +19,19 @@ use crate::bytes::be32;
 use crate::fs::{Errno, Error, Result};
 
 /// Where an allocation may be placed: its start a multiple of `align`, its blocks inside
-/// `lo..hi`.
+/// `lo..hi`; `slop` more blocks the longest free extent must have beyond the length and the
+/// alignment (the kernel's `minalignslop`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Within {
     pub align: u32,
     pub lo: u32,
     pub hi: u32,
+    pub slop: u32,
 }
 
 impl Within {
     /// Anywhere.
-    pub const ANY: Within = Within { align: 1, lo: 0, hi: u32::MAX };
+    pub const ANY: Within = Within { align: 1, lo: 0, hi: u32::MAX, slop: 0 };
 }
 
 /// A free-space record (startblock, blockcount) as bytes.
@@ -195,7 +197,12 @@ impl XfsWriter {
         }
         let need = self.min_freelist(agno)?;
         let agf = self.agf(agno)?.clone();
-        if agf.longest < minlen || u64::from(agf.freeblks) + u64::from(agf.flcount) < u64::from(need) + u64::from(minlen) {
+        // As `xfs_alloc_space_available`: the longest extent less what refilling the AGFL
+        // takes from it must hold the length, the alignment's worst case and the slop.
+        let alloc_len = u64::from(minlen) + place.map_or(0, |(_, w)| u64::from(w.align.max(1) - 1) + u64::from(w.slop));
+        let delta = need.saturating_sub(agf.flcount);
+        let longest = if agf.longest > delta { agf.longest - delta } else { u32::from(agf.flcount > 0 || agf.longest > 0) };
+        if u64::from(longest) < alloc_len || u64::from(agf.freeblks) + u64::from(agf.flcount) < u64::from(need) + alloc_len {
             return Ok(None);
         }
         self.fix_freelist(agno, false)?;

@@ -91,7 +91,7 @@ impl XfsWriter {
             return Err(Error::Os(Errno::TooManyLinks));
         }
         let t = now();
-        let ino = self.dialloc(parent, is_dir)?;
+        let ino = self.dialloc(parent, new.mode)?;
         self.init_inode_in(ino, &NewInode { parent, ..new.clone() }, t)?;
         // The parent again: the new inode may share its block.
         let (off, mut blk, at, pi, mut d) = self.sf_dir(parent)?;

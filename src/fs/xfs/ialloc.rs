@@ -6,8 +6,9 @@
 //! the superblock counts them all (`icount`, `ifree`).
 //!
 //! [`XfsWriter::alloc_inode`] is the kernel's `xfs_dialloc`: the AG of the parent (a new
-//! directory goes to the next AG in turn), then the others; in an AG a free inode of an
-//! existing chunk is taken (the one nearest the parent through the finobt, or the inobt
+//! directory goes to the next AG in turn), then the others (a first pass skipping AGs whose
+//! longest free extent cannot take an aligned chunk, as `xfs_dialloc_good_ag`); in an AG a
+//! free inode of an existing chunk is taken (the one nearest the parent through the finobt, or the inobt
 //! without one), else a new chunk is allocated as `xfs_ialloc_ag_alloc` does — right after
 //! the last chunk, else near the inobt root aligned to the inode alignment, else (sparse
 //! inodes) a cluster-sized, cluster-aligned sparse chunk merged into its chunk's record — and
@@ -191,19 +192,19 @@ impl XfsWriter {
         if agi.newino != NULLAGINO {
             let next = (agi.newino >> blog).saturating_add(g.blks);
             if next < aglen {
-                let w = Within { align: 1, lo: next, hi: next.saturating_add(g.blks) };
+                let w = Within { align: 1, lo: next, hi: next.saturating_add(g.blks), slop: g.align - 1 };
                 got = self.alloc_within(agno, g.blks, g.blks, Some((next, w)))?;
             }
         }
         // Near the inode btree's root, aligned.
         if got.is_none() {
-            let w = Within { align: g.align, lo: 0, hi: u32::MAX };
+            let w = Within { align: g.align, lo: 0, hi: u32::MAX, slop: 0 };
             got = self.alloc_within(agno, g.blks, g.blks, Some((agi.root, w)))?;
         }
         // Sparse: a cluster-aligned piece whose whole aligned chunk fits in the AG.
         if got.is_none() && self.sb.spino_align != 0 && g.min_blks < g.blks {
             let hi = (aglen / self.sb.inoalignmt * self.sb.inoalignmt).saturating_sub(g.blks);
-            let w = Within { align: self.sb.spino_align, lo: self.sb.inoalignmt, hi };
+            let w = Within { align: self.sb.spino_align, lo: self.sb.inoalignmt, hi, slop: 0 };
             got = self.alloc_within(agno, g.min_blks, g.min_blks, Some((agi.root, w)))?;
         }
         let Some((agbno, len)) = got else { return Ok(false) };
@@ -378,12 +379,23 @@ impl XfsWriter {
         Ok(ino)
     }
 
+    /// Whether AG `agno` (without free inodes) has the space for a new chunk, as the kernel's
+    /// `xfs_dialloc_good_ag`: the smallest chunk (plus its alignment on the first pass) in
+    /// the longest free extent, and one block more for files, directories and symlinks.
+    fn chunk_may_fit(&mut self, agno: u32, g: &Geometry, first_pass: bool, mode: u16) -> Result<bool> {
+        let agf = self.agf(agno)?.clone();
+        let ineed = if first_pass && g.min_blks > 1 { g.min_blks + g.align } else { g.min_blks };
+        let longest = if agf.longest == 0 { u32::from(agf.flcount > 0) } else { agf.longest };
+        let needspace = u32::from(matches!(mode & 0o170000, 0o100000 | 0o040000 | 0o120000));
+        Ok(agf.freeblks >= needspace + ineed && longest >= ineed)
+    }
+
     /// `alloc_inode` inside an operation.
-    pub(crate) fn dialloc(&mut self, parent: u64, is_dir: bool) -> Result<u64> {
+    pub(crate) fn dialloc(&mut self, parent: u64, mode: u16) -> Result<u64> {
         let g = self.geometry()?;
         let agcount = self.sb.agcount;
         let (pagno, pagino) = self.ino_split(parent).unwrap_or_default();
-        let start = if is_dir {
+        let start = if mode & 0o170000 == 0o040000 {
             let a = self.agirotor % agcount;
             self.agirotor = (a + 1) % agcount;
             a
@@ -391,13 +403,13 @@ impl XfsWriter {
             pagno
         };
         let ok_alloc = g.maxicount == 0 || self.icount + u64::from(g.inos) <= g.maxicount;
+        // Near ENOSPC the first pass takes free inodes only; the second may allocate chunks.
         let low_space = self.fdblocks < self.sb.dblocks / 100;
-        // First pass: free inodes only when space is low; then chunks allowed too.
-        for alloc in [ok_alloc && !low_space, ok_alloc] {
+        for (first_pass, alloc) in [(true, ok_alloc && !low_space), (false, ok_alloc || low_space)] {
             for i in 0..agcount {
                 let agno = (start + i) % agcount;
                 let near = (agno == pagno && pagino != 0).then_some(pagino);
-                if self.agi(agno)?.freecount > 0 || (alloc && self.ialloc_chunk(agno, &g)?) {
+                if self.agi(agno)?.freecount > 0 || (alloc && self.chunk_may_fit(agno, &g, first_pass, mode)? && self.ialloc_chunk(agno, &g)?) {
                     return self.dialloc_ag(agno, near);
                 }
             }
@@ -405,12 +417,13 @@ impl XfsWriter {
         Err(Error::Os(Errno::NoSpace))
     }
 
-    /// Allocates an inode for a new file in directory `parent` (a directory when `is_dir`) as
-    /// the kernel's `xfs_dialloc` (see the module documentation) and returns its number. The
-    /// inode stays in the free state on disk (mode 0) until [`XfsWriter::init_inode`].
-    pub fn alloc_inode(&mut self, parent: u64, is_dir: bool) -> Result<u64> {
+    /// Allocates an inode for a new file of type `mode` (its `S_IFMT` bits: a directory goes
+    /// to the next AG in turn, the rest near the parent) in directory `parent` as the kernel's
+    /// `xfs_dialloc` (see the module documentation) and returns its number. The inode stays in
+    /// the free state on disk (mode 0) until [`XfsWriter::init_inode`].
+    pub fn alloc_inode(&mut self, parent: u64, mode: u16) -> Result<u64> {
         self.begin();
-        let r = self.dialloc(parent, is_dir);
+        let r = self.dialloc(parent, mode);
         self.end(r)
     }
 
