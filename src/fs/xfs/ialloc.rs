@@ -273,8 +273,8 @@ impl XfsWriter {
 
     /// The finobt record to take an inode from (`xfs_dialloc_ag_finobt_near`/`_newino`).
     fn finobt_pick(&mut self, agno: u32, near: Option<u32>) -> Result<Option<Vec<u8>>> {
-        let Some(pagino) = near else {
-            let newino = self.agi(agno)?.newino;
+        let newino = self.agi(agno)?.newino;
+        let Some(pagino) = near.map(|p| if p == 0 { newino } else { p }) else {
             if newino != NULLAGINO {
                 if let Some(r) = self.bt_lookup(&FINOBT, agno, &newino.to_be_bytes(), Lookup::Eq)? {
                     return Ok(Some(r));
@@ -303,44 +303,117 @@ impl XfsWriter {
         })
     }
 
-    /// The inobt record nearest `near` (else from `newino`, else the first) with a free inode,
-    /// for filesystems without a finobt.
-    fn inobt_pick(&mut self, agno: u32, near: Option<u32>) -> Result<Option<Vec<u8>>> {
+    /// The inobt record with startino `start` (`xfs_ialloc_get_rec`), the one before it or
+    /// after it (`xfs_ialloc_next_rec`).
+    fn inobt_at(&mut self, agno: u32, start: u32, how: i8) -> Result<Option<InoRec>> {
+        let (key, lk) = match how {
+            0 => (start, Lookup::Eq),
+            h if h < 0 => match start.checked_sub(1) {
+                Some(k) => (k, Lookup::Le),
+                None => return Ok(None),
+            },
+            _ => match start.checked_add(1) {
+                Some(k) => (k, Lookup::Ge),
+                None => return Ok(None),
+            },
+        };
+        match self.bt_lookup(&INOBT, agno, &key.to_be_bytes(), lk)? {
+            Some(r) => Ok(Some(self.ino_rec(agno, &r, "inobt")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The inobt record to take an inode from on filesystems without a finobt, as the
+    /// kernel's `xfs_dialloc_ag_inobt`: in the parent's AG the chunk holding the parent
+    /// (`near`), else the nearest chunk with a free inode left or right, at most nine steps
+    /// away, resuming where the last search for the same parent stopped (the kernel's per-AG
+    /// `pagl_*` hints); else the chunk allocated last, else the first with a free inode.
+    fn inobt_pick(&mut self, agno: u32, near: Option<u32>) -> Result<Option<InoRec>> {
         let newino = self.agi(agno)?.newino;
-        let from = near.unwrap_or(if newino == NULLAGINO { 0 } else { newino });
-        let sparse = self.sparse();
-        let free = |r: &[u8]| InoRec::decode(r, sparse).freecount > 0;
-        let mut best: Option<(u32, Vec<u8>)> = None;
-        for forward in [false, true] {
-            let mut found = None;
-            self.bt_scan(&INOBT, agno, &from.saturating_add(1).to_be_bytes(), forward, &mut |r| {
-                if free(r) {
-                    found = Some(r.to_vec());
-                    return false;
+        if let Some(p) = near {
+            let pagino = if p == 0 { newino } else { p };
+            for _ in 0..2 {
+                let Some(here) = self.bt_lookup(&INOBT, agno, &pagino.to_be_bytes(), Lookup::Le)? else {
+                    return Err(self.corrupt(format!("inobt of AG {agno}: no chunk at or before the parent's inode {pagino}")));
+                };
+                let here = self.ino_rec(agno, &here, "inobt")?;
+                if here.freecount > 0 {
+                    return Ok(Some(here));
                 }
-                true
-            })?;
-            if let Some(r) = found {
-                let s = be32(&r, 0);
-                let d = if s > from { s - from } else { from - s.min(from) };
-                if best.as_ref().is_none_or(|(bd, _)| d < *bd) {
-                    best = Some((d, r));
+                let hint = self.pagl.get(&agno).copied().filter(|&(p, l, r)| pagino != NULLAGINO && p == pagino && l != NULLAGINO && r != NULLAGINO);
+                let (mut left, mut right) = match hint {
+                    Some((_, l, r)) => (self.inobt_at(agno, l, 0)?, self.inobt_at(agno, r, 0)?),
+                    None => (self.inobt_at(agno, here.startino, -1)?, self.inobt_at(agno, here.startino, 1)?),
+                };
+                // The last records seen on each side (what the hints remember).
+                let (mut lseen, mut rseen) = (left.map_or(NULLAGINO, |r| r.startino), right.map_or(NULLAGINO, |r| r.startino));
+                let mut distance = 10;
+                loop {
+                    distance -= 1;
+                    if distance <= 0 || (left.is_none() && right.is_none()) {
+                        break;
+                    }
+                    let useleft = match (left, right) {
+                        (Some(l), Some(r)) => i64::from(pagino) - (i64::from(l.startino) + i64::from(INODES_PER_CHUNK) - 1) < i64::from(r.startino) - i64::from(pagino),
+                        (l, _) => l.is_some(),
+                    };
+                    let pick = if useleft { left } else { right };
+                    if let Some(rec) = pick.filter(|r| r.freecount > 0) {
+                        self.pagl.insert(agno, (pagino, lseen, rseen));
+                        return Ok(Some(rec));
+                    }
+                    if useleft {
+                        left = self.inobt_at(agno, lseen, -1)?;
+                        lseen = left.map_or(lseen, |r| r.startino);
+                    } else {
+                        right = self.inobt_at(agno, rseen, 1)?;
+                        rseen = right.map_or(rseen, |r| r.startino);
+                    }
+                }
+                if distance <= 0 {
+                    self.pagl.insert(agno, (pagino, lseen, rseen));
+                    break;
+                }
+                // Searched everything from stale hints: forget them and search again.
+                self.pagl.remove(&agno);
+                if hint.is_none() {
+                    break;
                 }
             }
         }
-        Ok(best.map(|(_, r)| r))
+        if newino != NULLAGINO {
+            if let Some(r) = self.inobt_at(agno, newino, 0)?.filter(|r| r.freecount > 0) {
+                return Ok(Some(r));
+            }
+        }
+        let sparse = self.sparse();
+        let mut found = None;
+        self.bt_scan(&INOBT, agno, &0u32.to_be_bytes(), true, &mut |r| {
+            if InoRec::decode(r, sparse).freecount > 0 {
+                found = Some(r.to_vec());
+                return false;
+            }
+            true
+        })?;
+        found.map(|r| self.ino_rec(agno, &r, "inobt")).transpose()
     }
 
     /// Takes a free inode of AG `agno` (which has one), nearest the parent's AG inode number
     /// `near` (`xfs_dialloc_ag`).
     fn dialloc_ag(&mut self, agno: u32, near: Option<u32>) -> Result<u64> {
         let sparse = self.sparse();
-        let picked = if self.has_finobt() { self.finobt_pick(agno, near)? } else { self.inobt_pick(agno, near)? };
         let what = if self.has_finobt() { "finobt" } else { "inobt" };
-        let Some(raw) = picked else {
+        let picked = if self.has_finobt() {
+            match self.finobt_pick(agno, near)? {
+                Some(raw) => Some(self.ino_rec(agno, &raw, what)?),
+                None => None,
+            }
+        } else {
+            self.inobt_pick(agno, near)?
+        };
+        let Some(mut rec) = picked else {
             return Err(self.corrupt(format!("AGI of AG {agno}: free inodes counted but the {what} has none")));
         };
-        let mut rec = self.ino_rec(agno, &raw, what)?;
         let Some(offset) = rec.first_free() else {
             return Err(self.corrupt(format!("{what} of AG {agno}: record {rec:?} without a free inode")));
         };
@@ -408,7 +481,7 @@ impl XfsWriter {
         for (first_pass, alloc) in [(true, ok_alloc && !low_space), (false, ok_alloc || low_space)] {
             for i in 0..agcount {
                 let agno = (start + i) % agcount;
-                let near = (agno == pagno && pagino != 0).then_some(pagino);
+                let near = (agno == pagno).then_some(pagino);
                 if self.agi(agno)?.freecount > 0 || (alloc && self.chunk_may_fit(agno, &g, first_pass, mode)? && self.ialloc_chunk(agno, &g)?) {
                     return self.dialloc_ag(agno, near);
                 }

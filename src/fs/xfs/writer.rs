@@ -53,6 +53,7 @@ struct State {
     icount: u64,
     ifree: u64,
     agirotor: u32,
+    pagl: BTreeMap<u32, (u32, u32, u32)>,
     agfs: BTreeMap<u32, AgfState>,
     agis: BTreeMap<u32, AgiState>,
 }
@@ -68,6 +69,9 @@ pub struct XfsWriter {
     pub(crate) ifree: u64,
     /// The AG the next directory's inode is tried in first (the kernel's `m_agirotor`).
     pub(crate) agirotor: u32,
+    /// Per AG, where the last inobt search near a parent stopped: (parent's AG inode, left
+    /// and right chunk), the kernel's `pagl_pagino`/`pagl_leftrec`/`pagl_rightrec`.
+    pub(crate) pagl: BTreeMap<u32, (u32, u32, u32)>,
     pub(crate) bufs: Bufs,
     pub(crate) agfs: BTreeMap<u32, AgfState>,
     pub(crate) agis: BTreeMap<u32, AgiState>,
@@ -107,7 +111,7 @@ impl XfsWriter {
         let (fdblocks, icount, ifree) = (sb.fdblocks, sb.icount, sb.ifree);
         let bufs = Bufs::new(dev, sb.crc, lsn);
         let sb_raw = raw[..sectsize.min(raw.len())].to_vec();
-        Ok(XfsWriter { sb, sb_raw, fdblocks, icount, ifree, agirotor: 0, bufs, agfs: BTreeMap::new(), agis: BTreeMap::new(), saved: None })
+        Ok(XfsWriter { sb, sb_raw, fdblocks, icount, ifree, agirotor: 0, pagl: BTreeMap::new(), bufs, agfs: BTreeMap::new(), agis: BTreeMap::new(), saved: None })
     }
 
     /// The superblock as opened (counters as of then; see [`XfsWriter::fdblocks`]).
@@ -178,7 +182,15 @@ impl XfsWriter {
     }
 
     fn state(&self) -> State {
-        State { fdblocks: self.fdblocks, icount: self.icount, ifree: self.ifree, agirotor: self.agirotor, agfs: self.agfs.clone(), agis: self.agis.clone() }
+        State {
+            fdblocks: self.fdblocks,
+            icount: self.icount,
+            ifree: self.ifree,
+            agirotor: self.agirotor,
+            pagl: self.pagl.clone(),
+            agfs: self.agfs.clone(),
+            agis: self.agis.clone(),
+        }
     }
 
     fn restore(&mut self, s: State) {
@@ -186,6 +198,7 @@ impl XfsWriter {
         self.icount = s.icount;
         self.ifree = s.ifree;
         self.agirotor = s.agirotor;
+        self.pagl = s.pagl;
         self.agfs = s.agfs;
         self.agis = s.agis;
     }
