@@ -636,3 +636,63 @@ fn hostile_bpbs_are_refused_naming_the_field() {
         assert!(!fsck.status.success(), "{what}: fsck.vfat accepts it");
     }
 }
+
+/// Issue 18, item 7: what the campaign's remaining classes do, each as Linux's vfat does it
+/// and with mtools or fsck.fat agreeing — a long name whose checksum does not match its short
+/// entry is dropped (the short name shows, as `mdir` shows it); a FAT smaller than the volume
+/// clamps the cluster count and refuses writing; a directory whose chain runs on past
+/// `FAT_MAX_DIR_SIZE` (65536 entries) is an error, read in bounded time and memory.
+#[test]
+fn long_name_checksums_short_fats_and_endless_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("v.img");
+    run("truncate", &["-s", "32M", img.to_str().unwrap()]);
+    run("mkfs.vfat", &["-F", "16", "-s", "4", img.to_str().unwrap()]);
+    let src = dir.path().join("h.txt");
+    std::fs::write(&src, b"hi\n").unwrap();
+    run("mcopy", &["-i", img.to_str().unwrap(), src.to_str().unwrap(), "::A long file name here.txt"]);
+    run("mmd", &["-i", img.to_str().unwrap(), "::d"]);
+    let good = std::fs::read(&img).unwrap();
+    let (bps, fat, _) = fat_location(&good);
+    let spf = usize::from(u16::from_le_bytes([good[22], good[23]]));
+    let root = fat + usize::from(good[16]) * spf * bps;
+    assert_eq!(good[root + 11], 0x0F, "the first root entry is a long-name slot");
+
+    // The long-name slot's checksum (byte 13) wrong.
+    let mut b = good.clone();
+    b[root + 13] ^= 0x55;
+    std::fs::write(&img, &b).unwrap();
+    let mdir = String::from_utf8(mtools("mdir", &["-i", img.to_str().unwrap(), "-b", "::/"])).unwrap();
+    assert!(mdir.contains("ALONGF~1.TXT") && !mdir.contains("long file name"), "{mdir}");
+    let fs = open_bytes(b).unwrap();
+    let names: Vec<String> = fs.read_dir(fs.root()).unwrap().into_iter().map(|e| String::from_utf8_lossy(&e.name).into_owned()).collect();
+    assert!(names.contains(&"ALONGF~1.TXT".to_string()) && !names.iter().any(|n| n.contains("long file name")), "{names:?}");
+
+    // A FAT of one sector (254 entries) for thousands of clusters: fsck.fat refuses it, we clamp and refuse writes.
+    let mut b = good.clone();
+    b[22..24].copy_from_slice(&1u16.to_le_bytes());
+    std::fs::write(&img, &b).unwrap();
+    let fsck = std::process::Command::new("fsck.vfat").env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").args(["-n", img.to_str().unwrap()]).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&fsck.stdout), String::from_utf8_lossy(&fsck.stderr));
+    assert!(!fsck.status.success() && said.contains("but only space for 254 FAT entries"), "{said}");
+    let dev: Dev = Arc::new(RawFile::open(&img, true).unwrap());
+    let e = vguestfs::fs::open_rw(dev).err().expect("a short FAT opened for writing");
+    assert!(e.to_string().contains("FAT holds 254 of its"), "{e}");
+    let _ = open_bytes(b).map(|fs| fs.read_dir(fs.root()).map(drop));
+
+    // /d's chain runs on through 2000 free clusters (64 entries each: past 65536 entries).
+    let mut b = good.clone();
+    let fs = open_bytes(good.clone()).unwrap();
+    let d = resolve(&fs, "d");
+    let c0 = first_cluster(&b, d);
+    let mut c = c0;
+    for next in (c0 + 10)..(c0 + 2010) {
+        set_fat(&mut b, c, next);
+        c = next;
+    }
+    let end = eoc(&b);
+    set_fat(&mut b, c, end);
+    let fs = open_bytes(b).unwrap();
+    let msg = corrupt_msg(fs.read_dir(resolve(&fs, "d")));
+    assert!(msg.contains("longer than"), "{msg}");
+}

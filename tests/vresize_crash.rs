@@ -85,3 +85,54 @@ fn kill_9_during_vresize_in_place_leaves_old_or_new() {
     eprintln!("30 kills: {olds} old, {news} new, {leaky} with leaked clusters (run time {run_time:?})");
     assert!(run_time > Duration::ZERO);
 }
+
+/// Copy mode: the output is written in a staging copy renamed over it when complete, so
+/// `kill -9` at 30 instants spread over a run leaves the output as created (byte for byte) or
+/// complete (`qemu-img compare`-equal to an uninterrupted run's, qemu-img check clean); no
+/// staging copy outlives the next run.
+#[test]
+fn kill_9_during_vresize_copy_mode_leaves_the_output_fresh_or_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("guest-el7.raw");
+    let out = |name: &str| {
+        let p = dir.path().join(name);
+        let _ = std::fs::remove_file(&p);
+        run("qemu-img", &["create", "-q", "-f", "qcow2", p.to_str().unwrap(), "2G"]);
+        p
+    };
+    let vresize = |o: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_vresize"));
+        c.args(["-q", "--expand", "/dev/sda2", "--lv-expand", "/dev/rhel/root"]).arg(&input).arg(o);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        c
+    };
+    let fresh = out("fresh.qcow2");
+    let fresh_bytes = std::fs::read(&fresh).unwrap();
+    let new = out("new.qcow2");
+    let t = Instant::now();
+    assert!(vresize(&new).status().unwrap().success());
+    let run_time = t.elapsed();
+    run("qemu-img", &["check", new.to_str().unwrap()]);
+    let (mut olds, mut news) = (0, 0);
+    for i in 0..30u32 {
+        let victim = out("victim.qcow2");
+        let mut child = vresize(&victim).spawn().unwrap();
+        std::thread::sleep(run_time.mul_f64(f64::from((i * 7) % 30) / 27.0));
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        if std::fs::read(&victim).unwrap() == fresh_bytes {
+            olds += 1;
+        } else {
+            run("qemu-img", &["check", victim.to_str().unwrap()]);
+            assert!(same(&victim, &new), "kill {i}: the output is neither as created nor complete");
+            news += 1;
+        }
+    }
+    // A staging copy left by a kill is replaced by the next run and gone after it.
+    let last = out("last.qcow2");
+    assert!(vresize(&last).status().unwrap().success());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.contains("last.qcow2.vresize-staging")).collect();
+    assert!(left.is_empty(), "{left:?}");
+    eprintln!("30 kills in copy mode: {olds} as created, {news} complete (run time {run_time:?})");
+}

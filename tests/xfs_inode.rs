@@ -1019,3 +1019,53 @@ fn kernel_twin_sparse() {
 fn kernel_twin_no_finobt() {
     twin(&["-m", "finobt=0,inobtcount=0", "-d", "agcount=4"], &random_steps(0x7713_0003, 700));
 }
+
+/// Inodes in grown AGs: an image grown offline (`fs::xfs::grow`: new AGs with empty inode
+/// btrees, the last AG extended), then directories spread by the rotor over old and new AGs
+/// with files in them; xfs_repair, the kernel's view, removal, xfs_repair.
+#[test]
+fn inodes_in_grown_ags() {
+    let (_d, img) = mkfs(&["-d", "agcount=4"]);
+    std::fs::OpenOptions::new().write(true).open(&img).and_then(|f| f.set_len(600 << 20)).unwrap();
+    let dev: Dev = Arc::new(RawFile::open(&img, true).unwrap());
+    vguestfs::fs::xfs::grow::grow(&dev, vguestfs::fs::xfs::grow::Size::Device, None).unwrap();
+    drop(dev);
+    let mut w = open(&img);
+    let agcount = w.superblock().agcount;
+    assert!(agcount >= 8, "{agcount} AGs");
+    let shift = u32::from(w.superblock().agblklog) + u32::from(w.superblock().inopblog);
+    let root = w.superblock().rootino;
+    let counts0 = w.inode_counts();
+    let mut tree: Tree = BTreeMap::new();
+    tree.insert(root, BTreeMap::new());
+    let mut ags = std::collections::BTreeSet::new();
+    for i in 0..agcount {
+        let name = format!("d{i}");
+        let d = w.create(root, name.as_bytes(), 0o40755, 0, 0).unwrap();
+        ags.insert(d >> shift);
+        tree.get_mut(&root).unwrap().insert(name, (d, true));
+        let mut entries = BTreeMap::new();
+        for j in 0..5 {
+            let name = format!("f{j}");
+            let f = w.create(d, name.as_bytes(), 0o100644, 0, 0).unwrap();
+            assert_eq!(f >> shift, d >> shift, "files near their directory");
+            entries.insert(name, (f, false));
+        }
+        tree.insert(d, entries);
+    }
+    assert_eq!(ags.len() as u32, agcount, "a directory in every AG");
+    repair_clean(&img);
+    with_kernel(&img, |m| kernel_matches(m, &tree, root));
+    repair_clean(&img);
+    for (d, entries) in tree.iter().filter(|(&d, _)| d != root) {
+        for n in entries.keys() {
+            w.remove(*d, n.as_bytes()).unwrap();
+        }
+    }
+    for n in tree[&root].keys() {
+        w.remove(root, n.as_bytes()).unwrap();
+    }
+    assert_eq!(w.inode_counts(), counts0);
+    drop(w);
+    repair_clean(&img);
+}

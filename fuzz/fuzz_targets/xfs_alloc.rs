@@ -3,13 +3,17 @@
 //! last byte is even, a clean log (one unmount record) is written at the log's start first, so
 //! the writer's clean-log rule lets the input through; odd inputs keep the log as given. The
 //! last 64 bytes are a script of allocations (by size or near a block) and frees of what was
-//! allocated, or of arbitrary ranges; then each AG's free space is walked and checked. Nothing
-//! may panic, hang or allocate without bound: damage must come back as errors.
+//! allocated, or of arbitrary ranges; then each AG's free space is walked and checked. Last,
+//! the device (the input's device followed by up to 16 MiB of zeros, chosen by the second-last
+//! byte) is grown to its end (offline `xfs_growfs`); a grow that succeeds must leave a
+//! filesystem whose second grow finds nothing to do. Nothing may panic, hang or allocate
+//! without bound: damage must come back as errors.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 use vguestfs::disk::{Dev, MemDev};
+use vguestfs::fs::xfs::grow::{grow, Size};
 use vguestfs::fs::xfs::writer::XfsWriter;
 
 /// Largest device the input is extended to.
@@ -26,7 +30,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let mut dev = data.to_vec();
-    dev.resize((claimed as usize).max(data.len()), 0);
+    let grown = (claimed as usize).max(data.len());
+    dev.resize(grown + usize::from(data[data.len() - 2]) * (64 << 10), 0);
     let script = &data[data.len() - 64..];
     if data[data.len() - 1] % 2 == 0 {
         // A clean log: a record header (cycle 1, v2, 512 bytes of data, one operation) and an
@@ -48,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let mem: Dev = Arc::new(MemDev::new(dev));
-    let Ok(mut w) = XfsWriter::open(mem) else { return };
+    let Ok(mut w) = XfsWriter::open(mem.clone()) else { return };
     let agcount = w.superblock().agcount;
     let agblocks = w.superblock().agblocks;
     let mut held: Vec<(u32, u32, u32)> = Vec::new();
@@ -74,5 +79,12 @@ fuzz_target!(|data: &[u8]| {
     }
     for a in 0..agcount.min(4) {
         let _ = w.free_extents(a);
+    }
+    drop(w);
+    if let Ok(r) = grow(&mem, Size::Device, None) {
+        if r.changed() {
+            let again = grow(&mem, Size::Device, None).expect("a grown filesystem grows again");
+            assert!(!again.changed(), "second grow changed it again: {r:?} then {again:?}");
+        }
     }
 });

@@ -345,6 +345,34 @@ pub fn resize2fs_size(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdRes
     Ok(s.guest.resize2fs(a.str(0), Some(size))?)
 }
 
+/// `xfs-growfs path [datasec:B] [logsec:B] [rtsec:B] [datasize:N] [logsize:N] [rtsize:N]
+/// [rtextsize:N] [maxpct:N]`: xfs_growfs' flags (`-d -l -r -D -L -R -e -m`) with its rules:
+/// no section flag grows everything (here: the data section; the internal log keeps its
+/// size); only `maxpct` changes only `imax_pct`; `datasize:0` means the whole device.
+pub fn xfs_growfs(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    use vguestfs::fs::xfs::grow::Size;
+    let num = |name: &str| -> Result<Option<u64>, CmdError> {
+        a.opt(name).map(|v| v.parse::<u64>().map_err(|_| CmdError::Failed(format!("xfs-growfs: {name} must be >= 0 (was {v})")))).transpose()
+    };
+    let flag = |name: &str| a.opt_bool(name) == Some(true);
+    let (datasize, logsize, rtsize, rtextsize) = (num("datasize")?, num("logsize")?, num("rtsize")?, num("rtextsize")?);
+    let maxpct = num("maxpct")?.map(|p| u8::try_from(p).ok().filter(|&p| p <= 100).ok_or_else(|| CmdError::Failed(format!("xfs-growfs: maxpct {p} is not a percentage")))).transpose()?;
+    if flag("rtsec") || rtsize.is_some() || rtextsize.is_some() {
+        return Err(CmdError::Failed(format!("xfs-growfs: {}: the filesystem has no realtime section (vguestfs does not open XFS with a realtime device)", a.str(0))));
+    }
+    if logsize.is_some() {
+        return Err(CmdError::Failed("xfs-growfs: logsize: log growth not supported (xfs_growfs: \"log growth not supported yet\")".into()));
+    }
+    let data = flag("datasec") || datasize.is_some();
+    let all = !(data || flag("logsec") || maxpct.is_some());
+    let size = match datasize {
+        _ if !(data || all) => Size::Unchanged,
+        Some(n) if n > 0 => Size::Blocks(n),
+        _ => Size::Device,
+    };
+    Ok(s.guest.xfs_growfs(a.str(0), size, maxpct)?)
+}
+
 /// `pvresize device`: the LVM PV fills its device.
 pub fn pvresize(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     Ok(s.guest.pvresize(a.str(0), None)?)

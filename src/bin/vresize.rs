@@ -5,7 +5,8 @@
 //! `--dry-run` stops there. Then the image is grown and every table and filesystem change is
 //! committed together through the redo log. Copy mode (`INPUT OUTPUT`, OUTPUT pre-created) is
 //! virt-resize's: its options, layout, summary and messages; partitions are copied sparsely to
-//! their new places and the content of the ones that grew is expanded.
+//! their new places and the content of the ones that grew is expanded — into a staging copy
+//! of the output renamed over it when complete (a block device is written in place).
 
 use anyhow::{bail, Context, Result};
 use clap::{Arg, ArgAction, ArgMatches, Command};
@@ -163,13 +164,24 @@ fn copy_mode(m: &ArgMatches, input: &Path, output: &Path) -> Result<()> {
         return Ok(());
     }
     let _lock = disk::ImageLock::acquire(output)?;
-    let dst = disk::open_image(output, Some(out_fmt), true)?;
-    copy::check_fresh(&dst)?;
+    copy::check_fresh(&disk::open_image(output, Some(out_fmt), true)?)?;
+    // A regular file is written in a staging copy renamed over it at the end: interrupted, the
+    // output stays as it was created.
+    let staged = disk::Staged::begin(output)?;
+    let dst = disk::open_image(staged.as_ref().map_or(output, |s| s.path()), Some(out_fmt), true)?;
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(copy::bytes_to_copy(&plan)) };
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:50} {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
     let run_opts = copy::RunOptions { copy_boot_loader: !m.get_flag("no-copy-boot-loader"), expand_content: !m.get_flag("no-expand-content"), lv_expands };
     let steps = copy::run(&src, &source, &plan, &dst, &run_opts, &mut |msg| bar.suspend(|| say(msg)), &mut |done| bar.set_position(done))
-        .with_context(|| format!("{}: the output is incomplete (the input was not changed); create it fresh before trying again", output.display()))?;
+        .with_context(|| match staged {
+            Some(_) => format!("{}: the output was not changed, nor the input", output.display()),
+            None => format!("{}: the output is incomplete (the input was not changed); create it fresh before trying again", output.display()),
+        })?;
+    dst.flush()?;
+    drop(dst);
+    if let Some(s) = staged {
+        s.finish()?;
+    }
     bar.finish_and_clear();
     if !quiet {
         for s in &steps {

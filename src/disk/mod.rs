@@ -66,6 +66,7 @@ pub mod redo;
 pub mod resize;
 pub mod slice;
 mod spill;
+pub mod staged;
 
 pub use error::Error;
 pub use image::{open_scratch_image, open_session_image, OpenedImage};
@@ -80,6 +81,7 @@ pub use raw::RawFile;
 pub use redo::{LogState, RedoTarget};
 pub use resize::grow_image;
 pub use slice::Slice;
+pub use staged::Staged;
 
 use std::sync::Arc;
 

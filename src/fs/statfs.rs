@@ -17,22 +17,26 @@ pub fn statvfs_size(dev: &dyn BlockDev, fs_type: &str) -> Result<Option<u64>> {
     }
 }
 
-/// XFS (`xfs_fs_statfs`): data blocks less the internal log, from a superblock that verifies
-/// (and that the reader would open: no realtime device, no external log…).
+/// XFS (`xfs_fs_statfs`): data blocks less the internal log.
 fn xfs_size(dev: &dyn BlockDev) -> Result<Option<u64>> {
+    Ok(xfs_sb(dev)?.map(|sb| (sb.dblocks - u64::from(sb.logblocks).min(sb.dblocks)) << sb.blocklog))
+}
+
+/// The XFS superblock if it verifies (and the reader would open it: no realtime device, no
+/// external log…).
+fn xfs_sb(dev: &dyn BlockDev) -> Result<Option<crate::fs::xfs::sb::Superblock>> {
     if dev.len() < 512 {
         return Ok(None);
     }
     let first = read_vec(dev, 0, 512)?;
     let sect = u64::from(crate::bytes::be16(&first, 102)).clamp(512, 32768);
     let b = if sect > 512 && dev.len() >= sect { read_vec(dev, 0, sect as usize)? } else { first };
-    Ok(crate::fs::xfs::sb::Superblock::parse(&b)
-        .ok()
-        .map(|sb| (sb.dblocks - u64::from(sb.logblocks).min(sb.dblocks)) << sb.blocklog))
+    Ok(crate::fs::xfs::sb::Superblock::parse(&b).ok())
 }
 
 /// Bytes of its device the filesystem spans according to its superblock — ext2/3/4: block
-/// count × block size; vfat: total sectors × sector size; `None` for other types or a
+/// count × block size; vfat: total sectors × sector size; xfs: data blocks × block size (the
+/// superblock checked: it cannot overflow); `None` for other types or a
 /// superblock that does not read.
 pub fn span(dev: &dyn BlockDev, fs_type: &str) -> Result<Option<u64>> {
     Ok(match fs_type {
@@ -53,6 +57,7 @@ pub fn span(dev: &dyn BlockDev, fs_type: &str) -> Result<Option<u64>> {
             };
             Some(total * u64::from(le16(&bs, 0x0B)))
         }
+        "xfs" => xfs_sb(dev)?.map(|sb| sb.dblocks << sb.blocklog),
         _ => None,
     })
 }

@@ -469,6 +469,27 @@ impl Guest {
         Ok(())
     }
 
+    /// `xfs-growfs`: grows the data section of the XFS filesystem mounted at `path` (any path
+    /// inside it) to `size`, setting `imax_pct` to `maxpct` when given, as `xfs_growfs -d
+    /// [-D size] [-m maxpct]` does ([`crate::fs::xfs::grow`]); the mount then sees the new
+    /// size. The drive must be writable (`--rw`); the mount itself may be read-only.
+    /// Shrinking is refused: XFS cannot shrink.
+    pub fn xfs_growfs(&mut self, path: &str, size: crate::fs::xfs::grow::Size, maxpct: Option<u8>) -> Result<()> {
+        let r = super::path::resolve(&self.mounts, path, true)?;
+        let m = &self.mounts[r.mount];
+        let dev = self.device(&m.device)?;
+        if probe(dev.as_ref())?.map(|i| i.fs_type).as_deref() != Some("xfs") {
+            return Err(GuestError::BadArgument(format!("{path}: the filesystem mounted there ({}) is not XFS", m.device)));
+        }
+        if !dev.is_writable() {
+            return Err(disk::Error::ReadOnly { dev: m.device.clone() }.into());
+        }
+        crate::fs::xfs::grow::grow(&dev, size, maxpct)?;
+        let fs = if m.readonly { crate::fs::open(dev)? } else { crate::fs::open_rw(dev)? };
+        self.mounts[r.mount].fs = fs;
+        Ok(())
+    }
+
     /// `pvresize` / `pvresize-size`: sets the LVM PV on `name` (a partition or disk) to fill
     /// it, or to `size` bytes, as lvm2's `pvresize [--setphysicalvolumesize]`; the VG's
     /// metadata is rewritten on every PV. Shrinking is refused.

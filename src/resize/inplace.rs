@@ -52,6 +52,15 @@ pub enum Step {
         /// Blocks before and after.
         blocks: (u64, u64),
     },
+    /// An XFS filesystem grows to fill its device (as `xfs_growfs` would).
+    Xfs {
+        /// Its device.
+        device: String,
+        /// Blocks before and after.
+        blocks: (u64, u64),
+        /// Allocation groups before and after.
+        agcount: (u32, u32),
+    },
     /// A swap area is re-made over its whole device, UUID and label kept.
     Swap {
         /// Its device.
@@ -83,6 +92,9 @@ impl fmt::Display for Step {
             Step::Pv { device, resized: r } => write!(f, "{device}: The LVM PV on it will be resized from {} to {} extents.", r.pe_count.0, r.pe_count.1),
             Step::Lv(l) => write!(f, "{}: This logical volume will be expanded from {} to {} extents.", l.lv, l.extents.0, l.extents.1),
             Step::Ext { device, blocks } => write!(f, "{device}: The filesystem ext2/3/4 will be expanded from {} to {} blocks.", blocks.0, blocks.1),
+            Step::Xfs { device, blocks, agcount } => {
+                write!(f, "{device}: The filesystem xfs will be expanded from {} to {} blocks ({} to {} allocation groups).", blocks.0, blocks.1, agcount.0, agcount.1)
+            }
             Step::Swap { device, pages } => write!(f, "{device}: The swap area will be re-made over the whole device ({} to {} pages, UUID and label kept).", pages.0, pages.1),
             Step::NotGrown { device, why } => write!(f, "{device}: The filesystem will not be expanded: {why}."),
         }
@@ -192,6 +204,10 @@ pub(super) fn grow_fs(name: &str, dev: &Dev) -> Result<Option<Step>> {
         "ext2" | "ext3" | "ext4" => {
             let r = crate::fs::ext4::grow::grow(dev, None, crate::fs::ext4::grow::Checks::Repairs)?;
             r.changed().then(|| Step::Ext { device: name.to_string(), blocks: (r.old_blocks, r.new_blocks) })
+        }
+        "xfs" => {
+            let r = crate::fs::xfs::grow::grow(dev, crate::fs::xfs::grow::Size::Device, None)?;
+            r.changed().then(|| Step::Xfs { device: name.to_string(), blocks: r.blocks, agcount: r.agcount })
         }
         "" => Some(Step::NotGrown { device: name.to_string(), why: "no filesystem found".into() }),
         other => Some(Step::NotGrown { device: name.to_string(), why: format!("growing {other} is not supported yet") }),

@@ -37,6 +37,7 @@ impl Content {
         match self {
             Content::Pv(_) => Some("pvresize"),
             Content::Fs(t, _) if matches!(t.as_str(), "ext2" | "ext3" | "ext4") => Some("resize2fs"),
+            Content::Fs(t, _) if t == "xfs" => Some("xfs_growfs"),
             Content::Swap => Some("mkswap"),
             _ => None,
         }
@@ -270,7 +271,7 @@ fn mark_resize(p: &mut Planned, new: i128, option: &str, force: bool) -> Result<
             }
             Content::Fs(t, None) => return Err(Error::Layout(format!("{name}: the size of its {t} filesystem is not known, so shrinking it might damage it.  {force_hint}"))),
             Content::Fs(t, Some(size)) if i128::from(*size) > new => {
-                return Err(Error::Layout(format!("{name}: This partition contains a {t} filesystem which will be damaged by shrinking it below {size} bytes (user asked to shrink it to {new} bytes).  vresize does not shrink filesystems: shrink it first (resize2fs for ext2/3/4).  {force_hint}")))
+                return Err(Error::Layout(format!("{name}: This partition contains a {t} filesystem which will be damaged by shrinking it below {size} bytes (user asked to shrink it to {new} bytes).  {}  {force_hint}", shrink_hint(t))))
             }
             Content::Extended => return Err(Error::Layout(format!("{name}: This extended partition contains logical partitions which might be damaged by shrinking it.  {force_hint}"))),
             _ => {}
@@ -278,6 +279,14 @@ fn mark_resize(p: &mut Planned, new: i128, option: &str, force: bool) -> Result<
     }
     p.op = Op::Resize(new_bytes);
     Ok(())
+}
+
+/// What to do about a filesystem in the way of a shrink.
+fn shrink_hint(fs_type: &str) -> &'static str {
+    match fs_type {
+        "xfs" => "XFS filesystems cannot be shrunk.",
+        _ => "vresize does not shrink filesystems: shrink it first (resize2fs for ext2/3/4).",
+    }
 }
 
 /// Bytes over (positive) or under (negative) after laying out `parts` on `out_size` bytes.

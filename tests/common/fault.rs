@@ -136,3 +136,81 @@ impl BlockDev for FaultDev {
         self.inner.name()
     }
 }
+
+/// A digest of a file's content that reads only its data (holes skipped by `SEEK_DATA`):
+/// the length and every non-zero 4 KiB block with its offset, so two files with the same
+/// bytes agree however their holes lie.
+pub fn content_digest(p: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::File::open(p).unwrap();
+    let len = f.metadata().unwrap().len();
+    let mut h = Sha256::new();
+    h.update(len.to_le_bytes());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    while pos < len {
+        // SAFETY: lseek on an open descriptor; no memory is passed.
+        let data = unsafe { libc::lseek(f.as_raw_fd(), pos as libc::off_t, libc::SEEK_DATA) };
+        if data < 0 {
+            break; // ENXIO: only a hole is left
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(f.as_raw_fd(), data, libc::SEEK_HOLE) } as u64;
+        let mut at = data as u64 & !4095;
+        while at < hole.min(len) {
+            let n = (hole.min(len) - at).min(buf.len() as u64) as usize;
+            f.read_exact_at(&mut buf[..n], at).unwrap();
+            for (i, b) in buf[..n].chunks(4096).enumerate() {
+                if b.iter().any(|&x| x != 0) {
+                    h.update((at + i as u64 * 4096).to_le_bytes());
+                    h.update(b);
+                }
+            }
+            at += n as u64;
+        }
+        pos = hole.max(pos + 1);
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// How the commits of one vresize-in-place request ended when each write, then each flush,
+/// failed in turn: (ended old, ended new). `grown` is the raw image already enlarged; `img` is
+/// where each attempt runs (a fresh copy of `grown`). Every failed attempt must leave, once the
+/// next writable open has settled the redo log, exactly the old image or exactly the image an
+/// uninterrupted run makes (which is left at `img` for the caller to judge). Panics otherwise.
+pub fn vresize_commit_outcomes(grown: &std::path::Path, img: &std::path::Path, req: &vguestfs::resize::inplace::Request) -> (u32, u32) {
+    use vguestfs::disk::{open_image, open_session_image, Format, ImageLock, Overlay, OverlayOptions, RedoTarget};
+    let old = content_digest(grown);
+    let attempt = |plan: &Arc<Plan>| -> std::result::Result<(), String> {
+        super::run("cp", &["--sparse=always", grown.to_str().unwrap(), img.to_str().unwrap()]);
+        let lock = ImageLock::acquire(img).map_err(|e| e.to_string())?;
+        let base = open_image(img, Some(Format::Raw), true).map_err(|e| e.to_string())?;
+        let target = RedoTarget::beside(img, Format::Raw, base.len()).map_err(|e| e.to_string())?;
+        let p = plan.clone();
+        let ov = Arc::new(Overlay::new(plan.wrap(base), target, OverlayOptions::default()).with_lock(lock).with_log_wrapper(Arc::new(move |d| p.wrap(d))));
+        let dev: Dev = ov.clone();
+        vguestfs::resize::inplace::run(&dev, req).map_err(|e| e.to_string())?;
+        ov.commit().map(|_| ()).map_err(|e| e.to_string())
+    };
+    let clean = Plan::new(On::Write, u64::MAX, Action::Fail);
+    attempt(&clean).unwrap();
+    let new = content_digest(img);
+    assert_ne!(new, old);
+    let (writes, flushes) = clean.counts();
+    let mut outcomes = (0, 0);
+    for (on, total) in [(On::Write, writes), (On::Flush, flushes)] {
+        for k in 1..=total {
+            let plan = Plan::new(on, k, Action::Fail);
+            assert!(attempt(&plan).is_err() && plan.fired(), "{on:?} {k}");
+            drop(open_session_image(img, Some(Format::Raw), true, &OverlayOptions::default()).unwrap());
+            let sum = content_digest(img);
+            assert!(sum == old || sum == new, "{on:?} {k}: neither the old nor the new guest");
+            if sum == old { outcomes.0 += 1 } else { outcomes.1 += 1 }
+        }
+    }
+    eprintln!("{writes} writes, {flushes} flushes per commit; crashes ended {} old, {} new", outcomes.0, outcomes.1);
+    attempt(&clean).unwrap();
+    outcomes
+}

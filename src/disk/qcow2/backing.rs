@@ -10,6 +10,7 @@
 
 use super::header::{read_info_from, Qcow2Info};
 use crate::disk::{Error, Result};
+use super::compressed::Layer;
 use super::storage::ImageFile;
 use imago::file::File as ImagoFile;
 use imago::qcow2::Qcow2;
@@ -120,7 +121,8 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
         }
     };
 
-    let storage = ImageFile::new(imago_file(file, path, writable)?, !writable && info.dirty());
+    let layer = Layer::new(&file, &info, path)?;
+    let storage = ImageFile::new(imago_file(file, path, writable)?, !writable && info.dirty(), Some(layer));
     let qcow2 = Qcow2::<ImageFile>::builder(storage)
         .write(writable)
         .backing(backing)
@@ -159,7 +161,7 @@ pub fn backing_chain(path: &Path) -> Result<Vec<(PathBuf, &'static str)>> {
 fn open_raw(path: &Path, chain: &[PathBuf]) -> Result<Image> {
     enter(path, chain)?;
     let file = open_file(path, false)?;
-    let storage = ImageFile::new(imago_file(file, path, false)?, false);
+    let storage = ImageFile::new(imago_file(file, path, false)?, false, None);
     let raw = Raw::<ImageFile>::builder(storage)
         .write(false)
         .open(DenyImplicitOpenGate::default())

@@ -1,18 +1,27 @@
 //! qcow2 images (v2 and v3) through imago, behind our own header check and backing-chain gate.
+//! imago maps and reads every normal cluster; compressed clusters are inflated by us, once
+//! each, into a bounded cache ([`compressed`] says why and how).
 
 mod backing;
 pub use backing::{backing_chain, set_backing_allow, BackingAllow};
 mod check;
+mod cluster_cache;
+mod compressed;
 mod header;
 mod storage;
+
+pub use cluster_cache::CLUSTER_CACHE_BYTES;
 
 pub use backing::MAX_DEPTH;
 pub use check::{check_metadata, MAX_TABLES};
 pub use header::{parse_header, read_info, Bitmaps, Compression, Qcow2Info, MAGIC};
 
 use super::{check_range, check_span, zero_by_writing, BlockDev, Dev, Error, Result};
+use cluster_cache::ClusterCache;
+use imago::{Mapping, StorageExt};
+use storage::ImageFile;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// Opens a qcow2 image and its backing chain. The header of every image in the chain is
 /// validated by our parser before imago reads it; the image file is opened for writing only
@@ -20,7 +29,15 @@ use std::sync::Arc;
 /// [`check_metadata`].
 pub fn open(path: &Path, writable: bool) -> Result<Dev> {
     let (image, info) = backing::open_qcow2(path, writable, &mut Vec::new())?;
-    Ok(Arc::new(Qcow2Dev { image, path: path.to_path_buf(), len: info.virtual_size, version: info.version, writable }))
+    Ok(Arc::new(Qcow2Dev {
+        image,
+        path: path.to_path_buf(),
+        len: info.virtual_size,
+        version: info.version,
+        writable,
+        cache: ClusterCache::new(CLUSTER_CACHE_BYTES),
+        writing: RwLock::new(()),
+    }))
 }
 
 /// An open qcow2 image as a [`BlockDev`].
@@ -31,11 +48,48 @@ struct Qcow2Dev {
     /// Header version: 2 (compat=0.10, no zero clusters) or 3.
     version: u32,
     writable: bool,
+    /// Inflated compressed clusters of every layer.
+    cache: ClusterCache,
+    /// Held shared by reads, exclusively by writes: a compressed cluster's L2 entry and data
+    /// stay as imago mapped them while we read them.
+    writing: RwLock<()>,
 }
 
 impl Qcow2Dev {
     fn err(&self, e: std::io::Error) -> Error {
         backing::engine(&self.path, e)
+    }
+
+    /// imago's mapping of `len` bytes from `off` (inside the disk): the mapping and its length.
+    fn mapping(&self, off: u64, len: u64) -> Result<(Mapping<'_, ImageFile>, u64)> {
+        let (mapping, n) = self.image.get_mapping(off, len).map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(Error::Qcow2 { path: self.path.clone(), msg: format!("no mapping for guest offset {off:#x}, inside the disk") });
+        }
+        Ok((mapping, n.min(len)))
+    }
+
+    /// The qcow2 layer of a `Mapping::Special` (imago's qcow2 driver lists the files of its
+    /// backing chain first and its own file last).
+    fn layer<'a>(&self, layer: &'a backing::Image) -> Result<&'a compressed::Layer> {
+        layer.inner().collect_storage_dependencies().last().and_then(|f| f.layer()).ok_or_else(|| Error::Qcow2 {
+            path: self.path.clone(),
+            msg: format!("imago maps data of {} as special, but it is no qcow2 layer", layer.inner()),
+        })
+    }
+
+    /// Drops the cached copies of the compressed clusters in `len` bytes from `off`, which are
+    /// about to be written (the caller holds `writing` exclusively).
+    fn forget_compressed(&self, off: u64, len: u64) -> Result<()> {
+        let mut pos = off;
+        while pos < off + len {
+            let (mapping, n) = self.mapping(pos, off + len - pos)?;
+            if let Mapping::Special { layer, offset, .. } = mapping {
+                self.layer(layer)?.forget(&self.cache, offset, n)?;
+            }
+            pos += n;
+        }
+        Ok(())
     }
 }
 
@@ -46,7 +100,21 @@ impl BlockDev for Qcow2Dev {
 
     fn read_at(&self, buf: &mut [u8], off: u64) -> Result<()> {
         check_range(&|| self.name(), off, buf.len(), self.len)?;
-        self.image.read(buf, off).map_err(|e| self.err(e))
+        let _reading = self.writing.read().unwrap_or_else(PoisonError::into_inner);
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = off + done as u64;
+            let (mapping, n) = self.mapping(pos, (buf.len() - done) as u64)?;
+            let chunk = &mut buf[done..done + n as usize];
+            match mapping {
+                Mapping::Raw { storage, offset, .. } => storage.read(&mut *chunk, offset).map_err(|e| self.err(e))?,
+                Mapping::Zero { .. } | Mapping::Eof { .. } => chunk.fill(0),
+                Mapping::Special { layer, offset, .. } => self.layer(layer)?.read(&self.cache, offset, chunk)?,
+                _ => self.image.read(&mut *chunk, pos).map_err(|e| self.err(e))?,
+            }
+            done += n as usize;
+        }
+        Ok(())
     }
 
     fn write_at(&self, buf: &[u8], off: u64) -> Result<()> {
@@ -54,6 +122,8 @@ impl BlockDev for Qcow2Dev {
             return Err(Error::ReadOnly { dev: self.name() });
         }
         check_range(&|| self.name(), off, buf.len(), self.len)?;
+        let _writing = self.writing.write().unwrap_or_else(PoisonError::into_inner);
+        self.forget_compressed(off, buf.len() as u64)?;
         self.image.write(buf, off).map_err(|e| self.err(e))
     }
 
@@ -65,6 +135,8 @@ impl BlockDev for Qcow2Dev {
         }
         check_span(&|| self.name(), off, len, self.len)?;
         if self.version >= 3 {
+            let _writing = self.writing.write().unwrap_or_else(PoisonError::into_inner);
+            self.forget_compressed(off, len)?;
             self.image.write_zeroes(off, len).map_err(|e| self.err(e))
         } else {
             zero_by_writing(self, off, len)

@@ -6,7 +6,11 @@
 //! imago refuses every incompatible bit it does not handle, so a read-only open hides this one
 //! bit from it. A writable open never does: writing needs sound refcounts, and is refused
 //! before imago is reached (repair with `qemu-img check -r all`).
+//!
+//! A qcow2 image's file also carries its [`Layer`]: imago's mappings name the layer a
+//! compressed cluster is in, and its storage leads our reader of compressed clusters there.
 
+use super::compressed::Layer;
 use imago::file::File as ImagoFile;
 use imago::io_buffers::{IoVector, IoVectorMut};
 use imago::storage::drivers::CommonStorageHelper;
@@ -28,13 +32,20 @@ pub(super) struct ImageFile {
     inner: ImagoFile,
     /// Reads show the dirty bit clear (read-only opens of dirty images only).
     hide_dirty: bool,
+    /// The qcow2 layer this file holds (none for a raw backing file).
+    layer: Option<Layer>,
 }
 
 impl ImageFile {
     /// `inner` as it is, or with the dirty bit hidden when `hide_dirty` (read-only opens only:
-    /// the caller refuses to write a dirty image).
-    pub(super) fn new(inner: ImagoFile, hide_dirty: bool) -> ImageFile {
-        ImageFile { inner, hide_dirty }
+    /// the caller refuses to write a dirty image); `layer` when it is a qcow2 image.
+    pub(super) fn new(inner: ImagoFile, hide_dirty: bool, layer: Option<Layer>) -> ImageFile {
+        ImageFile { inner, hide_dirty, layer }
+    }
+
+    /// The qcow2 layer this file holds.
+    pub(super) fn layer(&self) -> Option<&Layer> {
+        self.layer.as_ref()
     }
 }
 

@@ -20,6 +20,7 @@ mod dir;
 mod error;
 mod csum;
 mod desc;
+mod dircheck;
 mod features;
 mod geo;
 pub mod grow;
@@ -56,6 +57,8 @@ pub struct Ext4Fs {
     fs_type: String,
     size_bytes: Option<u64>,
     names: names::Names,
+    /// Directories checked before their first change ([`dircheck`]).
+    checked: dircheck::Checked,
     /// Every group's fixed metadata (writable mounts): what no removal may free.
     fixed: precheck::FixedBlocks,
 }
@@ -68,6 +71,8 @@ struct Ctx<'a> {
     pub err: error::Mapper<'a>,
     /// Where inodes were last seen, for operations the crate addresses by path.
     pub names: &'a names::Names,
+    /// Directories found good before a change ([`dircheck`]).
+    pub checked: &'a dircheck::Checked,
 }
 
 /// The crate's refusal to allocate an inode, which it calls corruption even when every group
@@ -152,6 +157,7 @@ impl Ext4Fs {
             fs_type,
             size_bytes,
             names: names::Names::default(),
+            checked: dircheck::Checked::default(),
             fixed,
         })
     }
@@ -198,7 +204,7 @@ impl Ext4Fs {
         let Some(fs) = guard.as_ref() else {
             return Err(self.unmounted());
         };
-        f(&Ctx { fs, err: self.errors(), names: &self.names })
+        f(&Ctx { fs, err: self.errors(), names: &self.names, checked: &self.checked })
     }
 
     /// Runs `f`, a change that removes the entry `name` of `dir` (unlink, rmdir, a rename over
@@ -214,7 +220,7 @@ impl Ext4Fs {
         };
         let errors = self.errors();
         let tail = {
-            let c = Ctx { fs: &*fs, err: errors, names: &self.names };
+            let c = Ctx { fs: &*fs, err: errors, names: &self.names, checked: &self.checked };
             let tail = tail::before_removal(&c, &self.fixed, dir, name)?;
             f(&c)?;
             tail

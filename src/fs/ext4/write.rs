@@ -5,7 +5,7 @@
 //! stored as the kernel stores them, and set-id bits dropped by `chown` as the kernel drops
 //! them.
 
-use super::{inode, Ctx};
+use super::{dircheck, inode, Ctx};
 use crate::fs::{Errno, Error, FileType, Ino, Result, Timespec};
 use fs_ext4::fs::{TIME_OMIT, UTIME_OMIT};
 
@@ -27,6 +27,7 @@ fn perm(mode: u32) -> u16 {
 
 /// `create(2)` of a regular file.
 pub(super) fn create(c: &Ctx<'_>, dir: u32, name: &[u8], mode: u32) -> Result<Ino> {
+    dircheck::before_change(c, c.checked, dir)?;
     let ino = c.ok(c.fs.apply_create_at(dir, name, perm(mode)))?;
     c.names.note(ino, dir, name);
     Ok(u64::from(ino))
@@ -34,6 +35,7 @@ pub(super) fn create(c: &Ctx<'_>, dir: u32, name: &[u8], mode: u32) -> Result<In
 
 /// `mkdir(2)`.
 pub(super) fn mkdir(c: &Ctx<'_>, dir: u32, name: &[u8], mode: u32) -> Result<Ino> {
+    dircheck::before_change(c, c.checked, dir)?;
     let ino = c.ok(c.fs.apply_mkdir_at(dir, name, perm(mode)))?;
     Ok(u64::from(ino))
 }
@@ -48,6 +50,7 @@ pub(super) fn mknod(c: &Ctx<'_>, dir: u32, name: &[u8], mode: u32, rdev: u64) ->
     };
     // Type bits plus permission bits: at most 0o177777, so it fits.
     let full = (kind.mode_bits() | (mode & PERM_MASK)) as u16;
+    dircheck::before_change(c, c.checked, dir)?;
     let ino = c.ok(c.fs.apply_mknod_at(dir, name, full, major, minor))?;
     c.names.note(ino, dir, name);
     if matches!(kind, FileType::CharDevice | FileType::BlockDevice) {
@@ -119,6 +122,7 @@ pub(super) fn symlink(c: &Ctx<'_>, dir: u32, name: &[u8], target: &[u8]) -> Resu
     if target.contains(&0) {
         return Err(Error::Os(Errno::Invalid));
     }
+    dircheck::before_change(c, c.checked, dir)?;
     let ino = c.ok(c.fs.apply_symlink_at(dir, name, target))?;
     c.names.note(ino, dir, name);
     Ok(u64::from(ino))
@@ -129,6 +133,7 @@ pub(super) fn link(c: &Ctx<'_>, ino: u32, dir: u32, name: &[u8]) -> Result<()> {
     if c.ok(c.fs.stat_ino(ino))?.is_dir() {
         return Err(Error::Os(Errno::NotPermitted));
     }
+    dircheck::before_change(c, c.checked, dir)?;
     c.ok(c.fs.apply_link_at(ino, dir, name))?;
     c.names.note(ino, dir, name);
     Ok(())
@@ -136,16 +141,22 @@ pub(super) fn link(c: &Ctx<'_>, ino: u32, dir: u32, name: &[u8]) -> Result<()> {
 
 /// `unlink(2)`: EISDIR for a directory.
 pub(super) fn unlink(c: &Ctx<'_>, dir: u32, name: &[u8]) -> Result<()> {
+    dircheck::before_change(c, c.checked, dir)?;
     c.ok(c.fs.apply_unlink_at(dir, name))
 }
 
 /// `rmdir(2)`: ENOTDIR for a non-directory, ENOTEMPTY for a directory with entries.
 pub(super) fn rmdir(c: &Ctx<'_>, dir: u32, name: &[u8]) -> Result<()> {
+    dircheck::before_change(c, c.checked, dir)?;
+    dircheck::moved_dir(c, dir, name)?;
     c.ok(c.fs.apply_rmdir_at(dir, name))
 }
 
 /// `rename(2)`, replacing an existing target as POSIX does.
 pub(super) fn rename(c: &Ctx<'_>, dir: u32, name: &[u8], new_dir: u32, new_name: &[u8]) -> Result<()> {
+    dircheck::before_change(c, c.checked, dir)?;
+    dircheck::before_change(c, c.checked, new_dir)?;
+    dircheck::moved_dir(c, dir, name)?;
     c.ok(c.fs.apply_rename_at(dir, name, new_dir, new_name, true))?;
     if let Ok(ino) = c.fs.lookup_at(new_dir, new_name) {
         c.names.note(ino, new_dir, new_name);

@@ -1,7 +1,9 @@
 //! Allocation group headers: the AGF (free space, sector 1 of the AG) and the AGI (inodes,
 //! sector 2), checked (magic, version, sequence number, length, v5 CRC and UUID). The AGFL
 //! (sector 3) is in [`super::agfl`]. [`Agf::encode`] and [`Agi::encode`] write the fields back
-//! (the writer stamps LSN and CRC through [`super::buf`]).
+//! (the writer stamps LSN and CRC through [`super::buf`]). [`Layout`] places the headers and
+//! btree roots of a new AG as mkfs and growfs do; [`Agf::new_sector`] and [`new_agi_sector`]
+//! make its headers.
 
 use super::crc;
 use super::sb::Superblock;
@@ -15,12 +17,54 @@ pub const AGF_LSN_OFF: usize = 208;
 /// Byte offset of the AGF's CRC.
 pub const AGF_CRC_OFF: usize = 216;
 
-/// Byte offset of the AGI's LSN.
-pub const AGI_LSN_OFF: usize = 320;
 /// Byte offset of the AGI's CRC.
 pub const AGI_CRC_OFF: usize = 312;
+/// Byte offset of the AGI's LSN.
+pub const AGI_LSN_OFF: usize = 320;
+/// Byte offset of `agi_length`.
+pub const AGI_LENGTH_OFF: usize = 12;
 /// `NULLAGINO`: no inode (`agi_newino` before the first chunk, `di_next_unlinked`).
 pub const NULLAGINO: u32 = u32::MAX;
+
+/// Where a new AG's fixed blocks are (`XFS_BNO_BLOCK`… and `xfs_prealloc_blocks`): the
+/// headers' sectors, then one root block per btree the filesystem has, in the kernel's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Root of the by-block free-space btree.
+    pub bno: u32,
+    /// Root of the by-size free-space btree.
+    pub cnt: u32,
+    /// Root of the inode btree.
+    pub ino: u32,
+    /// Root of the free-inode btree (finobt filesystems).
+    pub fino: Option<u32>,
+    /// Root of the reverse-mapping btree (rmapbt filesystems).
+    pub rmap: Option<u32>,
+    /// Root of the refcount btree (reflink filesystems).
+    pub refc: Option<u32>,
+    /// The first block free for data: everything before it is headers and roots.
+    pub first_free: u32,
+}
+
+impl Layout {
+    /// The layout of `sb`'s AGs (`ro_compat` bits: finobt 0x1, rmapbt 0x2, reflink 0x4).
+    pub fn of(sb: &Superblock) -> Layout {
+        // The AGFL is the fourth sector; its block is the last one the headers touch.
+        let agfl_block = (3 * u32::from(sb.sectsize)) >> sb.blocklog;
+        let (bno, cnt, ino) = (agfl_block + 1, agfl_block + 2, agfl_block + 3);
+        let mut next = ino + 1;
+        let mut take = |has: bool| {
+            has.then(|| {
+                next += 1;
+                next - 1
+            })
+        };
+        let fino = take(sb.ro_compat & 0x1 != 0);
+        let rmap = take(sb.ro_compat & 0x2 != 0);
+        let refc = take(sb.ro_compat & 0x4 != 0);
+        Layout { bno, cnt, ino, fino, rmap, refc, first_free: next }
+    }
+}
 
 /// The AGF (`xfs_agf`): everything the free-space code keeps in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +109,8 @@ pub struct Agf {
 /// left as they are).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agi {
+    /// Blocks in this AG.
+    pub length: u32,
     /// Allocated inodes in the AG.
     pub count: u32,
     /// Root of the inode btree.
@@ -139,6 +185,34 @@ impl Agf {
         Ok(agf)
     }
 
+    /// The AGF sector of a new AG `agno` of `length` blocks laid out as `l`, all of its space
+    /// after the roots free (one extent, `xfs_agfblock_init`; the AGFL empty).
+    pub fn new_sector(sb: &Superblock, agno: u32, length: u32, l: &Layout) -> Vec<u8> {
+        let free = length - l.first_free;
+        let agf = Agf {
+            length,
+            bno_root: l.bno,
+            cnt_root: l.cnt,
+            rmap_root: l.rmap.unwrap_or(0),
+            bno_level: 1,
+            cnt_level: 1,
+            rmap_level: u32::from(l.rmap.is_some()),
+            flfirst: 1,
+            fllast: 0,
+            flcount: 0,
+            freeblks: free,
+            longest: free,
+            btreeblks: 0,
+            rmap_blocks: u32::from(l.rmap.is_some()),
+            refcount_blocks: u32::from(l.refc.is_some()),
+            refcount_root: l.refc.unwrap_or(0),
+            refcount_level: u32::from(l.refc.is_some()),
+        };
+        let mut b = header_sector(sb, XAGF, agno, 64);
+        agf.encode(&mut b);
+        b
+    }
+
     /// Writes the fields into the AGF sector `b` (parsed from it before: magic, version,
     /// sequence number and UUID stay); the caller stamps LSN and CRC.
     pub fn encode(&self, b: &mut [u8]) {
@@ -167,11 +241,48 @@ impl Agf {
     }
 }
 
+/// A zeroed header sector with magic, version 1, sequence number and (v5) the UUID at `uuid_off`.
+fn header_sector(sb: &Superblock, magic: u32, agno: u32, uuid_off: usize) -> Vec<u8> {
+    let mut b = vec![0u8; usize::from(sb.sectsize)];
+    b[0..4].copy_from_slice(&magic.to_be_bytes());
+    b[4..8].copy_from_slice(&1u32.to_be_bytes());
+    b[8..12].copy_from_slice(&agno.to_be_bytes());
+    if sb.crc {
+        b[uuid_off..uuid_off + 16].copy_from_slice(&sb.meta_uuid);
+    }
+    b
+}
+
+/// The AGI sector of a new AG (`xfs_agiblock_init`): no inodes, empty inode btrees rooted as
+/// `l` says, no unlinked lists; with the inobtcount feature (`ro_compat` 0x8) one block each.
+pub fn new_agi_sector(sb: &Superblock, agno: u32, length: u32, l: &Layout) -> Vec<u8> {
+    let mut b = header_sector(sb, XAGI, agno, 296);
+    let mut set = |at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    set(AGI_LENGTH_OFF, length);
+    set(20, l.ino);
+    set(24, 1);
+    set(32, NULLAGINO);
+    set(36, NULLAGINO);
+    for bucket in 0..64 {
+        set(40 + 4 * bucket, NULLAGINO);
+    }
+    if let Some(f) = l.fino {
+        set(328, f);
+        set(332, 1);
+    }
+    if sb.ro_compat & 0x8 != 0 {
+        set(336, 1);
+        set(340, u32::from(l.fino.is_some()));
+    }
+    b
+}
+
 impl Agi {
     /// Parses the AGI sector of AG `agno`.
     pub fn parse(sb: &Superblock, agno: u32, b: &[u8]) -> Result<Agi, String> {
         check(sb, b, agno, XAGI, "AGI", 296, 312)?;
         let agi = Agi {
+            length: be32(b, 12),
             count: be32(b, 16),
             root: be32(b, 20),
             level: be32(b, 24),
@@ -192,6 +303,7 @@ impl Agi {
     /// LSN and CRC.
     pub fn encode(&self, b: &mut [u8]) {
         let fields = [
+            (AGI_LENGTH_OFF, self.length),
             (16, self.count),
             (20, self.root),
             (24, self.level),

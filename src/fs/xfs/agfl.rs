@@ -19,11 +19,25 @@ use crate::fs::{Errno, Error, Result};
 
 const XAFL: u32 = 0x5841_464c;
 const V5_HEADER: usize = 36;
-const STAMP: Stamp = Stamp { lsn_off: 24, crc_off: 32 };
+/// v5 AGFL header: LSN and CRC offsets.
+pub(crate) const STAMP: Stamp = Stamp { lsn_off: 24, crc_off: 32 };
 
 /// Slots of the AGFL (`XFS_AGFL_SIZE`).
 pub fn agfl_size(sectsize: u16, crc: bool) -> u32 {
     (u32::from(sectsize) - if crc { V5_HEADER as u32 } else { 0 }) / 4
+}
+
+/// The AGFL sector of a new AG: every slot `NULLAGBLOCK` (`xfs_agflblock_init`); on v5 the
+/// header (LSN and CRC stamped when written).
+pub fn new_sector(sectsize: u16, crc: bool, agno: u32, meta_uuid: &[u8; 16]) -> Vec<u8> {
+    let mut b = vec![0xffu8; usize::from(sectsize)];
+    if crc {
+        b[..V5_HEADER].fill(0);
+        b[0..4].copy_from_slice(&XAFL.to_be_bytes());
+        b[4..8].copy_from_slice(&agno.to_be_bytes());
+        b[8..24].copy_from_slice(meta_uuid);
+    }
+    b
 }
 
 impl XfsWriter {

@@ -26,7 +26,7 @@ use std::cmp::Ordering;
 /// `NULLAGBLOCK`: no sibling.
 pub const NULL: u32 = u32::MAX;
 /// v5 short btree block header: LSN and CRC offsets.
-const STAMP: Stamp = Stamp { lsn_off: 24, crc_off: 52 };
+pub(crate) const STAMP: Stamp = Stamp { lsn_off: 24, crc_off: 52 };
 
 /// Where a tree's root and level count live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,19 +320,7 @@ impl XfsWriter {
     /// Encodes `node` into block `bno` (pending until the operation ends).
     pub(crate) fn bt_write(&mut self, t: &AgTree, agno: u32, bno: u32, node: &Node) {
         let crc = self.sb.crc;
-        let bs = self.sb.blocksize as usize;
-        let mut b = vec![0u8; bs];
-        b[0..4].copy_from_slice(&(if crc { t.magic_v5 } else { t.magic_v4 }).to_be_bytes());
-        b[4..6].copy_from_slice(&node.level.to_be_bytes());
-        b[6..8].copy_from_slice(&(node.items.len() as u16).to_be_bytes());
-        b[8..12].copy_from_slice(&node.left.to_be_bytes());
-        b[12..16].copy_from_slice(&node.right.to_be_bytes());
-        let off = self.ag_byte(agno, bno);
-        if crc {
-            b[16..24].copy_from_slice(&(off >> 9).to_be_bytes());
-            b[32..48].copy_from_slice(&self.sb.meta_uuid);
-            b[48..52].copy_from_slice(&agno.to_be_bytes());
-        }
+        let mut b = self.bt_block(if crc { t.magic_v5 } else { t.magic_v4 }, agno, bno, node);
         let hdr = header_len(crc);
         if node.level == 0 {
             for (i, r) in node.items.iter().enumerate() {
@@ -345,7 +333,25 @@ impl XfsWriter {
                 b[pbase + i * 4..pbase + i * 4 + 4].copy_from_slice(&p.to_be_bytes());
             }
         }
-        self.bufs.put(off, b, Some(STAMP));
+        self.bufs.put(self.ag_byte(agno, bno), b, Some(STAMP));
+    }
+
+    /// A zeroed block of AG `agno` at `bno` with the short-form header of `node` (`magic`, level,
+    /// record count, siblings; on v5 its address, UUID and owning AG); LSN and CRC are stamped
+    /// when it is put.
+    pub(crate) fn bt_block(&self, magic: u32, agno: u32, bno: u32, node: &Node) -> Vec<u8> {
+        let mut b = vec![0u8; self.sb.blocksize as usize];
+        b[0..4].copy_from_slice(&magic.to_be_bytes());
+        b[4..6].copy_from_slice(&node.level.to_be_bytes());
+        b[6..8].copy_from_slice(&(node.items.len() as u16).to_be_bytes());
+        b[8..12].copy_from_slice(&node.left.to_be_bytes());
+        b[12..16].copy_from_slice(&node.right.to_be_bytes());
+        if self.sb.crc {
+            b[16..24].copy_from_slice(&(self.ag_byte(agno, bno) >> 9).to_be_bytes());
+            b[32..48].copy_from_slice(&self.sb.meta_uuid);
+            b[48..52].copy_from_slice(&agno.to_be_bytes());
+        }
+        b
     }
 
     /// The path from the root to the leaf where `key` is or would go.

@@ -61,12 +61,24 @@ impl Bufs {
 
     /// Puts a changed block at byte `off`; on v5 with `stamp` the LSN and CRC are set first.
     pub fn put(&mut self, off: u64, mut b: Vec<u8>, stamp: Option<Stamp>) {
+        self.stamp(&mut b, stamp);
+        self.pending.insert(off, b);
+    }
+
+    /// Writes a block at byte `off` at once, stamped like [`Bufs::put`]: for blocks outside
+    /// the filesystem as it stands (new AG headers before a grow commits, as the kernel writes
+    /// them), which nothing reads until the superblock says they exist.
+    pub fn write_now(&mut self, off: u64, mut b: Vec<u8>, stamp: Option<Stamp>) -> Result<()> {
+        self.stamp(&mut b, stamp);
+        Ok(self.dev.write_at(&b, off)?)
+    }
+
+    fn stamp(&self, b: &mut [u8], stamp: Option<Stamp>) {
         if let (true, Some(s)) = (self.crc, stamp) {
             b[s.lsn_off..s.lsn_off + 8].copy_from_slice(&self.lsn.to_be_bytes());
-            let c = crc::compute(&b, s.crc_off);
+            let c = crc::compute(b, s.crc_off);
             b[s.crc_off..s.crc_off + 4].copy_from_slice(&c.to_le_bytes());
         }
-        self.pending.insert(off, b);
     }
 
     /// Blocks pending.

@@ -16,7 +16,8 @@
 //! an operation changes until it succeeds whole (v5 LSN and CRC stamped); [`btree_write`] is
 //! the generic AG btree writer (bnobt, cntbt, inobt, finobt); [`agfl`] the AG free list and
 //! `fix_freelist`; [`alloc`] allocates and frees extents; [`ialloc`] allocates and frees
-//! inodes and inode chunks; [`create`] creates and removes names in shortform directories.
+//! inodes and inode chunks; [`create`] creates and removes names in shortform directories;
+//! [`grow`] grows the data section offline as `xfs_growfs` does.
 //!
 //! A dirty log is not replayed: the image is read as it is on disk, which may lag behind
 //! what the kernel would show after recovery (files synced before the crash read correctly).
@@ -50,6 +51,7 @@ pub mod crc;
 pub mod create;
 pub mod da;
 pub mod dir2;
+pub mod grow;
 pub mod ialloc;
 pub mod inode;
 pub mod log;

@@ -21,6 +21,12 @@ use std::collections::BTreeMap;
 /// `features_ro_compat` bits the writer knows: finobt, rmapbt (refused below), reflink,
 /// inobtcount.
 const RO_COMPAT_KNOWN: u32 = 0x1 | 0x2 | 0x4 | 0x8;
+/// `sb_dblocks`.
+const SB_DBLOCKS_OFF: usize = 8;
+/// `sb_agcount`.
+const SB_AGCOUNT_OFF: usize = 88;
+/// `sb_imax_pct`.
+const SB_IMAX_PCT_OFF: usize = 127;
 /// `sb_icount`.
 const SB_ICOUNT_OFF: usize = 128;
 /// `sb_ifree`.
@@ -46,9 +52,11 @@ pub(crate) struct AgiState {
     dirty: bool,
 }
 
-/// The in-memory state an operation changes: superblock counters and AG headers.
+/// The in-memory state an operation changes: the superblock, its counters and AG headers.
 #[derive(Clone)]
 struct State {
+    sb: Superblock,
+    sb_raw: Vec<u8>,
     fdblocks: u64,
     icount: u64,
     ifree: u64,
@@ -75,6 +83,9 @@ pub struct XfsWriter {
     pub(crate) bufs: Bufs,
     pub(crate) agfs: BTreeMap<u32, AgfState>,
     pub(crate) agis: BTreeMap<u32, AgiState>,
+    /// The superblock's geometry changed in this operation (grow): the primary and every
+    /// secondary superblock are rewritten at its end.
+    geometry_changed: bool,
     /// The state before the current operation (restored when it fails).
     saved: Option<State>,
 }
@@ -111,7 +122,7 @@ impl XfsWriter {
         let (fdblocks, icount, ifree) = (sb.fdblocks, sb.icount, sb.ifree);
         let bufs = Bufs::new(dev, sb.crc, lsn);
         let sb_raw = raw[..sectsize.min(raw.len())].to_vec();
-        Ok(XfsWriter { sb, sb_raw, fdblocks, icount, ifree, agirotor: 0, pagl: BTreeMap::new(), bufs, agfs: BTreeMap::new(), agis: BTreeMap::new(), saved: None })
+        Ok(XfsWriter { sb, sb_raw, fdblocks, icount, ifree, agirotor: 0, pagl: BTreeMap::new(), bufs, agfs: BTreeMap::new(), agis: BTreeMap::new(), geometry_changed: false, saved: None })
     }
 
     /// The superblock as opened (counters as of then; see [`XfsWriter::fdblocks`]).
@@ -183,6 +194,8 @@ impl XfsWriter {
 
     fn state(&self) -> State {
         State {
+            sb: self.sb.clone(),
+            sb_raw: self.sb_raw.clone(),
             fdblocks: self.fdblocks,
             icount: self.icount,
             ifree: self.ifree,
@@ -194,6 +207,7 @@ impl XfsWriter {
     }
 
     fn restore(&mut self, s: State) {
+        (self.sb, self.sb_raw) = (s.sb, s.sb_raw);
         self.fdblocks = s.fdblocks;
         self.icount = s.icount;
         self.ifree = s.ifree;
@@ -208,6 +222,21 @@ impl XfsWriter {
         self.saved = Some(self.state());
     }
 
+    /// Sets the data size and AG count (and `imax_pct` when given) of the superblock; at the
+    /// operation's end the primary and every secondary superblock get the new geometry, as
+    /// the kernel's growfs rewrites them all (`xfs_update_secondary_sbs`).
+    pub(crate) fn set_geometry(&mut self, dblocks: u64, agcount: u32, imax_pct: Option<u8>) {
+        self.sb.dblocks = dblocks;
+        self.sb.agcount = agcount;
+        self.sb_raw[SB_DBLOCKS_OFF..SB_DBLOCKS_OFF + 8].copy_from_slice(&dblocks.to_be_bytes());
+        self.sb_raw[SB_AGCOUNT_OFF..SB_AGCOUNT_OFF + 4].copy_from_slice(&agcount.to_be_bytes());
+        if let Some(p) = imax_pct {
+            self.sb.imax_pct = p;
+            self.sb_raw[SB_IMAX_PCT_OFF] = p;
+        }
+        self.geometry_changed = true;
+    }
+
     /// Ends an operation: on success writes the changed AGFs, the superblock and every pending
     /// block; on error (or when writing fails) restores the state and writes nothing more.
     pub(crate) fn end<T>(&mut self, r: Result<T>) -> Result<T> {
@@ -220,6 +249,7 @@ impl XfsWriter {
                 self.restore(s);
             }
         }
+        self.geometry_changed = false;
         r
     }
 
@@ -229,6 +259,7 @@ impl XfsWriter {
         if let Some(s) = self.saved.take() {
             self.restore(s);
         }
+        self.geometry_changed = false;
     }
 
     fn write_headers(&mut self) -> Result<()> {
@@ -255,13 +286,17 @@ impl XfsWriter {
             self.bufs.put(off, raw, Some(stamp));
         }
         let counters = [(SB_ICOUNT_OFF, self.icount), (SB_IFREE_OFF, self.ifree), (SB_FDBLOCKS_OFF, self.fdblocks)];
-        if counters.iter().any(|&(at, v)| v != crate::bytes::be64(&self.sb_raw, at)) {
+        if counters.iter().any(|&(at, v)| v != crate::bytes::be64(&self.sb_raw, at)) || self.geometry_changed {
             for (at, v) in counters {
                 self.sb_raw[at..at + 8].copy_from_slice(&v.to_be_bytes());
             }
             self.bufs.put(0, self.sb_raw.clone(), Some(Stamp { lsn_off: SB_LSN_OFF, crc_off: sb::CRC_OFF }));
-            if self.sb.crc {
-                self.sb_raw = self.bufs.read(0, self.sb_raw.len())?;
+            self.sb_raw = self.bufs.read(0, self.sb_raw.len())?;
+        }
+        if self.geometry_changed {
+            for agno in 1..self.sb.agcount {
+                let off = self.ag_sector_byte(agno, 0);
+                self.bufs.put(off, self.sb_raw.clone(), None);
             }
         }
         Ok(())
