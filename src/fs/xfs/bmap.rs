@@ -41,7 +41,14 @@ impl Extent {
 /// The extents of a fork whose bytes in the inode are `fork`, in the given format, with the
 /// inode's extent count `nextents`, owned by inode `ino`.
 pub fn extents(src: &dyn Source, ino: u64, format: Format, fork: &[u8], nextents: u64) -> Result<Vec<Extent>> {
+    map_and_tree(src, ino, format, fork, nextents).map(|(map, _)| map)
+}
+
+/// [`extents`] and, in btree format, the filesystem blocks of the bmap btree itself (every
+/// block below the root kept in the inode: interior blocks and leaves).
+pub fn map_and_tree(src: &dyn Source, ino: u64, format: Format, fork: &[u8], nextents: u64) -> Result<(Vec<Extent>, Vec<u64>)> {
     let mut out = Vec::new();
+    let mut tree = Vec::new();
     match format {
         Format::Extents => {
             if nextents > (fork.len() / 16) as u64 {
@@ -54,7 +61,7 @@ pub fn extents(src: &dyn Source, ino: u64, format: Format, fork: &[u8], nextents
                 return Err(src.corrupt(format!("inode {ino}: {nextents} extents")));
             }
             let (level, ptrs) = btree::inode_root(src, fork, ino)?;
-            btree::walk(src, &BMBT, level, ptrs, ino, nextents, &mut |r| {
+            btree::walk_blocks(src, &BMBT, level, ptrs, ino, nextents, &mut |b| tree.push(b), &mut |r| {
                 out.push(Extent::decode(r));
                 Ok(())
             })?;
@@ -62,7 +69,7 @@ pub fn extents(src: &dyn Source, ino: u64, format: Format, fork: &[u8], nextents
         _ => return Err(src.corrupt(format!("inode {ino}: fork format {format:?} has no block map"))),
     }
     check(src, ino, &out)?;
-    Ok(out)
+    Ok((out, tree))
 }
 
 /// Checks order, overlap and block ranges.

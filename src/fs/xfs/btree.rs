@@ -37,6 +37,11 @@ pub struct TreeKind {
 /// file offsets).
 pub const BMBT: TreeKind = TreeKind { name: "bmbt", magic_v4: 0x424d_4150, magic_v5: 0x424d_4133, long: true, rec_len: 16, key_len: 8 };
 
+/// The refcount btree of an AG (reflink, v5 only: both magics are `R3FC`): records
+/// (startblock with the copy-on-write staging flag in bit 31, blockcount, refcount), keys the
+/// startblock.
+pub const REFCBT: TreeKind = TreeKind { name: "refcountbt", magic_v4: 0x5233_4643, magic_v5: 0x5233_4643, long: false, rec_len: 12, key_len: 4 };
+
 /// Where the engine reads blocks and reports damage.
 pub trait Source {
     /// The superblock.
@@ -99,6 +104,22 @@ pub fn walk(
     max_records: u64,
     each: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
+    walk_blocks(src, kind, level, ptrs, owner, max_records, &mut |_| {}, each)
+}
+
+/// [`walk`], also calling `block` with the pointer of every tree block below `ptrs` once it
+/// has been read and checked (interior blocks before their children).
+#[allow(clippy::too_many_arguments)]
+pub fn walk_blocks(
+    src: &dyn Source,
+    kind: &TreeKind,
+    level: u16,
+    ptrs: Vec<u64>,
+    owner: u64,
+    max_records: u64,
+    block: &mut dyn FnMut(u64),
+    each: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     let sb = src.sb();
     let hdr = kind.header_len(sb.crc);
     let bs = sb.blocksize as usize;
@@ -153,6 +174,7 @@ pub fn walk(
         if lvl != want {
             return Err(bad(format!("level {lvl}, expected {want}")));
         }
+        block(ptr);
         let n = usize::from(be16(&b, 6));
         let room = bs.saturating_sub(hdr);
         if lvl == 0 {

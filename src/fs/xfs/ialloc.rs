@@ -12,8 +12,8 @@
 //! without one), else a new chunk is allocated as `xfs_ialloc_ag_alloc` does — right after
 //! the last chunk, else near the inobt root aligned to the inode alignment, else (sparse
 //! inodes) a cluster-sized, cluster-aligned sparse chunk merged into its chunk's record — and
-//! its inodes are stamped free. [`XfsWriter::free_inode`] is `xfs_difree` + `xfs_ifree`: the
-//! inode goes back to the free state, and a chunk whose inodes are all free is removed and its
+//! its inodes are stamped free. [`XfsWriter::free_inode`] is `xfs_inactive` + `xfs_difree` +
+//! `xfs_ifree`: the inode's blocks are freed ([`super::bunmap`]), it goes back to the free state, and a chunk whose inodes are all free is removed and its
 //! blocks freed (the kernel's default, no `ikeep`). [`XfsWriter::init_inode`] makes an
 //! allocated inode a new file, directory, symlink or special file ([`inode::init_new`]).
 //!
@@ -541,13 +541,13 @@ impl XfsWriter {
         if rec.free & (1 << offset) != 0 {
             return Err(self.corrupt(format!("freeing inode {ino}: it is free already")));
         }
-        // The inode back to the free state (`xfs_ifree`); it must own no blocks.
-        let (off, mut blk, at) = self.inode_block(ino)?;
+        // Its blocks first (`xfs_itruncate_extents` of both forks), then the inode back to the
+        // free state (`xfs_ifree`).
+        let (_, blk, at) = self.inode_block(ino)?;
         let isize = usize::from(self.sb.inodesize);
         let core = Inode::parse(&self.sb, ino, &blk[at..at + isize]).map_err(|m| self.corrupt(m))?;
-        if core.nblocks != 0 || (core.format == inode::Format::Extents && core.nextents != 0) || core.format == inode::Format::Btree {
-            return Err(Error::Unsupported { dev: self.bufs.dev_name(), fs: "xfs".into(), feature: format!("freeing inode {ino} that still owns {} blocks", core.nblocks) });
-        }
+        self.free_owned_blocks(&core)?;
+        let (off, mut blk, at) = self.inode_block(ino)?;
         let lsn = self.bufs.lsn();
         inode::reset_free(&self.sb, &mut blk[at..at + isize], lsn);
         self.bufs.put(off, blk, None);
@@ -626,10 +626,11 @@ impl XfsWriter {
         Ok(())
     }
 
-    /// Frees inode `ino`: back to the free state on disk (mode 0, generation one up), free in
-    /// the inode btrees, its chunk removed and the chunk's blocks freed when all its inodes are
-    /// free (see the module documentation). The inode must own no blocks (its data and
-    /// attribute forks emptied first); a free inode or a hole is corruption.
+    /// Frees inode `ino`: the blocks of its data and attribute forks freed first
+    /// ([`super::bunmap`]: an inode with shared extents is refused), then back to the free
+    /// state on disk (mode 0, generation one up), free in the inode btrees, its chunk removed
+    /// and the chunk's blocks freed when all its inodes are free (see the module
+    /// documentation); a free inode or a hole is corruption.
     pub fn free_inode(&mut self, ino: u64) -> Result<()> {
         self.begin();
         let r = self.difree(ino);

@@ -46,6 +46,7 @@ pub mod attr;
 pub mod bmap;
 pub mod btree;
 pub mod btree_write;
+pub mod bunmap;
 pub mod buf;
 pub mod crc;
 pub mod create;

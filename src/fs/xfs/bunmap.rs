@@ -1,0 +1,213 @@
+//! Freeing the blocks an inode owns before the inode itself is freed (the kernel's
+//! `xfs_inactive` → `xfs_itruncate_extents` of both forks, each through `__xfs_bunmapi`):
+//! every extent of the data and attribute forks in extents or btree format — written and
+//! unwritten alike — and the bmap btrees' own blocks (interior blocks and leaves; the root
+//! lives in the inode), back to free space in per-AG batches in ascending block order, so
+//! neighbours merge into one free extent.
+//!
+//! Everything is checked before anything is freed: the maps as the reader checks them (order,
+//! bounds, btree structure), the forks' extent counts and `di_nblocks` against what the maps
+//! hold, no block mapped twice, none over the AG headers, the internal log, the AGFL, the
+//! free-space, inode or refcount btrees or allocated inode chunks; free space itself is refused
+//! by the free path's double-free check. Any of it is [`Error::Corrupt`] and the operation
+//! writes nothing. On a reflink filesystem an extent the refcount btree calls shared is refused
+//! with [`Error::Unsupported`] ("reflinked (shared) extents"): decrementing reference counts is
+//! not written yet.
+
+use super::bmap;
+use super::btree::{self, Source, TreeKind, MAX_HEIGHT, REFCBT};
+use super::btree_write::{BNOBT, CNTBT, FINOBT, INOBT};
+use super::ialloc::{InoRec, INODES_PER_CHUNK};
+use super::inode::{Format, Inode};
+use super::sb::{Superblock, RO_COMPAT_FINOBT};
+use super::writer::XfsWriter;
+use crate::bytes::be32;
+use crate::fs::{Error, Result};
+
+/// `features_ro_compat` bit: reflink (the AGs have refcount btrees).
+const RO_COMPAT_REFLINK: u32 = 0x4;
+/// Refcount record startblock flag: a copy-on-write staging extent, not a shared one.
+const REFC_COW_FLAG: u32 = 1 << 31;
+
+/// The generic btree engine's view of the filesystem while the writer holds it: pending
+/// blocks first; short-form pointers are blocks of AG `agno`.
+struct TreeSrc<'a> {
+    w: &'a XfsWriter,
+    agno: u32,
+}
+
+impl Source for TreeSrc<'_> {
+    fn sb(&self) -> &Superblock {
+        &self.w.sb
+    }
+
+    fn read_tree_block(&self, kind: &TreeKind, ptr: u64) -> Result<Vec<u8>> {
+        let off = if kind.long {
+            self.w.sb.fsb_to_byte(ptr, 1)
+        } else {
+            u32::try_from(ptr).ok().filter(|&b| self.w.block_ok(self.agno, b)).map(|b| self.w.ag_byte(self.agno, b))
+        };
+        let off = off.ok_or_else(|| self.corrupt(format!("{} block {ptr} outside the filesystem", kind.name)))?;
+        self.w.bufs.read(off, self.w.sb.blocksize as usize)
+    }
+
+    fn corrupt(&self, msg: String) -> Error {
+        self.w.corrupt(msg)
+    }
+}
+
+/// A run of blocks in one AG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Run {
+    agno: u32,
+    bno: u32,
+    len: u32,
+}
+
+impl Run {
+    fn end(&self) -> u64 {
+        u64::from(self.bno) + u64::from(self.len)
+    }
+
+    /// Whether the run shares a block with `start..start + len` of its AG.
+    fn meets(&self, start: u32, len: u32) -> bool {
+        u64::from(self.bno) < u64::from(start) + u64::from(len) && u64::from(start) < self.end()
+    }
+}
+
+/// What AG blocks no file may own, and the AG's shared extents.
+struct AgUse {
+    /// (first block, length, what) of the AG's metadata.
+    meta: Vec<(u32, u32, &'static str)>,
+    /// (first block, length) of the refcount btree's shared extents.
+    shared: Vec<(u32, u32)>,
+}
+
+impl XfsWriter {
+    /// A run from filesystem block `fsb` (checked by the map: inside one AG) of `len` blocks.
+    fn run_of(&self, fsb: u64, len: u64) -> Run {
+        let mask = (1u64 << self.sb.agblklog) - 1;
+        Run { agno: (fsb >> self.sb.agblklog) as u32, bno: (fsb & mask) as u32, len: len as u32 }
+    }
+
+    /// The runs of blocks inode `core` owns, sorted: its forks' extents and bmap btree blocks,
+    /// checked against the inode's counts and for blocks mapped twice.
+    fn owned_runs(&self, core: &Inode) -> Result<Vec<Run>> {
+        let ino = core.ino;
+        let src = TreeSrc { w: self, agno: 0 };
+        let mut runs = Vec::new();
+        let mut total = 0u64;
+        let forks = [("data", Some(core.format), &core.data_fork, core.nextents), ("attribute", core.aformat, &core.attr_fork, core.anextents)];
+        for (what, format, fork, n) in forks {
+            let Some(format @ (Format::Extents | Format::Btree)) = format else { continue };
+            let (map, tree) = bmap::map_and_tree(&src, ino, format, fork, n)?;
+            if map.len() as u64 != n {
+                return Err(self.corrupt(format!("inode {ino}: its {what} fork counts {n} extents, its block map holds {}", map.len())));
+            }
+            for e in &map {
+                runs.push(self.run_of(e.block, e.count));
+                total += e.count;
+            }
+            for &b in &tree {
+                runs.push(self.run_of(b, 1));
+                total += 1;
+            }
+        }
+        if total != core.nblocks {
+            return Err(self.corrupt(format!("inode {ino}: {} blocks counted, its forks map {total}", core.nblocks)));
+        }
+        runs.sort();
+        if let Some(w) = runs.windows(2).find(|w| w[0].agno == w[1].agno && w[0].end() > u64::from(w[1].bno)) {
+            return Err(self.corrupt(format!("inode {ino}: block {} of AG {} mapped twice", w[1].bno, w[1].agno)));
+        }
+        Ok(runs)
+    }
+
+    /// The metadata blocks of AG `agno` and its shared extents (see [`AgUse`]).
+    fn ag_use(&mut self, agno: u32) -> Result<AgUse> {
+        let hdr_end = (4 * u64::from(self.sb.sectsize)).div_ceil(u64::from(self.sb.blocksize)) as u32;
+        let mut meta = vec![(0, hdr_end, "AG headers")];
+        if self.sb.logstart >> self.sb.agblklog == u64::from(agno) {
+            meta.push(((self.sb.logstart & ((1u64 << self.sb.agblklog) - 1)) as u32, self.sb.logblocks, "log"));
+        }
+        meta.extend(self.agfl_blocks(agno)?.into_iter().map(|b| (b, 1, "AGFL")));
+        let finobt = self.sb.ro_compat & RO_COMPAT_FINOBT != 0;
+        for t in [&BNOBT, &CNTBT, &INOBT, &FINOBT].into_iter().filter(|t| finobt || t.name != FINOBT.name) {
+            meta.extend(self.bt_blocks(t, agno)?.into_iter().map(|b| (b, 1, t.name)));
+        }
+        // Allocated inodes' blocks, chunk by chunk (a sparse chunk's holes may be anything).
+        let mut recs = Vec::new();
+        let sparse = self.sb.sparse_inodes;
+        self.bt_scan(&INOBT, agno, &0u32.to_be_bytes(), true, &mut |r| {
+            recs.push(InoRec::decode(r, sparse));
+            true
+        })?;
+        let blog = self.sb.inopblog;
+        for rec in recs {
+            let alloc = rec.allocmask();
+            let first = meta.len();
+            for i in (0..INODES_PER_CHUNK).filter(|i| alloc & (1 << i) != 0) {
+                let b = rec.startino.saturating_add(i) >> blog;
+                let ours = meta.len() > first;
+                match meta.last_mut() {
+                    Some((s, l, _)) if ours && matches!((u64::from(*s) + u64::from(*l)).checked_sub(u64::from(b)), Some(0 | 1)) => *l = b + 1 - *s,
+                    _ => meta.push((b, 1, "inode chunk")),
+                }
+            }
+        }
+        let mut shared = Vec::new();
+        if self.sb.ro_compat & RO_COMPAT_REFLINK != 0 {
+            let agf = self.agf(agno)?.clone();
+            if agf.refcount_level == 0 || agf.refcount_level > u32::from(MAX_HEIGHT) {
+                return Err(self.corrupt(format!("AGF of AG {agno}: refcount btree of {} levels", agf.refcount_level)));
+            }
+            let src = TreeSrc { w: self, agno };
+            let mut blocks = Vec::new();
+            let max = u64::from(self.sb.agblocks);
+            btree::walk_blocks(&src, &REFCBT, agf.refcount_level as u16, vec![u64::from(agf.refcount_root)], u64::from(agno), max, &mut |b| blocks.push(b), &mut |r| {
+                let (start, len) = (be32(r, 0), be32(r, 4));
+                if start & REFC_COW_FLAG == 0 {
+                    shared.push((start, len));
+                }
+                Ok(())
+            })?;
+            meta.extend(blocks.into_iter().map(|b| (b as u32, 1, "refcount btree")));
+        }
+        Ok(AgUse { meta, shared })
+    }
+
+    /// Frees every block inode `core` owns (see the module documentation), inside an
+    /// operation; the inode itself is left as it is for the caller to reset.
+    pub(crate) fn free_owned_blocks(&mut self, core: &Inode) -> Result<()> {
+        let ino = core.ino;
+        let runs = self.owned_runs(core)?;
+        let mut agnos: Vec<u32> = runs.iter().map(|r| r.agno).collect();
+        agnos.dedup();
+        for agno in agnos {
+            let u = self.ag_use(agno)?;
+            for r in runs.iter().filter(|r| r.agno == agno) {
+                if let Some(&(s, l, what)) = u.meta.iter().find(|&&(s, l, _)| r.meets(s, l)) {
+                    return Err(self.corrupt(format!("inode {ino}: blocks {}+{} of AG {agno} overlap the {what} at {s}+{l}", r.bno, r.len)));
+                }
+                if let Some(&(s, l)) = u.shared.iter().find(|&&(s, l)| r.meets(s, l)) {
+                    return Err(Error::Unsupported {
+                        dev: self.bufs.dev_name(),
+                        fs: "xfs".into(),
+                        feature: format!("writing: freeing inode {ino} with reflinked (shared) extents (AG {agno} blocks {s}+{l}); reference counts are not decremented yet"),
+                    });
+                }
+            }
+        }
+        let mut merged: Vec<Run> = Vec::new();
+        for r in runs {
+            match merged.last_mut() {
+                Some(l) if l.agno == r.agno && l.end() == u64::from(r.bno) => l.len += r.len,
+                _ => merged.push(r),
+            }
+        }
+        for r in merged {
+            self.free_in_ag(r.agno, r.bno, r.len)?;
+        }
+        Ok(())
+    }
+}
