@@ -97,6 +97,16 @@ fn setxattrs(p: &Path, attrs: &[(String, Vec<u8>)]) {
 /// The files the kernel makes in the root: (name, the data fork format xfs_db must find, an
 /// attribute fork format it must not find; "" for any).
 fn populate(m: &Path, bs: u64, big_tree: bool) -> Vec<(&'static str, &'static str, &'static str)> {
+    std::fs::write(m.join("xtree"), b"t").unwrap();
+    // Attribute blocks interleaved with the file's own data blocks, each fsynced: the
+    // attribute fork in btree format.
+    let st = Command::new("python3")
+        .arg("-c")
+        .arg("import os,sys\np=sys.argv[1]\nfd=os.open(p,os.O_WRONLY)\nfor i in range(3000):\n    os.setxattr(p,'user.tree-attribute-%05d'%i,b'w'*60)\n    if i%10==0: os.pwrite(fd,b'd'*4096,i//10*4096); os.fsync(fd)")
+        .arg(m.join("xtree"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "xtree");
     std::fs::write(m.join("small"), gen(10_000, 1)).unwrap();
     fragmented(&m.join("multi"), bs, 8);
     fragmented(&m.join("frag"), bs, if big_tree { 1500 } else { 640 });
@@ -124,6 +134,7 @@ fn populate(m: &Path, bs: u64, big_tree: bool) -> Vec<(&'static str, &'static st
         ("remote", "2 (extents)", ""),
         ("xnode", "2 (extents)", "1 (local)"),
         ("xremote", "2 (extents)", "1 (local)"),
+        ("xtree", "", "1 (local)"),
         ("prealloc", "2 (extents)", ""),
         ("hl", "2 (extents)", ""),
         ("hl2", "2 (extents)", ""),
@@ -179,7 +190,9 @@ fn remove_all(args: &[&str], big_tree: bool) {
     let mut freed = 0u64;
     for &(name, fmt, afmt) in &expect {
         let c = core(&img, inos[name]);
-        assert_eq!(c["core.format"], fmt, "{name}: {c:?}");
+        if !fmt.is_empty() {
+            assert_eq!(c["core.format"], fmt, "{name}: {c:?}");
+        }
         if !afmt.is_empty() {
             assert_ne!(c["core.aformat"], afmt, "{name}: {c:?}");
         }
@@ -188,6 +201,9 @@ fn remove_all(args: &[&str], big_tree: bool) {
         }
     }
     assert!(core(&img, inos["multi"])["core.nextents"].parse::<u64>().unwrap() > 1);
+    assert_eq!(core(&img, inos["xtree"])["core.aformat"], "3 (btree)");
+    let level = fields(&db(&img, &[&format!("inode {}", inos["frag"]), "p u3.bmbt.level"]));
+    assert_eq!(level["u3.bmbt.level"], if big_tree { "2" } else { "1" }, "bmbt root level of frag");
     for name in ["xnode", "xremote"] {
         assert!(core(&img, inos[name])["core.naextents"].parse::<u64>().unwrap() >= 1, "{name}: attribute blocks");
     }
