@@ -37,11 +37,6 @@ pub struct TreeKind {
 /// file offsets).
 pub const BMBT: TreeKind = TreeKind { name: "bmbt", magic_v4: 0x424d_4150, magic_v5: 0x424d_4133, long: true, rec_len: 16, key_len: 8 };
 
-/// The refcount btree of an AG (reflink, v5 only: both magics are `R3FC`): records
-/// (startblock with the copy-on-write staging flag in bit 31, blockcount, refcount), keys the
-/// startblock.
-pub const REFCBT: TreeKind = TreeKind { name: "refcountbt", magic_v4: 0x5233_4643, magic_v5: 0x5233_4643, long: false, rec_len: 12, key_len: 4 };
-
 /// Where the engine reads blocks and reports damage.
 pub trait Source {
     /// The superblock.

@@ -7,7 +7,8 @@
 //! free-space trees (root in the AGF) take theirs from the AGFL and count them in
 //! `agf_btreeblks`; the inode trees (root in the AGI) allocate theirs from free space near the
 //! block that splits, as the kernel's `xfs_inobt_alloc_block`, and count them in
-//! `agi_iblocks`/`agi_fblocks` when the filesystem has inobtcount.
+//! `agi_iblocks`/`agi_fblocks` when the filesystem has inobtcount; the refcount btree (root
+//! in the AGF) allocates its blocks the same way and counts them in `agf_refcount_blocks`.
 //!
 //! Keys here are the lowest key of the subtree (non-overlapping trees: bnobt, cntbt, inobt,
 //! finobt, refcountbt). The rmapbt's overlapping low/high keys are not supported: writers
@@ -39,6 +40,8 @@ pub enum RootIn {
     AgiIno,
     /// `agi_free_root`, `agi_free_level`.
     AgiFino,
+    /// `agf_refcount_root`, `agf_refcount_level`.
+    AgfRefc,
 }
 
 /// What distinguishes one AG btree from another.
@@ -108,6 +111,19 @@ pub const INOBT: AgTree = AgTree {
 
 /// The free inode btree: the inode btree's records of chunks with a free inode.
 pub const FINOBT: AgTree = AgTree { name: "finobt", magic_v4: 0x4649_4254, magic_v5: 0x4649_4233, root: RootIn::AgiFino, ..INOBT };
+
+/// The refcount btree (reflink): records (startblock, with the copy-on-write staging flag in
+/// bit 31; blockcount; refcount) of the extents more than one owner maps, keyed by startblock.
+pub const REFCOUNTBT: AgTree = AgTree {
+    name: "refcountbt",
+    magic_v4: 0x5233_4643,
+    magic_v5: 0x5233_4643,
+    rec_len: 12,
+    key_len: 4,
+    key_of: |r| r[..4].to_vec(),
+    cmp: |a, b| be32(a, 0).cmp(&be32(b, 0)),
+    root: RootIn::AgfRefc,
+};
 
 /// How [`XfsWriter::bt_lookup`] matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +208,7 @@ impl XfsWriter {
             RootIn::AgfCnt => (self.agf(agno)?.cnt_root, self.agf(agno)?.cnt_level),
             RootIn::AgiIno => (self.agi(agno)?.root, self.agi(agno)?.level),
             RootIn::AgiFino => (self.agi(agno)?.free_root, self.agi(agno)?.free_level),
+            RootIn::AgfRefc => (self.agf(agno)?.refcount_root, self.agf(agno)?.refcount_level),
         })
     }
 
@@ -201,13 +218,22 @@ impl XfsWriter {
             RootIn::AgfCnt => (self.agf(agno)?.cnt_root, self.agf(agno)?.cnt_level) = (root, levels),
             RootIn::AgiIno => (self.agi(agno)?.root, self.agi(agno)?.level) = (root, levels),
             RootIn::AgiFino => (self.agi(agno)?.free_root, self.agi(agno)?.free_level) = (root, levels),
+            RootIn::AgfRefc => (self.agf(agno)?.refcount_root, self.agf(agno)?.refcount_level) = (root, levels),
         }
         Ok(())
     }
 
-    /// Counts one block more (`up`) or less for inode tree `t` in the AGI (inobtcount
-    /// filesystems).
+    /// Counts one block more (`up`) or less for tree `t`: the refcount btree in the AGF
+    /// (`agf_refcount_blocks`), an inode tree in the AGI (inobtcount filesystems).
     fn bt_count_block(&mut self, t: &AgTree, agno: u32, up: bool) -> Result<()> {
+        if t.root == RootIn::AgfRefc {
+            let agf = self.agf(agno)?;
+            let Some(v) = (if up { agf.refcount_blocks.checked_add(1) } else { agf.refcount_blocks.checked_sub(1) }) else {
+                return Err(self.corrupt(format!("AGF of AG {agno}: refcount btree block count out of range")));
+            };
+            self.agf(agno)?.refcount_blocks = v;
+            return Ok(());
+        }
         if self.sb.ro_compat & super::sb::RO_COMPAT_INOBTCOUNT == 0 {
             return Ok(());
         }
@@ -220,12 +246,13 @@ impl XfsWriter {
         Ok(())
     }
 
-    /// A new block for tree `t`, near block `near`: the AGF trees take it from the AGFL and
-    /// count it in `agf_btreeblks`; the inode trees allocate it from free space.
+    /// A new block for tree `t`, near block `near`: the free-space trees take it from the AGFL
+    /// and count it in `agf_btreeblks`; the inode and refcount trees allocate it from free
+    /// space.
     fn bt_alloc_block(&mut self, t: &AgTree, agno: u32, near: u32) -> Result<u32> {
         match t.root {
             RootIn::AgfBno | RootIn::AgfCnt => self.agfl_get(agno, true),
-            RootIn::AgiIno | RootIn::AgiFino => {
+            RootIn::AgiIno | RootIn::AgiFino | RootIn::AgfRefc => {
                 let Some((bno, _)) = self.alloc_within(agno, 1, 1, Some((near, super::alloc::Within::ANY)))? else {
                     return Err(crate::fs::Error::Os(crate::fs::Errno::NoSpace));
                 };
@@ -239,7 +266,7 @@ impl XfsWriter {
     fn bt_free_block(&mut self, t: &AgTree, agno: u32, bno: u32) -> Result<()> {
         match t.root {
             RootIn::AgfBno | RootIn::AgfCnt => self.agfl_put(agno, bno, true),
-            RootIn::AgiIno | RootIn::AgiFino => {
+            RootIn::AgiIno | RootIn::AgiFino | RootIn::AgfRefc => {
                 self.free_in_ag(agno, bno, 1)?;
                 self.bt_count_block(t, agno, false)
             }

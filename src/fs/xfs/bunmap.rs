@@ -10,30 +10,27 @@
 //! hold, no block mapped twice, none over the AG headers, the internal log, the AGFL, the
 //! free-space, inode or refcount btrees or allocated inode chunks; free space itself is refused
 //! by the free path's double-free check. Any of it is [`Error::Corrupt`] and the operation
-//! writes nothing. On a reflink filesystem an extent the refcount btree calls shared is refused
-//! with [`Error::Unsupported`] ("reflinked (shared) extents"): decrementing reference counts is
-//! not written yet.
+//! writes nothing. On a reflink filesystem a run the refcount btree calls shared in part is
+//! not freed but loses one owner ([`XfsWriter::refc_decrease`]); only its blocks no one
+//! else maps are freed.
 
 use super::bmap;
-use super::btree::{self, Source, TreeKind, MAX_HEIGHT, REFCBT};
-use super::btree_write::{BNOBT, CNTBT, FINOBT, INOBT};
+use super::btree::{Source, TreeKind};
+use super::btree_write::{BNOBT, CNTBT, FINOBT, INOBT, REFCOUNTBT};
 use super::ialloc::{InoRec, INODES_PER_CHUNK};
 use super::inode::{Format, Inode};
+use super::refcount::{RefRec, COW_FLAG};
 use super::sb::{Superblock, RO_COMPAT_FINOBT};
 use super::writer::XfsWriter;
-use crate::bytes::be32;
 use crate::fs::{Error, Result};
 
 /// `features_ro_compat` bit: reflink (the AGs have refcount btrees).
 const RO_COMPAT_REFLINK: u32 = 0x4;
-/// Refcount record startblock flag: a copy-on-write staging extent, not a shared one.
-const REFC_COW_FLAG: u32 = 1 << 31;
 
-/// The generic btree engine's view of the filesystem while the writer holds it: pending
-/// blocks first; short-form pointers are blocks of AG `agno`.
+/// The generic btree engine's view of the filesystem while the writer holds it (pending
+/// blocks first), for the bmap btrees: long-form pointers only.
 struct TreeSrc<'a> {
     w: &'a XfsWriter,
-    agno: u32,
 }
 
 impl Source for TreeSrc<'_> {
@@ -42,11 +39,7 @@ impl Source for TreeSrc<'_> {
     }
 
     fn read_tree_block(&self, kind: &TreeKind, ptr: u64) -> Result<Vec<u8>> {
-        let off = if kind.long {
-            self.w.sb.fsb_to_byte(ptr, 1)
-        } else {
-            u32::try_from(ptr).ok().filter(|&b| self.w.block_ok(self.agno, b)).map(|b| self.w.ag_byte(self.agno, b))
-        };
+        let off = self.w.sb.fsb_to_byte(ptr, 1).filter(|_| kind.long);
         let off = off.ok_or_else(|| self.corrupt(format!("{} block {ptr} outside the filesystem", kind.name)))?;
         self.w.bufs.read(off, self.w.sb.blocksize as usize)
     }
@@ -94,7 +87,7 @@ impl XfsWriter {
     /// checked against the inode's counts and for blocks mapped twice.
     fn owned_runs(&self, core: &Inode) -> Result<Vec<Run>> {
         let ino = core.ino;
-        let src = TreeSrc { w: self, agno: 0 };
+        let src = TreeSrc { w: self };
         let mut runs = Vec::new();
         let mut total = 0u64;
         let forks = [("data", Some(core.format), &core.data_fork, core.nextents), ("attribute", core.aformat, &core.attr_fork, core.anextents)];
@@ -157,21 +150,14 @@ impl XfsWriter {
         }
         let mut shared = Vec::new();
         if self.sb.ro_compat & RO_COMPAT_REFLINK != 0 {
-            let agf = self.agf(agno)?.clone();
-            if agf.refcount_level == 0 || agf.refcount_level > u32::from(MAX_HEIGHT) {
-                return Err(self.corrupt(format!("AGF of AG {agno}: refcount btree of {} levels", agf.refcount_level)));
-            }
-            let src = TreeSrc { w: self, agno };
-            let mut blocks = Vec::new();
-            let max = u64::from(self.sb.agblocks);
-            btree::walk_blocks(&src, &REFCBT, agf.refcount_level as u16, vec![u64::from(agf.refcount_root)], u64::from(agno), max, &mut |b| blocks.push(b), &mut |r| {
-                let (start, len) = (be32(r, 0), be32(r, 4));
-                if start & REFC_COW_FLAG == 0 {
-                    shared.push((start, len));
+            meta.extend(self.bt_blocks(&REFCOUNTBT, agno)?.into_iter().map(|b| (b, 1, REFCOUNTBT.name)));
+            self.bt_scan(&REFCOUNTBT, agno, &0u32.to_be_bytes(), true, &mut |r| {
+                let rec = RefRec::decode(r);
+                if rec.start & COW_FLAG == 0 {
+                    shared.push((rec.start, rec.len));
                 }
-                Ok(())
+                rec.start & COW_FLAG == 0
             })?;
-            meta.extend(blocks.into_iter().map(|b| (b as u32, 1, "refcount btree")));
         }
         Ok(AgUse { meta, shared })
     }
@@ -183,23 +169,28 @@ impl XfsWriter {
         let runs = self.owned_runs(core)?;
         let mut agnos: Vec<u32> = runs.iter().map(|r| r.agno).collect();
         agnos.dedup();
+        let (mut free, mut shared) = (Vec::new(), Vec::new());
         for agno in agnos {
             let u = self.ag_use(agno)?;
             for r in runs.iter().filter(|r| r.agno == agno) {
                 if let Some(&(s, l, what)) = u.meta.iter().find(|&&(s, l, _)| r.meets(s, l)) {
                     return Err(self.corrupt(format!("inode {ino}: blocks {}+{} of AG {agno} overlap the {what} at {s}+{l}", r.bno, r.len)));
                 }
-                if let Some(&(s, l)) = u.shared.iter().find(|&&(s, l)| r.meets(s, l)) {
-                    return Err(Error::Unsupported {
-                        dev: self.bufs.dev_name(),
-                        fs: "xfs".into(),
-                        feature: format!("writing: freeing inode {ino} with reflinked (shared) extents (AG {agno} blocks {s}+{l}); reference counts are not decremented yet"),
-                    });
+                if u.shared.iter().any(|&(s, l)| r.meets(s, l)) {
+                    shared.push(*r);
+                } else {
+                    free.push(*r);
                 }
             }
         }
+        // Checked: shared runs lose an owner, what no one else maps is freed with the rest.
+        for r in shared {
+            let alone = self.refc_decrease(r.agno, r.bno, r.len)?;
+            free.extend(alone.into_iter().map(|(bno, len)| Run { agno: r.agno, bno, len }));
+        }
+        free.sort();
         let mut merged: Vec<Run> = Vec::new();
-        for r in runs {
+        for r in free {
             match merged.last_mut() {
                 Some(l) if l.agno == r.agno && l.end() == u64::from(r.bno) => l.len += r.len,
                 _ => merged.push(r),

@@ -4,7 +4,7 @@
 //! ([`SfDir::add`], offsets and 4/8-byte inode numbers as `xfs_dir2_sf_addname`), the parent's
 //! times, change count and — for a directory — link count updated; removal unlinks the name
 //! and frees the inode with its blocks when its last link goes ([`XfsWriter::free_inode`]:
-//! files with data, remote symlinks, attribute forks; shared reflinked extents are refused).
+//! files with data, remote symlinks, attribute forks; shared reflinked extents lose an owner).
 //!
 //! A parent in block, leaf, node or btree format, or one the new entry would push out of the
 //! inode (to the block format), is refused with [`Error::Unsupported`] naming the format:
@@ -181,9 +181,8 @@ impl XfsWriter {
 
     /// Removes the name `name` from shortform directory `parent` (an empty directory, or
     /// any other file): the inode loses a link and is freed with its last one, its data and
-    /// attribute fork blocks first (an inode with reflinked shared extents is refused with
-    /// [`Error::Unsupported`]). `ENOENT` without such a name, `ENOTEMPTY` for a directory with
-    /// entries.
+    /// attribute fork blocks first (reflinked shared extents lose an owner instead). `ENOENT`
+    /// without such a name, `ENOTEMPTY` for a directory with entries.
     pub fn remove(&mut self, parent: u64, name: &[u8]) -> Result<()> {
         self.begin();
         let r = self.remove_in(parent, name);

@@ -627,7 +627,7 @@ impl XfsWriter {
     }
 
     /// Frees inode `ino`: the blocks of its data and attribute forks freed first
-    /// ([`super::bunmap`]: an inode with shared extents is refused), then back to the free
+    /// ([`super::bunmap`]: shared reflinked runs only lose an owner), then back to the free
     /// state on disk (mode 0, generation one up), free in the inode btrees, its chunk removed
     /// and the chunk's blocks freed when all its inodes are free (see the module
     /// documentation); a free inode or a hole is corruption.

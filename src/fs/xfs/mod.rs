@@ -56,6 +56,7 @@ pub mod grow;
 pub mod ialloc;
 pub mod inode;
 pub mod log;
+pub mod refcount;
 pub mod sb;
 pub mod symlink;
 pub mod writer;
