@@ -183,22 +183,28 @@ impl XfsWriter {
                 }
             }
         }
-        // Checked: shared runs lose an owner, what no one else maps is freed with the rest.
-        for r in shared {
+        // Checked: shared runs lose an owner (neighbours together), what no one else maps is
+        // freed with the rest.
+        for r in merge(shared) {
             let alone = self.refc_decrease(r.agno, r.bno, r.len)?;
             free.extend(alone.into_iter().map(|(bno, len)| Run { agno: r.agno, bno, len }));
         }
         free.sort();
-        let mut merged: Vec<Run> = Vec::new();
-        for r in free {
-            match merged.last_mut() {
-                Some(l) if l.agno == r.agno && l.end() == u64::from(r.bno) => l.len += r.len,
-                _ => merged.push(r),
-            }
-        }
-        for r in merged {
+        for r in merge(free) {
             self.free_in_ag(r.agno, r.bno, r.len)?;
         }
         Ok(())
     }
+}
+
+/// Sorted runs with neighbours in one AG joined.
+fn merge(runs: Vec<Run>) -> Vec<Run> {
+    let mut merged: Vec<Run> = Vec::new();
+    for r in runs {
+        match merged.last_mut() {
+            Some(l) if l.agno == r.agno && l.end() == u64::from(r.bno) => l.len += r.len,
+            _ => merged.push(r),
+        }
+    }
+    merged
 }

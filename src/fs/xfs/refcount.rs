@@ -46,7 +46,9 @@ impl XfsWriter {
     /// The shared-domain records of AG `agno` that overlap or touch blocks `start..end`,
     /// in order, checked (lengths, counts of at least 2, inside the AG, no overlaps).
     fn refc_around(&mut self, agno: u32, start: u32, end: u32) -> Result<Vec<RefRec>> {
-        let from = self.bt_lookup(&REFCOUNTBT, agno, &start.to_be_bytes(), Lookup::Le)?.map_or(start, |r| be32(&r, 0));
+        // The last record starting before `start`: it may end at `start` (touching it).
+        let before = start.saturating_sub(1).to_be_bytes();
+        let from = self.bt_lookup(&REFCOUNTBT, agno, &before, Lookup::Le)?.map_or(start, |r| be32(&r, 0));
         let mut out: Vec<RefRec> = Vec::new();
         self.bt_scan(&REFCOUNTBT, agno, &from.to_be_bytes(), true, &mut |r| {
             let rec = RefRec::decode(r);
@@ -107,12 +109,16 @@ impl XfsWriter {
                 _ => merged.push(p),
             }
         }
-        if merged != old {
-            for r in &old {
-                self.bt_delete(&REFCOUNTBT, agno, &r.start.to_be_bytes())?;
-            }
-            for r in &merged {
-                self.bt_insert(&REFCOUNTBT, agno, &r.encode())?;
+        // The least change to the tree: records gone deleted, records kept in place updated,
+        // new ones inserted.
+        for r in old.iter().filter(|r| !merged.iter().any(|m| m.start == r.start)) {
+            self.bt_delete(&REFCOUNTBT, agno, &r.start.to_be_bytes())?;
+        }
+        for m in &merged {
+            match old.iter().find(|r| r.start == m.start) {
+                Some(r) if r == m => {}
+                Some(_) => self.bt_update(&REFCOUNTBT, agno, &m.encode())?,
+                None => self.bt_insert(&REFCOUNTBT, agno, &m.encode())?,
             }
         }
         Ok(free)
