@@ -394,6 +394,46 @@ fn reflinked_deep_refcount_tree() {
     assert!(r0.iter().any(|l| l.contains("2 levels")), "a two-level refcount btree: {r0:?}");
 }
 
+/// A file sharing blocks with itself (its first 64 KiB cloned over its second) and with a
+/// copy: every mapping drops one reference, as [`removals_match_kernel`] judges.
+#[test]
+fn reflinked_within_one_file() {
+    let r0 = removals_match_kernel(
+        |m| {
+            std::fs::write(m.join("self"), gen(256 << 10, 7)).unwrap();
+            xfs_io_reflink(&m.join("self"), &m.join("self"), 0, 65536, 65536);
+            cp_reflink(&m.join("self"), &m.join("copy"));
+        },
+        &["self", "copy"],
+    );
+    assert!(r0.iter().any(|l| l.contains(",4,")), "blocks with four mappings: {r0:?}");
+}
+
+/// A hostile refcount btree: a shared record with a count of 1 is corruption, the image
+/// unchanged.
+#[test]
+fn hostile_refcount_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let img = mkfs(d.path(), &["-m", "reflink=1"]);
+    if !with_kernel(&img, |m| {
+        std::fs::write(m.join("a"), gen(64 << 10, 1)).unwrap();
+        cp_reflink(&m.join("a"), &m.join("b"));
+    }) {
+        return;
+    }
+    let out = Command::new("xfs_db").env("PATH", path_env()).args(["-x", "-c", "agf 0", "-c", "addr refcntroot", "-c", "write recs[1].refcount 1"]).arg(&img).output().unwrap();
+    assert!(out.status.success(), "xfs_db: {}", String::from_utf8_lossy(&out.stderr));
+    let before = sha(&img);
+    let mut w = open(&img);
+    let root = w.superblock().rootino;
+    match w.remove(root, b"b") {
+        Err(Error::Corrupt { msg, .. }) => assert!(msg.contains("refcountbt"), "{msg}"),
+        r => panic!("{r:?}"),
+    }
+    drop(w);
+    assert_eq!(sha(&img), before);
+}
+
 /// A v4 image (`-m crc=0`, filled by `mkfs.xfs -p`: the kernel cannot mount v4) with a small
 /// file, a 20 MiB file, a remote symlink; removed by the writer: xfs_repair clean and exactly
 /// their blocks back. (mkfs.xfs 6.1 writes a prototype file spanning AGs over the next AG's

@@ -7,12 +7,12 @@
 //!
 //! Everything is checked before anything is freed: the maps as the reader checks them (order,
 //! bounds, btree structure), the forks' extent counts and `di_nblocks` against what the maps
-//! hold, no block mapped twice, none over the AG headers, the internal log, the AGFL, the
-//! free-space, inode or refcount btrees or allocated inode chunks; free space itself is refused
-//! by the free path's double-free check. Any of it is [`Error::Corrupt`] and the operation
-//! writes nothing. On a reflink filesystem a run the refcount btree calls shared in part is
-//! not freed but loses one owner ([`XfsWriter::refc_decrease`]); only its blocks no one
-//! else maps are freed.
+//! hold, no block mapped twice unless shared, none over the AG headers, the internal log, the
+//! AGFL, the free-space, inode or refcount btrees or allocated inode chunks; free space itself
+//! is refused by the free path's double-free check. Any of it is [`Error::Corrupt`] and the
+//! operation writes nothing. On a reflink filesystem a run the refcount btree calls shared in
+//! part is not freed but loses one owner (`refc_decrease`, [`super::refcount`]); only its
+//! blocks no one else maps are freed.
 
 use super::bmap;
 use super::btree::{Source, TreeKind};
@@ -84,7 +84,7 @@ impl XfsWriter {
     }
 
     /// The runs of blocks inode `core` owns, sorted: its forks' extents and bmap btree blocks,
-    /// checked against the inode's counts and for blocks mapped twice.
+    /// checked against the inode's counts.
     fn owned_runs(&self, core: &Inode) -> Result<Vec<Run>> {
         let ino = core.ino;
         let src = TreeSrc { w: self };
@@ -110,9 +110,6 @@ impl XfsWriter {
             return Err(self.corrupt(format!("inode {ino}: {} blocks counted, its forks map {total}", core.nblocks)));
         }
         runs.sort();
-        if let Some(w) = runs.windows(2).find(|w| w[0].agno == w[1].agno && w[0].end() > u64::from(w[1].bno)) {
-            return Err(self.corrupt(format!("inode {ino}: block {} of AG {} mapped twice", w[1].bno, w[1].agno)));
-        }
         Ok(runs)
     }
 
@@ -172,6 +169,15 @@ impl XfsWriter {
         let (mut free, mut shared) = (Vec::new(), Vec::new());
         for agno in agnos {
             let u = self.ag_use(agno)?;
+            // Blocks the file maps twice must be shared (a clone inside the file): each mapping
+            // then drops one reference.
+            let mut reach = 0u64;
+            for r in runs.iter().filter(|r| r.agno == agno) {
+                if reach > u64::from(r.bno) && !covered(&u.shared, r.bno, reach.min(r.end()) as u32) {
+                    return Err(self.corrupt(format!("inode {ino}: blocks from {} of AG {agno} mapped twice and not shared", r.bno)));
+                }
+                reach = reach.max(r.end());
+            }
             for r in runs.iter().filter(|r| r.agno == agno) {
                 if let Some(&(s, l, what)) = u.meta.iter().find(|&&(s, l, _)| r.meets(s, l)) {
                     return Err(self.corrupt(format!("inode {ino}: blocks {}+{} of AG {agno} overlap the {what} at {s}+{l}", r.bno, r.len)));
@@ -195,6 +201,25 @@ impl XfsWriter {
         }
         Ok(())
     }
+}
+
+/// Whether blocks `start..end` are all inside the (sorted) shared extents.
+fn covered(shared: &[(u32, u32)], start: u32, end: u32) -> bool {
+    let mut at = u64::from(start);
+    for &(s, l) in shared {
+        let e = u64::from(s) + u64::from(l);
+        if e <= at {
+            continue;
+        }
+        if u64::from(s) > at {
+            return false;
+        }
+        at = e;
+        if at >= u64::from(end) {
+            return true;
+        }
+    }
+    at >= u64::from(end)
 }
 
 /// Sorted runs with neighbours in one AG joined.

@@ -1,7 +1,7 @@
 //! Reference counts of shared extents (reflink: the kernel's `xfs_refcount.c`): the refcount
 //! btree ([`REFCOUNTBT`]) holds a record (start, length, count ≥ 2) for every run of blocks
 //! more than one owner maps, merged so that neighbouring runs never have the same count; a
-//! block without a record has one owner. [`XfsWriter::refc_decrease`] is what an owner freeing
+//! block without a record has one owner. `XfsWriter::refc_decrease` is what an owner freeing
 //! its mapping does (`xfs_refcount_decrease_extent`): the counts of the shared runs it covers
 //! drop by one (a run falling to one owner loses its record), records straddling its ends are
 //! split, neighbours with equal counts merged, and the blocks it owned alone are returned to be
