@@ -42,6 +42,46 @@ impl RefRec {
     }
 }
 
+/// One owner less over blocks `start..end` given the records `old` that overlap or touch
+/// them (in order): the records that replace them (split at the ends, counts one lower, gone
+/// at one owner, neighbours with equal counts merged) and the runs no one else maps.
+fn decrease(old: &[RefRec], start: u32, end: u32) -> (Vec<RefRec>, Vec<(u32, u32)>) {
+    let mut pieces: Vec<RefRec> = Vec::new();
+    let mut free = Vec::new();
+    let mut cur = start;
+    for r in old {
+        let rend = r.end() as u32;
+        if r.start < start {
+            pieces.push(RefRec { len: start.min(rend) - r.start, ..*r });
+        }
+        let (a, b) = (r.start.max(start), rend.min(end));
+        if a < b {
+            if cur < a {
+                free.push((cur, a - cur));
+            }
+            if r.refcount > 2 {
+                pieces.push(RefRec { start: a, len: b - a, refcount: r.refcount - 1 });
+            }
+            cur = b;
+        }
+        if rend > end {
+            let s = end.max(r.start);
+            pieces.push(RefRec { start: s, len: rend - s, ..*r });
+        }
+    }
+    if cur < end {
+        free.push((cur, end - cur));
+    }
+    let mut merged: Vec<RefRec> = Vec::new();
+    for p in pieces {
+        match merged.last_mut() {
+            Some(m) if m.end() == u64::from(p.start) && m.refcount == p.refcount => m.len += p.len,
+            _ => merged.push(p),
+        }
+    }
+    (merged, free)
+}
+
 impl XfsWriter {
     /// The shared-domain records of AG `agno` that overlap or touch blocks `start..end`,
     /// in order, checked (lengths, counts of at least 2, inside the AG, no overlaps).
@@ -76,39 +116,7 @@ impl XfsWriter {
     pub(crate) fn refc_decrease(&mut self, agno: u32, start: u32, len: u32) -> Result<Vec<(u32, u32)>> {
         let end = start.checked_add(len).ok_or_else(|| self.corrupt(format!("AG {agno}: blocks {start}+{len}")))?;
         let old = self.refc_around(agno, start, end)?;
-        let mut pieces: Vec<RefRec> = Vec::new();
-        let mut free = Vec::new();
-        let mut cur = start;
-        for r in &old {
-            let rend = r.end() as u32;
-            if r.start < start {
-                pieces.push(RefRec { len: start.min(rend) - r.start, ..*r });
-            }
-            let (a, b) = (r.start.max(start), rend.min(end));
-            if a < b {
-                if cur < a {
-                    free.push((cur, a - cur));
-                }
-                if r.refcount > 2 {
-                    pieces.push(RefRec { start: a, len: b - a, refcount: r.refcount - 1 });
-                }
-                cur = b;
-            }
-            if rend > end {
-                let s = end.max(r.start);
-                pieces.push(RefRec { start: s, len: rend - s, ..*r });
-            }
-        }
-        if cur < end {
-            free.push((cur, end - cur));
-        }
-        let mut merged: Vec<RefRec> = Vec::new();
-        for p in pieces {
-            match merged.last_mut() {
-                Some(m) if m.end() == u64::from(p.start) && m.refcount == p.refcount => m.len += p.len,
-                _ => merged.push(p),
-            }
-        }
+        let (merged, free) = decrease(&old, start, end);
         // The least change to the tree: records gone deleted, records kept in place updated,
         // new ones inserted.
         for r in old.iter().filter(|r| !merged.iter().any(|m| m.start == r.start)) {
@@ -122,5 +130,30 @@ impl XfsWriter {
             }
         }
         Ok(free)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(start: u32, len: u32, refcount: u32) -> RefRec {
+        RefRec { start, len, refcount }
+    }
+
+    #[test]
+    fn decrease_splits_drops_and_merges() {
+        // No record: everything is freed.
+        assert_eq!(decrease(&[], 10, 20), (vec![], vec![(10, 10)]));
+        // A record straddling both ends: split, the middle one owner less.
+        assert_eq!(decrease(&[r(5, 20, 3)], 10, 20), (vec![r(5, 5, 3), r(10, 10, 2), r(20, 5, 3)], vec![]));
+        // Count 2 inside the range: the record goes, nothing freed there; the gaps are freed.
+        assert_eq!(decrease(&[r(12, 3, 2)], 10, 20), (vec![], vec![(10, 2), (15, 5)]));
+        // Neighbours touching the range merge with what drops to their count.
+        assert_eq!(decrease(&[r(0, 10, 2), r(10, 6, 3), r(16, 4, 2)], 10, 16), (vec![r(0, 20, 2)], vec![]));
+        // A record ending where the range starts is kept as it is.
+        assert_eq!(decrease(&[r(0, 10, 4), r(10, 2, 2)], 10, 12), (vec![r(0, 10, 4)], vec![]));
+        // The record encodes as startblock, blockcount, refcount.
+        assert_eq!(RefRec::decode(&r(7, 8, 9).encode()), r(7, 8, 9));
     }
 }
