@@ -273,12 +273,12 @@ fn refcounts(img: &Path) -> Vec<String> {
     out
 }
 
-/// The kernel makes files with `setup`; then each of `names` is removed by the writer and, on
+/// The kernel makes files with `setup` on a fresh `mkfs.xfs ARGS -m reflink=1` image; then each of `names` is removed by the writer and, on
 /// a copy taken just before, by the kernel: after every removal xfs_repair is clean and the
 /// refcount btrees, superblock counters and free space equal the kernel's.
-fn removals_match_kernel(setup: impl FnOnce(&Path), names: &[&str]) -> Vec<String> {
+fn removals_match_kernel(args: &[&str], setup: impl FnOnce(&Path), names: &[&str]) -> Vec<String> {
     let d = tempfile::tempdir().unwrap();
-    let img = mkfs(d.path(), &["-m", "reflink=1"]);
+    let img = mkfs(d.path(), &[args, &["-m", "reflink=1"]].concat());
     if !with_kernel(&img, setup) {
         return Vec::new();
     }
@@ -365,6 +365,7 @@ fn reflinked_owners_dropped() {
 #[test]
 fn reflinked_steps_match_kernel() {
     let r0 = removals_match_kernel(
+        &[],
         |m| {
             for (n, seed) in [("a", 4), ("b", 5), ("c", 6)] {
                 std::fs::write(m.join(n), gen(1 << 20, seed)).unwrap();
@@ -384,8 +385,25 @@ fn reflinked_steps_match_kernel() {
 #[test]
 fn reflinked_deep_refcount_tree() {
     let r0 = removals_match_kernel(
+        &[],
         |m| {
             fragmented(&m.join("f"), 4096, 800);
+            cp_reflink(&m.join("f"), &m.join("g"));
+            cp_reflink(&m.join("f"), &m.join("h"));
+        },
+        &["g", "f", "h"],
+    );
+    assert!(r0.iter().any(|l| l.contains("2 levels")), "a two-level refcount btree: {r0:?}");
+}
+
+/// [`reflinked_deep_refcount_tree`] with 1 KiB blocks: 2000 records, a two-level refcount
+/// btree of some 25 leaves.
+#[test]
+fn reflinked_deep_refcount_tree_1k() {
+    let r0 = removals_match_kernel(
+        &["-b", "size=1024"],
+        |m| {
+            fragmented(&m.join("f"), 1024, 2000);
             cp_reflink(&m.join("f"), &m.join("g"));
             cp_reflink(&m.join("f"), &m.join("h"));
         },
@@ -399,6 +417,7 @@ fn reflinked_deep_refcount_tree() {
 #[test]
 fn reflinked_within_one_file() {
     let r0 = removals_match_kernel(
+        &[],
         |m| {
             std::fs::write(m.join("self"), gen(256 << 10, 7)).unwrap();
             xfs_io_reflink(&m.join("self"), &m.join("self"), 0, 65536, 65536);
