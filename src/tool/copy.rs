@@ -3,8 +3,9 @@
 //! times and symbolic links. Shared by vfish and `vcopy-in`/`vcopy-out`.
 
 use super::host::{host_err, safe_component};
-use crate::fs::{FileType, Stat, Timespec};
+use crate::fs::{Errno, FileType, Stat, Timespec};
 use crate::guest::files::TreeEntry;
+use crate::guest::Error as GuestError;
 use crate::Guest;
 use anyhow::{bail, Result};
 use std::ffi::OsStr;
@@ -57,13 +58,33 @@ fn copy_in_one(g: &Guest, local: &Path, remote: &str) -> Result<()> {
     } else {
         bail!("copy-in: {}: not a regular file, directory or symlink", local.display());
     }
-    g.chown(md.uid().into(), md.gid().into(), remote, false)?;
+    chown_if_supported(g, md.uid().into(), md.gid().into(), remote)?;
     if !ft.is_symlink() {
-        g.chmod(md.mode() & 0o7777, remote)?;
+        chmod_if_supported(g, md.mode() & 0o7777, remote)?;
         let t = |sec: i64, nsec: i64| Timespec { sec, nsec: u32::try_from(nsec).unwrap_or(0) };
         g.set_times(remote, Some(t(md.atime(), md.atime_nsec())), Some(t(md.mtime(), md.mtime_nsec())))?;
     }
     Ok(())
+}
+
+/// `lchown`, except on a filesystem without owners (vfat: EPERM), where the owners are not
+/// kept — as the libguestfs daemon then runs `tar --no-same-owner`.
+pub fn chown_if_supported(g: &Guest, uid: i64, gid: i64, path: &str) -> Result<()> {
+    unless_not_permitted(g.chown(uid, gid, path, false))
+}
+
+/// `chmod`, except where the filesystem cannot hold the mode (vfat refuses, with EPERM, any
+/// change but the write bits): there the mode it can hold stays, as with `tar
+/// --no-same-permissions`.
+pub fn chmod_if_supported(g: &Guest, mode: u32, path: &str) -> Result<()> {
+    unless_not_permitted(g.chmod(mode, path))
+}
+
+fn unless_not_permitted(r: crate::guest::Result<()>) -> Result<()> {
+    match r {
+        Err(GuestError::Path { errno: Errno::NotPermitted, .. }) => Ok(()),
+        r => Ok(r?),
+    }
 }
 
 /// A guest modification time as a host time.

@@ -6,6 +6,7 @@
 //! Compression: gzip in-process (flate2); xz through the host's `xz` program as a filter
 //! (`xz -dc` / `xz -c`), as the libguestfs appliance runs it.
 
+use super::copy::{chmod_if_supported, chown_if_supported};
 use super::host::{safe_component, write_host_file};
 use crate::fs::{FileType, Stat, Timespec};
 use crate::Guest;
@@ -179,9 +180,9 @@ pub fn unpack(guest: &Guest, input: impl Read, dir: &str, xattrs: bool) -> Resul
                 }
             }
         }
-        guest.chown(uid.try_into().unwrap_or(-1), gid.try_into().unwrap_or(-1), &path, false)?;
+        chown_if_supported(guest, uid.try_into().unwrap_or(-1), gid.try_into().unwrap_or(-1), &path)?;
         if !is_link {
-            guest.chmod(mode, &path)?;
+            chmod_if_supported(guest, mode, &path)?;
             if kind == tar::EntryType::Directory {
                 dirs.push((path, mtime));
             } else {
