@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use vguestfs::fs::{FileType, Timespec};
 use vguestfs::guest::write::Copy;
+use vguestfs::tool::edit;
 use vguestfs::tool::tar::Compression;
 
 /// A host-side failure, naming the host path.
@@ -224,31 +225,11 @@ pub fn sync(s: &mut Session, _a: &Args, _out: &mut dyn Write) -> CmdResult {
 }
 
 /// `edit filename` (`vi`, `emacs`): edits a copy in `$EDITOR` (default `vi`) and writes it
-/// back in place if it changed, keeping the file's owner, mode and SELinux label.
+/// back in place if it changed, keeping the file's owner, mode and SELinux label
+/// ([`vguestfs::tool::edit::edit_file`]).
 pub fn edit(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    let path = a.str(0);
-    let before = s.guest.read_file(path)?;
-    let dir = tempfile::tempdir().map_err(|e| CmdError::Failed(format!("edit: temporary directory: {e}")))?;
-    let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("file");
-    let tmp = dir.path().join(name);
-    std::fs::write(&tmp, &before).map_err(|e| host_err(&tmp, &e))?;
-    let editor = std::env::var("EDITOR").ok().filter(|e| !e.trim().is_empty()).unwrap_or_else(|| "vi".into());
-    // $EDITOR may carry arguments ("emacs -nw"): run it through the shell, as guestfish does
-    let status = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("sh")
-        .arg(&tmp)
-        .status()
-        .map_err(|e| CmdError::Failed(format!("edit: running {editor}: {e}")))?;
-    if !status.success() {
-        return Err(CmdError::Failed(format!("edit: {editor} failed ({status}); {path} unchanged")));
-    }
-    let after = std::fs::read(&tmp).map_err(|e| host_err(&tmp, &e))?;
-    if after != before {
-        s.guest.write(path, &after)?;
-    }
-    Ok(())
+    let editor = edit::default_editor();
+    edit::edit_file(&s.guest, a.str(0), edit::How::Editor(&editor), None).map(|_| ()).map_err(|e| CmdError::Failed(format!("{e:#}")))
 }
 
 /// `copy-in localpath [localpath ...] remotedir`: copies host files and directories

@@ -2,10 +2,11 @@
 //! virt-tools way of pairing `--format` with the `-a` options after it, and opening a guest
 //! read-only with `-m` mounts or, without them, by inspection like `-i`. The submodules hold
 //! the work that a standalone tool and a vfish command share (`vdf` and `df`, `vcopy-in` and
-//! `copy-in`…).
+//! `copy-in`, `vedit` and `edit`…).
 
 pub mod copy;
 pub mod df;
+pub mod edit;
 pub mod host;
 pub mod tar;
 
