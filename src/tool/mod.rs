@@ -2,9 +2,10 @@
 //! virt-tools way of pairing `--format` with the `-a` options after it, and opening a guest
 //! read-only with `-m` mounts or, without them, by inspection like `-i`. The submodules hold
 //! the work that a standalone tool and a vfish command share (`vdf` and `df`, `vcopy-in` and
-//! `copy-in`, `vedit` and `edit`…).
+//! `copy-in`, `vedit` and `edit`, `vcustomize` and `vsysprep`…).
 
 pub mod copy;
+pub mod customize;
 pub mod df;
 pub mod edit;
 pub mod host;
