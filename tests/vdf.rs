@@ -33,7 +33,7 @@ fn output_equals_virt_df() {
         assert_eq!(sha256_file(&fixture(image)), before, "{image} modified");
     }
     // two disks are one guest, named after the first with a '+' per further disk
-    let o = vdf(&["-a", "guest-ubuntu.raw", "--format=raw", "-a", "whole-ext2.raw", "--one-per-guest"]);
+    let o = vdf(&["-a", "guest-ubuntu.raw", "--format=raw", "-a", "whole-ext2.raw", "--one-per-guest", "--uuid"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), golden("two-disks.virt-df-plain.txt"));
 }

@@ -23,6 +23,7 @@ fn cli() -> Command {
         .arg(Arg::new("inodes").short('i').long("inodes").action(ArgAction::SetTrue).help("Show inodes instead of blocks"))
         .arg(Arg::new("csv").long("csv").action(ArgAction::SetTrue).help("Comma-separated values output"))
         .arg(Arg::new("one-per-guest").long("one-per-guest").action(ArgAction::SetTrue).help("Accepted for virt-df compatibility (one appliance per guest); no effect"))
+        .arg(Arg::new("uuid").long("uuid").action(ArgAction::SetTrue).help("Accepted for virt-df compatibility: guests added with -a have no UUID, so they are named by image, as virt-df names them"))
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
 }
 
