@@ -116,3 +116,54 @@ fn nothing_is_written_when_nothing_changes_or_something_fails() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(sha256_file(&s.path), before, "a failed vedit wrote to the image");
 }
+
+/// The `-e` language against what virt-edit runs, `perl -pe EXPR`: for substitutions written
+/// the same in both (the documented subset), the result is byte for byte Perl's.
+#[test]
+fn expressions_edit_as_perl_does() {
+    use std::io::Write;
+    use vguestfs::tool::edit::Substitution;
+    let text = "root:x:0:0:root:/root:/bin/bash\n\
+                id:3:initdefault:\n\
+                #PermitRootLogin yes\n\
+                # PermitRootLogin  prohibit-password\n\
+                key=value other=thing\n\
+                Foo foo FOO food\n\
+                tabs\there\tand trailing  \n\
+                numbers 10 200 3000\n\
+                path=/usr/bin:/bin\n\
+                \n\
+                last line without newline";
+    let exprs = [
+        r"s/^id:.*/id:5:initdefault:/",
+        r"s/o/0/",
+        r"s/o/0/g",
+        r"s/foo/bar/gi",
+        r"s/\bfoo\b/bar/i",
+        r"s/(\w+)=(\w+)/$2=$1/g",
+        r"s/(\w+)=(\w+)/\2=\1/",
+        r"s/(\w+)=(\w+)/${2}x$1/",
+        r"s|/bin/bash|/bin/zsh|",
+        r"s/\/usr\/bin/\/opt\/bin/",
+        r"s/^#\s*(PermitRootLogin)\s+\S+/$1 no/",
+        r"s/\s+$//",
+        r"s/\t/ /g",
+        r"s/(\d+)/<$1>/g",
+        r"s/$/;/",
+        r"s/^/# /",
+        r"s/^$/(empty)/",
+        r"s/(a)(z)?/[$1$2]/g",
+        r"s/x/\$1 costs \$\$/",
+        r"s#:#|#g",
+        r"s/[[:digit:]]+/N/g",
+        r"s/(?i)ROOT/admin/g",
+    ];
+    for e in exprs {
+        let ours = e.parse::<Substitution>().unwrap_or_else(|err| panic!("{e}: {err}")).apply(text.as_bytes());
+        let mut perl = Command::new("perl").args(["-pe", e]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        perl.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let want = perl.wait_with_output().unwrap();
+        assert!(want.status.success(), "perl {e}");
+        assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&want.stdout), "{e}");
+    }
+}

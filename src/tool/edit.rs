@@ -9,16 +9,19 @@
 //!
 //! # Expressions (`vedit -e`)
 //! virt-edit runs `perl -pe EXPR`; vguestfs has no Perl and takes one substitution in the
-//! sed/Perl form `s/REGEX/REPLACEMENT/FLAGS`, applied to each line in turn (without its
-//! newline, which is kept):
+//! sed/Perl form `s/REGEX/REPLACEMENT/FLAGS`, applied to each line in turn with its newline,
+//! as `perl -p` does: `$` matches at the end of the line or before its newline, `^` at its
+//! start, and `\s` or `[^…]` can match the newline (`s/\s+$//` joins lines, as in Perl):
 //! - the delimiter is the character after `s` (any punctuation: `s|a|b|`, `s#a#b#`); a
 //!   backslash before it makes it literal;
 //! - REGEX is a Rust `regex` crate pattern (Perl-like: `\d`, `\s`, `\b`, `(?i)`, classes,
 //!   `(…)` groups, `(?P<name>…)`; no backreferences or look-around);
 //! - REPLACEMENT names groups as `$1`, `${1}`, `$name`, `${name}` or `\1`…`\9` (`$1x` is
-//!   group 1 then `x`, as in Perl); `$0` is the whole match (`&` is literal); `$$` and `\$`
-//!   are a literal `$`, as is a `$` before anything else; `\\` is a backslash, `\n` and `\t`
-//!   a newline and a tab;
+//!   group 1 then `x`, as in Perl); `$0` is the whole match (Perl's `$&`; `&` is literal);
+//!   `\$` and `$$` are a literal `$` (in Perl `$$` is the process id: write `\$`), as is a
+//!   `$` before anything else; `\\` is a backslash, `\n` and `\t` a newline and a tab;
+//! - what both languages write the same gives Perl's result byte for byte
+//!   (`tests/vedit.rs` runs `perl -pe` as the oracle);
 //! - FLAGS: `g` replaces every match on the line (else the first), `i` ignores case.
 
 use crate::guest::write::Copy;
@@ -134,33 +137,67 @@ impl std::str::FromStr for Substitution {
                 other => return Err(bad(&format!("unknown flag '{other}'"))),
             }
         }
-        let re = RegexBuilder::new(pattern).case_insensitive(icase).size_limit(1 << 20).build().map_err(|e| bad(&format!("bad regex: {e}")))?;
+        let re = RegexBuilder::new(&perl_dollar(pattern)).case_insensitive(icase).size_limit(1 << 20).build().map_err(|e| bad(&format!("bad regex: {e}")))?;
         Ok(Substitution { re, replacement: replacement_syntax(replacement).map_err(|e| bad(&e.to_string()))?, global })
     }
 }
 
 impl Substitution {
-    /// Applies the substitution to each line of `text` (lines end at `\n`, which is kept).
-    /// Bytes that are not UTF-8 are matched as U+FFFD and written back unchanged on lines
-    /// the expression does not change.
+    /// Applies the substitution to each line of `text` (lines end after `\n`), newline
+    /// included, as `perl -p` does. Bytes that are not UTF-8 are matched as U+FFFD and written
+    /// back unchanged on lines the expression does not change.
     pub fn apply(&self, text: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(text.len());
         for line in text.split_inclusive(|&b| b == b'\n') {
-            let (body, nl) = match line.strip_suffix(b"\n") {
-                Some(b) => (b, &b"\n"[..]),
-                None => (line, &b""[..]),
-            };
-            let s = String::from_utf8_lossy(body);
+            let s = String::from_utf8_lossy(line);
             let replaced = if self.global { self.re.replace_all(&s, self.replacement.as_str()) } else { self.re.replace(&s, self.replacement.as_str()) };
             if replaced == s {
-                out.extend_from_slice(body);
+                out.extend_from_slice(line);
             } else {
                 out.extend_from_slice(replaced.as_bytes());
             }
-            out.extend_from_slice(nl);
         }
         out
     }
+}
+
+/// A pattern with Perl's `$` (end of the string, or before a newline ending it) for the regex
+/// crate's (end of the string only): each `$` outside a character class and not escaped
+/// becomes `(?m:$)`, which on one line is the same.
+fn perl_dollar(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    let mut depth = 0usize; // character class nesting
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '[' => {
+                depth += 1;
+                out.push(c);
+                // a `]` first in a class (after an optional `^`) is literal
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if depth > 0 => {
+                depth -= 1;
+                out.push(c);
+            }
+            '$' if depth == 0 => out.push_str("(?m:$)"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// How to edit: in an editor command (run through `/bin/sh -c`, so `$EDITOR` may carry
@@ -236,6 +273,9 @@ mod tests {
         assert_eq!(sub(r"s/\/usr/\/opt/", "/usr/x\n"), "/opt/x\n");
         assert_eq!(sub(r"s/x/\$1 $$ \\/", "x\n"), "$1 $ \\\n");
         assert_eq!(sub(r"s/$/;/", "a\nb"), "a;\nb;");
+        assert_eq!(sub(r"s/\s+$//", "a \nb"), "ab");
+        assert_eq!(sub(r"s/[$]x$/y/", "$x\n"), "y\n");
+        assert_eq!(perl_dollar(r"a$|[]$]\$[^]$]$"), r"a(?m:$)|[]$]\$[^]$](?m:$)");
         assert_eq!(sub(r"s/(?P<k>\w+)=(\w+)/$1x $k-$2 $ ${k}/", "a=b\n"), "ax a-b $ a\n");
     }
 
