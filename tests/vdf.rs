@@ -84,6 +84,9 @@ fn options_and_errors_as_virt_df() {
     let o = vdf(&["-a", "no-such.img"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("vdf: error: no-such.img"), "{o:?}");
+    let o = vdf(&["-d", "myguest"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("vdf: error: -d myguest: libvirt guests cannot be opened"), "{o:?}");
     let o = vdf(&["--help"]);
     assert!(o.status.success());
     let help = String::from_utf8_lossy(&o.stdout);

@@ -52,7 +52,7 @@ fn old_style_args() -> Vec<String> {
 
 /// Whether option `a` takes the next argument as its value.
 fn takes_value(a: &str) -> bool {
-    matches!(a, "-b" | "--backup" | "-e" | "--edit" | "--expr" | "-m" | "--mount" | "--backing-allow")
+    matches!(a, "-b" | "--backup" | "-e" | "--edit" | "--expr" | "-m" | "--mount" | "--backing-allow" | "-d" | "--domain" | "-c" | "--connect")
 }
 
 fn run() -> Result<()> {

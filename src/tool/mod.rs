@@ -19,9 +19,15 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Reads the `add` and `format` arguments: pairs each `-a IMAGE` with the last `--format` given before it on the command line.
+/// Reads the `add` and `format` arguments (refusing `-d`/`-c`): pairs each `-a IMAGE` with the last `--format` given before it on the command line.
 /// Applies `--backing-allow` first (see [`apply_backing_allow`]).
 pub fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
+    if let Ok(Some(guest)) = m.try_get_one::<String>("domain") {
+        bail!("-d {guest}: libvirt guests cannot be opened (vguestfs has no libvirt connection): give the guest's disk images with -a");
+    }
+    if let Ok(Some(uri)) = m.try_get_one::<String>("connect") {
+        bail!("-c {uri}: libvirt is not supported (vguestfs opens disk images only): give the guest's disk images with -a");
+    }
     apply_backing_allow(m);
     let adds: Vec<(usize, &String)> = match (m.indices_of("add"), m.get_many::<String>("add")) {
         (Some(i), Some(v)) => i.zip(v).collect(),
@@ -152,9 +158,11 @@ pub fn backing_allow<'a>(values: impl Iterator<Item = &'a str>) -> crate::disk::
 }
 
 /// Adds the `-a IMAGE`, `--format[=raw|qcow2]` and `--backing-allow` options that [`drives`]
-/// reads.
+/// reads, and virt-tools' libvirt options `-d`/`-c`, which it refuses with the reason.
 pub fn drive_args(cmd: Command) -> Command {
-    cmd.arg(backing_allow_arg()).arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
+    cmd.arg(Arg::new("domain").short('d').long("domain").value_name("GUEST").hide(true))
+        .arg(Arg::new("connect").short('c').long("connect").value_name("URI").hide(true))
+        .arg(backing_allow_arg()).arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
         .arg(
             Arg::new("format")
                 .long("format")
