@@ -225,3 +225,26 @@ fn tar_out_members_equal_virt_tar_out_s() {
     let golden = std::fs::read_to_string(root().join("fixtures/libguestfs/guest-ubuntu.virt-tar-out-etc.txt")).unwrap();
     assert_eq!(rows(&String::from_utf8_lossy(&out.stdout)), rows(&golden));
 }
+
+/// `vcopy-in` and `vtar-in` into a compressed qcow2 guest: `qemu-img check` finds the image
+/// clean, and its raw conversion holds the files (debugfs) in an e2fsck-clean filesystem.
+#[test]
+fn copy_in_and_tar_in_on_qcow2_are_judged_by_qemu_img() {
+    let work = tempfile::tempdir().unwrap();
+    let q = work.path().join("g.qcow2");
+    std::fs::copy(fixture("guest-ubuntu.qcow2"), &q).unwrap();
+    let t = host_tree(work.path());
+    ok(env!("CARGO_BIN_EXE_vcopy-in"), &["-a", q.to_str().unwrap(), t.to_str().unwrap(), "/root"]);
+    let tarball = work.path().join("p.tgz");
+    run("tar", &["-C", t.parent().unwrap().to_str().unwrap(), "-czf", tarball.to_str().unwrap(), "payload"]);
+    ok(env!("CARGO_BIN_EXE_vtar-in"), &["-a", q.to_str().unwrap(), "-z", tarball.to_str().unwrap(), "/tmp"]);
+    run("qemu-img", &["check", "-q", q.to_str().unwrap()]);
+    let raw = work.path().join("g.raw");
+    run("qemu-img", &["convert", "-O", "raw", q.to_str().unwrap(), raw.to_str().unwrap()]);
+    let fs = root_fs(&raw, work.path());
+    assert_fsck_clean(&fs);
+    for dir in ["/root/payload", "/tmp/payload"] {
+        let got = rdump(&fs, dir, &work.path().join(format!("dump{}", dir.replace('/', "-"))));
+        assert_eq!(diff(&t, &got), "", "{dir}");
+    }
+}
