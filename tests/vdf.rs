@@ -38,6 +38,16 @@ fn output_equals_virt_df() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), golden("two-disks.virt-df-plain.txt"));
 }
 
+/// A `NAME:DEVICE` label longer than virt-df's 36 columns: the numbers on the next line.
+#[test]
+fn long_labels_wrap_as_virt_df_s() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(fixture("guest-ubuntu.raw"), dir.path().join("an-image-name-longer-than-the-column.raw")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_vdf")).args(["-a", "an-image-name-longer-than-the-column.raw", "-h"]).current_dir(dir.path()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), golden("long-name.virt-df-h.txt"));
+}
+
 /// `stat -f` of a read-only kernel loop mount of bytes `offset..` of `image`: block size,
 /// blocks, free, available, inodes, free inodes.
 fn kernel_statvfs(image: &std::path::Path, offset: u64) -> Vec<u64> {
