@@ -696,3 +696,43 @@ fn long_name_checksums_short_fats_and_endless_directories() {
     let msg = corrupt_msg(fs.read_dir(resolve(&fs, "d")));
     assert!(msg.contains("longer than"), "{msg}");
 }
+
+/// Issue 23 item 4: a FAT32 volume of fewer than 65,525 clusters (mkfs.fat -F 32 made it;
+/// its total sector count patched down, in the boot sector and its backup, with FSInfo's free
+/// count "unknown": fsck.fat finds nothing wrong) is FAT32 as Linux decides (the 16-bit FAT
+/// size is 0): it is read — listing and files as mtools wrote them, statvfs by the clusters
+/// it has — and refused for writing, naming why.
+#[test]
+fn fat32_with_fewer_than_65525_clusters_reads_as_linux_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("v.img");
+    run("truncate", &["-s", "40M", img.to_str().unwrap()]);
+    run("mkfs.vfat", &["-F", "32", "-s", "1", img.to_str().unwrap()]);
+    let src = dir.path().join("h.txt");
+    std::fs::write(&src, b"hello\n").unwrap();
+    let i = img.to_str().unwrap();
+    run("mmd", &["-i", i, "::dir"]);
+    run("mcopy", &["-i", i, src.to_str().unwrap(), "::dir/A long name.txt"]);
+    let listing = mtools("mdir", &["-i", i, "-b", "::dir"]);
+    let mut b = std::fs::read(&img).unwrap();
+    let le16 = |b: &[u8], o: usize| u64::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let spf = u64::from(u32::from_le_bytes(b[0x24..0x28].try_into().unwrap()));
+    let total = (le16(&b, 0x0E) + u64::from(b[0x10]) * spf + 65_000) as u32;
+    for sector in [0, 6] {
+        b[sector * 512 + 0x20..sector * 512 + 0x24].copy_from_slice(&total.to_le_bytes());
+    }
+    b[512 + 488..512 + 492].fill(0xFF); // FSInfo: free count unknown
+    std::fs::write(&img, &b).unwrap();
+    let fsck = std::process::Command::new("fsck.vfat").env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").args(["-n", i]).output().unwrap();
+    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stdout));
+    let fs = open_bytes(b).unwrap();
+    assert_eq!(fs.statvfs().unwrap().blocks, 65_000);
+    let d = resolve(&fs, "dir");
+    let names: Vec<Vec<u8>> = fs.read_dir(d).unwrap().into_iter().map(|e| e.name).collect();
+    assert!(names.contains(&b"A long name.txt".to_vec()), "{names:?}");
+    assert!(String::from_utf8_lossy(&listing).contains("A long name.txt"));
+    assert_eq!(read_all(&fs, resolve(&fs, "dir/A long name.txt")).unwrap(), b"hello\n");
+    let dev: Dev = Arc::new(RawFile::open(&img, true).unwrap());
+    let e = vguestfs::fs::open_rw(dev).err().expect("opened for writing");
+    assert!(e.to_string().contains("FAT32 volume of 65000 clusters"), "{e}");
+}

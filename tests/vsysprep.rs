@@ -488,3 +488,52 @@ fn bad_customize_values_are_refused_before_any_work() {
     }
     assert_eq!(sha256_file(&img), before);
 }
+
+/// The image guide's linter checks (issue 21 item 3): sshd's effective settings as sshd reads
+/// them (an Include'd drop-in first, its first value winning over the main file's), a root
+/// password set by `openssl passwd -6` to a well-known one, qemu-guest-agent; `--audit-ignore`
+/// leaves a check out and names it in the JSON.
+#[test]
+fn audit_lints_sshd_root_password_and_guest_agent() {
+    let d = tempfile::tempdir().unwrap();
+    let tree = d.path().join("tree");
+    run("cp", &["-a", common::root().join("fixtures/trees/ubuntu").to_str().unwrap(), tree.to_str().unwrap()]);
+    let put = |p: &str, text: &str| {
+        let f = tree.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    };
+    // what fixtures/mk-guests.sh adds to a tree: /bin -> usr/bin and an ELF binary
+    for dir in ["dev", "proc", "sys", "tmp", "root", "usr/bin"] {
+        std::fs::create_dir_all(tree.join(dir)).unwrap();
+    }
+    if !tree.join("bin").exists() {
+        std::os::unix::fs::symlink("usr/bin", tree.join("bin")).unwrap();
+    }
+    std::fs::copy("/usr/bin/true", tree.join("usr/bin/true")).unwrap();
+    put("usr/sbin/sshd", "");
+    put("usr/bin/qemu-ga", "");
+    put("etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\nPermitRootLogin yes\nPasswordAuthentication yes\nMatch User x\n  PasswordAuthentication no\n");
+    put("etc/ssh/sshd_config.d/50-cloud.conf", "PasswordAuthentication no\n");
+    let hash = run("openssl", &["passwd", "-6", "-salt", "saltsalt", "changeme"]);
+    put("etc/shadow", &format!("root:{}:19000:0:99999:7:::\n", hash.trim()));
+    let img = d.path().join("guest.img");
+    run("mkfs.ext4", &["-q", "-F", "-d", tree.to_str().unwrap(), img.to_str().unwrap(), "64M"]);
+    let o = vsysprep(&["--audit", "--json", "-a", img.to_str().unwrap()]);
+    let j: J = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let get = |j: &J, check: &str| -> (String, String) {
+        let f = j["roots"][0]["findings"].as_array().unwrap().iter().find(|f| f["check"] == check).unwrap_or_else(|| panic!("no {check} in {j}"));
+        (f["status"].as_str().unwrap().to_string(), f["detail"].as_str().unwrap().to_string())
+    };
+    assert_eq!(get(&j, "ssh-root-login"), ("warn".into(), "PermitRootLogin yes (/etc/ssh/sshd_config): root logs in with a password".into()));
+    assert_eq!(get(&j, "ssh-password-auth"), ("pass".into(), "PasswordAuthentication no (/etc/ssh/sshd_config.d/50-cloud.conf)".into()));
+    assert_eq!(get(&j, "root-password"), ("fail".into(), "set to the well-known password 'changeme'".into()));
+    assert_eq!(get(&j, "qemu-guest-agent").0, "pass");
+    let o = vsysprep(&["--audit", "--json", "--audit-ignore", "root-password", "--audit-ignore", "ssh-root-login", "-a", img.to_str().unwrap()]);
+    let j: J = serde_json::from_slice(&o.stdout).unwrap();
+    let checks: Vec<&str> = j["roots"][0]["findings"].as_array().unwrap().iter().filter_map(|f| f["check"].as_str()).collect();
+    assert!(!checks.contains(&"root-password") && !checks.contains(&"ssh-root-login") && checks.contains(&"ssh-password-auth"), "{checks:?}");
+    assert_eq!(j["ignored"], serde_json::json!(["root-password", "ssh-root-login"]));
+    let bad = vsysprep(&["--audit", "--audit-ignore", "no-such-check", "-a", img.to_str().unwrap()]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("root-password"), "the error lists the checks");
+}

@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vinspect: error: {e:#}");
+            eprintln!("vinspect: error: {}", vguestfs::tool::one_line(&e));
             ExitCode::from(1)
         }
     }

@@ -27,6 +27,14 @@ fn cli() -> Command {
         .arg(Arg::new("enable").long("enable").value_name("OPS").action(ArgAction::Append).help("Run exactly these operations"))
         .arg(Arg::new("dry-run").short('n').long("dry-run").visible_alias("dryrun").action(ArgAction::SetTrue).help("Open the image read-only and print the changes that would be made"))
         .arg(Arg::new("audit").long("audit").action(ArgAction::SetTrue).help("Check OpenStack readiness (read-only); exit 1 if a check fails"))
+        .arg(
+            Arg::new("audit-ignore")
+                .long("audit-ignore")
+                .value_name("CHECK")
+                .action(ArgAction::Append)
+                .value_parser(clap::builder::PossibleValuesParser::new(audit::CHECKS.iter().map(|(n, _)| *n)))
+                .help("With --audit: leave this check out (repeatable)"),
+        )
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print a machine-readable report on stdout"))
         .arg(Arg::new("keep-user-accounts").long("keep-user-accounts").value_name("USERS").action(ArgAction::Append).help("user-account: keep these users"))
         .arg(Arg::new("remove-user-accounts").long("remove-user-accounts").value_name("USERS").action(ArgAction::Append).help("user-account: remove only these users"))
@@ -163,7 +171,8 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
         bail!("no operating systems were found in the guest image");
     }
     if audit_only {
-        return audit_roots(&mut g, &roots, json);
+        let ignore: Vec<String> = m.get_many::<String>("audit-ignore").into_iter().flatten().cloned().collect();
+        return audit_roots(&mut g, &roots, json, &ignore);
     }
     let mut reports = Vec::new();
     let mut distro = String::new();
@@ -226,15 +235,17 @@ fn print_dry_run(reports: &[OpReport], disks: &[DiskReport]) -> Result<()> {
     Ok(())
 }
 
-/// `--audit`: the readiness checks of each root, printed or as JSON; exit 1 when one fails.
-fn audit_roots(g: &mut Guest, roots: &[String], json: bool) -> Result<ExitCode> {
+/// `--audit`: the readiness checks of each root but the `ignore`d ones, printed or as JSON;
+/// exit 1 when one fails.
+fn audit_roots(g: &mut Guest, roots: &[String], json: bool, ignore: &[String]) -> Result<ExitCode> {
     let mut all = Vec::new();
     for root in roots {
         for (mp, e) in g.mount_inspected(root, true)? {
             eprintln!("vsysprep: warning: {mp}: {e} (ignored)");
         }
         let os = g.inspect_root(root)?;
-        let findings = audit::audit(g, &os)?;
+        let mut findings = audit::audit(g, &os)?;
+        findings.retain(|f| !ignore.iter().any(|i| i == f.check));
         g.umount_all()?;
         all.push((root.clone(), findings));
     }
@@ -246,12 +257,12 @@ fn audit_roots(g: &mut Guest, roots: &[String], json: bool) -> Result<ExitCode> 
             findings: &'a [audit::Finding],
         }
         let v: Vec<RootAudit> = all.iter().map(|(r, f)| RootAudit { root: r, findings: f }).collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "roots": v, "failed": failed }))?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "roots": v, "failed": failed, "ignored": ignore }))?);
     } else {
         for (root, findings) in &all {
             println!("OpenStack readiness of {root}:");
             for f in findings {
-                println!("{}  {:<15} {}", f.status.label(), f.check, f.detail);
+                println!("{}  {:<17} {}", f.status.label(), f.check, f.detail);
             }
         }
     }

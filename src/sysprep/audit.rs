@@ -44,7 +44,31 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// Every check, in the order they run, with what it looks at: the names `--audit-ignore`
+/// takes.
+pub const CHECKS: &[(&str, &str)] = &[
+    ("cloud-init", "cloud-init installed"),
+    ("growpart", "growpart or growroot present"),
+    ("ssh-server", "an SSH server installed"),
+    ("ssh-enabled", "sshd enabled at boot"),
+    ("ssh-root-login", "sshd's effective PermitRootLogin is not yes"),
+    ("ssh-password-auth", "sshd's effective PasswordAuthentication is not yes"),
+    ("root-password", "root's password is not empty nor a well-known one"),
+    ("qemu-guest-agent", "qemu-guest-agent installed"),
+    ("ssh-hostkeys", "no SSH host keys in the image"),
+    ("mac-pins", "no MAC address pinned in network configuration"),
+    ("firewall", "no guest firewall enabled"),
+    ("acpid", "acpid installed"),
+    ("acpiphp", "acpiphp loaded at boot"),
+    ("root-layout", "the root on the first partition or an LV"),
+    ("serial-console", "console=ttyS0 on the kernel command line"),
+    ("shell-history", "no shell history"),
+    ("user-accounts", "no login accounts besides root"),
+    ("machine-id", "/etc/machine-id empty"),
+];
+
 fn finding(check: &'static str, ok: bool, bad: Status, good: impl Into<String>, why: impl Into<String>) -> Finding {
+    debug_assert!(CHECKS.iter().any(|(n, _)| *n == check), "{check} is not in CHECKS");
     if ok {
         Finding { check, status: Status::Pass, detail: good.into() }
     } else {
@@ -96,6 +120,18 @@ pub fn audit(g: &Guest, os: &OsInfo) -> Result<Vec<Finding>> {
         out.push(finding("ssh-enabled", on, Status::Warn, "enabled at boot", "sshd is not enabled at boot (no systemd wants link or rc3.d start link)"));
     }
 
+    if sshd.is_some() {
+        let sshd = sshd_settings(g)?;
+        let (root_login, from) = sshd.get("permitrootlogin").cloned().unwrap_or(("prohibit-password".into(), "the default".into()));
+        out.push(finding("ssh-root-login", root_login != "yes", Status::Warn, format!("PermitRootLogin {root_login} ({from})"), format!("PermitRootLogin yes ({from}): root logs in with a password")));
+        let (pw, from) = sshd.get("passwordauthentication").cloned().unwrap_or(("yes".into(), "the default".into()));
+        out.push(finding("ssh-password-auth", pw != "yes", Status::Warn, format!("PasswordAuthentication {pw} ({from})"), format!("PasswordAuthentication yes ({from}): passwords are accepted, not only the injected keys")));
+    }
+    out.push(root_password(g)?);
+
+    let qga = first_present(g, &["/usr/bin/qemu-ga", "/usr/sbin/qemu-ga"])?;
+    out.push(finding("qemu-guest-agent", qga.is_some(), Status::Warn, format!("installed ({})", qga.clone().unwrap_or_default()), "not installed: Nova cannot quiesce filesystems for snapshots or set passwords (hw_qemu_guest_agent)"));
+
     let mut keys = g.glob("/etc/ssh/*_host_*")?;
     keys.retain(|k| !k.ends_with(".pub"));
     out.push(finding("ssh-hostkeys", keys.is_empty(), Status::Fail, "none (each instance makes its own)", format!("present, shared by every instance: {}", keys.join(" "))));
@@ -129,6 +165,70 @@ pub fn audit(g: &Guest, os: &OsInfo) -> Result<Vec<Finding>> {
     let mid = edit::read(g, "/etc/machine-id")?.is_some_and(|b| !b.iter().all(u8::is_ascii_whitespace));
     out.push(finding("machine-id", !mid, Status::Fail, "empty (made at first boot)", "/etc/machine-id is set: every instance would share it"));
     Ok(out)
+}
+
+/// Passwords a root password must not be (distribution and appliance defaults).
+const KNOWN_PASSWORDS: &[&str] = &["root", "toor", "password", "changeme", "admin", "123456", "cubswin:)", "passw0rd", "centos", "fedora", "ubuntu", "debian"];
+
+/// The root password in `/etc/shadow`: empty or one of [`KNOWN_PASSWORDS`] fails.
+fn root_password(g: &Guest) -> Result<Finding> {
+    let check = "root-password";
+    debug_assert!(CHECKS.iter().any(|(n, _)| *n == check));
+    let shadow = edit::read_text(g, "/etc/shadow")?.unwrap_or_default();
+    let Some(hash) = shadow.lines().find_map(|l| l.strip_prefix("root:")).map(|rest| rest.split(':').next().unwrap_or_default().to_string()) else {
+        return Ok(Finding { check, status: Status::Pass, detail: "no root entry in /etc/shadow".into() });
+    };
+    Ok(if hash.is_empty() {
+        Finding { check, status: Status::Fail, detail: "empty: root logs in without a password".into() }
+    } else if hash.starts_with('!') || hash.starts_with('*') {
+        Finding { check, status: Status::Pass, detail: "locked or disabled".into() }
+    } else {
+        match super::crypt::guess(&hash, KNOWN_PASSWORDS) {
+            Ok(Some(p)) => Finding { check, status: Status::Fail, detail: format!("set to the well-known password '{p}'") },
+            Ok(None) => Finding { check, status: Status::Pass, detail: "set, not a well-known password".into() },
+            Err(why) => Finding { check, status: Status::Pass, detail: format!("set ({why} against well-known passwords)") },
+        }
+    })
+}
+
+/// sshd's global settings as it reads them: keywords (lower case) with their first value and
+/// the file it came from; `Include` files read in place (globs, relative to `/etc/ssh`), a
+/// `Match` block ending the global part of its file.
+fn sshd_settings(g: &Guest) -> Result<std::collections::HashMap<String, (String, String)>> {
+    let mut out = std::collections::HashMap::new();
+    sshd_file(g, "/etc/ssh/sshd_config", 0, &mut out)?;
+    Ok(out)
+}
+
+fn sshd_file(g: &Guest, path: &str, depth: u32, out: &mut std::collections::HashMap<String, (String, String)>) -> Result<()> {
+    let Some(text) = edit::read_text(g, path)? else { return Ok(()) };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (kw, rest) = line.split_once(|c: char| c.is_whitespace() || c == '=').unwrap_or((line, ""));
+        let kw = kw.to_ascii_lowercase();
+        let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '=');
+        match kw.as_str() {
+            "match" => break,
+            "include" if depth < 4 => {
+                for pat in rest.split_whitespace() {
+                    let pat = if pat.starts_with('/') { pat.to_string() } else { format!("/etc/ssh/{pat}") };
+                    let mut files = g.glob(&pat)?;
+                    files.sort();
+                    for f in files {
+                        sshd_file(g, &f, depth + 1, out)?;
+                    }
+                }
+            }
+            _ => {
+                let value = rest.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
+                out.entry(kw).or_insert((value, path.to_string()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where MAC addresses are pinned.

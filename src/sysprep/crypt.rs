@@ -2,7 +2,7 @@
 //! (`$6$`) as virt-customize writes them, with a random 16-character salt; and virt-customize's
 //! random passwords.
 
-use sha_crypt::{CustomizedPasswordHasher, Params, ShaCrypt};
+use sha_crypt::{CustomizedPasswordHasher, Params, PasswordVerifier, ShaCrypt};
 
 /// Characters of random passwords (virt-customize's set: letters and digits).
 const PASSWORD_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -27,6 +27,33 @@ pub fn sha512_crypt_with_salt(password: &str, salt: &[u8]) -> Result<String, sup
         .map_err(|e| super::Error::Unsupported(format!("SHA-512 crypt: {e}")))?;
     // glibc omits the default `rounds=5000$`; both spellings verify the same password
     Ok(hash.to_string().replacen("$rounds=5000$", "$", 1))
+}
+
+/// The most SHA-crypt rounds a hash from an image is checked with (glibc's default is 5,000;
+/// a hostile `rounds=999999999` would take minutes per guess).
+const MAX_VERIFY_ROUNDS: u64 = 100_000;
+
+/// Which of `guesses` the `$5$`/`$6$` crypt `hash` is the hash of. `Err` with the reason when
+/// the hash cannot be checked here (another scheme such as yescrypt `$y$`, too many rounds,
+/// malformed).
+pub fn guess<'a>(hash: &str, guesses: &[&'a str]) -> Result<Option<&'a str>, String> {
+    let scheme = hash.split('$').nth(1).unwrap_or_default();
+    if !matches!(scheme, "5" | "6") {
+        return Err(format!("hash scheme ${scheme}$ is not checked"));
+    }
+    if let Some(r) = hash.split('$').nth(2).and_then(|f| f.strip_prefix("rounds=")) {
+        if r.parse::<u64>().map_or(true, |r| r > MAX_VERIFY_ROUNDS) {
+            return Err(format!("{r} rounds are not checked"));
+        }
+    }
+    for g in guesses {
+        match ShaCrypt::default().verify_password(g.as_bytes(), hash) {
+            Ok(()) => return Ok(Some(g)),
+            Err(sha_crypt::password_hash::Error::PasswordInvalid) => {}
+            Err(e) => return Err(format!("malformed hash ({e})")),
+        }
+    }
+    Ok(None)
 }
 
 /// A random 16-character password of letters and digits.

@@ -32,7 +32,7 @@ impl PasswordSelector {
         let bad = |msg: String| Error::BadOption { option, msg };
         Ok(match s.split_once(':') {
             Some(("password", p)) => PasswordSelector::Password(p.to_string()),
-            Some(("file", f)) if !f.is_empty() => PasswordSelector::File(PathBuf::from(f)),
+            Some(("file", f)) if !f.is_empty() => PasswordSelector::File(host_file(option, f)?),
             Some(("locked", rest)) => PasswordSelector::Locked(Box::new(PasswordSelector::parse(option, rest)?)),
             None if s == "random" => PasswordSelector::Random,
             None if s == "disabled" => PasswordSelector::Disabled,
@@ -180,7 +180,7 @@ impl CustomizeAction {
             }
             "--upload" => {
                 let (s, d) = split2(option, value, "FILE:DEST")?;
-                CustomizeAction::Upload { src: PathBuf::from(s), dest: d.to_string() }
+                CustomizeAction::Upload { src: host_file(option, s)?, dest: d.to_string() }
             }
             "--link" => {
                 let (t, rest) = split2(option, value, "TARGET:LINK[:LINK…]")?;
@@ -193,7 +193,7 @@ impl CustomizeAction {
                 let (user, key) = match value.split_once(':') {
                     None => (value, KeySource::Default),
                     Some((u, sel)) => match sel.split_once(':') {
-                        Some(("file", f)) => (u, KeySource::File(PathBuf::from(f))),
+                        Some(("file", f)) => (u, KeySource::File(host_file(option, f)?)),
                         Some(("string", k)) => (u, KeySource::String(k.to_string())),
                         _ => return Err(bad(format!("'{sel}': expected file:FILENAME or string:KEY"))),
                     },
@@ -201,7 +201,7 @@ impl CustomizeAction {
                 check_user(user).map_err(bad)?;
                 CustomizeAction::SshInject { user: user.to_string(), key }
             }
-            "--firstboot" => CustomizeAction::Firstboot(PathBuf::from(value)),
+            "--firstboot" => CustomizeAction::Firstboot(host_file(option, value)?),
             "--firstboot-command" => CustomizeAction::FirstbootCommand(value.to_string()),
             "--root-password" => CustomizeAction::Password { user: "root".into(), selector: PasswordSelector::parse(option, value)? },
             "--password" => {
@@ -211,6 +211,20 @@ impl CustomizeAction {
             }
             other => return Err(Error::Unsupported(format!("{other}: not a customize option of vsysprep"))),
         })
+    }
+}
+
+/// A host file an option names, checked to be a readable regular file before any work (the
+/// option is named when it is not).
+fn host_file(option: &'static str, f: &str) -> std::result::Result<PathBuf, Error> {
+    let p = PathBuf::from(f);
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_file() => match std::fs::File::open(&p) {
+            Ok(_) => Ok(p),
+            Err(e) => Err(Error::BadOption { option, msg: format!("{f}: {e}") }),
+        },
+        Ok(_) => Err(Error::BadOption { option, msg: format!("{f}: not a regular file") }),
+        Err(e) => Err(Error::BadOption { option, msg: format!("{f}: {e}") }),
     }
 }
 
@@ -571,6 +585,12 @@ mod tests {
         assert!(CustomizeAction::parse("--password", "bob\nroot:password:x").is_err());
         assert!(CustomizeAction::parse("--password", "svc$:password:x").is_ok());
         assert!(CustomizeAction::parse("--ssh-inject", "../root:string:ssh-ed25519 AAAA").is_err());
+        // host files are checked before any work, naming the option
+        for (opt, v) in [("--ssh-inject", "root:file:/nonexistent/key.pub"), ("--upload", "/nonexistent/f:/etc/f"), ("--firstboot", "/nonexistent/s.sh"), ("--root-password", "file:/nonexistent/pw")] {
+            let e = CustomizeAction::parse(opt, v).expect_err(opt).to_string();
+            assert!(e.contains(opt) && e.contains("/nonexistent"), "{e}");
+        }
+        assert!(CustomizeAction::parse("--upload", "/:/etc/f").is_err(), "a directory is not a file to upload");
         assert!(CustomizeAction::parse("--ssh-inject", "cloud-user:string:ssh-ed25519 AAAA").is_ok());
     }
 

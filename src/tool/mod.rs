@@ -198,8 +198,42 @@ pub fn exit_status(prog: &str, result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{prog}: error: {e:#}");
+            eprintln!("{prog}: error: {}", one_line(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// An error and its causes on one line, joined by `: ` as `{:#}` joins them, without a cause
+/// whose text is already in the line: our errors name their source in their own message, so
+/// the chain would say it twice ("open: No such file or directory (os error 2): No such file
+/// or directory (os error 2)").
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn causes_already_said_are_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let disk = crate::disk::Error::Io { path: "/x.img".into(), op: "open", source: io };
+        let e = anyhow::Error::new(disk).context("inspecting /x.img");
+        let line = one_line(&e);
+        assert_eq!(line.matches("not found").count(), 1, "{line}");
+        assert!(line.starts_with("inspecting /x.img: /x.img: open"), "{line}");
     }
 }

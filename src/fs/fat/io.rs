@@ -48,22 +48,37 @@ pub(super) struct DevIo {
     pos: u64,
     shared: Rc<RefCell<Shared>>,
     writable: bool,
+    /// A boot sector shown in place of the device's (read-only cursors only).
+    boot: Option<Rc<[u8; 512]>>,
 }
 
 impl DevIo {
-    /// A read-only cursor at offset 0 of `dev`.
-    pub(super) fn new(dev: Dev) -> DevIo {
-        DevIo { dev, pos: 0, shared: Rc::default(), writable: false }
+    /// A read-only cursor at offset 0 of `dev`; `boot`, when given, is read in place of the
+    /// device's first 512 bytes.
+    pub(super) fn new(dev: Dev, boot: Option<Rc<[u8; 512]>>) -> DevIo {
+        DevIo { dev, pos: 0, shared: Rc::default(), writable: false, boot }
     }
 
     /// A writable cursor at offset 0 of `dev` saving what it overwrites into `shared`.
     pub(super) fn writable(dev: Dev, shared: Rc<RefCell<Shared>>) -> DevIo {
-        DevIo { dev, pos: 0, shared, writable: true }
+        DevIo { dev, pos: 0, shared, writable: true, boot: None }
     }
 }
 
 impl Read for DevIo {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let at = self.pos;
+        let n = self.read_device(buf)?;
+        if let Some(boot) = self.boot.as_ref().filter(|_| at < 512) {
+            let end = (at + n as u64).min(512);
+            buf[..(end - at) as usize].copy_from_slice(&boot[at as usize..end as usize]);
+        }
+        Ok(n)
+    }
+}
+
+impl DevIo {
+    fn read_device(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.dev.len().saturating_sub(self.pos);
         let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         if n == 0 {
@@ -146,7 +161,7 @@ mod tests {
     #[test]
     fn reads_seeks_and_refuses_writes() {
         let mem = Arc::new(MemDev::new((0u8..16).collect()));
-        let mut io = DevIo::new(mem.clone());
+        let mut io = DevIo::new(mem.clone(), None);
         let mut buf = [0u8; 4];
         assert_eq!(io.seek(SeekFrom::Start(14)).unwrap(), 14);
         assert_eq!(io.read(&mut buf).unwrap(), 2);

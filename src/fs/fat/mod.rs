@@ -73,6 +73,9 @@ const NAMEMAX: u64 = 255 * 6;
 
 type FatVolume = fatfs::FileSystem<DevIo>;
 
+/// The fewest clusters `fatfs` takes for FAT32 (`FatType::FAT32_MIN_CLUSTERS`).
+const FAT32_MIN_CLUSTERS: u64 = 65_525;
+
 /// What we learnt while listing directories.
 #[derive(Default)]
 struct Inner {
@@ -141,7 +144,8 @@ impl FatFs {
     /// Opens the FAT filesystem on the writable device `dev` for reading and writing (in
     /// production a copy-on-write overlay). Refused, naming the reason, when the device is
     /// read-only or when `fatfs` would read the volume's geometry differently from Linux (a
-    /// FAT too small for the clusters, or a cluster count that contradicts the FAT type).
+    /// FAT too small for the clusters, a cluster count that contradicts the FAT type, a FAT32
+    /// volume of fewer than 65,525 clusters).
     pub fn open_rw(dev: Dev) -> Result<FatFs> {
         if !dev.is_writable() {
             return Err(Error::Disk(crate::disk::Error::ReadOnly { dev: dev.name() }));
@@ -156,6 +160,12 @@ impl FatFs {
             fatfs::FatType::Fat32 => 32,
         };
         let unsupported = |feature: String| Error::Unsupported { dev: fs.dev.name(), fs: "vfat".into(), feature };
+        if fs.geom.fat_bits == 32 && fs.geom.bpb_clusters < FAT32_MIN_CLUSTERS {
+            return Err(unsupported(format!(
+                "writing a FAT32 volume of {} clusters (under 65,525, the FAT library would allocate as if it were larger)",
+                fs.geom.bpb_clusters
+            )));
+        }
         if fs.geom.bpb_clusters != fs.geom.clusters() {
             return Err(unsupported(format!(
                 "writing a volume whose FAT holds {} of its {} clusters",
@@ -178,9 +188,30 @@ impl FatFs {
     /// A `fatfs` view of the volume. One is made per operation (two sector reads): `fatfs`
     /// volumes are not `Send`, so none is kept in `self`. Read-only: dropping it writes nothing
     /// (its unmount only writes what it changed) and [`DevIo`] refuses writes anyway.
+    ///
+    /// A FAT32 volume of fewer than 65,525 clusters (Linux and mkfs.fat decide FAT32 by the
+    /// 16-bit FAT size being 0; `fatfs` by the cluster count, and refuses the volume) is shown
+    /// to `fatfs` with a boot sector whose total sector count gives it 65,525: reading only
+    /// follows chains, which the volume's own FAT holds. Writing such a volume is refused
+    /// ([`FatFs::open_rw`]): `fatfs` would allocate past it.
     fn mount(&self) -> Result<FatVolume> {
         let options = fatfs::FsOptions::new().oem_cp_converter(&cp437::CP437);
-        fatfs::FileSystem::new(DevIo::new(self.dev.clone()), options).map_err(|e| self.io("boot sector", e))
+        let boot = (self.geom.fat_bits == 32 && self.geom.bpb_clusters < FAT32_MIN_CLUSTERS).then(|| self.fat32_boot_sector()).transpose()?;
+        fatfs::FileSystem::new(DevIo::new(self.dev.clone(), boot), options).map_err(|e| self.io("boot sector", e))
+    }
+
+    /// The boot sector with `BPB_TotSec32` raised so that `fatfs` counts 65,525 clusters.
+    fn fat32_boot_sector(&self) -> Result<std::rc::Rc<[u8; 512]>> {
+        let mut bs = [0u8; 512];
+        self.dev.read_at(&mut bs, 0)?;
+        // FAT32: reserved sectors and the FATs (BPB_FATSz32), no fixed root directory.
+        let reserved = u64::from(u16::from_le_bytes([bs[0x0E], bs[0x0F]]));
+        let data_start = reserved + u64::from(bs[0x10]) * u64::from(u32::from_le_bytes([bs[0x24], bs[0x25], bs[0x26], bs[0x27]]));
+        let spc = u64::from(bs[0x0D]);
+        let total = u32::try_from(data_start + FAT32_MIN_CLUSTERS * spc).map_err(|_| self.corrupt("boot sector: FAT32 volume too large"))?;
+        bs[0x13..0x15].fill(0);
+        bs[0x20..0x24].copy_from_slice(&total.to_le_bytes());
+        Ok(std::rc::Rc::new(bs))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

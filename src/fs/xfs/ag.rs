@@ -1,8 +1,9 @@
 //! Allocation group headers: the AGF (free space, sector 1 of the AG) and the AGI (inodes,
 //! sector 2), checked (magic, version, sequence number, length, v5 CRC and UUID). The AGFL
-//! (sector 3) is in [`super::agfl`]. [`Agf::encode`] writes the AGF fields back (the writer
-//! stamps LSN and CRC through [`super::buf`]). [`Layout`] places the headers and btree roots of
-//! a new AG as mkfs and growfs do; [`Agf::new_sector`] and [`new_agi_sector`] make its headers.
+//! (sector 3) is in [`super::agfl`]. [`Agf::encode`] and [`Agi::encode`] write the fields back
+//! (the writer stamps LSN and CRC through [`super::buf`]). [`Layout`] places the headers and
+//! btree roots of a new AG as mkfs and growfs do; [`Agf::new_sector`] and [`new_agi_sector`]
+//! make its headers.
 
 use super::crc;
 use super::sb::Superblock;
@@ -22,8 +23,8 @@ pub const AGI_CRC_OFF: usize = 312;
 pub const AGI_LSN_OFF: usize = 320;
 /// Byte offset of `agi_length`.
 pub const AGI_LENGTH_OFF: usize = 12;
-/// `NULLAGINO`: no inode.
-const NULLAGINO: u32 = u32::MAX;
+/// `NULLAGINO`: no inode (`agi_newino` before the first chunk, `di_next_unlinked`).
+pub const NULLAGINO: u32 = u32::MAX;
 
 /// Where a new AG's fixed blocks are (`XFS_BNO_BLOCK`… and `xfs_prealloc_blocks`): the
 /// headers' sectors, then one root block per btree the filesystem has, in the kernel's order.
@@ -104,13 +105,30 @@ pub struct Agf {
     pub refcount_level: u32,
 }
 
-/// The AGI fields the reader uses.
+/// The AGI (`xfs_agi`): inode counts and the inode btrees' roots (the unlinked lists are
+/// left as they are).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agi {
+    /// Blocks in this AG.
+    pub length: u32,
     /// Allocated inodes in the AG.
     pub count: u32,
+    /// Root of the inode btree.
+    pub root: u32,
+    /// Levels of the inode btree.
+    pub level: u32,
     /// Free inodes among them.
     pub freecount: u32,
+    /// First inode of the chunk allocated last ([`NULLAGINO`] before any).
+    pub newino: u32,
+    /// Root of the free inode btree (finobt filesystems).
+    pub free_root: u32,
+    /// Levels of the free inode btree.
+    pub free_level: u32,
+    /// Blocks of the inode btree (inobtcount filesystems).
+    pub iblocks: u32,
+    /// Blocks of the free inode btree (inobtcount filesystems).
+    pub fblocks: u32,
 }
 
 /// Common checks: magic, version 1, sequence number, AG length, and on v5 the UUID and CRC.
@@ -263,10 +281,41 @@ impl Agi {
     /// Parses the AGI sector of AG `agno`.
     pub fn parse(sb: &Superblock, agno: u32, b: &[u8]) -> Result<Agi, String> {
         check(sb, b, agno, XAGI, "AGI", 296, 312)?;
-        let agi = Agi { count: be32(b, 16), freecount: be32(b, 28) };
+        let agi = Agi {
+            length: be32(b, 12),
+            count: be32(b, 16),
+            root: be32(b, 20),
+            level: be32(b, 24),
+            freecount: be32(b, 28),
+            newino: be32(b, 32),
+            free_root: be32(b, 328),
+            free_level: be32(b, 332),
+            iblocks: be32(b, 336),
+            fblocks: be32(b, 340),
+        };
         if agi.freecount > agi.count {
             return Err(format!("AGI of AG {agno}: {} free of {} inodes", agi.freecount, agi.count));
         }
         Ok(agi)
+    }
+
+    /// Writes the fields into the AGI sector `b` (parsed from it before); the caller stamps
+    /// LSN and CRC.
+    pub fn encode(&self, b: &mut [u8]) {
+        let fields = [
+            (AGI_LENGTH_OFF, self.length),
+            (16, self.count),
+            (20, self.root),
+            (24, self.level),
+            (28, self.freecount),
+            (32, self.newino),
+            (328, self.free_root),
+            (332, self.free_level),
+            (336, self.iblocks),
+            (340, self.fblocks),
+        ];
+        for (at, v) in fields {
+            b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+        }
     }
 }

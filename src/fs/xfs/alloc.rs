@@ -7,7 +7,9 @@
 //!
 //! Strategies, simplified from the kernel's: by size (the smallest extent of at least `maxlen`
 //! blocks, else the largest of at least `minlen`), and near a block (the free extent closest to
-//! it, by a scan both ways along the by-block tree's leaves). Frees merge with both neighbours
+//! it, by a scan both ways along the by-block tree's leaves), optionally with the start aligned
+//! and the extent inside a range of blocks (inode chunks; an exact block is the range of one
+//! extent). Frees merge with both neighbours
 //! and refuse, before anything is written, a range that is already free in part or whole, on
 //! the AGFL, or outside the AG.
 
@@ -15,6 +17,22 @@ use super::btree_write::{Lookup, BNOBT, CNTBT};
 use super::writer::XfsWriter;
 use crate::bytes::be32;
 use crate::fs::{Errno, Error, Result};
+
+/// Where an allocation may be placed: its start a multiple of `align`, its blocks inside
+/// `lo..hi`; `slop` more blocks the longest free extent must have beyond the length and the
+/// alignment (the kernel's `minalignslop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Within {
+    pub align: u32,
+    pub lo: u32,
+    pub hi: u32,
+    pub slop: u32,
+}
+
+impl Within {
+    /// Anywhere.
+    pub const ANY: Within = Within { align: 1, lo: 0, hi: u32::MAX, slop: 0 };
+}
 
 /// A free-space record (startblock, blockcount) as bytes.
 pub fn rec(start: u32, len: u32) -> Vec<u8> {
@@ -81,15 +99,19 @@ impl XfsWriter {
     }
 
     /// Near `near`: the free extent (of at least `minlen`) closest to it, the allocation placed
-    /// as close to `near` as the extent allows.
-    fn alloc_near(&mut self, agno: u32, minlen: u32, maxlen: u32, near: u32) -> Result<Option<(u32, u32)>> {
+    /// as close to `near` as the extent allows, starting at a multiple of `w.align` and inside
+    /// blocks `w.lo..w.hi`.
+    fn alloc_near(&mut self, agno: u32, minlen: u32, maxlen: u32, near: u32, w: Within) -> Result<Option<(u32, u32)>> {
         // (distance, -take, extent start, extent length, allocation start)
         let mut best: Option<(u64, i64, u32, u32, u32)> = None;
+        let align = w.align.max(1);
         let mut consider = |s: u32, l: u32| -> Option<u64> {
             let dist_to = |x: u32| u64::from(x.abs_diff(near));
-            if l >= minlen {
-                let take = l.min(maxlen);
-                let a = near.clamp(s, s + l - take);
+            let (lo, hi) = (s.max(w.lo), (s + l).min(w.hi));
+            let a0 = lo.div_ceil(align).saturating_mul(align);
+            if a0 < hi && hi - a0 >= minlen {
+                let take = (hi - a0).min(maxlen);
+                let a = near.clamp(a0, hi - take) / align * align;
                 let cand = (dist_to(a), -i64::from(take), s, l, a);
                 if best.is_none_or(|b| cand < b) {
                     best = Some(cand);
@@ -162,27 +184,45 @@ impl XfsWriter {
     /// given, else by size; `None` when the AG has no free extent that long (the AGFL may have
     /// been refilled). The AGFL is fixed first; the AGF and `fdblocks` follow.
     pub fn alloc_extent(&mut self, agno: u32, minlen: u32, maxlen: u32, near: Option<u32>) -> Result<Option<(u32, u32)>> {
+        self.begin();
+        let r = self.alloc_within(agno, minlen, maxlen, near.map(|n| (n, Within::ANY)));
+        self.end(r)
+    }
+
+    /// [`XfsWriter::alloc_extent`] inside an operation (no begin/end of its own): near
+    /// `place.0` and placed as `place.1` says, else by size.
+    pub(crate) fn alloc_within(&mut self, agno: u32, minlen: u32, maxlen: u32, place: Option<(u32, Within)>) -> Result<Option<(u32, u32)>> {
         if minlen == 0 || minlen > maxlen {
             return Err(Error::Os(Errno::Invalid));
         }
-        self.begin();
-        let r = (|| {
-            let need = self.min_freelist(agno)?;
-            let agf = self.agf(agno)?.clone();
-            if agf.longest < minlen || u64::from(agf.freeblks) + u64::from(agf.flcount) < u64::from(need) + u64::from(minlen) {
-                return Ok(None);
-            }
-            self.fix_freelist(agno, false)?;
-            let got = match near {
-                Some(n) => self.alloc_near(agno, minlen, maxlen, n)?,
-                None => self.alloc_by_size(agno, minlen, maxlen)?,
-            };
-            if let Some((_, len)) = got {
-                self.fdblocks = self.fdblocks.checked_sub(u64::from(len)).ok_or_else(|| self.corrupt("superblock: fdblocks below zero".into()))?;
-            }
-            Ok(got)
-        })();
-        self.end(r)
+        let need = self.min_freelist(agno)?;
+        let agf = self.agf(agno)?.clone();
+        // As `xfs_alloc_space_available`: the longest extent less what refilling the AGFL
+        // takes from it must hold the length, the alignment's worst case and the slop.
+        let alloc_len = u64::from(minlen) + place.map_or(0, |(_, w)| u64::from(w.align.max(1) - 1) + u64::from(w.slop));
+        let delta = need.saturating_sub(agf.flcount);
+        let longest = if agf.longest > delta { agf.longest - delta } else { u32::from(agf.flcount > 0 || agf.longest > 0) };
+        if u64::from(longest) < alloc_len || u64::from(agf.freeblks) + u64::from(agf.flcount) < u64::from(need) + alloc_len {
+            return Ok(None);
+        }
+        self.fix_freelist(agno, false)?;
+        let got = match place {
+            Some((n, w)) => self.alloc_near(agno, minlen, maxlen, n, w)?,
+            None => self.alloc_by_size(agno, minlen, maxlen)?,
+        };
+        if let Some((_, len)) = got {
+            self.fdblocks = self.fdblocks.checked_sub(u64::from(len)).ok_or_else(|| self.corrupt("superblock: fdblocks below zero".into()))?;
+        }
+        Ok(got)
+    }
+
+    /// Frees `len` blocks from `agbno` of AG `agno` inside an operation (the caller checked
+    /// they are not free space, AGFL or free-space btree blocks).
+    pub(crate) fn free_in_ag(&mut self, agno: u32, agbno: u32, len: u32) -> Result<()> {
+        self.fix_freelist(agno, true)?;
+        self.free_in_trees(agno, agbno, len)?;
+        self.fdblocks += u64::from(len);
+        Ok(())
     }
 
     /// Frees `len` blocks from `agbno` of AG `agno`. A range outside the AG, over its headers,
@@ -203,10 +243,7 @@ impl XfsWriter {
                     return Err(self.corrupt(format!("freeing blocks {agbno}+{len} of AG {agno}: block {b} belongs to the {}", t.name)));
                 }
             }
-            self.fix_freelist(agno, true)?;
-            self.free_in_trees(agno, agbno, len)?;
-            self.fdblocks += u64::from(len);
-            Ok(())
+            self.free_in_ag(agno, agbno, len)
         })();
         self.end(r)
     }

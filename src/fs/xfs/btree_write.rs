@@ -3,7 +3,11 @@
 //! splits, delete with record borrowing from a sibling or a join when a block falls below
 //! `minrecs`, root collapse, keys updated up the path, sibling pointers kept right at every
 //! level. Written once; a tree is an [`AgTree`] — magic numbers, record and key sizes, the key
-//! of a record, the key order, where its root lives and where its blocks come from.
+//! of a record, the key order, where its root lives and where its blocks come from: the
+//! free-space trees (root in the AGF) take theirs from the AGFL and count them in
+//! `agf_btreeblks`; the inode trees (root in the AGI) allocate theirs from free space near the
+//! block that splits, as the kernel's `xfs_inobt_alloc_block`, and count them in
+//! `agi_iblocks`/`agi_fblocks` when the filesystem has inobtcount.
 //!
 //! Keys here are the lowest key of the subtree (non-overlapping trees: bnobt, cntbt, inobt,
 //! finobt, refcountbt). The rmapbt's overlapping low/high keys are not supported: writers
@@ -31,6 +35,10 @@ pub enum RootIn {
     AgfBno,
     /// `agf_roots[CNT]`, `agf_levels[CNT]`.
     AgfCnt,
+    /// `agi_root`, `agi_level`.
+    AgiIno,
+    /// `agi_free_root`, `agi_free_level`.
+    AgiFino,
 }
 
 /// What distinguishes one AG btree from another.
@@ -84,6 +92,22 @@ pub const CNTBT: AgTree = AgTree {
     },
     root: RootIn::AgfCnt,
 };
+
+/// The inode btree: one record per chunk of 64 inodes (startino u32; holemask u16, count u8,
+/// freecount u8 with sparse inodes, else freecount u32; free mask u64), keyed by startino.
+pub const INOBT: AgTree = AgTree {
+    name: "inobt",
+    magic_v4: 0x4941_4254,
+    magic_v5: 0x4941_4233,
+    rec_len: 16,
+    key_len: 4,
+    key_of: |r| r[..4].to_vec(),
+    cmp: |a, b| be32(a, 0).cmp(&be32(b, 0)),
+    root: RootIn::AgiIno,
+};
+
+/// The free inode btree: the inode btree's records of chunks with a free inode.
+pub const FINOBT: AgTree = AgTree { name: "finobt", magic_v4: 0x4649_4254, magic_v5: 0x4649_4233, root: RootIn::AgiFino, ..INOBT };
 
 /// How [`XfsWriter::bt_lookup`] matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,34 +187,62 @@ impl Node {
 
 impl XfsWriter {
     fn bt_root(&mut self, t: &AgTree, agno: u32) -> Result<(u32, u32)> {
-        let agf = self.agf(agno)?;
         Ok(match t.root {
-            RootIn::AgfBno => (agf.bno_root, agf.bno_level),
-            RootIn::AgfCnt => (agf.cnt_root, agf.cnt_level),
+            RootIn::AgfBno => (self.agf(agno)?.bno_root, self.agf(agno)?.bno_level),
+            RootIn::AgfCnt => (self.agf(agno)?.cnt_root, self.agf(agno)?.cnt_level),
+            RootIn::AgiIno => (self.agi(agno)?.root, self.agi(agno)?.level),
+            RootIn::AgiFino => (self.agi(agno)?.free_root, self.agi(agno)?.free_level),
         })
     }
 
     fn bt_set_root(&mut self, t: &AgTree, agno: u32, root: u32, levels: u32) -> Result<()> {
-        let agf = self.agf(agno)?;
         match t.root {
-            RootIn::AgfBno => (agf.bno_root, agf.bno_level) = (root, levels),
-            RootIn::AgfCnt => (agf.cnt_root, agf.cnt_level) = (root, levels),
+            RootIn::AgfBno => (self.agf(agno)?.bno_root, self.agf(agno)?.bno_level) = (root, levels),
+            RootIn::AgfCnt => (self.agf(agno)?.cnt_root, self.agf(agno)?.cnt_level) = (root, levels),
+            RootIn::AgiIno => (self.agi(agno)?.root, self.agi(agno)?.level) = (root, levels),
+            RootIn::AgiFino => (self.agi(agno)?.free_root, self.agi(agno)?.free_level) = (root, levels),
         }
         Ok(())
     }
 
-    /// A new block for tree `t` (the AGF trees take it from the AGFL and count it in
-    /// `agf_btreeblks`).
-    fn bt_alloc_block(&mut self, t: &AgTree, agno: u32) -> Result<u32> {
+    /// Counts one block more (`up`) or less for inode tree `t` in the AGI (inobtcount
+    /// filesystems).
+    fn bt_count_block(&mut self, t: &AgTree, agno: u32, up: bool) -> Result<()> {
+        if self.sb.ro_compat & super::sb::RO_COMPAT_INOBTCOUNT == 0 {
+            return Ok(());
+        }
+        let agi = self.agi(agno)?;
+        let n = if t.root == RootIn::AgiIno { &mut agi.iblocks } else { &mut agi.fblocks };
+        let Some(v) = (if up { n.checked_add(1) } else { n.checked_sub(1) }) else {
+            return Err(self.corrupt(format!("AGI of AG {agno}: {} block count out of range", t.name)));
+        };
+        *n = v;
+        Ok(())
+    }
+
+    /// A new block for tree `t`, near block `near`: the AGF trees take it from the AGFL and
+    /// count it in `agf_btreeblks`; the inode trees allocate it from free space.
+    fn bt_alloc_block(&mut self, t: &AgTree, agno: u32, near: u32) -> Result<u32> {
         match t.root {
             RootIn::AgfBno | RootIn::AgfCnt => self.agfl_get(agno, true),
+            RootIn::AgiIno | RootIn::AgiFino => {
+                let Some((bno, _)) = self.alloc_within(agno, 1, 1, Some((near, super::alloc::Within::ANY)))? else {
+                    return Err(crate::fs::Error::Os(crate::fs::Errno::NoSpace));
+                };
+                self.bt_count_block(t, agno, true)?;
+                Ok(bno)
+            }
         }
     }
 
-    /// Gives a block of tree `t` back.
+    /// Gives a block of tree `t` back (to the AGFL or to free space).
     fn bt_free_block(&mut self, t: &AgTree, agno: u32, bno: u32) -> Result<()> {
         match t.root {
             RootIn::AgfBno | RootIn::AgfCnt => self.agfl_put(agno, bno, true),
+            RootIn::AgiIno | RootIn::AgiFino => {
+                self.free_in_ag(agno, bno, 1)?;
+                self.bt_count_block(t, agno, false)
+            }
         }
     }
 
@@ -475,7 +527,7 @@ impl XfsWriter {
                 break;
             }
             // Split: the upper half moves to a new right sibling.
-            let new = self.bt_alloc_block(t, agno)?;
+            let new = self.bt_alloc_block(t, agno, path[d].bno)?;
             let step = &mut path[d];
             let keep = step.node.items.len().div_ceil(2);
             let right = Node {
@@ -494,7 +546,7 @@ impl XfsWriter {
             if d == 0 {
                 // The root split: a new root above both halves.
                 let lkey = path[0].node.first_key(t).unwrap_or_default();
-                let root = self.bt_alloc_block(t, agno)?;
+                let root = self.bt_alloc_block(t, agno, left_bno)?;
                 if u32::from(level) + 2 > u32::from(MAX_HEIGHT) {
                     return Err(self.corrupt(format!("{} of AG {agno}: taller than {MAX_HEIGHT} levels", t.name)));
                 }

@@ -49,6 +49,11 @@ impl Bufs {
         Ok(read_vec(self.dev.as_ref(), off, len)?)
     }
 
+    /// The LSN v5 blocks are stamped with (for structures stamped by their own code: inodes).
+    pub fn lsn(&self) -> u64 {
+        self.lsn
+    }
+
     /// Whether the block at `off` was changed by the current operation.
     pub fn is_pending(&self, off: u64) -> bool {
         self.pending.contains_key(&off)

@@ -23,7 +23,7 @@
 //! Refused as the writer refuses (a dirty log, rmapbt, realtime, external log…): see
 //! [`XfsWriter::open`].
 
-use super::ag::{self, Agf, Agi, Layout};
+use super::ag::{self, Agf, Layout};
 use super::agfl;
 use super::btree_write::{Node, NULL, STAMP as BT_STAMP};
 use super::buf::Stamp;
@@ -37,10 +37,8 @@ const MIN_AG_BLOCKS: u64 = 64;
 /// `XFS_MAX_AGNUMBER` + 1 (`NULLAGNUMBER` is 2^32 − 1, the largest number one below it).
 const MAX_AGCOUNT: u32 = u32::MAX;
 
-/// Empty-root magic numbers (v4, v5) of the per-AG btrees a new AG starts with besides the
-/// free-space trees.
-const INOBT_MAGIC: (u32, u32) = (0x4941_4254, 0x4941_4233);
-const FINOBT_MAGIC: (u32, u32) = (0x4649_4254, 0x4649_4233);
+/// Empty-root magic numbers (v4, v5) of the refcount btree a new AG starts with (the other
+/// trees' are their [`super::btree_write::AgTree`]s').
 const REFCBT_MAGIC: (u32, u32) = (0, 0x5233_4643);
 
 /// The data size asked for (`xfs_growfs -d`, `-D blocks`, or only `-m`).
@@ -171,13 +169,12 @@ impl XfsWriter {
         let free = super::alloc::rec(l.first_free, len - l.first_free);
         let with_free = |level: u16| Node { level, left: NULL, right: NULL, items: vec![free.clone()], ptrs: Vec::new() };
         let empty = Node { level: 0, left: NULL, right: NULL, items: Vec::new(), ptrs: Vec::new() };
-        let bt = super::btree_write::BNOBT;
-        let ct = super::btree_write::CNTBT;
+        let (bt, ct, it, ft) = (super::btree_write::BNOBT, super::btree_write::CNTBT, super::btree_write::INOBT, super::btree_write::FINOBT);
         let roots = [
             (Some(l.bno), (bt.magic_v4, bt.magic_v5), with_free(0)),
             (Some(l.cnt), (ct.magic_v4, ct.magic_v5), with_free(0)),
-            (Some(l.ino), INOBT_MAGIC, empty.clone()),
-            (l.fino, FINOBT_MAGIC, empty.clone()),
+            (Some(l.ino), (it.magic_v4, it.magic_v5), empty.clone()),
+            (l.fino, (ft.magic_v4, ft.magic_v5), empty.clone()),
             (l.refc, REFCBT_MAGIC, empty),
         ];
         let hdr = super::btree_write::header_len(sb.crc);
@@ -209,11 +206,7 @@ impl XfsWriter {
             // Read (and check) the last AG's headers while the superblock still has its size.
             let ext = new_len - old_len;
             self.agf(last)?.length = new_len;
-            let off = self.ag_sector_byte(last, 2);
-            let mut agi = self.bufs.read(off, usize::from(self.sb.sectsize))?;
-            Agi::parse(&self.sb, last, &agi).map_err(|m| self.corrupt(m))?;
-            agi[ag::AGI_LENGTH_OFF..ag::AGI_LENGTH_OFF + 4].copy_from_slice(&new_len.to_be_bytes());
-            self.bufs.put(off, agi, Some(Stamp { lsn_off: ag::AGI_LSN_OFF, crc_off: ag::AGI_CRC_OFF }));
+            self.agi(last)?.length = new_len;
             self.set_geometry(nb, agcount, imax_pct);
             self.fix_freelist(last, true)?;
             self.free_in_trees(last, old_len, ext)?;

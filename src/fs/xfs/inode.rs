@@ -1,5 +1,11 @@
 //! The on-disk inode (`xfs_dinode`): the v1/v2 core (100 bytes) or v3 core (176 bytes, with
 //! CRC, owner and UUID), followed by the data fork and, from `di_forkoff`, the attribute fork.
+//!
+//! Write side: [`init_free`] stamps the free inodes of a new chunk (`xfs_ialloc_inode_init`),
+//! [`init_new`] makes a free inode a new file, directory, symlink or special file as the
+//! kernel's `xfs_init_new_inode` does, [`reset_free`] returns one to the free state
+//! (`xfs_ifree`); [`set_local_fork`], [`set_nlink`] and [`touch`] edit an inode in use, and
+//! [`seal`] stamps it.
 
 use super::crc;
 use super::sb::Superblock;
@@ -19,6 +25,10 @@ pub enum Format {
     Btree,
 }
 
+/// `di_magic`.
+const MAGIC: u16 = 0x494e;
+/// `S_IFMT` type bits.
+const S_IFMT: u16 = 0o170000;
 /// `di_flags2` bit: timestamps are 64-bit nanosecond counters.
 const DIFLAG2_BIGTIME: u64 = 1 << 3;
 /// `di_flags2` bit: 64-bit extent counters.
@@ -160,8 +170,188 @@ impl Inode {
 
     /// The `S_IFMT` type bits.
     pub fn kind(&self) -> u16 {
-        self.mode & 0o170000
+        self.mode & S_IFMT
     }
+}
+
+/// What a new inode is made of ([`init_new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInode {
+    /// `di_mode`: file type and permission bits.
+    pub mode: u16,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Device number (`makedev`) of a character or block device.
+    pub rdev: u64,
+    /// A new directory's parent (its `..`).
+    pub parent: u64,
+    /// A symlink's target (kept inside the inode: it must fit the literal area).
+    pub target: Vec<u8>,
+}
+
+/// Size of the inode core: 176 bytes (v3) or 100.
+pub fn core_len(sb: &Superblock) -> usize {
+    if sb.crc { 176 } else { 100 }
+}
+
+/// `di_flags2` of a new v3 inode (the kernel's `new_diflags2`): bigtime and nrext64 as the
+/// filesystem has them.
+pub fn new_flags2(sb: &Superblock) -> u64 {
+    (if sb.bigtime { DIFLAG2_BIGTIME } else { 0 }) | if sb.nrext64 { DIFLAG2_NREXT64 } else { 0 }
+}
+
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+fn put64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Encodes `t` at `at`: bigtime nanoseconds since 1901-12-13, else 32-bit seconds and
+/// nanoseconds (clamped to what each can hold).
+fn put_time(b: &mut [u8], at: usize, t: Timespec, bigtime: bool) {
+    let nsec = t.nsec.min(999_999_999);
+    if bigtime {
+        let secs = (t.sec.clamp(-(1i64 << 31), (1i64 << 34) - 1 - (1i64 << 31)) + (1i64 << 31)) as u64;
+        put64(b, at, secs * 1_000_000_000 + u64::from(nsec));
+    } else {
+        put32(b, at, t.sec.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 as u32);
+        put32(b, at + 4, nsec);
+    }
+}
+
+/// Replaces the local data fork of inode `b` (a shortform directory, a short symlink) by
+/// `data` and sets `di_size`; false when it does not fit the data fork.
+pub fn set_local_fork(sb: &Superblock, b: &mut [u8], data: &[u8]) -> bool {
+    let core = core_len(sb);
+    let forkoff = usize::from(b[82]) * 8;
+    let end = if forkoff == 0 { b.len() } else { (core + forkoff).min(b.len()) };
+    if core + data.len() > end {
+        return false;
+    }
+    b[core..end].fill(0);
+    b[core..core + data.len()].copy_from_slice(data);
+    put64(b, 56, data.len() as u64);
+    true
+}
+
+/// Sets the link count (`di_nlink`, v2 and v3 inodes).
+pub fn set_nlink(b: &mut [u8], n: u32) {
+    put32(b, 16, n);
+}
+
+/// Sets the change time (and with `mtime` the modification time) to `now`, in the inode's
+/// own timestamp format, and counts a change in `di_changecount` (v3).
+pub fn touch(sb: &Superblock, b: &mut [u8], now: Timespec, mtime: bool) {
+    let bigtime = sb.crc && be64(b, 120) & DIFLAG2_BIGTIME != 0;
+    put_time(b, 48, now, bigtime);
+    if mtime {
+        put_time(b, 40, now, bigtime);
+    }
+    if sb.crc {
+        put64(b, 104, be64(b, 104).wrapping_add(1));
+    }
+}
+
+/// Stamps an inode after changes: LSN and CRC on v3 (nothing on v2).
+pub fn seal(sb: &Superblock, b: &mut [u8], lsn: u64) {
+    if sb.crc {
+        put64(b, 112, lsn);
+        let c = crc::compute(b, CRC_OFF);
+        b[CRC_OFF..CRC_OFF + 4].copy_from_slice(&c.to_le_bytes());
+    }
+}
+
+/// Writes free inode `ino` of a new chunk into `b` (`sb.inodesize` bytes, zeroed here): magic,
+/// version (3 on v5, else 2), generation `gen`, no next unlinked inode; v3 also the inode
+/// number, UUID and CRC (LSN 0, as `xfs_ialloc_inode_init`).
+pub fn init_free(sb: &Superblock, ino: u64, b: &mut [u8], gen: u32) {
+    b.fill(0);
+    put16(b, 0, MAGIC);
+    b[4] = if sb.crc { 3 } else { 2 };
+    put32(b, 92, gen);
+    put32(b, 96, super::ag::NULLAGINO);
+    if sb.crc {
+        put64(b, 152, ino);
+        b[160..176].copy_from_slice(&sb.meta_uuid);
+    }
+    seal(sb, b, 0);
+}
+
+/// Makes free inode `b` (checked by the caller: a valid inode with mode 0) the new inode
+/// `new`, created at `now` with generation `gen`, as `xfs_init_new_inode`: link count 1 (2 for
+/// a directory), empty data fork (extents; a directory is an empty shortform directory with
+/// its parent, a symlink's target is kept in the inode, devices, fifos and sockets have the
+/// device format), no attribute fork, v3: creation time, change count 1, `di_flags2` as the
+/// filesystem's features ask. Refuses a mode without a file type and a symlink target that
+/// does not fit the inode.
+pub fn init_new(sb: &Superblock, b: &mut [u8], new: &NewInode, now: Timespec, gen: u32, lsn: u64) -> Result<(), String> {
+    let core = core_len(sb);
+    let literal = b.len().saturating_sub(core);
+    let (format, nlink, fork): (u8, u32, Vec<u8>) = match new.mode & S_IFMT {
+        0o100000 => (2, 1, Vec::new()),
+        0o040000 => (1, 2, super::dir2::sf::empty(new.parent)),
+        0o120000 if new.target.is_empty() || new.target.len() > literal => {
+            return Err(format!("a symlink target of {} bytes (kept in the inode: 1 to {literal})", new.target.len()));
+        }
+        0o120000 => (1, 1, new.target.clone()),
+        0o020000 | 0o060000 => {
+            let (ma, mi) = (crate::fs::major(new.rdev), crate::fs::minor(new.rdev));
+            (0, 1, (((ma & 0x3fff) << 18) | (mi & 0x3ffff)).to_be_bytes().to_vec())
+        }
+        0o010000 | 0o140000 => (0, 1, 0u32.to_be_bytes().to_vec()),
+        t => return Err(format!("file type {t:#o}")),
+    };
+    let size = if format == 1 { fork.len() as u64 } else { 0 };
+    put16(b, 2, new.mode);
+    b[5] = format;
+    put16(b, 6, 0);
+    put32(b, 8, new.uid);
+    put32(b, 12, new.gid);
+    put32(b, 16, nlink);
+    b[20..32].fill(0);
+    for at in [32, 40, 48] {
+        put_time(b, at, now, sb.bigtime);
+    }
+    put64(b, 56, size);
+    b[64..92].fill(0);
+    b[83] = 2;
+    put32(b, 92, gen);
+    if sb.crc {
+        put64(b, 104, 1);
+        put64(b, 120, new_flags2(sb));
+        b[128..144].fill(0);
+        put_time(b, 144, now, sb.bigtime);
+    }
+    b[core..].fill(0);
+    b[core..core + fork.len()].copy_from_slice(&fork);
+    seal(sb, b, lsn);
+    Ok(())
+}
+
+/// Returns in-use inode `b` to the free state as `xfs_ifree`: mode, flags, size and forks
+/// cleared (extents format, no attribute fork), `di_flags2` as for a new inode, the
+/// generation one up; the unlinked pointer stays.
+pub fn reset_free(sb: &Superblock, b: &mut [u8], lsn: u64) {
+    let gen = be32(b, 92).wrapping_add(1);
+    let core = core_len(sb);
+    put16(b, 2, 0);
+    b[5] = 2;
+    b[6..92].fill(0);
+    b[83] = 2;
+    put32(b, 92, gen);
+    if sb.crc {
+        put64(b, 120, new_flags2(sb));
+    }
+    b[core..].fill(0);
+    seal(sb, b, lsn);
 }
 
 #[cfg(test)]
@@ -194,6 +384,10 @@ mod tests {
             nrext64: false,
             ro_compat: 0,
             ascii_ci: false,
+            inoalignmt: 8,
+            sparse_inodes: true,
+            spino_align: 4,
+            bigtime: true,
         }
     }
 

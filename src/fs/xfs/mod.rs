@@ -14,9 +14,10 @@
 //! Write side (growing, issue 14): [`writer::XfsWriter`] opens a writable device for metadata
 //! writes (refusing a dirty log, rmapbt, and what the reader refuses); [`buf`] holds the blocks
 //! an operation changes until it succeeds whole (v5 LSN and CRC stamped); [`btree_write`] is
-//! the generic AG btree writer (bnobt and cntbt today); [`agfl`] the AG free list and
-//! `fix_freelist`; [`alloc`] allocates and frees extents; [`grow`] grows the data section
-//! offline as `xfs_growfs` does.
+//! the generic AG btree writer (bnobt, cntbt, inobt, finobt); [`agfl`] the AG free list and
+//! `fix_freelist`; [`alloc`] allocates and frees extents; [`ialloc`] allocates and frees
+//! inodes and inode chunks; [`create`] creates and removes names in shortform directories;
+//! [`grow`] grows the data section offline as `xfs_growfs` does.
 //!
 //! A dirty log is not replayed: the image is read as it is on disk, which may lag behind
 //! what the kernel would show after recovery (files synced before the crash read correctly).
@@ -47,9 +48,11 @@ pub mod btree;
 pub mod btree_write;
 pub mod buf;
 pub mod crc;
+pub mod create;
 pub mod da;
 pub mod dir2;
 pub mod grow;
+pub mod ialloc;
 pub mod inode;
 pub mod log;
 pub mod sb;

@@ -10,6 +10,8 @@ const VERSION_MASK: u16 = 0x000f;
 const VERSION_MOREBITS: u16 = 0x8000;
 /// `versionnum`: case-insensitive names (ASCII CI).
 const VERSION_BORG: u16 = 0x4000;
+/// `versionnum`: inode chunks are aligned (`sb_inoalignmt`).
+const VERSION_ALIGN: u16 = 0x0080;
 /// `features2`: directory entries carry the file type (v4).
 const F2_FTYPE: u32 = 0x0200;
 /// `features_incompat` bits.
@@ -30,6 +32,10 @@ const INCOMPAT_KNOWN: u32 = INCOMPAT_FTYPE
     | INCOMPAT_NREXT64
     | INCOMPAT_EXCHRANGE
     | INCOMPAT_PARENT;
+/// `features_ro_compat`: free inode btree.
+pub(crate) const RO_COMPAT_FINOBT: u32 = 0x1;
+/// `features_ro_compat`: the AGI counts the inode btrees' blocks (`agi_iblocks`, `agi_fblocks`).
+pub(crate) const RO_COMPAT_INOBTCOUNT: u32 = 0x8;
 /// `features_ro_compat`: reverse-mapping btree.
 pub(crate) const RO_COMPAT_RMAPBT: u32 = 0x2;
 /// Byte offset of `sb_crc`.
@@ -95,6 +101,15 @@ pub struct Superblock {
     pub ro_compat: u32,
     /// Case-insensitive names (lookup still compares bytes).
     pub ascii_ci: bool,
+    /// Inode chunk alignment in blocks (`sb_inoalignmt`; 0 without the align feature).
+    pub inoalignmt: u32,
+    /// Sparse inode chunks: the inode btree records carry a hole mask.
+    pub sparse_inodes: bool,
+    /// Alignment in blocks of sparse inode chunks (`sb_spino_align`; 0 without sparse inodes,
+    /// and when a block holds a whole chunk).
+    pub spino_align: u32,
+    /// Timestamps are 64-bit nanosecond counters (bigtime).
+    pub bigtime: bool,
 }
 
 fn corrupt(msg: impl Into<String>) -> SbError {
@@ -216,6 +231,10 @@ impl Superblock {
             nrext64: incompat & INCOMPAT_NREXT64 != 0,
             ro_compat,
             ascii_ci: versionnum & VERSION_BORG != 0,
+            inoalignmt: if versionnum & VERSION_ALIGN != 0 { be32(b, 180) } else { 0 },
+            sparse_inodes: incompat & INCOMPAT_SPINODES != 0,
+            spino_align: if incompat & INCOMPAT_SPINODES != 0 { be32(b, 228) } else { 0 },
+            bigtime: incompat & INCOMPAT_BIGTIME != 0,
         })
     }
 

@@ -1,8 +1,8 @@
 //! The write side's session: a writable device, the superblock and the AG headers kept in
 //! memory while an operation runs, and the [`Bufs`] every changed block goes through. Every
 //! public operation ([`XfsWriter::alloc_extent`], [`XfsWriter::free_extent`]…) runs whole or
-//! not at all: on success the changed AGFs, the superblock and every pending block reach the
-//! device; on error nothing does and the in-memory state returns to what it was.
+//! not at all: on success the changed AGFs and AGIs, the superblock and every pending block
+//! reach the device; on error nothing does and the in-memory state returns to what it was.
 //!
 //! Refused at open, by name: what [`Superblock::parse`] refuses (realtime device, external log,
 //! metadir, needsrepair, unknown incompatible features), a dirty log (the kernel would replay
@@ -10,7 +10,7 @@
 //! its overlapping keys are not in the btree writer yet, and every allocation would have to
 //! add an rmap record).
 
-use super::ag::{self, Agf};
+use super::ag::{self, Agf, Agi};
 use super::buf::{Bufs, Stamp};
 use super::log::{self, LogState};
 use super::sb::{self, SbError, Superblock};
@@ -27,6 +27,10 @@ const SB_DBLOCKS_OFF: usize = 8;
 const SB_AGCOUNT_OFF: usize = 88;
 /// `sb_imax_pct`.
 const SB_IMAX_PCT_OFF: usize = 127;
+/// `sb_icount`.
+const SB_ICOUNT_OFF: usize = 128;
+/// `sb_ifree`.
+const SB_IFREE_OFF: usize = 136;
 /// `sb_fdblocks`.
 const SB_FDBLOCKS_OFF: usize = 144;
 /// `sb_lsn` (v5).
@@ -40,26 +44,50 @@ pub(crate) struct AgfState {
     dirty: bool,
 }
 
+/// An AGI held in memory during an operation.
+#[derive(Clone)]
+pub(crate) struct AgiState {
+    pub agi: Agi,
+    raw: Vec<u8>,
+    dirty: bool,
+}
+
+/// The in-memory state an operation changes: the superblock, its counters and AG headers.
+#[derive(Clone)]
+struct State {
+    sb: Superblock,
+    sb_raw: Vec<u8>,
+    fdblocks: u64,
+    icount: u64,
+    ifree: u64,
+    agirotor: u32,
+    pagl: BTreeMap<u32, (u32, u32, u32)>,
+    agfs: BTreeMap<u32, AgfState>,
+    agis: BTreeMap<u32, AgiState>,
+}
+
 /// An XFS filesystem open for metadata writes (see the module documentation).
 pub struct XfsWriter {
     pub(crate) sb: Superblock,
     sb_raw: Vec<u8>,
     pub(crate) fdblocks: u64,
+    /// Allocated inodes (`sb_icount`) as the writer keeps it.
+    pub(crate) icount: u64,
+    /// Free inodes among them (`sb_ifree`).
+    pub(crate) ifree: u64,
+    /// The AG the next directory's inode is tried in first (the kernel's `m_agirotor`).
+    pub(crate) agirotor: u32,
+    /// Per AG, where the last inobt search near a parent stopped: (parent's AG inode, left
+    /// and right chunk), the kernel's `pagl_pagino`/`pagl_leftrec`/`pagl_rightrec`.
+    pub(crate) pagl: BTreeMap<u32, (u32, u32, u32)>,
     pub(crate) bufs: Bufs,
     pub(crate) agfs: BTreeMap<u32, AgfState>,
+    pub(crate) agis: BTreeMap<u32, AgiState>,
     /// The superblock's geometry changed in this operation (grow): the primary and every
     /// secondary superblock are rewritten at its end.
     geometry_changed: bool,
     /// The state before the current operation (restored when it fails).
-    saved: Option<Saved>,
-}
-
-/// What an operation may change in memory, kept to restore when it fails.
-struct Saved {
-    fdblocks: u64,
-    agfs: BTreeMap<u32, AgfState>,
-    sb: Superblock,
-    sb_raw: Vec<u8>,
+    saved: Option<State>,
 }
 
 impl XfsWriter {
@@ -91,9 +119,10 @@ impl XfsWriter {
             Some((LogState::Clean, lsn)) => lsn,
             _ => return Err(Error::NeedsCheck { dev: name.clone(), msg: "xfs: the log is dirty (mount the filesystem to replay it, or run xfs_repair); not writing".into() }),
         };
-        let fdblocks = sb.fdblocks;
+        let (fdblocks, icount, ifree) = (sb.fdblocks, sb.icount, sb.ifree);
         let bufs = Bufs::new(dev, sb.crc, lsn);
-        Ok(XfsWriter { sb, sb_raw: raw[..sectsize.min(raw.len())].to_vec(), fdblocks, bufs, agfs: BTreeMap::new(), geometry_changed: false, saved: None })
+        let sb_raw = raw[..sectsize.min(raw.len())].to_vec();
+        Ok(XfsWriter { sb, sb_raw, fdblocks, icount, ifree, agirotor: 0, pagl: BTreeMap::new(), bufs, agfs: BTreeMap::new(), agis: BTreeMap::new(), geometry_changed: false, saved: None })
     }
 
     /// The superblock as opened (counters as of then; see [`XfsWriter::fdblocks`]).
@@ -104,6 +133,11 @@ impl XfsWriter {
     /// Free data blocks (`sb_fdblocks`) as the writer keeps it.
     pub fn fdblocks(&self) -> u64 {
         self.fdblocks
+    }
+
+    /// Allocated and free inodes (`sb_icount`, `sb_ifree`) as the writer keeps them.
+    pub fn inode_counts(&self) -> (u64, u64) {
+        (self.icount, self.ifree)
     }
 
     pub(crate) fn corrupt(&self, msg: String) -> Error {
@@ -138,17 +172,54 @@ impl XfsWriter {
         Ok(&mut st.agf)
     }
 
-    /// Starts an operation: remembers the in-memory state to restore when it fails.
-    pub(crate) fn begin(&mut self) {
-        self.saved = Some(Saved { fdblocks: self.fdblocks, agfs: self.agfs.clone(), sb: self.sb.clone(), sb_raw: self.sb_raw.clone() });
+    /// The AGI of `agno` (read and checked on first use: the inode btrees' levels).
+    pub(crate) fn agi(&mut self, agno: u32) -> Result<&mut Agi> {
+        if agno >= self.sb.agcount {
+            return Err(self.corrupt(format!("AG {agno} of {}", self.sb.agcount)));
+        }
+        if !self.agis.contains_key(&agno) {
+            let raw = self.bufs.read(self.ag_sector_byte(agno, 2), usize::from(self.sb.sectsize))?;
+            let agi = Agi::parse(&self.sb, agno, &raw).map_err(|m| self.corrupt(m))?;
+            let max = u32::from(super::btree::MAX_HEIGHT);
+            let finobt = self.sb.ro_compat & sb::RO_COMPAT_FINOBT != 0;
+            if agi.level == 0 || agi.level > max || (finobt && (agi.free_level == 0 || agi.free_level > max)) {
+                return Err(self.corrupt(format!("AGI of AG {agno}: inode btree levels {} and {}", agi.level, agi.free_level)));
+            }
+            self.agis.insert(agno, AgiState { agi, raw, dirty: false });
+        }
+        let st = self.agis.get_mut(&agno).ok_or(Error::Os(crate::fs::Errno::Invalid))?;
+        st.dirty = true;
+        Ok(&mut st.agi)
     }
 
-    /// Restores the state [`XfsWriter::begin`] saved.
-    fn restore(&mut self) {
-        if let Some(s) = self.saved.take() {
-            (self.fdblocks, self.agfs, self.sb, self.sb_raw) = (s.fdblocks, s.agfs, s.sb, s.sb_raw);
+    fn state(&self) -> State {
+        State {
+            sb: self.sb.clone(),
+            sb_raw: self.sb_raw.clone(),
+            fdblocks: self.fdblocks,
+            icount: self.icount,
+            ifree: self.ifree,
+            agirotor: self.agirotor,
+            pagl: self.pagl.clone(),
+            agfs: self.agfs.clone(),
+            agis: self.agis.clone(),
         }
-        self.geometry_changed = false;
+    }
+
+    fn restore(&mut self, s: State) {
+        (self.sb, self.sb_raw) = (s.sb, s.sb_raw);
+        self.fdblocks = s.fdblocks;
+        self.icount = s.icount;
+        self.ifree = s.ifree;
+        self.agirotor = s.agirotor;
+        self.pagl = s.pagl;
+        self.agfs = s.agfs;
+        self.agis = s.agis;
+    }
+
+    /// Starts an operation: remembers the in-memory state to restore when it fails.
+    pub(crate) fn begin(&mut self) {
+        self.saved = Some(self.state());
     }
 
     /// Sets the data size and AG count (and `imax_pct` when given) of the superblock; at the
@@ -169,13 +240,15 @@ impl XfsWriter {
     /// Ends an operation: on success writes the changed AGFs, the superblock and every pending
     /// block; on error (or when writing fails) restores the state and writes nothing more.
     pub(crate) fn end<T>(&mut self, r: Result<T>) -> Result<T> {
+        let saved = self.saved.take();
         let r = r.and_then(|v| self.write_headers().map(|()| v));
         let r = r.and_then(|v| self.bufs.flush().map(|()| v));
         if r.is_err() {
             self.bufs.discard();
-            self.restore();
+            if let Some(s) = saved {
+                self.restore(s);
+            }
         }
-        self.saved = None;
         self.geometry_changed = false;
         r
     }
@@ -183,7 +256,10 @@ impl XfsWriter {
     /// Ends an operation that must change nothing: drops pending blocks, restores the state.
     pub(crate) fn abort(&mut self) {
         self.bufs.discard();
-        self.restore();
+        if let Some(s) = self.saved.take() {
+            self.restore(s);
+        }
+        self.geometry_changed = false;
     }
 
     fn write_headers(&mut self) -> Result<()> {
@@ -198,8 +274,22 @@ impl XfsWriter {
             let off = self.ag_sector_byte(agno, 1);
             self.bufs.put(off, raw, Some(stamp));
         }
-        if self.fdblocks != crate::bytes::be64(&self.sb_raw, SB_FDBLOCKS_OFF) || self.geometry_changed {
-            self.sb_raw[SB_FDBLOCKS_OFF..SB_FDBLOCKS_OFF + 8].copy_from_slice(&self.fdblocks.to_be_bytes());
+        let stamp = Stamp { lsn_off: ag::AGI_LSN_OFF, crc_off: ag::AGI_CRC_OFF };
+        let mut puts = Vec::new();
+        for (&agno, st) in self.agis.iter_mut().filter(|(_, s)| s.dirty) {
+            st.agi.encode(&mut st.raw);
+            st.dirty = false;
+            puts.push((agno, st.raw.clone()));
+        }
+        for (agno, raw) in puts {
+            let off = self.ag_sector_byte(agno, 2);
+            self.bufs.put(off, raw, Some(stamp));
+        }
+        let counters = [(SB_ICOUNT_OFF, self.icount), (SB_IFREE_OFF, self.ifree), (SB_FDBLOCKS_OFF, self.fdblocks)];
+        if counters.iter().any(|&(at, v)| v != crate::bytes::be64(&self.sb_raw, at)) || self.geometry_changed {
+            for (at, v) in counters {
+                self.sb_raw[at..at + 8].copy_from_slice(&v.to_be_bytes());
+            }
             self.bufs.put(0, self.sb_raw.clone(), Some(Stamp { lsn_off: SB_LSN_OFF, crc_off: sb::CRC_OFF }));
             self.sb_raw = self.bufs.read(0, self.sb_raw.len())?;
         }
