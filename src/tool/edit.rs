@@ -40,10 +40,10 @@ pub struct Substitution {
 /// Splits `s` at unescaped `delim`s: the pieces with `\delim` turned into `delim` (other
 /// escapes kept for the regex or the replacement to read).
 fn split_unescaped(s: &str, delim: char) -> Vec<String> {
-    let mut parts = vec![String::new()];
+    let mut parts = Vec::new();
+    let mut cur = String::new();
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
-        let cur = parts.last_mut().expect("parts is never empty");
         if c == '\\' {
             match chars.next() {
                 Some(n) if n == delim => cur.push(n),
@@ -54,11 +54,12 @@ fn split_unescaped(s: &str, delim: char) -> Vec<String> {
                 None => cur.push('\\'),
             }
         } else if c == delim {
-            parts.push(String::new());
+            parts.push(std::mem::take(&mut cur));
         } else {
             cur.push(c);
         }
     }
+    parts.push(cur);
     parts
 }
 
