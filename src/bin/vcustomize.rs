@@ -22,14 +22,9 @@ fn cli() -> Command {
         .about("Customize a virtual machine (file-level options; nothing in the guest is run)")
         .version(env!("CARGO_PKG_VERSION"))
         .arg(Arg::new("dry-run").short('n').long("dry-run").visible_alias("dryrun").action(ArgAction::SetTrue).help("Open the image read-only and print the changes that would be made"))
-        .arg(Arg::new("password-crypto").long("password-crypto").value_name("sha512").help("Password hash (sha512 only)"))
         .arg(Arg::new("no-selinux-relabel").long("no-selinux-relabel").action(ArgAction::SetTrue).help("Do not flag an SELinux guest for relabelling where a label could not be decided"))
-        .arg(Arg::new("selinux-relabel").long("selinux-relabel").action(ArgAction::SetTrue).hide(true))
         .arg(Arg::new("network").long("network").action(ArgAction::SetTrue).hide(true).help("Accepted for virt-customize compatibility; nothing runs, so no effect"))
-        .arg(Arg::new("no-network").long("no-network").action(ArgAction::SetTrue).hide(true).help("Accepted for virt-customize compatibility; no effect"))
-        .arg(Arg::new("quiet").short('q').long("quiet").action(ArgAction::SetTrue).help("Don't print progress messages"))
-        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
-        .arg(Arg::new("trace").short('x').action(ArgAction::SetTrue).help("Trace every change as it is made"));
+        .arg(Arg::new("no-network").long("no-network").action(ArgAction::SetTrue).hide(true).help("Accepted for virt-customize compatibility; no effect"));
     customize_args(cmd)
 }
 

@@ -39,12 +39,7 @@ fn cli() -> Command {
         .arg(Arg::new("keep-user-accounts").long("keep-user-accounts").value_name("USERS").action(ArgAction::Append).help("user-account: keep these users"))
         .arg(Arg::new("remove-user-accounts").long("remove-user-accounts").value_name("USERS").action(ArgAction::Append).help("user-account: remove only these users"))
         .arg(Arg::new("cloud-init-user").long("cloud-init-user").value_name("USER").help("cloud-init: the default user of the instances"))
-        .arg(Arg::new("password-crypto").long("password-crypto").value_name("sha512").help("Password hash (sha512 only)"))
-        .arg(Arg::new("no-selinux-relabel").long("no-selinux-relabel").action(ArgAction::SetTrue).hide(true))
-        .arg(Arg::new("selinux-relabel").long("selinux-relabel").action(ArgAction::SetTrue).hide(true))
-        .arg(Arg::new("quiet").short('q').long("quiet").action(ArgAction::SetTrue).help("Don't print progress messages"))
-        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
-        .arg(Arg::new("trace").short('x').action(ArgAction::SetTrue).help("Trace every change as it is made"));
+        .arg(Arg::new("no-selinux-relabel").long("no-selinux-relabel").action(ArgAction::SetTrue).hide(true));
     customize_args(cmd)
 }
 

@@ -10,11 +10,9 @@ use std::process::ExitCode;
 use vguestfs::tool::tar::Compression;
 
 fn cli() -> Command {
-    vguestfs::tool::mount_args(Command::new("vtar-in"))
+    Compression::args(vguestfs::tool::mount_args(Command::new("vtar-in")), true)
         .about("unpack a tarball into a virtual machine disk image")
         .version(env!("CARGO_PKG_VERSION"))
-        .arg(Arg::new("gzip").short('z').long("gzip").action(ArgAction::SetTrue).conflicts_with("xz").help("The tarball is gzip-compressed"))
-        .arg(Arg::new("xz").long("xz").action(ArgAction::SetTrue).help("The tarball is xz-compressed (runs the host's xz)"))
         .arg(Arg::new("xattrs").long("xattrs").action(ArgAction::SetTrue).help("Restore the pax SCHILY.xattr extended attributes"))
         .arg(Arg::new("tarball").value_name("TARBALL").required(true).help("The tar file (- for standard input)"))
         .arg(Arg::new("dir").value_name("DIR").required(true).help("The guest directory to unpack into"))
@@ -30,13 +28,7 @@ fn run() -> Result<()> {
     if m.get_flag("verbose") {
         env_logger::Builder::new().filter_level(log::LevelFilter::Debug).init();
     }
-    let compression = if m.get_flag("gzip") {
-        Compression::Gzip
-    } else if m.get_flag("xz") {
-        Compression::Xz
-    } else {
-        Compression::None
-    };
+    let compression = Compression::of(&m);
     let (tarball, dir) = (m.get_one::<String>("tarball").map_or("", String::as_str), m.get_one::<String>("dir").map_or("", String::as_str));
     let mut g = vguestfs::tool::open_guest_with(&m, "vtar-in", false)?;
     vguestfs::tool::tar::tar_in(&g, tarball, dir, compression, m.get_flag("xattrs"))?;

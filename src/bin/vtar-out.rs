@@ -6,17 +6,15 @@
 //! (through the host's `xz`).
 
 use anyhow::Result;
-use clap::{Arg, ArgAction, Command};
+use clap::{Arg, Command};
 use std::io::Write;
 use std::process::ExitCode;
 use vguestfs::tool::tar::Compression;
 
 fn cli() -> Command {
-    vguestfs::tool::mount_args(Command::new("vtar-out"))
+    Compression::args(vguestfs::tool::mount_args(Command::new("vtar-out")), false)
         .about("pack a virtual machine disk image directory into a tarball")
         .version(env!("CARGO_PKG_VERSION"))
-        .arg(Arg::new("gzip").short('z').long("gzip").action(ArgAction::SetTrue).conflicts_with("xz").help("Compress with gzip"))
-        .arg(Arg::new("xz").long("xz").action(ArgAction::SetTrue).help("Compress with xz (runs the host's xz)"))
         .arg(Arg::new("dir").value_name("DIR").required(true).help("The guest directory to pack"))
         .arg(Arg::new("tarball").value_name("TARBALL").required(true).help("The tar file to write (- for standard output)"))
 }
@@ -31,13 +29,7 @@ fn run() -> Result<()> {
     if m.get_flag("verbose") {
         env_logger::Builder::new().filter_level(log::LevelFilter::Debug).init();
     }
-    let compression = if m.get_flag("gzip") {
-        Compression::Gzip
-    } else if m.get_flag("xz") {
-        Compression::Xz
-    } else {
-        Compression::None
-    };
+    let compression = Compression::of(&m);
     let (dir, tarball) = (m.get_one::<String>("dir").map_or("", String::as_str), m.get_one::<String>("tarball").map_or("", String::as_str));
     let g = vguestfs::tool::open_guest(&m, "vtar-out")?;
     let stdout = std::io::stdout();

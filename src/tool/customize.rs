@@ -50,8 +50,16 @@ pub const REFUSED: &[(&str, &str)] = &[
     ("tar-in", "not supported yet (vtar-in does it)"),
 ];
 
-/// Adds the [`CUSTOMIZE`] options and the hidden [`REFUSED`] ones.
+/// Adds the [`CUSTOMIZE`] options, the hidden [`REFUSED`] ones, and the options every tool
+/// that customizes takes: `--password-crypto`, `--selinux-relabel` (accepted, hidden: labels
+/// are set as files are made), `-q`, `-v`, `-x`.
 pub fn customize_args(mut cmd: Command) -> Command {
+    cmd = cmd
+        .arg(Arg::new("password-crypto").long("password-crypto").value_name("sha512").help("Password hash (sha512 only)"))
+        .arg(Arg::new("selinux-relabel").long("selinux-relabel").action(ArgAction::SetTrue).hide(true))
+        .arg(Arg::new("quiet").short('q').long("quiet").action(ArgAction::SetTrue).help("Don't print progress messages"))
+        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
+        .arg(Arg::new("trace").short('x').action(ArgAction::SetTrue).help("Trace every change as it is made"));
     for (name, _, value) in CUSTOMIZE {
         cmd = cmd.arg(Arg::new(*name).long(*name).value_name(*value).action(ArgAction::Append).help("Customize option (see virt-customize)"));
     }

@@ -30,6 +30,28 @@ pub enum Compression {
     Xz,
 }
 
+impl Compression {
+    /// `-z/--gzip` and `--xz` on `cmd`, as virt-tar-in/-out take them, worded for `reading`
+    /// a tarball or writing one.
+    pub fn args(cmd: clap::Command, reading: bool) -> clap::Command {
+        use clap::{Arg, ArgAction};
+        let (gz, xz) = if reading { ("The tarball is gzip-compressed", "The tarball is xz-compressed (runs the host's xz)") } else { ("Compress with gzip", "Compress with xz (runs the host's xz)") };
+        cmd.arg(Arg::new("gzip").short('z').long("gzip").action(ArgAction::SetTrue).conflicts_with("xz").help(gz))
+            .arg(Arg::new("xz").long("xz").action(ArgAction::SetTrue).help(xz))
+    }
+
+    /// The compression [`Compression::args`] asked for.
+    pub fn of(m: &clap::ArgMatches) -> Compression {
+        if m.get_flag("gzip") {
+            Compression::Gzip
+        } else if m.get_flag("xz") {
+            Compression::Xz
+        } else {
+            Compression::None
+        }
+    }
+}
+
 impl std::str::FromStr for Compression {
     type Err = String;
 
