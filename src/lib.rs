@@ -30,8 +30,12 @@
 //!                  customize.rs, firstboot.rs, audit.rs, edit.rs (file edits), facts.rs
 //!                  (guest facts), crypt.rs
 //! src/resize/      inplace.rs, layout.rs (virt-resize's copy-mode layout), copy.rs
-//! src/tool.rs      command-line plumbing shared by the tool binaries
-//! src/bin/         vsysprep, vresize, vgrowpart, vfilesystems, vinspect, vcat, vls
+//! src/tool/        command-line plumbing shared by the tool binaries (mod.rs), and the work a
+//!                  standalone tool shares with a vfish command: df.rs (df, virt-df tables),
+//!                  copy.rs (copy-in/out), tar.rs (tar-in/out), edit.rs (edit, vedit -e),
+//!                  customize.rs (virt-customize's options), host.rs (safe host writes)
+//! src/bin/         vsysprep, vresize, vgrowpart, vfilesystems, vinspect, vcat, vls, vdf,
+//!                  vcopy-in, vcopy-out, vtar-in, vtar-out, vedit, vcustomize
 //! shell/src/       the vfish crate: command.rs (command types), table.rs (the one command
 //!                  table), error.rs, handler modules, parser.rs, shell.rs, repl.rs, cli.rs
 //! ```

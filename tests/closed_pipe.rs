@@ -18,6 +18,9 @@ fn closed_stdout_never_panics() {
         (env!("CARGO_BIN_EXE_vcat"), &["-a", d, "/etc/os-release"]),
         (env!("CARGO_BIN_EXE_vimage-info"), &["--json", d]),
         (env!("CARGO_BIN_EXE_vsysprep"), &["--list-operations"]),
+        (env!("CARGO_BIN_EXE_vdf"), &["-a", d, "-h"]),
+        (env!("CARGO_BIN_EXE_vtar-out"), &["-a", d, "/", "-"]),
+        (env!("CARGO_BIN_EXE_vcustomize"), &["-a", d, "-n", "--hostname", "pipe-test"]),
     ];
     for (bin, args) in runs {
         for _ in 0..3 {

@@ -5,25 +5,10 @@
 
 mod common;
 
+use common::{copy_fixture as copy, vresize, vresize_ok as ok};
 use common::{fixture, loop_lock, run, sha256_file};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn vresize(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vresize")).args(args).output().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = vresize(args);
-    assert!(o.status.success(), "vresize {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn copy(name: &str, dir: &Path, as_name: &str) -> PathBuf {
-    let p = dir.join(as_name);
-    run("cp", &["--sparse=always", fixture(name).to_str().unwrap(), p.to_str().unwrap()]);
-    p
-}
+use std::path::Path;
+use std::process::Command;
 
 /// lvm2 reports on a loop device over `len` bytes at `off` of the raw image `img`, after
 /// running `before` (e.g. pvresize, lvextend) there.

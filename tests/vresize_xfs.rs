@@ -6,29 +6,14 @@
 
 mod common;
 
+use common::{copy_fixture as copy, vresize, vresize_ok as ok};
 use common::xfs::{db, fields, repair_clean};
 use common::{fixture, run};
 use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use vguestfs::guest::DriveOptions;
 use vguestfs::Guest;
-
-fn vresize(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vresize")).args(args).output().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = vresize(args);
-    assert!(o.status.success(), "vresize {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn copy(name: &str, dir: &Path, as_name: &str) -> PathBuf {
-    let p = dir.join(as_name);
-    run("cp", &["--sparse=always", fixture(name).to_str().unwrap(), p.to_str().unwrap()]);
-    p
-}
 
 /// Copies guest device `name` of `img` into a sparse file (zero MiBs left as holes).
 fn device_to_file(img: &Path, name: &str, to: &Path) {

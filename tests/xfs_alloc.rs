@@ -6,6 +6,9 @@
 //! `xfs_repair -n` clean. Mid-sequence the allocated blocks belong to no inode, so only xfs_db
 //! can judge there; at the end xfs_repair judges everything.
 
+mod common;
+
+use common::xfs::{db, fields, path_env, repair_clean};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,29 +27,9 @@ fn mkfs(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-fn path_env() -> String {
-    format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default())
-}
-
 fn open(img: &Path) -> Result<XfsWriter, Error> {
     let dev: Dev = Arc::new(RawFile::open(img, true).expect("open image rw"));
     XfsWriter::open(dev)
-}
-
-fn db(img: &Path, cmds: &[&str]) -> String {
-    let mut c = Command::new("xfs_db");
-    c.env("PATH", path_env()).arg("-r");
-    for x in cmds {
-        c.arg("-c").arg(x);
-    }
-    let out = c.arg(img).output().expect("xfs_db");
-    assert!(out.status.success(), "xfs_db {cmds:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `name = value` lines of xfs_db's print.
-fn fields(text: &str) -> BTreeMap<String, String> {
-    text.lines().filter_map(|l| l.split_once(" = ")).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
 }
 
 /// Free extents xfs_db lists for AG `agno` (by-block tree records and AGFL blocks).
@@ -60,13 +43,6 @@ fn freesp(img: &Path, agno: u32) -> Vec<(u32, u32)> {
         .collect();
     v.sort();
     v
-}
-
-fn repair_clean(img: &Path) {
-    let out = Command::new("xfs_repair").env("PATH", path_env()).args(["-n", "-f"]).arg(img).output().expect("xfs_repair");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let bad: Vec<&str> = text.lines().filter(|l| l.contains("bad") || l.contains("counted") || l.contains("would")).collect();
-    assert!(out.status.success() && bad.is_empty(), "xfs_repair -n {}: exit {:?}\n{text}", img.display(), out.status.code());
 }
 
 /// xorshift64*: a small seeded generator.

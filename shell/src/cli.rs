@@ -255,15 +255,7 @@ fn split_commands(words: &[String]) -> Result<Vec<Vec<String>>, CliError> {
     Ok(out)
 }
 
-/// An I/O error as `perror` words it ("No such file or directory"), without Rust's
-/// "(os error N)" suffix.
-pub fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use vguestfs::tool::host::strerror;
 
 /// `vfish --help`.
 pub fn usage() -> String {

@@ -18,7 +18,6 @@ mod parser;
 mod repl;
 mod session;
 mod shell;
-mod tar_in;
 mod write_cmds;
 mod structs;
 

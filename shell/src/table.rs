@@ -167,7 +167,7 @@ pub static COMMANDS: &[Command] = &[
         optargs: &[],
         rest: Some(arg("localpath remotedir", ArgKind::HostFile)),
         summary: "copy local files or directories into an image",
-        description: "Copy local files or directories recursively into the disk image, placing them in the directory called remotedir (which must exist). Modes, numeric owners, times and symbolic links are kept, as the appliance's tar running as root keeps them. Wildcards are not supported. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        description: "Copy local files or directories recursively into the disk image, placing them in the directory called remotedir (which must exist). Modes, numeric owners, times and symbolic links are kept, as the appliance's tar running as root keeps them; on a filesystem that cannot hold them (vfat) owners and modes are left as it has them. Wildcards are not supported. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
         handler: w::copy_in,
     },
     Command {
@@ -1347,7 +1347,7 @@ pub static COMMANDS: &[Command] = &[
         optargs: &[arg("compress", ArgKind::String), arg("xattrs", ArgKind::Bool)],
         rest: None,
         summary: "unpack tarfile to directory",
-        description: "This command uploads and unpacks local file tarfile into directory. The optional compress flag controls compression: none or gzip. With xattrs:true the pax SCHILY.xattr extended attributes are restored. Members naming .. are refused. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
+        description: "This command uploads and unpacks local file tarfile into directory. The optional compress flag controls compression: none, gzip or xz (xz runs the host's xz program). On a filesystem that cannot hold them (vfat) owners and modes are left as it has them. With xattrs:true the pax SCHILY.xattr extended attributes are restored. Members naming .. are refused. Without --rw the filesystems are mounted read-only and this fails with \"Read-only file system\".",
         handler: w::tar_in,
     },
     Command {
@@ -1357,7 +1357,7 @@ pub static COMMANDS: &[Command] = &[
         optargs: &[arg("compress", ArgKind::String)],
         rest: None,
         summary: "pack directory into tarfile",
-        description: "This command packs the contents of directory and downloads it to local file tarfile (- for standard output). The optional compress flag can be gzip.\n\nEntries are named relative to directory (etc/passwd; the directory itself has no entry), symbolic links are stored as symbolic links, owners are numeric, hard links are stored as separate files and sockets are skipped. The host file is written new and renamed over tarfile.",
+        description: "This command packs the contents of directory and downloads it to local file tarfile (- for standard output). The optional compress flag can be gzip or xz (xz runs the host's xz program).\n\nEntries are named relative to directory (etc/passwd; the directory itself has no entry), symbolic links are stored as symbolic links, owners are numeric, hard links are stored as separate files and sockets are skipped. The host file is written new and renamed over tarfile.",
         handler: x::tar_out,
     },
     Command {

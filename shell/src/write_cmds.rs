@@ -5,10 +5,12 @@
 use crate::command::Args;
 use crate::error::{CmdError, CmdResult};
 use crate::session::Session;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use vguestfs::fs::{FileType, Timespec};
 use vguestfs::guest::write::Copy;
+use vguestfs::tool::edit;
+use vguestfs::tool::tar::Compression;
 
 /// A host-side failure, naming the host path.
 fn host_err(p: &Path, e: &io::Error) -> CmdError {
@@ -223,115 +225,34 @@ pub fn sync(s: &mut Session, _a: &Args, _out: &mut dyn Write) -> CmdResult {
 }
 
 /// `edit filename` (`vi`, `emacs`): edits a copy in `$EDITOR` (default `vi`) and writes it
-/// back in place if it changed, keeping the file's owner, mode and SELinux label.
+/// back in place if it changed, keeping the file's owner, mode and SELinux label
+/// ([`vguestfs::tool::edit::edit_file`]).
 pub fn edit(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    let path = a.str(0);
-    let before = s.guest.read_file(path)?;
-    let dir = tempfile::tempdir().map_err(|e| CmdError::Failed(format!("edit: temporary directory: {e}")))?;
-    let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("file");
-    let tmp = dir.path().join(name);
-    std::fs::write(&tmp, &before).map_err(|e| host_err(&tmp, &e))?;
-    let editor = std::env::var("EDITOR").ok().filter(|e| !e.trim().is_empty()).unwrap_or_else(|| "vi".into());
-    // $EDITOR may carry arguments ("emacs -nw"): run it through the shell, as guestfish does
-    let status = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("sh")
-        .arg(&tmp)
-        .status()
-        .map_err(|e| CmdError::Failed(format!("edit: running {editor}: {e}")))?;
-    if !status.success() {
-        return Err(CmdError::Failed(format!("edit: {editor} failed ({status}); {path} unchanged")));
-    }
-    let after = std::fs::read(&tmp).map_err(|e| host_err(&tmp, &e))?;
-    if after != before {
-        s.guest.write(path, &after)?;
-    }
-    Ok(())
-}
-
-/// The target of a host symlink, for `copy-in`.
-fn read_link(p: &Path) -> Result<String, CmdError> {
-    let t = std::fs::read_link(p).map_err(|e| host_err(p, &e))?;
-    Ok(t.to_string_lossy().into_owned())
+    let editor = edit::default_editor();
+    edit::edit_file(&s.guest, a.str(0), edit::How::Editor(&editor), None).map(|_| ()).map_err(|e| CmdError::Failed(format!("{e:#}")))
 }
 
 /// `copy-in localpath [localpath ...] remotedir`: copies host files and directories
 /// (recursively) into the guest directory, keeping modes, numeric owners, times and symlinks,
-/// as the appliance's `tar` running as root does.
+/// as the appliance's `tar` running as root does ([`vguestfs::tool::copy::copy_in`]).
 pub fn copy_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    use std::os::unix::fs::MetadataExt;
     let all = a.all();
     let Some((remotedir, locals)) = all.split_last().filter(|(_, l)| !l.is_empty()) else {
         return Err(CmdError::Usage("copy-in: usage: copy-in localpath [localpath ...] remotedir".into()));
     };
-    if s.guest.file_type(remotedir, true)? != Some(FileType::Directory) {
-        return Err(CmdError::Failed(format!("copy-in: target '{remotedir}' is not a directory")));
-    }
-    fn one(s: &Session, local: &Path, remote: &str) -> Result<(), CmdError> {
-        let md = std::fs::symlink_metadata(local).map_err(|e| host_err(local, &e))?;
-        let ft = md.file_type();
-        if ft.is_dir() {
-            if s.guest.file_type(remote, false)? != Some(FileType::Directory) {
-                s.guest.mkdir_mode(remote, 0o700)?;
-            }
-            let mut names: Vec<_> = std::fs::read_dir(local)
-                .map_err(|e| host_err(local, &e))?
-                .map(|e| e.map(|e| e.file_name()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| host_err(local, &e))?;
-            names.sort();
-            for n in names {
-                one(s, &local.join(&n), &format!("{}/{}", remote.trim_end_matches('/'), n.to_string_lossy()))?;
-            }
-        } else if ft.is_symlink() {
-            s.guest.ln_s(&read_link(local)?, remote, true)?;
-        } else if ft.is_file() {
-            let mut f = std::fs::File::open(local).map_err(|e| host_err(local, &e))?;
-            s.guest.write_stream(remote, &mut f)?;
-        } else {
-            return Err(CmdError::Failed(format!("copy-in: {}: not a regular file, directory or symlink", local.display())));
-        }
-        s.guest.chown(md.uid().into(), md.gid().into(), remote, false)?;
-        if !ft.is_symlink() {
-            s.guest.chmod(md.mode() & 0o7777, remote)?;
-            let t = |sec: i64, nsec: i64| Timespec { sec, nsec: u32::try_from(nsec).unwrap_or(0) };
-            s.guest.set_times(remote, Some(t(md.atime(), md.atime_nsec())), Some(t(md.mtime(), md.mtime_nsec())))?;
-        }
-        Ok(())
-    }
-    for local in locals {
-        let p = Path::new(local);
-        let base = p.file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
-        if base.is_empty() || base == ".." {
-            return Err(CmdError::Failed(format!("copy-in: {local}: cannot name the copy")));
-        }
-        one(s, p, &format!("{}/{base}", remotedir.trim_end_matches('/')))?;
-    }
-    Ok(())
+    let locals: Vec<&Path> = locals.iter().map(Path::new).collect();
+    vguestfs::tool::copy::copy_in(&s.guest, &locals, remotedir).map_err(|e| CmdError::Failed(format!("{e:#}")))
 }
 
-/// `tar-in tarfile directory [compress:gzip] [xattrs:true]`: unpacks a host tar file (`-`
-/// for standard input) into a guest directory, keeping modes, numeric owners, times,
-/// symlinks, hard links, devices, fifos, and with `xattrs:true` the pax `SCHILY.xattr.*`
-/// extended attributes. Members with `..` components are refused; leading `/` is dropped.
+/// `tar-in tarfile directory [compress:gzip|xz] [xattrs:true]`: unpacks a host tar file (`-`
+/// for standard input) into a guest directory ([`vguestfs::tool::tar::tar_in`]), keeping
+/// modes, numeric owners, times, symlinks, hard links, devices, fifos, and with `xattrs:true`
+/// the pax `SCHILY.xattr.*` extended attributes. Members with `..` components are refused;
+/// leading `/` is dropped.
 pub fn tar_in(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
-    let (file, dir) = (a.str(0), a.str(1));
-    if s.guest.file_type(dir, true)? != Some(FileType::Directory) {
-        return Err(CmdError::Failed(format!("tar-in: {dir}: not a directory")));
-    }
-    let input: Box<dyn Read> = if file == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        let p = Path::new(file);
-        Box::new(std::fs::File::open(p).map_err(|e| host_err(p, &e))?)
-    };
-    let input: Box<dyn Read> = match a.opt("compress") {
-        None | Some("none") => input,
-        Some("gzip") => Box::new(flate2::read::GzDecoder::new(input)),
-        Some(other) => return Err(CmdError::Failed(format!("tar-in: compress:{other} is not supported (gzip is)"))),
-    };
-    crate::tar_in::unpack(&s.guest, input, dir, a.opt_bool("xattrs").unwrap_or(false))
+    let compression = a.opt("compress").map_or(Ok(Compression::None), str::parse).map_err(|e: String| CmdError::Failed(format!("tar-in: {e}")))?;
+    let xattrs = a.opt_bool("xattrs").unwrap_or(false);
+    vguestfs::tool::tar::tar_in(&s.guest, a.str(0), a.str(1), compression, xattrs).map_err(|e| CmdError::Failed(format!("{e:#}")))
 }
 
 /// `resize2fs device`: grows the ext2/3/4 filesystem to fill its device.

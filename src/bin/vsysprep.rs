@@ -13,54 +13,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 use vguestfs::guest::DriveOptions;
 use vguestfs::sysprep::audit::{self, Status};
-use vguestfs::sysprep::{self, Ctx, CustomizeAction, Message, OpReport, Options, Selection};
+use vguestfs::sysprep::{self, Ctx, Message, OpReport, Options, Selection};
+use vguestfs::tool::customize::{customize_actions, customize_args, refuse_unsupported};
 use vguestfs::Guest;
 
-/// The customize options vsysprep applies (virt-customize's file-level ones).
-/// (clap id, option, value name).
-const CUSTOMIZE: &[(&str, &str, &str)] = &[
-    ("hostname", "--hostname", "HOSTNAME"),
-    ("timezone", "--timezone", "TIMEZONE"),
-    ("root-password", "--root-password", "SELECTOR"),
-    ("password", "--password", "USER:SELECTOR"),
-    ("ssh-inject", "--ssh-inject", "USER[:SELECTOR]"),
-    ("write", "--write", "FILE:CONTENT"),
-    ("append-line", "--append-line", "FILE:LINE"),
-    ("delete", "--delete", "PATH"),
-    ("mkdir", "--mkdir", "DIR"),
-    ("chmod", "--chmod", "PERMISSIONS:FILE"),
-    ("upload", "--upload", "FILE:DEST"),
-    ("link", "--link", "TARGET:LINK[:LINK..]"),
-    ("touch", "--touch", "FILE"),
-    ("truncate", "--truncate", "FILE"),
-    ("firstboot", "--firstboot", "SCRIPT"),
-    ("firstboot-command", "--firstboot-command", "CMD"),
-];
-
-/// virt-customize options that need programs run inside the guest, or are not done yet:
-/// recognised, and refused with the reason.
-const REFUSED: &[(&str, &str)] = &[
-    ("run", "running scripts inside the guest needs the guest booted; vsysprep never runs the guest (use --firstboot)"),
-    ("run-command", "running commands inside the guest needs the guest booted; vsysprep never runs the guest (use --firstboot-command)"),
-    ("install", "installing packages runs the guest's package manager; vsysprep never runs the guest (use --firstboot-command)"),
-    ("uninstall", "removing packages runs the guest's package manager; vsysprep never runs the guest (use --firstboot-command)"),
-    ("update", "updating packages runs the guest's package manager; vsysprep never runs the guest (use --firstboot-command)"),
-    ("firstboot-install", "not supported yet (use --firstboot-command with the package manager)"),
-    ("script", "the script operation mounts the guest on the host with FUSE, which vsysprep does not do"),
-    ("scriptdir", "the script operation mounts the guest on the host with FUSE, which vsysprep does not do"),
-    ("edit", "Perl expressions are not supported (use --write or --append-line)"),
-    ("copy", "not supported yet"),
-    ("copy-in", "not supported yet (use --upload per file)"),
-    ("move", "not supported yet"),
-    ("scrub", "not supported yet (use --delete)"),
-    ("chown", "not supported yet"),
-    ("commands-from-file", "not supported yet"),
-    ("truncate-recursive", "not supported yet"),
-    ("tar-in", "not supported yet (vfish --rw tar-in does it)"),
-];
-
 fn cli() -> Command {
-    let mut cmd = vguestfs::tool::drive_args(Command::new("vsysprep"))
+    let cmd = vguestfs::tool::drive_args(Command::new("vsysprep"))
         .about("Reset, unconfigure or customize a virtual machine image so clones can be made, and ready it for OpenStack")
         .version(env!("CARGO_PKG_VERSION"))
         .arg(Arg::new("images").value_name("IMAGE").num_args(0..).help("Disk image (like -a)"))
@@ -81,19 +39,8 @@ fn cli() -> Command {
         .arg(Arg::new("keep-user-accounts").long("keep-user-accounts").value_name("USERS").action(ArgAction::Append).help("user-account: keep these users"))
         .arg(Arg::new("remove-user-accounts").long("remove-user-accounts").value_name("USERS").action(ArgAction::Append).help("user-account: remove only these users"))
         .arg(Arg::new("cloud-init-user").long("cloud-init-user").value_name("USER").help("cloud-init: the default user of the instances"))
-        .arg(Arg::new("password-crypto").long("password-crypto").value_name("sha512").help("Password hash (sha512 only)"))
-        .arg(Arg::new("no-selinux-relabel").long("no-selinux-relabel").action(ArgAction::SetTrue).hide(true))
-        .arg(Arg::new("selinux-relabel").long("selinux-relabel").action(ArgAction::SetTrue).hide(true))
-        .arg(Arg::new("quiet").short('q').long("quiet").action(ArgAction::SetTrue).help("Don't print progress messages"))
-        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
-        .arg(Arg::new("trace").short('x').action(ArgAction::SetTrue).help("Trace every change as it is made"));
-    for (name, _, value) in CUSTOMIZE {
-        cmd = cmd.arg(Arg::new(*name).long(*name).value_name(*value).action(ArgAction::Append).help("Customize option (see virt-customize)"));
-    }
-    for (name, _) in REFUSED {
-        cmd = cmd.arg(Arg::new(*name).long(*name).value_name("ARG").num_args(0..=1).action(ArgAction::Append).hide(true));
-    }
-    cmd
+        .arg(Arg::new("no-selinux-relabel").long("no-selinux-relabel").action(ArgAction::SetTrue).hide(true));
+    customize_args(cmd)
 }
 
 fn main() -> ExitCode {
@@ -103,19 +50,6 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => vguestfs::tool::exit_status("vsysprep", Err(e)),
     }
-}
-
-/// The customize actions in command-line order.
-fn customize_actions(m: &ArgMatches) -> Result<Vec<CustomizeAction>> {
-    let mut all: Vec<(usize, CustomizeAction)> = Vec::new();
-    for (name, option, _) in CUSTOMIZE {
-        let (Some(idx), Some(vals)) = (m.indices_of(name), m.get_many::<String>(name)) else { continue };
-        for (i, v) in idx.zip(vals) {
-            all.push((i, CustomizeAction::parse(option, v)?));
-        }
-    }
-    all.sort_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, a)| a).collect())
 }
 
 /// Comma-separated names from repeatable options.
@@ -160,11 +94,7 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
         print!("{}", sysprep::list_operations());
         return Ok(ExitCode::SUCCESS);
     }
-    for (name, why) in REFUSED {
-        if m.contains_id(name) && m.value_source(name) == Some(clap::parser::ValueSource::CommandLine) {
-            bail!("--{name}: {why}");
-        }
-    }
+    refuse_unsupported(m, "vsysprep")?;
     if let Some(c) = m.get_one::<String>("password-crypto") {
         if c != "sha512" {
             bail!("--password-crypto {c}: only sha512 is supported");

@@ -113,3 +113,22 @@ impl Rng {
         self.next() % n.max(1)
     }
 }
+
+/// `vresize ARGS` (the built binary).
+pub fn vresize(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vresize")).args(args).output().unwrap()
+}
+
+/// `vresize ARGS`, which must succeed: its standard output.
+pub fn vresize_ok(args: &[&str]) -> String {
+    let o = vresize(args);
+    assert!(o.status.success(), "vresize {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A sparse copy of fixture `name` at `dir/as_name`.
+pub fn copy_fixture(name: &str, dir: &Path, as_name: &str) -> PathBuf {
+    let p = dir.join(as_name);
+    run("cp", &["--sparse=always", fixture(name).to_str().unwrap(), p.to_str().unwrap()]);
+    p
+}

@@ -189,6 +189,11 @@ impl XfsWriter {
         self.end(r)
     }
 
+    /// One block near AG block `near`, inside an operation (the inode btrees' new blocks).
+    pub(crate) fn alloc_block_near(&mut self, agno: u32, near: u32) -> Result<Option<u32>> {
+        Ok(self.alloc_within(agno, 1, 1, Some((near, Within::ANY)))?.map(|(bno, _)| bno))
+    }
+
     /// [`XfsWriter::alloc_extent`] inside an operation (no begin/end of its own): near
     /// `place.0` and placed as `place.1` says, else by size.
     pub(crate) fn alloc_within(&mut self, agno: u32, minlen: u32, maxlen: u32, place: Option<(u32, Within)>) -> Result<Option<(u32, u32)>> {

@@ -253,7 +253,7 @@ impl XfsWriter {
         match t.root {
             RootIn::AgfBno | RootIn::AgfCnt => self.agfl_get(agno, true),
             RootIn::AgiIno | RootIn::AgiFino | RootIn::AgfRefc => {
-                let Some((bno, _)) = self.alloc_within(agno, 1, 1, Some((near, super::alloc::Within::ANY)))? else {
+                let Some(bno) = self.alloc_block_near(agno, near)? else {
                     return Err(crate::fs::Error::Os(crate::fs::Errno::NoSpace));
                 };
                 self.bt_count_block(t, agno, true)?;

@@ -1,6 +1,15 @@
-//! Command-line plumbing shared by the tool binaries (`vfilesystems`, `vcat`, `vls`): the
+//! Command-line plumbing shared by the tool binaries (`vfilesystems`, `vcat`, `vls`…): the
 //! virt-tools way of pairing `--format` with the `-a` options after it, and opening a guest
-//! read-only with `-m` mounts or, without them, by inspection like `-i`.
+//! read-only with `-m` mounts or, without them, by inspection like `-i`. The submodules hold
+//! the work that a standalone tool and a vfish command share (`vdf` and `df`, `vcopy-in` and
+//! `copy-in`, `vedit` and `edit`, `vcustomize` and `vsysprep`…).
+
+pub mod copy;
+pub mod customize;
+pub mod df;
+pub mod edit;
+pub mod host;
+pub mod tar;
 
 use crate::disk::Format;
 use crate::guest::DriveOptions;
@@ -10,9 +19,15 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Reads the `add` and `format` arguments: pairs each `-a IMAGE` with the last `--format` given before it on the command line.
+/// Reads the `add` and `format` arguments (refusing `-d`/`-c`): pairs each `-a IMAGE` with the last `--format` given before it on the command line.
 /// Applies `--backing-allow` first (see [`apply_backing_allow`]).
 pub fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
+    if let Ok(Some(guest)) = m.try_get_one::<String>("domain") {
+        bail!("-d {guest}: libvirt guests cannot be opened (vguestfs has no libvirt connection): give the guest's disk images with -a");
+    }
+    if let Ok(Some(uri)) = m.try_get_one::<String>("connect") {
+        bail!("-c {uri}: libvirt is not supported (vguestfs opens disk images only): give the guest's disk images with -a");
+    }
     apply_backing_allow(m);
     let adds: Vec<(usize, &String)> = match (m.indices_of("add"), m.get_many::<String>("add")) {
         (Some(i), Some(v)) => i.zip(v).collect(),
@@ -33,13 +48,20 @@ pub fn drives(m: &ArgMatches) -> Result<Vec<(PathBuf, Option<Format>)>> {
 
 /// Reads the `add`, `format` and `mount` arguments: adds the drives read-only, launches, and mounts (`-m` list, or inspection like `-i`).
 pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
+    open_guest_with(m, prog, true)
+}
+
+/// [`open_guest`], read-write unless `readonly`: the filesystems are mounted for writing and
+/// the changes held in the drives' copy-on-write overlays until [`Guest::commit`] writes them
+/// (all or nothing, through the redo log).
+pub fn open_guest_with(m: &ArgMatches, prog: &str, readonly: bool) -> Result<Guest> {
     let drives = drives(m)?;
     if drives.is_empty() {
         bail!("you must specify at least one -a option.");
     }
     let mut g = Guest::new();
     for (path, format) in drives {
-        g.add_drive(&path, DriveOptions { format, readonly: true, ..Default::default() }).with_context(|| path.display().to_string())?;
+        g.add_drive(&path, DriveOptions { format, readonly, ..Default::default() }).with_context(|| path.display().to_string())?;
     }
     g.launch()?;
     for n in g.notices() {
@@ -53,7 +75,7 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
             [r] => r.clone(),
             _ => bail!("multi-boot operating systems are not supported"),
         };
-        for (mp, e) in g.mount_inspected(&root, true)? {
+        for (mp, e) in g.mount_inspected(&root, readonly)? {
             eprintln!("{prog}: warning: {mp}: {e}");
         }
     } else {
@@ -62,7 +84,8 @@ pub fn open_guest(m: &ArgMatches, prog: &str) -> Result<Guest> {
                 Some((d, mp)) => (d, mp),
                 None => (spec.as_str(), "/"),
             };
-            g.mount_ro(dev, mp).with_context(|| format!("mount {dev} on {mp}"))?;
+            let r = if readonly { g.mount_ro(dev, mp) } else { g.mount(dev, mp) };
+            r.with_context(|| format!("mount {dev} on {mp}"))?;
         }
     }
     print_warnings(&g, prog);
@@ -135,9 +158,11 @@ pub fn backing_allow<'a>(values: impl Iterator<Item = &'a str>) -> crate::disk::
 }
 
 /// Adds the `-a IMAGE`, `--format[=raw|qcow2]` and `--backing-allow` options that [`drives`]
-/// reads.
+/// reads, and virt-tools' libvirt options `-d`/`-c`, which it refuses with the reason.
 pub fn drive_args(cmd: Command) -> Command {
-    cmd.arg(backing_allow_arg()).arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
+    cmd.arg(Arg::new("domain").short('d').long("domain").value_name("GUEST").hide(true))
+        .arg(Arg::new("connect").short('c').long("connect").value_name("URI").hide(true))
+        .arg(backing_allow_arg()).arg(Arg::new("add").short('a').long("add").value_name("IMAGE").action(ArgAction::Append).help("Add image"))
         .arg(
             Arg::new("format")
                 .long("format")
@@ -148,6 +173,24 @@ pub fn drive_args(cmd: Command) -> Command {
                 .action(ArgAction::Append)
                 .help("Force disk format for the following -a options (--format alone: probe again)"),
         )
+}
+
+/// The options of the tools that wrap one guestfish command (`vcopy-in`, `vcopy-out`,
+/// `vtar-in`, `vtar-out`, `vedit`), besides [`drive_args`]: `-m DEV[:MP]` (repeatable),
+/// `-i` (inspection, the default without `-m`), `-v`.
+pub fn mount_args(cmd: Command) -> Command {
+    drive_args(cmd)
+        .arg(Arg::new("mount").short('m').long("mount").value_name("DEV[:MP]").action(ArgAction::Append).help("Mount DEV on MP (default /) instead of inspecting"))
+        .arg(Arg::new("inspector").short('i').long("inspector").action(ArgAction::SetTrue).help("Inspect the guest and mount its filesystems (the default without -m)"))
+        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Verbose messages"))
+}
+
+/// Ends a read-write session: unmounts everything (filesystems write what they hold), then
+/// commits the drives' overlays to the image files, all or nothing.
+pub fn commit(g: &mut Guest) -> Result<()> {
+    g.umount_all()?;
+    g.commit()?;
+    Ok(())
 }
 
 /// The exit status of a tool: 0, or 1 after printing `PROG: error: …` as the virt tools do.
