@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::xfs::{db, fields, path_env, repair_clean};
+use common::xfs::{db, fields, mkfs, repair_clean, Rng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,16 +16,6 @@ use std::sync::Arc;
 use vguestfs::disk::{Dev, RawFile};
 use vguestfs::fs::xfs::writer::XfsWriter;
 use vguestfs::fs::Error;
-
-/// A fresh 300 MiB image made by `mkfs.xfs -q ARGS` in a temporary directory.
-fn mkfs(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("xfs.img");
-    std::fs::File::create(&path).and_then(|f| f.set_len(300 << 20)).expect("image");
-    let out = Command::new("mkfs.xfs").env("PATH", path_env()).arg("-q").args(args).arg(&path).output().expect("mkfs.xfs");
-    assert!(out.status.success(), "mkfs.xfs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    (dir, path)
-}
 
 fn open(img: &Path) -> Result<XfsWriter, Error> {
     let dev: Dev = Arc::new(RawFile::open(img, true).expect("open image rw"));
@@ -43,21 +33,6 @@ fn freesp(img: &Path, agno: u32) -> Vec<(u32, u32)> {
         .collect();
     v.sort();
     v
-}
-
-/// xorshift64*: a small seeded generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// The model: what the test allocated, per AG, and the AG's blocks free or in the free-space

@@ -7,6 +7,9 @@
 //! again `xfs_repair -n` judges the whole filesystem (chunks removed, their blocks and the
 //! btrees' blocks back in free space, counters).
 
+mod common;
+
+use common::xfs::{db, fields, mkfs, path_env, repair_clean, with_kernel, Rng};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,61 +20,9 @@ use vguestfs::fs::xfs::inode::NewInode;
 use vguestfs::fs::xfs::writer::XfsWriter;
 use vguestfs::fs::{Error, Timespec};
 
-/// A fresh 300 MiB image made by `mkfs.xfs -q ARGS` in a temporary directory.
-fn mkfs(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("xfs.img");
-    std::fs::File::create(&path).and_then(|f| f.set_len(300 << 20)).expect("image");
-    let out = Command::new("mkfs.xfs").env("PATH", path_env()).arg("-q").args(args).arg(&path).output().expect("mkfs.xfs");
-    assert!(out.status.success(), "mkfs.xfs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    (dir, path)
-}
-
-fn path_env() -> String {
-    format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default())
-}
-
 fn open(img: &Path) -> XfsWriter {
     let dev: Dev = Arc::new(RawFile::open(img, true).expect("open image rw"));
     XfsWriter::open(dev).expect("XfsWriter::open")
-}
-
-fn db(img: &Path, cmds: &[&str]) -> String {
-    let mut c = Command::new("xfs_db");
-    c.env("PATH", path_env()).env("TZ", "UTC").arg("-r");
-    for x in cmds {
-        c.arg("-c").arg(x);
-    }
-    let out = c.arg(img).output().expect("xfs_db");
-    assert!(out.status.success(), "xfs_db {cmds:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `name = value` lines of xfs_db's print.
-fn fields(text: &str) -> BTreeMap<String, String> {
-    text.lines().filter_map(|l| l.split_once(" = ")).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
-}
-
-fn repair_clean(img: &Path) {
-    let out = Command::new("xfs_repair").env("PATH", path_env()).args(["-n", "-f"]).arg(img).output().expect("xfs_repair");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let bad: Vec<&str> = text.lines().filter(|l| l.contains("bad") || l.contains("counted") || l.contains("would")).collect();
-    assert!(out.status.success() && bad.is_empty(), "xfs_repair -n {}: exit {:?}\n{text}", img.display(), out.status.code());
-}
-
-/// xorshift64*: a small seeded generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// The `N:[a,b,…]` records of an xfs_db print, as numbers.
@@ -431,30 +382,6 @@ fn db_ls(img: &Path, path: &str) -> BTreeMap<String, u64> {
 
 fn nlink(img: &Path, ino: u64) -> u32 {
     fields(&db(img, &[&format!("inode {ino}"), "p core.nlinkv2"]))["core.nlinkv2"].parse().unwrap()
-}
-
-/// Mounts `img` (loop, as root) and runs `f` on the mount point; false when it cannot mount.
-fn with_kernel(img: &Path, f: impl FnOnce(&Path)) -> bool {
-    let mnt = tempfile::tempdir().unwrap();
-    let st = Command::new("mount").args(["-o", "loop", img.to_str().unwrap(), mnt.path().to_str().unwrap()]).status();
-    if !st.is_ok_and(|s| s.success()) {
-        eprintln!("skipped the kernel read-back: cannot loop-mount (needs root)");
-        return false;
-    }
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(mnt.path())));
-    // A busy mount (another test's process starting at that moment) is retried briefly.
-    let um = (0..10).any(|_| {
-        let ok = Command::new("umount").arg(mnt.path()).status().is_ok_and(|s| s.success());
-        if !ok {
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        ok
-    });
-    assert!(um, "umount");
-    if let Err(p) = r {
-        std::panic::resume_unwind(p);
-    }
-    true
 }
 
 /// Names in shortform directories: a directory tree of files, directories, a symlink and a

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::xfs::{db, fields, path_env, repair_clean};
+use common::xfs::{db, fields, path_env, repair_clean, with_kernel};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -35,30 +35,6 @@ fn mkfs(dir: &Path, args: &[&str]) -> PathBuf {
 fn open(img: &Path) -> XfsWriter {
     let dev: Dev = Arc::new(RawFile::open(img, true).expect("open image rw"));
     XfsWriter::open(dev).expect("XfsWriter::open")
-}
-
-/// Mounts `img` (loop, as root), runs `f` on the mount point and unmounts; false when it
-/// cannot mount.
-fn with_kernel(img: &Path, f: impl FnOnce(&Path)) -> bool {
-    let mnt = tempfile::tempdir().unwrap();
-    let st = Command::new("mount").args(["-o", "loop", img.to_str().unwrap(), mnt.path().to_str().unwrap()]).status();
-    if !st.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: cannot loop-mount (needs root)");
-        return false;
-    }
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(mnt.path())));
-    let um = (0..10).any(|_| {
-        let ok = Command::new("umount").arg(mnt.path()).status().is_ok_and(|s| s.success());
-        if !ok {
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        ok
-    });
-    assert!(um, "umount");
-    if let Err(p) = r {
-        std::panic::resume_unwind(p);
-    }
-    true
 }
 
 /// Makes the kernel free unlinked inodes now (inodegc runs in the background): drop the

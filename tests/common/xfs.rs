@@ -1,7 +1,7 @@
 //! xfsprogs as the judge of XFS writes: `xfs_db -r` reads and `xfs_repair -n`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `PATH` with the sbin directories where xfsprogs lives.
@@ -32,4 +32,56 @@ pub fn repair_clean(img: &Path) {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let bad: Vec<&str> = text.lines().filter(|l| l.contains("bad") || l.contains("counted") || l.contains("would")).collect();
     assert!(out.status.success() && bad.is_empty(), "xfs_repair -n {}: exit {:?}\n{text}", img.display(), out.status.code());
+}
+
+/// Mounts `img` (loop, as root), runs `f` on the mount point and unmounts (a mount busy for a
+/// moment is retried); false when it cannot mount (not root).
+pub fn with_kernel(img: &Path, f: impl FnOnce(&Path)) -> bool {
+    let mnt = tempfile::tempdir().unwrap();
+    let st = Command::new("mount").args(["-o", "loop", img.to_str().unwrap(), mnt.path().to_str().unwrap()]).status();
+    if !st.is_ok_and(|s| s.success()) {
+        eprintln!("skipped the kernel's view: cannot loop-mount (needs root)");
+        return false;
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(mnt.path())));
+    let um = (0..10).any(|_| {
+        let ok = Command::new("umount").arg(mnt.path()).status().is_ok_and(|s| s.success());
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        ok
+    });
+    assert!(um, "umount");
+    if let Err(p) = r {
+        std::panic::resume_unwind(p);
+    }
+    true
+}
+
+/// xorshift64*: a small seeded generator.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A fresh 300 MiB image made by `mkfs.xfs -q ARGS` in a temporary directory.
+pub fn mkfs(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("xfs.img");
+    std::fs::File::create(&path).and_then(|f| f.set_len(300 << 20)).expect("image");
+    let out = Command::new("mkfs.xfs").env("PATH", path_env()).arg("-q").args(args).arg(&path).output().expect("mkfs.xfs");
+    assert!(out.status.success(), "mkfs.xfs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (dir, path)
 }
