@@ -8,7 +8,8 @@
 
 mod common;
 
-use common::xfs::{db, fields, mkfs, repair_clean, Rng};
+use common::xfs::{db, fields, mkfs, repair_clean};
+use common::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;

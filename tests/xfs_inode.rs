@@ -9,7 +9,8 @@
 
 mod common;
 
-use common::xfs::{db, fields, mkfs, path_env, repair_clean, with_kernel, Rng};
+use common::xfs::{db, fields, mkfs, path_env, repair_clean, with_kernel};
+use common::Rng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -495,6 +496,22 @@ fn full_shortform_refused() {
 /// A directory of the random tree: its inode and entries (name → (inode, is a directory)).
 type Tree = BTreeMap<u64, BTreeMap<String, (u64, bool)>>;
 
+/// Removes every entry of `tree` with the writer (subdirectories' entries first, then the
+/// root's), checks the inode counters are back to `counts0`, and lets xfs_repair judge.
+fn remove_tree(mut w: XfsWriter, tree: &Tree, root: u64, counts0: (u64, u64), img: &Path) {
+    for (d, entries) in tree.iter().filter(|(&d, _)| d != root) {
+        for n in entries.keys() {
+            w.remove(*d, n.as_bytes()).unwrap();
+        }
+    }
+    for n in tree[&root].keys() {
+        w.remove(root, n.as_bytes()).unwrap();
+    }
+    assert_eq!(w.inode_counts(), counts0);
+    drop(w);
+    repair_clean(img);
+}
+
 /// Walks the tree from `dir` through the kernel's mount at `m`, comparing names and inode
 /// numbers with the model.
 fn kernel_matches(m: &Path, tree: &Tree, dir: u64) {
@@ -660,17 +677,7 @@ fn sparse_chunks_linked_repair_clean() {
     repair_clean(&img);
     with_kernel(&img, |m| kernel_matches(m, &tree, root));
     repair_clean(&img);
-    for (d, entries) in tree.iter().filter(|(&d, _)| d != root) {
-        for n in entries.keys() {
-            w.remove(*d, n.as_bytes()).unwrap();
-        }
-    }
-    for n in tree[&root].keys() {
-        w.remove(root, n.as_bytes()).unwrap();
-    }
-    assert_eq!(w.inode_counts(), counts0);
-    drop(w);
-    repair_clean(&img);
+    remove_tree(w, &tree, root, counts0, &img);
 }
 
 /// Inode numbers above 32 bits (a 3 TiB sparse image: AG 2 starts at inode 2^32): the third
@@ -984,15 +991,5 @@ fn inodes_in_grown_ags() {
     repair_clean(&img);
     with_kernel(&img, |m| kernel_matches(m, &tree, root));
     repair_clean(&img);
-    for (d, entries) in tree.iter().filter(|(&d, _)| d != root) {
-        for n in entries.keys() {
-            w.remove(*d, n.as_bytes()).unwrap();
-        }
-    }
-    for n in tree[&root].keys() {
-        w.remove(root, n.as_bytes()).unwrap();
-    }
-    assert_eq!(w.inode_counts(), counts0);
-    drop(w);
-    repair_clean(&img);
+    remove_tree(w, &tree, root, counts0, &img);
 }

@@ -58,24 +58,6 @@ pub fn with_kernel(img: &Path, f: impl FnOnce(&Path)) -> bool {
     true
 }
 
-/// xorshift64*: a small seeded generator.
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next number.
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number below `n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// A fresh 300 MiB image made by `mkfs.xfs -q ARGS` in a temporary directory.
 pub fn mkfs(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
