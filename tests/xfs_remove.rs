@@ -153,15 +153,13 @@ fn remove_all(args: &[&str], big_tree: bool) {
     let bs = sb_u64(&img, "blocksize");
     let mut inos = BTreeMap::new();
     let mut expect = Vec::new();
-    if !with_kernel(&img, |m| {
+    with_kernel(&img, |m| {
         expect = populate(m, bs, big_tree);
         for e in std::fs::read_dir(m).unwrap() {
             let e = e.unwrap();
             inos.insert(e.file_name().into_string().unwrap(), e.metadata().unwrap().ino());
         }
-    }) {
-        return;
-    }
+    });
     repair_clean(&img);
     // The forks are in the formats the test is about.
     let mut freed = 0u64;
@@ -255,9 +253,7 @@ fn refcounts(img: &Path) -> Vec<String> {
 fn removals_match_kernel(args: &[&str], setup: impl FnOnce(&Path), names: &[&str]) -> Vec<String> {
     let d = tempfile::tempdir().unwrap();
     let img = mkfs(d.path(), &[args, &["-m", "reflink=1"]].concat());
-    if !with_kernel(&img, setup) {
-        return Vec::new();
-    }
+    with_kernel(&img, setup);
     repair_clean(&img);
     let r0 = refcounts(&img);
     for name in names {
@@ -300,7 +296,7 @@ fn cp_reflink(src: &Path, dst: &Path) {
 fn reflinked_owners_dropped() {
     let d = tempfile::tempdir().unwrap();
     let img = mkfs(d.path(), &["-m", "reflink=1"]);
-    if !with_kernel(&img, |m| {
+    with_kernel(&img, |m| {
         std::fs::write(m.join("src"), gen(1 << 20, 4)).unwrap();
         for dst in ["dst", "dst2"] {
             cp_reflink(&m.join("src"), &m.join(dst));
@@ -308,9 +304,7 @@ fn reflinked_owners_dropped() {
         std::fs::write(m.join("part"), gen(512 << 10, 5)).unwrap();
         xfs_io_reflink(&m.join("src"), &m.join("part"), 0, 131072, 65536);
         fragmented(&m.join("alone"), 4096, 30);
-    }) {
-        return;
-    }
+    });
     repair_clean(&img);
     let shared0 = refcounts(&img);
     assert!(shared0.len() >= 2, "refcount records: {shared0:?}");
@@ -410,12 +404,10 @@ fn reflinked_within_one_file() {
 fn hostile_refcount_refused() {
     let d = tempfile::tempdir().unwrap();
     let img = mkfs(d.path(), &["-m", "reflink=1"]);
-    if !with_kernel(&img, |m| {
+    with_kernel(&img, |m| {
         std::fs::write(m.join("a"), gen(64 << 10, 1)).unwrap();
         cp_reflink(&m.join("a"), &m.join("b"));
-    }) {
-        return;
-    }
+    });
     let out = Command::new("xfs_db").env("PATH", path_env()).args(["-x", "-c", "agf 0", "-c", "addr refcntroot", "-c", "write recs[1].refcount 1"]).arg(&img).output().unwrap();
     assert!(out.status.success(), "xfs_db: {}", String::from_utf8_lossy(&out.stderr));
     let before = sha(&img);
@@ -481,12 +473,10 @@ fn hostile_maps_refused() {
     let d = tempfile::tempdir().unwrap();
     let img = mkfs(d.path(), &[]);
     let mut ino = 0;
-    if !with_kernel(&img, |m| {
+    with_kernel(&img, |m| {
         fragmented(&m.join("victim"), 4096, 3);
         ino = std::fs::metadata(m.join("victim")).unwrap().ino();
-    }) {
-        return;
-    }
+    });
     let agblocks: u64 = sb_u64(&img, "agblocks");
     let bnoroot: u64 = fields(&db(&img, &["agf 0", "p bnoroot"]))["bnoroot"].parse().unwrap();
     let first: u64 = {
