@@ -88,17 +88,19 @@ pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
 }
 
 /// Opens the filesystem on the writable device `dev` (in production a copy-on-write overlay)
-/// for reading and writing, by its probed type: ext2/3/4 and vfat. Other types get an error
+/// for reading and writing, by its probed type: ext2/3/4, vfat and xfs (xfs: the changes
+/// [`xfs::rw`] lists; others fail naming what is not written). Other types get an error
 /// naming what cannot be written.
 pub fn open_rw(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
     let info = probe(dev.as_ref())?;
     match info.as_ref().map(|i| i.fs_type.as_str()) {
         Some("ext2" | "ext3" | "ext4") => Ok(std::sync::Arc::new(ext4::Ext4Fs::open_rw(dev)?)),
         Some("vfat") => Ok(std::sync::Arc::new(fat::FatFs::open_rw(dev)?)),
+        Some("xfs") => Ok(std::sync::Arc::new(xfs::rw::XfsRw::open(dev)?)),
         Some(other) => Err(Error::Unsupported {
             dev: dev.name(),
             fs: other.to_string(),
-            feature: format!("writing {other} filesystems (ext2/3/4 and vfat can be written)"),
+            feature: format!("writing {other} filesystems (ext2/3/4, vfat and xfs can be written)"),
         }),
         None => Err(not_found(&dev)?),
     }

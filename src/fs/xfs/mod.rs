@@ -17,7 +17,8 @@
 //! the generic AG btree writer (bnobt, cntbt, inobt, finobt); [`agfl`] the AG free list and
 //! `fix_freelist`; [`alloc`] allocates and frees extents; [`ialloc`] allocates and frees
 //! inodes and inode chunks; [`create`] creates and removes names in shortform directories;
-//! [`grow`] grows the data section offline as `xfs_growfs` does.
+//! [`grow`] grows the data section offline as `xfs_growfs` does; [`rw`] is the read-write
+//! [`Filesystem`] over reader and writer that `fs::open_rw` gives.
 //!
 //! A dirty log is not replayed: the image is read as it is on disk, which may lag behind
 //! what the kernel would show after recovery (files synced before the crash read correctly).
@@ -56,6 +57,7 @@ pub mod grow;
 pub mod ialloc;
 pub mod inode;
 pub mod log;
+pub mod rw;
 pub mod refcount;
 pub mod sb;
 pub mod symlink;

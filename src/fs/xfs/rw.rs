@@ -1,0 +1,188 @@
+//! XFS opened for reading and writing: the [`Filesystem`] that `fs::open_rw` gives for XFS.
+//! Reads go to an [`XfsFs`] reader, changes to the [`XfsWriter`]; each change is one writer
+//! operation, whole or nothing, that reaches the device (in production a copy-on-write overlay
+//! committed later) before it returns, and the reader is then reopened on the device, so what
+//! is read next — superblock counters, block maps, directory listings — is what was written.
+//!
+//! Written: names created and removed (files, directories, fifos, sockets, symlinks), through
+//! what the writer supports; every other change fails with [`Error::Unsupported`] naming it
+//! ("writing xfs: …"), never silently. Files are created as root (uid and gid 0), as
+//! libguestfs' appliance does.
+
+use super::writer::XfsWriter;
+use super::XfsFs;
+use crate::disk::Dev;
+use crate::fs::{DirEntry, Errno, Error, Filesystem, Ino, Result, Stat, StatVfs, Timespec};
+use std::sync::{Mutex, RwLock};
+
+/// `S_IFMT` and the types checked here.
+const S_IFMT: u32 = 0o170000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFREG: u32 = 0o100000;
+
+/// An XFS filesystem open for reading and writing (see the module documentation).
+pub struct XfsRw {
+    dev: Dev,
+    reader: RwLock<XfsFs>,
+    writer: Mutex<XfsWriter>,
+}
+
+impl XfsRw {
+    /// Opens the XFS filesystem on the writable device `dev`; refuses what [`XfsFs::open`] and
+    /// [`XfsWriter::open`] refuse (among them a dirty log and the reverse-mapping btree).
+    pub fn open(dev: Dev) -> Result<XfsRw> {
+        let reader = XfsFs::open(dev.clone())?;
+        let writer = XfsWriter::open(dev.clone())?;
+        Ok(XfsRw { dev, reader: RwLock::new(reader), writer: Mutex::new(writer) })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, XfsFs> {
+        self.reader.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs one writer operation, then reopens the reader on what it wrote.
+    fn change<T>(&self, op: impl FnOnce(&mut XfsWriter) -> Result<T>) -> Result<T> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let r = op(&mut w);
+        if r.is_ok() {
+            let fresh = XfsFs::open(self.dev.clone())?;
+            *self.reader.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
+        r
+    }
+
+    fn unsupported(&self, what: &str) -> Error {
+        Error::Unsupported { dev: self.dev.name(), fs: "xfs".into(), feature: format!("writing: {what} (not written on XFS yet)") }
+    }
+
+    /// The type bits of `name` in `dir` (ENOENT when absent).
+    fn kind_of(&self, dir: Ino, name: &[u8]) -> Result<u32> {
+        let r = self.read();
+        let ino = r.lookup(dir, name)?.ok_or(Error::Os(Errno::NoEntry))?;
+        Ok(r.stat(ino)?.mode & S_IFMT)
+    }
+
+    /// Creates `name` in `dir` with `mode` (type and permission bits) as root.
+    fn make(&self, dir: Ino, name: &[u8], mode: u32) -> Result<Ino> {
+        let mode = u16::try_from(mode & (S_IFMT | 0o7777)).map_err(|_| Error::Os(Errno::Invalid))?;
+        self.change(|w| w.create(dir, name, mode, 0, 0))
+    }
+}
+
+impl Filesystem for XfsRw {
+    fn fs_type(&self) -> &str {
+        "xfs"
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.read().warnings()
+    }
+
+    fn root(&self) -> Ino {
+        self.read().root()
+    }
+
+    fn lookup(&self, dir: Ino, name: &[u8]) -> Result<Option<Ino>> {
+        self.read().lookup(dir, name)
+    }
+
+    fn stat(&self, ino: Ino) -> Result<Stat> {
+        self.read().stat(ino)
+    }
+
+    fn read_dir(&self, dir: Ino) -> Result<Vec<DirEntry>> {
+        self.read().read_dir(dir)
+    }
+
+    fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        XfsRw::read(self).read(ino, offset, buf)
+    }
+
+    fn readlink(&self, ino: Ino) -> Result<Vec<u8>> {
+        self.read().readlink(ino)
+    }
+
+    fn xattrs(&self, ino: Ino) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.read().xattrs(ino)
+    }
+
+    fn statvfs(&self) -> Result<StatVfs> {
+        let mut s = self.read().statvfs()?;
+        s.flag &= !super::ST_RDONLY;
+        Ok(s)
+    }
+
+    fn is_writable(&self) -> bool {
+        true
+    }
+
+    fn create(&self, dir: Ino, name: &[u8], mode: u32) -> Result<Ino> {
+        self.make(dir, name, S_IFREG | (mode & 0o7777))
+    }
+
+    fn mkdir(&self, dir: Ino, name: &[u8], mode: u32) -> Result<Ino> {
+        self.make(dir, name, S_IFDIR | (mode & 0o7777))
+    }
+
+    fn mknod(&self, dir: Ino, name: &[u8], mode: u32, _rdev: u64) -> Result<Ino> {
+        match mode & S_IFMT {
+            0o010000 | 0o140000 => self.make(dir, name, mode),
+            0o020000 | 0o060000 => Err(self.unsupported("device nodes")),
+            _ => Err(Error::Os(Errno::Invalid)),
+        }
+    }
+
+    fn symlink(&self, dir: Ino, name: &[u8], target: &[u8]) -> Result<Ino> {
+        self.change(|w| w.symlink(dir, name, target, 0, 0))
+    }
+
+    fn link(&self, _ino: Ino, _dir: Ino, _name: &[u8]) -> Result<()> {
+        Err(self.unsupported("hard links"))
+    }
+
+    fn unlink(&self, dir: Ino, name: &[u8]) -> Result<()> {
+        if self.kind_of(dir, name)? == S_IFDIR {
+            return Err(Error::Os(Errno::IsDir));
+        }
+        self.change(|w| w.remove(dir, name))
+    }
+
+    fn rmdir(&self, dir: Ino, name: &[u8]) -> Result<()> {
+        if self.kind_of(dir, name)? != S_IFDIR {
+            return Err(Error::Os(Errno::NotDir));
+        }
+        self.change(|w| w.remove(dir, name))
+    }
+
+    fn rename(&self, _dir: Ino, _name: &[u8], _new_dir: Ino, _new_name: &[u8]) -> Result<()> {
+        Err(self.unsupported("rename"))
+    }
+
+    fn write(&self, _ino: Ino, _offset: u64, _data: &[u8]) -> Result<()> {
+        Err(self.unsupported("file data"))
+    }
+
+    fn truncate(&self, _ino: Ino, _size: u64) -> Result<()> {
+        Err(self.unsupported("file sizes (truncate)"))
+    }
+
+    fn chmod(&self, _ino: Ino, _mode: u32) -> Result<()> {
+        Err(self.unsupported("permissions (chmod)"))
+    }
+
+    fn chown(&self, _ino: Ino, _uid: Option<u32>, _gid: Option<u32>) -> Result<()> {
+        Err(self.unsupported("owners (chown)"))
+    }
+
+    fn utimens(&self, _ino: Ino, _atime: Option<Timespec>, _mtime: Option<Timespec>) -> Result<()> {
+        Err(self.unsupported("timestamps (utimens)"))
+    }
+
+    fn setxattr(&self, _ino: Ino, _name: &[u8], _value: &[u8]) -> Result<()> {
+        Err(self.unsupported("extended attributes"))
+    }
+
+    fn removexattr(&self, _ino: Ino, _name: &[u8]) -> Result<()> {
+        Err(self.unsupported("extended attributes"))
+    }
+}
