@@ -537,3 +537,62 @@ fn audit_lints_sshd_root_password_and_guest_agent() {
     let bad = vsysprep(&["--audit", "--audit-ignore", "no-such-check", "-a", img.to_str().unwrap()]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("root-password"), "the error lists the checks");
 }
+
+/// The image guide's linter, network and boot (issue 21 item 3): DHCP found per network stack
+/// (each a guest of its own, made by mkfs.ext4 -d from the Ubuntu tree), and none when the
+/// only configuration is static, loopback or a cloud-init with its network turned off; the
+/// boot loader found per firmware on the fixtures (an unpartitioned disk has none).
+#[test]
+fn audit_finds_dhcp_per_network_stack_and_the_boot_loader() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("base");
+    run("cp", &["-a", common::root().join("fixtures/trees/ubuntu").to_str().unwrap(), base.to_str().unwrap()]);
+    for dir in ["dev", "proc", "sys", "tmp", "root", "usr/bin"] {
+        std::fs::create_dir_all(base.join(dir)).unwrap();
+    }
+    if !base.join("bin").exists() {
+        std::os::unix::fs::symlink("usr/bin", base.join("bin")).unwrap();
+    }
+    std::fs::copy("/usr/bin/true", base.join("usr/bin/true")).unwrap();
+    for stale in ["etc/network", "etc/netplan", "etc/systemd/network", "etc/NetworkManager", "etc/sysconfig", "etc/cloud", "usr/bin/cloud-init"] {
+        let p = base.join(stale);
+        let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+    }
+    let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+        ("static", &[("etc/network/interfaces", "auto lo\niface lo inet dhcp\niface eth0 inet static\n  address 10.0.0.2/24\n")], None),
+        ("cloud-init-off", &[("usr/bin/cloud-init", ""), ("etc/cloud/cloud.cfg.d/99-net.cfg", "network: {config: disabled}\n")], None),
+        ("ifupdown", &[("etc/network/interfaces.d/50-eth", "# comment\nauto ens3\niface ens3 inet dhcp\n")], Some("ifupdown: ens3 in /etc/network/interfaces.d/50-eth")),
+        ("netplan", &[("etc/netplan/50-cloud.yaml", "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n")], Some("netplan: /etc/netplan/50-cloud.yaml")),
+        ("networkd", &[("etc/systemd/network/20-wired.network", "[Match]\nName=en*\n[Network]\nDHCP=ipv4\n")], Some("systemd-networkd: /etc/systemd/network/20-wired.network")),
+        ("nm-keyfile", &[("etc/NetworkManager/system-connections/eth0.nmconnection", "[connection]\nid=eth0\ntype=ethernet\n[ipv4]\nmethod=auto\n")], Some("NetworkManager: /etc/NetworkManager/system-connections/eth0.nmconnection")),
+        ("ifcfg", &[("etc/sysconfig/network-scripts/ifcfg-eth0", "DEVICE=eth0\nBOOTPROTO=\"dhcp\"\nONBOOT=yes\n"), ("etc/sysconfig/network-scripts/ifcfg-lo", "BOOTPROTO=dhcp\n")], Some("ifcfg: /etc/sysconfig/network-scripts/ifcfg-eth0")),
+        ("cloud-init", &[("usr/bin/cloud-init", ""), ("etc/cloud/cloud.cfg", "users:\n  - default\n")], Some("cloud-init (DHCP on the first NIC unless the datasource says otherwise)")),
+    ];
+    let finding = |img: &std::path::Path, check: &str| -> (String, String) {
+        let o = vsysprep(&["--audit", "--json", "-a", img.to_str().unwrap()]);
+        let j: J = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        let f = j["roots"][0]["findings"].as_array().unwrap().iter().find(|f| f["check"] == check).unwrap_or_else(|| panic!("no {check} in {j}")).clone();
+        (f["status"].as_str().unwrap().to_string(), f["detail"].as_str().unwrap().to_string())
+    };
+    for (name, files, want) in cases {
+        let tree = d.path().join(name);
+        run("cp", &["-a", base.to_str().unwrap(), tree.to_str().unwrap()]);
+        for (p, text) in *files {
+            let f = tree.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, text).unwrap();
+        }
+        let img = d.path().join(format!("{name}.img"));
+        run("mkfs.ext4", &["-q", "-F", "-d", tree.to_str().unwrap(), img.to_str().unwrap(), "64M"]);
+        let (status, detail) = finding(&img, "dhcp");
+        match want {
+            Some(w) => assert_eq!((status.as_str(), detail.as_str()), ("pass", *w), "{name}"),
+            None => assert_eq!(status, "fail", "{name}: {detail}"),
+        }
+        if *name == "static" {
+            assert_eq!(finding(&img, "boot-loader"), ("fail".into(), "no boot loader: no boot code in an MBR, no BIOS boot partition, no EFI loader on an ESP".into()));
+        }
+    }
+    assert_eq!(finding(&fixture("guest-el9.qcow2"), "boot-loader"), ("pass".into(), "BIOS (/dev/sda1: BIOS boot partition) and UEFI (/dev/sda2: /EFI/BOOT/BOOTX64.EFI)".into()));
+    assert_eq!(finding(&fixture("guest-ubuntu.qcow2"), "boot-loader"), ("pass".into(), "UEFI only (/dev/sda1: /EFI/ubuntu/grubx64.efi): upload with hw_firmware_type=uefi".into()));
+}

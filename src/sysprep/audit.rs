@@ -65,6 +65,8 @@ pub const CHECKS: &[(&str, &str)] = &[
     ("shell-history", "no shell history"),
     ("user-accounts", "no login accounts besides root"),
     ("machine-id", "/etc/machine-id empty"),
+    ("dhcp", "DHCP on the first NIC by a network stack the image runs"),
+    ("boot-loader", "a boot loader for BIOS or UEFI firmware"),
 ];
 
 fn finding(check: &'static str, ok: bool, bad: Status, good: impl Into<String>, why: impl Into<String>) -> Finding {
@@ -164,6 +166,120 @@ pub fn audit(g: &Guest, os: &OsInfo) -> Result<Vec<Finding>> {
 
     let mid = edit::read(g, "/etc/machine-id")?.is_some_and(|b| !b.iter().all(u8::is_ascii_whitespace));
     out.push(finding("machine-id", !mid, Status::Fail, "empty (made at first boot)", "/etc/machine-id is set: every instance would share it"));
+
+    let dhcp = dhcp_sources(g)?;
+    out.push(finding("dhcp", !dhcp.is_empty(), Status::Fail, dhcp.join("; "), "no network stack configures DHCP (cloud-init, ifupdown, netplan, systemd-networkd, NetworkManager, ifcfg): the instance will have no network"));
+
+    let boot = g.boot_paths()?;
+    let efi: Vec<String> = boot.efi.iter().map(|(p, f)| format!("{p}: {f}")).collect();
+    let how = match (boot.bios.is_empty(), efi.is_empty()) {
+        (false, false) => format!("BIOS ({}) and UEFI ({})", boot.bios.join(", "), efi.join(", ")),
+        (false, true) => format!("BIOS only ({})", boot.bios.join(", ")),
+        (true, false) => format!("UEFI only ({}): upload with hw_firmware_type=uefi", efi.join(", ")),
+        (true, true) => String::new(),
+    };
+    out.push(finding("boot-loader", !how.is_empty(), Status::Fail, how, "no boot loader: no boot code in an MBR, no BIOS boot partition, no EFI loader on an ESP"));
+    Ok(out)
+}
+
+/// Whether `v` (a config value, quotes stripped) turns DHCP on.
+fn dhcp_value(v: &str) -> bool {
+    matches!(v.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "ipv4" | "ipv6" | "both" | "dhcp" | "dhcp4" | "dhcp6" | "auto")
+}
+
+/// Whether cloud-init's configuration turns its network configuration off
+/// (`network: {config: disabled}`, in block or flow style).
+fn cloud_init_network_disabled(g: &Guest) -> Result<bool> {
+    let mut files = vec!["/etc/cloud/cloud.cfg".to_string()];
+    files.extend(edit::files_in(g, "/etc/cloud/cloud.cfg.d", "*.cfg")?);
+    for f in files {
+        let Some(t) = edit::read_text(g, &f)? else { continue };
+        let flat: String = t.lines().map(|l| l.split('#').next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+        let squeezed: String = flat.chars().filter(|c| !c.is_whitespace()).collect();
+        if squeezed.contains("network:{config:disabled}") || squeezed.contains("network:config:disabled") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Where DHCP is configured on a NIC other than loopback, one entry per source: cloud-init's
+/// fallback (DHCP on the first NIC, unless its network configuration is disabled), ifupdown
+/// `iface X inet dhcp`, netplan `dhcp4/dhcp6: true`, systemd-networkd `DHCP=`, NetworkManager
+/// keyfiles with `method=auto` and its automatic wired connection (NetworkManager enabled,
+/// no `no-auto-default=*`), and `ifcfg` files with `BOOTPROTO=dhcp`.
+fn dhcp_sources(g: &Guest) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    if has_cloud_init(g)? && !cloud_init_network_disabled(g)? {
+        out.push("cloud-init (DHCP on the first NIC unless the datasource says otherwise)".to_string());
+    }
+    let mut ifupdown = vec!["/etc/network/interfaces".to_string()];
+    ifupdown.extend(edit::files_in(g, "/etc/network/interfaces.d", "*")?);
+    for f in ifupdown {
+        let Some(t) = edit::read_text(g, &f)? else { continue };
+        for l in t.lines() {
+            let w: Vec<&str> = l.split('#').next().unwrap_or("").split_whitespace().collect();
+            if let ["iface", name, "inet" | "inet6", method, ..] = w.as_slice() {
+                if *name != "lo" && matches!(*method, "dhcp" | "auto") {
+                    out.push(format!("ifupdown: {name} in {f}"));
+                }
+            }
+        }
+    }
+    for f in edit::files_in(g, "/etc/netplan", "*.yaml")? {
+        let Some(t) = edit::read_text(g, &f)? else { continue };
+        if t.lines().filter_map(|l| l.split('#').next()?.trim().split_once(':')).any(|(k, v)| matches!(k.trim(), "dhcp4" | "dhcp6") && dhcp_value(v)) {
+            out.push(format!("netplan: {f}"));
+        }
+    }
+    for f in edit::files_in(g, "/etc/systemd/network", "*.network")? {
+        let Some(t) = edit::read_text(g, &f)? else { continue };
+        if t.lines().filter_map(|l| l.trim().split_once('=')).any(|(k, v)| k.trim() == "DHCP" && dhcp_value(v)) {
+            out.push(format!("systemd-networkd: {f}"));
+        }
+    }
+    for f in edit::files_in(g, "/etc/NetworkManager/system-connections", "*")? {
+        let Some(t) = edit::read_text(g, &f)? else { continue };
+        let (mut section, mut wired, mut auto) = (String::new(), false, false);
+        for l in t.lines().map(str::trim) {
+            if let Some(s) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+                section = s.to_string();
+            } else if let Some((k, v)) = l.split_once('=') {
+                match (section.as_str(), k.trim(), v.trim()) {
+                    ("connection", "type", "ethernet" | "802-3-ethernet") => wired = true,
+                    ("ipv4" | "ipv6", "method", "auto") => auto = true,
+                    _ => {}
+                }
+            }
+        }
+        if wired && auto {
+            out.push(format!("NetworkManager: {f}"));
+        }
+    }
+    if first_present(g, &["/usr/sbin/NetworkManager", "/usr/bin/NetworkManager"])?.is_some() && enabled(g, &["NetworkManager.service"])? {
+        let mut conf = vec!["/etc/NetworkManager/NetworkManager.conf".to_string()];
+        conf.extend(edit::files_in(g, "/etc/NetworkManager/conf.d", "*.conf")?);
+        conf.extend(edit::files_in(g, "/usr/lib/NetworkManager/conf.d", "*.conf")?);
+        let mut no_auto = false;
+        for f in conf {
+            if edit::read_text(g, &f)?.is_some_and(|t| t.lines().filter_map(|l| l.trim().split_once('=')).any(|(k, v)| k.trim() == "no-auto-default" && v.trim() == "*")) {
+                no_auto = true;
+            }
+        }
+        if !no_auto {
+            out.push("NetworkManager: automatic wired connection (DHCP on every NIC)".to_string());
+        }
+    }
+    for pattern in ["/etc/sysconfig/network-scripts/ifcfg-*", "/etc/sysconfig/network/ifcfg-*"] {
+        for f in g.glob(pattern)? {
+            if f.ends_with("ifcfg-lo") {
+                continue;
+            }
+            if edit::read_text(g, &f)?.is_some_and(|t| t.lines().filter_map(|l| l.trim().split_once('=')).any(|(k, v)| k.trim() == "BOOTPROTO" && dhcp_value(v))) {
+                out.push(format!("ifcfg: {f}"));
+            }
+        }
+    }
     Ok(out)
 }
 

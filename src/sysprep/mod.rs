@@ -60,6 +60,9 @@ pub enum Error {
     /// Reading or writing the guest failed.
     #[error(transparent)]
     Guest(#[from] crate::guest::Error),
+    /// Inspecting the guest failed.
+    #[error(transparent)]
+    Inspect(#[from] crate::guest::inspect::Error),
 }
 
 /// Result of sysprep operations.

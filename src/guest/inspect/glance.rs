@@ -34,9 +34,11 @@ pub struct Property {
 }
 
 /// What can boot the disks: EFI loaders on ESPs (partition, path), and BIOS boot paths.
-struct BootPaths {
-    efi: Vec<(String, String)>,
-    bios: Vec<String>,
+pub(crate) struct BootPaths {
+    /// EFI loaders: (ESP partition, path in it).
+    pub efi: Vec<(String, String)>,
+    /// BIOS boot paths, described.
+    pub bios: Vec<String>,
 }
 
 fn prop(key: &str, value: impl Into<String>, source: impl Into<String>) -> Property {
@@ -76,7 +78,7 @@ fn cloud_default_user(cfg: &str) -> Option<String> {
 impl Guest {
     /// The EFI loaders of the ESPs of the disks, and the BIOS boot paths: a BIOS boot
     /// partition or an MBR with boot code.
-    fn boot_paths(&self) -> Result<BootPaths> {
+    pub(crate) fn boot_paths(&self) -> Result<BootPaths> {
         let (mut efi, mut bios) = (Vec::new(), Vec::new());
         for disk in self.disks()? {
             if let Some(t) = &disk.table {
