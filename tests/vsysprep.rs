@@ -558,7 +558,9 @@ fn audit_finds_dhcp_per_network_stack_and_the_boot_loader() {
         let p = base.join(stale);
         let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
     }
-    let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+    // (guest, files written into it, the dhcp finding's detail when it passes)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+    let cases: &[Case] = &[
         ("static", &[("etc/network/interfaces", "auto lo\niface lo inet dhcp\niface eth0 inet static\n  address 10.0.0.2/24\n")], None),
         ("cloud-init-off", &[("usr/bin/cloud-init", ""), ("etc/cloud/cloud.cfg.d/99-net.cfg", "network: {config: disabled}\n")], None),
         ("ifupdown", &[("etc/network/interfaces.d/50-eth", "# comment\nauto ens3\niface ens3 inet dhcp\n")], Some("ifupdown: ens3 in /etc/network/interfaces.d/50-eth")),
