@@ -523,3 +523,30 @@ fn hostile_guest_gives_sane_results() {
     drop(g);
     assert_eq!(sha256_file(&img), before);
 }
+
+/// A derivative whose os-release `ID` nobody knows and which has no release file of its parent
+/// is inspected as the first distro of its `ID_LIKE` we know, with its own version and product
+/// (issue 21 item 4); without a known `ID_LIKE` it stays unknown.
+#[test]
+fn unknown_id_is_inspected_through_id_like() {
+    let d = tempfile::tempdir().unwrap();
+    for (like, want) in [("\"mystery rhel fedora\"", "rhel"), ("nothing-known", "unknown")] {
+        let tree = d.path().join("tree");
+        let _ = std::fs::remove_dir_all(&tree);
+        for dir in ["etc", "usr/bin", "bin", "tmp"] {
+            std::fs::create_dir_all(tree.join(dir)).unwrap();
+        }
+        std::fs::copy("/usr/bin/true", tree.join("usr/bin/true")).unwrap();
+        std::fs::copy("/usr/bin/true", tree.join("bin/ls")).unwrap();
+        std::fs::write(tree.join("etc/os-release"), format!("ID=eurolinux\nID_LIKE={like}\nPRETTY_NAME=\"EuroLinux 9.3\"\nVERSION_ID=\"9.3\"\n")).unwrap();
+        std::fs::write(tree.join("etc/fstab"), "LABEL=root / ext4 defaults 0 1\n").unwrap();
+        let img = d.path().join("guest.img");
+        let _ = std::fs::remove_file(&img);
+        run("mkfs.ext4", &["-q", "-F", "-L", "root", "-d", tree.to_str().unwrap(), img.to_str().unwrap(), "32M"]);
+        let g = open(&img);
+        assert_eq!(g.inspect_os().unwrap(), vec!["/dev/sda".to_string()], "{like}");
+        let info = g.inspect_root("/dev/sda").unwrap();
+        assert_eq!(info.distro, want, "{like}");
+        assert_eq!((info.product_name.as_str(), info.major_version, info.minor_version), ("EuroLinux 9.3", 9, 3), "{like}");
+    }
+}

@@ -89,6 +89,11 @@ pub fn version_in(s: &str) -> Option<(u32, u32)> {
     Some((major, minor.unwrap_or(0)))
 }
 
+/// The distro of os-release's `ID_LIKE`: its first word we know (`ID_LIKE="ubuntu debian"`).
+fn distro_of_id_like(text: &str) -> Option<&'static str> {
+    key_values(text).filter(|(k, _)| *k == "ID_LIKE").find_map(|(_, v)| shell_unquote(v).split_whitespace().find_map(distro_of_os_release_id))
+}
+
 /// `/etc/os-release`: true when it gives the distro, product and a full version.
 fn parse_os_release(text: &str, r: &mut Release) -> bool {
     for (k, v) in key_values(text) {
@@ -220,7 +225,10 @@ fn parse_suse_release(text: &str, r: &mut Release) -> bool {
     true
 }
 
-/// Runs libguestfs's Linux release-file tests, in order, on a root filesystem.
+/// Runs libguestfs's Linux release-file tests, in order, on a root filesystem. When none
+/// names the distro, os-release's `ID_LIKE` does (a derivative with an `ID` nobody knows and no
+/// release file of its parent is inspected, customized and sysprepped as the distro it says
+/// it is like, not as unknown; libguestfs says unknown).
 pub fn detect(view: &View) -> Release {
     let mut r = Release::default();
     type Test = (&'static str, fn(&View, &str, &mut Release) -> bool);
@@ -276,6 +284,9 @@ pub fn detect(view: &View) -> Release {
             break;
         }
     }
+    if r.distro.is_none() {
+        r.distro = view.small_text("/etc/os-release").as_deref().and_then(distro_of_id_like);
+    }
     r
 }
 
@@ -317,6 +328,12 @@ mod tests {
         assert_eq!(r.version, Some((0, 0)));
         let mut r = Release::default();
         assert!(!parse_os_release("ID=rocky\nPRETTY_NAME=\"Rocky Linux 9\"\nVERSION_ID=\"9\"\n", &mut r));
+        let mut r = Release::default();
+        // ID_LIKE is the last resort of detect(), not of os-release
+        assert!(!parse_os_release("ID=neon\nID_LIKE=\"ubuntu debian\"\nPRETTY_NAME=\"KDE neon 6.2\"\nVERSION_ID=\"24.04\"\n", &mut r));
+        assert_eq!((r.distro, r.version), (None, Some((24, 4))));
+        assert_eq!(distro_of_id_like("ID=neon\nID_LIKE=\"mystery ubuntu debian\"\n"), Some("ubuntu"));
+        assert_eq!(distro_of_id_like("ID=x\nID_LIKE='nothing known'\n"), None);
         let mut r = Release::default();
         assert!(parse_os_release("ID=\"amzn\"\nPRETTY_NAME=\"Amazon Linux 2023.6.20241121\"\nVERSION_ID=\"2023\"\n", &mut r));
         assert_eq!((r.distro, r.version), (Some("amazonlinux"), Some((2023, 0))));
