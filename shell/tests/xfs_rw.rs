@@ -1,6 +1,6 @@
 //! vfish `--rw` on XFS (issue 14): names created and removed through the read-write XFS
 //! filesystem are what `xfs_repair -n` accepts and what the kernel then lists, with the types
-//! and permission bits vfish asked for; a change XFS does not write yet fails naming it and
+//! and permission bits vfish asked for (and a label set by `setxattr`); a change XFS does not write yet fails naming it and
 //! leaves the image byte for byte as it was; without `--rw` nothing is written.
 mod common;
 
@@ -44,6 +44,7 @@ fn names_made_and_removed_on_xfs_are_what_xfs_repair_and_the_kernel_see() {
             ":", "touch", "/etc/ssh/keys/host_key", ":", "ln-s", "../etc/machine-id", "/tmp/id",
             ":", "mkfifo", "0600", "/tmp/fifo", ":", "mkdir", "/gone", ":", "touch", "/gone/file",
             ":", "rm", "/gone/file", ":", "rmdir", "/gone", ":", "rm", "/etc/ssh/keys/host_key",
+            ":", "setxattr", "security.selinux", "system_u:object_r:etc_t:s0", "26", "/etc/machine-id",
         ],
         None,
     );
@@ -59,6 +60,8 @@ fn names_made_and_removed_on_xfs_are_what_xfs_repair_and_the_kernel_see() {
         "./tmp/id l 777",
     ];
     assert_eq!(kernel_tree(&img), expect.join("\n"));
+    let o = vfish(&["-a", img.to_str().unwrap(), "-m", "/dev/sda", "getxattr", "/etc/machine-id", "security.selinux"], None);
+    assert_eq!(o.stdout.trim_end_matches(['\n', '\0']), "system_u:object_r:etc_t:s0", "{o:?}");
     // vfish reads back its own changes in a later session, as the kernel does
     let o = vfish(&["-a", img.to_str().unwrap(), "-m", "/dev/sda", "readlink", "/tmp/id"], None);
     assert_eq!(o.stdout.trim(), "../etc/machine-id", "{o:?}");
@@ -78,7 +81,7 @@ fn wrong_kinds_and_unwritten_changes_fail_and_change_nothing() {
         (&["mkdir", "/d"], "exists"),
         (&["mv", "/f", "/g"], "writing: rename"),
         (&["ln", "/f", "/g"], "writing: hard links"),
-        (&["setxattr", "user.x", "1", "1", "/f"], "writing: extended attributes"),
+        (&["setxattr", "system.posix_acl_access", "1", "1", "/f"], "POSIX ACLs"),
     ] {
         let mut args = vec!["--rw", "-a", img.to_str().unwrap(), "-m", "/dev/sda"];
         args.extend_from_slice(cmd);

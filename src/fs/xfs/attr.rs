@@ -95,30 +95,9 @@ pub enum Value {
     },
 }
 
-/// Parses a shortform attribute fork.
+/// Parses a shortform attribute fork ([`super::attr_sf`]) into Linux names and values.
 pub fn shortform(fork: &[u8]) -> Result<Vec<Attr>, String> {
-    let total = usize::from(be16(fork, 0));
-    if total < 4 || total > fork.len() {
-        return Err(format!("shortform attributes: {total} bytes in a fork of {}", fork.len()));
-    }
-    let b = &fork[..total];
-    let count = usize::from(b[2]);
-    let mut p = 4;
-    let mut out = Vec::new();
-    for i in 0..count {
-        if p + 3 > b.len() {
-            return Err(format!("shortform attribute {i} runs past the fork"));
-        }
-        let (nl, vl, flags) = (usize::from(b[p]), usize::from(b[p + 1]), b[p + 2]);
-        if p + 3 + nl + vl > b.len() {
-            return Err(format!("shortform attribute {i} runs past the fork"));
-        }
-        if let Some(name) = linux_name(flags, &b[p + 3..p + 3 + nl]) {
-            out.push((name, b[p + 3 + nl..p + 3 + nl + vl].to_vec()));
-        }
-        p += 3 + nl + vl;
-    }
-    Ok(out)
+    Ok(super::attr_sf::decode(fork)?.into_iter().filter_map(|e| Some((linux_name(e.flags, &e.name)?, e.value))).collect())
 }
 
 /// Parses a leaf block: the forward sibling (0: last) and the entries (Linux name, value).

@@ -384,6 +384,7 @@ mod tests {
             nrext64: false,
             ro_compat: 0,
             ascii_ci: false,
+            attr2: true,
             inoalignmt: 8,
             sparse_inodes: true,
             spino_align: 4,

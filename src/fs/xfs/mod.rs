@@ -44,6 +44,7 @@ pub mod ag;
 pub mod agfl;
 pub mod alloc;
 pub mod attr;
+pub mod attr_sf;
 pub mod bmap;
 pub mod btree;
 pub mod btree_write;
@@ -61,6 +62,7 @@ pub mod rw;
 pub mod refcount;
 pub mod sb;
 pub mod symlink;
+pub mod xattr;
 pub mod writer;
 
 use self::bmap::Extent;

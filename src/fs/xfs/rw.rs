@@ -4,8 +4,8 @@
 //! committed later) before it returns, and the reader is then reopened on the device, so what
 //! is read next — superblock counters, block maps, directory listings — is what was written.
 //!
-//! Written: names created and removed (files, directories, fifos, sockets, symlinks), through
-//! what the writer supports; every other change fails with [`Error::Unsupported`] naming it
+//! Written: names created and removed (files, directories, fifos, sockets, symlinks) and
+//! extended attributes kept in the inode, through what the writer supports; every other change fails with [`Error::Unsupported`] naming it
 //! ("writing xfs: …"), never silently. Files are created as root (uid and gid 0), as
 //! libguestfs' appliance does.
 
@@ -178,11 +178,11 @@ impl Filesystem for XfsRw {
         Err(self.unsupported("timestamps (utimens)"))
     }
 
-    fn setxattr(&self, _ino: Ino, _name: &[u8], _value: &[u8]) -> Result<()> {
-        Err(self.unsupported("extended attributes"))
+    fn setxattr(&self, ino: Ino, name: &[u8], value: &[u8]) -> Result<()> {
+        self.change(|w| w.setxattr(ino, name, value))
     }
 
-    fn removexattr(&self, _ino: Ino, _name: &[u8]) -> Result<()> {
-        Err(self.unsupported("extended attributes"))
+    fn removexattr(&self, ino: Ino, name: &[u8]) -> Result<()> {
+        self.change(|w| w.removexattr(ino, name))
     }
 }

@@ -101,6 +101,9 @@ pub struct Superblock {
     pub ro_compat: u32,
     /// Case-insensitive names (lookup still compares bytes).
     pub ascii_ci: bool,
+    /// Attributes with a movable fork boundary (attr2; always on v5, `features2` bit 0x8 and
+    /// the attribute bit of `versionnum` on v4).
+    pub attr2: bool,
     /// Inode chunk alignment in blocks (`sb_inoalignmt`; 0 without the align feature).
     pub inoalignmt: u32,
     /// Sparse inode chunks: the inode btree records carry a hole mask.
@@ -231,6 +234,7 @@ impl Superblock {
             nrext64: incompat & INCOMPAT_NREXT64 != 0,
             ro_compat,
             ascii_ci: versionnum & VERSION_BORG != 0,
+            attr2: crc || (versionnum & 0x10 != 0 && features2 & 0x8 != 0),
             inoalignmt: if versionnum & VERSION_ALIGN != 0 { be32(b, 180) } else { 0 },
             sparse_inodes: incompat & INCOMPAT_SPINODES != 0,
             spino_align: if incompat & INCOMPAT_SPINODES != 0 { be32(b, 228) } else { 0 },

@@ -1,0 +1,201 @@
+//! Setting and removing extended attributes kept in the inode (the kernel's `xfs_attr_set` for
+//! a shortform attribute fork): the entry replaced or appended ([`super::attr_sf`]), the fork
+//! boundary `di_forkoff` placed as `xfs_attr_shortform_bytesfit` places it (as high as the
+//! attributes need, never above the room a minimal attribute btree root needs, never into the
+//! data fork), the fork removed when its last attribute goes (`xfs_attr_fork_remove`), the
+//! change time and count updated. This is what an SELinux label on a new or changed file
+//! needs: RHEL-family images label every file.
+//!
+//! `user.` attributes exist only on regular files and directories (`EPERM` elsewhere, as
+//! Linux's `xattr_permission`). Refused with [`Error::Unsupported`] naming the case: attributes that do not fit in the
+//! inode (leaf, node or remote-value formats), an attribute fork already in those formats,
+//! moving the fork boundary of a file whose data fork is a btree root, POSIX ACLs by their
+//! `system.` names (XFS stores them converted), and names outside `user.`, `trusted.`,
+//! `security.`.
+
+use super::attr_sf::{self, SfAttr, MAX_PART};
+use super::inode::{self, core_len, Format, Inode};
+use super::writer::XfsWriter;
+use crate::fs::{Errno, Error, Result, Timespec};
+
+/// Entry flags: namespaces.
+const ROOT: u8 = 2;
+const SECURE: u8 = 4;
+/// The namespace bits an entry is matched by (with its name).
+const NAMESPACE: u8 = ROOT | SECURE | 8;
+/// `di_aformat` values.
+const FMT_LOCAL: u8 = 1;
+const FMT_EXTENTS: u8 = 2;
+/// `XFS_BMDR_SPACE_CALC(n)`: a bmap btree root of `n` records in the inode.
+const fn bmdr_space(n: usize) -> usize {
+    4 + n * 16
+}
+/// `MINABTPTRS`, `MINDBTPTRS`.
+const MIN_ATTR_PTRS: usize = 2;
+const MIN_DATA_PTRS: usize = 3;
+/// Entries a shortform fork can count.
+const MAX_ENTRIES: usize = 255;
+
+/// The XFS flags and bare name of a Linux attribute name.
+fn split_name(name: &[u8]) -> std::result::Result<(u8, &[u8]), &'static str> {
+    if name.starts_with(b"system.posix_acl_") {
+        return Err("POSIX ACLs (XFS stores them converted, as trusted.SGI_ACL_*)");
+    }
+    let (flags, bare) = if let Some(n) = name.strip_prefix(b"user.") {
+        (0, n)
+    } else if let Some(n) = name.strip_prefix(b"trusted.") {
+        (ROOT, n)
+    } else if let Some(n) = name.strip_prefix(b"security.") {
+        (SECURE, n)
+    } else {
+        return Err("attribute namespaces other than user., trusted. and security.");
+    };
+    Ok((flags, bare))
+}
+
+/// The current time.
+fn now() -> Timespec {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timespec { sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nsec: d.subsec_nanos() }
+}
+
+impl XfsWriter {
+    fn xattr_unsupported(&self, ino: u64, what: &str) -> Error {
+        Error::Unsupported { dev: self.bufs.dev_name(), fs: "xfs".into(), feature: format!("writing: inode {ino}: {what}") }
+    }
+
+    /// `xfs_attr_shortform_bytesfit`: the fork boundary (in 8-byte units) that gives a
+    /// shortform attribute fork of `bytes` room, or `None` when it does not fit the inode.
+    fn attr_forkoff(&self, i: &Inode, forkoff: usize, bytes: usize) -> Option<usize> {
+        let litino = usize::from(self.sb.inodesize) - core_len(&self.sb);
+        let offset = litino.checked_sub(bytes)? >> 3;
+        if i.format == Format::Dev {
+            return (offset >= 1).then_some(1);
+        }
+        if forkoff != 0 && bytes <= litino - forkoff * 8 {
+            return Some(forkoff);
+        }
+        let dsize = match i.format {
+            Format::Local => i.size as usize,
+            Format::Extents => {
+                let d = i.nextents as usize * 16;
+                // a new default fork would push the extents into a btree: a root will do
+                if forkoff == 0 && d > bmdr_space(6 * MIN_ATTR_PTRS) { bmdr_space(MIN_DATA_PTRS) } else { d }
+            }
+            // the data btree root's room is not moved here (refused by the caller)
+            Format::Btree | Format::Dev => return None,
+        };
+        let minforkoff = dsize.max(bmdr_space(MIN_DATA_PTRS)).div_ceil(8);
+        let maxforkoff = (litino - bmdr_space(MIN_ATTR_PTRS)) >> 3;
+        if offset >= maxforkoff {
+            Some(maxforkoff)
+        } else if offset >= minforkoff {
+            Some(offset)
+        } else {
+            None
+        }
+    }
+
+    /// The change inside an operation: `value` `None` removes.
+    fn xattr_in(&mut self, ino: u64, name: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let (flags, bare) = split_name(name).map_err(|w| self.xattr_unsupported(ino, w))?;
+        if bare.is_empty() {
+            return Err(Error::Os(Errno::Invalid));
+        }
+        if !self.sb.attr2 {
+            return Err(self.xattr_unsupported(ino, "a v4 filesystem without the attr2 feature"));
+        }
+        let (off, mut blk, at) = self.inode_block(ino)?;
+        let n = usize::from(self.sb.inodesize);
+        let i = Inode::parse(&self.sb, ino, &blk[at..at + n]).map_err(|m| self.corrupt(m))?;
+        if i.mode == 0 {
+            return Err(self.corrupt(format!("inode {ino} is free (mode 0)")));
+        }
+        if flags == 0 && !matches!(i.kind(), 0o100000 | 0o040000) {
+            // Linux's xattr_permission: user attributes only on regular files and directories
+            return Err(Error::Os(if value.is_some() { Errno::NotPermitted } else { Errno::NoData }));
+        }
+        let b = &mut blk[at..at + n];
+        let forkoff = usize::from(b[82]);
+        let mut entries = match (forkoff, i.aformat, i.anextents) {
+            (0, _, _) => Vec::new(),
+            (_, Some(Format::Local), _) => attr_sf::decode(&i.attr_fork).map_err(|m| self.corrupt(format!("inode {ino}: {m}")))?,
+            (_, Some(Format::Extents), 0) => Vec::new(),
+            _ => return Err(self.xattr_unsupported(ino, "its attribute fork is in leaf/node format (more attributes than fit in the inode)")),
+        };
+        let old = entries.iter().position(|e| e.flags & NAMESPACE == flags && e.name == bare);
+        match (old, value) {
+            (None, None) => return Err(Error::Os(Errno::NoData)),
+            (Some(k), _) => {
+                entries.remove(k);
+            }
+            (None, Some(_)) => {}
+        }
+        if let Some(v) = value {
+            if bare.len() > MAX_PART || v.len() > MAX_PART {
+                return Err(self.xattr_unsupported(ino, "an attribute name or value over 254 bytes (the attribute leaf format)"));
+            }
+            if entries.len() >= MAX_ENTRIES {
+                return Err(self.xattr_unsupported(ino, "more than 255 attributes (the attribute leaf format)"));
+            }
+            entries.push(SfAttr { flags, name: bare.to_vec(), value: v.to_vec() });
+        }
+        let core = core_len(&self.sb);
+        if entries.is_empty() {
+            // xfs_attr_fork_remove: no attribute fork at all
+            b[core + forkoff * 8..].fill(0);
+            b[82] = 0;
+            b[83] = FMT_EXTENTS;
+        } else {
+            let bytes = attr_sf::total(&entries);
+            let new = self.attr_forkoff(&i, forkoff, bytes);
+            let new = match new {
+                Some(f) if f == forkoff || i.format != Format::Btree => f,
+                _ if i.format == Format::Btree => return Err(self.xattr_unsupported(ino, "moving the attribute fork of a file whose block map is a btree")),
+                _ => return Err(self.xattr_unsupported(ino, "attributes that do not fit in the inode (the attribute leaf format)")),
+            };
+            let start = core + new * 8;
+            let data_end = if forkoff == 0 { n } else { core + forkoff * 8 };
+            // the data fork keeps its bytes up to the new boundary (bytesfit left it room);
+            // the old attribute fork and the room between go
+            b[start.min(data_end)..].fill(0);
+            b[start..start + bytes].copy_from_slice(&attr_sf::encode(&entries));
+            b[82] = new as u8;
+            b[83] = FMT_LOCAL;
+        }
+        inode::touch(&self.sb, b, now(), false);
+        inode::seal(&self.sb, b, self.bufs.lsn());
+        self.bufs.put(off, blk, None);
+        Ok(())
+    }
+
+    /// Sets extended attribute `name` (with its namespace prefix: `user.`, `trusted.`,
+    /// `security.`) of inode `ino` to `value`, replacing it if set. See the module
+    /// documentation for what is refused.
+    pub fn setxattr(&mut self, ino: u64, name: &[u8], value: &[u8]) -> Result<()> {
+        self.begin();
+        let r = self.xattr_in(ino, name, Some(value));
+        self.end(r)
+    }
+
+    /// Removes extended attribute `name` of inode `ino`; `ENODATA` when it is not set.
+    pub fn removexattr(&mut self, ino: u64, name: &[u8]) -> Result<()> {
+        self.begin();
+        let r = self.xattr_in(ino, name, None);
+        self.end(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_namespaces() {
+        assert_eq!(split_name(b"security.selinux"), Ok((SECURE, &b"selinux"[..])));
+        assert_eq!(split_name(b"trusted.SGI_ACL_FILE"), Ok((ROOT, &b"SGI_ACL_FILE"[..])));
+        assert_eq!(split_name(b"user.x"), Ok((0, &b"x"[..])));
+        assert!(split_name(b"system.posix_acl_access").is_err());
+        assert!(split_name(b"os2.x").is_err());
+    }
+}

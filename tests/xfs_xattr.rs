@@ -1,0 +1,200 @@
+//! Extended attributes kept in the inode (`XfsWriter::setxattr`/`removexattr`, issue 14): on
+//! files the kernel made (an empty file, a multi-extent file, a shortform directory, a fifo,
+//! a symlink), labels set by the writer land where the kernel puts them — the same
+//! `di_forkoff` and shortform fork bytes as a kernel twin labelled with `setfattr` — and
+//! random sets, replacements and removals mirrored in a model read back through the kernel
+//! (`getfattr`) exactly as the model says, `xfs_repair -n` clean after every batch; the last
+//! attribute's removal drops the fork (forkoff 0); what does not fit the inode is refused as
+//! unsupported and changes nothing; `user.` attributes on a fifo or symlink are `EPERM`, as
+//! Linux says.
+
+mod common;
+
+use common::xfs::{db, fields, path_env, repair_clean, with_kernel};
+use common::Rng;
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use vguestfs::disk::{Dev, RawFile};
+use vguestfs::fs::xfs::writer::XfsWriter;
+use vguestfs::fs::{Errno, Error};
+
+const NAMES: [&str; 5] = ["f", "multi", "d", "p", "s"];
+
+/// A fresh image with the files of [`NAMES`] made by the kernel; their inode numbers.
+fn image(dir: &Path, args: &[&str]) -> (PathBuf, BTreeMap<&'static str, u64>) {
+    let img = dir.join("xfs.img");
+    std::fs::File::create(&img).and_then(|f| f.set_len(300 << 20)).unwrap();
+    let out = Command::new("mkfs.xfs").env("PATH", path_env()).arg("-q").args(args).arg(&img).output().unwrap();
+    assert!(out.status.success(), "mkfs.xfs: {}", String::from_utf8_lossy(&out.stderr));
+    let mut inos = BTreeMap::new();
+    with_kernel(&img, |m| {
+        std::fs::write(m.join("f"), b"").unwrap();
+        {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::File::create(m.join("multi")).unwrap();
+            for i in 0..4u64 {
+                f.write_all_at(&[i as u8 + 1; 4096], i * 2 * 4096).unwrap();
+                f.sync_all().unwrap();
+            }
+        }
+        std::fs::create_dir(m.join("d")).unwrap();
+        std::fs::write(m.join("d/inside"), b"x").unwrap();
+        let st = Command::new("mkfifo").arg(m.join("p")).status().unwrap();
+        assert!(st.success());
+        std::os::unix::fs::symlink("multi", m.join("s")).unwrap();
+        for n in NAMES {
+            inos.insert(n, std::fs::symlink_metadata(m.join(n)).unwrap().ino());
+        }
+    });
+    (img, inos)
+}
+
+fn open(img: &Path) -> XfsWriter {
+    let dev: Dev = Arc::new(RawFile::open(img, true).unwrap());
+    XfsWriter::open(dev).unwrap()
+}
+
+/// `core.forkoff`, `core.aformat` and the shortform attribute fork as xfs_db prints them.
+fn attr_fork(img: &Path, ino: u64) -> String {
+    let f = fields(&db(img, &[&format!("inode {ino}"), "p core.forkoff core.aformat"]));
+    let sf = if f["core.forkoff"] != "0" { db(img, &[&format!("inode {ino}"), "p a.sfattr"]) } else { String::new() };
+    format!("forkoff {} aformat {}\n{sf}", f["core.forkoff"], f["core.aformat"])
+}
+
+/// Every attribute of `names` as the kernel lists them: name → hex value.
+fn kernel_attrs(img: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    with_kernel(img, |m| {
+        for n in NAMES {
+            let o = Command::new("getfattr").args(["-h", "-d", "-m", "-", "-e", "hex", "--absolute-names"]).arg(m.join(n)).output().unwrap();
+            let attrs: BTreeMap<String, String> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.trim_start_matches("0x").to_string()))
+                .collect();
+            out.insert(n.to_string(), attrs);
+        }
+    });
+    out
+}
+
+fn hex(v: &[u8]) -> String {
+    v.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn labels_land_where_the_kernel_puts_them() {
+    let d = tempfile::tempdir().unwrap();
+    let (ours, inos) = image(d.path(), &[]);
+    let twin = d.path().join("twin.img");
+    std::fs::copy(&ours, &twin).unwrap();
+    let label = b"system_u:object_r:etc_t:s0\0";
+    let mut w = open(&ours);
+    for n in NAMES {
+        w.setxattr(inos[n], b"security.selinux", label).unwrap_or_else(|e| panic!("{n}: {e}"));
+    }
+    drop(w);
+    with_kernel(&twin, |m| {
+        for n in NAMES {
+            let st = Command::new("setfattr").args(["-h", "-n", "security.selinux", "-v", "0x73797374656d5f753a6f626a6563745f723a6574635f743a733000"]).arg(m.join(n)).status().unwrap();
+            assert!(st.success(), "{n}");
+        }
+    });
+    for n in NAMES {
+        assert_eq!(attr_fork(&ours, inos[n]), attr_fork(&twin, inos[n]), "{n}");
+    }
+    repair_clean(&ours);
+    assert_eq!(kernel_attrs(&ours), kernel_attrs(&twin));
+}
+
+#[test]
+fn random_sets_and_removals_read_back_through_the_kernel() {
+    for args in [&[][..], &["-b", "size=1024"][..], &["-i", "size=2048"][..]] {
+        let d = tempfile::tempdir().unwrap();
+        let (img, inos) = image(d.path(), args);
+        let mut model: BTreeMap<&str, BTreeMap<String, Vec<u8>>> = NAMES.iter().map(|n| (*n, BTreeMap::new())).collect();
+        let mut rng = Rng(0x5eed_a77e + args.len() as u64);
+        let (mut refused, mut done) = (0, 0);
+        for batch in 0..6 {
+            let mut w = open(&img);
+            for _ in 0..25 {
+                let n = NAMES[rng.below(NAMES.len() as u64) as usize];
+                let ns = ["user.", "trusted.", "security."][rng.below(3) as usize];
+                let name = format!("{ns}k{}", rng.below(6));
+                let have = model[n].contains_key(&name);
+                if have && rng.below(3) == 0 {
+                    w.removexattr(inos[n], name.as_bytes()).unwrap_or_else(|e| panic!("{args:?} remove {n} {name}: {e}"));
+                    model.get_mut(n).unwrap().remove(&name);
+                    done += 1;
+                    continue;
+                }
+                let cap = if rng.below(4) == 0 { 200 } else { 40 };
+                let len = rng.below(cap) as usize;
+                let value: Vec<u8> = (0..len).map(|i| (i as u64 * 31 + rng.below(256)) as u8).collect();
+                match w.setxattr(inos[n], name.as_bytes(), &value) {
+                    Ok(()) => {
+                        model.get_mut(n).unwrap().insert(name, value);
+                        done += 1;
+                    }
+                    Err(Error::Unsupported { feature, .. }) => {
+                        assert!(feature.contains("do not fit in the inode") || feature.contains("btree"), "{feature}");
+                        refused += 1;
+                    }
+                    Err(Error::Os(Errno::NotPermitted)) if ns == "user." && matches!(n, "p" | "s") => refused += 1,
+                    Err(e) => panic!("{args:?} set {n} {name}: {e}"),
+                }
+            }
+            assert!(matches!(w.removexattr(inos["f"], b"user.never"), Err(Error::Os(Errno::NoData))));
+            drop(w);
+            repair_clean(&img);
+            let _ = batch;
+        }
+        assert!(done > 60, "{args:?}: {done} changes, {refused} refused");
+        {
+            // the kernel lists exactly the model
+            let want: BTreeMap<String, BTreeMap<String, String>> =
+                model.iter().map(|(n, a)| (n.to_string(), a.iter().map(|(k, v)| (k.clone(), hex(v))).collect())).collect();
+            let got = kernel_attrs(&img);
+            for n in NAMES {
+                // getfattr prints an empty value as no hex at all
+                let g: BTreeMap<String, String> = got[n].iter().map(|(k, v)| (k.clone(), v.trim_matches('"').to_string())).collect();
+                assert_eq!(g, want[n], "{n}");
+            }
+        }
+        // removing everything drops every fork
+        let mut w = open(&img);
+        for (n, attrs) in &model {
+            for name in attrs.keys() {
+                w.removexattr(inos[n], name.as_bytes()).unwrap();
+            }
+        }
+        drop(w);
+        for n in NAMES {
+            assert!(attr_fork(&img, inos[n]).starts_with("forkoff 0 "), "{args:?} {n}");
+        }
+        repair_clean(&img);
+        eprintln!("{args:?}: {done} changes, {refused} refused as not fitting");
+    }
+}
+
+#[test]
+fn what_does_not_fit_is_refused_and_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let (img, inos) = image(d.path(), &[]);
+    let mut w = open(&img);
+    w.setxattr(inos["f"], b"user.a", &[1; 200]).unwrap();
+    let before = std::fs::read(&img).unwrap();
+    for (name, len, says) in [("user.b", 200, "do not fit"), ("user.c", 300, "over 254 bytes"), ("system.posix_acl_access", 10, "POSIX ACLs"), ("os2.x", 1, "namespaces")] {
+        match w.setxattr(inos["f"], name.as_bytes(), &vec![2; len]) {
+            Err(Error::Unsupported { feature, .. }) => assert!(feature.contains(says), "{name}: {feature}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        assert!(std::fs::read(&img).unwrap() == before, "{name}: the image changed");
+    }
+    w.setxattr(inos["f"], b"user.b", &[3; 20]).unwrap();
+    drop(w);
+    repair_clean(&img);
+}
