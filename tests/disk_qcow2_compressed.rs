@@ -2,6 +2,8 @@
 //! `qemu-img convert -O raw`, at any offset and length; backing files with other cluster
 //! sizes; writes into compressed clusters read back as qemu-io's copy shows and pass
 //! `qemu-img check`; damaged compressed data gives an error naming the image, never a panic.
+//! zstd-compressed images (`-o compression_type=zstd`) read the same, damaged or not; writing
+//! them is refused naming the conversion.
 
 mod common;
 
@@ -296,4 +298,52 @@ fn mutated_compressed_clusters_never_panic() {
     }
     // the mutations did reach the reader: many reads failed, each with its error
     assert!(failed >= 40, "only {failed} reads failed");
+}
+
+/// A zstd-compressed copy (`qemu-img convert -c -o compression_type=zstd`) of fixture `name`.
+fn zstd_copy(dir: &Path, name: &str) -> PathBuf {
+    let dst = dir.join(format!("zstd-{name}"));
+    run("qemu-img", &["convert", "-q", "-c", "-O", "qcow2", "-o", "compression_type=zstd", s(&fixture(name)), s(&dst)]);
+    dst
+}
+
+#[test]
+fn zstd_images_read_every_byte_as_qemu_and_refuse_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in COMPRESSED {
+        let path = zstd_copy(dir.path(), name);
+        let (cb, clusters) = compressed_clusters(&path);
+        assert!(!clusters.is_empty(), "{name} has compressed clusters");
+        let want = qemu_raw(&path);
+        let dev = open_image(&path, None, false).unwrap();
+        assert_reads_equal(&*dev, &want, 4096, name);
+        assert_random_reads_equal(&*dev, &want, 1 << cb, 11, name);
+        let e = open_session_image(&path, None, true, &OverlayOptions::default()).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("writing to a zstd-compressed image") && e.contains("compression_type=zlib"), "{e}");
+    }
+    // damaged frames: errors naming the image and the cluster, never a panic
+    let img = zstd_copy(dir.path(), "qcow2-compressed.qcow2");
+    let (_, clusters) = compressed_clusters(&img);
+    let pristine = fs::read(&img).unwrap();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut errors = 0;
+    for _ in 0..30 {
+        let mut bytes = pristine.clone();
+        for _ in 0..6 {
+            let c = &clusters[rng.below(clusters.len() as u64) as usize];
+            let at = (c.host + rng.below(64)).min(pristine.len() as u64 - 1) as usize;
+            bytes[at] ^= 1 << rng.below(8);
+        }
+        fs::write(&img, &bytes).unwrap();
+        let dev = open_image(&img, None, false).unwrap();
+        for c in &clusters {
+            if let Err(e) = dev.read_at(&mut buf, c.guest) {
+                let e = e.to_string();
+                assert!(e.starts_with(s(&img)) && e.contains(&format!("{:#x}", c.guest)), "{e}");
+                errors += 1;
+            }
+        }
+    }
+    assert!(errors > 0, "flipped bits in zstd frames never gave an error");
 }

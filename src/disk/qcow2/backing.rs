@@ -96,6 +96,13 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
                 fix: format!("repair it with `qemu-img check -r all {}` (reading works as it is)", path.display()),
             });
         }
+        if info.compression_type == super::header::Compression::Zstd {
+            return Err(Error::Qcow2Unsupported {
+                path: path.to_path_buf(),
+                feature: "writing to a zstd-compressed image (reading works)".into(),
+                fix: format!("convert it with `qemu-img convert -O qcow2 -o compression_type=zlib {} OUT`", path.display()),
+            });
+        }
         super::check::check_metadata(&file, &info, path)?;
     }
 
@@ -122,7 +129,14 @@ pub(super) fn open_qcow2(path: &Path, writable: bool, chain: &mut Vec<PathBuf>) 
     };
 
     let layer = Layer::new(&file, &info, path)?;
-    let storage = ImageFile::new(imago_file(file, path, writable)?, !writable && info.dirty(), Some(layer));
+    let mut hide = 0;
+    if !writable && info.dirty() {
+        hide |= super::storage::DIRTY_MASK;
+    }
+    if !writable && info.compression_type == super::header::Compression::Zstd {
+        hide |= super::storage::COMPRESSION_MASK;
+    }
+    let storage = ImageFile::new(imago_file(file, path, writable)?, hide, Some(layer));
     let qcow2 = Qcow2::<ImageFile>::builder(storage)
         .write(writable)
         .backing(backing)
@@ -161,7 +175,7 @@ pub fn backing_chain(path: &Path) -> Result<Vec<(PathBuf, &'static str)>> {
 fn open_raw(path: &Path, chain: &[PathBuf]) -> Result<Image> {
     enter(path, chain)?;
     let file = open_file(path, false)?;
-    let storage = ImageFile::new(imago_file(file, path, false)?, false, None);
+    let storage = ImageFile::new(imago_file(file, path, false)?, 0, None);
     let raw = Raw::<ImageFile>::builder(storage)
         .write(false)
         .open(DenyImplicitOpenGate::default())

@@ -8,7 +8,9 @@
 //! qcow2 layer of the chain — come here. imago does not expose a compressed cluster's
 //! descriptor, so we read that cluster's L1 and L2 entries ourselves (two 8-byte reads, on a
 //! cluster's first read only), inflate it with zlib-rs (measured against
-//! miniz_oxide, imago's inflater, and libdeflate: `bench/inflate.sh`, BENCHMARKS.md) into a
+//! miniz_oxide, imago's inflater, and libdeflate: `bench/inflate.sh`, BENCHMARKS.md) — or,
+//! in an image whose header says `compression_type = zstd`, decode its zstd frame with ruzstd
+//! (imago refuses such images; read-only opens hide the header bit from it) — into a
 //! bounded LRU [`ClusterCache`] keyed by (layer, host offset of the compressed data), and
 //! copy from there. Each cluster is thus inflated once while it stays among the most recently
 //! used [`CLUSTER_CACHE_BYTES`](super::cluster_cache::CLUSTER_CACHE_BYTES).
@@ -57,6 +59,8 @@ pub(super) struct Layer {
     cluster_bits: u32,
     l1_offset: u64,
     l1_entries: u64,
+    /// Clusters are zstd frames, not raw deflate streams.
+    zstd: bool,
 }
 
 /// Where a compressed cluster's data is.
@@ -80,6 +84,7 @@ impl Layer {
             cluster_bits: info.cluster_size.trailing_zeros(),
             l1_offset: info.l1_table_offset,
             l1_entries: u64::from(info.l1_size),
+            zstd: info.compression_type == super::header::Compression::Zstd,
         })
     }
 
@@ -213,7 +218,7 @@ impl Layer {
             return Err(bad("lies past the end of the file".into()));
         }
         let mut out = vec![0u8; self.cluster_size() as usize].into_boxed_slice();
-        inflate_raw(&input[..got], &mut out).map_err(bad)?;
+        if self.zstd { decode_zstd(&input[..got], &mut out) } else { inflate_raw(&input[..got], &mut out) }.map_err(bad)?;
         Ok(out)
     }
 }
@@ -230,6 +235,23 @@ fn inflate_raw(input: &[u8], out: &mut [u8]) -> std::result::Result<(), String> 
             Err(e) => Err(format!("does not inflate ({}, after {} bytes)", e.as_str(), z.total_out())),
         }
     })
+}
+
+/// Decodes the zstd frame at the start of `input` (trailing bytes ignored) into all of `out`,
+/// as QEMU's `qcow2_zstd_decompress` accepts it: success once `out` is full. Memory stays
+/// bounded by the output: the decoder's window grows only with what it produces.
+fn decode_zstd(input: &[u8], out: &mut [u8]) -> std::result::Result<(), String> {
+    let mut src = input;
+    let mut dec = ruzstd::decoding::StreamingDecoder::new(&mut src).map_err(|e| format!("is not a zstd frame ({e})"))?;
+    let mut done = 0;
+    while done < out.len() {
+        match std::io::Read::read(&mut dec, &mut out[done..]) {
+            Ok(0) => return Err(format!("decodes to {done} bytes instead of {}", out.len())),
+            Ok(n) => done += n,
+            Err(e) => return Err(format!("does not decode ({e}, after {done} bytes)")),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -175,12 +175,6 @@ impl Qcow2Info {
                 format!("convert it to a self-contained image with `qemu-img convert -O qcow2 {p} OUT`"),
             ));
         }
-        if self.compression_type == Compression::Zstd {
-            return Err(unsupported(
-                "zstd compression",
-                format!("convert it with `qemu-img convert -O qcow2 -o compression_type=zlib {p} OUT`"),
-            ));
-        }
         if self.extended_l2() {
             return Err(unsupported(
                 "extended L2 entries (incompatible feature bit 4)",

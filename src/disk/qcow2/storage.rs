@@ -1,5 +1,6 @@
 //! The file imago reads an image through: imago's own file, and — for a qcow2 image opened
-//! read-only whose header carries the dirty bit — that header as it reads with the bit clear.
+//! read-only whose header carries the dirty bit or the compression type bit — that header as
+//! it reads with those bits clear.
 //!
 //! The dirty bit (incompatible feature bit 0, set by lazy refcounts until a clean close) says
 //! only that the refcounts may be stale; reading needs no refcount, and QEMU reads such images.
@@ -24,23 +25,28 @@ use std::path::{Path, PathBuf};
 /// `incompatible_features` at offset 72).
 const DIRTY_BYTE: u64 = 79;
 /// The dirty bit within [`DIRTY_BYTE`].
-const DIRTY_MASK: u8 = 0x01;
+pub(super) const DIRTY_MASK: u8 = 0x01;
+/// The compression type bit within [`DIRTY_BYTE`] (zstd): imago refuses it, but never reads a
+/// compressed cluster itself (they come to our reader, which knows zstd), and a read-only open
+/// never writes the header back.
+pub(super) const COMPRESSION_MASK: u8 = 0x08;
 
 /// An image file as imago sees it (see the module docs).
 #[derive(Debug)]
 pub(super) struct ImageFile {
     inner: ImagoFile,
-    /// Reads show the dirty bit clear (read-only opens of dirty images only).
-    hide_dirty: bool,
+    /// Bits of the header's last incompatible-feature byte that reads show clear (read-only
+    /// opens only: [`DIRTY_MASK`], [`COMPRESSION_MASK`]).
+    hide: u8,
     /// The qcow2 layer this file holds (none for a raw backing file).
     layer: Option<Layer>,
 }
 
 impl ImageFile {
-    /// `inner` as it is, or with the dirty bit hidden when `hide_dirty` (read-only opens only:
-    /// the caller refuses to write a dirty image); `layer` when it is a qcow2 image.
-    pub(super) fn new(inner: ImagoFile, hide_dirty: bool, layer: Option<Layer>) -> ImageFile {
-        ImageFile { inner, hide_dirty, layer }
+    /// `inner` as it is, or with the header bits `hide` hidden (read-only opens only: the
+    /// caller refuses to write such images); `layer` when it is a qcow2 image.
+    pub(super) fn new(inner: ImagoFile, hide: u8, layer: Option<Layer>) -> ImageFile {
+        ImageFile { inner, hide, layer }
     }
 
     /// The qcow2 layer this file holds.
@@ -86,18 +92,18 @@ impl Storage for ImageFile {
 
     unsafe fn pure_readv(&self, mut bufv: IoVectorMut<'_>, offset: u64) -> io::Result<()> {
         let len = bufv.len();
-        if !self.hide_dirty || offset > DIRTY_BYTE || offset.saturating_add(len) <= DIRTY_BYTE {
+        if self.hide == 0 || offset > DIRTY_BYTE || offset.saturating_add(len) <= DIRTY_BYTE {
             // SAFETY: the caller's guarantees are passed on unchanged.
             return unsafe { self.inner.pure_readv(bufv, offset) };
         }
-        // A read of the header byte: read it into our own buffer, clear the bit, hand it on.
+        // A read of the header byte: read it into our own buffer, clear the bits, hand it on.
         let mut buf = vec![0u8; usize::try_from(len).map_err(io::Error::other)?];
         let mut own = IoVectorMut::new();
         own.push(&mut buf[..]);
         // SAFETY: `buf` is ours, alive and unaliased for the whole call.
         unsafe { self.inner.pure_readv(own, offset) }?;
         if let Some(b) = buf.get_mut((DIRTY_BYTE - offset) as usize) {
-            *b &= !DIRTY_MASK;
+            *b &= !self.hide;
         }
         bufv.copy_from_slice(&buf);
         Ok(())
