@@ -207,6 +207,16 @@ impl Reader {
         Ok(())
     }
 
+    /// The entries listed so far.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entries listed so far, when the caller stops before the end of the input.
+    pub fn into_entries(self) -> Vec<Entry> {
+        self.entries
+    }
+
     /// The entries, once the input is over: an error if it ended inside an entry.
     pub fn finish(self) -> Result<Vec<Entry>, Error> {
         match self.state {

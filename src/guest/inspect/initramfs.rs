@@ -7,7 +7,8 @@
 //! Compressions read: gzip (flate2), zstd (ruzstd, one frame after another) and xz (lzma-rs).
 //! lz4, lzo, bzip2 and lzma are recognised and refused as unsupported. Decompressed data is
 //! parsed as it is produced, never kept, and capped at [`MAX_UNPACKED`] bytes and
-//! [`MAX_ENTRIES`] entries.
+//! [`MAX_ENTRIES`] entries; [`list_until`] stops decompressing once the caller has seen the
+//! entry it looks for.
 
 use super::cpio::{self, Entry};
 use std::io::Write;
@@ -56,24 +57,82 @@ fn compression(head: &[u8]) -> Option<(&'static str, bool)> {
     MAGICS.iter().find(|(m, _, _)| head.starts_with(m)).map(|&(_, n, ok)| (n, ok))
 }
 
+/// The caller saw what it wanted: sent through the decoders as an io::Error to stop them.
+#[derive(Debug, thiserror::Error)]
+#[error("listing stopped by the caller")]
+struct Stopped;
+
+/// A cpio parser that asks `stop` about each new entry.
+struct Sink<'a> {
+    reader: cpio::Reader,
+    seen: usize,
+    stopped: bool,
+    stop: &'a mut dyn FnMut(&Entry) -> bool,
+}
+
+impl Sink<'_> {
+    /// Whether `stop` was true for one of the entries listed so far.
+    fn stopped(&mut self) -> bool {
+        let new = &self.reader.entries()[self.seen..];
+        self.seen += new.len();
+        self.stopped = self.stopped || new.iter().any(|e| (self.stop)(e));
+        self.stopped
+    }
+}
+
+impl Write for Sink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.reader.write(buf)?;
+        if self.stopped() {
+            return Err(std::io::Error::other(Stopped));
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Inflates the compressed part `data` (starting at byte `at` of the image) into `sink`.
-fn inflate(what: &'static str, data: &[u8], at: u64, sink: &mut cpio::Reader) -> Result<(), Error> {
+fn inflate(what: &'static str, data: &[u8], at: u64, sink: &mut Sink) -> Result<(), Error> {
     let corrupt = |msg: String| Error::Corrupt { what, at, msg };
-    // A cpio error travels through the decoders as an io::Error: give it back as itself.
-    let io = |e: std::io::Error| match e.get_ref().and_then(|i| i.downcast_ref::<cpio::Error>()) {
-        Some(c) => Error::Cpio(c.clone()),
-        None => corrupt(e.to_string()),
+    // A cpio error travels through the decoders as an io::Error: give it back as itself, and
+    // a stop as success.
+    let io = |e: std::io::Error| match e.get_ref() {
+        Some(i) if i.is::<Stopped>() => None,
+        Some(i) => match i.downcast_ref::<cpio::Error>() {
+            Some(c) => Some(Error::Cpio(c.clone())),
+            None => Some(corrupt(e.to_string())),
+        },
+        None => Some(corrupt(e.to_string())),
     };
+    let r = inflate_into(what, data, sink);
+    match r {
+        Ok(()) => Ok(()),
+        Err(Inflate::Io(e)) => io(e).map_or(Ok(()), Err),
+        Err(Inflate::Other(msg)) => Err(corrupt(msg)),
+    }
+}
+
+/// A decoder's failure: from the sink (or the data, for flate2) or from the data.
+enum Inflate {
+    Io(std::io::Error),
+    Other(String),
+}
+
+/// Runs the decoder of `what` from `data` into `sink`.
+fn inflate_into(what: &'static str, data: &[u8], sink: &mut Sink) -> Result<(), Inflate> {
     match what {
         "gzip" => {
-            std::io::copy(&mut flate2::read::MultiGzDecoder::new(data), sink).map_err(io)?;
+            std::io::copy(&mut flate2::read::MultiGzDecoder::new(data), sink).map_err(Inflate::Io)?;
         }
         "zstd" => {
             let mut rest = data;
             while !rest.is_empty() {
                 {
-                    let mut frame = ruzstd::decoding::StreamingDecoder::new(&mut rest).map_err(|e| corrupt(e.to_string()))?;
-                    std::io::copy(&mut frame, sink).map_err(io)?;
+                    let mut frame = ruzstd::decoding::StreamingDecoder::new(&mut rest).map_err(|e| Inflate::Other(e.to_string()))?;
+                    std::io::copy(&mut frame, sink).map_err(Inflate::Io)?;
                 }
                 // zero padding after the last frame (some tools align the image)
                 if rest.iter().all(|&b| b == 0) {
@@ -81,36 +140,45 @@ fn inflate(what: &'static str, data: &[u8], at: u64, sink: &mut cpio::Reader) ->
                 }
             }
         }
-        "xz" => match lzma_rs::xz_decompress(&mut std::io::BufReader::new(data), sink) {
+        _ => match lzma_rs::xz_decompress(&mut std::io::BufReader::new(data), sink) {
             Ok(()) => {}
-            Err(lzma_rs::error::Error::IoError(e)) => return Err(io(e)),
-            Err(e) => return Err(corrupt(e.to_string())),
+            Err(lzma_rs::error::Error::IoError(e)) => return Err(Inflate::Io(e)),
+            Err(e) => return Err(Inflate::Other(e.to_string())),
         },
-        _ => return Err(Error::Unsupported(what)),
     }
-    sink.flush().map_err(io)
+    Ok(())
 }
 
 /// The entries of every archive of the image `data`, in order.
 pub fn list(data: &[u8]) -> Result<Vec<Entry>, Error> {
-    list_capped(data, MAX_UNPACKED)
+    list_capped(data, MAX_UNPACKED, &mut |_| false)
 }
 
-/// [`list`] with a cap of `max_bytes` unpacked bytes.
-fn list_capped(data: &[u8], max_bytes: u64) -> Result<Vec<Entry>, Error> {
+/// The entries of the image `data` in order, up to the first for which `stop` is true (or
+/// shortly after it): nothing more is decompressed once `stop` said so.
+pub fn list_until(data: &[u8], mut stop: impl FnMut(&Entry) -> bool) -> Result<Vec<Entry>, Error> {
+    list_capped(data, MAX_UNPACKED, &mut stop)
+}
+
+/// [`list_until`] with a cap of `max_bytes` unpacked bytes.
+fn list_capped(data: &[u8], max_bytes: u64, stop: &mut dyn FnMut(&Entry) -> bool) -> Result<Vec<Entry>, Error> {
     let mut early = cpio::Reader::new(MAX_ENTRIES, max_bytes);
     let at = early.feed(data)?;
     let mut entries = early.finish()?;
-    if at == data.len() {
+    if at == data.len() || entries.iter().any(&mut *stop) {
         return Ok(entries);
     }
     let (what, supported) = compression(&data[at..]).ok_or(Error::Unknown(at as u64))?;
     if !supported {
         return Err(Error::Unsupported(what));
     }
-    let mut main = cpio::Reader::new(MAX_ENTRIES - entries.len(), max_bytes.saturating_sub(at as u64));
-    inflate(what, &data[at..], at as u64, &mut main)?;
-    entries.extend(main.finish()?);
+    let mut sink = Sink { reader: cpio::Reader::new(MAX_ENTRIES - entries.len(), max_bytes.saturating_sub(at as u64)), seen: 0, stopped: false, stop };
+    inflate(what, &data[at..], at as u64, &mut sink)?;
+    if sink.stopped() {
+        entries.extend(sink.reader.into_entries());
+    } else {
+        entries.extend(sink.reader.finish()?);
+    }
     Ok(entries)
 }
 
@@ -128,6 +196,26 @@ mod tests {
     }
 
     #[test]
+    fn stops_decompressing_when_told() {
+        // an entry named first, then a 4 GiB one that is never reached
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let name = "virtio_blk.ko";
+        let first = format!("070701{:08X}{:08X}{}{:08X}{:08X}{name}\0", 1, 0o100644, "00000000".repeat(9), name.len() + 1, 0);
+        gz.write_all(first.as_bytes()).unwrap();
+        gz.write_all(&[0u8; 4][..(4 - (first.len() % 4)) % 4]).unwrap();
+        let mut hdr = format!("070701{}", "00000000".repeat(13)).into_bytes();
+        hdr[6 + 6 * 8..6 + 7 * 8].copy_from_slice(b"FFFFFFFF");
+        hdr[6 + 11 * 8..6 + 12 * 8].copy_from_slice(b"00000002");
+        gz.write_all(&hdr).unwrap();
+        gz.write_all(b"x\0").unwrap();
+        gz.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let gz = gz.finish().unwrap();
+        let names: Vec<String> = list_until(&gz, |e| e.name.ends_with("virtio_blk.ko")).unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names[0], "virtio_blk.ko");
+        assert!(matches!(list(&gz), Err(Error::Cpio(cpio::Error::Truncated(_)))));
+    }
+
+    #[test]
     fn gzip_bomb_is_capped() {
         // a 4 GiB entry of zeros inflates past the cap without being kept
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -141,7 +229,7 @@ mod tests {
             gz.write_all(&zeros).unwrap();
         }
         let gz = gz.finish().unwrap();
-        match list_capped(&gz, 2 << 20) {
+        match list_capped(&gz, 2 << 20, &mut |_| false) {
             Err(Error::Cpio(cpio::Error::TooLarge(n))) => assert_eq!(n, 2 << 20),
             other => panic!("{other:?}"),
         }

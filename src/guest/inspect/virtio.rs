@@ -135,7 +135,15 @@ fn drivers(view: &View) -> VirtioDrivers {
         None => out.problem = Some("no initramfs found for it in /boot".into()),
         Some(path) => {
             let entries = match view.read_capped(&path, INITRAMFS_MAX) {
-                Ok(Some(data)) => initramfs::list(&data).map_err(|e| e.to_string()),
+                Ok(Some(data)) => {
+                    // stop decompressing once every driver still missing has been seen
+                    let mut wanted: Vec<&str> = out.found.iter().filter(|(_, w)| w.is_none()).map(|(d, _)| *d).collect();
+                    initramfs::list_until(&data, |e| {
+                        wanted.retain(|d| module_name(&e.name) != Some(*d));
+                        wanted.is_empty()
+                    })
+                    .map_err(|e| e.to_string())
+                }
                 Ok(None) => Err("not a regular file".to_string()),
                 Err(e) => Err(e.to_string()),
             };
