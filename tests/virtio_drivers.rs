@@ -58,6 +58,11 @@ fn glance_bus_properties_follow_the_default_kernels_drivers() {
     assert_eq!(values(&p), [("hw_disk_bus", "scsi"), ("hw_scsi_model", "virtio-scsi"), ("hw_vif_model", "virtio")]);
     assert!(p["hw_scsi_model"].1.starts_with("virtio_scsi in /boot/initramfs-6.8.9-300.fc40.x86_64.img ("), "{p:?}");
     assert!(p["hw_scsi_model"].1.ends_with("virtio_scsi.ko.zst)"), "{p:?}");
+    // Arch: grubenv's saved_entry names a submenu entry (`submenu>entry`), whose initrd line
+    // starts with a microcode image; the modules directory is found by its pkgbase
+    let (p, _) = glance("virtio-arch.raw");
+    assert_eq!(p["hw_disk_bus"].1, "virtio_blk in /boot/initramfs-linux-fallback.img (usr/lib/modules/6.8.2-arch1-1/kernel/drivers/block/virtio_blk.ko.zst)");
+    assert_eq!(p["hw_vif_model"].1, "virtio_net built in (/usr/lib/modules/6.8.2-arch1-1/modules.builtin)");
     // built in: the lz4 initramfs is never needed
     let (p, err) = glance("virtio-builtin.raw");
     assert_eq!(values(&p), [("hw_disk_bus", "virtio"), ("hw_vif_model", "virtio")]);
@@ -84,7 +89,7 @@ fn glance_falls_back_to_emulated_devices_with_a_warning() {
 
 #[test]
 fn audit_passes_with_the_drivers_and_fails_naming_what_is_missing() {
-    for img in ["virtio-el9-xz.raw", "virtio-debian-gz.raw", "virtio-zstd.raw", "virtio-builtin.raw"] {
+    for img in ["virtio-el9-xz.raw", "virtio-debian-gz.raw", "virtio-zstd.raw", "virtio-builtin.raw", "virtio-arch.raw"] {
         let (status, detail) = audit(img);
         assert_eq!(status, "pass", "{img}: {detail}");
     }

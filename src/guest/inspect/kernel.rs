@@ -74,7 +74,8 @@ fn locate(view: &View, path: &str) -> Option<String> {
 fn saved_entry(view: &View) -> Option<String> {
     ["/boot/grub2/grubenv", "/boot/grub/grubenv"].into_iter().find_map(|f| {
         let text = view.small_text(f)?;
-        let v = text.lines().find_map(|l| l.strip_prefix("saved_entry="))?.trim();
+        // `submenu>entry` names an entry inside a submenu: the entry is what counts
+        let v = text.lines().find_map(|l| l.strip_prefix("saved_entry="))?.trim().rsplit('>').next()?;
         (!v.is_empty()).then(|| v.to_string())
     })
 }

@@ -66,11 +66,26 @@ fn initramfs_path(view: &View, k: &BootKernel) -> Option<String> {
     })
 }
 
+/// The module directories of kernel `version`: `/lib/modules/VER`, `/usr/lib/modules/VER`,
+/// or, for Arch Linux's `vmlinuz-linux` (version `linux`), the one whose `pkgbase` file names
+/// the kernel package.
+fn module_dirs(view: &View, version: &str) -> Vec<String> {
+    let dirs: Vec<String> = ["/lib/modules", "/usr/lib/modules"].iter().map(|d| format!("{d}/{version}")).filter(|d| view.file_type(d, true).is_some()).collect();
+    if !dirs.is_empty() {
+        return dirs;
+    }
+    view.list_dir("/usr/lib/modules")
+        .into_iter()
+        .map(|n| format!("/usr/lib/modules/{}", String::from_utf8_lossy(&n)))
+        .filter(|d| view.small_text(&format!("{d}/pkgbase")).is_some_and(|t| t.trim() == version))
+        .collect()
+}
+
 /// The drivers built into kernel `version`: (driver, source).
 fn builtin(view: &View, version: &str) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    for dir in ["/lib/modules", "/usr/lib/modules"] {
-        let f = format!("{dir}/{version}/modules.builtin");
+    for dir in module_dirs(view, version) {
+        let f = format!("{dir}/modules.builtin");
         if let Some(text) = view.small_text(&f) {
             for (d, _) in DRIVERS {
                 if text.lines().any(|l| module_name(l.trim()) == Some(d)) && !out.iter().any(|(o, _)| *o == d) {
@@ -93,10 +108,9 @@ fn builtin(view: &View, version: &str) -> Vec<(&'static str, String)> {
 /// Where the module file `rel` (`kernel/drivers/net/virtio_net.ko`, compressed or not) of
 /// kernel `k` is on the root filesystem.
 fn root_module(view: &View, k: &Option<BootKernel>, rel: &str) -> Option<String> {
-    let v = &k.as_ref()?.version;
-    for dir in ["/lib/modules", "/usr/lib/modules"] {
+    for dir in module_dirs(view, &k.as_ref()?.version) {
         for ext in ["", ".xz", ".zst", ".gz"] {
-            let f = format!("{dir}/{v}/{rel}{ext}");
+            let f = format!("{dir}/{rel}{ext}");
             if view.is_file(&f) {
                 return Some(format!("module {f} (loaded once the root is mounted)"));
             }
