@@ -98,6 +98,13 @@ fn audit_passes_with_the_drivers_and_fails_naming_what_is_missing() {
     let (status, detail) = audit("virtio-missing.raw");
     assert_eq!(status, "fail");
     assert!(detail.starts_with("missing virtio_blk and virtio_scsi: the instance will not find its root disk; virtio_net: the instance will have no network"), "{detail}");
+    // virtio_pci, the transport, nowhere to be seen: a warning, and glance says so
+    let (status, detail) = audit("virtio-nopci.raw");
+    assert_eq!(status, "warn");
+    assert!(detail.ends_with("but virtio_pci not found built in nor in the initramfs: the virtio devices may not appear"), "{detail}");
+    let (p, _) = glance("virtio-nopci.raw");
+    assert_eq!(values(&p), [("hw_disk_bus", "virtio"), ("hw_vif_model", "virtio")]);
+    assert!(p["hw_disk_bus"].1.contains("; virtio_pci not found ("), "{p:?}");
     let (status, detail) = audit("virtio-lz4.raw");
     assert_eq!(status, "fail");
     assert!(detail.contains("unsupported compression lz4"), "{detail}");
