@@ -307,6 +307,24 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_and_byte_change_is_handled() {
+        let a = archive(&[("a", b"123"), ("bb", b"4567")]);
+        for i in 0..a.len() {
+            let mut r = Reader::new(100, 1 << 20);
+            assert_eq!(r.feed(&a[..i]), Ok(i));
+            let _ = r.finish();
+            for x in [0u8, b'0', b'7', b'F', b'g', 0xff] {
+                let mut b = a.clone();
+                b[i] = x;
+                let mut r = Reader::new(100, 1 << 20);
+                if r.feed(&b).is_ok() {
+                    let _ = r.finish();
+                }
+            }
+        }
+    }
+
+    #[test]
     fn hostile_input_errors_without_panics() {
         let a = archive(&[("a", b"123"), ("b", b"4567")]);
         let mut r = Reader::new(100, 1 << 20);

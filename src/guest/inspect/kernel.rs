@@ -18,17 +18,22 @@ pub struct BootKernel {
     pub source: String,
 }
 
-/// One boot entry: its id (BLS file stem or menuentry title/id), kernel and initrd paths.
-#[derive(Debug, Default)]
-struct Entry {
-    ids: Vec<String>,
-    version: String,
-    linux: Option<String>,
-    initrd: Vec<String>,
+/// One boot entry of a BLS file or a grub.cfg `menuentry`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BootEntry {
+    /// Names grubenv's `saved_entry` may use: the BLS file stem, or the menuentry's title and
+    /// its `$menuentry_id_option`/`--id`.
+    pub ids: Vec<String>,
+    /// The kernel version (BLS `version`, else from the kernel file name).
+    pub version: String,
+    /// The kernel path (`linux`, `linux16`, `linuxefi`).
+    pub linux: Option<String>,
+    /// The initrd paths, in order (microcode images included).
+    pub initrd: Vec<String>,
 }
 
 /// Compares version strings as `sort -V` does, near enough: digit runs by value.
-fn vercmp(a: &str, b: &str) -> std::cmp::Ordering {
+pub fn vercmp(a: &str, b: &str) -> std::cmp::Ordering {
     fn runs(s: &str) -> Vec<(bool, &str)> {
         let mut out = Vec::new();
         let mut start = 0;
@@ -81,14 +86,14 @@ fn saved_entry(view: &View) -> Option<String> {
 }
 
 /// The Boot Loader Specification entries.
-fn bls_entries(view: &View) -> Vec<Entry> {
+fn bls_entries(view: &View) -> Vec<BootEntry> {
     let dir = "/boot/loader/entries";
     let mut out = Vec::new();
     for name in view.list_dir(dir) {
         let name = String::from_utf8_lossy(&name).into_owned();
         let Some(stem) = name.strip_suffix(".conf") else { continue };
         let Some(text) = view.small_text(&format!("{dir}/{name}")) else { continue };
-        let mut e = Entry { ids: vec![stem.to_string()], ..Default::default() };
+        let mut e = BootEntry { ids: vec![stem.to_string()], ..Default::default() };
         for line in text.lines() {
             let (k, v) = line.trim().split_once(char::is_whitespace).unwrap_or((line.trim(), ""));
             match k {
@@ -107,10 +112,10 @@ fn bls_entries(view: &View) -> Vec<Entry> {
     out
 }
 
-/// The `menuentry`s of a grub.cfg, in order (those of submenus included).
-fn grub_entries(cfg: &str) -> Vec<Entry> {
+/// The `menuentry`s of a grub.cfg that boot a kernel, in order (those of submenus included).
+pub fn grub_entries(cfg: &str) -> Vec<BootEntry> {
     let mut out = Vec::new();
-    let mut cur: Option<Entry> = None;
+    let mut cur: Option<BootEntry> = None;
     for line in cfg.lines() {
         let line = line.trim();
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -131,7 +136,7 @@ fn grub_entries(cfg: &str) -> Vec<Entry> {
                         ids.push(id.trim_matches(|c| c == '\'' || c == '"').to_string());
                     }
                 }
-                cur = Some(Entry { ids, ..Default::default() });
+                cur = Some(BootEntry { ids, ..Default::default() });
             }
             Some("linux" | "linux16" | "linuxefi") => {
                 if let (Some(e), Some(p)) = (cur.as_mut(), words.get(1)) {
@@ -158,7 +163,7 @@ fn grub_entries(cfg: &str) -> Vec<Entry> {
 
 /// The kernel of `e`, with its initramfs when the entry names one (microcode images and
 /// grub variables left aside).
-fn from_entry(view: &View, e: &Entry, source: String) -> Option<BootKernel> {
+fn from_entry(view: &View, e: &BootEntry, source: String) -> Option<BootKernel> {
     let version = e.linux.as_deref().and_then(version_of).or_else(|| (!e.version.is_empty()).then(|| e.version.clone()))?;
     let initrd = e.initrd.iter().filter(|p| !p.starts_with('$') && !p.rsplit('/').next().unwrap_or("").contains("ucode")).find_map(|p| locate(view, p));
     Some(BootKernel { version, initrd, source })

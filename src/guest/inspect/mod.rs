@@ -10,7 +10,7 @@ mod elf;
 mod fstab;
 pub mod glance;
 pub mod initramfs;
-mod kernel;
+pub mod kernel;
 mod packages;
 mod release;
 pub mod rpmdb;
