@@ -10,6 +10,8 @@ use crate::Guest;
 use crate::sysprep::Result;
 use serde::Serialize;
 
+mod virtio;
+
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,6 +57,7 @@ pub const CHECKS: &[(&str, &str)] = &[
     ("ssh-password-auth", "sshd's effective PasswordAuthentication is not yes"),
     ("root-password", "root's password is not empty nor a well-known one"),
     ("qemu-guest-agent", "qemu-guest-agent installed"),
+    ("virtio-drivers", "virtio_blk or virtio_scsi, and virtio_net, built into the default kernel or in its initramfs"),
     ("ssh-hostkeys", "no SSH host keys in the image"),
     ("mac-pins", "no MAC address pinned in network configuration"),
     ("firewall", "no guest firewall enabled"),
@@ -133,6 +136,7 @@ pub fn audit(g: &Guest, os: &OsInfo) -> Result<Vec<Finding>> {
 
     let qga = first_present(g, &["/usr/bin/qemu-ga", "/usr/sbin/qemu-ga"])?;
     out.push(finding("qemu-guest-agent", qga.is_some(), Status::Warn, format!("installed ({})", qga.clone().unwrap_or_default()), "not installed: Nova cannot quiesce filesystems for snapshots or set passwords (hw_qemu_guest_agent)"));
+    out.push(virtio::check(g, os));
 
     let mut keys = g.glob("/etc/ssh/*_host_*")?;
     keys.retain(|k| !k.ends_with(".pub"));

@@ -8,8 +8,16 @@
 //! `os_secure_boot` `optional` when the EFI loader is a signed shim), `hw_qemu_guest_agent`,
 //! `os_admin_user` (cloud-init's default user) and `cloud_init_installed`.
 //!
-//! Not derived yet: the virtio driver properties (`hw_disk_bus`, `hw_vif_model`,
-//! `hw_scsi_model`, `hw_rng_model`), which need the default kernel's initramfs read.
+//! The bus properties follow virt-v2v's choice for a Linux guest (`convert_linux.ml`: virtio_blk
+//! if the kernel has it, else IDE; virtio_net, else e1000) mapped as its
+//! `openstack_image_properties.ml` maps them, with one difference: the kernel must have the
+//! driver at boot ([`super::virtio`]: built in or in the default kernel's initramfs), since
+//! nothing rebuilds the initramfs here as virt-v2v does. So `hw_disk_bus` is `virtio` with
+//! virtio_blk; with virtio_scsi only, `scsi` and `hw_scsi_model` `virtio-scsi` (virt-v2v's
+//! pair for its virtio-scsi bus); else `ide`, with a warning. `hw_vif_model` is `virtio` with
+//! virtio_net, else `e1000`, with a warning.
+//!
+//! Not derived yet: `hw_rng_model`.
 
 use super::view::View;
 use super::Result;
@@ -160,12 +168,41 @@ impl Guest {
         if let (Some(b), Some(l)) = (agent, enabled) {
             out.push(prop("hw_qemu_guest_agent", "yes", format!("{b}, enabled by {l}")));
         }
+        self.virtio_properties(root, &mut out)?;
         let cloud_init = ["/usr/bin/cloud-init", "/usr/local/bin/cloud-init"].into_iter().find(|b| view.is_file(b));
         out.push(prop("cloud_init_installed", if cloud_init.is_some() { "true" } else { "false" }, cloud_init.unwrap_or("no cloud-init binary in /usr/bin")));
         if let Some(user) = view.small_text("/etc/cloud/cloud.cfg").and_then(|t| cloud_default_user(&t)) {
             out.push(prop("os_admin_user", user, "/etc/cloud/cloud.cfg: system_info.default_user.name"));
         }
         Ok(out)
+    }
+
+    /// `hw_disk_bus`, `hw_scsi_model` and `hw_vif_model` from the default kernel's drivers,
+    /// with a warning for each bus that falls back to an emulated device.
+    fn virtio_properties(&self, root: &str, out: &mut Vec<Property>) -> Result<()> {
+        let d = self.virtio_drivers(root)?;
+        let with_pci = |src: &str| match d.source("virtio_pci") {
+            Some(_) => src.to_string(),
+            None => format!("{src}; virtio_pci not found ({})", d.why_missing()),
+        };
+        if let Some(src) = d.source("virtio_blk") {
+            out.push(prop("hw_disk_bus", "virtio", with_pci(&format!("virtio_blk {src}"))));
+        } else if let Some(src) = d.source("virtio_scsi") {
+            out.push(prop("hw_disk_bus", "scsi", with_pci(&format!("virtio_scsi {src}; no virtio_blk"))));
+            out.push(prop("hw_scsi_model", "virtio-scsi", format!("virtio_scsi {src}")));
+        } else {
+            let why = format!("no virtio_blk nor virtio_scsi at boot: {}", d.why_missing());
+            self.note_warning(format!("{root}: hw_disk_bus=ide: {why}"));
+            out.push(prop("hw_disk_bus", "ide", why));
+        }
+        if let Some(src) = d.source("virtio_net") {
+            out.push(prop("hw_vif_model", "virtio", with_pci(&format!("virtio_net {src}"))));
+        } else {
+            let why = format!("no virtio_net at boot: {}", d.why_missing());
+            self.note_warning(format!("{root}: hw_vif_model=e1000: {why}"));
+            out.push(prop("hw_vif_model", "e1000", why));
+        }
+        Ok(())
     }
 }
 

@@ -4,14 +4,18 @@
 //! product, version, hostname, architecture, package manager, fstab mountpoints, applications.
 
 mod application;
+pub mod cpio;
 mod distro;
 mod elf;
 mod fstab;
 pub mod glance;
+pub mod initramfs;
+pub mod kernel;
 mod packages;
 mod release;
 pub mod rpmdb;
 mod view;
+pub mod virtio;
 
 pub use application::Application;
 
