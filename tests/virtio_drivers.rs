@@ -20,7 +20,7 @@ fn glance(img: &str) -> (BTreeMap<String, (String, String)>, String) {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| ["hw_disk_bus", "hw_scsi_model", "hw_vif_model"].contains(&p["key"].as_str().unwrap()))
+        .filter(|p| ["hw_disk_bus", "hw_scsi_model", "hw_vif_model", "hw_rng_model"].contains(&p["key"].as_str().unwrap()))
         .map(|p| (p["key"].as_str().unwrap().to_string(), (p["value"].as_str().unwrap().to_string(), p["source"].as_str().unwrap().to_string())))
         .collect();
     (props, String::from_utf8_lossy(&out.stderr).into_owned())
@@ -48,9 +48,11 @@ fn glance_bus_properties_follow_the_default_kernels_drivers() {
     assert_eq!(p["hw_disk_bus"].1, format!("virtio_blk in {img} (usr/lib/modules/5.14.0-427.el9.x86_64/kernel/drivers/block/virtio_blk.ko.xz)"));
     assert_eq!(p["hw_vif_model"].1, format!("virtio_net in {img} (usr/lib/modules/5.14.0-427.el9.x86_64/kernel/drivers/net/virtio_net.ko.xz)"));
     assert!(!err.contains("warning"), "{err}");
-    // Debian: grub.cfg's first menuentry, gzip initrd.img; virtio_net on the root filesystem
+    // Debian: grub.cfg's first menuentry, gzip initrd.img; virtio_net and virtio-rng on the
+    // root filesystem
     let (p, _) = glance("virtio-debian-gz.raw");
-    assert_eq!(values(&p), [("hw_disk_bus", "virtio"), ("hw_vif_model", "virtio")]);
+    assert_eq!(values(&p), [("hw_disk_bus", "virtio"), ("hw_rng_model", "virtio"), ("hw_vif_model", "virtio")]);
+    assert_eq!(p["hw_rng_model"].1, "virtio-rng module /lib/modules/6.1.0-18-amd64/kernel/drivers/char/hw_random/virtio-rng.ko (loaded once the root is mounted)");
     assert_eq!(p["hw_disk_bus"].1, "virtio_blk in /boot/initrd.img-6.1.0-18-amd64 (usr/lib/modules/6.1.0-18-amd64/kernel/drivers/block/virtio_blk.ko)");
     assert_eq!(p["hw_vif_model"].1, "virtio_net module /lib/modules/6.1.0-18-amd64/kernel/drivers/net/virtio_net.ko (loaded once the root is mounted)");
     // zstd, the newest kernel: virtio_scsi only, so virt-v2v's virtio-scsi pair

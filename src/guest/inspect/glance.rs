@@ -177,7 +177,7 @@ impl Guest {
         Ok(out)
     }
 
-    /// `hw_disk_bus`, `hw_scsi_model` and `hw_vif_model` from the default kernel's drivers,
+    /// `hw_disk_bus`, `hw_scsi_model`, `hw_vif_model` and `hw_rng_model` from the default kernel's drivers,
     /// with a warning for each bus that falls back to an emulated device.
     fn virtio_properties(&self, root: &str, out: &mut Vec<Property>) -> Result<()> {
         let d = self.virtio_drivers(root)?;
@@ -201,6 +201,10 @@ impl Guest {
             let why = format!("no virtio_net at boot: {}", d.why_missing());
             self.note_warning(format!("{root}: hw_vif_model=e1000: {why}"));
             out.push(prop("hw_vif_model", "e1000", why));
+        }
+        // virt-v2v: hw_rng_model=virtio when the guest can drive a virtio-rng device
+        if let Some(src) = &d.rng {
+            out.push(prop("hw_rng_model", "virtio", format!("virtio-rng {src}")));
         }
         Ok(())
     }

@@ -6,7 +6,8 @@
 //! the root filesystem does not count for the disk drivers, which must find the root disk
 //! before it is mounted; it does for `virtio_net` (`kernel/drivers/net/virtio_net.ko*` under
 //! the modules directory), which udev loads once the root is mounted, and which virt-v2v looks
-//! for there too.
+//! for there too. Likewise `virtio-rng` (the entropy device, `hw_rng_model`): built in
+//! (`CONFIG_HW_RANDOM_VIRTIO=y`, `modules.builtin`) or a module on the root filesystem.
 
 use super::initramfs;
 use super::kernel::{default_kernel, BootKernel};
@@ -32,6 +33,8 @@ pub struct VirtioDrivers {
     /// Each of [`DRIVERS`] with where it was found (`built in (/lib/modules/…/modules.builtin)`,
     /// `in /boot/initramfs-….img (usr/lib/modules/…/virtio_blk.ko.xz)`), `None` when missing.
     pub found: Vec<(&'static str, Option<String>)>,
+    /// Where `virtio-rng` was found (built in or on the root filesystem), `None` when missing.
+    pub rng: Option<String>,
 }
 
 impl VirtioDrivers {
@@ -105,6 +108,21 @@ fn builtin(view: &View, version: &str) -> Vec<(&'static str, String)> {
     out
 }
 
+/// Where kernel `k` has `virtio-rng`: built in, or a module on the root filesystem.
+fn rng(view: &View, k: &BootKernel) -> Option<String> {
+    for dir in module_dirs(view, &k.version) {
+        let f = format!("{dir}/modules.builtin");
+        if view.small_text(&f).is_some_and(|t| t.lines().any(|l| module_name(l.trim()) == Some("virtio-rng"))) {
+            return Some(format!("built in ({f})"));
+        }
+    }
+    let f = format!("/boot/config-{}", k.version);
+    if view.small_text(&f).is_some_and(|t| t.lines().any(|l| l.trim() == "CONFIG_HW_RANDOM_VIRTIO=y")) {
+        return Some(format!("built in ({f}: CONFIG_HW_RANDOM_VIRTIO=y)"));
+    }
+    root_module(view, &Some(k.clone()), "kernel/drivers/char/hw_random/virtio-rng.ko")
+}
+
 /// Where the module file `rel` (`kernel/drivers/net/virtio_net.ko`, compressed or not) of
 /// kernel `k` is on the root filesystem.
 fn root_module(view: &View, k: &Option<BootKernel>, rel: &str) -> Option<String> {
@@ -135,13 +153,14 @@ impl Guest {
 /// [`Guest::virtio_drivers`] on a view.
 fn drivers(view: &View) -> VirtioDrivers {
     let mut found: Vec<(&'static str, Option<String>)> = DRIVERS.iter().map(|(d, _)| (*d, None)).collect();
-    let Some(kernel) = default_kernel(view) else { return VirtioDrivers { kernel: None, initramfs: None, problem: None, found } };
+    let Some(kernel) = default_kernel(view) else { return VirtioDrivers { kernel: None, initramfs: None, problem: None, found, rng: None } };
+    let rng = rng(view, &kernel);
     for (d, src) in builtin(view, &kernel.version) {
         if let Some(slot) = found.iter_mut().find(|(x, _)| *x == d) {
             slot.1 = Some(src);
         }
     }
-    let mut out = VirtioDrivers { initramfs: initramfs_path(view, &kernel), kernel: Some(kernel), problem: None, found };
+    let mut out = VirtioDrivers { initramfs: initramfs_path(view, &kernel), kernel: Some(kernel), problem: None, found, rng };
     if out.found.iter().all(|(_, w)| w.is_some()) {
         return out;
     }
