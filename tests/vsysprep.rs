@@ -310,6 +310,11 @@ fn errors_are_virt_sysprep_s() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--run-command: running commands inside the guest"));
     let o = vsysprep(&[]);
     assert_eq!(o.status.code(), Some(1));
+    // a missing image fails before any progress line, as virt-sysprep's add_drive does
+    let o = vsysprep(&["-a", "/nonexistent/disk.qcow2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "vsysprep: error: /nonexistent/disk.qcow2: No such file or directory (os error 2)");
 }
 
 /// Whether `path` is one a change names (or lies below a removed tree).

@@ -149,13 +149,15 @@ fn run(m: &ArgMatches) -> Result<ExitCode> {
     if drives.is_empty() {
         bail!("you must give either -a or an IMAGE.  Read vsysprep --help for further information.");
     }
-    out(Message::Progress("Examining the guest ..."));
     let readonly = dry_run || audit_only;
     let mut g = Guest::new();
     for (path, format) in &drives {
+        // as libguestfs' add_drive: a missing or unreadable image fails before any progress
+        std::fs::File::open(path).with_context(|| path.display().to_string())?;
         g.add_drive(path, DriveOptions { format: *format, readonly, scratch: dry_run, blocksize: None })
             .with_context(|| path.display().to_string())?;
     }
+    out(Message::Progress("Examining the guest ..."));
     g.launch()?;
     for n in g.notices() {
         eprintln!("vsysprep: {n}");
