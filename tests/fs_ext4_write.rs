@@ -536,7 +536,10 @@ fn open_rw_needs_a_writable_device_and_dispatches_by_type() {
     let swap = scratch("fs-swap.img");
     let dev: vguestfs::disk::Dev = std::sync::Arc::new(vguestfs::disk::RawFile::open(&swap.path, true).unwrap());
     let err = vguestfs::fs::open_rw(dev).err().unwrap().to_string();
-    assert!(err.contains("writing swap filesystems (ext2/3/4 and vfat can be written)"), "{err}");
+    assert!(err.contains("writing swap filesystems (ext2/3/4, vfat and xfs can be written)"), "{err}");
+    let xfs = scratch("fs-xfs.img");
+    let dev: vguestfs::disk::Dev = std::sync::Arc::new(vguestfs::disk::RawFile::open(&xfs.path, true).unwrap());
+    assert_eq!(vguestfs::fs::open_rw(dev).unwrap().fs_type(), "xfs");
 }
 
 #[test]
