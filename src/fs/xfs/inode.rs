@@ -4,8 +4,9 @@
 //! Write side: [`init_free`] stamps the free inodes of a new chunk (`xfs_ialloc_inode_init`),
 //! [`init_new`] makes a free inode a new file, directory, symlink or special file as the
 //! kernel's `xfs_init_new_inode` does, [`reset_free`] returns one to the free state
-//! (`xfs_ifree`); [`set_local_fork`], [`set_nlink`] and [`touch`] edit an inode in use, and
-//! [`seal`] stamps it.
+//! (`xfs_ifree`); [`set_local_fork`], [`set_nlink`], [`set_data_extents`],
+//! [`set_size_blocks`], [`set_mode`], [`set_owner`], [`set_times`] and [`touch`] edit an inode
+//! in use, and [`seal`] stamps it.
 
 use super::crc;
 use super::sb::Superblock;
@@ -257,6 +258,71 @@ pub fn touch(sb: &Superblock, b: &mut [u8], now: Timespec, mtime: bool) {
     }
     if sb.crc {
         put64(b, 104, be64(b, 104).wrapping_add(1));
+    }
+}
+
+/// `XFS_DIFLAG_IMMUTABLE`: the inode may not change at all.
+pub const DIFLAG_IMMUTABLE: u16 = 0x8;
+/// `XFS_DIFLAG_APPEND`: writes only at the end, no truncation.
+pub const DIFLAG_APPEND: u16 = 0x10;
+
+/// `di_flags` of inode `b`.
+pub fn flags(b: &[u8]) -> u16 {
+    be16(b, 90)
+}
+
+/// Bytes of inode `b`'s data fork (up to the attribute fork, if any).
+pub fn data_fork_len(sb: &Superblock, b: &[u8]) -> usize {
+    let forkoff = usize::from(b[82]) * 8;
+    if forkoff == 0 { b.len().saturating_sub(core_len(sb)) } else { forkoff.min(b.len().saturating_sub(core_len(sb))) }
+}
+
+/// Replaces the extent list of inode `b`'s data fork (extents format) by `recs` and sets its
+/// extent count (32-bit `di_nextents`, or the 64-bit counter with nrext64); false when they
+/// do not fit the data fork.
+pub fn set_data_extents(sb: &Superblock, b: &mut [u8], recs: &[super::bmap::Extent]) -> bool {
+    let core = core_len(sb);
+    let end = core + data_fork_len(sb, b);
+    if core + 16 * recs.len() > end {
+        return false;
+    }
+    b[core..end].fill(0);
+    for (i, e) in recs.iter().enumerate() {
+        b[core + 16 * i..core + 16 * (i + 1)].copy_from_slice(&e.encode());
+    }
+    if sb.crc && be64(b, 120) & DIFLAG2_NREXT64 != 0 {
+        put64(b, 24, recs.len() as u64);
+    } else {
+        put32(b, 76, recs.len() as u32);
+    }
+    true
+}
+
+/// Sets the size (`di_size`) and the blocks counted to the inode (`di_nblocks`).
+pub fn set_size_blocks(b: &mut [u8], size: u64, nblocks: u64) {
+    put64(b, 56, size);
+    put64(b, 64, nblocks);
+}
+
+/// Sets `di_mode`.
+pub fn set_mode(b: &mut [u8], mode: u16) {
+    put16(b, 2, mode);
+}
+
+/// Sets the owner and group.
+pub fn set_owner(b: &mut [u8], uid: u32, gid: u32) {
+    put32(b, 8, uid);
+    put32(b, 12, gid);
+}
+
+/// Sets the access and/or modification time, in the inode's own timestamp format.
+pub fn set_times(sb: &Superblock, b: &mut [u8], atime: Option<Timespec>, mtime: Option<Timespec>) {
+    let bigtime = sb.crc && be64(b, 120) & DIFLAG2_BIGTIME != 0;
+    if let Some(t) = atime {
+        put_time(b, 32, t, bigtime);
+    }
+    if let Some(t) = mtime {
+        put_time(b, 40, t, bigtime);
     }
 }
 

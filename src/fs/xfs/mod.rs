@@ -61,7 +61,9 @@ pub mod log;
 pub mod rw;
 pub mod refcount;
 pub mod sb;
+pub mod setattr;
 pub mod symlink;
+pub mod write;
 pub mod xattr;
 pub mod writer;
 

@@ -1,0 +1,473 @@
+//! Regular-file data writes, truncation and attribute changes (`XfsWriter::write`,
+//! `truncate`, `chmod`, `chown`, `utimens`) on files the kernel made on loop-mounted fresh
+//! `mkfs.xfs` images (empty, dense, a partial last block, sparse with holes, several extents
+//! each fsynced apart): seeded random writes — overwrites, holes filled, appends past gaps —
+//! and truncations down and up, mirrored into an in-memory model. After each batch
+//! `xfs_repair -n` is clean and the kernel reads back exactly the model's bytes and stat (size,
+//! mode, owner, times); a kernel twin — the same operations through the kernel on a copy —
+//! holds the same content. 4 KiB and 1 KiB blocks. Refused, nothing written (the image
+//! compared byte for byte): overwriting reflinked blocks (truncating them works: the refcount
+//! btree loses an owner), unwritten extents, btree-format files and more extents than the
+//! inode holds.
+
+mod common;
+
+use common::xfs::{db, fields, mkfs, path_env, repair_clean, with_kernel};
+use common::Rng;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use vguestfs::disk::{Dev, RawFile};
+use vguestfs::fs::xfs::writer::XfsWriter;
+use vguestfs::fs::{Errno, Error, Timespec};
+
+fn open(img: &Path) -> XfsWriter {
+    let dev: Dev = Arc::new(RawFile::open(img, true).expect("open image rw"));
+    XfsWriter::open(dev).expect("XfsWriter::open")
+}
+
+fn gen(n: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    (0..n).map(|_| r.next() as u8 | 1).collect()
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let st = Command::new(cmd).env("PATH", path_env()).args(args).status().unwrap();
+    assert!(st.success(), "{cmd} {args:?}");
+}
+
+/// What a file should be.
+#[derive(Debug, Clone, PartialEq)]
+struct Model {
+    ino: u64,
+    data: Vec<u8>,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    /// The modification time set by `utimens` (None: set by a write, checked as recent).
+    mtime: Option<(i64, u32)>,
+}
+
+/// The kernel's files: empty, dense, a partial last block, sparse, and `extents` blocks each
+/// fsynced apart (one extent each). Their models, by name.
+fn kernel_files(img: &Path, bs: u64) -> BTreeMap<String, Model> {
+    let mut out = BTreeMap::new();
+    with_kernel(img, |m| {
+        std::fs::write(m.join("empty"), b"").unwrap();
+        std::fs::write(m.join("dense"), gen(100_000, 1)).unwrap();
+        std::fs::write(m.join("tail"), gen(5000, 2)).unwrap();
+        let sparse = m.join("sparse");
+        run("xfs_io", &["-f", "-c", "pwrite -q -S 0x41 0 8k", "-c", "pwrite -q -S 0x42 1m 8k", "-c", "fsync", sparse.to_str().unwrap()]);
+        let f = std::fs::File::create(m.join("multi")).unwrap();
+        for i in 0..6 {
+            f.write_all_at(&gen(bs as usize, 10 + i), 3 * i * bs).unwrap();
+            f.sync_all().unwrap();
+        }
+        for e in std::fs::read_dir(m).unwrap() {
+            let e = e.unwrap();
+            let md = e.metadata().unwrap();
+            let data = std::fs::read(e.path()).unwrap();
+            out.insert(e.file_name().into_string().unwrap(), Model { ino: md.ino(), data, mode: md.mode(), uid: md.uid(), gid: md.gid(), mtime: Some((md.mtime(), md.mtime_nsec() as u32)) });
+        }
+    });
+    out
+}
+
+/// Asserts the kernel reads every file as its model says.
+fn kernel_agrees(img: &Path, files: &BTreeMap<String, Model>, since: i64) {
+    with_kernel(img, |m| {
+        for (name, f) in files {
+            let p = m.join(name);
+            let md = std::fs::metadata(&p).unwrap();
+            let data = std::fs::read(&p).unwrap();
+            assert_eq!(md.len(), f.data.len() as u64, "{name}: size");
+            assert!(data == f.data, "{name}: content differs from the model (first at {:?})", data.iter().zip(&f.data).position(|(a, b)| a != b));
+            assert_eq!((md.ino(), md.mode(), md.uid(), md.gid()), (f.ino, f.mode, f.uid, f.gid), "{name}: ino, mode, uid, gid");
+            match f.mtime {
+                Some(t) => assert_eq!((md.mtime(), md.mtime_nsec() as u32), t, "{name}: mtime"),
+                None => assert!(md.mtime() >= since && md.mtime() <= now_secs() + 1, "{name}: mtime {} not recent", md.mtime()),
+            }
+            assert!(md.ctime() >= since - 1, "{name}: ctime");
+        }
+    });
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// One operation of the random runs.
+#[derive(Debug, Clone)]
+enum Op {
+    Write(String, u64, Vec<u8>),
+    Truncate(String, u64),
+    Chmod(String, u32),
+    Chown(String, u32, u32),
+    Utimens(String, i64, u32),
+}
+
+/// A random operation on one of `files` (writes near or past the end, holes, truncations).
+fn random_op(r: &mut Rng, files: &BTreeMap<String, Model>, bs: u64, n: u64) -> Op {
+    let names: Vec<&String> = files.keys().collect();
+    let name = names[r.below(names.len() as u64) as usize].clone();
+    let size = files[&name].data.len() as u64;
+    match r.below(20) {
+        0..=11 => {
+            let off = match r.below(4) {
+                0 => r.below(size + 1),
+                1 => size,
+                2 => size + r.below(40 * bs),
+                _ => r.below(size + 1) / bs * bs,
+            };
+            let len = match r.below(5) {
+                0 => 1 + r.below(100),
+                1 => bs * (1 + r.below(4)),
+                2 => 1 + r.below(300_000),
+                _ => 1 + r.below(3 * bs),
+            };
+            Op::Write(name, off, gen(len as usize, n))
+        }
+        12..=15 => Op::Truncate(name, if r.below(3) == 0 { size + r.below(10 * bs) } else { r.below(size + 1) }),
+        16 => Op::Chmod(name, r.below(0o10000) as u32),
+        17 => Op::Chown(name, r.below(70_000) as u32, r.below(70_000) as u32),
+        _ => Op::Utimens(name, r.below(1 << 31) as i64, r.below(1_000_000_000) as u32),
+    }
+}
+
+/// A mode without set-user-ID, and without set-group-ID when group-executable: what chown
+/// leaves of a file's, even as root (writes and truncations keep both for root).
+fn drop_suid(mode: u32) -> u32 {
+    let mode = mode & !0o4000;
+    if mode & 0o010 != 0 { mode & !0o2000 } else { mode }
+}
+
+/// Applies `op` to the model.
+fn apply(files: &mut BTreeMap<String, Model>, op: &Op) {
+    match op {
+        Op::Write(n, off, d) => {
+            let f = files.get_mut(n).unwrap();
+            let end = *off as usize + d.len();
+            if f.data.len() < end {
+                f.data.resize(end, 0);
+            }
+            f.data[*off as usize..end].copy_from_slice(d);
+            f.mtime = None;
+        }
+        Op::Truncate(n, s) => {
+            let f = files.get_mut(n).unwrap();
+            if f.data.len() as u64 != *s {
+                f.mtime = None;
+            }
+            f.data.resize(*s as usize, 0);
+        }
+        Op::Chmod(n, m) => {
+            let f = files.get_mut(n).unwrap();
+            f.mode = (f.mode & 0o170000) | m;
+        }
+        Op::Chown(n, u, g) => {
+            let f = files.get_mut(n).unwrap();
+            (f.uid, f.gid) = (*u, *g);
+            f.mode = drop_suid(f.mode);
+        }
+        Op::Utimens(n, s, ns) => files.get_mut(n).unwrap().mtime = Some((*s, *ns)),
+    }
+}
+
+/// `op` through the writer: true if done, false if refused as the extent list overflowing
+/// the inode (nothing changed then).
+fn writer_op(w: &mut XfsWriter, files: &BTreeMap<String, Model>, op: &Op) -> bool {
+    let r = match op {
+        Op::Write(n, off, d) => w.write(files[n].ino, *off, d),
+        Op::Truncate(n, s) => w.truncate(files[n].ino, *s),
+        Op::Chmod(n, m) => w.chmod(files[n].ino, *m as u16),
+        Op::Chown(n, u, g) => w.chown(files[n].ino, Some(*u), Some(*g)),
+        Op::Utimens(n, s, ns) => {
+            let t = Timespec { sec: *s, nsec: *ns };
+            w.utimens(files[n].ino, Some(t), Some(t))
+        }
+    };
+    match r {
+        Ok(()) => true,
+        Err(Error::Unsupported { feature, .. }) if feature.contains("more than its data fork holds") => false,
+        Err(e) => panic!("{op:?}: {e}"),
+    }
+}
+
+/// `op` through the kernel on the mounted twin at `m`.
+fn kernel_op(m: &Path, op: &Op) {
+    match op {
+        Op::Write(n, off, d) => std::fs::OpenOptions::new().write(true).open(m.join(n)).unwrap().write_all_at(d, *off).unwrap(),
+        Op::Truncate(n, s) => {
+            // truncate(2), as the writer: times set only when the size changes (ftruncate(2)
+            // sets them always).
+            let p = std::ffi::CString::new(m.join(n).into_os_string().into_encoded_bytes()).unwrap();
+            assert_eq!(unsafe { libc::truncate(p.as_ptr(), *s as libc::off_t) }, 0, "truncate {n}");
+        }
+        Op::Chmod(n, md) => std::fs::set_permissions(m.join(n), std::fs::Permissions::from_mode(*md)).unwrap(),
+        Op::Chown(n, u, g) => std::os::unix::fs::chown(m.join(n), Some(*u), Some(*g)).unwrap(),
+        Op::Utimens(n, s, ns) => {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::new(*s as u64, *ns);
+            let f = std::fs::File::options().write(true).open(m.join(n)).unwrap();
+            f.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t)).unwrap();
+        }
+    }
+}
+
+/// Random writes, truncations and attribute changes in `batches` of `per` operations on the
+/// kernel's files of a `mkfs.xfs ARGS` image with `bs`-byte blocks, judged after each batch;
+/// then the kernel twin. Returns (done, refused).
+fn random_run(args: &[&str], bs: u64, seed: u64, batches: usize, per: usize) -> (usize, usize) {
+    let (dir, img) = mkfs(args);
+    let since = now_secs();
+    let mut files = kernel_files(&img, bs);
+    let twin: PathBuf = dir.path().join("twin.img");
+    run("cp", &["--sparse=always", img.to_str().unwrap(), twin.to_str().unwrap()]);
+    let mut r = Rng(seed);
+    let (mut done, mut refused) = (0, 0);
+    let mut ops = Vec::new();
+    for b in 0..batches {
+        let mut w = open(&img);
+        for k in 0..per {
+            let op = random_op(&mut r, &files, bs, (b * per + k) as u64 + seed);
+            if writer_op(&mut w, &files, &op) {
+                apply(&mut files, &op);
+                ops.push(op);
+                done += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        drop(w);
+        repair_clean(&img);
+        kernel_agrees(&img, &files, since);
+    }
+    with_kernel(&twin, |m| ops.iter().for_each(|op| kernel_op(m, op)));
+    kernel_agrees(&twin, &files, since);
+    (done, refused)
+}
+
+#[test]
+fn random_writes_4k() {
+    let (done, refused) = random_run(&[], 4096, 0x5eed_0004, 3, 40);
+    eprintln!("4k: {done} operations done, {refused} refused (extent list full)");
+    assert!(done >= 100, "{done} done");
+}
+
+#[test]
+fn random_writes_1k() {
+    let (done, refused) = random_run(&["-b", "size=1024"], 1024, 0x5eed_0001, 3, 40);
+    eprintln!("1k: {done} operations done, {refused} refused (extent list full)");
+    assert!(done >= 100, "{done} done");
+}
+
+/// Inode `ino`'s extent records as xfs_db's `bmap` prints them: (file block, block, count).
+fn bmap(img: &Path, ino: u64) -> Vec<(u64, u64, u64)> {
+    let text = db(img, &[&format!("inode {ino}"), "bmap"]);
+    text.lines()
+        .filter_map(|l| {
+            // data offset 0 startblock 24 (0/24) count 256 flag 0
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() >= 9 && w[0] == "data").then(|| (w[2].parse().unwrap(), w[4].parse().unwrap(), w[7].parse().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn placement_is_contiguous_and_merges() {
+    let (_dir, img) = mkfs(&[]);
+    let files = kernel_files(&img, 4096);
+    let ino = files["empty"].ino;
+    let mut w = open(&img);
+    let free0 = w.fdblocks();
+    w.write(ino, 0, &gen(1 << 20, 7)).unwrap();
+    // An append right after: the next blocks are free, so the one extent grows.
+    w.write(ino, 1 << 20, &gen(10_000, 8)).unwrap();
+    let blocks = (1u64 << 20).div_ceil(4096) + 3;
+    assert_eq!(free0 - w.fdblocks(), blocks);
+    drop(w);
+    let m = bmap(&img, ino);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!((m[0].0, m[0].2), (0, blocks));
+    let c = fields(&db(&img, &[&format!("inode {ino}"), "p core.nblocks core.nextents core.size"]));
+    assert_eq!((c["core.nblocks"].as_str(), c["core.nextents"].as_str()), (blocks.to_string().as_str(), "1"));
+    repair_clean(&img);
+    let mut data = gen(1 << 20, 7);
+    data.extend(gen(10_000, 8));
+    with_kernel(&img, |m| assert!(std::fs::read(m.join("empty")).unwrap() == data));
+}
+
+/// A sparse copy of `img` for comparing after a refused operation.
+fn snapshot(img: &Path) -> PathBuf {
+    let p = img.with_extension("before");
+    run("cp", &["--sparse=always", img.to_str().unwrap(), p.to_str().unwrap()]);
+    p
+}
+
+fn unchanged(img: &Path, before: &Path) {
+    run("cmp", &["-s", img.to_str().unwrap(), before.to_str().unwrap()]);
+}
+
+fn unsupported(r: vguestfs::fs::Result<()>, what: &str) {
+    match r {
+        Err(Error::Unsupported { feature, .. }) => assert!(feature.contains(what), "{feature}"),
+        other => panic!("expected Unsupported({what}), got {other:?}"),
+    }
+}
+
+#[test]
+fn refused_whole() {
+    let (_dir, img) = mkfs(&[]);
+    let mut inos = BTreeMap::new();
+    with_kernel(&img, |m| {
+        let f = std::fs::File::create(m.join("prealloc")).unwrap();
+        run("fallocate", &["-l", "64k", m.join("prealloc").to_str().unwrap()]);
+        f.write_all_at(b"x", 100_000).unwrap();
+        let f = std::fs::File::create(m.join("frag")).unwrap();
+        for i in 0..40 {
+            f.write_all_at(&gen(4096, i), 2 * i * 4096).unwrap();
+            f.sync_all().unwrap();
+        }
+        std::fs::write(m.join("grow"), b"g").unwrap();
+        std::fs::create_dir(m.join("dir")).unwrap();
+        for n in ["prealloc", "frag", "grow", "dir"] {
+            inos.insert(n, std::fs::metadata(m.join(n)).unwrap().ino());
+        }
+    });
+    assert_eq!(fields(&db(&img, &[&format!("inode {}", inos["frag"]), "p core.format"]))["core.format"], "3 (btree)");
+    let before = snapshot(&img);
+    let mut w = open(&img);
+    unsupported(w.write(inos["prealloc"], 4000, b"into unwritten"), "unwritten");
+    unsupported(w.write(inos["frag"], 0, b"btree"), "btree");
+    unsupported(w.truncate(inos["frag"], 0), "btree");
+    assert!(matches!(w.write(inos["dir"], 0, b"d"), Err(Error::Os(Errno::IsDir))));
+    // Every other block past the end: one extent each until the inode is full; that write is
+    // refused whole.
+    let mut k = 1;
+    let full = loop {
+        match w.write(inos["grow"], 2 * k * 4096, b"z") {
+            Ok(()) => k += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(&full, Error::Unsupported { feature, .. } if feature.contains("bmap btree")), "{full}");
+    let fd = w.fdblocks();
+    drop(w);
+    // The writes before the refused one went through; undo them to compare the image.
+    let mut w = open(&img);
+    assert_eq!(w.fdblocks(), fd);
+    w.truncate(inos["grow"], 1).unwrap();
+    drop(w);
+    repair_clean(&img);
+    let c = fields(&db(&img, &[&format!("inode {}", inos["grow"]), "p core.nextents core.nblocks core.size"]));
+    assert_eq!((c["core.nextents"].as_str(), c["core.nblocks"].as_str(), c["core.size"].as_str()), ("1", "1", "1"));
+    // The extents past the end freed, the rest as before: the free space and the other
+    // files' bytes are the same (the inode's times differ).
+    let s0 = fields(&db(&before, &["sb 0", "p fdblocks"]));
+    let s1 = fields(&db(&img, &["sb 0", "p fdblocks"]));
+    assert_eq!(s0, s1);
+    let mut w = open(&img);
+    let before2 = snapshot(&img);
+    unsupported(w.write(inos["prealloc"], 0, b"u"), "unwritten");
+    drop(w);
+    unchanged(&img, &before2);
+}
+
+#[test]
+fn reflink_overwrite_refused_truncate_works() {
+    let (_dir, img) = mkfs(&["-m", "reflink=1"]);
+    let (a, b) = (gen(40_000, 3), gen(50_000, 4));
+    let mut inos = BTreeMap::new();
+    with_kernel(&img, |m| {
+        std::fs::write(m.join("a"), &a).unwrap();
+        run("cp", &["--reflink=always", m.join("a").to_str().unwrap(), m.join("b").to_str().unwrap()]);
+        std::fs::write(m.join("c"), &b).unwrap();
+        run("cp", &["--reflink=always", m.join("c").to_str().unwrap(), m.join("d").to_str().unwrap()]);
+        for n in ["a", "b", "c", "d"] {
+            inos.insert(n, std::fs::metadata(m.join(n)).unwrap().ino());
+        }
+    });
+    let before = snapshot(&img);
+    let mut w = open(&img);
+    unsupported(w.write(inos["b"], 100, b"cow"), "shared");
+    unsupported(w.write(inos["b"], 39_000, &[7; 5000]), "shared");
+    drop(w);
+    unchanged(&img, &before);
+    let mut w = open(&img);
+    // Down into a shared block: its tail stays (a's bytes), so growing b again would have to
+    // zero them there: refused; down to a block boundary it may grow.
+    w.truncate(inos["b"], 10_000).unwrap();
+    unsupported(w.write(inos["b"], 20_000, b"x"), "shared");
+    w.truncate(inos["b"], 8192).unwrap();
+    w.write(inos["b"], 20_000, b"after the shared part").unwrap();
+    // c's last block is partial and shared with d; its tail holds zeros, so c may grow.
+    w.truncate(inos["c"], 60_000).unwrap();
+    w.truncate(inos["d"], 0).unwrap();
+    drop(w);
+    repair_clean(&img);
+    let mut bb = a[..8192].to_vec();
+    bb.resize(20_000, 0);
+    bb.extend(b"after the shared part");
+    let mut cc = b.clone();
+    cc.resize(60_000, 0);
+    with_kernel(&img, |m| {
+        assert!(std::fs::read(m.join("a")).unwrap() == a);
+        assert!(std::fs::read(m.join("b")).unwrap() == bb);
+        assert!(std::fs::read(m.join("c")).unwrap() == cc);
+        assert_eq!(std::fs::read(m.join("d")).unwrap().len(), 0);
+    });
+    // Now a's blocks past 8192 bytes and all of c's have one owner: refcount records gone.
+    let mut w = open(&img);
+    w.write(inos["a"], 30_000, b"a alone here").unwrap();
+    w.write(inos["c"], 0, b"c alone").unwrap();
+    unsupported(w.write(inos["a"], 0, b"still shared"), "shared");
+    drop(w);
+    repair_clean(&img);
+}
+
+#[test]
+fn attributes_and_timestamps() {
+    for (args, bigtime) in [(&["-m", "bigtime=1"][..], true), (&["-m", "bigtime=0"][..], false)] {
+        let (_dir, img) = mkfs(args);
+        let mut inos = BTreeMap::new();
+        with_kernel(&img, |m| {
+            std::fs::write(m.join("f"), b"f").unwrap();
+            std::fs::create_dir(m.join("d")).unwrap();
+            std::os::unix::fs::symlink("f", m.join("l")).unwrap();
+            for n in ["f", "d", "l"] {
+                inos.insert(n, std::fs::symlink_metadata(m.join(n)).unwrap().ino());
+            }
+        });
+        let since = now_secs();
+        let mut w = open(&img);
+        w.chmod(inos["f"], 0o6755).unwrap();
+        w.chown(inos["f"], Some(1000), None).unwrap();
+        w.chmod(inos["d"], 0o2775).unwrap();
+        w.chown(inos["d"], None, Some(77)).unwrap();
+        w.chown(inos["l"], Some(5), Some(6)).unwrap();
+        let late = Timespec { sec: 4_000_000_000, nsec: 123_456_789 };
+        let early = Timespec { sec: -1_000_000, nsec: 5 };
+        w.utimens(inos["f"], Some(early), Some(late)).unwrap();
+        w.utimens(inos["d"], None, Some(early)).unwrap();
+        drop(w);
+        repair_clean(&img);
+        with_kernel(&img, |m| {
+            let f = std::fs::metadata(m.join("f")).unwrap();
+            // chown drops set-user-ID and (group-executable) set-group-ID.
+            assert_eq!((f.mode(), f.uid(), f.gid()), (0o100755, 1000, 0));
+            assert_eq!((f.atime(), f.atime_nsec()), (-1_000_000, 5));
+            let want = if bigtime { 4_000_000_000 } else { i64::from(i32::MAX) };
+            assert_eq!((f.mtime(), f.mtime_nsec()), (want, 123_456_789), "bigtime {bigtime}");
+            assert!(f.ctime() >= since);
+            let d = std::fs::metadata(m.join("d")).unwrap();
+            assert_eq!((d.mode(), d.uid(), d.gid()), (0o42775, 0, 77));
+            assert_eq!((d.mtime(), d.mtime_nsec()), (-1_000_000, 5));
+            let l = std::fs::symlink_metadata(m.join("l")).unwrap();
+            assert_eq!((l.uid(), l.gid(), l.mode()), (5, 6, 0o120777));
+        });
+        // Through the inode core as xfs_db sees it: a change counted per operation (v5).
+        let c = fields(&db(&img, &[&format!("inode {}", inos["f"]), "p v3.change_count"]));
+        assert!(c["v3.change_count"].parse::<u64>().unwrap() >= 4, "{c:?}");
+    }
+}
