@@ -18,10 +18,12 @@
 //! instead of being freed, [`XfsWriter::release_blocks`]); up, it only sets the size
 //! (sparse), after zeroing what mapped blocks hold past the old end of file.
 //!
-//! Refused with [`Error::Unsupported`] naming the feature: a data fork in btree format, writes
-//! into unwritten (preallocated) extents, overwriting shared (reflinked) blocks — that needs
-//! copy-on-write — and more extents than the inode's data fork holds (the conversion to a
-//! bmap btree). Each call is one operation: whole or nothing.
+//! A file whose data fork is a bmap btree is written where that leaves its map as it is:
+//! overwrites of mapped blocks, growth inside them or sparse, truncation that frees nothing.
+//! Refused with [`Error::Unsupported`] naming the feature: changing a btree-format map (the
+//! btree insert and delete), writes into unwritten (preallocated) extents, overwriting shared
+//! (reflinked) blocks — that needs copy-on-write — and more extents than the inode's data
+//! fork holds (the conversion to a bmap btree). Each call is one operation: whole or nothing.
 
 use super::bmap::{self, Extent, MAX_LEN};
 use super::btree_write::REFCOUNTBT;
@@ -49,8 +51,8 @@ impl XfsWriter {
         Error::Unsupported { dev: self.bufs.dev_name(), fs: "xfs".into(), feature: format!("writing: {what}") }
     }
 
-    /// Regular file `ino` with its extents, refusing other types (`EISDIR`, `EINVAL`), the
-    /// btree format and immutable inodes (`EPERM`).
+    /// Regular file `ino` with its extents (in the inode or in its bmap btree), refusing other
+    /// types (`EISDIR`, `EINVAL`) and immutable inodes (`EPERM`).
     fn data_file(&self, ino: u64) -> Result<DataFile> {
         let (off, blk, at, i) = self.inode_in_use(ino)?;
         match i.kind() {
@@ -61,10 +63,8 @@ impl XfsWriter {
         if inode::flags(&blk[at..]) & DIFLAG_IMMUTABLE != 0 {
             return Err(Error::Os(Errno::NotPermitted));
         }
-        match i.format {
-            Format::Extents => {}
-            Format::Btree => return Err(self.refuse(format!("file {ino} has a bmap btree data fork (btree format); only files with in-inode extent lists are written yet"))),
-            f => return Err(self.corrupt(format!("inode {ino}: regular file with a {f:?} data fork"))),
+        if !matches!(i.format, Format::Extents | Format::Btree) {
+            return Err(self.corrupt(format!("inode {ino}: regular file with a {:?} data fork", i.format)));
         }
         let map = bmap::extents(&TreeSrc { w: self }, ino, i.format, &i.data_fork, i.nextents)?;
         Ok((off, blk, at, i, map))
@@ -190,8 +190,9 @@ impl XfsWriter {
     }
 
     /// Gives the holes among the blocks `data` at `offset` covers new extents holding it
-    /// (zero-padded); returns them.
-    fn fill_holes(&mut self, ino: u64, map: &[Extent], offset: u64, data: &[u8]) -> Result<Vec<Extent>> {
+    /// (zero-padded); returns them. A file whose map is a bmap btree (`btree`) is refused
+    /// when it has such a hole.
+    fn fill_holes(&mut self, ino: u64, map: &[Extent], btree: bool, offset: u64, data: &[u8]) -> Result<Vec<Extent>> {
         let bs = u64::from(self.sb.blocksize);
         let end = offset + data.len() as u64;
         let (mut fb, b1) = (offset / bs, end.div_ceil(bs));
@@ -204,6 +205,9 @@ impl XfsWriter {
                 }
                 Err(next) => next.min(b1),
             };
+            if btree {
+                return Err(self.refuse(format!("file {ino}: allocating blocks in a file whose data fork is a bmap btree (the btree insert)")));
+            }
             while fb < hole_end {
                 let target = self.data_target(ino, map, &new, fb);
                 let (block, count) = self.alloc_data(target, hole_end - fb)?;
@@ -234,13 +238,14 @@ impl XfsWriter {
             return Ok(());
         }
         self.rewrite_mapped(ino, &map, i.size.min(offset), offset, data)?;
-        let new = self.fill_holes(ino, &map, offset, data)?;
+        let btree = i.format == Format::Btree;
+        let new = self.fill_holes(ino, &map, btree, offset, data)?;
         let added: u64 = new.iter().map(|e| e.count).sum();
         let recs = merge_new(&map, &new, self.sb.agblklog);
         let nblocks = i.nblocks.checked_add(added).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks", i.nblocks)))?;
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        if !inode::set_data_extents(&self.sb, b, &recs) {
+        if !btree && !inode::set_data_extents(&self.sb, b, &recs) {
             let room = inode::data_fork_len(&self.sb, b) / 16;
             return Err(self.refuse(format!("file {ino}: {} extents, more than its data fork holds ({room}; the conversion to a bmap btree)", recs.len())));
         }
@@ -305,6 +310,9 @@ impl XfsWriter {
                 }
             }
             freed = runs.iter().map(|r| r.1).sum();
+            if !runs.is_empty() && i.format == Format::Btree {
+                return Err(self.refuse(format!("file {ino}: freeing blocks of a file whose data fork is a bmap btree (the btree delete)")));
+            }
             if !runs.is_empty() {
                 self.release_blocks(ino, &runs)?;
             }
@@ -312,7 +320,7 @@ impl XfsWriter {
         let nblocks = i.nblocks.checked_sub(freed).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks counted, {freed} mapped past the end", i.nblocks)))?;
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        if !inode::set_data_extents(&self.sb, b, &keep) {
+        if i.format == Format::Extents && !inode::set_data_extents(&self.sb, b, &keep) {
             return Err(self.corrupt(format!("inode {ino}: {} extents do not fit its data fork", keep.len())));
         }
         inode::set_size_blocks(b, size, nblocks);
