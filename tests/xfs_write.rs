@@ -580,3 +580,33 @@ fn btree_file_in_place() {
     repair_clean(&img);
     with_kernel(&img, |m| assert!(std::fs::read(m.join("frag")).unwrap() == data));
 }
+
+#[test]
+fn out_of_space_writes_nothing() {
+    // Nearly all space preallocated by the kernel; a write needing more than what is left
+    // fails with ENOSPC and writes nothing; one that fits goes where the space is.
+    let (_dir, img) = mkfs(&[]);
+    let mut ino = 0;
+    with_kernel(&img, |m| {
+        std::fs::write(m.join("f"), b"small").unwrap();
+        ino = std::fs::metadata(m.join("f")).unwrap().ino();
+        let out = Command::new("df").args(["-B1", "--output=avail"]).arg(m).output().unwrap();
+        let avail: u64 = String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse().unwrap();
+        run("fallocate", &["-l", &(avail - (4 << 20)).to_string(), m.join("big").to_str().unwrap()]);
+    });
+    let before = snapshot(&img);
+    let mut w = open(&img);
+    let free = w.fdblocks() * 4096;
+    let too_much = gen((free + (1 << 20)) as usize, 5);
+    assert!(matches!(w.write(ino, 0, &too_much), Err(Error::Os(Errno::NoSpace))));
+    drop(w);
+    unchanged(&img, &before);
+    let mut w = open(&img);
+    let fits = gen((free / 2) as usize, 6);
+    w.write(ino, 5, &fits).unwrap();
+    drop(w);
+    repair_clean(&img);
+    let mut want = b"small".to_vec();
+    want.extend(&fits);
+    with_kernel(&img, |m| assert!(std::fs::read(m.join("f")).unwrap() == want));
+}
