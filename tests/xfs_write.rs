@@ -218,15 +218,16 @@ fn kernel_op(m: &Path, op: &Op) {
 
 /// Random writes, truncations and attribute changes in `batches` of `per` operations on the
 /// kernel's files of a `mkfs.xfs ARGS` image with `bs`-byte blocks, judged after each batch;
-/// then the kernel twin. Returns (done, refused).
-fn random_run(args: &[&str], bs: u64, seed: u64, batches: usize, per: usize) -> (usize, usize) {
+/// then the kernel twin. Returns (done, refused, how many times a file was found in btree
+/// format after a batch).
+fn random_run(args: &[&str], bs: u64, seed: u64, batches: usize, per: usize) -> (usize, usize, usize) {
     let (dir, img) = mkfs(args);
     let since = now_secs();
     let mut files = kernel_files(&img, bs);
     let twin: PathBuf = dir.path().join("twin.img");
     run("cp", &["--sparse=always", img.to_str().unwrap(), twin.to_str().unwrap()]);
     let mut r = Rng(seed);
-    let (mut done, mut refused) = (0, 0);
+    let (mut done, mut refused, mut btree) = (0, 0, 0);
     let mut ops = Vec::new();
     for b in 0..batches {
         let mut w = open(&img);
@@ -243,24 +244,25 @@ fn random_run(args: &[&str], bs: u64, seed: u64, batches: usize, per: usize) -> 
         drop(w);
         repair_clean(&img);
         kernel_agrees(&img, &files, since);
+        btree += files.values().filter(|f| fields(&db(&img, &[&format!("inode {}", f.ino), "p core.format"]))["core.format"] == "3 (btree)").count();
     }
     with_kernel(&twin, |m| ops.iter().for_each(|op| kernel_op(m, op)));
     kernel_agrees(&twin, &files, since);
-    (done, refused)
+    (done, refused, btree)
 }
 
 #[test]
 fn random_writes_4k() {
-    let (done, refused) = random_run(&[], 4096, 0x5eed_0004, 4, 60);
-    eprintln!("4k: {done} operations done, {refused} refused (extent list full)");
-    assert!(done >= 200, "{done} done");
+    let (done, refused, btree) = random_run(&[], 4096, 0x5eed_0004, 4, 60);
+    eprintln!("4k: {done} operations done, {refused} refused (extent list full), {btree} files in btree format after a batch");
+    assert!(done >= 200 && btree > 0, "{done} done, {btree} in btree format");
 }
 
 #[test]
 fn random_writes_1k() {
-    let (done, refused) = random_run(&["-b", "size=1024"], 1024, 0x5eed_0001, 4, 60);
-    eprintln!("1k: {done} operations done, {refused} refused (extent list full)");
-    assert!(done >= 200, "{done} done");
+    let (done, refused, btree) = random_run(&["-b", "size=1024"], 1024, 0x5eed_0001, 4, 60);
+    eprintln!("1k: {done} operations done, {refused} refused (extent list full), {btree} files in btree format after a batch");
+    assert!(done >= 200 && btree > 0, "{done} done, {btree} in btree format");
 }
 
 /// Inode `ino`'s extent records as xfs_db's `bmap` prints them: (file block, block, count).
@@ -325,26 +327,18 @@ fn refused_whole() {
         let f = std::fs::File::create(m.join("prealloc")).unwrap();
         run("fallocate", &["-l", "64k", m.join("prealloc").to_str().unwrap()]);
         f.write_all_at(b"x", 100_000).unwrap();
-        let f = std::fs::File::create(m.join("frag")).unwrap();
-        for i in 0..40 {
-            f.write_all_at(&gen(4096, i), 2 * i * 4096).unwrap();
-            f.sync_all().unwrap();
-        }
         std::fs::write(m.join("grow"), b"g").unwrap();
         std::fs::create_dir(m.join("dir")).unwrap();
-        for n in ["prealloc", "frag", "grow", "dir"] {
+        for n in ["prealloc", "grow", "dir"] {
             inos.insert(n, std::fs::metadata(m.join(n)).unwrap().ino());
         }
     });
-    assert_eq!(fields(&db(&img, &[&format!("inode {}", inos["frag"]), "p core.format"]))["core.format"], "3 (btree)");
     let before = snapshot(&img);
     let mut w = open(&img);
     unsupported(w.write(inos["prealloc"], 4000, b"into unwritten"), "unwritten");
-    unsupported(w.write(inos["frag"], 4096, b"into a hole"), "bmap btree");
-    unsupported(w.truncate(inos["frag"], 0), "bmap btree");
     assert!(matches!(w.write(inos["dir"], 0, b"d"), Err(Error::Os(Errno::IsDir))));
-    // Every other block past the end: one extent each until the inode is full; that write is
-    // refused whole.
+    // Every other block past the end: one extent each until the inode is full, then in one
+    // bmbt leaf until that is full; that write is refused whole.
     let mut k = 1;
     let full = loop {
         match w.write(inos["grow"], 2 * k * 4096, b"z") {
@@ -355,14 +349,19 @@ fn refused_whole() {
     assert!(matches!(&full, Error::Unsupported { feature, .. } if feature.contains("bmap btree")), "{full}");
     let fd = w.fdblocks();
     drop(w);
+    let c = fields(&db(&img, &[&format!("inode {}", inos["grow"]), "p core.format core.nextents core.nblocks"]));
+    assert_eq!((c["core.format"].as_str(), c["core.nextents"].as_str()), ("3 (btree)", k.to_string().as_str()), "{c:?}");
+    assert_eq!(c["core.nblocks"], (k + 1).to_string());
+    repair_clean(&img);
     // The writes before the refused one went through; undo them to compare the image.
     let mut w = open(&img);
     assert_eq!(w.fdblocks(), fd);
     w.truncate(inos["grow"], 1).unwrap();
     drop(w);
     repair_clean(&img);
-    let c = fields(&db(&img, &[&format!("inode {}", inos["grow"]), "p core.nextents core.nblocks core.size"]));
+    let c = fields(&db(&img, &[&format!("inode {}", inos["grow"]), "p core.format core.nextents core.nblocks core.size"]));
     assert_eq!((c["core.nextents"].as_str(), c["core.nblocks"].as_str(), c["core.size"].as_str()), ("1", "1", "1"));
+    assert_eq!(c["core.format"], "2 (extents)");
     // The extents past the end freed, the rest as before: the free space and the other
     // files' bytes are the same (the inode's times differ).
     let s0 = fields(&db(&before, &["sb 0", "p fdblocks"]));
@@ -539,18 +538,18 @@ fn random_writes_v4() {
 
 #[test]
 fn btree_file_in_place() {
-    // A file with a bmap btree data fork: overwrites of mapped blocks, growth inside them and
-    // sparse growth leave its map alone and are written; the rest is refused whole.
+    // A file with a bmap btree of two leaves: overwrites of mapped blocks, growth inside them
+    // and sparse growth leave its map alone and are written; the rest is refused whole.
     let (_dir, img) = mkfs(&[]);
     let mut ino = 0;
     let mut data = Vec::new();
     with_kernel(&img, |m| {
         let f = std::fs::File::create(m.join("frag")).unwrap();
-        for i in 0..60u64 {
+        for i in 0..300u64 {
             f.write_all_at(&gen(4096, i), 2 * i * 4096).unwrap();
             f.sync_all().unwrap();
         }
-        f.set_len(2 * 59 * 4096 + 100).unwrap();
+        f.set_len(2 * 299 * 4096 + 100).unwrap();
         ino = std::fs::metadata(m.join("frag")).unwrap().ino();
         data = std::fs::read(m.join("frag")).unwrap();
     });
@@ -560,7 +559,7 @@ fn btree_file_in_place() {
         data.resize(data.len().max(off + d.len()), 0);
         data[off..off + d.len()].copy_from_slice(d);
     };
-    for (off, len) in [(0usize, 4096usize), (10 * 4096 + 5, 3000), (2 * 59 * 4096 + 50, 4000)] {
+    for (off, len) in [(0usize, 4096usize), (10 * 4096 + 5, 3000), (2 * 299 * 4096 + 50, 4000)] {
         let d = gen(len, off as u64 + 99);
         w.write(ino, off as u64, &d).unwrap();
         put(&mut data, off, &d);
@@ -569,13 +568,13 @@ fn btree_file_in_place() {
     let before = snapshot(&img);
     let mut w = open(&img);
     unsupported(w.write(ino, 4096, b"hole"), "bmap btree");
-    unsupported(w.write(ino, 2 * 60 * 4096, b"past the end"), "bmap btree");
+    unsupported(w.write(ino, 2 * 300 * 4096, b"past the end"), "bmap btree");
     unsupported(w.truncate(ino, 4096), "bmap btree");
     drop(w);
     unchanged(&img, &before);
     let mut w = open(&img);
-    w.truncate(ino, 1 << 20).unwrap();
-    data.resize(1 << 20, 0);
+    w.truncate(ino, 4 << 20).unwrap();
+    data.resize(4 << 20, 0);
     drop(w);
     repair_clean(&img);
     with_kernel(&img, |m| assert!(std::fs::read(m.join("frag")).unwrap() == data));

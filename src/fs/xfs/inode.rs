@@ -5,7 +5,7 @@
 //! [`init_new`] makes a free inode a new file, directory, symlink or special file as the
 //! kernel's `xfs_init_new_inode` does, [`reset_free`] returns one to the free state
 //! (`xfs_ifree`); [`set_local_fork`], [`set_nlink`], [`set_data_extents`],
-//! [`set_size_blocks`], [`set_mode`], [`set_owner`], [`set_times`] and [`touch`] edit an inode
+//! [`set_data_btree_root`], [`set_size_blocks`], [`set_mode`], [`set_owner`], [`set_times`] and [`touch`] edit an inode
 //! in use, and [`seal`] stamps it.
 
 use super::crc;
@@ -277,9 +277,8 @@ pub fn data_fork_len(sb: &Superblock, b: &[u8]) -> usize {
     if forkoff == 0 { b.len().saturating_sub(core_len(sb)) } else { forkoff.min(b.len().saturating_sub(core_len(sb))) }
 }
 
-/// Replaces the extent list of inode `b`'s data fork (extents format) by `recs` and sets its
-/// extent count (32-bit `di_nextents`, or the 64-bit counter with nrext64); false when they
-/// do not fit the data fork.
+/// Makes inode `b`'s data fork the extent list `recs` (extents format) and sets its extent
+/// count; false when they do not fit the data fork (nothing changed then).
 pub fn set_data_extents(sb: &Superblock, b: &mut [u8], recs: &[super::bmap::Extent]) -> bool {
     let core = core_len(sb);
     let end = core + data_fork_len(sb, b);
@@ -290,11 +289,38 @@ pub fn set_data_extents(sb: &Superblock, b: &mut [u8], recs: &[super::bmap::Exte
     for (i, e) in recs.iter().enumerate() {
         b[core + 16 * i..core + 16 * (i + 1)].copy_from_slice(&e.encode());
     }
+    b[5] = 2;
+    set_nextents(sb, b, recs.len() as u64);
+    true
+}
+
+/// Sets the data fork's extent count: 32-bit `di_nextents`, or the 64-bit counter with nrext64.
+fn set_nextents(sb: &Superblock, b: &mut [u8], n: u64) {
     if sb.crc && be64(b, 120) & DIFLAG2_NREXT64 != 0 {
-        put64(b, 24, recs.len() as u64);
+        put64(b, 24, n);
     } else {
-        put32(b, 76, recs.len() as u32);
+        put32(b, 76, n as u32);
     }
+}
+
+/// Makes inode `b`'s data fork the root of a one-leaf bmap btree (`xfs_bmdr_block`: level 1,
+/// one key `first` and pointer `leaf`, the arrays sized by the fork) mapping `nextents`
+/// extents; false when the fork has no room for a root.
+pub fn set_data_btree_root(sb: &Superblock, b: &mut [u8], first: u64, leaf: u64, nextents: u64) -> bool {
+    let core = core_len(sb);
+    let len = data_fork_len(sb, b);
+    let maxrecs = len.saturating_sub(4) / 16;
+    if maxrecs == 0 {
+        return false;
+    }
+    let end = core + len;
+    b[core..end].fill(0);
+    put16(b, core, 1);
+    put16(b, core + 2, 1);
+    put64(b, core + 4, first);
+    put64(b, core + 4 + 8 * maxrecs, leaf);
+    b[5] = 3;
+    set_nextents(sb, b, nextents);
     true
 }
 

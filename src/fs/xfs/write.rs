@@ -18,12 +18,13 @@
 //! instead of being freed, [`XfsWriter::release_blocks`]); up, it only sets the size
 //! (sparse), after zeroing what mapped blocks hold past the old end of file.
 //!
-//! A file whose data fork is a bmap btree is written where that leaves its map as it is:
-//! overwrites of mapped blocks, growth inside them or sparse, truncation that frees nothing.
-//! Refused with [`Error::Unsupported`] naming the feature: changing a btree-format map (the
-//! btree insert and delete), writes into unwritten (preallocated) extents, overwriting shared
-//! (reflinked) blocks — that needs copy-on-write — and more extents than the inode's data
-//! fork holds (the conversion to a bmap btree). Each call is one operation: whole or nothing.
+//! A map that outgrows the inode moves to a one-leaf bmap btree and back once it fits again
+//! ([`XfsWriter::store_map`]); a file with a taller btree is written where that leaves its map
+//! as it is (overwrites of mapped blocks, growth inside them or sparse, truncation that frees
+//! nothing). Refused with [`Error::Unsupported`] naming the feature: a map that needs more
+//! than one bmbt leaf (the btree split and the multi-level insert and delete), writes into
+//! unwritten (preallocated) extents and overwriting shared (reflinked) blocks — that needs
+//! copy-on-write. Each call is one operation: whole or nothing.
 
 use super::bmap::{self, Extent, MAX_LEN};
 use super::btree_write::REFCOUNTBT;
@@ -42,12 +43,13 @@ const S_IFDIR: u16 = 0o040000;
 const MAX_FILEOFF: u64 = (1 << 54) - 1;
 
 /// A regular file's inode as [`XfsWriter::data_file`] returns it: the block holding it (byte
-/// offset, bytes, the inode's offset in them), the inode and its data fork's extents.
-type DataFile = (u64, Vec<u8>, usize, Inode, Vec<Extent>);
+/// offset, bytes, the inode's offset in them), the inode, its data fork's extents and the
+/// blocks of its bmap btree (none in extents format).
+type DataFile = (u64, Vec<u8>, usize, Inode, Vec<Extent>, Vec<u64>);
 
 impl XfsWriter {
     /// Refuses a feature this writer does not write.
-    fn refuse(&self, what: String) -> Error {
+    pub(crate) fn refuse(&self, what: String) -> Error {
         Error::Unsupported { dev: self.bufs.dev_name(), fs: "xfs".into(), feature: format!("writing: {what}") }
     }
 
@@ -66,8 +68,8 @@ impl XfsWriter {
         if !matches!(i.format, Format::Extents | Format::Btree) {
             return Err(self.corrupt(format!("inode {ino}: regular file with a {:?} data fork", i.format)));
         }
-        let map = bmap::extents(&TreeSrc { w: self }, ino, i.format, &i.data_fork, i.nextents)?;
-        Ok((off, blk, at, i, map))
+        let (map, tree) = bmap::map_and_tree(&TreeSrc { w: self }, ino, i.format, &i.data_fork, i.nextents)?;
+        Ok((off, blk, at, i, map, tree))
     }
 
     /// Whether any of `len` blocks from filesystem block `fsb` is shared (has a refcount
@@ -190,9 +192,8 @@ impl XfsWriter {
     }
 
     /// Gives the holes among the blocks `data` at `offset` covers new extents holding it
-    /// (zero-padded); returns them. A file whose map is a bmap btree (`btree`) is refused
-    /// when it has such a hole.
-    fn fill_holes(&mut self, ino: u64, map: &[Extent], btree: bool, offset: u64, data: &[u8]) -> Result<Vec<Extent>> {
+    /// (zero-padded); returns them.
+    fn fill_holes(&mut self, ino: u64, map: &[Extent], offset: u64, data: &[u8]) -> Result<Vec<Extent>> {
         let bs = u64::from(self.sb.blocksize);
         let end = offset + data.len() as u64;
         let (mut fb, b1) = (offset / bs, end.div_ceil(bs));
@@ -205,9 +206,6 @@ impl XfsWriter {
                 }
                 Err(next) => next.min(b1),
             };
-            if btree {
-                return Err(self.refuse(format!("file {ino}: allocating blocks in a file whose data fork is a bmap btree (the btree insert)")));
-            }
             while fb < hole_end {
                 let target = self.data_target(ino, map, &new, fb);
                 let (block, count) = self.alloc_data(target, hole_end - fb)?;
@@ -230,7 +228,7 @@ impl XfsWriter {
     fn write_in(&mut self, ino: u64, offset: u64, data: &[u8]) -> Result<()> {
         let bs = u64::from(self.sb.blocksize);
         let end = offset.checked_add(data.len() as u64).filter(|e| e.div_ceil(bs) <= MAX_FILEOFF).ok_or(Error::Os(Errno::FileTooBig))?;
-        let (_, blk, at, i, map) = self.data_file(ino)?;
+        let (_, blk, at, i, map, tree) = self.data_file(ino)?;
         if inode::flags(&blk[at..]) & DIFLAG_APPEND != 0 && offset != i.size {
             return Err(Error::Os(Errno::NotPermitted));
         }
@@ -238,17 +236,16 @@ impl XfsWriter {
             return Ok(());
         }
         self.rewrite_mapped(ino, &map, i.size.min(offset), offset, data)?;
-        let btree = i.format == Format::Btree;
-        let new = self.fill_holes(ino, &map, btree, offset, data)?;
+        let new = self.fill_holes(ino, &map, offset, data)?;
         let added: u64 = new.iter().map(|e| e.count).sum();
-        let recs = merge_new(&map, &new, self.sb.agblklog);
-        let nblocks = i.nblocks.checked_add(added).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks", i.nblocks)))?;
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        if !btree && !inode::set_data_extents(&self.sb, b, &recs) {
-            let room = inode::data_fork_len(&self.sb, b) / 16;
-            return Err(self.refuse(format!("file {ino}: {} extents, more than its data fork holds ({room}; the conversion to a bmap btree)", recs.len())));
-        }
+        let nblocks = if new.is_empty() {
+            i.nblocks
+        } else {
+            let stored = self.store_map(&i, &tree, b, &merge_new(&map, &new, self.sb.agblklog))?;
+            i.nblocks.checked_add(added).and_then(|n| n.checked_add_signed(stored.nblocks_delta)).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks", i.nblocks)))?
+        };
         inode::set_size_blocks(b, i.size.max(end), nblocks);
         inode::touch(&self.sb, b, now(), true);
         inode::seal(&self.sb, b, self.bufs.lsn());
@@ -270,7 +267,7 @@ impl XfsWriter {
         if size.div_ceil(bs) > MAX_FILEOFF {
             return Err(Error::Os(Errno::FileTooBig));
         }
-        let (_, blk, at, i, map) = self.data_file(ino)?;
+        let (_, blk, at, i, map, tree) = self.data_file(ino)?;
         if inode::flags(&blk[at..]) & DIFLAG_APPEND != 0 {
             return Err(Error::Os(Errno::NotPermitted));
         }
@@ -310,19 +307,15 @@ impl XfsWriter {
                 }
             }
             freed = runs.iter().map(|r| r.1).sum();
-            if !runs.is_empty() && i.format == Format::Btree {
-                return Err(self.refuse(format!("file {ino}: freeing blocks of a file whose data fork is a bmap btree (the btree delete)")));
-            }
             if !runs.is_empty() {
                 self.release_blocks(ino, &runs)?;
             }
         }
-        let nblocks = i.nblocks.checked_sub(freed).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks counted, {freed} mapped past the end", i.nblocks)))?;
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        if i.format == Format::Extents && !inode::set_data_extents(&self.sb, b, &keep) {
-            return Err(self.corrupt(format!("inode {ino}: {} extents do not fit its data fork", keep.len())));
-        }
+        let delta = if freed > 0 { self.store_map(&i, &tree, b, &keep)?.nblocks_delta } else { 0 };
+        let nblocks = i.nblocks.checked_sub(freed).and_then(|n| n.checked_add_signed(delta));
+        let nblocks = nblocks.ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks counted, {freed} mapped past the end", i.nblocks)))?;
         inode::set_size_blocks(b, size, nblocks);
         if size != i.size {
             inode::touch(&self.sb, b, now(), true);
