@@ -51,8 +51,8 @@ struct Model {
     mtime: Option<(i64, u32)>,
 }
 
-/// The kernel's files: empty, dense, a partial last block, sparse, and `extents` blocks each
-/// fsynced apart (one extent each). Their models, by name.
+/// The kernel's files: empty, dense, a partial last block, sparse, blocks each fsynced apart
+/// (one extent each), one with an attribute fork in the inode. Their models, by name.
 fn kernel_files(img: &Path, bs: u64) -> BTreeMap<String, Model> {
     let mut out = BTreeMap::new();
     with_kernel(img, |m| {
@@ -66,6 +66,10 @@ fn kernel_files(img: &Path, bs: u64) -> BTreeMap<String, Model> {
             f.write_all_at(&gen(bs as usize, 10 + i), 3 * i * bs).unwrap();
             f.sync_all().unwrap();
         }
+        // A file with an attribute fork in the inode: a smaller data fork.
+        std::fs::write(m.join("xattr"), gen(20_000, 3)).unwrap();
+        let st = Command::new("python3").arg("-c").arg("import os,sys; os.setxattr(sys.argv[1], 'user.k', b'v' * 100)").arg(m.join("xattr")).status().unwrap();
+        assert!(st.success(), "setxattr");
         for e in std::fs::read_dir(m).unwrap() {
             let e = e.unwrap();
             let md = e.metadata().unwrap();
@@ -256,6 +260,14 @@ fn random_writes_4k() {
     let (done, refused, btree) = random_run(&[], 4096, 0x5eed_0004, 4, 60);
     eprintln!("4k: {done} operations done, {refused} refused (extent list full), {btree} files in btree format after a batch");
     assert!(done >= 200 && btree > 0, "{done} done, {btree} in btree format");
+}
+
+#[test]
+fn random_writes_nrext64() {
+    // 64-bit extent counters (`di_big_nextents`).
+    let (done, refused, btree) = random_run(&["-i", "nrext64=1"], 4096, 0x5eed_0064, 3, 60);
+    eprintln!("nrext64: {done} operations done, {refused} refused (extent list full), {btree} files in btree format after a batch");
+    assert!(done >= 150 && btree > 0, "{done} done, {btree} in btree format");
 }
 
 #[test]

@@ -21,12 +21,6 @@ const NULL_FSB: u64 = u64::MAX;
 /// Where a v5 long-form block keeps its LSN and CRC.
 const LONG_STAMP: Stamp = Stamp { lsn_off: 32, crc_off: 64 };
 
-/// Changes to the inode that storing a map asks for.
-pub(crate) struct Stored {
-    /// Blocks the inode gained (a new leaf: 1) or lost (a freed one: -1).
-    pub nblocks_delta: i64,
-}
-
 impl XfsWriter {
     /// One bmbt leaf block at filesystem block `fsb` holding `recs`, owned by inode `ino`.
     fn bmbt_leaf(&self, ino: u64, fsb: u64, recs: &[Extent]) -> Result<Vec<u8>> {
@@ -57,8 +51,9 @@ impl XfsWriter {
 
     /// Stores `recs` as the data fork map of inode `i` (raw bytes `b`, whose current map has
     /// the btree blocks `tree`): in the inode, or in a one-leaf bmap btree (see the module
-    /// documentation); sets the format and extent count in `b`.
-    pub(crate) fn store_map(&mut self, i: &Inode, tree: &[u64], b: &mut [u8], recs: &[Extent]) -> Result<Stored> {
+    /// documentation); sets the format and extent count in `b`. Returns the blocks the inode
+    /// gained (a new leaf: 1) or lost (a freed one: -1) for `di_nblocks`.
+    pub(crate) fn store_map(&mut self, i: &Inode, tree: &[u64], b: &mut [u8], recs: &[Extent]) -> Result<i64> {
         let ino = i.ino;
         let max = self.bmbt_leaf_max();
         let room = inode::data_fork_len(&self.sb, b) / 16;
@@ -72,9 +67,9 @@ impl XfsWriter {
         if inode::set_data_extents(&self.sb, b, recs) {
             if let [leaf] = tree {
                 self.release_blocks(ino, &[(*leaf, 1)])?;
-                return Ok(Stored { nblocks_delta: -1 });
+                return Ok(-1);
             }
-            return Ok(Stored { nblocks_delta: 0 });
+            return Ok(0);
         }
         let (leaf, delta) = match tree {
             [leaf] => (*leaf, 0),
@@ -87,7 +82,7 @@ impl XfsWriter {
         if !inode::set_data_btree_root(&self.sb, b, first, leaf, recs.len() as u64) {
             return Err(self.corrupt(format!("inode {ino}: a bmbt root does not fit the data fork")));
         }
-        Ok(Stored { nblocks_delta: delta })
+        Ok(delta)
     }
 
     /// A block for inode `ino`'s bmbt leaf: near the inode, else in any AG with space.

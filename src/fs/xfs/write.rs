@@ -243,8 +243,8 @@ impl XfsWriter {
         let nblocks = if new.is_empty() {
             i.nblocks
         } else {
-            let stored = self.store_map(&i, &tree, b, &merge_new(&map, &new, self.sb.agblklog))?;
-            i.nblocks.checked_add(added).and_then(|n| n.checked_add_signed(stored.nblocks_delta)).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks", i.nblocks)))?
+            let delta = self.store_map(&i, &tree, b, &merge_new(&map, &new, self.sb.agblklog))?;
+            i.nblocks.checked_add(added).and_then(|n| n.checked_add_signed(delta)).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks", i.nblocks)))?
         };
         inode::set_size_blocks(b, i.size.max(end), nblocks);
         inode::touch(&self.sb, b, now(), true);
@@ -313,7 +313,7 @@ impl XfsWriter {
         }
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        let delta = if freed > 0 { self.store_map(&i, &tree, b, &keep)?.nblocks_delta } else { 0 };
+        let delta = if freed > 0 { self.store_map(&i, &tree, b, &keep)? } else { 0 };
         let nblocks = i.nblocks.checked_sub(freed).and_then(|n| n.checked_add_signed(delta));
         let nblocks = nblocks.ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks counted, {freed} mapped past the end", i.nblocks)))?;
         inode::set_size_blocks(b, size, nblocks);
