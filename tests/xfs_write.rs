@@ -621,3 +621,58 @@ fn out_of_space_writes_nothing() {
     want.extend(&fits);
     with_kernel(&img, |m| assert!(std::fs::read(m.join("f")).unwrap() == want));
 }
+
+#[test]
+fn random_writes_more_seeds() {
+    // More seeds, fewer operations each (XFS_WRITE_SEEDS=N runs N of them).
+    let n: u64 = std::env::var("XFS_WRITE_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    for seed in 0..n {
+        let bs = if seed % 2 == 0 { 4096 } else { 1024 };
+        let args: &[&str] = if bs == 4096 { &[] } else { &["-b", "size=1024"] };
+        let (done, refused, btree) = random_run(args, bs, 0xabc0_0000 + seed, 2, 50);
+        eprintln!("seed {seed}: {done} done, {refused} refused, {btree} in btree format");
+    }
+}
+
+#[test]
+fn fragmenting_writes_fill_the_leaf() {
+    // Scattered small writes on 1 KiB blocks: the map moves to a bmbt leaf (59 records) and
+    // fills it; a write needing more is refused whole; truncation brings it back into the
+    // inode.
+    let (_dir, img) = mkfs(&["-b", "size=1024"]);
+    let mut files = kernel_files(&img, 1024);
+    let since = now_secs() - 1;
+    let f = files.get_mut("empty").unwrap();
+    let mut w = open(&img);
+    let mut r = Rng(0xf4a6);
+    let mut refused = 0;
+    for k in 0..200 {
+        let off = r.below(2000) * 1024 + r.below(1000);
+        let d = gen(1 + r.below(30) as usize, k);
+        let op = Op::Write("empty".into(), off, d.clone());
+        let one: BTreeMap<String, Model> = [("empty".to_string(), f.clone())].into();
+        if writer_op(&mut w, &one, &op) {
+            let mut m = one;
+            apply(&mut m, &op);
+            *f = m.remove("empty").unwrap();
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the leaf never filled");
+    let ino = f.ino;
+    drop(w);
+    repair_clean(&img);
+    kernel_agrees(&img, &files, since);
+    let c = fields(&db(&img, &[&format!("inode {ino}"), "p core.format core.nextents"]));
+    assert_eq!(c["core.format"], "3 (btree)");
+    let mut w = open(&img);
+    w.truncate(ino, 20 * 1024).unwrap();
+    drop(w);
+    files.get_mut("empty").unwrap().data.truncate(20 * 1024);
+    files.get_mut("empty").unwrap().mtime = None;
+    repair_clean(&img);
+    kernel_agrees(&img, &files, since);
+    let c = fields(&db(&img, &[&format!("inode {ino}"), "p core.format"]));
+    assert_eq!(c["core.format"], "2 (extents)");
+}
