@@ -1,13 +1,15 @@
 //! Regular-file data: [`XfsWriter::write`] (the kernel's buffered write down to
 //! `xfs_bmapi_write`) and [`XfsWriter::truncate`] (`xfs_setattr_size` →
-//! `xfs_itruncate_extents`), for files whose data fork is a list of extents in the inode.
+//! `xfs_itruncate_extents`).
 //!
-//! A write overwrites blocks already mapped in place (read-modify-write of partial blocks) and
-//! gives holes — and the range past the end of file — new extents, allocated near the block
-//! before them (else near the inode) and as one contiguous extent when the AG has one that
-//! long; new blocks are zero-padded. The new records go into the in-inode list in file order,
-//! merged with a neighbour when the kernel would (`xfs_bmap_add_extent_hole_real`: both
-//! written, adjacent in the file and on disk, in one AG, at most 2^21-1 blocks). Bytes between
+//! A write overwrites blocks already mapped in place (read-modify-write of partial blocks),
+//! writes the blocks of unwritten (preallocated) extents it reaches whole (zero-padded) and
+//! marks them written, splitting the extent (`xfs_bmap_add_extent_unwritten_real`), and gives
+//! holes — and the range past the end of file — new extents, allocated near the block before
+//! them (else near the inode) and as one contiguous extent when the AG has one that long; new
+//! blocks are zero-padded. The new records go into the map in file order, merged with a
+//! neighbour when the kernel would (`xfs_bmap_add_extent_hole_real`: the same state,
+//! adjacent in the file and on disk, in one AG, at most 2^21-1 blocks). Bytes between
 //! the old end of file and the write start read as zeros afterwards: mapped blocks there are
 //! zeroed (`xfs_file_write_zero_eof`). Size (when grown), `di_nblocks`, `di_nextents`, the
 //! modification and change times and the change count follow; the inode is stamped. The
@@ -22,9 +24,9 @@
 //! ([`XfsWriter::store_map`]); a file with a taller btree is written where that leaves its map
 //! as it is (overwrites of mapped blocks, growth inside them or sparse, truncation that frees
 //! nothing). Refused with [`Error::Unsupported`] naming the feature: a map that needs more
-//! than one bmbt leaf (the btree split and the multi-level insert and delete), writes into
-//! unwritten (preallocated) extents and overwriting shared (reflinked) blocks — that needs
-//! copy-on-write. Each call is one operation: whole or nothing.
+//! than one bmbt leaf (the btree split and the multi-level insert and delete) and overwriting
+//! shared (reflinked) blocks — that needs copy-on-write. Each call is one operation: whole or
+//! nothing.
 
 use super::bmap::{self, Extent, MAX_LEN};
 use super::btree_write::REFCOUNTBT;
@@ -96,23 +98,37 @@ impl XfsWriter {
     }
 
     /// In the blocks `map` has mapped, zeroes bytes `zero_from..offset` and puts `data` at
-    /// `offset`: written blocks are changed in place (read first unless covered whole);
-    /// unwritten ones may only be zeroed (they read as zeros already), shared ones only when
-    /// the zeroes are there already.
-    fn rewrite_mapped(&mut self, ino: u64, map: &[Extent], zero_from: u64, offset: u64, data: &[u8]) -> Result<()> {
+    /// `offset`: written blocks are changed in place (read first unless covered whole), shared
+    /// ones only zeroed and only when the zeroes are there already; unwritten blocks read as
+    /// zeros already, and those `data` reaches are written whole (zero-padded). Returns the
+    /// runs of file blocks (first, count) that turn from unwritten to written.
+    fn rewrite_mapped(&mut self, ino: u64, map: &[Extent], zero_from: u64, offset: u64, data: &[u8]) -> Result<Vec<(u64, u64)>> {
         let bs = u64::from(self.sb.blocksize);
         let end = offset + data.len() as u64;
         let (b0, b1) = (zero_from / bs, end.div_ceil(bs));
+        let mut converted = Vec::new();
         for e in map.iter().filter(|e| e.off < b1 && e.off + e.count > b0) {
             let (first, last) = (e.off.max(b0), (e.off + e.count).min(b1));
             let touches_data = !data.is_empty() && first * bs < end && last * bs > offset;
+            let shared = self.is_shared(e.block + (first - e.off), last - first)?;
             if e.unwritten {
+                if touches_data && shared {
+                    return Err(self.refuse(format!("file {ino}: writing into shared (reflinked) unwritten extents needs copy-on-write")));
+                }
                 if touches_data {
-                    return Err(self.refuse(format!("file {ino}: writing into unwritten (preallocated) extents")));
+                    let (c0, c1) = (first.max(offset / bs), last.min(b1));
+                    for fb in c0..c1 {
+                        let bstart = fb * bs;
+                        let (ds, de) = (bstart.max(offset), (bstart + bs).min(end));
+                        let mut buf = vec![0u8; bs as usize];
+                        buf[(ds - bstart) as usize..(de - bstart) as usize].copy_from_slice(&data[(ds - offset) as usize..(de - offset) as usize]);
+                        let byte = self.data_byte(ino, e.block + (fb - e.off))?;
+                        self.bufs.put(byte, buf, None);
+                    }
+                    converted.push((c0, c1 - c0));
                 }
                 continue;
             }
-            let shared = self.is_shared(e.block + (first - e.off), last - first)?;
             if shared && touches_data {
                 return Err(self.refuse(format!("file {ino}: overwriting shared (reflinked) blocks needs copy-on-write")));
             }
@@ -142,7 +158,7 @@ impl XfsWriter {
                 self.bufs.put(byte, buf, None);
             }
         }
-        Ok(())
+        Ok(converted)
     }
 
     /// Where a new extent for file block `fb` should go (`xfs_bmap_adjacent`): after the
@@ -235,15 +251,15 @@ impl XfsWriter {
         if data.is_empty() {
             return Ok(());
         }
-        self.rewrite_mapped(ino, &map, i.size.min(offset), offset, data)?;
+        let converted = self.rewrite_mapped(ino, &map, i.size.min(offset), offset, data)?;
         let new = self.fill_holes(ino, &map, offset, data)?;
         let added: u64 = new.iter().map(|e| e.count).sum();
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        let nblocks = if new.is_empty() {
+        let nblocks = if new.is_empty() && converted.is_empty() {
             i.nblocks
         } else {
-            let delta = self.store_map(&i, &tree, b, &merge_new(&map, &new, self.sb.agblklog))?;
+            let delta = self.store_map(&i, &tree, b, &merge_new(&map, &converted, &new, self.sb.agblklog))?;
             i.nblocks.checked_add(added).and_then(|n| n.checked_add_signed(delta)).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks", i.nblocks)))?
         };
         inode::set_size_blocks(b, i.size.max(end), nblocks);
@@ -274,6 +290,7 @@ impl XfsWriter {
         let mut keep = Vec::with_capacity(map.len());
         let mut freed = 0u64;
         if size > i.size {
+            // Nothing to convert without data.
             self.rewrite_mapped(ino, &map, i.size, size, &[])?;
             keep = map;
         } else {
@@ -335,11 +352,31 @@ impl XfsWriter {
     }
 }
 
-/// `map` with the `new` extents put in file order, each merged with a neighbour the kernel
-/// would merge it with: the same state, adjacent in the file and on disk, in one AG (AG number
-/// above bit `agblklog`), together at most [`MAX_LEN`] blocks.
-fn merge_new(map: &[Extent], new: &[Extent], agblklog: u8) -> Vec<Extent> {
-    let mut all: Vec<(Extent, bool)> = map.iter().map(|&e| (e, false)).chain(new.iter().map(|&e| (e, true))).collect();
+/// `map` with its unwritten extents split where the `converted` runs of file blocks (each
+/// inside one extent, in order) became written, and the `new` extents put in file order;
+/// each changed or new extent merged with a neighbour the kernel would merge it with
+/// (`xfs_bmap_add_extent_hole_real`, `xfs_bmap_add_extent_unwritten_real`): the same state,
+/// adjacent in the file and on disk, in one AG (AG number above bit `agblklog`), together at
+/// most [`MAX_LEN`] blocks.
+fn merge_new(map: &[Extent], converted: &[(u64, u64)], new: &[Extent], agblklog: u8) -> Vec<Extent> {
+    let piece = |e: &Extent, off: u64, count: u64, unwritten: bool| Extent { off, block: e.block + (off - e.off), count, unwritten };
+    let mut all: Vec<(Extent, bool)> = Vec::with_capacity(map.len() + 2 * converted.len() + new.len());
+    for e in map {
+        let end = e.off + e.count;
+        let mut at = e.off;
+        for &(s, n) in converted.iter().filter(|&&(s, n)| e.unwritten && s < end && s + n > e.off) {
+            let (s, t) = (s.max(e.off), (s + n).min(end));
+            if at < s {
+                all.push((piece(e, at, s - at, true), false));
+            }
+            all.push((piece(e, s, t - s, false), true));
+            at = t;
+        }
+        if at < end {
+            all.push((piece(e, at, end - at, e.unwritten), false));
+        }
+    }
+    all.extend(new.iter().map(|&e| (e, true)));
     all.sort_by_key(|(e, _)| e.off);
     let mut out: Vec<(Extent, bool)> = Vec::with_capacity(all.len());
     for (e, is_new) in all {
@@ -368,13 +405,25 @@ mod tests {
     fn merges_new_extents_only_as_the_kernel_would() {
         // Old neighbours that happen to touch stay apart; a new extent joins both sides.
         let map = [x(0, 100, 2), x(2, 102, 2), x(10, 200, 5)];
-        assert_eq!(merge_new(&map, &[x(4, 104, 6)], 20), vec![x(0, 100, 2), x(2, 102, 8), x(10, 200, 5)]);
-        assert_eq!(merge_new(&map, &[x(4, 104, 3), x(7, 107, 3)], 20), vec![x(0, 100, 2), x(2, 102, 8), x(10, 200, 5)]);
-        assert_eq!(merge_new(&[x(0, 100, 4)], &[x(4, 195, 6)], 20), vec![x(0, 100, 4), x(4, 195, 6)]);
+        assert_eq!(merge_new(&map, &[], &[x(4, 104, 6)], 20), vec![x(0, 100, 2), x(2, 102, 8), x(10, 200, 5)]);
+        assert_eq!(merge_new(&map, &[], &[x(4, 104, 3), x(7, 107, 3)], 20), vec![x(0, 100, 2), x(2, 102, 8), x(10, 200, 5)]);
+        assert_eq!(merge_new(&[x(0, 100, 4)], &[], &[x(4, 195, 6)], 20), vec![x(0, 100, 4), x(4, 195, 6)]);
         // Not across an AG boundary, not an unwritten neighbour, not past 2^21-1 blocks.
-        assert_eq!(merge_new(&[x(0, 14, 2)], &[x(2, 16, 1)], 4), vec![x(0, 14, 2), x(2, 16, 1)]);
-        let u = Extent { unwritten: true, ..x(0, 100, 4) };
-        assert_eq!(merge_new(&[u], &[x(4, 104, 1)], 20), vec![u, x(4, 104, 1)]);
-        assert_eq!(merge_new(&[x(0, 0, MAX_LEN)], &[x(MAX_LEN, MAX_LEN, 1)], 30).len(), 2);
+        assert_eq!(merge_new(&[x(0, 14, 2)], &[], &[x(2, 16, 1)], 4), vec![x(0, 14, 2), x(2, 16, 1)]);
+        let u = |off, block, count| Extent { unwritten: true, ..x(off, block, count) };
+        assert_eq!(merge_new(&[u(0, 100, 4)], &[], &[x(4, 104, 1)], 20), vec![u(0, 100, 4), x(4, 104, 1)]);
+        assert_eq!(merge_new(&[x(0, 0, MAX_LEN)], &[], &[x(MAX_LEN, MAX_LEN, 1)], 30).len(), 2);
+    }
+
+    #[test]
+    fn converts_unwritten_runs() {
+        let u = |off, block, count| Extent { unwritten: true, ..x(off, block, count) };
+        // The middle of an unwritten extent: three pieces.
+        assert_eq!(merge_new(&[u(0, 100, 10)], &[(3, 2)], &[], 20), vec![u(0, 100, 3), x(3, 103, 2), u(5, 105, 5)]);
+        // Its start joins a written left neighbour; its end a written right one.
+        assert_eq!(merge_new(&[x(0, 96, 4), u(4, 100, 10)], &[(4, 3)], &[], 20), vec![x(0, 96, 7), u(7, 103, 7)]);
+        assert_eq!(merge_new(&[u(0, 100, 10), x(10, 110, 2)], &[(6, 4)], &[], 20), vec![u(0, 100, 6), x(6, 106, 6)]);
+        // Whole, between written neighbours: one extent; and a new extent after it joins too.
+        assert_eq!(merge_new(&[x(0, 96, 4), u(4, 100, 2), x(6, 102, 1)], &[(4, 2)], &[x(7, 103, 1)], 20), vec![x(0, 96, 8)]);
     }
 }
