@@ -357,10 +357,13 @@ fn unsupported(r: vguestfs::fs::Result<()>, what: &str) {
 
 #[test]
 fn refused_whole() {
-    let (_dir, img) = mkfs(&[]);
+    let (_dir, img) = mkfs(&["-b", "size=1024"]);
     let mut inos = BTreeMap::new();
     with_kernel(&img, |m| {
         std::fs::write(m.join("grow"), b"g").unwrap();
+        // A big attribute in the inode: a data fork of 4 records or 4 btree pointers.
+        let st = Command::new("python3").arg("-c").arg("import os,sys; os.setxattr(sys.argv[1], 'user.k', b'v' * 250)").arg(m.join("grow")).status().unwrap();
+        assert!(st.success(), "setxattr");
         std::fs::create_dir(m.join("dir")).unwrap();
         for n in ["grow", "dir"] {
             inos.insert(n, std::fs::metadata(m.join(n)).unwrap().ino());
@@ -369,11 +372,11 @@ fn refused_whole() {
     let before = snapshot(&img, "snap1");
     let mut w = open(&img);
     assert!(matches!(w.write(inos["dir"], 0, b"d"), Err(Error::Os(Errno::IsDir))));
-    // Every other block past the end: one extent each until the inode is full, then in one
-    // bmbt leaf until that is full; that write is refused whole.
+    // Every other block past the end: one extent each until the inode is full, then in bmbt
+    // leaves until the root holds no more of them; that write is refused whole.
     let mut k = 1;
     let full = loop {
-        match w.write(inos["grow"], 2 * k * 4096, b"z") {
+        match w.write(inos["grow"], 2 * k * 1024, b"z") {
             Ok(()) => k += 1,
             Err(e) => break e,
         }
@@ -381,13 +384,16 @@ fn refused_whole() {
     assert!(matches!(&full, Error::Unsupported { feature, .. } if feature.contains("bmap btree")), "{full}");
     let fd = w.fdblocks();
     drop(w);
-    let c = fields(&db(&img, &[&format!("inode {}", inos["grow"]), "p core.format core.nextents core.nblocks"]));
+    let c = fields(&db(&img, &[&format!("inode {}", inos["grow"]), "p core.format core.nextents core.nblocks core.forkoff u3.bmbt.numrecs"]));
     assert_eq!((c["core.format"].as_str(), c["core.nextents"].as_str()), ("3 (btree)", k.to_string().as_str()), "{c:?}");
-    assert_eq!(c["core.nblocks"], (k + 1).to_string());
+    // The root full of leaves (its pointers: the data fork less 4 bytes, 16 bytes each).
+    let leaves = (usize::from(c["core.forkoff"].parse::<u8>().unwrap()) * 8 - 4) / 16;
+    assert_eq!(c["u3.bmbt.numrecs"], leaves.to_string(), "{c:?}");
+    assert_eq!(c["core.nblocks"], (k as usize + leaves).to_string());
     repair_clean(&img);
     let full = snapshot(&img, "snap2");
     let mut w = open(&img);
-    unsupported(w.write(inos["grow"], 2 * k * 4096, b"z"), "bmap btree");
+    unsupported(w.write(inos["grow"], 2 * k * 1024, b"z"), "bmap btree");
     drop(w);
     unchanged(&img, &full);
     // The writes before the refused one went through; undo them to compare the image.
@@ -571,37 +577,41 @@ fn random_writes_v4() {
 
 #[test]
 fn btree_file_in_place() {
-    // A file with a bmap btree of two leaves: overwrites of mapped blocks, growth inside them
-    // and sparse growth leave its map alone and are written; the rest is refused whole.
-    let (_dir, img) = mkfs(&[]);
+    // A file with a bmap btree of two levels (1 KiB blocks, a big attribute leaving the root
+    // four pointers): overwrites of mapped blocks, growth inside them and sparse growth leave
+    // its map alone and are written; changing the map is refused whole.
+    let (_dir, img) = mkfs(&["-b", "size=1024"]);
     let mut ino = 0;
     let mut data = Vec::new();
     with_kernel(&img, |m| {
         let f = std::fs::File::create(m.join("frag")).unwrap();
-        for i in 0..300u64 {
-            f.write_all_at(&gen(4096, i), 2 * i * 4096).unwrap();
+        let st = Command::new("python3").arg("-c").arg("import os,sys; os.setxattr(sys.argv[1], 'user.k', b'v' * 250)").arg(m.join("frag")).status().unwrap();
+        assert!(st.success(), "setxattr");
+        for i in 0..150u64 {
+            f.write_all_at(&gen(1024, i), 2 * i * 1024).unwrap();
             f.sync_all().unwrap();
         }
-        f.set_len(2 * 299 * 4096 + 100).unwrap();
+        f.set_len(2 * 149 * 1024 + 100).unwrap();
         ino = std::fs::metadata(m.join("frag")).unwrap().ino();
         data = std::fs::read(m.join("frag")).unwrap();
     });
-    assert_eq!(fields(&db(&img, &[&format!("inode {ino}"), "p core.format"]))["core.format"], "3 (btree)");
+    let c = fields(&db(&img, &[&format!("inode {ino}"), "p core.format u3.bmbt.level"]));
+    assert_eq!((c["core.format"].as_str(), c["u3.bmbt.level"].as_str()), ("3 (btree)", "2"), "{c:?}");
     let mut w = open(&img);
     let put = |data: &mut Vec<u8>, off: usize, d: &[u8]| {
         data.resize(data.len().max(off + d.len()), 0);
         data[off..off + d.len()].copy_from_slice(d);
     };
-    for (off, len) in [(0usize, 4096usize), (10 * 4096 + 5, 3000), (2 * 299 * 4096 + 50, 4000)] {
+    for (off, len) in [(0usize, 1024usize), (10 * 1024 + 5, 1000), (2 * 149 * 1024 + 50, 900)] {
         let d = gen(len, off as u64 + 99);
         w.write(ino, off as u64, &d).unwrap();
         put(&mut data, off, &d);
     }
     drop(w);
-    let before = snapshot(&img, "snap4");
+    let before = snapshot(&img, "in-place");
     let mut w = open(&img);
-    unsupported(w.write(ino, 4096, b"hole"), "bmap btree");
-    unsupported(w.write(ino, 2 * 300 * 4096, b"past the end"), "bmap btree");
+    unsupported(w.write(ino, 1024, b"hole or unwritten"), "bmap btree");
+    unsupported(w.write(ino, 2 * 150 * 1024, b"past the end"), "bmap btree");
     unsupported(w.truncate(ino, 4096), "bmap btree");
     drop(w);
     unchanged(&img, &before);
@@ -656,10 +666,9 @@ fn random_writes_more_seeds() {
 }
 
 #[test]
-fn fragmenting_writes_fill_the_leaf() {
+fn fragmenting_writes_split_leaves() {
     // Scattered small writes on 1 KiB blocks: the map moves to a bmbt leaf (59 records) and
-    // fills it; a write needing more is refused whole; truncation brings it back into the
-    // inode.
+    // on to several; truncation brings it back into the inode.
     let (_dir, img) = mkfs(&["-b", "size=1024"]);
     let mut files = kernel_files(&img, 1024);
     let since = now_secs() - 1;
@@ -680,13 +689,25 @@ fn fragmenting_writes_fill_the_leaf() {
             refused += 1;
         }
     }
-    assert!(refused > 0, "the leaf never filled");
+    assert_eq!(refused, 0);
     let ino = f.ino;
     drop(w);
     repair_clean(&img);
     kernel_agrees(&img, &files, since);
-    let c = fields(&db(&img, &[&format!("inode {ino}"), "p core.format core.nextents"]));
+    let c = fields(&db(&img, &[&format!("inode {ino}"), "p core.format core.nextents u3.bmbt.numrecs"]));
     assert_eq!(c["core.format"], "3 (btree)");
+    let leaves: u32 = c["u3.bmbt.numrecs"].parse().unwrap();
+    assert!(leaves >= 3, "{c:?}");
+    // Down to half: fewer leaves, the surplus freed.
+    let mut w = open(&img);
+    w.truncate(ino, 1000 * 1024).unwrap();
+    drop(w);
+    files.get_mut("empty").unwrap().data.truncate(1000 * 1024);
+    files.get_mut("empty").unwrap().mtime = None;
+    repair_clean(&img);
+    kernel_agrees(&img, &files, since);
+    let c = fields(&db(&img, &[&format!("inode {ino}"), "p core.format u3.bmbt.numrecs"]));
+    assert!(c["u3.bmbt.numrecs"].parse::<u32>().unwrap() < leaves, "{c:?}");
     let mut w = open(&img);
     w.truncate(ino, 20 * 1024).unwrap();
     drop(w);

@@ -303,22 +303,24 @@ fn set_nextents(sb: &Superblock, b: &mut [u8], n: u64) {
     }
 }
 
-/// Makes inode `b`'s data fork the root of a one-leaf bmap btree (`xfs_bmdr_block`: level 1,
-/// one key `first` and pointer `leaf`, the arrays sized by the fork) mapping `nextents`
-/// extents; false when the fork has no room for a root.
-pub fn set_data_btree_root(sb: &Superblock, b: &mut [u8], first: u64, leaf: u64, nextents: u64) -> bool {
+/// Makes inode `b`'s data fork the root of a bmap btree of one level (`xfs_bmdr_block`: level
+/// 1, a first key and pointer per leaf, the arrays sized by the fork) mapping `nextents`
+/// extents; false when the fork has no room for that many pointers.
+pub fn set_data_btree_root(sb: &Superblock, b: &mut [u8], keys: &[u64], leaves: &[u64], nextents: u64) -> bool {
     let core = core_len(sb);
     let len = data_fork_len(sb, b);
     let maxrecs = len.saturating_sub(4) / 16;
-    if maxrecs == 0 {
+    if keys.is_empty() || keys.len() != leaves.len() || keys.len() > maxrecs {
         return false;
     }
     let end = core + len;
     b[core..end].fill(0);
     put16(b, core, 1);
-    put16(b, core + 2, 1);
-    put64(b, core + 4, first);
-    put64(b, core + 4 + 8 * maxrecs, leaf);
+    put16(b, core + 2, keys.len() as u16);
+    for (k, (&key, &leaf)) in keys.iter().zip(leaves).enumerate() {
+        put64(b, core + 4 + 8 * k, key);
+        put64(b, core + 4 + 8 * maxrecs + 8 * k, leaf);
+    }
     b[5] = 3;
     set_nextents(sb, b, nextents);
     true
