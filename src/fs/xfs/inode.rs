@@ -303,23 +303,23 @@ fn set_nextents(sb: &Superblock, b: &mut [u8], n: u64) {
     }
 }
 
-/// Makes inode `b`'s data fork the root of a bmap btree of one level (`xfs_bmdr_block`: level
-/// 1, a first key and pointer per leaf, the arrays sized by the fork) mapping `nextents`
-/// extents; false when the fork has no room for that many pointers.
-pub fn set_data_btree_root(sb: &Superblock, b: &mut [u8], keys: &[u64], leaves: &[u64], nextents: u64) -> bool {
+/// Makes inode `b`'s data fork the root of a bmap btree (`xfs_bmdr_block`: `level`, a
+/// `(first key, child)` pair per child, keys and pointers in arrays sized by the fork) mapping
+/// `nextents` extents; false when the fork has no room for that many children.
+pub fn set_data_btree_root(sb: &Superblock, b: &mut [u8], level: u16, items: &[(u64, u64)], nextents: u64) -> bool {
     let core = core_len(sb);
     let len = data_fork_len(sb, b);
     let maxrecs = len.saturating_sub(4) / 16;
-    if keys.is_empty() || keys.len() != leaves.len() || keys.len() > maxrecs {
+    if items.is_empty() || items.len() > maxrecs || level == 0 {
         return false;
     }
     let end = core + len;
     b[core..end].fill(0);
-    put16(b, core, 1);
-    put16(b, core + 2, keys.len() as u16);
-    for (k, (&key, &leaf)) in keys.iter().zip(leaves).enumerate() {
+    put16(b, core, level);
+    put16(b, core + 2, items.len() as u16);
+    for (k, &(key, child)) in items.iter().enumerate() {
         put64(b, core + 4 + 8 * k, key);
-        put64(b, core + 4 + 8 * maxrecs + 8 * k, leaf);
+        put64(b, core + 4 + 8 * maxrecs + 8 * k, child);
     }
     b[5] = 3;
     set_nextents(sb, b, nextents);

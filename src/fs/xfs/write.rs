@@ -20,13 +20,11 @@
 //! instead of being freed, [`XfsWriter::release_blocks`]); up, it only sets the size
 //! (sparse), after zeroing what mapped blocks hold past the old end of file.
 //!
-//! A map that outgrows the inode moves to a one-leaf bmap btree and back once it fits again
-//! ([`XfsWriter::store_map`]); a file with a taller btree is written where that leaves its map
-//! as it is (overwrites of mapped blocks, growth inside them or sparse, truncation that frees
-//! nothing). Refused with [`Error::Unsupported`] naming the feature: a map that needs more
-//! than one bmbt leaf (the btree split and the multi-level insert and delete) and overwriting
-//! shared (reflinked) blocks — that needs copy-on-write. Each call is one operation: whole or
-//! nothing.
+//! A map that outgrows the inode moves to a bmap btree and back once it fits again; a changed
+//! btree map is rebuilt ([`XfsWriter::store_map`]); one left as it is (overwrites of mapped
+//! blocks, growth inside them or sparse) is not touched. Refused with [`Error::Unsupported`]
+//! naming the feature: overwriting shared (reflinked) blocks — that needs copy-on-write. Each
+//! call is one operation: whole or nothing.
 
 use super::bmap::{self, Extent, MAX_LEN};
 use super::btree_write::REFCOUNTBT;
