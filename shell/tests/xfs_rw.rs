@@ -1,6 +1,7 @@
 //! vfish `--rw` on XFS (issue 14): names created and removed through the read-write XFS
 //! filesystem are what `xfs_repair -n` accepts and what the kernel then lists, with the types
-//! and permission bits vfish asked for (and a label set by `setxattr`); a change XFS does not write yet fails naming it and
+//! and permission bits vfish asked for (and a label set by `setxattr`); file data, sizes,
+//! permissions and owners written through it are what the kernel reads; a change XFS does not write yet fails naming it and
 //! leaves the image byte for byte as it was; without `--rw` nothing is written.
 mod common;
 
@@ -94,4 +95,31 @@ fn wrong_kinds_and_unwritten_changes_fail_and_change_nothing() {
     assert!(o.code != 0, "{o:?}");
     assert_eq!(sha256_file(&img), before);
     repair_clean(&img);
+}
+
+#[test]
+fn file_data_sizes_and_attributes_on_xfs_are_what_the_kernel_reads() {
+    let t = tempfile::tempdir().unwrap();
+    let img = fresh(t.path());
+    let o = vfish(
+        &[
+            "--rw", "-a", img.to_str().unwrap(), "-m", "/dev/sda",
+            "touch", "/f", ":", "write", "/f", "hello world\n", ":", "write-append", "/f", "and more\n", ":",
+            "touch", "/g", ":", "write", "/g", "0123456789", ":", "truncate-size", "/g", "4", ":",
+            "chmod", "0640", "/f", ":", "chown", "1000", "1001", "/f",
+        ],
+        None,
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    repair_clean(&img);
+    let _l = loop_lock();
+    let mnt = tempfile::tempdir().unwrap();
+    tool("mount", &["-o", "loop,ro", img.to_str().unwrap(), mnt.path().to_str().unwrap()]);
+    let f = std::fs::read(mnt.path().join("f"));
+    let g = std::fs::read(mnt.path().join("g"));
+    let st = std::process::Command::new("stat").args(["-c", "%a %u %g %s"]).arg(mnt.path().join("f")).output();
+    tool("umount", &[mnt.path().to_str().unwrap()]);
+    assert_eq!(f.unwrap(), b"hello world\nand more\n");
+    assert_eq!(g.unwrap(), b"0123");
+    assert_eq!(String::from_utf8_lossy(&st.unwrap().stdout).trim(), "640 1000 1001 21");
 }

@@ -12,6 +12,9 @@ use crate::fs::Result;
 /// GiB has at most a few million).
 pub const MAX_EXTENTS: u64 = 1 << 24;
 
+/// Most blocks one extent record holds (21-bit count, the kernel's `XFS_MAX_BMBT_EXTLEN`).
+pub const MAX_LEN: u64 = (1 << 21) - 1;
+
 /// One mapping of file blocks to filesystem blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
@@ -35,6 +38,17 @@ impl Extent {
             block: ((l0 & 0x1ff) << 43) | (l1 >> 21),
             count: l1 & 0x1f_ffff,
         }
+    }
+
+    /// Encodes the packed 16-byte record (the inverse of [`Extent::decode`]; fields beyond
+    /// their widths are cut: 54-bit offset, 52-bit block, 21-bit count).
+    pub fn encode(&self) -> [u8; 16] {
+        let l0 = (u64::from(self.unwritten) << 63) | ((self.off & ((1 << 54) - 1)) << 9) | ((self.block >> 43) & 0x1ff);
+        let l1 = (self.block << 21) | (self.count & MAX_LEN);
+        let mut r = [0u8; 16];
+        r[..8].copy_from_slice(&l0.to_be_bytes());
+        r[8..].copy_from_slice(&l1.to_be_bytes());
+        r
     }
 }
 
@@ -113,6 +127,9 @@ mod tests {
         r[..8].copy_from_slice(&l0.to_be_bytes());
         r[8..].copy_from_slice(&l1.to_be_bytes());
         assert_eq!(Extent::decode(&r), Extent { off: 5, block: blk, count: 7, unwritten: true });
+        assert_eq!(Extent::decode(&r).encode(), r);
+        let e = Extent { off: (1 << 54) - 1, block: (1 << 52) - 1, count: MAX_LEN, unwritten: false };
+        assert_eq!(Extent::decode(&e.encode()), e);
     }
 
     struct Src(crate::fs::xfs::sb::Superblock);

@@ -20,17 +20,14 @@ use super::btree_write::{BNOBT, CNTBT, FINOBT, INOBT, REFCOUNTBT};
 use super::ialloc::{InoRec, INODES_PER_CHUNK};
 use super::inode::{Format, Inode};
 use super::refcount::{RefRec, COW_FLAG};
-use super::sb::{Superblock, RO_COMPAT_FINOBT};
+use super::sb::{Superblock, RO_COMPAT_FINOBT, RO_COMPAT_REFLINK};
 use super::writer::XfsWriter;
 use crate::fs::{Error, Result};
 
-/// `features_ro_compat` bit: reflink (the AGs have refcount btrees).
-const RO_COMPAT_REFLINK: u32 = 0x4;
-
 /// The generic btree engine's view of the filesystem while the writer holds it (pending
 /// blocks first), for the bmap btrees: long-form pointers only.
-struct TreeSrc<'a> {
-    w: &'a XfsWriter,
+pub(crate) struct TreeSrc<'a> {
+    pub(crate) w: &'a XfsWriter,
 }
 
 impl Source for TreeSrc<'_> {
@@ -162,8 +159,21 @@ impl XfsWriter {
     /// Frees every block inode `core` owns (see the module documentation), inside an
     /// operation; the inode itself is left as it is for the caller to reset.
     pub(crate) fn free_owned_blocks(&mut self, core: &Inode) -> Result<()> {
-        let ino = core.ino;
         let runs = self.owned_runs(core)?;
+        self.release_runs(core.ino, runs)
+    }
+
+    /// Gives back blocks inode `ino` stops mapping (truncation): each `(filesystem block,
+    /// length)` run is checked and freed, or loses an owner where shared, as
+    /// [`XfsWriter::free_owned_blocks`] does.
+    pub(crate) fn release_blocks(&mut self, ino: u64, runs: &[(u64, u64)]) -> Result<()> {
+        let mut runs: Vec<Run> = runs.iter().map(|&(b, l)| self.run_of(b, l)).collect();
+        runs.sort();
+        self.release_runs(ino, runs)
+    }
+
+    /// The checks and frees of [`XfsWriter::free_owned_blocks`] on sorted `runs`.
+    fn release_runs(&mut self, ino: u64, runs: Vec<Run>) -> Result<()> {
         let mut agnos: Vec<u32> = runs.iter().map(|r| r.agno).collect();
         agnos.dedup();
         let (mut free, mut shared) = (Vec::new(), Vec::new());

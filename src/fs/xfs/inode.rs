@@ -4,8 +4,9 @@
 //! Write side: [`init_free`] stamps the free inodes of a new chunk (`xfs_ialloc_inode_init`),
 //! [`init_new`] makes a free inode a new file, directory, symlink or special file as the
 //! kernel's `xfs_init_new_inode` does, [`reset_free`] returns one to the free state
-//! (`xfs_ifree`); [`set_local_fork`], [`set_nlink`] and [`touch`] edit an inode in use, and
-//! [`seal`] stamps it.
+//! (`xfs_ifree`); [`set_local_fork`], [`set_nlink`], [`set_data_extents`],
+//! [`set_data_btree_root`], [`set_size_blocks`], [`set_mode`], [`set_owner`], [`set_times`] and [`touch`] edit an inode
+//! in use, and [`seal`] stamps it.
 
 use super::crc;
 use super::sb::Superblock;
@@ -257,6 +258,99 @@ pub fn touch(sb: &Superblock, b: &mut [u8], now: Timespec, mtime: bool) {
     }
     if sb.crc {
         put64(b, 104, be64(b, 104).wrapping_add(1));
+    }
+}
+
+/// `XFS_DIFLAG_IMMUTABLE`: the inode may not change at all.
+pub const DIFLAG_IMMUTABLE: u16 = 0x8;
+/// `XFS_DIFLAG_APPEND`: writes only at the end, no truncation.
+pub const DIFLAG_APPEND: u16 = 0x10;
+
+/// `di_flags` of inode `b`.
+pub fn flags(b: &[u8]) -> u16 {
+    be16(b, 90)
+}
+
+/// Bytes of inode `b`'s data fork (up to the attribute fork, if any).
+pub fn data_fork_len(sb: &Superblock, b: &[u8]) -> usize {
+    let forkoff = usize::from(b[82]) * 8;
+    if forkoff == 0 { b.len().saturating_sub(core_len(sb)) } else { forkoff.min(b.len().saturating_sub(core_len(sb))) }
+}
+
+/// Makes inode `b`'s data fork the extent list `recs` (extents format) and sets its extent
+/// count; false when they do not fit the data fork (nothing changed then).
+pub fn set_data_extents(sb: &Superblock, b: &mut [u8], recs: &[super::bmap::Extent]) -> bool {
+    let core = core_len(sb);
+    let end = core + data_fork_len(sb, b);
+    if core + 16 * recs.len() > end {
+        return false;
+    }
+    b[core..end].fill(0);
+    for (i, e) in recs.iter().enumerate() {
+        b[core + 16 * i..core + 16 * (i + 1)].copy_from_slice(&e.encode());
+    }
+    b[5] = 2;
+    set_nextents(sb, b, recs.len() as u64);
+    true
+}
+
+/// Sets the data fork's extent count: 32-bit `di_nextents`, or the 64-bit counter with nrext64.
+fn set_nextents(sb: &Superblock, b: &mut [u8], n: u64) {
+    if sb.crc && be64(b, 120) & DIFLAG2_NREXT64 != 0 {
+        put64(b, 24, n);
+    } else {
+        put32(b, 76, n as u32);
+    }
+}
+
+/// Makes inode `b`'s data fork the root of a bmap btree (`xfs_bmdr_block`: `level`, a
+/// `(first key, child)` pair per child, keys and pointers in arrays sized by the fork) mapping
+/// `nextents` extents; false when the fork has no room for that many children.
+pub fn set_data_btree_root(sb: &Superblock, b: &mut [u8], level: u16, items: &[(u64, u64)], nextents: u64) -> bool {
+    let core = core_len(sb);
+    let len = data_fork_len(sb, b);
+    let maxrecs = len.saturating_sub(4) / 16;
+    if items.is_empty() || items.len() > maxrecs || level == 0 {
+        return false;
+    }
+    let end = core + len;
+    b[core..end].fill(0);
+    put16(b, core, level);
+    put16(b, core + 2, items.len() as u16);
+    for (k, &(key, child)) in items.iter().enumerate() {
+        put64(b, core + 4 + 8 * k, key);
+        put64(b, core + 4 + 8 * maxrecs + 8 * k, child);
+    }
+    b[5] = 3;
+    set_nextents(sb, b, nextents);
+    true
+}
+
+/// Sets the size (`di_size`) and the blocks counted to the inode (`di_nblocks`).
+pub fn set_size_blocks(b: &mut [u8], size: u64, nblocks: u64) {
+    put64(b, 56, size);
+    put64(b, 64, nblocks);
+}
+
+/// Sets `di_mode`.
+pub fn set_mode(b: &mut [u8], mode: u16) {
+    put16(b, 2, mode);
+}
+
+/// Sets the owner and group.
+pub fn set_owner(b: &mut [u8], uid: u32, gid: u32) {
+    put32(b, 8, uid);
+    put32(b, 12, gid);
+}
+
+/// Sets the access and/or modification time, in the inode's own timestamp format.
+pub fn set_times(sb: &Superblock, b: &mut [u8], atime: Option<Timespec>, mtime: Option<Timespec>) {
+    let bigtime = sb.crc && be64(b, 120) & DIFLAG2_BIGTIME != 0;
+    if let Some(t) = atime {
+        put_time(b, 32, t, bigtime);
+    }
+    if let Some(t) = mtime {
+        put_time(b, 40, t, bigtime);
     }
 }
 

@@ -46,6 +46,7 @@ pub mod alloc;
 pub mod attr;
 pub mod attr_sf;
 pub mod bmap;
+pub mod bmbt;
 pub mod btree;
 pub mod btree_write;
 pub mod bunmap;
@@ -61,7 +62,9 @@ pub mod log;
 pub mod rw;
 pub mod refcount;
 pub mod sb;
+pub mod setattr;
 pub mod symlink;
+pub mod write;
 pub mod xattr;
 pub mod writer;
 

@@ -4,8 +4,10 @@
 //! committed later) before it returns, and the reader is then reopened on the device, so what
 //! is read next — superblock counters, block maps, directory listings — is what was written.
 //!
-//! Written: names created and removed (files, directories, fifos, sockets, symlinks) and
-//! extended attributes kept in the inode, through what the writer supports; every other change fails with [`Error::Unsupported`] naming it
+//! Written: names created and removed (files, directories, fifos, sockets, symlinks),
+//! extended attributes kept in the inode, file data and sizes ([`super::write`]), permissions,
+//! owners and times ([`super::setattr`]), through what the writer supports; every other
+//! change fails with [`Error::Unsupported`] naming it
 //! ("writing xfs: …"), never silently. Files are created as root (uid and gid 0), as
 //! libguestfs' appliance does.
 
@@ -158,24 +160,24 @@ impl Filesystem for XfsRw {
         Err(self.unsupported("rename"))
     }
 
-    fn write(&self, _ino: Ino, _offset: u64, _data: &[u8]) -> Result<()> {
-        Err(self.unsupported("file data"))
+    fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<()> {
+        self.change(|w| w.write(ino, offset, data))
     }
 
-    fn truncate(&self, _ino: Ino, _size: u64) -> Result<()> {
-        Err(self.unsupported("file sizes (truncate)"))
+    fn truncate(&self, ino: Ino, size: u64) -> Result<()> {
+        self.change(|w| w.truncate(ino, size))
     }
 
-    fn chmod(&self, _ino: Ino, _mode: u32) -> Result<()> {
-        Err(self.unsupported("permissions (chmod)"))
+    fn chmod(&self, ino: Ino, mode: u32) -> Result<()> {
+        self.change(|w| w.chmod(ino, (mode & 0o7777) as u16))
     }
 
-    fn chown(&self, _ino: Ino, _uid: Option<u32>, _gid: Option<u32>) -> Result<()> {
-        Err(self.unsupported("owners (chown)"))
+    fn chown(&self, ino: Ino, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
+        self.change(|w| w.chown(ino, uid, gid))
     }
 
-    fn utimens(&self, _ino: Ino, _atime: Option<Timespec>, _mtime: Option<Timespec>) -> Result<()> {
-        Err(self.unsupported("timestamps (utimens)"))
+    fn utimens(&self, ino: Ino, atime: Option<Timespec>, mtime: Option<Timespec>) -> Result<()> {
+        self.change(|w| w.utimens(ino, atime, mtime))
     }
 
     fn setxattr(&self, ino: Ino, name: &[u8], value: &[u8]) -> Result<()> {

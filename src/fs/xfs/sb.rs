@@ -38,6 +38,8 @@ pub(crate) const RO_COMPAT_FINOBT: u32 = 0x1;
 pub(crate) const RO_COMPAT_INOBTCOUNT: u32 = 0x8;
 /// `features_ro_compat`: reverse-mapping btree.
 pub(crate) const RO_COMPAT_RMAPBT: u32 = 0x2;
+/// `features_ro_compat` bit: reflink (the AGs have refcount btrees).
+pub(crate) const RO_COMPAT_REFLINK: u32 = 0x4;
 /// Byte offset of `sb_crc`.
 pub(crate) const CRC_OFF: usize = 224;
 
