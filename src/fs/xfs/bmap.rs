@@ -36,6 +36,37 @@ impl Extent {
             count: l1 & 0x1f_ffff,
         }
     }
+
+    /// Encodes the packed 16-byte record.
+    pub fn encode(&self) -> [u8; 16] {
+        let l0 = (u64::from(self.unwritten) << 63) | ((self.off & ((1 << 54) - 1)) << 9) | (self.block >> 43);
+        let l1 = (self.block << 21) | (self.count & 0x1f_ffff);
+        let mut r = [0u8; 16];
+        r[..8].copy_from_slice(&l0.to_be_bytes());
+        r[8..].copy_from_slice(&l1.to_be_bytes());
+        r
+    }
+}
+
+/// The map `map` with file blocks `off..off + count` taken out (an extent holding them split
+/// in two when they lie inside it).
+pub fn punch(map: &[Extent], off: u64, count: u64) -> Vec<Extent> {
+    let end = off + count;
+    let mut out = Vec::with_capacity(map.len() + 1);
+    for e in map {
+        let e_end = e.off + e.count;
+        if e_end <= off || e.off >= end {
+            out.push(*e);
+            continue;
+        }
+        if e.off < off {
+            out.push(Extent { count: off - e.off, ..*e });
+        }
+        if e_end > end {
+            out.push(Extent { off: end, block: e.block + (end - e.off), count: e_end - end, unwritten: e.unwritten });
+        }
+    }
+    out
 }
 
 /// The extents of a fork whose bytes in the inode are `fork`, in the given format, with the
@@ -113,6 +144,7 @@ mod tests {
         r[..8].copy_from_slice(&l0.to_be_bytes());
         r[8..].copy_from_slice(&l1.to_be_bytes());
         assert_eq!(Extent::decode(&r), Extent { off: 5, block: blk, count: 7, unwritten: true });
+        assert_eq!(Extent::decode(&r).encode(), r);
     }
 
     struct Src(crate::fs::xfs::sb::Superblock);
@@ -162,6 +194,15 @@ mod tests {
         assert!(err(ok.clone(), u64::MAX).contains("do not fit"));
         assert!(extents(&src, 1, Format::Btree, &ok, u64::MAX).unwrap_err().to_string().contains("extents"));
         assert!(extents(&src, 1, Format::Local, &ok, 1).is_err());
+    }
+
+    #[test]
+    fn punches() {
+        let e = |off, block, count| Extent { off, block, count, unwritten: false };
+        let m = [e(0, 100, 4), e(8, 200, 2)];
+        assert_eq!(punch(&m, 1, 2), vec![e(0, 100, 1), e(3, 103, 1), e(8, 200, 2)]);
+        assert_eq!(punch(&m, 8, 2), vec![e(0, 100, 4)]);
+        assert_eq!(punch(&m, 0, 1), vec![e(1, 101, 3), e(8, 200, 2)]);
     }
 
     #[test]

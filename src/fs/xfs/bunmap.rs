@@ -29,8 +29,8 @@ const RO_COMPAT_REFLINK: u32 = 0x4;
 
 /// The generic btree engine's view of the filesystem while the writer holds it (pending
 /// blocks first), for the bmap btrees: long-form pointers only.
-struct TreeSrc<'a> {
-    w: &'a XfsWriter,
+pub(crate) struct TreeSrc<'a> {
+    pub(crate) w: &'a XfsWriter,
 }
 
 impl Source for TreeSrc<'_> {

@@ -62,6 +62,13 @@ pub fn node(b: &[u8], owner: Option<&Owner>, what: &str) -> Result<(u16, Vec<(u3
     Ok((level, (0..count).map(|i| (be32(b, hdr + i * 8), be32(b, hdr + i * 8 + 4))).collect()))
 }
 
+/// Sets the hash of entry `i` of node block `b` (checked by [`node`] to have it): the key a
+/// child's highest hash is kept under.
+pub fn set_node_hash(b: &mut [u8], crc: bool, i: usize, hash: u32) {
+    let at = if crc { 64 } else { 16 } + i * 8;
+    b[at..at + 4].copy_from_slice(&hash.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +81,8 @@ mod tests {
         b[14..16].copy_from_slice(&1u16.to_be_bytes());
         b[16..24].copy_from_slice(&[0, 0, 0, 5, 0, 0, 0, 9]);
         assert_eq!(node(&b, None, "x").unwrap(), (1, vec![(5, 9)]));
+        set_node_hash(&mut b, false, 0, 6);
+        assert_eq!(node(&b, None, "x").unwrap(), (1, vec![(6, 9)]));
         b[12..14].copy_from_slice(&100u16.to_be_bytes());
         assert!(node(&b, None, "x").is_err());
         b[12..14].copy_from_slice(&1u16.to_be_bytes());

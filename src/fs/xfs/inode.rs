@@ -242,6 +242,30 @@ pub fn set_local_fork(sb: &Superblock, b: &mut [u8], data: &[u8]) -> bool {
     true
 }
 
+/// Replaces the data fork of inode `b` by the extent records `recs` (16 bytes each): extents
+/// format, the extent count (64-bit with nrext64), and the blocks the inode owns
+/// (`di_nblocks`) and its size; false when the records do not fit the data fork.
+pub fn set_extents(sb: &Superblock, b: &mut [u8], recs: &[u8], nblocks: u64, size: u64) -> bool {
+    let core = core_len(sb);
+    let forkoff = usize::from(b[82]) * 8;
+    let end = if forkoff == 0 { b.len() } else { (core + forkoff).min(b.len()) };
+    if core + recs.len() > end {
+        return false;
+    }
+    b[5] = 2;
+    b[core..end].fill(0);
+    b[core..core + recs.len()].copy_from_slice(recs);
+    let n = (recs.len() / 16) as u64;
+    if sb.crc && be64(b, 120) & DIFLAG2_NREXT64 != 0 {
+        put64(b, 24, n);
+    } else {
+        put32(b, 76, n as u32);
+    }
+    put64(b, 56, size);
+    put64(b, 64, nblocks);
+    true
+}
+
 /// Sets the link count (`di_nlink`, v2 and v3 inodes).
 pub fn set_nlink(b: &mut [u8], n: u32) {
     put32(b, 16, n);

@@ -5,9 +5,12 @@
 //! at the end of a block directory's block, the [`leaf`] block of a leaf directory, or the da
 //! node blocks down to the leaf blocks of node and btree directories.
 
+pub mod block;
 pub mod data;
+pub mod free;
 pub mod hash;
 pub mod leaf;
+pub mod ops;
 pub mod sf;
 
 /// Logical byte offset where leaf blocks start (`XFS_DIR2_LEAF_OFFSET`): data blocks lie below.

@@ -1,0 +1,463 @@
+//! Names added to and removed from directories whose entries live in blocks (the kernel's
+//! `xfs_dir2_block_addname`/`removename`, `xfs_dir2_leaf_*` and `xfs_dir2_node_*`), and a
+//! shortform directory that outgrew its inode turned into a block directory
+//! (`xfs_dir2_sf_to_block`).
+//!
+//! - Block form: the entry goes to the start of the longest free region, its leaf entry in
+//!   hash order in the block's tail (stale leaf entries are compacted away then); a removed
+//!   entry's space merges with its free neighbours and its leaf entry goes stale.
+//! - Leaf and node forms: the leaf entry is found through the hash index (da node blocks down
+//!   to the LEAFN blocks); removal marks it stale, updates the data block, its best-free value
+//!   (the LEAF1 block's table, or the free index block of node form) and frees a data block
+//!   left empty (`xfs_dir2_shrink_inode`: its blocks unmapped, the size cut back when it was
+//!   the last one), and a free index block left describing none. Adding uses a data block the
+//!   best-free values say has room, inserts the leaf entry in hash order (compacting stale
+//!   entries when the leaf is full) and fixes the node keys above a LEAFN block.
+//!
+//! Refused with [`Error::Unsupported`] by name: a full block (block → leaf conversion), no
+//! data block with room (a new data block), a full leaf (leaf → node conversion, leaf split),
+//! a directory block split across extents, and data fork changes of a directory whose fork is
+//! a bmap btree or would need one. Formats are never converted down.
+
+use super::block;
+use super::data::{self, Entries};
+use super::free::{self, FreeBlock, NULLDATAOFF};
+use super::hash::hashname;
+use super::leaf::{self, Leaf};
+use super::sf::{data_entsize, SfDir};
+use super::{RawEntry, LEAF_OFFSET};
+use crate::fs::xfs::alloc::Within;
+use crate::fs::xfs::bmap::{self, Extent};
+use crate::fs::xfs::bunmap::TreeSrc;
+use crate::fs::xfs::da;
+use crate::fs::xfs::inode::{self, Format, Inode};
+use crate::fs::xfs::writer::XfsWriter;
+use crate::fs::{Errno, Error, Result};
+
+/// A directory in block, leaf or node format open for an edit.
+struct Dir {
+    ino: u64,
+    core: Inode,
+    map: Vec<Extent>,
+    /// Filesystem blocks per directory block.
+    per: u64,
+}
+
+/// One directory block: its byte offset on the device, its 512-byte address, its bytes.
+struct DirBlock {
+    off: u64,
+    daddr: u64,
+    b: Vec<u8>,
+}
+
+/// How a directory's blocks are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Block,
+    Leaf,
+    Node,
+}
+
+/// Where a name was found in a leaf or node directory.
+struct Found {
+    /// The leaf block (file block) and the entry's index in it.
+    leaf_fb: u64,
+    idx: usize,
+    /// The data block (directory block number) and the entry's offset in it.
+    db: u64,
+    at: usize,
+}
+
+impl XfsWriter {
+    fn dir_open(&self, ino: u64) -> Result<Dir> {
+        let (_, blk, at) = self.inode_block(ino)?;
+        let n = usize::from(self.sb.inodesize);
+        let core = Inode::parse(&self.sb, ino, &blk[at..at + n]).map_err(|m| self.corrupt(m))?;
+        if !matches!(core.format, Format::Extents | Format::Btree) {
+            return Err(self.corrupt(format!("directory {ino}: data fork format {:?} where blocks were expected", core.format)));
+        }
+        let map = bmap::extents(&TreeSrc { w: self }, ino, core.format, &core.data_fork, core.nextents)?;
+        let per = u64::from(self.sb.dirblksize >> self.sb.blocklog).max(1);
+        Ok(Dir { ino, core, map, per })
+    }
+
+    fn leaf_fb(&self) -> u64 {
+        LEAF_OFFSET >> self.sb.blocklog
+    }
+
+    fn free_fb(&self, d: &Dir, db: u64) -> u64 {
+        let first = free::FREE_OFFSET / u64::from(self.sb.dirblksize);
+        (first + db / free::max_bests(self.sb.dirblksize as usize, self.sb.crc) as u64) * d.per
+    }
+
+    /// Directory block at file block `fb` (all of it in one extent).
+    fn dir_block(&self, d: &Dir, fb: u64) -> Result<DirBlock> {
+        let e = bmap::find(&d.map, fb).map_err(|_| self.corrupt(format!("directory {}: file block {fb} is a hole", d.ino)))?;
+        if e.off + e.count < fb + d.per {
+            return Err(self.unsupported(format!("directory {}: block {fb} split across extents", d.ino)));
+        }
+        let fsb = e.block + (fb - e.off);
+        let off = self.sb.fsb_to_byte(fsb, d.per).ok_or_else(|| self.corrupt(format!("directory {}: block {fsb:#x} outside the filesystem", d.ino)))?;
+        let b = self.bufs.read(off, self.sb.dirblksize as usize)?;
+        Ok(DirBlock { off, daddr: off >> 9, b })
+    }
+
+    fn bad_dir(&self, d: &Dir, m: String) -> Error {
+        self.corrupt(format!("directory {}: {m}", d.ino))
+    }
+
+    fn data_of(&self, d: &Dir, blk: &DirBlock) -> Result<Entries> {
+        let uuid = self.sb.meta_uuid;
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        data::decode(&blk.b, self.sb.ftype, self.sb.crc.then_some(&o)).map_err(|m| self.bad_dir(d, m))
+    }
+
+    fn leaf_of(&self, d: &Dir, blk: &DirBlock) -> Result<Leaf> {
+        let uuid = self.sb.meta_uuid;
+        let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        Leaf::decode(&blk.b, self.sb.crc.then_some(&o)).map_err(|m| self.bad_dir(d, m))
+    }
+
+    fn free_of(&self, d: &Dir, blk: &DirBlock) -> Result<FreeBlock> {
+        let uuid = self.sb.meta_uuid;
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        FreeBlock::decode(&blk.b, self.sb.crc.then_some(&o)).map_err(|m| self.bad_dir(d, m))
+    }
+
+    fn node_of(&self, d: &Dir, blk: &DirBlock) -> Result<Vec<(u32, u32)>> {
+        let uuid = self.sb.meta_uuid;
+        let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        da::node(&blk.b, self.sb.crc.then_some(&o), "directory").map(|(_, k)| k).map_err(|m| self.bad_dir(d, m))
+    }
+
+    fn form(&self, d: &Dir) -> Result<Form> {
+        if bmap::find(&d.map, self.leaf_fb()).is_err() {
+            return Ok(Form::Block);
+        }
+        let b = self.dir_block(d, self.leaf_fb())?;
+        match da::magic(&b.b) {
+            _ if leaf::is_leaf1(&b.b) => Ok(Form::Leaf),
+            da::NODE_V4 | da::NODE_V5 => Ok(Form::Node),
+            m => Err(self.bad_dir(d, format!("block at the leaf offset has magic {m:#x}"))),
+        }
+    }
+
+    /// The leaf block holding hash `hash` (or where it goes) and the node blocks above it:
+    /// (node file block, index of the entry followed).
+    fn leaf_for(&self, d: &Dir, hash: u32) -> Result<(u64, Vec<(u64, usize)>)> {
+        let mut fb = self.leaf_fb();
+        let mut path = Vec::new();
+        loop {
+            let blk = self.dir_block(d, fb)?;
+            if !matches!(da::magic(&blk.b), da::NODE_V4 | da::NODE_V5) {
+                return Ok((fb, path));
+            }
+            if path.len() >= usize::from(da::MAX_DEPTH) {
+                return Err(self.bad_dir(d, "node tree too deep".into()));
+            }
+            let kids = self.node_of(d, &blk)?;
+            let i = kids.iter().position(|k| k.0 >= hash).unwrap_or(kids.len() - 1);
+            path.push((fb, i));
+            fb = u64::from(kids[i].1);
+        }
+    }
+
+    /// Finds `name` in a leaf or node directory through the hash index.
+    fn find_hashed(&self, d: &Dir, name: &[u8]) -> Result<Option<Found>> {
+        let h = hashname(name);
+        let dsize = u64::from(self.sb.dirblksize);
+        let (mut fb, _) = self.leaf_for(d, h)?;
+        for _ in 0..1024 {
+            let lb = self.dir_block(d, fb)?;
+            let leaf = self.leaf_of(d, &lb)?;
+            for (idx, &(_, a)) in leaf.ents.iter().enumerate().filter(|(_, e)| e.0 == h && e.1 != 0) {
+                let byte = u64::from(a) * 8;
+                let (db, at) = (byte / dsize, (byte % dsize) as usize);
+                let blk = self.dir_block(d, db * d.per)?;
+                if self.data_of(d, &blk)?.list.iter().any(|(o, e)| *o == at && e.name == name) {
+                    return Ok(Some(Found { leaf_fb: fb, idx, db, at }));
+                }
+            }
+            let next = da::forw(&lb.b);
+            if next == 0 || leaf.ents.last().is_none_or(|e| e.0 != h) {
+                return Ok(None);
+            }
+            fb = u64::from(next);
+        }
+        Err(self.bad_dir(d, "leaf sibling chain too long (cycle)".into()))
+    }
+
+    /// The inode named `name` in directory `dir` (block, leaf or node format).
+    pub(crate) fn dir_lookup(&self, dir: u64, name: &[u8]) -> Result<Option<u64>> {
+        let d = self.dir_open(dir)?;
+        if self.form(&d)? == Form::Block {
+            let blk = self.dir_block(&d, 0)?;
+            let e = self.data_of(&d, &blk)?;
+            return Ok(e.find(name).map(|i| e.list[i].1.ino));
+        }
+        let Some(f) = self.find_hashed(&d, name)? else { return Ok(None) };
+        let blk = self.dir_block(&d, f.db * d.per)?;
+        let e = self.data_of(&d, &blk)?;
+        Ok(e.list.iter().find(|(o, _)| *o == f.at).map(|(_, e)| e.ino))
+    }
+
+    /// Whether directory `dir` (block, leaf or node format) holds nothing but `.` and `..`.
+    pub(crate) fn dir_is_empty(&self, dir: u64) -> Result<bool> {
+        let d = self.dir_open(dir)?;
+        let leaf = self.leaf_fb();
+        let mut fb = 0;
+        while fb < leaf {
+            match bmap::find(&d.map, fb) {
+                Ok(_) => {
+                    let blk = self.dir_block(&d, fb)?;
+                    if self.data_of(&d, &blk)?.list.iter().any(|(_, e)| e.name != b"." && e.name != b"..") {
+                        return Ok(false);
+                    }
+                    fb += d.per;
+                }
+                Err(next) => fb = next.saturating_add(d.per - 1) / d.per * d.per,
+            }
+        }
+        Ok(true)
+    }
+
+    /// Unmaps and frees directory block `fb` (`xfs_dir2_shrink_inode`): the data fork loses
+    /// it (an extent split when it lies inside one), `di_nblocks` the blocks, and `di_size`
+    /// is cut back to the last data block left when it was the last one.
+    fn dir_shrink(&mut self, d: &mut Dir, fb: u64) -> Result<()> {
+        if d.core.format != Format::Extents {
+            return Err(self.unsupported(format!("freeing a block of directory {} whose data fork is a bmap btree", d.ino)));
+        }
+        let e = *bmap::find(&d.map, fb).map_err(|_| self.bad_dir(d, format!("file block {fb} is a hole")))?;
+        let fsb = e.block + (fb - e.off);
+        let map = bmap::punch(&d.map, fb, d.per);
+        let leaf = self.leaf_fb();
+        let mut size = d.core.size;
+        if fb < leaf && (fb + d.per) << self.sb.blocklog >= size {
+            size = map.iter().filter(|e| e.off < leaf).map(|e| (e.off + e.count).min(leaf)).max().unwrap_or(0) << self.sb.blocklog;
+        }
+        let nblocks = d.core.nblocks.checked_sub(d.per).ok_or_else(|| self.bad_dir(d, format!("{} blocks counted", d.core.nblocks)))?;
+        let recs: Vec<u8> = map.iter().flat_map(|e| e.encode()).collect();
+        let (ioff, mut iblk, at) = self.inode_block(d.ino)?;
+        let n = usize::from(self.sb.inodesize);
+        if !inode::set_extents(&self.sb, &mut iblk[at..at + n], &recs, nblocks, size) {
+            return Err(self.unsupported(format!("directory {}: freeing block {fb} splits an extent the inode has no room for (a bmap btree)", d.ino)));
+        }
+        inode::seal(&self.sb, &mut iblk[at..at + n], self.bufs.lsn());
+        self.bufs.put(ioff, iblk, None);
+        (d.map, d.core.nblocks, d.core.size, d.core.nextents) = (map, nblocks, size, (recs.len() / 16) as u64);
+        let mask = (1u64 << self.sb.agblklog) - 1;
+        self.free_in_ag((fsb >> self.sb.agblklog) as u32, (fsb & mask) as u32, d.per as u32)
+    }
+
+    /// Removes `name` from directory `dir` (block, leaf or node format); returns its inode.
+    pub(crate) fn dir_remove(&mut self, dir: u64, name: &[u8]) -> Result<u64> {
+        let mut d = self.dir_open(dir)?;
+        let (crc, ftype) = (self.sb.crc, self.sb.ftype);
+        let form = self.form(&d)?;
+        if form == Form::Block {
+            let mut blk = self.dir_block(&d, 0)?;
+            let mut e = self.data_of(&d, &blk)?;
+            let i = e.find(name).ok_or(Error::Os(Errno::NoEntry))?;
+            let (at, ent) = e.list.remove(i);
+            let mut ents = data::block_leaf(&blk.b, e.end).map_err(|m| self.bad_dir(&d, m))?;
+            let key = (hashname(name), (at / 8) as u32);
+            let li = ents.iter().position(|&x| x == key).ok_or_else(|| self.bad_dir(&d, format!("no leaf entry for the entry at {at}")))?;
+            ents[li].1 = 0;
+            let stale = ents.iter().filter(|x| x.1 == 0).count() as u32;
+            e.encode(&mut blk.b, crc, ftype);
+            block::write_leaf(&mut blk.b, &ents, stale);
+            self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+            return Ok(ent.ino);
+        }
+        let f = self.find_hashed(&d, name)?.ok_or(Error::Os(Errno::NoEntry))?;
+        let mut lb = self.dir_block(&d, f.leaf_fb)?;
+        let mut leaf = self.leaf_of(&d, &lb)?;
+        leaf.ents[f.idx].1 = 0;
+        let mut blk = self.dir_block(&d, f.db * d.per)?;
+        let mut e = self.data_of(&d, &blk)?;
+        let i = e.list.iter().position(|(o, _)| *o == f.at).ok_or_else(|| self.bad_dir(&d, format!("no entry at {}", f.at)))?;
+        let (_, ent) = e.list.remove(i);
+        let best = if e.is_empty() {
+            let fb = f.db * d.per;
+            self.dir_shrink(&mut d, fb)?;
+            NULLDATAOFF
+        } else {
+            e.encode(&mut blk.b, crc, ftype);
+            self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+            e.best(ftype) as u16
+        };
+        if let Some(bests) = leaf.bests.as_mut() {
+            let Some(v) = bests.get_mut(f.db as usize) else { return Err(self.bad_dir(&d, format!("no best-free value for data block {}", f.db))) };
+            *v = best;
+            while bests.last() == Some(&NULLDATAOFF) {
+                bests.pop();
+            }
+        } else {
+            self.free_set(&mut d, f.db, best)?;
+        }
+        leaf.encode(&mut lb.b, crc);
+        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        Ok(ent.ino)
+    }
+
+    /// Sets data block `db`'s best-free value in its free index block (node form), freeing
+    /// the free index block when it describes no data block any more.
+    fn free_set(&mut self, d: &mut Dir, db: u64, best: u16) -> Result<()> {
+        let ffb = self.free_fb(d, db);
+        let mut fblk = self.dir_block(d, ffb)?;
+        let mut fr = self.free_of(d, &fblk)?;
+        fr.set(db as u32, best).map_err(|m| self.bad_dir(d, m))?;
+        if fr.is_empty() {
+            return self.dir_shrink(d, ffb);
+        }
+        fr.encode(&mut fblk.b, self.sb.crc);
+        self.bufs.put(fblk.off, fblk.b, Some(data::STAMP));
+        Ok(())
+    }
+
+    /// Adds `ent` to data block `db` (its best-free value said it has room): the entry's
+    /// offset in the block and the block's new best-free value.
+    fn data_add(&mut self, d: &Dir, db: u64, ent: RawEntry) -> Result<(usize, u16)> {
+        let mut blk = self.dir_block(d, db * d.per)?;
+        let mut e = self.data_of(d, &blk)?;
+        let at = e.add(ent, self.sb.ftype).ok_or_else(|| self.bad_dir(d, format!("data block {db}: no room where its best-free value says there is")))?;
+        e.encode(&mut blk.b, self.sb.crc, self.sb.ftype);
+        self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+        Ok((at, e.best(self.sb.ftype) as u16))
+    }
+
+    /// Adds the name `name` for inode `ino` with file type byte `ft` to directory `dir` (block,
+    /// leaf or node format; the caller checked the name is new).
+    pub(crate) fn dir_add(&mut self, dir: u64, name: &[u8], ino: u64, ft: u8) -> Result<()> {
+        let d = self.dir_open(dir)?;
+        let (crc, ftype) = (self.sb.crc, self.sb.ftype);
+        let ent = RawEntry { name: name.to_vec(), ino, ftype: if ftype { ft } else { 0 } };
+        let size = data_entsize(name.len(), ftype);
+        let h = hashname(name);
+        let dsize = u64::from(self.sb.dirblksize);
+        let form = self.form(&d)?;
+        if form == Form::Block {
+            let mut blk = self.dir_block(&d, 0)?;
+            let mut e = self.data_of(&d, &blk)?;
+            let mut live: Vec<(u32, u32)> = data::block_leaf(&blk.b, e.end).map_err(|m| self.bad_dir(&d, m))?.into_iter().filter(|x| x.1 != 0).collect();
+            let full = || self.unsupported(format!("directory {dir}: its block is full; converting it to the leaf format is not written yet"));
+            let end = block::data_end(blk.b.len(), e.hdr, live.len() + 1).ok_or_else(full)?;
+            if e.list.last().is_some_and(|(o, x)| o + data_entsize(x.name.len(), ftype) > end) {
+                return Err(full());
+            }
+            e.end = end;
+            let at = e.add(ent, ftype).ok_or_else(full)?;
+            let i = live.partition_point(|x| x.0 <= h);
+            live.insert(i, (h, (at / 8) as u32));
+            e.encode(&mut blk.b, crc, ftype);
+            block::write_leaf(&mut blk.b, &live, 0);
+            self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+            return Ok(());
+        }
+        let no_room = || self.unsupported(format!("directory {dir}: no data block has room for the name; adding one is not written yet"));
+        let (lfb, path) = self.leaf_for(&d, h)?;
+        let mut lb = self.dir_block(&d, lfb)?;
+        let mut leaf = self.leaf_of(&d, &lb)?;
+        let db = if let Some(bests) = leaf.bests.as_mut() {
+            let db = bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size).ok_or_else(no_room)?;
+            let (at, best) = self.data_add(&d, db as u64, ent)?;
+            bests[db] = best;
+            (db as u64, at)
+        } else {
+            let mut found = None;
+            let mut ffb = self.free_fb(&d, 0);
+            while found.is_none() && bmap::find(&d.map, ffb).is_ok() {
+                let fblk = self.dir_block(&d, ffb)?;
+                let fr = self.free_of(&d, &fblk)?;
+                found = fr.bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size).map(|i| (fblk, fr.clone(), u64::from(fr.firstdb) + i as u64));
+                ffb += d.per;
+            }
+            let (mut fblk, mut fr, db) = found.ok_or_else(no_room)?;
+            let (at, best) = self.data_add(&d, db, ent)?;
+            fr.set(db as u32, best).map_err(|m| self.bad_dir(&d, m))?;
+            fr.encode(&mut fblk.b, crc);
+            self.bufs.put(fblk.off, fblk.b, Some(data::STAMP));
+            (db, at)
+        };
+        let addr = u32::try_from((db.0 * dsize + db.1 as u64) / 8).map_err(|_| self.bad_dir(&d, "data space past 32 GiB".into()))?;
+        leaf.insert(h, addr);
+        if !leaf.fits(lb.b.len(), crc) {
+            leaf.compact();
+        }
+        if !leaf.fits(lb.b.len(), crc) {
+            return Err(self.unsupported(format!("directory {dir}: its leaf block is full; splitting it (or converting to the node format) is not written yet")));
+        }
+        leaf.encode(&mut lb.b, crc);
+        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        // The keys above a LEAFN block follow its highest hash.
+        let last = leaf.last_hash();
+        for &(nfb, i) in path.iter().rev() {
+            let mut nb = self.dir_block(&d, nfb)?;
+            let kids = self.node_of(&d, &nb)?;
+            if kids[i].0 == last {
+                break;
+            }
+            da::set_node_hash(&mut nb.b, crc, i, last);
+            self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
+            if i + 1 != kids.len() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns shortform directory `dir` (decoded: `sf`) into a block directory
+    /// (`xfs_dir2_sf_to_block`): one directory block allocated near the inode holds `.`, `..`
+    /// and the entries at the offsets their tags name, with their leaf entries; the data
+    /// fork becomes one extent.
+    pub(crate) fn sf_to_block(&mut self, dir: u64, sf: &SfDir) -> Result<()> {
+        let (crc, ftype) = (self.sb.crc, self.sb.ftype);
+        let per = u64::from(self.sb.dirblksize >> self.sb.blocklog).max(1);
+        let (agno, agino) = self.ino_split(dir)?;
+        let near = agino >> self.sb.inopblog;
+        let mut got = self.alloc_within(agno, per as u32, per as u32, Some((near, Within::ANY)))?.map(|(b, _)| (agno, b));
+        for a in (0..self.sb.agcount).filter(|&a| a != agno) {
+            if got.is_some() {
+                break;
+            }
+            got = self.alloc_within(a, per as u32, per as u32, None)?.map(|(b, _)| (a, b));
+        }
+        let (agno, bno) = got.ok_or(Error::Os(Errno::NoSpace))?;
+        let fsb = (u64::from(agno) << self.sb.agblklog) | u64::from(bno);
+        let off = self.sb.fsb_to_byte(fsb, per).ok_or_else(|| self.corrupt(format!("allocated block {fsb:#x} outside the filesystem")))?;
+        let uuid = self.sb.meta_uuid;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = data::Owner { ino: dir, uuid: &uuid, daddr: off >> 9 };
+        data::init_header(&mut b, true, crc.then_some(&o));
+        let hdr = if crc { 64 } else { 16 };
+        let dt = if ftype { 2 } else { 0 };
+        let mut list = vec![(hdr, RawEntry { name: b".".to_vec(), ino: dir, ftype: dt }), (hdr + data_entsize(1, ftype), RawEntry { name: b"..".to_vec(), ino: sf.parent, ftype: dt })];
+        let mut next = hdr + data_entsize(1, ftype) + data_entsize(2, ftype);
+        for e in &sf.entries {
+            let at = usize::from(e.offset);
+            if at < next || at % 8 != 0 {
+                return Err(self.corrupt(format!("directory {dir}: shortform entry offset {at} overlaps the one before")));
+            }
+            next = at + data_entsize(e.name.len(), ftype);
+            list.push((at, RawEntry { name: e.name.clone(), ino: e.ino, ftype: e.ftype }));
+        }
+        let end = block::data_end(b.len(), hdr, list.len()).filter(|&end| next <= end);
+        let end = end.ok_or_else(|| self.unsupported(format!("directory {dir}: its entries do not fit one directory block (the leaf format is not written yet)")))?;
+        let mut ents: Vec<(u32, u32)> = list.iter().map(|(at, e)| (hashname(&e.name), (at / 8) as u32)).collect();
+        ents.sort_by_key(|e| e.0);
+        Entries { hdr, end, list }.encode(&mut b, crc, ftype);
+        block::write_leaf(&mut b, &ents, 0);
+        self.bufs.put(off, b, Some(data::STAMP));
+        let (ioff, mut iblk, at) = self.inode_block(dir)?;
+        let n = usize::from(self.sb.inodesize);
+        let core = Inode::parse(&self.sb, dir, &iblk[at..at + n]).map_err(|m| self.corrupt(m))?;
+        let rec = Extent { off: 0, block: fsb, count: per, unwritten: false }.encode();
+        if !inode::set_extents(&self.sb, &mut iblk[at..at + n], &rec, core.nblocks + per, u64::from(self.sb.dirblksize)) {
+            return Err(self.corrupt(format!("directory {dir}: no room for one extent in its data fork")));
+        }
+        inode::seal(&self.sb, &mut iblk[at..at + n], self.bufs.lsn());
+        self.bufs.put(ioff, iblk, None);
+        Ok(())
+    }
+}

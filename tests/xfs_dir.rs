@@ -1,0 +1,303 @@
+//! Names added to and removed from block, leaf and node directories by the writer
+//! (`XfsWriter::create`/`symlink`/`remove` over `fs::xfs::dir2::ops`), and shortform
+//! directories turned into block directories when they outgrow the inode. The directories are
+//! made by the kernel on loop-mounted fresh `mkfs.xfs` images (v4, which this kernel cannot
+//! mount, by `mkfs.xfs -p`); random names are removed and added in seeded batches. Judges after
+//! each batch: `xfs_repair -n` clean, `xfs_db ls` (hashes good) and the kernel's listing with
+//! exactly the expected names and inode numbers; at the end a kernel twin — the same sequence
+//! done through the kernel on a copy — lists the same names.
+
+mod common;
+
+use common::xfs::{db, mkfs, repair_clean, with_kernel};
+use common::Rng;
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use vguestfs::disk::{Dev, RawFile};
+use vguestfs::fs::xfs::writer::XfsWriter;
+use vguestfs::fs::Error;
+
+fn open(img: &Path) -> XfsWriter {
+    let dev: Dev = Arc::new(RawFile::open(img, true).expect("open image rw"));
+    XfsWriter::open(dev).expect("XfsWriter::open")
+}
+
+/// name → (inode, is a directory).
+type Model = BTreeMap<String, (u64, bool)>;
+
+/// A name of varying length (entries of different sizes leave gaps of different sizes).
+fn name_of(rng: &mut Rng, tag: &str, i: usize) -> String {
+    format!("{tag}{i:05}-{}", "x".repeat(rng.below(24) as usize))
+}
+
+/// `xfs_db ls PATH`: name → inode, every entry's hash checked (`(good)`); `.` and `..` left out.
+fn db_ls(img: &Path, path: &str) -> BTreeMap<String, u64> {
+    let text = db(img, &[&format!("ls {path}")]);
+    let mut out = BTreeMap::new();
+    for l in text.lines().skip(1) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        assert!(w.len() >= 7 && w[w.len() - 1] == "(good)", "xfs_db ls {path}: {l}");
+        let name = w[5..w.len() - 1].join(" ");
+        if name != "." && name != ".." {
+            out.insert(name, w[1].parse().unwrap());
+        }
+    }
+    out
+}
+
+/// The format of directory `ino` from its block map: block, leaf or node.
+fn form(img: &Path, ino: u64) -> &'static str {
+    let text = db(img, &[&format!("inode {ino}"), "p core.format", "bmap"]);
+    if text.contains("core.format = 1") {
+        return "shortform";
+    }
+    let bs: u64 = db(img, &["sb 0", "p blocksize"]).split(" = ").nth(1).unwrap().trim().parse().unwrap();
+    let offs: Vec<u64> = text.lines().filter_map(|l| l.strip_prefix("data offset ")).map(|r| r.split_whitespace().next().unwrap().parse().unwrap()).collect();
+    let free = offs.iter().any(|&o| o >= (64 << 30) / bs);
+    let leaf = offs.iter().any(|&o| o >= (32 << 30) / bs);
+    match (leaf, free) {
+        (false, _) => "block",
+        (true, false) => "leaf",
+        (true, true) => "node",
+    }
+}
+
+/// A directory `/d` made by the kernel with `n` files and `subdirs` empty subdirectories
+/// (v5), or by `mkfs.xfs -p` (`proto`, for v4): the image, the directory's inode, its model.
+/// With `links` the files are hard links to one file outside `/d` (no inode chunks between
+/// the directory's blocks, so its data fork keeps few extents).
+fn made_dir(args: &[&str], n: usize, subdirs: usize, seed: u64, proto: bool, links: bool) -> (tempfile::TempDir, PathBuf, u64, Model) {
+    let mut rng = Rng(seed | 1);
+    let names: Vec<String> = (0..n).map(|i| name_of(&mut rng, "f", i)).collect();
+    let dirs: Vec<String> = (0..subdirs).map(|i| format!("sub{i}")).collect();
+    let (t, img) = if proto {
+        let mut p = String::from("/dev/null\n0 0\nd--755 0 0\nd d--755 0 0\n");
+        for f in &names {
+            p += &format!("{f} ---644 0 0 /dev/null\n");
+        }
+        for s in &dirs {
+            p += &format!("{s} d--755 0 0\n$\n");
+        }
+        p += "$\n$\n";
+        let pd = tempfile::tempdir().unwrap();
+        let pf = pd.path().join("proto");
+        std::fs::write(&pf, p).unwrap();
+        let mut a = args.to_vec();
+        a.extend(["-p", pf.to_str().unwrap()]);
+        mkfs(&a)
+    } else {
+        let (t, img) = mkfs(args);
+        with_kernel(&img, |m| {
+            std::fs::create_dir(m.join("d")).unwrap();
+            std::fs::File::create(m.join("t")).unwrap();
+            for f in &names {
+                if links {
+                    std::fs::hard_link(m.join("t"), m.join("d").join(f)).unwrap();
+                } else {
+                    std::fs::File::create(m.join("d").join(f)).unwrap();
+                }
+            }
+            for s in &dirs {
+                std::fs::create_dir(m.join("d").join(s)).unwrap();
+            }
+        });
+        (t, img)
+    };
+    let ls = db_ls(&img, "/d");
+    let root = db_ls(&img, "/");
+    let d = root["d"];
+    let model: Model = ls.into_iter().map(|(k, i)| (k.clone(), (i, k.starts_with("sub")))).collect();
+    assert_eq!(model.len(), n + subdirs);
+    (t, img, d, model)
+}
+
+/// The judges: xfs_repair clean, xfs_db's listing, the kernel's (v5) and the directory's
+/// link count.
+fn check(img: &Path, d: u64, model: &Model, kernel: bool, what: &str) {
+    repair_clean(img);
+    let want: BTreeMap<String, u64> = model.iter().map(|(k, v)| (k.clone(), v.0)).collect();
+    assert_eq!(db_ls(img, "/d"), want, "{what}: xfs_db ls");
+    let nl = vguestfs::fs::xfs::XfsFs::open(Arc::new(RawFile::open(img, false).unwrap())).unwrap().inode(d).unwrap().nlink;
+    assert_eq!(nl as usize, 2 + model.values().filter(|v| v.1).count(), "{what}: link count");
+    if kernel {
+        with_kernel(img, |m| {
+            let got: BTreeMap<String, u64> =
+                std::fs::read_dir(m.join("d")).unwrap().map(|e| e.unwrap()).map(|e| (e.file_name().into_string().unwrap(), e.metadata().unwrap().ino())).collect();
+            assert_eq!(got, want, "{what}: kernel listing");
+        });
+    }
+}
+
+/// One step of the sequence, replayed on the twin.
+#[derive(Debug, Clone)]
+enum Op {
+    Rm(String, bool),
+    File(String),
+    Dir(String),
+    Sym(String),
+}
+
+/// Random batches of removals and additions on a directory of `n` files and `subdirs` empty
+/// subdirectories in format `want`: `rounds` batches, each removing `rm` names and then adding
+/// `add` (files, directories, symlinks), judged after each; then a twin check (v5) and
+/// everything removed. A removal that would free a data block of a directory whose data fork
+/// is a bmap btree is refused (by name, nothing written) and the name stays. Returns how many
+/// additions and removals were refused.
+#[allow(clippy::too_many_arguments)]
+fn random_edits(args: &[&str], n: usize, subdirs: usize, links: bool, want: &str, seed: u64, rounds: usize, rm: usize, add: usize) -> (usize, usize) {
+    let kernel = !args.contains(&"crc=0");
+    let (_t, img, d, mut model) = made_dir(args, n, subdirs, seed, !kernel, links);
+    let btree = db(&img, &[&format!("inode {d}"), "p core.format"]).contains("btree");
+    let mut rm_refused = 0;
+    assert_eq!(form(&img, d), want, "the directory made");
+    let original = model.clone();
+    let twin = img.with_extension("twin");
+    let st = Command::new("cp").arg("--sparse=always").arg(&img).arg(&twin).status().unwrap();
+    assert!(st.success());
+    let mut rng = Rng(seed.wrapping_mul(31) | 1);
+    let mut ops = Vec::new();
+    let mut refused = 0;
+    for round in 0..rounds {
+        let mut w = open(&img);
+        for _ in 0..rm.min(model.len()) {
+            let names: Vec<&String> = model.keys().collect();
+            let name = names[rng.below(names.len() as u64) as usize].clone();
+            match w.remove(d, name.as_bytes()) {
+                Ok(()) => {
+                    let (_, is_dir) = model.remove(&name).unwrap();
+                    ops.push(Op::Rm(name, is_dir));
+                }
+                Err(Error::Unsupported { feature, .. }) if btree && feature.contains("bmap btree") => rm_refused += 1,
+                Err(e) => panic!("round {round}: remove {name}: {e}"),
+            }
+        }
+        for i in 0..add {
+            let name = name_of(&mut rng, &format!("r{round}-"), i);
+            let kind = rng.below(10);
+            let r = match kind {
+                0 => w.create(d, name.as_bytes(), 0o40755, 0, 0),
+                1 => w.symlink(d, name.as_bytes(), b"target", 0, 0),
+                _ => w.create(d, name.as_bytes(), 0o100644, 0, 0),
+            };
+            match r {
+                Ok(ino) => {
+                    model.insert(name.clone(), (ino, kind == 0));
+                    ops.push(match kind {
+                        0 => Op::Dir(name),
+                        1 => Op::Sym(name),
+                        _ => Op::File(name),
+                    });
+                }
+                Err(Error::Unsupported { feature, .. }) => {
+                    assert!(feature.contains("not written yet"), "round {round}: create {name}: {feature}");
+                    refused += 1;
+                }
+                Err(e) => panic!("round {round}: create {name}: {e}"),
+            }
+        }
+        drop(w);
+        check(&img, d, &model, kernel, &format!("round {round}"));
+        assert_eq!(form(&img, d), want, "round {round}: the format stays");
+    }
+    if kernel {
+        with_kernel(&twin, |m| {
+            let dir = m.join("d");
+            for op in &ops {
+                match op {
+                    Op::Rm(n, true) => std::fs::remove_dir(dir.join(n)).unwrap(),
+                    Op::Rm(n, false) => std::fs::remove_file(dir.join(n)).unwrap(),
+                    Op::File(n) => drop(std::fs::File::create(dir.join(n)).unwrap()),
+                    Op::Dir(n) => std::fs::create_dir(dir.join(n)).unwrap(),
+                    Op::Sym(n) => std::os::unix::fs::symlink("target", dir.join(n)).unwrap(),
+                }
+            }
+            let got: BTreeMap<String, u64> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap()).map(|e| (e.file_name().into_string().unwrap(), e.metadata().unwrap().ino())).collect();
+            assert_eq!(got.keys().collect::<Vec<_>>(), model.keys().collect::<Vec<_>>(), "twin's names");
+            for (k, v) in &original {
+                if let Some(i) = got.get(k) {
+                    assert_eq!(*i, v.0, "twin: {k}");
+                }
+            }
+        });
+        repair_clean(&twin);
+    }
+    // Everything removed: data blocks left empty are freed.
+    let mut w = open(&img);
+    let mut left = BTreeMap::new();
+    for (name, v) in &model {
+        match w.remove(d, name.as_bytes()) {
+            Ok(()) => {}
+            Err(Error::Unsupported { feature, .. }) if btree && feature.contains("bmap btree") => {
+                rm_refused += 1;
+                left.insert(name.clone(), *v);
+            }
+            Err(e) => panic!("remove {name}: {e}"),
+        }
+    }
+    drop(w);
+    check(&img, d, &left, kernel, "all removed");
+    (refused, rm_refused)
+}
+
+#[test]
+fn block_dir_v5() {
+    assert_eq!(random_edits(&[], 20, 3, false, "block", 0xd1_0001, 3, 8, 10), (0, 0));
+}
+
+#[test]
+fn leaf_dir_v5() {
+    let (add, rm) = random_edits(&[], 300, 5, false, "leaf", 0xd1_0002, 3, 100, 80);
+    assert_eq!(rm, 0);
+    assert!(add < 40, "{add} additions refused");
+}
+
+/// Hard links: the directory's data fork stays in extents format, so emptied data blocks
+/// are freed all the way.
+#[test]
+fn node_dir_v5() {
+    let (add, rm) = random_edits(&[], 1200, 10, true, "node", 0xd1_0003, 2, 400, 300);
+    assert_eq!(rm, 0);
+    assert!(add < 300, "{add} additions refused");
+}
+
+/// Files with inodes between the directory's blocks: a data fork in btree format, whose
+/// emptied data blocks cannot be freed yet (those removals refused by name).
+#[test]
+fn node_dir_btree_fork_v5() {
+    let (_, rm) = random_edits(&[], 3000, 10, false, "node", 0xd1_0007, 2, 800, 600);
+    assert!(rm > 0);
+}
+
+#[test]
+fn block_dir_v4() {
+    assert_eq!(random_edits(&["-m", "crc=0"], 20, 3, false, "block", 0xd1_0004, 3, 8, 10), (0, 0));
+}
+
+#[test]
+fn leaf_dir_v4() {
+    let (add, rm) = random_edits(&["-m", "crc=0"], 300, 5, false, "leaf", 0xd1_0005, 3, 100, 80);
+    assert_eq!(rm, 0);
+    assert!(add < 40, "{add} additions refused");
+}
+
+#[test]
+fn node_dir_v4() {
+    random_edits(&["-m", "crc=0"], 3000, 10, false, "node", 0xd1_0006, 2, 800, 600);
+}
+
+/// 1 KiB blocks, 4 KiB directory blocks (four filesystem blocks each).
+#[test]
+fn leaf_dir_v5_1k_blocks() {
+    let (_, rm) = random_edits(&["-b", "size=1024"], 300, 5, true, "leaf", 0xd1_0008, 3, 100, 80);
+    assert_eq!(rm, 0);
+}
+
+/// 16 KiB directory blocks.
+#[test]
+fn node_dir_v5_16k_dirblocks() {
+    let (_, rm) = random_edits(&["-n", "size=16384"], 3000, 10, true, "node", 0xd1_0009, 2, 800, 600);
+    assert_eq!(rm, 0);
+}
