@@ -147,12 +147,12 @@ enum Op {
 /// is a bmap btree is refused (by name, nothing written) and the name stays. Returns how many
 /// additions and removals were refused.
 #[allow(clippy::too_many_arguments)]
-fn random_edits(args: &[&str], n: usize, subdirs: usize, links: bool, want: &str, seed: u64, rounds: usize, rm: usize, add: usize) -> (usize, usize) {
+fn random_edits(args: &[&str], n: usize, subdirs: usize, links: bool, want: (&str, &str), seed: u64, rounds: usize, rm: usize, add: usize) -> (usize, usize) {
     let kernel = !args.contains(&"crc=0");
     let (_t, img, d, mut model) = made_dir(args, n, subdirs, seed, !kernel, links);
     let btree = db(&img, &[&format!("inode {d}"), "p core.format"]).contains("btree");
     let mut rm_refused = 0;
-    assert_eq!(form(&img, d), want, "the directory made");
+    assert_eq!(form(&img, d), want.0, "the directory made");
     let original = model.clone();
     let twin = img.with_extension("twin");
     let st = Command::new("cp").arg("--sparse=always").arg(&img).arg(&twin).status().unwrap();
@@ -200,8 +200,8 @@ fn random_edits(args: &[&str], n: usize, subdirs: usize, links: bool, want: &str
         }
         drop(w);
         check(&img, d, &model, kernel, &format!("round {round}"));
-        assert_eq!(form(&img, d), want, "round {round}: the format stays");
     }
+    assert_eq!(form(&img, d), want.1, "the format after the edits");
     if kernel {
         with_kernel(&twin, |m| {
             let dir = m.join("d");
@@ -239,17 +239,18 @@ fn random_edits(args: &[&str], n: usize, subdirs: usize, links: bool, want: &str
     }
     drop(w);
     check(&img, d, &left, kernel, "all removed");
+    assert_eq!(form(&img, d), want.1, "formats are not converted down");
     (refused, rm_refused)
 }
 
 #[test]
 fn block_dir_v5() {
-    assert_eq!(random_edits(&[], 20, 3, false, "block", 0xd1_0001, 3, 8, 10), (0, 0));
+    assert_eq!(random_edits(&[], 20, 3, false, ("block", "block"), 0xd1_0001, 3, 8, 10), (0, 0));
 }
 
 #[test]
 fn leaf_dir_v5() {
-    let (add, rm) = random_edits(&[], 300, 5, false, "leaf", 0xd1_0002, 3, 100, 80);
+    let (add, rm) = random_edits(&[], 300, 5, false, ("leaf", "leaf"), 0xd1_0002, 3, 100, 80);
     assert_eq!(rm, 0);
     assert!(add < 40, "{add} additions refused");
 }
@@ -258,7 +259,7 @@ fn leaf_dir_v5() {
 /// are freed all the way.
 #[test]
 fn node_dir_v5() {
-    let (add, rm) = random_edits(&[], 1200, 10, true, "node", 0xd1_0003, 2, 400, 300);
+    let (add, rm) = random_edits(&[], 1200, 10, true, ("node", "node"), 0xd1_0003, 2, 400, 300);
     assert_eq!(rm, 0);
     assert!(add < 300, "{add} additions refused");
 }
@@ -267,37 +268,49 @@ fn node_dir_v5() {
 /// emptied data blocks cannot be freed yet (those removals refused by name).
 #[test]
 fn node_dir_btree_fork_v5() {
-    let (_, rm) = random_edits(&[], 3000, 10, false, "node", 0xd1_0007, 2, 800, 600);
+    let (_, rm) = random_edits(&[], 3000, 10, false, ("node", "node"), 0xd1_0007, 2, 800, 600);
     assert!(rm > 0);
+}
+
+/// A block directory that fills up becomes a leaf directory, which gets new data blocks.
+#[test]
+fn block_grows_to_leaf_v5() {
+    assert_eq!(random_edits(&[], 20, 3, false, ("block", "leaf"), 0xd1_000a, 3, 5, 120), (0, 0));
+}
+
+/// v4 without the ftype field, 512-byte blocks: a directory block is eight of them.
+#[test]
+fn block_grows_to_leaf_v4_512() {
+    assert_eq!(random_edits(&["-m", "crc=0", "-n", "ftype=0", "-b", "size=512"], 10, 2, false, ("block", "leaf"), 0xd1_000b, 3, 5, 120), (0, 0));
 }
 
 #[test]
 fn block_dir_v4() {
-    assert_eq!(random_edits(&["-m", "crc=0"], 20, 3, false, "block", 0xd1_0004, 3, 8, 10), (0, 0));
+    assert_eq!(random_edits(&["-m", "crc=0"], 20, 3, false, ("block", "block"), 0xd1_0004, 3, 8, 10), (0, 0));
 }
 
 #[test]
 fn leaf_dir_v4() {
-    let (add, rm) = random_edits(&["-m", "crc=0"], 300, 5, false, "leaf", 0xd1_0005, 3, 100, 80);
+    let (add, rm) = random_edits(&["-m", "crc=0"], 300, 5, false, ("leaf", "leaf"), 0xd1_0005, 3, 100, 80);
     assert_eq!(rm, 0);
     assert!(add < 40, "{add} additions refused");
 }
 
 #[test]
 fn node_dir_v4() {
-    random_edits(&["-m", "crc=0"], 3000, 10, false, "node", 0xd1_0006, 2, 800, 600);
+    random_edits(&["-m", "crc=0"], 3000, 10, false, ("node", "node"), 0xd1_0006, 2, 800, 600);
 }
 
 /// 1 KiB blocks, 4 KiB directory blocks (four filesystem blocks each).
 #[test]
 fn leaf_dir_v5_1k_blocks() {
-    let (_, rm) = random_edits(&["-b", "size=1024"], 300, 5, true, "leaf", 0xd1_0008, 3, 100, 80);
+    let (_, rm) = random_edits(&["-b", "size=1024"], 300, 5, true, ("leaf", "leaf"), 0xd1_0008, 3, 100, 80);
     assert_eq!(rm, 0);
 }
 
 /// 16 KiB directory blocks.
 #[test]
 fn node_dir_v5_16k_dirblocks() {
-    let (_, rm) = random_edits(&["-n", "size=16384"], 3000, 10, true, "node", 0xd1_0009, 2, 800, 600);
+    let (_, rm) = random_edits(&["-n", "size=16384"], 3000, 10, true, ("node", "node"), 0xd1_0009, 2, 800, 600);
     assert_eq!(rm, 0);
 }

@@ -75,10 +75,14 @@ impl FreeBlock {
     }
 
     /// Sets data block `db`'s value (`NULLDATAOFF`: the block is gone; trailing null entries
-    /// are dropped from `nvalid`, as `xfs_dir3_data_block_free` does).
-    pub fn set(&mut self, db: u32, v: u16) -> Result<(), String> {
-        let i = db.checked_sub(self.firstdb).map(|i| i as usize).filter(|&i| i < self.bests.len());
+    /// are dropped from `nvalid`, as `xfs_dir3_data_block_free` does). A new data block past
+    /// `nvalid` extends it, up to `max` entries.
+    pub fn set(&mut self, db: u32, v: u16, max: usize) -> Result<(), String> {
+        let i = db.checked_sub(self.firstdb).map(|i| i as usize).filter(|&i| i < max);
         let Some(i) = i else { return Err(format!("free index block from {}: no entry for data block {db}", self.firstdb)) };
+        if i >= self.bests.len() {
+            self.bests.resize(i + 1, NULLDATAOFF);
+        }
         self.bests[i] = v;
         while self.bests.last() == Some(&NULLDATAOFF) {
             self.bests.pop();
@@ -104,9 +108,11 @@ mod tests {
         f.encode(&mut b, false);
         assert_eq!(be32(&b, 12), 2);
         assert_eq!(FreeBlock::decode(&b, None).unwrap(), f);
-        f.set(2, NULLDATAOFF).unwrap();
+        f.set(2, NULLDATAOFF, 248).unwrap();
         assert_eq!(f.bests, vec![10]);
-        assert!(f.set(5, 1).is_err());
+        f.set(3, 7, 248).unwrap();
+        assert_eq!(f.bests, vec![10, NULLDATAOFF, NULLDATAOFF, 7]);
+        assert!(f.set(300, 1, 248).is_err());
         b[12] = 9;
         assert!(FreeBlock::decode(&b, None).unwrap_err().contains("used"));
         assert_eq!(max_bests(4096, true), 2016);

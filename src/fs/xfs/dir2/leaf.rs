@@ -42,6 +42,19 @@ pub fn parse(b: &[u8], owner: Option<&Owner>) -> Result<Vec<(u32, u32)>, String>
     Ok((0..count).map(|i| (be32(b, hdr + i * 8), be32(b, hdr + i * 8 + 4))).collect())
 }
 
+/// Writes the header of a new, empty LEAF1 block into `b` (`owner` is `Some` on v5: address,
+/// UUID and owner); the entries and counts are left to [`Leaf::encode`].
+pub fn init_leaf1(b: &mut [u8], owner: Option<&Owner>) {
+    b.fill(0);
+    let magic = if owner.is_some() { LEAF1_V5 } else { LEAF1_V4 };
+    b[8..10].copy_from_slice(&magic.to_be_bytes());
+    if let Some(o) = owner {
+        b[16..24].copy_from_slice(&o.daddr.to_be_bytes());
+        b[32..48].copy_from_slice(o.uuid);
+        b[48..56].copy_from_slice(&o.ino.to_be_bytes());
+    }
+}
+
 /// Whether `b` is a LEAF1 block (the single leaf of a leaf-format directory).
 pub fn is_leaf1(b: &[u8]) -> bool {
     matches!(da::magic(b), LEAF1_V4 | LEAF1_V5)
@@ -136,7 +149,8 @@ mod tests {
     #[test]
     fn edits_round_trip() {
         let mut b = vec![0u8; 512];
-        b[8..10].copy_from_slice(&LEAF1_V4.to_be_bytes());
+        init_leaf1(&mut b, None);
+        assert!(is_leaf1(&b));
         let mut l = Leaf { ents: vec![(5, 2), (9, 0)], bests: Some(vec![100, 0xffff]) };
         l.encode(&mut b, false);
         assert_eq!(be16(&b, 14), 1);

@@ -12,12 +12,15 @@
 //!   left empty (`xfs_dir2_shrink_inode`: its blocks unmapped, the size cut back when it was
 //!   the last one), and a free index block left describing none. Adding uses a data block the
 //!   best-free values say has room, inserts the leaf entry in hash order (compacting stale
-//!   entries when the leaf is full) and fixes the node keys above a LEAFN block.
+//!   entries when the leaf is full) and fixes the node keys above a LEAFN block. When no data
+//!   block has room a new one is mapped at the first unused data block (`xfs_dir2_grow_inode`)
+//!   and the LEAF1 table or the free index block grows with it.
+//! - A full block directory becomes a leaf directory (`xfs_dir2_block_to_leaf`) first.
 //!
-//! Refused with [`Error::Unsupported`] by name: a full block (block → leaf conversion), no
-//! data block with room (a new data block), a full leaf (leaf → node conversion, leaf split),
-//! a directory block split across extents, and data fork changes of a directory whose fork is
-//! a bmap btree or would need one. Formats are never converted down.
+//! Refused with [`Error::Unsupported`] by name: a full leaf (leaf → node conversion, leaf
+//! split), a new free index block, a directory block split across extents, and data fork
+//! changes of a directory whose fork is a bmap btree or would need one. Formats are never
+//! converted down.
 
 use super::block;
 use super::data::{self, Entries};
@@ -307,7 +310,7 @@ impl XfsWriter {
         let ffb = self.free_fb(d, db);
         let mut fblk = self.dir_block(d, ffb)?;
         let mut fr = self.free_of(d, &fblk)?;
-        fr.set(db as u32, best).map_err(|m| self.bad_dir(d, m))?;
+        fr.set(db as u32, best, self.max_bests()).map_err(|m| self.bad_dir(d, m))?;
         if fr.is_empty() {
             return self.dir_shrink(d, ffb);
         }
@@ -327,10 +330,120 @@ impl XfsWriter {
         Ok((at, e.best(self.sb.ftype) as u16))
     }
 
+    fn max_bests(&self) -> usize {
+        free::max_bests(self.sb.dirblksize as usize, self.sb.crc)
+    }
+
+    /// Allocates one directory block (near the directory's last block, else its inode) and
+    /// maps it at file block `fb` of an extents-format data fork (merged with a neighbouring
+    /// extent it continues); `di_size` grows over a new data block. Returns its device offset.
+    fn dir_grow(&mut self, d: &mut Dir, fb: u64) -> Result<u64> {
+        if d.core.format != Format::Extents {
+            return Err(self.unsupported(format!("directory {}: adding a block to a data fork in bmap btree format is not written yet", d.ino)));
+        }
+        let per = d.per as u32;
+        let mask = (1u64 << self.sb.agblklog) - 1;
+        let (iagno, iagino) = self.ino_split(d.ino)?;
+        let (agno, near) = match d.map.iter().rfind(|e| e.off < fb) {
+            Some(e) => ((e.block >> self.sb.agblklog) as u32, ((e.block & mask) + e.count) as u32),
+            None => (iagno, iagino >> self.sb.inopblog),
+        };
+        let mut got = self.alloc_within(agno, per, per, Some((near, Within::ANY)))?.map(|(b, _)| (agno, b));
+        for a in (0..self.sb.agcount).filter(|&a| a != agno) {
+            if got.is_some() {
+                break;
+            }
+            got = self.alloc_within(a, per, per, None)?.map(|(b, _)| (a, b));
+        }
+        let (agno, bno) = got.ok_or(Error::Os(Errno::NoSpace))?;
+        let fsb = (u64::from(agno) << self.sb.agblklog) | u64::from(bno);
+        let off = self.sb.fsb_to_byte(fsb, d.per).ok_or_else(|| self.corrupt(format!("allocated block {fsb:#x} outside the filesystem")))?;
+        let mut map = d.map.clone();
+        let i = map.partition_point(|e| e.off < fb);
+        map.insert(i, Extent { off: fb, block: fsb, count: d.per, unwritten: false });
+        // Neighbours continued on both sides become one extent (at most 2^21 - 1 blocks).
+        let joins = |a: &Extent, b: &Extent| a.off + a.count == b.off && a.block + a.count == b.block && !a.unwritten && !b.unwritten && a.count + b.count < 1 << 21;
+        if i + 1 < map.len() && joins(&map[i], &map[i + 1]) {
+            map[i].count += map[i + 1].count;
+            map.remove(i + 1);
+        }
+        if i > 0 && joins(&map[i - 1], &map[i]) {
+            map[i - 1].count += map[i].count;
+            map.remove(i);
+        }
+        let size = if fb < self.leaf_fb() { d.core.size.max((fb + d.per) << self.sb.blocklog) } else { d.core.size };
+        let nblocks = d.core.nblocks + d.per;
+        let recs: Vec<u8> = map.iter().flat_map(|e| e.encode()).collect();
+        let (ioff, mut iblk, at) = self.inode_block(d.ino)?;
+        let n = usize::from(self.sb.inodesize);
+        if !inode::set_extents(&self.sb, &mut iblk[at..at + n], &recs, nblocks, size) {
+            return Err(self.unsupported(format!("directory {}: a new block would need a bmap btree data fork, which is not written yet", d.ino)));
+        }
+        inode::seal(&self.sb, &mut iblk[at..at + n], self.bufs.lsn());
+        self.bufs.put(ioff, iblk, None);
+        (d.map, d.core.nblocks, d.core.size, d.core.nextents) = (map, nblocks, size, (recs.len() / 16) as u64);
+        Ok(off)
+    }
+
+    /// A new data block at the directory's first unmapped data block (`xfs_dir2_grow_inode`)
+    /// holding `ent` alone: its number, the entry's offset and the block's best-free value.
+    fn data_new(&mut self, d: &mut Dir, ent: RawEntry) -> Result<(u64, usize, u16)> {
+        let leaf = self.leaf_fb();
+        let mut fb = 0;
+        while let Ok(e) = bmap::find(&d.map, fb) {
+            fb = (e.off + e.count).div_ceil(d.per) * d.per;
+        }
+        if fb + d.per > leaf {
+            return Err(self.bad_dir(d, "no room for another data block".into()));
+        }
+        let off = self.dir_grow(d, fb)?;
+        let uuid = self.sb.meta_uuid;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        data::init_header(&mut b, false, self.sb.crc.then_some(&o));
+        let hdr = if self.sb.crc { 64 } else { 16 };
+        let mut e = Entries { hdr, end: b.len(), list: Vec::new() };
+        let at = e.add(ent, self.sb.ftype).ok_or_else(|| self.bad_dir(d, "an entry larger than a directory block".into()))?;
+        e.encode(&mut b, self.sb.crc, self.sb.ftype);
+        self.bufs.put(off, b, Some(data::STAMP));
+        Ok((fb / d.per, at, e.best(self.sb.ftype) as u16))
+    }
+
+    /// Turns block directory `d` into a leaf directory (`xfs_dir2_block_to_leaf`): its block
+    /// becomes data block 0 (the tail's space free), its live leaf entries go to a new LEAF1
+    /// block at the leaf offset with the one best-free value.
+    fn block_to_leaf(&mut self, d: &mut Dir) -> Result<()> {
+        let (crc, ftype) = (self.sb.crc, self.sb.ftype);
+        let mut blk = self.dir_block(d, 0)?;
+        let mut e = self.data_of(d, &blk)?;
+        let live: Vec<(u32, u32)> = data::block_leaf(&blk.b, e.end).map_err(|m| self.bad_dir(d, m))?.into_iter().filter(|x| x.1 != 0).collect();
+        let uuid = self.sb.meta_uuid;
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        let mut b = vec![0u8; blk.b.len()];
+        data::init_header(&mut b, false, crc.then_some(&o));
+        e.end = b.len();
+        e.encode(&mut b, crc, ftype);
+        blk.b = b;
+        let best = e.best(ftype) as u16;
+        self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+        let lfb = self.leaf_fb();
+        let off = self.dir_grow(d, lfb)?;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        leaf::init_leaf1(&mut b, crc.then_some(&o));
+        let l = Leaf { ents: live, bests: Some(vec![best]) };
+        if !l.fits(b.len(), crc) {
+            return Err(self.bad_dir(d, "the block's leaf entries do not fit a leaf block".into()));
+        }
+        l.encode(&mut b, crc);
+        self.bufs.put(off, b, Some(leaf::STAMP));
+        Ok(())
+    }
+
     /// Adds the name `name` for inode `ino` with file type byte `ft` to directory `dir` (block,
     /// leaf or node format; the caller checked the name is new).
     pub(crate) fn dir_add(&mut self, dir: u64, name: &[u8], ino: u64, ft: u8) -> Result<()> {
-        let d = self.dir_open(dir)?;
+        let mut d = self.dir_open(dir)?;
         let (crc, ftype) = (self.sb.crc, self.sb.ftype);
         let ent = RawEntry { name: name.to_vec(), ino, ftype: if ftype { ft } else { 0 } };
         let size = data_entsize(name.len(), ftype);
@@ -341,13 +454,16 @@ impl XfsWriter {
             let mut blk = self.dir_block(&d, 0)?;
             let mut e = self.data_of(&d, &blk)?;
             let mut live: Vec<(u32, u32)> = data::block_leaf(&blk.b, e.end).map_err(|m| self.bad_dir(&d, m))?.into_iter().filter(|x| x.1 != 0).collect();
-            let full = || self.unsupported(format!("directory {dir}: its block is full; converting it to the leaf format is not written yet"));
-            let end = block::data_end(blk.b.len(), e.hdr, live.len() + 1).ok_or_else(full)?;
-            if e.list.last().is_some_and(|(o, x)| o + data_entsize(x.name.len(), ftype) > end) {
-                return Err(full());
-            }
-            e.end = end;
-            let at = e.add(ent, ftype).ok_or_else(full)?;
+            let end = block::data_end(blk.b.len(), e.hdr, live.len() + 1).filter(|&end| e.list.last().is_none_or(|(o, x)| o + data_entsize(x.name.len(), ftype) <= end));
+            let at = end.and_then(|end| {
+                e.end = end;
+                e.add(ent, ftype)
+            });
+            let Some(at) = at else {
+                // Full: the leaf format, then the name there.
+                self.block_to_leaf(&mut d)?;
+                return self.dir_add(dir, name, ino, ft);
+            };
             let i = live.partition_point(|x| x.0 <= h);
             live.insert(i, (h, (at / 8) as u32));
             e.encode(&mut blk.b, crc, ftype);
@@ -355,27 +471,49 @@ impl XfsWriter {
             self.bufs.put(blk.off, blk.b, Some(data::STAMP));
             return Ok(());
         }
-        let no_room = || self.unsupported(format!("directory {dir}: no data block has room for the name; adding one is not written yet"));
         let (lfb, path) = self.leaf_for(&d, h)?;
         let mut lb = self.dir_block(&d, lfb)?;
         let mut leaf = self.leaf_of(&d, &lb)?;
         let db = if let Some(bests) = leaf.bests.as_mut() {
-            let db = bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size).ok_or_else(no_room)?;
-            let (at, best) = self.data_add(&d, db as u64, ent)?;
-            bests[db] = best;
-            (db as u64, at)
+            match bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size) {
+                Some(db) => {
+                    let (at, best) = self.data_add(&d, db as u64, ent)?;
+                    bests[db] = best;
+                    (db as u64, at)
+                }
+                None => {
+                    let (db, at, best) = self.data_new(&mut d, ent)?;
+                    let i = db as usize;
+                    if i >= bests.len() {
+                        bests.resize(i + 1, NULLDATAOFF);
+                    }
+                    bests[i] = best;
+                    (db, at)
+                }
+            }
         } else {
             let mut found = None;
             let mut ffb = self.free_fb(&d, 0);
             while found.is_none() && bmap::find(&d.map, ffb).is_ok() {
                 let fblk = self.dir_block(&d, ffb)?;
                 let fr = self.free_of(&d, &fblk)?;
-                found = fr.bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size).map(|i| (fblk, fr.clone(), u64::from(fr.firstdb) + i as u64));
+                found = fr.bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size).map(|i| u64::from(fr.firstdb) + i as u64);
                 ffb += d.per;
             }
-            let (mut fblk, mut fr, db) = found.ok_or_else(no_room)?;
-            let (at, best) = self.data_add(&d, db, ent)?;
-            fr.set(db as u32, best).map_err(|m| self.bad_dir(&d, m))?;
+            let (db, at, best) = match found {
+                Some(db) => {
+                    let (at, best) = self.data_add(&d, db, ent)?;
+                    (db, at, best)
+                }
+                None => self.data_new(&mut d, ent)?,
+            };
+            let ffb = self.free_fb(&d, db);
+            if bmap::find(&d.map, ffb).is_err() {
+                return Err(self.unsupported(format!("directory {dir}: a new free index block is not written yet")));
+            }
+            let mut fblk = self.dir_block(&d, ffb)?;
+            let mut fr = self.free_of(&d, &fblk)?;
+            fr.set(db as u32, best, self.max_bests()).map_err(|m| self.bad_dir(&d, m))?;
             fr.encode(&mut fblk.b, crc);
             self.bufs.put(fblk.off, fblk.b, Some(data::STAMP));
             (db, at)
