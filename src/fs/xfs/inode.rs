@@ -255,15 +255,28 @@ pub fn set_extents(sb: &Superblock, b: &mut [u8], recs: &[u8], nblocks: u64, siz
     b[5] = 2;
     b[core..end].fill(0);
     b[core..core + recs.len()].copy_from_slice(recs);
-    let n = (recs.len() / 16) as u64;
+    set_data_counts(sb, b, (recs.len() / 16) as u64, nblocks, size);
+    true
+}
+
+/// The data fork's extent count inode `b` records (64-bit with nrext64).
+pub fn data_nextents(sb: &Superblock, b: &[u8]) -> u64 {
     if sb.crc && be64(b, 120) & DIFLAG2_NREXT64 != 0 {
-        put64(b, 24, n);
+        be64(b, 24)
     } else {
-        put32(b, 76, n as u32);
+        u64::from(be32(b, 76))
+    }
+}
+
+/// Sets the data fork's extent count (64-bit with nrext64), `di_nblocks` and `di_size`.
+pub fn set_data_counts(sb: &Superblock, b: &mut [u8], nextents: u64, nblocks: u64, size: u64) {
+    if sb.crc && be64(b, 120) & DIFLAG2_NREXT64 != 0 {
+        put64(b, 24, nextents);
+    } else {
+        put32(b, 76, nextents as u32);
     }
     put64(b, 56, size);
     put64(b, 64, nblocks);
-    true
 }
 
 /// Sets the link count (`di_nlink`, v2 and v3 inodes).

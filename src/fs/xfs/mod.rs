@@ -44,6 +44,7 @@ pub mod agfl;
 pub mod alloc;
 pub mod attr;
 pub mod bmap;
+pub mod bmap_edit;
 pub mod btree;
 pub mod btree_write;
 pub mod bunmap;

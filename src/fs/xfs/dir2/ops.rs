@@ -18,9 +18,8 @@
 //! - A full block directory becomes a leaf directory (`xfs_dir2_block_to_leaf`) first.
 //!
 //! Refused with [`Error::Unsupported`] by name: a full leaf (leaf → node conversion, leaf
-//! split), a new free index block, a directory block split across extents, and data fork
-//! changes of a directory whose fork is a bmap btree or would need one. Formats are never
-//! converted down.
+//! split), a new free index block, a directory block split across extents, and the block
+//! map changes [`crate::fs::xfs::bmap_edit`] refuses. Formats are never converted down.
 
 use super::block;
 use super::data::{self, Entries};
@@ -31,6 +30,7 @@ use super::sf::{data_entsize, SfDir};
 use super::{RawEntry, LEAF_OFFSET};
 use crate::fs::xfs::alloc::Within;
 use crate::fs::xfs::bmap::{self, Extent};
+use crate::fs::xfs::bmap_edit::Remap;
 use crate::fs::xfs::bunmap::TreeSrc;
 use crate::fs::xfs::da;
 use crate::fs::xfs::inode::{self, Format, Inode};
@@ -228,27 +228,16 @@ impl XfsWriter {
     /// it (an extent split when it lies inside one), `di_nblocks` the blocks, and `di_size`
     /// is cut back to the last data block left when it was the last one.
     fn dir_shrink(&mut self, d: &mut Dir, fb: u64) -> Result<()> {
-        if d.core.format != Format::Extents {
-            return Err(self.unsupported(format!("freeing a block of directory {} whose data fork is a bmap btree", d.ino)));
-        }
         let e = *bmap::find(&d.map, fb).map_err(|_| self.bad_dir(d, format!("file block {fb} is a hole")))?;
         let fsb = e.block + (fb - e.off);
-        let map = bmap::punch(&d.map, fb, d.per);
         let leaf = self.leaf_fb();
         let mut size = d.core.size;
         if fb < leaf && (fb + d.per) << self.sb.blocklog >= size {
+            let map = bmap::punch(&d.map, fb, d.per);
             size = map.iter().filter(|e| e.off < leaf).map(|e| (e.off + e.count).min(leaf)).max().unwrap_or(0) << self.sb.blocklog;
         }
-        let nblocks = d.core.nblocks.checked_sub(d.per).ok_or_else(|| self.bad_dir(d, format!("{} blocks counted", d.core.nblocks)))?;
-        let recs: Vec<u8> = map.iter().flat_map(|e| e.encode()).collect();
-        let (ioff, mut iblk, at) = self.inode_block(d.ino)?;
-        let n = usize::from(self.sb.inodesize);
-        if !inode::set_extents(&self.sb, &mut iblk[at..at + n], &recs, nblocks, size) {
-            return Err(self.unsupported(format!("directory {}: freeing block {fb} splits an extent the inode has no room for (a bmap btree)", d.ino)));
-        }
-        inode::seal(&self.sb, &mut iblk[at..at + n], self.bufs.lsn());
-        self.bufs.put(ioff, iblk, None);
-        (d.map, d.core.nblocks, d.core.size, d.core.nextents) = (map, nblocks, size, (recs.len() / 16) as u64);
+        d.map = self.fork_remap(d.ino, Remap::Unmap { off: fb, count: d.per }, size)?;
+        d.core.size = size;
         let mask = (1u64 << self.sb.agblklog) - 1;
         self.free_in_ag((fsb >> self.sb.agblklog) as u32, (fsb & mask) as u32, d.per as u32)
     }
@@ -338,9 +327,6 @@ impl XfsWriter {
     /// maps it at file block `fb` of an extents-format data fork (merged with a neighbouring
     /// extent it continues); `di_size` grows over a new data block. Returns its device offset.
     fn dir_grow(&mut self, d: &mut Dir, fb: u64) -> Result<u64> {
-        if d.core.format != Format::Extents {
-            return Err(self.unsupported(format!("directory {}: adding a block to a data fork in bmap btree format is not written yet", d.ino)));
-        }
         let per = d.per as u32;
         let mask = (1u64 << self.sb.agblklog) - 1;
         let (iagno, iagino) = self.ino_split(d.ino)?;
@@ -358,30 +344,9 @@ impl XfsWriter {
         let (agno, bno) = got.ok_or(Error::Os(Errno::NoSpace))?;
         let fsb = (u64::from(agno) << self.sb.agblklog) | u64::from(bno);
         let off = self.sb.fsb_to_byte(fsb, d.per).ok_or_else(|| self.corrupt(format!("allocated block {fsb:#x} outside the filesystem")))?;
-        let mut map = d.map.clone();
-        let i = map.partition_point(|e| e.off < fb);
-        map.insert(i, Extent { off: fb, block: fsb, count: d.per, unwritten: false });
-        // Neighbours continued on both sides become one extent (at most 2^21 - 1 blocks).
-        let joins = |a: &Extent, b: &Extent| a.off + a.count == b.off && a.block + a.count == b.block && !a.unwritten && !b.unwritten && a.count + b.count < 1 << 21;
-        if i + 1 < map.len() && joins(&map[i], &map[i + 1]) {
-            map[i].count += map[i + 1].count;
-            map.remove(i + 1);
-        }
-        if i > 0 && joins(&map[i - 1], &map[i]) {
-            map[i - 1].count += map[i].count;
-            map.remove(i);
-        }
         let size = if fb < self.leaf_fb() { d.core.size.max((fb + d.per) << self.sb.blocklog) } else { d.core.size };
-        let nblocks = d.core.nblocks + d.per;
-        let recs: Vec<u8> = map.iter().flat_map(|e| e.encode()).collect();
-        let (ioff, mut iblk, at) = self.inode_block(d.ino)?;
-        let n = usize::from(self.sb.inodesize);
-        if !inode::set_extents(&self.sb, &mut iblk[at..at + n], &recs, nblocks, size) {
-            return Err(self.unsupported(format!("directory {}: a new block would need a bmap btree data fork, which is not written yet", d.ino)));
-        }
-        inode::seal(&self.sb, &mut iblk[at..at + n], self.bufs.lsn());
-        self.bufs.put(ioff, iblk, None);
-        (d.map, d.core.nblocks, d.core.size, d.core.nextents) = (map, nblocks, size, (recs.len() / 16) as u64);
+        d.map = self.fork_remap(d.ino, Remap::Map(Extent { off: fb, block: fsb, count: d.per, unwritten: false }), size)?;
+        d.core.size = size;
         Ok(off)
     }
 
