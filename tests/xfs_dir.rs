@@ -282,6 +282,18 @@ fn block_grows_to_leaf_v4_512() {
     assert_eq!(random_edits(&["-m", "crc=0", "-n", "ftype=0", "-b", "size=512"], 10, 2, false, ("block", "leaf"), 0xd1_000b, 3, 5, 120), (0, 0, false));
 }
 
+/// A leaf directory that fills up becomes a node directory, whose leaves split.
+#[test]
+fn leaf_grows_to_node_v5() {
+    assert_eq!(random_edits(&[], 300, 5, false, ("leaf", "node"), 0xd1_000c, 3, 20, 400), (0, 0, false));
+}
+
+#[test]
+fn leaf_grows_to_node_v4() {
+    let (add, rm, _) = random_edits(&["-m", "crc=0"], 300, 5, false, ("leaf", "node"), 0xd1_000d, 3, 20, 400);
+    assert_eq!((add, rm), (0, 0));
+}
+
 #[test]
 fn block_dir_v4() {
     assert_eq!(random_edits(&["-m", "crc=0"], 20, 3, false, ("block", "block"), 0xd1_0004, 3, 8, 10), (0, 0, false));

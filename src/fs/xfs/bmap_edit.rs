@@ -5,8 +5,9 @@
 //! rewritten (`xfs_btree_block` long form: BMA3/BMAP) and the root's key for it follows its
 //! first record. The inode's extent count, `di_nblocks` and `di_size` follow.
 //!
-//! Refused with [`crate::fs::Error::Unsupported`] by name: an extents fork that would overflow the inode
-//! (conversion to btree format), a deeper bmap btree, a leaf that would split or empty.
+//! An extents fork that outgrows the inode becomes a btree of one leaf
+//! (`xfs_bmap_extents_to_btree`). Refused with [`crate::fs::Error::Unsupported`] by name: a
+//! deeper bmap btree, a leaf that would split or empty.
 
 use super::bmap::{self, Extent};
 use super::btree::BMBT;
@@ -79,9 +80,16 @@ impl XfsWriter {
                 return Ok(full);
             }
             Format::Extents => {
-                let recs: Vec<u8> = change.apply(&map).iter().flat_map(|e| e.encode()).collect();
+                let recs: Vec<u8> = full.iter().flat_map(|e| e.encode()).collect();
                 if !inode::set_extents(&self.sb, b, &recs, nblocks, size) {
-                    return Err(self.unsupported(format!("inode {ino}: its extents outgrow the inode; converting the fork to a bmap btree is not written yet")));
+                    // Out of the inode: a bmap btree of one leaf (`xfs_bmap_extents_to_btree`).
+                    let leaf = self.bmbt_new_leaf(ino, &full)?;
+                    let (_, mut iblk, at) = self.inode_block(ino)?;
+                    let b = &mut iblk[at..at + n];
+                    inode::set_btree_root(&self.sb, b, full.first().map_or(0, |e| e.off), leaf, full.len() as u64, nblocks + 1, size);
+                    inode::seal(&self.sb, b, self.bufs.lsn());
+                    self.bufs.put(ioff, iblk, None);
+                    return Ok(full);
                 }
             }
             Format::Btree => {
@@ -95,6 +103,42 @@ impl XfsWriter {
         let (_, iblk, at) = self.inode_block(ino)?;
         let core = Inode::parse(&self.sb, ino, &iblk[at..at + n]).map_err(|m| self.corrupt(m))?;
         bmap::extents(&TreeSrc { w: self }, ino, core.format, &core.data_fork, core.nextents)
+    }
+
+    /// A new bmap btree leaf holding `recs` (all of inode `ino`'s extents), allocated near
+    /// the inode: its filesystem block.
+    fn bmbt_new_leaf(&mut self, ino: u64, recs: &[Extent]) -> Result<u64> {
+        let bs = self.sb.blocksize as usize;
+        let hdr = if self.sb.crc { 72 } else { 24 };
+        if recs.is_empty() || recs.len() > (bs - hdr) / 16 {
+            return Err(self.unsupported(format!("inode {ino}: a bmap btree of more than one leaf is not written yet")));
+        }
+        let (agno, agino) = self.ino_split(ino)?;
+        let mut got = self.alloc_block_near(agno, agino >> self.sb.inopblog)?.map(|b| (agno, b));
+        for a in (0..self.sb.agcount).filter(|&a| a != agno) {
+            if got.is_some() {
+                break;
+            }
+            got = self.alloc_within(a, 1, 1, None)?.map(|(b, _)| (a, b));
+        }
+        let (agno, bno) = got.ok_or(crate::fs::Error::Os(crate::fs::Errno::NoSpace))?;
+        let fsb = (u64::from(agno) << self.sb.agblklog) | u64::from(bno);
+        let off = self.sb.fsb_to_byte(fsb, 1).ok_or_else(|| self.corrupt(format!("allocated block {fsb:#x} outside the filesystem")))?;
+        let mut b = vec![0u8; bs];
+        let magic = if self.sb.crc { BMBT.magic_v5 } else { BMBT.magic_v4 };
+        b[0..4].copy_from_slice(&magic.to_be_bytes());
+        b[6..8].copy_from_slice(&(recs.len() as u16).to_be_bytes());
+        b[8..24].fill(0xff);
+        if self.sb.crc {
+            b[24..32].copy_from_slice(&(off >> 9).to_be_bytes());
+            b[40..56].copy_from_slice(&self.sb.meta_uuid);
+            b[56..64].copy_from_slice(&ino.to_be_bytes());
+        }
+        for (r, e) in recs.iter().enumerate() {
+            b[hdr + 16 * r..hdr + 16 * r + 16].copy_from_slice(&e.encode());
+        }
+        self.bufs.put(off, b, Some(LSTAMP));
+        Ok(fsb)
     }
 
     /// [`XfsWriter::fork_remap`] for a btree fork whose root (`fork`, the inode's copy) is at

@@ -33,6 +33,23 @@ pub fn max_bests(dirblksize: usize, crc: bool) -> usize {
     (dirblksize - hdr_len(crc)) / 2
 }
 
+/// Writes the header of a new free index block into `b` (`owner` is `Some` on v5: address,
+/// UUID and owner) describing data blocks from `firstdb`; the entries are left to
+/// [`FreeBlock::encode`].
+pub fn init_header(b: &mut [u8], firstdb: u32, owner: Option<&Owner>) {
+    b.fill(0);
+    b[0..4].copy_from_slice(&if owner.is_some() { XDF3 } else { XD2F }.to_be_bytes());
+    let at = if let Some(o) = owner {
+        b[8..16].copy_from_slice(&o.daddr.to_be_bytes());
+        b[24..40].copy_from_slice(o.uuid);
+        b[40..48].copy_from_slice(&o.ino.to_be_bytes());
+        48
+    } else {
+        4
+    };
+    b[at..at + 4].copy_from_slice(&firstdb.to_be_bytes());
+}
+
 impl FreeBlock {
     /// Decodes free index block `b` (`owner` is `Some` on v5: CRC, address and owner checked).
     pub fn decode(b: &[u8], owner: Option<&Owner>) -> Result<FreeBlock, String> {
@@ -103,7 +120,7 @@ mod tests {
     #[test]
     fn round_trips_and_trims() {
         let mut b = vec![0u8; 512];
-        b[0..4].copy_from_slice(&XD2F.to_be_bytes());
+        init_header(&mut b, 0, None);
         let mut f = FreeBlock { firstdb: 0, bests: vec![10, NULLDATAOFF, 30] };
         f.encode(&mut b, false);
         assert_eq!(be32(&b, 12), 2);

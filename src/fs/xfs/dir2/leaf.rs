@@ -45,14 +45,23 @@ pub fn parse(b: &[u8], owner: Option<&Owner>) -> Result<Vec<(u32, u32)>, String>
 /// Writes the header of a new, empty LEAF1 block into `b` (`owner` is `Some` on v5: address,
 /// UUID and owner); the entries and counts are left to [`Leaf::encode`].
 pub fn init_leaf1(b: &mut [u8], owner: Option<&Owner>) {
-    b.fill(0);
-    let magic = if owner.is_some() { LEAF1_V5 } else { LEAF1_V4 };
-    b[8..10].copy_from_slice(&magic.to_be_bytes());
-    if let Some(o) = owner {
-        b[16..24].copy_from_slice(&o.daddr.to_be_bytes());
-        b[32..48].copy_from_slice(o.uuid);
-        b[48..56].copy_from_slice(&o.ino.to_be_bytes());
-    }
+    da::init_blkinfo(b, if owner.is_some() { LEAF1_V5 } else { LEAF1_V4 }, owner);
+}
+
+/// Writes the header of a new, empty LEAFN block into `b`, as [`init_leaf1`].
+pub fn init_leafn(b: &mut [u8], owner: Option<&Owner>) {
+    da::init_blkinfo(b, if owner.is_some() { LEAFN_V5 } else { LEAFN_V4 }, owner);
+}
+
+/// Turns LEAF1 block `b` into a LEAFN block (`xfs_dir2_leaf_to_node`): the magic; the
+/// best-free table is dropped by the next [`Leaf::encode`] of a [`Leaf`] without one.
+pub fn set_leafn(b: &mut [u8], crc: bool) {
+    b[8..10].copy_from_slice(&if crc { LEAFN_V5 } else { LEAFN_V4 }.to_be_bytes());
+}
+
+/// Whether `b` is a LEAFN block (a leaf of a node-format directory).
+pub fn is_leafn(b: &[u8]) -> bool {
+    matches!(da::magic(b), LEAFN_V4 | LEAFN_V5)
 }
 
 /// Whether `b` is a LEAF1 block (the single leaf of a leaf-format directory).
@@ -149,6 +158,8 @@ mod tests {
     #[test]
     fn edits_round_trip() {
         let mut b = vec![0u8; 512];
+        init_leafn(&mut b, None);
+        assert!(!is_leaf1(&b) && is_leafn(&b));
         init_leaf1(&mut b, None);
         assert!(is_leaf1(&b));
         let mut l = Leaf { ents: vec![(5, 2), (9, 0)], bests: Some(vec![100, 0xffff]) };

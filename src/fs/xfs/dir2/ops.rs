@@ -15,10 +15,13 @@
 //!   entries when the leaf is full) and fixes the node keys above a LEAFN block. When no data
 //!   block has room a new one is mapped at the first unused data block (`xfs_dir2_grow_inode`)
 //!   and the LEAF1 table or the free index block grows with it.
-//! - A full block directory becomes a leaf directory (`xfs_dir2_block_to_leaf`) first.
+//! - A full block directory becomes a leaf directory (`xfs_dir2_block_to_leaf`) first, a
+//!   leaf directory whose LEAF1 block is full a node directory (`xfs_dir2_leaf_to_node`), and
+//!   a full LEAFN block splits in two (the root leaf under a new node block; another leaf
+//!   with a new sibling keyed in its parent node).
 //!
-//! Refused with [`Error::Unsupported`] by name: a full leaf (leaf → node conversion, leaf
-//! split), a new free index block, a directory block split across extents, and the block
+//! Refused with [`Error::Unsupported`] by name: a full da node block (a node split), a new
+//! free index block (past 2016 data blocks of 4 KiB), a directory block split across extents, and the block
 //! map changes [`crate::fs::xfs::bmap_edit`] refuses. Formats are never converted down.
 
 use super::block;
@@ -140,6 +143,7 @@ impl XfsWriter {
         let b = self.dir_block(d, self.leaf_fb())?;
         match da::magic(&b.b) {
             _ if leaf::is_leaf1(&b.b) => Ok(Form::Leaf),
+            _ if leaf::is_leafn(&b.b) => Ok(Form::Node),
             da::NODE_V4 | da::NODE_V5 => Ok(Form::Node),
             m => Err(self.bad_dir(d, format!("block at the leaf offset has magic {m:#x}"))),
         }
@@ -350,17 +354,137 @@ impl XfsWriter {
         Ok(off)
     }
 
-    /// A new data block at the directory's first unmapped data block (`xfs_dir2_grow_inode`)
-    /// holding `ent` alone: its number, the entry's offset and the block's best-free value.
-    fn data_new(&mut self, d: &mut Dir, ent: RawEntry) -> Result<(u64, usize, u16)> {
-        let leaf = self.leaf_fb();
-        let mut fb = 0;
+    /// The first unmapped directory block from file block `from`, before `end`.
+    fn first_unused(&self, d: &Dir, from: u64, end: u64) -> Result<u64> {
+        let mut fb = from;
         while let Ok(e) = bmap::find(&d.map, fb) {
             fb = (e.off + e.count).div_ceil(d.per) * d.per;
         }
-        if fb + d.per > leaf {
-            return Err(self.bad_dir(d, "no room for another data block".into()));
+        if fb + d.per > end {
+            return Err(self.bad_dir(d, format!("no room for another block below file block {end}")));
         }
+        Ok(fb)
+    }
+
+    /// Turns leaf directory `d` into a node directory (`xfs_dir2_leaf_to_node`): its LEAF1
+    /// table of best-free values moves to a new free index block, the leaf block stays where
+    /// it is as the single LEAFN block (the root of the hash index).
+    fn leaf_to_node(&mut self, d: &mut Dir) -> Result<()> {
+        let crc = self.sb.crc;
+        let mut lb = self.dir_block(d, self.leaf_fb())?;
+        let mut l = self.leaf_of(d, &lb)?;
+        let bests = l.bests.take().unwrap_or_default();
+        if bests.len() > self.max_bests() {
+            return Err(self.bad_dir(d, format!("{} data blocks in leaf format", bests.len())));
+        }
+        let ffb = self.free_fb(d, 0);
+        let off = self.dir_grow(d, ffb)?;
+        let uuid = self.sb.meta_uuid;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        free::init_header(&mut b, 0, crc.then_some(&o));
+        FreeBlock { firstdb: 0, bests }.encode(&mut b, crc);
+        self.bufs.put(off, b, Some(data::STAMP));
+        leaf::set_leafn(&mut lb.b, crc);
+        l.encode(&mut lb.b, crc);
+        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        Ok(())
+    }
+
+    /// Splits full LEAFN block `lfb` (decoded: `l`; `path`: the node blocks above it) in two
+    /// halves (`xfs_dir2_leafn_split`): a root leaf moves into two new blocks under a new
+    /// level-1 node at the leaf offset (`xfs_da3_root_split`); another gets a new right
+    /// sibling whose key goes into the parent node after its own.
+    fn leafn_split(&mut self, d: &mut Dir, lfb: u64, path: &[(u64, usize)], mut l: Leaf) -> Result<()> {
+        let crc = self.sb.crc;
+        let (leaf_fb, end) = (self.leaf_fb(), self.free_fb(d, 0));
+        l.compact();
+        let mid = l.ents.len() / 2;
+        let right = Leaf { ents: l.ents.split_off(mid), bests: None };
+        let left = l;
+        if left.ents.is_empty() || right.ents.is_empty() {
+            return Err(self.bad_dir(d, "splitting a leaf of fewer than two entries".into()));
+        }
+        let uuid = self.sb.meta_uuid;
+        let dsize = self.sb.dirblksize as usize;
+        let ino = d.ino;
+        let new_leaf = |w: &Self, off: u64, l: &Leaf, back: u64, forw: u64| {
+            let mut b = vec![0u8; dsize];
+            let o = da::Owner { ino, uuid: &uuid, daddr: off >> 9 };
+            leaf::init_leafn(&mut b, w.sb.crc.then_some(&o));
+            l.encode(&mut b, w.sb.crc);
+            da::set_back(&mut b, back as u32);
+            da::set_forw(&mut b, forw as u32);
+            b
+        };
+        let Some(&(nfb, i)) = path.last() else {
+            let f1 = self.first_unused(d, leaf_fb, end)?;
+            let off1 = self.dir_grow(d, f1)?;
+            let f2 = self.first_unused(d, leaf_fb, end)?;
+            let off2 = self.dir_grow(d, f2)?;
+            let b1 = new_leaf(self, off1, &left, 0, f2);
+            let b2 = new_leaf(self, off2, &right, f1, 0);
+            self.bufs.put(off1, b1, Some(leaf::STAMP));
+            self.bufs.put(off2, b2, Some(leaf::STAMP));
+            let mut root = self.dir_block(d, lfb)?;
+            let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: root.daddr };
+            da::init_blkinfo(&mut root.b, if crc { da::NODE_V5 } else { da::NODE_V4 }, crc.then_some(&o));
+            da::write_node(&mut root.b, crc, 1, &[(left.last_hash(), f1 as u32), (right.last_hash(), f2 as u32)]);
+            self.bufs.put(root.off, root.b, Some(leaf::STAMP));
+            return Ok(());
+        };
+        let mut nb = self.dir_block(d, nfb)?;
+        let uuid2 = self.sb.meta_uuid;
+        let o = da::Owner { ino: d.ino, uuid: &uuid2, daddr: nb.daddr };
+        let (level, mut kids) = da::node(&nb.b, crc.then_some(&o), "directory").map_err(|m| self.bad_dir(d, m))?;
+        if kids.len() >= da::node_max(nb.b.len(), crc) {
+            return Err(self.unsupported(format!("directory {}: splitting a full da node block is not written yet", d.ino)));
+        }
+        let f2 = self.first_unused(d, leaf_fb, end)?;
+        let off2 = self.dir_grow(d, f2)?;
+        let mut lb = self.dir_block(d, lfb)?;
+        let old_forw = u64::from(da::forw(&lb.b));
+        left.encode(&mut lb.b, crc);
+        da::set_forw(&mut lb.b, f2 as u32);
+        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        let b2 = new_leaf(self, off2, &right, lfb, old_forw);
+        self.bufs.put(off2, b2, Some(leaf::STAMP));
+        if old_forw != 0 {
+            let mut nx = self.dir_block(d, old_forw)?;
+            da::set_back(&mut nx.b, f2 as u32);
+            self.bufs.put(nx.off, nx.b, Some(leaf::STAMP));
+        }
+        kids[i].0 = left.last_hash();
+        kids.insert(i + 1, (right.last_hash(), f2 as u32));
+        da::write_node(&mut nb.b, crc, level, &kids);
+        self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
+        let last = kids.last().map_or(0, |k| k.0);
+        self.fix_keys(d, &path[..path.len() - 1], last)
+    }
+
+    /// Sets the keys on `path` (node blocks, entry followed) bottom up to `last`, the highest
+    /// hash below them, as far as each entry is its node's last.
+    fn fix_keys(&mut self, d: &Dir, path: &[(u64, usize)], last: u32) -> Result<()> {
+        for &(nfb, i) in path.iter().rev() {
+            let mut nb = self.dir_block(d, nfb)?;
+            let kids = self.node_of(d, &nb)?;
+            let Some(k) = kids.get(i) else { return Err(self.bad_dir(d, format!("node block {nfb}: no entry {i}"))) };
+            if k.0 == last {
+                break;
+            }
+            da::set_node_hash(&mut nb.b, self.sb.crc, i, last);
+            self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
+            if i + 1 != kids.len() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A new data block at the directory's first unmapped data block (`xfs_dir2_grow_inode`)
+    /// holding `ent` alone: its number, the entry's offset and the block's best-free value.
+    fn data_new(&mut self, d: &mut Dir, ent: RawEntry) -> Result<(u64, usize, u16)> {
+        let fb = self.first_unused(d, 0, self.leaf_fb())?;
         let off = self.dir_grow(d, fb)?;
         let uuid = self.sb.meta_uuid;
         let mut b = vec![0u8; self.sb.dirblksize as usize];
@@ -439,6 +563,22 @@ impl XfsWriter {
         let (lfb, path) = self.leaf_for(&d, h)?;
         let mut lb = self.dir_block(&d, lfb)?;
         let mut leaf = self.leaf_of(&d, &lb)?;
+        // Room for the leaf entry (and one more best-free value) first: a full LEAF1 block
+        // turns the directory into a node directory, a full LEAFN block splits.
+        let mut probe = leaf.clone();
+        probe.compact();
+        probe.ents.push((h, 1));
+        if let Some(b) = probe.bests.as_mut() {
+            b.push(0);
+        }
+        if !probe.fits(lb.b.len(), crc) {
+            if leaf.bests.is_some() {
+                self.leaf_to_node(&mut d)?;
+            } else {
+                self.leafn_split(&mut d, lfb, &path, leaf)?;
+            }
+            return self.dir_add(dir, name, ino, ft);
+        }
         let db = if let Some(bests) = leaf.bests.as_mut() {
             match bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size) {
                 Some(db) => {
@@ -489,25 +629,12 @@ impl XfsWriter {
             leaf.compact();
         }
         if !leaf.fits(lb.b.len(), crc) {
-            return Err(self.unsupported(format!("directory {dir}: its leaf block is full; splitting it (or converting to the node format) is not written yet")));
+            return Err(self.bad_dir(&d, "a leaf block with room has none".into()));
         }
         leaf.encode(&mut lb.b, crc);
         self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
         // The keys above a LEAFN block follow its highest hash.
-        let last = leaf.last_hash();
-        for &(nfb, i) in path.iter().rev() {
-            let mut nb = self.dir_block(&d, nfb)?;
-            let kids = self.node_of(&d, &nb)?;
-            if kids[i].0 == last {
-                break;
-            }
-            da::set_node_hash(&mut nb.b, crc, i, last);
-            self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
-            if i + 1 != kids.len() {
-                break;
-            }
-        }
-        Ok(())
+        self.fix_keys(&d, &path, leaf.last_hash())
     }
 
     /// Turns shortform directory `dir` (decoded: `sf`) into a block directory
