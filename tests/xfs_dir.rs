@@ -324,3 +324,42 @@ fn node_dir_v5_16k_dirblocks() {
     let (add, rm, _) = random_edits(&["-n", "size=16384"], 3000, 10, true, ("node", "node"), 0xd1_0009, 2, 800, 600);
     assert_eq!((add, rm), (0, 0));
 }
+
+/// Subdirectories in block and leaf format (made by the kernel): `ENOTEMPTY` while they hold
+/// names, removed once the writer emptied them (their blocks freed with the inode); a name
+/// already there is `EEXIST` and a missing one `ENOENT`, nothing written either way.
+#[test]
+fn subdirectories_in_block_and_leaf_format() {
+    let (_t, img) = mkfs(&[]);
+    let mut names: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    names.insert("blk", (0..30).map(|i| format!("b{i:03}")).collect());
+    names.insert("lf", (0..300).map(|i| format!("l{i:04}-xxxxxxxx")).collect());
+    with_kernel(&img, |m| {
+        std::fs::create_dir(m.join("d")).unwrap();
+        for (s, ns) in &names {
+            std::fs::create_dir(m.join("d").join(s)).unwrap();
+            for n in ns {
+                std::fs::File::create(m.join("d").join(s).join(n)).unwrap();
+            }
+        }
+    });
+    let d = db_ls(&img, "/")["d"];
+    let subs = db_ls(&img, "/d");
+    assert_eq!(form(&img, subs["blk"]), "block");
+    assert_eq!(form(&img, subs["lf"]), "leaf");
+    let mut w = open(&img);
+    for (s, ns) in &names {
+        let sub = subs[*s];
+        assert!(matches!(w.remove(d, s.as_bytes()), Err(Error::Os(vguestfs::fs::Errno::NotEmpty))), "{s}");
+        let before = std::fs::read(&img).unwrap();
+        assert!(matches!(w.create(sub, ns[0].as_bytes(), 0o100644, 0, 0), Err(Error::Os(vguestfs::fs::Errno::Exists))));
+        assert!(matches!(w.remove(sub, b"missing"), Err(Error::Os(vguestfs::fs::Errno::NoEntry))));
+        assert!(std::fs::read(&img).unwrap() == before, "{s}: a refused call wrote something");
+        for n in ns {
+            w.remove(sub, n.as_bytes()).unwrap_or_else(|e| panic!("{s}/{n}: {e}"));
+        }
+        w.remove(d, s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    drop(w);
+    check(&img, d, &BTreeMap::new(), true, "subdirectories removed");
+}
