@@ -363,3 +363,59 @@ fn subdirectories_in_block_and_leaf_format() {
     drop(w);
     check(&img, d, &BTreeMap::new(), true, "subdirectories removed");
 }
+
+/// A change to a directory block's bytes.
+type Corruption = Box<dyn Fn(&mut [u8])>;
+
+/// Hostile directory blocks (v4, no CRC to stop them): a block tail counting more leaf
+/// entries than fit, a free region of 3 bytes, an entry with an empty name, a leaf entry
+/// pointing past the block. Creating and removing names there is refused as corruption,
+/// nothing written, no panic.
+#[test]
+fn hostile_block_directory_refused() {
+    let (_t, img, d, model) = made_dir(&["-m", "crc=0"], 20, 0, 0xd1_000e, true, false);
+    assert_eq!(form(&img, d), "block");
+    let bmap = db(&img, &[&format!("inode {d}"), "bmap"]);
+    // "data offset 0 startblock N (AG/AGBNO) count 1 flag 0"
+    let ag = bmap.split('(').nth(1).unwrap().split(')').next().unwrap();
+    let (agno, agbno) = ag.split_once('/').unwrap();
+    let sb = db(&img, &["sb 0", "p blocksize agblocks"]);
+    let f = |k: &str| -> u64 { sb.lines().find(|l| l.starts_with(k)).unwrap().split(" = ").nth(1).unwrap().trim().parse().unwrap() };
+    let off = ((agno.parse::<u64>().unwrap() * f("agblocks") + agbno.parse::<u64>().unwrap()) * f("blocksize")) as usize;
+    assert_eq!(&std::fs::read(&img).unwrap()[off..off + 4], b"XD2B", "{bmap}");
+    let pristine = std::fs::read(&img).unwrap();
+    let first = model.keys().next().unwrap().clone();
+    let dsize = 4096usize;
+    let corruptions: Vec<(&str, Corruption)> = vec![
+        ("tail count", Box::new(move |b: &mut [u8]| b[dsize - 8..dsize - 4].copy_from_slice(&u32::MAX.to_be_bytes()))),
+        ("free length", Box::new(|b: &mut [u8]| {
+            // The first free region after the entries: make its length 3.
+            let mut p = 16;
+            while u16::from_be_bytes([b[p], b[p + 1]]) != 0xffff {
+                p += (8 + 1 + b[p + 8] as usize + 1 + 2).div_ceil(8) * 8;
+            }
+            b[p + 2..p + 4].copy_from_slice(&3u16.to_be_bytes());
+        })),
+        ("empty name", Box::new(|b: &mut [u8]| b[16 + 16 + 16 + 8] = 0)),
+        ("leaf address", Box::new(move |b: &mut [u8]| {
+            let n = u32::from_be_bytes(b[dsize - 8..dsize - 4].try_into().unwrap()) as usize;
+            for i in 0..n {
+                let at = dsize - 8 - n * 8 + i * 8 + 4;
+                b[at..at + 4].copy_from_slice(&0x7fff_fff0u32.to_be_bytes());
+            }
+        })),
+    ];
+    for (what, f) in &corruptions {
+        let mut bytes = pristine.clone();
+        f(&mut bytes[off..off + dsize]);
+        std::fs::write(&img, &bytes).unwrap();
+        let mut w = open(&img);
+        let r1 = w.create(d, b"new-name", 0o100644, 0, 0);
+        let r2 = w.remove(d, first.as_bytes());
+        drop(w);
+        for r in [r1.map(|_| ()), r2] {
+            assert!(matches!(r, Err(Error::Corrupt { .. }) | Err(Error::Os(vguestfs::fs::Errno::NoEntry))), "{what}: {r:?}");
+        }
+        assert!(std::fs::read(&img).unwrap() == bytes, "{what}: something was written");
+    }
+}

@@ -86,7 +86,9 @@ impl XfsWriter {
                     let leaf = self.bmbt_new_leaf(ino, &full)?;
                     let (_, mut iblk, at) = self.inode_block(ino)?;
                     let b = &mut iblk[at..at + n];
-                    inode::set_btree_root(&self.sb, b, full.first().map_or(0, |e| e.off), leaf, full.len() as u64, nblocks + 1, size);
+                    if !inode::set_btree_root(&self.sb, b, full.first().map_or(0, |e| e.off), leaf, full.len() as u64, nblocks + 1, size) {
+                        return Err(self.corrupt(format!("inode {ino}: no room for a bmap btree root in its data fork")));
+                    }
                     inode::seal(&self.sb, b, self.bufs.lsn());
                     self.bufs.put(ioff, iblk, None);
                     return Ok(full);
@@ -146,6 +148,9 @@ impl XfsWriter {
     /// updated. Returns the fork's new extent count.
     fn bmbt_remap(&mut self, ino: u64, fork: &[u8], ib: &mut [u8], change: Remap) -> Result<u64> {
         let unsupported = |m: &str| self.unsupported(format!("inode {ino}: {m} in its bmap btree is not written yet"));
+        if fork.len() < 20 {
+            return Err(self.corrupt(format!("inode {ino}: a bmap btree root in a fork of {} bytes", fork.len())));
+        }
         let (level, nrecs) = (be16(fork, 0), usize::from(be16(fork, 2)));
         let maxr = (fork.len() - 4) / 16;
         if level != 1 {

@@ -261,12 +261,16 @@ pub fn set_extents(sb: &Superblock, b: &mut [u8], recs: &[u8], nblocks: u64, siz
 
 /// Makes the data fork of inode `b` a bmap btree root (`xfs_bmdr_block`) at level 1 with one
 /// child: the leaf at filesystem block `ptr` whose first record starts at file block `key`;
-/// sets the extent count, `di_nblocks` and `di_size` as [`set_data_counts`].
-pub fn set_btree_root(sb: &Superblock, b: &mut [u8], key: u64, ptr: u64, nextents: u64, nblocks: u64, size: u64) {
+/// sets the extent count, `di_nblocks` and `di_size` as [`set_data_counts`]; false when the
+/// data fork has no room for a root.
+pub fn set_btree_root(sb: &Superblock, b: &mut [u8], key: u64, ptr: u64, nextents: u64, nblocks: u64, size: u64) -> bool {
     let core = core_len(sb);
     let forkoff = usize::from(b[82]) * 8;
     let end = if forkoff == 0 { b.len() } else { (core + forkoff).min(b.len()) };
-    let maxr = (end - core - 4) / 16;
+    let maxr = end.saturating_sub(core + 4) / 16;
+    if maxr == 0 {
+        return false;
+    }
     b[5] = 3;
     b[core..end].fill(0);
     put16(b, core, 1);
@@ -274,6 +278,7 @@ pub fn set_btree_root(sb: &Superblock, b: &mut [u8], key: u64, ptr: u64, nextent
     put64(b, core + 4, key);
     put64(b, core + 4 + 8 * maxr, ptr);
     set_data_counts(sb, b, nextents, nblocks, size);
+    true
 }
 
 /// The data fork's extent count inode `b` records (64-bit with nrext64).

@@ -136,6 +136,20 @@ impl XfsWriter {
         da::node(&blk.b, self.sb.crc.then_some(&o), "directory").map(|(_, k)| k).map_err(|m| self.bad_dir(d, m))
     }
 
+    /// The leaf entries of block directory `d`'s block (its entries decoded: `e`), checked to
+    /// index exactly its entries (one live entry each, with the name's hash) before an edit.
+    fn block_leaf_of(&self, d: &Dir, blk: &DirBlock, e: &Entries) -> Result<Vec<(u32, u32)>> {
+        let ents = data::block_leaf(&blk.b, e.end).map_err(|m| self.bad_dir(d, m))?;
+        let mut want: Vec<(u32, u32)> = e.list.iter().map(|(at, x)| (hashname(&x.name), (at / 8) as u32)).collect();
+        let mut live: Vec<(u32, u32)> = ents.iter().copied().filter(|x| x.1 != 0).collect();
+        want.sort_unstable();
+        live.sort_unstable();
+        if want != live || ents.windows(2).any(|w| w[0].0 > w[1].0) {
+            return Err(self.bad_dir(d, "the block's leaf entries do not index its entries in hash order".into()));
+        }
+        Ok(ents)
+    }
+
     fn form(&self, d: &Dir) -> Result<Form> {
         if bmap::find(&d.map, self.leaf_fb()).is_err() {
             return Ok(Form::Block);
@@ -255,8 +269,8 @@ impl XfsWriter {
             let mut blk = self.dir_block(&d, 0)?;
             let mut e = self.data_of(&d, &blk)?;
             let i = e.find(name).ok_or(Error::Os(Errno::NoEntry))?;
+            let mut ents = self.block_leaf_of(&d, &blk, &e)?;
             let (at, ent) = e.list.remove(i);
-            let mut ents = data::block_leaf(&blk.b, e.end).map_err(|m| self.bad_dir(&d, m))?;
             let key = (hashname(name), (at / 8) as u32);
             let li = ents.iter().position(|&x| x == key).ok_or_else(|| self.bad_dir(&d, format!("no leaf entry for the entry at {at}")))?;
             ents[li].1 = 0;
@@ -505,7 +519,7 @@ impl XfsWriter {
         let (crc, ftype) = (self.sb.crc, self.sb.ftype);
         let mut blk = self.dir_block(d, 0)?;
         let mut e = self.data_of(d, &blk)?;
-        let live: Vec<(u32, u32)> = data::block_leaf(&blk.b, e.end).map_err(|m| self.bad_dir(d, m))?.into_iter().filter(|x| x.1 != 0).collect();
+        let live: Vec<(u32, u32)> = self.block_leaf_of(d, &blk, &e)?.into_iter().filter(|x| x.1 != 0).collect();
         let uuid = self.sb.meta_uuid;
         let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
         let mut b = vec![0u8; blk.b.len()];
@@ -542,7 +556,7 @@ impl XfsWriter {
         if form == Form::Block {
             let mut blk = self.dir_block(&d, 0)?;
             let mut e = self.data_of(&d, &blk)?;
-            let mut live: Vec<(u32, u32)> = data::block_leaf(&blk.b, e.end).map_err(|m| self.bad_dir(&d, m))?.into_iter().filter(|x| x.1 != 0).collect();
+            let mut live: Vec<(u32, u32)> = self.block_leaf_of(&d, &blk, &e)?.into_iter().filter(|x| x.1 != 0).collect();
             let end = block::data_end(blk.b.len(), e.hdr, live.len() + 1).filter(|&end| e.list.last().is_none_or(|(o, x)| o + data_entsize(x.name.len(), ftype) <= end));
             let at = end.and_then(|end| {
                 e.end = end;
