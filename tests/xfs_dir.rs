@@ -419,3 +419,10 @@ fn hostile_block_directory_refused() {
         assert!(std::fs::read(&img).unwrap() == bytes, "{what}: something was written");
     }
 }
+
+/// 1 KiB blocks: directory blocks of four filesystem blocks in a node directory.
+#[test]
+fn node_dir_v5_1k_blocks() {
+    let (add, rm, _) = random_edits(&["-b", "size=1024"], 1500, 5, false, ("node", "node"), 0xd1_000f, 2, 400, 300);
+    assert_eq!((add, rm), (0, 0));
+}
