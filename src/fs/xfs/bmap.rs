@@ -52,6 +52,45 @@ impl Extent {
     }
 }
 
+/// The map `map` with extent `new` added (its file blocks unmapped in `map`), joined with a
+/// neighbour it continues on the device.
+pub fn insert(map: &[Extent], new: Extent) -> Vec<Extent> {
+    let mut out = map.to_vec();
+    let i = out.partition_point(|e| e.off < new.off);
+    out.insert(i, new);
+    let joins = |a: &Extent, b: &Extent| a.off + a.count == b.off && a.block + a.count == b.block && !a.unwritten && !b.unwritten && a.count + b.count < 1 << 21;
+    if i + 1 < out.len() && joins(&out[i], &out[i + 1]) {
+        out[i].count += out[i + 1].count;
+        out.remove(i + 1);
+    }
+    if i > 0 && joins(&out[i - 1], &out[i]) {
+        out[i - 1].count += out[i].count;
+        out.remove(i);
+    }
+    out
+}
+
+/// The map `map` with file blocks `off..off + count` taken out (an extent holding them split
+/// in two when they lie inside it).
+pub fn punch(map: &[Extent], off: u64, count: u64) -> Vec<Extent> {
+    let end = off + count;
+    let mut out = Vec::with_capacity(map.len() + 1);
+    for e in map {
+        let e_end = e.off + e.count;
+        if e_end <= off || e.off >= end {
+            out.push(*e);
+            continue;
+        }
+        if e.off < off {
+            out.push(Extent { count: off - e.off, ..*e });
+        }
+        if e_end > end {
+            out.push(Extent { off: end, block: e.block + (end - e.off), count: e_end - end, unwritten: e.unwritten });
+        }
+    }
+    out
+}
+
 /// The extents of a fork whose bytes in the inode are `fork`, in the given format, with the
 /// inode's extent count `nextents`, owned by inode `ino`.
 pub fn extents(src: &dyn Source, ino: u64, format: Format, fork: &[u8], nextents: u64) -> Result<Vec<Extent>> {
@@ -179,6 +218,18 @@ mod tests {
         assert!(err(ok.clone(), u64::MAX).contains("do not fit"));
         assert!(extents(&src, 1, Format::Btree, &ok, u64::MAX).unwrap_err().to_string().contains("extents"));
         assert!(extents(&src, 1, Format::Local, &ok, 1).is_err());
+    }
+
+    #[test]
+    fn punches() {
+        let e = |off, block, count| Extent { off, block, count, unwritten: false };
+        let m = [e(0, 100, 4), e(8, 200, 2)];
+        assert_eq!(punch(&m, 1, 2), vec![e(0, 100, 1), e(3, 103, 1), e(8, 200, 2)]);
+        assert_eq!(punch(&m, 8, 2), vec![e(0, 100, 4)]);
+        assert_eq!(punch(&m, 0, 1), vec![e(1, 101, 3), e(8, 200, 2)]);
+        assert_eq!(insert(&m, e(4, 104, 1)), vec![e(0, 100, 5), e(8, 200, 2)]);
+        assert_eq!(insert(&m, e(7, 199, 1)), vec![e(0, 100, 4), e(7, 199, 3)]);
+        assert_eq!(insert(&m, e(5, 300, 1)), vec![e(0, 100, 4), e(5, 300, 1), e(8, 200, 2)]);
     }
 
     #[test]

@@ -1,14 +1,15 @@
-//! Creating and removing names in shortform directories (the kernel's `xfs_create`,
-//! `xfs_symlink` and `xfs_remove` for a parent whose entries live inside its inode): a new
-//! inode ([`XfsWriter::dialloc`], [`super::inode::init_new`]) linked under a name
-//! ([`SfDir::add`], offsets and 4/8-byte inode numbers as `xfs_dir2_sf_addname`), the parent's
+//! Creating and removing names (the kernel's `xfs_create`, `xfs_symlink` and `xfs_remove`): a
+//! new inode ([`XfsWriter::dialloc`], [`super::inode::init_new`]) linked under a name — in a
+//! shortform parent by [`SfDir::add`] (offsets and 4/8-byte inode numbers as
+//! `xfs_dir2_sf_addname`), turned into a block directory when the name no longer fits the
+//! inode, and in block, leaf and node parents by [`super::dir2::ops`] — the parent's
 //! times, change count and — for a directory — link count updated; removal unlinks the name
 //! and frees the inode with its blocks when its last link goes ([`XfsWriter::free_inode`]:
 //! files with data, remote symlinks, attribute forks; shared reflinked extents lose an owner).
 //!
-//! A parent in block, leaf, node or btree format, or one the new entry would push out of the
-//! inode (to the block format), is refused with [`Error::Unsupported`] naming the format:
-//! those conversions are a later step. Each call is one operation: whole or nothing.
+//! What [`super::dir2::ops`] does not write yet (a full da node block, a second free index
+//! block, a deeper bmap btree) is refused with [`Error::Unsupported`] naming it. Each call is
+//! one operation: whole or nothing.
 
 use super::dir2::sf::SfDir;
 use super::inode::{self, Format, Inode, NewInode};
@@ -51,7 +52,7 @@ fn check_name(name: &[u8]) -> Result<()> {
 }
 
 impl XfsWriter {
-    fn unsupported(&self, what: String) -> Error {
+    pub(crate) fn unsupported(&self, what: String) -> Error {
         Error::Unsupported { dev: self.bufs.dev_name(), fs: "xfs".into(), feature: format!("writing: {what}") }
     }
 
@@ -66,24 +67,45 @@ impl XfsWriter {
         Ok((off, blk, at, i))
     }
 
-    /// Directory `dir` decoded, refusing the formats not written yet.
-    fn sf_dir(&self, dir: u64) -> Result<(u64, Vec<u8>, usize, Inode, SfDir)> {
-        let (off, blk, at, i) = self.read_inode(dir)?;
+    /// Directory `dir`: its inode, and its shortform contents when it is in shortform.
+    fn dir_inode(&self, dir: u64) -> Result<(Inode, Option<SfDir>)> {
+        let (_, _, _, i) = self.read_inode(dir)?;
         if i.kind() != S_IFDIR {
             return Err(Error::Os(Errno::NotDir));
         }
-        if i.format != Format::Local {
-            return Err(self.unsupported(format!("directory {dir} is in block/leaf/node/btree format ({:?} data fork); only shortform directories are written yet", i.format)));
+        let sf = match i.format {
+            Format::Local => Some(SfDir::decode(&i.data_fork, i.size, self.sb.ftype).map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?),
+            _ => None,
+        };
+        Ok((i, sf))
+    }
+
+    /// Directory `dir` after a name came or went: its link count changed by `links` (a
+    /// subdirectory's `..`), its change and modification times set to `t`.
+    fn dir_touch(&mut self, dir: u64, links: i64, t: Timespec) -> Result<()> {
+        let (off, mut blk, at, pi) = self.read_inode(dir)?;
+        let nl = i64::from(pi.nlink) + links;
+        if nl < 2 || nl > i64::from(u32::MAX) {
+            return Err(self.corrupt(format!("directory {dir}: link count {} with a subdirectory coming or going", pi.nlink)));
         }
-        let d = SfDir::decode(&i.data_fork, i.size, self.sb.ftype).map_err(|m| self.corrupt(format!("directory {dir}: {m}")))?;
-        Ok((off, blk, at, i, d))
+        let n = usize::from(self.sb.inodesize);
+        let b = &mut blk[at..at + n];
+        inode::set_nlink(b, nl as u32);
+        inode::touch(&self.sb, b, t, true);
+        inode::seal(&self.sb, b, self.bufs.lsn());
+        self.bufs.put(off, blk, None);
+        Ok(())
     }
 
     /// `create`/`symlink` inside an operation.
     fn create_in(&mut self, parent: u64, name: &[u8], new: NewInode) -> Result<u64> {
         check_name(name)?;
-        let (_, _, _, pi, d) = self.sf_dir(parent)?;
-        if d.find(name).is_some() {
+        let (pi, sf) = self.dir_inode(parent)?;
+        let exists = match &sf {
+            Some(d) => d.find(name).is_some(),
+            None => self.dir_lookup(parent, name)?.is_some(),
+        };
+        if exists {
             return Err(Error::Os(Errno::Exists));
         }
         let is_dir = new.mode & S_IFMT == S_IFDIR;
@@ -93,28 +115,32 @@ impl XfsWriter {
         let t = now();
         let ino = self.dialloc(parent, new.mode)?;
         self.init_inode_in(ino, &NewInode { parent, ..new.clone() }, t)?;
+        let ft = if self.sb.ftype { ftype_of(new.mode) } else { 0 };
         // The parent again: the new inode may share its block.
-        let (off, mut blk, at, pi, mut d) = self.sf_dir(parent)?;
-        let n = usize::from(self.sb.inodesize);
-        let full = || format!("directory {parent} is full in shortform; the block format it would convert to is not written yet");
-        if !d.add(name, ino, if self.sb.ftype { ftype_of(new.mode) } else { 0 }, self.sb.crc, self.sb.ftype, self.sb.dirblksize as usize) {
-            return Err(self.unsupported(full()));
+        let (off, mut blk, at, _) = self.read_inode(parent)?;
+        match self.dir_inode(parent)?.1 {
+            Some(d) => {
+                let n = usize::from(self.sb.inodesize);
+                let mut grown = d.clone();
+                let fits = grown.add(name, ino, ft, self.sb.crc, self.sb.ftype, self.sb.dirblksize as usize)
+                    && inode::set_local_fork(&self.sb, &mut blk[at..at + n], &grown.encode(self.sb.ftype));
+                if fits {
+                    inode::seal(&self.sb, &mut blk[at..at + n], self.bufs.lsn());
+                    self.bufs.put(off, blk, None);
+                } else {
+                    // Out of the inode: the block format (`xfs_dir2_sf_to_block`), then the name.
+                    self.sf_to_block(parent, &d)?;
+                    self.dir_add(parent, name, ino, ft)?;
+                }
+            }
+            None => self.dir_add(parent, name, ino, ft)?,
         }
-        let b = &mut blk[at..at + n];
-        if !inode::set_local_fork(&self.sb, b, &d.encode(self.sb.ftype)) {
-            return Err(self.unsupported(full()));
-        }
-        if is_dir {
-            inode::set_nlink(b, pi.nlink + 1);
-        }
-        inode::touch(&self.sb, b, t, true);
-        inode::seal(&self.sb, b, self.bufs.lsn());
-        self.bufs.put(off, blk, None);
+        self.dir_touch(parent, i64::from(is_dir), t)?;
         Ok(ino)
     }
 
     /// Creates an empty regular file, an empty directory (shortform, `..` = `parent`), a fifo
-    /// or a socket named `name` in shortform directory `parent`, with `mode` (type and
+    /// or a socket named `name` in directory `parent`, with `mode` (type and
     /// permission bits), `uid` and `gid`; returns its inode number. See the module
     /// documentation for what is refused.
     pub fn create(&mut self, parent: u64, name: &[u8], mode: u16, uid: u32, gid: u32) -> Result<u64> {
@@ -126,7 +152,7 @@ impl XfsWriter {
         self.end(r)
     }
 
-    /// Creates a symlink named `name` to `target` in shortform directory `parent` (the target
+    /// Creates a symlink named `name` to `target` in directory `parent` (the target
     /// kept in the inode: it must fit there); returns its inode number.
     pub fn symlink(&mut self, parent: u64, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<u64> {
         self.begin();
@@ -137,40 +163,48 @@ impl XfsWriter {
     /// `remove` inside an operation.
     fn remove_in(&mut self, parent: u64, name: &[u8]) -> Result<()> {
         check_name(name)?;
-        let (off, mut blk, at, pi, mut d) = self.sf_dir(parent)?;
-        let Some(e) = d.remove(name) else { return Err(Error::Os(Errno::NoEntry)) };
-        let (_, _, _, ti) = self.read_inode(e.ino)?;
+        let (_, sf) = self.dir_inode(parent)?;
+        let child = match &sf {
+            Some(d) => d.find(name).map(|e| e.ino),
+            None => self.dir_lookup(parent, name)?,
+        };
+        let Some(child) = child else { return Err(Error::Os(Errno::NoEntry)) };
+        let (_, _, _, ti) = self.read_inode(child)?;
         let is_dir = ti.kind() == S_IFDIR;
         if is_dir {
-            if ti.format != Format::Local {
-                return Err(self.unsupported(format!("directory {} is in block/leaf/node/btree format; only shortform directories are written yet", e.ino)));
-            }
-            let sub = SfDir::decode(&ti.data_fork, ti.size, self.sb.ftype).map_err(|m| self.corrupt(format!("directory {}: {m}", e.ino)))?;
-            if !sub.entries.is_empty() {
+            let empty = match self.dir_inode(child)?.1 {
+                Some(sub) => sub.entries.is_empty(),
+                None => self.dir_is_empty(child)?,
+            };
+            if !empty {
                 return Err(Error::Os(Errno::NotEmpty));
             }
         }
         let t = now();
         let n = usize::from(self.sb.inodesize);
-        let b = &mut blk[at..at + n];
-        if !inode::set_local_fork(&self.sb, b, &d.encode(self.sb.ftype)) {
-            return Err(self.corrupt(format!("directory {parent}: a smaller shortform directory does not fit")));
+        match sf {
+            Some(mut d) => {
+                d.remove(name);
+                let (off, mut blk, at, _) = self.read_inode(parent)?;
+                if !inode::set_local_fork(&self.sb, &mut blk[at..at + n], &d.encode(self.sb.ftype)) {
+                    return Err(self.corrupt(format!("directory {parent}: a smaller shortform directory does not fit")));
+                }
+                inode::seal(&self.sb, &mut blk[at..at + n], self.bufs.lsn());
+                self.bufs.put(off, blk, None);
+            }
+            None => {
+                if self.dir_remove(parent, name)? != child {
+                    return Err(self.corrupt(format!("directory {parent}: the entry removed is not the one looked up")));
+                }
+            }
         }
-        if is_dir {
-            let Some(nl) = pi.nlink.checked_sub(1).filter(|&n| n >= 2) else {
-                return Err(self.corrupt(format!("directory {parent}: link count {} with a subdirectory", pi.nlink)));
-            };
-            inode::set_nlink(b, nl);
-        }
-        inode::touch(&self.sb, b, t, true);
-        inode::seal(&self.sb, b, self.bufs.lsn());
-        self.bufs.put(off, blk, None);
+        self.dir_touch(parent, -i64::from(is_dir), t)?;
         // The inode loses a link (a directory both: its name and its `.`); the last one frees it.
-        let left = if is_dir { 0 } else { ti.nlink.checked_sub(1).ok_or_else(|| self.corrupt(format!("inode {}: link count 0 with a name", e.ino)))? };
+        let left = if is_dir { 0 } else { ti.nlink.checked_sub(1).ok_or_else(|| self.corrupt(format!("inode {child}: link count 0 with a name")))? };
         if left == 0 {
-            return self.difree(e.ino);
+            return self.difree(child);
         }
-        let (toff, mut tblk, tat, _) = self.read_inode(e.ino)?;
+        let (toff, mut tblk, tat, _) = self.read_inode(child)?;
         let b = &mut tblk[tat..tat + n];
         inode::set_nlink(b, left);
         inode::touch(&self.sb, b, t, false);
@@ -179,7 +213,7 @@ impl XfsWriter {
         Ok(())
     }
 
-    /// Removes the name `name` from shortform directory `parent` (an empty directory, or
+    /// Removes the name `name` from directory `parent` (an empty directory, or
     /// any other file): the inode loses a link and is freed with its last one, its data and
     /// attribute fork blocks first (reflinked shared extents lose an owner instead). `ENOENT`
     /// without such a name, `ENOTEMPTY` for a directory with entries.

@@ -62,6 +62,58 @@ pub fn node(b: &[u8], owner: Option<&Owner>, what: &str) -> Result<(u16, Vec<(u3
     Ok((level, (0..count).map(|i| (be32(b, hdr + i * 8), be32(b, hdr + i * 8 + 4))).collect()))
 }
 
+/// Sets the forward sibling (`xfs_da_blkinfo.forw`).
+pub fn set_forw(b: &mut [u8], v: u32) {
+    b[0..4].copy_from_slice(&v.to_be_bytes());
+}
+
+/// The backward sibling (`xfs_da_blkinfo.back`), 0 for none.
+pub fn back(b: &[u8]) -> u32 {
+    be32(b, 4)
+}
+
+/// Sets the backward sibling (`xfs_da_blkinfo.back`).
+pub fn set_back(b: &mut [u8], v: u32) {
+    b[4..8].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Writes a da block header into `b` (zeroed first): `magic`, no siblings, and on v5 the
+/// address, UUID and owner `owner` names.
+pub fn init_blkinfo(b: &mut [u8], magic: u16, owner: Option<&Owner>) {
+    b.fill(0);
+    b[8..10].copy_from_slice(&magic.to_be_bytes());
+    if let Some(o) = owner {
+        b[16..24].copy_from_slice(&o.daddr.to_be_bytes());
+        b[32..48].copy_from_slice(o.uuid);
+        b[48..56].copy_from_slice(&o.ino.to_be_bytes());
+    }
+}
+
+/// Entries a node block of `len` bytes holds.
+pub fn node_max(len: usize, crc: bool) -> usize {
+    (len - if crc { 64 } else { 16 }) / 8
+}
+
+/// Writes node block `b`'s level and (hash, child) entries (the caller checked they fit
+/// [`node_max`]), the rest of the header kept.
+pub fn write_node(b: &mut [u8], crc: bool, level: u16, ents: &[(u32, u32)]) {
+    let (hdr, at) = if crc { (64, 56) } else { (16, 12) };
+    b[at..at + 2].copy_from_slice(&(ents.len() as u16).to_be_bytes());
+    b[at + 2..at + 4].copy_from_slice(&level.to_be_bytes());
+    b[hdr..].fill(0);
+    for (i, &(h, c)) in ents.iter().enumerate() {
+        b[hdr + i * 8..hdr + i * 8 + 4].copy_from_slice(&h.to_be_bytes());
+        b[hdr + i * 8 + 4..hdr + i * 8 + 8].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// Sets the hash of entry `i` of node block `b` (checked by [`node`] to have it): the key a
+/// child's highest hash is kept under.
+pub fn set_node_hash(b: &mut [u8], crc: bool, i: usize, hash: u32) {
+    let at = if crc { 64 } else { 16 } + i * 8;
+    b[at..at + 4].copy_from_slice(&hash.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +126,15 @@ mod tests {
         b[14..16].copy_from_slice(&1u16.to_be_bytes());
         b[16..24].copy_from_slice(&[0, 0, 0, 5, 0, 0, 0, 9]);
         assert_eq!(node(&b, None, "x").unwrap(), (1, vec![(5, 9)]));
+        set_node_hash(&mut b, false, 0, 6);
+        assert_eq!(node(&b, None, "x").unwrap(), (1, vec![(6, 9)]));
+        init_blkinfo(&mut b, NODE_V4, None);
+        write_node(&mut b, false, 2, &[(1, 2), (3, 4)]);
+        set_forw(&mut b, 7);
+        set_back(&mut b, 8);
+        assert_eq!(node(&b, None, "x").unwrap(), (2, vec![(1, 2), (3, 4)]));
+        assert_eq!((forw(&b), back(&b)), (7, 8));
+        assert_eq!(node_max(512, false), 62);
         b[12..14].copy_from_slice(&100u16.to_be_bytes());
         assert!(node(&b, None, "x").is_err());
         b[12..14].copy_from_slice(&1u16.to_be_bytes());

@@ -143,7 +143,7 @@ impl XfsWriter {
     }
 
     /// AG and AG inode number of `ino`, checked against the AG's size.
-    fn ino_split(&self, ino: u64) -> Result<(u32, u32)> {
+    pub(crate) fn ino_split(&self, ino: u64) -> Result<(u32, u32)> {
         let shift = u32::from(self.sb.agblklog) + u32::from(self.sb.inopblog);
         let agno = ino.checked_shr(shift).unwrap_or(u64::MAX);
         let agino = ino & ((1u64 << shift) - 1);

@@ -46,6 +46,7 @@ pub mod alloc;
 pub mod attr;
 pub mod attr_sf;
 pub mod bmap;
+pub mod bmap_edit;
 pub mod bmbt;
 pub mod btree;
 pub mod btree_write;

@@ -3,9 +3,16 @@
 //! the data blocks of larger directories (XD2D/XDD3). Entries are 8-byte aligned: inode
 //! number, name length, name, ftype byte (when the feature is on), and a tag; free space is
 //! marked by 0xffff and a length.
+//!
+//! Write side: [`Entries`] is a data block decoded for editing (its entries by offset; free
+//! space is what lies between them), written back whole with its free regions, their tags and
+//! the `bestfree` table (`xfs_dir2_data_freescan`: the three longest, longest first, the
+//! lower offset first among equals); [`init_header`] starts a new block.
 
+use super::sf::data_entsize;
 use super::RawEntry;
 use crate::bytes::{be16, be32, be64};
+use crate::fs::xfs::buf::Stamp;
 use crate::fs::xfs::crc;
 
 const XD2B: u32 = 0x5844_3242;
@@ -119,6 +126,148 @@ pub fn parse(b: &[u8], ftype: bool, owner: Option<&Owner>, out: &mut Vec<RawEntr
     Ok(())
 }
 
+/// Where a v5 data, block or free index block keeps its LSN and CRC (`xfs_dir3_blk_hdr`).
+pub const STAMP: Stamp = Stamp { lsn_off: 16, crc_off: 4 };
+
+/// Offset of the `bestfree` table: after the v5 block header, or after the v4 magic.
+fn bestfree_off(crc: bool) -> usize {
+    if crc { 48 } else { 4 }
+}
+
+/// Writes the header of a new data block (`block`: the single block of a block directory)
+/// into `b`: magic, and on v5 the address, UUID and owner (`owner` is `Some` on v5); the
+/// `bestfree` table is left to [`Entries::encode`].
+pub fn init_header(b: &mut [u8], block: bool, owner: Option<&Owner>) {
+    b.fill(0);
+    let magic = match (block, owner.is_some()) {
+        (true, false) => XD2B,
+        (false, false) => XD2D,
+        (true, true) => XDB3,
+        (false, true) => XDD3,
+    };
+    b[0..4].copy_from_slice(&magic.to_be_bytes());
+    if let Some(o) = owner {
+        b[8..16].copy_from_slice(&o.daddr.to_be_bytes());
+        b[24..40].copy_from_slice(o.uuid);
+        b[40..48].copy_from_slice(&o.ino.to_be_bytes());
+    }
+}
+
+/// A data block decoded for editing: its entries (`.` and `..` included) by offset, in the
+/// byte range `hdr..end` (a block directory's ends at its leaf entries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entries {
+    /// Where entries start (the header's size).
+    pub hdr: usize,
+    /// Where the entry space ends.
+    pub end: usize,
+    /// (offset, entry), in offset order.
+    pub list: Vec<(usize, RawEntry)>,
+}
+
+/// Decodes data block `b` for editing (checked as [`header`] and [`parse`] check it).
+pub fn decode(b: &[u8], ftype: bool, owner: Option<&Owner>) -> Result<Entries, String> {
+    let (hdr, end) = header(b, owner)?;
+    let mut list = Vec::new();
+    let mut p = hdr;
+    while p < end {
+        if be16(b, p) == 0xffff {
+            let len = usize::from(be16(b, p + 2));
+            if len < 8 || len % 8 != 0 || p + len > end {
+                return Err(format!("data block: free space of {len} bytes at {p}"));
+            }
+            p += len;
+            continue;
+        }
+        let e = entry_at(b, p, hdr, end, ftype)?;
+        let size = data_entsize(e.name.len(), ftype);
+        list.push((p, e));
+        p += size;
+    }
+    Ok(Entries { hdr, end, list })
+}
+
+impl Entries {
+    /// The free regions (offset, length) between the entries, in offset order.
+    pub fn free_regions(&self, ftype: bool) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut p = self.hdr;
+        for (at, e) in &self.list {
+            if *at > p {
+                out.push((p, at - p));
+            }
+            p = p.max(at + data_entsize(e.name.len(), ftype));
+        }
+        if self.end > p {
+            out.push((p, self.end - p));
+        }
+        out
+    }
+
+    /// The longest free region (`bestfree[0]`'s length), 0 when none.
+    pub fn best(&self, ftype: bool) -> usize {
+        self.free_regions(ftype).iter().map(|r| r.1).max().unwrap_or(0)
+    }
+
+    /// The index of the entry named `name`.
+    pub fn find(&self, name: &[u8]) -> Option<usize> {
+        self.list.iter().position(|(_, e)| e.name == name)
+    }
+
+    /// Whether the block holds no entries at all.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Adds entry `e` at the start of the longest free region (the kernel takes
+    /// `bestfree[0]`); its offset, or `None` when no region holds it.
+    pub fn add(&mut self, e: RawEntry, ftype: bool) -> Option<usize> {
+        let size = data_entsize(e.name.len(), ftype);
+        let mut best: Option<(usize, usize)> = None;
+        for r in self.free_regions(ftype) {
+            if r.1 >= size && best.is_none_or(|b| r.1 > b.1) {
+                best = Some(r);
+            }
+        }
+        let at = best?.0;
+        let i = self.list.partition_point(|(o, _)| *o < at);
+        self.list.insert(i, (at, e));
+        Some(at)
+    }
+
+    /// Writes the entries into `b` (`hdr..end` rewritten: entries and their tags, free regions
+    /// with theirs) and the `bestfree` table.
+    pub fn encode(&self, b: &mut [u8], crc: bool, ftype: bool) {
+        b[self.hdr..self.end].fill(0);
+        for &(at, ref e) in &self.list {
+            let size = data_entsize(e.name.len(), ftype);
+            let n = e.name.len();
+            b[at..at + 8].copy_from_slice(&e.ino.to_be_bytes());
+            b[at + 8] = n as u8;
+            b[at + 9..at + 9 + n].copy_from_slice(&e.name);
+            if ftype {
+                b[at + 9 + n] = e.ftype;
+            }
+            b[at + size - 2..at + size].copy_from_slice(&(at as u16).to_be_bytes());
+        }
+        let free = self.free_regions(ftype);
+        for &(at, len) in &free {
+            b[at..at + 2].copy_from_slice(&0xffffu16.to_be_bytes());
+            b[at + 2..at + 4].copy_from_slice(&(len as u16).to_be_bytes());
+            b[at + len - 2..at + len].copy_from_slice(&(at as u16).to_be_bytes());
+        }
+        let mut best = free;
+        // Stable: among equal lengths the lower offset stays first.
+        best.sort_by_key(|x| std::cmp::Reverse(x.1));
+        let bf = bestfree_off(crc);
+        b[bf..bf + 12].fill(0);
+        for (i, &(at, len)) in best.iter().take(3).enumerate() {
+            b[bf + i * 4..bf + i * 4 + 2].copy_from_slice(&(at as u16).to_be_bytes());
+            b[bf + i * 4 + 2..bf + i * 4 + 4].copy_from_slice(&(len as u16).to_be_bytes());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +313,29 @@ mod tests {
         // A data block has no block-directory index (found by fuzzing: this underflowed).
         let (_, end) = header(&block(), None).unwrap();
         assert!(block_leaf(&block(), end).unwrap_err().contains("block directory"));
+    }
+
+    #[test]
+    fn edits_round_trip() {
+        let b = block();
+        let mut e = decode(&b, true, None).unwrap();
+        assert_eq!(e.list.len(), 1);
+        assert_eq!(e.free_regions(true), vec![(32, 480)]);
+        let at = e.add(RawEntry { name: b"defgh".to_vec(), ino: 300, ftype: 2 }, true).unwrap();
+        assert_eq!(at, 32);
+        let mut b2 = b.clone();
+        e.encode(&mut b2, false, true);
+        let mut out = Vec::new();
+        parse(&b2, true, None, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(decode(&b2, true, None).unwrap(), e);
+        // bestfree: the one region after both entries, 512 - 56.
+        assert_eq!(&b2[4..8], &[0, 56, 0x01, 0xc8]);
+        e.list.remove(0);
+        e.encode(&mut b2, false, true);
+        assert_eq!(e.free_regions(true), vec![(16, 16), (56, 456)]);
+        assert_eq!(&b2[4..12], &[0, 56, 0x01, 0xc8, 0, 16, 0, 16]);
+        assert_eq!(be16(&b2, 30), 16);
+        assert_eq!(e.best(true), 456);
     }
 }

@@ -4,10 +4,18 @@
 //! Listings read every data block; lookups follow the hash index ([`hash`]): the leaf entries
 //! at the end of a block directory's block, the [`leaf`] block of a leaf directory, or the da
 //! node blocks down to the leaf blocks of node and btree directories.
+//!
+//! Write side: [`ops`] adds and removes names in block, leaf and node directories (and
+//! converts shortform → block → leaf → node as they grow) over the editable forms of the
+//! data blocks ([`data::Entries`]), the block tail ([`block`]), leaf blocks ([`leaf::Leaf`])
+//! and the free index blocks of node directories ([`free`]).
 
+pub mod block;
 pub mod data;
+pub mod free;
 pub mod hash;
 pub mod leaf;
+pub mod ops;
 pub mod sf;
 
 /// Logical byte offset where leaf blocks start (`XFS_DIR2_LEAF_OFFSET`): data blocks lie below.

@@ -1,0 +1,707 @@
+//! Names added to and removed from directories whose entries live in blocks (the kernel's
+//! `xfs_dir2_block_addname`/`removename`, `xfs_dir2_leaf_*` and `xfs_dir2_node_*`), and a
+//! shortform directory that outgrew its inode turned into a block directory
+//! (`xfs_dir2_sf_to_block`).
+//!
+//! - Block form: the entry goes to the start of the longest free region, its leaf entry in
+//!   hash order in the block's tail (stale leaf entries are compacted away then); a removed
+//!   entry's space merges with its free neighbours and its leaf entry goes stale.
+//! - Leaf and node forms: the leaf entry is found through the hash index (da node blocks down
+//!   to the LEAFN blocks); removal marks it stale, updates the data block, its best-free value
+//!   (the LEAF1 block's table, or the free index block of node form) and frees a data block
+//!   left empty (`xfs_dir2_shrink_inode`: its blocks unmapped, the size cut back when it was
+//!   the last one), and a free index block left describing none. Adding uses a data block the
+//!   best-free values say has room, inserts the leaf entry in hash order (compacting stale
+//!   entries when the leaf is full) and fixes the node keys above a LEAFN block. When no data
+//!   block has room a new one is mapped at the first unused data block (`xfs_dir2_grow_inode`)
+//!   and the LEAF1 table or the free index block grows with it.
+//! - A full block directory becomes a leaf directory (`xfs_dir2_block_to_leaf`) first, a
+//!   leaf directory whose LEAF1 block is full a node directory (`xfs_dir2_leaf_to_node`), and
+//!   a full LEAFN block splits in two (the root leaf under a new node block; another leaf
+//!   with a new sibling keyed in its parent node).
+//!
+//! Refused with [`Error::Unsupported`] by name: a full da node block (a node split), a new
+//! free index block (past 2016 data blocks of 4 KiB), a directory block split across extents, and the block
+//! map changes [`crate::fs::xfs::bmap_edit`] refuses. Formats are never converted down.
+
+use super::block;
+use super::data::{self, Entries};
+use super::free::{self, FreeBlock, NULLDATAOFF};
+use super::hash::hashname;
+use super::leaf::{self, Leaf};
+use super::sf::{data_entsize, SfDir};
+use super::{RawEntry, LEAF_OFFSET};
+use crate::fs::xfs::alloc::Within;
+use crate::fs::xfs::bmap::{self, Extent};
+use crate::fs::xfs::bmap_edit::Remap;
+use crate::fs::xfs::bunmap::TreeSrc;
+use crate::fs::xfs::da;
+use crate::fs::xfs::inode::{self, Format, Inode};
+use crate::fs::xfs::writer::XfsWriter;
+use crate::fs::{Errno, Error, Result};
+
+/// A directory in block, leaf or node format open for an edit.
+struct Dir {
+    ino: u64,
+    core: Inode,
+    map: Vec<Extent>,
+    /// Filesystem blocks per directory block.
+    per: u64,
+}
+
+/// One directory block: its byte offset on the device, its 512-byte address, its bytes.
+struct DirBlock {
+    off: u64,
+    daddr: u64,
+    b: Vec<u8>,
+}
+
+/// How a directory's blocks are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Block,
+    Leaf,
+    Node,
+}
+
+/// Where a name was found in a leaf or node directory.
+struct Found {
+    /// The leaf block (file block) and the entry's index in it.
+    leaf_fb: u64,
+    idx: usize,
+    /// The data block (directory block number) and the entry's offset in it.
+    db: u64,
+    at: usize,
+}
+
+impl XfsWriter {
+    fn dir_open(&self, ino: u64) -> Result<Dir> {
+        let (_, blk, at) = self.inode_block(ino)?;
+        let n = usize::from(self.sb.inodesize);
+        let core = Inode::parse(&self.sb, ino, &blk[at..at + n]).map_err(|m| self.corrupt(m))?;
+        if !matches!(core.format, Format::Extents | Format::Btree) {
+            return Err(self.corrupt(format!("directory {ino}: data fork format {:?} where blocks were expected", core.format)));
+        }
+        let map = bmap::extents(&TreeSrc { w: self }, ino, core.format, &core.data_fork, core.nextents)?;
+        let per = u64::from(self.sb.dirblksize >> self.sb.blocklog).max(1);
+        Ok(Dir { ino, core, map, per })
+    }
+
+    fn leaf_fb(&self) -> u64 {
+        LEAF_OFFSET >> self.sb.blocklog
+    }
+
+    fn free_fb(&self, d: &Dir, db: u64) -> u64 {
+        let first = free::FREE_OFFSET / u64::from(self.sb.dirblksize);
+        (first + db / free::max_bests(self.sb.dirblksize as usize, self.sb.crc) as u64) * d.per
+    }
+
+    /// Directory block at file block `fb` (all of it in one extent).
+    fn dir_block(&self, d: &Dir, fb: u64) -> Result<DirBlock> {
+        let e = bmap::find(&d.map, fb).map_err(|_| self.corrupt(format!("directory {}: file block {fb} is a hole", d.ino)))?;
+        if e.off + e.count < fb + d.per {
+            return Err(self.unsupported(format!("directory {}: block {fb} split across extents", d.ino)));
+        }
+        let fsb = e.block + (fb - e.off);
+        let off = self.sb.fsb_to_byte(fsb, d.per).ok_or_else(|| self.corrupt(format!("directory {}: block {fsb:#x} outside the filesystem", d.ino)))?;
+        let b = self.bufs.read(off, self.sb.dirblksize as usize)?;
+        Ok(DirBlock { off, daddr: off >> 9, b })
+    }
+
+    fn bad_dir(&self, d: &Dir, m: String) -> Error {
+        self.corrupt(format!("directory {}: {m}", d.ino))
+    }
+
+    fn data_of(&self, d: &Dir, blk: &DirBlock) -> Result<Entries> {
+        let uuid = self.sb.meta_uuid;
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        data::decode(&blk.b, self.sb.ftype, self.sb.crc.then_some(&o)).map_err(|m| self.bad_dir(d, m))
+    }
+
+    fn leaf_of(&self, d: &Dir, blk: &DirBlock) -> Result<Leaf> {
+        let uuid = self.sb.meta_uuid;
+        let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        Leaf::decode(&blk.b, self.sb.crc.then_some(&o)).map_err(|m| self.bad_dir(d, m))
+    }
+
+    fn free_of(&self, d: &Dir, blk: &DirBlock) -> Result<FreeBlock> {
+        let uuid = self.sb.meta_uuid;
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        FreeBlock::decode(&blk.b, self.sb.crc.then_some(&o)).map_err(|m| self.bad_dir(d, m))
+    }
+
+    fn node_of(&self, d: &Dir, blk: &DirBlock) -> Result<Vec<(u32, u32)>> {
+        let uuid = self.sb.meta_uuid;
+        let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        da::node(&blk.b, self.sb.crc.then_some(&o), "directory").map(|(_, k)| k).map_err(|m| self.bad_dir(d, m))
+    }
+
+    /// The leaf entries of block directory `d`'s block (its entries decoded: `e`), checked to
+    /// index exactly its entries (one live entry each, with the name's hash) before an edit.
+    fn block_leaf_of(&self, d: &Dir, blk: &DirBlock, e: &Entries) -> Result<Vec<(u32, u32)>> {
+        let ents = data::block_leaf(&blk.b, e.end).map_err(|m| self.bad_dir(d, m))?;
+        let mut want: Vec<(u32, u32)> = e.list.iter().map(|(at, x)| (hashname(&x.name), (at / 8) as u32)).collect();
+        let mut live: Vec<(u32, u32)> = ents.iter().copied().filter(|x| x.1 != 0).collect();
+        want.sort_unstable();
+        live.sort_unstable();
+        if want != live || ents.windows(2).any(|w| w[0].0 > w[1].0) {
+            return Err(self.bad_dir(d, "the block's leaf entries do not index its entries in hash order".into()));
+        }
+        Ok(ents)
+    }
+
+    fn form(&self, d: &Dir) -> Result<Form> {
+        if bmap::find(&d.map, self.leaf_fb()).is_err() {
+            return Ok(Form::Block);
+        }
+        let b = self.dir_block(d, self.leaf_fb())?;
+        match da::magic(&b.b) {
+            _ if leaf::is_leaf1(&b.b) => Ok(Form::Leaf),
+            _ if leaf::is_leafn(&b.b) => Ok(Form::Node),
+            da::NODE_V4 | da::NODE_V5 => Ok(Form::Node),
+            m => Err(self.bad_dir(d, format!("block at the leaf offset has magic {m:#x}"))),
+        }
+    }
+
+    /// The leaf block holding hash `hash` (or where it goes) and the node blocks above it:
+    /// (node file block, index of the entry followed).
+    fn leaf_for(&self, d: &Dir, hash: u32) -> Result<(u64, Vec<(u64, usize)>)> {
+        let mut fb = self.leaf_fb();
+        let mut path = Vec::new();
+        loop {
+            let blk = self.dir_block(d, fb)?;
+            if !matches!(da::magic(&blk.b), da::NODE_V4 | da::NODE_V5) {
+                return Ok((fb, path));
+            }
+            if path.len() >= usize::from(da::MAX_DEPTH) {
+                return Err(self.bad_dir(d, "node tree too deep".into()));
+            }
+            let kids = self.node_of(d, &blk)?;
+            let i = kids.iter().position(|k| k.0 >= hash).unwrap_or(kids.len() - 1);
+            path.push((fb, i));
+            fb = u64::from(kids[i].1);
+        }
+    }
+
+    /// Finds `name` in a leaf or node directory through the hash index.
+    fn find_hashed(&self, d: &Dir, name: &[u8]) -> Result<Option<Found>> {
+        let h = hashname(name);
+        let dsize = u64::from(self.sb.dirblksize);
+        let (mut fb, _) = self.leaf_for(d, h)?;
+        for _ in 0..1024 {
+            let lb = self.dir_block(d, fb)?;
+            let leaf = self.leaf_of(d, &lb)?;
+            for (idx, &(_, a)) in leaf.ents.iter().enumerate().filter(|(_, e)| e.0 == h && e.1 != 0) {
+                let byte = u64::from(a) * 8;
+                let (db, at) = (byte / dsize, (byte % dsize) as usize);
+                let blk = self.dir_block(d, db * d.per)?;
+                if self.data_of(d, &blk)?.list.iter().any(|(o, e)| *o == at && e.name == name) {
+                    return Ok(Some(Found { leaf_fb: fb, idx, db, at }));
+                }
+            }
+            let next = da::forw(&lb.b);
+            if next == 0 || leaf.ents.last().is_none_or(|e| e.0 != h) {
+                return Ok(None);
+            }
+            fb = u64::from(next);
+        }
+        Err(self.bad_dir(d, "leaf sibling chain too long (cycle)".into()))
+    }
+
+    /// The inode named `name` in directory `dir` (block, leaf or node format).
+    pub(crate) fn dir_lookup(&self, dir: u64, name: &[u8]) -> Result<Option<u64>> {
+        let d = self.dir_open(dir)?;
+        if self.form(&d)? == Form::Block {
+            let blk = self.dir_block(&d, 0)?;
+            let e = self.data_of(&d, &blk)?;
+            return Ok(e.find(name).map(|i| e.list[i].1.ino));
+        }
+        let Some(f) = self.find_hashed(&d, name)? else { return Ok(None) };
+        let blk = self.dir_block(&d, f.db * d.per)?;
+        let e = self.data_of(&d, &blk)?;
+        Ok(e.list.iter().find(|(o, _)| *o == f.at).map(|(_, e)| e.ino))
+    }
+
+    /// Whether directory `dir` (block, leaf or node format) holds nothing but `.` and `..`.
+    pub(crate) fn dir_is_empty(&self, dir: u64) -> Result<bool> {
+        let d = self.dir_open(dir)?;
+        let leaf = self.leaf_fb();
+        let mut fb = 0;
+        while fb < leaf {
+            match bmap::find(&d.map, fb) {
+                Ok(_) => {
+                    let blk = self.dir_block(&d, fb)?;
+                    if self.data_of(&d, &blk)?.list.iter().any(|(_, e)| e.name != b"." && e.name != b"..") {
+                        return Ok(false);
+                    }
+                    fb += d.per;
+                }
+                Err(next) => fb = next.saturating_add(d.per - 1) / d.per * d.per,
+            }
+        }
+        Ok(true)
+    }
+
+    /// Unmaps and frees directory block `fb` (`xfs_dir2_shrink_inode`): the data fork loses
+    /// it (an extent split when it lies inside one), `di_nblocks` the blocks, and `di_size`
+    /// is cut back to the last data block left when it was the last one.
+    fn dir_shrink(&mut self, d: &mut Dir, fb: u64) -> Result<()> {
+        let e = *bmap::find(&d.map, fb).map_err(|_| self.bad_dir(d, format!("file block {fb} is a hole")))?;
+        let fsb = e.block + (fb - e.off);
+        let leaf = self.leaf_fb();
+        let mut size = d.core.size;
+        if fb < leaf && (fb + d.per) << self.sb.blocklog >= size {
+            let map = bmap::punch(&d.map, fb, d.per);
+            size = map.iter().filter(|e| e.off < leaf).map(|e| (e.off + e.count).min(leaf)).max().unwrap_or(0) << self.sb.blocklog;
+        }
+        d.map = self.fork_remap(d.ino, Remap::Unmap { off: fb, count: d.per }, size)?;
+        d.core.size = size;
+        let mask = (1u64 << self.sb.agblklog) - 1;
+        self.free_in_ag((fsb >> self.sb.agblklog) as u32, (fsb & mask) as u32, d.per as u32)
+    }
+
+    /// Removes `name` from directory `dir` (block, leaf or node format); returns its inode.
+    pub(crate) fn dir_remove(&mut self, dir: u64, name: &[u8]) -> Result<u64> {
+        let mut d = self.dir_open(dir)?;
+        let (crc, ftype) = (self.sb.crc, self.sb.ftype);
+        let form = self.form(&d)?;
+        if form == Form::Block {
+            let mut blk = self.dir_block(&d, 0)?;
+            let mut e = self.data_of(&d, &blk)?;
+            let i = e.find(name).ok_or(Error::Os(Errno::NoEntry))?;
+            let mut ents = self.block_leaf_of(&d, &blk, &e)?;
+            let (at, ent) = e.list.remove(i);
+            let key = (hashname(name), (at / 8) as u32);
+            let li = ents.iter().position(|&x| x == key).ok_or_else(|| self.bad_dir(&d, format!("no leaf entry for the entry at {at}")))?;
+            ents[li].1 = 0;
+            let stale = ents.iter().filter(|x| x.1 == 0).count() as u32;
+            e.encode(&mut blk.b, crc, ftype);
+            block::write_leaf(&mut blk.b, &ents, stale);
+            self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+            return Ok(ent.ino);
+        }
+        let f = self.find_hashed(&d, name)?.ok_or(Error::Os(Errno::NoEntry))?;
+        let mut lb = self.dir_block(&d, f.leaf_fb)?;
+        let mut leaf = self.leaf_of(&d, &lb)?;
+        leaf.ents[f.idx].1 = 0;
+        let mut blk = self.dir_block(&d, f.db * d.per)?;
+        let mut e = self.data_of(&d, &blk)?;
+        let i = e.list.iter().position(|(o, _)| *o == f.at).ok_or_else(|| self.bad_dir(&d, format!("no entry at {}", f.at)))?;
+        let (_, ent) = e.list.remove(i);
+        let best = if e.is_empty() {
+            let fb = f.db * d.per;
+            self.dir_shrink(&mut d, fb)?;
+            NULLDATAOFF
+        } else {
+            e.encode(&mut blk.b, crc, ftype);
+            self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+            e.best(ftype) as u16
+        };
+        if let Some(bests) = leaf.bests.as_mut() {
+            let Some(v) = bests.get_mut(f.db as usize) else { return Err(self.bad_dir(&d, format!("no best-free value for data block {}", f.db))) };
+            *v = best;
+            while bests.last() == Some(&NULLDATAOFF) {
+                bests.pop();
+            }
+        } else {
+            self.free_set(&mut d, f.db, best)?;
+        }
+        leaf.encode(&mut lb.b, crc);
+        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        Ok(ent.ino)
+    }
+
+    /// Sets data block `db`'s best-free value in its free index block (node form), freeing
+    /// the free index block when it describes no data block any more.
+    fn free_set(&mut self, d: &mut Dir, db: u64, best: u16) -> Result<()> {
+        let ffb = self.free_fb(d, db);
+        let mut fblk = self.dir_block(d, ffb)?;
+        let mut fr = self.free_of(d, &fblk)?;
+        fr.set(db as u32, best, self.max_bests()).map_err(|m| self.bad_dir(d, m))?;
+        if fr.is_empty() {
+            return self.dir_shrink(d, ffb);
+        }
+        fr.encode(&mut fblk.b, self.sb.crc);
+        self.bufs.put(fblk.off, fblk.b, Some(data::STAMP));
+        Ok(())
+    }
+
+    /// Adds `ent` to data block `db` (its best-free value said it has room): the entry's
+    /// offset in the block and the block's new best-free value.
+    fn data_add(&mut self, d: &Dir, db: u64, ent: RawEntry) -> Result<(usize, u16)> {
+        let mut blk = self.dir_block(d, db * d.per)?;
+        let mut e = self.data_of(d, &blk)?;
+        let at = e.add(ent, self.sb.ftype).ok_or_else(|| self.bad_dir(d, format!("data block {db}: no room where its best-free value says there is")))?;
+        e.encode(&mut blk.b, self.sb.crc, self.sb.ftype);
+        self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+        Ok((at, e.best(self.sb.ftype) as u16))
+    }
+
+    fn max_bests(&self) -> usize {
+        free::max_bests(self.sb.dirblksize as usize, self.sb.crc)
+    }
+
+    /// Allocates one directory block (near the directory's last block, else its inode) and
+    /// maps it at file block `fb` of an extents-format data fork (merged with a neighbouring
+    /// extent it continues); `di_size` grows over a new data block. Returns its device offset.
+    fn dir_grow(&mut self, d: &mut Dir, fb: u64) -> Result<u64> {
+        let per = d.per as u32;
+        let mask = (1u64 << self.sb.agblklog) - 1;
+        let (iagno, iagino) = self.ino_split(d.ino)?;
+        let (agno, near) = match d.map.iter().rfind(|e| e.off < fb) {
+            Some(e) => ((e.block >> self.sb.agblklog) as u32, ((e.block & mask) + e.count) as u32),
+            None => (iagno, iagino >> self.sb.inopblog),
+        };
+        let mut got = self.alloc_within(agno, per, per, Some((near, Within::ANY)))?.map(|(b, _)| (agno, b));
+        for a in (0..self.sb.agcount).filter(|&a| a != agno) {
+            if got.is_some() {
+                break;
+            }
+            got = self.alloc_within(a, per, per, None)?.map(|(b, _)| (a, b));
+        }
+        let (agno, bno) = got.ok_or(Error::Os(Errno::NoSpace))?;
+        let fsb = (u64::from(agno) << self.sb.agblklog) | u64::from(bno);
+        let off = self.sb.fsb_to_byte(fsb, d.per).ok_or_else(|| self.corrupt(format!("allocated block {fsb:#x} outside the filesystem")))?;
+        let size = if fb < self.leaf_fb() { d.core.size.max((fb + d.per) << self.sb.blocklog) } else { d.core.size };
+        d.map = self.fork_remap(d.ino, Remap::Map(Extent { off: fb, block: fsb, count: d.per, unwritten: false }), size)?;
+        d.core.size = size;
+        Ok(off)
+    }
+
+    /// The first unmapped directory block from file block `from`, before `end`.
+    fn first_unused(&self, d: &Dir, from: u64, end: u64) -> Result<u64> {
+        let mut fb = from;
+        while let Ok(e) = bmap::find(&d.map, fb) {
+            fb = (e.off + e.count).div_ceil(d.per) * d.per;
+        }
+        if fb + d.per > end {
+            return Err(self.bad_dir(d, format!("no room for another block below file block {end}")));
+        }
+        Ok(fb)
+    }
+
+    /// Turns leaf directory `d` into a node directory (`xfs_dir2_leaf_to_node`): its LEAF1
+    /// table of best-free values moves to a new free index block, the leaf block stays where
+    /// it is as the single LEAFN block (the root of the hash index).
+    fn leaf_to_node(&mut self, d: &mut Dir) -> Result<()> {
+        let crc = self.sb.crc;
+        let mut lb = self.dir_block(d, self.leaf_fb())?;
+        let mut l = self.leaf_of(d, &lb)?;
+        let bests = l.bests.take().unwrap_or_default();
+        if bests.len() > self.max_bests() {
+            return Err(self.bad_dir(d, format!("{} data blocks in leaf format", bests.len())));
+        }
+        let ffb = self.free_fb(d, 0);
+        let off = self.dir_grow(d, ffb)?;
+        let uuid = self.sb.meta_uuid;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        free::init_header(&mut b, 0, crc.then_some(&o));
+        FreeBlock { firstdb: 0, bests }.encode(&mut b, crc);
+        self.bufs.put(off, b, Some(data::STAMP));
+        leaf::set_leafn(&mut lb.b, crc);
+        l.encode(&mut lb.b, crc);
+        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        Ok(())
+    }
+
+    /// Splits full LEAFN block `lfb` (decoded: `l`; `path`: the node blocks above it) in two
+    /// halves (`xfs_dir2_leafn_split`): a root leaf moves into two new blocks under a new
+    /// level-1 node at the leaf offset (`xfs_da3_root_split`); another gets a new right
+    /// sibling whose key goes into the parent node after its own.
+    fn leafn_split(&mut self, d: &mut Dir, lfb: u64, path: &[(u64, usize)], mut l: Leaf) -> Result<()> {
+        let crc = self.sb.crc;
+        let (leaf_fb, end) = (self.leaf_fb(), self.free_fb(d, 0));
+        l.compact();
+        let mid = l.ents.len() / 2;
+        let right = Leaf { ents: l.ents.split_off(mid), bests: None };
+        let left = l;
+        if left.ents.is_empty() || right.ents.is_empty() {
+            return Err(self.bad_dir(d, "splitting a leaf of fewer than two entries".into()));
+        }
+        let uuid = self.sb.meta_uuid;
+        let dsize = self.sb.dirblksize as usize;
+        let ino = d.ino;
+        let new_leaf = |w: &Self, off: u64, l: &Leaf, back: u64, forw: u64| {
+            let mut b = vec![0u8; dsize];
+            let o = da::Owner { ino, uuid: &uuid, daddr: off >> 9 };
+            leaf::init_leafn(&mut b, w.sb.crc.then_some(&o));
+            l.encode(&mut b, w.sb.crc);
+            da::set_back(&mut b, back as u32);
+            da::set_forw(&mut b, forw as u32);
+            b
+        };
+        let Some(&(nfb, i)) = path.last() else {
+            let f1 = self.first_unused(d, leaf_fb, end)?;
+            let off1 = self.dir_grow(d, f1)?;
+            let f2 = self.first_unused(d, leaf_fb, end)?;
+            let off2 = self.dir_grow(d, f2)?;
+            let b1 = new_leaf(self, off1, &left, 0, f2);
+            let b2 = new_leaf(self, off2, &right, f1, 0);
+            self.bufs.put(off1, b1, Some(leaf::STAMP));
+            self.bufs.put(off2, b2, Some(leaf::STAMP));
+            let mut root = self.dir_block(d, lfb)?;
+            let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: root.daddr };
+            da::init_blkinfo(&mut root.b, if crc { da::NODE_V5 } else { da::NODE_V4 }, crc.then_some(&o));
+            da::write_node(&mut root.b, crc, 1, &[(left.last_hash(), f1 as u32), (right.last_hash(), f2 as u32)]);
+            self.bufs.put(root.off, root.b, Some(leaf::STAMP));
+            return Ok(());
+        };
+        let mut nb = self.dir_block(d, nfb)?;
+        let uuid2 = self.sb.meta_uuid;
+        let o = da::Owner { ino: d.ino, uuid: &uuid2, daddr: nb.daddr };
+        let (level, mut kids) = da::node(&nb.b, crc.then_some(&o), "directory").map_err(|m| self.bad_dir(d, m))?;
+        if kids.len() >= da::node_max(nb.b.len(), crc) {
+            return Err(self.unsupported(format!("directory {}: splitting a full da node block is not written yet", d.ino)));
+        }
+        let f2 = self.first_unused(d, leaf_fb, end)?;
+        let off2 = self.dir_grow(d, f2)?;
+        let mut lb = self.dir_block(d, lfb)?;
+        let old_forw = u64::from(da::forw(&lb.b));
+        left.encode(&mut lb.b, crc);
+        da::set_forw(&mut lb.b, f2 as u32);
+        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        let b2 = new_leaf(self, off2, &right, lfb, old_forw);
+        self.bufs.put(off2, b2, Some(leaf::STAMP));
+        if old_forw != 0 {
+            let mut nx = self.dir_block(d, old_forw)?;
+            da::set_back(&mut nx.b, f2 as u32);
+            self.bufs.put(nx.off, nx.b, Some(leaf::STAMP));
+        }
+        kids[i].0 = left.last_hash();
+        kids.insert(i + 1, (right.last_hash(), f2 as u32));
+        da::write_node(&mut nb.b, crc, level, &kids);
+        self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
+        let last = kids.last().map_or(0, |k| k.0);
+        self.fix_keys(d, &path[..path.len() - 1], last)
+    }
+
+    /// Sets the keys on `path` (node blocks, entry followed) bottom up to `last`, the highest
+    /// hash below them, as far as each entry is its node's last.
+    fn fix_keys(&mut self, d: &Dir, path: &[(u64, usize)], last: u32) -> Result<()> {
+        for &(nfb, i) in path.iter().rev() {
+            let mut nb = self.dir_block(d, nfb)?;
+            let kids = self.node_of(d, &nb)?;
+            let Some(k) = kids.get(i) else { return Err(self.bad_dir(d, format!("node block {nfb}: no entry {i}"))) };
+            if k.0 == last {
+                break;
+            }
+            da::set_node_hash(&mut nb.b, self.sb.crc, i, last);
+            self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
+            if i + 1 != kids.len() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A new data block at the directory's first unmapped data block (`xfs_dir2_grow_inode`)
+    /// holding `ent` alone: its number, the entry's offset and the block's best-free value.
+    fn data_new(&mut self, d: &mut Dir, ent: RawEntry) -> Result<(u64, usize, u16)> {
+        let fb = self.first_unused(d, 0, self.leaf_fb())?;
+        let off = self.dir_grow(d, fb)?;
+        let uuid = self.sb.meta_uuid;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        data::init_header(&mut b, false, self.sb.crc.then_some(&o));
+        let hdr = if self.sb.crc { 64 } else { 16 };
+        let mut e = Entries { hdr, end: b.len(), list: Vec::new() };
+        let at = e.add(ent, self.sb.ftype).ok_or_else(|| self.bad_dir(d, "an entry larger than a directory block".into()))?;
+        e.encode(&mut b, self.sb.crc, self.sb.ftype);
+        self.bufs.put(off, b, Some(data::STAMP));
+        Ok((fb / d.per, at, e.best(self.sb.ftype) as u16))
+    }
+
+    /// Turns block directory `d` into a leaf directory (`xfs_dir2_block_to_leaf`): its block
+    /// becomes data block 0 (the tail's space free), its live leaf entries go to a new LEAF1
+    /// block at the leaf offset with the one best-free value.
+    fn block_to_leaf(&mut self, d: &mut Dir) -> Result<()> {
+        let (crc, ftype) = (self.sb.crc, self.sb.ftype);
+        let mut blk = self.dir_block(d, 0)?;
+        let mut e = self.data_of(d, &blk)?;
+        let live: Vec<(u32, u32)> = self.block_leaf_of(d, &blk, &e)?.into_iter().filter(|x| x.1 != 0).collect();
+        let uuid = self.sb.meta_uuid;
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+        let mut b = vec![0u8; blk.b.len()];
+        data::init_header(&mut b, false, crc.then_some(&o));
+        e.end = b.len();
+        e.encode(&mut b, crc, ftype);
+        blk.b = b;
+        let best = e.best(ftype) as u16;
+        self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+        let lfb = self.leaf_fb();
+        let off = self.dir_grow(d, lfb)?;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        leaf::init_leaf1(&mut b, crc.then_some(&o));
+        let l = Leaf { ents: live, bests: Some(vec![best]) };
+        if !l.fits(b.len(), crc) {
+            return Err(self.bad_dir(d, "the block's leaf entries do not fit a leaf block".into()));
+        }
+        l.encode(&mut b, crc);
+        self.bufs.put(off, b, Some(leaf::STAMP));
+        Ok(())
+    }
+
+    /// Adds the name `name` for inode `ino` with file type byte `ft` to directory `dir` (block,
+    /// leaf or node format; the caller checked the name is new).
+    pub(crate) fn dir_add(&mut self, dir: u64, name: &[u8], ino: u64, ft: u8) -> Result<()> {
+        let mut d = self.dir_open(dir)?;
+        let (crc, ftype) = (self.sb.crc, self.sb.ftype);
+        let ent = RawEntry { name: name.to_vec(), ino, ftype: if ftype { ft } else { 0 } };
+        let size = data_entsize(name.len(), ftype);
+        let h = hashname(name);
+        let dsize = u64::from(self.sb.dirblksize);
+        let form = self.form(&d)?;
+        if form == Form::Block {
+            let mut blk = self.dir_block(&d, 0)?;
+            let mut e = self.data_of(&d, &blk)?;
+            let mut live: Vec<(u32, u32)> = self.block_leaf_of(&d, &blk, &e)?.into_iter().filter(|x| x.1 != 0).collect();
+            let end = block::data_end(blk.b.len(), e.hdr, live.len() + 1).filter(|&end| e.list.last().is_none_or(|(o, x)| o + data_entsize(x.name.len(), ftype) <= end));
+            let at = end.and_then(|end| {
+                e.end = end;
+                e.add(ent, ftype)
+            });
+            let Some(at) = at else {
+                // Full: the leaf format, then the name there.
+                self.block_to_leaf(&mut d)?;
+                return self.dir_add(dir, name, ino, ft);
+            };
+            let i = live.partition_point(|x| x.0 <= h);
+            live.insert(i, (h, (at / 8) as u32));
+            e.encode(&mut blk.b, crc, ftype);
+            block::write_leaf(&mut blk.b, &live, 0);
+            self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+            return Ok(());
+        }
+        let (lfb, path) = self.leaf_for(&d, h)?;
+        let mut lb = self.dir_block(&d, lfb)?;
+        let mut leaf = self.leaf_of(&d, &lb)?;
+        // Room for the leaf entry (and one more best-free value) first: a full LEAF1 block
+        // turns the directory into a node directory, a full LEAFN block splits.
+        let mut probe = leaf.clone();
+        probe.compact();
+        probe.ents.push((h, 1));
+        if let Some(b) = probe.bests.as_mut() {
+            b.push(0);
+        }
+        if !probe.fits(lb.b.len(), crc) {
+            if leaf.bests.is_some() {
+                self.leaf_to_node(&mut d)?;
+            } else {
+                self.leafn_split(&mut d, lfb, &path, leaf)?;
+            }
+            return self.dir_add(dir, name, ino, ft);
+        }
+        let db = if let Some(bests) = leaf.bests.as_mut() {
+            match bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size) {
+                Some(db) => {
+                    let (at, best) = self.data_add(&d, db as u64, ent)?;
+                    bests[db] = best;
+                    (db as u64, at)
+                }
+                None => {
+                    let (db, at, best) = self.data_new(&mut d, ent)?;
+                    let i = db as usize;
+                    if i >= bests.len() {
+                        bests.resize(i + 1, NULLDATAOFF);
+                    }
+                    bests[i] = best;
+                    (db, at)
+                }
+            }
+        } else {
+            let mut found = None;
+            let mut ffb = self.free_fb(&d, 0);
+            while found.is_none() && bmap::find(&d.map, ffb).is_ok() {
+                let fblk = self.dir_block(&d, ffb)?;
+                let fr = self.free_of(&d, &fblk)?;
+                found = fr.bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size).map(|i| u64::from(fr.firstdb) + i as u64);
+                ffb += d.per;
+            }
+            let (db, at, best) = match found {
+                Some(db) => {
+                    let (at, best) = self.data_add(&d, db, ent)?;
+                    (db, at, best)
+                }
+                None => self.data_new(&mut d, ent)?,
+            };
+            let ffb = self.free_fb(&d, db);
+            if bmap::find(&d.map, ffb).is_err() {
+                return Err(self.unsupported(format!("directory {dir}: a new free index block is not written yet")));
+            }
+            let mut fblk = self.dir_block(&d, ffb)?;
+            let mut fr = self.free_of(&d, &fblk)?;
+            fr.set(db as u32, best, self.max_bests()).map_err(|m| self.bad_dir(&d, m))?;
+            fr.encode(&mut fblk.b, crc);
+            self.bufs.put(fblk.off, fblk.b, Some(data::STAMP));
+            (db, at)
+        };
+        let addr = u32::try_from((db.0 * dsize + db.1 as u64) / 8).map_err(|_| self.bad_dir(&d, "data space past 32 GiB".into()))?;
+        leaf.insert(h, addr);
+        if !leaf.fits(lb.b.len(), crc) {
+            leaf.compact();
+        }
+        if !leaf.fits(lb.b.len(), crc) {
+            return Err(self.bad_dir(&d, "a leaf block with room has none".into()));
+        }
+        leaf.encode(&mut lb.b, crc);
+        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        // The keys above a LEAFN block follow its highest hash.
+        self.fix_keys(&d, &path, leaf.last_hash())
+    }
+
+    /// Turns shortform directory `dir` (decoded: `sf`) into a block directory
+    /// (`xfs_dir2_sf_to_block`): one directory block allocated near the inode holds `.`, `..`
+    /// and the entries at the offsets their tags name, with their leaf entries; the data
+    /// fork becomes one extent.
+    pub(crate) fn sf_to_block(&mut self, dir: u64, sf: &SfDir) -> Result<()> {
+        let (crc, ftype) = (self.sb.crc, self.sb.ftype);
+        let per = u64::from(self.sb.dirblksize >> self.sb.blocklog).max(1);
+        let (agno, agino) = self.ino_split(dir)?;
+        let near = agino >> self.sb.inopblog;
+        let mut got = self.alloc_within(agno, per as u32, per as u32, Some((near, Within::ANY)))?.map(|(b, _)| (agno, b));
+        for a in (0..self.sb.agcount).filter(|&a| a != agno) {
+            if got.is_some() {
+                break;
+            }
+            got = self.alloc_within(a, per as u32, per as u32, None)?.map(|(b, _)| (a, b));
+        }
+        let (agno, bno) = got.ok_or(Error::Os(Errno::NoSpace))?;
+        let fsb = (u64::from(agno) << self.sb.agblklog) | u64::from(bno);
+        let off = self.sb.fsb_to_byte(fsb, per).ok_or_else(|| self.corrupt(format!("allocated block {fsb:#x} outside the filesystem")))?;
+        let uuid = self.sb.meta_uuid;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = data::Owner { ino: dir, uuid: &uuid, daddr: off >> 9 };
+        data::init_header(&mut b, true, crc.then_some(&o));
+        let hdr = if crc { 64 } else { 16 };
+        let dt = if ftype { 2 } else { 0 };
+        let mut list = vec![(hdr, RawEntry { name: b".".to_vec(), ino: dir, ftype: dt }), (hdr + data_entsize(1, ftype), RawEntry { name: b"..".to_vec(), ino: sf.parent, ftype: dt })];
+        let mut next = hdr + data_entsize(1, ftype) + data_entsize(2, ftype);
+        for e in &sf.entries {
+            let at = usize::from(e.offset);
+            if at < next || at % 8 != 0 {
+                return Err(self.corrupt(format!("directory {dir}: shortform entry offset {at} overlaps the one before")));
+            }
+            next = at + data_entsize(e.name.len(), ftype);
+            list.push((at, RawEntry { name: e.name.clone(), ino: e.ino, ftype: e.ftype }));
+        }
+        let end = block::data_end(b.len(), hdr, list.len()).filter(|&end| next <= end);
+        let end = end.ok_or_else(|| self.unsupported(format!("directory {dir}: its entries do not fit one directory block (the leaf format is not written yet)")))?;
+        let mut ents: Vec<(u32, u32)> = list.iter().map(|(at, e)| (hashname(&e.name), (at / 8) as u32)).collect();
+        ents.sort_by_key(|e| e.0);
+        Entries { hdr, end, list }.encode(&mut b, crc, ftype);
+        block::write_leaf(&mut b, &ents, 0);
+        self.bufs.put(off, b, Some(data::STAMP));
+        let (ioff, mut iblk, at) = self.inode_block(dir)?;
+        let n = usize::from(self.sb.inodesize);
+        let core = Inode::parse(&self.sb, dir, &iblk[at..at + n]).map_err(|m| self.corrupt(m))?;
+        let rec = Extent { off: 0, block: fsb, count: per, unwritten: false }.encode();
+        if !inode::set_extents(&self.sb, &mut iblk[at..at + n], &rec, core.nblocks + per, u64::from(self.sb.dirblksize)) {
+            return Err(self.corrupt(format!("directory {dir}: no room for one extent in its data fork")));
+        }
+        inode::seal(&self.sb, &mut iblk[at..at + n], self.bufs.lsn());
+        self.bufs.put(ioff, iblk, None);
+        Ok(())
+    }
+}
