@@ -11,7 +11,7 @@ bin=$PWD/target/release/vsysprep
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 out=${1:-bench/results-sysprep.md}
 : > "$out"
-for img in fixtures/build/sysprep-ubuntu.qcow2 fixtures/build/sysprep-centos7.qcow2 fixtures/demo.qcow2; do
+for img in fixtures/build/sysprep-ubuntu.qcow2 fixtures/build/sysprep-centos7.qcow2 fixtures/build/sysprep-el-xfs.qcow2 fixtures/demo.qcow2; do
   [ -e "$img" ] || { echo "skip $img (not built)"; continue; }
   copy="$tmp/$(basename "$img")"
   echo "## $img ($(stat -c %s "$img") bytes)" >> "$out"

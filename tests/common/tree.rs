@@ -241,6 +241,46 @@ pub fn fs_tree(fs: &Path) -> Tree {
     tree
 }
 
+/// Snapshot of a filesystem the kernel reads (XFS here: debugfs reads only ext2/3/4): the file
+/// `fs` holding just the filesystem, loop-mounted read-only, walked with lstat, read and
+/// `getfattr` (values in hex). Needs root, as the XFS fixtures' build does.
+pub fn kernel_fs_tree(fs: &Path) -> Tree {
+    let _l = super::loop_lock();
+    let mnt = tempfile::tempdir().unwrap();
+    run_ok(Command::new("mount").args(["-o", "loop,ro"]).arg(fs).arg(mnt.path()));
+    let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        use std::os::unix::fs::MetadataExt;
+        let mut tree = Tree::new();
+        let mut stack = vec!["/".to_string()];
+        while let Some(path) = stack.pop() {
+            let host = mnt.path().join(path.trim_start_matches('/'));
+            let m = std::fs::symlink_metadata(&host).unwrap_or_else(|e| panic!("lstat {path}: {e}"));
+            let kind = Kind::from_mode(m.mode());
+            let mut node = Node { kind, mode: m.mode() & 0o7777, uid: m.uid(), gid: m.gid(), size: if kind == Kind::Dir { 0 } else { m.size() }, ino: m.ino(), sha256: None, target: None, xattrs: BTreeMap::new() };
+            match kind {
+                Kind::File => node.sha256 = Some(format!("{:x}", Sha256::digest(std::fs::read(&host).unwrap_or_else(|e| panic!("read {path}: {e}"))))),
+                Kind::Symlink => node.target = Some(std::fs::read_link(&host).unwrap().to_string_lossy().into_owned()),
+                Kind::Dir => {
+                    for e in std::fs::read_dir(&host).unwrap() {
+                        stack.push(join(&path, &e.unwrap().file_name().to_string_lossy()));
+                    }
+                }
+                _ => {}
+            }
+            let out = run_ok(Command::new("getfattr").args(["-h", "-d", "-m", "-", "-e", "hex", "--absolute-names"]).arg(&host));
+            for l in String::from_utf8_lossy(&out).lines() {
+                if let Some((k, v)) = l.split_once('=') {
+                    node.xattrs.insert(k.to_string(), v.to_string());
+                }
+            }
+            tree.insert(path, node);
+        }
+        tree
+    }));
+    run_ok(Command::new("umount").arg(mnt.path()));
+    walked.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 /// Snapshot of the ext2/3/4 filesystem at `offset..offset+size` of `image` (raw or qcow2).
 pub fn ext4_tree(image: &Path, offset: u64, size: u64) -> Tree {
     if is_qcow2(image) {
@@ -316,7 +356,7 @@ pub struct FsRegion {
 
 const MIB: u64 = 1 << 20;
 
-/// Filesystems of `sysprep-ubuntu` / `sysprep-centos7` (a `.raw`/`.qcow2` suffix is ignored),
+/// Filesystems of `sysprep-ubuntu` / `sysprep-centos7` / `sysprep-el-xfs` (a `.raw`/`.qcow2` suffix is ignored),
 /// as `fixtures/mk-sysprep.sh` lays them out: Ubuntu GPT p15 ESP at sector 10240, p1 root at
 /// sector 43008; CentOS MBR p1 /boot at sector 2048, p2 LVM PV at sector 67584 with pe_start
 /// 1 MiB and 4 MiB extents, swap extents 0-3, root extents 4-19.
@@ -327,6 +367,10 @@ pub fn sysprep_layout(name: &str) -> Vec<FsRegion> {
         "sysprep-ubuntu" => vec![
             FsRegion { mountpoint: "/", fstype: "ext4", device: "/dev/sda1", offset: 43008 * 512, size: 74 * MIB },
             FsRegion { mountpoint: "/boot/efi", fstype: "vfat", device: "/dev/sda15", offset: 10240 * 512, size: 16 * MIB },
+        ],
+        "sysprep-el-xfs" => vec![
+            FsRegion { mountpoint: "/", fstype: "xfs", device: "/dev/sda2", offset: 616448 * 512, size: 339 * MIB },
+            FsRegion { mountpoint: "/boot", fstype: "xfs", device: "/dev/sda1", offset: 2048 * 512, size: 300 * MIB },
         ],
         "sysprep-centos7" => vec![
             FsRegion { mountpoint: "/", fstype: "ext4", device: "/dev/centos/root", offset: pv + 4 * 4 * MIB, size: 64 * MIB },
@@ -343,7 +387,7 @@ pub fn sysprep_fs(name: &str) -> Vec<(&'static str, PathBuf, u64, u64)> {
     sysprep_layout(name).into_iter().filter(|r| r.fstype == "ext4").map(|r| (r.mountpoint, image.clone(), r.offset, r.size)).collect()
 }
 
-/// One tree of every ext4 filesystem of `image` (a copy of the fixture `name`, raw or qcow2),
+/// One tree of every ext4 and XFS filesystem of `image` (a copy of the fixture `name`, raw or qcow2),
 /// with guest paths: each filesystem's paths are prefixed by its mountpoint, and a mounted
 /// filesystem's root replaces the mountpoint directory beneath it.
 pub fn guest_tree(image: &Path, name: &str) -> Tree {
@@ -354,11 +398,12 @@ pub fn guest_tree(image: &Path, name: &str) -> Tree {
     } else {
         image
     };
-    let mut regions: Vec<FsRegion> = sysprep_layout(name).into_iter().filter(|r| r.fstype == "ext4").collect();
+    let mut regions: Vec<FsRegion> = sysprep_layout(name).into_iter().filter(|r| matches!(r.fstype, "ext4" | "xfs")).collect();
     regions.sort_by_key(|r| r.mountpoint.len());
     let mut tree = Tree::new();
     for r in regions {
-        let t = fs_tree(&extract(raw, r.offset, r.size));
+        let part = extract(raw, r.offset, r.size);
+        let t = if r.fstype == "xfs" { kernel_fs_tree(&part) } else { fs_tree(&part) };
         let mp = r.mountpoint;
         if mp != "/" {
             let prefix = format!("{mp}/");
