@@ -12,7 +12,7 @@
 //! one operation: whole or nothing.
 
 use super::dir2::sf::SfDir;
-use super::inode::{self, Format, Inode, NewInode};
+use super::inode::{self, now, Format, Inode, NewInode};
 use super::writer::XfsWriter;
 use crate::fs::{Errno, Error, Result, Timespec};
 
@@ -34,12 +34,6 @@ fn ftype_of(mode: u16) -> u8 {
     }
 }
 
-/// The current time.
-fn now() -> Timespec {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Timespec { sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nsec: d.subsec_nanos() }
-}
-
 /// A name a directory entry may have: 1 to 255 bytes, no `/` or NUL, not `.` or `..`.
 fn check_name(name: &[u8]) -> Result<()> {
     if name.len() > 255 {
@@ -58,13 +52,10 @@ impl XfsWriter {
 
     /// Inode `ino`: its block's offset, the block, the inode's offset in it, and the inode.
     fn read_inode(&self, ino: u64) -> Result<(u64, Vec<u8>, usize, Inode)> {
-        let (off, blk, at) = self.inode_block(ino)?;
-        let n = usize::from(self.sb.inodesize);
-        let i = Inode::parse(&self.sb, ino, &blk[at..at + n]).map_err(|m| self.corrupt(m))?;
-        if i.mode == 0 {
-            return Err(self.corrupt(format!("inode {ino} is free (mode 0) but a directory names it")));
-        }
-        Ok((off, blk, at, i))
+        self.inode_in_use(ino).map_err(|e| match e {
+            Error::Os(Errno::NoEntry) => self.corrupt(format!("inode {ino} is free (mode 0) but a directory names it")),
+            e => e,
+        })
     }
 
     /// Directory `dir`: its inode, and its shortform contents when it is in shortform.

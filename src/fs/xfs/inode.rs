@@ -192,6 +192,12 @@ pub struct NewInode {
     pub target: Vec<u8>,
 }
 
+/// The current time.
+pub fn now() -> Timespec {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timespec { sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nsec: d.subsec_nanos() }
+}
+
 /// Size of the inode core: 176 bytes (v3) or 100.
 pub fn core_len(sb: &Superblock) -> usize {
     if sb.crc { 176 } else { 100 }
@@ -243,65 +249,6 @@ pub fn set_local_fork(sb: &Superblock, b: &mut [u8], data: &[u8]) -> bool {
     true
 }
 
-/// Replaces the data fork of inode `b` by the extent records `recs` (16 bytes each): extents
-/// format, the extent count (64-bit with nrext64), and the blocks the inode owns
-/// (`di_nblocks`) and its size; false when the records do not fit the data fork.
-pub fn set_extents(sb: &Superblock, b: &mut [u8], recs: &[u8], nblocks: u64, size: u64) -> bool {
-    let core = core_len(sb);
-    let forkoff = usize::from(b[82]) * 8;
-    let end = if forkoff == 0 { b.len() } else { (core + forkoff).min(b.len()) };
-    if core + recs.len() > end {
-        return false;
-    }
-    b[5] = 2;
-    b[core..end].fill(0);
-    b[core..core + recs.len()].copy_from_slice(recs);
-    set_data_counts(sb, b, (recs.len() / 16) as u64, nblocks, size);
-    true
-}
-
-/// Makes the data fork of inode `b` a bmap btree root (`xfs_bmdr_block`) at level 1 with one
-/// child: the leaf at filesystem block `ptr` whose first record starts at file block `key`;
-/// sets the extent count, `di_nblocks` and `di_size` as [`set_data_counts`]; false when the
-/// data fork has no room for a root.
-pub fn set_btree_root(sb: &Superblock, b: &mut [u8], key: u64, ptr: u64, nextents: u64, nblocks: u64, size: u64) -> bool {
-    let core = core_len(sb);
-    let forkoff = usize::from(b[82]) * 8;
-    let end = if forkoff == 0 { b.len() } else { (core + forkoff).min(b.len()) };
-    let maxr = end.saturating_sub(core + 4) / 16;
-    if maxr == 0 {
-        return false;
-    }
-    b[5] = 3;
-    b[core..end].fill(0);
-    put16(b, core, 1);
-    put16(b, core + 2, 1);
-    put64(b, core + 4, key);
-    put64(b, core + 4 + 8 * maxr, ptr);
-    set_data_counts(sb, b, nextents, nblocks, size);
-    true
-}
-
-/// The data fork's extent count inode `b` records (64-bit with nrext64).
-pub fn data_nextents(sb: &Superblock, b: &[u8]) -> u64 {
-    if sb.crc && be64(b, 120) & DIFLAG2_NREXT64 != 0 {
-        be64(b, 24)
-    } else {
-        u64::from(be32(b, 76))
-    }
-}
-
-/// Sets the data fork's extent count (64-bit with nrext64), `di_nblocks` and `di_size`.
-pub fn set_data_counts(sb: &Superblock, b: &mut [u8], nextents: u64, nblocks: u64, size: u64) {
-    if sb.crc && be64(b, 120) & DIFLAG2_NREXT64 != 0 {
-        put64(b, 24, nextents);
-    } else {
-        put32(b, 76, nextents as u32);
-    }
-    put64(b, 56, size);
-    put64(b, 64, nblocks);
-}
-
 /// Sets the link count (`di_nlink`, v2 and v3 inodes).
 pub fn set_nlink(b: &mut [u8], n: u32) {
     put32(b, 16, n);
@@ -331,6 +278,7 @@ pub fn flags(b: &[u8]) -> u16 {
 }
 
 /// Bytes of inode `b`'s data fork (up to the attribute fork, if any).
+/// Bytes of inode `b`'s data fork: up to the attribute fork, or the whole literal area.
 pub fn data_fork_len(sb: &Superblock, b: &[u8]) -> usize {
     let forkoff = usize::from(b[82]) * 8;
     if forkoff == 0 { b.len().saturating_sub(core_len(sb)) } else { forkoff.min(b.len().saturating_sub(core_len(sb))) }

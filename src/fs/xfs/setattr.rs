@@ -6,7 +6,7 @@
 //! `di_changecount` (v5) and stamps the inode; each is one operation, whole or nothing. An
 //! immutable or append-only inode is refused with `EPERM`, as `notify_change` refuses it.
 
-use super::inode::{self, Inode, DIFLAG_APPEND, DIFLAG_IMMUTABLE};
+use super::inode::{self, now, Inode, DIFLAG_APPEND, DIFLAG_IMMUTABLE};
 use super::sb::Superblock;
 use super::writer::XfsWriter;
 use crate::fs::{Errno, Error, Result, Timespec};
@@ -19,12 +19,6 @@ const S_IFDIR: u16 = 0o040000;
 const S_ISUID: u16 = 0o4000;
 const S_ISGID: u16 = 0o2000;
 const S_IXGRP: u16 = 0o0010;
-
-/// The current time.
-pub(crate) fn now() -> Timespec {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Timespec { sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nsec: d.subsec_nanos() }
-}
 
 /// `mode` without set-user-ID, and without set-group-ID when group-executable: what a chown
 /// leaves of the mode of anything but a directory (`chown_common`, even for root).

@@ -32,7 +32,7 @@ use super::bunmap::TreeSrc;
 use super::inode::{self, Format, Inode, DIFLAG_APPEND, DIFLAG_IMMUTABLE};
 use super::refcount::{RefRec, COW_FLAG};
 use super::sb::RO_COMPAT_REFLINK;
-use super::setattr::now;
+use super::inode::now;
 use super::writer::XfsWriter;
 use crate::fs::{Errno, Error, Result};
 

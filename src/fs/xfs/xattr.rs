@@ -14,9 +14,9 @@
 //! `security.`.
 
 use super::attr_sf::{self, SfAttr, MAX_PART};
-use super::inode::{self, core_len, Format, Inode};
+use super::inode::{self, now, core_len, Format, Inode};
 use super::writer::XfsWriter;
-use crate::fs::{Errno, Error, Result, Timespec};
+use crate::fs::{Errno, Error, Result};
 
 /// Entry flags: namespaces.
 const ROOT: u8 = 2;
@@ -51,12 +51,6 @@ fn split_name(name: &[u8]) -> std::result::Result<(u8, &[u8]), &'static str> {
         return Err("attribute namespaces other than user., trusted. and security.");
     };
     Ok((flags, bare))
-}
-
-/// The current time.
-fn now() -> Timespec {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Timespec { sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nsec: d.subsec_nanos() }
 }
 
 impl XfsWriter {
@@ -105,12 +99,8 @@ impl XfsWriter {
         if !self.sb.attr2 {
             return Err(self.xattr_unsupported(ino, "a v4 filesystem without the attr2 feature"));
         }
-        let (off, mut blk, at) = self.inode_block(ino)?;
+        let (off, mut blk, at, i) = self.inode_in_use(ino)?;
         let n = usize::from(self.sb.inodesize);
-        let i = Inode::parse(&self.sb, ino, &blk[at..at + n]).map_err(|m| self.corrupt(m))?;
-        if i.mode == 0 {
-            return Err(self.corrupt(format!("inode {ino} is free (mode 0)")));
-        }
         if flags == 0 && !matches!(i.kind(), 0o100000 | 0o040000) {
             // Linux's xattr_permission: user attributes only on regular files and directories
             return Err(Error::Os(if value.is_some() { Errno::NotPermitted } else { Errno::NoData }));

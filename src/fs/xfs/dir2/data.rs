@@ -97,32 +97,7 @@ pub fn entry_at(b: &[u8], at: usize, hdr: usize, end: usize, ftype: bool) -> Res
 /// Parses a directory data block `b` (the whole directory block) and appends its entries
 /// (`.` and `..` included) to `out`. `owner` is `Some` on v5 filesystems.
 pub fn parse(b: &[u8], ftype: bool, owner: Option<&Owner>, out: &mut Vec<RawEntry>) -> Result<(), String> {
-    let (hdr, end) = header(b, owner)?;
-    let mut p = hdr;
-    while p < end {
-        if be16(b, p) == 0xffff {
-            let len = usize::from(be16(b, p + 2));
-            if len < 8 || len % 8 != 0 || p + len > end {
-                return Err(format!("data block: free space of {len} bytes at {p}"));
-            }
-            p += len;
-            continue;
-        }
-        if p + 9 > end {
-            return Err(format!("data block: entry at {p} runs past the data"));
-        }
-        let namelen = usize::from(b[p + 8]);
-        let size = (8 + 1 + namelen + usize::from(ftype) + 2 + 7) & !7;
-        if namelen == 0 || p + size > end {
-            return Err(format!("data block: entry at {p} runs past the data"));
-        }
-        out.push(RawEntry {
-            name: b[p + 9..p + 9 + namelen].to_vec(),
-            ino: be64(b, p),
-            ftype: if ftype { b[p + 9 + namelen] } else { 0 },
-        });
-        p += size;
-    }
+    out.extend(decode(b, ftype, owner)?.list.into_iter().map(|(_, e)| e));
     Ok(())
 }
 
@@ -165,7 +140,8 @@ pub struct Entries {
     pub list: Vec<(usize, RawEntry)>,
 }
 
-/// Decodes data block `b` for editing (checked as [`header`] and [`parse`] check it).
+/// Decodes data block `b`, for reading ([`parse`]) and editing: the header checked as
+/// [`header`] checks it, free regions and entries bounded by the entry space.
 pub fn decode(b: &[u8], ftype: bool, owner: Option<&Owner>) -> Result<Entries, String> {
     let (hdr, end) = header(b, owner)?;
     let mut list = Vec::new();

@@ -693,13 +693,13 @@ impl XfsWriter {
         Entries { hdr, end, list }.encode(&mut b, crc, ftype);
         block::write_leaf(&mut b, &ents, 0);
         self.bufs.put(off, b, Some(data::STAMP));
-        let (ioff, mut iblk, at) = self.inode_block(dir)?;
+        let (ioff, mut iblk, at, core) = self.inode_in_use(dir)?;
         let n = usize::from(self.sb.inodesize);
-        let core = Inode::parse(&self.sb, dir, &iblk[at..at + n]).map_err(|m| self.corrupt(m))?;
-        let rec = Extent { off: 0, block: fsb, count: per, unwritten: false }.encode();
-        if !inode::set_extents(&self.sb, &mut iblk[at..at + n], &rec, core.nblocks + per, u64::from(self.sb.dirblksize)) {
+        let rec = Extent { off: 0, block: fsb, count: per, unwritten: false };
+        if !inode::set_data_extents(&self.sb, &mut iblk[at..at + n], &[rec]) {
             return Err(self.corrupt(format!("directory {dir}: no room for one extent in its data fork")));
         }
+        inode::set_size_blocks(&mut iblk[at..at + n], u64::from(self.sb.dirblksize), core.nblocks + per);
         inode::seal(&self.sb, &mut iblk[at..at + n], self.bufs.lsn());
         self.bufs.put(ioff, iblk, None);
         Ok(())
