@@ -6,6 +6,7 @@
 mod common;
 
 use common::{loop_lock, sha256_file, tool, vfish};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// A fresh 300 MiB `mkfs.xfs` image (v5, shortform root) in `dir`.
@@ -22,14 +23,27 @@ fn repair_clean(img: &Path) {
     assert!(out.status.success() && !text.lines().any(|l| l.contains("would") || l.contains("bad")), "xfs_repair -n:\n{text}");
 }
 
-/// What the kernel sees under the root of `img` (loop mount): `path type mode` lines, sorted.
+/// What the kernel sees under the root of `img` (loop mount): `path type mode links` lines
+/// (devices with `major:minor`), sorted.
 fn kernel_tree(img: &Path) -> String {
     let _l = loop_lock();
     let mnt = tempfile::tempdir().unwrap();
     tool("mount", &["-o", "loop,ro", img.to_str().unwrap(), mnt.path().to_str().unwrap()]);
-    let out = std::process::Command::new("find").arg(".").args(["-mindepth", "1", "-printf", "%p %y %m\n"]).current_dir(mnt.path()).output();
+    let out = std::process::Command::new("find").arg(".").args(["-mindepth", "1", "-printf", "%p %y %m %n\n"]).current_dir(mnt.path()).output();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.unwrap().stdout)
+        .lines()
+        .map(|l| {
+            let path = l.split(' ').next().unwrap_or_default();
+            match std::fs::symlink_metadata(mnt.path().join(path)) {
+                Ok(m) if m.file_type().is_char_device() || m.file_type().is_block_device() => {
+                    let r = m.rdev();
+                    format!("{l} {}:{}", (r >> 8) & 0xfff, (r & 0xff) | ((r >> 12) & 0xfff00))
+                }
+                _ => l.to_string(),
+            }
+        })
+        .collect();
     tool("umount", &[mnt.path().to_str().unwrap()]);
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.unwrap().stdout).lines().map(str::to_string).collect();
     lines.sort();
     lines.join("\n")
 }
@@ -46,19 +60,24 @@ fn names_made_and_removed_on_xfs_are_what_xfs_repair_and_the_kernel_see() {
             ":", "mkfifo", "0600", "/tmp/fifo", ":", "mkdir", "/gone", ":", "touch", "/gone/file",
             ":", "rm", "/gone/file", ":", "rmdir", "/gone", ":", "rm", "/etc/ssh/keys/host_key",
             ":", "setxattr", "security.selinux", "system_u:object_r:etc_t:s0", "26", "/etc/machine-id",
+            ":", "mkdir", "/var", ":", "mv", "/etc/ssh", "/var/ssh", ":", "ln", "/etc/machine-id", "/tmp/hard",
+            ":", "mv", "/tmp/fifo", "/tmp/pipe", ":", "mknod-c", "0620", "4", "1", "/tmp/tty",
         ],
         None,
     );
     assert!(o.code == 0 && o.stderr.is_empty(), "{o:?}");
     repair_clean(&img);
     let expect = [
-        "./etc d 755",
-        "./etc/machine-id f 644",
-        "./etc/ssh d 755",
-        "./etc/ssh/keys d 755",
-        "./tmp d 1777",
-        "./tmp/fifo p 600",
-        "./tmp/id l 777",
+        "./etc d 755 2",
+        "./etc/machine-id f 644 2",
+        "./tmp d 1777 2",
+        "./tmp/hard f 644 2",
+        "./tmp/id l 777 1",
+        "./tmp/pipe p 600 1",
+        "./tmp/tty c 620 1 4:1",
+        "./var d 755 3",
+        "./var/ssh d 755 3",
+        "./var/ssh/keys d 755 2",
     ];
     assert_eq!(kernel_tree(&img), expect.join("\n"));
     let o = vfish(&["-a", img.to_str().unwrap(), "-m", "/dev/sda", "getxattr", "/etc/machine-id", "security.selinux"], None);
@@ -80,8 +99,8 @@ fn wrong_kinds_and_unwritten_changes_fail_and_change_nothing() {
         (&["rmdir", "/f"], "Not a directory"),
         (&["rm", "/nothing"], "No such file"),
         (&["mkdir", "/d"], "exists"),
-        (&["mv", "/f", "/g"], "writing: rename"),
-        (&["ln", "/f", "/g"], "writing: hard links"),
+        (&["mv", "/d", "/d/inside"], "Invalid argument"),
+        (&["ln", "/d", "/g"], "Operation not permitted"),
         (&["setxattr", "system.posix_acl_access", "1", "1", "/f"], "POSIX ACLs"),
     ] {
         let mut args = vec!["--rw", "-a", img.to_str().unwrap(), "-m", "/dev/sda"];

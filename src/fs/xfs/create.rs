@@ -1,4 +1,5 @@
-//! Creating and removing names (the kernel's `xfs_create`, `xfs_symlink` and `xfs_remove`): a
+//! Creating, linking, renaming and removing names (the kernel's `xfs_create`, `xfs_symlink`,
+//! `xfs_link`, `xfs_rename` and `xfs_remove`): a
 //! new inode ([`XfsWriter::dialloc`], [`super::inode::init_new`]) linked under a name — in a
 //! shortform parent by [`SfDir::add`] (offsets and 4/8-byte inode numbers as
 //! `xfs_dir2_sf_addname`), turned into a block directory when the name no longer fits the
@@ -91,12 +92,8 @@ impl XfsWriter {
     /// `create`/`symlink` inside an operation.
     fn create_in(&mut self, parent: u64, name: &[u8], new: NewInode) -> Result<u64> {
         check_name(name)?;
-        let (pi, sf) = self.dir_inode(parent)?;
-        let exists = match &sf {
-            Some(d) => d.find(name).is_some(),
-            None => self.dir_lookup(parent, name)?.is_some(),
-        };
-        if exists {
+        let (pi, _) = self.dir_inode(parent)?;
+        if self.name_lookup(parent, name)?.is_some() {
             return Err(Error::Os(Errno::Exists));
         }
         let is_dir = new.mode & S_IFMT == S_IFDIR;
@@ -106,8 +103,17 @@ impl XfsWriter {
         let t = now();
         let ino = self.dialloc(parent, new.mode)?;
         self.init_inode_in(ino, &NewInode { parent, ..new.clone() }, t)?;
-        let ft = if self.sb.ftype { ftype_of(new.mode) } else { 0 };
-        // The parent again: the new inode may share its block.
+        self.name_add(parent, name, ino, new.mode)?;
+        self.dir_touch(parent, i64::from(is_dir), t)?;
+        Ok(ino)
+    }
+
+    /// Enters `name` → `ino` (of type `mode`) in directory `parent`, whatever its format; a
+    /// shortform directory the name no longer fits becomes a block directory first
+    /// (`xfs_dir2_sf_to_block`). The parent's times and link count are the caller's.
+    fn name_add(&mut self, parent: u64, name: &[u8], ino: u64, mode: u16) -> Result<()> {
+        let ft = if self.sb.ftype { ftype_of(mode) } else { 0 };
+        // The parent read now: a new inode may share its block.
         let (off, mut blk, at, _) = self.read_inode(parent)?;
         match self.dir_inode(parent)?.1 {
             Some(d) => {
@@ -118,16 +124,56 @@ impl XfsWriter {
                 if fits {
                     inode::seal(&self.sb, &mut blk[at..at + n], self.bufs.lsn());
                     self.bufs.put(off, blk, None);
+                    Ok(())
                 } else {
-                    // Out of the inode: the block format (`xfs_dir2_sf_to_block`), then the name.
                     self.sf_to_block(parent, &d)?;
-                    self.dir_add(parent, name, ino, ft)?;
+                    self.dir_add(parent, name, ino, ft)
                 }
             }
-            None => self.dir_add(parent, name, ino, ft)?,
+            None => self.dir_add(parent, name, ino, ft),
         }
-        self.dir_touch(parent, i64::from(is_dir), t)?;
-        Ok(ino)
+    }
+
+    /// Takes `name` out of directory `parent`, whatever its format; returns the inode it
+    /// named. The inodes' link counts and times are the caller's.
+    fn name_remove(&mut self, parent: u64, name: &[u8]) -> Result<u64> {
+        match self.dir_inode(parent)?.1 {
+            Some(mut d) => {
+                let ino = d.remove(name).ok_or(Error::Os(Errno::NoEntry))?.ino;
+                let n = usize::from(self.sb.inodesize);
+                let (off, mut blk, at, _) = self.read_inode(parent)?;
+                if !inode::set_local_fork(&self.sb, &mut blk[at..at + n], &d.encode(self.sb.ftype)) {
+                    return Err(self.corrupt(format!("directory {parent}: a smaller shortform directory does not fit")));
+                }
+                inode::seal(&self.sb, &mut blk[at..at + n], self.bufs.lsn());
+                self.bufs.put(off, blk, None);
+                Ok(ino)
+            }
+            None => self.dir_remove(parent, name),
+        }
+    }
+
+    /// The inode `name` names in directory `dir` (`..` included), if any; `ENOTDIR` when
+    /// `dir` is not a directory.
+    pub fn lookup(&self, dir: u64, name: &[u8]) -> Result<Option<u64>> {
+        self.name_lookup(dir, name)
+    }
+
+    /// The inode `name` names in directory `dir`, if any.
+    fn name_lookup(&self, dir: u64, name: &[u8]) -> Result<Option<u64>> {
+        match self.dir_inode(dir)?.1 {
+            Some(d) if name == b".." => Ok(Some(d.parent)),
+            Some(d) => Ok(d.find(name).map(|e| e.ino)),
+            None => self.dir_lookup(dir, name),
+        }
+    }
+
+    /// Whether directory `dir` holds nothing but `.` and `..`.
+    fn is_empty_dir(&self, dir: u64) -> Result<bool> {
+        match self.dir_inode(dir)?.1 {
+            Some(sub) => Ok(sub.entries.is_empty()),
+            None => self.dir_is_empty(dir),
+        }
     }
 
     /// Creates an empty regular file, an empty directory (shortform, `..` = `parent`), a fifo
@@ -143,6 +189,18 @@ impl XfsWriter {
         self.end(r)
     }
 
+    /// Creates a character or block device (`mode` with its type bits, `rdev` Linux's
+    /// `makedev` number), fifo or socket named `name` in directory `parent`; returns its
+    /// inode number.
+    pub fn mknod(&mut self, parent: u64, name: &[u8], mode: u16, rdev: u64, uid: u32, gid: u32) -> Result<u64> {
+        if !matches!(mode & S_IFMT, 0o020000 | 0o060000 | 0o010000 | 0o140000) {
+            return Err(Error::Os(Errno::Invalid));
+        }
+        self.begin();
+        let r = self.create_in(parent, name, NewInode { mode, uid, gid, rdev, parent, target: Vec::new() });
+        self.end(r)
+    }
+
     /// Creates a symlink named `name` to `target` in directory `parent` (the target
     /// kept in the inode: it must fit there); returns its inode number.
     pub fn symlink(&mut self, parent: u64, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<u64> {
@@ -154,40 +212,15 @@ impl XfsWriter {
     /// `remove` inside an operation.
     fn remove_in(&mut self, parent: u64, name: &[u8]) -> Result<()> {
         check_name(name)?;
-        let (_, sf) = self.dir_inode(parent)?;
-        let child = match &sf {
-            Some(d) => d.find(name).map(|e| e.ino),
-            None => self.dir_lookup(parent, name)?,
-        };
-        let Some(child) = child else { return Err(Error::Os(Errno::NoEntry)) };
+        let Some(child) = self.name_lookup(parent, name)? else { return Err(Error::Os(Errno::NoEntry)) };
         let (_, _, _, ti) = self.read_inode(child)?;
         let is_dir = ti.kind() == S_IFDIR;
-        if is_dir {
-            let empty = match self.dir_inode(child)?.1 {
-                Some(sub) => sub.entries.is_empty(),
-                None => self.dir_is_empty(child)?,
-            };
-            if !empty {
-                return Err(Error::Os(Errno::NotEmpty));
-            }
+        if is_dir && !self.is_empty_dir(child)? {
+            return Err(Error::Os(Errno::NotEmpty));
         }
         let t = now();
-        let n = usize::from(self.sb.inodesize);
-        match sf {
-            Some(mut d) => {
-                d.remove(name);
-                let (off, mut blk, at, _) = self.read_inode(parent)?;
-                if !inode::set_local_fork(&self.sb, &mut blk[at..at + n], &d.encode(self.sb.ftype)) {
-                    return Err(self.corrupt(format!("directory {parent}: a smaller shortform directory does not fit")));
-                }
-                inode::seal(&self.sb, &mut blk[at..at + n], self.bufs.lsn());
-                self.bufs.put(off, blk, None);
-            }
-            None => {
-                if self.dir_remove(parent, name)? != child {
-                    return Err(self.corrupt(format!("directory {parent}: the entry removed is not the one looked up")));
-                }
-            }
+        if self.name_remove(parent, name)? != child {
+            return Err(self.corrupt(format!("directory {parent}: the entry removed is not the one looked up")));
         }
         self.dir_touch(parent, -i64::from(is_dir), t)?;
         // The inode loses a link (a directory both: its name and its `.`); the last one frees it.
@@ -195,13 +228,127 @@ impl XfsWriter {
         if left == 0 {
             return self.difree(child);
         }
-        let (toff, mut tblk, tat, _) = self.read_inode(child)?;
-        let b = &mut tblk[tat..tat + n];
-        inode::set_nlink(b, left);
+        self.relink(child, left, t)
+    }
+
+    /// Sets inode `ino`'s link count to `links` and its change time to `t`.
+    fn relink(&mut self, ino: u64, links: u32, t: Timespec) -> Result<()> {
+        let (off, mut blk, at, _) = self.read_inode(ino)?;
+        let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
+        inode::set_nlink(b, links);
         inode::touch(&self.sb, b, t, false);
         inode::seal(&self.sb, b, self.bufs.lsn());
-        self.bufs.put(toff, tblk, None);
+        self.bufs.put(off, blk, None);
         Ok(())
+    }
+
+    /// `link` inside an operation.
+    fn link_in(&mut self, ino: u64, parent: u64, name: &[u8]) -> Result<()> {
+        check_name(name)?;
+        let (_, _, _, i) = self.inode_in_use(ino)?;
+        if i.kind() == S_IFDIR {
+            return Err(Error::Os(Errno::NotPermitted));
+        }
+        if i.nlink == u32::MAX {
+            return Err(Error::Os(Errno::TooManyLinks));
+        }
+        if self.name_lookup(parent, name)?.is_some() {
+            return Err(Error::Os(Errno::Exists));
+        }
+        let t = now();
+        self.name_add(parent, name, ino, i.mode)?;
+        self.dir_touch(parent, 0, t)?;
+        self.relink(ino, i.nlink + 1, t)
+    }
+
+    /// `rename` inside an operation.
+    fn rename_in(&mut self, dir: u64, name: &[u8], new_dir: u64, new_name: &[u8]) -> Result<()> {
+        check_name(name)?;
+        check_name(new_name)?;
+        let Some(child) = self.name_lookup(dir, name)? else { return Err(Error::Os(Errno::NoEntry)) };
+        let (_, _, _, ci) = self.read_inode(child)?;
+        let is_dir = ci.kind() == S_IFDIR;
+        self.dir_inode(new_dir)?;
+        match self.name_lookup(new_dir, new_name)? {
+            // the same inode under both names (hard links, or the name itself): nothing to do
+            Some(target) if target == child => return Ok(()),
+            Some(target) => {
+                let target_dir = self.read_inode(target)?.3.kind() == S_IFDIR;
+                match (is_dir, target_dir) {
+                    (true, false) => return Err(Error::Os(Errno::NotDir)),
+                    (false, true) => return Err(Error::Os(Errno::IsDir)),
+                    _ => {}
+                }
+                self.remove_in(new_dir, new_name)?;
+            }
+            None => {}
+        }
+        let t = now();
+        if is_dir && dir != new_dir {
+            // not into itself: no ancestor of the new parent may be the directory moved
+            let mut at = new_dir;
+            for _ in 0..4096 {
+                if at == child {
+                    return Err(Error::Os(Errno::Invalid));
+                }
+                if at == self.sb.rootino {
+                    break;
+                }
+                at = self.name_lookup(at, b"..")?.ok_or_else(|| self.corrupt(format!("directory {at}: no `..`")))?;
+            }
+            if new_dir != self.sb.rootino && self.read_inode(new_dir)?.3.nlink == u32::MAX {
+                return Err(Error::Os(Errno::TooManyLinks));
+            }
+        }
+        self.name_add(new_dir, new_name, child, ci.mode)?;
+        if self.name_remove(dir, name)? != child {
+            return Err(self.corrupt(format!("directory {dir}: the entry removed is not the one looked up")));
+        }
+        let moved_dir = is_dir && dir != new_dir;
+        if moved_dir {
+            self.set_dotdot(child, new_dir)?;
+        }
+        self.dir_touch(dir, -i64::from(moved_dir), t)?;
+        if new_dir != dir {
+            self.dir_touch(new_dir, i64::from(moved_dir), t)?;
+        }
+        self.relink(child, ci.nlink, t)
+    }
+
+    /// Points directory `dir`'s `..` at `parent`.
+    fn set_dotdot(&mut self, dir: u64, parent: u64) -> Result<()> {
+        match self.dir_inode(dir)?.1 {
+            Some(mut d) => {
+                d.parent = parent;
+                let n = usize::from(self.sb.inodesize);
+                let (off, mut blk, at, _) = self.read_inode(dir)?;
+                if !inode::set_local_fork(&self.sb, &mut blk[at..at + n], &d.encode(self.sb.ftype)) {
+                    return Err(self.unsupported(format!("directory {dir}: its shortform entries with an 8-byte parent number no longer fit the inode")));
+                }
+                inode::seal(&self.sb, &mut blk[at..at + n], self.bufs.lsn());
+                self.bufs.put(off, blk, None);
+                Ok(())
+            }
+            None => self.dir_set_dotdot(dir, parent),
+        }
+    }
+
+    /// Adds the name `name` in directory `parent` for the existing inode `ino` (not a
+    /// directory: `EPERM`, as Linux): a hard link, its link count up by one.
+    pub fn link(&mut self, ino: u64, parent: u64, name: &[u8]) -> Result<()> {
+        self.begin();
+        let r = self.link_in(ino, parent, name);
+        self.end(r)
+    }
+
+    /// `rename(2)`: moves `name` of directory `dir` to `new_name` of `new_dir`, replacing an
+    /// existing target as POSIX does (a file by a file, an empty directory by a directory:
+    /// `ENOTDIR`/`EISDIR`/`ENOTEMPTY` otherwise; `EINVAL` moving a directory into itself); a
+    /// directory moved to another parent gets its `..` and both parents' link counts changed.
+    pub fn rename(&mut self, dir: u64, name: &[u8], new_dir: u64, new_name: &[u8]) -> Result<()> {
+        self.begin();
+        let r = self.rename_in(dir, name, new_dir, new_name);
+        self.end(r)
     }
 
     /// Removes the name `name` from directory `parent` (an empty directory, or

@@ -4,11 +4,11 @@
 //! committed later) before it returns, and the reader is then reopened on the device, so what
 //! is read next — superblock counters, block maps, directory listings — is what was written.
 //!
-//! Written: names created and removed (files, directories, fifos, sockets, symlinks),
+//! Written: names created, linked, renamed and removed (files, directories, devices, fifos,
+//! sockets, symlinks),
 //! extended attributes kept in the inode, file data and sizes ([`super::write`]), permissions,
-//! owners and times ([`super::setattr`]), through what the writer supports; every other
-//! change fails with [`Error::Unsupported`] naming it
-//! ("writing xfs: …"), never silently. Files are created as root (uid and gid 0), as
+//! owners and times ([`super::setattr`]); what the writer does not write yet fails with
+//! [`Error::Unsupported`] naming it ("writing: …"), never silently. Files are created as root (uid and gid 0), as
 //! libguestfs' appliance does.
 
 use super::writer::XfsWriter;
@@ -51,10 +51,6 @@ impl XfsRw {
             *self.reader.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         }
         r
-    }
-
-    fn unsupported(&self, what: &str) -> Error {
-        Error::Unsupported { dev: self.dev.name(), fs: "xfs".into(), feature: format!("writing: {what} (not written on XFS yet)") }
     }
 
     /// The type bits of `name` in `dir` (ENOENT when absent).
@@ -126,20 +122,17 @@ impl Filesystem for XfsRw {
         self.make(dir, name, S_IFDIR | (mode & 0o7777))
     }
 
-    fn mknod(&self, dir: Ino, name: &[u8], mode: u32, _rdev: u64) -> Result<Ino> {
-        match mode & S_IFMT {
-            0o010000 | 0o140000 => self.make(dir, name, mode),
-            0o020000 | 0o060000 => Err(self.unsupported("device nodes")),
-            _ => Err(Error::Os(Errno::Invalid)),
-        }
+    fn mknod(&self, dir: Ino, name: &[u8], mode: u32, rdev: u64) -> Result<Ino> {
+        let mode = u16::try_from(mode & (S_IFMT | 0o7777)).map_err(|_| Error::Os(Errno::Invalid))?;
+        self.change(|w| w.mknod(dir, name, mode, rdev, 0, 0))
     }
 
     fn symlink(&self, dir: Ino, name: &[u8], target: &[u8]) -> Result<Ino> {
         self.change(|w| w.symlink(dir, name, target, 0, 0))
     }
 
-    fn link(&self, _ino: Ino, _dir: Ino, _name: &[u8]) -> Result<()> {
-        Err(self.unsupported("hard links"))
+    fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> Result<()> {
+        self.change(|w| w.link(ino, dir, name))
     }
 
     fn unlink(&self, dir: Ino, name: &[u8]) -> Result<()> {
@@ -156,8 +149,8 @@ impl Filesystem for XfsRw {
         self.change(|w| w.remove(dir, name))
     }
 
-    fn rename(&self, _dir: Ino, _name: &[u8], _new_dir: Ino, _new_name: &[u8]) -> Result<()> {
-        Err(self.unsupported("rename"))
+    fn rename(&self, dir: Ino, name: &[u8], new_dir: Ino, new_name: &[u8]) -> Result<()> {
+        self.change(|w| w.rename(dir, name, new_dir, new_name))
     }
 
     fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<()> {

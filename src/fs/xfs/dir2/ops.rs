@@ -222,6 +222,19 @@ impl XfsWriter {
         Ok(e.list.iter().find(|(o, _)| *o == f.at).map(|(_, e)| e.ino))
     }
 
+    /// Points the `..` entry of directory `dir` (block, leaf or node format: it is in the
+    /// first data block, and keeps its size and hash) at `parent`.
+    pub(crate) fn dir_set_dotdot(&mut self, dir: u64, parent: u64) -> Result<()> {
+        let d = self.dir_open(dir)?;
+        let mut blk = self.dir_block(&d, 0)?;
+        let mut e = self.data_of(&d, &blk)?;
+        let i = e.find(b"..").ok_or_else(|| self.bad_dir(&d, "no `..` entry in its first data block".into()))?;
+        e.list[i].1.ino = parent;
+        e.encode(&mut blk.b, self.sb.crc, self.sb.ftype);
+        self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+        Ok(())
+    }
+
     /// Whether directory `dir` (block, leaf or node format) holds nothing but `.` and `..`.
     pub(crate) fn dir_is_empty(&self, dir: u64) -> Result<bool> {
         let d = self.dir_open(dir)?;
