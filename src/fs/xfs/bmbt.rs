@@ -69,7 +69,7 @@ impl XfsWriter {
     /// blocks the inode gained (new btree blocks) or lost (freed ones) for `di_nblocks`.
     pub(crate) fn store_map(&mut self, i: &Inode, tree: &[u64], b: &mut [u8], recs: &[Extent]) -> Result<i64> {
         let ino = i.ino;
-        if inode::set_data_extents(&self.sb, b, recs) {
+        if inode::set_data_extents(&self.sb, b, &recs.iter().map(Extent::encode).collect::<Vec<_>>()) {
             let runs: Vec<(u64, u64)> = tree.iter().map(|&l| (l, 1)).collect();
             if !runs.is_empty() {
                 self.release_blocks(ino, &runs)?;

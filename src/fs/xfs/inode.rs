@@ -284,17 +284,17 @@ pub fn data_fork_len(sb: &Superblock, b: &[u8]) -> usize {
     if forkoff == 0 { b.len().saturating_sub(core_len(sb)) } else { forkoff.min(b.len().saturating_sub(core_len(sb))) }
 }
 
-/// Makes inode `b`'s data fork the extent list `recs` (extents format) and sets its extent
+/// Makes inode `b`'s data fork the extent list `recs` (encoded records, extents format) and sets its extent
 /// count; false when they do not fit the data fork (nothing changed then).
-pub fn set_data_extents(sb: &Superblock, b: &mut [u8], recs: &[super::bmap::Extent]) -> bool {
+pub fn set_data_extents(sb: &Superblock, b: &mut [u8], recs: &[[u8; 16]]) -> bool {
     let core = core_len(sb);
     let end = core + data_fork_len(sb, b);
     if core + 16 * recs.len() > end {
         return false;
     }
     b[core..end].fill(0);
-    for (i, e) in recs.iter().enumerate() {
-        b[core + 16 * i..core + 16 * (i + 1)].copy_from_slice(&e.encode());
+    for (i, r) in recs.iter().enumerate() {
+        b[core + 16 * i..core + 16 * (i + 1)].copy_from_slice(r);
     }
     b[5] = 2;
     set_nextents(sb, b, recs.len() as u64);

@@ -709,7 +709,7 @@ impl XfsWriter {
         let (ioff, mut iblk, at, core) = self.inode_in_use(dir)?;
         let n = usize::from(self.sb.inodesize);
         let rec = Extent { off: 0, block: fsb, count: per, unwritten: false };
-        if !inode::set_data_extents(&self.sb, &mut iblk[at..at + n], &[rec]) {
+        if !inode::set_data_extents(&self.sb, &mut iblk[at..at + n], &[rec.encode()]) {
             return Err(self.corrupt(format!("directory {dir}: no room for one extent in its data fork")));
         }
         inode::set_size_blocks(&mut iblk[at..at + n], u64::from(self.sb.dirblksize), core.nblocks + per);
