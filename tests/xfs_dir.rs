@@ -33,18 +33,11 @@ fn name_of(rng: &mut Rng, tag: &str, i: usize) -> String {
     format!("{tag}{i:05}-{}", "x".repeat(rng.below(24) as usize))
 }
 
-/// `xfs_db ls PATH`: name → inode, every entry's hash checked (`(good)`); `.` and `..` left out.
+/// `xfs_db ls PATH` without `.` and `..`.
 fn db_ls(img: &Path, path: &str) -> BTreeMap<String, u64> {
-    let text = db(img, &[&format!("ls {path}")]);
-    let mut out = BTreeMap::new();
-    for l in text.lines().skip(1) {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        assert!(w.len() >= 7 && w[w.len() - 1] == "(good)", "xfs_db ls {path}: {l}");
-        let name = w[5..w.len() - 1].join(" ");
-        if name != "." && name != ".." {
-            out.insert(name, w[1].parse().unwrap());
-        }
-    }
+    let mut out = common::xfs::db_ls(img, path);
+    out.remove(".");
+    out.remove("..");
     out
 }
 

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::xfs::{db, fields, mkfs, path_env, repair_clean, with_kernel};
+use common::xfs::{db, db_ls, fields, mkfs, path_env, repair_clean, with_kernel};
 use common::Rng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -367,18 +367,6 @@ fn failure_mid_operation_writes_nothing() {
     assert_eq!(w.inode_counts(), counts);
     drop(w);
     repair_clean(&img);
-}
-
-/// `(name, inode)` of each entry xfs_db's `ls` lists in `path`, with every entry "(good)".
-fn db_ls(img: &Path, path: &str) -> BTreeMap<String, u64> {
-    let text = db(img, &[&format!("ls {path}")]);
-    let mut out = BTreeMap::new();
-    for l in text.lines().skip(1) {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        assert!(w.len() >= 7 && w[w.len() - 1] == "(good)", "xfs_db ls {path}: {l}");
-        out.insert(w[5..w.len() - 1].join(" "), w[1].parse().unwrap());
-    }
-    out
 }
 
 fn nlink(img: &Path, ino: u64) -> u32 {

@@ -21,6 +21,19 @@ pub fn db(img: &Path, cmds: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `xfs_db ls PATH`: name → inode of every entry (`.` and `..` included), each entry's hash
+/// checked (`(good)`).
+pub fn db_ls(img: &Path, path: &str) -> BTreeMap<String, u64> {
+    let text = db(img, &[&format!("ls {path}")]);
+    let mut out = BTreeMap::new();
+    for l in text.lines().skip(1) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        assert!(w.len() >= 7 && w[w.len() - 1] == "(good)", "xfs_db ls {path}: {l}");
+        out.insert(w[5..w.len() - 1].join(" "), w[1].parse().unwrap());
+    }
+    out
+}
+
 /// `name = value` lines of xfs_db's print.
 pub fn fields(text: &str) -> BTreeMap<String, String> {
     text.lines().filter_map(|l| l.split_once(" = ")).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
