@@ -269,7 +269,18 @@ impl XfsWriter {
         let (_, _, _, ci) = self.read_inode(child)?;
         let is_dir = ci.kind() == S_IFDIR;
         self.dir_inode(new_dir)?;
-        match self.name_lookup(new_dir, new_name)? {
+        let target = self.name_lookup(new_dir, new_name)?;
+        // the VFS's checks, in its order: a directory not into itself (EINVAL), a target that
+        // holds the source not replaced (ENOTEMPTY), then the kinds
+        if is_dir && self.is_ancestor(child, new_dir)? {
+            return Err(Error::Os(Errno::Invalid));
+        }
+        if let Some(t) = target.filter(|&t| t != child) {
+            if self.is_ancestor(t, dir)? {
+                return Err(Error::Os(Errno::NotEmpty));
+            }
+        }
+        match target {
             // the same inode under both names (hard links, or the name itself): nothing to do
             Some(target) if target == child => return Ok(()),
             Some(target) => {
@@ -277,6 +288,8 @@ impl XfsWriter {
                 match (is_dir, target_dir) {
                     (true, false) => return Err(Error::Os(Errno::NotDir)),
                     (false, true) => return Err(Error::Os(Errno::IsDir)),
+                    // xfs_rename says EEXIST for a directory with entries (ext4: ENOTEMPTY)
+                    (true, true) if !self.is_empty_dir(target)? => return Err(Error::Os(Errno::Exists)),
                     _ => {}
                 }
                 self.remove_in(new_dir, new_name)?;
@@ -284,21 +297,8 @@ impl XfsWriter {
             None => {}
         }
         let t = now();
-        if is_dir && dir != new_dir {
-            // not into itself: no ancestor of the new parent may be the directory moved
-            let mut at = new_dir;
-            for _ in 0..4096 {
-                if at == child {
-                    return Err(Error::Os(Errno::Invalid));
-                }
-                if at == self.sb.rootino {
-                    break;
-                }
-                at = self.name_lookup(at, b"..")?.ok_or_else(|| self.corrupt(format!("directory {at}: no `..`")))?;
-            }
-            if new_dir != self.sb.rootino && self.read_inode(new_dir)?.3.nlink == u32::MAX {
-                return Err(Error::Os(Errno::TooManyLinks));
-            }
+        if is_dir && dir != new_dir && new_dir != self.sb.rootino && self.read_inode(new_dir)?.3.nlink == u32::MAX {
+            return Err(Error::Os(Errno::TooManyLinks));
         }
         self.name_add(new_dir, new_name, child, ci.mode)?;
         if self.name_remove(dir, name)? != child {
@@ -313,6 +313,21 @@ impl XfsWriter {
             self.dir_touch(new_dir, i64::from(moved_dir), t)?;
         }
         self.relink(child, ci.nlink, t)
+    }
+
+    /// Whether directory `anc` is `dir` or one of its ancestors (walking `..` up to the root).
+    fn is_ancestor(&self, anc: u64, dir: u64) -> Result<bool> {
+        let mut at = dir;
+        for _ in 0..4096 {
+            if at == anc {
+                return Ok(true);
+            }
+            if at == self.sb.rootino {
+                return Ok(false);
+            }
+            at = self.name_lookup(at, b"..")?.ok_or_else(|| self.corrupt(format!("directory {at}: no `..`")))?;
+        }
+        Err(self.corrupt(format!("directory {dir}: more than 4096 levels of `..` (a loop)")))
     }
 
     /// Points directory `dir`'s `..` at `parent`.
@@ -343,7 +358,8 @@ impl XfsWriter {
 
     /// `rename(2)`: moves `name` of directory `dir` to `new_name` of `new_dir`, replacing an
     /// existing target as POSIX does (a file by a file, an empty directory by a directory:
-    /// `ENOTDIR`/`EISDIR`/`ENOTEMPTY` otherwise; `EINVAL` moving a directory into itself); a
+    /// `ENOTDIR`/`EISDIR`, `EEXIST` for a directory with entries as XFS says; `EINVAL` moving
+    /// a directory into itself); a
     /// directory moved to another parent gets its `..` and both parents' link counts changed.
     pub fn rename(&mut self, dir: u64, name: &[u8], new_dir: u64, new_name: &[u8]) -> Result<()> {
         self.begin();
