@@ -1,12 +1,13 @@
 //! Fuzzes the XFS structure parsers one by one on the input bytes, without a filesystem
 //! around them: superblock, AGF, AGI, inode (v4 and v5 geometry), shortform directory,
-//! directory data block (v4 and v5), directory leaf, da node, shortform attributes, attribute
+//! directory data block (v4 and v5, read and decoded for editing), directory leaf (read and
+//! decoded), free index block, da node, shortform attributes (read and raw), attribute
 //! leaf, remote attribute and symlink blocks, extent records, the log head search. None may
 //! panic; every parser must stay inside the bytes it is given.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vguestfs::fs::xfs::{ag, attr, bmap, da, dir2, inode, log, sb, symlink};
+use vguestfs::fs::xfs::{ag, attr, attr_sf, bmap, da, dir2, inode, log, sb, symlink};
 
 fn geometry(crc: bool, inodesize: u16) -> sb::Superblock {
     sb::Superblock {
@@ -34,6 +35,11 @@ fn geometry(crc: bool, inodesize: u16) -> sb::Superblock {
         nrext64: false,
         ro_compat: 0,
         ascii_ci: false,
+        attr2: true,
+        inoalignmt: 0,
+        sparse_inodes: false,
+        spino_align: 0,
+        bigtime: false,
     }
 }
 
@@ -62,6 +68,9 @@ fuzz_target!(|data: &[u8]| {
         }
         let d = da::Owner { ino: 131, uuid: &uuid, daddr: 0 };
         let _ = dir2::leaf::parse(data, crc.then_some(&d));
+        let _ = dir2::leaf::Leaf::decode(data, crc.then_some(&d));
+        let _ = dir2::data::decode(data, crc, crc.then_some(&o));
+        let _ = dir2::free::FreeBlock::decode(data, crc.then_some(&o));
         let _ = da::node(data, crc.then_some(&d), "fuzz");
         let _ = attr::leaf(data, crc.then_some(&d));
         let _ = attr::remote_block(data, &d, 0);
@@ -69,6 +78,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = dir2::sf::parse(data, data.len() as u64, crc);
     }
     let _ = attr::shortform(data);
+    let _ = attr_sf::decode(data);
     for r in data.chunks_exact(16).take(64) {
         let _ = bmap::Extent::decode(r);
     }
