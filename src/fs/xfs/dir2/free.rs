@@ -68,7 +68,7 @@ impl FreeBlock {
             _ => return Err(format!("free index block: bad magic {magic:#x}")),
         };
         let hdr = hdr_len(owner.is_some());
-        if nvalid as usize > (b.len() - hdr) / 2 {
+        if b.len() < hdr || nvalid as usize > (b.len() - hdr) / 2 {
             return Err(format!("free index block: {nvalid} entries do not fit"));
         }
         let bests: Vec<u16> = (0..nvalid as usize).map(|i| be16(b, hdr + i * 2)).collect();
@@ -116,6 +116,14 @@ impl FreeBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocks_shorter_than_the_header_are_errors() {
+        // found by fuzz/xfs_structs: a v4 magic in 12 bytes
+        assert!(FreeBlock::decode(b"XD2FXSLX\xfe\xbeMM", None).is_err());
+        assert!(FreeBlock::decode(b"XD2F", None).is_err());
+        assert!(FreeBlock::decode(b"", None).is_err());
+    }
 
     #[test]
     fn round_trips_and_trims() {

@@ -82,11 +82,14 @@ impl Leaf {
     /// Decodes leaf block `b` as [`parse`] checks it.
     pub fn decode(b: &[u8], owner: Option<&Owner>) -> Result<Leaf, String> {
         let ents = parse(b, owner)?;
-        let bests = is_leaf1(b).then(|| {
-            let n = be32(b, b.len() - 4) as usize;
-            let at = b.len() - 4 - 2 * n;
-            (0..n).map(|i| be16(b, at + 2 * i)).collect()
-        });
+        let bests = if is_leaf1(b) {
+            let n = be32(b, b.len().saturating_sub(4)) as usize;
+            let at = b.len().checked_sub(4).and_then(|e| e.checked_sub(n.checked_mul(2)?));
+            let at = at.ok_or_else(|| format!("directory leaf block: {n} best-free values do not fit its {} bytes", b.len()))?;
+            Some((0..n).map(|i| be16(b, at + 2 * i)).collect())
+        } else {
+            None
+        };
         Ok(Leaf { ents, bests })
     }
 
@@ -138,6 +141,15 @@ impl Leaf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leaf1_best_count_past_the_block_is_an_error() {
+        // LEAF1 (v4) of 32 bytes, no entries, claiming 0x7fff_ffff best-free values
+        let mut b = vec![0u8; 32];
+        b[8..10].copy_from_slice(&LEAF1_V4.to_be_bytes());
+        b[28..32].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+        assert!(Leaf::decode(&b, None).is_err());
+    }
 
     #[test]
     fn bounds() {
