@@ -52,6 +52,33 @@ pub(crate) struct AgiState {
     dirty: bool,
 }
 
+impl AgfState {
+    /// The encoded AGF when it changed (then marked written).
+    fn take_dirty(&mut self) -> Option<Vec<u8>> {
+        self.dirty.then(|| {
+            self.dirty = false;
+            self.agf.encode(&mut self.raw);
+            self.raw.clone()
+        })
+    }
+}
+
+impl AgiState {
+    /// The encoded AGI when it changed (then marked written).
+    fn take_dirty(&mut self) -> Option<Vec<u8>> {
+        self.dirty.then(|| {
+            self.dirty = false;
+            self.agi.encode(&mut self.raw);
+            self.raw.clone()
+        })
+    }
+}
+
+/// (AG, encoded header) of every changed header among `states`.
+fn dirty<S>(states: &mut BTreeMap<u32, S>, take: fn(&mut S) -> Option<Vec<u8>>) -> Vec<(u32, Vec<u8>)> {
+    states.iter_mut().filter_map(|(&agno, st)| take(st).map(|raw| (agno, raw))).collect()
+}
+
 /// The in-memory state an operation changes: the superblock, its counters and AG headers.
 #[derive(Clone)]
 struct State {
@@ -263,27 +290,16 @@ impl XfsWriter {
     }
 
     fn write_headers(&mut self) -> Result<()> {
-        let stamp = Stamp { lsn_off: ag::AGF_LSN_OFF, crc_off: ag::AGF_CRC_OFF };
-        let mut puts = Vec::new();
-        for (&agno, st) in self.agfs.iter_mut().filter(|(_, s)| s.dirty) {
-            st.agf.encode(&mut st.raw);
-            st.dirty = false;
-            puts.push((agno, st.raw.clone()));
-        }
-        for (agno, raw) in puts {
-            let off = self.ag_sector_byte(agno, 1);
-            self.bufs.put(off, raw, Some(stamp));
-        }
-        let stamp = Stamp { lsn_off: ag::AGI_LSN_OFF, crc_off: ag::AGI_CRC_OFF };
-        let mut puts = Vec::new();
-        for (&agno, st) in self.agis.iter_mut().filter(|(_, s)| s.dirty) {
-            st.agi.encode(&mut st.raw);
-            st.dirty = false;
-            puts.push((agno, st.raw.clone()));
-        }
-        for (agno, raw) in puts {
-            let off = self.ag_sector_byte(agno, 2);
-            self.bufs.put(off, raw, Some(stamp));
+        let agfs = dirty(&mut self.agfs, AgfState::take_dirty);
+        let agis = dirty(&mut self.agis, AgiState::take_dirty);
+        let agf_stamp = Stamp { lsn_off: ag::AGF_LSN_OFF, crc_off: ag::AGF_CRC_OFF };
+        let agi_stamp = Stamp { lsn_off: ag::AGI_LSN_OFF, crc_off: ag::AGI_CRC_OFF };
+        // the AGF in each AG's sector 1, the AGI in sector 2
+        for (sector, stamp, puts) in [(1, agf_stamp, agfs), (2, agi_stamp, agis)] {
+            for (agno, raw) in puts {
+                let off = self.ag_sector_byte(agno, sector);
+                self.bufs.put(off, raw, Some(stamp));
+            }
         }
         let counters = [(SB_ICOUNT_OFF, self.icount), (SB_IFREE_OFF, self.ifree), (SB_FDBLOCKS_OFF, self.fdblocks)];
         if counters.iter().any(|&(at, v)| v != crate::bytes::be64(&self.sb_raw, at)) || self.geometry_changed {
