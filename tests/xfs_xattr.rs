@@ -198,3 +198,27 @@ fn what_does_not_fit_is_refused_and_changes_nothing() {
     drop(w);
     repair_clean(&img);
 }
+
+/// A hostile attribute fork (xfs_db sets the shortform `totsize` past the fork): setting or
+/// removing an attribute is refused as corruption, naming the inode, and writes nothing.
+#[test]
+fn a_damaged_attribute_fork_is_refused_and_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let (img, inos) = image(d.path(), &[]);
+    let f = inos["f"];
+    let mut w = open(&img);
+    w.setxattr(f, b"user.a", b"1").unwrap();
+    drop(w);
+    let out = Command::new("xfs_db").env("PATH", path_env()).args(["-x", "-c", &format!("inode {f}"), "-c", "write a.sfattr.hdr.totsize 4000"]).arg(&img).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = std::fs::read(&img).unwrap();
+    let mut w = open(&img);
+    for r in [w.setxattr(f, b"user.b", b"2"), w.removexattr(f, b"user.a")] {
+        match r {
+            Err(Error::Corrupt { msg, .. }) => assert!(msg.contains(&format!("inode {f}")), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    drop(w);
+    assert!(std::fs::read(&img).unwrap() == before, "the image changed");
+}
