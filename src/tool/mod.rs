@@ -80,11 +80,22 @@ pub fn open_guest_with(m: &ArgMatches, prog: &str, readonly: bool) -> Result<Gue
         }
     } else {
         for spec in mounts {
-            let (dev, mp) = match spec.split_once(':') {
-                Some((d, mp)) => (d, mp),
-                None => (spec.as_str(), "/"),
+            // DEVICE[:MOUNTPOINT[:OPTIONS[:FSTYPE]]]; a btrfsvol: device keeps its prefix
+            let (prefix, body) = match spec.strip_prefix("btrfsvol:") {
+                Some(b) => ("btrfsvol:", b),
+                None => ("", spec.as_str()),
             };
-            let r = if readonly { g.mount_ro(dev, mp) } else { g.mount(dev, mp) };
+            let mut parts = body.splitn(4, ':');
+            let dev = format!("{prefix}{}", parts.next().unwrap_or(""));
+            let mp = parts.next().unwrap_or("/");
+            let opts = parts.next().unwrap_or("");
+            let r = if !opts.is_empty() {
+                g.mount_options(&if readonly { format!("{opts},ro") } else { opts.to_string() }, &dev, mp)
+            } else if readonly {
+                g.mount_ro(&dev, mp)
+            } else {
+                g.mount(&dev, mp)
+            };
             r.with_context(|| format!("mount {dev} on {mp}"))?;
         }
     }
