@@ -8,12 +8,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use vguestfs::fs::btrfs::extent::Compression;
-use vguestfs::fs::btrfs::{chunk, compress, dir, extent, inode, lzo, node, root, sb};
+use vguestfs::fs::btrfs::{chunk, compress, csum, dir, extent, inode, lzo, node, root, sb};
 
 fn with_csum(data: &[u8], len: usize) -> Vec<u8> {
     let mut b = data.to_vec();
     b.resize(len, 0);
-    let c = sb::crc32c(&b);
+    let c = csum::crc32c(&b);
     b[0..4].copy_from_slice(&c.to_le_bytes());
     b
 }

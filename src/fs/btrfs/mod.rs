@@ -1,5 +1,5 @@
 //! Btrfs, read side, our own code: [`sb`] the superblock (and its mirrors) with the
-//! `sys_chunk_array`, [`chunk`] the logical→physical map, [`node`] tree blocks, [`tree`] the
+//! `sys_chunk_array`, [`csum`] block checksums, [`chunk`] the logical→physical map, [`node`] tree blocks, [`tree`] the
 //! one generic tree search, [`root`] root items and subvolume refs, [`inode`] inode items and
 //! refs, [`dir`] directory and xattr items, [`extent`] file extents, [`compress`] zlib, zstd
 //! and LZO extents ([`lzo`] the LZO1X decoder).
@@ -26,6 +26,7 @@
 
 pub mod chunk;
 pub mod compress;
+pub mod csum;
 pub mod dir;
 pub mod extent;
 pub mod inode;

@@ -3,7 +3,7 @@
 //! data grows from the end of the block, and for an internal node 33-byte key pointers (key,
 //! child address, generation).
 
-use super::sb;
+use super::csum;
 use crate::bytes::{array, le32, le64};
 
 /// Header size.
@@ -94,7 +94,7 @@ impl Node {
             return Err(err(format!("{} bytes", data.len())));
         }
         let want = le32(&data, 0);
-        let got = sb::crc32c(&data);
+        let got = csum::crc32c(&data);
         if want != got {
             return Err(NodeError { msg: format!("tree block {bytenr:#x}: checksum {want:#010x}, computed {got:#010x}"), csum: true });
         }
@@ -159,7 +159,7 @@ mod tests {
             b[h + 21..h + 25].copy_from_slice(&(d.len() as u32).to_le_bytes());
             b[HEADER + end..HEADER + end + d.len()].copy_from_slice(d);
         }
-        let c = sb::crc32c(&b);
+        let c = csum::crc32c(&b);
         b[0..4].copy_from_slice(&c.to_le_bytes());
         b
     }

@@ -3,6 +3,7 @@
 //! SYSTEM chunks needed to read the chunk tree itself.
 
 use super::chunk::{self, Chunk};
+use super::csum;
 use crate::bytes::{array, le16, le32, le64};
 
 /// Size of a superblock copy.
@@ -85,23 +86,6 @@ pub enum SbError {
     Unsupported(String),
 }
 
-/// The name of checksum type `t`.
-pub fn csum_name(t: u16) -> String {
-    match t {
-        0 => "crc32c".into(),
-        1 => "xxhash64".into(),
-        2 => "sha256".into(),
-        3 => "blake2b".into(),
-        t => format!("checksum type {t}"),
-    }
-}
-
-/// The crc32c btrfs stores in the first 4 bytes of a superblock or tree block, over the bytes
-/// after the 32-byte checksum field.
-pub fn crc32c(b: &[u8]) -> u32 {
-    crc32c::crc32c(b.get(32..).unwrap_or(&[]))
-}
-
 impl Superblock {
     /// Parses and checks one superblock copy (`b` of at least [`SIZE`] bytes).
     pub fn parse(b: &[u8]) -> Result<Superblock, SbError> {
@@ -115,10 +99,10 @@ impl Superblock {
         }
         let csum_type = le16(b, 0xc4);
         if csum_type != 0 {
-            return Err(SbError::Unsupported(format!("{} checksums (only crc32c is read)", csum_name(csum_type))));
+            return Err(SbError::Unsupported(format!("{} checksums (only crc32c is read)", csum::name(csum_type))));
         }
         let want = le32(b, 0);
-        let got = crc32c(b);
+        let got = csum::crc32c(b);
         if want != got {
             return Err(c(format!("superblock checksum {want:#010x}, computed {got:#010x}")));
         }
