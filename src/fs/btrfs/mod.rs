@@ -102,6 +102,9 @@ struct Subvols {
     roots: HashMap<u64, RootItem>,
 }
 
+/// Decompressed extents by (disk address, compressed length).
+type Inflated = HashMap<(u64, u64), Arc<Vec<u8>>>;
+
 /// A btrfs filesystem opened read-only on one subvolume (see the module documentation).
 pub struct BtrfsFs {
     dev: Dev,
@@ -112,7 +115,7 @@ pub struct BtrfsFs {
     subvols: Mutex<Subvols>,
     nodes: Mutex<HashMap<u64, Arc<Node>>>,
     extents: Mutex<HashMap<Ino, Arc<Vec<Extent>>>>,
-    inflated: Mutex<HashMap<(u64, u64), Arc<Vec<u8>>>>,
+    inflated: Mutex<Inflated>,
 }
 
 fn bounded_insert<K: std::hash::Hash + Eq, V>(m: &Mutex<HashMap<K, V>>, k: K, v: V, max: usize) {
