@@ -140,7 +140,7 @@ impl Node {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A leaf of `items` (key, data) in a `size`-byte block at `bytenr`.

@@ -121,3 +121,79 @@ fn walk<S: Source + ?Sized>(
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::btrfs::csum;
+    use crate::fs::btrfs::node::{tests::leaf, HEADER, INODE_ITEM};
+    use std::collections::HashMap;
+
+    const SIZE: usize = 4096;
+
+    /// An internal node at `bytenr` of `level` pointing at (key, child).
+    fn internal(bytenr: u64, level: u8, ptrs: &[(Key, u64)]) -> Vec<u8> {
+        let mut b = vec![0u8; SIZE];
+        b[0x30..0x38].copy_from_slice(&bytenr.to_le_bytes());
+        b[0x60..0x64].copy_from_slice(&(ptrs.len() as u32).to_le_bytes());
+        b[0x64] = level;
+        for (i, (k, child)) in ptrs.iter().enumerate() {
+            let h = HEADER + i * 33;
+            b[h..h + 8].copy_from_slice(&k.objectid.to_le_bytes());
+            b[h + 8] = k.ty;
+            b[h + 9..h + 17].copy_from_slice(&k.offset.to_le_bytes());
+            b[h + 17..h + 25].copy_from_slice(&child.to_le_bytes());
+        }
+        let c = csum::crc32c(&b);
+        b[0..4].copy_from_slice(&c.to_le_bytes());
+        b
+    }
+
+    struct Mem(HashMap<u64, Vec<u8>>);
+
+    impl Source for Mem {
+        fn node(&self, bytenr: u64, level: u8) -> Result<Arc<Node>> {
+            let b = self.0.get(&bytenr).cloned().ok_or_else(|| self.corrupt(format!("no block {bytenr:#x}")))?;
+            Node::parse(b, bytenr, Some(level), &[0; 16]).map(Arc::new).map_err(|e| self.corrupt(e.msg))
+        }
+        fn corrupt(&self, msg: String) -> Error {
+            Error::Corrupt { dev: "mem".into(), fs: "btrfs".into(), msg }
+        }
+    }
+
+    fn k(o: u64) -> Key {
+        Key::new(o, INODE_ITEM, 0)
+    }
+
+    fn all(m: &Mem, root: Root) -> Result<Vec<u64>> {
+        Ok(items(m, root, Key::new(0, 0, 0), Key::new(u64::MAX, u8::MAX, u64::MAX))?.into_iter().map(|(k, _)| k.objectid).collect())
+    }
+
+    #[test]
+    fn searches_ranges_and_refuses_shared_or_misplaced_blocks() {
+        let mut m = Mem(HashMap::new());
+        m.0.insert(0x1000, leaf(0x1000, SIZE, &[(k(1), b"a"), (k(2), b"b")]));
+        m.0.insert(0x2000, leaf(0x2000, SIZE, &[(k(5), b"c"), (k(6), b"d")]));
+        m.0.insert(0x3000, internal(0x3000, 1, &[(k(1), 0x1000), (k(5), 0x2000)]));
+        let root = Root { bytenr: 0x3000, level: 1 };
+        assert_eq!(all(&m, root).unwrap(), vec![1, 2, 5, 6]);
+        assert_eq!(items(&m, root, k(2), k(5)).unwrap().len(), 2);
+        assert_eq!(get(&m, root, k(6)).unwrap().as_deref(), Some(&b"d"[..]));
+        assert_eq!(get(&m, root, k(3)).unwrap(), None);
+        // the same leaf twice: keys would repeat
+        m.0.insert(0x4000, internal(0x4000, 1, &[(k(1), 0x1000), (k(2), 0x1000)]));
+        assert!(all(&m, Root { bytenr: 0x4000, level: 1 }).is_err());
+        // a child whose first key is not its pointer's
+        m.0.insert(0x5000, internal(0x5000, 1, &[(k(1), 0x2000)]));
+        assert!(all(&m, Root { bytenr: 0x5000, level: 1 }).unwrap_err().to_string().contains("first key"));
+        // a node pointing at itself: the level must fall
+        m.0.insert(0x6000, internal(0x6000, 1, &[(k(1), 0x6000)]));
+        assert!(all(&m, Root { bytenr: 0x6000, level: 1 }).is_err());
+        // keys past the next pointer's
+        m.0.insert(0x7000, internal(0x7000, 1, &[(k(1), 0x1000), (k(2), 0x2000)]));
+        assert!(all(&m, Root { bytenr: 0x7000, level: 1 }).is_err());
+        // keys out of order inside a leaf
+        m.0.insert(0x8000, leaf(0x8000, SIZE, &[(k(3), b""), (k(2), b"")]));
+        assert!(all(&m, Root { bytenr: 0x8000, level: 0 }).is_err());
+    }
+}
