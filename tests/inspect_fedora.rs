@@ -90,3 +90,15 @@ fn tools_read_through_inspection_and_m_options() {
     let f = tool(env!("CARGO_BIN_EXE_vfilesystems"), &["-a", a]);
     assert_eq!(f, "/dev/sda1\n/dev/sda2\n/dev/sda3\nbtrfsvol:/dev/sda3/root\nbtrfsvol:/dev/sda3/home\n");
 }
+
+/// `vsysprep --audit` reads the guest through its subvolumes; the root layout is that of the
+/// partition holding the btrfs.
+#[test]
+fn sysprep_audit() {
+    let img = fixture("guest-fedora.raw");
+    let out = Command::new(env!("CARGO_BIN_EXE_vsysprep")).args(["--audit", "-a", img.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("root-layout")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("root /dev/sda3 is partition 3, not the first") && line.contains("(btrfs subvolume root)"), "{line}");
+    assert!(text.contains("boot-loader") && text.contains("/EFI/fedora/shimx64.efi"), "{text}");
+}
