@@ -102,3 +102,16 @@ fn sysprep_audit() {
     assert!(line.contains("root /dev/sda3 is partition 3, not the first") && line.contains("(btrfs subvolume root)"), "{line}");
     assert!(text.contains("boot-loader") && text.contains("/EFI/fedora/shimx64.efi"), "{text}");
 }
+
+/// `vinspect --no-applications` prints exactly what libguestfs 1.48's `virt-inspector
+/// --no-applications` printed, and `vfilesystems --all --long -h --extra` what
+/// `virt-filesystems` printed (golden files of `fixtures/libguestfs/regen.sh`; libguestfs's
+/// appliance cannot list this SQLite rpm database, hence no applications).
+#[test]
+fn equals_libguestfs() {
+    let img = fixture("guest-fedora.raw");
+    let a = img.to_str().unwrap();
+    let golden = |n: &str| std::fs::read_to_string(common::root().join("fixtures/libguestfs").join(n)).unwrap();
+    assert_eq!(tool(env!("CARGO_BIN_EXE_vinspect"), &["--no-applications", "-a", a]), golden("guest-fedora.virt-inspector.xml"));
+    assert_eq!(tool(env!("CARGO_BIN_EXE_vfilesystems"), &["--all", "--long", "-h", "--extra", "-a", a]), golden("guest-fedora.virt-filesystems.txt"));
+}
