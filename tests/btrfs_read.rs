@@ -294,6 +294,7 @@ fn subvolume_list() {
     // missing ones
     assert!(matches!(BtrfsFs::open_subvol(dev(&img), Subvol::Path("nope".into())), Err(Error::Unsupported { .. })));
     assert!(matches!(BtrfsFs::open_subvol(dev(&img), Subvol::Id(999)), Err(Error::Unsupported { .. })));
+    assert!(matches!(BtrfsFs::open_subvol(dev(&img), Subvol::Id(2)), Err(Error::Unsupported { .. })), "the extent tree");
 }
 
 /// Inode numbers stay unique across subvolumes: the top level holds `root` and `home`, both

@@ -226,6 +226,10 @@ impl BtrfsFs {
                 }
             }
         };
+        // subvolumes: the top level and ids from 256 (lower ids are internal trees)
+        if id != FS_TREE_OBJECTID && !(FIRST_FREE_OBJECTID..=u64::MAX - 256).contains(&id) {
+            return Err(unsupported_subvol(&fs.dev, &format!("{id} is not a subvolume id")));
+        }
         fs.top = fs.root_item(id)?.ok_or_else(|| unsupported_subvol(&fs.dev, &format!("no subvolume with id {id}")))?;
         fs.subvols.lock().unwrap_or_else(|p| p.into_inner()).ids.push(id);
         let st = fs.stat(fs.root())?;
