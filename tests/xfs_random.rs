@@ -5,11 +5,12 @@
 //! `xfs_repair -n` is clean and the kernel reads the same tree from both (paths, types, modes,
 //! sizes, link counts, file contents, attributes). Directories grow across the shortform,
 //! block and leaf formats and files across extents and btree maps as the sequence goes.
-//! `XFS_RANDOM_SEEDS=N` runs N seeds per configuration (default 2).
+//! Configurations: v5 defaults, 1 KiB blocks, reflinked files (copy-on-write), and eighteen
+//! small AGs nearly full. `XFS_RANDOM_SEEDS=N` runs N seeds per configuration (default 1).
 
 mod common;
 
-use common::xfs::{mkfs, repair_clean, with_kernel};
+use common::xfs::{mkfs_as, repair_clean, with_kernel};
 use common::Rng;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -233,8 +234,9 @@ fn pick(rng: &mut Rng, t: &Tree, n: usize) -> Op {
     }
 }
 
-fn run(args: &[&str], seed: u64) -> (u32, u32) {
-    let (_d, img) = mkfs(args);
+fn run(args: &[&str], setup: fn(&Path), seed: u64) -> (u32, u32) {
+    let (_d, img) = mkfs_as(args, args.iter().any(|a| a.contains("agcount")));
+    with_kernel(&img, setup);
     let twin = img.with_file_name("twin.img");
     std::fs::copy(&img, &twin).unwrap();
     let mut rng = Rng(seed);
@@ -277,13 +279,47 @@ fn run(args: &[&str], seed: u64) -> (u32, u32) {
     (done, skipped)
 }
 
+/// Nothing before the sequence.
+fn empty(_: &Path) {}
+
+/// Files the sequence may write, shared by `cp --reflink=always`: its writes copy on write.
+fn reflinked(m: &Path) {
+    for (n, len) in [("r0", 300_000usize), ("r1", 5000)] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 13 + len) as u8).collect();
+        std::fs::write(m.join(n), data).unwrap();
+        for k in 0..2 {
+            let st = std::process::Command::new("cp").arg("--reflink=always").arg(m.join(n)).arg(m.join(format!("{n}-c{k}"))).status().unwrap();
+            assert!(st.success(), "cp --reflink");
+        }
+    }
+}
+
+/// Eighteen small AGs mostly full (preallocated files; about 20 MiB of 300 MiB left,
+/// unevenly): new extents and inode chunks land wherever space remains.
+fn nearly_full(m: &Path) {
+    for k in 0..28 {
+        let f = std::fs::File::create(m.join(format!("fill{k}"))).unwrap();
+        // SAFETY: a valid open file descriptor.
+        let r = unsafe { libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(&f), 0, 0, (10 << 20) - (k << 16)) };
+        assert_eq!(r, 0, "fallocate");
+    }
+}
+
+/// The configurations: mkfs.xfs arguments and what the kernel puts on the image first.
+const CONFIGS: [(&[&str], fn(&Path)); 4] = [
+    (&[], empty),
+    (&["-b", "size=1024"], empty),
+    (&["-m", "reflink=1"], reflinked),
+    (&["-d", "agcount=18"], nearly_full),
+];
+
 #[test]
 fn random_sequences_match_the_kernel() {
-    let seeds: u64 = std::env::var("XFS_RANDOM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let seeds: u64 = std::env::var("XFS_RANDOM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     let (mut done, mut skipped) = (0, 0);
-    for args in [&[][..], &["-b", "size=1024"][..]] {
+    for (c, (args, setup)) in CONFIGS.into_iter().enumerate() {
         for s in 0..seeds {
-            let (d, k) = run(args, 0x51ed_270b_e9f3_a1c4 ^ (s * 0x9e37_79b9) ^ args.len() as u64);
+            let (d, k) = run(args, setup, 0x51ed_270b_e9f3_a1c4 ^ (s * 0x9e37_79b9) ^ c as u64);
             done += d;
             skipped += k;
         }
