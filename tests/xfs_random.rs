@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 use vguestfs::disk::{Dev, RawFile};
 use vguestfs::fs::xfs::writer::XfsWriter;
-use vguestfs::fs::{Errno, Error};
+use vguestfs::fs::Error;
 
 /// What the kernel shows of a tree: path → (mode, size (0 for directories), links, content
 /// hash, attributes).
@@ -170,34 +170,9 @@ fn ours(w: &mut XfsWriter, op: &Op) -> i32 {
     };
     match r {
         Ok(()) => 0,
-        Err(Error::Os(e)) => errno(e),
+        Err(Error::Os(e)) => e.raw(),
         Err(Error::Unsupported { .. }) => -2,
         Err(e) => panic!("{op:?}: {e}"),
-    }
-}
-
-/// The errno number of `e`.
-fn errno(e: Errno) -> i32 {
-    match e {
-        Errno::NoEntry => libc::ENOENT,
-        Errno::NotDir => libc::ENOTDIR,
-        Errno::IsDir => libc::EISDIR,
-        Errno::Loop => libc::ELOOP,
-        Errno::Invalid => libc::EINVAL,
-        Errno::ReadOnlyFs => libc::EROFS,
-        Errno::Exists => libc::EEXIST,
-        Errno::NotEmpty => libc::ENOTEMPTY,
-        Errno::NoSpace => libc::ENOSPC,
-        Errno::NameTooLong => libc::ENAMETOOLONG,
-        Errno::NoData => libc::ENODATA,
-        Errno::NotPermitted => libc::EPERM,
-        Errno::Busy => libc::EBUSY,
-        Errno::CrossDevice => libc::EXDEV,
-        Errno::TooManyLinks => libc::EMLINK,
-        Errno::FileTooBig => libc::EFBIG,
-        Errno::Range => libc::ERANGE,
-        Errno::TooBig => libc::E2BIG,
-        Errno::NotSupported => libc::EOPNOTSUPP,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Filesystems: probing (blkid-like), statvfs-equivalent sizes, and the [`Filesystem`] trait
 //! that ext2/3/4, FAT and XFS (read-only) implement.
 
+pub mod acl;
 mod errno;
 pub mod ext4;
 pub mod fat;

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod customize;
 pub mod df;
 pub mod edit;
+pub mod fuse;
 pub mod host;
 pub mod tar;
 
@@ -80,16 +81,28 @@ pub fn open_guest_with(m: &ArgMatches, prog: &str, readonly: bool) -> Result<Gue
         }
     } else {
         for spec in mounts {
-            let (dev, mp) = match spec.split_once(':') {
-                Some((d, mp)) => (d, mp),
-                None => (spec.as_str(), "/"),
-            };
-            let r = if readonly { g.mount_ro(dev, mp) } else { g.mount(dev, mp) };
+            let (dev, mp, ro) = mount_spec(spec)?;
+            let r = if readonly || ro { g.mount_ro(dev, mp) } else { g.mount(dev, mp) };
             r.with_context(|| format!("mount {dev} on {mp}"))?;
         }
     }
     print_warnings(&g, prog);
     Ok(g)
+}
+
+/// A `-m DEV[:MOUNTPOINT[:OPTIONS[:FSTYPE]]]` argument, as guestfish and guestmount take it:
+/// the device, the mountpoint (`/` when left out) and whether the options ask for a read-only
+/// mount (`ro`). Other mount options are the kernel's business and change nothing here, and a
+/// filesystem type is not needed: filesystems are probed.
+pub fn mount_spec(spec: &str) -> Result<(&str, &str, bool)> {
+    let mut parts = spec.splitn(4, ':');
+    let dev = parts.next().unwrap_or_default();
+    let mp = parts.next().filter(|m| !m.is_empty()).unwrap_or("/");
+    let ro = parts.next().is_some_and(|o| o.split(',').any(|o| o == "ro"));
+    if dev.is_empty() {
+        bail!("-m {spec}: no device");
+    }
+    Ok((dev, mp, ro))
 }
 
 /// With `-v`: prints each qcow2 image's backing chain (`PROG: IMAGE: backing chain: IMAGE
@@ -225,7 +238,16 @@ pub fn one_line(e: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{mount_spec, one_line};
+
+    #[test]
+    fn mount_specs_split_as_guestfish_does() {
+        assert_eq!(mount_spec("/dev/sda1").unwrap(), ("/dev/sda1", "/", false));
+        assert_eq!(mount_spec("/dev/sda1:/boot").unwrap(), ("/dev/sda1", "/boot", false));
+        assert_eq!(mount_spec("/dev/sda1:/boot:noatime,ro").unwrap(), ("/dev/sda1", "/boot", true));
+        assert_eq!(mount_spec("/dev/sda3:/:subvol=root:btrfs").unwrap(), ("/dev/sda3", "/", false));
+        assert!(mount_spec(":/boot").is_err());
+    }
 
     #[test]
     fn causes_already_said_are_not_repeated() {

@@ -9,9 +9,9 @@
 //! `user.` attributes exist only on regular files and directories (`EPERM` elsewhere, as
 //! Linux's `xattr_permission`). Refused with [`Error::Unsupported`] naming the case: attributes that do not fit in the
 //! inode (leaf, node or remote-value formats), an attribute fork already in those formats,
-//! moving the fork boundary of a file whose data fork is a btree root, POSIX ACLs by their
-//! `system.` names (XFS stores them converted), and names outside `user.`, `trusted.`,
-//! `security.`.
+//! moving the fork boundary of a file whose data fork is a btree root, and names outside
+//! `user.`, `trusted.`, `security.`. POSIX ACLs set by their `system.posix_acl_*` names are
+//! stored as XFS stores them: converted, as `trusted.SGI_ACL_*`.
 
 use super::attr_sf::{self, SfAttr, MAX_PART};
 use super::inode::{self, now, core_len, Format, Inode};
@@ -38,9 +38,6 @@ const MAX_ENTRIES: usize = 255;
 
 /// The XFS flags and bare name of a Linux attribute name.
 fn split_name(name: &[u8]) -> std::result::Result<(u8, &[u8]), &'static str> {
-    if name.starts_with(b"system.posix_acl_") {
-        return Err("POSIX ACLs (XFS stores them converted, as trusted.SGI_ACL_*)");
-    }
     let (flags, bare) = if let Some(n) = name.strip_prefix(b"user.") {
         (0, n)
     } else if let Some(n) = name.strip_prefix(b"trusted.") {
@@ -92,6 +89,16 @@ impl XfsWriter {
 
     /// The change inside an operation: `value` `None` removes.
     fn xattr_in(&mut self, ino: u64, name: &[u8], value: Option<&[u8]>) -> Result<()> {
+        // POSIX ACLs are stored converted (`xfs_set_acl`).
+        let (raw, stored);
+        let (name, value) = match super::attr::acl_raw_name(name) {
+            Some(r) => {
+                raw = r;
+                stored = value.map(|v| super::attr::acl_to_xfs(v).ok_or(Error::Os(Errno::Invalid))).transpose()?;
+                (&raw[..], stored.as_deref())
+            }
+            None => (name, value),
+        };
         let (flags, bare) = split_name(name).map_err(|w| self.xattr_unsupported(ino, w))?;
         if bare.is_empty() {
             return Err(Error::Os(Errno::Invalid));
