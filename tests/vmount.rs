@@ -208,3 +208,32 @@ fn a_killed_vmount_leaves_the_image_as_it_was() {
     assert_eq!(vunmount(&mnt), 0);
     assert_eq!(sha256(&img), before, "the image changed without a commit");
 }
+
+/// SIGTERM ends the mount and commits, as an unmount does: the file written is in the image,
+/// e2fsck clean, and the mountpoint is free again.
+#[test]
+fn sigterm_unmounts_and_commits() {
+    let d = tempfile::tempdir().unwrap();
+    let img = copy_fixture("sysprep-ubuntu.raw", d.path());
+    let mnt = d.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let pid_file = d.path().join("pid");
+    vmount(&["-i", "--rw", "--pid-file", pid_file.to_str().unwrap()], &img, &mnt);
+    std::fs::write(mnt.join("etc/committed-on-sigterm"), b"yes\n").unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // SAFETY: kill(2) on the vmount process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let t = std::time::Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'))) {
+        assert!(t.elapsed().as_secs() < 30, "vmount still running after SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(vunmount(&mnt), 3, "still mounted after SIGTERM");
+    let after = guest_tree(&img, "sysprep-ubuntu");
+    assert_eq!(after["/etc/committed-on-sigterm"].size, 4);
+    for (_, _, off, size) in common::tree::sysprep_fs("sysprep-ubuntu.raw") {
+        let fs = common::tree::extract(&img, off, size);
+        let out = Command::new("e2fsck").args(["-fn"]).arg(&*fs).output().unwrap();
+        assert!(out.status.success(), "e2fsck: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
