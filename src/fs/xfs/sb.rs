@@ -260,6 +260,13 @@ impl Superblock {
         Some(linear << self.blocklog)
     }
 
+    /// The filesystem block holding inode `ino` (its AG and AG block, from the inode number).
+    pub fn ino_to_fsb(&self, ino: u64) -> u64 {
+        let agno = ino >> (self.agblklog + self.inopblog);
+        let agbno = (ino >> self.inopblog) & ((1u64 << self.agblklog) - 1);
+        (agno << self.agblklog) | agbno
+    }
+
     /// Byte offset of inode `ino` on the device, `None` when the number is out of range.
     pub fn ino_to_byte(&self, ino: u64) -> Option<u64> {
         let shift = u32::from(self.agblklog) + u32::from(self.inopblog);

@@ -231,15 +231,13 @@ impl XfsWriter {
                 return end;
             }
         }
-        let agno = ino >> (self.sb.agblklog + self.sb.inopblog);
-        let agbno = (ino >> self.sb.inopblog) & ((1u64 << self.sb.agblklog) - 1);
-        (agno << self.sb.agblklog) | agbno
+        self.sb.ino_to_fsb(ino)
     }
 
     /// Up to `want` blocks for file data near filesystem block `target`: one extent of `want`
     /// in its AG if there is one, else the longest near it, else any in the other AGs; ENOSPC
     /// when none has a block. Returns (filesystem block, length).
-    fn alloc_data(&mut self, target: u64, want: u64) -> Result<(u64, u64)> {
+    pub(crate) fn alloc_data(&mut self, target: u64, want: u64) -> Result<(u64, u64)> {
         let agno = (target >> self.sb.agblklog) as u32;
         let near = (target & ((1u64 << self.sb.agblklog) - 1)) as u32;
         let want = want.min(MAX_LEN) as u32;
