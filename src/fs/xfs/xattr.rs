@@ -167,6 +167,9 @@ impl XfsWriter {
         }
         if let Some(v) = value {
             entries.push(SfAttr { flags, name: bare.to_vec(), value: v.to_vec() });
+            if !self.sb.crc {
+                self.add_version_bit(super::sb::VERSION_ATTRBIT);
+            }
         }
         let bs = self.sb.blocksize as usize;
         let core = core_len(&self.sb);
