@@ -260,7 +260,21 @@ fn xattr_reply(data: &[u8], size: u32, reply: ReplyXattr) {
     }
 }
 
+/// Largest read-ahead and write we ask the kernel for: fewer, larger requests.
+const MAX_IO: u32 = 1 << 20;
+
 impl fuser::Filesystem for GuestFuse {
+    fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> std::io::Result<()> {
+        // Past what the kernel allows, the error carries its limit: take that.
+        if let Err(max) = config.set_max_readahead(MAX_IO) {
+            let _ = config.set_max_readahead(max);
+        }
+        if let Err(max) = config.set_max_write(MAX_IO) {
+            let _ = config.set_max_write(max);
+        }
+        Ok(())
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let r = self.node(parent).and_then(|p| self.child(p, name.as_bytes()));
         self.entry(format_args!("lookup {parent} {name:?}"), r, reply);
@@ -371,8 +385,10 @@ impl fuser::Filesystem for GuestFuse {
         let writes = flags.0 & libc::O_ACCMODE != libc::O_RDONLY || flags.0 & libc::O_TRUNC != 0;
         let r = if writes { self.writable(ino).map(|_| ()) } else { self.node(ino).map(|_| ()) };
         self.log(format_args!("open {ino} {:#o}", flags.0), &r);
+        // Nothing else changes a read-only mount's files: the kernel may keep their pages.
+        let keep = if self.writable(ino).is_err() { FopenFlags::FOPEN_KEEP_CACHE } else { FopenFlags::empty() };
         match r {
-            Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
+            Ok(()) => reply.opened(FileHandle(0), keep),
             Err(Failure(e, _)) => reply.error(e),
         }
     }
