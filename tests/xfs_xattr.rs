@@ -4,7 +4,8 @@
 //! `di_forkoff` and shortform fork bytes as a kernel twin labelled with `setfattr` — and
 //! random sets, replacements and removals mirrored in a model read back through the kernel
 //! (`getfattr`) exactly as the model says, `xfs_repair -n` clean after every batch; the last
-//! attribute's removal drops the fork (forkoff 0); what does not fit the inode is refused as
+//! attribute's removal drops the fork (forkoff 0); what does not fit the inode goes to one
+//! leaf block (and back); what needs more — remote values, a second block — is refused as
 //! unsupported and changes nothing; `user.` attributes on a fifo or symlink are `EPERM`, as
 //! Linux says.
 
@@ -60,7 +61,7 @@ fn open(img: &Path) -> XfsWriter {
 /// `core.forkoff`, `core.aformat` and the shortform attribute fork as xfs_db prints them.
 fn attr_fork(img: &Path, ino: u64) -> String {
     let f = fields(&db(img, &[&format!("inode {ino}"), "p core.forkoff core.aformat"]));
-    let sf = if f["core.forkoff"] != "0" { db(img, &[&format!("inode {ino}"), "p a.sfattr"]) } else { String::new() };
+    let sf = if f["core.forkoff"] != "0" && f["core.aformat"].starts_with('1') { db(img, &[&format!("inode {ino}"), "p a.sfattr"]) } else { String::new() };
     format!("forkoff {} aformat {}\n{sf}", f["core.forkoff"], f["core.aformat"])
 }
 
@@ -123,7 +124,7 @@ fn random_sets_and_removals_read_back_through_the_kernel() {
             for _ in 0..25 {
                 let n = NAMES[rng.below(NAMES.len() as u64) as usize];
                 let ns = ["user.", "trusted.", "security."][rng.below(3) as usize];
-                let name = format!("{ns}k{}", rng.below(6));
+                let name = format!("{ns}k{}", rng.below(12));
                 let have = model[n].contains_key(&name);
                 if have && rng.below(3) == 0 {
                     w.removexattr(inos[n], name.as_bytes()).unwrap_or_else(|e| panic!("{args:?} remove {n} {name}: {e}"));
@@ -131,7 +132,7 @@ fn random_sets_and_removals_read_back_through_the_kernel() {
                     done += 1;
                     continue;
                 }
-                let cap = if rng.below(4) == 0 { 200 } else { 40 };
+                let cap = [40, 40, 200, 700][rng.below(4) as usize];
                 let len = rng.below(cap) as usize;
                 let value: Vec<u8> = (0..len).map(|i| (i as u64 * 31 + rng.below(256)) as u8).collect();
                 match w.setxattr(inos[n], name.as_bytes(), &value) {
@@ -140,7 +141,7 @@ fn random_sets_and_removals_read_back_through_the_kernel() {
                         done += 1;
                     }
                     Err(Error::Unsupported { feature, .. }) => {
-                        assert!(feature.contains("do not fit in the inode") || feature.contains("btree"), "{feature}");
+                        assert!(feature.contains("node format") || feature.contains("remote") || feature.contains("btree"), "{feature}");
                         refused += 1;
                     }
                     Err(Error::Os(Errno::NotPermitted)) if ns == "user." && matches!(n, "p" | "s") => refused += 1,
@@ -180,23 +181,50 @@ fn random_sets_and_removals_read_back_through_the_kernel() {
     }
 }
 
+/// Attributes past the inode: a leaf block (the fork in extents format, one block), read
+/// back by the kernel; what needs remote value blocks or a second block is refused and
+/// changes nothing; removals go back to shortform, then to no fork.
 #[test]
-fn what_does_not_fit_is_refused_and_changes_nothing() {
+fn a_leaf_block_holds_what_the_inode_does_not() {
     let d = tempfile::tempdir().unwrap();
     let (img, inos) = image(d.path(), &[]);
     let mut w = open(&img);
     w.setxattr(inos["f"], b"user.a", &[1; 200]).unwrap();
+    w.setxattr(inos["f"], b"user.b", &[2; 200]).unwrap();
+    w.setxattr(inos["f"], b"user.c", &[3; 300]).unwrap();
+    w.setxattr(inos["multi"], b"trusted.big", &[4; 2000]).unwrap();
+    drop(w);
+    repair_clean(&img);
+    for n in ["f", "multi"] {
+        assert!(attr_fork(&img, inos[n]).contains("aformat 2"), "{n}: {}", attr_fork(&img, inos[n]));
+    }
+    let got = kernel_attrs(&img);
+    assert_eq!(got["f"]["user.c"], "03".repeat(300));
+    assert_eq!(got["multi"]["trusted.big"], "04".repeat(2000));
+    let mut w = open(&img);
     let before = std::fs::read(&img).unwrap();
-    for (name, len, says) in [("user.b", 200, "do not fit"), ("user.c", 300, "over 254 bytes"), ("system.posix_acl_access", 10, "POSIX ACLs"), ("os2.x", 1, "namespaces")] {
+    for (name, len, says) in [("user.huge", 3500, "remote"), ("os2.x", 1, "namespaces")] {
         match w.setxattr(inos["f"], name.as_bytes(), &vec![2; len]) {
             Err(Error::Unsupported { feature, .. }) => assert!(feature.contains(says), "{name}: {feature}"),
             other => panic!("{name}: {other:?}"),
         }
         assert!(std::fs::read(&img).unwrap() == before, "{name}: the image changed");
     }
-    w.setxattr(inos["f"], b"user.b", &[3; 20]).unwrap();
+    assert!(matches!(w.setxattr(inos["f"], b"system.posix_acl_access", &[2; 10]), Err(Error::Os(Errno::Invalid))));
+    // Down: two removals leave what fits the inode (shortform again), the last none.
+    w.removexattr(inos["f"], b"user.c").unwrap();
+    w.removexattr(inos["f"], b"user.b").unwrap();
     drop(w);
     repair_clean(&img);
+    assert!(attr_fork(&img, inos["f"]).contains("aformat 1"), "{}", attr_fork(&img, inos["f"]));
+    let mut w = open(&img);
+    w.removexattr(inos["f"], b"user.a").unwrap();
+    w.removexattr(inos["multi"], b"trusted.big").unwrap();
+    drop(w);
+    repair_clean(&img);
+    for n in ["f", "multi"] {
+        assert!(attr_fork(&img, inos[n]).starts_with("forkoff 0 "), "{n}");
+    }
 }
 
 /// A hostile attribute fork (xfs_db sets the shortform `totsize` past the fork): setting or

@@ -45,6 +45,31 @@ pub enum Errno {
 }
 
 impl Errno {
+    /// The Linux error number (`libc::ENOENT`…), as a FUSE reply or a system call returns it.
+    pub fn raw(self) -> i32 {
+        match self {
+            Errno::NoEntry => libc::ENOENT,
+            Errno::NotDir => libc::ENOTDIR,
+            Errno::IsDir => libc::EISDIR,
+            Errno::Loop => libc::ELOOP,
+            Errno::Invalid => libc::EINVAL,
+            Errno::ReadOnlyFs => libc::EROFS,
+            Errno::Exists => libc::EEXIST,
+            Errno::NotEmpty => libc::ENOTEMPTY,
+            Errno::NoSpace => libc::ENOSPC,
+            Errno::NameTooLong => libc::ENAMETOOLONG,
+            Errno::NoData => libc::ENODATA,
+            Errno::NotPermitted => libc::EPERM,
+            Errno::Busy => libc::EBUSY,
+            Errno::CrossDevice => libc::EXDEV,
+            Errno::TooManyLinks => libc::EMLINK,
+            Errno::FileTooBig => libc::EFBIG,
+            Errno::Range => libc::ERANGE,
+            Errno::TooBig => libc::E2BIG,
+            Errno::NotSupported => libc::EOPNOTSUPP,
+        }
+    }
+
     /// The `strerror` text.
     pub fn message(self) -> &'static str {
         match self {

@@ -1,6 +1,7 @@
 //! Filesystems: probing (blkid-like), statvfs-equivalent sizes, and the [`Filesystem`] trait
 //! that ext2/3/4, FAT, XFS and btrfs (read-only) implement.
 
+pub mod acl;
 pub mod btrfs;
 mod errno;
 pub mod ext4;

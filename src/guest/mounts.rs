@@ -116,6 +116,12 @@ impl Guest {
         self.mounts.iter().map(|m| m.device.clone()).collect()
     }
 
+    /// The mount table itself, in mount order (a later mount at the same mountpoint shadows
+    /// an earlier one): for serving the filesystems by inode, as `vmount` does.
+    pub fn mount_table(&self) -> &[super::path::Mount] {
+        &self.mounts
+    }
+
     /// `mountpoints`: (device, mountpoint) pairs, in mount order.
     pub fn mountpoints(&self) -> Vec<(String, String)> {
         self.mounts.iter().map(|m| (m.device.clone(), m.mountpoint.clone())).collect()

@@ -390,7 +390,8 @@ impl Guest {
     pub fn setxattr(&self, name: &str, value: &[u8], path: &str, follow: bool) -> Result<()> {
         self.record("setxattr", path, || {
             let r = self.resolve(path, follow)?;
-            self.writable(r.mount, path)?.setxattr(r.ino, name.as_bytes(), value).map_err(on(path))
+            let fs = self.writable(r.mount, path)?;
+            crate::fs::acl::setxattr(fs.as_ref(), r.ino, name.as_bytes(), value).map_err(on(path))
         })
     }
 

@@ -176,27 +176,40 @@ pub fn content_digest(p: &std::path::Path) -> String {
 }
 
 /// How the commits of one vresize-in-place request ended when each write, then each flush,
-/// failed in turn: (ended old, ended new). `grown` is the raw image already enlarged; `img` is
-/// where each attempt runs (a fresh copy of `grown`). Every failed attempt must leave, once the
-/// next writable open has settled the redo log, exactly the old image or exactly the image an
-/// uninterrupted run makes (which is left at `img` for the caller to judge). Panics otherwise.
+/// failed in turn: [`commit_outcomes`] with `vguestfs::resize::inplace::run` as the work.
 pub fn vresize_commit_outcomes(grown: &std::path::Path, img: &std::path::Path, req: &vguestfs::resize::inplace::Request) -> (u32, u32) {
+    commit_outcomes(grown, img, &|dev| vguestfs::resize::inplace::run(dev, req).map(|_| ()).map_err(|e| e.to_string()), &content_digest)
+}
+
+/// How the commits of `work` (done on the whole raw image through the copy-on-write overlay,
+/// then committed) ended when each write, then each flush, failed in turn: (ended old, ended
+/// new). `base` is the raw image to start from; `img` is where each attempt runs (a fresh copy
+/// of `base`). Every failed attempt must leave, once the next writable open has settled the
+/// redo log, the old image or the image an uninterrupted run makes (which is left at `img`
+/// for the caller to judge), as `summary` tells images apart ([`content_digest`]: byte for
+/// byte; work that stamps times needs a summary that judges what matters). Panics otherwise.
+pub fn commit_outcomes(
+    base: &std::path::Path,
+    img: &std::path::Path,
+    work: &dyn Fn(&Dev) -> std::result::Result<(), String>,
+    summary: &dyn Fn(&std::path::Path) -> String,
+) -> (u32, u32) {
     use vguestfs::disk::{open_image, open_session_image, Format, ImageLock, Overlay, OverlayOptions, RedoTarget};
-    let old = content_digest(grown);
+    let old = summary(base);
     let attempt = |plan: &Arc<Plan>| -> std::result::Result<(), String> {
-        super::run("cp", &["--sparse=always", grown.to_str().unwrap(), img.to_str().unwrap()]);
+        super::run("cp", &["--sparse=always", base.to_str().unwrap(), img.to_str().unwrap()]);
         let lock = ImageLock::acquire(img).map_err(|e| e.to_string())?;
-        let base = open_image(img, Some(Format::Raw), true).map_err(|e| e.to_string())?;
-        let target = RedoTarget::beside(img, Format::Raw, base.len()).map_err(|e| e.to_string())?;
+        let raw = open_image(img, Some(Format::Raw), true).map_err(|e| e.to_string())?;
+        let target = RedoTarget::beside(img, Format::Raw, raw.len()).map_err(|e| e.to_string())?;
         let p = plan.clone();
-        let ov = Arc::new(Overlay::new(plan.wrap(base), target, OverlayOptions::default()).with_lock(lock).with_log_wrapper(Arc::new(move |d| p.wrap(d))));
+        let ov = Arc::new(Overlay::new(plan.wrap(raw), target, OverlayOptions::default()).with_lock(lock).with_log_wrapper(Arc::new(move |d| p.wrap(d))));
         let dev: Dev = ov.clone();
-        vguestfs::resize::inplace::run(&dev, req).map_err(|e| e.to_string())?;
+        work(&dev)?;
         ov.commit().map(|_| ()).map_err(|e| e.to_string())
     };
     let clean = Plan::new(On::Write, u64::MAX, Action::Fail);
     attempt(&clean).unwrap();
-    let new = content_digest(img);
+    let new = summary(img);
     assert_ne!(new, old);
     let (writes, flushes) = clean.counts();
     let mut outcomes = (0, 0);
@@ -205,7 +218,7 @@ pub fn vresize_commit_outcomes(grown: &std::path::Path, img: &std::path::Path, r
             let plan = Plan::new(on, k, Action::Fail);
             assert!(attempt(&plan).is_err() && plan.fired(), "{on:?} {k}");
             drop(open_session_image(img, Some(Format::Raw), true, &OverlayOptions::default()).unwrap());
-            let sum = content_digest(img);
+            let sum = summary(img);
             assert!(sum == old || sum == new, "{on:?} {k}: neither the old nor the new guest");
             if sum == old { outcomes.0 += 1 } else { outcomes.1 += 1 }
         }

@@ -242,43 +242,47 @@ pub fn fs_tree(fs: &Path) -> Tree {
 }
 
 /// Snapshot of a filesystem the kernel reads (XFS here: debugfs reads only ext2/3/4): the file
-/// `fs` holding just the filesystem, loop-mounted read-only, walked with lstat, read and
-/// `getfattr` (values in hex). Needs root, as the XFS fixtures' build does.
+/// `fs` holding just the filesystem, loop-mounted read-only and walked by [`dir_tree`]. Needs
+/// root, as the XFS fixtures' build does.
 pub fn kernel_fs_tree(fs: &Path) -> Tree {
     let _l = super::loop_lock();
     let mnt = tempfile::tempdir().unwrap();
     run_ok(Command::new("mount").args(["-o", "loop,ro"]).arg(fs).arg(mnt.path()));
-    let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        use std::os::unix::fs::MetadataExt;
-        let mut tree = Tree::new();
-        let mut stack = vec!["/".to_string()];
-        while let Some(path) = stack.pop() {
-            let host = mnt.path().join(path.trim_start_matches('/'));
-            let m = std::fs::symlink_metadata(&host).unwrap_or_else(|e| panic!("lstat {path}: {e}"));
-            let kind = Kind::from_mode(m.mode());
-            let mut node = Node { kind, mode: m.mode() & 0o7777, uid: m.uid(), gid: m.gid(), size: if kind == Kind::Dir { 0 } else { m.size() }, ino: m.ino(), sha256: None, target: None, xattrs: BTreeMap::new() };
-            match kind {
-                Kind::File => node.sha256 = Some(format!("{:x}", Sha256::digest(std::fs::read(&host).unwrap_or_else(|e| panic!("read {path}: {e}"))))),
-                Kind::Symlink => node.target = Some(std::fs::read_link(&host).unwrap().to_string_lossy().into_owned()),
-                Kind::Dir => {
-                    for e in std::fs::read_dir(&host).unwrap() {
-                        stack.push(join(&path, &e.unwrap().file_name().to_string_lossy()));
-                    }
-                }
-                _ => {}
-            }
-            let out = run_ok(Command::new("getfattr").args(["-h", "-d", "-m", "-", "-e", "hex", "--absolute-names"]).arg(&host));
-            for l in String::from_utf8_lossy(&out).lines() {
-                if let Some((k, v)) = l.split_once('=') {
-                    node.xattrs.insert(k.to_string(), v.to_string());
-                }
-            }
-            tree.insert(path, node);
-        }
-        tree
-    }));
+    let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dir_tree(mnt.path())));
     run_ok(Command::new("umount").arg(mnt.path()));
     walked.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// Snapshot of the tree under host directory `root` (a mount), walked with lstat, read and
+/// `getfattr` (values in hex); paths are relative to `root`, written from `/`.
+pub fn dir_tree(root: &Path) -> Tree {
+    use std::os::unix::fs::MetadataExt;
+    let mut tree = Tree::new();
+    let mut stack = vec!["/".to_string()];
+    while let Some(path) = stack.pop() {
+        let host = root.join(path.trim_start_matches('/'));
+        let m = std::fs::symlink_metadata(&host).unwrap_or_else(|e| panic!("lstat {path}: {e}"));
+        let kind = Kind::from_mode(m.mode());
+        let mut node = Node { kind, mode: m.mode() & 0o7777, uid: m.uid(), gid: m.gid(), size: if kind == Kind::Dir { 0 } else { m.size() }, ino: m.ino(), sha256: None, target: None, xattrs: BTreeMap::new() };
+        match kind {
+            Kind::File => node.sha256 = Some(format!("{:x}", Sha256::digest(std::fs::read(&host).unwrap_or_else(|e| panic!("read {path}: {e}"))))),
+            Kind::Symlink => node.target = Some(std::fs::read_link(&host).unwrap().to_string_lossy().into_owned()),
+            Kind::Dir => {
+                for e in std::fs::read_dir(&host).unwrap() {
+                    stack.push(join(&path, &e.unwrap().file_name().to_string_lossy()));
+                }
+            }
+            _ => {}
+        }
+        let out = run_ok(Command::new("getfattr").args(["-h", "-d", "-m", "-", "-e", "hex", "--absolute-names"]).arg(&host));
+        for l in String::from_utf8_lossy(&out).lines() {
+            if let Some((k, v)) = l.split_once('=') {
+                node.xattrs.insert(k.to_string(), v.to_string());
+            }
+        }
+        tree.insert(path, node);
+    }
+    tree
 }
 
 /// Snapshot of the ext2/3/4 filesystem at `offset..offset+size` of `image` (raw or qcow2).

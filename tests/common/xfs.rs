@@ -70,10 +70,20 @@ pub fn with_kernel(img: &Path, f: impl FnOnce(&Path)) {
 
 /// A fresh 300 MiB image made by `mkfs.xfs -q ARGS` in a temporary directory.
 pub fn mkfs(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    mkfs_as(args, false)
+}
+
+/// [`mkfs`], with `small` allowing AGs too small for the 64 MiB log mkfs.xfs asks for
+/// outside fstests (the environment fstests sets lifts that check).
+pub fn mkfs_as(args: &[&str], small: bool) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("xfs.img");
     std::fs::File::create(&path).and_then(|f| f.set_len(300 << 20)).expect("image");
-    let out = Command::new("mkfs.xfs").env("PATH", path_env()).arg("-q").args(args).arg(&path).output().expect("mkfs.xfs");
+    let mut cmd = Command::new("mkfs.xfs");
+    if small {
+        cmd.env("TEST_DIR", dir.path()).env("TEST_DEV", &path).env("QA_CHECK_FS", "1");
+    }
+    let out = cmd.env("PATH", path_env()).arg("-q").args(args).arg(&path).output().expect("mkfs.xfs");
     assert!(out.status.success(), "mkfs.xfs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     (dir, path)
 }

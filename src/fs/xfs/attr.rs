@@ -59,6 +59,36 @@ pub fn acl_twin(name: &[u8], value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((sys.to_vec(), out))
 }
 
+/// The raw attribute (`trusted.SGI_ACL_*`) that stores POSIX ACL `name`
+/// (`system.posix_acl_access` or `_default`), if it is one.
+pub fn acl_raw_name(name: &[u8]) -> Option<Vec<u8>> {
+    ACL_NAMES.iter().find(|(_, sys)| *sys == name).map(|(raw, _)| [&b"trusted."[..], raw].concat())
+}
+
+/// An ACL in the generic xattr format (`posix_acl_xattr`, see [`acl_twin`]) in XFS's own
+/// format, as `xfs_acl_to_disk` stores it; `None` when it is malformed.
+pub fn acl_to_xfs(value: &[u8]) -> Option<Vec<u8>> {
+    let (head, entries) = value.split_at_checked(4)?;
+    if head != [2, 0, 0, 0] || entries.len() % 8 != 0 || entries.len() / 8 > ACL_MAX_ENTRIES {
+        return None;
+    }
+    let mut out = Vec::with_capacity(4 + entries.len() / 8 * 12);
+    out.extend_from_slice(&((entries.len() / 8) as u32).to_be_bytes());
+    for e in entries.chunks_exact(8) {
+        let tag = u16::from_le_bytes([e[0], e[1]]);
+        // Owner, group, mask and other carry ACL_UNDEFINED_ID, as the kernel writes them.
+        let id = match tag {
+            2 | 8 => u32::from_le_bytes([e[4], e[5], e[6], e[7]]),
+            _ => u32::MAX,
+        };
+        out.extend_from_slice(&u32::from(tag).to_be_bytes());
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&u16::from_le_bytes([e[2], e[3]]).to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+    }
+    Some(out)
+}
+
 /// The Linux name of an attribute: namespace prefix + name; `None` for entries Linux does
 /// not list (parent pointers, incomplete).
 pub fn linux_name(flags: u8, name: &[u8]) -> Option<Vec<u8>> {
@@ -188,6 +218,11 @@ mod tests {
         assert_eq!(n, b"system.posix_acl_access");
         assert_eq!(x, [2, 0, 0, 0, 2, 0, 7, 0, 0xd2, 4, 0, 0]);
         assert!(acl_twin(b"trusted.SGI_ACL_FILE", &v[..10]).is_none());
+        // Back to the stored format.
+        let (_, x2) = acl_twin(b"trusted.SGI_ACL_FILE", &acl_to_xfs(&x).unwrap()).unwrap();
+        assert_eq!(x2, x);
+        assert_eq!(acl_raw_name(b"system.posix_acl_default").unwrap(), b"trusted.SGI_ACL_DEFAULT");
+        assert!(acl_to_xfs(&x[..7]).is_none() && acl_raw_name(b"user.x").is_none());
         assert!(acl_twin(b"user.SGI_ACL_FILE", &v).is_none());
     }
 

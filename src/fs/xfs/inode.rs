@@ -310,6 +310,15 @@ fn set_nextents(sb: &Superblock, b: &mut [u8], n: u64) {
     }
 }
 
+/// Sets the attribute fork's extent count: 16-bit `di_anextents`, or 32-bit with nrext64.
+pub fn set_anextents(sb: &Superblock, b: &mut [u8], n: u32) {
+    if sb.crc && be64(b, 120) & DIFLAG2_NREXT64 != 0 {
+        put32(b, 76, n);
+    } else {
+        put16(b, 80, n as u16);
+    }
+}
+
 /// Makes inode `b`'s data fork the root of a bmap btree (`xfs_bmdr_block`: `level`, a
 /// `(first key, child)` pair per child, keys and pointers in arrays sized by the fork) mapping
 /// `nextents` extents; false when the fork has no room for that many children.

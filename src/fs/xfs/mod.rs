@@ -44,6 +44,7 @@ pub mod ag;
 pub mod agfl;
 pub mod alloc;
 pub mod attr;
+pub mod attr_leaf;
 pub mod attr_sf;
 pub mod bmap;
 pub mod bmap_edit;

@@ -110,6 +110,25 @@ impl XfsWriter {
         Ok(out)
     }
 
+    /// The runs (filesystem block, length) among the `len` blocks from filesystem block `fsb`
+    /// (inside one AG) that more than one owner maps, in order; none without reflink.
+    pub(crate) fn shared_runs(&mut self, fsb: u64, len: u64) -> Result<Vec<(u64, u64)>> {
+        if self.sb.ro_compat & super::sb::RO_COMPAT_REFLINK == 0 || len == 0 {
+            return Ok(Vec::new());
+        }
+        let agno = (fsb >> self.sb.agblklog) as u32;
+        let base = u64::from(agno) << self.sb.agblklog;
+        let bno = fsb - base;
+        let end = bno.checked_add(len).and_then(|e| u32::try_from(e).ok()).ok_or_else(|| self.corrupt(format!("blocks {bno}+{len} of AG {agno}")))?;
+        let recs = self.refc_around(agno, bno as u32, end)?;
+        Ok(recs
+            .iter()
+            .map(|r| (u64::from(r.start).max(bno), r.end().min(u64::from(end))))
+            .filter(|(a, b)| a < b)
+            .map(|(a, b)| (base + a, b - a))
+            .collect())
+    }
+
     /// Drops one owner from blocks `start..start + len` of AG `agno` (see the module
     /// documentation), inside an operation; returns the runs (start, length) no other owner
     /// maps, for the caller to free.

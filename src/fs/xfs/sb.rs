@@ -12,6 +12,8 @@ const VERSION_MOREBITS: u16 = 0x8000;
 const VERSION_BORG: u16 = 0x4000;
 /// `versionnum`: inode chunks are aligned (`sb_inoalignmt`).
 const VERSION_ALIGN: u16 = 0x0080;
+/// `XFS_SB_VERSION_ATTRBIT`: some inode has attributes (v4).
+pub const VERSION_ATTRBIT: u16 = 0x0010;
 /// `features2`: directory entries carry the file type (v4).
 const F2_FTYPE: u32 = 0x0200;
 /// `features_incompat` bits.
@@ -103,8 +105,8 @@ pub struct Superblock {
     pub ro_compat: u32,
     /// Case-insensitive names (lookup still compares bytes).
     pub ascii_ci: bool,
-    /// Attributes with a movable fork boundary (attr2; always on v5, `features2` bit 0x8 and
-    /// the attribute bit of `versionnum` on v4).
+    /// Attributes with a movable fork boundary (attr2; always on v5, `features2` bit 0x8 on
+    /// v4 — the attribute bit of `versionnum` only says that some inode has attributes).
     pub attr2: bool,
     /// Inode chunk alignment in blocks (`sb_inoalignmt`; 0 without the align feature).
     pub inoalignmt: u32,
@@ -236,7 +238,7 @@ impl Superblock {
             nrext64: incompat & INCOMPAT_NREXT64 != 0,
             ro_compat,
             ascii_ci: versionnum & VERSION_BORG != 0,
-            attr2: crc || (versionnum & 0x10 != 0 && features2 & 0x8 != 0),
+            attr2: crc || (versionnum & VERSION_MOREBITS != 0 && features2 & 0x8 != 0),
             inoalignmt: if versionnum & VERSION_ALIGN != 0 { be32(b, 180) } else { 0 },
             sparse_inodes: incompat & INCOMPAT_SPINODES != 0,
             spino_align: if incompat & INCOMPAT_SPINODES != 0 { be32(b, 228) } else { 0 },
@@ -258,6 +260,13 @@ impl Superblock {
             return None;
         }
         Some(linear << self.blocklog)
+    }
+
+    /// The filesystem block holding inode `ino` (its AG and AG block, from the inode number).
+    pub fn ino_to_fsb(&self, ino: u64) -> u64 {
+        let agno = ino >> (self.agblklog + self.inopblog);
+        let agbno = (ino >> self.inopblog) & ((1u64 << self.agblklog) - 1);
+        (agno << self.agblklog) | agbno
     }
 
     /// Byte offset of inode `ino` on the device, `None` when the number is out of range.

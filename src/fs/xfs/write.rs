@@ -7,7 +7,11 @@
 //! marks them written, splitting the extent (`xfs_bmap_add_extent_unwritten_real`), and gives
 //! holes — and the range past the end of file — new extents, allocated near the block before
 //! them (else near the inode) and as one contiguous extent when the AG has one that long; new
-//! blocks are zero-padded. The new records go into the map in file order, merged with a
+//! blocks are zero-padded. Blocks that other files share (reflink) and that the write would
+//! change — data or zeroes — are first given blocks of their own holding what they held, and
+//! the shared ones lose this owner in the refcount btree (copy-on-write, as
+//! `xfs_reflink_allocate_cow` and `xfs_reflink_end_cow` end up: only the blocks changed are
+//! unshared). The new records go into the map in file order, merged with a
 //! neighbour when the kernel would (`xfs_bmap_add_extent_hole_real`: the same state,
 //! adjacent in the file and on disk, in one AG, at most 2^21-1 blocks). Bytes between
 //! the old end of file and the write start read as zeros afterwards: mapped blocks there are
@@ -18,20 +22,17 @@
 //! Truncation down zeroes the tail of the new last block and gives back every block past it
 //! (a straddling extent is split; shared reflinked runs lose an owner in the refcount btree
 //! instead of being freed, [`XfsWriter::release_blocks`]); up, it only sets the size
-//! (sparse), after zeroing what mapped blocks hold past the old end of file.
+//! (sparse), after zeroing what mapped blocks hold past the old end of file (unsharing the
+//! shared ones that zeroing changes).
 //!
 //! A map that outgrows the inode moves to a bmap btree and back once it fits again; a changed
 //! btree map is rebuilt ([`XfsWriter::store_map`]); one left as it is (overwrites of mapped
-//! blocks, growth inside them or sparse) is not touched. Refused with [`Error::Unsupported`]
-//! naming the feature: overwriting shared (reflinked) blocks — that needs copy-on-write. Each
-//! call is one operation: whole or nothing.
+//! blocks, growth inside them or sparse) is not touched. Each call is one operation: whole or
+//! nothing.
 
 use super::bmap::{self, Extent, MAX_LEN};
-use super::btree_write::REFCOUNTBT;
 use super::bunmap::TreeSrc;
 use super::inode::{self, Format, Inode, DIFLAG_APPEND, DIFLAG_IMMUTABLE};
-use super::refcount::{RefRec, COW_FLAG};
-use super::sb::RO_COMPAT_REFLINK;
 use super::inode::now;
 use super::writer::XfsWriter;
 use crate::fs::{Errno, Error, Result};
@@ -72,32 +73,14 @@ impl XfsWriter {
         Ok((off, blk, at, i, map, tree))
     }
 
-    /// Whether any of `len` blocks from filesystem block `fsb` is shared (has a refcount
-    /// record): the last record starting before their end is the only one that may cover them.
-    fn is_shared(&mut self, fsb: u64, len: u64) -> Result<bool> {
-        if self.sb.ro_compat & RO_COMPAT_REFLINK == 0 {
-            return Ok(false);
-        }
-        let agno = (fsb >> self.sb.agblklog) as u32;
-        let bno = fsb & ((1u64 << self.sb.agblklog) - 1);
-        let end = u32::try_from(bno + len).map_err(|_| self.corrupt(format!("blocks {bno}+{len} of AG {agno}")))?;
-        let mut hit = false;
-        self.bt_scan(&REFCOUNTBT, agno, &end.to_be_bytes(), false, &mut |r| {
-            let rec = RefRec::decode(r);
-            hit = rec.start & COW_FLAG == 0 && rec.end() > bno;
-            false
-        })?;
-        Ok(hit)
-    }
-
     /// Byte offset of filesystem block `fsb` (checked: inside the filesystem).
     fn data_byte(&self, ino: u64, fsb: u64) -> Result<u64> {
         self.sb.fsb_to_byte(fsb, 1).ok_or_else(|| self.corrupt(format!("inode {ino}: block {fsb:#x} outside the filesystem")))
     }
 
-    /// In the blocks `map` has mapped, zeroes bytes `zero_from..offset` and puts `data` at
-    /// `offset`: written blocks are changed in place (read first unless covered whole), shared
-    /// ones only zeroed and only when the zeroes are there already; unwritten blocks read as
+    /// In the blocks `map` has mapped (none of those changed shared: [`XfsWriter::unshare`]
+    /// ran first), zeroes bytes `zero_from..offset` and puts `data` at `offset`: written
+    /// blocks are changed in place (read first unless covered whole); unwritten blocks read as
     /// zeros already, and those `data` reaches are written whole (zero-padded). Returns the
     /// runs of file blocks (first, count) that turn from unwritten to written.
     fn rewrite_mapped(&mut self, ino: u64, map: &[Extent], zero_from: u64, offset: u64, data: &[u8]) -> Result<Vec<(u64, u64)>> {
@@ -108,11 +91,7 @@ impl XfsWriter {
         for e in map.iter().filter(|e| e.off < b1 && e.off + e.count > b0) {
             let (first, last) = (e.off.max(b0), (e.off + e.count).min(b1));
             let touches_data = !data.is_empty() && first * bs < end && last * bs > offset;
-            let shared = self.is_shared(e.block + (first - e.off), last - first)?;
             if e.unwritten {
-                if touches_data && shared {
-                    return Err(self.refuse(format!("file {ino}: writing into shared (reflinked) unwritten extents needs copy-on-write")));
-                }
                 if touches_data {
                     let (c0, c1) = (first.max(offset / bs), last.min(b1));
                     for fb in c0..c1 {
@@ -127,9 +106,6 @@ impl XfsWriter {
                 }
                 continue;
             }
-            if shared && touches_data {
-                return Err(self.refuse(format!("file {ino}: overwriting shared (reflinked) blocks needs copy-on-write")));
-            }
             for fb in first..last {
                 let (bstart, bend) = (fb * bs, fb * bs + bs);
                 let (ds, de) = (bstart.max(offset), bend.min(end));
@@ -140,23 +116,102 @@ impl XfsWriter {
                 let byte = self.data_byte(ino, e.block + (fb - e.off))?;
                 let full = ds == bstart && de == bend;
                 let mut buf = if full { vec![0; bs as usize] } else { self.bufs.read(byte, bs as usize)? };
+                let before = (!full).then(|| buf.clone());
                 if zs < ze {
-                    let z = &mut buf[(zs - bstart) as usize..(ze - bstart) as usize];
-                    if shared && z.iter().any(|&c| c != 0) {
-                        return Err(self.refuse(format!("file {ino}: zeroing past the end of file in shared (reflinked) blocks needs copy-on-write")));
-                    }
-                    z.fill(0);
-                }
-                if shared {
-                    continue;
+                    buf[(zs - bstart) as usize..(ze - bstart) as usize].fill(0);
                 }
                 if ds < de {
                     buf[(ds - bstart) as usize..(de - bstart) as usize].copy_from_slice(&data[(ds - offset) as usize..(de - offset) as usize]);
                 }
-                self.bufs.put(byte, buf, None);
+                if before.as_ref() != Some(&buf) {
+                    self.bufs.put(byte, buf, None);
+                }
             }
         }
         Ok(converted)
+    }
+
+    /// Copy-on-write before [`XfsWriter::rewrite_mapped`] zeroes `zero_from..offset` and puts
+    /// `data` at `offset`: each shared block of `map` that this writes (one `data` reaches, or
+    /// a written one with bytes to zero — zeroed even when they are zeros already, as the
+    /// kernel's `iomap_zero_range` does) gets a new block near
+    /// the file's others holding what it held (zeros for an unwritten one), and the shared
+    /// blocks lose this owner. Returns `map` without the blocks replaced, and their new
+    /// extents (written, in file order).
+    fn unshare(&mut self, ino: u64, map: &[Extent], zero_from: u64, offset: u64, data: &[u8]) -> Result<(Vec<Extent>, Vec<Extent>)> {
+        let bs = u64::from(self.sb.blocksize);
+        let end = offset + data.len() as u64;
+        let (b0, b1) = (zero_from / bs, end.div_ceil(bs));
+        // The file blocks to unshare, in order, with the extent mapping them.
+        let mut todo: Vec<(u64, Extent)> = Vec::new();
+        for e in map.iter().filter(|e| e.off < b1 && e.off + e.count > b0) {
+            let (first, last) = (e.off.max(b0), (e.off + e.count).min(b1));
+            for (fsb, n) in self.shared_runs(e.block + (first - e.off), last - first)? {
+                for fb in (e.off + (fsb - e.block))..(e.off + (fsb - e.block) + n) {
+                    let (bstart, bend) = (fb * bs, fb * bs + bs);
+                    let touches_data = !data.is_empty() && bstart < end && bend > offset;
+                    let zeroes = !e.unwritten && bstart.max(zero_from) < bend.min(offset);
+                    if touches_data || zeroes {
+                        todo.push((fb, *e));
+                    }
+                }
+            }
+        }
+        if todo.is_empty() {
+            return Ok((map.to_vec(), Vec::new()));
+        }
+        let mut repl: Vec<Extent> = Vec::new();
+        let mut old: Vec<(u64, u64)> = Vec::new();
+        let mut i = 0;
+        while i < todo.len() {
+            // A run of consecutive file blocks in one extent.
+            let (fb, e) = todo[i];
+            let mut n = 1;
+            while i + (n as usize) < todo.len() && todo[i + n as usize] == (fb + n, e) {
+                n += 1;
+            }
+            i += n as usize;
+            old.push((e.block + (fb - e.off), n));
+            let mut at = fb;
+            while at < fb + n {
+                let target = self.data_target(ino, map, &repl, at);
+                let (block, count) = self.alloc_data(target, fb + n - at)?;
+                for k in 0..count {
+                    let src = e.block + (at + k - e.off);
+                    let buf = if e.unwritten { vec![0u8; bs as usize] } else { self.bufs.read(self.data_byte(ino, src)?, bs as usize)? };
+                    let byte = self.data_byte(ino, block + k)?;
+                    self.bufs.put(byte, buf, None);
+                }
+                repl.push(Extent { off: at, block, count, unwritten: false });
+                at += count;
+            }
+        }
+        self.release_blocks(ino, &old)?;
+        // The map with the replaced file blocks cut out.
+        let mut rest = Vec::with_capacity(map.len() + repl.len());
+        for e in map {
+            let mut at = e.off;
+            for r in repl.iter().filter(|r| r.off < e.off + e.count && r.off + r.count > e.off) {
+                if at < r.off {
+                    rest.push(Extent { off: at, block: e.block + (at - e.off), count: r.off - at, unwritten: e.unwritten });
+                }
+                at = r.off + r.count;
+            }
+            if at < e.off + e.count {
+                rest.push(Extent { off: at, block: e.block + (at - e.off), count: e.off + e.count - at, unwritten: e.unwritten });
+            }
+        }
+        Ok((rest, repl))
+    }
+
+    /// Zeroes bytes `from..to` in the blocks `map` maps, unsharing the shared ones that holds
+    /// (see [`XfsWriter::unshare`]); returns the map with their new extents, and whether there
+    /// were any.
+    fn zero_mapped(&mut self, ino: u64, map: &[Extent], from: u64, to: u64) -> Result<(Vec<Extent>, bool)> {
+        let (rest, repl) = self.unshare(ino, map, from, to, &[])?;
+        let map = merge_new(&rest, &[], &repl, self.sb.agblklog);
+        self.rewrite_mapped(ino, &map, from, to, &[])?;
+        Ok((map, !repl.is_empty()))
     }
 
     /// Where a new extent for file block `fb` should go (`xfs_bmap_adjacent`): after the
@@ -176,15 +231,13 @@ impl XfsWriter {
                 return end;
             }
         }
-        let agno = ino >> (self.sb.agblklog + self.sb.inopblog);
-        let agbno = (ino >> self.sb.inopblog) & ((1u64 << self.sb.agblklog) - 1);
-        (agno << self.sb.agblklog) | agbno
+        self.sb.ino_to_fsb(ino)
     }
 
     /// Up to `want` blocks for file data near filesystem block `target`: one extent of `want`
     /// in its AG if there is one, else the longest near it, else any in the other AGs; ENOSPC
     /// when none has a block. Returns (filesystem block, length).
-    fn alloc_data(&mut self, target: u64, want: u64) -> Result<(u64, u64)> {
+    pub(crate) fn alloc_data(&mut self, target: u64, want: u64) -> Result<(u64, u64)> {
         let agno = (target >> self.sb.agblklog) as u32;
         let near = (target & ((1u64 << self.sb.agblklog) - 1)) as u32;
         let want = want.min(MAX_LEN) as u32;
@@ -249,12 +302,14 @@ impl XfsWriter {
         if data.is_empty() {
             return Ok(());
         }
+        let (rest, repl) = self.unshare(ino, &map, i.size.min(offset), offset, data)?;
+        let map = merge_new(&rest, &[], &repl, self.sb.agblklog);
         let converted = self.rewrite_mapped(ino, &map, i.size.min(offset), offset, data)?;
         let new = self.fill_holes(ino, &map, offset, data)?;
         let added: u64 = new.iter().map(|e| e.count).sum();
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        let nblocks = if new.is_empty() && converted.is_empty() {
+        let nblocks = if new.is_empty() && converted.is_empty() && repl.is_empty() {
             i.nblocks
         } else {
             let delta = self.store_map(&i, &tree, b, &merge_new(&map, &converted, &new, self.sb.agblklog))?;
@@ -281,32 +336,20 @@ impl XfsWriter {
         if size.div_ceil(bs) > MAX_FILEOFF {
             return Err(Error::Os(Errno::FileTooBig));
         }
-        let (_, blk, at, i, map, tree) = self.data_file(ino)?;
+        let (_, blk, at, i, mut map, tree) = self.data_file(ino)?;
         if inode::flags(&blk[at..]) & DIFLAG_APPEND != 0 {
             return Err(Error::Os(Errno::NotPermitted));
         }
         let mut keep = Vec::with_capacity(map.len());
         let mut freed = 0u64;
+        let mut remapped = false;
         if size > i.size {
-            // Nothing to convert without data.
-            self.rewrite_mapped(ino, &map, i.size, size, &[])?;
-            keep = map;
+            (keep, remapped) = self.zero_mapped(ino, &map, i.size, size)?;
         } else {
-            // The new last block's tail (unshared and written: what else reads as zeros or
-            // stays as the other owners have it), then every block past it.
+            // The new last block's tail is zeroed (`xfs_truncate_page`; a shared block is
+            // unshared for it), then every block past it is given back.
             if size % bs != 0 {
-                if let Ok(e) = bmap::find(&map, size / bs) {
-                    let fsb = e.block + (size / bs - e.off);
-                    if !e.unwritten && !self.is_shared(fsb, 1)? {
-                        let byte = self.data_byte(ino, fsb)?;
-                        let mut buf = self.bufs.read(byte, bs as usize)?;
-                        let tail = &mut buf[(size % bs) as usize..];
-                        if tail.iter().any(|&c| c != 0) {
-                            tail.fill(0);
-                            self.bufs.put(byte, buf, None);
-                        }
-                    }
-                }
+                (map, remapped) = self.zero_mapped(ino, &map, size, size.div_ceil(bs) * bs)?;
             }
             let cut = size.div_ceil(bs);
             let mut runs = Vec::new();
@@ -328,7 +371,7 @@ impl XfsWriter {
         }
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        let delta = if freed > 0 { self.store_map(&i, &tree, b, &keep)? } else { 0 };
+        let delta = if freed > 0 || remapped { self.store_map(&i, &tree, b, &keep)? } else { 0 };
         let nblocks = i.nblocks.checked_sub(freed).and_then(|n| n.checked_add_signed(delta));
         let nblocks = nblocks.ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks counted, {freed} mapped past the end", i.nblocks)))?;
         inode::set_size_blocks(b, size, nblocks);

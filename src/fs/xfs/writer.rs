@@ -35,6 +35,8 @@ const SB_IFREE_OFF: usize = 136;
 const SB_FDBLOCKS_OFF: usize = 144;
 /// `sb_lsn` (v5).
 const SB_LSN_OFF: usize = 240;
+/// `sb_versionnum`.
+const SB_VERSIONNUM_OFF: usize = 100;
 
 /// An AGF held in memory during an operation.
 #[derive(Clone)]
@@ -249,6 +251,14 @@ impl XfsWriter {
         self.saved = Some(self.state());
     }
 
+    /// Sets feature bit `bit` of `sb_versionnum` (v4: the attribute bit with the first
+    /// attribute, as `xfs_sb_version_addattr`); the primary superblock is written at the
+    /// operation's end, as the kernel logs only it.
+    pub(crate) fn add_version_bit(&mut self, bit: u16) {
+        let v = crate::bytes::be16(&self.sb_raw, SB_VERSIONNUM_OFF) | bit;
+        self.sb_raw[SB_VERSIONNUM_OFF..SB_VERSIONNUM_OFF + 2].copy_from_slice(&v.to_be_bytes());
+    }
+
     /// Sets the data size and AG count (and `imax_pct` when given) of the superblock; at the
     /// operation's end the primary and every secondary superblock get the new geometry, as
     /// the kernel's growfs rewrites them all (`xfs_update_secondary_sbs`).
@@ -302,7 +312,9 @@ impl XfsWriter {
             }
         }
         let counters = [(SB_ICOUNT_OFF, self.icount), (SB_IFREE_OFF, self.ifree), (SB_FDBLOCKS_OFF, self.fdblocks)];
-        if counters.iter().any(|&(at, v)| v != crate::bytes::be64(&self.sb_raw, at)) || self.geometry_changed {
+        let on_disk = self.bufs.read(0, SB_VERSIONNUM_OFF + 2)?;
+        let features = on_disk[SB_VERSIONNUM_OFF..] != self.sb_raw[SB_VERSIONNUM_OFF..SB_VERSIONNUM_OFF + 2];
+        if counters.iter().any(|&(at, v)| v != crate::bytes::be64(&self.sb_raw, at)) || self.geometry_changed || features {
             for (at, v) in counters {
                 self.sb_raw[at..at + 8].copy_from_slice(&v.to_be_bytes());
             }

@@ -9,11 +9,15 @@
 //! `user.` attributes exist only on regular files and directories (`EPERM` elsewhere, as
 //! Linux's `xattr_permission`). Refused with [`Error::Unsupported`] naming the case: attributes that do not fit in the
 //! inode (leaf, node or remote-value formats), an attribute fork already in those formats,
-//! moving the fork boundary of a file whose data fork is a btree root, POSIX ACLs by their
-//! `system.` names (XFS stores them converted), and names outside `user.`, `trusted.`,
-//! `security.`.
+//! moving the fork boundary of a file whose data fork is a btree root, and names outside
+//! `user.`, `trusted.`, `security.`. POSIX ACLs set by their `system.posix_acl_*` names are
+//! stored as XFS stores them: converted, as `trusted.SGI_ACL_*`.
 
+use super::attr_leaf;
 use super::attr_sf::{self, SfAttr, MAX_PART};
+use super::bmap::Extent;
+use super::da::{self, Owner};
+use super::dir2::leaf::STAMP as LEAF_STAMP;
 use super::inode::{self, now, core_len, Format, Inode};
 use super::writer::XfsWriter;
 use crate::fs::{Errno, Error, Result};
@@ -38,9 +42,6 @@ const MAX_ENTRIES: usize = 255;
 
 /// The XFS flags and bare name of a Linux attribute name.
 fn split_name(name: &[u8]) -> std::result::Result<(u8, &[u8]), &'static str> {
-    if name.starts_with(b"system.posix_acl_") {
-        return Err("POSIX ACLs (XFS stores them converted, as trusted.SGI_ACL_*)");
-    }
     let (flags, bare) = if let Some(n) = name.strip_prefix(b"user.") {
         (0, n)
     } else if let Some(n) = name.strip_prefix(b"trusted.") {
@@ -90,8 +91,44 @@ impl XfsWriter {
         }
     }
 
+    /// `xfs_default_attroffset`: the fork boundary of a new attribute fork that will not be
+    /// shortform, when the data fork leaves room for it.
+    fn default_attr_forkoff(&self, i: &Inode) -> Option<usize> {
+        let litino = usize::from(self.sb.inodesize) - core_len(&self.sb);
+        let offset = if self.sb.inodesize == 256 { litino - bmdr_space(MIN_ATTR_PTRS) } else { bmdr_space(6 * MIN_ATTR_PTRS) };
+        let data = match i.format {
+            Format::Local => i.size as usize,
+            Format::Extents => i.nextents as usize * 16,
+            Format::Dev => 4,
+            Format::Btree => return None,
+        };
+        (data <= offset).then_some(offset >> 3)
+    }
+
+    /// The entries of inode `ino`'s attribute leaf block at filesystem block `fsb`, checked.
+    fn attr_leaf_read(&self, ino: u64, fsb: u64) -> Result<Vec<SfAttr>> {
+        let byte = self.sb.fsb_to_byte(fsb, 1).ok_or_else(|| self.corrupt(format!("inode {ino}: attribute block {fsb:#x} outside the filesystem")))?;
+        let b = self.bufs.read(byte, self.sb.blocksize as usize)?;
+        if self.sb.crc {
+            da::check_v5(&b, &Owner { ino, uuid: &self.sb.meta_uuid, daddr: byte / 512 }, "attribute leaf").map_err(|m| self.corrupt(format!("inode {ino}: {m}")))?;
+        }
+        attr_leaf::decode(&b, self.sb.crc).map_err(|m| {
+            if m.contains("remote") || m.contains("siblings") { self.xattr_unsupported(ino, &m) } else { self.corrupt(format!("inode {ino}: {m}")) }
+        })
+    }
+
     /// The change inside an operation: `value` `None` removes.
     fn xattr_in(&mut self, ino: u64, name: &[u8], value: Option<&[u8]>) -> Result<()> {
+        // POSIX ACLs are stored converted (`xfs_set_acl`).
+        let (raw, stored);
+        let (name, value) = match super::attr::acl_raw_name(name) {
+            Some(r) => {
+                raw = r;
+                stored = value.map(|v| super::attr::acl_to_xfs(v).ok_or(Error::Os(Errno::Invalid))).transpose()?;
+                (&raw[..], stored.as_deref())
+            }
+            None => (name, value),
+        };
         let (flags, bare) = split_name(name).map_err(|w| self.xattr_unsupported(ino, w))?;
         if bare.is_empty() {
             return Err(Error::Os(Errno::Invalid));
@@ -105,13 +142,20 @@ impl XfsWriter {
             // Linux's xattr_permission: user attributes only on regular files and directories
             return Err(Error::Os(if value.is_some() { Errno::NotPermitted } else { Errno::NoData }));
         }
-        let b = &mut blk[at..at + n];
-        let forkoff = usize::from(b[82]);
-        let mut entries = match (forkoff, i.aformat, i.anextents) {
-            (0, _, _) => Vec::new(),
-            (_, Some(Format::Local), _) => attr_sf::decode(&i.attr_fork).map_err(|m| self.corrupt(format!("inode {ino}: {m}")))?,
-            (_, Some(Format::Extents), 0) => Vec::new(),
-            _ => return Err(self.xattr_unsupported(ino, "its attribute fork is in leaf/node format (more attributes than fit in the inode)")),
+        let forkoff = usize::from(blk[at + 82]);
+        // The attributes as they are, and the leaf block holding them (filesystem block).
+        let (mut entries, leaf) = match (forkoff, i.aformat, i.anextents) {
+            (0, _, _) => (Vec::new(), None),
+            (_, Some(Format::Local), _) => (attr_sf::decode(&i.attr_fork).map_err(|m| self.corrupt(format!("inode {ino}: {m}")))?, None),
+            (_, Some(Format::Extents), 0) => (Vec::new(), None),
+            (_, Some(Format::Extents), 1) => {
+                let e = Extent::decode(&i.attr_fork);
+                if e.off != 0 || e.count != 1 || e.unwritten {
+                    return Err(self.xattr_unsupported(ino, "its attribute fork is in the node format (more than one block)"));
+                }
+                (self.attr_leaf_read(ino, e.block)?, Some(e.block))
+            }
+            _ => return Err(self.xattr_unsupported(ino, "its attribute fork is in the node format (more than one block)")),
         };
         let old = entries.iter().position(|e| e.flags & NAMESPACE == flags && e.name == bare);
         match (old, value) {
@@ -122,28 +166,34 @@ impl XfsWriter {
             (None, Some(_)) => {}
         }
         if let Some(v) = value {
-            if bare.len() > MAX_PART || v.len() > MAX_PART {
-                return Err(self.xattr_unsupported(ino, "an attribute name or value over 254 bytes (the attribute leaf format)"));
-            }
-            if entries.len() >= MAX_ENTRIES {
-                return Err(self.xattr_unsupported(ino, "more than 255 attributes (the attribute leaf format)"));
-            }
             entries.push(SfAttr { flags, name: bare.to_vec(), value: v.to_vec() });
+            if !self.sb.crc {
+                self.add_version_bit(super::sb::VERSION_ATTRBIT);
+            }
         }
+        let bs = self.sb.blocksize as usize;
         let core = core_len(&self.sb);
+        let b = &mut blk[at..at + n];
+        // Shortform when it fits — once in a leaf, only a removal goes back (the kernel's
+        // xfs_attr_shortform_allfit) —, else one leaf block.
+        let sf_ok = entries.len() <= MAX_ENTRIES && entries.iter().all(|e| e.name.len() <= MAX_PART && e.value.len() <= MAX_PART);
+        let sf_forkoff = if sf_ok && (leaf.is_none() || value.is_none()) { self.attr_forkoff(&i, forkoff, attr_sf::total(&entries)) } else { None };
+        let sf_forkoff = sf_forkoff.filter(|&f| f == forkoff || i.format != Format::Btree);
+        let mut nblocks = i.nblocks;
+        if entries.is_empty() || sf_forkoff.is_some() {
+            if let Some(fsb) = leaf {
+                self.release_blocks(ino, &[(fsb, 1)])?;
+                nblocks -= 1;
+                inode::set_anextents(&self.sb, b, 0);
+            }
+        }
         if entries.is_empty() {
             // xfs_attr_fork_remove: no attribute fork at all
             b[core + forkoff * 8..].fill(0);
             b[82] = 0;
             b[83] = FMT_EXTENTS;
-        } else {
+        } else if let Some(new) = sf_forkoff {
             let bytes = attr_sf::total(&entries);
-            let new = self.attr_forkoff(&i, forkoff, bytes);
-            let new = match new {
-                Some(f) if f == forkoff || i.format != Format::Btree => f,
-                _ if i.format == Format::Btree => return Err(self.xattr_unsupported(ino, "moving the attribute fork of a file whose block map is a btree")),
-                _ => return Err(self.xattr_unsupported(ino, "attributes that do not fit in the inode (the attribute leaf format)")),
-            };
             let start = core + new * 8;
             let data_end = if forkoff == 0 { n } else { core + forkoff * 8 };
             // the data fork keeps its bytes up to the new boundary (bytesfit left it room);
@@ -152,7 +202,40 @@ impl XfsWriter {
             b[start..start + bytes].copy_from_slice(&attr_sf::encode(&entries));
             b[82] = new as u8;
             b[83] = FMT_LOCAL;
+        } else {
+            if let Some(big) = entries.iter().find(|e| !attr_leaf::is_local(e, bs)) {
+                return Err(self.xattr_unsupported(ino, &format!("a value of {} bytes (remote attribute value blocks)", big.value.len())));
+            }
+            if !attr_leaf::fits(&entries, bs, self.sb.crc) {
+                return Err(self.xattr_unsupported(ino, "more attributes than one leaf block holds (the node format)"));
+            }
+            let fsb = match leaf {
+                Some(fsb) => fsb,
+                None => {
+                    // xfs_attr_shortform_to_leaf / xfs_bmap_add_attrfork: the boundary kept,
+                    // or the default one for a new fork; one block near the inode.
+                    let new = if forkoff != 0 { forkoff } else { self.default_attr_forkoff(&i).ok_or_else(|| self.xattr_unsupported(ino, "an attribute fork beside this data fork (it would move to a btree)"))? };
+                    let target = self.sb.ino_to_fsb(ino);
+                    let (fsb, _) = self.alloc_data(target, 1)?;
+                    let start = core + new * 8;
+                    if n - start < 16 {
+                        return Err(self.xattr_unsupported(ino, "an attribute fork too small for an extent (moving the fork boundary)"));
+                    }
+                    let data_end = if forkoff == 0 { n } else { core + forkoff * 8 };
+                    b[start.min(data_end)..].fill(0);
+                    b[start..start + 16].copy_from_slice(&Extent { off: 0, block: fsb, count: 1, unwritten: false }.encode());
+                    b[82] = new as u8;
+                    b[83] = FMT_EXTENTS;
+                    inode::set_anextents(&self.sb, b, 1);
+                    nblocks += 1;
+                    fsb
+                }
+            };
+            let byte = self.sb.fsb_to_byte(fsb, 1).ok_or_else(|| self.corrupt(format!("inode {ino}: attribute block {fsb:#x} outside the filesystem")))?;
+            let me = attr_leaf::BlockId { daddr: byte / 512, uuid: self.sb.meta_uuid, ino };
+            self.bufs.put(byte, attr_leaf::encode(&entries, bs, self.sb.crc, &me), Some(LEAF_STAMP));
         }
+        inode::set_size_blocks(b, i.size, nblocks);
         inode::touch(&self.sb, b, now(), false);
         inode::seal(&self.sb, b, self.bufs.lsn());
         self.bufs.put(off, blk, None);
