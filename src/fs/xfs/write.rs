@@ -257,7 +257,7 @@ impl XfsWriter {
         let nblocks = if new.is_empty() && converted.is_empty() {
             i.nblocks
         } else {
-            let delta = self.store_map(&i, &tree, b, &merge_new(&map, &converted, &new, self.sb.agblklog))?;
+            let delta = self.store_map(&i, &map, &tree, b, &merge_new(&map, &converted, &new, self.sb.agblklog))?;
             i.nblocks.checked_add(added).and_then(|n| n.checked_add_signed(delta)).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks", i.nblocks)))?
         };
         inode::set_size_blocks(b, i.size.max(end), nblocks);
@@ -287,10 +287,11 @@ impl XfsWriter {
         }
         let mut keep = Vec::with_capacity(map.len());
         let mut freed = 0u64;
+        let mut runs = Vec::new();
         if size > i.size {
             // Nothing to convert without data.
             self.rewrite_mapped(ino, &map, i.size, size, &[])?;
-            keep = map;
+            keep = map.clone();
         } else {
             // The new last block's tail (unshared and written: what else reads as zeros or
             // stays as the other owners have it), then every block past it.
@@ -309,8 +310,7 @@ impl XfsWriter {
                 }
             }
             let cut = size.div_ceil(bs);
-            let mut runs = Vec::new();
-            for e in map {
+            for &e in &map {
                 if e.off >= cut {
                     runs.push((e.block, e.count));
                 } else if e.off + e.count > cut {
@@ -322,13 +322,14 @@ impl XfsWriter {
                 }
             }
             freed = runs.iter().map(|r| r.1).sum();
-            if !runs.is_empty() {
-                self.release_blocks(ino, &runs)?;
-            }
         }
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        let delta = if freed > 0 { self.store_map(&i, &tree, b, &keep)? } else { 0 };
+        let delta = if freed > 0 { self.store_map(&i, &map, &tree, b, &keep)? } else { 0 };
+        // After the new map (and its reverse mappings): the blocks past the end are freed.
+        if !runs.is_empty() {
+            self.release_blocks(ino, &runs)?;
+        }
         let nblocks = i.nblocks.checked_sub(freed).and_then(|n| n.checked_add_signed(delta));
         let nblocks = nblocks.ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks counted, {freed} mapped past the end", i.nblocks)))?;
         inode::set_size_blocks(b, size, nblocks);
