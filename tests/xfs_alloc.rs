@@ -276,12 +276,21 @@ fn failure_mid_operation_writes_nothing() {
     repair_clean(&img);
 }
 
-/// The rmap btree (overlapping keys) is not written yet: refused by name.
+/// An rmapbt filesystem opens for writing (tests/xfs_rmap.rs), but raw extents without an
+/// owner would have no reverse mapping: allocating and freeing them is refused by name,
+/// nothing written.
 #[test]
-fn rmapbt_refused() {
+fn ownerless_extents_refused_on_rmapbt() {
     let (_d, img) = mkfs(&["-m", "reflink=0,rmapbt=1"]);
-    let e = open(&img).err().expect("rmapbt must be refused").to_string();
+    let before = std::fs::read(&img).unwrap();
+    let mut w = open(&img).unwrap();
+    let e = w.alloc_extent(1, 1, 1, None).unwrap_err().to_string();
     assert!(e.contains("rmapbt"), "{e}");
+    let e = w.free_extent(1, 100, 1).unwrap_err().to_string();
+    assert!(e.contains("rmapbt"), "{e}");
+    drop(w);
+    assert!(std::fs::read(&img).unwrap() == before);
+    repair_clean(&img);
 }
 
 /// Double frees, frees of blocks never allocated, of AGFL blocks and outside the AG are

@@ -186,8 +186,17 @@ fn random_sets_and_removals_read_back_through_the_kernel() {
 /// changes nothing; removals go back to shortform, then to no fork.
 #[test]
 fn a_leaf_block_holds_what_the_inode_does_not() {
+    for args in [&[][..], &["-m", "rmapbt=1"][..]] {
+        leaf_block_on(args);
+    }
+}
+
+/// [`a_leaf_block_holds_what_the_inode_does_not`] on `mkfs.xfs ARGS` (with rmapbt, each leaf
+/// block's reverse mapping is judged against what xfs_repair rebuilds).
+fn leaf_block_on(args: &[&str]) {
+    let rmap = args.iter().any(|a| a.contains("rmapbt=1"));
     let d = tempfile::tempdir().unwrap();
-    let (img, inos) = image(d.path(), &[]);
+    let (img, inos) = image(d.path(), args);
     let mut w = open(&img);
     w.setxattr(inos["f"], b"user.a", &[1; 200]).unwrap();
     w.setxattr(inos["f"], b"user.b", &[2; 200]).unwrap();
@@ -195,6 +204,9 @@ fn a_leaf_block_holds_what_the_inode_does_not() {
     w.setxattr(inos["multi"], b"trusted.big", &[4; 2000]).unwrap();
     drop(w);
     repair_clean(&img);
+    if rmap {
+        common::xfs::judge_rmap(&img, "leaf blocks made");
+    }
     for n in ["f", "multi"] {
         assert!(attr_fork(&img, inos[n]).contains("aformat 2"), "{n}: {}", attr_fork(&img, inos[n]));
     }
@@ -224,6 +236,9 @@ fn a_leaf_block_holds_what_the_inode_does_not() {
     repair_clean(&img);
     for n in ["f", "multi"] {
         assert!(attr_fork(&img, inos[n]).starts_with("forkoff 0 "), "{n}");
+    }
+    if rmap {
+        common::xfs::judge_rmap(&img, "leaf blocks freed");
     }
 }
 

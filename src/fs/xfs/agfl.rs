@@ -11,7 +11,8 @@
 //! allocation makes take their own blocks from the list — the kernel's recursion, which the
 //! minimum leaves room for).
 
-use super::btree_write::{max_levels, BNOBT};
+use super::btree_write::{max_levels, BNOBT, RMAPBT};
+use super::rmap::{Owner, OWN_AG};
 use super::buf::Stamp;
 use super::writer::XfsWriter;
 use crate::bytes::be32;
@@ -117,11 +118,17 @@ impl XfsWriter {
     }
 
     /// The AGFL length the kernel keeps before allocating (`xfs_alloc_min_freelist`): per
-    /// free-space btree, twice its height after one more split, less two.
+    /// free-space btree and the rmapbt, twice its height after one more split, less two.
     pub fn min_freelist(&mut self, agno: u32) -> Result<u32> {
         let maxlevels = max_levels(&BNOBT, self.sb.blocksize, self.sb.crc, u64::from(self.sb.agblocks).div_ceil(2));
+        let rmap_max = max_levels(&RMAPBT, self.sb.blocksize, self.sb.crc, u64::from(self.sb.agblocks));
+        let rmap = self.has_rmapbt();
         let agf = self.agf(agno)?;
-        Ok((agf.bno_level + 1).min(maxlevels) * 2 - 2 + (agf.cnt_level + 1).min(maxlevels) * 2 - 2)
+        let mut n = (agf.bno_level + 1).min(maxlevels) * 2 - 2 + (agf.cnt_level + 1).min(maxlevels) * 2 - 2;
+        if rmap {
+            n += (agf.rmap_level + 1).min(rmap_max) * 2 - 2;
+        }
+        Ok(n)
     }
 
     /// Trims the AGFL to its minimum, then refills it (`xfs_alloc_fix_freelist`, in that
@@ -135,6 +142,7 @@ impl XfsWriter {
                 break;
             }
             let bno = self.agfl_get(agno, false)?;
+            self.rmap_unmap_raw(agno, bno, 1, Owner::special(OWN_AG))?;
             self.free_in_trees(agno, bno, 1)?;
         }
         for _ in 0..=size {
@@ -149,6 +157,7 @@ impl XfsWriter {
             for b in bno..bno + len {
                 self.agfl_put(agno, b, false)?;
             }
+            self.rmap_map_raw(agno, bno, len, Owner::special(OWN_AG))?;
         }
         Err(self.corrupt(format!("AGFL of AG {agno}: does not settle")))
     }

@@ -183,7 +183,12 @@ impl XfsWriter {
     /// Allocates between `minlen` and `maxlen` blocks in AG `agno`, near AG block `near` when
     /// given, else by size; `None` when the AG has no free extent that long (the AGFL may have
     /// been refilled). The AGFL is fixed first; the AGF and `fdblocks` follow.
+    ///
+    /// Refused on an rmapbt filesystem: blocks without an owner would have no reverse mapping.
     pub fn alloc_extent(&mut self, agno: u32, minlen: u32, maxlen: u32, near: Option<u32>) -> Result<Option<(u32, u32)>> {
+        if self.has_rmapbt() {
+            return Err(self.refuse("allocating blocks without an owner on an rmapbt filesystem".into()));
+        }
         self.begin();
         let r = self.alloc_within(agno, minlen, maxlen, near.map(|n| (n, Within::ANY)));
         self.end(r)
@@ -232,7 +237,12 @@ impl XfsWriter {
 
     /// Frees `len` blocks from `agbno` of AG `agno`. A range outside the AG, over its headers,
     /// on the AGFL or free in part already is refused as corruption, nothing written.
+    ///
+    /// Refused on an rmapbt filesystem, as [`XfsWriter::alloc_extent`].
     pub fn free_extent(&mut self, agno: u32, agbno: u32, len: u32) -> Result<()> {
+        if self.has_rmapbt() {
+            return Err(self.refuse("freeing blocks without an owner on an rmapbt filesystem".into()));
+        }
         let hdr_end = (4 * u64::from(self.sb.sectsize)).div_ceil(u64::from(self.sb.blocksize));
         if agno >= self.sb.agcount || len == 0 || u64::from(agbno) < hdr_end || u64::from(agbno) + u64::from(len) > u64::from(self.ag_len(agno)) {
             return Err(self.corrupt(format!("freeing blocks {agbno}+{len} of AG {agno}: outside the AG's data blocks")));

@@ -45,7 +45,7 @@ impl XfsWriter {
         let Some(nblocks) = nblocks else { return Err(bad(self)) };
         let full = change.apply(&map);
         let b = &mut iblk[at..at + usize::from(self.sb.inodesize)];
-        let delta = self.store_map(&core, &tree, b, &full)?;
+        let delta = self.store_map(&core, &map, &tree, b, &full)?;
         let Some(nblocks) = nblocks.checked_add_signed(delta) else { return Err(bad(self)) };
         inode::set_size_blocks(b, size, nblocks);
         inode::seal(&self.sb, b, self.bufs.lsn());

@@ -63,13 +63,17 @@ impl XfsWriter {
         (self.sb.blocksize as usize - BMBT.header_len(self.sb.crc)) / 16
     }
 
-    /// Stores `recs` as the data fork map of inode `i` (raw bytes `b`, whose current map has
-    /// the btree blocks `tree`): in the inode, or in a bmap btree rebuilt as low as it can be
-    /// (see the module documentation); sets the format and extent count in `b`. Returns the
-    /// blocks the inode gained (new btree blocks) or lost (freed ones) for `di_nblocks`.
-    pub(crate) fn store_map(&mut self, i: &Inode, tree: &[u64], b: &mut [u8], recs: &[Extent]) -> Result<i64> {
+    /// Stores `recs` as the data fork map of inode `i` (raw bytes `b`, whose current map `old`
+    /// has the btree blocks `tree`): in the inode, or in a bmap btree rebuilt as low as it can
+    /// be (see the module documentation); sets the format and extent count in `b`. Returns the
+    /// blocks the inode gained (new btree blocks) or lost (freed ones) for `di_nblocks`. On an
+    /// rmapbt filesystem the reverse mappings of the extents and bmbt blocks follow
+    /// ([`XfsWriter::rmap_fork_change`]).
+    pub(crate) fn store_map(&mut self, i: &Inode, old: &[Extent], tree: &[u64], b: &mut [u8], recs: &[Extent]) -> Result<i64> {
         let ino = i.ino;
         if inode::set_data_extents(&self.sb, b, &recs.iter().map(Extent::encode).collect::<Vec<_>>()) {
+            // Reverse mappings first: a freed block must have none left when it is reused.
+            self.rmap_fork_change(ino, false, old, recs, tree, &[])?;
             let runs: Vec<(u64, u64)> = tree.iter().map(|&l| (l, 1)).collect();
             if !runs.is_empty() {
                 self.release_blocks(ino, &runs)?;
@@ -94,6 +98,7 @@ impl XfsWriter {
             let l = self.alloc_bmbt_block(near)?;
             pool.push(l);
         }
+        self.rmap_fork_change(ino, false, old, recs, tree, &pool)?;
         let surplus: Vec<(u64, u64)> = tree.iter().skip(total).map(|&l| (l, 1)).collect();
         if !surplus.is_empty() {
             self.release_blocks(ino, &surplus)?;

@@ -10,9 +10,14 @@
 //! `agi_iblocks`/`agi_fblocks` when the filesystem has inobtcount; the refcount btree (root
 //! in the AGF) allocates its blocks the same way and counts them in `agf_refcount_blocks`.
 //!
-//! Keys here are the lowest key of the subtree (non-overlapping trees: bnobt, cntbt, inobt,
-//! finobt, refcountbt). The rmapbt's overlapping low/high keys are not supported: writers
-//! refuse rmapbt filesystems ([`super::writer`]).
+//! Keys of the non-overlapping trees (bnobt, cntbt, inobt, finobt, refcountbt) are the lowest
+//! key of the subtree. The reverse-mapping btree is an overlapping tree (`overlapping`): its
+//! interior entries hold, per child, the lowest key below and the highest *high* key below
+//! (a record's high key is the key of its last block, [`AgTree::high_of`]); both are kept up
+//! the path on every insert, delete, update, split, borrow and join, as the kernel's
+//! `xfs_btree_update_keys`. Its blocks come from the AGFL like the free-space trees' and are
+//! counted in `agf_btreeblks` and `agf_rmap_blocks`. [`XfsWriter::bt_query_range`] finds the
+//! records of an overlapping tree that meet a range of blocks.
 //!
 //! A block is decoded into a [`Node`] (level, siblings, items, pointers), changed in memory and
 //! encoded whole; every read is checked (magic, level, counts, v5 CRC, UUID, owner, address).
@@ -42,6 +47,8 @@ pub enum RootIn {
     AgiFino,
     /// `agf_refcount_root`, `agf_refcount_level`.
     AgfRefc,
+    /// `agf_roots[RMAP]`, `agf_levels[RMAP]`.
+    AgfRmap,
 }
 
 /// What distinguishes one AG btree from another.
@@ -55,10 +62,14 @@ pub struct AgTree {
     pub magic_v5: u32,
     /// Record size.
     pub rec_len: usize,
-    /// Key size.
+    /// Size of an interior entry's key (an overlapping tree's: low and high key together).
     pub key_len: usize,
-    /// The key of a record (`key_len` bytes).
+    /// The key of a record (`key_len` bytes; an overlapping tree's: its low key only).
     pub key_of: fn(&[u8]) -> Vec<u8>,
+    /// Whether interior entries carry a high key after the low one (the rmapbt).
+    pub overlapping: bool,
+    /// The high key of a record (overlapping trees; the same length as `key_of`'s).
+    pub high_of: fn(&[u8]) -> Vec<u8>,
     /// The order of two keys.
     pub cmp: fn(&[u8], &[u8]) -> Ordering,
     /// Where the root is.
@@ -79,6 +90,8 @@ pub const BNOBT: AgTree = AgTree {
     key_of: |r| r[..8].to_vec(),
     cmp: |a, b| be32(a, 0).cmp(&be32(b, 0)),
     root: RootIn::AgfBno,
+    overlapping: false,
+    high_of: |r| r[..8].to_vec(),
 };
 
 /// The by-size free-space btree: the same records keyed by (blockcount, startblock).
@@ -94,6 +107,8 @@ pub const CNTBT: AgTree = AgTree {
         (la, sa).cmp(&(lb, sb))
     },
     root: RootIn::AgfCnt,
+    overlapping: false,
+    high_of: |r| r[..8].to_vec(),
 };
 
 /// The inode btree: one record per chunk of 64 inodes (startino u32; holemask u16, count u8,
@@ -107,6 +122,8 @@ pub const INOBT: AgTree = AgTree {
     key_of: |r| r[..4].to_vec(),
     cmp: |a, b| be32(a, 0).cmp(&be32(b, 0)),
     root: RootIn::AgiIno,
+    overlapping: false,
+    high_of: |r| r[..4].to_vec(),
 };
 
 /// The free inode btree: the inode btree's records of chunks with a free inode.
@@ -123,6 +140,45 @@ pub const REFCOUNTBT: AgTree = AgTree {
     key_of: |r| r[..4].to_vec(),
     cmp: |a, b| be32(a, 0).cmp(&be32(b, 0)),
     root: RootIn::AgfRefc,
+    overlapping: false,
+    high_of: |r| r[..4].to_vec(),
+};
+
+/// `XFS_RMAP_OFF_UNWRITTEN`: not part of a key (the kernel's `offset_keymask`).
+const RMAP_UNWRITTEN: u64 = 1 << 61;
+
+/// An rmapbt key (startblock, owner, offset with the attribute-fork and bmbt-block flags) as
+/// bytes.
+fn rmap_key(start: u32, owner: u64, off: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(20);
+    k.extend(start.to_be_bytes());
+    k.extend(owner.to_be_bytes());
+    k.extend((off & !RMAP_UNWRITTEN).to_be_bytes());
+    k
+}
+
+/// The reverse-mapping btree (rmapbt): records (startblock, blockcount, owner, offset with
+/// flags in its top bits: 24 bytes) of who owns each used extent of the AG, keyed by
+/// (startblock, owner, offset); an overlapping tree (see the module documentation).
+pub const RMAPBT: AgTree = AgTree {
+    name: "rmapbt",
+    magic_v4: 0x524d_4233,
+    magic_v5: 0x524d_4233,
+    rec_len: 24,
+    key_len: 40,
+    key_of: |r| rmap_key(be32(r, 0), be64(r, 8), be64(r, 16)),
+    cmp: |a, b| (be32(a, 0), be64(a, 4), be64(a, 12) & !RMAP_UNWRITTEN).cmp(&(be32(b, 0), be64(b, 4), be64(b, 12) & !RMAP_UNWRITTEN)),
+    root: RootIn::AgfRmap,
+    overlapping: true,
+    // `xfs_rmapbt_init_high_key_from_rec`: the last block, and for a file's data its last
+    // file offset (the flags kept); a special owner's or bmbt block's offset stays.
+    high_of: |r| {
+        let (start, len, owner, off) = (be32(r, 0), be32(r, 4), be64(r, 8), be64(r, 16));
+        let adj = len.saturating_sub(1);
+        const OFF_MASK: u64 = (1 << 54) - 1;
+        let off = if owner & (1 << 63) != 0 || off & (1 << 62) != 0 { off } else { ((off & OFF_MASK) + u64::from(adj)) | (off & !OFF_MASK) };
+        rmap_key(start.saturating_add(adj), owner, off)
+    },
 };
 
 /// How [`XfsWriter::bt_lookup`] matches.
@@ -195,6 +251,26 @@ impl Node {
         Some(if self.level == 0 { (t.key_of)(f) } else { f.clone() })
     }
 
+    /// The parent's key for this block (`None` when empty): its first key; for an overlapping
+    /// tree the lowest key followed by the greatest high key below.
+    fn parent_key(&self, t: &AgTree) -> Option<Vec<u8>> {
+        let first = self.first_key(t)?;
+        if !t.overlapping {
+            return Some(first);
+        }
+        let half = t.key_len / 2;
+        let mut high: Option<Vec<u8>> = None;
+        for it in &self.items {
+            let h = if self.level == 0 { (t.high_of)(it) } else { it.get(half..).unwrap_or_default().to_vec() };
+            if high.as_ref().is_none_or(|m| (t.cmp)(&h, m) == Ordering::Greater) {
+                high = Some(h);
+            }
+        }
+        let mut k = first.get(..half).unwrap_or_default().to_vec();
+        k.extend(high.unwrap_or_default());
+        Some(k)
+    }
+
     /// Key of item `i`.
     fn key(&self, t: &AgTree, i: usize) -> Vec<u8> {
         if self.level == 0 { (t.key_of)(&self.items[i]) } else { self.items[i].clone() }
@@ -209,6 +285,7 @@ impl XfsWriter {
             RootIn::AgiIno => (self.agi(agno)?.root, self.agi(agno)?.level),
             RootIn::AgiFino => (self.agi(agno)?.free_root, self.agi(agno)?.free_level),
             RootIn::AgfRefc => (self.agf(agno)?.refcount_root, self.agf(agno)?.refcount_level),
+            RootIn::AgfRmap => (self.agf(agno)?.rmap_root, self.agf(agno)?.rmap_level),
         })
     }
 
@@ -219,6 +296,7 @@ impl XfsWriter {
             RootIn::AgiIno => (self.agi(agno)?.root, self.agi(agno)?.level) = (root, levels),
             RootIn::AgiFino => (self.agi(agno)?.free_root, self.agi(agno)?.free_level) = (root, levels),
             RootIn::AgfRefc => (self.agf(agno)?.refcount_root, self.agf(agno)?.refcount_level) = (root, levels),
+            RootIn::AgfRmap => (self.agf(agno)?.rmap_root, self.agf(agno)?.rmap_level) = (root, levels),
         }
         Ok(())
     }
@@ -226,6 +304,14 @@ impl XfsWriter {
     /// Counts one block more (`up`) or less for tree `t`: the refcount btree in the AGF
     /// (`agf_refcount_blocks`), an inode tree in the AGI (inobtcount filesystems).
     fn bt_count_block(&mut self, t: &AgTree, agno: u32, up: bool) -> Result<()> {
+        if t.root == RootIn::AgfRmap {
+            let agf = self.agf(agno)?;
+            let Some(v) = (if up { agf.rmap_blocks.checked_add(1) } else { agf.rmap_blocks.checked_sub(1) }) else {
+                return Err(self.corrupt(format!("AGF of AG {agno}: rmap btree block count out of range")));
+            };
+            self.agf(agno)?.rmap_blocks = v;
+            return Ok(());
+        }
         if t.root == RootIn::AgfRefc {
             let agf = self.agf(agno)?;
             let Some(v) = (if up { agf.refcount_blocks.checked_add(1) } else { agf.refcount_blocks.checked_sub(1) }) else {
@@ -246,17 +332,25 @@ impl XfsWriter {
         Ok(())
     }
 
-    /// A new block for tree `t`, near block `near`: the free-space trees take it from the AGFL
-    /// and count it in `agf_btreeblks`; the inode and refcount trees allocate it from free
-    /// space.
+    /// A new block for tree `t`, near block `near`: the free-space trees and the rmapbt take it
+    /// from the AGFL and count it in `agf_btreeblks` (the rmapbt also in `agf_rmap_blocks`;
+    /// AGFL blocks are the AG's own already, so no reverse mapping changes); the inode and
+    /// refcount trees allocate it from free space, the reverse mapping following.
     fn bt_alloc_block(&mut self, t: &AgTree, agno: u32, near: u32) -> Result<u32> {
         match t.root {
             RootIn::AgfBno | RootIn::AgfCnt => self.agfl_get(agno, true),
+            RootIn::AgfRmap => {
+                let bno = self.agfl_get(agno, true)?;
+                self.bt_count_block(t, agno, true)?;
+                Ok(bno)
+            }
             RootIn::AgiIno | RootIn::AgiFino | RootIn::AgfRefc => {
                 let Some(bno) = self.alloc_block_near(agno, near)? else {
                     return Err(crate::fs::Error::Os(crate::fs::Errno::NoSpace));
                 };
                 self.bt_count_block(t, agno, true)?;
+                let owner = if t.root == RootIn::AgfRefc { super::rmap::OWN_REFC } else { super::rmap::OWN_INOBT };
+                self.rmap_map(agno, bno, 1, super::rmap::Owner::special(owner))?;
                 Ok(bno)
             }
         }
@@ -266,7 +360,13 @@ impl XfsWriter {
     fn bt_free_block(&mut self, t: &AgTree, agno: u32, bno: u32) -> Result<()> {
         match t.root {
             RootIn::AgfBno | RootIn::AgfCnt => self.agfl_put(agno, bno, true),
+            RootIn::AgfRmap => {
+                self.agfl_put(agno, bno, true)?;
+                self.bt_count_block(t, agno, false)
+            }
             RootIn::AgiIno | RootIn::AgiFino | RootIn::AgfRefc => {
+                let owner = if t.root == RootIn::AgfRefc { super::rmap::OWN_REFC } else { super::rmap::OWN_INOBT };
+                self.rmap_unmap(agno, bno, 1, super::rmap::Owner::special(owner))?;
                 self.free_in_ag(agno, bno, 1)?;
                 self.bt_count_block(t, agno, false)
             }
@@ -408,21 +508,18 @@ impl XfsWriter {
         Ok(path)
     }
 
-    /// Sets each ancestor's key for the block below it, from `d` upwards, while the changed
-    /// key is the first of its block.
+    /// Sets each ancestor's key for the block below it ([`Node::parent_key`]), from `d`
+    /// upwards, while a key changes (the kernel's `xfs_btree_update_keys`).
     fn bt_fix_keys(t: &AgTree, path: &mut [Step], d: usize) {
         let mut e = d;
         while e > 0 {
-            let Some(k) = path[e].node.first_key(t) else { return };
+            let Some(k) = path[e].node.parent_key(t) else { return };
             let i = path[e - 1].idx;
             if path[e - 1].node.items.get(i) == Some(&k) {
                 return;
             }
             if let Some(slot) = path[e - 1].node.items.get_mut(i) {
                 *slot = k;
-            }
-            if i != 0 {
-                return;
             }
             e -= 1;
         }
@@ -512,6 +609,49 @@ impl XfsWriter {
         }
     }
 
+    /// Calls `each` with every record of overlapping tree `t` whose keys meet `lo..=hi` (its
+    /// low key ≤ `hi` and its high key ≥ `lo`), in key order, until it returns false; subtrees
+    /// are skipped by their low and high keys (the kernel's `xfs_btree_query_range`). Bounded
+    /// by the AG size.
+    pub fn bt_query_range(&mut self, t: &AgTree, agno: u32, lo: &[u8], hi: &[u8], each: &mut dyn FnMut(&[u8]) -> bool) -> Result<()> {
+        let (root, levels) = self.bt_root(t, agno)?;
+        if levels == 0 || levels > u32::from(MAX_HEIGHT) {
+            return Err(self.corrupt(format!("{} of AG {agno}: {levels} levels", t.name)));
+        }
+        let half = t.key_len / 2;
+        // Depth first, children pushed in reverse so they are visited in order.
+        let mut stack = vec![(root, levels as u16 - 1)];
+        let mut budget = u64::from(self.sb.agblocks) + 1;
+        while let Some((bno, level)) = stack.pop() {
+            budget = budget.checked_sub(1).ok_or_else(|| self.corrupt(format!("{} of AG {agno}: more blocks than the AG has (a cycle)", t.name)))?;
+            let n = self.bt_read(t, agno, bno, level)?;
+            if level == 0 {
+                for r in &n.items {
+                    let (low, high) = ((t.key_of)(r), (t.high_of)(r));
+                    if (t.cmp)(&low, hi) == Ordering::Greater {
+                        return Ok(());
+                    }
+                    if (t.cmp)(&high, lo) != Ordering::Less && !each(r) {
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
+            let mut kids = Vec::new();
+            for (k, &p) in n.items.iter().zip(&n.ptrs) {
+                if (t.cmp)(k, hi) == Ordering::Greater {
+                    break;
+                }
+                let high = k.get(half..).unwrap_or_default();
+                if !t.overlapping || (t.cmp)(high, lo) != Ordering::Less {
+                    kids.push((p, level - 1));
+                }
+            }
+            stack.extend(kids.into_iter().rev());
+        }
+        Ok(())
+    }
+
     /// The last (greatest) record of the tree.
     pub fn bt_last(&mut self, t: &AgTree, agno: u32) -> Result<Option<Vec<u8>>> {
         let (mut bno, levels) = self.bt_root(t, agno)?;
@@ -546,11 +686,9 @@ impl XfsWriter {
             if let Some(p) = ptr {
                 step.node.ptrs.insert(pos, p);
             }
-            if pos == 0 {
-                Self::bt_fix_keys(t, &mut path, d);
-            }
             let level = path[d].node.level;
             if path[d].node.items.len() <= maxrecs(t, bs, crc, level) {
+                Self::bt_fix_keys(t, &mut path, d);
                 break;
             }
             // Split: the upper half moves to a new right sibling.
@@ -569,10 +707,10 @@ impl XfsWriter {
             let left_bno = step.bno;
             self.bt_relink(t, agno, old_right, level, true, new)?;
             self.bt_write(t, agno, new, &right);
-            let rkey = right.first_key(t).unwrap_or_default();
+            let rkey = right.parent_key(t).unwrap_or_default();
+            let lkey = path[d].node.parent_key(t).unwrap_or_default();
             if d == 0 {
                 // The root split: a new root above both halves.
-                let lkey = path[0].node.first_key(t).unwrap_or_default();
                 let root = self.bt_alloc_block(t, agno, left_bno)?;
                 if u32::from(level) + 2 > u32::from(MAX_HEIGHT) {
                     return Err(self.corrupt(format!("{} of AG {agno}: taller than {MAX_HEIGHT} levels", t.name)));
@@ -582,9 +720,13 @@ impl XfsWriter {
                 self.bt_set_root(t, agno, root, u32::from(level) + 2)?;
                 break;
             }
+            let pidx = path[d - 1].idx;
+            if let Some(slot) = path[d - 1].node.items.get_mut(pidx) {
+                *slot = lkey;
+            }
             item = rkey;
             ptr = Some(new);
-            pos = path[d - 1].idx + 1;
+            pos = pidx + 1;
             d -= 1;
         }
         self.bt_write_path(t, agno, &path);
@@ -620,11 +762,9 @@ impl XfsWriter {
                 }
                 break;
             }
-            if pos == 0 && !path[d].node.items.is_empty() {
-                Self::bt_fix_keys(t, &mut path, d);
-            }
             let min = minrecs(t, bs, crc, level);
             if path[d].node.items.len() >= min {
+                Self::bt_fix_keys(t, &mut path, d);
                 break;
             }
             let pidx = path[d - 1].idx;
@@ -652,11 +792,9 @@ impl XfsWriter {
                         let p = r.ptrs.remove(0);
                         path[d].node.ptrs.push(p);
                     }
-                    path[d - 1].node.items[pidx + 1] = r.first_key(t).unwrap_or_default();
+                    path[d - 1].node.items[pidx + 1] = r.parent_key(t).unwrap_or_default();
                     self.bt_write(t, agno, rb, r);
-                    if path[d].node.items.len() == 1 {
-                        Self::bt_fix_keys(t, &mut path, d);
-                    }
+                    Self::bt_fix_keys(t, &mut path, d);
                     break;
                 }
             }
@@ -668,6 +806,7 @@ impl XfsWriter {
                         let p = l.ptrs.pop().unwrap_or(NULL);
                         path[d].node.ptrs.insert(0, p);
                     }
+                    path[d - 1].node.items[pidx - 1] = l.parent_key(t).unwrap_or_default();
                     self.bt_write(t, agno, lb, l);
                     Self::bt_fix_keys(t, &mut path, d);
                     break;
@@ -682,20 +821,18 @@ impl XfsWriter {
                 step.freed = true;
                 let next = step.node.right;
                 self.bt_relink(t, agno, next, level, true, lb)?;
+                path[d - 1].node.items[pidx - 1] = l.parent_key(t).unwrap_or_default();
                 self.bt_write(t, agno, lb, &l);
                 self.bt_free_block(t, agno, me)?;
                 pos = pidx;
             } else if let (Some(mut r), Some(rb)) = (right, right_bno) {
                 let step = &mut path[d];
-                let was_empty = step.node.items.is_empty();
                 step.node.items.append(&mut r.items);
                 step.node.ptrs.append(&mut r.ptrs);
                 step.node.right = r.right;
                 self.bt_relink(t, agno, r.right, level, true, me)?;
                 self.bt_free_block(t, agno, rb)?;
-                if was_empty {
-                    Self::bt_fix_keys(t, &mut path, d);
-                }
+                path[d - 1].node.items[pidx] = path[d].node.parent_key(t).unwrap_or_default();
                 pos = pidx + 1;
             } else {
                 return Err(self.corrupt(format!("{} of AG {agno}, block {me}: a non-root block without siblings", t.name)));
@@ -715,12 +852,10 @@ impl XfsWriter {
             return Err(self.corrupt(format!("{} of AG {agno}: updating a record that is not there", t.name)));
         }
         leaf.node.items[leaf.idx] = rec.to_vec();
-        if leaf.idx == 0 {
-            // The parents' keys carry the whole key of the first record (the bnobt's
-            // blockcount too), as the kernel's `xfs_btree_update_keys`.
-            let d = path.len() - 1;
-            Self::bt_fix_keys(t, &mut path, d);
-        }
+        // The parents' keys carry the whole key of the first record (the bnobt's blockcount
+        // too) and an overlapping tree's high keys, as the kernel's `xfs_btree_update_keys`.
+        let d = path.len() - 1;
+        Self::bt_fix_keys(t, &mut path, d);
         self.bt_write_path(t, agno, &path);
         Ok(())
     }
@@ -773,8 +908,8 @@ impl XfsWriter {
                 if n.left != prev || (i + 1 == row.len()) != (n.right == NULL) || (i + 1 < row.len() && n.right != row[i + 1].0) {
                     return Err(bad("sibling pointers wrong"));
                 }
-                if want_key.is_some() && n.first_key(t) != *want_key {
-                    return Err(bad("parent key is not the first key"));
+                if want_key.is_some() && n.parent_key(t) != *want_key {
+                    return Err(bad("parent key is not the block's key"));
                 }
                 if want_key.is_some() && n.items.len() < minrecs(t, bs, crc, level) {
                     return Err(bad("fewer records than minrecs"));

@@ -16,7 +16,7 @@
 
 use super::bmap;
 use super::btree::{Source, TreeKind};
-use super::btree_write::{BNOBT, CNTBT, FINOBT, INOBT, REFCOUNTBT};
+use super::btree_write::{BNOBT, CNTBT, FINOBT, INOBT, REFCOUNTBT, RMAPBT};
 use super::ialloc::{InoRec, INODES_PER_CHUNK};
 use super::inode::{Format, Inode};
 use super::refcount::{RefRec, COW_FLAG};
@@ -119,7 +119,8 @@ impl XfsWriter {
         }
         meta.extend(self.agfl_blocks(agno)?.into_iter().map(|b| (b, 1, "AGFL")));
         let finobt = self.sb.ro_compat & RO_COMPAT_FINOBT != 0;
-        for t in [&BNOBT, &CNTBT, &INOBT, &FINOBT].into_iter().filter(|t| finobt || t.name != FINOBT.name) {
+        let rmap = self.has_rmapbt();
+        for t in [&BNOBT, &CNTBT, &INOBT, &FINOBT, &RMAPBT].into_iter().filter(|t| (finobt || t.name != FINOBT.name) && (rmap || t.name != RMAPBT.name)) {
             meta.extend(self.bt_blocks(t, agno)?.into_iter().map(|b| (b, 1, t.name)));
         }
         // Allocated inodes' blocks, chunk by chunk (a sparse chunk's holes may be anything).
@@ -160,6 +161,20 @@ impl XfsWriter {
     /// operation; the inode itself is left as it is for the caller to reset.
     pub(crate) fn free_owned_blocks(&mut self, core: &Inode) -> Result<()> {
         let runs = self.owned_runs(core)?;
+        // Both forks' reverse mappings go with the blocks (the maps read before any is freed).
+        let mut maps = Vec::new();
+        if self.has_rmapbt() {
+            let forks = [(false, Some(core.format), &core.data_fork, core.nextents), (true, core.aformat, &core.attr_fork, core.anextents)];
+            for (attr, format, fork, n) in forks {
+                let Some(format @ (Format::Extents | Format::Btree)) = format else { continue };
+                let (map, tree) = bmap::map_and_tree(&TreeSrc { w: self }, core.ino, format, fork, n)?;
+                maps.push((attr, map, tree));
+            }
+        }
+        // Reverse mappings first: a freed block must have none left when it is reused.
+        for (attr, map, tree) in maps {
+            self.rmap_fork_change(core.ino, attr, &map, &[], &tree, &[])?;
+        }
         self.release_runs(core.ino, runs)
     }
 

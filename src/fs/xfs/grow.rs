@@ -20,7 +20,10 @@
 //!   `imax_pct` when asked), and every secondary superblock rewritten from the primary
 //!   (`xfs_update_secondary_sbs`).
 //!
-//! Refused as the writer refuses (a dirty log, rmapbt, realtime, external log…): see
+//! On an rmapbt filesystem a new AG's rmapbt root holds the reverse mappings of its headers
+//! and roots; the last AG's new blocks are free space, which has none.
+//!
+//! Refused as the writer refuses (a dirty log, realtime, external log…): see
 //! [`XfsWriter::open`].
 
 use super::ag::{self, Agf, Layout};
@@ -185,6 +188,38 @@ impl XfsWriter {
                 b[hdr + 8 * i..hdr + 8 * (i + 1)].copy_from_slice(r);
             }
             self.bufs.write_now(self.ag_byte(agno, bno), b, Some(BT_STAMP))?;
+        }
+        if let Some(root) = l.rmap {
+            // The reverse mappings of the headers and roots (`xfs_rmaproot_init`): the
+            // headers the filesystem's, the free-space and rmap roots the AG's, the inode
+            // roots the inode btrees', the refcount root its own; runs of one owner merged.
+            use super::rmap::{Owner, RmapRec, OWN_AG, OWN_FS, OWN_INOBT, OWN_REFC};
+            let owner_of = |b: u32| {
+                if b < l.bno {
+                    OWN_FS
+                } else if b == l.ino || Some(b) == l.fino {
+                    OWN_INOBT
+                } else if Some(b) == l.refc {
+                    OWN_REFC
+                } else {
+                    OWN_AG
+                }
+            };
+            let mut recs: Vec<RmapRec> = Vec::new();
+            for b in 0..l.first_free {
+                let o = Owner::special(owner_of(b));
+                match recs.last_mut() {
+                    Some(r) if r.owner == o.owner => r.len += 1,
+                    _ => recs.push(RmapRec { start: b, len: 1, owner: o.owner, off: 0, flags: 0 }),
+                }
+            }
+            let node = Node { level: 0, left: NULL, right: NULL, items: recs.iter().map(RmapRec::encode).collect(), ptrs: Vec::new() };
+            let t = super::btree_write::RMAPBT;
+            let mut b = self.bt_block(if sb.crc { t.magic_v5 } else { t.magic_v4 }, agno, root, &node);
+            for (i, r) in node.items.iter().enumerate() {
+                b[hdr + t.rec_len * i..hdr + t.rec_len * (i + 1)].copy_from_slice(r);
+            }
+            self.bufs.write_now(self.ag_byte(agno, root), b, Some(BT_STAMP))?;
         }
         Ok(())
     }

@@ -24,6 +24,7 @@
 use super::ag::NULLAGINO;
 use super::alloc::Within;
 use super::btree_write::{Lookup, FINOBT, INOBT};
+use super::rmap::{Owner, OWN_INODES};
 use super::inode::{self, Inode, NewInode};
 use super::sb::RO_COMPAT_FINOBT;
 use super::writer::XfsWriter;
@@ -208,6 +209,7 @@ impl XfsWriter {
             got = self.alloc_within(agno, g.min_blks, g.min_blks, Some((agi.root, w)))?;
         }
         let Some((agbno, len)) = got else { return Ok(false) };
+        self.rmap_map(agno, agbno, len, Owner::special(OWN_INODES))?;
         // Stamp the new inodes free, with one random generation for the chunk.
         let mut genb = [0u8; 4];
         getrandom::fill(&mut genb).map_err(|e| Error::Unsupported { dev: self.bufs.dev_name(), fs: "xfs".into(), feature: format!("no random numbers for inode generations: {e}") })?;
@@ -620,6 +622,7 @@ impl XfsWriter {
             if first % (1 << blog) != 0 || run % (1 << blog) != 0 {
                 return Err(self.corrupt(format!("inobt of AG {agno}: chunk {rec:?} has allocated inodes not in whole blocks")));
             }
+            self.rmap_unmap(agno, first >> blog, run >> blog, Owner::special(OWN_INODES))?;
             self.free_in_ag(agno, first >> blog, run >> blog)?;
             i += run;
         }

@@ -63,6 +63,7 @@ pub mod inode;
 pub mod log;
 pub mod rw;
 pub mod refcount;
+pub mod rmap;
 pub mod sb;
 pub mod setattr;
 pub mod symlink;

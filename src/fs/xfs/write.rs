@@ -303,16 +303,16 @@ impl XfsWriter {
             return Ok(());
         }
         let (rest, repl) = self.unshare(ino, &map, i.size.min(offset), offset, data)?;
-        let map = merge_new(&rest, &[], &repl, self.sb.agblklog);
-        let converted = self.rewrite_mapped(ino, &map, i.size.min(offset), offset, data)?;
-        let new = self.fill_holes(ino, &map, offset, data)?;
+        let unshared = merge_new(&rest, &[], &repl, self.sb.agblklog);
+        let converted = self.rewrite_mapped(ino, &unshared, i.size.min(offset), offset, data)?;
+        let new = self.fill_holes(ino, &unshared, offset, data)?;
         let added: u64 = new.iter().map(|e| e.count).sum();
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
         let nblocks = if new.is_empty() && converted.is_empty() && repl.is_empty() {
             i.nblocks
         } else {
-            let delta = self.store_map(&i, &tree, b, &merge_new(&map, &converted, &new, self.sb.agblklog))?;
+            let delta = self.store_map(&i, &map, &tree, b, &merge_new(&unshared, &converted, &new, self.sb.agblklog))?;
             i.nblocks.checked_add(added).and_then(|n| n.checked_add_signed(delta)).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks", i.nblocks)))?
         };
         inode::set_size_blocks(b, i.size.max(end), nblocks);
@@ -336,24 +336,25 @@ impl XfsWriter {
         if size.div_ceil(bs) > MAX_FILEOFF {
             return Err(Error::Os(Errno::FileTooBig));
         }
-        let (_, blk, at, i, mut map, tree) = self.data_file(ino)?;
+        let (_, blk, at, i, map, tree) = self.data_file(ino)?;
         if inode::flags(&blk[at..]) & DIFLAG_APPEND != 0 {
             return Err(Error::Os(Errno::NotPermitted));
         }
         let mut keep = Vec::with_capacity(map.len());
         let mut freed = 0u64;
         let mut remapped = false;
+        let mut runs = Vec::new();
         if size > i.size {
             (keep, remapped) = self.zero_mapped(ino, &map, i.size, size)?;
         } else {
             // The new last block's tail is zeroed (`xfs_truncate_page`; a shared block is
             // unshared for it), then every block past it is given back.
+            let mut now_mapped = map.clone();
             if size % bs != 0 {
-                (map, remapped) = self.zero_mapped(ino, &map, size, size.div_ceil(bs) * bs)?;
+                (now_mapped, remapped) = self.zero_mapped(ino, &map, size, size.div_ceil(bs) * bs)?;
             }
             let cut = size.div_ceil(bs);
-            let mut runs = Vec::new();
-            for e in map {
+            for &e in &now_mapped {
                 if e.off >= cut {
                     runs.push((e.block, e.count));
                 } else if e.off + e.count > cut {
@@ -365,13 +366,14 @@ impl XfsWriter {
                 }
             }
             freed = runs.iter().map(|r| r.1).sum();
-            if !runs.is_empty() {
-                self.release_blocks(ino, &runs)?;
-            }
         }
         let (off, mut blk, at, _) = self.inode_in_use(ino)?;
         let b = &mut blk[at..at + usize::from(self.sb.inodesize)];
-        let delta = if freed > 0 || remapped { self.store_map(&i, &tree, b, &keep)? } else { 0 };
+        let delta = if freed > 0 || remapped { self.store_map(&i, &map, &tree, b, &keep)? } else { 0 };
+        // After the new map (and its reverse mappings): the blocks past the end are freed.
+        if !runs.is_empty() {
+            self.release_blocks(ino, &runs)?;
+        }
         let nblocks = i.nblocks.checked_sub(freed).and_then(|n| n.checked_add_signed(delta));
         let nblocks = nblocks.ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks counted, {freed} mapped past the end", i.nblocks)))?;
         inode::set_size_blocks(b, size, nblocks);

@@ -6,9 +6,8 @@
 //!
 //! Refused at open, by name: what [`Superblock::parse`] refuses (realtime device, external log,
 //! metadir, needsrepair, unknown incompatible features), a dirty log (the kernel would replay
-//! it first), unknown read-only-compatible features, and the reverse-mapping btree (rmapbt:
-//! its overlapping keys are not in the btree writer yet, and every allocation would have to
-//! add an rmap record).
+//! it first) and unknown read-only-compatible features. On an rmapbt filesystem every
+//! allocation and free updates the reverse mappings ([`super::rmap`]).
 
 use super::ag::{self, Agf, Agi};
 use super::buf::{Bufs, Stamp};
@@ -18,8 +17,7 @@ use crate::disk::{read_vec, Dev};
 use crate::fs::{Error, Result};
 use std::collections::BTreeMap;
 
-/// `features_ro_compat` bits the writer knows: finobt, rmapbt (refused below), reflink,
-/// inobtcount.
+/// `features_ro_compat` bits the writer knows: finobt, rmapbt, reflink, inobtcount.
 const RO_COMPAT_KNOWN: u32 = 0x1 | 0x2 | 0x4 | 0x8;
 /// `sb_dblocks`.
 const SB_DBLOCKS_OFF: usize = 8;
@@ -140,9 +138,6 @@ impl XfsWriter {
         }
         if sb.ro_compat & !RO_COMPAT_KNOWN != 0 {
             return Err(unsupported(format!("unknown read-only-compatible features {:#x}", sb.ro_compat & !RO_COMPAT_KNOWN)));
-        }
-        if sb.ro_compat & sb::RO_COMPAT_RMAPBT != 0 {
-            return Err(unsupported("the reverse-mapping btree (rmapbt)".into()));
         }
         let lsn = match log_lsn(&dev, &sb) {
             Some((LogState::Clean, lsn)) => lsn,

@@ -182,6 +182,8 @@ impl XfsWriter {
         let mut nblocks = i.nblocks;
         if entries.is_empty() || sf_forkoff.is_some() {
             if let Some(fsb) = leaf {
+                let gone = Extent { off: 0, block: fsb, count: 1, unwritten: false };
+                self.rmap_fork_change(ino, true, &[gone], &[], &[], &[])?;
                 self.release_blocks(ino, &[(fsb, 1)])?;
                 nblocks -= 1;
                 inode::set_anextents(&self.sb, b, 0);
@@ -217,13 +219,15 @@ impl XfsWriter {
                     let new = if forkoff != 0 { forkoff } else { self.default_attr_forkoff(&i).ok_or_else(|| self.xattr_unsupported(ino, "an attribute fork beside this data fork (it would move to a btree)"))? };
                     let target = self.sb.ino_to_fsb(ino);
                     let (fsb, _) = self.alloc_data(target, 1)?;
+                    let added = Extent { off: 0, block: fsb, count: 1, unwritten: false };
+                    self.rmap_fork_change(ino, true, &[], &[added], &[], &[])?;
                     let start = core + new * 8;
                     if n - start < 16 {
                         return Err(self.xattr_unsupported(ino, "an attribute fork too small for an extent (moving the fork boundary)"));
                     }
                     let data_end = if forkoff == 0 { n } else { core + forkoff * 8 };
                     b[start.min(data_end)..].fill(0);
-                    b[start..start + 16].copy_from_slice(&Extent { off: 0, block: fsb, count: 1, unwritten: false }.encode());
+                    b[start..start + 16].copy_from_slice(&added.encode());
                     b[82] = new as u8;
                     b[83] = FMT_EXTENTS;
                     inode::set_anextents(&self.sb, b, 1);

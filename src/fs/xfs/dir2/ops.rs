@@ -712,6 +712,7 @@ impl XfsWriter {
         if !inode::set_data_extents(&self.sb, &mut iblk[at..at + n], &[rec.encode()]) {
             return Err(self.corrupt(format!("directory {dir}: no room for one extent in its data fork")));
         }
+        self.rmap_fork_change(dir, false, &[], &[rec], &[], &[])?;
         inode::set_size_blocks(&mut iblk[at..at + n], u64::from(self.sb.dirblksize), core.nblocks + per);
         inode::seal(&self.sb, &mut iblk[at..at + n], self.bufs.lsn());
         self.bufs.put(ioff, iblk, None);
