@@ -163,6 +163,24 @@ if [ "$target" = selinux_fc ] && [ -z "$(ls -A "$corpus")" ]; then
     printf '1etc/motd\n2root/.ssh\n1home/rocky/.ssh/authorized_keys\n3bin/sh\n1opt/legacy/x\n1run/sshd.pid\n'; } > "$corpus/seed-el9"
   { cat $fc.homedirs; printf '\0\0\0'; printf '2home/a\n1home/a/.ssh/x\n'; } > "$corpus/seed-homedirs"
 fi
+if [ "$target" = btrfs_structs ] && [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
+  # first byte selects the parser: 0 superblock, 0x82 a 16 KiB tree block (every leaf and node
+  # of the fixtures' first 64 MiB, found by their fsid), 5/6/7 extent items and decoders
+  python3 - "$corpus" ../fixtures/build/btrfs-*.img <<'PY'
+import os, sys
+out = sys.argv[1]
+for f in sys.argv[2:]:
+    d = open(f, 'rb').read(64 << 20)
+    if len(d) < 0x11000 or d[0x10040:0x10048] != b'_BHRfS_M': continue
+    base = os.path.basename(f); sb = d[0x10000:0x11000]; fsid = sb[0x20:0x30]
+    nodesize = int.from_bytes(sb[0x94:0x98], 'little')
+    open(os.path.join(out, base + '-sb'), 'wb').write(b'\0' + sb)
+    n = 0
+    for off in range(0, len(d) - nodesize, nodesize):
+        if d[off + 0x20:off + 0x30] == fsid and n < 200 and nodesize == 16384:
+            open(os.path.join(out, '%s-node-%d' % (base, n)), 'wb').write(b'\x82' + d[off:off + nodesize]); n += 1
+PY
+fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
   for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/build/*.img \

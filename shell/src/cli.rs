@@ -30,9 +30,14 @@ pub struct MountSpec {
 impl MountSpec {
     /// Parses the `-m` argument.
     pub fn parse(s: &str) -> MountSpec {
-        let mut it = s.splitn(4, ':');
+        // a btrfsvol:DEVICE/SUBVOLUME mountable keeps its prefix
+        let (prefix, body) = match s.strip_prefix("btrfsvol:") {
+            Some(b) => ("btrfsvol:", b),
+            None => ("", s),
+        };
+        let mut it = body.splitn(4, ':');
         let mut next = || it.next().unwrap_or("").to_string();
-        let (device, mountpoint, options, fstype) = (next(), next(), next(), next());
+        let (device, mountpoint, options, fstype) = (format!("{prefix}{}", next()), next(), next(), next());
         let mountpoint = if mountpoint.is_empty() {
             "/".to_string()
         } else {

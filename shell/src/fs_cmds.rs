@@ -28,6 +28,29 @@ pub fn mount(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     Ok(())
 }
 
+/// `mount-options options mountable mountpoint`
+pub fn mount_options(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
+    s.guest.mount_options(a.str(0), a.str(1), a.str(2))?;
+    Ok(())
+}
+
+/// `btrfs-subvolume-list fs`
+pub fn btrfs_subvolume_list(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    let rows: Vec<crate::structs::Fields> = s
+        .guest
+        .btrfs_subvolume_list(a.str(0))?
+        .into_iter()
+        .map(|v| {
+            vec![
+                ("btrfssubvolume_id", v.id.to_string()),
+                ("btrfssubvolume_top_level_id", v.parent.to_string()),
+                ("btrfssubvolume_path", v.path),
+            ]
+        })
+        .collect();
+    crate::structs::print_list(out, &rows)
+}
+
 /// `mount-ro mountable mountpoint`
 pub fn mount_ro(s: &mut Session, a: &Args, _out: &mut dyn Write) -> CmdResult {
     s.guest.mount_ro(a.str(0), a.str(1))?;

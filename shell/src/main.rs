@@ -69,7 +69,8 @@ fn main() -> ExitCode {
 
 /// `-m`: launches the guest and mounts each `DEV[:MOUNTPOINT[:OPTIONS[:FSTYPE]]]` in order,
 /// as guestfish does. `ro` among the options mounts read-only (as does a read-only session);
-/// other options have no meaning for vfish's filesystems and are refused. A FSTYPE must be
+/// btrfs's `subvol=`/`subvolid=` choose the subvolume; other options have no meaning for
+/// vfish's filesystems and are refused. A FSTYPE must be
 /// the type the filesystem is probed as.
 fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), shell::Fatal> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
@@ -84,10 +85,12 @@ fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), she
     }
     for m in mounts {
         let mut ro = false;
+        let mut subvol = Vec::new();
         for opt in m.options.split(',').filter(|o| !o.is_empty()) {
             match opt {
                 "ro" => ro = true,
                 "rw" | "defaults" => {}
+                o if o.starts_with("subvol=") || o.starts_with("subvolid=") => subvol.push(o),
                 other => {
                     return Err(fail(
                         "mount_options",
@@ -115,7 +118,13 @@ fn mount_all(session: &mut Session, mounts: &[cli::MountSpec]) -> Result<(), she
                 ));
             }
         }
-        let r = if ro {
+        let r = if !subvol.is_empty() {
+            let mut opts = subvol.join(",");
+            if ro || !session.guest.device(&m.device).is_ok_and(|d| d.is_writable()) {
+                opts.push_str(",ro");
+            }
+            session.guest.mount_options(&opts, &m.device, &m.mountpoint)
+        } else if ro {
             session.guest.mount_ro(&m.device, &m.mountpoint)
         } else {
             session.guest.mount(&m.device, &m.mountpoint)

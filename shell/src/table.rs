@@ -108,6 +108,16 @@ pub static COMMANDS: &[Command] = &[
         handler: h::blockdev_getsz,
     },
     Command {
+        name: "btrfs-subvolume-list",
+        aliases: &[],
+        args: &[arg("fs", ArgKind::Device)],
+        optargs: &[],
+        rest: None,
+        summary: "list btrfs snapshots and subvolumes",
+        description: "List the btrfs snapshots and subvolumes of the btrfs filesystem on fs (a device), as btrfssubvolume structs: the id, the id of the subvolume holding it (top level) and its path from the top level.",
+        handler: f::btrfs_subvolume_list,
+    },
+    Command {
         name: "canonical-device-name",
         aliases: &[],
         args: &[arg("device", ArgKind::Device)],
@@ -928,6 +938,16 @@ pub static COMMANDS: &[Command] = &[
         summary: "mount a guest disk at a position in the filesystem",
         description: "Mount a guest disk at a position in the filesystem. Block devices are named /dev/sda, /dev/sdb and so on, as they were added to the guest. The first filesystem must be mounted on /; later ones on existing directories of those mounted.\n\nvfish mounts ext2/3/4 and vfat filesystems. In a read-only session (the default, without --rw) the mount is read-only.",
         handler: f::mount,
+    },
+    Command {
+        name: "mount-options",
+        aliases: &[],
+        args: &[arg("options", ArgKind::String), arg("mountable", ArgKind::Device), arg("mountpoint", ArgKind::GuestPath)],
+        optargs: &[],
+        rest: None,
+        summary: "mount a guest disk with mount options",
+        description: "This is the same as the mount command, but it allows you to set the mount options as for the mount(8) -o flag. Of the options, btrfs's subvol=PATH and subvolid=ID choose the subvolume mounted (as does a btrfsvol:DEVICE/PATH mountable), ro mounts read-only; others are ignored.",
+        handler: f::mount_options,
     },
     Command {
         name: "mount-ro",

@@ -134,6 +134,8 @@ fn run() -> Result<()> {
                     statvfs_size(dev.as_ref(), &fs_type)?.unwrap_or(dev.len())
                 }
             };
+            // a btrfs subvolume has no size of its own: virt-filesystems prints none
+            let sized = if name.starts_with("btrfsvol:") { None } else { size(bytes) };
             rows.push(row(
                 cols,
                 [
@@ -142,7 +144,7 @@ fn run() -> Result<()> {
                     Some(fs_type),
                     info.as_ref().map(|i| i.label.clone().unwrap_or_default()),
                     None,
-                    size(bytes),
+                    sized,
                     None,
                     info.as_ref().and_then(|i| i.uuid.clone()),
                     info.as_ref().and_then(|i| i.version.clone()),

@@ -1,7 +1,8 @@
 //! Filesystems: probing (blkid-like), statvfs-equivalent sizes, and the [`Filesystem`] trait
-//! that ext2/3/4, FAT and XFS (read-only) implement.
+//! that ext2/3/4, FAT, XFS and btrfs (read-only) implement.
 
 pub mod acl;
+pub mod btrfs;
 mod errno;
 pub mod ext4;
 pub mod fat;
@@ -71,7 +72,8 @@ pub enum Error {
     },
 }
 
-/// Opens the filesystem on `dev` for reading, by its probed type: ext2/3/4, vfat and xfs. Other
+/// Opens the filesystem on `dev` for reading, by its probed type: ext2/3/4, vfat, xfs and btrfs (its
+/// default subvolume; [`btrfs::BtrfsFs::open_subvol`] opens another). Other
 /// types get an error naming the type found.
 pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
     let info = probe(dev.as_ref())?;
@@ -79,10 +81,11 @@ pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
         Some("ext2" | "ext3" | "ext4") => Ok(std::sync::Arc::new(ext4::Ext4Fs::open(dev)?)),
         Some("vfat") => Ok(std::sync::Arc::new(fat::FatFs::open(dev)?)),
         Some("xfs") => Ok(std::sync::Arc::new(xfs::XfsFs::open(dev)?)),
+        Some("btrfs") => Ok(std::sync::Arc::new(btrfs::BtrfsFs::open(dev)?)),
         Some(other) => Err(Error::Unsupported {
             dev: dev.name(),
             fs: other.to_string(),
-            feature: format!("mounting {other} filesystems (ext2/3/4, vfat and xfs can be mounted)"),
+            feature: format!("mounting {other} filesystems (ext2/3/4, vfat, xfs and btrfs can be mounted)"),
         }),
         None => Err(not_found(&dev)?),
     }

@@ -18,6 +18,31 @@ impl Guest {
         self.mount_with(device, mountpoint, true)
     }
 
+    /// `mount-options`: mounts with mount options; of them only btrfs's `subvol=PATH` and
+    /// `subvolid=ID` change what is read (the others, `ro`, `noatime`…, are accepted and
+    /// ignored; `ro` mounts read-only).
+    pub fn mount_options(&mut self, options: &str, device: &str, mountpoint: &str) -> Result<()> {
+        let mut readonly = false;
+        let mut name = device.to_string();
+        for o in options.split(',') {
+            if o == "ro" {
+                readonly = true;
+            } else if let Some(p) = o.strip_prefix("subvol=") {
+                name = format!("btrfsvol:{device}/{}", p.trim_matches('/'));
+            } else if let Some(id) = o.strip_prefix("subvolid=") {
+                let id: u64 = id.parse().map_err(|_| GuestError::BadArgument(format!("mount option {o}: not a subvolume id")))?;
+                if id != crate::fs::btrfs::FS_TREE_OBJECTID {
+                    let v = self.btrfs_subvolume_list(device)?;
+                    let s = v.iter().find(|s| s.id == id).ok_or_else(|| GuestError::BadArgument(format!("{device}: no btrfs subvolume with id {id}")))?;
+                    name = format!("btrfsvol:{device}/{}", s.path);
+                } else {
+                    name = format!("btrfsvol:{device}/");
+                }
+            }
+        }
+        self.mount_with(&name, mountpoint, readonly)
+    }
+
     fn mount_with(&mut self, device: &str, mountpoint: &str, readonly: bool) -> Result<()> {
         let dev = self.device(device)?;
         let target = if self.mounts.is_empty() {
@@ -41,7 +66,11 @@ impl Guest {
                 )));
             }
         }
-        let filesystem = if readonly { fs::open(dev)? } else { fs::open_rw(dev)? };
+        let filesystem = match (readonly, self.split_btrfsvol(device)) {
+            (true, Some(_)) => self.open_fs_ro(device)?,
+            (true, None) => fs::open(dev)?,
+            (false, _) => fs::open_rw(dev)?,
+        };
         self.note_fs_warnings(filesystem.as_ref());
         self.mounts.push(Mount { device: device.to_string(), mountpoint: target, fs: filesystem, readonly });
         self.forget_selinux_policy();

@@ -420,8 +420,47 @@ impl Guest {
         Ok(self.map()?.vgs.iter().find(|g| g.name == vg).and_then(|g| g.lvs.iter().find(|l| l.name == lv).map(|l| (g, l))))
     }
 
-    /// Opens any guest device by name: `/dev/sda`, `/dev/sda1`, `/dev/VG/LV`.
+    /// Splits a libguestfs btrfs subvolume mountable, `btrfsvol:DEVICE/SUBVOLUME` (the form
+    /// `list-filesystems`, inspection and fstab entries with `subvol=` give), into the device
+    /// and the subvolume path; `None` for other names.
+    pub fn split_btrfsvol(&self, name: &str) -> Option<(String, String)> {
+        let rest = name.strip_prefix("btrfsvol:")?;
+        // the device is the shortest prefix that names one (`/dev/sda3`, `/dev/VG/LV`)
+        for (i, _) in rest.match_indices('/').filter(|(i, _)| *i > "/dev/".len()) {
+            let (dev, sub) = rest.split_at(i);
+            if self.device(dev).is_ok() {
+                return Some((dev.to_string(), sub.trim_start_matches('/').to_string()));
+            }
+        }
+        None
+    }
+
+    /// Opens the filesystem on `name` read-only: a device (its default btrfs subvolume for
+    /// btrfs) or a `btrfsvol:DEVICE/SUBVOLUME`.
+    pub fn open_fs_ro(&self, name: &str) -> Result<Arc<dyn crate::fs::Filesystem>> {
+        if let Some((dev, sub)) = self.split_btrfsvol(name) {
+            let fs = crate::fs::btrfs::BtrfsFs::open_subvol(self.device(&dev)?, crate::fs::btrfs::Subvol::Path(sub))?;
+            return Ok(Arc::new(fs));
+        }
+        Ok(crate::fs::open(self.device(name)?)?)
+    }
+
+    /// `btrfs-subvolume-list`: the subvolumes of the btrfs filesystem on `device` (id, the id of
+    /// the subvolume holding it, path from the top level), by id.
+    pub fn btrfs_subvolume_list(&self, device: &str) -> Result<Vec<crate::fs::btrfs::SubvolInfo>> {
+        let fs = crate::fs::btrfs::BtrfsFs::open_subvol(self.device(device)?, crate::fs::btrfs::Subvol::Id(crate::fs::btrfs::FS_TREE_OBJECTID))?;
+        let mut v = fs.subvolumes()?;
+        v.sort_by_key(|s| s.id);
+        Ok(v)
+    }
+
+    /// Opens any guest device by name: `/dev/sda`, `/dev/sda1`, `/dev/VG/LV`; for a
+    /// `btrfsvol:DEVICE/SUBVOLUME`, its device.
     pub fn device(&self, name: &str) -> Result<Dev> {
+        if name.starts_with("btrfsvol:") {
+            let (dev, _) = self.split_btrfsvol(name).ok_or_else(|| GuestError::NoSuchDevice(name.to_string()))?;
+            return self.device(&dev);
+        }
         let map = self.map()?;
         for d in &map.disks {
             if d.name == name {
@@ -583,7 +622,10 @@ impl Guest {
             if vfs_type.ends_with("_member") || vfs_type == "crypto_LUKS" {
                 continue;
             }
-            out.push((name, vfs_type));
+            // btrfs: the device, then each subvolume as libguestfs lists them
+            let subvols = if vfs_type == "btrfs" { self.btrfs_subvolume_list(&name).unwrap_or_default() } else { Vec::new() };
+            out.push((name.clone(), vfs_type));
+            out.extend(subvols.into_iter().map(|s| (format!("btrfsvol:{name}/{}", s.path), "btrfs".to_string())));
         }
         Ok(out)
     }

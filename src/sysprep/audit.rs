@@ -417,6 +417,11 @@ fn acpiphp_configured(g: &Guest) -> Result<bool> {
 
 /// Whether the root is on the first partition or an LV, and a description.
 fn root_layout(g: &Guest, root: &str) -> Result<(bool, String)> {
+    // a btrfs subvolume: the layout of the device holding it
+    if let Some((dev, sub)) = g.split_btrfsvol(root) {
+        let (ok, what) = root_layout(g, &dev)?;
+        return Ok((ok, format!("{what} (btrfs subvolume {sub})")));
+    }
     if g.lvs()?.iter().any(|lv| lv == root) {
         return Ok((true, format!("root {root} is an LVM logical volume")));
     }

@@ -81,8 +81,17 @@ pub fn open_guest_with(m: &ArgMatches, prog: &str, readonly: bool) -> Result<Gue
         }
     } else {
         for spec in mounts {
-            let (dev, mp, ro) = mount_spec(spec)?;
-            let r = if readonly || ro { g.mount_ro(dev, mp) } else { g.mount(dev, mp) };
+            let (dev, mp, opts) = mount_spec_parts(spec)?;
+            let ro = readonly || opts.split(',').any(|o| o == "ro");
+            // btrfs subvol=/subvolid= choose the subvolume mounted
+            let subvol: Vec<&str> = opts.split(',').filter(|o| o.starts_with("subvol=") || o.starts_with("subvolid=")).collect();
+            let r = if !subvol.is_empty() {
+                g.mount_options(&format!("{}{}", subvol.join(","), if ro { ",ro" } else { "" }), dev, mp)
+            } else if ro {
+                g.mount_ro(dev, mp)
+            } else {
+                g.mount(dev, mp)
+            };
             r.with_context(|| format!("mount {dev} on {mp}"))?;
         }
     }
@@ -95,14 +104,22 @@ pub fn open_guest_with(m: &ArgMatches, prog: &str, readonly: bool) -> Result<Gue
 /// mount (`ro`). Other mount options are the kernel's business and change nothing here, and a
 /// filesystem type is not needed: filesystems are probed.
 pub fn mount_spec(spec: &str) -> Result<(&str, &str, bool)> {
-    let mut parts = spec.splitn(4, ':');
-    let dev = parts.next().unwrap_or_default();
+    let (dev, mp, opts) = mount_spec_parts(spec)?;
+    Ok((dev, mp, opts.split(',').any(|o| o == "ro")))
+}
+
+/// The device (a `btrfsvol:DEVICE/SUBVOLUME` keeps its prefix), the mountpoint (`/` when left
+/// out) and the options (maybe empty) of a `-m` argument.
+pub fn mount_spec_parts(spec: &str) -> Result<(&str, &str, &str)> {
+    let skip = if spec.starts_with("btrfsvol:") { "btrfsvol:".len() } else { 0 };
+    let mut parts = spec[skip..].splitn(4, ':');
+    let dev = &spec[..skip + parts.next().unwrap_or_default().len()];
     let mp = parts.next().filter(|m| !m.is_empty()).unwrap_or("/");
-    let ro = parts.next().is_some_and(|o| o.split(',').any(|o| o == "ro"));
-    if dev.is_empty() {
+    let opts = parts.next().unwrap_or("");
+    if dev.len() == skip {
         bail!("-m {spec}: no device");
     }
-    Ok((dev, mp, ro))
+    Ok((dev, mp, opts))
 }
 
 /// With `-v`: prints each qcow2 image's backing chain (`PROG: IMAGE: backing chain: IMAGE
@@ -238,7 +255,7 @@ pub fn one_line(e: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{mount_spec, one_line};
+    use super::{mount_spec, mount_spec_parts, one_line};
 
     #[test]
     fn mount_specs_split_as_guestfish_does() {
@@ -247,6 +264,9 @@ mod tests {
         assert_eq!(mount_spec("/dev/sda1:/boot:noatime,ro").unwrap(), ("/dev/sda1", "/boot", true));
         assert_eq!(mount_spec("/dev/sda3:/:subvol=root:btrfs").unwrap(), ("/dev/sda3", "/", false));
         assert!(mount_spec(":/boot").is_err());
+        assert_eq!(mount_spec_parts("btrfsvol:/dev/sda3/root:/:ro").unwrap(), ("btrfsvol:/dev/sda3/root", "/", "ro"));
+        assert_eq!(mount_spec_parts("/dev/sda3:/home:subvol=home").unwrap(), ("/dev/sda3", "/home", "subvol=home"));
+        assert!(mount_spec("btrfsvol::/").is_err());
     }
 
     #[test]

@@ -122,7 +122,13 @@ pub fn parse(text: &str, devices: &Devices, root: &str) -> Vec<(String, String)>
             continue;
         }
         if let Some(dev) = devices.resolve(&spec, root) {
-            out.push((dev, mp));
+            // btrfs `subvol=` as libguestfs names it: btrfsvol:DEVICE/SUBVOLUME
+            let (fstype, opts) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+            let subvol = opts.split(',').find_map(|o| o.strip_prefix("subvol=")).filter(|_| fstype == "btrfs" || fstype == "auto");
+            match subvol {
+                Some(s) => out.push((format!("btrfsvol:{dev}/{}", s.trim_matches('/')), mp)),
+                None => out.push((dev, mp)),
+            }
         }
     }
     out

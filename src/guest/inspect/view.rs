@@ -2,7 +2,7 @@
 //! table (never the session's), so inspection leaves nothing mounted. Every guest file is read
 //! with a size cap.
 
-use crate::fs::{self, FileType};
+use crate::fs::FileType;
 use crate::guest::path::{resolve, Mount};
 use crate::guest::Guest;
 use crate::guest::Result;
@@ -20,7 +20,7 @@ pub struct View {
 impl View {
     /// Opens `device` as the guest `/`.
     pub fn new(guest: &Guest, device: &str) -> Result<View> {
-        let fs = fs::open(guest.device(device)?)?;
+        let fs = guest.open_fs_ro(device)?;
         guest.note_fs_warnings(fs.as_ref());
         Ok(View { mounts: vec![Mount { device: device.to_string(), mountpoint: "/".into(), fs, readonly: true }] })
     }
@@ -28,7 +28,7 @@ impl View {
     /// Adds `device` at `mountpoint` (a canonical absolute path); a filesystem that cannot be
     /// opened is skipped, as inspection skips what it cannot mount.
     pub fn add(&mut self, guest: &Guest, device: &str, mountpoint: &str) {
-        if let Ok(fs) = guest.device(device).and_then(|d| Ok(fs::open(d)?)) {
+        if let Ok(fs) = guest.open_fs_ro(device) {
             guest.note_fs_warnings(fs.as_ref());
             self.mounts.push(Mount { device: device.to_string(), mountpoint: mountpoint.to_string(), fs, readonly: true });
         }
