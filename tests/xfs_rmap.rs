@@ -50,6 +50,12 @@ fn step(img: &Path, what: &str, f: impl FnOnce(&mut XfsWriter)) {
     f(&mut w);
     drop(w);
     judge(img, what);
+    // The writer's own structural check: interior low and high keys, free space and counters.
+    let mut w = open(img);
+    for agno in 0..w.superblock().agcount {
+        w.rmap_records(agno).unwrap_or_else(|e| panic!("{what}: AG {agno}: {e}"));
+        w.free_extents(agno).unwrap_or_else(|e| panic!("{what}: AG {agno}: {e}"));
+    }
 }
 
 /// Every kind of write, each judged, on a copy of `fixture`; the kernel reads back the files

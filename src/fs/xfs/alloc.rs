@@ -270,7 +270,11 @@ impl XfsWriter {
         self.begin();
         let r = (|| {
             let (bno, bb, _) = self.bt_check(&BNOBT, agno)?;
-            let (cnt, cb, _) = self.bt_check(&CNTBT, agno)?;
+            let (cnt, mut cb, _) = self.bt_check(&CNTBT, agno)?;
+            if self.has_rmapbt() {
+                // agf_btreeblks counts the rmapbt's blocks beyond its root too.
+                cb += self.bt_check(&super::btree_write::RMAPBT, agno)?.1;
+            }
             let by_block: Vec<_> = bno.iter().map(|r| unrec(r)).collect();
             let mut by_size: Vec<_> = cnt.iter().map(|r| unrec(r)).collect();
             by_size.sort();

@@ -149,6 +149,24 @@ impl XfsWriter {
         Ok(out)
     }
 
+    /// Every record of AG `agno`'s rmapbt in order, checking the tree's structure on the way
+    /// (levels, key order, each interior entry's low and high keys those of the block below,
+    /// siblings, fill, `agf_rmap_blocks`): a test and debug aid. Read-only.
+    pub fn rmap_records(&mut self, agno: u32) -> Result<Vec<RmapRec>> {
+        self.begin();
+        let r = (|| {
+            let (recs, beyond_root, _) = self.bt_check(&RMAPBT, agno)?;
+            let counted = self.agf(agno)?.rmap_blocks;
+            if counted != beyond_root + 1 {
+                return Err(self.corrupt(format!("AGF of AG {agno}: {counted} rmapbt blocks counted, the tree has {}", beyond_root + 1)));
+            }
+            Ok(recs.iter().map(|r| RmapRec::decode(r)).collect())
+        })();
+        self.bufs.discard();
+        self.abort();
+        r
+    }
+
     /// Records that `len` blocks from `bno` of AG `agno` are now `own`'s (see the module
     /// documentation); nothing without an rmapbt.
     pub(crate) fn rmap_map(&mut self, agno: u32, bno: u32, len: u32, own: Owner) -> Result<()> {
