@@ -119,6 +119,12 @@ fn sequence(fixture: &str) {
         w.remove(d, b"big.bin").unwrap();
     });
     if fixture != "xfs-rmap/noreflink.img" {
+        step(&img, &w_("copy-on-write of reflinked blocks"), |w| {
+            let f = path_ino(w, "files/large.bin");
+            w.write(f, 100_000, &gen(20_000, 9)).unwrap();
+            let g = path_ino(w, "frag/reflinked-f0.bin");
+            w.truncate(g, 5 * bs + 100).unwrap();
+        });
         step(&img, &w_("unlink and truncate reflinked files"), |w| {
             let d = path_ino(w, "files");
             w.remove(d, b"reflinked.bin").unwrap();
@@ -164,6 +170,18 @@ fn sequence(fixture: &str) {
         w.setxattr(f, b"security.selinux", b"system_u:object_r:etc_t:s0\0").unwrap();
         w.symlink(root, b"long-link", "long/target/".repeat(25).as_bytes(), 0, 0).unwrap();
         w.symlink(root, b"short-link", b"new", 0, 0).unwrap();
+    });
+    step(&img, &w_("attributes past the inode (a leaf block) and back"), |w| {
+        let f = path_ino(w, "files/size-4097.bin");
+        for i in 0..10 {
+            w.setxattr(f, format!("user.attribute-number-{i:03}").as_bytes(), &[b'v'; 30]).unwrap();
+        }
+    });
+    step(&img, &w_("attribute leaf block freed"), |w| {
+        let f = path_ino(w, "files/size-4097.bin");
+        for i in 0..10 {
+            w.removexattr(f, format!("user.attribute-number-{i:03}").as_bytes()).unwrap();
+        }
     });
     step(&img, &w_("whole inode chunks freed, rmdir"), |w| {
         let d = path_ino(w, "many");
