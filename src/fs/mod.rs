@@ -1,9 +1,10 @@
 //! Filesystems: probing (blkid-like), statvfs-equivalent sizes, and the [`Filesystem`] trait
-//! that ext2/3/4, FAT and XFS (read-only) implement.
+//! that ext2/3/4, FAT, XFS and NTFS (read-only) implement.
 
 mod errno;
 pub mod ext4;
 pub mod fat;
+pub mod ntfs;
 pub mod probe;
 pub mod statfs;
 pub mod swap;
@@ -70,7 +71,7 @@ pub enum Error {
     },
 }
 
-/// Opens the filesystem on `dev` for reading, by its probed type: ext2/3/4, vfat and xfs. Other
+/// Opens the filesystem on `dev` for reading, by its probed type: ext2/3/4, vfat, xfs and ntfs. Other
 /// types get an error naming the type found.
 pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
     let info = probe(dev.as_ref())?;
@@ -78,10 +79,11 @@ pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
         Some("ext2" | "ext3" | "ext4") => Ok(std::sync::Arc::new(ext4::Ext4Fs::open(dev)?)),
         Some("vfat") => Ok(std::sync::Arc::new(fat::FatFs::open(dev)?)),
         Some("xfs") => Ok(std::sync::Arc::new(xfs::XfsFs::open(dev)?)),
+        Some("ntfs") => Ok(std::sync::Arc::new(ntfs::NtfsFs::open(dev)?)),
         Some(other) => Err(Error::Unsupported {
             dev: dev.name(),
             fs: other.to_string(),
-            feature: format!("mounting {other} filesystems (ext2/3/4, vfat and xfs can be mounted)"),
+            feature: format!("mounting {other} filesystems (ext2/3/4, vfat, xfs and ntfs can be mounted)"),
         }),
         None => Err(not_found(&dev)?),
     }
