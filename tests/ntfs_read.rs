@@ -214,3 +214,27 @@ fn damaged_records_are_corrupt_errors() {
     let err = NtfsFs::open(raw(&img)).err().expect("refused");
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
 }
+
+/// The tools reach NTFS through `fs::open`: vcat prints a compressed file and a file behind a
+/// junction, vls lists links with their targets, vfilesystems names the type and label.
+#[test]
+fn tools_read_ntfs_images() {
+    use std::process::Command;
+    let img = fixture("ntfs.img");
+    let img = img.to_str().unwrap();
+    let want = golden(Path::new(img));
+    let sha = |path: &str| want[path].split('\t').nth(6).unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_vcat")).args(["-a", img, "-m", "/dev/sda", "/compressed/text.txt"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(format!("{:x}", Sha256::digest(&out.stdout)), sha("compressed/text.txt"));
+    let out = Command::new(env!("CARGO_BIN_EXE_vcat")).args(["-a", img, "-m", "/dev/sda", "/links/junction/Vendor App/app.exe"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(format!("{:x}", Sha256::digest(&out.stdout)), sha("Program Files/Vendor App/app.exe"));
+    let out = Command::new(env!("CARGO_BIN_EXE_vls")).args(["-a", img, "-m", "/dev/sda", "-l", "/links"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("junction -> /Program Files"), "{text}");
+    assert!(text.contains("wsl -> ../files/size-1.bin"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_vfilesystems")).args(["-a", img, "--long"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.contains("/dev/sda") && l.contains("ntfs") && l.contains("NTFSFIX")), "{text}");
+}

@@ -90,7 +90,7 @@ mod tests {
         // At 3 bytes out, shift is 12: token = (back-1) << 12 | (len-3) = 0x2006.
         let body = [0b0000_1000u8, b'a', b'b', b'c', 0x06, 0x20, b'x'];
         let mut src = vec![];
-        src.extend_from_slice(&((0x8000 | (body.len() as u16 - 1)) as u16).to_le_bytes());
+        src.extend_from_slice(&(0x8000 | (body.len() as u16 - 1)).to_le_bytes());
         src.extend_from_slice(&body);
         let mut out = vec![1u8; 8192];
         decompress(&src, &mut out).unwrap();
@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn raw_chunk_and_bad_input() {
         let mut src = vec![0xff, 0x3f];
-        src.extend(std::iter::repeat(7u8).take(4096));
+        src.extend(std::iter::repeat_n(7u8, 4096));
         let mut out = vec![0u8; 4096];
         decompress(&src, &mut out).unwrap();
         assert!(out.iter().all(|&b| b == 7));

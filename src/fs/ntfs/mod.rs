@@ -225,10 +225,8 @@ impl NtfsFs {
                     *len = (*len).max(attr.value_length());
                     *non_resident |= !attr.is_resident();
                 }
-                NtfsAttributeType::IndexAllocation => {
-                    if attr.name().map_err(err)?.to_string_lossy() == "$I30" {
-                        index_size = attr.value_length();
-                    }
+                NtfsAttributeType::IndexAllocation if attr.name().map_err(err)?.to_string_lossy() == "$I30" => {
+                    index_size = attr.value_length();
                 }
                 NtfsAttributeType::ReparsePoint if reparse_data.is_none() => {
                     let len = attr.value_length();
