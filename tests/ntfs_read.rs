@@ -151,6 +151,11 @@ fn dos_names_are_hidden_but_found_and_case_insensitive_lookup() {
     let sys32 = fs.lookup_nocase(win.1, b"system32").unwrap().unwrap();
     assert_eq!(sys32.0, b"System32");
     assert_eq!(fs.lookup_nocase(win.1, b"nothere").unwrap(), None);
+    // A DOS name in any case gives the long name; non-ASCII letters fold through $UpCase.
+    assert_eq!(fs.lookup_nocase(dir, b"longfi~1.txt").unwrap(), Some((b"Long File Name.txt".to_vec(), long)));
+    let files = fs.lookup(fs.root(), b"files").unwrap().unwrap();
+    let uni = fs.lookup_nocase(files, "UNICODE-ÜNÏCØDÉ—名前-日本語.TXT".as_bytes()).unwrap().unwrap();
+    assert_eq!(uni.0, "unicode-ünïcødé—名前-日本語.txt".as_bytes());
     // Metadata files are neither listed nor looked up.
     assert_eq!(fs.lookup(fs.root(), b"$MFT").unwrap(), None);
     assert!(fs.stat(0).is_err());

@@ -40,10 +40,12 @@ use crate::fs::{makedev, DirEntry, Errno, Error, FileType, Filesystem, Ino, Resu
 use ntfs::structured_values::{NtfsFileAttributeFlags, NtfsFileNamespace};
 use ntfs::{Ntfs, NtfsAttributeType, NtfsError, NtfsFile};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// The root directory's record.
 const ROOT: Ino = 5;
+/// `$UpCase`'s record.
+const UPCASE: Ino = 10;
 /// Records below this are the metadata files ntfs-3g hides (`FILE_first_user`).
 const FIRST_USER: Ino = 16;
 /// `ST_RDONLY`.
@@ -116,6 +118,20 @@ pub struct NtfsFs {
     dev: Dev,
     ntfs: Ntfs,
     inner: Mutex<Inner>,
+    /// The `$UpCase` table, once read (`lookup_nocase`).
+    upcase: OnceLock<Vec<u16>>,
+}
+
+/// `name` (UTF-8, lossily) as UTF-16 upper-cased by `table` (ASCII rules when it is empty).
+fn upcased(table: &[u16], name: &[u8]) -> Vec<u16> {
+    String::from_utf8_lossy(name)
+        .encode_utf16()
+        .map(|c| match table.get(usize::from(c)) {
+            Some(&u) => u,
+            None if (0x61..=0x7a).contains(&c) => c - 0x20,
+            None => c,
+        })
+        .collect()
 }
 
 impl NtfsFs {
@@ -123,9 +139,10 @@ impl NtfsFs {
     /// [`Error::Corrupt`].
     pub fn open(dev: Dev) -> Result<NtfsFs> {
         let mut rdr = DevReader::new(dev.clone());
-        let mut ntfs = Ntfs::new(&mut rdr).map_err(|e| ntfs_error(&dev, "boot sector", e))?;
-        ntfs.read_upcase_table(&mut rdr).map_err(|e| ntfs_error(&dev, "$UpCase", e))?;
-        let fs = NtfsFs { dev, ntfs, inner: Mutex::new(Inner { rdr, dirs: HashMap::new(), cached: 0, streams: HashMap::new() }) };
+        // The crate's $UpCase table is not read: only its name lookups use it, and we use ours.
+        let ntfs = Ntfs::new(&mut rdr).map_err(|e| ntfs_error(&dev, "boot sector", e))?;
+        let inner = Mutex::new(Inner { rdr, dirs: HashMap::new(), cached: 0, streams: HashMap::new() });
+        let fs = NtfsFs { dev, ntfs, inner, upcase: OnceLock::new() };
         let mut inner = fs.lock();
         let root = fs.node(&mut inner, ROOT)?;
         if !matches!(root.kind, Kind::Dir) {
@@ -141,27 +158,30 @@ impl NtfsFs {
     }
 
     /// The entry of directory `dir` whose name equals `name` ignoring case as Windows does
-    /// (the volume's `$UpCase` table), for case-insensitive path lookups (libguestfs'
-    /// `case-sensitive-path`). Returns the name as stored and its inode. DOS names count.
+    /// (the volume's `$UpCase` table; ASCII rules when it cannot be read), for case-insensitive
+    /// path lookups (libguestfs' `case-sensitive-path`). Returns the listed name and its inode:
+    /// an exact match first, else a listed name, else the long name of a matching DOS name.
     pub fn lookup_nocase(&self, dir: Ino, name: &[u8]) -> Result<Option<(Vec<u8>, Ino)>> {
         let mut inner = self.lock();
-        if let Some(e) = self.listing(&mut inner, dir)?.iter().find(|e| e.name == name) {
+        let list = self.listing(&mut inner, dir)?;
+        if let Some(e) = list.iter().find(|e| e.name == name && !e.dos) {
             return Ok(Some((e.name.clone(), e.ino)));
         }
-        let Ok(name) = std::str::from_utf8(name) else { return Ok(None) };
-        let file = self.file(&mut inner, dir)?;
-        let index = file.directory_index(&mut inner.rdr).map_err(|e| self.ntfs_error(format!("directory index of record {dir}"), e))?;
-        let mut finder = index.finder();
-        let found = ntfs::indexes::NtfsFileNameIndex::find(&mut finder, &self.ntfs, &mut inner.rdr, name);
-        match found {
-            None => Ok(None),
-            Some(Err(e)) => Err(self.ntfs_error(format!("directory index of record {dir}"), e)),
-            Some(Ok(entry)) => {
-                let ino = entry.file_reference().file_record_number();
-                let key = entry.key().transpose().map_err(|e| self.ntfs_error(format!("directory index of record {dir}"), e))?;
-                Ok(key.filter(|_| ino >= FIRST_USER).map(|k| (k.name().to_string_lossy().into_bytes(), ino)))
+        let table = self.upcase(&mut inner);
+        let key = upcased(table, name);
+        let found = list.iter().filter(|e| upcased(table, &e.name) == key).min_by_key(|e| e.dos);
+        Ok(found.and_then(|f| list.iter().find(|e| e.ino == f.ino && !e.dos)).map(|e| (e.name.clone(), e.ino)))
+    }
+
+    /// The `$UpCase` table (record 10), read once; empty when it cannot be read.
+    fn upcase<'a>(&'a self, inner: &mut Inner) -> &'a [u16] {
+        self.upcase.get_or_init(|| {
+            let mut raw = vec![0u8; 2 * 65536];
+            match data::read_stream(self, inner, UPCASE, "", 0, &mut raw) {
+                Ok(n) if n == raw.len() => raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
+                _ => Vec::new(),
             }
-        }
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
