@@ -20,7 +20,7 @@ const UNIT_CLUSTERS: u64 = 16;
 /// Largest cluster size compression is used with.
 const MAX_COMPRESSED_CLUSTER: u64 = 4096;
 /// Data runs of one attribute we follow before calling it corrupt.
-const MAX_RUNS: usize = 1 << 22;
+const MAX_RUNS: usize = 1 << 20;
 /// Streams whose run maps are kept.
 const STREAM_CACHE: usize = 64;
 

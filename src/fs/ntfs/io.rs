@@ -3,6 +3,11 @@
 //! The crate reads a structure a field at a time (a record header, a data-run header…), so
 //! small reads are served from one cached block; large reads go straight to the device.
 //! Reads past the end of the device are short (0 at the end), never errors.
+//!
+//! A guard can be set for a walk the crate does without bounding it (a directory's B-tree,
+//! descending into subnodes: a hostile cycle would descend forever, holding every block read):
+//! it caps the bytes served, and refuses a second read of the same offset by a read of at
+//! least [`GUARD_MIN_READ`] bytes (an index block read again). The crate returns the error.
 
 use crate::disk::Dev;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -16,12 +21,26 @@ pub(super) struct DevReader {
     pos: u64,
     /// Device offset and bytes of the cached block (empty: none).
     block: (u64, Vec<u8>),
+    /// Bytes that may still be served (`None`: no limit), and the limit set.
+    budget: Option<(u64, u64)>,
+    /// Offsets of the large reads since the guard was set.
+    large_reads: std::collections::HashSet<u64>,
 }
+
+/// Reads this large are blocks of a structure, each read once in a walk.
+pub(super) const GUARD_MIN_READ: usize = 256;
 
 impl DevReader {
     /// A cursor at offset 0 of `dev`.
     pub(super) fn new(dev: Dev) -> DevReader {
-        DevReader { dev, pos: 0, block: (0, Vec::new()) }
+        DevReader { dev, pos: 0, block: (0, Vec::new()), budget: None, large_reads: Default::default() }
+    }
+
+    /// Guards the reads until the next call: at most `bytes` more bytes, no offset read twice
+    /// in large reads (`None`: no guard).
+    pub(super) fn set_guard(&mut self, bytes: Option<u64>) {
+        self.budget = bytes.map(|b| (b, b));
+        self.large_reads.clear();
     }
 
     /// Fills `buf` from device offset `at` (zeros past the end of the device).
@@ -46,6 +65,12 @@ impl Read for DevReader {
         let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         if n == 0 {
             return Ok(0);
+        }
+        if let Some((left, limit)) = &mut self.budget {
+            *left = left.checked_sub(n as u64).ok_or_else(|| io::Error::other(format!("read more than {limit} bytes (a loop in the structures?)")))?;
+            if n >= GUARD_MIN_READ && !self.large_reads.insert(self.pos) {
+                return Err(io::Error::other(format!("block at byte {} read twice (a loop in the structures)", self.pos)));
+            }
         }
         if n as u64 >= BLOCK {
             self.dev.read_at(&mut buf[..n], self.pos).map_err(io::Error::other)?;
@@ -103,5 +128,16 @@ mod tests {
         r.read_full_at(&mut tail, 9996).unwrap();
         assert_eq!(tail, [data[9996], data[9997], data[9998], data[9999], 0, 0, 0, 0]);
         assert!(r.seek(SeekFrom::Current(-20_000)).is_err());
+        r.set_guard(Some(10));
+        r.seek(SeekFrom::Start(0)).unwrap();
+        assert_eq!(r.read(&mut buf).unwrap(), 5);
+        assert_eq!(r.read(&mut buf).unwrap(), 5);
+        assert!(r.read(&mut buf).is_err());
+        r.set_guard(Some(100_000));
+        r.read_full_at(&mut big, 0).unwrap();
+        assert!(r.read_full_at(&mut big, 0).is_err());
+        r.read_full_at(&mut big, 1).unwrap();
+        r.set_guard(None);
+        assert_eq!(r.read(&mut buf).unwrap(), 5);
     }
 }

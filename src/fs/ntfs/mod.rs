@@ -57,8 +57,10 @@ const MAX_ATTRIBUTES: usize = 65_536;
 const MIN_INDEX_ENTRY: u64 = 0x52;
 /// Directory entries kept in the listing cache before it is emptied.
 const CACHE_ENTRIES: usize = 200_000;
-/// Largest stream returned whole as an xattr or a reparse point.
+/// Largest total of the streams returned as xattrs of one file.
 const MAX_XATTR: u64 = 64 << 20;
+/// Largest reparse point (Windows' `MAXIMUM_REPARSE_DATA_BUFFER_SIZE`).
+const MAX_REPARSE: u64 = 16 * 1024;
 
 /// One entry of a directory listing.
 struct Entry {
@@ -68,6 +70,9 @@ struct Entry {
     /// A DOS 8.3 twin: looked up, not listed.
     dos: bool,
 }
+
+/// An index entry as walked: name, record, the `$FILE_NAME` flags, whether a DOS name.
+type RawEntry = (Vec<u8>, Ino, NtfsFileAttributeFlags, bool);
 
 /// What `stat` and the readers need to know about a record.
 struct Node {
@@ -250,7 +255,7 @@ impl NtfsFs {
                 }
                 NtfsAttributeType::ReparsePoint if reparse_data.is_none() => {
                     let len = attr.value_length();
-                    if len > MAX_XATTR {
+                    if len > MAX_REPARSE {
                         return Err(self.corrupt(format!("MFT record {ino}: reparse point of {len} bytes")));
                     }
                     let mut value = attr.value(&mut inner.rdr).map_err(err)?;
@@ -323,28 +328,12 @@ impl NtfsFs {
                 alloc = alloc.saturating_add(attr.value_length());
             }
         }
-        let limit = alloc.saturating_add(u64::from(self.ntfs.file_record_size())) / MIN_INDEX_ENTRY + 16;
-        let index = file.directory_index(&mut inner.rdr).map_err(err)?;
-        let mut entries = index.entries();
-        let mut raw = Vec::new();
-        let mut seen = 0u64;
-        while let Some(entry) = entries.next(&mut inner.rdr) {
-            seen += 1;
-            if seen > limit {
-                return Err(self.corrupt(format!("directory index of record {dir}: more entries than its {alloc} bytes hold (a loop in the B-tree?)")));
-            }
-            let entry = entry.map_err(err)?;
-            let ino = entry.file_reference().file_record_number();
-            let Some(key) = entry.key() else { continue };
-            let key = key.map_err(err)?;
-            if ino < FIRST_USER {
-                continue;
-            }
-            let flags = key.file_attributes();
-            raw.push((key.name().to_string_lossy().into_bytes(), ino, flags, key.namespace() == NtfsFileNamespace::Dos));
-        }
-        drop(entries);
-        drop(index);
+        // The crate's walk reads each index block once: a block read twice is a loop, and it
+        // reads no more than the allocation (a bound on what a looping walk holds).
+        inner.rdr.set_guard(Some(alloc.min(self.dev.len()).saturating_mul(2).saturating_add(1 << 20)));
+        let walked = self.walk_index(inner, &file, dir, alloc);
+        inner.rdr.set_guard(None);
+        let raw = walked?;
         drop(file);
         let mut list = Vec::with_capacity(raw.len());
         for (name, ino, flags, dos) in raw {
@@ -370,6 +359,37 @@ impl NtfsFs {
         inner.cached += list.len();
         inner.dirs.insert(dir, list.clone());
         Ok(list)
+    }
+
+    /// The entries of directory `dir`'s index in order.
+    fn walk_index(&self, inner: &mut Inner, file: &NtfsFile, dir: Ino, alloc: u64) -> Result<Vec<RawEntry>> {
+        let err = |e| self.ntfs_error(format!("directory index of record {dir}"), e);
+        let index = file.directory_index(&mut inner.rdr).map_err(err)?;
+        let mut entries = index.entries();
+        // A looping B-tree shows the same entries again: each entry's position is seen once.
+        let limit = alloc.min(self.dev.len()).saturating_add(u64::from(self.ntfs.file_record_size())) / MIN_INDEX_ENTRY + 16;
+        let mut positions = std::collections::HashSet::new();
+        let mut raw = Vec::new();
+        let mut seen = 0u64;
+        while let Some(entry) = entries.next(&mut inner.rdr) {
+            seen += 1;
+            if seen > limit {
+                return Err(self.corrupt(format!("directory index of record {dir}: more entries than its {alloc} bytes hold (a loop in the B-tree?)")));
+            }
+            let entry = entry.map_err(err)?;
+            if !positions.insert(entry.position().value()) {
+                return Err(self.corrupt(format!("directory index of record {dir}: an index block is reached twice (a loop in the B-tree)")));
+            }
+            let ino = entry.file_reference().file_record_number();
+            let Some(key) = entry.key() else { continue };
+            let key = key.map_err(err)?;
+            if ino < FIRST_USER {
+                continue;
+            }
+            let flags = key.file_attributes();
+            raw.push((key.name().to_string_lossy().into_bytes(), ino, flags, key.namespace() == NtfsFileNamespace::Dos));
+        }
+        Ok(raw)
     }
 }
 
