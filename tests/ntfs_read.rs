@@ -243,3 +243,38 @@ fn tools_read_ntfs_images() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().any(|l| l.contains("/dev/sda") && l.contains("ntfs") && l.contains("NTFSFIX")), "{text}");
 }
+
+/// A directory B-tree whose inner node points back at itself: listing it is a `Corrupt`
+/// error naming the loop, not a hang (the crate would descend forever).
+#[test]
+fn looping_directory_index_is_corrupt() {
+    let mut data = std::fs::read(fixture("ntfs.img")).unwrap();
+    let le16 = |d: &[u8], at: usize| usize::from(u16::from_le_bytes([d[at], d[at + 1]]));
+    let mut patched = 0;
+    for block in (0..data.len() - 4096).step_by(4096) {
+        let b = &data[block..block + 4096];
+        // INDX with children (index header flags bit 0 at 0x18 + 0x0C).
+        if &b[..4] != b"INDX" || b[0x18 + 0x0c] & 1 == 0 {
+            continue;
+        }
+        let first = 0x18 + u32::from_le_bytes(b[0x18..0x1c].try_into().unwrap()) as usize;
+        let (len, flags) = (le16(b, first + 8), le16(b, first + 12));
+        let at = first + len - 8;
+        // The entry has a subnode whose VCN field avoids the update-sequence slots (510, 511).
+        if flags & 1 == 0 || (at..at + 8).any(|o| o % 512 >= 510) {
+            continue;
+        }
+        let own = b[0x10..0x18].to_vec();
+        data[block + at..block + at + 8].copy_from_slice(&own);
+        patched += 1;
+    }
+    assert!(patched > 0, "no inner index node found");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loop.img");
+    std::fs::write(&path, data).unwrap();
+    let fs = NtfsFs::open(raw(&path)).unwrap();
+    let big = fs.lookup(fs.root(), b"bigdir").unwrap().unwrap();
+    let err = fs.read_dir(big).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("loop"), "{err}");
+}
