@@ -145,15 +145,18 @@ impl NtfsFs {
     pub fn open(dev: Dev) -> Result<NtfsFs> {
         let mut rdr = DevReader::new(dev.clone());
         // The crate's $UpCase table is not read: only its name lookups use it, and we use ours.
-        let ntfs = Ntfs::new(&mut rdr).map_err(|e| ntfs_error(&dev, "boot sector", e))?;
+        let ntfs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Ntfs::new(&mut rdr)))
+            .map_err(|_| Error::Corrupt { dev: dev.name(), fs: "ntfs".into(), msg: "boot sector: damaged".into() })?
+            .map_err(|e| ntfs_error(&dev, "boot sector", e))?;
         let inner = Mutex::new(Inner { rdr, dirs: HashMap::new(), cached: 0, streams: HashMap::new() });
         let fs = NtfsFs { dev, ntfs, inner, upcase: OnceLock::new() };
-        let mut inner = fs.lock();
-        let root = fs.node(&mut inner, ROOT)?;
-        if !matches!(root.kind, Kind::Dir) {
+        let root_is_dir = fs.guarded("root directory (MFT record 5)", || {
+            let mut inner = fs.lock();
+            Ok(matches!(fs.node(&mut inner, ROOT)?.kind, Kind::Dir))
+        })?;
+        if !root_is_dir {
             return Err(fs.corrupt("root directory (MFT record 5) is not a directory"));
         }
-        drop(inner);
         Ok(fs)
     }
 
@@ -167,6 +170,10 @@ impl NtfsFs {
     /// path lookups (libguestfs' `case-sensitive-path`). Returns the listed name and its inode:
     /// an exact match first, else a listed name, else the long name of a matching DOS name.
     pub fn lookup_nocase(&self, dir: Ino, name: &[u8]) -> Result<Option<(Vec<u8>, Ino)>> {
+        self.guarded(&format!("directory record {dir}"), || self.lookup_nocase_in(dir, name))
+    }
+
+    fn lookup_nocase_in(&self, dir: Ino, name: &[u8]) -> Result<Option<(Vec<u8>, Ino)>> {
         let mut inner = self.lock();
         let list = self.listing(&mut inner, dir)?;
         if let Some(e) = list.iter().find(|e| e.name == name && !e.dos) {
@@ -186,6 +193,18 @@ impl NtfsFs {
                 Ok(n) if n == raw.len() => raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
                 _ => Vec::new(),
             }
+        })
+    }
+
+    /// Runs one operation, turning a panic of the `ntfs` crate into a `Corrupt` error: the
+    /// crate indexes some slices by lengths read from the disk (an index entry shorter than
+    /// its header panics in `IndexNodeEntryRanges`; found by fuzz/ntfs_structs). Our own code
+    /// returns errors; this only catches the crate. The read guard is reset afterwards.
+    fn guarded<T>(&self, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+            self.lock().rdr.set_guard(None);
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            Err(self.corrupt(format!("{what}: damaged structure ({msg})")))
         })
     }
 
@@ -427,11 +446,56 @@ impl Filesystem for NtfsFs {
     }
 
     fn lookup(&self, dir: Ino, name: &[u8]) -> Result<Option<Ino>> {
-        let mut inner = self.lock();
-        Ok(self.listing(&mut inner, dir)?.iter().find(|e| e.name == name).map(|e| e.ino))
+        self.guarded(&format!("directory record {dir}"), || {
+            let mut inner = self.lock();
+            Ok(self.listing(&mut inner, dir)?.iter().find(|e| e.name == name).map(|e| e.ino))
+        })
     }
 
     fn stat(&self, ino: Ino) -> Result<Stat> {
+        self.guarded(&format!("MFT record {ino}"), || self.stat_in(ino))
+    }
+
+    fn read_dir(&self, dir: Ino) -> Result<Vec<DirEntry>> {
+        self.guarded(&format!("directory record {dir}"), || {
+            let mut inner = self.lock();
+            let list = self.listing(&mut inner, dir)?;
+            Ok(list.iter().filter(|e| !e.dos).map(|e| DirEntry { name: e.name.clone(), ino: e.ino, file_type: e.file_type }).collect())
+        })
+    }
+
+    fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.guarded(&format!("MFT record {ino}"), || self.read_in(ino, offset, buf))
+    }
+
+    fn readlink(&self, ino: Ino) -> Result<Vec<u8>> {
+        self.guarded(&format!("MFT record {ino}"), || {
+            let mut inner = self.lock();
+            match self.node(&mut inner, ino)?.kind {
+                Kind::Symlink(t) => Ok(t),
+                _ => Err(Error::Os(Errno::Invalid)),
+            }
+        })
+    }
+
+    fn xattrs(&self, ino: Ino) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.guarded(&format!("MFT record {ino}"), || {
+            let mut inner = self.lock();
+            self.node(&mut inner, ino)?;
+            data::named_streams(self, &mut inner, ino)
+        })
+    }
+
+    fn statvfs(&self) -> Result<StatVfs> {
+        self.guarded("statvfs", || {
+            let mut inner = self.lock();
+            data::statvfs(self, &mut inner)
+        })
+    }
+}
+
+impl NtfsFs {
+    fn stat_in(&self, ino: Ino) -> Result<Stat> {
         let mut inner = self.lock();
         if ino < FIRST_USER && ino != ROOT {
             return Err(Error::Os(Errno::NoEntry));
@@ -458,13 +522,7 @@ impl Filesystem for NtfsFs {
         })
     }
 
-    fn read_dir(&self, dir: Ino) -> Result<Vec<DirEntry>> {
-        let mut inner = self.lock();
-        let list = self.listing(&mut inner, dir)?;
-        Ok(list.iter().filter(|e| !e.dos).map(|e| DirEntry { name: e.name.clone(), ino: e.ino, file_type: e.file_type }).collect())
-    }
-
-    fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    fn read_in(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let mut inner = self.lock();
         let node = self.node(&mut inner, ino)?;
         match node.kind {
@@ -479,24 +537,6 @@ impl Filesystem for NtfsFs {
         data::read_stream(self, &mut inner, ino, "", offset, &mut buf[..n])
     }
 
-    fn readlink(&self, ino: Ino) -> Result<Vec<u8>> {
-        let mut inner = self.lock();
-        match self.node(&mut inner, ino)?.kind {
-            Kind::Symlink(t) => Ok(t),
-            _ => Err(Error::Os(Errno::Invalid)),
-        }
-    }
-
-    fn xattrs(&self, ino: Ino) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut inner = self.lock();
-        self.node(&mut inner, ino)?;
-        data::named_streams(self, &mut inner, ino)
-    }
-
-    fn statvfs(&self) -> Result<StatVfs> {
-        let mut inner = self.lock();
-        data::statvfs(self, &mut inner)
-    }
 }
 
 #[cfg(test)]
