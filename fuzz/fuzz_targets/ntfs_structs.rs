@@ -21,6 +21,11 @@ const MAX_READ: u64 = 1 << 20;
 const MAX_DEV: u64 = 64 << 20;
 
 fuzz_target!(|data: &[u8]| {
+    // libfuzzer-sys aborts in its panic hook, even for panics caught by `catch_unwind`:
+    // `NtfsFs` catches the ntfs crate's known panics (vendor/README.md), so the default hook
+    // is put back; a panic that escapes still aborts (libfuzzer-sys catches and aborts).
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| drop(std::panic::take_hook()));
     if data.len() < 512 {
         return;
     }
