@@ -129,6 +129,30 @@ if { [ "$target" = xfs_read ] || [ "$target" = xfs_alloc ]; } && [ -z "$(ls -A "
   done
   rm -rf "$t"
 fi
+if [ "$target" = ntfs_structs ] && [ -z "$(ls -A "$corpus")" ]; then
+  # whole 2 MiB NTFS volumes (512-byte clusters: mkntfs's smallest volume) filled through
+  # ntfs-3g: a directory with index allocation, a DOS name, LZNT1-compressed and sparse files,
+  # a stream, an Interix symlink, a WSL symlink; one with 4 KiB clusters. Inputs up to 2 MiB.
+  export PATH="$PATH:/usr/sbin:/sbin"
+  m=$(mktemp -d); trap 'umount "$m" 2>/dev/null || true' EXIT
+  for c in 512 4096; do
+    img="$corpus/seed-$c.img"; size=2M; [ $c = 4096 ] && size=4M
+    truncate -s $size "$img"
+    mkntfs -F -Q -c $c -L SEED "$img" >/dev/null 2>&1
+    ntfs-3g -o compression,streams_interface=xattr "$img" "$m"
+    mkdir "$m/d" "$m/c"
+    for i in $(seq 1 60); do echo "$i" > "$m/d/file-with-a-long-name-$i.txt"; done
+    setfattr -n system.ntfs_dos_name -v "FILE-W~1.TXT" "$m/d/file-with-a-long-name-1.txt"
+    setfattr -n system.ntfs_attrib_be -v 0x00000810 "$m/c"
+    python3 -c "import sys; sys.stdout.write('hello\\n' * 4000)" > "$m/c/comp.txt"
+    echo data > "$m/s.txt"; setfattr -n user.x -v stream "$m/s.txt"
+    ln -s s.txt "$m/lnk"; truncate -s 100000 "$m/sparse.bin"
+    : > "$m/wsl"; setfattr -h -n system.ntfs_reparse_data -v 0x1d0000a00900000002000000732e747874 "$m/wsl"
+    umount "$m"
+    [ $c = 4096 ] && head -c 2097152 "$img" > "$img.2m" && mv "$img.2m" "$img"
+  done
+  rmdir "$m"
+fi
 if [ "${target#rpm}" != "$target" ] && [ -z "$(ls -A "$corpus")" ] && [ -f ../fixtures/build/rpmdb-sqlite/var/lib/rpm/rpmdb.sqlite ]; then
   # from the rpm database fixture (fixtures/mk-rpmdb.sh): rpm_header gets header blobs;
   # rpmdb_sqlite small Packages tables copied by sqlite3 (page sizes 512 to 65536, one with

@@ -1,11 +1,12 @@
 //! Filesystems: probing (blkid-like), statvfs-equivalent sizes, and the [`Filesystem`] trait
-//! that ext2/3/4, FAT, XFS and btrfs (read-only) implement.
+//! that ext2/3/4, FAT, XFS, btrfs and NTFS (read-only) implement.
 
 pub mod acl;
 pub mod btrfs;
 mod errno;
 pub mod ext4;
 pub mod fat;
+pub mod ntfs;
 pub mod probe;
 pub mod statfs;
 pub mod swap;
@@ -72,8 +73,8 @@ pub enum Error {
     },
 }
 
-/// Opens the filesystem on `dev` for reading, by its probed type: ext2/3/4, vfat, xfs and btrfs (its
-/// default subvolume; [`btrfs::BtrfsFs::open_subvol`] opens another). Other
+/// Opens the filesystem on `dev` for reading, by its probed type: ext2/3/4, vfat, xfs, ntfs and
+/// btrfs (its default subvolume; [`btrfs::BtrfsFs::open_subvol`] opens another). Other
 /// types get an error naming the type found.
 pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
     let info = probe(dev.as_ref())?;
@@ -82,10 +83,11 @@ pub fn open(dev: crate::disk::Dev) -> Result<std::sync::Arc<dyn Filesystem>> {
         Some("vfat") => Ok(std::sync::Arc::new(fat::FatFs::open(dev)?)),
         Some("xfs") => Ok(std::sync::Arc::new(xfs::XfsFs::open(dev)?)),
         Some("btrfs") => Ok(std::sync::Arc::new(btrfs::BtrfsFs::open(dev)?)),
+        Some("ntfs") => Ok(std::sync::Arc::new(ntfs::NtfsFs::open(dev)?)),
         Some(other) => Err(Error::Unsupported {
             dev: dev.name(),
             fs: other.to_string(),
-            feature: format!("mounting {other} filesystems (ext2/3/4, vfat, xfs and btrfs can be mounted)"),
+            feature: format!("mounting {other} filesystems (ext2/3/4, vfat, xfs, btrfs and ntfs can be mounted)"),
         }),
         None => Err(not_found(&dev)?),
     }
