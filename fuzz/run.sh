@@ -163,6 +163,28 @@ if [ "$target" = selinux_fc ] && [ -z "$(ls -A "$corpus")" ]; then
     printf '1etc/motd\n2root/.ssh\n1home/rocky/.ssh/authorized_keys\n3bin/sh\n1opt/legacy/x\n1run/sshd.pid\n'; } > "$corpus/seed-el9"
   { cat $fc.homedirs; printf '\0\0\0'; printf '2home/a\n1home/a/.ssh/x\n'; } > "$corpus/seed-homedirs"
 fi
+if [ "$target" = initramfs ] && [ -z "$(ls -A "$corpus")" ]; then
+  # as fixtures/mk-virtio.sh builds them: newc archives by cpio, a plain one and an uncompressed
+  # early-microcode cpio followed by a gzip, xz or zstd compressed main cpio
+  t=$(mktemp -d); mkdir -p "$t/early/kernel/x86/microcode" "$t/main/usr/lib/modules/5.14.0/kernel/drivers/block" "$t/main/etc"
+  head -c 4096 /dev/urandom >"$t/early/kernel/x86/microcode/GenuineIntel.bin"
+  printf '#!/bin/sh\nexec /sbin/init\n' >"$t/main/init"; echo NAME=initramfs >"$t/main/etc/os-release"
+  echo module >"$t/main/usr/lib/modules/5.14.0/kernel/drivers/block/virtio_blk.ko"; ln -s init "$t/main/linuxrc"
+  newc() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 --reproducible); }
+  newc "$t/main" >"$corpus/seed-plain.cpio"
+  newc "$t/early" >"$t/early.cpio"
+  for z in gzip xz zstd; do { cat "$t/early.cpio"; newc "$t/main" | $z -c; } >"$corpus/seed-$z.img"; done
+  rm -rf "$t"
+fi
+if [ "$target" = boot_entries ] && [ -z "$(ls -A "$corpus")" ]; then
+  # the grub.cfg files of the sysprep fixture trees, and kernel version pairs (first line, rest)
+  for g in ../fixtures/trees/*/boot/grub/grub.cfg ../fixtures/trees/*/grub2/grub.cfg; do
+    [ -f "$g" ] && cp "$g" "$corpus/$(echo "$g" | cut -d/ -f4)-grub.cfg"
+  done
+  printf '5.14.0-427.13.1.el9_4.x86_64\n5.14.0-503.el9.x86_64' >"$corpus/seed-vers-el9"
+  printf '6.7.1-200.fc40.x86_64\n6.10.0-rc1~1.fc41.x86_64' >"$corpus/seed-vers-tilde"
+  printf '5.15.0-91-generic\n5.15.0-101-generic' >"$corpus/seed-vers-ubuntu"
+fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
   for f in ../fixtures/build/*.raw ../fixtures/build/*.qcow2 ../fixtures/build/*.img \
