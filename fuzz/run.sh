@@ -37,7 +37,8 @@ fi
 if [ "$target" = gpt ] && [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # the gpt target supplies sector 0 itself: seed with the images from LBA 1 on
   for f in ../fixtures/build/*.raw ../fixtures/build/*.img; do
-    tail -c +513 "$f" | head -c 1048576 > "$corpus/$(basename "$f")"
+    # dd, not tail | head: under pipefail the SIGPIPE tail gets from head would end the script
+    dd if="$f" of="$corpus/$(basename "$f")" bs=512 skip=1 count=2048 status=none
   done
 fi
 if [ "$target" = mbr ] || [ "$target" = gpt ]; then
