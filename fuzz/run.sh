@@ -17,10 +17,12 @@ if [ "$target" = lvm_metadata ] && [ -z "$(ls -A "$corpus")" ]; then
   # fixture images (NUL-separated copies holding "physical_volumes" and "seqno")
   cp ../src/lvm/testdata/*.vg "$corpus/"
   [ -d ../fixtures/build ] && python3 - "$corpus" ../fixtures/build/*.raw ../fixtures/build/*.img <<'PY'
-import os, sys
+import os, re, sys
 for f in sys.argv[2:]:
-    for i, c in enumerate(open(f, 'rb').read(8 << 20).split(b'\0')):
-        if b'physical_volumes' in c and b'seqno' in c and len(c) < 200000:
+    # runs of non-NUL bytes (split(b'\0') of mostly-zero images makes millions of objects)
+    for i, m in enumerate(re.finditer(rb'[^\0]{64,200000}', open(f, 'rb').read(8 << 20))):
+        c = m.group()
+        if b'physical_volumes' in c and b'seqno' in c:
             open(os.path.join(sys.argv[1], '%s-%d.vg' % (os.path.basename(f), i)), 'wb').write(c.strip())
 PY
 fi
@@ -37,7 +39,8 @@ fi
 if [ "$target" = gpt ] && [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # the gpt target supplies sector 0 itself: seed with the images from LBA 1 on
   for f in ../fixtures/build/*.raw ../fixtures/build/*.img; do
-    tail -c +513 "$f" | head -c 1048576 > "$corpus/$(basename "$f")"
+    # dd, not tail | head: under pipefail the SIGPIPE tail gets from head would end the script
+    dd if="$f" of="$corpus/$(basename "$f")" bs=512 skip=1 count=2048 status=none
   done
 fi
 if [ "$target" = mbr ] || [ "$target" = gpt ]; then
@@ -204,6 +207,28 @@ for f in sys.argv[2:]:
         if d[off + 0x20:off + 0x30] == fsid and n < 200 and nodesize == 16384:
             open(os.path.join(out, '%s-node-%d' % (base, n)), 'wb').write(b'\x82' + d[off:off + nodesize]); n += 1
 PY
+fi
+if [ "$target" = initramfs ] && [ -z "$(ls -A "$corpus")" ]; then
+  # as fixtures/mk-virtio.sh builds them: newc archives by cpio, a plain one and an uncompressed
+  # early-microcode cpio followed by a gzip, xz or zstd compressed main cpio
+  t=$(mktemp -d); mkdir -p "$t/early/kernel/x86/microcode" "$t/main/usr/lib/modules/5.14.0/kernel/drivers/block" "$t/main/etc"
+  head -c 4096 /dev/urandom >"$t/early/kernel/x86/microcode/GenuineIntel.bin"
+  printf '#!/bin/sh\nexec /sbin/init\n' >"$t/main/init"; echo NAME=initramfs >"$t/main/etc/os-release"
+  echo module >"$t/main/usr/lib/modules/5.14.0/kernel/drivers/block/virtio_blk.ko"; ln -s init "$t/main/linuxrc"
+  newc() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 --reproducible); }
+  newc "$t/main" >"$corpus/seed-plain.cpio"
+  newc "$t/early" >"$t/early.cpio"
+  for z in gzip xz zstd; do { cat "$t/early.cpio"; newc "$t/main" | $z -c; } >"$corpus/seed-$z.img"; done
+  rm -rf "$t"
+fi
+if [ "$target" = boot_entries ] && [ -z "$(ls -A "$corpus")" ]; then
+  # the grub.cfg files of the sysprep fixture trees, and kernel version pairs (first line, rest)
+  for g in ../fixtures/trees/*/boot/grub/grub.cfg ../fixtures/trees/*/grub2/grub.cfg; do
+    [ -f "$g" ] && cp "$g" "$corpus/$(echo "$g" | cut -d/ -f4)-grub.cfg"
+  done
+  printf '5.14.0-427.13.1.el9_4.x86_64\n5.14.0-503.el9.x86_64' >"$corpus/seed-vers-el9"
+  printf '6.7.1-200.fc40.x86_64\n6.10.0-rc1~1.fc41.x86_64' >"$corpus/seed-vers-tilde"
+  printf '5.15.0-91-generic\n5.15.0-101-generic' >"$corpus/seed-vers-ubuntu"
 fi
 if [ -z "$(ls -A "$corpus")" ] && [ -d ../fixtures/build ]; then
   # seed with the first 1 MiB of every fixture image (enough for every table and superblock)
