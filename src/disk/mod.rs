@@ -190,3 +190,15 @@ pub fn read_vec(dev: &dyn BlockDev, off: u64, len: usize) -> Result<Vec<u8>> {
     dev.read_at(&mut buf, off)?;
     Ok(buf)
 }
+
+/// Where `std::io::Seek` on a device of `len` bytes lands from position `pos` (for the
+/// `Read + Seek` adapters that crates reading a device want): past the end is allowed, before
+/// the start is `InvalidInput`.
+pub fn seek_target(from: std::io::SeekFrom, pos: u64, len: u64) -> std::io::Result<u64> {
+    let new = match from {
+        std::io::SeekFrom::Start(p) => Some(p),
+        std::io::SeekFrom::End(d) => len.checked_add_signed(d),
+        std::io::SeekFrom::Current(d) => pos.checked_add_signed(d),
+    };
+    new.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))
+}

@@ -141,14 +141,8 @@ impl Write for DevIo {
 
 impl Seek for DevIo {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let new = match pos {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::End(d) => self.dev.len().checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        let new = new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
-        self.pos = new;
-        Ok(new)
+        self.pos = crate::disk::seek_target(pos, self.pos, self.dev.len())?;
+        Ok(self.pos)
     }
 }
 
