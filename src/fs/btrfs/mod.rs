@@ -166,6 +166,25 @@ fn read_superblock(dev: &Dev) -> Result<Superblock> {
 }
 
 impl BtrfsFs {
+    /// The directory-format items (`DIR_INDEX` entries, `XATTR_ITEM`s) of type `ty` of object
+    /// `obj` in the tree at `root`, in key order; a malformed item's description as the inner
+    /// error, for the caller to name.
+    fn dir_items(&self, root: tree::Root, obj: u64, ty: u8) -> Result<std::result::Result<Vec<dir::DirItem>, String>> {
+        let mut out = Vec::new();
+        let mut bad = None;
+        tree::search(self, root, Key::new(obj, ty, 0), Key::new(obj, ty, u64::MAX), &mut |_, d| {
+            match dir::parse(d) {
+                Ok(items) => out.extend(items),
+                Err(m) => {
+                    bad = Some(m);
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        Ok(bad.map_or(Ok(out), Err))
+    }
+
     /// Opens the btrfs filesystem on `dev` read-only on its default subvolume.
     pub fn open(dev: Dev) -> Result<BtrfsFs> {
         BtrfsFs::open_subvol(dev, Subvol::Default)
@@ -586,21 +605,7 @@ impl Filesystem for BtrfsFs {
         if i.kind() != 0o040000 {
             return Err(Error::Os(Errno::NotDir));
         }
-        let mut raw = Vec::new();
-        let mut bad = None;
-        tree::search(self, ri.root, Key::new(obj, node::DIR_INDEX, 0), Key::new(obj, node::DIR_INDEX, u64::MAX), &mut |_, d| {
-            match dir::parse(d) {
-                Ok(items) => raw.extend(items),
-                Err(m) => {
-                    bad = Some(m);
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        })?;
-        if let Some(m) = bad {
-            return Err(self.corrupt(format!("subvolume {id}: directory {obj}: {m}")));
-        }
+        let raw = self.dir_items(ri.root, obj, node::DIR_INDEX)?.map_err(|m| self.corrupt(format!("subvolume {id}: directory {obj}: {m}")))?;
         let mut out = Vec::with_capacity(raw.len());
         for e in raw {
             if e.ty == dir::FT_XATTR {
@@ -679,22 +684,8 @@ impl Filesystem for BtrfsFs {
 
     fn xattrs(&self, ino: Ino) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let (id, ri, obj, _) = self.inode(ino)?;
-        let mut out = Vec::new();
-        let mut bad = None;
-        tree::search(self, ri.root, Key::new(obj, node::XATTR_ITEM, 0), Key::new(obj, node::XATTR_ITEM, u64::MAX), &mut |_, d| {
-            match dir::parse(d) {
-                Ok(items) => out.extend(items.into_iter().map(|e| (e.name, e.data))),
-                Err(m) => {
-                    bad = Some(m);
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        })?;
-        if let Some(m) = bad {
-            return Err(self.corrupt(format!("subvolume {id}: xattrs of inode {obj}: {m}")));
-        }
-        Ok(out)
+        let items = self.dir_items(ri.root, obj, node::XATTR_ITEM)?.map_err(|m| self.corrupt(format!("subvolume {id}: xattrs of inode {obj}: {m}")))?;
+        Ok(items.into_iter().map(|e| (e.name, e.data)).collect())
     }
 
     fn statvfs(&self) -> Result<StatVfs> {
