@@ -8,11 +8,12 @@
 
 mod common;
 
+use common::view::{kernel, show, Mount, Node};
 use common::{fixture, run};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vguestfs::disk::{Dev, RawFile};
@@ -36,27 +37,6 @@ fn every_v5_image_opens() {
 fn open(img: &Path) -> XfsFs {
     let dev: Dev = Arc::new(RawFile::open(img, false).expect("open image"));
     XfsFs::open(dev).unwrap_or_else(|e| panic!("{}: {e}", img.display()))
-}
-
-/// What is compared for every path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Node {
-    ino: u64,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    nlink: u64,
-    size: u64,
-    blocks: u64,
-    rdev: u64,
-    times: [(i64, u32); 3],
-    target: Option<Vec<u8>>,
-    sha: Option<String>,
-    xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
-}
-
-fn show(p: &[u8]) -> String {
-    String::from_utf8_lossy(p).into_owned()
 }
 
 /// Every path (relative, as bytes) below the root through our reader.
@@ -119,86 +99,11 @@ fn ours(fs: &XfsFs) -> BTreeMap<Vec<u8>, Node> {
     out
 }
 
-/// `getfattr -R -d -m - -e hex` of a tree: absolute path → xattrs.
-fn getfattr(dir: &Path) -> BTreeMap<PathBuf, BTreeMap<Vec<u8>, Vec<u8>>> {
-    let text = run("getfattr", &["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", dir.to_str().unwrap()]);
-    let mut out: BTreeMap<PathBuf, BTreeMap<Vec<u8>, Vec<u8>>> = BTreeMap::new();
-    let mut cur = None;
-    for line in text.lines() {
-        if let Some(f) = line.strip_prefix("# file: ") {
-            cur = Some(PathBuf::from(f));
-        } else if let (Some(c), false) = (&cur, line.is_empty()) {
-            let (name, value) = line.split_once('=').unwrap_or((line, ""));
-            let v = value.strip_prefix("0x").unwrap_or("");
-            let bytes = (0..v.len() / 2).map(|i| u8::from_str_radix(&v[2 * i..2 * i + 2], 16).unwrap()).collect();
-            out.entry(c.clone()).or_default().insert(name.as_bytes().to_vec(), bytes);
-        }
-    }
-    out
-}
-
-/// The same view through the kernel's mount at `mnt`.
-fn kernel(mnt: &Path) -> BTreeMap<Vec<u8>, Node> {
-    let attrs = getfattr(mnt);
-    let mut out = BTreeMap::new();
-    let mut stack = vec![mnt.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let e = e.unwrap();
-            let path = e.path();
-            let rel = path.strip_prefix(mnt).unwrap().as_os_str().as_bytes().to_vec();
-            let m = std::fs::symlink_metadata(&path).unwrap();
-            let ft = m.file_type();
-            let mut n = Node {
-                ino: m.ino(),
-                mode: m.mode(),
-                uid: m.uid(),
-                gid: m.gid(),
-                nlink: m.nlink(),
-                size: m.size(),
-                blocks: m.blocks(),
-                rdev: m.rdev(),
-                times: [(m.atime(), m.atime_nsec() as u32), (m.mtime(), m.mtime_nsec() as u32), (m.ctime(), m.ctime_nsec() as u32)],
-                target: None,
-                sha: None,
-                xattrs: attrs.get(&path).cloned().unwrap_or_default(),
-            };
-            if ft.is_dir() {
-                stack.push(path.clone());
-            } else if ft.is_symlink() {
-                n.target = Some(std::fs::read_link(&path).unwrap().as_os_str().as_bytes().to_vec());
-            } else if ft.is_file() {
-                n.sha = Some(format!("{:x}", Sha256::digest(std::fs::read(&path).unwrap())));
-            }
-            assert!(!ft.is_socket());
-            out.insert(rel, n);
-        }
-    }
-    out
-}
-
-/// A read-only kernel loop mount, unmounted on drop.
-struct Mount(tempfile::TempDir);
-
-impl Mount {
-    fn new(img: &Path) -> Mount {
-        let d = tempfile::tempdir().unwrap();
-        run("mount", &["-o", "loop,ro", img.to_str().unwrap(), d.path().to_str().unwrap()]);
-        Mount(d)
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
-    }
-}
-
 fn compare_with_kernel(name: &str) {
     let img = fixture(name);
     let fs = open(&img);
     let mine = ours(&fs);
-    let m = Mount::new(&img);
+    let m = Mount::new(&img, "");
     let theirs = kernel(m.0.path());
     assert_eq!(mine.len(), theirs.len(), "{name}: path counts");
     for (p, k) in &theirs {

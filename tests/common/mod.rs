@@ -5,6 +5,7 @@ pub mod ext4w;
 pub mod fault;
 pub mod fat;
 pub mod tree;
+pub mod view;
 pub mod xfs;
 
 use std::path::{Path, PathBuf};
