@@ -12,7 +12,7 @@
 //! minimum leaves room for).
 
 use super::btree_write::{max_levels, BNOBT, RMAPBT};
-use super::rmap::{Owner, OWN_AG};
+use super::rmap_rec::{Owner, OWN_AG};
 use super::buf::Stamp;
 use super::writer::XfsWriter;
 use crate::bytes::be32;

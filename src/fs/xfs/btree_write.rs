@@ -349,8 +349,8 @@ impl XfsWriter {
                     return Err(crate::fs::Error::Os(crate::fs::Errno::NoSpace));
                 };
                 self.bt_count_block(t, agno, true)?;
-                let owner = if t.root == RootIn::AgfRefc { super::rmap::OWN_REFC } else { super::rmap::OWN_INOBT };
-                self.rmap_map(agno, bno, 1, super::rmap::Owner::special(owner))?;
+                let owner = if t.root == RootIn::AgfRefc { super::rmap_rec::OWN_REFC } else { super::rmap_rec::OWN_INOBT };
+                self.rmap_map(agno, bno, 1, super::rmap_rec::Owner::special(owner))?;
                 Ok(bno)
             }
         }
@@ -365,8 +365,8 @@ impl XfsWriter {
                 self.bt_count_block(t, agno, false)
             }
             RootIn::AgiIno | RootIn::AgiFino | RootIn::AgfRefc => {
-                let owner = if t.root == RootIn::AgfRefc { super::rmap::OWN_REFC } else { super::rmap::OWN_INOBT };
-                self.rmap_unmap(agno, bno, 1, super::rmap::Owner::special(owner))?;
+                let owner = if t.root == RootIn::AgfRefc { super::rmap_rec::OWN_REFC } else { super::rmap_rec::OWN_INOBT };
+                self.rmap_unmap(agno, bno, 1, super::rmap_rec::Owner::special(owner))?;
                 self.free_in_ag(agno, bno, 1)?;
                 self.bt_count_block(t, agno, false)
             }

@@ -193,7 +193,7 @@ impl XfsWriter {
             // The reverse mappings of the headers and roots (`xfs_rmaproot_init`): the
             // headers the filesystem's, the free-space and rmap roots the AG's, the inode
             // roots the inode btrees', the refcount root its own; runs of one owner merged.
-            use super::rmap::{Owner, RmapRec, OWN_AG, OWN_FS, OWN_INOBT, OWN_REFC};
+            use super::rmap_rec::{Owner, RmapRec, OWN_AG, OWN_FS, OWN_INOBT, OWN_REFC};
             let owner_of = |b: u32| {
                 if b < l.bno {
                     OWN_FS

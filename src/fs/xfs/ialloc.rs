@@ -24,7 +24,7 @@
 use super::ag::NULLAGINO;
 use super::alloc::Within;
 use super::btree_write::{Lookup, FINOBT, INOBT};
-use super::rmap::{Owner, OWN_INODES};
+use super::rmap_rec::{Owner, OWN_INODES};
 use super::inode::{self, Inode, NewInode};
 use super::sb::RO_COMPAT_FINOBT;
 use super::writer::XfsWriter;

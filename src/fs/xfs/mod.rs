@@ -62,6 +62,7 @@ pub mod ialloc;
 pub mod inode;
 pub mod log;
 pub mod rw;
+pub mod rmap_rec;
 pub mod refcount;
 pub mod rmap;
 pub mod sb;
