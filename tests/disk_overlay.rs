@@ -290,9 +290,12 @@ fn guest_sha(img: &Path, fmt: Format, scratch: &Path) -> String {
     match fmt {
         Format::Raw => sha256_file(img),
         Format::Qcow2 => {
-            run("qemu-img", &["check", s(img)]);
+            // -U: the image is closed, but another test of this binary may be spawning a child
+            // at this moment, whose copy of our descriptor holds the OFD lock until its exec
+            // (seen once in CI: "Failed to get shared write lock")
+            run("qemu-img", &["check", "-U", s(img)]);
             let out = scratch.join("guest.raw");
-            run("qemu-img", &["convert", "-O", "raw", s(img), s(&out)]);
+            run("qemu-img", &["convert", "-U", "-O", "raw", s(img), s(&out)]);
             sha256_file(&out)
         }
     }
