@@ -165,7 +165,7 @@ fn contents_sha(img: &Path, fmt: Format, scratch: &Path) -> String {
         Format::Raw => sha256_file(img),
         Format::Qcow2 => {
             let out = scratch.join("converted.raw");
-            run("qemu-img", &["convert", "-O", "raw", s(img), s(&out)]);
+            run("qemu-img", &["convert", "-U", "-O", "raw", s(img), s(&out)]);
             let sum = sha256_file(&out);
             run("e2fsck", &["-fn", s(&out)]);
             sum
@@ -256,7 +256,7 @@ fn crash_matrix(fmt: Format) {
                 assert!(!log_of(&img).exists(), "{action:?} {on:?} {k}: the log is still there");
                 assert_eq!(had_log, !notices.is_empty(), "{action:?} {on:?} {k}: {notices}");
                 if fmt == Format::Qcow2 {
-                    run("qemu-img", &["check", s(&img)]);
+                    run("qemu-img", &["check", "-U", s(&img)]);
                 }
                 let sum = contents_sha(&img, fmt, scratch.path());
                 if fmt == Format::Raw {
