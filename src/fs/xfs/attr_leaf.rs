@@ -154,4 +154,21 @@ mod tests {
         b[3] = 1;
         assert!(decode(&b, false).unwrap_err().contains("siblings"));
     }
+
+    #[test]
+    fn damaged_blocks_are_errors_not_panics() {
+        let good = encode(&[a(0, "k", 5), a(4, "selinux", 30)], 512, true, &BlockId { daddr: 1, uuid: [1; 16], ino: 2 });
+        // every byte of the header and entries set to each of a few hostile values
+        for at in 0..120 {
+            for v in [0u8, 0x7f, 0xff] {
+                let mut b = good.clone();
+                b[at] = v;
+                let _ = decode(&b, true);
+            }
+        }
+        assert!(decode(&[0u8; 512], true).is_err());
+        let mut b = good.clone();
+        b[56..58].copy_from_slice(&60u16.to_be_bytes());
+        assert!(decode(&b, true).unwrap_err().contains("do not fit"));
+    }
 }
