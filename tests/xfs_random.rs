@@ -8,7 +8,9 @@
 //! Configurations: v5 defaults, v4 (`crc=0`: this kernel cannot mount it, so its twin is a v5
 //! filesystem and ours is read back by our reader), 1 KiB blocks, reflinked files
 //! (copy-on-write), and eighteen small AGs nearly full. `XFS_RANDOM_SEEDS=N` runs N seeds per
-//! configuration (default 1). The same engine runs on the rmapbt fixtures of
+//! configuration (default 1), starting at seed `XFS_RANDOM_SEED_BASE` (default 0) so that a
+//! campaign can run in parallel processes on disjoint seeds;
+//! the same engine runs on the rmapbt fixtures of
 //! fixtures/mk-xfs-rmap.sh and fresh `-m rmapbt=1` images (`XFS_RANDOM_RMAP_SEEDS=N`, default
 //! 1), where each sequence's end is also judged record by record against the rmapbt
 //! xfs_repair rebuilds (`judge_rmap`).
@@ -362,6 +364,16 @@ fn nearly_full(m: &Path) {
     }
 }
 
+/// A number from the environment, or `default`.
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// The first seed of this run (`XFS_RANDOM_SEED_BASE`).
+fn base() -> u64 {
+    env_u64("XFS_RANDOM_SEED_BASE", 0)
+}
+
 /// The configurations: mkfs.xfs arguments and what the kernel puts on the image first.
 const CONFIGS: [(&[&str], fn(&Path)); 5] = [
     (&[], empty),
@@ -373,10 +385,10 @@ const CONFIGS: [(&[&str], fn(&Path)); 5] = [
 
 #[test]
 fn random_sequences_match_the_kernel() {
-    let seeds: u64 = std::env::var("XFS_RANDOM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let seeds = env_u64("XFS_RANDOM_SEEDS", 1);
     let (mut done, mut skipped) = (0, 0);
     for (c, (args, setup)) in CONFIGS.into_iter().enumerate() {
-        for s in 0..seeds {
+        for s in base()..base() + seeds {
             let (d, k) = run(Src::Mkfs(args), setup, 0x51ed_270b_e9f3_a1c4 ^ (s * 0x9e37_79b9) ^ c as u64);
             done += d;
             skipped += k;
@@ -390,7 +402,7 @@ fn random_sequences_match_the_kernel() {
 /// files, 1 KiB blocks in 8 AGs) and fresh images with and without reflink.
 #[test]
 fn random_sequences_on_rmapbt_match_the_kernel() {
-    let seeds: u64 = std::env::var("XFS_RANDOM_RMAP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let seeds = env_u64("XFS_RANDOM_RMAP_SEEDS", 1);
     let (mut done, mut skipped, mut sequences) = (0, 0, 0);
     let srcs = [
         Src::Fixture("xfs-rmap/reflink.img"),
@@ -400,7 +412,7 @@ fn random_sequences_on_rmapbt_match_the_kernel() {
         Src::Mkfs(&["-m", "rmapbt=1,reflink=0", "-b", "size=1024"]),
     ];
     for (n, src) in srcs.into_iter().enumerate() {
-        for s in 0..seeds {
+        for s in base()..base() + seeds {
             let (d, k) = run(src, empty, 0x7a3c_11e5_0b9d_2f61 ^ (s * 0x9e37_79b9) ^ (n as u64) << 40);
             done += d;
             skipped += k;

@@ -265,3 +265,42 @@ fn a_damaged_attribute_fork_is_refused_and_changes_nothing() {
     drop(w);
     assert!(std::fs::read(&img).unwrap() == before, "the image changed");
 }
+
+/// Found by the randomized campaign (tests/xfs_random.rs, seed 98 of the v5 configuration): a
+/// new attribute fork on a shortform directory of 303 bytes. bytesfit caps the boundary at 37
+/// (296 bytes: where an attribute btree root still fits), below what the directory holds; the
+/// kernel moves the directory to a block first (xfs_bmap_add_attrfork_local). The writer kept
+/// it shortform, 7 bytes past the boundary: xfs_repair cleared the directory. The directory is
+/// made by the writer, as in the campaign: this host's kernel gives every new inode an empty
+/// attribute fork at the default boundary (24), so its directories never reach this case.
+#[test]
+fn a_new_attribute_fork_moves_a_full_shortform_directory_to_a_block() {
+    let d = tempfile::tempdir().unwrap();
+    let (ours, _) = image(d.path(), &[]);
+    // 6 header bytes + 9 entries of 8 + 25 bytes: 303
+    let names: Vec<String> = (0..9).map(|k| format!("{k}{}", "n".repeat(24))).collect();
+    let mut w = open(&ours);
+    let root = w.superblock().rootino;
+    let dir = w.create(root, b"big", 0o40755, 0, 0).unwrap();
+    for n in &names {
+        w.create(dir, n.as_bytes(), 0o100644, 0, 0).unwrap();
+    }
+    drop(w);
+    let core = |img: &Path| fields(&db(img, &[&format!("inode {dir}"), "p core.format core.size core.forkoff"]));
+    assert_eq!((core(&ours)["core.size"].as_str(), core(&ours)["core.forkoff"].as_str()), ("303", "0"));
+    let value = [b'v'; 21];
+    let mut w = open(&ours);
+    w.setxattr(dir, b"user.b", &value).unwrap();
+    drop(w);
+    repair_clean(&ours);
+    let c = core(&ours);
+    assert!(c["core.format"].starts_with('2') && c["core.forkoff"] == "37", "a block directory, the boundary bytesfit gives: {c:?}");
+    let mut listed = Vec::new();
+    with_kernel(&ours, |m| {
+        listed = std::fs::read_dir(m.join("big")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let o = Command::new("getfattr").args(["-n", "user.b", "--only-values"]).arg(m.join("big")).output().unwrap();
+        assert_eq!(o.stdout, value);
+    });
+    listed.sort();
+    assert_eq!(listed, names);
+}

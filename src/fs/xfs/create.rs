@@ -60,7 +60,7 @@ impl XfsWriter {
     }
 
     /// Directory `dir`: its inode, and its shortform contents when it is in shortform.
-    fn dir_inode(&self, dir: u64) -> Result<(Inode, Option<SfDir>)> {
+    pub(super) fn dir_inode(&self, dir: u64) -> Result<(Inode, Option<SfDir>)> {
         let (_, _, _, i) = self.read_inode(dir)?;
         if i.kind() != S_IFDIR {
             return Err(Error::Os(Errno::NotDir));

@@ -277,7 +277,6 @@ pub fn flags(b: &[u8]) -> u16 {
     be16(b, 90)
 }
 
-/// Bytes of inode `b`'s data fork (up to the attribute fork, if any).
 /// Bytes of inode `b`'s data fork: up to the attribute fork, or the whole literal area.
 pub fn data_fork_len(sb: &Superblock, b: &[u8]) -> usize {
     let forkoff = usize::from(b[82]) * 8;

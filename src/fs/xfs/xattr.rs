@@ -136,7 +136,7 @@ impl XfsWriter {
         if !self.sb.attr2 {
             return Err(self.xattr_unsupported(ino, "a v4 filesystem without the attr2 feature"));
         }
-        let (off, mut blk, at, i) = self.inode_in_use(ino)?;
+        let (off, blk, at, i) = self.inode_in_use(ino)?;
         let n = usize::from(self.sb.inodesize);
         if flags == 0 && !matches!(i.kind(), 0o100000 | 0o040000) {
             // Linux's xattr_permission: user attributes only on regular files and directories
@@ -173,12 +173,31 @@ impl XfsWriter {
         }
         let bs = self.sb.blocksize as usize;
         let core = core_len(&self.sb);
-        let b = &mut blk[at..at + n];
         // Shortform when it fits — once in a leaf, only a removal goes back (the kernel's
         // xfs_attr_shortform_allfit) —, else one leaf block.
         let sf_ok = entries.len() <= MAX_ENTRIES && entries.iter().all(|e| e.name.len() <= MAX_PART && e.value.len() <= MAX_PART);
         let sf_forkoff = if sf_ok && (leaf.is_none() || value.is_none()) { self.attr_forkoff(&i, forkoff, attr_sf::total(&entries)) } else { None };
         let sf_forkoff = sf_forkoff.filter(|&f| f == forkoff || i.format != Format::Btree);
+        // The boundary may sit below what the data fork holds (bytesfit caps it where an
+        // attribute btree root still fits). A new fork beside a shortform directory moves the
+        // directory to a block first, as xfs_bmap_add_attrfork_local does; anything else that
+        // would lose data fork bytes goes to a leaf block at the boundary it has.
+        let held = match i.format {
+            Format::Local => i.size as usize,
+            Format::Extents => i.nextents as usize * 16,
+            Format::Btree | Format::Dev => 0,
+        };
+        let (off, mut blk, at, i) = match sf_forkoff {
+            Some(new) if new * 8 < held && forkoff == 0 && i.format == Format::Local && i.kind() == 0o040000 => {
+                let sf = self.dir_inode(ino)?.1.ok_or_else(|| self.corrupt(format!("directory {ino}: local data fork without shortform entries")))?;
+                self.sf_to_block(ino, &sf)?;
+                self.inode_in_use(ino)?
+            }
+            _ => (off, blk, at, i),
+        };
+        let held = if i.format == Format::Extents { i.nextents as usize * 16 } else { held };
+        let sf_forkoff = sf_forkoff.filter(|&new| new * 8 >= held || i.format == Format::Btree);
+        let b = &mut blk[at..at + n];
         let mut nblocks = i.nblocks;
         if entries.is_empty() || sf_forkoff.is_some() {
             if let Some(fsb) = leaf {
