@@ -145,7 +145,7 @@ fn directory_loops_are_reported_with_both_paths() {
     }
     let mut g = open(&ext4);
     g.mount_ro("/dev/sda", "/").unwrap();
-    for (what, r) in [("find", g.find("/").map(drop)), ("du", g.du("/").map(drop)), ("walk", g.walk("/").map(drop))] {
+    for (what, r) in [("find", g.find("/").map(drop)), ("du", g.du("/").map(drop)), ("walk", g.walk_each("/", |_| Ok::<(), GuestError>(())))] {
         match r {
             Err(GuestError::DirectoryLoop { path, first }) => assert_eq!((path.as_str(), first.as_str()), ("/b/again", "/a"), "{what}"),
             other => panic!("{what}: {other:?}"),

@@ -43,7 +43,7 @@ impl Read for GuestFile {
     }
 }
 
-/// One node met by [`Guest::walk`]: where it is below the walked directory, its `lstat`, and
+/// One node met by [`Guest::walk_each`]: where it is below the walked directory, its `lstat`, and
 /// a handle to read it.
 pub struct TreeEntry {
     /// Path components below the walked directory (empty for the directory itself). Each is a
@@ -227,26 +227,28 @@ impl Guest {
     /// Walks the tree at `dir` (following a symlink only for `dir` itself) depth-first, the
     /// directory before its contents, entries of a directory sorted by name (a name a damaged
     /// directory holds twice is walked once, its later entries skipped with a warning; see
-    /// [`Guest::take_warnings`]). Mountpoints below
-    /// `dir` are crossed, as `find` and `tar` do in the appliance. A directory met twice (a
-    /// damaged filesystem: a hard-linked directory, a FAT directory that contains itself) is
-    /// an error naming both paths — never a silent omission of its content at one of them.
-    pub fn walk(&self, dir: &str) -> Result<Vec<TreeEntry>> {
-        let mut out = Vec::new();
+    /// [`Guest::take_warnings`]), handing each entry to `visit` as it is met. Mountpoints below
+    /// `dir` are crossed, as `find` and `tar` do in the appliance. Memory is bounded by the
+    /// directories open along the path being walked, not by the size of the tree (a million
+    /// files cost what their largest directories cost). A directory met twice (a damaged
+    /// filesystem: a hard-linked directory, a FAT directory that contains itself) ends the
+    /// walk with an error naming both paths — never a silent omission of its content at one of
+    /// them; so does an error from `visit`.
+    pub fn walk_each<E: From<GuestError>>(&self, dir: &str, mut visit: impl FnMut(TreeEntry) -> std::result::Result<(), E>) -> std::result::Result<(), E> {
         let mut seen: HashMap<(usize, Ino), String> = HashMap::new();
         let mut stack = vec![self.tree_root(dir)?];
         while let Some((canonical, entry)) = stack.pop() {
             if entry.stat.file_type() == Some(FileType::Directory) {
                 let key = (Arc::as_ptr(&entry.fs) as *const () as usize, entry.ino);
                 if let Some(first) = seen.get(&key) {
-                    return Err(GuestError::DirectoryLoop { path: canonical, first: first.clone() });
+                    return Err(GuestError::DirectoryLoop { path: canonical, first: first.clone() }.into());
                 }
                 seen.insert(key, canonical.clone());
                 stack.extend(self.children(&canonical, &entry)?.into_iter().rev());
             }
-            out.push(entry);
+            visit(entry)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// `find`: every path below `dir`, relative to it, sorted (the directory itself is not
@@ -256,8 +258,13 @@ impl Guest {
             return Err(path_err(dir, Errno::NotDir));
         }
         // Sorted by the raw names, as the appliance sorts them; shown lossily.
-        let mut names: Vec<(Vec<u8>, String)> =
-            self.walk(dir)?.iter().skip(1).map(|e| (e.components.join(&b'/'), e.relative())).collect();
+        let mut names: Vec<(Vec<u8>, String)> = Vec::new();
+        self.walk_each(dir, |e| {
+            if !e.components.is_empty() {
+                names.push((e.components.join(&b'/'), e.relative()));
+            }
+            Ok::<(), GuestError>(())
+        })?;
         names.sort();
         Ok(names.into_iter().map(|(_, s)| s).collect())
     }
@@ -267,11 +274,12 @@ impl Guest {
     pub fn du(&self, path: &str) -> Result<u64> {
         let mut seen: HashSet<(usize, Ino)> = HashSet::new();
         let mut blocks = 0u64;
-        for e in self.walk(path)? {
+        self.walk_each(path, |e| {
             if e.stat.nlink <= 1 || e.stat.file_type() == Some(FileType::Directory) || seen.insert((Arc::as_ptr(&e.fs) as *const () as usize, e.ino)) {
                 blocks = blocks.saturating_add(e.stat.blocks);
             }
-        }
+            Ok::<(), GuestError>(())
+        })?;
         Ok(blocks.div_ceil(2))
     }
 

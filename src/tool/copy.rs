@@ -142,23 +142,23 @@ pub fn copy_out(g: &Guest, remote: &str, localdir: &Path) -> Result<()> {
     let canonical = g.realpath(remote)?;
     let base = canonical.rsplit('/').next().unwrap_or_default();
     let top = if base.is_empty() { localdir.to_path_buf() } else { localdir.join(safe_component(base.as_bytes())?) };
-    let entries = g.walk(&canonical)?;
     let mut dirs = Vec::new();
-    for e in &entries {
+    g.walk_each(&canonical, |e| {
         let mut p = top.clone();
         for c in &e.components {
             p.push(safe_component(c)?);
         }
-        if create_node(e, &p)? && e.stat.file_type() == Some(FileType::Directory) {
-            dirs.push((p, e));
+        if create_node(&e, &p)? && e.stat.file_type() == Some(FileType::Directory) {
+            dirs.push((p, e.stat));
         }
-    }
+        Ok::<(), anyhow::Error>(())
+    })?;
     // Directory modes and times last, deepest first: filling a directory changes its mtime,
     // and a read-only directory could not be filled.
-    for (p, e) in dirs.iter().rev() {
+    for (p, st) in dirs.iter().rev() {
         // The time first: a directory made unreadable (mode 000) could not be opened after.
-        File::open(p).and_then(|f| f.set_modified(mtime(&e.stat))).map_err(|err| host_err(p, &err))?;
-        fs::set_permissions(p, fs::Permissions::from_mode(e.stat.mode & 0o7777)).map_err(|err| host_err(p, &err))?;
+        File::open(p).and_then(|f| f.set_modified(mtime(st))).map_err(|err| host_err(p, &err))?;
+        fs::set_permissions(p, fs::Permissions::from_mode(st.mode & 0o7777)).map_err(|err| host_err(p, &err))?;
     }
     Ok(())
 }

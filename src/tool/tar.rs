@@ -251,14 +251,16 @@ fn tar_header(st: &Stat) -> Option<tar::Header> {
 /// whose target no tar archive can store is left out with a `PROG: tar-out: skipping …`
 /// warning on stderr.
 pub fn write_tar(g: &Guest, dir: &str, w: &mut dyn Write, prog: &str) -> Result<()> {
-    let entries = g.walk(dir)?;
     let mut b = tar::Builder::new(w);
-    for e in entries.iter().skip(1) {
+    g.walk_each(dir, |e| {
+        if e.components.is_empty() {
+            return Ok(());
+        }
         let mut path = PathBuf::new();
         for c in &e.components {
             path.push(safe_component(c)?);
         }
-        let Some(mut h) = tar_header(&e.stat) else { continue };
+        let Some(mut h) = tar_header(&e.stat) else { return Ok(()) };
         // Errors name the guest path they happened at.
         let guest = format!("{}/{}", dir.trim_end_matches('/'), path.display());
         let at = |err: &dyn std::fmt::Display| anyhow!("{guest}: {err}");
@@ -270,7 +272,7 @@ pub fn write_tar(g: &Guest, dir: &str, w: &mut dyn Write, prog: &str) -> Result<
                 if target.is_empty() || target.contains(&0) {
                     let why = if target.is_empty() { "is empty" } else { "contains a NUL byte" };
                     eprintln!("{prog}: tar-out: skipping the symlink {guest}: its target {why}");
-                    continue;
+                    return Ok(());
                 }
                 b.append_link(&mut h, &path, OsStr::from_bytes(&target)).map_err(|err| at(&err))?
             }
@@ -281,7 +283,8 @@ pub fn write_tar(g: &Guest, dir: &str, w: &mut dyn Write, prog: &str) -> Result<
             }
             _ => b.append_data(&mut h, &path, io::empty()).map_err(|err| at(&err))?,
         }
-    }
+        Ok::<(), anyhow::Error>(())
+    })?;
     b.finish()?;
     Ok(())
 }

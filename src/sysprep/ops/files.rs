@@ -219,12 +219,18 @@ fn backup_files(g: &Guest, _: &Ctx) -> Result<()> {
         if edit::kind(g, root)? != Some(FileType::Directory) {
             continue;
         }
-        for e in g.walk(root)? {
-            let Some(name) = e.components.last() else { continue };
-            let backup = name.ends_with(b"~") || name.ends_with(b".bak");
+        // Found first, removed after: the walk streams (a tree of millions of files costs
+        // its directories, not a list of them all), and fails whole before any removal.
+        let mut found = Vec::new();
+        g.walk_each(root, |e| {
+            let backup = e.components.last().is_some_and(|n| n.ends_with(b"~") || n.ends_with(b".bak"));
             if backup && e.stat.file_type() == Some(FileType::Regular) {
-                g.rm(&format!("{root}/{}", e.relative()))?;
+                found.push(format!("{root}/{}", e.relative()));
             }
+            Ok::<(), crate::guest::Error>(())
+        })?;
+        for p in found {
+            g.rm(&p)?;
         }
     }
     Ok(())
@@ -236,11 +242,15 @@ fn rm_only_files(g: &Guest, dir: &str, keep: &[u8]) -> Result<()> {
     if edit::kind(g, dir)? != Some(FileType::Directory) {
         return Ok(());
     }
-    for e in g.walk(dir)? {
-        let Some(name) = e.components.last() else { continue };
-        if e.stat.file_type() == Some(FileType::Regular) && name.as_slice() != keep {
-            g.rm(&format!("{}/{}", dir.trim_end_matches('/'), e.relative()))?;
+    let mut found = Vec::new();
+    g.walk_each(dir, |e| {
+        if e.stat.file_type() == Some(FileType::Regular) && e.components.last().is_some_and(|n| n.as_slice() != keep) {
+            found.push(format!("{}/{}", dir.trim_end_matches('/'), e.relative()));
         }
+        Ok::<(), crate::guest::Error>(())
+    })?;
+    for p in found {
+        g.rm(&p)?;
     }
     Ok(())
 }
