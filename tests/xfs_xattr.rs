@@ -304,3 +304,53 @@ fn a_new_attribute_fork_moves_a_full_shortform_directory_to_a_block() {
     listed.sort();
     assert_eq!(listed, names);
 }
+
+/// A new attribute fork that cannot be shortform goes to a leaf block at the default boundary
+/// (24: 192 bytes of data fork): a shortform directory longer than that becomes a block
+/// directory first, and extents past it a bmap btree, as the kernel does
+/// (xfs_bmap_add_attrfork_local, _extents). Both were refused before ("it would move to a
+/// btree"), which stopped sequences of the random campaign.
+#[test]
+fn a_new_leaf_attribute_fork_makes_room_in_the_data_fork() {
+    let d = tempfile::tempdir().unwrap();
+    let (img, _) = image(d.path(), &[]);
+    let mut w = open(&img);
+    let root = w.superblock().rootino;
+    // 6 + 7 × 33 = 237 bytes of shortform entries
+    let names: Vec<String> = (0..7).map(|k| format!("{k}{}", "n".repeat(24))).collect();
+    let dir = w.create(root, b"dir", 0o40755, 0, 0).unwrap();
+    for n in &names {
+        w.create(dir, n.as_bytes(), 0o100644, 0, 0).unwrap();
+    }
+    // 19 extents (304 of the 336 bytes): every other 4 KiB block written
+    let file = w.create(root, b"sparse", 0o100644, 0, 0).unwrap();
+    for k in 0..19u64 {
+        w.write(file, k * 8192, &[k as u8 + 1; 4096]).unwrap();
+    }
+    drop(w);
+    let core = |ino: u64| fields(&db(&img, &[&format!("inode {ino}"), "p core.format core.forkoff core.nextents"]));
+    assert!(core(dir)["core.format"].starts_with('1') && core(file)["core.format"].starts_with('2'), "{:?} {:?}", core(dir), core(file));
+    let big = vec![b'w'; 300];
+    let mut w = open(&img);
+    w.setxattr(dir, b"user.big", &big).unwrap();
+    w.setxattr(file, b"user.big", &big).unwrap();
+    drop(w);
+    repair_clean(&img);
+    let (cd, cf) = (core(dir), core(file));
+    assert!(cd["core.format"].starts_with('2') && cd["core.forkoff"] == "24", "directory: {cd:?}");
+    assert!(cf["core.format"].starts_with('3') && cf["core.forkoff"] == "24", "file: {cf:?}");
+    with_kernel(&img, |m| {
+        let mut listed: Vec<String> = std::fs::read_dir(m.join("dir")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        listed.sort();
+        assert_eq!(listed, names);
+        let data = std::fs::read(m.join("sparse")).unwrap();
+        assert_eq!(data.len(), 18 * 8192 + 4096);
+        for k in 0..19usize {
+            assert!(data[k * 8192..k * 8192 + 4096].iter().all(|&b| b == k as u8 + 1), "block {k}");
+        }
+        for n in ["dir", "sparse"] {
+            let o = Command::new("getfattr").args(["-n", "user.big", "--only-values"]).arg(m.join(n)).output().unwrap();
+            assert_eq!(o.stdout, big, "{n}");
+        }
+    });
+}

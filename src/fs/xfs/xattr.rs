@@ -7,7 +7,9 @@
 //! needs: RHEL-family images label every file.
 //!
 //! `user.` attributes exist only on regular files and directories (`EPERM` elsewhere, as
-//! Linux's `xattr_permission`). Refused with [`Error::Unsupported`] naming the case: attributes that do not fit in the
+//! Linux's `xattr_permission`). A new fork makes room as the kernel does: a shortform
+//! directory past the boundary becomes a block directory, extents past it a bmap btree.
+//! Refused with [`Error::Unsupported`] naming the case: attributes that do not fit in the
 //! inode (leaf, node or remote-value formats), an attribute fork already in those formats,
 //! moving the fork boundary of a file whose data fork is a btree root, and names outside
 //! `user.`, `trusted.`, `security.`. POSIX ACLs set by their `system.posix_acl_*` names are
@@ -15,7 +17,8 @@
 
 use super::attr_leaf;
 use super::attr_sf::{self, SfAttr, MAX_PART};
-use super::bmap::Extent;
+use super::bmap::{self, Extent};
+use super::bunmap::TreeSrc;
 use super::da::{self, Owner};
 use super::dir2::leaf::STAMP as LEAF_STAMP;
 use super::inode::{self, now, core_len, Format, Inode};
@@ -91,11 +94,16 @@ impl XfsWriter {
         }
     }
 
+    /// `xfs_default_attroffset`, in 8-byte units.
+    fn default_attroffset(&self) -> usize {
+        let litino = usize::from(self.sb.inodesize) - core_len(&self.sb);
+        (if self.sb.inodesize == 256 { litino - bmdr_space(MIN_ATTR_PTRS) } else { bmdr_space(6 * MIN_ATTR_PTRS) }) >> 3
+    }
+
     /// `xfs_default_attroffset`: the fork boundary of a new attribute fork that will not be
     /// shortform, when the data fork leaves room for it.
     fn default_attr_forkoff(&self, i: &Inode) -> Option<usize> {
-        let litino = usize::from(self.sb.inodesize) - core_len(&self.sb);
-        let offset = if self.sb.inodesize == 256 { litino - bmdr_space(MIN_ATTR_PTRS) } else { bmdr_space(6 * MIN_ATTR_PTRS) };
+        let offset = self.default_attroffset() * 8;
         let data = match i.format {
             Format::Local => i.size as usize,
             Format::Extents => i.nextents as usize * 16,
@@ -187,7 +195,7 @@ impl XfsWriter {
             Format::Extents => i.nextents as usize * 16,
             Format::Btree | Format::Dev => 0,
         };
-        let (off, mut blk, at, i) = match sf_forkoff {
+        let (off, blk, at, i) = match sf_forkoff {
             Some(new) if new * 8 < held && forkoff == 0 && i.format == Format::Local && i.kind() == 0o040000 => {
                 let sf = self.dir_inode(ino)?.1.ok_or_else(|| self.corrupt(format!("directory {ino}: local data fork without shortform entries")))?;
                 self.sf_to_block(ino, &sf)?;
@@ -197,6 +205,32 @@ impl XfsWriter {
         };
         let held = if i.format == Format::Extents { i.nextents as usize * 16 } else { held };
         let sf_forkoff = sf_forkoff.filter(|&new| new * 8 >= held || i.format == Format::Btree);
+        // A new fork in a leaf block sits at the default boundary: a shortform directory past
+        // it becomes a block first, extents past it a bmap btree (xfs_bmap_add_attrfork_local,
+        // _extents).
+        let new_leaf_fork = forkoff == 0 && sf_forkoff.is_none() && !entries.is_empty() && self.default_attr_forkoff(&i).is_none();
+        let (off, mut blk, at, i) = match i.format {
+            Format::Local if new_leaf_fork && i.kind() == 0o040000 => {
+                let sf = self.dir_inode(ino)?.1.ok_or_else(|| self.corrupt(format!("directory {ino}: local data fork without shortform entries")))?;
+                self.sf_to_block(ino, &sf)?;
+                self.inode_in_use(ino)?
+            }
+            Format::Extents if new_leaf_fork => {
+                let default = self.default_attroffset();
+                let (map, tree) = bmap::map_and_tree(&TreeSrc { w: self }, ino, i.format, &i.data_fork, i.nextents)?;
+                let mut blk = blk;
+                let b = &mut blk[at..at + n];
+                b[82] = default as u8;
+                let delta = self.store_map(&i, &map, &tree, b, &map)?;
+                let nblocks = i.nblocks.checked_add_signed(delta).ok_or_else(|| self.corrupt(format!("inode {ino}: {} blocks", i.nblocks)))?;
+                inode::set_size_blocks(b, i.size, nblocks);
+                inode::seal(&self.sb, b, self.bufs.lsn());
+                self.bufs.put(off, blk, None);
+                self.inode_in_use(ino)?
+            }
+            _ => (off, blk, at, i),
+        };
+        let forkoff = usize::from(blk[at + 82]);
         let b = &mut blk[at..at + n];
         let mut nblocks = i.nblocks;
         if entries.is_empty() || sf_forkoff.is_some() {
