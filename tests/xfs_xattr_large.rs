@@ -29,7 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 use vguestfs::disk::{Dev, RawFile};
 use vguestfs::fs::xfs::writer::XfsWriter;
-use vguestfs::fs::{Error, Filesystem};
+use vguestfs::fs::{Errno, Error, Filesystem};
 
 /// Attributes of one file: name → value.
 type Attrs = BTreeMap<String, Vec<u8>>;
@@ -477,7 +477,10 @@ fn an_attribute_fork_of_many_extents_becomes_a_bmap_btree() {
 /// and read back by our reader; xfs_repair judges.
 #[test]
 fn v4_remote_values_and_node_forks_are_clean() {
-    for args in [&["-m", "crc=0"][..], &["-m", "crc=0", "-b", "size=1024"][..]] {
+    // (512-byte blocks: 62 leaves under the node; fewer, shorter attributes)
+    let configs: [(&[&str], usize, u64, u64); 3] =
+        [(&["-m", "crc=0"], 200, 80, 150), (&["-m", "crc=0", "-b", "size=1024"], 200, 80, 150), (&["-m", "crc=0", "-b", "size=512"], 120, 30, 60)];
+    for (args, count, longest, biggest) in configs {
         let (_d, img) = mkfs(args);
         let mut w = open(&img);
         let root = w.superblock().rootino;
@@ -492,9 +495,9 @@ fn v4_remote_values_and_node_forks_are_clean() {
             model.entry("bare").or_default().insert(name, v);
         }
         let mut rng = Rng(0x4444);
-        let names = many_names(200, 80, &mut rng);
+        let names = many_names(count, longest, &mut rng);
         for (k, n) in names.iter().enumerate() {
-            let v = gen(if k % 30 == 0 { 9000 } else { rng.below(150) as usize }, k as u64);
+            let v = gen(if k % 30 == 0 { 9000 } else { rng.below(biggest) as usize }, k as u64);
             w.setxattr(files["many"], n.as_bytes(), &v).unwrap_or_else(|e| panic!("{args:?} {n}: {e}"));
             model.entry("many").or_default().insert(n.clone(), v);
         }
@@ -502,6 +505,15 @@ fn v4_remote_values_and_node_forks_are_clean() {
         repair_clean(&img);
         let magic = ablock0_magic(&img, files["many"]);
         assert_eq!(magic, "0xfebe", "{args:?}");
+        // Linux's limits: a name of 255 bytes at most, a value of 64 KiB.
+        let mut w = open(&img);
+        let long = format!("user.{}", "n".repeat(251));
+        assert!(matches!(w.setxattr(files["bare"], long.as_bytes(), b"x"), Err(Error::Os(Errno::Range))));
+        assert!(matches!(w.setxattr(files["bare"], b"user.big", &vec![0; 65537]), Err(Error::Os(Errno::TooBig))));
+        let longest_name = format!("user.{}", "n".repeat(250));
+        w.setxattr(files["bare"], longest_name.as_bytes(), &gen(300, 9)).unwrap();
+        model.entry("bare").or_default().insert(longest_name, gen(300, 9));
+        drop(w);
         for (f, want) in &model {
             assert!(our_attrs(&img, files[f]) == *want, "{args:?}: {f} reads back otherwise");
         }
@@ -513,7 +525,7 @@ fn v4_remote_values_and_node_forks_are_clean() {
             w.setxattr(files["bare"], name.as_bytes(), &v).unwrap();
             model.get_mut("bare").unwrap().insert(name, v);
         }
-        for n in names.iter().take(180) {
+        for n in names.iter().take(count * 9 / 10) {
             w.removexattr(files["many"], n.as_bytes()).unwrap();
             model.get_mut("many").unwrap().remove(n);
         }
