@@ -547,3 +547,50 @@ fn v4_remote_values_and_node_forks_are_clean() {
         }
     }
 }
+
+/// A damaged node-form fork (xfs_db writes a child pointer of 0 into the node root, a leaf's
+/// sibling link, a key past the next one): setting and removing are refused
+/// as corruption naming the inode, and write nothing.
+#[test]
+fn a_damaged_node_fork_is_refused_and_changes_nothing() {
+    let (d, img) = mkfs(&[]);
+    let ino = kernel_files(&img, &["f".to_string()], &Attrs::new())["f"];
+    let mut w = open(&img);
+    for k in 0..80u64 {
+        w.setxattr(ino, format!("user.attribute-{k}").as_bytes(), &gen(100, k)).unwrap();
+    }
+    drop(w);
+    repair_clean(&img);
+    assert!(node_count(&img, ino) >= 2);
+    let second_leaf = fields(&db(&img, &[&format!("inode {ino}"), "ablock 0", "p btree[1].before"]))["btree[1].before"].clone();
+    // a name in that leaf: the writer reads the leaf to change it
+    let there = fields(&db(&img, &[&format!("inode {ino}"), &format!("ablock {second_leaf}"), "p nvlist[0].name"]))["nvlist[0].name"].trim_matches('"').to_string();
+    let there = format!("user.{there}");
+    let root_ops = ["user.new", "user.attribute-3", "user.attribute-70"];
+    let damage: [(&str, String, [&str; 3]); 3] = [
+        ("0", "write btree[1].before 0".into(), root_ops),
+        (&second_leaf, "write hdr.info.hdr.back 77".into(), [&there; 3]),
+        ("0", "write btree[0].hashval 4294967295".into(), root_ops),
+    ];
+    for (block, cmd, names) in damage {
+        let bad = d.path().join("bad.img");
+        std::fs::copy(&img, &bad).unwrap();
+        let out = std::process::Command::new("xfs_db")
+            .env("PATH", common::xfs::path_env())
+            .args(["-x", "-c", &format!("inode {ino}"), "-c", &format!("ablock {block}"), "-c", &cmd])
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        let before = std::fs::read(&bad).unwrap();
+        let mut w = open(&bad);
+        for r in [w.setxattr(ino, names[0].as_bytes(), b"1"), w.removexattr(ino, names[1].as_bytes()), w.setxattr(ino, names[2].as_bytes(), b"2")] {
+            match r {
+                Err(Error::Corrupt { msg, .. }) => assert!(msg.contains(&format!("inode {ino}")), "{cmd}: {msg}"),
+                other => panic!("{cmd}: {other:?}"),
+            }
+        }
+        drop(w);
+        assert!(std::fs::read(&bad).unwrap() == before, "{cmd}: the image changed");
+    }
+}

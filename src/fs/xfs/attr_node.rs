@@ -114,6 +114,11 @@ impl XfsWriter {
         self.corrupt(format!("inode {ino}: {m}"))
     }
 
+    /// Leaf `blk` as the edit read or made it; an error when it did neither.
+    fn attr_leaf_of<'a>(&self, ed: &'a AttrEdit, blk: u32) -> Result<&'a Leaf> {
+        ed.leaves.get(&blk).ok_or_else(|| self.attr_corrupt(ed.ino, format!("attribute leaf {blk} not read")))
+    }
+
     /// Byte offset of attribute-fork block `blk` as `map` maps it.
     fn attr_byte(&self, ino: u64, map: &[Extent], blk: u64) -> Result<u64> {
         let e = bmap::find(map, blk).map_err(|_| self.attr_corrupt(ino, format!("attribute fork block {blk} is a hole")))?;
@@ -144,6 +149,12 @@ impl XfsWriter {
             if da::forw(&b) != 0 || da::back(&b) != 0 {
                 return Err(self.attr_corrupt(ino, "attribute node root with siblings"));
             }
+            let mut kids: Vec<u32> = ents.iter().map(|e| e.1).collect();
+            kids.sort_unstable();
+            kids.dedup();
+            if kids.len() != ents.len() || kids.first() == Some(&0) || ents.windows(2).any(|w| w[0].0 > w[1].0) {
+                return Err(self.attr_corrupt(ino, "attribute node root: children repeated, block 0 among them, or keys out of order"));
+            }
             ed.root = Some(Node { level, ents });
             ed.root_read = true;
             return Ok(());
@@ -157,8 +168,19 @@ impl XfsWriter {
                 return Err(self.attr_corrupt(ino, "attribute leaf block 0 with siblings"));
             }
             ed.root_read = true;
-        } else if leaf.ents.is_empty() {
-            return Err(self.attr_corrupt(ino, format!("{what}: an empty leaf in node form")));
+        } else {
+            // a leaf of a node-form fork: keyed in the root, linked to its neighbours there
+            let root = ed.root.as_ref().ok_or_else(|| self.attr_corrupt(ino, format!("{what}: a leaf past block 0 of a leaf-form fork")))?;
+            let i = root.ents.iter().position(|e| e.1 == blk).ok_or_else(|| self.attr_corrupt(ino, format!("{what}: a leaf the node root does not index")))?;
+            let back = if i == 0 { 0 } else { root.ents[i - 1].1 };
+            let forw = root.ents.get(i + 1).map_or(0, |e| e.1);
+            if leaf.ents.is_empty() || leaf.back != back || leaf.forw != forw {
+                return Err(self.attr_corrupt(ino, format!("{what}: an empty leaf, or sibling links not in the node's order")));
+            }
+            let low = if i == 0 { 0 } else { root.ents[i - 1].0 };
+            if leaf.last_hash() != root.ents[i].0 || leaf.ents[0].hash < low {
+                return Err(self.attr_corrupt(ino, format!("{what}: hashes outside its key's range in the node root")));
+            }
         }
         ed.leaves.insert(blk, leaf);
         Ok(())
@@ -223,7 +245,7 @@ impl XfsWriter {
         let hash = hashname(name);
         let matches = |e: &Entry| e.hash == hash && e.flags & INCOMPLETE == 0 && e.flags & NAMESPACE == flags && e.name == name;
         let Some(root) = ed.root.clone() else {
-            let hit = ed.leaves[&0].ents.iter().position(matches).map(|k| (0, k));
+            let hit = self.attr_leaf_of(ed, 0)?.ents.iter().position(matches).map(|k| (0, k));
             return Ok(Found { hit, pos: 0 });
         };
         let mut i = root.ents.iter().position(|&(h, _)| h >= hash).unwrap_or(root.ents.len() - 1);
@@ -231,7 +253,7 @@ impl XfsWriter {
         loop {
             let blk = root.ents[i].1;
             self.attr_read(ed, blk)?;
-            let l = &ed.leaves[&blk];
+            let l = self.attr_leaf_of(ed, blk)?;
             if let Some(k) = l.ents.iter().position(matches) {
                 return Ok(Found { hit: Some((blk, k)), pos });
             }
@@ -242,12 +264,18 @@ impl XfsWriter {
         }
     }
 
-    /// Takes entry `k` out of leaf `blk`, unmapping its remote value.
+    /// Takes entry `k` out of leaf `blk`, unmapping its remote value (which must lie outside
+    /// the da blocks and hold at most 64 KiB).
     pub(crate) fn attr_remove_at(&mut self, ed: &mut AttrEdit, blk: u32, k: usize) -> Result<()> {
         let e = ed.leaf(blk).ents.remove(k);
         if let Val::Remote { blk: vb, len } = e.val {
             let n = attr_remote::blocks(len as usize, self.sb.blocksize as usize, self.sb.crc);
-            self.attr_unmap(ed, u64::from(vb), n)?;
+            let (from, to) = (u64::from(vb), u64::from(vb) + n);
+            let da_blocks = ed.root.iter().flat_map(|r| r.ents.iter().map(|e| u64::from(e.1))).chain([0]);
+            if len as usize > attr_remote::MAX_VALUE || da_blocks.into_iter().any(|d| (from..to).contains(&d)) {
+                return Err(self.attr_corrupt(ed.ino, format!("a remote attribute value of {len} bytes at block {vb}, over the fork's da blocks or too long")));
+            }
+            self.attr_unmap(ed, from, n)?;
         }
         Ok(())
     }
@@ -273,10 +301,10 @@ impl XfsWriter {
         let (bs, crc, ino) = (self.sb.blocksize as usize, self.sb.crc, ed.ino);
         self.attr_read(ed, blk)?;
         let k = ed.leaf(blk).insert(e);
-        if ed.leaves[&blk].fits(bs, crc) {
+        if self.attr_leaf_of(ed, blk)?.fits(bs, crc) {
             return Ok((blk, k));
         }
-        let cuts = attr_leaf::split_points(&ed.leaves[&blk].ents, bs, crc).ok_or_else(|| self.attr_corrupt(ino, "attribute entries no three leaves hold"))?;
+        let cuts = attr_leaf::split_points(&self.attr_leaf_of(ed, blk)?.ents, bs, crc).ok_or_else(|| self.attr_corrupt(ino, "attribute entries no three leaves hold"))?;
         let max = da::node_max(bs, crc);
         let have = ed.root.as_ref().map_or(1, |r| r.ents.len());
         if have + cuts.len() > max {
@@ -299,7 +327,7 @@ impl XfsWriter {
             news.push(self.attr_grow(ed)?);
         }
         let mut all = std::mem::take(&mut ed.leaf(blk).ents);
-        let old_forw = ed.leaves[&blk].forw;
+        let old_forw = self.attr_leaf_of(ed, blk)?.forw;
         let mut bounds = cuts.clone();
         bounds.push(all.len());
         let mut groups = Vec::with_capacity(news.len());
@@ -318,7 +346,7 @@ impl XfsWriter {
             self.attr_read(ed, old_forw)?;
             ed.leaf(old_forw).back = *news.last().unwrap_or(&blk);
         }
-        let keys: Vec<(u32, u32)> = chain.iter().map(|&c| (ed.leaves[&c].last_hash(), c)).collect();
+        let keys: Vec<(u32, u32)> = chain.iter().map(|&c| Ok((self.attr_leaf_of(ed, c)?.last_hash(), c))).collect::<Result<_>>()?;
         let root = ed.root.as_mut().ok_or_else(|| self.attr_corrupt(ino, "no node root after a split"))?;
         let p = root.ents.iter().position(|&(_, c)| c == blk).ok_or_else(|| self.attr_corrupt(ino, format!("attribute leaf {blk} not in the node root")))?;
         root.ents.splice(p..=p, keys);
@@ -340,7 +368,7 @@ impl XfsWriter {
         if ed.root.is_none() || blk == 0 || !ed.leaves.contains_key(&blk) {
             return Ok(());
         }
-        let l = ed.leaves[&blk].clone();
+        let l = self.attr_leaf_of(ed, blk)?.clone();
         if l.ents.is_empty() {
             self.attr_join(ed, (blk, blk), blk)?;
         } else if l.bytes(crc) < bs * 37 / 100 {
@@ -349,13 +377,20 @@ impl XfsWriter {
             sibs.sort_unstable();
             for s in sibs.into_iter().filter(|&s| s != 0) {
                 self.attr_read(ed, s)?;
-                let both = l.bytes(crc) + ed.leaves[&s].bytes(crc) - attr_leaf::header_len(crc);
+                let both = l.bytes(crc) + self.attr_leaf_of(ed, s)?.bytes(crc) - attr_leaf::header_len(crc);
                 if both <= bs - bs / 4 {
                     let pair = if s == l.forw { (blk, s) } else { (s, blk) };
                     self.attr_join(ed, pair, blk.min(s))?;
                     break;
                 }
             }
+        }
+        // a root left with no leaf (it indexed one, which emptied): an empty leaf root, for
+        // the caller to drop with the fork
+        if ed.root.as_ref().is_some_and(|r| r.ents.is_empty()) {
+            ed.root = None;
+            ed.leaves.insert(0, Leaf::default());
+            ed.dirty.insert(0);
         }
         // xfs_da3_root_join: one leaf left under the root goes back into block 0
         if let Some(root) = ed.root.clone().filter(|r| r.ents.len() == 1) {
@@ -377,7 +412,7 @@ impl XfsWriter {
     /// sibling links, the other block's key taken out of the root and its block unmapped.
     fn attr_join(&mut self, ed: &mut AttrEdit, (left, right): (u32, u32), keep: u32) -> Result<()> {
         let ino = ed.ino;
-        let (back, forw) = (ed.leaves[&left].back, ed.leaves[&right].forw);
+        let (back, forw) = (self.attr_leaf_of(ed, left)?.back, self.attr_leaf_of(ed, right)?.forw);
         let mut ents = std::mem::take(&mut ed.leaf(left).ents);
         if right != left {
             ents.append(&mut ed.leaf(right).ents);
