@@ -27,7 +27,11 @@
 //!   into block 0 (`xfs_da3_root_join`). Node keys are the highest hash of each leaf, as
 //!   xfs_repair checks them.
 //!
-//! Refused with [`Error::Unsupported`] naming the case: a node root that would need more
+//! What an edit reads is checked as xfs_repair checks it (leaves: see
+//! [`attr_leaf::decode`]; the root's children distinct and past block 0, its keys in order
+//! and each its leaf's highest hash, the leaves' sibling links in the root's order, remote
+//! values off the da blocks and at most 64 KiB): [`Error::Corrupt`] otherwise, and nothing is
+//! written. Refused with [`Error::Unsupported`] naming the case: a node root that would need more
 //! entries than one block holds (splitting a da node) and da btrees of more than one node
 //! level (which only such a split makes).
 
