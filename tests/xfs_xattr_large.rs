@@ -7,7 +7,8 @@
 //!   attributes and on one with a few (already in a leaf block), the same done by the kernel
 //!   on a twin: `xfs_repair -n` clean, the kernel reads every value byte-identical, and the
 //!   free block count is the twin's; then remote values replaced by local ones and local by
-//!   remote, and removed, the free block count still the twin's (the blocks freed).
+//!   remote, and back, and removed, the free block count still the twin's (the blocks
+//!   freed) after each phase.
 //! - Node form: hundreds of attributes of names 1–200 bytes long (some remote) on one file,
 //!   making the leaf a node and splitting leaves many times; the kernel lists exactly what
 //!   the kernel twin lists, xfs_db shows a node at block 0; most are then removed in a fixed
@@ -183,6 +184,19 @@ fn remote_values_on(args: &[&str]) {
                 };
                 [format!("bare{s}"), format!("other{s}")].map(|f| (f, format!("user.v{s}"), v.clone()))
             })
+            .collect(),
+        // and back: what went local remote again, what went remote local again
+        SIZES
+            .iter()
+            .flat_map(|&s| {
+                let v = match s {
+                    0..=999 => Some(gen(10, 8)),
+                    5000..=9999 => Some(gen(30_000, 9)),
+                    _ => None,
+                };
+                [format!("bare{s}"), format!("other{s}")].map(|f| (f, format!("user.v{s}"), v.clone()))
+            })
+            .filter(|(_, _, v)| v.is_some())
             .collect(),
         // everything added removed: the bare files lose their fork, the others go back to
         // what they had
