@@ -5,9 +5,10 @@
 //! random sets, replacements and removals mirrored in a model read back through the kernel
 //! (`getfattr`) exactly as the model says, `xfs_repair -n` clean after every batch; the last
 //! attribute's removal drops the fork (forkoff 0); what does not fit the inode goes to one
-//! leaf block (and back); what needs more — remote values, a second block — is refused as
-//! unsupported and changes nothing; `user.` attributes on a fifo or symlink are `EPERM`, as
-//! Linux says.
+//! leaf block (and back), a value too large for it to a remote value block (freed on
+//! removal; tests/xfs_xattr_large.rs covers remote values and node forks at length); an
+//! unknown namespace is refused as unsupported and changes nothing; `user.` attributes on a
+//! fifo or symlink are `EPERM`, as Linux says.
 
 mod common;
 
@@ -182,8 +183,8 @@ fn random_sets_and_removals_read_back_through_the_kernel() {
 }
 
 /// Attributes past the inode: a leaf block (the fork in extents format, one block), read
-/// back by the kernel; what needs remote value blocks or a second block is refused and
-/// changes nothing; removals go back to shortform, then to no fork.
+/// back by the kernel; a remote value block comes and goes; an unknown namespace is refused
+/// and changes nothing; removals go back to shortform, then to no fork.
 #[test]
 fn a_leaf_block_holds_what_the_inode_does_not() {
     for args in [&[][..], &["-m", "rmapbt=1"][..]] {
@@ -213,9 +214,19 @@ fn leaf_block_on(args: &[&str]) {
     let got = kernel_attrs(&img);
     assert_eq!(got["f"]["user.c"], "03".repeat(300));
     assert_eq!(got["multi"]["trusted.big"], "04".repeat(2000));
+    // A value too large for the leaf: a remote value block, freed again by its removal.
     let mut w = open(&img);
+    let free = w.fdblocks();
+    w.setxattr(inos["f"], b"user.huge", &[9; 3500]).unwrap();
+    assert_eq!(w.fdblocks(), free - 1);
+    drop(w);
+    repair_clean(&img);
+    assert_eq!(kernel_attrs(&img)["f"]["user.huge"], "09".repeat(3500));
+    let mut w = open(&img);
+    w.removexattr(inos["f"], b"user.huge").unwrap();
+    assert_eq!(w.fdblocks(), free);
     let before = std::fs::read(&img).unwrap();
-    for (name, len, says) in [("user.huge", 3500, "remote"), ("os2.x", 1, "namespaces")] {
+    for (name, len, says) in [("os2.x", 1, "namespaces")] {
         match w.setxattr(inos["f"], name.as_bytes(), &vec![2; len]) {
             Err(Error::Unsupported { feature, .. }) => assert!(feature.contains(says), "{name}: {feature}"),
             other => panic!("{name}: {other:?}"),

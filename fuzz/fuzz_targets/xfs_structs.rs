@@ -2,12 +2,13 @@
 //! around them: superblock, AGF, AGI, inode (v4 and v5 geometry), shortform directory,
 //! directory data block (v4 and v5, read and decoded for editing), directory leaf (read and
 //! decoded), free index block, da node, shortform attributes (read and raw), attribute
-//! leaf, remote attribute and symlink blocks, extent records, the log head search. None may
+//! leaf (read, and decoded raw for editing and re-encoded), remote attribute blocks (read,
+//! and their header), symlink blocks, extent records, the log head search. None may
 //! panic; every parser must stay inside the bytes it is given.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vguestfs::fs::xfs::{ag, attr, attr_sf, bmap, da, dir2, inode, log, sb, symlink};
+use vguestfs::fs::xfs::{ag, attr, attr_leaf, attr_remote, attr_sf, bmap, da, dir2, inode, log, sb, symlink};
 
 fn geometry(crc: bool, inodesize: u16) -> sb::Superblock {
     sb::Superblock {
@@ -74,9 +75,17 @@ fuzz_target!(|data: &[u8]| {
         let _ = da::node(data, crc.then_some(&d), "fuzz");
         let _ = attr::leaf(data, crc.then_some(&d));
         let _ = attr::remote_block(data, &d, 0);
+        if let Ok(l) = attr_leaf::decode(data, crc) {
+            // what decodes re-encodes (the writer's round trip) when it fits a block
+            if l.fits(4096, crc) {
+                let me = attr_leaf::BlockId { daddr: 0, uuid, ino: 131 };
+                let _ = attr_leaf::encode(&l, 4096, crc, &me);
+            }
+        }
         let _ = symlink::remote_block(data, 131, &uuid, 0, 0);
         let _ = dir2::sf::parse(data, data.len() as u64, crc);
     }
+    let _ = attr_remote::decode_header(data);
     let _ = attr::shortform(data);
     let _ = attr_sf::decode(data);
     for r in data.chunks_exact(16).take(64) {

@@ -70,10 +70,24 @@ impl XfsWriter {
     /// rmapbt filesystem the reverse mappings of the extents and bmbt blocks follow
     /// ([`XfsWriter::rmap_fork_change`]).
     pub(crate) fn store_map(&mut self, i: &Inode, old: &[Extent], tree: &[u64], b: &mut [u8], recs: &[Extent]) -> Result<i64> {
+        self.store_fork_map(i, false, old, tree, b, recs)
+    }
+
+    /// [`XfsWriter::store_map`] for either fork: `attr` stores the attribute fork's map (its
+    /// fork must exist: `di_forkoff` set), in its extents format while it fits, else in a
+    /// bmap btree rooted in the attribute fork, as `xfs_bmap_extents_to_btree` does for
+    /// either fork.
+    pub(crate) fn store_fork_map(&mut self, i: &Inode, attr: bool, old: &[Extent], tree: &[u64], b: &mut [u8], recs: &[Extent]) -> Result<i64> {
         let ino = i.ino;
-        if inode::set_data_extents(&self.sb, b, &recs.iter().map(Extent::encode).collect::<Vec<_>>()) {
+        let encoded: Vec<[u8; 16]> = recs.iter().map(Extent::encode).collect();
+        let nrext64 = self.sb.crc && crate::bytes::be64(b, 120) & inode::DIFLAG2_NREXT64 != 0;
+        if attr && !nrext64 && recs.len() > usize::from(u16::MAX) {
+            return Err(self.refuse(format!("file {ino}: {} attribute fork extents (more than di_anextents counts)", recs.len())));
+        }
+        let in_inode = if attr { inode::set_attr_extents(&self.sb, b, &encoded) } else { inode::set_data_extents(&self.sb, b, &encoded) };
+        if in_inode {
             // Reverse mappings first: a freed block must have none left when it is reused.
-            self.rmap_fork_change(ino, false, old, recs, tree, &[])?;
+            self.rmap_fork_change(ino, attr, old, recs, tree, &[])?;
             let runs: Vec<(u64, u64)> = tree.iter().map(|&l| (l, 1)).collect();
             if !runs.is_empty() {
                 self.release_blocks(ino, &runs)?;
@@ -82,7 +96,11 @@ impl XfsWriter {
         }
         // Blocks per level, leaves first, until the root in the inode holds the top level.
         let max = self.bmbt_block_max();
-        let root_max = inode::data_fork_len(&self.sb, b).saturating_sub(4) / 16;
+        let fork_len = if attr { inode::attr_fork_range(&self.sb, b).map_or(0, |(_, len)| len) } else { inode::data_fork_len(&self.sb, b) };
+        let root_max = fork_len.saturating_sub(4) / 16;
+        if root_max == 0 {
+            return Err(self.refuse(format!("file {ino}: no room for a bmap btree root in the fork")));
+        }
         let mut counts = vec![recs.len().div_ceil(max)];
         while let Some(&top) = counts.last().filter(|&&n| n > root_max) {
             if counts.len() + 1 >= usize::from(MAX_HEIGHT) || max < 2 {
@@ -98,7 +116,7 @@ impl XfsWriter {
             let l = self.alloc_bmbt_block(near)?;
             pool.push(l);
         }
-        self.rmap_fork_change(ino, false, old, recs, tree, &pool)?;
+        self.rmap_fork_change(ino, attr, old, recs, tree, &pool)?;
         let surplus: Vec<(u64, u64)> = tree.iter().skip(total).map(|&l| (l, 1)).collect();
         if !surplus.is_empty() {
             self.release_blocks(ino, &surplus)?;
@@ -125,7 +143,12 @@ impl XfsWriter {
             }
             items = up;
         }
-        if !inode::set_data_btree_root(&self.sb, b, counts.len() as u16, &items, recs.len() as u64) {
+        let rooted = if attr {
+            inode::set_attr_btree_root(&self.sb, b, counts.len() as u16, &items, recs.len() as u64)
+        } else {
+            inode::set_data_btree_root(&self.sb, b, counts.len() as u16, &items, recs.len() as u64)
+        };
+        if !rooted {
             return Err(self.corrupt(format!("inode {ino}: a bmbt root of {} pointers does not fit the data fork", items.len())));
         }
         Ok(total as i64 - tree.len() as i64)

@@ -5,7 +5,7 @@
 //! [`init_new`] makes a free inode a new file, directory, symlink or special file as the
 //! kernel's `xfs_init_new_inode` does, [`reset_free`] returns one to the free state
 //! (`xfs_ifree`); [`set_local_fork`], [`set_nlink`], [`set_data_extents`],
-//! [`set_data_btree_root`], [`set_size_blocks`], [`set_mode`], [`set_owner`], [`set_times`] and [`touch`] edit an inode
+//! [`set_data_btree_root`], [`set_attr_extents`], [`set_attr_btree_root`], [`set_size_blocks`], [`set_mode`], [`set_owner`], [`set_times`] and [`touch`] edit an inode
 //! in use, and [`seal`] stamps it.
 
 use super::crc;
@@ -33,7 +33,7 @@ const S_IFMT: u16 = 0o170000;
 /// `di_flags2` bit: timestamps are 64-bit nanosecond counters.
 const DIFLAG2_BIGTIME: u64 = 1 << 3;
 /// `di_flags2` bit: 64-bit extent counters.
-const DIFLAG2_NREXT64: u64 = 1 << 4;
+pub(crate) const DIFLAG2_NREXT64: u64 = 1 << 4;
 /// Byte offset of `di_crc` in a v3 inode.
 const CRC_OFF: usize = 100;
 
@@ -338,6 +338,51 @@ pub fn set_data_btree_root(sb: &Superblock, b: &mut [u8], level: u16, items: &[(
     }
     b[5] = 3;
     set_nextents(sb, b, nextents);
+    true
+}
+
+/// Where inode `b`'s attribute fork lies: (first byte, length), `None` without one.
+pub fn attr_fork_range(sb: &Superblock, b: &[u8]) -> Option<(usize, usize)> {
+    let forkoff = usize::from(b[82]) * 8;
+    let start = core_len(sb) + forkoff;
+    (forkoff != 0 && start <= b.len()).then(|| (start, b.len() - start))
+}
+
+/// Makes inode `b`'s attribute fork (which must exist) the extent list `recs` (extents
+/// format) and sets its extent count; false when they do not fit the fork (nothing changed
+/// then).
+pub fn set_attr_extents(sb: &Superblock, b: &mut [u8], recs: &[[u8; 16]]) -> bool {
+    let Some((start, len)) = attr_fork_range(sb, b) else { return false };
+    if 16 * recs.len() > len {
+        return false;
+    }
+    b[start..].fill(0);
+    for (i, r) in recs.iter().enumerate() {
+        b[start + 16 * i..start + 16 * (i + 1)].copy_from_slice(r);
+    }
+    b[83] = 2;
+    set_anextents(sb, b, recs.len() as u32);
+    true
+}
+
+/// Makes inode `b`'s attribute fork the root of a bmap btree (as [`set_data_btree_root`]
+/// does for the data fork) mapping `nextents` extents; false when the fork has no room for
+/// that many children.
+pub fn set_attr_btree_root(sb: &Superblock, b: &mut [u8], level: u16, items: &[(u64, u64)], nextents: u64) -> bool {
+    let Some((start, len)) = attr_fork_range(sb, b) else { return false };
+    let maxrecs = len.saturating_sub(4) / 16;
+    if items.is_empty() || items.len() > maxrecs || level == 0 || nextents > u64::from(u32::MAX) {
+        return false;
+    }
+    b[start..].fill(0);
+    put16(b, start, level);
+    put16(b, start + 2, items.len() as u16);
+    for (k, &(key, child)) in items.iter().enumerate() {
+        put64(b, start + 4 + 8 * k, key);
+        put64(b, start + 4 + 8 * maxrecs + 8 * k, child);
+    }
+    b[83] = 3;
+    set_anextents(sb, b, nextents as u32);
     true
 }
 

@@ -45,6 +45,8 @@ pub mod agfl;
 pub mod alloc;
 pub mod attr;
 pub mod attr_leaf;
+pub mod attr_node;
+pub mod attr_remote;
 pub mod attr_sf;
 pub mod bmap;
 pub mod bmap_edit;

@@ -217,7 +217,7 @@ impl XfsWriter {
     /// Where a new extent for file block `fb` should go (`xfs_bmap_adjacent`): after the
     /// mapping before it (as far on as the file gap, when that stays in its AG), else at the
     /// inode.
-    fn data_target(&self, ino: u64, map: &[Extent], new: &[Extent], fb: u64) -> u64 {
+    pub(crate) fn data_target(&self, ino: u64, map: &[Extent], new: &[Extent], fb: u64) -> u64 {
         let left = map.iter().chain(new).filter(|e| e.off + e.count <= fb).max_by_key(|e| e.off);
         let ag_of = |b: u64| b >> self.sb.agblklog;
         if let Some(l) = left {
