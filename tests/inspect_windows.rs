@@ -2,7 +2,8 @@
 //! "1234", two NTFS partitions made by mkntfs and filled through ntfs-3g, SOFTWARE and SYSTEM
 //! hives merged by hivexregedit from libguestfs's minimal-hive and .reg files, libguestfs's
 //! PE32 test program as cmd.exe) inspected as libguestfs 1.48's virt-inspector inspected it
-//! (`fixtures/libguestfs/guest-windows.virt-inspector.xml`), field by field and byte for byte;
+//! (`fixtures/libguestfs/guest-windows.virt-inspector.xml`), field by field and byte for byte,
+//! and its variant on GPT with virtio-win drivers (`guest-windows-virtio.raw`) likewise;
 //! every registry key and value our hive reader reads equals `hivexregedit --export` of the same
 //! hive; damaged hives (byte patches of the hive inside a copy of the image) give errors naming
 //! the hive and the structure, never a panic.
@@ -283,4 +284,61 @@ fn every_byte_patch_of_the_hives_is_handled() {
             }
         }
     }
+}
+
+/// The Glance properties of a guest, as (key, value).
+fn glance(img: &Path) -> Vec<(String, String)> {
+    let g = open(img);
+    g.glance_properties(ROOT).unwrap().into_iter().map(|p| (p.key, p.value)).collect()
+}
+
+fn get<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    props.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// `vinspect --glance` on Windows: virt-v2v's rules (`output/openstack_image_properties.ml`)
+/// applied to virt-inspector's data — os_type and os_distro as inspection names them,
+/// os_version major.minor, architecture — and the buses from the virtio-win drivers the image
+/// holds: none on the phony guest (IDE and e1000, with warnings), viostor, netkvm and viorng
+/// on its virtio variant.
+#[test]
+fn glance_properties() {
+    let x = golden();
+    let plain = glance(&fixture("guest-windows.raw"));
+    let one = |name: &str| elements(&x, name).into_iter().next().unwrap();
+    let version = match (one("major_version").as_str(), one("minor_version").as_str()) {
+        (x, "0") => x.to_string(),
+        (x, y) => format!("{x}.{y}"),
+    };
+    assert_eq!(get(&plain, "os_type"), Some(one("name").as_str()));
+    assert_eq!(get(&plain, "os_distro"), Some(one("distro").as_str()));
+    assert_eq!(get(&plain, "os_version"), Some(version.as_str()));
+    assert_eq!(get(&plain, "os_version"), Some("6.1"));
+    assert_eq!(get(&plain, "architecture"), Some(one("arch").as_str()));
+    assert_eq!((get(&plain, "hw_disk_bus"), get(&plain, "hw_vif_model"), get(&plain, "hw_rng_model")), (Some("ide"), Some("e1000"), None));
+    assert_eq!(get(&plain, "cloud_init_installed"), None, "no Linux checks on Windows");
+    let virtio = glance(&fixture("guest-windows-virtio.raw"));
+    assert_eq!((get(&virtio, "hw_disk_bus"), get(&virtio, "hw_vif_model"), get(&virtio, "hw_rng_model")), (Some("virtio"), Some("virtio"), Some("virtio")));
+    assert_eq!(get(&virtio, "hw_scsi_model"), None);
+    let out = vinspect(&["--glance", "-a", fixture("guest-windows.raw").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hw_disk_bus=ide: no viostor nor vioscsi at boot: no /Windows/System32/drivers/viostor.sys"), "{err}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with("openstack image set --property architecture=i386 --property os_type=windows --property os_distro=windows --property os_version=6.1 "), "{line}");
+}
+
+/// On GPT, `MountedDevices` names C: by `DMIO:ID:` and the partition's unique GUID (set by
+/// sgdisk -u in the fixture), which maps to the partition holding it.
+#[test]
+fn gpt_drive_letter() {
+    let g = open(&fixture("guest-windows-virtio.raw"));
+    assert_eq!(g.inspect_os().unwrap(), vec![ROOT.to_string()]);
+    assert_eq!(g.inspect_get_drive_mappings(ROOT).unwrap(), vec![("C".to_string(), ROOT.to_string())]);
+    let parts = common::run("sgdisk", &["-i", "2", fixture("guest-windows-virtio.raw").to_str().unwrap()]);
+    assert!(parts.contains("Partition unique GUID: 6F1A2B3C-4D5E-4F60-8172-8394A5B6C7D8"), "{parts}");
+    // virt-inspector maps it the same way (its whole XML, byte for byte)
+    let golden = std::fs::read_to_string(common::root().join("fixtures/libguestfs/guest-windows-virtio.virt-inspector.xml")).unwrap();
+    assert!(golden.contains(&format!("<drive_mapping name=\"C\">{ROOT}</drive_mapping>")));
+    let out = vinspect(&["-a", fixture("guest-windows-virtio.raw").to_str().unwrap()]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), golden);
 }

@@ -20,6 +20,7 @@ pub mod rpmdb;
 mod view;
 pub mod virtio;
 mod windows;
+pub mod windows_drivers;
 
 pub use application::Application;
 

@@ -58,4 +58,14 @@ mod tests {
         assert_eq!(pe_arch(b"MZ"), None);
         assert_eq!(pe_arch(b"\x7fELF"), None);
     }
+
+    /// libguestfs's test programs (tests/data/libguestfs-windows), which `file` calls
+    /// "PE32 executable (console) Intel 80386" and "PE32+ executable (console) x86-64".
+    #[test]
+    fn libguestfs_test_binaries() {
+        let win32 = include_bytes!("../../../tests/data/libguestfs-windows/bin-win32.exe");
+        let win64 = include_bytes!("../../../tests/data/libguestfs-windows/bin-win64.exe");
+        assert_eq!(pe_arch(&win32[..HEADER_LEN]), Some("i386"));
+        assert_eq!(pe_arch(&win64[..HEADER_LEN]), Some("x86_64"));
+    }
 }

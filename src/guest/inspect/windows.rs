@@ -71,7 +71,7 @@ pub fn systemroot(view: &View) -> Option<String> {
 }
 
 /// The hive `System32/config/NAME` of `systemroot`, when it is a file: `Ok(None)` when missing.
-fn open_hive(view: &View, systemroot: &str, name: &str) -> Result<Option<Hive>> {
+pub(super) fn open_hive(view: &View, systemroot: &str, name: &str) -> Result<Option<Hive>> {
     let Some(path) = view.case_path(&format!("{systemroot}/system32/config/{name}")) else { return Ok(None) };
     let Some(data) = view.read_capped(&path, HIVE_MAX)? else { return Ok(None) };
     Ok(Some(Hive::new(&path, data)?))
@@ -109,18 +109,22 @@ pub fn inspect(view: &View, systemroot: &str) -> Result<Windows> {
         w.build_id = string(&software, cv, "CurrentBuildNumber")?;
     }
     w.mounted = mounted_devices(&system)?;
-    let current = match system.path(&["Select"])? {
-        Some(sel) => system.value(sel, "Current")?.and_then(|v| v.as_dword()),
-        None => None,
-    };
-    if let Some(n) = current {
-        let set = format!("ControlSet{n:03}");
+    if let Some(set) = current_control_set(&system)? {
         if let Some(params) = system.path(&[&set, "Services", "Tcpip", "Parameters"])? {
             w.hostname = string(&system, params, "Hostname")?;
         }
         w.current_control_set = Some(set);
     }
     Ok(w)
+}
+
+/// `ControlSetNNN` named by `Select\Current` of the SYSTEM hive.
+pub(super) fn current_control_set(system: &Hive) -> hive::Result<Option<String>> {
+    let current = match system.path(&["Select"])? {
+        Some(sel) => system.value(sel, "Current")?.and_then(|v| v.as_dword()),
+        None => None,
+    };
+    Ok(current.map(|n| format!("ControlSet{n:03}")))
 }
 
 /// The `\DosDevices\X:` values of `MountedDevices` that name a partition: 12 bytes (MBR disk
