@@ -342,3 +342,25 @@ fn gpt_drive_letter() {
     let out = vinspect(&["-a", fixture("guest-windows-virtio.raw").to_str().unwrap()]);
     assert_eq!(String::from_utf8(out.stdout).unwrap(), golden);
 }
+
+/// `vsysprep --audit` on Windows runs the Windows checks only (no sshd or /etc checks): the
+/// phony guest fails cloudbase-init and virtio-drivers, its virtio variant passes both and the
+/// guest agent; both have no boot code (the phony guest has none) and C: on partition 2.
+#[test]
+fn sysprep_audit() {
+    let audit = |img: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vsysprep")).args(["--audit", "--json", "-a", fixture(img).to_str().unwrap()]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        let j: J = serde_json::from_slice(&out.stdout).unwrap();
+        j["roots"][0]["findings"].as_array().unwrap().iter().map(|f| (f["check"].as_str().unwrap().to_string(), f["status"].as_str().unwrap().to_string())).collect::<Vec<_>>()
+    };
+    let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+    assert_eq!(
+        audit("guest-windows.raw"),
+        pairs(&[("cloudbase-init", "fail"), ("qemu-guest-agent", "warn"), ("virtio-drivers", "fail"), ("root-layout", "warn"), ("boot-loader", "fail")])
+    );
+    assert_eq!(
+        audit("guest-windows-virtio.raw"),
+        pairs(&[("cloudbase-init", "pass"), ("qemu-guest-agent", "pass"), ("virtio-drivers", "pass"), ("root-layout", "warn"), ("boot-loader", "fail")])
+    );
+}

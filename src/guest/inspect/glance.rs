@@ -170,8 +170,8 @@ impl Guest {
         if let Some((p, f)) = efi.iter().find(|(_, f)| f.rsplit('/').next().is_some_and(|n| n.to_ascii_lowercase().starts_with("shim"))) {
             out.push(prop("os_secure_boot", "optional", format!("signed shim {p}: {f}")));
         }
-        if let Some(sr) = &os.windows_systemroot {
-            self.windows_virtio_properties(root, &view, sr, &mut out)?;
+        if os.windows_systemroot.is_some() {
+            self.windows_virtio_properties(root, &mut out)?;
             return Ok(out);
         }
         let agent = ["/usr/bin/qemu-ga", "/usr/sbin/qemu-ga"].into_iter().find(|b| view.is_file(b));
@@ -193,8 +193,8 @@ impl Guest {
     /// `hw_disk_bus`, `hw_scsi_model`, `hw_vif_model` and `hw_rng_model` of a Windows guest
     /// from its virtio-win drivers, with a warning for each bus that falls back to an emulated
     /// device.
-    fn windows_virtio_properties(&self, root: &str, view: &View, systemroot: &str, out: &mut Vec<Property>) -> Result<()> {
-        let d = super::windows_drivers::drivers(view, systemroot)?;
+    fn windows_virtio_properties(&self, root: &str, out: &mut Vec<Property>) -> Result<()> {
+        let d = self.windows_virtio_drivers(root)?;
         let get = |n: &str| d.iter().find(|(name, _)| *name == n).map(|(_, r)| r.clone()).unwrap_or_else(|| Err(format!("{n} not looked for")));
         match (get("viostor"), get("vioscsi")) {
             (Ok(src), _) => out.push(prop("hw_disk_bus", "virtio", format!("viostor: {src}"))),

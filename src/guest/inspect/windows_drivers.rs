@@ -8,13 +8,27 @@
 
 use super::view::View;
 use super::windows::{current_control_set, open_hive};
-use super::Result;
+use super::{Error, Result};
+use crate::guest::Guest;
+
+/// Each driver looked for with where it was found (`Ok`), or why it does not count (`Err`).
+pub type Drivers = Vec<(&'static str, std::result::Result<String, String>)>;
 
 /// The drivers looked for: (service name, whether it must start at boot).
 pub const DRIVERS: [(&str, bool); 4] = [("viostor", true), ("vioscsi", true), ("netkvm", false), ("viorng", false)];
 
-/// Each of [`DRIVERS`] with where it was found, or why it does not count.
-pub fn drivers(view: &View, systemroot: &str) -> Result<Vec<(&'static str, std::result::Result<String, String>)>> {
+impl Guest {
+    /// The virtio-win drivers of the Windows root `root`: each of [`DRIVERS`] with where it
+    /// was found, or why it does not count; an error for other roots.
+    pub fn windows_virtio_drivers(&self, root: &str) -> Result<Drivers> {
+        let os = self.inspect_root(root)?;
+        let systemroot = os.windows_systemroot.ok_or_else(|| Error::Unsupported(format!("{root}: not a Windows root")))?;
+        drivers(&View::new(self, root)?, &systemroot)
+    }
+}
+
+/// [`Guest::windows_virtio_drivers`] on a view.
+fn drivers(view: &View, systemroot: &str) -> Result<Drivers> {
     let system = open_hive(view, systemroot, "system")?;
     let set = match &system {
         Some(h) => current_control_set(h)?,
