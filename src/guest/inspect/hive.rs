@@ -6,7 +6,9 @@
 //! the licence of every binary of this MIT/Apache-2.0 project. Every offset, count and length
 //! read from the file is checked against the cell that holds it; a damaged hive gives an
 //! [`Error`] naming the hive and the structure, never a panic, and no walk can loop (lists
-//! of lists nest one level only, as the format allows).
+//! of lists nest one level only, as the format allows) or grow past the hive: a key's subkeys
+//! are at most what its record announces and what the hive can hold, the data of its values at
+//! most the size of the hive (cells shared to amplify a small file are refused).
 
 /// Size of the base block, before the first hive bin; cell offsets count from its end.
 const BASE_BLOCK: usize = 4096;
@@ -188,8 +190,12 @@ impl Hive {
         if count == 0 || list == u32::MAX {
             return Ok(Vec::new());
         }
+        // every subkey has its own key record of at least 80 bytes
+        if count as usize > self.data.len() / 80 {
+            return Err(self.err(format!("key at {:#x}: {count} subkeys announced, more than the hive can hold", key.0)));
+        }
         let mut out = Vec::new();
-        self.subkey_list(list, key, true, &mut out)?;
+        self.subkey_list(list, key, true, count as usize, &mut out)?;
         if out.len() != count as usize {
             return Err(self.err(format!("key at {:#x}: {count} subkeys announced, its lists hold {}", key.0, out.len())));
         }
@@ -197,8 +203,8 @@ impl Hive {
     }
 
     /// Appends the keys of the subkey list at `off` (`lf`, `lh`, `li`, or when `nested` is
-    /// allowed an `ri` of such lists).
-    fn subkey_list(&self, off: u32, parent: Key, nested: bool, out: &mut Vec<Key>) -> Result<()> {
+    /// allowed an `ri` of such lists), at most `max` in all.
+    fn subkey_list(&self, off: u32, parent: Key, nested: bool, max: usize, out: &mut Vec<Key>) -> Result<()> {
         let what = format!("subkey list of key at {:#x}", parent.0);
         let c = self.cell(off, &what)?;
         let n = u16_at(c, 2).unwrap_or(0) as usize;
@@ -216,10 +222,13 @@ impl Hive {
                 return Err(self.err(format!("{what}: an index root (ri) inside an index root")));
             }
             for sub in entries {
-                self.subkey_list(sub, parent, false, out)?;
+                self.subkey_list(sub, parent, false, max, out)?;
             }
         } else {
             out.extend(entries.map(Key));
+        }
+        if out.len() > max {
+            return Err(self.err(format!("{what}: more entries than the {max} subkeys announced")));
         }
         Ok(())
     }
@@ -259,7 +268,17 @@ impl Hive {
         if count * 4 > c.len() {
             return Err(self.err(format!("{what}: {count} values do not fit in its cell of {} bytes", c.len())));
         }
-        (0..count).map(|i| self.value_at(u32_at(c, i * 4).unwrap_or(u32::MAX), key)).collect()
+        let mut out = Vec::with_capacity(count);
+        let mut total = 0usize;
+        for i in 0..count {
+            let v = self.value_at(u32_at(c, i * 4).unwrap_or(u32::MAX), key)?;
+            total += v.data.len();
+            if total > self.data.len() {
+                return Err(self.err(format!("{what}: its values hold more data than the hive ({} bytes)", self.data.len())));
+            }
+            out.push(v);
+        }
+        Ok(out)
     }
 
     /// The value of `key` named `name` (case-insensitive), if any.
@@ -297,6 +316,9 @@ impl Hive {
     /// `len` bytes of value data at `off`: one cell, or a big-data (`db`) record whose segments
     /// hold it.
     fn value_data(&self, off: u32, len: usize, what: &str) -> Result<Vec<u8>> {
+        if len > self.data.len() {
+            return Err(self.err(format!("{what}: {len} bytes of data, more than the hive holds")));
+        }
         let c = self.cell(off, what)?;
         if len > BIG_DATA_SEGMENT && c.len() >= 8 && &c[..2] == b"db" {
             let n = u16_at(c, 2).unwrap_or(0) as usize;
@@ -342,6 +364,66 @@ mod tests {
         assert!(name_eq("WOW6432Node", "wow6432node"));
         assert!(name_eq("ÉTÉ", "été"));
         assert!(!name_eq("System", "Systems"));
+    }
+
+    /// A hive of one 4 KiB bin holding `cells` (offset from the bin's start, data), the root
+    /// key at 0x20, with a valid base block.
+    fn hive(cells: &[(usize, Vec<u8>)]) -> Vec<u8> {
+        let mut h = vec![0u8; 8192];
+        h[..4].copy_from_slice(b"regf");
+        h[20..24].copy_from_slice(&1u32.to_le_bytes());
+        h[36..40].copy_from_slice(&0x20u32.to_le_bytes());
+        let sum = (0..127).fold(0u32, |a, i| a ^ u32_at(&h, i * 4).unwrap());
+        h[508..512].copy_from_slice(&sum.to_le_bytes());
+        h[4096..4100].copy_from_slice(b"hbin");
+        for (off, data) in cells {
+            let pos = 4096 + off;
+            let size = (data.len() + 4).next_multiple_of(8);
+            h[pos..pos + 4].copy_from_slice(&(-(size as i32)).to_le_bytes());
+            h[pos + 4..pos + 4 + data.len()].copy_from_slice(data);
+        }
+        h
+    }
+
+    /// A key record with `subkeys` at `list` and `values` at `vlist`.
+    fn nk(subkeys: u32, list: u32, values: u32, vlist: u32) -> Vec<u8> {
+        let mut nk = vec![0u8; 80];
+        nk[..2].copy_from_slice(b"nk");
+        nk[2..4].copy_from_slice(&KEY_COMP_NAME.to_le_bytes());
+        nk[20..24].copy_from_slice(&subkeys.to_le_bytes());
+        nk[28..32].copy_from_slice(&list.to_le_bytes());
+        nk[36..40].copy_from_slice(&values.to_le_bytes());
+        nk[40..44].copy_from_slice(&vlist.to_le_bytes());
+        nk[72..74].copy_from_slice(&4u16.to_le_bytes());
+        nk[76..80].copy_from_slice(b"ROOT");
+        nk
+    }
+
+    #[test]
+    fn a_small_hive_cannot_amplify() {
+        // three values sharing one 3000-byte data cell: 9000 bytes from an 8 KiB hive
+        let mut vk = vec![0u8; 24];
+        vk[..2].copy_from_slice(b"vk");
+        vk[4..8].copy_from_slice(&3000u32.to_le_bytes());
+        vk[8..12].copy_from_slice(&0x200u32.to_le_bytes());
+        vk[12..16].copy_from_slice(&REG_BINARY.to_le_bytes());
+        let vlist = [0x100u32; 3].iter().flat_map(|o| o.to_le_bytes()).collect();
+        let h = Hive::new("/H", hive(&[(0x20, nk(0, u32::MAX, 3, 0xc0)), (0xc0, vlist), (0x100, vk), (0x200, vec![7; 3000])])).unwrap();
+        let e = h.values(h.root()).unwrap_err().to_string();
+        assert!(e.starts_with("/H: damaged registry hive: value list of key at 0x20: its values hold more data than the hive"), "{e}");
+        // a subkey count no hive of this size can hold
+        let h = Hive::new("/H", hive(&[(0x20, nk(1000, 0xc0, 0, u32::MAX))])).unwrap();
+        assert!(h.subkeys(h.root()).unwrap_err().to_string().contains("1000 subkeys announced, more than the hive can hold"));
+        // an index root naming itself: refused, not followed
+        let ri = [b"ri".to_vec(), 1u16.to_le_bytes().to_vec(), 0xc0u32.to_le_bytes().to_vec()].concat();
+        let h = Hive::new("/H", hive(&[(0x20, nk(1, 0xc0, 0, u32::MAX)), (0xc0, ri)])).unwrap();
+        assert!(h.subkeys(h.root()).unwrap_err().to_string().contains("an index root (ri) inside an index root"));
+        // an lf list repeating the root as its own subkey: listed (the count matches), and a
+        // path lookup through it ends, bounded by the path's length
+        let lf = [b"lf".to_vec(), 1u16.to_le_bytes().to_vec(), 0x20u32.to_le_bytes().to_vec(), b"ROOT".to_vec()].concat();
+        let h = Hive::new("/H", hive(&[(0x20, nk(1, 0xc0, 0, u32::MAX)), (0xc0, lf)])).unwrap();
+        assert_eq!(h.path(&["root", "ROOT", "Root"]).unwrap(), Some(h.root()));
+        assert_eq!(h.key_name(h.root()).unwrap(), "ROOT");
     }
 
     #[test]
