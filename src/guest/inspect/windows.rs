@@ -1,12 +1,13 @@
 //! Windows guests, as libguestfs inspects them (daemon/inspect_fs_windows.ml, lib/inspect-apps.c,
 //! lib/inspect-osinfo.c): the system root is `/Windows` (or `/WINNT`, `/Win32`, `/Win`,
-//! `/ReactOS`, any case) holding `System32/config` and `System32/cmd.exe`; the architecture
+//! `/ReactOS`, any case, else a path `boot.ini` names) holding `System32/config` and
+//! `System32/cmd.exe`; the architecture
 //! comes from cmd.exe's PE header; product, version and edition from the SOFTWARE hive
 //! (`Microsoft\Windows NT\CurrentVersion`), host name, control set and drive letters from the
 //! SYSTEM hive; applications from the Uninstall keys of the SOFTWARE hive (native and WOW64).
 //!
-//! Not read (yet): `boot.ini` for system roots in other places, and the heuristics for
-//! applications that have no Uninstall key (Windows Defender).
+//! Not done (yet): libguestfs's heuristics for applications that have no Uninstall key (Windows
+//! Defender).
 
 use super::hive::{self, Hive, Key, REG_BINARY};
 use super::view::View;
@@ -57,9 +58,10 @@ pub enum MountedDevice {
     Gpt(String),
 }
 
-/// The system root of the filesystem of `view`, when it is a Windows root.
+/// The system root of the filesystem of `view`, when it is a Windows root: the first of
+/// [`SYSTEMROOTS`] that is one, else the first of the `[operating systems]` of `/boot.ini`.
 pub fn systemroot(view: &View) -> Option<String> {
-    SYSTEMROOTS.iter().find_map(|p| {
+    let is_systemroot = |p: &str| {
         let root = view.case_path(p)?;
         let sys = view.case_path(&format!("{root}/system32"))?;
         let dir = crate::fs::FileType::Directory;
@@ -67,7 +69,29 @@ pub fn systemroot(view: &View) -> Option<String> {
             && view.case_path(&format!("{sys}/config")).is_some_and(|c| view.file_type(&c, true) == Some(dir))
             && view.case_path(&format!("{sys}/cmd.exe")).is_some_and(|c| view.is_file(&c)))
         .then_some(root)
+    };
+    SYSTEMROOTS.iter().find_map(|p| is_systemroot(p)).or_else(|| {
+        let text = view.small_text(&view.case_path("/boot.ini")?)?;
+        boot_ini_roots(&text).iter().find_map(|p| is_systemroot(p))
     })
+}
+
+/// The system roots `boot.ini` names: the lines after `[operating systems]` that start with
+/// `multi(N)disk(N)rdisk(N)partition(N)` or `scsi(…)…`, their path up to `=` with `/` for `\`
+/// (libguestfs assumes, as here, that they are on this partition).
+fn boot_ini_roots(text: &str) -> Vec<String> {
+    let parse = |line: &str| -> Option<String> {
+        let mut rest = line.strip_prefix("multi").or_else(|| line.strip_prefix("scsi"))?;
+        for part in ["(", "disk(", "rdisk(", "partition("] {
+            let after = rest.strip_prefix(part)?;
+            let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            rest = after.get(digits..).filter(|_| digits > 0)?.strip_prefix(')')?;
+        }
+        let (path, _) = rest.split_once('=')?;
+        (!path.is_empty()).then(|| path.replace('\\', "/"))
+    };
+    let lines = text.lines().map(str::trim_end).skip_while(|l| !l.starts_with("[operating systems]")).skip(1);
+    lines.take_while(|l| l.starts_with("multi(") || l.starts_with("scsi(")).filter_map(parse).collect()
 }
 
 /// The hive `System32/config/NAME` of `systemroot`, when it is a file: `Ok(None)` when missing.
@@ -251,6 +275,16 @@ pub fn applications(view: &View, systemroot: &str) -> Result<Vec<Application>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boot_ini() {
+        let ini = "[boot loader]\r\ntimeout=30\r\ndefault=multi(0)disk(0)rdisk(0)partition(1)\\WINDOWS\r\n[operating systems]\r\n\
+                   multi(0)disk(0)rdisk(0)partition(1)\\WINNT\\System=\"Windows 2000\" /fastdetect\r\n\
+                   scsi(1)disk(0)rdisk(0)partition(2)\\WINDOWS=\"XP\"\r\nmulti(x)disk(0)rdisk(0)partition(1)\\BAD=\"x\"\r\n\
+                   C:\\=\"Recovery Console\"\r\nmulti(0)disk(0)rdisk(0)partition(1)\\AFTER=\"x\"\r\n";
+        assert_eq!(boot_ini_roots(ini), ["/WINNT/System", "/WINDOWS"]);
+        assert!(boot_ini_roots("multi(0)disk(0)rdisk(0)partition(1)\\WINDOWS=\"x\"").is_empty());
+    }
 
     #[test]
     fn versions() {
