@@ -156,6 +156,13 @@ if [ "$target" = ntfs_structs ] && [ -z "$(ls -A "$corpus")" ]; then
   done
   rmdir "$m"
 fi
+if [ "$target" = hive ] && [ -z "$(ls -A "$corpus")" ]; then
+  # libguestfs's empty hive and the phony Windows guest's hives (fixtures/mk-guests-windows.sh)
+  cp ../tests/data/libguestfs-windows/minimal-hive "$corpus/minimal-hive"
+  for h in software system; do
+    [ -f "../fixtures/build/guest-windows.$h" ] && cp "../fixtures/build/guest-windows.$h" "$corpus/$h"
+  done
+fi
 if [ "${target#rpm}" != "$target" ] && [ -z "$(ls -A "$corpus")" ] && [ -f ../fixtures/build/rpmdb-sqlite/var/lib/rpm/rpmdb.sqlite ]; then
   # from the rpm database fixture (fixtures/mk-rpmdb.sh): rpm_header gets header blobs;
   # rpmdb_sqlite small Packages tables copied by sqlite3 (page sizes 512 to 65536, one with

@@ -331,6 +331,12 @@ pub fn readlink(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     Ok(())
 }
 
+/// `case-sensitive-path path`
+pub fn case_sensitive_path(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    writeln!(out, "{}", s.guest.case_sensitive_path(a.str(0))?)?;
+    Ok(())
+}
+
 /// `realpath path`
 pub fn realpath(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     writeln!(out, "{}", s.guest.realpath(a.str(0))?)?;

@@ -78,6 +78,36 @@ pub fn get_format(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     field(s, a, out, |i| i.format.clone())
 }
 
+/// `inspect-get-product-variant root`
+pub fn get_product_variant(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    field(s, a, out, |i| i.product_variant.clone())
+}
+
+/// `inspect-get-build-id root`
+pub fn get_build_id(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    field(s, a, out, |i| i.build_id.clone())
+}
+
+/// `inspect-get-windows-systemroot root`
+pub fn get_windows_systemroot(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    writeln!(out, "{}", s.guest.inspect_get_windows_systemroot(a.str(0))?)?;
+    Ok(())
+}
+
+/// `inspect-get-windows-current-control-set root`
+pub fn get_windows_current_control_set(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    writeln!(out, "{}", s.guest.inspect_get_windows_current_control_set(a.str(0))?)?;
+    Ok(())
+}
+
+/// `inspect-get-drive-mappings root`: `letter: device` lines, as guestfish prints the hash.
+pub fn get_drive_mappings(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
+    for (letter, dev) in s.guest.inspect_get_drive_mappings(a.str(0))? {
+        writeln!(out, "{letter}: {dev}")?;
+    }
+    Ok(())
+}
+
 /// `inspect-get-mountpoints root`: `mountpoint: device` lines.
 pub fn get_mountpoints(s: &mut Session, a: &Args, out: &mut dyn Write) -> CmdResult {
     for (mp, dev) in s.guest.inspect_get_mountpoints(a.str(0))? {
@@ -103,14 +133,14 @@ fn applications(s: &Session, root: &str, v1: bool) -> Result<Vec<Fields>, CmdErr
         .map(|app| {
             let all = [
                 ("app2_name", "app_name", app.name),
-                ("app2_display_name", "app_display_name", String::new()),
+                ("app2_display_name", "app_display_name", app.display_name),
                 ("app2_epoch", "app_epoch", app.epoch.to_string()),
                 ("app2_version", "app_version", app.version),
                 ("app2_release", "app_release", app.release),
                 ("app2_arch", "", app.arch),
-                ("app2_install_path", "app_install_path", String::new()),
+                ("app2_install_path", "app_install_path", app.install_path),
                 ("app2_trans_path", "app_trans_path", String::new()),
-                ("app2_publisher", "app_publisher", String::new()),
+                ("app2_publisher", "app_publisher", app.publisher),
                 ("app2_url", "app_url", app.url),
                 ("app2_source_package", "app_source_package", app.source_package),
                 ("app2_summary", "app_summary", app.summary),

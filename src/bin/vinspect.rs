@@ -33,6 +33,13 @@ struct MountpointOut {
     mountpoint: String,
 }
 
+/// One `<drive_mapping name="C">device</drive_mapping>` of a Windows guest.
+#[derive(Serialize)]
+struct DriveMappingOut {
+    name: String,
+    dev: String,
+}
+
 /// One `<filesystem dev="…">` with what blkid tells.
 #[derive(Serialize)]
 struct FilesystemOut {
@@ -54,6 +61,8 @@ struct OsOut {
     mountpoints_out: Vec<MountpointOut>,
     #[serde(rename = "filesystems")]
     filesystems_out: Vec<FilesystemOut>,
+    #[serde(rename = "drive_mappings", skip_serializing_if = "Vec::is_empty")]
+    drive_mappings_out: Vec<DriveMappingOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     applications: Option<Vec<Application>>,
     /// Glance properties (`--glance`).
@@ -111,6 +120,7 @@ fn run() -> Result<()> {
         // The XML lists the mountpoints and filesystems in their own elements.
         let mountpoints = std::mem::take(&mut info.mountpoints);
         let mut filesystems = std::mem::take(&mut info.filesystems);
+        let drive_mappings = std::mem::take(&mut info.drive_mappings);
         filesystems.sort();
         let filesystems_out = filesystems
             .into_iter()
@@ -139,6 +149,7 @@ fn run() -> Result<()> {
             info,
             mountpoints_out: mountpoints.into_iter().map(|(mountpoint, dev)| MountpointOut { dev, mountpoint }).collect(),
             filesystems_out,
+            drive_mappings_out: drive_mappings.into_iter().map(|(name, dev)| DriveMappingOut { name, dev }).collect(),
             applications,
             glance: if m.get_flag("glance") { Some(g.glance_properties(&root)?) } else { None },
         });
@@ -205,10 +216,13 @@ fn xml(r: &Report) -> String {
         el(&mut o, 4, "arch", &i.arch);
         el(&mut o, 4, "distro", &i.distro);
         el(&mut o, 4, "product_name", &i.product_name);
+        el(&mut o, 4, "product_variant", &i.product_variant);
         el(&mut o, 4, "major_version", &i.major_version.to_string());
         el(&mut o, 4, "minor_version", &i.minor_version.to_string());
         el(&mut o, 4, "package_format", &i.package_format);
         el(&mut o, 4, "package_management", &i.package_management);
+        el(&mut o, 4, "windows_systemroot", i.windows_systemroot.as_deref().unwrap_or(""));
+        el(&mut o, 4, "windows_current_control_set", i.windows_current_control_set.as_deref().unwrap_or(""));
         el(&mut o, 4, "hostname", &i.hostname);
         el(&mut o, 4, "osinfo", &i.osinfo);
         o.push_str("    <mountpoints>\n");
@@ -224,6 +238,13 @@ fn xml(r: &Report) -> String {
             o.push_str("      </filesystem>\n");
         }
         o.push_str("    </filesystems>\n");
+        if !os.drive_mappings_out.is_empty() {
+            o.push_str("    <drive_mappings>\n");
+            for d in &os.drive_mappings_out {
+                o.push_str(&format!("      <drive_mapping name=\"{}\">{}</drive_mapping>\n", esc(&d.name), esc(&d.dev)));
+            }
+            o.push_str("    </drive_mappings>\n");
+        }
         // libxml2's writer closes an empty element in its start tag
         if os.applications.as_ref().is_some_and(Vec::is_empty) {
             o.push_str("    <applications/>\n");
@@ -232,12 +253,15 @@ fn xml(r: &Report) -> String {
             for a in apps {
                 o.push_str("      <application>\n");
                 el(&mut o, 8, "name", &a.name);
+                el(&mut o, 8, "display_name", &a.display_name);
                 if a.epoch != 0 {
                     el(&mut o, 8, "epoch", &a.epoch.to_string());
                 }
                 el(&mut o, 8, "version", &a.version);
                 el(&mut o, 8, "release", &a.release);
                 el(&mut o, 8, "arch", &a.arch);
+                el(&mut o, 8, "install_path", &a.install_path);
+                el(&mut o, 8, "publisher", &a.publisher);
                 el(&mut o, 8, "url", &a.url);
                 el(&mut o, 8, "source_package", &a.source_package);
                 el(&mut o, 8, "summary", &a.summary);

@@ -152,6 +152,30 @@ impl Guest {
         Ok(self.resolve(path, true)?.canonical)
     }
 
+    /// `case-sensitive-path`: `path` as the mounted filesystems spell it, each component
+    /// matched without regard to case (an exact match first), as libguestfs finds Windows paths
+    /// on NTFS. The last component need not exist (it is kept as given); a missing directory
+    /// above it is an error.
+    pub fn case_sensitive_path(&self, path: &str) -> Result<String> {
+        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let mut out = String::new();
+        for (i, comp) in comps.iter().enumerate() {
+            let names: Vec<Vec<u8>> = self.read_dir(if out.is_empty() { "/" } else { &out })?.into_iter().map(|e| e.name).collect();
+            let lower = comp.to_lowercase();
+            let found = names
+                .iter()
+                .find(|n| n.as_slice() == comp.as_bytes())
+                .or_else(|| names.iter().find(|n| std::str::from_utf8(n).is_ok_and(|s| s.to_lowercase() == lower)))
+                .map(|n| String::from_utf8_lossy(n).into_owned());
+            match found {
+                Some(name) => out = format!("{out}/{name}"),
+                None if i + 1 == comps.len() => out = format!("{out}/{comp}"),
+                None => return Err(GuestError::Path { path: format!("{out}/{comp}"), errno: Errno::NoEntry }),
+            }
+        }
+        Ok(if out.is_empty() { "/".into() } else { out })
+    }
+
     /// `readlink`.
     pub fn readlink(&self, path: &str) -> Result<Vec<u8>> {
         let r = self.resolve(path, false)?;

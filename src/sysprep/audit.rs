@@ -11,6 +11,7 @@ use crate::sysprep::Result;
 use serde::Serialize;
 
 mod virtio;
+mod windows;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,6 +71,7 @@ pub const CHECKS: &[(&str, &str)] = &[
     ("machine-id", "/etc/machine-id empty"),
     ("dhcp", "DHCP on the first NIC by a network stack the image runs"),
     ("boot-loader", "a boot loader for BIOS or UEFI firmware"),
+    ("cloudbase-init", "Windows: cloudbase-init installed"),
 ];
 
 fn finding(check: &'static str, ok: bool, bad: Status, good: impl Into<String>, why: impl Into<String>) -> Finding {
@@ -109,8 +111,12 @@ fn enabled(g: &Guest, units: &[&str]) -> Result<bool> {
     Ok(false)
 }
 
-/// Runs every check on a guest mounted at its mountpoints.
+/// Runs every check on a guest mounted at its mountpoints (on Windows, the checks that apply
+/// to it: see [`windows::audit`]).
 pub fn audit(g: &Guest, os: &OsInfo) -> Result<Vec<Finding>> {
+    if os.windows_systemroot.is_some() {
+        return windows::audit(g, os);
+    }
     let mut out = Vec::new();
     let ci = has_cloud_init(g)?;
     out.push(finding("cloud-init", ci, Status::Fail, "installed", "not installed: OpenStack cannot inject SSH keys, user data or the hostname"));
@@ -174,6 +180,12 @@ pub fn audit(g: &Guest, os: &OsInfo) -> Result<Vec<Finding>> {
     let dhcp = dhcp_sources(g)?;
     out.push(finding("dhcp", !dhcp.is_empty(), Status::Fail, dhcp.join("; "), "no network stack configures DHCP (cloud-init, ifupdown, netplan, systemd-networkd, NetworkManager, ifcfg): the instance will have no network"));
 
+    out.push(boot_loader(g)?);
+    Ok(out)
+}
+
+/// The `boot-loader` check: boot code for BIOS or an EFI loader on an ESP.
+fn boot_loader(g: &Guest) -> Result<Finding> {
     let boot = g.boot_paths()?;
     let efi: Vec<String> = boot.efi.iter().map(|(p, f)| format!("{p}: {f}")).collect();
     let how = match (boot.bios.is_empty(), efi.is_empty()) {
@@ -182,8 +194,7 @@ pub fn audit(g: &Guest, os: &OsInfo) -> Result<Vec<Finding>> {
         (true, false) => format!("UEFI only ({}): upload with hw_firmware_type=uefi", efi.join(", ")),
         (true, true) => String::new(),
     };
-    out.push(finding("boot-loader", !how.is_empty(), Status::Fail, how, "no boot loader: no boot code in an MBR, no BIOS boot partition, no EFI loader on an ESP"));
-    Ok(out)
+    Ok(finding("boot-loader", !how.is_empty(), Status::Fail, how, "no boot loader: no boot code in an MBR, no BIOS boot partition, no EFI loader on an ESP"))
 }
 
 /// Whether `v` (a config value, quotes stripped) turns DHCP on.

@@ -17,7 +17,12 @@
 //! pair for its virtio-scsi bus); else `ide`, with a warning. `hw_vif_model` is `virtio` with
 //! virtio_net, else `e1000`, with a warning.
 //!
-//! Not derived yet: `hw_rng_model`.
+//! A Windows guest gets the same first properties, from its registry and cmd.exe's PE header
+//! (`os_version` is major.minor, e.g. `6.1`, as virt-v2v writes it), the firmware, and the bus
+//! properties from the virtio-win drivers the image holds ([`super::windows_drivers`]: viostor →
+//! `hw_disk_bus` `virtio`; else vioscsi → `scsi` with `hw_scsi_model` `virtio-scsi`; else `ide`,
+//! with a warning; netkvm → `hw_vif_model` `virtio`, else `e1000`; viorng → `hw_rng_model`
+//! `virtio`). The Linux checks (qemu-guest-agent, cloud-init) are not made for it.
 
 use super::view::View;
 use super::Result;
@@ -130,10 +135,14 @@ impl Guest {
         for (mp, dev) in os.mountpoints.iter().filter(|(mp, _)| mp != "/") {
             view.add(self, dev, mp);
         }
-        let release = "the release files (/etc/os-release…)";
+        let (release, arch_source) = match &os.windows_systemroot {
+            Some(sr) => ("the SOFTWARE hive (Microsoft\\Windows NT\\CurrentVersion)".to_string(), format!("the PE header of {sr}/System32/cmd.exe")),
+            None => ("the release files (/etc/os-release…)".to_string(), "the ELF header of a system binary".to_string()),
+        };
+        let release = release.as_str();
         let mut out = Vec::new();
         if os.arch != "unknown" {
-            out.push(prop("architecture", os.arch.clone(), "the ELF header of a system binary"));
+            out.push(prop("architecture", os.arch.clone(), arch_source));
         }
         out.push(prop("os_type", os.os_type.clone(), "inspection"));
         if os.distro != "unknown" {
@@ -161,6 +170,10 @@ impl Guest {
         if let Some((p, f)) = efi.iter().find(|(_, f)| f.rsplit('/').next().is_some_and(|n| n.to_ascii_lowercase().starts_with("shim"))) {
             out.push(prop("os_secure_boot", "optional", format!("signed shim {p}: {f}")));
         }
+        if os.windows_systemroot.is_some() {
+            self.windows_virtio_properties(root, &mut out)?;
+            return Ok(out);
+        }
         let agent = ["/usr/bin/qemu-ga", "/usr/sbin/qemu-ga"].into_iter().find(|b| view.is_file(b));
         let enabled = ["/etc/systemd/system/multi-user.target.wants/qemu-guest-agent.service", "/etc/systemd/system/sysinit.target.wants/qemu-guest-agent.service"]
             .into_iter()
@@ -175,6 +188,37 @@ impl Guest {
             out.push(prop("os_admin_user", user, "/etc/cloud/cloud.cfg: system_info.default_user.name"));
         }
         Ok(out)
+    }
+
+    /// `hw_disk_bus`, `hw_scsi_model`, `hw_vif_model` and `hw_rng_model` of a Windows guest
+    /// from its virtio-win drivers, with a warning for each bus that falls back to an emulated
+    /// device.
+    fn windows_virtio_properties(&self, root: &str, out: &mut Vec<Property>) -> Result<()> {
+        let d = self.windows_virtio_drivers(root)?;
+        let get = |n: &str| d.iter().find(|(name, _)| *name == n).map(|(_, r)| r.clone()).unwrap_or_else(|| Err(format!("{n} not looked for")));
+        match (get("viostor"), get("vioscsi")) {
+            (Ok(src), _) => out.push(prop("hw_disk_bus", "virtio", format!("viostor: {src}"))),
+            (Err(_), Ok(src)) => {
+                out.push(prop("hw_disk_bus", "scsi", format!("vioscsi: {src}; no viostor")));
+                out.push(prop("hw_scsi_model", "virtio-scsi", format!("vioscsi: {src}")));
+            }
+            (Err(a), Err(b)) => {
+                let why = format!("no viostor nor vioscsi at boot: {a}; {b}");
+                self.note_warning(format!("{root}: hw_disk_bus=ide: {why}"));
+                out.push(prop("hw_disk_bus", "ide", why));
+            }
+        }
+        match get("netkvm") {
+            Ok(src) => out.push(prop("hw_vif_model", "virtio", format!("netkvm: {src}"))),
+            Err(why) => {
+                self.note_warning(format!("{root}: hw_vif_model=e1000: {why}"));
+                out.push(prop("hw_vif_model", "e1000", why));
+            }
+        }
+        if let Ok(src) = get("viorng") {
+            out.push(prop("hw_rng_model", "virtio", format!("viorng: {src}")));
+        }
+        Ok(())
     }
 
     /// `hw_disk_bus`, `hw_scsi_model`, `hw_vif_model` and `hw_rng_model` from the default kernel's drivers,

@@ -1,7 +1,8 @@
 //! Guest OS inspection, after libguestfs's: `inspect_os` finds the root filesystems of the
-//! operating systems in the guest (mounting each filesystem read-only in a private mount table,
-//! so that nothing stays mounted), and `inspect_get_*` tell what each root holds: distro,
-//! product, version, hostname, architecture, package manager, fstab mountpoints, applications.
+//! operating systems in the guest — Linux and Windows — (mounting each filesystem read-only in a
+//! private mount table, so that nothing stays mounted), and `inspect_get_*` tell what each root
+//! holds: distro, product, version, hostname, architecture, package manager, fstab mountpoints,
+//! applications; for Windows the system root, the registry's control set and drive letters.
 
 mod application;
 pub mod cpio;
@@ -9,13 +10,17 @@ mod distro;
 mod elf;
 mod fstab;
 pub mod glance;
+pub mod hive;
 pub mod initramfs;
 pub mod kernel;
 mod packages;
+mod pe;
 mod release;
 pub mod rpmdb;
 mod view;
 pub mod virtio;
+mod windows;
+pub mod windows_drivers;
 
 pub use application::Application;
 
@@ -49,6 +54,9 @@ pub enum Error {
     /// The rpm database is damaged.
     #[error(transparent)]
     Rpmdb(#[from] rpmdb::Error),
+    /// A Windows registry hive is damaged.
+    #[error(transparent)]
+    Hive(#[from] hive::Error),
     /// The layers below failed.
     #[error(transparent)]
     Guest(#[from] super::Error),
@@ -69,18 +77,20 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct OsInfo {
     /// The root device.
     pub root: String,
-    /// `linux` (`inspect_get_type`).
+    /// `linux` or `windows` (`inspect_get_type`).
     #[serde(rename = "name")]
     pub os_type: String,
-    /// libguestfs distro name.
+    /// libguestfs distro name (`windows` for Windows).
     pub distro: String,
     /// Product name.
     pub product_name: String,
+    /// Product variant: Windows's `InstallationType` (`Client`, `Server`…), else `unknown`.
+    pub product_variant: String,
     /// Major version.
     pub major_version: u32,
     /// Minor version.
     pub minor_version: u32,
-    /// Architecture from an ELF binary.
+    /// Architecture from an ELF binary (a PE one, cmd.exe, on Windows).
     pub arch: String,
     /// Host name.
     pub hostname: String,
@@ -90,8 +100,20 @@ pub struct OsInfo {
     pub package_management: String,
     /// `installed`.
     pub format: String,
-    /// libosinfo short id (`rhel9.4`, `debian12`…) or `unknown`.
+    /// libosinfo short id (`rhel9.4`, `debian12`, `win7`…) or `unknown`.
     pub osinfo: String,
+    /// Build id: Windows's `CurrentBuildNumber`, else `unknown`.
+    pub build_id: String,
+    /// Windows: the system root as the filesystem spells it (`/Windows`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows_systemroot: Option<String>,
+    /// Windows: the current control set of the SYSTEM hive (`ControlSet001`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows_current_control_set: Option<String>,
+    /// Windows: (drive letter, device) from the SYSTEM hive's `MountedDevices`, by letter.
+    /// Not serialized: reports give them their own shape.
+    #[serde(skip)]
+    pub drive_mappings: Vec<(String, String)>,
     /// (mountpoint, device) from fstab, shortest mountpoint first (then by name): the order
     /// in which to mount them. Not serialized: reports give them their own shape.
     #[serde(skip)]
@@ -171,7 +193,7 @@ impl Guest {
             if fs_type == "swap" || fs_type == "unknown" {
                 continue;
             }
-            if View::new(self, &dev).is_ok_and(|v| is_linux_root(&v)) {
+            if View::new(self, &dev).is_ok_and(|v| is_linux_root(&v) || windows::systemroot(&v).is_some()) {
                 roots.push(dev);
             }
         }
@@ -183,7 +205,10 @@ impl Guest {
     pub fn inspect_root(&self, root: &str) -> Result<OsInfo> {
         let view = View::new(self, root).map_err(|_| Error::NotARoot(root.to_string()))?;
         if !is_linux_root(&view) {
-            return Err(Error::NotARoot(root.to_string()));
+            return match windows::systemroot(&view) {
+                Some(systemroot) => self.inspect_windows(root, &view, &systemroot),
+                None => Err(Error::NotARoot(root.to_string())),
+            };
         }
         let rel = release::detect(&view);
         let distro = rel.distro.unwrap_or("unknown");
@@ -212,6 +237,7 @@ impl Guest {
             os_type: "linux".into(),
             distro: distro.into(),
             product_name: rel.product_name.clone().unwrap_or_else(unknown),
+            product_variant: unknown(),
             major_version: major,
             minor_version: minor,
             arch: arch(&view).map(str::to_string).unwrap_or_else(unknown),
@@ -220,12 +246,48 @@ impl Guest {
             package_management: distro::package_management(distro, major, view.is_file("/usr/bin/dnf")).into(),
             format: "installed".into(),
             osinfo: distro::osinfo(distro, rel.product_name.as_deref().unwrap_or(""), major, minor),
+            build_id: unknown(),
+            windows_systemroot: None,
+            windows_current_control_set: None,
+            drive_mappings: Vec::new(),
             mountpoints,
             filesystems,
         })
     }
 
-    /// `inspect-get-type`: `linux`.
+    /// The inspection of the Windows root `root` whose system root is `systemroot`: mounted
+    /// alone at `/` (its other drives are not mounted, as libguestfs does).
+    fn inspect_windows(&self, root: &str, view: &View, systemroot: &str) -> Result<OsInfo> {
+        let w = windows::inspect(view, systemroot)?;
+        let unknown = || "unknown".to_string();
+        let (major, minor) = w.version.unwrap_or((0, 0));
+        let name = w.product_name.clone().unwrap_or_else(unknown);
+        let variant = w.product_variant.clone().unwrap_or_else(unknown);
+        let build_id = w.build_id.clone().unwrap_or_else(unknown);
+        Ok(OsInfo {
+            root: root.to_string(),
+            os_type: "windows".into(),
+            distro: "windows".into(),
+            osinfo: windows::osinfo(&name, &variant, major, minor, &build_id),
+            product_name: name,
+            product_variant: variant,
+            major_version: major,
+            minor_version: minor,
+            arch: w.arch.map(str::to_string).unwrap_or_else(unknown),
+            hostname: w.hostname.unwrap_or_else(unknown),
+            package_format: unknown(),
+            package_management: unknown(),
+            format: "installed".into(),
+            build_id,
+            windows_systemroot: Some(w.systemroot),
+            windows_current_control_set: w.current_control_set,
+            drive_mappings: windows::drive_mappings(&w.mounted, self.disks()?),
+            mountpoints: vec![("/".into(), root.to_string())],
+            filesystems: vec![root.to_string()],
+        })
+    }
+
+    /// `inspect-get-type`: `linux` or `windows`.
     pub fn inspect_get_type(&self, root: &str) -> Result<String> {
         Ok(self.inspect_root(root)?.os_type)
     }
@@ -239,6 +301,35 @@ impl Guest {
     /// `inspect-get-product-name`.
     pub fn inspect_get_product_name(&self, root: &str) -> Result<String> {
         Ok(self.inspect_root(root)?.product_name)
+    }
+
+    /// `inspect-get-product-variant`: Windows's `InstallationType` (`Client`, `Server`…), else
+    /// `unknown`.
+    pub fn inspect_get_product_variant(&self, root: &str) -> Result<String> {
+        Ok(self.inspect_root(root)?.product_variant)
+    }
+
+    /// `inspect-get-build-id`: Windows's `CurrentBuildNumber`, else `unknown`.
+    pub fn inspect_get_build_id(&self, root: &str) -> Result<String> {
+        Ok(self.inspect_root(root)?.build_id)
+    }
+
+    /// `inspect-get-windows-systemroot`: an error when `root` is not a Windows root.
+    pub fn inspect_get_windows_systemroot(&self, root: &str) -> Result<String> {
+        self.inspect_root(root)?.windows_systemroot.ok_or_else(|| Error::Unsupported(format!("{root}: not a Windows root")))
+    }
+
+    /// `inspect-get-windows-current-control-set`: an error when `root` is not a Windows root
+    /// or its SYSTEM hive names no current control set.
+    pub fn inspect_get_windows_current_control_set(&self, root: &str) -> Result<String> {
+        let info = self.inspect_root(root)?;
+        info.windows_current_control_set.ok_or_else(|| Error::Unsupported(format!("{root}: no Windows current control set")))
+    }
+
+    /// `inspect-get-drive-mappings`: (drive letter, device) of a Windows root, by letter;
+    /// empty for other roots.
+    pub fn inspect_get_drive_mappings(&self, root: &str) -> Result<Vec<(String, String)>> {
+        Ok(self.inspect_root(root)?.drive_mappings)
     }
 
     /// `inspect-get-major-version`.
@@ -293,10 +384,14 @@ impl Guest {
 
     /// `inspect-list-applications2`: installed packages sorted by name, from the dpkg, apk,
     /// pacman or rpm (SQLite or Berkeley DB) database, read with the root's fstab mountpoints
-    /// in place. What a damaged database lacks is logged as warnings.
+    /// in place, or Windows's Uninstall keys. What a damaged database lacks is logged as
+    /// warnings; a damaged hive is an error.
     pub fn inspect_list_applications(&self, root: &str) -> Result<Vec<Application>> {
         let info = self.inspect_root(root)?;
         let mut view = View::new(self, root)?;
+        if let Some(systemroot) = &info.windows_systemroot {
+            return windows::applications(&view, systemroot);
+        }
         for (mp, dev) in info.mountpoints.iter().filter(|(mp, _)| mp != "/") {
             view.add(self, dev, mp);
         }

@@ -44,6 +44,7 @@ fn app(name: &str, full_version: &str, f: Fields) -> Application {
         source_package: f.source.to_string(),
         summary: f.summary.to_string(),
         description: f.description,
+        ..Default::default()
     }
 }
 

@@ -58,6 +58,25 @@ impl View {
         self.mounts[r.mount].fs.read_dir(r.ino).map(|v| v.into_iter().map(|e| e.name).collect()).unwrap_or_default()
     }
 
+    /// `path` as the filesystem spells it, each component matched without regard to case
+    /// (an exact match first), as libguestfs's `case-sensitive-path` finds Windows paths;
+    /// `None` when a component is missing.
+    pub fn case_path(&self, path: &str) -> Option<String> {
+        let mut out = String::new();
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            let dir = if out.is_empty() { "/" } else { out.as_str() };
+            let names = self.list_dir(dir);
+            let want = comp.as_bytes();
+            let found = names.iter().find(|n| n.as_slice() == want).or_else(|| {
+                let lower = comp.to_lowercase();
+                names.iter().find(|n| std::str::from_utf8(n).is_ok_and(|s| s.to_lowercase() == lower))
+            })?;
+            out.push('/');
+            out.push_str(std::str::from_utf8(found).ok()?);
+        }
+        Some(if out.is_empty() { "/".into() } else { out })
+    }
+
     /// The content of the regular file `path` if it exists and is at most `max` bytes:
     /// `Ok(None)` when it is missing or not a regular file, an error when it is larger.
     pub fn read_capped(&self, path: &str, max: u64) -> std::result::Result<Option<Vec<u8>>, super::Error> {

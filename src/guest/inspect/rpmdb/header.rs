@@ -228,6 +228,7 @@ impl<'a> Header<'a> {
             source_package: String::new(),
             summary: self.format(tag::SUMMARY),
             description: self.format(tag::DESCRIPTION),
+            ..Default::default()
         }
     }
 }
