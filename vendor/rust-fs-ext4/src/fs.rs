@@ -3666,27 +3666,36 @@ impl Filesystem {
         let bs = self.sb.block_size();
         let has_ft = self.sb.feature_incompat & features::Incompat::FILETYPE.bits() != 0;
         let n_blocks = parent_inode.size.div_ceil(bs as u64);
-        for logical in 0..n_blocks {
+        // vguestfs: the leaf the hash index gives the name first, then every
+        // block; a block is staged (and written by the commit) only when it
+        // holds the name (vendor/README.md).
+        let leaf = self.htree_leaf_hint(parent_inode, name);
+        for logical in leaf.into_iter().chain(0..n_blocks) {
             let Some(phys) = self.map_inode_logical(parent_inode, logical)? else {
                 continue;
             };
-            let block = buf.get_mut(self, phys)?;
+            // Edited in a copy, staged only when it held the name.
+            let mut block = match buf.dirty.get(&phys) {
+                Some(staged) => staged.clone(),
+                None => self.read_block(phys)?,
+            };
             // An index block holds no entries to remove, and read as one it
             // ends in a tail-shaped dt_reserved and a `..` spanning the rest
             // (#233).
-            if Self::is_htree_index_block(parent_inode, logical, block) {
+            if Self::is_htree_index_block(parent_inode, logical, &block) {
                 continue;
             }
-            let reserved_tail = if self.csum.enabled && crate::dir::has_csum_tail(block) {
+            let reserved_tail = if self.csum.enabled && crate::dir::has_csum_tail(&block) {
                 12
             } else {
                 0
             };
-            if crate::dir::remove_entry_from_block(block, name, has_ft, reserved_tail)? {
+            if crate::dir::remove_entry_from_block(&mut block, name, has_ft, reserved_tail)? {
                 if self.csum.enabled && reserved_tail == 12 {
                     self.csum
-                        .patch_dir_entry_tail(parent_ino, parent_inode.generation, block);
+                        .patch_dir_entry_tail(parent_ino, parent_inode.generation, &mut block);
                 }
+                buf.put(phys, block);
                 return Ok(());
             }
         }
@@ -6378,7 +6387,10 @@ impl Filesystem {
         let has_ft = self.sb.feature_incompat & features::Incompat::FILETYPE.bits() != 0;
         let bs = self.sb.block_size();
         let n_blocks = dir_inode.size.div_ceil(bs as u64);
-        for logical in 0..n_blocks {
+        // vguestfs: the leaf the hash index gives the name first, then every
+        // block (vendor/README.md).
+        let leaf = self.htree_leaf_hint(dir_inode, name);
+        for logical in leaf.into_iter().chain(0..n_blocks) {
             let Some(phys) = self.map_inode_logical(dir_inode, logical)? else {
                 continue;
             };
@@ -6392,6 +6404,37 @@ impl Filesystem {
             }
         }
         Err(Error::NotFound)
+    }
+
+    /// vguestfs: the logical block of the leaf the hash index of directory
+    /// `dir_inode` gives `name`, or `None` when it is not indexed or its
+    /// index leads nowhere. A hint only: a name the leaf does not hold (a
+    /// hash collision continued in the next leaf, another hash for a
+    /// casefolded name) is still found by the scan of every block after it.
+    fn htree_leaf_hint(&self, dir_inode: &Inode, name: &[u8]) -> Option<u64> {
+        if dir_inode.flags & crate::inode::InodeFlags::INDEX.bits() == 0
+            || dir_inode.has_inline_data()
+        {
+            return None;
+        }
+        let n_blocks = dir_inode.size.div_ceil(u64::from(self.sb.block_size()));
+        let read = |logical: u32| -> Result<Vec<u8>> {
+            let phys = self
+                .map_inode_logical(dir_inode, u64::from(logical))?
+                .ok_or(Error::CorruptDirEntry("htree pointed at sparse block"))?;
+            self.read_block(phys)
+        };
+        let root = read(0).ok()?;
+        let leaf = crate::htree::lookup_leaf_with(
+            name,
+            &root,
+            &self.sb.hash_seed,
+            self.sb.unsigned_hash(),
+            read,
+        )
+        .ok()??;
+        let leaf = u64::from(leaf);
+        (leaf != 0 && leaf < n_blocks).then_some(leaf)
     }
 
     /// Apply per-group counter deltas on disk for group `gi`. Positive deltas

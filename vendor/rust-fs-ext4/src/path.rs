@@ -210,6 +210,13 @@ fn find_entry_linear(
             Err(_) if logical == 0 && (dir_inode.flags & InodeFlags::INDEX.bits()) != 0 => {
                 // dx_root in an indexed dir — only "." and ".." matter here,
                 // and find_entry_htree already handled the indexed path.
+                // vguestfs: but not "." and "..", which only the dx_root
+                // holds; it is refused here when its dx_tail looks like a
+                // dirent tail (vendor/README.md).
+                let dots = dir::DirBlockIter::new(&block, has_filetype).take(2);
+                if let Some(e) = dots.filter_map(|e| e.ok()).find(|e| e.name == name) {
+                    return Ok(e.inode);
+                }
                 continue;
             }
             Err(e) => return Err(e),
