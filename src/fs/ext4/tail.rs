@@ -219,25 +219,31 @@ impl Tail {
         }
         let mut sb = read_vec(dev, 1024, 1024)?;
         let Ok(geo) = Geo::parse(&sb) else { return Ok(0) };
-        let Ok(mut descs) = Descs::read(dev, &geo)? else { return Ok(0) };
-        let seed = geo::csum_seed(&sb, &geo);
-        let uuid = sb[off::UUID..off::UUID + 16].to_vec();
         let mut by_group: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for b in self.blocks {
             by_group.entry(geo.group_of(b)).or_default().push(b - geo.group_first(geo.group_of(b)));
         }
-        let mut freed = 0;
+        // Most often the crate freed every one (the map held nothing past the size, only its
+        // indirect blocks): then the descriptor table, as long as the volume is large, is not read.
+        let mut left = Vec::new();
         for (g, bits) in by_group {
+            let Some(desc) = fs.groups.get(g as usize) else { continue };
+            let mut bitmap = read_vec(dev, desc.block_bitmap * geo.bs, geo.bs as usize)?;
+            if clear_bits(&mut bitmap, &bits) > 0 {
+                left.push((g, bits));
+            }
+        }
+        if left.is_empty() {
+            return Ok(0);
+        }
+        let Ok(mut descs) = Descs::read(dev, &geo)? else { return Ok(0) };
+        let seed = geo::csum_seed(&sb, &geo);
+        let uuid = sb[off::UUID..off::UUID + 16].to_vec();
+        let mut freed = 0;
+        for (g, bits) in left {
             let at = descs.block_bitmap(g) * geo.bs;
             let mut bitmap = read_vec(dev, at, geo.bs as usize)?;
-            let mut n = 0;
-            for bit in bits {
-                let (byte, mask) = ((bit / 8) as usize, 1u8 << (bit % 8));
-                if let Some(v) = bitmap.get_mut(byte).filter(|v| **v & mask != 0) {
-                    *v &= !mask;
-                    n += 1;
-                }
-            }
+            let n = clear_bits(&mut bitmap, &bits);
             if n == 0 {
                 continue;
             }
@@ -264,4 +270,17 @@ impl Tail {
         }
         Ok(freed)
     }
+}
+
+/// Clears the `bits` of `bitmap` that are set; returns how many were.
+fn clear_bits(bitmap: &mut [u8], bits: &[u64]) -> u64 {
+    let mut n = 0;
+    for &bit in bits {
+        let (byte, mask) = ((bit / 8) as usize, 1u8 << (bit % 8));
+        if let Some(v) = bitmap.get_mut(byte).filter(|v| **v & mask != 0) {
+            *v &= !mask;
+            n += 1;
+        }
+    }
+    n
 }
