@@ -26,6 +26,8 @@ use super::Ctx;
 use crate::bytes::le32;
 use crate::disk::{read_vec, BlockDev};
 use crate::fs::{Error, Result};
+use fs_ext4::bgd::BlockGroupDescriptor;
+use fs_ext4::checksum::group_desc_csum;
 use std::collections::BTreeMap;
 
 /// `EXT4_EXTENTS_FL`.
@@ -94,8 +96,6 @@ fn check_owned(c: &Ctx<'_>, fixed: &FixedBlocks, ino: u32, inode: &fs_ext4::inod
     let bpg = u64::from(c.fs.sb.blocks_per_group).max(1);
     let first_data = u64::from(c.fs.sb.first_data_block);
     let mut bitmaps: BTreeMap<u64, Option<Vec<u8>>> = BTreeMap::new();
-    // The descriptors as on the device: the crate's copy keeps the flags it mounted with.
-    let mut groups = None;
     let refuse = |why: String| Error::NeedsCheck {
         dev: c.err.dev.to_string(),
         msg: format!("{}: {why}; refusing to remove it (run e2fsck -f on a copy first)", c.err.fs),
@@ -110,10 +110,7 @@ fn check_owned(c: &Ctx<'_>, fixed: &FixedBlocks, ino: u32, inode: &fs_ext4::inod
             let bitmap = match bitmaps.entry(g) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    if groups.is_none() {
-                        groups = Some(c.ok(fs_ext4::bgd::read_all(c.fs.dev.as_ref(), &c.fs.sb, &c.fs.csum))?);
-                    }
-                    let bitmap = match groups.as_ref().and_then(|gs| gs.get(g as usize)) {
+                    let bitmap = match descriptor(c, g)? {
                         Some(d) if !d.flags().contains(fs_ext4::bgd::BgdFlags::BLOCK_UNINIT) => Some(c.ok(c.fs.read_block(d.block_bitmap))?),
                         _ => None,
                     };
@@ -127,6 +124,25 @@ fn check_owned(c: &Ctx<'_>, fixed: &FixedBlocks, ino: u32, inode: &fs_ext4::inod
         }
     }
     Ok(())
+}
+
+/// Group `g`'s descriptor as on the device (the crate's copy keeps the flags it mounted with),
+/// its checksum verified as the crate verifies the table at mount; `None` past the table. One
+/// descriptor, not the table: a removal costs the same on a volume of any size.
+fn descriptor(c: &Ctx<'_>, g: u64) -> Result<Option<BlockGroupDescriptor>> {
+    let sb = &c.fs.sb;
+    if g >= sb.block_group_count() {
+        return Ok(None);
+    }
+    let (block, at) = sb.descriptor_location(g);
+    let bytes = c.ok(c.fs.read_block(block))?;
+    let Some(raw) = bytes.get(at..at + usize::from(sb.desc_size)) else { return Ok(None) };
+    let stored = raw.get(0x1e..0x20).map(|s| u16::from_le_bytes([s[0], s[1]]));
+    // g is below the group count, which a u32 group number holds.
+    if group_desc_csum(sb, &c.fs.csum, g as u32, raw).is_some_and(|want| Some(want) != stored) {
+        return Err(c.err.map(fs_ext4::Error::BadChecksum { what: "block group descriptor" }));
+    }
+    c.ok(BlockGroupDescriptor::parse(raw, sb.desc_size)).map(Some)
 }
 
 /// Walks an indirect block map, keeping the blocks the crate's delete leaves behind.
@@ -203,25 +219,31 @@ impl Tail {
         }
         let mut sb = read_vec(dev, 1024, 1024)?;
         let Ok(geo) = Geo::parse(&sb) else { return Ok(0) };
-        let Ok(mut descs) = Descs::read(dev, &geo)? else { return Ok(0) };
-        let seed = geo::csum_seed(&sb, &geo);
-        let uuid = sb[off::UUID..off::UUID + 16].to_vec();
         let mut by_group: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for b in self.blocks {
             by_group.entry(geo.group_of(b)).or_default().push(b - geo.group_first(geo.group_of(b)));
         }
-        let mut freed = 0;
+        // Most often the crate freed every one (the map held nothing past the size, only its
+        // indirect blocks): then the descriptor table, as long as the volume is large, is not read.
+        let mut left = Vec::new();
         for (g, bits) in by_group {
+            let Some(desc) = fs.groups.get(g as usize) else { continue };
+            let mut bitmap = read_vec(dev, desc.block_bitmap * geo.bs, geo.bs as usize)?;
+            if clear_bits(&mut bitmap, &bits) > 0 {
+                left.push((g, bits));
+            }
+        }
+        if left.is_empty() {
+            return Ok(0);
+        }
+        let Ok(mut descs) = Descs::read(dev, &geo)? else { return Ok(0) };
+        let seed = geo::csum_seed(&sb, &geo);
+        let uuid = sb[off::UUID..off::UUID + 16].to_vec();
+        let mut freed = 0;
+        for (g, bits) in left {
             let at = descs.block_bitmap(g) * geo.bs;
             let mut bitmap = read_vec(dev, at, geo.bs as usize)?;
-            let mut n = 0;
-            for bit in bits {
-                let (byte, mask) = ((bit / 8) as usize, 1u8 << (bit % 8));
-                if let Some(v) = bitmap.get_mut(byte).filter(|v| **v & mask != 0) {
-                    *v &= !mask;
-                    n += 1;
-                }
-            }
+            let n = clear_bits(&mut bitmap, &bits);
             if n == 0 {
                 continue;
             }
@@ -248,4 +270,17 @@ impl Tail {
         }
         Ok(freed)
     }
+}
+
+/// Clears the `bits` of `bitmap` that are set; returns how many were.
+fn clear_bits(bitmap: &mut [u8], bits: &[u64]) -> u64 {
+    let mut n = 0;
+    for &bit in bits {
+        let (byte, mask) = ((bit / 8) as usize, 1u8 << (bit % 8));
+        if let Some(v) = bitmap.get_mut(byte).filter(|v| **v & mask != 0) {
+            *v &= !mask;
+            n += 1;
+        }
+    }
+    n
 }
