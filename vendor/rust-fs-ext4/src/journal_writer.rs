@@ -169,14 +169,31 @@ impl JournalWriter {
             + descriptor_bytes.div_ceil(u64::from(bs))
             + u64::from(fs.sb.reserved_gdt_blocks);
         let mut physical_map = Vec::with_capacity(jsb.max_len as usize);
+        // vguestfs: an extent-mapped journal is mapped extent by extent, from one walk of its
+        // tree, instead of one tree lookup per block (mke2fs gives a 128 GiB filesystem a
+        // 1 GiB journal: 262,144 lookups, about 0.2 s at every read-write mount and sync).
+        let extents = if (jinode.flags & crate::inode::InodeFlags::EXTENTS.bits()) != 0 {
+            Some(crate::extent::collect_all(&jinode.block, fs.dev.as_ref(), bs)?)
+        } else {
+            None
+        };
+        let mut at = 0usize;
         for logical in 0..jsb.max_len as u64 {
-            let phys = crate::indirect::map_logical_any(
-                &jinode.block,
-                jinode.flags,
-                fs.dev.as_ref(),
-                bs,
-                logical,
-            )?
+            let phys = match &extents {
+                Some(list) => {
+                    while list.get(at).is_some_and(|e| u64::from(e.logical_block) + u64::from(e.length) <= logical) {
+                        at += 1;
+                    }
+                    list.get(at).filter(|e| e.contains(logical)).map(|e| e.map(logical))
+                }
+                None => crate::indirect::map_logical_any(
+                    &jinode.block,
+                    jinode.flags,
+                    fs.dev.as_ref(),
+                    bs,
+                    logical,
+                )?,
+            }
             .ok_or(Error::Corrupt(
                 "journal_writer: journal inode has unmapped logical block",
             ))?;
