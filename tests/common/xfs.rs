@@ -50,11 +50,14 @@ pub fn repair_clean(img: &Path) {
 /// Mounts `img` (loop, as root), runs `f` on the mount point and unmounts (a mount busy for a
 /// moment is retried). The kernel is a judge here: a machine that cannot loop-mount (not root,
 /// as the fixture build needs anyway) fails the test rather than skipping the kernel's part.
-/// `nouuid`: copies of one fixture share its UUID, and tests running side by side may mount
-/// two of them at once (the kernel refuses the second: "duplicate UUID").
+/// XFS is mounted `nouuid`: copies of one fixture share its UUID, and tests running side by
+/// side may mount two of them at once (the kernel refuses the second: "duplicate UUID").
 pub fn with_kernel(img: &Path, f: impl FnOnce(&Path)) {
     let mnt = tempfile::tempdir().unwrap();
-    let st = Command::new("mount").args(["-o", "loop,nouuid", img.to_str().unwrap(), mnt.path().to_str().unwrap()]).status();
+    let mut magic = [0u8; 4];
+    let xfs = std::fs::File::open(img).and_then(|f| std::os::unix::fs::FileExt::read_exact_at(&f, &mut magic, 0)).is_ok() && &magic == b"XFSB";
+    let opts = if xfs { "loop,nouuid" } else { "loop" };
+    let st = Command::new("mount").args(["-o", opts, img.to_str().unwrap(), mnt.path().to_str().unwrap()]).status();
     assert!(st.is_ok_and(|s| s.success()), "cannot loop-mount {} (the kernel judges these tests: run them as root)", img.display());
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(mnt.path())));
     let um = (0..10).any(|_| {
