@@ -322,22 +322,29 @@ pub fn set_anextents(sb: &Superblock, b: &mut [u8], n: u32) {
 /// `(first key, child)` pair per child, keys and pointers in arrays sized by the fork) mapping
 /// `nextents` extents; false when the fork has no room for that many children.
 pub fn set_data_btree_root(sb: &Superblock, b: &mut [u8], level: u16, items: &[(u64, u64)], nextents: u64) -> bool {
-    let core = core_len(sb);
-    let len = data_fork_len(sb, b);
-    let maxrecs = len.saturating_sub(4) / 16;
-    if items.is_empty() || items.len() > maxrecs || level == 0 {
+    let (core, len) = (core_len(sb), data_fork_len(sb, b));
+    if !write_bmdr(&mut b[core..core + len], level, items) {
         return false;
-    }
-    let end = core + len;
-    b[core..end].fill(0);
-    put16(b, core, level);
-    put16(b, core + 2, items.len() as u16);
-    for (k, &(key, child)) in items.iter().enumerate() {
-        put64(b, core + 4 + 8 * k, key);
-        put64(b, core + 4 + 8 * maxrecs + 8 * k, child);
     }
     b[5] = 3;
     set_nextents(sb, b, nextents);
+    true
+}
+
+/// Writes the bmap btree root `items` at `level` over the whole fork `fork` (key and pointer
+/// arrays sized by the fork); false when it has no room for them (nothing changed then).
+fn write_bmdr(fork: &mut [u8], level: u16, items: &[(u64, u64)]) -> bool {
+    let maxrecs = fork.len().saturating_sub(4) / 16;
+    if items.is_empty() || items.len() > maxrecs || level == 0 {
+        return false;
+    }
+    fork.fill(0);
+    put16(fork, 0, level);
+    put16(fork, 2, items.len() as u16);
+    for (k, &(key, child)) in items.iter().enumerate() {
+        put64(fork, 4 + 8 * k, key);
+        put64(fork, 4 + 8 * maxrecs + 8 * k, child);
+    }
     true
 }
 
@@ -369,17 +376,9 @@ pub fn set_attr_extents(sb: &Superblock, b: &mut [u8], recs: &[[u8; 16]]) -> boo
 /// does for the data fork) mapping `nextents` extents; false when the fork has no room for
 /// that many children.
 pub fn set_attr_btree_root(sb: &Superblock, b: &mut [u8], level: u16, items: &[(u64, u64)], nextents: u64) -> bool {
-    let Some((start, len)) = attr_fork_range(sb, b) else { return false };
-    let maxrecs = len.saturating_sub(4) / 16;
-    if items.is_empty() || items.len() > maxrecs || level == 0 || nextents > u64::from(u32::MAX) {
+    let Some((start, _)) = attr_fork_range(sb, b) else { return false };
+    if nextents > u64::from(u32::MAX) || !write_bmdr(&mut b[start..], level, items) {
         return false;
-    }
-    b[start..].fill(0);
-    put16(b, start, level);
-    put16(b, start + 2, items.len() as u16);
-    for (k, &(key, child)) in items.iter().enumerate() {
-        put64(b, start + 4 + 8 * k, key);
-        put64(b, start + 4 + 8 * maxrecs + 8 * k, child);
     }
     b[83] = 3;
     set_anextents(sb, b, nextents as u32);
