@@ -14,15 +14,20 @@
 //!   best-free values say has room, inserts the leaf entry in hash order (compacting stale
 //!   entries when the leaf is full) and fixes the node keys above a LEAFN block. When no data
 //!   block has room a new one is mapped at the first unused data block (`xfs_dir2_grow_inode`)
-//!   and the LEAF1 table or the free index block grows with it.
+//!   and the LEAF1 table or the free index block grows with it — a new free index block when
+//!   it is the first of the data blocks one describes (`xfs_dir3_free_get_buf`).
 //! - A full block directory becomes a leaf directory (`xfs_dir2_block_to_leaf`) first, a
 //!   leaf directory whose LEAF1 block is full a node directory (`xfs_dir2_leaf_to_node`), and
-//!   a full LEAFN block splits in two (the root leaf under a new node block; another leaf
-//!   with a new sibling keyed in its parent node).
+//!   a full LEAFN block splits in two, its upper half in a new leaf keyed in the parent node;
+//!   full node blocks split on the way up and a full root makes the tree a level deeper, the
+//!   root staying at the leaf offset (the da btree's [`da::add_child`]).
+//! - Removal never joins leaf or node blocks (the kernel's `xfs_da3_join` merges a leaf
+//!   under a quarter full into a sibling): a leaf keeps its stale entries, whose hashes keep
+//!   the keys above it valid.
 //!
-//! Refused with [`Error::Unsupported`] by name: a full da node block (a node split), a new
-//! free index block (past 2016 data blocks of 4 KiB), a directory block split across extents, and the block
-//! map changes [`crate::fs::xfs::bmap_edit`] refuses. Formats are never converted down.
+//! Refused with [`Error::Unsupported`] by name: a directory block split across extents, and
+//! the block map changes [`crate::fs::xfs::bmap_edit`] refuses. Formats are never converted
+//! down.
 
 use super::block;
 use super::data::{self, Entries};
@@ -74,6 +79,57 @@ struct Found {
     at: usize,
 }
 
+/// A directory's leaf space as a da btree ([`da::Fork`]): the node and leaf blocks from the
+/// leaf offset, new ones at its first unmapped block (`xfs_dir2_grow_inode` of the leaf space).
+struct DirDa<'a> {
+    w: &'a mut XfsWriter,
+    d: &'a mut Dir,
+}
+
+impl da::Fork for DirDa<'_> {
+    fn crc(&self) -> bool {
+        self.w.sb.crc
+    }
+
+    fn ino(&self) -> u64 {
+        self.d.ino
+    }
+
+    fn uuid(&self) -> [u8; 16] {
+        self.w.sb.meta_uuid
+    }
+
+    fn root(&self) -> u32 {
+        self.w.leaf_fb() as u32
+    }
+
+    fn what(&self) -> &'static str {
+        "directory"
+    }
+
+    fn read(&mut self, fb: u32) -> Result<(Vec<u8>, u64)> {
+        let b = self.w.dir_block(self.d, u64::from(fb))?;
+        Ok((b.b, b.daddr))
+    }
+
+    fn write(&mut self, fb: u32, b: Vec<u8>) -> Result<()> {
+        let off = self.w.dir_block_off(self.d, u64::from(fb))?;
+        self.w.bufs.put(off, b, Some(leaf::STAMP));
+        Ok(())
+    }
+
+    fn grow(&mut self) -> Result<(u32, u64)> {
+        let (from, end) = (self.w.leaf_fb(), self.w.free_fb(self.d, 0));
+        let fb = self.w.first_unused(self.d, from, end)?;
+        let off = self.w.dir_grow(self.d, fb)?;
+        Ok((fb as u32, off >> 9))
+    }
+
+    fn corrupt(&self, m: String) -> Error {
+        self.w.bad_dir(self.d, m)
+    }
+}
+
 impl XfsWriter {
     fn dir_open(&self, ino: u64) -> Result<Dir> {
         let (_, blk, at) = self.inode_block(ino)?;
@@ -96,14 +152,19 @@ impl XfsWriter {
         (first + db / free::max_bests(self.sb.dirblksize as usize, self.sb.crc) as u64) * d.per
     }
 
-    /// Directory block at file block `fb` (all of it in one extent).
-    fn dir_block(&self, d: &Dir, fb: u64) -> Result<DirBlock> {
+    /// The device byte offset of directory block `fb` (all of it in one extent).
+    fn dir_block_off(&self, d: &Dir, fb: u64) -> Result<u64> {
         let e = bmap::find(&d.map, fb).map_err(|_| self.corrupt(format!("directory {}: file block {fb} is a hole", d.ino)))?;
         if e.off + e.count < fb + d.per {
             return Err(self.unsupported(format!("directory {}: block {fb} split across extents", d.ino)));
         }
         let fsb = e.block + (fb - e.off);
-        let off = self.sb.fsb_to_byte(fsb, d.per).ok_or_else(|| self.corrupt(format!("directory {}: block {fsb:#x} outside the filesystem", d.ino)))?;
+        self.sb.fsb_to_byte(fsb, d.per).ok_or_else(|| self.corrupt(format!("directory {}: block {fsb:#x} outside the filesystem", d.ino)))
+    }
+
+    /// Directory block at file block `fb` (all of it in one extent).
+    fn dir_block(&self, d: &Dir, fb: u64) -> Result<DirBlock> {
+        let off = self.dir_block_off(d, fb)?;
         let b = self.bufs.read(off, self.sb.dirblksize as usize)?;
         Ok(DirBlock { off, daddr: off >> 9, b })
     }
@@ -194,8 +255,12 @@ impl XfsWriter {
             for (idx, &(_, a)) in leaf.ents.iter().enumerate().filter(|(_, e)| e.0 == h && e.1 != 0) {
                 let byte = u64::from(a) * 8;
                 let (db, at) = (byte / dsize, (byte % dsize) as usize);
+                // The one entry read (the whole block is decoded and checked before an edit).
                 let blk = self.dir_block(d, db * d.per)?;
-                if self.data_of(d, &blk)?.list.iter().any(|(o, e)| *o == at && e.name == name) {
+                let uuid = self.sb.meta_uuid;
+                let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+                let (hdr, end) = data::header(&blk.b, self.sb.crc.then_some(&o)).map_err(|m| self.bad_dir(d, m))?;
+                if data::entry_at(&blk.b, at, hdr, end, self.sb.ftype).map_err(|m| self.bad_dir(d, m))?.name == name {
                     return Ok(Some(Found { leaf_fb: fb, idx, db, at }));
                 }
             }
@@ -339,6 +404,37 @@ impl XfsWriter {
         Ok(())
     }
 
+    /// The file blocks of directory `d`'s free index blocks, in order.
+    fn free_blocks(&self, d: &Dir) -> Vec<u64> {
+        let first = self.free_fb(d, 0);
+        let mut out = Vec::new();
+        for e in d.map.iter().filter(|e| e.off + e.count > first) {
+            let mut fb = e.off.max(first).div_ceil(d.per) * d.per;
+            while fb + d.per <= e.off + e.count {
+                out.push(fb);
+                fb += d.per;
+            }
+        }
+        out
+    }
+
+    /// A new, empty free index block for data block `db` at its place in the free index
+    /// section (`xfs_dir2_grow_inode` of the free space, `xfs_dir3_free_get_buf`): its header
+    /// names the first data block it describes (`firstdb`), and on v5 its address and owner.
+    fn free_new(&mut self, d: &mut Dir, db: u64) -> Result<()> {
+        let ffb = self.free_fb(d, db);
+        let max = self.max_bests() as u64;
+        let firstdb = u32::try_from(db / max * max).map_err(|_| self.bad_dir(d, format!("data block {db} past the data space")))?;
+        let off = self.dir_grow(d, ffb)?;
+        let uuid = self.sb.meta_uuid;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        free::init_header(&mut b, firstdb, self.sb.crc.then_some(&o));
+        FreeBlock { firstdb, bests: Vec::new() }.encode(&mut b, self.sb.crc);
+        self.bufs.put(off, b, Some(data::STAMP));
+        Ok(())
+    }
+
     /// Adds `ent` to data block `db` (its best-free value said it has room): the entry's
     /// offset in the block and the block's new best-free value.
     fn data_add(&mut self, d: &Dir, db: u64, ent: RawEntry) -> Result<(usize, u16)> {
@@ -419,12 +515,11 @@ impl XfsWriter {
     }
 
     /// Splits full LEAFN block `lfb` (decoded: `l`; `path`: the node blocks above it) in two
-    /// halves (`xfs_dir2_leafn_split`): a root leaf moves into two new blocks under a new
-    /// level-1 node at the leaf offset (`xfs_da3_root_split`); another gets a new right
-    /// sibling whose key goes into the parent node after its own.
+    /// halves (`xfs_dir2_leafn_split`): the upper half moves to a new leaf linked after it,
+    /// keyed in the parent node after it ([`da::add_child`]: full nodes split up to the root;
+    /// a root leaf or node moves to a new block under a new root node at the leaf offset).
     fn leafn_split(&mut self, d: &mut Dir, lfb: u64, path: &[(u64, usize)], mut l: Leaf) -> Result<()> {
         let crc = self.sb.crc;
-        let (leaf_fb, end) = (self.leaf_fb(), self.free_fb(d, 0));
         l.compact();
         let mid = l.ents.len() / 2;
         let right = Leaf { ents: l.ents.split_off(mid), bests: None };
@@ -433,79 +528,28 @@ impl XfsWriter {
             return Err(self.bad_dir(d, "splitting a leaf of fewer than two entries".into()));
         }
         let uuid = self.sb.meta_uuid;
-        let dsize = self.sb.dirblksize as usize;
-        let ino = d.ino;
-        let new_leaf = |w: &Self, off: u64, l: &Leaf, back: u64, forw: u64| {
-            let mut b = vec![0u8; dsize];
-            let o = da::Owner { ino, uuid: &uuid, daddr: off >> 9 };
-            leaf::init_leafn(&mut b, w.sb.crc.then_some(&o));
-            l.encode(&mut b, w.sb.crc);
-            da::set_back(&mut b, back as u32);
-            da::set_forw(&mut b, forw as u32);
-            b
-        };
-        let Some(&(nfb, i)) = path.last() else {
-            let f1 = self.first_unused(d, leaf_fb, end)?;
-            let off1 = self.dir_grow(d, f1)?;
-            let f2 = self.first_unused(d, leaf_fb, end)?;
-            let off2 = self.dir_grow(d, f2)?;
-            let b1 = new_leaf(self, off1, &left, 0, f2);
-            let b2 = new_leaf(self, off2, &right, f1, 0);
-            self.bufs.put(off1, b1, Some(leaf::STAMP));
-            self.bufs.put(off2, b2, Some(leaf::STAMP));
-            let mut root = self.dir_block(d, lfb)?;
-            let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: root.daddr };
-            da::init_blkinfo(&mut root.b, if crc { da::NODE_V5 } else { da::NODE_V4 }, crc.then_some(&o));
-            da::write_node(&mut root.b, crc, 1, &[(left.last_hash(), f1 as u32), (right.last_hash(), f2 as u32)]);
-            self.bufs.put(root.off, root.b, Some(leaf::STAMP));
-            return Ok(());
-        };
-        let mut nb = self.dir_block(d, nfb)?;
-        let uuid2 = self.sb.meta_uuid;
-        let o = da::Owner { ino: d.ino, uuid: &uuid2, daddr: nb.daddr };
-        let (level, mut kids) = da::node(&nb.b, crc.then_some(&o), "directory").map_err(|m| self.bad_dir(d, m))?;
-        if kids.len() >= da::node_max(nb.b.len(), crc) {
-            return Err(self.unsupported(format!("directory {}: splitting a full da node block is not written yet", d.ino)));
-        }
-        let f2 = self.first_unused(d, leaf_fb, end)?;
-        let off2 = self.dir_grow(d, f2)?;
-        let mut lb = self.dir_block(d, lfb)?;
-        let old_forw = u64::from(da::forw(&lb.b));
-        left.encode(&mut lb.b, crc);
-        da::set_forw(&mut lb.b, f2 as u32);
-        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
-        let b2 = new_leaf(self, off2, &right, lfb, old_forw);
-        self.bufs.put(off2, b2, Some(leaf::STAMP));
-        if old_forw != 0 {
-            let mut nx = self.dir_block(d, old_forw)?;
-            da::set_back(&mut nx.b, f2 as u32);
-            self.bufs.put(nx.off, nx.b, Some(leaf::STAMP));
-        }
-        kids[i].0 = left.last_hash();
-        kids.insert(i + 1, (right.last_hash(), f2 as u32));
-        da::write_node(&mut nb.b, crc, level, &kids);
-        self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
-        let last = kids.last().map_or(0, |k| k.0);
-        self.fix_keys(d, &path[..path.len() - 1], last)
+        let (ino, dsize) = (d.ino, self.sb.dirblksize as usize);
+        let mut f = DirDa { w: self, d };
+        let (f2, daddr2) = da::Fork::grow(&mut f)?;
+        let lfb = lfb as u32;
+        let (mut lb, _) = da::Fork::read(&mut f, lfb)?;
+        left.encode(&mut lb, crc);
+        da::Fork::write(&mut f, lfb, lb)?;
+        let mut b2 = vec![0u8; dsize];
+        let o = da::Owner { ino, uuid: &uuid, daddr: daddr2 };
+        leaf::init_leafn(&mut b2, crc.then_some(&o));
+        right.encode(&mut b2, crc);
+        da::Fork::write(&mut f, f2, b2)?;
+        da::link_after(&mut f, lfb, f2)?;
+        let path: Vec<(u32, usize)> = path.iter().map(|&(fb, i)| (fb as u32, i)).collect();
+        da::add_child(&mut f, &path, left.last_hash(), (right.last_hash(), f2))
     }
 
     /// Sets the keys on `path` (node blocks, entry followed) bottom up to `last`, the highest
-    /// hash below them, as far as each entry is its node's last.
-    fn fix_keys(&mut self, d: &Dir, path: &[(u64, usize)], last: u32) -> Result<()> {
-        for &(nfb, i) in path.iter().rev() {
-            let mut nb = self.dir_block(d, nfb)?;
-            let kids = self.node_of(d, &nb)?;
-            let Some(k) = kids.get(i) else { return Err(self.bad_dir(d, format!("node block {nfb}: no entry {i}"))) };
-            if k.0 == last {
-                break;
-            }
-            da::set_node_hash(&mut nb.b, self.sb.crc, i, last);
-            self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
-            if i + 1 != kids.len() {
-                break;
-            }
-        }
-        Ok(())
+    /// hash below them, as far as each entry is its node's last ([`da::fix_hashes`]).
+    fn fix_keys(&mut self, d: &mut Dir, path: &[(u64, usize)], last: u32) -> Result<()> {
+        let path: Vec<(u32, usize)> = path.iter().map(|&(fb, i)| (fb as u32, i)).collect();
+        da::fix_hashes(&mut DirDa { w: self, d }, &path, last)
     }
 
     /// A new data block at the directory's first unmapped data block (`xfs_dir2_grow_inode`)
@@ -624,13 +668,15 @@ impl XfsWriter {
                 }
             }
         } else {
+            // Every free index block (a run of data blocks all gone leaves a hole among them).
             let mut found = None;
-            let mut ffb = self.free_fb(&d, 0);
-            while found.is_none() && bmap::find(&d.map, ffb).is_ok() {
+            for ffb in self.free_blocks(&d) {
                 let fblk = self.dir_block(&d, ffb)?;
                 let fr = self.free_of(&d, &fblk)?;
                 found = fr.bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size).map(|i| u64::from(fr.firstdb) + i as u64);
-                ffb += d.per;
+                if found.is_some() {
+                    break;
+                }
             }
             let (db, at, best) = match found {
                 Some(db) => {
@@ -641,7 +687,7 @@ impl XfsWriter {
             };
             let ffb = self.free_fb(&d, db);
             if bmap::find(&d.map, ffb).is_err() {
-                return Err(self.unsupported(format!("directory {dir}: a new free index block is not written yet")));
+                self.free_new(&mut d, db)?;
             }
             let mut fblk = self.dir_block(&d, ffb)?;
             let mut fr = self.free_of(&d, &fblk)?;
@@ -661,7 +707,7 @@ impl XfsWriter {
         leaf.encode(&mut lb.b, crc);
         self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
         // The keys above a LEAFN block follow its highest hash.
-        self.fix_keys(&d, &path, leaf.last_hash())
+        self.fix_keys(&mut d, &path, leaf.last_hash())
     }
 
     /// Turns shortform directory `dir` (decoded: `sf`) into a block directory
