@@ -36,6 +36,7 @@ use common::Rng;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use vguestfs::disk::{Dev, RawFile};
 use vguestfs::fs::xfs::dir2::hash::hashname;
@@ -404,4 +405,100 @@ fn large_directories_v4() {
     writer_links(&img, b, t, &again, &mut mb);
     check(&img, "/a", a, &ma, false, "v4: names added again to /a");
     check(&img, "/b", b, &mb, false, "v4: names added again to /b");
+}
+
+/// Cuts the free space of the filesystem mounted at `m` into single blocks: with the
+/// reserve pool emptied (`xfs_io resblks 0`), a file `fill` takes every free block
+/// (`fallocate`, 1 MiB then 1 KiB at a time, to ENOSPC), then every other of its blocks is
+/// punched out. (The filesystem is made without reflink and finobt, whose per-AG reservations
+/// would keep runs of free blocks the kernel does not hand out.)
+fn fragment_free_space(m: &Path, bs: i64) {
+    use std::os::unix::io::AsRawFd;
+    let out = Command::new("xfs_io").env("PATH", common::xfs::path_env()).args(["-x", "-c", "resblks 0"]).arg(m).output().unwrap();
+    assert!(out.status.success(), "xfs_io resblks: {}", String::from_utf8_lossy(&out.stderr));
+    let f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(m.join("fill")).unwrap();
+    let fd = f.as_raw_fd();
+    let mut off = 0i64;
+    for step in [1 << 20, bs] {
+        // SAFETY: fallocate on an open descriptor, no memory passed.
+        while unsafe { libc::fallocate(fd, 0, off, step) } == 0 {
+            off += step;
+        }
+    }
+    let mut at = 0;
+    while at < off {
+        // SAFETY: as above.
+        let r = unsafe { libc::fallocate(fd, libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, at, bs) };
+        assert_eq!(r, 0, "punch at {at}: {}", std::io::Error::last_os_error());
+        at += 2 * bs;
+    }
+}
+
+/// The directory blocks of `ino` whose filesystem blocks are not in one extent: (data
+/// fork extents, those blocks).
+fn split_blocks(img: &Path, ino: u64, per: u64) -> (usize, usize) {
+    let text = db(img, &[&format!("inode {ino}"), "bmap"]);
+    let mut ext = Vec::new();
+    for l in text.lines().filter_map(|l| l.strip_prefix("data offset ")) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let count: u64 = w[w.iter().position(|&x| x == "count").unwrap() + 1].parse().unwrap();
+        ext.push((w[0].parse::<u64>().unwrap(), count));
+    }
+    let split = ext.iter().filter(|(o, c)| o % per != 0 || c % per != 0).count();
+    (ext.len(), split)
+}
+
+/// v5, 1 KiB blocks: 4 KiB directory blocks of four filesystem blocks, on a 32 MiB
+/// filesystem whose free space is all single blocks. The kernel's directory `/k` gets
+/// blocks in four pieces (`xfs_da_grow_inode_int` maps what it finds); the writer reads and
+/// writes them (names added and removed). The writer's directory `/d` grows the same way
+/// (`dir_alloc`: no run of four blocks anywhere), up to node form; then every name goes, the
+/// pieces freed. (1000 names make ~10 data blocks, a leaf and a free index block here.)
+#[test]
+fn directory_blocks_in_pieces() {
+    let (_t, img) = common::xfs::mkfs_as(&["-b", "size=1024", "-d", "size=32m", "-m", "reflink=0,finobt=0"], true);
+    with_kernel(&img, |m| {
+        std::fs::create_dir(m.join("d")).unwrap();
+        std::fs::create_dir(m.join("k")).unwrap();
+        std::fs::File::create(m.join("t")).unwrap();
+        fragment_free_space(m, 1024);
+    });
+    let free = db(&img, &["freesp -s"]);
+    assert!(free.contains("average free extent size 1\n"), "the free space is not in single blocks:\n{free}");
+    let root = db_ls(&img, "/");
+    let (d, k, t) = (root["d"], root["k"], root["t"]);
+    let mut rng = Rng(0x9_1ece5);
+    // The kernel's directory in pieces; the writer edits it.
+    let kn = names(&mut rng, "k", 1500, 40);
+    with_kernel(&img, |m| {
+        for n in &kn {
+            std::fs::hard_link(m.join("t"), m.join("k").join(n)).unwrap();
+        }
+    });
+    let mut mk: Model = kn.iter().map(|n| (n.clone(), t)).collect();
+    let (ext, split) = split_blocks(&img, k, 4);
+    assert!(split > 10, "the kernel's directory: {ext} extents, {split} not whole directory blocks");
+    check(&img, "/k", k, &mk, true, "the kernel's directory in pieces");
+    let more = names(&mut rng, "w", 500, 40);
+    writer_links(&img, k, t, &more, &mut mk);
+    let gone = shuffled(&mut rng, &kn)[..1000].to_vec();
+    writer_removes(&img, k, &gone, &mut mk);
+    check(&img, "/k", k, &mk, true, "the writer's edits of the kernel's pieces");
+    // The writer's directory: every block in pieces.
+    let dn = names(&mut rng, "d", 1000, 40);
+    let mut md = Model::new();
+    writer_links(&img, d, t, &dn, &mut md);
+    let s = shape(&img, d);
+    let (ext, split) = split_blocks(&img, d, 4);
+    assert!(!s.free.is_empty() && split >= s.data + s.leaf + s.free.len(), "{s:?}: {ext} extents, {split} pieces");
+    check(&img, "/d", d, &md, true, "the writer's directory in pieces");
+    let all: Vec<String> = md.keys().cloned().collect();
+    let all = shuffled(&mut rng, &all);
+    writer_removes(&img, d, &all, &mut md);
+    let s = shape(&img, d);
+    assert_eq!((s.data, s.free.clone(), s.size), (1, vec![0], 4096), "{s:?}");
+    check(&img, "/d", d, &md, true, "the writer's directory emptied");
+    // The pieces went back: the free space is as many single blocks as before, and more.
+    let after = db(&img, &["freesp -s"]);
+    assert!(after.contains("average free extent size 1"), "{after}");
 }
