@@ -19,6 +19,10 @@ pub struct Stamp {
     pub crc_off: usize,
 }
 
+/// How far before a range pending blocks sharing bytes with it are looked for: longer than
+/// any block put (directory blocks are at most 64 KiB).
+const MAX_SPAN: u64 = 1 << 20;
+
 /// Pending metadata blocks over a writable device.
 pub struct Bufs {
     dev: Dev,
@@ -41,12 +45,21 @@ impl Bufs {
         self.dev.name()
     }
 
-    /// `len` bytes at byte `off`: the pending version when the current operation changed them.
+    /// `len` bytes at byte `off`: the pending version when the current operation changed them
+    /// (pending blocks that share bytes with the range laid over what the device holds).
     pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
         if let Some(b) = self.pending.get(&off).filter(|b| b.len() == len) {
             return Ok(b.clone());
         }
-        Ok(read_vec(self.dev.as_ref(), off, len)?)
+        let mut b = read_vec(self.dev.as_ref(), off, len)?;
+        let end = off + len as u64;
+        for (&k, p) in self.pending.range(off.saturating_sub(MAX_SPAN)..end) {
+            let (lo, hi) = (k.max(off), (k + p.len() as u64).min(end));
+            if lo < hi {
+                b[(lo - off) as usize..(hi - off) as usize].copy_from_slice(&p[(lo - k) as usize..(hi - k) as usize]);
+            }
+        }
+        Ok(b)
     }
 
     /// The LSN v5 blocks are stamped with (for structures stamped by their own code: inodes).
@@ -62,6 +75,43 @@ impl Bufs {
     /// Puts a changed block at byte `off`; on v5 with `stamp` the LSN and CRC are set first.
     pub fn put(&mut self, off: u64, mut b: Vec<u8>, stamp: Option<Stamp>) {
         self.stamp(&mut b, stamp);
+        self.insert(off, b);
+    }
+
+    /// Puts a changed block whose bytes lie in pieces on the device (`pieces`: byte offset
+    /// and length of each, in order; a directory block over several extents): stamped whole
+    /// as [`Bufs::put`] stamps, then each piece pending at its place.
+    pub fn put_pieces(&mut self, pieces: &[(u64, usize)], mut b: Vec<u8>, stamp: Option<Stamp>) {
+        self.stamp(&mut b, stamp);
+        let mut at = 0;
+        for &(off, len) in pieces {
+            self.insert(off, b[at..at + len].to_vec());
+            at += len;
+        }
+    }
+
+    /// Makes `b` pending at `off`. Pending blocks at other offsets sharing bytes with it take
+    /// its bytes (one inside it is dropped), so whatever order they reach the device in, and
+    /// whatever range is read back, the newest bytes are the ones seen: a block freed and
+    /// its space mapped again within one operation may be cut in other pieces.
+    fn insert(&mut self, off: u64, b: Vec<u8>) {
+        let end = off + b.len() as u64;
+        let mut inside = Vec::new();
+        for (&k, p) in self.pending.range_mut(off.saturating_sub(MAX_SPAN)..end) {
+            let k_end = k + p.len() as u64;
+            if k == off || k_end <= off {
+                continue;
+            }
+            if k >= off && k_end <= end {
+                inside.push(k);
+            } else {
+                let (lo, hi) = (k.max(off), k_end.min(end));
+                p[(lo - k) as usize..(hi - k) as usize].copy_from_slice(&b[(lo - off) as usize..(hi - off) as usize]);
+            }
+        }
+        for k in inside {
+            self.pending.remove(&k);
+        }
         self.pending.insert(off, b);
     }
 
@@ -97,5 +147,40 @@ impl Bufs {
     /// Drops every pending block (the operation failed).
     pub fn discard(&mut self) {
         self.pending.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::MemDev;
+    use std::sync::Arc;
+
+    /// A block put in pieces, then freed and put whole at the same place (and the other way
+    /// round): reads see the newest bytes, and so does the device after the flush.
+    #[test]
+    fn overlapping_puts_keep_the_newest_bytes() {
+        let mem = Arc::new(MemDev::new(vec![0u8; 64 << 10]));
+        let dev: Dev = mem.clone();
+        let mut b = Bufs::new(dev, false, 0);
+        b.put_pieces(&[(4096, 1024), (8192, 1024), (5120, 2048)], vec![1; 4096], None);
+        assert_eq!(b.read(8192, 1024).unwrap(), vec![1; 1024]);
+        assert_eq!(b.read(4096, 3072).unwrap(), vec![1; 3072]);
+        // The same bytes mapped again as one block: the pieces inside it go.
+        b.put(4096, vec![2; 4096], None);
+        assert_eq!(b.pending(), 2);
+        let r = b.read(4096, 4096).unwrap();
+        assert!(r == vec![2; 4096]);
+        assert_eq!(b.read(5120, 1024).unwrap(), vec![2; 1024]);
+        // A piece inside a pending block takes its place there, the rest kept.
+        b.put(6144, vec![3; 1024], None);
+        let r = b.read(4096, 4096).unwrap();
+        assert!(r[..2048] == [2; 2048] && r[2048..3072] == [3; 1024] && r[3072..] == [2; 1024]);
+        // A block over the start of another pending one.
+        b.put(7168, vec![4; 2048], None);
+        b.flush().unwrap();
+        let disk = mem.contents();
+        assert!(disk[4096..6144] == [2; 2048] && disk[6144..7168] == [3; 1024] && disk[7168..9216] == [4; 2048]);
+        assert!(disk[9216..10240] == [0; 1024]);
     }
 }

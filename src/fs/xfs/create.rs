@@ -8,9 +8,8 @@
 //! and frees the inode with its blocks when its last link goes ([`XfsWriter::free_inode`]:
 //! files with data, remote symlinks, attribute forks; shared reflinked extents lose an owner).
 //!
-//! What [`super::dir2::ops`] does not write yet (a full da node block, a second free index
-//! block, a deeper bmap btree) is refused with [`Error::Unsupported`] naming it. Each call is
-//! one operation: whole or nothing.
+//! What [`super::dir2::ops`] does not write yet is refused with [`Error::Unsupported`]
+//! naming it. Each call is one operation: whole or nothing.
 
 use super::dir2::sf::SfDir;
 use super::inode::{self, now, Format, Inode, NewInode};

@@ -39,7 +39,8 @@ pub fn parse(b: &[u8], owner: Option<&Owner>) -> Result<Vec<(u32, u32)>, String>
     if hdr + count * 8 > end {
         return Err(format!("directory leaf block: {count} entries do not fit"));
     }
-    Ok((0..count).map(|i| (be32(b, hdr + i * 8), be32(b, hdr + i * 8 + 4))).collect())
+    let pair = |e: &[u8]| (u32::from_be_bytes([e[0], e[1], e[2], e[3]]), u32::from_be_bytes([e[4], e[5], e[6], e[7]]));
+    Ok(b[hdr..hdr + count * 8].chunks_exact(8).map(pair).collect())
 }
 
 /// Writes the header of a new, empty LEAF1 block into `b` (`owner` is `Some` on v5: address,
@@ -123,9 +124,9 @@ impl Leaf {
         b[at..at + 2].copy_from_slice(&(self.ents.len() as u16).to_be_bytes());
         b[at + 2..at + 4].copy_from_slice(&stale.to_be_bytes());
         b[hdr..].fill(0);
-        for (i, &(h, a)) in self.ents.iter().enumerate() {
-            b[hdr + i * 8..hdr + i * 8 + 4].copy_from_slice(&h.to_be_bytes());
-            b[hdr + i * 8 + 4..hdr + i * 8 + 8].copy_from_slice(&a.to_be_bytes());
+        for (e, &(h, a)) in b[hdr..].chunks_exact_mut(8).zip(&self.ents) {
+            e[..4].copy_from_slice(&h.to_be_bytes());
+            e[4..].copy_from_slice(&a.to_be_bytes());
         }
         if let Some(v) = &self.bests {
             let len = b.len();

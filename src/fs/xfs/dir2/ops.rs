@@ -14,15 +14,24 @@
 //!   best-free values say has room, inserts the leaf entry in hash order (compacting stale
 //!   entries when the leaf is full) and fixes the node keys above a LEAFN block. When no data
 //!   block has room a new one is mapped at the first unused data block (`xfs_dir2_grow_inode`)
-//!   and the LEAF1 table or the free index block grows with it.
+//!   and the LEAF1 table or the free index block grows with it — a new free index block when
+//!   it is the first of the data blocks one describes (`xfs_dir3_free_get_buf`).
 //! - A full block directory becomes a leaf directory (`xfs_dir2_block_to_leaf`) first, a
 //!   leaf directory whose LEAF1 block is full a node directory (`xfs_dir2_leaf_to_node`), and
-//!   a full LEAFN block splits in two (the root leaf under a new node block; another leaf
-//!   with a new sibling keyed in its parent node).
+//!   a full LEAFN block splits in two, its upper half in a new leaf keyed in the parent node;
+//!   full node blocks split on the way up and a full root makes the tree a level deeper, the
+//!   root staying at the leaf offset (the da btree's [`da::add_child`]).
+//! - Removal never joins leaf or node blocks (the kernel's `xfs_da3_join` merges a leaf
+//!   under a quarter full into a sibling): a leaf keeps its stale entries, whose hashes keep
+//!   the keys above it valid.
 //!
-//! Refused with [`Error::Unsupported`] by name: a full da node block (a node split), a new
-//! free index block (past 2016 data blocks of 4 KiB), a directory block split across extents, and the block
-//! map changes [`crate::fs::xfs::bmap_edit`] refuses. Formats are never converted down.
+//! - A directory block of several filesystem blocks is allocated in one piece when the free
+//!   space allows, else in pieces as the kernel does (`xfs_da_grow_inode_int`); one whose
+//!   blocks lie in several extents (the kernel's or ours) is read and written piece by piece,
+//!   its CRC over the whole, its address its first piece's.
+//!
+//! Refused with [`Error::Unsupported`] by name: the block map changes
+//! [`crate::fs::xfs::bmap_edit`] refuses. Formats are never converted down.
 
 use super::block;
 use super::data::{self, Entries};
@@ -34,6 +43,7 @@ use super::{RawEntry, LEAF_OFFSET};
 use crate::fs::xfs::alloc::Within;
 use crate::fs::xfs::bmap::{self, Extent};
 use crate::fs::xfs::bmap_edit::Remap;
+use crate::fs::xfs::buf::Stamp;
 use crate::fs::xfs::bunmap::TreeSrc;
 use crate::fs::xfs::da;
 use crate::fs::xfs::inode::{self, Format, Inode};
@@ -49,11 +59,25 @@ struct Dir {
     per: u64,
 }
 
-/// One directory block: its byte offset on the device, its 512-byte address, its bytes.
+/// One directory block: where its bytes lie on the device (byte offset and length of each
+/// piece, in order: one unless its filesystem blocks are in several extents), its 512-byte
+/// address (its first piece's, as the kernel's buffer names it), its bytes.
 struct DirBlock {
-    off: u64,
+    segs: Vec<(u64, usize)>,
     daddr: u64,
     b: Vec<u8>,
+}
+
+/// The 512-byte address of a directory block whose pieces are `segs`: its first piece's.
+fn daddr_of(segs: &[(u64, usize)]) -> u64 {
+    segs.first().map_or(0, |s| s.0 >> 9)
+}
+
+impl DirBlock {
+    /// A new block's bytes at `segs`.
+    fn new(segs: Vec<(u64, usize)>, b: Vec<u8>) -> DirBlock {
+        DirBlock { daddr: daddr_of(&segs), segs, b }
+    }
 }
 
 /// How a directory's blocks are laid out.
@@ -72,6 +96,57 @@ struct Found {
     /// The data block (directory block number) and the entry's offset in it.
     db: u64,
     at: usize,
+}
+
+/// A directory's leaf space as a da btree ([`da::Fork`]): the node and leaf blocks from the
+/// leaf offset, new ones at its first unmapped block (`xfs_dir2_grow_inode` of the leaf space).
+struct DirDa<'a> {
+    w: &'a mut XfsWriter,
+    d: &'a mut Dir,
+}
+
+impl da::Fork for DirDa<'_> {
+    fn crc(&self) -> bool {
+        self.w.sb.crc
+    }
+
+    fn ino(&self) -> u64 {
+        self.d.ino
+    }
+
+    fn uuid(&self) -> [u8; 16] {
+        self.w.sb.meta_uuid
+    }
+
+    fn root(&self) -> u32 {
+        self.w.leaf_fb() as u32
+    }
+
+    fn what(&self) -> &'static str {
+        "directory"
+    }
+
+    fn read(&mut self, fb: u32) -> Result<(Vec<u8>, u64)> {
+        let b = self.w.dir_block(self.d, u64::from(fb))?;
+        Ok((b.b, b.daddr))
+    }
+
+    fn write(&mut self, fb: u32, b: Vec<u8>) -> Result<()> {
+        let segs = self.w.dir_segs(self.d, u64::from(fb))?;
+        self.w.dir_put(DirBlock::new(segs, b), leaf::STAMP);
+        Ok(())
+    }
+
+    fn grow(&mut self) -> Result<(u32, u64)> {
+        let (from, end) = (self.w.leaf_fb(), self.w.free_fb(self.d, 0));
+        let fb = self.w.first_unused(self.d, from, end)?;
+        let segs = self.w.dir_grow(self.d, fb)?;
+        Ok((fb as u32, daddr_of(&segs)))
+    }
+
+    fn corrupt(&self, m: String) -> Error {
+        self.w.bad_dir(self.d, m)
+    }
 }
 
 impl XfsWriter {
@@ -96,16 +171,47 @@ impl XfsWriter {
         (first + db / free::max_bests(self.sb.dirblksize as usize, self.sb.crc) as u64) * d.per
     }
 
-    /// Directory block at file block `fb` (all of it in one extent).
-    fn dir_block(&self, d: &Dir, fb: u64) -> Result<DirBlock> {
-        let e = bmap::find(&d.map, fb).map_err(|_| self.corrupt(format!("directory {}: file block {fb} is a hole", d.ino)))?;
-        if e.off + e.count < fb + d.per {
-            return Err(self.unsupported(format!("directory {}: block {fb} split across extents", d.ino)));
+    /// The filesystem blocks of directory block `fb`: (first block, count) of each piece, in
+    /// order (more than one when the block lies in several extents).
+    fn dir_fsbs(&self, d: &Dir, fb: u64) -> Result<Vec<(u64, u64)>> {
+        let mut out = Vec::new();
+        let mut at = fb;
+        while at < fb + d.per {
+            let e = bmap::find(&d.map, at).map_err(|_| self.corrupt(format!("directory {}: file block {at} of block {fb} is a hole", d.ino)))?;
+            let n = (e.off + e.count).min(fb + d.per) - at;
+            out.push((e.block + (at - e.off), n));
+            at += n;
         }
-        let fsb = e.block + (fb - e.off);
-        let off = self.sb.fsb_to_byte(fsb, d.per).ok_or_else(|| self.corrupt(format!("directory {}: block {fsb:#x} outside the filesystem", d.ino)))?;
-        let b = self.bufs.read(off, self.sb.dirblksize as usize)?;
-        Ok(DirBlock { off, daddr: off >> 9, b })
+        Ok(out)
+    }
+
+    /// Where directory block `fb`'s bytes lie on the device: (byte offset, length) of each
+    /// piece.
+    fn dir_segs(&self, d: &Dir, fb: u64) -> Result<Vec<(u64, usize)>> {
+        let mut out = Vec::new();
+        for (fsb, n) in self.dir_fsbs(d, fb)? {
+            let off = self.sb.fsb_to_byte(fsb, n).ok_or_else(|| self.corrupt(format!("directory {}: block {fsb:#x} outside the filesystem", d.ino)))?;
+            out.push((off, (n << self.sb.blocklog) as usize));
+        }
+        Ok(out)
+    }
+
+    /// Directory block at file block `fb`, its pieces read in order.
+    fn dir_block(&self, d: &Dir, fb: u64) -> Result<DirBlock> {
+        let segs = self.dir_segs(d, fb)?;
+        let mut b = Vec::with_capacity(self.sb.dirblksize as usize);
+        for &(off, len) in &segs {
+            b.extend(self.bufs.read(off, len)?);
+        }
+        Ok(DirBlock::new(segs, b))
+    }
+
+    /// Puts directory block `blk` back (stamped whole on v5; each piece at its place).
+    fn dir_put(&mut self, blk: DirBlock, stamp: Stamp) {
+        match blk.segs.as_slice() {
+            [(off, _)] => self.bufs.put(*off, blk.b, Some(stamp)),
+            segs => self.bufs.put_pieces(segs, blk.b, Some(stamp)),
+        }
     }
 
     fn bad_dir(&self, d: &Dir, m: String) -> Error {
@@ -194,8 +300,12 @@ impl XfsWriter {
             for (idx, &(_, a)) in leaf.ents.iter().enumerate().filter(|(_, e)| e.0 == h && e.1 != 0) {
                 let byte = u64::from(a) * 8;
                 let (db, at) = (byte / dsize, (byte % dsize) as usize);
+                // The one entry read (the whole block is decoded and checked before an edit).
                 let blk = self.dir_block(d, db * d.per)?;
-                if self.data_of(d, &blk)?.list.iter().any(|(o, e)| *o == at && e.name == name) {
+                let uuid = self.sb.meta_uuid;
+                let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: blk.daddr };
+                let (hdr, end) = data::header(&blk.b, self.sb.crc.then_some(&o)).map_err(|m| self.bad_dir(d, m))?;
+                if data::entry_at(&blk.b, at, hdr, end, self.sb.ftype).map_err(|m| self.bad_dir(d, m))?.name == name {
                     return Ok(Some(Found { leaf_fb: fb, idx, db, at }));
                 }
             }
@@ -231,7 +341,7 @@ impl XfsWriter {
         let i = e.find(b"..").ok_or_else(|| self.bad_dir(&d, "no `..` entry in its first data block".into()))?;
         e.list[i].1.ino = parent;
         e.encode(&mut blk.b, self.sb.crc, self.sb.ftype);
-        self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+        self.dir_put(blk, data::STAMP);
         Ok(())
     }
 
@@ -259,8 +369,7 @@ impl XfsWriter {
     /// it (an extent split when it lies inside one), `di_nblocks` the blocks, and `di_size`
     /// is cut back to the last data block left when it was the last one.
     fn dir_shrink(&mut self, d: &mut Dir, fb: u64) -> Result<()> {
-        let e = *bmap::find(&d.map, fb).map_err(|_| self.bad_dir(d, format!("file block {fb} is a hole")))?;
-        let fsb = e.block + (fb - e.off);
+        let pieces = self.dir_fsbs(d, fb)?;
         let leaf = self.leaf_fb();
         let mut size = d.core.size;
         if fb < leaf && (fb + d.per) << self.sb.blocklog >= size {
@@ -270,7 +379,10 @@ impl XfsWriter {
         d.map = self.fork_remap(d.ino, Remap::Unmap { off: fb, count: d.per }, size)?;
         d.core.size = size;
         let mask = (1u64 << self.sb.agblklog) - 1;
-        self.free_in_ag((fsb >> self.sb.agblklog) as u32, (fsb & mask) as u32, d.per as u32)
+        for (fsb, n) in pieces {
+            self.free_in_ag((fsb >> self.sb.agblklog) as u32, (fsb & mask) as u32, n as u32)?;
+        }
+        Ok(())
     }
 
     /// Removes `name` from directory `dir` (block, leaf or node format); returns its inode.
@@ -290,7 +402,7 @@ impl XfsWriter {
             let stale = ents.iter().filter(|x| x.1 == 0).count() as u32;
             e.encode(&mut blk.b, crc, ftype);
             block::write_leaf(&mut blk.b, &ents, stale);
-            self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+            self.dir_put(blk, data::STAMP);
             return Ok(ent.ino);
         }
         let f = self.find_hashed(&d, name)?.ok_or(Error::Os(Errno::NoEntry))?;
@@ -307,7 +419,7 @@ impl XfsWriter {
             NULLDATAOFF
         } else {
             e.encode(&mut blk.b, crc, ftype);
-            self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+            self.dir_put(blk, data::STAMP);
             e.best(ftype) as u16
         };
         if let Some(bests) = leaf.bests.as_mut() {
@@ -320,7 +432,7 @@ impl XfsWriter {
             self.free_set(&mut d, f.db, best)?;
         }
         leaf.encode(&mut lb.b, crc);
-        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        self.dir_put(lb, leaf::STAMP);
         Ok(ent.ino)
     }
 
@@ -335,7 +447,40 @@ impl XfsWriter {
             return self.dir_shrink(d, ffb);
         }
         fr.encode(&mut fblk.b, self.sb.crc);
-        self.bufs.put(fblk.off, fblk.b, Some(data::STAMP));
+        self.dir_put(fblk, data::STAMP);
+        Ok(())
+    }
+
+    /// The file blocks of directory `d`'s free index blocks, in order.
+    fn free_blocks(&self, d: &Dir) -> Vec<u64> {
+        let first = self.free_fb(d, 0);
+        let mut out = Vec::new();
+        // A block starts in one extent (and may go on in the next).
+        for e in d.map.iter().filter(|e| e.off + e.count > first) {
+            let mut fb = e.off.max(first).div_ceil(d.per) * d.per;
+            while fb < e.off + e.count {
+                out.push(fb);
+                fb += d.per;
+            }
+        }
+        out
+    }
+
+    /// A new, empty free index block for data block `db` at its place in the free index
+    /// section (`xfs_dir2_grow_inode` of the free space, `xfs_dir3_free_get_buf`): its header
+    /// names the first data block it describes (`firstdb`), and on v5 its address and owner.
+    fn free_new(&mut self, d: &mut Dir, db: u64) -> Result<()> {
+        let ffb = self.free_fb(d, db);
+        let max = self.max_bests() as u64;
+        let firstdb = u32::try_from(db / max * max).map_err(|_| self.bad_dir(d, format!("data block {db} past the data space")))?;
+        let segs = self.dir_grow(d, ffb)?;
+        let daddr = daddr_of(&segs);
+        let uuid = self.sb.meta_uuid;
+        let mut b = vec![0u8; self.sb.dirblksize as usize];
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr };
+        free::init_header(&mut b, firstdb, self.sb.crc.then_some(&o));
+        FreeBlock { firstdb, bests: Vec::new() }.encode(&mut b, self.sb.crc);
+        self.dir_put(DirBlock::new(segs, b), data::STAMP);
         Ok(())
     }
 
@@ -346,7 +491,7 @@ impl XfsWriter {
         let mut e = self.data_of(d, &blk)?;
         let at = e.add(ent, self.sb.ftype).ok_or_else(|| self.bad_dir(d, format!("data block {db}: no room where its best-free value says there is")))?;
         e.encode(&mut blk.b, self.sb.crc, self.sb.ftype);
-        self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+        self.dir_put(blk, data::STAMP);
         Ok((at, e.best(self.sb.ftype) as u16))
     }
 
@@ -354,31 +499,65 @@ impl XfsWriter {
         free::max_bests(self.sb.dirblksize as usize, self.sb.crc)
     }
 
-    /// Allocates one directory block (near the directory's last block, else its inode) and
-    /// maps it at file block `fb` of an extents-format data fork (merged with a neighbouring
-    /// extent it continues); `di_size` grows over a new data block. Returns its device offset.
-    fn dir_grow(&mut self, d: &mut Dir, fb: u64) -> Result<u64> {
-        let per = d.per as u32;
+    /// The `per` filesystem blocks of one new directory block (`xfs_da_grow_inode_int`): in
+    /// one piece near AG block `near` of AG `agno`, else in any AG; else — the free space too
+    /// fragmented — in pieces as long as there are, each near the one before, as the kernel
+    /// maps a block it cannot map contiguously. (first block, count) of each piece.
+    fn dir_alloc(&mut self, agno: u32, near: u32, per: u64) -> Result<Vec<(u64, u64)>> {
+        let fsb = |w: &Self, a: u32, b: u32| (u64::from(a) << w.sb.agblklog) | u64::from(b);
+        let p = per as u32;
+        if let Some((b, _)) = self.alloc_within(agno, p, p, Some((near, Within::ANY)))? {
+            return Ok(vec![(fsb(self, agno, b), per)]);
+        }
+        for a in (0..self.sb.agcount).filter(|&a| a != agno) {
+            if let Some((b, _)) = self.alloc_within(a, p, p, None)? {
+                return Ok(vec![(fsb(self, a, b), per)]);
+            }
+        }
+        let (mut agno, mut near, mut left) = (agno, near, p);
+        let mut out = Vec::new();
+        while left > 0 {
+            let mut got = self.alloc_within(agno, 1, left, Some((near, Within::ANY)))?.map(|g| (agno, g));
+            for a in (0..self.sb.agcount).filter(|&a| a != agno) {
+                if got.is_some() {
+                    break;
+                }
+                got = self.alloc_within(a, 1, left, None)?.map(|g| (a, g));
+            }
+            let Some((a, (b, n))) = got else { return Err(Error::Os(Errno::NoSpace)) };
+            if n == 0 || n > left {
+                return Err(self.corrupt(format!("AG {a}: an allocation of 1 to {left} blocks returned {n}")));
+            }
+            match out.last_mut() {
+                // Right after the piece before (in its AG): one piece.
+                Some((f, c)) if a == agno && *f + *c == fsb(self, a, b) => *c += u64::from(n),
+                _ => out.push((fsb(self, a, b), u64::from(n))),
+            }
+            (agno, near, left) = (a, b + n, left - n);
+        }
+        Ok(out)
+    }
+
+    /// Allocates one directory block (near the directory's last block before `fb`, else its
+    /// inode; in pieces when it must be, see [`XfsWriter::dir_alloc`]) and maps it at file
+    /// block `fb` of the data fork (merged with a neighbouring extent it continues); `di_size`
+    /// grows over a new data block. Returns where its bytes lie on the device.
+    fn dir_grow(&mut self, d: &mut Dir, fb: u64) -> Result<Vec<(u64, usize)>> {
         let mask = (1u64 << self.sb.agblklog) - 1;
         let (iagno, iagino) = self.ino_split(d.ino)?;
         let (agno, near) = match d.map.iter().rfind(|e| e.off < fb) {
             Some(e) => ((e.block >> self.sb.agblklog) as u32, ((e.block & mask) + e.count) as u32),
             None => (iagno, iagino >> self.sb.inopblog),
         };
-        let mut got = self.alloc_within(agno, per, per, Some((near, Within::ANY)))?.map(|(b, _)| (agno, b));
-        for a in (0..self.sb.agcount).filter(|&a| a != agno) {
-            if got.is_some() {
-                break;
-            }
-            got = self.alloc_within(a, per, per, None)?.map(|(b, _)| (a, b));
-        }
-        let (agno, bno) = got.ok_or(Error::Os(Errno::NoSpace))?;
-        let fsb = (u64::from(agno) << self.sb.agblklog) | u64::from(bno);
-        let off = self.sb.fsb_to_byte(fsb, d.per).ok_or_else(|| self.corrupt(format!("allocated block {fsb:#x} outside the filesystem")))?;
+        let pieces = self.dir_alloc(agno, near, d.per)?;
         let size = if fb < self.leaf_fb() { d.core.size.max((fb + d.per) << self.sb.blocklog) } else { d.core.size };
-        d.map = self.fork_remap(d.ino, Remap::Map(Extent { off: fb, block: fsb, count: d.per, unwritten: false }), size)?;
+        let mut at = fb;
+        for (fsb, n) in pieces {
+            d.map = self.fork_remap(d.ino, Remap::Map(Extent { off: at, block: fsb, count: n, unwritten: false }), size)?;
+            at += n;
+        }
         d.core.size = size;
-        Ok(off)
+        self.dir_segs(d, fb)
     }
 
     /// The first unmapped directory block from file block `from`, before `end`.
@@ -405,26 +584,26 @@ impl XfsWriter {
             return Err(self.bad_dir(d, format!("{} data blocks in leaf format", bests.len())));
         }
         let ffb = self.free_fb(d, 0);
-        let off = self.dir_grow(d, ffb)?;
+        let segs = self.dir_grow(d, ffb)?;
+        let daddr = daddr_of(&segs);
         let uuid = self.sb.meta_uuid;
         let mut b = vec![0u8; self.sb.dirblksize as usize];
-        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr };
         free::init_header(&mut b, 0, crc.then_some(&o));
         FreeBlock { firstdb: 0, bests }.encode(&mut b, crc);
-        self.bufs.put(off, b, Some(data::STAMP));
+        self.dir_put(DirBlock::new(segs, b), data::STAMP);
         leaf::set_leafn(&mut lb.b, crc);
         l.encode(&mut lb.b, crc);
-        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        self.dir_put(lb, leaf::STAMP);
         Ok(())
     }
 
     /// Splits full LEAFN block `lfb` (decoded: `l`; `path`: the node blocks above it) in two
-    /// halves (`xfs_dir2_leafn_split`): a root leaf moves into two new blocks under a new
-    /// level-1 node at the leaf offset (`xfs_da3_root_split`); another gets a new right
-    /// sibling whose key goes into the parent node after its own.
+    /// halves (`xfs_dir2_leafn_split`): the upper half moves to a new leaf linked after it,
+    /// keyed in the parent node after it ([`da::add_child`]: full nodes split up to the root;
+    /// a root leaf or node moves to a new block under a new root node at the leaf offset).
     fn leafn_split(&mut self, d: &mut Dir, lfb: u64, path: &[(u64, usize)], mut l: Leaf) -> Result<()> {
         let crc = self.sb.crc;
-        let (leaf_fb, end) = (self.leaf_fb(), self.free_fb(d, 0));
         l.compact();
         let mid = l.ents.len() / 2;
         let right = Leaf { ents: l.ents.split_off(mid), bests: None };
@@ -433,95 +612,45 @@ impl XfsWriter {
             return Err(self.bad_dir(d, "splitting a leaf of fewer than two entries".into()));
         }
         let uuid = self.sb.meta_uuid;
-        let dsize = self.sb.dirblksize as usize;
-        let ino = d.ino;
-        let new_leaf = |w: &Self, off: u64, l: &Leaf, back: u64, forw: u64| {
-            let mut b = vec![0u8; dsize];
-            let o = da::Owner { ino, uuid: &uuid, daddr: off >> 9 };
-            leaf::init_leafn(&mut b, w.sb.crc.then_some(&o));
-            l.encode(&mut b, w.sb.crc);
-            da::set_back(&mut b, back as u32);
-            da::set_forw(&mut b, forw as u32);
-            b
-        };
-        let Some(&(nfb, i)) = path.last() else {
-            let f1 = self.first_unused(d, leaf_fb, end)?;
-            let off1 = self.dir_grow(d, f1)?;
-            let f2 = self.first_unused(d, leaf_fb, end)?;
-            let off2 = self.dir_grow(d, f2)?;
-            let b1 = new_leaf(self, off1, &left, 0, f2);
-            let b2 = new_leaf(self, off2, &right, f1, 0);
-            self.bufs.put(off1, b1, Some(leaf::STAMP));
-            self.bufs.put(off2, b2, Some(leaf::STAMP));
-            let mut root = self.dir_block(d, lfb)?;
-            let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: root.daddr };
-            da::init_blkinfo(&mut root.b, if crc { da::NODE_V5 } else { da::NODE_V4 }, crc.then_some(&o));
-            da::write_node(&mut root.b, crc, 1, &[(left.last_hash(), f1 as u32), (right.last_hash(), f2 as u32)]);
-            self.bufs.put(root.off, root.b, Some(leaf::STAMP));
-            return Ok(());
-        };
-        let mut nb = self.dir_block(d, nfb)?;
-        let uuid2 = self.sb.meta_uuid;
-        let o = da::Owner { ino: d.ino, uuid: &uuid2, daddr: nb.daddr };
-        let (level, mut kids) = da::node(&nb.b, crc.then_some(&o), "directory").map_err(|m| self.bad_dir(d, m))?;
-        if kids.len() >= da::node_max(nb.b.len(), crc) {
-            return Err(self.unsupported(format!("directory {}: splitting a full da node block is not written yet", d.ino)));
-        }
-        let f2 = self.first_unused(d, leaf_fb, end)?;
-        let off2 = self.dir_grow(d, f2)?;
-        let mut lb = self.dir_block(d, lfb)?;
-        let old_forw = u64::from(da::forw(&lb.b));
-        left.encode(&mut lb.b, crc);
-        da::set_forw(&mut lb.b, f2 as u32);
-        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
-        let b2 = new_leaf(self, off2, &right, lfb, old_forw);
-        self.bufs.put(off2, b2, Some(leaf::STAMP));
-        if old_forw != 0 {
-            let mut nx = self.dir_block(d, old_forw)?;
-            da::set_back(&mut nx.b, f2 as u32);
-            self.bufs.put(nx.off, nx.b, Some(leaf::STAMP));
-        }
-        kids[i].0 = left.last_hash();
-        kids.insert(i + 1, (right.last_hash(), f2 as u32));
-        da::write_node(&mut nb.b, crc, level, &kids);
-        self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
-        let last = kids.last().map_or(0, |k| k.0);
-        self.fix_keys(d, &path[..path.len() - 1], last)
+        let (ino, dsize) = (d.ino, self.sb.dirblksize as usize);
+        let mut f = DirDa { w: self, d };
+        let (f2, daddr2) = da::Fork::grow(&mut f)?;
+        let lfb = lfb as u32;
+        let (mut lb, _) = da::Fork::read(&mut f, lfb)?;
+        left.encode(&mut lb, crc);
+        da::Fork::write(&mut f, lfb, lb)?;
+        let mut b2 = vec![0u8; dsize];
+        let o = da::Owner { ino, uuid: &uuid, daddr: daddr2 };
+        leaf::init_leafn(&mut b2, crc.then_some(&o));
+        right.encode(&mut b2, crc);
+        da::Fork::write(&mut f, f2, b2)?;
+        da::link_after(&mut f, lfb, f2)?;
+        let path: Vec<(u32, usize)> = path.iter().map(|&(fb, i)| (fb as u32, i)).collect();
+        da::add_child(&mut f, &path, left.last_hash(), (right.last_hash(), f2))
     }
 
     /// Sets the keys on `path` (node blocks, entry followed) bottom up to `last`, the highest
-    /// hash below them, as far as each entry is its node's last.
-    fn fix_keys(&mut self, d: &Dir, path: &[(u64, usize)], last: u32) -> Result<()> {
-        for &(nfb, i) in path.iter().rev() {
-            let mut nb = self.dir_block(d, nfb)?;
-            let kids = self.node_of(d, &nb)?;
-            let Some(k) = kids.get(i) else { return Err(self.bad_dir(d, format!("node block {nfb}: no entry {i}"))) };
-            if k.0 == last {
-                break;
-            }
-            da::set_node_hash(&mut nb.b, self.sb.crc, i, last);
-            self.bufs.put(nb.off, nb.b, Some(leaf::STAMP));
-            if i + 1 != kids.len() {
-                break;
-            }
-        }
-        Ok(())
+    /// hash below them, as far as each entry is its node's last ([`da::fix_hashes`]).
+    fn fix_keys(&mut self, d: &mut Dir, path: &[(u64, usize)], last: u32) -> Result<()> {
+        let path: Vec<(u32, usize)> = path.iter().map(|&(fb, i)| (fb as u32, i)).collect();
+        da::fix_hashes(&mut DirDa { w: self, d }, &path, last)
     }
 
     /// A new data block at the directory's first unmapped data block (`xfs_dir2_grow_inode`)
     /// holding `ent` alone: its number, the entry's offset and the block's best-free value.
     fn data_new(&mut self, d: &mut Dir, ent: RawEntry) -> Result<(u64, usize, u16)> {
         let fb = self.first_unused(d, 0, self.leaf_fb())?;
-        let off = self.dir_grow(d, fb)?;
+        let segs = self.dir_grow(d, fb)?;
+        let daddr = daddr_of(&segs);
         let uuid = self.sb.meta_uuid;
         let mut b = vec![0u8; self.sb.dirblksize as usize];
-        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        let o = data::Owner { ino: d.ino, uuid: &uuid, daddr };
         data::init_header(&mut b, false, self.sb.crc.then_some(&o));
         let hdr = if self.sb.crc { 64 } else { 16 };
         let mut e = Entries { hdr, end: b.len(), list: Vec::new() };
         let at = e.add(ent, self.sb.ftype).ok_or_else(|| self.bad_dir(d, "an entry larger than a directory block".into()))?;
         e.encode(&mut b, self.sb.crc, self.sb.ftype);
-        self.bufs.put(off, b, Some(data::STAMP));
+        self.dir_put(DirBlock::new(segs, b), data::STAMP);
         Ok((fb / d.per, at, e.best(self.sb.ftype) as u16))
     }
 
@@ -541,18 +670,19 @@ impl XfsWriter {
         e.encode(&mut b, crc, ftype);
         blk.b = b;
         let best = e.best(ftype) as u16;
-        self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+        self.dir_put(blk, data::STAMP);
         let lfb = self.leaf_fb();
-        let off = self.dir_grow(d, lfb)?;
+        let segs = self.dir_grow(d, lfb)?;
+        let daddr = daddr_of(&segs);
         let mut b = vec![0u8; self.sb.dirblksize as usize];
-        let o = da::Owner { ino: d.ino, uuid: &uuid, daddr: off >> 9 };
+        let o = da::Owner { ino: d.ino, uuid: &uuid, daddr };
         leaf::init_leaf1(&mut b, crc.then_some(&o));
         let l = Leaf { ents: live, bests: Some(vec![best]) };
         if !l.fits(b.len(), crc) {
             return Err(self.bad_dir(d, "the block's leaf entries do not fit a leaf block".into()));
         }
         l.encode(&mut b, crc);
-        self.bufs.put(off, b, Some(leaf::STAMP));
+        self.dir_put(DirBlock::new(segs, b), leaf::STAMP);
         Ok(())
     }
 
@@ -584,7 +714,7 @@ impl XfsWriter {
             live.insert(i, (h, (at / 8) as u32));
             e.encode(&mut blk.b, crc, ftype);
             block::write_leaf(&mut blk.b, &live, 0);
-            self.bufs.put(blk.off, blk.b, Some(data::STAMP));
+            self.dir_put(blk, data::STAMP);
             return Ok(());
         }
         let (lfb, path) = self.leaf_for(&d, h)?;
@@ -624,13 +754,15 @@ impl XfsWriter {
                 }
             }
         } else {
+            // Every free index block (a run of data blocks all gone leaves a hole among them).
             let mut found = None;
-            let mut ffb = self.free_fb(&d, 0);
-            while found.is_none() && bmap::find(&d.map, ffb).is_ok() {
+            for ffb in self.free_blocks(&d) {
                 let fblk = self.dir_block(&d, ffb)?;
                 let fr = self.free_of(&d, &fblk)?;
                 found = fr.bests.iter().position(|&v| v != NULLDATAOFF && usize::from(v) >= size).map(|i| u64::from(fr.firstdb) + i as u64);
-                ffb += d.per;
+                if found.is_some() {
+                    break;
+                }
             }
             let (db, at, best) = match found {
                 Some(db) => {
@@ -641,13 +773,13 @@ impl XfsWriter {
             };
             let ffb = self.free_fb(&d, db);
             if bmap::find(&d.map, ffb).is_err() {
-                return Err(self.unsupported(format!("directory {dir}: a new free index block is not written yet")));
+                self.free_new(&mut d, db)?;
             }
             let mut fblk = self.dir_block(&d, ffb)?;
             let mut fr = self.free_of(&d, &fblk)?;
             fr.set(db as u32, best, self.max_bests()).map_err(|m| self.bad_dir(&d, m))?;
             fr.encode(&mut fblk.b, crc);
-            self.bufs.put(fblk.off, fblk.b, Some(data::STAMP));
+            self.dir_put(fblk, data::STAMP);
             (db, at)
         };
         let addr = u32::try_from((db.0 * dsize + db.1 as u64) / 8).map_err(|_| self.bad_dir(&d, "data space past 32 GiB".into()))?;
@@ -659,33 +791,32 @@ impl XfsWriter {
             return Err(self.bad_dir(&d, "a leaf block with room has none".into()));
         }
         leaf.encode(&mut lb.b, crc);
-        self.bufs.put(lb.off, lb.b, Some(leaf::STAMP));
+        self.dir_put(lb, leaf::STAMP);
         // The keys above a LEAFN block follow its highest hash.
-        self.fix_keys(&d, &path, leaf.last_hash())
+        self.fix_keys(&mut d, &path, leaf.last_hash())
     }
 
     /// Turns shortform directory `dir` (decoded: `sf`) into a block directory
     /// (`xfs_dir2_sf_to_block`): one directory block allocated near the inode holds `.`, `..`
     /// and the entries at the offsets their tags name, with their leaf entries; the data
-    /// fork becomes one extent.
+    /// fork becomes one extent (more when the block had to be allocated in pieces).
     pub(crate) fn sf_to_block(&mut self, dir: u64, sf: &SfDir) -> Result<()> {
         let (crc, ftype) = (self.sb.crc, self.sb.ftype);
         let per = u64::from(self.sb.dirblksize >> self.sb.blocklog).max(1);
         let (agno, agino) = self.ino_split(dir)?;
         let near = agino >> self.sb.inopblog;
-        let mut got = self.alloc_within(agno, per as u32, per as u32, Some((near, Within::ANY)))?.map(|(b, _)| (agno, b));
-        for a in (0..self.sb.agcount).filter(|&a| a != agno) {
-            if got.is_some() {
-                break;
-            }
-            got = self.alloc_within(a, per as u32, per as u32, None)?.map(|(b, _)| (a, b));
+        let pieces = self.dir_alloc(agno, near, per)?;
+        let mut segs = Vec::new();
+        let mut recs = Vec::new();
+        for (fsb, count) in pieces {
+            let off = self.sb.fsb_to_byte(fsb, count).ok_or_else(|| self.corrupt(format!("allocated block {fsb:#x} outside the filesystem")))?;
+            segs.push((off, (count << self.sb.blocklog) as usize));
+            recs.push(Extent { off: recs.iter().map(|r: &Extent| r.count).sum(), block: fsb, count, unwritten: false });
         }
-        let (agno, bno) = got.ok_or(Error::Os(Errno::NoSpace))?;
-        let fsb = (u64::from(agno) << self.sb.agblklog) | u64::from(bno);
-        let off = self.sb.fsb_to_byte(fsb, per).ok_or_else(|| self.corrupt(format!("allocated block {fsb:#x} outside the filesystem")))?;
+        let daddr = daddr_of(&segs);
         let uuid = self.sb.meta_uuid;
         let mut b = vec![0u8; self.sb.dirblksize as usize];
-        let o = data::Owner { ino: dir, uuid: &uuid, daddr: off >> 9 };
+        let o = data::Owner { ino: dir, uuid: &uuid, daddr };
         data::init_header(&mut b, true, crc.then_some(&o));
         let hdr = if crc { 64 } else { 16 };
         let dt = if ftype { 2 } else { 0 };
@@ -705,14 +836,13 @@ impl XfsWriter {
         ents.sort_by_key(|e| e.0);
         Entries { hdr, end, list }.encode(&mut b, crc, ftype);
         block::write_leaf(&mut b, &ents, 0);
-        self.bufs.put(off, b, Some(data::STAMP));
+        self.dir_put(DirBlock::new(segs, b), data::STAMP);
         let (ioff, mut iblk, at, core) = self.inode_in_use(dir)?;
         let n = usize::from(self.sb.inodesize);
-        let rec = Extent { off: 0, block: fsb, count: per, unwritten: false };
-        if !inode::set_data_extents(&self.sb, &mut iblk[at..at + n], &[rec.encode()]) {
-            return Err(self.corrupt(format!("directory {dir}: no room for one extent in its data fork")));
+        if !inode::set_data_extents(&self.sb, &mut iblk[at..at + n], &recs.iter().map(Extent::encode).collect::<Vec<_>>()) {
+            return Err(self.corrupt(format!("directory {dir}: no room for {} extents in its data fork", recs.len())));
         }
-        self.rmap_fork_change(dir, false, &[], &[rec], &[], &[])?;
+        self.rmap_fork_change(dir, false, &[], &recs, &[], &[])?;
         inode::set_size_blocks(&mut iblk[at..at + n], u64::from(self.sb.dirblksize), core.nblocks + per);
         inode::seal(&self.sb, &mut iblk[at..at + n], self.bufs.lsn());
         self.bufs.put(ioff, iblk, None);
