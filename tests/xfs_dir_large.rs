@@ -258,6 +258,8 @@ fn free_index_blocks_v5() {
     let (_t2, twin, td, _) = fresh_v5(&[]);
     kernel_links(&twin, &all);
     let ts = shape(&twin, td);
+    // Node format both: a da node over the leaves, free index blocks.
+    assert!(peak.root.0 == 1 && peak.leaf > 1, "{peak:?}");
     assert_eq!((ts.data, ts.free.clone(), ts.root.0), (peak.data, peak.free.clone(), peak.root.0), "twin {ts:?} ours {peak:?}");
     let tl: Vec<String> = db_ls(&twin, "/d").into_keys().filter(|k| k != "." && k != "..").collect();
     assert!(tl.iter().eq(model.keys()), "the twin's names");
