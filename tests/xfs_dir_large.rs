@@ -3,31 +3,38 @@
 //! a second and third free index block (`xfs_dir3_free_get_buf`), freed again when their
 //! last data block goes and made again in the hole; a full root node split into a tree of
 //! three levels (`xfs_da3_root_split`) and then a full node below the root
-//! (`xfs_da3_node_split`). Removal never joins blocks: leaves keep their stale entries.
+//! (`xfs_da3_node_split`); directory blocks in pieces (several extents). Removal never
+//! joins blocks: leaves keep their stale entries.
 //!
-//! Directory blocks cannot be smaller than 4 KiB (`mkfs.xfs -n size` refuses less, whatever
-//! the filesystem block size), so the thresholds are those of 4 KiB blocks:
+//! The smallest configuration is the default one: directory blocks cannot be smaller than
+//! 4 KiB (`mkfs.xfs -n size` refuses less, whatever the filesystem block size), so the
+//! thresholds are those of 4 KiB directory blocks:
 //! - A free index block describes 2016 data blocks on v5 (2040 on v4). Names of 255 bytes
-//!   take 272 bytes, 14 to a v5 data block (15 on v4): the second free index block comes
-//!   with name 28 225 (2016 × 14 + 1), the third with name 56 449.
+//!   (the longest) take 272 bytes, 14 to a v5 data block (15 on v4): the second free index
+//!   block comes with name 28 225 (2016 × 14 + 1), the third with name 56 449; on v4 the
+//!   second with name 30 600.
 //! - A node block holds 504 entries on v5 (510 on v4), a leaf 504 hashes (510). Names added
-//!   in ascending hash order split the last leaf each time, leaving ~252 in the one before:
-//!   the root node fills at ~127 000 names and splits with the next leaf; its right half
-//!   (253 entries) fills with ~63 000 more names and splits below the root.
+//!   in ascending (or descending) hash order always split the last (first) leaf, leaving
+//!   ~252 in the other half: the fewest names that fill the root. It splits at name
+//!   127 264 on v5 (130 304 on v4); its right half (253 entries) splits below the root at
+//!   name 190 780. In random order the root splits at ~155 000 names and a node below it at
+//!   ~315 000 (`soak_writer_only`).
 //!
-//! To keep the writer's share affordable in a debug build (~0.5 ms a name), the bulk of
-//! each directory is made by the kernel (hard links to one file, through a loop mount; v4,
-//! which this kernel cannot mount, by `mkfs.xfs -p`) up to a little before each threshold,
-//! and the writer adds the names that cross it; the kernel then carries on from the
-//! writer's blocks. Removals are all the writer's. `soak_writer_only` (ignored; run it in
-//! release) makes whole directories, splits included, with the writer alone.
+//! To keep the writer's share affordable in a debug build (~1 ms a name in a directory this
+//! size), the bulk of each directory is made by the kernel (hard links to one file, through
+//! a loop mount; v4, which this kernel cannot mount, by `mkfs.xfs -p`) up to a little before
+//! each threshold, and the writer adds the names that cross it; the kernel then carries on
+//! from the writer's blocks. The kernel also thins data blocks to one name each before the
+//! writer's removals empty them (the removals that free blocks are the writer's).
+//! `soak_writer_only` (ignored; run it in release) makes whole directories, splits
+//! included, with the writer alone, and removes all but ten names in random order.
 //!
 //! Judges after each phase: `xfs_repair -n` clean; `xfs_db ls` (every hash good) lists
 //! exactly the expected names and inodes; the kernel's readdir (v5) lists them, and its
 //! lookup of every name through the hash index finds its inode — on v4 our own reader's
-//! listing and lookups (of every 16th name); the directory's shape from `xfs_db` (data, leaf and free index
-//! blocks, the root's level and count) as expected. A twin made by the kernel alone from
-//! the same names compares equal.
+//! listing and lookups (of every 16th name); the directory's shape from `xfs_db` (data,
+//! leaf and free index blocks, the root's level and count) as expected. A twin made by the
+//! kernel alone from the same names compares equal.
 
 mod common;
 
@@ -130,6 +137,18 @@ fn kernel_links(img: &Path, names: &[String]) {
             std::fs::hard_link(&t, d.join(n)).unwrap_or_else(|e| panic!("kernel: link {n}: {e}"));
         }
     });
+}
+
+/// The kernel, through a loop mount, removes each of `names` from `/d`.
+fn kernel_unlinks(img: &Path, names: &[String], model: &mut Model) {
+    with_kernel(img, |m| {
+        for n in names {
+            std::fs::remove_file(m.join("d").join(n)).unwrap_or_else(|e| panic!("kernel: unlink {n}: {e}"));
+        }
+    });
+    for n in names {
+        model.remove(n).unwrap();
+    }
 }
 
 /// The writer hard-links inode `t` as each of `names` in directory `d`.
@@ -239,28 +258,40 @@ fn free_index_blocks_v5() {
     let (_t2, twin, td, _) = fresh_v5(&[]);
     kernel_links(&twin, &all);
     let ts = shape(&twin, td);
+    // Node format both: a da node over the leaves, free index blocks.
+    assert!(peak.root.0 == 1 && peak.leaf > 1, "{peak:?}");
     assert_eq!((ts.data, ts.free.clone(), ts.root.0), (peak.data, peak.free.clone(), peak.root.0), "twin {ts:?} ours {peak:?}");
     let tl: Vec<String> = db_ls(&twin, "/d").into_keys().filter(|k| k != "." && k != "..").collect();
     assert!(tl.iter().eq(model.keys()), "the twin's names");
     repair_clean(&twin);
 
-    // Every name of data blocks 2016..4031 (free index block 1's), in random order.
-    let mid: Vec<String> = shuffled(&mut rng, &all[2016 * 14..4032 * 14]);
-    writer_removes(&img, d, &mid, &mut model);
+    // The kernel thins data blocks 2016..4031 (free index block 1's) to one name each (a
+    // data block keeps its place while it holds a name); the writer removes those 2016 in
+    // random order: free index block 1 goes, a hole before block 2.
+    let thin: Vec<String> = (2016 * 14..4032 * 14).filter(|i| i % 14 != 0).map(|i| all[i].clone()).collect();
+    kernel_unlinks(&img, &thin, &mut model);
+    let last: Vec<String> = (2016..4032).map(|b| all[b * 14].clone()).collect();
+    writer_removes(&img, d, &shuffled(&mut rng, &last), &mut model);
     let s = shape(&img, d);
     assert_eq!((s.data, s.free.clone(), s.size), (4050 - 2016, vec![0, 2], 4050 * 4096), "{s:?}");
     check(&img, "/d", d, &model, true, "free index block 1 gone");
-    // New names fill the last data block, then data blocks from 2016: block 1 again.
+    // Data blocks 0..2015 and 4032..4049 are full: new names go to new data blocks from
+    // 2016, and free index block 1 comes back in the hole.
     let again = names(&mut rng, "g", 1000, 255);
     writer_links(&img, d, t, &again, &mut model);
     let s = shape(&img, d);
-    assert_eq!(s.free, vec![0, 1, 2], "{s:?}");
+    assert_eq!((s.data, s.free.clone()), (4050 - 2016 + 72, vec![0, 1, 2]), "{s:?}");
     check(&img, "/d", d, &model, true, "free index block 1 again");
-    // Everything but five names of data block 0, in random order.
+    // The kernel thins every data block to one name (block 0 to its first five); the writer
+    // removes the rest, ~2100 names in random order, down to those five: every data block
+    // but 0 goes, with free index blocks 1 and 2, and di_size is one block again.
     let keep: Vec<String> = all[..5].to_vec();
+    let firsts: std::collections::BTreeSet<&String> = all.iter().step_by(14).chain(again.iter().step_by(14)).collect();
+    let thin: Vec<String> = model.keys().filter(|k| !keep.contains(k) && !firsts.contains(k)).cloned().collect();
+    kernel_unlinks(&img, &thin, &mut model);
     let rest: Vec<String> = model.keys().filter(|k| !keep.contains(k)).cloned().collect();
-    let rest = shuffled(&mut rng, &rest);
-    writer_removes(&img, d, &rest, &mut model);
+    assert_eq!(rest.len(), 4050 - 2016 + 72 - 1);
+    writer_removes(&img, d, &shuffled(&mut rng, &rest), &mut model);
     let s = shape(&img, d);
     assert_eq!((s.data, s.free.clone(), s.size), (1, vec![0], 4096), "{s:?}");
     assert_eq!(model.len(), 5);
@@ -296,23 +327,23 @@ fn node_splits_v5() {
     let mut rng = Rng(0x5b11_0002);
     let all = by_hash(names(&mut rng, "n", 200_000, 12), false);
     let mut model = Model::new();
-    let k1 = 124_000;
+    let k1 = 125_500;
     kernel_links(&img, &all[..k1]);
     model.extend(all[..k1].iter().map(|n| (n.clone(), t)));
     let s = shape(&img, d);
     assert!(s.root.0 == 1 && s.root.1 > 450, "the kernel's tree before the writer's names: {s:?}");
-    let used = writer_until(&img, d, t, &all[k1..], 126, &mut model, (2, 2));
+    let used = writer_until(&img, d, t, &all[k1..], 252, &mut model, (2, 2));
     let s = shape(&img, d);
     eprintln!("root split after {} names (the root had {} entries): {s:?}", k1 + used, s.root.1);
     check(&img, "/d", d, &model, true, "root split");
-    // The right level-1 node holds 253 entries; ~60 000 names more make it nearly full.
+    // The right level-1 node holds 253 entries; 61 500 names more make it nearly full.
     let k2 = k1 + used;
-    let k3 = k2 + 60_000;
+    let k3 = k2 + 61_500;
     kernel_links(&img, &all[k2..k3]);
     model.extend(all[k2..k3].iter().map(|n| (n.clone(), t)));
     let s = shape(&img, d);
     assert_eq!(s.root, (2, 2), "the kernel's names did not split the right node: {s:?}");
-    let used = writer_until(&img, d, t, &all[k3..], 126, &mut model, (2, 3));
+    let used = writer_until(&img, d, t, &all[k3..], 252, &mut model, (2, 3));
     let peak = shape(&img, d);
     eprintln!("node split after {} names: {peak:?}", k3 + used);
     check(&img, "/d", d, &model, true, "node split below the root");
@@ -329,13 +360,13 @@ fn node_splits_v5() {
     assert!(tl.iter().eq(model.keys()), "the twin's names");
     repair_clean(&twin);
 
-    // Removals in random order: 12 000 names, then every name of the lowest 4% of hashes
-    // (whole leaves left with stale entries only); names added again.
-    let gone = shuffled(&mut rng, &made)[..12_000].to_vec();
+    // Removals in random order: 5000 names, then every name of the lowest 2% of hashes
+    // (~15 whole leaves left with stale entries only); names added again.
+    let gone = shuffled(&mut rng, &made)[..5000].to_vec();
     writer_removes(&img, d, &gone, &mut model);
-    check(&img, "/d", d, &model, true, "12 000 names removed");
+    check(&img, "/d", d, &model, true, "5000 names removed");
     let low = by_hash(model.keys().cloned().collect(), false);
-    let low = shuffled(&mut rng, &low[..low.len() / 25]);
+    let low = shuffled(&mut rng, &low[..low.len() / 50]);
     writer_removes(&img, d, &low, &mut model);
     assert_eq!(shape(&img, d).root, peak.root, "removal joins no block");
     check(&img, "/d", d, &model, true, "the lowest hashes removed");
@@ -348,13 +379,15 @@ fn node_splits_v5() {
 /// data block ~2000) and `/b` (short names in descending hash order, ~490 leaves); the
 /// writer's names cross into a second free index block of `/a` (from data block 2040) and
 /// split the root node of `/b` (the leaf split each time is the first: the left half of the
-/// split node takes the new key). Removals in random order, down to a few names in `/a`.
+/// split node takes the new key). Removals in random order (free index block 1 of `/a`
+/// freed), names added again (and it comes back). (`soak_writer_only` takes a v4 directory
+/// of the writer's down to ten names.)
 #[test]
 fn large_directories_v4() {
     let mut rng = Rng(0x0004_1a26);
     let a_names = names(&mut rng, "a", 31_200, 255);
     let b_names = by_hash(names(&mut rng, "b", 140_000, 12), true);
-    let (a0, b0) = (30_000, 124_000);
+    let (a0, b0) = (30_000, 128_000);
     let mut p = String::from("/dev/null\n0 0\nd--755 0 0\nt ---644 0 0 /dev/null\n");
     for (dir, ns) in [("a", &a_names[..a0]), ("b", &b_names[..b0])] {
         p += &format!("{dir} d--755 0 0\n");
@@ -386,25 +419,27 @@ fn large_directories_v4() {
     let used = writer_until(&img, b, t, &b_names[b0..], 128, &mut mb, (2, 2));
     eprintln!("v4 root split after {} names: {:?}", b0 + used, shape(&img, b));
     check(&img, "/b", b, &mb, false, "v4: root split");
-    // Removals in random order: /a down to five names of data block 0, 10 000 of /b.
-    let keep: Vec<String> = a_names[..5].to_vec();
-    let rest: Vec<String> = ma.keys().filter(|k| !keep.contains(k)).cloned().collect();
-    let rest = shuffled(&mut rng, &rest);
-    writer_removes(&img, a, &rest[..rest.len() / 2], &mut ma);
-    check(&img, "/a", a, &ma, false, "v4: half of /a removed");
-    writer_removes(&img, a, &rest[rest.len() / 2..], &mut ma);
+    // Removals in random order: every name of /a's data blocks from 2040 (free index block
+    // 1's) and 3000 more; free index block 1 goes. 3000 names of /b.
+    let first_of_1 = 14 + 15 * 2039;
+    let mut gone: Vec<String> = shuffled(&mut rng, &a_names[..first_of_1])[..3000].to_vec();
+    gone.extend_from_slice(&a_names[first_of_1..]);
+    writer_removes(&img, a, &shuffled(&mut rng, &gone), &mut ma);
     let s = shape(&img, a);
-    assert_eq!((s.data, s.free.clone(), s.size), (1, vec![0], 4096), "{s:?}");
-    check(&img, "/a", a, &ma, false, "v4: /a down to a few names");
+    assert_eq!((s.data, s.free.clone()), (2040, vec![0]), "{s:?}");
+    check(&img, "/a", a, &ma, false, "v4: free index block 1 gone");
     let bk: Vec<String> = mb.keys().cloned().collect();
-    let gone = shuffled(&mut rng, &bk)[..10_000].to_vec();
+    let gone = shuffled(&mut rng, &bk)[..3000].to_vec();
     writer_removes(&img, b, &gone, &mut mb);
-    check(&img, "/b", b, &mb, false, "v4: 10 000 names of /b removed");
-    let again = names(&mut rng, "r", 2000, 255);
+    // Names added again: in /a 3000 go where names went, the rest to new data blocks from
+    // 2040 and free index block 1 again.
+    let again = names(&mut rng, "r", 4000, 255);
     writer_links(&img, a, t, &again, &mut ma);
     writer_links(&img, b, t, &again, &mut mb);
+    let s = shape(&img, a);
+    assert_eq!((s.data, s.free.clone()), (2040 + 67, vec![0, 1]), "{s:?}");
     check(&img, "/a", a, &ma, false, "v4: names added again to /a");
-    check(&img, "/b", b, &mb, false, "v4: names added again to /b");
+    check(&img, "/b", b, &mb, false, "v4: names removed from and added again to /b");
 }
 
 /// Cuts the free space of the filesystem mounted at `m` into single blocks: with the
@@ -501,4 +536,67 @@ fn directory_blocks_in_pieces() {
     // The pieces went back: the free space is as many single blocks as before, and more.
     let after = db(&img, &["freesp -s"]);
     assert!(after.contains("average free extent size 1"), "{after}");
+}
+
+/// One directory made by the writer alone: names of 40 bytes (72 to a data block) in
+/// random hash order until the tree has three levels and a node below the root has split
+/// (~350 000 names: three free index blocks on the way), judged at each threshold; then
+/// every name but ten removed in random order (judged halfway and at the end: one data
+/// block left); then 5000 names added again.
+fn writer_only(args: &[&str], seed: u64) {
+    let v5 = !args.contains(&"crc=0");
+    let (_t, img) = mkfs(args);
+    let (d, t) = {
+        let mut w = open(&img);
+        let root = w.superblock().rootino;
+        let d = w.create(root, b"d", 0o40755, 0, 0).unwrap();
+        let t = w.create(root, b"t", 0o100644, 0, 0).unwrap();
+        (d, t)
+    };
+    let mut rng = Rng(seed);
+    let all = names(&mut rng, "s", 600_000, 40);
+    let all = shuffled(&mut rng, &all);
+    let mut model = Model::new();
+    let mut seen = (shape(&img, d).free.len(), 0u32, 0usize);
+    let mut used = 0;
+    for chunk in all.chunks(5000) {
+        writer_links(&img, d, t, chunk, &mut model);
+        used += chunk.len();
+        let s = shape(&img, d);
+        if (s.free.len(), s.root.0) != (seen.0, seen.1) || (s.root.0 == 2 && s.root.1 > 2 && seen.2 == 2) {
+            eprintln!("{} names: {s:?}", used);
+            check(&img, "/d", d, &model, v5, &format!("{used} names: {s:?}"));
+        }
+        seen = (s.free.len(), s.root.0, s.root.1);
+        if s.root.0 == 2 && s.root.1 > 2 {
+            break;
+        }
+    }
+    let s = shape(&img, d);
+    assert!(s.root.0 == 2 && s.root.1 > 2 && s.free.len() >= 3, "{s:?}");
+    // The first names in: data block 0's.
+    let keep: Vec<String> = all[..10].to_vec();
+    let rest: Vec<String> = model.keys().filter(|k| !keep.contains(k)).cloned().collect();
+    let rest = shuffled(&mut rng, &rest);
+    let half = rest.len() / 2;
+    writer_removes(&img, d, &rest[..half], &mut model);
+    eprintln!("half removed: {:?}", shape(&img, d));
+    check(&img, "/d", d, &model, v5, "half removed");
+    writer_removes(&img, d, &rest[half..], &mut model);
+    let s = shape(&img, d);
+    eprintln!("down to ten: {s:?}");
+    assert_eq!((s.data, s.free.len()), (1, 1), "{s:?}");
+    check(&img, "/d", d, &model, v5, "down to ten names");
+    let again = names(&mut rng, "z", 5000, 40);
+    writer_links(&img, d, t, &again, &mut model);
+    check(&img, "/d", d, &model, v5, "names added again");
+}
+
+/// [`writer_only`] on v5 and v4 (~350 000 names each; minutes in release:
+/// `cargo test --release --test xfs_dir_large soak -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn soak_writer_only() {
+    writer_only(&[], 0x50a4_0001);
+    writer_only(&["-m", "crc=0"], 0x50a4_0002);
 }

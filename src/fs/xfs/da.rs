@@ -68,7 +68,8 @@ pub fn node(b: &[u8], owner: Option<&Owner>, what: &str) -> Result<(u16, Vec<(u3
     if count == 0 || hdr + count * 8 > b.len() || level == 0 || level > MAX_DEPTH {
         return Err(format!("{what} node block: {count} entries at level {level}"));
     }
-    Ok((level, (0..count).map(|i| (be32(b, hdr + i * 8), be32(b, hdr + i * 8 + 4))).collect()))
+    let pair = |e: &[u8]| (u32::from_be_bytes([e[0], e[1], e[2], e[3]]), u32::from_be_bytes([e[4], e[5], e[6], e[7]]));
+    Ok((level, b[hdr..hdr + count * 8].chunks_exact(8).map(pair).collect()))
 }
 
 /// Sets the forward sibling (`xfs_da_blkinfo.forw`).
@@ -146,8 +147,11 @@ pub(crate) trait Fork {
     fn corrupt(&self, m: String) -> Error;
 }
 
-/// Node block `fb` of fork `f`, read and checked: its bytes, level and entries.
-fn read_node<F: Fork>(f: &mut F, fb: u32) -> FsResult<(Vec<u8>, u16, Vec<(u32, u32)>)> {
+/// A node block read: its bytes, level and (hash, child) entries.
+type NodeRead = (Vec<u8>, u16, Vec<(u32, u32)>);
+
+/// Node block `fb` of fork `f`, read and checked.
+fn read_node<F: Fork>(f: &mut F, fb: u32) -> FsResult<NodeRead> {
     let (b, daddr) = f.read(fb)?;
     let (ino, uuid) = (f.ino(), f.uuid());
     let o = Owner { ino, uuid: &uuid, daddr };

@@ -4,7 +4,7 @@
 //! exist), `nvalid` of them, `nused` not null.
 
 use super::data::Owner;
-use crate::bytes::{be16, be32, be64};
+use crate::bytes::{be32, be64};
 use crate::fs::xfs::crc;
 
 const XD2F: u32 = 0x5844_3246;
@@ -71,7 +71,7 @@ impl FreeBlock {
         if b.len() < hdr || nvalid as usize > (b.len() - hdr) / 2 {
             return Err(format!("free index block: {nvalid} entries do not fit"));
         }
-        let bests: Vec<u16> = (0..nvalid as usize).map(|i| be16(b, hdr + i * 2)).collect();
+        let bests: Vec<u16> = b[hdr..hdr + nvalid as usize * 2].chunks_exact(2).map(|v| u16::from_be_bytes([v[0], v[1]])).collect();
         if bests.iter().filter(|&&v| v != NULLDATAOFF).count() != nused as usize {
             return Err(format!("free index block: {nused} used entries counted, not what it holds"));
         }
@@ -86,8 +86,8 @@ impl FreeBlock {
         b[at..at + 4].copy_from_slice(&(self.bests.len() as u32).to_be_bytes());
         b[at + 4..at + 8].copy_from_slice(&nused.to_be_bytes());
         b[hdr..].fill(0);
-        for (i, v) in self.bests.iter().enumerate() {
-            b[hdr + i * 2..hdr + i * 2 + 2].copy_from_slice(&v.to_be_bytes());
+        for (d, v) in b[hdr..].chunks_exact_mut(2).zip(&self.bests) {
+            d.copy_from_slice(&v.to_be_bytes());
         }
     }
 

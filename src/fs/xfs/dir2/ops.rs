@@ -24,7 +24,6 @@
 //! - Removal never joins leaf or node blocks (the kernel's `xfs_da3_join` merges a leaf
 //!   under a quarter full into a sibling): a leaf keeps its stale entries, whose hashes keep
 //!   the keys above it valid.
-//!
 //! - A directory block of several filesystem blocks is allocated in one piece when the free
 //!   space allows, else in pieces as the kernel does (`xfs_da_grow_inode_int`); one whose
 //!   blocks lie in several extents (the kernel's or ours) is read and written piece by piece,
